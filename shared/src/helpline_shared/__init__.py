@@ -1,0 +1,1 @@
+"""Helpline's shared contracts: event models, the CloudEvents envelope and topic names."""

@@ -1,0 +1,30 @@
+"""Kafka topic names: the one place they are spelled."""
+
+from typing import Final
+
+TICKETS: Final = "helpline.tickets"
+"""Ticket lifecycle events, keyed by ticket id (published by intake)."""
+ROUTING: Final = "helpline.routing"
+"""Assignment events, keyed by ticket id (published by routing)."""
+SLA: Final = "helpline.sla"
+"""SLA clock events, keyed by ticket id (published by escalation)."""
+NOTIFICATIONS: Final = "helpline.notifications"
+"""Delivery outcome events, keyed by ticket id (published by notify)."""
+
+PUBLIC_TOPICS: Final = (TICKETS, ROUTING, SLA, NOTIFICATIONS)
+
+DEAD_LETTER_SUFFIX: Final = ".dlq"
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Return the dead-letter topic that takes the poison messages of ``topic``."""
+    return topic + DEAD_LETTER_SUFFIX
+
+
+def all_topics() -> tuple[str, ...]:
+    """Every topic Helpline needs, dead-letter topics included, in creation order."""
+    return PUBLIC_TOPICS + tuple(dead_letter_topic(topic) for topic in PUBLIC_TOPICS)
+
+
+PARTITIONS: Final = 6
+"""Partitions per topic on the local broker (production sizes come from the Helm values)."""
