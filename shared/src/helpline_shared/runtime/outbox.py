@@ -1,0 +1,170 @@
+"""Transactional outbox: events staged with the state change, published by a relay afterwards."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from opentelemetry import propagate
+from prometheus_client import Counter, Gauge
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from helpline_shared.envelope import KafkaRecord, to_record
+from helpline_shared.events import Event
+from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.producer import EventProducer
+
+log = logging.getLogger(__name__)
+
+OUTBOX_BACKLOG = Gauge("helpline_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter(
+    "helpline_outbox_published_total", "Events the relay published", ["service"]
+)
+
+
+def trace_headers() -> list[tuple[str, str]]:
+    """W3C trace context of the current span, to travel with an event."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return sorted(carrier.items())
+
+
+def outbox_row(
+    event: Event, *, source: str, event_id: str | None, topic_prefix: str = ""
+) -> dict[str, object]:
+    """The outbox row that will become ``event``'s CloudEvent."""
+    record: KafkaRecord = to_record(
+        event, source=source, event_id=event_id, extra_headers=trace_headers()
+    )
+    headers = {name: value.decode() for name, value in record.headers}
+    return {
+        "event_id": headers["ce_id"],
+        "topic": topic_prefix + record.topic,
+        "record_key": record.key,
+        "record_value": record.value,
+        "headers": [[name, value.decode()] for name, value in record.headers],
+        "created_at": utcnow(),
+    }
+
+
+async def stage(
+    session: AsyncSession,
+    table: Table,
+    events: Iterable[tuple[Event, str | None]],
+    *,
+    source: str,
+    topic_prefix: str,
+) -> None:
+    """Add events to the outbox inside the caller's transaction (``event_id`` None = fresh)."""
+    rows = [
+        outbox_row(event, source=source, event_id=event_id, topic_prefix=topic_prefix)
+        for event, event_id in events
+    ]
+    if rows:
+        await session.execute(insert(table), rows)
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to Kafka in batches and marks them sent."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        table: Table,
+        producer: EventProducer,
+        service: str,
+        batch_size: int = 500,
+        poll_interval: float = 0.5,
+        retention: timedelta = timedelta(hours=24),
+    ) -> None:
+        self._engine = engine
+        self._table = table
+        self._producer = producer
+        self._service = service
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._retention = retention
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Tell the relay that something was committed (it also polls, for other processes)."""
+        self._wakeup.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unsent rows in id order; return how many were published."""
+        table = self._table
+        async with self._engine.begin() as connection:
+            rows = (
+                await connection.execute(
+                    select(table.c.id, table.c.topic, table.c.record_key, table.c.record_value,
+                           table.c.headers)
+                    .where(table.c.sent_at.is_(None))
+                    .order_by(table.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            deliveries = [
+                await self._producer.send(
+                    row.topic,
+                    value=row.record_value,
+                    key=row.record_key,
+                    headers=[(name, value.encode()) for name, value in row.headers],
+                )
+                for row in rows
+            ]
+            # Every send must be acknowledged (acks=all) before the rows are marked sent.
+            await asyncio.gather(*deliveries)
+            await connection.execute(
+                update(table).where(table.c.id.in_([row.id for row in rows])).values(
+                    sent_at=utcnow()
+                )
+            )
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
+    async def _prune(self, connection: AsyncConnection) -> None:
+        await connection.execute(
+            delete(self._table).where(self._table.c.sent_at < utcnow() - self._retention)
+        )
+
+    async def _backlog(self) -> int:
+        table = self._table
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(select(table.c.id).where(table.c.sent_at.is_(None)))
+            return len(rows.all())
+
+    async def run(self) -> None:
+        """Relay until ``stop``; failures are logged and retried, never fatal."""
+        cycles = 0
+        while not self._stopping:
+            try:
+                while await self.publish_pending() == self._batch_size:
+                    pass
+                cycles += 1
+                if cycles % 120 == 0:
+                    async with self._engine.begin() as connection:
+                        await self._prune(connection)
+                    OUTBOX_BACKLOG.labels(self._service).set(await self._backlog())
+            except Exception:
+                log.exception("outbox relay cycle failed; retrying")
+                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+            self._wakeup.clear()
+
+    async def stop(self) -> None:
+        """Stop relaying after one last flush of what is committed."""
+        self._stopping = True
+        self._wakeup.set()
+        try:
+            while await self.publish_pending():
+                pass
+        except Exception:
+            log.exception("final outbox flush failed; the next start will publish the rest")

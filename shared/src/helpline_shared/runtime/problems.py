@@ -1,0 +1,60 @@
+"""RFC 9457 problem details for every HTTP error."""
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(location[0] if location else "request")
+
+
+async def _validation_problem(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"field": _field_path(item.get("loc", ())), "message": item.get("msg", "invalid")}
+        for item in error.errors()
+    ]
+    fields = ", ".join(sorted({item["field"] for item in errors}))
+    return problem(422, "Invalid request", f"invalid field(s): {fields}", errors=errors)
+
+
+async def _http_problem(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    response = problem(error.status_code, _TITLES.get(error.status_code, "Error"),
+                       str(error.detail) if error.detail else None)
+    for name, value in (getattr(error, "headers", None) or {}).items():
+        response.headers[name] = value
+    return response
+
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
+           415: "Unsupported media type", 503: "Service unavailable"}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error of ``app`` a problem+json response."""
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(StarletteHTTPException, _http_problem)
+    app.add_exception_handler(HTTPException, _http_problem)
+
+
+def not_found(what: str) -> HTTPException:
+    """A 404 that does not tell whether the thing exists for another tenant."""
+    return HTTPException(404, f"{what} not found")

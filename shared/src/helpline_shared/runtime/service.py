@@ -1,0 +1,204 @@
+"""The process around a service: engine, producer, broker, relay, background loops and HTTP.
+
+Built once by the service's ``bootstrap``; nothing here is created at import time.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from helpline_shared.runtime.consumer import DeadLetters, Handler, subscribe
+from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
+from helpline_shared.runtime.outbox import OutboxRelay
+from helpline_shared.runtime.problems import install_problem_handlers, problem
+from helpline_shared.runtime.producer import EventProducer
+from helpline_shared.runtime.settings import ServiceSettings
+from helpline_shared.runtime.telemetry import setup_logging, setup_tracing
+from helpline_shared.runtime.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
+
+
+@dataclass(frozen=True)
+class BackgroundLoop:
+    """A long-running task of the service (a timer loop, a delivery worker)."""
+
+    name: str
+    run: Callable[[], Coroutine[Any, Any, None]]
+    stop: Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    """Everything a Helpline service runs on besides its own domain."""
+
+    def __init__(self, *, name: str, settings: ServiceSettings, metadata: MetaData) -> None:
+        self.name = name
+        self.settings = settings
+        self.tracer_provider = setup_tracing(f"helpline-{name}")
+        setup_logging(name, settings.log_level)
+        self.outbox_table = outbox_table(metadata)
+        self.inbox_table = inbox_table(metadata)
+        self.database_url = settings.resolved_database_url(name)
+        self.engine = create_engine(self.database_url)
+        self.session_factory = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.producer = EventProducer(settings.kafka_bootstrap_servers, f"helpline-{name}")
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=f"helpline-{name}",
+            middlewares=[KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider)],
+            graceful_timeout=settings.shutdown_timeout,
+            allow_auto_create_topics=False,
+        )
+        self.relay = OutboxRelay(
+            engine=self.engine,
+            table=self.outbox_table,
+            producer=self.producer,
+            service=name,
+            poll_interval=settings.relay_poll_interval,
+        )
+        self.dead_letters = DeadLetters(self.producer, group=f"helpline-{name}")
+        self._loops: list[BackgroundLoop] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def unit_of_work(self, kind: type[UnitOfWorkT]) -> UnitOfWorkT:
+        """A fresh unit of work of ``kind`` on this service's database and outbox."""
+        return kind(
+            self.session_factory,
+            outbox_table=self.outbox_table,
+            inbox_table=self.inbox_table,
+            source=f"/helpline/{self.name}",
+            topic_prefix=self.settings.topic_prefix,
+            on_commit=self.relay.wake,
+        )
+
+    def session(self) -> AsyncSession:
+        """A session for read-only queries."""
+        return self.session_factory()
+
+    def subscribe(self, topics: Sequence[str], handler: Handler) -> None:
+        """Consume ``topics`` in this service's consumer group with ``handler``."""
+        subscribe(
+            self.broker,
+            topics=[self.settings.topic_prefix + topic for topic in topics],
+            group=f"helpline-{self.name}",
+            handler=handler,
+            dead_letters=self.dead_letters,
+        )
+
+    def add_loop(self, loop: BackgroundLoop) -> None:
+        """Run ``loop`` while the service runs."""
+        self._loops.append(loop)
+
+    async def start(self) -> None:
+        """Connect to Kafka, start consumers, the relay and the background loops."""
+        await self.producer.start()
+        await self.broker.start()
+        if self.settings.relay_enabled:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for loop in self._loops:
+            self._tasks.append(asyncio.create_task(loop.run(), name=loop.name))
+        log.info("service started", extra={"service": self.name})
+
+    async def stop(self) -> None:
+        """Stop consuming (finishing in-flight work), stop loops, flush the outbox, disconnect."""
+        await self.broker.stop()
+        for loop in self._loops:
+            await loop.stop()
+        if self.settings.relay_enabled:
+            await self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.producer.stop()
+        await self.engine.dispose()
+        self.tracer_provider.force_flush()
+        log.info("service stopped", extra={"service": self.name})
+
+    async def readiness(self) -> dict[str, str]:
+        """Whether the database and Kafka answer, by name ("ok" or the error)."""
+        checks: dict[str, str] = {}
+        try:
+            async with self.engine.connect() as connection:
+                await asyncio.wait_for(connection.execute(text("SELECT 1")), 2.0)
+            checks["database"] = "ok"
+        except Exception as error:  # noqa: BLE001 - reported, not raised
+            checks["database"] = f"{type(error).__name__}: {error}"[:200]
+        try:
+            await asyncio.wait_for(self.producer.ping(), 2.0)
+            checks["kafka"] = "ok"
+        except Exception as error:  # noqa: BLE001 - reported, not raised
+            checks["kafka"] = f"{type(error).__name__}: {error}"[:200]
+        return checks
+
+    def http_app(self, title: str, routers: Sequence[APIRouter]) -> FastAPI:
+        """The service's FastAPI app: its routers, ops endpoints, problem+json errors, tracing."""
+
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+        app.state.token_secret = self.settings.token_secret.get_secret_value()
+        install_problem_handlers(app)
+        app.include_router(self._ops_router())
+        for router in routers:
+            app.include_router(router)
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
+        )
+        return app
+
+    def _ops_router(self) -> APIRouter:
+        router = APIRouter(tags=["operations"])
+
+        @router.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            """Alive: the process answers."""
+            return {"status": "ok"}
+
+        @router.get("/readyz", response_model=None)
+        async def readyz() -> Response:
+            """Ready: the database and Kafka are reachable."""
+            checks = await self.readiness()
+            if all(value == "ok" for value in checks.values()):
+                return Response('{"status":"ready"}', media_type="application/json")
+            return problem(503, "Service unavailable", "a dependency is unreachable",
+                           checks=checks)
+
+        @router.get("/metrics")
+        async def metrics() -> Response:
+            """Prometheus metrics of this process."""
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        return router
+
+
+def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
+    """Run ``app`` until SIGTERM or SIGINT, then shut down gracefully."""
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+    )
+    uvicorn.Server(config).run()
