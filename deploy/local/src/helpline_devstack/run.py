@@ -1,0 +1,77 @@
+"""``make run``: the broker, a mail sink and the four services, until Ctrl-C or SIGTERM."""
+
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from helpline_devstack.kafka import KafkaNode
+from helpline_devstack.mailsink import MailSink
+from helpline_devstack.stack import SERVICE_PORTS, ServiceDidNotStart, Stack
+from helpline_shared.runtime.auth import issue_token
+from helpline_shared.topics import PARTITIONS, all_topics
+
+DEMO_TENANT = "demo"
+SMTP_SINK_PORT = 2526
+
+
+def _token_secret(home: Path) -> str:
+    path = home / "token-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def run(home: Path = Path(".helpline")) -> int:
+    """Start everything, print how to use it, and stop everything on SIGINT or SIGTERM."""
+    home.mkdir(parents=True, exist_ok=True)
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
+
+    kafka = KafkaNode(home / "kafka")
+    sink = MailSink(home / "mail", port=SMTP_SINK_PORT)
+    secret = _token_secret(home)
+    stack = Stack(
+        home,
+        kafka.bootstrap_servers,
+        environment={
+            "HELPLINE_TOKEN_SECRET": secret,
+            "HELPLINE_SMTP_PORT": str(SMTP_SINK_PORT),
+            # The demo's webhook receivers run on this machine; production refuses loopback.
+            "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        },
+    )
+    try:
+        print("starting Kafka (the first run fetches its jars through Maven)...", flush=True)
+        kafka.start()
+        kafka.create_topics(all_topics(), PARTITIONS)
+        sink.start()
+        for name in SERVICE_PORTS:
+            service = stack.start(name)
+            print(f"  {name:<11} {service.url}   (log: {service.log_file})", flush=True)
+        token = issue_token(DEMO_TENANT, secret)
+        (home / "dev-token").write_text(token + "\n")
+        print(
+            f"\nHelpline is running. Demo tenant {DEMO_TENANT!r}; its token is in "
+            f"{home / 'dev-token'}.\nOutbound mail lands in {home / 'mail'}/. "
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while not stop_requested.wait(0.5):
+            for name, service in list(stack.running.items()):
+                if service.process.poll() is not None:
+                    print(f"{name} exited unexpectedly; see {service.log_file}", flush=True)
+                    stop_requested.set()
+        return 0
+    except ServiceDidNotStart as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping...", flush=True)
+        stack.stop_all()
+        sink.stop()
+        kafka.stop()
+        print("stopped.", flush=True)

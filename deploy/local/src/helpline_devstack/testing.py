@@ -1,0 +1,246 @@
+"""Test doubles that are real servers: a topic recorder, an OTLP trace receiver, a webhook receiver.
+
+They run in background threads so that synchronous and asynchronous tests can both use them.
+"""
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer
+
+T = TypeVar("T")
+
+
+def unique_name(stem: str) -> str:
+    """A name no other test uses (topic prefixes, databases, tenants)."""
+    return f"{stem}_{uuid.uuid4().hex[:10]}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record as read back from a topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+    @property
+    def event_type(self) -> str:
+        """The CloudEvents type, or "" for a record that has none."""
+        return self.headers.get("ce_type", b"").decode()
+
+    @property
+    def event_id(self) -> str:
+        """The CloudEvents id, or ""."""
+        return self.headers.get("ce_id", b"").decode()
+
+    def data(self) -> dict[str, Any]:
+        """The JSON data of the record."""
+        assert self.value is not None
+        parsed: dict[str, Any] = json.loads(self.value)
+        return parsed
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+class TopicRecorder:
+    """Reads topics from offset 0 in a background thread and keeps every record."""
+
+    def __init__(self, bootstrap_servers: str, topics: Sequence[str]) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._topics = list(topics)
+        self._records: list[Record] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._consume()), daemon=True)
+
+    def __enter__(self) -> "TopicRecorder":
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the topic recorder could not connect to Kafka")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                batches = await consumer.getmany(timeout_ms=100)
+                with self._lock:
+                    for records in batches.values():
+                        self._records.extend(
+                            Record(r.topic, r.partition, r.offset, r.key, r.value,
+                                   {name: value for name, value in (r.headers or ())})
+                            for r in records
+                        )
+        finally:
+            await consumer.stop()
+
+    def records(self, topic: str | None = None) -> list[Record]:
+        """Every record read so far (of ``topic``, if given)."""
+        with self._lock:
+            return [r for r in self._records if topic is None or r.topic == topic]
+
+    def events(self, event_type: str, ticket_id: str | None = None) -> list[Record]:
+        """Records of ``event_type`` (about ``ticket_id``, if given)."""
+        return [
+            r for r in self.records()
+            if r.event_type == event_type
+            and (ticket_id is None or r.key == ticket_id.encode())
+        ]
+
+    def wait_for(self, event_type: str, ticket_id: str, timeout: float = 15) -> Record:
+        """The first record of ``event_type`` about ``ticket_id``, waiting up to ``timeout``."""
+        found = wait_until(lambda: self.events(event_type, ticket_id), timeout,
+                           f"{event_type} for ticket {ticket_id}")
+        return found[0]
+
+
+class _Server:
+    """A threaded HTTP server on a free loopback port."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.owner = self  # type: ignore[attr-defined]
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self: T) -> T:
+        self._thread.start()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@dataclass(frozen=True)
+class Span:
+    """One span received over OTLP."""
+
+    service: str
+    name: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+
+
+class _OtlpHandler(_QuietHandler):
+    def do_POST(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        spans: list[Span] = []
+        for resource_spans in request.resource_spans:
+            service = next(
+                (a.value.string_value for a in resource_spans.resource.attributes
+                 if a.key == "service.name"), "")
+            for scope_spans in resource_spans.scope_spans:
+                spans.extend(
+                    Span(service, s.name, s.trace_id.hex(), s.span_id.hex(),
+                         s.parent_span_id.hex())
+                    for s in scope_spans.spans
+                )
+        receiver: OtlpReceiver = self.server.owner  # type: ignore[attr-defined]
+        with receiver.lock:
+            receiver.spans.extend(spans)
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.end_headers()
+
+
+class OtlpReceiver(_Server):
+    """Receives OTLP/HTTP protobuf trace exports, as a collector would."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.lock = threading.Lock()
+        super().__init__(_OtlpHandler)
+
+    def traces(self, trace_id: str) -> list[Span]:
+        """The spans of one trace received so far."""
+        with self.lock:
+            return [span for span in self.spans if span.trace_id == trace_id]
+
+
+@dataclass(frozen=True)
+class WebhookCall:
+    """One request the webhook receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class _WebhookHandler(_QuietHandler):
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        receiver: WebhookReceiver = self.server.owner  # type: ignore[attr-defined]
+        with receiver.lock:
+            receiver.calls.append(WebhookCall(self.path, {k.lower(): v for k, v in
+                                                          self.headers.items()}, body))
+            status = receiver.statuses.pop(0) if receiver.statuses else 204
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+
+class WebhookReceiver(_Server):
+    """Accepts webhook POSTs (204, or the statuses queued in ``statuses``) and keeps them."""
+
+    def __init__(self) -> None:
+        self.calls: list[WebhookCall] = []
+        self.statuses: list[int] = []
+        self.lock = threading.Lock()
+        super().__init__(_WebhookHandler)
+
+    def received(self) -> list[WebhookCall]:
+        """The calls received so far."""
+        with self.lock:
+            return list(self.calls)
