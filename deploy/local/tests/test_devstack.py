@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from helpline_devstack import KafkaNode, MailSink, PostgresServer
 from helpline_devstack._proc import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

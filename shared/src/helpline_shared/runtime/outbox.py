@@ -3,12 +3,11 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
 from datetime import timedelta
 
 from opentelemetry import propagate
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from helpline_shared.envelope import KafkaRecord, to_record
@@ -49,19 +48,8 @@ def outbox_row(
     }
 
 
-async def stage(
-    session: AsyncSession,
-    table: Table,
-    events: Iterable[tuple[Event, str | None]],
-    *,
-    source: str,
-    topic_prefix: str,
-) -> None:
-    """Add events to the outbox inside the caller's transaction (``event_id`` None = fresh)."""
-    rows = [
-        outbox_row(event, source=source, event_id=event_id, topic_prefix=topic_prefix)
-        for event, event_id in events
-    ]
+async def stage(session: AsyncSession, table: Table, rows: list[dict[str, object]]) -> None:
+    """Insert rows made by ``outbox_row`` inside the caller's transaction."""
     if rows:
         await session.execute(insert(table), rows)
 
@@ -137,8 +125,10 @@ class OutboxRelay:
     async def _backlog(self) -> int:
         table = self._table
         async with self._engine.connect() as connection:
-            rows = await connection.execute(select(table.c.id).where(table.c.sent_at.is_(None)))
-            return len(rows.all())
+            backlog = await connection.scalar(
+                select(func.count()).select_from(table).where(table.c.sent_at.is_(None))
+            )
+            return int(backlog or 0)
 
     async def run(self) -> None:
         """Relay until ``stop``; failures are logged and retried, never fatal."""

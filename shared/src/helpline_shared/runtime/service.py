@@ -62,6 +62,8 @@ class ServiceRuntime:
             middlewares=[KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider)],
             graceful_timeout=settings.shutdown_timeout,
             allow_auto_create_topics=False,
+            # Our logger: its records go through the JSON handler with trace ids.
+            logger=logging.getLogger("helpline.kafka"),
         )
         self.relay = OutboxRelay(
             engine=self.engine,

@@ -32,7 +32,7 @@ class SqlUnitOfWork:
         self._source = source
         self._topic_prefix = topic_prefix
         self._on_commit = on_commit
-        self._pending: list[tuple[Event, str | None]] = []
+        self._pending: list[dict[str, object]] = []
         self._session: AsyncSession | None = None
 
     @property
@@ -60,8 +60,12 @@ class SqlUnitOfWork:
             self._session = None
 
     def publish(self, event: Event, *, event_id: str | None = None) -> None:
-        """Publish ``event`` if and when this unit of work commits."""
-        self._pending.append((event, event_id))
+        """Publish ``event`` if and when this unit of work commits.
+
+        The event is encoded now, so it carries the trace context current at this call.
+        """
+        self._pending.append(outbox.outbox_row(
+            event, source=self._source, event_id=event_id, topic_prefix=self._topic_prefix))
 
     async def claim_event(self, consumer: str, event_id: str) -> bool:
         """Record that ``consumer`` applies ``event_id`` now; False if it already has."""
@@ -76,10 +80,7 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         """Commit the change and its events together, then wake the relay."""
-        await outbox.stage(
-            self.session, self._outbox_table, self._pending,
-            source=self._source, topic_prefix=self._topic_prefix,
-        )
+        await outbox.stage(self.session, self._outbox_table, self._pending)
         self._pending = []
         await self.session.commit()
         self._on_commit()

@@ -1,0 +1,29 @@
+"""Escalation's settings: one class, read from ``HELPLINE_*`` variables."""
+
+from collections.abc import Mapping
+
+from pydantic import Field, field_validator
+
+from helpline_escalation.domain.policy import DEFAULT_FIRST_RESPONSE_TARGETS
+from helpline_shared.events import Priority
+from helpline_shared.runtime.settings import ServiceSettings
+
+
+class EscalationSettings(ServiceSettings):
+    """Settings of the escalation service."""
+
+    http_port: int = Field(default=8082, ge=1, le=65535)
+    first_response_targets: dict[Priority, int] = Field(
+        default_factory=lambda: dict(DEFAULT_FIRST_RESPONSE_TARGETS),
+        description="Seconds to the first public agent reply, by priority (JSON object); "
+                    "priorities left out keep their default",
+    )
+    timer_poll_interval: float = Field(default=0.2, gt=0, le=5)
+    timer_batch_size: int = Field(default=100, ge=1)
+
+    @field_validator("first_response_targets")
+    @classmethod
+    def _complete_and_positive(cls, targets: Mapping[Priority, int]) -> dict[Priority, int]:
+        if any(seconds <= 0 for seconds in targets.values()):
+            raise ValueError("every target must be a positive number of seconds")
+        return {**DEFAULT_FIRST_RESPONSE_TARGETS, **targets}

@@ -1,0 +1,280 @@
+"""Durable timers: rows with a due time, fired by a loop through the unit of work and the outbox.
+
+A timer is scheduled in the transaction that decides it is needed, carrying the trace context of
+that moment. ``TimerLoop`` claims due timers (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several
+replicas share the work), calls the service's ``fire`` callback inside a unit of work, and marks
+the timer fired in the same transaction. A timer is never fired by two transactions that both
+commit; if a fire rolls back, the timer fires again later, so the callback derives its event ids
+from the timer id and a re-fire publishes the same event.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from opentelemetry import propagate, trace
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import JSON, Column, Index, MetaData, String, Table, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline_shared.runtime.db import UtcDateTime, utcnow
+from helpline_shared.runtime.outbox import trace_headers
+from helpline_shared.runtime.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
+
+TIMER_LATENESS = Histogram(
+    "helpline_timer_lateness_seconds",
+    "How long after its due time a timer fired",
+    ["service", "kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+TIMERS_OVERDUE = Gauge(
+    "helpline_timers_overdue", "Timers past their due time and not yet fired", ["service"]
+)
+TIMERS_FIRED = Counter("helpline_timers_fired_total", "Timers fired", ["service", "kind"])
+TIMER_FAILURES = Counter(
+    "helpline_timer_failures_total", "Timer fires that failed and will be retried",
+    ["service", "kind"],
+)
+
+
+OVERDUE_MEASURE_INTERVAL = timedelta(seconds=1)
+PRUNE_INTERVAL = timedelta(minutes=5)
+RETRY_BASE_DELAY = timedelta(seconds=0.5)
+RETRY_MAX_DELAY = timedelta(minutes=1)
+FORGET_RETRIES_AFTER = timedelta(minutes=10)
+# A due timer may be locked by another replica's fire: re-poll soon, but do not spin on it.
+MIN_SLEEP_SECONDS = 0.01
+
+
+def timers_table(metadata: MetaData) -> Table:
+    """Pending and recently fired timers; the id is chosen by whoever schedules the timer."""
+    if "timers" in metadata.tables:
+        return metadata.tables["timers"]
+    return Table(
+        "timers",
+        metadata,
+        Column("id", String(255), primary_key=True),
+        Column("kind", String(64), nullable=False),
+        Column("due_at", UtcDateTime, nullable=False),
+        Column("payload", JSON, nullable=False),
+        Column("trace_headers", JSON, nullable=False),
+        Column("fired_at", UtcDateTime, nullable=True),
+        Index("ix_timers_pending", "fired_at", "due_at"),
+    )
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A claimed timer, as the ``fire`` callback sees it."""
+
+    id: str
+    kind: str
+    due_at: datetime
+    payload: Mapping[str, Any]
+    trace_headers: Mapping[str, str]
+
+
+FireTimer = Callable[[UnitOfWorkT, Timer], Awaitable[None]]
+
+
+class TimerScheduler:
+    """Schedules timers inside the caller's transaction (they exist only if it commits)."""
+
+    def __init__(self, session: AsyncSession, table: Table) -> None:
+        self._session = session
+        self._table = table
+
+    async def schedule(
+        self, timer_id: str, *, kind: str, due_at: datetime, payload: Mapping[str, Any]
+    ) -> bool:
+        """Schedule a timer unless one with ``timer_id`` exists; True if it was scheduled."""
+        dialect = self._session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        result = await self._session.execute(
+            insert(self._table)
+            .values(id=timer_id, kind=kind, due_at=due_at, payload=dict(payload),
+                    trace_headers=dict(trace_headers()), fired_at=None)
+            .on_conflict_do_nothing()
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
+class TimerLoop(Generic[UnitOfWorkT]):
+    """Fires due timers, each in its own unit of work, until stopped; never dies of an error."""
+
+    def __init__(
+        self,
+        *,
+        unit_of_work: Callable[[], UnitOfWorkT],
+        table: Table,
+        fire: FireTimer[UnitOfWorkT],
+        service: str,
+        poll_interval: float = 0.2,
+        batch_size: int = 100,
+        retention: timedelta = timedelta(days=1),
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._table = table
+        self._fire = fire
+        self._service = service
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._retention = retention
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._finished: asyncio.Event | None = None
+        # Failed fires back off in memory only: after a restart they are simply retried at once.
+        self._retries: dict[str, tuple[int, datetime]] = {}
+        self._last_measured: datetime | None = None
+        self._last_pruned: datetime | None = None
+
+    def wake(self) -> None:
+        """Look for due timers now instead of at the next poll."""
+        self._wakeup.set()
+
+    async def fire_due(self) -> tuple[int, datetime | None]:
+        """Fire up to ``batch_size`` due timers; return how many fired and the next due time."""
+        fired = failures = 0
+        while fired + failures < self._batch_size and not self._stopping:
+            backing_off = self._backing_off()
+            async with self._unit_of_work() as uow:
+                timer = await self._claim_next(uow.session, backing_off)
+                if timer is None:
+                    return fired, await self._next_due_at(uow.session, backing_off)
+                try:
+                    await self._fire_claimed(uow, timer)
+                    fired += 1
+                    self._retries.pop(timer.id, None)
+                except Exception:  # noqa: BLE001 - one bad timer must not stop the others
+                    failures += 1
+                    self._back_off(timer)
+        # A full batch means more may be due right away.
+        return fired, utcnow()
+
+    def _backing_off(self) -> set[str]:
+        now = utcnow()
+        for timer_id in [key for key, (_, retry_at) in self._retries.items()
+                         if now - retry_at > FORGET_RETRIES_AFTER]:
+            del self._retries[timer_id]
+        return {key for key, (_, retry_at) in self._retries.items() if retry_at > now}
+
+    def _back_off(self, timer: Timer) -> None:
+        attempts = self._retries.get(timer.id, (0, utcnow()))[0] + 1
+        delay = min(RETRY_BASE_DELAY * 2 ** (attempts - 1), RETRY_MAX_DELAY)
+        self._retries[timer.id] = (attempts, utcnow() + delay)
+        TIMER_FAILURES.labels(self._service, timer.kind).inc()
+        log.exception("timer fire failed; it will be retried",
+                      extra={"timer_kind": timer.kind, "timer_id": timer.id,
+                             "attempt": attempts, "retry_in_seconds": delay.total_seconds()})
+
+    async def run(self) -> None:
+        """Fire timers until ``stop``; failures are logged and retried, never fatal."""
+        self._finished = asyncio.Event()
+        try:
+            while not self._stopping:
+                delay = self._poll_interval
+                try:
+                    _fired, next_due_at = await self.fire_due()
+                    await self._housekeeping()
+                    if next_due_at is not None:
+                        until_due = (next_due_at - utcnow()).total_seconds()
+                        delay = min(self._poll_interval, max(until_due, MIN_SLEEP_SECONDS))
+                except Exception:  # the loop must outlive database outages
+                    log.exception("timer loop cycle failed; retrying")
+                    delay = 1.0
+                await self._sleep(delay)
+        finally:
+            self._finished.set()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the timer being fired, if any, has committed."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._finished is not None:
+            try:
+                await asyncio.wait_for(self._finished.wait(), timeout)
+            except TimeoutError:
+                log.warning("timer loop did not stop in time; its fire will be retried")
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
+        self._wakeup.clear()
+
+    async def _claim_next(self, session: AsyncSession, skipped: set[str]) -> Timer | None:
+        table = self._table
+        query = (
+            select(table.c.id, table.c.kind, table.c.due_at, table.c.payload,
+                   table.c.trace_headers)
+            .where(table.c.fired_at.is_(None), table.c.due_at <= utcnow())
+            .order_by(table.c.due_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if skipped:
+            query = query.where(table.c.id.not_in(skipped))
+        row = (await session.execute(query)).first()
+        if row is None:
+            return None
+        return Timer(id=row.id, kind=row.kind, due_at=row.due_at, payload=row.payload,
+                     trace_headers=row.trace_headers)
+
+    async def _next_due_at(self, session: AsyncSession, skipped: set[str]) -> datetime | None:
+        table = self._table
+        query = select(func.min(table.c.due_at)).where(table.c.fired_at.is_(None))
+        if skipped:
+            query = query.where(table.c.id.not_in(skipped))
+        next_due_at: datetime | None = (await session.execute(query)).scalar()
+        return next_due_at
+
+    async def _fire_claimed(self, uow: UnitOfWorkT, timer: Timer) -> None:
+        parent = propagate.extract(dict(timer.trace_headers))
+        with self._tracer.start_as_current_span(
+            f"{timer.kind} timer fire",
+            context=parent,
+            kind=trace.SpanKind.INTERNAL,
+            attributes={"helpline.timer.kind": timer.kind,
+                        "helpline.timer.due_at": timer.due_at.isoformat()},
+        ):
+            await self._fire(uow, timer)
+            fired_at = utcnow()
+            await uow.session.execute(
+                update(self._table).where(self._table.c.id == timer.id).values(fired_at=fired_at)
+            )
+            await uow.commit()
+        TIMER_LATENESS.labels(self._service, timer.kind).observe(
+            max((fired_at - timer.due_at).total_seconds(), 0.0)
+        )
+        TIMERS_FIRED.labels(self._service, timer.kind).inc()
+
+    async def _housekeeping(self) -> None:
+        now = utcnow()
+        if self._last_measured and now - self._last_measured < OVERDUE_MEASURE_INTERVAL:
+            return
+        self._last_measured = now
+        table = self._table
+        prune = not self._last_pruned or now - self._last_pruned >= PRUNE_INTERVAL
+        async with self._unit_of_work() as uow:
+            overdue = (
+                await uow.session.execute(
+                    select(func.count()).where(table.c.fired_at.is_(None), table.c.due_at <= now)
+                )
+            ).scalar_one()
+            if prune:
+                await uow.session.execute(
+                    delete(table).where(table.c.fired_at < now - self._retention)
+                )
+                await uow.commit()
+                self._last_pruned = now
+        TIMERS_OVERDUE.labels(self._service).set(overdue)
