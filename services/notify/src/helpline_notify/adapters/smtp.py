@@ -1,0 +1,50 @@
+"""Email out through an SMTP server (aiosmtplib)."""
+
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import aiosmtplib
+
+from helpline_notify.domain.errors import DeliveryAttemptFailed
+from helpline_notify.service_layer.ports import OutboundEmail
+
+
+def build_message(email: OutboundEmail, mail_from: str) -> EmailMessage:
+    """The RFC 5322 message of ``email``, marked as automatic so nobody auto-replies to it."""
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = email.to
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = email.message_id
+    # RFC 3834: auto-responders must not answer; the Microsoft header says the same to Exchange.
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(email.text)
+    return message
+
+
+class SmtpMailer:
+    """Hands each email to one SMTP server (STARTTLS when the server offers it)."""
+
+    def __init__(self, host: str, port: int, mail_from: str, timeout: float = 15.0) -> None:
+        self._host = host
+        self._port = port
+        self._mail_from = mail_from
+        self._timeout = timeout
+
+    async def send(self, email: OutboundEmail) -> None:
+        """Send ``email``; a 5xx answer is a permanent failure, anything else may be retried."""
+        try:
+            await aiosmtplib.send(build_message(email, self._mail_from), hostname=self._host,
+                                  port=self._port, timeout=self._timeout)
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            permanent = all(refusal.code >= 500 for refusal in error.recipients)
+            codes = ", ".join(str(refusal.code) for refusal in error.recipients)
+            raise DeliveryAttemptFailed(f"SMTP recipient refused ({codes})",
+                                        permanent=permanent) from error
+        except aiosmtplib.SMTPResponseException as error:
+            raise DeliveryAttemptFailed(f"SMTP {error.code}: {error.message}"[:500],
+                                        permanent=error.code >= 500) from error
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise DeliveryAttemptFailed(f"SMTP: {type(error).__name__}: {error}"[:500]) from error

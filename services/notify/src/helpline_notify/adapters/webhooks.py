@@ -1,0 +1,66 @@
+"""Webhooks out: Standard Webhooks signatures over httpx."""
+
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+from standardwebhooks import Webhook
+
+from helpline_notify.domain.errors import DeliveryAttemptFailed
+from helpline_notify.service_layer.ports import WebhookRequest, WebhookResponse
+from helpline_shared.runtime.db import utcnow
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """A ``Retry-After`` header (seconds or an HTTP date, RFC 9110 10.2.3) as a wait."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(timedelta(0), moment - now)
+
+
+def signed_headers(request: WebhookRequest, timestamp: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers that let the receiver verify ``request``."""
+    signature = Webhook(request.secret).sign(request.message_id, timestamp, request.body)
+    return {
+        "content-type": "application/json",
+        "webhook-id": request.message_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+class HttpxWebhookSender:
+    """POSTs signed webhooks with a client built to refuse redirects and private addresses."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def send(self, request: WebhookRequest) -> WebhookResponse:
+        """Sign and POST ``request`` (the body is not read back); network failures raise."""
+        now = utcnow()
+        try:
+            async with self._client.stream(
+                "POST", request.url, content=request.body.encode(),
+                headers=signed_headers(request, now),
+            ) as response:
+                return WebhookResponse(
+                    status_code=response.status_code,
+                    retry_after=parse_retry_after(response.headers.get("retry-after"), now),
+                )
+        except httpx.TimeoutException as error:
+            raise DeliveryAttemptFailed(f"timed out: {type(error).__name__}") from error
+        except httpx.HTTPError as error:
+            raise DeliveryAttemptFailed(f"{type(error).__name__}: {error}"[:500]) from error
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self._client.aclose()

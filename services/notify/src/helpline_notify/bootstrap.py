@@ -1,0 +1,82 @@
+"""The one place notify is wired: settings, runtime, adapters, worker, routes, subscriptions."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+from helpline_notify.adapters.guarded_transport import webhook_client
+from helpline_notify.adapters.orm import metadata
+from helpline_notify.adapters.smtp import SmtpMailer
+from helpline_notify.adapters.webhooks import HttpxWebhookSender
+from helpline_notify.config import NotifySettings
+from helpline_notify.entrypoints import http
+from helpline_notify.service_layer import handlers
+from helpline_notify.service_layer.ports import Mailer, WebhookSender
+from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
+from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
+from helpline_shared import topics
+from helpline_shared.envelope import Envelope
+from helpline_shared.runtime.service import BackgroundLoop, ServiceRuntime
+
+NAME = "notify"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def bootstrap(
+    settings: NotifySettings | None = None,
+    *,
+    mailer: Mailer | None = None,
+    webhooks: WebhookSender | None = None,
+) -> tuple[FastAPI, ServiceRuntime]:
+    """Build notify's app and runtime (nothing connects until the app starts)."""
+    settings = settings or NotifySettings()
+    runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata)
+
+    def unit_of_work() -> NotifyUnitOfWork:
+        return runtime.unit_of_work(NotifyUnitOfWork)
+
+    http_sender: HttpxWebhookSender | None = None
+    if webhooks is None:
+        client = webhook_client(
+            allow_private_networks=settings.webhook_allow_private_networks,
+            timeout=settings.delivery_timeout,
+            # As many connections as sends in flight: a send never queues behind slow ones.
+            max_connections=settings.delivery_max_in_flight,
+        )
+        HTTPXClientInstrumentor().instrument_client(client,
+                                                    tracer_provider=runtime.tracer_provider)
+        webhooks = http_sender = HttpxWebhookSender(client)
+    worker = DeliveryWorker(
+        unit_of_work,
+        mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from,
+                             timeout=settings.delivery_timeout),
+        webhooks,
+        runtime.tracer_provider.get_tracer("helpline_notify"),
+        WorkerOptions(
+            email_domain=settings.email_domain, send_timeout=settings.delivery_timeout,
+            batch_size=settings.delivery_batch_size,
+            max_in_flight=settings.delivery_max_in_flight,
+            poll_interval=settings.delivery_poll_interval,
+        ),
+    )
+
+    async def stop_worker() -> None:
+        await worker.stop(grace=settings.shutdown_timeout / 2)
+        if http_sender is not None:
+            await http_sender.aclose()
+
+    runtime.add_loop(BackgroundLoop("delivery-worker", worker.run, stop_worker))
+
+    async def on_event(envelope: Envelope) -> None:
+        created = await handlers.on_event(envelope, unit_of_work(),
+                                          escalation_email=settings.escalation_email)
+        if created:
+            worker.wake()
+
+    runtime.subscribe([topics.TICKETS, topics.ROUTING, topics.SLA], on_event)
+    app = runtime.http_app("Helpline notify", [
+        http.router(unit_of_work, max_page_size=settings.max_page_size,
+                    allow_private_networks=settings.webhook_allow_private_networks),
+    ])
+    return app, runtime

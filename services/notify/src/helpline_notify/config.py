@@ -1,0 +1,34 @@
+"""Notify's settings: one class, read from ``HELPLINE_*`` variables."""
+
+from pydantic import Field
+
+from helpline_shared.runtime.settings import ServiceSettings
+
+
+class NotifySettings(ServiceSettings):
+    """Settings of the notify service."""
+
+    http_port: int = Field(default=8083, ge=1, le=65535)
+    max_page_size: int = Field(default=100, ge=1)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2526, ge=1, le=65535)
+    mail_from: str = Field(
+        default="Helpline <notifications@helpline.test>", description="From header of our mail"
+    )
+    email_domain: str = Field(
+        default="helpline.test", description="Right-hand side of the Message-IDs we generate"
+    )
+    escalation_email: str = Field(
+        default="escalations@helpline.test",
+        description="Who hears of an SLA breach on a ticket that has no assignee yet",
+    )
+    webhook_allow_private_networks: bool = Field(
+        default=False,
+        description="Let webhooks reach private, loopback and link-local addresses (development)",
+    )
+    delivery_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds one email or webhook attempt may take in all"
+    )
+    delivery_batch_size: int = Field(default=50, ge=1)
+    delivery_max_in_flight: int = Field(default=200, ge=1)
+    delivery_poll_interval: float = Field(default=0.5, gt=0)

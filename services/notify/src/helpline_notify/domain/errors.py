@@ -1,0 +1,30 @@
+"""Notify's domain errors, translated to HTTP problems or failed attempts at the edge."""
+
+
+class NotifyError(Exception):
+    """Base of notify's domain errors."""
+
+
+class EndpointNotFound(NotifyError):
+    """No webhook endpoint with that id for this tenant."""
+
+
+class InvalidWebhookUrl(NotifyError):
+    """A webhook URL that is not an absolute http(s) URL we may call."""
+
+
+class UnknownEventType(NotifyError):
+    """An endpoint subscription to an event type notify does not deliver."""
+
+
+class DeliveryAttemptFailed(NotifyError):
+    """One attempt to send an email or webhook did not reach its destination."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class DestinationRefused(DeliveryAttemptFailed):
+    """A webhook destination that resolves to an address we must not call (SSRF guard)."""
