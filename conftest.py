@@ -17,8 +17,8 @@ from helpline_shared.topics import PARTITIONS, all_topics
 
 ROOT = Path(__file__).parent
 TEST_HOME = ROOT / ".helpline" / "test"
-KAFKA_PORT = int(os.environ.get("HELPLINE_TEST_KAFKA_PORT", "39092"))
-POSTGRES_PORT = int(os.environ.get("HELPLINE_TEST_POSTGRES_PORT", "55433"))
+KAFKA_PORT = int(os.environ.get("HELPLINE_TEST_KAFKA_PORT", "29092"))
+POSTGRES_PORT = int(os.environ.get("HELPLINE_TEST_POSTGRES_PORT", "25433"))
 
 
 @pytest.fixture(scope="session")

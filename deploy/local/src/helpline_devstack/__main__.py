@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pg_opts = argparse.ArgumentParser(add_help=False)
     pg_opts.add_argument("--home", type=Path, default=Path(".helpline/postgres"))
-    pg_opts.add_argument("--port", type=int, default=55432)
+    pg_opts.add_argument("--port", type=int, default=25432)
     postgres = servers.add_parser("postgres", help="private PostgreSQL cluster")
     pg_actions = postgres.add_subparsers(dest="action", required=True)
     pg_actions.add_parser("start", parents=[pg_opts])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
-import contextlib
 import os
 import shutil
 import signal

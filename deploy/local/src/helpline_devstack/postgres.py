@@ -42,7 +42,7 @@ def find_bin_dir(root: Path = PG_ROOT) -> Path:
 class PostgresServer:
     """A PostgreSQL cluster owned by this project, listening on 127.0.0.1:``port`` only."""
 
-    def __init__(self, home: Path, port: int = 55432) -> None:
+    def __init__(self, home: Path, port: int = 25432) -> None:
         self.home = Path(home).resolve()
         self.port = port
         self._as_postgres = os.geteuid() == 0
