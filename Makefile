@@ -1,0 +1,49 @@
+# Helpline: `make run` starts everything locally, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PACKAGES := -e shared -e services/intake -e services/routing -e services/escalation \
+	-e services/notify -e deploy/local
+STAMP := $(VENV)/.installed
+
+.PHONY: install system-deps run test test-unit lint schemas clean
+
+$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml services/*/pyproject.toml \
+		deploy/local/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
+	touch $(STAMP)
+
+## install: the virtual environment with every service and tool, pinned by constraints.txt
+install: $(STAMP)
+
+## system-deps: Java, Maven and PostgreSQL from apt when they are missing (needs root)
+system-deps:
+	@bash deploy/local/system-deps.sh
+
+## run: Kafka, an SMTP sink and the four services on this machine, until Ctrl-C
+run: install system-deps
+	$(PY) -m helpline_devstack run
+
+## test: the whole suite; starts and stops Kafka and PostgreSQL itself
+test: install system-deps
+	$(PY) -m pytest
+
+## test-unit: only the tests that need no server
+test-unit: install
+	$(PY) -m pytest -m "not integration"
+
+## lint: ruff and mypy --strict over every package
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy shared/src services/intake/src services/routing/src \
+		services/escalation/src services/notify/src deploy/local/src
+
+## schemas: rewrite the committed JSON Schemas of the events after an intended change
+schemas: install
+	$(PY) -m helpline_shared.schema_export
+
+clean:
+	rm -rf .helpline $(VENV)
