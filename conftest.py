@@ -16,7 +16,7 @@ from helpline_devstack.testing import unique_name
 from helpline_shared.topics import PARTITIONS, all_topics
 
 ROOT = Path(__file__).parent
-TEST_HOME = ROOT / ".helpline" / "test"
+TEST_HOME = Path(os.environ.get("HELPLINE_TEST_HOME", ROOT / ".helpline" / "test"))
 KAFKA_PORT = int(os.environ.get("HELPLINE_TEST_KAFKA_PORT", "29092"))
 POSTGRES_PORT = int(os.environ.get("HELPLINE_TEST_POSTGRES_PORT", "25433"))
 
