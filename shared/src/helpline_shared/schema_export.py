@@ -51,11 +51,29 @@ def incompatibilities(old: JsonSchema, new: JsonSchema) -> list[str]:
     return problems
 
 
+class IncompatibleChange(Exception):
+    """A model change that would break consumers of its committed schema."""
+
+
 def export(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Write every current schema to ``directory``; return the files written."""
+    """Write every current schema to ``directory``; return the files written.
+
+    Refuses to overwrite a committed schema with an incompatible one: such a change is a new
+    event type (``...v2``) published alongside the old one.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    committed = committed_schemas(directory)
+    current = current_schemas()
+    problems = {
+        event_type: incompatibilities(committed[event_type], schema)
+        for event_type, schema in current.items()
+        if event_type in committed
+    }
+    breaking = {event_type: found for event_type, found in problems.items() if found}
+    if breaking:
+        raise IncompatibleChange(f"incompatible event changes (publish a new version): {breaking}")
     written = []
-    for event_type, schema in current_schemas().items():
+    for event_type, schema in current.items():
         path = directory / f"{event_type}.json"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         written.append(path)

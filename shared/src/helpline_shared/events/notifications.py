@@ -1,6 +1,6 @@
 """Delivery outcomes, published by notify on ``helpline.notifications``."""
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -10,7 +10,7 @@ from helpline_shared.events.base import (
     NotificationChannel,
 )
 
-__all__ = ["NotificationDelivered", "NotificationFailed"]
+__all__ = ["NotificationDelivered", "NotificationFailed", "NotificationSuppressed"]
 
 
 class NotificationDelivered(Event):
@@ -41,3 +41,19 @@ class NotificationFailed(Event):
     attempt: int = Field(ge=1)
     error: str
     will_retry: bool
+
+
+class NotificationSuppressed(Event):
+    """A notification was deliberately not sent; ``reason`` says why (nothing vanishes silently)."""
+
+    event_type: ClassVar[str] = "helpline.notification.suppressed.v1"
+    topic: ClassVar[str] = topics.NOTIFICATIONS
+
+    notification_id: str
+    channel: NotificationChannel
+    trigger_event_id: str
+    trigger_event_type: str
+    reason: Literal[
+        "suppressed_address", "loop_cap", "no_template", "disabled_endpoint", "no_recipient",
+    ]
+    detail: str | None = None

@@ -8,10 +8,11 @@ from pydantic import Field
 from helpline_shared import topics
 from helpline_shared.events.base import (
     Event,
+    Priority,
     SlaMetric,
 )
 
-__all__ = ["SlaBreached", "SlaClockStarted", "SlaClockStopped"]
+__all__ = ["SlaBreached", "SlaClockStarted", "SlaClockStopped", "SlaEscalated"]
 
 
 class SlaClockStarted(Event):
@@ -50,5 +51,25 @@ class SlaBreached(Event):
 
     metric: SlaMetric
     deadline: datetime
+    clock_version: int = Field(ge=1)
+    reason: str
+
+
+class SlaEscalated(Event):
+    """A level of the tenant's escalation chain fired for a metric of a ticket.
+
+    Routing acts on ``raise_priority_to`` and ``widen_to_team``; notify tells the ``notify`` roles.
+    """
+
+    event_type: ClassVar[str] = "helpline.sla.escalated.v1"
+    topic: ClassVar[str] = topics.SLA
+
+    metric: SlaMetric
+    level: int = Field(ge=1)
+    deadline: datetime
+    notify: tuple[str, ...] = ()
+    """Roles to tell: ``assignee``, ``team_lead``, ``manager``."""
+    raise_priority_to: Priority | None = None
+    widen_to_team: str | None = None
     clock_version: int = Field(ge=1)
     reason: str

@@ -8,6 +8,7 @@ from helpline_shared import topics
 from helpline_shared.events.base import (
     AuthorRole,
     Channel,
+    EmailAddress,
     Event,
     Priority,
     Requester,
@@ -32,6 +33,12 @@ class TicketCreated(Event):
     tags: tuple[str, ...] = ()
     channel: Channel
     status: TicketStatus = "new"
+    organization_id: str | None = None
+    plan: str | None = None
+    """The customer's support plan (e.g. ``basic``, ``premium``), for SLA policies and routing."""
+    language: str | None = None
+    mailbox: str | None = None
+    """The address of the tenant's mailbox the ticket came in through (email channel)."""
 
 
 class MessageAdded(Event):
@@ -47,6 +54,9 @@ class MessageAdded(Event):
     channel: Channel
     body: str
     auto_reply: bool = False
+    """True for an auto-reply (out-of-office, ...): never counts as the customer's answer."""
+    email_message_id: str | None = None
+    """The RFC 5322 Message-ID of the mail that carried this message, if any."""
 
 
 class TicketStatusChanged(Event):
@@ -57,3 +67,34 @@ class TicketStatusChanged(Event):
 
     previous_status: TicketStatus
     status: TicketStatus
+
+
+class TicketUpdated(Event):
+    """A ticket's priority, type or tags changed (status changes have their own event)."""
+
+    event_type: ClassVar[str] = "helpline.ticket.updated.v1"
+    topic: ClassVar[str] = topics.TICKETS
+
+    changed_fields: tuple[str, ...]
+    priority: Priority
+    type: TicketType
+    tags: tuple[str, ...] = ()
+
+
+class EmailBounced(Event):
+    """A delivery status notification said mail to ``address`` failed (or is delayed).
+
+    ``ticket_id`` is the ticket the bounced mail belonged to, or, when no ticket could be linked,
+    the id of the bounce message itself.
+    """
+
+    event_type: ClassVar[str] = "helpline.email.bounced.v1"
+    topic: ClassVar[str] = topics.TICKETS
+
+    address: EmailAddress
+    permanent: bool
+    status: str | None = None
+    """The DSN status code, e.g. ``5.1.1``."""
+    original_message_id: str | None = None
+    linked: bool
+    diagnostic: str | None = None
