@@ -7,7 +7,7 @@ PACKAGES := -e shared -e services/intake -e services/routing -e services/escalat
 	-e services/notify -e deploy/local
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test test-unit lint schemas clean
+.PHONY: install system-deps run test test-unit lint schemas bench clean
 
 $(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml services/*/pyproject.toml \
 		deploy/local/pyproject.toml
@@ -44,6 +44,12 @@ lint: install
 ## schemas: rewrite the committed JSON Schemas of the events after an intended change
 schemas: install
 	$(PY) -m helpline_shared.schema_export
+
+## bench: every benchmark (or one: make bench BENCH=routing), then the summary table
+BENCH ?=
+bench: install system-deps
+	@set -e; cd bench; for name in $(if $(BENCH),$(BENCH),$$(ls *.py | grep -vE '^(common|report)\.py$$' | sed 's/\.py$$//')); do \
+		echo "== $$name"; ../$(PY) $$name.py; done; ../$(PY) report.py
 
 clean:
 	rm -rf .helpline $(VENV)

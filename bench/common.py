@@ -1,0 +1,95 @@
+"""What every benchmark shares: timing statistics and the result file.
+
+Each benchmark measures its figure next to a baseline in the same run and writes
+``bench/results/<name>.json``; ``bench/report.py`` prints them as one table.
+"""
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` quantile (0..1) of ``samples`` by the nearest-rank method."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def median(samples: Sequence[float]) -> float:
+    """The median of ``samples``."""
+    return statistics.median(samples)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True, cwd=Path(__file__).parent).stdout.strip(),
+    }
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Installed versions of ``packages``."""
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "absent"
+    return found
+
+
+def write_result(
+    name: str,
+    *,
+    metric: str,
+    value: float,
+    unit: str,
+    baseline_value: float,
+    baseline: str,
+    target: str,
+    passed: bool,
+    higher_is_better: bool = True,
+    packages: Sequence[str] = (),
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``bench/results/<name>.json`` and print a one-line summary."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    ratio = value / baseline_value if baseline_value else float("inf")
+    result = {
+        "name": name,
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": baseline_value,
+        "ratio": ratio,
+        "higher_is_better": higher_is_better,
+        "target": target,
+        "passed": passed,
+        "machine": machine(),
+        "versions": versions(*packages),
+        "date": datetime.now(UTC).isoformat(),
+        **(extra or {}),
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(f"{name}: {metric} = {value:.6g} {unit} (baseline {baseline}: {baseline_value:.6g};"
+          f" ratio {ratio:.3f}; target {target}: {'passed' if passed else 'MISSED'})")
+    return path
