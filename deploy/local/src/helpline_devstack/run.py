@@ -1,9 +1,12 @@
 """``make run``: the broker, a mail sink and the four services, until Ctrl-C or SIGTERM."""
 
+import json
 import secrets
 import signal
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from helpline_devstack.kafka import KafkaNode
@@ -13,7 +16,23 @@ from helpline_shared.runtime.auth import issue_token
 from helpline_shared.topics import PARTITIONS, all_topics
 
 DEMO_TENANT = "demo"
+DEMO_MAILBOX = "support@demo.helpline.test"
 SMTP_SINK_PORT = 2526
+INTAKE_SMTP_PORT = 2525
+
+
+def _demo_mailbox(intake_url: str, token: str) -> None:
+    """Configure the demo tenant's mailbox (already there on a second run: 409, fine)."""
+    request = urllib.request.Request(
+        intake_url + "/v1/mailboxes", data=json.dumps({"address": DEMO_MAILBOX}).encode(),
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+        method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except urllib.error.HTTPError as error:
+        if error.code != 409:
+            raise
 
 
 def _token_secret(home: Path) -> str:
@@ -40,6 +59,7 @@ def run(home: Path = Path(".helpline")) -> int:
         environment={
             "HELPLINE_TOKEN_SECRET": secret,
             "HELPLINE_SMTP_PORT": str(SMTP_SINK_PORT),
+            "HELPLINE_SMTP_SERVER_PORT": str(INTAKE_SMTP_PORT),
             # The demo's webhook receivers run on this machine; production refuses loopback.
             "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
         },
@@ -54,9 +74,11 @@ def run(home: Path = Path(".helpline")) -> int:
             print(f"  {name:<11} {service.url}   (log: {service.log_file})", flush=True)
         token = issue_token(DEMO_TENANT, secret)
         (home / "dev-token").write_text(token + "\n")
+        _demo_mailbox(stack.running["intake"].url, token)
         print(
             f"\nHelpline is running. Demo tenant {DEMO_TENANT!r}; its token is in "
-            f"{home / 'dev-token'}.\nOutbound mail lands in {home / 'mail'}/. "
+            f"{home / 'dev-token'}.\nInbound mail: SMTP on 127.0.0.1:{INTAKE_SMTP_PORT} for "
+            f"{DEMO_MAILBOX}.\nOutbound mail lands in {home / 'mail'}/. "
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -33,6 +33,8 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+    received_at: float = 0.0
+    """``time.time()`` when the recorder read the record."""
 
     @property
     def event_type(self) -> str:
@@ -98,11 +100,12 @@ class TopicRecorder:
         try:
             while not self._stop.is_set():
                 batches = await consumer.getmany(timeout_ms=100)
+                now = time.time()
                 with self._lock:
                     for records in batches.values():
                         self._records.extend(
                             Record(r.topic, r.partition, r.offset, r.key, r.value,
-                                   {name: value for name, value in (r.headers or ())})
+                                   {name: value for name, value in (r.headers or ())}, now)
                             for r in records
                         )
         finally:
@@ -216,6 +219,7 @@ class WebhookCall:
     path: str
     headers: dict[str, str]
     body: bytes
+    received_at: float = 0.0
 
 
 class _WebhookHandler(_QuietHandler):
@@ -223,8 +227,8 @@ class _WebhookHandler(_QuietHandler):
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         receiver: WebhookReceiver = self.server.owner  # type: ignore[attr-defined]
         with receiver.lock:
-            receiver.calls.append(WebhookCall(self.path, {k.lower(): v for k, v in
-                                                          self.headers.items()}, body))
+            receiver.calls.append(WebhookCall(
+                self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
             status = receiver.statuses.pop(0) if receiver.statuses else 204
         self.send_response(status)
         self.send_header("content-length", "0")

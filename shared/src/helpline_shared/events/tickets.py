@@ -16,7 +16,10 @@ from helpline_shared.events.base import (
     TicketType,
 )
 
-__all__ = ["MessageAdded", "TicketCreated", "TicketStatusChanged"]
+__all__ = [
+    "EmailBounced", "EmailQuarantined", "MessageAdded", "TicketCreated", "TicketMerged",
+    "TicketStatusChanged", "TicketUpdated",
+]
 
 
 class TicketCreated(Event):
@@ -98,3 +101,25 @@ class EmailBounced(Event):
     original_message_id: str | None = None
     linked: bool
     diagnostic: str | None = None
+
+
+class TicketMerged(Event):
+    """A duplicate ticket (``ticket_id``) was merged into ``into_ticket_id`` and closed."""
+
+    event_type: ClassVar[str] = "helpline.ticket.merged.v1"
+    topic: ClassVar[str] = topics.TICKETS
+
+    into_ticket_id: str
+
+
+class EmailQuarantined(Event):
+    """An inbound mail could not become a ticket or message; it is kept raw with the reason.
+
+    ``ticket_id`` is the id of the quarantined inbound message (no ticket exists for it).
+    """
+
+    event_type: ClassVar[str] = "helpline.email.quarantined.v1"
+    topic: ClassVar[str] = topics.TICKETS
+
+    mailbox: str
+    reason: str

@@ -13,10 +13,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from helpline_shared.envelope import Envelope, PoisonMessage, from_record
@@ -37,6 +37,11 @@ HANDLER_SECONDS = Histogram(
 )
 DEAD_LETTERS = Counter(
     "helpline_dead_letters_total", "Records sent to a dead-letter topic", ["group", "topic"]
+)
+CONSUMER_LAG = Gauge(
+    "helpline_consumer_lag",
+    "Records of a partition after the one just handled (high watermark - offset - 1)",
+    ["group", "topic", "partition"],
 )
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, ConnectionError, OSError)
@@ -115,6 +120,16 @@ def subscribe(
         outcome = await _handle(record, handler, dead_letters, max_attempts, retry_delay)
         HANDLER_SECONDS.labels(group, record.topic).observe(time.perf_counter() - started)
         EVENTS_CONSUMED.labels(group, record.topic, outcome).inc()
+        _observe_lag(message, record, group)
+
+
+def _observe_lag(message: KafkaMessage, record: ConsumerRecord[Any, Any], group: str) -> None:
+    # The consumer knows each assigned partition's high watermark from its last fetch.
+    highwater = getattr(message.consumer, "highwater", None)
+    end = highwater(TopicPartition(record.topic, record.partition)) if highwater else None
+    if isinstance(end, int):
+        CONSUMER_LAG.labels(group, record.topic, str(record.partition)).set(
+            max(end - record.offset - 1, 0))
 
 
 async def _handle(

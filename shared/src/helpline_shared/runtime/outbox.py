@@ -76,6 +76,9 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._retention = retention
         self._wakeup = asyncio.Event()
+        # One batch at a time in this process: the final flush at shutdown must not select the
+        # rows the running loop is publishing (SQLite has no row locks to keep them apart).
+        self._publishing = asyncio.Lock()
         self._stopping = False
 
     def wake(self) -> None:
@@ -84,6 +87,10 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows in id order; return how many were published."""
+        async with self._publishing:
+            return await self._publish_batch()
+
+    async def _publish_batch(self) -> int:
         table = self._table
         async with self._engine.begin() as connection:
             rows = (

@@ -62,5 +62,6 @@ def setup_logging(service_name: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "uvicorn.access"):
+    # aiosqlite logs every statement with its parameters (addresses, bodies) at DEBUG.
+    for noisy in ("aiokafka", "uvicorn.access", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import propagate, trace
@@ -39,6 +39,10 @@ TIMER_LATENESS = Histogram(
 TIMERS_OVERDUE = Gauge(
     "helpline_timers_overdue", "Timers past their due time and not yet fired", ["service"]
 )
+OLDEST_OVERDUE_AGE = Gauge(
+    "helpline_timers_oldest_overdue_age_seconds",
+    "How long the oldest unfired due timer has been overdue (0 when none)", ["service"]
+)
 TIMERS_FIRED = Counter("helpline_timers_fired_total", "Timers fired", ["service", "kind"])
 TIMER_FAILURES = Counter(
     "helpline_timer_failures_total", "Timer fires that failed and will be retried",
@@ -51,7 +55,6 @@ PRUNE_INTERVAL = timedelta(minutes=5)
 RETRY_BASE_DELAY = timedelta(seconds=0.5)
 RETRY_MAX_DELAY = timedelta(minutes=1)
 FORGET_RETRIES_AFTER = timedelta(minutes=10)
-# A due timer may be locked by another replica's fire: re-poll soon, but do not spin on it.
 MIN_SLEEP_SECONDS = 0.01
 
 
@@ -109,7 +112,14 @@ class TimerScheduler:
 
 
 class TimerLoop(Generic[UnitOfWorkT]):
-    """Fires due timers, each in its own unit of work, until stopped; never dies of an error."""
+    """Fires due timers, many per transaction, until stopped; never dies of an error.
+
+    A batch of due timers is claimed and fired in one unit of work: their events and their
+    ``fired_at`` marks commit together, or not at all. If any fire of a batch fails, the batch rolls
+    back and its timers are fired one per transaction, so one bad timer backs off alone. A
+    read-ahead window of upcoming due times is kept in memory so the loop wakes when the next
+    timer is due rather than at the next poll.
+    """
 
     def __init__(
         self,
@@ -122,6 +132,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
         batch_size: int = 100,
         retention: timedelta = timedelta(days=1),
         tracer_provider: trace.TracerProvider | None = None,
+        read_ahead: timedelta = timedelta(seconds=2),
     ) -> None:
         self._unit_of_work = unit_of_work
         self._table = table
@@ -130,37 +141,80 @@ class TimerLoop(Generic[UnitOfWorkT]):
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._retention = retention
+        self._read_ahead = read_ahead
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._finished: asyncio.Event | None = None
         # Failed fires back off in memory only: after a restart they are simply retried at once.
         self._retries: dict[str, tuple[int, datetime]] = {}
+        self._upcoming: list[datetime] = []
         self._last_measured: datetime | None = None
         self._last_pruned: datetime | None = None
 
     def wake(self) -> None:
         """Look for due timers now instead of at the next poll."""
+        self._upcoming = []
         self._wakeup.set()
 
     async def fire_due(self) -> tuple[int, datetime | None]:
-        """Fire up to ``batch_size`` due timers; return how many fired and the next due time."""
-        fired = failures = 0
-        while fired + failures < self._batch_size and not self._stopping:
-            backing_off = self._backing_off()
-            async with self._unit_of_work() as uow:
-                timer = await self._claim_next(uow.session, backing_off)
-                if timer is None:
-                    return fired, await self._next_due_at(uow.session, backing_off)
-                try:
-                    await self._fire_claimed(uow, timer)
-                    fired += 1
-                    self._retries.pop(timer.id, None)
-                except Exception:  # noqa: BLE001 - one bad timer must not stop the others
-                    failures += 1
-                    self._back_off(timer)
-        # A full batch means more may be due right away.
+        """Fire the timers due now, a batch per transaction; return how many fired and when next."""
+        fired = 0
+        # Bounded so that stop() and housekeeping get their turn under a flood of due timers.
+        for _ in range(10):
+            if self._stopping:
+                break
+            batch_fired, claimed = await self._fire_batch(self._backing_off())
+            fired += batch_fired
+            if claimed < self._batch_size:
+                return fired, await self._read_upcoming(self._backing_off())
+        self._upcoming = [utcnow()]
         return fired, utcnow()
+
+    async def _fire_batch(self, backing_off: set[str]) -> tuple[int, int]:
+        async with self._unit_of_work() as uow:
+            claimed = await self._claim_due(uow.session, backing_off, self._batch_size)
+            if not claimed:
+                return 0, 0
+            try:
+                for timer in claimed:
+                    await self._fire_traced(uow, timer)
+                fired_at = await self._mark_fired(uow, claimed)
+                await uow.commit()
+            except Exception:  # noqa: BLE001 - the batch is retried one timer at a time below
+                log.warning("timer batch failed; firing its timers one by one",
+                            extra={"batch_size": len(claimed)})
+                await uow.rollback()
+            else:
+                self._observe(claimed, fired_at)
+                return len(claimed), len(claimed)
+        fired = 0
+        for timer in claimed:
+            fired += await self._fire_alone(timer)
+        return fired, len(claimed)
+
+    async def _fire_alone(self, timer: Timer) -> int:
+        async with self._unit_of_work() as uow:
+            claimed = await self._claim_due(uow.session, set(), 1, timer_id=timer.id)
+            if not claimed:
+                return 0  # fired meanwhile by another replica
+            try:
+                await self._fire_traced(uow, claimed[0])
+                fired_at = await self._mark_fired(uow, claimed)
+                await uow.commit()
+            except Exception:  # noqa: BLE001 - one bad timer must not stop the others
+                self._back_off(timer)
+                return 0
+        self._retries.pop(timer.id, None)
+        self._observe(claimed, fired_at)
+        return 1
+
+    def _observe(self, fired: list[Timer], fired_at: datetime) -> None:
+        for timer in fired:
+            TIMER_LATENESS.labels(self._service, timer.kind).observe(
+                max((fired_at - timer.due_at).total_seconds(), 0.0)
+            )
+            TIMERS_FIRED.labels(self._service, timer.kind).inc()
 
     def _backing_off(self) -> set[str]:
         now = utcnow()
@@ -185,11 +239,9 @@ class TimerLoop(Generic[UnitOfWorkT]):
             while not self._stopping:
                 delay = self._poll_interval
                 try:
-                    _fired, next_due_at = await self.fire_due()
+                    await self.fire_due()
                     await self._housekeeping()
-                    if next_due_at is not None:
-                        until_due = (next_due_at - utcnow()).total_seconds()
-                        delay = min(self._poll_interval, max(until_due, MIN_SLEEP_SECONDS))
+                    delay = self._until_next_due()
                 except Exception:  # the loop must outlive database outages
                     log.exception("timer loop cycle failed; retrying")
                     delay = 1.0
@@ -197,8 +249,15 @@ class TimerLoop(Generic[UnitOfWorkT]):
         finally:
             self._finished.set()
 
+    def _until_next_due(self) -> float:
+        if not self._upcoming:
+            return self._poll_interval
+        until_due = (self._upcoming[0] - utcnow()).total_seconds()
+        # A due timer may be locked by another replica's fire: re-poll soon, but do not spin.
+        return min(self._poll_interval, max(until_due, MIN_SLEEP_SECONDS))
+
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the timer being fired, if any, has committed."""
+        """Stop after the batch being fired, if any, has committed."""
         self._stopping = True
         self._wakeup.set()
         if self._finished is not None:
@@ -212,33 +271,41 @@ class TimerLoop(Generic[UnitOfWorkT]):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
         self._wakeup.clear()
 
-    async def _claim_next(self, session: AsyncSession, skipped: set[str]) -> Timer | None:
+    async def _claim_due(self, session: AsyncSession, skipped: set[str], limit: int, *,
+                         timer_id: str | None = None) -> list[Timer]:
         table = self._table
         query = (
             select(table.c.id, table.c.kind, table.c.due_at, table.c.payload,
                    table.c.trace_headers)
             .where(table.c.fired_at.is_(None), table.c.due_at <= utcnow())
             .order_by(table.c.due_at)
-            .limit(1)
+            .limit(limit)
             .with_for_update(skip_locked=True)
+        )
+        if timer_id is not None:
+            query = query.where(table.c.id == timer_id)
+        if skipped:
+            query = query.where(table.c.id.not_in(skipped))
+        return [Timer(id=row.id, kind=row.kind, due_at=row.due_at, payload=row.payload,
+                      trace_headers=row.trace_headers)
+                for row in await session.execute(query)]
+
+    async def _read_upcoming(self, skipped: set[str]) -> datetime | None:
+        """Load the due times of the next timers within the read-ahead window; return the first."""
+        table = self._table
+        query = (
+            select(table.c.due_at)
+            .where(table.c.fired_at.is_(None), table.c.due_at <= utcnow() + self._read_ahead)
+            .order_by(table.c.due_at)
+            .limit(self._batch_size)
         )
         if skipped:
             query = query.where(table.c.id.not_in(skipped))
-        row = (await session.execute(query)).first()
-        if row is None:
-            return None
-        return Timer(id=row.id, kind=row.kind, due_at=row.due_at, payload=row.payload,
-                     trace_headers=row.trace_headers)
+        async with self._unit_of_work() as uow:
+            self._upcoming = list((await uow.session.execute(query)).scalars())
+        return self._upcoming[0] if self._upcoming else None
 
-    async def _next_due_at(self, session: AsyncSession, skipped: set[str]) -> datetime | None:
-        table = self._table
-        query = select(func.min(table.c.due_at)).where(table.c.fired_at.is_(None))
-        if skipped:
-            query = query.where(table.c.id.not_in(skipped))
-        next_due_at: datetime | None = (await session.execute(query)).scalar()
-        return next_due_at
-
-    async def _fire_claimed(self, uow: UnitOfWorkT, timer: Timer) -> None:
+    async def _fire_traced(self, uow: UnitOfWorkT, timer: Timer) -> None:
         parent = propagate.extract(dict(timer.trace_headers))
         with self._tracer.start_as_current_span(
             f"{timer.kind} timer fire",
@@ -248,15 +315,15 @@ class TimerLoop(Generic[UnitOfWorkT]):
                         "helpline.timer.due_at": timer.due_at.isoformat()},
         ):
             await self._fire(uow, timer)
-            fired_at = utcnow()
-            await uow.session.execute(
-                update(self._table).where(self._table.c.id == timer.id).values(fired_at=fired_at)
-            )
-            await uow.commit()
-        TIMER_LATENESS.labels(self._service, timer.kind).observe(
-            max((fired_at - timer.due_at).total_seconds(), 0.0)
+
+    async def _mark_fired(self, uow: UnitOfWorkT, timers: list[Timer]) -> datetime:
+        fired_at = utcnow()
+        await uow.session.execute(
+            update(self._table)
+            .where(self._table.c.id.in_([timer.id for timer in timers]))
+            .values(fired_at=fired_at)
         )
-        TIMERS_FIRED.labels(self._service, timer.kind).inc()
+        return fired_at
 
     async def _housekeeping(self) -> None:
         now = utcnow()
@@ -266,11 +333,12 @@ class TimerLoop(Generic[UnitOfWorkT]):
         table = self._table
         prune = not self._last_pruned or now - self._last_pruned >= PRUNE_INTERVAL
         async with self._unit_of_work() as uow:
-            overdue = (
+            overdue, oldest_due_at = (
                 await uow.session.execute(
-                    select(func.count()).where(table.c.fired_at.is_(None), table.c.due_at <= now)
+                    select(func.count(), func.min(table.c.due_at))
+                    .where(table.c.fired_at.is_(None), table.c.due_at <= now)
                 )
-            ).scalar_one()
+            ).one()
             if prune:
                 await uow.session.execute(
                     delete(table).where(table.c.fired_at < now - self._retention)
@@ -278,3 +346,11 @@ class TimerLoop(Generic[UnitOfWorkT]):
                 await uow.commit()
                 self._last_pruned = now
         TIMERS_OVERDUE.labels(self._service).set(overdue)
+        oldest_age = (now - _aware(oldest_due_at)).total_seconds() if oldest_due_at else 0.0
+        OLDEST_OVERDUE_AGE.labels(self._service).set(oldest_age)
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A UTC datetime from an aggregate, which bypasses the column type on SQLite."""
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
