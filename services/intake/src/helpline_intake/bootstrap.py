@@ -1,13 +1,19 @@
-"""The one place intake is wired: settings, runtime, routes and subscriptions."""
+"""The one place intake is wired: settings, runtime, routes, subscriptions and mail edges."""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from helpline_intake.adapters.attachments import FileAttachmentStore
 from helpline_intake.adapters.orm import metadata
 from helpline_intake.config import IntakeSettings
-from helpline_intake.entrypoints import http
+from helpline_intake.domain.ports import AttachmentStore
+from helpline_intake.entrypoints import http, http_directory, http_mail
+from helpline_intake.entrypoints.imap import imap_poller
+from helpline_intake.entrypoints.mail_loops import pending_sweeper
+from helpline_intake.entrypoints.smtp import smtp_loop
 from helpline_intake.service_layer import handlers
+from helpline_intake.service_layer.email_intake import MailProcessing
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared import topics
 from helpline_shared.envelope import Envelope
@@ -17,17 +23,36 @@ NAME = "intake"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def bootstrap(settings: IntakeSettings | None = None) -> tuple[FastAPI, ServiceRuntime]:
+def bootstrap(settings: IntakeSettings | None = None,
+              attachments: AttachmentStore | None = None) -> tuple[FastAPI, ServiceRuntime]:
     """Build intake's app and runtime (nothing connects until the app starts)."""
     settings = settings or IntakeSettings()
     runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata)
+    store = attachments or FileAttachmentStore(settings.resolved_attachments_dir())
 
     def unit_of_work() -> IntakeUnitOfWork:
         return runtime.unit_of_work(IntakeUnitOfWork)
 
     async def on_event(envelope: Envelope) -> None:
-        await handlers.on_routing_or_sla_event(envelope, unit_of_work())
+        if envelope.event.topic == topics.NOTIFICATIONS:
+            await handlers.on_notification(envelope, unit_of_work())
+        else:
+            await handlers.on_routing_or_sla_event(envelope, unit_of_work())
 
-    runtime.subscribe([topics.ROUTING, topics.SLA], on_event)
-    app = runtime.http_app("Helpline intake", [http.router(unit_of_work, settings.max_page_size)])
+    runtime.subscribe([topics.ROUTING, topics.SLA, topics.NOTIFICATIONS], on_event)
+    processing = MailProcessing(unit_of_work, store, settings.parse_timeout)
+    if settings.smtp_server_enabled:
+        runtime.add_loop(smtp_loop(processing, host=settings.smtp_server_host,
+                                   port=settings.smtp_server_port,
+                                   max_size=settings.max_message_size,
+                                   lmtp=settings.smtp_server_protocol == "lmtp",
+                                   tracer=runtime.tracer_provider.get_tracer("helpline.intake")))
+    runtime.add_loop(pending_sweeper(processing, settings.pending_sweep_interval))
+    runtime.add_loop(imap_poller(processing, settings.imap_poll_interval,
+                                 settings.imap_batch_size))
+    app = runtime.http_app("Helpline intake", [
+        http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size),
+        http_directory.router(unit_of_work),
+        http_mail.router(processing),
+    ])
     return app, runtime

@@ -40,11 +40,11 @@ def envelope(event: Event) -> Envelope:
 
 
 async def open_ticket(uow: Factory, tenant: str = "acme") -> str:
-    ticket = await handlers.open_ticket(handlers.OpenTicket(
+    opened = await handlers.open_ticket(handlers.OpenTicket(
         tenant_id=tenant, subject="Export fails", description="since 4.2",
         requester=Requester(email="cy@example.org"), priority="high", type="corrective",
         tags=["exports", "exports"], channel="api"), uow())
-    return ticket.id
+    return opened.ticket.id
 
 
 async def set_status(uow: Factory, ticket_id: str, status: TicketStatus) -> None:

@@ -1,6 +1,18 @@
 """Intake's tables."""
 
-from sqlalchemy import JSON, Boolean, Column, Index, MetaData, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from helpline_shared.runtime.db import UtcDateTime
 
@@ -24,7 +36,13 @@ tickets = Table(
     Column("sla", JSON, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("organization_id", String(64), nullable=True),
+    Column("mailbox", String(320), nullable=True),
+    Column("merged_into_id", String(64), nullable=True),
+    # ",tag1,tag2," so a tag filter is a portable LIKE (tags never contain commas).
+    Column("tag_index", Text, nullable=False, server_default=""),
     Index("ix_tickets_tenant_created", "tenant_id", "created_at", "id"),
+    Index("ix_tickets_tenant_requester", "tenant_id", "requester_email"),
 )
 
 messages = Table(
@@ -39,5 +57,99 @@ messages = Table(
     Column("channel", String(16), nullable=False),
     Column("body", Text, nullable=False),
     Column("auto_reply", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("email_message_id", String(998), nullable=True),
+    Column("html", Text, nullable=True),
+    Column("attachments", JSON, nullable=True),
+)
+
+thread_ids = Table(
+    "thread_ids",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("email_message_id", String(998), primary_key=True),
+    Column("ticket_id", String(64), nullable=False),
+    Column("direction", String(8), nullable=False),
+)
+"""Every Message-ID received or sent on a ticket, for threading by In-Reply-To/References."""
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False, index=True),
+    Column("address", String(320), nullable=False),
+    Column("aliases", JSON, nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("imap", JSON, nullable=True),
+    Column("imap_uidvalidity", Integer, nullable=True),
+    Column("imap_last_uid", Integer, nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+mailbox_addresses = Table(
+    "mailbox_addresses",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("mailbox_id", String(64), nullable=False, index=True),
+    Column("tenant_id", String(64), nullable=False),
+)
+"""Each address (main and aliases) delivers to exactly one mailbox of one tenant."""
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("mailbox", String(320), nullable=False),
+    Column("dedup_key", String(128), nullable=False),
+    Column("email_message_id", String(998), nullable=True),
+    Column("recipients", JSON, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("ticket_id", String(64), nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("processed_at", UtcDateTime, nullable=True),
+    UniqueConstraint("tenant_id", "dedup_key", name="uq_inbound_tenant_dedup"),
+    Index("ix_inbound_status", "status", "received_at"),
+)
+"""Every accepted mail, raw, stored before it is answered; status pending/processed/quarantined."""
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("plan", String(32), nullable=False),
+    Column("domains", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+requesters = Table(
+    "requesters",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("organization_id", String(64), nullable=True),
+    Column("language", String(16), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "email", name="uq_requesters_tenant_email"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from helpline_intake.domain.errors import CannotMerge, TicketClosed
 from helpline_shared.events import (
     AuthorRole,
     Channel,
@@ -17,9 +18,11 @@ from helpline_shared.events import (
     SlaClockStopped,
     TicketAssigned,
     TicketCreated,
+    TicketMerged,
     TicketStatus,
     TicketStatusChanged,
     TicketType,
+    TicketUpdated,
 )
 
 REOPENED_BY_CUSTOMER: frozenset[TicketStatus] = frozenset({"pending", "solved"})
@@ -45,6 +48,20 @@ class Message:
     body: str
     auto_reply: bool
     created_at: datetime
+    email_message_id: str | None = None
+    html: str | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    """Metadata of stored files: id, filename, content_type, size, sha256, inline."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a ticket came from and whom it is for, beyond the requester's address."""
+
+    organization_id: str | None = None
+    plan: str | None = None
+    language: str | None = None
+    mailbox: str | None = None
 
 
 @dataclass
@@ -66,6 +83,9 @@ class Ticket:
     updated_at: datetime
     assignee_id: str | None = None
     sla: dict[str, dict[str, Any]] = field(default_factory=dict)
+    organization_id: str | None = None
+    mailbox: str | None = None
+    merged_into_id: str | None = None
     events: list[Event] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
@@ -81,19 +101,25 @@ class Ticket:
         tags: list[str],
         channel: Channel,
         now: datetime,
+        origin: Origin | None = None,
+        ticket_id: str | None = None,
     ) -> "Ticket":
         """Open a new ticket and raise ``TicketCreated``."""
+        origin = origin or Origin()
         ticket = cls(
-            id=new_id(), tenant_id=tenant_id, subject=subject, description=description,
-            requester_email=str(requester.email), requester_name=requester.name,
-            priority=priority, type=type, tags=sorted(set(tags)), channel=channel,
-            status="new", created_at=now, updated_at=now,
+            id=ticket_id or new_id(), tenant_id=tenant_id, subject=subject,
+            description=description, requester_email=str(requester.email),
+            requester_name=requester.name, priority=priority, type=type, tags=sorted(set(tags)),
+            channel=channel, status="new", created_at=now, updated_at=now,
+            organization_id=origin.organization_id, mailbox=origin.mailbox,
         )
         ticket.events.append(
             TicketCreated(
                 tenant_id=tenant_id, ticket_id=ticket.id, occurred_at=now, subject=subject,
                 description=description, requester=requester, priority=priority, type=type,
                 tags=tuple(ticket.tags), channel=channel, status="new",
+                organization_id=origin.organization_id, plan=origin.plan,
+                language=origin.language, mailbox=origin.mailbox,
             )
         )
         return ticket
@@ -117,12 +143,18 @@ class Ticket:
         body: str,
         auto_reply: bool,
         now: datetime,
+        email_message_id: str | None = None,
+        html: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> Message:
         """Add a reply or note; a customer's real answer reopens a pending or solved ticket."""
+        if self.status == "closed" and author_role != "system":
+            raise TicketClosed(self.id)
         message = Message(
             id=new_id(), ticket_id=self.id, tenant_id=self.tenant_id, author_role=author_role,
             author_id=author_id, public=public, channel=channel, body=body,
-            auto_reply=auto_reply, created_at=now,
+            auto_reply=auto_reply, created_at=now, email_message_id=email_message_id,
+            html=html, attachments=list(attachments or []),
         )
         self.updated_at = now
         self.events.append(
@@ -130,11 +162,55 @@ class Ticket:
                 tenant_id=self.tenant_id, ticket_id=self.id, occurred_at=now,
                 message_id=message.id, author_role=author_role, author_id=author_id,
                 public=public, channel=channel, body=body, auto_reply=auto_reply,
+                email_message_id=email_message_id,
             )
         )
         if author_role == "requester" and not auto_reply and self.status in REOPENED_BY_CUSTOMER:
             self._change_status("open", now)
         return message
+
+    def update(
+        self,
+        *,
+        now: datetime,
+        status: TicketStatus | None = None,
+        priority: Priority | None = None,
+        type: TicketType | None = None,
+        tags: list[str] | None = None,
+    ) -> None:
+        """Change status, priority, type or tags; a closed ticket stays closed."""
+        if self.status == "closed" and status not in (None, "closed"):
+            raise TicketClosed(self.id)
+        changed: list[str] = []
+        if priority is not None and priority != self.priority:
+            self.priority = priority
+            changed.append("priority")
+        if type is not None and type != self.type:
+            self.type = type
+            changed.append("type")
+        if tags is not None and sorted(set(tags)) != self.tags:
+            self.tags = sorted(set(tags))
+            changed.append("tags")
+        if changed:
+            self.updated_at = now
+            self.events.append(TicketUpdated(
+                tenant_id=self.tenant_id, ticket_id=self.id, occurred_at=now,
+                changed_fields=tuple(changed), priority=self.priority, type=self.type,
+                tags=tuple(self.tags),
+            ))
+        if status is not None:
+            self._change_status(status, now)
+
+    def merge_into(self, target: "Ticket", now: datetime) -> None:
+        """Close this duplicate and point it at ``target`` (mail to it then lands there)."""
+        if target.id == self.id or target.merged_into_id is not None:
+            raise CannotMerge(self.id, target.id)
+        if self.merged_into_id is not None:
+            raise CannotMerge(self.id, target.id)
+        self.merged_into_id = target.id
+        self._change_status("closed", now)
+        self.events.append(TicketMerged(tenant_id=self.tenant_id, ticket_id=self.id,
+                                        occurred_at=now, into_ticket_id=target.id))
 
     def record_assignment(self, event: TicketAssigned) -> None:
         """Show the assignee routing chose; a new ticket becomes open."""

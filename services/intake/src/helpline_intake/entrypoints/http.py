@@ -1,146 +1,135 @@
 """Intake's ticket API: parse, call one handler, map the result or the error."""
 
+import base64
+import binascii
+import hashlib
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 
-from helpline_intake.adapters.repository import decode_cursor, encode_cursor
-from helpline_intake.domain.errors import TicketNotFound
-from helpline_intake.domain.model import Message, Ticket
+from helpline_intake.adapters.repository import TicketFilter, decode_cursor, encode_cursor
+from helpline_intake.domain.errors import (
+    CannotMerge,
+    IdempotencyConflict,
+    TicketClosed,
+    TicketNotFound,
+)
+from helpline_intake.domain.model import new_id
+from helpline_intake.domain.ports import AttachmentStore
+from helpline_intake.entrypoints.schemas import (
+    AttachmentIn,
+    MergeIn,
+    MessageIn,
+    MessageOut,
+    Tag,
+    TicketIn,
+    TicketOut,
+    TicketPage,
+    TicketPatch,
+)
 from helpline_intake.service_layer import handlers
 from helpline_intake.service_layer.handlers import UnitOfWorkFactory
-from helpline_shared.events import AuthorRole, Priority, Requester, TicketStatus, TicketType
+from helpline_shared.events import Priority, TicketStatus, TicketType
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
-Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
+IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255,
+                                              alias="Idempotency-Key")]
 
 
-class TicketIn(BaseModel):
-    """A new ticket."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    subject: str = Field(min_length=1, max_length=998)
-    description: str = Field(min_length=1, max_length=100_000)
-    requester: Requester
-    priority: Priority = "normal"
-    type: TicketType = "question"
-    tags: list[Tag] = Field(default_factory=list, max_length=50)
+def _conflict(detail: str, field: str) -> HTTPException:
+    return HTTPException(409, f"{field}: {detail}")
 
 
-class MessageIn(BaseModel):
-    """A reply or note."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    body: str = Field(min_length=1, max_length=100_000)
-    public: bool = True
-    author_role: AuthorRole = "agent"
-    author_id: str | None = Field(default=None, max_length=64)
+def request_hash(body: TicketIn) -> str:
+    """A stable digest of a create request, to tell a retry from a different request."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
-class TicketOut(BaseModel):
-    """A ticket as the API shows it."""
-
-    id: str
-    subject: str
-    description: str
-    requester: Requester
-    priority: Priority
-    type: TicketType
-    tags: list[str]
-    channel: str
-    status: TicketStatus
-    assignee: str | None
-    sla: dict[str, dict[str, Any]]
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, ticket: Ticket) -> "TicketOut":
-        """Present ``ticket``."""
-        return cls(
-            id=ticket.id, subject=ticket.subject, description=ticket.description,
-            requester=Requester(email=ticket.requester_email, name=ticket.requester_name),
-            priority=ticket.priority, type=ticket.type, tags=ticket.tags,
-            channel=ticket.channel, status=ticket.status, assignee=ticket.assignee_id,
-            sla=ticket.sla, created_at=ticket.created_at, updated_at=ticket.updated_at,
-        )
+async def _store_attachments(items: list[AttachmentIn], tenant_id: str, store: AttachmentStore,
+                             max_size: int) -> list[dict[str, Any]]:
+    stored: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        field = f"attachments.{index}.content_base64"
+        try:
+            data = base64.b64decode(item.content_base64, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise HTTPException(400, f"{field}: not valid base64") from error
+        if len(data) > max_size:
+            raise HTTPException(413, f"{field}: larger than {max_size} bytes")
+        file = await store.put(tenant_id, data)
+        stored.append({"id": new_id(), "filename": item.filename,
+                       "content_type": item.content_type, "size": file.size,
+                       "sha256": file.sha256, "key": file.key, "inline": False,
+                       "content_id": None})
+    return stored
 
 
-class TicketPage(BaseModel):
-    """One page of tickets and the cursor of the next, if any."""
-
-    items: list[TicketOut]
-    next_cursor: str | None
-
-
-class MessageOut(BaseModel):
-    """A message as the API shows it."""
-
-    id: str
-    ticket_id: str
-    author_role: AuthorRole
-    author_id: str | None
-    public: bool
-    channel: str
-    body: str
-    auto_reply: bool
-    created_at: datetime
-
-    @classmethod
-    def of(cls, message: Message) -> "MessageOut":
-        """Present ``message``."""
-        return cls(
-            id=message.id, ticket_id=message.ticket_id, author_role=message.author_role,
-            author_id=message.author_id, public=message.public, channel=message.channel,
-            body=message.body, auto_reply=message.auto_reply, created_at=message.created_at,
-        )
-
-
-def router(unit_of_work: UnitOfWorkFactory, max_page_size: int) -> APIRouter:
+def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: AttachmentStore,
+           max_attachment_size: int) -> APIRouter:
     """The ``/v1/tickets`` routes on ``unit_of_work``."""
     api = APIRouter(prefix="/v1/tickets", tags=["tickets"])
     reader = require_scope("tickets:read")
     writer = require_scope("tickets:write")
 
-    @api.post("", status_code=201, response_model=TicketOut)
-    async def create_ticket(body: TicketIn, principal: Principal = writer) -> TicketOut:
-        """Open a ticket."""
-        ticket = await handlers.open_ticket(
-            handlers.OpenTicket(
-                tenant_id=principal.tenant_id, subject=body.subject,
-                description=body.description, requester=body.requester,
-                priority=body.priority, type=body.type, tags=body.tags, channel="api",
-            ),
-            unit_of_work(),
-        )
-        return TicketOut.of(ticket)
+    @api.post("", status_code=201, response_model=TicketOut,
+              responses={200: {"description": "A retry of an earlier request with the same "
+                                              "Idempotency-Key: the ticket it created"},
+                         409: {"description": "The Idempotency-Key was used with another body"}})
+    async def create_ticket(body: TicketIn, response: Response, principal: Principal = writer,
+                            idempotency_key: IdempotencyKey = None) -> TicketOut:
+        """Open a ticket; with ``Idempotency-Key`` a retry returns the original ticket."""
+        try:
+            opened = await handlers.open_ticket_once(
+                handlers.OpenTicket(
+                    tenant_id=principal.tenant_id, subject=body.subject,
+                    description=body.description, requester=body.requester,
+                    priority=body.priority, type=body.type, tags=body.tags, channel="api",
+                    idempotency_key=idempotency_key, request_hash=request_hash(body),
+                ),
+                unit_of_work,
+            )
+        except IdempotencyConflict as error:
+            raise _conflict("already used with a different request body",
+                            "Idempotency-Key") from error
+        if not opened.created:
+            response.status_code = 200
+        return TicketOut.of(opened.ticket)
 
     @api.get("", response_model=TicketPage)
     async def list_tickets(
-        request: Request,
         principal: Principal = reader,
-        cursor: str | None = None,
-        limit: Annotated[int, Query(ge=1)] = 25,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 25,
         status: TicketStatus | None = None,
         priority: Priority | None = None,
-        assignee: str | None = None,
+        type: TicketType | None = None,
+        assignee: Annotated[str | None, Query(max_length=64)] = None,
+        tag: Tag | None = None,
+        requester: Annotated[str | None, Query(max_length=320)] = None,
+        organization_id: Annotated[str | None, Query(max_length=64)] = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
     ) -> TicketPage:
-        """The tenant's tickets, oldest first, one page at a time."""
+        """The tenant's tickets, oldest first, one page at a time, filtered."""
         try:
             after = decode_cursor(cursor) if cursor else None
         except ValueError as error:
             raise HTTPException(400, f"cursor: {error}") from error
         page_size = min(limit, max_page_size)
+        where = TicketFilter(
+            status=status, priority=priority, type=type, assignee_id=assignee, tag=tag,
+            requester_email=requester.lower() if requester else None,
+            organization_id=organization_id, created_after=created_after,
+            created_before=created_before, updated_after=updated_after,
+            updated_before=updated_before)
         async with unit_of_work() as uow:
-            tickets = await uow.tickets.page(
-                principal.tenant_id, limit=page_size + 1, after=after, status=status,
-                priority=priority, assignee_id=assignee,
-            )
+            tickets = await uow.tickets.page(principal.tenant_id, limit=page_size + 1,
+                                             after=after, where=where)
         more = len(tickets) > page_size
         tickets = tickets[:page_size]
         return TicketPage(
@@ -157,30 +146,86 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int) -> APIRouter:
             raise not_found("ticket")
         return TicketOut.of(ticket)
 
+    @api.patch("/{ticket_id}", response_model=TicketOut)
+    async def update_ticket(ticket_id: str, body: TicketPatch, principal: Principal = writer
+                            ) -> TicketOut:
+        """Change status, priority, type or tags."""
+        try:
+            ticket = await handlers.update_ticket(handlers.UpdateTicket(
+                tenant_id=principal.tenant_id, ticket_id=ticket_id, status=body.status,
+                priority=body.priority, type=body.type, tags=body.tags), unit_of_work())
+        except TicketNotFound as error:
+            raise not_found("ticket") from error
+        except TicketClosed as error:
+            raise _conflict("the ticket is closed and cannot change", "status") from error
+        return TicketOut.of(ticket)
+
+    @api.post("/{ticket_id}/merge", response_model=TicketOut)
+    async def merge_ticket(ticket_id: str, body: MergeIn, principal: Principal = writer
+                           ) -> TicketOut:
+        """Merge this duplicate into ``into_ticket_id``; returns the ticket merged into."""
+        try:
+            target = await handlers.merge_tickets(handlers.MergeTickets(
+                tenant_id=principal.tenant_id, source_id=ticket_id,
+                target_id=body.into_ticket_id), unit_of_work())
+        except TicketNotFound as error:
+            raise not_found("ticket") from error
+        except CannotMerge as error:
+            raise _conflict("cannot merge a ticket into itself or a merged ticket",
+                            "into_ticket_id") from error
+        return TicketOut.of(target)
+
     @api.post("/{ticket_id}/messages", status_code=201, response_model=MessageOut)
     async def add_message(ticket_id: str, body: MessageIn, principal: Principal = writer
                           ) -> MessageOut:
-        """Add a public reply or an internal note."""
+        """Add a public reply or an internal note, with attachments."""
+        async with unit_of_work() as uow:
+            if await uow.tickets.get(principal.tenant_id, ticket_id) is None:
+                raise not_found("ticket")
+        files = await _store_attachments(body.attachments, principal.tenant_id, store,
+                                         max_attachment_size)
         try:
             message = await handlers.add_message(
                 handlers.AddMessage(
                     tenant_id=principal.tenant_id, ticket_id=ticket_id,
                     author_role=body.author_role, author_id=body.author_id, public=body.public,
-                    channel="api", body=body.body,
+                    channel="api", body=body.body, attachments=tuple(files),
                 ),
                 unit_of_work(),
             )
         except TicketNotFound as error:
             raise not_found("ticket") from error
+        except TicketClosed as error:
+            raise _conflict("the ticket is closed; open a new one", "ticket_id") from error
         return MessageOut.of(message)
 
     @api.get("/{ticket_id}/messages", response_model=list[MessageOut])
-    async def list_messages(ticket_id: str, principal: Principal = reader) -> list[MessageOut]:
-        """The ticket's messages in order."""
+    async def list_messages(ticket_id: str, principal: Principal = reader,
+                            limit: Annotated[int, Query(ge=1, le=1000)] = 1000
+                            ) -> list[MessageOut]:
+        """The ticket's messages in order (at most ``limit``)."""
         async with unit_of_work() as uow:
             if await uow.tickets.get(principal.tenant_id, ticket_id) is None:
                 raise not_found("ticket")
             messages = await uow.tickets.messages(principal.tenant_id, ticket_id)
-        return [MessageOut.of(message) for message in messages]
+        return [MessageOut.of(message) for message in messages[:limit]]
+
+    @api.get("/{ticket_id}/messages/{message_id}/attachments/{attachment_id}",
+             response_class=Response, responses={200: {"content": {"*/*": {}}}})
+    async def download_attachment(ticket_id: str, message_id: str, attachment_id: str,
+                                  principal: Principal = reader) -> Response:
+        """The bytes of an attachment."""
+        async with unit_of_work() as uow:
+            messages = await uow.tickets.messages(principal.tenant_id, ticket_id)
+        for message in messages:
+            if message.id != message_id:
+                continue
+            for item in message.attachments:
+                if item["id"] == attachment_id:
+                    data = await store.get(principal.tenant_id, item["key"])
+                    return Response(data, media_type=item["content_type"], headers={
+                        "content-disposition": f"attachment; filename*=UTF-8''"
+                                               f"{quote(item['filename'], safe='')}"})
+        raise not_found("attachment")
 
     return api

@@ -2,20 +2,27 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from helpline_intake.domain.errors import TicketNotFound
+from sqlalchemy.exc import IntegrityError
+
+from helpline_intake.domain.email.threading import normalize_message_id
+from helpline_intake.domain.errors import IdempotencyConflict, TicketNotFound
 from helpline_intake.domain.model import Message, Ticket
+from helpline_intake.service_layer.requesters import origin_for
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import (
     AuthorRole,
     Channel,
+    NotificationDelivered,
     Priority,
     Requester,
     SlaBreached,
     SlaClockStarted,
     SlaClockStopped,
     TicketAssigned,
+    TicketStatus,
     TicketType,
 )
 from helpline_shared.runtime.db import utcnow
@@ -37,6 +44,37 @@ class OpenTicket:
     type: TicketType
     tags: list[str]
     channel: Channel
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The ticket a create returned, and whether this call created it (or a retry found it)."""
+
+    ticket: Ticket
+    created: bool
+
+
+@dataclass(frozen=True)
+class UpdateTicket:
+    """Change a ticket's status, priority, type or tags (None leaves a field as it is)."""
+
+    tenant_id: str
+    ticket_id: str
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    type: TicketType | None = None
+    tags: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class MergeTickets:
+    """Merge the duplicate ``source_id`` into ``target_id``."""
+
+    tenant_id: str
+    source_id: str
+    target_id: str
 
 
 @dataclass(frozen=True)
@@ -51,22 +89,99 @@ class AddMessage:
     channel: Channel
     body: str
     auto_reply: bool = False
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
-async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
-    """Open the ticket and publish ``TicketCreated``."""
+async def _replayed(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket | None:
+    if command.idempotency_key is None:
+        return None
+    found = await uow.directory.idempotent_result(command.tenant_id, command.idempotency_key)
+    if found is None:
+        return None
+    request_hash, ticket_id = found
+    if request_hash != command.request_hash:
+        raise IdempotencyConflict(command.idempotency_key)
+    return await uow.tickets.get(command.tenant_id, ticket_id)
+
+
+async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Opened:
+    """Open the ticket and publish ``TicketCreated``; a retried Idempotency-Key returns it."""
     async with uow:
+        existing = await _replayed(command, uow)
+        if existing is not None:
+            return Opened(existing, created=False)
+        origin = await origin_for(uow, command.tenant_id, command.requester)
         ticket = Ticket.open(
             tenant_id=command.tenant_id, subject=command.subject,
             description=command.description, requester=command.requester,
             priority=command.priority, type=command.type, tags=command.tags,
-            channel=command.channel, now=utcnow(),
+            channel=command.channel, now=utcnow(), origin=origin,
         )
         await uow.tickets.add(ticket)
+        if command.idempotency_key is not None:
+            await uow.directory.remember_idempotent(
+                command.tenant_id, command.idempotency_key, command.request_hash or "",
+                ticket.id)
+        for event in ticket.events:
+            uow.publish(event)
+        await uow.commit()
+        return Opened(ticket, created=True)
+
+
+async def open_ticket_once(command: OpenTicket, unit_of_work: UnitOfWorkFactory) -> Opened:
+    """``open_ticket``, where a concurrent twin with the same key loses the race gracefully."""
+    try:
+        return await open_ticket(command, unit_of_work())
+    except IntegrityError:
+        if command.idempotency_key is None:
+            raise
+    # The twin committed first: its ticket is the answer (or its body differs: 409).
+    async with unit_of_work() as uow:
+        existing = await _replayed(command, uow)
+    if existing is None:
+        raise RuntimeError("idempotency key vanished")
+    return Opened(existing, created=False)
+
+
+async def update_ticket(command: UpdateTicket, uow: IntakeUnitOfWork) -> Ticket:
+    """Apply the change; publish ``TicketUpdated`` and/or ``TicketStatusChanged``."""
+    async with uow:
+        ticket = await uow.tickets.get(command.tenant_id, command.ticket_id)
+        if ticket is None:
+            raise TicketNotFound(command.ticket_id)
+        ticket.update(now=utcnow(), status=command.status, priority=command.priority,
+                      type=command.type, tags=command.tags)
+        await uow.tickets.save(ticket)
         for event in ticket.events:
             uow.publish(event)
         await uow.commit()
         return ticket
+
+
+async def merge_tickets(command: MergeTickets, uow: IntakeUnitOfWork) -> Ticket:
+    """Close the duplicate, note the merge on both, and make its mail thread to the target."""
+    async with uow:
+        source = await uow.tickets.get(command.tenant_id, command.source_id)
+        target = await uow.tickets.get(command.tenant_id, command.target_id)
+        if source is None:
+            raise TicketNotFound(command.source_id)
+        if target is None:
+            raise TicketNotFound(command.target_id)
+        now = utcnow()
+        source.merge_into(target, now)
+        note = target.add_message(
+            author_role="system", author_id=None, public=False, channel="api",
+            body=f"Ticket {source.id} ({source.subject}) was merged into this ticket.\n\n"
+                 f"{source.description}"[:100_000],
+            auto_reply=False, now=now)
+        await uow.tickets.add_message(note)
+        await uow.tickets.retarget_messages(source.id, target.id)
+        for ticket in (source, target):
+            await uow.tickets.save(ticket)
+            for event in ticket.events:
+                uow.publish(event)
+        await uow.commit()
+        return target
 
 
 async def add_message(command: AddMessage, uow: IntakeUnitOfWork) -> Message:
@@ -78,7 +193,7 @@ async def add_message(command: AddMessage, uow: IntakeUnitOfWork) -> Message:
         message = ticket.add_message(
             author_role=command.author_role, author_id=command.author_id, public=command.public,
             channel=command.channel, body=command.body, auto_reply=command.auto_reply,
-            now=utcnow(),
+            now=utcnow(), attachments=list(command.attachments),
         )
         await uow.tickets.add_message(message)
         await uow.tickets.save(ticket)
@@ -106,4 +221,19 @@ async def on_routing_or_sla_event(envelope: Envelope, uow: IntakeUnitOfWork) -> 
         await uow.tickets.save(ticket)
         for raised in ticket.events:
             uow.publish(raised)
+        await uow.commit()
+
+
+async def on_notification(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
+    """Remember the Message-ID of an email notify sent on a ticket, so replies thread to it."""
+    event = envelope.event
+    if not isinstance(event, NotificationDelivered) or not event.outbound_message_id:
+        return
+    message_id = normalize_message_id(event.outbound_message_id)
+    if message_id is None:
+        return
+    async with uow:
+        if not await uow.claim_event(CONSUMER, envelope.id):
+            return
+        await uow.mail.remember_thread_id(event.tenant_id, message_id, event.ticket_id, "out")
         await uow.commit()

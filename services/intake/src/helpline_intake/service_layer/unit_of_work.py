@@ -1,17 +1,23 @@
-"""Intake's unit of work: the shared one, with the ticket repository."""
+"""Intake's unit of work: the shared one, with intake's repositories."""
 
 from typing import Self
 
+from helpline_intake.adapters.directory_repository import DirectoryRepository
+from helpline_intake.adapters.mail_repository import MailRepository
 from helpline_intake.adapters.repository import TicketRepository
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 
 class IntakeUnitOfWork(SqlUnitOfWork):
-    """One transaction over tickets, messages, outbox and inbox."""
+    """One transaction over tickets, messages, mail, directory, outbox and inbox."""
 
     tickets: TicketRepository
+    mail: MailRepository
+    directory: DirectoryRepository
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self.tickets = TicketRepository(self.session)
+        self.mail = MailRepository(self.session)
+        self.directory = DirectoryRepository(self.session)
         return self

@@ -1,0 +1,104 @@
+"""Requesters, organisations and idempotency keys, always scoped to one tenant."""
+
+from dataclasses import asdict, fields
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline_intake.adapters.orm import idempotency_keys, organizations, requesters
+from helpline_intake.domain.directory import Organization, RequesterRecord
+from helpline_shared.runtime.db import utcnow
+
+_REQUESTER_COLUMNS = [f.name for f in fields(RequesterRecord) if f.name != "extra"]
+
+
+def _requester(row: Any) -> RequesterRecord:
+    return RequesterRecord(**{name: getattr(row, name) for name in _REQUESTER_COLUMNS})
+
+
+class DirectoryRepository:
+    """Reads and writes requesters, organisations and idempotency keys."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_organization(self, organization: Organization) -> None:
+        """Insert an organisation."""
+        await self._session.execute(insert(organizations).values(**asdict(organization)))
+
+    async def save_organization(self, organization: Organization) -> None:
+        """Write back a changed organisation."""
+        values = asdict(organization)
+        await self._session.execute(update(organizations).where(
+            organizations.c.id == values.pop("id")).values(values))
+
+    async def organization(self, tenant_id: str, organization_id: str) -> Organization | None:
+        """The tenant's organisation with that id."""
+        row = (await self._session.execute(select(organizations).where(
+            organizations.c.id == organization_id,
+            organizations.c.tenant_id == tenant_id))).first()
+        return Organization(**row._mapping) if row else None
+
+    async def organizations(self, tenant_id: str, *, limit: int, after_id: str | None
+                            ) -> list[Organization]:
+        """The tenant's organisations in id order, after ``after_id``."""
+        query = select(organizations).where(organizations.c.tenant_id == tenant_id)
+        if after_id:
+            query = query.where(organizations.c.id > after_id)
+        rows = await self._session.execute(query.order_by(organizations.c.id).limit(limit))
+        return [Organization(**row._mapping) for row in rows]
+
+    async def organization_for_domain(self, tenant_id: str, domain: str) -> Organization | None:
+        """The tenant's organisation claiming an email domain, if any."""
+        for organization in await self.organizations(tenant_id, limit=1000, after_id=None):
+            if domain.lower() in (claimed.lower() for claimed in organization.domains):
+                return organization
+        return None
+
+    async def add_requester(self, requester: RequesterRecord) -> None:
+        """Insert a requester."""
+        values = {name: getattr(requester, name) for name in _REQUESTER_COLUMNS}
+        await self._session.execute(insert(requesters).values(**values))
+
+    async def save_requester(self, requester: RequesterRecord) -> None:
+        """Write back a changed requester."""
+        values = {name: getattr(requester, name) for name in _REQUESTER_COLUMNS if name != "id"}
+        await self._session.execute(update(requesters).where(
+            requesters.c.id == requester.id).values(values))
+
+    async def requester(self, tenant_id: str, requester_id: str) -> RequesterRecord | None:
+        """The tenant's requester with that id."""
+        row = (await self._session.execute(select(requesters).where(
+            requesters.c.id == requester_id, requesters.c.tenant_id == tenant_id))).first()
+        return _requester(row) if row else None
+
+    async def requester_by_email(self, tenant_id: str, email: str) -> RequesterRecord | None:
+        """The tenant's requester with that address (compared lower-cased)."""
+        row = (await self._session.execute(select(requesters).where(
+            requesters.c.email == email.lower(), requesters.c.tenant_id == tenant_id))).first()
+        return _requester(row) if row else None
+
+    async def requesters(self, tenant_id: str, *, limit: int, after_id: str | None,
+                         organization_id: str | None = None) -> list[RequesterRecord]:
+        """The tenant's requesters in id order, after ``after_id``."""
+        query = select(requesters).where(requesters.c.tenant_id == tenant_id)
+        if after_id:
+            query = query.where(requesters.c.id > after_id)
+        if organization_id:
+            query = query.where(requesters.c.organization_id == organization_id)
+        rows = await self._session.execute(query.order_by(requesters.c.id).limit(limit))
+        return [_requester(row) for row in rows]
+
+    async def idempotent_result(self, tenant_id: str, key: str) -> tuple[str, str] | None:
+        """(request hash, ticket id) recorded under the key, if it was used."""
+        row = (await self._session.execute(select(idempotency_keys).where(
+            idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.key == key))).first()
+        return (row.request_hash, row.ticket_id) if row else None
+
+    async def remember_idempotent(self, tenant_id: str, key: str, request_hash: str,
+                                  ticket_id: str) -> None:
+        """Record the ticket a key created (a concurrent twin fails on the primary key)."""
+        await self._session.execute(insert(idempotency_keys).values(
+            tenant_id=tenant_id, key=key, request_hash=request_hash, ticket_id=ticket_id,
+            created_at=utcnow()))

@@ -1,0 +1,76 @@
+"""An IMAP folder read with imapclient (BSD): UIDVALIDITY, UIDs, peek-fetch, optional move."""
+
+import contextlib
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from imapclient import IMAPClient
+
+
+@dataclass(frozen=True)
+class ImapAccount:
+    """Where a mailbox hosted elsewhere is read."""
+
+    host: str
+    port: int
+    username: str
+    password: str
+    folder: str = "INBOX"
+    move_to: str | None = None
+    ssl: bool = True
+
+    @classmethod
+    def of(cls, settings: dict[str, Any]) -> "ImapAccount":
+        """Read the ``imap`` settings of a mailbox."""
+        return cls(host=str(settings["host"]), port=int(settings.get("port", 993)),
+                   username=str(settings["username"]), password=str(settings["password"]),
+                   folder=str(settings.get("folder") or "INBOX"),
+                   move_to=settings.get("move_to") or None, ssl=bool(settings.get("ssl", True)))
+
+
+class ImapFolder:
+    """A connected folder; blocking calls, run them in a worker thread."""
+
+    def __init__(self, account: ImapAccount, timeout: float = 30.0) -> None:
+        self.account = account
+        context = ssl.create_default_context() if account.ssl else None
+        self._client = IMAPClient(account.host, port=account.port, ssl=account.ssl,
+                                  ssl_context=context, timeout=timeout)
+        self._client.login(account.username, account.password)
+        selected = self._client.select_folder(account.folder)
+        self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs above ``last_uid``, ascending (``n:*`` always matches the newest: filtered)."""
+        found = self._client.search(["UID", f"{last_uid + 1}:*"])
+        return sorted(int(uid) for uid in found if int(uid) > last_uid)
+
+    def uids_up_to(self, last_uid: int) -> list[int]:
+        """UIDs at or below ``last_uid`` still in the folder (stored, but not moved yet)."""
+        if last_uid < 1:
+            return []
+        return sorted(int(uid) for uid in self._client.search(["UID", f"1:{last_uid}"])
+                      if int(uid) <= last_uid)
+
+    def fetch(self, uids: list[int]) -> dict[int, bytes]:
+        """The raw bytes of ``uids``, without setting \\Seen (BODY.PEEK)."""
+        if not uids:
+            return {}
+        response = self._client.fetch(uids, ["BODY.PEEK[]"])
+        return {int(uid): bytes(data[b"BODY[]"]) for uid, data in response.items()
+                if b"BODY[]" in data}
+
+    def move(self, uids: list[int]) -> None:
+        """Move processed mail to the ``move_to`` folder (only ever after it is stored)."""
+        if not uids or not self.account.move_to:
+            return
+        if not self._client.folder_exists(self.account.move_to):
+            self._client.create_folder(self.account.move_to)
+        self._client.move(uids, self.account.move_to)
+
+    def close(self) -> None:
+        """Log out, ignoring a connection that is already gone."""
+        # Closing a dead connection is not an error.
+        with contextlib.suppress(Exception):
+            self._client.logout()

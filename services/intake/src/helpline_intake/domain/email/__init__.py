@@ -1,0 +1,1 @@
+"""Email rules as plain functions over plain data: threading, loops and bounces."""

@@ -1,0 +1,60 @@
+"""Which ticket a mail belongs to: the ticket token first, then the Message-IDs it answers.
+
+A subject alone never threads: two customers may well write "Invoice" on the same day.
+"""
+
+import re
+from collections.abc import Iterable
+
+from helpline_intake.domain.email.message import InboundEmail
+
+TOKEN_LENGTH = 8
+"""Notify puts ``[#<first 8 chars of the ticket id>]`` in subjects (``ticket_token``)."""
+
+_SUBJECT_TOKEN = re.compile(r"\[#([0-9a-f]{8})\]", re.IGNORECASE)
+_PLUS_TOKEN = re.compile(r"^[^@+]+\+([0-9a-f]{8})@", re.IGNORECASE)
+_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def ticket_token(ticket_id: str) -> str:
+    """The token notify shows in subjects for ``ticket_id``."""
+    return f"[#{ticket_id[:TOKEN_LENGTH]}]"
+
+
+def tokens_in(mail: InboundEmail, recipients: Iterable[str] = ()) -> list[str]:
+    """Ticket-id prefixes named by the subject token or a plus-address, in that order."""
+    found = [match.lower() for match in _SUBJECT_TOKEN.findall(mail.subject)]
+    for address in (*recipients, *mail.to, *mail.cc):
+        plus = _PLUS_TOKEN.match(address)
+        if plus:
+            found.append(plus.group(1).lower())
+    return list(dict.fromkeys(found))
+
+
+def normalize_message_id(value: str | None) -> str | None:
+    """``<id@host>`` → ``id@host`` (comparison form); None for an empty or broken value."""
+    if not value:
+        return None
+    match = _MESSAGE_ID.search(value)
+    raw = match.group(1) if match else value.strip().strip("<>").strip()
+    if not raw or any(character.isspace() for character in raw) or len(raw) > 900:
+        return None
+    return raw
+
+
+def message_ids_in(header_value: str | None) -> tuple[str, ...]:
+    """Every ``<id>`` in an ``In-Reply-To`` or ``References`` value, in order."""
+    if not header_value:
+        return ()
+    return tuple(dict.fromkeys(found for found in _MESSAGE_ID.findall(header_value)
+                               if len(found) <= 900))
+
+
+def answered_message_ids(mail: InboundEmail) -> list[str]:
+    """Message-IDs the mail answers: ``In-Reply-To`` first, then ``References`` newest first."""
+    return list(dict.fromkeys([*mail.in_reply_to, *reversed(mail.references)]))
+
+
+def strip_token(subject: str) -> str:
+    """The subject without ticket tokens (for a ticket opened by a mail that names a gone one)."""
+    return _SUBJECT_TOKEN.sub("", subject).strip()

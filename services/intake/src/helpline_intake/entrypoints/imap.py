@@ -1,0 +1,91 @@
+"""The IMAP poller: fetch new mail of mailboxes hosted elsewhere, store it, then process it.
+
+Nothing is moved (and nothing is ever deleted) before it is stored; the last stored UID is
+remembered per UIDVALIDITY, and a crash between storing and remembering only refetches mail that
+the dedup key then recognises.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+from helpline_intake.adapters.imap_source import ImapAccount, ImapFolder
+from helpline_intake.domain.directory import Mailbox
+from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
+from helpline_intake.service_layer.inbound import store_raw
+from helpline_shared.runtime.service import BackgroundLoop
+
+log = logging.getLogger(__name__)
+
+
+async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size: int) -> int:
+    """Fetch, store and process everything new in the mailbox's folder; return how many."""
+    assert mailbox.imap is not None
+    account = ImapAccount.of(mailbox.imap)
+    folder = await asyncio.to_thread(ImapFolder, account)
+    try:
+        last_uid = mailbox.imap_last_uid
+        if mailbox.imap_uidvalidity != folder.uidvalidity:
+            # The folder was recreated: its UIDs mean nothing now; dedup keeps this safe.
+            last_uid = 0
+        elif account.move_to:
+            # Stored before a crash but not moved yet: move them now (they are safe in our store).
+            await asyncio.to_thread(folder.move, await asyncio.to_thread(folder.uids_up_to,
+                                                                         last_uid))
+        uids = await asyncio.to_thread(folder.uids_after, last_uid)
+        count = 0
+        for start in range(0, len(uids), batch_size):
+            batch = uids[start:start + batch_size]
+            fetched = await asyncio.to_thread(folder.fetch, batch)
+            for uid in batch:
+                raw = fetched.get(uid)
+                if raw is None:
+                    continue
+                stored = await store_raw(raw, [mailbox], [mailbox.address], "imap",
+                                         processing.unit_of_work)
+                async with processing.unit_of_work() as uow:
+                    await uow.mail.save_imap_position(mailbox.id, folder.uidvalidity, uid)
+                    await uow.commit()
+                for item in stored:
+                    if item.new:
+                        await process_inbound(item.inbound_id, processing)
+                count += 1
+            await asyncio.to_thread(folder.move, batch)
+        return count
+    finally:
+        await asyncio.to_thread(folder.close)
+
+
+def imap_poller(processing: MailProcessing, interval: float, batch_size: int) -> BackgroundLoop:
+    """Poll every IMAP mailbox every ``interval`` seconds."""
+    stopped = asyncio.Event()
+
+    async def poll_all() -> None:
+        async with processing.unit_of_work() as uow:
+            mailboxes = [box for box in await uow.mail.mailboxes() if box.imap]
+        for mailbox in mailboxes:
+            if stopped.is_set():
+                return
+            try:
+                count = await poll_mailbox(mailbox, processing, batch_size)
+            except Exception as error:  # noqa: BLE001 - one bad account never stops others
+                log.warning("imap poll failed", extra={"mailbox_id": mailbox.id,
+                                                       "error_type": type(error).__name__,
+                                                       "error": str(error)[:300]})
+                continue
+            if count:
+                log.info("imap mail fetched", extra={"mailbox_id": mailbox.id, "count": count})
+
+    async def run() -> None:
+        while not stopped.is_set():
+            try:
+                await poll_all()
+            except Exception:
+                log.exception("imap polling round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), interval)
+
+    async def stop() -> None:
+        stopped.set()
+
+    return BackgroundLoop(name="imap-poller", run=run, stop=stop)

@@ -1,0 +1,154 @@
+"""The HTTP API's request and response bodies (what the OpenAPI document shows)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from helpline_intake.domain.model import Message, Ticket
+from helpline_shared.events import AuthorRole, Priority, Requester, TicketStatus, TicketType
+
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
+Tags = Annotated[list[Tag], Field(max_length=50)]
+MAX_ATTACHMENTS = 10
+
+
+class TicketIn(BaseModel):
+    """A new ticket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=998)
+    description: str = Field(min_length=1, max_length=100_000)
+    requester: Requester
+    priority: Priority = "normal"
+    type: TicketType = "question"
+    tags: Tags = Field(default_factory=list)
+
+
+class TicketPatch(BaseModel):
+    """A change to a ticket: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    type: TicketType | None = None
+    tags: Tags | None = None
+
+
+class MergeIn(BaseModel):
+    """Merge this ticket (a duplicate) into another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    into_ticket_id: str = Field(min_length=1, max_length=64)
+
+
+class AttachmentIn(BaseModel):
+    """A file attached to a message, base64-encoded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")
+    content_type: str = Field(default="application/octet-stream", max_length=255,
+                              pattern=r"^[\w.+-]+/[\w.+-]+$")
+    content_base64: str = Field(min_length=1, max_length=14_000_000)
+
+
+class MessageIn(BaseModel):
+    """A reply or note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=100_000)
+    public: bool = True
+    author_role: AuthorRole = "agent"
+    author_id: str | None = Field(default=None, max_length=64)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+
+
+class AttachmentOut(BaseModel):
+    """A stored file's metadata; download it from ``url``."""
+
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    inline: bool
+    url: str
+
+
+class TicketOut(BaseModel):
+    """A ticket as the API shows it."""
+
+    id: str
+    subject: str
+    description: str
+    requester: Requester
+    priority: Priority
+    type: TicketType
+    tags: list[str]
+    channel: str
+    status: TicketStatus
+    assignee: str | None
+    sla: dict[str, dict[str, Any]]
+    organization_id: str | None
+    mailbox: str | None
+    merged_into_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> "TicketOut":
+        """Present ``ticket``."""
+        return cls(
+            id=ticket.id, subject=ticket.subject, description=ticket.description,
+            requester=Requester(email=ticket.requester_email, name=ticket.requester_name),
+            priority=ticket.priority, type=ticket.type, tags=ticket.tags,
+            channel=ticket.channel, status=ticket.status, assignee=ticket.assignee_id,
+            sla=ticket.sla, organization_id=ticket.organization_id, mailbox=ticket.mailbox,
+            merged_into_id=ticket.merged_into_id, created_at=ticket.created_at,
+            updated_at=ticket.updated_at,
+        )
+
+
+class TicketPage(BaseModel):
+    """One page of tickets and the cursor of the next, if any."""
+
+    items: list[TicketOut]
+    next_cursor: str | None
+
+
+class MessageOut(BaseModel):
+    """A message as the API shows it."""
+
+    id: str
+    ticket_id: str
+    author_role: AuthorRole
+    author_id: str | None
+    public: bool
+    channel: str
+    body: str
+    html: str | None
+    auto_reply: bool
+    email_message_id: str | None
+    attachments: list[AttachmentOut]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> "MessageOut":
+        """Present ``message``."""
+        base = f"/v1/tickets/{message.ticket_id}/messages/{message.id}/attachments"
+        return cls(
+            id=message.id, ticket_id=message.ticket_id, author_role=message.author_role,
+            author_id=message.author_id, public=message.public, channel=message.channel,
+            body=message.body, html=message.html, auto_reply=message.auto_reply,
+            email_message_id=message.email_message_id,
+            attachments=[AttachmentOut(
+                id=item["id"], filename=item["filename"], content_type=item["content_type"],
+                size=item["size"], sha256=item["sha256"], inline=bool(item.get("inline")),
+                url=f"{base}/{item['id']}") for item in message.attachments],
+            created_at=message.created_at,
+        )

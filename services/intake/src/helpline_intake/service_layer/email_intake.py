@@ -1,0 +1,211 @@
+"""Turning a stored mail into a ticket or a message; anything that fails goes to quarantine."""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from helpline_intake.adapters.email_parser import parse_email
+from helpline_intake.domain.email.loops import is_auto_reply
+from helpline_intake.domain.email.message import InboundEmail
+from helpline_intake.domain.email.threading import (
+    answered_message_ids,
+    strip_token,
+    tokens_in,
+)
+from helpline_intake.domain.errors import UnparseableEmail
+from helpline_intake.domain.inbound import PENDING, PROCESSED, QUARANTINED, InboundRecord
+from helpline_intake.domain.model import Message, Ticket, new_id
+from helpline_intake.domain.ports import AttachmentStore
+from helpline_intake.service_layer.inbound import UnitOfWorkFactory
+from helpline_intake.service_layer.requesters import origin_for
+from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
+from helpline_shared.events import EmailBounced, EmailQuarantined, Requester
+from helpline_shared.runtime.db import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 100_000
+MAX_MERGE_HOPS = 10
+
+
+@dataclass(frozen=True)
+class MailProcessing:
+    """What processing needs besides a unit of work."""
+
+    unit_of_work: UnitOfWorkFactory
+    attachments: AttachmentStore
+    parse_timeout: float = 30.0
+
+
+class _Quarantine(Exception):
+    """Internal: the mail is fine to keep but must not become a ticket (reason in args)."""
+
+
+async def process_inbound(inbound_id: str, context: MailProcessing) -> str:
+    """Process one stored mail; return its final status (quarantined with reason on failure)."""
+    try:
+        return await _apply(inbound_id, context)
+    except Exception as error:  # noqa: BLE001 - any failure quarantines, the mailbox flows on
+        reason = str(error) if isinstance(error, _Quarantine | UnparseableEmail) else (
+            f"{type(error).__name__}: {error}")
+        log.warning("mail quarantined", extra={"inbound_id": inbound_id,
+                                               "error_type": type(error).__name__})
+        await quarantine(inbound_id, reason[:2000], context.unit_of_work)
+        return QUARANTINED
+
+
+async def quarantine(inbound_id: str, reason: str, unit_of_work: UnitOfWorkFactory) -> None:
+    """Mark a stored mail quarantined with ``reason`` and publish ``EmailQuarantined``."""
+    async with unit_of_work() as uow:
+        record = await uow.mail.inbound(inbound_id)
+        if record is None or record.status != PENDING:
+            return
+        now = utcnow()
+        await uow.mail.finish_inbound(inbound_id, status=QUARANTINED, reason=reason,
+                                      ticket_id=None, now=now)
+        uow.publish(EmailQuarantined(tenant_id=record.tenant_id, ticket_id=record.id,
+                                     occurred_at=now, mailbox=record.mailbox, reason=reason))
+        await uow.commit()
+
+
+async def _parse(raw: bytes, timeout: float) -> InboundEmail:
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(parse_email, raw), timeout)
+    except TimeoutError as error:
+        raise _Quarantine(f"parsing took longer than {timeout:g}s") from error
+
+
+async def _apply(inbound_id: str, context: MailProcessing) -> str:
+    async with context.unit_of_work() as uow:
+        record = await uow.mail.inbound(inbound_id)
+        if record is None or record.status != PENDING:
+            return record.status if record else "missing"
+        raw = await uow.mail.raw(inbound_id)
+    mail = await _parse(raw, context.parse_timeout)
+    stored = [await context.attachments.put(record.tenant_id, item.data)
+              for item in mail.attachments]
+    files = [{"id": new_id(), "filename": item.filename, "content_type": item.content_type,
+              "size": file.size, "sha256": file.sha256, "key": file.key, "inline": item.inline,
+              "content_id": item.content_id} for item, file in zip(mail.attachments, stored,
+                                                                   strict=True)]
+    async with context.unit_of_work() as uow:
+        if mail.bounce is not None:
+            ticket_id = await _apply_bounce(uow, record, mail)
+        else:
+            ticket_id = await _apply_mail(uow, record, mail, files)
+        if not await uow.mail.finish_inbound(inbound_id, status=PROCESSED, reason=None,
+                                             ticket_id=ticket_id, now=utcnow()):
+            return "raced"
+        await uow.commit()
+    return PROCESSED
+
+
+async def _find_ticket(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail
+                       ) -> Ticket | None:
+    ticket: Ticket | None = None
+    for prefix in tokens_in(mail, record.recipients):
+        ticket = await uow.tickets.by_prefix(record.tenant_id, prefix)
+        if ticket is not None:
+            break
+    if ticket is None:
+        ticket_id = await uow.mail.thread_ticket(record.tenant_id, answered_message_ids(mail))
+        ticket = await uow.tickets.get(record.tenant_id, ticket_id) if ticket_id else None
+    for _ in range(MAX_MERGE_HOPS):
+        if ticket is None or ticket.merged_into_id is None:
+            break
+        ticket = await uow.tickets.get(record.tenant_id, ticket.merged_into_id)
+    return ticket
+
+
+async def _apply_mail(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail,
+                      files: list[dict[str, Any]]) -> str:
+    ticket = await _find_ticket(uow, record, mail)
+    auto_reply = is_auto_reply(mail)
+    body = (mail.text or "(no text)")[:MAX_BODY]
+    now = utcnow()
+    if ticket is not None and ticket.status != "closed":
+        message = ticket.add_message(
+            author_role="requester", author_id=None, public=True, channel="email", body=body,
+            auto_reply=auto_reply, now=now, email_message_id=mail.message_id, html=mail.html,
+            attachments=files)
+        await uow.tickets.add_message(message)
+        await uow.tickets.save(ticket)
+    elif auto_reply:
+        raise _Quarantine("automatic reply (auto-reply, list or robot mail) that answers no "
+                          "open ticket: recorded, no ticket opened")
+    else:
+        if not mail.from_address:
+            raise _Quarantine("no sender address (From) to open a ticket for")
+        mailbox = await uow.mail.resolve(record.mailbox)
+        if mailbox is None:
+            raise _Quarantine(f"mailbox {record.mailbox} no longer exists")
+        try:
+            requester = Requester(email=mail.from_address, name=(mail.from_name or None))
+        except ValidationError as error:
+            raise _Quarantine("the sender (From) is not a usable email address") from error
+        origin = await origin_for(uow, record.tenant_id, requester, mailbox=mailbox.address,
+                                  language=mail.language)
+        ticket = Ticket.open(
+            tenant_id=record.tenant_id, subject=strip_token(mail.subject) or "(no subject)",
+            description=body, requester=requester, priority=mailbox.priority,
+            type=mailbox.type, tags=mailbox.tags, channel="email", now=now, origin=origin)
+        await uow.tickets.add(ticket)
+        # The first mail is kept as the ticket's first message (attachments, HTML, Message-ID);
+        # TicketCreated already announces it, so no MessageAdded is published for it.
+        await uow.tickets.add_message(Message(
+            id=new_id(), ticket_id=ticket.id, tenant_id=ticket.tenant_id,
+            author_role="requester", author_id=None, public=True, channel="email", body=body,
+            auto_reply=False, created_at=now, email_message_id=mail.message_id, html=mail.html,
+            attachments=files))
+    for event in ticket.events:
+        uow.publish(event)
+    if mail.message_id:
+        await uow.mail.remember_thread_id(record.tenant_id, mail.message_id, ticket.id, "in")
+    return ticket.id
+
+
+async def _apply_bounce(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail
+                        ) -> str | None:
+    assert mail.bounce is not None
+    bounce = mail.bounce
+    candidates = [bounce.original_message_id] if bounce.original_message_id else []
+    ticket_id = await uow.mail.thread_ticket(
+        record.tenant_id, candidates + answered_message_ids(mail))
+    ticket = await uow.tickets.get(record.tenant_id, ticket_id) if ticket_id else None
+    if ticket is None and not bounce.recipients:
+        raise _Quarantine("delivery status report that names no recipient and no known mail")
+    now = utcnow()
+    if ticket is not None:
+        addresses = ", ".join(item.address for item in bounce.recipients) or "unknown"
+        note = ticket.add_message(
+            author_role="system", author_id=None, public=False, channel="email",
+            body=f"Mail to {addresses} could not be delivered.\n\n{mail.text[:MAX_BODY]}",
+            auto_reply=True, now=now, email_message_id=mail.message_id)
+        await uow.tickets.add_message(note)
+        await uow.tickets.save(ticket)
+        for event in ticket.events:
+            uow.publish(event)
+    for recipient in bounce.recipients:
+        uow.publish(EmailBounced(
+            tenant_id=record.tenant_id, ticket_id=ticket.id if ticket else record.id,
+            occurred_at=now, address=recipient.address, permanent=recipient.permanent,
+            status=recipient.status, original_message_id=bounce.original_message_id,
+            linked=ticket is not None, diagnostic=(recipient.diagnostic or None)))
+    return ticket.id if ticket else None
+
+
+async def replay(tenant_id: str, inbound_id: str, context: MailProcessing) -> str | None:
+    """Process a quarantined mail again (after a fix); None if the tenant has no such mail."""
+    async with context.unit_of_work() as uow:
+        record = await uow.mail.inbound(inbound_id, tenant_id)
+        if record is None:
+            return None
+        if record.status != QUARANTINED:
+            return record.status
+        await uow.mail.finish_inbound(inbound_id, status=PENDING, reason=None, ticket_id=None,
+                                      now=utcnow(), only_if=QUARANTINED)
+        await uow.commit()
+    return await process_inbound(inbound_id, context)

@@ -1,0 +1,224 @@
+"""The ticket API over HTTP (in-process, SQLite): idempotency, pages, filters, merge, errors."""
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from helpline_intake.adapters.attachments import MemoryAttachmentStore
+from helpline_intake.bootstrap import MIGRATIONS, bootstrap
+from helpline_intake.config import IntakeSettings
+from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
+from helpline_intake.service_layer.inbound import mailbox_for, store_raw
+from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
+from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.migrations import upgrade
+from helpline_shared.runtime.service import ServiceRuntime
+
+SECRET = "api-test-secret"
+TICKET = {"subject": "Export fails", "description": "since 4.2",
+          "requester": {"email": "cy@customer.example", "name": "Cy"}, "priority": "high",
+          "type": "corrective", "tags": ["exports"]}
+
+
+class Api:
+    """An in-process client per tenant and scope set."""
+
+    def __init__(self, app: Any, runtime: ServiceRuntime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    def unit_of_work(self) -> IntakeUnitOfWork:
+        return self.runtime.unit_of_work(IntakeUnitOfWork)
+
+    def client(self, tenant: str = "acme", scopes: tuple[str, ...] = ("tickets:read",
+                                                                       "tickets:write",
+                                                                       "admin")
+               ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://intake",
+            headers={"authorization": f"Bearer {issue_token(tenant, SECRET, scopes)}"})
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    settings = IntakeSettings(data_dir=tmp_path, token_secret=SECRET,  # type: ignore[arg-type]
+                              smtp_server_enabled=False)
+    await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
+    app, runtime = bootstrap(settings)
+    yield Api(app, runtime)
+    await runtime.engine.dispose()
+
+
+async def create(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
+    response = await client.post("/v1/tickets", json={**TICKET, **changes})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def test_a_retry_with_the_same_idempotency_key_returns_the_original(api: Api) -> None:
+    async with api.client() as client:
+        headers = {"Idempotency-Key": "recurring-2026-11"}
+        first = await client.post("/v1/tickets", json=TICKET, headers=headers)
+        again = await client.post("/v1/tickets", json=TICKET, headers=headers)
+        other = await client.post("/v1/tickets", json={**TICKET, "subject": "Other"},
+                                  headers=headers)
+        listed = (await client.get("/v1/tickets")).json()["items"]
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and len(listed) == 1
+    assert other.status_code == 409
+    assert other.headers["content-type"].startswith("application/problem+json")
+    assert "Idempotency-Key" in other.json()["detail"]
+
+
+async def test_concurrent_retries_with_one_key_make_one_ticket(api: Api) -> None:
+    async with api.client() as client:
+        responses = await asyncio.gather(*[
+            client.post("/v1/tickets", json=TICKET, headers={"Idempotency-Key": "k1"})
+            for _ in range(5)])
+        listed = (await client.get("/v1/tickets")).json()["items"]
+    assert {response.json()["id"] for response in responses} == {listed[0]["id"]}
+    assert len(listed) == 1
+
+
+async def test_pages_and_filters_narrow_the_list(api: Api) -> None:
+    async with api.client() as client:
+        for index in range(5):
+            await create(client, tags=["exports" if index % 2 else "billing"],
+                         requester={"email": f"c{index % 2}@customer.example"})
+        await create(client, type="question")
+        seen: list[str] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 2, "tag": "billing"}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await client.get("/v1/tickets", params=params)).json()
+            seen.extend(item["id"] for item in page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        by_requester = (await client.get("/v1/tickets", params={
+            "requester": "c1@customer.example"})).json()["items"]
+        questions = (await client.get("/v1/tickets", params={"type": "question"})).json()
+        future = (await client.get("/v1/tickets", params={
+            "created_after": "2999-01-01T00:00:00Z"})).json()
+    assert len(seen) == len(set(seen)) == 3
+    assert len(by_requester) == 2
+    assert len(questions["items"]) == 1 and future["items"] == []
+
+
+async def test_updates_change_fields_and_a_closed_ticket_stays_closed(api: Api) -> None:
+    async with api.client() as client:
+        ticket = await create(client)
+        path = f"/v1/tickets/{ticket['id']}"
+        changed = await client.patch(path, json={"status": "pending", "priority": "urgent",
+                                                 "tags": ["a", "b"]})
+        await client.patch(path, json={"status": "closed"})
+        reopened = await client.patch(path, json={"status": "open"})
+        bad = await client.patch(path, json={"status": "sleeping"})
+    assert changed.json()["status"] == "pending" and changed.json()["tags"] == ["a", "b"]
+    assert reopened.status_code == 409
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
+
+
+async def test_messages_carry_attachments_that_download_intact(api: Api) -> None:
+    async with api.client() as client:
+        ticket = await create(client)
+        response = await client.post(f"/v1/tickets/{ticket['id']}/messages", json={
+            "body": "see log", "public": False, "attachments": [{
+                "filename": "app.log", "content_type": "text/plain",
+                "content_base64": base64.b64encode(b"line 1\n").decode()}]})
+        assert response.status_code == 201, response.text
+        [attachment] = response.json()["attachments"]
+        downloaded = await client.get(attachment["url"])
+        broken = await client.post(f"/v1/tickets/{ticket['id']}/messages", json={
+            "body": "x", "attachments": [{"filename": "a", "content_base64": "!!"}]})
+    assert downloaded.content == b"line 1\n" and attachment["size"] == 7
+    assert broken.status_code == 400 and "attachments.0.content_base64" in broken.json()["detail"]
+
+
+async def test_merging_closes_the_duplicate_and_notes_it_on_the_target(api: Api) -> None:
+    async with api.client() as client:
+        target, duplicate = await create(client), await create(client, subject="Dup")
+        merged = await client.post(f"/v1/tickets/{duplicate['id']}/merge",
+                                   json={"into_ticket_id": target["id"]})
+        source = (await client.get(f"/v1/tickets/{duplicate['id']}")).json()
+        notes = (await client.get(f"/v1/tickets/{target['id']}/messages")).json()
+        itself = await client.post(f"/v1/tickets/{target['id']}/merge",
+                                   json={"into_ticket_id": target["id"]})
+    assert merged.status_code == 200
+    assert (source["status"], source["merged_into_id"]) == ("closed", target["id"])
+    assert "Dup" in notes[0]["body"] and itself.status_code == 409
+
+
+async def test_requesters_of_an_organisation_open_tickets_on_its_plan(api: Api) -> None:
+    async with api.client() as client:
+        organization = (await client.post("/v1/organizations", json={
+            "name": "Customer Inc", "plan": "premium", "domains": ["customer.example"]})).json()
+        ticket = await create(client)
+        requesters = (await client.get("/v1/requesters", params={
+            "organization_id": organization["id"]})).json()
+        bad_plan = await client.post("/v1/organizations", json={"name": "x", "plan": "gold"})
+    assert ticket["organization_id"] == organization["id"]
+    assert [item["email"] for item in requesters] == ["cy@customer.example"]
+    assert bad_plan.status_code == 422 and bad_plan.json()["errors"][0]["field"] == "plan"
+
+
+async def test_scopes_limit_what_a_token_may_do(api: Api) -> None:
+    async with api.client(scopes=("tickets:read",)) as reader:
+        assert (await reader.post("/v1/tickets", json=TICKET)).status_code == 403
+        assert (await reader.get("/v1/tickets")).status_code == 200
+        assert (await reader.get("/v1/quarantine")).status_code == 403
+    async with api.client(scopes=("tickets:write", "tickets:read")) as writer:
+        assert (await writer.post("/v1/mailboxes", json={
+            "address": "support@acme.test"})).status_code == 403
+
+
+async def test_every_endpoint_answers_404_for_another_tenants_ids(api: Api) -> None:
+    async with api.client("acme") as acme:
+        ticket = await create(acme)
+        message = (await acme.post(f"/v1/tickets/{ticket['id']}/messages", json={
+            "body": "x", "attachments": [{"filename": "a.txt",
+                                          "content_base64": base64.b64encode(b"a").decode()}]}
+                               )).json()
+        organization = (await acme.post("/v1/organizations", json={"name": "O"})).json()
+        requester = (await acme.get("/v1/requesters")).json()[0]
+        mailbox = (await acme.post("/v1/mailboxes", json={"address": "s@acme.test"})).json()
+        quarantined = await _quarantined_mail(api)
+    ids = {"ticket_id": ticket["id"], "message_id": message["id"],
+           "attachment_id": message["attachments"][0]["id"],
+           "organization_id": organization["id"], "requester_id": requester["id"],
+           "mailbox_id": mailbox["id"], "inbound_id": quarantined}
+    bodies = {"messages": {"body": "x"}, "merge": {"into_ticket_id": ticket["id"]},
+              "organizations": {"name": "O"}, "requesters": {"email": "z@z.example"},
+              "tickets": {"status": "open"}}
+    checked = 0
+    async with api.client("other") as other:
+        for template, operations in api.app.openapi()["paths"].items():
+            if "{" not in template:
+                continue
+            path = template.format(**ids)
+            for method in (name.upper() for name in operations):
+                last = template.rstrip("/").split("/")[-1]
+                kind = last if not last.startswith("{") else template.split("/")[2]
+                body = bodies.get(kind) if method in ("POST", "PUT", "PATCH") else None
+                response = await other.request(method, path, json=body)
+                assert response.status_code == 404, (method, path, response.text)
+                checked += 1
+    assert checked >= 15
+
+
+async def _quarantined_mail(api: Api) -> str:
+    """Deliver a broken mail to acme's mailbox s@acme.test; return its inbound id."""
+    processing = MailProcessing(api.unit_of_work, MemoryAttachmentStore())
+    mailbox = await mailbox_for("s@acme.test", api.unit_of_work)
+    assert mailbox is not None
+    [stored] = await store_raw(b"garbage", [mailbox], ["s@acme.test"], "smtp", api.unit_of_work)
+    assert await process_inbound(stored.inbound_id, processing) == "quarantined"
+    return stored.inbound_id
