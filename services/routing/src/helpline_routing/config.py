@@ -1,9 +1,17 @@
 """Routing's settings: one class, read from ``HELPLINE_*`` variables."""
 
+from pydantic import Field
+
 from helpline_shared.runtime.settings import ServiceSettings
 
 
 class RoutingSettings(ServiceSettings):
-    """Settings of the routing service."""
+    """Settings of the routing service (per-tenant routing settings live in its database)."""
 
     http_port: int = 8081
+    timer_poll_interval: float = Field(default=0.2, gt=0)
+    timer_batch_size: int = Field(default=100, ge=1)
+    drain_interval: float = Field(
+        default=5.0, gt=0,
+        description="Seconds between sweeps of every queue (a safety net: releases drain at once)",
+    )

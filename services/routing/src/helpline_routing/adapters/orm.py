@@ -1,8 +1,20 @@
 """Routing's tables."""
 
-from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from helpline_shared.runtime.db import UtcDateTime
+from helpline_shared.runtime.timers import timers_table
 
 metadata = MetaData()
 
@@ -17,6 +29,11 @@ agents = Table(
     Column("presence", String(16), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_assigned_at", UtcDateTime, nullable=True),
+    Column("languages", JSON, nullable=False, server_default="[]"),
+    Column("teams", JSON, nullable=False, server_default="[]"),
+    Column("last_activity_at", UtcDateTime, nullable=True),
+    Column("expired_offers_in_row", Integer, nullable=False, server_default="0"),
+    Column("auto_accept", Boolean, nullable=True),
 )
 
 agent_capacity = Table(
@@ -28,27 +45,70 @@ agent_capacity = Table(
     Column("active", Integer, nullable=False),
 )
 
-assignments = Table(
-    "assignments",
+routed_tickets = Table(
+    "routed_tickets",
     metadata,
     Column("ticket_id", String(64), primary_key=True),
     Column("tenant_id", String(64), nullable=False),
-    Column("agent_id", String(64), nullable=False, index=True),
-    Column("channel", String(16), nullable=False),
     Column("state", String(16), nullable=False),
-    Column("assigned_at", UtcDateTime, nullable=False),
-    Column("released_at", UtcDateTime, nullable=True),
+    Column("priority_rank", Integer, nullable=False),
+    Column("queued_at", UtcDateTime, nullable=False),
+    Column("agent_id", String(64), nullable=True, index=True),
+    Column("data", JSON, nullable=False),
+    Index("ix_routed_queue", "tenant_id", "state", "priority_rank", "queued_at"),
 )
 
-waiting_tickets = Table(
-    "waiting_tickets",
+offers = Table(
+    "offers",
     metadata,
-    Column("ticket_id", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
     Column("tenant_id", String(64), nullable=False),
-    Column("required_skills", JSON, nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("priority_rank", Integer, nullable=False),
-    Column("enqueued_at", UtcDateTime, nullable=False),
-    Column("reason", String(500), nullable=False),
-    Index("ix_waiting_order", "tenant_id", "priority_rank", "enqueued_at"),
+    Column("ticket_id", String(64), nullable=False, index=True),
+    Column("agent_id", String(64), nullable=False, index=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=True),
+    Column("explanation", JSON, nullable=False),
 )
+
+routing_history = Table(
+    "routing_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Index("ix_routing_history_ticket", "ticket_id", "id"),
+)
+
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("rules", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+tenant_settings = Table(
+    "tenant_settings",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("settings", JSON, nullable=False),
+)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("organization_id", String(64), primary_key=True),
+    Column("account_manager_id", String(64), nullable=True),
+)
+
+
+timers = timers_table(metadata)

@@ -7,3 +7,27 @@ class RoutingError(Exception):
 
 class AgentNotFound(RoutingError):
     """No agent with that id for this tenant."""
+
+
+class TicketNotRouted(RoutingError):
+    """Routing has not seen that ticket for this tenant."""
+
+
+class OfferNotFound(RoutingError):
+    """No offer with that id for this tenant."""
+
+
+class OfferNotOpen(RoutingError):
+    """The offer was already accepted, declined, expired or handed back."""
+
+
+class NoCapacityLeft(RoutingError):
+    """The agent has no capacity left on the channel (override it explicitly to exceed)."""
+
+
+class TicketClosed(RoutingError):
+    """The ticket is solved or closed: it cannot be assigned."""
+
+
+class UnknownTimerKind(RoutingError):
+    """A timer of a kind routing does not schedule."""

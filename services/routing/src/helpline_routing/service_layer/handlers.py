@@ -1,170 +1,208 @@
-"""Routing's use cases: register agents, change presence, assign, release and drain the queue."""
+"""Routing's reactions to ticket and escalation events, and draining the queue."""
 
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
 from datetime import datetime
 
-from helpline_routing.adapters.repository import Assignment, WaitingTicket
-from helpline_routing.domain.errors import AgentNotFound
-from helpline_routing.domain.model import (
-    PRIORITY_ORDER,
-    Agent,
-    Presence,
-    decide,
-    required_skills_for,
-)
+from helpline_routing.domain.engine import AgentPool
+from helpline_routing.domain.rules import TicketFacts, classify
+from helpline_routing.domain.tickets import FINAL_STATUSES, RoutedTicket
+from helpline_routing.service_layer import decisions
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.envelope import Envelope
-from helpline_shared.events import Channel, TicketAssigned, TicketCreated, TicketStatusChanged
+from helpline_shared.events import (
+    MessageAdded,
+    SlaEscalated,
+    TicketClassified,
+    TicketCreated,
+    TicketStatusChanged,
+    TicketUpdated,
+)
 from helpline_shared.runtime.db import utcnow
 
+log = logging.getLogger(__name__)
+
 CONSUMER = "routing"
-FREES_CAPACITY = frozenset({"solved", "closed"})
-
-UnitOfWorkFactory = Callable[[], RoutingUnitOfWork]
-
-
-@dataclass(frozen=True)
-class RegisterAgent:
-    """Register an agent with skills and capacity per channel."""
-
-    tenant_id: str
-    name: str
-    email: str
-    skills: dict[str, int]
-    capacity: dict[str, int]
-    presence: Presence
-
-
-@dataclass(frozen=True)
-class ChangePresence:
-    """Set an agent's presence."""
-
-    tenant_id: str
-    agent_id: str
-    presence: Presence
-
-
-async def register_agent(command: RegisterAgent, uow: RoutingUnitOfWork) -> Agent:
-    """Register the agent; an available one takes waiting work at once."""
-    async with uow:
-        agent = Agent(
-            id=str(uuid.uuid4()), tenant_id=command.tenant_id, name=command.name,
-            email=command.email, skills=dict(command.skills), presence=command.presence,
-            capacity=dict(command.capacity), active={}, created_at=utcnow(),
-        )
-        await uow.agents.add(agent)
-        if agent.presence == "available":
-            await _drain_queue(uow, command.tenant_id)
-        await uow.commit()
-        return agent
-
-
-async def change_presence(command: ChangePresence, uow: RoutingUnitOfWork) -> Agent:
-    """Set the presence; an agent becoming available takes waiting work at once."""
-    async with uow:
-        agent = await uow.agents.get(command.tenant_id, command.agent_id)
-        if agent is None:
-            raise AgentNotFound(command.agent_id)
-        await uow.agents.set_presence(agent.id, command.presence)
-        if command.presence == "available":
-            await _drain_queue(uow, command.tenant_id)
-        await uow.commit()
-    async with uow:
-        refreshed = await uow.agents.get(command.tenant_id, command.agent_id)
-    assert refreshed is not None
-    return refreshed
-
-
-async def _try_assign(
-    uow: RoutingUnitOfWork,
-    *,
-    tenant_id: str,
-    ticket_id: str,
-    required_skills: dict[str, int],
-    channel: str,
-    now: datetime,
-) -> str | None:
-    """Assign the ticket to the best agent who still has room; return why not, or None."""
-    agents = await uow.agents.of_tenant(tenant_id)
-    decision = decide(agents, required_skills, channel)
-    for agent in decision.ranked:
-        if not await uow.agents.reserve(agent.id, channel, now):
-            continue  # another replica took the last unit first; the next best may have room
-        await uow.assignments.add(Assignment(
-            ticket_id=ticket_id, tenant_id=tenant_id, agent_id=agent.id, channel=channel,
-            state="active", assigned_at=now,
-        ))
-        uow.publish(TicketAssigned(
-            tenant_id=tenant_id, ticket_id=ticket_id, occurred_at=now, agent_id=agent.id,
-            agent_name=agent.name, agent_email=agent.email, channel=_channel(channel),
-            required_skills=tuple(sorted(required_skills)),
-            candidates_considered=len(decision.considered),
-            reason=decision.explain(agent, required_skills, channel),
-        ))
-        return None
-    if not decision.considered:
-        return "no agents registered"
-    return "no eligible agent: " + "; ".join(
-        f"{candidate.agent_id[:8]} {candidate.outcome}" for candidate in decision.considered[:10]
-    )
-
-
-def _channel(channel: str) -> Channel:
-    return "email" if channel == "email" else "api"
-
-
-async def _drain_queue(uow: RoutingUnitOfWork, tenant_id: str) -> None:
-    now = utcnow()
-    for waiting in await uow.assignments.waiting(tenant_id):
-        reason = await _try_assign(
-            uow, tenant_id=tenant_id, ticket_id=waiting.ticket_id,
-            required_skills=waiting.required_skills, channel=waiting.channel, now=now,
-        )
-        if reason is None:
-            await uow.assignments.dequeue(waiting.ticket_id)
 
 
 async def on_ticket_event(envelope: Envelope, uow: RoutingUnitOfWork) -> None:
-    """Assign new tickets; free capacity (and drain the queue) when a ticket is solved."""
+    """Route new tickets, follow status, priority and tag changes, note agents' activity."""
     event = envelope.event
-    if not isinstance(event, TicketCreated | TicketStatusChanged):
+    if isinstance(event, MessageAdded):
+        await _agent_activity(uow, event)
         return
+    if not isinstance(event, TicketCreated | TicketStatusChanged | TicketUpdated | SlaEscalated):
+        return
+    freed = False
     async with uow:
         if not await uow.claim_event(CONSUMER, envelope.id):
             return
         if isinstance(event, TicketCreated):
             await _route_new_ticket(uow, event)
-        elif event.status in FREES_CAPACITY:
-            await _release(uow, event)
+        elif isinstance(event, TicketStatusChanged):
+            freed = await _status_changed(uow, event)
+        elif isinstance(event, TicketUpdated):
+            await _ticket_updated(uow, event)
+        else:
+            await _escalated(uow, event)
         await uow.commit()
+    if freed:
+        await drain(uow, event.tenant_id)
 
 
 async def _route_new_ticket(uow: RoutingUnitOfWork, event: TicketCreated) -> None:
-    if await uow.assignments.get(event.ticket_id) or await uow.assignments.is_waiting(
-        event.ticket_id
-    ):
+    if await uow.tickets.get(event.ticket_id) is not None:
         return
-    required_skills = required_skills_for(event.tags)
-    reason = await _try_assign(
-        uow, tenant_id=event.tenant_id, ticket_id=event.ticket_id,
-        required_skills=required_skills, channel=event.channel, now=event.occurred_at,
-    )
-    if reason is not None:
-        await uow.assignments.enqueue(WaitingTicket(
-            ticket_id=event.ticket_id, tenant_id=event.tenant_id,
-            required_skills=required_skills, channel=event.channel,
-            priority_rank=PRIORITY_ORDER[event.priority], enqueued_at=event.occurred_at,
-            reason=reason[:500],
-        ))
+    facts = TicketFacts(
+        subject=event.subject, body=event.description[:5000], tags=event.tags,
+        channel=event.channel, type=event.type, priority=event.priority, plan=event.plan,
+        language=event.language, mailbox=event.mailbox)
+    rules, _stored = await uow.config.rules(event.tenant_id)
+    found = classify(rules, facts)
+    ticket = RoutedTicket(
+        ticket_id=event.ticket_id, tenant_id=event.tenant_id, channel=event.channel,
+        priority=found.priority, status=event.status, rule_id=found.rule_id,
+        rule_version=found.rule_version, required_skills=found.required_skills,
+        optional_skills=found.optional_skills, team=found.team, queued_at=event.occurred_at,
+        language=event.language, organization_id=event.organization_id, state="closed")
+    await uow.tickets.add(ticket, facts)
+    uow.publish(TicketClassified(
+        tenant_id=event.tenant_id, ticket_id=event.ticket_id, occurred_at=event.occurred_at,
+        rule_id=found.rule_id, rule_version=found.rule_version,
+        required_skills=found.required_skills,
+        optional_skills={skill: wanted.priority for skill, wanted in found.optional_skills.items()},
+        priority=decisions.priority_of(ticket), team=found.team))
+    await decisions.record(uow, ticket, "classified",
+                           f"rule {found.rule_id} (version {found.rule_version})",
+                           event.occurred_at, {"required_skills": found.required_skills,
+                                               "team": found.team})
+    settings = await uow.config.settings(event.tenant_id)
+    await decisions.route(uow, ticket, settings, event.occurred_at)
 
 
-async def _release(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> None:
-    assignment = await uow.assignments.get(event.ticket_id)
-    if assignment is None or assignment.state != "active":
-        await uow.assignments.dequeue(event.ticket_id)
+async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> bool:
+    """Apply the status; True when capacity was freed (the queue should drain)."""
+    ticket = await uow.tickets.get(event.ticket_id, lock=True)
+    if ticket is None:
+        return False
+    settings = await uow.config.settings(event.tenant_id)
+    now, status = event.occurred_at, event.status
+    ticket.status = status
+    holder = ticket.agent_id
+    if status in FINAL_STATUSES:
+        if ticket.state == "offered" and ticket.offer_id:
+            await uow.offers.close(ticket.offer_id, "withdrawn", now)
+        freed = ticket.counts_load and holder is not None
+        if freed and holder:
+            await uow.agents.release(holder, ticket.channel)
+        ticket.close(now)
+        await uow.tickets.save(ticket)
+        await decisions.record(uow, ticket, "released", f"ticket {status}", now)
+        return freed
+    if ticket.state == "closed":
+        await decisions.record(uow, ticket, "reopened", f"ticket {status} again", now)
+        await decisions.route(uow, ticket, settings, now)
+        return False
+    freed = False
+    if ticket.state == "assigned" and holder:
+        counts = status in settings.load_statuses
+        if counts and not ticket.counts_load:
+            await uow.agents.reserve(holder, ticket.channel, now, force=True)
+        elif ticket.counts_load and not counts:
+            await uow.agents.release(holder, ticket.channel)
+            freed = True
+        ticket.counts_load = counts
+    await uow.tickets.save(ticket)
+    return freed
+
+
+async def _ticket_updated(uow: RoutingUnitOfWork, event: TicketUpdated) -> None:
+    ticket = await uow.tickets.get(event.ticket_id, lock=True)
+    facts = await uow.tickets.facts(event.ticket_id)
+    if ticket is None or facts is None:
         return
-    await uow.agents.release(assignment.agent_id, assignment.channel)
-    await uow.assignments.release(event.ticket_id, event.occurred_at)
-    await _drain_queue(uow, event.tenant_id)
+    facts = TicketFacts(**{**facts.__dict__, "tags": event.tags, "type": event.type,
+                           "priority": event.priority})
+    if "priority" in event.changed_fields:
+        ticket.priority = event.priority
+    if ticket.state == "waiting" and {"tags", "type"} & set(event.changed_fields):
+        rules, _stored = await uow.config.rules(event.tenant_id)
+        ticket.reclassify(classify(rules, facts))
+        ticket.priority = event.priority
+        await decisions.record(uow, ticket, "reclassified", f"rule {ticket.rule_id}",
+                               event.occurred_at)
+        await uow.tickets.save(ticket, facts)
+        await decisions.route(uow, ticket, await uow.config.settings(event.tenant_id),
+                              event.occurred_at)
+        return
+    await uow.tickets.save(ticket, facts)
+
+
+async def _escalated(uow: RoutingUnitOfWork, event: SlaEscalated) -> None:
+    ticket = await uow.tickets.get(event.ticket_id, lock=True)
+    if ticket is None:
+        return
+    changes = []
+    if event.raise_priority_to and ticket.raise_priority(event.raise_priority_to):
+        changes.append(f"priority raised to {event.raise_priority_to}")
+    if event.widen_to_team and ticket.widen(event.widen_to_team):
+        changes.append(f"widened to team {event.widen_to_team}")
+    if not changes:
+        return
+    await decisions.record(uow, ticket, "escalated",
+                           f"escalation level {event.level}: " + ", ".join(changes),
+                           event.occurred_at)
+    await uow.tickets.save(ticket)
+    if ticket.state == "waiting":
+        await decisions.route(uow, ticket, await uow.config.settings(event.tenant_id),
+                              event.occurred_at)
+
+
+async def _agent_activity(uow: RoutingUnitOfWork, event: MessageAdded) -> None:
+    if event.author_role != "agent" or not event.author_id:
+        return
+    async with uow:
+        agent = await uow.agents.get(event.tenant_id, event.author_id)
+        if agent is None:
+            return
+        await uow.agents.touch(agent.id, event.occurred_at)
+        agent.last_activity_at = event.occurred_at
+        await decisions.watch_idle(uow, agent, await uow.config.settings(event.tenant_id))
+        await uow.commit()
+
+
+async def drain(uow: RoutingUnitOfWork, tenant_id: str, now: datetime | None = None) -> int:
+    """Offer waiting tickets to agents with room, most urgent and oldest first; return how many.
+
+    Decisions are tried in memory first, so only tickets someone can take open a transaction;
+    each of those is routed in its own transaction on the locked ticket (replicas skip it).
+    """
+    async with uow:
+        waiting = await uow.tickets.waiting(tenant_id)
+        if not waiting:
+            return 0
+        pool = AgentPool(await uow.agents.of_tenant(tenant_id))
+        settings = await uow.config.settings(tenant_id)
+    routed = 0
+    for candidate in waiting:
+        if pool.decide(candidate.request(), depth=1).winner is None:
+            continue
+        async with uow:
+            ticket = await uow.tickets.get(candidate.ticket_id, lock=True, skip_locked=True)
+            if ticket is None or ticket.state != "waiting":
+                continue
+            await decisions.route(uow, ticket, settings, now or utcnow())
+            await uow.commit()
+        if ticket.agent_id and ticket.agent_id in pool:
+            routed += 1
+            pool.reserve(ticket.agent_id, ticket.channel)
+    return routed
+
+
+async def drain_all(uow: RoutingUnitOfWork) -> int:
+    """Drain every tenant's queue (the safety net after a crash between release and drain)."""
+    async with uow:
+        tenants = await uow.tickets.tenants_waiting()
+    routed = 0
+    for tenant_id in tenants:
+        routed += await drain(uow, tenant_id)
+    return routed

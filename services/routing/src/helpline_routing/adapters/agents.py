@@ -1,0 +1,134 @@
+"""Agents and their capacity; capacity only changes by atomic conditional updates."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline_routing.adapters.orm import agent_capacity, agents
+from helpline_routing.domain.model import Agent, Presence
+
+
+class AgentRepository:
+    """The tenant's agents with their capacity per channel."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, agent: Agent) -> None:
+        """Insert an agent and its capacity per channel."""
+        await self._session.execute(insert(agents).values(
+            id=agent.id, tenant_id=agent.tenant_id, name=agent.name, email=agent.email,
+            skills=agent.skills, presence=agent.presence, created_at=agent.created_at,
+            last_assigned_at=agent.last_assigned_at, languages=sorted(agent.languages),
+            teams=sorted(agent.teams), last_activity_at=agent.last_activity_at,
+            expired_offers_in_row=agent.expired_offers_in_row, auto_accept=agent.auto_accept,
+        ))
+        if agent.capacity:
+            await self._session.execute(insert(agent_capacity), [
+                {"agent_id": agent.id, "channel": channel, "capacity": capacity, "active": 0}
+                for channel, capacity in agent.capacity.items()])
+
+    async def update_profile(self, agent: Agent) -> None:
+        """Store skills, languages, teams and capacity (never the load)."""
+        await self._session.execute(update(agents).where(agents.c.id == agent.id).values(
+            name=agent.name, skills=agent.skills, languages=sorted(agent.languages),
+            teams=sorted(agent.teams), auto_accept=agent.auto_accept))
+        existing = {row.channel for row in await self._session.execute(
+            select(agent_capacity.c.channel).where(agent_capacity.c.agent_id == agent.id))}
+        for channel, capacity in agent.capacity.items():
+            if channel in existing:
+                await self._session.execute(update(agent_capacity).where(
+                    agent_capacity.c.agent_id == agent.id, agent_capacity.c.channel == channel
+                ).values(capacity=capacity))
+            else:
+                await self._session.execute(insert(agent_capacity).values(
+                    agent_id=agent.id, channel=channel, capacity=capacity, active=0))
+
+    async def _load(self, rows: list[Any]) -> list[Agent]:
+        if not rows:
+            return []
+        capacity_rows = await self._session.execute(
+            select(agent_capacity).where(agent_capacity.c.agent_id.in_([row.id for row in rows])))
+        capacity: dict[str, dict[str, int]] = {}
+        active: dict[str, dict[str, int]] = {}
+        for row in capacity_rows:
+            capacity.setdefault(row.agent_id, {})[row.channel] = row.capacity
+            active.setdefault(row.agent_id, {})[row.channel] = row.active
+        return [
+            Agent(id=row.id, tenant_id=row.tenant_id, name=row.name, email=row.email,
+                  skills=dict(row.skills), presence=row.presence,
+                  capacity=capacity.get(row.id, {}), active=active.get(row.id, {}),
+                  created_at=row.created_at, last_assigned_at=row.last_assigned_at,
+                  languages=frozenset(row.languages or ()), teams=frozenset(row.teams or ()),
+                  last_activity_at=row.last_activity_at,
+                  expired_offers_in_row=row.expired_offers_in_row, auto_accept=row.auto_accept)
+            for row in rows
+        ]
+
+    async def get(self, tenant_id: str, agent_id: str) -> Agent | None:
+        """The tenant's agent with that id, or None."""
+        rows = (await self._session.execute(
+            select(agents).where(agents.c.id == agent_id, agents.c.tenant_id == tenant_id)
+        )).all()
+        found = await self._load(list(rows))
+        return found[0] if found else None
+
+    async def of_tenant(self, tenant_id: str, presence: Presence | None = None) -> list[Agent]:
+        """The tenant's agents, optionally only those with ``presence``."""
+        query = select(agents).where(agents.c.tenant_id == tenant_id)
+        if presence:
+            query = query.where(agents.c.presence == presence)
+        rows = (await self._session.execute(query.order_by(agents.c.created_at))).all()
+        return await self._load(list(rows))
+
+    async def set_presence(self, agent_id: str, presence: Presence, now: datetime | None = None
+                           ) -> None:
+        """Record the agent's presence (and activity, when ``now`` is given)."""
+        values: dict[str, Any] = {"presence": presence}
+        if now is not None:
+            values["last_activity_at"] = now
+        await self._session.execute(update(agents).where(agents.c.id == agent_id).values(values))
+
+    async def record_offer_outcome(self, agent: Agent) -> None:
+        """Store the run of expired offers, presence and activity after an offer's outcome."""
+        await self._session.execute(update(agents).where(agents.c.id == agent.id).values(
+            expired_offers_in_row=agent.expired_offers_in_row, presence=agent.presence,
+            last_activity_at=agent.last_activity_at))
+
+    async def touch(self, agent_id: str, now: datetime) -> None:
+        """Record activity of the agent."""
+        await self._session.execute(
+            update(agents).where(agents.c.id == agent_id).values(last_activity_at=now))
+
+    async def reserve(self, agent_id: str, channel: str, now: datetime, *, force: bool = False
+                      ) -> bool:
+        """Take one unit of the agent's capacity on ``channel`` if any is left, atomically.
+
+        The condition ``active < capacity`` is checked by the database in the same statement, so
+        concurrent routing replicas can never push an agent past capacity. ``force`` skips the
+        condition (an admin's explicit override, or a ticket whose status counts again).
+        """
+        statement = update(agent_capacity).where(
+            agent_capacity.c.agent_id == agent_id, agent_capacity.c.channel == channel)
+        if not force:
+            statement = statement.where(agent_capacity.c.active < agent_capacity.c.capacity)
+        result = await self._session.execute(
+            statement.values(active=agent_capacity.c.active + 1))
+        if getattr(result, "rowcount", 0) != 1:
+            if not force:
+                return False
+            await self._session.execute(insert(agent_capacity).values(
+                agent_id=agent_id, channel=channel, capacity=0, active=1))
+        await self._session.execute(
+            update(agents).where(agents.c.id == agent_id).values(last_assigned_at=now))
+        return True
+
+    async def release(self, agent_id: str, channel: str) -> None:
+        """Give back one unit of the agent's capacity on ``channel``."""
+        await self._session.execute(
+            update(agent_capacity)
+            .where(agent_capacity.c.agent_id == agent_id, agent_capacity.c.channel == channel,
+                   agent_capacity.c.active > 0)
+            .values(active=agent_capacity.c.active - 1))

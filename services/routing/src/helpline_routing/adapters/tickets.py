@@ -1,0 +1,174 @@
+"""Routed tickets (the queue is the waiting ones), offers, and each ticket's routing history."""
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline_routing.adapters.orm import offers, routed_tickets, routing_history
+from helpline_routing.domain.rules import OptionalSkill, TicketFacts
+from helpline_routing.domain.tickets import RoutedTicket
+
+_COLUMNS = ("ticket_id", "tenant_id", "state", "queued_at", "agent_id")
+_DATETIMES = ("released_at",)
+
+
+def _data(ticket: RoutedTicket, facts: TicketFacts | None) -> dict[str, Any]:
+    data = {name: value for name, value in dataclasses.asdict(ticket).items()
+            if name not in _COLUMNS}
+    for name in _DATETIMES:
+        data[name] = data[name].isoformat() if data[name] else None
+    data["optional_skills"] = {skill: [wanted.level, wanted.priority]
+                               for skill, wanted in ticket.optional_skills.items()}
+    data["facts"] = dataclasses.asdict(facts) if facts else None
+    return data
+
+
+def _ticket(row: Any) -> RoutedTicket:
+    data = dict(row.data)
+    data.pop("facts", None)
+    for name in _DATETIMES:
+        data[name] = datetime.fromisoformat(data[name]) if data[name] else None
+    data["optional_skills"] = {skill: OptionalSkill(level, priority)
+                               for skill, (level, priority) in data["optional_skills"].items()}
+    for name in ("extra_teams", "excluded_agents", "relaxed_skills"):
+        data[name] = tuple(data[name])
+    return RoutedTicket(ticket_id=row.ticket_id, tenant_id=row.tenant_id, state=row.state,
+                        queued_at=row.queued_at, agent_id=row.agent_id, **data)
+
+
+class RoutedTicketRepository:
+    """Routing's state of each ticket; the waiting ones form the queue."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, ticket_id: str, *, lock: bool = False, skip_locked: bool = False
+                  ) -> RoutedTicket | None:
+        """The ticket, locked for this transaction when ``lock`` (PostgreSQL)."""
+        query = select(routed_tickets).where(routed_tickets.c.ticket_id == ticket_id)
+        if lock:
+            query = query.with_for_update(skip_locked=skip_locked)
+        row = (await self._session.execute(query)).first()
+        return _ticket(row) if row else None
+
+    async def facts(self, ticket_id: str) -> TicketFacts | None:
+        """What the rules look at, as the ticket last said."""
+        row = (await self._session.execute(select(routed_tickets.c.data).where(
+            routed_tickets.c.ticket_id == ticket_id))).first()
+        if row is None or not row.data.get("facts"):
+            return None
+        facts = dict(row.data["facts"])
+        facts["tags"] = tuple(facts["tags"])
+        return TicketFacts(**facts)
+
+    async def add(self, ticket: RoutedTicket, facts: TicketFacts) -> None:
+        """Start routing a ticket."""
+        await self._session.execute(insert(routed_tickets).values(
+            ticket_id=ticket.ticket_id, tenant_id=ticket.tenant_id, state=ticket.state,
+            priority_rank=ticket.priority_rank, queued_at=ticket.queued_at,
+            agent_id=ticket.agent_id, data=_data(ticket, facts)))
+
+    async def save(self, ticket: RoutedTicket, facts: TicketFacts | None = None) -> None:
+        """Store the ticket's new state (and new facts, if given)."""
+        facts = facts or await self.facts(ticket.ticket_id)
+        await self._session.execute(update(routed_tickets).where(
+            routed_tickets.c.ticket_id == ticket.ticket_id).values(
+            state=ticket.state, priority_rank=ticket.priority_rank, queued_at=ticket.queued_at,
+            agent_id=ticket.agent_id, data=_data(ticket, facts)))
+
+    async def waiting(self, tenant_id: str, limit: int = 500) -> list[RoutedTicket]:
+        """The tenant's queue: highest priority first, then oldest."""
+        rows = await self._session.execute(
+            select(routed_tickets).where(routed_tickets.c.tenant_id == tenant_id,
+                                         routed_tickets.c.state == "waiting")
+            .order_by(routed_tickets.c.priority_rank, routed_tickets.c.queued_at,
+                      routed_tickets.c.ticket_id).limit(limit))
+        return [_ticket(row) for row in rows]
+
+    async def tenants_waiting(self) -> list[str]:
+        """Tenants with tickets in the queue."""
+        rows = await self._session.execute(select(routed_tickets.c.tenant_id).where(
+            routed_tickets.c.state == "waiting").distinct())
+        return [row.tenant_id for row in rows]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A reservation of a ticket for one agent."""
+
+    id: str
+    tenant_id: str
+    ticket_id: str
+    agent_id: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    explanation: dict[str, Any]
+    decided_at: datetime | None = None
+
+
+class OfferRepository:
+    """Offers and their outcome."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, offer: Offer) -> None:
+        """Record a new offer."""
+        await self._session.execute(insert(offers).values(**dataclasses.asdict(offer)))
+
+    async def get(self, offer_id: str) -> Offer | None:
+        """The offer, or None."""
+        row = (await self._session.execute(select(offers).where(offers.c.id == offer_id))).first()
+        return Offer(**row._mapping) if row else None
+
+    async def close(self, offer_id: str, state: str, now: datetime) -> None:
+        """Record the offer's outcome."""
+        await self._session.execute(update(offers).where(offers.c.id == offer_id).values(
+            state=state, decided_at=now))
+
+    async def open_for_agent(self, agent_id: str) -> list[Offer]:
+        """The agent's unanswered offers."""
+        rows = await self._session.execute(select(offers).where(
+            offers.c.agent_id == agent_id, offers.c.state == "offered"))
+        return [Offer(**row._mapping) for row in rows]
+
+    async def of_ticket(self, ticket_id: str) -> list[Offer]:
+        """Every offer of the ticket, oldest first."""
+        rows = await self._session.execute(select(offers).where(
+            offers.c.ticket_id == ticket_id).order_by(offers.c.created_at))
+        return [Offer(**row._mapping) for row in rows]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One step of a ticket's routing, with its explanation."""
+
+    at: datetime
+    kind: str
+    summary: str
+    detail: dict[str, Any]
+
+
+class HistoryRepository:
+    """Each ticket's routing history, as ``GET /v1/tickets/{id}/routing`` shows it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, tenant_id: str, ticket_id: str, entry: HistoryEntry) -> None:
+        """Append a step."""
+        await self._session.execute(insert(routing_history).values(
+            tenant_id=tenant_id, ticket_id=ticket_id, **dataclasses.asdict(entry)))
+
+    async def of_ticket(self, tenant_id: str, ticket_id: str) -> list[HistoryEntry]:
+        """Every step of the ticket's routing, oldest first."""
+        rows = await self._session.execute(select(routing_history).where(
+            routing_history.c.tenant_id == tenant_id, routing_history.c.ticket_id == ticket_id
+        ).order_by(routing_history.c.id))
+        return [HistoryEntry(at=row.at, kind=row.kind, summary=row.summary, detail=row.detail)
+                for row in rows]

@@ -1,0 +1,117 @@
+"""A routing decision and its explanation, and the linear scan every decision is checked against.
+
+``decide_linear`` is the obvious scan over every agent, kept as the benchmark baseline and as the
+reference the indexed ``AgentPool`` (``engine.py``) must agree with.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from helpline_routing.domain.model import Agent, RoutingRequest
+
+EXPLAINED_CANDIDATES = 20
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One agent considered for a ticket, and why it lost (or that it won)."""
+
+    agent_id: str
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Eligible agents best first, and every agent considered with its outcome."""
+
+    request: RoutingRequest
+    ranked: list[Agent]
+    considered: int
+    candidates: list[Candidate] = field(default_factory=list)
+    excluded: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def winner(self) -> Agent | None:
+        """The best eligible agent, or None."""
+        return self.ranked[0] if self.ranked else None
+
+    def why_won(self, winner: Agent) -> str:
+        """Why ``winner`` beat the runner-up, in one sentence."""
+        others = [agent for agent in self.ranked if agent.id != winner.id]
+        if winner.id in self.request.preferred:
+            return "preferred agent (affinity)"
+        if not others:
+            return "only eligible agent"
+        return "won: " + why_lost(others[0], winner, self.request, flip=True)
+
+    def queue_reason(self) -> str:
+        """Why nobody can take the ticket, for the queue."""
+        if not self.considered:
+            return "no agents registered"
+        counts = ", ".join(f"{reason}: {count}" for reason, count in sorted(self.excluded.items())
+                           if count)
+        return f"no eligible agent among {self.considered} ({counts})"
+
+
+def why_lost(agent: Agent, winner: Agent, request: RoutingRequest, *, flip: bool = False) -> str:
+    """The first tie-policy criterion on which ``agent`` lost to ``winner`` (or won, ``flip``)."""
+    skills, channel = request.required_skills, request.channel
+    if winner.id in request.preferred and agent.id not in request.preferred:
+        return "the winner is a preferred agent"
+    mine, theirs = agent.skill_score(skills), winner.skill_score(skills)
+    if mine != theirs:
+        return (f"higher skill score {theirs} > {mine}" if flip
+                else f"lower skill score {mine} < {theirs}")
+    mine_load, their_load = agent.load(channel), winner.load(channel)
+    if mine_load != their_load:
+        return (f"equal skill score, lower load {their_load:.2f} < {mine_load:.2f} on {channel}"
+                if flip else f"higher load {mine_load:.2f} > {their_load:.2f} on {channel}")
+    if agent.last_assigned_at != winner.last_assigned_at:
+        return ("equal skill and load, idle longer" if flip
+                else "equal skill and load, idle for less time")
+    return "all equal, registered earlier" if flip else "all equal, registered later"
+
+
+def order(eligible: Iterable[Agent], request: RoutingRequest, depth: int | None
+          ) -> list[Agent]:
+    """Preferred agents first (in their order), then the tie policy; the first ``depth``."""
+    pool = list(eligible)
+    preferred = [agent for agent_id in request.preferred for agent in pool if agent.id == agent_id]
+    rest = [agent for agent in pool if agent.id not in request.preferred]
+    if depth == 1 and not preferred and rest:
+        return [min(rest, key=lambda agent: agent.rank_key(request))]
+    rest.sort(key=lambda agent: agent.rank_key(request))
+    ranked = preferred + rest
+    return ranked if depth is None else ranked[:depth]
+
+
+def explain_candidates(ranked: list[Agent], agents: Iterable[Agent], request: RoutingRequest,
+                       limit: int) -> list[Candidate]:
+    """The winner, the runners-up with why each lost, then ineligible agents with why (bounded)."""
+    candidates: list[Candidate] = []
+    if ranked:
+        winner = ranked[0]
+        candidates.append(Candidate(winner.id, "won"))
+        candidates.extend(Candidate(agent.id, "lost: " + why_lost(agent, winner, request))
+                          for agent in ranked[1:limit])
+    for agent in agents:
+        if len(candidates) >= limit:
+            break
+        reason = agent.why_not(request)
+        if reason is not None:
+            candidates.append(Candidate(agent.id, "ineligible: " + reason))
+    return candidates
+
+
+def decide_linear(agents: list[Agent], request: RoutingRequest, *, depth: int | None = None,
+                  explain: int = 0) -> Decision:
+    """Rank by scanning every agent (the baseline the index is measured against)."""
+    eligible = [agent for agent in agents if agent.eligible(request)]
+    ranked = order(eligible, request, depth)
+    candidates = explain_candidates(ranked, agents, request, explain) if explain else []
+    excluded: dict[str, int] = {}
+    for agent in agents if explain else ():
+        reason = agent.why_not(request)
+        if reason is not None:
+            excluded[reason] = excluded.get(reason, 0) + 1
+    return Decision(request, ranked, len(agents), candidates, excluded)

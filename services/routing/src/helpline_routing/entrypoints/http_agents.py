@@ -1,0 +1,83 @@
+"""Routing's agent API: parse, call one handler, map the result or the error."""
+
+from fastapi import APIRouter
+
+from helpline_routing.domain.errors import AgentNotFound
+from helpline_routing.entrypoints.schemas import AgentIn, AgentOut, AgentPatch, PresenceIn
+from helpline_routing.service_layer import agents
+from helpline_routing.service_layer.unit_of_work import UnitOfWorkFactory
+from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.problems import not_found
+
+
+def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
+    """The ``/v1/agents`` routes on ``unit_of_work``."""
+    api = APIRouter(prefix="/v1/agents", tags=["agents"])
+    reader = require_scope("tickets:read")
+    admin = require_scope("admin")
+
+    @api.post("", status_code=201, response_model=AgentOut)
+    async def create_agent(body: AgentIn, principal: Principal = admin) -> AgentOut:
+        """Register an agent."""
+        agent = await agents.register_agent(agents.RegisterAgent(
+            tenant_id=principal.tenant_id, name=body.name, email=str(body.email),
+            skills=body.skills, capacity=dict(body.capacity), presence=body.presence,
+            languages=frozenset(body.languages), teams=frozenset(body.teams),
+            auto_accept=body.auto_accept), unit_of_work())
+        return AgentOut.of(agent)
+
+    @api.get("", response_model=list[AgentOut])
+    async def list_agents(principal: Principal = reader) -> list[AgentOut]:
+        """The tenant's agents."""
+        async with unit_of_work() as uow:
+            found = await uow.agents.of_tenant(principal.tenant_id)
+        return [AgentOut.of(agent) for agent in found]
+
+    @api.get("/{agent_id}", response_model=AgentOut)
+    async def get_agent(agent_id: str, principal: Principal = reader) -> AgentOut:
+        """One agent, with its load."""
+        async with unit_of_work() as uow:
+            agent = await uow.agents.get(principal.tenant_id, agent_id)
+        if agent is None:
+            raise not_found("agent")
+        return AgentOut.of(agent)
+
+    @api.patch("/{agent_id}", response_model=AgentOut)
+    async def update_agent(agent_id: str, body: AgentPatch, principal: Principal = admin
+                           ) -> AgentOut:
+        """Change skills, capacity, languages or teams; new room takes waiting work."""
+        try:
+            agent = await agents.update_agent(agents.UpdateAgent(
+                tenant_id=principal.tenant_id, agent_id=agent_id, skills=body.skills,
+                capacity=dict(body.capacity) if body.capacity is not None else None,
+                languages=frozenset(body.languages) if body.languages is not None else None,
+                teams=frozenset(body.teams) if body.teams is not None else None,
+                auto_accept=body.auto_accept,
+                clear_auto_accept="auto_accept" in body.model_fields_set
+                and body.auto_accept is None), unit_of_work())
+        except AgentNotFound as error:
+            raise not_found("agent") from error
+        return AgentOut.of(agent)
+
+    @api.put("/{agent_id}/presence", response_model=AgentOut)
+    async def set_presence(agent_id: str, body: PresenceIn, principal: Principal = admin
+                           ) -> AgentOut:
+        """Set the presence; available takes waiting work, away/offline hands offers back."""
+        try:
+            agent = await agents.change_presence(agents.ChangePresence(
+                tenant_id=principal.tenant_id, agent_id=agent_id, presence=body.status),
+                unit_of_work())
+        except AgentNotFound as error:
+            raise not_found("agent") from error
+        return AgentOut.of(agent)
+
+    @api.post("/{agent_id}/heartbeat", response_model=AgentOut)
+    async def heartbeat(agent_id: str, principal: Principal = reader) -> AgentOut:
+        """The agent is active: postpone the idle timeout."""
+        try:
+            agent = await agents.heartbeat(principal.tenant_id, agent_id, unit_of_work())
+        except AgentNotFound as error:
+            raise not_found("agent") from error
+        return AgentOut.of(agent)
+
+    return api

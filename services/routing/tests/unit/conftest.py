@@ -1,0 +1,2 @@
+"""Routing's unit tests import their builders from ``routing_support`` next to this file."""
+
