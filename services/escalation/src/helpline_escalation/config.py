@@ -19,7 +19,12 @@ class EscalationSettings(ServiceSettings):
                     "priorities left out keep their default",
     )
     timer_poll_interval: float = Field(default=0.2, gt=0, le=5)
-    timer_batch_size: int = Field(default=100, ge=1)
+    timer_batch_size: int = Field(default=200, ge=1)
+    intake_url: str = Field(default="http://127.0.0.1:8080",
+                            description="Where preventive tickets are opened (intake's API)")
+    preventive_late_after: float = Field(
+        default=300, gt=0,
+        description="Seconds after its scheduled time an occurrence counts as created late")
 
     @field_validator("first_response_targets")
     @classmethod

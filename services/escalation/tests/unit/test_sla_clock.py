@@ -1,47 +1,39 @@
-"""The SLA clock's rules, on plain data."""
+"""The SLA clock's rules on plain data: versions, once-only breaches, pauses on a calendar."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from escalation_support import message_added
 
+from helpline_escalation.domain.calendar import BusinessCalendar, WorkingInterval
 from helpline_escalation.domain.model import SlaClock, is_first_response
-from helpline_escalation.domain.policy import describe_duration
+from helpline_escalation.domain.policy import (
+    DEFAULT_FIRST_RESPONSE_TARGETS,
+    MetricPolicy,
+    SlaPolicy,
+    default_policy,
+    describe_duration,
+)
 from helpline_shared.events import AuthorRole
 
-CREATED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CREATED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+POLICY = default_policy(DEFAULT_FIRST_RESPONSE_TARGETS)
+RULES = MetricPolicy("first_response", DEFAULT_FIRST_RESPONSE_TARGETS)
 
 
-def started_clock(target_seconds: int = 14_400) -> SlaClock:
-    clock, _ = SlaClock.start_first_response(
-        tenant_id="acme", ticket_id="t-1", priority="high", target_seconds=target_seconds,
-        started_at=CREATED_AT,
-    )
+def started_clock(target_seconds: int = 14_400, policy: SlaPolicy = POLICY) -> SlaClock:
+    clock, _ = SlaClock.start(tenant_id="acme", ticket_id="t-1", policy=policy, rules=RULES,
+                              target_seconds=target_seconds, at=CREATED_AT,
+                              reason="ticket created", priority="high")
     return clock
 
 
-def test_starting_sets_the_deadline_from_the_target_and_explains_it() -> None:
-    clock, started = SlaClock.start_first_response(
-        tenant_id="acme", ticket_id="t-1", priority="high", target_seconds=14_400,
-        started_at=CREATED_AT,
-    )
-    assert clock.state == "running"
-    assert clock.version == 1
-    assert clock.deadline == CREATED_AT + timedelta(hours=4)
-    assert started.deadline == clock.deadline
-    assert started.clock_version == 1
-    assert started.reason == "first response target for high priority: 4h"
-
-
-def test_stopping_a_running_clock_meets_it_and_makes_its_timer_stale() -> None:
-    clock = started_clock()
-    replied_at = CREATED_AT + timedelta(minutes=30)
-    stopped, events = clock.stop(at=replied_at, reason="first public agent reply")
-    assert stopped.state == "met"
-    assert stopped.stopped_at == replied_at
-    assert stopped.version == 2
-    assert [(event.breached, event.clock_version) for event in events] == [(False, 2)]
-    assert stopped.breach(timer_version=1) == (stopped, None)
+def test_stopping_meets_the_clock_and_makes_its_timers_stale() -> None:
+    stopped, [_stopped_event] = started_clock().stop(at=CREATED_AT + timedelta(minutes=30),
+                                            reason="first public agent reply")
+    assert (stopped.status, stopped.version) == ("met", 2)
+    assert stopped.fire(purpose="breach", timer_version=1, rules=RULES,
+                        calendar=POLICY.calendar, at=CREATED_AT) == (stopped, None)
 
 
 def test_stopping_twice_changes_nothing_the_second_time() -> None:
@@ -51,54 +43,46 @@ def test_stopping_twice_changes_nothing_the_second_time() -> None:
 
 def test_breach_happens_at_the_deadline_once() -> None:
     clock = started_clock(target_seconds=2)
-    breached, event = clock.breach(timer_version=1)
-    assert breached.state == "breached"
+    breached, event = clock.fire(purpose="breach", timer_version=1, rules=RULES,
+                                 calendar=POLICY.calendar, at=clock.deadline)
+    assert event is not None and event.occurred_at == clock.deadline
     assert breached.breached_at == clock.deadline
-    assert event is not None
-    assert event.occurred_at == clock.deadline
-    assert event.reason == "no first response within 2s of the ticket's creation"
-    assert breached.breach(timer_version=1) == (breached, None)
+    assert breached.fire(purpose="breach", timer_version=1, rules=RULES,
+                         calendar=POLICY.calendar, at=clock.deadline) == (breached, None)
 
 
-def test_breach_of_another_version_is_ignored() -> None:
-    clock = started_clock()
-    assert clock.breach(timer_version=2) == (clock, None)
-
-
-def test_stopping_a_breached_clock_reports_it_missed() -> None:
-    breached, _ = started_clock().breach(timer_version=1)
-    stopped, events = breached.stop(at=CREATED_AT + timedelta(hours=5), reason="agent reply")
-    assert stopped.state == "breached"
-    assert stopped.stopped_at == CREATED_AT + timedelta(hours=5)
-    assert [event.breached for event in events] == [True]
-
-
-def test_breach_timer_id_names_the_ticket_metric_and_version() -> None:
-    clock = started_clock()
-    assert clock.breach_timer_id == "acme:t-1:first_response:breach:v1"
+def test_a_pause_over_the_weekend_on_office_hours_moves_the_deadline_by_business_time() -> None:
+    office = BusinessCalendar(name="office", time_zone="Europe/Berlin", weekly_hours={
+        day: (WorkingInterval(time(9), time(17)),) for day in range(5)})
+    policy = SlaPolicy(policy_id="p", name="p", version=1, position=0, calendar=office,
+                       metrics={"first_response": RULES})
+    clock = started_clock(target_seconds=8 * 3600, policy=policy)  # Monday 10:00 Berlin
+    paused, _ = clock.pause(at=clock.started_at + timedelta(hours=2), reason="pending",
+                            calendar=office)
+    assert paused.elapsed_seconds == 2 * 3600
+    monday_after = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # 09:00 Berlin
+    resumed, [_resumed_event] = paused.resume(at=monday_after, reason="customer replied",
+                                     calendar=office)
+    assert resumed.deadline == datetime(2026, 3, 9, 14, 0, tzinfo=UTC)  # 6 h of work later
+    assert resumed.version == 3
 
 
 @pytest.mark.parametrize(
-    ("author_role", "public", "auto_reply", "answers"),
-    [
-        ("agent", True, False, True),
-        ("agent", False, False, False),
-        ("agent", True, True, False),
-        ("requester", True, False, False),
-        ("system", True, False, False),
-    ],
+    ("author_role", "public", "auto_reply", "expected"),
+    [("agent", True, False, True), ("agent", False, False, False),
+     ("agent", True, True, False), ("requester", True, False, False),
+     ("system", True, False, False)],
 )
 def test_only_a_public_human_agent_reply_is_a_first_response(
-    author_role: AuthorRole, public: bool, auto_reply: bool, answers: bool
+    author_role: AuthorRole, public: bool, auto_reply: bool, expected: bool
 ) -> None:
     message = message_added(author_role=author_role, public=public, auto_reply=auto_reply)
-    assert is_first_response(message) is answers
+    assert is_first_response(message) is expected
 
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (2, "2s"), (90, "1m30s"), (3_600, "1h"), (14_400, "4h"), (86_400, "1d"),
-     (93_600, "1d2h")],
+    [(60, "1m"), (3_600, "1h"), (14_400, "4h"), (90, "1m30s"), (93_600, "1d2h"), (0, "0s")],
 )
 def test_durations_read_compactly(seconds: int, text: str) -> None:
     assert describe_duration(seconds) == text

@@ -11,3 +11,19 @@ class TicketNotTracked(EscalationError):
 
 class UnknownTimerKind(EscalationError):
     """A timer this version of escalation does not know how to fire (kept for one that does)."""
+
+
+class CalendarHasNoWorkingHours(EscalationError):
+    """A business calendar that is neither around the clock nor has any working interval."""
+
+
+class UnknownTimeZone(EscalationError):
+    """A calendar's time zone that is not an IANA zone name."""
+
+
+class InvalidSchedule(EscalationError):
+    """A preventive schedule whose cron expression or time zone cannot be used."""
+
+
+class TicketNotOpened(EscalationError):
+    """Intake did not open a preventive ticket (unreachable or refused); retried later."""

@@ -1,15 +1,17 @@
-"""Escalation's API: the SLA state of a ticket, for the tenant of the token."""
+"""Escalation's API: a ticket's SLA state, and the tenant's versioned SLA policies."""
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
+from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.errors import TicketNotTracked
-from helpline_escalation.domain.model import ClockState, SlaClock
-from helpline_escalation.service_layer import handlers
+from helpline_escalation.domain.policy import SlaPolicy
+from helpline_escalation.service_layer import handlers, policies
+from helpline_escalation.service_layer.clock_store import BUILT_IN_DEFAULT
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared.events import SlaMetric
 from helpline_shared.runtime.auth import Principal, require_scope
@@ -19,25 +21,26 @@ UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
 # ``require_scope`` returns ``Depends(...)`` typed as ``object``: as ``Annotated`` metadata it
 # type-checks, where a parameter default of type ``object`` does not.
 TicketReader = Annotated[Principal, require_scope("tickets:read")]
+Admin = Annotated[Principal, require_scope("admin")]
 
 
 class SlaMetricOut(BaseModel):
-    """One SLA metric of a ticket: its target, deadline and outcome so far."""
+    """One SLA metric of a ticket: target, business time used, pauses, deadline, history."""
 
-    state: ClockState
+    state: str
+    """``running``, ``paused``, ``met`` or ``breached``."""
     target_seconds: int
+    elapsed_business_seconds: float
+    paused_seconds: float
     started_at: datetime
     deadline: datetime
     stopped_at: datetime | None
     breached_at: datetime | None
-
-    @classmethod
-    def of(cls, clock: SlaClock) -> "SlaMetricOut":
-        """Present ``clock``."""
-        return cls(
-            state=clock.state, target_seconds=clock.target_seconds, started_at=clock.started_at,
-            deadline=clock.deadline, stopped_at=clock.stopped_at, breached_at=clock.breached_at,
-        )
+    cycle: int
+    policy_id: str
+    policy_version: int
+    calendar: str
+    history: list[dict[str, Any]]
 
 
 class TicketSlaOut(BaseModel):
@@ -47,18 +50,75 @@ class TicketSlaOut(BaseModel):
     metrics: dict[SlaMetric, SlaMetricOut]
 
 
-def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
-    """The ``/v1/tickets/{ticket_id}/sla`` route on ``unit_of_work``."""
-    api = APIRouter(prefix="/v1/tickets", tags=["sla"])
-    @api.get("/{ticket_id}/sla", response_model=TicketSlaOut)
+class PolicyOut(BaseModel):
+    """A stored policy version."""
+
+    policy_id: str
+    version: int
+    name: str
+    position: int
+
+
+class MovedOut(BaseModel):
+    """A deadline a recompute moved."""
+
+    ticket_id: str
+    metric: str
+    previous_deadline: datetime
+    deadline: datetime
+
+
+class PolicyWritten(PolicyOut):
+    """The new version, and the deadlines it moved (when a recompute was asked)."""
+
+    moved: list[MovedOut]
+
+
+def _policy_out(policy: SlaPolicy) -> PolicyOut:
+    return PolicyOut(policy_id=policy.policy_id, version=policy.version, name=policy.name,
+                     position=policy.position)
+
+
+def router(unit_of_work: UnitOfWorkFactory, default: SlaPolicy = BUILT_IN_DEFAULT
+           ) -> APIRouter:
+    """The ticket SLA and policy routes on ``unit_of_work``."""
+    api = APIRouter(prefix="/v1", tags=["sla"])
+
+    @api.get("/tickets/{ticket_id}/sla", response_model=TicketSlaOut)
     async def get_ticket_sla(ticket_id: str, principal: TicketReader) -> TicketSlaOut:
         """The SLA clocks of one of the tenant's tickets."""
         try:
-            clocks = await handlers.ticket_sla(principal.tenant_id, ticket_id, unit_of_work())
+            report = await handlers.ticket_sla_report(principal.tenant_id, ticket_id,
+                                                      unit_of_work(), default)
         except TicketNotTracked as error:
             raise not_found("ticket") from error
-        return TicketSlaOut(
-            ticket_id=ticket_id, metrics={clock.metric: SlaMetricOut.of(clock) for clock in clocks}
-        )
+        return TicketSlaOut(ticket_id=ticket_id, metrics={
+            clock.metric: SlaMetricOut(
+                state=clock.status, target_seconds=clock.target_seconds,
+                elapsed_business_seconds=elapsed, paused_seconds=clock.paused_seconds,
+                started_at=clock.started_at, deadline=clock.deadline,
+                stopped_at=clock.stopped_at, breached_at=clock.breached_at, cycle=clock.cycle,
+                policy_id=clock.policy_id, policy_version=clock.policy_version,
+                calendar=clock.calendar, history=list(clock.history))
+            for clock, elapsed in report})
+
+    @api.put("/sla/policies/{policy_id}", response_model=PolicyWritten)
+    async def put_policy(
+        policy_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")],
+        document: PolicyDocument, principal: Admin, recompute: bool = False,
+    ) -> PolicyWritten:
+        """Store a new version of a policy; ``recompute=true`` moves its open clocks onto it."""
+        policy, moved = await policies.put_policy(
+            principal.tenant_id, policy_id, document, recompute=recompute, uow=unit_of_work())
+        return PolicyWritten(**_policy_out(policy).model_dump(), moved=[
+            MovedOut(ticket_id=m.ticket_id, metric=m.metric,
+                     previous_deadline=m.previous_deadline, deadline=m.deadline)
+            for m in moved])
+
+    @api.get("/sla/policies", response_model=list[PolicyOut])
+    async def list_policies(principal: Admin) -> list[PolicyOut]:
+        """The tenant's policies (current versions) in the order they are tried."""
+        return [_policy_out(policy)
+                for policy in await policies.list_policies(principal.tenant_id, unit_of_work())]
 
     return api

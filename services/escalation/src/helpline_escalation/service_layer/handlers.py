@@ -1,116 +1,154 @@
-"""Escalation's use cases: SLA clocks follow ticket events, and breach timers fire at deadlines."""
+"""Escalation's use cases: SLA clocks follow ticket events, and their timers fire on time."""
 
 import logging
 from collections.abc import Mapping
 
 from helpline_escalation.domain.errors import TicketNotTracked, UnknownTimerKind
-from helpline_escalation.domain.model import (
-    FIRST_RESPONSE,
-    STOPPING_STATUSES,
-    SlaClock,
-    is_first_response,
+from helpline_escalation.domain.model import BREACH, SlaClock
+from helpline_escalation.domain.policy import SlaPolicy, TicketFacts, default_policy, select_policy
+from helpline_escalation.domain.rules import Change, changes_for
+from helpline_escalation.service_layer.clock_store import (
+    BREACH_TIMER,
+    BUILT_IN_DEFAULT,
+    CONSUMER,
+    policy_of,
+    rules_of,
+    save,
 )
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared.envelope import Envelope, derived_event_id
 from helpline_shared.events import (
+    Event,
     MessageAdded,
     Priority,
-    SlaMetric,
     TicketCreated,
     TicketStatusChanged,
+    TicketUpdated,
 )
+from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.timers import Timer
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "escalation"
-BREACH_TIMER = "sla.breach"
+__all__ = ["BREACH_TIMER", "CONSUMER", "fire_breach_timer", "fire_timer", "on_ticket_event",
+           "ticket_sla", "ticket_sla_report"]
+
+TicketEvent = TicketCreated | MessageAdded | TicketStatusChanged | TicketUpdated
 
 
-def _stop_reason(event: TicketCreated | MessageAdded | TicketStatusChanged) -> str | None:
-    """Why ``event`` stops clocks, or None when it does not."""
-    if isinstance(event, MessageAdded) and is_first_response(event):
-        return "first public agent reply"
-    if isinstance(event, TicketStatusChanged) and event.status in STOPPING_STATUSES:
-        return f"ticket {event.status}"
-    return None
+def _fallback(default: SlaPolicy | Mapping[Priority, int]) -> SlaPolicy:
+    return default if isinstance(default, SlaPolicy) else default_policy(default)
 
 
-async def on_ticket_event(
-    envelope: Envelope, uow: EscalationUnitOfWork, first_response_targets: Mapping[Priority, int]
-) -> None:
-    """Start the clocks of a new ticket, or stop them when it is answered, solved or closed."""
+def _facts(event: TicketCreated) -> TicketFacts:
+    return TicketFacts(priority=event.priority, type=event.type, channel=event.channel,
+                       plan=event.plan, organization_id=event.organization_id)
+
+
+async def on_ticket_event(envelope: Envelope, uow: EscalationUnitOfWork,
+                          default: SlaPolicy | Mapping[Priority, int]) -> None:
+    """Start, pause, resume, restart or stop the ticket's clocks as its events say."""
     event = envelope.event
-    if not isinstance(event, TicketCreated | MessageAdded | TicketStatusChanged):
+    if not isinstance(event, TicketEvent):
         return
-    stop_reason = _stop_reason(event)
-    if not isinstance(event, TicketCreated) and stop_reason is None:
-        return
+    if isinstance(event, MessageAdded) and (event.auto_reply or not event.public):
+        return  # an auto-reply or an internal note never moves a clock
+    fallback = _fallback(default)
     async with uow:
         if not await uow.claim_event(CONSUMER, envelope.id):
             return
         if isinstance(event, TicketCreated):
-            await _start_first_response_clock(
-                event, envelope.id, uow, first_response_targets[event.priority]
-            )
-        elif stop_reason is not None:
-            metrics: set[SlaMetric] | None = (
-                {FIRST_RESPONSE} if isinstance(event, MessageAdded) else None
-            )
-            await _stop_clocks(event, envelope.id, uow, reason=stop_reason, metrics=metrics)
+            policy: SlaPolicy | None = await _admit(event, uow, fallback)
+            facts: TicketFacts | None = _facts(event)
+        else:
+            known = await uow.tickets.get(event.tenant_id, event.ticket_id)
+            facts, policy = None, None
+            if known is not None:
+                facts, policy_id, version = known
+                policy = await policy_of(uow, event.tenant_id, policy_id, version, fallback)
+        if policy is not None and facts is not None:
+            if isinstance(event, TicketUpdated):
+                await _reprioritise(event, envelope.id, uow, policy, fallback)
+            else:
+                await _apply_changes(event, envelope.id, uow, policy, facts)
         await uow.commit()
 
 
-async def _start_first_response_clock(
-    event: TicketCreated, cause_id: str, uow: EscalationUnitOfWork, target_seconds: int
-) -> None:
-    if await uow.clocks.get(event.tenant_id, event.ticket_id, FIRST_RESPONSE) is not None:
-        log.info("first-response clock already exists", extra={"ticket_id": event.ticket_id})
+async def _admit(event: TicketCreated, uow: EscalationUnitOfWork, fallback: SlaPolicy
+                 ) -> SlaPolicy | None:
+    if await uow.tickets.get(event.tenant_id, event.ticket_id) is not None:
+        log.info("ticket already tracked", extra={"ticket_id": event.ticket_id})
+        return None
+    policy = select_policy(await uow.policies.current(event.tenant_id), _facts(event), fallback)
+    await uow.tickets.add(event.tenant_id, event.ticket_id, _facts(event), policy)
+    return policy
+
+
+async def _apply_changes(event: TicketCreated | MessageAdded | TicketStatusChanged, cause: str,
+                         uow: EscalationUnitOfWork, policy: SlaPolicy, facts: TicketFacts
+                         ) -> None:
+    clocks = {clock.metric: clock for clock in
+              await uow.clocks.for_ticket(event.tenant_id, event.ticket_id, for_update=True)}
+    for change in changes_for(event, policy, {m: c.state for m, c in clocks.items()}):
+        clock = await _apply(change, clocks.get(change.metric), event, cause, uow, policy, facts)
+        if clock is not None:
+            clocks[change.metric] = clock
+
+
+async def _apply(change: Change, clock: SlaClock | None,
+                 event: TicketCreated | MessageAdded | TicketStatusChanged, cause: str,
+                 uow: EscalationUnitOfWork, policy: SlaPolicy, facts: TicketFacts
+                 ) -> SlaClock | None:
+    at, calendar = event.occurred_at, policy.calendar
+    if change.action in ("start", "restart"):
+        rules = policy.metric(change.metric)
+        target = rules.target_for(facts.priority) if rules else None
+        if rules is None or target is None or (change.action == "start" and clock is not None):
+            return None
+        stop_events: list[Event] = []
+        if clock is not None:
+            clock, stop_events = clock.stop(at=at, reason=change.reason, calendar=calendar)
+        started, started_event = SlaClock.start(
+            tenant_id=event.tenant_id, ticket_id=event.ticket_id, policy=policy, rules=rules,
+            target_seconds=target, at=at, reason=change.reason, priority=facts.priority,
+            cycle=clock.cycle + 1 if clock else 1, version=clock.version + 1 if clock else 1,
+            history=clock.history if clock else ())
+        await save(uow, started, policy, [*stop_events, started_event], cause, new=clock is None)
+        return started
+    if clock is None:
+        return None
+    if change.action == "pause":
+        changed, events = clock.pause(at=at, reason=change.reason, calendar=calendar)
+    elif change.action == "resume":
+        changed, events = clock.resume(at=at, reason=change.reason, calendar=calendar)
+    else:
+        changed, events = clock.stop(at=at, reason=change.reason, calendar=calendar)
+    if events:
+        await save(uow, changed, policy, events, cause)
+    return changed
+
+
+async def _reprioritise(event: TicketUpdated, cause: str, uow: EscalationUnitOfWork,
+                        policy: SlaPolicy, fallback: SlaPolicy) -> None:
+    if "priority" not in event.changed_fields:
         return
-    clock, started = SlaClock.start_first_response(
-        tenant_id=event.tenant_id, ticket_id=event.ticket_id, priority=event.priority,
-        target_seconds=target_seconds, started_at=event.occurred_at,
-    )
-    await uow.clocks.add(clock)
-    await _schedule_breach(clock, uow)
-    uow.publish(started, event_id=derived_event_id(CONSUMER, cause_id, started.event_type))
-
-
-async def _schedule_breach(clock: SlaClock, uow: EscalationUnitOfWork) -> None:
-    await uow.timers.schedule(
-        clock.breach_timer_id,
-        kind=BREACH_TIMER,
-        due_at=clock.deadline,
-        payload={"tenant_id": clock.tenant_id, "ticket_id": clock.ticket_id,
-                 "metric": clock.metric, "clock_version": clock.version},
-    )
-
-
-async def _stop_clocks(
-    event: MessageAdded | TicketStatusChanged,
-    cause_id: str,
-    uow: EscalationUnitOfWork,
-    *,
-    reason: str,
-    metrics: set[SlaMetric] | None,
-) -> None:
-    clocks = await uow.clocks.for_ticket(event.tenant_id, event.ticket_id, for_update=True)
-    for clock in clocks:
-        if metrics is not None and clock.metric not in metrics:
+    await uow.tickets.set_priority(event.tenant_id, event.ticket_id, event.priority)
+    for clock in await uow.clocks.for_ticket(event.tenant_id, event.ticket_id, for_update=True):
+        clock_policy = await policy_of(uow, clock.tenant_id, clock.policy_id,
+                                       clock.policy_version, fallback)
+        target = rules_of(clock_policy, clock).target_for(event.priority)
+        if not clock.open or target is None or target == clock.target_seconds:
             continue
-        stopped, stop_events = clock.stop(at=event.occurred_at, reason=reason)
-        if not stop_events:
-            continue
-        # The version bump leaves the pending breach timer stale: it will fire as a no-op.
-        await uow.clocks.save(stopped)
-        for stop_event in stop_events:
-            uow.publish(stop_event, event_id=derived_event_id(
-                CONSUMER, cause_id, stop_event.event_type, clock.metric))
+        moved, events = clock.recompute(at=event.occurred_at, policy=clock_policy,
+                                        target_seconds=target,
+                                        reason=f"priority changed to {event.priority}")
+        await save(uow, moved, clock_policy, events, cause)
 
 
-async def fire_breach_timer(uow: EscalationUnitOfWork, timer: Timer) -> None:
-    """Breach the clock the timer was set for, unless it stopped or restarted since."""
-    if timer.kind != BREACH_TIMER:
+async def fire_timer(uow: EscalationUnitOfWork, timer: Timer,
+                     default: SlaPolicy = BUILT_IN_DEFAULT) -> None:
+    """Breach, warn or escalate the clock the timer was set for, unless it changed since."""
+    if not timer.kind.startswith("sla."):
         raise UnknownTimerKind(timer.kind)
     payload = timer.payload
     clock = await uow.clocks.get(
@@ -118,13 +156,22 @@ async def fire_breach_timer(uow: EscalationUnitOfWork, timer: Timer) -> None:
         for_update=True,
     )
     if clock is None:
-        log.warning("breach timer without its clock; ignored", extra={"timer_id": timer.id})
+        log.warning("SLA timer without its clock; ignored", extra={"timer_id": timer.id})
         return
-    breached_clock, breached = clock.breach(timer_version=int(payload["clock_version"]))
-    if breached is None:
+    purpose = str(payload.get("purpose", BREACH))
+    policy = await policy_of(uow, clock.tenant_id, clock.policy_id, clock.policy_version,
+                             default)
+    fired, event = clock.fire(purpose=purpose, timer_version=int(payload["clock_version"]),
+                              rules=rules_of(policy, clock), calendar=policy.calendar,
+                              at=timer.due_at)
+    if event is None:
         return
-    await uow.clocks.save(breached_clock)
-    uow.publish(breached, event_id=derived_event_id(timer.id))
+    await uow.clocks.save(fired)
+    uow.publish(event, event_id=derived_event_id(*clock.event_id_parts(purpose)))
+
+
+fire_breach_timer = fire_timer
+"""The name the first version of the timer callback had."""
 
 
 async def ticket_sla(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork
@@ -135,3 +182,20 @@ async def ticket_sla(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork
     if not clocks:
         raise TicketNotTracked(ticket_id)
     return clocks
+
+
+async def ticket_sla_report(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork,
+                            default: SlaPolicy = BUILT_IN_DEFAULT
+                            ) -> list[tuple[SlaClock, float]]:
+    """Each clock of the ticket with the business time it has counted so far."""
+    async with uow:
+        clocks = await uow.clocks.for_ticket(tenant_id, ticket_id)
+        report = []
+        for clock in clocks:
+            policy = await policy_of(uow, tenant_id, clock.policy_id, clock.policy_version,
+                                     default)
+            at = clock.stopped_at or utcnow()
+            report.append((clock, clock.elapsed_at(at, policy.calendar)))
+    if not report:
+        raise TicketNotTracked(ticket_id)
+    return report

@@ -1,21 +1,32 @@
-"""Escalation's unit of work: the shared one, with SLA clocks and timers."""
+"""Escalation's unit of work: the shared one, with clocks, tickets, policies and timers."""
 
 from typing import Self
 
 from helpline_escalation.adapters.orm import timers
-from helpline_escalation.adapters.repository import SlaClockRepository
+from helpline_escalation.adapters.repository import (
+    PolicyRepository,
+    SlaClockRepository,
+    TicketRepository,
+)
+from helpline_escalation.adapters.schedule_repository import ScheduleRepository
 from helpline_shared.runtime.timers import TimerScheduler
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 
 class EscalationUnitOfWork(SqlUnitOfWork):
-    """One transaction over SLA clocks, timers, outbox and inbox."""
+    """One transaction over clocks, tickets, policies, schedules, timers, outbox and inbox."""
 
     clocks: SlaClockRepository
+    tickets: TicketRepository
+    policies: PolicyRepository
+    schedules: ScheduleRepository
     timers: TimerScheduler
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self.clocks = SlaClockRepository(self.session)
+        self.tickets = TicketRepository(self.session)
+        self.policies = PolicyRepository(self.session)
+        self.schedules = ScheduleRepository(self.session)
         self.timers = TimerScheduler(self.session, timers)
         return self

@@ -1,0 +1,37 @@
+"""Opening preventive tickets through intake's HTTP API, with an ``Idempotency-Key``."""
+
+from typing import Any
+
+import httpx
+
+from helpline_escalation.domain.errors import TicketNotOpened
+from helpline_shared.runtime.auth import issue_token
+
+# 409: the key was used before with another body (the occurrence was opened on time by an
+# attempt whose commit was lost, and is now retried late): its ticket exists already.
+_ALREADY_OPENED = 409
+
+
+class HttpTicketOpener:
+    """``TicketOpener`` over intake's ``POST /v1/tickets``."""
+
+    def __init__(self, intake_url: str, token_secret: str, timeout: float = 10.0) -> None:
+        self._url = intake_url.rstrip("/") + "/v1/tickets"
+        self._secret = token_secret
+        self._timeout = timeout
+
+    async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
+                          ) -> str:
+        """Open the ticket (or get the one this key opened); return its id."""
+        token = issue_token(tenant_id, self._secret, ("tickets:write",))
+        headers = {"authorization": f"Bearer {token}", "idempotency-key": idempotency_key}
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                response = await client.post(self._url, json=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise TicketNotOpened(f"intake unreachable: {type(error).__name__}") from error
+        if response.status_code == _ALREADY_OPENED:
+            return ""
+        if response.status_code not in (200, 201):
+            raise TicketNotOpened(f"intake answered {response.status_code}")
+        return str(response.json()["id"])

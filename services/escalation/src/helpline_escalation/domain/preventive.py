@@ -1,0 +1,87 @@
+"""Preventive maintenance: recurring tickets on a cron schedule in an IANA time zone.
+
+Each occurrence is opened once: its ticket is requested with an idempotency key derived from the
+schedule and the occurrence, so a retry (after a crash or with another replica) returns the
+ticket of the first request. An occurrence missed while escalation was down is opened late, once,
+and tagged ``late-preventive``.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter  # type: ignore[import-untyped]  # no type information shipped
+
+from helpline_escalation.domain.errors import InvalidSchedule
+
+LATE_TAG = "late-preventive"
+PREVENTIVE_TAG = "preventive"
+
+
+@dataclass(frozen=True)
+class TicketTemplate:
+    """The ticket each occurrence opens."""
+
+    subject: str
+    description: str
+    requester_email: str
+    requester_name: str | None = None
+    priority: str = "normal"
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreventiveSchedule:
+    """A customer's recurring maintenance ticket: cron expression, zone and ticket template."""
+
+    tenant_id: str
+    schedule_id: str
+    cron: str
+    time_zone: str
+    ticket: TicketTemplate
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise InvalidSchedule(f"unknown time zone {self.time_zone!r}") from error
+        if not croniter.is_valid(self.cron):
+            raise InvalidSchedule(f"invalid cron expression {self.cron!r}")
+
+    def next_occurrence(self, after: datetime) -> datetime:
+        """The first occurrence strictly after ``after``, in UTC (wall clock of the zone)."""
+        local = after.astimezone(ZoneInfo(self.time_zone))
+        occurrence: datetime = croniter(self.cron, local).get_next(datetime)
+        return occurrence.astimezone(UTC)
+
+    def idempotency_key(self, occurrence: datetime) -> str:
+        """The same key for every attempt at opening ``occurrence``'s ticket."""
+        return f"preventive:{self.schedule_id}:{occurrence.astimezone(UTC).isoformat()}"
+
+    def ticket_request(self, occurrence: datetime, *, now: datetime, late_after: timedelta
+                       ) -> dict[str, Any]:
+        """The body of intake's ``POST /v1/tickets`` for ``occurrence``, marked late if it is."""
+        late = now - occurrence > late_after
+        zone = ZoneInfo(self.time_zone)
+        when = occurrence.astimezone(zone).isoformat()
+        note = f"\n\nPreventive maintenance occurrence: {when} ({self.time_zone})."
+        if late:
+            note += " Created late: Helpline was not running at the scheduled time."
+        tags = [*self.ticket.tags, PREVENTIVE_TAG, *([LATE_TAG] if late else [])]
+        requester: dict[str, Any] = {"email": self.ticket.requester_email}
+        if self.ticket.requester_name:
+            requester["name"] = self.ticket.requester_name
+        return {"subject": self.ticket.subject, "description": self.ticket.description + note,
+                "requester": requester, "priority": self.ticket.priority, "type": "preventive",
+                "tags": list(dict.fromkeys(tags))}
+
+
+class TicketOpener(Protocol):
+    """Opens a ticket in intake, idempotently."""
+
+    async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
+                          ) -> str:
+        """Open the ticket (or find the one the key opened before); return its id."""
+        ...

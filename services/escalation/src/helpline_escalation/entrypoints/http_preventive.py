@@ -1,0 +1,83 @@
+"""Preventive maintenance schedules over the API (admin scope)."""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from helpline_escalation.domain.errors import InvalidSchedule
+from helpline_escalation.domain.preventive import PreventiveSchedule, TicketTemplate
+from helpline_escalation.service_layer import preventive
+from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
+from helpline_shared.events import EmailAddress, Priority
+from helpline_shared.runtime.auth import Principal, require_scope
+
+UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
+Admin = Annotated[Principal, require_scope("admin")]
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
+
+
+class TicketTemplateIn(BaseModel):
+    """The ticket every occurrence opens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=998)
+    description: str = Field(min_length=1, max_length=50_000)
+    requester_email: EmailAddress
+    requester_name: str | None = Field(default=None, max_length=200)
+    priority: Priority = "normal"
+    tags: list[Tag] = Field(default_factory=list, max_length=40)
+
+
+class ScheduleIn(BaseModel):
+    """A cron expression (5 fields, or 6 with seconds last) in an IANA zone, and the ticket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str = Field(min_length=9, max_length=255)
+    time_zone: str = Field(default="UTC", max_length=64)
+    ticket: TicketTemplateIn
+
+
+class ScheduleOut(BaseModel):
+    """A stored schedule version and its next occurrence."""
+
+    schedule_id: str
+    version: int
+    next_occurrence_at: datetime
+
+
+def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
+    """The ``/v1/preventive-schedules`` routes."""
+    api = APIRouter(prefix="/v1/preventive-schedules", tags=["preventive maintenance"])
+
+    @api.put("/{schedule_id}", response_model=ScheduleOut)
+    async def put_schedule(
+        schedule_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")],
+        body: ScheduleIn, principal: Admin,
+    ) -> ScheduleOut:
+        """Create or replace a schedule; occurrences from now on follow the new version."""
+        try:
+            schedule = PreventiveSchedule(
+                tenant_id=principal.tenant_id, schedule_id=schedule_id, cron=body.cron,
+                time_zone=body.time_zone, ticket=TicketTemplate(
+                    subject=body.ticket.subject, description=body.ticket.description,
+                    requester_email=body.ticket.requester_email,
+                    requester_name=body.ticket.requester_name, priority=body.ticket.priority,
+                    tags=tuple(body.ticket.tags)))
+        except InvalidSchedule as error:
+            raise HTTPException(422, f"cron or time_zone: {error}") from error
+        stored, occurrence = await preventive.put_schedule(schedule, unit_of_work())
+        return ScheduleOut(schedule_id=schedule_id, version=stored.version,
+                           next_occurrence_at=occurrence)
+
+    @api.get("", response_model=list[dict[str, Any]])
+    async def list_schedules(principal: Admin) -> list[dict[str, Any]]:
+        """The tenant's schedules with their last and next occurrences."""
+        async with unit_of_work() as uow:
+            return await uow.schedules.all_of(principal.tenant_id)
+
+    return api
