@@ -1,5 +1,6 @@
 """The one place notify is wired: settings, runtime, adapters, worker, routes, subscriptions."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -7,12 +8,15 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from helpline_notify.adapters.guarded_transport import webhook_client
 from helpline_notify.adapters.orm import metadata
+from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.adapters.smtp import SmtpMailer
 from helpline_notify.adapters.webhooks import HttpxWebhookSender
 from helpline_notify.config import NotifySettings
 from helpline_notify.entrypoints import http
 from helpline_notify.service_layer import handlers
+from helpline_notify.service_layer.emails import EmailComposer
 from helpline_notify.service_layer.ports import Mailer, WebhookSender
+from helpline_notify.service_layer.retention import RetentionLoop
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared import topics
@@ -47,6 +51,7 @@ def bootstrap(
         HTTPXClientInstrumentor().instrument_client(client,
                                                     tracer_provider=runtime.tracer_provider)
         webhooks = http_sender = HttpxWebhookSender(client)
+    renderer = JinjaRenderer()
     worker = DeliveryWorker(
         unit_of_work,
         mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from,
@@ -57,8 +62,11 @@ def bootstrap(
             email_domain=settings.email_domain, send_timeout=settings.delivery_timeout,
             batch_size=settings.delivery_batch_size,
             max_in_flight=settings.delivery_max_in_flight,
+            max_per_destination=settings.delivery_max_per_destination,
             poll_interval=settings.delivery_poll_interval,
+            disable_after=timedelta(seconds=settings.endpoint_disable_after),
         ),
+        renderer=renderer,
     )
 
     async def stop_worker() -> None:
@@ -67,16 +75,26 @@ def bootstrap(
             await http_sender.aclose()
 
     runtime.add_loop(BackgroundLoop("delivery-worker", worker.run, stop_worker))
+    retention = RetentionLoop(unit_of_work, timedelta(days=settings.ledger_retention_days),
+                              settings.retention_interval)
+    runtime.add_loop(BackgroundLoop("ledger-retention", retention.run, retention.stop))
+
+    policy = handlers.EmailPolicy(
+        escalation_email=settings.escalation_email, email_domain=settings.email_domain,
+        recipient_cap=settings.recipient_rate_cap,
+        recipient_cap_window=timedelta(seconds=settings.recipient_rate_window),
+    )
+    composer = EmailComposer(renderer)
 
     async def on_event(envelope: Envelope) -> None:
-        created = await handlers.on_event(envelope, unit_of_work(),
-                                          escalation_email=settings.escalation_email)
-        if created:
+        if await handlers.on_event(envelope, unit_of_work(), policy, composer):
             worker.wake()
 
     runtime.subscribe([topics.TICKETS, topics.ROUTING, topics.SLA], on_event)
-    app = runtime.http_app("Helpline notify", [
-        http.router(unit_of_work, max_page_size=settings.max_page_size,
-                    allow_private_networks=settings.webhook_allow_private_networks),
-    ])
+    app = runtime.http_app("Helpline notify", http.routers(http.ApiOptions(
+        unit_of_work=unit_of_work, renderer=renderer, max_page_size=settings.max_page_size,
+        allow_private_networks=settings.webhook_allow_private_networks,
+        rotation_overlap=timedelta(seconds=settings.secret_rotation_overlap),
+        wake_worker=worker.wake,
+    )))
     return app, runtime

@@ -32,3 +32,19 @@ class NotifySettings(ServiceSettings):
     delivery_batch_size: int = Field(default=50, ge=1)
     delivery_max_in_flight: int = Field(default=200, ge=1)
     delivery_poll_interval: float = Field(default=0.5, gt=0)
+    delivery_max_per_destination: int = Field(
+        default=8, ge=1, description="Sends under way to one endpoint or address at a time"
+    )
+    recipient_rate_cap: int = Field(
+        default=20, ge=1, description="Emails one address may get per window (loop guard)"
+    )
+    recipient_rate_window: float = Field(default=3600.0, gt=0, description="Seconds")
+    endpoint_disable_after: float = Field(
+        default=5 * 24 * 3600.0, gt=0,
+        description="Seconds an endpoint may fail every attempt before it is disabled",
+    )
+    secret_rotation_overlap: float = Field(
+        default=24 * 3600.0, ge=0, description="Seconds the old secret still signs after rotation"
+    )
+    ledger_retention_days: float = Field(default=30.0, gt=0)
+    retention_interval: float = Field(default=3600.0, gt=0, description="Seconds between purges")

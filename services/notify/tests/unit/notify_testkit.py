@@ -4,15 +4,21 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.orm import metadata
+from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.domain.model import Delivery
+from helpline_notify.entrypoints import http
+from helpline_notify.service_layer.emails import EmailComposer
+from helpline_notify.service_layer.handlers import EmailPolicy, on_event
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope, from_record
 from helpline_shared.events import Event, Requester, SlaBreached, TicketAssigned, TicketCreated
 from helpline_shared.runtime.db import outbox_table
+from helpline_shared.runtime.problems import install_problem_handlers
 
 TENANT = "acme"
 OTHER_TENANT = "globex"
@@ -87,3 +93,33 @@ class Clock:
     def advance(self, delta: timedelta) -> None:
         """Move time forward."""
         self.now += delta
+
+
+def composer() -> EmailComposer:
+    """The email composer bootstrap builds, on the real Jinja renderer."""
+    return EmailComposer(JinjaRenderer())
+
+
+async def notify_of(envelope: Envelope, unit_of_work: UnitOfWorkFactory,
+                    escalation_email: str = "escalations@example.com",
+                    recipient_cap: int = 20) -> int:
+    """Run notify's event handler on ``envelope``, as the Kafka subscriber does."""
+    policy = EmailPolicy(escalation_email=escalation_email, email_domain="mail.acme.example",
+                         recipient_cap=recipient_cap)
+    return await on_event(envelope, unit_of_work(), policy, composer())
+
+
+TOKEN_SECRET = "test-token-secret"
+
+
+def api_app(unit_of_work: UnitOfWorkFactory, *, max_page_size: int = 50) -> FastAPI:
+    """Notify's routes as bootstrap mounts them, with problem+json and a token secret."""
+    app = FastAPI()
+    app.state.token_secret = TOKEN_SECRET
+    install_problem_handlers(app)
+    for router in http.routers(http.ApiOptions(
+            unit_of_work=unit_of_work, renderer=JinjaRenderer(), max_page_size=max_page_size,
+            allow_private_networks=False, rotation_overlap=timedelta(hours=1),
+            wake_worker=lambda: None)):
+        app.include_router(router)
+    return app

@@ -12,6 +12,7 @@ from notify_testkit import (
     envelope_of,
     ledger,
     new_ticket_id,
+    notify_of,
     published,
     ticket_assigned,
 )
@@ -21,12 +22,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
+from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.domain.errors import DeliveryAttemptFailed, DestinationRefused
 from helpline_notify.domain.retry import MAX_ATTEMPTS
-from helpline_notify.service_layer import handlers
+from helpline_notify.service_layer import endpoints
 from helpline_notify.service_layer.ports import WebhookRequest, WebhookResponse
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
-from helpline_shared.events import NotificationDelivered, NotificationFailed
+from helpline_shared.events import NotificationDelivered, NotificationFailed, NotificationSuppressed
 from helpline_shared.runtime.db import utcnow
 
 
@@ -46,20 +48,19 @@ class Harness:
         self.worker = DeliveryWorker(
             unit_of_work, self.mailer, self.webhooks, self.tracer_provider.get_tracer("test"),
             WorkerOptions(email_domain="mail.acme.example", send_timeout=send_timeout),
-            clock=self.clock, jitter=lambda: 0.0,
+            renderer=JinjaRenderer(), clock=self.clock, jitter=lambda: 0.0,
         )
 
     async def add_endpoint(self, url: str = "https://hooks.example.com/in") -> str:
-        endpoint = await handlers.register_webhook_endpoint(
-            handlers.RegisterWebhookEndpoint(tenant_id=TENANT, url=url, event_types=("*",),
+        endpoint = await endpoints.register_webhook_endpoint(
+            endpoints.RegisterWebhookEndpoint(tenant_id=TENANT, url=url, event_types=("*",),
                                              allow_private_networks=False),
             self.unit_of_work(),
         )
         return endpoint.id
 
     async def assign(self, ticket_id: str) -> None:
-        await handlers.on_event(envelope_of(ticket_assigned(ticket_id)), self.unit_of_work(),
-                                escalation_email="escalations@example.com")
+        await notify_of(envelope_of(ticket_assigned(ticket_id)), self.unit_of_work)
 
 
 @pytest.fixture
@@ -166,7 +167,8 @@ async def test_410_gone_disables_the_endpoint(harness: Harness, unit_of_work: Un
     assert endpoint is not None and not endpoint.enabled
     later_ticket = new_ticket_id()
     await harness.assign(later_ticket)
-    assert [d.channel for d in await ledger(unit_of_work, later_ticket)] == ["email"]
+    assert sorted((d.channel, d.status) for d in await ledger(unit_of_work, later_ticket)) == [
+        ("email", "pending"), ("webhook", "suppressed")]
 
 
 async def test_refused_destination_is_a_failed_attempt_with_its_reason(
@@ -270,3 +272,23 @@ async def test_run_loop_delivers_until_stopped(harness: Harness, unit_of_work: U
     await asyncio.wait_for(runner, 5)
 
     assert [d.status for d in await ledger(unit_of_work, ticket_id)] == ["delivered"]
+
+
+async def test_a_queued_webhook_to_an_endpoint_disabled_since_is_suppressed_not_sent(
+    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+) -> None:
+    endpoint_id = await harness.add_endpoint()
+    ticket_id = new_ticket_id()
+    await harness.assign(ticket_id)
+    async with unit_of_work() as uow:
+        await uow.endpoints.disable(endpoint_id, "disabled by API")
+        await uow.commit()
+
+    await harness.worker.deliver_due()
+
+    assert harness.webhooks.requests == []
+    [webhook] = [d for d in await ledger(unit_of_work, ticket_id) if d.channel == "webhook"]
+    assert webhook.status == "suppressed"
+    [event] = [e.event for e in await published(engine)
+               if isinstance(e.event, NotificationSuppressed)]
+    assert (event.reason, event.detail) == ("disabled_endpoint", "disabled by API")

@@ -1,5 +1,6 @@
 """Events become read-model updates and pending deliveries, once, in the consumer's transaction."""
 
+import json
 from datetime import timedelta
 
 from notify_testkit import (
@@ -9,6 +10,7 @@ from notify_testkit import (
     envelope_of,
     ledger,
     new_ticket_id,
+    notify_of,
     sla_breached,
     ticket_assigned,
     ticket_created,
@@ -16,7 +18,7 @@ from notify_testkit import (
 from opentelemetry.sdk.trace import TracerProvider
 
 from helpline_notify.domain.model import ticket_token
-from helpline_notify.service_layer import handlers
+from helpline_notify.service_layer import endpoints
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import SlaClockStarted
 
@@ -25,8 +27,8 @@ ESCALATIONS = "escalations@example.com"
 
 async def add_endpoint(unit_of_work: UnitOfWorkFactory, tenant_id: str,
                        event_types: tuple[str, ...] = ("*",), enabled: bool = True) -> str:
-    endpoint = await handlers.register_webhook_endpoint(
-        handlers.RegisterWebhookEndpoint(tenant_id=tenant_id, url="https://hooks.example.com/in",
+    endpoint = await endpoints.register_webhook_endpoint(
+        endpoints.RegisterWebhookEndpoint(tenant_id=tenant_id, url="https://hooks.example.com/in",
                                          event_types=event_types,
                                          allow_private_networks=False),
         unit_of_work(),
@@ -40,7 +42,7 @@ async def add_endpoint(unit_of_work: UnitOfWorkFactory, tenant_id: str,
 
 async def handle(unit_of_work: UnitOfWorkFactory, *envelopes: Envelope) -> None:
     for envelope in envelopes:
-        await handlers.on_event(envelope, unit_of_work(), escalation_email=ESCALATIONS)
+        await notify_of(envelope, unit_of_work, ESCALATIONS)
 
 
 async def test_assignment_emails_the_agent_and_calls_each_subscribed_endpoint(
@@ -50,16 +52,18 @@ async def test_assignment_emails_the_agent_and_calls_each_subscribed_endpoint(
     everything = await add_endpoint(unit_of_work, TENANT)
     assignments = await add_endpoint(unit_of_work, TENANT, ("helpline.ticket.assigned.v1",))
     await add_endpoint(unit_of_work, TENANT, ("helpline.sla.breached.v1",))
-    await add_endpoint(unit_of_work, TENANT, enabled=False)
+    disabled = await add_endpoint(unit_of_work, TENANT, enabled=False)
     await add_endpoint(unit_of_work, OTHER_TENANT)
+    assigned = envelope_of(ticket_assigned(ticket_id))
 
-    await handle(unit_of_work, envelope_of(ticket_created(ticket_id)),
-                 envelope_of(ticket_assigned(ticket_id)))
+    await handle(unit_of_work, envelope_of(ticket_created(ticket_id)), assigned)
 
-    deliveries = await ledger(unit_of_work, ticket_id)
+    caused = [d for d in await ledger(unit_of_work, ticket_id) if d.trigger_event_id == assigned.id]
+    deliveries = [d for d in caused if d.status != "suppressed"]
     assert sorted((d.channel, d.destination) for d in deliveries) == sorted([
         ("email", "ann@example.com"), ("webhook", everything), ("webhook", assignments),
     ])
+    assert [d.destination for d in caused if d.status == "suppressed"] == [disabled]
     email = next(d for d in deliveries if d.channel == "email")
     assert email.subject == f"{ticket_token(ticket_id)} Assigned to you: Printer on fire"
     assert "best printers skill" in email.payload
@@ -119,18 +123,18 @@ async def test_read_model_survives_assignment_arriving_before_creation(
     assert (view.subject, view.assignee_email) == ("Printer on fire", "ann@example.com")
 
 
-async def test_events_without_notifications_write_no_delivery(
+async def test_events_nobody_subscribed_to_write_no_delivery(
     unit_of_work: UnitOfWorkFactory,
 ) -> None:
     ticket_id = new_ticket_id()
-    await add_endpoint(unit_of_work, TENANT)
+    await add_endpoint(unit_of_work, TENANT, ("helpline.ticket.assigned.v1",))
     created = ticket_created(ticket_id)
     started = SlaClockStarted(
         tenant_id=TENANT, ticket_id=ticket_id, occurred_at=created.occurred_at,
         metric="first_response", target_seconds=3600, started_at=created.occurred_at,
         deadline=created.occurred_at + timedelta(hours=1), clock_version=1, reason="policy",
     )
-    await handle(unit_of_work, envelope_of(created), envelope_of(started))
+    await handle(unit_of_work, envelope_of(started))
     assert await ledger(unit_of_work, ticket_id) == []
 
 
@@ -144,3 +148,23 @@ async def test_delivery_keeps_the_consumer_trace_context(unit_of_work: UnitOfWor
 
     [delivery] = await ledger(unit_of_work, ticket_id)
     assert delivery.trace_headers["traceparent"].split("-")[1] == trace_id
+
+
+async def test_an_endpoint_without_personal_data_gets_names_and_addresses_as_null(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    ticket_id = new_ticket_id()
+    private = await endpoints.register_webhook_endpoint(endpoints.RegisterWebhookEndpoint(
+        tenant_id=TENANT, url="https://hooks.example.com/private", event_types=("*",),
+        allow_private_networks=False, personal_data=False), unit_of_work())
+    full = await add_endpoint(unit_of_work, TENANT)
+
+    await handle(unit_of_work, envelope_of(ticket_created(ticket_id)))
+
+    bodies = {d.destination: json.loads(d.payload) for d in await ledger(unit_of_work, ticket_id)
+              if d.channel == "webhook"}
+    assert bodies[full]["data"]["requester"]["email"] == "carol@example.com"
+    redacted = bodies[private.id]["data"]
+    assert (redacted["requester"], redacted["subject"], redacted["description"]) == (
+        None, None, None)
+    assert redacted["ticket_id"] == ticket_id and redacted["priority"] == "high"

@@ -4,36 +4,29 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from notify_testkit import (
     OTHER_TENANT,
     TENANT,
+    TOKEN_SECRET,
     UnitOfWorkFactory,
+    api_app,
     envelope_of,
     new_ticket_id,
+    notify_of,
     ticket_assigned,
 )
 
-from helpline_notify.entrypoints import http
-from helpline_notify.service_layer import handlers
 from helpline_shared.runtime.auth import issue_token
-from helpline_shared.runtime.problems import install_problem_handlers
-
-SECRET = "test-token-secret"
 
 
 def bearer(tenant_id: str, *scopes: str) -> dict[str, str]:
-    token = issue_token(tenant_id, SECRET, scopes or ("tickets:read", "tickets:write"))
+    token = issue_token(tenant_id, TOKEN_SECRET, scopes or ("tickets:read", "tickets:write"))
     return {"authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 async def api(unit_of_work: UnitOfWorkFactory) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    app.state.token_secret = SECRET
-    install_problem_handlers(app)
-    app.include_router(http.router(unit_of_work, max_page_size=2,
-                                   allow_private_networks=False))
+    app = api_app(unit_of_work, max_page_size=2)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://notify") as client:
         yield client
@@ -95,8 +88,7 @@ async def test_ledger_lists_the_tenants_deliveries_page_by_page(
                    json={"url": "https://hooks.example.com/in"})
     for event in (ticket_assigned(ticket_id), ticket_assigned(other_ticket),
                   ticket_assigned(new_ticket_id(), OTHER_TENANT)):
-        await handlers.on_event(envelope_of(event), unit_of_work(),
-                                escalation_email="escalations@example.com")
+        await notify_of(envelope_of(event), unit_of_work)
 
     first = (await api.get("/v1/deliveries", params={"ticket_id": ticket_id},
                            headers=bearer(TENANT))).json()

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from notify_testkit import UnitOfWorkFactory, envelope_of, new_ticket_id, ticket_assigned
+from notify_testkit import UnitOfWorkFactory, envelope_of, new_ticket_id, notify_of, ticket_assigned
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -20,10 +20,11 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from helpline_notify.adapters.fakes import FakeMailer
 from helpline_notify.adapters.guarded_transport import webhook_client
+from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.adapters.webhooks import HttpxWebhookSender, parse_retry_after
 from helpline_notify.domain.errors import DestinationRefused
 from helpline_notify.domain.model import new_webhook_secret
-from helpline_notify.service_layer import handlers
+from helpline_notify.service_layer import endpoints
 from helpline_notify.service_layer.ports import WebhookRequest
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 
@@ -176,15 +177,15 @@ async def test_webhook_call_joins_the_trace_of_the_ticket(
     client = webhook_client(allow_private_networks=True, timeout=5.0)
     HTTPXClientInstrumentor().instrument_client(client, tracer_provider=provider)
     worker = DeliveryWorker(unit_of_work, FakeMailer(), HttpxWebhookSender(client),
-                            provider.get_tracer("test"), WorkerOptions(email_domain="x.example"))
-    await handlers.register_webhook_endpoint(
-        handlers.RegisterWebhookEndpoint(tenant_id="acme", url=f"{base_url}/in",
+                            provider.get_tracer("test"), WorkerOptions(email_domain="x.example"),
+                            renderer=JinjaRenderer())
+    await endpoints.register_webhook_endpoint(
+        endpoints.RegisterWebhookEndpoint(tenant_id="acme", url=f"{base_url}/in",
                                          event_types=("*",), allow_private_networks=True),
         unit_of_work(),
     )
     with TracerProvider().get_tracer("consumer").start_as_current_span("consume") as consume:
-        await handlers.on_event(envelope_of(ticket_assigned(new_ticket_id())), unit_of_work(),
-                                escalation_email="escalations@example.com")
+        await notify_of(envelope_of(ticket_assigned(new_ticket_id())), unit_of_work)
     trace_id = consume.get_span_context().trace_id
 
     await worker.deliver_due()

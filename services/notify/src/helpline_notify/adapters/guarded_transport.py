@@ -76,7 +76,8 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport, on a connection pool that uses ``GuardedNetworkBackend``."""
 
-    def __init__(self, *, allow_private_networks: bool, max_connections: int) -> None:
+    def __init__(self, *, allow_private_networks: bool, max_connections: int,
+                 inner_backend: httpcore.AsyncNetworkBackend | None = None) -> None:
         super().__init__(trust_env=False)
         # httpx has no public way to pass a network backend; we replace the pool it built with
         # one configured the same way (verified TLS, HTTP/1.1) plus our backend.
@@ -85,16 +86,19 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=max_connections,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
-            network_backend=GuardedNetworkBackend(allow_private_networks=allow_private_networks),
+            network_backend=GuardedNetworkBackend(allow_private_networks=allow_private_networks,
+                                                  inner=inner_backend),
         )
 
 
-def webhook_client(*, allow_private_networks: bool, timeout: float, max_connections: int = 200
+def webhook_client(*, allow_private_networks: bool, timeout: float, max_connections: int = 200,
+                   inner_backend: httpcore.AsyncNetworkBackend | None = None
                    ) -> httpx.AsyncClient:
     """The HTTP client for webhooks: SSRF-guarded, no redirects, no proxies from the env."""
     return httpx.AsyncClient(
         transport=GuardedTransport(allow_private_networks=allow_private_networks,
-                                   max_connections=max_connections),
+                                   max_connections=max_connections,
+                                   inner_backend=inner_backend),
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(timeout),

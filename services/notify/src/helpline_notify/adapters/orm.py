@@ -4,6 +4,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -11,6 +12,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 
 from helpline_shared.runtime.db import UtcDateTime
@@ -27,6 +30,14 @@ webhook_endpoints = Table(
     Column("event_types", JSON, nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("previous_secret", String(128), nullable=True),
+    Column("previous_secret_expires_at", UtcDateTime, nullable=True),
+    Column("ordered", Boolean, nullable=False, server_default=false()),
+    Column("owner_email", String(320), nullable=True),
+    Column("filters", JSON, nullable=True),
+    Column("failing_since", UtcDateTime, nullable=True),
+    Column("disabled_reason", String(500), nullable=True),
+    Column("personal_data", Boolean, nullable=False, server_default=true()),
     Index("ix_webhook_endpoints_tenant", "tenant_id", "created_at"),
 )
 
@@ -40,6 +51,14 @@ tickets = Table(
     Column("assignee_id", String(64), nullable=True),
     Column("assignee_name", String(200), nullable=True),
     Column("assignee_email", String(320), nullable=True),
+    Column("requester_name", String(200), nullable=True),
+    Column("priority", String(16), nullable=True),
+    Column("type", String(16), nullable=True),
+    Column("organization_id", String(64), nullable=True),
+    Column("language", String(16), nullable=True),
+    Column("mailbox", String(320), nullable=True),
+    Column("thread", JSON, nullable=True),
+    Column("team", String(64), nullable=True),
 )
 
 deliveries = Table(
@@ -61,9 +80,66 @@ deliveries = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("delivered_at", UtcDateTime, nullable=True),
+    Column("html", Text, nullable=True),
+    Column("headers", JSON, nullable=True),
+    Column("ordered", Boolean, nullable=False, server_default=false()),
+    Column("attempts_before_replay", Integer, nullable=False, server_default="0"),
     UniqueConstraint("trigger_event_id", "channel", "destination",
                      name="uq_deliveries_trigger_channel_destination"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_tenant_ticket", "tenant_id", "ticket_id", "created_at"),
     Index("ix_deliveries_tenant_created", "tenant_id", "created_at", "id"),
+    Index("ix_deliveries_destination_created", "destination", "created_at"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(64), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_delivery_attempts_delivery", "delivery_id", "attempt"),
+    Index("ix_delivery_attempts_started", "started_at"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("reason", String(500), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("filters", JSON, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("addresses", JSON, nullable=False),
+    Column("endpoint_ids", JSON, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_subscriptions_tenant", "tenant_id", "created_at"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("event_type", String(128), primary_key=True),
+    Column("language", String(16), primary_key=True),
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

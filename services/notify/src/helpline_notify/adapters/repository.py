@@ -1,33 +1,38 @@
-"""Endpoints, the ticket read model and the delivery ledger in the database."""
+"""Webhook endpoints and the ticket read model in the database."""
 
-from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from collections.abc import Iterable
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_notify.adapters.orm import deliveries, tickets, webhook_endpoints
-from helpline_notify.domain.model import Delivery, TicketView, WebhookEndpoint
+from helpline_notify.adapters.orm import tickets, webhook_endpoints
+from helpline_notify.domain.model import TicketView, WebhookEndpoint
+from helpline_notify.domain.subscriptions import Filters
 
-_DELIVERY_COLUMNS = [f.name for f in fields(Delivery) if f.name != "lease_until"]
+_ENDPOINT_COLUMNS = [f.name for f in fields(WebhookEndpoint)]
 
 
-def _upsert_dialect(session: AsyncSession) -> Any:
+def upsert_dialect(session: AsyncSession) -> Any:
+    """The dialect module whose ``insert`` has ``on_conflict_do_*`` for this session."""
     return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
 
 
 def _endpoint(row: Any) -> WebhookEndpoint:
-    return WebhookEndpoint(
-        id=row.id, tenant_id=row.tenant_id, url=row.url, secret=row.secret,
-        event_types=tuple(row.event_types), enabled=row.enabled, created_at=row.created_at,
-    )
+    values = {name: getattr(row, name) for name in _ENDPOINT_COLUMNS}
+    values["event_types"] = tuple(row.event_types)
+    values["filters"] = Filters.of(row.filters)
+    return WebhookEndpoint(**values)
 
 
-def _delivery(row: Any) -> Delivery:
-    return Delivery(**{name: getattr(row, name) for name in _DELIVERY_COLUMNS})
+def _endpoint_row(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    values = {name: getattr(endpoint, name) for name in _ENDPOINT_COLUMNS}
+    values["event_types"] = list(endpoint.event_types)
+    values["filters"] = endpoint.filters.as_dict()
+    return values
 
 
 class EndpointRepository:
@@ -38,13 +43,22 @@ class EndpointRepository:
 
     async def add(self, endpoint: WebhookEndpoint) -> None:
         """Insert a new endpoint."""
+        await self._session.execute(insert(webhook_endpoints).values(**_endpoint_row(endpoint)))
+
+    async def save(self, endpoint: WebhookEndpoint) -> None:
+        """Write every field of an existing endpoint."""
         await self._session.execute(
-            insert(webhook_endpoints).values(
-                id=endpoint.id, tenant_id=endpoint.tenant_id, url=endpoint.url,
-                secret=endpoint.secret, event_types=list(endpoint.event_types),
-                enabled=endpoint.enabled, created_at=endpoint.created_at,
-            )
+            update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint.id)
+            .values(**_endpoint_row(endpoint))
         )
+
+    async def remove(self, tenant_id: str, endpoint_id: str) -> bool:
+        """Delete the tenant's endpoint; False if there was none."""
+        result = await self._session.execute(
+            delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id,
+                                            webhook_endpoints.c.tenant_id == tenant_id)
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     async def get(self, tenant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         """The tenant's endpoint with that id, if any."""
@@ -65,14 +79,6 @@ class EndpointRepository:
         )
         return [_endpoint(row) for row in rows]
 
-    async def subscribed(self, tenant_id: str, event_type: str) -> list[WebhookEndpoint]:
-        """The tenant's enabled endpoints that want events of ``event_type``."""
-        rows = await self._session.execute(
-            select(webhook_endpoints).where(webhook_endpoints.c.tenant_id == tenant_id,
-                                            webhook_endpoints.c.enabled.is_(True))
-        )
-        return [endpoint for endpoint in map(_endpoint, rows) if endpoint.wants(event_type)]
-
     async def by_ids(self, endpoint_ids: Iterable[str]) -> dict[str, WebhookEndpoint]:
         """Endpoints by id (of whichever tenant; deliveries carry their own tenant)."""
         wanted = sorted(set(endpoint_ids))
@@ -83,12 +89,22 @@ class EndpointRepository:
         )
         return {endpoint.id: endpoint for endpoint in map(_endpoint, rows)}
 
-    async def disable(self, endpoint_id: str) -> None:
+    async def disable(self, endpoint_id: str, reason: str = "disabled") -> None:
         """Stop delivering to an endpoint."""
         await self._session.execute(
             update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
-            .values(enabled=False)
+            .values(enabled=False, disabled_reason=reason[:500])
         )
+
+    async def mark_failing(self, endpoint_id: str, since: datetime | None) -> None:
+        """Record since when every attempt to the endpoint failed (None: it works again)."""
+        await self._session.execute(
+            update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
+            .values(failing_since=since)
+        )
+
+
+_TICKET_COLUMNS = [f.name for f in fields(TicketView)]
 
 
 class TicketViewRepository:
@@ -97,27 +113,17 @@ class TicketViewRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def _upsert(self, ticket_id: str, tenant_id: str, values: dict[str, str | None]
-                      ) -> None:
-        statement = _upsert_dialect(self._session).insert(tickets).values(
+    async def remember(self, tenant_id: str, ticket_id: str, known: dict[str, Any]) -> None:
+        """Set some of the ticket's known attributes (creating the row on first sight)."""
+        values = dict(known)
+        if "thread" in values:
+            values["thread"] = list(values["thread"])
+        statement = upsert_dialect(self._session).insert(tickets).values(
             ticket_id=ticket_id, tenant_id=tenant_id, **values
         )
         await self._session.execute(
             statement.on_conflict_do_update(index_elements=["ticket_id"], set_=values)
         )
-
-    async def record_created(self, tenant_id: str, ticket_id: str, *, subject: str,
-                             requester_email: str) -> None:
-        """Remember a ticket's subject and requester."""
-        await self._upsert(ticket_id, tenant_id,
-                           {"subject": subject, "requester_email": requester_email})
-
-    async def record_assignment(self, tenant_id: str, ticket_id: str, *, agent_id: str,
-                                agent_name: str, agent_email: str) -> None:
-        """Remember who a ticket is assigned to."""
-        await self._upsert(ticket_id, tenant_id, {"assignee_id": agent_id,
-                                                  "assignee_name": agent_name,
-                                                  "assignee_email": agent_email})
 
     async def get(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         """What notify knows of the tenant's ticket, if anything."""
@@ -127,69 +133,7 @@ class TicketViewRepository:
                                       tickets.c.tenant_id == tenant_id)
             )
         ).first()
-        return TicketView(**row._mapping) if row else None
-
-
-class DeliveryRepository:
-    """The delivery ledger: one row per notification, updated after each attempt."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def add_all(self, new_deliveries: Sequence[Delivery]) -> None:
-        """Insert deliveries; one that already exists (same event, channel, destination) stays."""
-        if not new_deliveries:
-            return
-        rows = [{name: getattr(item, name) for name in _DELIVERY_COLUMNS}
-                for item in new_deliveries]
-        statement = _upsert_dialect(self._session).insert(deliveries).on_conflict_do_nothing()
-        await self._session.execute(statement, rows)
-
-    async def claim_due(self, now: datetime, lease_until: datetime, limit: int
-                        ) -> list[Delivery]:
-        """Take up to ``limit`` due deliveries, each leased until ``lease_until``."""
-        rows = await self._session.execute(
-            select(deliveries)
-            .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        claimed = [_delivery(row) for row in rows]
-        for delivery in claimed:
-            delivery.begin_attempt(lease_until)
-        if claimed:
-            await self._session.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_([delivery.id for delivery in claimed]))
-                .values(attempts=deliveries.c.attempts + 1, next_attempt_at=lease_until)
-            )
-        return claimed
-
-    async def save_attempt(self, delivery: Delivery) -> bool:
-        """Write an attempt's result; False if another worker has taken the delivery since."""
-        result = await self._session.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery.id, deliveries.c.status == "pending",
-                   deliveries.c.attempts == delivery.attempts)
-            .values(status=delivery.status, next_attempt_at=delivery.next_attempt_at,
-                    last_error=delivery.last_error, delivered_at=delivery.delivered_at)
-        )
-        return bool(getattr(result, "rowcount", 0))
-
-    async def page(self, tenant_id: str, *, ticket_id: str | None, limit: int,
-                   after: tuple[datetime, str] | None = None) -> list[Delivery]:
-        """The tenant's deliveries, oldest first, optionally of one ticket, after a cursor."""
-        query = select(deliveries).where(deliveries.c.tenant_id == tenant_id)
-        if ticket_id is not None:
-            query = query.where(deliveries.c.ticket_id == ticket_id)
-        if after:
-            created_at, delivery_id = after
-            query = query.where(
-                or_(deliveries.c.created_at > created_at,
-                    and_(deliveries.c.created_at == created_at, deliveries.c.id > delivery_id))
-            )
-        rows = await self._session.execute(
-            query.order_by(deliveries.c.created_at, deliveries.c.id).limit(limit)
-        )
-        return [_delivery(row) for row in rows]
+        if row is None:
+            return None
+        view = TicketView(**{name: getattr(row, name) for name in _TICKET_COLUMNS})
+        return replace(view, thread=tuple(row.thread or ()))

@@ -17,10 +17,15 @@ def build_message(email: OutboundEmail, mail_from: str) -> EmailMessage:
     message["Subject"] = email.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = email.message_id
+    for name, value in email.headers.items():
+        if name.lower() not in ("message-id", "auto-submitted"):
+            message[name] = value
     # RFC 3834: auto-responders must not answer; the Microsoft header says the same to Exchange.
-    message["Auto-Submitted"] = "auto-generated"
+    message["Auto-Submitted"] = email.headers.get("Auto-Submitted", "auto-generated")
     message["X-Auto-Response-Suppress"] = "All"
     message.set_content(email.text)
+    if email.html is not None:
+        message.add_alternative(email.html, subtype="html")
     return message
 
 

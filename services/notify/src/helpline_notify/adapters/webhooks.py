@@ -29,13 +29,30 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
 
 def signed_headers(request: WebhookRequest, timestamp: datetime) -> dict[str, str]:
     """The Standard Webhooks headers that let the receiver verify ``request``."""
-    signature = Webhook(request.secret).sign(request.message_id, timestamp, request.body)
+    # Standard Webhooks: several space-separated signatures, one per secret valid in a rotation.
+    signature = " ".join(
+        Webhook(secret).sign(request.message_id, timestamp, request.body)
+        for secret in (request.secret, *request.extra_secrets)
+    )
     return {
         "content-type": "application/json",
         "webhook-id": request.message_id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
         "webhook-signature": signature,
     }
+
+
+EXCERPT_BYTES = 512
+
+
+async def _excerpt(response: httpx.Response) -> str | None:
+    # Only the start of the body is read: a receiver cannot make us download a large answer.
+    collected = b""
+    async for chunk in response.aiter_bytes():
+        collected += chunk
+        if len(collected) >= EXCERPT_BYTES:
+            break
+    return collected[:EXCERPT_BYTES].decode(errors="replace") or None
 
 
 class HttpxWebhookSender:
@@ -45,7 +62,7 @@ class HttpxWebhookSender:
         self._client = client
 
     async def send(self, request: WebhookRequest) -> WebhookResponse:
-        """Sign and POST ``request`` (the body is not read back); network failures raise."""
+        """Sign and POST ``request`` (reading back at most an excerpt); network failures raise."""
         now = utcnow()
         try:
             async with self._client.stream(
@@ -55,6 +72,7 @@ class HttpxWebhookSender:
                 return WebhookResponse(
                     status_code=response.status_code,
                     retry_after=parse_retry_after(response.headers.get("retry-after"), now),
+                    excerpt=await _excerpt(response),
                 )
         except httpx.TimeoutException as error:
             raise DeliveryAttemptFailed(f"timed out: {type(error).__name__}") from error

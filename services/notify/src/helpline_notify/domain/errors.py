@@ -28,3 +28,23 @@ class DeliveryAttemptFailed(NotifyError):
 
 class DestinationRefused(DeliveryAttemptFailed):
     """A webhook destination that resolves to an address we must not call (SSRF guard)."""
+
+
+class InvalidSubscription(NotifyError):
+    """A subscription that cannot work as given (the message names the field)."""
+
+
+class SubscriptionNotFound(NotifyError):
+    """No subscription with that id for this tenant."""
+
+
+class DeliveryNotFound(NotifyError):
+    """No delivery with that id for this tenant."""
+
+
+class InvalidTemplate(NotifyError):
+    """A template that does not compile or render (the message names the part)."""
+
+
+class NotResendable(NotifyError):
+    """A delivery that was never composed (an email suppressed before rendering)."""

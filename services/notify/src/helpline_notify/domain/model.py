@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from helpline_notify.domain.retry import AttemptOutcome, retry_delay
+from helpline_notify.domain.subscriptions import Filters, matches_any
 
 DeliveryChannel = Literal["email", "webhook"]
-DeliveryStatus = Literal["pending", "delivered", "failed"]
+DeliveryStatus = Literal["pending", "delivered", "failed", "suppressed"]
 
 ALL_EVENT_TYPES = "*"
 SECRET_PREFIX = "whsec_"
@@ -44,12 +45,28 @@ class WebhookEndpoint:
     event_types: tuple[str, ...]
     enabled: bool
     created_at: datetime
+    previous_secret: str | None = None
+    previous_secret_expires_at: datetime | None = None
+    ordered: bool = False
+    """Deliver one ticket's events to this endpoint strictly one after the other."""
+    owner_email: str | None = None
+    """Who is told when the endpoint is disabled for failing too long."""
+    filters: Filters = field(default_factory=Filters)
+    failing_since: datetime | None = None
+    disabled_reason: str | None = None
+    personal_data: bool = True
+    """Whether deliveries carry personal data (names, addresses, message text) or null."""
 
     def wants(self, event_type: str) -> bool:
-        """Whether this endpoint should receive events of ``event_type``."""
-        return self.enabled and (
-            ALL_EVENT_TYPES in self.event_types or event_type in self.event_types
-        )
+        """Whether this endpoint subscribed to events of ``event_type`` (enabled or not)."""
+        return matches_any(self.event_types, event_type)
+
+    def signing_secrets(self, now: datetime) -> tuple[str, ...]:
+        """The secrets each delivery is signed with: the current one and, in rotation, the old."""
+        if (self.previous_secret and self.previous_secret_expires_at
+                and now < self.previous_secret_expires_at):
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,17 @@ class TicketView:
     assignee_id: str | None = None
     assignee_name: str | None = None
     assignee_email: str | None = None
+    requester_name: str | None = None
+    priority: str | None = None
+    type: str | None = None
+    organization_id: str | None = None
+    language: str | None = None
+    mailbox: str | None = None
+    """The tenant's mailbox the ticket came in through: replies go there."""
+    thread: tuple[str, ...] = ()
+    """Message-IDs of the ticket's mail so far, oldest first (for ``References``)."""
+    team: str | None = None
+    """The team routing classified the ticket for (or widened it to)."""
 
 
 @dataclass
@@ -87,6 +115,11 @@ class Delivery:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     delivered_at: datetime | None = None
+    html: str | None = None
+    headers: dict[str, str] | None = None
+    """Extra email headers (threading, ``Auto-Submitted``), including ``Message-ID``."""
+    ordered: bool = False
+    attempts_before_replay: int = 0
     lease_until: datetime | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -108,9 +141,38 @@ class Delivery:
         self.last_error = (outcome.error or "unknown error")[:1000]
         delay: timedelta | None = None
         if not outcome.permanent:
-            delay = retry_delay(self.attempts, retry_after=outcome.retry_after, jitter=jitter)
+            delay = retry_delay(self.attempts - self.attempts_before_replay,
+                                retry_after=outcome.retry_after, jitter=jitter)
         if delay is None:
             self.status, self.next_attempt_at = "failed", None
             return False
         self.next_attempt_at = now + delay
         return True
+
+    def suppress(self, reason: str) -> None:
+        """Mark the delivery as deliberately not sent."""
+        self.status, self.next_attempt_at, self.last_error = "suppressed", None, reason
+
+    def replay(self, now: datetime) -> None:
+        """Queue the delivery again with a fresh retry schedule (same id: receivers dedup)."""
+        self.status, self.next_attempt_at, self.delivered_at = "pending", now, None
+        self.attempts_before_replay = self.attempts
+
+    @property
+    def message_id(self) -> str | None:
+        """The Message-ID of an email delivery."""
+        return (self.headers or {}).get("Message-ID")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One recorded attempt: when, how long, how it ended, what the destination said."""
+
+    delivery_id: str
+    tenant_id: str
+    attempt: int
+    started_at: datetime
+    latency_ms: float
+    outcome: str
+    status_code: int | None
+    detail: str | None

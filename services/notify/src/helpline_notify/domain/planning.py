@@ -1,20 +1,29 @@
-"""Which notifications an event causes: who is told, through which channel, saying what."""
+"""Which notifications an event causes: who is emailed, which endpoints are called."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, WebhookEndpoint
-from helpline_notify.domain.templates import (
-    EmailContent,
-    assigned_email,
-    breached_email,
-    webhook_body,
+from helpline_notify.domain.subscriptions import (
+    DEFAULT_SUBSCRIPTIONS,
+    ROLES,
+    Role,
+    Subscription,
+    TicketFacts,
 )
 from helpline_shared.envelope import Envelope, derived_event_id
-from helpline_shared.events import SlaBreached, TicketAssigned
+from helpline_shared.events import (
+    Event,
+    MessageAdded,
+    SlaEscalated,
+    TicketAssigned,
+    TicketOffered,
+)
 
-NOTIFYING_EVENT_TYPES: tuple[str, ...] = (TicketAssigned.event_type, SlaBreached.event_type)
-"""Event types that cause emails and webhooks (and the types an endpoint may subscribe to)."""
+SLA_EVENT_PREFIX = "helpline.sla."
+NOT_NOTIFIED_PREFIX = "helpline.notification."
+"""Notify's own outcome events never notify: a webhook about a webhook would never end."""
 
 
 def delivery_id(trigger_event_id: str, channel: DeliveryChannel, destination: str) -> str:
@@ -22,60 +31,116 @@ def delivery_id(trigger_event_id: str, channel: DeliveryChannel, destination: st
     return derived_event_id("notification", trigger_event_id, channel, destination)
 
 
-def email_recipient(
-    envelope: Envelope, ticket: TicketView | None, escalation_email: str
-) -> str | None:
-    """Who is emailed about this event: the new assignee, the breached ticket's owner."""
-    event = envelope.event
-    if isinstance(event, TicketAssigned):
-        return str(event.agent_email)
-    if isinstance(event, SlaBreached):
-        return ticket.assignee_email if ticket and ticket.assignee_email else escalation_email
-    return None
+@dataclass(frozen=True)
+class EmailTarget:
+    """One email recipient of an event: who (by role or fixed address) and where, if known."""
+
+    label: str
+    """The role (``requester``...) or ``address`` for a fixed address."""
+    address: str | None
 
 
-def email_content(envelope: Envelope, ticket: TicketView | None) -> EmailContent | None:
-    """The email this event's template renders, if the event type has one."""
-    event = envelope.event
-    if isinstance(event, TicketAssigned):
-        return assigned_email(event, ticket)
-    if isinstance(event, SlaBreached):
-        return breached_email(event, ticket)
-    return None
+def facts_of(ticket: TicketView | None) -> TicketFacts:
+    """The ticket attributes that subscription filters look at."""
+    if ticket is None:
+        return TicketFacts()
+    return TicketFacts(priority=ticket.priority, type=ticket.type,
+                       organization_id=ticket.organization_id, team=ticket.team)
 
 
-def plan_deliveries(
-    envelope: Envelope,
+def notifies(event_type: str, event: Event) -> bool:
+    """Whether the event can notify at all (an agent's public API reply does; a note does not)."""
+    if event_type.startswith(NOT_NOTIFIED_PREFIX):
+        return False
+    if isinstance(event, MessageAdded):
+        return (event.author_role == "agent" and event.public and event.channel == "api"
+                and not event.auto_reply)
+    return True
+
+
+def role_address(role: Role, event: Event, ticket: TicketView | None, escalation_email: str
+                 ) -> str | None:
+    """The address a role stands for on this ticket, if notify knows one."""
+    if role == "requester":
+        return ticket.requester_email if ticket else None
+    if role == "assignee":
+        if isinstance(event, TicketAssigned | TicketOffered):
+            # The agent the event is about: the new assignee, or the one offered the ticket.
+            return str(event.agent_email)
+        if ticket and ticket.assignee_email:
+            return ticket.assignee_email
+        # Nobody owns the ticket yet: an SLA problem goes to the escalation address instead.
+        return escalation_email if event.event_type.startswith(SLA_EVENT_PREFIX) else None
+    if role in ("team_lead", "manager"):
+        return escalation_email
+    return None  # watchers: no event names them yet
+
+
+def email_targets(
+    event_type: str,
+    event: Event,
     ticket: TicketView | None,
-    endpoints: Sequence[WebhookEndpoint],
+    subscriptions: Sequence[Subscription],
     *,
     escalation_email: str,
-    trace_headers: dict[str, str],
-    now: datetime,
-) -> list[Delivery]:
-    """The email and webhook deliveries ``envelope`` causes, each one pending and due now."""
-    if envelope.type not in NOTIFYING_EVENT_TYPES:
+) -> list[EmailTarget]:
+    """Everyone to email about the event, once each (by address), in subscription order."""
+    if not notifies(event_type, event):
         return []
+    email_subscriptions = [s for s in subscriptions if s.channel == "email"]
+    chosen = email_subscriptions or list(DEFAULT_SUBSCRIPTIONS)
+    facts = facts_of(ticket)
+    targets: list[EmailTarget] = []
+    roles: list[Role] = []
+    for subscription in chosen:
+        if subscription.applies(event_type, facts):
+            roles.extend(subscription.roles)
+            targets.extend(EmailTarget("address", address) for address in subscription.addresses)
+    if isinstance(event, SlaEscalated):
+        roles.extend(role for role in event.notify if role in ROLES)
+    targets = [EmailTarget(role, role_address(role, event, ticket, escalation_email))
+               for role in dict.fromkeys(roles)] + targets
+    seen: set[str] = set()
+    unique: list[EmailTarget] = []
+    for target in targets:
+        key = target.address.lower() if target.address else f"role:{target.label}"
+        if key not in seen:
+            seen.add(key)
+            unique.append(target)
+    return unique
+
+
+def webhook_targets(
+    event_type: str,
+    event: Event,
+    ticket: TicketView | None,
+    endpoints: Sequence[WebhookEndpoint],
+    subscriptions: Sequence[Subscription],
+) -> list[WebhookEndpoint]:
+    """The tenant's endpoints (enabled or not) that want this event."""
+    if event_type.startswith(NOT_NOTIFIED_PREFIX):
+        return []
+    facts = facts_of(ticket)
+    by_subscription = {endpoint_id for s in subscriptions
+                       if s.channel == "webhook" and s.applies(event_type, facts)
+                       for endpoint_id in s.endpoint_ids}
+    return [endpoint for endpoint in endpoints
+            if endpoint.tenant_id == event.tenant_id
+            and ((endpoint.wants(event_type) and endpoint.filters.accept(facts))
+                 or endpoint.id in by_subscription)]
+
+
+def pending_delivery(
+    envelope: Envelope, channel: DeliveryChannel, destination: str, *, payload: str,
+    now: datetime, trace: dict[str, str], subject: str | None = None, html: str | None = None,
+    headers: dict[str, str] | None = None, ordered: bool = False,
+) -> Delivery:
+    """A new delivery caused by ``envelope``, due now."""
     event = envelope.event
-
-    def delivery(channel: DeliveryChannel, destination: str, payload: str,
-                 subject: str | None) -> Delivery:
-        return Delivery(
-            id=delivery_id(envelope.id, channel, destination), tenant_id=event.tenant_id,
-            ticket_id=event.ticket_id, channel=channel, destination=destination,
-            trigger_event_id=envelope.id, trigger_event_type=envelope.type, payload=payload,
-            subject=subject, trace_headers=dict(trace_headers), created_at=now,
-        )
-
-    deliveries: list[Delivery] = []
-    recipient = email_recipient(envelope, ticket, escalation_email)
-    content = email_content(envelope, ticket)
-    if recipient and content:
-        deliveries.append(delivery("email", recipient, content.text, content.subject))
-    body = webhook_body(envelope.type, envelope.time, event)
-    deliveries.extend(
-        delivery("webhook", endpoint.id, body, None)
-        for endpoint in endpoints
-        if endpoint.tenant_id == event.tenant_id and endpoint.wants(envelope.type)
+    return Delivery(
+        id=delivery_id(envelope.id, channel, destination), tenant_id=event.tenant_id,
+        ticket_id=event.ticket_id, channel=channel, destination=destination,
+        trigger_event_id=envelope.id, trigger_event_type=envelope.type, payload=payload,
+        subject=subject, trace_headers=dict(trace), created_at=now, html=html, headers=headers,
+        ordered=ordered,
     )
-    return deliveries

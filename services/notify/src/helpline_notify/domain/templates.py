@@ -1,97 +1,142 @@
-"""What notifications say: an email template per event type and the Standard Webhooks body.
+"""What notifications say: template sources (defaults and the tenant's) and the webhook body.
 
-Plain string formatting for now; per-tenant and per-language templates come later.
+Templates are Jinja2 sources rendered in a sandbox by ``adapters/rendering.py``; the HTML part is
+autoescaped, the subject and text part are not. Every template sees ``ticket``, ``event``,
+``recipient`` and ``token``.
 """
 
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from helpline_notify.domain.model import TicketView, ticket_token
-from helpline_shared.events import Event, SlaBreached, TicketAssigned
+from helpline_notify.domain.privacy import without_personal_data
+from helpline_shared.events import Event
 
+DEFAULT_LANGUAGE = "en"
 UNKNOWN_SUBJECT = "(subject not known yet)"
-SIGNATURE = "\n-- \nHelpline (automatic message; replies reach the ticket)\n"
+_FOOTER = "\n-- \nHelpline (automatic message)\n"
+_REPLYABLE_FOOTER = "\n-- \nHelpline (automatic message; replies reach the ticket)\n"
 
-ASSIGNED_SUBJECT = "{token} Assigned to you: {subject}"
-ASSIGNED_BODY = """Hello {agent_name},
 
-ticket {token} "{subject}" is now assigned to you.
+@dataclass(frozen=True)
+class TemplateSource:
+    """The Jinja2 sources of one email: subject, text part and (optional) HTML part."""
 
-Why you: {reason}
-Skills asked for: {skills}
-"""
-
-BREACHED_SUBJECT = "{token} SLA breached ({metric}): {subject}"
-BREACHED_BODY = """Hello {recipient_name},
-
-the {metric} deadline of ticket {token} "{subject}" passed at {deadline} without being met.
-
-Reason: {reason}
-"""
+    subject: str
+    text: str
+    html: str | None = None
 
 
 @dataclass(frozen=True)
 class EmailContent:
-    """Subject and text body of one notification email."""
+    """A rendered email: subject, text body and HTML body."""
 
     subject: str
     text: str
+    html: str | None = None
 
 
-def _one_line(text: str) -> str:
-    # A header value must not contain line breaks (RFC 5322 2.2); a ticket subject may.
+def _html(text: str) -> str:
+    paragraphs = "".join(f"<p>{part}</p>" for part in text.strip().split("\n\n"))
+    return f"<html><body>{paragraphs}</body></html>"
+
+
+def _source(subject: str, text: str, replies: bool = False) -> TemplateSource:
+    return TemplateSource(subject=subject, text=text + (_REPLYABLE_FOOTER if replies else _FOOTER),
+                          html=_html(text))
+
+
+DEFAULT_TEMPLATES: dict[str, TemplateSource] = {
+    "helpline.ticket.created.v1": _source(
+        "{{ token }} We received your request: {{ ticket.subject }}",
+        "Hello {{ ticket.requester_name or 'there' }},\n\nwe received your request "
+        "\"{{ ticket.subject }}\" and will answer soon.\n\nReference: {{ token }}",
+        replies=True,
+    ),
+    "helpline.ticket.message_added.v1": _source(
+        "Re: {{ token }} {{ ticket.subject }}",
+        "{{ event.body }}",
+        replies=True,
+    ),
+    "helpline.ticket.assigned.v1": _source(
+        "{{ token }} Assigned to you: {{ ticket.subject }}",
+        "Hello {{ event.agent_name }},\n\nticket {{ token }} \"{{ ticket.subject }}\" is now "
+        "assigned to you.\n\nWhy you: {{ event.reason }}\n"
+        "Skills asked for: {{ event.required_skills | join(', ') or 'none' }}",
+    ),
+    "helpline.ticket.offered.v1": _source(
+        "{{ token }} Offered to you: {{ ticket.subject }}",
+        "Hello {{ event.agent_name }},\n\nticket {{ token }} \"{{ ticket.subject }}\" is offered "
+        "to you until {{ event.expires_at }}. Accept or decline it in Helpline.",
+    ),
+    "helpline.sla.warning.v1": _source(
+        "{{ token }} SLA deadline near ({{ event.metric | replace('_', ' ') }}): "
+        "{{ ticket.subject }}",
+        "Hello {{ ticket.assignee_name or 'team' }},\n\nthe {{ event.metric | replace('_', ' ') }}"
+        " deadline of ticket {{ token }} \"{{ ticket.subject }}\" is {{ event.deadline }}.",
+    ),
+    "helpline.sla.breached.v1": _source(
+        "{{ token }} SLA breached ({{ event.metric | replace('_', ' ') }}): {{ ticket.subject }}",
+        "Hello {{ ticket.assignee_name or 'team' }},\n\nthe {{ event.metric | replace('_', ' ') }}"
+        " deadline of ticket {{ token }} \"{{ ticket.subject }}\" passed at {{ event.deadline }}"
+        " without being met.\n\nReason: {{ event.reason }}",
+    ),
+    "helpline.sla.escalated.v1": _source(
+        "{{ token }} Escalated (level {{ event.level }}, "
+        "{{ event.metric | replace('_', ' ') }}): {{ ticket.subject }}",
+        "Hello,\n\nticket {{ token }} \"{{ ticket.subject }}\" reached escalation level "
+        "{{ event.level }} for its {{ event.metric | replace('_', ' ') }} deadline "
+        "({{ event.deadline }}).\n\nReason: {{ event.reason }}",
+    ),
+    "helpline.webhook_endpoint.disabled": _source(
+        "Webhook endpoint disabled: {{ event.url }}",
+        "Hello,\n\nthe webhook endpoint {{ event.url }} ({{ event.endpoint_id }}) failed every "
+        "delivery since {{ event.failing_since }} and was disabled.\n\nLast error: "
+        "{{ event.error }}\n\nFix it, enable it again and replay the failed messages.",
+    ),
+}
+"""The built-in templates, in English, by the event type that triggers them."""
+
+ACKNOWLEDGEMENT_TYPES = frozenset({"helpline.ticket.created.v1"})
+"""Mail answering the customer's own mail automatically: ``Auto-Submitted: auto-replied``."""
+
+
+def one_line(text: str) -> str:
+    """``text`` without line breaks: a header value must not contain them (RFC 5322 2.2)."""
     return " ".join(text.split())
 
 
-def _subject(ticket: TicketView | None) -> str:
-    subject = ticket.subject if ticket and ticket.subject else UNKNOWN_SUBJECT
-    return _one_line(subject)
+def with_token(subject: str, ticket_id: str) -> str:
+    """The subject, carrying the ticket token that intake parses (added in front if missing)."""
+    token = ticket_token(ticket_id)
+    subject = one_line(subject)
+    return subject if token in subject else f"{token} {subject}"
 
 
-def _utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def assigned_email(event: TicketAssigned, ticket: TicketView | None) -> EmailContent:
-    """The email telling an agent that a ticket is theirs now."""
-    values = {
-        "token": ticket_token(event.ticket_id),
-        "subject": _subject(ticket),
-        "agent_name": event.agent_name,
-        "reason": event.reason,
-        "skills": ", ".join(event.required_skills) or "none",
+def template_context(event: Event, ticket: TicketView | None, recipient: str
+                     ) -> dict[str, Any]:
+    """What a template may use: the ticket as notify knows it, the event, the recipient."""
+    known = ticket or TicketView(ticket_id=event.ticket_id, tenant_id=event.tenant_id)
+    ticket_values = {
+        "id": known.ticket_id, "subject": known.subject or UNKNOWN_SUBJECT,
+        "requester_email": known.requester_email, "requester_name": known.requester_name,
+        "assignee_name": known.assignee_name, "priority": known.priority, "type": known.type,
     }
-    return EmailContent(
-        subject=_one_line(ASSIGNED_SUBJECT.format(**values)),
-        text=ASSIGNED_BODY.format(**values) + SIGNATURE,
-    )
+    return {"ticket": ticket_values, "event": event.model_dump(mode="json"),
+            "recipient": recipient, "token": ticket_token(event.ticket_id)}
 
 
-def breached_email(event: SlaBreached, ticket: TicketView | None) -> EmailContent:
-    """The email telling the assignee (or the escalation address) that an SLA was missed."""
-    recipient_name = ticket.assignee_name if ticket and ticket.assignee_name else "team"
-    values = {
-        "token": ticket_token(event.ticket_id),
-        "subject": _subject(ticket),
-        "metric": event.metric.replace("_", " "),
-        "deadline": _utc(event.deadline),
-        "reason": event.reason,
-        "recipient_name": recipient_name,
-    }
-    return EmailContent(
-        subject=_one_line(BREACHED_SUBJECT.format(**values)),
-        text=BREACHED_BODY.format(**values) + SIGNATURE,
-    )
-
-
-def webhook_body(event_type: str, occurred: datetime, event: Event) -> str:
-    """The Standard Webhooks JSON body: the event's type, time and data."""
+def webhook_body(event_type: str, occurred: datetime, event: Event,
+                 personal_data: bool = True) -> str:
+    """The Standard Webhooks JSON body: the event's type, time and data (maybe without PII)."""
+    data = event.model_dump(mode="json")
     return json.dumps(
         {
             "type": event_type,
             "timestamp": occurred.isoformat().replace("+00:00", "Z"),
-            "data": event.model_dump(mode="json"),
+            "data": data if personal_data else without_personal_data(data),
         },
         separators=(",", ":"),
         ensure_ascii=False,

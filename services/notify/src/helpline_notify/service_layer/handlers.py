@@ -1,20 +1,34 @@
-"""Notify's use cases: register endpoints, and turn events into pending deliveries."""
+"""Notify's event handler: learn from each event, then queue or suppress what it notifies."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from helpline_notify.domain.destinations import validate_webhook_url
-from helpline_notify.domain.errors import EndpointNotFound, UnknownEventType
-from helpline_notify.domain.model import (
-    ALL_EVENT_TYPES,
-    WebhookEndpoint,
-    new_id,
-    new_webhook_secret,
+from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView
+from helpline_notify.domain.planning import (
+    EmailTarget,
+    delivery_id,
+    email_targets,
+    pending_delivery,
+    webhook_targets,
 )
-from helpline_notify.domain.planning import NOTIFYING_EVENT_TYPES, plan_deliveries
+from helpline_notify.domain.templates import webhook_body
+from helpline_notify.service_layer.emails import ComposeOptions, EmailComposer, NotSent
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
-from helpline_shared.envelope import Envelope
-from helpline_shared.events import SlaBreached, TicketAssigned, TicketCreated
+from helpline_shared.envelope import Envelope, derived_event_id
+from helpline_shared.events import (
+    EmailBounced,
+    Event,
+    MessageAdded,
+    NotificationSuppressed,
+    SlaEscalated,
+    TicketAssigned,
+    TicketClassified,
+    TicketCreated,
+    TicketRoutingRelaxed,
+    TicketUpdated,
+)
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.outbox import trace_headers
 
@@ -24,71 +38,127 @@ UnitOfWorkFactory = Callable[[], NotifyUnitOfWork]
 
 
 @dataclass(frozen=True)
-class RegisterWebhookEndpoint:
-    """Start sending a tenant's events of some types to a URL."""
+class EmailPolicy:
+    """Who hears of unowned SLA problems, and how much mail one address may get."""
 
-    tenant_id: str
-    url: str
-    event_types: tuple[str, ...]
-    allow_private_networks: bool
-
-
-async def register_webhook_endpoint(command: RegisterWebhookEndpoint, uow: NotifyUnitOfWork
-                                    ) -> WebhookEndpoint:
-    """Create the endpoint with a fresh signing secret."""
-    unknown = sorted(set(command.event_types) - {ALL_EVENT_TYPES, *NOTIFYING_EVENT_TYPES})
-    if unknown:
-        raise UnknownEventType(", ".join(unknown))
-    url = validate_webhook_url(command.url,
-                               allow_private_networks=command.allow_private_networks)
-    endpoint = WebhookEndpoint(
-        id=new_id(), tenant_id=command.tenant_id, url=url, secret=new_webhook_secret(),
-        event_types=tuple(dict.fromkeys(command.event_types)), enabled=True,
-        created_at=utcnow(),
-    )
-    async with uow:
-        await uow.endpoints.add(endpoint)
-        await uow.commit()
-    return endpoint
+    escalation_email: str
+    email_domain: str = "helpline.test"
+    recipient_cap: int = 20
+    recipient_cap_window: timedelta = timedelta(hours=1)
 
 
-async def get_webhook_endpoint(tenant_id: str, endpoint_id: str, uow: NotifyUnitOfWork
-                               ) -> WebhookEndpoint:
-    """The tenant's endpoint, or ``EndpointNotFound`` (also for another tenant's id)."""
-    async with uow:
-        endpoint = await uow.endpoints.get(tenant_id, endpoint_id)
-    if endpoint is None:
-        raise EndpointNotFound(endpoint_id)
-    return endpoint
+def learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
+    """The ticket attributes an event tells notify."""
+    if isinstance(event, TicketCreated):
+        return {"subject": event.subject, "requester_email": str(event.requester.email),
+                "requester_name": event.requester.name, "priority": event.priority,
+                "type": event.type, "organization_id": event.organization_id,
+                "language": event.language, "mailbox": event.mailbox}
+    if isinstance(event, TicketAssigned):
+        return {"assignee_id": event.agent_id, "assignee_name": event.agent_name,
+                "assignee_email": str(event.agent_email)}
+    if isinstance(event, TicketUpdated):
+        return {"priority": event.priority, "type": event.type}
+    if isinstance(event, TicketClassified):
+        return {"priority": event.priority, "team": event.team}
+    if isinstance(event, TicketRoutingRelaxed) and event.widened_to_team:
+        return {"team": event.widened_to_team}
+    if isinstance(event, SlaEscalated) and event.widen_to_team:
+        return {"team": event.widen_to_team}
+    thread = ticket.thread if ticket else ()
+    if isinstance(event, MessageAdded) and event.email_message_id and \
+            event.email_message_id not in thread:
+        return {"thread": (*thread, event.email_message_id)}
+    return {}
 
 
-async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, *, escalation_email: str) -> int:
-    """Learn from the event and write the deliveries it causes; return how many were new."""
+def suppressed_delivery(envelope: Envelope, channel: DeliveryChannel, destination: str,
+                        reason: NotSent, now: datetime) -> Delivery:
+    """A ledger entry for a notification that is deliberately not sent."""
     event = envelope.event
-    if not isinstance(event, TicketCreated | TicketAssigned | SlaBreached):
-        return 0
+    delivery = Delivery(
+        id=delivery_id(envelope.id, channel, destination), tenant_id=event.tenant_id,
+        ticket_id=event.ticket_id, channel=channel, destination=destination[:320],
+        trigger_event_id=envelope.id, trigger_event_type=envelope.type, payload="",
+        subject=None, trace_headers={}, created_at=now,
+    )
+    delivery.suppress(f"{reason.reason}: {reason.detail}")
+    return delivery
+
+
+def suppression_event(delivery: Delivery, reason: NotSent, now: datetime
+                      ) -> NotificationSuppressed:
+    """The event telling that ``delivery`` was not sent, and why."""
+    return NotificationSuppressed(
+        tenant_id=delivery.tenant_id, ticket_id=delivery.ticket_id, occurred_at=now,
+        notification_id=delivery.id, channel=delivery.channel,
+        trigger_event_id=delivery.trigger_event_id,
+        trigger_event_type=delivery.trigger_event_type, reason=reason.reason,
+        detail=reason.detail[:1000],
+    )
+
+
+async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolicy,
+                   composer: EmailComposer) -> int:
+    """Learn from the event and queue (or suppress) what it notifies; return how many queued."""
+    event = envelope.event
+    now = utcnow()
     async with uow:
         if not await uow.claim_event(CONSUMER, envelope.id):
             return 0
-        if isinstance(event, TicketCreated):
-            await uow.tickets.record_created(
-                event.tenant_id, event.ticket_id, subject=event.subject,
-                requester_email=str(event.requester.email),
-            )
-        elif isinstance(event, TicketAssigned):
-            await uow.tickets.record_assignment(
-                event.tenant_id, event.ticket_id, agent_id=event.agent_id,
-                agent_name=event.agent_name, agent_email=str(event.agent_email),
-            )
-        deliveries = plan_deliveries(
-            envelope,
-            await uow.tickets.get(event.tenant_id, event.ticket_id),
-            await uow.endpoints.subscribed(event.tenant_id, envelope.type),
-            escalation_email=escalation_email,
-            # The consumer span's context: each send later continues this ticket's trace.
-            trace_headers=dict(trace_headers()),
-            now=utcnow(),
+        ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
+        if isinstance(event, EmailBounced) and event.permanent:
+            await uow.suppressions.add(event.tenant_id, str(event.address),
+                                       f"bounced {event.status or ''}".strip(), now)
+        else:
+            known = learned(event, ticket)
+            if known:
+                await uow.tickets.remember(event.tenant_id, event.ticket_id, known)
+                ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
+        subscriptions = await uow.subscriptions.for_tenant(event.tenant_id)
+        trace = dict(trace_headers())
+        options = ComposeOptions(
+            email_domain=policy.email_domain, recipient_cap=policy.recipient_cap,
+            recipient_cap_since=now - policy.recipient_cap_window,
         )
-        await uow.deliveries.add_all(deliveries)
+        queued: list[Delivery] = []
+        not_sent: list[tuple[Delivery, NotSent]] = []
+        targets = email_targets(envelope.type, event, ticket, subscriptions,
+                                escalation_email=policy.escalation_email)
+        for target in targets:
+            outcome = await composer.compose(uow, envelope, ticket, target, options, now=now,
+                                             trace=trace)
+            if isinstance(outcome, NotSent):
+                not_sent.append((suppressed_delivery(envelope, "email", _label(target),
+                                                     outcome, now), outcome))
+            else:
+                queued.append(outcome)
+                ticket = composer.threaded(ticket, outcome)
+        if ticket is not None and targets:
+            await uow.tickets.remember(event.tenant_id, event.ticket_id,
+                                       {"thread": ticket.thread})
+        endpoints = await uow.endpoints.for_tenant(event.tenant_id)
+        bodies = {allowed: webhook_body(envelope.type, envelope.time, event, allowed)
+                  for allowed in (True, False)}
+        for endpoint in webhook_targets(envelope.type, event, ticket, endpoints, subscriptions):
+            body = bodies[endpoint.personal_data]
+            delivery = pending_delivery(envelope, "webhook", endpoint.id, payload=body,
+                                        now=now, trace=trace, ordered=endpoint.ordered)
+            if endpoint.enabled:
+                queued.append(delivery)
+                continue
+            # Kept with its body, so a replay after the endpoint is enabled again can send it.
+            reason = NotSent("disabled_endpoint",
+                             endpoint.disabled_reason or "the endpoint is disabled")
+            delivery.suppress(f"{reason.reason}: {reason.detail}")
+            not_sent.append((delivery, reason))
+        await uow.deliveries.add_all(queued + [delivery for delivery, _ in not_sent])
+        for delivery, reason in not_sent:
+            uow.publish(suppression_event(delivery, reason, now),
+                        event_id=derived_event_id("notification-suppressed", delivery.id))
         await uow.commit()
-    return len(deliveries)
+    return len(queued)
+
+
+def _label(target: EmailTarget) -> str:
+    return target.address or f"role:{target.label}"

@@ -1,8 +1,10 @@
 """What the delivery worker needs from the outside world, named by capability."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
+
+from helpline_notify.domain.templates import EmailContent, TemplateSource
 
 
 @dataclass(frozen=True)
@@ -14,6 +16,9 @@ class OutboundEmail:
     to: str
     subject: str
     text: str
+    html: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    """Threading and auto-submission headers besides Message-ID."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,8 @@ class WebhookRequest:
     message_id: str
     body: str
     secret: str
+    extra_secrets: tuple[str, ...] = ()
+    """Older secrets still valid during a rotation: the request is signed with each too."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,8 @@ class WebhookResponse:
 
     status_code: int
     retry_after: timedelta | None = None
+    excerpt: str | None = None
+    """The start of the response body, for the ledger."""
 
 
 class Mailer(Protocol):
@@ -46,3 +55,13 @@ class WebhookSender(Protocol):
 
     async def send(self, request: WebhookRequest) -> WebhookResponse:
         """Sign and POST ``request``; return the endpoint's answer, whatever its status."""
+
+
+class TemplateRenderer(Protocol):
+    """Renders tenant-editable templates safely; raises ``InvalidTemplate``."""
+
+    def check(self, source: TemplateSource) -> None:
+        """Raise ``InvalidTemplate`` if a part does not compile."""
+
+    def render(self, source: TemplateSource, context: dict[str, Any]) -> EmailContent:
+        """The rendered email."""

@@ -2,24 +2,32 @@
 
 from typing import Self
 
-from helpline_notify.adapters.repository import (
-    DeliveryRepository,
-    EndpointRepository,
-    TicketViewRepository,
+from helpline_notify.adapters.ledger import DeliveryRepository
+from helpline_notify.adapters.repository import EndpointRepository, TicketViewRepository
+from helpline_notify.adapters.tenant_config import (
+    SubscriptionRepository,
+    SuppressionRepository,
+    TemplateRepository,
 )
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 
 class NotifyUnitOfWork(SqlUnitOfWork):
-    """One transaction over endpoints, tickets, deliveries, outbox and inbox."""
+    """One transaction over notify's tables, the outbox and the inbox."""
 
     endpoints: EndpointRepository
     tickets: TicketViewRepository
     deliveries: DeliveryRepository
+    subscriptions: SubscriptionRepository
+    templates: TemplateRepository
+    suppressions: SuppressionRepository
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self.endpoints = EndpointRepository(self.session)
         self.tickets = TicketViewRepository(self.session)
         self.deliveries = DeliveryRepository(self.session)
+        self.subscriptions = SubscriptionRepository(self.session)
+        self.templates = TemplateRepository(self.session)
+        self.suppressions = SuppressionRepository(self.session)
         return self

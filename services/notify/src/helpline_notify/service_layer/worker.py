@@ -1,9 +1,12 @@
 """The delivery worker: claims due deliveries, sends each in the ticket's trace, records it."""
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,17 +16,19 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from prometheus_client import Counter
 
 from helpline_notify.domain.errors import DeliveryAttemptFailed
-from helpline_notify.domain.model import Delivery, WebhookEndpoint
+from helpline_notify.domain.model import Attempt, Delivery, WebhookEndpoint
 from helpline_notify.domain.retry import AttemptOutcome, webhook_outcome
+from helpline_notify.service_layer.outcomes import outcome_event, owner_notice, suppressed_event
 from helpline_notify.service_layer.ports import (
     Mailer,
     OutboundEmail,
+    TemplateRenderer,
     WebhookRequest,
+    WebhookResponse,
     WebhookSender,
 )
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import derived_event_id
-from helpline_shared.events import Event, NotificationDelivered, NotificationFailed
 from helpline_shared.runtime.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -38,18 +43,29 @@ Claimed = tuple[Delivery, WebhookEndpoint | None]
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """How the worker paces itself."""
+    """How the worker paces itself, and when it gives up on an endpoint."""
 
     email_domain: str
     send_timeout: float = 15.0
     batch_size: int = 50
     max_in_flight: int = 200
+    max_per_destination: int = 8
+    """Sends under way to one endpoint or address: a dead one cannot take every slot."""
     poll_interval: float = 0.5
+    disable_after: timedelta = timedelta(days=5)
+    """An endpoint failing every attempt for this long is disabled and its owner told."""
 
     @property
     def lease(self) -> timedelta:
         """How long a claimed delivery is held: well past a send and the recording after it."""
         return timedelta(seconds=max(60.0, 4 * self.send_timeout))
+
+
+def _detail(outcome: AttemptOutcome, response: WebhookResponse | None) -> str | None:
+    excerpt = response.excerpt if response else None
+    if outcome.delivered or not outcome.error:
+        return excerpt
+    return f"{outcome.error}: {excerpt}" if excerpt else outcome.error
 
 
 def _random_jitter() -> float:
@@ -67,6 +83,7 @@ class DeliveryWorker:
         tracer: Tracer,
         options: WorkerOptions,
         *,
+        renderer: TemplateRenderer,
         clock: Callable[[], datetime] = utcnow,
         jitter: Callable[[], float] = _random_jitter,
     ) -> None:
@@ -75,21 +92,22 @@ class DeliveryWorker:
         self._webhooks = webhooks
         self._tracer = tracer
         self._options = options
+        self._renderer = renderer
         self._clock = clock
         self._jitter = jitter
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._busy: collections.Counter[str] = collections.Counter()
         self._wakeup = asyncio.Event()
         self._stopping = False
-
-    def message_id(self, delivery: Delivery) -> str:
-        """The Message-ID of a delivery's email: unique, and the same on every retry."""
-        return f"<{delivery.id}@{self._options.email_domain}>"
 
     async def claim_due(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, with the endpoints of the webhook ones."""
         now = self._clock()
+        per_destination = self._options.max_per_destination
+        free = {destination: per_destination - busy for destination, busy in self._busy.items()}
         async with self._unit_of_work() as uow:
-            claimed = await uow.deliveries.claim_due(now, now + self._options.lease, limit)
+            claimed = await uow.deliveries.claim_due(now, now + self._options.lease, limit,
+                                                     free, per_destination)
             endpoints = await uow.endpoints.by_ids(
                 delivery.destination for delivery in claimed if delivery.channel == "webhook"
             )
@@ -111,12 +129,24 @@ class DeliveryWorker:
                 "helpline.tenant.id": delivery.tenant_id,
             },
         ) as span:
-            outcome = await self._attempt(delivery, endpoint)
+            if delivery.channel == "webhook" and (endpoint is None or not endpoint.enabled):
+                await self._suppress(delivery, endpoint)
+                return
+            started, clock_started = time.perf_counter(), self._clock()
+            outcome, response = await self._attempt(delivery, endpoint)
+            latency_ms = (time.perf_counter() - started) * 1000
             ATTEMPTS.labels(delivery.channel, "delivered" if outcome.delivered else "failed").inc()
             if not outcome.delivered:
                 span.set_status(Status(StatusCode.ERROR, outcome.error))
+            attempt = Attempt(
+                delivery_id=delivery.id, tenant_id=delivery.tenant_id, attempt=delivery.attempts,
+                started_at=clock_started, latency_ms=round(latency_ms, 3),
+                outcome="delivered" if outcome.delivered else "failed",
+                status_code=response.status_code if response else None,
+                detail=_detail(outcome, response),
+            )
             # Recorded inside the span so the outcome event continues the ticket's trace.
-            await self._record(delivery, endpoint, outcome)
+            await self._record(delivery, endpoint, outcome, attempt)
 
     async def deliver_due(self) -> int:
         """Claim one batch of due deliveries and send them all; return how many there were."""
@@ -125,31 +155,45 @@ class DeliveryWorker:
         return len(claimed)
 
     async def _attempt(self, delivery: Delivery, endpoint: WebhookEndpoint | None
-                       ) -> AttemptOutcome:
+                       ) -> tuple[AttemptOutcome, WebhookResponse | None]:
         timeout = self._options.send_timeout
         try:
             async with asyncio.timeout(timeout):
-                if delivery.channel == "email":
+                if delivery.channel == "email" or endpoint is None:
                     await self._mailer.send(OutboundEmail(
-                        message_id=self.message_id(delivery), to=delivery.destination,
-                        subject=delivery.subject or "", text=delivery.payload,
+                        message_id=delivery.message_id or f"<{delivery.id}@"
+                                                          f"{self._options.email_domain}>",
+                        to=delivery.destination, subject=delivery.subject or "",
+                        text=delivery.payload, html=delivery.html,
+                        headers={name: value for name, value in (delivery.headers or {}).items()
+                                 if name != "Message-ID"},
                     ))
-                    return AttemptOutcome.success()
-                if endpoint is None or not endpoint.enabled:
-                    return AttemptOutcome.failure("the webhook endpoint is disabled or gone",
-                                                  permanent=True)
+                    return AttemptOutcome.success(), None
+                secrets = endpoint.signing_secrets(self._clock())
                 response = await self._webhooks.send(WebhookRequest(
                     url=endpoint.url, message_id=delivery.id, body=delivery.payload,
-                    secret=endpoint.secret,
+                    secret=secrets[0], extra_secrets=secrets[1:],
                 ))
-                return webhook_outcome(response.status_code, response.retry_after)
+                return webhook_outcome(response.status_code, response.retry_after), response
         except TimeoutError:
-            return AttemptOutcome.failure(f"no answer within {timeout:g} s")
+            return AttemptOutcome.failure(f"no answer within {timeout:g} s"), None
         except DeliveryAttemptFailed as error:
-            return AttemptOutcome.failure(error.reason, permanent=error.permanent)
+            return AttemptOutcome.failure(error.reason, permanent=error.permanent), None
+
+    async def _suppress(self, delivery: Delivery, endpoint: WebhookEndpoint | None) -> None:
+        now = self._clock()
+        detail = ("the endpoint was deleted" if endpoint is None
+                  else endpoint.disabled_reason or "the endpoint is disabled")
+        delivery.suppress(f"disabled_endpoint: {detail}")
+        async with self._unit_of_work() as uow:
+            if await uow.deliveries.save_attempt(delivery):
+                uow.publish(suppressed_event(delivery, "disabled_endpoint", detail, now),
+                            event_id=derived_event_id("notification-suppressed", delivery.id,
+                                                      str(delivery.attempts)))
+                await uow.commit()
 
     async def _record(self, delivery: Delivery, endpoint: WebhookEndpoint | None,
-                      outcome: AttemptOutcome) -> None:
+                      outcome: AttemptOutcome, attempt: Attempt) -> None:
         now = self._clock()
         will_retry = delivery.record_attempt(outcome, now, self._jitter())
         async with self._unit_of_work() as uow:
@@ -157,33 +201,42 @@ class DeliveryWorker:
                 log.warning("delivery was taken over after its lease ran out; result dropped",
                             extra={"notification_id": delivery.id, "attempt": delivery.attempts})
                 return
-            if outcome.endpoint_gone and endpoint is not None:
-                await uow.endpoints.disable(endpoint.id)
-                log.warning("webhook endpoint answered 410 Gone and was disabled",
-                            extra={"endpoint_id": endpoint.id, "tenant_id": endpoint.tenant_id})
+            await uow.deliveries.record_attempt(attempt)
+            if endpoint is not None:
+                await self._judge_endpoint(uow, endpoint, delivery, outcome, now)
             uow.publish(
-                self._outcome_event(delivery, outcome, will_retry, now),
+                outcome_event(delivery, outcome, will_retry, now),
                 event_id=derived_event_id("notification-attempt", delivery.id,
                                           str(delivery.attempts)),
             )
             await uow.commit()
 
-    def _outcome_event(self, delivery: Delivery, outcome: AttemptOutcome, will_retry: bool,
-                       now: datetime) -> Event:
-        common = {
-            "tenant_id": delivery.tenant_id, "ticket_id": delivery.ticket_id, "occurred_at": now,
-            "notification_id": delivery.id, "channel": delivery.channel,
-            "trigger_event_id": delivery.trigger_event_id,
-            "trigger_event_type": delivery.trigger_event_type, "attempt": delivery.attempts,
-        }
+    async def _judge_endpoint(self, uow: NotifyUnitOfWork, endpoint: WebhookEndpoint,
+                              delivery: Delivery, outcome: AttemptOutcome, now: datetime
+                              ) -> None:
         if outcome.delivered:
-            message_id = self.message_id(delivery) if delivery.channel == "email" else None
-            return NotificationDelivered.model_validate(
-                {**common, "outbound_message_id": message_id}
-            )
-        return NotificationFailed.model_validate(
-            {**common, "error": outcome.error or "unknown error", "will_retry": will_retry}
-        )
+            if endpoint.failing_since is not None:
+                await uow.endpoints.mark_failing(endpoint.id, None)
+            return
+        reason: str | None = None
+        if outcome.endpoint_gone:
+            reason = "answered 410 Gone"
+        elif endpoint.failing_since is None:
+            await uow.endpoints.mark_failing(endpoint.id, now)
+        elif now - endpoint.failing_since >= self._options.disable_after:
+            reason = f"every attempt failed since {endpoint.failing_since.isoformat()}"
+        if reason is None:
+            return
+        await uow.endpoints.disable(endpoint.id, reason)
+        log.warning("webhook endpoint disabled", extra={
+            "endpoint_id": endpoint.id, "tenant_id": endpoint.tenant_id, "reason": reason})
+        notice = owner_notice(endpoint, delivery, outcome.error or reason,
+                              self._options.email_domain, self._renderer, now)
+        await uow.deliveries.add_all([notice])
+        if notice.status == "suppressed":
+            uow.publish(suppressed_event(notice, "no_recipient",
+                                         "the endpoint has no owner_email", now),
+                        event_id=derived_event_id("notification-suppressed", notice.id))
 
     async def _deliver_logged(self, delivery: Delivery, endpoint: WebhookEndpoint | None
                               ) -> None:
@@ -212,15 +265,20 @@ class DeliveryWorker:
                 task = asyncio.create_task(self._deliver_logged(delivery, endpoint),
                                            name=f"deliver-{delivery.id}")
                 self._in_flight.add(task)
-                task.add_done_callback(self._finished)
+                self._busy[delivery.destination] += 1
+                task.add_done_callback(functools.partial(self._finished,
+                                                         destination=delivery.destination))
             if claimed and len(claimed) == min(free, self._options.batch_size):
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._options.poll_interval)
             self._wakeup.clear()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _finished(self, task: asyncio.Task[None], *, destination: str) -> None:
         self._in_flight.discard(task)
+        self._busy[destination] -= 1
+        if self._busy[destination] <= 0:
+            del self._busy[destination]
         self.wake()
 
     async def stop(self, grace: float = 20.0) -> None:

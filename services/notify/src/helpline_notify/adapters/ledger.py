@@ -1,0 +1,193 @@
+"""The delivery ledger: one row per notification and one per attempt, with retention."""
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline_notify.adapters.orm import deliveries, delivery_attempts
+from helpline_notify.adapters.repository import upsert_dialect
+from helpline_notify.domain.model import Attempt, Delivery
+
+_DELIVERY_COLUMNS = [f.name for f in fields(Delivery) if f.name != "lease_until"]
+_OVERFETCH = 2
+"""Claim looks at this many times the rows it may take, to skip rows of busy destinations."""
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(**{name: getattr(row, name) for name in _DELIVERY_COLUMNS})
+
+
+class DeliveryRepository:
+    """Deliveries and their attempts; every query names the tenant except the worker's."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_all(self, new_deliveries: Sequence[Delivery]) -> None:
+        """Insert deliveries; one that already exists (same event, channel, destination) stays."""
+        if not new_deliveries:
+            return
+        rows = [{name: getattr(item, name) for name in _DELIVERY_COLUMNS}
+                for item in new_deliveries]
+        statement = upsert_dialect(self._session).insert(deliveries).on_conflict_do_nothing()
+        await self._session.execute(statement, rows)
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int,
+                        free_slots: Mapping[str, int] | None = None,
+                        default_slots: int | None = None) -> list[Delivery]:
+        """Lease up to ``limit`` due deliveries, at most the free slots of each destination.
+
+        An ordered delivery waits while an older one of its ticket to the same destination is
+        still pending.
+        """
+        slots = dict(free_slots or {})
+        saturated = [destination for destination, free in slots.items() if free <= 0]
+        earlier = deliveries.alias("earlier")
+        blocked = exists().where(
+            earlier.c.destination == deliveries.c.destination,
+            earlier.c.ticket_id == deliveries.c.ticket_id,
+            earlier.c.status == "pending",
+            earlier.c.created_at < deliveries.c.created_at,
+        )
+        due = [deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now]
+        # Rank each destination's due rows so one destination's backlog cannot fill the batch
+        # (the window sits in a subquery: PostgreSQL refuses FOR UPDATE next to a window).
+        ranked = select(
+            deliveries.c.id,
+            func.row_number().over(partition_by=deliveries.c.destination,
+                                   order_by=(deliveries.c.next_attempt_at, deliveries.c.id))
+            .label("rank"),
+        ).where(*due, or_(deliveries.c.ordered.is_(False), not_(blocked)))
+        if saturated:
+            ranked = ranked.where(deliveries.c.destination.not_in(saturated))
+        ranked_rows = ranked.subquery()
+        candidates = select(ranked_rows.c.id)
+        if default_slots is not None:
+            candidates = candidates.where(ranked_rows.c.rank <= default_slots)
+        rows = await self._session.execute(
+            select(deliveries)
+            .where(deliveries.c.id.in_(candidates), *due)
+            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+            .limit(limit * _OVERFETCH)
+            .with_for_update(skip_locked=True)
+        )
+        claimed: list[Delivery] = []
+        for delivery in map(_delivery, rows):
+            free = slots.get(delivery.destination, default_slots)
+            if free is not None and free <= 0:
+                continue
+            if free is not None:
+                slots[delivery.destination] = free - 1
+            claimed.append(delivery)
+            if len(claimed) == limit:
+                break
+        for delivery in claimed:
+            delivery.begin_attempt(lease_until)
+        if claimed:
+            await self._session.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_([delivery.id for delivery in claimed]))
+                .values(attempts=deliveries.c.attempts + 1, next_attempt_at=lease_until)
+            )
+        return claimed
+
+    async def save_attempt(self, delivery: Delivery) -> bool:
+        """Write an attempt's result; False if another worker has taken the delivery since."""
+        result = await self._session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery.id, deliveries.c.status == "pending",
+                   deliveries.c.attempts == delivery.attempts)
+            .values(status=delivery.status, next_attempt_at=delivery.next_attempt_at,
+                    last_error=delivery.last_error, delivered_at=delivery.delivered_at)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def record_attempt(self, attempt: Attempt) -> None:
+        """Append one attempt to the ledger."""
+        await self._session.execute(insert(delivery_attempts).values(**attempt.__dict__))
+
+    async def attempts(self, tenant_id: str, delivery_id: str) -> list[Attempt]:
+        """The recorded attempts of the tenant's delivery, in order."""
+        rows = await self._session.execute(
+            select(delivery_attempts)
+            .where(delivery_attempts.c.delivery_id == delivery_id,
+                   delivery_attempts.c.tenant_id == tenant_id)
+            .order_by(delivery_attempts.c.attempt, delivery_attempts.c.id)
+        )
+        return [Attempt(**{name: getattr(row, name) for name in Attempt.__dataclass_fields__})
+                for row in rows]
+
+    async def get(self, tenant_id: str, delivery_id: str) -> Delivery | None:
+        """The tenant's delivery with that id, if any."""
+        row = (await self._session.execute(
+            select(deliveries).where(deliveries.c.id == delivery_id,
+                                     deliveries.c.tenant_id == tenant_id)
+        )).first()
+        return _delivery(row) if row else None
+
+    async def failed_since(self, tenant_id: str, destination: str, since: datetime
+                           ) -> list[Delivery]:
+        """The failed (or suppressed) deliveries to ``destination`` created since ``since``."""
+        rows = await self._session.execute(
+            select(deliveries).where(
+                deliveries.c.tenant_id == tenant_id, deliveries.c.destination == destination,
+                deliveries.c.status.in_(("failed", "suppressed")),
+                deliveries.c.created_at >= since,
+            ).order_by(deliveries.c.created_at, deliveries.c.id)
+        )
+        return [_delivery(row) for row in rows]
+
+    async def requeue(self, delivery: Delivery) -> None:
+        """Write a replayed delivery back as pending."""
+        await self._session.execute(
+            update(deliveries).where(deliveries.c.id == delivery.id).values(
+                status=delivery.status, next_attempt_at=delivery.next_attempt_at,
+                delivered_at=None, attempts_before_replay=delivery.attempts_before_replay,
+            )
+        )
+
+    async def recent_email_count(self, tenant_id: str, address: str, since: datetime) -> int:
+        """How many emails to ``address`` were queued since ``since`` (suppressed ones aside)."""
+        count = await self._session.scalar(
+            select(func.count()).select_from(deliveries).where(
+                deliveries.c.tenant_id == tenant_id, deliveries.c.channel == "email",
+                func.lower(deliveries.c.destination) == address.lower(),
+                deliveries.c.created_at >= since, deliveries.c.status != "suppressed",
+            )
+        )
+        return int(count or 0)
+
+    async def purge_finished_before(self, cutoff: datetime) -> int:
+        """Delete finished deliveries created before ``cutoff`` and attempts before it."""
+        await self._session.execute(
+            delete(delivery_attempts).where(delivery_attempts.c.started_at < cutoff)
+        )
+        result = await self._session.execute(
+            delete(deliveries).where(deliveries.c.created_at < cutoff,
+                                     deliveries.c.status != "pending")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def page(self, tenant_id: str, *, ticket_id: str | None, limit: int,
+                   after: tuple[datetime, str] | None = None,
+                   statuses: Collection[str] = ()) -> list[Delivery]:
+        """The tenant's deliveries, oldest first, optionally of one ticket, after a cursor."""
+        query = select(deliveries).where(deliveries.c.tenant_id == tenant_id)
+        if ticket_id is not None:
+            query = query.where(deliveries.c.ticket_id == ticket_id)
+        if statuses:
+            query = query.where(deliveries.c.status.in_(list(statuses)))
+        if after:
+            created_at, delivery_id = after
+            query = query.where(
+                or_(deliveries.c.created_at > created_at,
+                    and_(deliveries.c.created_at == created_at, deliveries.c.id > delivery_id))
+            )
+        rows = await self._session.execute(
+            query.order_by(deliveries.c.created_at, deliveries.c.id).limit(limit)
+        )
+        return [_delivery(row) for row in rows]

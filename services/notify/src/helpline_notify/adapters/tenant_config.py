@@ -1,0 +1,128 @@
+"""A tenant's notification settings in the database: subscriptions, templates, suppressions."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline_notify.adapters.orm import subscriptions, suppressions, templates
+from helpline_notify.adapters.repository import upsert_dialect
+from helpline_notify.domain.subscriptions import Filters, Subscription
+from helpline_notify.domain.templates import TemplateSource
+
+
+def _subscription(row: Any) -> Subscription:
+    return Subscription(
+        id=row.id, tenant_id=row.tenant_id, event_types=tuple(row.event_types),
+        channel=row.channel, filters=Filters.of(row.filters), roles=tuple(row.roles),
+        addresses=tuple(row.addresses), endpoint_ids=tuple(row.endpoint_ids),
+        created_at=row.created_at,
+    )
+
+
+class SubscriptionRepository:
+    """Subscriptions per tenant."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, subscription: Subscription) -> None:
+        """Insert a subscription."""
+        await self._session.execute(insert(subscriptions).values(
+            id=subscription.id, tenant_id=subscription.tenant_id,
+            event_types=list(subscription.event_types), filters=subscription.filters.as_dict(),
+            channel=subscription.channel, roles=list(subscription.roles),
+            addresses=list(subscription.addresses), endpoint_ids=list(subscription.endpoint_ids),
+            created_at=subscription.created_at,
+        ))
+
+    async def for_tenant(self, tenant_id: str) -> list[Subscription]:
+        """The tenant's subscriptions, oldest first."""
+        rows = await self._session.execute(
+            select(subscriptions).where(subscriptions.c.tenant_id == tenant_id)
+            .order_by(subscriptions.c.created_at, subscriptions.c.id)
+        )
+        return [_subscription(row) for row in rows]
+
+    async def remove(self, tenant_id: str, subscription_id: str) -> bool:
+        """Delete the tenant's subscription; False if there was none."""
+        result = await self._session.execute(
+            delete(subscriptions).where(subscriptions.c.id == subscription_id,
+                                        subscriptions.c.tenant_id == tenant_id)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
+class TemplateRepository:
+    """Templates per tenant, event type and language."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def put(self, tenant_id: str, event_type: str, language: str,
+                  source: TemplateSource, now: datetime) -> None:
+        """Create or replace a template."""
+        values = {"subject": source.subject, "text": source.text, "html": source.html,
+                  "updated_at": now}
+        statement = upsert_dialect(self._session).insert(templates).values(
+            tenant_id=tenant_id, event_type=event_type, language=language, **values)
+        await self._session.execute(statement.on_conflict_do_update(
+            index_elements=["tenant_id", "event_type", "language"], set_=values))
+
+    async def get(self, tenant_id: str, event_type: str, language: str
+                  ) -> TemplateSource | None:
+        """The tenant's own template for the event type and language, if any."""
+        row = (await self._session.execute(select(templates).where(
+            templates.c.tenant_id == tenant_id, templates.c.event_type == event_type,
+            templates.c.language == language,
+        ))).first()
+        return TemplateSource(subject=row.subject, text=row.text, html=row.html) if row else None
+
+    async def for_tenant(self, tenant_id: str) -> list[tuple[str, str, TemplateSource]]:
+        """The tenant's templates as (event type, language, source)."""
+        rows = await self._session.execute(
+            select(templates).where(templates.c.tenant_id == tenant_id)
+            .order_by(templates.c.event_type, templates.c.language))
+        return [(row.event_type, row.language,
+                 TemplateSource(subject=row.subject, text=row.text, html=row.html))
+                for row in rows]
+
+    async def remove(self, tenant_id: str, event_type: str, language: str) -> bool:
+        """Delete a template; False if there was none."""
+        result = await self._session.execute(delete(templates).where(
+            templates.c.tenant_id == tenant_id, templates.c.event_type == event_type,
+            templates.c.language == language))
+        return bool(getattr(result, "rowcount", 0))
+
+
+class SuppressionRepository:
+    """Addresses a tenant's mail must not go to (fed by bounces)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, tenant_id: str, address: str, reason: str, now: datetime) -> None:
+        """Suppress an address (keeping the first reason if it was already suppressed)."""
+        statement = upsert_dialect(self._session).insert(suppressions).values(
+            tenant_id=tenant_id, address=address.lower(), reason=reason[:500], created_at=now)
+        await self._session.execute(statement.on_conflict_do_nothing())
+
+    async def reason(self, tenant_id: str, address: str) -> str | None:
+        """Why the address is suppressed, or None when mail may go to it."""
+        return await self._session.scalar(select(suppressions.c.reason).where(
+            suppressions.c.tenant_id == tenant_id,
+            suppressions.c.address == func.lower(address)))
+
+    async def for_tenant(self, tenant_id: str) -> list[tuple[str, str, datetime]]:
+        """The tenant's suppressed addresses as (address, reason, since)."""
+        rows = await self._session.execute(
+            select(suppressions).where(suppressions.c.tenant_id == tenant_id)
+            .order_by(suppressions.c.address))
+        return [(row.address, row.reason, row.created_at) for row in rows]
+
+    async def remove(self, tenant_id: str, address: str) -> bool:
+        """Allow mail to the address again; False if it was not suppressed."""
+        result = await self._session.execute(delete(suppressions).where(
+            suppressions.c.tenant_id == tenant_id, suppressions.c.address == address.lower()))
+        return bool(getattr(result, "rowcount", 0))

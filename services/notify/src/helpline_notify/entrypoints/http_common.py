@@ -1,0 +1,36 @@
+"""What notify's route modules share: their options and common request shapes."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from helpline_notify.service_layer.handlers import UnitOfWorkFactory
+from helpline_notify.service_layer.ports import TemplateRenderer
+
+Values = list[Annotated[str, Field(min_length=1, max_length=64)]]
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """What the routes need from bootstrap."""
+
+    unit_of_work: UnitOfWorkFactory
+    renderer: TemplateRenderer
+    max_page_size: int
+    allow_private_networks: bool
+    rotation_overlap: timedelta
+    wake_worker: Callable[[], None]
+
+
+class FiltersIn(BaseModel):
+    """Ticket filters: a list of allowed values per attribute (empty: any value)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: Values = Field(default_factory=list, max_length=10)
+    type: Values = Field(default_factory=list, max_length=10)
+    organization_id: Values = Field(default_factory=list, max_length=100)
+    team: Values = Field(default_factory=list, max_length=50)

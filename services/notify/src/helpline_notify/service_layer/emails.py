@@ -1,0 +1,100 @@
+"""Turning one email target into a threaded, rendered delivery, or the reason it is not sent."""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from helpline_notify.domain.errors import InvalidTemplate
+from helpline_notify.domain.model import Delivery, TicketView
+from helpline_notify.domain.planning import EmailTarget, delivery_id, pending_delivery
+from helpline_notify.domain.templates import (
+    ACKNOWLEDGEMENT_TYPES,
+    DEFAULT_LANGUAGE,
+    DEFAULT_TEMPLATES,
+    TemplateSource,
+    template_context,
+    with_token,
+)
+from helpline_notify.domain.threading import domain_of, outbound_message_id, thread_headers
+from helpline_notify.service_layer.ports import TemplateRenderer
+from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
+from helpline_shared.envelope import Envelope
+
+SuppressionReason = Literal[
+    "suppressed_address", "loop_cap", "no_template", "disabled_endpoint", "no_recipient",
+]
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """Why a notification is not sent (a ``NotificationSuppressed`` reason and detail)."""
+
+    reason: SuppressionReason
+    detail: str
+
+
+@dataclass(frozen=True)
+class ComposeOptions:
+    """Where our Message-IDs live and how much mail one address may get per window."""
+
+    email_domain: str
+    recipient_cap: int
+    recipient_cap_since: datetime
+
+
+class EmailComposer:
+    """Checks suppression and the loop cap, picks the template, renders, threads."""
+
+    def __init__(self, renderer: TemplateRenderer) -> None:
+        self._renderer = renderer
+
+    async def template(self, uow: NotifyUnitOfWork, tenant_id: str, event_type: str,
+                       language: str | None) -> TemplateSource | None:
+        """The tenant's template in the ticket's language, then in English, then the default."""
+        for wanted in dict.fromkeys((language or DEFAULT_LANGUAGE, DEFAULT_LANGUAGE)):
+            source = await uow.templates.get(tenant_id, event_type, wanted)
+            if source is not None:
+                return source
+        return DEFAULT_TEMPLATES.get(event_type)
+
+    async def compose(self, uow: NotifyUnitOfWork, envelope: Envelope, ticket: TicketView | None,
+                      target: EmailTarget, options: ComposeOptions, *, now: datetime,
+                      trace: dict[str, str]) -> Delivery | NotSent:
+        """The delivery of one email, or why it is not sent."""
+        event = envelope.event
+        address = target.address
+        if not address:
+            return NotSent("no_recipient", f"no {target.label} address is known for the ticket")
+        reason = await uow.suppressions.reason(event.tenant_id, address)
+        if reason is not None:
+            return NotSent("suppressed_address", f"{address} is suppressed: {reason}")
+        recent = await uow.deliveries.recent_email_count(event.tenant_id, address,
+                                                         options.recipient_cap_since)
+        if recent >= options.recipient_cap:
+            return NotSent("loop_cap", f"{address} already got {recent} emails in the window")
+        language = ticket.language if ticket else None
+        source = await self.template(uow, event.tenant_id, envelope.type, language)
+        if source is None:
+            return NotSent("no_template", f"no template for {envelope.type}")
+        try:
+            content = self._renderer.render(source, template_context(event, ticket, address))
+        except InvalidTemplate as error:
+            return NotSent("no_template", f"the template of {envelope.type} failed: {error}")
+        mailbox = ticket.mailbox if ticket else None
+        message_id = outbound_message_id(delivery_id(envelope.id, "email", address),
+                                         domain_of(mailbox, options.email_domain))
+        headers = thread_headers(message_id, ticket.thread if ticket else (),
+                                 acknowledgement=envelope.type in ACKNOWLEDGEMENT_TYPES,
+                                 reply_to=mailbox)
+        return pending_delivery(
+            envelope, "email", address, payload=content.text, now=now, trace=trace,
+            subject=with_token(content.subject, event.ticket_id)[:998], html=content.html,
+            headers=headers,
+        )
+
+    @staticmethod
+    def threaded(ticket: TicketView | None, delivery: Delivery) -> TicketView | None:
+        """The ticket with ``delivery``'s Message-ID appended to its thread."""
+        if ticket is None or delivery.message_id is None:
+            return ticket
+        return replace(ticket, thread=(*ticket.thread, delivery.message_id))
