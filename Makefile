@@ -4,13 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := -e shared -e services/intake -e services/routing -e services/escalation \
-	-e services/notify -e deploy/local
+	-e services/notify -e deploy/local -e deploy/cli
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test test-unit lint schemas bench clean
+.PHONY: install system-deps run test test-unit lint schemas asyncapi bench clean
 
 $(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml services/*/pyproject.toml \
-		deploy/local/pyproject.toml
+		deploy/local/pyproject.toml deploy/cli/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
@@ -39,17 +39,25 @@ test-unit: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared/src services/intake/src services/routing/src \
-		services/escalation/src services/notify/src deploy/local/src
+		services/escalation/src services/notify/src deploy/local/src deploy/cli/src
 
 ## schemas: rewrite the committed JSON Schemas of the events after an intended change
 schemas: install
 	$(PY) -m helpline_shared.schema_export
+
+## asyncapi: rewrite the committed AsyncAPI 3 document of the partner stream (after event changes)
+asyncapi: install
+	$(PY) -m helpline_shared.asyncapi
 
 ## bench: every benchmark (or one: make bench BENCH=routing), then the summary table
 BENCH ?=
 bench: install system-deps
 	@set -e; cd bench; for name in $(if $(BENCH),$(BENCH),$$(ls *.py | grep -vE '^(common|report)\.py$$' | sed 's/\.py$$//')); do \
 		echo "== $$name"; ../$(PY) $$name.py; done; ../$(PY) report.py
+
+## docs: regenerate docs/configuration.md from the services' settings classes
+docs: install
+	$(PY) -m helpline_cli.settings_doc
 
 clean:
 	rm -rf .helpline $(VENV)

@@ -1,0 +1,1 @@
+"""``helpline``: the admin command line of a Helpline deployment."""

@@ -1,0 +1,36 @@
+"""Where the CLI finds the deployment: ``HELPLINE_*`` variables, like the services."""
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("intake", "routing", "escalation", "notify")
+
+
+class CliSettings(BaseSettings):
+    """The deployment the CLI talks to (defaults: ``make run`` on this machine)."""
+
+    model_config = SettingsConfigDict(env_prefix="HELPLINE_", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    token_secret: SecretStr = SecretStr("helpline-dev-secret-change-me")
+    token: SecretStr | None = None
+    intake_url: str = "http://127.0.0.1:8080"
+    routing_url: str = "http://127.0.0.1:8081"
+    escalation_url: str = "http://127.0.0.1:8082"
+    notify_url: str = "http://127.0.0.1:8083"
+    intake_database_url: str | None = None
+    routing_database_url: str | None = None
+    escalation_database_url: str | None = None
+    notify_database_url: str | None = None
+    timeout: float = 10.0
+
+    def service_url(self, service: str) -> str:
+        """Base URL of ``service``'s HTTP API."""
+        url: str = getattr(self, f"{service}_url")
+        return url.rstrip("/")
+
+    def database_url(self, service: str) -> str | None:
+        """The database URL of ``service``, when the operator gave it."""
+        url: str | None = getattr(self, f"{service}_database_url")
+        return url

@@ -1,0 +1,98 @@
+"""The CLI's resource commands call the services' APIs as a careful client would."""
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from helpline_cli.app import app
+from helpline_devstack._proc import free_port
+
+
+class FakeService:
+    """Answers every request with the next queued (status, body) and keeps the requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.answers: list[tuple[int, dict[str, object]]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                fake.requests.append((self.command, self.path, dict(self.headers), body))
+                status, answer = fake.answers.pop(0) if fake.answers else (200, {})
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def routing() -> Iterator[FakeService]:
+    service = FakeService()
+    yield service
+    service.server.shutdown()
+
+
+def run(routing: FakeService, *arguments: str, token: str | None = "hl_x.y") -> tuple[int, str]:
+    environment = {"HELPLINE_ROUTING_URL": routing.url}
+    if token:
+        environment["HELPLINE_TOKEN"] = token
+    result = CliRunner().invoke(app, list(arguments), env=environment)
+    return result.exit_code, result.output
+
+
+def test_create_posts_the_object_with_the_token_and_an_idempotency_key(
+        routing: FakeService) -> None:
+    routing.answers.append((201, {"id": "a-1"}))
+    code, output = run(routing, "agents", "create", "--data", '{"name": "Ada"}')
+    assert code == 0 and json.loads(output) == {"id": "a-1"}
+    [(method, path, headers, body)] = routing.requests
+    assert (method, path, json.loads(body)) == ("POST", "/v1/agents", {"name": "Ada"})
+    assert headers["Authorization"] == "Bearer hl_x.y"
+    assert headers["Idempotency-Key"]
+
+
+def test_a_refusal_is_one_line_with_the_problem_detail(routing: FakeService) -> None:
+    routing.answers.append((422, {"title": "Invalid", "detail": "skills.exports: too high"}))
+    code, output = run(routing, "rules", "set", "--data", "{}")
+    assert code == 1
+    assert output.strip() == ("error: routing refused PUT /v1/routing/rules: 422 "
+                              "skills.exports: too high")
+
+
+def test_without_a_token_the_cli_says_how_to_get_one(routing: FakeService) -> None:
+    code, output = run(routing, "agents", "list", token=None)
+    assert code == 1 and "set HELPLINE_TOKEN (helpline tokens issue TENANT)" in output
+    assert routing.requests == []
+
+
+def test_an_issued_token_verifies_for_its_tenant() -> None:
+    runner = CliRunner()
+    issued = runner.invoke(app, ["tokens", "issue", "acme", "--scope", "tickets:read"],
+                           env={"HELPLINE_TOKEN_SECRET": "s"})
+    verified = runner.invoke(app, ["tokens", "verify", issued.output.strip()],
+                             env={"HELPLINE_TOKEN_SECRET": "s"})
+    assert verified.output.strip() == "tenant acme, scopes tickets:read"
+    forged = runner.invoke(app, ["tokens", "verify", issued.output.strip()],
+                           env={"HELPLINE_TOKEN_SECRET": "other"})
+    assert forged.exit_code == 1 and "invalid token: bad signature" in forged.output

@@ -1,0 +1,45 @@
+"""The laptop compose file is valid and creates every topic Helpline needs."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpline_shared.topics import PARTITIONS, all_topics
+
+# The first test may build the tool from its Go module (minutes, once per machine).
+pytestmark = pytest.mark.timeout(1800)
+
+COMPOSE_FILE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
+
+
+def compose_config(docker_config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE_FILE), "config"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "DOCKER_CONFIG": str(docker_config)},
+    )
+
+
+def test_docker_compose_config_accepts_the_compose_file(docker_config: Path) -> None:
+    result = compose_config(docker_config)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {"kafka", "postgres", "intake", "routing", "escalation", "notify"} <= set(services)
+
+
+def test_compose_services_run_as_hardened_containers(docker_config: Path) -> None:
+    services = yaml.safe_load(compose_config(docker_config).stdout)["services"]
+    for name in ("intake", "routing", "escalation", "notify"):
+        assert services[name]["read_only"] is True
+        assert services[name]["cap_drop"] == ["ALL"]
+        assert services[name]["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+
+
+def test_compose_creates_every_shared_topic() -> None:
+    command = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["topics"]["command"][-1]
+    listed = command.split(" in ", 1)[1].split(";", 1)[0].split()
+    assert listed == list(all_topics())
+    assert f"--partitions {PARTITIONS}" in command

@@ -1,0 +1,31 @@
+"""Configuration: every setting is documented; a bad one stops a service, named."""
+
+import os
+import subprocess
+import sys
+
+from helpline_cli.settings import SERVICES
+from helpline_cli.settings_doc import TARGET, render, settings_class
+
+
+def test_every_setting_of_every_service_is_documented() -> None:
+    documented = TARGET.read_text()
+    for service in SERVICES:
+        for name in settings_class(service).model_fields:
+            assert f"`HELPLINE_{name.upper()}`" in documented, f"{service}: {name}"
+
+
+def test_the_configuration_page_is_the_generated_one() -> None:
+    assert TARGET.read_text() == render(), "stale: run python -m helpline_cli.settings_doc"
+
+
+def test_an_invalid_setting_stops_the_service_at_start_naming_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "helpline_routing", "migrate"],
+        env={**os.environ, "HELPLINE_TIMER_BATCH_SIZE": "0", "HELPLINE_LOG_LEVEL": "LOUD"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert "helpline-routing: invalid configuration: " in result.stderr
+    assert "HELPLINE_TIMER_BATCH_SIZE:" in result.stderr
+    assert "HELPLINE_LOG_LEVEL:" in result.stderr
