@@ -3,11 +3,13 @@
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from opentelemetry import propagate
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Row, Select, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from helpline_shared.envelope import KafkaRecord, to_record
@@ -91,38 +93,57 @@ class OutboxRelay:
             return await self._publish_batch()
 
     async def _publish_batch(self) -> int:
-        table = self._table
-        async with self._engine.begin() as connection:
-            rows = (
-                await connection.execute(
-                    select(table.c.id, table.c.topic, table.c.record_key, table.c.record_value,
-                           table.c.headers)
-                    .where(table.c.sent_at.is_(None))
-                    .order_by(table.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            deliveries = [
-                await self._producer.send(
-                    row.topic,
-                    value=row.record_value,
-                    key=row.record_key,
-                    headers=[(name, value.encode()) for name, value in row.headers],
-                )
-                for row in rows
-            ]
-            # Every send must be acknowledged (acks=all) before the rows are marked sent.
-            await asyncio.gather(*deliveries)
-            await connection.execute(
-                update(table).where(table.c.id.in_([row.id for row in rows])).values(
-                    sent_at=utcnow()
-                )
-            )
-        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        if self._engine.dialect.name == "sqlite":
+            # SQLite locks the whole database for a writer: never wait for the broker inside a
+            # transaction, or a broker outage stalls every write of the service. Rows are read,
+            # published, then marked in two short transactions (this process runs one batch at a
+            # time; a crash in between re-publishes the batch with the same ce_ids).
+            async with self._engine.begin() as connection:
+                rows = (await connection.execute(self._unsent())).all()
+            if rows:
+                await self._send(rows)
+                async with self._engine.begin() as connection:
+                    await self._mark_sent(connection, rows)
+        else:
+            # Row locks (SKIP LOCKED) keep relays of several replicas on disjoint rows.
+            async with self._engine.begin() as connection:
+                rows = (await connection.execute(
+                    self._unsent().with_for_update(skip_locked=True))).all()
+                if rows:
+                    await self._send(rows)
+                    await self._mark_sent(connection, rows)
+        if rows:
+            OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
+
+    def _unsent(self) -> Select[Any]:
+        table = self._table
+        return (
+            select(table.c.id, table.c.topic, table.c.record_key, table.c.record_value,
+                   table.c.headers)
+            .where(table.c.sent_at.is_(None))
+            .order_by(table.c.id)
+            .limit(self._batch_size)
+        )
+
+    async def _send(self, rows: Sequence[Row[Any]]) -> None:
+        deliveries = [
+            await self._producer.send(
+                row.topic,
+                value=row.record_value,
+                key=row.record_key,
+                headers=[(name, value.encode()) for name, value in row.headers],
+            )
+            for row in rows
+        ]
+        # Every send must be acknowledged (acks=all) before the rows are marked sent.
+        await asyncio.gather(*deliveries)
+
+    async def _mark_sent(self, connection: AsyncConnection, rows: Sequence[Row[Any]]) -> None:
+        table = self._table
+        await connection.execute(
+            update(table).where(table.c.id.in_([row.id for row in rows])).values(sent_at=utcnow())
+        )
 
     async def _prune(self, connection: AsyncConnection) -> None:
         await connection.execute(
