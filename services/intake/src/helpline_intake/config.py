@@ -11,7 +11,7 @@ from helpline_shared.runtime.settings import ServiceSettings
 class IntakeSettings(ServiceSettings):
     """Settings of the intake service."""
 
-    http_port: int = 8080
+    http_port: int = Field(default=8080, ge=1, le=65535)
     max_page_size: int = 100
     # HELPLINE_SMTP_PORT is where services send mail; intake's own server has its own names.
     smtp_server_enabled: bool = True

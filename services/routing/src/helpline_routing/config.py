@@ -8,7 +8,7 @@ from helpline_shared.runtime.settings import ServiceSettings
 class RoutingSettings(ServiceSettings):
     """Settings of the routing service (per-tenant routing settings live in its database)."""
 
-    http_port: int = 8081
+    http_port: int = Field(default=8081, ge=1, le=65535)
     timer_poll_interval: float = Field(default=0.2, gt=0)
     timer_batch_size: int = Field(default=100, ge=1)
     drain_interval: float = Field(
