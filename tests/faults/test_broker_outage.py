@@ -1,16 +1,14 @@
 """Kafka stopped for 20 s under load: intake keeps accepting durably, nothing is lost."""
 
-import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.stack import Stack
-from helpline_devstack.testing import TopicRecorder, wait_until
+from helpline_devstack.testing import TicketLoad, TopicRecorder, readiness, wait_until
 from helpline_shared import topics
 from helpline_shared.runtime.auth import issue_token
 from helpline_shared.topics import PARTITIONS, all_topics
@@ -19,48 +17,6 @@ pytestmark = pytest.mark.integration
 
 SECRET = "outage-secret"
 OUTAGE_SECONDS = 20
-
-
-class Load:
-    """Creates a ticket every 0.1 s in a thread and keeps every answer."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.accepted: list[str] = []
-        self.statuses: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        headers = {"authorization": f"Bearer {issue_token('acme', SECRET)}"}
-        with httpx.Client(headers=headers, timeout=10) as client:
-            while not self._stop.is_set():
-                try:
-                    response = client.post(self.url + "/v1/tickets", json={
-                        "subject": "During the outage", "description": "still here?",
-                        "requester": {"email": "cy@example.org"}})
-                except httpx.HTTPError:
-                    self.statuses.append(0)
-                else:
-                    self.statuses.append(response.status_code)
-                    if response.status_code == 201:
-                        self.accepted.append(response.json()["id"])
-                time.sleep(0.1)
-
-    def __enter__(self) -> "Load":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(15)
-
-
-def _ready(url: str) -> int:
-    try:
-        return httpx.get(url + "/readyz", timeout=10).status_code
-    except httpx.HTTPError:
-        return 0
 
 
 def test_a_broker_outage_under_load_loses_nothing_and_services_reconnect(tmp_path: Path) -> None:
@@ -75,16 +31,16 @@ def test_a_broker_outage_under_load_loses_nothing_and_services_reconnect(tmp_pat
                                    "HELPLINE_SMTP_SERVER_ENABLED": "false"})
         intake = stack.start("intake")
         stack.start("escalation")
-        with Load(intake.url) as load:
+        with TicketLoad(intake.url, issue_token("acme", SECRET)) as load:
             wait_until(lambda: len(load.accepted) >= 20, 30, "tickets before the outage")
             kafka.stop()
-            wait_until(lambda: _ready(intake.url) == 503, 30, "intake to report not ready")
+            wait_until(lambda: readiness(intake.url) == 503, 30, "intake to report not ready")
             outage_started = time.monotonic()
             accepted_before = len(load.accepted)
             time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - outage_started)))
             accepted_during = len(load.accepted) - accepted_before
             kafka.start()
-            wait_until(lambda: _ready(intake.url) == 200, 60, "intake to be ready again")
+            wait_until(lambda: readiness(intake.url) == 200, 60, "intake to be ready again")
             time.sleep(2)
         assert accepted_during > 0, "intake accepts durably while the broker is away"
         assert set(load.statuses) <= {201, 503}, f"only 201 or 503: {set(load.statuses)}"

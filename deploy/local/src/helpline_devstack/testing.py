@@ -248,3 +248,51 @@ class WebhookReceiver(_Server):
         """The calls received so far."""
         with self.lock:
             return list(self.calls)
+
+
+def readiness(url: str) -> int:
+    """The status of ``url``'s ``/readyz`` (0 when it does not answer within 10 s)."""
+    import httpx
+
+    try:
+        return httpx.get(url + "/readyz", timeout=10).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+class TicketLoad:
+    """Creates a ticket every 0.1 s in a thread, keeping every status and each accepted id."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.token = token
+        self.accepted: list[str] = []
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import httpx
+
+        headers = {"authorization": f"Bearer {self.token}"}
+        with httpx.Client(headers=headers, timeout=10) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.post(self.url + "/v1/tickets", json={
+                        "subject": "Under load", "description": "still here?",
+                        "requester": {"email": "cy@example.org"}})
+                except httpx.HTTPError:
+                    self.statuses.append(0)
+                else:
+                    self.statuses.append(response.status_code)
+                    if response.status_code == 201:
+                        self.accepted.append(response.json()["id"])
+                time.sleep(0.1)
+
+    def __enter__(self) -> "TicketLoad":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(15)

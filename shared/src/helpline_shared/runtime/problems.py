@@ -1,11 +1,15 @@
 """RFC 9457 problem details for every HTTP error."""
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -48,8 +52,45 @@ _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not 
            415: "Unsupported media type", 503: "Service unavailable"}
 
 
+# SQLSTATE class 08 (connection exception) and the shutdown codes of class 57 (operator
+# intervention: admin shutdown, crash shutdown, cannot connect now).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True when ``error`` means the database cannot be reached, rather than a bad statement."""
+    if isinstance(error, ConnectionError | OperationalError | InterfaceError):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        for cause in (error.orig, getattr(error.orig, "__cause__", None)):
+            if isinstance(cause, OSError):
+                return True
+            sqlstate = str(getattr(cause, "sqlstate", "") or "")
+            if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+                return True
+    return False
+
+
+async def _database_problem(request: Request, error: Exception) -> JSONResponse:
+    if not database_unavailable(error):
+        log.error("database error during a request", exc_info=error,
+                  extra={"path": request.url.path})
+        return problem(500, "Internal server error", "the request failed; it was not stored")
+    # The database went away mid-request: nothing was committed, so the client may retry.
+    log.warning("database unavailable during a request",
+                extra={"path": request.url.path, "error_type": type(error).__name__})
+    response = problem(503, "Service unavailable",
+                       "the database is unreachable; nothing was stored, retry later")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem+json response."""
+    app.add_exception_handler(DBAPIError, _database_problem)
+    app.add_exception_handler(ConnectionError, _database_problem)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(StarletteHTTPException, _http_problem)
     app.add_exception_handler(HTTPException, _http_problem)
