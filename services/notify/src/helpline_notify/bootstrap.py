@@ -16,12 +16,12 @@ from helpline_notify.entrypoints import http
 from helpline_notify.service_layer import handlers
 from helpline_notify.service_layer.emails import EmailComposer
 from helpline_notify.service_layer.ports import Mailer, WebhookSender
-from helpline_notify.service_layer.retention import RetentionLoop
+from helpline_notify.service_layer.retention import purge_and_report
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared import topics
 from helpline_shared.envelope import Envelope
-from helpline_shared.runtime.service import BackgroundLoop, ServiceRuntime
+from helpline_shared.runtime.service import BackgroundLoop, ServiceRuntime, periodic_loop
 
 NAME = "notify"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -75,9 +75,9 @@ def bootstrap(
             await http_sender.aclose()
 
     runtime.add_loop(BackgroundLoop("delivery-worker", worker.run, stop_worker))
-    retention = RetentionLoop(unit_of_work, timedelta(days=settings.ledger_retention_days),
-                              settings.retention_interval)
-    runtime.add_loop(BackgroundLoop("ledger-retention", retention.run, retention.stop))
+    retention = timedelta(days=settings.ledger_retention_days)
+    runtime.add_loop(periodic_loop("ledger-retention", settings.retention_interval,
+                                   lambda _stopping: purge_and_report(unit_of_work, retention)))
 
     policy = handlers.EmailPolicy(
         escalation_email=settings.escalation_email, email_domain=settings.email_domain,

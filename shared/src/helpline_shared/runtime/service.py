@@ -4,6 +4,7 @@ Built once by the service's ``bootstrap``; nothing here is created at import tim
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -40,6 +41,32 @@ class BackgroundLoop:
     name: str
     run: Callable[[], Coroutine[Any, Any, None]]
     stop: Callable[[], Awaitable[None]]
+
+
+def periodic_loop(
+    name: str, interval: float, action: Callable[[asyncio.Event], Awaitable[object]]
+) -> BackgroundLoop:
+    """A loop that runs ``action`` at start and every ``interval`` seconds until stopped.
+
+    A failing round is logged and the loop carries on (database or network outages pass);
+    ``action`` receives the stop event, so a long round can end early at shutdown.
+    """
+    stopping = asyncio.Event()
+
+    async def run() -> None:
+        while not stopping.is_set():
+            try:
+                await action(stopping)
+            except Exception:
+                log.exception("background round failed; trying again later",
+                              extra={"loop": name})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
+
+    async def stop() -> None:
+        stopping.set()
+
+    return BackgroundLoop(name, run, stop)
 
 
 class ServiceRuntime:

@@ -6,14 +6,13 @@ the dedup key then recognises.
 """
 
 import asyncio
-import contextlib
 import logging
 
 from helpline_intake.adapters.imap_source import ImapAccount, ImapFolder
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
 from helpline_intake.service_layer.inbound import store_raw
-from helpline_shared.runtime.service import BackgroundLoop
+from helpline_shared.runtime.service import BackgroundLoop, periodic_loop
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +57,12 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
 
 def imap_poller(processing: MailProcessing, interval: float, batch_size: int) -> BackgroundLoop:
     """Poll every IMAP mailbox every ``interval`` seconds."""
-    stopped = asyncio.Event()
 
-    async def poll_all() -> None:
+    async def poll_all(stopping: asyncio.Event) -> None:
         async with processing.unit_of_work() as uow:
             mailboxes = [box for box in await uow.mail.mailboxes() if box.imap]
         for mailbox in mailboxes:
-            if stopped.is_set():
+            if stopping.is_set():
                 return
             try:
                 count = await poll_mailbox(mailbox, processing, batch_size)
@@ -76,16 +74,4 @@ def imap_poller(processing: MailProcessing, interval: float, batch_size: int) ->
             if count:
                 log.info("imap mail fetched", extra={"mailbox_id": mailbox.id, "count": count})
 
-    async def run() -> None:
-        while not stopped.is_set():
-            try:
-                await poll_all()
-            except Exception:
-                log.exception("imap polling round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), interval)
-
-    async def stop() -> None:
-        stopped.set()
-
-    return BackgroundLoop(name="imap-poller", run=run, stop=stop)
+    return periodic_loop("imap-poller", interval, poll_all)

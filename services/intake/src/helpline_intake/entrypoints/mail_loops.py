@@ -1,14 +1,12 @@
 """Background work on stored mail: finish what a crash left pending."""
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from helpline_intake.domain.inbound import PENDING
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.service import BackgroundLoop
+from helpline_shared.runtime.service import BackgroundLoop, periodic_loop
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +32,4 @@ async def sweep_pending(processing: MailProcessing, grace: timedelta = GRACE) ->
 
 def pending_sweeper(processing: MailProcessing, interval: float) -> BackgroundLoop:
     """Sweep pending mail at start and every ``interval`` seconds."""
-    stopped = asyncio.Event()
-
-    async def run() -> None:
-        while not stopped.is_set():
-            try:
-                await sweep_pending(processing)
-            except Exception:
-                log.exception("pending mail sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), interval)
-
-    async def stop() -> None:
-        stopped.set()
-
-    return BackgroundLoop(name="pending-mail", run=run, stop=stop)
+    return periodic_loop("pending-mail", interval, lambda _stopping: sweep_pending(processing))
