@@ -17,10 +17,10 @@ from notify_testkit import (
 )
 from opentelemetry.sdk.trace import TracerProvider
 
-from helpline_notify.domain.model import ticket_token
 from helpline_notify.service_layer import endpoints
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import SlaClockStarted
+from helpline_shared.ticket_token import ticket_token
 
 ESCALATIONS = "escalations@example.com"
 

@@ -29,10 +29,6 @@ def new_webhook_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def ticket_token(ticket_id: str) -> str:
-    """The short ticket reference shown in subjects, like ``[#1a2b3c4d]``."""
-    return f"[#{ticket_id[:8]}]"
-
 
 @dataclass(frozen=True)
 class WebhookEndpoint:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from helpline_notify.domain.model import TicketView, ticket_token
+from helpline_notify.domain.model import TicketView
 from helpline_notify.domain.privacy import without_personal_data
 from helpline_shared.events import Event
+from helpline_shared.ticket_token import ticket_token
 
 DEFAULT_LANGUAGE = "en"
 UNKNOWN_SUBJECT = "(subject not known yet)"

@@ -7,25 +7,16 @@ import re
 from collections.abc import Iterable
 
 from helpline_intake.domain.email.message import InboundEmail
+from helpline_shared.ticket_token import PLUS_ADDRESS_TOKEN, SUBJECT_TOKEN
 
-TOKEN_LENGTH = 8
-"""Notify puts ``[#<first 8 chars of the ticket id>]`` in subjects (``ticket_token``)."""
-
-_SUBJECT_TOKEN = re.compile(r"\[#([0-9a-f]{8})\]", re.IGNORECASE)
-_PLUS_TOKEN = re.compile(r"^[^@+]+\+([0-9a-f]{8})@", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
-
-
-def ticket_token(ticket_id: str) -> str:
-    """The token notify shows in subjects for ``ticket_id``."""
-    return f"[#{ticket_id[:TOKEN_LENGTH]}]"
 
 
 def tokens_in(mail: InboundEmail, recipients: Iterable[str] = ()) -> list[str]:
     """Ticket-id prefixes named by the subject token or a plus-address, in that order."""
-    found = [match.lower() for match in _SUBJECT_TOKEN.findall(mail.subject)]
+    found = [match.lower() for match in SUBJECT_TOKEN.findall(mail.subject)]
     for address in (*recipients, *mail.to, *mail.cc):
-        plus = _PLUS_TOKEN.match(address)
+        plus = PLUS_ADDRESS_TOKEN.match(address)
         if plus:
             found.append(plus.group(1).lower())
     return list(dict.fromkeys(found))
@@ -57,4 +48,4 @@ def answered_message_ids(mail: InboundEmail) -> list[str]:
 
 def strip_token(subject: str) -> str:
     """The subject without ticket tokens (for a ticket opened by a mail that names a gone one)."""
-    return _SUBJECT_TOKEN.sub("", subject).strip()
+    return SUBJECT_TOKEN.sub("", subject).strip()
