@@ -1,4 +1,4 @@
-"""Helpers for services' handler tests: a migrated SQLite database and what its outbox holds."""
+"""Helpers for services' handler tests: a migrated database and what its outbox holds."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +22,16 @@ async def sqlite_units_of_work(
     database: Path, migrations: Path, metadata: MetaData, kind: type[UnitOfWorkT]
 ) -> AsyncIterator[tuple[Callable[[], UnitOfWorkT], AsyncEngine]]:
     """A unit-of-work factory on a fresh SQLite file migrated by the service's migrations."""
-    url = f"sqlite+aiosqlite:///{database}"
+    async with units_of_work(f"sqlite+aiosqlite:///{database}", migrations, metadata,
+                             kind) as made:
+        yield made
+
+
+@asynccontextmanager
+async def units_of_work(
+    url: str, migrations: Path, metadata: MetaData, kind: type[UnitOfWorkT]
+) -> AsyncIterator[tuple[Callable[[], UnitOfWorkT], AsyncEngine]]:
+    """A unit-of-work factory on the empty database at ``url``, migrated to head first."""
     await asyncio.to_thread(upgrade, migrations, url)  # Alembic runs its own event loop
     engine = create_engine(url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)

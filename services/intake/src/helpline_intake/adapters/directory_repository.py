@@ -4,6 +4,7 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_intake.adapters.orm import idempotency_keys, organizations, requesters
@@ -60,6 +61,22 @@ class DirectoryRepository:
         """Insert a requester."""
         values = {name: getattr(requester, name) for name in _REQUESTER_COLUMNS}
         await self._session.execute(insert(requesters).values(**values))
+
+    async def add_requester_unless_known(self, requester: RequesterRecord) -> RequesterRecord:
+        """Insert ``requester`` unless its address is known; return the stored one.
+
+        Two first contacts from one address at the same moment both end with the same record
+        (the second insert waits for the first and then does nothing) instead of one failing.
+        """
+        values = {name: getattr(requester, name) for name in _REQUESTER_COLUMNS}
+        dialect = self._session.get_bind().dialect.name
+        insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await self._session.execute(insert_into(requesters).values(**values)
+                                    .on_conflict_do_nothing(index_elements=["tenant_id", "email"]))
+        stored = await self.requester_by_email(requester.tenant_id, requester.email)
+        if stored is None:
+            raise RuntimeError("the requester vanished right after it was stored")
+        return stored
 
     async def save_requester(self, requester: RequesterRecord) -> None:
         """Write back a changed requester."""

@@ -23,7 +23,7 @@ async def origin_for(uow: IntakeUnitOfWork, tenant_id: str, requester: Requester
             id=new_id(), tenant_id=tenant_id, email=email, name=requester.name,
             organization_id=organization.id if organization else None, language=language,
             created_at=utcnow())
-        await uow.directory.add_requester(record)
+        record = await uow.directory.add_requester_unless_known(record)
     organization = (await uow.directory.organization(tenant_id, record.organization_id)
                     if record.organization_id else None)
     return Origin(organization_id=organization.id if organization else None,
