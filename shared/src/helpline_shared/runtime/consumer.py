@@ -1,6 +1,6 @@
 """Idempotent, poison-proof Kafka consumers on FastStream.
 
-A subscriber decodes the CloudEvent and calls one handler. The offset is committed only after the
+A subscriber decodes each CloudEvent and calls one handler. Offsets are committed only after the
 handler returns (the handler commits its own transaction first, with the event's ``ce_id`` in the
 inbox). A record that cannot be decoded, or whose handler keeps failing, goes to the topic's
 dead-letter topic with the error in its headers, and the partition moves on. Infrastructure
@@ -11,11 +11,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from opentelemetry import propagate
+from opentelemetry.trace import Span, SpanKind, Tracer
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -86,7 +89,7 @@ class DeadLetters:
         )
 
 
-async def _raw_body(message: KafkaMessage) -> bytes:
+async def _raw_batch(message: KafkaMessage) -> object:
     # Keep FastStream from decoding JSON itself: a record that is not JSON must reach our
     # handler so that it can go to the dead-letter topic instead of failing forever.
     return message.body
@@ -99,28 +102,64 @@ def subscribe(
     group: str,
     handler: Handler,
     dead_letters: DeadLetters,
+    tracer: Tracer,
+    batch_size: int = 100,
     max_attempts: int = 3,
     retry_delay: float = 0.2,
 ) -> None:
-    """Register ``handler`` for ``topics`` in consumer group ``group`` on ``broker``."""
+    """Register ``handler`` for ``topics`` in consumer group ``group`` on ``broker``.
+
+    Records arrive in batches of up to ``batch_size`` (what the broker has ready, no waiting
+    for a full batch) and are handled one by one, in partition order, each in its own
+    transaction. The offsets are committed once per batch: profiling showed the commit after
+    every record costing more than most handlers. A transient failure rewinds the whole batch;
+    the records already handled are then skipped by the handlers' inbox.
+    """
 
     @broker.subscriber(
         *topics,
         group_id=group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_raw_body,
+        batch=True,
+        max_records=batch_size,
+        batch_timeout_ms=200,
+        decoder=_raw_batch,
         max_poll_interval_ms=60_000,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
     )
-    async def consume(body: bytes, message: KafkaMessage) -> None:
-        record: ConsumerRecord[Any, Any] = message.raw_message  # type: ignore[assignment]
-        started = time.perf_counter()
-        outcome = await _handle(record, handler, dead_letters, max_attempts, retry_delay)
-        HANDLER_SECONDS.labels(group, record.topic).observe(time.perf_counter() - started)
-        EVENTS_CONSUMED.labels(group, record.topic, outcome).inc()
-        _observe_lag(message, record, group)
+    async def consume(body: object, message: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord[Any, Any], ...] = message.raw_message  # type: ignore[assignment]
+        for record in records:
+            started = time.perf_counter()
+            with _consumer_span(tracer, record, group):
+                outcome = await _handle(record, handler, dead_letters, max_attempts,
+                                        retry_delay)
+            HANDLER_SECONDS.labels(group, record.topic).observe(time.perf_counter() - started)
+            EVENTS_CONSUMED.labels(group, record.topic, outcome).inc()
+            _observe_lag(message, record, group)
+
+
+def _consumer_span(tracer: Tracer, record: ConsumerRecord[Any, Any], group: str
+                   ) -> AbstractContextManager[Span]:
+    # One span per record, child of the producer's context carried in the record's headers:
+    # each ticket keeps one trace across services even though records arrive in batches.
+    carrier = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+    return tracer.start_as_current_span(
+        f"{record.topic} process",
+        context=propagate.extract(carrier),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.consumer.group.name": group,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.kafka.offset": record.offset,
+            "messaging.message.id": carrier.get("ce_id", ""),
+        },
+    )
 
 
 def _observe_lag(message: KafkaMessage, record: ConsumerRecord[Any, Any], group: str) -> None:

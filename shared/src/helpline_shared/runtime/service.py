@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from faststream.kafka import KafkaBroker
-from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
@@ -86,7 +85,8 @@ class ServiceRuntime:
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=f"helpline-{name}",
-            middlewares=[KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider)],
+            # No FastStream telemetry middleware: it makes one span per batch; our subscriber
+            # makes one per record, in the trace of the ticket it belongs to.
             graceful_timeout=settings.shutdown_timeout,
             allow_auto_create_topics=False,
             # Our logger: its records go through the JSON handler with trace ids.
@@ -126,6 +126,8 @@ class ServiceRuntime:
             group=f"helpline-{self.name}",
             handler=handler,
             dead_letters=self.dead_letters,
+            tracer=self.tracer_provider.get_tracer("helpline.consumer"),
+            batch_size=self.settings.consumer_batch_size,
         )
 
     def add_loop(self, loop: BackgroundLoop) -> None:

@@ -32,6 +32,10 @@ class ServiceSettings(BaseSettings):
         default=True, description="Publish the outbox (turned off only to inject faults in tests)"
     )
     relay_poll_interval: float = Field(default=0.5, gt=0)
+    consumer_batch_size: int = Field(
+        default=100, ge=1, le=10_000,
+        description="Most records a consumer takes from Kafka at once (offsets commit per batch)",
+    )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     shutdown_timeout: float = Field(default=20.0, gt=0)
 
