@@ -1,0 +1,130 @@
+"""The physical limit for the pipeline's shape: raw aiokafka, no database, no logic.
+
+A producer writes one record per ticket to a tickets topic; a routing-like and an SLA-like
+consumer each republish every record to their own topic; a notify-like consumer POSTs each
+routed record to a webhook receiver. Same broker, same partitions, same hops as Helpline.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from common import median, percentile
+
+from helpline_devstack.kafka import KafkaNode
+from helpline_devstack.testing import WebhookReceiver, unique_name
+from helpline_shared.topics import PARTITIONS
+
+
+@dataclass
+class Phase:
+    """What one load phase measured (``rate`` None: full speed)."""
+
+    rate: float | None
+    created: int
+    completed: int
+    throughput: float
+    assignment_p50_ms: float
+    assignment_p99_ms: float
+    webhook_p50_ms: float
+    webhook_p99_ms: float
+    acknowledgement_p50_ms: float | None = None
+    acknowledgement_p99_ms: float | None = None
+
+
+class _Run:
+    """One phase of the raw pipeline: its topics, timestamps and consumers."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        self.bootstrap = bootstrap
+        self.tickets, self.routed, self.timed = (prefix + "tickets", prefix + "routing",
+                                                 prefix + "sla")
+        self.prefix = prefix
+        self.created: dict[str, float] = {}
+        self.assigned: dict[str, float] = {}
+        self.clocks: set[str] = set()
+        self.hooks: dict[str, float] = {}
+        self.stop = asyncio.Event()
+
+    def done(self) -> list[str]:
+        return [k for k in self.created
+                if k in self.assigned and k in self.clocks and k in self.hooks]
+
+    async def hop(self, producer: AIOKafkaProducer, source: str, target: str | None,
+                  group: str, role: str, hook_url: str) -> None:
+        consumer = AIOKafkaConsumer(source, bootstrap_servers=self.bootstrap, group_id=group,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as client:
+            try:
+                while not self.stop.is_set():
+                    batches = await consumer.getmany(timeout_ms=100)
+                    for records in batches.values():
+                        futures = []
+                        for record in records:
+                            key = record.key.decode()
+                            if role == "assigned":
+                                self.assigned.setdefault(key, time.time())
+                                await client.post(hook_url, content=record.value)
+                                self.hooks.setdefault(key, time.time())
+                            elif role == "clock":
+                                self.clocks.add(key)
+                            if target is not None:
+                                futures.append(await producer.send(target, record.value,
+                                                                   key=record.key))
+                        await asyncio.gather(*futures)
+                    if batches:
+                        await consumer.commit()
+            finally:
+                await consumer.stop()
+
+
+async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
+    run = _Run(kafka.bootstrap_servers, unique_name("base") + ".")
+    await asyncio.to_thread(kafka.create_topics, [run.tickets, run.routed, run.timed],
+                            PARTITIONS)
+    producer = AIOKafkaProducer(bootstrap_servers=run.bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=2)
+    await producer.start()
+    with WebhookReceiver() as receiver:
+        url = receiver.url + "/hook"
+        tasks = [asyncio.create_task(run.hop(producer, run.tickets, run.routed,
+                                             run.prefix + "r", "", url)),
+                 asyncio.create_task(run.hop(producer, run.tickets, run.timed,
+                                             run.prefix + "e", "", url)),
+                 asyncio.create_task(run.hop(producer, run.routed, None,
+                                             run.prefix + "n", "assigned", url)),
+                 asyncio.create_task(run.hop(producer, run.timed, None,
+                                             run.prefix + "s", "clock", url))]
+        await asyncio.sleep(3)  # let the consumer groups join
+        started = time.monotonic()
+        sent = 0
+        while time.monotonic() < started + seconds:
+            if rate is not None:
+                await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()))
+            key = f"t{sent}"
+            run.created[key] = time.time()
+            await producer.send_and_wait(run.tickets, b'{"ticket": "' + key.encode() + b'"}',
+                                         key=key.encode())
+            sent += 1
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(run.done()) < len(run.created):  # noqa: ASYNC110 - the hops fill the maps
+            await asyncio.sleep(0.1)
+        run.stop.set()
+        await asyncio.gather(*tasks)
+    await producer.stop()
+    done = run.done()
+    to_assignment = [(run.assigned[k] - run.created[k]) * 1000 for k in done]
+    to_hook = [(run.hooks[k] - run.created[k]) * 1000 for k in done]
+    span = max(run.hooks[k] for k in done) - min(run.created.values())
+    return Phase(rate, len(run.created), len(done), len(done) / span,
+                 median(to_assignment), percentile(to_assignment, 0.99),
+                 median(to_hook), percentile(to_hook, 0.99))
+
+
+def run_baseline(kafka: KafkaNode, rates: tuple[float | None, ...], seconds: float
+                 ) -> list[Phase]:
+    """One phase per offered rate (None: as fast as the producer goes)."""
+    return [asyncio.run(_phase(kafka, rate, seconds)) for rate in rates]
