@@ -55,6 +55,36 @@ def versions(*packages: str) -> dict[str, str]:
     return found
 
 
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds of the process and its reaped children) from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return int(fields[1]), ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process with all its descendants (Linux)."""
+    stats = {int(entry.name): _stat(int(entry.name))
+             for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    children: dict[int, list[int]] = {}
+    for pid, stat in stats.items():
+        if stat is not None:
+            children.setdefault(stat[0], []).append(pid)
+    used = {}
+    for name, root in roots.items():
+        total, pending = 0.0, [root]
+        while pending:
+            pid = pending.pop()
+            stat = stats.get(pid)
+            total += stat[1] if stat else 0.0
+            pending.extend(children.get(pid, ()))
+        used[name] = total
+    return used
+
+
 def write_result(
     name: str,
     *,

@@ -17,12 +17,14 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
-from common import RESULTS, median, percentile, write_result
-from raw_pipeline import Phase, run_baseline
+from common import RESULTS, cpu_seconds, median, percentile, write_result
+from raw_pipeline import Phase, kafka_pid, per_ticket, run_baseline
 
 from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
@@ -79,28 +81,55 @@ async def _create_tickets(url: str, token: str, rate: float | None, seconds: flo
     return created
 
 
-def _measure(rate: float | None, created: dict[str, float], recorder: TopicRecorder,
-             receiver: WebhookReceiver, wait: float) -> Phase:
+class Progress:
+    """What has happened to each ticket so far, read incrementally from the recorder and the
+    receiver (re-reading everything every time made the harness the busiest process)."""
+
+    def __init__(self, recorder: TopicRecorder, receiver: WebhookReceiver) -> None:
+        self._recorder, self._receiver = recorder, receiver
+        self._records_seen = self._calls_seen = 0
+        self.assigned: dict[str, float] = {}
+        self.clocks: set[str] = set()
+        self.acknowledged: dict[str, float] = {}
+        self.hooks: dict[str, float] = {}
+
+    def update(self) -> None:
+        """Take in the records and webhook calls that arrived since the last update."""
+        records = self._recorder.records()[self._records_seen:]
+        self._records_seen += len(records)
+        for record in records:
+            ticket = record.key.decode() if record.key else ""
+            if record.event_type == ASSIGNED:
+                self.assigned.setdefault(ticket, record.received_at)
+            elif record.event_type == CLOCK_STARTED:
+                self.clocks.add(ticket)
+            elif record.event_type == DELIVERED:
+                data = json.loads(record.value)
+                if data["channel"] == "email" and data["trigger_event_type"] == CREATED:
+                    self.acknowledged.setdefault(ticket, record.received_at)
+        calls = self._receiver.received()[self._calls_seen:]
+        self._calls_seen += len(calls)
+        for call in calls:
+            self.hooks.setdefault(json.loads(call.body)["data"]["ticket_id"], call.received_at)
+
+    def done(self, tickets: Iterable[str]) -> list[str]:
+        """The tickets assigned, with a clock, a webhook and an acknowledgement."""
+        return [t for t in tickets if t in self.assigned and t in self.clocks
+                and t in self.hooks and t in self.acknowledged]
+
+
+def _measure(rate: float | None, created: dict[str, float], progress: Progress,
+             wait: float) -> Phase:
     deadline = time.monotonic() + wait
     while True:
-        assigned = {r.key.decode(): r.received_at for r in recorder.events(ASSIGNED) if r.key}
-        clocks = {r.key.decode() for r in recorder.events(CLOCK_STARTED) if r.key}
-        acknowledged: dict[str, float] = {}
-        for record in recorder.events(DELIVERED):
-            data = json.loads(record.value)
-            if record.key and data["channel"] == "email" and \
-                    data["trigger_event_type"] == CREATED:
-                acknowledged.setdefault(record.key.decode(), record.received_at)
-        hooks: dict[str, float] = {}
-        for call in receiver.received():
-            hooks.setdefault(json.loads(call.body)["data"]["ticket_id"], call.received_at)
-        done = [t for t in created
-                if t in assigned and t in clocks and t in hooks and t in acknowledged]
+        progress.update()
+        done = progress.done(created)
         if len(done) == len(created) or time.monotonic() > deadline:
             break
-        time.sleep(0.2)
+        time.sleep(0.5)
     if not done:
         raise RuntimeError("no ticket completed")
+    assigned, hooks, acknowledged = progress.assigned, progress.hooks, progress.acknowledged
     last = max(max(assigned[t], hooks[t], acknowledged[t]) for t in done)
     to_assignment = [(assigned[t] - created[t]) * 1000 for t in done]
     to_webhook = [(hooks[t] - created[t]) * 1000 for t in done]
@@ -122,8 +151,8 @@ def _prepare_tenant(stack: Stack, token: str, webhook_url: str) -> None:
                json={"url": webhook_url, "event_types": [ASSIGNED]}).raise_for_status()
 
 
-def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], seconds: float
-                 ) -> list[Phase]:
+def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], seconds: float,
+                 postgres_pid: int | None) -> list[Phase]:
     """One phase per offered rate against the four services as processes."""
     prefix = unique_name("bench") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
@@ -146,14 +175,21 @@ def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], seconds: float
             token = issue_token("bench", SECRET)
             _prepare_tenant(stack, token, receiver.url + "/hook")
             watched = [prefix + topics.ROUTING, prefix + topics.SLA, prefix + topics.NOTIFICATIONS]
+            processes = {name: stack.running[name].process.pid for name in SERVICE_PORTS}
+            processes |= {"kafka": kafka_pid(kafka), "load generator": os.getpid()}
+            if postgres_pid is not None:
+                processes["postgres"] = postgres_pid
             with TopicRecorder(kafka.bootstrap_servers, watched) as recorder:
+                progress = Progress(recorder, receiver)
                 for rate in RATES:
+                    cpu_before = cpu_seconds(processes)
                     created = asyncio.run(_create_tickets(stack.running["intake"].url, token,
                                                           rate, seconds))
-                    phases.append(_measure(rate, created, recorder, receiver, wait=180))
+                    phase = _measure(rate, created, progress, wait=180)
+                    phase.cpu_ms_per_ticket = per_ticket(cpu_before, cpu_seconds(processes),
+                                                         phase.completed)
+                    phases.append(phase)
                     print(f"  {rate or 'full'}/s: {vars(phases[-1])}", flush=True)
-                    with receiver.lock:
-                        receiver.calls.clear()
         finally:
             stack.stop_all()
             mail.stop()
@@ -219,14 +255,16 @@ def main() -> None:
             arguments.database,)
         for database in databases:
             urls: dict[str, str] = {}
+            postgres_pid = None
             if database == "postgres":
                 postgres = PostgresServer(HOME / "postgres", port=27432)
                 postgres.start()
                 stem = unique_name("bench")
                 urls = {name: postgres.create_database(f"{stem}_{name}")
                         for name in SERVICE_PORTS}
-            series[f"Helpline {database}"] = phases = run_helpline(kafka, urls,
-                                                                   arguments.seconds)
+                postgres_pid = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
+            series[f"Helpline {database}"] = phases = run_helpline(
+                kafka, urls, arguments.seconds, postgres_pid)
             _report(database, phases, baseline, arguments.seconds)
         RESULTS.mkdir(parents=True, exist_ok=True)
         chart(series, RESULTS / "pipeline.png")

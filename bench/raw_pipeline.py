@@ -6,12 +6,15 @@ routed record to a webhook receiver. Same broker, same partitions, same hops as 
 """
 
 import asyncio
+import contextlib
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from common import median, percentile
+from common import cpu_seconds, median, percentile
 
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.testing import WebhookReceiver, unique_name
@@ -32,6 +35,25 @@ class Phase:
     webhook_p99_ms: float
     acknowledgement_p50_ms: float | None = None
     acknowledgement_p99_ms: float | None = None
+    cpu_ms_per_ticket: dict[str, float] | None = None
+    """CPU time each process (with its children) spent per completed ticket in this phase."""
+
+
+def kafka_pid(kafka: KafkaNode) -> int:
+    """The process id of the broker's JVM (found by its data directory on the command line)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if "kafka.Kafka" in command and str(kafka.home) in command:
+                    return int(entry.name)
+    raise RuntimeError("the Kafka process was not found")
+
+
+def per_ticket(before: dict[str, float], after: dict[str, float], tickets: int
+               ) -> dict[str, float]:
+    """CPU milliseconds per ticket of each process between two ``cpu_seconds`` readings."""
+    return {name: round((after[name] - before[name]) * 1000 / tickets, 2) for name in after}
 
 
 class _Run:
@@ -99,6 +121,8 @@ async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
                  asyncio.create_task(run.hop(producer, run.timed, None,
                                              run.prefix + "s", "clock", url))]
         await asyncio.sleep(3)  # let the consumer groups join
+        processes = {"raw pipeline": os.getpid(), "kafka": kafka_pid(kafka)}
+        cpu_before = cpu_seconds(processes)
         started = time.monotonic()
         sent = 0
         while time.monotonic() < started + seconds:
@@ -112,6 +136,7 @@ async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(run.done()) < len(run.created):  # noqa: ASYNC110 - the hops fill the maps
             await asyncio.sleep(0.1)
+        cpu_after = cpu_seconds(processes)
         run.stop.set()
         await asyncio.gather(*tasks)
     await producer.stop()
@@ -121,7 +146,8 @@ async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
     span = max(run.hooks[k] for k in done) - min(run.created.values())
     return Phase(rate, len(run.created), len(done), len(done) / span,
                  median(to_assignment), percentile(to_assignment, 0.99),
-                 median(to_hook), percentile(to_hook, 0.99))
+                 median(to_hook), percentile(to_hook, 0.99),
+                 cpu_ms_per_ticket=per_ticket(cpu_before, cpu_after, len(done)))
 
 
 def run_baseline(kafka: KafkaNode, rates: tuple[float | None, ...], seconds: float
