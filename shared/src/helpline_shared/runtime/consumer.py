@@ -47,6 +47,10 @@ CONSUMER_LAG = Gauge(
     ["group", "topic", "partition"],
 )
 
+MAX_POLL_INTERVAL_MS = 60_000
+BATCH_TIME_BUDGET = MAX_POLL_INTERVAL_MS / 1000 / 2
+"""Seconds a consumer spends on one batch before it leaves the rest for its next poll."""
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, ConnectionError, OSError)
 
 
@@ -123,15 +127,23 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         batch=True,
         max_records=batch_size,
-        batch_timeout_ms=200,
+        # FastStream sleeps this long again after an empty poll: keep it short, or a record
+        # arriving on a quiet topic waits up to twice this long.
+        batch_timeout_ms=20,
         decoder=_raw_batch,
-        max_poll_interval_ms=60_000,
+        max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
     )
     async def consume(body: object, message: KafkaMessage) -> None:
         records: tuple[ConsumerRecord[Any, Any], ...] = message.raw_message  # type: ignore[assignment]
-        for record in records:
+        deadline = time.monotonic() + BATCH_TIME_BUDGET
+        for index, record in enumerate(records):
+            if time.monotonic() > deadline:
+                # Poll again long before max.poll.interval runs out, or the group would evict
+                # this member mid-batch; the rest of the batch is read again from Kafka.
+                _rewind(message.consumer, records[index:])
+                break
             started = time.perf_counter()
             with _consumer_span(tracer, record, group):
                 outcome = await _handle(record, handler, dead_letters, max_attempts,
@@ -139,6 +151,17 @@ def subscribe(
             HANDLER_SECONDS.labels(group, record.topic).observe(time.perf_counter() - started)
             EVENTS_CONSUMED.labels(group, record.topic, outcome).inc()
             _observe_lag(message, record, group)
+
+
+def _rewind(consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    """Move each partition back to the first of ``records`` it has, so they are fetched again
+    and the commit after this batch covers only what was handled."""
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        first[partition] = min(first.get(partition, record.offset), record.offset)
+    for partition, offset in first.items():
+        consumer.seek(partition, offset)
 
 
 def _consumer_span(tracer: Tracer, record: ConsumerRecord[Any, Any], group: str
