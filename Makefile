@@ -61,3 +61,10 @@ docs: install
 
 clean:
 	rm -rf .helpline $(VENV)
+
+## fuzz: the fuzz tests of make test with FUZZ_SCALE (default 10) times their examples
+FUZZ_SCALE ?= 10
+.PHONY: fuzz
+fuzz: install
+	HELPLINE_FUZZ_PROFILE=long HELPLINE_FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest tests/fuzz \
+		--timeout=0

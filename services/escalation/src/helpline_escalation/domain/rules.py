@@ -61,6 +61,10 @@ def _message_changes(event: MessageAdded, policy: SlaPolicy,
         if policy.metric("periodic_update"):
             action: Action = "restart" if "periodic_update" in states else "start"
             changes.append(Change("periodic_update", action, "public agent reply"))
+            # Only a pause status pauses a clock, and the customer's reply or the next status
+            # resumes them all: a paused clock means the ticket still waits in a pause status.
+            if "paused" in states.values():
+                changes.append(Change("periodic_update", "pause", "ticket waiting"))
     elif is_customer_reply(event):
         changes.extend(Change(metric, "resume", "the customer replied")
                        for metric, state in states.items() if state == "paused")

@@ -19,6 +19,8 @@ from helpline_intake.domain.errors import UnparseableEmail
 
 MAX_PARTS = 500
 MAX_DEPTH = 30
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
 LOOP_HEADERS = ("auto-submitted", "precedence", "x-autoreply", "x-autorespond",
                 "x-auto-response-suppress", "return-path", "content-language", "list-id")
 
@@ -50,6 +52,15 @@ def _date(message: Message) -> datetime | None:
         return None
 
 
+def _language(message: Message) -> str | None:
+    """The first tag of Content-Language (RFC 3282), or None when it is not a language tag.
+
+    The value travels on in events and records: header text (CR/LF included) must not.
+    """
+    first = header(message, "content-language").split(",")[0].strip()
+    return first[:16] if _LANGUAGE_TAG.fullmatch(first) else None
+
+
 def _walk(message: Message, depth: int = 0) -> list[Message]:
     """Leaf parts in order, depth- and count-bounded (nested bombs exist in the wild)."""
     if depth > MAX_DEPTH:
@@ -68,6 +79,15 @@ def _walk(message: Message, depth: int = 0) -> list[Message]:
 
 def parse_email(raw: bytes) -> InboundEmail:
     """Parse a mail; ``UnparseableEmail`` when nothing sensible can be made of it."""
+    try:
+        return _parse(raw)
+    except RecursionError as error:
+        # The standard library parses and serialises nested parts recursively: a mail nested
+        # a thousand levels deep exhausts the stack before ``_walk`` can count its depth.
+        raise UnparseableEmail("MIME structure nested too deeply to parse") from error
+
+
+def _parse(raw: bytes) -> InboundEmail:
     message = message_from_bytes(raw, policy=policy.default)
     if not message.keys():
         raise UnparseableEmail("no headers")
@@ -84,7 +104,7 @@ def parse_email(raw: bytes) -> InboundEmail:
         in_reply_to=message_ids_in(header(message, "in-reply-to")),
         references=message_ids_in(header(message, "references")),
         subject=re.sub(r"\s+", " ", header(message, "subject")).strip()[:998],
-        from_address=from_address.lower() if "@" in from_address else None,
+        from_address=from_address.lower() if _ADDRESS.fullmatch(from_address) else None,
         from_name=from_name or None,
         to=_addresses(message, "to"),
         cc=_addresses(message, "cc"),
@@ -94,7 +114,7 @@ def parse_email(raw: bytes) -> InboundEmail:
         headers={name: header(message, name) for name in LOOP_HEADERS if name in message},
         attachments=tuple(attachments),
         bounce=bounce_of(message),
-        language=header(message, "content-language")[:16] or None,
+        language=_language(message),
         defects=tuple(type(defect).__name__ for defect in message.defects),
     )
 

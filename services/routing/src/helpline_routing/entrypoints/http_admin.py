@@ -1,6 +1,8 @@
 """Routing configuration API: versioned rules, tenant settings, account managers."""
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
 
 from helpline_routing.domain.errors import AgentNotFound
 from helpline_routing.entrypoints.schemas import (
@@ -13,6 +15,9 @@ from helpline_routing.service_layer import admin
 from helpline_routing.service_layer.unit_of_work import UnitOfWorkFactory
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
+
+MAX_VERSION = 2**31 - 1
+"""Versions are 32-bit integers in the database: a larger one is a 422, not a failed query."""
 
 
 def _rules_out(version: int, stored: dict[str, object] | None) -> RuleSetOut:
@@ -40,7 +45,8 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return _rules_out(rule_set.version, stored)
 
     @api.get("/v1/routing/rules/versions/{version}", response_model=RuleSetOut)
-    async def rules_version(version: int, principal: Principal = reader) -> RuleSetOut:
+    async def rules_version(version: Annotated[int, Path(ge=0, le=MAX_VERSION)],
+                            principal: Principal = reader) -> RuleSetOut:
         """An earlier version of the tenant's rules."""
         rule_set, stored = await admin.rules(principal.tenant_id, unit_of_work(), version)
         if stored is None and version != 0:

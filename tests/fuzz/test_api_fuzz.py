@@ -1,0 +1,197 @@
+"""schemathesis over every operation of every service's OpenAPI, in-process on SQLite.
+
+With a valid tenant token: no 5xx, every 4xx is problem+json with its members, and documented
+responses match their schema. Without a token or with a bad one: no secured operation serves the
+caller, and each refusal is problem+json too.
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from api_apps import KNOWN, SECRET, SEEDS, SERVICES, build
+from api_apps import field as answer_field
+from fuzzing import fuzz_settings, problem_errors
+from hypothesis import given
+from hypothesis import strategies as st
+from requests.structures import CaseInsensitiveDict
+from schemathesis import Case, CheckContext, GenerationMode, Response
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
+from schemathesis.schemas import APIOperation, BaseSchema
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from helpline_shared.runtime.auth import issue_token
+
+EXAMPLES_PER_OPERATION = 10
+BAD_AUTH_EXAMPLES_PER_OPERATION = 1
+NOT_FUZZED = {("GET", "/readyz")}
+"""Without the lifespan Kafka is never connected, so readiness is 503 by design (tested below)."""
+
+Operation = APIOperation[Any, Any, Any, Any]
+AnyCase = Case[Any]
+VALID = {"Authorization": f"Bearer {issue_token('acme', SECRET)}"}
+BAD_CREDENTIALS: list[tuple[str, dict[str, str]]] = [
+    ("no header", {}),
+    ("not a Helpline token", {"Authorization": "Bearer not-a-token"}),
+    ("signed with another secret", {"Authorization": f"Bearer {issue_token('acme', 'x')}"}),
+    ("other scheme", {"Authorization": "Basic YWNtZTpodW50ZXIy"}),
+    ("empty bearer", {"Authorization": "Bearer "}),
+    ("tampered payload", {"Authorization": "Bearer hl_" + issue_token("acme", SECRET)[4:]}),
+    ("no scopes", {"Authorization": f"Bearer {issue_token('acme', SECRET, ())}"}),
+]
+
+
+def problem_details(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
+    """Every 4xx is ``application/problem+json`` with type, title and a matching status."""
+    if not 400 <= response.status_code < 500:
+        return None
+    content_type = ";".join(response.headers.get("content-type", [""]))
+    try:
+        body: object = json.loads(response.content)
+    except ValueError:
+        body = response.content[:200]
+    errors = problem_errors(response.status_code, content_type, body)
+    assert not errors, f"{response.status_code} is not problem details: {'; '.join(errors)}"
+    return True
+
+
+def refused(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
+    """A secured operation never answers a caller without a valid token with 2xx or 3xx."""
+    assert response.status_code >= 400, (
+        f"answered {response.status_code} to a caller without a valid token")
+    if response.status_code == 401:
+        assert "www-authenticate" in response.headers, "401 without WWW-Authenticate"
+    return True
+
+
+@dataclass
+class Api:
+    """A service's OpenAPI as schemathesis loads it from the app, and ids of seeded records."""
+
+    schema: BaseSchema
+    known: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(params=SERVICES)
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Api:
+    """The service's app on a fresh database with a few records made through its own API."""
+    service = request.param
+    schema = schemathesis.openapi.from_asgi("/openapi.json", build(service, tmp_path).asgi())
+    known = dict(KNOWN.get(service, {}))
+    for seed in SEEDS[service]:
+        case = schema[seed.path][seed.method].Case(
+            path_parameters={name: known[name] for name in _parameters(seed.path)},
+            body=seed.body, headers=VALID)
+        response = case.call()
+        assert response.status_code < 300, (seed, response.status_code, response.text)
+        known.update({name: answer_field(response.json(), dotted)
+                      for name, dotted in seed.captures.items()})
+    # schemathesis ends the app's lifespan (closing its database) after each test.
+    return Api(schema, known)
+
+
+def _parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def operations(schema: BaseSchema) -> Iterator[Operation]:
+    """Every operation of ``schema`` except the ones not fuzzed (an unreadable one fails)."""
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) not in NOT_FUZZED:
+            yield operation
+
+
+def secured(operation: Operation) -> bool:
+    """Whether the operation declares the bearer token scheme."""
+    return bool(operation.definition.raw.get("security"))
+
+
+def any_case(operation: Operation, known: dict[str, str]) -> st.SearchStrategy[AnyCase]:
+    """Valid and invalid requests of ``operation``; valid ones also on records that exist."""
+    generated = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(
+        GenerationMode.NEGATIVE)
+    existing = {name: known[name] for name in _parameters(operation.path) if name in known}
+    if not existing:
+        return generated
+    return generated | operation.as_strategy(GenerationMode.POSITIVE, path_parameters=existing)
+
+
+def authorized(case: AnyCase, credentials: dict[str, str]) -> AnyCase:
+    """``case`` with ``credentials`` instead of any Authorization header it generated itself.
+
+    Set on the case (not per call) so that schemathesis sees the header as part of the case and
+    does not drop it for a negative case that happened to mutate the security scheme.
+    """
+    headers = {name: value for name, value in (case.headers or {}).items()
+               if name.lower() != "authorization"}
+    case.headers = CaseInsensitiveDict({**headers, **credentials})
+    return case
+
+
+def fuzz_each(schema: BaseSchema, run: Any) -> None:
+    """Run ``run(operation)`` for every operation; fail once, listing every failing one."""
+    failures: list[str] = []
+    for operation in operations(schema):
+        try:
+            run(operation)
+        except (Exception, BaseExceptionGroup) as error:
+            failures.append(f"{operation.label}:\n{error}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_every_operation_with_a_valid_token_answers_without_5xx_and_errors_as_problems(
+        api: Api) -> None:
+    def run(operation: Operation) -> None:
+        @given(case=any_case(operation, api.known))
+        @fuzz_settings(EXAMPLES_PER_OPERATION)
+        def example(case: AnyCase) -> None:
+            authorized(case, VALID).call_and_validate(
+                checks=[not_a_server_error, problem_details, response_schema_conformance])
+
+        example()
+
+    fuzz_each(api.schema, run)
+
+
+def test_no_secured_operation_serves_a_caller_without_a_valid_token(api: Api) -> None:
+    def run(operation: Operation) -> None:
+        if not secured(operation):
+            return
+
+        @given(case=any_case(operation, api.known), credentials=st.sampled_from(BAD_CREDENTIALS))
+        @fuzz_settings(BAD_AUTH_EXAMPLES_PER_OPERATION * len(BAD_CREDENTIALS))
+        def example(case: AnyCase, credentials: tuple[str, dict[str, str]]) -> None:
+            _name, headers = credentials
+            authorized(case, headers).call_and_validate(
+                checks=[not_a_server_error, problem_details, refused])
+
+        example()
+
+    fuzz_each(api.schema, run)
+
+
+def test_readiness_without_a_broker_is_a_503_problem_naming_kafka(api: Api) -> None:
+    operation = api.schema["/readyz"]["GET"]
+    response = operation.Case().call()
+    assert response.status_code == 503
+    assert not problem_errors(503, response.headers["content-type"][0], response.json())
+    assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["checks"]["kafka"] != "ok"
+
+
+def test_a_rules_version_beyond_a_database_integer_is_a_422_problem(tmp_path: Path) -> None:
+    # Found: 2**63 reached SQLite ("Python int too large") and failed the request with a 500.
+    schema = schemathesis.openapi.from_asgi("/openapi.json", build("routing", tmp_path).asgi())
+    operation = schema["/v1/routing/rules/versions/{version}"]["GET"]
+    response = operation.Case(path_parameters={"version": 2**63}, headers=VALID).call()
+    assert response.status_code == 422
+    assert not problem_errors(422, response.headers["content-type"][0], response.json())
+    assert response.json()["errors"][0]["field"] == "version"
