@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -70,11 +71,18 @@ class KafkaNode:
     """One KRaft broker+controller process whose state lives in ``home``."""
 
     def __init__(
-        self, home: Path, port: int = 9092, controller_port: int = 9093
+        self,
+        home: Path,
+        port: int = 9092,
+        controller_port: int = 9093,
+        proxied: tuple[int, int] | None = None,
     ) -> None:
+        # proxied: (listen port, advertised port) of a second client listener reached through a
+        # proxy (Toxiproxy in tests), so that clients bootstrapped there stay behind the proxy.
         self.home = Path(home).resolve()
         self.port = port
         self.controller_port = controller_port
+        self.proxied = proxied
         self.version = kafka_version()
         self.libs_dir = cache_root() / f"kafka-{self.version}" / "libs"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -194,6 +202,15 @@ class KafkaNode:
         """Tell whether a broker answers metadata requests on the bootstrap address."""
         return port_open(HOST, self.port) and run_sync(lambda: self._probe(5.0))
 
+    def group_generations(self, group: str) -> list[int]:
+        """The generations the broker stabilized consumer group ``group`` at, read from its log."""
+        pattern = re.compile(rf"Stabilized group {re.escape(group)} generation (\d+) ")
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return []
+        return [int(found) for found in pattern.findall(text)]
+
     def create_topics(self, names: Iterable[str], partitions: int) -> None:
         """Create topics with replication factor 1; existing topics are left as they are."""
         wanted = sorted(set(names))
@@ -229,15 +246,23 @@ class KafkaNode:
         listeners = (
             f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}"
         )
+        advertised = listeners
+        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        if self.proxied is not None:
+            # Metadata asked for on this listener names the proxy, not the broker.
+            listen, advertise = self.proxied
+            listeners += f",PROXIED://{HOST}:{listen}"
+            advertised += f",PROXIED://{HOST}:{advertise}"
+            protocols += ",PROXIED:PLAINTEXT"
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"{HOST}:{self.controller_port}",
             "listeners": listeners,
-            "advertised.listeners": listeners,
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": protocols,
             "log.dirs": str(self._data_dir),
             "auto.create.topics.enable": "false",
             "num.partitions": "1",

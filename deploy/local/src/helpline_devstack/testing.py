@@ -124,6 +124,13 @@ class TopicRecorder:
             and (ticket_id is None or r.key == ticket_id.encode())
         ]
 
+    def ids_by_ticket(self, event_type: str) -> dict[str, set[str]]:
+        """The distinct ``ce_id``s of ``event_type`` read so far, by ticket (record key)."""
+        found: dict[str, set[str]] = {}
+        for record in self.events(event_type):
+            found.setdefault((record.key or b"").decode(), set()).add(record.event_id)
+        return found
+
     def wait_for(self, event_type: str, ticket_id: str, timeout: float = 15) -> Record:
         """The first record of ``event_type`` about ``ticket_id``, waiting up to ``timeout``."""
         found = wait_until(lambda: self.events(event_type, ticket_id), timeout,
@@ -224,7 +231,10 @@ class WebhookCall:
 
 class _WebhookHandler(_QuietHandler):
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        length = int(self.headers.get("content-length", 0))
+        body = self.rfile.read(length)
+        if len(body) < length:
+            return  # the sender died mid-request: like any HTTP server, take nothing from it
         receiver: WebhookReceiver = self.server.owner  # type: ignore[attr-defined]
         with receiver.lock:
             receiver.calls.append(WebhookCall(
@@ -261,11 +271,12 @@ def readiness(url: str) -> int:
 
 
 class TicketLoad:
-    """Creates a ticket every 0.1 s in a thread, keeping every status and each accepted id."""
+    """Creates a ticket every ``interval`` s in a thread, keeping every status and accepted id."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, interval: float = 0.1) -> None:
         self.url = url
         self.token = token
+        self.interval = interval
         self.accepted: list[str] = []
         self.statuses: list[int] = []
         self._stop = threading.Event()
@@ -287,7 +298,12 @@ class TicketLoad:
                     self.statuses.append(response.status_code)
                     if response.status_code == 201:
                         self.accepted.append(response.json()["id"])
-                time.sleep(0.1)
+                time.sleep(self.interval)
+
+    def more_accepted(self, count: int) -> Callable[[], bool]:
+        """A probe for ``wait_until``: have ``count`` more tickets been accepted since now?"""
+        target = len(self.accepted) + count
+        return lambda: len(self.accepted) >= target
 
     def __enter__(self) -> "TicketLoad":
         self._thread.start()
