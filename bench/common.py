@@ -66,7 +66,7 @@ def _stat(pid: int) -> tuple[int, float] | None:
 
 
 def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each named process with all its descendants (Linux)."""
+    """CPU seconds used so far by each named process with its descendants (Linux)."""
     stats = {int(entry.name): _stat(int(entry.name))
              for entry in Path("/proc").iterdir() if entry.name.isdigit()}
     children: dict[int, list[int]] = {}
@@ -80,7 +80,10 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
             pid = pending.pop()
             stat = stats.get(pid)
             total += stat[1] if stat else 0.0
-            pending.extend(children.get(pid, ()))
+            # A named process started by another (the services by the benchmark) counts once,
+            # under its own name.
+            pending.extend(child for child in children.get(pid, ())
+                           if child not in roots.values())
         used[name] = total
     return used
 

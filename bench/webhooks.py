@@ -53,8 +53,11 @@ def start_receiver(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     (directory / "receiver.py").write_text(RECEIVER)
     port = free_port()
     process = subprocess.Popen(
+        # Keep idle connections open across rounds: uvicorn closes them after 5 s, and a
+        # client reusing one at that moment gets a ReadError (a benchmark artefact, not a
+        # property of either client).
         [sys.executable, "-m", "uvicorn", "receiver:app", "--port", str(port), "--log-level",
-         "warning", "--no-access-log"], cwd=directory)
+         "warning", "--no-access-log", "--timeout-keep-alive", "600"], cwd=directory)
     url = f"http://127.0.0.1:{port}/hook"
     for _ in range(100):
         try:
