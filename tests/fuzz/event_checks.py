@@ -12,10 +12,11 @@ from typing import Any, TypeVar
 
 from jsonschema.validators import validator_for
 from sqlalchemy import MetaData, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
+from helpline_shared.runtime.db import outbox_table
 from helpline_shared.runtime.migrations import upgrade
+from helpline_shared.runtime.testing import units_of_work
 from helpline_shared.runtime.uow import SqlUnitOfWork
 from helpline_shared.schema_export import committed_schemas
 
@@ -36,17 +37,10 @@ async def fresh_database(template: Path, directory: Path, metadata: MetaData,
     """Units of work of ``kind`` on a private copy of ``template`` (cheaper than migrating)."""
     path = directory / f"{uuid.uuid4().hex}.db"
     shutil.copy(template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-
-    def unit_of_work() -> UnitOfWorkT:
-        return kind(sessions, outbox_table=outbox_table(metadata),
-                    inbox_table=inbox_table(metadata), source="/fuzz")
-
     try:
-        yield unit_of_work, engine
+        async with units_of_work(f"sqlite+aiosqlite:///{path}", None, metadata, kind) as made:
+            yield made
     finally:
-        await engine.dispose()
         path.unlink(missing_ok=True)
 
 

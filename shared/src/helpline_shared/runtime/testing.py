@@ -29,10 +29,12 @@ async def sqlite_units_of_work(
 
 @asynccontextmanager
 async def units_of_work(
-    url: str, migrations: Path, metadata: MetaData, kind: type[UnitOfWorkT]
+    url: str, migrations: Path | None, metadata: MetaData, kind: type[UnitOfWorkT]
 ) -> AsyncIterator[tuple[Callable[[], UnitOfWorkT], AsyncEngine]]:
-    """A unit-of-work factory on the empty database at ``url``, migrated to head first."""
-    await asyncio.to_thread(upgrade, migrations, url)  # Alembic runs its own event loop
+    """A unit-of-work factory on the database at ``url``, migrated to head first unless
+    ``migrations`` is None (the database is already at head)."""
+    if migrations is not None:
+        await asyncio.to_thread(upgrade, migrations, url)  # Alembic runs its own event loop
     engine = create_engine(url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 
