@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 from common import RESULTS, cpu_seconds, median, percentile, write_result
-from raw_pipeline import Phase, kafka_pid, per_ticket, run_baseline
+from raw_pipeline import Phase, per_ticket, process_id, run_baseline
 
 from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
@@ -176,7 +176,7 @@ def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], seconds: float
             _prepare_tenant(stack, token, receiver.url + "/hook")
             watched = [prefix + topics.ROUTING, prefix + topics.SLA, prefix + topics.NOTIFICATIONS]
             processes = {name: stack.running[name].process.pid for name in SERVICE_PORTS}
-            processes |= {"kafka": kafka_pid(kafka), "load generator": os.getpid()}
+            processes |= {"kafka": process_id(kafka), "load generator": os.getpid()}
             if postgres_pid is not None:
                 processes["postgres"] = postgres_pid
             with TopicRecorder(kafka.bootstrap_servers, watched) as recorder:
@@ -262,7 +262,7 @@ def main() -> None:
                 stem = unique_name("bench")
                 urls = {name: postgres.create_database(f"{stem}_{name}")
                         for name in SERVICE_PORTS}
-                postgres_pid = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
+                postgres_pid = process_id(postgres)
             series[f"Helpline {database}"] = phases = run_helpline(
                 kafka, urls, arguments.seconds, postgres_pid)
             _report(database, phases, baseline, arguments.seconds)

@@ -6,17 +6,16 @@ routed record to a webhook receiver. Same broker, same partitions, same hops as 
 """
 
 import asyncio
-import contextlib
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from common import cpu_seconds, median, percentile
 
 from helpline_devstack.kafka import KafkaNode
+from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.testing import WebhookReceiver, unique_name
 from helpline_shared.topics import PARTITIONS
 
@@ -39,15 +38,12 @@ class Phase:
     """CPU time each process (with its children) spent per completed ticket in this phase."""
 
 
-def kafka_pid(kafka: KafkaNode) -> int:
-    """The process id of the broker's JVM (found by its data directory on the command line)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                if "kafka.Kafka" in command and str(kafka.home) in command:
-                    return int(entry.name)
-    raise RuntimeError("the Kafka process was not found")
+def process_id(server: KafkaNode | PostgresServer) -> int:
+    """The running server's process id (for ``cpu_seconds``)."""
+    pid = server.process_id()
+    if pid is None:
+        raise RuntimeError(f"{type(server).__name__} is not running")
+    return pid
 
 
 def per_ticket(before: dict[str, float], after: dict[str, float], tickets: int
@@ -121,7 +117,7 @@ async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
                  asyncio.create_task(run.hop(producer, run.timed, None,
                                              run.prefix + "s", "clock", url))]
         await asyncio.sleep(3)  # let the consumer groups join
-        processes = {"raw pipeline": os.getpid(), "kafka": kafka_pid(kafka)}
+        processes = {"raw pipeline": os.getpid(), "kafka": process_id(kafka)}
         cpu_before = cpu_seconds(processes)
         started = time.monotonic()
         sent = 0

@@ -202,6 +202,10 @@ class KafkaNode:
         """Tell whether a broker answers metadata requests on the bootstrap address."""
         return port_open(HOST, self.port) and run_sync(lambda: self._probe(5.0))
 
+    def process_id(self) -> int | None:
+        """The broker's process id, or None when no broker of this home runs."""
+        return self._own_pid()
+
     def group_generations(self, group: str) -> list[int]:
         """The generations the broker stabilized consumer group ``group`` at, read from its log."""
         pattern = re.compile(rf"Stabilized group {re.escape(group)} generation (\d+) ")

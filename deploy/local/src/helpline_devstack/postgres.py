@@ -225,6 +225,12 @@ class PostgresServer:
         (self.home / "data-location.txt").write_text(f"{base}\n")
         return base
 
+    def process_id(self) -> int | None:
+        """The postmaster's process id, or None when the cluster is not running."""
+        pid_file = self.data_dir / "postmaster.pid"
+        lines = pid_file.read_text().splitlines() if pid_file.exists() else []
+        return int(lines[0]) if lines and lines[0].strip().isdigit() else None
+
     def _running_port(self, bin_dir: Path) -> int | None:
         """Return the port of the postmaster running on our data dir, if any."""
         if not (self.data_dir / "postmaster.pid").exists():
