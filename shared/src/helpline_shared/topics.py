@@ -28,3 +28,12 @@ def all_topics() -> tuple[str, ...]:
 
 PARTITIONS: Final = 6
 """Partitions per topic on the local broker (production sizes come from the Helm values)."""
+
+
+PARTNER_TOPIC_PREFIX: Final = "helpline.partner."
+"""Per-tenant partner streams: ``helpline.partner.<tenant>`` carries that tenant's public events."""
+
+
+def partner_topic(tenant_id: str) -> str:
+    """Return the partner stream of ``tenant_id`` (its public events, nothing of other tenants)."""
+    return PARTNER_TOPIC_PREFIX + tenant_id

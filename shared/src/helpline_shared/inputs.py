@@ -1,0 +1,65 @@
+"""The input policy every edge shares: text that may reach a name, an address, a URL or a header.
+
+Control characters (C0 and C1, DEL) and the Unicode bidirectional controls are refused wherever a
+person or a protocol header will see the value; they hide text, split headers (CR/LF) and end
+C strings early (NUL). Models use the ``Annotated`` types below, so the limits appear in OpenAPI.
+"""
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+_CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_LINE_BREAKS = "\t\n\r"
+# Bidirectional embeddings, overrides and isolates, and the implicit marks (Unicode TR9).
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+
+_FORBIDDEN_IN_LINE = re.compile(f"[{_CONTROL}{_LINE_BREAKS}{_BIDI}]")
+_FORBIDDEN_IN_TEXT = re.compile(f"[{_CONTROL}{_BIDI}]")
+
+
+class UnsafeCharacters(ValueError):
+    """A value holds a control or bidirectional-override character."""
+
+
+def refuse_unsafe_line(value: str) -> str:
+    """Return ``value`` if it is one line without control or bidi characters, else raise."""
+    match = _FORBIDDEN_IN_LINE.search(value)
+    if match:
+        raise UnsafeCharacters(
+            f"contains the control or bidirectional character U+{ord(match.group()):04X}"
+        )
+    return value
+
+
+def refuse_unsafe_text(value: str) -> str:
+    """Like ``refuse_unsafe_line`` but line breaks and tabs are allowed (message bodies)."""
+    match = _FORBIDDEN_IN_TEXT.search(value)
+    if match:
+        raise UnsafeCharacters(
+            f"contains the control or bidirectional character U+{ord(match.group()):04X}"
+        )
+    return value
+
+
+def has_unsafe_characters(value: str) -> bool:
+    """True when ``value`` would be refused by ``refuse_unsafe_line``."""
+    return _FORBIDDEN_IN_LINE.search(value) is not None
+
+
+SafeLine = Annotated[str, AfterValidator(refuse_unsafe_line)]
+"""One line of text: a name, a subject, a header value."""
+
+SafeName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(refuse_unsafe_line)]
+"""A person's, team's or thing's display name."""
+
+SafeEmailAddress = Annotated[
+    str,
+    Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"),
+    AfterValidator(refuse_unsafe_line),
+]
+"""An email address (RFC 5321 length limit); stricter parsing stays with each service."""
+
+SafeUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(refuse_unsafe_line)]
+"""A URL a service will call or show; scheme and host rules stay with the caller."""
