@@ -3,13 +3,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := -e shared -e services/intake -e services/routing -e services/escalation \
-	-e services/notify -e deploy/local -e deploy/cli
+PACKAGES := -e shared/contracts -e shared -e services/intake -e services/routing \
+	-e services/escalation -e services/notify -e deploy/local -e deploy/cli
 STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps run test test-unit lint schemas asyncapi bench clean
 
-$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml services/*/pyproject.toml \
+$(STAMP): constraints.txt requirements-dev.txt shared/contracts/pyproject.toml shared/pyproject.toml \
+		services/*/pyproject.toml \
 		deploy/local/pyproject.toml deploy/cli/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -38,12 +39,12 @@ test-unit: install
 ## lint: ruff and mypy --strict over every package
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy shared/src services/intake/src services/routing/src \
+	$(VENV)/bin/mypy shared/contracts/src shared/src services/intake/src services/routing/src \
 		services/escalation/src services/notify/src deploy/local/src deploy/cli/src
 
 ## schemas: rewrite the committed JSON Schemas of the events after an intended change
 schemas: install
-	$(PY) -m helpline_shared.schema_export
+	$(PY) -m helpline_contracts.schema_export
 
 ## asyncapi: rewrite the committed AsyncAPI 3 document of the partner stream (after event changes)
 asyncapi: install

@@ -1,16 +1,10 @@
-"""Every event Helpline publishes: one pydantic model per event type, versioned in its name.
+"""Every event model, defined in the ``helpline-contracts`` distribution and re-exported here.
 
-Compatible evolution only adds optional fields; anything else is a new type (``...v2``) published
-alongside the old one. ``tests/contract`` fails on an incompatible change to a committed schema.
-Models live in one module per producing service; this package re-exports them all.
+The models live in ``helpline_contracts.events`` so that partners can install them without the
+runtime; services keep importing them from ``helpline_shared.events``.
 """
 
-from helpline_shared.events.base import *  # noqa: F403
-from helpline_shared.events.base import Event, registry
-from helpline_shared.events.notifications import *  # noqa: F403
-from helpline_shared.events.routing import *  # noqa: F403
-from helpline_shared.events.sla import *  # noqa: F403
-from helpline_shared.events.tickets import *  # noqa: F403
-
-EVENT_TYPES: dict[str, type[Event]] = registry()
-"""Every event model by its CloudEvents ``type``."""
+from helpline_contracts.events import *  # noqa: F403
+from helpline_contracts.events import EVENT_TYPES as EVENT_TYPES
+from helpline_contracts.events import Event as Event
+from helpline_contracts.events import registry as registry

@@ -1,0 +1,50 @@
+"""Kafka topic names: the one place they are spelled."""
+
+from typing import Final
+
+__all__ = [
+    "DEAD_LETTER_SUFFIX", "NOTIFICATIONS", "PARTITIONS", "PARTNER_TOPIC_PREFIX", "PRODUCERS",
+    "PUBLIC_TOPICS", "ROUTING", "SLA", "TICKETS", "all_topics", "dead_letter_topic",
+    "partner_topic",
+]
+
+TICKETS: Final = "helpline.tickets"
+"""Ticket lifecycle events, keyed by ticket id (published by intake)."""
+ROUTING: Final = "helpline.routing"
+"""Assignment events, keyed by ticket id (published by routing)."""
+SLA: Final = "helpline.sla"
+"""SLA clock events, keyed by ticket id (published by escalation)."""
+NOTIFICATIONS: Final = "helpline.notifications"
+"""Delivery outcome events, keyed by ticket id (published by notify)."""
+
+PUBLIC_TOPICS: Final = (TICKETS, ROUTING, SLA, NOTIFICATIONS)
+
+PRODUCERS: Final[dict[str, str]] = {
+    TICKETS: "intake", ROUTING: "routing", SLA: "escalation", NOTIFICATIONS: "notify",
+}
+"""The one service that publishes on each public topic."""
+
+DEAD_LETTER_SUFFIX: Final = ".dlq"
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Return the dead-letter topic that takes the poison messages of ``topic``."""
+    return topic + DEAD_LETTER_SUFFIX
+
+
+def all_topics() -> tuple[str, ...]:
+    """Every topic Helpline needs, dead-letter topics included, in creation order."""
+    return PUBLIC_TOPICS + tuple(dead_letter_topic(topic) for topic in PUBLIC_TOPICS)
+
+
+PARTITIONS: Final = 6
+"""Partitions per topic on the local broker (production sizes come from the Helm values)."""
+
+
+PARTNER_TOPIC_PREFIX: Final = "helpline.partner."
+"""Per-tenant partner streams: ``helpline.partner.<tenant>`` carries that tenant's public events."""
+
+
+def partner_topic(tenant_id: str) -> str:
+    """Return the partner stream of ``tenant_id`` (its public events, nothing of other tenants)."""
+    return PARTNER_TOPIC_PREFIX + tenant_id
