@@ -97,4 +97,5 @@ def bootstrap(
         rotation_overlap=timedelta(seconds=settings.secret_rotation_overlap),
         wake_worker=worker.wake,
     )))
+    app.webhooks.include_router(http.webhooks_router())
     return app, runtime

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from helpline_notify.entrypoints import http_deliveries, http_endpoints, http_settings
 from helpline_notify.entrypoints.http_common import ApiOptions
+from helpline_notify.entrypoints.http_webhooks import webhooks_router
 from helpline_shared.asyncapi import build_document
 
-__all__ = ["ApiOptions", "routers"]
+__all__ = ["ApiOptions", "routers", "webhooks_router"]
 
 
 def asyncapi_router() -> APIRouter:
