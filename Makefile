@@ -46,9 +46,10 @@ lint: install
 schemas: install
 	$(PY) -m helpline_contracts.schema_export
 
-## asyncapi: rewrite the committed AsyncAPI 3 document of the partner stream (after event changes)
+## asyncapi: rewrite the partner stream's AsyncAPI 3 document and docs/partners.md's events table
 asyncapi: install
 	$(PY) -m helpline_shared.asyncapi
+	$(PY) -m helpline_shared.partner_docs
 
 ## bench: every benchmark (or one: make bench BENCH=routing), then the summary table
 BENCH ?= pipeline intake routing timers webhooks
