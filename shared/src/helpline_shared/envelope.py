@@ -16,6 +16,8 @@ from helpline_shared.events import EVENT_TYPES, Event
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
+TENANT_HEADER = "ce_tenantid"
+"""The ``tenantid`` extension attribute: the event's tenant, readable without decoding the data."""
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -86,6 +88,7 @@ def to_record(
         ("ce_type", event.event_type),
         ("ce_time", when.isoformat().replace("+00:00", "Z")),
         ("ce_subject", event.ticket_id),
+        (TENANT_HEADER, event.tenant_id),
         ("content-type", CONTENT_TYPE),
         *extra_headers,
     ]
