@@ -252,8 +252,15 @@ async def test_a_partner_topic_is_created_once_with_its_partitions_and_retention
 
     assert [(t.name, t.num_partitions, t.replication_factor, t.topic_configs)
             for t in admin.requests] == [
-        ("helpline.partner.acme", 3, 1, {"retention.ms": "86400000"})]
+        ("helpline.partner.acme", 3, 1, {"retention.ms": "86400000",
+                                          "min.insync.replicas": "1"})]
     assert admin.closed == 1
+
+
+@pytest.mark.parametrize(("replicas", "in_sync"), [(1, "1"), (2, "1"), (3, "2"), (5, "2")])
+def test_a_partner_topic_keeps_writes_safe_with_its_replicas(replicas: int, in_sync: str) -> None:
+    spec = PartnerTopicSpec(partitions=6, replication_factor=replicas, retention_ms=1)
+    assert spec.configs()["min.insync.replicas"] == in_sync
 
 
 async def test_a_partner_topic_that_already_exists_is_fine() -> None:

@@ -29,6 +29,12 @@ class PartnerTopicSpec:
     replication_factor: int
     retention_ms: int
 
+    def configs(self) -> dict[str, str]:
+        """The topic's configuration: its retention, and ``acks=all`` meaning two copies where
+        there are three replicas (one less than the replicas, at least one, at most two)."""
+        in_sync = min(2, max(1, self.replication_factor - 1))
+        return {"retention.ms": str(self.retention_ms), "min.insync.replicas": str(in_sync)}
+
 
 def admin_client(settings: ServiceSettings, client_id: str) -> AIOKafkaAdminClient:
     """An admin client on the service's cluster: the one place the partner stream builds one."""
@@ -57,7 +63,7 @@ class KafkaPartnerTopics:
             response = await admin.create_topics([NewTopic(
                 topic, num_partitions=self._spec.partitions,
                 replication_factor=self._spec.replication_factor,
-                topic_configs={"retention.ms": str(self._spec.retention_ms)},
+                topic_configs=self._spec.configs(),
             )])
         finally:
             await admin.close()
