@@ -37,6 +37,7 @@ def test_an_event_becomes_a_binary_mode_cloudevent_keyed_by_ticket() -> None:
     assert headers["ce_id"] == b"e-1"
     assert headers["ce_type"] == b"helpline.ticket.created.v1"
     assert headers["ce_subject"] == b"t-1"
+    assert headers["ce_tenantid"] == b"acme"
     assert headers["ce_time"] == b"2026-03-29T01:30:00Z"
     assert headers["content-type"] == b"application/json"
     assert json.loads(record.value)["subject"] == "Export fails"
@@ -48,6 +49,7 @@ def test_the_cloudevents_sdk_reads_what_we_write() -> None:
                                            value=record.value))
     assert event.get_type() == "helpline.ticket.created.v1"
     assert event.get_data()["ticket_id"] == "t-1"
+    assert event.get_extension("tenantid") == "acme"
 
 
 def test_a_record_round_trips() -> None:

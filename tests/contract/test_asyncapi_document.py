@@ -1,7 +1,8 @@
-"""The AsyncAPI 3 document of the partner stream: valid, as generated, complete, served."""
+"""The AsyncAPI 3 document: valid, as generated, complete, served; partners read one channel."""
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jsonschema
@@ -9,7 +10,7 @@ from fastapi import FastAPI
 
 from helpline_notify.entrypoints.http import asyncapi_router
 from helpline_shared import topics
-from helpline_shared.asyncapi import DOCUMENT_PATH, build_document, render
+from helpline_shared.asyncapi import DOCUMENT_PATH, PARTNER_CHANNEL, build_document, render
 from helpline_shared.events import EVENT_TYPES
 
 ASYNCAPI_3_SCHEMA = Path(__file__).parent / "data" / "asyncapi-3.0.0.schema.json"
@@ -42,19 +43,54 @@ def test_the_committed_document_is_the_generated_one() -> None:
         "run: python -m helpline_shared.asyncapi (or make asyncapi)")
 
 
+def tagged(items: dict[str, Any], tag: str) -> dict[str, Any]:
+    """The channels or operations carrying ``tag``."""
+    return {name: item for name, item in items.items()
+            if tag in {t["name"] for t in item.get("tags", ())}}
+
+
 def test_every_event_type_is_a_message_on_its_topic_with_kafka_bindings() -> None:
     document = build_document()
-    channels = {channel["address"]: channel for channel in document["channels"].values()}
+    channels = {channel["address"]: channel
+                for channel in tagged(document["channels"], "internal").values()}
     assert set(channels) == set(topics.PUBLIC_TOPICS)
     messages = document["components"]["messages"]
+    partner = document["channels"][PARTNER_CHANNEL]
     for event_type, model in EVENT_TYPES.items():
         message = messages[model.__name__]
         assert message["name"] == event_type
         assert message["headers"]["properties"]["ce_type"]["const"] == event_type
+        assert "ce_tenantid" in message["headers"]["properties"]
         assert message["bindings"]["kafka"]["key"]["type"] == "string"
         assert model.__name__ in channels[model.topic]["messages"]
-    for address, channel in channels.items():
-        assert channel["bindings"]["kafka"]["topic"] == address
+        assert model.__name__ in partner["messages"], "a partner gets every public event"
+    for channel in document["channels"].values():
+        assert channel["bindings"]["kafka"]["topic"] == channel["address"]
+
+
+def test_partners_may_only_receive_their_tenants_channel() -> None:
+    document = build_document()
+    partner_channels = tagged(document["channels"], "partner")
+    assert list(partner_channels) == [PARTNER_CHANNEL]
+    channel = partner_channels[PARTNER_CHANNEL]
+    assert channel["address"].replace("{tenant}", "acme") == topics.partner_topic("acme")
+    assert channel["parameters"]["tenant"]["location"] == "$message.header#/ce_tenantid"
+    assert channel["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == 7 * 86_400_000
+    partner_operations = tagged(document["operations"], "partner")
+    assert [(o["action"], o["channel"]["$ref"]) for o in partner_operations.values()] == [
+        ("receive", f"#/channels/{PARTNER_CHANNEL}")]
+    assert set(tagged(document["channels"], "internal")) | {PARTNER_CHANNEL} == set(
+        document["channels"]), "every other channel is marked internal"
+
+
+def test_the_production_server_is_kafka_over_tls_with_scram_sha_512() -> None:
+    document = build_document()
+    server = document["servers"]["production"]
+    assert server["protocol"] == "kafka-secure"
+    assert server["host"] == "{bootstrap}" and "bootstrap" in server["variables"]
+    [requirement] = server["security"]
+    scheme_name = requirement["$ref"].rsplit("/", 1)[1]
+    assert document["components"]["securitySchemes"][scheme_name]["type"] == "scramSha512"
 
 
 async def test_notify_serves_the_document() -> None:

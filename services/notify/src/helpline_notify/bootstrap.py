@@ -13,6 +13,7 @@ from helpline_notify.adapters.smtp import SmtpMailer
 from helpline_notify.adapters.webhooks import HttpxWebhookSender
 from helpline_notify.config import NotifySettings
 from helpline_notify.entrypoints import http
+from helpline_notify.entrypoints.partner_stream import subscribe_partner_stream
 from helpline_notify.service_layer import handlers
 from helpline_notify.service_layer.emails import EmailComposer
 from helpline_notify.service_layer.ports import Mailer, WebhookSender
@@ -91,6 +92,8 @@ def bootstrap(
             worker.wake()
 
     runtime.subscribe([topics.TICKETS, topics.ROUTING, topics.SLA], on_event)
+    if settings.partner_stream_enabled:
+        subscribe_partner_stream(runtime, settings)
     app = runtime.http_app("Helpline notify", http.routers(http.ApiOptions(
         unit_of_work=unit_of_work, renderer=renderer, max_page_size=settings.max_page_size,
         allow_private_networks=settings.webhook_allow_private_networks,

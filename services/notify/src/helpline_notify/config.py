@@ -3,6 +3,7 @@
 from pydantic import Field
 
 from helpline_shared.runtime.settings import ServiceSettings
+from helpline_shared.topics import PARTITIONS
 
 
 class NotifySettings(ServiceSettings):
@@ -48,3 +49,11 @@ class NotifySettings(ServiceSettings):
     )
     ledger_retention_days: float = Field(default=30.0, gt=0)
     retention_interval: float = Field(default=3600.0, gt=0, description="Seconds between purges")
+    partner_stream_enabled: bool = Field(
+        default=True, description="Republish each tenant's public events to its partner topic")
+    partner_stream_partitions: int = Field(default=PARTITIONS, ge=1,
+                                           description="Of a new partner topic")
+    partner_stream_replication_factor: int = Field(
+        default=1, ge=1, description="Of a new partner topic (3 on a production cluster)")
+    partner_stream_retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000, ge=-1, description="Of a new partner topic (-1: forever)")

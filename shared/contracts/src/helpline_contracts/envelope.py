@@ -15,13 +15,15 @@ from pydantic import ValidationError
 from helpline_contracts.events import EVENT_TYPES, Event
 
 __all__ = [
-    "CONTENT_TYPE", "SPEC_VERSION", "Envelope", "Headers", "InvalidEventData", "KafkaRecord",
+    "CONTENT_TYPE", "SPEC_VERSION", "TENANT_HEADER", "Envelope", "Headers", "InvalidEventData", "KafkaRecord",
     "NotACloudEvent", "PoisonMessage", "UnknownEventType", "derived_event_id", "from_record",
     "new_event_id", "to_record",
 ]
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
+TENANT_HEADER = "ce_tenantid"
+"""The ``tenantid`` extension attribute: the event's tenant, readable without decoding the data."""
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -92,6 +94,7 @@ def to_record(
         ("ce_type", event.event_type),
         ("ce_time", when.isoformat().replace("+00:00", "Z")),
         ("ce_subject", event.ticket_id),
+        (TENANT_HEADER, event.tenant_id),
         ("content-type", CONTENT_TYPE),
         *extra_headers,
     ]

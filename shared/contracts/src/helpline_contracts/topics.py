@@ -1,11 +1,12 @@
 """Kafka topic names: the one place they are spelled."""
 
+import re
 from typing import Final
 
 __all__ = [
     "DEAD_LETTER_SUFFIX", "NOTIFICATIONS", "PARTITIONS", "PARTNER_TOPIC_PREFIX", "PRODUCERS",
     "PUBLIC_TOPICS", "ROUTING", "SLA", "TICKETS", "all_topics", "dead_letter_topic",
-    "partner_topic",
+    "MAX_TOPIC_LENGTH", "UnsafePartnerTenant", "partner_topic",
 ]
 
 TICKETS: Final = "helpline.tickets"
@@ -45,6 +46,27 @@ PARTNER_TOPIC_PREFIX: Final = "helpline.partner."
 """Per-tenant partner streams: ``helpline.partner.<tenant>`` carries that tenant's public events."""
 
 
+MAX_TOPIC_LENGTH: Final = 249
+"""Kafka's limit on a topic name (prefix included)."""
+
+# Kafka topic names allow [a-zA-Z0-9._-]; the dot is left out of tenant ids because Kafka
+# refuses two topics that differ only by '.' against '_' (their metric names collide), so
+# tenants "a.b" and "a_b" could not both have a stream.
+_PARTNER_TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class UnsafePartnerTenant(ValueError):
+    """A tenant id that cannot name a partner topic (characters outside [A-Za-z0-9_-])."""
+
+
 def partner_topic(tenant_id: str) -> str:
-    """Return the partner stream of ``tenant_id`` (its public events, nothing of other tenants)."""
+    """Return the partner stream of ``tenant_id`` (its public events, nothing of other tenants).
+
+    Raises ``UnsafePartnerTenant`` for a tenant id that is not 1-64 of ``[A-Za-z0-9_-]``.
+    """
+    if not _PARTNER_TENANT.fullmatch(tenant_id):
+        raise UnsafePartnerTenant(
+            f"tenant id {tenant_id[:80]!r} cannot name a Kafka topic: "
+            "1 to 64 letters, digits, '_' or '-'"
+        )
     return PARTNER_TOPIC_PREFIX + tenant_id
