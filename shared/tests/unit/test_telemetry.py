@@ -38,7 +38,8 @@ from helpline_shared.runtime.settings import ServiceSettings
 OTEL_VARIABLES = ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL",
                   "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_ENDPOINT",
                   "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
-                  "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER")
+                  "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER",
+                  "OTEL_TRACES_SAMPLER_ARG")
 
 
 @pytest.fixture(autouse=True)
@@ -136,6 +137,15 @@ def test_an_unusable_exporter_setting_fails_at_start(environ: dict[str, str],
         monkeypatch.setenv(name, value)
     with pytest.raises(telemetry.TelemetryMisconfigured):
         telemetry.span_exporters()
+
+
+def test_the_sampler_follows_otel_traces_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    provider = telemetry.tracer_provider(
+        telemetry.service_resource("helpline-intake", service_version="1", environ={}))
+    with provider.get_tracer("test").start_as_current_span("sampled out") as span:
+        assert not span.is_recording()
 
 
 class GrpcTraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
