@@ -16,6 +16,7 @@ import yaml
 from kubernetes_validate import utils as kubernetes_schemas
 
 from helpline_shared import topics
+from helpline_shared.runtime.telemetry import KUBERNETES_ATTRIBUTES
 
 # The first test may build the tool from its Go module (minutes, once per machine).
 pytestmark = pytest.mark.timeout(1800)
@@ -223,3 +224,37 @@ def test_bad_values_are_rejected_with_a_clear_message(
         helm_template(helm, "--set", setting)
     assert "values don't meet the specifications of the schema" in str(refused.value)
     assert expected in str(refused.value)
+
+
+# Telemetry: Kubernetes attributes from the downward API, OTLP protocol, environment.
+TELEMETRY_FIELDS = {"K8S_POD_NAME": "metadata.name", "K8S_POD_UID": "metadata.uid",
+                    "K8S_NAMESPACE_NAME": "metadata.namespace", "K8S_NODE_NAME": "spec.nodeName"}
+
+
+def test_every_pod_gets_its_kubernetes_attributes_from_the_downward_api(helm: Path) -> None:
+    assert set(TELEMETRY_FIELDS) == set(KUBERNETES_ATTRIBUTES.values())
+    deployments = [m for m in helm_template(helm) if m["kind"] == "Deployment"]
+    assert len(deployments) == 4
+    for deployment in deployments:
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        from_fields = {item["name"]: item["valueFrom"]["fieldRef"]["fieldPath"]
+                       for item in env if "fieldRef" in item.get("valueFrom", {})}
+        assert from_fields == TELEMETRY_FIELDS
+
+
+def test_production_exports_over_otlp_with_protocol_and_environment(helm: Path) -> None:
+    configmap = next(m for m in helm_template(helm, *PRODUCTION) if m["kind"] == "ConfigMap")
+    assert configmap["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
+    assert configmap["data"]["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    assert configmap["data"]["HELPLINE_ENVIRONMENT"] == "production"
+    grpc = next(m for m in helm_template(helm, *PRODUCTION, "--set",
+                                         "telemetry.otlpProtocol=grpc")
+                if m["kind"] == "ConfigMap")
+    assert grpc["data"]["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    default = next(m for m in helm_template(helm) if m["kind"] == "ConfigMap")
+    assert not {"OTEL_EXPORTER_OTLP_PROTOCOL", "HELPLINE_ENVIRONMENT"} & set(default["data"])
+
+
+def test_an_unknown_otlp_protocol_is_refused(helm: Path) -> None:
+    with pytest.raises(RenderFailed, match="otlpProtocol"):
+        helm_template(helm, "--set", "telemetry.otlpProtocol=http/json")

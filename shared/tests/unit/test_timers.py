@@ -47,11 +47,12 @@ def unit_of_work(engine: AsyncEngine) -> UnitOfWorkFactory:
                                  source="/helpline/test")
 
 
-async def schedule(unit_of_work: UnitOfWorkFactory, timer_id: str, in_seconds: float) -> bool:
+async def schedule(unit_of_work: UnitOfWorkFactory, timer_id: str, in_seconds: float,
+                   traced: bool = True) -> bool:
     async with unit_of_work() as uow:
         scheduled = await TimerScheduler(uow.session, timers).schedule(
             timer_id, kind="test", due_at=utcnow() + timedelta(seconds=in_seconds),
-            payload={"ticket_id": timer_id},
+            payload={"ticket_id": timer_id}, traced=traced,
         )
         await uow.commit()
     return scheduled
@@ -163,6 +164,28 @@ async def test_fire_continues_the_trace_that_scheduled_the_timer(
     traceparent = dict(headers)["traceparent"]
     assert traceparent.split("-")[1] == format(scheduling.trace_id, "032x")
     assert traceparent.split("-")[2] == format(fire_span.context.span_id, "016x")
+
+
+async def test_an_untraced_timer_fires_in_a_trace_of_its_own(
+    unit_of_work: UnitOfWorkFactory
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("test").start_as_current_span("put schedule") as scheduling_span:
+        await schedule(unit_of_work, "recurring", 0.1, traced=False)
+
+    async def fire(uow: SqlUnitOfWork, timer: Timer) -> None:
+        uow.publish(breach_event(timer), event_id=derived_event_id(timer.id))
+
+    loop = TimerLoop(unit_of_work=unit_of_work, table=timers, fire=fire, service="test",
+                     tracer_provider=provider)
+    await run_loops([loop], 0.6)
+
+    [fire_span] = [span for span in exporter.get_finished_spans()
+                   if span.name == "test timer fire"]
+    assert fire_span.parent is None
+    assert fire_span.context.trace_id != scheduling_span.get_span_context().trace_id
 
 
 async def test_scheduling_an_existing_timer_keeps_the_first(

@@ -30,7 +30,8 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
     def unit_of_work() -> EscalationUnitOfWork:
         return runtime.unit_of_work(EscalationUnitOfWork)
 
-    opener = HttpTicketOpener(settings.intake_url, settings.token_secret.get_secret_value())
+    opener = HttpTicketOpener(settings.intake_url, settings.token_secret.get_secret_value(),
+                              tracer_provider=runtime.tracer_provider)
     late_after = timedelta(seconds=settings.preventive_late_after)
 
     async def fire(uow: EscalationUnitOfWork, timer: Timer) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from helpline_shared.envelope import Envelope, PoisonMessage, from_record
 from helpline_shared.runtime.producer import EventProducer
+from helpline_shared.runtime.telemetry import kafka_attributes
 from helpline_shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -170,17 +171,15 @@ def _consumer_span(tracer: Tracer, record: ConsumerRecord[Any, Any], group: str
     # each ticket keeps one trace across services even though records arrive in batches.
     carrier = {name: value.decode(errors="replace") for name, value in record.headers or ()}
     return tracer.start_as_current_span(
-        f"{record.topic} process",
+        f"process {record.topic}",
         context=propagate.extract(carrier),
         kind=SpanKind.CONSUMER,
         attributes={
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": record.topic,
+            **kafka_attributes("process", record.topic, message_id=carrier.get("ce_id", ""),
+                               key=record.key),
             "messaging.consumer.group.name": group,
             "messaging.destination.partition.id": str(record.partition),
             "messaging.kafka.offset": record.offset,
-            "messaging.message.id": carrier.get("ce_id", ""),
         },
     )
 

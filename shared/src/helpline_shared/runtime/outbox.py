@@ -2,12 +2,14 @@
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Row, Select, Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -15,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from helpline_shared.envelope import KafkaRecord, to_record
 from helpline_shared.events import Event
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.producer import EventProducer
+from helpline_shared.runtime.producer import EventProducer, RecordHeaders
+from helpline_shared.runtime.telemetry import kafka_attributes
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         retention: timedelta = timedelta(hours=24),
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -77,6 +81,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
         self._wakeup = asyncio.Event()
         # One batch at a time in this process: the final flush at shutdown must not select the
         # rows the running loop is publishing (SQLite has no row locks to keep them apart).
@@ -127,17 +132,36 @@ class OutboxRelay:
         )
 
     async def _send(self, rows: Sequence[Row[Any]]) -> None:
-        deliveries = [
-            await self._producer.send(
-                row.topic,
-                value=row.record_value,
-                key=row.record_key,
-                headers=[(name, value.encode()) for name, value in row.headers],
-            )
-            for row in rows
-        ]
+        deliveries = []
+        for row in rows:
+            span = self._send_span(row)
+            try:
+                delivery = await self._producer.send(
+                    row.topic,
+                    value=row.record_value,
+                    key=row.record_key,
+                    headers=_headers_in_context(row.headers, span),
+                )
+            except BaseException as error:
+                _end_send_span(span, error=error)
+                raise
+            delivery.add_done_callback(functools.partial(_acknowledged, span))
+            deliveries.append(delivery)
         # Every send must be acknowledged (acks=all) before the rows are marked sent.
         await asyncio.gather(*deliveries)
+
+    def _send_span(self, row: Row[Any]) -> Span:
+        # The producer span is a child of the span that staged the event (its context is in
+        # the row's headers), and its own context replaces it in the record: consumers become
+        # its children, so a ticket stays one trace from the request to the last consumer.
+        headers = dict(row.headers)
+        return self._tracer.start_span(
+            f"send {row.topic}",
+            context=propagate.extract(headers),
+            kind=SpanKind.PRODUCER,
+            attributes=kafka_attributes("send", row.topic, message_id=headers.get("ce_id", ""),
+                                        key=row.record_key),
+        )
 
     async def _mark_sent(self, connection: AsyncConnection, rows: Sequence[Row[Any]]) -> None:
         table = self._table
@@ -186,3 +210,31 @@ class OutboxRelay:
                 pass
         except Exception:
             log.exception("final outbox flush failed; the next start will publish the rest")
+
+
+def _headers_in_context(headers: list[list[str]], span: Span) -> RecordHeaders:
+    """The row's headers with the trace context of ``span`` in place of the staging one."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    kept = [(name, value.encode()) for name, value in headers if name not in carrier]
+    return kept + [(name, value.encode()) for name, value in sorted(carrier.items())]
+
+
+def _acknowledged(span: Span, delivery: "asyncio.Future[Any]") -> None:
+    if delivery.cancelled():
+        _end_send_span(span, error=asyncio.CancelledError())
+    elif (error := delivery.exception()) is not None:
+        _end_send_span(span, error=error)
+    else:
+        metadata = delivery.result()
+        span.set_attribute("messaging.destination.partition.id", str(metadata.partition))
+        span.set_attribute("messaging.kafka.offset", metadata.offset)
+        _end_send_span(span)
+
+
+def _end_send_span(span: Span, error: BaseException | None = None) -> None:
+    if error is not None:
+        span.record_exception(error)
+        span.set_status(StatusCode.ERROR, type(error).__name__)
+        span.set_attribute("error.type", type(error).__name__)
+    span.end()

@@ -21,16 +21,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpline_shared.runtime.consumer import DeadLetters, Handler, subscribe
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
+from helpline_shared.runtime.http_metrics import HttpServerMetrics
 from helpline_shared.runtime.outbox import OutboxRelay
 from helpline_shared.runtime.problems import install_problem_handlers, problem
 from helpline_shared.runtime.producer import EventProducer
 from helpline_shared.runtime.settings import ServiceSettings
-from helpline_shared.runtime.telemetry import setup_logging, setup_tracing
+from helpline_shared.runtime.telemetry import (
+    instrument_database,
+    service_version,
+    setup_logging,
+    setup_tracing,
+)
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
 UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @dataclass(frozen=True)
@@ -74,12 +81,15 @@ class ServiceRuntime:
     def __init__(self, *, name: str, settings: ServiceSettings, metadata: MetaData) -> None:
         self.name = name
         self.settings = settings
-        self.tracer_provider = setup_tracing(f"helpline-{name}")
+        self.tracer_provider = setup_tracing(
+            f"helpline-{name}", service_version=service_version(f"helpline-{name}"),
+            environment=settings.environment)
         setup_logging(name, settings.log_level)
         self.outbox_table = outbox_table(metadata)
         self.inbox_table = inbox_table(metadata)
         self.database_url = settings.resolved_database_url(name)
         self.engine = create_engine(self.database_url)
+        instrument_database(self.engine.sync_engine, self.tracer_provider)
         self.session_factory = async_sessionmaker(self.engine, expire_on_commit=False)
         self.producer = EventProducer(settings.kafka_bootstrap_servers, f"helpline-{name}")
         self.broker = KafkaBroker(
@@ -98,6 +108,7 @@ class ServiceRuntime:
             producer=self.producer,
             service=name,
             poll_interval=settings.relay_poll_interval,
+            tracer_provider=self.tracer_provider,
         )
         self.dead_letters = DeadLetters(self.producer, group=f"helpline-{name}")
         self._loops: list[BackgroundLoop] = []
@@ -195,6 +206,7 @@ class ServiceRuntime:
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
         )
+        app.add_middleware(HttpServerMetrics, excluded_paths=OPS_PATHS)
         return app
 
     def _ops_router(self) -> APIRouter:

@@ -37,6 +37,11 @@ class ServiceSettings(BaseSettings):
         description="Most records a consumer takes from Kafka at once (offsets commit per batch)",
     )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    environment: str = Field(
+        default="", max_length=64, pattern=r"^[a-zA-Z0-9._-]*$",
+        description="deployment.environment.name of traces (production, staging...); "
+        "OTEL_RESOURCE_ATTRIBUTES overrides it",
+    )
     shutdown_timeout: float = Field(default=20.0, gt=0)
 
     def resolved_database_url(self, service: str) -> str:

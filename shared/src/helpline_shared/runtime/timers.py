@@ -97,15 +97,21 @@ class TimerScheduler:
         self._table = table
 
     async def schedule(
-        self, timer_id: str, *, kind: str, due_at: datetime, payload: Mapping[str, Any]
+        self, timer_id: str, *, kind: str, due_at: datetime, payload: Mapping[str, Any],
+        traced: bool = True,
     ) -> bool:
-        """Schedule a timer unless one with ``timer_id`` exists; True if it was scheduled."""
+        """Schedule a timer unless one with ``timer_id`` exists; True if it was scheduled.
+
+        A traced timer fires in the trace that scheduled it; an untraced one (a recurring
+        occurrence, which would otherwise chain every occurrence into one endless trace) starts
+        a trace of its own.
+        """
         dialect = self._session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         result = await self._session.execute(
             insert(self._table)
             .values(id=timer_id, kind=kind, due_at=due_at, payload=dict(payload),
-                    trace_headers=dict(trace_headers()), fired_at=None)
+                    trace_headers=dict(trace_headers()) if traced else {}, fired_at=None)
             .on_conflict_do_nothing()
         )
         return bool(getattr(result, "rowcount", 0))

@@ -1,8 +1,14 @@
-"""Opening preventive tickets through intake's HTTP API, with an ``Idempotency-Key``."""
+"""Opening preventive tickets through intake's HTTP API, with an ``Idempotency-Key``.
+
+Each call is a traced HTTP client span whose context travels in ``traceparent``: intake's
+request, the ticket it opens and everything that follows stay in the firing timer's trace.
+"""
 
 from typing import Any
 
 import httpx
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.trace import TracerProvider
 
 from helpline_escalation.domain.errors import TicketNotOpened
 from helpline_shared.runtime.auth import issue_token
@@ -15,10 +21,12 @@ _ALREADY_OPENED = 409
 class HttpTicketOpener:
     """``TicketOpener`` over intake's ``POST /v1/tickets``."""
 
-    def __init__(self, intake_url: str, token_secret: str, timeout: float = 10.0) -> None:
+    def __init__(self, intake_url: str, token_secret: str, timeout: float = 10.0,
+                 tracer_provider: TracerProvider | None = None) -> None:
         self._url = intake_url.rstrip("/") + "/v1/tickets"
         self._secret = token_secret
         self._timeout = timeout
+        self._tracer_provider = tracer_provider
 
     async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
                           ) -> str:
@@ -27,6 +35,8 @@ class HttpTicketOpener:
         headers = {"authorization": f"Bearer {token}", "idempotency-key": idempotency_key}
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
+                HTTPXClientInstrumentor.instrument_client(
+                    client, tracer_provider=self._tracer_provider)
                 response = await client.post(self._url, json=body, headers=headers)
         except httpx.HTTPError as error:
             raise TicketNotOpened(f"intake unreachable: {type(error).__name__}") from error

@@ -20,7 +20,8 @@ async def _schedule_timer(uow: EscalationUnitOfWork, schedule: PreventiveSchedul
         f"{occurrence.isoformat()}",
         kind=OCCURRENCE_TIMER, due_at=occurrence,
         payload={"tenant_id": schedule.tenant_id, "schedule_id": schedule.schedule_id,
-                 "version": schedule.version, "occurrence": occurrence.isoformat()})
+                 "version": schedule.version, "occurrence": occurrence.isoformat()},
+        traced=False)  # each occurrence's ticket is a trace of its own
 
 
 async def put_schedule(schedule: PreventiveSchedule, uow: EscalationUnitOfWork
