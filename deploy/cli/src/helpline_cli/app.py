@@ -11,6 +11,7 @@ from helpline_cli import records
 from helpline_cli.http_api import document_group, keyed_group, resource_group
 from helpline_cli.settings import CliSettings
 from helpline_shared.runtime.auth import ALL_SCOPES, InvalidToken, issue_token, verify_token
+from helpline_shared.runtime.settings import UnknownVariable, refuse_unknown_variables
 
 app = typer.Typer(name="helpline", help="Operate a Helpline deployment.", no_args_is_help=True)
 tenants = typer.Typer(help="Tenants (a tenant exists through its tokens)", no_args_is_help=True)
@@ -30,6 +31,18 @@ app.add_typer(keyed_group("escalation", "/v1/sla/policies", "SLA policies"), nam
 app.add_typer(resource_group("notify", "/v1/webhook-endpoints", "webhook endpoints",
                              updatable=True, actions=("disable", "rotate-secret", "replay")),
               name="webhooks")
+
+
+
+@app.callback()
+def _known_settings_only() -> None:
+    """Refuse a HELPLINE_* variable no setting knows before any command runs."""
+    try:
+        refuse_unknown_variables("helpline", CliSettings)
+    except UnknownVariable as error:
+        typer.secho(str(error), err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from error
+
 
 Scopes = Annotated[list[str] | None, typer.Option("--scope", help=f"One of {ALL_SCOPES}")]
 
@@ -73,7 +86,8 @@ def list_dead_letters(topic: Annotated[str, typer.Argument(help="e.g. helpline.t
                       ) -> None:
     """List the dead letters of TOPIC with why each one failed."""
     settings = CliSettings()
-    letters = asyncio.run(records.dead_letters(settings.kafka_bootstrap_servers, _topic(topic)))
+    letters = asyncio.run(records.dead_letters(settings.kafka_bootstrap_servers, _topic(topic),
+                                                    settings.kafka_security()))
     for letter in letters:
         typer.echo(f"{letter.partition}:{letter.offset} from {letter.original_topic} "
                    f"group={letter.header('helpline-dlq-group')} "
@@ -90,12 +104,14 @@ def replay_dead_letters(
 ) -> None:
     """Send dead letters of TOPIC back to it (consumers skip events they already handled)."""
     settings = CliSettings()
-    letters = asyncio.run(records.dead_letters(settings.kafka_bootstrap_servers, _topic(topic)))
+    letters = asyncio.run(records.dead_letters(settings.kafka_bootstrap_servers, _topic(topic),
+                                                    settings.kafka_security()))
     if only:
         letters = [item for item in letters if f"{item.partition}:{item.offset}" in set(only)]
     with typer.progressbar(length=len(letters), label="replaying") as bar:
         count = asyncio.run(records.replay(settings.kafka_bootstrap_servers, letters,
-                                           progress=lambda _letter: bar.update(1)))
+                                           progress=lambda _letter: bar.update(1),
+                                           security=settings.kafka_security()))
     typer.echo(f"replayed {count} dead letter(s)")
 
 
@@ -113,7 +129,8 @@ def tail(
 
     async def run() -> None:
         async for record in records.follow(settings.kafka_bootstrap_servers, _topic(topic),
-                                           from_beginning, limit, idle):
+                                           from_beginning, limit, idle,
+                                           settings.kafka_security()):
             typer.echo(records.describe(record, data))
 
     try:

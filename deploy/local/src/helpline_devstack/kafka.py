@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError as ClientError
@@ -32,10 +33,16 @@ from helpline_devstack._proc import (
     read_pid,
     run_sync,
 )
+from helpline_devstack.certificates import ensure_broker_tls
+from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
 
 POM = Path(__file__).resolve().parents[2] / "pom.xml"
 HOST = "127.0.0.1"
 MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+ADMIN_USER = "admin"
+"""The broker's own principal and the only super user of a secure broker."""
+
+BrokerSecurity = Literal["plaintext", "sasl_ssl"]
 
 
 class KafkaError(RuntimeError):
@@ -76,6 +83,7 @@ class KafkaNode:
         port: int = 9092,
         controller_port: int = 9093,
         proxied: tuple[int, int] | None = None,
+        security: BrokerSecurity = "plaintext",
     ) -> None:
         # proxied: (listen port, advertised port) of a second client listener reached through a
         # proxy (Toxiproxy in tests), so that clients bootstrapped there stay behind the proxy.
@@ -83,6 +91,9 @@ class KafkaNode:
         self.port = port
         self.controller_port = controller_port
         self.proxied = proxied
+        # sasl_ssl: one SASL_SSL (SCRAM-SHA-512) client listener, ACLs enforced, "admin" the
+        # only super user; the controller listener takes only the admin too (SASL PLAIN).
+        self.security = security
         self.version = kafka_version()
         self.libs_dir = cache_root() / f"kafka-{self.version}" / "libs"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -91,6 +102,30 @@ class KafkaNode:
     def bootstrap_servers(self) -> str:
         """Return the client bootstrap address, e.g. ``127.0.0.1:9092``."""
         return f"{HOST}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM file of the CA that signed a secure broker's certificate."""
+        return self.home / "tls" / "ca.pem"
+
+    @property
+    def admin_security(self) -> KafkaSecurity:
+        """How the super user connects (plaintext, anonymous, on a plaintext broker)."""
+        if self.security == "plaintext":
+            return PLAINTEXT
+        return self.client_security(ADMIN_USER, self._admin_password())
+
+    def client_security(self, username: str, password: str) -> KafkaSecurity:
+        """How user ``username`` connects to this secure broker."""
+        return KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", username, password, self.ca_file)
+
+    def _admin_password(self) -> str:
+        path = self.home / "admin-password"
+        if not path.is_file():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     @property
     def log_file(self) -> Path:
@@ -247,11 +282,10 @@ class KafkaNode:
         return None
 
     def _write_properties(self) -> None:
-        listeners = (
-            f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}"
-        )
+        client = "PLAINTEXT" if self.security == "plaintext" else "SASL_SSL"
+        listeners = f"{client}://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}"
         advertised = listeners
-        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        protocols = f"CONTROLLER:PLAINTEXT,{client}:{client}"
         if self.proxied is not None:
             # Metadata asked for on this listener names the proxy, not the broker.
             listen, advertise = self.proxied
@@ -265,7 +299,7 @@ class KafkaNode:
             "listeners": listeners,
             "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "inter.broker.listener.name": client,
             "listener.security.protocol.map": protocols,
             "log.dirs": str(self._data_dir),
             "auto.create.topics.enable": "false",
@@ -281,8 +315,37 @@ class KafkaNode:
             # Saves ~3 s per consumer group join in tests.
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.security == "sasl_ssl":
+            settings["listener.security.protocol.map"] = protocols.replace(
+                "CONTROLLER:PLAINTEXT", "CONTROLLER:SASL_PLAINTEXT")
+            settings.update(self._secure_settings())
         text = "".join(f"{key}={value}\n" for key, value in settings.items())
         self._properties.write_text(text)
+
+    def _secure_settings(self) -> dict[str, str]:
+        tls = ensure_broker_tls(self.home / "tls")
+        password = self._admin_password()
+        scram = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
+                 f'username="{ADMIN_USER}" password="{password}";')
+        plain = (f'org.apache.kafka.common.security.plain.PlainLoginModule required '
+                 f'username="{ADMIN_USER}" password="{password}" '
+                 f'user_{ADMIN_USER}="{password}";')
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": plain,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls.keystore_file),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls.ca_file),
+            "authorizer.class.name":
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{ADMIN_USER}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
 
     def _format(self, libs: Path) -> None:
         """Format the log dir once; reformat if the controller port (in the voter set) moved."""
@@ -291,7 +354,8 @@ class KafkaNode:
         if state_file.is_file():
             state = json.loads(state_file.read_text())
         formatted = (self._data_dir / "meta.properties").is_file()
-        if formatted and state.get("controller_port") == self.controller_port:
+        if (formatted and state.get("controller_port") == self.controller_port
+                and state.get("security", "plaintext") == self.security):
             return
         if formatted:
             shutil.rmtree(self._data_dir)
@@ -309,6 +373,7 @@ class KafkaNode:
                 "-c",
                 str(self._properties),
                 "--ignore-formatted",
+                *self._format_scram(),
             ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -319,8 +384,17 @@ class KafkaNode:
             raise KafkaError(
                 f"kafka StorageTool format failed:\n{result.stdout}{result.stderr}"
             )
-        state = {"cluster_id": cluster_id, "controller_port": self.controller_port}
+        state = {"cluster_id": cluster_id, "controller_port": self.controller_port,
+                 "security": self.security}
         state_file.write_text(json.dumps(state) + "\n")
+
+    def _format_scram(self) -> list[str]:
+        # The admin's SCRAM credential must exist before the broker's first start: the broker
+        # itself logs in with it on its SASL_SSL listener.
+        if self.security == "plaintext":
+            return []
+        return ["--add-scram",
+                f"SCRAM-SHA-512=[name={ADMIN_USER},password={self._admin_password()}]"]
 
     def _launch(self, libs: Path) -> int:
         with open(self.log_file, "wb") as log:
@@ -378,6 +452,7 @@ class KafkaNode:
         return AIOKafkaAdminClient(
             bootstrap_servers=self.bootstrap_servers,
             request_timeout_ms=request_timeout_ms,
+            **aiokafka_options(self.admin_security),
         )
 
     async def _probe(self, timeout: float) -> bool:
