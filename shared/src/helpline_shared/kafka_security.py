@@ -105,7 +105,7 @@ def faststream_security(security: KafkaSecurity) -> BaseSecurity | None:
 def librdkafka_config(security: KafkaSecurity, bootstrap_servers: str) -> dict[str, str]:
     """The same connection in librdkafka's property names (confluent-kafka, partners' files)."""
     config = {"bootstrap.servers": bootstrap_servers,
-              "security.protocol": security.protocol.lower()}
+              "security.protocol": security.protocol}
     if security.uses_sasl:
         config.update({"sasl.mechanism": security.sasl_mechanism,
                        "sasl.username": security.username or "",
@@ -119,6 +119,19 @@ def librdkafka_config(security: KafkaSecurity, bootstrap_servers: str) -> dict[s
     if security.key_password is not None:
         config["ssl.key.password"] = security.key_password
     return config
+
+
+def environment_variables(security: KafkaSecurity) -> dict[str, str]:
+    """The ``HELPLINE_KAFKA_*`` variables that give a Helpline program ``security``."""
+    values = {
+        "SECURITY_PROTOCOL": security.protocol,
+        "SASL_MECHANISM": security.sasl_mechanism if security.uses_sasl else None,
+        "SASL_USERNAME": security.username, "SASL_PASSWORD": security.password,
+        "SSL_CA_FILE": security.ca_file, "SSL_CERT_FILE": security.cert_file,
+        "SSL_KEY_FILE": security.key_file, "SSL_KEY_PASSWORD": security.key_password,
+    }
+    return {f"HELPLINE_KAFKA_{name}": str(value) for name, value in values.items()
+            if value is not None}
 
 
 class KafkaClientSettings(BaseSettings):

@@ -2,14 +2,18 @@
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from helpline_cli import doctor as doctor_checks
+from helpline_cli import partners as partner_access
 from helpline_cli import records
 from helpline_cli.http_api import document_group, keyed_group, resource_group
+from helpline_cli.kafka_access import KafkaAccess, KafkaAccessError
 from helpline_cli.settings import CliSettings
+from helpline_shared.kafka_acls import InvalidPartner
 from helpline_shared.runtime.auth import ALL_SCOPES, InvalidToken, issue_token, verify_token
 from helpline_shared.runtime.settings import UnknownVariable, refuse_unknown_variables
 
@@ -19,7 +23,10 @@ tokens = typer.Typer(help="Bearer tokens scoped to one tenant", no_args_is_help=
 dlq = typer.Typer(help="Dead letters: records a consumer gave up on", no_args_is_help=True)
 app.add_typer(tenants, name="tenants")
 app.add_typer(tokens, name="tokens")
+partners = typer.Typer(help="Partners: Kafka users that read one tenant's partner stream",
+                        no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
+app.add_typer(partners, name="partners")
 app.add_typer(resource_group("intake", "/v1/mailboxes", "mailboxes"), name="mailboxes")
 app.add_typer(resource_group("intake", "/v1/quarantine", "quarantined mail", deletable=False,
                              actions=("replay",)), name="quarantine")
@@ -113,6 +120,64 @@ def replay_dead_letters(
                                            progress=lambda _letter: bar.update(1),
                                            security=settings.kafka_security()))
     typer.echo(f"replayed {count} dead letter(s)")
+
+
+def _kafka_access(settings: CliSettings) -> KafkaAccess:
+    return KafkaAccess(settings.kafka_bootstrap_servers, settings.kafka_security())
+
+
+@partners.command("create")
+def create_partner(
+    tenant: str,
+    name: Annotated[str, typer.Argument(help="The partner's name (letters, digits, - and _)")],
+    output: Annotated[Path | None, typer.Option(
+        help="Write the client properties here (mode 600) instead of printing them")] = None,
+    bootstrap_servers: Annotated[str | None, typer.Option(
+        help="The address partners connect to; default: HELPLINE_KAFKA_BOOTSTRAP_SERVERS")
+    ] = None,
+    ca_file: Annotated[Path | None, typer.Option(
+        help="The CA partners trust; default: HELPLINE_KAFKA_SSL_CA_FILE")] = None,
+) -> None:
+    """Create partner NAME of TENANT: a SCRAM user that may read helpline.partner.TENANT."""
+    settings = CliSettings()
+    try:
+        credentials = partner_access.create_partner(_kafka_access(settings), tenant, name,
+                                                    settings.topic_prefix)
+    except (InvalidPartner, KafkaAccessError) as error:
+        typer.secho(f"cannot create the partner: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from error
+    text = credentials.properties(bootstrap_servers or settings.kafka_bootstrap_servers,
+                                  ca_file or settings.kafka_ssl_ca_file)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.touch(mode=0o600)
+    output.write_text(text)
+    typer.echo(f"partner {credentials.user}: client properties written to {output}")
+
+
+@partners.command("list")
+def list_partners() -> None:
+    """List partner users and what each may read."""
+    try:
+        found = partner_access.list_partners(_kafka_access(CliSettings()))
+    except KafkaAccessError as error:
+        typer.secho(f"cannot list partners: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from error
+    for user, grants in found.items():
+        typer.echo(f"{user}: {', '.join(grants) or 'no ACL'}")
+    typer.echo(f"{len(found)} partner(s)")
+
+
+@partners.command("revoke")
+def revoke_partner(tenant: str, name: str) -> None:
+    """Delete partner NAME of TENANT: its credentials and every ACL it has."""
+    try:
+        count = partner_access.revoke_partner(_kafka_access(CliSettings()), tenant, name)
+    except (InvalidPartner, KafkaAccessError) as error:
+        typer.secho(f"cannot revoke the partner: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from error
+    typer.echo(f"revoked partner.{tenant}.{name} ({count} ACL(s) removed)")
 
 
 @app.command()

@@ -34,10 +34,10 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def ensure_broker_tls(folder: Path) -> BrokerTls:
     """Create the CA and a broker certificate for 127.0.0.1 and localhost once; reuse them."""
-    tls = BrokerTls(folder / "ca.pem", folder / "broker-keystore.pem")
+    tls = BrokerTls(folder / "ca.pem", folder / "tls" / "broker-keystore.pem")
     if tls.ca_file.is_file() and tls.keystore_file.is_file():
         return tls
-    folder.mkdir(parents=True, exist_ok=True)
+    tls.keystore_file.parent.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("Helpline development CA")

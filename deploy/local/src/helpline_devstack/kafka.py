@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError as ClientError
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from helpline_cli.kafka_access import KafkaAccess
 from helpline_devstack._proc import (
     cmdline,
     file_lock,
@@ -34,6 +35,7 @@ from helpline_devstack._proc import (
     run_sync,
 )
 from helpline_devstack.certificates import ensure_broker_tls
+from helpline_shared.kafka_acls import SERVICE_ACCESS, service_acls, service_user
 from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
 
 POM = Path(__file__).resolve().parents[2] / "pom.xml"
@@ -106,7 +108,7 @@ class KafkaNode:
     @property
     def ca_file(self) -> Path:
         """The PEM file of the CA that signed a secure broker's certificate."""
-        return self.home / "tls" / "ca.pem"
+        return self.home / "ca.pem"
 
     @property
     def admin_security(self) -> KafkaSecurity:
@@ -118,6 +120,24 @@ class KafkaNode:
     def client_security(self, username: str, password: str) -> KafkaSecurity:
         """How user ``username`` connects to this secure broker."""
         return KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", username, password, self.ca_file)
+
+    def access(self) -> KafkaAccess:
+        """Users and ACLs of this broker, changed as the super user."""
+        return KafkaAccess(self.bootstrap_servers, self.admin_security)
+
+    def provision_services(self, topic_prefix: str = "") -> dict[str, KafkaSecurity]:
+        """Give each service a user with a fresh password and its ACLs; return how each
+        connects (every service connects as the super user of a plaintext broker)."""
+        if self.security == "plaintext":
+            return dict.fromkeys(SERVICE_ACCESS, PLAINTEXT)
+        access = self.access()
+        found = {}
+        for service in SERVICE_ACCESS:
+            user, password = service_user(service), secrets.token_urlsafe(24)
+            access.set_password(user, password)
+            access.grant(user, service_acls(service, topic_prefix))
+            found[service] = self.client_security(user, password)
+        return found
 
     def _admin_password(self) -> str:
         path = self.home / "admin-password"
@@ -323,7 +343,7 @@ class KafkaNode:
         self._properties.write_text(text)
 
     def _secure_settings(self) -> dict[str, str]:
-        tls = ensure_broker_tls(self.home / "tls")
+        tls = ensure_broker_tls(self.home)
         password = self._admin_password()
         scram = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
                  f'username="{ADMIN_USER}" password="{password}";')
