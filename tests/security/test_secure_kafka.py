@@ -138,9 +138,9 @@ def test_a_ticket_flows_through_the_four_services_each_as_its_own_user(
 
     deployment.events.wait_for(ASSIGNED, ticket, timeout=20)          # routing read, wrote
     deployment.events.wait_for(CLOCK_STARTED, ticket, timeout=20)     # escalation
-    deployment.events.wait_for(DELIVERED, ticket, timeout=30)         # notify mailed the agent
-    assert any(agent["email"] in str(message_from_bytes(path.read_bytes())["To"])
-               for path in deployment.mail.messages())
+    deployment.events.wait_for(DELIVERED, ticket, timeout=30)         # notify mailed
+    wait_until(lambda: any(agent["email"] in str(message_from_bytes(path.read_bytes())["To"])
+                           for path in deployment.mail.messages()), 30, "mail to the agent")
     with deployment.client(tenant) as client:                         # intake read routing's
         wait_until(lambda: client.get(deployment.url("intake") + f"/v1/tickets/{ticket}")
                    .json()["assignee"] == agent["id"], 10, "the assignee on the ticket")
@@ -342,3 +342,33 @@ def test_a_rotated_service_password_loses_and_doubles_no_event(deployment: Deplo
         asyncio.run(_list_topics(deployment.kafka.bootstrap_servers,
                                  deployment.clients["routing"]))
     deployment.clients["routing"] = rotated
+
+
+def _doctor(deployment: Deployment, security: KafkaSecurity) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "helpline_cli", "doctor"],
+        env={**os.environ, **environment_variables(security),
+             "HELPLINE_TOPIC_PREFIX": deployment.prefix,
+             "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": deployment.kafka.bootstrap_servers},
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    return [line for line in result.stdout.splitlines() if line.startswith("PROBLEM")]
+
+
+def test_doctor_names_a_refused_login_in_one_line(deployment: Deployment) -> None:
+    wrong = deployment.clients["intake"].with_password("wrong")
+    assert _doctor(deployment, wrong) == [
+        f"PROBLEM kafka: authentication failed: the broker at "
+        f"{deployment.kafka.bootstrap_servers} refused User:helpline-intake (SCRAM-SHA-512: "
+        "wrong password or no such user; HELPLINE_KAFKA_SASL_USERNAME/_PASSWORD)"]
+
+
+def test_doctor_names_the_principal_and_each_topic_it_may_not_see(deployment: Deployment
+                                                                  ) -> None:
+    problems = _doctor(deployment, deployment.clients["escalation"])
+    visible = {acl.name for acl in service_acls("escalation", deployment.prefix)
+               if acl.resource == "topic"}
+    hidden = [deployment.prefix + t for t in all_topics() if deployment.prefix + t not in visible]
+    assert problems == [f"PROBLEM topic {topic}: User:helpline-escalation is not authorized to "
+                        "describe it (no ACL allows it; see the KafkaUser of this principal)"
+                        for topic in hidden]

@@ -13,7 +13,7 @@ from typing import Any, Literal, Self
 from aiokafka.helpers import create_ssl_context
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import Field, FilePath, SecretStr, model_validator
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
@@ -136,6 +136,8 @@ def environment_variables(security: KafkaSecurity) -> dict[str, str]:
 
 class KafkaClientSettings(BaseSettings):
     """The ``HELPLINE_KAFKA_*`` settings of every program that talks to Kafka."""
+
+    model_config = SettingsConfigDict(env_prefix="HELPLINE_", extra="ignore")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_security_protocol: SecurityProtocol = Field(

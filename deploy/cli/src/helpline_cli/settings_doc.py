@@ -7,6 +7,7 @@ settings classes of every service and of the CLI.
 import argparse
 import importlib
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +24,19 @@ NAMES_TARGET = Path(setting_names.__file__)
 HEADER = """# Configuration
 
 Each service reads one settings class from `HELPLINE_*` environment variables (pydantic-settings);
-an invalid value stops the service at start with a message naming the variable. Tracing follows
+an invalid value stops the service at start with a message naming the variable. So does a
+`HELPLINE_*` variable that no setting knows (a typo such as `HELPLINE_KAFKA_BOOTSTRAP_SERVER`),
+except the variables of the other Helpline programs (one ConfigMap, Secret or `make run`
+environment serves them all) and those of the tools: `HELPLINE_TEST_*`, `HELPLINE_FUZZ_*`,
+`HELPLINE_DEV_*`, `HELPLINE_BENCH_*` and `HELPLINE_CACHE`. The `helpline` CLI does the same.
+
+Kafka: `HELPLINE_KAFKA_SECURITY_PROTOCOL` is `PLAINTEXT` (the default), `SSL`, `SASL_PLAINTEXT`
+or `SASL_SSL`; SASL takes `HELPLINE_KAFKA_SASL_MECHANISM` (`SCRAM-SHA-512`, `SCRAM-SHA-256` or
+`PLAIN`) with `HELPLINE_KAFKA_SASL_USERNAME` and `_PASSWORD`; TLS verifies the brokers against
+`HELPLINE_KAFKA_SSL_CA_FILE` (default: the system's CAs) and presents a client certificate with
+`HELPLINE_KAFKA_SSL_CERT_FILE` and `_KEY_FILE` (mutual TLS). The CLI reads the same variables.
+
+Tracing follows
 the standard `OTEL_*` variables (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,
 `OTEL_TRACES_EXPORTER`). In Kubernetes the chart sets these from its values
 (`deploy/helm/helpline`).
@@ -62,6 +75,9 @@ def _type(field: FieldInfo) -> str:
     text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
     for module in ("typing.", "pathlib.", "pydantic.types."):
         text = text.replace(module, "")
+    text = text.replace("Annotated[Path, PathType(path_type='file')]", "FilePath")
+    text = re.sub(r"^Optional\[(.*)\]$", r"\1 | None", text)
+    text = re.sub(r"^Literal\[.*\]$", "str", text)
     return text.replace("|", "\\|")
 
 
@@ -97,6 +113,10 @@ def render() -> str:
         parts += [f"## {service} (`{cls.__module__}.{cls.__name__}`)", "",
                   "Its own settings, and the shared ones whose default it changes:", "",
                   *_rows(cls.model_fields, own), ""]
+    cli = [name for name in CliSettings.model_fields if name not in common]
+    parts += ["## the `helpline` CLI (`helpline_cli.settings.CliSettings`)", "",
+              "Its own settings; it also reads the `HELPLINE_KAFKA_*` settings above:", "",
+              *_rows(CliSettings.model_fields, cli), ""]
     return "\n".join(parts)
 
 
