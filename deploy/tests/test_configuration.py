@@ -4,9 +4,9 @@ import os
 import subprocess
 import sys
 
-from helpline_cli.settings import SERVICES
 import pytest
 
+from helpline_cli.settings import SERVICES
 from helpline_cli.settings_doc import NAMES_TARGET, TARGET, render, render_names, settings_class
 
 

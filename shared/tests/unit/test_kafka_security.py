@@ -1,4 +1,4 @@
-"""Kafka client security: one set of HELPLINE_KAFKA_* settings, the same options for every client."""
+"""Kafka client security: one set of HELPLINE_KAFKA_* settings, the same options everywhere."""
 
 import ssl
 from pathlib import Path
