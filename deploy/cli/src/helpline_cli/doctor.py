@@ -85,10 +85,13 @@ async def _connection_problem(servers: str, security: KafkaSecurity, timeout: fl
     except ssl.SSLCertVerificationError as error:
         return Finding(False, f"kafka: the certificate of the broker at {servers} is not "
                               f"trusted ({error.verify_message}; HELPLINE_KAFKA_SSL_CA_FILE)")
+    except OSError as error:
+        return Finding(False, f"kafka: cannot reach the broker at {servers} "
+                              f"({type(error).__name__}); is it running?")
     except Exception as error:  # noqa: BLE001 - reported in one line
-        return Finding(False, f"kafka: cannot reach the broker at {servers} with "
-                              f"{security.protocol} ({type(error).__name__}); is it running, "
-                              "and is HELPLINE_KAFKA_SECURITY_PROTOCOL its listener's?")
+        return Finding(False, f"kafka: the broker at {servers} closed the connection "
+                              f"({type(error).__name__}): does its listener take "
+                              f"{security.protocol} (HELPLINE_KAFKA_SECURITY_PROTOCOL)?")
     return Finding(False, f"kafka: the broker at {servers} lets {security.principal} in but "
                           "does not answer metadata requests")
 
