@@ -218,8 +218,10 @@ class KafkaNode:
                 return
             pid = self._own_pid()
             if pid is not None:
-                # A broker from an earlier, interrupted start: give it the chance to finish.
-                if self._wait_ready(deadline, pid):
+                # A broker from an earlier, interrupted start: give it the chance to finish,
+                # unless it runs in the other security mode (it would never answer us).
+                if self._formatted_security() == self.security and self._wait_ready(
+                        deadline, pid):
                     return
                 self._terminate(pid, 10)
             if port_open(HOST, self.port):
@@ -366,6 +368,12 @@ class KafkaNode:
             "super.users": f"User:{ADMIN_USER}",
             "allow.everyone.if.no.acl.found": "false",
         }
+
+    def _formatted_security(self) -> str:
+        state_file = self.home / "cluster.json"
+        if not state_file.is_file():
+            return "plaintext"
+        return str(json.loads(state_file.read_text()).get("security", "plaintext"))
 
     def _format(self, libs: Path) -> None:
         """Format the log dir once; reformat if the controller port (in the voter set) moved."""
