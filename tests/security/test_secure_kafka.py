@@ -6,11 +6,9 @@ One SCRAM user per service, each service a separate OS process; partners are cre
 """
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
@@ -21,9 +19,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+from click.testing import Result
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 from confluent_kafka import Consumer, KafkaError, Producer
+from typer.testing import CliRunner
 
+from helpline_cli.app import app
 from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
@@ -97,8 +98,9 @@ def deployment(secure_kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
                              [prefix + topic for topic in all_topics()],
                              secure_kafka.admin_security)
     try:
-        for name in SERVICE_PORTS:
-            stack.start(name, environment_variables(clients[name]))
+        with ThreadPoolExecutor(len(SERVICE_PORTS)) as starting:
+            list(starting.map(lambda name: stack.start(
+                name, environment_variables(clients[name])), SERVICE_PORTS))
         with recorder:
             yield Deployment(secure_kafka, stack, prefix, clients, recorder, mail)
     finally:
@@ -208,13 +210,15 @@ def test_each_service_is_denied_topics_outside_its_acls(deployment: Deployment, 
     assert [error.code() for error in errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
 
 
-def _cli(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
-    admin = environment_variables(deployment.kafka.admin_security)
-    return subprocess.run(
-        [sys.executable, "-m", "helpline_cli", "partners", *args],
-        env={**os.environ, **admin, "HELPLINE_TOPIC_PREFIX": deployment.prefix,
-             "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": deployment.kafka.bootstrap_servers},
-        capture_output=True, text=True, timeout=60, check=False)
+def _cli(deployment: Deployment, security: KafkaSecurity, *args: str) -> Result:
+    """Run ``helpline ARGS`` as ``security``'s user on the deployment's topics."""
+    return CliRunner().invoke(app, list(args), env={
+        **environment_variables(security), "HELPLINE_TOPIC_PREFIX": deployment.prefix,
+        "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": deployment.kafka.bootstrap_servers})
+
+
+def _partners(deployment: Deployment, *args: str) -> Result:
+    return _cli(deployment, deployment.kafka.admin_security, "partners", *args)
 
 
 def _properties(path: Path) -> dict[str, str]:
@@ -277,8 +281,8 @@ def test_a_partner_reads_its_tenant_stream_and_nothing_else(deployment: Deployme
     _publish_to(deployment, other_topic, other, 1)
 
     output = tmp_path / "partner.properties"
-    created = _cli(deployment, "create", tenant, "acme", "--output", str(output))
-    assert created.returncode == 0, created.stderr
+    created = _partners(deployment, "create", tenant, "acme", "--output", str(output))
+    assert created.exit_code == 0, created.output
     assert output.stat().st_mode & 0o077 == 0
     config = _properties(output)
     assert set(config) == {"bootstrap.servers", "security.protocol", "sasl.mechanism",
@@ -307,12 +311,12 @@ def test_a_partner_reads_its_tenant_stream_and_nothing_else(deployment: Deployme
     assert [error.code() if error else None for error in reports] == [
         KafkaError.TOPIC_AUTHORIZATION_FAILED]
 
-    listed = _cli(deployment, "list")
+    listed = _partners(deployment, "list")
     assert f"partner.{tenant}.acme: groups partner.{tenant}.acme.*, topic {own_topic}" \
-        in listed.stdout
-    revoked = _cli(deployment, "revoke", tenant, "acme")
-    assert revoked.returncode == 0, revoked.stderr
-    assert f"partner.{tenant}.acme" not in _cli(deployment, "list").stdout
+        in listed.output
+    revoked = _partners(deployment, "revoke", tenant, "acme")
+    assert revoked.exit_code == 0, revoked.output
+    assert f"partner.{tenant}.acme" not in _partners(deployment, "list").output
     messages, errors = _consume(config, group + "2", own_topic, wanted=1, timeout=8)
     assert messages == []
 
@@ -345,14 +349,9 @@ def test_a_rotated_service_password_loses_and_doubles_no_event(deployment: Deplo
 
 
 def _doctor(deployment: Deployment, security: KafkaSecurity) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "helpline_cli", "doctor"],
-        env={**os.environ, **environment_variables(security),
-             "HELPLINE_TOPIC_PREFIX": deployment.prefix,
-             "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": deployment.kafka.bootstrap_servers},
-        capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 1
-    return [line for line in result.stdout.splitlines() if line.startswith("PROBLEM")]
+    result = _cli(deployment, security, "doctor")
+    assert result.exit_code == 1
+    return [line for line in result.output.splitlines() if line.startswith("PROBLEM")]
 
 
 def test_doctor_names_a_refused_login_in_one_line(deployment: Deployment) -> None:
