@@ -96,6 +96,8 @@ class KafkaNode:
         # sasl_ssl: one SASL_SSL (SCRAM-SHA-512) client listener, ACLs enforced, "admin" the
         # only super user; the controller listener takes only the admin too (SASL PLAIN).
         self.security = security
+        if security != "plaintext" and proxied is not None:
+            raise KafkaError("a secure broker has no plaintext listener for a proxy")
         self.version = kafka_version()
         self.libs_dir = cache_root() / f"kafka-{self.version}" / "libs"
         self._proc: subprocess.Popen[bytes] | None = None
