@@ -16,6 +16,13 @@ import yaml
 from kubernetes_validate import utils as kubernetes_schemas
 
 from helpline_shared import topics
+from helpline_shared.kafka_acls import (
+    CLUSTER,
+    SERVICE_ACCESS,
+    Acl,
+    service_acls,
+    service_user,
+)
 from helpline_shared.runtime.telemetry import KUBERNETES_ATTRIBUTES
 
 # The first test may build the tool from its Go module (minutes, once per machine).
@@ -159,6 +166,74 @@ def test_each_service_user_may_touch_only_its_own_topics(helm: Path) -> None:
                if "Write" in acl["operations"]}
     assert written == {topics.ROUTING, topics.dead_letter_topic(topics.TICKETS),
                        topics.dead_letter_topic(topics.SLA)}
+
+
+def _granted(user: Manifest) -> frozenset[Acl]:
+    """A KafkaUser's ACLs, one per operation, as :class:`Acl` values."""
+    return frozenset(
+        Acl(acl["resource"]["type"], acl["resource"].get("name", CLUSTER),
+            acl["resource"].get("patternType", "literal"), operation)
+        for acl in user["spec"]["authorization"]["acls"] for operation in acl["operations"])
+
+
+@pytest.mark.parametrize("prefix", ["", "staging."])
+def test_kafka_users_grant_exactly_the_shared_acl_table(helm: Path, prefix: str) -> None:
+    users = {m["metadata"]["name"]: m for m in helm_template(
+        helm, *PRODUCTION, "--set", f"kafka.topicPrefix={prefix}") if m["kind"] == "KafkaUser"}
+    assert set(users) == {service_user(service) for service in SERVICE_ACCESS}
+    for service in SERVICE_ACCESS:
+        assert _granted(users[service_user(service)]) == service_acls(service, prefix), service
+
+
+def _env(container: Manifest) -> dict[str, Any]:
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in container["env"]}
+
+
+def test_each_deployment_logs_in_as_its_own_kafka_user_over_tls(helm: Path) -> None:
+    manifests = helm_template(helm, *PRODUCTION)
+    configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
+    assert configmap["data"]["HELPLINE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert configmap["data"]["HELPLINE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    users = {m["metadata"]["name"] for m in manifests if m["kind"] == "KafkaUser"}
+    for deployment in (m for m in manifests if m["kind"] == "Deployment"):
+        service = deployment["metadata"]["name"].removeprefix("helpline-")
+        pod = deployment["spec"]["template"]["spec"]
+        env = _env(pod["containers"][0])
+        assert env["HELPLINE_KAFKA_SASL_USERNAME"] == service_user(service) in users
+        assert env["HELPLINE_KAFKA_SASL_PASSWORD"] == {
+            "secretKeyRef": {"name": service_user(service), "key": "password"}}
+        [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "kafka-ca"]
+        assert env["HELPLINE_KAFKA_SSL_CA_FILE"] == mount["mountPath"] + "/ca.crt"
+        [volume] = [v for v in pod["volumes"] if v["name"] == "kafka-ca"]
+        assert volume["secret"]["secretName"] == "helpline-kafka-cluster-ca-cert"
+
+
+def test_keda_reads_the_lag_as_the_service_user(helm: Path) -> None:
+    manifests = helm_template(helm, *PRODUCTION)
+    authentications = {m["metadata"]["name"]: m["spec"] for m in manifests
+                       if m["kind"] == "TriggerAuthentication"}
+    for scaled in (m for m in manifests if m["kind"] == "ScaledObject"):
+        service = scaled["metadata"]["name"].removeprefix("helpline-")
+        lag = [t for t in scaled["spec"]["triggers"] if t["type"] == "kafka"]
+        assert [t["metadata"]["topic"] for t in lag] == list(
+            SERVICE_ACCESS[service].subscriptions[0].topics)
+        for trigger in lag:
+            assert trigger["metadata"]["sasl"] == "scram_sha512"
+            assert trigger["metadata"]["tls"] == "enable"
+            spec = authentications[trigger["authenticationRef"]["name"]]
+            secrets = {ref["parameter"]: ref for ref in spec["secretTargetRef"]}
+            assert secrets["password"]["name"] == service_user(service)
+            assert secrets["ca"]["name"] == "helpline-kafka-cluster-ca-cert"
+            assert spec["env"] == [{"parameter": "username", "containerName": service,
+                                    "name": "HELPLINE_KAFKA_SASL_USERNAME"}]
+
+
+def test_plaintext_kafka_renders_no_kafka_credentials(helm: Path) -> None:
+    manifests = helm_template(helm)
+    assert not [m for m in manifests if m["kind"] == "TriggerAuthentication"]
+    for deployment in (m for m in manifests if m["kind"] == "Deployment"):
+        env = _env(deployment["spec"]["template"]["spec"]["containers"][0])
+        assert not [name for name in env if name.startswith("HELPLINE_KAFKA_")]
 
 
 def test_deployments_are_hardened_and_probed(helm: Path) -> None:

@@ -29,7 +29,7 @@ def test_a_stopped_broker_is_reported_in_one_line() -> None:
     code, lines = doctor({"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": address})
     assert code == 1
     assert problems(lines) == [
-        f"PROBLEM kafka: cannot reach the broker at {address} (KafkaConnectionError); "
+        f"PROBLEM kafka: cannot reach the broker at {address} (ConnectionRefusedError); "
         "is it running?"]
 
 

@@ -3,10 +3,13 @@
 import asyncio
 import importlib.util
 import logging
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
+from aiokafka.errors import SaslAuthenticationFailed, TopicAuthorizationFailedError
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import pool
@@ -14,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from helpline_cli.settings import SERVICES, CliSettings
+from helpline_shared.kafka_security import KafkaSecurity, aiokafka_options
 from helpline_shared.runtime.migrations import alembic_config
 from helpline_shared.topics import all_topics
 
@@ -27,26 +31,69 @@ class Finding:
 
 
 async def check_kafka(settings: CliSettings) -> list[Finding]:
-    """Whether the broker answers, and whether every Helpline topic exists."""
+    """Whether the broker answers and lets us in, and whether every Helpline topic exists."""
     servers = settings.kafka_bootstrap_servers
+    security = settings.kafka_security()
     admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=5000,
-                                client_id="helpline-doctor")
+                                client_id="helpline-doctor", **aiokafka_options(security))
     try:
         await asyncio.wait_for(admin.start(), settings.timeout)
         existing = set(await asyncio.wait_for(admin.list_topics(), settings.timeout))
-    except Exception as error:  # noqa: BLE001 - any failure means "unreachable", said plainly
-        return [Finding(False, f"kafka: cannot reach the broker at {servers} "
-                               f"({type(error).__name__}); is it running?")]
+        wanted = [settings.topic_prefix + topic for topic in all_topics()]
+        missing = [topic for topic in wanted if topic not in existing]
+        hidden = await _unauthorized(admin, missing, settings.timeout)
+    except Exception:  # noqa: BLE001 - any failure is explained by a probe, in one line
+        return [await _connection_problem(servers, security, settings.timeout)]
     finally:
         await admin.close()
-    findings = [Finding(True, f"kafka: broker at {servers} answers")]
-    wanted = [settings.topic_prefix + topic for topic in all_topics()]
-    missing = [topic for topic in wanted if topic not in existing]
+    findings = [Finding(True, f"kafka: broker at {servers} answers ({security.protocol}, "
+                              f"as {security.principal})")]
+    findings += [Finding(False, f"topic {topic}: {security.principal} is not authorized to "
+                                "describe it (no ACL allows it; see the KafkaUser of this "
+                                "principal)") for topic in missing if topic in hidden]
     findings += [Finding(False, f"topic {topic} is missing: create it (the chart's KafkaTopic "
-                                f"resources, or kafka-topics.sh --create)") for topic in missing]
+                                f"resources, or kafka-topics.sh --create)")
+                 for topic in missing if topic not in hidden]
     if not missing:
         findings.append(Finding(True, f"topics: all {len(wanted)} present"))
     return findings
+
+
+async def _unauthorized(admin: AIOKafkaAdminClient, topics: list[str], timeout: float
+                        ) -> set[str]:
+    """Those of ``topics`` the broker refuses to describe to us (rather than not having)."""
+    if not topics:
+        return set()
+    described = await asyncio.wait_for(admin.describe_topics(topics), timeout)
+    return {item["topic"] for item in described
+            if item["error_code"] == TopicAuthorizationFailedError.errno}
+
+
+async def _connection_problem(servers: str, security: KafkaSecurity, timeout: float
+                              ) -> Finding:
+    """Why the first bootstrap server does not let us in, said in one line."""
+    host, _, port = servers.split(",")[0].strip().rpartition(":")
+    try:
+        connection = await asyncio.wait_for(
+            create_conn(host, int(port), client_id="helpline-doctor", request_timeout_ms=5000,
+                        **aiokafka_options(security)), timeout)
+        connection.close()
+    except SaslAuthenticationFailed:
+        return Finding(False, f"kafka: authentication failed: the broker at {servers} refused "
+                              f"{security.principal} ({security.sasl_mechanism}: wrong password "
+                              "or no such user; HELPLINE_KAFKA_SASL_USERNAME/_PASSWORD)")
+    except ssl.SSLCertVerificationError as error:
+        return Finding(False, f"kafka: the certificate of the broker at {servers} is not "
+                              f"trusted ({error.verify_message}; HELPLINE_KAFKA_SSL_CA_FILE)")
+    except OSError as error:
+        return Finding(False, f"kafka: cannot reach the broker at {servers} "
+                              f"({type(error).__name__}); is it running?")
+    except Exception as error:  # noqa: BLE001 - reported in one line
+        return Finding(False, f"kafka: the broker at {servers} closed the connection "
+                              f"({type(error).__name__}): does its listener take "
+                              f"{security.protocol} (HELPLINE_KAFKA_SECURITY_PROTOCOL)?")
+    return Finding(False, f"kafka: the broker at {servers} lets {security.principal} in but "
+                          "does not answer metadata requests")
 
 
 def migrations_folder(service: str) -> Path | None:

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 
 from helpline_shared.envelope import PoisonMessage, from_record
+from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
 from helpline_shared.topics import DEAD_LETTER_SUFFIX
 
 DLQ_HEADER_PREFIX = "helpline-dlq-"
@@ -44,16 +45,18 @@ class DeadLetter:
         return [(k, v) for k, v in self.headers if not k.startswith(DLQ_HEADER_PREFIX)]
 
 
-def _consumer(bootstrap_servers: str, start: str) -> AIOKafkaConsumer:
+def _consumer(bootstrap_servers: str, start: str, security: KafkaSecurity) -> AIOKafkaConsumer:
     # The reset policy must match the seek: an assignment starts a reset of its own, and if
     # that one answers last it wins over seek_to_beginning/seek_to_end.
     return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                            client_id="helpline-cli", group_id=None, auto_offset_reset=start)
+                            client_id="helpline-cli", group_id=None, auto_offset_reset=start,
+                            **aiokafka_options(security))
 
 
-async def _partitions(bootstrap_servers: str, topic: str, patience: float = 10.0
-                      ) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="helpline-cli")
+async def _partitions(bootstrap_servers: str, topic: str, security: KafkaSecurity,
+                      patience: float = 10.0) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="helpline-cli",
+                                **aiokafka_options(security))
     await admin.start()
     try:
         loop = asyncio.get_running_loop()
@@ -72,12 +75,13 @@ async def _partitions(bootstrap_servers: str, topic: str, patience: float = 10.0
     return [TopicPartition(topic, partition) for partition in sorted(partitions)]
 
 
-async def read_all(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_all(bootstrap_servers: str, topic: str, security: KafkaSecurity = PLAINTEXT
+                   ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record now in ``topic``, from its beginning to its current end."""
-    consumer = _consumer(bootstrap_servers, "earliest")
+    consumer = _consumer(bootstrap_servers, "earliest", security)
     await consumer.start()
     try:
-        partitions = await _partitions(bootstrap_servers, topic)
+        partitions = await _partitions(bootstrap_servers, topic, security)
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -93,18 +97,21 @@ async def read_all(bootstrap_servers: str, topic: str) -> list[ConsumerRecord[by
         await consumer.stop()
 
 
-async def dead_letters(bootstrap_servers: str, topic: str) -> list[DeadLetter]:
+async def dead_letters(bootstrap_servers: str, topic: str, security: KafkaSecurity = PLAINTEXT
+                       ) -> list[DeadLetter]:
     """The dead letters of ``topic`` (a consumed topic, or its ``.dlq`` topic itself)."""
     dlq = topic if topic.endswith(DEAD_LETTER_SUFFIX) else topic + DEAD_LETTER_SUFFIX
     return [DeadLetter(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
-            for r in await read_all(bootstrap_servers, dlq)]
+            for r in await read_all(bootstrap_servers, dlq, security)]
 
 
 async def replay(bootstrap_servers: str, letters: list[DeadLetter],
-                 progress: Callable[[DeadLetter], None] = lambda _letter: None) -> int:
+                 progress: Callable[[DeadLetter], None] = lambda _letter: None,
+                 security: KafkaSecurity = PLAINTEXT) -> int:
     """Republish each dead letter, as first published, to the topic it failed on."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
-                                enable_idempotence=True, client_id="helpline-cli")
+                                enable_idempotence=True, client_id="helpline-cli",
+                                **aiokafka_options(security))
     await producer.start()
     try:
         for letter in letters:
@@ -132,12 +139,14 @@ def describe(record: ConsumerRecord[bytes, bytes], with_data: bool) -> str:
 
 
 async def follow(bootstrap_servers: str, topic: str, from_beginning: bool, limit: int | None,
-                 idle_seconds: float | None) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+                 idle_seconds: float | None, security: KafkaSecurity = PLAINTEXT
+                 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Records of ``topic`` as they arrive; stops after ``limit`` records or idle seconds."""
-    consumer = _consumer(bootstrap_servers, "earliest" if from_beginning else "latest")
+    consumer = _consumer(bootstrap_servers, "earliest" if from_beginning else "latest",
+                         security)
     await consumer.start()
     try:
-        partitions = await _partitions(bootstrap_servers, topic)
+        partitions = await _partitions(bootstrap_servers, topic, security)
         consumer.assign(partitions)
         if from_beginning:
             await consumer.seek_to_beginning(*partitions)

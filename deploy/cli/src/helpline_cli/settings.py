@@ -1,17 +1,18 @@
 """Where the CLI finds the deployment: ``HELPLINE_*`` variables, like the services."""
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from helpline_shared.kafka_security import KafkaClientSettings
 
 SERVICES = ("intake", "routing", "escalation", "notify")
 
 
-class CliSettings(BaseSettings):
+class CliSettings(KafkaClientSettings):
     """The deployment the CLI talks to (defaults: ``make run`` on this machine)."""
 
     model_config = SettingsConfigDict(env_prefix="HELPLINE_", extra="ignore")
 
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     token_secret: SecretStr = SecretStr("helpline-dev-secret-change-me")
     token: SecretStr | None = None

@@ -40,6 +40,80 @@ app.kubernetes.io/component: {{ .name }}
 {{- . | lower | replace "_" "-" | replace "." "-" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The KafkaUser (and Strimzi's Secret of it) of one service; call with (dict "root" $ "name" "intake"). */}}
+{{- define "helpline.kafkaUser" -}}
+{{- include "helpline.fullname" .root }}-{{ .name }}
+{{- end -}}
+
+{{/* Where a service reads the cluster CA and its own client certificate (tls users). */}}
+{{- define "helpline.kafkaCaDir" -}}/etc/helpline/kafka-ca{{- end -}}
+{{- define "helpline.kafkaUserDir" -}}/etc/helpline/kafka-user{{- end -}}
+
+{{/* Kafka client security of a service container; call with (dict "root" $ "name" "intake"). */}}
+{{- define "helpline.kafkaEnv" -}}
+{{- $kafka := .root.Values.kafka }}
+{{- if $kafka.security.caSecret }}
+- name: HELPLINE_KAFKA_SSL_CA_FILE
+  value: {{ include "helpline.kafkaCaDir" . }}/{{ $kafka.security.caKey }}
+{{- end }}
+{{- if and $kafka.users.create (eq $kafka.users.authentication "scram-sha-512") }}
+- name: HELPLINE_KAFKA_SASL_USERNAME
+  value: {{ include "helpline.kafkaUser" . }}
+- name: HELPLINE_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "helpline.kafkaUser" . }}
+      key: password
+{{- end }}
+{{- if and $kafka.users.create (eq $kafka.users.authentication "tls") }}
+- name: HELPLINE_KAFKA_SSL_CERT_FILE
+  value: {{ include "helpline.kafkaUserDir" . }}/user.crt
+- name: HELPLINE_KAFKA_SSL_KEY_FILE
+  value: {{ include "helpline.kafkaUserDir" . }}/user.key
+{{- end }}
+{{- end -}}
+
+{{/* Volume mounts and volumes of the CA and of a tls user's certificate. */}}
+{{- define "helpline.kafkaVolumeMounts" -}}
+{{- $kafka := .root.Values.kafka }}
+{{- if $kafka.security.caSecret }}
+- name: kafka-ca
+  mountPath: {{ include "helpline.kafkaCaDir" . }}
+  readOnly: true
+{{- end }}
+{{- if and $kafka.users.create (eq $kafka.users.authentication "tls") }}
+- name: kafka-user
+  mountPath: {{ include "helpline.kafkaUserDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "helpline.kafkaVolumes" -}}
+{{- $kafka := .root.Values.kafka }}
+{{- if $kafka.security.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ $kafka.security.caSecret }}
+    items:
+      - key: {{ $kafka.security.caKey }}
+        path: {{ $kafka.security.caKey }}
+{{- end }}
+{{- if and $kafka.users.create (eq $kafka.users.authentication "tls") }}
+- name: kafka-user
+  secret:
+    secretName: {{ include "helpline.kafkaUser" . }}
+    items:
+      - {key: user.crt, path: user.crt}
+      - {key: user.key, path: user.key}
+{{- end }}
+{{- end -}}
+
+{{/* KEDA's name of a SASL mechanism: SCRAM-SHA-512 -> scram_sha512, PLAIN -> plaintext. */}}
+{{- define "helpline.kedaSasl" -}}
+{{- $mechanism := .Values.kafka.security.saslMechanism -}}
+{{- if eq $mechanism "PLAIN" -}}plaintext{{- else -}}{{ $mechanism | lower | replace "-" "_" | replace "sha_" "sha" }}{{- end -}}
+{{- end -}}
+
 {{/* Environment of a service container; call with (dict "root" $ "name" "intake"). */}}
 {{- define "helpline.env" -}}
 - name: HELPLINE_DATABASE_URL
@@ -56,6 +130,7 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ (get .root.Values.services .name).httpPort | quote }}
 - name: OTEL_SERVICE_NAME
   value: helpline-{{ .name }}
+{{- include "helpline.kafkaEnv" . }}
 {{- end -}}
 
 {{- define "helpline.envFrom" -}}

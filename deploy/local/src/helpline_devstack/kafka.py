@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -17,12 +18,13 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError as ClientError
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from helpline_cli.kafka_access import KafkaAccess
 from helpline_devstack._proc import (
     cmdline,
     file_lock,
@@ -32,10 +34,17 @@ from helpline_devstack._proc import (
     read_pid,
     run_sync,
 )
+from helpline_devstack.certificates import ensure_broker_tls
+from helpline_shared.kafka_acls import SERVICE_ACCESS, service_acls, service_user
+from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
 
 POM = Path(__file__).resolve().parents[2] / "pom.xml"
 HOST = "127.0.0.1"
 MAVEN_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+ADMIN_USER = "admin"
+"""The broker's own principal and the only super user of a secure broker."""
+
+BrokerSecurity = Literal["plaintext", "sasl_ssl"]
 
 
 class KafkaError(RuntimeError):
@@ -76,6 +85,7 @@ class KafkaNode:
         port: int = 9092,
         controller_port: int = 9093,
         proxied: tuple[int, int] | None = None,
+        security: BrokerSecurity = "plaintext",
     ) -> None:
         # proxied: (listen port, advertised port) of a second client listener reached through a
         # proxy (Toxiproxy in tests), so that clients bootstrapped there stay behind the proxy.
@@ -83,6 +93,11 @@ class KafkaNode:
         self.port = port
         self.controller_port = controller_port
         self.proxied = proxied
+        # sasl_ssl: one SASL_SSL (SCRAM-SHA-512) client listener, ACLs enforced, "admin" the
+        # only super user; the controller listener takes only the admin too (SASL PLAIN).
+        self.security = security
+        if security != "plaintext" and proxied is not None:
+            raise KafkaError("a secure broker has no plaintext listener for a proxy")
         self.version = kafka_version()
         self.libs_dir = cache_root() / f"kafka-{self.version}" / "libs"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -91,6 +106,48 @@ class KafkaNode:
     def bootstrap_servers(self) -> str:
         """Return the client bootstrap address, e.g. ``127.0.0.1:9092``."""
         return f"{HOST}:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The PEM file of the CA that signed a secure broker's certificate."""
+        return self.home / "ca.pem"
+
+    @property
+    def admin_security(self) -> KafkaSecurity:
+        """How the super user connects (plaintext, anonymous, on a plaintext broker)."""
+        if self.security == "plaintext":
+            return PLAINTEXT
+        return self.client_security(ADMIN_USER, self._admin_password())
+
+    def client_security(self, username: str, password: str) -> KafkaSecurity:
+        """How user ``username`` connects to this secure broker."""
+        return KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", username, password, self.ca_file)
+
+    def access(self) -> KafkaAccess:
+        """Users and ACLs of this broker, changed as the super user."""
+        return KafkaAccess(self.bootstrap_servers, self.admin_security)
+
+    def provision_services(self, topic_prefix: str = "") -> dict[str, KafkaSecurity]:
+        """Give each service a user with a fresh password and its ACLs; return how each
+        connects (every service connects as the super user of a plaintext broker)."""
+        if self.security == "plaintext":
+            return dict.fromkeys(SERVICE_ACCESS, PLAINTEXT)
+        access = self.access()
+        found = {}
+        for service in SERVICE_ACCESS:
+            user, password = service_user(service), secrets.token_urlsafe(24)
+            access.set_password(user, password)
+            access.grant(user, service_acls(service, topic_prefix))
+            found[service] = self.client_security(user, password)
+        return found
+
+    def _admin_password(self) -> str:
+        path = self.home / "admin-password"
+        if not path.is_file():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     @property
     def log_file(self) -> Path:
@@ -163,8 +220,10 @@ class KafkaNode:
                 return
             pid = self._own_pid()
             if pid is not None:
-                # A broker from an earlier, interrupted start: give it the chance to finish.
-                if self._wait_ready(deadline, pid):
+                # A broker from an earlier, interrupted start: give it the chance to finish,
+                # unless it runs in the other security mode (it would never answer us).
+                if self._formatted_security() == self.security and self._wait_ready(
+                        deadline, pid):
                     return
                 self._terminate(pid, 10)
             if port_open(HOST, self.port):
@@ -247,11 +306,10 @@ class KafkaNode:
         return None
 
     def _write_properties(self) -> None:
-        listeners = (
-            f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}"
-        )
+        client = "PLAINTEXT" if self.security == "plaintext" else "SASL_SSL"
+        listeners = f"{client}://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}"
         advertised = listeners
-        protocols = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        protocols = f"CONTROLLER:PLAINTEXT,{client}:{client}"
         if self.proxied is not None:
             # Metadata asked for on this listener names the proxy, not the broker.
             listen, advertise = self.proxied
@@ -265,7 +323,7 @@ class KafkaNode:
             "listeners": listeners,
             "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "inter.broker.listener.name": client,
             "listener.security.protocol.map": protocols,
             "log.dirs": str(self._data_dir),
             "auto.create.topics.enable": "false",
@@ -281,8 +339,43 @@ class KafkaNode:
             # Saves ~3 s per consumer group join in tests.
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.security == "sasl_ssl":
+            settings["listener.security.protocol.map"] = protocols.replace(
+                "CONTROLLER:PLAINTEXT", "CONTROLLER:SASL_PLAINTEXT")
+            settings.update(self._secure_settings())
         text = "".join(f"{key}={value}\n" for key, value in settings.items())
         self._properties.write_text(text)
+
+    def _secure_settings(self) -> dict[str, str]:
+        tls = ensure_broker_tls(self.home)
+        password = self._admin_password()
+        scram = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
+                 f'username="{ADMIN_USER}" password="{password}";')
+        plain = (f'org.apache.kafka.common.security.plain.PlainLoginModule required '
+                 f'username="{ADMIN_USER}" password="{password}" '
+                 f'user_{ADMIN_USER}="{password}";')
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": plain,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls.keystore_file),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls.ca_file),
+            "authorizer.class.name":
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{ADMIN_USER}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
+    def _formatted_security(self) -> str:
+        state_file = self.home / "cluster.json"
+        if not state_file.is_file():
+            return "plaintext"
+        return str(json.loads(state_file.read_text()).get("security", "plaintext"))
 
     def _format(self, libs: Path) -> None:
         """Format the log dir once; reformat if the controller port (in the voter set) moved."""
@@ -291,7 +384,8 @@ class KafkaNode:
         if state_file.is_file():
             state = json.loads(state_file.read_text())
         formatted = (self._data_dir / "meta.properties").is_file()
-        if formatted and state.get("controller_port") == self.controller_port:
+        if (formatted and state.get("controller_port") == self.controller_port
+                and state.get("security", "plaintext") == self.security):
             return
         if formatted:
             shutil.rmtree(self._data_dir)
@@ -309,6 +403,7 @@ class KafkaNode:
                 "-c",
                 str(self._properties),
                 "--ignore-formatted",
+                *self._format_scram(),
             ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -319,8 +414,17 @@ class KafkaNode:
             raise KafkaError(
                 f"kafka StorageTool format failed:\n{result.stdout}{result.stderr}"
             )
-        state = {"cluster_id": cluster_id, "controller_port": self.controller_port}
+        state = {"cluster_id": cluster_id, "controller_port": self.controller_port,
+                 "security": self.security}
         state_file.write_text(json.dumps(state) + "\n")
+
+    def _format_scram(self) -> list[str]:
+        # The admin's SCRAM credential must exist before the broker's first start: the broker
+        # itself logs in with it on its SASL_SSL listener.
+        if self.security == "plaintext":
+            return []
+        return ["--add-scram",
+                f"SCRAM-SHA-512=[name={ADMIN_USER},password={self._admin_password()}]"]
 
     def _launch(self, libs: Path) -> int:
         with open(self.log_file, "wb") as log:
@@ -378,6 +482,7 @@ class KafkaNode:
         return AIOKafkaAdminClient(
             bootstrap_servers=self.bootstrap_servers,
             request_timeout_ms=request_timeout_ms,
+            **aiokafka_options(self.admin_security),
         )
 
     async def _probe(self, timeout: float) -> bool:

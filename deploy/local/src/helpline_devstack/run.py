@@ -1,6 +1,7 @@
 """``make run``: the broker, a mail sink and the four services, until Ctrl-C or SIGTERM."""
 
 import json
+import os
 import secrets
 import signal
 import sys
@@ -9,13 +10,18 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from helpline_devstack.kafka import KafkaNode
+from helpline_cli.partners import create_partner
+from helpline_devstack.kafka import BrokerSecurity, KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.stack import SERVICE_PORTS, ServiceDidNotStart, Stack
+from helpline_shared.kafka_security import environment_variables
 from helpline_shared.runtime.auth import issue_token
 from helpline_shared.topics import PARTITIONS, all_topics
 
+SECURITY_VARIABLE = "HELPLINE_DEV_KAFKA_SECURITY"
+"""``sasl_ssl``: the broker takes only SASL_SSL, with ACLs and one user per service."""
 DEMO_TENANT = "demo"
+DEMO_PARTNER = "demo-partner"
 DEMO_MAILBOX = "support@demo.helpline.test"
 SMTP_SINK_PORT = 2526
 INTAKE_SMTP_PORT = 2525
@@ -43,6 +49,29 @@ def _token_secret(home: Path) -> str:
     return path.read_text().strip()
 
 
+class UnknownSecurityMode(ValueError):
+    """HELPLINE_DEV_KAFKA_SECURITY names no mode of the local broker."""
+
+
+def broker_security(environ: dict[str, str] | None = None) -> BrokerSecurity:
+    """The local broker's mode from HELPLINE_DEV_KAFKA_SECURITY (plaintext by default)."""
+    value = (os.environ if environ is None else environ).get(SECURITY_VARIABLE, "plaintext")
+    if value.lower() == "sasl_ssl":
+        return "sasl_ssl"
+    if value.lower() == "plaintext":
+        return "plaintext"
+    raise UnknownSecurityMode(f"{SECURITY_VARIABLE}={value}: use plaintext or sasl_ssl")
+
+
+def _demo_partner(kafka: KafkaNode, home: Path) -> Path:
+    """Create the demo tenant's partner and write its client properties."""
+    credentials = create_partner(kafka.access(), DEMO_TENANT, DEMO_PARTNER)
+    path = home / f"partner-{DEMO_TENANT}.properties"
+    path.touch(mode=0o600)
+    path.write_text(credentials.properties(kafka.bootstrap_servers, kafka.ca_file.resolve()))
+    return path
+
+
 def run(home: Path = Path(".helpline")) -> int:
     """Start everything, print how to use it, and stop everything on SIGINT or SIGTERM."""
     home.mkdir(parents=True, exist_ok=True)
@@ -50,7 +79,12 @@ def run(home: Path = Path(".helpline")) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
 
-    kafka = KafkaNode(home / "kafka")
+    try:
+        security = broker_security()
+    except UnknownSecurityMode as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    kafka = KafkaNode(home / "kafka", security=security)
     sink = MailSink(home / "mail", port=SMTP_SINK_PORT)
     secret = _token_secret(home)
     stack = Stack(
@@ -68,10 +102,17 @@ def run(home: Path = Path(".helpline")) -> int:
         print("starting Kafka (the first run fetches its jars through Maven)...", flush=True)
         kafka.start()
         kafka.create_topics(all_topics(), PARTITIONS)
+        clients = kafka.provision_services()
         sink.start()
         for name in SERVICE_PORTS:
-            service = stack.start(name)
+            service = stack.start(name, environment_variables(clients[name]))
             print(f"  {name:<11} {service.url}   (log: {service.log_file})", flush=True)
+        if security == "sasl_ssl":
+            partner = _demo_partner(kafka, home)
+            print(f"\nKafka takes only SASL_SSL on {kafka.bootstrap_servers} (CA: "
+                  f"{kafka.ca_file}), one user per service. The {DEMO_TENANT!r} partner's "
+                  f"client properties are in {partner}; the CLI connects as user admin, "
+                  f"password in {kafka.home / 'admin-password'}.", flush=True)
         token = issue_token(DEMO_TENANT, secret)
         (home / "dev-token").write_text(token + "\n")
         _demo_mailbox(stack.running["intake"].url, token)

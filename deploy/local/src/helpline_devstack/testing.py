@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 
+from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
+
 T = TypeVar("T")
 
 
@@ -68,8 +70,10 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
 class TopicRecorder:
     """Reads topics from offset 0 in a background thread and keeps every record."""
 
-    def __init__(self, bootstrap_servers: str, topics: Sequence[str]) -> None:
+    def __init__(self, bootstrap_servers: str, topics: Sequence[str],
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._security = security
         self._topics = list(topics)
         self._records: list[Record] = []
         self._lock = threading.Lock()
@@ -94,6 +98,7 @@ class TopicRecorder:
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            **aiokafka_options(self._security),
         )
         await consumer.start()
         self._ready.set()

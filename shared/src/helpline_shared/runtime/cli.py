@@ -11,7 +11,11 @@ from pydantic import ValidationError
 
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.service import ServiceRuntime, serve
-from helpline_shared.runtime.settings import ServiceSettings
+from helpline_shared.runtime.settings import (
+    ServiceSettings,
+    UnknownVariable,
+    refuse_unknown_variables,
+)
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
@@ -27,6 +31,10 @@ def service_main(
     parser = argparse.ArgumentParser(prog=f"helpline-{name}")
     parser.add_argument("command", nargs="?", default="serve", choices=("serve", "migrate"))
     arguments = parser.parse_args(argv)
+    try:
+        refuse_unknown_variables(f"helpline-{name}", settings_class)
+    except UnknownVariable as error:
+        sys.exit(str(error))
     try:
         settings = settings_class()
     except ValidationError as error:

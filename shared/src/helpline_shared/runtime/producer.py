@@ -6,6 +6,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
+
 log = logging.getLogger(__name__)
 
 RecordHeaders = list[tuple[str, bytes]]
@@ -14,9 +16,11 @@ RecordHeaders = list[tuple[str, bytes]]
 class EventProducer:
     """An aiokafka producer made at start (aiokafka binds to the running event loop)."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+    def __init__(self, bootstrap_servers: str, client_id: str,
+                 security: KafkaSecurity = PLAINTEXT) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
+        self._security = security
         self._producer: AIOKafkaProducer | None = None
 
     @property
@@ -35,6 +39,7 @@ class EventProducer:
                 enable_idempotence=True,
                 acks="all",
                 linger_ms=2,
+                **aiokafka_options(self._security),
             )
             try:
                 await producer.start()

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from helpline_shared.kafka_security import faststream_security
 from helpline_shared.runtime.consumer import DeadLetters, Handler, subscribe
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
 from helpline_shared.runtime.http_metrics import HttpServerMetrics
@@ -91,10 +92,13 @@ class ServiceRuntime:
         self.engine = create_engine(self.database_url)
         instrument_database(self.engine.sync_engine, self.tracer_provider)
         self.session_factory = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.producer = EventProducer(settings.kafka_bootstrap_servers, f"helpline-{name}")
+        security = settings.kafka_security()
+        self.producer = EventProducer(settings.kafka_bootstrap_servers, f"helpline-{name}",
+                                      security)
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=f"helpline-{name}",
+            security=faststream_security(security),
             # No FastStream telemetry middleware: it makes one span per batch; our subscriber
             # makes one per record, in the trace of the ticket it belongs to.
             graceful_timeout=settings.shutdown_timeout,

@@ -1,17 +1,68 @@
-"""Settings every service shares; each service's ``config.py`` extends this one class."""
+"""Settings every service shares; each service's ``config.py`` extends this one class.
 
+A ``HELPLINE_*`` variable that the starting program does not know stops it
+(:func:`refuse_unknown_variables`), except the variables of the other Helpline programs (one
+ConfigMap, Secret or ``make run`` environment serves them all) and those of the tools
+(:data:`TOOL_PREFIXES`).
+"""
+
+import difflib
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Final
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from helpline_shared.kafka_security import KafkaClientSettings
+from helpline_shared.runtime.setting_names import KNOWN_VARIABLES
 
-class ServiceSettings(BaseSettings):
+TOOL_PREFIXES: Final = ("HELPLINE_TEST_", "HELPLINE_FUZZ_", "HELPLINE_DEV_", "HELPLINE_BENCH_")
+"""Variables of the test suite, the fuzzers, the devstack and the benchmarks: no program's."""
+TOOL_VARIABLES: Final = frozenset({"HELPLINE_CACHE"})
+"""Single tool variables (the devstack's jar and binary cache)."""
+
+
+class UnknownVariable(ValueError):
+    """A ``HELPLINE_*`` variable no setting knows (a typo, or a setting that was removed)."""
+
+
+def variable_names(settings_class: type[BaseSettings]) -> set[str]:
+    """The environment variable of each setting of ``settings_class``."""
+    prefix = str(settings_class.model_config.get("env_prefix", ""))
+    return {(prefix + name).upper() for name in settings_class.model_fields}
+
+
+def unknown_variables(own: Iterable[str], environ: Mapping[str, str]) -> list[str]:
+    """The ``HELPLINE_*`` names of ``environ`` that neither ``own`` nor any Helpline program or
+    tool knows."""
+    known = set(own) | KNOWN_VARIABLES | TOOL_VARIABLES
+    return sorted(name for name in environ
+                  if name.upper().startswith("HELPLINE_") and name.upper() not in known
+                  and not name.upper().startswith(TOOL_PREFIXES))
+
+
+def refuse_unknown_variables(program: str, settings_class: type[BaseSettings],
+                             environ: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`UnknownVariable` naming each unknown ``HELPLINE_*`` variable."""
+    own = variable_names(settings_class)
+    unknown = unknown_variables(own, os.environ if environ is None else environ)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), sorted(own), n=1)
+        hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise UnknownVariable(f"{program}: unknown setting {', '.join(hints)}: no setting of "
+                          "this program has that name (see docs/configuration.md)")
+
+
+class ServiceSettings(KafkaClientSettings):
     """Read from ``HELPLINE_*`` environment variables; invalid values fail at start."""
 
     model_config = SettingsConfigDict(env_prefix="HELPLINE_", extra="ignore")
 
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
     data_dir: Path = Path(".helpline")
     database_url: str | None = Field(
         default=None,
