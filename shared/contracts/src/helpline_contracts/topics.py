@@ -4,9 +4,20 @@ import re
 from typing import Final
 
 __all__ = [
-    "DEAD_LETTER_SUFFIX", "NOTIFICATIONS", "PARTITIONS", "PARTNER_TOPIC_PREFIX", "PRODUCERS",
-    "PUBLIC_TOPICS", "ROUTING", "SLA", "TICKETS", "all_topics", "dead_letter_topic",
-    "MAX_TOPIC_LENGTH", "UnsafePartnerTenant", "partner_topic",
+    "DEAD_LETTER_SUFFIX",
+    "MAX_TOPIC_LENGTH",
+    "NOTIFICATIONS",
+    "PARTITIONS",
+    "PARTNER_TOPIC_PREFIX",
+    "PRODUCERS",
+    "PUBLIC_TOPICS",
+    "ROUTING",
+    "SLA",
+    "TICKETS",
+    "UnsafePartnerTenant",
+    "all_topics",
+    "dead_letter_topic",
+    "partner_topic",
 ]
 
 TICKETS: Final = "helpline.tickets"

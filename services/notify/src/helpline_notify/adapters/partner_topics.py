@@ -8,6 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from prometheus_client import Counter
 
+from helpline_shared.kafka_security import aiokafka_options
 from helpline_shared.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class PartnerTopicSpec:
 def admin_client(settings: ServiceSettings, client_id: str) -> AIOKafkaAdminClient:
     """An admin client on the service's cluster: the one place the partner stream builds one."""
     return AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id
+        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id,
+        **aiokafka_options(settings.kafka_security()),
     )
 
 
