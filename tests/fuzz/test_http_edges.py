@@ -1,0 +1,200 @@
+"""The HTTP edge every service shares, attacked: body limits, request ids, the catch-all 500.
+
+Each service's real app in-process (``api_apps``); one test runs intake under uvicorn on a
+loopback port, where a lying ``Content-Length`` would hold a connection open.
+"""
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from api_apps import SECRET, SERVICES, ServiceApp, build
+from fastapi import APIRouter
+from fuzzing import problem_errors
+
+from helpline_shared.runtime.auth import issue_token
+
+VALID = {"Authorization": f"Bearer {issue_token('acme', SECRET)}"}
+MB = 1024 * 1024
+CHUNK = 64 * 1024
+
+
+def client(service: ServiceApp) -> httpx.AsyncClient:
+    """An in-process client of ``service``'s app."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app),
+                             base_url="http://service")
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    """``response`` is a ``status`` problem+json; its body."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert not problem_errors(status, response.headers["content-type"], body)
+    assert isinstance(body, dict)
+    return body
+
+
+@pytest.fixture
+async def intake(tmp_path: Path) -> AsyncIterator[ServiceApp]:
+    service = await asyncio.to_thread(build, "intake", tmp_path)
+    yield service
+    await service.runtime.engine.dispose()
+
+
+class Body:
+    """A chunked request body of ``total`` bytes that counts what the server pulled."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.sent = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunk = b"x" * CHUNK
+        while self.sent < self.total:
+            self.sent += len(chunk)
+            yield chunk
+
+
+async def test_a_50_mb_unauthenticated_chunked_post_is_a_413_read_no_further_than_the_limit(
+        intake: ServiceApp) -> None:
+    body = Body(50 * MB)
+    tracemalloc.start()
+    try:
+        async with client(intake) as http:
+            response = await http.post("/v1/tickets", content=body,
+                                       headers={"content-type": "application/json"})
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_problem(response, 413)
+    limit = intake.runtime.settings.http_max_body_bytes
+    assert body.sent <= limit + CHUNK, f"read {body.sent} bytes of a body limited to {limit}"
+    assert peak < 4 * MB, f"{peak} bytes allocated while refusing the body"
+
+
+async def test_a_declared_length_above_the_limit_is_refused_without_reading_the_body(
+        intake: ServiceApp) -> None:
+    body = Body(50 * MB)
+    async with client(intake) as http:
+        response = await http.post("/v1/tickets", content=body, headers={
+            "content-type": "application/json", "content-length": str(50 * MB)})
+    assert assert_problem(response, 413)["max_body_bytes"] == \
+        intake.runtime.settings.http_max_body_bytes
+    assert body.sent == 0
+
+
+async def test_a_message_with_attachments_may_be_as_large_as_a_mail(
+        intake: ServiceApp) -> None:
+    limit = intake.runtime.settings.max_message_size
+    async with client(intake) as http:
+        declared = await http.post("/v1/tickets/t1/messages", headers={
+            "content-length": str(limit + 1), **VALID}, content=b"{}")
+        # Above the default limit, under the route's own: read, and judged on its content.
+        allowed = await http.post("/v1/tickets/t1/messages", headers=VALID,
+                                  content=Body(2 * MB))
+        openapi = (await http.get("/openapi.json")).json()
+    assert_problem(declared, 413)
+    assert_problem(allowed, 422)
+    paths = openapi["paths"]
+    assert paths["/v1/tickets/{ticket_id}/messages"]["post"]["x-max-body-bytes"] == limit
+    assert paths["/v1/tickets"]["post"]["x-max-body-bytes"] == \
+        intake.runtime.settings.http_max_body_bytes
+
+
+async def test_an_unreadable_content_length_is_a_400_problem(intake: ServiceApp) -> None:
+    async with client(intake) as http:
+        response = await http.post("/v1/tickets", content=b"{}",
+                                   headers={"content-length": "12abc"})
+    assert assert_problem(response, 400)["field"] == "Content-Length"
+
+
+def test_a_lying_content_length_gets_its_413_at_once_instead_of_a_held_connection(
+        intake: ServiceApp) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(intake.app, host="127.0.0.1", port=port,
+                                           lifespan="off", log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"POST /v1/tickets HTTP/1.1\r\nHost: intake\r\n"
+                               b"Content-Type: application/json\r\n"
+                               b"Content-Length: 50000000000\r\n\r\n{}")
+            started = time.monotonic()
+            answer = connection.recv(4096)
+            waited = time.monotonic() - started
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"application/problem+json" in answer
+    assert waited < 2
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_every_response_has_a_request_id_and_a_valid_incoming_one_is_kept(
+        service: str, tmp_path: Path) -> None:
+    built = await asyncio.to_thread(build, service, tmp_path)
+    try:
+        async with client(built) as http:
+            fresh = await http.get("/healthz")
+            kept = await http.get("/healthz", headers={"x-request-id": "probe-42.a"})
+            replaced = await http.get("/healthz", headers={"x-request-id": "bad id\u00e9".encode()})
+            refused = await http.get("/openapi.json", headers={"x-request-id": "x" * 500})
+    finally:
+        await built.runtime.engine.dispose()
+    assert len(fresh.headers["x-request-id"]) == 32
+    assert kept.headers["x-request-id"] == "probe-42.a"
+    assert len(replaced.headers["x-request-id"]) == 32
+    assert len(refused.headers["x-request-id"]) == 32
+
+
+class Records(logging.Handler):
+    """Keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_an_unexpected_error_is_a_500_problem_with_the_request_id_and_no_traceback(
+        tmp_path: Path) -> None:
+    broken = APIRouter()
+
+    @broken.get("/v1/broken")
+    async def fail() -> None:
+        raise RuntimeError("secret internals at /srv/helpline")
+
+    service = await asyncio.to_thread(build, "routing", tmp_path)
+    service.app.include_router(broken)
+    logged = Records()
+    logging.getLogger("helpline_shared.runtime.edge").addHandler(logged)
+    try:
+        async with client(service) as http:
+            response = await http.get("/v1/broken", headers={"x-request-id": "req-1"})
+    finally:
+        logging.getLogger("helpline_shared.runtime.edge").removeHandler(logged)
+        await service.runtime.engine.dispose()
+    body = assert_problem(response, 500)
+    assert body["request_id"] == "req-1" == response.headers["x-request-id"]
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+    [record] = logged.records
+    assert getattr(record, "request_id", None) == "req-1" and record.exc_info is not None
+
