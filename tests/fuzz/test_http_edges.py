@@ -198,3 +198,33 @@ async def test_an_unexpected_error_is_a_500_problem_with_the_request_id_and_no_t
     [record] = logged.records
     assert getattr(record, "request_id", None) == "req-1" and record.exc_info is not None
 
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("authorization", [
+    b"Bearer hl_\xe9\xff.\xfe", b"Bearer \xc3\xa9", b"Bearer hl_abc.d\x80ef", b"Bearer\xa0x",
+    b"bearer  hl_.", b"Bearer " + b"a" * 8000,
+])
+async def test_a_malformed_bearer_credential_is_a_401_problem_on_every_secured_route(
+        service: str, authorization: bytes, tmp_path: Path) -> None:
+    built = await asyncio.to_thread(build, service, tmp_path)
+    failures: list[str] = []
+    try:
+        async with client(built) as http:
+            openapi = (await http.get("/openapi.json")).json()
+            for path, operations in openapi["paths"].items():
+                for method, operation in operations.items():
+                    if not operation.get("security"):
+                        continue
+                    concrete = "/".join("x" if part.startswith("{") else part
+                                        for part in path.split("/"))
+                    response = await http.request(method, concrete, json={}, headers={
+                        "authorization": authorization})
+                    body = response.json()
+                    if response.status_code != 401 or problem_errors(
+                            401, response.headers["content-type"], body):
+                        failures.append(f"{method.upper()} {path}: {response.status_code} "
+                                        f"{response.text[:200]}")
+    finally:
+        await built.runtime.engine.dispose()
+    assert not failures, "\n".join(failures)
