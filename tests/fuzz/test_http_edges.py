@@ -5,6 +5,7 @@ loopback port, where a lying ``Content-Length`` would hold a connection open.
 """
 
 import asyncio
+import base64
 import logging
 import socket
 import threading
@@ -228,3 +229,64 @@ async def test_a_malformed_bearer_credential_is_a_401_problem_on_every_secured_r
     finally:
         await built.runtime.engine.dispose()
     assert not failures, "\n".join(failures)
+
+
+def _cursor(document: str | bytes) -> str:
+    raw = document.encode() if isinstance(document, str) else document
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+TAMPERED_CURSORS = [
+    _cursor('["2026-01-01T00:00:00", "x"]'),  # no zone
+    _cursor('["9999-12-31T23:59:59-14:00", "x"]'),  # past the end of time in UTC
+    _cursor('["0001-01-01T00:00:00+14:00", "x"]'),  # before its beginning
+    _cursor('{"a": 1, "b": 2}'), _cursor("[1, 2]"), _cursor(b"\xff\xfe"), "%%%", "e30",
+]
+BAD_INSTANTS = ["2026-01-01T00:00:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+01:00"]
+
+
+def assert_names_field(response: httpx.Response, field: str) -> None:
+    """``response`` is a 422 problem whose errors name ``field``."""
+    body = assert_problem(response, 422)
+    errors = body.get("errors")
+    assert isinstance(errors, list)
+    assert [error["field"] for error in errors] == [field], body
+
+
+@pytest.mark.parametrize(("service", "path"), [("intake", "/v1/tickets"),
+                                               ("notify", "/v1/deliveries")])
+async def test_a_tampered_cursor_is_a_422_problem_naming_the_cursor(
+        service: str, path: str, tmp_path: Path) -> None:
+    built = await asyncio.to_thread(build, service, tmp_path)
+    try:
+        async with client(built) as http:
+            for cursor in TAMPERED_CURSORS:
+                response = await http.get(path, params={"cursor": cursor}, headers=VALID)
+                assert_names_field(response, "cursor")
+    finally:
+        await built.runtime.engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["created_after", "created_before", "updated_after",
+                                  "updated_before"])
+async def test_a_ticket_filter_instant_without_zone_or_out_of_range_is_a_422_naming_it(
+        intake: ServiceApp, name: str) -> None:
+    async with client(intake) as http:
+        for value in BAD_INSTANTS:
+            response = await http.get("/v1/tickets", params={name: value}, headers=VALID)
+            assert_names_field(response, name)
+        fine = await http.get("/v1/tickets", params={name: "2026-01-01T00:00:00+02:00"},
+                              headers=VALID)
+    assert fine.status_code == 200
+
+
+async def test_a_replay_since_without_zone_is_a_422_naming_it(tmp_path: Path) -> None:
+    built = await asyncio.to_thread(build, "notify", tmp_path)
+    try:
+        async with client(built) as http:
+            for value in BAD_INSTANTS:
+                response = await http.post("/v1/webhook-endpoints/x/replay",
+                                           json={"since": value}, headers=VALID)
+                assert_names_field(response, "since")
+    finally:
+        await built.runtime.engine.dispose()

@@ -96,6 +96,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_problem)
 
 
+def invalid_field(field: str, message: str, location: str = "query") -> RequestValidationError:
+    """A 422 problem naming ``field``, as a request validation failure reads."""
+    return RequestValidationError([{"loc": (location, field), "msg": message,
+                                    "type": "value_error"}])
+
+
 def not_found(what: str) -> HTTPException:
     """A 404 that does not tell whether the thing exists for another tenant."""
     return HTTPException(404, f"{what} not found")
