@@ -14,6 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from helpline_escalation.domain.errors import CalendarHasNoWorkingHours, UnknownTimeZone
 
 ONE_DAY = timedelta(days=1)
+HORIZON = timedelta(days=100 * 365)
+"""No deadline lies further from its start: beyond it, business time on a sparse calendar (or
+a target near the largest accepted) means "never" in practice, and dates stay far from the
+end of ``datetime``."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,13 @@ class BusinessCalendar:
                 periods.append((start, end))
         return sorted(periods)
 
-    def working_periods(self, since: datetime) -> Iterator[tuple[datetime, datetime]]:
+    def working_periods(self, since: datetime, until: datetime | None = None
+                        ) -> Iterator[tuple[datetime, datetime]]:
         """Working periods (UTC) from ``since`` on, in order, never overlapping.
 
         The first one is cut at ``since``; adjacent periods may follow each other without a gap.
+        With ``until``, none starts after the day of ``until`` (so holidays cannot make the
+        search run to the end of time).
         """
         since = since.astimezone(UTC)
         if self.always_open:
@@ -94,7 +101,8 @@ class BusinessCalendar:
         # The day before may hold an interval that runs past midnight into ``since``'s day.
         day = since.astimezone(ZoneInfo(self.time_zone)).date() - ONE_DAY
         covered_until = since
-        while True:
+        last_day = (until or horizon_of(since)).astimezone(ZoneInfo(self.time_zone)).date()
+        while day <= last_day:
             for start, end in self._periods_of_day(day):
                 # Intervals start in order; any overlap with an earlier one is already counted.
                 start = max(start, covered_until)
@@ -104,18 +112,25 @@ class BusinessCalendar:
             day += ONE_DAY
 
     def add_business_time(self, start: datetime, seconds: float) -> datetime:
-        """The instant at which ``seconds`` of business time have passed since ``start``."""
+        """The instant at which ``seconds`` of business time have passed since ``start``.
+
+        Never later than ``HORIZON`` after ``start`` (nor than the last representable day).
+        """
+        start = start.astimezone(UTC)
         if seconds <= 0:
-            return start.astimezone(UTC)
+            return start
+        horizon = horizon_of(start)
+        remaining = timedelta(seconds=min(seconds, HORIZON.total_seconds()))
         if self.always_open:
-            return start.astimezone(UTC) + timedelta(seconds=seconds)
-        remaining = timedelta(seconds=seconds)
-        for period_start, period_end in self.working_periods(start):
+            return start + remaining if remaining <= horizon - start else horizon
+        for period_start, period_end in self.working_periods(start, horizon):
+            if period_start >= horizon:
+                break
             available = period_end - period_start
             if remaining <= available:
-                return period_start + remaining
+                return min(period_start + remaining, horizon)
             remaining -= available
-        raise AssertionError("working periods never end")  # pragma: no cover
+        return horizon
 
     def business_seconds_between(self, start: datetime, end: datetime) -> float:
         """Business time from ``start`` to ``end``, in seconds (0 if ``end`` is not after it)."""
@@ -124,7 +139,7 @@ class BusinessCalendar:
         if self.always_open:
             return (end - start).total_seconds()
         total = timedelta()
-        for period_start, period_end in self.working_periods(start):
+        for period_start, period_end in self.working_periods(start, end):
             if period_start >= end:
                 break
             total += min(period_end, end) - period_start
@@ -132,6 +147,12 @@ class BusinessCalendar:
 
     def is_working(self, at: datetime) -> bool:
         """True when ``at`` lies inside a working period."""
-        for period_start, period_end in self.working_periods(at):
+        for period_start, period_end in self.working_periods(at, at):
             return period_start <= at < period_end
-        return False  # pragma: no cover
+        return False
+
+
+def horizon_of(start: datetime) -> datetime:
+    """``HORIZON`` after ``start``, or a year before the end of time if that is sooner."""
+    last = datetime.max.replace(tzinfo=UTC) - timedelta(days=366)
+    return start + HORIZON if start <= last - HORIZON else last

@@ -1,7 +1,7 @@
 """Preventive maintenance schedules over the API (admin scope)."""
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
@@ -13,6 +13,7 @@ from helpline_escalation.service_layer import preventive
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared.events import EmailAddress, Priority
 from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.db import utcnow
 
 UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
 Admin = Annotated[Principal, require_scope("admin")]
@@ -50,8 +51,8 @@ class ScheduleOut(BaseModel):
     next_occurrence_at: datetime
 
 
-def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
-    """The ``/v1/preventive-schedules`` routes."""
+def router(unit_of_work: UnitOfWorkFactory, minimum_interval: timedelta) -> APIRouter:
+    """The ``/v1/preventive-schedules`` routes; schedules firing more often are refused."""
     api = APIRouter(prefix="/v1/preventive-schedules", tags=["preventive maintenance"])
 
     @api.put("/{schedule_id}", response_model=ScheduleOut)
@@ -68,6 +69,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
                     requester_email=body.ticket.requester_email,
                     requester_name=body.ticket.requester_name, priority=body.ticket.priority,
                     tags=tuple(body.ticket.tags)))
+            schedule.check_frequency(utcnow(), minimum_interval)
         except InvalidSchedule as error:
             raise HTTPException(422, f"cron or time_zone: {error}") from error
         stored, occurrence = await preventive.put_schedule(schedule, unit_of_work())
