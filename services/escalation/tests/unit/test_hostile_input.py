@@ -125,6 +125,19 @@ async def test_an_impossible_or_too_frequent_schedule_is_refused_when_saved(
     assert why in response.json()["detail"]
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("subject", "Check\u202ebackups"), ("subject", "Check\r\nBcc: x@y.test"),
+    ("description", "Check\x00backups"), ("requester_email", "o\u2066@a.test"),
+    ("requester_name", "Op\x1bs"),
+])
+async def test_an_unsafe_ticket_template_value_is_a_422_naming_it(
+        client: httpx.AsyncClient, field: str, value: str) -> None:
+    response = await client.put("/v1/preventive-schedules/check",
+                                json=_with(SCHEDULE, f"ticket.{field}", value), headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert f"ticket.{field}" in [error["field"] for error in response.json()["errors"]]
+
+
 def test_a_schedule_just_at_the_minimum_interval_is_accepted() -> None:
     schedule = PreventiveSchedule(tenant_id=TENANT, schedule_id="s", cron="*/5 * * * *",
                                   time_zone="UTC", ticket=TicketTemplate("s", "d", "o@a.test"))

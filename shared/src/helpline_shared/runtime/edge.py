@@ -91,13 +91,8 @@ class RequestContext:
     def _request_id(scope: Scope) -> str:
         for name, value in scope.get("headers", []):
             if name == REQUEST_ID_HEADER.encode():
-                try:
-                    text = value.decode("ascii")
-                except UnicodeDecodeError:
-                    break
-                if _VALID_REQUEST_ID.match(text):
-                    return text
-                break
+                text = bytes(value).decode("latin-1")
+                return text if _VALID_REQUEST_ID.match(text) else uuid.uuid4().hex
         return uuid.uuid4().hex
 
 

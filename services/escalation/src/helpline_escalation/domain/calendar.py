@@ -3,12 +3,14 @@
 Business time is elapsed real time inside working periods. Working intervals are wall-clock
 times in the calendar's IANA zone, so "09:00-17:00" stays 09:00-17:00 across DST changes; an
 interval whose end is not after its start runs past midnight into the next day. A holiday removes
-the intervals that start on it. There is no upper limit on a target.
+the intervals that start on it. No deadline lies further than ``HORIZON`` from its start.
 """
 
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import accumulate
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from helpline_escalation.domain.errors import CalendarHasNoWorkingHours, UnknownTimeZone
@@ -55,8 +57,15 @@ class BusinessCalendar:
     weekly_hours: Mapping[int, tuple[WorkingInterval, ...]] = field(default_factory=dict)
     holidays: tuple[Holiday, ...] = ()
     always_open: bool = False
+    _holiday_firsts: tuple[date, ...] = field(init=False, repr=False, compare=False)
+    _holiday_lasts_so_far: tuple[date, ...] = field(init=False, repr=False, compare=False)
+    """The latest ``last`` among holidays sorted by ``first``, up to each: one bisect per day."""
 
     def __post_init__(self) -> None:
+        ordered = sorted(self.holidays, key=lambda holiday: holiday.first)
+        object.__setattr__(self, "_holiday_firsts", tuple(h.first for h in ordered))
+        object.__setattr__(self, "_holiday_lasts_so_far",
+                           tuple(accumulate((h.last for h in ordered), max)))
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as error:
@@ -71,7 +80,8 @@ class BusinessCalendar:
 
     def is_holiday(self, day: date) -> bool:
         """True when ``day`` (local) is a holiday."""
-        return any(holiday.covers(day) for holiday in self.holidays)
+        started = bisect_right(self._holiday_firsts, day)
+        return started > 0 and self._holiday_lasts_so_far[started - 1] >= day
 
     def _periods_of_day(self, day: date) -> list[tuple[datetime, datetime]]:
         if self.is_holiday(day):
