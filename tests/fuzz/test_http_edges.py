@@ -6,6 +6,7 @@ loopback port, where a lying ``Content-Length`` would hold a connection open.
 
 import asyncio
 import base64
+import json
 import logging
 import socket
 import threading
@@ -13,11 +14,12 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from api_apps import SECRET, SERVICES, ServiceApp, build
+from api_apps import KNOWN, SECRET, SEEDS, SERVICES, ServiceApp, build
 from fastapi import APIRouter
 from fuzzing import problem_errors
 
@@ -288,5 +290,33 @@ async def test_a_replay_since_without_zone_is_a_422_naming_it(tmp_path: Path) ->
                 response = await http.post("/v1/webhook-endpoints/x/replay",
                                            json={"since": value}, headers=VALID)
                 assert_names_field(response, "since")
+    finally:
+        await built.runtime.engine.dispose()
+
+
+def _with_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _with_lone_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_lone_surrogates(item) for item in value]
+    return value + "\ud800" if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_lone_surrogates_in_json_bodies_are_4xx_problems(service: str,
+                                                               tmp_path: Path) -> None:
+    # A JSON escape can carry a surrogate no UTF-8 encoder (the database's) accepts.
+    built = await asyncio.to_thread(build, service, tmp_path)
+    known = {**KNOWN.get(service, {}), "ticket_id": "t1"}
+    try:
+        async with client(built) as http:
+            for seed in SEEDS[service]:
+                path = seed.path.format(**known)
+                body = json.dumps(_with_lone_surrogates(seed.body)).encode()
+                response = await http.request(seed.method, path, content=body, headers={
+                    **VALID, "content-type": "application/json"})
+                assert 400 <= response.status_code < 500, (path, response.text)
+                assert not problem_errors(response.status_code,
+                                          response.headers["content-type"], response.json())
     finally:
         await built.runtime.engine.dispose()
