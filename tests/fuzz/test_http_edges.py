@@ -320,3 +320,20 @@ async def test_lone_surrogates_in_json_bodies_are_4xx_problems(service: str,
                                           response.headers["content-type"], response.json())
     finally:
         await built.runtime.engine.dispose()
+
+
+@pytest.mark.parametrize(("service", "url"), [
+    ("intake", "/v1/tickets/t%001"), ("intake", "/v1/tickets?requester=a%00b"),
+    ("routing", "/v1/agents/%00"), ("escalation", "/v1/tickets/%00/sla"),
+    ("notify", "/v1/deliveries?ticket_id=%00"),
+])
+async def test_a_nul_in_the_url_is_a_400_problem_before_any_query(
+        service: str, url: str, tmp_path: Path) -> None:
+    # PostgreSQL refuses NUL in text: on the database this was a 500.
+    built = await asyncio.to_thread(build, service, tmp_path)
+    try:
+        async with client(built) as http:
+            response = await http.get(url, headers=VALID)
+    finally:
+        await built.runtime.engine.dispose()
+    assert assert_problem(response, 400)["field"] == "url"

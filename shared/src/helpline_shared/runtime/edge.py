@@ -1,8 +1,8 @@
 """The HTTP edge every service shares, as pure ASGI middleware around the FastAPI app.
 
 ``RequestContext`` gives each request an id (an incoming valid ``X-Request-Id`` is kept), puts it
-on every response, and turns anything unexpected into a problem+json 500 naming that id, with
-the traceback logged and never sent. ``BodyLimit`` refuses a body larger than its route allows
+on every response, refuses a URL holding NUL, and turns anything unexpected into a problem+json
+500 naming that id, with the traceback logged and never sent. ``BodyLimit`` refuses a body larger than its route allows
 with a 413, from the declared ``Content-Length`` before anything is read, or while a chunked body
 streams, before authentication and before any of it is buffered.
 """
@@ -75,6 +75,11 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            # PostgreSQL text cannot hold NUL: refused here rather than as a database error.
+            await send_problem(send_with_id, 400, "Bad request",
+                               "the URL contains a NUL character", field="url")
+            return
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
