@@ -110,3 +110,11 @@ async def test_setting_limits_are_written_in_the_openapi(client: httpx.AsyncClie
     schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
     idle = schemas["SettingsIn"]["properties"]["idle_timeout_seconds"]
     assert (idle["minimum"], idle["maximum"]) == (0, 7 * 86_400)
+
+
+async def test_an_agent_id_with_a_nul_in_a_body_is_a_422(client: httpx.AsyncClient) -> None:
+    # PostgreSQL refuses NUL in text: such an id reached the query and failed with a 500.
+    assert_refuses(await client.put("/v1/tickets/t1/assignment", json={"agent_id": "a\x00"},
+                                    headers=ADMIN), "agent_id")
+    assert_refuses(await client.put("/v1/organizations/o1/account-manager",
+                                    json={"agent_id": "a\x00"}, headers=ADMIN), "agent_id")

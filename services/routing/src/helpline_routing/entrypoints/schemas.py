@@ -180,7 +180,7 @@ class AccountManagerIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: Annotated[str, Field(min_length=1, max_length=64)] | None
+    agent_id: Annotated[SafeLine, Field(min_length=1, max_length=64)] | None
 
 
 class AssignmentIn(BaseModel):
@@ -188,7 +188,7 @@ class AssignmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: str = Field(min_length=1, max_length=64)
+    agent_id: Annotated[SafeLine, Field(min_length=1, max_length=64)]
     exceed_capacity: bool = False
 
 
@@ -231,7 +231,7 @@ class TicketRoutingOut(BaseModel):
 
     ticket_id: str
     state: str
-    agent_id: Annotated[str, Field(min_length=1, max_length=64)] | None
+    agent_id: str | None
     offer_id: str | None
     priority: str
     queued_at: datetime
