@@ -294,25 +294,28 @@ async def test_a_replay_since_without_zone_is_a_422_naming_it(tmp_path: Path) ->
         await built.runtime.engine.dispose()
 
 
-def _with_lone_surrogates(value: Any) -> Any:
+def _appending(value: Any, suffix: str) -> Any:
     if isinstance(value, dict):
-        return {key: _with_lone_surrogates(item) for key, item in value.items()}
+        return {key: _appending(item, suffix) for key, item in value.items()}
     if isinstance(value, list):
-        return [_with_lone_surrogates(item) for item in value]
-    return value + "\ud800" if isinstance(value, str) else value
+        return [_appending(item, suffix) for item in value]
+    return value + suffix if isinstance(value, str) else value
 
 
 @pytest.mark.parametrize("service", SERVICES)
-async def test_lone_surrogates_in_json_bodies_are_4xx_problems(service: str,
-                                                               tmp_path: Path) -> None:
-    # A JSON escape can carry a surrogate no UTF-8 encoder (the database's) accepts.
+@pytest.mark.parametrize("suffix", ["\ud800", "\x00"], ids=["lone surrogate", "NUL"])
+async def test_lone_surrogates_and_nul_in_json_bodies_are_4xx_problems(
+        service: str, suffix: str, tmp_path: Path) -> None:
+    # JSON escapes carry characters PostgreSQL text refuses (NUL) or no UTF-8 encoder accepts;
+    # on PostgreSQL, NUL in a ticket's requester name, a requester, a suppression reason or a
+    # template was a 500.
     built = await asyncio.to_thread(build, service, tmp_path)
     known = {**KNOWN.get(service, {}), "ticket_id": "t1"}
     try:
         async with client(built) as http:
             for seed in SEEDS[service]:
                 path = seed.path.format(**known)
-                body = json.dumps(_with_lone_surrogates(seed.body)).encode()
+                body = json.dumps(_appending(seed.body, suffix)).encode()
                 response = await http.request(seed.method, path, content=body, headers={
                     **VALID, "content-type": "application/json"})
                 assert 400 <= response.status_code < 500, (path, response.text)
@@ -320,6 +323,21 @@ async def test_lone_surrogates_in_json_bodies_are_4xx_problems(service: str,
                                           response.headers["content-type"], response.json())
     finally:
         await built.runtime.engine.dispose()
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("PUT", "/v1/templates/helpline.ticket.created.v1/en", {"subject": "s\x00", "text": "t"}),
+    ("POST", "/v1/suppressions", {"address": "g@acme.example", "reason": "r\x00"}),
+])
+async def test_a_nul_anywhere_in_a_json_body_is_a_422_naming_the_body(
+        method: str, path: str, body: dict[str, str], tmp_path: Path) -> None:
+    built = await asyncio.to_thread(build, "notify", tmp_path)
+    try:
+        async with client(built) as http:
+            response = await http.request(method, path, json=body, headers=VALID)
+    finally:
+        await built.runtime.engine.dispose()
+    assert assert_problem(response, 422)["field"] == "body"
 
 
 @pytest.mark.parametrize(("service", "url"), [

@@ -2,9 +2,10 @@
 
 ``RequestContext`` gives each request an id (an incoming valid ``X-Request-Id`` is kept), puts it
 on every response, refuses a URL holding NUL, and turns anything unexpected into a problem+json
-500 naming that id, with the traceback logged and never sent. ``BodyLimit`` refuses a body larger than its route allows
-with a 413, from the declared ``Content-Length`` before anything is read, or while a chunked body
-streams, before authentication and before any of it is buffered.
+500 naming that id, with the traceback logged and never sent. ``BodyLimit`` refuses a body larger
+than its route allows with a 413, from the declared ``Content-Length`` before anything is read,
+or while a chunked body streams, before authentication and before any of it is buffered; and a
+JSON body holding NUL with a 422.
 """
 
 import json
@@ -126,8 +127,35 @@ class BodyLimits:
         return openapi
 
 
+class NulEscapes:
+    """Finds a JSON ``\\u0000`` escape in a body fed chunk by chunk (not an escaped backslash
+    followed by ``u0000``), remembering only what a match across chunks needs."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def found_in(self, chunk: bytes) -> bool:
+        """True when the body up to and including ``chunk`` holds a NUL escape."""
+        data = self._tail + chunk
+        found = False
+        at = data.find(rb"\u0000")
+        while at != -1 and not found:
+            first = at
+            while first > 0 and data[first - 1] == 0x5C:  # backslashes before it
+                first -= 1
+            found = (at - first) % 2 == 0  # an even run escapes itself, not the "u"
+            at = data.find(rb"\u0000", at + 1)
+        # Keep what a match starting here would need: 5 bytes and any backslash run before.
+        keep = max(len(data) - 5, 0)
+        while keep > 0 and data[keep - 1] == 0x5C:
+            keep -= 1
+        self._tail = data[keep:]
+        return found
+
+
 class BodyLimit:
-    """Refuse a request body above its route's limit with a 413, reading no further."""
+    """Refuse a request body above its route's limit with a 413, reading no further; refuse a
+    JSON body holding NUL (``\\u0000``, which PostgreSQL text cannot store) with a 422."""
 
     def __init__(self, app: Asgi, *, limits: BodyLimits) -> None:
         self.app = app
@@ -144,10 +172,11 @@ class BodyLimit:
                                headers=[(b"connection", b"close")], field="Content-Length")
             return
         if declared is not None and declared > limit:
-            await self._refuse(send, limit)
+            await self._too_large(send, limit)
             return
         received = 0
         started = refused = False
+        nul_escapes = NulEscapes() if self._is_json(scope) else None
 
         async def bounded_receive() -> Message:
             nonlocal received, refused
@@ -155,11 +184,19 @@ class BodyLimit:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
                 if received > limit:
                     refused = True
                     if not started:
-                        await self._refuse(send, limit)
+                        await self._too_large(send, limit)
+                elif nul_escapes is not None and nul_escapes.found_in(body):
+                    refused = True
+                    if not started:
+                        await send_problem(send, 422, "Invalid request",
+                                           "the body contains a NUL character (\\u0000)",
+                                           headers=[(b"connection", b"close")], field="body")
+                if refused:
                     # The app sees the client gone; whatever it answers is dropped below.
                     return {"type": "http.disconnect"}
             return message
@@ -177,7 +214,7 @@ class BodyLimit:
         except Exception:
             if not refused:
                 raise
-            # The app failed on the disconnect it was handed after the 413: expected, not news.
+            # The app failed on the disconnect it was handed after the refusal: expected.
 
     @staticmethod
     def _content_length(scope: Scope) -> int | None:
@@ -188,8 +225,14 @@ class BodyLimit:
         return None
 
     @staticmethod
-    async def _refuse(send: Send, limit: int) -> None:
+    def _is_json(scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"content-type":
+                return b"json" in value.lower()
+        return True  # FastAPI reads a body without a content type as JSON
+
+    @staticmethod
+    async def _too_large(send: Send, limit: int) -> None:
         await send_problem(send, 413, "Payload too large",
                            f"the request body is larger than {limit} bytes",
                            headers=[(b"connection", b"close")], max_body_bytes=limit)
-
