@@ -355,3 +355,14 @@ async def test_a_nul_in_the_url_is_a_400_problem_before_any_query(
     finally:
         await built.runtime.engine.dispose()
     assert assert_problem(response, 400)["field"] == "url"
+
+
+async def test_a_422_raised_by_a_route_has_a_proper_title(tmp_path: Path) -> None:
+    built = await asyncio.to_thread(build, "notify", tmp_path)
+    try:
+        async with client(built) as http:
+            response = await http.post("/v1/subscriptions", headers=VALID, json={
+                "event_types": ["helpline.nothing.*"], "roles": ["assignee"]})
+    finally:
+        await built.runtime.engine.dispose()
+    assert assert_problem(response, 422)["title"] == "Invalid request"
