@@ -40,7 +40,8 @@ def test_an_occurrence_missed_during_downtime_is_created_once_and_marked_late(
         database_urls={name: postgres.create_database(unique_name(name)) for name in ports},
         environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, "HELPLINE_TOKEN_SECRET": SECRET,
                      "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
-                     "HELPLINE_PREVENTIVE_LATE_AFTER": "1"},
+                     "HELPLINE_PREVENTIVE_LATE_AFTER": "1",
+                     "HELPLINE_PREVENTIVE_MIN_INTERVAL": "1"},
     )
     tenant = unique_name("acme")
     admin = {"authorization": f"Bearer {issue_token(tenant, SECRET)}"}

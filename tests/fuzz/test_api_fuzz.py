@@ -1,8 +1,10 @@
 """schemathesis over every operation of every service's OpenAPI, in-process on SQLite.
 
 With a valid tenant token: no 5xx, every 4xx is problem+json with its members, and documented
-responses match their schema. Without a token or with a bad one: no secured operation serves the
-caller, and each refusal is problem+json too.
+responses match their schema; also when strings and numbers are replaced by hostile ones
+(control, NUL and bidi characters, huge numbers, dates without zone or past the end of time).
+Without a token or with a bad one: no secured operation serves the caller, and each refusal
+is problem+json too.
 """
 
 import json
@@ -28,6 +30,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from helpline_shared.runtime.auth import issue_token
 
 EXAMPLES_PER_OPERATION = 10
+HOSTILE_EXAMPLES_PER_OPERATION = 10
 BAD_AUTH_EXAMPLES_PER_OPERATION = 1
 NOT_FUZZED = {("GET", "/readyz")}
 """Without the lifespan Kafka is never connected, so readiness is 503 by design (tested below)."""
@@ -43,7 +46,46 @@ BAD_CREDENTIALS: list[tuple[str, dict[str, str]]] = [
     ("empty bearer", {"Authorization": "Bearer "}),
     ("tampered payload", {"Authorization": "Bearer hl_" + issue_token("acme", SECRET)[4:]}),
     ("no scopes", {"Authorization": f"Bearer {issue_token('acme', SECRET, ())}"}),
+    ("non-ASCII byte", {"Authorization": "Bearer hl_\u00e9\u00ff.\u00fe"}),
 ]
+
+
+HOSTILE_TEXT = [
+    "\x00", "ann\x00@acme.test", "\u202eexe.pdf", "\u2066x\u2069", "a\r\nX-Injected: 1",
+    "\x1b[31mred", "\x85\x9f", "\ufeff", "\uffff", "\U0001f600" * 50, "%00", "../..",
+    "é" * 5000, "2026-01-01T00:00:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+    "+275760-09-13T00:00:00Z", "1e400", "NaN", "-0", "\\", "\"", "{{ 7*7 }}", "{% for %}",
+]
+"""Control, NUL, bidi, surrogate and oversized text, dates without zone or past the end of time."""
+HOSTILE_NUMBERS = [2**63, -(2**63) - 1, 2**64, 10**12, 10**18, 10**30, -1, 0, 2**31, 1e308,
+                   -1e308, 5e-324]
+"""Numbers around every integer width, and the edges of a double."""
+
+
+def hostile(value: Any, data: st.DataObject) -> Any:
+    """``value`` with some of its leaves (strings, numbers) replaced by hostile ones."""
+    if isinstance(value, dict):
+        return {key: hostile(item, data) for key, item in value.items()}
+    if isinstance(value, list):
+        return [hostile(item, data) for item in value]
+    if isinstance(value, bool) or value is None or not data.draw(st.booleans()):
+        return value
+    if isinstance(value, str):
+        return data.draw(st.sampled_from(HOSTILE_TEXT))
+    if isinstance(value, int | float):
+        return data.draw(st.sampled_from(HOSTILE_NUMBERS))
+    return value
+
+
+def hostile_case(case: AnyCase, data: st.DataObject) -> AnyCase:
+    """``case`` with hostile strings and numbers in its body, query and path parameters."""
+    if case.body is not None and not isinstance(case.body, bytes | str):
+        case.body = hostile(case.body, data)
+    for name in ("query", "path_parameters"):
+        values = getattr(case, name)
+        if values:
+            setattr(case, name, hostile(dict(values), data))
+    return case
 
 
 def problem_details(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
@@ -155,6 +197,19 @@ def test_every_operation_with_a_valid_token_answers_without_5xx_and_errors_as_pr
         def example(case: AnyCase) -> None:
             authorized(case, VALID).call_and_validate(
                 checks=[not_a_server_error, problem_details, response_schema_conformance])
+
+        example()
+
+    fuzz_each(api.schema, run)
+
+
+def test_hostile_strings_and_numbers_answer_4xx_problems_never_5xx(api: Api) -> None:
+    def run(operation: Operation) -> None:
+        @given(case=any_case(operation, api.known), data=st.data())
+        @fuzz_settings(HOSTILE_EXAMPLES_PER_OPERATION)
+        def example(case: AnyCase, data: st.DataObject) -> None:
+            authorized(hostile_case(case, data), VALID).call_and_validate(
+                checks=[not_a_server_error, problem_details])
 
         example()
 

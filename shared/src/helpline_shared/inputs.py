@@ -6,9 +6,10 @@ C strings early (NUL). Models use the ``Annotated`` types below, so the limits a
 """
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 _CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 _LINE_BREAKS = "\t\n\r"
@@ -63,3 +64,17 @@ SafeEmailAddress = Annotated[
 
 SafeUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(refuse_unsafe_line)]
 """A URL a service will call or show; scheme and host rules stay with the caller."""
+
+
+def refuse_unrepresentable_instant(value: datetime) -> datetime:
+    """``value`` in UTC; refused when it has no zone or UTC cannot represent it."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("needs a time zone offset (e.g. Z or +02:00)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("out of the representable range of dates") from error
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(refuse_unrepresentable_instant)]
+"""A point in time given with its offset, normalised to UTC (a query filter, a body field)."""

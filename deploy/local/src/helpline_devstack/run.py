@@ -41,11 +41,19 @@ def _demo_mailbox(intake_url: str, token: str) -> None:
             raise
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, from the first byte on."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through os.open
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
 def _token_secret(home: Path) -> str:
     path = home / "token-secret"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(32))
+    path.chmod(0o600)  # written world-readable by earlier versions
     return path.read_text().strip()
 
 
@@ -114,7 +122,7 @@ def run(home: Path = Path(".helpline")) -> int:
                   f"client properties are in {partner}; the CLI connects as user admin, "
                   f"password in {kafka.home / 'admin-password'}.", flush=True)
         token = issue_token(DEMO_TENANT, secret)
-        (home / "dev-token").write_text(token + "\n")
+        write_private(home / "dev-token", token + "\n")
         _demo_mailbox(stack.running["intake"].url, token)
         print(
             f"\nHelpline is running. Demo tenant {DEMO_TENANT!r}; its token is in "

@@ -57,6 +57,9 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
 
     runtime.subscribe([topics.TICKETS], on_ticket_event)
     runtime.add_loop(BackgroundLoop("sla-timers", timer_loop.run, timer_loop.stop))
-    app = runtime.http_app("Helpline escalation", [http.router(unit_of_work, fallback),
-                                                   http_preventive.router(unit_of_work)])
+    shortest_interval = timedelta(seconds=settings.preventive_min_interval)
+    app = runtime.http_app("Helpline escalation", [
+        http.router(unit_of_work, fallback),
+        http_preventive.router(unit_of_work, shortest_interval),
+    ])
     return app, runtime

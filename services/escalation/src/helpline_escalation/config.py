@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 from pydantic import Field, field_validator
 
-from helpline_escalation.domain.policy import DEFAULT_FIRST_RESPONSE_TARGETS
+from helpline_escalation.domain.policy import DEFAULT_FIRST_RESPONSE_TARGETS, MAX_TARGET_SECONDS
 from helpline_shared.events import Priority
 from helpline_shared.runtime.settings import ServiceSettings
 
@@ -25,10 +25,13 @@ class EscalationSettings(ServiceSettings):
     preventive_late_after: float = Field(
         default=300, gt=0,
         description="Seconds after its scheduled time an occurrence counts as created late")
+    preventive_min_interval: float = Field(
+        default=300, gt=0,
+        description="Shortest interval between two occurrences a schedule may have, in seconds")
 
     @field_validator("first_response_targets")
     @classmethod
     def _complete_and_positive(cls, targets: Mapping[Priority, int]) -> dict[Priority, int]:
-        if any(seconds <= 0 for seconds in targets.values()):
-            raise ValueError("every target must be a positive number of seconds")
+        if any(not 0 < seconds <= MAX_TARGET_SECONDS for seconds in targets.values()):
+            raise ValueError(f"every target must be 1 to {MAX_TARGET_SECONDS} seconds")
         return {**DEFAULT_FIRST_RESPONSE_TARGETS, **targets}

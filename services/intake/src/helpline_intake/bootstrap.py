@@ -54,5 +54,8 @@ def bootstrap(settings: IntakeSettings | None = None,
         http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size),
         http_directory.router(unit_of_work),
         http_mail.router(processing),
-    ])
+    ], body_limits={
+        # Attachments travel base64-encoded: a message may be as large as a mail may be.
+        ("POST", "/v1/tickets/{ticket_id}/messages"): settings.max_message_size,
+    })
     return app, runtime

@@ -15,6 +15,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 ALL_SCOPES = ("tickets:read", "tickets:write", "admin")
+MAX_TOKEN_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,13 @@ def issue_token(tenant_id: str, secret: str, scopes: tuple[str, ...] = ALL_SCOPE
 
 def verify_token(token: str, secret: str) -> Principal:
     """Return the token's principal, or raise ``InvalidToken``."""
-    if not token.startswith("hl_") or token.count(".") != 1:
+    # Headers reach us decoded as Latin-1: a non-ASCII byte is a malformed token, not a 500
+    # (``compare_digest`` refuses non-ASCII text).
+    if (not token.isascii() or len(token) > MAX_TOKEN_LENGTH or not token.startswith("hl_")
+            or token.count(".") != 1):
         raise InvalidToken("not a Helpline token")
     payload, signature = token[3:].split(".")
-    if not hmac.compare_digest(signature, _sign(payload, secret)):
+    if not hmac.compare_digest(signature.encode(), _sign(payload, secret).encode()):
         raise InvalidToken("bad signature")
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

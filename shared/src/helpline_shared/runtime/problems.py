@@ -49,7 +49,8 @@ async def _http_problem(request: Request, error: Exception) -> JSONResponse:
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
-           415: "Unsupported media type", 503: "Service unavailable"}
+           415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
+           500: "Internal server error", 503: "Service unavailable"}
 
 
 # SQLSTATE class 08 (connection exception) and the shutdown codes of class 57 (operator
@@ -94,6 +95,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(StarletteHTTPException, _http_problem)
     app.add_exception_handler(HTTPException, _http_problem)
+
+
+def invalid_field(field: str, message: str, location: str = "query") -> RequestValidationError:
+    """A 422 problem naming ``field``, as a request validation failure reads."""
+    return RequestValidationError([{"loc": (location, field), "msg": message,
+                                    "type": "value_error"}])
 
 
 def not_found(what: str) -> HTTPException:

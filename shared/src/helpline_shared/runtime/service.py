@@ -6,7 +6,7 @@ Built once by the service's ``bootstrap``; nothing here is created at import tim
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from helpline_shared.kafka_security import faststream_security
 from helpline_shared.runtime.consumer import DeadLetters, Handler, subscribe
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
 from helpline_shared.runtime.http_metrics import HttpServerMetrics
+from helpline_shared.runtime.edge import BodyLimit, BodyLimits, RequestContext
 from helpline_shared.runtime.outbox import OutboxRelay
 from helpline_shared.runtime.problems import install_problem_handlers, problem
 from helpline_shared.runtime.producer import EventProducer
@@ -190,8 +191,13 @@ class ServiceRuntime:
             checks["kafka"] = f"{type(error).__name__}: {error}"[:200]
         return checks
 
-    def http_app(self, title: str, routers: Sequence[APIRouter]) -> FastAPI:
-        """The service's FastAPI app: its routers, ops endpoints, problem+json errors, tracing."""
+    def http_app(self, title: str, routers: Sequence[APIRouter],
+                 body_limits: Mapping[tuple[str, str], int] | None = None) -> FastAPI:
+        """The service's FastAPI app: its routers, ops endpoints, problem+json errors, tracing.
+
+        Request bodies are limited to ``http_max_body_bytes``, or per route by ``body_limits``
+        (``("POST", "/v1/path/{id}")`` → bytes); each operation states its limit in OpenAPI.
+        """
 
         @asynccontextmanager
         async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -207,10 +213,15 @@ class ServiceRuntime:
         app.include_router(self._ops_router())
         for router in routers:
             app.include_router(router)
+        limits = BodyLimits(self.settings.http_max_body_bytes, body_limits)
+        app.add_middleware(BodyLimit, limits=limits)
+        _state_body_limits(app, limits)
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
         )
         app.add_middleware(HttpServerMetrics, excluded_paths=OPS_PATHS)
+        # Outermost but for Starlette's own error middleware: even a 413 has a request id.
+        app.add_middleware(RequestContext)
         return app
 
     def _ops_router(self) -> APIRouter:
@@ -236,6 +247,16 @@ class ServiceRuntime:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
         return router
+
+
+def _state_body_limits(app: FastAPI, limits: BodyLimits) -> None:
+    """Make ``app``'s OpenAPI state each operation's body limit."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return limits.declare(generate())
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:

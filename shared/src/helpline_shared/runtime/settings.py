@@ -70,6 +70,10 @@ class ServiceSettings(KafkaClientSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024,
+        description="Largest request body of a route that sets no limit of its own (413 above)",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Apply pending database migrations before serving"
     )

@@ -1,13 +1,14 @@
 """SLA policies as JSON documents: what the API accepts and what the database stores."""
 
-from datetime import date, time
-from typing import Self
+from datetime import date, time, timedelta
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from helpline_escalation.domain.calendar import BusinessCalendar, Holiday, WorkingInterval
 from helpline_escalation.domain.errors import EscalationError
 from helpline_escalation.domain.policy import (
+    MAX_TARGET_SECONDS,
     PAUSE_STATUSES,
     STOP_STATUSES,
     EscalationLevel,
@@ -17,6 +18,16 @@ from helpline_escalation.domain.policy import (
     WarningLead,
 )
 from helpline_shared.events import Priority, SlaMetric, TicketStatus
+from helpline_shared.inputs import SafeLine, SafeName
+
+Seconds = Annotated[int, Field(ge=1, le=MAX_TARGET_SECONDS)]
+"""A duration of business time, positive and at most ten years."""
+Offset = Annotated[int, Field(ge=-MAX_TARGET_SECONDS, le=MAX_TARGET_SECONDS)]
+"""Business seconds before (negative) or after the deadline."""
+Label = Annotated[SafeLine, Field(min_length=1, max_length=200)]
+"""A plan, type, channel, organisation id or recipient named by a policy."""
+Labels = Annotated[list[Label], Field(max_length=100)]
+MAX_HOLIDAY_DAYS = 366
 
 
 class _Document(BaseModel):
@@ -35,17 +46,26 @@ class HolidayDocument(_Document):
 
     first: date
     last: date | None = None
-    name: str = ""
+    name: Annotated[SafeLine, Field(max_length=200)] = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.last is not None and not (
+                self.first <= self.last <= self.first + timedelta(days=MAX_HOLIDAY_DAYS - 1)):
+            raise ValueError(f"last must be on or after first, at most {MAX_HOLIDAY_DAYS} "
+                             "days on")
+        return self
 
 
 class CalendarDocument(_Document):
     """A business calendar: IANA zone, intervals per weekday (0 = Monday), holidays; or 24/7."""
 
-    name: str = Field(min_length=1, max_length=128)
-    time_zone: str = "UTC"
+    name: Annotated[SafeName, Field(max_length=128)]
+    time_zone: str = Field(default="UTC", max_length=64)
     always_open: bool = False
-    weekly_hours: dict[int, list[IntervalDocument]] = Field(default_factory=dict)
-    holidays: list[HolidayDocument] = Field(default_factory=list)
+    weekly_hours: dict[int, Annotated[list[IntervalDocument], Field(max_length=24)]] = Field(
+        default_factory=dict)
+    holidays: list[HolidayDocument] = Field(default_factory=list, max_length=366)
 
     @model_validator(mode="after")
     def _valid(self) -> Self:
@@ -70,7 +90,7 @@ class CalendarDocument(_Document):
 class WarningDocument(_Document):
     """A warning lead: seconds left, or the fraction of the target left (0.25 = 25% left)."""
 
-    seconds_left: int | None = Field(default=None, gt=0)
+    seconds_left: Seconds | None = None
     fraction_left: float | None = Field(default=None, gt=0, lt=1)
 
     @model_validator(mode="after")
@@ -83,26 +103,24 @@ class WarningDocument(_Document):
 class LevelDocument(_Document):
     """An escalation level at ``offset_seconds`` of business time from the deadline."""
 
-    level: int = Field(ge=1)
-    offset_seconds: int = 0
-    notify: list[str] = Field(default_factory=list)
+    level: int = Field(ge=1, le=100)
+    offset_seconds: Offset = 0
+    notify: Labels = Field(default_factory=list)
     raise_priority_to: Priority | None = None
-    widen_to_team: str | None = None
+    widen_to_team: Annotated[SafeName, Field(max_length=64)] | None = None
 
 
 class MetricDocument(_Document):
     """Targets (business seconds) by priority, warnings, escalation levels, conditions."""
 
-    targets: dict[Priority, int] = Field(min_length=1)
-    warnings: list[WarningDocument] = Field(default_factory=list)
-    escalations: list[LevelDocument] = Field(default_factory=list)
+    targets: dict[Priority, Seconds] = Field(min_length=1)
+    warnings: list[WarningDocument] = Field(default_factory=list, max_length=20)
+    escalations: list[LevelDocument] = Field(default_factory=list, max_length=20)
     pause_statuses: list[TicketStatus] = Field(default_factory=lambda: sorted(PAUSE_STATUSES))
     stop_statuses: list[TicketStatus] = Field(default_factory=lambda: sorted(STOP_STATUSES))
 
     @model_validator(mode="after")
     def _valid(self) -> Self:
-        if any(seconds <= 0 for seconds in self.targets.values()):
-            raise ValueError("every target must be a positive number of seconds")
         levels = [level.level for level in self.escalations]
         if len(set(levels)) != len(levels):
             raise ValueError("escalation levels must be numbered uniquely")
@@ -112,18 +130,18 @@ class MetricDocument(_Document):
 class ConditionsDocument(_Document):
     """Which tickets the policy covers; a list left empty matches any value."""
 
-    plans: list[str] = Field(default_factory=list)
+    plans: Labels = Field(default_factory=list)
     priorities: list[Priority] = Field(default_factory=list)
-    types: list[str] = Field(default_factory=list)
-    channels: list[str] = Field(default_factory=list)
-    organizations: list[str] = Field(default_factory=list)
+    types: Labels = Field(default_factory=list)
+    channels: Labels = Field(default_factory=list)
+    organizations: Labels = Field(default_factory=list)
 
 
 class PolicyDocument(_Document):
     """An SLA policy as written over the API; each PUT stores a new version."""
 
-    name: str = Field(min_length=1, max_length=200)
-    position: int = Field(ge=0)
+    name: SafeName
+    position: int = Field(ge=0, le=1_000_000)
     conditions: ConditionsDocument = Field(default_factory=ConditionsDocument)
     calendar: CalendarDocument
     metrics: dict[SlaMetric, MetricDocument] = Field(min_length=1)

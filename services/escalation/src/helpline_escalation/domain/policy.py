@@ -13,6 +13,9 @@ DEFAULT_FIRST_RESPONSE_TARGETS: Mapping[Priority, int] = {
     "low": 24 * 60 * 60,
 }
 """Seconds to a first public agent reply, by priority, in the built-in default policy."""
+MAX_TARGET_SECONDS = 10 * 365 * 24 * 60 * 60
+"""The longest target or offset a policy may state: ten years of business time (any deadline
+stays within the calendar's ``HORIZON``)."""
 
 PAUSE_STATUSES: frozenset[TicketStatus] = frozenset({"pending", "on_hold"})
 """Statuses that pause a clock by default: the ticket waits for the customer or a third party."""

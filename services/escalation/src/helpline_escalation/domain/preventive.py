@@ -8,13 +8,17 @@ and tagged ``late-preventive``.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter  # type: ignore[import-untyped]  # no type information shipped
+from croniter import CroniterError, croniter  # type: ignore[import-untyped]  # untyped
 
 from helpline_escalation.domain.errors import InvalidSchedule
 
+FREQUENCY_SAMPLES = 50
+"""Occurrences looked at to find a schedule's shortest interval (enough for every pattern
+that repeats within an hour, a day or a month at the start of its range)."""
 LATE_TAG = "late-preventive"
 PREVENTIVE_TAG = "preventive"
 
@@ -47,14 +51,30 @@ class PreventiveSchedule:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise InvalidSchedule(f"unknown time zone {self.time_zone!r}") from error
-        if not croniter.is_valid(self.cron):
+        if len(self.cron.split()) not in (5, 6) or not croniter.is_valid(self.cron):
             raise InvalidSchedule(f"invalid cron expression {self.cron!r}")
 
     def next_occurrence(self, after: datetime) -> datetime:
         """The first occurrence strictly after ``after``, in UTC (wall clock of the zone)."""
+        return self._occurrences(after, 1)[0]
+
+    def check_frequency(self, after: datetime, minimum: timedelta) -> None:
+        """Refuse (``InvalidSchedule``) occurrences closer than ``minimum``, or none at all."""
+        occurrences = self._occurrences(after, FREQUENCY_SAMPLES)
+        shortest = min((later - earlier for earlier, later in pairwise(occurrences)),
+                       default=minimum)
+        if shortest < minimum:
+            raise InvalidSchedule(
+                f"fires every {shortest.total_seconds():g} s; the shortest interval allowed "
+                f"is {minimum.total_seconds():g} s")
+
+    def _occurrences(self, after: datetime, count: int) -> list[datetime]:
         local = after.astimezone(ZoneInfo(self.time_zone))
-        occurrence: datetime = croniter(self.cron, local).get_next(datetime)
-        return occurrence.astimezone(UTC)
+        try:
+            iterator = croniter(self.cron, local)
+            return [iterator.get_next(datetime).astimezone(UTC) for _ in range(count)]
+        except (CroniterError, OverflowError) as error:
+            raise InvalidSchedule(f"{self.cron!r} never fires (an impossible date?)") from error
 
     def idempotency_key(self, occurrence: datetime) -> str:
         """The same key for every attempt at opening ``occurrence``'s ticket."""

@@ -1,18 +1,20 @@
 """Preventive maintenance schedules over the API (admin scope)."""
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from helpline_escalation.domain.errors import InvalidSchedule
 from helpline_escalation.domain.preventive import PreventiveSchedule, TicketTemplate
 from helpline_escalation.service_layer import preventive
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
-from helpline_shared.events import EmailAddress, Priority
+from helpline_shared.events import Priority
+from helpline_shared.inputs import SafeEmailAddress, SafeLine, refuse_unsafe_text
 from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.db import utcnow
 
 UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
 Admin = Annotated[Principal, require_scope("admin")]
@@ -24,10 +26,11 @@ class TicketTemplateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=998)
-    description: str = Field(min_length=1, max_length=50_000)
-    requester_email: EmailAddress
-    requester_name: str | None = Field(default=None, max_length=200)
+    subject: Annotated[SafeLine, Field(min_length=1, max_length=998)]
+    description: Annotated[str, Field(min_length=1, max_length=50_000),
+                           AfterValidator(refuse_unsafe_text)]
+    requester_email: SafeEmailAddress
+    requester_name: Annotated[SafeLine, Field(max_length=200)] | None = None
     priority: Priority = "normal"
     tags: list[Tag] = Field(default_factory=list, max_length=40)
 
@@ -50,8 +53,8 @@ class ScheduleOut(BaseModel):
     next_occurrence_at: datetime
 
 
-def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
-    """The ``/v1/preventive-schedules`` routes."""
+def router(unit_of_work: UnitOfWorkFactory, minimum_interval: timedelta) -> APIRouter:
+    """The ``/v1/preventive-schedules`` routes; schedules firing more often are refused."""
     api = APIRouter(prefix="/v1/preventive-schedules", tags=["preventive maintenance"])
 
     @api.put("/{schedule_id}", response_model=ScheduleOut)
@@ -68,6 +71,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
                     requester_email=body.ticket.requester_email,
                     requester_name=body.ticket.requester_name, priority=body.ticket.priority,
                     tags=tuple(body.ticket.tags)))
+            schedule.check_frequency(utcnow(), minimum_interval)
         except InvalidSchedule as error:
             raise HTTPException(422, f"cron or time_zone: {error}") from error
         stored, occurrence = await preventive.put_schedule(schedule, unit_of_work())

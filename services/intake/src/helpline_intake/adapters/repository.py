@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_intake.adapters.orm import messages, thread_ids, tickets
 from helpline_intake.domain.model import Message, Ticket
+from helpline_shared.inputs import refuse_unrepresentable_instant
 
 _TICKET_COLUMNS = [f.name for f in fields(Ticket) if f.name != "events"]
 
@@ -58,7 +59,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Read a cursor made by ``encode_cursor``; ``ValueError`` if it is not one."""
     try:
         created_at, ticket_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created_at), str(ticket_id)
+        # A tampered instant without a zone, or out of range, must not reach the query.
+        return refuse_unrepresentable_instant(datetime.fromisoformat(created_at)), str(ticket_id)
     except (ValueError, TypeError) as error:
         raise ValueError("not a cursor issued by this API") from error
 

@@ -3,7 +3,6 @@
 import base64
 import binascii
 import hashlib
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -32,8 +31,9 @@ from helpline_intake.entrypoints.schemas import (
 from helpline_intake.service_layer import handlers
 from helpline_intake.service_layer.handlers import UnitOfWorkFactory
 from helpline_shared.events import Priority, TicketStatus, TicketType
+from helpline_shared.inputs import Instant
 from helpline_shared.runtime.auth import Principal, require_scope
-from helpline_shared.runtime.problems import not_found
+from helpline_shared.runtime.problems import invalid_field, not_found
 
 IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255,
                                               alias="Idempotency-Key")]
@@ -110,16 +110,16 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         tag: Tag | None = None,
         requester: Annotated[str | None, Query(max_length=320)] = None,
         organization_id: Annotated[str | None, Query(max_length=64)] = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
+        created_after: Instant | None = None,
+        created_before: Instant | None = None,
+        updated_after: Instant | None = None,
+        updated_before: Instant | None = None,
     ) -> TicketPage:
         """The tenant's tickets, oldest first, one page at a time, filtered."""
         try:
             after = decode_cursor(cursor) if cursor else None
         except ValueError as error:
-            raise HTTPException(400, f"cursor: {error}") from error
+            raise invalid_field("cursor", str(error)) from error
         page_size = min(limit, max_page_size)
         where = TicketFilter(
             status=status, priority=priority, type=type, assignee_id=assignee, tag=tag,

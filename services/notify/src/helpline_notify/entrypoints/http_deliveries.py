@@ -12,8 +12,9 @@ from helpline_notify.domain.errors import DeliveryNotFound, NotResendable
 from helpline_notify.domain.model import Attempt, Delivery
 from helpline_notify.entrypoints.http_common import ApiOptions
 from helpline_notify.service_layer import endpoints as use_cases
+from helpline_shared.inputs import refuse_unrepresentable_instant
 from helpline_shared.runtime.auth import Principal, require_scope
-from helpline_shared.runtime.problems import not_found
+from helpline_shared.runtime.problems import invalid_field, not_found
 
 
 class DeliveryOut(BaseModel):
@@ -81,7 +82,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """Read a cursor made by ``encode_cursor``; ``ValueError`` if it is not one."""
     try:
         created_at, delivery_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created_at), str(delivery_id)
+        # A tampered instant without a zone, or out of range, must not reach the query.
+        return refuse_unrepresentable_instant(datetime.fromisoformat(created_at)), str(delivery_id)
     except (ValueError, TypeError) as error:
         raise ValueError("not a cursor issued by this API") from error
 
@@ -97,14 +99,14 @@ def router(options: ApiOptions) -> APIRouter:
         principal: Annotated[Principal, reader],
         ticket_id: str | None = None,
         status: Literal["pending", "delivered", "failed", "suppressed"] | None = None,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1)] = 50,
     ) -> DeliveryPage:
         """The tenant's delivery ledger (optionally of one ticket or status), oldest first."""
         try:
             after = decode_cursor(cursor) if cursor else None
         except ValueError as error:
-            raise HTTPException(400, f"cursor: {error}") from error
+            raise invalid_field("cursor", str(error)) from error
         page_size = min(limit, options.max_page_size)
         async with uow() as unit:
             found = await unit.deliveries.page(

@@ -11,6 +11,7 @@ from helpline_notify.domain.model import ALL_EVENT_TYPES, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
 from helpline_notify.entrypoints.http_common import ApiOptions, FiltersIn
 from helpline_notify.service_layer import endpoints as use_cases
+from helpline_shared.inputs import Instant
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
@@ -84,7 +85,7 @@ class ReplayIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    since: datetime
+    since: Instant
 
 
 class ReplayOut(BaseModel):

@@ -14,6 +14,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     """The ``/v1/agents`` routes on ``unit_of_work``."""
     api = APIRouter(prefix="/v1/agents", tags=["agents"])
     reader = require_scope("tickets:read")
+    writer = require_scope("tickets:write")
     admin = require_scope("admin")
 
     @api.post("", status_code=201, response_model=AgentOut)
@@ -72,8 +73,8 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return AgentOut.of(agent)
 
     @api.post("/{agent_id}/heartbeat", response_model=AgentOut)
-    async def heartbeat(agent_id: str, principal: Principal = reader) -> AgentOut:
-        """The agent is active: postpone the idle timeout."""
+    async def heartbeat(agent_id: str, principal: Principal = writer) -> AgentOut:
+        """The agent is active: postpone the idle timeout (a write, as answering offers is)."""
         try:
             agent = await agents.heartbeat(principal.tenant_id, agent_id, unit_of_work())
         except AgentNotFound as error:

@@ -8,12 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from helpline_routing.adapters.tickets import HistoryEntry
 from helpline_routing.domain.model import Agent, Presence
 from helpline_routing.domain.tickets import RoutedTicket, TenantSettings
-from helpline_shared.events import EmailAddress, Priority, TicketStatus, TicketType
+from helpline_shared.events import Priority, TicketStatus, TicketType
+from helpline_shared.inputs import SafeEmailAddress, SafeLine, SafeName
 
 SkillName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 SkillLevel = Annotated[int, Field(ge=1, le=10)]
 ChannelName = Literal["email", "api"]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
+Name = Annotated[SafeName, Field(max_length=64)]
 CapacityChannel = Annotated[str, Field(pattern="^(email|api)$")]
 Capacity = dict[CapacityChannel, Annotated[int, Field(ge=0, le=1000)]]
 DEFAULT_LOAD_STATUSES: tuple[TicketStatus, ...] = ("new", "open", "on_hold")
@@ -24,8 +25,8 @@ class AgentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    email: EmailAddress
+    name: SafeName
+    email: SafeEmailAddress
     skills: dict[SkillName, SkillLevel] = Field(default_factory=dict, max_length=200)
     capacity: Capacity = Field(default_factory=lambda: {"email": 5, "api": 5})
     presence: Presence = "offline"
@@ -100,14 +101,14 @@ class ConditionsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+    keywords: list[Annotated[SafeLine, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=100)
     tags: list[Name] = Field(default_factory=list, max_length=100)
     channels: list[ChannelName] = Field(default_factory=list)
     types: list[TicketType] = Field(default_factory=list)
     plans: list[Name] = Field(default_factory=list, max_length=100)
     languages: list[Name] = Field(default_factory=list, max_length=100)
-    mailboxes: list[EmailAddress] = Field(default_factory=list, max_length=100)
+    mailboxes: list[SafeEmailAddress] = Field(default_factory=list, max_length=100)
 
 
 class OutcomeIn(BaseModel):
@@ -161,8 +162,9 @@ class SettingsIn(BaseModel):
     fallback_team: Name | None = None
     load_statuses: list[TicketStatus] = Field(
         default_factory=lambda: list(DEFAULT_LOAD_STATUSES))
-    affinity_window_seconds: int = Field(default=72 * 3600, ge=0)
-    idle_timeout_seconds: int = Field(default=1800, ge=0)
+    affinity_window_seconds: int = Field(default=72 * 3600, ge=0, le=366 * 86_400)
+    idle_timeout_seconds: int = Field(default=1800, ge=0, le=7 * 86_400,
+                                      description="0: agents are never set away when idle")
 
     @classmethod
     def of(cls, settings: TenantSettings) -> "SettingsIn":
@@ -178,7 +180,7 @@ class AccountManagerIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: str | None
+    agent_id: Annotated[SafeLine, Field(min_length=1, max_length=64)] | None
 
 
 class AssignmentIn(BaseModel):
@@ -186,7 +188,7 @@ class AssignmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: str = Field(min_length=1, max_length=64)
+    agent_id: Annotated[SafeLine, Field(min_length=1, max_length=64)]
     exceed_capacity: bool = False
 
 
@@ -195,7 +197,7 @@ class DeclineIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="declined by the agent", max_length=500)
+    reason: Annotated[SafeLine, Field(max_length=500)] = "declined by the agent"
 
 
 class OfferOut(BaseModel):
