@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from helpline_shared.kafka_security import faststream_security
 from helpline_shared.runtime.consumer import DeadLetters, Handler, subscribe
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
-from helpline_shared.runtime.http_metrics import HttpServerMetrics
 from helpline_shared.runtime.edge import BodyLimit, BodyLimits, RequestContext
+from helpline_shared.runtime.http_metrics import HttpServerMetrics
 from helpline_shared.runtime.outbox import OutboxRelay
 from helpline_shared.runtime.problems import install_problem_handlers, problem
 from helpline_shared.runtime.producer import EventProducer
