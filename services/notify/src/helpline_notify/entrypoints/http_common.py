@@ -5,12 +5,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from helpline_notify.service_layer.handlers import UnitOfWorkFactory
 from helpline_notify.service_layer.ports import TemplateRenderer
+from helpline_shared.inputs import SafeLine, refuse_unsafe_line
 
-Values = list[Annotated[str, Field(min_length=1, max_length=64)]]
+PathKey = Annotated[str, Path(min_length=1, max_length=320), AfterValidator(refuse_unsafe_line)]
+"""An id or address in a path: a control character is a 422, never a database error."""
+Values = list[Annotated[SafeLine, Field(min_length=1, max_length=64)]]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from helpline_notify.domain.errors import DeliveryNotFound, NotResendable
 from helpline_notify.domain.model import Attempt, Delivery
-from helpline_notify.entrypoints.http_common import ApiOptions
+from helpline_notify.entrypoints.http_common import ApiOptions, PathKey
 from helpline_notify.service_layer import endpoints as use_cases
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
@@ -117,7 +117,7 @@ def router(options: ApiOptions) -> APIRouter:
                             next_cursor=encode_cursor(found[-1]) if more else None)
 
     @api.get("/{delivery_id}/attempts", response_model=list[AttemptOut])
-    async def list_attempts(delivery_id: str, principal: Annotated[Principal, reader]
+    async def list_attempts(delivery_id: PathKey, principal: Annotated[Principal, reader]
                             ) -> list[AttemptOut]:
         """Every attempt of one message: time, outcome, status, latency, response excerpt."""
         async with uow() as unit:
@@ -127,7 +127,7 @@ def router(options: ApiOptions) -> APIRouter:
         return [AttemptOut.of(attempt) for attempt in attempts]
 
     @api.post("/{delivery_id}/resend", status_code=202, response_model=DeliveryOut)
-    async def resend(delivery_id: str, principal: Annotated[Principal, writer]) -> DeliveryOut:
+    async def resend(delivery_id: PathKey, principal: Annotated[Principal, writer]) -> DeliveryOut:
         """Send one message again (same ``webhook-id``: receivers can dedup)."""
         try:
             await use_cases.resend_delivery(principal.tenant_id, delivery_id, uow())

@@ -19,13 +19,14 @@ from helpline_notify.domain.subscriptions import (
     new_subscription_id,
 )
 from helpline_notify.domain.templates import DEFAULT_TEMPLATES, TemplateSource
-from helpline_notify.entrypoints.http_common import ApiOptions, FiltersIn
+from helpline_notify.entrypoints.http_common import ApiOptions, FiltersIn, PathKey
 from helpline_notify.service_layer import tenant_settings as use_cases
+from helpline_shared.inputs import SafeEmailAddress, SafeLine
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.problems import not_found
 
-Address = Annotated[str, Field(max_length=320, pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
+Address = Annotated[SafeEmailAddress, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
 Pattern = Annotated[str, Field(min_length=1, max_length=128)]
 Language = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z-]+$")]
 
@@ -74,7 +75,7 @@ class SuppressionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: Address
-    reason: str = Field(default="added by API", max_length=500)
+    reason: SafeLine = Field(default="added by API", max_length=500)
 
 
 class SuppressionOut(SuppressionIn):
@@ -123,7 +124,7 @@ def router(options: ApiOptions) -> APIRouter:
                                                                          uow())]
 
     @api.delete("/subscriptions/{subscription_id}", status_code=204, tags=["subscriptions"])
-    async def delete_subscription(subscription_id: str, principal: Annotated[Principal, writer]
+    async def delete_subscription(subscription_id: PathKey, principal: Annotated[Principal, writer]
                                   ) -> Response:
         """Remove a subscription."""
         try:
@@ -145,7 +146,7 @@ def router(options: ApiOptions) -> APIRouter:
         return own + defaults
 
     @api.put("/templates/{event_type}/{language}", status_code=204, tags=["templates"])
-    async def put_template(event_type: str, language: Language, body: TemplateIn,
+    async def put_template(event_type: PathKey, language: Language, body: TemplateIn,
                            principal: Annotated[Principal, writer]) -> Response:
         """Create or replace the tenant's template of an event type in a language."""
         try:
@@ -160,7 +161,7 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.delete("/templates/{event_type}/{language}", status_code=204, tags=["templates"])
-    async def delete_template(event_type: str, language: str,
+    async def delete_template(event_type: PathKey, language: PathKey,
                               principal: Annotated[Principal, writer]) -> Response:
         """Remove the tenant's template (the default applies again)."""
         if not await use_cases.remove_template(principal.tenant_id, event_type,
@@ -184,7 +185,7 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.delete("/suppressions/{address}", status_code=204, tags=["suppressions"])
-    async def delete_suppression(address: str, principal: Annotated[Principal, writer]
+    async def delete_suppression(address: PathKey, principal: Annotated[Principal, writer]
                                  ) -> Response:
         """Mail an address again."""
         if not await use_cases.unsuppress_address(principal.tenant_id, address, uow()):
