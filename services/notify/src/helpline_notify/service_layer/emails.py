@@ -77,7 +77,8 @@ class EmailComposer:
         if source is None:
             return NotSent("no_template", f"no template for {envelope.type}")
         try:
-            content = self._renderer.render(source, template_context(event, ticket, address))
+            content = await self._renderer.render(source,
+                                                  template_context(event, ticket, address))
         except InvalidTemplate as error:
             return NotSent("no_template", f"the template of {envelope.type} failed: {error}")
         mailbox = ticket.mailbox if ticket else None

@@ -271,8 +271,8 @@ class DeliveryWorker:
         await uow.endpoints.disable(endpoint.id, reason)
         log.warning("webhook endpoint disabled", extra={
             "endpoint_id": endpoint.id, "tenant_id": endpoint.tenant_id, "reason": reason})
-        notice = owner_notice(endpoint, delivery, outcome.error or reason,
-                              self._options.email_domain, self._renderer, now)
+        notice = await owner_notice(endpoint, delivery, outcome.error or reason,
+                                    self._options.email_domain, self._renderer, now)
         await uow.deliveries.add_all([notice])
         if notice.status == "suppressed":
             uow.publish(suppressed_event(notice, "no_recipient",
