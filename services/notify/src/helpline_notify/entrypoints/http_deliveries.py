@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from helpline_notify.domain.errors import DeliveryNotFound, NotResendable
+from helpline_notify.domain.errors import DeliveryNotFound, NotCancellable, NotResendable
 from helpline_notify.domain.model import Attempt, Delivery
 from helpline_notify.entrypoints.http_common import ApiOptions, PathKey
 from helpline_notify.service_layer import endpoints as use_cases
@@ -90,6 +90,7 @@ def router(options: ApiOptions) -> APIRouter:
     """The ledger routes."""
     api = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
     reader, writer = require_scope("tickets:read"), require_scope("tickets:write")
+    admin = require_scope("admin")
     uow = options.unit_of_work
 
     @api.get("", response_model=DeliveryPage)
@@ -125,6 +126,28 @@ def router(options: ApiOptions) -> APIRouter:
                 raise not_found("delivery")
             attempts = await unit.deliveries.attempts(principal.tenant_id, delivery_id)
         return [AttemptOut.of(attempt) for attempt in attempts]
+
+    @api.get("/{delivery_id}", response_model=DeliveryOut)
+    async def get_delivery(delivery_id: PathKey, principal: Annotated[Principal, reader]
+                           ) -> DeliveryOut:
+        """One entry of the ledger."""
+        async with uow() as unit:
+            delivery = await unit.deliveries.get(principal.tenant_id, delivery_id)
+        if delivery is None:
+            raise not_found("delivery")
+        return DeliveryOut.of(delivery)
+
+    @api.post("/{delivery_id}/cancel", response_model=DeliveryOut)
+    async def cancel(delivery_id: PathKey, principal: Annotated[Principal, admin]
+                     ) -> DeliveryOut:
+        """End a pending delivery for good ("cancelled by operator"; ``NotificationFailed``)."""
+        try:
+            delivery = await use_cases.cancel_delivery(principal.tenant_id, delivery_id, uow())
+        except DeliveryNotFound as error:
+            raise not_found("delivery") from error
+        except NotCancellable as error:
+            raise HTTPException(409, f"delivery: cannot be cancelled: {error}") from error
+        return DeliveryOut.of(delivery)
 
     @api.post("/{delivery_id}/resend", status_code=202, response_model=DeliveryOut)
     async def resend(delivery_id: PathKey, principal: Annotated[Principal, writer]) -> DeliveryOut:

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from helpline_notify.domain.errors import InvalidTemplate
-from helpline_notify.domain.model import Delivery, WebhookEndpoint
+from helpline_notify.domain.model import OPERATOR_CANCELLED, Delivery, WebhookEndpoint
 from helpline_notify.domain.planning import delivery_id
 from helpline_notify.domain.retry import AttemptOutcome
 from helpline_notify.domain.templates import DEFAULT_TEMPLATES, EmailContent
@@ -37,6 +37,18 @@ def outcome_event(delivery: Delivery, outcome: AttemptOutcome, will_retry: bool,
     return NotificationFailed.model_validate(
         {**common, "error": outcome.error or "unknown error", "will_retry": will_retry}
     )
+
+
+def cancelled_event(delivery: Delivery, now: datetime) -> NotificationFailed:
+    """The final ``NotificationFailed`` of a delivery an operator cancelled."""
+    return NotificationFailed.model_validate({
+        "tenant_id": delivery.tenant_id, "ticket_id": delivery.ticket_id, "occurred_at": now,
+        "notification_id": delivery.id, "channel": delivery.channel,
+        "trigger_event_id": delivery.trigger_event_id,
+        "trigger_event_type": delivery.trigger_event_type,
+        # The event counts attempts from 1: a delivery cancelled before any is "attempt 1".
+        "attempt": max(1, delivery.attempts), "error": OPERATOR_CANCELLED, "will_retry": False,
+    })
 
 
 def suppressed_event(delivery: Delivery, reason: str, detail: str, now: datetime
