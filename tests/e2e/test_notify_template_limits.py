@@ -76,12 +76,15 @@ def test_saving_an_endless_template_is_refused_naming_the_limit(
         notify: tuple[Stack, str]) -> None:
     stack, _prefix = notify
     with _client(stack) as client:
+        for _worker in range(2):  # both render workers started, so only the render is timed
+            assert client.put(f"/v1/templates/{CREATED}/de",
+                              json={"subject": "Hi", "text": "Hallo"}).status_code == 204
         started = time.monotonic()
         refused = client.put(f"/v1/templates/{CREATED}/en",
                              json={"subject": "Hi", "text": ENDLESS})
         assert refused.status_code == 422, refused.text
         assert refused.json()["detail"] == "rendering took longer than 1 s"
-        assert time.monotonic() - started < RENDER_TIMEOUT + 2
+        assert time.monotonic() - started < RENDER_TIMEOUT + 3
 
 
 def test_an_endless_loop_fails_its_email_while_healthz_answers_fast(
