@@ -20,7 +20,8 @@ SECRET_BYTES = 32
 """Standard Webhooks asks for at least 24 random bytes."""
 OPERATOR_CANCELLED = "cancelled by operator"
 
-_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def new_id() -> str:
@@ -35,7 +36,13 @@ def new_webhook_secret() -> str:
 
 def printable(text: str) -> str:
     """``text`` with control characters and lone surrogates replaced (PostgreSQL refuses NUL)."""
-    return _UNSTORABLE.sub("\ufffd", text)
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+def unstorable_character(text: str) -> str | None:
+    """The first character PostgreSQL cannot store in text (NUL, a lone surrogate), if any."""
+    found = _UNSTORABLE.search(text)
+    return found.group() if found else None
 
 
 @dataclass(frozen=True)

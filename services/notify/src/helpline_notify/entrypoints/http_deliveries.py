@@ -12,6 +12,7 @@ from helpline_notify.domain.errors import DeliveryNotFound, NotCancellable, NotR
 from helpline_notify.domain.model import Attempt, Delivery
 from helpline_notify.entrypoints.http_common import ApiOptions, PathKey
 from helpline_notify.service_layer import endpoints as use_cases
+from helpline_shared.inputs import SafeLine
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
@@ -96,7 +97,7 @@ def router(options: ApiOptions) -> APIRouter:
     @api.get("", response_model=DeliveryPage)
     async def list_deliveries(
         principal: Annotated[Principal, reader],
-        ticket_id: str | None = None,
+        ticket_id: Annotated[SafeLine | None, Query(max_length=128)] = None,
         status: Literal["pending", "delivered", "failed", "suppressed"] | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1)] = 50,

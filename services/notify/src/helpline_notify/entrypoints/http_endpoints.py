@@ -4,12 +4,18 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from helpline_notify.domain.errors import EndpointNotFound, InvalidWebhookUrl, UnknownEventType
 from helpline_notify.domain.model import ALL_EVENT_TYPES, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
-from helpline_notify.entrypoints.http_common import ApiOptions, FiltersIn, PathKey
+from helpline_notify.entrypoints.http_common import (
+    ApiOptions,
+    FiltersIn,
+    FiltersOut,
+    PathKey,
+    RequestBody,
+)
 from helpline_notify.service_layer import endpoints as use_cases
 from helpline_shared.inputs import SafeEmailAddress, SafeUrl
 from helpline_shared.runtime.auth import Principal, require_scope
@@ -18,10 +24,8 @@ from helpline_shared.runtime.problems import not_found
 EventTypes = list[Annotated[str, Field(min_length=1, max_length=128)]]
 
 
-class EndpointIn(BaseModel):
+class EndpointIn(RequestBody):
     """A new webhook endpoint."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: SafeUrl
     event_types: EventTypes = Field(default_factory=lambda: [ALL_EVENT_TYPES], min_length=1,
@@ -33,10 +37,8 @@ class EndpointIn(BaseModel):
     """False: names, addresses and message text arrive as null."""
 
 
-class EndpointChangeIn(BaseModel):
+class EndpointChangeIn(RequestBody):
     """Changes to an endpoint; fields left out stay as they are."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: SafeUrl | None = None
     event_types: EventTypes | None = Field(default=None, min_length=1, max_length=50)
@@ -57,7 +59,7 @@ class EndpointOut(BaseModel):
     enabled: bool
     ordered: bool
     owner_email: str | None
-    filters: FiltersIn
+    filters: FiltersOut
     failing_since: datetime | None
     disabled_reason: str | None
     personal_data: bool
@@ -69,7 +71,7 @@ class EndpointOut(BaseModel):
         return cls(id=endpoint.id, url=endpoint.url, event_types=list(endpoint.event_types),
                    enabled=endpoint.enabled, ordered=endpoint.ordered,
                    owner_email=endpoint.owner_email,
-                   filters=FiltersIn.model_validate(endpoint.filters.as_dict()),
+                   filters=FiltersOut.model_validate(endpoint.filters.as_dict()),
                    failing_since=endpoint.failing_since,
                    disabled_reason=endpoint.disabled_reason,
                    personal_data=endpoint.personal_data, created_at=endpoint.created_at)
@@ -81,10 +83,8 @@ class CreatedEndpointOut(EndpointOut):
     secret: str
 
 
-class ReplayIn(BaseModel):
+class ReplayIn(RequestBody):
     """Which failed messages of an endpoint to send again."""
-
-    model_config = ConfigDict(extra="forbid")
 
     since: datetime
 

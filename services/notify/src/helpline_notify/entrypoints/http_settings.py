@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from helpline_notify.domain.errors import (
     InvalidSubscription,
@@ -19,7 +19,13 @@ from helpline_notify.domain.subscriptions import (
     new_subscription_id,
 )
 from helpline_notify.domain.templates import DEFAULT_TEMPLATES, TemplateSource
-from helpline_notify.entrypoints.http_common import ApiOptions, FiltersIn, PathKey
+from helpline_notify.entrypoints.http_common import (
+    ApiOptions,
+    FiltersIn,
+    FiltersOut,
+    PathKey,
+    RequestBody,
+)
 from helpline_notify.service_layer import tenant_settings as use_cases
 from helpline_shared.inputs import SafeEmailAddress, SafeLine
 from helpline_shared.runtime.auth import Principal, require_scope
@@ -31,10 +37,8 @@ Pattern = Annotated[str, Field(min_length=1, max_length=128)]
 Language = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z-]+$")]
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(RequestBody):
     """Events of these types (``*`` wildcards), passing the filters, go to these recipients."""
-
-    model_config = ConfigDict(extra="forbid")
 
     event_types: list[Pattern] = Field(min_length=1, max_length=50)
     channel: Literal["email", "webhook"] = "email"
@@ -44,43 +48,51 @@ class SubscriptionIn(BaseModel):
     endpoint_ids: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
 
 
-class SubscriptionOut(SubscriptionIn):
-    """A stored subscription."""
+class SubscriptionOut(BaseModel):
+    """A stored subscription (as it was accepted, even under older rules)."""
 
     id: str
     created_at: datetime | None
+    event_types: list[str]
+    channel: str
+    filters: FiltersOut
+    roles: list[str]
+    addresses: list[str]
+    endpoint_ids: list[str]
 
 
-class TemplateIn(BaseModel):
+class TemplateIn(RequestBody):
     """Jinja2 sources of a template (sandboxed; the HTML part is autoescaped)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     subject: str = Field(min_length=1, max_length=2000)
     text: str = Field(min_length=1, max_length=100_000)
     html: str | None = Field(default=None, max_length=100_000)
 
 
-class TemplateOut(TemplateIn):
+class TemplateOut(BaseModel):
     """A template and what it is for; ``default`` when it is built in."""
+
+    subject: str
+    text: str
+    html: str | None
 
     event_type: str
     language: str
     default: bool
 
 
-class SuppressionIn(BaseModel):
+class SuppressionIn(RequestBody):
     """An address to stop mailing."""
-
-    model_config = ConfigDict(extra="forbid")
 
     address: Address
     reason: SafeLine = Field(default="added by API", max_length=500)
 
 
-class SuppressionOut(SuppressionIn):
-    """A suppressed address and since when."""
+class SuppressionOut(BaseModel):
+    """A suppressed address, why and since when."""
 
+    address: str
+    reason: str
     since: datetime
 
 
@@ -94,7 +106,7 @@ def router(options: ApiOptions) -> APIRouter:
         return SubscriptionOut(
             id=subscription.id, created_at=subscription.created_at,
             event_types=list(subscription.event_types), channel=subscription.channel,
-            filters=FiltersIn.model_validate(subscription.filters.as_dict()),
+            filters=FiltersOut.model_validate(subscription.filters.as_dict()),
             roles=list(subscription.roles), addresses=list(subscription.addresses),
             endpoint_ids=list(subscription.endpoint_ids))
 
