@@ -49,8 +49,6 @@ PATHS = [
 ]
 
 
-
-
 @pytest.fixture
 async def api(postgres: PostgresServer) -> AsyncIterator[httpx.AsyncClient]:
     async with migrated_engine(postgres) as engine:

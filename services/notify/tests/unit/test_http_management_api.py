@@ -5,9 +5,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from notify_testkit import OTHER_TENANT, TENANT, TOKEN_SECRET, UnitOfWorkFactory, api_app
+from notify_testkit import NOW, OTHER_TENANT, TENANT, TOKEN_SECRET, UnitOfWorkFactory, api_app
 from standardwebhooks import Webhook
 
+from helpline_notify.domain.subscriptions import Filters, Subscription, new_subscription_id
 from helpline_shared.runtime.auth import issue_token
 
 
@@ -155,3 +156,20 @@ async def test_a_control_character_in_a_path_is_a_problem_not_a_database_error(
     response = await api.request(method, path)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_rows_stored_under_older_rules_still_list(
+    api: httpx.AsyncClient, unit_of_work: UnitOfWorkFactory,
+) -> None:
+    async with unit_of_work() as uow:
+        await uow.subscriptions.add(Subscription(
+            id=new_subscription_id(), tenant_id=TENANT, event_types=("helpline.sla.*",),
+            channel="email", filters=Filters.of({"team": ["ops\x01"]}), roles=(),
+            addresses=("noc\x01@acme.example",), endpoint_ids=(), created_at=NOW))
+        await uow.suppressions.add(TENANT, "old\x01@acme.example", "x\x1b", NOW)
+        await uow.commit()
+
+    subscriptions = await api.get("/v1/subscriptions")
+    assert subscriptions.status_code == 200
+    assert subscriptions.json()[0]["addresses"] == ["noc\x01@acme.example"]
+    assert (await api.get("/v1/suppressions")).status_code == 200
