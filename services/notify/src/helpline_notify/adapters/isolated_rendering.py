@@ -37,8 +37,9 @@ class RenderLimits:
     timeout: float = 2.0
     max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
     workers: int = 2
-    memory_bytes: int = 512 * 2**20
-    """Address space a worker may add to what it holds once started."""
+    memory_bytes: int = 128 * 2**20
+    """Address space a worker may add to what it holds once started (a render needs little;
+    two workers and notify stay within a 512 MiB container)."""
 
 
 class RenderTimedOut(InvalidTemplate):
@@ -59,8 +60,10 @@ class _Worker:
     @classmethod
     async def start(cls, limits: RenderLimits) -> "_Worker":
         process = await asyncio.create_subprocess_exec(
+            # The output is held a few times over (chunks, joined, JSON): room for that too.
             sys.executable, "-m", __name__, str(limits.max_output_bytes),
-            str(limits.memory_bytes), stdin=asyncio.subprocess.PIPE,
+            str(max(limits.memory_bytes, 8 * limits.max_output_bytes)),
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
         worker = cls(process)
