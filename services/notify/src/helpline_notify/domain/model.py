@@ -22,6 +22,8 @@ OPERATOR_CANCELLED = "cancelled by operator"
 
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+"""What ``printable`` puts in place of a control character."""
 
 
 def new_id() -> str:
@@ -36,7 +38,12 @@ def new_webhook_secret() -> str:
 
 def printable(text: str) -> str:
     """``text`` with control characters and lone surrogates replaced (PostgreSQL refuses NUL)."""
-    return _UNPRINTABLE.sub("\ufffd", text)
+    return _UNPRINTABLE.sub(REPLACEMENT, text)
+
+
+def storable(text: str) -> str:
+    """``text`` with only what PostgreSQL refuses replaced (NUL, lone surrogates)."""
+    return _UNSTORABLE.sub(REPLACEMENT, text)
 
 
 def unstorable_character(text: str) -> str | None:
