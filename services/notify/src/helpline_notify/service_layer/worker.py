@@ -83,6 +83,11 @@ def _unsendable(delivery: Delivery, endpoint: WebhookEndpoint | None) -> str | N
     return None
 
 
+def _first_line(error: Exception) -> str:
+    # A database error's later lines list the statement's parameters (addresses): not logged.
+    return f"{type(error).__name__}: {str(error).partition(chr(10))[0][:200]}"
+
+
 def _random_jitter() -> float:
     return random.uniform(-1.0, 1.0)
 
@@ -152,8 +157,8 @@ class DeliveryWorker:
             started, clock_started = time.perf_counter(), self._clock()
             if delivery.unrecorded_claims:
                 outcome, response = AttemptOutcome.failure(
-                    f"gave up: {delivery.attempts - 1} attempts were made without their "
-                    "outcome being recorded", permanent=True), None
+                    f"gave up: {delivery.attempts - 1} attempts were claimed, the last ones "
+                    "without a recorded outcome", permanent=True), None
             else:
                 unsendable = _unsendable(delivery, endpoint)
                 if unsendable is None and delivery.channel == "email":
@@ -213,7 +218,8 @@ class DeliveryWorker:
         # attempt with its reason: the delivery ends within its schedule instead of looping.
         except Exception as error:  # noqa: BLE001 - recorded as the attempt's reason
             reason = f"{type(error).__name__}: {error}"[:500]
-            log.warning("delivery attempt failed unexpectedly: %s", reason,
+            # The reason goes to the ledger; the log gets its type only (it may name an address).
+            log.warning("delivery attempt failed unexpectedly: %s", type(error).__name__,
                         extra={"notification_id": delivery.id, "attempt": delivery.attempts})
             return AttemptOutcome.failure(reason, permanent=isinstance(error, _DATA_ERRORS)), None
 
@@ -286,8 +292,8 @@ class DeliveryWorker:
         # The lease runs out and the delivery is tried again, a bounded number of times
         # (``Delivery.unrecorded_claims``); one line each, not a traceback on a timer.
         except Exception as error:  # noqa: BLE001 - logged; the lease brings it back
-            log.warning("delivery attempt could not be recorded; it will be retried: %s: %s",
-                        type(error).__name__, str(error)[:500],
+            log.warning("delivery attempt could not be recorded; it will be retried: %s",
+                        _first_line(error),
                         extra={"notification_id": delivery.id, "attempt": delivery.attempts})
 
     def wake(self) -> None:
@@ -303,8 +309,7 @@ class DeliveryWorker:
                 if free > 0:
                     claimed = await self.claim_due(min(free, self._options.batch_size))
             except Exception as error:  # noqa: BLE001 - the worker outlives database outages
-                log.warning("claiming due deliveries failed; retrying: %s: %s",
-                            type(error).__name__, str(error)[:500])
+                log.warning("claiming due deliveries failed; retrying: %s", _first_line(error))
                 await asyncio.sleep(1.0)
             for delivery, endpoint in claimed:
                 task = asyncio.create_task(self._deliver_logged(delivery, endpoint),
