@@ -96,3 +96,26 @@ def test_an_issued_token_verifies_for_its_tenant() -> None:
     forged = runner.invoke(app, ["tokens", "verify", issued.output.strip()],
                            env={"HELPLINE_TOKEN_SECRET": "other"})
     assert forged.exit_code == 1 and "invalid token: bad signature" in forged.output
+
+
+def test_cancelling_a_delivery_posts_to_notify_and_shows_the_result(
+        routing: FakeService) -> None:
+    routing.answers.append((200, {"id": "d-1", "status": "failed",
+                                  "last_error": "cancelled by operator"}))
+    result = CliRunner().invoke(app, ["deliveries", "cancel", "d-1"], env={
+        "HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["status"] == "failed"
+    [(method, path, headers, _body)] = routing.requests
+    assert (method, path) == ("POST", "/v1/deliveries/d-1/cancel")
+    assert headers["Authorization"] == "Bearer hl_x.y"
+
+
+def test_a_delivery_that_cannot_be_cancelled_is_one_line_with_the_reason(
+        routing: FakeService) -> None:
+    routing.answers.append((409, {"detail": "delivery: cannot be cancelled: it is delivered"}))
+    result = CliRunner().invoke(app, ["deliveries", "cancel", "d-1"], env={
+        "HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+    assert result.exit_code == 1
+    assert result.output.strip() == ("error: notify refused POST /v1/deliveries/d-1/cancel: 409 "
+                                     "delivery: cannot be cancelled: it is delivered")

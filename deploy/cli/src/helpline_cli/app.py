@@ -38,6 +38,9 @@ app.add_typer(keyed_group("escalation", "/v1/sla/policies", "SLA policies"), nam
 app.add_typer(resource_group("notify", "/v1/webhook-endpoints", "webhook endpoints",
                              updatable=True, actions=("disable", "rotate-secret", "replay")),
               name="webhooks")
+app.add_typer(resource_group("notify", "/v1/deliveries", "deliveries (cancel needs an admin token)",
+                             deletable=False, creatable=False, actions=("cancel", "resend")),
+              name="deliveries")
 
 
 

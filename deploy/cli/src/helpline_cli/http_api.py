@@ -68,7 +68,8 @@ File = Annotated[Path | None, typer.Option("--file", help="A file holding the ob
 
 
 def resource_group(service: str, path: str, noun: str, *, deletable: bool = True,
-                   updatable: bool = False, actions: tuple[str, ...] = ()) -> typer.Typer:
+                   updatable: bool = False, creatable: bool = True,
+                   actions: tuple[str, ...] = ()) -> typer.Typer:
     """A command group (list, show, create, delete, extra POST actions) for one resource."""
     group = typer.Typer(help=f"{noun.capitalize()} ({service} service, {path})",
                         no_args_is_help=True)
@@ -83,10 +84,11 @@ def resource_group(service: str, path: str, noun: str, *, deletable: bool = True
         """Show one."""
         _run(service, "GET", f"{path}/{identifier}")
 
-    @group.command("create")
-    def create(data: Data = None, file: File = None) -> None:
-        """Create one from JSON."""
-        _run(service, "POST", path, _body(data, file))
+    if creatable:
+        @group.command("create")
+        def create(data: Data = None, file: File = None) -> None:
+            """Create one from JSON."""
+            _run(service, "POST", path, _body(data, file))
 
     if updatable:
         @group.command("update")

@@ -7,8 +7,8 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from helpline_notify.adapters.guarded_transport import webhook_client
+from helpline_notify.adapters.isolated_rendering import IsolatedRenderer, RenderLimits
 from helpline_notify.adapters.orm import metadata
-from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.adapters.smtp import SmtpMailer
 from helpline_notify.adapters.webhooks import HttpxWebhookSender
 from helpline_notify.config import NotifySettings
@@ -52,7 +52,11 @@ def bootstrap(
         HTTPXClientInstrumentor().instrument_client(client,
                                                     tracer_provider=runtime.tracer_provider)
         webhooks = http_sender = HttpxWebhookSender(client)
-    renderer = JinjaRenderer()
+    renderer = IsolatedRenderer(RenderLimits(
+        timeout=settings.template_render_timeout,
+        max_output_bytes=settings.template_max_output_bytes,
+        workers=settings.template_render_workers,
+    ))
     worker = DeliveryWorker(
         unit_of_work,
         mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from,
@@ -72,6 +76,7 @@ def bootstrap(
 
     async def stop_worker() -> None:
         await worker.stop(grace=settings.shutdown_timeout / 2)
+        await renderer.aclose()
         if http_sender is not None:
             await http_sender.aclose()
 

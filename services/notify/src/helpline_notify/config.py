@@ -47,6 +47,17 @@ class NotifySettings(ServiceSettings):
     secret_rotation_overlap: float = Field(
         default=24 * 3600.0, ge=0, description="Seconds the old secret still signs after rotation"
     )
+    template_render_timeout: float = Field(
+        default=2.0, gt=0, le=60,
+        description="Seconds one email's templates may take to render; longer ones fail it",
+    )
+    template_max_output_bytes: int = Field(
+        default=1_000_000, ge=1_000, le=50_000_000,
+        description="Bytes one email's rendered subject, text and HTML may add up to",
+    )
+    template_render_workers: int = Field(
+        default=2, ge=1, le=32, description="Processes rendering templates side by side",
+    )
     ledger_retention_days: float = Field(default=30.0, gt=0)
     retention_interval: float = Field(default=3600.0, gt=0, description="Seconds between purges")
     partner_stream_enabled: bool = Field(

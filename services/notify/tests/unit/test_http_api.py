@@ -1,6 +1,7 @@
 """The webhook-endpoint and delivery-ledger API, tenant by tenant."""
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -13,10 +14,14 @@ from notify_testkit import (
     envelope_of,
     new_ticket_id,
     notify_of,
+    published,
     ticket_assigned,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from helpline_shared.events import NotificationFailed
 from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.db import utcnow
 
 
 def bearer(tenant_id: str, *scopes: str) -> dict[str, str]:
@@ -108,3 +113,35 @@ async def test_ledger_lists_the_tenants_deliveries_page_by_page(
     stranger = await api.get("/v1/deliveries", params={"ticket_id": ticket_id},
                              headers=bearer(OTHER_TENANT))
     assert stranger.json()["items"] == []
+
+
+async def test_an_admin_cancels_a_pending_delivery_for_good(
+    api: httpx.AsyncClient, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+) -> None:
+    ticket_id = new_ticket_id()
+    await notify_of(envelope_of(ticket_assigned(ticket_id)), unit_of_work)
+    [pending] = (await api.get("/v1/deliveries", params={"ticket_id": ticket_id},
+                               headers=bearer(TENANT))).json()["items"]
+    path = f"/v1/deliveries/{pending['id']}/cancel"
+
+    assert (await api.post(path, headers=bearer(TENANT))).status_code == 403
+    assert (await api.post(path, headers=bearer(OTHER_TENANT, "admin"))).status_code == 404
+    cancelled = await api.post(path, headers=bearer(TENANT, "admin"))
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["status"], cancelled.json()["last_error"]) == (
+        "failed", "cancelled by operator")
+    shown = (await api.get(f"/v1/deliveries/{pending['id']}", headers=bearer(TENANT))).json()
+    assert (shown["status"], shown["next_attempt_at"]) == ("failed", None)
+    again = await api.post(path, headers=bearer(TENANT, "admin"))
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert "it is failed" in again.json()["detail"]
+    [event] = [e.event for e in await published(engine)]
+    assert isinstance(event, NotificationFailed)
+    assert (event.notification_id, event.error, event.will_retry, event.attempt) == (
+        pending["id"], "cancelled by operator", False, 1)
+    async with unit_of_work() as uow:
+        due = await uow.deliveries.claim_due(utcnow() + timedelta(days=3),
+                                             utcnow() + timedelta(days=4), 10)
+    assert due == []

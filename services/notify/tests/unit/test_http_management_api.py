@@ -1,12 +1,14 @@
 """Managing endpoints, subscriptions, templates and suppressions over the API."""
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from notify_testkit import OTHER_TENANT, TENANT, TOKEN_SECRET, UnitOfWorkFactory, api_app
+from notify_testkit import NOW, OTHER_TENANT, TENANT, TOKEN_SECRET, UnitOfWorkFactory, api_app
 from standardwebhooks import Webhook
 
+from helpline_notify.domain.subscriptions import Filters, Subscription, new_subscription_id
 from helpline_shared.runtime.auth import issue_token
 
 
@@ -103,3 +105,71 @@ async def test_suppressions_can_be_added_listed_and_lifted(api: httpx.AsyncClien
         "bob@example.com"]
     assert (await api.delete("/v1/suppressions/bob@example.com")).status_code == 204
     assert (await api.get("/v1/suppressions")).json() == []
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\r", "\u202e"])
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/{c}in"}, "url"),
+    ("POST", "/v1/webhook-endpoints",
+     {"url": "https://hooks.example.com/in", "owner_email": "ops{c}@partner.example"},
+     "owner_email"),
+    ("POST", "/v1/subscriptions",
+     {"event_types": ["helpline.sla.*"], "addresses": ["noc{c}@acme.example"]}, "addresses"),
+    ("POST", "/v1/subscriptions",
+     {"event_types": ["helpline.sla.*"], "roles": ["assignee"], "filters": {"team": ["a{c}"]}},
+     "team"),
+    ("POST", "/v1/suppressions", {"address": "bob{c}@example.com"}, "address"),
+    ("POST", "/v1/suppressions", {"address": "bob@example.com", "reason": "x{c}"}, "reason"),
+])
+async def test_control_and_bidi_characters_are_refused_naming_the_field(
+    api: httpx.AsyncClient, method: str, path: str, body: dict[str, object], field: str,
+    character: str,
+) -> None:
+    poisoned = json.loads(json.dumps(body).replace("{c}", json.dumps(character)[1:-1]))
+    response = await api.request(method, path, json=poisoned)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in response.text
+
+
+async def test_changing_an_endpoint_refuses_control_characters_but_clears_the_owner(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await create_endpoint(api, owner_email="ops@partner.example")
+    path = f"/v1/webhook-endpoints/{created['id']}"
+    assert (await api.patch(path, json={"url": "https://hooks.example.com/\x00"})
+            ).status_code == 422
+    assert (await api.patch(path, json={"owner_email": "o\u202eps@partner.example"})
+            ).status_code == 422
+    cleared = await api.patch(path, json={"owner_email": ""})
+    assert cleared.status_code == 200 and cleared.json()["owner_email"] is None
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/webhook-endpoints/a%00b", "/v1/deliveries/a%00b/attempts",
+    "/v1/suppressions/bob%00@example.com", "/v1/subscriptions/a%E2%80%AEb",
+])
+async def test_a_control_character_in_a_path_is_a_problem_not_a_database_error(
+    api: httpx.AsyncClient, path: str,
+) -> None:
+    method = "DELETE" if "/suppressions/" in path or "/subscriptions/" in path else "GET"
+    response = await api.request(method, path)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_rows_stored_under_older_rules_still_list(
+    api: httpx.AsyncClient, unit_of_work: UnitOfWorkFactory,
+) -> None:
+    async with unit_of_work() as uow:
+        await uow.subscriptions.add(Subscription(
+            id=new_subscription_id(), tenant_id=TENANT, event_types=("helpline.sla.*",),
+            channel="email", filters=Filters.of({"team": ["ops\x01"]}), roles=(),
+            addresses=("noc\x01@acme.example",), endpoint_ids=(), created_at=NOW))
+        await uow.suppressions.add(TENANT, "old\x01@acme.example", "x\x1b", NOW)
+        await uow.commit()
+
+    subscriptions = await api.get("/v1/subscriptions")
+    assert subscriptions.status_code == 200
+    assert subscriptions.json()[0]["addresses"] == ["noc\x01@acme.example"]
+    assert (await api.get("/v1/suppressions")).status_code == 200

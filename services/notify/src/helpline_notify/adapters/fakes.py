@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 
-from helpline_notify.domain.errors import DeliveryAttemptFailed
 from helpline_notify.service_layer.ports import (
     OutboundEmail,
     WebhookRequest,
@@ -15,7 +14,7 @@ class FakeMailer:
 
     def __init__(self) -> None:
         self.sent: list[OutboundEmail] = []
-        self.failure: DeliveryAttemptFailed | None = None
+        self.failure: Exception | None = None
 
     async def send(self, email: OutboundEmail) -> None:
         """Record ``email`` or raise the configured failure."""

@@ -48,3 +48,7 @@ class InvalidTemplate(NotifyError):
 
 class NotResendable(NotifyError):
     """A delivery that was never composed (an email suppressed before rendering)."""
+
+
+class NotCancellable(NotifyError):
+    """A delivery that is no longer pending (or is being sent at this moment)."""

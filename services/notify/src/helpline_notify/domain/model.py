@@ -1,13 +1,14 @@
 """Webhook endpoints, the ticket read model and the delivery ledger, as plain data and rules."""
 
 import base64
+import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from helpline_notify.domain.retry import AttemptOutcome, retry_delay
+from helpline_notify.domain.retry import MAX_ATTEMPTS, AttemptOutcome, retry_delay
 from helpline_notify.domain.subscriptions import Filters, matches_any
 
 DeliveryChannel = Literal["email", "webhook"]
@@ -17,6 +18,12 @@ ALL_EVENT_TYPES = "*"
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 """Standard Webhooks asks for at least 24 random bytes."""
+OPERATOR_CANCELLED = "cancelled by operator"
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+"""What ``printable`` puts in place of a control character."""
 
 
 def new_id() -> str:
@@ -28,6 +35,21 @@ def new_webhook_secret() -> str:
     """A fresh signing secret: ``whsec_`` and the base64 of 32 random bytes."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
+
+def printable(text: str) -> str:
+    """``text`` with control characters and lone surrogates replaced (PostgreSQL refuses NUL)."""
+    return _UNPRINTABLE.sub(REPLACEMENT, text)
+
+
+def storable(text: str) -> str:
+    """``text`` with only what PostgreSQL refuses replaced (NUL, lone surrogates)."""
+    return _UNSTORABLE.sub(REPLACEMENT, text)
+
+
+def unstorable_character(text: str) -> str | None:
+    """The first character PostgreSQL cannot store in text (NUL, a lone surrogate), if any."""
+    found = _UNSTORABLE.search(text)
+    return found.group() if found else None
 
 
 @dataclass(frozen=True)
@@ -134,7 +156,7 @@ class Delivery:
             self.status, self.delivered_at, self.next_attempt_at = "delivered", now, None
             self.last_error = None
             return False
-        self.last_error = (outcome.error or "unknown error")[:1000]
+        self.last_error = printable(outcome.error or "unknown error")[:1000]
         delay: timedelta | None = None
         if not outcome.permanent:
             delay = retry_delay(self.attempts - self.attempts_before_replay,
@@ -147,12 +169,21 @@ class Delivery:
 
     def suppress(self, reason: str) -> None:
         """Mark the delivery as deliberately not sent."""
-        self.status, self.next_attempt_at, self.last_error = "suppressed", None, reason
+        self.status, self.next_attempt_at, self.last_error = "suppressed", None, printable(reason)
+
+    def give_up(self, reason: str) -> None:
+        """End the delivery as failed for good, with ``reason`` for the operator."""
+        self.status, self.next_attempt_at, self.last_error = "failed", None, printable(reason)
 
     def replay(self, now: datetime) -> None:
         """Queue the delivery again with a fresh retry schedule (same id: receivers dedup)."""
         self.status, self.next_attempt_at, self.delivered_at = "pending", now, None
         self.attempts_before_replay = self.attempts
+
+    @property
+    def unrecorded_claims(self) -> bool:
+        """Whether more attempts were claimed than the schedule allows (their outcomes lost)."""
+        return self.attempts - self.attempts_before_replay > MAX_ATTEMPTS
 
     @property
     def message_id(self) -> str | None:

@@ -116,17 +116,46 @@ def with_token(subject: str, ticket_id: str) -> str:
     return subject if token in subject else f"{token} {subject}"
 
 
+def _context(ticket: TicketView, event: dict[str, Any], recipient: str, ticket_id: str
+             ) -> dict[str, Any]:
+    ticket_values = {
+        "id": ticket.ticket_id, "subject": ticket.subject or UNKNOWN_SUBJECT,
+        "requester_email": ticket.requester_email, "requester_name": ticket.requester_name,
+        "assignee_name": ticket.assignee_name, "priority": ticket.priority, "type": ticket.type,
+    }
+    return {"ticket": ticket_values, "event": event, "recipient": recipient,
+            "token": ticket_token(ticket_id)}
+
+
 def template_context(event: Event, ticket: TicketView | None, recipient: str
                      ) -> dict[str, Any]:
     """What a template may use: the ticket as notify knows it, the event, the recipient."""
     known = ticket or TicketView(ticket_id=event.ticket_id, tenant_id=event.tenant_id)
-    ticket_values = {
-        "id": known.ticket_id, "subject": known.subject or UNKNOWN_SUBJECT,
-        "requester_email": known.requester_email, "requester_name": known.requester_name,
-        "assignee_name": known.assignee_name, "priority": known.priority, "type": known.type,
-    }
-    return {"ticket": ticket_values, "event": event.model_dump(mode="json"),
-            "recipient": recipient, "token": ticket_token(event.ticket_id)}
+    return _context(known, event.model_dump(mode="json"), recipient, event.ticket_id)
+
+
+_SAMPLE_TICKET = TicketView(
+    ticket_id="0b5e7a52-6c1d-4f00-9a3e-2f7d1c0e8b11", tenant_id="sample",
+    subject="Printer on fire", requester_email="carol@customer.example", requester_name="Carol",
+    assignee_name="Ann", priority="high", type="incident",
+)
+_SAMPLE_EVENT: dict[str, Any] = {
+    "ticket_id": _SAMPLE_TICKET.ticket_id, "tenant_id": "sample",
+    "occurred_at": "2026-03-02T09:30:00Z", "subject": "Printer on fire",
+    "description": "Smoke everywhere", "body": "Try turning it off and on again.",
+    "agent_id": "agent-ann", "agent_name": "Ann", "agent_email": "ann@example.com",
+    "reason": "best printers skill", "required_skills": ["printers"],
+    "expires_at": "2026-03-02T09:35:00Z", "metric": "first_response",
+    "deadline": "2026-03-02T10:30:00Z", "level": 1, "priority": "high", "type": "incident",
+    "url": "https://hooks.example.com/in", "endpoint_id": "endpoint-1", "error": "HTTP 500",
+    "failing_since": "2026-03-01T09:30:00Z",
+}
+
+
+def sample_context(event_type: str) -> dict[str, Any]:
+    """Plausible data of an event of ``event_type``: a template is tried on it when saved."""
+    return _context(_SAMPLE_TICKET, {**_SAMPLE_EVENT, "event_type": event_type},
+                    "carol@customer.example", _SAMPLE_TICKET.ticket_id)
 
 
 def webhook_body(event_type: str, occurred: datetime, event: Event,

@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from helpline_notify.domain.errors import DeliveryNotFound, NotResendable
+from helpline_notify.domain.errors import DeliveryNotFound, NotCancellable, NotResendable
 from helpline_notify.domain.model import Attempt, Delivery
-from helpline_notify.entrypoints.http_common import ApiOptions
+from helpline_notify.entrypoints.http_common import ApiOptions, PathKey
 from helpline_notify.service_layer import endpoints as use_cases
-from helpline_shared.inputs import refuse_unrepresentable_instant
+from helpline_shared.inputs import SafeLine, refuse_unrepresentable_instant
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import invalid_field, not_found
 
@@ -92,12 +92,13 @@ def router(options: ApiOptions) -> APIRouter:
     """The ledger routes."""
     api = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
     reader, writer = require_scope("tickets:read"), require_scope("tickets:write")
+    admin = require_scope("admin")
     uow = options.unit_of_work
 
     @api.get("", response_model=DeliveryPage)
     async def list_deliveries(
         principal: Annotated[Principal, reader],
-        ticket_id: str | None = None,
+        ticket_id: Annotated[SafeLine | None, Query(max_length=128)] = None,
         status: Literal["pending", "delivered", "failed", "suppressed"] | None = None,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1)] = 50,
@@ -119,7 +120,7 @@ def router(options: ApiOptions) -> APIRouter:
                             next_cursor=encode_cursor(found[-1]) if more else None)
 
     @api.get("/{delivery_id}/attempts", response_model=list[AttemptOut])
-    async def list_attempts(delivery_id: str, principal: Annotated[Principal, reader]
+    async def list_attempts(delivery_id: PathKey, principal: Annotated[Principal, reader]
                             ) -> list[AttemptOut]:
         """Every attempt of one message: time, outcome, status, latency, response excerpt."""
         async with uow() as unit:
@@ -128,8 +129,30 @@ def router(options: ApiOptions) -> APIRouter:
             attempts = await unit.deliveries.attempts(principal.tenant_id, delivery_id)
         return [AttemptOut.of(attempt) for attempt in attempts]
 
+    @api.get("/{delivery_id}", response_model=DeliveryOut)
+    async def get_delivery(delivery_id: PathKey, principal: Annotated[Principal, reader]
+                           ) -> DeliveryOut:
+        """One entry of the ledger."""
+        async with uow() as unit:
+            delivery = await unit.deliveries.get(principal.tenant_id, delivery_id)
+        if delivery is None:
+            raise not_found("delivery")
+        return DeliveryOut.of(delivery)
+
+    @api.post("/{delivery_id}/cancel", response_model=DeliveryOut)
+    async def cancel(delivery_id: PathKey, principal: Annotated[Principal, admin]
+                     ) -> DeliveryOut:
+        """End a pending delivery for good ("cancelled by operator"; ``NotificationFailed``)."""
+        try:
+            delivery = await use_cases.cancel_delivery(principal.tenant_id, delivery_id, uow())
+        except DeliveryNotFound as error:
+            raise not_found("delivery") from error
+        except NotCancellable as error:
+            raise HTTPException(409, f"delivery: cannot be cancelled: {error}") from error
+        return DeliveryOut.of(delivery)
+
     @api.post("/{delivery_id}/resend", status_code=202, response_model=DeliveryOut)
-    async def resend(delivery_id: str, principal: Annotated[Principal, writer]) -> DeliveryOut:
+    async def resend(delivery_id: PathKey, principal: Annotated[Principal, writer]) -> DeliveryOut:
         """Send one message again (same ``webhook-id``: receivers can dedup)."""
         try:
             await use_cases.resend_delivery(principal.tenant_id, delivery_id, uow())

@@ -1,48 +1,51 @@
 """The ``/v1/webhook-endpoints`` routes: parse, call one use case, map the result."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from helpline_notify.domain.errors import EndpointNotFound, InvalidWebhookUrl, UnknownEventType
 from helpline_notify.domain.model import ALL_EVENT_TYPES, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
-from helpline_notify.entrypoints.http_common import ApiOptions, FiltersIn
+from helpline_notify.entrypoints.http_common import (
+    ApiOptions,
+    FiltersIn,
+    FiltersOut,
+    PathKey,
+    RequestBody,
+)
 from helpline_notify.service_layer import endpoints as use_cases
-from helpline_shared.inputs import Instant
+from helpline_shared.inputs import Instant, SafeEmailAddress, SafeUrl
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
 EventTypes = list[Annotated[str, Field(min_length=1, max_length=128)]]
 
 
-class EndpointIn(BaseModel):
+class EndpointIn(RequestBody):
     """A new webhook endpoint."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    url: str = Field(min_length=1, max_length=2048)
+    url: SafeUrl
     event_types: EventTypes = Field(default_factory=lambda: [ALL_EVENT_TYPES], min_length=1,
                                     max_length=50)
     ordered: bool = False
-    owner_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    owner_email: SafeEmailAddress | None = None
     filters: FiltersIn = Field(default_factory=FiltersIn)
     personal_data: bool = True
     """False: names, addresses and message text arrive as null."""
 
 
-class EndpointChangeIn(BaseModel):
+class EndpointChangeIn(RequestBody):
     """Changes to an endpoint; fields left out stay as they are."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    url: SafeUrl | None = None
     event_types: EventTypes | None = Field(default=None, min_length=1, max_length=50)
     enabled: bool | None = None
     ordered: bool | None = None
-    owner_email: str | None = Field(default=None, max_length=320)
+    owner_email: SafeEmailAddress | Literal[""] | None = None
+    """An empty string removes the owner."""
     filters: FiltersIn | None = None
     personal_data: bool | None = None
 
@@ -56,7 +59,7 @@ class EndpointOut(BaseModel):
     enabled: bool
     ordered: bool
     owner_email: str | None
-    filters: FiltersIn
+    filters: FiltersOut
     failing_since: datetime | None
     disabled_reason: str | None
     personal_data: bool
@@ -68,7 +71,7 @@ class EndpointOut(BaseModel):
         return cls(id=endpoint.id, url=endpoint.url, event_types=list(endpoint.event_types),
                    enabled=endpoint.enabled, ordered=endpoint.ordered,
                    owner_email=endpoint.owner_email,
-                   filters=FiltersIn.model_validate(endpoint.filters.as_dict()),
+                   filters=FiltersOut.model_validate(endpoint.filters.as_dict()),
                    failing_since=endpoint.failing_since,
                    disabled_reason=endpoint.disabled_reason,
                    personal_data=endpoint.personal_data, created_at=endpoint.created_at)
@@ -80,10 +83,8 @@ class CreatedEndpointOut(EndpointOut):
     secret: str
 
 
-class ReplayIn(BaseModel):
+class ReplayIn(RequestBody):
     """Which failed messages of an endpoint to send again."""
-
-    model_config = ConfigDict(extra="forbid")
 
     since: Instant
 
@@ -133,7 +134,7 @@ def router(options: ApiOptions) -> APIRouter:
         return [EndpointOut.of(endpoint) for endpoint in found]
 
     @api.get("/{endpoint_id}", response_model=EndpointOut)
-    async def get_endpoint(endpoint_id: str, principal: Annotated[Principal, reader]
+    async def get_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, reader]
                            ) -> EndpointOut:
         """One of the tenant's webhook endpoints."""
         try:
@@ -143,7 +144,7 @@ def router(options: ApiOptions) -> APIRouter:
             raise not_found("webhook endpoint") from error
 
     @api.patch("/{endpoint_id}", response_model=EndpointOut)
-    async def change_endpoint(endpoint_id: str, body: EndpointChangeIn,
+    async def change_endpoint(endpoint_id: PathKey, body: EndpointChangeIn,
                               principal: Annotated[Principal, writer]) -> EndpointOut:
         """Change an endpoint: URL, event types, filters, ordering, owner, enabled."""
         try:
@@ -163,13 +164,13 @@ def router(options: ApiOptions) -> APIRouter:
         return EndpointOut.of(endpoint)
 
     @api.post("/{endpoint_id}/disable", response_model=EndpointOut)
-    async def disable_endpoint(endpoint_id: str, principal: Annotated[Principal, writer]
+    async def disable_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, writer]
                                ) -> EndpointOut:
         """Stop deliveries to the endpoint (each one not sent is reported as suppressed)."""
         return await change_endpoint(endpoint_id, EndpointChangeIn(enabled=False), principal)
 
     @api.post("/{endpoint_id}/rotate-secret", response_model=CreatedEndpointOut)
-    async def rotate_secret(endpoint_id: str, principal: Annotated[Principal, writer]
+    async def rotate_secret(endpoint_id: PathKey, principal: Annotated[Principal, writer]
                             ) -> CreatedEndpointOut:
         """A new signing secret; the old one keeps signing during the configured overlap."""
         try:
@@ -179,7 +180,7 @@ def router(options: ApiOptions) -> APIRouter:
             raise not_found("webhook endpoint") from error
 
     @api.delete("/{endpoint_id}", status_code=204)
-    async def delete_endpoint(endpoint_id: str, principal: Annotated[Principal, writer]
+    async def delete_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, writer]
                               ) -> Response:
         """Remove the endpoint."""
         try:
@@ -189,7 +190,7 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.post("/{endpoint_id}/replay", status_code=202, response_model=ReplayOut)
-    async def replay(endpoint_id: str, body: ReplayIn, principal: Annotated[Principal, writer]
+    async def replay(endpoint_id: PathKey, body: ReplayIn, principal: Annotated[Principal, writer]
                      ) -> ReplayOut:
         """Send again every failed message of the endpoint created since ``since``."""
         try:

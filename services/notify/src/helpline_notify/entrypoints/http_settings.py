@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from helpline_notify.domain.errors import (
     InvalidSubscription,
@@ -19,21 +19,26 @@ from helpline_notify.domain.subscriptions import (
     new_subscription_id,
 )
 from helpline_notify.domain.templates import DEFAULT_TEMPLATES, TemplateSource
-from helpline_notify.entrypoints.http_common import ApiOptions, FiltersIn
+from helpline_notify.entrypoints.http_common import (
+    ApiOptions,
+    FiltersIn,
+    FiltersOut,
+    PathKey,
+    RequestBody,
+)
 from helpline_notify.service_layer import tenant_settings as use_cases
+from helpline_shared.inputs import SafeEmailAddress, SafeLine
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.problems import not_found
 
-Address = Annotated[str, Field(max_length=320, pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
+Address = Annotated[SafeEmailAddress, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
 Pattern = Annotated[str, Field(min_length=1, max_length=128)]
 Language = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z-]+$")]
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(RequestBody):
     """Events of these types (``*`` wildcards), passing the filters, go to these recipients."""
-
-    model_config = ConfigDict(extra="forbid")
 
     event_types: list[Pattern] = Field(min_length=1, max_length=50)
     channel: Literal["email", "webhook"] = "email"
@@ -43,43 +48,51 @@ class SubscriptionIn(BaseModel):
     endpoint_ids: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
 
 
-class SubscriptionOut(SubscriptionIn):
-    """A stored subscription."""
+class SubscriptionOut(BaseModel):
+    """A stored subscription (as it was accepted, even under older rules)."""
 
     id: str
     created_at: datetime | None
+    event_types: list[str]
+    channel: str
+    filters: FiltersOut
+    roles: list[str]
+    addresses: list[str]
+    endpoint_ids: list[str]
 
 
-class TemplateIn(BaseModel):
+class TemplateIn(RequestBody):
     """Jinja2 sources of a template (sandboxed; the HTML part is autoescaped)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     subject: str = Field(min_length=1, max_length=2000)
     text: str = Field(min_length=1, max_length=100_000)
     html: str | None = Field(default=None, max_length=100_000)
 
 
-class TemplateOut(TemplateIn):
+class TemplateOut(BaseModel):
     """A template and what it is for; ``default`` when it is built in."""
+
+    subject: str
+    text: str
+    html: str | None
 
     event_type: str
     language: str
     default: bool
 
 
-class SuppressionIn(BaseModel):
+class SuppressionIn(RequestBody):
     """An address to stop mailing."""
 
-    model_config = ConfigDict(extra="forbid")
-
     address: Address
-    reason: str = Field(default="added by API", max_length=500)
+    reason: SafeLine = Field(default="added by API", max_length=500)
 
 
-class SuppressionOut(SuppressionIn):
-    """A suppressed address and since when."""
+class SuppressionOut(BaseModel):
+    """A suppressed address, why and since when."""
 
+    address: str
+    reason: str
     since: datetime
 
 
@@ -93,7 +106,7 @@ def router(options: ApiOptions) -> APIRouter:
         return SubscriptionOut(
             id=subscription.id, created_at=subscription.created_at,
             event_types=list(subscription.event_types), channel=subscription.channel,
-            filters=FiltersIn.model_validate(subscription.filters.as_dict()),
+            filters=FiltersOut.model_validate(subscription.filters.as_dict()),
             roles=list(subscription.roles), addresses=list(subscription.addresses),
             endpoint_ids=list(subscription.endpoint_ids))
 
@@ -123,7 +136,7 @@ def router(options: ApiOptions) -> APIRouter:
                                                                          uow())]
 
     @api.delete("/subscriptions/{subscription_id}", status_code=204, tags=["subscriptions"])
-    async def delete_subscription(subscription_id: str, principal: Annotated[Principal, writer]
+    async def delete_subscription(subscription_id: PathKey, principal: Annotated[Principal, writer]
                                   ) -> Response:
         """Remove a subscription."""
         try:
@@ -145,7 +158,7 @@ def router(options: ApiOptions) -> APIRouter:
         return own + defaults
 
     @api.put("/templates/{event_type}/{language}", status_code=204, tags=["templates"])
-    async def put_template(event_type: str, language: Language, body: TemplateIn,
+    async def put_template(event_type: PathKey, language: Language, body: TemplateIn,
                            principal: Annotated[Principal, writer]) -> Response:
         """Create or replace the tenant's template of an event type in a language."""
         try:
@@ -160,7 +173,7 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.delete("/templates/{event_type}/{language}", status_code=204, tags=["templates"])
-    async def delete_template(event_type: str, language: str,
+    async def delete_template(event_type: PathKey, language: PathKey,
                               principal: Annotated[Principal, writer]) -> Response:
         """Remove the tenant's template (the default applies again)."""
         if not await use_cases.remove_template(principal.tenant_id, event_type,
@@ -184,7 +197,7 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.delete("/suppressions/{address}", status_code=204, tags=["suppressions"])
-    async def delete_suppression(address: str, principal: Annotated[Principal, writer]
+    async def delete_suppression(address: PathKey, principal: Annotated[Principal, writer]
                                  ) -> Response:
         """Mail an address again."""
         if not await use_cases.unsuppress_address(principal.tenant_id, address, uow()):

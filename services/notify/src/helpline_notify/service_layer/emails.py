@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Literal
 
 from helpline_notify.domain.errors import InvalidTemplate
-from helpline_notify.domain.model import Delivery, TicketView
+from helpline_notify.domain.model import REPLACEMENT, Delivery, TicketView, printable
 from helpline_notify.domain.planning import EmailTarget, delivery_id, pending_delivery
 from helpline_notify.domain.templates import (
     ACKNOWLEDGEMENT_TYPES,
@@ -19,6 +19,7 @@ from helpline_notify.domain.threading import domain_of, outbound_message_id, thr
 from helpline_notify.service_layer.ports import TemplateRenderer
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope
+from helpline_shared.inputs import has_unsafe_characters
 
 SuppressionReason = Literal[
     "suppressed_address", "loop_cap", "no_template", "disabled_endpoint", "no_recipient",
@@ -65,6 +66,9 @@ class EmailComposer:
         address = target.address
         if not address:
             return NotSent("no_recipient", f"no {target.label} address is known for the ticket")
+        if has_unsafe_characters(address) or REPLACEMENT in address:
+            return NotSent("no_recipient", f"the {target.label} address {printable(address)!r} "
+                                           "holds control characters and cannot be mailed")
         reason = await uow.suppressions.reason(event.tenant_id, address)
         if reason is not None:
             return NotSent("suppressed_address", f"{address} is suppressed: {reason}")
@@ -77,7 +81,8 @@ class EmailComposer:
         if source is None:
             return NotSent("no_template", f"no template for {envelope.type}")
         try:
-            content = self._renderer.render(source, template_context(event, ticket, address))
+            content = await self._renderer.render(source,
+                                                  template_context(event, ticket, address))
         except InvalidTemplate as error:
             return NotSent("no_template", f"the template of {envelope.type} failed: {error}")
         mailbox = ticket.mailbox if ticket else None
@@ -86,10 +91,11 @@ class EmailComposer:
         headers = thread_headers(message_id, ticket.thread if ticket else (),
                                  acknowledgement=envelope.type in ACKNOWLEDGEMENT_TYPES,
                                  reply_to=mailbox)
+        # The event's own text may carry control characters: they go neither out nor to the DB.
         return pending_delivery(
-            envelope, "email", address, payload=content.text, now=now, trace=trace,
-            subject=with_token(content.subject, event.ticket_id)[:998], html=content.html,
-            headers=headers,
+            envelope, "email", address, payload=printable(content.text), now=now, trace=trace,
+            subject=printable(with_token(content.subject, event.ticket_id))[:998],
+            html=printable(content.html) if content.html is not None else None, headers=headers,
         )
 
     @staticmethod

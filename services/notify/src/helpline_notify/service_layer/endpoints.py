@@ -7,14 +7,23 @@ from helpline_notify.domain.destinations import validate_webhook_url
 from helpline_notify.domain.errors import (
     DeliveryNotFound,
     EndpointNotFound,
+    NotCancellable,
     NotResendable,
     UnknownEventType,
 )
-from helpline_notify.domain.model import WebhookEndpoint, new_id, new_webhook_secret
+from helpline_notify.domain.model import (
+    OPERATOR_CANCELLED,
+    Delivery,
+    WebhookEndpoint,
+    new_id,
+    new_webhook_secret,
+)
 from helpline_notify.domain.planning import NOT_NOTIFIED_PREFIX
 from helpline_notify.domain.subscriptions import Filters, matches_any
 from helpline_notify.domain.templates import DEFAULT_TEMPLATES
+from helpline_notify.service_layer.outcomes import cancelled_event
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
+from helpline_shared.envelope import derived_event_id
 from helpline_shared.events import EVENT_TYPES
 from helpline_shared.runtime.db import utcnow
 
@@ -170,3 +179,21 @@ async def resend_delivery(tenant_id: str, delivery_id: str, uow: NotifyUnitOfWor
             delivery.replay(utcnow())
             await uow.deliveries.requeue(delivery)
         await uow.commit()
+
+
+async def cancel_delivery(tenant_id: str, delivery_id: str, uow: NotifyUnitOfWork) -> Delivery:
+    """End a pending delivery as failed, "cancelled by operator", and say so in an event."""
+    async with uow:
+        delivery = await uow.deliveries.get(tenant_id, delivery_id)
+        if delivery is None:
+            raise DeliveryNotFound(delivery_id)
+        if delivery.status != "pending":
+            raise NotCancellable(f"it is {delivery.status}")
+        delivery.give_up(OPERATOR_CANCELLED)
+        # Guarded like a worker's result: a send under way right now wins, and the caller hears.
+        if not await uow.deliveries.save_attempt(delivery):
+            raise NotCancellable("it is being sent right now; try again in a moment")
+        uow.publish(cancelled_event(delivery, utcnow()),
+                    event_id=derived_event_id("notification-cancelled", delivery.id))
+        await uow.commit()
+    return delivery

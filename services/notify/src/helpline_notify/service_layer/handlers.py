@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView
+from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, printable, storable
 from helpline_notify.domain.planning import (
     EmailTarget,
     delivery_id,
@@ -47,8 +47,21 @@ class EmailPolicy:
     recipient_cap_window: timedelta = timedelta(hours=1)
 
 
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, tuple):
+        return tuple(_storable(item) for item in value)
+    return value
+
+
 def learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
-    """The ticket attributes an event tells notify."""
+    """The ticket attributes an event tells notify (control characters replaced: a NUL from a
+    hostile mail would fail the database write, and with it the whole event)."""
+    return {name: _storable(value) for name, value in _learned(event, ticket).items()}
+
+
+def _learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
     if isinstance(event, TicketCreated):
         return {"subject": event.subject, "requester_email": str(event.requester.email),
                 "requester_name": event.requester.name, "priority": event.priority,
@@ -78,7 +91,7 @@ def suppressed_delivery(envelope: Envelope, channel: DeliveryChannel, destinatio
     event = envelope.event
     delivery = Delivery(
         id=delivery_id(envelope.id, channel, destination), tenant_id=event.tenant_id,
-        ticket_id=event.ticket_id, channel=channel, destination=destination[:320],
+        ticket_id=event.ticket_id, channel=channel, destination=printable(destination)[:320],
         trigger_event_id=envelope.id, trigger_event_type=envelope.type, payload="",
         subject=None, trace_headers={}, created_at=now,
     )
@@ -94,7 +107,7 @@ def suppression_event(delivery: Delivery, reason: NotSent, now: datetime
         notification_id=delivery.id, channel=delivery.channel,
         trigger_event_id=delivery.trigger_event_id,
         trigger_event_type=delivery.trigger_event_type, reason=reason.reason,
-        detail=reason.detail[:1000],
+        detail=printable(reason.detail)[:1000],
     )
 
 
@@ -108,7 +121,7 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
             return 0
         ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
         if isinstance(event, EmailBounced) and event.permanent:
-            await uow.suppressions.add(event.tenant_id, str(event.address),
+            await uow.suppressions.add(event.tenant_id, printable(str(event.address)),
                                        f"bounced {event.status or ''}".strip(), now)
         else:
             known = learned(event, ticket)
@@ -138,7 +151,7 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
             await uow.tickets.remember(event.tenant_id, event.ticket_id,
                                        {"thread": ticket.thread})
         endpoints = await uow.endpoints.for_tenant(event.tenant_id)
-        bodies = {allowed: webhook_body(envelope.type, envelope.time, event, allowed)
+        bodies = {allowed: storable(webhook_body(envelope.type, envelope.time, event, allowed))
                   for allowed in (True, False)}
         for endpoint in webhook_targets(envelope.type, event, ticket, endpoints, subscriptions):
             body = bodies[endpoint.personal_data]

@@ -58,10 +58,10 @@ class WebhookSender(Protocol):
 
 
 class TemplateRenderer(Protocol):
-    """Renders tenant-editable templates safely; raises ``InvalidTemplate``."""
+    """Renders tenant-editable templates sandboxed and bounded; raises ``InvalidTemplate``."""
 
-    def check(self, source: TemplateSource) -> None:
-        """Raise ``InvalidTemplate`` if a part does not compile."""
+    async def check(self, source: TemplateSource, sample: dict[str, Any]) -> None:
+        """Raise ``InvalidTemplate`` if a part does not compile or fails on ``sample``."""
 
-    def render(self, source: TemplateSource, context: dict[str, Any]) -> EmailContent:
-        """The rendered email."""
+    async def render(self, source: TemplateSource, context: dict[str, Any]) -> EmailContent:
+        """The rendered email (too slow or too large: ``InvalidTemplate``)."""

@@ -8,7 +8,7 @@ from helpline_notify.domain.errors import (
     UnknownEventType,
 )
 from helpline_notify.domain.subscriptions import Subscription
-from helpline_notify.domain.templates import TemplateSource
+from helpline_notify.domain.templates import TemplateSource, sample_context
 from helpline_notify.service_layer.endpoints import check_event_types
 from helpline_notify.service_layer.ports import TemplateRenderer
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
@@ -44,10 +44,10 @@ async def remove_subscription(tenant_id: str, subscription_id: str, uow: NotifyU
 
 async def put_template(tenant_id: str, event_type: str, language: str, source: TemplateSource,
                        renderer: TemplateRenderer, uow: NotifyUnitOfWork) -> None:
-    """Store the tenant's template after checking that it compiles."""
+    """Store the tenant's template once it compiles and renders sample data within the limits."""
     if event_type not in check_event_types((event_type,)) or "*" in event_type:
         raise UnknownEventType(event_type)
-    renderer.check(source)
+    await renderer.check(source, sample_context(event_type))
     async with uow:
         await uow.templates.put(tenant_id, event_type, language, source, utcnow())
         await uow.commit()

@@ -16,8 +16,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from prometheus_client import Counter
 
 from helpline_notify.domain.errors import DeliveryAttemptFailed
-from helpline_notify.domain.model import Attempt, Delivery, WebhookEndpoint
+from helpline_notify.domain.model import Attempt, Delivery, WebhookEndpoint, printable
 from helpline_notify.domain.retry import AttemptOutcome, webhook_outcome
+from helpline_notify.service_layer.emails import SuppressionReason
 from helpline_notify.service_layer.outcomes import outcome_event, owner_notice, suppressed_event
 from helpline_notify.service_layer.ports import (
     Mailer,
@@ -29,6 +30,7 @@ from helpline_notify.service_layer.ports import (
 )
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import derived_event_id
+from helpline_shared.inputs import has_unsafe_characters
 from helpline_shared.runtime.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -62,10 +64,28 @@ class WorkerOptions:
 
 
 def _detail(outcome: AttemptOutcome, response: WebhookResponse | None) -> str | None:
-    excerpt = response.excerpt if response else None
+    excerpt = printable(response.excerpt) if response and response.excerpt else None
     if outcome.delivered or not outcome.error:
         return excerpt
-    return f"{outcome.error}: {excerpt}" if excerpt else outcome.error
+    return printable(f"{outcome.error}: {excerpt}" if excerpt else outcome.error)
+
+
+_DATA_ERRORS = (ValueError, TypeError, LookupError)
+"""Errors a retry cannot cure: the delivery's own data is wrong."""
+
+
+def _unsendable(delivery: Delivery, endpoint: WebhookEndpoint | None) -> str | None:
+    # Stored before the API refused such values: no mail server or URL parser will take them.
+    if delivery.channel == "email" and has_unsafe_characters(delivery.destination):
+        return f"unsendable address: {printable(delivery.destination)!r}"
+    if endpoint is not None and has_unsafe_characters(endpoint.url):
+        return f"unsendable URL: {printable(endpoint.url)!r}"
+    return None
+
+
+def _first_line(error: Exception) -> str:
+    # A database error's later lines list the statement's parameters (addresses): not logged.
+    return f"{type(error).__name__}: {str(error).partition(chr(10))[0][:200]}"
 
 
 def _random_jitter() -> float:
@@ -130,10 +150,25 @@ class DeliveryWorker:
             },
         ) as span:
             if delivery.channel == "webhook" and (endpoint is None or not endpoint.enabled):
-                await self._suppress(delivery, endpoint)
+                detail = ("the endpoint was deleted" if endpoint is None
+                          else endpoint.disabled_reason or "the endpoint is disabled")
+                await self._suppress(delivery, "disabled_endpoint", detail)
                 return
             started, clock_started = time.perf_counter(), self._clock()
-            outcome, response = await self._attempt(delivery, endpoint)
+            if delivery.unrecorded_claims:
+                outcome, response = AttemptOutcome.failure(
+                    f"gave up: {delivery.attempts - 1} attempts were claimed, the last ones "
+                    "without a recorded outcome", permanent=True), None
+            else:
+                unsendable = _unsendable(delivery, endpoint)
+                if unsendable is None and delivery.channel == "email":
+                    suppressed = await self._suppression(delivery)
+                    if suppressed is not None:
+                        await self._suppress(delivery, "suppressed_address", suppressed)
+                        return
+                outcome, response = (
+                    (AttemptOutcome.failure(unsendable, permanent=True), None) if unsendable
+                    else await self._attempt(delivery, endpoint))
             latency_ms = (time.perf_counter() - started) * 1000
             ATTEMPTS.labels(delivery.channel, "delivered" if outcome.delivered else "failed").inc()
             if not outcome.delivered:
@@ -179,15 +214,27 @@ class DeliveryWorker:
             return AttemptOutcome.failure(f"no answer within {timeout:g} s"), None
         except DeliveryAttemptFailed as error:
             return AttemptOutcome.failure(error.reason, permanent=error.permanent), None
+        # Anything else (a header the mail library refuses, a corrupt secret) is still one failed
+        # attempt with its reason: the delivery ends within its schedule instead of looping.
+        except Exception as error:  # noqa: BLE001 - recorded as the attempt's reason
+            reason = f"{type(error).__name__}: {error}"[:500]
+            # The reason goes to the ledger; the log gets its type only (it may name an address).
+            log.warning("delivery attempt failed unexpectedly: %s", type(error).__name__,
+                        extra={"notification_id": delivery.id, "attempt": delivery.attempts})
+            return AttemptOutcome.failure(reason, permanent=isinstance(error, _DATA_ERRORS)), None
 
-    async def _suppress(self, delivery: Delivery, endpoint: WebhookEndpoint | None) -> None:
+    async def _suppression(self, delivery: Delivery) -> str | None:
+        async with self._unit_of_work() as uow:
+            reason = await uow.suppressions.reason(delivery.tenant_id, delivery.destination)
+        return None if reason is None else f"{delivery.destination} is suppressed: {reason}"
+
+    async def _suppress(self, delivery: Delivery, reason: SuppressionReason, detail: str
+                        ) -> None:
         now = self._clock()
-        detail = ("the endpoint was deleted" if endpoint is None
-                  else endpoint.disabled_reason or "the endpoint is disabled")
-        delivery.suppress(f"disabled_endpoint: {detail}")
+        delivery.suppress(f"{reason}: {detail}")
         async with self._unit_of_work() as uow:
             if await uow.deliveries.save_attempt(delivery):
-                uow.publish(suppressed_event(delivery, "disabled_endpoint", detail, now),
+                uow.publish(suppressed_event(delivery, reason, detail, now),
                             event_id=derived_event_id("notification-suppressed", delivery.id,
                                                       str(delivery.attempts)))
                 await uow.commit()
@@ -230,8 +277,8 @@ class DeliveryWorker:
         await uow.endpoints.disable(endpoint.id, reason)
         log.warning("webhook endpoint disabled", extra={
             "endpoint_id": endpoint.id, "tenant_id": endpoint.tenant_id, "reason": reason})
-        notice = owner_notice(endpoint, delivery, outcome.error or reason,
-                              self._options.email_domain, self._renderer, now)
+        notice = await owner_notice(endpoint, delivery, outcome.error or reason,
+                                    self._options.email_domain, self._renderer, now)
         await uow.deliveries.add_all([notice])
         if notice.status == "suppressed":
             uow.publish(suppressed_event(notice, "no_recipient",
@@ -242,9 +289,12 @@ class DeliveryWorker:
                               ) -> None:
         try:
             await self.deliver(delivery, endpoint)
-        except Exception:  # the lease runs out and the delivery is tried again
-            log.exception("delivery attempt could not be recorded; it will be retried",
-                          extra={"notification_id": delivery.id, "attempt": delivery.attempts})
+        # The lease runs out and the delivery is tried again, a bounded number of times
+        # (``Delivery.unrecorded_claims``); one line each, not a traceback on a timer.
+        except Exception as error:  # noqa: BLE001 - logged; the lease brings it back
+            log.warning("delivery attempt could not be recorded; it will be retried: %s",
+                        _first_line(error),
+                        extra={"notification_id": delivery.id, "attempt": delivery.attempts})
 
     def wake(self) -> None:
         """Tell the worker that new deliveries may be due."""
@@ -258,8 +308,8 @@ class DeliveryWorker:
             try:
                 if free > 0:
                     claimed = await self.claim_due(min(free, self._options.batch_size))
-            except Exception:  # the worker must outlive database outages
-                log.exception("claiming due deliveries failed; retrying")
+            except Exception as error:  # noqa: BLE001 - the worker outlives database outages
+                log.warning("claiming due deliveries failed; retrying: %s", _first_line(error))
                 await asyncio.sleep(1.0)
             for delivery, endpoint in claimed:
                 task = asyncio.create_task(self._deliver_logged(delivery, endpoint),
