@@ -5,10 +5,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from helpline_intake.adapters.attachments import FileAttachmentStore
+from helpline_intake.adapters.domain_ownership import DnsTxtOwnership, TrustedOwnership
 from helpline_intake.adapters.orm import metadata
 from helpline_intake.config import IntakeSettings
-from helpline_intake.domain.ports import AttachmentStore
-from helpline_intake.entrypoints import http, http_directory, http_mail
+from helpline_intake.domain.ports import AttachmentStore, DomainOwnership
+from helpline_intake.entrypoints import http, http_directory, http_domains, http_mail
 from helpline_intake.entrypoints.imap import imap_poller
 from helpline_intake.entrypoints.mail_loops import pending_sweeper
 from helpline_intake.entrypoints.smtp import smtp_loop
@@ -24,9 +25,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def bootstrap(settings: IntakeSettings | None = None,
-              attachments: AttachmentStore | None = None) -> tuple[FastAPI, ServiceRuntime]:
+              attachments: AttachmentStore | None = None,
+              ownership: DomainOwnership | None = None) -> tuple[FastAPI, ServiceRuntime]:
     """Build intake's app and runtime (nothing connects until the app starts)."""
     settings = settings or IntakeSettings()
+    if ownership is None:
+        ownership = (TrustedOwnership() if settings.domain_verification == "trust"
+                     else DnsTxtOwnership())
     runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata)
     store = attachments or FileAttachmentStore(settings.resolved_attachments_dir())
 
@@ -53,6 +58,7 @@ def bootstrap(settings: IntakeSettings | None = None,
     app = runtime.http_app("Helpline intake", [
         http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size),
         http_directory.router(unit_of_work),
+        http_domains.router(unit_of_work, ownership),
         http_mail.router(processing),
     ])
     return app, runtime

@@ -47,11 +47,21 @@ class Api:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     settings = IntakeSettings(data_dir=tmp_path, token_secret=SECRET,  # type: ignore[arg-type]
-                              smtp_server_enabled=False)
+                              smtp_server_enabled=False, domain_verification="trust")
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
     app, runtime = bootstrap(settings)
     yield Api(app, runtime)
     await runtime.engine.dispose()
+
+
+async def verified_domain(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    """Add and verify a mail domain (the app trusts every claim here)."""
+    added = await client.post("/v1/domains", json={"name": name})
+    assert added.status_code == 201, added.text
+    verified = await client.post(f"/v1/domains/{added.json()['id']}/verify")
+    assert verified.status_code == 200, verified.text
+    found: dict[str, Any] = verified.json()
+    return found
 
 
 async def create(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
@@ -189,12 +199,13 @@ async def test_every_endpoint_answers_404_for_another_tenants_ids(api: Api) -> N
                                )).json()
         organization = (await acme.post("/v1/organizations", json={"name": "O"})).json()
         requester = (await acme.get("/v1/requesters")).json()[0]
+        domain = await verified_domain(acme, "acme.test")
         mailbox = (await acme.post("/v1/mailboxes", json={"address": "s@acme.test"})).json()
         quarantined = await _quarantined_mail(api)
     ids = {"ticket_id": ticket["id"], "message_id": message["id"],
            "attachment_id": message["attachments"][0]["id"],
            "organization_id": organization["id"], "requester_id": requester["id"],
-           "mailbox_id": mailbox["id"], "inbound_id": quarantined}
+           "mailbox_id": mailbox["id"], "inbound_id": quarantined, "domain_id": domain["id"]}
     bodies = {"messages": {"body": "x"}, "merge": {"into_ticket_id": ticket["id"]},
               "organizations": {"name": "O"}, "requesters": {"email": "z@z.example"},
               "tickets": {"status": "open"}}

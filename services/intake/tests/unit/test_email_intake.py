@@ -137,6 +137,19 @@ async def test_a_retried_delivery_or_two_mailboxes_make_one_ticket(intake: Intak
     assert len(await intake.tickets()) == 2
 
 
+async def test_a_reused_message_id_with_other_content_is_stored_and_processed(
+        intake: Intake) -> None:
+    first = mail(message_id="<same@customer.example>")
+    clash = mail(message_id="<same@customer.example>", sender="mallory@evil.example",
+                 subject="Other matter", body="Entirely different.")
+    assert await intake.deliver(first) == ["processed"]
+    assert await intake.deliver(clash) == ["processed"]
+    assert await intake.deliver(clash) == [], "a retry of the second mail is still a repeat"
+    tickets = await intake.tickets()
+    assert sorted(ticket.requester_email for ticket in tickets) == [
+        "cy@customer.example", "mallory@evil.example"]
+
+
 async def test_an_out_of_office_reply_is_recorded_but_never_reopens(intake: Intake) -> None:
     original = mail()
     await intake.deliver(original)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from helpline_intake.domain.directory import Mailbox
-from helpline_intake.domain.errors import AlreadyExists, NotFound
+from helpline_intake.domain.errors import AlreadyExists, DomainNotVerified, NotFound
 from helpline_intake.domain.inbound import QUARANTINED, InboundRecord
 from helpline_intake.entrypoints.schemas import Tags
 from helpline_intake.service_layer import requesters as directory
@@ -101,6 +101,8 @@ def router(processing: MailProcessing) -> APIRouter:
                 tenant_id=principal.tenant_id, address=str(body.address),
                 aliases=[str(alias) for alias in body.aliases], priority=body.priority,
                 type=body.type, tags=body.tags, imap=imap), unit_of_work())
+        except DomainNotVerified as error:
+            raise HTTPException(422, f"{error.field}: {error}") from error
         except AlreadyExists as error:
             raise HTTPException(409, f"address: {error}") from error
         return MailboxOut.of(mailbox)
