@@ -10,7 +10,7 @@ from helpline_intake.adapters.orm import metadata
 from helpline_intake.config import IntakeSettings
 from helpline_intake.domain.ports import AttachmentStore, DomainOwnership
 from helpline_intake.entrypoints import http, http_directory, http_domains, http_mail
-from helpline_intake.entrypoints.imap import imap_poller
+from helpline_intake.entrypoints.imap import ImapPolicy, imap_poller
 from helpline_intake.entrypoints.mail_loops import pending_sweeper
 from helpline_intake.entrypoints.smtp import smtp_loop
 from helpline_intake.service_layer import handlers
@@ -54,7 +54,9 @@ def bootstrap(settings: IntakeSettings | None = None,
                                    tracer=runtime.tracer_provider.get_tracer("helpline.intake")))
     runtime.add_loop(pending_sweeper(processing, settings.pending_sweep_interval))
     runtime.add_loop(imap_poller(processing, settings.imap_poll_interval,
-                                 settings.imap_batch_size))
+                                 settings.imap_batch_size, ImapPolicy(
+                                     allow_private_networks=settings.imap_allow_private_networks,
+                                     allow_plaintext=settings.imap_allow_plaintext)))
     app = runtime.http_app("Helpline intake", [
         http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size),
         http_directory.router(unit_of_work),
