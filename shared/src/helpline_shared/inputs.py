@@ -63,3 +63,8 @@ SafeEmailAddress = Annotated[
 
 SafeUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(refuse_unsafe_line)]
 """A URL a service will call or show; scheme and host rules stay with the caller."""
+
+
+def without_unsafe_characters(value: str, replacement: str = "") -> str:
+    """``value`` with each control or bidirectional character (line breaks too) replaced."""
+    return _FORBIDDEN_IN_LINE.sub(replacement, value)
