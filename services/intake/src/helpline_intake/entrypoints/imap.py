@@ -7,6 +7,7 @@ the dedup key then recognises.
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 
 from helpline_intake.adapters.imap_source import ImapAccount, ImapFolder
@@ -17,6 +18,7 @@ from helpline_shared import netguard
 from helpline_shared.runtime.service import BackgroundLoop, periodic_loop
 
 log = logging.getLogger(__name__)
+_ADDRESS = re.compile(r"[^\s<>@'\"]+@[^\s<>@'\"]+")
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,10 @@ def imap_poller(processing: MailProcessing, interval: float, batch_size: int,
             try:
                 count = await poll_mailbox(mailbox, processing, batch_size, policy)
             except Exception as error:  # noqa: BLE001 - one bad account never stops others
-                log.warning("imap poll failed", extra={"mailbox_id": mailbox.id,
-                                                       "error_type": type(error).__name__,
-                                                       "error": str(error)[:300]})
+                # A server's error may quote the account (an address): never logged.
+                log.warning("imap poll failed", extra={
+                    "mailbox_id": mailbox.id, "error_type": type(error).__name__,
+                    "error": _ADDRESS.sub("<address>", str(error)[:300])})
                 continue
             if count:
                 log.info("imap mail fetched", extra={"mailbox_id": mailbox.id, "count": count})
