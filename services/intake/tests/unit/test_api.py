@@ -28,9 +28,10 @@ TICKET = {"subject": "Export fails", "description": "since 4.2",
 class Api:
     """An in-process client per tenant and scope set."""
 
-    def __init__(self, app: Any, runtime: ServiceRuntime) -> None:
+    def __init__(self, app: Any, runtime: ServiceRuntime, store: MemoryAttachmentStore) -> None:
         self.app = app
         self.runtime = runtime
+        self.store = store
 
     def unit_of_work(self) -> IntakeUnitOfWork:
         return self.runtime.unit_of_work(IntakeUnitOfWork)
@@ -49,8 +50,9 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     settings = IntakeSettings(data_dir=tmp_path, token_secret=SECRET,  # type: ignore[arg-type]
                               smtp_server_enabled=False, domain_verification="trust")
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
-    app, runtime = bootstrap(settings)
-    yield Api(app, runtime)
+    store = MemoryAttachmentStore()
+    app, runtime = bootstrap(settings, store)
+    yield Api(app, runtime, store)
     await runtime.engine.dispose()
 
 
@@ -233,3 +235,38 @@ async def _quarantined_mail(api: Api) -> str:
     [stored] = await store_raw(b"garbage", [mailbox], ["s@acme.test"], "smtp", api.unit_of_work)
     assert await process_inbound(stored.inbound_id, processing) == "quarantined"
     return stored.inbound_id
+
+
+async def test_attachments_download_with_nosniff_and_a_safe_content_disposition(api: Api
+                                                                             ) -> None:
+    async with api.client() as client:
+        await verified_domain(client, "acme.test")
+        assert (await client.post("/v1/mailboxes", json={
+            "address": "support@acme.test"})).status_code == 201
+        raw = (b"From: cy@customer.example\r\nTo: support@acme.test\r\nSubject: page\r\n"
+               b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+               b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n"
+               b"Content-Type: text/html\r\nContent-Disposition: attachment; filename*=utf-8''"
+               b"r%C3%A9sum%C3%A9%20%22x%22%0D%0AX-Evil%3A%201%E2%80%AEtxt.html\r\n\r\n"
+               b"<script>alert(1)</script>\r\n--b--\r\n")
+        mailbox = await mailbox_for("support@acme.test", api.unit_of_work)
+        assert mailbox is not None
+        [stored] = await store_raw(raw, [mailbox], ["support@acme.test"], "smtp",
+                                   api.unit_of_work)
+        processing = MailProcessing(api.unit_of_work, api.store)
+        assert await process_inbound(stored.inbound_id, processing) == "processed"
+    async with api.unit_of_work() as uow:
+        [ticket] = await uow.tickets.page("acme", limit=10)
+        [message] = await uow.tickets.messages("acme", ticket.id)
+    async with api.client() as client:
+        url = (f"/v1/tickets/{ticket.id}/messages/{message.id}/attachments/"
+               f"{message.attachments[0]['id']}")
+        response = await client.get(url)
+        quarantine = await client.get(f"/v1/quarantine/{stored.inbound_id}/raw")
+    assert response.status_code == 200 and response.content.startswith(b"<script>")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    disposition = response.headers["content-disposition"]
+    assert disposition == ('attachment; filename="r_sum_ _x_ X-Evil: 1_txt.html"; '
+                           "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22x%22%20X-Evil%3A%201_txt.html")
+    assert "sandbox" in response.headers["content-security-policy"]
+    assert quarantine.headers["x-content-type-options"] == "nosniff"

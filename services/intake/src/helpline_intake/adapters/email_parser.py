@@ -92,6 +92,26 @@ def _walk(message: Message, depth: int = 0) -> list[Message]:
     return parts
 
 
+# Images embedded in the mail (cid: parts, data: images) are kept; remote ones are blocked, not
+# proxied: fetching them would tell the sender when and where the agent read the mail.
+_URL_SCHEMES = nh3.ALLOWED_URL_SCHEMES | {"cid", "data"}
+_EMBEDDED_IMAGE = ("cid:", "data:image/png", "data:image/gif", "data:image/jpeg",
+                   "data:image/webp")
+
+
+def _embedded_only(element: str, attribute: str, value: str) -> str | None:
+    lowered = value.strip().lower()
+    if element == "img" and attribute in ("src", "srcset"):
+        return value if attribute == "src" and lowered.startswith(_EMBEDDED_IMAGE) else None
+    # data: and cid: are accepted for embedded images only, never as links.
+    return None if lowered.startswith(("data:", "cid:")) else value
+
+
+def sanitize_html(html: str) -> str:
+    """HTML safe to show an agent: nh3's defaults, and no remote image (tracking pixels)."""
+    return nh3.clean(html, url_schemes=_URL_SCHEMES, attribute_filter=_embedded_only)
+
+
 def parse_email(raw: bytes) -> InboundEmail:
     """Parse a mail; ``UnparseableEmail`` when nothing sensible can be made of it."""
     try:
@@ -125,7 +145,7 @@ def _parse(raw: bytes) -> InboundEmail:
         cc=_addresses(message, "cc"),
         date=_date(message),
         text=text,
-        html=nh3.clean(html) if html else None,
+        html=sanitize_html(html) if html else None,
         headers={name: header(message, name) for name in LOOP_HEADERS if name in message},
         attachments=tuple(attachments),
         bounce=bounce_of(message),

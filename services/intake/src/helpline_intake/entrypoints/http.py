@@ -5,7 +5,6 @@ import binascii
 import hashlib
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 
@@ -18,6 +17,7 @@ from helpline_intake.domain.errors import (
 )
 from helpline_intake.domain.model import new_id
 from helpline_intake.domain.ports import AttachmentStore
+from helpline_intake.entrypoints.downloads import download_headers
 from helpline_intake.entrypoints.schemas import (
     AttachmentIn,
     MergeIn,
@@ -223,9 +223,8 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             for item in message.attachments:
                 if item["id"] == attachment_id:
                     data = await store.get(principal.tenant_id, item["key"])
-                    return Response(data, media_type=item["content_type"], headers={
-                        "content-disposition": f"attachment; filename*=UTF-8''"
-                                               f"{quote(item['filename'], safe='')}"})
+                    return Response(data, media_type=item["content_type"],
+                                    headers=download_headers(item["filename"]))
         raise not_found("attachment")
 
     return api

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.domain.errors import AlreadyExists, DomainNotVerified, NotFound
 from helpline_intake.domain.inbound import QUARANTINED, InboundRecord
+from helpline_intake.entrypoints.downloads import download_headers
 from helpline_intake.entrypoints.schemas import Tags
 from helpline_intake.service_layer import requesters as directory
 from helpline_intake.service_layer.email_intake import MailProcessing, replay
@@ -161,8 +162,8 @@ def router(processing: MailProcessing) -> APIRouter:
             if found is None:
                 raise not_found("message")
             raw = await uow.mail.raw(inbound_id)
-        return Response(raw, media_type="message/rfc822", headers={
-            "content-disposition": f'attachment; filename="{inbound_id}.eml"'})
+        return Response(raw, media_type="message/rfc822",
+                        headers=download_headers(f"{inbound_id}.eml"))
 
     @api.post("/quarantine/{inbound_id}/replay", response_model=InboundOut)
     async def replay_quarantined(inbound_id: str, principal: Principal = admin) -> InboundOut:
