@@ -53,14 +53,14 @@ def bootstrap(settings: IntakeSettings | None = None,
                                    lmtp=settings.smtp_server_protocol == "lmtp",
                                    tracer=runtime.tracer_provider.get_tracer("helpline.intake")))
     runtime.add_loop(pending_sweeper(processing, settings.pending_sweep_interval))
+    imap_policy = ImapPolicy(allow_private_networks=settings.imap_allow_private_networks,
+                             allow_plaintext=settings.imap_allow_plaintext)
     runtime.add_loop(imap_poller(processing, settings.imap_poll_interval,
-                                 settings.imap_batch_size, ImapPolicy(
-                                     allow_private_networks=settings.imap_allow_private_networks,
-                                     allow_plaintext=settings.imap_allow_plaintext)))
+                                 settings.imap_batch_size, imap_policy))
     app = runtime.http_app("Helpline intake", [
         http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size),
         http_directory.router(unit_of_work),
         http_domains.router(unit_of_work, ownership),
-        http_mail.router(processing),
+        http_mail.router(processing, imap_policy),
     ])
     return app, runtime

@@ -270,3 +270,52 @@ async def test_attachments_download_with_nosniff_and_a_safe_content_disposition(
                            "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22x%22%20X-Evil%3A%201_txt.html")
     assert "sandbox" in response.headers["content-security-policy"]
     assert quarantine.headers["x-content-type-options"] == "nosniff"
+
+
+HOSTILE = ["cy\x00@customer.example", "cy@customer.example\u202e", "c\ry@customer.example",
+           "cy\u0085@customer.example"]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    *[("/v1/tickets", {**TICKET, "requester": {"email": value}}, "requester.email")
+      for value in HOSTILE],
+    ("/v1/tickets", {**TICKET, "requester": {"email": "cy@customer.example",
+                                             "name": "Cy\u202eevil"}}, "requester.name"),
+    ("/v1/tickets", {**TICKET, "subject": "Hi\r\nBcc: all@x.example"}, "subject"),
+    *[("/v1/requesters", {"email": value}, "email") for value in HOSTILE],
+    ("/v1/requesters", {"email": "z@z.example", "name": "Zoe\x00"}, "name"),
+    ("/v1/organizations", {"name": "Org\u2066"}, "name"),
+    *[("/v1/mailboxes", {"address": value.replace("customer.example", "acme.test")},
+       "address") for value in HOSTILE],
+    ("/v1/mailboxes", {"address": "s@acme.test", "aliases": ["h\x00@acme.test"]}, "aliases.0"),
+    ("/v1/mailboxes", {"address": "s@acme.test", "imap": {
+        "host": "imap.example.com\x00", "username": "u", "password": "p"}}, "imap.host"),
+    ("/v1/mailboxes", {"address": "s@acme.test", "imap": {
+        "host": "127.0.0.1", "username": "u", "password": "p"}}, "imap.host"),
+    ("/v1/mailboxes", {"address": "s@acme.test", "imap": {
+        "host": "[::ffff:10.0.0.1]", "username": "u", "password": "p"}}, "imap.host"),
+    ("/v1/mailboxes", {"address": "s@acme.test", "imap": {
+        "host": "imap.example.com", "username": "u\r\nA1 LOGOUT", "password": "p"}},
+     "imap.username"),
+])
+async def test_control_and_bidi_characters_are_refused_naming_the_field(
+        api: Api, path: str, body: dict[str, Any], field: str) -> None:
+    async with api.client() as client:
+        await verified_domain(client, "acme.test")
+        response = await client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    fields = {item["field"] for item in problem.get("errors", [])} or {
+        problem["detail"].split(":", 1)[0]}
+    assert field in fields, problem
+
+
+async def test_a_hostile_attachment_name_is_refused(api: Api) -> None:
+    async with api.client() as client:
+        ticket = await create(client)
+        response = await client.post(f"/v1/tickets/{ticket['id']}/messages", json={
+            "body": "x", "attachments": [{"filename": "invoice\u202efdp.exe",
+                                          "content_base64": "YQ=="}]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "attachments.0.filename"

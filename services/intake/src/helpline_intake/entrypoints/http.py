@@ -85,7 +85,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             opened = await handlers.open_ticket_once(
                 handlers.OpenTicket(
                     tenant_id=principal.tenant_id, subject=body.subject,
-                    description=body.description, requester=body.requester,
+                    description=body.description, requester=body.requester.requester(),
                     priority=body.priority, type=body.type, tags=body.tags, channel="api",
                     idempotency_key=idempotency_key, request_hash=request_hash(body),
                 ),
