@@ -66,8 +66,8 @@ def _intake(data: Path) -> tuple[object, object]:
 
 async def _serve_smtp_intake(port: int, data: Path) -> None:
     from helpline_intake.adapters.attachments import FileAttachmentStore
-    from helpline_intake.entrypoints.smtp import smtp_loop
     from helpline_intake.adapters.domain_ownership import TrustedOwnership
+    from helpline_intake.entrypoints.smtp import smtp_loop
     from helpline_intake.service_layer import domains, requesters
     from helpline_intake.service_layer.email_intake import MailProcessing
     from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork

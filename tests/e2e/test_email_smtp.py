@@ -200,6 +200,36 @@ def test_one_mail_twice_or_to_two_mailboxes_is_one_ticket(intake: Intake) -> Non
     wait_until(lambda: len(tickets(intake, tenant)) == 2, 20, "the second ticket")
 
 
+def test_a_reused_message_id_with_another_sender_and_body_is_a_ticket_too(intake: Intake
+                                                                           ) -> None:
+    slug = tenant_slug()
+    tenant = tenant_with_mailboxes(intake, f"support@{slug}.test")
+    first = mail(f"support@{slug}.test")
+    clash = mail(f"support@{slug}.test", subject="Unrelated", sender="eve@other.example")
+    clash.replace_header("Message-ID", str(first["Message-ID"]))
+    clash.set_content("Another body entirely.")
+    intake.send(first)
+    intake.send(clash)  # answered 250 like any other mail: it must not vanish afterwards
+    intake.send(clash)
+    found = wait_until(lambda: len(tickets(intake, tenant)) == 2 and tickets(intake, tenant),
+                       20, "a ticket for each of the two mails")
+    assert sorted(ticket["requester"]["email"] for ticket in found) == [
+        "cy@customer.example", "eve@other.example"]
+
+
+def test_mailboxes_are_claimed_only_in_the_tenants_verified_domains(intake: Intake) -> None:
+    slug = tenant_slug()
+    owner = tenant_with_mailboxes(intake, f"support@{slug}.test")
+    with intake.client(unique_name("t")) as thief:
+        response = thief.post("/v1/mailboxes", json={"address": f"billing@{slug}.test"})
+        assert response.status_code == 422
+        assert response.json()["detail"].startswith(f"address: the domain {slug}.test is not")
+        claim = thief.post("/v1/domains", json={"name": f"{slug}.test"})
+        assert claim.status_code == 409 and owner not in claim.text
+    intake.send(mail(f"support@{slug}.test"))
+    wait_until(lambda: tickets(intake, owner), 20, "the owner's ticket")
+
+
 def test_unknown_recipients_get_550_and_oversized_mail_552(intake: Intake) -> None:
     slug = tenant_slug()
     tenant_with_mailboxes(intake, f"support@{slug}.test")
