@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from schemathesis.core import NOT_SET
 
 from helpline_escalation import bootstrap as escalation
 from helpline_escalation.config import EscalationSettings
@@ -124,7 +125,7 @@ SEEDS: dict[str, list[Seed]] = {
              {"organization_id": "id"}),
         Seed("POST", "/v1/requesters", {"email": "zoe@zed.example"}, {"requester_id": "id"}),
         Seed("POST", "/v1/domains", {"name": "acme.test"}, {"domain_id": "id"}),
-        Seed("POST", "/v1/domains/{domain_id}/verify", None, {}),
+        Seed("POST", "/v1/domains/{domain_id}/verify", NOT_SET, {}),
         Seed("POST", "/v1/mailboxes", {"address": "support@acme.test"}, {"mailbox_id": "id"}),
     ],
     "routing": [
