@@ -106,10 +106,11 @@ async def test_requester_reply_to_an_emailed_agent_answer_threads_by_headers_alo
     services: Services,
 ) -> None:
     tenant = unique_name("acme")
-    mailbox, customer = f"support@{tenant}.example", "frank@customer.example"
+    domain_name = f"{tenant.replace('_', '-')}.example"  # a mailbox's domain is a DNS name
+    mailbox, customer = f"support@{domain_name}", "frank@customer.example"
     with services.client(tenant) as client:
         domain = client.post(services.url("intake") + "/v1/domains",
-                             json={"name": f"{tenant}.example"})
+                             json={"name": domain_name})
         domain.raise_for_status()
         client.post(services.url("intake") + f"/v1/domains/{domain.json()['id']}/verify"
                     ).raise_for_status()
