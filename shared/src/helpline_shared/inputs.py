@@ -68,3 +68,11 @@ SafeUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(re
 def without_unsafe_characters(value: str, replacement: str = "") -> str:
     """``value`` with each control or bidirectional character (line breaks too) replaced."""
     return _FORBIDDEN_IN_LINE.sub(replacement, value)
+
+
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>@'\"]+@[^\s<>@'\"]+")
+
+
+def hide_addresses(text: str) -> str:
+    """``text`` with every email address replaced by ``<address>`` (for log lines)."""
+    return _ADDRESS_IN_TEXT.sub("<address>", text)

@@ -7,7 +7,6 @@ the dedup key then recognises.
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 
 from helpline_intake.adapters.imap_source import ImapAccount, ImapFolder
@@ -15,10 +14,10 @@ from helpline_intake.domain.directory import Mailbox
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
 from helpline_intake.service_layer.inbound import store_raw
 from helpline_shared import netguard
+from helpline_shared.inputs import hide_addresses
 from helpline_shared.runtime.service import BackgroundLoop, periodic_loop
 
 log = logging.getLogger(__name__)
-_ADDRESS = re.compile(r"[^\s<>@'\"]+@[^\s<>@'\"]+")
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def imap_poller(processing: MailProcessing, interval: float, batch_size: int,
                 # A server's error may quote the account (an address): never logged.
                 log.warning("imap poll failed", extra={
                     "mailbox_id": mailbox.id, "error_type": type(error).__name__,
-                    "error": _ADDRESS.sub("<address>", str(error)[:300])})
+                    "error": hide_addresses(str(error)[:300])})
                 continue
             if count:
                 log.info("imap mail fetched", extra={"mailbox_id": mailbox.id, "count": count})

@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import re
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -11,10 +10,10 @@ from opentelemetry.trace import NoOpTracer, SpanKind, Tracer
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
 from helpline_intake.service_layer.inbound import mailbox_for, store_raw
+from helpline_shared.inputs import hide_addresses
 from helpline_shared.runtime.service import BackgroundLoop
 
 log = logging.getLogger(__name__)
-_ADDRESS = re.compile(r"[^\s<>@'\"]+@[^\s<>@'\"]+")
 
 
 class EnvelopeAddressFilter(logging.Filter):
@@ -30,7 +29,7 @@ class EnvelopeAddressFilter(logging.Filter):
             return False
         message = record.getMessage()
         if "@" in message:
-            record.msg, record.args = _ADDRESS.sub("<address>", message), None
+            record.msg, record.args = hide_addresses(message), None
         return True
 
 
