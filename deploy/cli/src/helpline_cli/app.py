@@ -19,6 +19,8 @@ dlq = typer.Typer(help="Dead letters: records a consumer gave up on", no_args_is
 app.add_typer(tenants, name="tenants")
 app.add_typer(tokens, name="tokens")
 app.add_typer(dlq, name="dlq")
+app.add_typer(resource_group("intake", "/v1/domains", "mail domains (publish the TXT record, "
+                             "then verify)", actions=("verify",)), name="domains")
 app.add_typer(resource_group("intake", "/v1/mailboxes", "mailboxes"), name="mailboxes")
 app.add_typer(resource_group("intake", "/v1/quarantine", "quarantined mail", deletable=False,
                              actions=("replay",)), name="quarantine")
