@@ -12,14 +12,15 @@ log = logging.getLogger(__name__)
 class DnsTxtOwnership:
     """Looks the verification record up in DNS (dnspython, ISC licence)."""
 
-    def __init__(self, timeout: float = 5.0) -> None:
+    def __init__(self, timeout: float = 5.0,
+                 resolver: dns.asyncresolver.Resolver | None = None) -> None:
         self._timeout = timeout
+        self._resolver = resolver or dns.asyncresolver.Resolver()
 
     async def proven(self, record_name: str, record_value: str) -> bool:
         """True when a TXT record at ``record_name`` equals ``record_value``."""
         try:
-            answer = await dns.asyncresolver.resolve(record_name, "TXT",
-                                                     lifetime=self._timeout)
+            answer = await self._resolver.resolve(record_name, "TXT", lifetime=self._timeout)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers,
                 dns.exception.Timeout):
             return False
