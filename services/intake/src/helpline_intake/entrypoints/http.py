@@ -4,7 +4,6 @@ import base64
 import binascii
 import hashlib
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 
@@ -17,6 +16,7 @@ from helpline_intake.domain.errors import (
 )
 from helpline_intake.domain.model import new_id
 from helpline_intake.domain.ports import AttachmentStore
+from helpline_intake.entrypoints.downloads import download_headers
 from helpline_intake.entrypoints.schemas import (
     AttachmentIn,
     MergeIn,
@@ -85,7 +85,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             opened = await handlers.open_ticket_once(
                 handlers.OpenTicket(
                     tenant_id=principal.tenant_id, subject=body.subject,
-                    description=body.description, requester=body.requester,
+                    description=body.description, requester=body.requester.requester(),
                     priority=body.priority, type=body.type, tags=body.tags, channel="api",
                     idempotency_key=idempotency_key, request_hash=request_hash(body),
                 ),
@@ -223,9 +223,8 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             for item in message.attachments:
                 if item["id"] == attachment_id:
                     data = await store.get(principal.tenant_id, item["key"])
-                    return Response(data, media_type=item["content_type"], headers={
-                        "content-disposition": f"attachment; filename*=UTF-8''"
-                                               f"{quote(item['filename'], safe='')}"})
+                    return Response(data, media_type=item["content_type"],
+                                    headers=download_headers(item["filename"]))
         raise not_found("attachment")
 
     return api
