@@ -27,7 +27,9 @@ def bootstrap(settings: IntakeSettings | None = None,
               attachments: AttachmentStore | None = None) -> tuple[FastAPI, ServiceRuntime]:
     """Build intake's app and runtime (nothing connects until the app starts)."""
     settings = settings or IntakeSettings()
-    runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata)
+    # Tickets go to the outbox first: a broker outage must not take intake out of service.
+    runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata,
+                             readiness_requires_kafka=False)
     store = attachments or FileAttachmentStore(settings.resolved_attachments_dir())
 
     def unit_of_work() -> IntakeUnitOfWork:

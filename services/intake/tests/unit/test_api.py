@@ -222,3 +222,13 @@ async def _quarantined_mail(api: Api) -> str:
     [stored] = await store_raw(b"garbage", [mailbox], ["s@acme.test"], "smtp", api.unit_of_work)
     assert await process_inbound(stored.inbound_id, processing) == "quarantined"
     return stored.inbound_id
+
+
+async def test_intake_stays_ready_without_a_broker_and_reports_kafka_degraded(api: Api) -> None:
+    # The app runs without its lifespan: the producer never connected, so its ping fails.
+    async with api.client() as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["checks"]["kafka"].startswith("degraded: ")
