@@ -333,3 +333,117 @@ def test_production_exports_over_otlp_with_protocol_and_environment(helm: Path) 
 def test_an_unknown_otlp_protocol_is_refused(helm: Path) -> None:
     with pytest.raises(RenderFailed, match="otlpProtocol"):
         helm_template(helm, "--set", "telemetry.otlpProtocol=http/json")
+
+
+# --- Wiring between the services: URLs and NetworkPolicies ------------------------------------
+
+RELEASE_NAMESPACE = "default"
+
+
+def _matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """Whether a label selector (matchLabels only, as the chart writes them) selects ``labels``."""
+    if selector is None:
+        return True
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+
+
+def _peer_admits(peer: Mapping[str, Any], pod: Mapping[str, str], namespace: str) -> bool:
+    """NetworkPolicy peer semantics: podSelector alone is the policy's namespace."""
+    namespace_labels = {"kubernetes.io/metadata.name": namespace}
+    if "namespaceSelector" in peer:
+        return (_matches(peer["namespaceSelector"], namespace_labels)
+                and _matches(peer.get("podSelector"), pod))
+    return namespace == RELEASE_NAMESPACE and _matches(peer.get("podSelector"), pod)
+
+
+def _port_admits(ports: list[Mapping[str, Any]] | None, port: int) -> bool:
+    return ports is None or any(p["port"] == port and p.get("protocol", "TCP") == "TCP"
+                                for p in ports)
+
+
+def pod_labels(service: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "helpline", "app.kubernetes.io/instance": "helpline",
+            "app.kubernetes.io/component": service}
+
+
+def policy_of(manifests: list[Manifest], service: str) -> Manifest:
+    [policy] = [m for m in manifests if m["kind"] == "NetworkPolicy"
+                and _matches(m["spec"]["podSelector"], pod_labels(service))]
+    return policy
+
+
+def admits_ingress(policy: Manifest, pod: Mapping[str, str], namespace: str, port: int) -> bool:
+    """Whether ``policy`` lets a pod with ``pod`` labels in ``namespace`` connect to ``port``."""
+    return any(_port_admits(rule.get("ports"), port)
+               and ("from" not in rule
+                    or any(_peer_admits(peer, pod, namespace) for peer in rule["from"]))
+               for rule in policy["spec"].get("ingress", []))
+
+
+def admits_egress(policy: Manifest, pod: Mapping[str, str], namespace: str, port: int) -> bool:
+    """Whether ``policy`` lets its pods connect to ``port`` of a pod with ``pod`` labels."""
+    return any(_port_admits(rule.get("ports"), port)
+               and ("to" not in rule
+                    or any(_peer_admits(peer, pod, namespace) for peer in rule["to"]))
+               for rule in policy["spec"].get("egress", []))
+
+
+def deployment_of(manifests: list[Manifest], service: str) -> Manifest:
+    return next(m for m in manifests if m["kind"] == "Deployment"
+                and m["metadata"]["name"] == f"helpline-{service}")
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_escalation_gets_intakes_in_cluster_url(helm: Path, values: tuple[str, ...]) -> None:
+    manifests = helm_template(helm, *values)
+    env = _env(deployment_of(manifests, "escalation")["spec"]["template"]["spec"]
+               ["containers"][0])
+    service = next(m for m in manifests if m["kind"] == "Service"
+                   and m["metadata"]["name"] == "helpline-intake")
+    [port] = [p["port"] for p in service["spec"]["ports"] if p["name"] == "http"]
+    assert env["HELPLINE_INTAKE_URL"] == f"http://helpline-intake:{port}"
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_network_policies_let_escalation_reach_intake_and_intake_reach_imaps(
+        helm: Path, values: tuple[str, ...]) -> None:
+    manifests = helm_template(helm, *values)
+    intake, escalation = policy_of(manifests, "intake"), policy_of(manifests, "escalation")
+    assert admits_egress(escalation, pod_labels("intake"), RELEASE_NAMESPACE, 8080)
+    assert admits_ingress(intake, pod_labels("escalation"), RELEASE_NAMESPACE, 8080)
+    assert admits_egress(intake, {}, "mail-provider", 993)
+    for service in ("intake", "routing", "escalation", "notify"):
+        policy = policy_of(manifests, service)
+        assert admits_egress(policy, {"k8s-app": "kube-dns"}, "kube-system", 53), service
+
+
+def test_production_policies_admit_prometheus_and_callers_only(helm: Path) -> None:
+    manifests = helm_template(helm, *PRODUCTION)
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    ports = {"intake": 8080, "routing": 8081, "escalation": 8082, "notify": 8083}
+    for service, port in ports.items():
+        policy = policy_of(manifests, service)
+        assert admits_ingress(policy, prometheus, "monitoring", port), service
+        # Limited: neither another namespace nor another pod of the monitoring namespace.
+        assert not admits_ingress(policy, prometheus, "tenants", port), service
+        assert not admits_ingress(policy, {"app": "grafana"}, "monitoring", port), service
+        assert admits_ingress(policy, {}, "ingress-nginx", port), service
+    intake = policy_of(manifests, "intake")
+    assert admits_ingress(intake, pod_labels("escalation"), RELEASE_NAMESPACE, 8080)
+    assert not admits_ingress(intake, pod_labels("routing"), RELEASE_NAMESPACE, 8080)
+    assert admits_ingress(intake, {}, "mail", 2525)
+    assert not admits_egress(intake, {}, "mail-provider", 143)
+
+
+def test_another_imap_port_and_metrics_sources_are_values(helm: Path) -> None:
+    manifests = helm_template(
+        helm, "--set", "services.intake.egress[0].ports[0].port=143",
+        "--set", r"networkPolicy.metricsFrom[0].namespaceSelector.matchLabels"
+                 r".kubernetes\.io/metadata\.name=observability",
+        "--set", "services.routing.ingressFrom[0].podSelector.matchLabels.app=console")
+    assert admits_egress(policy_of(manifests, "intake"), {}, "mail-provider", 143)
+    routing = policy_of(manifests, "routing")
+    assert admits_ingress(routing, {"app": "console"}, RELEASE_NAMESPACE, 8081)
+    assert not admits_ingress(routing, {"app": "other"}, RELEASE_NAMESPACE, 8081)
+    assert admits_ingress(routing, {}, "observability", 8081)
