@@ -447,3 +447,130 @@ def test_another_imap_port_and_metrics_sources_are_values(helm: Path) -> None:
     assert admits_ingress(routing, {"app": "console"}, RELEASE_NAMESPACE, 8081)
     assert not admits_ingress(routing, {"app": "other"}, RELEASE_NAMESPACE, 8081)
     assert admits_ingress(routing, {}, "observability", 8081)
+
+
+# --- Monitoring, scheduling, images, ingress --------------------------------------------------
+
+def test_production_renders_alert_rules_and_monitors_for_kube_prometheus_stack(
+        helm: Path) -> None:
+    manifests = helm_template(helm, *PRODUCTION)
+    [rule] = [m for m in manifests if m["kind"] == "PrometheusRule"]
+    [monitor] = [m for m in manifests if m["kind"] == "ServiceMonitor"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    alerts = [r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert len(alerts) == 6 and all(r.get("for") for g in rule["spec"]["groups"]
+                                    for r in g["rules"])
+    assert not [m for m in helm_template(helm) if m["kind"] == "PrometheusRule"]
+
+
+def test_scheduling_is_global_and_per_service(helm: Path) -> None:
+    manifests = helm_template(
+        helm, "--set", "nodeSelector.pool=helpline", "--set", "priorityClassName=standard",
+        "--set", "tolerations[0].key=dedicated", "--set", "tolerations[0].operator=Exists",
+        "--set", "podAnnotations.team=support", "--set", "podLabels.tier=backend",
+        "--set", "services.notify.nodeSelector.pool=egress",
+        "--set", "services.notify.priorityClassName=low",
+        "--set", "services.notify.podAnnotations.team=messaging",
+        "--set", "services.notify.podLabels.app\\.kubernetes\\.io/component=hijacked",
+        "--set", "services.intake.topologySpreadConstraints[0].maxSkew=2",
+        "--set", "services.intake.topologySpreadConstraints[0].topologyKey=rack",
+        "--set", "services.intake.topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule",
+        "--set", "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                 ".nodeSelectorTerms[0].matchExpressions[0].key=arch",
+        "--set", "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                 ".nodeSelectorTerms[0].matchExpressions[0].operator=Exists")
+    assert [error for m in manifests for error in schema_errors(m)] == []
+    pods = {name: deployment_of(manifests, name)["spec"]["template"]
+            for name in ("intake", "notify")}
+    assert pods["intake"]["spec"]["nodeSelector"] == {"pool": "helpline"}
+    assert pods["notify"]["spec"]["nodeSelector"] == {"pool": "egress"}
+    assert pods["intake"]["spec"]["priorityClassName"] == "standard"
+    assert pods["notify"]["spec"]["priorityClassName"] == "low"
+    assert pods["notify"]["spec"]["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+    assert "nodeAffinity" in pods["notify"]["spec"]["affinity"]
+    assert pods["intake"]["metadata"]["annotations"]["team"] == "support"
+    assert pods["notify"]["metadata"]["annotations"]["team"] == "messaging"
+    assert pods["intake"]["metadata"]["labels"]["tier"] == "backend"
+    # The selector labels cannot be overridden: the Deployment would lose its pods.
+    assert pods["notify"]["metadata"]["labels"]["app.kubernetes.io/component"] == "notify"
+    [rack] = [c for c in pods["intake"]["spec"]["topologySpreadConstraints"]
+              if c["topologyKey"] == "rack"]
+    assert rack["labelSelector"] == {"matchLabels": pod_labels("intake")}
+    assert len(pods["intake"]["spec"]["topologySpreadConstraints"]) == 3
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_pods_drain_from_endpoints_before_sigterm(helm: Path, native: bool) -> None:
+    manifests = helm_template(helm, "--set", f"preStop.native={str(native).lower()}")
+    assert [error for m in manifests for error in schema_errors(m)] == []
+    for deployment in (m for m in manifests if m["kind"] == "Deployment"):
+        pre_stop = deployment["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]
+        assert pre_stop == ({"sleep": {"seconds": 5}} if native
+                            else {"exec": {"command": ["sleep", "5"]}})
+    none = helm_template(helm, "--set", "preStop.sleepSeconds=0")
+    assert all("lifecycle" not in m["spec"]["template"]["spec"]["containers"][0]
+               for m in none if m["kind"] == "Deployment")
+
+
+def test_a_grace_period_shorter_than_drain_and_shutdown_is_refused(helm: Path) -> None:
+    with pytest.raises(RenderFailed, match="terminationGracePeriodSeconds"):
+        helm_template(helm, "--set", "terminationGracePeriodSeconds=25")
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_an_image_digest_pins_the_services_image(helm: Path) -> None:
+    manifests = helm_template(helm, "--set", f"services.intake.image.digest={DIGEST}",
+                              "--set", "services.notify.image.tag=0.2.0-rc1")
+    images = {m["metadata"]["name"]: m["spec"]["template"]["spec"]["containers"][0]["image"]
+              for m in manifests if m["kind"] in {"Deployment", "Job"}}
+    assert images["helpline-intake"] == f"ghcr.io/helpline/helpline-intake@{DIGEST}"
+    assert images["helpline-intake-migrate"] == images["helpline-intake"]
+    assert images["helpline-notify"] == "ghcr.io/helpline/helpline-notify:0.2.0-rc1"
+    assert images["helpline-routing"] == "ghcr.io/helpline/helpline-routing:0.1.0"
+    with pytest.raises(RenderFailed, match="digest"):
+        helm_template(helm, "--set", "services.intake.image.digest=latest")
+
+
+def test_each_exposed_api_gets_its_own_ingress(helm: Path) -> None:
+    ingresses = {m["metadata"]["name"]: m["spec"] for m in helm_template(helm, *PRODUCTION)
+                 if m["kind"] == "Ingress"}
+    assert set(ingresses) == {f"helpline-{name}"
+                              for name in ("intake", "routing", "escalation", "notify")}
+    routing = ingresses["helpline-routing"]
+    assert routing["rules"][0]["host"] == "routing-api.example.com"
+    assert routing["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == \
+        "helpline-routing"
+    assert routing["tls"] == [{"hosts": ["routing-api.example.com"],
+                               "secretName": "routing-api-tls"}]
+    assert ingresses["helpline-intake"]["tls"][0]["secretName"] == "support-api-tls"
+
+
+def test_two_apis_on_one_host_and_path_are_refused(helm: Path) -> None:
+    with pytest.raises(RenderFailed, match="its own host"):
+        helm_template(helm, "--set", "ingress.enabled=true",
+                      "--set", "services.routing.ingress.enabled=true")
+
+
+IDENTITY = {"services": {
+    "identity": {"replicas": 2, "httpPort": 8084, "consumes": [], "produces": [],
+                 "ingress": {"enabled": True, "host": "identity-api.example.com"},
+                 "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "1"}}},
+    "intake": {"calls": {"identity": "HELPLINE_IDENTITY_URL"}}}}
+
+
+def test_a_new_service_needs_only_values(helm: Path, tmp_path: Path) -> None:
+    values = tmp_path / "identity.yaml"
+    values.write_text(yaml.safe_dump(IDENTITY))
+    manifests = helm_template(helm, *PRODUCTION, "-f", str(values))
+    assert [error for m in manifests for error in schema_errors(m)] == []
+    named = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+    for kind in ("Deployment", "Service", "NetworkPolicy", "Ingress", "Job"):
+        assert any(k == kind and "identity" in n for k, n in named), kind
+    intake_env = _env(deployment_of(manifests, "intake")["spec"]["template"]["spec"]
+                      ["containers"][0])
+    assert intake_env["HELPLINE_IDENTITY_URL"] == "http://helpline-identity:8084"
+    assert admits_ingress(policy_of(manifests, "identity"), pod_labels("intake"),
+                          RELEASE_NAMESPACE, 8084)
