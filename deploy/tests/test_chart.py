@@ -4,6 +4,8 @@ Kubernetes objects are checked with kubernetes-validate's bundled schemas, custo
 (Strimzi, KEDA, Prometheus Operator) with the CRDs vendored in ``crds/``.
 """
 
+import json
+import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -574,3 +576,21 @@ def test_a_new_service_needs_only_values(helm: Path, tmp_path: Path) -> None:
     assert intake_env["HELPLINE_IDENTITY_URL"] == "http://helpline-identity:8084"
     assert admits_ingress(policy_of(manifests, "identity"), pod_labels("intake"),
                           RELEASE_NAMESPACE, 8084)
+
+
+def _documented_values() -> set[str]:
+    """The first column of the chart README's values table."""
+    readme = (CHART / "README.md").read_text()
+    table = readme.split("## Values", 1)[1]
+    return set(re.findall(r"^\| `([^`]+)` \|", table, flags=re.MULTILINE))
+
+
+def test_every_value_is_in_the_readme_table() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    top_level = set(values) | set(schema["properties"])
+    per_service = set().union(*(set(service) for service in values["services"].values()))
+    per_service |= set(schema["definitions"]["service"]["properties"])
+    expected = top_level | {f"services.NAME.{key}" for key in per_service}
+    assert expected - _documented_values() == set()
+    assert _documented_values() - expected == set()
