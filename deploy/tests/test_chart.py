@@ -500,6 +500,12 @@ def test_scheduling_is_global_and_per_service(helm: Path) -> None:
               if c["topologyKey"] == "rack"]
     assert rack["labelSelector"] == {"matchLabels": pod_labels("intake")}
     assert len(pods["intake"]["spec"]["topologySpreadConstraints"]) == 3
+    # The migration Jobs run where the service may run (tainted nodes too), without the spread.
+    job = next(m for m in manifests if m["kind"] == "Job"
+               and m["metadata"]["name"] == "helpline-notify-migrate")["spec"]["template"]["spec"]
+    assert job["nodeSelector"] == {"pool": "egress"} and job["priorityClassName"] == "low"
+    assert job["tolerations"] == pods["notify"]["spec"]["tolerations"]
+    assert "topologySpreadConstraints" not in job
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -50,8 +50,9 @@ app.kubernetes.io/component: {{ .name }}
 {{- printf "http://%s-%s:%v" (include "helpline.fullname" .root) .name $svc.httpPort -}}
 {{- end -}}
 
-{{/* Pod scheduling: the service's own value, else the global one; call with (dict "root" $ "name" "intake"). */}}
-{{- define "helpline.scheduling" -}}
+{{/* Where a service's pods (and its migration Job) may run: the service's own value, else the
+global one; call with (dict "root" $ "name" "intake"). */}}
+{{- define "helpline.placement" -}}
 {{- $svc := get .root.Values.services .name -}}
 {{- $root := .root.Values -}}
 {{- with ($svc.priorityClassName | default $root.priorityClassName) }}
@@ -69,6 +70,13 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* Placement and spread of a service's pods; call with (dict "root" $ "name" "intake"). */}}
+{{- define "helpline.scheduling" -}}
+{{- $svc := get .root.Values.services .name -}}
+{{- $root := .root.Values -}}
+{{- include "helpline.placement" . }}
 {{- $selector := fromYaml (include "helpline.selectorLabels" .) }}
 {{- $constraints := list }}
 {{- if $root.topologySpread.enabled }}
