@@ -4,6 +4,8 @@ Kubernetes objects are checked with kubernetes-validate's bundled schemas, custo
 (Strimzi, KEDA, Prometheus Operator) with the CRDs vendored in ``crds/``.
 """
 
+import json
+import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -333,3 +335,268 @@ def test_production_exports_over_otlp_with_protocol_and_environment(helm: Path) 
 def test_an_unknown_otlp_protocol_is_refused(helm: Path) -> None:
     with pytest.raises(RenderFailed, match="otlpProtocol"):
         helm_template(helm, "--set", "telemetry.otlpProtocol=http/json")
+
+
+# --- Wiring between the services: URLs and NetworkPolicies ------------------------------------
+
+RELEASE_NAMESPACE = "default"
+
+
+def _matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """Whether a label selector (matchLabels only, as the chart writes them) selects ``labels``."""
+    if selector is None:
+        return True
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+
+
+def _peer_admits(peer: Mapping[str, Any], pod: Mapping[str, str], namespace: str) -> bool:
+    """NetworkPolicy peer semantics: podSelector alone is the policy's namespace."""
+    namespace_labels = {"kubernetes.io/metadata.name": namespace}
+    if "namespaceSelector" in peer:
+        return (_matches(peer["namespaceSelector"], namespace_labels)
+                and _matches(peer.get("podSelector"), pod))
+    return namespace == RELEASE_NAMESPACE and _matches(peer.get("podSelector"), pod)
+
+
+def _port_admits(ports: list[Mapping[str, Any]] | None, port: int) -> bool:
+    return ports is None or any(p["port"] == port and p.get("protocol", "TCP") == "TCP"
+                                for p in ports)
+
+
+def pod_labels(service: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "helpline", "app.kubernetes.io/instance": "helpline",
+            "app.kubernetes.io/component": service}
+
+
+def policy_of(manifests: list[Manifest], service: str) -> Manifest:
+    [policy] = [m for m in manifests if m["kind"] == "NetworkPolicy"
+                and _matches(m["spec"]["podSelector"], pod_labels(service))]
+    return policy
+
+
+def admits_ingress(policy: Manifest, pod: Mapping[str, str], namespace: str, port: int) -> bool:
+    """Whether ``policy`` lets a pod with ``pod`` labels in ``namespace`` connect to ``port``."""
+    return any(_port_admits(rule.get("ports"), port)
+               and ("from" not in rule
+                    or any(_peer_admits(peer, pod, namespace) for peer in rule["from"]))
+               for rule in policy["spec"].get("ingress", []))
+
+
+def admits_egress(policy: Manifest, pod: Mapping[str, str], namespace: str, port: int) -> bool:
+    """Whether ``policy`` lets its pods connect to ``port`` of a pod with ``pod`` labels."""
+    return any(_port_admits(rule.get("ports"), port)
+               and ("to" not in rule
+                    or any(_peer_admits(peer, pod, namespace) for peer in rule["to"]))
+               for rule in policy["spec"].get("egress", []))
+
+
+def deployment_of(manifests: list[Manifest], service: str) -> Manifest:
+    return next(m for m in manifests if m["kind"] == "Deployment"
+                and m["metadata"]["name"] == f"helpline-{service}")
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_escalation_gets_intakes_in_cluster_url(helm: Path, values: tuple[str, ...]) -> None:
+    manifests = helm_template(helm, *values)
+    env = _env(deployment_of(manifests, "escalation")["spec"]["template"]["spec"]
+               ["containers"][0])
+    service = next(m for m in manifests if m["kind"] == "Service"
+                   and m["metadata"]["name"] == "helpline-intake")
+    [port] = [p["port"] for p in service["spec"]["ports"] if p["name"] == "http"]
+    assert env["HELPLINE_INTAKE_URL"] == f"http://helpline-intake:{port}"
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_network_policies_let_escalation_reach_intake_and_intake_reach_imaps(
+        helm: Path, values: tuple[str, ...]) -> None:
+    manifests = helm_template(helm, *values)
+    intake, escalation = policy_of(manifests, "intake"), policy_of(manifests, "escalation")
+    assert admits_egress(escalation, pod_labels("intake"), RELEASE_NAMESPACE, 8080)
+    assert admits_ingress(intake, pod_labels("escalation"), RELEASE_NAMESPACE, 8080)
+    assert admits_egress(intake, {}, "mail-provider", 993)
+    for service in ("intake", "routing", "escalation", "notify"):
+        policy = policy_of(manifests, service)
+        assert admits_egress(policy, {"k8s-app": "kube-dns"}, "kube-system", 53), service
+
+
+def test_production_policies_admit_prometheus_and_callers_only(helm: Path) -> None:
+    manifests = helm_template(helm, *PRODUCTION)
+    prometheus = {"app.kubernetes.io/name": "prometheus"}
+    ports = {"intake": 8080, "routing": 8081, "escalation": 8082, "notify": 8083}
+    for service, port in ports.items():
+        policy = policy_of(manifests, service)
+        assert admits_ingress(policy, prometheus, "monitoring", port), service
+        # Limited: neither another namespace nor another pod of the monitoring namespace.
+        assert not admits_ingress(policy, prometheus, "tenants", port), service
+        assert not admits_ingress(policy, {"app": "grafana"}, "monitoring", port), service
+        assert admits_ingress(policy, {}, "ingress-nginx", port), service
+    intake = policy_of(manifests, "intake")
+    assert admits_ingress(intake, pod_labels("escalation"), RELEASE_NAMESPACE, 8080)
+    assert not admits_ingress(intake, pod_labels("routing"), RELEASE_NAMESPACE, 8080)
+    assert admits_ingress(intake, {}, "mail", 2525)
+    assert not admits_egress(intake, {}, "mail-provider", 143)
+
+
+def test_another_imap_port_and_metrics_sources_are_values(helm: Path) -> None:
+    manifests = helm_template(
+        helm, "--set", "services.intake.egress[0].ports[0].port=143",
+        "--set", r"networkPolicy.metricsFrom[0].namespaceSelector.matchLabels"
+                 r".kubernetes\.io/metadata\.name=observability",
+        "--set", "services.routing.ingressFrom[0].podSelector.matchLabels.app=console")
+    assert admits_egress(policy_of(manifests, "intake"), {}, "mail-provider", 143)
+    routing = policy_of(manifests, "routing")
+    assert admits_ingress(routing, {"app": "console"}, RELEASE_NAMESPACE, 8081)
+    assert not admits_ingress(routing, {"app": "other"}, RELEASE_NAMESPACE, 8081)
+    assert admits_ingress(routing, {}, "observability", 8081)
+
+
+# --- Monitoring, scheduling, images, ingress --------------------------------------------------
+
+def test_production_renders_alert_rules_and_monitors_for_kube_prometheus_stack(
+        helm: Path) -> None:
+    manifests = helm_template(helm, *PRODUCTION)
+    [rule] = [m for m in manifests if m["kind"] == "PrometheusRule"]
+    [monitor] = [m for m in manifests if m["kind"] == "ServiceMonitor"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    alerts = [r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert len(alerts) == 6 and all(r.get("for") for g in rule["spec"]["groups"]
+                                    for r in g["rules"])
+    assert not [m for m in helm_template(helm) if m["kind"] == "PrometheusRule"]
+
+
+def test_scheduling_is_global_and_per_service(helm: Path) -> None:
+    manifests = helm_template(
+        helm, "--set", "nodeSelector.pool=helpline", "--set", "priorityClassName=standard",
+        "--set", "tolerations[0].key=dedicated", "--set", "tolerations[0].operator=Exists",
+        "--set", "podAnnotations.team=support", "--set", "podLabels.tier=backend",
+        "--set", "services.notify.nodeSelector.pool=egress",
+        "--set", "services.notify.priorityClassName=low",
+        "--set", "services.notify.podAnnotations.team=messaging",
+        "--set", "services.notify.podLabels.app\\.kubernetes\\.io/component=hijacked",
+        "--set", "services.intake.topologySpreadConstraints[0].maxSkew=2",
+        "--set", "services.intake.topologySpreadConstraints[0].topologyKey=rack",
+        "--set", "services.intake.topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule",
+        "--set", "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                 ".nodeSelectorTerms[0].matchExpressions[0].key=arch",
+        "--set", "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                 ".nodeSelectorTerms[0].matchExpressions[0].operator=Exists")
+    assert [error for m in manifests for error in schema_errors(m)] == []
+    pods = {name: deployment_of(manifests, name)["spec"]["template"]
+            for name in ("intake", "notify")}
+    assert pods["intake"]["spec"]["nodeSelector"] == {"pool": "helpline"}
+    assert pods["notify"]["spec"]["nodeSelector"] == {"pool": "egress"}
+    assert pods["intake"]["spec"]["priorityClassName"] == "standard"
+    assert pods["notify"]["spec"]["priorityClassName"] == "low"
+    assert pods["notify"]["spec"]["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+    assert "nodeAffinity" in pods["notify"]["spec"]["affinity"]
+    assert pods["intake"]["metadata"]["annotations"]["team"] == "support"
+    assert pods["notify"]["metadata"]["annotations"]["team"] == "messaging"
+    assert pods["intake"]["metadata"]["labels"]["tier"] == "backend"
+    # The selector labels cannot be overridden: the Deployment would lose its pods.
+    assert pods["notify"]["metadata"]["labels"]["app.kubernetes.io/component"] == "notify"
+    [rack] = [c for c in pods["intake"]["spec"]["topologySpreadConstraints"]
+              if c["topologyKey"] == "rack"]
+    assert rack["labelSelector"] == {"matchLabels": pod_labels("intake")}
+    assert len(pods["intake"]["spec"]["topologySpreadConstraints"]) == 3
+    # The migration Jobs run where the service may run (tainted nodes too), without the spread.
+    job = next(m for m in manifests if m["kind"] == "Job"
+               and m["metadata"]["name"] == "helpline-notify-migrate")["spec"]["template"]["spec"]
+    assert job["nodeSelector"] == {"pool": "egress"} and job["priorityClassName"] == "low"
+    assert job["tolerations"] == pods["notify"]["spec"]["tolerations"]
+    assert "topologySpreadConstraints" not in job
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_pods_drain_from_endpoints_before_sigterm(helm: Path, native: bool) -> None:
+    manifests = helm_template(helm, "--set", f"preStop.native={str(native).lower()}")
+    assert [error for m in manifests for error in schema_errors(m)] == []
+    for deployment in (m for m in manifests if m["kind"] == "Deployment"):
+        pre_stop = deployment["spec"]["template"]["spec"]["containers"][0]["lifecycle"]["preStop"]
+        assert pre_stop == ({"sleep": {"seconds": 5}} if native
+                            else {"exec": {"command": ["sleep", "5"]}})
+    none = helm_template(helm, "--set", "preStop.sleepSeconds=0")
+    assert all("lifecycle" not in m["spec"]["template"]["spec"]["containers"][0]
+               for m in none if m["kind"] == "Deployment")
+
+
+def test_a_grace_period_shorter_than_drain_and_shutdown_is_refused(helm: Path) -> None:
+    with pytest.raises(RenderFailed, match="terminationGracePeriodSeconds"):
+        helm_template(helm, "--set", "terminationGracePeriodSeconds=25")
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_an_image_digest_pins_the_services_image(helm: Path) -> None:
+    manifests = helm_template(helm, "--set", f"services.intake.image.digest={DIGEST}",
+                              "--set", "services.notify.image.tag=0.2.0-rc1")
+    images = {m["metadata"]["name"]: m["spec"]["template"]["spec"]["containers"][0]["image"]
+              for m in manifests if m["kind"] in {"Deployment", "Job"}}
+    assert images["helpline-intake"] == f"ghcr.io/helpline/helpline-intake@{DIGEST}"
+    assert images["helpline-intake-migrate"] == images["helpline-intake"]
+    assert images["helpline-notify"] == "ghcr.io/helpline/helpline-notify:0.2.0-rc1"
+    assert images["helpline-routing"] == "ghcr.io/helpline/helpline-routing:0.1.0"
+    with pytest.raises(RenderFailed, match="digest"):
+        helm_template(helm, "--set", "services.intake.image.digest=latest")
+
+
+def test_each_exposed_api_gets_its_own_ingress(helm: Path) -> None:
+    ingresses = {m["metadata"]["name"]: m["spec"] for m in helm_template(helm, *PRODUCTION)
+                 if m["kind"] == "Ingress"}
+    assert set(ingresses) == {f"helpline-{name}"
+                              for name in ("intake", "routing", "escalation", "notify")}
+    routing = ingresses["helpline-routing"]
+    assert routing["rules"][0]["host"] == "routing-api.example.com"
+    assert routing["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == \
+        "helpline-routing"
+    assert routing["tls"] == [{"hosts": ["routing-api.example.com"],
+                               "secretName": "routing-api-tls"}]
+    assert ingresses["helpline-intake"]["tls"][0]["secretName"] == "support-api-tls"
+
+
+def test_two_apis_on_one_host_and_path_are_refused(helm: Path) -> None:
+    with pytest.raises(RenderFailed, match="its own host"):
+        helm_template(helm, "--set", "ingress.enabled=true",
+                      "--set", "services.routing.ingress.enabled=true")
+
+
+IDENTITY = {"services": {
+    "identity": {"replicas": 2, "httpPort": 8084, "consumes": [], "produces": [],
+                 "ingress": {"enabled": True, "host": "identity-api.example.com"},
+                 "resources": {"requests": {"cpu": "50m"}, "limits": {"cpu": "1"}}},
+    "intake": {"calls": {"identity": "HELPLINE_IDENTITY_URL"}}}}
+
+
+def test_a_new_service_needs_only_values(helm: Path, tmp_path: Path) -> None:
+    values = tmp_path / "identity.yaml"
+    values.write_text(yaml.safe_dump(IDENTITY))
+    manifests = helm_template(helm, *PRODUCTION, "-f", str(values))
+    assert [error for m in manifests for error in schema_errors(m)] == []
+    named = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+    for kind in ("Deployment", "Service", "NetworkPolicy", "Ingress", "Job"):
+        assert any(k == kind and "identity" in n for k, n in named), kind
+    intake_env = _env(deployment_of(manifests, "intake")["spec"]["template"]["spec"]
+                      ["containers"][0])
+    assert intake_env["HELPLINE_IDENTITY_URL"] == "http://helpline-identity:8084"
+    assert admits_ingress(policy_of(manifests, "identity"), pod_labels("intake"),
+                          RELEASE_NAMESPACE, 8084)
+
+
+def _documented_values() -> set[str]:
+    """The first column of the chart README's values table."""
+    readme = (CHART / "README.md").read_text()
+    table = readme.split("## Values", 1)[1]
+    return set(re.findall(r"^\| `([^`]+)` \|", table, flags=re.MULTILINE))
+
+
+def test_every_value_is_in_the_readme_table() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    top_level = set(values) | set(schema["properties"])
+    per_service = set().union(*(set(service) for service in values["services"].values()))
+    per_service |= set(schema["definitions"]["service"]["properties"])
+    expected = top_level | {f"services.NAME.{key}" for key in per_service}
+    assert expected - _documented_values() == set()
+    assert _documented_values() - expected == set()

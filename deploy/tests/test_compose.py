@@ -43,3 +43,19 @@ def test_compose_creates_every_shared_topic() -> None:
     listed = command.split(" in ", 1)[1].split(";", 1)[0].split()
     assert listed == list(all_topics())
     assert f"--partitions {PARTITIONS}" in command
+
+
+def test_escalation_opens_preventive_tickets_through_intakes_api(docker_config: Path) -> None:
+    services = yaml.safe_load(compose_config(docker_config).stdout)["services"]
+    intake_port = services["intake"]["environment"]["HELPLINE_HTTP_PORT"]
+    assert services["escalation"]["environment"]["HELPLINE_INTAKE_URL"] == \
+        f"http://intake:{intake_port}"
+
+
+def test_each_service_is_healthy_when_its_readyz_answers(docker_config: Path) -> None:
+    services = yaml.safe_load(compose_config(docker_config).stdout)["services"]
+    for name in ("intake", "routing", "escalation", "notify"):
+        test = services[name]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"], name
+        assert "/readyz" in test[3] and "HELPLINE_HTTP_PORT" in test[3], name
+        assert "HELPLINE_HTTP_PORT" in services[name]["environment"], name

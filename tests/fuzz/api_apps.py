@@ -2,8 +2,8 @@
 
 The app is the one ``bootstrap`` builds; only its lifespan (Kafka producer, consumers, relay and
 background loops) is not started, as in the services' own HTTP unit tests: every route works on
-the database and the outbox alone. ``/readyz`` therefore reports Kafka unreachable (503), which
-``test_api_fuzz`` checks on its own instead of fuzzing it.
+the database and the outbox alone. ``/readyz`` therefore reports Kafka unreachable (503, or
+"degraded" for intake), which ``test_api_fuzz`` checks on its own instead of fuzzing it.
 """
 
 from collections.abc import Awaitable, Callable, MutableMapping

@@ -31,8 +31,89 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 {{- end -}}
 
+{{/* Image of a service: services.NAME.image overrides image; a digest pins it (repo@sha256:...). */}}
 {{- define "helpline.image" -}}
-{{- printf "%s/helpline-%s:%s" .root.Values.image.repository .name (default .root.Chart.AppVersion .root.Values.image.tag) -}}
+{{- $own := (get .root.Values.services .name).image | default dict -}}
+{{- $repository := $own.repository | default (printf "%s/helpline-%s" .root.Values.image.repository .name) -}}
+{{- $digest := $own.digest | default "" -}}
+{{- if $digest -}}
+{{- printf "%s@%s" $repository $digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository ($own.tag | default .root.Values.image.tag | default .root.Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* In-cluster URL of a service's HTTP API; call with (dict "root" $ "name" "intake"). */}}
+{{- define "helpline.url" -}}
+{{- $svc := get .root.Values.services .name -}}
+{{- if not $svc -}}{{- fail (printf "services: a service calls %q, which is not in services" .name) -}}{{- end -}}
+{{- printf "http://%s-%s:%v" (include "helpline.fullname" .root) .name $svc.httpPort -}}
+{{- end -}}
+
+{{/* Where a service's pods (and its migration Job) may run: the service's own value, else the
+global one; call with (dict "root" $ "name" "intake"). */}}
+{{- define "helpline.placement" -}}
+{{- $svc := get .root.Values.services .name -}}
+{{- $root := .root.Values -}}
+{{- with ($svc.priorityClassName | default $root.priorityClassName) }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with ($svc.nodeSelector | default $root.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with ($svc.tolerations | default $root.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with ($svc.affinity | default $root.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Placement and spread of a service's pods; call with (dict "root" $ "name" "intake"). */}}
+{{- define "helpline.scheduling" -}}
+{{- $svc := get .root.Values.services .name -}}
+{{- $root := .root.Values -}}
+{{- include "helpline.placement" . }}
+{{- $selector := fromYaml (include "helpline.selectorLabels" .) }}
+{{- $constraints := list }}
+{{- if $root.topologySpread.enabled }}
+{{- range $key := list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}
+{{- $constraints = append $constraints (dict "maxSkew" $root.topologySpread.maxSkew "topologyKey" $key "whenUnsatisfiable" $root.topologySpread.whenUnsatisfiable "labelSelector" (dict "matchLabels" $selector)) }}
+{{- end }}
+{{- end }}
+{{- range ($svc.topologySpreadConstraints | default $root.topologySpreadConstraints) }}
+{{- $constraint := deepCopy . }}
+{{- if not (hasKey $constraint "labelSelector") }}
+{{- $_ := set $constraint "labelSelector" (dict "matchLabels" $selector) }}
+{{- end }}
+{{- $constraints = append $constraints $constraint }}
+{{- end }}
+{{- with $constraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A container's preStop hook: endpoints drain before SIGTERM. */}}
+{{- define "helpline.lifecycle" -}}
+{{- $preStop := .Values.preStop -}}
+{{- if gt (int $preStop.sleepSeconds) 0 }}
+lifecycle:
+  preStop:
+    {{- if $preStop.native }}
+    sleep:
+      seconds: {{ $preStop.sleepSeconds }}
+    {{- else }}
+    exec:
+      command: ["sleep", {{ $preStop.sleepSeconds | quote }}]
+    {{- end }}
+{{- end }}
+{{- if le (int .Values.terminationGracePeriodSeconds) (add .Values.preStop.sleepSeconds .Values.shutdownTimeoutSeconds | int) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed preStop.sleepSeconds + shutdownTimeoutSeconds (%v)" .Values.terminationGracePeriodSeconds (add .Values.preStop.sleepSeconds .Values.shutdownTimeoutSeconds)) }}
+{{- end }}
 {{- end -}}
 
 {{/* A Kubernetes object name for a Kafka topic (dots and underscores are not allowed everywhere). */}}
@@ -120,7 +201,7 @@ app.kubernetes.io/component: {{ .name }}
   valueFrom:
     secretKeyRef:
       name: {{ .root.Values.database.existingSecret }}
-      key: {{ get .root.Values.database.urlKeys .name }}
+      key: {{ get .root.Values.database.urlKeys .name | default (printf "%s-url" .name) }}
 - name: HELPLINE_TOKEN_SECRET
   valueFrom:
     secretKeyRef:
@@ -130,6 +211,10 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ (get .root.Values.services .name).httpPort | quote }}
 - name: OTEL_SERVICE_NAME
   value: helpline-{{ .name }}
+{{- range $callee, $variable := (get .root.Values.services .name).calls }}
+- name: {{ $variable }}
+  value: {{ include "helpline.url" (dict "root" $.root "name" $callee) }}
+{{- end }}
 {{- include "helpline.kafkaEnv" . }}
 {{- end -}}
 

@@ -32,7 +32,9 @@ def bootstrap(settings: IntakeSettings | None = None,
     if ownership is None:
         ownership = (TrustedOwnership() if settings.domain_verification == "trust"
                      else DnsTxtOwnership())
-    runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata)
+    # Tickets go to the outbox first: a broker outage must not take intake out of service.
+    runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata,
+                             readiness_requires_kafka=False)
     store = attachments or FileAttachmentStore(settings.resolved_attachments_dir())
 
     def unit_of_work() -> IntakeUnitOfWork:

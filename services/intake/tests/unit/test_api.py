@@ -319,3 +319,13 @@ async def test_a_hostile_attachment_name_is_refused(api: Api) -> None:
                                           "content_base64": "YQ=="}]})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "attachments.0.filename"
+
+
+async def test_intake_stays_ready_without_a_broker_and_reports_kafka_degraded(api: Api) -> None:
+    # The app runs without its lifespan: the producer never connected, so its ping fails.
+    async with api.client() as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["checks"]["kafka"].startswith("degraded: ")

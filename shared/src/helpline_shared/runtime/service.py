@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 
 UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+DEGRADED = "degraded: "
+"""Prefix of a readiness check that failed without making the service unready."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,16 @@ def periodic_loop(
 class ServiceRuntime:
     """Everything a Helpline service runs on besides its own domain."""
 
-    def __init__(self, *, name: str, settings: ServiceSettings, metadata: MetaData) -> None:
+    def __init__(self, *, name: str, settings: ServiceSettings, metadata: MetaData,
+                 readiness_requires_kafka: bool = True) -> None:
+        """``readiness_requires_kafka=False``: ``/readyz`` stays 200 while Kafka is away.
+
+        For a service whose outbox keeps accepting work during a broker outage (intake): Kafka
+        is then reported ``degraded`` instead of taking every pod out of service.
+        """
         self.name = name
         self.settings = settings
+        self.readiness_requires_kafka = readiness_requires_kafka
         self.tracer_provider = setup_tracing(
             f"helpline-{name}", service_version=service_version(f"helpline-{name}"),
             environment=settings.environment)
@@ -176,19 +186,25 @@ class ServiceRuntime:
         log.info("service stopped", extra={"service": self.name})
 
     async def readiness(self) -> dict[str, str]:
-        """Whether the database and Kafka answer, by name ("ok" or the error)."""
+        """Whether the database and Kafka answer, by name: "ok", or the error.
+
+        A dependency the service may run without (Kafka, unless ``readiness_requires_kafka``)
+        reports its error as ``degraded: <error>``; :func:`is_ready` tells them apart.
+        """
         checks: dict[str, str] = {}
         try:
             async with self.engine.connect() as connection:
                 await asyncio.wait_for(connection.execute(text("SELECT 1")), 2.0)
             checks["database"] = "ok"
         except Exception as error:  # noqa: BLE001 - reported, not raised
-            checks["database"] = f"{type(error).__name__}: {error}"[:200]
+            checks["database"] = _failure(error)
         try:
             await asyncio.wait_for(self.producer.ping(), 2.0)
             checks["kafka"] = "ok"
         except Exception as error:  # noqa: BLE001 - reported, not raised
-            checks["kafka"] = f"{type(error).__name__}: {error}"[:200]
+            checks["kafka"] = _failure(error)
+            if not self.readiness_requires_kafka:
+                checks["kafka"] = f"{DEGRADED}{checks['kafka']}"
         return checks
 
     def http_app(self, title: str, routers: Sequence[APIRouter],
@@ -234,12 +250,14 @@ class ServiceRuntime:
 
         @router.get("/readyz", response_model=None)
         async def readyz() -> Response:
-            """Ready: the database and Kafka are reachable."""
+            """Ready: the database and (unless the service may run without it) Kafka answer."""
             checks = await self.readiness()
+            if not is_ready(checks):
+                return problem(503, "Service unavailable", "a dependency is unreachable",
+                               checks=checks)
             if all(value == "ok" for value in checks.values()):
                 return Response('{"status":"ready"}', media_type="application/json")
-            return problem(503, "Service unavailable", "a dependency is unreachable",
-                           checks=checks)
+            return JSONResponse({"status": "degraded", "checks": checks})
 
         @router.get("/metrics")
         async def metrics() -> Response:
@@ -247,6 +265,16 @@ class ServiceRuntime:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
         return router
+
+
+def is_ready(checks: Mapping[str, str]) -> bool:
+    """Whether every check of :meth:`ServiceRuntime.readiness` is "ok" or only degraded."""
+    return all(value == "ok" or value.startswith(DEGRADED) for value in checks.values())
+
+
+def _failure(error: Exception) -> str:
+    """How a failed readiness check is reported (bounded: it ends up in a probe's log)."""
+    return f"{type(error).__name__}: {error}"[:200]
 
 
 def _state_body_limits(app: FastAPI, limits: BodyLimits) -> None:
