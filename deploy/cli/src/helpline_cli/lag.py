@@ -62,17 +62,20 @@ class _Clients:
     """An admin client and an unassigned consumer, to read offsets (not records)."""
 
     def __init__(self, bootstrap_servers: str, security: KafkaSecurity) -> None:
+        self._servers = bootstrap_servers
+        self._security = security
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
                                          client_id="helpline-cli", **aiokafka_options(security))
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
-                                         enable_auto_commit=False, client_id="helpline-cli",
-                                         **aiokafka_options(security))
 
     async def __aenter__(self) -> "_Clients":
         await self.admin.start()
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, group_id=None,
+                                         enable_auto_commit=False, client_id="helpline-cli",
+                                         **aiokafka_options(self._security))
         try:
             await self.consumer.start()
         except BaseException:
+            await self.consumer.stop()
             await self.admin.close()
             raise
         return self
