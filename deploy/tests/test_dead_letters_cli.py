@@ -39,14 +39,19 @@ def put_and_wait(servers: str, topic: str, count: int = 1) -> None:
                >= count, 30, "the dead letter to be readable")
 
 
+def environment_of(kafka: KafkaNode, topic_prefix: str) -> dict[str, str]:
+    """The CLI's environment for the broker and the test's topics."""
+    return {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "HELPLINE_TOPIC_PREFIX": topic_prefix}
+
+
 @pytest.mark.integration
 def test_dead_letters_are_listed_and_replayed_to_their_topic(
     kafka: KafkaNode, topic_prefix: str
 ) -> None:
     topic = topic_prefix + TICKETS
     put_and_wait(kafka.bootstrap_servers, topic)
-    environment = {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                   "HELPLINE_TOPIC_PREFIX": topic_prefix}
+    environment = environment_of(kafka, topic_prefix)
     runner = CliRunner()
 
     listed = runner.invoke(app, ["dlq", "list", TICKETS], env=environment)
@@ -68,8 +73,7 @@ def test_tail_prints_records_as_readable_lines(kafka: KafkaNode, topic_prefix: s
     put_and_wait(kafka.bootstrap_servers, topic_prefix + TICKETS)
     result = CliRunner().invoke(
         app, ["tail", dead_letter_topic(TICKETS), "--from-beginning", "--limit", "1"],
-        env={"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-             "HELPLINE_TOPIC_PREFIX": topic_prefix})
+        env=environment_of(kafka, topic_prefix))
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"{topic_prefix}{dead_letter_topic(TICKETS)}[")
     assert "not a Helpline event" in result.output
@@ -84,8 +88,7 @@ def test_a_dry_run_lists_the_filtered_dead_letters_and_replays_nothing(
     asyncio.run(put_dead_letter(servers, topic, key=b"T-2", error=b"Timeout: slow", headers=[
         ("ce_id", b"e-2"), ("ce_type", b"helpline.ticket.assigned.v1")]))
     put_and_wait(servers, topic, count=2)
-    environment = {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": servers,
-                   "HELPLINE_TOPIC_PREFIX": topic_prefix}
+    environment = environment_of(kafka, topic_prefix)
     runner = CliRunner()
 
     everything = runner.invoke(app, ["dlq", "replay", TICKETS, "--dry-run"], env=environment)
@@ -119,15 +122,13 @@ def test_a_replay_without_yes_away_from_a_terminal_is_refused(
 ) -> None:
     topic = topic_prefix + TICKETS
     put_and_wait(kafka.bootstrap_servers, topic)
-    refused = CliRunner().invoke(app, ["dlq", "replay", TICKETS], env={
-        "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "HELPLINE_TOPIC_PREFIX": topic_prefix})
+    environment = environment_of(kafka, topic_prefix)
+    refused = CliRunner().invoke(app, ["dlq", "replay", TICKETS], env=environment)
     assert refused.exit_code == 1
     assert "refusing to replay 1 dead letter(s) without --yes" in refused.output
     assert asyncio.run(records.read_all(kafka.bootstrap_servers, topic)) == []
 
     filtered = CliRunner().invoke(app, ["dlq", "replay", TICKETS, "--yes", "--key", "T-1"],
-                                  env={"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                                       "HELPLINE_TOPIC_PREFIX": topic_prefix})
+                                  env=environment)
     assert "replayed 1 dead letter(s)" in filtered.output
     assert len(asyncio.run(records.read_all(kafka.bootstrap_servers, topic))) == 1

@@ -1,10 +1,8 @@
 """``helpline doctor`` names each problem of a deployment in one clear line."""
 
-import asyncio
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
 from helpline_cli.app import app
@@ -13,8 +11,7 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.testing import unique_name
 from helpline_shared.runtime.migrations import upgrade
-from helpline_shared.kafka_acls import SERVICE_ACCESS
-from helpline_shared.topics import PARTITIONS, SLA, TICKETS, all_topics, dead_letter_topic
+from helpline_shared.topics import PARTITIONS, SLA, all_topics, dead_letter_topic
 
 
 def doctor(environment: dict[str, str], *options: str) -> tuple[int, list[str]]:
@@ -87,37 +84,3 @@ def test_a_service_that_does_not_answer_readyz_is_reported_in_one_line() -> None
     assert code == 1
     assert (f"PROBLEM service notify: {stopped}/readyz does not answer (ConnectError); "
             "is it running?") in lines
-
-
-async def produce(servers: str, topic: str, count: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
-    await producer.start()
-    try:
-        for number in range(count):
-            await producer.send_and_wait(topic, value=b"{}", key=f"T-{number}".encode())
-    finally:
-        await producer.stop()
-
-
-@pytest.mark.integration
-def test_dead_letters_and_consumer_lag_above_their_limits_are_problems(
-        kafka: KafkaNode) -> None:
-    prefix = unique_name("doctor") + "."
-    kafka.create_topics([prefix + t for t in all_topics()], PARTITIONS)
-    asyncio.run(produce(kafka.bootstrap_servers, prefix + dead_letter_topic(TICKETS), 2))
-    asyncio.run(produce(kafka.bootstrap_servers, prefix + TICKETS, 3))
-    environment = {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                   "HELPLINE_TOPIC_PREFIX": prefix}
-
-    code, lines = doctor(environment, "--max-lag", "2")
-    assert code == 1
-    readers = [s.group for access in SERVICE_ACCESS.values() for s in access.subscriptions
-               if TICKETS in s.topics]
-    assert problems(lines) == [
-        f"PROBLEM dead letters: {prefix}{dead_letter_topic(TICKETS)} holds 2 record(s) (more "
-        f"than 0): helpline dlq list {dead_letter_topic(TICKETS)}",
-        *(f"PROBLEM consumer group {group} is 3 record(s) behind (more than 2): is the service "
-          f"running? (helpline lag --group {group})" for group in readers)]
-
-    code, lines = doctor(environment, "--max-lag", "3", "--max-dead-letters", "2")
-    assert (code, problems(lines)) == (0, [])

@@ -1,4 +1,4 @@
-"""``helpline lag`` shows each consumer group's committed and end offsets, partition by partition."""
+"""Consumer lag and dead-letter depth: ``helpline lag`` and the checks ``doctor`` makes of them."""
 
 import asyncio
 import json
@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 
 from helpline_cli.app import app
 from helpline_devstack.kafka import KafkaNode
+from helpline_devstack.testing import unique_name
 from helpline_shared.kafka_acls import SERVICE_ACCESS
-from helpline_shared.topics import TICKETS
+from helpline_shared.topics import PARTITIONS, TICKETS, all_topics, dead_letter_topic
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +85,32 @@ def test_by_default_every_service_group_is_shown(kafka: KafkaNode, topic_prefix:
     assert code == 0, output
     expected = {s.group for access in SERVICE_ACCESS.values() for s in access.subscriptions}
     assert {group["group"] for group in json.loads(output)} == expected
+
+
+def doctor(environment: dict[str, str], *options: str) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(app, ["doctor", *options], env=environment)
+    lines = result.output.strip().splitlines()
+    return result.exit_code, [line for line in lines if line.startswith("PROBLEM")]
+
+
+def test_dead_letters_and_consumer_lag_above_their_limits_are_problems(
+        kafka: KafkaNode) -> None:
+    prefix = unique_name("doctor") + "."
+    kafka.create_topics([prefix + t for t in all_topics()], PARTITIONS)
+    asyncio.run(produce(kafka.bootstrap_servers, prefix + dead_letter_topic(TICKETS), 2))
+    asyncio.run(produce(kafka.bootstrap_servers, prefix + TICKETS, 3))
+    environment = {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+                   "HELPLINE_TOPIC_PREFIX": prefix}
+
+    code, lines = doctor(environment, "--max-lag", "2")
+    assert code == 1
+    readers = [s.group for access in SERVICE_ACCESS.values() for s in access.subscriptions
+               if TICKETS in s.topics]
+    assert lines == [
+        f"PROBLEM dead letters: {prefix}{dead_letter_topic(TICKETS)} holds 2 record(s) (more "
+        f"than 0): helpline dlq list {dead_letter_topic(TICKETS)}",
+        *(f"PROBLEM consumer group {group} is 3 record(s) behind (more than 2): is the service "
+          f"running? (helpline lag --group {group})" for group in readers)]
+
+    code, lines = doctor(environment, "--max-lag", "3", "--max-dead-letters", "2")
+    assert (code, lines) == (0, [])

@@ -1,6 +1,7 @@
 """The ``helpline`` command: tenants and tokens, resources, dead letters, tail and doctor."""
 
 import asyncio
+import logging
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from aiokafka.errors import KafkaError
 
 from helpline_cli import doctor as doctor_checks
 from helpline_cli import partners as partner_access
@@ -197,8 +199,14 @@ def lag(
     settings = CliSettings()
     known = service_groups(settings.topic_prefix)
     wanted = {name: known.get(name, ()) for name in group} if group else known
-    groups = asyncio.run(consumer_lag(settings.kafka_bootstrap_servers,
-                                      settings.kafka_security(), wanted))
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the error below says it once
+    try:
+        groups = asyncio.run(consumer_lag(settings.kafka_bootstrap_servers,
+                                          settings.kafka_security(), wanted))
+    except (KafkaError, OSError) as error:
+        typer.secho(f"cannot read consumer offsets from {settings.kafka_bootstrap_servers}: "
+                    f"{error} (helpline doctor says why)", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from error
     if output is Format.json:
         echo_json([found.as_dict() for found in groups])
     else:

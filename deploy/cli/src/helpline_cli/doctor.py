@@ -239,8 +239,14 @@ async def diagnose(settings: CliSettings, limits: Limits | None = None) -> list[
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     findings = await check_kafka(settings)
     if findings[0].ok:
-        findings += await check_dead_letters(settings, limits.max_dead_letters)
-        findings += await check_lag(settings, limits.max_lag)
+        for name, check in (("dead letters", check_dead_letters(settings,
+                                                                limits.max_dead_letters)),
+                            ("consumer lag", check_lag(settings, limits.max_lag))):
+            try:
+                findings += await asyncio.wait_for(check, settings.timeout * 3)
+            except Exception as error:  # noqa: BLE001 - reported in one line, not raised
+                findings.append(Finding(False, f"{name}: cannot be read "
+                                               f"({type(error).__name__}: {_first_line(error)})"))
     services = settings.configured_services()
     for service in services:
         findings.append(await check_service(service, settings.service_url(service),

@@ -38,11 +38,9 @@ def new_idempotency_key() -> str:
 def request(service: str, method: str, path: str, body: Any = None,
             idempotency_key: str | None = None,
             sleep: Callable[[float], None] = time.sleep) -> Any:
-    """Call ``service``'s API with the operator's token; return the JSON answer.
-
-    A POST carries one ``Idempotency-Key`` (``idempotency_key``, or a new one) and every retry
-    of it sends the same key, so the service can recognise the repeat.
-    """
+    """Call ``service``'s API with the operator's token; return the JSON answer."""
+    # A POST carries one Idempotency-Key (given, or new) and every retry resends that key, so
+    # the service can tell a retry from a second operation.
     settings = _settings()
     if settings.token is None:
         raise ApiError("no token: set HELPLINE_TOKEN (helpline tokens issue TENANT)")

@@ -104,8 +104,8 @@ class _Clients:
 
 async def consumer_lag(bootstrap_servers: str, security: KafkaSecurity,
                        groups: Mapping[str, Sequence[str]]) -> list[GroupLag]:
-    """The lag of each group over its topics (none given: those it committed in); missing
-    topics are left out (``doctor`` reports them)."""
+    """The lag of each group over its topics (none given: those it committed in)."""
+    # Missing topics are left out: doctor reports them.
     async with _Clients(bootstrap_servers, security) as clients:
         committed = {group: await clients.admin.list_consumer_group_offsets(group)
                      for group in groups}
