@@ -214,8 +214,10 @@ def lag(
         if rows:
             typer.echo(table(rows, ("group", "topic", "partition", "committed", "end", "lag")))
         for found in groups:
-            typer.echo(f"{found.group}: lag {found.total}"
-                       + ("" if found.partitions else " (no partition: nothing to read)"))
+            typer.echo(f"{found.group}: " + (
+                "not authorized to describe it" if not found.authorized
+                else f"lag {found.total}"
+                + ("" if found.partitions else " (no partition: nothing to read)")))
     behind = [found for found in groups if max_lag is not None and found.total > max_lag]
     for found in behind:
         typer.secho(f"{found.group} is {found.total} record(s) behind (more than {max_lag})",

@@ -216,6 +216,10 @@ async def check_lag(settings: CliSettings, limit: int) -> list[Finding]:
                                f"behind (more than {limit}): is the service running? "
                                f"(helpline lag --group {group.group})")
                 for group in groups if group.total > limit]
+    hidden = [group.group for group in groups if not group.authorized]
+    if hidden:
+        findings.append(Finding(True, f"consumer lag: {settings.kafka_security().principal} may "
+                                      f"not describe {', '.join(hidden)}: not checked"))
     if not findings:
         findings.append(Finding(True, "consumer lag: "
                                 + ", ".join(f"{g.group} {g.total}" for g in groups)))

@@ -6,6 +6,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupAuthorizationFailedError
+from aiokafka.structs import OffsetAndMetadata
 
 from helpline_shared.kafka_acls import SERVICE_ACCESS
 from helpline_shared.kafka_security import KafkaSecurity, aiokafka_options
@@ -46,6 +48,8 @@ class GroupLag:
 
     group: str
     partitions: tuple[PartitionLag, ...]
+    authorized: bool = True
+    """False: the broker does not let this principal describe the group (nothing was read)."""
 
     @property
     def total(self) -> int:
@@ -54,7 +58,7 @@ class GroupLag:
 
     def as_dict(self) -> dict[str, Any]:
         """As ``lag -o json`` shows it."""
-        return {"group": self.group, "lag": self.total,
+        return {"group": self.group, "lag": self.total, "authorized": self.authorized,
                 "partitions": [partition.as_dict() for partition in self.partitions]}
 
 
@@ -107,21 +111,36 @@ async def consumer_lag(bootstrap_servers: str, security: KafkaSecurity,
     """The lag of each group over its topics (none given: those it committed in)."""
     # Missing topics are left out: doctor reports them.
     async with _Clients(bootstrap_servers, security) as clients:
-        committed = {group: await clients.admin.list_consumer_group_offsets(group)
-                     for group in groups}
-        wanted = {group: list(topics) or sorted({tp.topic for tp in committed[group]})
+        committed = {group: await _committed(clients.admin, group) for group in groups}
+        wanted = {group: (list(topics) or sorted({tp.topic for tp in committed[group] or ()})
+                          if committed[group] is not None else [])
                   for group, topics in groups.items()}
         ranges = await clients.ranges(sorted({t for topics in wanted.values() for t in topics}))
     found = []
     for group, topics in wanted.items():
+        offsets = committed[group]
+        if offsets is None:
+            found.append(GroupLag(group, (), authorized=False))
+            continue
         rows = []
         for topic in topics:
             for partition, start, end in ranges.get(topic, []):
-                offset = committed[group].get(TopicPartition(topic, partition))
+                offset = offsets.get(TopicPartition(topic, partition))
                 position = offset.offset if offset is not None and offset.offset >= 0 else None
                 rows.append(PartitionLag(group, topic, partition, position, start, end))
         found.append(GroupLag(group, tuple(rows)))
     return found
+
+
+async def _committed(admin: AIOKafkaAdminClient, group: str
+                     ) -> dict[TopicPartition, OffsetAndMetadata] | None:
+    """The group's committed offsets; None when the broker will not show them to us."""
+    try:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = (
+            await admin.list_consumer_group_offsets(group))
+    except GroupAuthorizationFailedError:
+        return None
+    return offsets
 
 
 async def topic_depths(bootstrap_servers: str, security: KafkaSecurity, topics: Sequence[str]
