@@ -119,3 +119,68 @@ def test_a_delivery_that_cannot_be_cancelled_is_one_line_with_the_reason(
     assert result.exit_code == 1
     assert result.output.strip() == ("error: notify refused POST /v1/deliveries/d-1/cancel: 409 "
                                      "delivery: cannot be cancelled: it is delivered")
+
+
+def test_a_retried_post_sends_the_same_idempotency_key(routing: FakeService) -> None:
+    routing.answers += [(503, {"detail": "busy"}), (201, {"id": "a-1"})]
+    code, output = run(routing, "agents", "create", "--data", '{"name": "Ada"}')
+    assert code == 0, output
+    assert json.loads(output) == {"id": "a-1"}
+    first, second = routing.requests
+    assert first[3] == second[3]
+    assert first[2]["Idempotency-Key"] == second[2]["Idempotency-Key"]
+
+
+def test_each_operation_has_its_own_key_unless_one_is_given(routing: FakeService) -> None:
+    run(routing, "agents", "create", "--data", "{}")
+    run(routing, "agents", "create", "--data", "{}")
+    run(routing, "agents", "heartbeat", "a-1", "--idempotency-key", "op-42")
+    first, second, given = (headers["Idempotency-Key"] for _m, _p, headers, _b in
+                            routing.requests)
+    assert first != second
+    assert given == "op-42"
+
+
+def test_a_refusal_is_not_retried(routing: FakeService) -> None:
+    routing.answers.append((422, {"detail": "name: required"}))
+    code, _output = run(routing, "agents", "create", "--data", "{}")
+    assert code == 1 and len(routing.requests) == 1
+
+
+def test_listings_print_a_table_or_the_json_answer(routing: FakeService) -> None:
+    agents = [{"id": "a-1", "name": "Ada", "skills": {"billing": 3}},
+              {"id": "a-2", "name": "Grace", "skills": {}}]
+    routing.answers += [(200, agents), (200, agents)]  # type: ignore[list-item]
+    code, output = run(routing, "agents", "list")
+    assert code == 0, output
+    assert output.splitlines() == ["ID   NAME", "a-1  Ada", "a-2  Grace", "2 item(s)"]
+    code, output = run(routing, "agents", "list", "-o", "json")
+    assert code == 0 and json.loads(output) == agents
+
+
+def test_a_page_of_deliveries_is_listed_with_its_next_cursor(routing: FakeService) -> None:
+    page = {"items": [{"id": "d-1", "status": "failed"}], "next_cursor": "c2"}
+    routing.answers.append((200, page))
+    result = CliRunner().invoke(app, ["deliveries", "list"], env={
+        "HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+    assert result.output.splitlines() == ["ID   STATUS", "d-1  failed", "1 item(s)",
+                                          "more: next cursor c2"]
+
+
+def test_webhook_replay_posts_since(routing: FakeService) -> None:
+    routing.answers.append((202, {"queued": 2}))
+    result = CliRunner().invoke(
+        app, ["webhooks", "replay", "w-1", "--since", "2026-05-01T08:00:00+02:00"],
+        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+    assert result.exit_code == 0, result.output
+    [(method, path, _headers, body)] = routing.requests
+    assert (method, path) == ("POST", "/v1/webhook-endpoints/w-1/replay")
+    assert json.loads(body) == {"since": "2026-05-01T06:00:00+00:00"}
+
+
+def test_webhook_replay_refuses_a_time_without_offset(routing: FakeService) -> None:
+    result = CliRunner().invoke(
+        app, ["webhooks", "replay", "w-1", "--since", "2026-05-01T08:00:00"],
+        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+    assert result.exit_code == 2 and "has no offset" in result.output
+    assert routing.requests == []

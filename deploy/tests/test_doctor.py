@@ -14,9 +14,9 @@ from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.topics import PARTITIONS, SLA, all_topics, dead_letter_topic
 
 
-def doctor(environment: dict[str, str]) -> tuple[int, list[str]]:
+def doctor(environment: dict[str, str], *options: str) -> tuple[int, list[str]]:
     """Run ``helpline doctor`` with ``environment``; its exit code and its lines."""
-    result = CliRunner().invoke(app, ["doctor"], env=environment)
+    result = CliRunner().invoke(app, ["doctor", *options], env=environment)
     return result.exit_code, result.output.strip().splitlines()
 
 
@@ -75,3 +75,12 @@ def test_a_healthy_deployment_has_no_problem(kafka: KafkaNode) -> None:
     code, lines = doctor({"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                           "HELPLINE_TOPIC_PREFIX": prefix})
     assert (code, problems(lines)) == (0, [])
+
+
+def test_a_service_that_does_not_answer_readyz_is_reported_in_one_line() -> None:
+    stopped = f"http://127.0.0.1:{free_port()}"
+    code, lines = doctor({"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+                          "HELPLINE_NOTIFY_URL": stopped})
+    assert code == 1
+    assert (f"PROBLEM service notify: {stopped}/readyz does not answer (ConnectError); "
+            "is it running?") in lines

@@ -1,4 +1,4 @@
-"""``helpline doctor``: checks Kafka, topics, databases and migrations, one line per finding."""
+"""``helpline doctor``: checks the whole deployment, one line per finding."""
 
 import asyncio
 import importlib.util
@@ -7,19 +7,33 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
 from aiokafka.errors import SaslAuthenticationFailed, TopicAuthorizationFailedError
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from helpline_cli.lag import consumer_lag, service_groups, topic_depths
 from helpline_cli.settings import SERVICES, CliSettings
 from helpline_shared.kafka_security import KafkaSecurity, aiokafka_options
 from helpline_shared.runtime.migrations import alembic_config
-from helpline_shared.topics import all_topics
+from helpline_shared.topics import DEAD_LETTER_SUFFIX, all_topics
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much is still healthy: above these, doctor reports a problem."""
+
+    max_lag: int = 1000
+    """Records a consumer group may be behind, summed over its partitions."""
+    max_dead_letters: int = 0
+    """Records a dead-letter topic may hold."""
+    max_outbox_backlog: int = 100
+    """Unpublished outbox rows a service's database may hold."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +131,7 @@ async def check_database(service: str, url: str, timeout: float) -> Finding:
             current = await connection.run_sync(current_revisions)
     except Exception as error:  # noqa: BLE001 - reported in one line, not raised
         return Finding(False, f"database of {service}: cannot connect "
-                              f"({type(error).__name__}: {str(error).splitlines()[0][:120]})")
+                              f"({type(error).__name__}: {_first_line(error)})")
     finally:
         await engine.dispose()
     if folder is None:
@@ -134,6 +148,84 @@ async def check_database(service: str, url: str, timeout: float) -> Finding:
                           f"{', '.join(sorted(heads))}); run: python -m helpline_{service} migrate")
 
 
+def _first_line(error: BaseException) -> str:
+    lines = str(error).splitlines()
+    return lines[0][:120] if lines else ""
+
+
+async def check_outbox(service: str, url: str, timeout: float, limit: int) -> Finding:
+    """Whether ``service``'s outbox holds more unpublished events than ``limit``."""
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as connection:
+            backlog = int(await connection.scalar(
+                text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")) or 0)
+    except Exception as error:  # noqa: BLE001 - reported in one line, not raised
+        return Finding(False, f"outbox of {service}: cannot be read "
+                              f"({type(error).__name__}: {_first_line(error)})")
+    finally:
+        await engine.dispose()
+    if backlog > limit:
+        return Finding(False, f"outbox of {service}: {backlog} event(s) not yet published "
+                              f"(more than {limit}): is its relay running and Kafka reachable? "
+                              f"(see {service}'s log and /readyz)")
+    return Finding(True, f"outbox of {service}: {backlog} event(s) waiting")
+
+
+async def check_service(service: str, url: str, timeout: float) -> Finding:
+    """Whether ``service`` answers ``/readyz`` with 200 (and what it lacks when it does not)."""
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            response = await client.get(url + "/readyz")
+    except httpx.HTTPError as error:
+        return Finding(False, f"service {service}: {url}/readyz does not answer "
+                              f"({type(error).__name__}); is it running?")
+    if response.status_code == 200:
+        return Finding(True, f"service {service}: ready at {url}")
+    try:
+        checks = response.json().get("checks") or {}
+    except ValueError:
+        checks = {}
+    failing = ", ".join(f"{name} {state}" for name, state in sorted(checks.items())
+                        if state != "ok")
+    return Finding(False, f"service {service}: not ready at {url} ({response.status_code}"
+                          + (f": {failing})" if failing else ")"))
+
+
+async def check_dead_letters(settings: CliSettings, limit: int) -> list[Finding]:
+    """Whether a dead-letter topic holds more records than ``limit``."""
+    dead = [settings.topic_prefix + t for t in all_topics() if t.endswith(DEAD_LETTER_SUFFIX)]
+    depths = await topic_depths(settings.kafka_bootstrap_servers, settings.kafka_security(),
+                                dead)
+    deep = {topic: depth for topic, depth in sorted(depths.items()) if depth > limit}
+    findings = [Finding(False, f"dead letters: {topic} holds {depth} record(s) (more than "
+                               f"{limit}): helpline dlq list "
+                               f"{topic.removeprefix(settings.topic_prefix)}")
+                for topic, depth in deep.items()]
+    if not deep:
+        findings.append(Finding(True, f"dead letters: {sum(depths.values())} in "
+                                      f"{len(depths)} dead-letter topic(s)"))
+    return findings
+
+
+async def check_lag(settings: CliSettings, limit: int) -> list[Finding]:
+    """Whether a service's consumer group is behind by more than ``limit`` records."""
+    groups = await consumer_lag(settings.kafka_bootstrap_servers, settings.kafka_security(),
+                                service_groups(settings.topic_prefix))
+    findings = [Finding(False, f"consumer group {group.group} is {group.total} record(s) "
+                               f"behind (more than {limit}): is the service running? "
+                               f"(helpline lag --group {group.group})")
+                for group in groups if group.total > limit]
+    hidden = [group.group for group in groups if not group.authorized]
+    if hidden:
+        findings.append(Finding(True, f"consumer lag: {settings.kafka_security().principal} may "
+                                      f"not describe {', '.join(hidden)}: not checked"))
+    if not findings:
+        findings.append(Finding(True, "consumer lag: "
+                                + ", ".join(f"{g.group} {g.total}" for g in groups)))
+    return findings
+
+
 def _pending_count(script: ScriptDirectory, current: set[str], heads: set[str]) -> int:
     applied: set[str] = set()
     for revision in current:
@@ -144,15 +236,36 @@ def _pending_count(script: ScriptDirectory, current: set[str], heads: set[str]) 
     return len(wanted - applied)
 
 
-async def diagnose(settings: CliSettings) -> list[Finding]:
-    """Every check, in order: Kafka and topics, then each configured database."""
+async def diagnose(settings: CliSettings, limits: Limits | None = None) -> list[Finding]:
+    """Every check: Kafka, topics, dead letters, lag, services' /readyz, databases, outboxes."""
+    limits = limits or Limits()
     # aiokafka logs each failed connection attempt; the finding already says it in one line.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     findings = await check_kafka(settings)
+    if findings[0].ok:
+        for name, check in (("dead letters", check_dead_letters(settings,
+                                                                limits.max_dead_letters)),
+                            ("consumer lag", check_lag(settings, limits.max_lag))):
+            try:
+                findings += await asyncio.wait_for(check, settings.timeout * 3)
+            except Exception as error:  # noqa: BLE001 - reported in one line, not raised
+                findings.append(Finding(False, f"{name}: cannot be read "
+                                               f"({type(error).__name__}: {_first_line(error)})"))
+    services = settings.configured_services()
+    for service in services:
+        findings.append(await check_service(service, settings.service_url(service),
+                                            settings.timeout))
+    if not services:
+        findings.append(Finding(True, "services: none configured (set HELPLINE_<SERVICE>_URL "
+                                      "to check their /readyz)"))
     configured = [(s, settings.database_url(s)) for s in SERVICES]
     for service, url in configured:
         if url:
-            findings.append(await check_database(service, url, settings.timeout))
+            database = await check_database(service, url, settings.timeout)
+            findings.append(database)
+            if database.ok:
+                findings.append(await check_outbox(service, url, settings.timeout,
+                                                   limits.max_outbox_backlog))
     if not any(url for _service, url in configured):
         findings.append(Finding(True, "databases: none configured (set HELPLINE_<SERVICE>_"
                                       "DATABASE_URL to check them)"))

@@ -1,14 +1,25 @@
 """Commands over the services' HTTP APIs, one Typer group per resource."""
 
 import json
+import time
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 
+from helpline_cli.filters import parse_since
+from helpline_cli.output import Format, Output, echo_json, emit_listing
 from helpline_cli.settings import CliSettings
+
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+"""Answers that mean "not done, try again": the CLI retries them (and unanswered requests)."""
+ATTEMPTS = 3
+BACKOFF_SECONDS = 0.5
+"""The wait before the second attempt; it doubles for each attempt after that."""
 
 
 class ApiError(Exception):
@@ -19,20 +30,38 @@ def _settings() -> CliSettings:
     return CliSettings()
 
 
-def request(service: str, method: str, path: str, body: Any = None) -> Any:
+def new_idempotency_key() -> str:
+    """A fresh key for one logical operation (every retry of that operation reuses it)."""
+    return str(uuid.uuid4())
+
+
+def request(service: str, method: str, path: str, body: Any = None,
+            idempotency_key: str | None = None,
+            sleep: Callable[[float], None] = time.sleep) -> Any:
     """Call ``service``'s API with the operator's token; return the JSON answer."""
+    # A POST carries one Idempotency-Key (given, or new) and every retry resends that key, so
+    # the service can tell a retry from a second operation.
     settings = _settings()
     if settings.token is None:
         raise ApiError("no token: set HELPLINE_TOKEN (helpline tokens issue TENANT)")
     headers = {"Authorization": f"Bearer {settings.token.get_secret_value()}"}
     if method == "POST":
-        headers["Idempotency-Key"] = str(uuid.uuid4())
+        headers["Idempotency-Key"] = idempotency_key or new_idempotency_key()
     url = settings.service_url(service) + path
-    try:
-        response = httpx.request(method, url, json=body, headers=headers,
-                                 timeout=settings.timeout)
-    except httpx.HTTPError as error:
-        raise ApiError(f"{service} at {url} does not answer ({type(error).__name__})") from error
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            response = httpx.request(method, url, json=body, headers=headers,
+                                     timeout=settings.timeout)
+        except httpx.HTTPError as error:
+            if attempt < ATTEMPTS:
+                sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+                continue
+            raise ApiError(f"{service} at {url} does not answer ({type(error).__name__}, "
+                           f"{ATTEMPTS} attempts)") from error
+        if response.status_code in RETRIED_STATUSES and attempt < ATTEMPTS:
+            sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+            continue
+        break
     if response.status_code >= 400:
         try:
             problem = response.json()
@@ -51,20 +80,25 @@ def _body(data: str | None, file: Path | None) -> Any:
     raise typer.BadParameter("give the new object as --data JSON or --file PATH")
 
 
-def _echo(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, sort_keys=True))
-
-
-def _run(service: str, method: str, path: str, body: Any = None) -> None:
+def _call(service: str, method: str, path: str, body: Any = None,
+          idempotency_key: str | None = None) -> Any:
     try:
-        _echo(request(service, method, path, body))
+        return request(service, method, path, body, idempotency_key)
     except ApiError as error:
         typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from error
 
 
+def _run(service: str, method: str, path: str, body: Any = None,
+         idempotency_key: str | None = None) -> None:
+    echo_json(_call(service, method, path, body, idempotency_key))
+
+
 Data = Annotated[str | None, typer.Option("--data", help="The object as JSON")]
 File = Annotated[Path | None, typer.Option("--file", help="A file holding the object as JSON")]
+IdempotencyKey = Annotated[str | None, typer.Option(
+    "--idempotency-key", help="Send this Idempotency-Key (default: a new one per command, "
+                              "the same for each of its retries)")]
 
 
 def resource_group(service: str, path: str, noun: str, *, deletable: bool = True,
@@ -75,9 +109,9 @@ def resource_group(service: str, path: str, noun: str, *, deletable: bool = True
                         no_args_is_help=True)
 
     @group.command("list")
-    def list_() -> None:
+    def list_(output: Output = Format.table) -> None:
         """List them."""
-        _run(service, "GET", path)
+        emit_listing(_call(service, "GET", path), output)
 
     @group.command("show")
     def show(identifier: str) -> None:
@@ -86,9 +120,10 @@ def resource_group(service: str, path: str, noun: str, *, deletable: bool = True
 
     if creatable:
         @group.command("create")
-        def create(data: Data = None, file: File = None) -> None:
+        def create(data: Data = None, file: File = None,
+                   idempotency_key: IdempotencyKey = None) -> None:
             """Create one from JSON."""
-            _run(service, "POST", path, _body(data, file))
+            _run(service, "POST", path, _body(data, file), idempotency_key)
 
     if updatable:
         @group.command("update")
@@ -131,9 +166,9 @@ def keyed_group(service: str, path: str, noun: str) -> typer.Typer:
                         no_args_is_help=True)
 
     @group.command("list")
-    def list_() -> None:
+    def list_(output: Output = Format.table) -> None:
         """List them."""
-        _run(service, "GET", path)
+        emit_listing(_call(service, "GET", path), output)
 
     @group.command("set")
     def set_(key: str, data: Data = None, file: File = None) -> None:
@@ -144,8 +179,24 @@ def keyed_group(service: str, path: str, noun: str) -> typer.Typer:
 
 
 def _add_action(group: typer.Typer, service: str, path: str, action: str) -> None:
-    def command(identifier: str) -> None:
-        _run(service, "POST", f"{path}/{identifier}/{action}")
+    def command(identifier: str, idempotency_key: IdempotencyKey = None) -> None:
+        _run(service, "POST", f"{path}/{identifier}/{action}", None, idempotency_key)
 
     command.__doc__ = f"POST {path}/ID/{action}."
     group.command(action)(command)
+
+
+Since = Annotated[str, typer.Option(
+    "--since", help="Failed messages created since: an ISO 8601 time with its offset, or an "
+                    "age such as 30m, 24h, 7d")]
+
+
+def add_webhook_replay(group: typer.Typer) -> None:
+    """``webhooks replay ID --since WHEN``: send the endpoint's failed messages again."""
+
+    @group.command("replay")
+    def replay(identifier: str, since: Since, idempotency_key: IdempotencyKey = None) -> None:
+        """Send again every failed message of endpoint ID created since --since."""
+        instant = parse_since(since, datetime.now(UTC))
+        _run("notify", "POST", f"/v1/webhook-endpoints/{identifier}/replay",
+             {"since": instant.isoformat()}, idempotency_key)

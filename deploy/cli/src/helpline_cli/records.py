@@ -4,6 +4,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -29,6 +30,25 @@ class DeadLetter:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int = 0
+    """When it was dead-lettered (the record's timestamp, milliseconds since the epoch)."""
+
+    @property
+    def time(self) -> datetime:
+        """When it was dead-lettered."""
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
+
+    def summary(self) -> dict[str, Any]:
+        """What ``dlq list -o json`` shows of it (the value as text, cut to 2000 characters)."""
+        return {"partition": self.partition, "offset": self.offset,
+                "time": self.time.isoformat(timespec="milliseconds"),
+                "key": (self.key or b"").decode(errors="replace"),
+                "type": self.header("ce_type"), "id": self.header("ce_id"),
+                "original_topic": self.original_topic,
+                "group": self.header(DLQ_HEADER_PREFIX + "group"),
+                "attempts": self.header(DLQ_HEADER_PREFIX + "attempts"),
+                "error": self.header(DLQ_HEADER_PREFIX + "error"),
+                "value": (self.value or b"").decode(errors="replace")[:2000]}
 
     def header(self, name: str) -> str:
         """The text of header ``name`` (empty when absent)."""
@@ -101,7 +121,8 @@ async def dead_letters(bootstrap_servers: str, topic: str, security: KafkaSecuri
                        ) -> list[DeadLetter]:
     """The dead letters of ``topic`` (a consumed topic, or its ``.dlq`` topic itself)."""
     dlq = topic if topic.endswith(DEAD_LETTER_SUFFIX) else topic + DEAD_LETTER_SUFFIX
-    return [DeadLetter(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+    return [DeadLetter(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()),
+                       r.timestamp)
             for r in await read_all(bootstrap_servers, dlq, security)]
 
 

@@ -31,6 +31,10 @@ class CliSettings(KafkaClientSettings):
         url: str = getattr(self, f"{service}_url")
         return url.rstrip("/")
 
+    def configured_services(self) -> list[str]:
+        """The services whose URL the operator set (``doctor`` checks their ``/readyz``)."""
+        return [service for service in SERVICES if f"{service}_url" in self.model_fields_set]
+
     def database_url(self, service: str) -> str | None:
         """The database URL of ``service``, when the operator gave it."""
         url: str | None = getattr(self, f"{service}_database_url")
