@@ -38,10 +38,10 @@ def _deb822_entries(text: str) -> list[tuple[str, list[str]]]:
     return entries
 
 
-def entries() -> list[tuple[str, list[str]]]:
-    """Every enabled (URI, suites) pair of the machine's apt sources."""
+def entries(apt: Path = APT) -> list[tuple[str, list[str]]]:
+    """Every enabled (URI, suites) pair of the apt sources under ``apt``."""
     found = []
-    files = [APT / "sources.list", *sorted((APT / "sources.list.d").glob("*"))]
+    files = [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*"))]
     for path in files:
         if path.suffix == ".list" and path.is_file():
             found += _one_line_entries(path.read_text())
