@@ -13,9 +13,12 @@ PYTHON="${PYTHON:-python3}"
 export DOCKER_BUILDKIT=0
 
 if [ -z "${DOCKER_HOST:-}" ] && ! docker version >/dev/null 2>&1; then
-  started="$(bash "$HERE/dockerd.sh" start)"
-  export DOCKER_HOST="${started#DOCKER_HOST=}"
-  trap 'bash "$HERE/dockerd.sh" stop' EXIT
+  host="$(bash "$HERE/dockerd.sh" host)"
+  export DOCKER_HOST="${host#DOCKER_HOST=}"
+  if ! docker version >/dev/null 2>&1; then
+    bash "$HERE/dockerd.sh" start >/dev/null
+    trap 'bash "$HERE/dockerd.sh" stop' EXIT
+  fi
 fi
 
 HELPLINE_BASE_IMAGE="$BASE" bash "$HERE/build-base.sh"

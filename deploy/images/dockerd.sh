@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A private Docker engine for building and running Helpline's images on this machine (root).
 #   dockerd.sh start   start it unless it already answers; prints DOCKER_HOST=...
-#   dockerd.sh stop    stop the engine this script started
+#   dockerd.sh stop    stop it (callers stop only an engine they started)
 #   dockerd.sh host    print DOCKER_HOST=... of the engine
 # Its images, volumes and socket live in $HELPLINE_CACHE/docker (default ~/.cache/helpline), so
 # images survive between runs and no system engine or systemd unit is touched.
@@ -29,7 +29,6 @@ case "${1:-}" in
         >"$ROOT/dockerd.log" 2>&1 </dev/null &
       for _ in $(seq 120); do answers && break; sleep 0.5; done
       answers || { tail -20 "$ROOT/dockerd.log" >&2; echo "dockerd did not start" >&2; exit 1; }
-      echo started >"$ROOT/started-by-script"
     fi
     echo "DOCKER_HOST=$HOST"
     ;;
@@ -39,7 +38,6 @@ case "${1:-}" in
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     fi
-    rm -f "$ROOT/started-by-script"
     ;;
   host)
     echo "DOCKER_HOST=$HOST"
