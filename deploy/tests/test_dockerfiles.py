@@ -5,6 +5,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "deploy" / "images"
@@ -79,3 +80,14 @@ def test_the_base_image_mirror_comes_from_both_apt_source_formats(tmp_path: Path
     assert ("http://mirror.example/debian/", ["bookworm"]) in found
     assert ("http://security.example/debian-security", ["bookworm-security"]) in found
     assert all("off.example" not in uri and "old.example" not in uri for uri, _ in found)
+
+
+def test_the_compose_file_takes_every_image_from_a_variable() -> None:
+    services = yaml.safe_load((REPO / "deploy" / "docker-compose.yml").read_text())["services"]
+    variables = {"kafka": "HELPLINE_KAFKA_IMAGE", "topics": "HELPLINE_KAFKA_IMAGE",
+                 "postgres": "HELPLINE_POSTGRES_IMAGE", "mailpit": "HELPLINE_MAILSINK_IMAGE"}
+    for name, variable in variables.items():
+        assert services[name]["image"].startswith(f"${{{variable}:-"), name
+    for dockerfile in SERVICE_DOCKERFILES:
+        name = dockerfile.parent.name
+        assert services[name]["image"] == f"helpline-{name}:${{HELPLINE_IMAGE_TAG:-dev}}"
