@@ -7,7 +7,7 @@ PACKAGES := -e shared/contracts -e shared -e services/intake -e services/routing
 	-e services/escalation -e services/notify -e deploy/local -e deploy/cli
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test test-unit lint schemas asyncapi bench clean
+.PHONY: install system-deps images run test test-unit lint schemas asyncapi bench clean
 
 $(STAMP): constraints.txt requirements-dev.txt shared/contracts/pyproject.toml shared/pyproject.toml \
 		services/*/pyproject.toml \
@@ -35,6 +35,11 @@ test: install system-deps
 ## test-unit: only the tests that need no server
 test-unit: install
 	$(PY) -m pytest -m "not integration"
+
+## images: every image on this machine's Docker engine (root): base from debootstrap, services,
+## and local Kafka, PostgreSQL and SMTP sink; see deploy/images/build.sh
+images: install system-deps
+	PYTHON=$(PY) bash deploy/images/build.sh
 
 ## lint: ruff and mypy --strict over every package
 lint: install

@@ -8,8 +8,10 @@ command -v java >/dev/null || missing+=(default-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v kcat >/dev/null || missing+=(kcat)  # partners' Kafka CLI, shown in docs/partners.md
-# The docker CLI runs `docker compose config` in the deployment tests (no engine needed).
-command -v docker >/dev/null || missing+=(docker.io)
+# The docker CLI runs `docker compose config` in the deployment tests; the engine (dockerd) and
+# debootstrap build the images (make images) and run the compose stack in the image tests.
+command -v docker >/dev/null && command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
 # A private Dovecot is the IMAP server of intake's poller tests.
 test -x /usr/sbin/dovecot && test -e /usr/lib/dovecot/imap || missing+=(dovecot-imapd)
 

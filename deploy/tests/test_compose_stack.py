@@ -1,0 +1,149 @@
+"""The compose stack from the images `make images` builds: a ticket goes end to end through it.
+
+Runs on this machine's own Docker engine (deploy/images/dockerd.sh, root) with no registry: the
+services, Kafka, PostgreSQL and the SMTP sink are all local builds. Images from an earlier run are
+reused; the first build takes minutes (README, Operations).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpline_shared.runtime.auth import issue_token
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(3600)]
+
+DEPLOY = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+TOKEN_SECRET = "helpline-compose-not-a-secret"  # the compose file's HELPLINE_TOKEN_SECRET
+LOCAL_IMAGES = {
+    "HELPLINE_IMAGE_TAG": "local",
+    "HELPLINE_KAFKA_IMAGE": "helpline-kafka:local",
+    "HELPLINE_POSTGRES_IMAGE": "helpline-postgres:local",
+    "HELPLINE_MAILSINK_IMAGE": "helpline-mailsink:local",
+}
+PUBLISHED = ("INTAKE", "SMTP", "ROUTING", "ESCALATION", "NOTIFY", "MAIL_UI")
+
+
+def _run(command: list[str], env: dict[str, str], timeout: float) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout,
+                            check=False)
+    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"[-6000:]
+    return result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def docker_env(docker_config: Path) -> Iterator[dict[str, str]]:
+    """Environment for docker commands: the private engine (started here when none answers)."""
+    script = str(DEPLOY / "images" / "dockerd.sh")
+    host = _run(["bash", script, "host"], dict(os.environ), 30).strip().split("=", 1)[1]
+    env = {**os.environ, "DOCKER_HOST": host, "DOCKER_CONFIG": str(docker_config),
+           "DOCKER_BUILDKIT": "0"}
+    answered = subprocess.run(["docker", "version"], capture_output=True, env=env, timeout=60,
+                              check=False).returncode == 0
+    if not answered:
+        _run(["bash", script, "start"], env, 120)
+    try:
+        yield env
+    finally:
+        if not answered:
+            _run(["bash", script, "stop"], env, 120)
+
+
+@pytest.fixture(scope="module")
+def local_images(docker_env: dict[str, str]) -> dict[str, str]:
+    """Build (or reuse) every image with the same script as `make images`."""
+    _run(["bash", str(DEPLOY / "images" / "build.sh")], {**docker_env, "PYTHON": sys.executable},
+         3000)
+    return docker_env
+
+
+@pytest.fixture(scope="module")
+def stack(local_images: dict[str, str]) -> Iterator[dict[str, int]]:
+    """The compose stack from local images on free ports; torn down with its volumes."""
+    ports = {name: _free_port() for name in PUBLISHED}
+    env = {**local_images, **LOCAL_IMAGES,
+           **{f"HELPLINE_{name}_PUBLISHED_PORT": str(port) for name, port in ports.items()}}
+    compose = ["docker", "compose", "-f", str(COMPOSE_FILE),
+               "--project-name", f"helpline-test-{uuid.uuid4().hex[:8]}"]
+    try:
+        _run([*compose, "up", "--detach", "--no-build"], env, 600)
+        try:
+            for name in ("INTAKE", "ROUTING", "ESCALATION", "NOTIFY"):
+                _wait_ready(ports[name])
+        except AssertionError as error:
+            logs = subprocess.run([*compose, "logs", "--tail", "40"], capture_output=True,
+                                  text=True, env=env, timeout=120, check=False).stdout
+            raise AssertionError(f"{error}\n{logs[-8000:]}") from error
+        yield ports
+    finally:
+        _run([*compose, "down", "--volumes", "--timeout", "20"], env, 300)
+
+
+def _wait_ready(port: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    status = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            status = str(httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code)
+            if status == "200":
+                return
+        except httpx.HTTPError as error:
+            status = repr(error)
+        time.sleep(2)
+    raise AssertionError(f"the service on port {port} is not ready: {status}")
+
+
+def _image_user(env: dict[str, str], image: str) -> str:
+    return _run(["docker", "image", "inspect", "--format", "{{.Config.User}}", image], env,
+                60).strip()
+
+
+def test_every_image_runs_as_a_non_root_user(local_images: dict[str, str]) -> None:
+    names = [path.parent.name for path in sorted((DEPLOY.parent / "services").glob("*/Dockerfile"))]
+    for name in [*names, "mailsink", "kafka"]:
+        assert _image_user(local_images, f"helpline-{name}:local") == "10001:10001", name
+    assert _image_user(local_images, "helpline-postgres:local") == "postgres"
+    uid = _run(["docker", "run", "--rm", "--entrypoint", "id", "helpline-intake:local", "-u"],
+               local_images, 120).strip()
+    assert uid == "10001"
+
+
+def test_a_ticket_is_assigned_through_the_containers(stack: dict[str, int]) -> None:
+    headers = {"authorization": f"Bearer {issue_token('compose', TOKEN_SECRET)}"}
+    routing = f"http://127.0.0.1:{stack['ROUTING']}"
+    intake = f"http://127.0.0.1:{stack['INTAKE']}"
+    agent = httpx.post(f"{routing}/v1/agents", headers=headers, timeout=30, json={
+        "name": "Ada", "email": "ada@compose.helpline.test", "skills": {"exports": 7},
+        "capacity": {"api": 5, "email": 5}})
+    assert agent.status_code == 201, agent.text
+    agent_id = agent.json()["id"]
+    presence = httpx.put(f"{routing}/v1/agents/{agent_id}/presence", headers=headers,
+                         json={"status": "available"}, timeout=30)
+    assert presence.status_code == 200, presence.text
+    ticket = httpx.post(f"{intake}/v1/tickets", headers=headers, timeout=30, json={
+        "subject": "Nightly export fails", "description": "Since 4.2",
+        "requester": {"email": "cy@customer.example"}, "priority": "high",
+        "type": "corrective", "tags": ["exports"]})
+    assert ticket.status_code == 201, ticket.text
+    url = f"{intake}/v1/tickets/{ticket.json()['id']}"
+    deadline = time.monotonic() + 120
+    view = httpx.get(url, headers=headers, timeout=30).json()
+    while view.get("assignee") != agent_id and time.monotonic() < deadline:
+        time.sleep(1)
+        view = httpx.get(url, headers=headers, timeout=30).json()
+    assert view.get("assignee") == agent_id, view
