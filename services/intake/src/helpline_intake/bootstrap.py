@@ -49,7 +49,7 @@ def bootstrap(settings: IntakeSettings | None = None,
                                    tracer=runtime.tracer_provider.get_tracer("helpline.intake")))
     runtime.add_loop(pending_sweeper(processing, settings.pending_sweep_interval))
     runtime.add_loop(imap_poller(processing, settings.imap_poll_interval,
-                                 settings.imap_batch_size))
+                                 settings.imap_batch_size, settings.max_message_size))
     app = runtime.http_app("Helpline intake", [
         http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size),
         http_directory.router(unit_of_work),

@@ -10,15 +10,20 @@ import logging
 
 from helpline_intake.adapters.imap_source import ImapAccount, ImapFolder
 from helpline_intake.domain.directory import Mailbox
-from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
+from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound, quarantine
 from helpline_intake.service_layer.inbound import store_raw
 from helpline_shared.runtime.service import BackgroundLoop, periodic_loop
 
 log = logging.getLogger(__name__)
 
 
-async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size: int) -> int:
-    """Fetch, store and process everything new in the mailbox's folder; return how many."""
+async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size: int,
+                       max_size: int) -> int:
+    """Fetch, store and process everything new in the mailbox's folder; return how many.
+
+    Mail the server says is larger than ``max_size`` is never downloaded: only its header is
+    stored, quarantined with the reason, and the mail itself stays on the IMAP server.
+    """
     assert mailbox.imap is not None
     account = ImapAccount.of(mailbox.imap)
     folder = await asyncio.to_thread(ImapFolder, account)
@@ -35,7 +40,11 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
         count = 0
         for start in range(0, len(uids), batch_size):
             batch = uids[start:start + batch_size]
-            fetched = await asyncio.to_thread(folder.fetch, batch)
+            sizes = await asyncio.to_thread(folder.sizes, batch)
+            oversize = {uid: size for uid, size in sizes.items() if size > max_size}
+            fetched = await asyncio.to_thread(
+                folder.fetch, [uid for uid in batch if uid not in oversize])
+            fetched.update(await asyncio.to_thread(folder.fetch_headers, list(oversize)))
             for uid in batch:
                 raw = fetched.get(uid)
                 if raw is None:
@@ -46,7 +55,10 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
                     await uow.mail.save_imap_position(mailbox.id, folder.uidvalidity, uid)
                     await uow.commit()
                 for item in stored:
-                    if item.new:
+                    if item.new and uid in oversize:
+                        await quarantine(item.inbound_id, _oversize_reason(
+                            oversize[uid], max_size, account), processing.unit_of_work)
+                    elif item.new:
                         await process_inbound(item.inbound_id, processing)
                 count += 1
             await asyncio.to_thread(folder.move, batch)
@@ -55,8 +67,15 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
         await asyncio.to_thread(folder.close)
 
 
-def imap_poller(processing: MailProcessing, interval: float, batch_size: int) -> BackgroundLoop:
-    """Poll every IMAP mailbox every ``interval`` seconds."""
+def _oversize_reason(size: int, max_size: int, account: ImapAccount) -> str:
+    where = f"moved to {account.move_to}" if account.move_to else f"left in {account.folder}"
+    return (f"mail of {size} bytes is larger than HELPLINE_MAX_MESSAGE_SIZE ({max_size}): "
+            f"not downloaded, only its header is kept; the mail is {where} on the IMAP server")
+
+
+def imap_poller(processing: MailProcessing, interval: float, batch_size: int,
+                max_size: int) -> BackgroundLoop:
+    """Poll every IMAP mailbox every ``interval`` seconds; mail above ``max_size`` is refused."""
 
     async def poll_all(stopping: asyncio.Event) -> None:
         async with processing.unit_of_work() as uow:
@@ -65,7 +84,7 @@ def imap_poller(processing: MailProcessing, interval: float, batch_size: int) ->
             if stopping.is_set():
                 return
             try:
-                count = await poll_mailbox(mailbox, processing, batch_size)
+                count = await poll_mailbox(mailbox, processing, batch_size, max_size)
             except Exception as error:  # noqa: BLE001 - one bad account never stops others
                 log.warning("imap poll failed", extra={"mailbox_id": mailbox.id,
                                                        "error_type": type(error).__name__,
