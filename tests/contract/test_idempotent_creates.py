@@ -66,7 +66,6 @@ ESCALATION = Service("escalation", lambda d: escalation.bootstrap(
 @asynccontextmanager
 async def app_of(service: Service, directory: Path) -> AsyncIterator[FastAPI]:
     """The service's app on a migrated SQLite database (nothing started)."""
-    directory.mkdir()
     app, runtime = service.build(directory)
     settings = runtime.settings
     await asyncio.to_thread(upgrade, service.migrations,
@@ -86,7 +85,7 @@ def client(app: FastAPI, tenant: str = "acme") -> httpx.AsyncClient:
 @pytest.mark.parametrize("service", [*SERVICES, ESCALATION], ids=lambda s: s.name)
 async def test_every_post_create_route_declares_the_idempotency_key(
         service: Service, tmp_path: Path) -> None:
-    async with app_of(service, tmp_path / service.name) as app:
+    async with app_of(service, tmp_path) as app:
         paths = app.openapi()["paths"]
     creates = [(path, operations["post"]) for path, operations in paths.items()
                if "post" in operations and "201" in operations["post"]["responses"]]
@@ -102,7 +101,7 @@ async def test_every_post_create_route_declares_the_idempotency_key(
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
 async def test_a_retry_returns_the_original_another_body_conflicts_per_tenant(
         service: Service, tmp_path: Path) -> None:
-    async with app_of(service, tmp_path / service.name) as app:
+    async with app_of(service, tmp_path) as app:
         key = {"Idempotency-Key": "create-once"}
         async with client(app) as acme, client(app, "globex") as globex:
             first = await acme.post(service.path, json=service.body, headers=key)
