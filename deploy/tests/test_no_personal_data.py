@@ -6,8 +6,10 @@ over OTLP to a receiver here; then every exported span and every log line is sea
 
 import gzip
 import json
+import smtplib
 import threading
 from collections.abc import Iterator
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -74,6 +76,26 @@ def spans() -> Iterator[SpanDump]:
         yield dump
 
 
+def send_mail(intake: str, headers: dict[str, str], smtp_port: int, envelope_sender: str,
+              sender: str, name: str, domain_name: str) -> None:
+    """Claim a mailbox, deliver one mail to it over SMTP and wait for its ticket."""
+    domain = httpx.post(intake + "/v1/domains", headers=headers, json={"name": domain_name})
+    assert domain.status_code == 201, domain.text
+    httpx.post(intake + f"/v1/domains/{domain.json()['id']}/verify",
+               headers=headers).raise_for_status()
+    httpx.post(intake + "/v1/mailboxes", headers=headers,
+               json={"address": f"support@{domain_name}"}).raise_for_status()
+    message = EmailMessage()
+    message["From"], message["To"] = f"{name} <{sender}>", f"support@{domain_name}"
+    message["Subject"] = "Printer on fire"
+    message.set_content("It smokes.")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as client:
+        client.send_message(message, from_addr=envelope_sender,
+                            to_addrs=[f"support+x@{domain_name}"])
+    wait_until(lambda: len(httpx.get(intake + "/v1/tickets", headers=headers).json()["items"])
+               == 2, 20, "the ticket of the mail")
+
+
 def test_no_span_or_log_line_contains_personal_data(
         kafka: KafkaNode, spans: SpanDump, tmp_path: Path) -> None:
     prefix = unique_name("privacy") + "."
@@ -83,12 +105,19 @@ def test_no_span_or_log_line_contains_personal_data(
     name = f"Dana {marker}"
     description = f"My account number is {marker}-description"
     reply = f"Also my phone is {marker}-reply"
+    # A second customer writes by mail: envelope and header addresses must not be logged either.
+    mail_sender, mail_name = f"erin.{marker}@customer.example", f"Erin {marker}"
+    envelope_sender = f"bounces.{marker}@customer.example"
+    smtp_port = free_port()
+    domain_name = marker.replace("_", "-") + ".test"
     mail = MailSink(tmp_path / "mail", port=free_port())
     mail.start()
     stack = Stack(
         tmp_path, kafka.bootstrap_servers, ports={n: free_port() for n in SERVICE_PORTS},
         environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
                      "HELPLINE_SMTP_PORT": str(mail.port), "HELPLINE_LOG_LEVEL": "DEBUG",
+                     "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
+                     "HELPLINE_DOMAIN_VERIFICATION": "trust",
                      "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
                      "OTEL_EXPORTER_OTLP_ENDPOINT": spans.url, "OTEL_BSP_SCHEDULE_DELAY": "200"},
     )
@@ -115,6 +144,8 @@ def test_no_span_or_log_line_contains_personal_data(
             assert replied.status_code == 201, replied.text
             recorder.wait_for("helpline.ticket.assigned.v1", ticket, timeout=30)
             recorder.wait_for("helpline.sla.clock_started.v1", ticket, timeout=30)
+            send_mail(intake, headers, smtp_port, envelope_sender, mail_sender, mail_name,
+                      domain_name)
         wait_until(lambda: mail.messages(), 20, "the assignment mail")
     finally:
         stack.stop_all()  # flushes every service's spans
@@ -125,7 +156,8 @@ def test_no_span_or_log_line_contains_personal_data(
         assert f'string_value: "helpline-{service}"' in exported, f"no span from {service}"
     logs = {path.name: path.read_text() for path in (tmp_path / "logs").glob("*.log")}
     assert set(logs) == {f"{service}.log" for service in SERVICE_PORTS}
-    for secret in (email, name, description, reply, marker):
+    for secret in (email, name, description, reply, marker, mail_sender, mail_name,
+                   envelope_sender, f"support+x@{domain_name}"):
         assert secret not in exported, f"a span carries {secret!r}"
         leaking = [f"{file}: {line}" for file, text in logs.items()
                    for line in text.splitlines() if secret in line]

@@ -6,6 +6,7 @@ mail libraries: bounces, complaints, broken MIME, odd charsets, a 3 MB nested ma
 """
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -67,3 +68,21 @@ async def test_the_whole_corpus_passes_through_intake_without_crash_or_hang(inta
     async with intake.unit_of_work() as uow:
         again = await uow.mail.inbound(first.id)
     assert again is not None and again.reason
+
+
+C1 = re.compile("[\x80-\x9f]")
+
+
+async def test_no_stored_subject_name_or_body_of_the_corpus_holds_a_c1_control(
+        intake: Intake) -> None:
+    for path in corpus_files():
+        await asyncio.wait_for(intake.deliver(path.read_bytes()), SECONDS_PER_MESSAGE)
+    tickets = await intake.tickets()
+    assert len(tickets) > 50
+    for ticket in tickets:
+        for value in (ticket.subject, ticket.requester_name or "", ticket.description):
+            assert not C1.search(value), (ticket.id, C1.findall(value), value[:200])
+        for message in await intake.messages(ticket.id):
+            assert not C1.search(message.body), (message.id, C1.findall(message.body))
+            for item in message.attachments:
+                assert not C1.search(item["filename"]), item["filename"]

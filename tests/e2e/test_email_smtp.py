@@ -75,7 +75,9 @@ def intake(kafka: KafkaNode, postgres: PostgresServer,
         environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
                      "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
                      "HELPLINE_MAX_MESSAGE_SIZE": str(MAX_SIZE),
-                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2"})
+                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+                     # No DNS here: a domain claim is believed (first tenant to verify wins).
+                     "HELPLINE_DOMAIN_VERIFICATION": "trust"})
     recorder = TopicRecorder(kafka.bootstrap_servers, [prefix + topics.TICKETS])
     try:
         stack.start("intake")
@@ -88,6 +90,11 @@ def intake(kafka: KafkaNode, postgres: PostgresServer,
 def tenant_with_mailboxes(intake: Intake, *addresses: str) -> str:
     tenant = unique_name("t")
     with intake.client(tenant) as client:
+        for domain in sorted({address.rsplit("@", 1)[1] for address in addresses}):
+            added = client.post("/v1/domains", json={"name": domain})
+            assert added.status_code == 201, added.text
+            verified = client.post(f"/v1/domains/{added.json()['id']}/verify")
+            assert verified.status_code == 200, verified.text
         for address in addresses:
             response = client.post("/v1/mailboxes", json={"address": address})
             assert response.status_code == 201, response.text
@@ -191,6 +198,36 @@ def test_one_mail_twice_or_to_two_mailboxes_is_one_ticket(intake: Intake) -> Non
     later = mail(f"support@{slug}.test", subject="Something else")
     intake.send(later)
     wait_until(lambda: len(tickets(intake, tenant)) == 2, 20, "the second ticket")
+
+
+def test_a_reused_message_id_with_another_sender_and_body_is_a_ticket_too(intake: Intake
+                                                                           ) -> None:
+    slug = tenant_slug()
+    tenant = tenant_with_mailboxes(intake, f"support@{slug}.test")
+    first = mail(f"support@{slug}.test")
+    clash = mail(f"support@{slug}.test", subject="Unrelated", sender="eve@other.example")
+    clash.replace_header("Message-ID", str(first["Message-ID"]))
+    clash.set_content("Another body entirely.")
+    intake.send(first)
+    intake.send(clash)  # answered 250 like any other mail: it must not vanish afterwards
+    intake.send(clash)
+    found = wait_until(lambda: len(tickets(intake, tenant)) == 2 and tickets(intake, tenant),
+                       20, "a ticket for each of the two mails")
+    assert sorted(ticket["requester"]["email"] for ticket in found) == [
+        "cy@customer.example", "eve@other.example"]
+
+
+def test_mailboxes_are_claimed_only_in_the_tenants_verified_domains(intake: Intake) -> None:
+    slug = tenant_slug()
+    owner = tenant_with_mailboxes(intake, f"support@{slug}.test")
+    with intake.client(unique_name("t")) as thief:
+        response = thief.post("/v1/mailboxes", json={"address": f"billing@{slug}.test"})
+        assert response.status_code == 422
+        assert response.json()["detail"].startswith(f"address: the domain {slug}.test is not")
+        claim = thief.post("/v1/domains", json={"name": f"{slug}.test"})
+        assert claim.status_code == 409 and owner not in claim.text
+    intake.send(mail(f"support@{slug}.test"))
+    wait_until(lambda: tickets(intake, owner), 20, "the owner's ticket")
 
 
 def test_unknown_recipients_get_550_and_oversized_mail_552(intake: Intake) -> None:

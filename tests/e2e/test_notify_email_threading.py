@@ -70,6 +70,7 @@ def services(kafka: KafkaNode, postgres: PostgresServer,
             "HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
             "HELPLINE_SMTP_PORT": str(sink.port),
             "HELPLINE_SMTP_SERVER_PORT": str(intake_smtp_port),
+            "HELPLINE_DOMAIN_VERIFICATION": "trust",
             "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
         },
     )
@@ -105,8 +106,14 @@ async def test_requester_reply_to_an_emailed_agent_answer_threads_by_headers_alo
     services: Services,
 ) -> None:
     tenant = unique_name("acme")
-    mailbox, customer = f"support@{tenant}.example", "frank@customer.example"
+    domain_name = f"{tenant.replace('_', '-')}.example"  # a mailbox's domain is a DNS name
+    mailbox, customer = f"support@{domain_name}", "frank@customer.example"
     with services.client(tenant) as client:
+        domain = client.post(services.url("intake") + "/v1/domains",
+                             json={"name": domain_name})
+        domain.raise_for_status()
+        client.post(services.url("intake") + f"/v1/domains/{domain.json()['id']}/verify"
+                    ).raise_for_status()
         client.post(services.url("intake") + "/v1/mailboxes",
                     json={"address": mailbox}).raise_for_status()
         ticket = client.post(services.url("intake") + "/v1/tickets", json={

@@ -56,7 +56,8 @@ def deployment(kafka: KafkaNode, postgres: PostgresServer,
                        for name in names},
         environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
                      "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
-                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2"})
+                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+                     "HELPLINE_DOMAIN_VERIFICATION": "trust"})
     try:
         for name in names:
             stack.start(name)
@@ -81,6 +82,9 @@ def test_a_web_form_mail_opens_a_ticket_whose_clock_pauses_when_pending(
     tenant = unique_name("shop")
     address = f"support@{tenant}.example"
     with deployment.client(tenant) as client:
+        domain = client.post("/v1/domains", json={"name": f"{tenant}.example"})
+        assert domain.status_code == 201, domain.text
+        assert client.post(f"/v1/domains/{domain.json()['id']}/verify").status_code == 200
         assert client.post("/v1/mailboxes", json={"address": address}).status_code == 201
         with smtplib.SMTP("127.0.0.1", deployment.smtp_port, timeout=30) as smtp:
             smtp.send_message(web_form_mail(address))

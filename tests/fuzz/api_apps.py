@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from schemathesis.core import NOT_SET
 
 from helpline_escalation import bootstrap as escalation
 from helpline_escalation.config import EscalationSettings
@@ -66,7 +67,8 @@ def build(service: str, directory: Path) -> ServiceApp:
     """``service``'s app (intake, routing, escalation or notify) on a fresh migrated database."""
     common: dict[str, Any] = {"data_dir": directory, "token_secret": SECRET}
     if service == "intake":
-        intake_settings = IntakeSettings(**common, smtp_server_enabled=False)
+        intake_settings = IntakeSettings(**common, smtp_server_enabled=False,
+                                         domain_verification="trust")
         upgrade(intake.MIGRATIONS, intake_settings.resolved_database_url(intake.NAME))
         return ServiceApp(*intake.bootstrap(intake_settings, MemoryAttachmentStore()))
     if service == "routing":
@@ -122,6 +124,8 @@ SEEDS: dict[str, list[Seed]] = {
                                            "domains": ["customer.example"]},
              {"organization_id": "id"}),
         Seed("POST", "/v1/requesters", {"email": "zoe@zed.example"}, {"requester_id": "id"}),
+        Seed("POST", "/v1/domains", {"name": "acme.test"}, {"domain_id": "id"}),
+        Seed("POST", "/v1/domains/{domain_id}/verify", NOT_SET, {}),
         Seed("POST", "/v1/mailboxes", {"address": "support@acme.test"}, {"mailbox_id": "id"}),
     ],
     "routing": [

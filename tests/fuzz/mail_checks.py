@@ -10,6 +10,8 @@ from helpline_intake.domain.errors import UnparseableEmail
 PARSE_SECONDS = 2.0
 """Per example, for inputs of a few kB to 256 kB: generous (the machine is shared), no benchmark."""
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
+CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""C0 (but tab and line breaks), DEL and C1: never text a customer typed."""
 
 
 def check_parse(raw: bytes, seconds: float = PARSE_SECONDS) -> InboundEmail | None:
@@ -25,7 +27,17 @@ def check_parse(raw: bytes, seconds: float = PARSE_SECONDS) -> InboundEmail | No
     assert elapsed < seconds, f"parsing {len(raw)} bytes took {elapsed:.1f}s"
     if parsed is not None:
         assert_no_line_breaks(parsed)
+        assert_no_controls(parsed)
     return parsed
+
+
+def assert_no_controls(parsed: InboundEmail) -> None:
+    """No control character reaches a subject, a name, a body or a file name."""
+    for name, value in (("subject", parsed.subject), ("from_name", parsed.from_name or ""),
+                        ("text", parsed.text),
+                        *(("filename", item.filename) for item in parsed.attachments)):
+        found = CONTROLS.search(value)
+        assert found is None, f"{name} holds U+{ord(found.group()):04X}: {value[:200]!r}"
 
 
 def assert_no_line_breaks(parsed: InboundEmail) -> None:

@@ -78,3 +78,16 @@ def refuse_unrepresentable_instant(value: datetime) -> datetime:
 
 Instant = Annotated[AwareDatetime, AfterValidator(refuse_unrepresentable_instant)]
 """A point in time given with its offset, normalised to UTC (a query filter, a body field)."""
+
+
+def without_unsafe_characters(value: str, replacement: str = "") -> str:
+    """``value`` with each control or bidirectional character (line breaks too) replaced."""
+    return _FORBIDDEN_IN_LINE.sub(replacement, value)
+
+
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>@'\"]+@[^\s<>@'\"]+")
+
+
+def hide_addresses(text: str) -> str:
+    """``text`` with every email address replaced by ``<address>`` (for log lines)."""
+    return _ADDRESS_IN_TEXT.sub("<address>", text)

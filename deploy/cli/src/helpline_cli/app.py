@@ -27,6 +27,8 @@ partners = typer.Typer(help="Partners: Kafka users that read one tenant's partne
                         no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 app.add_typer(partners, name="partners")
+app.add_typer(resource_group("intake", "/v1/domains", "mail domains (publish the TXT record, "
+                             "then verify)", actions=("verify",)), name="domains")
 app.add_typer(resource_group("intake", "/v1/mailboxes", "mailboxes"), name="mailboxes")
 app.add_typer(resource_group("intake", "/v1/quarantine", "quarantined mail", deletable=False,
                              actions=("replay",)), name="quarantine")

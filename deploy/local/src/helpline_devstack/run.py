@@ -9,6 +9,7 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from helpline_cli.partners import create_partner
 from helpline_devstack.kafka import BrokerSecurity, KafkaNode
@@ -22,7 +23,8 @@ SECURITY_VARIABLE = "HELPLINE_DEV_KAFKA_SECURITY"
 """``sasl_ssl``: the broker takes only SASL_SSL, with ACLs and one user per service."""
 DEMO_TENANT = "demo"
 DEMO_PARTNER = "demo-partner"
-DEMO_MAILBOX = "support@demo.helpline.test"
+DEMO_DOMAIN = "demo.helpline.test"
+DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
 SMTP_SINK_PORT = 2526
 INTAKE_SMTP_PORT = 2525
 DEFAULT_PORTS: dict[str, int] = {
@@ -57,18 +59,32 @@ def dev_ports(environ: dict[str, str] | None = None) -> dict[str, int]:
     return ports
 
 
-def _demo_mailbox(intake_url: str, token: str) -> None:
-    """Configure the demo tenant's mailbox (already there on a second run: 409, fine)."""
+def _call(url: str, token: str, body: dict[str, str] | None = None) -> Any:
+    """GET (or POST ``body`` as JSON); the decoded answer, None for a 409 (there already)."""
     request = urllib.request.Request(
-        intake_url + "/v1/mailboxes", data=json.dumps({"address": DEMO_MAILBOX}).encode(),
-        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
-        method="POST")
+        url, data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
     except urllib.error.HTTPError as error:
         if error.code != 409:
             raise
+        return None
+
+
+def _demo_mailbox(intake_url: str, token: str) -> None:
+    """Verify the demo domain for the demo tenant, then configure its mailbox.
+
+    Intake runs with ``HELPLINE_DOMAIN_VERIFICATION=trust`` here (no DNS for a .test domain):
+    the verify step believes the claim. Both steps are no-ops on a second run.
+    """
+    _call(intake_url + "/v1/domains", token, {"name": DEMO_DOMAIN})
+    for domain in _call(intake_url + "/v1/domains", token):
+        if domain["name"] == DEMO_DOMAIN and domain["status"] != "verified":
+            _call(intake_url + f"/v1/domains/{domain['id']}/verify", token, {})
+    _call(intake_url + "/v1/mailboxes", token, {"address": DEMO_MAILBOX})
 
 
 def write_private(path: Path, text: str) -> None:
@@ -137,6 +153,10 @@ def run(home: Path = Path(".helpline")) -> int:
             "HELPLINE_SMTP_SERVER_PORT": str(ports["intake_smtp"]),
             # The demo's webhook receivers run on this machine; production refuses loopback.
             "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+            # Local development only: demo domains have no DNS, IMAP servers run on this machine.
+            "HELPLINE_DOMAIN_VERIFICATION": "trust",
+            "HELPLINE_IMAP_ALLOW_PRIVATE_NETWORKS": "true",
+            "HELPLINE_IMAP_ALLOW_PLAINTEXT": "true",
         },
     )
     try:

@@ -5,11 +5,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from helpline_intake.adapters.attachments import FileAttachmentStore
+from helpline_intake.adapters.domain_ownership import DnsTxtOwnership, TrustedOwnership
 from helpline_intake.adapters.orm import metadata
 from helpline_intake.config import IntakeSettings
-from helpline_intake.domain.ports import AttachmentStore
-from helpline_intake.entrypoints import http, http_directory, http_mail
-from helpline_intake.entrypoints.imap import imap_poller
+from helpline_intake.domain.ports import AttachmentStore, DomainOwnership
+from helpline_intake.entrypoints import http, http_directory, http_domains, http_mail
+from helpline_intake.entrypoints.imap import ImapPolicy, imap_poller
 from helpline_intake.entrypoints.mail_loops import pending_sweeper
 from helpline_intake.entrypoints.smtp import smtp_loop
 from helpline_intake.service_layer import handlers
@@ -24,9 +25,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def bootstrap(settings: IntakeSettings | None = None,
-              attachments: AttachmentStore | None = None) -> tuple[FastAPI, ServiceRuntime]:
+              attachments: AttachmentStore | None = None,
+              ownership: DomainOwnership | None = None) -> tuple[FastAPI, ServiceRuntime]:
     """Build intake's app and runtime (nothing connects until the app starts)."""
     settings = settings or IntakeSettings()
+    if ownership is None:
+        ownership = (TrustedOwnership() if settings.domain_verification == "trust"
+                     else DnsTxtOwnership())
     runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata)
     store = attachments or FileAttachmentStore(settings.resolved_attachments_dir())
 
@@ -48,12 +53,16 @@ def bootstrap(settings: IntakeSettings | None = None,
                                    lmtp=settings.smtp_server_protocol == "lmtp",
                                    tracer=runtime.tracer_provider.get_tracer("helpline.intake")))
     runtime.add_loop(pending_sweeper(processing, settings.pending_sweep_interval))
+    imap_policy = ImapPolicy(allow_private_networks=settings.imap_allow_private_networks,
+                             allow_plaintext=settings.imap_allow_plaintext,
+                             max_message_size=settings.max_message_size)
     runtime.add_loop(imap_poller(processing, settings.imap_poll_interval,
-                                 settings.imap_batch_size, settings.max_message_size))
+                                 settings.imap_batch_size, imap_policy))
     app = runtime.http_app("Helpline intake", [
         http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size),
         http_directory.router(unit_of_work),
-        http_mail.router(processing),
+        http_domains.router(unit_of_work, ownership),
+        http_mail.router(processing, imap_policy),
     ], body_limits={
         # Attachments travel base64-encoded: a message may be as large as a mail may be.
         ("POST", "/v1/tickets/{ticket_id}/messages"): settings.max_message_size,

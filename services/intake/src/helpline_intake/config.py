@@ -28,6 +28,15 @@ class IntakeSettings(ServiceSettings):
     imap_poll_interval: float = Field(default=30.0, gt=0)
     imap_batch_size: int = Field(default=50, ge=1, le=1000)
     pending_sweep_interval: float = Field(default=10.0, gt=0)
+    domain_verification: Literal["dns", "trust"] = Field(
+        default="dns", description="How a tenant proves a mail domain: dns (a TXT record) or "
+                                  "trust (local development only: every claim is believed)")
+    imap_allow_private_networks: bool = Field(
+        default=False, description="Let IMAP mailboxes be on loopback or private addresses "
+                                   "(local development and tests only)")
+    imap_allow_plaintext: bool = Field(
+        default=False, description="Let IMAP mailboxes without IMAPS or STARTTLS be read "
+                                   "(local development and tests only)")
 
     def resolved_attachments_dir(self) -> Path:
         """The attachment directory (created on first use)."""

@@ -10,11 +10,13 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_intake.adapters.attachments import MemoryAttachmentStore
+from helpline_intake.adapters.domain_ownership import TrustedOwnership
 from helpline_intake.adapters.orm import metadata
 from helpline_intake.bootstrap import MIGRATIONS
 from helpline_intake.domain.directory import Mailbox
+from helpline_intake.domain.domains import Domain, domain_of
 from helpline_intake.domain.model import Message, Ticket
-from helpline_intake.service_layer import requesters
+from helpline_intake.service_layer import domains, requesters
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
 from helpline_intake.service_layer.inbound import UnitOfWorkFactory, mailbox_for, store_raw
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
@@ -46,9 +48,20 @@ class Intake:
     processing: MailProcessing
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
 
+    async def verify_domain(self, tenant: str, name: str) -> Domain:
+        """Add and verify a domain for ``tenant`` (the verification record counts as found)."""
+        async with self.unit_of_work() as uow:
+            found = await uow.domains.named(tenant, name)
+        if found is None:
+            found = await domains.add_domain(tenant, name, self.unit_of_work())
+        return await domains.verify_domain(tenant, found.id, TrustedOwnership(),
+                                           self.unit_of_work)
+
     async def add_mailbox(self, tenant: str, address: str, aliases: list[str] | None = None
                           ) -> Mailbox:
-        """Configure a mailbox."""
+        """Configure a mailbox, verifying its domains for the tenant first."""
+        for name in {domain_of(item) for item in [address, *(aliases or [])]}:
+            await self.verify_domain(tenant, name)
         mailbox = await requesters.add_mailbox(requesters.AddMailbox(
             tenant_id=tenant, address=address, aliases=aliases or [], priority="normal",
             type="question", tags=["email"], imap=None), self.unit_of_work())
@@ -78,8 +91,6 @@ class Intake:
     async def events(self) -> list[Envelope]:
         """Everything published so far."""
         return await outbox_events(self.engine, metadata)
-
-
 
 
 @asynccontextmanager

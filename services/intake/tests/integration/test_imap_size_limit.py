@@ -50,7 +50,9 @@ async def test_oversize_mail_is_quarantined_from_its_header_and_stays_on_the_ser
     mailbox = dataclasses.replace(intake.mailboxes["support@acme.test"], imap={
         "host": "127.0.0.1", "port": dovecot.port, "username": "support@acme.test",
         "password": PASSWORD, "ssl": False})
-    assert await imap.poll_mailbox(mailbox, intake.processing, 50, LIMIT) == 2
+    policy = imap.ImapPolicy(allow_private_networks=True, allow_plaintext=True,
+                             max_message_size=LIMIT)
+    assert await imap.poll_mailbox(mailbox, intake.processing, 50, policy) == 2
     assert len(downloaded) == 1
     [ticket] = await intake.tickets()
     assert ticket.subject == "Small one"

@@ -28,9 +28,10 @@ TICKET = {"subject": "Export fails", "description": "since 4.2",
 class Api:
     """An in-process client per tenant and scope set."""
 
-    def __init__(self, app: Any, runtime: ServiceRuntime) -> None:
+    def __init__(self, app: Any, runtime: ServiceRuntime, store: MemoryAttachmentStore) -> None:
         self.app = app
         self.runtime = runtime
+        self.store = store
 
     def unit_of_work(self) -> IntakeUnitOfWork:
         return self.runtime.unit_of_work(IntakeUnitOfWork)
@@ -47,11 +48,22 @@ class Api:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     settings = IntakeSettings(data_dir=tmp_path, token_secret=SECRET,  # type: ignore[arg-type]
-                              smtp_server_enabled=False)
+                              smtp_server_enabled=False, domain_verification="trust")
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
-    app, runtime = bootstrap(settings)
-    yield Api(app, runtime)
+    store = MemoryAttachmentStore()
+    app, runtime = bootstrap(settings, store)
+    yield Api(app, runtime, store)
     await runtime.engine.dispose()
+
+
+async def verified_domain(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    """Add and verify a mail domain (the app trusts every claim here)."""
+    added = await client.post("/v1/domains", json={"name": name})
+    assert added.status_code == 201, added.text
+    verified = await client.post(f"/v1/domains/{added.json()['id']}/verify")
+    assert verified.status_code == 200, verified.text
+    found: dict[str, Any] = verified.json()
+    return found
 
 
 async def create(client: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
@@ -189,12 +201,13 @@ async def test_every_endpoint_answers_404_for_another_tenants_ids(api: Api) -> N
                                )).json()
         organization = (await acme.post("/v1/organizations", json={"name": "O"})).json()
         requester = (await acme.get("/v1/requesters")).json()[0]
+        domain = await verified_domain(acme, "acme.test")
         mailbox = (await acme.post("/v1/mailboxes", json={"address": "s@acme.test"})).json()
         quarantined = await _quarantined_mail(api)
     ids = {"ticket_id": ticket["id"], "message_id": message["id"],
            "attachment_id": message["attachments"][0]["id"],
            "organization_id": organization["id"], "requester_id": requester["id"],
-           "mailbox_id": mailbox["id"], "inbound_id": quarantined}
+           "mailbox_id": mailbox["id"], "inbound_id": quarantined, "domain_id": domain["id"]}
     bodies = {"messages": {"body": "x"}, "merge": {"into_ticket_id": ticket["id"]},
               "organizations": {"name": "O"}, "requesters": {"email": "z@z.example"},
               "tickets": {"status": "open"}}
@@ -222,3 +235,87 @@ async def _quarantined_mail(api: Api) -> str:
     [stored] = await store_raw(b"garbage", [mailbox], ["s@acme.test"], "smtp", api.unit_of_work)
     assert await process_inbound(stored.inbound_id, processing) == "quarantined"
     return stored.inbound_id
+
+
+async def test_attachments_download_with_nosniff_and_a_safe_content_disposition(api: Api
+                                                                             ) -> None:
+    async with api.client() as client:
+        await verified_domain(client, "acme.test")
+        assert (await client.post("/v1/mailboxes", json={
+            "address": "support@acme.test"})).status_code == 201
+        raw = (b"From: cy@customer.example\r\nTo: support@acme.test\r\nSubject: page\r\n"
+               b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+               b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n"
+               b"Content-Type: text/html\r\nContent-Disposition: attachment; filename*=utf-8''"
+               b"r%C3%A9sum%C3%A9%20%22x%22%0D%0AX-Evil%3A%201%E2%80%AEtxt.html\r\n\r\n"
+               b"<script>alert(1)</script>\r\n--b--\r\n")
+        mailbox = await mailbox_for("support@acme.test", api.unit_of_work)
+        assert mailbox is not None
+        [stored] = await store_raw(raw, [mailbox], ["support@acme.test"], "smtp",
+                                   api.unit_of_work)
+        processing = MailProcessing(api.unit_of_work, api.store)
+        assert await process_inbound(stored.inbound_id, processing) == "processed"
+    async with api.unit_of_work() as uow:
+        [ticket] = await uow.tickets.page("acme", limit=10)
+        [message] = await uow.tickets.messages("acme", ticket.id)
+    async with api.client() as client:
+        url = (f"/v1/tickets/{ticket.id}/messages/{message.id}/attachments/"
+               f"{message.attachments[0]['id']}")
+        response = await client.get(url)
+        quarantine = await client.get(f"/v1/quarantine/{stored.inbound_id}/raw")
+    assert response.status_code == 200 and response.content.startswith(b"<script>")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    disposition = response.headers["content-disposition"]
+    assert disposition == ('attachment; filename="r_sum_ _x_ X-Evil: 1_txt.html"; '
+                           "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22x%22%20X-Evil%3A%201_txt.html")
+    assert "sandbox" in response.headers["content-security-policy"]
+    assert quarantine.headers["x-content-type-options"] == "nosniff"
+
+
+HOSTILE = ["cy\x00@customer.example", "cy@customer.example\u202e", "c\ry@customer.example",
+           "cy\u0085@customer.example"]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    *[("/v1/tickets", {**TICKET, "requester": {"email": value}}, "requester.email")
+      for value in HOSTILE],
+    ("/v1/tickets", {**TICKET, "requester": {"email": "cy@customer.example",
+                                             "name": "Cy\u202eevil"}}, "requester.name"),
+    ("/v1/tickets", {**TICKET, "subject": "Hi\r\nBcc: all@x.example"}, "subject"),
+    *[("/v1/requesters", {"email": value}, "email") for value in HOSTILE],
+    ("/v1/requesters", {"email": "z@z.example", "name": "Zoe\x00"}, "name"),
+    ("/v1/organizations", {"name": "Org\u2066"}, "name"),
+    *[("/v1/mailboxes", {"address": value.replace("customer.example", "acme.test")},
+       "address") for value in HOSTILE],
+    ("/v1/mailboxes", {"address": "s@acme.test", "aliases": ["h\x00@acme.test"]}, "aliases.0"),
+    ("/v1/mailboxes", {"address": "s@acme.test", "imap": {
+        "host": "imap.example.com\x00", "username": "u", "password": "p"}}, "imap.host"),
+    ("/v1/mailboxes", {"address": "s@acme.test", "imap": {
+        "host": "127.0.0.1", "username": "u", "password": "p"}}, "imap.host"),
+    ("/v1/mailboxes", {"address": "s@acme.test", "imap": {
+        "host": "[::ffff:10.0.0.1]", "username": "u", "password": "p"}}, "imap.host"),
+    ("/v1/mailboxes", {"address": "s@acme.test", "imap": {
+        "host": "imap.example.com", "username": "u\r\nA1 LOGOUT", "password": "p"}},
+     "imap.username"),
+])
+async def test_control_and_bidi_characters_are_refused_naming_the_field(
+        api: Api, path: str, body: dict[str, Any], field: str) -> None:
+    async with api.client() as client:
+        await verified_domain(client, "acme.test")
+        response = await client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    fields = {item["field"] for item in problem.get("errors", [])} or {
+        problem["detail"].split(":", 1)[0]}
+    assert field in fields, problem
+
+
+async def test_a_hostile_attachment_name_is_refused(api: Api) -> None:
+    async with api.client() as client:
+        ticket = await create(client)
+        response = await client.post(f"/v1/tickets/{ticket['id']}/messages", json={
+            "body": "x", "attachments": [{"filename": "invoice\u202efdp.exe",
+                                          "content_base64": "YQ=="}]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "attachments.0.filename"

@@ -137,6 +137,41 @@ async def test_a_retried_delivery_or_two_mailboxes_make_one_ticket(intake: Intak
     assert len(await intake.tickets()) == 2
 
 
+async def test_a_reused_message_id_with_other_content_is_stored_and_processed(
+        intake: Intake) -> None:
+    first = mail(message_id="<same@customer.example>")
+    clash = mail(message_id="<same@customer.example>", sender="mallory@evil.example",
+                 subject="Other matter", body="Entirely different.")
+    assert await intake.deliver(first) == ["processed"]
+    assert await intake.deliver(clash) == ["processed"]
+    assert await intake.deliver(clash) == [], "a retry of the second mail is still a repeat"
+    tickets = await intake.tickets()
+    assert sorted(ticket.requester_email for ticket in tickets) == [
+        "cy@customer.example", "mallory@evil.example"]
+
+
+async def test_a_sender_address_with_a_control_character_is_quarantined_not_a_ticket(
+        intake: Intake) -> None:
+    for sender in (b"cy\x00@customer.example", b"cy\xe2\x80\xae@customer.example"):
+        raw = (b"From: Cy <" + sender + b">\r\nTo: support@acme.test\r\nSubject: Help\r\n"
+               b"Message-ID: <" + sender.replace(b"@", b".") + b"@x>\r\n\r\nPlease.\r\n")
+        assert await intake.deliver(raw) == ["quarantined"]
+    assert await intake.tickets() == []
+    async with intake.unit_of_work() as uow:
+        quarantined = await uow.mail.inbound_list(status="quarantined", tenant_id="acme")
+    assert [record.reason and "control or bidirectional" in record.reason
+            for record in quarantined] == [True, True]
+
+
+async def test_control_and_bidi_characters_are_dropped_from_a_senders_name(
+        intake: Intake) -> None:
+    raw = (b"From: =?utf-8?q?Cy=E2=80=AE_Cus=00tomer?= <cy@customer.example>\r\n"
+           b"To: support@acme.test\r\nSubject: Help\r\n\r\nPlease.\r\n")
+    assert await intake.deliver(raw) == ["processed"]
+    [ticket] = await intake.tickets()
+    assert ticket.requester_name == "Cy Customer"
+
+
 async def test_an_out_of_office_reply_is_recorded_but_never_reopens(intake: Intake) -> None:
     original = mail()
     await intake.deliver(original)

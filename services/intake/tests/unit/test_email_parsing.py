@@ -72,3 +72,19 @@ def test_auto_replies_are_recognised_by_their_headers() -> None:
     assert parsed(sender="MAILER-DAEMON@mx.example")
     assert not parsed(Auto_Submitted="no")
     assert not parsed()
+
+
+def test_remote_images_are_blocked_and_embedded_ones_kept() -> None:
+    raw = (b"From: a@b.example\r\nSubject: hi\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           b'<p>Hi<img src="https://tracker.example/open.gif?u=1" alt="logo">'
+           b'<img src="//cdn.example/x.png" srcset="https://cdn.example/x2.png 2x">'
+           b'<img src="cid:part1@b.example"><img src="data:image/png;base64,iVBORw0KGgo=">'
+           b'<img src="data:image/svg+xml;base64,PHN2Zz4=">'
+           b'<a href="data:text/html,x">data link</a><a href="https://ok.example/">ok</a></p>')
+    html = parse_email(raw).html
+    assert html is not None
+    assert "tracker.example" not in html and "cdn.example" not in html
+    assert 'alt="logo"' in html and 'src="cid:part1@b.example"' in html
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
+    assert "svg" not in html and "data:text" not in html
+    assert 'href="https://ok.example/"' in html

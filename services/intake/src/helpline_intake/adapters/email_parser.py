@@ -7,15 +7,17 @@ lose the rest of the message.
 import re
 from datetime import datetime
 from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 import nh3
 
 from helpline_intake.adapters.email_parts import bounce_of, part_payload, text_of_html
+from helpline_intake.adapters.mail_text import decode_header, decode_text, undeclared_8bit
 from helpline_intake.domain.email.message import Attachment, InboundEmail
 from helpline_intake.domain.email.threading import message_ids_in, normalize_message_id
 from helpline_intake.domain.errors import UnparseableEmail
+from helpline_shared.inputs import has_unsafe_characters, without_unsafe_characters
 
 MAX_PARTS = 500
 MAX_DEPTH = 30
@@ -26,24 +28,37 @@ LOOP_HEADERS = ("auto-submitted", "precedence", "x-autoreply", "x-autorespond",
                 "reply-to")
 
 
-def header(message: Message, name: str) -> str:
-    """A header's decoded value, or "" when it is missing or cannot be decoded."""
+def raw_header(message: Message, name: str) -> str:
+    """The first ``name`` header as received (8-bit bytes as surrogate escapes), or ""."""
     try:
-        value = message.get(name)
+        for key, value in message.raw_items():
+            if key.lower() == name:
+                return str(value)
     except Exception:  # noqa: BLE001 - a broken header counts as absent
-        return ""
-    if value is None:
-        return ""
+        pass
+    return ""
+
+
+def header(message: Message, name: str) -> str:
+    """A header's decoded value as mail readers decode it, or "" when missing or undecodable."""
     try:
-        return str(value)
+        return decode_header(raw_header(message, name))
     except Exception:  # noqa: BLE001 - a broken header counts as absent
         return ""
 
 
 def _addresses(message: Message, name: str) -> tuple[str, ...]:
-    raw = header(message, name)
-    found = [address.strip().lower() for _, address in getaddresses([raw]) if "@" in address]
+    raw = undeclared_8bit(raw_header(message, name))
+    found = [address.strip().lower() for _, address in getaddresses([raw])
+             if "@" in address and not has_unsafe_characters(address.strip())]
     return tuple(dict.fromkeys(found))
+
+
+def _sender(message: Message) -> tuple[str | None, str | None]:
+    """The From name (decoded, control and bidi characters removed) and address, as given."""
+    name, address = parseaddr(undeclared_8bit(raw_header(message, "from")))
+    display = without_unsafe_characters(decode_header(name)).strip() or None
+    return display, address.lower() if _ADDRESS.fullmatch(address) else None
 
 
 def _date(message: Message) -> datetime | None:
@@ -78,6 +93,26 @@ def _walk(message: Message, depth: int = 0) -> list[Message]:
     return parts
 
 
+# Images embedded in the mail (cid: parts, data: images) are kept; remote ones are blocked, not
+# proxied: fetching them would tell the sender when and where the agent read the mail.
+_URL_SCHEMES = nh3.ALLOWED_URL_SCHEMES | {"cid", "data"}
+_EMBEDDED_IMAGE = ("cid:", "data:image/png", "data:image/gif", "data:image/jpeg",
+                   "data:image/webp")
+
+
+def _embedded_only(element: str, attribute: str, value: str) -> str | None:
+    lowered = value.strip().lower()
+    if element == "img" and attribute in ("src", "srcset"):
+        return value if attribute == "src" and lowered.startswith(_EMBEDDED_IMAGE) else None
+    # data: and cid: are accepted for embedded images only, never as links.
+    return None if lowered.startswith(("data:", "cid:")) else value
+
+
+def sanitize_html(html: str) -> str:
+    """HTML safe to show an agent: nh3's defaults, and no remote image (tracking pixels)."""
+    return nh3.clean(html, url_schemes=_URL_SCHEMES, attribute_filter=_embedded_only)
+
+
 def parse_email(raw: bytes) -> InboundEmail:
     """Parse a mail; ``UnparseableEmail`` when nothing sensible can be made of it."""
     try:
@@ -99,19 +134,19 @@ def _parse(raw: bytes) -> InboundEmail:
         _collect(part, texts, htmls, attachments)
     html = "\n".join(htmls) if htmls else None
     text = "\n\n".join(texts).strip() or (text_of_html(html) if html else "")
-    from_name, from_address = parseaddr(header(message, "from"))
+    from_name, from_address = _sender(message)
     return InboundEmail(
         message_id=normalize_message_id(header(message, "message-id")),
         in_reply_to=message_ids_in(header(message, "in-reply-to")),
         references=message_ids_in(header(message, "references")),
         subject=re.sub(r"\s+", " ", header(message, "subject")).strip()[:998],
-        from_address=from_address.lower() if _ADDRESS.fullmatch(from_address) else None,
-        from_name=from_name or None,
+        from_address=from_address,
+        from_name=from_name,
         to=_addresses(message, "to"),
         cc=_addresses(message, "cc"),
         date=_date(message),
         text=text,
-        html=nh3.clean(html) if html else None,
+        html=sanitize_html(html) if html else None,
         headers={name: header(message, name) for name in LOOP_HEADERS if name in message},
         attachments=tuple(attachments),
         bounce=bounce_of(message),
@@ -150,15 +185,12 @@ def _filename(part: Message) -> str | None:
         return None
     if not name:
         return None
-    return re.sub(r"[\x00-\x1f/\\]", "_", str(name))[:255]
+    return re.sub(r"[/\\]", "_", without_unsafe_characters(decode_header(str(name)), "_"))[:255]
 
 
 def _text(part: Message) -> str:
-    if isinstance(part, EmailMessage):
-        try:
-            content = part.get_content()
-            if isinstance(content, str):
-                return content
-        except (LookupError, ValueError, AssertionError, KeyError):
-            pass
-    return part_payload(part).decode("utf-8", errors="replace")
+    try:
+        charset = part.get_content_charset()
+    except Exception:  # noqa: BLE001 - an unreadable charset counts as undeclared
+        charset = None
+    return decode_text(part_payload(part), charset)

@@ -4,6 +4,7 @@ import html as html_module
 import re
 from email.message import Message
 
+from helpline_intake.adapters.mail_text import without_controls
 from helpline_intake.domain.email.message import Bounce, BouncedRecipient
 from helpline_intake.domain.email.threading import normalize_message_id
 
@@ -33,7 +34,8 @@ def text_of_html(html: str) -> str:
     """Readable text of an HTML-only mail (the sanitised HTML is kept beside it)."""
     text = _DROP.sub("", html[:2_000_000])
     text = _TAG.sub("", _BLOCK.sub("\n", text))
-    text = html_module.unescape(text)
+    # Numeric references such as &#157; unescape to C1 controls (HTML5's table keeps a few).
+    text = without_controls(html_module.unescape(text))
     return re.sub(r"\n\s*\n+", "\n\n", re.sub(r"[ \t\r\f\v]+", " ", text)).strip()
 
 

@@ -1,14 +1,26 @@
-"""An IMAP folder read with imapclient (BSD): UIDVALIDITY, UIDs, peek-fetch, optional move."""
+"""An IMAP folder read with imapclient (BSD): UIDVALIDITY, UIDs, peek-fetch, optional move.
+
+The connection goes to an address the destination guard checked (``helpline_shared.netguard``),
+never to whatever the host name resolves to later, while TLS still verifies the host name.
+"""
 
 import contextlib
+import imaplib
+import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any
 
 from imapclient import IMAPClient
 
+from helpline_intake.domain.errors import IntakeError
+
 HEADER_LIMIT = 256_000
 """The most of an oversize mail's header kept for its quarantine record."""
+
+
+class ImapTlsRequired(IntakeError):
+    """The IMAP server offers neither IMAPS nor STARTTLS, and plaintext is not allowed."""
 
 
 @dataclass(frozen=True)
@@ -32,17 +44,66 @@ class ImapAccount:
                    move_to=settings.get("move_to") or None, ssl=bool(settings.get("ssl", True)))
 
 
+class _PinnedImap(imaplib.IMAP4):
+    """IMAP to a checked address; with a TLS context (IMAPS) the certificate must match host."""
+
+    def __init__(self, host: str, address: str, port: int, context: ssl.SSLContext | None,
+                 timeout: float | None) -> None:
+        self._address = address
+        self._context = context
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = socket.create_connection((self._address, self.port), timeout=timeout)
+        if self._context is None:
+            return sock
+        return self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _PinnedClient(IMAPClient):  # type: ignore[misc]  # imapclient ships no types
+    """An IMAPClient that connects to ``address`` while speaking to (and verifying) ``host``."""
+
+    def __init__(self, host: str, address: str, **options: Any) -> None:
+        self._address = address
+        super().__init__(host, **options)
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        timeout = getattr(self._timeout, "connect", None)
+        return _PinnedImap(self.host, self._address, self.port,
+                           self.ssl_context if self.ssl else None, timeout)
+
+
 class ImapFolder:
     """A connected folder; blocking calls, run them in a worker thread."""
 
-    def __init__(self, account: ImapAccount, timeout: float = 30.0) -> None:
+    def __init__(self, account: ImapAccount, addresses: list[str], *,
+                 allow_plaintext: bool = False, timeout: float = 30.0) -> None:
         self.account = account
-        context = ssl.create_default_context() if account.ssl else None
-        self._client = IMAPClient(account.host, port=account.port, ssl=account.ssl,
-                                  ssl_context=context, timeout=timeout)
+        context = ssl.create_default_context()
+        self._client = self._open(account, addresses, context, timeout)
+        if not account.ssl:
+            offered = b"STARTTLS" in self._client.capabilities()
+            if offered:
+                self._client.starttls(context)
+            elif not allow_plaintext:
+                self.close()
+                raise ImapTlsRequired("the IMAP server offers no STARTTLS; use IMAPS (ssl) or "
+                                      "a server with TLS")
         self._client.login(account.username, account.password)
         selected = self._client.select_folder(account.folder)
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
+
+    @staticmethod
+    def _open(account: ImapAccount, addresses: list[str], context: ssl.SSLContext,
+              timeout: float) -> IMAPClient:
+        last_error: OSError | None = None
+        for address in addresses:
+            try:
+                return _PinnedClient(account.host, address, port=account.port, ssl=account.ssl,
+                                     ssl_context=context, timeout=timeout)
+            except OSError as error:
+                last_error = error
+        raise last_error or OSError("the IMAP host has no address")
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs above ``last_uid``, ascending (``n:*`` always matches the newest: filtered)."""

@@ -15,7 +15,7 @@ from helpline_intake.domain.inbound import PENDING, InboundRecord
 
 _INBOUND_FIELDS = ("id", "tenant_id", "mailbox", "dedup_key", "email_message_id", "recipients",
                    "source", "size", "status", "reason", "ticket_id", "received_at",
-                   "processed_at")
+                   "content_sha256", "processed_at")
 
 
 def _inbound(row: Any) -> InboundRecord:
@@ -37,7 +37,8 @@ class MailRepository:
             .where(mailbox_addresses.c.address.in_(mailbox.addresses))
         )).first()
         if taken:
-            raise AlreadyExists(f"address {taken[0]} belongs to a mailbox already")
+            # Which address, and whose, is not said: a 409 must not map other tenants' mail.
+            raise AlreadyExists("an address of this mailbox is taken already")
         await self._session.execute(insert(mailboxes).values(**asdict(mailbox)))
         await self._session.execute(insert(mailbox_addresses), [
             {"address": address, "mailbox_id": mailbox.id, "tenant_id": mailbox.tenant_id}
@@ -82,7 +83,7 @@ class MailRepository:
             imap_uidvalidity=uidvalidity, imap_last_uid=last_uid))
 
     async def store_inbound(self, record: InboundRecord, raw: bytes) -> bool:
-        """Insert a received mail; False if the tenant has it already (same dedup key)."""
+        """Insert a received mail; False if the tenant has it already (same key and content)."""
         result = await self._session.execute(
             self._insert(inbound_messages).values(**asdict(record), raw=raw)
             .on_conflict_do_nothing())

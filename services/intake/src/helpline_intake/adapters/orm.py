@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from helpline_shared.runtime.db import UtcDateTime
@@ -116,10 +117,31 @@ inbound_messages = Table(
     Column("ticket_id", String(64), nullable=True),
     Column("received_at", UtcDateTime, nullable=False),
     Column("processed_at", UtcDateTime, nullable=True),
-    UniqueConstraint("tenant_id", "dedup_key", name="uq_inbound_tenant_dedup"),
+    # SHA-256 of the mail without its transport headers: one Message-ID may carry other content.
+    Column("content_sha256", String(64), nullable=False),
+    UniqueConstraint("tenant_id", "dedup_key", "content_sha256",
+                     name="uq_inbound_tenant_dedup_content"),
     Index("ix_inbound_status", "status", "received_at"),
 )
 """Every accepted mail, raw, stored before it is answered; status pending/processed/quarantined."""
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("verified_at", UtcDateTime, nullable=True),
+    UniqueConstraint("tenant_id", "name", name="uq_domains_tenant_name"),
+    # One tenant at most holds a domain verified; others may only have it pending.
+    Index("uq_domains_verified_name", "name", unique=True,
+          sqlite_where=text("status = 'verified'"),
+          postgresql_where=text("status = 'verified'")),
+)
+"""Mail domains of each tenant; mailbox addresses must be in a domain verified by their tenant."""
 
 organizations = Table(
     "organizations",

@@ -27,3 +27,20 @@ class AlreadyExists(IntakeError):
 
 class UnparseableEmail(IntakeError):
     """Raised when a mail cannot be turned into a ticket or message; the reason is the text."""
+
+
+class DomainNotVerified(IntakeError):
+    """An address whose domain is not one of the tenant's verified domains."""
+
+    def __init__(self, field: str, domain: str) -> None:
+        super().__init__(f"the domain {domain} is not a verified domain of this tenant: add it "
+                         "with POST /v1/domains and verify it first")
+        self.field = field
+
+
+class DomainClaimed(IntakeError):
+    """The domain is verified by another tenant already (which one is never said)."""
+
+
+class OwnershipNotProven(IntakeError):
+    """The verification record of a pending domain was not found."""

@@ -12,7 +12,7 @@ QUARANTINED = "quarantined"
 
 @dataclass
 class InboundRecord:
-    """One stored mail for one tenant; ``dedup_key`` makes a second delivery a no-op."""
+    """One stored mail for one tenant; the same key and content again is a no-op delivery."""
 
     id: str
     tenant_id: str
@@ -26,6 +26,8 @@ class InboundRecord:
     reason: str | None
     ticket_id: str | None
     received_at: datetime
+    content_sha256: str
+    """Of the mail without transport headers: a reused Message-ID with new content is new mail."""
     processed_at: datetime | None = None
 
 

@@ -21,3 +21,10 @@ class AttachmentStore(Protocol):
 
     async def get(self, tenant_id: str, key: str) -> bytes:
         """The bytes stored under ``key``; ``KeyError`` if there are none."""
+
+
+class DomainOwnership(Protocol):
+    """Tells whether a domain's owner published its verification record."""
+
+    async def proven(self, record_name: str, record_value: str) -> bool:
+        """True when ``record_name`` has a TXT record equal to ``record_value``."""

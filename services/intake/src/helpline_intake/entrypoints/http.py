@@ -3,7 +3,6 @@
 import base64
 import binascii
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
@@ -12,6 +11,7 @@ from helpline_intake.adapters.repository import TicketFilter, decode_cursor, enc
 from helpline_intake.domain.errors import CannotMerge, TicketClosed, TicketNotFound
 from helpline_intake.domain.model import new_id
 from helpline_intake.domain.ports import AttachmentStore
+from helpline_intake.entrypoints.downloads import download_headers
 from helpline_intake.entrypoints.schemas import (
     AttachmentIn,
     MergeIn,
@@ -70,7 +70,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         ticket = await handlers.open_ticket(
             handlers.OpenTicket(
                 tenant_id=principal.tenant_id, subject=body.subject,
-                description=body.description, requester=body.requester,
+                description=body.description, requester=body.requester.requester(),
                 priority=body.priority, type=body.type, tags=body.tags, channel="api"),
             unit_of_work())
         return TicketOut.of(ticket)
@@ -202,9 +202,8 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             for item in message.attachments:
                 if item["id"] == attachment_id:
                     data = await store.get(principal.tenant_id, item["key"])
-                    return Response(data, media_type=item["content_type"], headers={
-                        "content-disposition": f"attachment; filename*=UTF-8''"
-                                               f"{quote(item['filename'], safe='')}"})
+                    return Response(data, media_type=item["content_type"],
+                                    headers=download_headers(item["filename"]))
         raise not_found("attachment")
 
     return api

@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from helpline_intake.adapters.orm import idempotent_requests
 from helpline_intake.domain.directory import PLANS, Organization, RequesterRecord
 from helpline_intake.domain.errors import AlreadyExists, NotFound
+from helpline_intake.entrypoints.schemas import Address
 from helpline_intake.service_layer import requesters as directory
 from helpline_intake.service_layer.handlers import UnitOfWorkFactory
-from helpline_shared.events import EmailAddress
+from helpline_shared.inputs import SafeName
 from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
@@ -27,7 +28,7 @@ class OrganizationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeName
     plan: Plan = "basic"
     domains: list[Domain] = Field(default_factory=list, max_length=50)
 
@@ -50,8 +51,8 @@ class RequesterIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailAddress
-    name: str | None = Field(default=None, max_length=200)
+    email: Address
+    name: SafeName | None = None
     organization_id: str | None = Field(default=None, max_length=64)
     language: str | None = Field(default=None, max_length=16, pattern=r"^[A-Za-z]{2,3}(-\w+)*$")
 

@@ -8,12 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from helpline_intake.adapters.orm import idempotent_requests
 from helpline_intake.domain.directory import Mailbox
-from helpline_intake.domain.errors import AlreadyExists, NotFound
+from helpline_intake.domain.errors import AlreadyExists, DomainNotVerified, NotFound
 from helpline_intake.domain.inbound import QUARANTINED, InboundRecord
-from helpline_intake.entrypoints.schemas import Tags
+from helpline_intake.entrypoints.downloads import download_headers
+from helpline_intake.entrypoints.imap import ImapPolicy
+from helpline_intake.entrypoints.schemas import Address, Tags
 from helpline_intake.service_layer import requesters as directory
 from helpline_intake.service_layer.email_intake import MailProcessing, replay
-from helpline_shared.events import EmailAddress, Priority, TicketType
+from helpline_shared import netguard
+from helpline_shared.events import Priority, TicketType
+from helpline_shared.inputs import SafeLine
 from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
@@ -24,13 +28,15 @@ class ImapIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(min_length=1, max_length=253)
+    host: SafeLine = Field(min_length=1, max_length=253)
     port: int = Field(default=993, ge=1, le=65535)
-    username: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1000)
-    folder: str = Field(default="INBOX", min_length=1, max_length=200)
-    move_to: str | None = Field(default=None, max_length=200)
-    ssl: bool = True
+    username: SafeLine = Field(min_length=1, max_length=320)
+    password: SafeLine = Field(min_length=1, max_length=1000)
+    folder: SafeLine = Field(default="INBOX", min_length=1, max_length=200)
+    move_to: SafeLine | None = Field(default=None, max_length=200)
+    ssl: bool = Field(default=True, description="IMAPS (implicit TLS); false: STARTTLS on a "
+                                                "plain port, required unless the operator "
+                                                "allows plaintext for development")
 
 
 class MailboxIn(BaseModel):
@@ -38,8 +44,8 @@ class MailboxIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    address: EmailAddress
-    aliases: list[EmailAddress] = Field(default_factory=list, max_length=20)
+    address: Address
+    aliases: list[Address] = Field(default_factory=list, max_length=20)
     priority: Priority = "normal"
     type: TicketType = "question"
     tags: Tags = Field(default_factory=list)
@@ -88,7 +94,7 @@ class InboundOut(BaseModel):
                    ticket_id=record.ticket_id, received_at=record.received_at)
 
 
-def router(processing: MailProcessing) -> APIRouter:
+def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
     """The ``/v1/mailboxes`` and ``/v1/quarantine`` routes."""
     idempotent = idempotency.IdempotentCreates(processing.unit_of_work, idempotent_requests)
     api = APIRouter(prefix="/v1", tags=["email"])
@@ -101,11 +107,19 @@ def router(processing: MailProcessing) -> APIRouter:
     async def create_mailbox(body: MailboxIn, principal: Principal = admin) -> MailboxOut:
         """Configure a support address; mail to it (or an alias) opens tickets."""
         imap: dict[str, Any] | None = body.imap.model_dump() if body.imap else None
+        if body.imap is not None:
+            # A literal address is judged now; host names at each poll, after DNS.
+            reason = netguard.literal_refusal(
+                body.imap.host, allow_private_networks=imap_policy.allow_private_networks)
+            if reason:
+                raise HTTPException(422, f"imap.host: the host is {reason}")
         try:
             mailbox = await directory.add_mailbox(directory.AddMailbox(
                 tenant_id=principal.tenant_id, address=str(body.address),
                 aliases=[str(alias) for alias in body.aliases], priority=body.priority,
                 type=body.type, tags=body.tags, imap=imap), unit_of_work())
+        except DomainNotVerified as error:
+            raise HTTPException(422, f"{error.field}: {error}") from error
         except AlreadyExists as error:
             raise HTTPException(409, f"address: {error}") from error
         return MailboxOut.of(mailbox)
@@ -164,8 +178,8 @@ def router(processing: MailProcessing) -> APIRouter:
             if found is None:
                 raise not_found("message")
             raw = await uow.mail.raw(inbound_id)
-        return Response(raw, media_type="message/rfc822", headers={
-            "content-disposition": f'attachment; filename="{inbound_id}.eml"'})
+        return Response(raw, media_type="message/rfc822",
+                        headers=download_headers(f"{inbound_id}.eml"))
 
     @api.post("/quarantine/{inbound_id}/replay", response_model=InboundOut)
     async def replay_quarantined(inbound_id: str, principal: Principal = admin) -> InboundOut:

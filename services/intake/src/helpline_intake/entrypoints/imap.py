@@ -7,26 +7,43 @@ the dedup key then recognises.
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from helpline_intake.adapters.imap_source import ImapAccount, ImapFolder
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound, quarantine
 from helpline_intake.service_layer.inbound import store_raw
+from helpline_shared import netguard
+from helpline_shared.inputs import hide_addresses
 from helpline_shared.runtime.service import BackgroundLoop, periodic_loop
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ImapPolicy:
+    """Where IMAP mailboxes may be, how they must be reached, and the largest mail fetched."""
+
+    allow_private_networks: bool = False
+    allow_plaintext: bool = False
+    max_message_size: int = 25 * 1024 * 1024
+
+
 async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size: int,
-                       max_size: int) -> int:
+                       policy: ImapPolicy) -> int:
     """Fetch, store and process everything new in the mailbox's folder; return how many.
 
-    Mail the server says is larger than ``max_size`` is never downloaded: only its header is
-    stored, quarantined with the reason, and the mail itself stays on the IMAP server.
+    Mail the server says is larger than ``policy.max_message_size`` is never downloaded: only its
+    header is stored, quarantined with the reason, and the mail itself stays on the IMAP server.
     """
+    max_size = policy.max_message_size
     assert mailbox.imap is not None
     account = ImapAccount.of(mailbox.imap)
-    folder = await asyncio.to_thread(ImapFolder, account)
+    # The same guard as webhooks: resolved once, every address checked, the checked one used.
+    addresses = await netguard.resolve_allowed(
+        account.host, account.port, allow_private_networks=policy.allow_private_networks)
+    folder = await asyncio.to_thread(ImapFolder, account, addresses,
+                                     allow_plaintext=policy.allow_plaintext)
     try:
         last_uid = mailbox.imap_last_uid
         if mailbox.imap_uidvalidity != folder.uidvalidity:
@@ -74,8 +91,8 @@ def _oversize_reason(size: int, max_size: int, account: ImapAccount) -> str:
 
 
 def imap_poller(processing: MailProcessing, interval: float, batch_size: int,
-                max_size: int) -> BackgroundLoop:
-    """Poll every IMAP mailbox every ``interval`` seconds; mail above ``max_size`` is refused."""
+                policy: ImapPolicy) -> BackgroundLoop:
+    """Poll every IMAP mailbox every ``interval`` seconds."""
 
     async def poll_all(stopping: asyncio.Event) -> None:
         async with processing.unit_of_work() as uow:
@@ -84,11 +101,12 @@ def imap_poller(processing: MailProcessing, interval: float, batch_size: int,
             if stopping.is_set():
                 return
             try:
-                count = await poll_mailbox(mailbox, processing, batch_size, max_size)
+                count = await poll_mailbox(mailbox, processing, batch_size, policy)
             except Exception as error:  # noqa: BLE001 - one bad account never stops others
-                log.warning("imap poll failed", extra={"mailbox_id": mailbox.id,
-                                                       "error_type": type(error).__name__,
-                                                       "error": str(error)[:300]})
+                # A server's error may quote the account (an address): never logged.
+                log.warning("imap poll failed", extra={
+                    "mailbox_id": mailbox.id, "error_type": type(error).__name__,
+                    "error": hide_addresses(str(error)[:300])})
                 continue
             if count:
                 log.info("imap mail fetched", extra={"mailbox_id": mailbox.id, "count": count})

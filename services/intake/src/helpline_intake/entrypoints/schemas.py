@@ -3,14 +3,30 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from helpline_intake.domain.model import Message, Ticket
 from helpline_shared.events import AuthorRole, Priority, Requester, TicketStatus, TicketType
+from helpline_shared.inputs import SafeEmailAddress, SafeLine, SafeName, refuse_unsafe_line
 
+Address = Annotated[SafeEmailAddress, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
+"""An email address as intake takes it: no control or bidirectional character, no brackets."""
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 Tags = Annotated[list[Tag], Field(max_length=50)]
 MAX_ATTACHMENTS = 10
+
+
+class TicketRequester(BaseModel):
+    """Who asks: an address replies can reach and an optional display name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Address
+    name: SafeName | None = None
+
+    def requester(self) -> Requester:
+        """The event contract's requester."""
+        return Requester(email=self.email, name=self.name)
 
 
 class TicketIn(BaseModel):
@@ -18,9 +34,10 @@ class TicketIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=998)
+    # The subject becomes the Subject header of notify's mails: one line, no controls.
+    subject: SafeLine = Field(min_length=1, max_length=998)
     description: str = Field(min_length=1, max_length=100_000)
-    requester: Requester
+    requester: TicketRequester
     priority: Priority = "normal"
     type: TicketType = "question"
     tags: Tags = Field(default_factory=list)
@@ -50,7 +67,8 @@ class AttachmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    filename: str = Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")
+    filename: Annotated[str, AfterValidator(refuse_unsafe_line)] = Field(
+        min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")
     content_type: str = Field(default="application/octet-stream", max_length=255,
                               pattern=r"^[\w.+-]+/[\w.+-]+$")
     content_base64: str = Field(min_length=1, max_length=14_000_000)
@@ -64,7 +82,7 @@ class MessageIn(BaseModel):
     body: str = Field(min_length=1, max_length=100_000)
     public: bool = True
     author_role: AuthorRole = "agent"
-    author_id: str | None = Field(default=None, max_length=64)
+    author_id: SafeLine | None = Field(default=None, max_length=64)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 

@@ -10,9 +10,34 @@ from opentelemetry.trace import NoOpTracer, SpanKind, Tracer
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
 from helpline_intake.service_layer.inbound import mailbox_for, store_raw
+from helpline_shared.inputs import hide_addresses
 from helpline_shared.runtime.service import BackgroundLoop
 
 log = logging.getLogger(__name__)
+
+
+class EnvelopeAddressFilter(logging.Filter):
+    """On aiosmtpd's logger ("mail.log"): below WARNING dropped, addresses in the rest hidden.
+
+    The library logs every command line, MAIL FROM and RCPT TO included, at INFO: personal data
+    by the thousand in intake's log. Its warnings (bogus commands, session errors) stay useful.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep warnings and errors, with every address replaced."""
+        if record.levelno < logging.WARNING:
+            return False
+        message = record.getMessage()
+        if "@" in message:
+            record.msg, record.args = hide_addresses(message), None
+        return True
+
+
+def quiet_smtp_library() -> None:
+    """Install ``EnvelopeAddressFilter`` on aiosmtpd's logger (once)."""
+    library = logging.getLogger("mail.log")
+    if not any(isinstance(item, EnvelopeAddressFilter) for item in library.filters):
+        library.addFilter(EnvelopeAddressFilter())
 
 
 class IntakeHandler:
@@ -29,8 +54,9 @@ class IntakeHandler:
         """Accept a recipient only if it is (a plus-address of) a configured mailbox."""
         try:
             mailbox = await mailbox_for(address, self._processing.unit_of_work)
-        except Exception:
-            log.exception("recipient lookup failed")
+        except Exception as error:  # noqa: BLE001 - a 451 makes the MTA retry
+            # No traceback: database errors quote their parameters, the address among them.
+            log.warning("recipient lookup failed", extra={"error_type": type(error).__name__})
             return "451 4.3.0 temporary failure, try again later"
         if mailbox is None:
             return "550 5.1.1 no such mailbox here"
@@ -52,8 +78,9 @@ class IntakeHandler:
         try:
             stored = await store_raw(raw, mailboxes, list(envelope.rcpt_tos), "smtp",
                                      self._processing.unit_of_work)
-        except Exception:
-            log.exception("storing inbound mail failed")
+        except Exception as error:  # noqa: BLE001 - a 451 makes the MTA retry
+            log.warning("storing inbound mail failed",
+                        extra={"error_type": type(error).__name__})
             return "451 4.3.0 could not store the message, try again later"
         for item in stored:
             if item.new:
@@ -71,6 +98,7 @@ class IntakeHandler:
 def smtp_loop(processing: MailProcessing, *, host: str, port: int, max_size: int,
               lmtp: bool = False, tracer: Tracer | None = None) -> BackgroundLoop:
     """The SMTP (or LMTP) listener as a background loop of the service."""
+    quiet_smtp_library()
     handler = IntakeHandler(processing, tracer)
     servers: list[asyncio.Server] = []
     stopped = asyncio.Event()

@@ -23,6 +23,7 @@ from helpline_intake.service_layer.inbound import UnitOfWorkFactory
 from helpline_intake.service_layer.requesters import origin_for
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared.events import EmailBounced, EmailQuarantined, Requester
+from helpline_shared.inputs import has_unsafe_characters
 from helpline_shared.runtime.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,11 @@ async def _apply_mail(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inboun
         address, name = requester_of(mail)
         if not address:
             raise _Quarantine("no sender address (From) to open a ticket for")
+        if has_unsafe_characters(address):
+            # No acknowledgement could ever be delivered to it: keep the mail, open nothing.
+            raise _Quarantine("the sender address (From or Reply-To) contains a control or "
+                              "bidirectional character: no ticket is opened for an address no "
+                              "reply can reach")
         mailbox = await uow.mail.resolve(record.mailbox)
         if mailbox is None:
             raise _Quarantine(f"mailbox {record.mailbox} no longer exists")

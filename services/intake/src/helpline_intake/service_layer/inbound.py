@@ -7,6 +7,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from helpline_intake.domain.directory import Mailbox, base_address
+from helpline_intake.domain.domains import domain_of
 from helpline_intake.domain.email.threading import normalize_message_id
 from helpline_intake.domain.inbound import PENDING, InboundRecord, dedup_key
 from helpline_intake.domain.model import new_id
@@ -58,16 +59,30 @@ def fingerprint(raw: bytes) -> bytes:
 
 
 async def mailbox_for(address: str, unit_of_work: UnitOfWorkFactory) -> Mailbox | None:
-    """The mailbox that takes mail for ``address`` (plus-addresses included)."""
+    """The mailbox that takes mail for ``address`` (plus-addresses included).
+
+    Only while the address's domain is verified by the mailbox's tenant: mailboxes made before
+    domains were verified, in a domain another tenant proved, take no mail.
+    """
+    base = base_address(address)
     async with unit_of_work() as uow:
-        return await uow.mail.resolve(base_address(address))
+        mailbox = await uow.mail.resolve(base)
+        if mailbox is None or not await uow.domains.verified_names(mailbox.tenant_id,
+                                                                   [domain_of(base)]):
+            return None
+        return mailbox
 
 
 async def store_raw(raw: bytes, mailboxes: list[Mailbox], recipients: list[str], source: str,
                     unit_of_work: UnitOfWorkFactory) -> list[Stored]:
-    """Store the mail once per tenant among ``mailboxes``, in one transaction; then it is safe."""
+    """Store the mail once per tenant among ``mailboxes``, in one transaction; then it is safe.
+
+    A delivery is a repeat when its Message-ID (or content, without one) and its content both
+    match a stored mail: a reused Message-ID with another sender or body is stored as new mail.
+    """
     email_message_id = message_id_of(raw)
-    key = dedup_key(email_message_id, fingerprint(raw))
+    content = fingerprint(raw)
+    key = dedup_key(email_message_id, content)
     stored: list[Stored] = []
     first_per_tenant: dict[str, Mailbox] = {}
     for mailbox in mailboxes:
@@ -79,7 +94,7 @@ async def store_raw(raw: bytes, mailboxes: list[Mailbox], recipients: list[str],
                 dedup_key=key, email_message_id=email_message_id,
                 recipients=[address.lower() for address in recipients][:100], source=source,
                 size=len(raw), status=PENDING, reason=None, ticket_id=None,
-                received_at=utcnow(),
+                received_at=utcnow(), content_sha256=hashlib.sha256(content).hexdigest(),
             )
             new = await uow.mail.store_inbound(record, raw)
             stored.append(Stored(record.id, tenant_id, new))

@@ -6,6 +6,7 @@ from typing import Any
 from helpline_intake.domain.directory import Mailbox, Organization, RequesterRecord
 from helpline_intake.domain.errors import AlreadyExists, NotFound
 from helpline_intake.domain.model import Origin, new_id
+from helpline_intake.service_layer.domains import require_verified
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared.events import Priority, Requester, TicketType
 from helpline_shared.runtime.db import utcnow
@@ -113,8 +114,10 @@ class AddMailbox:
 
 
 async def add_mailbox(command: AddMailbox, uow: IntakeUnitOfWork) -> Mailbox:
-    """Create the mailbox; ``AlreadyExists`` if an address is taken (by any tenant)."""
+    """Create the mailbox in the tenant's verified domains; ``AlreadyExists`` if it is taken."""
     async with uow:
+        await require_verified(uow, command.tenant_id, [("address", command.address)] + [
+            (f"aliases.{index}", alias) for index, alias in enumerate(command.aliases)])
         mailbox = Mailbox(
             id=new_id(), tenant_id=command.tenant_id, address=command.address.lower(),
             aliases=[alias.lower() for alias in command.aliases], priority=command.priority,

@@ -4,20 +4,17 @@ The check sits in the connection layer so the address checked is the address con
 DNS rebinding between check and connect) and TLS still verifies the certificate of the host name.
 """
 
-import asyncio
-import ipaddress
-import socket
 from collections.abc import Iterable
 
 import httpcore
 import httpx
 
-from helpline_notify.domain.destinations import refusal_reason
 from helpline_notify.domain.errors import DestinationRefused
+from helpline_shared import netguard
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Resolves host names itself and refuses addresses the SSRF rules forbid."""
+    """Resolves host names through the shared destination guard (``helpline_shared.netguard``)."""
 
     def __init__(self, *, allow_private_networks: bool,
                  inner: httpcore.AsyncNetworkBackend | None = None) -> None:
@@ -27,19 +24,12 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     async def resolve(self, host: str, port: int) -> list[str]:
         """The addresses ``host`` resolves to, all of them allowed, or ``DestinationRefused``."""
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except socket.gaierror as error:
-            raise httpcore.ConnectError(f"cannot resolve the host: {error}") from error
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        for address in addresses:
-            reason = refusal_reason(ipaddress.ip_address(address),
-                                    allow_private_networks=self._allow_private_networks)
-            if reason:
-                raise DestinationRefused(f"refused: the host resolves to {reason}",
-                                         permanent=False)
-        return addresses
+            return await netguard.resolve_allowed(
+                host, port, allow_private_networks=self._allow_private_networks)
+        except netguard.HostNotResolved as error:
+            raise httpcore.ConnectError(str(error)) from error
+        except netguard.DestinationRefused as error:
+            raise DestinationRefused(str(error), permanent=False) from error
 
     async def connect_tcp(
         self,
