@@ -55,6 +55,8 @@ def test_a_preventive_tickets_journey_is_one_trace_from_the_timer_to_every_consu
             environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
                          "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
                          "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+                             # The schedule fires every 5 s; production refuses that.
+                             "HELPLINE_PREVENTIVE_MIN_INTERVAL": "1",
                          "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
                          "OTEL_BSP_SCHEDULE_DELAY": "200"},
         )

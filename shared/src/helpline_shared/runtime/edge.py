@@ -153,6 +153,46 @@ class NulEscapes:
         return found
 
 
+async def _nul_field(seen: list[bytes], last: Message, receive: Receive, room: int) -> str:
+    """The dotted path of the first JSON string holding NUL, reading the rest of the body (no
+    more than ``room`` bytes, the route's limit still applies); ``body`` when it cannot tell."""
+    more = bool(last.get("more_body"))
+    while more and room >= 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        room -= len(chunk)
+        seen.append(chunk)
+        more = bool(message.get("more_body"))
+    if more or room < 0:
+        return "body"
+    try:
+        document = json.loads(b"".join(seen))
+    except ValueError:
+        return "body"
+    path = _path_to_nul(document)
+    return ".".join(path) if path else "body"
+
+
+def _path_to_nul(value: object) -> list[str] | None:
+    if isinstance(value, str):
+        return [] if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return [key.replace("\x00", "")]
+            found = _path_to_nul(item)
+            if found is not None:
+                return [key, *found]
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _path_to_nul(item)
+            if found is not None:
+                return [str(index), *found]
+    return None
+
+
 class BodyLimit:
     """Refuse a request body above its route's limit with a 413, reading no further; refuse a
     JSON body holding NUL (``\\u0000``, which PostgreSQL text cannot store) with a 422."""
@@ -177,6 +217,7 @@ class BodyLimit:
         received = 0
         started = refused = False
         nul_escapes = NulEscapes() if self._is_json(scope) else None
+        seen: list[bytes] = []  # a JSON body as read so far: names the field that holds NUL
 
         async def bounded_receive() -> Message:
             nonlocal received, refused
@@ -190,12 +231,17 @@ class BodyLimit:
                     refused = True
                     if not started:
                         await self._too_large(send, limit)
-                elif nul_escapes is not None and nul_escapes.found_in(body):
-                    refused = True
-                    if not started:
-                        await send_problem(send, 422, "Invalid request",
-                                           "the body contains a NUL character (\\u0000)",
-                                           headers=[(b"connection", b"close")], field="body")
+                elif nul_escapes is not None:
+                    seen.append(body)
+                    if nul_escapes.found_in(body):
+                        refused = True
+                        if not started:
+                            field = await _nul_field(seen, message, receive, limit - received)
+                            await send_problem(send, 422, "Invalid request",
+                                               f"{field} contains a NUL character (\\u0000)",
+                                               headers=[(b"connection", b"close")], field=field,
+                                               errors=[{"field": field, "message":
+                                                        "contains a NUL character"}])
                 if refused:
                     # The app sees the client gone; whatever it answers is dropped below.
                     return {"type": "http.disconnect"}
