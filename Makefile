@@ -7,7 +7,7 @@ PACKAGES := -e shared/contracts -e shared -e services/intake -e services/routing
 	-e services/escalation -e services/notify -e deploy/local -e deploy/cli
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps images run test test-unit lint schemas asyncapi bench clean
+.PHONY: install system-deps run-deps test-deps images run test test-unit lint schemas asyncapi bench clean
 
 $(STAMP): constraints.txt requirements-dev.txt shared/contracts/pyproject.toml shared/pyproject.toml \
 		services/*/pyproject.toml \
@@ -20,16 +20,23 @@ $(STAMP): constraints.txt requirements-dev.txt shared/contracts/pyproject.toml s
 ## install: the virtual environment with every service and tool, pinned by constraints.txt
 install: $(STAMP)
 
-## system-deps: Java, Maven and PostgreSQL from apt when they are missing (needs root)
-system-deps:
-	@bash deploy/local/system-deps.sh
+## run-deps: what make run needs: Python 3.11+, Java 17+ and Maven (root installs them from apt)
+run-deps:
+	@PYTHON=$(PYTHON) bash deploy/local/system-deps.sh run
+
+## test-deps: run-deps plus what only the tests need: PostgreSQL, Dovecot, kcat, docker CLI, Go
+test-deps:
+	@PYTHON=$(PYTHON) bash deploy/local/system-deps.sh test
+
+## system-deps: everything (the same as test-deps)
+system-deps: test-deps
 
 ## run: Kafka, an SMTP sink and the four services on this machine, until Ctrl-C
-run: install system-deps
+run: run-deps install
 	$(PY) -m helpline_devstack run
 
 ## test: the whole suite; starts and stops Kafka and PostgreSQL itself
-test: install system-deps
+test: install test-deps
 	$(PY) -m pytest
 
 ## test-unit: only the tests that need no server
@@ -58,7 +65,7 @@ asyncapi: install
 
 ## bench: every benchmark (or one: make bench BENCH=routing), then the summary table
 BENCH ?= pipeline intake routing timers webhooks
-bench: install system-deps
+bench: install test-deps
 	@set -e; cd bench; for name in $(BENCH); do \
 		echo "== $$name"; ../$(PY) $$name.py; done; ../$(PY) report.py
 

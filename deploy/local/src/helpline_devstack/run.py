@@ -27,6 +27,36 @@ DEMO_DOMAIN = "demo.helpline.test"
 DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
 SMTP_SINK_PORT = 2526
 INTAKE_SMTP_PORT = 2525
+DEFAULT_PORTS: dict[str, int] = {
+    **SERVICE_PORTS, "kafka": 9092, "kafka_controller": 9093, "smtp_sink": SMTP_SINK_PORT,
+    "intake_smtp": INTAKE_SMTP_PORT,
+}
+"""Every port ``make run`` listens on; ``HELPLINE_DEV_<NAME>_PORT`` moves one (e.g.
+``HELPLINE_DEV_INTAKE_PORT``, ``HELPLINE_DEV_KAFKA_CONTROLLER_PORT``)."""
+
+
+class InvalidPort(ValueError):
+    """A HELPLINE_DEV_*_PORT variable that is not a port number."""
+
+
+def port_variable(name: str) -> str:
+    """The variable that moves port ``name``."""
+    return f"HELPLINE_DEV_{name.upper()}_PORT"
+
+
+def dev_ports(environ: dict[str, str] | None = None) -> dict[str, int]:
+    """The ports of ``make run``: the defaults, moved by HELPLINE_DEV_<NAME>_PORT."""
+    environ = dict(os.environ) if environ is None else environ
+    ports: dict[str, int] = {}
+    for name, default in DEFAULT_PORTS.items():
+        value = environ.get(port_variable(name), str(default)).strip()
+        if not value.isdigit() or not 1 <= int(value) <= 65535:
+            raise InvalidPort(f"{port_variable(name)}={value}: a port from 1 to 65535")
+        ports[name] = int(value)
+    if len(set(ports.values())) != len(ports):
+        raise InvalidPort("two HELPLINE_DEV_*_PORT settings name the same port: "
+                          + ", ".join(f"{port_variable(n)}={p}" for n, p in ports.items()))
+    return ports
 
 
 def _call(url: str, token: str, body: dict[str, str] | None = None) -> Any:
@@ -105,19 +135,22 @@ def run(home: Path = Path(".helpline")) -> int:
 
     try:
         security = broker_security()
-    except UnknownSecurityMode as error:
+        ports = dev_ports()
+    except (UnknownSecurityMode, InvalidPort) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    kafka = KafkaNode(home / "kafka", security=security)
-    sink = MailSink(home / "mail", port=SMTP_SINK_PORT)
+    kafka = KafkaNode(home / "kafka", port=ports["kafka"],
+                      controller_port=ports["kafka_controller"], security=security)
+    sink = MailSink(home / "mail", port=ports["smtp_sink"])
     secret = _token_secret(home)
     stack = Stack(
         home,
         kafka.bootstrap_servers,
+        ports={name: ports[name] for name in SERVICE_PORTS},
         environment={
             "HELPLINE_TOKEN_SECRET": secret,
-            "HELPLINE_SMTP_PORT": str(SMTP_SINK_PORT),
-            "HELPLINE_SMTP_SERVER_PORT": str(INTAKE_SMTP_PORT),
+            "HELPLINE_SMTP_PORT": str(ports["smtp_sink"]),
+            "HELPLINE_SMTP_SERVER_PORT": str(ports["intake_smtp"]),
             # The demo's webhook receivers run on this machine; production refuses loopback.
             "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
             # Local development only: demo domains have no DNS, IMAP servers run on this machine.
@@ -146,7 +179,7 @@ def run(home: Path = Path(".helpline")) -> int:
         _demo_mailbox(stack.running["intake"].url, token)
         print(
             f"\nHelpline is running. Demo tenant {DEMO_TENANT!r}; its token is in "
-            f"{home / 'dev-token'}.\nInbound mail: SMTP on 127.0.0.1:{INTAKE_SMTP_PORT} for "
+            f"{home / 'dev-token'}.\nInbound mail: SMTP on 127.0.0.1:{ports['intake_smtp']} for "
             f"{DEMO_MAILBOX}.\nOutbound mail lands in {home / 'mail'}/. "
             "Press Ctrl-C to stop.\n",
             flush=True,

@@ -3,13 +3,19 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from escalation_support import TENANT, UnitOfWorkFactory, pending_timers
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_escalation.domain.errors import InvalidSchedule
+from helpline_escalation.domain.errors import InvalidSchedule, ScheduleNotFound
 from helpline_escalation.domain.preventive import LATE_TAG, PreventiveSchedule, TicketTemplate
+from helpline_escalation.entrypoints import http_preventive
 from helpline_escalation.service_layer import preventive
+from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.problems import install_problem_handlers
 from helpline_shared.runtime.timers import Timer
 
 TEMPLATE = TicketTemplate(subject="Monthly check", description="Check the backups",
@@ -88,3 +94,58 @@ async def test_an_occurrence_armed_by_an_older_version_is_a_no_op(
     opener = FakeOpener()
     await fire(unit_of_work, old_timer, opener)
     assert opener.calls == 0
+
+
+async def test_a_paused_schedule_fires_nothing_and_resumes_from_the_next_occurrence(
+        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    daily = schedule("0 9 * * *", "UTC")
+    await preventive.put_schedule(daily, unit_of_work())
+    [armed] = await pending_timers(engine)
+    paused = await preventive.pause_schedule(TENANT, "backups", unit_of_work())
+    assert paused.paused_at is not None and await pending_timers(engine) == []
+    opener = FakeOpener()
+    await fire(unit_of_work, armed, opener)  # claimed just before the pause: still nothing
+    assert opener.calls == 0
+    _, again = await preventive.put_schedule(daily, unit_of_work())  # a new version stays paused
+    assert again is None and await pending_timers(engine) == []
+    _, following = await preventive.resume_schedule(TENANT, "backups", unit_of_work())
+    [rearmed] = await pending_timers(engine)
+    # Occurrences that fell in the pause are skipped: the next one is after the resumption.
+    assert rearmed.due_at == following > utcnow() and following >= armed.due_at
+
+
+async def test_deleting_a_schedule_removes_it_and_its_pending_timer(
+        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    await preventive.put_schedule(schedule(), unit_of_work())
+    await preventive.delete_schedule(TENANT, "backups", unit_of_work())
+    assert await pending_timers(engine) == []
+    async with unit_of_work() as uow:
+        assert await uow.schedules.get(TENANT, "backups") is None
+    for action in (preventive.delete_schedule, preventive.pause_schedule,
+                   preventive.resume_schedule):
+        with pytest.raises(ScheduleNotFound):
+            await action(TENANT, "backups", unit_of_work())
+
+
+async def test_pause_resume_and_delete_over_the_api(unit_of_work: UnitOfWorkFactory) -> None:
+    app = FastAPI()
+    app.state.token_secret = "test-secret"
+    install_problem_handlers(app)
+    app.include_router(http_preventive.router(unit_of_work, timedelta(minutes=1)))
+    admin = {"Authorization": f"Bearer {issue_token(TENANT, 'test-secret', ['admin'])}"}
+    body = {"cron": "0 9 * * 1", "time_zone": "UTC", "ticket": {
+        "subject": "Check", "description": "Backups", "requester_email": "ops@example.com"}}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://escalation") as client:
+        path = "/v1/preventive-schedules/backups"
+        assert (await client.put(path, json=body, headers=admin)).status_code == 200
+        paused = await client.post(f"{path}/pause", headers=admin)
+        assert (paused.status_code, paused.json()["paused"]) == (200, True)
+        assert paused.json()["next_occurrence_at"] is None
+        resumed = await client.post(f"{path}/resume", headers=admin)
+        assert resumed.json()["paused"] is False and resumed.json()["next_occurrence_at"]
+        assert (await client.delete(path, headers=admin)).status_code == 204
+        missing = await client.delete(path, headers=admin)
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert (await client.post(f"{path}/pause", headers=admin)).status_code == 404

@@ -56,7 +56,8 @@ def bootstrap(settings: IntakeSettings | None = None,
                                    tracer=runtime.tracer_provider.get_tracer("helpline.intake")))
     runtime.add_loop(pending_sweeper(processing, settings.pending_sweep_interval))
     imap_policy = ImapPolicy(allow_private_networks=settings.imap_allow_private_networks,
-                             allow_plaintext=settings.imap_allow_plaintext)
+                             allow_plaintext=settings.imap_allow_plaintext,
+                             max_message_size=settings.max_message_size)
     runtime.add_loop(imap_poller(processing, settings.imap_poll_interval,
                                  settings.imap_batch_size, imap_policy))
     app = runtime.http_app("Helpline intake", [

@@ -33,5 +33,5 @@ async def test_simultaneous_first_tickets_share_one_requester(
         async with engine.connect() as connection:
             count = await connection.scalar(select(func.count()).select_from(requesters))
 
-    assert len({result.ticket.id for result in opened}) == 12
+    assert len({ticket.id for ticket in opened}) == 12
     assert count == 1

@@ -191,6 +191,25 @@ async def test_an_unthreaded_auto_reply_is_quarantined_not_a_ticket(intake: Inta
     assert await intake.tickets() == []
 
 
+@pytest.mark.parametrize("sender", ["noreply@shop.example", "no-reply@monitor.example",
+                                    "donotreply@forms.example"])
+async def test_a_no_reply_web_form_with_reply_to_opens_a_ticket_for_that_person(
+        intake: Intake, sender: str) -> None:
+    form = mail(sender=sender, headers={"Reply-To": "Dee Buyer <Dee@Buyer.example>"})
+    assert await intake.deliver(form) == ["processed"]
+    [ticket] = await intake.tickets()
+    assert (ticket.requester_email, ticket.requester_name) == ("dee@buyer.example", "Dee Buyer")
+
+
+@pytest.mark.parametrize("reply_to", [None, "noreply@shop.example", "not an address"])
+async def test_a_no_reply_mail_without_a_usable_reply_to_stays_quarantined(
+        intake: Intake, reply_to: str | None) -> None:
+    headers = {"Reply-To": reply_to} if reply_to else {}
+    assert await intake.deliver(mail(sender="noreply@shop.example", headers=headers)) == [
+        "quarantined"]
+    assert await intake.tickets() == []
+
+
 async def test_a_bounce_is_linked_to_its_ticket_and_published(intake: Intake) -> None:
     original = mail()
     await intake.deliver(original)

@@ -17,7 +17,11 @@ from helpline_shared.events import (
     Event,
     Requester,
     SlaBreached,
+    SlaClockPaused,
+    SlaClockResumed,
     SlaClockStarted,
+    SlaDeadlineRecomputed,
+    SlaEscalated,
     TicketAssigned,
     TicketStatus,
 )
@@ -44,7 +48,7 @@ async def open_ticket(uow: Factory, tenant: str = "acme") -> str:
         tenant_id=tenant, subject="Export fails", description="since 4.2",
         requester=Requester(email="cy@example.org"), priority="high", type="corrective",
         tags=["exports", "exports"], channel="api"), uow())
-    return opened.ticket.id
+    return opened.id
 
 
 async def set_status(uow: Factory, ticket_id: str, status: TicketStatus) -> None:
@@ -138,6 +142,49 @@ async def test_assignment_and_sla_state_show_on_the_ticket_once(
     assert (ticket.assignee_id, ticket.status) == ("agent-1", "open")
     assert ticket.sla["first_response"]["state"] == "breached"
     assert (await types(engine)).count("helpline.ticket.status_changed.v1") == 1
+
+
+async def test_the_ticket_follows_pauses_resumes_recomputes_and_escalations(
+        database: tuple[Factory, AsyncEngine]) -> None:
+    uow, _ = database
+    ticket_id = await open_ticket(uow)
+    now = utcnow()
+    first, moved, last = (now + timedelta(hours=h) for h in (4, 6, 3))
+    common = {"tenant_id": "acme", "ticket_id": ticket_id, "metric": "resolution"}
+
+    async def shown(event: Event) -> tuple[dict[str, object], str]:
+        await handlers.on_routing_or_sla_event(envelope(event), uow())
+        async with uow() as unit:
+            ticket = await unit.tickets.get("acme", ticket_id)
+        assert ticket is not None
+        return ticket.sla["resolution"], ticket.priority
+
+    started = SlaClockStarted(**common, occurred_at=now, target_seconds=14400, started_at=now,
+                              deadline=first, clock_version=1, reason="created")
+    state, _ = await shown(started)
+    assert (state["state"], state["deadline"]) == ("running", first.isoformat())
+    state, _ = await shown(SlaClockPaused(**common, occurred_at=now, elapsed_seconds=60.0,
+                                          clock_version=2, reason="ticket pending"))
+    assert (state["state"], state["deadline"]) == ("paused", None)
+    state, _ = await shown(started)  # a redelivered older version moves nothing back
+    assert state["state"] == "paused"
+    state, _ = await shown(SlaClockResumed(**common, occurred_at=now, deadline=moved,
+                                           paused_seconds=7200.0, clock_version=3,
+                                           reason="the customer replied"))
+    assert (state["state"], state["deadline"]) == ("running", moved.isoformat())
+    state, _ = await shown(SlaDeadlineRecomputed(
+        **common, occurred_at=now, previous_deadline=moved, deadline=last,
+        previous_target_seconds=14400, target_seconds=7200, policy_id="default",
+        policy_version=2, calendar="24/7", clock_version=4, reason="priority changed"))
+    assert (state["state"], state["deadline"]) == ("running", last.isoformat())
+    state, priority = await shown(SlaEscalated(
+        **common, occurred_at=now, level=1, deadline=last, raise_priority_to="urgent",
+        clock_version=4, reason="level 1"))
+    assert (state["escalation_level"], priority) == (1, "urgent")
+    state, priority = await shown(SlaEscalated(
+        **common, occurred_at=now, level=2, deadline=last, raise_priority_to="normal",
+        clock_version=4, reason="level 2"))
+    assert (state["escalation_level"], priority) == (2, "urgent")  # never lowered
 
 
 async def test_pages_follow_the_cursor_without_gaps_or_repeats(

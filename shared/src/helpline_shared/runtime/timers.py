@@ -116,6 +116,13 @@ class TimerScheduler:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def cancel_pending(self, id_prefix: str) -> int:
+        """Remove the timers not fired yet whose id starts with ``id_prefix``; how many."""
+        result = await self._session.execute(
+            delete(self._table).where(self._table.c.id.startswith(id_prefix, autoescape=True),
+                                      self._table.c.fired_at.is_(None)))
+        return int(getattr(result, "rowcount", 0))
+
 
 class TimerLoop(Generic[UnitOfWorkT]):
     """Fires due timers, many per transaction, until stopped; never dies of an error.

@@ -69,6 +69,7 @@ preventive_schedules = Table(
     Column("next_occurrence_at", UtcDateTime, nullable=True),
     Column("last_occurrence_at", UtcDateTime, nullable=True),
     Column("last_ticket_id", String(64), nullable=True),
+    Column("paused_at", UtcDateTime, nullable=True),
 )
 
 timers = timers_table(metadata)

@@ -4,7 +4,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_escalation.adapters.orm import preventive_schedules as table
@@ -16,7 +16,8 @@ def _schedule(row: Any) -> PreventiveSchedule:
     template["tags"] = tuple(template.get("tags", ()))
     return PreventiveSchedule(tenant_id=row.tenant_id, schedule_id=row.schedule_id,
                               cron=row.cron, time_zone=row.time_zone,
-                              ticket=TicketTemplate(**template), version=row.version)
+                              ticket=TicketTemplate(**template), version=row.version,
+                              paused_at=row.paused_at)
 
 
 class ScheduleRepository:
@@ -35,12 +36,13 @@ class ScheduleRepository:
         row = (await self._session.execute(query)).first()
         return _schedule(row) if row else None
 
-    async def put(self, schedule: PreventiveSchedule, next_occurrence_at: datetime) -> None:
+    async def put(self, schedule: PreventiveSchedule, next_occurrence_at: datetime | None
+                  ) -> None:
         """Insert or replace the schedule (its version says which timers are current)."""
         values = {"version": schedule.version, "cron": schedule.cron,
                   "time_zone": schedule.time_zone,
                   "ticket": {**asdict(schedule.ticket), "tags": list(schedule.ticket.tags)},
-                  "next_occurrence_at": next_occurrence_at}
+                  "next_occurrence_at": next_occurrence_at, "paused_at": schedule.paused_at}
         exists = await self.get(schedule.tenant_id, schedule.schedule_id, for_update=True)
         if exists is None:
             await self._session.execute(insert(table).values(
@@ -58,6 +60,12 @@ class ScheduleRepository:
             table.c.schedule_id == schedule.schedule_id,
         ).values(last_occurrence_at=occurrence, last_ticket_id=ticket_id or None,
                  next_occurrence_at=next_occurrence_at))
+
+    async def remove(self, tenant_id: str, schedule_id: str) -> bool:
+        """Delete the schedule; False if the tenant had none by that id."""
+        result = await self._session.execute(delete(table).where(
+            table.c.tenant_id == tenant_id, table.c.schedule_id == schedule_id))
+        return bool(getattr(result, "rowcount", 0))
 
     async def all_of(self, tenant_id: str) -> list[dict[str, Any]]:
         """Every schedule of the tenant as stored, by id."""

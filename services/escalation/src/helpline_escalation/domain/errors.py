@@ -27,3 +27,7 @@ class InvalidSchedule(EscalationError):
 
 class TicketNotOpened(EscalationError):
     """Intake did not open a preventive ticket (unreachable or refused); retried later."""
+
+
+class ScheduleNotFound(EscalationError):
+    """A preventive schedule the tenant does not have."""

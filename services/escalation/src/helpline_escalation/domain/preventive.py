@@ -3,7 +3,8 @@
 Each occurrence is opened once: its ticket is requested with an idempotency key derived from the
 schedule and the occurrence, so a retry (after a crash or with another replica) returns the
 ticket of the first request. An occurrence missed while escalation was down is opened late, once,
-and tagged ``late-preventive``.
+and tagged ``late-preventive``. A paused schedule fires nothing; resumed, it fires from the next
+occurrence on: the occurrences that fell in the pause are skipped, never opened late.
 """
 
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class PreventiveSchedule:
     time_zone: str
     ticket: TicketTemplate
     version: int = 1
+    paused_at: datetime | None = None
 
     def __post_init__(self) -> None:
         try:

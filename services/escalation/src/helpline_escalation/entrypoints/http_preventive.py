@@ -4,10 +4,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from helpline_escalation.domain.errors import InvalidSchedule
+from helpline_escalation.domain.errors import InvalidSchedule, ScheduleNotFound
 from helpline_escalation.domain.preventive import PreventiveSchedule, TicketTemplate
 from helpline_escalation.service_layer import preventive
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
@@ -18,6 +18,7 @@ from helpline_shared.runtime.db import utcnow
 
 UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
 Admin = Annotated[Principal, require_scope("admin")]
+ScheduleId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 
 
@@ -46,11 +47,12 @@ class ScheduleIn(BaseModel):
 
 
 class ScheduleOut(BaseModel):
-    """A stored schedule version and its next occurrence."""
+    """A stored schedule version and its next occurrence (none while it is paused)."""
 
     schedule_id: str
     version: int
-    next_occurrence_at: datetime
+    next_occurrence_at: datetime | None
+    paused: bool = False
 
 
 def router(unit_of_work: UnitOfWorkFactory, minimum_interval: timedelta) -> APIRouter:
@@ -59,10 +61,12 @@ def router(unit_of_work: UnitOfWorkFactory, minimum_interval: timedelta) -> APIR
 
     @api.put("/{schedule_id}", response_model=ScheduleOut)
     async def put_schedule(
-        schedule_id: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")],
-        body: ScheduleIn, principal: Admin,
+        schedule_id: ScheduleId, body: ScheduleIn, principal: Admin,
     ) -> ScheduleOut:
-        """Create or replace a schedule; occurrences from now on follow the new version."""
+        """Create or replace a schedule; occurrences from now on follow the new version.
+
+        A paused schedule stays paused (its new version fires once it is resumed).
+        """
         try:
             schedule = PreventiveSchedule(
                 tenant_id=principal.tenant_id, schedule_id=schedule_id, cron=body.cron,
@@ -76,7 +80,41 @@ def router(unit_of_work: UnitOfWorkFactory, minimum_interval: timedelta) -> APIR
             raise HTTPException(422, f"cron or time_zone: {error}") from error
         stored, occurrence = await preventive.put_schedule(schedule, unit_of_work())
         return ScheduleOut(schedule_id=schedule_id, version=stored.version,
+                           next_occurrence_at=occurrence, paused=stored.paused_at is not None)
+
+    @api.post("/{schedule_id}/pause", response_model=ScheduleOut,
+              responses={404: {"description": "No such schedule"}})
+    async def pause_schedule(schedule_id: ScheduleId, principal: Admin) -> ScheduleOut:
+        """Stop the schedule: nothing fires until it is resumed (pausing twice is harmless)."""
+        try:
+            stored = await preventive.pause_schedule(principal.tenant_id, schedule_id,
+                                                     unit_of_work())
+        except ScheduleNotFound as error:
+            raise HTTPException(404, f"schedule_id: no schedule {schedule_id}") from error
+        return ScheduleOut(schedule_id=schedule_id, version=stored.version,
+                           next_occurrence_at=None, paused=True)
+
+    @api.post("/{schedule_id}/resume", response_model=ScheduleOut,
+              responses={404: {"description": "No such schedule"}})
+    async def resume_schedule(schedule_id: ScheduleId, principal: Admin) -> ScheduleOut:
+        """Fire again from the next occurrence; occurrences missed while paused are skipped."""
+        try:
+            stored, occurrence = await preventive.resume_schedule(
+                principal.tenant_id, schedule_id, unit_of_work())
+        except ScheduleNotFound as error:
+            raise HTTPException(404, f"schedule_id: no schedule {schedule_id}") from error
+        return ScheduleOut(schedule_id=schedule_id, version=stored.version,
                            next_occurrence_at=occurrence)
+
+    @api.delete("/{schedule_id}", status_code=204,
+                responses={404: {"description": "No such schedule"}})
+    async def delete_schedule(schedule_id: ScheduleId, principal: Admin) -> Response:
+        """Delete the schedule and its pending occurrence; tickets it opened stay."""
+        try:
+            await preventive.delete_schedule(principal.tenant_id, schedule_id, unit_of_work())
+        except ScheduleNotFound as error:
+            raise HTTPException(404, f"schedule_id: no schedule {schedule_id}") from error
+        return Response(status_code=204)
 
     @api.get("", response_model=list[dict[str, Any]])
     async def list_schedules(principal: Admin) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Requesters, organisations and idempotency keys, always scoped to one tenant."""
+"""Requesters and organisations, always scoped to one tenant."""
 
 from dataclasses import asdict, fields
 from typing import Any
@@ -7,9 +7,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_intake.adapters.orm import idempotency_keys, organizations, requesters
+from helpline_intake.adapters.orm import organizations, requesters
 from helpline_intake.domain.directory import Organization, RequesterRecord
-from helpline_shared.runtime.db import utcnow
 
 _REQUESTER_COLUMNS = [f.name for f in fields(RequesterRecord) if f.name != "extra"]
 
@@ -19,7 +18,7 @@ def _requester(row: Any) -> RequesterRecord:
 
 
 class DirectoryRepository:
-    """Reads and writes requesters, organisations and idempotency keys."""
+    """Reads and writes requesters and organisations."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -106,16 +105,3 @@ class DirectoryRepository:
             query = query.where(requesters.c.organization_id == organization_id)
         rows = await self._session.execute(query.order_by(requesters.c.id).limit(limit))
         return [_requester(row) for row in rows]
-
-    async def idempotent_result(self, tenant_id: str, key: str) -> tuple[str, str] | None:
-        """(request hash, ticket id) recorded under the key, if it was used."""
-        row = (await self._session.execute(select(idempotency_keys).where(
-            idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.key == key))).first()
-        return (row.request_hash, row.ticket_id) if row else None
-
-    async def remember_idempotent(self, tenant_id: str, key: str, request_hash: str,
-                                  ticket_id: str) -> None:
-        """Record the ticket a key created (a concurrent twin fails on the primary key)."""
-        await self._session.execute(insert(idempotency_keys).values(
-            tenant_id=tenant_id, key=key, request_hash=request_hash, ticket_id=ticket_id,
-            created_at=utcnow()))

@@ -24,7 +24,8 @@ MAX_DEPTH = 30
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
 LOOP_HEADERS = ("auto-submitted", "precedence", "x-autoreply", "x-autorespond",
-                "x-auto-response-suppress", "return-path", "content-language", "list-id")
+                "x-auto-response-suppress", "return-path", "content-language", "list-id",
+                "reply-to")
 
 
 def raw_header(message: Message, name: str) -> str:

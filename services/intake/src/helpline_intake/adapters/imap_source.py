@@ -15,6 +15,9 @@ from imapclient import IMAPClient
 
 from helpline_intake.domain.errors import IntakeError
 
+HEADER_LIMIT = 256_000
+"""The most of an oversize mail's header kept for its quarantine record."""
+
 
 class ImapTlsRequired(IntakeError):
     """The IMAP server offers neither IMAPS nor STARTTLS, and plaintext is not allowed."""
@@ -121,6 +124,22 @@ class ImapFolder:
         response = self._client.fetch(uids, ["BODY.PEEK[]"])
         return {int(uid): bytes(data[b"BODY[]"]) for uid, data in response.items()
                 if b"BODY[]" in data}
+
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """The size the server states (RFC822.SIZE) of each of ``uids``, without fetching them."""
+        if not uids:
+            return {}
+        response = self._client.fetch(uids, ["RFC822.SIZE"])
+        return {int(uid): int(data[b"RFC822.SIZE"]) for uid, data in response.items()
+                if b"RFC822.SIZE" in data}
+
+    def fetch_headers(self, uids: list[int]) -> dict[int, bytes]:
+        """Only the header of ``uids`` (BODY.PEEK[HEADER]): what is kept of oversize mail."""
+        if not uids:
+            return {}
+        response = self._client.fetch(uids, ["BODY.PEEK[HEADER]"])
+        return {int(uid): bytes(data[b"BODY[HEADER]"])[:HEADER_LIMIT]
+                for uid, data in response.items() if b"BODY[HEADER]" in data}
 
     def move(self, uids: list[int]) -> None:
         """Move processed mail to the ``move_to`` folder (only ever after it is stored)."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 
 from helpline_shared.runtime.db import UtcDateTime
+from helpline_shared.runtime.idempotency import idempotency_table
 
 metadata = MetaData()
 
@@ -166,12 +167,4 @@ requesters = Table(
     UniqueConstraint("tenant_id", "email", name="uq_requesters_tenant_email"),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("tenant_id", String(64), primary_key=True),
-    Column("key", String(255), primary_key=True),
-    Column("request_hash", String(64), nullable=False),
-    Column("ticket_id", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-)
+idempotent_requests = idempotency_table(metadata)

@@ -17,10 +17,6 @@ class CannotMerge(IntakeError):
     """A ticket cannot be merged into itself, nor into or out of a merged ticket."""
 
 
-class IdempotencyConflict(IntakeError):
-    """The Idempotency-Key was used before with a different request body."""
-
-
 class NotFound(IntakeError):
     """No such record for this tenant (requester, organisation, mailbox, quarantined mail)."""
 

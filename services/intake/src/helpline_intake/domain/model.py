@@ -14,8 +14,12 @@ from helpline_shared.events import (
     Priority,
     Requester,
     SlaBreached,
+    SlaClockPaused,
+    SlaClockResumed,
     SlaClockStarted,
     SlaClockStopped,
+    SlaDeadlineRecomputed,
+    SlaEscalated,
     TicketAssigned,
     TicketCreated,
     TicketMerged,
@@ -27,6 +31,12 @@ from helpline_shared.events import (
 
 REOPENED_BY_CUSTOMER: frozenset[TicketStatus] = frozenset({"pending", "solved"})
 """Statuses a customer's answer moves back to ``open`` (an auto-reply never does)."""
+
+PRIORITY_RANK: dict[Priority, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+
+SlaEvent = (SlaClockStarted | SlaClockStopped | SlaBreached | SlaClockPaused | SlaClockResumed
+            | SlaDeadlineRecomputed | SlaEscalated)
+"""The events of ``helpline.sla`` that change what a ticket shows of its clocks."""
 
 
 def new_id() -> str:
@@ -220,15 +230,49 @@ class Ticket:
         else:
             self.updated_at = event.occurred_at
 
-    def record_sla(self, event: SlaClockStarted | SlaClockStopped | SlaBreached) -> None:
-        """Show the state of an SLA metric as escalation reports it."""
+    def record_sla(self, event: SlaEvent) -> None:
+        """Show an SLA metric's state (running, paused, met, breached) as escalation reports it.
+
+        An event older than the clock version already shown is ignored (a redelivery or a
+        late partition cannot move the view back); an escalation that raises the priority
+        shows on the ticket without a ``TicketUpdated`` (routing acts on the escalation itself).
+        """
         state = dict(self.sla.get(event.metric, {}))
-        state["deadline"] = event.deadline.isoformat()
+        if event.clock_version < int(state.get("clock_version", 0)):
+            return
+        state["clock_version"] = event.clock_version
         if isinstance(event, SlaClockStarted):
-            state.update(state="running", started_at=event.started_at.isoformat())
+            state = {"state": "running", "deadline": event.deadline.isoformat(),
+                     "started_at": event.started_at.isoformat(),
+                     "target_seconds": event.target_seconds,
+                     "clock_version": event.clock_version}
         elif isinstance(event, SlaClockStopped):
             state.update(state="breached" if event.breached else "met",
-                         stopped_at=event.stopped_at.isoformat())
+                         deadline=event.deadline.isoformat(),
+                         stopped_at=event.stopped_at.isoformat(), breached=event.breached)
+            state.pop("paused_at", None)
+        elif isinstance(event, SlaBreached):
+            state.update(deadline=event.deadline.isoformat(), breached=True,
+                         breached_at=event.occurred_at.isoformat())
+            if state.get("state") != "paused":
+                state["state"] = "breached"
+        elif isinstance(event, SlaClockPaused):
+            # While paused the deadline moves with the pause: none is due until it resumes.
+            state.update(state="paused", deadline=None, paused_at=event.occurred_at.isoformat(),
+                         elapsed_seconds=event.elapsed_seconds, pause_reason=event.reason)
+        elif isinstance(event, SlaClockResumed):
+            state.update(state="breached" if state.get("breached") else "running",
+                         deadline=event.deadline.isoformat(),
+                         paused_seconds=event.paused_seconds)
+            state.pop("paused_at", None)
+            state.pop("pause_reason", None)
+        elif isinstance(event, SlaDeadlineRecomputed):
+            if state.get("state") != "paused":
+                state["deadline"] = event.deadline.isoformat()
+            state.update(target_seconds=event.target_seconds, recomputed=event.reason)
         else:
-            state.update(state="breached", breached_at=event.occurred_at.isoformat())
+            state.update(escalation_level=max(event.level, int(state.get("escalation_level", 0))))
+            raised = event.raise_priority_to
+            if raised is not None and PRIORITY_RANK[raised] > PRIORITY_RANK[self.priority]:
+                self.priority = raised
         self.sla = {**self.sla, event.metric: state}

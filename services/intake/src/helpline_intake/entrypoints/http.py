@@ -2,18 +2,13 @@
 
 import base64
 import binascii
-import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
+from helpline_intake.adapters.orm import idempotent_requests
 from helpline_intake.adapters.repository import TicketFilter, decode_cursor, encode_cursor
-from helpline_intake.domain.errors import (
-    CannotMerge,
-    IdempotencyConflict,
-    TicketClosed,
-    TicketNotFound,
-)
+from helpline_intake.domain.errors import CannotMerge, TicketClosed, TicketNotFound
 from helpline_intake.domain.model import new_id
 from helpline_intake.domain.ports import AttachmentStore
 from helpline_intake.entrypoints.downloads import download_headers
@@ -32,20 +27,13 @@ from helpline_intake.service_layer import handlers
 from helpline_intake.service_layer.handlers import UnitOfWorkFactory
 from helpline_shared.events import Priority, TicketStatus, TicketType
 from helpline_shared.inputs import Instant
+from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import invalid_field, not_found
-
-IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255,
-                                              alias="Idempotency-Key")]
 
 
 def _conflict(detail: str, field: str) -> HTTPException:
     return HTTPException(409, f"{field}: {detail}")
-
-
-def request_hash(body: TicketIn) -> str:
-    """A stable digest of a create request, to tell a retry from a different request."""
-    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
 async def _store_attachments(items: list[AttachmentIn], tenant_id: str, store: AttachmentStore,
@@ -71,32 +59,21 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
            max_attachment_size: int) -> APIRouter:
     """The ``/v1/tickets`` routes on ``unit_of_work``."""
     api = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+    idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
     reader = require_scope("tickets:read")
     writer = require_scope("tickets:write")
 
-    @api.post("", status_code=201, response_model=TicketOut,
-              responses={200: {"description": "A retry of an earlier request with the same "
-                                              "Idempotency-Key: the ticket it created"},
-                         409: {"description": "The Idempotency-Key was used with another body"}})
-    async def create_ticket(body: TicketIn, response: Response, principal: Principal = writer,
-                            idempotency_key: IdempotencyKey = None) -> TicketOut:
+    @api.post("", status_code=201, response_model=TicketOut, responses=idempotency.RESPONSES)
+    @idempotent
+    async def create_ticket(body: TicketIn, principal: Principal = writer) -> TicketOut:
         """Open a ticket; with ``Idempotency-Key`` a retry returns the original ticket."""
-        try:
-            opened = await handlers.open_ticket_once(
-                handlers.OpenTicket(
-                    tenant_id=principal.tenant_id, subject=body.subject,
-                    description=body.description, requester=body.requester.requester(),
-                    priority=body.priority, type=body.type, tags=body.tags, channel="api",
-                    idempotency_key=idempotency_key, request_hash=request_hash(body),
-                ),
-                unit_of_work,
-            )
-        except IdempotencyConflict as error:
-            raise _conflict("already used with a different request body",
-                            "Idempotency-Key") from error
-        if not opened.created:
-            response.status_code = 200
-        return TicketOut.of(opened.ticket)
+        ticket = await handlers.open_ticket(
+            handlers.OpenTicket(
+                tenant_id=principal.tenant_id, subject=body.subject,
+                description=body.description, requester=body.requester.requester(),
+                priority=body.priority, type=body.type, tags=body.tags, channel="api"),
+            unit_of_work())
+        return TicketOut.of(ticket)
 
     @api.get("", response_model=TicketPage)
     async def list_tickets(
@@ -175,7 +152,9 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
                             "into_ticket_id") from error
         return TicketOut.of(target)
 
-    @api.post("/{ticket_id}/messages", status_code=201, response_model=MessageOut)
+    @api.post("/{ticket_id}/messages", status_code=201, response_model=MessageOut,
+              responses=idempotency.RESPONSES)
+    @idempotent
     async def add_message(ticket_id: str, body: MessageIn, principal: Principal = writer
                           ) -> MessageOut:
         """Add a public reply or an internal note, with attachments."""

@@ -6,12 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from helpline_intake.adapters.orm import idempotent_requests
 from helpline_intake.domain.directory import PLANS, Organization, RequesterRecord
 from helpline_intake.domain.errors import AlreadyExists, NotFound
 from helpline_intake.entrypoints.schemas import Address
 from helpline_intake.service_layer import requesters as directory
 from helpline_intake.service_layer.handlers import UnitOfWorkFactory
 from helpline_shared.inputs import SafeName
+from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
@@ -75,6 +77,7 @@ def _missing(error: NotFound) -> HTTPException:
 
 def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     """The ``/v1/organizations`` and ``/v1/requesters`` routes."""
+    idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
     api = APIRouter(prefix="/v1", tags=["directory"])
     reader = require_scope("tickets:read")
     writer = require_scope("tickets:write")
@@ -89,7 +92,9 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
             raise _missing(error) from error
         return OrganizationOut.of(organization)
 
-    @api.post("/organizations", status_code=201, response_model=OrganizationOut)
+    @api.post("/organizations", status_code=201, responses=idempotency.RESPONSES,
+              response_model=OrganizationOut)
+    @idempotent
     async def create_organization(body: OrganizationIn, principal: Principal = writer
                                   ) -> OrganizationOut:
         """Create an organisation with a support plan."""
@@ -133,7 +138,9 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
             raise HTTPException(409, f"email: {error}") from error
         return RequesterOut.of(record)
 
-    @api.post("/requesters", status_code=201, response_model=RequesterOut)
+    @api.post("/requesters", status_code=201, responses=idempotency.RESPONSES,
+              response_model=RequesterOut)
+    @idempotent
     async def create_requester(body: RequesterIn, principal: Principal = writer
                                ) -> RequesterOut:
         """Create a requester, optionally in an organisation."""

@@ -5,6 +5,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict
 
+from helpline_intake.adapters.orm import idempotent_requests
 from helpline_intake.domain.domains import Domain
 from helpline_intake.domain.errors import (
     AlreadyExists,
@@ -16,6 +17,7 @@ from helpline_intake.domain.ports import DomainOwnership
 from helpline_intake.entrypoints.http_directory import Domain as DomainName
 from helpline_intake.service_layer import domains
 from helpline_intake.service_layer.domains import UnitOfWorkFactory
+from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
@@ -59,9 +61,13 @@ def router(unit_of_work: UnitOfWorkFactory, ownership: DomainOwnership) -> APIRo
     """The ``/v1/domains`` routes."""
     api = APIRouter(prefix="/v1/domains", tags=["email"])
     admin = require_scope("admin")
+    idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
 
-    @api.post("", status_code=201, response_model=DomainOut,
-              responses={409: {"description": "Added already, or verified by another tenant"}})
+    @api.post("", status_code=201, response_model=DomainOut, responses={
+        **idempotency.RESPONSES,
+        409: {"description": "Added already, or verified by another tenant; or the "
+                             "Idempotency-Key was used with another body"}})
+    @idempotent
     async def add_domain(body: DomainIn, principal: Principal = admin) -> DomainOut:
         """Add a pending domain; publish its TXT record, then verify it."""
         try:

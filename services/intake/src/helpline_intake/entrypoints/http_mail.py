@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from helpline_intake.adapters.orm import idempotent_requests
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.domain.errors import AlreadyExists, DomainNotVerified, NotFound
 from helpline_intake.domain.inbound import QUARANTINED, InboundRecord
@@ -17,6 +18,7 @@ from helpline_intake.service_layer.email_intake import MailProcessing, replay
 from helpline_shared import netguard
 from helpline_shared.events import Priority, TicketType
 from helpline_shared.inputs import SafeLine
+from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
@@ -94,11 +96,14 @@ class InboundOut(BaseModel):
 
 def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
     """The ``/v1/mailboxes`` and ``/v1/quarantine`` routes."""
+    idempotent = idempotency.IdempotentCreates(processing.unit_of_work, idempotent_requests)
     api = APIRouter(prefix="/v1", tags=["email"])
     admin = require_scope("admin")
     unit_of_work = processing.unit_of_work
 
-    @api.post("/mailboxes", status_code=201, response_model=MailboxOut)
+    @api.post("/mailboxes", status_code=201, responses=idempotency.RESPONSES,
+              response_model=MailboxOut)
+    @idempotent
     async def create_mailbox(body: MailboxIn, principal: Principal = admin) -> MailboxOut:
         """Configure a support address; mail to it (or an alias) opens tickets."""
         imap: dict[str, Any] | None = body.imap.model_dump() if body.imap else None

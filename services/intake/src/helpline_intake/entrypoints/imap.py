@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from helpline_intake.adapters.imap_source import ImapAccount, ImapFolder
 from helpline_intake.domain.directory import Mailbox
-from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
+from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound, quarantine
 from helpline_intake.service_layer.inbound import store_raw
 from helpline_shared import netguard
 from helpline_shared.inputs import hide_addresses
@@ -22,15 +22,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ImapPolicy:
-    """Where IMAP mailboxes may be and how they must be reached."""
+    """Where IMAP mailboxes may be, how they must be reached, and the largest mail fetched."""
 
     allow_private_networks: bool = False
     allow_plaintext: bool = False
+    max_message_size: int = 25 * 1024 * 1024
 
 
 async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size: int,
                        policy: ImapPolicy) -> int:
-    """Fetch, store and process everything new in the mailbox's folder; return how many."""
+    """Fetch, store and process everything new in the mailbox's folder; return how many.
+
+    Mail the server says is larger than ``policy.max_message_size`` is never downloaded: only its
+    header is stored, quarantined with the reason, and the mail itself stays on the IMAP server.
+    """
+    max_size = policy.max_message_size
     assert mailbox.imap is not None
     account = ImapAccount.of(mailbox.imap)
     # The same guard as webhooks: resolved once, every address checked, the checked one used.
@@ -51,7 +57,11 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
         count = 0
         for start in range(0, len(uids), batch_size):
             batch = uids[start:start + batch_size]
-            fetched = await asyncio.to_thread(folder.fetch, batch)
+            sizes = await asyncio.to_thread(folder.sizes, batch)
+            oversize = {uid: size for uid, size in sizes.items() if size > max_size}
+            fetched = await asyncio.to_thread(
+                folder.fetch, [uid for uid in batch if uid not in oversize])
+            fetched.update(await asyncio.to_thread(folder.fetch_headers, list(oversize)))
             for uid in batch:
                 raw = fetched.get(uid)
                 if raw is None:
@@ -62,13 +72,22 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
                     await uow.mail.save_imap_position(mailbox.id, folder.uidvalidity, uid)
                     await uow.commit()
                 for item in stored:
-                    if item.new:
+                    if item.new and uid in oversize:
+                        await quarantine(item.inbound_id, _oversize_reason(
+                            oversize[uid], max_size, account), processing.unit_of_work)
+                    elif item.new:
                         await process_inbound(item.inbound_id, processing)
                 count += 1
             await asyncio.to_thread(folder.move, batch)
         return count
     finally:
         await asyncio.to_thread(folder.close)
+
+
+def _oversize_reason(size: int, max_size: int, account: ImapAccount) -> str:
+    where = f"moved to {account.move_to}" if account.move_to else f"left in {account.folder}"
+    return (f"mail of {size} bytes is larger than HELPLINE_MAX_MESSAGE_SIZE ({max_size}): "
+            f"not downloaded, only its header is kept; the mail is {where} on the IMAP server")
 
 
 def imap_poller(processing: MailProcessing, interval: float, batch_size: int,

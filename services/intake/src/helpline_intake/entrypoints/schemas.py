@@ -111,7 +111,10 @@ class TicketOut(BaseModel):
     channel: str
     status: TicketStatus
     assignee: str | None
-    sla: dict[str, dict[str, Any]]
+    sla: dict[str, dict[str, Any]] = Field(description=(
+        "Per SLA metric as escalation reports it: `state` (`running`, `paused`, `met`, "
+        "`breached`), `deadline` (null while paused), `clock_version`, and when they apply "
+        "`paused_at`, `paused_seconds`, `breached`, `escalation_level`."))
     organization_id: str | None
     mailbox: str | None
     merged_into_id: str | None

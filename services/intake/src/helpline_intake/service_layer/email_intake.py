@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from helpline_intake.adapters.email_parser import parse_email
-from helpline_intake.domain.email.loops import is_auto_reply
+from helpline_intake.domain.email.loops import is_auto_reply, requester_of
 from helpline_intake.domain.email.message import InboundEmail
 from helpline_intake.domain.email.threading import (
     answered_message_ids,
@@ -138,19 +138,22 @@ async def _apply_mail(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inboun
         raise _Quarantine("automatic reply (auto-reply, list or robot mail) that answers no "
                           "open ticket: recorded, no ticket opened")
     else:
-        if not mail.from_address:
+        address, name = requester_of(mail)
+        if not address:
             raise _Quarantine("no sender address (From) to open a ticket for")
-        if has_unsafe_characters(mail.from_address):
+        if has_unsafe_characters(address):
             # No acknowledgement could ever be delivered to it: keep the mail, open nothing.
-            raise _Quarantine("the sender address (From) contains a control or bidirectional "
-                              "character: no ticket is opened for an address no reply can reach")
+            raise _Quarantine("the sender address (From or Reply-To) contains a control or "
+                              "bidirectional character: no ticket is opened for an address no "
+                              "reply can reach")
         mailbox = await uow.mail.resolve(record.mailbox)
         if mailbox is None:
             raise _Quarantine(f"mailbox {record.mailbox} no longer exists")
         try:
-            requester = Requester(email=mail.from_address, name=(mail.from_name or None))
+            requester = Requester(email=address, name=name)
         except ValidationError as error:
-            raise _Quarantine("the sender (From) is not a usable email address") from error
+            raise _Quarantine("the sender (From or Reply-To) is not a usable email address"
+                              ) from error
         origin = await origin_for(uow, record.tenant_id, requester, mailbox=mailbox.address,
                                   language=mail.language)
         ticket = Ticket.open(

@@ -4,11 +4,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from helpline_intake.domain.email.threading import normalize_message_id
-from helpline_intake.domain.errors import IdempotencyConflict, TicketNotFound
-from helpline_intake.domain.model import Message, Ticket
+from helpline_intake.domain.errors import TicketNotFound
+from helpline_intake.domain.model import Message, SlaEvent, Ticket
 from helpline_intake.service_layer.requesters import origin_for
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared.envelope import Envelope
@@ -18,9 +16,6 @@ from helpline_shared.events import (
     NotificationDelivered,
     Priority,
     Requester,
-    SlaBreached,
-    SlaClockStarted,
-    SlaClockStopped,
     TicketAssigned,
     TicketStatus,
     TicketType,
@@ -44,16 +39,6 @@ class OpenTicket:
     type: TicketType
     tags: list[str]
     channel: Channel
-    idempotency_key: str | None = None
-    request_hash: str | None = None
-
-
-@dataclass(frozen=True)
-class Opened:
-    """The ticket a create returned, and whether this call created it (or a retry found it)."""
-
-    ticket: Ticket
-    created: bool
 
 
 @dataclass(frozen=True)
@@ -92,24 +77,9 @@ class AddMessage:
     attachments: tuple[dict[str, Any], ...] = ()
 
 
-async def _replayed(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket | None:
-    if command.idempotency_key is None:
-        return None
-    found = await uow.directory.idempotent_result(command.tenant_id, command.idempotency_key)
-    if found is None:
-        return None
-    request_hash, ticket_id = found
-    if request_hash != command.request_hash:
-        raise IdempotencyConflict(command.idempotency_key)
-    return await uow.tickets.get(command.tenant_id, ticket_id)
-
-
-async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Opened:
-    """Open the ticket and publish ``TicketCreated``; a retried Idempotency-Key returns it."""
+async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
+    """Open the ticket and publish ``TicketCreated``."""
     async with uow:
-        existing = await _replayed(command, uow)
-        if existing is not None:
-            return Opened(existing, created=False)
         origin = await origin_for(uow, command.tenant_id, command.requester)
         ticket = Ticket.open(
             tenant_id=command.tenant_id, subject=command.subject,
@@ -118,29 +88,10 @@ async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Opened:
             channel=command.channel, now=utcnow(), origin=origin,
         )
         await uow.tickets.add(ticket)
-        if command.idempotency_key is not None:
-            await uow.directory.remember_idempotent(
-                command.tenant_id, command.idempotency_key, command.request_hash or "",
-                ticket.id)
         for event in ticket.events:
             uow.publish(event)
         await uow.commit()
-        return Opened(ticket, created=True)
-
-
-async def open_ticket_once(command: OpenTicket, unit_of_work: UnitOfWorkFactory) -> Opened:
-    """``open_ticket``, where a concurrent twin with the same key loses the race gracefully."""
-    try:
-        return await open_ticket(command, unit_of_work())
-    except IntegrityError:
-        if command.idempotency_key is None:
-            raise
-    # The twin committed first: its ticket is the answer (or its body differs: 409).
-    async with unit_of_work() as uow:
-        existing = await _replayed(command, uow)
-    if existing is None:
-        raise RuntimeError("idempotency key vanished")
-    return Opened(existing, created=False)
+        return ticket
 
 
 async def update_ticket(command: UpdateTicket, uow: IntakeUnitOfWork) -> Ticket:
@@ -206,7 +157,7 @@ async def add_message(command: AddMessage, uow: IntakeUnitOfWork) -> Message:
 async def on_routing_or_sla_event(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
     """Show the assignee and SLA state that routing and escalation report on the ticket."""
     event = envelope.event
-    if not isinstance(event, TicketAssigned | SlaClockStarted | SlaClockStopped | SlaBreached):
+    if not isinstance(event, TicketAssigned | SlaEvent):
         return
     async with uow:
         if not await uow.claim_event(CONSUMER, envelope.id):

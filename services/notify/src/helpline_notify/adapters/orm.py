@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 
 from helpline_shared.runtime.db import UtcDateTime
+from helpline_shared.runtime.idempotency import idempotency_table
 
 metadata = MetaData()
 
@@ -143,3 +144,4 @@ templates = Table(
     Column("html", Text, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+idempotent_requests = idempotency_table(metadata)

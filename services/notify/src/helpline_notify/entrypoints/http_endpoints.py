@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
+from helpline_notify.adapters.orm import idempotent_requests
 from helpline_notify.domain.errors import EndpointNotFound, InvalidWebhookUrl, UnknownEventType
 from helpline_notify.domain.model import ALL_EVENT_TYPES, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
@@ -18,6 +19,7 @@ from helpline_notify.entrypoints.http_common import (
 )
 from helpline_notify.service_layer import endpoints as use_cases
 from helpline_shared.inputs import Instant, SafeEmailAddress, SafeUrl
+from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
@@ -104,12 +106,15 @@ def router(options: ApiOptions) -> APIRouter:
     api = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
     reader, writer = require_scope("tickets:read"), require_scope("tickets:write")
     uow = options.unit_of_work
+    idempotent = idempotency.IdempotentCreates(uow, idempotent_requests)
 
     def secret_out(endpoint: WebhookEndpoint) -> CreatedEndpointOut:
         return CreatedEndpointOut(**EndpointOut.of(endpoint).model_dump(),
                                   secret=endpoint.secret)
 
-    @api.post("", status_code=201, response_model=CreatedEndpointOut)
+    @api.post("", status_code=201, response_model=CreatedEndpointOut,
+              responses=idempotency.RESPONSES)
+    @idempotent
     async def create_endpoint(body: EndpointIn, principal: Annotated[Principal, writer]
                               ) -> CreatedEndpointOut:
         """Register a webhook endpoint; the response carries its signing secret."""

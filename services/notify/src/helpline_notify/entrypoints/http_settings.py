@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
+from helpline_notify.adapters.orm import idempotent_requests
 from helpline_notify.domain.errors import (
     InvalidSubscription,
     InvalidTemplate,
@@ -28,6 +29,7 @@ from helpline_notify.entrypoints.http_common import (
 )
 from helpline_notify.service_layer import tenant_settings as use_cases
 from helpline_shared.inputs import SafeEmailAddress, SafeLine
+from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.problems import not_found
@@ -101,6 +103,7 @@ def router(options: ApiOptions) -> APIRouter:
     api = APIRouter(prefix="/v1")
     reader, writer = require_scope("tickets:read"), require_scope("tickets:write")
     uow = options.unit_of_work
+    idempotent = idempotency.IdempotentCreates(uow, idempotent_requests)
 
     def present(subscription: Subscription) -> SubscriptionOut:
         return SubscriptionOut(
@@ -111,7 +114,8 @@ def router(options: ApiOptions) -> APIRouter:
             endpoint_ids=list(subscription.endpoint_ids))
 
     @api.post("/subscriptions", status_code=201, response_model=SubscriptionOut,
-              tags=["subscriptions"])
+              tags=["subscriptions"], responses=idempotency.RESPONSES)
+    @idempotent
     async def create_subscription(body: SubscriptionIn, principal: Annotated[Principal, writer]
                                   ) -> SubscriptionOut:
         """Subscribe recipients (or endpoints) to event types, with filters."""

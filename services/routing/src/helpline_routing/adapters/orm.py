@@ -14,6 +14,7 @@ from sqlalchemy import (
 )
 
 from helpline_shared.runtime.db import UtcDateTime
+from helpline_shared.runtime.idempotency import idempotency_table
 from helpline_shared.runtime.timers import timers_table
 
 metadata = MetaData()
@@ -112,3 +113,4 @@ organizations = Table(
 
 
 timers = timers_table(metadata)
+idempotent_requests = idempotency_table(metadata)

@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter
 
+from helpline_routing.adapters.orm import idempotent_requests
 from helpline_routing.domain.errors import AgentNotFound
 from helpline_routing.entrypoints.schemas import AgentIn, AgentOut, AgentPatch, PresenceIn
 from helpline_routing.service_layer import agents
 from helpline_routing.service_layer.unit_of_work import UnitOfWorkFactory
+from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, require_scope
 from helpline_shared.runtime.problems import not_found
 
@@ -13,11 +15,13 @@ from helpline_shared.runtime.problems import not_found
 def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     """The ``/v1/agents`` routes on ``unit_of_work``."""
     api = APIRouter(prefix="/v1/agents", tags=["agents"])
+    idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
     reader = require_scope("tickets:read")
     writer = require_scope("tickets:write")
     admin = require_scope("admin")
 
-    @api.post("", status_code=201, response_model=AgentOut)
+    @api.post("", status_code=201, response_model=AgentOut, responses=idempotency.RESPONSES)
+    @idempotent
     async def create_agent(body: AgentIn, principal: Principal = admin) -> AgentOut:
         """Register an agent."""
         agent = await agents.register_agent(agents.RegisterAgent(
