@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := -e shared -e services/intake -e services/routing -e services/escalation \
-	-e services/notify -e deploy/local -e deploy/cli
+	-e services/notify -e services/identity -e deploy/local -e deploy/cli
 STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps run test test-unit lint schemas asyncapi bench clean
@@ -39,7 +39,8 @@ test-unit: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared/src services/intake/src services/routing/src \
-		services/escalation/src services/notify/src deploy/local/src deploy/cli/src
+		services/escalation/src services/notify/src services/identity/src deploy/local/src \
+		deploy/cli/src
 
 ## schemas: rewrite the committed JSON Schemas of the events after an intended change
 schemas: install

@@ -74,7 +74,7 @@ def _message(model: type[Event]) -> dict[str, Any]:
 
 def build_document(version: str = "1.0.0") -> dict[str, Any]:
     """The AsyncAPI 3.0 document: a channel per public topic, a message per event type."""
-    models = list(EVENT_TYPES.values())
+    models = [model for model in EVENT_TYPES.values() if model.topic in topics.PUBLIC_TOPICS]
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for topic in topics.PUBLIC_TOPICS:

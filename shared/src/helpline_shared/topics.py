@@ -11,7 +11,12 @@ SLA: Final = "helpline.sla"
 NOTIFICATIONS: Final = "helpline.notifications"
 """Delivery outcome events, keyed by ticket id (published by notify)."""
 
+IDENTITY: Final = "helpline.identity"
+"""Tenant, user, team and API key events, keyed by tenant id (published by identity)."""
+
 PUBLIC_TOPICS: Final = (TICKETS, ROUTING, SLA, NOTIFICATIONS)
+INTERNAL_TOPICS: Final = (IDENTITY,)
+"""Topics between services only: never part of a partner stream."""
 
 DEAD_LETTER_SUFFIX: Final = ".dlq"
 
@@ -23,7 +28,8 @@ def dead_letter_topic(topic: str) -> str:
 
 def all_topics() -> tuple[str, ...]:
     """Every topic Helpline needs, dead-letter topics included, in creation order."""
-    return PUBLIC_TOPICS + tuple(dead_letter_topic(topic) for topic in PUBLIC_TOPICS)
+    own = PUBLIC_TOPICS + INTERNAL_TOPICS
+    return own + tuple(dead_letter_topic(topic) for topic in own)
 
 
 PARTITIONS: Final = 6

@@ -7,6 +7,7 @@ Models live in one module per producing service; this package re-exports them al
 
 from helpline_shared.events.base import *  # noqa: F403
 from helpline_shared.events.base import Event, registry
+from helpline_shared.events.identity import *  # noqa: F403
 from helpline_shared.events.notifications import *  # noqa: F403
 from helpline_shared.events.routing import *  # noqa: F403
 from helpline_shared.events.sla import *  # noqa: F403
