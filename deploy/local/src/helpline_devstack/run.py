@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from helpline_devstack.identity import IDENTITY_PORT, operator_environment, provision_demo
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.stack import SERVICE_PORTS, ServiceDidNotStart, Stack
@@ -56,6 +57,7 @@ def run(home: Path = Path(".helpline")) -> int:
     stack = Stack(
         home,
         kafka.bootstrap_servers,
+        ports={**SERVICE_PORTS, "identity": IDENTITY_PORT},
         environment={
             "HELPLINE_TOKEN_SECRET": secret,
             "HELPLINE_SMTP_PORT": str(SMTP_SINK_PORT),
@@ -72,6 +74,9 @@ def run(home: Path = Path(".helpline")) -> int:
         for name in SERVICE_PORTS:
             service = stack.start(name)
             print(f"  {name:<11} {service.url}   (log: {service.log_file})", flush=True)
+        identity = stack.start("identity", operator_environment(home))
+        print(f"  identity    {identity.url}   (log: {identity.log_file})", flush=True)
+        provision_demo(identity.url, home, DEMO_TENANT)
         token = issue_token(DEMO_TENANT, secret)
         (home / "dev-token").write_text(token + "\n")
         _demo_mailbox(stack.running["intake"].url, token)
@@ -82,6 +87,8 @@ def run(home: Path = Path(".helpline")) -> int:
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
+        print(f"Identity: admin API key in {home / 'dev-identity-key'}, admin sign-in in "
+              f"{home / 'dev-admin'} (the other services still take dev-token).", flush=True)
         while not stop_requested.wait(0.5):
             for name, service in list(stack.running.items()):
                 if service.process.poll() is not None:

@@ -40,7 +40,8 @@ class IdentitySettings(ServiceSettings):
                                        description="Refresh token lifetime")
     signing_key_publish_lead: float = Field(
         default=60, ge=0,
-        description="Seconds a new signing key is published in the JWKS before it signs")
+        description="Seconds a new signing key is published in the JWKS before it signs "
+                    "(at least the verifiers' JWKS refetch interval, 5 s)")
     operator_key_sha256: SecretStr | None = Field(
         default=None,
         description="SHA-256 (hex) of the deployment operator key that manages tenants")
