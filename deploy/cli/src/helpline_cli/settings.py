@@ -3,7 +3,7 @@
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES = ("intake", "routing", "escalation", "notify")
+SERVICES = ("intake", "routing", "escalation", "notify", "identity")
 
 
 class CliSettings(BaseSettings):
@@ -19,10 +19,12 @@ class CliSettings(BaseSettings):
     routing_url: str = "http://127.0.0.1:8081"
     escalation_url: str = "http://127.0.0.1:8082"
     notify_url: str = "http://127.0.0.1:8083"
+    identity_url: str = "http://127.0.0.1:8084"
     intake_database_url: str | None = None
     routing_database_url: str | None = None
     escalation_database_url: str | None = None
     notify_database_url: str | None = None
+    identity_database_url: str | None = None
     timeout: float = 10.0
 
     def service_url(self, service: str) -> str:
