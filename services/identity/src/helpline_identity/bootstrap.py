@@ -14,8 +14,8 @@ from helpline_identity.domain.model import LoginThrottle
 from helpline_identity.entrypoints import http
 from helpline_identity.entrypoints.auth import Authenticator
 from helpline_identity.service_layer import audit, keys
-from helpline_identity.service_layer.sessions import TokenPolicy
 from helpline_identity.service_layer.context import UnitOfWorkFactory
+from helpline_identity.service_layer.sessions import TokenPolicy
 from helpline_identity.service_layer.unit_of_work import IdentityUnitOfWork
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.service import ServiceRuntime, periodic_loop

@@ -131,9 +131,9 @@ async def test_a_revoked_key_and_a_suspended_tenant_are_refused_within_5_s(
         assert (await verifier.verify(admin)).role == "admin"
         assert (await client.delete(f"/v1/api-keys/{key['id']}")).status_code == 204
         assert await refused_within(verifier, key["key"]) < 5
-    suspended = httpx.post(identity.url + f"/v1/tenants/{tenant}/suspend",
-                           headers=identity.operator())
-    assert suspended.status_code == 200
+        suspended = await client.post(f"/v1/tenants/{tenant}/suspend",
+                                      headers=identity.operator())
+        assert suspended.status_code == 200
     assert await refused_within(verifier, admin) < 5
 
 
@@ -142,12 +142,13 @@ async def test_signing_key_rotation_fails_no_verification(identity: Running) -> 
     first = make_tenant(identity, tenant)
     verifier = CredentialVerifier(identity.url, identity.issuer)
     await verifier.verify(first)
-    rotated = httpx.post(identity.url + "/v1/signing-keys/rotate", headers=identity.operator())
-    assert rotated.status_code == 201
-    new_kid = rotated.json()["kid"]
     kids = set()
     deadline = time.monotonic() + PUBLISH_LEAD + 3
     async with httpx.AsyncClient() as client:
+        rotated = await client.post(identity.url + "/v1/signing-keys/rotate",
+                                    headers=identity.operator())
+        assert rotated.status_code == 201
+        new_kid = rotated.json()["kid"]
         while time.monotonic() < deadline:
             response = await client.post(identity.url + "/v1/login", json={
                 "tenant": tenant, "email": f"root@{tenant}.test", "password": PASSWORD})

@@ -43,10 +43,10 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-async def wire(identity: IdentityApi) -> AsyncIterator[CountingTransport]:
+def wire(identity: IdentityApi) -> CountingTransport:
     transport = identity.client._transport
     assert isinstance(transport, httpx.AsyncBaseTransport)
-    yield CountingTransport(transport)
+    return CountingTransport(transport)
 
 
 @pytest.fixture

@@ -19,10 +19,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 """What each role may do in its own tenant; what a lead or agent *sees* is narrowed below."""
 
-SCOPE_ACTIONS: dict[str, frozenset[Action]] = {
-    "admin": ROLE_ACTIONS["admin"],
-    "users:read": frozenset({"users.read", "teams.read"}),
-}
+SCOPE_ACTIONS: dict[str, frozenset[Action]] = {"admin": ROLE_ACTIONS["admin"]}
 """What an API key's scopes allow in identity (keys act for the tenant, not for a team)."""
 
 
