@@ -15,7 +15,10 @@ IDENTITY: Final = "helpline.identity"
 """Tenant, user, team and API key events, keyed by tenant id (published by identity)."""
 
 PUBLIC_TOPICS: Final = (TICKETS, ROUTING, SLA, NOTIFICATIONS)
-INTERNAL_TOPICS: Final = (IDENTITY,)
+AUDIT: Final = "helpline.audit"
+"""Audit records any service publishes (denials, writes), keyed by tenant (kept by identity)."""
+
+INTERNAL_TOPICS: Final = (IDENTITY, AUDIT)
 """Topics between services only: never part of a partner stream."""
 
 DEAD_LETTER_SUFFIX: Final = ".dlq"

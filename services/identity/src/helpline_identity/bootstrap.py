@@ -17,6 +17,8 @@ from helpline_identity.service_layer import audit, keys
 from helpline_identity.service_layer.context import UnitOfWorkFactory
 from helpline_identity.service_layer.sessions import TokenPolicy
 from helpline_identity.service_layer.unit_of_work import IdentityUnitOfWork
+from helpline_shared import topics
+from helpline_shared.envelope import Envelope
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.service import ServiceRuntime, periodic_loop
 
@@ -40,6 +42,11 @@ def bootstrap(settings: IdentitySettings | None = None) -> tuple[FastAPI, Servic
         await keys.purge_retired_keys(unit_of_work(), now)
 
     runtime.add_loop(periodic_loop("identity-purge", settings.purge_interval, purge))
+
+    async def on_audit(envelope: Envelope) -> None:
+        await audit.on_audit_recorded(envelope, unit_of_work())
+
+    runtime.subscribe([topics.AUDIT], on_audit)
     app = runtime.http_app("Helpline identity", [api(settings, unit_of_work)])
     http.install_error_handler(app, unit_of_work)
     return app, runtime

@@ -2,9 +2,12 @@
 
 from datetime import timedelta
 
+from fastapi import Request
 from identity_support import IdentityApi, bearer
 
 from helpline_identity.service_layer import audit
+from helpline_shared.envelope import from_record, to_record
+from helpline_shared.runtime.credentials import Principal, audit_record
 
 
 async def test_filters_by_actor_action_target_and_time(identity: IdentityApi) -> None:
@@ -64,3 +67,26 @@ async def test_retention_purges_old_entries(identity: IdentityApi, database: tup
     entries = (await identity.client.get("/v1/audit", headers=bearer(identity.admin))
                ).json()["entries"]
     assert entries == []
+
+
+async def test_another_services_audit_record_is_kept_once(identity: IdentityApi,
+                                                          database: tuple) -> None:
+    unit_of_work, _engine = database
+    principal = Principal(kind="integration", tenant_id="acme", credential_id="k1",
+                          scopes=frozenset({"tickets:read"}))
+    request = Request({"type": "http", "method": "POST", "path": "/v1/tickets",
+                       "headers": [(b"x-request-id", b"req-42")], "client": ("198.51.100.4", 1)})
+    event = audit_record(principal, "permission.denied", service="intake", request=request,
+                         target="POST /v1/tickets", outcome="denied", scope="tickets:write")
+    record = to_record(event, source="/helpline/intake")
+    envelope = from_record(dict(record.headers), record.value)
+    assert record.topic == "helpline.audit" and record.key == b"acme"
+    for _ in range(2):  # redelivered: kept once
+        await audit.on_audit_recorded(envelope, unit_of_work())
+    entries = (await identity.client.get("/v1/audit", params={"action": "permission.denied"},
+                                         headers=bearer(identity.admin))).json()["entries"]
+    assert len(entries) == 1
+    assert entries[0] | {"id": 0, "at": ""} == {
+        "id": 0, "at": "", "actor": "api_key:k1", "action": "permission.denied",
+        "target": "POST /v1/tickets", "outcome": "denied", "request_id": "req-42",
+        "source": "198.51.100.4", "detail": {"scope": "tickets:write", "service": "intake"}}

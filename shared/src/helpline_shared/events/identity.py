@@ -1,4 +1,5 @@
-"""Identity's events, published on ``helpline.identity``: tenants, users, teams and API keys.
+"""Identity's events on ``helpline.identity`` (tenants, users, teams, API keys), and the audit
+records any service publishes on ``helpline.audit`` for identity's log.
 
 They are about no ticket: ``ticket_id`` (the envelope's record key) holds the tenant id, so one
 tenant's identity changes stay in order in one partition. They carry no secret and no hash.
@@ -13,8 +14,9 @@ from helpline_shared import topics
 from helpline_shared.events.base import EmailAddress, Event
 
 __all__ = [
-    "ApiKeyCreated", "ApiKeyRevoked", "IdentityEvent", "Role", "TeamChanged", "TenantCreated",
-    "TenantDeleted", "TenantSuspended", "UserCreated", "UserDeactivated", "UserUpdated",
+    "ApiKeyCreated", "ApiKeyRevoked", "AuditRecorded", "IdentityEvent", "Role", "TeamChanged",
+    "TenantCreated", "TenantDeleted", "TenantSuspended", "UserCreated", "UserDeactivated",
+    "UserUpdated",
 ]
 
 Role = Literal["admin", "lead", "agent"]
@@ -117,3 +119,19 @@ class ApiKeyRevoked(IdentityEvent):
     event_type: ClassVar[str] = "helpline.identity.api_key.revoked.v1"
 
     key_id: str
+
+
+class AuditRecorded(IdentityEvent):
+    """Something a service wants in the audit log (a denial, a write); identity keeps it."""
+
+    event_type: ClassVar[str] = "helpline.audit.recorded.v1"
+    topic: ClassVar[str] = topics.AUDIT
+
+    service: str
+    actor: str
+    action: str
+    target: str | None = None
+    outcome: Literal["ok", "denied", "failed"] = "ok"
+    request_id: str | None = None
+    source: str | None = None
+    detail: dict[str, str] = Field(default_factory=dict)

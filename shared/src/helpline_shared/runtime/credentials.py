@@ -13,14 +13,18 @@ refused with ``IdentityUnavailable`` (503) rather than trusted blindly.
 import asyncio
 import hashlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from helpline_shared.events import AuditRecorded
 
 PrincipalKind = Literal["person", "integration", "service", "operator"]
 
@@ -288,3 +292,19 @@ def principal_dependency(
         return principal
 
     return Depends(dependency)
+
+
+def audit_record(principal: Principal, action: str, *, service: str, request: Request | None,
+                 target: str | None = None, outcome: Literal["ok", "denied", "failed"] = "ok",
+                 **detail: str) -> AuditRecorded:
+    """An audit record for identity's log; publish it with the unit of work of the change.
+
+    A denial has no change to commit with: publish it in a unit of work of its own.
+    """
+    headers = request.headers if request is not None else {}
+    return AuditRecorded(
+        tenant_id=principal.tenant_id, service=service, actor=principal.actor, action=action,
+        target=target, outcome=outcome,
+        request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+        source=request.client.host if request is not None and request.client else None,
+        detail=detail, occurred_at=datetime.now(UTC))

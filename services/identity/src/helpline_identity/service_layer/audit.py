@@ -5,6 +5,8 @@ from datetime import datetime
 from helpline_identity.domain.model import AuditEntry
 from helpline_identity.service_layer.context import Context, permit
 from helpline_identity.service_layer.unit_of_work import IdentityUnitOfWork
+from helpline_shared.envelope import Envelope
+from helpline_shared.events import AuditRecorded
 
 
 async def search(uow: IdentityUnitOfWork, context: Context, tenant_id: str, *, limit: int,
@@ -24,3 +26,22 @@ async def purge(uow: IdentityUnitOfWork, before: datetime) -> int:
         removed = await uow.audit.purge(before)
         await uow.commit()
         return removed
+
+
+CONSUMER = "identity-audit"
+
+
+async def on_audit_recorded(envelope: Envelope, uow: IdentityUnitOfWork) -> None:
+    """Append another service's audit record to the log, once per event."""
+    event = envelope.event
+    if not isinstance(event, AuditRecorded):
+        return
+    async with uow:
+        if not await uow.claim_event(CONSUMER, envelope.id):
+            return
+        await uow.audit.add(AuditEntry(
+            actor=event.actor, action=event.action, at=event.occurred_at,
+            tenant_id=event.tenant_id, target=event.target, outcome=event.outcome,
+            request_id=event.request_id, source=event.source,
+            detail={**event.detail, "service": event.service}))
+        await uow.commit()
