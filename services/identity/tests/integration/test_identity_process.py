@@ -5,15 +5,19 @@ Real clocks here: revocation is measured in seconds of wall time, rotation under
 
 import asyncio
 import hashlib
+import json
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 
 from helpline_devstack._proc import free_port
+from helpline_devstack.identity import provision_demo
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
@@ -158,3 +162,22 @@ async def test_signing_key_rotation_fails_no_verification(identity: Running) -> 
                 await verifier.verify(each)  # any failure fails the test
             await asyncio.sleep(0.3)
     assert new_kid in kids and len(kids) == 2, "tokens were signed by the old key, then the new"
+
+
+def test_make_runs_provisioning_writes_private_credentials_once(
+        identity: Running, tmp_path: Path) -> None:
+    (tmp_path / "operator-key").write_text(OPERATOR_KEY)
+    tenant = unique_name("demo").replace("_", "-")
+    provision_demo(identity.url, tmp_path, tenant)
+    admin_file, key_file = tmp_path / "dev-admin", tmp_path / "dev-identity-key"
+    for path in (admin_file, key_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    credentials = json.loads(admin_file.read_text())
+    assert set(credentials) == {"tenant", "email", "password"} and credentials["tenant"] == tenant
+    key = key_file.read_text().strip()
+    provision_demo(identity.url, tmp_path, tenant)  # a second `make run`: nothing new
+    assert key_file.read_text().strip() == key
+    assert httpx.post(identity.url + "/v1/login", json=credentials).status_code == 200
+    created = httpx.post(identity.url + "/v1/users", headers={"Authorization": f"Bearer {key}"},
+                         json={"name": "Ann", "email": "ann@demo.test", "role": "agent"})
+    assert created.status_code == 201
