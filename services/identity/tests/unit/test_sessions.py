@@ -40,8 +40,9 @@ async def test_a_wrong_password_is_401_audited_and_the_sixth_try_is_throttled(
             ).status_code == 200
     audit = (await identity.client.get("/v1/audit", params={"action": "login"},
                                        headers=bearer(identity.admin))).json()["entries"]
-    outcomes = [e["outcome"] for e in audit if e["target"] == "acme/bob@acme.test"]
-    assert outcomes == ["ok", "denied", *["failed"] * 5]
+    attempts = [e for e in audit if e["target"] == "acme/bob@acme.test"]
+    assert [e["outcome"] for e in attempts] == ["ok", "denied", *["failed"] * 5]
+    assert attempts[0]["actor"].startswith("user:") and attempts[1]["actor"] == "anonymous"
     assert all(e["source"] == "203.0.113.7" for e in audit)
 
 

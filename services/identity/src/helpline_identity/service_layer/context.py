@@ -34,10 +34,10 @@ class Context:
         return "operator"
 
     def entry(self, action: str, *, tenant_id: str | None, target: str | None = None,
-              outcome: str = "ok", **detail: str) -> AuditEntry:
-        """An audit entry of this request."""
-        return AuditEntry(actor=self.actor, action=action, at=self.now, tenant_id=tenant_id,
-                          target=target, outcome=outcome,  # type: ignore[arg-type]
+              outcome: str = "ok", actor: str | None = None, **detail: str) -> AuditEntry:
+        """An audit entry of this request (``actor``: who signed in, before a caller exists)."""
+        return AuditEntry(actor=actor or self.actor, action=action, at=self.now,
+                          tenant_id=tenant_id, target=target, outcome=outcome,  # type: ignore[arg-type]
                           request_id=self.request_id, source=self.source, detail=detail)
 
 

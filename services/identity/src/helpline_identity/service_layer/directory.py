@@ -42,7 +42,7 @@ async def create_tenant(uow: IdentityUnitOfWork, context: Context, tenant_id: st
         await uow.audit.add(context.entry("tenant.create", tenant_id=tenant_id,
                                           target=f"tenant:{tenant_id}"))
         if admin is not None:
-            await _add_user(uow, context, User(
+            await add_user(uow, context, User(
                 tenant_id, uuid.uuid4().hex, admin.name, admin.email.lower(), "admin",
                 password_hash=hash_password(admin.password) if admin.password else None))
         await uow.commit()
@@ -95,12 +95,13 @@ async def create_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
         await _known_teams(uow, tenant_id, teams)
         user = User(tenant_id, uuid.uuid4().hex, name, email.lower(), role, teams,
                     password_hash=hash_password(password) if password else None)
-        await _add_user(uow, context, user)
+        await add_user(uow, context, user)
         await uow.commit()
     return user
 
 
-async def _add_user(uow: IdentityUnitOfWork, context: Context, user: User) -> None:
+async def add_user(uow: IdentityUnitOfWork, context: Context, user: User) -> None:
+    """Store a new person, publish ``UserCreated`` and audit it (inside ``uow``)."""
     await uow.users.add(user)
     uow.publish(UserCreated(tenant_id=user.tenant_id, user_id=user.user_id, name=user.name,
                             email=user.email, role=user.role, teams=user.teams,

@@ -13,9 +13,9 @@ from helpline_identity.domain.errors import (
 )
 from helpline_identity.domain.model import LoginThrottle, RefreshToken, Role, SigningKey, User
 from helpline_identity.service_layer.context import Context, UnitOfWorkFactory, audit_apart
+from helpline_identity.service_layer.directory import add_user
 from helpline_identity.service_layer.keys import current_signing_key
 from helpline_identity.service_layer.unit_of_work import IdentityUnitOfWork
-from helpline_shared.events import UserCreated
 from helpline_shared.runtime.credentials import hash_secret
 
 REFRESH_PREFIX = "hlr_"
@@ -75,8 +75,8 @@ async def login(unit_of_work: UnitOfWorkFactory, context: Context, policy: Token
                   else "tenant" if tenant is None or tenant.state != "active" else None)
         if reason is None and user is not None:
             tokens = await _issue(uow, context, policy, key, user, uuid.uuid4().hex)
-            await uow.audit.add(context.entry("login", tenant_id=tenant_id,
-                                              target=account, user=user.user_id))
+            await uow.audit.add(context.entry("login", tenant_id=tenant_id, target=account,
+                                              actor=f"user:{user.user_id}"))
             await uow.commit()
             return tokens
     await audit_apart(unit_of_work, context, "login", tenant_id=tenant_id, target=account,
@@ -140,9 +140,7 @@ async def sign_in_external(unit_of_work: UnitOfWorkFactory, context: Context,
             if not provision:
                 raise InvalidCredentials("no such user in the tenant")
             user = User(tenant_id, uuid.uuid4().hex, name, email.lower(), role)
-            await uow.users.add(user)
-            uow.publish(UserCreated(tenant_id=tenant_id, user_id=user.user_id, name=name,
-                                    email=user.email, role=role, occurred_at=context.now))
+            await add_user(uow, context, user)
         elif not user.active:
             raise InvalidCredentials("the account is deactivated")
         elif user.role != role:
@@ -151,6 +149,6 @@ async def sign_in_external(unit_of_work: UnitOfWorkFactory, context: Context,
         tokens = await _issue(uow, context, policy, key, user, uuid.uuid4().hex)
         await uow.audit.add(context.entry("login.oidc", tenant_id=tenant_id,
                                           target=f"{tenant_id}/{user.email}",
-                                          user=user.user_id, provider=provider))
+                                          actor=f"user:{user.user_id}", provider=provider))
         await uow.commit()
         return tokens
