@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := -e shared/contracts -e shared -e services/intake -e services/routing \
-	-e services/escalation -e services/notify -e deploy/local -e deploy/cli
+	-e services/escalation -e services/notify -e services/identity -e deploy/local -e deploy/cli
 STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps run test test-unit lint schemas asyncapi bench clean
@@ -24,7 +24,7 @@ install: $(STAMP)
 system-deps:
 	@bash deploy/local/system-deps.sh
 
-## run: Kafka, an SMTP sink and the four services on this machine, until Ctrl-C
+## run: Kafka, an SMTP sink and the services on this machine, until Ctrl-C
 run: install system-deps
 	$(PY) -m helpline_devstack run
 
@@ -40,7 +40,8 @@ test-unit: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared/contracts/src shared/src services/intake/src services/routing/src \
-		services/escalation/src services/notify/src deploy/local/src deploy/cli/src
+		services/escalation/src services/notify/src services/identity/src deploy/local/src \
+		deploy/cli/src
 
 ## schemas: rewrite the committed JSON Schemas of the events after an intended change
 schemas: install

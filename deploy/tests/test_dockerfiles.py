@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
-NAMES = ("intake", "routing", "escalation", "notify")
+NAMES = ("intake", "routing", "escalation", "notify", "identity")
 
 
 @pytest.mark.parametrize("name", NAMES)
