@@ -1,4 +1,4 @@
-"""``make run``: the broker, a mail sink and the four services, until Ctrl-C or SIGTERM."""
+"""``make run``: the broker, a mail sink and the five services, until Ctrl-C or SIGTERM."""
 
 import json
 import os
