@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := -e shared/contracts -e shared -e services/intake -e services/routing \
-	-e services/escalation -e services/notify -e deploy/local -e deploy/cli
+	-e services/escalation -e services/notify -e services/identity -e deploy/local -e deploy/cli
 STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps run-deps test-deps images run test test-unit lint schemas asyncapi bench clean
@@ -31,7 +31,7 @@ test-deps:
 ## system-deps: everything (the same as test-deps)
 system-deps: test-deps
 
-## run: Kafka, an SMTP sink and the four services on this machine, until Ctrl-C
+## run: Kafka, an SMTP sink and the services on this machine, until Ctrl-C
 run: run-deps install
 	$(PY) -m helpline_devstack run
 
@@ -52,7 +52,8 @@ images: install system-deps
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared/contracts/src shared/src services/intake/src services/routing/src \
-		services/escalation/src services/notify/src deploy/local/src deploy/cli/src
+		services/escalation/src services/notify/src services/identity/src deploy/local/src \
+		deploy/cli/src
 
 ## schemas: rewrite the committed JSON Schemas of the events after an intended change
 schemas: install

@@ -128,7 +128,7 @@ def test_production_values_render_strimzi_keda_and_monitoring(helm: Path) -> Non
 def test_autoscaling_falls_back_to_a_cpu_hpa_without_keda(helm: Path) -> None:
     without_keda = helm_template(helm, "-f", str(CHART / "values-production.yaml"))
     kinds = [manifest["kind"] for manifest in without_keda]
-    assert kinds.count("HorizontalPodAutoscaler") == 4 and "ScaledObject" not in kinds
+    assert kinds.count("HorizontalPodAutoscaler") == 5 and "ScaledObject" not in kinds
     deployments = [m for m in without_keda if m["kind"] == "Deployment"]
     assert all("replicas" not in deployment["spec"] for deployment in deployments)
 
@@ -240,7 +240,7 @@ def test_plaintext_kafka_renders_no_kafka_credentials(helm: Path) -> None:
 
 def test_deployments_are_hardened_and_probed(helm: Path) -> None:
     deployments = [m for m in helm_template(helm) if m["kind"] == "Deployment"]
-    assert len(deployments) == 4
+    assert len(deployments) == 5
     for deployment in deployments:
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
@@ -279,7 +279,8 @@ def test_migrations_run_before_upgrades_in_each_service_image(helm: Path) -> Non
         "pre-install,pre-upgrade"}
     images = sorted(job["spec"]["template"]["spec"]["containers"][0]["image"] for job in jobs)
     assert [image.split("/")[-1].split(":")[0] for image in images] == [
-        "helpline-escalation", "helpline-intake", "helpline-notify", "helpline-routing"]
+        "helpline-escalation", "helpline-identity", "helpline-intake", "helpline-notify",
+        "helpline-routing"]
     assert all(job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
                for job in jobs)
 
@@ -311,7 +312,7 @@ TELEMETRY_FIELDS = {"K8S_POD_NAME": "metadata.name", "K8S_POD_UID": "metadata.ui
 def test_every_pod_gets_its_kubernetes_attributes_from_the_downward_api(helm: Path) -> None:
     assert set(TELEMETRY_FIELDS) == set(KUBERNETES_ATTRIBUTES.values())
     deployments = [m for m in helm_template(helm) if m["kind"] == "Deployment"]
-    assert len(deployments) == 4
+    assert len(deployments) == len(SERVICE_ACCESS)
     for deployment in deployments:
         env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         from_fields = {item["name"]: item["valueFrom"]["fieldRef"]["fieldPath"]

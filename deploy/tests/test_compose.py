@@ -27,12 +27,13 @@ def test_docker_compose_config_accepts_the_compose_file(docker_config: Path) -> 
     result = compose_config(docker_config)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    assert {"kafka", "postgres", "intake", "routing", "escalation", "notify"} <= set(services)
+    assert {"kafka", "postgres", "intake", "routing", "escalation", "notify",
+            "identity"} <= set(services)
 
 
 def test_compose_services_run_as_hardened_containers(docker_config: Path) -> None:
     services = yaml.safe_load(compose_config(docker_config).stdout)["services"]
-    for name in ("intake", "routing", "escalation", "notify"):
+    for name in ("intake", "routing", "escalation", "notify", "identity"):
         assert services[name]["read_only"] is True
         assert services[name]["cap_drop"] == ["ALL"]
         assert services[name]["build"]["dockerfile"] == f"services/{name}/Dockerfile"

@@ -14,7 +14,7 @@ SERVICE_DOCKERFILES = sorted((REPO / "services").glob("*/Dockerfile"))
 
 def test_every_service_has_a_dockerfile() -> None:
     names = {path.parent.name for path in SERVICE_DOCKERFILES}
-    assert {"intake", "routing", "escalation", "notify"} <= names
+    assert {"intake", "routing", "escalation", "notify", "identity"} <= names
     assert names == {path.name for path in (REPO / "services").iterdir() if path.is_dir()}
 
 

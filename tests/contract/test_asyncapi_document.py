@@ -56,7 +56,9 @@ def test_every_event_type_is_a_message_on_its_topic_with_kafka_bindings() -> Non
     assert set(channels) == set(topics.PUBLIC_TOPICS)
     messages = document["components"]["messages"]
     partner = document["channels"][PARTNER_CHANNEL]
-    for event_type, model in EVENT_TYPES.items():
+    public = {name: model for name, model in EVENT_TYPES.items()
+              if model.topic in topics.PUBLIC_TOPICS}
+    for event_type, model in public.items():
         message = messages[model.__name__]
         assert message["name"] == event_type
         assert message["headers"]["properties"]["ce_type"]["const"] == event_type
@@ -101,3 +103,11 @@ async def test_notify_serves_the_document() -> None:
         response = await client.get("/v1/asyncapi.json")
     assert response.status_code == 200
     assert response.json() == json.loads(DOCUMENT_PATH.read_text())
+
+
+def test_internal_topics_stay_out_of_the_partner_document() -> None:
+    document = build_document()
+    messages = document["components"]["messages"]
+    internal = [model.__name__ for model in EVENT_TYPES.values()
+                if model.topic in topics.INTERNAL_TOPICS]
+    assert internal and not set(internal) & set(messages)

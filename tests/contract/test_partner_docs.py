@@ -2,6 +2,7 @@
 
 import pytest
 
+from helpline_shared import topics
 from helpline_shared.events import EVENT_TYPES
 from helpline_shared.partner_docs import (
     BEGIN,
@@ -30,10 +31,11 @@ def test_a_document_without_markers_is_refused() -> None:
         with_table("# Guide without a table\n")
 
 
-def test_every_event_type_has_a_row_saying_when_it_is_published() -> None:
+def test_every_public_event_type_has_a_row_saying_when_it_is_published() -> None:
     rows = events_table().splitlines()[2:]
-    assert len(rows) == len(EVENT_TYPES)
-    for event_type in EVENT_TYPES:
+    public = [t for t, model in EVENT_TYPES.items() if model.topic in topics.PUBLIC_TOPICS]
+    assert len(rows) == len(public)
+    for event_type in public:
         [row] = [row for row in rows if row.startswith(f"| `{event_type}` |")]
         assert "| Published by " in row
 
@@ -45,3 +47,8 @@ def test_the_guide_pins_cloudevents_2_and_shows_go_and_java_consumers() -> None:
     for sdk in ("github.com/cloudevents/sdk-go/v2", "protocol/kafka_sarama",
                 "io.cloudevents:cloudevents-kafka", "CloudEventDeserializer"):
         assert sdk in document
+
+
+def test_internal_events_get_no_row() -> None:
+    internal = [t for t, model in EVENT_TYPES.items() if model.topic in topics.INTERNAL_TOPICS]
+    assert internal and not [t for t in internal if f"`{t}`" in events_table()]

@@ -118,8 +118,11 @@ def _partner_channel(models: list[type[Event]]) -> dict[str, Any]:
 
 
 def build_document(version: str = "1.1.0") -> dict[str, Any]:
-    """The AsyncAPI 3.0 document: the partner channel, a channel per internal public topic."""
-    models = list(EVENT_TYPES.values())
+    """The AsyncAPI 3.0 document: the partner channel, a channel per internal public topic.
+
+    Only the public topics' events appear: identity's and the audit records stay inside.
+    """
+    models = [model for model in EVENT_TYPES.values() if model.topic in topics.PUBLIC_TOPICS]
     channels: dict[str, Any] = {PARTNER_CHANNEL: _partner_channel(models)}
     partner_messages = [{"$ref": f"#/channels/{PARTNER_CHANNEL}/messages/{m.__name__}"}
                         for m in sorted(models, key=lambda m: m.__name__)]

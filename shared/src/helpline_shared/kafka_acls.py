@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from helpline_shared.topics import (
+    AUDIT,
+    IDENTITY,
     NOTIFICATIONS,
     PARTNER_TOPIC_PREFIX,
     PUBLIC_TOPICS,
@@ -76,6 +78,9 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
          Subscription(PARTNER_REPUBLISHER_GROUP, PUBLIC_TOPICS)),
         produces=(NOTIFICATIONS,),
         creates_prefixes=(PARTNER_TOPIC_PREFIX,)),
+    # Identity keeps the audit records; the other services get Write on AUDIT once they publish.
+    "identity": ServiceAccess(
+        (Subscription("helpline-identity", (AUDIT,)),), produces=(IDENTITY,)),
 }
 """Each service's Kafka access; the topics are those its ``bootstrap`` subscribes to."""
 

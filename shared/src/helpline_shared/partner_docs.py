@@ -35,7 +35,8 @@ def _row(model: type[Event]) -> str:
 def events_table() -> str:
     """Every public event type, topic by topic: what happened, who publishes it and when."""
     order = {topic: index for index, topic in enumerate(topics.PUBLIC_TOPICS)}
-    models = sorted(EVENT_TYPES.values(), key=lambda m: (order[m.topic], m.event_type))
+    models = sorted((m for m in EVENT_TYPES.values() if m.topic in order),
+                    key=lambda m: (order[m.topic], m.event_type))
     return "\n".join([
         "| Event type | Producer | What happened | When it is published |",
         "|------------|----------|---------------|----------------------|",

@@ -5,7 +5,7 @@ from pydantic_settings import SettingsConfigDict
 
 from helpline_shared.kafka_security import KafkaClientSettings
 
-SERVICES = ("intake", "routing", "escalation", "notify")
+SERVICES = ("intake", "routing", "escalation", "notify", "identity")
 
 
 class CliSettings(KafkaClientSettings):
@@ -20,10 +20,12 @@ class CliSettings(KafkaClientSettings):
     routing_url: str = "http://127.0.0.1:8081"
     escalation_url: str = "http://127.0.0.1:8082"
     notify_url: str = "http://127.0.0.1:8083"
+    identity_url: str = "http://127.0.0.1:8084"
     intake_database_url: str | None = None
     routing_database_url: str | None = None
     escalation_database_url: str | None = None
     notify_database_url: str | None = None
+    identity_database_url: str | None = None
     timeout: float = 10.0
 
     def service_url(self, service: str) -> str:

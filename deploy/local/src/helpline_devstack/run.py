@@ -1,4 +1,4 @@
-"""``make run``: the broker, a mail sink and the four services, until Ctrl-C or SIGTERM."""
+"""``make run``: the broker, a mail sink and the five services, until Ctrl-C or SIGTERM."""
 
 import json
 import os
@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from helpline_cli.partners import create_partner
+from helpline_devstack.identity import IDENTITY_PORT, operator_environment, provision_demo
 from helpline_devstack.kafka import BrokerSecurity, KafkaNode
 from helpline_devstack.mailsink import MailSink
+from helpline_devstack.private import write_private
 from helpline_devstack.stack import SERVICE_PORTS, ServiceDidNotStart, Stack
 from helpline_shared.kafka_security import environment_variables
 from helpline_shared.runtime.auth import issue_token
@@ -28,7 +30,7 @@ DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
 SMTP_SINK_PORT = 2526
 INTAKE_SMTP_PORT = 2525
 DEFAULT_PORTS: dict[str, int] = {
-    **SERVICE_PORTS, "kafka": 9092, "kafka_controller": 9093, "smtp_sink": SMTP_SINK_PORT,
+    **SERVICE_PORTS, "identity": IDENTITY_PORT, "kafka": 9092, "kafka_controller": 9093, "smtp_sink": SMTP_SINK_PORT,
     "intake_smtp": INTAKE_SMTP_PORT,
 }
 """Every port ``make run`` listens on; ``HELPLINE_DEV_<NAME>_PORT`` moves one (e.g.
@@ -87,14 +89,6 @@ def _demo_mailbox(intake_url: str, token: str) -> None:
     _call(intake_url + "/v1/mailboxes", token, {"address": DEMO_MAILBOX})
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only, from the first byte on."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through os.open
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-
-
 def _token_secret(home: Path) -> str:
     path = home / "token-secret"
     if not path.exists():
@@ -146,7 +140,7 @@ def run(home: Path = Path(".helpline")) -> int:
     stack = Stack(
         home,
         kafka.bootstrap_servers,
-        ports={name: ports[name] for name in SERVICE_PORTS},
+        ports={name: ports[name] for name in (*SERVICE_PORTS, "identity")},
         environment={
             "HELPLINE_TOKEN_SECRET": secret,
             "HELPLINE_SMTP_PORT": str(ports["smtp_sink"]),
@@ -168,6 +162,10 @@ def run(home: Path = Path(".helpline")) -> int:
         for name in SERVICE_PORTS:
             service = stack.start(name, environment_variables(clients[name]))
             print(f"  {name:<11} {service.url}   (log: {service.log_file})", flush=True)
+        identity = stack.start("identity", {**operator_environment(home),
+                                            **environment_variables(clients["identity"])})
+        print(f"  identity    {identity.url}   (log: {identity.log_file})", flush=True)
+        provision_demo(identity.url, home, DEMO_TENANT)
         if security == "sasl_ssl":
             partner = _demo_partner(kafka, home)
             print(f"\nKafka takes only SASL_SSL on {kafka.bootstrap_servers} (CA: "
@@ -184,6 +182,8 @@ def run(home: Path = Path(".helpline")) -> int:
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
+        print(f"Identity: admin API key in {home / 'dev-identity-key'}, admin sign-in in "
+              f"{home / 'dev-admin'} (the other services still take dev-token).", flush=True)
         while not stop_requested.wait(0.5):
             for name, service in list(stack.running.items()):
                 if service.process.poll() is not None:

@@ -4,7 +4,10 @@ import re
 from typing import Final
 
 __all__ = [
+    "AUDIT",
     "DEAD_LETTER_SUFFIX",
+    "IDENTITY",
+    "INTERNAL_TOPICS",
     "MAX_TOPIC_LENGTH",
     "NOTIFICATIONS",
     "PARTITIONS",
@@ -29,12 +32,22 @@ SLA: Final = "helpline.sla"
 NOTIFICATIONS: Final = "helpline.notifications"
 """Delivery outcome events, keyed by ticket id (published by notify)."""
 
+IDENTITY: Final = "helpline.identity"
+"""Tenant, user, team and API key events, keyed by tenant id (published by identity)."""
+AUDIT: Final = "helpline.audit"
+"""Audit records any service publishes (denials, writes), keyed by tenant (kept by identity)."""
+
 PUBLIC_TOPICS: Final = (TICKETS, ROUTING, SLA, NOTIFICATIONS)
+"""The topics whose events reach partners (their streams, the AsyncAPI document)."""
+
+INTERNAL_TOPICS: Final = (IDENTITY, AUDIT)
+"""Topics between services only: never part of a partner stream."""
 
 PRODUCERS: Final[dict[str, str]] = {
     TICKETS: "intake", ROUTING: "routing", SLA: "escalation", NOTIFICATIONS: "notify",
+    IDENTITY: "identity", AUDIT: "any service",
 }
-"""The one service that publishes on each public topic."""
+"""Who publishes on each topic: one service, except the audit records every service may send."""
 
 DEAD_LETTER_SUFFIX: Final = ".dlq"
 
@@ -46,7 +59,8 @@ def dead_letter_topic(topic: str) -> str:
 
 def all_topics() -> tuple[str, ...]:
     """Every topic Helpline needs, dead-letter topics included, in creation order."""
-    return PUBLIC_TOPICS + tuple(dead_letter_topic(topic) for topic in PUBLIC_TOPICS)
+    own = PUBLIC_TOPICS + INTERNAL_TOPICS
+    return own + tuple(dead_letter_topic(topic) for topic in own)
 
 
 PARTITIONS: Final = 6

@@ -7,6 +7,7 @@ Models live in one module per producing service; this package re-exports them al
 
 from helpline_contracts.events.base import *  # noqa: F403
 from helpline_contracts.events.base import Event, registry
+from helpline_contracts.events.identity import *  # noqa: F403
 from helpline_contracts.events.notifications import *  # noqa: F403
 from helpline_contracts.events.routing import *  # noqa: F403
 from helpline_contracts.events.sla import *  # noqa: F403

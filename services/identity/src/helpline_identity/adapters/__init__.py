@@ -1,0 +1,1 @@
+"""Persistence, password hashing, token signing and the OIDC client."""

@@ -1,0 +1,1 @@
+"""Identity rules in plain Python: roles, permissions, token lifetimes, login throttling."""

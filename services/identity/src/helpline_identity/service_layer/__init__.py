@@ -1,0 +1,1 @@
+"""Use cases of identity, each in one unit of work."""

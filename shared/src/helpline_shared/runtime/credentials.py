@@ -1,0 +1,310 @@
+"""Verifying identity's credentials in any service, without holding a signing key.
+
+Access tokens (JWTs signed by identity) are verified offline against identity's JWKS, fetched
+over HTTP, cached, and refetched on an unknown ``kid`` (at most once per ``min_refresh``
+seconds). API keys (``hlk_...``) are introspected at identity and cached for ``key_ttl``
+seconds. Revocation reaches every service through identity's revocation list (suspended
+tenants, recently deactivated users, recently revoked keys), refetched when older than
+``revocations_ttl`` seconds: with the defaults a revoked credential is refused within ~2 s.
+When identity cannot be reached for longer than ``max_staleness`` seconds, credentials are
+refused with ``IdentityUnavailable`` (503) rather than trusted blindly.
+"""
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import httpx
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from helpline_shared.events import AuditRecorded
+
+PrincipalKind = Literal["person", "integration", "service", "operator"]
+
+API_KEY_PREFIX = "hlk_"
+"""Every API key starts with this, so a bearer is told from a JWT without parsing it."""
+
+ALGORITHMS = ["EdDSA"]
+
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "admin": frozenset({"tickets:read", "tickets:write", "admin"}),
+    "lead": frozenset({"tickets:read", "tickets:write"}),
+    "agent": frozenset({"tickets:read", "tickets:write"}),
+}
+"""Scopes a person's role implies (the permission matrix refines them per route)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a person, an integration (API key), a service or the operator."""
+
+    kind: PrincipalKind
+    tenant_id: str
+    user_id: str | None = None
+    role: str | None = None
+    scopes: frozenset[str] = frozenset()
+    teams: frozenset[str] = frozenset()
+    credential_id: str | None = None
+    """The token's ``jti`` or the API key's id."""
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        if self.kind == "person":
+            return f"user:{self.user_id}"
+        if self.kind == "integration":
+            return f"api_key:{self.credential_id}"
+        return f"{self.kind}:{self.credential_id or '-'}"
+
+
+class CredentialError(Exception):
+    """A credential could not be accepted."""
+
+
+class InvalidCredential(CredentialError):
+    """Malformed, expired, wrongly signed, unknown or revoked: answer 401."""
+
+
+class IdentityUnavailable(CredentialError):
+    """Identity could not be asked for too long to trust what is cached: answer 503."""
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a 256-bit random secret (an API or refresh token): SHA-256, hex."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """The principal an access token's verified claims describe."""
+    try:
+        role = str(claims["role"])
+        return Principal(
+            kind="person", tenant_id=str(claims["tenant"]), user_id=str(claims["sub"]),
+            role=role, scopes=ROLE_SCOPES.get(role, frozenset()),
+            teams=frozenset(str(team) for team in claims.get("teams", ())),
+            credential_id=str(claims.get("jti", "")) or None,
+        )
+    except (KeyError, TypeError) as error:
+        raise InvalidCredential(f"the token lacks claim {error}") from error
+
+
+def decode_access_token(
+    token: str, key: Any, *, issuer: str, audience: str, leeway: float = 5
+) -> Principal:
+    """Check an access token's signature, ``iss``, ``aud``, ``exp`` and ``nbf``."""
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=ALGORITHMS, audience=audience, issuer=issuer, leeway=leeway,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidCredential(f"invalid token: {error}") from error
+    return principal_from_claims(claims)
+
+
+def token_kid(token: str) -> str:
+    """The ``kid`` of a JWT's header, unverified."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as error:
+        raise InvalidCredential(f"not a token: {error}") from error
+    if not isinstance(kid, str) or not kid:
+        raise InvalidCredential("the token names no key (kid)")
+    return kid
+
+
+@dataclass
+class _Revocations:
+    tenants: frozenset[str] = frozenset()
+    users: frozenset[tuple[str, str]] = frozenset()
+    api_keys: frozenset[str] = frozenset()
+    fetched_at: float | None = None
+
+
+@dataclass
+class _CachedKey:
+    principal: Principal | None
+    fetched_at: float
+
+
+@dataclass
+class CredentialVerifier:
+    """Verifies bearer credentials against one identity service (``identity_url``)."""
+
+    identity_url: str
+    issuer: str
+    audience: str = "helpline"
+    client: httpx.AsyncClient | None = None
+    clock: Callable[[], float] = time.monotonic
+    min_refresh: float = 5.0
+    revocations_ttl: float = 1.0
+    key_ttl: float = 2.0
+    max_staleness: float = 30.0
+    _keys: dict[str, jwt.PyJWK] = field(default_factory=dict, init=False)
+    _keys_fetched_at: float | None = field(default=None, init=False)
+    _revocations: _Revocations = field(default_factory=_Revocations, init=False)
+    _api_keys: dict[str, _CachedKey] = field(default_factory=dict, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+
+    async def verify(self, bearer: str) -> Principal:
+        """The principal of a bearer credential; raises ``CredentialError`` otherwise."""
+        if bearer.startswith(API_KEY_PREFIX):
+            principal = await self._api_key(bearer)
+        else:
+            key = await self._signing_key(token_kid(bearer))
+            principal = decode_access_token(bearer, key, issuer=self.issuer,
+                                            audience=self.audience)
+        await self._refuse_revoked(principal)
+        return principal
+
+    async def _get(self, path: str) -> Any:
+        return await self._request("GET", path)
+
+    async def _request(self, method: str, path: str, **options: Any) -> Any:
+        client = self.client or httpx.AsyncClient(timeout=3.0)
+        try:
+            response = await client.request(method, self.identity_url.rstrip("/") + path,
+                                            **options)
+            response.raise_for_status()
+            return response.json()
+        finally:
+            if self.client is None:
+                await client.aclose()
+
+    async def _signing_key(self, kid: str) -> jwt.PyJWK:
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            now = self.clock()
+            recent = self._keys_fetched_at is not None and now - self._keys_fetched_at < (
+                self.min_refresh)
+            if kid not in self._keys and not recent:
+                try:
+                    document = await self._get("/.well-known/jwks.json")
+                except httpx.HTTPError as error:
+                    raise IdentityUnavailable(f"the JWKS could not be fetched: {error}") from error
+                self._keys = {key["kid"]: jwt.PyJWK(key) for key in document.get("keys", ())
+                              if isinstance(key, dict) and "kid" in key}
+                self._keys_fetched_at = now
+        if kid not in self._keys:
+            raise InvalidCredential(f"unknown signing key {kid!r}")
+        return self._keys[kid]
+
+    async def _api_key(self, key: str) -> Principal:
+        digest = hash_secret(key)
+        cached = self._api_keys.get(digest)
+        now = self.clock()
+        if cached is None or now - cached.fetched_at >= self.key_ttl:
+            try:
+                body = await self._request("POST", "/v1/introspect", json={"token": key})
+            except httpx.HTTPError as error:
+                if cached is None or now - cached.fetched_at >= self.max_staleness:
+                    raise IdentityUnavailable(f"identity could not be asked: {error}") from error
+            else:
+                cached = _CachedKey(_introspected(body), now)
+                self._api_keys[digest] = cached
+        if cached.principal is None:
+            raise InvalidCredential("unknown, expired or revoked API key")
+        return cached.principal
+
+    async def _refuse_revoked(self, principal: Principal) -> None:
+        revocations = await self._current_revocations()
+        if principal.tenant_id in revocations.tenants:
+            raise InvalidCredential("the tenant is suspended")
+        if principal.user_id and (principal.tenant_id, principal.user_id) in revocations.users:
+            raise InvalidCredential("the user is deactivated")
+        if principal.kind == "integration" and principal.credential_id in revocations.api_keys:
+            raise InvalidCredential("the API key is revoked")
+
+    async def _current_revocations(self) -> _Revocations:
+        fetched = self._revocations.fetched_at
+        if fetched is not None and self.clock() - fetched < self.revocations_ttl:
+            return self._revocations
+        async with self._lock:
+            now = self.clock()
+            fetched = self._revocations.fetched_at
+            if fetched is None or now - fetched >= self.revocations_ttl:
+                try:
+                    body = await self._get("/v1/revocations")
+                except httpx.HTTPError as error:
+                    if fetched is None or now - fetched >= self.max_staleness:
+                        raise IdentityUnavailable(
+                            f"identity's revocation list is out of reach: {error}") from error
+                else:
+                    self._revocations = _Revocations(
+                        tenants=frozenset(body.get("tenants", ())),
+                        users=frozenset((item["tenant_id"], item["user_id"])
+                                        for item in body.get("users", ())),
+                        api_keys=frozenset(body.get("api_keys", ())),
+                        fetched_at=now,
+                    )
+        return self._revocations
+
+
+def _introspected(body: dict[str, Any]) -> Principal | None:
+    if not body.get("active"):
+        return None
+    return Principal(
+        kind="integration", tenant_id=str(body["tenant_id"]),
+        user_id=body.get("user_id"), role=None, scopes=frozenset(body.get("scopes", ())),
+        credential_id=str(body["key_id"]),
+    )
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def principal_dependency(
+    verifier: Callable[[Request], CredentialVerifier], scope: str | None = None
+) -> Any:
+    """A FastAPI dependency: the verified caller, holding ``scope`` when one is given.
+
+    ``verifier`` finds the service's verifier from the request (e.g. on ``app.state``).
+    Typed ``Any`` because it is used as a parameter default (``principal: Principal = ...``).
+    """
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer credential is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            principal = await verifier(request).verify(credentials.credentials)
+        except InvalidCredential as error:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error),
+                                headers={"WWW-Authenticate": "Bearer"}) from error
+        except IdentityUnavailable as error:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error),
+                                headers={"Retry-After": "5"}) from error
+        if scope is not None and scope not in principal.scopes and (
+                "admin" not in principal.scopes):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the credential lacks scope {scope!r}")
+        request.state.principal = principal
+        return principal
+
+    return Depends(dependency)
+
+
+def audit_record(principal: Principal, action: str, *, service: str, request: Request | None,
+                 target: str | None = None, outcome: Literal["ok", "denied", "failed"] = "ok",
+                 **detail: str) -> AuditRecorded:
+    """An audit record for identity's log; publish it with the unit of work of the change.
+
+    A denial has no change to commit with: publish it in a unit of work of its own.
+    """
+    headers = request.headers if request is not None else {}
+    return AuditRecorded(
+        tenant_id=principal.tenant_id, service=service, actor=principal.actor, action=action,
+        target=target, outcome=outcome,
+        request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+        source=request.client.host if request is not None and request.client else None,
+        detail=detail, occurred_at=datetime.now(UTC))
