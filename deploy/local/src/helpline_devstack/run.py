@@ -30,8 +30,8 @@ DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
 SMTP_SINK_PORT = 2526
 INTAKE_SMTP_PORT = 2525
 DEFAULT_PORTS: dict[str, int] = {
-    **SERVICE_PORTS, "identity": IDENTITY_PORT, "kafka": 9092, "kafka_controller": 9093, "smtp_sink": SMTP_SINK_PORT,
-    "intake_smtp": INTAKE_SMTP_PORT,
+    **SERVICE_PORTS, "identity": IDENTITY_PORT, "kafka": 9092, "kafka_controller": 9093,
+    "smtp_sink": SMTP_SINK_PORT, "intake_smtp": INTAKE_SMTP_PORT,
 }
 """Every port ``make run`` listens on; ``HELPLINE_DEV_<NAME>_PORT`` moves one (e.g.
 ``HELPLINE_DEV_INTAKE_PORT``, ``HELPLINE_DEV_KAFKA_CONTROLLER_PORT``)."""
