@@ -24,24 +24,23 @@ class UnsafeCharacters(ValueError):
     """A value holds a control or bidirectional-override character."""
 
 
-def refuse_unsafe_line(value: str) -> str:
-    """Return ``value`` if it is one line without control or bidi characters, else raise."""
-    match = _FORBIDDEN_IN_LINE.search(value)
+def _refuse(pattern: re.Pattern[str], value: str) -> str:
+    match = pattern.search(value)
     if match:
         raise UnsafeCharacters(
             f"contains the control or bidirectional character U+{ord(match.group()):04X}"
         )
     return value
+
+
+def refuse_unsafe_line(value: str) -> str:
+    """Return ``value`` if it is one line without control or bidi characters, else raise."""
+    return _refuse(_FORBIDDEN_IN_LINE, value)
 
 
 def refuse_unsafe_text(value: str) -> str:
     """Like ``refuse_unsafe_line`` but line breaks and tabs are allowed (message bodies)."""
-    match = _FORBIDDEN_IN_TEXT.search(value)
-    if match:
-        raise UnsafeCharacters(
-            f"contains the control or bidirectional character U+{ord(match.group()):04X}"
-        )
-    return value
+    return _refuse(_FORBIDDEN_IN_TEXT, value)
 
 
 def has_unsafe_characters(value: str) -> bool:
