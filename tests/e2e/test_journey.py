@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -29,6 +29,7 @@ from helpline_devstack.stack import SERVICE_PORTS, Stack
 from helpline_devstack.testing import (
     OtlpReceiver,
     Record,
+    RunningServices,
     TopicRecorder,
     WebhookReceiver,
     unique_name,
@@ -37,7 +38,6 @@ from helpline_devstack.testing import (
 from helpline_shared import topics
 from helpline_shared.envelope import to_record
 from helpline_shared.events import TicketStatusChanged
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.topics import PARTITIONS, all_topics
 
@@ -53,7 +53,7 @@ BREACHED = "helpline.sla.breached.v1"
 
 
 @dataclass
-class Journey:
+class Journey(RunningServices):
     """The running deployment and the instruments watching it."""
 
     stack: Stack
@@ -64,18 +64,7 @@ class Journey:
     webhooks: WebhookReceiver
     mail: MailSink
 
-    def url(self, service: str) -> str:
-        """Base URL of ``service``."""
-        return self.stack.running[service].url
-
-    def client(self, tenant: str) -> httpx.Client:
-        """An HTTP client holding ``tenant``'s token."""
-        return httpx.Client(headers={"authorization": f"Bearer {issue_token(tenant, SECRET)}"},
-                            timeout=10)
-
-    def topic(self, name: str) -> str:
-        """The prefixed name of topic ``name``."""
-        return self.prefix + name
+    token_secret: ClassVar[str] = SECRET
 
 
 @pytest.fixture(scope="module")

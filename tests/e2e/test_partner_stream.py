@@ -8,9 +8,8 @@ order per ticket, and nothing of tenant B; a crash of notify loses nothing.
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -19,8 +18,13 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.stack import Stack
-from helpline_devstack.testing import Record, TopicRecorder, unique_name, wait_until
-from helpline_shared.runtime.auth import issue_token
+from helpline_devstack.testing import (
+    Record,
+    RunningServices,
+    TopicRecorder,
+    unique_name,
+    wait_until,
+)
 from helpline_shared.topics import PARTITIONS, PUBLIC_TOPICS, all_topics, partner_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -34,7 +38,7 @@ PARTNER_RETENTION_MS = 3_600_000
 
 
 @dataclass
-class Deployment:
+class Deployment(RunningServices):
     """Intake, routing and notify on their own topics, and a recorder of the internal topics."""
 
     stack: Stack
@@ -42,14 +46,7 @@ class Deployment:
     kafka: KafkaNode
     internal: TopicRecorder
 
-    def url(self, service: str) -> str:
-        """Base URL of ``service``."""
-        return self.stack.running[service].url
-
-    def client(self, tenant: str) -> httpx.Client:
-        """An HTTP client holding ``tenant``'s token."""
-        return httpx.Client(headers={"authorization": f"Bearer {issue_token(tenant, SECRET)}"},
-                            timeout=10)
+    token_secret: ClassVar[str] = SECRET
 
     def partner_topic(self, tenant: str) -> str:
         """The prefixed partner topic of ``tenant``."""

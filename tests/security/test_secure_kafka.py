@@ -12,9 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -29,7 +28,7 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.stack import SERVICE_PORTS, Stack
-from helpline_devstack.testing import TopicRecorder, unique_name, wait_until
+from helpline_devstack.testing import RunningServices, TopicRecorder, unique_name, wait_until
 from helpline_shared import topics
 from helpline_shared.envelope import to_record
 from helpline_shared.events import TicketStatusChanged
@@ -40,7 +39,6 @@ from helpline_shared.kafka_security import (
     environment_variables,
     librdkafka_config,
 )
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.topics import PARTITIONS, all_topics, partner_topic
 
@@ -54,7 +52,7 @@ DELIVERED = "helpline.notification.delivered.v1"
 
 
 @dataclass
-class Deployment:
+class Deployment(RunningServices):
     """The four services on the secure broker, each as its own Kafka user."""
 
     kafka: KafkaNode
@@ -64,18 +62,7 @@ class Deployment:
     events: TopicRecorder
     mail: MailSink
 
-    def url(self, service: str) -> str:
-        """Base URL of ``service``."""
-        return self.stack.running[service].url
-
-    def client(self, tenant: str) -> httpx.Client:
-        """An HTTP client holding ``tenant``'s token."""
-        return httpx.Client(headers={"authorization": f"Bearer {issue_token(tenant, SECRET)}"},
-                            timeout=10)
-
-    def topic(self, name: str) -> str:
-        """The prefixed name of topic ``name``."""
-        return self.prefix + name
+    token_secret: ClassVar[str] = SECRET
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+import httpx
 from aiokafka import AIOKafkaConsumer
 
+from helpline_devstack.stack import Stack
 from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
+from helpline_shared.runtime.auth import issue_token
 
 T = TypeVar("T")
 
@@ -23,6 +26,31 @@ T = TypeVar("T")
 def unique_name(stem: str) -> str:
     """A name no other test uses (topic prefixes, databases, tenants)."""
     return f"{stem}_{uuid.uuid4().hex[:10]}"
+
+
+class RunningServices:
+    """What every cross-service test reaches its running services through.
+
+    A subclass (usually a dataclass) has a ``stack`` and the topic ``prefix`` of its test, and
+    names the ``token_secret`` its services were started with.
+    """
+
+    stack: Stack
+    prefix: str
+    token_secret: ClassVar[str]
+
+    def url(self, service: str) -> str:
+        """Base URL of ``service``."""
+        return self.stack.running[service].url
+
+    def client(self, tenant: str) -> httpx.Client:
+        """An HTTP client holding ``tenant``'s token."""
+        token = issue_token(tenant, self.token_secret)
+        return httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=10)
+
+    def topic(self, name: str) -> str:
+        """The prefixed name of topic ``name``."""
+        return self.prefix + name
 
 
 @dataclass(frozen=True)
