@@ -139,6 +139,10 @@ async def test_pause_resume_and_delete_over_the_api(unit_of_work: UnitOfWorkFact
                                  base_url="http://escalation") as client:
         path = "/v1/preventive-schedules/backups"
         assert (await client.put(path, json=body, headers=admin)).status_code == 200
+        stranger = {"Authorization": f"Bearer {issue_token('other', 'test-secret', ['admin'])}"}
+        for method, suffix in [("POST", "/pause"), ("POST", "/resume"), ("DELETE", "")]:
+            foreign = await client.request(method, path + suffix, headers=stranger)
+            assert foreign.status_code == 404, (method, suffix)
         paused = await client.post(f"{path}/pause", headers=admin)
         assert (paused.status_code, paused.json()["paused"]) == (200, True)
         assert paused.json()["next_occurrence_at"] is None

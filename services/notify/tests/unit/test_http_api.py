@@ -126,6 +126,8 @@ async def test_an_admin_cancels_a_pending_delivery_for_good(
 
     assert (await api.post(path, headers=bearer(TENANT))).status_code == 403
     assert (await api.post(path, headers=bearer(OTHER_TENANT, "admin"))).status_code == 404
+    foreign = await api.get(f"/v1/deliveries/{pending['id']}", headers=bearer(OTHER_TENANT))
+    assert foreign.status_code == 404
     cancelled = await api.post(path, headers=bearer(TENANT, "admin"))
 
     assert cancelled.status_code == 200, cancelled.text
