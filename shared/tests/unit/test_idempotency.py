@@ -11,13 +11,14 @@ from pydantic import BaseModel
 from sqlalchemy import MetaData, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from helpline_shared.runtime.auth import Principal, issue_token, require_scope
+from helpline_shared.runtime.auth import CredentialVerifier, Principal, require_scope
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.idempotency import IdempotentCreates, idempotency_table
 from helpline_shared.runtime.problems import install_problem_handlers
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
-SECRET = "idempotency-unit-secret"
+IDENTITY = stand_in_identity()
 
 
 class ThingIn(BaseModel):
@@ -45,7 +46,7 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
     made: list[str] = []
     idempotent = IdempotentCreates(unit_of_work, table, ttl=timedelta(hours=1))
     app = FastAPI()
-    app.state.token_secret = SECRET
+    app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
     app.state.made = made
     app.state.table, app.state.engine = table, engine
     install_problem_handlers(app)
@@ -67,7 +68,7 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 def client(app: FastAPI, tenant: str = "acme") -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://t",
-        headers={"authorization": f"Bearer {issue_token(tenant, SECRET, ['tickets:write'])}"})
+        headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, ['tickets:write'])}"})
 
 
 async def post(app: FastAPI, name: str, key: str | None = "k", group: str = "a",

@@ -11,14 +11,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer
 
 from helpline_devstack.stack import Stack
 from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 
 T = TypeVar("T")
 
@@ -31,21 +31,20 @@ def unique_name(stem: str) -> str:
 class RunningServices:
     """What every cross-service test reaches its running services through.
 
-    A subclass (usually a dataclass) has a ``stack`` and the topic ``prefix`` of its test, and
-    names the ``token_secret`` its services were started with.
+    A subclass (usually a dataclass) has a ``stack`` and the topic ``prefix`` of its test; its
+    services trust the test process's stand-in identity (``stand_in_identity().environment()``).
     """
 
     stack: Stack
     prefix: str
-    token_secret: ClassVar[str]
 
     def url(self, service: str) -> str:
         """Base URL of ``service``."""
         return self.stack.running[service].url
 
     def client(self, tenant: str) -> httpx.Client:
-        """An HTTP client holding ``tenant``'s token."""
-        token = issue_token(tenant, self.token_secret)
+        """An HTTP client holding an admin API key of ``tenant``."""
+        token = stand_in_identity().api_key(tenant)
         return httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=10)
 
     def topic(self, name: str) -> str:

@@ -15,11 +15,11 @@ from helpline_intake.config import IntakeSettings
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
 from helpline_intake.service_layer.inbound import mailbox_for, store_raw
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.service import ServiceRuntime
+from helpline_shared.runtime.testing import stand_in_identity
 
-SECRET = "api-test-secret"
+IDENTITY = stand_in_identity()
 TICKET = {"subject": "Export fails", "description": "since 4.2",
           "requester": {"email": "cy@customer.example", "name": "Cy"}, "priority": "high",
           "type": "corrective", "tags": ["exports"]}
@@ -42,12 +42,12 @@ class Api:
                ) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url="http://intake",
-            headers={"authorization": f"Bearer {issue_token(tenant, SECRET, scopes)}"})
+            headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, scopes)}"})
 
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    settings = IntakeSettings(data_dir=tmp_path, token_secret=SECRET,  # type: ignore[arg-type]
+    settings = IntakeSettings(data_dir=tmp_path, **IDENTITY.settings(),
                               smtp_server_enabled=False, domain_verification="trust")
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
     store = MemoryAttachmentStore()

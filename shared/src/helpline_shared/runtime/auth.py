@@ -1,102 +1,69 @@
-"""Bearer tokens scoped to one tenant, verifiable by every service without a shared database.
+"""Who is calling, on every route of every service: a credential identity issued, verified here.
 
-A token is ``hl_<payload>.<signature>``: the payload is base64url JSON ``{"tenant", "scopes"}``
-and the signature an HMAC-SHA256 over it with the deployment's token secret.
+People carry short-lived access tokens (JWTs signed by identity, verified offline against its
+JWKS); integrations carry API keys (``hlk_...``, introspected at identity); services carry
+service keys (API keys identity issued to a service, acting for the tenant they name in
+``Helpline-Tenant``). No service but identity holds a signing key. ``require_scope`` is the one
+FastAPI dependency every route uses; which cell of docs/permissions.md a route is, is stated by
+the scope it requires and, for finer rules (own presence, own offers), by the route itself.
 """
 
-import base64
-import hashlib
-import hmac
-import json
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-ALL_SCOPES = ("tickets:read", "tickets:write", "admin")
-MAX_TOKEN_LENGTH = 4096
+from helpline_shared.permissions import PERMISSIONS, allows
+from helpline_shared.runtime.credentials import (
+    TENANT_HEADER,
+    CredentialVerifier,
+    Principal,
+    principal_dependency,
+)
 
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a tenant and what the token allows."""
-
-    tenant_id: str
-    scopes: frozenset[str]
-
-
-class InvalidToken(Exception):
-    """A token that is malformed, or not signed with this deployment's secret."""
+__all__ = ["TENANT_HEADER", "CredentialVerifier", "Principal", "holds", "require",
+           "require_scope", "verifier_of"]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def verifier_of(request: Request) -> CredentialVerifier:
+    """The verifier of the app serving ``request`` (set by ``ServiceRuntime.http_app``)."""
+    verifier: CredentialVerifier = request.app.state.verifier
+    return verifier
 
 
-def _sign(payload: str, secret: str) -> str:
-    return _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
-
-
-def issue_token(tenant_id: str, secret: str, scopes: tuple[str, ...] = ALL_SCOPES) -> str:
-    """Issue a token for ``tenant_id`` with ``scopes``."""
-    payload = _b64(json.dumps({"tenant": tenant_id, "scopes": list(scopes)}).encode())
-    return f"hl_{payload}.{_sign(payload, secret)}"
-
-
-def verify_token(token: str, secret: str) -> Principal:
-    """Return the token's principal, or raise ``InvalidToken``."""
-    # Headers reach us decoded as Latin-1: a non-ASCII byte is a malformed token, not a 500
-    # (``compare_digest`` refuses non-ASCII text).
-    if (not token.isascii() or len(token) > MAX_TOKEN_LENGTH or not token.startswith("hl_")
-            or token.count(".") != 1):
-        raise InvalidToken("not a Helpline token")
-    payload, signature = token[3:].split(".")
-    if not hmac.compare_digest(signature.encode(), _sign(payload, secret).encode()):
-        raise InvalidToken("bad signature")
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return Principal(tenant_id=str(claims["tenant"]), scopes=frozenset(claims["scopes"]))
-    except (ValueError, KeyError, TypeError) as error:
-        raise InvalidToken("unreadable claims") from error
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def require_scope(scope: str) -> Any:
-    """A FastAPI dependency: the caller's principal, which must hold ``scope``.
+def require_scope(scope: str | None) -> Any:
+    """A FastAPI dependency: the verified caller, which must hold ``scope`` (None: any caller).
 
     Typed ``Any`` because it is used as a parameter default (``principal: Principal = ...``).
     """
+    return principal_dependency(verifier_of, scope)
 
-    async def dependency(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        if credentials is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
-        secret: str = request.app.state.token_secret
-        try:
-            principal = verify_token(credentials.credentials, secret)
-        except InvalidToken as error:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"invalid token: {error}",
-                                headers={"WWW-Authenticate": "Bearer"}) from error
-        if scope not in principal.scopes and "admin" not in principal.scopes:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the token lacks scope {scope!r}")
+
+def holds(principal: Principal, permission: str) -> bool:
+    """Whether ``principal`` holds ``permission`` of the matrix (people by role, keys by scope)."""
+    if principal.kind == "person":
+        return allows(role=principal.role, scopes=frozenset(), permission=permission)
+    if principal.kind in ("integration", "service"):
+        return allows(role=None, scopes=principal.scopes, permission=permission)
+    return False
+
+
+_authenticated = principal_dependency(verifier_of)
+
+
+def require(permission: str) -> Any:
+    """A FastAPI dependency: the verified caller, which must hold ``permission``.
+
+    The dependency carries its permission (``.permission``) so the matrix test and the OpenAPI
+    document can tell which cell each route is.
+    """
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+
+    async def dependency(principal: Annotated[Principal, _authenticated]) -> Principal:
+        if not holds(principal, permission):
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"this credential lacks permission {permission!r}")
         return principal
 
+    dependency.permission = permission  # type: ignore[attr-defined]
     return Depends(dependency)
-
-
-if __name__ == "__main__":
-    import argparse
-    import os
-
-    parser = argparse.ArgumentParser(description="Issue a Helpline bearer token")
-    parser.add_argument("tenant")
-    parser.add_argument("--scope", action="append", dest="scopes")
-    arguments = parser.parse_args()
-    secret = os.environ.get("HELPLINE_TOKEN_SECRET", "helpline-dev-secret-change-me")
-    print(issue_token(arguments.tenant, secret, tuple(arguments.scopes or ALL_SCOPES)))

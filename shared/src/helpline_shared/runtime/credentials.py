@@ -15,7 +15,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -251,6 +251,11 @@ class CredentialVerifier:
 def _introspected(body: dict[str, Any]) -> Principal | None:
     if not body.get("active"):
         return None
+    if body.get("service"):
+        # A service key belongs to no tenant: each request names the tenant it acts for.
+        return Principal(kind="service", tenant_id="", user_id=None,
+                         scopes=frozenset(body.get("scopes", ())),
+                         credential_id=str(body["key_id"]))
     return Principal(
         kind="integration", tenant_id=str(body["tenant_id"]),
         user_id=body.get("user_id"), role=None, scopes=frozenset(body.get("scopes", ())),
@@ -259,6 +264,19 @@ def _introspected(body: dict[str, Any]) -> Principal | None:
 
 
 _bearer = HTTPBearer(auto_error=False)
+
+TENANT_HEADER = "Helpline-Tenant"
+"""The header in which a service credential names the tenant it acts for."""
+MAX_TENANT_LENGTH = 64
+
+
+def _acting_for(principal: Principal, tenant: str | None) -> Principal:
+    """A service's principal for the tenant its request names."""
+    if not tenant or len(tenant) > MAX_TENANT_LENGTH or not tenant.isprintable() or (
+            not tenant.isascii()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"a service credential must name its tenant in {TENANT_HEADER}")
+    return replace(principal, tenant_id=tenant)
 
 
 def principal_dependency(
@@ -285,6 +303,8 @@ def principal_dependency(
         except IdentityUnavailable as error:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error),
                                 headers={"Retry-After": "5"}) from error
+        if principal.kind == "service":
+            principal = _acting_for(principal, request.headers.get(TENANT_HEADER))
         if scope is not None and scope not in principal.scopes and (
                 "admin" not in principal.scopes):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the credential lacks scope {scope!r}")

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpline_shared.kafka_security import faststream_security
 from helpline_shared.runtime.consumer import DeadLetters, Handler, subscribe
+from helpline_shared.runtime.credentials import CredentialVerifier
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
 from helpline_shared.runtime.edge import BodyLimit, BodyLimits, RequestContext
 from helpline_shared.runtime.http_metrics import HttpServerMetrics
@@ -126,6 +128,9 @@ class ServiceRuntime:
             tracer_provider=self.tracer_provider,
         )
         self.dead_letters = DeadLetters(self.producer, group=f"helpline-{name}")
+        self.verifier = CredentialVerifier(
+            identity_url=settings.identity_url, issuer=settings.identity_issuer,
+            audience=settings.identity_audience, client=httpx.AsyncClient(timeout=3.0))
         self._loops: list[BackgroundLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -182,6 +187,8 @@ class ServiceRuntime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.producer.stop()
         await self.engine.dispose()
+        if self.verifier.client is not None:
+            await self.verifier.client.aclose()
         self.tracer_provider.force_flush()
         log.info("service stopped", extra={"service": self.name})
 
@@ -224,7 +231,7 @@ class ServiceRuntime:
                 await self.stop()
 
         app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
-        app.state.token_secret = self.settings.token_secret.get_secret_value()
+        app.state.verifier = self.verifier
         install_problem_handlers(app)
         app.include_router(self._ops_router())
         for router in routers:

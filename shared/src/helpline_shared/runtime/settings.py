@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from helpline_shared.kafka_security import KafkaClientSettings
@@ -77,7 +77,16 @@ class ServiceSettings(KafkaClientSettings):
     migrate_on_start: bool = Field(
         default=True, description="Apply pending database migrations before serving"
     )
-    token_secret: SecretStr = SecretStr("helpline-dev-secret-change-me")
+    identity_url: str = Field(
+        default="http://127.0.0.1:8084",
+        description="Base URL of the identity service (JWKS, API-key introspection, revocations)",
+    )
+    identity_issuer: str = Field(
+        default="http://127.0.0.1:8084", description="`iss` every accepted access token carries"
+    )
+    identity_audience: str = Field(
+        default="helpline", description="`aud` every accepted access token carries"
+    )
     topic_prefix: str = Field(
         default="",
         pattern=r"^[a-zA-Z0-9._-]*$",

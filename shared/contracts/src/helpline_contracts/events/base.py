@@ -6,7 +6,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "AuthorRole", "Channel", "EmailAddress", "Event", "NotificationChannel", "Priority",
+    "Actor", "ActorType", "AuthorRole", "Channel", "EmailAddress", "Event", "NotificationChannel",
+    "Priority",
     "Requester", "SlaMetric", "TicketStatus", "TicketType", "registry",
 ]
 
@@ -17,6 +18,7 @@ Channel = Literal["api", "email"]
 AuthorRole = Literal["requester", "agent", "system"]
 SlaMetric = Literal["first_response", "next_response", "periodic_update", "resolution"]
 NotificationChannel = Literal["email", "webhook"]
+ActorType = Literal["user", "integration", "service", "customer", "system"]
 EmailAddress = Annotated[
     str, Field(min_length=3, max_length=320, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
 ]
@@ -24,6 +26,21 @@ EmailAddress = Annotated[
 
 EXAMPLE_TICKET_ID = "5f0c6a52-1d7e-4f8a-9c1b-2e6d4b3a7f10"
 """The ticket the examples of every event are about."""
+
+
+class Actor(BaseModel):
+    """Who caused an event: taken from the credential (or the mail) behind it, never a body."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: ActorType = Field(
+        examples=["user"],
+        description="A person (`user`), an API key (`integration`), a Helpline service, a "
+                    "customer writing in, or Helpline itself (`system`).")
+    id: str | None = Field(
+        default=None, max_length=320, examples=["6b1f0c2e9a8d4e55b0c4c1d2e3f4a5b6"],
+        description="The user id, API key id, service name or customer address; none for "
+                    "`system`.")
 
 
 class Event(BaseModel):
@@ -43,6 +60,10 @@ class Event(BaseModel):
     occurred_at: datetime = Field(
         examples=["2026-03-02T09:15:00Z"],
         description="When it happened (RFC 3339, UTC), which may precede publication.")
+    actor: Actor | None = Field(
+        default=None, examples=[{"type": "user", "id": "6b1f0c2e9a8d4e55b0c4c1d2e3f4a5b6"}],
+        description="Who caused it, when a person, integration or service did (absent on "
+                    "events from before attribution, and on most automatic ones).")
 
 
 class Requester(BaseModel):
