@@ -70,7 +70,7 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
     "intake": ServiceAccess(
         (Subscription("helpline-intake", (ROUTING, SLA, NOTIFICATIONS)),), produces=(TICKETS,)),
     "routing": ServiceAccess(
-        (Subscription("helpline-routing", (TICKETS, SLA)),), produces=(ROUTING,)),
+        (Subscription("helpline-routing", (TICKETS, SLA, IDENTITY)),), produces=(ROUTING,)),
     "escalation": ServiceAccess(
         (Subscription("helpline-escalation", (TICKETS,)),), produces=(SLA,)),
     "notify": ServiceAccess(

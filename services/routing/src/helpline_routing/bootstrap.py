@@ -8,10 +8,11 @@ from fastapi import FastAPI
 from helpline_routing.adapters.orm import metadata, timers
 from helpline_routing.config import RoutingSettings
 from helpline_routing.entrypoints import http_admin, http_agents, http_tickets
-from helpline_routing.service_layer import handlers, offers
+from helpline_routing.service_layer import agents, handlers, offers
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared import topics
 from helpline_shared.envelope import Envelope
+from helpline_shared.events import UserDeactivated
 from helpline_shared.runtime.service import BackgroundLoop, ServiceRuntime, periodic_loop
 from helpline_shared.runtime.timers import TimerLoop
 
@@ -38,9 +39,12 @@ def bootstrap(settings: RoutingSettings | None = None) -> tuple[FastAPI, Service
     )
 
     async def on_event(envelope: Envelope) -> None:
-        await handlers.on_ticket_event(envelope, unit_of_work())
+        if isinstance(envelope.event, UserDeactivated):
+            await agents.on_user_deactivated(envelope, unit_of_work())
+        else:
+            await handlers.on_ticket_event(envelope, unit_of_work())
 
-    runtime.subscribe([topics.TICKETS, topics.SLA], on_event)
+    runtime.subscribe([topics.TICKETS, topics.SLA, topics.IDENTITY], on_event)
     runtime.add_loop(BackgroundLoop("routing-timers", timer_loop.run, timer_loop.stop))
     # Drains every queue now and then, in case a process died between a release and its drain.
     runtime.add_loop(periodic_loop("queue-sweeper", settings.drain_interval,

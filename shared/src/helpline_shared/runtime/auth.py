@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
+from helpline_shared.events import Actor
 from helpline_shared.permissions import PERMISSIONS, allows
 from helpline_shared.runtime.credentials import (
     TENANT_HEADER,
@@ -20,8 +21,8 @@ from helpline_shared.runtime.credentials import (
     principal_dependency,
 )
 
-__all__ = ["TENANT_HEADER", "CredentialVerifier", "Principal", "holds", "require",
-           "require_scope", "verifier_of"]
+__all__ = ["TENANT_HEADER", "CredentialVerifier", "Principal", "event_actor", "holds",
+           "require", "require_scope", "verifier_of"]
 
 
 def verifier_of(request: Request) -> CredentialVerifier:
@@ -67,3 +68,12 @@ def require(permission: str) -> Any:
 
     dependency.permission = permission  # type: ignore[attr-defined]
     return Depends(dependency)
+
+
+def event_actor(principal: Principal) -> Actor:
+    """The ``actor`` an event caused by ``principal`` carries."""
+    if principal.kind == "person":
+        return Actor(type="user", id=principal.user_id)
+    if principal.kind in ("integration", "service"):
+        return Actor(type=principal.kind, id=principal.credential_id)
+    return Actor(type="system")

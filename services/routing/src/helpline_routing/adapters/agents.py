@@ -24,6 +24,7 @@ class AgentRepository:
             last_assigned_at=agent.last_assigned_at, languages=sorted(agent.languages),
             teams=sorted(agent.teams), last_activity_at=agent.last_activity_at,
             expired_offers_in_row=agent.expired_offers_in_row, auto_accept=agent.auto_accept,
+            user_id=agent.user_id,
         ))
         if agent.capacity:
             await self._session.execute(insert(agent_capacity), [
@@ -63,7 +64,8 @@ class AgentRepository:
                   created_at=row.created_at, last_assigned_at=row.last_assigned_at,
                   languages=frozenset(row.languages or ()), teams=frozenset(row.teams or ()),
                   last_activity_at=row.last_activity_at,
-                  expired_offers_in_row=row.expired_offers_in_row, auto_accept=row.auto_accept)
+                  expired_offers_in_row=row.expired_offers_in_row, auto_accept=row.auto_accept,
+                  user_id=row.user_id)
             for row in rows
         ]
 
@@ -71,6 +73,14 @@ class AgentRepository:
         """The tenant's agent with that id, or None."""
         rows = (await self._session.execute(
             select(agents).where(agents.c.id == agent_id, agents.c.tenant_id == tenant_id)
+        )).all()
+        found = await self._load(list(rows))
+        return found[0] if found else None
+
+    async def by_user(self, tenant_id: str, user_id: str) -> Agent | None:
+        """The tenant's agent who is identity user ``user_id``, or None."""
+        rows = (await self._session.execute(
+            select(agents).where(agents.c.tenant_id == tenant_id, agents.c.user_id == user_id)
         )).all()
         found = await self._load(list(rows))
         return found[0] if found else None

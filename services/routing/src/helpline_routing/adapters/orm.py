@@ -35,6 +35,8 @@ agents = Table(
     Column("last_activity_at", UtcDateTime, nullable=True),
     Column("expired_offers_in_row", Integer, nullable=False, server_default="0"),
     Column("auto_accept", Boolean, nullable=True),
+    Column("user_id", String(64), nullable=True),
+    Index("uq_agents_tenant_user", "tenant_id", "user_id", unique=True),
 )
 
 agent_capacity = Table(

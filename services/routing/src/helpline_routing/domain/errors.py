@@ -9,6 +9,14 @@ class AgentNotFound(RoutingError):
     """No agent with that id for this tenant."""
 
 
+class AgentUserTaken(RoutingError):
+    """Another agent of the tenant is already that identity user."""
+
+
+class NotYourAgent(RoutingError):
+    """The caller may not act for this agent (their presence or their offers)."""
+
+
 class TicketNotRouted(RoutingError):
     """Routing has not seen that ticket for this tenant."""
 

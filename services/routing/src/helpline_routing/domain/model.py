@@ -61,6 +61,8 @@ class Agent:
     expired_offers_in_row: int = 0
     auto_accept: bool | None = None
     """Overrides the tenant's acceptance mode for this agent (None: the tenant decides)."""
+    user_id: str | None = None
+    """The identity user this agent is (unique per tenant); None for an agent of no account."""
 
     def accepts_automatically(self, manual_acceptance: bool) -> bool:
         """Whether a decision for this agent assigns at once, given the tenant's mode."""
@@ -149,3 +151,34 @@ class Agent:
     def idle_since(self) -> datetime:
         """When the agent last did something (registration if never)."""
         return self.last_activity_at or self.created_at
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who acts on an agent, as routing's rules see a credential.
+
+    ``role`` is a person's (``admin`` | ``lead`` | ``agent``); None is an API or service key,
+    already allowed by its scope, which may act for any agent of its tenant.
+    """
+
+    role: str | None = None
+    user_id: str | None = None
+    teams: frozenset[str] = frozenset()
+
+    def is_agent(self, agent: Agent) -> bool:
+        """Whether the caller is the person this agent is."""
+        return self.user_id is not None and agent.user_id == self.user_id
+
+    def may_set_presence_of(self, agent: Agent) -> bool:
+        """Agents their own presence; leads their own and their teams' agents'; admins any."""
+        if self.role is None or self.role == "admin" or self.is_agent(agent):
+            return True
+        return self.role == "lead" and bool(self.teams & agent.teams)
+
+    def may_answer_offers_of(self, agent: Agent) -> bool:
+        """Agents answer only offers made to them; leads and admins any."""
+        return self.role in (None, "admin", "lead") or self.is_agent(agent)
+
+
+KEY = Caller()
+"""An API or service key (or routing itself): allowed by scope, for any agent."""

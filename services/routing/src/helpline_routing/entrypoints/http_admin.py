@@ -13,7 +13,7 @@ from helpline_routing.entrypoints.schemas import (
 )
 from helpline_routing.service_layer import admin
 from helpline_routing.service_layer.unit_of_work import UnitOfWorkFactory
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import not_found
 
 MAX_VERSION = 2**31 - 1
@@ -27,8 +27,8 @@ def _rules_out(version: int, stored: dict[str, object] | None) -> RuleSetOut:
 def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     """The ``/v1/routing`` and ``/v1/organizations`` routes on ``unit_of_work``."""
     api = APIRouter(tags=["routing configuration"])
-    reader = require_scope("tickets:read")
-    administrator = require_scope("admin")
+    reader = require("routing.read")
+    administrator = require("routing.manage")
 
     @api.get("/v1/routing/rules", response_model=RuleSetOut)
     async def current_rules(principal: Principal = reader) -> RuleSetOut:

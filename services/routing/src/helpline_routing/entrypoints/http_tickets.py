@@ -5,11 +5,13 @@ from fastapi import APIRouter, HTTPException
 from helpline_routing.domain.errors import (
     AgentNotFound,
     NoCapacityLeft,
+    NotYourAgent,
     OfferNotFound,
     OfferNotOpen,
     TicketClosed,
     TicketNotRouted,
 )
+from helpline_routing.entrypoints.access import caller_of, not_yours
 from helpline_routing.entrypoints.schemas import (
     AssignmentIn,
     DeclineIn,
@@ -18,16 +20,16 @@ from helpline_routing.entrypoints.schemas import (
 )
 from helpline_routing.service_layer import admin, offers
 from helpline_routing.service_layer.unit_of_work import UnitOfWorkFactory
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, event_actor, require
 from helpline_shared.runtime.problems import not_found
 
 
 def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     """The ``/v1/tickets/{id}/...`` and ``/v1/offers`` routes on ``unit_of_work``."""
     api = APIRouter(tags=["ticket routing"])
-    reader = require_scope("tickets:read")
-    writer = require_scope("tickets:write")
-    administrator = require_scope("admin")
+    reader = require("routing.read")
+    assigner = require("tickets.assign")
+    responder = require("offers.respond")
 
     @api.get("/v1/tickets/{ticket_id}/routing", response_model=TicketRoutingOut)
     async def ticket_routing(ticket_id: str, principal: Principal = reader) -> TicketRoutingOut:
@@ -40,13 +42,14 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return TicketRoutingOut.of(ticket, history)
 
     @api.put("/v1/tickets/{ticket_id}/assignment", response_model=TicketRoutingOut)
-    async def assign(ticket_id: str, body: AssignmentIn, principal: Principal = administrator
+    async def assign(ticket_id: str, body: AssignmentIn, principal: Principal = assigner
                      ) -> TicketRoutingOut:
-        """Assign or reassign directly; exceeding capacity needs ``exceed_capacity``."""
+        """Assign or reassign directly (leads, admins); exceeding capacity needs a flag."""
         try:
             await admin.assign_directly(admin.AssignDirectly(
                 tenant_id=principal.tenant_id, ticket_id=ticket_id, agent_id=body.agent_id,
-                exceed_capacity=body.exceed_capacity), unit_of_work())
+                exceed_capacity=body.exceed_capacity, actor=event_actor(principal)),
+                unit_of_work())
             ticket, history = await admin.ticket_routing(principal.tenant_id, ticket_id,
                                                          unit_of_work())
         except TicketNotRouted as error:
@@ -74,22 +77,24 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         try:
             offer = await offers.answer_offer(offers.AnswerOffer(
                 tenant_id=principal.tenant_id, offer_id=offer_id, accept=accept,
-                reason=reason), unit_of_work())
+                reason=reason, caller=caller_of(principal)), unit_of_work())
         except OfferNotFound as error:
             raise not_found("offer") from error
+        except NotYourAgent as error:
+            raise not_yours() from error
         except OfferNotOpen as error:
             raise HTTPException(409, "the offer is no longer open") from error
         return OfferOut(**{name: getattr(offer, name) for name in OfferOut.model_fields})
 
     @api.post("/v1/offers/{offer_id}/accept", response_model=OfferOut)
-    async def accept(offer_id: str, principal: Principal = writer) -> OfferOut:
-        """Accept the offer: the ticket is assigned to its agent."""
+    async def accept(offer_id: str, principal: Principal = responder) -> OfferOut:
+        """Accept the offer (agents: only their own): the ticket is assigned to its agent."""
         return await answer(offer_id, principal, True, "accepted")
 
     @api.post("/v1/offers/{offer_id}/decline", response_model=OfferOut)
-    async def decline(offer_id: str, body: DeclineIn, principal: Principal = writer
+    async def decline(offer_id: str, body: DeclineIn, principal: Principal = responder
                       ) -> OfferOut:
-        """Decline the offer: the ticket goes to the next candidate, keeping its queue age."""
+        """Decline the offer (agents: only their own): it goes to the next candidate."""
         return await answer(offer_id, principal, False, body.reason)
 
     return api

@@ -17,6 +17,8 @@ ChannelName = Literal["email", "api"]
 Name = Annotated[SafeName, Field(max_length=64)]
 CapacityChannel = Annotated[str, Field(pattern="^(email|api)$")]
 Capacity = dict[CapacityChannel, Annotated[int, Field(ge=0, le=1000)]]
+UserId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+                              description="The identity user this agent is (unique per tenant)")]
 DEFAULT_LOAD_STATUSES: tuple[TicketStatus, ...] = ("new", "open", "on_hold")
 
 
@@ -34,6 +36,7 @@ class AgentIn(BaseModel):
     teams: list[Name] = Field(default_factory=list, max_length=20)
     auto_accept: bool | None = Field(
         default=None, description="Override the tenant's acceptance mode (null: the tenant's)")
+    user_id: UserId | None = None
 
 
 class AgentPatch(BaseModel):
@@ -74,6 +77,7 @@ class AgentOut(BaseModel):
     last_activity_at: datetime | None
     expired_offers_in_row: int
     auto_accept: bool | None
+    user_id: str | None = None
 
     @classmethod
     def of(cls, agent: Agent) -> "AgentOut":
@@ -84,7 +88,8 @@ class AgentOut(BaseModel):
             presence=agent.presence, languages=sorted(agent.languages), teams=sorted(agent.teams),
             created_at=agent.created_at, last_assigned_at=agent.last_assigned_at,
             last_activity_at=agent.last_activity_at,
-            expired_offers_in_row=agent.expired_offers_in_row, auto_accept=agent.auto_accept)
+            expired_offers_in_row=agent.expired_offers_in_row, auto_accept=agent.auto_accept,
+            user_id=agent.user_id)
 
 
 class OptionalSkillIn(BaseModel):

@@ -15,18 +15,20 @@ from helpline_routing.domain.tickets import RoutedTicket, TenantSettings
 from helpline_routing.service_layer import decisions
 from helpline_routing.service_layer.handlers import drain
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
-from helpline_shared.events import RoutingExplanation
+from helpline_shared.events import Actor, RoutingExplanation
 from helpline_shared.runtime.db import utcnow
 
 
 @dataclass(frozen=True)
 class AssignDirectly:
-    """An admin assigns (or reassigns) a ticket to an agent."""
+    """A lead or an admin assigns (or reassigns) a ticket to an agent."""
 
     tenant_id: str
     ticket_id: str
     agent_id: str
     exceed_capacity: bool = False
+    actor: Actor | None = None
+    """Who overrides the assignment (from the credential); carried by ``TicketAssigned``."""
 
 
 async def assign_directly(command: AssignDirectly, uow: RoutingUnitOfWork) -> RoutedTicket:
@@ -52,13 +54,13 @@ async def assign_directly(command: AssignDirectly, uow: RoutingUnitOfWork) -> Ro
             await uow.agents.release(previous, ticket.channel)
         if ticket.state == "offered" and ticket.offer_id:
             await uow.offers.close(ticket.offer_id, "superseded", now)
-        reason = "manual assignment by an admin" + (
+        reason = "manual assignment" + (
             ", exceeding capacity" if over_capacity else "")
         explanation = RoutingExplanation(
             rule_id=ticket.rule_id, rule_version=ticket.rule_version,
             required_skills=ticket.wanted_skills(), winner_reason=reason)
         await decisions.assign(uow, ticket, agent, explanation, now, manual=True,
-                               over_capacity=over_capacity)
+                               over_capacity=over_capacity, actor=command.actor)
         await uow.commit()
     if freed:
         await drain(uow, command.tenant_id)

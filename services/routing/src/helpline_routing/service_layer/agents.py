@@ -3,11 +3,13 @@
 import uuid
 from dataclasses import dataclass, field
 
-from helpline_routing.domain.errors import AgentNotFound
-from helpline_routing.domain.model import Agent, Presence
+from helpline_routing.domain.errors import AgentNotFound, AgentUserTaken, NotYourAgent
+from helpline_routing.domain.model import KEY, Agent, Caller, Presence
 from helpline_routing.service_layer import decisions
-from helpline_routing.service_layer.handlers import drain
+from helpline_routing.service_layer.handlers import CONSUMER, drain
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
+from helpline_shared.envelope import Envelope
+from helpline_shared.events import UserDeactivated
 from helpline_shared.runtime.db import utcnow
 
 AWAY = frozenset({"away", "offline"})
@@ -26,6 +28,7 @@ class RegisterAgent:
     languages: frozenset[str] = field(default_factory=frozenset)
     teams: frozenset[str] = field(default_factory=frozenset)
     auto_accept: bool | None = None
+    user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,18 +53,22 @@ class ChangePresence:
     tenant_id: str
     agent_id: str
     presence: Presence
+    caller: Caller = KEY
 
 
 async def register_agent(command: RegisterAgent, uow: RoutingUnitOfWork) -> Agent:
     """Register the agent; an available one takes waiting work at once."""
     now = utcnow()
     async with uow:
+        if command.user_id is not None and await uow.agents.by_user(
+                command.tenant_id, command.user_id) is not None:
+            raise AgentUserTaken(command.user_id)
         agent = Agent(
             id=str(uuid.uuid4()), tenant_id=command.tenant_id, name=command.name,
             email=command.email, skills=dict(command.skills), presence=command.presence,
             capacity=dict(command.capacity), active={}, created_at=now,
             languages=command.languages, teams=command.teams, last_activity_at=now,
-            auto_accept=command.auto_accept)
+            auto_accept=command.auto_accept, user_id=command.user_id)
         await uow.agents.add(agent)
         await decisions.watch_idle(uow, agent, await uow.config.settings(command.tenant_id))
         await uow.commit()
@@ -96,9 +103,7 @@ async def change_presence(command: ChangePresence, uow: RoutingUnitOfWork) -> Ag
     """Set the presence; away or offline hands back unanswered offers, available takes work."""
     now = utcnow()
     async with uow:
-        agent = await uow.agents.get(command.tenant_id, command.agent_id)
-        if agent is None:
-            raise AgentNotFound(command.agent_id)
+        agent = await _own_agent(uow, command.tenant_id, command.agent_id, command.caller)
         await uow.agents.set_presence(agent.id, command.presence, now)
         if command.presence in AWAY:
             await decisions.hand_back_later(uow, agent.id, now)
@@ -110,17 +115,43 @@ async def change_presence(command: ChangePresence, uow: RoutingUnitOfWork) -> Ag
     return await _reloaded(uow, command.tenant_id, command.agent_id)
 
 
-async def heartbeat(tenant_id: str, agent_id: str, uow: RoutingUnitOfWork) -> Agent:
+async def heartbeat(tenant_id: str, agent_id: str, uow: RoutingUnitOfWork,
+                    caller: Caller = KEY) -> Agent:
     """Record that the agent is active (postpones the idle timeout)."""
     now = utcnow()
     async with uow:
-        agent = await uow.agents.get(tenant_id, agent_id)
-        if agent is None:
-            raise AgentNotFound(agent_id)
+        agent = await _own_agent(uow, tenant_id, agent_id, caller)
         await uow.agents.touch(agent.id, now)
         agent.last_activity_at = now
         await decisions.watch_idle(uow, agent, await uow.config.settings(tenant_id))
         await uow.commit()
+    return agent
+
+
+async def on_user_deactivated(envelope: Envelope, uow: RoutingUnitOfWork) -> None:
+    """A deactivated user's agent goes offline (unroutable), handing back open offers."""
+    event = envelope.event
+    if not isinstance(event, UserDeactivated):
+        return
+    now = utcnow()
+    async with uow:
+        if not await uow.claim_event(CONSUMER, envelope.id):
+            return
+        agent = await uow.agents.by_user(event.tenant_id, event.user_id)
+        if agent is not None and agent.presence != "offline":
+            await uow.agents.set_presence(agent.id, "offline", now)
+            await decisions.hand_back_later(uow, agent.id, now)
+        await uow.commit()
+
+
+async def _own_agent(uow: RoutingUnitOfWork, tenant_id: str, agent_id: str, caller: Caller
+                     ) -> Agent:
+    """The agent, if ``caller`` may set their presence; else ``NotYourAgent``."""
+    agent = await uow.agents.get(tenant_id, agent_id)
+    if agent is None:
+        raise AgentNotFound(agent_id)
+    if not caller.may_set_presence_of(agent):
+        raise NotYourAgent(agent_id)
     return agent
 
 

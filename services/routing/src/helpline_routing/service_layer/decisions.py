@@ -14,6 +14,7 @@ from helpline_routing.domain.model import Agent
 from helpline_routing.domain.tickets import RoutedTicket, TenantSettings
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.events import (
+    Actor,
     CandidateOutcome,
     Channel,
     Priority,
@@ -98,8 +99,8 @@ async def route(uow: RoutingUnitOfWork, ticket: RoutedTicket, settings: TenantSe
 
 async def assign(uow: RoutingUnitOfWork, ticket: RoutedTicket, agent: Agent,
                  explanation: RoutingExplanation, now: datetime, *, considered: int = 0,
-                 offer_id: str | None = None, manual: bool = False, over_capacity: bool = False
-                 ) -> None:
+                 offer_id: str | None = None, manual: bool = False, over_capacity: bool = False,
+                 actor: Actor | None = None) -> None:
     """Give the ticket to ``agent`` (capacity already reserved) and say why."""
     ticket.assign(agent.id)
     await uow.tickets.save(ticket)
@@ -110,6 +111,7 @@ async def assign(uow: RoutingUnitOfWork, ticket: RoutedTicket, agent: Agent,
         channel=channel_of(ticket), required_skills=tuple(sorted(explanation.required_skills)),
         candidates_considered=considered or len(explanation.candidates), reason=reason,
         offer_id=offer_id, manual=manual, over_capacity=over_capacity, explanation=explanation,
+        actor=actor,
     ))
     await record(uow, ticket, "assigned", f"assigned to {agent.id}: {reason}", now,
                  explanation.model_dump(mode="json"))

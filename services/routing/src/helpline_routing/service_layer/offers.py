@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from helpline_routing.adapters.tickets import Offer
-from helpline_routing.domain.errors import OfferNotFound, OfferNotOpen, UnknownTimerKind
+from helpline_routing.domain.errors import (
+    NotYourAgent,
+    OfferNotFound,
+    OfferNotOpen,
+    UnknownTimerKind,
+)
+from helpline_routing.domain.model import KEY, Caller
 from helpline_routing.domain.tickets import RoutedTicket
 from helpline_routing.service_layer import decisions
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
@@ -32,6 +38,7 @@ class AnswerOffer:
     offer_id: str
     accept: bool
     reason: str = "declined by the agent"
+    caller: Caller = KEY
 
 
 async def _open_offer(uow: RoutingUnitOfWork, offer_id: str
@@ -52,6 +59,9 @@ async def answer_offer(command: AnswerOffer, uow: RoutingUnitOfWork) -> Offer:
         offer = await uow.offers.get(command.offer_id)
         if offer is None or offer.tenant_id != command.tenant_id:
             raise OfferNotFound(command.offer_id)
+        offered_to = await uow.agents.get(offer.tenant_id, offer.agent_id)
+        if offered_to is not None and not command.caller.may_answer_offers_of(offered_to):
+            raise NotYourAgent(offer.agent_id)
         found = await _open_offer(uow, command.offer_id)
         if found is None:
             raise OfferNotOpen(command.offer_id)
