@@ -220,7 +220,8 @@ class CredentialVerifier:
             raise InvalidCredential("the tenant is suspended")
         if principal.user_id and (principal.tenant_id, principal.user_id) in revocations.users:
             raise InvalidCredential("the user is deactivated")
-        if principal.kind == "integration" and principal.credential_id in revocations.api_keys:
+        if principal.kind in ("integration", "service") and (
+                principal.credential_id in revocations.api_keys):
             raise InvalidCredential("the API key is revoked")
 
     async def _current_revocations(self) -> _Revocations:

@@ -11,6 +11,9 @@ TenantState = Literal["active", "suspended", "deleted"]
 SCOPES = ("tickets:read", "tickets:write", "admin")
 """Scopes an API key may hold (the permission matrix in docs/permissions.md names them)."""
 
+SERVICE_KEYS = "*"
+"""The tenant of service keys: none (no tenant id can be ``*``); a request names its tenant."""
+
 
 @dataclass
 class Tenant:
@@ -66,6 +69,11 @@ class ApiKey:
     def usable(self, now: datetime) -> bool:
         """Not revoked and not expired at ``now``."""
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    @property
+    def service(self) -> str | None:
+        """The service a service key is for (named by the key's name); None for an API key."""
+        return self.name if self.tenant_id == SERVICE_KEYS else None
 
 
 @dataclass

@@ -8,8 +8,11 @@ from helpline_identity.domain.model import Role
 
 Action = Literal[
     "tenants.manage", "users.manage", "users.read", "teams.manage", "teams.read",
-    "api_keys.manage", "audit.read",
+    "api_keys.manage", "audit.read", "service_keys.manage",
 ]
+
+OPERATOR_ACTIONS: frozenset[Action] = frozenset({"tenants.manage", "service_keys.manage"})
+"""What the deployment operator may do: tenants and the services' keys, nothing inside a tenant."""
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     "admin": frozenset({"users.manage", "users.read", "teams.manage", "teams.read",
@@ -39,7 +42,7 @@ class Caller:
 def allowed(caller: Caller, action: Action) -> bool:
     """Whether ``caller`` may perform ``action`` at all (tenant checks come separately)."""
     if caller.kind == "operator":
-        return action == "tenants.manage"
+        return action in OPERATOR_ACTIONS
     if caller.kind == "person":
         return caller.role is not None and action in ROLE_ACTIONS[caller.role]
     return any(action in SCOPE_ACTIONS.get(scope, frozenset()) for scope in caller.scopes)

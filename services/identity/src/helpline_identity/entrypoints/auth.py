@@ -10,7 +10,7 @@ import jwt
 from fastapi import Request
 from fastapi.security import HTTPBearer
 
-from helpline_identity.domain.errors import InvalidCredentials
+from helpline_identity.domain.errors import Forbidden, InvalidCredentials
 from helpline_identity.domain.permissions import Caller
 from helpline_identity.service_layer import keys
 from helpline_identity.service_layer.context import Context, UnitOfWorkFactory
@@ -39,6 +39,8 @@ class Authenticator:
         """The caller of ``bearer``, or ``InvalidCredentials``."""
         if bearer.startswith(API_KEY_PREFIX):
             key = await keys.authenticate_api_key(self.unit_of_work(), bearer, now)
+            if key.service:
+                raise Forbidden("a service key acts at the other services, not at identity")
             return Caller(kind="integration", tenant_id=key.tenant_id, user_id=key.user_id,
                           scopes=frozenset(key.scopes), credential_id=key.key_id)
         if self.operator_key_sha256 and hmac.compare_digest(hash_secret(bearer),

@@ -179,6 +179,29 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
         await keys.revoke_api_key(unit_of_work(), context, _tenant(context), key_id)
         return Response(status_code=204)
 
+    @api.post("/v1/service-keys", status_code=201, response_model=schemas.ServiceKeyCreatedOut)
+    async def create_service_key(body: schemas.ServiceKeyIn,
+                                 context: Caller) -> schemas.ServiceKeyCreatedOut:
+        """Create a key a service acts with for the tenant it names; shown once (operator)."""
+        created = await keys.create_service_key(unit_of_work(), context, service=body.service,
+                                                scopes=tuple(body.scopes))
+        return schemas.ServiceKeyCreatedOut(id=created.key.key_id, key=created.secret,
+                                            prefix=created.key.prefix,
+                                            service=body.service,
+                                            scopes=list(created.key.scopes))
+
+    @api.get("/v1/service-keys", response_model=list[schemas.ServiceKeyOut])
+    async def list_service_keys(context: Caller) -> list[schemas.ServiceKeyOut]:
+        """Every service key: prefixes, services, scopes, last use (operator)."""
+        return [schemas.ServiceKeyOut.of(k) for k in
+                await keys.list_service_keys(unit_of_work(), context)]
+
+    @api.delete("/v1/service-keys/{key_id}", status_code=204)
+    async def revoke_service_key(key_id: str, context: Caller) -> Response:
+        """Revoke a service key (operator)."""
+        await keys.revoke_service_key(unit_of_work(), context, key_id)
+        return Response(status_code=204)
+
     @api.post("/v1/login", response_model=schemas.TokensOut)
     async def login(body: schemas.LoginIn, context: Anyone) -> schemas.TokensOut:
         """Sign in with a password."""
@@ -214,11 +237,14 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
 
     @api.post("/v1/introspect")
     async def introspect(body: schemas.IntrospectIn, context: Anyone) -> dict[str, Any]:
-        """Whether an API key is usable now, and what it may do (for the other services)."""
+        """Whether an API or service key is usable now, and what it may do (for the services)."""
         try:
             key = await keys.authenticate_api_key(unit_of_work(), body.token, context.now)
         except InvalidCredentials:
             return {"active": False}
+        if key.service:
+            return {"active": True, "key_id": key.key_id, "service": key.service,
+                    "scopes": list(key.scopes), "tenant_id": None}
         return {"active": True, "key_id": key.key_id, "tenant_id": key.tenant_id,
                 "user_id": key.user_id, "scopes": list(key.scopes),
                 "exp": int(key.expires_at.timestamp()) if key.expires_at else None}

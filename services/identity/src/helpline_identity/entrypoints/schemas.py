@@ -148,6 +148,42 @@ class ApiKeyCreatedOut(BaseModel):
     expires_at: datetime | None
 
 
+class ServiceKeyIn(Strict):
+    """A new service key: the service it is for and what it may do."""
+
+    service: Identifier
+    scopes: list[Scope] = Field(min_length=1)
+
+
+class ServiceKeyCreatedOut(BaseModel):
+    """A new service key with its secret, shown this once."""
+
+    id: str
+    key: str
+    prefix: str
+    service: str
+    scopes: list[str]
+
+
+class ServiceKeyOut(BaseModel):
+    """A service key as listed: never its secret."""
+
+    id: str
+    prefix: str
+    service: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> "ServiceKeyOut":
+        """From the domain value."""
+        return cls(id=key.key_id, prefix=key.prefix, service=key.service or key.name,
+                   scopes=list(key.scopes), created_at=key.created_at,
+                   last_used_at=key.last_used_at, revoked_at=key.revoked_at)
+
+
 class LoginIn(Strict):
     """A password sign-in."""
 

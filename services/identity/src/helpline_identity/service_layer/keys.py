@@ -8,6 +8,7 @@ from helpline_identity.adapters import crypto
 from helpline_identity.domain.errors import Forbidden, InvalidCredentials, NotFound
 from helpline_identity.domain.model import (
     SCOPES,
+    SERVICE_KEYS,
     ApiKey,
     SigningKey,
     rotation_times,
@@ -32,28 +33,55 @@ async def create_api_key(uow: IdentityUnitOfWork, context: Context, tenant_id: s
                          user_id: str | None) -> CreatedKey:
     """Create a key with ``scopes`` (admin); bound to a user, it dies with their account."""
     permit(context, "api_keys.manage", tenant_id)
-    unknown = sorted(set(scopes) - set(SCOPES))
-    if unknown:
-        raise Forbidden(f"unknown scope(s): {', '.join(unknown)}")
     async with uow:
         await active_tenant(uow, tenant_id)
         if user_id is not None:
             user = await uow.users.get(tenant_id, user_id)
             if user is None or not user.active:
                 raise NotFound("user not found")
-        secret, digest = crypto.new_secret(API_KEY_PREFIX)
-        key = ApiKey(tenant_id=tenant_id, key_id=uuid.uuid4().hex, name=name,
-                     prefix=secret[:12], key_hash=digest, scopes=scopes,
-                     created_at=context.now, user_id=user_id, expires_at=expires_at)
-        await uow.api_keys.add(key)
-        uow.publish(ApiKeyCreated(tenant_id=tenant_id, key_id=key.key_id, prefix=key.prefix,
-                                  scopes=scopes, user_id=user_id, expires_at=expires_at,
-                                  occurred_at=context.now))
-        await uow.audit.add(context.entry("api_key.create", tenant_id=tenant_id,
-                                          target=f"api_key:{key.key_id}",
-                                          scopes=" ".join(scopes)))
+        created = await _issue(uow, context, tenant_id, name=name, scopes=scopes,
+                               expires_at=expires_at, user_id=user_id)
+        uow.publish(ApiKeyCreated(tenant_id=tenant_id, key_id=created.key.key_id,
+                                  prefix=created.key.prefix, scopes=scopes, user_id=user_id,
+                                  expires_at=expires_at, occurred_at=context.now))
         await uow.commit()
+    return created
+
+
+async def create_service_key(uow: IdentityUnitOfWork, context: Context, *, service: str,
+                             scopes: tuple[str, ...]) -> CreatedKey:
+    """Create a key a Helpline service acts with, for the tenant each request names (operator)."""
+    permit(context, "service_keys.manage", SERVICE_KEYS)
+    async with uow:
+        created = await _issue(uow, context, SERVICE_KEYS, name=service, scopes=scopes)
+        await uow.commit()
+    return created
+
+
+async def _issue(uow: IdentityUnitOfWork, context: Context, tenant_id: str, *, name: str,
+                 scopes: tuple[str, ...], expires_at: datetime | None = None,
+                 user_id: str | None = None) -> CreatedKey:
+    """Store a new key (API or service key) as its hash, audited; the caller commits."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise Forbidden(f"unknown scope(s): {', '.join(unknown)}")
+    secret, digest = crypto.new_secret(API_KEY_PREFIX)
+    key = ApiKey(tenant_id=tenant_id, key_id=uuid.uuid4().hex, name=name, prefix=secret[:12],
+                 key_hash=digest, scopes=scopes, created_at=context.now, user_id=user_id,
+                 expires_at=expires_at)
+    await uow.api_keys.add(key)
+    await uow.audit.add(context.entry(f"{_kind(key)}.create", tenant_id=_audited_tenant(key),
+                                      target=f"{_kind(key)}:{key.key_id}",
+                                      scopes=" ".join(scopes)))
     return CreatedKey(key, secret)
+
+
+def _kind(key: ApiKey) -> str:
+    return "service_key" if key.service else "api_key"
+
+
+def _audited_tenant(key: ApiKey) -> str | None:
+    return None if key.service else key.tenant_id
 
 
 async def list_api_keys(uow: IdentityUnitOfWork, context: Context, tenant_id: str) -> list[ApiKey]:
@@ -63,32 +91,57 @@ async def list_api_keys(uow: IdentityUnitOfWork, context: Context, tenant_id: st
         return await uow.api_keys.of_tenant(tenant_id)
 
 
+async def list_service_keys(uow: IdentityUnitOfWork, context: Context) -> list[ApiKey]:
+    """Every service key (operator)."""
+    permit(context, "service_keys.manage", SERVICE_KEYS)
+    async with uow:
+        return await uow.api_keys.of_tenant(SERVICE_KEYS)
+
+
 async def revoke_api_key(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
                          key_id: str) -> None:
     """Revoke a key (admin); revoking twice is fine."""
     permit(context, "api_keys.manage", tenant_id)
+    await _revoke(uow, context, tenant_id, key_id)
+
+
+async def revoke_service_key(uow: IdentityUnitOfWork, context: Context, key_id: str) -> None:
+    """Revoke a service key (operator); it is listed in the revocations like an API key."""
+    permit(context, "service_keys.manage", SERVICE_KEYS)
+    await _revoke(uow, context, SERVICE_KEYS, key_id)
+
+
+async def _revoke(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
+                  key_id: str) -> None:
     async with uow:
         key = await uow.api_keys.get(tenant_id, key_id)
         if key is None:
-            raise NotFound("API key not found")
+            raise NotFound(f"{_kind_name(tenant_id)} not found")
         if key.revoked_at is None:
             await uow.api_keys.mark(key_id, revoked_at=context.now)
-            uow.publish(ApiKeyRevoked(tenant_id=tenant_id, key_id=key_id,
-                                      occurred_at=context.now))
-            await uow.audit.add(context.entry("api_key.revoke", tenant_id=tenant_id,
-                                              target=f"api_key:{key_id}"))
+            if not key.service:
+                uow.publish(ApiKeyRevoked(tenant_id=tenant_id, key_id=key_id,
+                                          occurred_at=context.now))
+            await uow.audit.add(context.entry(f"{_kind(key)}.revoke",
+                                              tenant_id=_audited_tenant(key),
+                                              target=f"{_kind(key)}:{key_id}"))
         await uow.commit()
 
 
+def _kind_name(tenant_id: str) -> str:
+    return "service key" if tenant_id == SERVICE_KEYS else "API key"
+
+
 async def authenticate_api_key(uow: IdentityUnitOfWork, secret: str, now: datetime) -> ApiKey:
-    """The usable key of ``secret`` in an active tenant (its last use recorded), else raise."""
+    """The usable key of ``secret`` (its tenant active, or a service's), its use recorded."""
     async with uow:
         key = await uow.api_keys.by_hash(hash_secret(secret))
         if key is None or not key.usable(now):
             raise InvalidCredentials("unknown, expired or revoked API key")
-        tenant = await uow.tenants.get(key.tenant_id)
-        if tenant is None or tenant.state != "active":
-            raise InvalidCredentials("the key's tenant is not active")
+        if key.service is None:
+            tenant = await uow.tenants.get(key.tenant_id)
+            if tenant is None or tenant.state != "active":
+                raise InvalidCredentials("the key's tenant is not active")
         if key.user_id is not None:
             user = await uow.users.get(key.tenant_id, key.user_id)
             if user is None or not user.active:
