@@ -30,7 +30,9 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
     def unit_of_work() -> EscalationUnitOfWork:
         return runtime.unit_of_work(EscalationUnitOfWork)
 
-    opener = HttpTicketOpener(settings.intake_url, settings.token_secret.get_secret_value(),
+    service_key = settings.intake_service_key
+    opener = HttpTicketOpener(settings.intake_url,
+                              service_key.get_secret_value() if service_key else None,
                               tracer_provider=runtime.tracer_provider)
     late_after = timedelta(seconds=settings.preventive_late_after)
 

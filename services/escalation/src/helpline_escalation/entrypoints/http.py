@@ -14,14 +14,14 @@ from helpline_escalation.service_layer import handlers, policies
 from helpline_escalation.service_layer.clock_store import BUILT_IN_DEFAULT
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared.events import SlaMetric
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import not_found
 
 UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
-# ``require_scope`` returns ``Depends(...)`` typed as ``object``: as ``Annotated`` metadata it
+# ``require`` returns ``Depends(...)`` typed as ``object``: as ``Annotated`` metadata it
 # type-checks, where a parameter default of type ``object`` does not.
-TicketReader = Annotated[Principal, require_scope("tickets:read")]
-Admin = Annotated[Principal, require_scope("admin")]
+TicketReader = Annotated[Principal, require("sla.read")]
+Admin = Annotated[Principal, require("sla.manage")]
 
 
 class SlaMetricOut(BaseModel):

@@ -1,4 +1,4 @@
-"""Preventive maintenance schedules over the API (admin scope)."""
+"""Preventive maintenance schedules over the API (permission sla.manage: admins)."""
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -13,11 +13,11 @@ from helpline_escalation.service_layer import preventive
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared.events import Priority
 from helpline_shared.inputs import SafeEmailAddress, SafeLine, refuse_unsafe_text
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.db import utcnow
 
 UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
-Admin = Annotated[Principal, require_scope("admin")]
+Admin = Annotated[Principal, require("sla.manage")]
 ScheduleId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.:-]*$")]
 
