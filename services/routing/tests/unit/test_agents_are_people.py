@@ -89,6 +89,21 @@ async def test_an_agent_is_registered_as_an_identity_user_once_per_tenant(
     assert refused.status_code == 403
 
 
+async def test_an_agent_registered_before_users_is_linked_to_one_later(
+        routing: Routing) -> None:
+    old = await routing.agent("ann", None)
+    await routing.agent("bob", "bob")
+    path = f"/v1/agents/{old['id']}"
+    assert (await routing.client.put(f"{path}/presence", headers=ANN,
+                                     json={"status": "away"})).status_code == 403
+    assert (await routing.client.patch(path, headers=ADMIN, json={"user_id": "bob"})
+            ).status_code == 409
+    linked = await routing.client.patch(path, headers=ADMIN, json={"user_id": "ann"})
+    assert linked.status_code == 200 and linked.json()["user_id"] == "ann"
+    assert (await routing.client.put(f"{path}/presence", headers=ANN,
+                                     json={"status": "away"})).status_code == 200
+
+
 async def test_an_agent_sets_their_own_presence_but_not_another_agents(
         routing: Routing) -> None:
     ann = await routing.agent("ann", "ann")

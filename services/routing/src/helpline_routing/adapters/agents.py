@@ -32,10 +32,10 @@ class AgentRepository:
                 for channel, capacity in agent.capacity.items()])
 
     async def update_profile(self, agent: Agent) -> None:
-        """Store skills, languages, teams and capacity (never the load)."""
+        """Store skills, languages, teams, capacity and the user (never the load)."""
         await self._session.execute(update(agents).where(agents.c.id == agent.id).values(
             name=agent.name, skills=agent.skills, languages=sorted(agent.languages),
-            teams=sorted(agent.teams), auto_accept=agent.auto_accept))
+            teams=sorted(agent.teams), auto_accept=agent.auto_accept, user_id=agent.user_id))
         existing = {row.channel for row in await self._session.execute(
             select(agent_capacity.c.channel).where(agent_capacity.c.agent_id == agent.id))}
         for channel, capacity in agent.capacity.items():

@@ -13,6 +13,11 @@ from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import not_found
 
 
+def user_taken() -> HTTPException:
+    """The 409 for a ``user_id`` another agent of the tenant already is."""
+    return HTTPException(409, "user_id: another agent of the tenant is this user")
+
+
 def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     """The ``/v1/agents`` routes on ``unit_of_work``."""
     api = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -32,8 +37,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
                 languages=frozenset(body.languages), teams=frozenset(body.teams),
                 auto_accept=body.auto_accept, user_id=body.user_id), unit_of_work())
         except AgentUserTaken as error:
-            raise HTTPException(409, "user_id: another agent of the tenant is this user"
-                                ) from error
+            raise user_taken() from error
         return AgentOut.of(agent)
 
     @api.get("", response_model=list[AgentOut])
@@ -70,9 +74,11 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
                 teams=frozenset(body.teams) if body.teams is not None else None,
                 auto_accept=body.auto_accept,
                 clear_auto_accept="auto_accept" in body.model_fields_set
-                and body.auto_accept is None), unit_of_work())
+                and body.auto_accept is None, user_id=body.user_id), unit_of_work())
         except AgentNotFound as error:
             raise not_found("agent") from error
+        except AgentUserTaken as error:
+            raise user_taken() from error
         return AgentOut.of(agent)
 
     @api.put("/{agent_id}/presence", response_model=AgentOut)

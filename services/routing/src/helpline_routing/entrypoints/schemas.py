@@ -50,6 +50,9 @@ class AgentPatch(BaseModel):
     teams: list[Name] | None = Field(default=None, max_length=20)
     auto_accept: bool | None = Field(
         default=None, description="Override the tenant's acceptance mode; null: the tenant's")
+    user_id: UserId | None = Field(
+        default=None, description="Link the agent to the identity user it is (an agent "
+                                  "registered before agents were users)")
 
 
 class PresenceIn(BaseModel):

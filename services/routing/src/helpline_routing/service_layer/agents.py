@@ -44,6 +44,8 @@ class UpdateAgent:
     auto_accept: bool | None = None
     clear_auto_accept: bool = False
     """Let the tenant's acceptance mode apply to this agent again."""
+    user_id: str | None = None
+    """Link the agent to this identity user (None: unchanged)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,10 @@ async def update_agent(command: UpdateAgent, uow: RoutingUnitOfWork) -> Agent:
             agent.teams = command.teams
         if command.auto_accept is not None or command.clear_auto_accept:
             agent.auto_accept = command.auto_accept
+        if command.user_id is not None and command.user_id != agent.user_id:
+            if await uow.agents.by_user(command.tenant_id, command.user_id) is not None:
+                raise AgentUserTaken(command.user_id)
+            agent.user_id = command.user_id
         await uow.agents.update_profile(agent)
         await uow.commit()
     await drain(uow, command.tenant_id)
