@@ -89,6 +89,8 @@ def bootstrap(
         escalation_email=settings.escalation_email, email_domain=settings.email_domain,
         recipient_cap=settings.recipient_rate_cap,
         recipient_cap_window=timedelta(seconds=settings.recipient_rate_window),
+        reply_token_secret=settings.reply_token_secret.get_secret_value(),
+        mail_from=settings.mail_from,
     )
     composer = EmailComposer(renderer)
 
@@ -96,7 +98,8 @@ def bootstrap(
         if await handlers.on_event(envelope, unit_of_work(), policy, composer):
             worker.wake()
 
-    runtime.subscribe([topics.TICKETS, topics.ROUTING, topics.SLA], on_event)
+    # Identity's events keep notify's people, teams and tenant names (roles resolve to them).
+    runtime.subscribe([topics.TICKETS, topics.ROUTING, topics.SLA, topics.IDENTITY], on_event)
     if settings.partner_stream_enabled:
         subscribe_partner_stream(runtime, settings)
     app = runtime.http_app("Helpline notify", http.routers(http.ApiOptions(

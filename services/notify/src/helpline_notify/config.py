@@ -1,6 +1,6 @@
 """Notify's settings: one class, read from ``HELPLINE_*`` variables."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from helpline_shared.runtime.settings import ServiceSettings
 from helpline_shared.topics import PARTITIONS
@@ -18,6 +18,11 @@ class NotifySettings(ServiceSettings):
     )
     email_domain: str = Field(
         default="helpline.test", description="Right-hand side of the Message-IDs we generate"
+    )
+    reply_token_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs the support+<token> Reply-To of mail to agents about a ticket; intake "
+                    "must hold the same secret to accept their replies (empty: no token)",
     )
     escalation_email: str = Field(
         default="escalations@helpline.test",

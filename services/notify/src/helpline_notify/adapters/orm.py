@@ -145,3 +145,43 @@ templates = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 idempotent_requests = idempotency_table(metadata)
+
+people = Table(
+    "people",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("teams", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index("ix_people_tenant_email", "tenant_id", "email"),
+)
+"""The tenant's users, as identity's events describe them (emails stored lowercase)."""
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("team_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("deleted", Boolean, nullable=False, server_default=false()),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+"""Tenant display names (identity's ``TenantCreated``): the "via" of a person's reply."""
+
+ticket_watchers = Table(
+    "ticket_watchers",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("ticket_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("added_at", UtcDateTime, nullable=False),
+)

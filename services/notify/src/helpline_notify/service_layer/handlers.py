@@ -3,17 +3,21 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 
 from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, printable, storable
+from helpline_notify.domain.people import Person, RolePeople, leads_of, support_sender
 from helpline_notify.domain.planning import (
     EmailTarget,
     delivery_id,
     email_targets,
+    human_reply,
     pending_delivery,
     webhook_targets,
 )
 from helpline_notify.domain.templates import webhook_body
+from helpline_notify.service_layer.directory import apply_identity_event, is_identity_event
 from helpline_notify.service_layer.emails import ComposeOptions, EmailComposer, NotSent
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope, derived_event_id
@@ -45,6 +49,9 @@ class EmailPolicy:
     email_domain: str = "helpline.test"
     recipient_cap: int = 20
     recipient_cap_window: timedelta = timedelta(hours=1)
+    reply_token_secret: str = ""
+    mail_from: str = "Helpline <notifications@helpline.test>"
+    """Whose address a person's reply is sent from when the ticket came in through no mailbox."""
 
 
 def _storable(value: Any) -> Any:
@@ -111,10 +118,50 @@ def suppression_event(delivery: Delivery, reason: NotSent, now: datetime
     )
 
 
+async def role_people(uow: NotifyUnitOfWork, ticket: TicketView | None) -> RolePeople:
+    """The active people ``team_lead`` and ``watchers`` stand for on the ticket."""
+    if ticket is None:
+        return RolePeople()
+    leads: tuple[Person, ...] = ()
+    if ticket.team and not await uow.directory.team_deleted(ticket.tenant_id, ticket.team):
+        leads = leads_of(tuple(await uow.directory.leads(ticket.tenant_id)), ticket.team)
+    watching = [user_id for user_id, _ in await uow.watchers.of_ticket(ticket.tenant_id,
+                                                                       ticket.ticket_id)]
+    watchers = tuple(person for person in await uow.directory.people(ticket.tenant_id, watching)
+                     if person.active)
+    return RolePeople(team_leads=leads, watchers=watchers)
+
+
+async def _without_author(uow: NotifyUnitOfWork, event: Event, targets: list[EmailTarget]
+                          ) -> list[EmailTarget]:
+    """The targets but the person who caused the event: nobody is told of their own doing."""
+    if event.actor is None or event.actor.type != "user" or not event.actor.id:
+        return targets
+    author = await uow.directory.person(event.tenant_id, event.actor.id)
+    address = author.email.lower() if author else None
+    return [target for target in targets if target.user_id != event.actor.id
+            and not (address and target.address and target.address.lower() == address)]
+
+
+async def reply_sender(uow: NotifyUnitOfWork, event: Event, ticket: TicketView | None,
+                       policy: EmailPolicy) -> str | None:
+    """The ``From`` of a person's public reply (None for automatic mail)."""
+    if not human_reply(event) or event.actor is None:
+        return None
+    author = await uow.directory.person(event.tenant_id, event.actor.id or "")
+    support_name = await uow.directory.tenant_name(event.tenant_id)
+    support_address = (ticket.mailbox if ticket and ticket.mailbox
+                       else parseaddr(policy.mail_from)[1])
+    return support_sender(author.name if author else "Support", support_name, support_address)
+
+
 async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolicy,
                    composer: EmailComposer) -> int:
     """Learn from the event and queue (or suppress) what it notifies; return how many queued."""
     event = envelope.event
+    if is_identity_event(event):
+        await apply_identity_event(envelope, uow)
+        return 0
     now = utcnow()
     async with uow:
         if not await uow.claim_event(CONSUMER, envelope.id):
@@ -133,14 +180,18 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
         options = ComposeOptions(
             email_domain=policy.email_domain, recipient_cap=policy.recipient_cap,
             recipient_cap_since=now - policy.recipient_cap_window,
+            reply_token_secret=policy.reply_token_secret,
         )
         queued: list[Delivery] = []
         not_sent: list[tuple[Delivery, NotSent]] = []
-        targets = email_targets(envelope.type, event, ticket, subscriptions,
-                                escalation_email=policy.escalation_email)
+        targets = await _without_author(uow, event, email_targets(
+            envelope.type, event, ticket, subscriptions, escalation_email=policy.escalation_email,
+            people=await role_people(uow, ticket)))
+        sender = await reply_sender(uow, event, ticket, policy)
         for target in targets:
-            outcome = await composer.compose(uow, envelope, ticket, target, options, now=now,
-                                             trace=trace)
+            outcome = await composer.compose(
+                uow, envelope, ticket, target, options, now=now, trace=trace,
+                sender=sender if target.label == "requester" else None)
             if isinstance(outcome, NotSent):
                 not_sent.append((suppressed_delivery(envelope, "email", _label(target),
                                                      outcome, now), outcome))
