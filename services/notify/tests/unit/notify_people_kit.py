@@ -1,21 +1,46 @@
-"""Builders for notify's tests of people and access: identity's events, apps that verify the
-stand-in identity's credentials, in-process clients."""
+"""Builders for notify's tests of people and access: identity's events, the handler with a reply
+token secret, apps that verify the stand-in identity's credentials, in-process clients."""
 
 import uuid
 from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
-from notify_testkit import NOW, TENANT, UnitOfWorkFactory, envelope_of, notify_of
+from notify_testkit import (
+    NOW,
+    TENANT,
+    UnitOfWorkFactory,
+    composer,
+    envelope_of,
+    new_ticket_id,
+    notify_of,
+)
 
 from helpline_notify.adapters.rendering import JinjaRenderer
+from helpline_notify.domain.model import Delivery
+from helpline_notify.domain.subscriptions import Subscription
 from helpline_notify.entrypoints import http
-from helpline_shared.events import TenantCreated, UserCreated, UserDeactivated
+from helpline_notify.service_layer import tenant_settings
+from helpline_notify.service_layer.handlers import EmailPolicy, on_event
+from helpline_shared.events import (
+    Event,
+    Requester,
+    TenantCreated,
+    TicketCreated,
+    UserCreated,
+    UserDeactivated,
+)
 from helpline_shared.runtime.credentials import CredentialVerifier
 from helpline_shared.runtime.problems import install_problem_handlers
 from helpline_shared.runtime.testing import stand_in_identity
 
 IDENTITY = stand_in_identity()
+
+SECRET = "reply-token-secret-for-tests"
+MAILBOX = "support@acme.example"
+ESCALATIONS = "escalations@acme.example"
+CUSTOMER = "carol@customer.example"
+BREACHED = "helpline.sla.breached.v1"
 
 
 def people_app(unit_of_work: UnitOfWorkFactory) -> FastAPI:
@@ -66,3 +91,34 @@ async def tenant_named(unit_of_work: UnitOfWorkFactory, name: str,
     """Identity announces the tenant and its display name."""
     await notify_of(envelope_of(TenantCreated(tenant_id=tenant_id, occurred_at=NOW, name=name)),
                     unit_of_work)
+
+
+async def handle(unit_of_work: UnitOfWorkFactory, *events: Event, cap: int = 20) -> None:
+    """Run notify's handler on each event as the subscriber does, with a reply token secret."""
+    policy = EmailPolicy(escalation_email=ESCALATIONS, email_domain="acme.example",
+                         recipient_cap=cap, recipient_cap_window=timedelta(hours=1),
+                         reply_token_secret=SECRET,
+                         mail_from="Helpline <notifications@helpline.test>")
+    for event in events:
+        await on_event(envelope_of(event), unit_of_work(), policy, composer())
+
+
+def created(ticket_id: str) -> TicketCreated:
+    """A ticket that came in by mail through the tenant's support mailbox."""
+    return TicketCreated(
+        tenant_id=TENANT, ticket_id=ticket_id, occurred_at=NOW, subject="Printer on fire",
+        description="Smoke", requester=Requester(email=CUSTOMER, name="Carol"), priority="high",
+        type="corrective", channel="email", mailbox=MAILBOX)
+
+
+async def subscribe(unit_of_work: UnitOfWorkFactory, event_type: str, *roles: str) -> None:
+    """The tenant's email subscription of ``roles`` to ``event_type``."""
+    await tenant_settings.add_subscription(Subscription(
+        id=new_ticket_id(), tenant_id=TENANT, event_types=(event_type,), channel="email",
+        roles=roles, created_at=NOW), unit_of_work())  # type: ignore[arg-type]
+
+
+def mailed(deliveries: list[Delivery], event_type: str) -> dict[str, Delivery]:
+    """The email deliveries of one event type by address."""
+    return {d.destination: d for d in deliveries
+            if d.channel == "email" and d.trigger_event_type == event_type}

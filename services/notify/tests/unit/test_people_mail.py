@@ -1,15 +1,24 @@
 """Roles resolve to the tenant's people; a person's reply is mailed as theirs; mail to the
 tenant's people carries a signed Reply-To that only they can use for that ticket."""
 
-from datetime import timedelta
-
-from notify_people_kit import person_joined, person_left, tenant_named
+from notify_people_kit import (
+    BREACHED,
+    CUSTOMER,
+    ESCALATIONS,
+    MAILBOX,
+    SECRET,
+    created,
+    handle,
+    mailed,
+    person_joined,
+    person_left,
+    subscribe,
+    tenant_named,
+)
 from notify_testkit import (
     NOW,
     TENANT,
     UnitOfWorkFactory,
-    composer,
-    envelope_of,
     ledger,
     new_ticket_id,
     sla_breached,
@@ -18,43 +27,10 @@ from notify_testkit import (
 
 from helpline_notify.adapters.smtp import build_message
 from helpline_notify.domain.model import Delivery
-from helpline_notify.domain.subscriptions import Subscription
-from helpline_notify.service_layer import directory, tenant_settings
-from helpline_notify.service_layer.handlers import EmailPolicy, on_event
+from helpline_notify.service_layer import directory
 from helpline_notify.service_layer.ports import OutboundEmail
-from helpline_shared.events import (
-    Actor,
-    Event,
-    MessageAdded,
-    Requester,
-    TicketClassified,
-    TicketCreated,
-)
+from helpline_shared.events import Actor, MessageAdded, TicketClassified
 from helpline_shared.reply_tokens import address_token, verify_reply_token
-
-SECRET = "reply-token-secret-for-tests"
-MAILBOX = "support@acme.example"
-ESCALATIONS = "escalations@acme.example"
-CUSTOMER = "carol@customer.example"
-BREACHED = "helpline.sla.breached.v1"
-
-
-async def handle(unit_of_work: UnitOfWorkFactory, *events: Event, cap: int = 20) -> None:
-    """Run notify's handler on each event as the subscriber does, with a reply token secret."""
-    policy = EmailPolicy(escalation_email=ESCALATIONS, email_domain="acme.example",
-                         recipient_cap=cap, recipient_cap_window=timedelta(hours=1),
-                         reply_token_secret=SECRET,
-                         mail_from="Helpline <notifications@helpline.test>")
-    for event in events:
-        await on_event(envelope_of(event), unit_of_work(), policy, composer())
-
-
-def created(ticket_id: str) -> TicketCreated:
-    """A ticket that came in by mail through the tenant's support mailbox."""
-    return TicketCreated(
-        tenant_id=TENANT, ticket_id=ticket_id, occurred_at=NOW, subject="Printer on fire",
-        description="Smoke", requester=Requester(email=CUSTOMER, name="Carol"), priority="high",
-        type="corrective", channel="email", mailbox=MAILBOX)
 
 
 def classified(ticket_id: str, team: str) -> TicketClassified:
@@ -72,24 +48,11 @@ def reply(ticket_id: str, *, actor: Actor | None, author_role: str = "agent",
                         body=body, actor=actor)
 
 
-async def subscribe(unit_of_work: UnitOfWorkFactory, event_type: str, *roles: str) -> None:
-    """The tenant's email subscription of ``roles`` to ``event_type``."""
-    await tenant_settings.add_subscription(Subscription(
-        id=new_ticket_id(), tenant_id=TENANT, event_types=(event_type,), channel="email",
-        roles=roles, created_at=NOW), unit_of_work())  # type: ignore[arg-type]
-
-
 async def watch(unit_of_work: UnitOfWorkFactory, ticket_id: str, user_id: str) -> None:
     """``user_id`` watches the ticket (as they would ask themselves)."""
     await directory.add_watcher(directory.WatchChange(
         tenant_id=TENANT, ticket_id=ticket_id, watcher=user_id, caller_kind="person",
         caller_role="agent", caller_user=user_id), unit_of_work())
-
-
-def mailed(deliveries: list[Delivery], event_type: str) -> dict[str, Delivery]:
-    """The email deliveries of one event type by address."""
-    return {d.destination: d for d in deliveries
-            if d.channel == "email" and d.trigger_event_type == event_type}
 
 
 def sent(delivery: Delivery) -> OutboundEmail:

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_notify.adapters.orm import people, teams, tenants, ticket_watchers
+from helpline_notify.adapters.orm import people, routing_agents, teams, tenants, ticket_watchers
 from helpline_notify.adapters.repository import upsert_dialect
 from helpline_notify.domain.people import Person
 
@@ -76,6 +76,21 @@ class DirectoryRepository:
         """Whether identity deleted the team."""
         return bool(await self._session.scalar(select(teams.c.deleted).where(
             teams.c.tenant_id == tenant_id, teams.c.team_id == team_id)))
+
+    async def save_agent(self, tenant_id: str, agent_id: str, name: str, email: str) -> None:
+        """Remember routing's agent by the name and address its events give."""
+        values = {"name": name[:200], "email": email.lower()}
+        statement = upsert_dialect(self._session).insert(routing_agents).values(
+            tenant_id=tenant_id, agent_id=agent_id, **values)
+        await self._session.execute(statement.on_conflict_do_update(
+            index_elements=["tenant_id", "agent_id"], set_=values))
+
+    async def agent(self, tenant_id: str, agent_id: str) -> tuple[str, str] | None:
+        """Routing's agent as (name, address), if an event named them."""
+        row = (await self._session.execute(select(routing_agents).where(
+            routing_agents.c.tenant_id == tenant_id, routing_agents.c.agent_id == agent_id))
+        ).first()
+        return (row.name, row.email) if row else None
 
     async def save_tenant_name(self, tenant_id: str, name: str) -> None:
         """Remember the tenant's display name."""

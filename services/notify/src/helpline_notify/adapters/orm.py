@@ -60,6 +60,7 @@ tickets = Table(
     Column("mailbox", String(320), nullable=True),
     Column("thread", JSON, nullable=True),
     Column("team", String(64), nullable=True),
+    Column("account_manager_id", String(64), nullable=True),
 )
 
 deliveries = Table(
@@ -168,6 +169,16 @@ teams = Table(
     Column("name", String(200), nullable=False),
     Column("deleted", Boolean, nullable=False, server_default=false()),
 )
+
+routing_agents = Table(
+    "routing_agents",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("agent_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+)
+"""Routing's agents as its assignments and offers name them (id, name, address)."""
 
 tenants = Table(
     "tenants",

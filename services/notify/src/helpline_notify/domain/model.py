@@ -109,6 +109,8 @@ class TicketView:
     """Message-IDs of the ticket's mail so far, oldest first (for ``References``)."""
     team: str | None = None
     """The team routing classified the ticket for (or widened it to)."""
+    account_manager_id: str | None = None
+    """Routing's agent id of the organisation's account manager, as its decisions name them."""
 
 
 @dataclass

@@ -34,6 +34,22 @@ def leads_of(people: tuple[Person, ...], team: str | None) -> tuple[Person, ...]
                  if person.active and person.role == "lead" and team in person.teams)
 
 
+def account_manager_in(preferred_agents: tuple[str, ...], previous_assignee: str | None
+                       ) -> tuple[bool, str | None]:
+    """What a routing decision's ``preferred_agents`` tell of the organisation's account manager:
+    (whether they tell, the manager's agent id).
+
+    Routing prefers the previous assignee (within its affinity window), then the account manager
+    that ``PUT /v1/organizations/{id}/account-manager`` set, and publishes no event of its own
+    for that call. None preferred: there is no manager. Only the previous assignee: it cannot be
+    told whether they are the manager too, so nothing is learnt.
+    """
+    if not preferred_agents:
+        return True, None
+    others = [agent for agent in preferred_agents if agent != previous_assignee]
+    return (True, others[-1]) if others else (False, None)
+
+
 def may_watch_for(*, kind: str, role: str | None, acting_user: str | None, watcher: str
                   ) -> bool:
     """Whether a caller may make ``watcher`` watch a ticket, or stop it: an agent only

@@ -7,18 +7,18 @@ from email.utils import parseaddr
 from typing import Any
 
 from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, printable, storable
-from helpline_notify.domain.people import Person, RolePeople, leads_of, support_sender
+from helpline_notify.domain.people import account_manager_in
 from helpline_notify.domain.planning import (
     EmailTarget,
     delivery_id,
     email_targets,
-    human_reply,
     pending_delivery,
     webhook_targets,
 )
 from helpline_notify.domain.templates import webhook_body
 from helpline_notify.service_layer.directory import apply_identity_event, is_identity_event
 from helpline_notify.service_layer.emails import ComposeOptions, EmailComposer, NotSent
+from helpline_notify.service_layer.recipients import reply_sender, role_people, without_author
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope, derived_event_id
 from helpline_shared.events import (
@@ -30,6 +30,8 @@ from helpline_shared.events import (
     TicketAssigned,
     TicketClassified,
     TicketCreated,
+    TicketOffered,
+    TicketQueued,
     TicketRoutingRelaxed,
     TicketUpdated,
 )
@@ -65,7 +67,19 @@ def _storable(value: Any) -> Any:
 def learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
     """The ticket attributes an event tells notify (control characters replaced: a NUL from a
     hostile mail would fail the database write, and with it the whole event)."""
-    return {name: _storable(value) for name, value in _learned(event, ticket).items()}
+    known = {**_learned(event, ticket), **_manager_learned(event, ticket)}
+    return {name: _storable(value) for name, value in known.items()}
+
+
+def _manager_learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
+    explanation = getattr(event, "explanation", None)
+    if not isinstance(event, TicketAssigned | TicketOffered | TicketQueued) or explanation is None:
+        return {}
+    if isinstance(event, TicketAssigned) and event.manual:
+        return {}  # an admin's choice: routing looked for no preferred agent
+    told, manager = account_manager_in(tuple(explanation.preferred_agents),
+                                       ticket.assignee_id if ticket else None)
+    return {"account_manager_id": manager} if told else {}
 
 
 def _learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
@@ -118,43 +132,6 @@ def suppression_event(delivery: Delivery, reason: NotSent, now: datetime
     )
 
 
-async def role_people(uow: NotifyUnitOfWork, ticket: TicketView | None) -> RolePeople:
-    """The active people ``team_lead`` and ``watchers`` stand for on the ticket."""
-    if ticket is None:
-        return RolePeople()
-    leads: tuple[Person, ...] = ()
-    if ticket.team and not await uow.directory.team_deleted(ticket.tenant_id, ticket.team):
-        leads = leads_of(tuple(await uow.directory.leads(ticket.tenant_id)), ticket.team)
-    watching = [user_id for user_id, _ in await uow.watchers.of_ticket(ticket.tenant_id,
-                                                                       ticket.ticket_id)]
-    watchers = tuple(person for person in await uow.directory.people(ticket.tenant_id, watching)
-                     if person.active)
-    return RolePeople(team_leads=leads, watchers=watchers)
-
-
-async def _without_author(uow: NotifyUnitOfWork, event: Event, targets: list[EmailTarget]
-                          ) -> list[EmailTarget]:
-    """The targets but the person who caused the event: nobody is told of their own doing."""
-    if event.actor is None or event.actor.type != "user" or not event.actor.id:
-        return targets
-    author = await uow.directory.person(event.tenant_id, event.actor.id)
-    address = author.email.lower() if author else None
-    return [target for target in targets if target.user_id != event.actor.id
-            and not (address and target.address and target.address.lower() == address)]
-
-
-async def reply_sender(uow: NotifyUnitOfWork, event: Event, ticket: TicketView | None,
-                       policy: EmailPolicy) -> str | None:
-    """The ``From`` of a person's public reply (None for automatic mail)."""
-    if not human_reply(event) or event.actor is None:
-        return None
-    author = await uow.directory.person(event.tenant_id, event.actor.id or "")
-    support_name = await uow.directory.tenant_name(event.tenant_id)
-    support_address = (ticket.mailbox if ticket and ticket.mailbox
-                       else parseaddr(policy.mail_from)[1])
-    return support_sender(author.name if author else "Support", support_name, support_address)
-
-
 async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolicy,
                    composer: EmailComposer) -> int:
     """Learn from the event and queue (or suppress) what it notifies; return how many queued."""
@@ -171,6 +148,10 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
             await uow.suppressions.add(event.tenant_id, printable(str(event.address)),
                                        f"bounced {event.status or ''}".strip(), now)
         else:
+            if isinstance(event, TicketAssigned | TicketOffered):
+                await uow.directory.save_agent(event.tenant_id, event.agent_id,
+                                               printable(event.agent_name),
+                                               printable(str(event.agent_email)))
             known = learned(event, ticket)
             if known:
                 await uow.tickets.remember(event.tenant_id, event.ticket_id, known)
@@ -184,10 +165,10 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
         )
         queued: list[Delivery] = []
         not_sent: list[tuple[Delivery, NotSent]] = []
-        targets = await _without_author(uow, event, email_targets(
+        targets = await without_author(uow, event, email_targets(
             envelope.type, event, ticket, subscriptions, escalation_email=policy.escalation_email,
             people=await role_people(uow, ticket)))
-        sender = await reply_sender(uow, event, ticket, policy)
+        sender = await reply_sender(uow, event, ticket, parseaddr(policy.mail_from)[1])
         for target in targets:
             outcome = await composer.compose(
                 uow, envelope, ticket, target, options, now=now, trace=trace,

@@ -1,4 +1,5 @@
-"""people, teams and tenant names from identity's events; ticket watchers
+"""people, teams and tenant names from identity's events; ticket watchers; routing's agents
+and the account manager of each ticket's organisation
 
 Revision ID: 0004
 Revises: 0003
@@ -39,6 +40,15 @@ def upgrade() -> None:
     sa.Column('deleted', sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.PrimaryKeyConstraint('tenant_id', 'team_id')
     )
+    op.create_table('routing_agents',
+    sa.Column('tenant_id', sa.String(length=64), nullable=False),
+    sa.Column('agent_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('email', sa.String(length=320), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id', 'agent_id')
+    )
+    with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('account_manager_id', sa.String(length=64), nullable=True))
     op.create_table('tenants',
     sa.Column('tenant_id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -57,6 +67,9 @@ def downgrade() -> None:
     """Downgrade schema."""
     op.drop_table('ticket_watchers')
     op.drop_table('tenants')
+    with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_column('account_manager_id')
+    op.drop_table('routing_agents')
     op.drop_table('teams')
     op.drop_index('ix_people_tenant_email', table_name='people')
     op.drop_table('people')
