@@ -89,7 +89,8 @@ def bootstrap(
         escalation_email=settings.escalation_email, email_domain=settings.email_domain,
         recipient_cap=settings.recipient_rate_cap,
         recipient_cap_window=timedelta(seconds=settings.recipient_rate_window),
-        reply_token_secret=settings.reply_token_secret.get_secret_value(),
+        reply_token_secret=(settings.reply_token_secret.get_secret_value()
+                            if settings.reply_token_secret else ""),
         mail_from=settings.mail_from,
     )
     composer = EmailComposer(renderer)

@@ -19,10 +19,10 @@ class NotifySettings(ServiceSettings):
     email_domain: str = Field(
         default="helpline.test", description="Right-hand side of the Message-IDs we generate"
     )
-    reply_token_secret: SecretStr = Field(
-        default=SecretStr(""),
-        description="Signs the support+<token> Reply-To of mail to agents about a ticket; intake "
-                    "must hold the same secret to accept their replies (empty: no token)",
+    reply_token_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the support+<token> Reply-To of mail to agents about a ticket: the "
+                    "same value as intake's. Unset: agent mail carries the plain mailbox",
     )
     escalation_email: str = Field(
         default="escalations@helpline.test",

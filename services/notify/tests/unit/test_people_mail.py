@@ -29,7 +29,13 @@ from helpline_notify.adapters.smtp import build_message
 from helpline_notify.domain.model import Delivery
 from helpline_notify.service_layer import directory
 from helpline_notify.service_layer.ports import OutboundEmail
-from helpline_shared.events import Actor, MessageAdded, TicketClassified
+from helpline_shared.events import (
+    Actor,
+    MessageAdded,
+    TenantDeleted,
+    TicketClassified,
+    UserUpdated,
+)
 from helpline_shared.reply_tokens import address_token, verify_reply_token
 
 
@@ -208,3 +214,27 @@ async def test_mail_to_an_agent_carries_a_reply_to_only_they_can_use_for_that_ti
     to_customer = [d for d in deliveries if d.destination == CUSTOMER]
     assert [(d.headers or {}).get("Reply-To") for d in to_customer] == [MAILBOX], (
         "the customer's mail carries the plain mailbox, and their own reply is not echoed")
+
+
+async def test_a_lead_made_agent_stops_being_team_lead_and_a_deleted_tenant_is_forgotten(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    lea = await person_joined(unit_of_work, "Lea Lead", "lea@acme.example", "lead",
+                              ("printers",))
+    await subscribe(unit_of_work, BREACHED, "team_lead")
+    first, second = new_ticket_id(), new_ticket_id()
+    await handle(unit_of_work, created(first), classified(first, "printers"), sla_breached(first))
+    await watch(unit_of_work, first, lea)
+
+    await handle(unit_of_work, UserUpdated(
+        tenant_id=TENANT, occurred_at=NOW, user_id=lea, name="Lea Lead",
+        email="lea@acme.example", role="agent", teams=("printers",)))
+    await handle(unit_of_work, created(second), classified(second, "printers"),
+                 sla_breached(second))
+
+    assert sorted(mailed(await ledger(unit_of_work, first), BREACHED)) == ["lea@acme.example"]
+    assert sorted(mailed(await ledger(unit_of_work, second), BREACHED)) == [ESCALATIONS]
+    await handle(unit_of_work, TenantDeleted(tenant_id=TENANT, occurred_at=NOW))
+    async with unit_of_work() as uow:
+        assert await uow.directory.person(TENANT, lea) is None
+        assert await uow.watchers.of_ticket(TENANT, first) == []

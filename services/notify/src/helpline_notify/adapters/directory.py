@@ -99,6 +99,11 @@ class DirectoryRepository:
         await self._session.execute(statement.on_conflict_do_update(
             index_elements=["tenant_id"], set_={"name": name[:200]}))
 
+    async def forget_tenant(self, tenant_id: str) -> None:
+        """Delete what notify knows of a deleted tenant's people, teams, agents and watchers."""
+        for table in (people, teams, tenants, routing_agents, ticket_watchers):
+            await self._session.execute(delete(table).where(table.c.tenant_id == tenant_id))
+
     async def tenant_name(self, tenant_id: str) -> str | None:
         """The tenant's display name, if identity announced it."""
         name: str | None = await self._session.scalar(

@@ -11,6 +11,7 @@ from helpline_shared.events import (
     IdentityEvent,
     TeamChanged,
     TenantCreated,
+    TenantDeleted,
     UserCreated,
     UserDeactivated,
     UserUpdated,
@@ -43,6 +44,8 @@ async def apply_identity_event(envelope: Envelope, uow: NotifyUnitOfWork) -> Non
                                           event.deleted)
         elif isinstance(event, TenantCreated):
             await uow.directory.save_tenant_name(event.tenant_id, event.name)
+        elif isinstance(event, TenantDeleted):
+            await uow.directory.forget_tenant(event.tenant_id)
         await uow.commit()
 
 
