@@ -24,6 +24,14 @@ class NotifySettings(ServiceSettings):
         description="Signs the support+<token> Reply-To of mail to agents about a ticket: the "
                     "same value as intake's. Unset: agent mail carries the plain mailbox",
     )
+    intake_url: str = Field(default="http://127.0.0.1:8080",
+                            description="Where the files of a person's reply are read (intake)")
+    intake_service_key: SecretStr | None = Field(
+        default=None,
+        description="Notify's service key (identity's POST /v1/service-keys, scope tickets:read) "
+                    "to read attachments at intake; without it a reply with files fails")
+    attachment_max_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1, description="Bytes one attached file may have")
     escalation_email: str = Field(
         default="escalations@helpline.test",
         description="Who hears of an SLA breach on a ticket that has no assignee yet",

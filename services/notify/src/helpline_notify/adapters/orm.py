@@ -86,6 +86,7 @@ deliveries = Table(
     Column("headers", JSON, nullable=True),
     Column("ordered", Boolean, nullable=False, server_default=false()),
     Column("attempts_before_replay", Integer, nullable=False, server_default="0"),
+    Column("attachments", JSON, nullable=True),
     UniqueConstraint("trigger_event_id", "channel", "destination",
                      name="uq_deliveries_trigger_channel_destination"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),

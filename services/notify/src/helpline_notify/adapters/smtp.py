@@ -30,6 +30,12 @@ def build_message(email: OutboundEmail, mail_from: str) -> EmailMessage:
     message.set_content(email.text)
     if email.html is not None:
         message.add_alternative(email.html, subtype="html")
+    for item in email.attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        if not (maintype and subtype):
+            maintype, subtype = "application", "octet-stream"
+        message.add_attachment(item.data, maintype=maintype, subtype=subtype,
+                               filename=item.filename)
     return message
 
 

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, WebhookEndpoint
 from helpline_notify.domain.people import Person, RolePeople
@@ -75,6 +76,13 @@ def loop_capped(event: Event, target: EmailTarget, *, human: bool) -> bool:
     if human:
         return False
     return not (isinstance(event, TicketAssigned | TicketOffered) and target.label == "assignee")
+
+
+def attached_files(event: Event) -> list[dict[str, Any]] | None:
+    """What a message's mail carries of its attachments (where to read each one), if any."""
+    if not isinstance(event, MessageAdded) or not event.attachments:
+        return None
+    return [{"message_id": event.message_id, **item.model_dump()} for item in event.attachments]
 
 
 def _people(role: str, people: tuple[Person, ...]) -> list[EmailTarget]:
@@ -168,6 +176,7 @@ def pending_delivery(
     envelope: Envelope, channel: DeliveryChannel, destination: str, *, payload: str,
     now: datetime, trace: dict[str, str], subject: str | None = None, html: str | None = None,
     headers: dict[str, str] | None = None, ordered: bool = False,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Delivery:
     """A new delivery caused by ``envelope``, due now."""
     event = envelope.event
@@ -176,5 +185,5 @@ def pending_delivery(
         ticket_id=event.ticket_id, channel=channel, destination=destination,
         trigger_event_id=envelope.id, trigger_event_type=envelope.type, payload=payload,
         subject=subject, trace_headers=dict(trace), created_at=now, html=html, headers=headers,
-        ordered=ordered,
+        ordered=ordered, attachments=attachments,
     )

@@ -9,6 +9,7 @@ from helpline_notify.domain.model import REPLACEMENT, Delivery, TicketView, prin
 from helpline_notify.domain.people import Person
 from helpline_notify.domain.planning import (
     EmailTarget,
+    attached_files,
     delivery_id,
     loop_capped,
     pending_delivery,
@@ -131,6 +132,7 @@ class EmailComposer:
             envelope, "email", address, payload=printable(content.text), now=now, trace=trace,
             subject=printable(with_token(content.subject, event.ticket_id))[:998],
             html=printable(content.html) if content.html is not None else None, headers=headers,
+            attachments=attached_files(event) if sender is not None else None,
         )
 
     @staticmethod

@@ -1,5 +1,5 @@
 """people, teams and tenant names from identity's events; ticket watchers; routing's agents
-and the account manager of each ticket's organisation
+and the account manager of each ticket's organisation; the files a delivery carries
 
 Revision ID: 0004
 Revises: 0003
@@ -49,6 +49,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('account_manager_id', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('attachments', sa.JSON(), nullable=True))
     op.create_table('tenants',
     sa.Column('tenant_id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -67,6 +69,8 @@ def downgrade() -> None:
     """Downgrade schema."""
     op.drop_table('ticket_watchers')
     op.drop_table('tenants')
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_column('attachments')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_column('account_manager_id')
     op.drop_table('routing_agents')
