@@ -138,7 +138,8 @@ def test_scaled_objects_scale_consumers_on_their_group_lag(helm: Path) -> None:
               if m["kind"] == "ScaledObject"}
     triggers = scaled["helpline-notify"]["spec"]["triggers"]
     lag = [t["metadata"] for t in triggers if t["type"] == "kafka"]
-    assert {t["topic"] for t in lag} == {topics.TICKETS, topics.ROUTING, topics.SLA}
+    assert {t["topic"] for t in lag} == {topics.TICKETS, topics.ROUTING, topics.SLA,
+                                         topics.IDENTITY}
     assert {t["consumerGroup"] for t in lag} == {"helpline-notify"}
 
 

@@ -74,7 +74,7 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
     "escalation": ServiceAccess(
         (Subscription("helpline-escalation", (TICKETS,)),), produces=(SLA,)),
     "notify": ServiceAccess(
-        (Subscription("helpline-notify", (TICKETS, ROUTING, SLA)),
+        (Subscription("helpline-notify", (TICKETS, ROUTING, SLA, IDENTITY)),
          Subscription(PARTNER_REPUBLISHER_GROUP, PUBLIC_TOPICS)),
         produces=(NOTIFICATIONS,),
         creates_prefixes=(PARTNER_TOPIC_PREFIX,)),

@@ -3,10 +3,12 @@
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from helpline_notify.adapters.guarded_transport import webhook_client
+from helpline_notify.adapters.intake_attachments import HttpAttachmentSource
 from helpline_notify.adapters.isolated_rendering import IsolatedRenderer, RenderLimits
 from helpline_notify.adapters.orm import metadata
 from helpline_notify.adapters.smtp import SmtpMailer
@@ -52,6 +54,14 @@ def bootstrap(
         HTTPXClientInstrumentor().instrument_client(client,
                                                     tracer_provider=runtime.tracer_provider)
         webhooks = http_sender = HttpxWebhookSender(client)
+    files: HttpAttachmentSource | None = None
+    if settings.intake_service_key is not None:
+        intake = httpx.AsyncClient(timeout=settings.delivery_timeout)
+        HTTPXClientInstrumentor().instrument_client(intake,
+                                                    tracer_provider=runtime.tracer_provider)
+        files = HttpAttachmentSource(settings.intake_url,
+                                     settings.intake_service_key.get_secret_value(), intake,
+                                     settings.attachment_max_bytes)
     renderer = IsolatedRenderer(RenderLimits(
         timeout=settings.template_render_timeout,
         max_output_bytes=settings.template_max_output_bytes,
@@ -71,12 +81,14 @@ def bootstrap(
             poll_interval=settings.delivery_poll_interval,
             disable_after=timedelta(seconds=settings.endpoint_disable_after),
         ),
-        renderer=renderer,
+        renderer=renderer, attachments=files,
     )
 
     async def stop_worker() -> None:
         await worker.stop(grace=settings.shutdown_timeout / 2)
         await renderer.aclose()
+        if files is not None:
+            await files.aclose()
         if http_sender is not None:
             await http_sender.aclose()
 
@@ -89,6 +101,9 @@ def bootstrap(
         escalation_email=settings.escalation_email, email_domain=settings.email_domain,
         recipient_cap=settings.recipient_rate_cap,
         recipient_cap_window=timedelta(seconds=settings.recipient_rate_window),
+        reply_token_secret=(settings.reply_token_secret.get_secret_value()
+                            if settings.reply_token_secret else ""),
+        mail_from=settings.mail_from,
     )
     composer = EmailComposer(renderer)
 
@@ -96,7 +111,8 @@ def bootstrap(
         if await handlers.on_event(envelope, unit_of_work(), policy, composer):
             worker.wake()
 
-    runtime.subscribe([topics.TICKETS, topics.ROUTING, topics.SLA], on_event)
+    # Identity's events keep notify's people, teams and tenant names (roles resolve to them).
+    runtime.subscribe([topics.TICKETS, topics.ROUTING, topics.SLA, topics.IDENTITY], on_event)
     if settings.partner_stream_enabled:
         subscribe_partner_stream(runtime, settings)
     app = runtime.http_app("Helpline notify", http.routers(http.ApiOptions(

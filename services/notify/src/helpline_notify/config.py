@@ -1,6 +1,6 @@
 """Notify's settings: one class, read from ``HELPLINE_*`` variables."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from helpline_shared.runtime.settings import ServiceSettings
 from helpline_shared.topics import PARTITIONS
@@ -19,6 +19,19 @@ class NotifySettings(ServiceSettings):
     email_domain: str = Field(
         default="helpline.test", description="Right-hand side of the Message-IDs we generate"
     )
+    reply_token_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the support+<token> Reply-To of mail to agents about a ticket: the "
+                    "same value as intake's. Unset: agent mail carries the plain mailbox",
+    )
+    intake_url: str = Field(default="http://127.0.0.1:8080",
+                            description="Where the files of a person's reply are read (intake)")
+    intake_service_key: SecretStr | None = Field(
+        default=None,
+        description="Notify's service key (identity's POST /v1/service-keys, scope tickets:read) "
+                    "to read attachments at intake; without it a reply with files fails")
+    attachment_max_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1, description="Bytes one attached file may have")
     escalation_email: str = Field(
         default="escalations@helpline.test",
         description="Who hears of an SLA breach on a ticket that has no assignee yet",

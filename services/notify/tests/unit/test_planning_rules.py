@@ -66,7 +66,7 @@ def test_escalation_tells_the_roles_it_names() -> None:
         "nobody owns the ticket: the assignee and team lead are the escalation address, once")
 
 
-def test_only_public_agent_replies_over_the_api_mail_the_requester() -> None:
+def test_only_public_agent_replies_by_api_or_mail_reach_the_requester() -> None:
     def reply(**changes: object) -> MessageAdded:
         base = MessageAdded(tenant_id=TENANT, ticket_id="t-1", occurred_at=NOW, message_id="m",
                             author_role="agent", public=True, channel="api", body="Hi")
@@ -79,7 +79,7 @@ def test_only_public_agent_replies_over_the_api_mail_the_requester() -> None:
     assert targets(reply()) == ["carol@example.com"]
     assert targets(reply(public=False)) == []
     assert targets(reply(author_role="requester")) == []
-    assert targets(reply(channel="email")) == []
+    assert targets(reply(channel="email")) == ["carol@example.com"], "replied by signed mail"
 
 
 def test_breach_without_assignee_goes_to_the_escalation_address() -> None:

@@ -60,6 +60,7 @@ tickets = Table(
     Column("mailbox", String(320), nullable=True),
     Column("thread", JSON, nullable=True),
     Column("team", String(64), nullable=True),
+    Column("account_manager_id", String(64), nullable=True),
 )
 
 deliveries = Table(
@@ -85,6 +86,7 @@ deliveries = Table(
     Column("headers", JSON, nullable=True),
     Column("ordered", Boolean, nullable=False, server_default=false()),
     Column("attempts_before_replay", Integer, nullable=False, server_default="0"),
+    Column("attachments", JSON, nullable=True),
     UniqueConstraint("trigger_event_id", "channel", "destination",
                      name="uq_deliveries_trigger_channel_destination"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
@@ -145,3 +147,53 @@ templates = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 idempotent_requests = idempotency_table(metadata)
+
+people = Table(
+    "people",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("teams", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index("ix_people_tenant_email", "tenant_id", "email"),
+)
+"""The tenant's users, as identity's events describe them (emails stored lowercase)."""
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("team_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("deleted", Boolean, nullable=False, server_default=false()),
+)
+
+routing_agents = Table(
+    "routing_agents",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("agent_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+)
+"""Routing's agents as its assignments and offers name them (id, name, address)."""
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+"""Tenant display names (identity's ``TenantCreated``): the "via" of a person's reply."""
+
+ticket_watchers = Table(
+    "ticket_watchers",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("ticket_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("added_at", UtcDateTime, nullable=False),
+)

@@ -6,26 +6,36 @@ from email.utils import formatdate
 import aiosmtplib
 
 from helpline_notify.domain.errors import DeliveryAttemptFailed
+from helpline_notify.domain.threading import HUMAN
 from helpline_notify.service_layer.ports import OutboundEmail
 
 
 def build_message(email: OutboundEmail, mail_from: str) -> EmailMessage:
-    """The RFC 5322 message of ``email``, marked as automatic so nobody auto-replies to it."""
+    """The RFC 5322 message of ``email``: from ``mail_from`` unless it names its own sender (a
+    person's reply), and marked as automatic unless a person wrote it."""
     message = EmailMessage()
-    message["From"] = mail_from
+    message["From"] = email.headers.get("From", mail_from)
     message["To"] = email.to
     message["Subject"] = email.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = email.message_id
     for name, value in email.headers.items():
-        if name.lower() not in ("message-id", "auto-submitted"):
+        if name.lower() not in ("message-id", "auto-submitted", "from"):
             message[name] = value
-    # RFC 3834: auto-responders must not answer; the Microsoft header says the same to Exchange.
-    message["Auto-Submitted"] = email.headers.get("Auto-Submitted", "auto-generated")
-    message["X-Auto-Response-Suppress"] = "All"
+    submitted = email.headers.get("Auto-Submitted", "auto-generated")
+    if submitted != HUMAN:
+        # RFC 3834: auto-responders must not answer; the Microsoft header says so to Exchange.
+        message["Auto-Submitted"] = submitted
+        message["X-Auto-Response-Suppress"] = "All"
     message.set_content(email.text)
     if email.html is not None:
         message.add_alternative(email.html, subtype="html")
+    for item in email.attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        if not (maintype and subtype):
+            maintype, subtype = "application", "octet-stream"
+        message.add_attachment(item.data, maintype=maintype, subtype=subtype,
+                               filename=item.filename)
     return message
 
 

@@ -52,3 +52,15 @@ class NotResendable(NotifyError):
 
 class NotCancellable(NotifyError):
     """A delivery that is no longer pending (or is being sent at this moment)."""
+
+
+class UnknownPerson(NotifyError):
+    """No active user of the tenant has that id (as far as identity told notify)."""
+
+
+class NotYourWatch(NotifyError):
+    """An agent tried to make someone else watch a ticket, or stop watching it."""
+
+
+class NotWatching(NotifyError):
+    """The user does not watch the ticket."""

@@ -6,7 +6,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from helpline_notify.domain.retry import MAX_ATTEMPTS, AttemptOutcome, retry_delay
 from helpline_notify.domain.subscriptions import Filters, matches_any
@@ -109,6 +109,8 @@ class TicketView:
     """Message-IDs of the ticket's mail so far, oldest first (for ``References``)."""
     team: str | None = None
     """The team routing classified the ticket for (or widened it to)."""
+    account_manager_id: str | None = None
+    """Routing's agent id of the organisation's account manager, as its decisions name them."""
 
 
 @dataclass
@@ -138,6 +140,9 @@ class Delivery:
     """Extra email headers (threading, ``Auto-Submitted``), including ``Message-ID``."""
     ordered: bool = False
     attempts_before_replay: int = 0
+    attachments: list[dict[str, Any]] | None = None
+    """Files the email carries (a person's reply): ``message_id``, ``id``, ``filename``,
+    ``content_type``, ``size``; read from where intake keeps them at each attempt."""
     lease_until: datetime | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

@@ -3,8 +3,10 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, WebhookEndpoint
+from helpline_notify.domain.people import Person, RolePeople
 from helpline_notify.domain.subscriptions import (
     DEFAULT_SUBSCRIPTIONS,
     ROLES,
@@ -38,6 +40,8 @@ class EmailTarget:
     label: str
     """The role (``requester``...) or ``address`` for a fixed address."""
     address: str | None
+    user_id: str | None = None
+    """The tenant's user the address belongs to, when the role resolved to a person."""
 
 
 def facts_of(ticket: TicketView | None) -> TicketFacts:
@@ -49,31 +53,67 @@ def facts_of(ticket: TicketView | None) -> TicketFacts:
 
 
 def notifies(event_type: str, event: Event) -> bool:
-    """Whether the event can notify at all (an agent's public API reply does; a note does not)."""
+    """Whether the event can notify at all (a public reply does, by mail or API; a note, an
+    auto-reply or a system message does not)."""
     if event_type.startswith(NOT_NOTIFIED_PREFIX):
         return False
     if isinstance(event, MessageAdded):
-        return (event.author_role == "agent" and event.public and event.channel == "api"
+        return (event.author_role in ("agent", "requester") and event.public
                 and not event.auto_reply)
     return True
 
 
-def role_address(role: Role, event: Event, ticket: TicketView | None, escalation_email: str
-                 ) -> str | None:
-    """The address a role stands for on this ticket, if notify knows one."""
+def human_reply(event: Event) -> bool:
+    """Whether the event is a person's public reply: mailed as a person's mail, not a robot's
+    (no ``Auto-Submitted``, no automatic footer, no loop cap)."""
+    return (isinstance(event, MessageAdded) and event.author_role == "agent" and event.public
+            and event.actor is not None and event.actor.type == "user")
+
+
+def loop_capped(event: Event, target: EmailTarget, *, human: bool) -> bool:
+    """Whether the per-address loop cap applies: to automatic mail only, and not to the agent an
+    assignment or offer is about (staff must hear of their work however much of it there is)."""
+    if human:
+        return False
+    return not (isinstance(event, TicketAssigned | TicketOffered) and target.label == "assignee")
+
+
+def attached_files(event: Event) -> list[dict[str, Any]] | None:
+    """What a message's mail carries of its attachments (where to read each one), if any."""
+    if not isinstance(event, MessageAdded) or not event.attachments:
+        return None
+    return [{"message_id": event.message_id, **item.model_dump()} for item in event.attachments]
+
+
+def _people(role: str, people: tuple[Person, ...]) -> list[EmailTarget]:
+    return [EmailTarget(role, person.email, person.user_id) for person in people]
+
+
+def role_targets(role: Role, event: Event, ticket: TicketView | None, people: RolePeople,
+                 escalation_email: str) -> list[EmailTarget]:
+    """Who a role stands for on this ticket: one target per person (no address: unknown)."""
+    if isinstance(event, MessageAdded) and role in ("requester", "assignee"):
+        # A message goes to the other side: the customer's reply to the assignee, an agent's
+        # reply to the customer; never back to the side that wrote it.
+        wanted = "requester" if event.author_role == "agent" else "assignee"
+        if role != wanted or (role == "assignee" and not (ticket and ticket.assignee_email)):
+            return []  # a customer's reply to an unowned ticket waits in the queue: no mail
     if role == "requester":
-        return ticket.requester_email if ticket else None
+        return [EmailTarget(role, ticket.requester_email if ticket else None)]
     if role == "assignee":
         if isinstance(event, TicketAssigned | TicketOffered):
             # The agent the event is about: the new assignee, or the one offered the ticket.
-            return str(event.agent_email)
+            return [EmailTarget(role, str(event.agent_email))]
         if ticket and ticket.assignee_email:
-            return ticket.assignee_email
+            return [EmailTarget(role, ticket.assignee_email)]
         # Nobody owns the ticket yet: an SLA problem goes to the escalation address instead.
-        return escalation_email if event.event_type.startswith(SLA_EVENT_PREFIX) else None
-    if role in ("team_lead", "manager"):
-        return escalation_email
-    return None  # watchers: no event names them yet
+        return [EmailTarget(role, escalation_email
+                            if event.event_type.startswith(SLA_EVENT_PREFIX) else None)]
+    if role == "watchers":
+        return _people(role, people.watchers)
+    found = people.team_leads if role == "team_lead" else people.managers
+    # Nobody known to stand for the role: the escalation address hears of it rather than no one.
+    return _people(role, found) or [EmailTarget(role, escalation_email)]
 
 
 def email_targets(
@@ -83,6 +123,7 @@ def email_targets(
     subscriptions: Sequence[Subscription],
     *,
     escalation_email: str,
+    people: RolePeople = RolePeople(),
 ) -> list[EmailTarget]:
     """Everyone to email about the event, once each (by address), in subscription order."""
     if not notifies(event_type, event):
@@ -98,8 +139,9 @@ def email_targets(
             targets.extend(EmailTarget("address", address) for address in subscription.addresses)
     if isinstance(event, SlaEscalated):
         roles.extend(role for role in event.notify if role in ROLES)
-    targets = [EmailTarget(role, role_address(role, event, ticket, escalation_email))
-               for role in dict.fromkeys(roles)] + targets
+    targets = [target for role in dict.fromkeys(roles)
+               for target in role_targets(role, event, ticket, people, escalation_email)
+               ] + targets
     seen: set[str] = set()
     unique: list[EmailTarget] = []
     for target in targets:
@@ -134,6 +176,7 @@ def pending_delivery(
     envelope: Envelope, channel: DeliveryChannel, destination: str, *, payload: str,
     now: datetime, trace: dict[str, str], subject: str | None = None, html: str | None = None,
     headers: dict[str, str] | None = None, ordered: bool = False,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> Delivery:
     """A new delivery caused by ``envelope``, due now."""
     event = envelope.event
@@ -142,5 +185,5 @@ def pending_delivery(
         ticket_id=event.ticket_id, channel=channel, destination=destination,
         trigger_event_id=envelope.id, trigger_event_type=envelope.type, payload=payload,
         subject=subject, trace_headers=dict(trace), created_at=now, html=html, headers=headers,
-        ordered=ordered,
+        ordered=ordered, attachments=attachments,
     )

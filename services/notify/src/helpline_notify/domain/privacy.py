@@ -4,7 +4,7 @@ from typing import Any
 
 PERSONAL_FIELDS = frozenset({
     "requester", "agent_name", "agent_email", "address", "body", "description", "diagnostic",
-    "subject",
+    "subject", "filename",
 })
 """Event fields naming or quoting a person; an endpoint without personal data gets them as null."""
 

@@ -101,7 +101,7 @@ def _default(event_type: str, *roles: Role) -> Subscription:
 
 DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = (
     _default("helpline.ticket.created.v1", "requester"),
-    _default("helpline.ticket.message_added.v1", "requester"),
+    _default("helpline.ticket.message_added.v1", "requester", "assignee", "watchers"),
     _default("helpline.ticket.assigned.v1", "assignee"),
     _default("helpline.ticket.offered.v1", "assignee"),
     _default("helpline.sla.warning.v1", "assignee"),
@@ -109,5 +109,6 @@ DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = (
 )
 """Email subscriptions of a tenant that has set up none of its own.
 
-``helpline.sla.escalated.v1`` needs none: the escalation event names the roles to tell.
+``helpline.sla.escalated.v1`` needs none: the escalation event names the roles to tell. A message
+goes to the other side only: an agent's reply to the requester, the customer's to the assignee.
 """

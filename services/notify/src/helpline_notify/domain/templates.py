@@ -44,9 +44,10 @@ def _html(text: str) -> str:
     return f"<html><body>{paragraphs}</body></html>"
 
 
-def _source(subject: str, text: str, replies: bool = False) -> TemplateSource:
-    return TemplateSource(subject=subject, text=text + (_REPLYABLE_FOOTER if replies else _FOOTER),
-                          html=_html(text))
+def _source(subject: str, text: str, replies: bool = False, footer: bool = True
+            ) -> TemplateSource:
+    ending = "" if not footer else _REPLYABLE_FOOTER if replies else _FOOTER
+    return TemplateSource(subject=subject, text=text + ending, html=_html(text))
 
 
 DEFAULT_TEMPLATES: dict[str, TemplateSource] = {
@@ -99,6 +100,10 @@ DEFAULT_TEMPLATES: dict[str, TemplateSource] = {
     ),
 }
 """The built-in templates, in English, by the event type that triggers them."""
+
+HUMAN_REPLY_TEMPLATE = _source("Re: {{ token }} {{ ticket.subject }}", "{{ event.body }}",
+                               footer=False)
+"""A person's reply when the tenant has no template of its own: their words, no robot footer."""
 
 ACKNOWLEDGEMENT_TYPES = frozenset({"helpline.ticket.created.v1"})
 """Mail answering the customer's own mail automatically: ``Auto-Submitted: auto-replied``."""

@@ -4,7 +4,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from helpline_notify.entrypoints import http_deliveries, http_endpoints, http_settings
+from helpline_notify.entrypoints import (
+    http_deliveries,
+    http_endpoints,
+    http_settings,
+    http_watchers,
+)
 from helpline_notify.entrypoints.http_common import ApiOptions
 from helpline_notify.entrypoints.http_webhooks import webhooks_router
 from helpline_shared.asyncapi import build_document
@@ -28,4 +33,4 @@ def asyncapi_router() -> APIRouter:
 def routers(options: ApiOptions) -> list[APIRouter]:
     """Every route of notify's API."""
     return [http_endpoints.router(options), http_deliveries.router(options),
-            http_settings.router(options), asyncapi_router()]
+            http_settings.router(options), http_watchers.router(options), asyncapi_router()]

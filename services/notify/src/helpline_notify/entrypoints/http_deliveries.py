@@ -13,7 +13,7 @@ from helpline_notify.domain.model import Attempt, Delivery
 from helpline_notify.entrypoints.http_common import ApiOptions, PathKey
 from helpline_notify.service_layer import endpoints as use_cases
 from helpline_shared.inputs import SafeLine, refuse_unrepresentable_instant
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import invalid_field, not_found
 
 
@@ -91,8 +91,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def router(options: ApiOptions) -> APIRouter:
     """The ledger routes."""
     api = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
-    reader, writer = require_scope("tickets:read"), require_scope("tickets:write")
-    admin = require_scope("admin")
+    reader, resender = require("deliveries.read"), require("deliveries.resend")
+    canceller = require("deliveries.cancel")
     uow = options.unit_of_work
 
     @api.get("", response_model=DeliveryPage)
@@ -140,7 +140,7 @@ def router(options: ApiOptions) -> APIRouter:
         return DeliveryOut.of(delivery)
 
     @api.post("/{delivery_id}/cancel", response_model=DeliveryOut)
-    async def cancel(delivery_id: PathKey, principal: Annotated[Principal, admin]
+    async def cancel(delivery_id: PathKey, principal: Annotated[Principal, canceller]
                      ) -> DeliveryOut:
         """End a pending delivery for good ("cancelled by operator"; ``NotificationFailed``)."""
         try:
@@ -152,7 +152,8 @@ def router(options: ApiOptions) -> APIRouter:
         return DeliveryOut.of(delivery)
 
     @api.post("/{delivery_id}/resend", status_code=202, response_model=DeliveryOut)
-    async def resend(delivery_id: PathKey, principal: Annotated[Principal, writer]) -> DeliveryOut:
+    async def resend(delivery_id: PathKey, principal: Annotated[Principal, resender]
+                     ) -> DeliveryOut:
         """Send one message again (same ``webhook-id``: receivers can dedup)."""
         try:
             await use_cases.resend_delivery(principal.tenant_id, delivery_id, uow())

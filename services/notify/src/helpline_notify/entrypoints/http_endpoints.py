@@ -20,7 +20,7 @@ from helpline_notify.entrypoints.http_common import (
 from helpline_notify.service_layer import endpoints as use_cases
 from helpline_shared.inputs import Instant, SafeEmailAddress, SafeUrl
 from helpline_shared.runtime import idempotency
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import not_found
 
 EventTypes = list[Annotated[str, Field(min_length=1, max_length=128)]]
@@ -104,7 +104,8 @@ def _filters(body: FiltersIn | None) -> Filters | None:
 def router(options: ApiOptions) -> APIRouter:
     """The webhook endpoint routes."""
     api = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
-    reader, writer = require_scope("tickets:read"), require_scope("tickets:write")
+    # Endpoints export every event of the tenant: admins only, reading them as well.
+    manager = require("webhooks.manage")
     uow = options.unit_of_work
     idempotent = idempotency.IdempotentCreates(uow, idempotent_requests)
 
@@ -115,7 +116,7 @@ def router(options: ApiOptions) -> APIRouter:
     @api.post("", status_code=201, response_model=CreatedEndpointOut,
               responses=idempotency.RESPONSES)
     @idempotent
-    async def create_endpoint(body: EndpointIn, principal: Annotated[Principal, writer]
+    async def create_endpoint(body: EndpointIn, principal: Annotated[Principal, manager]
                               ) -> CreatedEndpointOut:
         """Register a webhook endpoint; the response carries its signing secret."""
         try:
@@ -132,14 +133,14 @@ def router(options: ApiOptions) -> APIRouter:
         return secret_out(endpoint)
 
     @api.get("", response_model=list[EndpointOut])
-    async def list_endpoints(principal: Annotated[Principal, reader]) -> list[EndpointOut]:
+    async def list_endpoints(principal: Annotated[Principal, manager]) -> list[EndpointOut]:
         """The tenant's webhook endpoints."""
         async with uow() as unit:
             found = await unit.endpoints.for_tenant(principal.tenant_id)
         return [EndpointOut.of(endpoint) for endpoint in found]
 
     @api.get("/{endpoint_id}", response_model=EndpointOut)
-    async def get_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, reader]
+    async def get_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, manager]
                            ) -> EndpointOut:
         """One of the tenant's webhook endpoints."""
         try:
@@ -150,7 +151,7 @@ def router(options: ApiOptions) -> APIRouter:
 
     @api.patch("/{endpoint_id}", response_model=EndpointOut)
     async def change_endpoint(endpoint_id: PathKey, body: EndpointChangeIn,
-                              principal: Annotated[Principal, writer]) -> EndpointOut:
+                              principal: Annotated[Principal, manager]) -> EndpointOut:
         """Change an endpoint: URL, event types, filters, ordering, owner, enabled."""
         try:
             endpoint = await use_cases.change_webhook_endpoint(use_cases.ChangeWebhookEndpoint(
@@ -169,13 +170,13 @@ def router(options: ApiOptions) -> APIRouter:
         return EndpointOut.of(endpoint)
 
     @api.post("/{endpoint_id}/disable", response_model=EndpointOut)
-    async def disable_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, writer]
+    async def disable_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, manager]
                                ) -> EndpointOut:
         """Stop deliveries to the endpoint (each one not sent is reported as suppressed)."""
         return await change_endpoint(endpoint_id, EndpointChangeIn(enabled=False), principal)
 
     @api.post("/{endpoint_id}/rotate-secret", response_model=CreatedEndpointOut)
-    async def rotate_secret(endpoint_id: PathKey, principal: Annotated[Principal, writer]
+    async def rotate_secret(endpoint_id: PathKey, principal: Annotated[Principal, manager]
                             ) -> CreatedEndpointOut:
         """A new signing secret; the old one keeps signing during the configured overlap."""
         try:
@@ -185,7 +186,7 @@ def router(options: ApiOptions) -> APIRouter:
             raise not_found("webhook endpoint") from error
 
     @api.delete("/{endpoint_id}", status_code=204)
-    async def delete_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, writer]
+    async def delete_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, manager]
                               ) -> Response:
         """Remove the endpoint."""
         try:
@@ -195,7 +196,7 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.post("/{endpoint_id}/replay", status_code=202, response_model=ReplayOut)
-    async def replay(endpoint_id: PathKey, body: ReplayIn, principal: Annotated[Principal, writer]
+    async def replay(endpoint_id: PathKey, body: ReplayIn, principal: Annotated[Principal, manager]
                      ) -> ReplayOut:
         """Send again every failed message of the endpoint created since ``since``."""
         try:

@@ -30,7 +30,7 @@ from helpline_notify.entrypoints.http_common import (
 from helpline_notify.service_layer import tenant_settings as use_cases
 from helpline_shared.inputs import SafeEmailAddress, SafeLine
 from helpline_shared.runtime import idempotency
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.problems import not_found
 
@@ -101,7 +101,9 @@ class SuppressionOut(BaseModel):
 def router(options: ApiOptions) -> APIRouter:
     """Subscription, template and suppression routes."""
     api = APIRouter(prefix="/v1")
-    reader, writer = require_scope("tickets:read"), require_scope("tickets:write")
+    subscriber = require("subscriptions.manage")
+    template_reader, template_writer = require("templates.read"), require("templates.manage")
+    suppressor = require("suppressions.manage")
     uow = options.unit_of_work
     idempotent = idempotency.IdempotentCreates(uow, idempotent_requests)
 
@@ -116,8 +118,8 @@ def router(options: ApiOptions) -> APIRouter:
     @api.post("/subscriptions", status_code=201, response_model=SubscriptionOut,
               tags=["subscriptions"], responses=idempotency.RESPONSES)
     @idempotent
-    async def create_subscription(body: SubscriptionIn, principal: Annotated[Principal, writer]
-                                  ) -> SubscriptionOut:
+    async def create_subscription(body: SubscriptionIn,
+                                  principal: Annotated[Principal, subscriber]) -> SubscriptionOut:
         """Subscribe recipients (or endpoints) to event types, with filters."""
         try:
             subscription = await use_cases.add_subscription(Subscription(
@@ -133,15 +135,15 @@ def router(options: ApiOptions) -> APIRouter:
         return present(subscription)
 
     @api.get("/subscriptions", response_model=list[SubscriptionOut], tags=["subscriptions"])
-    async def list_subscriptions(principal: Annotated[Principal, reader]
+    async def list_subscriptions(principal: Annotated[Principal, subscriber]
                                  ) -> list[SubscriptionOut]:
         """The tenant's subscriptions (with none, the built-in defaults apply)."""
         return [present(s) for s in await use_cases.list_subscriptions(principal.tenant_id,
                                                                          uow())]
 
     @api.delete("/subscriptions/{subscription_id}", status_code=204, tags=["subscriptions"])
-    async def delete_subscription(subscription_id: PathKey, principal: Annotated[Principal, writer]
-                                  ) -> Response:
+    async def delete_subscription(subscription_id: PathKey,
+                                  principal: Annotated[Principal, subscriber]) -> Response:
         """Remove a subscription."""
         try:
             await use_cases.remove_subscription(principal.tenant_id, subscription_id, uow())
@@ -150,7 +152,8 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.get("/templates", response_model=list[TemplateOut], tags=["templates"])
-    async def list_templates(principal: Annotated[Principal, reader]) -> list[TemplateOut]:
+    async def list_templates(principal: Annotated[Principal, template_reader]
+                             ) -> list[TemplateOut]:
         """The tenant's templates, then the built-in defaults."""
         own = [TemplateOut(event_type=event_type, language=language, default=False,
                            subject=source.subject, text=source.text, html=source.html)
@@ -163,7 +166,7 @@ def router(options: ApiOptions) -> APIRouter:
 
     @api.put("/templates/{event_type}/{language}", status_code=204, tags=["templates"])
     async def put_template(event_type: PathKey, language: Language, body: TemplateIn,
-                           principal: Annotated[Principal, writer]) -> Response:
+                           principal: Annotated[Principal, template_writer]) -> Response:
         """Create or replace the tenant's template of an event type in a language."""
         try:
             await use_cases.put_template(
@@ -178,7 +181,7 @@ def router(options: ApiOptions) -> APIRouter:
 
     @api.delete("/templates/{event_type}/{language}", status_code=204, tags=["templates"])
     async def delete_template(event_type: PathKey, language: PathKey,
-                              principal: Annotated[Principal, writer]) -> Response:
+                              principal: Annotated[Principal, template_writer]) -> Response:
         """Remove the tenant's template (the default applies again)."""
         if not await use_cases.remove_template(principal.tenant_id, event_type,
                                                language.lower(), uow()):
@@ -186,7 +189,7 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.get("/suppressions", response_model=list[SuppressionOut], tags=["suppressions"])
-    async def list_suppressions(principal: Annotated[Principal, reader]
+    async def list_suppressions(principal: Annotated[Principal, suppressor]
                                 ) -> list[SuppressionOut]:
         """Addresses the tenant's mail does not go to (bounces add them)."""
         return [SuppressionOut(address=address, reason=reason, since=since) for
@@ -194,14 +197,14 @@ def router(options: ApiOptions) -> APIRouter:
                     principal.tenant_id, uow())]
 
     @api.post("/suppressions", status_code=204, tags=["suppressions"])
-    async def add_suppression(body: SuppressionIn, principal: Annotated[Principal, writer]
+    async def add_suppression(body: SuppressionIn, principal: Annotated[Principal, suppressor]
                               ) -> Response:
         """Stop mailing an address."""
         await use_cases.suppress_address(principal.tenant_id, body.address, body.reason, uow())
         return Response(status_code=204)
 
     @api.delete("/suppressions/{address}", status_code=204, tags=["suppressions"])
-    async def delete_suppression(address: PathKey, principal: Annotated[Principal, writer]
+    async def delete_suppression(address: PathKey, principal: Annotated[Principal, suppressor]
                                  ) -> Response:
         """Mail an address again."""
         if not await use_cases.unsuppress_address(principal.tenant_id, address, uow()):

@@ -6,11 +6,19 @@ from typing import Literal
 
 from helpline_notify.domain.errors import InvalidTemplate
 from helpline_notify.domain.model import REPLACEMENT, Delivery, TicketView, printable
-from helpline_notify.domain.planning import EmailTarget, delivery_id, pending_delivery
+from helpline_notify.domain.people import Person
+from helpline_notify.domain.planning import (
+    EmailTarget,
+    attached_files,
+    delivery_id,
+    loop_capped,
+    pending_delivery,
+)
 from helpline_notify.domain.templates import (
     ACKNOWLEDGEMENT_TYPES,
     DEFAULT_LANGUAGE,
     DEFAULT_TEMPLATES,
+    HUMAN_REPLY_TEMPLATE,
     TemplateSource,
     template_context,
     with_token,
@@ -20,6 +28,7 @@ from helpline_notify.service_layer.ports import TemplateRenderer
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope
 from helpline_shared.inputs import has_unsafe_characters
+from helpline_shared.reply_tokens import reply_address, reply_token
 
 SuppressionReason = Literal[
     "suppressed_address", "loop_cap", "no_template", "disabled_endpoint", "no_recipient",
@@ -41,6 +50,21 @@ class ComposeOptions:
     email_domain: str
     recipient_cap: int
     recipient_cap_since: datetime
+    reply_token_secret: str = ""
+    """Signs the reply addresses of mail to the tenant's people (empty: no signed Reply-To)."""
+
+
+def staff_reply_to(mailbox: str | None, person: Person | None, target: EmailTarget,
+                   ticket_id: str, secret: str) -> str | None:
+    """Where a reply to this mail goes: for one of the tenant's people (not as the requester), the
+    mailbox with their signed token, so that intake takes it as theirs; else the mailbox."""
+    if not (mailbox and person and secret) or target.label == "requester":
+        return mailbox
+    try:
+        token = reply_token(secret, person.tenant_id, ticket_id, person.user_id)
+    except ValueError:
+        return mailbox  # a user id that is no UUID cannot be carried in a token
+    return reply_address(mailbox, token)
 
 
 class EmailComposer:
@@ -60,8 +84,9 @@ class EmailComposer:
 
     async def compose(self, uow: NotifyUnitOfWork, envelope: Envelope, ticket: TicketView | None,
                       target: EmailTarget, options: ComposeOptions, *, now: datetime,
-                      trace: dict[str, str]) -> Delivery | NotSent:
-        """The delivery of one email, or why it is not sent."""
+                      trace: dict[str, str], sender: str | None = None) -> Delivery | NotSent:
+        """The delivery of one email, or why it is not sent; ``sender`` is the ``From`` of a
+        person's reply (mailed as theirs: not automatic, not capped)."""
         event = envelope.event
         address = target.address
         if not address:
@@ -69,17 +94,23 @@ class EmailComposer:
         if has_unsafe_characters(address) or REPLACEMENT in address:
             return NotSent("no_recipient", f"the {target.label} address {printable(address)!r} "
                                            "holds control characters and cannot be mailed")
+        person = await uow.directory.by_email(event.tenant_id, address)
+        if person is not None and not person.active:
+            return NotSent("no_recipient", f"{address} belongs to a deactivated user")
         reason = await uow.suppressions.reason(event.tenant_id, address)
         if reason is not None:
             return NotSent("suppressed_address", f"{address} is suppressed: {reason}")
-        recent = await uow.deliveries.recent_email_count(event.tenant_id, address,
-                                                         options.recipient_cap_since)
-        if recent >= options.recipient_cap:
-            return NotSent("loop_cap", f"{address} already got {recent} emails in the window")
+        if loop_capped(event, target, human=sender is not None):
+            recent = await uow.deliveries.recent_email_count(event.tenant_id, address,
+                                                             options.recipient_cap_since)
+            if recent >= options.recipient_cap:
+                return NotSent("loop_cap", f"{address} already got {recent} emails in the window")
         language = ticket.language if ticket else None
         source = await self.template(uow, event.tenant_id, envelope.type, language)
         if source is None:
             return NotSent("no_template", f"no template for {envelope.type}")
+        if sender is not None and source is DEFAULT_TEMPLATES.get(envelope.type):
+            source = HUMAN_REPLY_TEMPLATE
         try:
             content = await self._renderer.render(source,
                                                   template_context(event, ticket, address))
@@ -88,14 +119,20 @@ class EmailComposer:
         mailbox = ticket.mailbox if ticket else None
         message_id = outbound_message_id(delivery_id(envelope.id, "email", address),
                                          domain_of(mailbox, options.email_domain))
-        headers = thread_headers(message_id, ticket.thread if ticket else (),
-                                 acknowledgement=envelope.type in ACKNOWLEDGEMENT_TYPES,
-                                 reply_to=mailbox)
+        headers = thread_headers(
+            message_id, ticket.thread if ticket else (),
+            acknowledgement=envelope.type in ACKNOWLEDGEMENT_TYPES,
+            reply_to=staff_reply_to(mailbox, person, target, event.ticket_id,
+                                    options.reply_token_secret),
+            automatic=sender is None)
+        if sender is not None:
+            headers["From"] = sender
         # The event's own text may carry control characters: they go neither out nor to the DB.
         return pending_delivery(
             envelope, "email", address, payload=printable(content.text), now=now, trace=trace,
             subject=printable(with_token(content.subject, event.ticket_id))[:998],
             html=printable(content.html) if content.html is not None else None, headers=headers,
+            attachments=attached_files(event) if sender is not None else None,
         )
 
     @staticmethod

@@ -3,9 +3,11 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 
 from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, printable, storable
+from helpline_notify.domain.people import account_manager_in
 from helpline_notify.domain.planning import (
     EmailTarget,
     delivery_id,
@@ -14,7 +16,9 @@ from helpline_notify.domain.planning import (
     webhook_targets,
 )
 from helpline_notify.domain.templates import webhook_body
+from helpline_notify.service_layer.directory import apply_identity_event, is_identity_event
 from helpline_notify.service_layer.emails import ComposeOptions, EmailComposer, NotSent
+from helpline_notify.service_layer.recipients import reply_sender, role_people, without_author
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope, derived_event_id
 from helpline_shared.events import (
@@ -26,6 +30,8 @@ from helpline_shared.events import (
     TicketAssigned,
     TicketClassified,
     TicketCreated,
+    TicketOffered,
+    TicketQueued,
     TicketRoutingRelaxed,
     TicketUpdated,
 )
@@ -45,6 +51,9 @@ class EmailPolicy:
     email_domain: str = "helpline.test"
     recipient_cap: int = 20
     recipient_cap_window: timedelta = timedelta(hours=1)
+    reply_token_secret: str = ""
+    mail_from: str = "Helpline <notifications@helpline.test>"
+    """Whose address a person's reply is sent from when the ticket came in through no mailbox."""
 
 
 def _storable(value: Any) -> Any:
@@ -58,7 +67,19 @@ def _storable(value: Any) -> Any:
 def learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
     """The ticket attributes an event tells notify (control characters replaced: a NUL from a
     hostile mail would fail the database write, and with it the whole event)."""
-    return {name: _storable(value) for name, value in _learned(event, ticket).items()}
+    known = {**_learned(event, ticket), **_manager_learned(event, ticket)}
+    return {name: _storable(value) for name, value in known.items()}
+
+
+def _manager_learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
+    explanation = getattr(event, "explanation", None)
+    if not isinstance(event, TicketAssigned | TicketOffered | TicketQueued) or explanation is None:
+        return {}
+    if isinstance(event, TicketAssigned) and event.manual:
+        return {}  # an admin's choice: routing looked for no preferred agent
+    told, manager = account_manager_in(tuple(explanation.preferred_agents),
+                                       ticket.assignee_id if ticket else None)
+    return {"account_manager_id": manager} if told else {}
 
 
 def _learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
@@ -115,6 +136,9 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
                    composer: EmailComposer) -> int:
     """Learn from the event and queue (or suppress) what it notifies; return how many queued."""
     event = envelope.event
+    if is_identity_event(event):
+        await apply_identity_event(envelope, uow)
+        return 0
     now = utcnow()
     async with uow:
         if not await uow.claim_event(CONSUMER, envelope.id):
@@ -124,6 +148,10 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
             await uow.suppressions.add(event.tenant_id, printable(str(event.address)),
                                        f"bounced {event.status or ''}".strip(), now)
         else:
+            if isinstance(event, TicketAssigned | TicketOffered):
+                await uow.directory.save_agent(event.tenant_id, event.agent_id,
+                                               printable(event.agent_name),
+                                               printable(str(event.agent_email)))
             known = learned(event, ticket)
             if known:
                 await uow.tickets.remember(event.tenant_id, event.ticket_id, known)
@@ -133,14 +161,18 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
         options = ComposeOptions(
             email_domain=policy.email_domain, recipient_cap=policy.recipient_cap,
             recipient_cap_since=now - policy.recipient_cap_window,
+            reply_token_secret=policy.reply_token_secret,
         )
         queued: list[Delivery] = []
         not_sent: list[tuple[Delivery, NotSent]] = []
-        targets = email_targets(envelope.type, event, ticket, subscriptions,
-                                escalation_email=policy.escalation_email)
+        targets = await without_author(uow, event, email_targets(
+            envelope.type, event, ticket, subscriptions, escalation_email=policy.escalation_email,
+            people=await role_people(uow, ticket)))
+        sender = await reply_sender(uow, event, ticket, parseaddr(policy.mail_from)[1])
         for target in targets:
-            outcome = await composer.compose(uow, envelope, ticket, target, options, now=now,
-                                             trace=trace)
+            outcome = await composer.compose(
+                uow, envelope, ticket, target, options, now=now, trace=trace,
+                sender=sender if target.label == "requester" else None)
             if isinstance(outcome, NotSent):
                 not_sent.append((suppressed_delivery(envelope, "email", _label(target),
                                                      outcome, now), outcome))

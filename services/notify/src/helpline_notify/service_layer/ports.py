@@ -8,6 +8,15 @@ from helpline_notify.domain.templates import EmailContent, TemplateSource
 
 
 @dataclass(frozen=True)
+class MailAttachment:
+    """A file sent with an email."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class OutboundEmail:
     """One system email, ready to hand to a mail server."""
 
@@ -19,6 +28,7 @@ class OutboundEmail:
     html: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     """Threading and auto-submission headers besides Message-ID."""
+    attachments: tuple[MailAttachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,14 @@ class Mailer(Protocol):
 
     async def send(self, email: OutboundEmail) -> None:
         """Hand ``email`` to the mail server."""
+
+
+class AttachmentSource(Protocol):
+    """Reads a message's attached file where it is kept; raises ``DeliveryAttemptFailed``."""
+
+    async def fetch(self, tenant_id: str, ticket_id: str, message_id: str, attachment_id: str
+                    ) -> bytes:
+        """The bytes of the attachment."""
 
 
 class WebhookSender(Protocol):

@@ -2,6 +2,7 @@
 
 from typing import Self
 
+from helpline_notify.adapters.directory import DirectoryRepository, WatcherRepository
 from helpline_notify.adapters.ledger import DeliveryRepository
 from helpline_notify.adapters.repository import EndpointRepository, TicketViewRepository
 from helpline_notify.adapters.tenant_config import (
@@ -21,6 +22,8 @@ class NotifyUnitOfWork(SqlUnitOfWork):
     subscriptions: SubscriptionRepository
     templates: TemplateRepository
     suppressions: SuppressionRepository
+    directory: DirectoryRepository
+    watchers: WatcherRepository
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -30,4 +33,6 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         self.subscriptions = SubscriptionRepository(self.session)
         self.templates = TemplateRepository(self.session)
         self.suppressions = SuppressionRepository(self.session)
+        self.directory = DirectoryRepository(self.session)
+        self.watchers = WatcherRepository(self.session)
         return self

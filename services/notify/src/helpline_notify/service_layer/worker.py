@@ -21,6 +21,8 @@ from helpline_notify.domain.retry import AttemptOutcome, webhook_outcome
 from helpline_notify.service_layer.emails import SuppressionReason
 from helpline_notify.service_layer.outcomes import outcome_event, owner_notice, suppressed_event
 from helpline_notify.service_layer.ports import (
+    AttachmentSource,
+    MailAttachment,
     Mailer,
     OutboundEmail,
     TemplateRenderer,
@@ -106,6 +108,7 @@ class DeliveryWorker:
         renderer: TemplateRenderer,
         clock: Callable[[], datetime] = utcnow,
         jitter: Callable[[], float] = _random_jitter,
+        attachments: AttachmentSource | None = None,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._mailer = mailer
@@ -115,6 +118,7 @@ class DeliveryWorker:
         self._renderer = renderer
         self._clock = clock
         self._jitter = jitter
+        self._attachments = attachments
         self._in_flight: set[asyncio.Task[None]] = set()
         self._busy: collections.Counter[str] = collections.Counter()
         self._wakeup = asyncio.Event()
@@ -202,6 +206,7 @@ class DeliveryWorker:
                         text=delivery.payload, html=delivery.html,
                         headers={name: value for name, value in (delivery.headers or {}).items()
                                  if name != "Message-ID"},
+                        attachments=await self._files(delivery),
                     ))
                     return AttemptOutcome.success(), None
                 secrets = endpoint.signing_secrets(self._clock())
@@ -222,6 +227,19 @@ class DeliveryWorker:
             log.warning("delivery attempt failed unexpectedly: %s", type(error).__name__,
                         extra={"notification_id": delivery.id, "attempt": delivery.attempts})
             return AttemptOutcome.failure(reason, permanent=isinstance(error, _DATA_ERRORS)), None
+
+    async def _files(self, delivery: Delivery) -> tuple[MailAttachment, ...]:
+        """The files the email carries, read afresh at each attempt (notify keeps no copy)."""
+        if not delivery.attachments:
+            return ()
+        if self._attachments is None:
+            raise DeliveryAttemptFailed("the email has attachments but notify cannot read them "
+                                        "(set HELPLINE_INTAKE_SERVICE_KEY)", permanent=True)
+        return tuple([MailAttachment(
+            filename=str(item["filename"]), content_type=str(item["content_type"]),
+            data=await self._attachments.fetch(delivery.tenant_id, delivery.ticket_id,
+                                               str(item["message_id"]), str(item["id"])))
+            for item in delivery.attachments])
 
     async def _suppression(self, delivery: Delivery) -> str | None:
         async with self._unit_of_work() as uow:

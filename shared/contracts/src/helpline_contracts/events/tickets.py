@@ -2,7 +2,7 @@
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from helpline_contracts import topics
 from helpline_contracts.events.base import (
@@ -18,8 +18,8 @@ from helpline_contracts.events.base import (
 )
 
 __all__ = [
-    "EmailBounced", "EmailQuarantined", "MessageAdded", "TicketCreated", "TicketMerged",
-    "TicketStatusChanged", "TicketUpdated",
+    "EmailBounced", "EmailQuarantined", "MessageAdded", "MessageAttachment", "TicketCreated",
+    "TicketMerged", "TicketStatusChanged", "TicketUpdated",
 ]
 
 CHANNEL = "How the ticket or message came in: `api` (the REST API) or `email`."
@@ -70,6 +70,21 @@ class TicketCreated(Event):
                     "channel).")
 
 
+class MessageAttachment(BaseModel):
+    """A file attached to a message: what it is, not its bytes (intake serves them at
+    `GET /v1/tickets/{ticket_id}/messages/{message_id}/attachments/{id}`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(max_length=64, examples=["a3c1e5f7-2b4d-4f60-8e1a-9c7b5d3f1e20"],
+                    description="The attachment's id within its message.")
+    filename: str = Field(max_length=255, examples=["export.log"],
+                          description="The file's name as it was attached.")
+    content_type: str = Field(max_length=255, examples=["text/plain"],
+                              description="The file's media type.")
+    size: int = Field(ge=0, examples=[2048], description="The file's size in bytes.")
+
+
 class MessageAdded(Event):
     """A public reply or an internal note was added to a ticket.
 
@@ -101,6 +116,11 @@ class MessageAdded(Event):
     email_message_id: str | None = Field(
         default=None, examples=["<CAF=3x9@mail.example.org>"],
         description="The RFC 5322 Message-ID of the mail that carried this message, if any.")
+    attachments: tuple[MessageAttachment, ...] = Field(
+        default=(), examples=[[{"id": "a3c1e5f7-2b4d-4f60-8e1a-9c7b5d3f1e20",
+                                "filename": "export.log", "content_type": "text/plain",
+                                "size": 2048}]],
+        description="The files attached to the message (a public reply is mailed with them).")
 
 
 class TicketStatusChanged(Event):
