@@ -68,7 +68,8 @@ class ServiceAccess:
 
 SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
     "intake": ServiceAccess(
-        (Subscription("helpline-intake", (ROUTING, SLA, NOTIFICATIONS)),), produces=(TICKETS,)),
+        (Subscription("helpline-intake", (ROUTING, SLA, NOTIFICATIONS, IDENTITY)),),
+        produces=(TICKETS, AUDIT)),
     "routing": ServiceAccess(
         (Subscription("helpline-routing", (TICKETS, SLA, IDENTITY)),), produces=(ROUTING,)),
     "escalation": ServiceAccess(

@@ -43,11 +43,16 @@ def bootstrap(settings: IntakeSettings | None = None,
     async def on_event(envelope: Envelope) -> None:
         if envelope.event.topic == topics.NOTIFICATIONS:
             await handlers.on_notification(envelope, unit_of_work())
+        elif envelope.event.topic == topics.IDENTITY:
+            await handlers.on_identity_event(envelope, unit_of_work())
         else:
             await handlers.on_routing_or_sla_event(envelope, unit_of_work())
 
-    runtime.subscribe([topics.ROUTING, topics.SLA, topics.NOTIFICATIONS], on_event)
-    processing = MailProcessing(unit_of_work, store, settings.parse_timeout)
+    runtime.subscribe([topics.ROUTING, topics.SLA, topics.NOTIFICATIONS, topics.IDENTITY],
+                      on_event)
+    secret = settings.reply_token_secret
+    processing = MailProcessing(unit_of_work, store, settings.parse_timeout,
+                                secret.get_secret_value() if secret else None)
     if settings.smtp_server_enabled:
         runtime.add_loop(smtp_loop(processing, host=settings.smtp_server_host,
                                    port=settings.smtp_server_port,

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from helpline_shared.runtime.settings import ServiceSettings
 
@@ -37,6 +37,11 @@ class IntakeSettings(ServiceSettings):
     imap_allow_plaintext: bool = Field(
         default=False, description="Let IMAP mailboxes without IMAPS or STARTTLS be read "
                                    "(local development and tests only)")
+
+    reply_token_secret: SecretStr | None = Field(
+        default=None, description="Secret of agents' signed reply addresses "
+                                  "(support+<token>@domain): the same value as notify's. Unset: "
+                                  "no mail acts as an agent")
 
     def resolved_attachments_dir(self) -> Path:
         """The attachment directory (created on first use)."""

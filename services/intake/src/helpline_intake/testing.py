@@ -16,11 +16,12 @@ from helpline_intake.bootstrap import MIGRATIONS
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.domain.domains import Domain, domain_of
 from helpline_intake.domain.model import Message, Ticket
-from helpline_intake.service_layer import domains, requesters
+from helpline_intake.service_layer import domains, handlers, requesters
 from helpline_intake.service_layer.email_intake import MailProcessing, process_inbound
 from helpline_intake.service_layer.inbound import UnitOfWorkFactory, mailbox_for, store_raw
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
-from helpline_shared.envelope import Envelope
+from helpline_shared.envelope import Envelope, new_event_id
+from helpline_shared.events import Event
 from helpline_shared.runtime.testing import outbox_events, sqlite_units_of_work
 
 
@@ -92,13 +93,21 @@ class Intake:
         """Everything published so far."""
         return await outbox_events(self.engine, metadata)
 
+    async def learn(self, event: Event) -> None:
+        """Consume one of identity's events (a user created, changed or deactivated)."""
+        await handlers.on_identity_event(Envelope(
+            id=new_event_id(), source="/helpline/identity", type=event.event_type,
+            time=event.occurred_at, subject=event.ticket_id, event=event), self.unit_of_work())
+
 
 @asynccontextmanager
-async def intake_on_sqlite(directory: Path) -> AsyncIterator[Intake]:
+async def intake_on_sqlite(directory: Path, reply_token_secret: str | None = None
+                           ) -> AsyncIterator[Intake]:
     """An ``Intake`` with the mailbox support@acme.test (alias help@acme.test)."""
     async with sqlite_units_of_work(directory / "intake.db", MIGRATIONS, metadata,
                                     IntakeUnitOfWork) as (unit_of_work, engine):
         intake = Intake(unit_of_work, engine,
-                        MailProcessing(unit_of_work, MemoryAttachmentStore(), 30.0))
+                        MailProcessing(unit_of_work, MemoryAttachmentStore(), 30.0,
+                                       reply_token_secret))
         await intake.add_mailbox("acme", "support@acme.test", ["help@acme.test"])
         yield intake

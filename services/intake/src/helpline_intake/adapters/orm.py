@@ -167,4 +167,17 @@ requesters = Table(
     UniqueConstraint("tenant_id", "email", name="uq_requesters_tenant_email"),
 )
 
+people = Table(
+    "people",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index("ix_people_tenant_email", "tenant_id", "email"),
+)
+"""The tenant's users as identity's events describe them (to know mail from an agent's address)."""
+
 idempotent_requests = idempotency_table(metadata)

@@ -7,6 +7,7 @@ from typing import Any
 
 from helpline_intake.domain.errors import CannotMerge, TicketClosed
 from helpline_shared.events import (
+    Actor,
     AuthorRole,
     Channel,
     Event,
@@ -33,6 +34,9 @@ REOPENED_BY_CUSTOMER: frozenset[TicketStatus] = frozenset({"pending", "solved"})
 """Statuses a customer's answer moves back to ``open`` (an auto-reply never does)."""
 
 PRIORITY_RANK: dict[Priority, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+
+SYSTEM = Actor(type="system")
+"""Helpline itself: what no credential and no mail caused (an automatic assignment, a bounce)."""
 
 SlaEvent = (SlaClockStarted | SlaClockStopped | SlaBreached | SlaClockPaused | SlaClockResumed
             | SlaDeadlineRecomputed | SlaEscalated)
@@ -113,6 +117,7 @@ class Ticket:
         now: datetime,
         origin: Origin | None = None,
         ticket_id: str | None = None,
+        actor: Actor | None = None,
     ) -> "Ticket":
         """Open a new ticket and raise ``TicketCreated``."""
         origin = origin or Origin()
@@ -129,18 +134,18 @@ class Ticket:
                 description=description, requester=requester, priority=priority, type=type,
                 tags=tuple(ticket.tags), channel=channel, status="new",
                 organization_id=origin.organization_id, plan=origin.plan,
-                language=origin.language, mailbox=origin.mailbox,
+                language=origin.language, mailbox=origin.mailbox, actor=actor,
             )
         )
         return ticket
 
-    def _change_status(self, status: TicketStatus, now: datetime) -> None:
+    def _change_status(self, status: TicketStatus, now: datetime, actor: Actor | None) -> None:
         if status == self.status:
             return
         previous, self.status, self.updated_at = self.status, status, now
         self.events.append(
             TicketStatusChanged(tenant_id=self.tenant_id, ticket_id=self.id, occurred_at=now,
-                                previous_status=previous, status=status)
+                                previous_status=previous, status=status, actor=actor)
         )
 
     def add_message(
@@ -156,8 +161,13 @@ class Ticket:
         email_message_id: str | None = None,
         html: str | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        actor: Actor | None = None,
     ) -> Message:
-        """Add a reply or note; a customer's real answer reopens a pending or solved ticket."""
+        """Add a reply or note; a customer's real, public answer reopens a pending or solved one.
+
+        A message kept from the customer (``public`` False: mail that claimed to be an agent's
+        without proof) never reopens: it answers nothing.
+        """
         if self.status == "closed" and author_role != "system":
             raise TicketClosed(self.id)
         message = Message(
@@ -172,11 +182,12 @@ class Ticket:
                 tenant_id=self.tenant_id, ticket_id=self.id, occurred_at=now,
                 message_id=message.id, author_role=author_role, author_id=author_id,
                 public=public, channel=channel, body=body, auto_reply=auto_reply,
-                email_message_id=email_message_id,
+                email_message_id=email_message_id, actor=actor,
             )
         )
-        if author_role == "requester" and not auto_reply and self.status in REOPENED_BY_CUSTOMER:
-            self._change_status("open", now)
+        if (author_role == "requester" and public and not auto_reply
+                and self.status in REOPENED_BY_CUSTOMER):
+            self._change_status("open", now, actor)
         return message
 
     def update(
@@ -187,6 +198,7 @@ class Ticket:
         priority: Priority | None = None,
         type: TicketType | None = None,
         tags: list[str] | None = None,
+        actor: Actor | None = None,
     ) -> None:
         """Change status, priority, type or tags; a closed ticket stays closed."""
         if self.status == "closed" and status not in (None, "closed"):
@@ -206,27 +218,27 @@ class Ticket:
             self.events.append(TicketUpdated(
                 tenant_id=self.tenant_id, ticket_id=self.id, occurred_at=now,
                 changed_fields=tuple(changed), priority=self.priority, type=self.type,
-                tags=tuple(self.tags),
+                tags=tuple(self.tags), actor=actor,
             ))
         if status is not None:
-            self._change_status(status, now)
+            self._change_status(status, now, actor)
 
-    def merge_into(self, target: "Ticket", now: datetime) -> None:
+    def merge_into(self, target: "Ticket", now: datetime, actor: Actor | None = None) -> None:
         """Close this duplicate and point it at ``target`` (mail to it then lands there)."""
         if target.id == self.id or target.merged_into_id is not None:
             raise CannotMerge(self.id, target.id)
         if self.merged_into_id is not None:
             raise CannotMerge(self.id, target.id)
         self.merged_into_id = target.id
-        self._change_status("closed", now)
+        self._change_status("closed", now, actor)
         self.events.append(TicketMerged(tenant_id=self.tenant_id, ticket_id=self.id,
-                                        occurred_at=now, into_ticket_id=target.id))
+                                        occurred_at=now, into_ticket_id=target.id, actor=actor))
 
     def record_assignment(self, event: TicketAssigned) -> None:
-        """Show the assignee routing chose; a new ticket becomes open."""
+        """Show the assignee routing chose; a new ticket becomes open (by whoever assigned it)."""
         self.assignee_id = event.agent_id
         if self.status == "new":
-            self._change_status("open", event.occurred_at)
+            self._change_status("open", event.occurred_at, event.actor or SYSTEM)
         else:
             self.updated_at = event.occurred_at
 

@@ -4,13 +4,14 @@ import base64
 import binascii
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from helpline_intake.adapters.orm import idempotent_requests
 from helpline_intake.adapters.repository import TicketFilter, decode_cursor, encode_cursor
 from helpline_intake.domain.errors import CannotMerge, TicketClosed, TicketNotFound
 from helpline_intake.domain.model import new_id
 from helpline_intake.domain.ports import AttachmentStore
+from helpline_intake.entrypoints.attribution import actor_of, message_author
 from helpline_intake.entrypoints.downloads import download_headers
 from helpline_intake.entrypoints.schemas import (
     AttachmentIn,
@@ -28,7 +29,7 @@ from helpline_intake.service_layer.handlers import UnitOfWorkFactory
 from helpline_shared.events import Priority, TicketStatus, TicketType
 from helpline_shared.inputs import Instant
 from helpline_shared.runtime import idempotency
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import invalid_field, not_found
 
 
@@ -60,18 +61,21 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
     """The ``/v1/tickets`` routes on ``unit_of_work``."""
     api = APIRouter(prefix="/v1/tickets", tags=["tickets"])
     idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
-    reader = require_scope("tickets:read")
-    writer = require_scope("tickets:write")
+    reader = require("tickets.read")
+    creator = require("tickets.create")
+    updater = require("tickets.update")
+    replier = require("tickets.reply")
 
     @api.post("", status_code=201, response_model=TicketOut, responses=idempotency.RESPONSES)
     @idempotent
-    async def create_ticket(body: TicketIn, principal: Principal = writer) -> TicketOut:
+    async def create_ticket(body: TicketIn, principal: Principal = creator) -> TicketOut:
         """Open a ticket; with ``Idempotency-Key`` a retry returns the original ticket."""
         ticket = await handlers.open_ticket(
             handlers.OpenTicket(
                 tenant_id=principal.tenant_id, subject=body.subject,
                 description=body.description, requester=body.requester.requester(),
-                priority=body.priority, type=body.type, tags=body.tags, channel="api"),
+                priority=body.priority, type=body.type, tags=body.tags, channel="api",
+                actor=actor_of(principal)),
             unit_of_work())
         return TicketOut.of(ticket)
 
@@ -124,13 +128,14 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         return TicketOut.of(ticket)
 
     @api.patch("/{ticket_id}", response_model=TicketOut)
-    async def update_ticket(ticket_id: str, body: TicketPatch, principal: Principal = writer
+    async def update_ticket(ticket_id: str, body: TicketPatch, principal: Principal = updater
                             ) -> TicketOut:
         """Change status, priority, type or tags."""
         try:
             ticket = await handlers.update_ticket(handlers.UpdateTicket(
                 tenant_id=principal.tenant_id, ticket_id=ticket_id, status=body.status,
-                priority=body.priority, type=body.type, tags=body.tags), unit_of_work())
+                priority=body.priority, type=body.type, tags=body.tags,
+                actor=actor_of(principal)), unit_of_work())
         except TicketNotFound as error:
             raise not_found("ticket") from error
         except TicketClosed as error:
@@ -138,13 +143,13 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         return TicketOut.of(ticket)
 
     @api.post("/{ticket_id}/merge", response_model=TicketOut)
-    async def merge_ticket(ticket_id: str, body: MergeIn, principal: Principal = writer
+    async def merge_ticket(ticket_id: str, body: MergeIn, principal: Principal = updater
                            ) -> TicketOut:
         """Merge this duplicate into ``into_ticket_id``; returns the ticket merged into."""
         try:
             target = await handlers.merge_tickets(handlers.MergeTickets(
                 tenant_id=principal.tenant_id, source_id=ticket_id,
-                target_id=body.into_ticket_id), unit_of_work())
+                target_id=body.into_ticket_id, actor=actor_of(principal)), unit_of_work())
         except TicketNotFound as error:
             raise not_found("ticket") from error
         except CannotMerge as error:
@@ -155,9 +160,17 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
     @api.post("/{ticket_id}/messages", status_code=201, response_model=MessageOut,
               responses=idempotency.RESPONSES)
     @idempotent
-    async def add_message(ticket_id: str, body: MessageIn, principal: Principal = writer
-                          ) -> MessageOut:
-        """Add a public reply or an internal note, with attachments."""
+    async def add_message(ticket_id: str, body: MessageIn, request: Request,
+                          principal: Principal = replier) -> MessageOut:
+        """Add a public reply or an internal note, with attachments, as the caller.
+
+        A person writes as themselves (`agent`, their user id); an integration key as an
+        `agent` (the user it is bound to, if any); a service as `system`. Setting `author_role`
+        or `author_id` takes permission `tickets.import` (scope `tickets:import`) and is audited.
+        """
+        author_role, author_id, audit = message_author(
+            principal, body.model_fields_set, body.author_role, body.author_id,
+            ticket_id=ticket_id, request=request)
         async with unit_of_work() as uow:
             if await uow.tickets.get(principal.tenant_id, ticket_id) is None:
                 raise not_found("ticket")
@@ -167,8 +180,9 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             message = await handlers.add_message(
                 handlers.AddMessage(
                     tenant_id=principal.tenant_id, ticket_id=ticket_id,
-                    author_role=body.author_role, author_id=body.author_id, public=body.public,
+                    author_role=author_role, author_id=author_id, public=body.public,
                     channel="api", body=body.body, attachments=tuple(files),
+                    actor=actor_of(principal), audit=audit,
                 ),
                 unit_of_work(),
             )

@@ -14,7 +14,7 @@ from helpline_intake.service_layer import requesters as directory
 from helpline_intake.service_layer.handlers import UnitOfWorkFactory
 from helpline_shared.inputs import SafeName
 from helpline_shared.runtime import idempotency
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import not_found
 
 Plan = Annotated[str, Field(pattern="^(" + "|".join(PLANS) + ")$")]
@@ -79,8 +79,8 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     """The ``/v1/organizations`` and ``/v1/requesters`` routes."""
     idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
     api = APIRouter(prefix="/v1", tags=["directory"])
-    reader = require_scope("tickets:read")
-    writer = require_scope("tickets:write")
+    reader = require("directory.read")
+    writer = require("directory.write")
 
     async def save_org(principal: Principal, body: OrganizationIn, organization_id: str | None
                        ) -> OrganizationOut:

@@ -1,4 +1,4 @@
-"""A tenant's mail domains over HTTP (admin scope): add, verify, list, remove."""
+"""A tenant's mail domains over HTTP (permission mail.manage): add, verify, list, remove."""
 
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from helpline_intake.entrypoints.http_directory import Domain as DomainName
 from helpline_intake.service_layer import domains
 from helpline_intake.service_layer.domains import UnitOfWorkFactory
 from helpline_shared.runtime import idempotency
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import not_found
 
 
@@ -60,7 +60,7 @@ class DomainOut(BaseModel):
 def router(unit_of_work: UnitOfWorkFactory, ownership: DomainOwnership) -> APIRouter:
     """The ``/v1/domains`` routes."""
     api = APIRouter(prefix="/v1/domains", tags=["email"])
-    admin = require_scope("admin")
+    admin = require("mail.manage")
     idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
 
     @api.post("", status_code=201, response_model=DomainOut, responses={

@@ -1,4 +1,4 @@
-"""Mailboxes and quarantined mail over HTTP (admin scope)."""
+"""Mailboxes and quarantined mail over HTTP (permission mail.manage)."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -19,7 +19,7 @@ from helpline_shared import netguard
 from helpline_shared.events import Priority, TicketType
 from helpline_shared.inputs import SafeLine
 from helpline_shared.runtime import idempotency
-from helpline_shared.runtime.auth import Principal, require_scope
+from helpline_shared.runtime.auth import Principal, require
 from helpline_shared.runtime.problems import not_found
 
 
@@ -98,7 +98,7 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
     """The ``/v1/mailboxes`` and ``/v1/quarantine`` routes."""
     idempotent = idempotency.IdempotentCreates(processing.unit_of_work, idempotent_requests)
     api = APIRouter(prefix="/v1", tags=["email"])
-    admin = require_scope("admin")
+    admin = require("mail.manage")
     unit_of_work = processing.unit_of_work
 
     @api.post("/mailboxes", status_code=201, responses=idempotency.RESPONSES,

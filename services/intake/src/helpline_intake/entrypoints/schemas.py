@@ -80,9 +80,14 @@ class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: str = Field(min_length=1, max_length=100_000)
-    public: bool = True
-    author_role: AuthorRole = "agent"
-    author_id: SafeLine | None = Field(default=None, max_length=64)
+    public: bool = Field(default=True, description="False for an internal note agents only see")
+    author_role: AuthorRole | None = Field(
+        default=None, description="Only for an import (permission `tickets.import`, audited): "
+                                  "otherwise the author is the credential's own and setting "
+                                  "this is refused (422)")
+    author_id: SafeLine | None = Field(
+        default=None, max_length=64,
+        description="Only for an import, like `author_role`")
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 

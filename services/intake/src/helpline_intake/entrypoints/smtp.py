@@ -96,10 +96,14 @@ class IntakeHandler:
 
 
 def smtp_loop(processing: MailProcessing, *, host: str, port: int, max_size: int,
-              lmtp: bool = False, tracer: Tracer | None = None) -> BackgroundLoop:
-    """The SMTP (or LMTP) listener as a background loop of the service."""
+              lmtp: bool = False, tracer: Tracer | None = None,
+              handler: IntakeHandler | None = None) -> BackgroundLoop:
+    """The SMTP (or LMTP) listener as a background loop of the service.
+
+    Tests pass their own ``handler`` to ``drain`` it: to wait for what accepted mail started.
+    """
     quiet_smtp_library()
-    handler = IntakeHandler(processing, tracer)
+    handler = handler or IntakeHandler(processing, tracer)
     servers: list[asyncio.Server] = []
     stopped = asyncio.Event()
     # aiosmtpd answers DATA over the limit with "552 Error: Too much mail data".

@@ -3,26 +3,37 @@
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from helpline_intake.adapters.email_parser import parse_email
+from helpline_intake.adapters.reply_text import new_text
 from helpline_intake.domain.email.loops import is_auto_reply, requester_of
 from helpline_intake.domain.email.message import InboundEmail
+from helpline_intake.domain.email.notes import split_note
 from helpline_intake.domain.email.threading import (
     answered_message_ids,
+    reply_tokens_in,
     strip_token,
     tokens_in,
 )
 from helpline_intake.domain.errors import UnparseableEmail
 from helpline_intake.domain.inbound import PENDING, PROCESSED, QUARANTINED, InboundRecord
-from helpline_intake.domain.model import Message, Ticket, new_id
+from helpline_intake.domain.model import SYSTEM, Message, Ticket, new_id
+from helpline_intake.domain.people import MailAuthor, Person, mail_author, verified_user
 from helpline_intake.domain.ports import AttachmentStore
 from helpline_intake.service_layer.inbound import UnitOfWorkFactory
 from helpline_intake.service_layer.requesters import origin_for
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
-from helpline_shared.events import EmailBounced, EmailQuarantined, Requester
+from helpline_shared.events import (
+    Actor,
+    AuditRecorded,
+    EmailBounced,
+    EmailQuarantined,
+    Requester,
+)
 from helpline_shared.inputs import has_unsafe_characters
 from helpline_shared.runtime.db import utcnow
 
@@ -39,6 +50,8 @@ class MailProcessing:
     unit_of_work: UnitOfWorkFactory
     attachments: AttachmentStore
     parse_timeout: float = 30.0
+    reply_token_secret: str | None = None
+    """Verifies agents' reply addresses; None: no mail acts as an agent."""
 
 
 class _Quarantine(Exception):
@@ -68,7 +81,8 @@ async def quarantine(inbound_id: str, reason: str, unit_of_work: UnitOfWorkFacto
         await uow.mail.finish_inbound(inbound_id, status=QUARANTINED, reason=reason,
                                       ticket_id=None, now=now)
         uow.publish(EmailQuarantined(tenant_id=record.tenant_id, ticket_id=record.id,
-                                     occurred_at=now, mailbox=record.mailbox, reason=reason))
+                                     occurred_at=now, mailbox=record.mailbox, reason=reason,
+                                     actor=SYSTEM))
         await uow.commit()
 
 
@@ -96,7 +110,7 @@ async def _apply(inbound_id: str, context: MailProcessing) -> str:
         if mail.bounce is not None:
             ticket_id = await _apply_bounce(uow, record, mail)
         else:
-            ticket_id = await _apply_mail(uow, record, mail, files)
+            ticket_id = await _apply_mail(uow, record, mail, files, context)
         if not await uow.mail.finish_inbound(inbound_id, status=PROCESSED, reason=None,
                                              ticket_id=ticket_id, now=utcnow()):
             return "raced"
@@ -105,7 +119,8 @@ async def _apply(inbound_id: str, context: MailProcessing) -> str:
 
 
 async def _find_ticket(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail
-                       ) -> Ticket | None:
+                       ) -> tuple[Ticket | None, list[str]]:
+    """The ticket the mail threads to (merges followed), and every ticket id on the way."""
     ticket: Ticket | None = None
     for prefix in tokens_in(mail, record.recipients):
         ticket = await uow.tickets.by_prefix(record.tenant_id, prefix)
@@ -114,26 +129,58 @@ async def _find_ticket(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inbou
     if ticket is None:
         ticket_id = await uow.mail.thread_ticket(record.tenant_id, answered_message_ids(mail))
         ticket = await uow.tickets.get(record.tenant_id, ticket_id) if ticket_id else None
+    lineage: list[str] = []
     for _ in range(MAX_MERGE_HOPS):
-        if ticket is None or ticket.merged_into_id is None:
+        if ticket is None:
+            break
+        lineage.append(ticket.id)
+        if ticket.merged_into_id is None:
             break
         ticket = await uow.tickets.get(record.tenant_id, ticket.merged_into_id)
-    return ticket
+    return ticket, lineage
 
 
 async def _apply_mail(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail,
-                      files: list[dict[str, Any]]) -> str:
-    ticket = await _find_ticket(uow, record, mail)
+                      files: list[dict[str, Any]], context: MailProcessing) -> str:
+    ticket, lineage = await _find_ticket(uow, record, mail)
     auto_reply = is_auto_reply(mail)
     body = (mail.text or "(no text)")[:MAX_BODY]
     now = utcnow()
+    tokens = reply_tokens_in(mail, record.recipients)
+    sender = (await uow.people.by_email(record.tenant_id, mail.from_address)
+              if mail.from_address else None)
+    customer = Actor(type="customer", id=(mail.from_address or "")[:320] or None)
     if ticket is not None and ticket.status != "closed":
-        message = ticket.add_message(
-            author_role="requester", author_id=None, public=True, channel="email", body=body,
-            auto_reply=auto_reply, now=now, email_message_id=mail.message_id, html=mail.html,
-            attachments=files)
+        author = mail_author(
+            sender=sender, sender_address=mail.from_address,
+            token_user=verified_user(context.reply_token_secret, tokens, record.tenant_id,
+                                     lineage),
+            requester_email=ticket.requester_email)
+        if author.kind == "agent":
+            assert author.person is not None
+            message = await _agent_message(ticket, author.person, mail, files, body,
+                                           auto_reply, now, context.parse_timeout)
+            uow.publish(_mail_audit(record, ticket, f"user:{author.person.user_id}",
+                                    "ticket.message.email", "ok",
+                                    public=str(message.public).lower()))
+        elif author.kind == "unverified":
+            message = _unverified_message(ticket, author, mail, files, body, auto_reply, now,
+                                          customer)
+            uow.publish(_mail_audit(
+                record, ticket, f"mail:{customer.id or '-'}", "ticket.message.email", "denied",
+                reason=author.reason or "", user_id=author.person.user_id if author.person
+                else ""))
+        else:
+            message = ticket.add_message(
+                author_role="requester", author_id=None, public=True, channel="email",
+                body=body, auto_reply=auto_reply, now=now, email_message_id=mail.message_id,
+                html=mail.html, attachments=files, actor=customer)
         await uow.tickets.add_message(message)
         await uow.tickets.save(ticket)
+    elif tokens and sender is not None:
+        # Opening a ticket for a person's reply would make them the customer of their own reply.
+        raise _Quarantine("mail from a Helpline user to a reply address that answers no open "
+                          "ticket: kept, nothing opened and nothing sent")
     elif auto_reply:
         raise _Quarantine("automatic reply (auto-reply, list or robot mail) that answers no "
                           "open ticket: recorded, no ticket opened")
@@ -159,7 +206,8 @@ async def _apply_mail(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inboun
         ticket = Ticket.open(
             tenant_id=record.tenant_id, subject=strip_token(mail.subject) or "(no subject)",
             description=body, requester=requester, priority=mailbox.priority,
-            type=mailbox.type, tags=mailbox.tags, channel="email", now=now, origin=origin)
+            type=mailbox.type, tags=mailbox.tags, channel="email", now=now, origin=origin,
+            actor=Actor(type="customer", id=str(requester.email)))
         await uow.tickets.add(ticket)
         # The first mail is kept as the ticket's first message (attachments, HTML, Message-ID);
         # TicketCreated already announces it, so no MessageAdded is published for it.
@@ -173,6 +221,48 @@ async def _apply_mail(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inboun
     if mail.message_id:
         await uow.mail.remember_thread_id(record.tenant_id, mail.message_id, ticket.id, "in")
     return ticket.id
+
+
+async def _agent_message(ticket: Ticket, person: Person, mail: InboundEmail,
+                         files: list[dict[str, Any]], body: str, auto_reply: bool,
+                         now: datetime, timeout: float) -> Message:
+    """A proven agent's mail: their public reply, or a note (``#note``, an auto-reply, no text).
+
+    Only what the agent newly wrote is kept (quote and signature cut), without the HTML (which
+    carries the quote) and its inline images; a reply with nothing new is kept whole as a note.
+    """
+    try:
+        written = await asyncio.wait_for(asyncio.to_thread(new_text, body), timeout)
+    except TimeoutError:
+        written = ""
+    note, written = split_note(written)
+    public = not note and not auto_reply and bool(written.strip())
+    return ticket.add_message(
+        author_role="agent", author_id=person.user_id, public=public, channel="email",
+        body=written if written.strip() else body, auto_reply=auto_reply, now=now,
+        email_message_id=mail.message_id, html=None,
+        attachments=[item for item in files if not item["inline"]],
+        actor=Actor(type="user", id=person.user_id))
+
+
+def _unverified_message(ticket: Ticket, author: MailAuthor, mail: InboundEmail,
+                        files: list[dict[str, Any]], body: str, auto_reply: bool, now: datetime,
+                        customer: Actor) -> Message:
+    """Mail from a person's address without proof: kept for agents, sent to nobody."""
+    notice = (f"[Kept internal, not sent to the customer: {author.reason}. It does not act as "
+              f"{author.person.name if author.person else 'any agent'}.]")
+    return ticket.add_message(
+        author_role="requester", author_id=None, public=False, channel="email",
+        body=f"{notice}\n\n{body}"[:MAX_BODY], auto_reply=auto_reply, now=now,
+        email_message_id=mail.message_id, html=mail.html, attachments=files, actor=customer)
+
+
+def _mail_audit(record: InboundRecord, ticket: Ticket, actor: str, action: str,
+                outcome: Literal["ok", "denied"], **detail: str) -> AuditRecorded:
+    return AuditRecorded(
+        tenant_id=record.tenant_id, service="intake", actor=actor, action=action,
+        target=f"ticket:{ticket.id}", outcome=outcome, request_id=record.id,
+        detail={"inbound_id": record.id, **detail}, occurred_at=utcnow())
 
 
 async def _apply_bounce(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail
@@ -191,7 +281,7 @@ async def _apply_bounce(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inbo
         note = ticket.add_message(
             author_role="system", author_id=None, public=False, channel="email",
             body=f"Mail to {addresses} could not be delivered.\n\n{mail.text[:MAX_BODY]}",
-            auto_reply=True, now=now, email_message_id=mail.message_id)
+            auto_reply=True, now=now, email_message_id=mail.message_id, actor=SYSTEM)
         await uow.tickets.add_message(note)
         await uow.tickets.save(ticket)
         for event in ticket.events:
@@ -201,7 +291,7 @@ async def _apply_bounce(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inbo
             tenant_id=record.tenant_id, ticket_id=ticket.id if ticket else record.id,
             occurred_at=now, address=recipient.address, permanent=recipient.permanent,
             status=recipient.status, original_message_id=bounce.original_message_id,
-            linked=ticket is not None, diagnostic=(recipient.diagnostic or None)))
+            linked=ticket is not None, diagnostic=(recipient.diagnostic or None), actor=SYSTEM))
     return ticket.id if ticket else None
 
 

@@ -7,18 +7,25 @@ from typing import Any
 from helpline_intake.domain.email.threading import normalize_message_id
 from helpline_intake.domain.errors import TicketNotFound
 from helpline_intake.domain.model import Message, SlaEvent, Ticket
+from helpline_intake.domain.people import Person
 from helpline_intake.service_layer.requesters import origin_for
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import (
+    Actor,
+    AuditRecorded,
     AuthorRole,
     Channel,
     NotificationDelivered,
     Priority,
     Requester,
+    TenantDeleted,
     TicketAssigned,
     TicketStatus,
     TicketType,
+    UserCreated,
+    UserDeactivated,
+    UserUpdated,
 )
 from helpline_shared.runtime.db import utcnow
 
@@ -39,6 +46,7 @@ class OpenTicket:
     type: TicketType
     tags: list[str]
     channel: Channel
+    actor: Actor | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ class UpdateTicket:
     priority: Priority | None = None
     type: TicketType | None = None
     tags: list[str] | None = None
+    actor: Actor | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class MergeTickets:
     tenant_id: str
     source_id: str
     target_id: str
+    actor: Actor | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,9 @@ class AddMessage:
     body: str
     auto_reply: bool = False
     attachments: tuple[dict[str, Any], ...] = ()
+    actor: Actor | None = None
+    audit: AuditRecorded | None = None
+    """Published with the message (an import that sets its author is audited)."""
 
 
 async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
@@ -85,7 +98,7 @@ async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
             tenant_id=command.tenant_id, subject=command.subject,
             description=command.description, requester=command.requester,
             priority=command.priority, type=command.type, tags=command.tags,
-            channel=command.channel, now=utcnow(), origin=origin,
+            channel=command.channel, now=utcnow(), origin=origin, actor=command.actor,
         )
         await uow.tickets.add(ticket)
         for event in ticket.events:
@@ -101,7 +114,7 @@ async def update_ticket(command: UpdateTicket, uow: IntakeUnitOfWork) -> Ticket:
         if ticket is None:
             raise TicketNotFound(command.ticket_id)
         ticket.update(now=utcnow(), status=command.status, priority=command.priority,
-                      type=command.type, tags=command.tags)
+                      type=command.type, tags=command.tags, actor=command.actor)
         await uow.tickets.save(ticket)
         for event in ticket.events:
             uow.publish(event)
@@ -119,12 +132,12 @@ async def merge_tickets(command: MergeTickets, uow: IntakeUnitOfWork) -> Ticket:
         if target is None:
             raise TicketNotFound(command.target_id)
         now = utcnow()
-        source.merge_into(target, now)
+        source.merge_into(target, now, command.actor)
         note = target.add_message(
             author_role="system", author_id=None, public=False, channel="api",
             body=f"Ticket {source.id} ({source.subject}) was merged into this ticket.\n\n"
                  f"{source.description}"[:100_000],
-            auto_reply=False, now=now)
+            auto_reply=False, now=now, actor=command.actor)
         await uow.tickets.add_message(note)
         await uow.tickets.retarget_messages(source.id, target.id)
         for ticket in (source, target):
@@ -144,12 +157,14 @@ async def add_message(command: AddMessage, uow: IntakeUnitOfWork) -> Message:
         message = ticket.add_message(
             author_role=command.author_role, author_id=command.author_id, public=command.public,
             channel=command.channel, body=command.body, auto_reply=command.auto_reply,
-            now=utcnow(), attachments=list(command.attachments),
+            now=utcnow(), attachments=list(command.attachments), actor=command.actor,
         )
         await uow.tickets.add_message(message)
         await uow.tickets.save(ticket)
         for event in ticket.events:
             uow.publish(event)
+        if command.audit is not None:
+            uow.publish(command.audit)
         await uow.commit()
         return message
 
@@ -187,4 +202,24 @@ async def on_notification(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
         if not await uow.claim_event(CONSUMER, envelope.id):
             return
         await uow.mail.remember_thread_id(event.tenant_id, message_id, event.ticket_id, "out")
+        await uow.commit()
+
+
+async def on_identity_event(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
+    """Keep the tenant's people as identity announces them (to know an agent's mail)."""
+    event = envelope.event
+    if not isinstance(event, UserCreated | UserUpdated | UserDeactivated | TenantDeleted):
+        return
+    async with uow:
+        if not await uow.claim_event(CONSUMER, envelope.id):
+            return
+        if isinstance(event, UserDeactivated):
+            await uow.people.deactivate(event.tenant_id, event.user_id)
+        elif isinstance(event, TenantDeleted):
+            await uow.people.forget_tenant(event.tenant_id)
+        else:
+            await uow.people.save(Person(
+                tenant_id=event.tenant_id, user_id=event.user_id, email=str(event.email),
+                name=event.name, role=event.role,
+                active=event.active if isinstance(event, UserUpdated) else True))
         await uow.commit()

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 
 from helpline_intake.domain.email.message import InboundEmail
+from helpline_shared.reply_tokens import address_token
 from helpline_shared.ticket_token import PLUS_ADDRESS_TOKEN, SUBJECT_TOKEN
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
@@ -20,6 +21,12 @@ def tokens_in(mail: InboundEmail, recipients: Iterable[str] = ()) -> list[str]:
         if plus:
             found.append(plus.group(1).lower())
     return list(dict.fromkeys(found))
+
+
+def reply_tokens_in(mail: InboundEmail, recipients: Iterable[str] = ()) -> list[str]:
+    """Agents' reply tokens (``support+<token>@…``) among the envelope and header recipients."""
+    found = (address_token(address) for address in (*recipients, *mail.to, *mail.cc))
+    return list(dict.fromkeys(token for token in found if token))
 
 
 def normalize_message_id(value: str | None) -> str | None:
