@@ -33,9 +33,12 @@ class Permission:
     """A narrowing the route applies on top (e.g. "agents: only their own")."""
 
 
-def _permission(description: str, roles: str, scopes: str, rule: str = "") -> Permission:
+def _permission(description: str, roles: str, scopes: str, rule: str = "",
+                *, explicit: bool = False) -> Permission:
+    """``explicit``: only the named scopes grant it, not ``admin`` (it must be asked for)."""
+    granted = frozenset(scopes.split()) | (frozenset() if explicit else {"admin"})
     return Permission(description, frozenset(roles.split()),  # type: ignore[arg-type]
-                      frozenset(scopes.split()) | {"admin"}, rule)
+                      granted, rule)
 
 
 EVERYONE = "admin lead agent"
@@ -50,8 +53,8 @@ PERMISSIONS: dict[str, Permission] = {
                                   "tickets:write"),
     "tickets.reply": _permission("Reply or add an internal note, as oneself", EVERYONE,
                                  "tickets:write"),
-    "tickets.import": _permission("Set a message's author (history import)", "",
-                                  "tickets:import"),
+    "tickets.import": _permission("Set a message's author (history import); audited", "",
+                                  "tickets:import", explicit=True),
     "tickets.assign": _permission("Override a ticket's assignment (reassign)", LEADS, ""),
     "tickets.watch": _permission("Watch a ticket or stop watching it", EVERYONE,
                                  "tickets:write",

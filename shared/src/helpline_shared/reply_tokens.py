@@ -19,7 +19,7 @@ TOKEN_LENGTH = 42
 
 
 def _mac(secret: str, tenant_id: str, ticket_id: str, user_id: str) -> bytes:
-    message = "\x1f".join((tenant_id, ticket_id, user_id)).encode()
+    message = "\x1f".join((tenant_id, ticket_id, uuid.UUID(user_id).hex)).encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).digest()[:MAC_BYTES]
 
 
