@@ -13,7 +13,6 @@ from helpline_escalation.entrypoints import http, http_preventive
 from helpline_escalation.service_layer import handlers, preventive
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared import topics
-from helpline_shared.envelope import Envelope
 from helpline_shared.runtime.service import BackgroundLoop, ServiceRuntime
 from helpline_shared.runtime.timers import Timer, TimerLoop
 
@@ -28,7 +27,9 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
     fallback = default_policy(settings.first_response_targets)
 
     def unit_of_work() -> EscalationUnitOfWork:
-        return runtime.unit_of_work(EscalationUnitOfWork)
+        uow = runtime.unit_of_work(EscalationUnitOfWork)
+        uow.wake_timers = timer_loop.wake_for
+        return uow
 
     opener = HttpTicketOpener(settings.intake_url, settings.token_secret.get_secret_value(),
                               tracer_provider=runtime.tracer_provider)
@@ -50,12 +51,7 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
         tracer_provider=runtime.tracer_provider,
     )
 
-    async def on_ticket_event(envelope: Envelope) -> None:
-        await handlers.on_ticket_event(envelope, unit_of_work(), fallback)
-        # A deadline may already be near (or past); do not wait for the next poll.
-        timer_loop.wake()
-
-    runtime.subscribe([topics.TICKETS], on_ticket_event)
+    runtime.consume([topics.TICKETS], handlers.handler_table(fallback), unit_of_work)
     runtime.add_loop(BackgroundLoop("sla-timers", timer_loop.run, timer_loop.stop))
     shortest_interval = timedelta(seconds=settings.preventive_min_interval)
     app = runtime.http_app("Helpline escalation", [

@@ -92,9 +92,12 @@ FireTimer = Callable[[UnitOfWorkT, Timer], Awaitable[None]]
 class TimerScheduler:
     """Schedules timers inside the caller's transaction (they exist only if it commits)."""
 
-    def __init__(self, session: AsyncSession, table: Table) -> None:
+    def __init__(self, session: AsyncSession, table: Table,
+                 on_scheduled: Callable[[datetime], None] | None = None) -> None:
+        """``on_scheduled`` is told the due time of each timer scheduled."""
         self._session = session
         self._table = table
+        self._on_scheduled = on_scheduled
 
     async def schedule(
         self, timer_id: str, *, kind: str, due_at: datetime, payload: Mapping[str, Any],
@@ -114,7 +117,10 @@ class TimerScheduler:
                     trace_headers=dict(trace_headers()) if traced else {}, fired_at=None)
             .on_conflict_do_nothing()
         )
-        return bool(getattr(result, "rowcount", 0))
+        scheduled = bool(getattr(result, "rowcount", 0))
+        if scheduled and self._on_scheduled is not None:
+            self._on_scheduled(due_at)
+        return scheduled
 
     async def cancel_pending(self, id_prefix: str) -> int:
         """Remove the timers not fired yet whose id starts with ``id_prefix``; how many."""
@@ -169,6 +175,12 @@ class TimerLoop(Generic[UnitOfWorkT]):
         """Look for due timers now instead of at the next poll."""
         self._upcoming = []
         self._wakeup.set()
+
+    def wake_for(self, due_at: datetime) -> None:
+        """A timer due at ``due_at`` was committed: wake now only if it is due before the next
+        poll would find it (a later one is read ahead by that poll)."""
+        if (due_at - utcnow()).total_seconds() < self._poll_interval:
+            self.wake()
 
     async def fire_due(self) -> tuple[int, datetime | None]:
         """Fire the timers due now, a batch per transaction; return how many fired and when next."""
@@ -326,7 +338,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
             kind=trace.SpanKind.INTERNAL,
             attributes={"helpline.timer.kind": timer.kind,
                         "helpline.timer.due_at": timer.due_at.isoformat()},
-        ):
+        ), uow.lent_to_handler():
             await self._fire(uow, timer)
 
     async def _mark_fired(self, uow: UnitOfWorkT, timers: list[Timer]) -> datetime:

@@ -1,4 +1,7 @@
-"""Escalation's use cases: SLA clocks follow ticket events, and their timers fire on time."""
+"""Escalation's use cases: SLA clocks follow ticket events, and their timers fire on time.
+
+The consumer applies ticket events through ``handler_table``; the runtime owns each transaction.
+"""
 
 import logging
 from collections.abc import Mapping
@@ -25,15 +28,17 @@ from helpline_shared.events import (
     TicketStatusChanged,
     TicketUpdated,
 )
+from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.timers import Timer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BREACH_TIMER", "CONSUMER", "fire_breach_timer", "fire_timer", "on_ticket_event",
-           "ticket_sla", "ticket_sla_report"]
+__all__ = ["BREACH_TIMER", "CONSUMER", "apply_ticket_event", "fire_breach_timer", "fire_timer",
+           "handler_table", "on_ticket_event", "ticket_sla", "ticket_sla_report"]
 
 TicketEvent = TicketCreated | MessageAdded | TicketStatusChanged | TicketUpdated
+TICKET_EVENTS = (TicketCreated, MessageAdded, TicketStatusChanged, TicketUpdated)
 
 
 def _fallback(default: SlaPolicy | Mapping[Priority, int]) -> SlaPolicy:
@@ -45,33 +50,45 @@ def _facts(event: TicketCreated) -> TicketFacts:
                        plan=event.plan, organization_id=event.organization_id)
 
 
-async def on_ticket_event(envelope: Envelope, uow: EscalationUnitOfWork,
-                          default: SlaPolicy | Mapping[Priority, int]) -> None:
-    """Start, pause, resume, restart or stop the ticket's clocks as its events say."""
+def handler_table(default: SlaPolicy | Mapping[Priority, int] = BUILT_IN_DEFAULT
+                  ) -> HandlerTable[EscalationUnitOfWork]:
+    """Escalation's consumer: the ticket events that move SLA clocks, and what applies them."""
+    fallback = _fallback(default)
+
+    async def apply(uow: EscalationUnitOfWork, envelope: Envelope) -> None:
+        await apply_ticket_event(uow, envelope, fallback)
+
+    return HandlerTable(CONSUMER, dict.fromkeys(TICKET_EVENTS, apply))
+
+
+async def apply_ticket_event(uow: EscalationUnitOfWork, envelope: Envelope,
+                             fallback: SlaPolicy) -> None:
+    """Start, pause, resume, restart or stop the ticket's clocks as its event says."""
     event = envelope.event
     if not isinstance(event, TicketEvent):
         return
     if isinstance(event, MessageAdded) and (event.auto_reply or not event.public):
         return  # an auto-reply or an internal note never moves a clock
-    fallback = _fallback(default)
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
-        if isinstance(event, TicketCreated):
-            policy: SlaPolicy | None = await _admit(event, uow, fallback)
-            facts: TicketFacts | None = _facts(event)
+    if isinstance(event, TicketCreated):
+        policy: SlaPolicy | None = await _admit(event, uow, fallback)
+        facts: TicketFacts | None = _facts(event)
+    else:
+        known = await uow.tickets.get(event.tenant_id, event.ticket_id)
+        facts, policy = None, None
+        if known is not None:
+            facts, policy_id, version = known
+            policy = await policy_of(uow, event.tenant_id, policy_id, version, fallback)
+    if policy is not None and facts is not None:
+        if isinstance(event, TicketUpdated):
+            await _reprioritise(event, envelope.id, uow, policy, fallback)
         else:
-            known = await uow.tickets.get(event.tenant_id, event.ticket_id)
-            facts, policy = None, None
-            if known is not None:
-                facts, policy_id, version = known
-                policy = await policy_of(uow, event.tenant_id, policy_id, version, fallback)
-        if policy is not None and facts is not None:
-            if isinstance(event, TicketUpdated):
-                await _reprioritise(event, envelope.id, uow, policy, fallback)
-            else:
-                await _apply_changes(event, envelope.id, uow, policy, facts)
-        await uow.commit()
+            await _apply_changes(event, envelope.id, uow, policy, facts)
+
+
+async def on_ticket_event(envelope: Envelope, uow: EscalationUnitOfWork,
+                          default: SlaPolicy | Mapping[Priority, int]) -> None:
+    """Apply one ticket event in a transaction of its own, as the consumer would (tests, tools)."""
+    await apply_alone(handler_table(default), uow, envelope)
 
 
 async def _admit(event: TicketCreated, uow: EscalationUnitOfWork, fallback: SlaPolicy
