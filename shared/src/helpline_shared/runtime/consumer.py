@@ -288,7 +288,11 @@ class _Item(Generic[UnitOfWorkT]):
 
 
 class _Rewound(Exception):
-    """A transient failure: the records from this one on are read again from Kafka."""
+    """The records from here on are read again from Kafka (after a pause if ``wait``)."""
+
+    def __init__(self, wait: bool) -> None:
+        super().__init__()
+        self.wait = wait
 
 
 class TableConsumer(Generic[UnitOfWorkT]):
@@ -333,13 +337,15 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 _rewind(consumer, [*batch, *rest])
                 return
             try:
-                await self._consume_partition(batch, consumer)
-            except _Rewound:
+                await self._consume_partition(batch, consumer, deadline)
+            except _Rewound as rewound:
                 _rewind(consumer, rest)
-                await self._sleep(self._transient_delay)
+                if rewound.wait:
+                    await self._sleep(self._transient_delay)
                 return
 
-    async def _consume_partition(self, records: Sequence[Record], consumer: Any) -> None:
+    async def _consume_partition(self, records: Sequence[Record], consumer: Any,
+                                 deadline: float) -> None:
         items = list(self._wanted(records))
         if not items:
             return
@@ -349,11 +355,13 @@ class TableConsumer(Generic[UnitOfWorkT]):
             if is_transient(error):
                 _log_transient(error)
                 _rewind(consumer, records)
-                raise _Rewound from error
+                raise _Rewound(wait=True) from error
             log.warning("batch failed; applying its records one per transaction",
                         extra={"batch_size": len(items), "error": str(error)[:300]})
             for index, item in enumerate(items):
                 try:
+                    if self._clock() > deadline:
+                        raise _Rewound(wait=False)  # retries took the batch's time budget
                     outcome = await self._alone(item)
                 except _Rewound:
                     _rewind(consumer, [later.record for later in items[index:]])
@@ -426,7 +434,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
             except Exception as error:
                 if is_transient(error):
                     _log_transient(error)
-                    raise _Rewound from error
+                    raise _Rewound(wait=True) from error
                 if attempt >= self._max_attempts:
                     await self._dead_letters.send(item.record, error, attempts=attempt)
                     return "dead_lettered"

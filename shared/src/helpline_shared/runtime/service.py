@@ -31,7 +31,7 @@ from helpline_shared.runtime.consumer import (
     subscribe_table,
 )
 from helpline_shared.runtime.credentials import CredentialVerifier
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
+from helpline_shared.runtime.db import READ_ONLY, create_engine, inbox_table, outbox_table
 from helpline_shared.runtime.edge import BodyLimit, BodyLimits, RequestContext
 from helpline_shared.runtime.http_metrics import HttpServerMetrics
 from helpline_shared.runtime.outbox import OutboxRelay
@@ -222,6 +222,7 @@ class ServiceRuntime:
         checks: dict[str, str] = {}
         try:
             async with self.engine.connect() as connection:
+                await connection.execution_options(**READ_ONLY)
                 await asyncio.wait_for(connection.execute(text("SELECT 1")), 2.0)
             checks["database"] = "ok"
         except Exception as error:  # noqa: BLE001 - reported, not raised

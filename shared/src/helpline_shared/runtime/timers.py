@@ -326,7 +326,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
         )
         if skipped:
             query = query.where(table.c.id.not_in(skipped))
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work().read_only() as uow:
             self._upcoming = list((await uow.session.execute(query)).scalars())
         return self._upcoming[0] if self._upcoming else None
 
@@ -357,7 +357,8 @@ class TimerLoop(Generic[UnitOfWorkT]):
         self._last_measured = now
         table = self._table
         prune = not self._last_pruned or now - self._last_pruned >= PRUNE_INTERVAL
-        async with self._unit_of_work() as uow:
+        unit_of_work = self._unit_of_work()
+        async with unit_of_work if prune else unit_of_work.read_only() as uow:
             overdue, oldest_due_at = (
                 await uow.session.execute(
                     select(func.count(), func.min(table.c.due_at))

@@ -194,7 +194,7 @@ fire_breach_timer = fire_timer
 async def ticket_sla(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork
                      ) -> list[SlaClock]:
     """Every SLA clock of the tenant's ticket; ``TicketNotTracked`` if it has none."""
-    async with uow:
+    async with uow.read_only():
         clocks = await uow.clocks.for_ticket(tenant_id, ticket_id)
     if not clocks:
         raise TicketNotTracked(ticket_id)
@@ -205,7 +205,7 @@ async def ticket_sla_report(tenant_id: str, ticket_id: str, uow: EscalationUnitO
                             default: SlaPolicy = BUILT_IN_DEFAULT
                             ) -> list[tuple[SlaClock, float]]:
     """Each clock of the ticket with the business time it has counted so far."""
-    async with uow:
+    async with uow.read_only():
         clocks = await uow.clocks.for_ticket(tenant_id, ticket_id)
         report = []
         for clock in clocks:
