@@ -163,3 +163,28 @@ async def test_a_reader_does_not_wait_for_the_writer_and_writers_queue_in_proces
         order.append("first committed")
     await waiting
     assert order == ["first committed", "second committed"]
+
+
+async def test_the_running_relay_publishes_a_commit_at_once_without_polling_for_it(
+    engine: AsyncEngine, producer: RecordingProducer
+) -> None:
+    relay = OutboxRelay(engine=engine, table=outbox, producer=producer, service="test",
+                        poll_interval=3600)
+    unit_of_work = units_of_work(engine, relay)
+    async with unit_of_work() as uow:
+        uow.publish(changed("left behind"))
+        await uow.commit()
+    running_relay = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(producer.arrived.wait(), 5)  # its first poll found that one
+        producer.arrived.clear()
+        log = StatementLog(engine)
+        async with unit_of_work() as uow:
+            uow.publish(changed("t1"))
+            await uow.commit()
+        await asyncio.wait_for(producer.arrived.wait(), 5)
+        assert len(producer.sent) == 2
+        assert not [s for s in log.statements if s.startswith("SELECT")]
+    finally:
+        await relay.stop()
+        await running_relay

@@ -117,7 +117,9 @@ class OutboxRelay:
 
     def hand_off(self, rows: Sequence[dict[str, object]]) -> None:
         """Publish these just-committed outbox rows at once (only while the relay runs)."""
-        if self._running and not self._behind and not self._stopping:
+        if not self._running or self._stopping:
+            return  # the first poll, or the final flush, publishes them
+        if not self._behind:
             self._handed.extend(_staged(row) for row in rows)
         self._wakeup.set()
 

@@ -247,6 +247,8 @@ class RecordingProducer(EventProducer):
         super().__init__("127.0.0.1:9", "tests")
         self.sent: list[tuple[str, bytes | None, dict[str, str]]] = []
         self.failing = False
+        self.arrived = asyncio.Event()
+        """Set at each record kept (clear it to wait for the next)."""
 
     async def send(self, topic: str, *, value: bytes, key: bytes | None, headers: RecordHeaders
                    ) -> "asyncio.Future[Any]":
@@ -262,6 +264,7 @@ class RecordingProducer(EventProducer):
         if self.failing:
             raise ConnectionError("the broker is away")
         self.sent.append((topic, value, {name: raw.decode() for name, raw in headers}))
+        self.arrived.set()
 
 
 @dataclass(frozen=True)
