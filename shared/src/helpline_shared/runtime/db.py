@@ -130,8 +130,8 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         if held is not None and held.locked():
             held.release()
 
-    event.listen(engine.sync_engine, "checkin", _release)
-    event.listen(engine.sync_engine, "invalidate", _release)
+    for ending in ("checkin", "invalidate", "detach"):
+        event.listen(engine.sync_engine, ending, _release)
     return engine
 
 
