@@ -4,11 +4,19 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
-from helpline_shared.runtime.timers import Timer, TimerLoop, TimerScheduler, timers_table
+from helpline_shared.runtime.timers import (
+    NoTimerHandler,
+    Timer,
+    TimerLoop,
+    TimerScheduler,
+    TimerTable,
+    timers_table,
+)
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 metadata = MetaData()
@@ -65,3 +73,18 @@ async def test_a_timer_handler_that_commits_is_refused_and_its_timer_stays_due(
             assert await connection.scalar(select(timers.c.fired_at)) is None
     finally:
         await engine.dispose()
+
+
+async def test_the_timer_table_fires_each_kind_with_its_handler_and_refuses_others() -> None:
+    fired: list[str] = []
+
+    async def breach(uow: SqlUnitOfWork, timer: Timer) -> None:
+        fired.append(timer.id)
+
+    table = TimerTable({"sla.breach": breach})
+    uow = SqlUnitOfWork(async_sessionmaker(), outbox_table=outbox_table(metadata),
+                        inbox_table=inbox_table(metadata), source="/t")
+    await table(uow, Timer("t-1", "sla.breach", utcnow(), {}, {}))
+    with pytest.raises(NoTimerHandler):
+        await table(uow, Timer("t-2", "sla.unknown", utcnow(), {}, {}))
+    assert fired == ["t-1"] and table.kinds == {"sla.breach"}

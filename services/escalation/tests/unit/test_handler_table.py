@@ -2,6 +2,7 @@
 opening or committing, the timer loop woken only by the commit of a timer due soon."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from escalation_support import (
     UnitOfWorkFactory,
@@ -15,7 +16,7 @@ from opentelemetry.trace import NoOpTracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_escalation.domain.policy import default_policy
-from helpline_escalation.service_layer import handlers
+from helpline_escalation.service_layer import handlers, preventive
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared.events import (
     MessageAdded,
@@ -84,3 +85,14 @@ async def test_the_timer_loop_is_woken_after_the_commit_with_the_earliest_due_ti
                                           default_policy({"high": 60}))
         await uow.rollback()
     assert len(woken) == 1
+
+
+def test_the_timer_table_fires_sla_and_preventive_timers() -> None:
+    class NoOpener:
+        async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
+                              ) -> str:
+            raise AssertionError("not called")
+
+    table = handlers.timer_table(default_policy({"high": 60}), NoOpener(), timedelta(minutes=5))
+    assert table.kinds == {"sla.breach", "sla.warning", "sla.escalation",
+                           preventive.OCCURRENCE_TIMER}

@@ -89,6 +89,33 @@ class Timer:
 FireTimer = Callable[[UnitOfWorkT, Timer], Awaitable[None]]
 
 
+class NoTimerHandler(LookupError):
+    """A timer of a kind the service's timer table has no handler for."""
+
+
+class TimerTable(Generic[UnitOfWorkT]):
+    """The function that fires each timer kind, for one service's timer loop (its ``fire``).
+
+    Like the consumer's handler table, a timer handler works in the unit of work the loop gives
+    it and never opens or commits it.
+    """
+
+    def __init__(self, handlers: Mapping[str, FireTimer[UnitOfWorkT]]) -> None:
+        self._handlers = dict(handlers)
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The timer kinds this table fires."""
+        return frozenset(self._handlers)
+
+    async def __call__(self, uow: UnitOfWorkT, timer: Timer) -> None:
+        """Fire ``timer`` with the handler of its kind."""
+        fire = self._handlers.get(timer.kind)
+        if fire is None:
+            raise NoTimerHandler(timer.kind)
+        await fire(uow, timer)
+
+
 class TimerScheduler:
     """Schedules timers inside the caller's transaction (they exist only if it commits)."""
 

@@ -5,15 +5,21 @@ The consumer applies ticket events through ``handler_table``; the runtime owns e
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
+from functools import partial
 
 from helpline_escalation.domain.errors import TicketNotTracked, UnknownTimerKind
 from helpline_escalation.domain.model import BREACH, SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts, default_policy, select_policy
+from helpline_escalation.domain.preventive import TicketOpener
 from helpline_escalation.domain.rules import Change, changes_for
+from helpline_escalation.service_layer import preventive
 from helpline_escalation.service_layer.clock_store import (
     BREACH_TIMER,
     BUILT_IN_DEFAULT,
     CONSUMER,
+    ESCALATION_TIMER,
+    WARNING_TIMER,
     policy_of,
     rules_of,
     save,
@@ -30,12 +36,12 @@ from helpline_shared.events import (
 )
 from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.timers import Timer
+from helpline_shared.runtime.timers import Timer, TimerTable
 
 log = logging.getLogger(__name__)
 
 __all__ = ["BREACH_TIMER", "CONSUMER", "apply_ticket_event", "fire_breach_timer", "fire_timer",
-           "handler_table", "on_ticket_event", "ticket_sla", "ticket_sla_report"]
+           "handler_table", "on_ticket_event", "ticket_sla", "ticket_sla_report", "timer_table"]
 
 TicketEvent = TicketCreated | MessageAdded | TicketStatusChanged | TicketUpdated
 TICKET_EVENTS = (TicketCreated, MessageAdded, TicketStatusChanged, TicketUpdated)
@@ -189,6 +195,17 @@ async def fire_timer(uow: EscalationUnitOfWork, timer: Timer,
 
 fire_breach_timer = fire_timer
 """The name the first version of the timer callback had."""
+
+
+def timer_table(default: SlaPolicy, opener: TicketOpener, late_after: timedelta
+                ) -> TimerTable[EscalationUnitOfWork]:
+    """Escalation's timer loop: SLA breaches, warnings and escalations; preventive occurrences."""
+    fire_sla = partial(fire_timer, default=default)
+    return TimerTable({
+        **dict.fromkeys((BREACH_TIMER, WARNING_TIMER, ESCALATION_TIMER), fire_sla),
+        preventive.OCCURRENCE_TIMER: partial(preventive.fire_occurrence, opener=opener,
+                                             late_after=late_after),
+    })
 
 
 async def ticket_sla(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork
