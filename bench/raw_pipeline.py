@@ -3,12 +3,16 @@
 A producer writes one record per ticket to a tickets topic; a routing-like and an SLA-like
 consumer each republish every record to their own topic; a notify-like consumer POSTs each
 routed record to a webhook receiver. Same broker, same partitions, same hops as Helpline.
+Sends and POSTs are pipelined (many in flight, awaited together), so the baseline measures
+what the hops can carry, not one round trip after another.
 """
 
 import asyncio
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,6 +22,12 @@ from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.testing import WebhookReceiver, unique_name
 from helpline_shared.topics import PARTITIONS
+
+MAX_IN_FLIGHT = 1000
+"""Ticket records sent and not yet acknowledged, at most (the producer's own pipelining)."""
+WEBHOOK_CONCURRENCY = 4
+"""Webhook POSTs in flight at once: the receiver (a threaded http.server) has a listen backlog
+of 5, and more concurrent connections were reset or timed out in the pool."""
 
 
 @dataclass
@@ -65,6 +75,7 @@ class _Run:
         self.clocks: set[str] = set()
         self.hooks: dict[str, float] = {}
         self.stop = asyncio.Event()
+        self.posting = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
 
     def done(self) -> list[str]:
         return [k for k in self.created
@@ -79,24 +90,30 @@ class _Run:
             try:
                 while not self.stop.is_set():
                     batches = await consumer.getmany(timeout_ms=100)
+                    pending: list[Any] = []
                     for records in batches.values():
-                        futures = []
                         for record in records:
-                            key = record.key.decode()
+                            key = (record.key or b"").decode()
                             if role == "assigned":
                                 self.assigned.setdefault(key, time.time())
-                                await client.post(hook_url, content=record.value)
-                                self.hooks.setdefault(key, time.time())
+                                pending.append(self._post(client, hook_url, key, record.value))
                             elif role == "clock":
                                 self.clocks.add(key)
                             if target is not None:
-                                futures.append(await producer.send(target, record.value,
+                                pending.append(await producer.send(target, record.value,
                                                                    key=record.key))
-                        await asyncio.gather(*futures)
+                    # Every POST and send of the batch in flight at once, then one commit.
+                    await asyncio.gather(*pending)
                     if batches:
                         await consumer.commit()
             finally:
                 await consumer.stop()
+
+    async def _post(self, client: httpx.AsyncClient, url: str, key: str, body: bytes | None
+                    ) -> None:
+        async with self.posting:
+            await client.post(url, content=body)
+        self.hooks.setdefault(key, time.time())
 
 
 async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
@@ -121,14 +138,20 @@ async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
         cpu_before = cpu_seconds(processes)
         started = time.monotonic()
         sent = 0
+        in_flight: deque[asyncio.Future[Any]] = deque()
         while time.monotonic() < started + seconds:
             if rate is not None:
                 await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()))
+            elif sent % 100 == 0:
+                await asyncio.sleep(0)  # full speed still lets the hops run
             key = f"t{sent}"
             run.created[key] = time.time()
-            await producer.send_and_wait(run.tickets, b'{"ticket": "' + key.encode() + b'"}',
-                                         key=key.encode())
+            in_flight.append(await producer.send(
+                run.tickets, b'{"ticket": "' + key.encode() + b'"}', key=key.encode()))
+            while len(in_flight) > MAX_IN_FLIGHT:
+                await in_flight.popleft()
             sent += 1
+        await asyncio.gather(*in_flight)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(run.done()) < len(run.created):  # noqa: ASYNC110 - the hops fill the maps
             await asyncio.sleep(0.1)

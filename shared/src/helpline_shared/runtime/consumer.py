@@ -1,18 +1,25 @@
 """Idempotent, poison-proof Kafka consumers on FastStream.
 
-A subscriber decodes each CloudEvent and calls one handler. Offsets are committed only after the
-handler returns (the handler commits its own transaction first, with the event's ``ce_id`` in the
-inbox). A record that cannot be decoded, or whose handler keeps failing, goes to the topic's
-dead-letter topic with the error in its headers, and the partition moves on. Infrastructure
-outages (database or broker unreachable) are not the message's fault: those are retried forever.
+A service registers ``apply(uow, envelope)`` functions by event type in one ``HandlerTable``; the
+runtime owns the unit of work. It reads each record's ``ce_type`` header and skips, undecoded,
+the records no handler wants; it applies a partition's share of a consumed batch in one
+transaction (one statement claims the batch's inbox rows, one inserts its outbox rows, one
+commit). If that fails for a fault of a message, the batch is rolled back and replayed one record
+per transaction: a record whose handler keeps failing, or that cannot be decoded, goes to the
+topic's dead-letter topic with the error in its headers, and the partition moves on.
+Infrastructure outages (database or broker unreachable) are not the message's fault: the records
+are read again, for as long as the outage lasts. Offsets are committed after the batch.
+
+``subscribe(handler)`` is the older path: the handler opens and commits its own unit of work.
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
@@ -23,13 +30,18 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from helpline_shared.envelope import Envelope, PoisonMessage, from_record
+from helpline_shared.events import Event
 from helpline_shared.runtime.producer import EventProducer
 from helpline_shared.runtime.telemetry import kafka_attributes
+from helpline_shared.runtime.uow import SqlUnitOfWork
 from helpline_shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
+UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
+Apply = Callable[[UnitOfWorkT, Envelope], Awaitable[None]]
+Record = ConsumerRecord[Any, Any]
 
 EVENTS_CONSUMED = Counter(
     "helpline_events_consumed_total",
@@ -100,6 +112,26 @@ async def _raw_batch(message: KafkaMessage) -> object:
     return message.body
 
 
+def _batch_subscriber(broker: KafkaBroker, topics: Sequence[str], group: str, batch_size: int
+                      ) -> Callable[[Callable[..., Awaitable[None]]], object]:
+    """FastStream's batch subscriber as every consumer of Helpline configures it."""
+    return broker.subscriber(
+        *topics,
+        group_id=group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=batch_size,
+        # FastStream sleeps this long again after an empty poll: keep it short, or a record
+        # arriving on a quiet topic waits up to twice this long.
+        batch_timeout_ms=20,
+        decoder=_raw_batch,
+        max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+    )
+
+
 def subscribe(
     broker: KafkaBroker,
     *,
@@ -121,21 +153,7 @@ def subscribe(
     the records already handled are then skipped by the handlers' inbox.
     """
 
-    @broker.subscriber(
-        *topics,
-        group_id=group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        batch=True,
-        max_records=batch_size,
-        # FastStream sleeps this long again after an empty poll: keep it short, or a record
-        # arriving on a quiet topic waits up to twice this long.
-        batch_timeout_ms=20,
-        decoder=_raw_batch,
-        max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=1_000,
-    )
+    @_batch_subscriber(broker, topics, group, batch_size)
     async def consume(body: object, message: KafkaMessage) -> None:
         records: tuple[ConsumerRecord[Any, Any], ...] = message.raw_message  # type: ignore[assignment]
         deadline = time.monotonic() + BATCH_TIME_BUDGET
@@ -151,7 +169,7 @@ def subscribe(
                                         retry_delay)
             HANDLER_SECONDS.labels(group, record.topic).observe(time.perf_counter() - started)
             EVENTS_CONSUMED.labels(group, record.topic, outcome).inc()
-            _observe_lag(message, record, group)
+            _observe_lag(message.consumer, record, group)
 
 
 def _rewind(consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
@@ -184,9 +202,9 @@ def _consumer_span(tracer: Tracer, record: ConsumerRecord[Any, Any], group: str
     )
 
 
-def _observe_lag(message: KafkaMessage, record: ConsumerRecord[Any, Any], group: str) -> None:
+def _observe_lag(consumer: Any, record: ConsumerRecord[Any, Any], group: str) -> None:
     # The consumer knows each assigned partition's high watermark from its last fetch.
-    highwater = getattr(message.consumer, "highwater", None)
+    highwater = getattr(consumer, "highwater", None)
     end = highwater(TopicPartition(record.topic, record.partition)) if highwater else None
     if isinstance(end, int):
         CONSUMER_LAG.labels(group, record.topic, str(record.partition)).set(
@@ -224,3 +242,255 @@ async def _handle(
                         extra={"event_type": envelope.type, "attempt": attempt,
                                "error": str(error)[:300]})
             await asyncio.sleep(retry_delay * attempt)
+
+
+class HandlerTable(Generic[UnitOfWorkT]):
+    """The function that applies each event type, for one consumer (the name in its inbox)."""
+
+    def __init__(self, consumer: str,
+                 handlers: Mapping[type[Event] | str, Apply[UnitOfWorkT]] | None = None) -> None:
+        self.consumer = consumer
+        self._handlers: dict[str, Apply[UnitOfWorkT]] = {}
+        for event_type, apply in (handlers or {}).items():
+            self.register(event_type, apply)
+
+    def register(self, event_type: type[Event] | str, apply: Apply[UnitOfWorkT]) -> None:
+        """Apply events of ``event_type`` with ``apply``; one function per type."""
+        name = event_type if isinstance(event_type, str) else event_type.event_type
+        if name in self._handlers:
+            raise ValueError(f"{name} already has a handler in {self.consumer}'s table")
+        self._handlers[name] = apply
+
+    def get(self, ce_type: str) -> Apply[UnitOfWorkT] | None:
+        """The function applying ``ce_type``, or None when this consumer does not want it."""
+        return self._handlers.get(ce_type)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The event types this table applies."""
+        return frozenset(self._handlers)
+
+
+def ce_type(record: Record) -> str | None:
+    """The record's ``ce_type`` header, read without decoding the record."""
+    for name, value in record.headers or ():
+        if name == "ce_type":
+            return bytes(value).decode(errors="replace")
+    return None
+
+
+@dataclass(frozen=True)
+class _Item(Generic[UnitOfWorkT]):
+    record: Record
+    envelope: Envelope | None
+    apply: Apply[UnitOfWorkT] | None
+    poison: PoisonMessage | None = None
+
+
+class _Rewound(Exception):
+    """The records from here on are read again from Kafka (after a pause if ``wait``)."""
+
+    def __init__(self, wait: bool) -> None:
+        super().__init__()
+        self.wait = wait
+
+
+class TableConsumer(Generic[UnitOfWorkT]):
+    """Applies consumed batches through a handler table; the runtime owns each transaction."""
+
+    def __init__(
+        self,
+        *,
+        table: HandlerTable[UnitOfWorkT],
+        unit_of_work: Callable[[], UnitOfWorkT],
+        dead_letters: DeadLetters,
+        tracer: Tracer,
+        group: str,
+        max_attempts: int = 3,
+        retry_delay: float = 0.2,
+        transient_delay: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        time_budget: float = BATCH_TIME_BUDGET,
+    ) -> None:
+        self._table = table
+        self._unit_of_work = unit_of_work
+        self._dead_letters = dead_letters
+        self._tracer = tracer
+        self._group = group
+        self._max_attempts = max_attempts
+        self._retry_delay = retry_delay
+        self._transient_delay = transient_delay
+        self._sleep = sleep
+        self._clock = clock
+        self._time_budget = time_budget
+
+    async def consume(self, records: Sequence[Record], consumer: Any) -> None:
+        """Apply ``records`` partition by partition; rewind ``consumer`` over what is left."""
+        deadline = self._clock() + self._time_budget
+        partitions = _by_partition(records)
+        for index, batch in enumerate(partitions):
+            rest = [record for later in partitions[index + 1:] for record in later]
+            if self._clock() > deadline:
+                # Poll again long before max.poll.interval runs out, or the group would evict
+                # this member mid-batch; the rest of the batch is read again from Kafka.
+                _rewind(consumer, [*batch, *rest])
+                return
+            try:
+                await self._consume_partition(batch, consumer, deadline)
+            except _Rewound as rewound:
+                _rewind(consumer, rest)
+                if rewound.wait:
+                    await self._sleep(self._transient_delay)
+                return
+
+    async def _consume_partition(self, records: Sequence[Record], consumer: Any,
+                                 deadline: float) -> None:
+        items = list(self._wanted(records))
+        if not items:
+            return
+        try:
+            await self._apply_batch([item for item in items if item.envelope is not None])
+        except Exception as error:
+            if is_transient(error):
+                _log_transient(error)
+                _rewind(consumer, records)
+                raise _Rewound(wait=True) from error
+            log.warning("batch failed; applying its records one per transaction",
+                        extra={"batch_size": len(items), "error": str(error)[:300]})
+            for index, item in enumerate(items):
+                try:
+                    if self._clock() > deadline:
+                        raise _Rewound(wait=False)  # retries took the batch's time budget
+                    outcome = await self._alone(item)
+                except _Rewound:
+                    _rewind(consumer, [later.record for later in items[index:]])
+                    raise
+                EVENTS_CONSUMED.labels(self._group, item.record.topic, outcome).inc()
+                _observe_lag(consumer, item.record, self._group)
+            return
+        for item in items:
+            if item.poison is not None:
+                await self._dead_letters.send(item.record, item.poison, attempts=0)
+                EVENTS_CONSUMED.labels(self._group, item.record.topic, "dead_lettered").inc()
+        _observe_lag(consumer, records[-1], self._group)
+
+    def _wanted(self, records: Iterable[Record]) -> Iterable[_Item[UnitOfWorkT]]:
+        for record in records:
+            kind = ce_type(record)
+            apply = self._table.get(kind) if kind is not None else None
+            if kind is not None and apply is None:
+                EVENTS_CONSUMED.labels(self._group, record.topic, "skipped").inc()
+                continue
+            try:
+                envelope = from_record(record.headers or (), record.value)
+            except PoisonMessage as error:
+                yield _Item(record, None, None, error)
+            else:
+                yield _Item(record, envelope, apply)
+
+    async def _apply_batch(self, items: Sequence[_Item[UnitOfWorkT]]) -> None:
+        if not items:
+            return
+        async with self._unit_of_work() as uow:
+            claimed = await uow.claim_events(
+                self._table.consumer, [item.envelope.id for item in items if item.envelope])
+            outcomes = []
+            for item in items:
+                outcome = "duplicate"
+                if item.envelope is not None and item.envelope.id in claimed:
+                    claimed.discard(item.envelope.id)  # the same ce_id twice: applied once
+                    await self._apply_traced(uow, item)
+                    outcome = "handled"
+                outcomes.append((item.record.topic, outcome))
+            await uow.commit()
+        for topic, outcome in outcomes:
+            EVENTS_CONSUMED.labels(self._group, topic, outcome).inc()
+
+    async def _apply_traced(self, uow: UnitOfWorkT, item: _Item[UnitOfWorkT]) -> None:
+        assert item.envelope is not None and item.apply is not None
+        started = time.perf_counter()
+        with _consumer_span(self._tracer, item.record, self._group), uow.lent_to_handler():
+            await item.apply(uow, item.envelope)
+        HANDLER_SECONDS.labels(self._group, item.record.topic).observe(
+            time.perf_counter() - started)
+
+    async def _alone(self, item: _Item[UnitOfWorkT]) -> str:
+        """Apply one record in its own transaction, with retries; dead-letter it at the end."""
+        if item.poison is not None:
+            await self._dead_letters.send(item.record, item.poison, attempts=0)
+            return "dead_lettered"
+        assert item.envelope is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self._unit_of_work() as uow:
+                    if not await uow.claim_events(self._table.consumer, [item.envelope.id]):
+                        return "duplicate"
+                    await self._apply_traced(uow, item)
+                    await uow.commit()
+                return "handled"
+            except Exception as error:
+                if is_transient(error):
+                    _log_transient(error)
+                    raise _Rewound(wait=True) from error
+                if attempt >= self._max_attempts:
+                    await self._dead_letters.send(item.record, error, attempts=attempt)
+                    return "dead_lettered"
+                log.warning("handler failed, retrying",
+                            extra={"event_type": item.envelope.type, "attempt": attempt,
+                                   "error": str(error)[:300]})
+                await self._sleep(self._retry_delay * attempt)
+
+
+async def apply_alone(table: HandlerTable[UnitOfWorkT], uow: UnitOfWorkT, envelope: Envelope
+                      ) -> bool:
+    """Apply one event through ``table`` in a transaction of its own, as the consumer's
+    one-by-one path does (for tests and tools); False if unwanted or already applied."""
+    apply = table.get(envelope.type)
+    if apply is None:
+        return False
+    async with uow:
+        if not await uow.claim_events(table.consumer, [envelope.id]):
+            return False
+        with uow.lent_to_handler():
+            await apply(uow, envelope)
+        await uow.commit()
+    return True
+
+
+def _log_transient(error: BaseException) -> None:
+    log.warning("transient failure, the records will be read again",
+                extra={"error": str(error)[:300]})
+
+
+def _by_partition(records: Sequence[Record]) -> list[list[Record]]:
+    """``records`` grouped by partition, each group in offset order."""
+    groups: dict[tuple[str, int], list[Record]] = {}
+    for record in records:
+        groups.setdefault((record.topic, record.partition), []).append(record)
+    return [sorted(group, key=lambda record: record.offset) for group in groups.values()]
+
+
+def subscribe_table(
+    broker: KafkaBroker,
+    *,
+    topics: Sequence[str],
+    group: str,
+    table: HandlerTable[UnitOfWorkT],
+    unit_of_work: Callable[[], UnitOfWorkT],
+    dead_letters: DeadLetters,
+    tracer: Tracer,
+    batch_size: int = 100,
+) -> TableConsumer[UnitOfWorkT]:
+    """Consume ``topics`` in group ``group``, applying records through ``table``."""
+    consumer = TableConsumer(table=table, unit_of_work=unit_of_work, dead_letters=dead_letters,
+                             tracer=tracer, group=group)
+
+    @_batch_subscriber(broker, topics, group, batch_size)
+    async def consume(body: object, message: KafkaMessage) -> None:
+        records: tuple[Record, ...] = message.raw_message  # type: ignore[assignment]
+        await consumer.consume(records, message.consumer)
+
+    return consumer

@@ -1,5 +1,7 @@
 """Database engines and the tables every service keeps for delivery: outbox and inbox."""
 
+import asyncio
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +21,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
+
+READ_ONLY = {"helpline_read_only": True}
+"""Execution options of a connection that only reads: on SQLite it takes no write lock."""
+_HOLDS_WRITE_LOCK = "helpline_holds_write_lock"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -81,13 +88,14 @@ def inbox_table(metadata: MetaData) -> Table:
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """Create the service's async engine; SQLite gets WAL and serialised write transactions."""
+    """Create the service's async engine; SQLite gets WAL and one in-process writer at a time."""
     if not url.startswith("sqlite"):
         # No pre-ping: it cost a round trip per checkout (9% of notify's CPU in the pipeline
         # profile). A connection found dead after a database restart invalidates the pool;
         # the request answers 503 and the consumer retries, both on fresh connections.
         return create_async_engine(url, **options)
     engine = create_async_engine(url, **options)
+    writer = WriterLock()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -96,14 +104,53 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Only for writers of other processes (migrations, tools): this process's writers
+        # queue on the writer lock and never meet SQLite's busy handler and its sleeps.
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _sqlite_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
-        # writes can fail with SQLITE_BUSY instead of waiting for another writer.
+        if connection.get_execution_options().get("helpline_read_only"):
+            # WAL readers see a snapshot and never wait for the writer.
+            connection.exec_driver_sql("BEGIN")
+            return
+        # A transaction that may write queues on the in-process writer lock first, then takes
+        # SQLite's write lock up front (IMMEDIATE): a deferred transaction that reads and then
+        # writes could otherwise fail with SQLITE_BUSY after another writer committed.
+        if _HOLDS_WRITE_LOCK not in connection.info:
+            connection.info[_HOLDS_WRITE_LOCK] = await_only(writer.acquire())
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    def _release(_dbapi_connection: Any, record: Any, *_args: Any) -> None:
+        # Released when the connection goes back to the pool, after its COMMIT or ROLLBACK
+        # completed (the engine's commit event fires before it).
+        held = record.info.pop(_HOLDS_WRITE_LOCK, None) if record is not None else None
+        if held is not None and held.locked():
+            held.release()
+
+    for ending in ("checkin", "invalidate", "detach"):
+        event.listen(engine.sync_engine, ending, _release)
     return engine
+
+
+class WriterLock:
+    """One SQLite writer at a time in this process, queued in order, per event loop."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary())
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def acquire(self) -> asyncio.Lock:
+        """Wait for this process's write turn; release the returned lock to end it."""
+        lock = self._lock()
+        await lock.acquire()
+        return lock

@@ -1,12 +1,11 @@
 """Transactional outbox: events staged with the state change, published by a relay afterwards."""
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from helpline_shared.envelope import KafkaRecord, to_record
 from helpline_shared.events import Event
-from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.db import READ_ONLY, utcnow
 from helpline_shared.runtime.producer import EventProducer, RecordHeaders
 from helpline_shared.runtime.telemetry import kafka_attributes
 
@@ -59,8 +58,28 @@ async def stage(session: AsyncSession, table: Table, rows: list[dict[str, object
         await session.execute(insert(table), rows)
 
 
+class Staged(NamedTuple):
+    """An outbox row as the relay publishes it."""
+
+    event_id: str
+    topic: str
+    record_key: bytes
+    record_value: bytes
+    headers: list[list[str]]
+
+
+def _staged(row: dict[str, object]) -> Staged:
+    return Staged(str(row["event_id"]), str(row["topic"]), row["record_key"],  # type: ignore[arg-type]
+                  row["record_value"], row["headers"])  # type: ignore[arg-type]
+
+
 class OutboxRelay:
-    """Publishes committed outbox rows to Kafka in batches and marks them sent."""
+    """Publishes committed outbox rows to Kafka and marks them sent.
+
+    A unit of work hands the rows it committed to the relay of its process, which publishes
+    them at once; polling the table is only the safety net for rows a crash (or another
+    process) left behind.
+    """
 
     def __init__(
         self,
@@ -87,24 +106,58 @@ class OutboxRelay:
         # rows the running loop is publishing (SQLite has no row locks to keep them apart).
         self._publishing = asyncio.Lock()
         self._stopping = False
+        self._running = False
+        # Until the first poll, rows a crash left behind must be published before new ones.
+        self._behind = True
+        self._handed: list[Staged] = []
 
     def wake(self) -> None:
         """Tell the relay that something was committed (it also polls, for other processes)."""
         self._wakeup.set()
 
+    def hand_off(self, rows: Sequence[dict[str, object]]) -> None:
+        """Publish these just-committed outbox rows at once (only while the relay runs)."""
+        if not self._running or self._stopping:
+            return  # the first poll, or the final flush, publishes them
+        if not self._behind:
+            self._handed.extend(_staged(row) for row in rows)
+        self._wakeup.set()
+
+    async def publish_handed(self) -> int:
+        """Publish the rows handed over since the last call and mark them sent in one statement.
+
+        If publishing fails the rows stay unsent in the table, and polling publishes them.
+        """
+        async with self._publishing:
+            rows, self._handed = self._handed, []
+            if not rows:
+                return 0
+            await self._send(rows)
+            async with self._engine.begin() as connection:
+                await self._mark_sent(connection, rows)
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows in id order; return how many were published."""
         async with self._publishing:
-            return await self._publish_batch()
+            published = await self._publish_batch()
+            if published and self._handed:
+                # Rows handed over while this poll had already selected them.
+                sent = set(published)
+                self._handed = [row for row in self._handed if row.event_id not in sent]
+            return len(published)
 
-    async def _publish_batch(self) -> int:
+    async def _publish_batch(self) -> list[str]:
         if self._engine.dialect.name == "sqlite":
             # SQLite locks the whole database for a writer: never wait for the broker inside a
             # transaction, or a broker outage stalls every write of the service. Rows are read,
             # published, then marked in two short transactions (this process runs one batch at a
             # time; a crash in between re-publishes the batch with the same ce_ids).
-            async with self._engine.begin() as connection:
-                rows = (await connection.execute(self._unsent())).all()
+            async with self._engine.connect() as reader:
+                await reader.execution_options(**READ_ONLY)
+                async with reader.begin():
+                    rows = (await reader.execute(self._unsent())).all()
             if rows:
                 await self._send(rows)
                 async with self._engine.begin() as connection:
@@ -119,19 +172,19 @@ class OutboxRelay:
                     await self._mark_sent(connection, rows)
         if rows:
             OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
-        return len(rows)
+        return [row.event_id for row in rows]
 
     def _unsent(self) -> Select[Any]:
         table = self._table
         return (
-            select(table.c.id, table.c.topic, table.c.record_key, table.c.record_value,
+            select(table.c.event_id, table.c.topic, table.c.record_key, table.c.record_value,
                    table.c.headers)
             .where(table.c.sent_at.is_(None))
             .order_by(table.c.id)
             .limit(self._batch_size)
         )
 
-    async def _send(self, rows: Sequence[Row[Any]]) -> None:
+    async def _send(self, rows: Sequence[Row[Any] | Staged]) -> None:
         deliveries = []
         for row in rows:
             span = self._send_span(row)
@@ -150,7 +203,7 @@ class OutboxRelay:
         # Every send must be acknowledged (acks=all) before the rows are marked sent.
         await asyncio.gather(*deliveries)
 
-    def _send_span(self, row: Row[Any]) -> Span:
+    def _send_span(self, row: Row[Any] | Staged) -> Span:
         # The producer span is a child of the span that staged the event (its context is in
         # the row's headers), and its own context replaces it in the record: consumers become
         # its children, so a ticket stays one trace from the request to the last consumer.
@@ -163,10 +216,12 @@ class OutboxRelay:
                                         key=row.record_key),
         )
 
-    async def _mark_sent(self, connection: AsyncConnection, rows: Sequence[Row[Any]]) -> None:
+    async def _mark_sent(self, connection: AsyncConnection,
+                         rows: Sequence[Row[Any] | Staged]) -> None:
         table = self._table
         await connection.execute(
-            update(table).where(table.c.id.in_([row.id for row in rows])).values(sent_at=utcnow())
+            update(table).where(table.c.event_id.in_([row.event_id for row in rows]))
+            .values(sent_at=utcnow())
         )
 
     async def _prune(self, connection: AsyncConnection) -> None:
@@ -177,6 +232,7 @@ class OutboxRelay:
     async def _backlog(self) -> int:
         table = self._table
         async with self._engine.connect() as connection:
+            await connection.execution_options(**READ_ONLY)
             backlog = await connection.scalar(
                 select(func.count()).select_from(table).where(table.c.sent_at.is_(None))
             )
@@ -185,8 +241,17 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay until ``stop``; failures are logged and retried, never fatal."""
         cycles = 0
+        self._running = True
         while not self._stopping:
             try:
+                if self._handed and not self._behind:
+                    await self.publish_handed()
+                    # Woken by a hand-off: the table is polled on the interval, not now.
+                    if not await self._wait(self._poll_interval):
+                        continue
+                # From here on hand-offs are taken again: a row committed before this point
+                # is seen by the poll, one committed after it is handed over.
+                self._behind = False
                 while await self.publish_pending() == self._batch_size:
                     pass
                 cycles += 1
@@ -196,14 +261,27 @@ class OutboxRelay:
                     OUTBOX_BACKLOG.labels(self._service).set(await self._backlog())
             except Exception:
                 log.exception("outbox relay cycle failed; retrying")
+                # Rows not published are still unsent in the table; until a poll has
+                # published them, later rows must not overtake them through a hand-off.
+                self._behind = True
+                self._handed = []
                 await asyncio.sleep(1.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-            self._wakeup.clear()
+            await self._wait(self._poll_interval)
+
+    async def _wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a wake-up; True if the time ran out (poll due)."""
+        timed_out = False
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), seconds)
+        except TimeoutError:
+            timed_out = True
+        self._wakeup.clear()
+        return timed_out
 
     async def stop(self) -> None:
         """Stop relaying after one last flush of what is committed."""
         self._stopping = True
+        self._handed = []
         self._wakeup.set()
         try:
             while await self.publish_pending():

@@ -22,9 +22,16 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpline_shared.kafka_security import faststream_security
-from helpline_shared.runtime.consumer import DeadLetters, Handler, subscribe
+from helpline_shared.runtime.consumer import (
+    DeadLetters,
+    Handler,
+    HandlerTable,
+    TableConsumer,
+    subscribe,
+    subscribe_table,
+)
 from helpline_shared.runtime.credentials import CredentialVerifier
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
+from helpline_shared.runtime.db import READ_ONLY, create_engine, inbox_table, outbox_table
 from helpline_shared.runtime.edge import BodyLimit, BodyLimits, RequestContext
 from helpline_shared.runtime.http_metrics import HttpServerMetrics
 from helpline_shared.runtime.outbox import OutboxRelay
@@ -142,7 +149,7 @@ class ServiceRuntime:
             inbox_table=self.inbox_table,
             source=f"/helpline/{self.name}",
             topic_prefix=self.settings.topic_prefix,
-            on_commit=self.relay.wake,
+            relay=self.relay,
         )
 
     def session(self) -> AsyncSession:
@@ -156,6 +163,20 @@ class ServiceRuntime:
             topics=[self.settings.topic_prefix + topic for topic in topics],
             group=f"helpline-{self.name}",
             handler=handler,
+            dead_letters=self.dead_letters,
+            tracer=self.tracer_provider.get_tracer("helpline.consumer"),
+            batch_size=self.settings.consumer_batch_size,
+        )
+
+    def consume(self, topics: Sequence[str], table: HandlerTable[UnitOfWorkT],
+                unit_of_work: Callable[[], UnitOfWorkT]) -> TableConsumer[UnitOfWorkT]:
+        """Consume ``topics`` in this service's consumer group through ``table``."""
+        return subscribe_table(
+            self.broker,
+            topics=[self.settings.topic_prefix + topic for topic in topics],
+            group=f"helpline-{self.name}",
+            table=table,
+            unit_of_work=unit_of_work,
             dead_letters=self.dead_letters,
             tracer=self.tracer_provider.get_tracer("helpline.consumer"),
             batch_size=self.settings.consumer_batch_size,
@@ -201,6 +222,7 @@ class ServiceRuntime:
         checks: dict[str, str] = {}
         try:
             async with self.engine.connect() as connection:
+                await connection.execution_options(**READ_ONLY)
                 await asyncio.wait_for(connection.execute(text("SELECT 1")), 2.0)
             checks["database"] = "ok"
         except Exception as error:  # noqa: BLE001 - reported, not raised

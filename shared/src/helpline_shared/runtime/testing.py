@@ -9,20 +9,24 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
 import jwt
+from aiokafka import ConsumerRecord, TopicPartition
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from helpline_shared.envelope import Envelope, from_record
+from helpline_shared.envelope import Envelope, from_record, to_record
+from helpline_shared.events import Event
 from helpline_shared.runtime.credentials import ALGORITHMS, API_KEY_PREFIX, hash_secret
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
 from helpline_shared.runtime.migrations import upgrade
+from helpline_shared.runtime.producer import EventProducer, RecordHeaders
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
@@ -201,3 +205,93 @@ def stand_in_identity() -> StandInIdentity:
     if _stand_in is None:
         _stand_in = StandInIdentity()
     return _stand_in
+
+
+def consumer_record(event: Event, *, offset: int, partition: int = 0, event_id: str | None = None,
+                    topic: str | None = None) -> ConsumerRecord[bytes, bytes]:
+    """``event`` as the Kafka consumer hands it over, through the real CloudEvents encoding."""
+    record = to_record(event, source="/tests", event_id=event_id)
+    return raw_record(record.headers, record.value, offset=offset, partition=partition,
+                      topic=topic or record.topic, key=record.key)
+
+
+def raw_record(headers: Sequence[tuple[str, bytes]], value: bytes | None, *, offset: int,
+               partition: int = 0, topic: str = "helpline.tickets", key: bytes | None = b"key"
+               ) -> ConsumerRecord[bytes, bytes]:
+    """A consumed record with exactly these headers and value (for records that are not events)."""
+    return ConsumerRecord(topic=topic, partition=partition, offset=offset, timestamp=0,
+                          timestamp_type=0, key=key, value=value, checksum=None,
+                          serialized_key_size=len(key or b""),
+                          serialized_value_size=len(value or b""), headers=list(headers))
+
+
+class FakeKafkaConsumer:
+    """Stands in for the aiokafka consumer a batch came from: notes where it was rewound."""
+
+    def __init__(self) -> None:
+        self.seeks: dict[tuple[str, int], int] = {}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Note that ``partition`` is read again from ``offset``."""
+        self.seeks[(partition.topic, partition.partition)] = offset
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        """No fetch, no high watermark."""
+        return None
+
+
+class RecordingProducer(EventProducer):
+    """A producer that keeps what it is asked to send instead of reaching a broker."""
+
+    def __init__(self) -> None:
+        super().__init__("127.0.0.1:9", "tests")
+        self.sent: list[tuple[str, bytes | None, dict[str, str]]] = []
+        self.failing = False
+        self.arrived = asyncio.Event()
+        """Set at each record kept (clear it to wait for the next)."""
+
+    async def send(self, topic: str, *, value: bytes, key: bytes | None, headers: RecordHeaders
+                   ) -> "asyncio.Future[Any]":
+        """Keep the record; the returned future is already acknowledged."""
+        await self.send_and_wait(topic, value=value, key=key, headers=headers)
+        delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        delivery.set_result(_Acknowledged(partition=0, offset=len(self.sent) - 1))
+        return delivery
+
+    async def send_and_wait(self, topic: str, *, value: bytes | None, key: bytes | None,
+                            headers: RecordHeaders) -> None:
+        """Keep the record, or fail as a broker outage would when ``failing``."""
+        if self.failing:
+            raise ConnectionError("the broker is away")
+        self.sent.append((topic, value, {name: raw.decode() for name, raw in headers}))
+        self.arrived.set()
+
+
+@dataclass(frozen=True)
+class _Acknowledged:
+    partition: int
+    offset: int
+
+
+class StatementLog:
+    """Every SQL statement an engine executes while listening (an executemany counts once),
+    with each COMMIT and ROLLBACK."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.statements: list[str] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self._note)
+        event.listen(engine.sync_engine, "commit",
+                     lambda _connection: self.statements.append("COMMIT"))
+        event.listen(engine.sync_engine, "rollback",
+                     lambda _connection: self.statements.append("ROLLBACK"))
+
+    def _note(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.statements.append(" ".join(statement.split()))
+
+    def count(self, start: str) -> int:
+        """How many statements began with ``start`` (case-insensitive)."""
+        return sum(statement.upper().startswith(start.upper()) for statement in self.statements)
+
+    def clear(self) -> None:
+        """Forget what was executed so far."""
+        self.statements = []

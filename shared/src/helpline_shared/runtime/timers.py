@@ -89,12 +89,42 @@ class Timer:
 FireTimer = Callable[[UnitOfWorkT, Timer], Awaitable[None]]
 
 
+class NoTimerHandler(LookupError):
+    """A timer of a kind the service's timer table has no handler for."""
+
+
+class TimerTable(Generic[UnitOfWorkT]):
+    """The function that fires each timer kind, for one service's timer loop (its ``fire``).
+
+    Like the consumer's handler table, a timer handler works in the unit of work the loop gives
+    it and never opens or commits it.
+    """
+
+    def __init__(self, handlers: Mapping[str, FireTimer[UnitOfWorkT]]) -> None:
+        self._handlers = dict(handlers)
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The timer kinds this table fires."""
+        return frozenset(self._handlers)
+
+    async def __call__(self, uow: UnitOfWorkT, timer: Timer) -> None:
+        """Fire ``timer`` with the handler of its kind."""
+        fire = self._handlers.get(timer.kind)
+        if fire is None:
+            raise NoTimerHandler(timer.kind)
+        await fire(uow, timer)
+
+
 class TimerScheduler:
     """Schedules timers inside the caller's transaction (they exist only if it commits)."""
 
-    def __init__(self, session: AsyncSession, table: Table) -> None:
+    def __init__(self, session: AsyncSession, table: Table,
+                 on_scheduled: Callable[[datetime], None] | None = None) -> None:
+        """``on_scheduled`` is told the due time of each timer scheduled."""
         self._session = session
         self._table = table
+        self._on_scheduled = on_scheduled
 
     async def schedule(
         self, timer_id: str, *, kind: str, due_at: datetime, payload: Mapping[str, Any],
@@ -114,7 +144,10 @@ class TimerScheduler:
                     trace_headers=dict(trace_headers()) if traced else {}, fired_at=None)
             .on_conflict_do_nothing()
         )
-        return bool(getattr(result, "rowcount", 0))
+        scheduled = bool(getattr(result, "rowcount", 0))
+        if scheduled and self._on_scheduled is not None:
+            self._on_scheduled(due_at)
+        return scheduled
 
     async def cancel_pending(self, id_prefix: str) -> int:
         """Remove the timers not fired yet whose id starts with ``id_prefix``; how many."""
@@ -169,6 +202,12 @@ class TimerLoop(Generic[UnitOfWorkT]):
         """Look for due timers now instead of at the next poll."""
         self._upcoming = []
         self._wakeup.set()
+
+    def wake_for(self, due_at: datetime) -> None:
+        """A timer due at ``due_at`` was committed: wake now only if it is due before the next
+        poll would find it (a later one is read ahead by that poll)."""
+        if (due_at - utcnow()).total_seconds() < self._poll_interval:
+            self.wake()
 
     async def fire_due(self) -> tuple[int, datetime | None]:
         """Fire the timers due now, a batch per transaction; return how many fired and when next."""
@@ -314,7 +353,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
         )
         if skipped:
             query = query.where(table.c.id.not_in(skipped))
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work().read_only() as uow:
             self._upcoming = list((await uow.session.execute(query)).scalars())
         return self._upcoming[0] if self._upcoming else None
 
@@ -326,7 +365,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
             kind=trace.SpanKind.INTERNAL,
             attributes={"helpline.timer.kind": timer.kind,
                         "helpline.timer.due_at": timer.due_at.isoformat()},
-        ):
+        ), uow.lent_to_handler():
             await self._fire(uow, timer)
 
     async def _mark_fired(self, uow: UnitOfWorkT, timers: list[Timer]) -> datetime:
@@ -345,7 +384,8 @@ class TimerLoop(Generic[UnitOfWorkT]):
         self._last_measured = now
         table = self._table
         prune = not self._last_pruned or now - self._last_pruned >= PRUNE_INTERVAL
-        async with self._unit_of_work() as uow:
+        unit_of_work = self._unit_of_work()
+        async with unit_of_work if prune else unit_of_work.read_only() as uow:
             overdue, oldest_due_at = (
                 await uow.session.execute(
                     select(func.count(), func.min(table.c.due_at))

@@ -1,8 +1,10 @@
-"""The unit of work every service's handlers use: one transaction, its events, its inbox entry."""
+"""The unit of work every service's handlers use: one transaction, its events, its inbox entries."""
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -10,7 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpline_shared.events import Event
 from helpline_shared.runtime import outbox
-from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.db import READ_ONLY, utcnow
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], None]
+
+
+class TransactionOwnedByRuntime(RuntimeError):
+    """A handler tried to open, commit, roll back or claim: the runtime does that for it."""
+
+
+class RelayHandOff(Protocol):
+    """Takes the outbox rows a commit wrote, to publish them at once."""
+
+    def hand_off(self, rows: Sequence[dict[str, object]]) -> None:
+        """Publish ``rows`` (already committed) soon, and mark them sent."""
 
 
 class SqlUnitOfWork:
@@ -24,7 +41,8 @@ class SqlUnitOfWork:
         inbox_table: Table,
         source: str,
         topic_prefix: str = "",
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: AfterCommit = lambda: None,
+        relay: RelayHandOff | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._outbox_table = outbox_table
@@ -32,8 +50,12 @@ class SqlUnitOfWork:
         self._source = source
         self._topic_prefix = topic_prefix
         self._on_commit = on_commit
+        self._relay = relay
         self._pending: list[dict[str, object]] = []
+        self._after_commit: list[AfterCommit] = []
         self._session: AsyncSession | None = None
+        self._read_only = False
+        self._lent = False
 
     @property
     def session(self) -> AsyncSession:
@@ -42,9 +64,18 @@ class SqlUnitOfWork:
             raise RuntimeError("the unit of work is not open")
         return self._session
 
+    def read_only(self) -> Self:
+        """Mark this unit of work as one that only reads (on SQLite it takes no write lock)."""
+        self._read_only = True
+        return self
+
     async def __aenter__(self) -> Self:
+        self._refuse_if_lent("open")
         self._session = self._session_factory()
         self._pending = []
+        self._after_commit = []
+        if self._read_only:
+            await self._session.connection(execution_options=READ_ONLY)
         return self
 
     async def __aexit__(
@@ -53,11 +84,26 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._lent = False
         try:
             await self.rollback()
         finally:
             await self.session.close()
             self._session = None
+
+    @contextlib.contextmanager
+    def lent_to_handler(self) -> Iterator[Self]:
+        """While a handler runs: opening, committing, rolling back or claiming is refused."""
+        self._lent = True
+        try:
+            yield self
+        finally:
+            self._lent = False
+
+    def _refuse_if_lent(self, action: str) -> None:
+        if self._lent:
+            raise TransactionOwnedByRuntime(
+                f"a handler may not {action} the unit of work; the runtime does")
 
     def publish(self, event: Event, *, event_id: str | None = None) -> None:
         """Publish ``event`` if and when this unit of work commits.
@@ -67,25 +113,53 @@ class SqlUnitOfWork:
         self._pending.append(outbox.outbox_row(
             event, source=self._source, event_id=event_id, topic_prefix=self._topic_prefix))
 
+    def after_commit(self, hook: AfterCommit) -> None:
+        """Call ``hook`` once this unit of work has committed (never if it rolls back)."""
+        self._after_commit.append(hook)
+
     async def claim_event(self, consumer: str, event_id: str) -> bool:
         """Record that ``consumer`` applies ``event_id`` now; False if it already has."""
+        return event_id in await self.claim_events(consumer, [event_id])
+
+    async def claim_events(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Record, in one statement, that ``consumer`` applies these events now; return the ids
+        it had not applied before."""
+        self._refuse_if_lent("claim events in")
+        if not event_ids:
+            return set()
         dialect = self.session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        now = utcnow()
+        table = self._inbox_table
         result = await self.session.execute(
-            insert(self._inbox_table)
-            .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
+            insert(table)
+            .values([{"consumer": consumer, "event_id": event_id, "processed_at": now}
+                     for event_id in dict.fromkeys(event_ids)])
             .on_conflict_do_nothing()
+            .returning(table.c.event_id)
         )
-        return bool(getattr(result, "rowcount", 0))
+        return set(result.scalars())
 
     async def commit(self) -> None:
-        """Commit the change and its events together, then wake the relay."""
-        await outbox.stage(self.session, self._outbox_table, self._pending)
-        self._pending = []
+        """Commit the change and its events together, then hand the events to the relay and
+        run the after-commit hooks."""
+        self._refuse_if_lent("commit")
+        staged, self._pending = self._pending, []
+        await outbox.stage(self.session, self._outbox_table, staged)
         await self.session.commit()
+        hooks, self._after_commit = self._after_commit, []
+        if staged and self._relay is not None:
+            self._relay.hand_off(staged)
         self._on_commit()
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # the transaction is committed: a hook must not undo that
+                log.exception("after-commit hook failed")
 
     async def rollback(self) -> None:
         """Discard the change and the events it would have published."""
+        self._refuse_if_lent("roll back")
         self._pending = []
+        self._after_commit = []
         await self.session.rollback()

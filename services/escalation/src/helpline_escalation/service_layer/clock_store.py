@@ -16,6 +16,8 @@ from helpline_shared.events import Event
 
 CONSUMER = "escalation"
 BREACH_TIMER = "sla.breach"
+WARNING_TIMER = "sla.warning"
+ESCALATION_TIMER = "sla.escalation"
 BUILT_IN_DEFAULT = default_policy(DEFAULT_FIRST_RESPONSE_TARGETS)
 
 
@@ -23,7 +25,7 @@ def timer_kind(purpose: str) -> str:
     """The timer kind of ``purpose`` (a metrics label): breach, warning or escalation."""
     if purpose == BREACH:
         return BREACH_TIMER
-    return "sla.warning" if purpose.startswith("warning-") else "sla.escalation"
+    return WARNING_TIMER if purpose.startswith("warning-") else ESCALATION_TIMER
 
 
 async def policy_of(uow: EscalationUnitOfWork, tenant_id: str, policy_id: str, version: int,

@@ -1,16 +1,25 @@
-"""Escalation's use cases: SLA clocks follow ticket events, and their timers fire on time."""
+"""Escalation's use cases: SLA clocks follow ticket events, and their timers fire on time.
+
+The consumer applies ticket events through ``handler_table``; the runtime owns each transaction.
+"""
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
+from functools import partial
 
 from helpline_escalation.domain.errors import TicketNotTracked, UnknownTimerKind
 from helpline_escalation.domain.model import BREACH, SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts, default_policy, select_policy
+from helpline_escalation.domain.preventive import TicketOpener
 from helpline_escalation.domain.rules import Change, changes_for
+from helpline_escalation.service_layer import preventive
 from helpline_escalation.service_layer.clock_store import (
     BREACH_TIMER,
     BUILT_IN_DEFAULT,
     CONSUMER,
+    ESCALATION_TIMER,
+    WARNING_TIMER,
     policy_of,
     rules_of,
     save,
@@ -25,15 +34,17 @@ from helpline_shared.events import (
     TicketStatusChanged,
     TicketUpdated,
 )
+from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.timers import Timer
+from helpline_shared.runtime.timers import Timer, TimerTable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BREACH_TIMER", "CONSUMER", "fire_breach_timer", "fire_timer", "on_ticket_event",
-           "ticket_sla", "ticket_sla_report"]
+__all__ = ["BREACH_TIMER", "CONSUMER", "apply_ticket_event", "fire_breach_timer", "fire_timer",
+           "handler_table", "on_ticket_event", "ticket_sla", "ticket_sla_report", "timer_table"]
 
 TicketEvent = TicketCreated | MessageAdded | TicketStatusChanged | TicketUpdated
+TICKET_EVENTS = (TicketCreated, MessageAdded, TicketStatusChanged, TicketUpdated)
 
 
 def _fallback(default: SlaPolicy | Mapping[Priority, int]) -> SlaPolicy:
@@ -45,33 +56,45 @@ def _facts(event: TicketCreated) -> TicketFacts:
                        plan=event.plan, organization_id=event.organization_id)
 
 
-async def on_ticket_event(envelope: Envelope, uow: EscalationUnitOfWork,
-                          default: SlaPolicy | Mapping[Priority, int]) -> None:
-    """Start, pause, resume, restart or stop the ticket's clocks as its events say."""
+def handler_table(default: SlaPolicy | Mapping[Priority, int] = BUILT_IN_DEFAULT
+                  ) -> HandlerTable[EscalationUnitOfWork]:
+    """Escalation's consumer: the ticket events that move SLA clocks, and what applies them."""
+    fallback = _fallback(default)
+
+    async def apply(uow: EscalationUnitOfWork, envelope: Envelope) -> None:
+        await apply_ticket_event(uow, envelope, fallback)
+
+    return HandlerTable(CONSUMER, dict.fromkeys(TICKET_EVENTS, apply))
+
+
+async def apply_ticket_event(uow: EscalationUnitOfWork, envelope: Envelope,
+                             fallback: SlaPolicy) -> None:
+    """Start, pause, resume, restart or stop the ticket's clocks as its event says."""
     event = envelope.event
     if not isinstance(event, TicketEvent):
         return
     if isinstance(event, MessageAdded) and (event.auto_reply or not event.public):
         return  # an auto-reply or an internal note never moves a clock
-    fallback = _fallback(default)
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
-        if isinstance(event, TicketCreated):
-            policy: SlaPolicy | None = await _admit(event, uow, fallback)
-            facts: TicketFacts | None = _facts(event)
+    if isinstance(event, TicketCreated):
+        policy: SlaPolicy | None = await _admit(event, uow, fallback)
+        facts: TicketFacts | None = _facts(event)
+    else:
+        known = await uow.tickets.get(event.tenant_id, event.ticket_id)
+        facts, policy = None, None
+        if known is not None:
+            facts, policy_id, version = known
+            policy = await policy_of(uow, event.tenant_id, policy_id, version, fallback)
+    if policy is not None and facts is not None:
+        if isinstance(event, TicketUpdated):
+            await _reprioritise(event, envelope.id, uow, policy, fallback)
         else:
-            known = await uow.tickets.get(event.tenant_id, event.ticket_id)
-            facts, policy = None, None
-            if known is not None:
-                facts, policy_id, version = known
-                policy = await policy_of(uow, event.tenant_id, policy_id, version, fallback)
-        if policy is not None and facts is not None:
-            if isinstance(event, TicketUpdated):
-                await _reprioritise(event, envelope.id, uow, policy, fallback)
-            else:
-                await _apply_changes(event, envelope.id, uow, policy, facts)
-        await uow.commit()
+            await _apply_changes(event, envelope.id, uow, policy, facts)
+
+
+async def on_ticket_event(envelope: Envelope, uow: EscalationUnitOfWork,
+                          default: SlaPolicy | Mapping[Priority, int]) -> None:
+    """Apply one ticket event in a transaction of its own, as the consumer would (tests, tools)."""
+    await apply_alone(handler_table(default), uow, envelope)
 
 
 async def _admit(event: TicketCreated, uow: EscalationUnitOfWork, fallback: SlaPolicy
@@ -174,10 +197,21 @@ fire_breach_timer = fire_timer
 """The name the first version of the timer callback had."""
 
 
+def timer_table(default: SlaPolicy, opener: TicketOpener, late_after: timedelta
+                ) -> TimerTable[EscalationUnitOfWork]:
+    """Escalation's timer loop: SLA breaches, warnings and escalations; preventive occurrences."""
+    fire_sla = partial(fire_timer, default=default)
+    return TimerTable({
+        **dict.fromkeys((BREACH_TIMER, WARNING_TIMER, ESCALATION_TIMER), fire_sla),
+        preventive.OCCURRENCE_TIMER: partial(preventive.fire_occurrence, opener=opener,
+                                             late_after=late_after),
+    })
+
+
 async def ticket_sla(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork
                      ) -> list[SlaClock]:
     """Every SLA clock of the tenant's ticket; ``TicketNotTracked`` if it has none."""
-    async with uow:
+    async with uow.read_only():
         clocks = await uow.clocks.for_ticket(tenant_id, ticket_id)
     if not clocks:
         raise TicketNotTracked(ticket_id)
@@ -188,7 +222,7 @@ async def ticket_sla_report(tenant_id: str, ticket_id: str, uow: EscalationUnitO
                             default: SlaPolicy = BUILT_IN_DEFAULT
                             ) -> list[tuple[SlaClock, float]]:
     """Each clock of the ticket with the business time it has counted so far."""
-    async with uow:
+    async with uow.read_only():
         clocks = await uow.clocks.for_ticket(tenant_id, ticket_id)
         report = []
         for clock in clocks:
