@@ -215,7 +215,7 @@ class CredentialVerifier:
                 if cached is None or now - cached.fetched_at >= self.max_staleness:
                     raise IdentityUnavailable(f"identity could not be asked: {error}") from error
             else:
-                former = cached and (cached.principal or cached.former)
+                former = (cached.principal or cached.former) if cached else None
                 cached = _CachedKey(_introspected(body), now, former)
                 self._api_keys[digest] = cached
         if cached.principal is None:
