@@ -4,29 +4,27 @@ Every write (POST, PUT, PATCH or DELETE answered 2xx), every permission denial (
 refused credential (401) becomes an ``AuditRecorded`` event on ``helpline.audit``, which identity
 appends to the tenant's audit log (``GET /v1/audit``). The record is committed to the service's
 outbox, in a unit of work of its own, before the response starts: what the caller is told
-happened is in the log. A refused call with no credential, or one that names no tenant, is
-recorded as actor ``anonymous`` in tenant ``-`` with its source address.
+happened is in the log. A call with no usable credential is recorded as actor ``anonymous``, and
+one whose tenant is unknown in tenant ``-``, with its source address.
 """
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any, Final, Literal
+
+from starlette.requests import Request
 
 from helpline_shared.events import AuditRecorded
 from helpline_shared.runtime.auth import route_permission
-from helpline_shared.runtime.credentials import Principal
-from helpline_shared.runtime.edge import Asgi, Message, Receive, Scope, Send, request_id_of
+from helpline_shared.runtime.credentials import Principal, audit_record
+from helpline_shared.runtime.edge import Asgi, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-UNKNOWN_TENANT: Final = "-"
-"""The tenant of a record whose caller named none (no credential, or an unverifiable one)."""
-ANONYMOUS: Final = "anonymous"
 
-# Bounded as identity's audit_log columns are.
-_ACTION_LENGTH, _TARGET_LENGTH, _ACTOR_LENGTH, _DETAIL_LENGTH = 64, 320, 200, 200
+# Bounded as identity's audit_log columns are (actors are ids identity issued: short).
+_ACTION_LENGTH, _TARGET_LENGTH, _DETAIL_LENGTH = 64, 320, 200
 
 Recorder = Callable[[AuditRecorded], Awaitable[None]]
 
@@ -84,15 +82,10 @@ def audit_event(scope: Scope, service: str, status: int,
     method = str(scope["method"])
     route = scope.get("route")
     template = getattr(route, "path", None)
-    permission = route_permission(route) if route is not None else None
-    action = permission or f"{method} {template or scope.get('path', '')}"
-    client = scope.get("client")
+    action = route_permission(route) or f"{method} {template or scope.get('path', '')}"
     detail = {"method": method, "status": str(status)}
     if template:
         detail["route"] = template[:_DETAIL_LENGTH]
-    return AuditRecorded(
-        tenant_id=(principal.tenant_id if principal else "") or UNKNOWN_TENANT,
-        service=service, actor=(principal.actor if principal else ANONYMOUS)[:_ACTOR_LENGTH],
-        action=action[:_ACTION_LENGTH], target=str(scope.get("path", ""))[:_TARGET_LENGTH],
-        outcome=outcome, request_id=request_id_of(scope),
-        source=client[0] if client else None, detail=detail, occurred_at=datetime.now(UTC))
+    return audit_record(principal, action[:_ACTION_LENGTH], service=service,
+                        request=Request(scope), outcome=outcome,
+                        target=str(scope.get("path", ""))[:_TARGET_LENGTH], **detail)

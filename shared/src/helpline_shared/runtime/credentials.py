@@ -325,17 +325,28 @@ def principal_dependency(
     return Depends(dependency)
 
 
-def audit_record(principal: Principal, action: str, *, service: str, request: Request | None,
-                 target: str | None = None, outcome: Literal["ok", "denied", "failed"] = "ok",
+ANONYMOUS = "anonymous"
+"""The actor of a call that presented no usable credential."""
+UNKNOWN_TENANT = "-"
+"""The tenant of an audit record whose caller named none."""
+
+
+def audit_record(principal: Principal | None, action: str, *, service: str,
+                 request: Request | None, target: str | None = None,
+                 outcome: Literal["ok", "denied", "failed"] = "ok",
                  **detail: str) -> AuditRecorded:
     """An audit record for identity's log; publish it with the unit of work of the change.
 
-    A denial has no change to commit with: publish it in a unit of work of its own.
+    A denial has no change to commit with: publish it in a unit of work of its own. A call
+    without a usable credential (``principal`` None) is recorded as ``anonymous`` in tenant
+    ``-``, with its source address.
     """
     headers = request.headers if request is not None else {}
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
     return AuditRecorded(
-        tenant_id=principal.tenant_id, service=service, actor=principal.actor, action=action,
-        target=target, outcome=outcome,
-        request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+        tenant_id=(principal.tenant_id if principal else "") or UNKNOWN_TENANT, service=service,
+        actor=principal.actor if principal else ANONYMOUS, action=action, target=target,
+        outcome=outcome,
+        request_id=request_id or headers.get("x-request-id") or uuid.uuid4().hex,
         source=request.client.host if request is not None and request.client else None,
         detail=detail, occurred_at=datetime.now(UTC))

@@ -2,7 +2,7 @@
 
 import base64
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -251,14 +251,18 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
         context: ReadsAudit,
         actor: str | None = None, action: str | None = None, target: str | None = None,
         since: datetime | None = None, until: datetime | None = None,
+        outcome: Literal["ok", "denied", "failed"] | None = None,
         cursor: str | None = Query(default=None, max_length=40),
         limit: int = Query(default=50, ge=1, le=500),
     ) -> schemas.AuditPage:
-        """The tenant's audit entries, newest first, filtered; ``next`` pages on (admin)."""
+        """The tenant's audit entries, newest first, filtered; ``next`` pages on (admin).
+
+        ``outcome=denied`` lists the permission denials of every service.
+        """
         entries = await audit.search(
             unit_of_work(), context, _tenant(context), limit=limit,
             before_id=_cursor(cursor), actor=actor, action=action, target=target,
-            since=since, until=until)
+            since=since, until=until, outcome=outcome)
         last = entries[-1].entry_id if len(entries) == limit else None
         return schemas.AuditPage(
             entries=[schemas.AuditOut.of(e) for e in entries],
