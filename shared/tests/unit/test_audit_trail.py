@@ -175,3 +175,17 @@ async def test_a_route_without_permission_nor_listing_is_found(audited: Audited)
         """A route someone forgot to protect."""
 
     assert unlisted_operations(audited.app) == [Operation("GET", "/v1/forgotten", None)]
+
+
+async def test_an_audit_store_failure_is_logged_and_the_answer_stands(
+        audited: Audited, caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(_event: AuditRecorded) -> None:
+        raise OSError("disk full")
+
+    audited.runtime.record_audit = broken  # type: ignore[method-assign]
+    app = audited.runtime.http_app("audit test", [things()])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc",
+                                 headers={"authorization": "Bearer "
+                                          + IDENTITY.person("acme", "admin")}) as client:
+        assert (await client.post("/v1/things/T-2")).status_code == 201
+    assert "an audit record could not be stored" in caplog.text
