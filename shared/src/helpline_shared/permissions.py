@@ -1,9 +1,11 @@
 """Who may do what: the one permission matrix of every service (docs/permissions.md shows it).
 
 A person's role (``admin`` | ``lead`` | ``agent``) and an API key's scopes grant permissions;
-every route requires exactly one permission through :func:`helpline_shared.runtime.auth.require`.
-Rules about *which* object (an agent's own presence, their own offers) are checked by the route
-on top of the permission, and documented next to it here.
+the deployment operator holds only the operator permissions (tenants, signing keys). Every route
+requires exactly one permission through :func:`helpline_shared.runtime.auth.require` (identity:
+``Authenticator.requiring``), or is one of ``PUBLIC_OPERATIONS``. Rules about *which* object (an
+agent's own presence, their own offers) are checked by the route on top of the permission, and
+documented next to it here. ``make docs`` writes docs/permissions.md from this module.
 """
 
 from dataclasses import dataclass
