@@ -17,7 +17,7 @@ narrows, but only with a problem that does not say the permission is lacking.
 import asyncio
 import hashlib
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ class Caller:
 
 @dataclass
 class Service:
-    """One service's app, an in-process client for it and the callers that can reach it."""
+    """One service's app and runtime, and the callers whose credentials it accepts."""
 
     app: FastAPI
     runtime: ServiceRuntime
@@ -210,9 +210,8 @@ def _verdict(caller: Caller, permission: str, answer: httpx.Response) -> str:
 
 def _narrowed(answer: httpx.Response) -> bool:
     """A 403 a route's own rule gave (not the permission check's)."""
-    detail: Callable[[], Any] = answer.json
     try:
-        text = str(detail().get("detail", ""))
+        text = str(answer.json().get("detail", ""))
     except ValueError:
         return False
     return "permission" not in text and "not allowed for this credential" not in text
