@@ -1,11 +1,11 @@
 """Who may do what: the one permission matrix of every service (docs/permissions.md shows it).
 
 A person's role (``admin`` | ``lead`` | ``agent``) and an API key's scopes grant permissions;
-the deployment operator holds only the operator permissions (tenants, signing keys). Every route
-requires exactly one permission through :func:`helpline_shared.runtime.auth.require` (identity:
-``Authenticator.requiring``), or is one of ``PUBLIC_OPERATIONS``. Rules about *which* object (an
-agent's own presence, their own offers) are checked by the route on top of the permission, and
-documented next to it here. ``make docs`` writes docs/permissions.md from this module.
+the deployment operator holds only the operator permissions (tenants, signing and service keys).
+Every route requires exactly one permission through :func:`helpline_shared.runtime.auth.require`
+(identity: ``Authenticator.requiring``), or is one of ``PUBLIC_OPERATIONS``. Rules about *which*
+object (an agent's own presence, their own offers) are checked by the route on top of the
+permission, and documented next to it here. ``make docs`` writes docs/permissions.md from this.
 """
 
 from dataclasses import dataclass
@@ -101,6 +101,7 @@ PERMISSIONS: dict[str, Permission] = {
     "audit.read": _permission("Read the audit log", ADMINS, ""),
     "tenants.manage": _operator_only("Create, list, suspend, resume and delete tenants"),
     "signing_keys.manage": _operator_only("Introduce a new signing key (rotation)"),
+    "service_keys.manage": _operator_only("Create, list and revoke the services' own keys"),
 }
 
 PUBLIC_OPERATIONS: dict[tuple[str, str], str] = {

@@ -15,8 +15,9 @@ HEADER = """# Permissions
 
 Who may do what, on every route of every service. A person's role (`admin`, `lead`, `agent`)
 grants permissions; an API key's scopes grant permissions; the deployment operator (a bearer whose
-SHA-256 is `HELPLINE_OPERATOR_KEY_SHA256`) manages tenants and signing keys and nothing inside a
-tenant. A credential acts in its own tenant only: another tenant's things answer 404.
+SHA-256 is `HELPLINE_OPERATOR_KEY_SHA256`) manages tenants, signing keys and service keys, and
+nothing inside a tenant. A credential acts in its own tenant only: another tenant's things answer
+404.
 
 Every route requires exactly one permission (`helpline_shared.runtime.auth.require`), checked
 before anything is looked up: a denied call answers 403 whatever its path names. Each operation of

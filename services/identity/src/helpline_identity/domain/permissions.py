@@ -1,7 +1,7 @@
 """Who may do what inside identity: its cells of the one matrix, ``helpline_shared.permissions``.
 
-Tenants and signing keys are the deployment operator's alone; everything else is granted by the
-caller's role (people) or scopes (API keys), exactly as on every other service.
+Tenants, signing keys and service keys are the deployment operator's alone; everything else is
+granted by the caller's role (people) or scopes (API keys), exactly as on every other service.
 """
 
 from dataclasses import dataclass
@@ -12,8 +12,8 @@ from helpline_identity.domain.model import Role
 from helpline_shared.permissions import allows
 
 Action = Literal[
-    "tenants.manage", "signing_keys.manage", "users.manage", "users.read", "teams.manage",
-    "teams.read", "api_keys.manage", "audit.read",
+    "tenants.manage", "signing_keys.manage", "service_keys.manage", "users.manage", "users.read",
+    "teams.manage", "teams.read", "api_keys.manage", "audit.read",
 ]
 """The permissions identity's use cases check (names of ``helpline_shared.permissions``)."""
 
