@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
+from prometheus_client import REGISTRY
 from sqlalchemy import MetaData
 
 from helpline_shared.events import AuditRecorded
@@ -182,6 +183,8 @@ async def test_an_audit_store_failure_is_logged_and_the_answer_stands(
     async def broken(_event: AuditRecorded) -> None:
         raise OSError("disk full")
 
+    lost = REGISTRY.get_sample_value("helpline_audit_records_lost_total",
+                                     {"service": "audit-test"}) or 0
     audited.runtime.record_audit = broken  # type: ignore[method-assign]
     app = audited.runtime.http_app("audit test", [things()])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc",
@@ -189,3 +192,5 @@ async def test_an_audit_store_failure_is_logged_and_the_answer_stands(
                                           + IDENTITY.person("acme", "admin")}) as client:
         assert (await client.post("/v1/things/T-2")).status_code == 201
     assert "an audit record could not be stored" in caplog.text
+    assert REGISTRY.get_sample_value("helpline_audit_records_lost_total",
+                                     {"service": "audit-test"}) == lost + 1

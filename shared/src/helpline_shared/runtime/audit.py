@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal
 
+from prometheus_client import Counter
 from starlette.requests import Request
 
 from helpline_shared.events import AuditRecorded
@@ -27,6 +28,12 @@ WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ACTION_LENGTH, _TARGET_LENGTH, _DETAIL_LENGTH = 64, 320, 200
 
 Recorder = Callable[[AuditRecorded], Awaitable[None]]
+
+AUDIT_RECORDS = Counter(
+    "helpline_audit_records_total", "Audit records of HTTP answers, by outcome",
+    ["service", "outcome"])
+AUDIT_RECORDS_LOST = Counter(
+    "helpline_audit_records_lost_total", "Audit records that could not be stored", ["service"])
 
 
 def audited(method: str, status: int) -> Literal["ok", "denied", "failed"] | None:
@@ -69,9 +76,12 @@ class AuditTrail:
         try:
             await self.record(audit_event(scope, self.service, status, outcome))
         except Exception:
-            # The answer stands (a write is committed already); the gap is logged loudly.
+            # The answer stands (a write is committed already); the gap is logged and counted.
+            AUDIT_RECORDS_LOST.labels(self.service).inc()
             log.exception("an audit record could not be stored",
                           extra={"path": scope.get("path"), "status": status})
+        else:
+            AUDIT_RECORDS.labels(self.service, outcome).inc()
 
 
 def audit_event(scope: Scope, service: str, status: int,
