@@ -124,7 +124,7 @@ PUBLIC_OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", "/v1/revocations"): "Identity: what was revoked recently (for the services)",
     ("GET", "/v1/oidc/{provider}/login"): "Identity: start an OpenID Connect sign-in",
     ("GET", "/v1/oidc/{provider}/callback"): "Identity: finish an OpenID Connect sign-in",
-    ("GET", "/asyncapi.json"): "Notify: the partner stream's AsyncAPI document",
+    ("GET", "/v1/asyncapi.json"): "Notify: the partner stream's AsyncAPI document",
 }
 """The only operations that require no permission (method, path template → why)."""
 
