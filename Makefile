@@ -70,9 +70,10 @@ bench: install test-deps
 	@set -e; cd bench; for name in $(BENCH); do \
 		echo "== $$name"; ../$(PY) $$name.py; done; ../$(PY) report.py
 
-## docs: regenerate docs/configuration.md from the services' settings classes
+## docs: regenerate docs/configuration.md (settings classes) and docs/permissions.md (the matrix)
 docs: install
 	$(PY) -m helpline_cli.settings_doc
+	$(PY) -m helpline_cli.permissions_doc
 
 clean:
 	rm -rf .helpline $(VENV)

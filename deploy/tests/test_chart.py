@@ -167,7 +167,7 @@ def test_each_service_user_may_touch_only_its_own_topics(helm: Path) -> None:
     routing_acls = users["helpline-routing"]["spec"]["authorization"]["acls"]
     written = {acl["resource"]["name"] for acl in routing_acls
                if "Write" in acl["operations"]}
-    assert written == {topics.ROUTING, topics.dead_letter_topic(topics.TICKETS),
+    assert written == {topics.ROUTING, topics.AUDIT, topics.dead_letter_topic(topics.TICKETS),
                        topics.dead_letter_topic(topics.SLA),
                        topics.dead_letter_topic(topics.IDENTITY)}
 

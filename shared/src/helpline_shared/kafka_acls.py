@@ -71,15 +71,16 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
         (Subscription("helpline-intake", (ROUTING, SLA, NOTIFICATIONS, IDENTITY)),),
         produces=(TICKETS, AUDIT)),
     "routing": ServiceAccess(
-        (Subscription("helpline-routing", (TICKETS, SLA, IDENTITY)),), produces=(ROUTING,)),
+        (Subscription("helpline-routing", (TICKETS, SLA, IDENTITY)),), produces=(ROUTING, AUDIT)),
     "escalation": ServiceAccess(
-        (Subscription("helpline-escalation", (TICKETS,)),), produces=(SLA,)),
+        (Subscription("helpline-escalation", (TICKETS,)),), produces=(SLA, AUDIT)),
     "notify": ServiceAccess(
         (Subscription("helpline-notify", (TICKETS, ROUTING, SLA, IDENTITY)),
          Subscription(PARTNER_REPUBLISHER_GROUP, PUBLIC_TOPICS)),
-        produces=(NOTIFICATIONS,),
+        produces=(NOTIFICATIONS, AUDIT),
         creates_prefixes=(PARTNER_TOPIC_PREFIX,)),
-    # Identity keeps the audit records; the other services get Write on AUDIT once they publish.
+    # Identity keeps the audit records (its own are written straight to its log); every other
+    # service writes AUDIT: its HTTP API's writes, denials and refused credentials.
     "identity": ServiceAccess(
         (Subscription("helpline-identity", (AUDIT,)),), produces=(IDENTITY,)),
 }

@@ -1,9 +1,11 @@
 """Who may do what: the one permission matrix of every service (docs/permissions.md shows it).
 
 A person's role (``admin`` | ``lead`` | ``agent``) and an API key's scopes grant permissions;
-every route requires exactly one permission through :func:`helpline_shared.runtime.auth.require`.
-Rules about *which* object (an agent's own presence, their own offers) are checked by the route
-on top of the permission, and documented next to it here.
+the deployment operator holds only the operator permissions (tenants, signing and service keys).
+Every route requires exactly one permission through :func:`helpline_shared.runtime.auth.require`
+(identity: ``Authenticator.requiring``), or is one of ``PUBLIC_OPERATIONS``. Rules about *which*
+object (an agent's own presence, their own offers) are checked by the route on top of the
+permission, and documented next to it here. ``make docs`` writes docs/permissions.md from this.
 """
 
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ class Permission:
     scopes: frozenset[str]
     rule: str = ""
     """A narrowing the route applies on top (e.g. "agents: only their own")."""
+    operator: bool = False
+    """Only the deployment operator (identity's operator key) holds it; no role, no scope."""
 
 
 def _permission(description: str, roles: str, scopes: str, rule: str = "",
@@ -39,6 +43,10 @@ def _permission(description: str, roles: str, scopes: str, rule: str = "",
     granted = frozenset(scopes.split()) | (frozenset() if explicit else {"admin"})
     return Permission(description, frozenset(roles.split()),  # type: ignore[arg-type]
                       granted, rule)
+
+
+def _operator_only(description: str) -> Permission:
+    return Permission(description, frozenset(), frozenset(), operator=True)
 
 
 EVERYONE = "admin lead agent"
@@ -87,17 +95,49 @@ PERMISSIONS: dict[str, Permission] = {
     "templates.read": _permission("Read notification templates", LEADS, ""),
     "templates.manage": _permission("Change notification templates", ADMINS, ""),
     "suppressions.manage": _permission("Read and change the suppression list", LEADS, ""),
-    "users.read": _permission("Read users and teams", EVERYONE, "",
-                              "agents: themselves; leads: their teams"),
-    "users.manage": _permission("Create, change and deactivate users and teams", ADMINS, ""),
+    "users.read": _permission("Read users", EVERYONE, "",
+                              "agents: themselves; leads: their teams' members"),
+    "users.manage": _permission("Create, change and deactivate users", ADMINS, ""),
+    "teams.read": _permission("Read teams", LEADS, "", "leads: their own teams"),
+    "teams.manage": _permission("Create and delete teams", ADMINS, ""),
     "api_keys.manage": _permission("Create, list and revoke API keys", ADMINS, ""),
     "audit.read": _permission("Read the audit log", ADMINS, ""),
+    "tenants.manage": _operator_only("Create, list, suspend, resume and delete tenants"),
+    "signing_keys.manage": _operator_only("Introduce a new signing key (rotation)"),
+    "service_keys.manage": _operator_only("Create, list and revoke the services' own keys"),
 }
 
+PUBLIC_OPERATIONS: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): "Liveness probe",
+    ("GET", "/readyz"): "Readiness probe",
+    ("GET", "/metrics"): "Prometheus metrics (scraped inside the cluster)",
+    ("GET", "/openapi.json"): "The service's OpenAPI document",
+    ("GET", "/docs"): "Swagger UI",
+    ("HEAD", "/docs"): "Swagger UI",
+    ("GET", "/docs/oauth2-redirect"): "Swagger UI",
+    ("HEAD", "/docs/oauth2-redirect"): "Swagger UI",
+    ("GET", "/redoc"): "ReDoc",
+    ("HEAD", "/redoc"): "ReDoc",
+    ("HEAD", "/openapi.json"): "The service's OpenAPI document",
+    ("POST", "/v1/login"): "Identity: sign in with a password (audited)",
+    ("POST", "/v1/refresh"): "Identity: exchange a refresh token",
+    ("POST", "/v1/logout"): "Identity: revoke a refresh token",
+    ("GET", "/.well-known/jwks.json"): "Identity: the public keys tokens are verified with",
+    ("POST", "/v1/introspect"): "Identity: whether an API key is usable (for the services)",
+    ("GET", "/v1/revocations"): "Identity: what was revoked recently (for the services)",
+    ("GET", "/v1/oidc/{provider}/login"): "Identity: start an OpenID Connect sign-in",
+    ("GET", "/v1/oidc/{provider}/callback"): "Identity: finish an OpenID Connect sign-in",
+    ("GET", "/v1/asyncapi.json"): "Notify: the partner stream's AsyncAPI document",
+}
+"""The only operations that require no permission (method, path template → why)."""
 
-def allows(*, role: str | None, scopes: frozenset[str], permission: str) -> bool:
-    """Whether a person with ``role``, or a key with ``scopes``, holds ``permission``."""
+
+def allows(*, role: str | None, scopes: frozenset[str], permission: str,
+           operator: bool = False) -> bool:
+    """Whether a person with ``role``, a key with ``scopes`` or the operator holds it."""
     granted = PERMISSIONS[permission]
+    if operator:
+        return granted.operator
     if role is not None:
         return role in granted.roles
     return bool(scopes & granted.scopes)

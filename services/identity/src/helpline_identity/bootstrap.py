@@ -47,7 +47,8 @@ def bootstrap(settings: IdentitySettings | None = None) -> tuple[FastAPI, Servic
         await audit.on_audit_recorded(envelope, unit_of_work())
 
     runtime.subscribe([topics.AUDIT], on_audit)
-    app = runtime.http_app("Helpline identity", [api(settings, unit_of_work)])
+    # Identity's use cases audit their writes, denials and refused credentials themselves.
+    app = runtime.http_app("Helpline identity", [api(settings, unit_of_work)], audit=False)
     http.install_error_handler(app, unit_of_work)
     return app, runtime
 

@@ -71,6 +71,11 @@ class CredentialError(Exception):
 class InvalidCredential(CredentialError):
     """Malformed, expired, wrongly signed, unknown or revoked: answer 401."""
 
+    def __init__(self, message: str, principal: "Principal | None" = None) -> None:
+        super().__init__(message)
+        self.principal = principal
+        """Whose credential it was, when it verified but is revoked (for the audit log)."""
+
 
 class IdentityUnavailable(CredentialError):
     """Identity could not be asked for too long to trust what is cached: answer 503."""
@@ -132,6 +137,8 @@ class _Revocations:
 class _CachedKey:
     principal: Principal | None
     fetched_at: float
+    former: Principal | None = None
+    """Whose key it was while it was active (names the caller of a revoked key in the audit)."""
 
 
 @dataclass
@@ -208,21 +215,22 @@ class CredentialVerifier:
                 if cached is None or now - cached.fetched_at >= self.max_staleness:
                     raise IdentityUnavailable(f"identity could not be asked: {error}") from error
             else:
-                cached = _CachedKey(_introspected(body), now)
+                former = (cached.principal or cached.former) if cached else None
+                cached = _CachedKey(_introspected(body), now, former)
                 self._api_keys[digest] = cached
         if cached.principal is None:
-            raise InvalidCredential("unknown, expired or revoked API key")
+            raise InvalidCredential("unknown, expired or revoked API key", cached.former)
         return cached.principal
 
     async def _refuse_revoked(self, principal: Principal) -> None:
         revocations = await self._current_revocations()
         if principal.tenant_id in revocations.tenants:
-            raise InvalidCredential("the tenant is suspended")
+            raise InvalidCredential("the tenant is suspended", principal)
         if principal.user_id and (principal.tenant_id, principal.user_id) in revocations.users:
-            raise InvalidCredential("the user is deactivated")
+            raise InvalidCredential("the user is deactivated", principal)
         if principal.kind in ("integration", "service") and (
                 principal.credential_id in revocations.api_keys):
-            raise InvalidCredential("the API key is revoked")
+            raise InvalidCredential("the API key is revoked", principal)
 
     async def _current_revocations(self) -> _Revocations:
         fetched = self._revocations.fetched_at
@@ -299,33 +307,47 @@ def principal_dependency(
         try:
             principal = await verifier(request).verify(credentials.credentials)
         except InvalidCredential as error:
+            request.state.refused = error.principal
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error),
                                 headers={"WWW-Authenticate": "Bearer"}) from error
         except IdentityUnavailable as error:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error),
                                 headers={"Retry-After": "5"}) from error
+        request.state.refused = principal  # until every check below has passed
         if principal.kind == "service":
             principal = _acting_for(principal, request.headers.get(TENANT_HEADER))
         if scope is not None and scope not in principal.scopes and (
                 "admin" not in principal.scopes):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the credential lacks scope {scope!r}")
+        request.state.refused = None
         request.state.principal = principal
         return principal
 
     return Depends(dependency)
 
 
-def audit_record(principal: Principal, action: str, *, service: str, request: Request | None,
-                 target: str | None = None, outcome: Literal["ok", "denied", "failed"] = "ok",
+ANONYMOUS = "anonymous"
+"""The actor of a call that presented no usable credential."""
+UNKNOWN_TENANT = "-"
+"""The tenant of an audit record whose caller named none."""
+
+
+def audit_record(principal: Principal | None, action: str, *, service: str,
+                 request: Request | None, target: str | None = None,
+                 outcome: Literal["ok", "denied", "failed"] = "ok",
                  **detail: str) -> AuditRecorded:
     """An audit record for identity's log; publish it with the unit of work of the change.
 
-    A denial has no change to commit with: publish it in a unit of work of its own.
+    A denial has no change to commit with: publish it in a unit of work of its own. A call
+    without a usable credential (``principal`` None) is recorded as ``anonymous`` in tenant
+    ``-``, with its source address.
     """
     headers = request.headers if request is not None else {}
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
     return AuditRecorded(
-        tenant_id=principal.tenant_id, service=service, actor=principal.actor, action=action,
-        target=target, outcome=outcome,
-        request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+        tenant_id=(principal.tenant_id if principal else "") or UNKNOWN_TENANT, service=service,
+        actor=principal.actor if principal else ANONYMOUS, action=action, target=target,
+        outcome=outcome,
+        request_id=request_id or headers.get("x-request-id") or uuid.uuid4().hex,
         source=request.client.host if request is not None and request.client else None,
         detail=detail, occurred_at=datetime.now(UTC))

@@ -21,7 +21,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from helpline_shared.events import AuditRecorded
 from helpline_shared.kafka_security import faststream_security
+from helpline_shared.runtime.audit import AuditTrail
+from helpline_shared.runtime.auth import state_permissions
 from helpline_shared.runtime.consumer import (
     DeadLetters,
     Handler,
@@ -236,12 +239,21 @@ class ServiceRuntime:
                 checks["kafka"] = f"{DEGRADED}{checks['kafka']}"
         return checks
 
+    async def record_audit(self, event: AuditRecorded) -> None:
+        """Publish an audit record through the outbox, in a unit of work of its own."""
+        async with self.unit_of_work(SqlUnitOfWork) as uow:
+            uow.publish(event)
+            await uow.commit()
+
     def http_app(self, title: str, routers: Sequence[APIRouter],
-                 body_limits: Mapping[tuple[str, str], int] | None = None) -> FastAPI:
+                 body_limits: Mapping[tuple[str, str], int] | None = None,
+                 audit: bool = True) -> FastAPI:
         """The service's FastAPI app: its routers, ops endpoints, problem+json errors, tracing.
 
         Request bodies are limited to ``http_max_body_bytes``, or per route by ``body_limits``
-        (``("POST", "/v1/path/{id}")`` → bytes); each operation states its limit in OpenAPI.
+        (``("POST", "/v1/path/{id}")`` → bytes); each operation states its limit and its
+        permission in OpenAPI. Writes, denials and refused credentials are audited
+        (``audit=False``: the service records them itself, as identity does).
         """
 
         @asynccontextmanager
@@ -260,11 +272,14 @@ class ServiceRuntime:
             app.include_router(router)
         limits = BodyLimits(self.settings.http_max_body_bytes, body_limits)
         app.add_middleware(BodyLimit, limits=limits)
-        _state_body_limits(app, limits)
+        _state_in_openapi(app, limits)
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
         )
         app.add_middleware(HttpServerMetrics, excluded_paths=OPS_PATHS)
+        if audit:
+            app.add_middleware(AuditTrail, service=self.name, record=self.record_audit,
+                               excluded_paths=OPS_PATHS)
         # Outermost but for Starlette's own error middleware: even a 413 has a request id.
         app.add_middleware(RequestContext)
         return app
@@ -306,12 +321,12 @@ def _failure(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:200]
 
 
-def _state_body_limits(app: FastAPI, limits: BodyLimits) -> None:
-    """Make ``app``'s OpenAPI state each operation's body limit."""
+def _state_in_openapi(app: FastAPI, limits: BodyLimits) -> None:
+    """Make ``app``'s OpenAPI state each operation's body limit and permission."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return limits.declare(generate())
+        return state_permissions(app, limits.declare(generate()))
 
     app.openapi = openapi  # type: ignore[method-assign]
 

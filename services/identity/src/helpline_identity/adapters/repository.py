@@ -305,6 +305,7 @@ class AuditRepository:
         self, tenant_id: str | None, *, limit: int, before_id: int | None = None,
         actor: str | None = None, action: str | None = None, target: str | None = None,
         since: datetime | None = None, until: datetime | None = None,
+        outcome: str | None = None,
     ) -> list[AuditEntry]:
         """Entries matching every given filter, newest first, older than ``before_id``."""
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
@@ -312,7 +313,7 @@ class AuditRepository:
             (tenant_id, audit_log.c.tenant_id.__eq__), (before_id, audit_log.c.id.__lt__),
             (actor, audit_log.c.actor.__eq__), (action, audit_log.c.action.__eq__),
             (target, audit_log.c.target.__eq__), (since, audit_log.c.at.__ge__),
-            (until, audit_log.c.at.__lt__),
+            (until, audit_log.c.at.__lt__), (outcome, audit_log.c.outcome.__eq__),
         ]
         for value, condition in filters:
             if value is not None:

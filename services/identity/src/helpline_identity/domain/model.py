@@ -4,12 +4,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-Role = Literal["admin", "lead", "agent"]
-ROLES: tuple[Role, ...] = ("admin", "lead", "agent")
+from helpline_shared.permissions import ROLES as ROLES
+from helpline_shared.permissions import SCOPES as SCOPE_MEANINGS
+from helpline_shared.permissions import Role as Role
+
 TenantState = Literal["active", "suspended", "deleted"]
 
-SCOPES = ("tickets:read", "tickets:write", "admin")
-"""Scopes an API key may hold (the permission matrix in docs/permissions.md names them)."""
+SCOPES = tuple(SCOPE_MEANINGS)
+"""Scopes an API key may hold: those of the one permission matrix."""
 
 SERVICE_KEYS = "*"
 """The tenant of service keys: none (no tenant id can be ``*``); a request names its tenant."""

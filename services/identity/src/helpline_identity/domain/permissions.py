@@ -1,29 +1,21 @@
-"""Who may do what inside identity: the table of docs/permissions.md, in code."""
+"""Who may do what inside identity: its cells of the one matrix, ``helpline_shared.permissions``.
+
+Tenants, signing keys and service keys are the deployment operator's alone; everything else is
+granted by the caller's role (people) or scopes (API keys), exactly as on every other service.
+"""
 
 from dataclasses import dataclass
 from typing import Literal
 
 from helpline_identity.domain.errors import Forbidden
 from helpline_identity.domain.model import Role
+from helpline_shared.permissions import allows
 
 Action = Literal[
-    "tenants.manage", "users.manage", "users.read", "teams.manage", "teams.read",
-    "api_keys.manage", "audit.read", "service_keys.manage",
+    "tenants.manage", "signing_keys.manage", "service_keys.manage", "users.manage", "users.read",
+    "teams.manage", "teams.read", "api_keys.manage", "audit.read",
 ]
-
-OPERATOR_ACTIONS: frozenset[Action] = frozenset({"tenants.manage", "service_keys.manage"})
-"""What the deployment operator may do: tenants and the services' keys, nothing inside a tenant."""
-
-ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    "admin": frozenset({"users.manage", "users.read", "teams.manage", "teams.read",
-                        "api_keys.manage", "audit.read"}),
-    "lead": frozenset({"users.read", "teams.read"}),
-    "agent": frozenset({"users.read"}),
-}
-"""What each role may do in its own tenant; what a lead or agent *sees* is narrowed below."""
-
-SCOPE_ACTIONS: dict[str, frozenset[Action]] = {"admin": ROLE_ACTIONS["admin"]}
-"""What an API key's scopes allow in identity (keys act for the tenant, not for a team)."""
+"""The permissions identity's use cases check (names of ``helpline_shared.permissions``)."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +34,11 @@ class Caller:
 def allowed(caller: Caller, action: Action) -> bool:
     """Whether ``caller`` may perform ``action`` at all (tenant checks come separately)."""
     if caller.kind == "operator":
-        return action in OPERATOR_ACTIONS
+        return allows(role=None, scopes=frozenset(), permission=action, operator=True)
     if caller.kind == "person":
-        return caller.role is not None and action in ROLE_ACTIONS[caller.role]
-    return any(action in SCOPE_ACTIONS.get(scope, frozenset()) for scope in caller.scopes)
+        return caller.role is not None and allows(role=caller.role, scopes=frozenset(),
+                                                  permission=action)
+    return allows(role=None, scopes=caller.scopes, permission=action)
 
 
 def require(caller: Caller, action: Action) -> None:

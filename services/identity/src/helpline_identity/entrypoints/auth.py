@@ -2,7 +2,7 @@
 
 import hmac
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,9 +11,10 @@ from fastapi import Request
 from fastapi.security import HTTPBearer
 
 from helpline_identity.domain.errors import Forbidden, InvalidCredentials
-from helpline_identity.domain.permissions import Caller
+from helpline_identity.domain.permissions import Action, Caller, require
 from helpline_identity.service_layer import keys
-from helpline_identity.service_layer.context import Context, UnitOfWorkFactory
+from helpline_identity.service_layer.context import Context, UnitOfWorkFactory, audit_apart
+from helpline_shared.runtime.auth import declare_permission
 from helpline_shared.runtime.credentials import (
     API_KEY_PREFIX,
     InvalidCredential,
@@ -68,6 +69,28 @@ class Authenticator:
     async def context(self, request: Request) -> Context:
         """The request's context, its caller required; kept on ``request.state`` for auditing."""
         return await self.resolve(request, required=True)
+
+    def requiring(self, action: Action) -> Callable[[Request], Awaitable[Context]]:
+        """A dependency: the request's context, its caller required to hold ``action``.
+
+        Checked before the use case looks anything up, so that a denied call is a 403 whatever
+        its path names; the dependency declares ``action`` for OpenAPI and the matrix test.
+        """
+
+        async def dependency(request: Request) -> Context:
+            try:
+                context = await self.context(request)
+            except InvalidCredentials as error:
+                await audit_apart(self.unit_of_work, request.state.context, "credential.refused",
+                                  tenant_id=None, target=f"{request.method} {request.url.path}",
+                                  outcome="failed", permission=action, reason=str(error)[:200])
+                raise
+            if context.caller is not None:
+                require(context.caller, action)
+            return context
+
+        declare_permission(dependency, action)
+        return dependency
 
     async def anonymous(self, request: Request) -> Context:
         """The request's context for routes that need no credential."""

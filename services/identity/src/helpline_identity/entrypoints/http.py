@@ -2,7 +2,7 @@
 
 import base64
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -17,10 +17,12 @@ from helpline_identity.domain.errors import (
     TenantUnavailable,
     TooManyAttempts,
 )
+from helpline_identity.domain.permissions import Action
 from helpline_identity.entrypoints import schemas
 from helpline_identity.entrypoints.auth import Authenticator
 from helpline_identity.service_layer import audit, directory, keys, sessions
 from helpline_identity.service_layer.context import Context, UnitOfWorkFactory, audit_apart
+from helpline_shared.runtime.auth import route_permission
 from helpline_shared.runtime.problems import problem
 
 _STATUS = {NotFound: 404, Conflict: 409, InvalidCredentials: 401, Forbidden: 403,
@@ -34,9 +36,11 @@ def install_error_handler(app: FastAPI, unit_of_work: UnitOfWorkFactory) -> None
         status = next((code for kind, code in _STATUS.items() if isinstance(error, kind)), 400)
         context: Context | None = getattr(request.state, "context", None)
         if isinstance(error, Forbidden) and context is not None and context.caller is not None:
+            route = request.scope.get("route")
             await audit_apart(unit_of_work, context, "permission.denied",
                               tenant_id=context.caller.tenant_id,
-                              target=f"{request.method} {request.url.path}", outcome="denied")
+                              target=f"{request.method} {request.url.path}", outcome="denied",
+                              permission=(route_permission(route) if route else None) or "")
         response = problem(status, {401: "Unauthorized", 403: "Forbidden", 404: "Not found",
                                     409: "Conflict", 429: "Too many requests"}.get(status, "Error"),
                            str(error))
@@ -61,11 +65,23 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
            oidc: dict[str, OidcClient]) -> APIRouter:
     """Every route of identity."""
     api = APIRouter(tags=["identity"])
-    Caller = Annotated[Context, Depends(authenticator.context)]
+
+    def needs(action: Action) -> Any:
+        return Depends(authenticator.requiring(action))
+
+    Operator = Annotated[Context, needs("tenants.manage")]
+    ManagesUsers = Annotated[Context, needs("users.manage")]
+    ReadsUsers = Annotated[Context, needs("users.read")]
+    ManagesTeams = Annotated[Context, needs("teams.manage")]
+    ReadsTeams = Annotated[Context, needs("teams.read")]
+    ManagesKeys = Annotated[Context, needs("api_keys.manage")]
+    RotatesKeys = Annotated[Context, needs("signing_keys.manage")]
+    ReadsAudit = Annotated[Context, needs("audit.read")]
+    ManagesServiceKeys = Annotated[Context, needs("service_keys.manage")]
     Anyone = Annotated[Context, Depends(authenticator.anonymous)]
 
     @api.post("/v1/tenants", status_code=201, response_model=schemas.TenantOut)
-    async def create_tenant(body: schemas.TenantIn, context: Caller) -> schemas.TenantOut:
+    async def create_tenant(body: schemas.TenantIn, context: Operator) -> schemas.TenantOut:
         """Create a tenant, optionally with its first admin (operator)."""
         admin = body.admin and directory.FirstAdmin(
             body.admin.name, str(body.admin.email),
@@ -74,31 +90,31 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
             unit_of_work(), context, body.tenant_id, body.name, admin or None))
 
     @api.get("/v1/tenants", response_model=list[schemas.TenantOut])
-    async def list_tenants(context: Caller) -> list[schemas.TenantOut]:
+    async def list_tenants(context: Operator) -> list[schemas.TenantOut]:
         """Every tenant (operator)."""
         return [schemas.TenantOut.of(t) for t in
                 await directory.list_tenants(unit_of_work(), context)]
 
     @api.post("/v1/tenants/{tenant_id}/suspend", response_model=schemas.TenantOut)
-    async def suspend_tenant(tenant_id: str, context: Caller) -> schemas.TenantOut:
+    async def suspend_tenant(tenant_id: str, context: Operator) -> schemas.TenantOut:
         """Suspend a tenant: its credentials are refused everywhere (operator)."""
         return schemas.TenantOut.of(await directory.set_tenant_state(
             unit_of_work(), context, tenant_id, "suspended"))
 
     @api.post("/v1/tenants/{tenant_id}/resume", response_model=schemas.TenantOut)
-    async def resume_tenant(tenant_id: str, context: Caller) -> schemas.TenantOut:
+    async def resume_tenant(tenant_id: str, context: Operator) -> schemas.TenantOut:
         """Resume a suspended tenant (operator)."""
         return schemas.TenantOut.of(await directory.set_tenant_state(
             unit_of_work(), context, tenant_id, "active"))
 
     @api.delete("/v1/tenants/{tenant_id}", status_code=204)
-    async def delete_tenant(tenant_id: str, context: Caller) -> Response:
+    async def delete_tenant(tenant_id: str, context: Operator) -> Response:
         """Delete a tenant's users, teams and keys (operator)."""
         await directory.set_tenant_state(unit_of_work(), context, tenant_id, "deleted")
         return Response(status_code=204)
 
     @api.post("/v1/users", status_code=201, response_model=schemas.UserOut)
-    async def create_user(body: schemas.UserIn, context: Caller) -> schemas.UserOut:
+    async def create_user(body: schemas.UserIn, context: ManagesUsers) -> schemas.UserOut:
         """Create a person in the caller's tenant (admin)."""
         return schemas.UserOut.of(await directory.create_user(
             unit_of_work(), context, _tenant(context), name=body.name, email=str(body.email),
@@ -106,13 +122,13 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
             password=body.password.get_secret_value() if body.password else None))
 
     @api.get("/v1/users", response_model=list[schemas.UserOut])
-    async def list_users(context: Caller) -> list[schemas.UserOut]:
+    async def list_users(context: ReadsUsers) -> list[schemas.UserOut]:
         """The people the caller may see."""
         return [schemas.UserOut.of(u) for u in
                 await directory.list_users(unit_of_work(), context, _tenant(context))]
 
     @api.get("/v1/me", response_model=schemas.UserOut)
-    async def me(context: Caller) -> schemas.UserOut:
+    async def me(context: ReadsUsers) -> schemas.UserOut:
         """The signed-in person."""
         user_id = context.caller.user_id if context.caller else None
         if not user_id:
@@ -121,14 +137,14 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
             unit_of_work(), context, _tenant(context), user_id))
 
     @api.get("/v1/users/{user_id}", response_model=schemas.UserOut)
-    async def get_user(user_id: str, context: Caller) -> schemas.UserOut:
+    async def get_user(user_id: str, context: ReadsUsers) -> schemas.UserOut:
         """One person, if the caller may see them."""
         return schemas.UserOut.of(await directory.get_user(
             unit_of_work(), context, _tenant(context), user_id))
 
     @api.patch("/v1/users/{user_id}", response_model=schemas.UserOut)
     async def update_user(user_id: str, body: schemas.UserPatch,
-                          context: Caller) -> schemas.UserOut:
+                          context: ManagesUsers) -> schemas.UserOut:
         """Change a person; ``active: false`` deactivates them everywhere (admin)."""
         return schemas.UserOut.of(await directory.update_user(
             unit_of_work(), context, _tenant(context), user_id, name=body.name,
@@ -138,26 +154,26 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
             active=body.active))
 
     @api.post("/v1/teams", status_code=201, response_model=schemas.TeamOut)
-    async def create_team(body: schemas.TeamIn, context: Caller) -> schemas.TeamOut:
+    async def create_team(body: schemas.TeamIn, context: ManagesTeams) -> schemas.TeamOut:
         """Create a team (admin)."""
         return schemas.TeamOut.of(await directory.create_team(
             unit_of_work(), context, _tenant(context), body.team_id, body.name))
 
     @api.get("/v1/teams", response_model=list[schemas.TeamOut])
-    async def list_teams(context: Caller) -> list[schemas.TeamOut]:
+    async def list_teams(context: ReadsTeams) -> list[schemas.TeamOut]:
         """The teams the caller may see."""
         return [schemas.TeamOut.of(t) for t in
                 await directory.list_teams(unit_of_work(), context, _tenant(context))]
 
     @api.delete("/v1/teams/{team_id}", status_code=204)
-    async def delete_team(team_id: str, context: Caller) -> Response:
+    async def delete_team(team_id: str, context: ManagesTeams) -> Response:
         """Delete a team (admin)."""
         await directory.delete_team(unit_of_work(), context, _tenant(context), team_id)
         return Response(status_code=204)
 
     @api.post("/v1/api-keys", status_code=201, response_model=schemas.ApiKeyCreatedOut)
     async def create_api_key(body: schemas.ApiKeyIn,
-                             context: Caller) -> schemas.ApiKeyCreatedOut:
+                             context: ManagesKeys) -> schemas.ApiKeyCreatedOut:
         """Create an API key; its secret is in this answer only (admin)."""
         created = await keys.create_api_key(
             unit_of_work(), context, _tenant(context), name=body.name,
@@ -168,20 +184,20 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
                                         expires_at=created.key.expires_at)
 
     @api.get("/v1/api-keys", response_model=list[schemas.ApiKeyOut])
-    async def list_api_keys(context: Caller) -> list[schemas.ApiKeyOut]:
+    async def list_api_keys(context: ManagesKeys) -> list[schemas.ApiKeyOut]:
         """The tenant's keys: prefixes, scopes, expiry, last use (admin)."""
         return [schemas.ApiKeyOut.of(k) for k in
                 await keys.list_api_keys(unit_of_work(), context, _tenant(context))]
 
     @api.delete("/v1/api-keys/{key_id}", status_code=204)
-    async def revoke_api_key(key_id: str, context: Caller) -> Response:
+    async def revoke_api_key(key_id: str, context: ManagesKeys) -> Response:
         """Revoke a key (admin)."""
         await keys.revoke_api_key(unit_of_work(), context, _tenant(context), key_id)
         return Response(status_code=204)
 
     @api.post("/v1/service-keys", status_code=201, response_model=schemas.ServiceKeyCreatedOut)
     async def create_service_key(body: schemas.ServiceKeyIn,
-                                 context: Caller) -> schemas.ServiceKeyCreatedOut:
+                                 context: ManagesServiceKeys) -> schemas.ServiceKeyCreatedOut:
         """Create a key a service acts with for the tenant it names; shown once (operator)."""
         created = await keys.create_service_key(unit_of_work(), context, service=body.service,
                                                 scopes=tuple(body.scopes))
@@ -191,13 +207,13 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
                                             scopes=list(created.key.scopes))
 
     @api.get("/v1/service-keys", response_model=list[schemas.ServiceKeyOut])
-    async def list_service_keys(context: Caller) -> list[schemas.ServiceKeyOut]:
+    async def list_service_keys(context: ManagesServiceKeys) -> list[schemas.ServiceKeyOut]:
         """Every service key: prefixes, services, scopes, last use (operator)."""
         return [schemas.ServiceKeyOut.of(k) for k in
                 await keys.list_service_keys(unit_of_work(), context)]
 
     @api.delete("/v1/service-keys/{key_id}", status_code=204)
-    async def revoke_service_key(key_id: str, context: Caller) -> Response:
+    async def revoke_service_key(key_id: str, context: ManagesServiceKeys) -> Response:
         """Revoke a service key (operator)."""
         await keys.revoke_service_key(unit_of_work(), context, key_id)
         return Response(status_code=204)
@@ -229,7 +245,7 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
         return {"keys": await keys.published_keys(unit_of_work(), context.now)}
 
     @api.post("/v1/signing-keys/rotate", status_code=201)
-    async def rotate(context: Caller) -> dict[str, Any]:
+    async def rotate(context: RotatesKeys) -> dict[str, Any]:
         """Publish a new signing key now; it signs after the publish lead (operator)."""
         key = await keys.rotate_signing_key(unit_of_work(), context, publish_lead,
                                             policy.access_lifetime)
@@ -259,17 +275,21 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
 
     @api.get("/v1/audit", response_model=schemas.AuditPage)
     async def audit_log(
-        context: Caller,
+        context: ReadsAudit,
         actor: str | None = None, action: str | None = None, target: str | None = None,
         since: datetime | None = None, until: datetime | None = None,
+        outcome: Literal["ok", "denied", "failed"] | None = None,
         cursor: str | None = Query(default=None, max_length=40),
         limit: int = Query(default=50, ge=1, le=500),
     ) -> schemas.AuditPage:
-        """The tenant's audit entries, newest first, filtered; ``next`` pages on (admin)."""
+        """The tenant's audit entries, newest first, filtered; ``next`` pages on (admin).
+
+        ``outcome=denied`` lists the permission denials of every service.
+        """
         entries = await audit.search(
             unit_of_work(), context, _tenant(context), limit=limit,
             before_id=_cursor(cursor), actor=actor, action=action, target=target,
-            since=since, until=until)
+            since=since, until=until, outcome=outcome)
         last = entries[-1].entry_id if len(entries) == limit else None
         return schemas.AuditPage(
             entries=[schemas.AuditOut.of(e) for e in entries],

@@ -3,15 +3,25 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema
 
-from helpline_identity.domain.model import ApiKey, AuditEntry, Team, Tenant, User
+from helpline_identity.domain.model import SCOPES, ApiKey, AuditEntry, Role, Team, Tenant, User
 from helpline_shared.inputs import SafeEmailAddress, SafeName
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 Password = Annotated[SecretStr, Field(min_length=12, max_length=1024)]
-RoleName = Literal["admin", "lead", "agent"]
-Scope = Literal["tickets:read", "tickets:write", "admin"]
+RoleName = Role
+
+
+def _known_scope(scope: str) -> str:
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope; one of {', '.join(SCOPES)}")
+    return scope
+
+
+Scope = Annotated[str, AfterValidator(_known_scope),
+                  WithJsonSchema({"type": "string", "enum": list(SCOPES)})]
+"""A scope of the permission matrix (``helpline_shared.permissions.SCOPES``)."""
 
 
 class Strict(BaseModel):

@@ -12,12 +12,13 @@ from helpline_shared.events import AuditRecorded
 async def search(uow: IdentityUnitOfWork, context: Context, tenant_id: str, *, limit: int,
                  before_id: int | None, actor: str | None, action: str | None,
                  target: str | None, since: datetime | None,
-                 until: datetime | None) -> list[AuditEntry]:
+                 until: datetime | None, outcome: str | None = None) -> list[AuditEntry]:
     """The tenant's entries matching the filters, newest first (admin)."""
     permit(context, "audit.read", tenant_id)
     async with uow:
         return await uow.audit.search(tenant_id, limit=limit, before_id=before_id, actor=actor,
-                                      action=action, target=target, since=since, until=until)
+                                      action=action, target=target, since=since, until=until,
+                                      outcome=outcome)
 
 
 async def purge(uow: IdentityUnitOfWork, before: datetime) -> int:

@@ -189,7 +189,7 @@ async def published_keys(uow: IdentityUnitOfWork, now: datetime) -> list[dict[st
 async def rotate_signing_key(uow: IdentityUnitOfWork, context: Context, publish_lead: timedelta,
                              token_lifetime: timedelta) -> SigningKey:
     """Publish a new key that signs after ``publish_lead``; retire the others after that."""
-    permit(context, "tenants.manage", "*")
+    permit(context, "signing_keys.manage", "*")
     signs_from, retire_at = rotation_times(context.now, publish_lead, token_lifetime)
     async with uow:
         old = [key.kid for key in await uow.signing_keys.all() if key.retire_at is None]

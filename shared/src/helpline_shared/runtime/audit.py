@@ -1,0 +1,101 @@
+"""The audit trail every service keeps of its HTTP API, as pure ASGI middleware.
+
+Every write (POST, PUT, PATCH or DELETE answered 2xx), every permission denial (403) and every
+refused credential (401) becomes an ``AuditRecorded`` event on ``helpline.audit``, which identity
+appends to the tenant's audit log (``GET /v1/audit``). The record is committed to the service's
+outbox, in a unit of work of its own, before the response starts: what the caller is told
+happened is in the log. A call with no usable credential is recorded as actor ``anonymous``, and
+one whose tenant is unknown in tenant ``-``, with its source address.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Literal
+
+from prometheus_client import Counter
+from starlette.requests import Request
+
+from helpline_shared.events import AuditRecorded
+from helpline_shared.runtime.auth import route_permission
+from helpline_shared.runtime.credentials import Principal, audit_record
+from helpline_shared.runtime.edge import Asgi, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# Bounded as identity's audit_log columns are (actors are ids identity issued: short).
+_ACTION_LENGTH, _TARGET_LENGTH, _DETAIL_LENGTH = 64, 320, 200
+
+Recorder = Callable[[AuditRecorded], Awaitable[None]]
+
+AUDIT_RECORDS = Counter(
+    "helpline_audit_records_total", "Audit records of HTTP answers, by outcome",
+    ["service", "outcome"])
+AUDIT_RECORDS_LOST = Counter(
+    "helpline_audit_records_lost_total", "Audit records that could not be stored", ["service"])
+
+
+def audited(method: str, status: int) -> Literal["ok", "denied", "failed"] | None:
+    """The outcome an answer is recorded with, or None when it is not recorded."""
+    if status == 401:
+        return "failed"
+    if status == 403:
+        return "denied"
+    if method in WRITE_METHODS and 200 <= status < 300:
+        return "ok"
+    return None
+
+
+class AuditTrail:
+    """Records audited answers of the wrapped app through ``record`` (the service's outbox)."""
+
+    def __init__(self, app: Asgi, *, service: str, record: Recorder,
+                 excluded_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.service = service
+        self.record = record
+        self.excluded_paths = excluded_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.excluded_paths:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_recorded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome = audited(scope["method"], int(message["status"]))
+                if outcome is not None:
+                    await self._record(scope, int(message["status"]), outcome)
+            await send(message)
+
+        await self.app(scope, receive, send_recorded)
+
+    async def _record(self, scope: Scope, status: int,
+                      outcome: Literal["ok", "denied", "failed"]) -> None:
+        try:
+            await self.record(audit_event(scope, self.service, status, outcome))
+        except Exception:
+            # The answer stands (a write is committed already); the gap is logged and counted.
+            AUDIT_RECORDS_LOST.labels(self.service).inc()
+            log.exception("an audit record could not be stored",
+                          extra={"path": scope.get("path"), "status": status})
+        else:
+            AUDIT_RECORDS.labels(self.service, outcome).inc()
+
+
+def audit_event(scope: Scope, service: str, status: int,
+                outcome: Literal["ok", "denied", "failed"]) -> AuditRecorded:
+    """The record of the answer ``status`` to the request of ``scope``."""
+    state: dict[str, Any] = scope.get("state", {})
+    principal: Principal | None = state.get("principal") or state.get("refused")
+    method = str(scope["method"])
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    action = route_permission(route) or f"{method} {template or scope.get('path', '')}"
+    detail = {"method": method, "status": str(status)}
+    if template:
+        detail["route"] = template[:_DETAIL_LENGTH]
+    return audit_record(principal, action[:_ACTION_LENGTH], service=service,
+                        request=Request(scope), outcome=outcome,
+                        target=str(scope.get("path", ""))[:_TARGET_LENGTH], **detail)
