@@ -29,8 +29,9 @@ from helpline_shared.runtime.credentials import (
 )
 
 __all__ = ["PERMISSION_EXTENSION", "TENANT_HEADER", "CredentialVerifier", "Operation",
-           "Principal", "declare_permission", "event_actor", "holds", "operations", "require", "require_scope",
-           "route_permission", "state_permissions", "unlisted_operations", "verifier_of"]
+           "Principal", "declare_permission", "event_actor", "holds", "operations", "require",
+           "require_scope", "route_permission", "state_permissions", "unlisted_operations",
+           "verifier_of"]
 
 PERMISSION_EXTENSION = "x-helpline-permission"
 """The OpenAPI extension by which an operation states the permission it requires."""
