@@ -20,8 +20,9 @@ IDENTITY_PORT = 8084
 DEMO_ADMIN_EMAIL = "admin@demo.helpline.test"
 DEV_TOKEN = "dev-token"
 """The file holding the demo tenant's admin API key."""
-SERVICE_KEYS: dict[str, tuple[str, ...]] = {"escalation": ("tickets:write",)}
-"""The services that call another service with their own key, and its scopes."""
+SERVICE_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "escalation": ("HELPLINE_INTAKE_SERVICE_KEY", ("tickets:write",))}
+"""The services that call another service with their own key: its variable and scopes."""
 
 
 class ProvisioningFailed(RuntimeError):
@@ -102,15 +103,18 @@ def provision_demo(identity_url: str, home: Path, tenant: str) -> None:
     write_private(key_file, created["key"] + "\n")
 
 
-def provision_service_key(identity_url: str, home: Path, service: str) -> str:
-    """``service``'s own key (kept in ``service-key-<service>``, made at identity if needed)."""
+def provision_service_key(identity_url: str, home: Path, service: str) -> dict[str, str]:
+    """``service``'s own key as its variable (kept in ``service-key-<service>``, made at
+    identity if needed); nothing for a service that needs none."""
+    if service not in SERVICE_KEYS:
+        return {}
     key_file = home / f"service-key-{service}"
     if not _still_active(identity_url, key_file):
         try:
             created = _call(identity_url + "/v1/service-keys",
-                            {"service": service, "scopes": list(SERVICE_KEYS[service])},
+                            {"service": service, "scopes": list(SERVICE_KEYS[service][1])},
                             secret_file(home / "operator-key"))
         except urllib.error.HTTPError as error:
             raise _refused(error, f"a service key for {service}") from error
         write_private(key_file, created["key"] + "\n")
-    return key_file.read_text().strip()
+    return {SERVICE_KEYS[service][0]: key_file.read_text().strip()}

@@ -161,11 +161,9 @@ def run(home: Path = Path(".helpline")) -> int:
                                             **environment_variables(clients["identity"])})
         print(f"  identity    {identity.url}   (log: {identity.log_file})", flush=True)
         provision_demo(identity.url, home, DEMO_TENANT)
-        own_keys = {"escalation": {"HELPLINE_INTAKE_SERVICE_KEY": provision_service_key(
-            identity.url, home, "escalation")}}
         for name in SERVICE_PORTS:
             service = stack.start(name, {**identity_environment(identity.url),
-                                         **own_keys.get(name, {}),
+                                         **provision_service_key(identity.url, home, name),
                                          **environment_variables(clients[name])})
             print(f"  {name:<11} {service.url}   (log: {service.log_file})", flush=True)
         if security == "sasl_ssl":

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from helpline_devstack.identity import SERVICE_KEYS
 from helpline_devstack.stack import Stack
 from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
 from helpline_shared.runtime.testing import stand_in_identity
@@ -26,6 +27,15 @@ T = TypeVar("T")
 def unique_name(stem: str) -> str:
     """A name no other test uses (topic prefixes, databases, tenants)."""
     return f"{stem}_{uuid.uuid4().hex[:10]}"
+
+
+def own_key(service: str) -> dict[str, str]:
+    """``service``'s own key at the stand-in identity as its variable (escalation calls intake
+    with one); nothing for a service that needs none."""
+    if service not in SERVICE_KEYS:
+        return {}
+    variable, scopes = SERVICE_KEYS[service]
+    return {variable: stand_in_identity().service_key(service, scopes)}
 
 
 class RunningServices:
