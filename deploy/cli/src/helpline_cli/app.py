@@ -32,6 +32,7 @@ dlq = typer.Typer(help="Dead letters: records a consumer gave up on", no_args_is
 app.add_typer(identity.tenants, name="tenants")
 app.add_typer(identity.users, name="users")
 app.add_typer(identity.api_keys, name="api-keys")
+app.add_typer(identity.service_keys, name="service-keys")
 partners = typer.Typer(help="Partners: Kafka users that read one tenant's partner stream",
                         no_args_is_help=True)
 app.add_typer(dlq, name="dlq")

@@ -1,7 +1,7 @@
-"""Tenants, users and API keys: commands over identity's HTTP API.
+"""Tenants, users, API keys and service keys: commands over identity's HTTP API.
 
-Tenants are the deployment operator's (``HELPLINE_OPERATOR_KEY``); users and keys belong to the
-tenant of ``HELPLINE_TOKEN`` (an admin's API key or access token).
+Tenants and service keys are the deployment operator's (``HELPLINE_OPERATOR_KEY``); users and
+API keys belong to the tenant of ``HELPLINE_TOKEN`` (an admin's API key or access token).
 """
 
 import sys
@@ -21,6 +21,8 @@ users = typer.Typer(help="People of the tenant of HELPLINE_TOKEN (identity servi
                     no_args_is_help=True)
 api_keys = typer.Typer(help="API keys of the tenant of HELPLINE_TOKEN (identity service)",
                        no_args_is_help=True)
+service_keys = typer.Typer(help="Services' own keys (identity service; needs "
+                                "HELPLINE_OPERATOR_KEY)", no_args_is_help=True)
 
 
 def _show(answer: Mapping[str, Any], output: Format) -> None:
@@ -198,3 +200,31 @@ def revoke_api_key(key_id: str) -> None:
     """Revoke a key: every service refuses it within seconds."""
     call("identity", "DELETE", f"/v1/api-keys/{key_id}")
     typer.echo(f"revoked key {key_id}")
+
+
+@service_keys.command("create")
+def create_service_key(
+    service: Annotated[str, typer.Argument(help="The service that acts with it, e.g. escalation")],
+    scope: Annotated[list[str], typer.Option(
+        "--scope", help=f"One of {', '.join(SCOPES)} (repeatable)")],
+    output: Output = Format.table,
+) -> None:
+    """Create SERVICE's own key; it acts for the tenant each request names (printed once)."""
+    created = call("identity", "POST", "/v1/service-keys",
+                   {"service": service, "scopes": scope}, operator=True)
+    _show(created, output)
+    if output is Format.table:
+        typer.secho("keep the key now: identity shows it only this once", err=True)
+
+
+@service_keys.command("list")
+def list_service_keys(output: Output = Format.table) -> None:
+    """List the service keys: prefixes, services, scopes, last use (never their secret)."""
+    emit_listing(call("identity", "GET", "/v1/service-keys", operator=True), output)
+
+
+@service_keys.command("revoke")
+def revoke_service_key(key_id: str) -> None:
+    """Revoke a service key: every service refuses it within seconds."""
+    call("identity", "DELETE", f"/v1/service-keys/{key_id}", operator=True)
+    typer.echo(f"revoked service key {key_id}")
