@@ -29,13 +29,11 @@ def unique_name(stem: str) -> str:
     return f"{stem}_{uuid.uuid4().hex[:10]}"
 
 
-def own_key(service: str) -> dict[str, str]:
-    """``service``'s own key at the stand-in identity as its variable (escalation calls intake
-    with one); nothing for a service that needs none."""
-    if service not in SERVICE_KEYS:
-        return {}
-    variable, scopes = SERVICE_KEYS[service]
-    return {variable: stand_in_identity().service_key(service, scopes)}
+def own_keys() -> dict[str, dict[str, str]]:
+    """Each service's own key at the stand-in identity as its variable (escalation calls intake
+    with one), for ``Stack(service_environment=...)``."""
+    return {service: {variable: stand_in_identity().service_key(service, scopes)}
+            for service, (variable, scopes) in SERVICE_KEYS.items()}
 
 
 class RunningServices:
