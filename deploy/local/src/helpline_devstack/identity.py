@@ -11,10 +11,12 @@ import json
 import secrets
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from helpline_devstack.private import write_private
+from helpline_devstack.stack import SERVICE_PORTS, ServiceProcess, Stack
 
 IDENTITY_PORT = 8084
 DEMO_ADMIN_EMAIL = "admin@demo.helpline.test"
@@ -118,3 +120,23 @@ def provision_service_key(identity_url: str, home: Path, service: str) -> dict[s
             raise _refused(error, f"a service key for {service}") from error
         write_private(key_file, created["key"] + "\n")
     return {SERVICE_KEYS[service][0]: key_file.read_text().strip()}
+
+
+def start_with_identity(stack: Stack, home: Path, tenant: str,
+                        environments: Mapping[str, Mapping[str, str]] | None = None
+                        ) -> Iterator[ServiceProcess]:
+    """Start identity, provision ``tenant`` (``provision_demo``), then the four services
+    trusting identity, each with its own key; yield each service once it is ready.
+
+    ``environments`` adds variables to one service (e.g. its Kafka credentials).
+    """
+    extra = environments or {}
+    issuer = f"http://127.0.0.1:{stack.ports['identity']}"  # identity's own URL
+    identity = stack.start("identity", {**operator_environment(home), "HELPLINE_ISSUER": issuer,
+                                        **extra.get("identity", {})})
+    yield identity
+    provision_demo(identity.url, home, tenant)
+    for name in SERVICE_PORTS:
+        yield stack.start(name, {**identity_environment(identity.url),
+                                 **provision_service_key(identity.url, home, name),
+                                 **extra.get(name, {})})

@@ -15,10 +15,7 @@ from helpline_devstack.identity import (
     DEV_TOKEN,
     IDENTITY_PORT,
     ProvisioningFailed,
-    identity_environment,
-    operator_environment,
-    provision_demo,
-    provision_service_key,
+    start_with_identity,
 )
 from helpline_devstack.kafka import BrokerSecurity, KafkaNode
 from helpline_devstack.mailsink import MailSink
@@ -155,17 +152,9 @@ def run(home: Path = Path(".helpline")) -> int:
         clients = kafka.provision_services()
         sink.start()
         # Identity first: the other services verify every credential against it.
-        issuer = f"http://127.0.0.1:{ports['identity']}"  # what identity's URL will be
-        identity = stack.start("identity", {**operator_environment(home),
-                                            "HELPLINE_ISSUER": issuer,
-                                            **environment_variables(clients["identity"])})
-        print(f"  identity    {identity.url}   (log: {identity.log_file})", flush=True)
-        provision_demo(identity.url, home, DEMO_TENANT)
-        for name in SERVICE_PORTS:
-            service = stack.start(name, {**identity_environment(identity.url),
-                                         **provision_service_key(identity.url, home, name),
-                                         **environment_variables(clients[name])})
-            print(f"  {name:<11} {service.url}   (log: {service.log_file})", flush=True)
+        for service in start_with_identity(stack, home, DEMO_TENANT, {
+                name: environment_variables(clients[name]) for name in stack.ports}):
+            print(f"  {service.name:<11} {service.url}   (log: {service.log_file})", flush=True)
         if security == "sasl_ssl":
             partner = _demo_partner(kafka, home)
             print(f"\nKafka takes only SASL_SSL on {kafka.bootstrap_servers} (CA: "
