@@ -587,6 +587,47 @@ def test_a_new_service_needs_only_values(helm: Path, tmp_path: Path) -> None:
                           RELEASE_NAMESPACE, 8084)
 
 
+SERVICES = ("intake", "routing", "escalation", "notify")
+
+
+def test_every_service_trusts_identity_and_no_token_secret_is_left(helm: Path) -> None:
+    manifests = helm_template(helm, *PRODUCTION)
+    rendered = yaml.safe_dump_all(manifests)
+    assert "TOKEN_SECRET" not in rendered and "token-secret" not in rendered
+    identity_url = "http://helpline-identity:8084"
+    for service in SERVICES:
+        env = _env(deployment_of(manifests, service)["spec"]["template"]["spec"]
+                   ["containers"][0])
+        assert env["HELPLINE_IDENTITY_URL"] == identity_url, service
+        assert env["HELPLINE_IDENTITY_ISSUER"] == identity_url, service
+        assert admits_ingress(policy_of(manifests, "identity"), pod_labels(service),
+                              RELEASE_NAMESPACE, 8084), service
+    identity = _env(deployment_of(manifests, "identity")["spec"]["template"]["spec"]
+                    ["containers"][0])
+    assert identity["HELPLINE_ISSUER"] == identity_url
+    assert identity["HELPLINE_OPERATOR_KEY_SHA256"] == {"secretKeyRef": {
+        "name": "helpline-auth-keys", "key": "operator-key-sha256"}}
+
+
+def test_escalation_alone_gets_its_service_key_from_the_auth_secret(helm: Path) -> None:
+    manifests = helm_template(helm, "--set", "auth.issuer=https://id.example.com")
+    for service in (*SERVICES, "identity"):
+        env = _env(deployment_of(manifests, service)["spec"]["template"]["spec"]
+                   ["containers"][0])
+        if service == "escalation":
+            assert env["HELPLINE_INTAKE_SERVICE_KEY"] == {"secretKeyRef": {
+                "name": "helpline-auth", "key": "escalation-service-key", "optional": True}}
+        else:
+            assert "HELPLINE_INTAKE_SERVICE_KEY" not in env, service
+        issuer = env.get("HELPLINE_IDENTITY_ISSUER", env.get("HELPLINE_ISSUER"))
+        assert issuer == "https://id.example.com", service
+
+
+def test_a_service_key_without_its_secret_key_is_refused(helm: Path) -> None:
+    with pytest.raises(RenderFailed, match="secretKey"):
+        helm_template(helm, "--set", "auth.serviceKeys.routing.variable=HELPLINE_X_KEY")
+
+
 def _documented_values() -> set[str]:
     """The first column of the chart README's values table."""
     readme = (CHART / "README.md").read_text()

@@ -82,20 +82,39 @@ def test_a_refusal_is_one_line_with_the_problem_detail(routing: FakeService) -> 
 
 def test_without_a_token_the_cli_says_how_to_get_one(routing: FakeService) -> None:
     code, output = run(routing, "agents", "list", token=None)
-    assert code == 1 and "set HELPLINE_TOKEN (helpline tokens issue TENANT)" in output
+    assert code == 1 and "set HELPLINE_TOKEN to an API key or access token" in output
     assert routing.requests == []
 
 
-def test_an_issued_token_verifies_for_its_tenant() -> None:
-    runner = CliRunner()
-    issued = runner.invoke(app, ["tokens", "issue", "acme", "--scope", "tickets:read"],
-                           env={"HELPLINE_TOKEN_SECRET": "s"})
-    verified = runner.invoke(app, ["tokens", "verify", issued.output.strip()],
-                             env={"HELPLINE_TOKEN_SECRET": "s"})
-    assert verified.output.strip() == "tenant acme, scopes tickets:read"
-    forged = runner.invoke(app, ["tokens", "verify", issued.output.strip()],
-                           env={"HELPLINE_TOKEN_SECRET": "other"})
-    assert forged.exit_code == 1 and "invalid token: bad signature" in forged.output
+def test_tenant_commands_send_the_operator_key_not_the_token(routing: FakeService) -> None:
+    routing.answers.append((200, [{"tenant_id": "acme", "state": "active"}]))
+    result = CliRunner().invoke(app, ["tenants", "list"], env={
+        "HELPLINE_IDENTITY_URL": routing.url, "HELPLINE_TOKEN": "hlk_tenant",
+        "HELPLINE_OPERATOR_KEY": "operator-secret"})
+    assert result.exit_code == 0, result.output
+    [(method, path, headers, _body)] = routing.requests
+    assert (method, path) == ("GET", "/v1/tenants")
+    assert headers["Authorization"] == "Bearer operator-secret"
+
+
+def test_without_an_operator_key_tenant_commands_say_where_it_is(routing: FakeService) -> None:
+    result = CliRunner().invoke(app, ["tenants", "list"], env={
+        "HELPLINE_IDENTITY_URL": routing.url, "HELPLINE_TOKEN": "hlk_tenant"})
+    assert result.exit_code == 1
+    assert "set HELPLINE_OPERATOR_KEY (make run keeps it in .helpline/operator-key)" in \
+        result.output
+    assert routing.requests == []
+
+
+def test_an_invalid_field_is_named_with_its_message(routing: FakeService) -> None:
+    routing.answers.append((422, {"title": "Invalid request",
+                                  "detail": "invalid field(s): email",
+                                  "errors": [{"field": "email", "message": "not an address"}]}))
+    result = CliRunner().invoke(app, ["users", "create", "nope", "--name", "Ann"], env={
+        "HELPLINE_IDENTITY_URL": routing.url, "HELPLINE_TOKEN": "hlk_tenant"})
+    assert result.exit_code == 1
+    assert result.output.strip() == ("error: identity refused POST /v1/users: 422 invalid "
+                                     "field(s): email (email: not an address)")
 
 
 def test_cancelling_a_delivery_posts_to_notify_and_shows_the_result(

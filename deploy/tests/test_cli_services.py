@@ -19,12 +19,11 @@ from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
 from helpline_devstack.testing import unique_name, wait_until
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, TICKETS, all_topics
 
 pytestmark = pytest.mark.integration
 
-SECRET = "cli-secret"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ def services(kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytes
                   ports={"intake": free_port(), "notify": free_port()},
                   database_urls={"intake": database},
                   environment={"HELPLINE_TOPIC_PREFIX": prefix,
-                               "HELPLINE_TOKEN_SECRET": SECRET,
+                               **stand_in_identity().environment(),
                                "HELPLINE_SMTP_PORT": str(free_port()),
                                "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"})
     try:
@@ -57,7 +56,7 @@ def cli(environment: dict[str, str], *arguments: str) -> tuple[int, str]:
 def test_webhooks_replay_since_is_accepted_by_notify(services: tuple[Stack, str, str]) -> None:
     stack, _prefix, _database = services
     environment = {"HELPLINE_NOTIFY_URL": stack.running["notify"].url,
-                   "HELPLINE_TOKEN": issue_token(unique_name("tenant"), SECRET)}
+                   "HELPLINE_TOKEN": stand_in_identity().api_key(unique_name("tenant"))}
     code, output = cli(environment, "webhooks", "create", "--data",
                        json.dumps({"url": f"http://127.0.0.1:{free_port()}/in"}))
     assert code == 0, output
@@ -80,7 +79,7 @@ def test_doctor_checks_readyz_and_the_outbox_backlog(kafka: KafkaNode,
     stack, prefix, database = services
     intake = stack.running["intake"].url
     created = httpx.post(intake + "/v1/tickets",
-                         headers={"authorization": f"Bearer {issue_token('acme', SECRET)}"},
+                         headers={"authorization": f"Bearer {stand_in_identity().api_key('acme')}"},
                          json={"subject": "Held back", "description": "in the outbox",
                                "requester": {"email": "cy@example.org"}})
     assert created.status_code == 201, created.text

@@ -60,3 +60,23 @@ def test_each_service_is_healthy_when_its_readyz_answers(docker_config: Path) ->
         assert test[:3] == ["CMD", "python", "-c"], name
         assert "/readyz" in test[3] and "HELPLINE_HTTP_PORT" in test[3], name
         assert "HELPLINE_HTTP_PORT" in services[name]["environment"], name
+
+
+def test_every_service_trusts_identity_and_escalation_has_its_own_key(
+        docker_config: Path) -> None:
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE_FILE), "config"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "DOCKER_CONFIG": str(docker_config),
+             "HELPLINE_INTAKE_SERVICE_KEY": "hlk_escalation", "HELPLINE_OPERATOR_KEY_SHA256": "ab"})
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert "TOKEN_SECRET" not in result.stdout
+    issuer = services["identity"]["environment"]["HELPLINE_ISSUER"]
+    identity_port = services["identity"]["environment"]["HELPLINE_HTTP_PORT"]
+    for name in ("intake", "routing", "escalation", "notify"):
+        environment = services[name]["environment"]
+        assert environment["HELPLINE_IDENTITY_URL"] == f"http://identity:{identity_port}", name
+        assert environment["HELPLINE_IDENTITY_ISSUER"] == issuer, name
+    assert services["escalation"]["environment"]["HELPLINE_INTAKE_SERVICE_KEY"] == "hlk_escalation"
+    assert services["identity"]["environment"]["HELPLINE_OPERATOR_KEY_SHA256"] == "ab"

@@ -5,6 +5,7 @@ services, Kafka, PostgreSQL and the SMTP sink are all local builds. Images from 
 reused; the first build takes minutes (README, Operations).
 """
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -17,20 +18,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpline_shared.runtime.auth import issue_token
-
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(3600)]
 
 DEPLOY = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
-TOKEN_SECRET = "helpline-compose-not-a-secret"  # the compose file's HELPLINE_TOKEN_SECRET
+OPERATOR_KEY = "compose-operator-key-0123456789abcdef"
+PASSWORD = "correct horse battery staple"
 LOCAL_IMAGES = {
     "HELPLINE_IMAGE_TAG": "local",
     "HELPLINE_KAFKA_IMAGE": "helpline-kafka:local",
     "HELPLINE_POSTGRES_IMAGE": "helpline-postgres:local",
     "HELPLINE_MAILSINK_IMAGE": "helpline-mailsink:local",
 }
-PUBLISHED = ("INTAKE", "SMTP", "ROUTING", "ESCALATION", "NOTIFY", "MAIL_UI")
+PUBLISHED = ("INTAKE", "SMTP", "ROUTING", "ESCALATION", "NOTIFY", "IDENTITY", "MAIL_UI")
 
 
 def _run(command: list[str], env: dict[str, str], timeout: float) -> str:
@@ -77,13 +77,14 @@ def stack(local_images: dict[str, str]) -> Iterator[dict[str, int]]:
     """The compose stack from local images on free ports; torn down with its volumes."""
     ports = {name: _free_port() for name in PUBLISHED}
     env = {**local_images, **LOCAL_IMAGES,
+           "HELPLINE_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest(),
            **{f"HELPLINE_{name}_PUBLISHED_PORT": str(port) for name, port in ports.items()}}
     compose = ["docker", "compose", "-f", str(COMPOSE_FILE),
                "--project-name", f"helpline-test-{uuid.uuid4().hex[:8]}"]
     try:
         _run([*compose, "up", "--detach", "--no-build"], env, 600)
         try:
-            for name in ("INTAKE", "ROUTING", "ESCALATION", "NOTIFY"):
+            for name in ("IDENTITY", "INTAKE", "ROUTING", "ESCALATION", "NOTIFY"):
                 _wait_ready(ports[name])
         except AssertionError as error:
             logs = subprocess.run([*compose, "logs", "--tail", "40"], capture_output=True,
@@ -123,8 +124,27 @@ def test_every_image_runs_as_a_non_root_user(local_images: dict[str, str]) -> No
     assert uid == "10001"
 
 
+def _admin_key(identity: str) -> str:
+    """An admin API key of a new tenant ``compose``, made as an operator would."""
+    created = httpx.post(f"{identity}/v1/tenants", timeout=30,
+                         headers={"authorization": f"Bearer {OPERATOR_KEY}"},
+                         json={"tenant_id": "compose", "name": "Compose", "admin": {
+                             "name": "Root", "email": "root@compose.helpline.test",
+                             "password": PASSWORD}})
+    assert created.status_code == 201, created.text
+    signed_in = httpx.post(f"{identity}/v1/login", timeout=30, json={
+        "tenant": "compose", "email": "root@compose.helpline.test", "password": PASSWORD})
+    assert signed_in.status_code == 200, signed_in.text
+    key = httpx.post(f"{identity}/v1/api-keys", timeout=30, json={
+        "name": "compose test", "scopes": ["admin"]},
+        headers={"authorization": f"Bearer {signed_in.json()['access_token']}"})
+    assert key.status_code == 201, key.text
+    return str(key.json()["key"])
+
+
 def test_a_ticket_is_assigned_through_the_containers(stack: dict[str, int]) -> None:
-    headers = {"authorization": f"Bearer {issue_token('compose', TOKEN_SECRET)}"}
+    key = _admin_key(f"http://127.0.0.1:{stack['IDENTITY']}")
+    headers = {"authorization": f"Bearer {key}"}
     routing = f"http://127.0.0.1:{stack['ROUTING']}"
     intake = f"http://127.0.0.1:{stack['INTAKE']}"
     agent = httpx.post(f"{routing}/v1/agents", headers=headers, timeout=30, json={

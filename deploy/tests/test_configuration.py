@@ -41,13 +41,13 @@ def test_a_misspelt_variable_stops_each_service_at_start_naming_it(service: str)
 
 def test_a_misspelt_variable_stops_the_cli_naming_it() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "helpline_cli", "tokens", "issue", "acme"],
-        env={**os.environ, "HELPLINE_TOKEN_SECRETS": "x"},
+        [sys.executable, "-m", "helpline_cli", "tenants", "list"],
+        env={**os.environ, "HELPLINE_OPERATOR_KEYS": "x"},
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 2
-    assert "helpline: unknown setting HELPLINE_TOKEN_SECRETS (did you mean " \
-        "HELPLINE_TOKEN_SECRET?)" in result.stderr
+    assert "helpline: unknown setting HELPLINE_OPERATOR_KEYS (did you mean " \
+        "HELPLINE_OPERATOR_KEY?)" in result.stderr
 
 
 def test_an_invalid_setting_stops_the_service_at_start_naming_it() -> None:

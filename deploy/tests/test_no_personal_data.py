@@ -23,12 +23,11 @@ from helpline_devstack.mailsink import MailSink
 from helpline_devstack.stack import SERVICE_PORTS, Stack
 from helpline_devstack.testing import TopicRecorder, unique_name, wait_until
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "privacy-secret"
 
 
 class SpanDump:
@@ -114,7 +113,7 @@ def test_no_span_or_log_line_contains_personal_data(
     mail.start()
     stack = Stack(
         tmp_path, kafka.bootstrap_servers, ports={n: free_port() for n in SERVICE_PORTS},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
                      "HELPLINE_SMTP_PORT": str(mail.port), "HELPLINE_LOG_LEVEL": "DEBUG",
                      "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
                      "HELPLINE_DOMAIN_VERIFICATION": "trust",
@@ -122,7 +121,7 @@ def test_no_span_or_log_line_contains_personal_data(
                      "OTEL_EXPORTER_OTLP_ENDPOINT": spans.url, "OTEL_BSP_SCHEDULE_DELAY": "200"},
     )
     tenant = unique_name("privacy")
-    headers = {"authorization": f"Bearer {issue_token(tenant, SECRET)}"}
+    headers = {"authorization": f"Bearer {stand_in_identity().api_key(tenant)}"}
     try:
         for service in SERVICE_PORTS:
             stack.start(service)

@@ -25,13 +25,12 @@ from helpline_devstack.testing import TopicRecorder, unique_name, wait_until
 from helpline_shared import topics
 from helpline_shared.envelope import to_record
 from helpline_shared.events import NotificationDelivered
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "email-e2e-secret"
 MAX_SIZE = 300_000
 
 
@@ -53,7 +52,7 @@ class Intake:
     def client(self, tenant: str) -> httpx.Client:
         """An HTTP client with ``tenant``'s admin token."""
         return httpx.Client(base_url=self.url, timeout=10, headers={
-            "authorization": f"Bearer {issue_token(tenant, SECRET)}"})
+            "authorization": f"Bearer {stand_in_identity().api_key(tenant)}"})
 
     def send(self, message: EmailMessage, recipients: list[str] | None = None) -> None:
         """Deliver over SMTP as an MTA would."""
@@ -72,7 +71,7 @@ def intake(kafka: KafkaNode, postgres: PostgresServer,
         tmp_path_factory.mktemp("email"), kafka.bootstrap_servers,
         ports={"intake": free_port()},
         database_urls={"intake": postgres.create_database(prefix.rstrip(".") + "_intake")},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
                      "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
                      "HELPLINE_MAX_MESSAGE_SIZE": str(MAX_SIZE),
                      "HELPLINE_RELAY_POLL_INTERVAL": "0.2",

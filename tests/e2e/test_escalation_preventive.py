@@ -12,14 +12,13 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
-from helpline_devstack.testing import TopicRecorder, unique_name, wait_until
+from helpline_devstack.testing import TopicRecorder, own_keys, unique_name, wait_until
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import stand_in_identity
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "preventive-secret"
 CREATED = "helpline.ticket.created.v1"
 EVERY_20_SECONDS = "* * * * * */20"  # croniter: a sixth field is seconds
 SCHEDULE = {"cron": EVERY_20_SECONDS, "time_zone": "UTC",
@@ -38,13 +37,14 @@ def test_an_occurrence_missed_during_downtime_is_created_once_and_marked_late(
     stack = Stack(
         tmp_path, kafka.bootstrap_servers, ports=ports,
         database_urls={name: postgres.create_database(unique_name(name)) for name in ports},
-        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+        service_environment=own_keys(),
+        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, **stand_in_identity().environment(),
                      "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
                      "HELPLINE_PREVENTIVE_LATE_AFTER": "1",
                      "HELPLINE_PREVENTIVE_MIN_INTERVAL": "1"},
     )
     tenant = unique_name("acme")
-    admin = {"authorization": f"Bearer {issue_token(tenant, SECRET)}"}
+    admin = {"authorization": f"Bearer {stand_in_identity().api_key(tenant)}"}
     with TopicRecorder(kafka.bootstrap_servers, [topic_prefix + topics.TICKETS]) as recorder:
         stack.start("intake")
         escalation = stack.start("escalation")

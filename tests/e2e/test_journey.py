@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +32,7 @@ from helpline_devstack.testing import (
     RunningServices,
     TopicRecorder,
     WebhookReceiver,
+    own_keys,
     unique_name,
     wait_until,
 )
@@ -39,11 +40,11 @@ from helpline_shared import topics
 from helpline_shared.envelope import to_record
 from helpline_shared.events import TicketStatusChanged
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "e2e-token-secret"
 BREACH_AFTER_SECONDS = 4
 CREATED = "helpline.ticket.created.v1"
 ASSIGNED = "helpline.ticket.assigned.v1"
@@ -64,8 +65,6 @@ class Journey(RunningServices):
     webhooks: WebhookReceiver
     mail: MailSink
 
-    token_secret: ClassVar[str] = SECRET
-
 
 @pytest.fixture(scope="module")
 def journey(kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
@@ -84,9 +83,10 @@ def journey(kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest
             ports={name: free_port() for name in SERVICE_PORTS},
             database_urls={name: postgres.create_database(f"{database}_{name}")
                            for name in SERVICE_PORTS},
+            service_environment=own_keys(),
             environment={
                 "HELPLINE_TOPIC_PREFIX": prefix,
-                "HELPLINE_TOKEN_SECRET": SECRET,
+                **stand_in_identity().environment(),
                 "HELPLINE_SMTP_PORT": str(mail.port),
                 "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
                 "HELPLINE_FIRST_RESPONSE_TARGETS": json.dumps(

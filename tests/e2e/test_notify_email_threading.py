@@ -24,12 +24,11 @@ from helpline_devstack.mailsink import MailSink
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
 from helpline_devstack.testing import TopicRecorder, unique_name, wait_until
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "threading-secret"
 MESSAGE_ADDED = "helpline.ticket.message_added.v1"
 
 
@@ -44,7 +43,7 @@ class Services:
 
     def client(self, tenant: str) -> httpx.Client:
         """An HTTP client with an admin token of ``tenant``."""
-        token = issue_token(tenant, SECRET, ("tickets:read", "tickets:write", "admin"))
+        token = stand_in_identity().api_key(tenant, ("tickets:read", "tickets:write", "admin"))
         return httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=10)
 
     def url(self, name: str) -> str:
@@ -67,7 +66,7 @@ def services(kafka: KafkaNode, postgres: PostgresServer,
         database_urls={name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
                        for name in names},
         environment={
-            "HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+            "HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
             "HELPLINE_SMTP_PORT": str(sink.port),
             "HELPLINE_SMTP_SERVER_PORT": str(intake_smtp_port),
             "HELPLINE_DOMAIN_VERIFICATION": "trust",

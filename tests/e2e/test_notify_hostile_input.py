@@ -11,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from notify_rig import TENANT, migrated_engine
-from notify_testkit import TOKEN_SECRET, api_app
+from notify_testkit import api_app
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from helpline_devstack.postgres import PostgresServer
 from helpline_notify.adapters.orm import metadata
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import inbox_table, outbox_table
+from helpline_shared.runtime.testing import stand_in_identity
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ PATHS = [
 async def api(postgres: PostgresServer) -> AsyncIterator[httpx.AsyncClient]:
     async with migrated_engine(postgres) as engine:
         app = api_app(_units(engine))
-        token = issue_token(TENANT, TOKEN_SECRET)
+        token = stand_in_identity().api_key(TENANT)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://notify",
                                      headers={"authorization": f"Bearer {token}"}) as client:

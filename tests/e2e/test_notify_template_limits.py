@@ -21,13 +21,12 @@ from helpline_devstack.stack import Stack
 from helpline_devstack.testing import unique_name
 from helpline_shared.envelope import to_record
 from helpline_shared.events import Requester, TicketCreated
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "e2e-token-secret"
 TENANT = "acme"
 RENDER_TIMEOUT = 1.0
 CREATED = "helpline.ticket.created.v1"
@@ -45,7 +44,7 @@ def notify(kafka: KafkaNode, postgres: PostgresServer,
         tmp_path_factory.mktemp("template-limits"), kafka.bootstrap_servers,
         ports={"notify": free_port()},
         database_urls={"notify": postgres.create_database(prefix.rstrip(".") + "_notify")},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
                      "HELPLINE_SMTP_PORT": str(free_port()),
                      "HELPLINE_TEMPLATE_RENDER_TIMEOUT": str(RENDER_TIMEOUT)},
     )
@@ -58,7 +57,7 @@ def notify(kafka: KafkaNode, postgres: PostgresServer,
 
 def _client(stack: Stack) -> httpx.Client:
     return httpx.Client(base_url=stack.running["notify"].url, timeout=10, headers={
-        "authorization": f"Bearer {issue_token(TENANT, SECRET)}"})
+        "authorization": f"Bearer {stand_in_identity().api_key(TENANT)}"})
 
 
 async def _emit(kafka: KafkaNode, prefix: str, event: TicketCreated) -> None:

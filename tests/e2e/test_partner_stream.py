@@ -8,7 +8,7 @@ order per ticket, and nothing of tenant B; a crash of notify loses nothing.
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -25,11 +25,11 @@ from helpline_devstack.testing import (
     unique_name,
     wait_until,
 )
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, PUBLIC_TOPICS, all_topics, partner_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "e2e-partner-secret"
 CREATED = "helpline.ticket.created.v1"
 ASSIGNED = "helpline.ticket.assigned.v1"
 SERVICES = ("intake", "routing", "notify")
@@ -45,8 +45,6 @@ class Deployment(RunningServices):
     prefix: str
     kafka: KafkaNode
     internal: TopicRecorder
-
-    token_secret: ClassVar[str] = SECRET
 
     def partner_topic(self, tenant: str) -> str:
         """The prefixed partner topic of ``tenant``."""
@@ -65,7 +63,7 @@ def deployment(kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
         ports={name: free_port() for name in SERVICES},
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,
-            "HELPLINE_TOKEN_SECRET": SECRET,
+            **stand_in_identity().environment(),
             "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
             "HELPLINE_SMTP_PORT": str(free_port()),  # nobody listens: mail is not this test's
             "HELPLINE_PARTNER_STREAM_PARTITIONS": str(PARTNER_PARTITIONS),

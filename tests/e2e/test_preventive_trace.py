@@ -11,14 +11,20 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import SERVICE_PORTS, Stack
-from helpline_devstack.testing import OtlpReceiver, Span, TopicRecorder, unique_name, wait_until
+from helpline_devstack.testing import (
+    OtlpReceiver,
+    Span,
+    TopicRecorder,
+    own_keys,
+    unique_name,
+    wait_until,
+)
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "preventive-trace-secret"
 CREATED = "helpline.ticket.created.v1"
 FIRE = "preventive.occurrence timer fire"
 EVERY_5_SECONDS = "* * * * * */5"  # croniter: a sixth field is seconds
@@ -52,7 +58,8 @@ def test_a_preventive_tickets_journey_is_one_trace_from_the_timer_to_every_consu
         stack = Stack(
             tmp_path, kafka.bootstrap_servers, ports=ports,
             database_urls={name: postgres.create_database(unique_name(name)) for name in ports},
-            environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+            service_environment=own_keys(),
+            environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
                          "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
                          "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
                              # The schedule fires every 5 s; production refuses that.
@@ -61,7 +68,7 @@ def test_a_preventive_tickets_journey_is_one_trace_from_the_timer_to_every_consu
                          "OTEL_BSP_SCHEDULE_DELAY": "200"},
         )
         tenant = unique_name("acme")
-        admin = {"authorization": f"Bearer {issue_token(tenant, SECRET)}"}
+        admin = {"authorization": f"Bearer {stand_in_identity().api_key(tenant)}"}
         try:
             for name in SERVICE_PORTS:
                 stack.start(name)

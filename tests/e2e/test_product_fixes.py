@@ -20,13 +20,12 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
-from helpline_devstack.testing import unique_name, wait_until
-from helpline_shared.runtime.auth import issue_token
+from helpline_devstack.testing import own_keys, unique_name, wait_until
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "product-fixes-e2e-secret"
 PAUSE_SHOWN_WITHIN = 10.0
 
 
@@ -40,7 +39,7 @@ class Deployment:
     def client(self, tenant: str) -> httpx.Client:
         """An HTTP client on intake with ``tenant``'s token."""
         return httpx.Client(base_url=self.stack.running["intake"].url, timeout=10, headers={
-            "authorization": f"Bearer {issue_token(tenant, SECRET)}"})
+            "authorization": f"Bearer {stand_in_identity().api_key(tenant)}"})
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +54,8 @@ def deployment(kafka: KafkaNode, postgres: PostgresServer,
         ports={name: free_port() for name in names},
         database_urls={name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
                        for name in names},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+        service_environment=own_keys(),
+        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
                      "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
                      "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
                      "HELPLINE_DOMAIN_VERIFICATION": "trust"})

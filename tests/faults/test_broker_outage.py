@@ -10,14 +10,13 @@ import pytest
 from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.stack import Stack
-from helpline_devstack.testing import TicketLoad, TopicRecorder, readiness, wait_until
+from helpline_devstack.testing import TicketLoad, TopicRecorder, own_keys, readiness, wait_until
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = pytest.mark.integration
 
-SECRET = "outage-secret"
 OUTAGE_SECONDS = 20
 
 
@@ -38,11 +37,12 @@ def test_a_broker_outage_under_load_loses_nothing_and_services_reconnect(tmp_pat
         kafka.create_topics(all_topics(), PARTITIONS)
         stack = Stack(tmp_path / "stack", kafka.bootstrap_servers,
                       ports={"intake": free_port(), "escalation": free_port()},
-                      environment={"HELPLINE_TOKEN_SECRET": SECRET,
+                      service_environment=own_keys(),
+                      environment={**stand_in_identity().environment(),
                                    "HELPLINE_SMTP_SERVER_ENABLED": "false"})
         intake = stack.start("intake")
         stack.start("escalation")
-        with TicketLoad(intake.url, issue_token("acme", SECRET)) as load:
+        with TicketLoad(intake.url, stand_in_identity().api_key("acme")) as load:
             wait_until(lambda: len(load.accepted) >= 20, 30, "tickets before the outage")
             kafka.stop()
             wait_until(lambda: readiness_status(intake.url) == "degraded", 30,

@@ -14,16 +14,15 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
-from helpline_devstack.testing import TopicRecorder, unique_name, wait_until
+from helpline_devstack.testing import TopicRecorder, own_keys, unique_name, wait_until
 from helpline_shared import topics
 from helpline_shared.envelope import to_record
 from helpline_shared.events import Requester, TicketCreated
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import stand_in_identity
 
 pytestmark = pytest.mark.integration
 
-SECRET = "fault-secret"
 TICKETS = 20
 TARGET_SECONDS = 8
 STARTED = "helpline.sla.clock_started.v1"
@@ -47,7 +46,8 @@ def replica(tmp_path: Path, kafka: KafkaNode, database_url: str, prefix: str, na
     """One escalation process of its own (port, logs), sharing the database and topics."""
     return Stack(tmp_path / name, kafka.bootstrap_servers, ports={"escalation": free_port()},
                  database_urls={"escalation": database_url},
-                 environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET})
+                 service_environment=own_keys(),
+                 environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment()})
 
 
 async def produce_tickets(kafka: KafkaNode, prefix: str, tenant: str) -> list[str]:
@@ -89,8 +89,9 @@ def run_crash_scenario(tmp_path: Path, kafka: KafkaNode, postgres: PostgresServe
     tenant = unique_name("acme")
     with TopicRecorder(kafka.bootstrap_servers, [prefix + topics.SLA]) as recorder:
         services = [stack.start("escalation") for stack in stacks]
+        admin = stand_in_identity().api_key(tenant)
         response = httpx.put(services[0].url + "/v1/sla/policies/fast", json=POLICY,
-                             headers={"authorization": f"Bearer {issue_token(tenant, SECRET)}"})
+                             headers={"authorization": f"Bearer {admin}"})
         assert response.status_code == 200, response.text
         ticket_ids = asyncio.run(produce_tickets(kafka, prefix, tenant))
         wait_until(lambda: len([r for r in recorder.events(STARTED)

@@ -17,12 +17,11 @@ from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
 from helpline_devstack.testing import unique_name, wait_until
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration]
 
-SECRET = "imap-fault-secret"
 MAILS = 200
 PASSWORD = "imap-test-password"
 PROCESSED = "Processed"
@@ -93,7 +92,7 @@ def test_sigkill_mid_fetch_loses_and_doubles_nothing(
         tmp_path_factory.mktemp("imap-intake"), kafka.bootstrap_servers,
         ports={"intake": free_port()},
         database_urls={"intake": postgres.create_database(prefix.rstrip(".") + "_intake")},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
                      "HELPLINE_SMTP_SERVER_PORT": str(free_port()),
                      "HELPLINE_IMAP_POLL_INTERVAL": "0.3", "HELPLINE_IMAP_BATCH_SIZE": "10",
                      "HELPLINE_PENDING_SWEEP_INTERVAL": "1",
@@ -106,7 +105,7 @@ def test_sigkill_mid_fetch_loses_and_doubles_nothing(
     try:
         stack.start("intake")
         client = httpx.Client(base_url=stack.running["intake"].url, timeout=20, headers={
-            "authorization": f"Bearer {issue_token(tenant, SECRET)}"})
+            "authorization": f"Bearer {stand_in_identity().api_key(tenant)}"})
         with client:
             domain = client.post("/v1/domains", json={"name": "imap.test"})
             assert domain.status_code == 201, domain.text

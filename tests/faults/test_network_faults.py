@@ -16,15 +16,21 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import ServiceProcess, Stack
-from helpline_devstack.testing import TicketLoad, TopicRecorder, readiness, unique_name, wait_until
+from helpline_devstack.testing import (
+    TicketLoad,
+    TopicRecorder,
+    own_keys,
+    readiness,
+    unique_name,
+    wait_until,
+)
 from helpline_devstack.toxiproxy import Proxy, Toxiproxy
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = pytest.mark.integration
 
-SECRET = "network-fault-secret"
 GROUP = "helpline-escalation"
 CLOCK_STARTED = "helpline.sla.clock_started.v1"
 TICKETS_AROUND_FAULT = 6
@@ -58,7 +64,8 @@ def link(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> 
                       ports={"intake": free_port(), "escalation": free_port()},
                       database_urls={name: postgres.create_database(f"{stem}_{name}")
                                      for name in ("intake", "escalation")},
-                      environment={"HELPLINE_TOKEN_SECRET": SECRET,
+                      service_environment=own_keys(),
+                      environment={**stand_in_identity().environment(),
                                    "HELPLINE_SMTP_SERVER_ENABLED": "false",
                                    "HELPLINE_RELAY_POLL_INTERVAL": "0.2"})
         try:
@@ -66,7 +73,8 @@ def link(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> 
             intake = stack.start("intake")
             escalation = stack.start("escalation",
                                      {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": proxy.address})
-            yield Link(kafka, proxy, intake, escalation, issue_token(unique_name("net"), SECRET))
+            key = stand_in_identity().api_key(unique_name("net"))
+            yield Link(kafka, proxy, intake, escalation, key)
         finally:
             stack.stop_all()
             kafka.stop()

@@ -12,11 +12,10 @@ from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
 from helpline_devstack.testing import TopicRecorder, unique_name
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 
 pytestmark = pytest.mark.integration
 
-SECRET = "fault-secret"
 
 
 def test_a_ticket_committed_before_sigkill_is_published_once_after_restart(
@@ -26,7 +25,7 @@ def test_a_ticket_committed_before_sigkill_is_published_once_after_restart(
         kafka.bootstrap_servers,
         ports={"intake": free_port()},
         database_urls={"intake": postgres.create_database(unique_name("outbox"))},
-        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, "HELPLINE_TOKEN_SECRET": SECRET},
+        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, **stand_in_identity().environment()},
     )
     tickets_topic = topic_prefix + topics.TICKETS
     with TopicRecorder(kafka.bootstrap_servers, [tickets_topic]) as recorder:
@@ -34,7 +33,7 @@ def test_a_ticket_committed_before_sigkill_is_published_once_after_restart(
         intake = stack.start("intake", {"HELPLINE_RELAY_ENABLED": "false"})
         response = httpx.post(
             intake.url + "/v1/tickets",
-            headers={"authorization": f"Bearer {issue_token('acme', SECRET)}"},
+            headers={"authorization": f"Bearer {stand_in_identity().api_key('acme')}"},
             json={"subject": "Crash me", "description": "please",
                   "requester": {"email": "cy@example.org"}},
         )

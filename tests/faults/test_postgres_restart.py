@@ -9,14 +9,20 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
-from helpline_devstack.testing import TicketLoad, TopicRecorder, readiness, unique_name, wait_until
+from helpline_devstack.testing import (
+    TicketLoad,
+    TopicRecorder,
+    own_keys,
+    readiness,
+    unique_name,
+    wait_until,
+)
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 
 pytestmark = pytest.mark.integration
 
 DOWN_SECONDS = 10
-SECRET = "restart-secret"
 
 
 def test_a_database_restart_under_load_loses_nothing_and_services_recover(
@@ -29,12 +35,13 @@ def test_a_database_restart_under_load_loses_nothing_and_services_recover(
                       ports={"intake": free_port(), "escalation": free_port()},
                       database_urls={name: database.create_database(f"{stem}_{name}")
                                      for name in ("intake", "escalation")},
-                      environment={"HELPLINE_TOKEN_SECRET": SECRET,
+                      service_environment=own_keys(),
+                      environment={**stand_in_identity().environment(),
                                    "HELPLINE_TOPIC_PREFIX": topic_prefix,
                                    "HELPLINE_SMTP_SERVER_ENABLED": "false"})
         intake = stack.start("intake")
         stack.start("escalation")
-        with TicketLoad(intake.url, issue_token("acme", SECRET)) as load:
+        with TicketLoad(intake.url, stand_in_identity().api_key("acme")) as load:
             wait_until(lambda: len(load.accepted) >= 20, 30, "tickets before the restart")
             database.stop()
             wait_until(lambda: readiness(intake.url) == 503, 30, "intake to report not ready")

@@ -21,16 +21,16 @@ from helpline_devstack.testing import (
     TicketLoad,
     TopicRecorder,
     WebhookReceiver,
+    own_keys,
     unique_name,
     wait_until,
 )
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.ticket_token import ticket_token
 
 pytestmark = pytest.mark.integration
 
-SECRET = "sigkill-each-secret"
 CREATED = "helpline.ticket.created.v1"
 ASSIGNED = "helpline.ticket.assigned.v1"
 CLOCK_STARTED = "helpline.sla.clock_started.v1"
@@ -65,7 +65,7 @@ def test_each_service_killed_in_turn_under_load_loses_and_doubles_nothing(
         kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path) -> None:
     stem = unique_name("kill_each")
     tenant = unique_name("kill")
-    token = issue_token(tenant, SECRET)
+    token = stand_in_identity().api_key(tenant)
     headers = {"authorization": f"Bearer {token}"}
     hook_path = f"/hooks/{tenant}"
     mail = MailSink(tmp_path / "mail", port=free_port())
@@ -74,7 +74,8 @@ def test_each_service_killed_in_turn_under_load_loses_and_doubles_nothing(
         tmp_path / "stack", kafka.bootstrap_servers,
         ports={name: free_port() for name in SERVICE_PORTS},
         database_urls={name: postgres.create_database(f"{stem}_{name}") for name in SERVICE_PORTS},
-        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+        service_environment=own_keys(),
+        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, **stand_in_identity().environment(),
                      "HELPLINE_SMTP_PORT": str(mail.port),
                      "HELPLINE_SMTP_SERVER_ENABLED": "false",
                      "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",

@@ -15,12 +15,13 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
-from helpline_devstack.testing import TopicRecorder, unique_name, wait_until
+from helpline_devstack.testing import TopicRecorder, own_keys, unique_name, wait_until
 from helpline_shared import topics
 from helpline_shared.envelope import to_record
 from helpline_shared.events import TicketCreated
 from helpline_shared.events.base import Requester
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import stand_in_identity
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,8 @@ def test_sigterm_under_load_loses_and_duplicates_nothing(
     stack = Stack(
         tmp_path, kafka.bootstrap_servers, ports={"escalation": free_port()},
         database_urls={"escalation": postgres.create_database(unique_name("sigterm"))},
-        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix,
+        service_environment=own_keys(),
+        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, **stand_in_identity().environment(),
                      "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
                      "HELPLINE_SHUTDOWN_TIMEOUT": "20"},
     )

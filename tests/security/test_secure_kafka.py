@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -28,7 +28,13 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.stack import SERVICE_PORTS, Stack
-from helpline_devstack.testing import RunningServices, TopicRecorder, unique_name, wait_until
+from helpline_devstack.testing import (
+    RunningServices,
+    TopicRecorder,
+    own_keys,
+    unique_name,
+    wait_until,
+)
 from helpline_shared import topics
 from helpline_shared.envelope import to_record
 from helpline_shared.events import TicketStatusChanged
@@ -40,11 +46,11 @@ from helpline_shared.kafka_security import (
     librdkafka_config,
 )
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, all_topics, partner_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SECRET = "security-token-secret"
 ASSIGNED = "helpline.ticket.assigned.v1"
 QUEUED = "helpline.ticket.queued.v1"
 CLOCK_STARTED = "helpline.sla.clock_started.v1"
@@ -62,8 +68,6 @@ class Deployment(RunningServices):
     events: TopicRecorder
     mail: MailSink
 
-    token_secret: ClassVar[str] = SECRET
-
 
 @pytest.fixture(scope="module")
 def deployment(secure_kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
@@ -77,7 +81,8 @@ def deployment(secure_kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
     mail.start()
     stack = Stack(home, secure_kafka.bootstrap_servers,
                   ports={name: free_port() for name in SERVICE_PORTS},
-                  environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+                  service_environment=own_keys(),
+                  environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
                                "HELPLINE_SMTP_PORT": str(mail.port),
                                "HELPLINE_SMTP_SERVER_ENABLED": "false",
                                "HELPLINE_RELAY_POLL_INTERVAL": "0.2"})

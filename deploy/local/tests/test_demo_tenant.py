@@ -15,16 +15,14 @@ from helpline_devstack._proc import free_port
 from helpline_devstack.run import DEMO_DOMAIN, DEMO_MAILBOX, DEMO_TENANT, _demo_mailbox
 from helpline_intake.bootstrap import MIGRATIONS, bootstrap
 from helpline_intake.config import IntakeSettings
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.migrations import upgrade
-
-SECRET = "demo-tenant-secret"
+from helpline_shared.runtime.testing import stand_in_identity
 
 
 @pytest.fixture
 def intake_url(tmp_path: Path) -> Iterator[str]:
     """Intake's HTTP API as ``make run`` configures it (no broker needed for these routes)."""
-    settings = IntakeSettings(data_dir=tmp_path, token_secret=SECRET,  # type: ignore[arg-type]
+    settings = IntakeSettings(data_dir=tmp_path, **stand_in_identity().settings(),
                               smtp_server_enabled=False, domain_verification="trust")
     upgrade(MIGRATIONS, settings.resolved_database_url("intake"))
     app, _runtime = bootstrap(settings)
@@ -48,7 +46,7 @@ def get(url: str, token: str) -> Any:
 
 
 def test_the_demo_domain_is_verified_and_its_mailbox_configured_once(intake_url: str) -> None:
-    token = issue_token(DEMO_TENANT, SECRET)
+    token = stand_in_identity().api_key(DEMO_TENANT)
     _demo_mailbox(intake_url, token)
     _demo_mailbox(intake_url, token)  # a second `make run` on the same data
     [domain] = get(intake_url + "/v1/domains", token)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from helpline_devstack import run
+from helpline_devstack.identity import operator_environment, secret_file
+from helpline_devstack.private import write_private
 
 
 @pytest.fixture
@@ -22,12 +23,12 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.usefixtures("open_umask")
-def test_the_token_secret_is_written_and_kept_owner_only(tmp_path: Path) -> None:
-    secret = run._token_secret(tmp_path)
-    assert mode(tmp_path / "token-secret") == 0o600
-    (tmp_path / "token-secret").chmod(0o644)  # as an earlier version left it
-    assert run._token_secret(tmp_path) == secret
-    assert mode(tmp_path / "token-secret") == 0o600
+def test_the_operator_key_is_written_owner_only_and_kept(tmp_path: Path) -> None:
+    key = secret_file(tmp_path / "operator-key")
+    assert mode(tmp_path / "operator-key") == 0o600
+    assert secret_file(tmp_path / "operator-key") == key
+    # identity gets only the key's hash
+    assert key not in operator_environment(tmp_path)["HELPLINE_OPERATOR_KEY_SHA256"]
 
 
 @pytest.mark.usefixtures("open_umask")
@@ -35,6 +36,6 @@ def test_the_dev_token_is_written_owner_only_even_over_a_readable_file(tmp_path:
     token = tmp_path / "dev-token"
     token.write_text("old\n")
     token.chmod(0o644)
-    run.write_private(token, "hl_new\n")
-    assert token.read_text() == "hl_new\n"
+    write_private(token, "hlk_new\n")
+    assert token.read_text() == "hlk_new\n"
     assert mode(token) == 0o600

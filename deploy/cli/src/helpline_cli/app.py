@@ -1,9 +1,8 @@
-"""The ``helpline`` command: tenants and tokens, resources, dead letters, tail and doctor."""
+"""The ``helpline`` command: tenants, users and keys, resources, dead letters, tail, doctor."""
 
 import asyncio
 import logging
 import sys
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -12,8 +11,8 @@ import typer
 from aiokafka.errors import KafkaError
 
 from helpline_cli import doctor as doctor_checks
+from helpline_cli import identity, records
 from helpline_cli import partners as partner_access
-from helpline_cli import records
 from helpline_cli.filters import DeadLetterFilter, parse_since
 from helpline_cli.http_api import (
     add_webhook_replay,
@@ -26,15 +25,14 @@ from helpline_cli.lag import consumer_lag, service_groups
 from helpline_cli.output import Format, Output, echo_json, table
 from helpline_cli.settings import CliSettings
 from helpline_shared.kafka_acls import InvalidPartner
-from helpline_shared.runtime.auth import ALL_SCOPES, InvalidToken, issue_token, verify_token
 from helpline_shared.runtime.settings import UnknownVariable, refuse_unknown_variables
 
 app = typer.Typer(name="helpline", help="Operate a Helpline deployment.", no_args_is_help=True)
-tenants = typer.Typer(help="Tenants (a tenant exists through its tokens)", no_args_is_help=True)
-tokens = typer.Typer(help="Bearer tokens scoped to one tenant", no_args_is_help=True)
 dlq = typer.Typer(help="Dead letters: records a consumer gave up on", no_args_is_help=True)
-app.add_typer(tenants, name="tenants")
-app.add_typer(tokens, name="tokens")
+app.add_typer(identity.tenants, name="tenants")
+app.add_typer(identity.users, name="users")
+app.add_typer(identity.api_keys, name="api-keys")
+app.add_typer(identity.service_keys, name="service-keys")
 partners = typer.Typer(help="Partners: Kafka users that read one tenant's partner stream",
                         no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
@@ -66,39 +64,6 @@ def _known_settings_only() -> None:
     except UnknownVariable as error:
         typer.secho(str(error), err=True, fg=typer.colors.RED)
         raise typer.Exit(2) from error
-
-
-Scopes = Annotated[list[str] | None, typer.Option("--scope", help=f"One of {ALL_SCOPES}")]
-
-
-@tenants.command("create")
-def create_tenant(name: Annotated[str, typer.Argument(help="A readable name")]) -> None:
-    """Create a tenant id and print it with an admin token for it."""
-    tenant_id = f"{name.lower().replace(' ', '-')}-{uuid.uuid4().hex[:8]}"
-    secret = CliSettings().token_secret.get_secret_value()
-    typer.echo(f"tenant: {tenant_id}")
-    typer.echo(f"admin token: {issue_token(tenant_id, secret)}")
-
-
-@tokens.command("issue")
-def issue(tenant: str, scope: Scopes = None) -> None:
-    """Print a token for ``tenant`` signed with HELPLINE_TOKEN_SECRET."""
-    unknown = set(scope or ()) - set(ALL_SCOPES)
-    if unknown:
-        raise typer.BadParameter(f"unknown scope(s) {sorted(unknown)}; known: {ALL_SCOPES}")
-    secret = CliSettings().token_secret.get_secret_value()
-    typer.echo(issue_token(tenant, secret, tuple(scope or ALL_SCOPES)))
-
-
-@tokens.command("verify")
-def verify(token: str) -> None:
-    """Say whose token this is, or why it is not valid here."""
-    try:
-        principal = verify_token(token, CliSettings().token_secret.get_secret_value())
-    except InvalidToken as error:
-        typer.secho(f"invalid token: {error}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from error
-    typer.echo(f"tenant {principal.tenant_id}, scopes {', '.join(sorted(principal.scopes))}")
 
 
 def _topic(name: str) -> str:

@@ -35,16 +35,43 @@ def new_idempotency_key() -> str:
     return str(uuid.uuid4())
 
 
+def _credential(settings: CliSettings, operator: bool) -> str:
+    if operator:
+        if settings.operator_key is None:
+            raise ApiError("no operator key: set HELPLINE_OPERATOR_KEY (make run keeps it in "
+                           ".helpline/operator-key)")
+        return settings.operator_key.get_secret_value()
+    if settings.token is None:
+        raise ApiError("no token: set HELPLINE_TOKEN to an API key or access token (make run "
+                       "keeps an admin API key in .helpline/dev-token)")
+    return settings.token.get_secret_value()
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    """The problem's detail (or title), with each invalid field's message, on one line."""
+    try:
+        problem = response.json()
+    except ValueError:
+        return response.text[:200]
+    if not isinstance(problem, dict):
+        return response.text[:200]
+    detail = str(problem.get("detail") or problem.get("title") or "")
+    errors = problem.get("errors")
+    if isinstance(errors, list) and errors:
+        detail += " (" + "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors
+                                   if isinstance(e, dict)) + ")"
+    return detail
+
+
 def request(service: str, method: str, path: str, body: Any = None,
             idempotency_key: str | None = None,
-            sleep: Callable[[float], None] = time.sleep) -> Any:
-    """Call ``service``'s API with the operator's token; return the JSON answer."""
+            sleep: Callable[[float], None] = time.sleep, *, operator: bool = False) -> Any:
+    """Call ``service``'s API with HELPLINE_TOKEN (or HELPLINE_OPERATOR_KEY with ``operator``);
+    return the JSON answer."""
     # A POST carries one Idempotency-Key (given, or new) and every retry resends that key, so
     # the service can tell a retry from a second operation.
     settings = _settings()
-    if settings.token is None:
-        raise ApiError("no token: set HELPLINE_TOKEN (helpline tokens issue TENANT)")
-    headers = {"Authorization": f"Bearer {settings.token.get_secret_value()}"}
+    headers = {"Authorization": f"Bearer {_credential(settings, operator)}"}
     if method == "POST":
         headers["Idempotency-Key"] = idempotency_key or new_idempotency_key()
     url = settings.service_url(service) + path
@@ -63,12 +90,8 @@ def request(service: str, method: str, path: str, body: Any = None,
             continue
         break
     if response.status_code >= 400:
-        try:
-            problem = response.json()
-            detail = problem.get("detail") or problem.get("title")
-        except ValueError:
-            detail = response.text[:200]
-        raise ApiError(f"{service} refused {method} {path}: {response.status_code} {detail}")
+        raise ApiError(f"{service} refused {method} {path}: {response.status_code} "
+                       f"{_problem_detail(response)}")
     return response.json() if response.content else None
 
 
@@ -80,10 +103,11 @@ def _body(data: str | None, file: Path | None) -> Any:
     raise typer.BadParameter("give the new object as --data JSON or --file PATH")
 
 
-def _call(service: str, method: str, path: str, body: Any = None,
-          idempotency_key: str | None = None) -> Any:
+def call(service: str, method: str, path: str, body: Any = None,
+         idempotency_key: str | None = None, *, operator: bool = False) -> Any:
+    """``request``, its error printed in red and exit status 1."""
     try:
-        return request(service, method, path, body, idempotency_key)
+        return request(service, method, path, body, idempotency_key, operator=operator)
     except ApiError as error:
         typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from error
@@ -91,7 +115,7 @@ def _call(service: str, method: str, path: str, body: Any = None,
 
 def _run(service: str, method: str, path: str, body: Any = None,
          idempotency_key: str | None = None) -> None:
-    echo_json(_call(service, method, path, body, idempotency_key))
+    echo_json(call(service, method, path, body, idempotency_key))
 
 
 Data = Annotated[str | None, typer.Option("--data", help="The object as JSON")]
@@ -111,7 +135,7 @@ def resource_group(service: str, path: str, noun: str, *, deletable: bool = True
     @group.command("list")
     def list_(output: Output = Format.table) -> None:
         """List them."""
-        emit_listing(_call(service, "GET", path), output)
+        emit_listing(call(service, "GET", path), output)
 
     @group.command("show")
     def show(identifier: str) -> None:
@@ -168,7 +192,7 @@ def keyed_group(service: str, path: str, noun: str) -> typer.Typer:
     @group.command("list")
     def list_(output: Output = Format.table) -> None:
         """List them."""
-        emit_listing(_call(service, "GET", path), output)
+        emit_listing(call(service, "GET", path), output)
 
     @group.command("set")
     def set_(key: str, data: Data = None, file: File = None) -> None:

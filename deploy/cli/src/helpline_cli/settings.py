@@ -1,6 +1,6 @@
 """Where the CLI finds the deployment: ``HELPLINE_*`` variables, like the services."""
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from helpline_shared.kafka_security import KafkaClientSettings
@@ -14,8 +14,10 @@ class CliSettings(KafkaClientSettings):
     model_config = SettingsConfigDict(env_prefix="HELPLINE_", extra="ignore")
 
     topic_prefix: str = ""
-    token_secret: SecretStr = SecretStr("helpline-dev-secret-change-me")
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(
+        default=None, description="API key or access token the CLI calls the services with")
+    operator_key: SecretStr | None = Field(
+        default=None, description="The deployment operator key (tenants commands)")
     intake_url: str = "http://127.0.0.1:8080"
     routing_url: str = "http://127.0.0.1:8081"
     escalation_url: str = "http://127.0.0.1:8082"

@@ -202,11 +202,30 @@ lifecycle:
     secretKeyRef:
       name: {{ .root.Values.database.existingSecret }}
       key: {{ get .root.Values.database.urlKeys .name | default (printf "%s-url" .name) }}
-- name: HELPLINE_TOKEN_SECRET
+{{- $auth := .root.Values.auth }}
+{{- $issuer := $auth.issuer | default (include "helpline.url" (dict "root" .root "name" "identity")) }}
+{{- if eq .name "identity" }}
+- name: HELPLINE_ISSUER
+  value: {{ $issuer | quote }}
+- name: HELPLINE_OPERATOR_KEY_SHA256
   valueFrom:
     secretKeyRef:
-      name: {{ .root.Values.auth.existingSecret }}
-      key: {{ .root.Values.auth.tokenSecretKey }}
+      name: {{ $auth.existingSecret }}
+      key: {{ $auth.operatorKeySha256Key }}
+{{- else }}
+- name: HELPLINE_IDENTITY_ISSUER
+  value: {{ $issuer | quote }}
+{{- end }}
+{{- with get ($auth.serviceKeys | default dict) .name }}
+- name: {{ .variable }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $auth.existingSecret }}
+      key: {{ .secretKey }}
+      # Made at identity once it runs (helpline service-keys create); until then the service
+      # starts and only its calls with that key fail.
+      optional: true
+{{- end }}
 - name: HELPLINE_HTTP_PORT
   value: {{ (get .root.Values.services .name).httpPort | quote }}
 - name: OTEL_SERVICE_NAME

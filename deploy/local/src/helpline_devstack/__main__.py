@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     pg_actions.add_parser("stop", parents=[pg_opts])
     createdb = pg_actions.add_parser("createdb", parents=[pg_opts])
     createdb.add_argument("name")
-    run = servers.add_parser("run", help="Kafka, a mail sink and the four services (make run)")
+    run = servers.add_parser("run", help="Kafka, a mail sink and the five services (make run)")
     run.add_argument("--home", type=Path, default=Path(".helpline"))
     return parser
 

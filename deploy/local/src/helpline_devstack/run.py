@@ -2,7 +2,6 @@
 
 import json
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -12,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from helpline_cli.partners import create_partner
-from helpline_devstack.identity import IDENTITY_PORT, operator_environment, provision_demo
+from helpline_devstack.identity import (
+    DEV_TOKEN,
+    IDENTITY_PORT,
+    ProvisioningFailed,
+    start_with_identity,
+)
 from helpline_devstack.kafka import BrokerSecurity, KafkaNode
 from helpline_devstack.mailsink import MailSink
-from helpline_devstack.private import write_private
 from helpline_devstack.stack import SERVICE_PORTS, ServiceDidNotStart, Stack
 from helpline_shared.kafka_security import environment_variables
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.topics import PARTITIONS, all_topics
 
 SECURITY_VARIABLE = "HELPLINE_DEV_KAFKA_SECURITY"
@@ -89,14 +91,6 @@ def _demo_mailbox(intake_url: str, token: str) -> None:
     _call(intake_url + "/v1/mailboxes", token, {"address": DEMO_MAILBOX})
 
 
-def _token_secret(home: Path) -> str:
-    path = home / "token-secret"
-    if not path.exists():
-        write_private(path, secrets.token_urlsafe(32))
-    path.chmod(0o600)  # written world-readable by earlier versions
-    return path.read_text().strip()
-
-
 class UnknownSecurityMode(ValueError):
     """HELPLINE_DEV_KAFKA_SECURITY names no mode of the local broker."""
 
@@ -136,13 +130,11 @@ def run(home: Path = Path(".helpline")) -> int:
     kafka = KafkaNode(home / "kafka", port=ports["kafka"],
                       controller_port=ports["kafka_controller"], security=security)
     sink = MailSink(home / "mail", port=ports["smtp_sink"])
-    secret = _token_secret(home)
     stack = Stack(
         home,
         kafka.bootstrap_servers,
         ports={name: ports[name] for name in (*SERVICE_PORTS, "identity")},
         environment={
-            "HELPLINE_TOKEN_SECRET": secret,
             "HELPLINE_SMTP_PORT": str(ports["smtp_sink"]),
             "HELPLINE_SMTP_SERVER_PORT": str(ports["intake_smtp"]),
             # The demo's webhook receivers run on this machine; production refuses loopback.
@@ -159,38 +151,34 @@ def run(home: Path = Path(".helpline")) -> int:
         kafka.create_topics(all_topics(), PARTITIONS)
         clients = kafka.provision_services()
         sink.start()
-        for name in SERVICE_PORTS:
-            service = stack.start(name, environment_variables(clients[name]))
-            print(f"  {name:<11} {service.url}   (log: {service.log_file})", flush=True)
-        identity = stack.start("identity", {**operator_environment(home),
-                                            **environment_variables(clients["identity"])})
-        print(f"  identity    {identity.url}   (log: {identity.log_file})", flush=True)
-        provision_demo(identity.url, home, DEMO_TENANT)
+        # Identity first: the other services verify every credential against it.
+        for service in start_with_identity(stack, home, DEMO_TENANT, {
+                name: environment_variables(clients[name]) for name in stack.ports}):
+            print(f"  {service.name:<11} {service.url}   (log: {service.log_file})", flush=True)
         if security == "sasl_ssl":
             partner = _demo_partner(kafka, home)
             print(f"\nKafka takes only SASL_SSL on {kafka.bootstrap_servers} (CA: "
                   f"{kafka.ca_file}), one user per service. The {DEMO_TENANT!r} partner's "
                   f"client properties are in {partner}; the CLI connects as user admin, "
                   f"password in {kafka.home / 'admin-password'}.", flush=True)
-        token = issue_token(DEMO_TENANT, secret)
-        write_private(home / "dev-token", token + "\n")
+        token = (home / DEV_TOKEN).read_text().strip()
         _demo_mailbox(stack.running["intake"].url, token)
         print(
-            f"\nHelpline is running. Demo tenant {DEMO_TENANT!r}; its token is in "
-            f"{home / 'dev-token'}.\nInbound mail: SMTP on 127.0.0.1:{ports['intake_smtp']} for "
+            f"\nHelpline is running. Demo tenant {DEMO_TENANT!r}: an admin API key is in "
+            f"{home / DEV_TOKEN}, its admin's sign-in ({{tenant, email, password}}) in "
+            f"{home / 'dev-admin'}, the operator key in {home / 'operator-key'}.\n"
+            f"Inbound mail: SMTP on 127.0.0.1:{ports['intake_smtp']} for "
             f"{DEMO_MAILBOX}.\nOutbound mail lands in {home / 'mail'}/. "
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
-        print(f"Identity: admin API key in {home / 'dev-identity-key'}, admin sign-in in "
-              f"{home / 'dev-admin'} (the other services still take dev-token).", flush=True)
         while not stop_requested.wait(0.5):
             for name, service in list(stack.running.items()):
                 if service.process.poll() is not None:
                     print(f"{name} exited unexpectedly; see {service.log_file}", flush=True)
                     stop_requested.set()
         return 0
-    except ServiceDidNotStart as error:
+    except (ProvisioningFailed, ServiceDidNotStart) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:

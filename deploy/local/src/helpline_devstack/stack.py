@@ -1,4 +1,4 @@
-"""The whole of Helpline on one machine: broker, mail sink and the four services as processes.
+"""The whole of Helpline on one machine: broker, mail sink and the five services as processes.
 
 Used by ``make run`` (``python -m helpline_devstack run``) and by the end-to-end tests, so both
 start Helpline the same way.
@@ -49,6 +49,8 @@ class Stack:
     ports: Mapping[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
     environment: dict[str, str] = field(default_factory=dict)
     database_urls: Mapping[str, str] = field(default_factory=dict)
+    service_environment: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Variables of one service only, by service (e.g. escalation's own key), at every start."""
     running: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def start(self, name: str, extra_environment: Mapping[str, str] | None = None,
@@ -63,6 +65,7 @@ class Stack:
             "HELPLINE_HTTP_PORT": str(self.ports[name]),
             "PYTHONUNBUFFERED": "1",
             **self.environment,
+            **self.service_environment.get(name, {}),
             **(extra_environment or {}),
         }
         if name in self.database_urls:

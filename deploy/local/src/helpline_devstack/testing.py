@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from helpline_devstack.identity import SERVICE_KEYS
 from helpline_devstack.stack import Stack
 from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
 from helpline_shared.runtime.testing import stand_in_identity
@@ -26,6 +27,13 @@ T = TypeVar("T")
 def unique_name(stem: str) -> str:
     """A name no other test uses (topic prefixes, databases, tenants)."""
     return f"{stem}_{uuid.uuid4().hex[:10]}"
+
+
+def own_keys() -> dict[str, dict[str, str]]:
+    """Each service's own key at the stand-in identity as its variable (escalation calls intake
+    with one), for ``Stack(service_environment=...)``."""
+    return {service: {variable: stand_in_identity().service_key(service, scopes)}
+            for service, (variable, scopes) in SERVICE_KEYS.items()}
 
 
 class RunningServices:

@@ -169,7 +169,7 @@ def test_make_runs_provisioning_writes_private_credentials_once(
     (tmp_path / "operator-key").write_text(OPERATOR_KEY)
     tenant = unique_name("demo").replace("_", "-")
     provision_demo(identity.url, tmp_path, tenant)
-    admin_file, key_file = tmp_path / "dev-admin", tmp_path / "dev-identity-key"
+    admin_file, key_file = tmp_path / "dev-admin", tmp_path / "dev-token"
     for path in (admin_file, key_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     credentials = json.loads(admin_file.read_text())
