@@ -30,7 +30,8 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
     def unit_of_work() -> EscalationUnitOfWork:
         return runtime.unit_of_work(EscalationUnitOfWork)
 
-    opener = HttpTicketOpener(settings.intake_url, settings.token_secret.get_secret_value(),
+    service_key = settings.service_key.get_secret_value() if settings.service_key else None
+    opener = HttpTicketOpener(settings.intake_url, service_key,
                               tracer_provider=runtime.tracer_provider)
     late_after = timedelta(seconds=settings.preventive_late_after)
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from helpline_escalation.domain.policy import DEFAULT_FIRST_RESPONSE_TARGETS, MAX_TARGET_SECONDS
 from helpline_shared.events import Priority
@@ -22,6 +22,10 @@ class EscalationSettings(ServiceSettings):
     timer_batch_size: int = Field(default=200, ge=1)
     intake_url: str = Field(default="http://127.0.0.1:8080",
                             description="Where preventive tickets are opened (intake's API)")
+    service_key: SecretStr | None = Field(
+        default=None,
+        description="Escalation's own service key (issued by identity) for opening preventive "
+                    "tickets in intake; without it no preventive ticket can be opened")
     preventive_late_after: float = Field(
         default=300, gt=0,
         description="Seconds after its scheduled time an occurrence counts as created late")

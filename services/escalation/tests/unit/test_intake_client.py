@@ -1,4 +1,5 @@
-"""The call that opens a preventive ticket in intake is a client span whose context intake gets."""
+"""The call that opens a preventive ticket in intake: escalation's own service key acting for the
+ticket's tenant, in a client span whose context intake gets."""
 
 import json
 import threading
@@ -13,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from helpline_escalation.adapters.intake_client import HttpTicketOpener
+from helpline_escalation.domain.errors import TicketNotOpened
 
 
 class Intake(BaseHTTPRequestHandler):
@@ -53,7 +55,7 @@ async def test_opening_a_ticket_is_a_client_span_whose_context_intake_receives(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    opener = HttpTicketOpener(url, "secret", tracer_provider=provider)
+    opener = HttpTicketOpener(url, "hlk_escalation", tracer_provider=provider)
 
     with provider.get_tracer("test").start_as_current_span("timer fire") as firing:
         ticket_id = await opener.open_ticket("acme", {"subject": "Tapes"}, "key-1")
@@ -65,3 +67,20 @@ async def test_opening_a_ticket_is_a_client_span_whose_context_intake_receives(
     _version, trace_id, parent_id, _flags = seen[0]["traceparent"].split("-")
     assert trace_id == format(firing.get_span_context().trace_id, "032x")
     assert parent_id == format(call.context.span_id, "016x")
+
+
+async def test_escalation_calls_with_its_service_key_naming_the_tenant(
+        intake: tuple[str, list[dict[str, str]]]) -> None:
+    url, seen = intake
+    await HttpTicketOpener(url, "hlk_escalation").open_ticket("acme", {"subject": "x"}, "k")
+    assert seen[0]["authorization"] == "Bearer hlk_escalation"
+    assert seen[0]["helpline-tenant"] == "acme"
+    assert seen[0]["idempotency-key"] == "k"
+
+
+async def test_without_a_service_key_no_ticket_is_opened(
+        intake: tuple[str, list[dict[str, str]]]) -> None:
+    url, seen = intake
+    with pytest.raises(TicketNotOpened, match="service key"):
+        await HttpTicketOpener(url, None).open_ticket("acme", {"subject": "x"}, "k")
+    assert seen == []

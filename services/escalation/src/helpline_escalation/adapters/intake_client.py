@@ -1,7 +1,9 @@
 """Opening preventive tickets through intake's HTTP API, with an ``Idempotency-Key``.
 
-Each call is a traced HTTP client span whose context travels in ``traceparent``: intake's
-request, the ticket it opens and everything that follows stay in the firing timer's trace.
+Escalation calls with its own service key (issued by identity to the escalation service),
+naming the tenant it acts for in ``Helpline-Tenant``. Each call is a traced HTTP client span
+whose context travels in ``traceparent``: intake's request, the ticket it opens and everything
+that follows stay in the firing timer's trace.
 """
 
 from typing import Any
@@ -11,7 +13,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.trace import TracerProvider
 
 from helpline_escalation.domain.errors import TicketNotOpened
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.credentials import TENANT_HEADER
 
 # 409: the key was used before with another body (the occurrence was opened on time by an
 # attempt whose commit was lost, and is now retried late): its ticket exists already.
@@ -21,18 +23,20 @@ _ALREADY_OPENED = 409
 class HttpTicketOpener:
     """``TicketOpener`` over intake's ``POST /v1/tickets``."""
 
-    def __init__(self, intake_url: str, token_secret: str, timeout: float = 10.0,
+    def __init__(self, intake_url: str, service_key: str | None, timeout: float = 10.0,
                  tracer_provider: TracerProvider | None = None) -> None:
         self._url = intake_url.rstrip("/") + "/v1/tickets"
-        self._secret = token_secret
+        self._key = service_key
         self._timeout = timeout
         self._tracer_provider = tracer_provider
 
     async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
                           ) -> str:
         """Open the ticket (or get the one this key opened); return its id."""
-        token = issue_token(tenant_id, self._secret, ("tickets:write",))
-        headers = {"authorization": f"Bearer {token}", "idempotency-key": idempotency_key}
+        if self._key is None:
+            raise TicketNotOpened("escalation has no service key (HELPLINE_SERVICE_KEY)")
+        headers = {"authorization": f"Bearer {self._key}", TENANT_HEADER: tenant_id,
+                   "idempotency-key": idempotency_key}
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 HTTPXClientInstrumentor.instrument_client(
