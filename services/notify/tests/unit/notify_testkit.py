@@ -115,7 +115,7 @@ IDENTITY = stand_in_identity()
 
 
 def api_app(unit_of_work: UnitOfWorkFactory, *, max_page_size: int = 50) -> FastAPI:
-    """Notify's routes as bootstrap mounts them, with problem+json, trusting the stand-in identity."""
+    """Notify's routes as bootstrap mounts them, with problem+json, trusting the stand-in."""
     app = FastAPI()
     app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
     install_problem_handlers(app)
