@@ -3,8 +3,9 @@ baseline served the same way in the same run.
 
 - SMTP: intake's SMTP server (recipient check, raw mail stored durably, then parsed, threaded and
   turned into a ticket with its outbox row) against an aiosmtpd sink that only stores the bytes.
-- HTTP: ``POST /v1/tickets`` (token check, validation, requester lookup, ticket and outbox row
-  in one transaction) against an endpoint that only answers 201.
+- HTTP: ``POST /v1/tickets`` (credential check, validation, requester lookup, ticket and outbox
+  row in one transaction) against an endpoint that only answers 201. The credential is an API
+  key of the stand-in identity this process runs (introspected, then cached by intake).
 
 Each server runs in its own process on SQLite (the embedded default) with the outbox relay off, so
 the figures are intake's own work, not Kafka's. Rounds alternate baseline and intake; medians.
@@ -14,6 +15,7 @@ Usage: ``python bench/intake.py [--mails 300] [--tickets 500] [--concurrency 8] 
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,9 +29,8 @@ import httpx
 from common import median, write_result
 
 from helpline_devstack._proc import free_port, port_open
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import stand_in_identity
 
-SECRET = "bench-secret"
 MAILBOX = "support@bench.test"
 HERE = Path(__file__).resolve()
 
@@ -58,8 +59,8 @@ def _intake(data: Path) -> tuple[object, object]:
     from helpline_intake.config import IntakeSettings
     from helpline_shared.runtime.migrations import upgrade
 
-    settings = IntakeSettings(data_dir=data, token_secret=SECRET,  # type: ignore[arg-type]
-                              smtp_server_enabled=False, log_level="WARNING")
+    # The identity to trust comes from HELPLINE_IDENTITY_* (set by ``start``).
+    settings = IntakeSettings(data_dir=data, smtp_server_enabled=False, log_level="WARNING")
     upgrade(MIGRATIONS, settings.resolved_database_url("intake"))
     return bootstrap(settings)
 
@@ -123,7 +124,8 @@ def start(kind: str, data: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     data.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen([sys.executable, str(HERE), "--serve", kind, "--port", str(port),
-                                "--data", str(data)])
+                                "--data", str(data)],
+                               env={**os.environ, **stand_in_identity().environment()})
     deadline = time.monotonic() + 60
     while not port_open("127.0.0.1", port):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -171,7 +173,7 @@ async def send_mails(port: int, payloads: list[bytes], concurrency: int) -> floa
 
 async def create_tickets(port: int, count: int, concurrency: int) -> float:
     """Tickets per second created with 201."""
-    token = issue_token("bench", SECRET)
+    token = stand_in_identity().api_key("bench")
     body = {"subject": "Export fails", "description": "since 4.2",
             "requester": {"email": "cy@customer.example"}, "priority": "high"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,

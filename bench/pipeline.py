@@ -6,6 +6,10 @@ assignment reached a local receiver and its acknowledgement email was accepted b
 server (notify's ``notification.delivered`` for the ``ticket.created`` email). Latency runs from
 the HTTP 201 to the assignment event, to the webhook's arrival and to the acknowledgement.
 
+The services trust the real identity service, started with them as production runs it: tenant
+``bench``, its admin and an admin API key are made through identity's API, and every request
+carries that key (introspected at identity, cached by each service).
+
 Baseline, same run, same broker: ``raw_pipeline.py`` (raw aiokafka, same hops, no database, no
 logic) at the same rates. Our full-speed throughput is reported as a ratio of its full speed.
 A chart of latency against offered rate goes to ``bench/results/pipeline.png``.
@@ -15,9 +19,11 @@ Usage: ``python bench/pipeline.py [--database sqlite|postgres|both] [--seconds 8
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,12 +39,13 @@ from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import SERVICE_PORTS, Stack
 from helpline_devstack.testing import TopicRecorder, WebhookReceiver, unique_name
 from helpline_shared import topics
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.topics import PARTITIONS, all_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".helpline" / "bench"
-SECRET = "bench-secret"
+TENANT = "bench"
+TICKET_SERVICES = tuple(name for name in SERVICE_PORTS if name != "identity")
+SERVICES = (*TICKET_SERVICES, "identity")
 ASSIGNED = "helpline.ticket.assigned.v1"
 CLOCK_STARTED = "helpline.sla.clock_started.v1"
 DELIVERED = "helpline.notification.delivered.v1"
@@ -140,6 +147,27 @@ def _measure(rate: float | None, created: dict[str, float], progress: Progress,
                  median(to_acknowledgement), percentile(to_acknowledgement, 0.99))
 
 
+def _start_identity(stack: Stack) -> str:
+    """Start identity; make tenant ``bench`` with its admin through its API; an admin API key."""
+    operator_key, password = secrets.token_urlsafe(32), secrets.token_urlsafe(18)
+    url = f"http://127.0.0.1:{stack.ports['identity']}"
+    stack.start("identity", {
+        "HELPLINE_ISSUER": url,
+        "HELPLINE_OPERATOR_KEY_SHA256": hashlib.sha256(operator_key.encode()).hexdigest()})
+    admin = {"name": "Bench admin", "email": "admin@bench.example", "password": password}
+    with httpx.Client(base_url=url, timeout=30) as identity:
+        identity.post("/v1/tenants", headers={"authorization": f"Bearer {operator_key}"},
+                      json={"tenant_id": TENANT, "name": "Bench", "admin": admin}
+                      ).raise_for_status()
+        login = identity.post("/v1/login", json={"tenant": TENANT, "email": admin["email"],
+                                                 "password": password})
+        login.raise_for_status()
+        key = identity.post("/v1/api-keys", json={"name": "bench", "scopes": ["admin"]},
+                            headers={"authorization": f"Bearer {login.json()['access_token']}"})
+        key.raise_for_status()
+    return str(key.json()["key"])
+
+
 def _prepare_tenant(stack: Stack, token: str, webhook_url: str) -> None:
     headers = {"authorization": f"Bearer {token}"}
     for index in range(20):
@@ -153,7 +181,7 @@ def _prepare_tenant(stack: Stack, token: str, webhook_url: str) -> None:
 
 def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], seconds: float,
                  postgres_pid: int | None) -> list[Phase]:
-    """One phase per offered rate against the four services as processes."""
+    """One phase per offered rate against the four services and identity as processes."""
     prefix = unique_name("bench") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     home = HOME / prefix.rstrip(".")
@@ -161,21 +189,22 @@ def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], seconds: float
     mail.start()
     phases = []
     with WebhookReceiver() as receiver:
-        stack = Stack(home, kafka.bootstrap_servers,
-                      ports={name: free_port() for name in SERVICE_PORTS},
-                      database_urls=database_urls,
+        ports = {name: free_port() for name in SERVICES}
+        identity_url = f"http://127.0.0.1:{ports['identity']}"
+        stack = Stack(home, kafka.bootstrap_servers, ports=ports, database_urls=database_urls,
                       environment={"HELPLINE_TOPIC_PREFIX": prefix,
-                                   "HELPLINE_TOKEN_SECRET": SECRET,
+                                   "HELPLINE_IDENTITY_URL": identity_url,
+                                   "HELPLINE_IDENTITY_ISSUER": identity_url,
                                    "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
                                    "HELPLINE_SMTP_PORT": str(mail.port),
                                    "HELPLINE_LOG_LEVEL": "WARNING"})
         try:
-            for name in SERVICE_PORTS:
+            token = _start_identity(stack)
+            for name in TICKET_SERVICES:
                 stack.start(name)
-            token = issue_token("bench", SECRET)
             _prepare_tenant(stack, token, receiver.url + "/hook")
             watched = [prefix + topics.ROUTING, prefix + topics.SLA, prefix + topics.NOTIFICATIONS]
-            processes = {name: stack.running[name].process.pid for name in SERVICE_PORTS}
+            processes = {name: stack.running[name].process.pid for name in SERVICES}
             processes |= {"kafka": process_id(kafka), "load generator": os.getpid()}
             if postgres_pid is not None:
                 processes["postgres"] = postgres_pid
@@ -260,8 +289,7 @@ def main() -> None:
                 postgres = PostgresServer(HOME / "postgres", port=27432)
                 postgres.start()
                 stem = unique_name("bench")
-                urls = {name: postgres.create_database(f"{stem}_{name}")
-                        for name in SERVICE_PORTS}
+                urls = {name: postgres.create_database(f"{stem}_{name}") for name in SERVICES}
                 postgres_pid = process_id(postgres)
             series[f"Helpline {database}"] = phases = run_helpline(
                 kafka, urls, arguments.seconds, postgres_pid)

@@ -20,11 +20,11 @@ from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
 from helpline_notify.config import NotifySettings
 from helpline_routing import bootstrap as routing
 from helpline_routing.config import RoutingSettings
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.service import ServiceRuntime
+from helpline_shared.runtime.testing import stand_in_identity
 
-SECRET = "idempotency-test-secret-" + "x" * 16
+IDENTITY = stand_in_identity()
 SCOPES = ("tickets:read", "tickets:write", "admin")
 
 
@@ -41,7 +41,7 @@ class Service:
 
 
 def _settings(kind: Any, directory: Path, **extra: Any) -> Any:
-    return kind(data_dir=directory, token_secret=SECRET, **extra)
+    return kind(data_dir=directory, **IDENTITY.settings(), **extra)
 
 
 SERVICES = [
@@ -79,7 +79,7 @@ async def app_of(service: Service, directory: Path) -> AsyncIterator[FastAPI]:
 def client(app: FastAPI, tenant: str = "acme") -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://service",
-        headers={"authorization": f"Bearer {issue_token(tenant, SECRET, SCOPES)}"})
+        headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, SCOPES)}"})
 
 
 @pytest.mark.parametrize("service", [*SERVICES, ESCALATION], ids=lambda s: s.name)

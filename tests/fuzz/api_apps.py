@@ -4,18 +4,29 @@ The app is the one ``bootstrap`` builds; only its lifespan (Kafka producer, cons
 background loops) is not started, as in the services' own HTTP unit tests: every route works on
 the database and the outbox alone. ``/readyz`` therefore reports Kafka unreachable (503, or
 "degraded" for intake), which ``test_api_fuzz`` checks on its own instead of fuzzing it.
+
+Credentials: the four ticket services trust the test process's stand-in identity and are called
+with an admin API key (or an admin's access token) of tenant ``acme`` from it. Identity is its
+own authority: ``build`` creates tenant ``acme`` through identity's API with a known operator key,
+and calls it with an admin API key identity issued (its tenant routes with the operator key).
 """
 
+import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
 from schemathesis.core import NOT_SET
 
 from helpline_escalation import bootstrap as escalation
 from helpline_escalation.config import EscalationSettings
+from helpline_identity import bootstrap as identity
+from helpline_identity.config import IdentitySettings
 from helpline_intake import bootstrap as intake
 from helpline_intake.adapters.attachments import MemoryAttachmentStore
 from helpline_intake.config import IntakeSettings
@@ -26,8 +37,21 @@ from helpline_routing import bootstrap as routing
 from helpline_routing.config import RoutingSettings
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.service import ServiceRuntime
+from helpline_shared.runtime.testing import stand_in_identity
 
-SECRET = "fuzz-token-secret"
+IDENTITY = stand_in_identity()
+TENANT = "acme"
+OPERATOR_KEY = "fuzz-operator-key-0123456789abcdef"
+PASSWORD = "correct horse battery staple"
+OPERATOR_PATHS = ("/v1/tenants", "/v1/signing-keys")
+"""Identity's routes for the deployment operator: called with the operator key."""
+PUBLIC_OPERATIONS = {
+    ("POST", "/v1/login"), ("POST", "/v1/refresh"), ("POST", "/v1/logout"),
+    ("GET", "/.well-known/jwks.json"), ("POST", "/v1/introspect"), ("GET", "/v1/revocations"),
+    ("GET", "/v1/oidc/{provider}/login"), ("GET", "/v1/oidc/{provider}/callback"),
+}
+"""Identity's API operations that need no credential (its OpenAPI declares no security scheme,
+so these are listed; the health, readiness and metrics routes are public as everywhere)."""
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -35,12 +59,35 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+def bearer(token: str) -> dict[str, str]:
+    """An Authorization header."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 @dataclass(frozen=True)
 class ServiceApp:
-    """One service's app and runtime, built in ``directory``."""
+    """One service's app and runtime, built in ``directory``, and credentials it accepts."""
 
     app: FastAPI
     runtime: ServiceRuntime
+    service: str
+    key: str
+    """An admin API key of ``acme`` this service accepts."""
+    revoked_key: str
+    """An API key of ``acme`` this service's identity issued and revoked."""
+
+    def credentials(self, path: str, person: bool = False) -> dict[str, str]:
+        """Valid credentials of ``acme``'s admin for ``path``: an API key, or (``person``) a
+        fresh access token; identity's tenant routes take the operator key."""
+        if self.service == "identity":
+            return bearer(OPERATOR_KEY if path.startswith(OPERATOR_PATHS) else self.key)
+        return bearer(IDENTITY.person(TENANT, "admin", "fuzz-admin") if person else self.key)
+
+    def secured(self, method: str, path: str, operation: dict[str, Any]) -> bool:
+        """Whether the operation requires a credential."""
+        if self.service == "identity":
+            return path.startswith("/v1/") and (method.upper(), path) not in PUBLIC_OPERATIONS
+        return bool(operation.get("security"))
 
     def asgi(self) -> Asgi:
         """The app, answering the lifespan itself: startup does nothing, shutdown closes the DB."""
@@ -64,30 +111,75 @@ class ServiceApp:
 
 
 def build(service: str, directory: Path) -> ServiceApp:
-    """``service``'s app (intake, routing, escalation or notify) on a fresh migrated database."""
-    common: dict[str, Any] = {"data_dir": directory, "token_secret": SECRET}
+    """``service``'s app (intake, routing, escalation, notify or identity) on a fresh migrated
+    database."""
+    if service == "identity":
+        return _identity(directory)
+    common: dict[str, Any] = {"data_dir": directory, **IDENTITY.settings()}
+    built: tuple[FastAPI, ServiceRuntime]
     if service == "intake":
         intake_settings = IntakeSettings(**common, smtp_server_enabled=False,
                                          domain_verification="trust")
         upgrade(intake.MIGRATIONS, intake_settings.resolved_database_url(intake.NAME))
-        return ServiceApp(*intake.bootstrap(intake_settings, MemoryAttachmentStore()))
-    if service == "routing":
+        built = intake.bootstrap(intake_settings, MemoryAttachmentStore())
+    elif service == "routing":
         routing_settings = RoutingSettings(**common)
         upgrade(routing.MIGRATIONS, routing_settings.resolved_database_url(routing.NAME))
-        return ServiceApp(*routing.bootstrap(routing_settings))
-    if service == "escalation":
+        built = routing.bootstrap(routing_settings)
+    elif service == "escalation":
         escalation_settings = EscalationSettings(**common)
         upgrade(escalation.MIGRATIONS,
                 escalation_settings.resolved_database_url(escalation.NAME))
-        return ServiceApp(*escalation.bootstrap(escalation_settings))
-    if service == "notify":
+        built = escalation.bootstrap(escalation_settings)
+    elif service == "notify":
         notify_settings = NotifySettings(**common)
         upgrade(notify.MIGRATIONS, notify_settings.resolved_database_url(notify.NAME))
-        return ServiceApp(*notify.bootstrap(notify_settings, mailer=FakeMailer()))
-    raise ValueError(f"unknown service {service!r}")
+        built = notify.bootstrap(notify_settings, mailer=FakeMailer())
+    else:
+        raise ValueError(f"unknown service {service!r}")
+    revoked = IDENTITY.api_key(TENANT)
+    IDENTITY.revoke(revoked)
+    return ServiceApp(*built, service=service, key=IDENTITY.api_key(TENANT),
+                      revoked_key=revoked)
 
 
-SERVICES = ("intake", "routing", "escalation", "notify")
+def _identity(directory: Path) -> ServiceApp:
+    """Identity with tenant ``acme``, its admin and an admin API key, made through its API."""
+    settings = IdentitySettings(
+        data_dir=directory, operator_key_sha256=SecretStr(
+            hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()), signing_key_publish_lead=0)
+    upgrade(identity.MIGRATIONS, settings.resolved_database_url(identity.NAME))
+    app, runtime = identity.bootstrap(settings)
+
+    async def provision() -> tuple[str, str]:
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://identity") as http:
+                created = await http.post("/v1/tenants", headers=bearer(OPERATOR_KEY), json={
+                    "tenant_id": TENANT, "name": "Acme", "admin": {
+                        "name": "Root", "email": "root@acme.test", "password": PASSWORD}})
+                assert created.status_code == 201, created.text
+                login = await http.post("/v1/login", json={
+                    "tenant": TENANT, "email": "root@acme.test", "password": PASSWORD})
+                admin = bearer(login.json()["access_token"])
+                keys = []
+                for name in ("fuzz", "revoked"):
+                    made = await http.post("/v1/api-keys", headers=admin,
+                                           json={"name": name, "scopes": ["admin"]})
+                    assert made.status_code == 201, made.text
+                    keys.append(made.json())
+                revoked = await http.delete(f"/v1/api-keys/{keys[1]['id']}", headers=admin)
+                assert revoked.status_code == 204, revoked.text
+                return keys[0]["key"], keys[1]["key"]
+        finally:
+            # aiosqlite connections belong to this event loop: the fuzzing runs in another.
+            await runtime.engine.dispose()
+
+    key, revoked_key = asyncio.run(provision())
+    return ServiceApp(app, runtime, service="identity", key=key, revoked_key=revoked_key)
+
+
+SERVICES = ("intake", "routing", "escalation", "notify", "identity")
 
 
 @dataclass(frozen=True)
@@ -146,6 +238,17 @@ SEEDS: dict[str, list[Seed]] = {
                                            "addresses": ["noc@acme.example"]},
              {"subscription_id": "id"}),
         Seed("POST", "/v1/suppressions", {"address": "gone@acme.example"}, {}),
+    ],
+    "identity": [
+        Seed("POST", "/v1/tenants", {"tenant_id": "spare", "name": "Spare"},
+             {"tenant_id": "tenant_id"}),
+        Seed("POST", "/v1/teams", {"team_id": "tier1", "name": "Tier 1"},
+             {"team_id": "team_id"}),
+        Seed("POST", "/v1/users", {"name": "Ann", "email": "ann@acme.test", "role": "agent",
+                                   "teams": ["tier1"], "password": PASSWORD},
+             {"user_id": "user_id"}),
+        Seed("POST", "/v1/api-keys", {"name": "spare", "scopes": ["tickets:read"]},
+             {"key_id": "id"}),
     ],
 }
 """Records made before fuzzing, so that path parameters can name things that exist."""

@@ -1,12 +1,15 @@
 """schemathesis over every operation of every service's OpenAPI, in-process on SQLite.
 
-With a valid tenant token: no 5xx, every 4xx is problem+json with its members, and documented
-responses match their schema; also when strings and numbers are replaced by hostile ones
-(control, NUL and bidi characters, huge numbers, dates without zone or past the end of time).
-Without a token or with a bad one: no secured operation serves the caller, and each refusal
-is problem+json too.
+With valid credentials of a tenant's admin (an API key, or an access token for the four ticket
+services): no 5xx, every 4xx is problem+json with its members, and documented responses match
+their schema; also when strings and numbers are replaced by hostile ones (control, NUL and bidi
+characters, huge numbers, dates without zone or past the end of time). Without a credential or
+with a bad one (garbage, expired, foreign, tampered, revoked, of a suspended tenant or a
+deactivated user, scopeless, a service key naming no tenant): no secured operation serves the
+caller, and each refusal is problem+json too. Identity's API is fuzzed like the others'.
 """
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +18,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from api_apps import KNOWN, SECRET, SEEDS, SERVICES, build
+from api_apps import IDENTITY, KNOWN, SEEDS, SERVICES, TENANT, ServiceApp, bearer, build
 from api_apps import field as answer_field
 from fuzzing import fuzz_settings, problem_errors
 from hypothesis import given
@@ -27,7 +30,7 @@ from schemathesis.core.result import Err
 from schemathesis.schemas import APIOperation, BaseSchema
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.testing import StandInIdentity
 
 EXAMPLES_PER_OPERATION = 10
 HOSTILE_EXAMPLES_PER_OPERATION = 10
@@ -37,17 +40,36 @@ NOT_FUZZED = {("GET", "/readyz")}
 
 Operation = APIOperation[Any, Any, Any, Any]
 AnyCase = Case[Any]
-VALID = {"Authorization": f"Bearer {issue_token('acme', SECRET)}"}
+
+
+def tampered(token: str) -> str:
+    """``token`` claiming another tenant, its signature left as it was."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged = json.dumps({**claims, "tenant": "other"}).encode()
+    return f"{header}.{base64.urlsafe_b64encode(forged).rstrip(b'=').decode()}.{signature}"
+
+
+FOREIGN = StandInIdentity()
+"""Another identity: its tokens are signed with a key no service knows."""
+IDENTITY.suspend("fuzz-suspended")
+IDENTITY.deactivate(TENANT, "fuzz-deactivated")
 BAD_CREDENTIALS: list[tuple[str, dict[str, str]]] = [
     ("no header", {}),
-    ("not a Helpline token", {"Authorization": "Bearer not-a-token"}),
-    ("signed with another secret", {"Authorization": f"Bearer {issue_token('acme', 'x')}"}),
+    ("not a credential", bearer("not-a-token")),
     ("other scheme", {"Authorization": "Basic YWNtZTpodW50ZXIy"}),
     ("empty bearer", {"Authorization": "Bearer "}),
-    ("tampered payload", {"Authorization": "Bearer hl_" + issue_token("acme", SECRET)[4:]}),
-    ("no scopes", {"Authorization": f"Bearer {issue_token('acme', SECRET, ())}"}),
-    ("non-ASCII byte", {"Authorization": "Bearer hl_\u00e9\u00ff.\u00fe"}),
+    ("non-ASCII byte", {"Authorization": "Bearer hlk_\u00e9\u00ff.\u00fe"}),
+    ("unknown API key", bearer("hlk_" + "x" * 32)),
+    ("signed by another identity", bearer(FOREIGN.person(TENANT, "admin"))),
+    ("expired", bearer(IDENTITY.person(TENANT, "admin", lifetime=-60))),
+    ("tampered claims", bearer(tampered(IDENTITY.person(TENANT, "admin")))),
+    ("suspended tenant", bearer(IDENTITY.api_key("fuzz-suspended"))),
+    ("deactivated user", bearer(IDENTITY.person(TENANT, "admin", "fuzz-deactivated"))),
+    ("service key naming no tenant", bearer(IDENTITY.service_key("escalation"))),
+    ("no scopes", bearer(IDENTITY.api_key(TENANT, ()))),
 ]
+"""Refused by every service (identity too: the stand-in's credentials are foreign to it)."""
 
 
 HOSTILE_TEXT = [
@@ -116,26 +138,32 @@ class Api:
     """A service's OpenAPI as schemathesis loads it from the app, and ids of seeded records."""
 
     schema: BaseSchema
+    built: ServiceApp
     known: dict[str, str] = field(default_factory=dict)
-    service: str = ""
+
+    @property
+    def service(self) -> str:
+        """The service's name."""
+        return self.built.service
 
 
 @pytest.fixture(params=SERVICES)
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Api:
     """The service's app on a fresh database with a few records made through its own API."""
     service = request.param
-    schema = schemathesis.openapi.from_asgi("/openapi.json", build(service, tmp_path).asgi())
+    built = build(service, tmp_path)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", built.asgi())
     known = dict(KNOWN.get(service, {}))
     for seed in SEEDS[service]:
         case = schema[seed.path][seed.method].Case(
             path_parameters={name: known[name] for name in _parameters(seed.path)},
-            body=seed.body, headers=VALID)
+            body=seed.body, headers=built.credentials(seed.path))
         response = case.call()
         assert response.status_code < 300, (seed, response.status_code, response.text)
         known.update({name: answer_field(response.json(), dotted)
                       for name, dotted in seed.captures.items()})
     # schemathesis ends the app's lifespan (closing its database) after each test.
-    return Api(schema, known, service)
+    return Api(schema, built, known)
 
 
 def _parameters(path: str) -> list[str]:
@@ -150,11 +178,6 @@ def operations(schema: BaseSchema) -> Iterator[Operation]:
         operation = result.ok()
         if (operation.method.upper(), operation.path) not in NOT_FUZZED:
             yield operation
-
-
-def secured(operation: Operation) -> bool:
-    """Whether the operation declares the bearer token scheme."""
-    return bool(operation.definition.raw.get("security"))
 
 
 def any_case(operation: Operation, known: dict[str, str]) -> st.SearchStrategy[AnyCase]:
@@ -193,10 +216,10 @@ def fuzz_each(schema: BaseSchema, run: Any) -> None:
 def test_every_operation_with_a_valid_token_answers_without_5xx_and_errors_as_problems(
         api: Api) -> None:
     def run(operation: Operation) -> None:
-        @given(case=any_case(operation, api.known))
+        @given(case=any_case(operation, api.known), person=st.booleans())
         @fuzz_settings(EXAMPLES_PER_OPERATION)
-        def example(case: AnyCase) -> None:
-            authorized(case, VALID).call_and_validate(
+        def example(case: AnyCase, person: bool) -> None:
+            authorized(case, api.built.credentials(operation.path, person)).call_and_validate(
                 checks=[not_a_server_error, problem_details, response_schema_conformance])
 
         example()
@@ -206,10 +229,11 @@ def test_every_operation_with_a_valid_token_answers_without_5xx_and_errors_as_pr
 
 def test_hostile_strings_and_numbers_answer_4xx_problems_never_5xx(api: Api) -> None:
     def run(operation: Operation) -> None:
-        @given(case=any_case(operation, api.known), data=st.data())
+        @given(case=any_case(operation, api.known), data=st.data(), person=st.booleans())
         @fuzz_settings(HOSTILE_EXAMPLES_PER_OPERATION)
-        def example(case: AnyCase, data: st.DataObject) -> None:
-            authorized(hostile_case(case, data), VALID).call_and_validate(
+        def example(case: AnyCase, data: st.DataObject, person: bool) -> None:
+            credentials = api.built.credentials(operation.path, person)
+            authorized(hostile_case(case, data), credentials).call_and_validate(
                 checks=[not_a_server_error, problem_details])
 
         example()
@@ -217,13 +241,15 @@ def test_hostile_strings_and_numbers_answer_4xx_problems_never_5xx(api: Api) -> 
     fuzz_each(api.schema, run)
 
 
-def test_no_secured_operation_serves_a_caller_without_a_valid_token(api: Api) -> None:
+def test_no_secured_operation_serves_a_caller_without_a_valid_credential(api: Api) -> None:
+    bad = [*BAD_CREDENTIALS, ("revoked key", bearer(api.built.revoked_key))]
+
     def run(operation: Operation) -> None:
-        if not secured(operation):
+        if not api.built.secured(operation.method, operation.path, operation.definition.raw):
             return
 
-        @given(case=any_case(operation, api.known), credentials=st.sampled_from(BAD_CREDENTIALS))
-        @fuzz_settings(BAD_AUTH_EXAMPLES_PER_OPERATION * len(BAD_CREDENTIALS))
+        @given(case=any_case(operation, api.known), credentials=st.sampled_from(bad))
+        @fuzz_settings(BAD_AUTH_EXAMPLES_PER_OPERATION * len(bad))
         def example(case: AnyCase, credentials: tuple[str, dict[str, str]]) -> None:
             _name, headers = credentials
             authorized(case, headers).call_and_validate(
@@ -250,9 +276,11 @@ def test_readiness_without_a_broker_names_kafka(api: Api) -> None:
 
 def test_a_rules_version_beyond_a_database_integer_is_a_422_problem(tmp_path: Path) -> None:
     # Found: 2**63 reached SQLite ("Python int too large") and failed the request with a 500.
-    schema = schemathesis.openapi.from_asgi("/openapi.json", build("routing", tmp_path).asgi())
-    operation = schema["/v1/routing/rules/versions/{version}"]["GET"]
-    response = operation.Case(path_parameters={"version": 2**63}, headers=VALID).call()
+    built = build("routing", tmp_path)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", built.asgi())
+    path = "/v1/routing/rules/versions/{version}"
+    response = schema[path]["GET"].Case(path_parameters={"version": 2**63},
+                                        headers=built.credentials(path)).call()
     assert response.status_code == 422
     assert not problem_errors(422, response.headers["content-type"][0], response.json())
     assert response.json()["errors"][0]["field"] == "version"

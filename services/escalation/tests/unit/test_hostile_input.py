@@ -30,11 +30,12 @@ from helpline_escalation.domain.policy import (
 )
 from helpline_escalation.domain.preventive import PreventiveSchedule, TicketTemplate
 from helpline_escalation.entrypoints import http, http_preventive
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.auth import CredentialVerifier
 from helpline_shared.runtime.problems import install_problem_handlers
+from helpline_shared.runtime.testing import stand_in_identity
 
-SECRET = "hostile-secret"
-ADMIN = {"Authorization": f"Bearer {issue_token(TENANT, SECRET, ('admin',))}"}
+IDENTITY = stand_in_identity()
+ADMIN = {"Authorization": f"Bearer {IDENTITY.api_key(TENANT, ('admin',))}"}
 POLICY: dict[str, Any] = {
     "name": "Premium", "position": 0, "conditions": {"plans": ["premium"]},
     "calendar": {"name": "Berlin", "time_zone": "Europe/Berlin",
@@ -48,7 +49,7 @@ SCHEDULE: dict[str, Any] = {"cron": "0 9 1 * *", "ticket": {
 @pytest.fixture
 async def client(unit_of_work: UnitOfWorkFactory) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    app.state.token_secret = SECRET
+    app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
     install_problem_handlers(app)
     app.include_router(http.router(unit_of_work))
     app.include_router(http_preventive.router(unit_of_work, timedelta(minutes=5)))

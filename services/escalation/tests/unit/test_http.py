@@ -10,16 +10,17 @@ from fastapi import FastAPI
 from helpline_escalation.domain.policy import DEFAULT_FIRST_RESPONSE_TARGETS
 from helpline_escalation.entrypoints import http
 from helpline_escalation.service_layer import handlers
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.auth import CredentialVerifier
 from helpline_shared.runtime.problems import install_problem_handlers
+from helpline_shared.runtime.testing import stand_in_identity
 
-SECRET = "test-secret"
+IDENTITY = stand_in_identity()
 
 
 @pytest.fixture
 async def client(unit_of_work: UnitOfWorkFactory) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
-    app.state.token_secret = SECRET
+    app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
     install_problem_handlers(app)
     app.include_router(http.router(unit_of_work))
     await handlers.on_ticket_event(envelope_of(ticket_created("t-1", priority="normal")),
@@ -30,7 +31,7 @@ async def client(unit_of_work: UnitOfWorkFactory) -> AsyncIterator[httpx.AsyncCl
 
 
 def bearer(tenant: str, *scopes: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(tenant, SECRET, scopes)}"}
+    return {"Authorization": f"Bearer {IDENTITY.api_key(tenant, scopes)}"}
 
 
 async def test_shows_each_metric_of_the_tenants_ticket(client: httpx.AsyncClient) -> None:

@@ -1,4 +1,5 @@
-"""The call that opens a preventive ticket in intake is a client span whose context intake gets."""
+"""The call that opens a preventive ticket in intake: escalation's own service key acting for the
+ticket's tenant, in a client span whose context intake gets."""
 
 import json
 import threading
@@ -53,7 +54,7 @@ async def test_opening_a_ticket_is_a_client_span_whose_context_intake_receives(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    opener = HttpTicketOpener(url, "secret", tracer_provider=provider)
+    opener = HttpTicketOpener(url, "hlk_escalation", tracer_provider=provider)
 
     with provider.get_tracer("test").start_as_current_span("timer fire") as firing:
         ticket_id = await opener.open_ticket("acme", {"subject": "Tapes"}, "key-1")
@@ -65,3 +66,4 @@ async def test_opening_a_ticket_is_a_client_span_whose_context_intake_receives(
     _version, trace_id, parent_id, _flags = seen[0]["traceparent"].split("-")
     assert trace_id == format(firing.get_span_context().trace_id, "032x")
     assert parent_id == format(call.context.span_id, "016x")
+

@@ -13,10 +13,13 @@ from helpline_escalation.domain.errors import InvalidSchedule, ScheduleNotFound
 from helpline_escalation.domain.preventive import LATE_TAG, PreventiveSchedule, TicketTemplate
 from helpline_escalation.entrypoints import http_preventive
 from helpline_escalation.service_layer import preventive
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.auth import CredentialVerifier
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.problems import install_problem_handlers
+from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.runtime.timers import Timer
+
+IDENTITY = stand_in_identity()
 
 TEMPLATE = TicketTemplate(subject="Monthly check", description="Check the backups",
                           requester_email="ops@example.com")
@@ -129,17 +132,17 @@ async def test_deleting_a_schedule_removes_it_and_its_pending_timer(
 
 async def test_pause_resume_and_delete_over_the_api(unit_of_work: UnitOfWorkFactory) -> None:
     app = FastAPI()
-    app.state.token_secret = "test-secret"
+    app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
     install_problem_handlers(app)
     app.include_router(http_preventive.router(unit_of_work, timedelta(minutes=1)))
-    admin = {"Authorization": f"Bearer {issue_token(TENANT, 'test-secret', ['admin'])}"}
+    admin = {"Authorization": f"Bearer {IDENTITY.api_key(TENANT, ['admin'])}"}
     body = {"cron": "0 9 * * 1", "time_zone": "UTC", "ticket": {
         "subject": "Check", "description": "Backups", "requester_email": "ops@example.com"}}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://escalation") as client:
         path = "/v1/preventive-schedules/backups"
         assert (await client.put(path, json=body, headers=admin)).status_code == 200
-        stranger = {"Authorization": f"Bearer {issue_token('other', 'test-secret', ['admin'])}"}
+        stranger = {"Authorization": f"Bearer {IDENTITY.api_key('other', ['admin'])}"}
         for method, suffix in [("POST", "/pause"), ("POST", "/resume"), ("DELETE", "")]:
             foreign = await client.request(method, path + suffix, headers=stranger)
             assert foreign.status_code == 404, (method, suffix)

@@ -12,11 +12,11 @@ from helpline_intake.bootstrap import MIGRATIONS, bootstrap
 from helpline_intake.config import IntakeSettings
 from helpline_intake.service_layer.inbound import mailbox_for
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.service import ServiceRuntime
+from helpline_shared.runtime.testing import stand_in_identity
 
-SECRET = "domains-test-secret"
+IDENTITY = stand_in_identity()
 
 
 class PublishedRecords:
@@ -36,7 +36,7 @@ class Tenants:
     def client(self, tenant: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url="http://intake",
-            headers={"authorization": f"Bearer {issue_token(tenant, SECRET, ('admin',))}"})
+            headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, ('admin',))}"})
 
     async def own(self, client: httpx.AsyncClient, name: str) -> dict[str, Any]:
         """Add ``name``, publish its record and verify it."""
@@ -50,7 +50,7 @@ class Tenants:
 
 @pytest.fixture
 async def tenants(tmp_path: Path) -> AsyncIterator[Tenants]:
-    settings = IntakeSettings(data_dir=tmp_path, token_secret=SECRET,  # type: ignore[arg-type]
+    settings = IntakeSettings(data_dir=tmp_path, **IDENTITY.settings(),
                               smtp_server_enabled=False)
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
     dns = PublishedRecords()

@@ -17,8 +17,10 @@ from helpline_notify.service_layer.handlers import EmailPolicy, on_event
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope, from_record
 from helpline_shared.events import Event, Requester, SlaBreached, TicketAssigned, TicketCreated
+from helpline_shared.runtime.auth import CredentialVerifier
 from helpline_shared.runtime.db import outbox_table
 from helpline_shared.runtime.problems import install_problem_handlers
+from helpline_shared.runtime.testing import stand_in_identity
 
 TENANT = "acme"
 OTHER_TENANT = "globex"
@@ -109,13 +111,13 @@ async def notify_of(envelope: Envelope, unit_of_work: UnitOfWorkFactory,
     return await on_event(envelope, unit_of_work(), policy, composer())
 
 
-TOKEN_SECRET = "test-token-secret"
+IDENTITY = stand_in_identity()
 
 
 def api_app(unit_of_work: UnitOfWorkFactory, *, max_page_size: int = 50) -> FastAPI:
-    """Notify's routes as bootstrap mounts them, with problem+json and a token secret."""
+    """Notify's routes as bootstrap mounts them, with problem+json, trusting the stand-in."""
     app = FastAPI()
-    app.state.token_secret = TOKEN_SECRET
+    app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
     install_problem_handlers(app)
     for router in http.routers(http.ApiOptions(
             unit_of_work=unit_of_work, renderer=JinjaRenderer(), max_page_size=max_page_size,

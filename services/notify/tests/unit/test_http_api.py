@@ -6,9 +6,9 @@ from datetime import timedelta
 import httpx
 import pytest
 from notify_testkit import (
+    IDENTITY,
     OTHER_TENANT,
     TENANT,
-    TOKEN_SECRET,
     UnitOfWorkFactory,
     api_app,
     envelope_of,
@@ -20,12 +20,11 @@ from notify_testkit import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_shared.events import NotificationFailed
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import utcnow
 
 
 def bearer(tenant_id: str, *scopes: str) -> dict[str, str]:
-    token = issue_token(tenant_id, TOKEN_SECRET, scopes or ("tickets:read", "tickets:write"))
+    token = IDENTITY.api_key(tenant_id, scopes or ("tickets:read", "tickets:write"))
     return {"authorization": f"Bearer {token}"}
 
 

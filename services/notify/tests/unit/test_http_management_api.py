@@ -5,15 +5,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from notify_testkit import NOW, OTHER_TENANT, TENANT, TOKEN_SECRET, UnitOfWorkFactory, api_app
+from notify_testkit import IDENTITY, NOW, OTHER_TENANT, TENANT, UnitOfWorkFactory, api_app
 from standardwebhooks import Webhook
 
 from helpline_notify.domain.subscriptions import Filters, Subscription, new_subscription_id
-from helpline_shared.runtime.auth import issue_token
 
 
 def bearer(tenant_id: str = TENANT) -> dict[str, str]:
-    token = issue_token(tenant_id, TOKEN_SECRET, ("tickets:read", "tickets:write"))
+    token = IDENTITY.api_key(tenant_id, ("tickets:read", "tickets:write"))
     return {"authorization": f"Bearer {token}"}
 
 

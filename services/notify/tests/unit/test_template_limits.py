@@ -12,8 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from notify_testkit import (
+    IDENTITY,
     TENANT,
-    TOKEN_SECRET,
     UnitOfWorkFactory,
     envelope_of,
     ledger,
@@ -31,7 +31,7 @@ from helpline_notify.entrypoints import http
 from helpline_notify.service_layer.emails import EmailComposer
 from helpline_notify.service_layer.handlers import EmailPolicy, on_event
 from helpline_shared.events import NotificationSuppressed
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.auth import CredentialVerifier
 from helpline_shared.runtime.problems import install_problem_handlers
 
 TIMEOUT = 0.5
@@ -148,7 +148,7 @@ async def test_a_template_endless_on_real_data_suppresses_its_email_with_the_rea
 
 def _app(unit_of_work: UnitOfWorkFactory, renderer: IsolatedRenderer) -> FastAPI:
     app = FastAPI()
-    app.state.token_secret = TOKEN_SECRET
+    app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
     install_problem_handlers(app)
     for router in http.routers(http.ApiOptions(
             unit_of_work=unit_of_work, renderer=renderer, max_page_size=50,
@@ -166,7 +166,7 @@ def _app(unit_of_work: UnitOfWorkFactory, renderer: IsolatedRenderer) -> FastAPI
 async def test_saving_a_template_renders_it_once_and_refuses_it_naming_the_error(
     renderer: IsolatedRenderer, unit_of_work: UnitOfWorkFactory, text: str, reason: str,
 ) -> None:
-    token = issue_token(TENANT, TOKEN_SECRET, ("tickets:write",))
+    token = IDENTITY.api_key(TENANT, ("tickets:write",))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app(unit_of_work, renderer)),
                                  base_url="http://notify",
                                  headers={"authorization": f"Bearer {token}"}) as api:

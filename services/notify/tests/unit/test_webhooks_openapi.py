@@ -16,6 +16,7 @@ from helpline_notify.bootstrap import bootstrap
 from helpline_notify.config import NotifySettings
 from helpline_notify.domain.templates import webhook_body
 from helpline_shared.events import EVENT_TYPES, Event
+from helpline_shared.runtime.testing import stand_in_identity
 
 STANDARD_WEBHOOK_HEADERS = {"webhook-id", "webhook-timestamp", "webhook-signature"}
 
@@ -23,7 +24,7 @@ STANDARD_WEBHOOK_HEADERS = {"webhook-id", "webhook-timestamp", "webhook-signatur
 @pytest.fixture
 async def openapi(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     """``GET /openapi.json`` of notify's app as bootstrap builds it (nothing started)."""
-    settings = NotifySettings(data_dir=tmp_path, token_secret="t" * 32)  # type: ignore[arg-type]
+    settings = NotifySettings(data_dir=tmp_path, **stand_in_identity().settings())
     app, runtime = bootstrap(settings, mailer=FakeMailer(), webhooks=FakeWebhookSender())
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),

@@ -16,10 +16,10 @@ from helpline_devstack.testing import Record, TopicRecorder
 from helpline_shared import topics
 from helpline_shared.envelope import to_record
 from helpline_shared.events import Requester, TicketCreated
-from helpline_shared.runtime.auth import issue_token
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import stand_in_identity
 
-SECRET = "routing-test-secret"
+IDENTITY = stand_in_identity()
 
 
 @dataclass
@@ -37,7 +37,7 @@ class RoutingReplicas:
         stack = self.stacks.get(replica) or Stack(
             self.home / replica, self.bootstrap_servers, ports={"routing": free_port()},
             database_urls={"routing": self.database_url},
-            environment={"HELPLINE_TOPIC_PREFIX": self.prefix, "HELPLINE_TOKEN_SECRET": SECRET,
+            environment={"HELPLINE_TOPIC_PREFIX": self.prefix, **IDENTITY.environment(),
                          "HELPLINE_RELAY_POLL_INTERVAL": "0.2", **(environment or {})})
         self.stacks[replica] = stack
         return stack.start("routing")
@@ -57,8 +57,8 @@ class RoutingReplicas:
 
 
 def client(tenant: str) -> httpx.Client:
-    """An HTTP client holding ``tenant``'s admin token."""
-    return httpx.Client(headers={"authorization": f"Bearer {issue_token(tenant, SECRET)}"},
+    """An HTTP client holding an admin API key of ``tenant``."""
+    return httpx.Client(headers={"authorization": f"Bearer {IDENTITY.api_key(tenant)}"},
                         timeout=30)
 
 

@@ -12,15 +12,15 @@ from helpline_routing.adapters.orm import metadata
 from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.entrypoints import http_admin, http_agents, http_tickets
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.auth import CredentialVerifier
 from helpline_shared.runtime.problems import install_problem_handlers
-from helpline_shared.runtime.testing import sqlite_units_of_work
+from helpline_shared.runtime.testing import sqlite_units_of_work, stand_in_identity
 
-SECRET = "hostile-secret"
+IDENTITY = stand_in_identity()
 
 
 def bearer(*scopes: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token('acme', SECRET, scopes)}"}
+    return {"Authorization": f"Bearer {IDENTITY.api_key('acme', scopes)}"}
 
 
 ADMIN = bearer("admin")
@@ -34,7 +34,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with sqlite_units_of_work(tmp_path / "routing.db", MIGRATIONS, metadata,
                                     RoutingUnitOfWork) as (unit_of_work, _engine):
         app = FastAPI()
-        app.state.token_secret = SECRET
+        app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
         install_problem_handlers(app)
         for module in (http_agents, http_admin, http_tickets):
             app.include_router(module.router(unit_of_work))

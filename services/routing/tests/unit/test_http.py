@@ -16,14 +16,14 @@ from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.entrypoints import http_admin, http_agents, http_tickets
 from helpline_routing.service_layer import handlers
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
-from helpline_shared.runtime.auth import issue_token
+from helpline_shared.runtime.auth import CredentialVerifier
 from helpline_shared.runtime.problems import install_problem_handlers
-from helpline_shared.runtime.testing import sqlite_units_of_work
+from helpline_shared.runtime.testing import sqlite_units_of_work, stand_in_identity
 
-SECRET = "test-secret"
-ACME = {"Authorization": f"Bearer {issue_token('acme', SECRET)}"}
-OTHER = {"Authorization": f"Bearer {issue_token('other', SECRET)}"}
-READER = {"Authorization": f"Bearer {issue_token('acme', SECRET, ('tickets:read',))}"}
+IDENTITY = stand_in_identity()
+ACME = {"Authorization": f"Bearer {IDENTITY.api_key('acme')}"}
+OTHER = {"Authorization": f"Bearer {IDENTITY.api_key('other')}"}
+READER = {"Authorization": f"Bearer {IDENTITY.api_key('acme', ('tickets:read',))}"}
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Factory]
     async with sqlite_units_of_work(tmp_path / "routing.db", MIGRATIONS, metadata,
                                     RoutingUnitOfWork) as (unit_of_work, _engine):
         app = FastAPI()
-        app.state.token_secret = SECRET
+        app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
         install_problem_handlers(app)
         for module in (http_agents, http_admin, http_tickets):
             app.include_router(module.router(unit_of_work))

@@ -81,6 +81,10 @@ class IdentityUnavailable(CredentialError):
     """Identity could not be asked for too long to trust what is cached: answer 503."""
 
 
+class UnusableAnswer(httpx.HTTPError):
+    """Identity answered, but not with what was asked for: as good as unreachable."""
+
+
 def hash_secret(secret: str) -> str:
     """The stored form of a 256-bit random secret (an API or refresh token): SHA-256, hex."""
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -180,7 +184,13 @@ class CredentialVerifier:
             response = await client.request(method, self.identity_url.rstrip("/") + path,
                                             **options)
             response.raise_for_status()
-            return response.json()
+            try:
+                document = response.json()
+            except ValueError as error:
+                raise UnusableAnswer(f"{path} answered no JSON") from error
+            if not isinstance(document, dict):
+                raise UnusableAnswer(f"{path} answered no JSON object")
+            return document
         finally:
             if self.client is None:
                 await client.aclose()
@@ -197,8 +207,7 @@ class CredentialVerifier:
                     document = await self._get("/.well-known/jwks.json")
                 except httpx.HTTPError as error:
                     raise IdentityUnavailable(f"the JWKS could not be fetched: {error}") from error
-                self._keys = {key["kid"]: jwt.PyJWK(key) for key in document.get("keys", ())
-                              if isinstance(key, dict) and "kid" in key}
+                self._keys = _usable_keys(document)
                 self._keys_fetched_at = now
         if kid not in self._keys:
             raise InvalidCredential(f"unknown signing key {kid!r}")
@@ -211,12 +220,13 @@ class CredentialVerifier:
         if cached is None or now - cached.fetched_at >= self.key_ttl:
             try:
                 body = await self._request("POST", "/v1/introspect", json={"token": key})
+                principal = _introspected(body)
             except httpx.HTTPError as error:
                 if cached is None or now - cached.fetched_at >= self.max_staleness:
                     raise IdentityUnavailable(f"identity could not be asked: {error}") from error
             else:
                 former = (cached.principal or cached.former) if cached else None
-                cached = _CachedKey(_introspected(body), now, former)
+                cached = _CachedKey(principal, now, former)
                 self._api_keys[digest] = cached
         if cached.principal is None:
             raise InvalidCredential("unknown, expired or revoked API key", cached.former)
@@ -241,35 +251,56 @@ class CredentialVerifier:
             fetched = self._revocations.fetched_at
             if fetched is None or now - fetched >= self.revocations_ttl:
                 try:
-                    body = await self._get("/v1/revocations")
+                    self._revocations = _revocations(await self._get("/v1/revocations"), now)
                 except httpx.HTTPError as error:
                     if fetched is None or now - fetched >= self.max_staleness:
                         raise IdentityUnavailable(
                             f"identity's revocation list is out of reach: {error}") from error
-                else:
-                    self._revocations = _Revocations(
-                        tenants=frozenset(body.get("tenants", ())),
-                        users=frozenset((item["tenant_id"], item["user_id"])
-                                        for item in body.get("users", ())),
-                        api_keys=frozenset(body.get("api_keys", ())),
-                        fetched_at=now,
-                    )
         return self._revocations
+
+
+def _usable_keys(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+    """The JWKS's keys by ``kid``; a key this verifier cannot load is left out, not fatal."""
+    keys: dict[str, jwt.PyJWK] = {}
+    listed = document.get("keys")
+    for key in listed if isinstance(listed, list) else ():
+        try:
+            keys[str(key["kid"])] = jwt.PyJWK(key)
+        except (TypeError, KeyError, ValueError, jwt.PyJWTError):
+            continue
+    return keys
+
+
+def _revocations(body: dict[str, Any], now: float) -> _Revocations:
+    try:
+        return _Revocations(
+            tenants=frozenset(str(tenant) for tenant in body.get("tenants", ())),
+            users=frozenset((str(item["tenant_id"]), str(item["user_id"]))
+                            for item in body.get("users", ())),
+            api_keys=frozenset(str(key) for key in body.get("api_keys", ())),
+            fetched_at=now,
+        )
+    except (TypeError, KeyError) as error:
+        raise UnusableAnswer(f"the revocation list lacks {error}") from error
 
 
 def _introspected(body: dict[str, Any]) -> Principal | None:
     if not body.get("active"):
         return None
-    if body.get("service"):
-        # A service key belongs to no tenant: each request names the tenant it acts for.
-        return Principal(kind="service", tenant_id="", user_id=None,
-                         scopes=frozenset(body.get("scopes", ())),
-                         credential_id=str(body["key_id"]))
-    return Principal(
-        kind="integration", tenant_id=str(body["tenant_id"]),
-        user_id=body.get("user_id"), role=None, scopes=frozenset(body.get("scopes", ())),
-        credential_id=str(body["key_id"]),
-    )
+    try:
+        scopes = frozenset(str(scope) for scope in body.get("scopes", ()))
+        if body.get("service"):
+            # A service key belongs to no tenant: each request names the tenant it acts for.
+            return Principal(kind="service", tenant_id="", user_id=None, scopes=scopes,
+                             credential_id=str(body["key_id"]))
+        user_id = body.get("user_id")
+        return Principal(
+            kind="integration", tenant_id=str(body["tenant_id"]),
+            user_id=None if user_id is None else str(user_id), role=None, scopes=scopes,
+            credential_id=str(body["key_id"]),
+        )
+    except (TypeError, KeyError) as error:
+        raise UnusableAnswer(f"the introspection answer lacks {error}") from error
 
 
 _bearer = HTTPBearer(auto_error=False)
