@@ -593,7 +593,8 @@ SERVICES = ("intake", "routing", "escalation", "notify")
 def test_every_service_trusts_identity_and_no_token_secret_is_left(helm: Path) -> None:
     manifests = helm_template(helm, *PRODUCTION)
     rendered = yaml.safe_dump_all(manifests)
-    assert "TOKEN_SECRET" not in rendered and "token-secret" not in rendered
+    # The reply-token secret (signed Reply-To addresses) is not the old shared token secret.
+    assert not re.search(r"\bHELPLINE_TOKEN_SECRET\b|(?<!reply-)token-secret", rendered)
     identity_url = "http://helpline-identity:8084"
     for service in SERVICES:
         env = _env(deployment_of(manifests, service)["spec"]["template"]["spec"]
@@ -609,16 +610,19 @@ def test_every_service_trusts_identity_and_no_token_secret_is_left(helm: Path) -
         "name": "helpline-auth-keys", "key": "operator-key-sha256"}}
 
 
-def test_escalation_alone_gets_its_service_key_from_the_auth_secret(helm: Path) -> None:
+def test_escalation_and_notify_alone_get_their_service_keys_from_the_auth_secret(
+        helm: Path) -> None:
     manifests = helm_template(helm, "--set", "auth.issuer=https://id.example.com")
     for service in (*SERVICES, "identity"):
         env = _env(deployment_of(manifests, service)["spec"]["template"]["spec"]
                    ["containers"][0])
-        if service == "escalation":
+        if service in ("escalation", "notify"):
             assert env["HELPLINE_INTAKE_SERVICE_KEY"] == {"secretKeyRef": {
-                "name": "helpline-auth", "key": "escalation-service-key", "optional": True}}
+                "name": "helpline-auth", "key": f"{service}-service-key", "optional": True}}
         else:
             assert "HELPLINE_INTAKE_SERVICE_KEY" not in env, service
+        signs_or_checks_replies = service in ("intake", "notify")
+        assert ("HELPLINE_REPLY_TOKEN_SECRET" in env) is signs_or_checks_replies, service
         issuer = env.get("HELPLINE_IDENTITY_ISSUER", env.get("HELPLINE_ISSUER"))
         assert issuer == "https://id.example.com", service
 

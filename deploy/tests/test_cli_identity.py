@@ -181,8 +181,6 @@ def test_an_agent_may_not_create_keys(identity: Identity) -> None:
     assert code == 1 and "identity refused POST /v1/api-keys: 403" in output
 
 
-@pytest.mark.xfail(reason="identity's /v1/service-keys comes with branch h-routing: remove this "
-                          "mark once it is merged", strict=False)
 def test_service_keys_are_the_operators_to_create_list_and_revoke(identity: Identity) -> None:
     _tenant, admin = new_tenant(identity)
     code, output = identity.cli("service-keys", "create", "escalation", "--scope",

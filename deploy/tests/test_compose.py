@@ -71,7 +71,7 @@ def test_every_service_trusts_identity_and_escalation_has_its_own_key(
              "HELPLINE_INTAKE_SERVICE_KEY": "hlk_escalation", "HELPLINE_OPERATOR_KEY_SHA256": "ab"})
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    assert "TOKEN_SECRET" not in result.stdout
+    assert "HELPLINE_TOKEN_SECRET" not in result.stdout
     issuer = services["identity"]["environment"]["HELPLINE_ISSUER"]
     identity_port = services["identity"]["environment"]["HELPLINE_HTTP_PORT"]
     for name in ("intake", "routing", "escalation", "notify"):

@@ -31,10 +31,12 @@ def test_the_table_has_the_topics_each_bootstrap_subscribes_to(
         service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     subscribed: list[str] = []
 
-    def record(_runtime: ServiceRuntime, topics: Sequence[str], _handler: object) -> None:
+    def record(_runtime: ServiceRuntime, topics: Sequence[str], *_handlers: object) -> None:
         subscribed.extend(topics)
 
+    # Services consume through a handler table (consume) or a handler (subscribe).
     monkeypatch.setattr(ServiceRuntime, "subscribe", record)
+    monkeypatch.setattr(ServiceRuntime, "consume", record)
     bootstrap = importlib.import_module(f"helpline_{service}.bootstrap").bootstrap
     _app, runtime = bootstrap(settings_class(service)(data_dir=tmp_path))
     assert runtime.name == service

@@ -238,8 +238,6 @@ def test_the_audit_log_shows_who_created_a_user_and_revoked_a_key(helpline: Help
     assert [(d["target"], d["outcome"]) for d in denials] == [("POST /v1/users", "denied")]
 
 
-@pytest.mark.xfail(reason="the other services audit their denials (AuditTrail, branch h-matrix): "
-                          "remove this mark once it is merged", strict=False)
 def test_denied_calls_at_the_other_services_are_audited_with_their_actor(
         helpline: Helpline) -> None:
     reader = helpline.new_key(helpline.admin_key, ["tickets:read"])

@@ -98,8 +98,6 @@ def test_only_the_operator_keys_hash_reaches_identity(home: Path) -> None:
         "HELPLINE_OPERATOR_KEY_SHA256": hashlib.sha256(key.encode()).hexdigest()}
 
 
-@pytest.mark.xfail(reason="identity's POST /v1/service-keys comes with branch h-routing: remove "
-                          "this mark once it is merged", strict=False)
 def test_escalation_gets_its_own_service_key_once(identity: str, home: Path) -> None:
     assert provision_service_key(identity, home, "intake") == {}
     made = provision_service_key(identity, home, "escalation")

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import MetaData, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from helpline_shared.runtime.auth import CredentialVerifier, Principal, require_scope
+from helpline_shared.runtime.auth import CredentialVerifier, Principal, require
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.idempotency import IdempotentCreates, idempotency_table
 from helpline_shared.runtime.problems import install_problem_handlers
@@ -50,7 +50,7 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
     app.state.made = made
     app.state.table, app.state.engine = table, engine
     install_problem_handlers(app)
-    writer = require_scope("tickets:write")
+    writer = require("tickets.create")
 
     @app.post("/things/{group}", status_code=201, response_model=ThingOut)
     @idempotent

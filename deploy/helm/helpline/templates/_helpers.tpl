@@ -226,6 +226,14 @@ lifecycle:
       # starts and only its calls with that key fail.
       optional: true
 {{- end }}
+{{- if and (has .name (list "intake" "notify")) $auth.replyTokenSecretKey }}
+- name: HELPLINE_REPLY_TOKEN_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $auth.existingSecret }}
+      key: {{ $auth.replyTokenSecretKey }}
+      optional: true
+{{- end }}
 - name: HELPLINE_HTTP_PORT
   value: {{ (get .root.Values.services .name).httpPort | quote }}
 - name: OTEL_SERVICE_NAME

@@ -23,7 +23,9 @@ DEMO_ADMIN_EMAIL = "admin@demo.helpline.test"
 DEV_TOKEN = "dev-token"
 """The file holding the demo tenant's admin API key."""
 SERVICE_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "escalation": ("HELPLINE_INTAKE_SERVICE_KEY", ("tickets:write",))}
+    "escalation": ("HELPLINE_INTAKE_SERVICE_KEY", ("tickets:write",)),  # preventive tickets
+    "notify": ("HELPLINE_INTAKE_SERVICE_KEY", ("tickets:read",)),  # agents' reply attachments
+}
 """The services that call another service with their own key: its variable and scopes."""
 
 
@@ -136,7 +138,11 @@ def start_with_identity(stack: Stack, home: Path, tenant: str,
                                         **extra.get("identity", {})})
     yield identity
     provision_demo(identity.url, home, tenant)
+    reply_secret = secret_file(home / "reply-token-secret")
     for name in SERVICE_PORTS:
         yield stack.start(name, {**identity_environment(identity.url),
+                                 # Notify signs agents' Reply-To addresses, intake checks them.
+                                 "HELPLINE_REPLY_TOKEN_SECRET": reply_secret,
+                                 "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{stack.ports['intake']}",
                                  **provision_service_key(identity.url, home, name),
                                  **extra.get(name, {})})

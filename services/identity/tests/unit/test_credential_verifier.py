@@ -5,15 +5,15 @@ from collections.abc import AsyncIterator
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from identity_support import ISSUER, OPERATOR_KEY, IdentityApi, bearer
 
+from helpline_shared.runtime.auth import require
 from helpline_shared.runtime.credentials import (
     CredentialVerifier,
     IdentityUnavailable,
     InvalidCredential,
     Principal,
-    principal_dependency,
 )
 
 
@@ -65,7 +65,7 @@ async def test_a_person_is_verified_offline_after_the_first_jwks_fetch(
         identity: IdentityApi, verifier: CredentialVerifier, wire: CountingTransport) -> None:
     principal = await verifier.verify(identity.admin)
     assert (principal.kind, principal.tenant_id, principal.role) == ("person", "acme", "admin")
-    assert "admin" in principal.scopes
+    assert principal.scopes == frozenset()  # people hold permissions by role, not scope
     for _ in range(5):
         await verifier.verify(identity.admin)
     assert wire.paths.count("/.well-known/jwks.json") == 1
@@ -137,11 +137,10 @@ async def test_the_fastapi_dependency_answers_401_403_and_the_principal(
         identity: IdentityApi, verifier: CredentialVerifier) -> None:
     app = FastAPI()
 
-    def find(_request: Request) -> CredentialVerifier:
-        return verifier
+    app.state.verifier = verifier
 
     @app.get("/write")
-    async def write(principal: Principal = principal_dependency(find, "tickets:write")) -> str:
+    async def write(principal: Principal = require("tickets.create")) -> str:
         return principal.actor
 
     read_key = (await identity.create_key("tickets:read"))["key"]

@@ -30,7 +30,7 @@ from helpline_shared.runtime.credentials import (
 
 __all__ = ["PERMISSION_EXTENSION", "TENANT_HEADER", "CredentialVerifier", "Operation",
            "Principal", "declare_permission", "event_actor", "holds", "operations", "require",
-           "require_scope", "route_permission", "state_permissions", "unlisted_operations",
+           "route_permission", "state_permissions", "unlisted_operations",
            "verifier_of"]
 
 PERMISSION_EXTENSION = "x-helpline-permission"
@@ -41,14 +41,6 @@ def verifier_of(request: Request) -> CredentialVerifier:
     """The verifier of the app serving ``request`` (set by ``ServiceRuntime.http_app``)."""
     verifier: CredentialVerifier = request.app.state.verifier
     return verifier
-
-
-def require_scope(scope: str | None) -> Any:
-    """A FastAPI dependency: the verified caller, which must hold ``scope`` (None: any caller).
-
-    Typed ``Any`` because it is used as a parameter default (``principal: Principal = ...``).
-    """
-    return principal_dependency(verifier_of, scope)
 
 
 def holds(principal: Principal, permission: str) -> bool:

@@ -33,14 +33,6 @@ API_KEY_PREFIX = "hlk_"
 
 ALGORITHMS = ["EdDSA"]
 
-ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "admin": frozenset({"tickets:read", "tickets:write", "admin"}),
-    "lead": frozenset({"tickets:read", "tickets:write"}),
-    "agent": frozenset({"tickets:read", "tickets:write"}),
-}
-"""Scopes a person's role implies (the permission matrix refines them per route)."""
-
-
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a person, an integration (API key), a service or the operator."""
@@ -96,7 +88,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         role = str(claims["role"])
         return Principal(
             kind="person", tenant_id=str(claims["tenant"]), user_id=str(claims["sub"]),
-            role=role, scopes=ROLE_SCOPES.get(role, frozenset()),
+            role=role,
             teams=frozenset(str(team) for team in claims.get("teams", ())),
             credential_id=str(claims.get("jti", "")) or None,
         )
@@ -319,10 +311,8 @@ def _acting_for(principal: Principal, tenant: str | None) -> Principal:
     return replace(principal, tenant_id=tenant)
 
 
-def principal_dependency(
-    verifier: Callable[[Request], CredentialVerifier], scope: str | None = None
-) -> Any:
-    """A FastAPI dependency: the verified caller, holding ``scope`` when one is given.
+def principal_dependency(verifier: Callable[[Request], CredentialVerifier]) -> Any:
+    """A FastAPI dependency: the verified caller (``auth.require`` checks its permission).
 
     ``verifier`` finds the service's verifier from the request (e.g. on ``app.state``).
     Typed ``Any`` because it is used as a parameter default (``principal: Principal = ...``).
@@ -347,9 +337,6 @@ def principal_dependency(
         request.state.refused = principal  # until every check below has passed
         if principal.kind == "service":
             principal = _acting_for(principal, request.headers.get(TENANT_HEADER))
-        if scope is not None and scope not in principal.scopes and (
-                "admin" not in principal.scopes):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the credential lacks scope {scope!r}")
         request.state.refused = None
         request.state.principal = principal
         return principal
