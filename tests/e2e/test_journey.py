@@ -216,8 +216,7 @@ def test_agent_reply_in_time_stops_the_clock_without_breach(journey: Journey) ->
     ticket = _ticket(journey, tenant, "billing")
     with journey.client(tenant) as client:
         response = client.post(journey.url("intake") + f"/v1/tickets/{ticket['id']}/messages",
-                               json={"body": "We are on it.", "public": True,
-                                     "author_role": "agent"})
+                               json={"body": "We are on it.", "public": True})
         assert response.status_code == 201, response.text
 
     stopped = journey.events.wait_for(CLOCK_STOPPED, ticket["id"], timeout=BREACH_AFTER_SECONDS)

@@ -122,7 +122,7 @@ async def test_requester_reply_to_an_emailed_agent_answer_threads_by_headers_alo
         ticket.raise_for_status()
         ticket_id = ticket.json()["id"]
         client.post(services.url("intake") + f"/v1/tickets/{ticket_id}/messages", json={
-            "body": "Please clean the rollers.", "public": True, "author_role": "agent",
+            "body": "Please clean the rollers.", "public": True,  # an API key writes as an agent
         }).raise_for_status()
 
     answer = wait_until(lambda: mail_to(services.sink, customer, "Re:"), 30,

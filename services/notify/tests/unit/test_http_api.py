@@ -24,7 +24,8 @@ from helpline_shared.runtime.db import utcnow
 
 
 def bearer(tenant_id: str, *scopes: str) -> dict[str, str]:
-    token = IDENTITY.api_key(tenant_id, scopes or ("tickets:read", "tickets:write"))
+    # Webhook endpoints are admin-only (docs/permissions.md): an admin key unless told otherwise.
+    token = IDENTITY.api_key(tenant_id, scopes or ("tickets:read", "tickets:write", "admin"))
     return {"authorization": f"Bearer {token}"}
 
 
@@ -123,7 +124,7 @@ async def test_an_admin_cancels_a_pending_delivery_for_good(
                                headers=bearer(TENANT))).json()["items"]
     path = f"/v1/deliveries/{pending['id']}/cancel"
 
-    assert (await api.post(path, headers=bearer(TENANT))).status_code == 403
+    assert (await api.post(path, headers=bearer(TENANT, "tickets:write"))).status_code == 403
     assert (await api.post(path, headers=bearer(OTHER_TENANT, "admin"))).status_code == 404
     foreign = await api.get(f"/v1/deliveries/{pending['id']}", headers=bearer(OTHER_TENANT))
     assert foreign.status_code == 404

@@ -12,7 +12,7 @@ from helpline_notify.domain.subscriptions import Filters, Subscription, new_subs
 
 
 def bearer(tenant_id: str = TENANT) -> dict[str, str]:
-    token = IDENTITY.api_key(tenant_id, ("tickets:read", "tickets:write"))
+    token = IDENTITY.api_key(tenant_id, ("tickets:read", "tickets:write", "admin"))
     return {"authorization": f"Bearer {token}"}
 
 
