@@ -133,7 +133,18 @@ def agent_signed_in(helpline: Helpline) -> str:
     present = helpline.call(token, "PUT", "routing", f"/v1/agents/{agent['id']}/presence",
                             {"status": "available"})
     assert present.status_code == 200, present.text  # the agent's own token, no admin scope
+    known_to_notify(helpline, token, user["user_id"])
     return token
+
+
+def known_to_notify(helpline: Helpline, token: str, user_id: str) -> None:
+    """Wait until notify has heard of the user from identity (it signs their Reply-To then):
+    only a user it knows may watch a ticket, here one that does not exist."""
+    probe = f"/v1/tickets/{unique_name('probe')}/watchers"
+    wait_until(lambda: helpline.call(token, "POST", "notify", probe,
+                                     {"user_id": user_id}).status_code == 204, FLOW,
+               "notify to know the agent")
+    assert helpline.call(token, "DELETE", "notify", f"{probe}/{user_id}").status_code == 204
 
 
 def customer_mail() -> EmailMessage:
