@@ -61,8 +61,10 @@ class Helpline:
         return httpx.request(method, self.url(service) + path, json=body, timeout=10,
                              headers={"authorization": f"Bearer {credential}"})
 
-    def admin(self, method: str, service: str, path: str, body: Any = None) -> Any:
-        answer = self.call(self.admin_key, method, service, path, body)
+    def admin(self, method: str, service: str, path: str, body: Any = None,
+              params: dict[str, str] | None = None) -> Any:
+        answer = httpx.request(method, self.url(service) + path, json=body, params=params,
+                               timeout=10, headers={"authorization": f"Bearer {self.admin_key}"})
         assert answer.status_code in (200, 201), answer.text
         return answer.json()
 
@@ -119,8 +121,8 @@ def demo_mailbox(helpline: Helpline) -> None:
     helpline.admin("POST", "intake", "/v1/mailboxes", {"address": DEMO_MAILBOX})
 
 
-def agent_signed_in(helpline: Helpline) -> str:
-    """An agent user, registered in routing as that user and available; their access token."""
+def agent_signed_in(helpline: Helpline) -> tuple[str, str]:
+    """An agent user, registered in routing as that user and available: (user id, token)."""
     user = helpline.admin("POST", "identity", "/v1/users", {
         "name": AGENT_NAME, "email": AGENT, "role": "agent", "password": PASSWORD})
     agent = helpline.admin("POST", "routing", "/v1/agents", {
@@ -134,7 +136,7 @@ def agent_signed_in(helpline: Helpline) -> str:
                             {"status": "available"})
     assert present.status_code == 200, present.text  # the agent's own token, no admin scope
     known_to_notify(helpline, token, user["user_id"])
-    return token
+    return user["user_id"], token
 
 
 def known_to_notify(helpline: Helpline, token: str, user_id: str) -> None:
@@ -191,7 +193,7 @@ def messages(helpline: Helpline, ticket_id: str) -> list[dict[str, Any]]:
 
 def test_an_agents_mailed_reply_reaches_the_customer_and_a_forged_from_reaches_nobody(
         helpline: Helpline) -> None:
-    agent_token = agent_signed_in(helpline)
+    agent_user, agent_token = agent_signed_in(helpline)
     helpline.mail_in(customer_mail(), DEMO_MAILBOX)
 
     [assignment] = wait_until(lambda: helpline.mails_to(AGENT), FLOW, "the assignment mail")
@@ -247,3 +249,11 @@ def test_an_agents_mailed_reply_reaches_the_customer_and_a_forged_from_reaches_n
                   for path in helpline.sink.messages()[mailed_before:]]
     assert [str(m["To"]) for m in sent_since] == [CUSTOMER]
     assert not any("Refund granted" in m.as_string() for m in sent_since)
+
+    def mail_audit() -> list[tuple[str, str]] | None:
+        entries = helpline.admin("GET", "identity", "/v1/audit", None, {
+            "action": "ticket.message.email", "target": f"ticket:{ticket['id']}"})["entries"]
+        return sorted((e["actor"], e["outcome"]) for e in entries) if len(entries) == 2 else None
+
+    assert wait_until(mail_audit, FLOW, "both mails in the audit trail") == [
+        (f"mail:{AGENT}", "denied"), (f"user:{agent_user}", "ok")]
