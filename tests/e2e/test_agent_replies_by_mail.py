@@ -247,7 +247,7 @@ def test_an_agents_mailed_reply_reaches_the_customer_and_a_forged_from_reaches_n
                "the later reply at the customer")
     sent_since = [message_from_bytes(path.read_bytes(), policy=policy.default)
                   for path in helpline.sink.messages()[mailed_before:]]
-    assert [str(m["To"]) for m in sent_since] == [CUSTOMER]
+    assert {str(m["To"]) for m in sent_since} == {CUSTOMER}  # the agent got nothing either
     assert not any("Refund granted" in m.as_string() for m in sent_since)
 
     def mail_audit() -> list[tuple[str, str]] | None:
