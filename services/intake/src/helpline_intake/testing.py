@@ -95,7 +95,7 @@ class Intake:
 
     async def learn(self, event: Event) -> None:
         """Consume one of identity's events (a user created, changed or deactivated)."""
-        await handlers.on_identity_event(Envelope(
+        await handlers.on_event(Envelope(
             id=new_event_id(), source="/helpline/identity", type=event.event_type,
             time=event.occurred_at, subject=event.ticket_id, event=event), self.unit_of_work())
 
