@@ -175,8 +175,7 @@ async def add_message(command: AddMessage, uow: IntakeUnitOfWork) -> Message:
 
 
 def handler_table() -> HandlerTable[IntakeUnitOfWork]:
-    """Intake's consumer: what routing, escalation, notify and identity report, and what applies
-    it (every other event type is skipped unread)."""
+    """Intake's consumer: what routing, escalation, notify and identity report, and its appliers."""
     return HandlerTable(CONSUMER, {
         TicketAssigned: apply_routing_or_sla_event,
         **dict.fromkeys(get_args(SlaEvent), apply_routing_or_sla_event),
