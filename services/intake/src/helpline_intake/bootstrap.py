@@ -17,7 +17,6 @@ from helpline_intake.service_layer import handlers
 from helpline_intake.service_layer.email_intake import MailProcessing
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared import topics
-from helpline_shared.envelope import Envelope
 from helpline_shared.runtime.service import ServiceRuntime
 
 NAME = "intake"
@@ -40,16 +39,8 @@ def bootstrap(settings: IntakeSettings | None = None,
     def unit_of_work() -> IntakeUnitOfWork:
         return runtime.unit_of_work(IntakeUnitOfWork)
 
-    async def on_event(envelope: Envelope) -> None:
-        if envelope.event.topic == topics.NOTIFICATIONS:
-            await handlers.on_notification(envelope, unit_of_work())
-        elif envelope.event.topic == topics.IDENTITY:
-            await handlers.on_identity_event(envelope, unit_of_work())
-        else:
-            await handlers.on_routing_or_sla_event(envelope, unit_of_work())
-
-    runtime.subscribe([topics.ROUTING, topics.SLA, topics.NOTIFICATIONS, topics.IDENTITY],
-                      on_event)
+    runtime.consume([topics.ROUTING, topics.SLA, topics.NOTIFICATIONS, topics.IDENTITY],
+                    handlers.handler_table(), unit_of_work)
     secret = settings.reply_token_secret
     processing = MailProcessing(unit_of_work, store, settings.parse_timeout,
                                 secret.get_secret_value() if secret else None)

@@ -51,7 +51,7 @@ class Intake:
 
     async def verify_domain(self, tenant: str, name: str) -> Domain:
         """Add and verify a domain for ``tenant`` (the verification record counts as found)."""
-        async with self.unit_of_work() as uow:
+        async with self.unit_of_work().read_only() as uow:
             found = await uow.domains.named(tenant, name)
         if found is None:
             found = await domains.add_domain(tenant, name, self.unit_of_work())
@@ -81,12 +81,12 @@ class Intake:
 
     async def tickets(self, tenant: str = "acme") -> list[Ticket]:
         """The tenant's tickets."""
-        async with self.unit_of_work() as uow:
+        async with self.unit_of_work().read_only() as uow:
             return await uow.tickets.page(tenant, limit=1000)
 
     async def messages(self, ticket_id: str, tenant: str = "acme") -> list[Message]:
         """A ticket's messages."""
-        async with self.unit_of_work() as uow:
+        async with self.unit_of_work().read_only() as uow:
             return await uow.tickets.messages(tenant, ticket_id)
 
     async def events(self) -> list[Envelope]:
@@ -95,7 +95,7 @@ class Intake:
 
     async def learn(self, event: Event) -> None:
         """Consume one of identity's events (a user created, changed or deactivated)."""
-        await handlers.on_identity_event(Envelope(
+        await handlers.on_event(Envelope(
             id=new_event_id(), source="/helpline/identity", type=event.event_type,
             time=event.occurred_at, subject=event.ticket_id, event=event), self.unit_of_work())
 

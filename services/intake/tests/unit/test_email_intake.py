@@ -116,8 +116,7 @@ async def test_a_reply_to_our_notification_threads_by_the_outbound_message_id(
         channel="email", trigger_event_id="e1", trigger_event_type=CREATED, attempt=1,
         outbound_message_id="<ack-1@helpline.test>")
     record = to_record(delivered, source="/tests")
-    await handlers.on_notification(from_record(record.headers, record.value),
-                                   intake.unit_of_work())
+    await handlers.on_event(from_record(record.headers, record.value), intake.unit_of_work())
     answer = mail(subject="Re: your request", headers={"In-Reply-To": "<ack-1@helpline.test>"})
     await intake.deliver(answer)
     assert len(await intake.tickets()) == 1

@@ -135,7 +135,7 @@ async def test_assignment_and_sla_state_show_on_the_ticket_once(
         tenant_id="acme", ticket_id=ticket_id, occurred_at=now, metric="first_response",
         deadline=now + timedelta(minutes=1), clock_version=1, reason="no reply"))
     for event in (assigned, assigned, started, breached):
-        await handlers.on_routing_or_sla_event(event, uow())
+        await handlers.on_event(event, uow())
     async with uow() as unit:
         ticket = await unit.tickets.get("acme", ticket_id)
     assert ticket is not None
@@ -153,7 +153,7 @@ async def test_the_ticket_follows_pauses_resumes_recomputes_and_escalations(
     common = {"tenant_id": "acme", "ticket_id": ticket_id, "metric": "resolution"}
 
     async def shown(event: Event) -> tuple[dict[str, object], str]:
-        await handlers.on_routing_or_sla_event(envelope(event), uow())
+        await handlers.on_event(envelope(event), uow())
         async with uow() as unit:
             ticket = await unit.tickets.get("acme", ticket_id)
         assert ticket is not None

@@ -11,6 +11,7 @@ from helpline_intake.adapters.orm import organizations, requesters
 from helpline_intake.domain.directory import Organization, RequesterRecord
 
 _REQUESTER_COLUMNS = [f.name for f in fields(RequesterRecord) if f.name != "extra"]
+_ORGANIZATION_COLUMNS = [column.label(f"org_{column.name}") for column in organizations.c]
 
 
 def _requester(row: Any) -> RequesterRecord:
@@ -70,8 +71,12 @@ class DirectoryRepository:
         values = {name: getattr(requester, name) for name in _REQUESTER_COLUMNS}
         dialect = self._session.get_bind().dialect.name
         insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        await self._session.execute(insert_into(requesters).values(**values)
-                                    .on_conflict_do_nothing(index_elements=["tenant_id", "email"]))
+        inserted = await self._session.execute(
+            insert_into(requesters).values(**values)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "email"])
+            .returning(requesters.c.id))
+        if inserted.first() is not None:
+            return requester
         stored = await self.requester_by_email(requester.tenant_id, requester.email)
         if stored is None:
             raise RuntimeError("the requester vanished right after it was stored")
@@ -94,6 +99,22 @@ class DirectoryRepository:
         row = (await self._session.execute(select(requesters).where(
             requesters.c.email == email.lower(), requesters.c.tenant_id == tenant_id))).first()
         return _requester(row) if row else None
+
+    async def requester_and_organization(self, tenant_id: str, email: str
+                                         ) -> tuple[RequesterRecord, Organization | None] | None:
+        """The tenant's requester with that address and its organisation, in one query."""
+        row = (await self._session.execute(
+            select(requesters, *_ORGANIZATION_COLUMNS)
+            .outerjoin(organizations, (organizations.c.id == requesters.c.organization_id)
+                       & (organizations.c.tenant_id == requesters.c.tenant_id))
+            .where(requesters.c.email == email.lower(),
+                   requesters.c.tenant_id == tenant_id))).first()
+        if row is None:
+            return None
+        organization = (Organization(**{column.name: row._mapping[f"org_{column.name}"]
+                                        for column in organizations.c})
+                        if row.org_id is not None else None)
+        return _requester(row), organization
 
     async def requesters(self, tenant_id: str, *, limit: int, after_id: str | None,
                          organization_id: str | None = None) -> list[RequesterRecord]:

@@ -108,7 +108,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             organization_id=organization_id, created_after=created_after,
             created_before=created_before, updated_after=updated_after,
             updated_before=updated_before)
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             tickets = await uow.tickets.page(principal.tenant_id, limit=page_size + 1,
                                              after=after, where=where)
         more = len(tickets) > page_size
@@ -121,7 +121,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
     @api.get("/{ticket_id}", response_model=TicketOut)
     async def get_ticket(ticket_id: str, principal: Principal = reader) -> TicketOut:
         """One ticket, with its assignee and SLA state."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             ticket = await uow.tickets.get(principal.tenant_id, ticket_id)
         if ticket is None:
             raise not_found("ticket")
@@ -171,7 +171,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         author_role, author_id, audit = message_author(
             principal, body.model_fields_set, body.author_role, body.author_id,
             ticket_id=ticket_id, request=request)
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             if await uow.tickets.get(principal.tenant_id, ticket_id) is None:
                 raise not_found("ticket")
         files = await _store_attachments(body.attachments, principal.tenant_id, store,
@@ -197,7 +197,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
                             limit: Annotated[int, Query(ge=1, le=1000)] = 1000
                             ) -> list[MessageOut]:
         """The ticket's messages in order (at most ``limit``)."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             if await uow.tickets.get(principal.tenant_id, ticket_id) is None:
                 raise not_found("ticket")
             messages = await uow.tickets.messages(principal.tenant_id, ticket_id)
@@ -208,7 +208,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
     async def download_attachment(ticket_id: str, message_id: str, attachment_id: str,
                                   principal: Principal = reader) -> Response:
         """The bytes of an attachment."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             messages = await uow.tickets.messages(principal.tenant_id, ticket_id)
         for message in messages:
             if message.id != message_id:

@@ -110,7 +110,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     async def get_organization(organization_id: str, principal: Principal = reader
                                ) -> OrganizationOut:
         """One organisation."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.directory.organization(principal.tenant_id, organization_id)
         if found is None:
             raise not_found("organization")
@@ -120,7 +120,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     async def list_organizations(principal: Principal = reader, limit: Limit = 100,
                                  after: After = None) -> list[OrganizationOut]:
         """The tenant's organisations in id order (page with ``after`` = the last id)."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.directory.organizations(principal.tenant_id, limit=limit,
                                                       after_id=after)
         return [OrganizationOut.of(item) for item in found]
@@ -155,7 +155,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     @api.get("/requesters/{requester_id}", response_model=RequesterOut)
     async def get_requester(requester_id: str, principal: Principal = reader) -> RequesterOut:
         """One requester."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.directory.requester(principal.tenant_id, requester_id)
         if found is None:
             raise not_found("requester")
@@ -167,7 +167,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
                               organization_id: Annotated[str | None, Query(max_length=64)] = None
                               ) -> list[RequesterOut]:
         """The tenant's requesters in id order (page with ``after`` = the last id)."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.directory.requesters(principal.tenant_id, limit=limit,
                                                    after_id=after,
                                                    organization_id=organization_id)

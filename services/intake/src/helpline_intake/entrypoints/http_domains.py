@@ -79,14 +79,14 @@ def router(unit_of_work: UnitOfWorkFactory, ownership: DomainOwnership) -> APIRo
     @api.get("", response_model=list[DomainOut])
     async def list_domains(principal: Principal = admin) -> list[DomainOut]:
         """The tenant's domains."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.domains.all(principal.tenant_id)
         return [DomainOut.of(item) for item in found]
 
     @api.get("/{domain_id}", response_model=DomainOut)
     async def get_domain(domain_id: str, principal: Principal = admin) -> DomainOut:
         """One domain and its verification record."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.domains.get(principal.tenant_id, domain_id)
         if found is None:
             raise not_found("domain")

@@ -127,14 +127,14 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
     @api.get("/mailboxes", response_model=list[MailboxOut])
     async def list_mailboxes(principal: Principal = admin) -> list[MailboxOut]:
         """The tenant's mailboxes."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.mail.mailboxes(principal.tenant_id)
         return [MailboxOut.of(item) for item in found]
 
     @api.get("/mailboxes/{mailbox_id}", response_model=MailboxOut)
     async def get_mailbox(mailbox_id: str, principal: Principal = admin) -> MailboxOut:
         """One mailbox."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.mail.mailbox(principal.tenant_id, mailbox_id)
         if found is None:
             raise not_found("mailbox")
@@ -155,7 +155,7 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
                               after: Annotated[str | None, Query(max_length=64)] = None
                               ) -> list[InboundOut]:
         """Quarantined mail with its reason (page with ``after`` = the last id)."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.mail.inbound_list(status=QUARANTINED, tenant_id=principal.tenant_id,
                                                 limit=limit, after_id=after)
         return [InboundOut.of(item) for item in found]
@@ -163,7 +163,7 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
     @api.get("/quarantine/{inbound_id}", response_model=InboundOut)
     async def get_quarantined(inbound_id: str, principal: Principal = admin) -> InboundOut:
         """One stored inbound mail and what became of it."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.mail.inbound(inbound_id, principal.tenant_id)
         if found is None:
             raise not_found("message")
@@ -173,7 +173,7 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
              responses={200: {"content": {"message/rfc822": {}}}})
     async def download_quarantined(inbound_id: str, principal: Principal = admin) -> Response:
         """The raw mail, as received."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.mail.inbound(inbound_id, principal.tenant_id)
             if found is None:
                 raise not_found("message")
@@ -187,7 +187,7 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
         status = await replay(principal.tenant_id, inbound_id, processing)
         if status is None:
             raise not_found("message")
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             found = await uow.mail.inbound(inbound_id, principal.tenant_id)
         assert found is not None
         return InboundOut.of(found)

@@ -95,7 +95,7 @@ def imap_poller(processing: MailProcessing, interval: float, batch_size: int,
     """Poll every IMAP mailbox every ``interval`` seconds."""
 
     async def poll_all(stopping: asyncio.Event) -> None:
-        async with processing.unit_of_work() as uow:
+        async with processing.unit_of_work().read_only() as uow:
             mailboxes = [box for box in await uow.mail.mailboxes() if box.imap]
         for mailbox in mailboxes:
             if stopping.is_set():

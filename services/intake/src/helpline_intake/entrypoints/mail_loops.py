@@ -19,7 +19,7 @@ async def sweep_pending(processing: MailProcessing, grace: timedelta = GRACE) ->
     done = 0
     after_id: str | None = None
     while True:
-        async with processing.unit_of_work() as uow:
+        async with processing.unit_of_work().read_only() as uow:
             batch = await uow.mail.inbound_list(status=PENDING, before=utcnow() - grace,
                                                 after_id=after_id, limit=100)
         if not batch:

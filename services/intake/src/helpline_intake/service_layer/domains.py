@@ -41,7 +41,7 @@ async def add_domain(tenant_id: str, name: str, uow: IntakeUnitOfWork) -> Domain
 async def verify_domain(tenant_id: str, domain_id: str, ownership: DomainOwnership,
                         unit_of_work: UnitOfWorkFactory) -> Domain:
     """Verify a pending domain once its record is published; first verified tenant wins."""
-    async with unit_of_work() as uow:
+    async with unit_of_work().read_only() as uow:
         domain = await uow.domains.get(tenant_id, domain_id)
     if domain is None:
         raise NotFound("domain")

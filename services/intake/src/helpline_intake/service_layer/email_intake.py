@@ -94,7 +94,7 @@ async def _parse(raw: bytes, timeout: float) -> InboundEmail:
 
 
 async def _apply(inbound_id: str, context: MailProcessing) -> str:
-    async with context.unit_of_work() as uow:
+    async with context.unit_of_work().read_only() as uow:
         record = await uow.mail.inbound(inbound_id)
         if record is None or record.status != PENDING:
             return record.status if record else "missing"

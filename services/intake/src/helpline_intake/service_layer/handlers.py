@@ -1,8 +1,11 @@
-"""Intake's use cases: one handler per command, and the handlers of the events it follows."""
+"""Intake's use cases: one handler per command, and the handlers of the events it follows.
+
+The consumer applies events through ``handler_table``; the runtime owns each transaction.
+"""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from helpline_intake.domain.email.threading import normalize_message_id
 from helpline_intake.domain.errors import TicketNotFound
@@ -27,9 +30,11 @@ from helpline_shared.events import (
     UserDeactivated,
     UserUpdated,
 )
+from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 from helpline_shared.runtime.db import utcnow
 
 CONSUMER = "intake"
+IDENTITY_EVENTS = (UserCreated, UserUpdated, UserDeactivated, TenantDeleted)
 
 UnitOfWorkFactory = Callable[[], IntakeUnitOfWork]
 
@@ -169,57 +174,59 @@ async def add_message(command: AddMessage, uow: IntakeUnitOfWork) -> Message:
         return message
 
 
-async def on_routing_or_sla_event(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
+def handler_table() -> HandlerTable[IntakeUnitOfWork]:
+    """Intake's consumer: what routing, escalation, notify and identity report, and its appliers."""
+    return HandlerTable(CONSUMER, {
+        TicketAssigned: apply_routing_or_sla_event,
+        **dict.fromkeys(get_args(SlaEvent), apply_routing_or_sla_event),
+        NotificationDelivered: apply_notification,
+        **dict.fromkeys(IDENTITY_EVENTS, apply_identity_event),
+    })
+
+
+async def on_event(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
+    """Apply one event in a transaction of its own, as the consumer would (tests, tools)."""
+    await apply_alone(handler_table(), uow, envelope)
+
+
+async def apply_routing_or_sla_event(uow: IntakeUnitOfWork, envelope: Envelope) -> None:
     """Show the assignee and SLA state that routing and escalation report on the ticket."""
     event = envelope.event
     if not isinstance(event, TicketAssigned | SlaEvent):
         return
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
-        ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
-        if ticket is None:
-            raise TicketNotFound(event.ticket_id)
-        if isinstance(event, TicketAssigned):
-            ticket.record_assignment(event)
-        else:
-            ticket.record_sla(event)
-        await uow.tickets.save(ticket)
-        for raised in ticket.events:
-            uow.publish(raised)
-        await uow.commit()
+    ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
+    if ticket is None:
+        raise TicketNotFound(event.ticket_id)
+    if isinstance(event, TicketAssigned):
+        ticket.record_assignment(event)
+    else:
+        ticket.record_sla(event)
+    await uow.tickets.save(ticket)
+    for raised in ticket.events:
+        uow.publish(raised)
 
 
-async def on_notification(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
+async def apply_notification(uow: IntakeUnitOfWork, envelope: Envelope) -> None:
     """Remember the Message-ID of an email notify sent on a ticket, so replies thread to it."""
     event = envelope.event
     if not isinstance(event, NotificationDelivered) or not event.outbound_message_id:
         return
     message_id = normalize_message_id(event.outbound_message_id)
-    if message_id is None:
-        return
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
+    if message_id is not None:
         await uow.mail.remember_thread_id(event.tenant_id, message_id, event.ticket_id, "out")
-        await uow.commit()
 
 
-async def on_identity_event(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
+async def apply_identity_event(uow: IntakeUnitOfWork, envelope: Envelope) -> None:
     """Keep the tenant's people as identity announces them (to know an agent's mail)."""
     event = envelope.event
-    if not isinstance(event, UserCreated | UserUpdated | UserDeactivated | TenantDeleted):
+    if not isinstance(event, IDENTITY_EVENTS):
         return
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
-        if isinstance(event, UserDeactivated):
-            await uow.people.deactivate(event.tenant_id, event.user_id)
-        elif isinstance(event, TenantDeleted):
-            await uow.people.forget_tenant(event.tenant_id)
-        else:
-            await uow.people.save(Person(
-                tenant_id=event.tenant_id, user_id=event.user_id, email=str(event.email),
-                name=event.name, role=event.role,
-                active=event.active if isinstance(event, UserUpdated) else True))
-        await uow.commit()
+    if isinstance(event, UserDeactivated):
+        await uow.people.deactivate(event.tenant_id, event.user_id)
+    elif isinstance(event, TenantDeleted):
+        await uow.people.forget_tenant(event.tenant_id)
+    else:
+        await uow.people.save(Person(
+            tenant_id=event.tenant_id, user_id=event.user_id, email=str(event.email),
+            name=event.name, role=event.role,
+            active=event.active if isinstance(event, UserUpdated) else True))

@@ -65,7 +65,7 @@ async def mailbox_for(address: str, unit_of_work: UnitOfWorkFactory) -> Mailbox 
     domains were verified, in a domain another tenant proved, take no mail.
     """
     base = base_address(address)
-    async with unit_of_work() as uow:
+    async with unit_of_work().read_only() as uow:
         mailbox = await uow.mail.resolve(base)
         if mailbox is None or not await uow.domains.verified_names(mailbox.tenant_id,
                                                                    [domain_of(base)]):

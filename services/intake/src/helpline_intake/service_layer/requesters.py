@@ -16,17 +16,20 @@ async def origin_for(uow: IntakeUnitOfWork, tenant_id: str, requester: Requester
                      mailbox: str | None = None, language: str | None = None) -> Origin:
     """The organisation and plan of a requester (created on first contact, like Zendesk)."""
     email = str(requester.email).lower()
-    record = await uow.directory.requester_by_email(tenant_id, email)
-    if record is None:
+    known = await uow.directory.requester_and_organization(tenant_id, email)
+    if known is not None:
+        record, organization = known
+    else:
         domain = email.rsplit("@", 1)[-1]
         organization = await uow.directory.organization_for_domain(tenant_id, domain)
-        record = RequesterRecord(
+        record = await uow.directory.add_requester_unless_known(RequesterRecord(
             id=new_id(), tenant_id=tenant_id, email=email, name=requester.name,
             organization_id=organization.id if organization else None, language=language,
-            created_at=utcnow())
-        record = await uow.directory.add_requester_unless_known(record)
-    organization = (await uow.directory.organization(tenant_id, record.organization_id)
-                    if record.organization_id else None)
+            created_at=utcnow()))
+        if (organization.id if organization else None) != record.organization_id:
+            # Another first contact stored the address first, and its record differs since.
+            organization = (await uow.directory.organization(tenant_id, record.organization_id)
+                            if record.organization_id else None)
     return Origin(organization_id=organization.id if organization else None,
                   plan=organization.plan if organization else None,
                   language=record.language or language, mailbox=mailbox)

@@ -1,0 +1,193 @@
+"""SQL statements intake executes per consumed event and per ticket created over HTTP.
+
+Run: .venv/bin/python bench/intake_statements.py [tickets]  (no broker, temp SQLite files)
+
+Consumed: what intake follows of one ticket's life (assigned, two SLA clocks started, one
+stopped, the acknowledgement's delivery), through the handler table in batches of 100 (or, on
+code older than the table, one transaction per event). HTTP: ``POST /v1/tickets`` in process,
+without and with ``Idempotency-Key``, a new requester each time and a returning one, all of an
+organisation that claims their mail domain; the runtime's audit record of each write is part of
+the request and is counted.
+"""
+
+import asyncio
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from helpline_intake.adapters.attachments import MemoryAttachmentStore
+from helpline_intake.adapters.orm import metadata
+from helpline_intake.bootstrap import MIGRATIONS, bootstrap
+from helpline_intake.config import IntakeSettings
+from helpline_intake.service_layer import handlers
+from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
+from helpline_shared.envelope import from_record, to_record
+from helpline_shared.events import (
+    Event,
+    NotificationDelivered,
+    Requester,
+    SlaClockStarted,
+    SlaClockStopped,
+    TicketAssigned,
+    TicketCreated,
+)
+from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
+from helpline_shared.runtime.migrations import upgrade
+from helpline_shared.runtime.testing import stand_in_identity
+
+TICKET = {"subject": "Export fails", "description": "since 4.2", "priority": "high",
+          "type": "corrective", "tags": ["exports"]}
+
+
+def followed(ticket_id: str) -> list[Event]:
+    """What intake consumes of one ticket's life."""
+    now = utcnow()
+    common: dict[str, Any] = {"tenant_id": "acme", "ticket_id": ticket_id, "occurred_at": now}
+    deadline = now + timedelta(hours=1)
+    return [
+        TicketAssigned(**common, agent_id="agent-1", agent_name="Ada",
+                       agent_email="ada@acme.test", channel="api", candidates_considered=3,
+                       reason="least loaded"),
+        SlaClockStarted(**common, metric="first_response", target_seconds=3600, started_at=now,
+                        deadline=deadline, clock_version=1, reason="high"),
+        SlaClockStarted(**common, metric="resolution", target_seconds=86400, started_at=now,
+                        deadline=deadline, clock_version=1, reason="high"),
+        NotificationDelivered(**common, notification_id=uuid.uuid4().hex, channel="email",
+                              trigger_event_id=uuid.uuid4().hex,
+                              trigger_event_type=TicketCreated.event_type, attempt=1,
+                              outbound_message_id=f"<{uuid.uuid4().hex}@helpline.test>"),
+        SlaClockStopped(**common, metric="first_response", deadline=deadline, stopped_at=now,
+                        elapsed_seconds=60.0,
+                        breached=False, clock_version=2, reason="agent replied"),
+    ]
+
+
+class Statements:
+    """The kind (first word) of every statement an engine runs, with COMMIT and ROLLBACK."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.kinds: list[str] = []
+        sa_event.listen(engine.sync_engine, "before_cursor_execute",
+                        lambda *args: self.kinds.append(str(args[2]).split()[0].upper()))
+        sa_event.listen(engine.sync_engine, "commit", lambda _c: self.kinds.append("COMMIT"))
+        sa_event.listen(engine.sync_engine, "rollback",
+                        lambda _c: self.kinds.append("ROLLBACK"))
+
+    def report(self, what: str, per: int, unit: str) -> None:
+        """Print the statements per ``unit`` and clear them."""
+        counts: dict[str, int] = {}
+        for kind in self.kinds:
+            counts[kind] = counts.get(kind, 0) + 1
+        print(f"{what}: {len(self.kinds)} statements for {per} {unit}"
+              f" = {len(self.kinds) / per:.2f} per {unit.rstrip('s')}; by kind: "
+              + ", ".join(f"{k} {v / per:.2f}" for k, v in sorted(counts.items())))
+        self.kinds.clear()
+
+
+async def consumed(tickets: int, directory: Path) -> None:
+    url = f"sqlite+aiosqlite:///{directory / 'consumer.db'}"
+    await asyncio.to_thread(upgrade, MIGRATIONS, url)
+    engine = create_engine(url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    def unit_of_work() -> IntakeUnitOfWork:
+        return IntakeUnitOfWork(sessions, outbox_table=outbox_table(metadata),
+                                inbox_table=inbox_table(metadata), source="/bench")
+
+    ids = []
+    for _ in range(tickets):
+        opened = await handlers.open_ticket(handlers.OpenTicket(
+            tenant_id="acme", subject="S", description="D",
+            requester=Requester(email="cy@customer.example"), priority="high",
+            type="question", tags=[], channel="api"), unit_of_work())
+        ids.append(opened.id)
+    events = [event for ticket_id in ids for event in followed(ticket_id)]
+    records = [to_record(event, source="/bench") for event in events]
+    statements = Statements(engine)
+    if hasattr(handlers, "handler_table"):
+        await _through_table(records, unit_of_work)
+        path = "consumed, handler table in batches of 100 per partition"
+    else:
+        for record in records:
+            await _old_handler(record.topic)(from_record(record.headers, record.value),
+                                             unit_of_work())
+        path = "consumed, one transaction per event (old)"
+    statements.report(path, len(events), "events")
+    await engine.dispose()
+
+
+async def _through_table(records: list[Any], unit_of_work: Callable[[], IntakeUnitOfWork]
+                         ) -> None:
+    from opentelemetry.trace import NoOpTracer
+
+    from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
+    from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, raw_record
+
+    producer = RecordingProducer()
+    consumer = TableConsumer(table=handlers.handler_table(), unit_of_work=unit_of_work,
+                             dead_letters=DeadLetters(producer, "g"), tracer=NoOpTracer(),
+                             group="g")
+    raw = [raw_record(r.headers, r.value, offset=n, key=r.key, topic=r.topic)
+           for n, r in enumerate(records)]
+    for start in range(0, len(raw), 100):  # HELPLINE_CONSUMER_BATCH_SIZE's default
+        await consumer.consume(raw[start:start + 100], FakeKafkaConsumer())
+    assert not producer.sent, "nothing may be dead-lettered"
+
+
+def _old_handler(topic: str) -> Any:
+    if topic.endswith("notifications"):
+        return handlers.on_notification  # type: ignore[attr-defined]
+    return handlers.on_routing_or_sla_event  # type: ignore[attr-defined]
+
+
+async def created_over_http(tickets: int, directory: Path) -> None:
+    identity = stand_in_identity()
+    settings = IntakeSettings(data_dir=directory, **identity.settings(),
+                              smtp_server_enabled=False, domain_verification="trust")
+    await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
+    app, runtime = bootstrap(settings, MemoryAttachmentStore())
+    key = identity.api_key("acme", ["tickets:read", "tickets:write", "admin"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://intake",
+                                 headers={"authorization": f"Bearer {key}"}) as client:
+
+        async def post(email: str, idempotency_key: str | None = None) -> None:
+            headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+            response = await client.post("/v1/tickets", headers=headers, json={
+                **TICKET, "requester": {"email": email, "name": "Cy"}})
+            assert response.status_code == 201, response.text
+
+        organization = await client.post("/v1/organizations", json={
+            "name": "Customer Inc", "plan": "enterprise", "domains": ["customer.example"]})
+        assert organization.status_code == 201, organization.text
+        await post("warm@customer.example")  # credential cache, first statements compiled
+        statements = Statements(runtime.engine)
+        for n in range(tickets):
+            await post(f"new-{n}@customer.example")
+        statements.report("POST /v1/tickets, new requester", tickets, "tickets")
+        for _ in range(tickets):
+            await post("warm@customer.example")
+        statements.report("POST /v1/tickets, known requester", tickets, "tickets")
+        for n in range(tickets):
+            await post("warm@customer.example", f"key-{n}")
+        statements.report("POST /v1/tickets, known requester, Idempotency-Key", tickets,
+                          "tickets")
+    await runtime.engine.dispose()
+
+
+async def main(tickets: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        await consumed(tickets, Path(directory))
+        await created_over_http(tickets, Path(directory))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
