@@ -24,32 +24,51 @@ class RoutingUnitOfWork(SqlUnitOfWork):
     offers: OfferRepository
     history: HistoryRepository
     config: ConfigRepository
-    wake_timers: Callable[[], None] = staticmethod(lambda: None)
-    """Set by bootstrap: tells the timer loop a timer was scheduled."""
+    wake_timers: Callable[[datetime], None] | None = None
+    """Told, after a commit, the earliest due time of the timers it scheduled."""
+    drain_soon: Callable[[str], None] | None = None
+    """Told, after a commit that freed capacity, the tenant whose queue should drain."""
+    _earliest_due: datetime | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
+        self._earliest_due = None
         self.agents = AgentRepository(self.session)
         self.tickets = RoutedTicketRepository(self.session)
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
         self.config = ConfigRepository(self.session)
-        self._timers = TimerScheduler(self.session, timers)
-        self._scheduled = False
+        self._timers = TimerScheduler(self.session, timers, on_scheduled=self._scheduled)
         return self
 
     async def schedule(self, timer_id: str, *, kind: str, due_at: datetime,
                        payload: dict[str, Any]) -> None:
         """Schedule a durable timer in this transaction."""
-        if await self._timers.schedule(timer_id, kind=kind, due_at=due_at, payload=payload):
-            self._scheduled = True
+        await self._timers.schedule(timer_id, kind=kind, due_at=due_at, payload=payload)
 
-    async def commit(self) -> None:
-        """Commit, then wake the timer loop if a timer was scheduled."""
-        await super().commit()
-        if self._scheduled:
-            self._scheduled = False
-            self.wake_timers()
+    def drain_after_commit(self, tenant_id: str) -> None:
+        """Drain the tenant's queue once this transaction has committed (capacity was freed)."""
+        drain_soon = self.drain_soon
+        if drain_soon is not None:
+            self.after_commit(lambda: drain_soon(tenant_id))
+
+    def _scheduled(self, due_at: datetime) -> None:
+        if self.wake_timers is None:
+            return
+        if self._earliest_due is None:
+            self.after_commit(self._wake_timer_loop)
+        if self._earliest_due is None or due_at < self._earliest_due:
+            self._earliest_due = due_at
+
+    def _wake_timer_loop(self) -> None:
+        due_at, self._earliest_due = self._earliest_due, None
+        if due_at is not None and self.wake_timers is not None:
+            self.wake_timers(due_at)
+
+    async def rollback(self) -> None:
+        """Discard the change, its events and its timers' wake-up."""
+        self._earliest_due = None
+        await super().rollback()
 
 
 UnitOfWorkFactory = Callable[[], RoutingUnitOfWork]
