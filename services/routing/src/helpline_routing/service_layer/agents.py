@@ -109,7 +109,7 @@ async def change_presence(command: ChangePresence, uow: RoutingUnitOfWork) -> Ag
     now = utcnow()
     async with uow:
         agent = await _own_agent(uow, command.tenant_id, command.agent_id, command.caller)
-        await uow.agents.set_presence(agent.id, command.presence, now)
+        await uow.agents.set_presence(agent.tenant_id, agent.id, command.presence, now)
         if command.presence in AWAY:
             await decisions.hand_back_later(uow, agent.id, now)
         agent.presence, agent.last_activity_at = command.presence, now

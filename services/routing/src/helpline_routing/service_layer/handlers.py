@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
-from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.rules import TicketFacts, classify
 from helpline_routing.domain.tickets import FINAL_STATUSES, RoutedTicket
 from helpline_routing.service_layer import decisions
@@ -114,7 +113,7 @@ async def _apply_status(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> b
             await uow.offers.close(ticket.offer_id, "withdrawn", now)
         freed = ticket.counts_load and holder is not None
         if freed and holder:
-            await uow.agents.release(holder, ticket.channel)
+            await uow.agents.release(ticket.tenant_id, holder, ticket.channel)
         ticket.close(now)
         await uow.tickets.save(ticket)
         await decisions.record(uow, ticket, "released", f"ticket {status}", now)
@@ -127,9 +126,9 @@ async def _apply_status(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> b
     if ticket.state == "assigned" and holder:
         counts = status in settings.load_statuses
         if counts and not ticket.counts_load:
-            await uow.agents.reserve(holder, ticket.channel, now, force=True)
+            await uow.agents.reserve(ticket.tenant_id, holder, ticket.channel, now, force=True)
         elif ticket.counts_load and not counts:
-            await uow.agents.release(holder, ticket.channel)
+            await uow.agents.release(ticket.tenant_id, holder, ticket.channel)
             freed = True
         ticket.counts_load = counts
     await uow.tickets.save(ticket)
@@ -194,7 +193,7 @@ async def _user_deactivated(uow: RoutingUnitOfWork, event: UserDeactivated) -> N
     agent = await uow.agents.by_user(event.tenant_id, event.user_id)
     if agent is not None and agent.presence != "offline":
         now = utcnow()
-        await uow.agents.set_presence(agent.id, "offline", now)
+        await uow.agents.set_presence(agent.tenant_id, agent.id, "offline", now)
         await decisions.hand_back_later(uow, agent.id, now)
 
 
@@ -208,7 +207,7 @@ async def drain(uow: RoutingUnitOfWork, tenant_id: str, now: datetime | None = N
         waiting = await uow.tickets.waiting(tenant_id)
         if not waiting:
             return 0
-        pool = AgentPool(await uow.agents.of_tenant(tenant_id))
+        pool = await uow.pools.pool(tenant_id)
         settings = await uow.config.settings(tenant_id)
     routed = 0
     for candidate in waiting:
@@ -219,10 +218,10 @@ async def drain(uow: RoutingUnitOfWork, tenant_id: str, now: datetime | None = N
             if ticket is None or ticket.state != "waiting":
                 continue
             await decisions.route(uow, ticket, settings, now or utcnow())
+            pool = await uow.pools.pool(tenant_id)  # with the reservation just made
             await uow.commit()
-        if ticket.agent_id and ticket.agent_id in pool:
+        if ticket.agent_id:
             routed += 1
-            pool.reserve(ticket.agent_id, ticket.channel)
     return routed
 
 

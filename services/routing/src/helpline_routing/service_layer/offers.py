@@ -95,7 +95,7 @@ async def answer_offer(command: AnswerOffer, uow: RoutingUnitOfWork) -> Offer:
 async def _return_offer(uow: RoutingUnitOfWork, offer: Offer, ticket: RoutedTicket, *,
                         turned_down: bool) -> None:
     if ticket.counts_load:
-        await uow.agents.release(offer.agent_id, ticket.channel)
+        await uow.agents.release(offer.tenant_id, offer.agent_id, ticket.channel)
     if turned_down:
         ticket.turn_down(offer.agent_id)
     else:
@@ -179,7 +179,7 @@ async def _idle(uow: RoutingUnitOfWork, timer: Timer) -> None:
     if settings.idle_timeout_seconds <= 0 or (
             now - agent.idle_since() < timedelta(seconds=settings.idle_timeout_seconds)):
         return
-    await uow.agents.set_presence(agent.id, "away")
+    await uow.agents.set_presence(agent.tenant_id, agent.id, "away")
     await decisions.hand_back_later(uow, agent.id, now)
     log.info("agent set away after idle timeout", extra={"agent_id": agent.id})
 

@@ -1,9 +1,11 @@
 """Routing's unit of work: the shared one, with routing's repositories and timers."""
 
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Self
 
+from helpline_routing.adapters.agent_pools import AgentPools, PoolTransaction
 from helpline_routing.adapters.agents import AgentRepository
 from helpline_routing.adapters.config_store import ConfigRepository
 from helpline_routing.adapters.orm import timers
@@ -15,6 +17,16 @@ from helpline_routing.adapters.tickets import (
 from helpline_shared.runtime.timers import TimerScheduler
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
+_POOLS: "weakref.WeakKeyDictionary[object, AgentPools]" = weakref.WeakKeyDictionary()
+
+
+def pools_of(session_factory: object) -> AgentPools:
+    """The agent pools cached for the database ``session_factory`` opens sessions on."""
+    pools = _POOLS.get(session_factory)
+    if pools is None:
+        pools = _POOLS[session_factory] = AgentPools()
+    return pools
+
 
 class RoutingUnitOfWork(SqlUnitOfWork):
     """One transaction over agents, capacity, tickets, offers, timers, outbox and inbox."""
@@ -24,6 +36,8 @@ class RoutingUnitOfWork(SqlUnitOfWork):
     offers: OfferRepository
     history: HistoryRepository
     config: ConfigRepository
+    pools: PoolTransaction
+    """The tenants' agent pools, cached across transactions on the same database."""
     wake_timers: Callable[[datetime], None] | None = None
     """Told, after a commit, the earliest due time of the timers it scheduled."""
     drain_soon: Callable[[str], None] | None = None
@@ -33,7 +47,9 @@ class RoutingUnitOfWork(SqlUnitOfWork):
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self._earliest_due = None
-        self.agents = AgentRepository(self.session)
+        self.agents = AgentRepository(self.session, lambda *change: self.pools.changed(*change))
+        self.pools = PoolTransaction(pools_of(self._session_factory), self.session,
+                                     self.agents.of_tenant)
         self.tickets = RoutedTicketRepository(self.session)
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
@@ -65,9 +81,19 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         if due_at is not None and self.wake_timers is not None:
             self.wake_timers(due_at)
 
+    async def commit(self) -> None:
+        """Bump the version of the pools changed here, commit, then keep them up to date."""
+        self._refuse_if_lent("commit")
+        versions = await self.pools.bump()
+        pools = self.pools
+        self.after_commit(lambda: pools.committed(versions))
+        await super().commit()
+
     async def rollback(self) -> None:
-        """Discard the change, its events and its timers' wake-up."""
+        """Discard the change, its events, its timers' wake-up and its pool changes."""
+        self._refuse_if_lent("roll back")
         self._earliest_due = None
+        self.pools.rolled_back()
         await super().rollback()
 
 
