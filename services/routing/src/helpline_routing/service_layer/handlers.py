@@ -36,7 +36,7 @@ def handler_table() -> HandlerTable[RoutingUnitOfWork]:
     """Routing's consumer: the events that route, re-route or free work, and what applies them."""
     return HandlerTable(CONSUMER, {
         TicketCreated: _apply(_route_new_ticket),
-        TicketStatusChanged: _status_changed,
+        TicketStatusChanged: _apply(_status_changed),
         TicketUpdated: _apply(_ticket_updated),
         SlaEscalated: _apply(_escalated),
         MessageAdded: _apply(_agent_activity),
@@ -91,10 +91,8 @@ async def _route_new_ticket(uow: RoutingUnitOfWork, event: TicketCreated) -> Non
     await decisions.route(uow, ticket, settings, event.occurred_at)
 
 
-async def _status_changed(uow: RoutingUnitOfWork, envelope: Envelope) -> None:
+async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> None:
     """Apply the status; once committed, capacity it freed drains the tenant's queue."""
-    event = envelope.event
-    assert isinstance(event, TicketStatusChanged)
     if await _apply_status(uow, event):
         uow.drain_after_commit(event.tenant_id)
 
