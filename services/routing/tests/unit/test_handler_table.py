@@ -136,3 +136,23 @@ async def test_nothing_is_drained_and_no_timer_loop_woken_when_the_batch_rolls_b
         await unit.commit()
     assert len(woken) == 1  # the offer's expiry timer
 
+
+
+async def test_the_drainer_drains_the_tenants_a_commit_woke_it_for(database: Database) -> None:
+    uow, engine = database
+    agent_id = await register(uow, capacity=1)
+    drainer = handlers.QueueDrainer(uow)
+
+    def unit_of_work() -> RoutingUnitOfWork:
+        made = uow()
+        made.drain_soon = drainer.wake
+        return made
+
+    await consumer(unit_of_work, RecordingProducer()).consume(
+        [consumer_record(event, offset=n)
+         for n, event in enumerate([new_ticket("t1"), new_ticket("t2"), solved("t1")])],
+        FakeKafkaConsumer())
+    assert await assigned(engine) == [("t1", agent_id)]
+    await drainer.stop()
+    await drainer.run()
+    assert await assigned(engine) == [("t1", agent_id), ("t2", agent_id)]

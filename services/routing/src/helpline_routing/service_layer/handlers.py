@@ -248,8 +248,8 @@ class QueueDrainer:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Drain woken tenants until stopped."""
-        while not self._stopping:
+        """Drain woken tenants until stopped (the tenants woken by then are drained first)."""
+        while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             tenants, self._tenants = list(self._tenants), {}
@@ -259,8 +259,10 @@ class QueueDrainer:
                 except Exception:  # the queue sweeper drains it later
                     log.exception("draining after a release failed",
                                   extra={"tenant_id": tenant_id})
+            if self._stopping:
+                return
 
     async def stop(self) -> None:
-        """End ``run`` after the tenants it is draining."""
+        """End ``run`` once it has drained the tenants woken so far."""
         self._stopping = True
         self._wakeup.set()
