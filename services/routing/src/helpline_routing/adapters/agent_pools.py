@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpline_routing.adapters.agents import PoolChange
 from helpline_routing.adapters.orm import agent_pool_versions
 from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.model import Agent
 
-Change = Callable[[AgentPool], None]
 Loader = Callable[[str], Awaitable[list[Agent]]]
 """Loads every agent of a tenant from the database."""
 
@@ -36,8 +36,6 @@ class AgentPools:
 
     def __init__(self) -> None:
         self._cached: dict[str, _Cached] = {}
-        self.rebuilds = 0
-        """How many pools were built from the database (tests and benchmarks read it)."""
 
     def get(self, tenant_id: str) -> _Cached | None:
         """The tenant's cached pool and the version it is at, if cached."""
@@ -45,7 +43,6 @@ class AgentPools:
 
     def put(self, tenant_id: str, cached: _Cached) -> None:
         """Cache a pool just built."""
-        self.rebuilds += 1
         self._cached[tenant_id] = cached
 
     def forget(self, tenant_id: str) -> None:
@@ -56,8 +53,7 @@ class AgentPools:
 class PoolTransaction:
     """One transaction's use of the pools: which it checked, which it changed."""
 
-    def __init__(self, pools: AgentPools, session: AsyncSession,
-                 load: Loader) -> None:
+    def __init__(self, pools: AgentPools, session: AsyncSession, load: Loader) -> None:
         self._pools = pools
         self._session = session
         self._load = load
@@ -76,7 +72,7 @@ class PoolTransaction:
             self._checked[tenant_id] = cached
         return cached.pool
 
-    def changed(self, tenant_id: str, change: Change | None) -> None:
+    def changed(self, tenant_id: str, change: PoolChange | None) -> None:
         """The tenant's agents changed in this transaction: apply ``change`` to the cached pool
         now (later decisions of the transaction see it); None: rebuild the pool instead."""
         cached = self._pools.get(tenant_id)
