@@ -6,23 +6,47 @@ the tie policy and reserves one unit of its capacity; every decision also releas
 assignment at random, so the load stays steady and the index is exercised by updates too. Both
 engines must pick the same winners (checked on the baseline's decisions).
 
-Run: ``python bench/routing.py [--agents 10000] [--skills 200] [--decisions 20000]``.
+Then the same decisions through the service: ``TicketCreated`` records consumed through routing's
+handler table in batches of 100 on a SQLite database holding ``--service-agents`` agents
+(classification, the decision on the cached pool, the reservation, the events, the commit),
+next to the same path with the pool rebuilt from the database for every decision (what each
+decision cost before routing kept its pool).
+
+Run: ``python bench/routing.py [--agents 10000] [--skills 200] [--decisions 20000]
+[--service-agents 2000] [--service-decisions 1000] [--service-baseline-decisions 30]``.
 """
 
 import argparse
+import asyncio
 import copy
 import gc
 import os
 import random
 import statistics
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from common import percentile, write_result
+from opentelemetry.trace import NoOpTracer
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from helpline_routing.adapters.orm import metadata
+from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.domain.decision import Decision, decide_linear
 from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.model import Agent, RoutingRequest
+from helpline_routing.service_layer import handlers
+from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork, pools_of
+from helpline_shared.envelope import Envelope, to_record
+from helpline_shared.events import Requester, TicketCreated
+from helpline_shared.runtime.consumer import DeadLetters, HandlerTable, TableConsumer
+from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
+from helpline_shared.runtime.migrations import upgrade
+from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, raw_record
 
 LANGUAGES = ("en", "de", "fr", "es", "it")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -94,6 +118,63 @@ def run(engine: str, agents: list[Agent], requests: list[RoutingRequest], seed: 
     return latencies, winners
 
 
+def ticket_for(request: RoutingRequest, number: int) -> TicketCreated:
+    """A new ticket the default rules classify as ``request`` (its tags are its skills)."""
+    return TicketCreated(
+        tenant_id="bench", ticket_id=f"t-{number}", occurred_at=utcnow(), subject="S",
+        description="D", requester=Requester(email="cy@example.org"), priority="normal",
+        type="question", tags=tuple(request.required_skills), language=request.language,
+        channel="email" if request.channel == "email" else "api")
+
+
+async def through_service(agents: list[Agent], requests: list[RoutingRequest], *,
+                          rebuild_each: bool, batch: int) -> tuple[float, list[float]]:
+    """Consume a ``TicketCreated`` per request through routing's handler table on a fresh
+    SQLite database holding ``agents``: (decisions per second, handler latencies in s)."""
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite+aiosqlite:///{Path(directory) / 'routing.db'}"
+        await asyncio.to_thread(upgrade, MIGRATIONS, url)
+        engine = create_engine(url)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+        def unit_of_work() -> RoutingUnitOfWork:
+            return RoutingUnitOfWork(sessions, outbox_table=outbox_table(metadata),
+                                     inbox_table=inbox_table(metadata), source="/bench")
+
+        async with unit_of_work() as uow:
+            for agent in agents:
+                await uow.agents.add(agent)
+            await uow.commit()
+        latencies: list[float] = []
+        route = handlers.handler_table().get(TicketCreated.event_type)
+        assert route is not None
+
+        async def timed(uow: RoutingUnitOfWork, envelope: Envelope) -> None:
+            if rebuild_each:
+                pools_of(sessions).forget("bench")
+            started = time.perf_counter()
+            await route(uow, envelope)
+            latencies.append(time.perf_counter() - started)
+
+        apply: Callable[[RoutingUnitOfWork, Envelope], Awaitable[None]] = timed
+        table: HandlerTable[RoutingUnitOfWork] = HandlerTable("routing", {TicketCreated: apply})
+        consumer = TableConsumer(table=table, unit_of_work=unit_of_work,
+                                 dead_letters=DeadLetters(RecordingProducer(), "bench"),
+                                 tracer=NoOpTracer(), group="bench")
+        records = [to_record(ticket_for(request, n), source="/bench")
+                   for n, request in enumerate(requests)]
+        raw: list[Any] = [raw_record(r.headers, r.value, offset=n, key=r.key)
+                          for n, r in enumerate(records)]
+        async with unit_of_work() as uow:
+            await uow.pools.pool("bench")  # built once at start, as the service does
+        started = time.perf_counter()
+        for start in range(0, len(raw), batch):
+            await consumer.consume(raw[start:start + batch], FakeKafkaConsumer())
+        elapsed = time.perf_counter() - started
+        await engine.dispose()
+    return len(requests) / elapsed, latencies
+
+
 def main() -> None:
     """Measure both engines and write ``bench/results/routing.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,6 +183,9 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=20_000)
     parser.add_argument("--baseline-decisions", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--service-agents", type=int, default=2_000)
+    parser.add_argument("--service-decisions", type=int, default=1_000)
+    parser.add_argument("--service-baseline-decisions", type=int, default=30)
     arguments = parser.parse_args()
     rng = random.Random(42)
     skills = [f"skill-{index:03d}" for index in range(arguments.skills)]
@@ -136,6 +220,19 @@ def main() -> None:
     print(f"linear scan: {statistics.median(base_rates):,.0f} decisions/s,"
           f" p99 {statistics.median(base_p99s) * 1e3:.3f} ms; same winners: {agree}"
           f" ({assigned}/{len(prefix)} assigned)")
+    service_agents = make_agents(arguments.service_agents, skills, random.Random(7))
+    service_requests = make_requests(arguments.service_decisions, skills, random.Random(8))
+    service_rate, service_latencies = asyncio.run(through_service(
+        service_agents, service_requests, rebuild_each=False, batch=100))
+    rebuilt_rate, rebuilt_latencies = asyncio.run(through_service(
+        service_agents, service_requests[:arguments.service_baseline_decisions],
+        rebuild_each=True, batch=10))
+    print(f"through the service ({arguments.service_agents} agents, SQLite, batches of 100):"
+          f" {service_rate:,.0f} decisions/s, handler p50"
+          f" {percentile(service_latencies, 0.5) * 1e3:.2f} ms, p99"
+          f" {percentile(service_latencies, 0.99) * 1e3:.2f} ms; pool rebuilt per decision"
+          f" (before): {rebuilt_rate:,.1f} decisions/s, handler p50"
+          f" {percentile(rebuilt_latencies, 0.5) * 1e3:.1f} ms")
     write_result(
         "routing", metric="assignment decisions per second (10k agents, 200 skills)",
         value=rate, unit="decisions/s", baseline_value=statistics.median(base_rates),
@@ -147,6 +244,19 @@ def main() -> None:
                "baseline_rates": base_rates, "same_winners": agree,
                "explained_decisions_per_second": len(explained) / sum(explained),
                "explained_p99_ms": percentile(explained, 0.99) * 1e3,
+               "service": {
+                   "path": "TicketCreated through the handler table, batches of 100, SQLite",
+                   "agents": arguments.service_agents,
+                   "decisions": arguments.service_decisions,
+                   "decisions_per_second": service_rate,
+                   "handler_p50_ms": percentile(service_latencies, 0.5) * 1e3,
+                   "handler_p99_ms": percentile(service_latencies, 0.99) * 1e3,
+                   "baseline": "the same path, pool rebuilt from the database per decision",
+                   "baseline_decisions": arguments.service_baseline_decisions,
+                   "baseline_decisions_per_second": rebuilt_rate,
+                   "baseline_handler_p50_ms": percentile(rebuilt_latencies, 0.5) * 1e3,
+                   "baseline_handler_p99_ms": percentile(rebuilt_latencies, 0.99) * 1e3,
+               },
                "agents": arguments.agents, "skills": arguments.skills,
                "decisions": arguments.decisions, "repeats": arguments.repeats,
                "load_average_after": os.getloadavg()},

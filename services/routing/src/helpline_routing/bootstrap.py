@@ -8,11 +8,9 @@ from fastapi import FastAPI
 from helpline_routing.adapters.orm import metadata, timers
 from helpline_routing.config import RoutingSettings
 from helpline_routing.entrypoints import http_admin, http_agents, http_tickets
-from helpline_routing.service_layer import agents, handlers, offers
+from helpline_routing.service_layer import handlers, offers
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared import topics
-from helpline_shared.envelope import Envelope
-from helpline_shared.events import UserDeactivated
 from helpline_shared.runtime.service import BackgroundLoop, ServiceRuntime, periodic_loop
 from helpline_shared.runtime.timers import TimerLoop
 
@@ -29,23 +27,21 @@ def bootstrap(settings: RoutingSettings | None = None) -> tuple[FastAPI, Service
 
     def unit_of_work() -> RoutingUnitOfWork:
         uow = runtime.unit_of_work(RoutingUnitOfWork)
-        uow.wake_timers = timer_loop.wake
+        uow.wake_timers = timer_loop.wake_for
+        uow.drain_soon = drainer.wake
         return uow
 
+    drainer = handlers.QueueDrainer(unit_of_work)
     timer_loop = TimerLoop(
-        unit_of_work=unit_of_work, table=timers, fire=offers.fire_timer, service=NAME,
+        unit_of_work=unit_of_work, table=timers, fire=offers.timer_table(), service=NAME,
         poll_interval=settings.timer_poll_interval, batch_size=settings.timer_batch_size,
         tracer_provider=runtime.tracer_provider,
     )
 
-    async def on_event(envelope: Envelope) -> None:
-        if isinstance(envelope.event, UserDeactivated):
-            await agents.on_user_deactivated(envelope, unit_of_work())
-        else:
-            await handlers.on_ticket_event(envelope, unit_of_work())
-
-    runtime.subscribe([topics.TICKETS, topics.SLA, topics.IDENTITY], on_event)
+    runtime.consume([topics.TICKETS, topics.SLA, topics.IDENTITY], handlers.handler_table(),
+                    unit_of_work)
     runtime.add_loop(BackgroundLoop("routing-timers", timer_loop.run, timer_loop.stop))
+    runtime.add_loop(BackgroundLoop("queue-drainer", drainer.run, drainer.stop))
     # Drains every queue now and then, in case a process died between a release and its drain.
     runtime.add_loop(periodic_loop("queue-sweeper", settings.drain_interval,
                                    lambda _stopping: handlers.drain_all(unit_of_work())))

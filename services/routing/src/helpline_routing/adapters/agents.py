@@ -1,5 +1,6 @@
 """Agents and their capacity; capacity only changes by atomic conditional updates."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -7,17 +8,28 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import agent_capacity, agents
+from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.model import Agent, Presence
+
+PoolChange = Callable[[AgentPool], None]
+Changed = Callable[[str, PoolChange | None], None]
+"""Told each change to a tenant's agents, as the change to its pool (None: rebuild it)."""
+
+
+def _unheard(_tenant_id: str, _change: PoolChange | None) -> None:
+    pass
 
 
 class AgentRepository:
-    """The tenant's agents with their capacity per channel."""
+    """The tenant's agents with their capacity per channel; every change is told ``changed``."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, changed: Changed = _unheard) -> None:
         self._session = session
+        self._changed = changed
 
     async def add(self, agent: Agent) -> None:
         """Insert an agent and its capacity per channel."""
+        self._changed(agent.tenant_id, None)
         await self._session.execute(insert(agents).values(
             id=agent.id, tenant_id=agent.tenant_id, name=agent.name, email=agent.email,
             skills=agent.skills, presence=agent.presence, created_at=agent.created_at,
@@ -33,6 +45,7 @@ class AgentRepository:
 
     async def update_profile(self, agent: Agent) -> None:
         """Store skills, languages, teams, capacity and the user (never the load)."""
+        self._changed(agent.tenant_id, None)
         await self._session.execute(update(agents).where(agents.c.id == agent.id).values(
             name=agent.name, skills=agent.skills, languages=sorted(agent.languages),
             teams=sorted(agent.teams), auto_accept=agent.auto_accept, user_id=agent.user_id))
@@ -93,9 +106,10 @@ class AgentRepository:
         rows = (await self._session.execute(query.order_by(agents.c.created_at))).all()
         return await self._load(list(rows))
 
-    async def set_presence(self, agent_id: str, presence: Presence, now: datetime | None = None
-                           ) -> None:
+    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence,
+                           now: datetime | None = None) -> None:
         """Record the agent's presence (and activity, when ``now`` is given)."""
+        self._changed(tenant_id, lambda pool: pool.set_presence(agent_id, presence))
         values: dict[str, Any] = {"presence": presence}
         if now is not None:
             values["last_activity_at"] = now
@@ -103,6 +117,7 @@ class AgentRepository:
 
     async def record_offer_outcome(self, agent: Agent) -> None:
         """Store the run of expired offers, presence and activity after an offer's outcome."""
+        self._changed(agent.tenant_id, lambda pool: pool.set_presence(agent.id, agent.presence))
         await self._session.execute(update(agents).where(agents.c.id == agent.id).values(
             expired_offers_in_row=agent.expired_offers_in_row, presence=agent.presence,
             last_activity_at=agent.last_activity_at))
@@ -112,8 +127,8 @@ class AgentRepository:
         await self._session.execute(
             update(agents).where(agents.c.id == agent_id).values(last_activity_at=now))
 
-    async def reserve(self, agent_id: str, channel: str, now: datetime, *, force: bool = False
-                      ) -> bool:
+    async def reserve(self, tenant_id: str, agent_id: str, channel: str, now: datetime, *,
+                      force: bool = False) -> bool:
         """Take one unit of the agent's capacity on ``channel`` if any is left, atomically.
 
         The condition ``active < capacity`` is checked by the database in the same statement, so
@@ -133,10 +148,12 @@ class AgentRepository:
                 agent_id=agent_id, channel=channel, capacity=0, active=1))
         await self._session.execute(
             update(agents).where(agents.c.id == agent_id).values(last_assigned_at=now))
+        self._changed(tenant_id, lambda pool: pool.reserve(agent_id, channel, at=now))
         return True
 
-    async def release(self, agent_id: str, channel: str) -> None:
+    async def release(self, tenant_id: str, agent_id: str, channel: str) -> None:
         """Give back one unit of the agent's capacity on ``channel``."""
+        self._changed(tenant_id, lambda pool: pool.release(agent_id, channel))
         await self._session.execute(
             update(agent_capacity)
             .where(agent_capacity.c.agent_id == agent_id, agent_capacity.c.channel == channel,

@@ -47,14 +47,29 @@ def settings_from(data: dict[str, Any]) -> TenantSettings:
 
 
 class ConfigRepository:
-    """Rule sets (append-only versions), settings and organisations of each tenant."""
+    """Rule sets (append-only versions), settings and organisations of each tenant.
+
+    The current rules and the settings are read once per transaction (a batch of events reads
+    them once, not per event) and forgotten when the transaction changes them.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._rules: dict[str, tuple[RuleSet, dict[str, Any] | None]] = {}
+        self._settings: dict[str, TenantSettings] = {}
 
     async def rules(self, tenant_id: str, version: int | None = None
                     ) -> tuple[RuleSet, dict[str, Any] | None]:
         """The current (or given) rule set and its stored form (None: the built-in default)."""
+        if version is None:
+            current = self._rules.get(tenant_id)
+            if current is None:
+                current = self._rules[tenant_id] = await self._read_rules(tenant_id, None)
+            return current
+        return await self._read_rules(tenant_id, version)
+
+    async def _read_rules(self, tenant_id: str, version: int | None
+                          ) -> tuple[RuleSet, dict[str, Any] | None]:
         query = select(rule_sets).where(rule_sets.c.tenant_id == tenant_id)
         query = (query.where(rule_sets.c.version == version) if version is not None
                  else query.order_by(rule_sets.c.version.desc()).limit(1))
@@ -65,6 +80,7 @@ class ConfigRepository:
 
     async def add_rules(self, tenant_id: str, data: dict[str, Any], now: datetime) -> int:
         """Store a new version of the tenant's rules; return its number."""
+        self._rules.pop(tenant_id, None)
         latest = (await self._session.execute(select(func.max(rule_sets.c.version)).where(
             rule_sets.c.tenant_id == tenant_id))).scalar()
         version = (latest or 0) + 1
@@ -74,12 +90,17 @@ class ConfigRepository:
 
     async def settings(self, tenant_id: str) -> TenantSettings:
         """The tenant's settings (defaults when never set)."""
-        row = (await self._session.execute(select(tenant_settings.c.settings).where(
-            tenant_settings.c.tenant_id == tenant_id))).first()
-        return settings_from(row.settings) if row else TenantSettings()
+        settings = self._settings.get(tenant_id)
+        if settings is None:
+            row = (await self._session.execute(select(tenant_settings.c.settings).where(
+                tenant_settings.c.tenant_id == tenant_id))).first()
+            settings = self._settings[tenant_id] = (
+                settings_from(row.settings) if row else TenantSettings())
+        return settings
 
     async def save_settings(self, tenant_id: str, data: dict[str, Any]) -> None:
         """Replace the tenant's settings."""
+        self._settings.pop(tenant_id, None)
         result = await self._session.execute(update(tenant_settings).where(
             tenant_settings.c.tenant_id == tenant_id).values(settings=data))
         if not getattr(result, "rowcount", 0):

@@ -113,6 +113,14 @@ organizations = Table(
     Column("account_manager_id", String(64), nullable=True),
 )
 
+agent_pool_versions = Table(
+    "agent_pool_versions",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("version", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+)
+"""Bumped by every commit that changes one of the tenant's agents: cached pools check it."""
+
 
 timers = timers_table(metadata)
 idempotent_requests = idempotency_table(metadata)

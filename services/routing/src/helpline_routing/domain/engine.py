@@ -9,6 +9,7 @@ intersections. Its cost follows the size of the top groups, not the size of the 
 """
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from helpline_routing.domain.decision import (
     Decision,
@@ -97,10 +98,12 @@ class AgentPool:
                 members = by_skill.setdefault(skill, _levels())[_level(level)]
                 (members.add if ready else members.discard)(agent.id)
 
-    def reserve(self, agent_id: str, channel: str) -> None:
-        """Count one more ticket on the agent's channel."""
+    def reserve(self, agent_id: str, channel: str, at: datetime | None = None) -> None:
+        """Count one more ticket on the agent's channel (assigned ``at``, when given)."""
         agent = self._agents[agent_id]
         agent.active[channel] = agent.active.get(channel, 0) + 1
+        if at is not None:
+            agent.last_assigned_at = at
         self._refresh(agent)
 
     def release(self, agent_id: str, channel: str) -> None:

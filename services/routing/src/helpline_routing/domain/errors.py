@@ -35,7 +35,3 @@ class NoCapacityLeft(RoutingError):
 
 class TicketClosed(RoutingError):
     """The ticket is solved or closed: it cannot be assigned."""
-
-
-class UnknownTimerKind(RoutingError):
-    """A timer of a kind routing does not schedule."""

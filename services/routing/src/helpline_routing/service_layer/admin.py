@@ -46,12 +46,12 @@ async def assign_directly(command: AssignDirectly, uow: RoutingUnitOfWork) -> Ro
         if ticket.state == "assigned" and ticket.agent_id == agent.id:
             return ticket
         over_capacity = not agent.has_room(ticket.channel)
-        if not await uow.agents.reserve(agent.id, ticket.channel, now,
+        if not await uow.agents.reserve(ticket.tenant_id, agent.id, ticket.channel, now,
                                         force=command.exceed_capacity):
             raise NoCapacityLeft(agent.id)
         previous, freed = ticket.agent_id, ticket.counts_load and ticket.agent_id is not None
         if freed and previous:
-            await uow.agents.release(previous, ticket.channel)
+            await uow.agents.release(ticket.tenant_id, previous, ticket.channel)
         if ticket.state == "offered" and ticket.offer_id:
             await uow.offers.close(ticket.offer_id, "superseded", now)
         reason = "manual assignment" + (

@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from helpline_routing.domain.errors import AgentNotFound, AgentUserTaken, NotYourAgent
 from helpline_routing.domain.model import KEY, Agent, Caller, Presence
 from helpline_routing.service_layer import decisions
-from helpline_routing.service_layer.handlers import CONSUMER, drain
+from helpline_routing.service_layer.handlers import drain, on_ticket_event
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.envelope import Envelope
-from helpline_shared.events import UserDeactivated
 from helpline_shared.runtime.db import utcnow
 
 AWAY = frozenset({"away", "offline"})
@@ -110,7 +109,7 @@ async def change_presence(command: ChangePresence, uow: RoutingUnitOfWork) -> Ag
     now = utcnow()
     async with uow:
         agent = await _own_agent(uow, command.tenant_id, command.agent_id, command.caller)
-        await uow.agents.set_presence(agent.id, command.presence, now)
+        await uow.agents.set_presence(agent.tenant_id, agent.id, command.presence, now)
         if command.presence in AWAY:
             await decisions.hand_back_later(uow, agent.id, now)
         agent.presence, agent.last_activity_at = command.presence, now
@@ -136,18 +135,7 @@ async def heartbeat(tenant_id: str, agent_id: str, uow: RoutingUnitOfWork,
 
 async def on_user_deactivated(envelope: Envelope, uow: RoutingUnitOfWork) -> None:
     """A deactivated user's agent goes offline (unroutable), handing back open offers."""
-    event = envelope.event
-    if not isinstance(event, UserDeactivated):
-        return
-    now = utcnow()
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
-        agent = await uow.agents.by_user(event.tenant_id, event.user_id)
-        if agent is not None and agent.presence != "offline":
-            await uow.agents.set_presence(agent.id, "offline", now)
-            await decisions.hand_back_later(uow, agent.id, now)
-        await uow.commit()
+    await on_ticket_event(envelope, uow)
 
 
 async def _own_agent(uow: RoutingUnitOfWork, tenant_id: str, agent_id: str, caller: Caller

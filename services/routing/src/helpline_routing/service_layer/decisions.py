@@ -9,7 +9,6 @@ from typing import Any
 
 from helpline_routing.adapters.tickets import HistoryEntry, Offer
 from helpline_routing.domain.decision import EXPLAINED_CANDIDATES, Decision
-from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.model import Agent
 from helpline_routing.domain.tickets import RoutedTicket, TenantSettings
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
@@ -80,11 +79,11 @@ async def preferred_agents(uow: RoutingUnitOfWork, ticket: RoutedTicket,
 async def route(uow: RoutingUnitOfWork, ticket: RoutedTicket, settings: TenantSettings,
                 now: datetime) -> None:
     """Offer or assign the ticket to the best agent who still has room, or queue it."""
-    agents = await uow.agents.of_tenant(ticket.tenant_id)
+    pool = await uow.pools.pool(ticket.tenant_id)
     preferred = await preferred_agents(uow, ticket, settings, now)
-    decision = AgentPool(agents).decide(ticket.request(preferred), explain=EXPLAINED_CANDIDATES)
+    decision = pool.decide(ticket.request(preferred), explain=EXPLAINED_CANDIDATES)
     for agent in decision.ranked:
-        if not await uow.agents.reserve(agent.id, ticket.channel, now):
+        if not await uow.agents.reserve(ticket.tenant_id, agent.id, ticket.channel, now):
             continue  # another replica took the last unit first; the next best may have room
         explanation = explanation_of(ticket, decision, agent)
         if agent.accepts_automatically(settings.manual_acceptance):

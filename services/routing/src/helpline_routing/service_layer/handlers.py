@@ -1,9 +1,14 @@
-"""Routing's reactions to ticket and escalation events, and draining the queue."""
+"""Routing's reactions to ticket, escalation and identity events, and draining the queue.
 
+The consumer applies events through ``handler_table``; the runtime owns each transaction.
+"""
+
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
-from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.rules import TicketFacts, classify
 from helpline_routing.domain.tickets import FINAL_STATUSES, RoutedTicket
 from helpline_routing.service_layer import decisions
@@ -16,37 +21,44 @@ from helpline_shared.events import (
     TicketCreated,
     TicketStatusChanged,
     TicketUpdated,
+    UserDeactivated,
 )
+from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 from helpline_shared.runtime.db import utcnow
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "routing"
+EventT = TypeVar("EventT")
+
+
+def handler_table() -> HandlerTable[RoutingUnitOfWork]:
+    """Routing's consumer: the events that route, re-route or free work, and what applies them."""
+    return HandlerTable(CONSUMER, {
+        TicketCreated: _apply(_route_new_ticket),
+        TicketStatusChanged: _apply(_status_changed),
+        TicketUpdated: _apply(_ticket_updated),
+        SlaEscalated: _apply(_escalated),
+        MessageAdded: _apply(_agent_activity),
+        UserDeactivated: _apply(_user_deactivated),
+    })
+
+
+def _apply(apply: Callable[[RoutingUnitOfWork, EventT], Awaitable[None]]
+           ) -> Callable[[RoutingUnitOfWork, Envelope], Awaitable[None]]:
+    """``apply`` called with the envelope's event (the table guarantees its type)."""
+    async def applying(uow: RoutingUnitOfWork, envelope: Envelope) -> None:
+        await apply(uow, envelope.event)  # type: ignore[arg-type]
+    return applying
 
 
 async def on_ticket_event(envelope: Envelope, uow: RoutingUnitOfWork) -> None:
-    """Route new tickets, follow status, priority and tag changes, note agents' activity."""
-    event = envelope.event
-    if isinstance(event, MessageAdded):
-        await _agent_activity(uow, event)
-        return
-    if not isinstance(event, TicketCreated | TicketStatusChanged | TicketUpdated | SlaEscalated):
-        return
-    freed = False
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
-        if isinstance(event, TicketCreated):
-            await _route_new_ticket(uow, event)
-        elif isinstance(event, TicketStatusChanged):
-            freed = await _status_changed(uow, event)
-        elif isinstance(event, TicketUpdated):
-            await _ticket_updated(uow, event)
-        else:
-            await _escalated(uow, event)
-        await uow.commit()
-    if freed:
-        await drain(uow, event.tenant_id)
+    """Apply one event in a transaction of its own, then drain what it freed (tests, tools)."""
+    freed: list[str] = []
+    uow.drain_soon = freed.append
+    await apply_alone(handler_table(), uow, envelope)
+    for tenant_id in dict.fromkeys(freed):
+        await drain(uow, tenant_id)
 
 
 async def _route_new_ticket(uow: RoutingUnitOfWork, event: TicketCreated) -> None:
@@ -79,7 +91,13 @@ async def _route_new_ticket(uow: RoutingUnitOfWork, event: TicketCreated) -> Non
     await decisions.route(uow, ticket, settings, event.occurred_at)
 
 
-async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> bool:
+async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> None:
+    """Apply the status; once committed, capacity it freed drains the tenant's queue."""
+    if await _apply_status(uow, event):
+        uow.drain_after_commit(event.tenant_id)
+
+
+async def _apply_status(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> bool:
     """Apply the status; True when capacity was freed (the queue should drain)."""
     ticket = await uow.tickets.get(event.ticket_id, lock=True)
     if ticket is None:
@@ -93,7 +111,7 @@ async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) ->
             await uow.offers.close(ticket.offer_id, "withdrawn", now)
         freed = ticket.counts_load and holder is not None
         if freed and holder:
-            await uow.agents.release(holder, ticket.channel)
+            await uow.agents.release(ticket.tenant_id, holder, ticket.channel)
         ticket.close(now)
         await uow.tickets.save(ticket)
         await decisions.record(uow, ticket, "released", f"ticket {status}", now)
@@ -106,9 +124,9 @@ async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) ->
     if ticket.state == "assigned" and holder:
         counts = status in settings.load_statuses
         if counts and not ticket.counts_load:
-            await uow.agents.reserve(holder, ticket.channel, now, force=True)
+            await uow.agents.reserve(ticket.tenant_id, holder, ticket.channel, now, force=True)
         elif ticket.counts_load and not counts:
-            await uow.agents.release(holder, ticket.channel)
+            await uow.agents.release(ticket.tenant_id, holder, ticket.channel)
             freed = True
         ticket.counts_load = counts
     await uow.tickets.save(ticket)
@@ -160,14 +178,21 @@ async def _escalated(uow: RoutingUnitOfWork, event: SlaEscalated) -> None:
 async def _agent_activity(uow: RoutingUnitOfWork, event: MessageAdded) -> None:
     if event.author_role != "agent" or not event.author_id:
         return
-    async with uow:
-        agent = await uow.agents.get(event.tenant_id, event.author_id)
-        if agent is None:
-            return
-        await uow.agents.touch(agent.id, event.occurred_at)
-        agent.last_activity_at = event.occurred_at
-        await decisions.watch_idle(uow, agent, await uow.config.settings(event.tenant_id))
-        await uow.commit()
+    agent = await uow.agents.get(event.tenant_id, event.author_id)
+    if agent is None:
+        return
+    await uow.agents.touch(agent.id, event.occurred_at)
+    agent.last_activity_at = event.occurred_at
+    await decisions.watch_idle(uow, agent, await uow.config.settings(event.tenant_id))
+
+
+async def _user_deactivated(uow: RoutingUnitOfWork, event: UserDeactivated) -> None:
+    """A deactivated user's agent goes offline (unroutable), handing back open offers."""
+    agent = await uow.agents.by_user(event.tenant_id, event.user_id)
+    if agent is not None and agent.presence != "offline":
+        now = utcnow()
+        await uow.agents.set_presence(agent.tenant_id, agent.id, "offline", now)
+        await decisions.hand_back_later(uow, agent.id, now)
 
 
 async def drain(uow: RoutingUnitOfWork, tenant_id: str, now: datetime | None = None) -> int:
@@ -180,7 +205,7 @@ async def drain(uow: RoutingUnitOfWork, tenant_id: str, now: datetime | None = N
         waiting = await uow.tickets.waiting(tenant_id)
         if not waiting:
             return 0
-        pool = AgentPool(await uow.agents.of_tenant(tenant_id))
+        pool = await uow.pools.pool(tenant_id)
         settings = await uow.config.settings(tenant_id)
     routed = 0
     for candidate in waiting:
@@ -191,10 +216,10 @@ async def drain(uow: RoutingUnitOfWork, tenant_id: str, now: datetime | None = N
             if ticket is None or ticket.state != "waiting":
                 continue
             await decisions.route(uow, ticket, settings, now or utcnow())
+            pool = await uow.pools.pool(tenant_id)  # with the reservation just made
             await uow.commit()
-        if ticket.agent_id and ticket.agent_id in pool:
+        if ticket.agent_id:
             routed += 1
-            pool.reserve(ticket.agent_id, ticket.channel)
     return routed
 
 
@@ -206,3 +231,38 @@ async def drain_all(uow: RoutingUnitOfWork) -> int:
     for tenant_id in tenants:
         routed += await drain(uow, tenant_id)
     return routed
+
+
+class QueueDrainer:
+    """Drains the queues of tenants whose capacity a commit freed, outside that transaction."""
+
+    def __init__(self, unit_of_work: Callable[[], RoutingUnitOfWork]) -> None:
+        self._unit_of_work = unit_of_work
+        self._tenants: dict[str, None] = {}
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self, tenant_id: str) -> None:
+        """Drain ``tenant_id``'s queue soon (called after a commit)."""
+        self._tenants[tenant_id] = None
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Drain woken tenants until stopped (the tenants woken by then are drained first)."""
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            tenants, self._tenants = list(self._tenants), {}
+            for tenant_id in tenants:
+                try:
+                    await drain(self._unit_of_work(), tenant_id)
+                except Exception:  # the queue sweeper drains it later
+                    log.exception("draining after a release failed",
+                                  extra={"tenant_id": tenant_id})
+            if self._stopping:
+                return
+
+    async def stop(self) -> None:
+        """End ``run`` once it has drained the tenants woken so far."""
+        self._stopping = True
+        self._wakeup.set()

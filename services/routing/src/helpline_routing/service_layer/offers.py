@@ -12,7 +12,6 @@ from helpline_routing.domain.errors import (
     NotYourAgent,
     OfferNotFound,
     OfferNotOpen,
-    UnknownTimerKind,
 )
 from helpline_routing.domain.model import KEY, Caller
 from helpline_routing.domain.tickets import RoutedTicket
@@ -25,7 +24,7 @@ from helpline_shared.events import (
     TicketRoutingRelaxed,
 )
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.timers import Timer
+from helpline_shared.runtime.timers import Timer, TimerTable
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +95,11 @@ async def answer_offer(command: AnswerOffer, uow: RoutingUnitOfWork) -> Offer:
 async def _return_offer(uow: RoutingUnitOfWork, offer: Offer, ticket: RoutedTicket, *,
                         turned_down: bool) -> None:
     if ticket.counts_load:
-        await uow.agents.release(offer.agent_id, ticket.channel)
+        await uow.agents.release(offer.tenant_id, offer.agent_id, ticket.channel)
     if turned_down:
         ticket.turn_down(offer.agent_id)
     else:
         ticket.hand_back()
-
-
-async def fire_timer(uow: RoutingUnitOfWork, timer: Timer) -> None:
-    """Fire one of routing's timers."""
-    handlers = {decisions.OFFER_EXPIRY: _expire_offer, decisions.HAND_BACK: _hand_back,
-                decisions.RELAXATION: _relax, decisions.AGENT_IDLE: _idle}
-    handler = handlers.get(timer.kind)
-    if handler is None:
-        raise UnknownTimerKind(timer.kind)
-    await handler(uow, timer)
 
 
 async def _expire_offer(uow: RoutingUnitOfWork, timer: Timer) -> None:
@@ -190,6 +179,16 @@ async def _idle(uow: RoutingUnitOfWork, timer: Timer) -> None:
     if settings.idle_timeout_seconds <= 0 or (
             now - agent.idle_since() < timedelta(seconds=settings.idle_timeout_seconds)):
         return
-    await uow.agents.set_presence(agent.id, "away")
+    await uow.agents.set_presence(agent.tenant_id, agent.id, "away")
     await decisions.hand_back_later(uow, agent.id, now)
     log.info("agent set away after idle timeout", extra={"agent_id": agent.id})
+
+
+def timer_table() -> TimerTable[RoutingUnitOfWork]:
+    """Routing's timer loop: offer expiry and hand-back, queue relaxation, agent idle."""
+    return TimerTable({decisions.OFFER_EXPIRY: _expire_offer, decisions.HAND_BACK: _hand_back,
+                       decisions.RELAXATION: _relax, decisions.AGENT_IDLE: _idle})
+
+
+fire_timer = timer_table()
+"""Fire one of routing's timers in the caller's unit of work (tests, tools)."""

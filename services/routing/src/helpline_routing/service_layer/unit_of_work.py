@@ -1,9 +1,11 @@
 """Routing's unit of work: the shared one, with routing's repositories and timers."""
 
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Self
 
+from helpline_routing.adapters.agent_pools import AgentPools, PoolTransaction
 from helpline_routing.adapters.agents import AgentRepository
 from helpline_routing.adapters.config_store import ConfigRepository
 from helpline_routing.adapters.orm import timers
@@ -15,6 +17,16 @@ from helpline_routing.adapters.tickets import (
 from helpline_shared.runtime.timers import TimerScheduler
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
+_POOLS: "weakref.WeakKeyDictionary[object, AgentPools]" = weakref.WeakKeyDictionary()
+
+
+def pools_of(session_factory: object) -> AgentPools:
+    """The agent pools cached for the database ``session_factory`` opens sessions on."""
+    pools = _POOLS.get(session_factory)
+    if pools is None:
+        pools = _POOLS[session_factory] = AgentPools()
+    return pools
+
 
 class RoutingUnitOfWork(SqlUnitOfWork):
     """One transaction over agents, capacity, tickets, offers, timers, outbox and inbox."""
@@ -24,32 +36,65 @@ class RoutingUnitOfWork(SqlUnitOfWork):
     offers: OfferRepository
     history: HistoryRepository
     config: ConfigRepository
-    wake_timers: Callable[[], None] = staticmethod(lambda: None)
-    """Set by bootstrap: tells the timer loop a timer was scheduled."""
+    pools: PoolTransaction
+    """The tenants' agent pools, cached across transactions on the same database."""
+    wake_timers: Callable[[datetime], None] | None = None
+    """Told, after a commit, the earliest due time of the timers it scheduled."""
+    drain_soon: Callable[[str], None] | None = None
+    """Told, after a commit that freed capacity, the tenant whose queue should drain."""
+    _earliest_due: datetime | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.agents = AgentRepository(self.session)
+        self._earliest_due = None
+        self.agents = AgentRepository(self.session, lambda *change: self.pools.changed(*change))
+        self.pools = PoolTransaction(pools_of(self._session_factory), self.session,
+                                     self.agents.of_tenant)
         self.tickets = RoutedTicketRepository(self.session)
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
         self.config = ConfigRepository(self.session)
-        self._timers = TimerScheduler(self.session, timers)
-        self._scheduled = False
+        self._timers = TimerScheduler(self.session, timers, on_scheduled=self._scheduled)
         return self
 
     async def schedule(self, timer_id: str, *, kind: str, due_at: datetime,
                        payload: dict[str, Any]) -> None:
         """Schedule a durable timer in this transaction."""
-        if await self._timers.schedule(timer_id, kind=kind, due_at=due_at, payload=payload):
-            self._scheduled = True
+        await self._timers.schedule(timer_id, kind=kind, due_at=due_at, payload=payload)
+
+    def drain_after_commit(self, tenant_id: str) -> None:
+        """Drain the tenant's queue once this transaction has committed (capacity was freed)."""
+        drain_soon = self.drain_soon
+        if drain_soon is not None:
+            self.after_commit(lambda: drain_soon(tenant_id))
+
+    def _scheduled(self, due_at: datetime) -> None:
+        if self.wake_timers is None:
+            return
+        if self._earliest_due is None:
+            self.after_commit(self._wake_timer_loop)
+        if self._earliest_due is None or due_at < self._earliest_due:
+            self._earliest_due = due_at
+
+    def _wake_timer_loop(self) -> None:
+        due_at, self._earliest_due = self._earliest_due, None
+        if due_at is not None and self.wake_timers is not None:
+            self.wake_timers(due_at)
 
     async def commit(self) -> None:
-        """Commit, then wake the timer loop if a timer was scheduled."""
+        """Bump the version of the pools changed here, commit, then keep them up to date."""
+        self._refuse_if_lent("commit")
+        versions = await self.pools.bump()
+        pools = self.pools
+        self.after_commit(lambda: pools.committed(versions))
         await super().commit()
-        if self._scheduled:
-            self._scheduled = False
-            self.wake_timers()
+
+    async def rollback(self) -> None:
+        """Discard the change, its events, its timers' wake-up and its pool changes."""
+        self._refuse_if_lent("roll back")
+        self._earliest_due = None
+        self.pools.rolled_back()
+        await super().rollback()
 
 
 UnitOfWorkFactory = Callable[[], RoutingUnitOfWork]
