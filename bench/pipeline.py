@@ -407,6 +407,27 @@ def fanout(records: list[Record], consumed: Counter[tuple[str, str, str]],
     }
 
 
+def per_service(found: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per service and ticket: events produced, fetched, skipped undecoded, applied (inbox)."""
+    summary: dict[str, dict[str, float]] = {}
+
+    def add(service: str, what: str, count: float) -> None:
+        row = summary.setdefault(service, dict.fromkeys(
+            ("produced", "fetched", "skipped", "applied"), 0.0))
+        row[what] = round(row[what] + count, 2)
+
+    for row in found["produced"]:
+        add(row["producer"], "produced", row["per_ticket"])
+    for row in found["fetched"]:
+        service = row["group"].removeprefix("helpline-")
+        add(service, "fetched", row["per_ticket"])
+        if row["outcome"] == "skipped":
+            add(service, "skipped", row["per_ticket"])
+    for consumer, counts in found["applied"].items():
+        add(consumer.split(" (")[0], "applied", sum(counts.values()))
+    return summary
+
+
 # --- one run of Helpline ------------------------------------------------------------------
 
 def _start_identity(stack: Stack) -> str:
@@ -494,8 +515,9 @@ def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], rates: Iterabl
             stack.stop_all()
             mail.stop()
     burst_phase.extra["dead_letters"] = dict(dead)
-    return {"phases": phases, "burst": burst_phase, "peak_memory_mb": memory,
-            "fanout": fanout(records, consumed, applied, prefix, burst_phase.created)}
+    found = fanout(records, consumed, applied, prefix, burst_phase.created)
+    found["per_service"] = per_service(found)
+    return {"phases": phases, "burst": burst_phase, "peak_memory_mb": memory, "fanout": found}
 
 
 # --- the report ---------------------------------------------------------------------------
