@@ -88,6 +88,24 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     return used
 
 
+def peak_memory_mb(pid: int) -> float | None:
+    """The peak resident memory of process ``pid`` so far (``VmHWM``), in MB; None if gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)  # reported in kB
+    return None
+
+
+def figure(value: float | None, unit: str, target: str, passed: bool | None,
+           **details: Any) -> dict[str, Any]:
+    """One reported figure with its target; ``passed`` None when the run did not measure it."""
+    return {"value": value, "unit": unit, "target": target, "passed": passed, **details}
+
+
 def write_result(
     name: str,
     *,
