@@ -150,15 +150,19 @@ class DeliveryRepository:
             )
         )
 
-    async def recent_email_count(self, tenant_id: str, address: str, since: datetime) -> int:
-        """How many emails to ``address`` were queued since ``since`` (suppressed ones aside)."""
-        count = await self._session.scalar(
-            select(func.count()).select_from(deliveries).where(
-                deliveries.c.tenant_id == tenant_id, deliveries.c.channel == "email",
-                func.lower(deliveries.c.destination) == address.lower(),
-                deliveries.c.created_at >= since, deliveries.c.status != "suppressed",
-            )
+    async def recent_email_count(self, tenant_id: str, address: str, since: datetime,
+                                 up_to: int | None = None) -> int:
+        """How many emails to ``address`` were queued since ``since`` (suppressed ones aside),
+        counting no further than ``up_to``: the cap's cost stays the same however busy."""
+        recent = select(deliveries.c.id).where(
+            deliveries.c.tenant_id == tenant_id, deliveries.c.channel == "email",
+            func.lower(deliveries.c.destination) == address.lower(),
+            deliveries.c.created_at >= since, deliveries.c.status != "suppressed",
         )
+        if up_to is not None:
+            recent = recent.limit(up_to)
+        count = await self._session.scalar(
+            select(func.count()).select_from(recent.subquery()))
         return int(count or 0)
 
     async def purge_finished_before(self, cutoff: datetime) -> int:
