@@ -1,5 +1,6 @@
 """A tenant's notification settings in the database: subscriptions, templates, suppressions."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -113,6 +114,18 @@ class SuppressionRepository:
         return await self._session.scalar(select(suppressions.c.reason).where(
             suppressions.c.tenant_id == tenant_id,
             suppressions.c.address == func.lower(address)))
+
+    async def reasons(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Why each suppressed (tenant, address) of ``addresses`` is, in one query; keys are
+        lower-cased, and addresses that may be mailed are absent."""
+        wanted = {(tenant_id, address.lower()) for tenant_id, address in addresses}
+        if not wanted:
+            return {}
+        rows = await self._session.execute(select(suppressions).where(
+            suppressions.c.tenant_id.in_({tenant_id for tenant_id, _ in wanted}),
+            suppressions.c.address.in_({address for _, address in wanted})))
+        return {(row.tenant_id, row.address): row.reason for row in rows
+                if (row.tenant_id, row.address) in wanted}
 
     async def for_tenant(self, tenant_id: str) -> list[tuple[str, str, datetime]]:
         """The tenant's suppressed addresses as (address, reason, since)."""
