@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import subscriptions, suppressions, templates
-from helpline_notify.adapters.repository import upsert_dialect
+from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
 from helpline_notify.domain.subscriptions import Filters, Subscription
 from helpline_notify.domain.templates import TemplateSource
 
@@ -27,9 +27,11 @@ class SubscriptionRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def add(self, subscription: Subscription) -> None:
         """Insert a subscription."""
+        self._memo.forget()
         await self._session.execute(insert(subscriptions).values(
             id=subscription.id, tenant_id=subscription.tenant_id,
             event_types=list(subscription.event_types), filters=subscription.filters.as_dict(),
@@ -40,6 +42,10 @@ class SubscriptionRepository:
 
     async def for_tenant(self, tenant_id: str) -> list[Subscription]:
         """The tenant's subscriptions, oldest first."""
+        return list(await self._memo.get(("for_tenant", tenant_id),
+                                         lambda: self._for_tenant(tenant_id)))
+
+    async def _for_tenant(self, tenant_id: str) -> list[Subscription]:
         rows = await self._session.execute(
             select(subscriptions).where(subscriptions.c.tenant_id == tenant_id)
             .order_by(subscriptions.c.created_at, subscriptions.c.id)
@@ -48,6 +54,7 @@ class SubscriptionRepository:
 
     async def remove(self, tenant_id: str, subscription_id: str) -> bool:
         """Delete the tenant's subscription; False if there was none."""
+        self._memo.forget()
         result = await self._session.execute(
             delete(subscriptions).where(subscriptions.c.id == subscription_id,
                                         subscriptions.c.tenant_id == tenant_id)
@@ -60,10 +67,12 @@ class TemplateRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def put(self, tenant_id: str, event_type: str, language: str,
                   source: TemplateSource, now: datetime) -> None:
         """Create or replace a template."""
+        self._memo.forget()
         values = {"subject": source.subject, "text": source.text, "html": source.html,
                   "updated_at": now}
         statement = upsert_dialect(self._session).insert(templates).values(
@@ -74,6 +83,11 @@ class TemplateRepository:
     async def get(self, tenant_id: str, event_type: str, language: str
                   ) -> TemplateSource | None:
         """The tenant's own template for the event type and language, if any."""
+        return await self._memo.get((tenant_id, event_type, language),
+                                    lambda: self._get(tenant_id, event_type, language))
+
+    async def _get(self, tenant_id: str, event_type: str, language: str
+                   ) -> TemplateSource | None:
         row = (await self._session.execute(select(templates).where(
             templates.c.tenant_id == tenant_id, templates.c.event_type == event_type,
             templates.c.language == language,
@@ -91,6 +105,7 @@ class TemplateRepository:
 
     async def remove(self, tenant_id: str, event_type: str, language: str) -> bool:
         """Delete a template; False if there was none."""
+        self._memo.forget()
         result = await self._session.execute(delete(templates).where(
             templates.c.tenant_id == tenant_id, templates.c.event_type == event_type,
             templates.c.language == language))
