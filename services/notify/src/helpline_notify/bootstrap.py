@@ -68,10 +68,13 @@ def bootstrap(
         max_output_bytes=settings.template_max_output_bytes,
         workers=settings.template_render_workers,
     ))
+    smtp: SmtpMailer | None = None
+    if mailer is None:
+        mailer = smtp = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from,
+                                   timeout=settings.delivery_timeout)
     worker = DeliveryWorker(
         unit_of_work,
-        mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from,
-                             timeout=settings.delivery_timeout),
+        mailer,
         webhooks,
         runtime.tracer_provider.get_tracer("helpline_notify"),
         WorkerOptions(
@@ -92,6 +95,8 @@ def bootstrap(
             await files.aclose()
         if http_sender is not None:
             await http_sender.aclose()
+        if smtp is not None:
+            await smtp.aclose()
 
     runtime.add_loop(BackgroundLoop("delivery-worker", worker.run, stop_worker))
     retention = timedelta(days=settings.ledger_retention_days)
