@@ -1,6 +1,7 @@
 """Notify's consumer through the runtime's table: one transaction per batch, no handler opening
 or committing, unwanted events skipped undecoded, the worker woken only after the commit."""
 
+import pytest
 from notify_testkit import (
     NOW,
     TENANT,
@@ -126,3 +127,14 @@ async def test_a_replayed_event_is_applied_once(unit_of_work: UnitOfWorkFactory)
     assert await handlers.on_event(envelope, unit_of_work(), POLICY, composer()) == 1
     assert await handlers.on_event(envelope, unit_of_work(), POLICY, composer()) == 0
     assert len(await ledger(unit_of_work, ticket_id)) == 1
+
+
+async def test_a_webhook_body_is_built_only_for_a_matching_endpoint(
+    unit_of_work: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: object) -> str:
+        raise AssertionError("a body was built though no endpoint wants the event")
+
+    monkeypatch.setattr(handlers, "webhook_body", refuse)
+    assert await handlers.on_event(envelope_of(ticket_created(new_ticket_id())), unit_of_work(),
+                                   POLICY, composer()) == 1
