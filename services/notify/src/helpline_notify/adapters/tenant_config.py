@@ -117,15 +117,21 @@ class SuppressionRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def add(self, tenant_id: str, address: str, reason: str, now: datetime) -> None:
         """Suppress an address (keeping the first reason if it was already suppressed)."""
+        self._memo.forget()
         statement = upsert_dialect(self._session).insert(suppressions).values(
             tenant_id=tenant_id, address=address.lower(), reason=reason[:500], created_at=now)
         await self._session.execute(statement.on_conflict_do_nothing())
 
     async def reason(self, tenant_id: str, address: str) -> str | None:
         """Why the address is suppressed, or None when mail may go to it."""
+        return await self._memo.get((tenant_id, address.lower()),
+                                    lambda: self._read_reason(tenant_id, address))
+
+    async def _read_reason(self, tenant_id: str, address: str) -> str | None:
         return await self._session.scalar(select(suppressions.c.reason).where(
             suppressions.c.tenant_id == tenant_id,
             suppressions.c.address == func.lower(address)))
@@ -151,6 +157,7 @@ class SuppressionRepository:
 
     async def remove(self, tenant_id: str, address: str) -> bool:
         """Allow mail to the address again; False if it was not suppressed."""
+        self._memo.forget()
         result = await self._session.execute(delete(suppressions).where(
             suppressions.c.tenant_id == tenant_id, suppressions.c.address == address.lower()))
         return bool(getattr(result, "rowcount", 0))
