@@ -439,3 +439,5 @@ class DeliveryWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._writer is not None:  # the outcomes of the sends that finished
+            await asyncio.wait({self._writer}, timeout=grace)
