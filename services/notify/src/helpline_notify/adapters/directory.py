@@ -62,6 +62,8 @@ class DirectoryRepository:
 
     async def people(self, tenant_id: str, user_ids: list[str] | None = None) -> list[Person]:
         """The tenant's people (or those of ``user_ids``), by id."""
+        if user_ids is not None and not user_ids:
+            return []
         query = select(people).where(people.c.tenant_id == tenant_id)
         if user_ids is not None:
             query = query.where(people.c.user_id.in_(user_ids))
