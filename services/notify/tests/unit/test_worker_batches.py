@@ -14,15 +14,18 @@ from notify_testkit import (
     ticket_assigned,
     ticket_created,
 )
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NoOpTracer
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
+from helpline_notify.adapters.orm import metadata
 from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.service_layer import endpoints
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared.events import NotificationDelivered, NotificationSuppressed
-from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.db import outbox_table, utcnow
 from helpline_shared.runtime.testing import StatementLog
 
 
@@ -83,3 +86,28 @@ async def test_an_outcome_of_a_delivery_taken_over_is_dropped(
         stored = await uow.deliveries.get(TENANT, claimed.id)
     assert stored is not None and stored.status == "pending"
     assert stored.attempts == again.attempts == 2
+
+
+async def test_each_outcome_of_a_batch_continues_its_own_tickets_trace(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    provider = TracerProvider()
+    traces = set()
+    for _ in range(2):
+        with provider.get_tracer("consumer").start_as_current_span("consume") as span:
+            await notify_of(envelope_of(ticket_assigned(new_ticket_id())), unit_of_work)
+        traces.add(format(span.get_span_context().trace_id, "032x"))
+    later = utcnow() + timedelta(seconds=1)
+    batch = DeliveryWorker(unit_of_work, FakeMailer(), FakeWebhookSender(),
+                           provider.get_tracer("worker"),
+                           WorkerOptions(email_domain="mail.acme.example"),
+                           renderer=JinjaRenderer(), clock=lambda: later, jitter=lambda: 0.0)
+
+    assert await batch.deliver_due() == 2
+
+    outbox = outbox_table(metadata)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(outbox.c.headers))).all()
+    announced = {value.split("-")[1] for (headers,) in rows for name, value in headers
+                 if name == "traceparent"}
+    assert announced == traces
