@@ -23,7 +23,6 @@ from helpline_notify.service_layer.retention import purge_and_report
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared import topics
-from helpline_shared.envelope import Envelope
 from helpline_shared.runtime.service import BackgroundLoop, ServiceRuntime, periodic_loop
 
 NAME = "notify"
@@ -41,7 +40,9 @@ def bootstrap(
     runtime = ServiceRuntime(name=NAME, settings=settings, metadata=metadata)
 
     def unit_of_work() -> NotifyUnitOfWork:
-        return runtime.unit_of_work(NotifyUnitOfWork)
+        uow = runtime.unit_of_work(NotifyUnitOfWork)
+        uow.wake_worker = worker.wake
+        return uow
 
     http_sender: HttpxWebhookSender | None = None
     if webhooks is None:
@@ -67,10 +68,13 @@ def bootstrap(
         max_output_bytes=settings.template_max_output_bytes,
         workers=settings.template_render_workers,
     ))
+    smtp: SmtpMailer | None = None
+    if mailer is None:
+        mailer = smtp = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from,
+                                   timeout=settings.delivery_timeout)
     worker = DeliveryWorker(
         unit_of_work,
-        mailer or SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from,
-                             timeout=settings.delivery_timeout),
+        mailer,
         webhooks,
         runtime.tracer_provider.get_tracer("helpline_notify"),
         WorkerOptions(
@@ -91,6 +95,8 @@ def bootstrap(
             await files.aclose()
         if http_sender is not None:
             await http_sender.aclose()
+        if smtp is not None:
+            await smtp.aclose()
 
     runtime.add_loop(BackgroundLoop("delivery-worker", worker.run, stop_worker))
     retention = timedelta(days=settings.ledger_retention_days)
@@ -105,14 +111,9 @@ def bootstrap(
                             if settings.reply_token_secret else ""),
         mail_from=settings.mail_from,
     )
-    composer = EmailComposer(renderer)
-
-    async def on_event(envelope: Envelope) -> None:
-        if await handlers.on_event(envelope, unit_of_work(), policy, composer):
-            worker.wake()
-
     # Identity's events keep notify's people, teams and tenant names (roles resolve to them).
-    runtime.subscribe([topics.TICKETS, topics.ROUTING, topics.SLA, topics.IDENTITY], on_event)
+    runtime.consume([topics.TICKETS, topics.ROUTING, topics.SLA, topics.IDENTITY],
+                    handlers.handler_table(policy, EmailComposer(renderer)), unit_of_work)
     if settings.partner_stream_enabled:
         subscribe_partner_stream(runtime, settings)
     app = runtime.http_app("Helpline notify", http.routers(http.ApiOptions(

@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import people, routing_agents, teams, tenants, ticket_watchers
-from helpline_notify.adapters.repository import upsert_dialect
+from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
 from helpline_notify.domain.people import Person
 
 
@@ -21,9 +21,11 @@ class DirectoryRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def save_person(self, person: Person) -> None:
         """Create or replace a person."""
+        self._memo.forget()
         values = {"name": person.name[:200], "email": person.email.lower(), "role": person.role,
                   "teams": list(person.teams), "active": person.active}
         statement = upsert_dialect(self._session).insert(people).values(
@@ -33,17 +35,26 @@ class DirectoryRepository:
 
     async def deactivate(self, tenant_id: str, user_id: str) -> None:
         """Mark a person deactivated (kept, so that their address is known to receive nothing)."""
+        self._memo.forget()
         await self._session.execute(update(people).where(
             people.c.tenant_id == tenant_id, people.c.user_id == user_id).values(active=False))
 
     async def person(self, tenant_id: str, user_id: str) -> Person | None:
         """The tenant's person with that id, if known."""
+        return await self._memo.get(("person", tenant_id, user_id),
+                                    lambda: self._read_person(tenant_id, user_id))
+
+    async def _read_person(self, tenant_id: str, user_id: str) -> Person | None:
         row = (await self._session.execute(select(people).where(
             people.c.tenant_id == tenant_id, people.c.user_id == user_id))).first()
         return _person(row) if row else None
 
     async def by_email(self, tenant_id: str, email: str) -> Person | None:
         """The tenant's person with that address, if known (an active one first)."""
+        return await self._memo.get(("by_email", tenant_id, email),
+                                    lambda: self._read_by_email(tenant_id, email))
+
+    async def _read_by_email(self, tenant_id: str, email: str) -> Person | None:
         row = (await self._session.execute(select(people).where(
             people.c.tenant_id == tenant_id, people.c.email == func.lower(email))
             .order_by(people.c.active.desc(), people.c.user_id))).first()
@@ -51,6 +62,8 @@ class DirectoryRepository:
 
     async def people(self, tenant_id: str, user_ids: list[str] | None = None) -> list[Person]:
         """The tenant's people (or those of ``user_ids``), by id."""
+        if user_ids is not None and not user_ids:
+            return []
         query = select(people).where(people.c.tenant_id == tenant_id)
         if user_ids is not None:
             query = query.where(people.c.user_id.in_(user_ids))
@@ -59,6 +72,10 @@ class DirectoryRepository:
 
     async def leads(self, tenant_id: str) -> list[Person]:
         """The tenant's active leads."""
+        return list(await self._memo.get(("leads", tenant_id),
+                                         lambda: self._read_leads(tenant_id)))
+
+    async def _read_leads(self, tenant_id: str) -> list[Person]:
         rows = await self._session.execute(select(people).where(
             people.c.tenant_id == tenant_id, people.c.role == "lead", people.c.active.is_(True))
             .order_by(people.c.user_id))
@@ -66,6 +83,7 @@ class DirectoryRepository:
 
     async def save_team(self, tenant_id: str, team_id: str, name: str, deleted: bool) -> None:
         """Create, rename or delete a team."""
+        self._memo.forget()
         values = {"name": name[:200], "deleted": deleted}
         statement = upsert_dialect(self._session).insert(teams).values(
             tenant_id=tenant_id, team_id=team_id, **values)
@@ -74,11 +92,16 @@ class DirectoryRepository:
 
     async def team_deleted(self, tenant_id: str, team_id: str) -> bool:
         """Whether identity deleted the team."""
+        return await self._memo.get(("team_deleted", tenant_id, team_id),
+                                    lambda: self._read_team_deleted(tenant_id, team_id))
+
+    async def _read_team_deleted(self, tenant_id: str, team_id: str) -> bool:
         return bool(await self._session.scalar(select(teams.c.deleted).where(
             teams.c.tenant_id == tenant_id, teams.c.team_id == team_id)))
 
     async def save_agent(self, tenant_id: str, agent_id: str, name: str, email: str) -> None:
         """Remember routing's agent by the name and address its events give."""
+        self._memo.forget()
         values = {"name": name[:200], "email": email.lower()}
         statement = upsert_dialect(self._session).insert(routing_agents).values(
             tenant_id=tenant_id, agent_id=agent_id, **values)
@@ -87,6 +110,10 @@ class DirectoryRepository:
 
     async def agent(self, tenant_id: str, agent_id: str) -> tuple[str, str] | None:
         """Routing's agent as (name, address), if an event named them."""
+        return await self._memo.get(("agent", tenant_id, agent_id),
+                                    lambda: self._read_agent(tenant_id, agent_id))
+
+    async def _read_agent(self, tenant_id: str, agent_id: str) -> tuple[str, str] | None:
         row = (await self._session.execute(select(routing_agents).where(
             routing_agents.c.tenant_id == tenant_id, routing_agents.c.agent_id == agent_id))
         ).first()
@@ -94,6 +121,7 @@ class DirectoryRepository:
 
     async def save_tenant_name(self, tenant_id: str, name: str) -> None:
         """Remember the tenant's display name."""
+        self._memo.forget()
         statement = upsert_dialect(self._session).insert(tenants).values(
             tenant_id=tenant_id, name=name[:200])
         await self._session.execute(statement.on_conflict_do_update(
@@ -101,11 +129,16 @@ class DirectoryRepository:
 
     async def forget_tenant(self, tenant_id: str) -> None:
         """Delete what notify knows of a deleted tenant's people, teams, agents and watchers."""
+        self._memo.forget()
         for table in (people, teams, tenants, routing_agents, ticket_watchers):
             await self._session.execute(delete(table).where(table.c.tenant_id == tenant_id))
 
     async def tenant_name(self, tenant_id: str) -> str | None:
         """The tenant's display name, if identity announced it."""
+        return await self._memo.get(("tenant_name", tenant_id),
+                                    lambda: self._read_tenant_name(tenant_id))
+
+    async def _read_tenant_name(self, tenant_id: str) -> str | None:
         name: str | None = await self._session.scalar(
             select(tenants.c.name).where(tenants.c.tenant_id == tenant_id))
         return name

@@ -5,7 +5,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import deliveries, delivery_attempts
@@ -106,9 +106,43 @@ class DeliveryRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def save_attempts(self, batch: Sequence[Delivery]) -> set[str]:
+        """Write the results of a batch of attempts (one statement to check, one to write);
+        return the ids written, leaving out those another worker has taken since."""
+        if not batch:
+            return set()
+        rows = await self._session.execute(
+            select(deliveries.c.id, deliveries.c.attempts)
+            .where(deliveries.c.id.in_([delivery.id for delivery in batch]),
+                   deliveries.c.status == "pending")
+            .with_for_update()
+        )
+        current = {row.id: row.attempts for row in rows}
+        ours = [delivery for delivery in batch if current.get(delivery.id) == delivery.attempts]
+        if ours:
+            await self._session.execute(
+                update(deliveries)
+                .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == "pending",
+                       deliveries.c.attempts == bindparam("b_attempts"))
+                .values(status=bindparam("b_status"),
+                        next_attempt_at=bindparam("b_next_attempt_at"),
+                        last_error=bindparam("b_last_error"),
+                        delivered_at=bindparam("b_delivered_at")),
+                [{"b_id": d.id, "b_attempts": d.attempts, "b_status": d.status,
+                  "b_next_attempt_at": d.next_attempt_at, "b_last_error": d.last_error,
+                  "b_delivered_at": d.delivered_at} for d in ours],
+            )
+        return {delivery.id for delivery in ours}
+
     async def record_attempt(self, attempt: Attempt) -> None:
         """Append one attempt to the ledger."""
-        await self._session.execute(insert(delivery_attempts).values(**attempt.__dict__))
+        await self.record_attempts([attempt])
+
+    async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
+        """Append attempts to the ledger in one statement."""
+        if attempts:
+            await self._session.execute(insert(delivery_attempts),
+                                        [attempt.__dict__ for attempt in attempts])
 
     async def attempts(self, tenant_id: str, delivery_id: str) -> list[Attempt]:
         """The recorded attempts of the tenant's delivery, in order."""
@@ -150,15 +184,19 @@ class DeliveryRepository:
             )
         )
 
-    async def recent_email_count(self, tenant_id: str, address: str, since: datetime) -> int:
-        """How many emails to ``address`` were queued since ``since`` (suppressed ones aside)."""
-        count = await self._session.scalar(
-            select(func.count()).select_from(deliveries).where(
-                deliveries.c.tenant_id == tenant_id, deliveries.c.channel == "email",
-                func.lower(deliveries.c.destination) == address.lower(),
-                deliveries.c.created_at >= since, deliveries.c.status != "suppressed",
-            )
+    async def recent_email_count(self, tenant_id: str, address: str, since: datetime,
+                                 up_to: int | None = None) -> int:
+        """How many emails to ``address`` were queued since ``since`` (suppressed ones aside),
+        counting no further than ``up_to``: the cap's cost stays the same however busy."""
+        recent = select(deliveries.c.id).where(
+            deliveries.c.tenant_id == tenant_id, deliveries.c.channel == "email",
+            func.lower(deliveries.c.destination) == address.lower(),
+            deliveries.c.created_at >= since, deliveries.c.status != "suppressed",
         )
+        if up_to is not None:
+            recent = recent.limit(up_to)
+        count = await self._session.scalar(
+            select(func.count()).select_from(recent.subquery()))
         return int(count or 0)
 
     async def purge_finished_before(self, cutoff: datetime) -> int:

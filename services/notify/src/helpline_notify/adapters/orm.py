@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     true,
 )
 
@@ -94,6 +95,9 @@ deliveries = Table(
     Index("ix_deliveries_tenant_created", "tenant_id", "created_at", "id"),
     Index("ix_deliveries_destination_created", "destination", "created_at"),
 )
+# The per-address mail cap counts one address's recent mail from this index alone.
+Index("ix_deliveries_recipient_window", deliveries.c.tenant_id, deliveries.c.channel,
+      func.lower(deliveries.c.destination), deliveries.c.created_at)
 
 delivery_attempts = Table(
     "delivery_attempts",

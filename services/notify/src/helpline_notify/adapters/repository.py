@@ -1,9 +1,9 @@
 """Webhook endpoints and the ticket read model in the database."""
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,6 +14,26 @@ from helpline_notify.domain.model import TicketView, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
 
 _ENDPOINT_COLUMNS = [f.name for f in fields(WebhookEndpoint)]
+T = TypeVar("T")
+
+
+class ReadMemo:
+    """What one transaction read, kept until a write through the same repository: a batch of
+    events asks the same questions (the tenant's endpoints, the ticket) again and again."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[Any, ...], Any] = {}
+
+    async def get(self, key: tuple[Any, ...], load: Callable[[], Awaitable[T]]) -> T:
+        """The value read under ``key`` in this transaction, read now if it was not."""
+        if key not in self._values:
+            self._values[key] = await load()
+        value: T = self._values[key]
+        return value
+
+    def forget(self) -> None:
+        """Drop what was read (after a write)."""
+        self._values.clear()
 
 
 def upsert_dialect(session: AsyncSession) -> Any:
@@ -40,13 +60,16 @@ class EndpointRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def add(self, endpoint: WebhookEndpoint) -> None:
         """Insert a new endpoint."""
+        self._memo.forget()
         await self._session.execute(insert(webhook_endpoints).values(**_endpoint_row(endpoint)))
 
     async def save(self, endpoint: WebhookEndpoint) -> None:
         """Write every field of an existing endpoint."""
+        self._memo.forget()
         await self._session.execute(
             update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint.id)
             .values(**_endpoint_row(endpoint))
@@ -54,6 +77,7 @@ class EndpointRepository:
 
     async def remove(self, tenant_id: str, endpoint_id: str) -> bool:
         """Delete the tenant's endpoint; False if there was none."""
+        self._memo.forget()
         result = await self._session.execute(
             delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id,
                                             webhook_endpoints.c.tenant_id == tenant_id)
@@ -72,6 +96,10 @@ class EndpointRepository:
 
     async def for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
         """The tenant's endpoints, oldest first."""
+        return list(await self._memo.get(("for_tenant", tenant_id),
+                                         lambda: self._for_tenant(tenant_id)))
+
+    async def _for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
         rows = await self._session.execute(
             select(webhook_endpoints)
             .where(webhook_endpoints.c.tenant_id == tenant_id)
@@ -91,6 +119,7 @@ class EndpointRepository:
 
     async def disable(self, endpoint_id: str, reason: str = "disabled") -> None:
         """Stop delivering to an endpoint."""
+        self._memo.forget()
         await self._session.execute(
             update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
             .values(enabled=False, disabled_reason=reason[:500])
@@ -98,6 +127,7 @@ class EndpointRepository:
 
     async def mark_failing(self, endpoint_id: str, since: datetime | None) -> None:
         """Record since when every attempt to the endpoint failed (None: it works again)."""
+        self._memo.forget()
         await self._session.execute(
             update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
             .values(failing_since=since)
@@ -112,6 +142,7 @@ class TicketViewRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._known: dict[tuple[str, str], TicketView | None] = {}
 
     async def remember(self, tenant_id: str, ticket_id: str, known: dict[str, Any]) -> None:
         """Set some of the ticket's known attributes (creating the row on first sight)."""
@@ -124,9 +155,19 @@ class TicketViewRepository:
         await self._session.execute(
             statement.on_conflict_do_update(index_elements=["ticket_id"], set_=values)
         )
+        key = (tenant_id, ticket_id)
+        if key in self._known:  # what the row holds now, without reading it back
+            view = self._known[key] or TicketView(ticket_id=ticket_id, tenant_id=tenant_id)
+            self._known[key] = replace(view, **{
+                **known, **({"thread": tuple(known["thread"])} if "thread" in known else {})})
 
     async def get(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         """What notify knows of the tenant's ticket, if anything."""
+        if (tenant_id, ticket_id) not in self._known:
+            self._known[(tenant_id, ticket_id)] = await self._read(tenant_id, ticket_id)
+        return self._known[(tenant_id, ticket_id)]
+
+    async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         row = (
             await self._session.execute(
                 select(tickets).where(tickets.c.ticket_id == ticket_id,

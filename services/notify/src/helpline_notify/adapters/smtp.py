@@ -40,19 +40,23 @@ def build_message(email: OutboundEmail, mail_from: str) -> EmailMessage:
 
 
 class SmtpMailer:
-    """Hands each email to one SMTP server (STARTTLS when the server offers it)."""
+    """Hands each email to one SMTP server (STARTTLS when the server offers it), reusing its
+    sessions: a batch of mail costs one connection and handshake per concurrent send, not one
+    per email."""
 
-    def __init__(self, host: str, port: int, mail_from: str, timeout: float = 15.0) -> None:
+    def __init__(self, host: str, port: int, mail_from: str, timeout: float = 15.0,
+                 max_idle: int = 4) -> None:
         self._host = host
         self._port = port
         self._mail_from = mail_from
         self._timeout = timeout
+        self._max_idle = max_idle
+        self._idle: list[aiosmtplib.SMTP] = []
 
     async def send(self, email: OutboundEmail) -> None:
         """Send ``email``; a 5xx answer is a permanent failure, anything else may be retried."""
         try:
-            await aiosmtplib.send(build_message(email, self._mail_from), hostname=self._host,
-                                  port=self._port, timeout=self._timeout)
+            await self._send(build_message(email, self._mail_from))
         except aiosmtplib.SMTPRecipientsRefused as error:
             permanent = all(refusal.code >= 500 for refusal in error.recipients)
             codes = ", ".join(str(refusal.code) for refusal in error.recipients)
@@ -63,3 +67,42 @@ class SmtpMailer:
                                         permanent=error.code >= 500) from error
         except (aiosmtplib.SMTPException, OSError) as error:
             raise DeliveryAttemptFailed(f"SMTP: {type(error).__name__}: {error}"[:500]) from error
+
+    async def _send(self, message: EmailMessage) -> None:
+        while self._idle:
+            session = self._idle.pop()
+            if not session.is_connected:
+                continue
+            try:
+                await session.send_message(message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                session.close()  # the server closed an idle session: a new one is opened
+                continue
+            except BaseException:
+                session.close()
+                raise
+            self._keep(session)
+            return
+        session = aiosmtplib.SMTP(hostname=self._host, port=self._port, timeout=self._timeout)
+        await session.connect()
+        try:
+            await session.send_message(message)
+        except BaseException:
+            session.close()
+            raise
+        self._keep(session)
+
+    def _keep(self, session: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < self._max_idle:
+            self._idle.append(session)
+        else:
+            session.close()
+
+    async def aclose(self) -> None:
+        """End the idle sessions."""
+        idle, self._idle = self._idle, []
+        for session in idle:
+            try:
+                await session.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                session.close()

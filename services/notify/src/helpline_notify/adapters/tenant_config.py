@@ -1,5 +1,6 @@
 """A tenant's notification settings in the database: subscriptions, templates, suppressions."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -7,7 +8,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import subscriptions, suppressions, templates
-from helpline_notify.adapters.repository import upsert_dialect
+from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
 from helpline_notify.domain.subscriptions import Filters, Subscription
 from helpline_notify.domain.templates import TemplateSource
 
@@ -26,9 +27,11 @@ class SubscriptionRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def add(self, subscription: Subscription) -> None:
         """Insert a subscription."""
+        self._memo.forget()
         await self._session.execute(insert(subscriptions).values(
             id=subscription.id, tenant_id=subscription.tenant_id,
             event_types=list(subscription.event_types), filters=subscription.filters.as_dict(),
@@ -39,6 +42,10 @@ class SubscriptionRepository:
 
     async def for_tenant(self, tenant_id: str) -> list[Subscription]:
         """The tenant's subscriptions, oldest first."""
+        return list(await self._memo.get(("for_tenant", tenant_id),
+                                         lambda: self._for_tenant(tenant_id)))
+
+    async def _for_tenant(self, tenant_id: str) -> list[Subscription]:
         rows = await self._session.execute(
             select(subscriptions).where(subscriptions.c.tenant_id == tenant_id)
             .order_by(subscriptions.c.created_at, subscriptions.c.id)
@@ -47,6 +54,7 @@ class SubscriptionRepository:
 
     async def remove(self, tenant_id: str, subscription_id: str) -> bool:
         """Delete the tenant's subscription; False if there was none."""
+        self._memo.forget()
         result = await self._session.execute(
             delete(subscriptions).where(subscriptions.c.id == subscription_id,
                                         subscriptions.c.tenant_id == tenant_id)
@@ -59,10 +67,12 @@ class TemplateRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def put(self, tenant_id: str, event_type: str, language: str,
                   source: TemplateSource, now: datetime) -> None:
         """Create or replace a template."""
+        self._memo.forget()
         values = {"subject": source.subject, "text": source.text, "html": source.html,
                   "updated_at": now}
         statement = upsert_dialect(self._session).insert(templates).values(
@@ -73,6 +83,11 @@ class TemplateRepository:
     async def get(self, tenant_id: str, event_type: str, language: str
                   ) -> TemplateSource | None:
         """The tenant's own template for the event type and language, if any."""
+        return await self._memo.get((tenant_id, event_type, language),
+                                    lambda: self._get(tenant_id, event_type, language))
+
+    async def _get(self, tenant_id: str, event_type: str, language: str
+                   ) -> TemplateSource | None:
         row = (await self._session.execute(select(templates).where(
             templates.c.tenant_id == tenant_id, templates.c.event_type == event_type,
             templates.c.language == language,
@@ -90,6 +105,7 @@ class TemplateRepository:
 
     async def remove(self, tenant_id: str, event_type: str, language: str) -> bool:
         """Delete a template; False if there was none."""
+        self._memo.forget()
         result = await self._session.execute(delete(templates).where(
             templates.c.tenant_id == tenant_id, templates.c.event_type == event_type,
             templates.c.language == language))
@@ -101,18 +117,36 @@ class SuppressionRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def add(self, tenant_id: str, address: str, reason: str, now: datetime) -> None:
         """Suppress an address (keeping the first reason if it was already suppressed)."""
+        self._memo.forget()
         statement = upsert_dialect(self._session).insert(suppressions).values(
             tenant_id=tenant_id, address=address.lower(), reason=reason[:500], created_at=now)
         await self._session.execute(statement.on_conflict_do_nothing())
 
     async def reason(self, tenant_id: str, address: str) -> str | None:
         """Why the address is suppressed, or None when mail may go to it."""
+        return await self._memo.get((tenant_id, address.lower()),
+                                    lambda: self._read_reason(tenant_id, address))
+
+    async def _read_reason(self, tenant_id: str, address: str) -> str | None:
         return await self._session.scalar(select(suppressions.c.reason).where(
             suppressions.c.tenant_id == tenant_id,
             suppressions.c.address == func.lower(address)))
+
+    async def reasons(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Why each suppressed (tenant, address) of ``addresses`` is, in one query; keys are
+        lower-cased, and addresses that may be mailed are absent."""
+        wanted = {(tenant_id, address.lower()) for tenant_id, address in addresses}
+        if not wanted:
+            return {}
+        rows = await self._session.execute(select(suppressions).where(
+            suppressions.c.tenant_id.in_({tenant_id for tenant_id, _ in wanted}),
+            suppressions.c.address.in_({address for _, address in wanted})))
+        return {(row.tenant_id, row.address): row.reason for row in rows
+                if (row.tenant_id, row.address) in wanted}
 
     async def for_tenant(self, tenant_id: str) -> list[tuple[str, str, datetime]]:
         """The tenant's suppressed addresses as (address, reason, since)."""
@@ -123,6 +157,7 @@ class SuppressionRepository:
 
     async def remove(self, tenant_id: str, address: str) -> bool:
         """Allow mail to the address again; False if it was not suppressed."""
+        self._memo.forget()
         result = await self._session.execute(delete(suppressions).where(
             suppressions.c.tenant_id == tenant_id, suppressions.c.address == address.lower()))
         return bool(getattr(result, "rowcount", 0))

@@ -7,8 +7,6 @@ from helpline_notify.domain.people import Person, may_watch_for
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import (
-    Event,
-    IdentityEvent,
     TeamChanged,
     TenantCreated,
     TenantDeleted,
@@ -18,35 +16,28 @@ from helpline_shared.events import (
 )
 from helpline_shared.runtime.db import utcnow
 
-CONSUMER = "notify-directory"
+DIRECTORY_EVENTS = (UserCreated, UserUpdated, UserDeactivated, TeamChanged, TenantCreated,
+                    TenantDeleted)
+"""Identity's events that change notify's directory (the others notify does not read)."""
 
 
-def is_identity_event(event: Event) -> bool:
-    """Whether the event is identity's (it changes the directory, and notifies nobody)."""
-    return isinstance(event, IdentityEvent)
-
-
-async def apply_identity_event(envelope: Envelope, uow: NotifyUnitOfWork) -> None:
+async def apply_identity_event(uow: NotifyUnitOfWork, envelope: Envelope) -> None:
     """Keep notify's people, teams and tenant names as identity announces them."""
     event = envelope.event
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
-        if isinstance(event, UserCreated | UserUpdated):
-            await uow.directory.save_person(Person(
-                tenant_id=event.tenant_id, user_id=event.user_id, name=event.name,
-                email=str(event.email), role=event.role, teams=tuple(event.teams),
-                active=getattr(event, "active", True)))
-        elif isinstance(event, UserDeactivated):
-            await uow.directory.deactivate(event.tenant_id, event.user_id)
-        elif isinstance(event, TeamChanged):
-            await uow.directory.save_team(event.tenant_id, event.team_id, event.name,
-                                          event.deleted)
-        elif isinstance(event, TenantCreated):
-            await uow.directory.save_tenant_name(event.tenant_id, event.name)
-        elif isinstance(event, TenantDeleted):
-            await uow.directory.forget_tenant(event.tenant_id)
-        await uow.commit()
+    if isinstance(event, UserCreated | UserUpdated):
+        await uow.directory.save_person(Person(
+            tenant_id=event.tenant_id, user_id=event.user_id, name=event.name,
+            email=str(event.email), role=event.role, teams=tuple(event.teams),
+            active=getattr(event, "active", True)))
+    elif isinstance(event, UserDeactivated):
+        await uow.directory.deactivate(event.tenant_id, event.user_id)
+    elif isinstance(event, TeamChanged):
+        await uow.directory.save_team(event.tenant_id, event.team_id, event.name,
+                                      event.deleted)
+    elif isinstance(event, TenantCreated):
+        await uow.directory.save_tenant_name(event.tenant_id, event.name)
+    elif isinstance(event, TenantDeleted):
+        await uow.directory.forget_tenant(event.tenant_id)
 
 
 @dataclass(frozen=True)

@@ -101,8 +101,8 @@ class EmailComposer:
         if reason is not None:
             return NotSent("suppressed_address", f"{address} is suppressed: {reason}")
         if loop_capped(event, target, human=sender is not None):
-            recent = await uow.deliveries.recent_email_count(event.tenant_id, address,
-                                                             options.recipient_cap_since)
+            recent = await uow.deliveries.recent_email_count(
+                event.tenant_id, address, options.recipient_cap_since, up_to=options.recipient_cap)
             if recent >= options.recipient_cap:
                 return NotSent("loop_cap", f"{address} already got {recent} emails in the window")
         language = ticket.language if ticket else None

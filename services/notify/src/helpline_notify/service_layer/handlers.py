@@ -16,12 +16,13 @@ from helpline_notify.domain.planning import (
     webhook_targets,
 )
 from helpline_notify.domain.templates import webhook_body
-from helpline_notify.service_layer.directory import apply_identity_event, is_identity_event
+from helpline_notify.service_layer.directory import DIRECTORY_EVENTS, apply_identity_event
 from helpline_notify.service_layer.emails import ComposeOptions, EmailComposer, NotSent
 from helpline_notify.service_layer.recipients import reply_sender, role_people, without_author
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.envelope import Envelope, derived_event_id
 from helpline_shared.events import (
+    EVENT_TYPES,
     EmailBounced,
     Event,
     MessageAdded,
@@ -35,10 +36,14 @@ from helpline_shared.events import (
     TicketRoutingRelaxed,
     TicketUpdated,
 )
+from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.outbox import trace_headers
 
 CONSUMER = "notify"
+NOT_CONSUMED_PREFIXES = ("helpline.identity.", "helpline.notification.", "helpline.audit.")
+"""Event types notify's ticket handler never applies: identity's go to the directory (those it
+reads), notify's own outcomes and audit records notify nobody."""
 
 UnitOfWorkFactory = Callable[[], NotifyUnitOfWork]
 
@@ -132,76 +137,105 @@ def suppression_event(delivery: Delivery, reason: NotSent, now: datetime
     )
 
 
+def handler_table(policy: EmailPolicy, composer: EmailComposer
+                  ) -> HandlerTable[NotifyUnitOfWork]:
+    """Notify's consumer: identity's events keep the directory; every other event of the ticket,
+    routing and SLA topics is learnt from and may notify (subscriptions match any type)."""
+
+    async def notify(uow: NotifyUnitOfWork, envelope: Envelope) -> None:
+        await apply_event(uow, envelope, policy, composer)
+
+    notified = [name for name in EVENT_TYPES if not name.startswith(NOT_CONSUMED_PREFIXES)]
+    return HandlerTable(CONSUMER, {**dict.fromkeys(DIRECTORY_EVENTS, apply_identity_event),
+                                   **dict.fromkeys(notified, notify)})
+
+
 async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolicy,
                    composer: EmailComposer) -> int:
-    """Learn from the event and queue (or suppress) what it notifies; return how many queued."""
-    event = envelope.event
-    if is_identity_event(event):
-        await apply_identity_event(envelope, uow)
+    """Apply one event in a transaction of its own, as the consumer's one-by-one path does
+    (tests, tools); return how many deliveries it queued."""
+    if handler_table(policy, composer).get(envelope.type) is None:
         return 0
-    now = utcnow()
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return 0
-        ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
-        if isinstance(event, EmailBounced) and event.permanent:
-            await uow.suppressions.add(event.tenant_id, printable(str(event.address)),
-                                       f"bounced {event.status or ''}".strip(), now)
+    queued = 0
+
+    async def counted(uow: NotifyUnitOfWork, envelope: Envelope) -> None:
+        nonlocal queued
+        if isinstance(envelope.event, DIRECTORY_EVENTS):
+            await apply_identity_event(uow, envelope)
         else:
-            if isinstance(event, TicketAssigned | TicketOffered):
-                await uow.directory.save_agent(event.tenant_id, event.agent_id,
-                                               printable(event.agent_name),
-                                               printable(str(event.agent_email)))
-            known = learned(event, ticket)
-            if known:
-                await uow.tickets.remember(event.tenant_id, event.ticket_id, known)
-                ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
-        subscriptions = await uow.subscriptions.for_tenant(event.tenant_id)
-        trace = dict(trace_headers())
-        options = ComposeOptions(
-            email_domain=policy.email_domain, recipient_cap=policy.recipient_cap,
-            recipient_cap_since=now - policy.recipient_cap_window,
-            reply_token_secret=policy.reply_token_secret,
-        )
-        queued: list[Delivery] = []
-        not_sent: list[tuple[Delivery, NotSent]] = []
-        targets = await without_author(uow, event, email_targets(
-            envelope.type, event, ticket, subscriptions, escalation_email=policy.escalation_email,
-            people=await role_people(uow, ticket)))
-        sender = await reply_sender(uow, event, ticket, parseaddr(policy.mail_from)[1])
-        for target in targets:
-            outcome = await composer.compose(
-                uow, envelope, ticket, target, options, now=now, trace=trace,
-                sender=sender if target.label == "requester" else None)
-            if isinstance(outcome, NotSent):
-                not_sent.append((suppressed_delivery(envelope, "email", _label(target),
-                                                     outcome, now), outcome))
-            else:
-                queued.append(outcome)
-                ticket = composer.threaded(ticket, outcome)
-        if ticket is not None and targets:
-            await uow.tickets.remember(event.tenant_id, event.ticket_id,
-                                       {"thread": ticket.thread})
-        endpoints = await uow.endpoints.for_tenant(event.tenant_id)
-        bodies = {allowed: storable(webhook_body(envelope.type, envelope.time, event, allowed))
-                  for allowed in (True, False)}
-        for endpoint in webhook_targets(envelope.type, event, ticket, endpoints, subscriptions):
-            body = bodies[endpoint.personal_data]
-            delivery = pending_delivery(envelope, "webhook", endpoint.id, payload=body,
-                                        now=now, trace=trace, ordered=endpoint.ordered)
-            if endpoint.enabled:
-                queued.append(delivery)
-                continue
-            # Kept with its body, so a replay after the endpoint is enabled again can send it.
-            reason = NotSent("disabled_endpoint",
-                             endpoint.disabled_reason or "the endpoint is disabled")
-            delivery.suppress(f"{reason.reason}: {reason.detail}")
-            not_sent.append((delivery, reason))
-        await uow.deliveries.add_all(queued + [delivery for delivery, _ in not_sent])
-        for delivery, reason in not_sent:
-            uow.publish(suppression_event(delivery, reason, now),
-                        event_id=derived_event_id("notification-suppressed", delivery.id))
-        await uow.commit()
+            queued = await apply_event(uow, envelope, policy, composer)
+
+    await apply_alone(HandlerTable(CONSUMER, {envelope.type: counted}), uow, envelope)
+    return queued
+
+
+async def apply_event(uow: NotifyUnitOfWork, envelope: Envelope, policy: EmailPolicy,
+                      composer: EmailComposer) -> int:
+    """Learn from the event and queue (or suppress) what it notifies; return how many queued.
+    The worker is woken when the transaction commits."""
+    event = envelope.event
+    now = utcnow()
+    ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
+    if isinstance(event, EmailBounced) and event.permanent:
+        await uow.suppressions.add(event.tenant_id, printable(str(event.address)),
+                                   f"bounced {event.status or ''}".strip(), now)
+    else:
+        if isinstance(event, TicketAssigned | TicketOffered):
+            await uow.directory.save_agent(event.tenant_id, event.agent_id,
+                                           printable(event.agent_name),
+                                           printable(str(event.agent_email)))
+        known = learned(event, ticket)
+        if known:
+            await uow.tickets.remember(event.tenant_id, event.ticket_id, known)
+            ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
+    subscriptions = await uow.subscriptions.for_tenant(event.tenant_id)
+    trace = dict(trace_headers())
+    options = ComposeOptions(
+        email_domain=policy.email_domain, recipient_cap=policy.recipient_cap,
+        recipient_cap_since=now - policy.recipient_cap_window,
+        reply_token_secret=policy.reply_token_secret,
+    )
+    queued: list[Delivery] = []
+    not_sent: list[tuple[Delivery, NotSent]] = []
+    targets = await without_author(uow, event, email_targets(
+        envelope.type, event, ticket, subscriptions, escalation_email=policy.escalation_email,
+        people=await role_people(uow, ticket)))
+    sender = await reply_sender(uow, event, ticket, parseaddr(policy.mail_from)[1])
+    for target in targets:
+        outcome = await composer.compose(
+            uow, envelope, ticket, target, options, now=now, trace=trace,
+            sender=sender if target.label == "requester" else None)
+        if isinstance(outcome, NotSent):
+            not_sent.append((suppressed_delivery(envelope, "email", _label(target),
+                                                 outcome, now), outcome))
+        else:
+            queued.append(outcome)
+            ticket = composer.threaded(ticket, outcome)
+    if ticket is not None and targets:
+        await uow.tickets.remember(event.tenant_id, event.ticket_id, {"thread": ticket.thread})
+    endpoints = await uow.endpoints.for_tenant(event.tenant_id)
+    bodies: dict[bool, str] = {}
+    for endpoint in webhook_targets(envelope.type, event, ticket, endpoints, subscriptions):
+        if endpoint.personal_data not in bodies:
+            bodies[endpoint.personal_data] = storable(webhook_body(
+                envelope.type, envelope.time, event, endpoint.personal_data))
+        delivery = pending_delivery(envelope, "webhook", endpoint.id,
+                                    payload=bodies[endpoint.personal_data], now=now,
+                                    trace=trace, ordered=endpoint.ordered)
+        if endpoint.enabled:
+            queued.append(delivery)
+            continue
+        # Kept with its body, so a replay after the endpoint is enabled again can send it.
+        reason = NotSent("disabled_endpoint",
+                         endpoint.disabled_reason or "the endpoint is disabled")
+        delivery.suppress(f"{reason.reason}: {reason.detail}")
+        not_sent.append((delivery, reason))
+    await uow.deliveries.add_all(queued + [delivery for delivery, _ in not_sent])
+    for delivery, reason in not_sent:
+        uow.publish(suppression_event(delivery, reason, now),
+                    event_id=derived_event_id("notification-suppressed", delivery.id))
+    if queued:
+        uow.deliveries_queued()
     return len(queued)
 
 

@@ -1,5 +1,6 @@
 """Notify's unit of work: the shared one, with notify's repositories."""
 
+from collections.abc import Callable
 from typing import Self
 
 from helpline_notify.adapters.directory import DirectoryRepository, WatcherRepository
@@ -24,6 +25,13 @@ class NotifyUnitOfWork(SqlUnitOfWork):
     suppressions: SuppressionRepository
     directory: DirectoryRepository
     watchers: WatcherRepository
+    wake_worker: Callable[[], None] | None = None
+    """Tells the delivery worker that deliveries may be due (bootstrap sets it)."""
+
+    def deliveries_queued(self) -> None:
+        """Wake the delivery worker once this unit of work has committed."""
+        if self.wake_worker is not None:
+            self.after_commit(self.wake_worker)
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()

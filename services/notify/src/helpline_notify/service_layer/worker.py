@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from prometheus_client import Counter
@@ -43,6 +44,19 @@ ATTEMPTS = Counter(
 )
 
 Claimed = tuple[Delivery, WebhookEndpoint | None]
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """One attempt's result (or a suppression) waiting to be written with the others."""
+
+    delivery: Delivery
+    endpoint: WebhookEndpoint | None
+    context: otel_context.Context
+    attempt: Attempt | None = None
+    outcome: AttemptOutcome | None = None
+    will_retry: bool = False
+    suppression: tuple[SuppressionReason, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,10 @@ class DeliveryWorker:
         self._busy: collections.Counter[str] = collections.Counter()
         self._wakeup = asyncio.Event()
         self._stopping = False
+        self._suppressed: dict[str, str | None] = {}
+        """Suppression of the claimed email deliveries, read in the claim's transaction."""
+        self._settling: list[tuple[_Settled, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def claim_due(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, with the endpoints of the webhook ones."""
@@ -135,7 +153,14 @@ class DeliveryWorker:
             endpoints = await uow.endpoints.by_ids(
                 delivery.destination for delivery in claimed if delivery.channel == "webhook"
             )
+            mailed = [d for d in claimed if d.channel == "email" and not d.unrecorded_claims]
+            reasons = await uow.suppressions.reasons(
+                (delivery.tenant_id, delivery.destination) for delivery in mailed)
             await uow.commit()
+        for delivery in mailed:
+            reason = reasons.get((delivery.tenant_id, delivery.destination.lower()))
+            self._suppressed[delivery.id] = (
+                None if reason is None else f"{delivery.destination} is suppressed: {reason}")
         return [(delivery, endpoints.get(delivery.destination) if delivery.channel == "webhook"
                  else None) for delivery in claimed]
 
@@ -242,47 +267,100 @@ class DeliveryWorker:
             for item in delivery.attachments])
 
     async def _suppression(self, delivery: Delivery) -> str | None:
+        """Why the address may not be mailed, as read when the delivery was claimed."""
+        if delivery.id in self._suppressed:
+            return self._suppressed.pop(delivery.id)
         async with self._unit_of_work() as uow:
             reason = await uow.suppressions.reason(delivery.tenant_id, delivery.destination)
         return None if reason is None else f"{delivery.destination} is suppressed: {reason}"
 
     async def _suppress(self, delivery: Delivery, reason: SuppressionReason, detail: str
                         ) -> None:
-        now = self._clock()
         delivery.suppress(f"{reason}: {detail}")
-        async with self._unit_of_work() as uow:
-            if await uow.deliveries.save_attempt(delivery):
-                uow.publish(suppressed_event(delivery, reason, detail, now),
-                            event_id=derived_event_id("notification-suppressed", delivery.id,
-                                                      str(delivery.attempts)))
-                await uow.commit()
+        await self._settle(_Settled(delivery, None, otel_context.get_current(),
+                                    suppression=(reason, detail)))
 
     async def _record(self, delivery: Delivery, endpoint: WebhookEndpoint | None,
                       outcome: AttemptOutcome, attempt: Attempt) -> None:
+        will_retry = delivery.record_attempt(outcome, self._clock(), self._jitter())
+        await self._settle(_Settled(delivery, endpoint, otel_context.get_current(),
+                                    attempt=attempt, outcome=outcome, will_retry=will_retry))
+
+    async def _settle(self, settled: "_Settled") -> None:
+        """Have ``settled`` written with whatever else finished meanwhile, in one transaction;
+        return once it is committed (raise what the transaction raised)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settling.append((settled, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_settled(), name="record-outcomes")
+        await done
+
+    async def _write_settled(self) -> None:
+        while self._settling:
+            batch, self._settling = self._settling, []
+            try:
+                await self._write(batch)
+            except Exception as error:  # noqa: BLE001 - each sender logs it; leases retry
+                for _settled, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _settled, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _write(self, batch: list[tuple["_Settled", "asyncio.Future[None]"]]) -> None:
         now = self._clock()
-        will_retry = delivery.record_attempt(outcome, now, self._jitter())
         async with self._unit_of_work() as uow:
-            if not await uow.deliveries.save_attempt(delivery):
-                log.warning("delivery was taken over after its lease ran out; result dropped",
-                            extra={"notification_id": delivery.id, "attempt": delivery.attempts})
-                return
-            await uow.deliveries.record_attempt(attempt)
-            if endpoint is not None:
-                await self._judge_endpoint(uow, endpoint, delivery, outcome, now)
-            uow.publish(
-                outcome_event(delivery, outcome, will_retry, now),
-                event_id=derived_event_id("notification-attempt", delivery.id,
-                                          str(delivery.attempts)),
-            )
+            written = await uow.deliveries.save_attempts([item.delivery for item, _ in batch])
+            await uow.deliveries.record_attempts([
+                item.attempt for item, _ in batch
+                if item.attempt is not None and item.delivery.id in written])
+            disabled: set[str] = set()
+            for item, _done in batch:
+                delivery = item.delivery
+                if delivery.id not in written:
+                    if item.attempt is not None:
+                        log.warning("delivery was taken over after its lease ran out; result "
+                                    "dropped", extra={"notification_id": delivery.id,
+                                                      "attempt": delivery.attempts})
+                    continue
+                # Published in the attempt's context: the outcome continues the ticket's trace.
+                token = otel_context.attach(item.context)
+                try:
+                    await self._announce(uow, item, now, disabled)
+                finally:
+                    otel_context.detach(token)
             await uow.commit()
+
+    async def _announce(self, uow: NotifyUnitOfWork, item: "_Settled", now: datetime,
+                        disabled: set[str]) -> None:
+        delivery = item.delivery
+        if item.suppression is not None:
+            reason, detail = item.suppression
+            uow.publish(suppressed_event(delivery, reason, detail, now),
+                        event_id=derived_event_id("notification-suppressed", delivery.id,
+                                                  str(delivery.attempts)))
+            return
+        assert item.outcome is not None
+        endpoint = item.endpoint
+        if endpoint is not None and endpoint.id not in disabled and \
+                await self._judge_endpoint(uow, endpoint, delivery, item.outcome, now):
+            disabled.add(endpoint.id)
+        uow.publish(
+            outcome_event(delivery, item.outcome, item.will_retry, now),
+            event_id=derived_event_id("notification-attempt", delivery.id,
+                                      str(delivery.attempts)),
+        )
 
     async def _judge_endpoint(self, uow: NotifyUnitOfWork, endpoint: WebhookEndpoint,
                               delivery: Delivery, outcome: AttemptOutcome, now: datetime
-                              ) -> None:
+                              ) -> bool:
+        """Mark the endpoint failing or well again; True if it is disabled now."""
         if outcome.delivered:
             if endpoint.failing_since is not None:
                 await uow.endpoints.mark_failing(endpoint.id, None)
-            return
+            return False
         reason: str | None = None
         if outcome.endpoint_gone:
             reason = "answered 410 Gone"
@@ -291,7 +369,7 @@ class DeliveryWorker:
         elif now - endpoint.failing_since >= self._options.disable_after:
             reason = f"every attempt failed since {endpoint.failing_since.isoformat()}"
         if reason is None:
-            return
+            return False
         await uow.endpoints.disable(endpoint.id, reason)
         log.warning("webhook endpoint disabled", extra={
             "endpoint_id": endpoint.id, "tenant_id": endpoint.tenant_id, "reason": reason})
@@ -302,6 +380,7 @@ class DeliveryWorker:
             uow.publish(suppressed_event(notice, "no_recipient",
                                          "the endpoint has no owner_email", now),
                         event_id=derived_event_id("notification-suppressed", notice.id))
+        return True
 
     async def _deliver_logged(self, delivery: Delivery, endpoint: WebhookEndpoint | None
                               ) -> None:
@@ -313,6 +392,8 @@ class DeliveryWorker:
             log.warning("delivery attempt could not be recorded; it will be retried: %s",
                         _first_line(error),
                         extra={"notification_id": delivery.id, "attempt": delivery.attempts})
+        finally:
+            self._suppressed.pop(delivery.id, None)
 
     def wake(self) -> None:
         """Tell the worker that new deliveries may be due."""
@@ -358,3 +439,5 @@ class DeliveryWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._writer is not None:  # the outcomes of the sends that finished
+            await asyncio.wait({self._writer}, timeout=grace)

@@ -1,0 +1,147 @@
+"""SQL statements notify executes per ticket: consuming its events, then delivering what they queue.
+
+Run: .venv/bin/python bench/notify_statements.py [tickets]  (no broker, a temp SQLite file)
+
+One ticket's typical events (created, classified, assigned, clock started, an agent's public reply,
+the requester's answer, solved, clock stopped) with one webhook endpoint subscribed to everything;
+the delivery worker then sends all that is due on in-memory mail and webhook fakes.
+"""
+
+import asyncio
+import sys
+import tempfile
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.trace import NoOpTracer
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
+from helpline_notify.adapters.orm import metadata
+from helpline_notify.adapters.rendering import JinjaRenderer
+from helpline_notify.bootstrap import MIGRATIONS
+from helpline_notify.service_layer import endpoints, handlers
+from helpline_notify.service_layer.emails import EmailComposer
+from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
+from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
+from helpline_shared.envelope import from_record, new_event_id, to_record
+from helpline_shared.events import (
+    Actor,
+    MessageAdded,
+    Requester,
+    SlaClockStarted,
+    SlaClockStopped,
+    TicketAssigned,
+    TicketClassified,
+    TicketCreated,
+    TicketStatusChanged,
+)
+from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
+from helpline_shared.runtime.migrations import upgrade
+
+TENANT = "acme"
+
+
+def lifecycle(ticket_id: str) -> list[Any]:
+    """One ticket's events as notify consumes them."""
+    now = utcnow()
+    common: dict[str, Any] = {"tenant_id": TENANT, "ticket_id": ticket_id, "occurred_at": now}
+    clock: dict[str, Any] = {**common, "metric": "first_response", "clock_version": 1,
+                             "reason": "r", "deadline": now + timedelta(hours=1)}
+    return [
+        TicketCreated(**common, subject="Printer", description="D", priority="high",
+                      requester=Requester(email=f"r-{ticket_id}@example.com"),
+                      type="question", channel="api"),
+        TicketClassified(**common, priority="high", team="printers", rule_id="r-1",
+                         rule_version=1),
+        TicketAssigned(**common, agent_id="agent-ann", agent_name="Ann",
+                       agent_email="ann@example.com", channel="api", required_skills=(),
+                       candidates_considered=3, reason="best"),
+        SlaClockStarted(**clock, started_at=now, target_seconds=3600),
+        MessageAdded(**common, message_id=new_event_id(), author_role="agent", public=True,
+                     channel="api", body="Hello", actor=Actor(type="user", id="agent-ann")),
+        MessageAdded(**common, message_id=new_event_id(), author_role="requester", public=True,
+                     channel="email", body="Thanks"),
+        TicketStatusChanged(**common, previous_status="open", status="solved"),
+        SlaClockStopped(**clock, stopped_at=now, breached=False),
+    ]
+
+
+async def main(tickets: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        await count(tickets, Path(directory) / "notify.db")
+
+
+async def count(tickets: int, path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, MIGRATIONS, url)
+    engine = create_engine(url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    def unit_of_work() -> NotifyUnitOfWork:
+        return NotifyUnitOfWork(sessions, outbox_table=outbox_table(metadata),
+                                inbox_table=inbox_table(metadata), source="/bench")
+
+    await endpoints.register_webhook_endpoint(
+        endpoints.RegisterWebhookEndpoint(tenant_id=TENANT, url="https://hooks.example.com/in",
+                                         event_types=("*",), allow_private_networks=False),
+        unit_of_work())
+    statements: list[str] = []
+    sa_event.listen(engine.sync_engine, "before_cursor_execute",
+                    lambda *args: statements.append(str(args[2]).split()[0].upper()))
+    sa_event.listen(engine.sync_engine, "commit", lambda _c: statements.append("COMMIT"))
+    sa_event.listen(engine.sync_engine, "rollback", lambda _c: statements.append("ROLLBACK"))
+    events = [e for n in range(tickets) for e in lifecycle(str(uuid.uuid4()))]
+    records = [to_record(e, source="/bench") for e in events]
+    policy = handlers.EmailPolicy(escalation_email="escalations@example.com",
+                                  email_domain="mail.acme.example")
+    composer = EmailComposer(JinjaRenderer())
+    if hasattr(handlers, "handler_table"):
+        from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
+        from helpline_shared.runtime.testing import (
+            FakeKafkaConsumer,
+            RecordingProducer,
+            raw_record,
+        )
+        consumer = TableConsumer(table=handlers.handler_table(policy, composer),
+                                 unit_of_work=unit_of_work,
+                                 dead_letters=DeadLetters(RecordingProducer(), "g"),
+                                 tracer=NoOpTracer(), group="g")
+        raw = [raw_record(r.headers, r.value, offset=n, key=r.key)
+               for n, r in enumerate(records)]
+        for start in range(0, len(raw), 100):  # HELPLINE_CONSUMER_BATCH_SIZE's default
+            await consumer.consume(raw[start:start + 100], FakeKafkaConsumer())
+        path_name = "handler table, batches of 100"
+    else:
+        for record in records:
+            await handlers.on_event(from_record(record.headers, record.value), unit_of_work(),
+                                    policy, composer)
+        path_name = "one transaction per event (old)"
+    consumed = len(statements)
+    mailer, webhooks = FakeMailer(), FakeWebhookSender()
+    worker = DeliveryWorker(unit_of_work, mailer, webhooks, NoOpTracer(),
+                            WorkerOptions(email_domain="mail.acme.example"),
+                            renderer=JinjaRenderer(), clock=lambda: utcnow() + timedelta(1))
+    while await worker.deliver_due():
+        pass
+    await engine.dispose()
+    sent = len(mailer.sent) + len(webhooks.requests)
+    print(f"{path_name}: {tickets} tickets, {len(events)} events, {sent} deliveries sent")
+    _report("  consuming", statements[:consumed], tickets)
+    _report("  delivering", statements[consumed:], tickets)
+    _report("  together", statements, tickets)
+
+
+def _report(label: str, statements: list[str], tickets: int) -> None:
+    kinds: dict[str, int] = {}
+    for statement in statements:
+        kinds[statement] = kinds.get(statement, 0) + 1
+    print(f"{label}: {len(statements) / tickets:.1f} statements per ticket; by kind: "
+          + ", ".join(f"{k} {v / tickets:.1f}" for k, v in sorted(kinds.items())))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 50))
