@@ -3,25 +3,22 @@
 Run: .venv/bin/python bench/intake_statements.py [tickets]  (no broker, temp SQLite files)
 
 Consumed: what intake follows of one ticket's life (assigned, two SLA clocks started, one
-stopped, the acknowledgement's delivery), through the handler table in batches of 100 (or, on
-code older than the table, one transaction per event). HTTP: ``POST /v1/tickets`` in process,
-without and with ``Idempotency-Key``, a new requester each time and a returning one, all of an
-organisation that claims their mail domain; the runtime's audit record of each write is part of
-the request and is counted.
+stopped, the acknowledgement's delivery), through the handler table in batches of 100.
+HTTP: ``POST /v1/tickets`` in process, without and with ``Idempotency-Key``, a new requester
+each time and a returning one, all of an organisation that claims their mail domain; the
+runtime's audit record of each write is part of the request and is counted.
 """
 
 import asyncio
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from statements import BATCH, Statements, migrated, through_table
 
 from helpline_intake.adapters.attachments import MemoryAttachmentStore
 from helpline_intake.adapters.orm import metadata
@@ -29,7 +26,7 @@ from helpline_intake.bootstrap import MIGRATIONS, bootstrap
 from helpline_intake.config import IntakeSettings
 from helpline_intake.service_layer import handlers
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
-from helpline_shared.envelope import from_record, to_record
+from helpline_shared.envelope import to_record
 from helpline_shared.events import (
     Event,
     NotificationDelivered,
@@ -39,7 +36,7 @@ from helpline_shared.events import (
     TicketAssigned,
     TicketCreated,
 )
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
+from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.testing import stand_in_identity
 
@@ -70,38 +67,9 @@ def followed(ticket_id: str) -> list[Event]:
     ]
 
 
-class Statements:
-    """The kind (first word) of every statement an engine runs, with COMMIT and ROLLBACK."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.kinds: list[str] = []
-        sa_event.listen(engine.sync_engine, "before_cursor_execute",
-                        lambda *args: self.kinds.append(str(args[2]).split()[0].upper()))
-        sa_event.listen(engine.sync_engine, "commit", lambda _c: self.kinds.append("COMMIT"))
-        sa_event.listen(engine.sync_engine, "rollback",
-                        lambda _c: self.kinds.append("ROLLBACK"))
-
-    def report(self, what: str, per: int, unit: str) -> None:
-        """Print the statements per ``unit`` and clear them."""
-        counts: dict[str, int] = {}
-        for kind in self.kinds:
-            counts[kind] = counts.get(kind, 0) + 1
-        print(f"{what}: {len(self.kinds)} statements for {per} {unit}"
-              f" = {len(self.kinds) / per:.2f} per {unit.rstrip('s')}; by kind: "
-              + ", ".join(f"{k} {v / per:.2f}" for k, v in sorted(counts.items())))
-        self.kinds.clear()
-
-
 async def consumed(tickets: int, directory: Path) -> None:
-    url = f"sqlite+aiosqlite:///{directory / 'consumer.db'}"
-    await asyncio.to_thread(upgrade, MIGRATIONS, url)
-    engine = create_engine(url)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-
-    def unit_of_work() -> IntakeUnitOfWork:
-        return IntakeUnitOfWork(sessions, outbox_table=outbox_table(metadata),
-                                inbox_table=inbox_table(metadata), source="/bench")
-
+    engine, unit_of_work = await migrated(directory / "consumer.db", MIGRATIONS, metadata,
+                                          IntakeUnitOfWork)
     ids = []
     for _ in range(tickets):
         opened = await handlers.open_ticket(handlers.OpenTicket(
@@ -110,42 +78,12 @@ async def consumed(tickets: int, directory: Path) -> None:
             type="question", tags=[], channel="api"), unit_of_work())
         ids.append(opened.id)
     events = [event for ticket_id in ids for event in followed(ticket_id)]
-    records = [to_record(event, source="/bench") for event in events]
     statements = Statements(engine)
-    if hasattr(handlers, "handler_table"):
-        await _through_table(records, unit_of_work)
-        path = "consumed, handler table in batches of 100 per partition"
-    else:
-        for record in records:
-            await _old_handler(record.topic)(from_record(record.headers, record.value),
-                                             unit_of_work())
-        path = "consumed, one transaction per event (old)"
-    statements.report(path, len(events), "events")
+    await through_table(handlers.handler_table(), unit_of_work,
+                        [to_record(event, source="/bench") for event in events])
+    statements.report(f"consumed, handler table in batches of {BATCH} per partition",
+                      len(events), "events")
     await engine.dispose()
-
-
-async def _through_table(records: list[Any], unit_of_work: Callable[[], IntakeUnitOfWork]
-                         ) -> None:
-    from opentelemetry.trace import NoOpTracer
-
-    from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
-    from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, raw_record
-
-    producer = RecordingProducer()
-    consumer = TableConsumer(table=handlers.handler_table(), unit_of_work=unit_of_work,
-                             dead_letters=DeadLetters(producer, "g"), tracer=NoOpTracer(),
-                             group="g")
-    raw = [raw_record(r.headers, r.value, offset=n, key=r.key, topic=r.topic)
-           for n, r in enumerate(records)]
-    for start in range(0, len(raw), 100):  # HELPLINE_CONSUMER_BATCH_SIZE's default
-        await consumer.consume(raw[start:start + 100], FakeKafkaConsumer())
-    assert not producer.sent, "nothing may be dead-lettered"
-
-
-def _old_handler(topic: str) -> Any:
-    if topic.endswith("notifications"):
-        return handlers.on_notification  # type: ignore[attr-defined]
-    return handlers.on_routing_or_sla_event  # type: ignore[attr-defined]
 
 
 async def created_over_http(tickets: int, directory: Path) -> None:
@@ -173,9 +111,11 @@ async def created_over_http(tickets: int, directory: Path) -> None:
         for n in range(tickets):
             await post(f"new-{n}@customer.example")
         statements.report("POST /v1/tickets, new requester", tickets, "tickets")
+        statements.reset()
         for _ in range(tickets):
             await post("warm@customer.example")
         statements.report("POST /v1/tickets, known requester", tickets, "tickets")
+        statements.reset()
         for n in range(tickets):
             await post("warm@customer.example", f"key-{n}")
         statements.report("POST /v1/tickets, known requester, Idempotency-Key", tickets,

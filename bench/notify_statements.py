@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.trace import NoOpTracer
-from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from statements import BATCH, Statements, migrated, through_table
 
 from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
 from helpline_notify.adapters.orm import metadata
@@ -27,7 +26,7 @@ from helpline_notify.service_layer import endpoints, handlers
 from helpline_notify.service_layer.emails import EmailComposer
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
-from helpline_shared.envelope import from_record, new_event_id, to_record
+from helpline_shared.envelope import new_event_id, to_record
 from helpline_shared.events import (
     Actor,
     MessageAdded,
@@ -39,8 +38,7 @@ from helpline_shared.events import (
     TicketCreated,
     TicketStatusChanged,
 )
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
-from helpline_shared.runtime.migrations import upgrade
+from helpline_shared.runtime.db import utcnow
 
 TENANT = "acme"
 
@@ -76,51 +74,18 @@ async def main(tickets: int) -> None:
 
 
 async def count(tickets: int, path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{path}"
-    await asyncio.to_thread(upgrade, MIGRATIONS, url)
-    engine = create_engine(url)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-
-    def unit_of_work() -> NotifyUnitOfWork:
-        return NotifyUnitOfWork(sessions, outbox_table=outbox_table(metadata),
-                                inbox_table=inbox_table(metadata), source="/bench")
-
+    engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, NotifyUnitOfWork)
     await endpoints.register_webhook_endpoint(
         endpoints.RegisterWebhookEndpoint(tenant_id=TENANT, url="https://hooks.example.com/in",
                                          event_types=("*",), allow_private_networks=False),
         unit_of_work())
-    statements: list[str] = []
-    sa_event.listen(engine.sync_engine, "before_cursor_execute",
-                    lambda *args: statements.append(str(args[2]).split()[0].upper()))
-    sa_event.listen(engine.sync_engine, "commit", lambda _c: statements.append("COMMIT"))
-    sa_event.listen(engine.sync_engine, "rollback", lambda _c: statements.append("ROLLBACK"))
+    statements = Statements(engine)
     events = [e for n in range(tickets) for e in lifecycle(str(uuid.uuid4()))]
-    records = [to_record(e, source="/bench") for e in events]
     policy = handlers.EmailPolicy(escalation_email="escalations@example.com",
                                   email_domain="mail.acme.example")
-    composer = EmailComposer(JinjaRenderer())
-    if hasattr(handlers, "handler_table"):
-        from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
-        from helpline_shared.runtime.testing import (
-            FakeKafkaConsumer,
-            RecordingProducer,
-            raw_record,
-        )
-        consumer = TableConsumer(table=handlers.handler_table(policy, composer),
-                                 unit_of_work=unit_of_work,
-                                 dead_letters=DeadLetters(RecordingProducer(), "g"),
-                                 tracer=NoOpTracer(), group="g")
-        raw = [raw_record(r.headers, r.value, offset=n, key=r.key)
-               for n, r in enumerate(records)]
-        for start in range(0, len(raw), 100):  # HELPLINE_CONSUMER_BATCH_SIZE's default
-            await consumer.consume(raw[start:start + 100], FakeKafkaConsumer())
-        path_name = "handler table, batches of 100"
-    else:
-        for record in records:
-            await handlers.on_event(from_record(record.headers, record.value), unit_of_work(),
-                                    policy, composer)
-        path_name = "one transaction per event (old)"
-    consumed = len(statements)
+    await through_table(handlers.handler_table(policy, EmailComposer(JinjaRenderer())),
+                        unit_of_work, [to_record(e, source="/bench") for e in events])
+    consumed = len(statements.kinds)
     mailer, webhooks = FakeMailer(), FakeWebhookSender()
     worker = DeliveryWorker(unit_of_work, mailer, webhooks, NoOpTracer(),
                             WorkerOptions(email_domain="mail.acme.example"),
@@ -129,18 +94,11 @@ async def count(tickets: int, path: Path) -> None:
         pass
     await engine.dispose()
     sent = len(mailer.sent) + len(webhooks.requests)
-    print(f"{path_name}: {tickets} tickets, {len(events)} events, {sent} deliveries sent")
-    _report("  consuming", statements[:consumed], tickets)
-    _report("  delivering", statements[consumed:], tickets)
-    _report("  together", statements, tickets)
-
-
-def _report(label: str, statements: list[str], tickets: int) -> None:
-    kinds: dict[str, int] = {}
-    for statement in statements:
-        kinds[statement] = kinds.get(statement, 0) + 1
-    print(f"{label}: {len(statements) / tickets:.1f} statements per ticket; by kind: "
-          + ", ".join(f"{k} {v / tickets:.1f}" for k, v in sorted(kinds.items())))
+    print(f"handler table, batches of {BATCH}: {tickets} tickets, {len(events)} events, "
+          f"{sent} deliveries sent")
+    statements.report("  consuming", tickets, "tickets", statements.kinds[:consumed])
+    statements.report("  delivering", tickets, "tickets", statements.kinds[consumed:])
+    statements.report("  together", tickets, "tickets")
 
 
 if __name__ == "__main__":
