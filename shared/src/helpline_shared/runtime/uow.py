@@ -3,6 +3,7 @@
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -33,6 +34,10 @@ class RelayHandOff(Protocol):
 class SqlUnitOfWork:
     """Wraps one database transaction; events published in it reach the outbox on commit."""
 
+    wake_timers: Callable[[datetime], None] | None = None
+    """Told, after a commit, the earliest due time of the timers it scheduled
+    (``TimerScheduler(on_scheduled=uow.timer_scheduled)``; set by the service's bootstrap)."""
+
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
@@ -56,6 +61,7 @@ class SqlUnitOfWork:
         self._session: AsyncSession | None = None
         self._read_only = False
         self._lent = False
+        self._earliest_due: datetime | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -74,6 +80,7 @@ class SqlUnitOfWork:
         self._session = self._session_factory()
         self._pending = []
         self._after_commit = []
+        self._earliest_due = None
         if self._read_only:
             await self._session.connection(execution_options=READ_ONLY)
         return self
@@ -162,4 +169,20 @@ class SqlUnitOfWork:
         self._refuse_if_lent("roll back")
         self._pending = []
         self._after_commit = []
+        self._earliest_due = None
         await self.session.rollback()
+
+    def timer_scheduled(self, due_at: datetime) -> None:
+        """Note a timer this transaction scheduled: after the commit, ``wake_timers`` is told
+        the earliest one, once (the loop decides whether it is due before its next poll)."""
+        if self.wake_timers is None:
+            return
+        if self._earliest_due is None:
+            self.after_commit(self._wake_timer_loop)
+        if self._earliest_due is None or due_at < self._earliest_due:
+            self._earliest_due = due_at
+
+    def _wake_timer_loop(self) -> None:
+        due_at, self._earliest_due = self._earliest_due, None
+        if due_at is not None and self.wake_timers is not None:
+            self.wake_timers(due_at)

@@ -38,15 +38,11 @@ class RoutingUnitOfWork(SqlUnitOfWork):
     config: ConfigRepository
     pools: PoolTransaction
     """The tenants' agent pools, cached across transactions on the same database."""
-    wake_timers: Callable[[datetime], None] | None = None
-    """Told, after a commit, the earliest due time of the timers it scheduled."""
     drain_soon: Callable[[str], None] | None = None
     """Told, after a commit that freed capacity, the tenant whose queue should drain."""
-    _earliest_due: datetime | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self._earliest_due = None
         self.agents = AgentRepository(self.session, lambda *change: self.pools.changed(*change))
         self.pools = PoolTransaction(pools_of(self._session_factory), self.session,
                                      self.agents.of_tenant)
@@ -54,7 +50,7 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
         self.config = ConfigRepository(self.session)
-        self._timers = TimerScheduler(self.session, timers, on_scheduled=self._scheduled)
+        self._timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
         return self
 
     async def schedule(self, timer_id: str, *, kind: str, due_at: datetime,
@@ -68,19 +64,6 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         if drain_soon is not None:
             self.after_commit(lambda: drain_soon(tenant_id))
 
-    def _scheduled(self, due_at: datetime) -> None:
-        if self.wake_timers is None:
-            return
-        if self._earliest_due is None:
-            self.after_commit(self._wake_timer_loop)
-        if self._earliest_due is None or due_at < self._earliest_due:
-            self._earliest_due = due_at
-
-    def _wake_timer_loop(self) -> None:
-        due_at, self._earliest_due = self._earliest_due, None
-        if due_at is not None and self.wake_timers is not None:
-            self.wake_timers(due_at)
-
     async def commit(self) -> None:
         """Bump the version of the pools changed here, commit, then keep them up to date."""
         self._refuse_if_lent("commit")
@@ -92,7 +75,6 @@ class RoutingUnitOfWork(SqlUnitOfWork):
     async def rollback(self) -> None:
         """Discard the change, its events, its timers' wake-up and its pool changes."""
         self._refuse_if_lent("roll back")
-        self._earliest_due = None
         self.pools.rolled_back()
         await super().rollback()
 
