@@ -35,6 +35,7 @@ from helpline_notify.adapters.fakes import FakeMailer
 from helpline_notify.config import NotifySettings
 from helpline_routing import bootstrap as routing
 from helpline_routing.config import RoutingSettings
+from helpline_shared.runtime.auth import PERMISSION_EXTENSION
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.service import ServiceRuntime
 from helpline_shared.runtime.testing import stand_in_identity
@@ -45,13 +46,6 @@ OPERATOR_KEY = "fuzz-operator-key-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
 OPERATOR_PATHS = ("/v1/tenants", "/v1/signing-keys")
 """Identity's routes for the deployment operator: called with the operator key."""
-PUBLIC_OPERATIONS = {
-    ("POST", "/v1/login"), ("POST", "/v1/refresh"), ("POST", "/v1/logout"),
-    ("GET", "/.well-known/jwks.json"), ("POST", "/v1/introspect"), ("GET", "/v1/revocations"),
-    ("GET", "/v1/oidc/{provider}/login"), ("GET", "/v1/oidc/{provider}/callback"),
-}
-"""Identity's API operations that need no credential (its OpenAPI declares no security scheme,
-so these are listed; the health, readiness and metrics routes are public as everywhere)."""
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -84,10 +78,9 @@ class ServiceApp:
         return bearer(IDENTITY.person(TENANT, "admin", "fuzz-admin") if person else self.key)
 
     def secured(self, method: str, path: str, operation: dict[str, Any]) -> bool:
-        """Whether the operation requires a credential."""
-        if self.service == "identity":
-            return path.startswith("/v1/") and (method.upper(), path) not in PUBLIC_OPERATIONS
-        return bool(operation.get("security"))
+        """Whether the operation requires a credential: it states the permission it requires
+        (``helpline_shared.permissions.PUBLIC_OPERATIONS`` are the only ones that do not)."""
+        return PERMISSION_EXTENSION in operation
 
     def asgi(self) -> Asgi:
         """The app, answering the lifespan itself: startup does nothing, shutdown closes the DB."""

@@ -9,24 +9,13 @@ audited.
 
 from fastapi import Request
 
-from helpline_shared.events import Actor, AuditRecorded, AuthorRole
+from helpline_shared.events import AuditRecorded, AuthorRole
 from helpline_shared.runtime.auth import Principal, holds
 from helpline_shared.runtime.credentials import audit_record
 from helpline_shared.runtime.problems import invalid_field
 
 AUTHOR_FIELDS = ("author_role", "author_id")
 """Message fields only an import (permission ``tickets.import``) may set."""
-
-
-def actor_of(principal: Principal) -> Actor:
-    """The ``actor`` of events a verified caller causes."""
-    if principal.kind == "person":
-        return Actor(type="user", id=principal.user_id)
-    if principal.kind == "integration":
-        return Actor(type="integration", id=principal.credential_id)
-    if principal.kind == "service":
-        return Actor(type="service", id=principal.credential_id)
-    return Actor(type="system", id=principal.kind)
 
 
 def author_of(principal: Principal) -> tuple[AuthorRole, str | None]:

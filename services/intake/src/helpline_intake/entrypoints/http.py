@@ -11,7 +11,7 @@ from helpline_intake.adapters.repository import TicketFilter, decode_cursor, enc
 from helpline_intake.domain.errors import CannotMerge, TicketClosed, TicketNotFound
 from helpline_intake.domain.model import new_id
 from helpline_intake.domain.ports import AttachmentStore
-from helpline_intake.entrypoints.attribution import actor_of, message_author
+from helpline_intake.entrypoints.attribution import message_author
 from helpline_intake.entrypoints.downloads import download_headers
 from helpline_intake.entrypoints.schemas import (
     AttachmentIn,
@@ -29,7 +29,7 @@ from helpline_intake.service_layer.handlers import UnitOfWorkFactory
 from helpline_shared.events import Priority, TicketStatus, TicketType
 from helpline_shared.inputs import Instant
 from helpline_shared.runtime import idempotency
-from helpline_shared.runtime.auth import Principal, require
+from helpline_shared.runtime.auth import Principal, event_actor, require
 from helpline_shared.runtime.problems import invalid_field, not_found
 
 
@@ -75,7 +75,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
                 tenant_id=principal.tenant_id, subject=body.subject,
                 description=body.description, requester=body.requester.requester(),
                 priority=body.priority, type=body.type, tags=body.tags, channel="api",
-                actor=actor_of(principal)),
+                actor=event_actor(principal)),
             unit_of_work())
         return TicketOut.of(ticket)
 
@@ -135,7 +135,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             ticket = await handlers.update_ticket(handlers.UpdateTicket(
                 tenant_id=principal.tenant_id, ticket_id=ticket_id, status=body.status,
                 priority=body.priority, type=body.type, tags=body.tags,
-                actor=actor_of(principal)), unit_of_work())
+                actor=event_actor(principal)), unit_of_work())
         except TicketNotFound as error:
             raise not_found("ticket") from error
         except TicketClosed as error:
@@ -149,7 +149,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         try:
             target = await handlers.merge_tickets(handlers.MergeTickets(
                 tenant_id=principal.tenant_id, source_id=ticket_id,
-                target_id=body.into_ticket_id, actor=actor_of(principal)), unit_of_work())
+                target_id=body.into_ticket_id, actor=event_actor(principal)), unit_of_work())
         except TicketNotFound as error:
             raise not_found("ticket") from error
         except CannotMerge as error:
@@ -182,7 +182,7 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
                     tenant_id=principal.tenant_id, ticket_id=ticket_id,
                     author_role=author_role, author_id=author_id, public=body.public,
                     channel="api", body=body.body, attachments=tuple(files),
-                    actor=actor_of(principal), audit=audit,
+                    actor=event_actor(principal), audit=audit,
                 ),
                 unit_of_work(),
             )
