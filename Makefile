@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := -e shared/contracts -e shared -e services/intake -e services/routing \
-	-e services/escalation -e services/notify -e services/identity -e deploy/local -e deploy/cli
+	-e services/escalation -e services/notify -e services/identity -e services/workspace -e deploy/local -e deploy/cli
 STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps run-deps test-deps images run test test-unit lint schemas asyncapi bench clean
@@ -52,7 +52,8 @@ images: install system-deps
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared/contracts/src shared/src services/intake/src services/routing/src \
-		services/escalation/src services/notify/src services/identity/src deploy/local/src \
+		services/escalation/src services/notify/src services/identity/src services/workspace/src \
+		deploy/local/src \
 		deploy/cli/src
 
 ## schemas: rewrite the committed JSON Schemas of the events after an intended change

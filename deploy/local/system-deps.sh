@@ -48,6 +48,8 @@ if [ "$mode" = test ]; then
   test -x /usr/sbin/dovecot && test -e /usr/lib/dovecot/imap || missing+=(dovecot-imapd)
   # deploy/tools/go-install.sh builds Helm, Toxiproxy and docker compose for the tests.
   command -v go >/dev/null || missing+=(golang-go)
+  # The workspace's browser tests drive Debian's Chromium with Playwright (no browser download).
+  test -x /usr/bin/chromium || missing+=(chromium)
 fi
 
 if [ ${#missing[@]} -eq 0 ] && [ ${#problems[@]} -eq 0 ]; then

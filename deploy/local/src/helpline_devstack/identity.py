@@ -19,6 +19,7 @@ from helpline_devstack.private import write_private
 from helpline_devstack.stack import SERVICE_PORTS, ServiceProcess, Stack
 
 IDENTITY_PORT = 8084
+WORKSPACE_PORT = 8085
 DEMO_ADMIN_EMAIL = "admin@demo.helpline.test"
 DEV_TOKEN = "dev-token"
 """The file holding the demo tenant's admin API key."""
@@ -124,13 +125,21 @@ def provision_service_key(identity_url: str, home: Path, service: str) -> dict[s
     return {SERVICE_KEYS[service][0]: key_file.read_text().strip()}
 
 
+def service_urls(stack: Stack) -> dict[str, str]:
+    """Where each service of ``stack`` answers, as the variables the others read."""
+    return {f"HELPLINE_{name.upper()}_URL": f"http://127.0.0.1:{stack.ports[name]}"
+            for name in (*SERVICE_PORTS, "identity") if name in stack.ports}
+
+
 def start_with_identity(stack: Stack, home: Path, tenant: str,
-                        environments: Mapping[str, Mapping[str, str]] | None = None
-                        ) -> Iterator[ServiceProcess]:
+                        environments: Mapping[str, Mapping[str, str]] | None = None,
+                        *, workspace: bool = False) -> Iterator[ServiceProcess]:
     """Start identity, provision ``tenant`` (``provision_demo``), then the four services
     trusting identity, each with its own key; yield each service once it is ready.
 
-    ``environments`` adds variables to one service (e.g. its Kafka credentials).
+    ``environments`` adds variables to one service (e.g. its Kafka credentials);
+    ``workspace`` starts the workspace last (``stack.ports`` must name its port), proposing
+    ``tenant`` on its sign-in page.
     """
     extra = environments or {}
     issuer = f"http://127.0.0.1:{stack.ports['identity']}"  # identity's own URL
@@ -146,3 +155,7 @@ def start_with_identity(stack: Stack, home: Path, tenant: str,
                                  "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{stack.ports['intake']}",
                                  **provision_service_key(identity.url, home, name),
                                  **extra.get(name, {})})
+    if workspace:
+        yield stack.start("workspace", {**identity_environment(identity.url),
+                                        **service_urls(stack), "HELPLINE_WORKSPACE_TENANT": tenant,
+                                        **extra.get("workspace", {})})

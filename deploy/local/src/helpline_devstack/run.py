@@ -14,6 +14,7 @@ from helpline_cli.partners import create_partner
 from helpline_devstack.identity import (
     DEV_TOKEN,
     IDENTITY_PORT,
+    WORKSPACE_PORT,
     ProvisioningFailed,
     start_with_identity,
 )
@@ -32,8 +33,8 @@ DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
 SMTP_SINK_PORT = 2526
 INTAKE_SMTP_PORT = 2525
 DEFAULT_PORTS: dict[str, int] = {
-    **SERVICE_PORTS, "identity": IDENTITY_PORT, "kafka": 9092, "kafka_controller": 9093,
-    "smtp_sink": SMTP_SINK_PORT, "intake_smtp": INTAKE_SMTP_PORT,
+    **SERVICE_PORTS, "identity": IDENTITY_PORT, "workspace": WORKSPACE_PORT, "kafka": 9092,
+    "kafka_controller": 9093, "smtp_sink": SMTP_SINK_PORT, "intake_smtp": INTAKE_SMTP_PORT,
 }
 """Every port ``make run`` listens on; ``HELPLINE_DEV_<NAME>_PORT`` moves one (e.g.
 ``HELPLINE_DEV_INTAKE_PORT``, ``HELPLINE_DEV_KAFKA_CONTROLLER_PORT``)."""
@@ -133,7 +134,7 @@ def run(home: Path = Path(".helpline")) -> int:
     stack = Stack(
         home,
         kafka.bootstrap_servers,
-        ports={name: ports[name] for name in (*SERVICE_PORTS, "identity")},
+        ports={name: ports[name] for name in (*SERVICE_PORTS, "identity", "workspace")},
         environment={
             "HELPLINE_SMTP_PORT": str(ports["smtp_sink"]),
             "HELPLINE_SMTP_SERVER_PORT": str(ports["intake_smtp"]),
@@ -153,7 +154,8 @@ def run(home: Path = Path(".helpline")) -> int:
         sink.start()
         # Identity first: the other services verify every credential against it.
         for service in start_with_identity(stack, home, DEMO_TENANT, {
-                name: environment_variables(clients[name]) for name in stack.ports}):
+                name: environment_variables(clients[name]) for name in clients},
+                workspace=True):
             print(f"  {service.name:<11} {service.url}   (log: {service.log_file})", flush=True)
         if security == "sasl_ssl":
             partner = _demo_partner(kafka, home)
@@ -163,8 +165,12 @@ def run(home: Path = Path(".helpline")) -> int:
                   f"password in {kafka.home / 'admin-password'}.", flush=True)
         token = (home / DEV_TOKEN).read_text().strip()
         _demo_mailbox(stack.running["intake"].url, token)
+        admin = json.loads((home / "dev-admin").read_text())
         print(
-            f"\nHelpline is running. Demo tenant {DEMO_TENANT!r}: an admin API key is in "
+            f"\nHelpline is running. Open the workspace at {stack.running['workspace'].url}/ "
+            f"and sign in to organisation {admin['tenant']!r} as {admin['email']} with password "
+            f"{admin['password']} (kept in {home / 'dev-admin'}).\n"
+            f"Demo tenant {DEMO_TENANT!r}: an admin API key is in "
             f"{home / DEV_TOKEN}, its admin's sign-in ({{tenant, email, password}}) in "
             f"{home / 'dev-admin'}, the operator key in {home / 'operator-key'}.\n"
             f"Inbound mail: SMTP on 127.0.0.1:{ports['intake_smtp']} for "

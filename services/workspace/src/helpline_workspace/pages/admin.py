@@ -1,0 +1,5 @@
+"""The admin pages."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""The lead pages."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

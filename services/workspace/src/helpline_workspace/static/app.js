@@ -1,0 +1,13 @@
+// Helpline workspace: the little script every page shares (no build step).
+// The browser's time zone goes with the sign-in form, so times show in the person's zone.
+document.addEventListener("DOMContentLoaded", () => {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  document.querySelectorAll("input[data-browser-timezone]").forEach((input) => {
+    input.value = zone;
+  });
+  // After an htmx swap, move focus to a heading or alert that asks for it (screen readers).
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    const target = event.detail.target.querySelector("[data-focus]");
+    if (target) target.focus();
+  });
+});
