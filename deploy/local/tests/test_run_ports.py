@@ -7,7 +7,7 @@ from helpline_devstack.run import DEFAULT_PORTS, InvalidPort, dev_ports
 
 def test_the_defaults_are_the_documented_ports() -> None:
     assert dev_ports({}) == {"intake": 8080, "routing": 8081, "escalation": 8082,
-                             "notify": 8083, "identity": 8084, "kafka": 9092,
+                             "notify": 8083, "identity": 8084, "workspace": 8085, "kafka": 9092,
                              "kafka_controller": 9093, "smtp_sink": 2526, "intake_smtp": 2525}
 
 
