@@ -66,7 +66,7 @@ asyncapi: install
 	$(PY) -m helpline_shared.partner_docs
 
 ## bench: every benchmark (or one: make bench BENCH=routing), then the summary table
-BENCH ?= pipeline intake routing timers webhooks
+BENCH ?= pipeline intake routing timers webhooks workspace
 bench: install test-deps
 	@set -e; cd bench; for name in $(BENCH); do \
 		echo "== $$name"; ../$(PY) $$name.py; done; ../$(PY) report.py
