@@ -6,33 +6,30 @@ SMTP server. An agent answers the assignment mail through its signed ``Reply-To`
 gets a person's reply. The same agent's address without the token reaches nobody.
 """
 
-import smtplib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import make_msgid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from helpline_devstack._proc import free_port
-from helpline_devstack.identity import DEV_TOKEN, start_with_identity
+from helpline_devstack.journeys import (
+    DEMO_DOMAIN,
+    DEMO_MAILBOX,
+    DEMO_TENANT,
+    PASSWORD,
+    Helpline,
+    running_helpline,
+)
 from helpline_devstack.kafka import KafkaNode
-from helpline_devstack.mailsink import MailSink
 from helpline_devstack.postgres import PostgresServer
-from helpline_devstack.run import DEMO_DOMAIN, DEMO_MAILBOX, DEMO_TENANT
-from helpline_devstack.stack import SERVICE_PORTS, Stack
 from helpline_devstack.testing import unique_name, wait_until
 from helpline_shared.reply_tokens import address_token
-from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-SERVICES = ("identity", *SERVICE_PORTS)
-PASSWORD = "correct horse battery staple"
 AGENT_NAME = "Ann Agent"
 AGENT = "ann@agents.example"
 CUSTOMER = "cy@customer.example"
@@ -40,85 +37,12 @@ FLOW = 30.0
 """Seconds any one hop of the journey may take (mail in, route, mail out)."""
 
 
-@dataclass
-class Helpline:
-    """The five running services, the mail sink notify sends to and intake's SMTP port."""
-
-    stack: Stack
-    home: Path
-    sink: MailSink
-    smtp_port: int
-
-    def url(self, service: str) -> str:
-        return self.stack.running[service].url
-
-    @property
-    def admin_key(self) -> str:
-        return (self.home / DEV_TOKEN).read_text().strip()
-
-    def call(self, credential: str, method: str, service: str, path: str,
-             body: Any = None) -> httpx.Response:
-        return httpx.request(method, self.url(service) + path, json=body, timeout=10,
-                             headers={"authorization": f"Bearer {credential}"})
-
-    def admin(self, method: str, service: str, path: str, body: Any = None,
-              params: dict[str, str] | None = None) -> Any:
-        answer = httpx.request(method, self.url(service) + path, json=body, params=params,
-                               timeout=10, headers={"authorization": f"Bearer {self.admin_key}"})
-        assert answer.status_code in (200, 201), answer.text
-        return answer.json()
-
-    def mail_in(self, message: EmailMessage, recipient: str) -> None:
-        """Hand ``message`` to intake's SMTP server as an MTA would, for ``recipient``."""
-        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as smtp:
-            smtp.send_message(message, to_addrs=[recipient])
-
-    def mails_to(self, address: str) -> list[EmailMessage]:
-        """Every mail notify sent to ``address``, oldest first."""
-        found = []
-        for path in self.sink.messages():
-            message = message_from_bytes(path.read_bytes(), policy=policy.default)
-            assert isinstance(message, EmailMessage)
-            if address in str(message["To"]):
-                found.append(message)
-        return found
-
-
 @pytest.fixture(scope="module")
 def helpline(kafka: KafkaNode, postgres: PostgresServer,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helpline]:
-    prefix = unique_name("bymail") + "."
-    kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
-    home = tmp_path_factory.mktemp("dot-helpline")
-    sink = MailSink(home / "mail", port=free_port())
-    smtp_port = free_port()
-    stack = Stack(
-        home, kafka.bootstrap_servers, ports={name: free_port() for name in SERVICES},
-        database_urls={name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
-                       for name in SERVICES},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-                     # As run.py sets them: notify mails the sink, intake takes SMTP itself.
-                     "HELPLINE_SMTP_PORT": str(sink.port),
-                     "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
-                     "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-                     "HELPLINE_DOMAIN_VERIFICATION": "trust"})
-    sink.start()
-    try:
-        started = [service.name for service in start_with_identity(stack, home, DEMO_TENANT)]
-        assert started == list(SERVICES)
-        helpline = Helpline(stack, home, sink, smtp_port)
-        demo_mailbox(helpline)
-        yield helpline
-    finally:
-        stack.stop_all()
-        sink.stop()
-
-
-def demo_mailbox(helpline: Helpline) -> None:
-    """What ``make run`` does for the demo tenant: its domain verified, its support mailbox."""
-    domain = helpline.admin("POST", "intake", "/v1/domains", {"name": DEMO_DOMAIN})
-    helpline.admin("POST", "intake", f"/v1/domains/{domain['id']}/verify")
-    helpline.admin("POST", "intake", "/v1/mailboxes", {"address": DEMO_MAILBOX})
+    with running_helpline(kafka, postgres, tmp_path_factory.mktemp("dot-helpline"),
+                          stem="bymail") as running:
+        yield running
 
 
 def agent_signed_in(helpline: Helpline) -> tuple[str, str]:

@@ -8,49 +8,25 @@ process on the session's Kafka and PostgreSQL. Real clocks: revocation is measur
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
-from helpline_devstack._proc import free_port
-from helpline_devstack.identity import DEV_TOKEN, secret_file, start_with_identity
+from helpline_devstack.identity import DEV_TOKEN, secret_file
+from helpline_devstack.journeys import DEMO_TENANT, PASSWORD, Helpline, running_helpline
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
-from helpline_devstack.run import DEMO_TENANT
-from helpline_devstack.stack import SERVICE_PORTS, Stack
 from helpline_devstack.testing import unique_name, wait_until
-from helpline_shared.topics import PARTITIONS, all_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-PASSWORD = "correct horse battery staple"
 REFUSED_WITHIN = 5.0
-SERVICES = ("identity", *SERVICE_PORTS)
 
 
-@dataclass
-class Helpline:
-    """The five running services and the credentials ``make run`` left in ``home``."""
-
-    stack: Stack
-    home: Path
-
-    def url(self, service: str) -> str:
-        return self.stack.running[service].url
-
-    @property
-    def admin_key(self) -> str:
-        """The demo tenant's admin API key, as the README's curl examples read it."""
-        return (self.home / DEV_TOKEN).read_text().strip()
-
-    def call(self, credential: str, method: str, service: str, path: str,
-             body: Any = None) -> httpx.Response:
-        return httpx.request(method, self.url(service) + path, json=body, timeout=10,
-                             headers={"authorization": f"Bearer {credential}"})
+class AccessHelpline(Helpline):
+    """The running services with what these tests ask of them."""
 
     def new_key(self, admin: str, scopes: list[str]) -> dict[str, Any]:
         created = self.call(admin, "POST", "identity", "/v1/api-keys",
@@ -86,26 +62,13 @@ class Helpline:
 
 @pytest.fixture(scope="module")
 def helpline(kafka: KafkaNode, postgres: PostgresServer,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helpline]:
-    prefix = unique_name("access") + "."
-    kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
-    home = tmp_path_factory.mktemp("dot-helpline")
-    stack = Stack(
-        home, kafka.bootstrap_servers, ports={name: free_port() for name in SERVICES},
-        database_urls={name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
-                       for name in SERVICES},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-                     "HELPLINE_SMTP_PORT": str(free_port()),  # mail is not this test's subject
-                     "HELPLINE_SMTP_SERVER_ENABLED": "false"})
-    try:
-        started = [service.name for service in start_with_identity(stack, home, DEMO_TENANT)]
-        assert started == list(SERVICES)
-        yield Helpline(stack, home)
-    finally:
-        stack.stop_all()
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[AccessHelpline]:
+    with running_helpline(kafka, postgres, tmp_path_factory.mktemp("dot-helpline"),
+                          stem="access") as running:
+        yield AccessHelpline(running.stack, running.home, running.sink, running.smtp_port)
 
 
-def refused_everywhere(helpline: Helpline, credential: str, ticket_id: str) -> float:
+def refused_everywhere(helpline: AccessHelpline, credential: str, ticket_id: str) -> float:
     """Seconds until all five services answer ``credential`` with 401."""
     start = time.monotonic()
     last: dict[str, int] = {}
@@ -122,12 +85,12 @@ def refused_everywhere(helpline: Helpline, credential: str, ticket_id: str) -> f
     return time.monotonic() - start
 
 
-def accepted_everywhere(helpline: Helpline, credential: str, ticket_id: str) -> None:
+def accepted_everywhere(helpline: AccessHelpline, credential: str, ticket_id: str) -> None:
     statuses = helpline.statuses(credential, ticket_id)
     assert 401 not in statuses.values(), statuses
 
 
-def test_make_run_leaves_private_credentials_that_work(helpline: Helpline) -> None:
+def test_make_run_leaves_private_credentials_that_work(helpline: AccessHelpline) -> None:
     for name in ("dev-admin", DEV_TOKEN, "operator-key", "service-key-escalation"):
         assert (helpline.home / name).stat().st_mode & 0o077 == 0, name
     admin = json.loads((helpline.home / "dev-admin").read_text())
@@ -139,7 +102,7 @@ def test_make_run_leaves_private_credentials_that_work(helpline: Helpline) -> No
 
 
 def test_an_agent_created_with_the_admin_key_signs_in_with_a_verifiable_short_jwt(
-        helpline: Helpline) -> None:
+        helpline: AccessHelpline) -> None:
     created = helpline.call(helpline.admin_key, "POST", "identity", "/v1/users", {
         "name": "Ann Agent", "email": "ann@demo.helpline.test", "role": "agent",
         "password": PASSWORD})
@@ -167,7 +130,7 @@ def test_an_agent_created_with_the_admin_key_signs_in_with_a_verifiable_short_jw
 
 
 def test_a_read_key_reads_cannot_write_and_is_refused_everywhere_once_revoked(
-        helpline: Helpline) -> None:
+        helpline: AccessHelpline) -> None:
     ticket = helpline.new_ticket(helpline.admin_key)
     assert ticket.status_code == 201, ticket.text
     ticket_id = ticket.json()["id"]
@@ -187,7 +150,7 @@ def test_a_read_key_reads_cannot_write_and_is_refused_everywhere_once_revoked(
 
 
 def test_every_credential_of_a_suspended_tenant_is_refused_everywhere(
-        helpline: Helpline) -> None:
+        helpline: AccessHelpline) -> None:
     tenant = unique_name("acme").replace("_", "-")
     operator = secret_file(helpline.home / "operator-key")
     created = helpline.call(operator, "POST", "identity", "/v1/tenants", {
@@ -210,7 +173,7 @@ def test_every_credential_of_a_suspended_tenant_is_refused_everywhere(
     assert refused_everywhere(helpline, person, ticket_id) < REFUSED_WITHIN
 
 
-def test_the_audit_log_shows_who_created_a_user_and_revoked_a_key(helpline: Helpline) -> None:
+def test_the_audit_log_shows_who_created_a_user_and_revoked_a_key(helpline: AccessHelpline) -> None:
     admin_key_id = next(key["id"] for key in helpline.call(
         helpline.admin_key, "GET", "identity", "/v1/api-keys").json() if key["name"] == "make run")
     user = helpline.call(helpline.admin_key, "POST", "identity", "/v1/users", {
@@ -239,7 +202,7 @@ def test_the_audit_log_shows_who_created_a_user_and_revoked_a_key(helpline: Help
 
 
 def test_denied_calls_at_the_other_services_are_audited_with_their_actor(
-        helpline: Helpline) -> None:
+        helpline: AccessHelpline) -> None:
     reader = helpline.new_key(helpline.admin_key, ["tickets:read"])
     actor = f"api_key:{reader['id']}"
     assert helpline.new_ticket(reader["key"]).status_code == 403
