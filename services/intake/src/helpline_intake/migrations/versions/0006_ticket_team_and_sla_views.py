@@ -8,6 +8,10 @@ Lists filter by team, by SLA (breached, at risk), by a search text and sort by t
 deadline of a running clock: each is a column kept from the ticket on every save, with an
 index per tenant. Existing tickets get their values from their SLA view and requester here;
 their team stays unknown until routing classifies them again.
+
+On PostgreSQL with the pg_trgm extension available (contrib), the search text also gets a
+trigram index, so a substring search of three or more characters does not read every ticket;
+without it (and on SQLite) the search reads the tenant's tickets, a few milliseconds for 10,000.
 """
 from typing import Sequence, Union
 
@@ -64,10 +68,28 @@ def upgrade() -> None:
                               nullable=False)
         for name, columns in _INDEXES.items():
             batch_op.create_index(name, columns, unique=False)
+    if connection.dialect.name == 'postgresql':
+        _index_search_text(connection)
+
+
+def _index_search_text(connection: sa.Connection) -> None:
+    available = connection.scalar(sa.text(
+        "SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'"))
+    if not available:
+        return
+    try:
+        # A role that may not create the extension keeps the plain search: not an error.
+        with connection.begin_nested():
+            connection.execute(sa.text('CREATE EXTENSION IF NOT EXISTS pg_trgm'))
+    except sa.exc.DBAPIError:
+        return
+    op.execute('CREATE INDEX ix_tickets_search_trgm ON tickets USING gin '
+               '(search_text gin_trgm_ops)')
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.execute('DROP INDEX IF EXISTS ix_tickets_search_trgm')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         for name in _INDEXES:
             batch_op.drop_index(name)
