@@ -18,6 +18,7 @@ from helpline_intake.adapters.repository import (
     Position,
     TicketFilter,
     TicketSort,
+    backlog_query,
     derived_values,
     page_query,
 )
@@ -115,8 +116,6 @@ def test_each_list_query_searches_an_index_of_the_tenant(
 
 
 def test_the_backlog_groups_the_tenant_s_rows_by_an_index(engine: sa.Engine) -> None:
-    from helpline_intake.adapters.repository import backlog_query
-
     plan = _plan(engine, backlog_query("acme", NOW))
     reads = [line for line in plan if " tickets " in f" {line} "]
     assert reads and all(line.startswith("SEARCH tickets USING") for line in reads), plan
