@@ -1,5 +1,7 @@
 """The one place intake is wired: settings, runtime, routes, subscriptions and mail edges."""
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,7 +11,13 @@ from helpline_intake.adapters.domain_ownership import DnsTxtOwnership, TrustedOw
 from helpline_intake.adapters.orm import metadata
 from helpline_intake.config import IntakeSettings
 from helpline_intake.domain.ports import AttachmentStore, DomainOwnership
-from helpline_intake.entrypoints import http, http_directory, http_domains, http_mail
+from helpline_intake.entrypoints import (
+    http,
+    http_directory,
+    http_domains,
+    http_mail,
+    http_reports,
+)
 from helpline_intake.entrypoints.imap import ImapPolicy, imap_poller
 from helpline_intake.entrypoints.mail_loops import pending_sweeper
 from helpline_intake.entrypoints.smtp import smtp_loop
@@ -17,6 +25,7 @@ from helpline_intake.service_layer import handlers
 from helpline_intake.service_layer.email_intake import MailProcessing
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared import topics
+from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.service import ServiceRuntime
 
 NAME = "intake"
@@ -25,8 +34,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def bootstrap(settings: IntakeSettings | None = None,
               attachments: AttachmentStore | None = None,
-              ownership: DomainOwnership | None = None) -> tuple[FastAPI, ServiceRuntime]:
-    """Build intake's app and runtime (nothing connects until the app starts)."""
+              ownership: DomainOwnership | None = None,
+              clock: Callable[[], datetime] = utcnow) -> tuple[FastAPI, ServiceRuntime]:
+    """Build intake's app and runtime (nothing connects until the app starts).
+
+    ``clock`` is the instant the SLA views count from (tests pass their own).
+    """
     settings = settings or IntakeSettings()
     if ownership is None:
         ownership = (TrustedOwnership() if settings.domain_verification == "trust"
@@ -57,7 +70,9 @@ def bootstrap(settings: IntakeSettings | None = None,
     runtime.add_loop(imap_poller(processing, settings.imap_poll_interval,
                                  settings.imap_batch_size, imap_policy))
     app = runtime.http_app("Helpline intake", [
-        http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size),
+        http.router(unit_of_work, settings.max_page_size, store, settings.max_attachment_size,
+                    clock),
+        http_reports.router(unit_of_work, clock),
         http_directory.router(unit_of_work),
         http_domains.router(unit_of_work, ownership),
         http_mail.router(processing, imap_policy),

@@ -43,8 +43,20 @@ tickets = Table(
     Column("merged_into_id", String(64), nullable=True),
     # ",tag1,tag2," so a tag filter is a portable LIKE (tags never contain commas).
     Column("tag_index", Text, nullable=False, server_default=""),
+    Column("team", String(100), nullable=True),
+    # Derived from ``sla`` on every save, so lists can filter and sort by them with an index.
+    Column("next_deadline", UtcDateTime, nullable=True),
+    # next_deadline, or the far future when none: "no deadline last" on every backend.
+    Column("due_order", UtcDateTime, nullable=False),
+    Column("sla_breached", Boolean, nullable=False, server_default=text("false")),
+    # Subject, requester address and name, lower-cased by Python: one case rule on every backend.
+    Column("search_text", Text, nullable=False, server_default=""),
     Index("ix_tickets_tenant_created", "tenant_id", "created_at", "id"),
     Index("ix_tickets_tenant_requester", "tenant_id", "requester_email"),
+    Index("ix_tickets_tenant_team", "tenant_id", "team", "created_at", "id"),
+    Index("ix_tickets_tenant_assignee", "tenant_id", "assignee_id", "created_at", "id"),
+    Index("ix_tickets_tenant_due", "tenant_id", "due_order", "created_at", "id"),
+    Index("ix_tickets_tenant_breached", "tenant_id", "sla_breached", "created_at", "id"),
 )
 
 messages = Table(

@@ -3,17 +3,55 @@
 import base64
 import json
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_intake.adapters.orm import messages, thread_ids, tickets
-from helpline_intake.domain.model import Message, Ticket
+from helpline_intake.domain.model import (
+    AT_RISK_WITHIN,
+    Message,
+    Ticket,
+    next_deadline,
+    sla_breached,
+)
 from helpline_shared.inputs import refuse_unrepresentable_instant
 
 _TICKET_COLUMNS = [f.name for f in fields(Ticket) if f.name != "events"]
+
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+"""``due_order`` of a ticket without a running clock: after every real deadline."""
+
+TicketSort = Literal["created", "sla"]
+SlaFilter = Literal["breached", "at_risk"]
+
+
+def search_text(subject: str, requester_email: str, requester_name: str | None) -> str:
+    """What ``q`` searches: subject, requester address and name, lower-cased."""
+    return "\n".join([subject, requester_email, requester_name or ""]).lower()
+
+
+def derived_values(ticket_values: dict[str, Any]) -> dict[str, Any]:
+    """The columns kept from a ticket's other fields, for indexed filters and sorts."""
+    deadline = next_deadline(ticket_values["sla"])
+    return {"next_deadline": deadline, "due_order": deadline or NO_DEADLINE,
+            "sla_breached": sla_breached(ticket_values["sla"]),
+            "search_text": search_text(ticket_values["subject"],
+                                       ticket_values["requester_email"],
+                                       ticket_values["requester_name"])}
 
 
 def _ticket(row: Any) -> Ticket:
@@ -23,6 +61,7 @@ def _ticket(row: Any) -> Ticket:
 def _ticket_values(ticket: Ticket) -> dict[str, Any]:
     values = {name: getattr(ticket, name) for name in _TICKET_COLUMNS}
     values["tag_index"] = "," + ",".join(ticket.tags) + "," if ticket.tags else ""
+    values.update(derived_values(values))
     return values
 
 
@@ -47,22 +86,145 @@ class TicketFilter:
     created_before: datetime | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
+    unassigned: bool | None = None
+    team: str | None = None
+    sla: SlaFilter | None = None
+    text: str | None = None
+    """A substring of the subject, requester address or name, any case."""
+    now: datetime | None = None
+    """The instant ``sla="at_risk"`` counts from (required with it)."""
 
 
-def encode_cursor(ticket: Ticket) -> str:
-    """An opaque cursor pointing just after ``ticket`` in list order."""
-    raw = json.dumps([ticket.created_at.isoformat(), ticket.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
+@dataclass(frozen=True)
+class Position:
+    """A place in a ticket list: just after the ticket with these sort keys."""
+
+    created_at: datetime
+    id: str
+    due_order: datetime | None = None
+    """Set in a list sorted by SLA deadline."""
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Read a cursor made by ``encode_cursor``; ``ValueError`` if it is not one."""
+def encode_cursor(ticket: Ticket, sort: TicketSort = "created") -> str:
+    """An opaque cursor pointing just after ``ticket`` in the list order ``sort``."""
+    keys = [ticket.created_at.isoformat(), ticket.id]
+    if sort == "sla":
+        keys = ["sla", (ticket.next_deadline or NO_DEADLINE).isoformat(), *keys]
+    return base64.urlsafe_b64encode(json.dumps(keys).encode()).decode()
+
+
+def _instant(value: Any) -> datetime:
+    # A tampered instant without a zone, or out of range, must not reach the query.
+    return refuse_unrepresentable_instant(datetime.fromisoformat(value))
+
+
+def decode_cursor(cursor: str, sort: TicketSort = "created") -> Position:
+    """Read a cursor made by ``encode_cursor`` for ``sort``; ``ValueError`` if it is not one."""
     try:
-        created_at, ticket_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        # A tampered instant without a zone, or out of range, must not reach the query.
-        return refuse_unrepresentable_instant(datetime.fromisoformat(created_at)), str(ticket_id)
+        keys = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(keys, list):
+            raise TypeError("not a list")
+        if sort == "sla":
+            kind, due_order, created_at, ticket_id = keys
+            if kind != "sla":
+                raise ValueError("a cursor of another sort")
+            return Position(_instant(created_at), str(ticket_id), _instant(due_order))
+        created_at, ticket_id = keys
+        return Position(_instant(created_at), str(ticket_id))
     except (ValueError, TypeError) as error:
-        raise ValueError("not a cursor issued by this API") from error
+        raise ValueError(f"not a cursor issued by this API for sort={sort}") from error
+
+
+def _after(position: Position) -> ColumnElement[bool]:
+    after_created = or_(tickets.c.created_at > position.created_at,
+                        and_(tickets.c.created_at == position.created_at,
+                             tickets.c.id > position.id))
+    if position.due_order is None:
+        return after_created
+    return or_(tickets.c.due_order > position.due_order,
+               and_(tickets.c.due_order == position.due_order, after_created))
+
+
+def _at_risk(now: datetime) -> ColumnElement[bool]:
+    # A running clock already past its deadline awaits escalation's breach: still at risk.
+    return tickets.c.due_order <= now + AT_RISK_WITHIN
+
+
+def _narrowed(where: TicketFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    for column, value in ((tickets.c.status, where.status),
+                          (tickets.c.priority, where.priority),
+                          (tickets.c.type, where.type),
+                          (tickets.c.assignee_id, where.assignee_id),
+                          (tickets.c.requester_email, where.requester_email),
+                          (tickets.c.organization_id, where.organization_id),
+                          (tickets.c.team, where.team)):
+        if value is not None:
+            conditions.append(column == value)
+    if where.tag is not None:
+        conditions.append(tickets.c.tag_index.contains(f",{where.tag},", autoescape=True))
+    ranges = ((tickets.c.created_at, where.created_after, where.created_before),
+              (tickets.c.updated_at, where.updated_after, where.updated_before))
+    for column, low, high in ranges:
+        if low is not None:
+            conditions.append(column >= low)
+        if high is not None:
+            conditions.append(column < high)
+    if where.unassigned is not None:
+        conditions.append(tickets.c.assignee_id.is_(None) if where.unassigned
+                          else tickets.c.assignee_id.is_not(None))
+    if where.sla == "breached":
+        conditions.append(tickets.c.sla_breached == true())
+    elif where.sla == "at_risk":
+        if where.now is None:
+            raise ValueError("sla=at_risk needs the instant to count from")
+        conditions.append(_at_risk(where.now))
+    if where.text:
+        conditions.append(tickets.c.search_text.contains(where.text.lower(), autoescape=True))
+    return conditions
+
+
+def page_query(tenant_id: str, *, limit: int, after: Position | None = None,
+               where: TicketFilter | None = None, sort: TicketSort = "created") -> Select[Any]:
+    """The query of one page: ``created`` oldest first; ``sla`` next running deadline first,
+    tickets without one last (then oldest first)."""
+    query = select(tickets).where(tickets.c.tenant_id == tenant_id,
+                                  *_narrowed(where or TicketFilter()))
+    if after:
+        query = query.where(_after(after))
+    order = [tickets.c.created_at, tickets.c.id]
+    if sort == "sla":
+        order.insert(0, tickets.c.due_order)
+    return query.order_by(*order).limit(limit)
+
+
+def backlog_query(tenant_id: str, now: datetime) -> Select[Any]:
+    """Count the tenant's tickets per status, priority and team, with those needing attention."""
+    def counted(condition: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    return (
+        select(tickets.c.status, tickets.c.priority, tickets.c.team,
+               func.count().label("count"),
+               counted(tickets.c.assignee_id.is_(None)).label("unassigned"),
+               counted(tickets.c.sla_breached == true()).label("breached"),
+               counted(_at_risk(now)).label("at_risk"))
+        .where(tickets.c.tenant_id == tenant_id)
+        .group_by(tickets.c.status, tickets.c.priority, tickets.c.team)
+    )
+
+
+@dataclass(frozen=True)
+class BacklogRow:
+    """One group of a tenant's tickets: how many, and how many of them need attention."""
+
+    status: str
+    priority: str
+    team: str | None
+    count: int
+    unassigned: int
+    breached: int
+    at_risk: int
 
 
 class TicketRepository:
@@ -95,39 +257,21 @@ class TicketRepository:
         tenant_id: str,
         *,
         limit: int,
-        after: tuple[datetime, str] | None = None,
+        after: Position | None = None,
         where: TicketFilter | None = None,
+        sort: TicketSort = "created",
     ) -> list[Ticket]:
-        """The tenant's tickets, oldest first, after the cursor position, filtered."""
-        query = select(tickets).where(tickets.c.tenant_id == tenant_id)
-        if after:
-            created_at, ticket_id = after
-            query = query.where(
-                or_(tickets.c.created_at > created_at,
-                    and_(tickets.c.created_at == created_at, tickets.c.id > ticket_id))
-            )
-        where = where or TicketFilter()
-        for column, value in ((tickets.c.status, where.status),
-                              (tickets.c.priority, where.priority),
-                              (tickets.c.type, where.type),
-                              (tickets.c.assignee_id, where.assignee_id),
-                              (tickets.c.requester_email, where.requester_email),
-                              (tickets.c.organization_id, where.organization_id)):
-            if value is not None:
-                query = query.where(column == value)
-        if where.tag is not None:
-            query = query.where(tickets.c.tag_index.contains(f",{where.tag},", autoescape=True))
-        ranges = ((tickets.c.created_at, where.created_after, where.created_before),
-                  (tickets.c.updated_at, where.updated_after, where.updated_before))
-        for column, low, high in ranges:
-            if low is not None:
-                query = query.where(column >= low)
-            if high is not None:
-                query = query.where(column < high)
-        rows = await self._session.execute(
-            query.order_by(tickets.c.created_at, tickets.c.id).limit(limit)
-        )
+        """The tenant's tickets after the cursor position, filtered, in ``sort`` order."""
+        rows = await self._session.execute(page_query(tenant_id, limit=limit, after=after,
+                                                      where=where, sort=sort))
         return [_ticket(row) for row in rows]
+
+    async def backlog(self, tenant_id: str, now: datetime) -> list[BacklogRow]:
+        """The tenant's tickets counted by status, priority and team (one grouped query)."""
+        return [BacklogRow(status=row.status, priority=row.priority, team=row.team,
+                           count=int(row.count), unassigned=int(row.unassigned),
+                           breached=int(row.breached), at_risk=int(row.at_risk))
+                for row in await self._session.execute(backlog_query(tenant_id, now))]
 
     async def add_message(self, message: Message) -> None:
         """Insert a message."""

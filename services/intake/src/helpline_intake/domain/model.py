@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from helpline_intake.domain.errors import CannotMerge, TicketClosed
@@ -22,6 +22,7 @@ from helpline_shared.events import (
     SlaDeadlineRecomputed,
     SlaEscalated,
     TicketAssigned,
+    TicketClassified,
     TicketCreated,
     TicketMerged,
     TicketStatus,
@@ -41,6 +42,25 @@ SYSTEM = Actor(type="system")
 SlaEvent = (SlaClockStarted | SlaClockStopped | SlaBreached | SlaClockPaused | SlaClockResumed
             | SlaDeadlineRecomputed | SlaEscalated)
 """The events of ``helpline.sla`` that change what a ticket shows of its clocks."""
+
+OPEN_STATUSES: tuple[TicketStatus, ...] = ("new", "open", "pending", "on_hold")
+"""Statuses of the backlog: everything not solved or closed."""
+
+AT_RISK_WITHIN = timedelta(hours=1)
+"""A running clock due this soon puts its ticket at risk."""
+
+
+def next_deadline(sla: dict[str, dict[str, Any]]) -> datetime | None:
+    """The earliest deadline among the running clocks of a ticket's SLA view, if any."""
+    deadlines = [datetime.fromisoformat(state["deadline"]) for state in sla.values()
+                 if state.get("state") == "running" and state.get("deadline")]
+    return min(deadlines, default=None)
+
+
+def sla_breached(sla: dict[str, dict[str, Any]]) -> bool:
+    """Whether any clock of a ticket's SLA view breached (paused after a breach included)."""
+    return any(state.get("state") == "breached" or bool(state.get("breached"))
+               for state in sla.values())
 
 
 def new_id() -> str:
@@ -100,6 +120,7 @@ class Ticket:
     organization_id: str | None = None
     mailbox: str | None = None
     merged_into_id: str | None = None
+    team: str | None = None
     events: list[Event] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
@@ -241,6 +262,20 @@ class Ticket:
             self._change_status("open", event.occurred_at, event.actor or SYSTEM)
         else:
             self.updated_at = event.occurred_at
+
+    def record_classification(self, event: TicketClassified) -> None:
+        """Show the team routing's rules sent the ticket to (a later relaxation only widens it)."""
+        self.team = event.team
+
+    @property
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline of a running SLA clock; None when no clock runs."""
+        return next_deadline(self.sla)
+
+    @property
+    def sla_breached(self) -> bool:
+        """Whether any SLA clock of the ticket breached."""
+        return sla_breached(self.sla)
 
     def record_sla(self, event: SlaEvent) -> None:
         """Show an SLA metric's state (running, paused, met, breached) as escalation reports it.

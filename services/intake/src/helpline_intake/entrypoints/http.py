@@ -2,12 +2,21 @@
 
 import base64
 import binascii
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import AfterValidator
 
 from helpline_intake.adapters.orm import idempotent_requests
-from helpline_intake.adapters.repository import TicketFilter, decode_cursor, encode_cursor
+from helpline_intake.adapters.repository import (
+    SlaFilter,
+    TicketFilter,
+    TicketSort,
+    decode_cursor,
+    encode_cursor,
+)
 from helpline_intake.domain.errors import CannotMerge, TicketClosed, TicketNotFound
 from helpline_intake.domain.model import new_id
 from helpline_intake.domain.ports import AttachmentStore
@@ -27,10 +36,16 @@ from helpline_intake.entrypoints.schemas import (
 from helpline_intake.service_layer import handlers
 from helpline_intake.service_layer.handlers import UnitOfWorkFactory
 from helpline_shared.events import Priority, TicketStatus, TicketType
-from helpline_shared.inputs import Instant
+from helpline_shared.inputs import Instant, refuse_unsafe_line
 from helpline_shared.runtime import idempotency
 from helpline_shared.runtime.auth import Principal, event_actor, require
+from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.problems import invalid_field, not_found
+
+Search = Annotated[str, Query(min_length=1, max_length=200,
+                               description="A substring of the subject, requester address or "
+                                           "name, any case."),
+                   AfterValidator(refuse_unsafe_line)]
 
 
 def _conflict(detail: str, field: str) -> HTTPException:
@@ -57,8 +72,8 @@ async def _store_attachments(items: list[AttachmentIn], tenant_id: str, store: A
 
 
 def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: AttachmentStore,
-           max_attachment_size: int) -> APIRouter:
-    """The ``/v1/tickets`` routes on ``unit_of_work``."""
+           max_attachment_size: int, clock: Callable[[], datetime] = utcnow) -> APIRouter:
+    """The ``/v1/tickets`` routes on ``unit_of_work``; ``clock`` says when `at_risk` counts from."""
     api = APIRouter(prefix="/v1/tickets", tags=["tickets"])
     idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
     reader = require("tickets.read")
@@ -95,10 +110,24 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         created_before: Instant | None = None,
         updated_after: Instant | None = None,
         updated_before: Instant | None = None,
+        unassigned: Annotated[bool | None, Query(
+            description="`true`: only tickets without an assignee; `false`: only assigned "
+                        "ones.")] = None,
+        team: Annotated[str | None, Query(
+            min_length=1, max_length=100,
+            description="Only tickets routing's rules classified to this team.")] = None,
+        sla: Annotated[SlaFilter | None, Query(
+            description="`breached`: an SLA clock breached; `at_risk`: a running clock is due "
+                        "within the next hour.")] = None,
+        q: Search | None = None,
+        sort: Annotated[TicketSort, Query(
+            description="`created`: oldest first; `sla`: the next deadline of a running clock "
+                        "first, tickets without one last (a cursor keeps its sort).")
+                        ] = "created",
     ) -> TicketPage:
-        """The tenant's tickets, oldest first, one page at a time, filtered."""
+        """The tenant's tickets, one page at a time, filtered and sorted."""
         try:
-            after = decode_cursor(cursor) if cursor else None
+            after = decode_cursor(cursor, sort) if cursor else None
         except ValueError as error:
             raise invalid_field("cursor", str(error)) from error
         page_size = min(limit, max_page_size)
@@ -107,15 +136,16 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             requester_email=requester.lower() if requester else None,
             organization_id=organization_id, created_after=created_after,
             created_before=created_before, updated_after=updated_after,
-            updated_before=updated_before)
+            updated_before=updated_before, unassigned=unassigned, team=team, sla=sla, text=q,
+            now=clock())
         async with unit_of_work().read_only() as uow:
             tickets = await uow.tickets.page(principal.tenant_id, limit=page_size + 1,
-                                             after=after, where=where)
+                                             after=after, where=where, sort=sort)
         more = len(tickets) > page_size
         tickets = tickets[:page_size]
         return TicketPage(
             items=[TicketOut.of(ticket) for ticket in tickets],
-            next_cursor=encode_cursor(tickets[-1]) if more else None,
+            next_cursor=encode_cursor(tickets[-1], sort) if more else None,
         )
 
     @api.get("/{ticket_id}", response_model=TicketOut)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from helpline_intake.domain.model import Message, Ticket
+from helpline_intake.service_layer.reports import Backlog
 from helpline_shared.events import AuthorRole, Priority, Requester, TicketStatus, TicketType
 from helpline_shared.inputs import SafeEmailAddress, SafeLine, SafeName, refuse_unsafe_line
 
@@ -125,6 +126,12 @@ class TicketOut(BaseModel):
     merged_into_id: str | None
     created_at: datetime
     updated_at: datetime
+    team: str | None = Field(
+        default=None, examples=["billing"],
+        description="The team routing's rules classified the ticket to (null: none, or not yet).")
+    next_deadline: datetime | None = Field(
+        default=None, examples=["2026-03-02T10:15:00Z"],
+        description="The earliest deadline of a running SLA clock (null when no clock runs).")
 
     @classmethod
     def of(cls, ticket: Ticket) -> "TicketOut":
@@ -136,7 +143,7 @@ class TicketOut(BaseModel):
             channel=ticket.channel, status=ticket.status, assignee=ticket.assignee_id,
             sla=ticket.sla, organization_id=ticket.organization_id, mailbox=ticket.mailbox,
             merged_into_id=ticket.merged_into_id, created_at=ticket.created_at,
-            updated_at=ticket.updated_at,
+            updated_at=ticket.updated_at, team=ticket.team, next_deadline=ticket.next_deadline,
         )
 
 
@@ -178,3 +185,58 @@ class MessageOut(BaseModel):
                 url=f"{base}/{item['id']}") for item in message.attachments],
             created_at=message.created_at,
         )
+
+
+PRIORITY_COUNTS = "Open tickets per priority (every priority, zero included)."
+
+
+class TeamBacklogOut(BaseModel):
+    """The open tickets of one team."""
+
+    team: str | None = Field(examples=["billing"], description=(
+        "The team routing's rules classified the tickets to; null for tickets of no team."))
+    open: int = Field(ge=0, examples=[12], description="Open tickets of the team.")
+    by_priority: dict[Priority, int] = Field(examples=[{"urgent": 1, "high": 2, "normal": 8,
+                                                        "low": 1}],
+                                             description=PRIORITY_COUNTS)
+
+
+class BacklogOut(BaseModel):
+    """The tenant's backlog now: open means neither `solved` nor `closed`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "generated_at": "2026-03-02T09:30:00Z", "open": 41, "unassigned": 6, "breached": 3,
+        "at_risk": 4, "by_priority": {"urgent": 2, "high": 5, "normal": 30, "low": 4},
+        "by_status": {"new": 6, "open": 25, "pending": 8, "on_hold": 2, "solved": 110,
+                      "closed": 950},
+        "by_team": [{"team": "billing", "open": 12,
+                     "by_priority": {"urgent": 1, "high": 2, "normal": 8, "low": 1}},
+                    {"team": None, "open": 29,
+                     "by_priority": {"urgent": 1, "high": 3, "normal": 22, "low": 3}}],
+    }]})
+
+    generated_at: datetime = Field(description="The instant the figures were counted at.")
+    open: int = Field(ge=0, description="Tickets neither solved nor closed.")
+    unassigned: int = Field(ge=0, description="Open tickets without an assignee.")
+    breached: int = Field(ge=0, description="Open tickets with an SLA clock that breached.")
+    at_risk: int = Field(ge=0, description=(
+        "Open tickets with a running SLA clock due within the next hour (or overdue and not yet "
+        "reported breached)."))
+    by_priority: dict[Priority, int] = Field(description=PRIORITY_COUNTS)
+    by_status: dict[TicketStatus, int] = Field(description=(
+        "All the tenant's tickets per status (every status, zero included; solved and closed "
+        "too)."))
+    by_team: list[TeamBacklogOut] = Field(description=(
+        "Open tickets per team, named teams alphabetically, then those of no team; a team "
+        "without open tickets is absent."))
+
+    @classmethod
+    def of(cls, backlog: Backlog) -> "BacklogOut":
+        """Present ``backlog``."""
+        return cls.model_validate({
+            "generated_at": backlog.generated_at, "open": backlog.open,
+            "unassigned": backlog.unassigned, "breached": backlog.breached,
+            "at_risk": backlog.at_risk, "by_priority": backlog.by_priority,
+            "by_status": backlog.by_status,
+            "by_team": [{"team": item.team, "open": item.open, "by_priority": item.by_priority}
+                        for item in backlog.by_team]})

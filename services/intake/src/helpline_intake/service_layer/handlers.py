@@ -24,6 +24,7 @@ from helpline_shared.events import (
     Requester,
     TenantDeleted,
     TicketAssigned,
+    TicketClassified,
     TicketStatus,
     TicketType,
     UserCreated,
@@ -178,6 +179,7 @@ def handler_table() -> HandlerTable[IntakeUnitOfWork]:
     """Intake's consumer: what routing, escalation, notify and identity report, and its appliers."""
     return HandlerTable(CONSUMER, {
         TicketAssigned: apply_routing_or_sla_event,
+        TicketClassified: apply_classification,
         **dict.fromkeys(get_args(SlaEvent), apply_routing_or_sla_event),
         NotificationDelivered: apply_notification,
         **dict.fromkeys(IDENTITY_EVENTS, apply_identity_event),
@@ -204,6 +206,18 @@ async def apply_routing_or_sla_event(uow: IntakeUnitOfWork, envelope: Envelope) 
     await uow.tickets.save(ticket)
     for raised in ticket.events:
         uow.publish(raised)
+
+
+async def apply_classification(uow: IntakeUnitOfWork, envelope: Envelope) -> None:
+    """Show the team routing's rules sent the ticket to, for team queues and reports."""
+    event = envelope.event
+    if not isinstance(event, TicketClassified):
+        return
+    ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
+    if ticket is None:
+        raise TicketNotFound(event.ticket_id)
+    ticket.record_classification(event)
+    await uow.tickets.save(ticket)
 
 
 async def apply_notification(uow: IntakeUnitOfWork, envelope: Envelope) -> None:
