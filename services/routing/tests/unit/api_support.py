@@ -27,7 +27,6 @@ from helpline_shared.runtime.testing import (
 )
 
 IDENTITY = stand_in_identity()
-PRESENCE_CHANGED = AgentPresenceChanged.event_type
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -73,8 +72,8 @@ class Routing:
 
     async def presence_events(self) -> list[AgentPresenceChanged]:
         """Every AgentPresenceChanged in the outbox, oldest first."""
-        return [e.event for e in await outbox_events(self.engine, metadata)  # type: ignore[misc]
-                if e.type == PRESENCE_CHANGED]
+        return [e.event for e in await outbox_events(self.engine, metadata)
+                if isinstance(e.event, AgentPresenceChanged)]
 
 
 @asynccontextmanager

@@ -315,4 +315,4 @@ class AgentsReportOut(BaseModel):
         """Present ``report``."""
         return cls(generated_at=report.generated_at,
                    agents=[AgentFiguresOut.of(figures) for figures in report.agents],
-                   by_presence=report.by_presence)  # type: ignore[arg-type]
+                   by_presence=report.by_presence)

@@ -23,7 +23,7 @@ class AgentsReport:
 
     generated_at: datetime
     agents: list[AgentFigures]
-    by_presence: dict[str, int]
+    by_presence: dict[Presence, int]
 
 
 async def agents_report(tenant_id: str, uow: RoutingUnitOfWork) -> AgentsReport:
@@ -31,7 +31,7 @@ async def agents_report(tenant_id: str, uow: RoutingUnitOfWork) -> AgentsReport:
     async with uow:
         found = await uow.agents.of_tenant(tenant_id)
         held = await uow.tickets.assigned_by_agent(tenant_id)
-    by_presence = dict.fromkeys(get_args(Presence), 0)
+    by_presence: dict[Presence, int] = dict.fromkeys(get_args(Presence), 0)
     for agent in found:
         by_presence[agent.presence] += 1
     return AgentsReport(
