@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from helpline_routing.adapters.orm import metadata, timers
 from helpline_routing.config import RoutingSettings
-from helpline_routing.entrypoints import http_admin, http_agents, http_tickets
+from helpline_routing.entrypoints import http_admin, http_agents, http_reports, http_tickets
 from helpline_routing.service_layer import handlers, offers
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared import topics
@@ -47,6 +47,6 @@ def bootstrap(settings: RoutingSettings | None = None) -> tuple[FastAPI, Service
                                    lambda _stopping: handlers.drain_all(unit_of_work())))
     app = runtime.http_app("Helpline routing", [
         http_agents.router(unit_of_work), http_admin.router(unit_of_work),
-        http_tickets.router(unit_of_work)])
+        http_tickets.router(unit_of_work), http_reports.router(unit_of_work)])
     return app, runtime
 

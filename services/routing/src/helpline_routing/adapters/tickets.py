@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import offers, routed_tickets, routing_history
@@ -95,6 +95,15 @@ class RoutedTicketRepository:
             routed_tickets.c.state == "waiting").distinct())
         return [row.tenant_id for row in rows]
 
+    async def assigned_by_agent(self, tenant_id: str) -> dict[str, int]:
+        """How many open tickets each of the tenant's agents holds (assigned, not closed)."""
+        rows = await self._session.execute(
+            select(routed_tickets.c.agent_id, func.count().label("held"))
+            .where(routed_tickets.c.tenant_id == tenant_id, routed_tickets.c.state == "assigned",
+                   routed_tickets.c.agent_id.is_not(None))
+            .group_by(routed_tickets.c.agent_id))
+        return {row.agent_id: int(row.held) for row in rows}
+
 
 @dataclass(frozen=True)
 class Offer:
@@ -135,6 +144,18 @@ class OfferRepository:
         """The agent's unanswered offers."""
         rows = await self._session.execute(select(offers).where(
             offers.c.agent_id == agent_id, offers.c.state == "offered"))
+        return [Offer(**row._mapping) for row in rows]
+
+    async def listed(self, tenant_id: str, *, agent_id: str | None, states: tuple[str, ...],
+                     limit: int) -> list[Offer]:
+        """The tenant's offers (of one agent, in ``states`` when given), newest first."""
+        query = select(offers).where(offers.c.tenant_id == tenant_id)
+        if agent_id is not None:
+            query = query.where(offers.c.agent_id == agent_id)
+        if states:
+            query = query.where(offers.c.state.in_(states))
+        rows = await self._session.execute(
+            query.order_by(offers.c.created_at.desc(), offers.c.id.desc()).limit(limit))
         return [Offer(**row._mapping) for row in rows]
 
     async def of_ticket(self, ticket_id: str) -> list[Offer]:

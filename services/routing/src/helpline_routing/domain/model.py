@@ -175,9 +175,14 @@ class Caller:
             return True
         return self.role == "lead" and bool(self.teams & agent.teams)
 
+    @property
+    def sees_every_offer(self) -> bool:
+        """Leads, admins and keys act on any agent's offers; an agent only on their own."""
+        return self.role in (None, "admin", "lead")
+
     def may_answer_offers_of(self, agent: Agent) -> bool:
         """Agents answer only offers made to them; leads and admins any."""
-        return self.role in (None, "admin", "lead") or self.is_agent(agent)
+        return self.sees_every_offer or self.is_agent(agent)
 
 
 KEY = Caller()

@@ -9,7 +9,7 @@ from helpline_routing.entrypoints.schemas import AgentIn, AgentOut, AgentPatch, 
 from helpline_routing.service_layer import agents
 from helpline_routing.service_layer.unit_of_work import UnitOfWorkFactory
 from helpline_shared.runtime import idempotency
-from helpline_shared.runtime.auth import Principal, require
+from helpline_shared.runtime.auth import Principal, event_actor, require
 from helpline_shared.runtime.problems import not_found
 
 
@@ -88,7 +88,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         try:
             agent = await agents.change_presence(agents.ChangePresence(
                 tenant_id=principal.tenant_id, agent_id=agent_id, presence=body.status,
-                caller=caller_of(principal)), unit_of_work())
+                caller=caller_of(principal), actor=event_actor(principal)), unit_of_work())
         except AgentNotFound as error:
             raise not_found("agent") from error
         except NotYourAgent as error:

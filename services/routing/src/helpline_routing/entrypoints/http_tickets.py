@@ -1,6 +1,6 @@
 """Ticket routing API: a ticket's routing history, manual assignment, answering offers."""
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 
 from helpline_routing.domain.errors import (
     AgentNotFound,
@@ -63,6 +63,20 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
             raise HTTPException(409, "the ticket is solved or closed") from error
         return TicketRoutingOut.of(ticket, history)
 
+    @api.get("/v1/offers", response_model=list[OfferOut])
+    async def list_offers(principal: Principal = reader,
+                          agent_id: str | None = Query(default=None, min_length=1, max_length=64),
+                          status: offers.OfferStatus | None = None,
+                          limit: int = Query(default=50, ge=1, le=200)) -> list[OfferOut]:
+        """Offers, newest first: an agent's own (another agent's is 403), any for leads."""
+        try:
+            found = await offers.list_offers(offers.ListOffers(
+                tenant_id=principal.tenant_id, caller=caller_of(principal), agent_id=agent_id,
+                status=status, limit=limit), unit_of_work())
+        except NotYourAgent as error:
+            raise not_yours() from error
+        return [OfferOut.of(offer) for offer in found]
+
     @api.get("/v1/offers/{offer_id}", response_model=OfferOut)
     async def get_offer(offer_id: str, principal: Principal = reader) -> OfferOut:
         """One offer and its outcome."""
@@ -70,7 +84,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
             offer = await uow.offers.get(offer_id)
         if offer is None or offer.tenant_id != principal.tenant_id:
             raise not_found("offer")
-        return OfferOut(**{name: getattr(offer, name) for name in OfferOut.model_fields})
+        return OfferOut.of(offer)
 
     async def answer(offer_id: str, principal: Principal, accept: bool, reason: str
                      ) -> OfferOut:
@@ -84,7 +98,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
             raise not_yours() from error
         except OfferNotOpen as error:
             raise HTTPException(409, "the offer is no longer open") from error
-        return OfferOut(**{name: getattr(offer, name) for name in OfferOut.model_fields})
+        return OfferOut.of(offer)
 
     @api.post("/v1/offers/{offer_id}/accept", response_model=OfferOut)
     async def accept(offer_id: str, principal: Principal = responder) -> OfferOut:

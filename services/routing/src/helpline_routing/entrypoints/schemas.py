@@ -5,9 +5,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from helpline_routing.adapters.tickets import HistoryEntry
+from helpline_routing.adapters.tickets import HistoryEntry, Offer
 from helpline_routing.domain.model import Agent, Presence
 from helpline_routing.domain.tickets import RoutedTicket, TenantSettings
+from helpline_routing.service_layer.offers import OfferStatus, status_of
+from helpline_routing.service_layer.reports import AgentFigures, AgentsReport
 from helpline_shared.events import Priority, TicketStatus, TicketType
 from helpline_shared.inputs import SafeEmailAddress, SafeLine, SafeName
 
@@ -214,10 +216,20 @@ class OfferOut(BaseModel):
     id: str
     ticket_id: str
     agent_id: str
-    state: str
+    state: str = Field(description="Routing's own state: offered, accepted, declined, "
+                                   "handed_back, expired or withdrawn.")
+    status: OfferStatus = Field(description="pending (unanswered), accepted, declined (also when "
+                                            "handed back), expired or withdrawn.")
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None
+
+    @classmethod
+    def of(cls, offer: Offer) -> "OfferOut":
+        """Present ``offer``."""
+        return cls(id=offer.id, ticket_id=offer.ticket_id, agent_id=offer.agent_id,
+                   state=offer.state, status=status_of(offer), created_at=offer.created_at,
+                   expires_at=offer.expires_at, decided_at=offer.decided_at)
 
 
 class HistoryOut(BaseModel):
@@ -266,3 +278,41 @@ class TicketRoutingOut(BaseModel):
             relaxed_skills=list(ticket.relaxed_skills), teams=sorted(ticket.teams()),
             excluded_agents=list(ticket.excluded_agents),
             history=[HistoryOut.of(entry) for entry in history])
+
+
+class AgentFiguresOut(BaseModel):
+    """One agent in the agents report."""
+
+    agent_id: str
+    user_id: str | None = Field(description="The identity user the agent is, if any.")
+    name: str
+    teams: list[str]
+    presence: Presence
+    load: int = Field(description="Open tickets assigned to the agent (not solved or closed).")
+    capacity: int = Field(description="The agent's capacity, summed over the channels.")
+    last_seen: datetime | None = Field(description="The agent's last activity (presence, "
+                                                   "heartbeat, answer, message).")
+
+    @classmethod
+    def of(cls, figures: AgentFigures) -> "AgentFiguresOut":
+        """Present ``figures``."""
+        agent = figures.agent
+        return cls(agent_id=agent.id, user_id=agent.user_id, name=agent.name,
+                   teams=sorted(agent.teams), presence=agent.presence, load=figures.load,
+                   capacity=sum(agent.capacity.values()), last_seen=agent.last_activity_at)
+
+
+class AgentsReportOut(BaseModel):
+    """The tenant's agents with presence, load and capacity, and counts by presence."""
+
+    generated_at: datetime
+    agents: list[AgentFiguresOut]
+    by_presence: dict[Presence, int] = Field(
+        description="How many agents are available, busy, away and offline.")
+
+    @classmethod
+    def of(cls, report: AgentsReport) -> "AgentsReportOut":
+        """Present ``report``."""
+        return cls(generated_at=report.generated_at,
+                   agents=[AgentFiguresOut.of(figures) for figures in report.agents],
+                   by_presence=report.by_presence)

@@ -9,6 +9,7 @@ from helpline_routing.service_layer import decisions
 from helpline_routing.service_layer.handlers import drain, on_ticket_event
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.envelope import Envelope
+from helpline_shared.events import Actor
 from helpline_shared.runtime.db import utcnow
 
 AWAY = frozenset({"away", "offline"})
@@ -55,6 +56,8 @@ class ChangePresence:
     agent_id: str
     presence: Presence
     caller: Caller = KEY
+    actor: Actor | None = None
+    """Who set it, as the event tells (from the credential)."""
 
 
 async def register_agent(command: RegisterAgent, uow: RoutingUnitOfWork) -> Agent:
@@ -112,7 +115,11 @@ async def change_presence(command: ChangePresence, uow: RoutingUnitOfWork) -> Ag
         await uow.agents.set_presence(agent.tenant_id, agent.id, command.presence, now)
         if command.presence in AWAY:
             await decisions.hand_back_later(uow, agent.id, now)
+        previous = agent.presence
         agent.presence, agent.last_activity_at = command.presence, now
+        decisions.presence_changed(
+            uow, agent, previous, "person" if command.caller.is_agent(agent) else "lead", now,
+            command.actor)
         await decisions.watch_idle(uow, agent, await uow.config.settings(command.tenant_id))
         await uow.commit()
     if command.presence == "available":

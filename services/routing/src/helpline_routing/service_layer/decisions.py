@@ -9,13 +9,15 @@ from typing import Any
 
 from helpline_routing.adapters.tickets import HistoryEntry, Offer
 from helpline_routing.domain.decision import EXPLAINED_CANDIDATES, Decision
-from helpline_routing.domain.model import Agent
+from helpline_routing.domain.model import Agent, Presence
 from helpline_routing.domain.tickets import RoutedTicket, TenantSettings
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.events import (
     Actor,
+    AgentPresenceChanged,
     CandidateOutcome,
     Channel,
+    PresenceReason,
     Priority,
     RoutingExplanation,
     TicketAssigned,
@@ -183,3 +185,13 @@ async def watch_idle(uow: RoutingUnitOfWork, agent: Agent, settings: TenantSetti
         f"{AGENT_IDLE}:{agent.id}:{since.isoformat()}", kind=AGENT_IDLE,
         due_at=since + timedelta(seconds=settings.idle_timeout_seconds),
         payload={"agent_id": agent.id, "tenant_id": agent.tenant_id})
+
+
+def presence_changed(uow: RoutingUnitOfWork, agent: Agent, previous: Presence,
+                     reason: PresenceReason, now: datetime, actor: Actor | None = None) -> None:
+    """Publish the agent's change from ``previous`` to its presence now (none when unchanged)."""
+    if agent.presence == previous:
+        return
+    uow.publish(AgentPresenceChanged(
+        tenant_id=agent.tenant_id, agent_id=agent.id, user_id=agent.user_id, occurred_at=now,
+        presence=agent.presence, previous=previous, reason=reason, actor=actor))

@@ -193,6 +193,8 @@ async def _user_deactivated(uow: RoutingUnitOfWork, event: UserDeactivated) -> N
         now = utcnow()
         await uow.agents.set_presence(agent.tenant_id, agent.id, "offline", now)
         await decisions.hand_back_later(uow, agent.id, now)
+        previous, agent.presence = agent.presence, "offline"
+        decisions.presence_changed(uow, agent, previous, "lead", now, event.actor)
 
 
 async def drain(uow: RoutingUnitOfWork, tenant_id: str, now: datetime | None = None) -> int:

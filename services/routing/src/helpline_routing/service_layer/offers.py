@@ -6,6 +6,7 @@ Timer callbacks run inside the timer loop's unit of work, which commits them; th
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from helpline_routing.adapters.tickets import Offer
 from helpline_routing.domain.errors import (
@@ -18,6 +19,7 @@ from helpline_routing.domain.tickets import RoutedTicket
 from helpline_routing.service_layer import decisions
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.events import (
+    Actor,
     OfferDeclined,
     OfferExpired,
     RoutingExplanation,
@@ -27,6 +29,51 @@ from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.timers import Timer, TimerTable
 
 log = logging.getLogger(__name__)
+
+ROUTING = Actor(type="system")
+"""The actor of what routing does by itself (the idle timeout)."""
+
+
+OfferStatus = Literal["pending", "accepted", "declined", "expired", "withdrawn"]
+STATUS_OF_STATE: dict[str, OfferStatus] = {
+    "offered": "pending", "accepted": "accepted", "declined": "declined",
+    "handed_back": "declined", "expired": "expired", "withdrawn": "withdrawn"}
+"""An offer's status as the API names it (a handed-back offer was declined for its agent, and
+one whose ticket was solved while offered is withdrawn)."""
+
+
+def status_of(offer: Offer) -> OfferStatus:
+    """The offer's status as the API names it."""
+    return STATUS_OF_STATE.get(offer.state, "withdrawn")
+
+
+@dataclass(frozen=True)
+class ListOffers:
+    """The offers a caller asks to see: one agent's (an agent: only their own), by status."""
+
+    tenant_id: str
+    caller: Caller
+    agent_id: str | None = None
+    status: OfferStatus | None = None
+    limit: int = 50
+
+
+async def list_offers(query: ListOffers, uow: RoutingUnitOfWork) -> list[Offer]:
+    """Newest first; an agent sees their own offers only (another agent's is ``NotYourAgent``)."""
+    async with uow:
+        agent_id = query.agent_id
+        if not query.caller.sees_every_offer:
+            own = (await uow.agents.by_user(query.tenant_id, query.caller.user_id)
+                   if query.caller.user_id else None)
+            if agent_id is not None and (own is None or own.id != agent_id):
+                raise NotYourAgent(agent_id)
+            if own is None:
+                return []
+            agent_id = own.id
+        states = tuple(state for state, status in STATUS_OF_STATE.items()
+                       if status == query.status)
+        return await uow.offers.listed(query.tenant_id, agent_id=agent_id, states=states,
+                                       limit=query.limit)
 
 
 @dataclass(frozen=True)
@@ -114,10 +161,12 @@ async def _expire_offer(uow: RoutingUnitOfWork, timer: Timer) -> None:
     agent = await uow.agents.get(offer.tenant_id, offer.agent_id)
     went_away = False
     if agent is not None:
+        previous = agent.presence
         went_away = agent.record_expired_offer(settings.expiries_before_away)
         await uow.agents.record_offer_outcome(agent)
         if went_away:
             await decisions.hand_back_later(uow, agent.id, now)
+            decisions.presence_changed(uow, agent, previous, "idle", now, ROUTING)
     uow.publish(OfferExpired(
         tenant_id=offer.tenant_id, ticket_id=offer.ticket_id, occurred_at=now,
         offer_id=offer.id, agent_id=offer.agent_id, expires_at=offer.expires_at,
@@ -181,6 +230,8 @@ async def _idle(uow: RoutingUnitOfWork, timer: Timer) -> None:
         return
     await uow.agents.set_presence(agent.tenant_id, agent.id, "away")
     await decisions.hand_back_later(uow, agent.id, now)
+    agent.presence = "away"
+    decisions.presence_changed(uow, agent, "available", "idle", now, ROUTING)
     log.info("agent set away after idle timeout", extra={"agent_id": agent.id})
 
 

@@ -5,9 +5,9 @@ With manual acceptance a decision publishes ``TicketOffered``; the agent's accep
 """
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from helpline_contracts import topics
 from helpline_contracts.events.base import (
@@ -18,9 +18,13 @@ from helpline_contracts.events.base import (
 )
 
 __all__ = [
-    "CandidateOutcome", "OfferDeclined", "OfferExpired", "RoutingExplanation", "TicketAssigned",
-    "TicketClassified", "TicketOffered", "TicketQueued", "TicketRoutingRelaxed",
+    "AgentPresence", "AgentPresenceChanged", "CandidateOutcome", "OfferDeclined", "OfferExpired",
+    "PresenceReason", "RoutingExplanation", "TicketAssigned", "TicketClassified", "TicketOffered",
+    "TicketQueued", "TicketRoutingRelaxed",
 ]
+
+AgentPresence = Literal["available", "busy", "away", "offline"]
+PresenceReason = Literal["person", "idle", "lead"]
 
 AGENT_ID = "The agent's id in routing's directory."
 OFFER_ID = "The offer's id (one per offer to one agent)."
@@ -245,3 +249,40 @@ class TicketRoutingRelaxed(Event):
     reason: str = Field(
         examples=["optional skill german dropped after waiting since 2026-03-02T09:15:00+00:00"],
         description="What was relaxed and since when the ticket waits.")
+
+
+class AgentPresenceChanged(Event):
+    """An agent's presence changed: set by the person, by someone else, or by the idle timeout.
+
+    Published by routing on every change of an agent's presence: when the agent sets it
+    (`person`), when a lead, an admin or a key sets it, or the agent's user is deactivated
+    (`lead`), and when routing sets an idle agent away: no activity within the tenant's idle
+    timeout, or too many offers let expire in a row (`idle`). The event is about no ticket:
+    `ticket_id` (the record key) holds the agent id, so one agent's changes stay in order.
+    """
+
+    event_type: ClassVar[str] = "helpline.agent.presence_changed.v1"
+    topic: ClassVar[str] = topics.ROUTING
+
+    ticket_id: str = Field(
+        default="", max_length=64, examples=["agent-7"],
+        description="The record key: the agent id (presence is about no ticket).")
+    agent_id: str = Field(min_length=1, max_length=64, examples=["agent-7"],
+                          description=AGENT_ID)
+    user_id: str | None = Field(
+        default=None, max_length=64, examples=["3f2b8c1e-6a4d-4e0f-9b7a-2c5d8e1f0a3b"],
+        description="The identity user the agent is (none for an agent of no account).")
+    presence: AgentPresence = Field(examples=["away"], description="The presence now.")
+    previous: AgentPresence = Field(examples=["available"],
+                                    description="The presence before the change.")
+    reason: PresenceReason = Field(
+        examples=["idle"],
+        description="Who changed it: the agent (`person`), someone else for them (`lead`), or "
+                    "routing because the agent was idle (`idle`).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_by_agent(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("ticket_id"):
+            return {**data, "ticket_id": data.get("agent_id", "")}
+        return data
