@@ -6,24 +6,24 @@ breached. The time to meet is start to stop less the time paused, of every clock
 in the window, late ones included.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from helpline_shared.events import SlaMetric
 
 REPORTED_METRICS: tuple[SlaMetric, ...] = ("first_response", "resolution")
 MAX_REPORT_DAYS = 90
-MEDIAN = 0.5
-P90 = 0.9
+MEDIAN = 50
+P90 = 90
 
 
 @dataclass(frozen=True)
 class OutcomeCounts:
-    """Clocks of one metric: met and breached in the window, running now, stopped in it."""
+    """Clocks of one metric: met and breached in the window, running now."""
 
     met: int = 0
     breached: int = 0
     running: int = 0
-    completed: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,21 @@ class MetricReport:
         return self.met / decided if decided else None
 
 
-def percentile_position(count: int, fraction: float) -> tuple[int, float]:
-    """Where the ``fraction`` percentile of ``count`` sorted values lies: index and weight.
+def percentile_rank(count: int, percent: int) -> tuple[int, float]:
+    """Where the ``percent`` percentile of ``count`` sorted values lies: rank (0: smallest), weight.
 
-    Linear interpolation between the closest ranks (as PostgreSQL's ``percentile_cont``): the
-    value is ``v[index] + weight * (v[index + 1] - v[index])``.
+    Linear interpolation between the closest ranks, as PostgreSQL's ``percentile_cont``; integer
+    arithmetic, so the database computes the same rank: ``(count - 1) * percent // 100``.
     """
-    position = fraction * (count - 1)
-    index = int(position)
-    return index, position - index
+    rank, remainder = divmod((count - 1) * percent, 100)
+    return rank, remainder / 100
 
 
-def interpolate(neighbours: list[float], weight: float) -> float:
-    """The percentile from the values at ``index`` and ``index + 1`` (the last has one)."""
-    if len(neighbours) == 1 or weight == 0:
-        return neighbours[0]
-    return neighbours[0] + weight * (neighbours[1] - neighbours[0])
+def percentile(values: Mapping[int, float], count: int, percent: int) -> float | None:
+    """The ``percent`` percentile of ``count`` values, from those at its rank and the next."""
+    if count == 0:
+        return None
+    rank, weight = percentile_rank(count, percent)
+    if weight == 0:
+        return values[rank]
+    return values[rank] + weight * (values[rank + 1] - values[rank])

@@ -7,23 +7,10 @@ from helpline_escalation.domain.reports import (
     P90,
     REPORTED_METRICS,
     MetricReport,
-    OutcomeCounts,
-    interpolate,
-    percentile_position,
+    percentile,
 )
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared.events import SlaMetric
-
-
-async def _percentile(uow: EscalationUnitOfWork, tenant_id: str, metric: str, since: datetime,
-                      until: datetime, count: int, fraction: float) -> float | None:
-    if count == 0:
-        return None
-    index, weight = percentile_position(count, fraction)
-    # The database sorts; only the one or two values around the rank come back.
-    neighbours = await uow.sla_reports.times_to_meet(tenant_id, metric, since, until,
-                                                     offset=index, limit=2)
-    return interpolate(neighbours, weight) if neighbours else None
 
 
 async def sla_report(tenant_id: str, days: int, now: datetime, uow: EscalationUnitOfWork
@@ -34,11 +21,11 @@ async def sla_report(tenant_id: str, days: int, now: datetime, uow: EscalationUn
     async with uow.read_only():
         outcomes = await uow.sla_reports.outcomes(tenant_id, REPORTED_METRICS, since, now)
         for metric in REPORTED_METRICS:
-            counts = outcomes.get(metric, OutcomeCounts())
+            counts = outcomes[metric]
+            stopped, times = await uow.sla_reports.times_to_meet(
+                tenant_id, metric, since, now, (MEDIAN, P90))
             report[metric] = MetricReport(
                 met=counts.met, breached=counts.breached, running=counts.running,
-                median_seconds=await _percentile(uow, tenant_id, metric, since, now,
-                                                 counts.completed, MEDIAN),
-                p90_seconds=await _percentile(uow, tenant_id, metric, since, now,
-                                              counts.completed, P90))
+                median_seconds=percentile(times, stopped, MEDIAN),
+                p90_seconds=percentile(times, stopped, P90))
     return report

@@ -44,7 +44,8 @@ def upgrade() -> None:
     sa.Column('active_seconds', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('tenant_id', 'ticket_id', 'metric', 'cycle')
     )
-    op.create_index('ix_sla_cycles_stopped', 'sla_cycles', ['tenant_id', 'metric', 'stopped_at'])
+    op.create_index('ix_sla_cycles_stopped', 'sla_cycles',
+                    ['tenant_id', 'metric', 'stopped_at', 'breached_at', 'active_seconds'])
     op.create_index('ix_sla_cycles_breached', 'sla_cycles',
                     ['tenant_id', 'metric', 'breached_at'])
     rows = op.get_bind().execute(sa.select(_CLOCKS)).all()
