@@ -9,7 +9,7 @@ from helpline_escalation.adapters.intake_client import HttpTicketOpener
 from helpline_escalation.adapters.orm import metadata, timers
 from helpline_escalation.config import EscalationSettings
 from helpline_escalation.domain.policy import default_policy
-from helpline_escalation.entrypoints import http, http_preventive
+from helpline_escalation.entrypoints import http, http_preventive, http_reports
 from helpline_escalation.service_layer import handlers
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared import topics
@@ -53,5 +53,6 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
     app = runtime.http_app("Helpline escalation", [
         http.router(unit_of_work, fallback),
         http_preventive.router(unit_of_work, shortest_interval),
+        http_reports.router(unit_of_work),
     ])
     return app, runtime

@@ -1,6 +1,6 @@
-"""Escalation's tables: SLA clocks, tickets' facts, policies, and the durable timers."""
+"""Escalation's tables: SLA clocks and their cycles, tickets' facts, policies, durable timers."""
 
-from sqlalchemy import JSON, Column, Float, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Column, Float, Index, Integer, MetaData, String, Table
 
 from helpline_shared.runtime.db import UtcDateTime
 from helpline_shared.runtime.timers import timers_table
@@ -31,6 +31,25 @@ sla_clocks = Table(
     Column("sent", JSON, nullable=True),
     Column("history", JSON, nullable=True),
 )
+
+sla_cycles = Table(
+    "sla_cycles",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("ticket_id", String(64), primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("cycle", Integer, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("stopped_at", UtcDateTime, nullable=True),
+    Column("breached_at", UtcDateTime, nullable=True),
+    Column("paused_seconds", Float, nullable=False, server_default="0"),
+    Column("active_seconds", Float, nullable=True),
+    # Covers the report's queries: counts by outcome and times to meet need no table lookup.
+    Index("ix_sla_cycles_stopped", "tenant_id", "metric", "stopped_at", "breached_at",
+          "active_seconds"),
+    Index("ix_sla_cycles_breached", "tenant_id", "metric", "breached_at"),
+)
+"""Every cycle of every clock, kept when a restart replaces it in ``sla_clocks`` (reports)."""
 
 sla_tickets = Table(
     "sla_tickets",

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_escalation.adapters.orm import sla_clocks, sla_policies, sla_tickets
+from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
 from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.model import SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts
@@ -35,8 +35,14 @@ def _row(clock: SlaClock) -> dict[str, Any]:
     return values
 
 
+def _cycle_outcome(clock: SlaClock) -> dict[str, Any]:
+    return {"started_at": clock.started_at, "stopped_at": clock.stopped_at,
+            "breached_at": clock.breached_at, "paused_seconds": clock.paused_seconds,
+            "active_seconds": clock.active_seconds}
+
+
 class SlaClockRepository:
-    """Reads and writes SLA clocks; callers always pass the tenant."""
+    """Reads and writes SLA clocks (and the record of each cycle); callers pass the tenant."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -44,6 +50,21 @@ class SlaClockRepository:
     async def add(self, clock: SlaClock) -> None:
         """Insert a new clock."""
         await self._session.execute(insert(sla_clocks).values(**_row(clock)))
+        await self.record_cycle(clock)
+
+    async def record_cycle(self, clock: SlaClock) -> None:
+        """Write the outcome of the clock's cycle (``add`` and ``save`` do; a restart too)."""
+        # Callers hold the clock's row lock, so nobody inserts the same cycle in between.
+        written = await self._session.execute(
+            update(sla_cycles)
+            .where(sla_cycles.c.tenant_id == clock.tenant_id,
+                   sla_cycles.c.ticket_id == clock.ticket_id,
+                   sla_cycles.c.metric == clock.metric, sla_cycles.c.cycle == clock.cycle)
+            .values(_cycle_outcome(clock)))
+        if not getattr(written, "rowcount", 0):
+            await self._session.execute(insert(sla_cycles).values(
+                tenant_id=clock.tenant_id, ticket_id=clock.ticket_id, metric=clock.metric,
+                cycle=clock.cycle, **_cycle_outcome(clock)))
 
     async def get(
         self, tenant_id: str, ticket_id: str, metric: str, *, for_update: bool = False
@@ -92,6 +113,7 @@ class SlaClockRepository:
                    sla_clocks.c.metric == clock.metric)
             .values(values)
         )
+        await self.record_cycle(clock)
 
 
 class TicketRepository:

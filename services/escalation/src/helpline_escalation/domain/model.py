@@ -107,6 +107,13 @@ class SlaClock:
         return "breached" if self.breached_at is not None else "met"
 
     @property
+    def active_seconds(self) -> float | None:
+        """Seconds from start to stop less the time paused (the time to meet); None while open."""
+        if self.stopped_at is None:
+            return None
+        return max((self.stopped_at - self.started_at).total_seconds() - self.paused_seconds, 0.0)
+
+    @property
     def open(self) -> bool:
         """True while the clock runs or is paused."""
         return self.state != "stopped"
@@ -168,8 +175,12 @@ class SlaClock:
         if self.state == "stopped":
             return self, []
         elapsed = self.elapsed_at(at, calendar) if calendar else self.elapsed_seconds
+        # Stopped while paused (a waiting ticket closed): that last pause counts as paused too.
+        last_pause = (max((at - self.paused_at).total_seconds(), 0.0)
+                      if self.state == "paused" and self.paused_at is not None else 0.0)
         stopped = replace(self, state="stopped", stopped_at=at, paused_at=None,
-                          elapsed_seconds=elapsed, version=self.version + 1)
+                          elapsed_seconds=elapsed, paused_seconds=self.paused_seconds + last_pause,
+                          version=self.version + 1)
         event = SlaClockStopped(
             tenant_id=self.tenant_id, ticket_id=self.ticket_id, occurred_at=at,
             metric=self.metric, deadline=self.deadline, stopped_at=at,

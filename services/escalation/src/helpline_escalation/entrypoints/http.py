@@ -2,13 +2,15 @@
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.errors import TicketNotTracked
+from helpline_escalation.domain.history import history_entries
+from helpline_escalation.domain.model import SlaClock
 from helpline_escalation.domain.policy import SlaPolicy
 from helpline_escalation.service_layer import handlers, policies
 from helpline_escalation.service_layer.clock_store import BUILT_IN_DEFAULT
@@ -22,6 +24,35 @@ UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
 # type-checks, where a parameter default of type ``object`` does not.
 TicketReader = Annotated[Principal, require("sla.read")]
 Admin = Annotated[Principal, require("sla.manage")]
+
+
+class SlaHistoryOut(BaseModel):
+    """One thing that happened to a clock: when, the event and why (plus the stored entry)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "at": "2026-11-30T09:00:00Z", "event": "started",
+        "detail": "first response target for high priority: 4h on calendar 24/7 (policy "
+                  "default v1); ticket created",
+        "what": "started", "deadline": "2026-11-30T13:00:00Z", "version": 1, "cycle": 1,
+        "reason": "first response target for high priority: 4h on calendar 24/7 (policy "
+                  "default v1); ticket created"}]})
+
+    at: datetime
+    event: str = Field(description="started, paused, resumed, warned, breached, met, stopped "
+                                   "(stopped after a breach), escalated or recomputed")
+    detail: str = Field(description="Why, in words")
+    what: str = Field(description="The stored name: warning-N and level-N name the warning "
+                                  "and the escalation level")
+    deadline: datetime | None = None
+    version: int | None = None
+    cycle: int | None = None
+    reason: str | None = None
+
+
+def _history_out(clock: SlaClock) -> list[SlaHistoryOut]:
+    return [SlaHistoryOut(**{**entry.stored, "at": entry.at, "event": entry.event,
+                             "detail": entry.detail})
+            for entry in history_entries(clock.history)]
 
 
 class SlaMetricOut(BaseModel):
@@ -40,7 +71,7 @@ class SlaMetricOut(BaseModel):
     policy_id: str
     policy_version: int
     calendar: str
-    history: list[dict[str, Any]]
+    history: list[SlaHistoryOut] = Field(description="What happened to the clock, oldest first")
 
 
 class TicketSlaOut(BaseModel):
@@ -99,7 +130,7 @@ def router(unit_of_work: UnitOfWorkFactory, default: SlaPolicy = BUILT_IN_DEFAUL
                 started_at=clock.started_at, deadline=clock.deadline,
                 stopped_at=clock.stopped_at, breached_at=clock.breached_at, cycle=clock.cycle,
                 policy_id=clock.policy_id, policy_version=clock.policy_version,
-                calendar=clock.calendar, history=list(clock.history))
+                calendar=clock.calendar, history=_history_out(clock))
             for clock, elapsed in report})
 
     @api.put("/sla/policies/{policy_id}", response_model=PolicyWritten)

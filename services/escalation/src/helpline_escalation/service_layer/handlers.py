@@ -131,6 +131,8 @@ async def _apply(change: Change, clock: SlaClock | None,
         stop_events: list[Event] = []
         if clock is not None:
             clock, stop_events = clock.stop(at=at, reason=change.reason, calendar=calendar)
+            if stop_events:  # the new cycle replaces this one in its row: keep its outcome
+                await uow.clocks.record_cycle(clock)
         started, started_event = SlaClock.start(
             tenant_id=event.tenant_id, ticket_id=event.ticket_id, policy=policy, rules=rules,
             target_seconds=target, at=at, reason=change.reason, priority=facts.priority,

@@ -3,6 +3,7 @@
 from typing import Self
 
 from helpline_escalation.adapters.orm import timers
+from helpline_escalation.adapters.report_queries import SlaReportQueries
 from helpline_escalation.adapters.repository import (
     PolicyRepository,
     SlaClockRepository,
@@ -14,13 +15,14 @@ from helpline_shared.runtime.uow import SqlUnitOfWork
 
 
 class EscalationUnitOfWork(SqlUnitOfWork):
-    """One transaction over clocks, tickets, policies, schedules, timers, outbox and inbox."""
+    """One transaction over clocks, tickets, policies, schedules, reports, timers, outbox, inbox."""
 
     clocks: SlaClockRepository
     tickets: TicketRepository
     policies: PolicyRepository
     schedules: ScheduleRepository
     timers: TimerScheduler
+    sla_reports: SlaReportQueries
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
@@ -28,5 +30,6 @@ class EscalationUnitOfWork(SqlUnitOfWork):
         self.tickets = TicketRepository(self.session)
         self.policies = PolicyRepository(self.session)
         self.schedules = ScheduleRepository(self.session)
+        self.sla_reports = SlaReportQueries(self.session)
         self.timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
         return self
