@@ -154,3 +154,25 @@ def test_reassigning_without_the_csrf_token_is_refused() -> None:
         answer = client.post("/dashboard/assign", data={"ticket_id": "t-1", "agent_id": "a"})
         assert answer.status_code == 403
         assert not [call for call in fake.calls if call.method == "PUT"]
+
+
+def test_one_report_down_leaves_the_others_and_reassigning_still_works() -> None:
+    fake = FakeServices()
+    fake.person("lena@acme.example", role="lead")
+    reports(fake)
+    fake.route("GET", "routing", "/v1/reports/agents", lambda request: httpx.Response(
+        500, json={"title": "Internal Server Error"}))
+    fake.route("PUT", "routing", "/v1/tickets/t-1/assignment",
+               lambda request: {"ticket_id": "t-1", "agent_id": "agt_7"})
+    with workspace(fake) as client:
+        sign_in(client, "lena@acme.example")
+        page = client.get("/dashboard")
+        assert page.status_code == 200
+        assert ("The agents report is unavailable: The routing service had a problem; "
+                "please try again in a moment.") in page.text
+        assert figures(page.text)["backlog.open"] == (7, "7")
+        assert "type the agent's id" in page.text
+        answer = client.post("/dashboard/assign", data={
+            "ticket_id": "t-1", "agent_id": "agt_7", "csrf_token": csrf_of(client, "/dashboard")})
+        assert answer.status_code == 303
+        assert "Ticket t-1 is now assigned to agt_7." in client.get("/dashboard").text

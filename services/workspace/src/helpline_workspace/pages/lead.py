@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -68,22 +69,32 @@ TEMPLATES.env.filters.update(human_duration=human_duration, percent=percent, cou
                              raw=raw)
 
 
-async def _reports(apis: Apis) -> dict[str, Any]:
-    backlog, week, month, agents = await asyncio.gather(
-        apis.get("intake", "/v1/reports/backlog"),
-        *(apis.get("escalation", "/v1/reports/sla", days=days) for days in WINDOWS),
-        apis.get("routing", "/v1/reports/agents"))
-    return {"backlog": backlog, "sla": {7: week, 30: month}, "agents": agents}
+async def _report(apis: Apis, service: str, path: str, **params: Any
+                  ) -> tuple[dict[str, Any], str | None]:
+    """A report, or an empty one and why it is missing: one report down leaves the others."""
+    try:
+        report: dict[str, Any] = await apis.get(service, path, **params)
+    except ApiError as error:
+        return {}, error.message
+    except httpx.HTTPError:
+        return {}, f"The {service} service is unreachable right now."
+    return report, None
 
 
 async def _dashboard(request: Request, apis: Apis, status_code: int = 200,
                      **context: Any) -> Response:
-    reports = await _reports(apis)
-    agents = sorted(reports["agents"].get("agents", []),
+    (backlog, backlog_error), *sla, (agents, agents_error) = await asyncio.gather(
+        _report(apis, "intake", "/v1/reports/backlog"),
+        *(_report(apis, "escalation", "/v1/reports/sla", days=days) for days in WINDOWS),
+        _report(apis, "routing", "/v1/reports/agents"))
+    people = sorted(agents.get("agents", []),
                     key=lambda agent: (str(agent.get("name") or ""), str(agent["agent_id"])))
     return render(request, "dashboard.html", status_code=status_code, active="dashboard",
-                  backlog=reports["backlog"], sla=reports["sla"], agents=agents,
-                  by_presence=reports["agents"].get("by_presence", {}),
+                  backlog=backlog, backlog_error=backlog_error,
+                  sla=dict(zip(WINDOWS, (report for report, _ in sla), strict=True)),
+                  sla_errors=dict(zip(WINDOWS, (error for _, error in sla), strict=True)),
+                  agents=people, agents_error=agents_error,
+                  by_presence=agents.get("by_presence", {}),
                   priorities=PRIORITIES, metrics=METRICS, windows=WINDOWS,
                   presences=PRESENCES, **{"ticket_id": "", "agent_id": "",
                                           "assign_error": None, **context})
@@ -123,6 +134,6 @@ async def reassign(request: Request, apis: Lead, ticket_id: str = Form(""),
 
 async def _agent_name(apis: Apis, agent_id: str) -> str:
     """The agent's name from the agents report (the id when it is not there)."""
-    report = await apis.get("routing", "/v1/reports/agents")
+    report, _ = await _report(apis, "routing", "/v1/reports/agents")
     return next((str(agent["name"]) for agent in report.get("agents", [])
                  if agent.get("agent_id") == agent_id), agent_id)
