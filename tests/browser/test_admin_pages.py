@@ -2,6 +2,10 @@
 working; every admin page passes the accessibility check."""
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from browser_support import axe_check, signed_in
 from playwright.sync_api import Page, expect
@@ -86,3 +90,75 @@ def test_an_admin_changes_a_persons_role(page: Page, helpline: Helpline) -> None
     page.get_by_role("button", name=f"Save {person['name']}").click()
     expect(page.get_by_text(f"{person['name']} is now lead, active.")).to_be_visible()
     assert helpline.admin("GET", "identity", f"/v1/users/{person['user_id']}")["role"] == "lead"
+
+
+class Receiver(ThreadingHTTPServer):
+    """A webhook receiver on 127.0.0.1 that keeps each request's ``webhook-id`` and body."""
+
+    received: list[tuple[str, str]]
+
+
+class Hook(BaseHTTPRequestHandler):
+    """Answer every webhook with 204, recording it."""
+
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+        self.server.received.append((self.headers.get("webhook-id", ""), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    """A running :class:`Receiver`."""
+    server = Receiver(("127.0.0.1", 0), Hook)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_admin_sees_an_endpoints_deliveries_and_resends_one(page: Page,
+                                                               helpline: Helpline) -> None:
+    admin = helpline.person("admin", "Ava Admin")
+    with receiver() as hooks:
+        url = f"http://127.0.0.1:{hooks.server_address[1]}/hooks/{unique_name('admin')}"
+        endpoint = helpline.admin("POST", "notify", "/v1/webhook-endpoints",
+                                  {"url": url, "event_types": ["*"]})
+        try:
+            made = helpline.admin("POST", "intake", "/v1/tickets", {
+                "subject": "Webhook please", "description": "Tell the CRM.",
+                "requester": {"email": "hooked@customer.example"}, "priority": "low"})
+
+            def about_ticket() -> list[str]:
+                return [hook_id for hook_id, body in hooks.received if made["id"] in body]
+
+            wait_until(about_ticket, 20, "a webhook about the new ticket")
+
+            signed_in(page, helpline, admin)
+            page.goto(helpline.url("workspace") + "/admin/webhooks")
+            page.get_by_role("link", name=url).click()
+            expect(page.get_by_role("heading", name="Webhook endpoint", level=1)).to_be_visible()
+            row = page.get_by_role("row").filter(has_text=made["id"]).filter(
+                has_text="Delivered").first
+            expect(row).to_be_visible()
+            axe_check(page)
+            before = len(about_ticket())
+            row.get_by_role("button", name="Resend").click()
+            expect(page.get_by_text("is queued to be sent again.")).to_be_visible()
+            def resent() -> bool:
+                sent = about_ticket()
+                return len(sent) > before and any(sent.count(hook_id) >= 2 for hook_id in sent)
+
+            wait_until(resent, 20, "one webhook sent again (the same webhook-id twice)")
+        finally:
+            helpline.admin("DELETE", "notify", f"/v1/webhook-endpoints/{endpoint['id']}")
