@@ -96,12 +96,13 @@ def test_a_person_signs_in_through_the_provider_into_a_fresh_session() -> None:
         assert done.status_code == 303, done.text
         assert done.headers["location"] == "/work/tickets"
         assert client.cookies[SESSION_COOKIE] != anonymous, "session id rotated"
+        app: Any = client.app
+        assert app.state.sessions.get(anonymous) is None, "the old id is gone"
         people = signed_in_people(client)
         assert [(p.email, p.tenant, p.role) for p in people] == [
             ("ann@acme.example", "acme", "lead")]
         me = [call for call in fake.calls if call.path == "/v1/me"]
         assert me[-1].token.startswith("access-onetime1-")
-        app: Any = client.app
         assert app.state.sessions.signed_in()[0].timezone == "Europe/Paris"
 
 

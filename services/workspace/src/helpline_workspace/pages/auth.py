@@ -7,6 +7,7 @@ state; the callback accepts only the state of its own session (a code fetched by
 cannot be planted in this session), trades the code at identity and starts a fresh session.
 """
 
+import logging
 import secrets
 from typing import Annotated, Any
 
@@ -28,6 +29,7 @@ from helpline_workspace.web import (
 
 router = APIRouter()
 HOME = "/work"
+log = logging.getLogger("helpline.workspace")
 
 
 def _safe_next(target: str | None) -> str:
@@ -160,9 +162,14 @@ async def oidc_sign_in(
         started = await gateway.client.get(
             gateway.url("identity", f"/v1/oidc/{provider}/login"),
             params={"return_to": _callback_url(request), "client_state": state})
-    except httpx.HTTPError:
+    except httpx.HTTPError as error:
+        log.warning("identity could not start an OIDC sign-in: %s", error)
         started = None
     if started is None or started.status_code != 302 or "location" not in started.headers:
+        if started is not None:
+            # Most likely this callback URL is missing from identity's HELPLINE_OIDC_RETURN_URLS.
+            log.warning("identity refused to start an OIDC sign-in returning to %s: %s",
+                        _callback_url(request), error_message("identity", started))
         return await _sign_in_form(request, status_code=502, next=next,
                                    error=FAILED.format(offered[provider]))
     session_of(request).data[OIDC_PENDING] = {
