@@ -33,11 +33,11 @@ class FakeIdentityOidc:
         self.started.append(params)
         return httpx.Response(302, headers={"location": PROVIDER_URL + "?state=idp-state"})
 
-    def come_back(self) -> str:
+    def come_back(self, started: int = -1) -> str:
         """Where identity sends the browser after the provider: the return_to with a code."""
         self.issued += 1
         code = f"onetime{self.issued}"
-        state = self.started[-1]["client_state"]
+        state = self.started[started]["client_state"]
         self.codes[code] = state
         return f"/signin/oidc/callback?code={code}&state={state}"
 
@@ -104,6 +104,18 @@ def test_a_person_signs_in_through_the_provider_into_a_fresh_session() -> None:
         me = [call for call in fake.calls if call.path == "/v1/me"]
         assert me[-1].token.startswith("access-onetime1-")
         assert app.state.sessions.signed_in()[0].timezone == "Europe/Paris"
+
+
+def test_a_sign_in_begun_in_another_tab_does_not_spoil_the_first() -> None:
+    fake = FakeServices()
+    fake.person("ann@acme.example")
+    identity = FakeIdentityOidc(fake)
+    with workspace(fake) as client:
+        start(client, next="/work/tickets/1")
+        start(client, next="/work/tickets/2")
+        done = client.get(identity.come_back(started=0))
+        assert done.headers["location"] == "/work/tickets/1"
+        assert len(signed_in_people(client)) == 1
 
 
 def test_an_offsite_next_is_replaced_by_my_work() -> None:

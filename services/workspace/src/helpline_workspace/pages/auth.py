@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from helpline_workspace.apis import ApiError, Gateway, error_message, start_session
-from helpline_workspace.sessions import Person
+from helpline_workspace.sessions import Person, Session
 from helpline_workspace.web import (
     gateway_of,
     remember_session,
@@ -104,8 +104,18 @@ def _signed_in(request: Request, person: Person, tokens: dict[str, Any], timezon
 
 
 OIDC_PENDING = "oidc_sign_in"
-"""Key of the OIDC sign-in in flight in ``Session.data``: its client state, provider and next."""
+"""Key in ``Session.data`` of the OIDC sign-ins in flight: by client state, provider and next."""
+MAX_IN_FLIGHT = 5
+"""OIDC sign-ins one session may have begun at once (one per browser tab, say)."""
 FAILED = "The sign-in with {} could not be completed. Please try again."
+
+
+def _begin(session: Session, state: str, values: dict[str, str]) -> None:
+    """Remember an OIDC sign-in in flight in ``session`` (the oldest go beyond the limit)."""
+    in_flight: dict[str, dict[str, str]] = session.data.setdefault(OIDC_PENDING, {})
+    in_flight[state] = values
+    while len(in_flight) > MAX_IN_FLIGHT:
+        del in_flight[next(iter(in_flight))]  # dicts keep insertion order
 
 
 def _callback_url(request: Request) -> str:
@@ -119,9 +129,9 @@ async def oidc_callback(request: Request,
                         state: Annotated[str | None, Query(max_length=128)] = None,
                         error: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     """Finish an OIDC sign-in begun in this session: trade the one-time code at identity."""
-    session = session_of(request)
-    pending = session.data.pop(OIDC_PENDING, None)
-    if pending is None or not state or not secrets.compare_digest(pending["state"], state):
+    in_flight: dict[str, dict[str, str]] = session_of(request).data.get(OIDC_PENDING, {})
+    pending = in_flight.pop(state, None) if state else None
+    if pending is None:
         return await _sign_in_form(
             request, status_code=400, error="This sign-in was not started in this browser "
             "or has already been used. Please start again.")
@@ -172,9 +182,8 @@ async def oidc_sign_in(
                         _callback_url(request), error_message("identity", started))
         return await _sign_in_form(request, status_code=502, next=next,
                                    error=FAILED.format(offered[provider]))
-    session_of(request).data[OIDC_PENDING] = {
-        "state": state, "display_name": offered[provider], "next": _safe_next(next),
-        "timezone": timezone}
+    _begin(session_of(request), state, {"display_name": offered[provider],
+                                        "next": _safe_next(next), "timezone": timezone})
     response = RedirectResponse(started.headers["location"], status_code=303)
     remember_session(request, response)
     return response
