@@ -127,6 +127,8 @@ PUBLIC_OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", "/v1/revocations"): "Identity: what was revoked recently (for the services)",
     ("GET", "/v1/oidc/{provider}/login"): "Identity: start an OpenID Connect sign-in",
     ("GET", "/v1/oidc/{provider}/callback"): "Identity: finish an OpenID Connect sign-in",
+    ("GET", "/v1/oidc/providers"): "Identity: the OpenID Connect providers (for sign-in pages)",
+    ("POST", "/v1/oidc/exchange"): "Identity: trade a browser's one-time OIDC sign-in code",
     ("GET", "/v1/asyncapi.json"): "Notify: the partner stream's AsyncAPI document",
 }
 """The only operations that require no permission (method, path template → why)."""

@@ -68,4 +68,6 @@ def api(settings: IdentitySettings, unit_of_work: UnitOfWorkFactory,
         operator.get_secret_value().lower() if operator else None, clock)
     oidc = {name: OidcClient(name, provider) for name, provider in settings.oidc_providers.items()}
     return http.router(unit_of_work, authenticator, policy,
-                       timedelta(seconds=settings.signing_key_publish_lead), oidc)
+                       timedelta(seconds=settings.signing_key_publish_lead), oidc,
+                       http.OidcReturns(frozenset(settings.oidc_return_urls),
+                                        timedelta(seconds=settings.oidc_code_seconds)))

@@ -25,6 +25,9 @@ class OidcProvider(BaseModel):
     auto_provision: bool = Field(default=True,
                                  description="Create the user on first sign-in")
     scope: str = "openid email profile groups"
+    display_name: str | None = Field(
+        default=None, max_length=64,
+        description='Name sign-in pages show ("Sign in with <display_name>"); default: the key')
 
 
 class IdentitySettings(ServiceSettings):
@@ -55,3 +58,10 @@ class IdentitySettings(ServiceSettings):
                                   description="Seconds between purges of old audit entries")
     oidc_providers: dict[str, OidcProvider] = Field(
         default_factory=dict, description="OIDC providers by name (JSON object)")
+    oidc_return_urls: list[str] = Field(
+        default_factory=list,
+        description="URLs an OIDC sign-in may return a browser to with a one-time code "
+                    "(exactly, JSON list; e.g. the workspace's /signin/oidc/callback)")
+    oidc_code_seconds: int = Field(
+        default=60, ge=5, le=600,
+        description="Seconds a one-time code from an OIDC sign-in may be exchanged")

@@ -28,6 +28,8 @@ from helpline_identity.adapters.orm import metadata
 from helpline_identity.bootstrap import MIGRATIONS
 from helpline_identity.service_layer.unit_of_work import IdentityUnitOfWork
 from helpline_shared.runtime.testing import sqlite_units_of_work
+from helpline_workspace.app import create_app
+from helpline_workspace.config import WorkspaceSettings
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +37,7 @@ VERSION = "26.0.8"
 REALM = Path(__file__).parent / "data" / "keycloak-realm.json"
 CLIENT_SECRET = "identity-test-secret"
 REDIRECT_URI = "http://127.0.0.1/v1/oidc/keycloak/callback"
+WORKSPACE = "http://workspace.test"
 
 
 def keycloak_home() -> Path:
@@ -101,14 +104,18 @@ def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def identity(keycloak: str, tmp_path: Path) -> AsyncIterator[IdentityApi]:
-    """Identity in-process with Keycloak as provider ``keycloak`` for tenant ``acme``."""
+    """Identity in-process with Keycloak as provider ``keycloak`` for tenant ``acme``.
+
+    It may return browsers to the workspace's OIDC callback at :data:`WORKSPACE`.
+    """
     provider = {"issuer": keycloak, "client_id": "helpline-identity",
                 "client_secret": CLIENT_SECRET, "redirect_uri": REDIRECT_URI, "tenant": "acme",
                 "role_map": {"helpline-leads": "lead"}, "scope": "openid email profile"}
     async with sqlite_units_of_work(tmp_path / "identity.db", MIGRATIONS, metadata,
                                     IdentityUnitOfWork) as (unit_of_work, engine):
         clock = Clock()
-        app = IdentityApi.app(unit_of_work, clock, oidc_providers={"keycloak": provider})
+        app = IdentityApi.app(unit_of_work, clock, oidc_providers={"keycloak": provider},
+                              oidc_return_urls=[WORKSPACE + "/signin/oidc/callback"])
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
             api = IdentityApi(client, engine, clock)
@@ -179,3 +186,55 @@ async def test_a_forged_state_is_refused(identity: IdentityApi) -> None:
     assert response.status_code == 401
 
 
+
+
+class Internet(httpx.AsyncBaseTransport):
+    """What a browser reaches: the workspace and identity in-process, Keycloak over the network.
+
+    Identity answers at Keycloak's registered redirect URI (``http://127.0.0.1/...``, port 80).
+    """
+
+    def __init__(self, workspace: httpx.AsyncBaseTransport,
+                 identity: httpx.AsyncBaseTransport) -> None:
+        self.workspace, self.identity = workspace, identity
+        self.network = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == urlsplit(WORKSPACE).hostname:
+            return await self.workspace.handle_async_request(request)
+        if request.url.host == "127.0.0.1" and request.url.port is None:
+            return await self.identity.handle_async_request(request)
+        return await self.network.handle_async_request(request)
+
+
+async def test_the_workspace_signs_a_keycloak_user_in_through_identity(
+        identity: IdentityApi, keycloak: str) -> None:
+    to_identity = identity.client._transport  # the in-process identity app
+    urls = {f"{name}_url": f"http://{name}.internal" for name in
+            ("intake", "routing", "escalation", "notify")}
+    workspace = create_app(WorkspaceSettings(identity_url="http://identity", **urls),
+                           transport=to_identity)
+    internet = Internet(httpx.ASGITransport(app=workspace), to_identity)
+    async with httpx.AsyncClient(transport=internet, follow_redirects=True,
+                                 timeout=30) as browser:
+        page = await browser.get(WORKSPACE + "/signin")
+        assert "Sign in with Keycloak" in page.text
+        login = await browser.get(WORKSPACE + "/signin/oidc/keycloak",
+                                  params={"next": "/static/app.css"})
+        assert str(login.url).startswith(keycloak), login.text[:500]
+        assert [hop.status_code for hop in login.history] == [303]
+        anonymous = browser.cookies["helpline_session"]
+        landed = await submit_login(browser, login, "ann", "ann-password-123")
+        hops = [(hop.status_code, hop.url.host, hop.url.path) for hop in landed.history]
+        assert hops == [(302, "127.0.0.1", urlsplit(keycloak).path
+                         + "/login-actions/authenticate"),
+                        (303, "127.0.0.1", "/v1/oidc/keycloak/callback"),
+                        (303, "workspace.test", "/signin/oidc/callback")], hops
+        assert landed.status_code == 200 and str(landed.url) == WORKSPACE + "/static/app.css"
+        assert browser.cookies["helpline_session"] != anonymous, "the session id is rotated"
+    people = [session.person for session in workspace.state.sessions.signed_in()]
+    assert [(p.email, p.tenant, p.role) for p in people] == [("ann@acme.test", "acme", "lead")]
+    replay = landed.history[-1].url
+    async with httpx.AsyncClient(transport=internet, follow_redirects=False) as other:
+        stolen = await other.get(str(replay))
+    assert stolen.status_code == 400, "a code is worth nothing outside its browser session"

@@ -94,6 +94,20 @@ oidc_states = Table(
     Column("code_verifier", String(128), nullable=False),
     Column("nonce", String(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("return_to", String(2000), nullable=True),
+    Column("client_state", String(128), nullable=True),
+)
+
+oidc_codes = Table(
+    "oidc_codes", metadata,
+    Column("code_sha256", String(64), primary_key=True),
+    Column("client_state_sha256", String(64), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 audit_log = Table(

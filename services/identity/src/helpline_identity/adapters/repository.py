@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline_identity.adapters.orm import (
     api_keys,
     audit_log,
+    oidc_codes,
     oidc_states,
     refresh_tokens,
     signing_keys,
@@ -280,6 +281,31 @@ class OidcStateRepository:
             return None
         await self._session.execute(delete(oidc_states).where(oidc_states.c.state == state))
         return dict(row._mapping)
+
+
+class OidcCodeRepository:
+    """One-time codes a browser brings back from an OIDC sign-in: by SHA-256, used once."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, code_sha256: str, **values: object) -> None:
+        """Remember whom a code signs in."""
+        await self._session.execute(insert(oidc_codes).values(code_sha256=code_sha256, **values))
+
+    async def take(self, code_sha256: str) -> dict[str, Any] | None:
+        """Return and forget the sign-in of a code."""
+        row = (await self._session.execute(
+            select(oidc_codes).where(oidc_codes.c.code_sha256 == code_sha256))).first()
+        if row is None:
+            return None
+        await self._session.execute(
+            delete(oidc_codes).where(oidc_codes.c.code_sha256 == code_sha256))
+        return dict(row._mapping)
+
+    async def purge(self, before: datetime) -> None:
+        """Forget codes made before ``before`` (never exchanged)."""
+        await self._session.execute(delete(oidc_codes).where(oidc_codes.c.created_at < before))
 
 
 class AuditRepository:

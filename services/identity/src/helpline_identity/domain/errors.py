@@ -35,3 +35,7 @@ class TenantUnavailable(IdentityError):
 
 class RefreshReused(InvalidCredentials):
     """A rotated refresh token was presented again: its whole family is revoked."""
+
+
+class ReturnUrlRefused(IdentityError):
+    """An OIDC sign-in asked to return to a URL not on identity's allow-list."""

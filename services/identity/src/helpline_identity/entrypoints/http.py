@@ -1,8 +1,12 @@
 """Identity's HTTP API: parse, call one use case, map the result; errors as problem+json."""
 
 import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -14,6 +18,7 @@ from helpline_identity.domain.errors import (
     IdentityError,
     InvalidCredentials,
     NotFound,
+    ReturnUrlRefused,
     TenantUnavailable,
     TooManyAttempts,
 )
@@ -60,9 +65,17 @@ def _tenant(context: Context) -> str:
     return caller.tenant_id
 
 
+@dataclass(frozen=True)
+class OidcReturns:
+    """Where a browser's OIDC sign-in may return, and how long its one-time code lives."""
+
+    urls: frozenset[str]
+    code_lifetime: timedelta
+
+
 def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
            policy: sessions.TokenPolicy, publish_lead: timedelta,
-           oidc: dict[str, OidcClient]) -> APIRouter:
+           oidc: dict[str, OidcClient], returns: OidcReturns) -> APIRouter:
     """Every route of identity."""
     api = APIRouter(tags=["identity"])
 
@@ -295,25 +308,47 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
             entries=[schemas.AuditOut.of(e) for e in entries],
             next=base64.urlsafe_b64encode(str(last).encode()).decode() if last else None)
 
+    @api.get("/v1/oidc/providers", response_model=list[schemas.OidcProviderOut])
+    async def oidc_providers(context: Anyone) -> list[schemas.OidcProviderOut]:
+        """The OIDC providers people may sign in with (for sign-in pages)."""
+        return [schemas.OidcProviderOut(name=name,
+                                        display_name=client.provider.display_name or name.title())
+                for name, client in oidc.items()]
+
     @api.get("/v1/oidc/{provider}/login")
-    async def oidc_login(provider: str, context: Anyone) -> RedirectResponse:
+    async def oidc_login(
+            provider: str, context: Anyone,
+            return_to: Annotated[str | None, Query(
+                max_length=2000, description="Send the browser here with a one-time code "
+                "(one of HELPLINE_OIDC_RETURN_URLS); without it the callback answers tokens")
+            ] = None,
+            client_state: Annotated[schemas.ClientState | None, Query(
+                description="Returned with the code and needed to exchange it (with return_to)")
+            ] = None) -> RedirectResponse:
         """Start signing in at an OIDC provider (authorization code with PKCE)."""
         client = oidc.get(provider)
         if client is None:
             raise NotFound("no such sign-in provider")
+        if return_to is not None and return_to not in returns.urls:
+            raise ReturnUrlRefused("return_to: not one of identity's allowed return URLs")
+        if return_to is not None and client_state is None:
+            raise ReturnUrlRefused("client_state: required with return_to")
         request = await client.authorization()
         async with unit_of_work() as uow:
             await uow.oidc_states.add(request.state, provider=provider,
                                       code_verifier=request.code_verifier, nonce=request.nonce,
-                                      created_at=context.now)
+                                      created_at=context.now, return_to=return_to,
+                                      client_state=client_state if return_to else None)
             await uow.commit()
         return RedirectResponse(request.url, status_code=302)
 
     @api.get("/v1/oidc/{provider}/callback", response_model=schemas.TokensOut)
-    async def oidc_callback(provider: str, context: Anyone,
-                            code: str = Query(max_length=2048),
-                            state: str = Query(max_length=128)) -> schemas.TokensOut:
-        """Finish an OIDC sign-in: the provider's person becomes tokens of ours."""
+    async def oidc_callback(
+            provider: str, context: Anyone, state: str = Query(max_length=128),
+            code: str | None = Query(default=None, max_length=2048),
+            error: str | None = Query(default=None, max_length=200),
+    ) -> schemas.TokensOut | RedirectResponse:
+        """Finish an OIDC sign-in: tokens, or a redirect to the login's return_to with a code."""
         client = oidc.get(provider)
         if client is None:
             raise NotFound("no such sign-in provider")
@@ -323,13 +358,67 @@ def router(unit_of_work: UnitOfWorkFactory, authenticator: Authenticator,
         if pending is None or pending["provider"] != provider or (
                 context.now - pending["created_at"] > timedelta(minutes=10)):
             raise InvalidCredentials("unknown or expired sign-in state")
-        person = await client.exchange(code, pending["code_verifier"], pending["nonce"])
-        return _tokens(await sessions.sign_in_external(
-            unit_of_work, context, policy, tenant_id=person.tenant_id, email=person.email,
-            name=person.name, role=person.role, provision=client.provider.auto_provision,
-            provider=provider))
+        return_to: str | None = pending["return_to"]
+        if return_to is None:
+            if code is None:
+                raise InvalidCredentials(f"the provider refused the sign-in: {error}")
+            person = await client.exchange(code, pending["code_verifier"], pending["nonce"])
+            return _tokens(await sessions.sign_in_external(
+                unit_of_work, context, policy, tenant_id=person.tenant_id, email=person.email,
+                name=person.name, role=person.role, provision=client.provider.auto_provision,
+                provider=provider))
+        client_state: str = pending["client_state"]
+        try:
+            if code is None:
+                raise InvalidCredentials(f"the provider refused the sign-in: {error}")
+            person = await client.exchange(code, pending["code_verifier"], pending["nonce"])
+        except InvalidCredentials:
+            return RedirectResponse(_with_query(return_to, error="access_denied",
+                                                state=client_state), status_code=303)
+        one_time = secrets.token_urlsafe(32)
+        async with unit_of_work() as uow:
+            await uow.oidc_codes.purge(context.now - returns.code_lifetime)
+            await uow.oidc_codes.add(
+                _sha256(one_time), client_state_sha256=_sha256(client_state), provider=provider,
+                tenant_id=person.tenant_id, email=person.email, name=person.name,
+                role=person.role, created_at=context.now)
+            await uow.commit()
+        return RedirectResponse(_with_query(return_to, code=one_time, state=client_state),
+                                status_code=303)
+
+    @api.post("/v1/oidc/exchange", response_model=schemas.OidcTokensOut)
+    async def oidc_exchange(body: schemas.OidcExchangeIn,
+                            context: Anyone) -> schemas.OidcTokensOut:
+        """Trade a browser's one-time sign-in code, with its client state, for tokens (once)."""
+        async with unit_of_work() as uow:
+            pending = await uow.oidc_codes.take(_sha256(body.code))
+            await uow.commit()
+        if pending is None or context.now - pending["created_at"] > returns.code_lifetime or (
+                not secrets.compare_digest(pending["client_state_sha256"],
+                                           _sha256(body.state))):
+            raise InvalidCredentials("unknown, used or expired sign-in code")
+        client = oidc.get(pending["provider"])
+        if client is None:
+            raise InvalidCredentials("the sign-in provider is no longer configured")
+        tokens = await sessions.sign_in_external(
+            unit_of_work, context, policy, tenant_id=pending["tenant_id"],
+            email=pending["email"], name=pending["name"], role=pending["role"],
+            provision=client.provider.auto_provision, provider=pending["provider"])
+        return schemas.OidcTokensOut(tenant=pending["tenant_id"],
+                                     **_tokens(tokens).model_dump())
 
     return api
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to its query."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _tokens(tokens: sessions.Tokens) -> schemas.TokensOut:

@@ -217,6 +217,30 @@ class TokensOut(BaseModel):
     refresh_token: str
 
 
+class OidcProviderOut(BaseModel):
+    """A provider people may sign in with."""
+
+    name: str = Field(description="Its key in the login and callback paths")
+    display_name: str = Field(description='What a sign-in page names it ("Sign in with …")')
+
+
+ClientState = Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+"""A browser client's own random value, returned with the one-time code and needed to use it."""
+
+
+class OidcTokensOut(TokensOut):
+    """Tokens of a browser's OIDC sign-in, and the tenant the provider signed the person into."""
+
+    tenant: str
+
+
+class OidcExchangeIn(Strict):
+    """A one-time code from a browser's OIDC sign-in, and the client state it was bound to."""
+
+    code: str = Field(min_length=1, max_length=200)
+    state: ClientState
+
+
 class IntrospectIn(Strict):
     """A credential to look up (RFC 7662 style)."""
 

@@ -5,6 +5,7 @@ from typing import Self
 from helpline_identity.adapters.repository import (
     ApiKeyRepository,
     AuditRepository,
+    OidcCodeRepository,
     OidcStateRepository,
     RefreshTokenRepository,
     SigningKeyRepository,
@@ -25,6 +26,7 @@ class IdentityUnitOfWork(SqlUnitOfWork):
     refresh_tokens: RefreshTokenRepository
     signing_keys: SigningKeyRepository
     oidc_states: OidcStateRepository
+    oidc_codes: OidcCodeRepository
     audit: AuditRepository
 
     async def __aenter__(self) -> Self:
@@ -36,5 +38,6 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.refresh_tokens = RefreshTokenRepository(self.session)
         self.signing_keys = SigningKeyRepository(self.session)
         self.oidc_states = OidcStateRepository(self.session)
+        self.oidc_codes = OidcCodeRepository(self.session)
         self.audit = AuditRepository(self.session)
         return self
