@@ -52,6 +52,13 @@
   source.addEventListener("work", (event) => {
     const data = JSON.parse(event.data);
     fire("live-work", data);
+    // Regions marked data-live-refresh (with an id) are fetched again from this page's URL.
+    document.querySelectorAll("[data-live-refresh][id]").forEach((region) => {
+      if (!window.htmx) return;
+      const id = "#" + CSS.escape(region.id);
+      window.htmx.ajax("GET", window.location.pathname + window.location.search,
+                       {source: region, target: id, select: id, swap: "outerHTML"});
+    });
     const list = document.getElementById("live-work-notices");
     if (list && window.htmx && (data.kind === "assigned" || data.kind === "offered")) {
       const query = new URLSearchParams({kind: data.kind, ticket: data.ticket_id});
