@@ -104,7 +104,7 @@ def test_presence_changed_elsewhere_shows_live_in_the_header(page: Page,
                            {"status": "offline"})
     assert answer.status_code == 200, answer.text
 
-    expect(page.get_by_label("Presence")).to_have_value("offline")
+    expect(page.get_by_label("Presence")).to_have_value("offline", timeout=15_000)
 
 
 def test_a_person_without_an_agent_sees_no_presence_control(page: Page,

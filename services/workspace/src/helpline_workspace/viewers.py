@@ -85,8 +85,13 @@ class ViewerRegistry:
         if entries is None or connection not in entries:
             return False
         before = self._state(entries)
-        del entries[connection]
+        user_id = entries.pop(connection).user_id
         self._size -= 1
+        typing = f"typing:{user_id}"
+        if typing in entries and not any(
+                entry.user_id == user_id for slot, entry in entries.items() if slot != typing):
+            del entries[typing]  # their last page on the ticket closed: no longer replying
+            self._size -= 1
         if not entries:
             del self._tickets[(tenant, ticket_id)]
         return self._state(entries) != before

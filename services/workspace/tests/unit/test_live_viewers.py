@@ -47,6 +47,17 @@ def test_typing_shows_as_replying_then_falls_back_to_viewing() -> None:
     assert registry.viewers("acme", "t-1")[0].activity == "viewing"
 
 
+def test_closing_the_last_page_on_a_ticket_ends_replying_too() -> None:
+    registry = ViewerRegistry(ttl=45, clock=Clock())
+    registry.view("acme", "t-1", "c-1", "usr-bob", "Bob Builder")
+    registry.view("acme", "t-1", "c-2", "usr-bob", "Bob Builder")
+    registry.typing("acme", "t-1", "usr-bob", "Bob Builder")
+    assert registry.leave("acme", "t-1", "c-1") is False  # another tab still open
+    assert registry.viewers("acme", "t-1")[0].activity == "replying"
+    assert registry.leave("acme", "t-1", "c-2") is True
+    assert registry.viewers("acme", "t-1") == [] and len(registry) == 0
+
+
 def test_a_viewer_not_heard_from_expires_and_the_sweep_says_where() -> None:
     clock = Clock()
     registry = ViewerRegistry(ttl=45, clock=clock)
