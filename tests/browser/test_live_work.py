@@ -83,14 +83,15 @@ def test_presence_set_in_the_header_reaches_routing_as_an_event(
         return str(found["presence"])
 
     wait_until(lambda: routing_presence() == "away", 10, "routing has the agent away")
-    changed = wait_until(lambda: [
-        json.loads(r.value or b"{}") for r in routing_events.events(PRESENCE_CHANGED)
-        if json.loads(r.value or b"{}").get("agent_id") == agent["agent_id"]], 15,
-        "AgentPresenceChanged on helpline.routing")
-    assert changed[-1]["presence"] == "away"
-    assert changed[-1]["previous"] == "available"
-    assert changed[-1]["reason"] == "person"
-    assert changed[-1]["user_id"] == agent["user_id"]
+    def went_away() -> list[dict[str, Any]]:
+        found = [json.loads(r.value or b"{}") for r in routing_events.events(PRESENCE_CHANGED)]
+        return [event for event in found
+                if event.get("agent_id") == agent["agent_id"] and event["presence"] == "away"]
+
+    [changed] = wait_until(went_away, 15, "AgentPresenceChanged (away) on helpline.routing")
+    assert changed["previous"] == "available"
+    assert changed["reason"] == "person"
+    assert changed["user_id"] == agent["user_id"]
 
 
 def test_presence_changed_elsewhere_shows_live_in_the_header(page: Page,
