@@ -103,7 +103,9 @@ def consumer_group() -> str:
            f"{secrets.token_hex(4)}"
 
 
-class _Assigned(ConsumerRebalanceListener):
+class Positioned(ConsumerRebalanceListener):
+    """Sets ``ready`` once the consumer has its partitions."""
+
     def __init__(self, ready: asyncio.Event) -> None:
         self.ready = ready
 
@@ -125,7 +127,7 @@ async def _feed(live: Live) -> None:
             auto_offset_reset="latest", enable_auto_commit=False,
             client_id="helpline-workspace", **aiokafka_options(settings.kafka_security()))
         try:
-            consumer.subscribe(topics, listener=_Assigned(live.assigned))
+            consumer.subscribe(topics, listener=Positioned(live.assigned))
             await consumer.start()
             async for record in consumer:
                 event = decode(record.headers or (), record.value)
