@@ -283,10 +283,10 @@ async def _stream(live: Live, apis: Apis, listener: Listener,
     person = apis.person
     connection = secrets.token_urlsafe(12)
     try:
-        yield "retry: 5000\n\n"
-        yield Message("ready").encode()
         if ticket_id:
             live.see(person, ticket_id, connection)
+        yield "retry: 5000\n\n"
+        yield Message("ready").encode()
         while apis.session.person is not None:
             messages = await listener.wait(live.keepalive)
             if ticket_id:
