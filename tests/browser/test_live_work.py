@@ -113,3 +113,20 @@ def test_a_person_without_an_agent_sees_no_presence_control(page: Page,
     lead = helpline.person("lead", "Lou Lead")
     live(signed_in(page, helpline, lead))
     expect(page.get_by_label("Presence")).to_have_count(0)
+
+
+def test_an_idle_page_sets_its_agent_away_and_says_why(page: Page, helpline: Helpline) -> None:
+    agent = helpline.person("agent", "Ivy Idle", skills={unique_name("idle"): 1})
+    page.clock.install()  # the page's timers run on a clock the test can move
+    live(signed_in(page, helpline, agent))
+    expect(page.get_by_label("Presence")).to_have_value("available")
+
+    page.clock.fast_forward("09:00")  # nine minutes without keyboard or mouse: still there
+    expect(page.get_by_label("Presence")).to_have_value("available")
+    page.clock.fast_forward("02:00")
+
+    expect(page.get_by_label("Presence")).to_have_value("away")
+    expect(page.get_by_text("Set to away after 10 minutes without activity.")).to_be_visible()
+    found: dict[str, Any] = helpline.admin("GET", "routing", f"/v1/agents/{agent['agent_id']}")
+    assert found["presence"] == "away"
+    axe_check(page)
