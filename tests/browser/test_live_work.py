@@ -130,3 +130,19 @@ def test_an_idle_page_sets_its_agent_away_and_says_why(page: Page, helpline: Hel
     found: dict[str, Any] = helpline.admin("GET", "routing", f"/v1/agents/{agent['agent_id']}")
     assert found["presence"] == "away"
     axe_check(page)
+
+
+def test_an_open_page_in_use_sends_heartbeats_to_routing(page: Page, helpline: Helpline) -> None:
+    agent = helpline.person("agent", "Hal Heartbeat", skills={unique_name("beat"): 1})
+    page.clock.install()
+    live(signed_in(page, helpline, agent))
+    expect(page.get_by_label("Presence")).to_have_value("available")
+
+    def last_activity() -> Any:
+        return helpline.admin("GET", "routing",
+                              f"/v1/agents/{agent['agent_id']}")["last_activity_at"]
+
+    before = last_activity()
+    page.mouse.move(10, 10)
+    page.clock.fast_forward("01:01")
+    wait_until(lambda: last_activity() != before, 10, "a heartbeat at routing")
