@@ -35,7 +35,13 @@ from helpline_devstack._proc import (
     run_sync,
 )
 from helpline_devstack.certificates import ensure_broker_tls
-from helpline_shared.kafka_acls import SERVICE_ACCESS, service_acls, service_user
+from helpline_shared.kafka_acls import (
+    READER_ACCESS,
+    SERVICE_ACCESS,
+    reader_acls,
+    service_acls,
+    service_user,
+)
 from helpline_shared.kafka_security import PLAINTEXT, KafkaSecurity, aiokafka_options
 
 POM = Path(__file__).resolve().parents[2] / "pom.xml"
@@ -128,17 +134,20 @@ class KafkaNode:
         return KafkaAccess(self.bootstrap_servers, self.admin_security)
 
     def provision_services(self, topic_prefix: str = "") -> dict[str, KafkaSecurity]:
-        """Give each service a user with a fresh password and its ACLs; return how each
-        connects (every service connects as the super user of a plaintext broker)."""
+        """Give each service (and each reader: the workspace) a user with a fresh password and
+        its ACLs; return how each connects (every one connects as the super user of a plaintext
+        broker)."""
         if self.security == "plaintext":
-            return dict.fromkeys(SERVICE_ACCESS, PLAINTEXT)
+            return dict.fromkeys([*SERVICE_ACCESS, *READER_ACCESS], PLAINTEXT)
         access = self.access()
         found = {}
-        for service in SERVICE_ACCESS:
-            user, password = service_user(service), secrets.token_urlsafe(24)
+        grants = {**{service: service_acls(service, topic_prefix) for service in SERVICE_ACCESS},
+                  **{reader: reader_acls(reader, topic_prefix) for reader in READER_ACCESS}}
+        for name, acls in grants.items():
+            user, password = service_user(name), secrets.token_urlsafe(24)
             access.set_password(user, password)
-            access.grant(user, service_acls(service, topic_prefix))
-            found[service] = self.client_security(user, password)
+            access.grant(user, acls)
+            found[name] = self.client_security(user, password)
         return found
 
     def _admin_password(self) -> str:
