@@ -87,6 +87,37 @@ SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
 """Each service's Kafka access; the topics are those its ``bootstrap`` subscribes to."""
 
 
+@dataclass(frozen=True)
+class ReaderAccess:
+    """A program that only reads, each process in a consumer group of its own (from the end,
+    committing nothing): it writes nothing, not even dead letters."""
+
+    topics: tuple[str, ...]
+    group_prefix: str
+
+
+READER_ACCESS: Final[dict[str, ReaderAccess]] = {
+    # The workspace's live pages: offers, assignments, presence and ticket changes.
+    "workspace": ReaderAccess((ROUTING, TICKETS), group_prefix="helpline-workspace."),
+}
+"""Programs besides the services that read Kafka, and what they read."""
+
+
+def reader_group(program: str) -> str:
+    """The prefix of every consumer group of ``program``'s processes."""
+    return READER_ACCESS[program].group_prefix
+
+
+def reader_acls(program: str, topic_prefix: str = "") -> frozenset[Acl]:
+    """Everything a reader's principal may do: read its topics in groups of its prefix."""
+    access = READER_ACCESS[program]
+    acls: set[Acl] = {Acl("group", access.group_prefix, "prefix", op)
+                      for op in ("Read", "Describe")}
+    for topic in access.topics:
+        acls |= _topic(topic_prefix + topic, "literal", "Read", "Describe")
+    return frozenset(acls)
+
+
 def service_user(service: str) -> str:
     """The Kafka user (SCRAM name, KafkaUser) of ``service``."""
     return f"helpline-{service}"
