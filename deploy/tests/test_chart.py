@@ -705,6 +705,8 @@ def test_the_workspace_calls_every_service_at_its_in_cluster_url(
 def test_the_workspace_cookie_is_secure_unless_told_otherwise(helm: Path) -> None:
     secure = _env(_container(helm_template(helm), "workspace"))
     assert secure["HELPLINE_SESSION_COOKIE_SECURE"] == "true"
+    # Behind the TLS-terminating Ingress its own URLs (the OIDC callback) must say https.
+    assert secure["FORWARDED_ALLOW_IPS"] == "*"
     trial = _env(_container(helm_template(
         helm, "--set-string", "services.workspace.env.HELPLINE_SESSION_COOKIE_SECURE=false"),
         "workspace"))
