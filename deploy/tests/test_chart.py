@@ -17,14 +17,18 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kubernetes_schemas
 
+from helpline_cli.settings_doc import settings_class
 from helpline_shared import topics
 from helpline_shared.kafka_acls import (
     CLUSTER,
+    READER_ACCESS,
     SERVICE_ACCESS,
     Acl,
+    reader_acls,
     service_acls,
     service_user,
 )
+from helpline_shared.runtime.settings import variable_names
 from helpline_shared.runtime.telemetry import KUBERNETES_ATTRIBUTES
 
 # The first test may build the tool from its Go module (minutes, once per machine).
@@ -128,7 +132,7 @@ def test_production_values_render_strimzi_keda_and_monitoring(helm: Path) -> Non
 def test_autoscaling_falls_back_to_a_cpu_hpa_without_keda(helm: Path) -> None:
     without_keda = helm_template(helm, "-f", str(CHART / "values-production.yaml"))
     kinds = [manifest["kind"] for manifest in without_keda]
-    assert kinds.count("HorizontalPodAutoscaler") == 5 and "ScaledObject" not in kinds
+    assert kinds.count("HorizontalPodAutoscaler") == 6 and "ScaledObject" not in kinds
     deployments = [m for m in without_keda if m["kind"] == "Deployment"]
     assert all("replicas" not in deployment["spec"] for deployment in deployments)
 
@@ -184,9 +188,11 @@ def _granted(user: Manifest) -> frozenset[Acl]:
 def test_kafka_users_grant_exactly_the_shared_acl_table(helm: Path, prefix: str) -> None:
     users = {m["metadata"]["name"]: m for m in helm_template(
         helm, *PRODUCTION, "--set", f"kafka.topicPrefix={prefix}") if m["kind"] == "KafkaUser"}
-    assert set(users) == {service_user(service) for service in SERVICE_ACCESS}
+    assert set(users) == {service_user(name) for name in (*SERVICE_ACCESS, *READER_ACCESS)}
     for service in SERVICE_ACCESS:
         assert _granted(users[service_user(service)]) == service_acls(service, prefix), service
+    for reader in READER_ACCESS:
+        assert _granted(users[service_user(reader)]) == reader_acls(reader, prefix), reader
 
 
 def _env(container: Manifest) -> dict[str, Any]:
@@ -242,7 +248,7 @@ def test_plaintext_kafka_renders_no_kafka_credentials(helm: Path) -> None:
 
 def test_deployments_are_hardened_and_probed(helm: Path) -> None:
     deployments = [m for m in helm_template(helm) if m["kind"] == "Deployment"]
-    assert len(deployments) == 5
+    assert len(deployments) == 6
     for deployment in deployments:
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
@@ -314,7 +320,7 @@ TELEMETRY_FIELDS = {"K8S_POD_NAME": "metadata.name", "K8S_POD_UID": "metadata.ui
 def test_every_pod_gets_its_kubernetes_attributes_from_the_downward_api(helm: Path) -> None:
     assert set(TELEMETRY_FIELDS) == set(KUBERNETES_ATTRIBUTES.values())
     deployments = [m for m in helm_template(helm) if m["kind"] == "Deployment"]
-    assert len(deployments) == len(SERVICE_ACCESS)
+    assert len(deployments) == len(SERVICE_ACCESS) + len(READER_ACCESS)
     for deployment in deployments:
         env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         from_fields = {item["name"]: item["valueFrom"]["fieldRef"]["fieldPath"]
@@ -549,7 +555,8 @@ def test_each_exposed_api_gets_its_own_ingress(helm: Path) -> None:
     ingresses = {m["metadata"]["name"]: m["spec"] for m in helm_template(helm, *PRODUCTION)
                  if m["kind"] == "Ingress"}
     assert set(ingresses) == {f"helpline-{name}"
-                              for name in ("intake", "routing", "escalation", "notify")}
+                              for name in ("intake", "routing", "escalation", "notify",
+                                           "workspace")}
     routing = ingresses["helpline-routing"]
     assert routing["rules"][0]["host"] == "routing-api.example.com"
     assert routing["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == \
@@ -648,3 +655,118 @@ def test_every_value_is_in_the_readme_table() -> None:
     expected = top_level | {f"services.NAME.{key}" for key in per_service}
     assert expected - _documented_values() == set()
     assert _documented_values() - expected == set()
+
+
+# --- The workspace: no database, sessions in memory, calls every service ----------------------
+
+CALLED_BY_THE_WORKSPACE = {"intake": "HELPLINE_INTAKE_URL", "routing": "HELPLINE_ROUTING_URL",
+                           "escalation": "HELPLINE_ESCALATION_URL",
+                           "notify": "HELPLINE_NOTIFY_URL", "identity": "HELPLINE_IDENTITY_URL"}
+
+
+def _container(manifests: list[Manifest], service: str) -> Manifest:
+    container: Manifest = deployment_of(manifests, service)["spec"]["template"]["spec"][
+        "containers"][0]
+    return container
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_the_workspace_keeps_no_database_and_runs_no_migration(
+        helm: Path, values: tuple[str, ...]) -> None:
+    manifests = helm_template(helm, *values)
+    assert "HELPLINE_DATABASE_URL" not in _env(_container(manifests, "workspace"))
+    assert "HELPLINE_DATABASE_URL" in _env(_container(manifests, "intake"))
+    jobs = {m["metadata"]["name"] for m in manifests if m["kind"] == "Job"}
+    assert "helpline-workspace-migrate" not in jobs and "helpline-intake-migrate" in jobs
+    # networkPolicy.databasePort: 5432 in every value set.
+    assert not admits_egress(policy_of(manifests, "workspace"), {}, "databases", 5432)
+    assert admits_egress(policy_of(manifests, "intake"), {}, "databases", 5432)
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_the_workspace_calls_every_service_at_its_in_cluster_url(
+        helm: Path, values: tuple[str, ...]) -> None:
+    manifests = helm_template(helm, *values)
+    env = _env(_container(manifests, "workspace"))
+    ports = {m["metadata"]["name"].removeprefix("helpline-"): m["spec"]["ports"][0]["port"]
+             for m in manifests if m["kind"] == "Service"}
+    workspace = policy_of(manifests, "workspace")
+    for service, variable in CALLED_BY_THE_WORKSPACE.items():
+        port = ports[service]
+        assert env[variable] == f"http://helpline-{service}:{port}", service
+        assert admits_egress(workspace, pod_labels(service), RELEASE_NAMESPACE, port), service
+        # Production limits who reaches each API; the workspace is always let through.
+        assert admits_ingress(policy_of(manifests, service), pod_labels("workspace"),
+                              RELEASE_NAMESPACE, port), service
+    assert env["HELPLINE_IDENTITY_ISSUER"] == "http://helpline-identity:8084"
+    assert env["HELPLINE_HTTP_PORT"] == "8085" and ports["workspace"] == 8085
+
+
+def test_the_workspace_cookie_is_secure_unless_told_otherwise(helm: Path) -> None:
+    secure = _env(_container(helm_template(helm), "workspace"))
+    assert secure["HELPLINE_SESSION_COOKIE_SECURE"] == "true"
+    # Behind the TLS-terminating Ingress its own URLs (the OIDC callback) must say https.
+    assert secure["FORWARDED_ALLOW_IPS"] == "*"
+    trial = _env(_container(helm_template(
+        helm, "--set-string", "services.workspace.env.HELPLINE_SESSION_COOKIE_SECURE=false"),
+        "workspace"))
+    assert trial["HELPLINE_SESSION_COOKIE_SECURE"] == "false"
+
+
+def test_one_browser_stays_on_one_workspace_pod(helm: Path) -> None:
+    manifests = helm_template(helm, *PRODUCTION)
+    affinity = {m["metadata"]["name"].removeprefix("helpline-"): m["spec"].get("sessionAffinity")
+                for m in manifests if m["kind"] == "Service"}
+    assert affinity.pop("workspace") == "ClientIP"
+    assert set(affinity.values()) == {None}, "only the workspace keeps state in a pod"
+    service = next(m for m in manifests if m["kind"] == "Service"
+                   and m["metadata"]["name"] == "helpline-workspace")
+    assert service["spec"]["sessionAffinityConfig"] == {"clientIP": {"timeoutSeconds": 10800}}
+    # Behind ingress-nginx, which talks to the pods directly: its own cookie, kept on scaling.
+    ingress = next(m for m in manifests if m["kind"] == "Ingress"
+                   and m["metadata"]["name"] == "helpline-workspace")
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+    assert annotations["nginx.ingress.kubernetes.io/affinity-mode"] == "persistent"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    # The global annotations still apply; another service's Ingress gets none of the workspace's.
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "26m"
+    intake = next(m for m in manifests if m["kind"] == "Ingress"
+                  and m["metadata"]["name"] == "helpline-intake")
+    assert "nginx.ingress.kubernetes.io/affinity" not in intake["metadata"]["annotations"]
+    assert ingress["spec"]["rules"][0]["host"] == "support.example.com"
+    off = helm_template(helm, "--set", "services.workspace.sessionAffinity.enabled=false")
+    assert all("sessionAffinity" not in m["spec"] for m in off if m["kind"] == "Service")
+
+
+def test_the_workspace_reads_kafka_as_a_reader_and_scales_on_cpu_alone(helm: Path) -> None:
+    """Each pod reads in a group of its own and commits nothing: there is no lag to scale on."""
+    manifests = helm_template(helm, *PRODUCTION)
+    scaled = {m["metadata"]["name"] for m in manifests if m["kind"] == "ScaledObject"}
+    hpas = {m["metadata"]["name"] for m in manifests if m["kind"] == "HorizontalPodAutoscaler"}
+    assert "helpline-workspace" not in scaled and hpas == {"helpline-workspace"}
+    authentications = {m["metadata"]["name"] for m in manifests
+                       if m["kind"] == "TriggerAuthentication"}
+    assert "helpline-workspace-kafka" not in authentications
+    assert "helpline-intake-kafka" in authentications
+    env = _env(_container(manifests, "workspace"))
+    assert env["HELPLINE_KAFKA_SASL_USERNAME"] == service_user("workspace")
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["services"]["workspace"]
+    access = READER_ACCESS["workspace"]
+    assert values["reader"]["groupPrefix"] == access.group_prefix
+    assert set(values["consumes"]) == set(access.topics) and values["produces"] == []
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_each_pod_gets_only_settings_its_program_reads(
+        helm: Path, values: tuple[str, ...]) -> None:
+    manifests = helm_template(helm, *values)
+    for deployment in (m for m in manifests if m["kind"] == "Deployment"):
+        service = deployment["metadata"]["name"].removeprefix("helpline-")
+        own = variable_names(settings_class(service))
+        given = {name for name in _env(deployment["spec"]["template"]["spec"]["containers"][0])
+                 if name.startswith("HELPLINE_")}
+        assert given - own == set(), service
+    configmap = next(m for m in manifests if m["kind"] == "ConfigMap")
+    shared = {name for name in configmap["data"] if name.startswith("HELPLINE_")}
+    assert shared - variable_names(settings_class("workspace")) == set()

@@ -7,6 +7,7 @@ reused; the first build takes minutes (README, Operations).
 
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -30,7 +31,8 @@ LOCAL_IMAGES = {
     "HELPLINE_POSTGRES_IMAGE": "helpline-postgres:local",
     "HELPLINE_MAILSINK_IMAGE": "helpline-mailsink:local",
 }
-PUBLISHED = ("INTAKE", "SMTP", "ROUTING", "ESCALATION", "NOTIFY", "IDENTITY", "MAIL_UI")
+PUBLISHED = ("INTAKE", "SMTP", "ROUTING", "ESCALATION", "NOTIFY", "IDENTITY", "WORKSPACE",
+             "MAIL_UI")
 
 
 def _run(command: list[str], env: dict[str, str], timeout: float) -> str:
@@ -84,7 +86,7 @@ def stack(local_images: dict[str, str]) -> Iterator[dict[str, int]]:
     try:
         _run([*compose, "up", "--detach", "--no-build"], env, 600)
         try:
-            for name in ("IDENTITY", "INTAKE", "ROUTING", "ESCALATION", "NOTIFY"):
+            for name in ("IDENTITY", "INTAKE", "ROUTING", "ESCALATION", "NOTIFY", "WORKSPACE"):
                 _wait_ready(ports[name])
         except AssertionError as error:
             logs = subprocess.run([*compose, "logs", "--tail", "40"], capture_output=True,
@@ -142,8 +144,15 @@ def _admin_key(identity: str) -> str:
     return str(key.json()["key"])
 
 
-def test_a_ticket_is_assigned_through_the_containers(stack: dict[str, int]) -> None:
-    key = _admin_key(f"http://127.0.0.1:{stack['IDENTITY']}")
+@pytest.fixture(scope="module")
+def admin_key(stack: dict[str, int]) -> str:
+    """The admin key of tenant ``compose`` (made once per stack)."""
+    return _admin_key(f"http://127.0.0.1:{stack['IDENTITY']}")
+
+
+def test_a_ticket_is_assigned_through_the_containers(stack: dict[str, int],
+                                                     admin_key: str) -> None:
+    key = admin_key
     headers = {"authorization": f"Bearer {key}"}
     routing = f"http://127.0.0.1:{stack['ROUTING']}"
     intake = f"http://127.0.0.1:{stack['INTAKE']}"
@@ -167,3 +176,23 @@ def test_a_ticket_is_assigned_through_the_containers(stack: dict[str, int]) -> N
         time.sleep(1)
         view = httpx.get(url, headers=headers, timeout=30).json()
     assert view.get("assignee") == agent_id, view
+
+
+@pytest.mark.usefixtures("admin_key")  # tenant compose and its admin Root
+def test_a_person_signs_in_to_the_workspace_container(stack: dict[str, int]) -> None:
+    workspace = f"http://127.0.0.1:{stack['WORKSPACE']}"
+    with httpx.Client(base_url=workspace, timeout=30) as browser:
+        form = browser.get("/signin")
+        assert form.status_code == 200 and "text/html" in form.headers["content-type"]
+        # The templates and static files are in the image (package data, not the source tree).
+        assert browser.get("/static/app.css").status_code == 200
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token, form.text[-2000:]
+        signed_in = browser.post("/signin", data={
+            "tenant": "compose", "email": "root@compose.helpline.test", "password": PASSWORD,
+            "csrf_token": token.group(1)})
+        assert signed_in.status_code == 303, signed_in.text[-2000:]
+        assert "helpline_session" in browser.cookies
+        # Its first page calls the services from inside the compose network: none unreachable.
+        work = browser.get(signed_in.headers["location"])
+        assert work.status_code < 500 and "Root" in work.text, work.text[-2000:]

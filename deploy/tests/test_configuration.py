@@ -6,15 +6,21 @@ import sys
 
 import pytest
 
-from helpline_cli.settings import SERVICES
-from helpline_cli.settings_doc import NAMES_TARGET, TARGET, render, render_names, settings_class
+from helpline_cli.settings_doc import (
+    NAMES_TARGET,
+    PROGRAMS,
+    TARGET,
+    render,
+    render_names,
+    settings_class,
+)
 
 
 def test_every_setting_of_every_service_is_documented() -> None:
     documented = TARGET.read_text()
-    for service in SERVICES:
-        for name in settings_class(service).model_fields:
-            assert f"`HELPLINE_{name.upper()}`" in documented, f"{service}: {name}"
+    for program in PROGRAMS:
+        for name in settings_class(program).model_fields:
+            assert f"`HELPLINE_{name.upper()}`" in documented, f"{program}: {name}"
 
 
 def test_the_configuration_page_is_the_generated_one() -> None:
@@ -26,10 +32,16 @@ def test_the_list_of_known_variables_is_the_generated_one() -> None:
         "stale: run python -m helpline_cli.settings_doc"
 
 
-@pytest.mark.parametrize("service", SERVICES)
+def _command(program: str) -> str:
+    """A command that reads the settings first: ``migrate``, or ``serve`` for the workspace
+    (which has no database)."""
+    return "serve" if program == "workspace" else "migrate"
+
+
+@pytest.mark.parametrize("service", PROGRAMS)
 def test_a_misspelt_variable_stops_each_service_at_start_naming_it(service: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", f"helpline_{service}", "migrate"],
+        [sys.executable, "-m", f"helpline_{service}", _command(service)],
         env={**os.environ, "HELPLINE_KAFKA_BOOTSTRAP_SERVER": "kafka:9092"},
         capture_output=True, text=True, timeout=60, check=False,
     )
@@ -60,3 +72,16 @@ def test_an_invalid_setting_stops_the_service_at_start_naming_it() -> None:
     assert "helpline-routing: invalid configuration: " in result.stderr
     assert "HELPLINE_TIMER_BATCH_SIZE:" in result.stderr
     assert "HELPLINE_LOG_LEVEL:" in result.stderr
+
+
+def test_an_invalid_setting_stops_the_workspace_at_start_naming_it() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "helpline_workspace", "serve"],
+        env={**os.environ, "HELPLINE_SESSION_IDLE_SECONDS": "5",
+             "HELPLINE_SESSION_COOKIE_SECURE": "maybe"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    assert "helpline-workspace: invalid configuration: " in result.stderr
+    assert "HELPLINE_SESSION_IDLE_SECONDS:" in result.stderr
+    assert "HELPLINE_SESSION_COOKIE_SECURE:" in result.stderr

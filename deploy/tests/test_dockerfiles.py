@@ -1,6 +1,7 @@
 """Each image: built from the local Debian base (no registry), multi-stage, non-root."""
 
 import importlib.util
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -14,8 +15,23 @@ SERVICE_DOCKERFILES = sorted((REPO / "services").glob("*/Dockerfile"))
 
 def test_every_service_has_a_dockerfile() -> None:
     names = {path.parent.name for path in SERVICE_DOCKERFILES}
-    assert {"intake", "routing", "escalation", "notify", "identity"} <= names
+    assert {"intake", "routing", "escalation", "notify", "identity", "workspace"} <= names
     assert names == {path.name for path in (REPO / "services").iterdir() if path.is_dir()}
+    for dockerfile in SERVICE_DOCKERFILES:
+        ignore = dockerfile.with_name("Dockerfile.dockerignore").read_text().splitlines()
+        assert f"!services/{dockerfile.parent.name}/" in ignore and "**/tests/" in ignore
+
+
+def test_the_workspace_image_carries_every_template_and_static_file() -> None:
+    """The image installs the workspace as a wheel: only package data reaches it."""
+    project = REPO / "services" / "workspace"
+    patterns = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["helpline_workspace"]
+    package = project / "src" / "helpline_workspace"
+    shipped = {path for pattern in patterns for path in package.glob(pattern) if path.is_file()}
+    pages = {path for folder in ("templates", "static") for path in (package / folder).rglob("*")
+             if path.is_file()}
+    assert pages and pages - shipped == set()
 
 
 @pytest.mark.parametrize("dockerfile", SERVICE_DOCKERFILES, ids=lambda path: path.parent.name)

@@ -195,13 +195,22 @@ lifecycle:
 {{- if eq $mechanism "PLAIN" -}}plaintext{{- else -}}{{ $mechanism | lower | replace "-" "_" | replace "sha_" "sha" }}{{- end -}}
 {{- end -}}
 
+{{/* "true" when a service keeps a database (services.NAME.database, default true), else
+empty; call with (dict "root" $ "name" "intake"). */}}
+{{- define "helpline.hasDatabase" -}}
+{{- $svc := get .root.Values.services .name -}}
+{{- if or (not (hasKey $svc "database")) $svc.database -}}true{{- end -}}
+{{- end -}}
+
 {{/* Environment of a service container; call with (dict "root" $ "name" "intake"). */}}
 {{- define "helpline.env" -}}
+{{- if include "helpline.hasDatabase" . }}
 - name: HELPLINE_DATABASE_URL
   valueFrom:
     secretKeyRef:
       name: {{ .root.Values.database.existingSecret }}
       key: {{ get .root.Values.database.urlKeys .name | default (printf "%s-url" .name) }}
+{{- end }}
 {{- $auth := .root.Values.auth }}
 {{- $issuer := $auth.issuer | default (include "helpline.url" (dict "root" .root "name" "identity")) }}
 {{- if eq .name "identity" }}
