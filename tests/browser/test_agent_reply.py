@@ -1,0 +1,74 @@
+"""Issue 15's first acceptance in a real browser: an agent signs in, sees the assigned ticket
+with its SLA badge on My work, opens it, replies; the customer gets the reply by email and the
+first-response clock is met. Tickets finds it by its requester."""
+
+from agent_journeys import (
+    FLOW,
+    agent_with_own_skill,
+    assigned,
+    first_response,
+    mail_saying,
+    ticket_needing,
+)
+from browser_support import axe_check, screenshot, signed_in
+from playwright.sync_api import Page, expect
+
+from helpline_devstack.journeys import Helpline
+from helpline_devstack.testing import wait_until
+
+
+def test_an_agent_replies_in_the_browser_and_the_customer_gets_it_by_mail(
+        page: Page, helpline: Helpline) -> None:
+    agent, skill = agent_with_own_skill(helpline, "Ada Answer")
+    subject = f"Nightly export fails ({skill})"
+    ticket, customer = ticket_needing(helpline, skill, subject,
+                                      "Since 4.2 the nightly export stops halfway.")
+    assigned(helpline, ticket["id"], agent["agent_id"])
+
+    signed_in(page, helpline, agent)
+    link = page.get_by_role("link", name=subject)
+    expect(link).to_be_visible()
+    row = page.get_by_role("row").filter(has=link)
+    expect(row).to_contain_text("First response:")
+    expect(row).to_contain_text(" left")  # time left, in words
+    axe_check(page)
+    screenshot(page, "my-work")
+
+    link.click()
+    page.wait_for_url(f"**/tickets/{ticket['id']}")
+    expect(page.get_by_role("heading", name=subject, level=1)).to_be_visible()
+    expect(page.get_by_text("Since 4.2 the nightly export stops halfway.")).to_be_visible()
+    axe_check(page)
+    page.get_by_label("Message", exact=True).fill("Please restart the export service.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#messages")).to_contain_text("Reply sent")
+    reply = page.locator("article.message.reply").filter(
+        has_text="Please restart the export service.")
+    expect(reply).to_contain_text("Public reply")
+    screenshot(page, "ticket")
+
+    mail = wait_until(lambda: mail_saying(helpline, customer, "restart the export service"),
+                      FLOW, "the reply at the customer")
+    assert subject in str(mail["Subject"])
+    assert wait_until(lambda: first_response(helpline, ticket["id"]), FLOW,
+                      "the first-response clock stopped") == "met"
+    page.reload()
+    expect(page.locator("table").filter(has_text="First response")).to_contain_text("Met")
+
+
+def test_tickets_finds_a_ticket_by_its_requester_with_a_shareable_url(
+        page: Page, helpline: Helpline) -> None:
+    agent, skill = agent_with_own_skill(helpline, "Sam Search")
+    subject = f"Invoice totals are wrong ({skill})"
+    ticket, customer = ticket_needing(helpline, skill, subject, "The totals are off by one.")
+    assigned(helpline, ticket["id"], agent["agent_id"])
+
+    signed_in(page, helpline, agent)
+    page.get_by_role("link", name="Tickets").click()
+    expect(page.get_by_role("heading", name="Tickets", level=1)).to_be_visible()
+    page.get_by_label("Search subject or requester").fill(customer)
+    page.get_by_role("button", name="Show tickets").click()
+    page.wait_for_url("**/tickets?q=*")
+    expect(page.get_by_role("link", name=subject)).to_be_visible()
+    expect(page.get_by_role("row")).to_have_count(2)  # the header and the one match
+    axe_check(page)
