@@ -2,6 +2,8 @@
 with its SLA badge on My work, opens it, replies; the customer gets the reply by email and the
 first-response clock is met. Tickets finds it by its requester."""
 
+from urllib.parse import quote_plus
+
 from agent_journeys import (
     FLOW,
     agent_with_own_skill,
@@ -61,14 +63,18 @@ def test_tickets_finds_a_ticket_by_its_requester_with_a_shareable_url(
     agent, skill = agent_with_own_skill(helpline, "Sam Search")
     subject = f"Invoice totals are wrong ({skill})"
     ticket, customer = ticket_needing(helpline, skill, subject, "The totals are off by one.")
+    other = f"Invoice layout question ({skill})"
+    ticket_needing(helpline, skill, other, "Someone else asks.")  # another requester
     assigned(helpline, ticket["id"], agent["agent_id"])
 
     signed_in(page, helpline, agent)
     page.get_by_role("link", name="Tickets").click()
     expect(page.get_by_role("heading", name="Tickets", level=1)).to_be_visible()
+    axe_check(page)
     page.get_by_label("Search subject or requester").fill(customer)
     page.get_by_role("button", name="Show tickets").click()
     page.wait_for_url("**/tickets?q=*")
+    assert page.url.endswith(f"/tickets?q={quote_plus(customer)}")  # only what was chosen
     expect(page.get_by_role("link", name=subject)).to_be_visible()
+    expect(page.get_by_role("link", name=other)).to_have_count(0)
     expect(page.get_by_role("row")).to_have_count(2)  # the header and the one match
-    axe_check(page)
