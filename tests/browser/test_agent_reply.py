@@ -1,7 +1,8 @@
 """Issue 15's first acceptance in a real browser: an agent signs in, sees the assigned ticket
-with its SLA badge on My work, opens it, replies; the customer gets the reply by email and the
-first-response clock is met. Tickets finds it by its requester."""
+with its SLA badge on My work, opens it, replies with an attachment; the customer gets the
+reply by email and the first-response clock is met. Tickets finds a ticket by its requester."""
 
+from pathlib import Path
 from urllib.parse import quote_plus
 
 from agent_journeys import (
@@ -17,6 +18,8 @@ from playwright.sync_api import Page, expect
 
 from helpline_devstack.journeys import Helpline
 from helpline_devstack.testing import wait_until
+
+STEPS = b"1. Stop the export service.\n2. Start it again.\n"
 
 
 def test_an_agent_replies_in_the_browser_and_the_customer_gets_it_by_mail(
@@ -42,11 +45,16 @@ def test_an_agent_replies_in_the_browser_and_the_customer_gets_it_by_mail(
     expect(page.get_by_text("Since 4.2 the nightly export stops halfway.")).to_be_visible()
     axe_check(page)
     page.get_by_label("Message", exact=True).fill("Please restart the export service.")
+    page.get_by_label("Attachments", exact=True).set_input_files(files=[{
+        "name": "restart-steps.txt", "mimeType": "text/plain", "buffer": STEPS}])
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#messages")).to_contain_text("Reply sent")
     reply = page.locator("article.message.reply").filter(
         has_text="Please restart the export service.")
     expect(reply).to_contain_text("Public reply")
+    with page.expect_download() as download:
+        reply.get_by_role("link", name="restart-steps.txt").click()
+    assert Path(download.value.path()).read_bytes() == STEPS
     screenshot(page, "ticket")
 
     mail = wait_until(lambda: mail_saying(helpline, customer, "restart the export service"),
