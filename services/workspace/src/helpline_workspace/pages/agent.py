@@ -86,7 +86,10 @@ async def _agent_names(apis: Apis) -> tuple[dict[str, str], dict[str, str]]:
 
 
 async def _subject(apis: Apis, ticket_id: str) -> str | None:
-    ticket, _ = await _optional(apis.get("intake", f"/v1/tickets/{_checked(ticket_id)}"))
+    """An offered ticket's subject (None when intake cannot say: the page names its id)."""
+    if not ID.fullmatch(ticket_id):
+        return None
+    ticket, _ = await _optional(apis.get("intake", f"/v1/tickets/{ticket_id}"))
     return str(ticket["subject"]) if isinstance(ticket, dict) else None
 
 
