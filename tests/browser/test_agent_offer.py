@@ -13,8 +13,13 @@ def test_an_agent_accepts_an_offer_on_my_work_and_the_ticket_becomes_theirs(
     agent, skill = agent_with_own_skill(helpline, "Otto Offer", auto_accept=False)
     subject = f"Printer on fire ({skill})"
     ticket, _ = ticket_needing(helpline, skill, subject, "Smoke from tray 2.")
-    wait_until(lambda: helpline.admin("GET", "routing", f"/v1/tickets/{ticket['id']}/routing")[
-        "state"] == "offered", FLOW, "the offer to the agent")
+
+    def offered() -> bool:
+        routing = helpline.call(helpline.admin_key, "GET", "routing",
+                                f"/v1/tickets/{ticket['id']}/routing")
+        return routing.status_code == 200 and routing.json()["state"] == "offered"
+
+    wait_until(offered, FLOW, "the offer to the agent")
 
     signed_in(page, helpline, agent)
     offers = page.locator("#offers")
