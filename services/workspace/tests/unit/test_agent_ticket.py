@@ -67,7 +67,7 @@ def test_the_ticket_shows_the_customer_message_replies_and_notes_labelled_in_wor
         assert "Ada Lovelace" in note  # the author by name
         assert f'href="/tickets/{TICKET}/messages/m-1/attachments/a-1"' in text
         assert 'name="kind" value="note"' in text and 'enctype="multipart/form-data"' in text
-        assert '{% include' not in text
+        assert 'hx-trigger="live-ticket from:body" hx-select="#conversation"' in text
 
 
 def test_the_sla_clocks_show_their_history_and_routing_explains_itself() -> None:

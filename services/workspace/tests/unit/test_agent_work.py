@@ -65,6 +65,7 @@ def test_pending_offers_show_the_subject_from_intake_with_accept_and_decline() -
         assert "Printer on fire" in page.text
         assert 'action="/offers/off-1/accept"' in page.text
         assert 'action="/offers/off-1/decline"' in page.text
+        assert 'hx-trigger="live-work from:body" hx-select="#work-lists"' in page.text
         [offers] = [c for c in fake.calls if c.path == "/v1/offers"]
         assert dict(offers.request.url.params) == {"agent_id": AGENT_ID, "status": "pending"}
 
