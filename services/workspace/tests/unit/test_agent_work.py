@@ -148,3 +148,18 @@ def test_a_person_who_is_no_agent_is_told_so_and_intake_is_not_asked() -> None:
         assert page.status_code == 200
         assert "You are not registered as an agent" in page.text
         assert not [c for c in fake.calls if c.service == "intake"]
+
+
+def test_a_background_htmx_fetch_leaves_the_flash_for_the_page_the_redirect_loads() -> None:
+    fake = FakeServices()
+    ada = fake.person("ada@acme.example")
+    agent_of(fake, ada)
+    my_tickets(fake, [])
+    fake.route("GET", "routing", "/v1/offers", lambda request: [])
+    fake.route("POST", "routing", "/v1/offers/off-1/accept", lambda request: {"id": "off-1"})
+    with workspace(fake) as client:
+        sign_in(client, "ada@acme.example")
+        client.post("/offers/off-1/accept", data={"csrf_token": csrf_of(client, "/work")})
+        refreshed = client.get("/work", headers={"hx-request": "true"})  # the live parts' fetch
+        assert "Offer accepted" not in refreshed.text
+        assert "Offer accepted" in client.get("/work").text
