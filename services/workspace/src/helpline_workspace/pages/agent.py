@@ -102,12 +102,12 @@ async def my_work(request: Request, apis: SignedIn) -> Response:
     offers_error: str | None = None
     tickets: list[dict[str, Any]] = []
     if agent is not None:
-        found, offers_error = await _optional(apis.get(
-            "routing", "/v1/offers", agent_id=agent["id"], status="pending"))
+        (found, offers_error), *pages = await asyncio.gather(
+            _optional(apis.get("routing", "/v1/offers", agent_id=agent["id"],
+                               status="pending")),
+            *(apis.get("intake", "/v1/tickets", assignee=agent["id"], status=status,
+                       sort="sla", limit=MY_WORK_LIMIT) for status in OPEN_STATUSES))
         offers = [offer for offer in found or [] if isinstance(offer, dict)]
-        pages = await asyncio.gather(*(apis.get(
-            "intake", "/v1/tickets", assignee=agent["id"], status=status, sort="sla",
-            limit=MY_WORK_LIMIT) for status in OPEN_STATUSES))
         tickets = by_next_deadline([ticket for page in pages for ticket in page["items"]])
         subjects = await asyncio.gather(*(_subject(apis, str(offer["ticket_id"]))
                                           for offer in offers))
