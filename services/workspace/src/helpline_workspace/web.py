@@ -160,7 +160,11 @@ def render(request: Request, template: str, status_code: int = 200,
            **context: Any) -> HTMLResponse:
     """``template`` rendered for the request's session."""
     session = session_of(request)
-    flash, session.flash = session.flash, []
+    flash: list[str] = []
+    # A fragment htmx fetches in the background (live parts, a list refreshed) has no place for
+    # flash messages: they wait for the next whole page, which a redirect is about to load.
+    if request.headers.get("hx-request") != "true":
+        flash, session.flash = session.flash, []
 
     def csrf_field() -> Markup:
         return Markup('<input type="hidden" name="{}" value="{}">').format(

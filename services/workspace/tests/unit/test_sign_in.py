@@ -6,6 +6,12 @@ from workspace_support import FakeServices, csrf_of, sign_in, workspace
 from helpline_workspace.sessions import SESSION_COOKIE
 
 
+def as_agent(fake: FakeServices, person: dict[str, object]) -> None:
+    """Routing knows ``person`` as agent ``agt_ada`` (My work asks it first)."""
+    fake.route("GET", "routing", "/v1/agents", lambda request: [
+        {"id": "agt_ada", "name": person["name"], "user_id": person["user_id"]}])
+
+
 def test_a_person_signs_in_with_a_fresh_session_id_and_lands_on_my_work() -> None:
     fake = FakeServices()
     fake.person("ada@acme.example", name="Ada")
@@ -87,7 +93,8 @@ def test_an_unreachable_service_is_a_readable_message() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     fake = FakeServices()
-    fake.person("ada@acme.example")
+    ada = fake.person("ada@acme.example")
+    as_agent(fake, ada)
     with workspace(fake) as client:
         assert sign_in(client, "ada@acme.example").status_code == 303
         fake.route("GET", "intake", "/v1/tickets", down)
@@ -98,7 +105,7 @@ def test_an_unreachable_service_is_a_readable_message() -> None:
 
 def test_a_refused_call_shows_the_service_reason_not_a_stack_trace() -> None:
     fake = FakeServices()
-    fake.person("ada@acme.example")
+    as_agent(fake, fake.person("ada@acme.example"))
     fake.route("GET", "intake", "/v1/tickets", lambda request: httpx.Response(
         403, json={"title": "Forbidden", "detail": "this credential lacks permission"}))
     with workspace(fake) as client:
@@ -111,10 +118,12 @@ def test_a_refused_call_shows_the_service_reason_not_a_stack_trace() -> None:
 def test_my_work_calls_intake_as_the_signed_in_person() -> None:
     fake = FakeServices()
     ada = fake.person("ada@acme.example")
+    as_agent(fake, ada)
+    fake.route("GET", "routing", "/v1/offers", lambda request: [])
     fake.route("GET", "intake", "/v1/tickets", lambda request: {"items": [], "next_cursor": None})
     with workspace(fake) as client:
         sign_in(client, "ada@acme.example")
         assert client.get("/work").status_code == 200
         call = fake.calls[-1]
         assert call.token.startswith("access-") and call.token.endswith("ada@acme.example")
-        assert call.request.url.params["assignee"] == ada["user_id"]
+        assert call.request.url.params["assignee"] == "agt_ada"  # intake knows agents' ids

@@ -11,3 +11,19 @@ document.addEventListener("DOMContentLoaded", () => {
     if (target) target.focus();
   });
 });
+// Filter forms (GET) leave their empty fields out of the URL, so a shared link says only what
+// was chosen; the fields come back when the page is shown again from the history.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-drop-empty]").forEach((form) => {
+    form.addEventListener("submit", () => {
+      form.querySelectorAll("input, select").forEach((field) => {
+        if (field.name && !field.value) field.disabled = true;
+      });
+    });
+  });
+});
+window.addEventListener("pageshow", () => {
+  document.querySelectorAll("form[data-drop-empty] [disabled]").forEach((field) => {
+    field.disabled = false;
+  });
+});
