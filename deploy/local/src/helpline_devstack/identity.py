@@ -143,8 +143,12 @@ def start_with_identity(stack: Stack, home: Path, tenant: str,
     """
     extra = environments or {}
     issuer = f"http://127.0.0.1:{stack.ports['identity']}"  # identity's own URL
+    workspace_callback = (
+        {"HELPLINE_OIDC_RETURN_URLS": json.dumps(
+            [f"http://127.0.0.1:{stack.ports['workspace']}/signin/oidc/callback"])}
+        if workspace else {})  # where identity may send a browser back after an OIDC sign-in
     identity = stack.start("identity", {**operator_environment(home), "HELPLINE_ISSUER": issuer,
-                                        **extra.get("identity", {})})
+                                        **workspace_callback, **extra.get("identity", {})})
     yield identity
     provision_demo(identity.url, home, tenant)
     reply_secret = secret_file(home / "reply-token-secret")

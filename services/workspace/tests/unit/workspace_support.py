@@ -107,9 +107,12 @@ class FakeServices:
 
 
 def workspace(fake: FakeServices, **settings: Any) -> TestClient:
-    """The workspace app on ``fake`` (use as a context manager: it runs the lifespan)."""
-    values = {f"{name}_url": f"http://127.0.0.1:{port}" for name, port in PORTS.items()}
-    values.update(workspace_tenant="acme", **settings)
+    """The workspace app on ``fake`` (use as a context manager: it runs the lifespan); no Kafka
+    consumer for live pages unless a test asks for one (``live_updates=True``)."""
+    values: dict[str, Any] = {f"{name}_url": f"http://127.0.0.1:{port}"
+                              for name, port in PORTS.items()}
+    values.update(workspace_tenant="acme", live_updates=False)
+    values.update(settings)
     app = create_app(WorkspaceSettings(**values), transport=fake.transport())
     return TestClient(app, follow_redirects=False)
 
