@@ -3,6 +3,7 @@
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -91,8 +92,10 @@ def install_error_pages(app: FastAPI) -> None:
 
 
 def create_app(settings: WorkspaceSettings,
-               transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """The workspace; ``transport`` replaces the network to the other services (tests)."""
+               transport: httpx.AsyncBaseTransport | None = None,
+               clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """The workspace; ``transport`` replaces the network to the other services and ``clock``
+    the time pages are rendered at (tests)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +110,7 @@ def create_app(settings: WorkspaceSettings,
                   dependencies=[Depends(verify_csrf)], docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.settings = settings
+    app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.sessions = SessionStore(settings.session_idle_seconds)
     app.state.gateway = Gateway(settings, transport)
     install_error_pages(app)

@@ -50,6 +50,12 @@ def settings_of(request: Request) -> WorkspaceSettings:
     return settings
 
 
+def now_of(request: Request) -> datetime:
+    """The time this request is rendered at (the app's clock: injected in tests)."""
+    now: datetime = request.app.state.clock()
+    return now
+
+
 def store_of(request: Request) -> SessionStore:
     """The app's session store."""
     store: SessionStore = request.app.state.sessions

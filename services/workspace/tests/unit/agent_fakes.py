@@ -1,13 +1,12 @@
 """Fake answers of intake, routing and escalation for the agent pages' tests."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
-from workspace_support import FakeServices
+from workspace_support import NOW, FakeServices
 
-NOW = datetime.now(UTC)
 AGENT_ID = "agt_ada"
 
 

@@ -76,7 +76,7 @@ def test_the_sla_clocks_show_their_history_and_routing_explains_itself() -> None
     with workspace(fake) as client:
         sign_in(client, "ada@acme.example")
         text = client.get(f"/tickets/{TICKET}").text
-        assert "First response: 2 h 59 min left" in text
+        assert "First response: 3 h 00 min left" in text
         assert "History of first response" in text
         assert "<strong>warned</strong>: 1 h left" in text
         assert "assigned to Ada Lovelace: highest skill score" in text

@@ -39,8 +39,8 @@ def test_my_tickets_come_soonest_deadline_first_each_with_a_badge_in_words() -> 
         assert order == sorted(order)  # breached (oldest deadline) first, the paused one last
         assert "Someone else" not in text
         assert "Breached: resolution" in text
-        assert "First response: At risk: 29 min left" in text
-        assert "First response: 4 h 59 min left" in text
+        assert "First response: At risk: 30 min left" in text
+        assert "First response: 5 h 00 min left" in text
         assert "First response: paused" in text
         calls = [c for c in fake.calls if c.service == "intake" and c.path == "/v1/tickets"]
         assert sorted(c.request.url.params["status"] for c in calls) == [

@@ -9,6 +9,7 @@ Every call is recorded in ``fake.calls`` with the bearer token it carried.
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -106,6 +107,10 @@ class FakeServices:
         return httpx.MockTransport(self.handle)
 
 
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+"""The time every page of these tests is rendered at."""
+
+
 def workspace(fake: FakeServices, **settings: Any) -> TestClient:
     """The workspace app on ``fake`` (use as a context manager: it runs the lifespan); no Kafka
     consumer for live pages unless a test asks for one (``live_updates=True``)."""
@@ -113,7 +118,7 @@ def workspace(fake: FakeServices, **settings: Any) -> TestClient:
                               for name, port in PORTS.items()}
     values.update(workspace_tenant="acme", live_updates=False)
     values.update(settings)
-    app = create_app(WorkspaceSettings(**values), transport=fake.transport())
+    app = create_app(WorkspaceSettings(**values), transport=fake.transport(), clock=lambda: NOW)
     return TestClient(app, follow_redirects=False)
 
 

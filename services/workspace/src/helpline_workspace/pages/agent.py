@@ -9,7 +9,6 @@ import asyncio
 import base64
 import re
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
@@ -32,7 +31,7 @@ from helpline_workspace.pages.agent_views import (
     tags_of,
     ticket_badge,
 )
-from helpline_workspace.web import SignedIn, render, session_of
+from helpline_workspace.web import SignedIn, now_of, render, session_of
 
 router = APIRouter()
 PAGE_SIZE = 25
@@ -96,7 +95,7 @@ async def _subject(apis: Apis, ticket_id: str) -> str | None:
 @router.get("/work")
 async def my_work(request: Request, apis: SignedIn) -> Response:
     """My open tickets, the next SLA deadline first, and the offers waiting for my answer."""
-    now = datetime.now(UTC)
+    now = now_of(request)
     agent = await _my_agent(apis)
     offers: list[dict[str, Any]] = []
     offers_error: str | None = None
@@ -150,7 +149,7 @@ async def decline_offer(request: Request, offer_id: str, apis: SignedIn) -> Resp
 @router.get("/tickets")
 async def tickets(request: Request, apis: SignedIn) -> Response:
     """Every ticket of the tenant, filtered and searched, one page at a time."""
-    now = datetime.now(UTC)
+    now = now_of(request)
     filters = TicketFilters.of(request.query_params)
     cursor = request.query_params.get("cursor", "")[:500]
     page, (names, _) = await asyncio.gather(
@@ -172,7 +171,7 @@ async def _ticket_page(request: Request, apis: Apis, ticket_id: str, *,
                        kind: str = "reply") -> Response:
     """The ticket page, optionally with an error beside one of its forms."""
     ticket_id = _checked(ticket_id)
-    now = datetime.now(UTC)
+    now = now_of(request)
     ticket, messages, (sla, sla_error), (routing, routing_error), (names, people) = (
         await asyncio.gather(
             apis.get("intake", f"/v1/tickets/{ticket_id}"),
