@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +43,18 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+Call = tuple[str, str, dict[str, str]]
+"""An API call a page makes: service, path, query."""
+
+
 @dataclass
 class Page:
-    """A page of the workspace and the API calls (service, path, params) it is made of."""
+    """A page of the workspace and the API calls it is made of, in stages: the calls of one
+    stage are made at the same time (as the page makes them), the stages one after another."""
 
     name: str
     path: str
-    apis: list[tuple[str, str, dict[str, str]]]
+    stages: list[list[Call]]
     person: str = "agent"
 
 
@@ -107,40 +112,56 @@ def _browser(workspace: str, helpline: Helpline, email: str) -> httpx.Client:
     return client
 
 
-def _timed(call: Callable[[], None], requests: int) -> list[float]:
+async def _timed(call: Callable[[], Awaitable[None]], requests: int) -> list[float]:
     """Milliseconds of each of ``requests`` sequential calls (after two warm-up calls)."""
     for _ in range(2):
-        call()
+        await call()
     samples = []
     for _ in range(requests):
         started = time.perf_counter()
-        call()
+        await call()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
 
-def measure(page: Page, browser: httpx.Client, api: httpx.Client, urls: dict[str, str],
-            requests: int) -> dict[str, Any]:
+async def measure(page: Page, browser: httpx.AsyncClient, api: httpx.AsyncClient,
+                  urls: dict[str, str], requests: int) -> dict[str, Any]:
     """The page's and its APIs' latencies, interleaved in rounds of ten to share the noise."""
     page_ms: list[float] = []
     api_ms: list[float] = []
 
-    def render() -> None:
-        answer = browser.get(page.path)
+    async def render() -> None:
+        answer = await browser.get(page.path)
         assert answer.status_code == 200, f"{page.path}: {answer.status_code} {answer.text[:300]}"
 
-    def direct() -> None:
-        for service, path, params in page.apis:
-            answer = api.get(urls[service] + path, params=params)
-            assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:300]}"
+    async def one(call: Call) -> None:
+        service, path, params = call
+        answer = await api.get(urls[service] + path, params=params)
+        assert answer.status_code == 200, f"{path}: {answer.status_code} {answer.text[:300]}"
+
+    async def direct() -> None:
+        for stage in page.stages:
+            await asyncio.gather(*(one(call) for call in stage))
 
     for _ in range(max(1, requests // 10)):
-        page_ms += _timed(render, 10)
-        api_ms += _timed(direct, 10)
+        page_ms += await _timed(render, 10)
+        api_ms += await _timed(direct, 10)
     return {"page_p50_ms": round(median(page_ms), 2),
             "page_p95_ms": round(percentile(page_ms, 0.95), 2),
             "apis_p50_ms": round(median(api_ms), 2),
             "apis_p95_ms": round(percentile(api_ms, 0.95), 2), "requests": len(page_ms)}
+
+
+async def measure_as(page: Page, workspace: str, helpline: Helpline, email: str,
+                     urls: dict[str, str], requests: int) -> dict[str, Any]:
+    """:func:`measure` for ``email``: a browser session and the same person's access token."""
+    signed_in = _browser(workspace, helpline, email)
+    cookies = signed_in.cookies
+    signed_in.close()
+    token = helpline.sign_in(email)
+    async with httpx.AsyncClient(base_url=workspace, timeout=30, cookies=cookies) as browser, \
+            httpx.AsyncClient(timeout=30, headers={"authorization": f"Bearer {token}"}) as api:
+        return await measure(page, browser, api, urls, requests)
 
 
 def main() -> None:
@@ -176,40 +197,45 @@ def main() -> None:
         print(f"  posted in {seeded:.0f} s; waiting for the services to settle...", flush=True)
         _settle(stack, ("intake", "routing", "escalation"))
         assigned = helpline.admin("GET", "intake", "/v1/tickets",
-                                  params={"assignee": agent["user_id"], "limit": "1"})["items"]
+                                  params={"assignee": agent["agent_id"], "limit": "1"})["items"]
         ticket = assigned[0]["id"] if assigned else helpline.admin(
             "GET", "intake", "/v1/tickets", params={"limit": "1"})["items"][0]["id"]
+        agent_id = agent["agent_id"]
+        open_statuses = ("new", "open", "pending", "on_hold")
         pages = [
             Page("my work", "/work", [
-                ("intake", "/v1/tickets", {"assignee": agent["user_id"], "sort": "sla",
-                                           "limit": "100"}),
-                ("routing", "/v1/agents", {"user_id": agent["user_id"]})]),
-            Page("tickets", "/tickets", [("intake", "/v1/tickets", {"limit": "25"})]),
+                [("routing", "/v1/agents", {"user_id": agent["user_id"]})],
+                [("routing", "/v1/offers", {"agent_id": agent_id, "status": "pending"}),
+                 *(("intake", "/v1/tickets", {"assignee": agent_id, "status": status,
+                                              "sort": "sla", "limit": "100"})
+                   for status in open_statuses)]]),
+            Page("tickets", "/tickets", [[("intake", "/v1/tickets", {"limit": "25"}),
+                                          ("routing", "/v1/agents", {})]]),
             Page("tickets: open, urgent, by SLA", "/tickets?status=open&priority=urgent&sort=sla",
-                 [("intake", "/v1/tickets", {"status": "open", "priority": "urgent",
-                                             "sort": "sla", "limit": "25"})]),
+                 [[("intake", "/v1/tickets", {"status": "open", "priority": "urgent",
+                                              "sort": "sla", "limit": "25"}),
+                   ("routing", "/v1/agents", {})]]),
             Page("tickets: search", "/tickets?q=customer42",
-                 [("intake", "/v1/tickets", {"q": "customer42", "limit": "25"})]),
-            Page("ticket", f"/tickets/{ticket}", [
+                 [[("intake", "/v1/tickets", {"q": "customer42", "limit": "25"}),
+                   ("routing", "/v1/agents", {})]]),
+            Page("ticket", f"/tickets/{ticket}", [[
                 ("intake", f"/v1/tickets/{ticket}", {}),
                 ("intake", f"/v1/tickets/{ticket}/messages", {}),
                 ("escalation", f"/v1/tickets/{ticket}/sla", {}),
-                ("routing", f"/v1/tickets/{ticket}/routing", {})]),
-            Page("dashboard", "/dashboard", [
+                ("routing", f"/v1/tickets/{ticket}/routing", {}),
+                ("routing", "/v1/agents", {})]]),
+            Page("dashboard", "/dashboard", [[
                 ("intake", "/v1/reports/backlog", {}),
                 ("escalation", "/v1/reports/sla", {"days": "7"}),
                 ("escalation", "/v1/reports/sla", {"days": "30"}),
-                ("routing", "/v1/reports/agents", {})], person="lead"),
+                ("routing", "/v1/reports/agents", {})]], person="lead"),
         ]
         people = {"agent": agent, "lead": lead}
         results: dict[str, dict[str, Any]] = {}
         for page in pages:
-            person = people[page.person]
-            token = helpline.sign_in(person["email"])
-            with _browser(urls["workspace"], helpline, person["email"]) as browser, \
-                    httpx.Client(timeout=30,
-                                 headers={"authorization": f"Bearer {token}"}) as api:
-                results[page.name] = measure(page, browser, api, urls, arguments.requests)
+            results[page.name] = asyncio.run(measure_as(
+                page, urls["workspace"], helpline, people[page.person]["email"], urls,
+                arguments.requests))
             print(f"  {page.name:<32} page p50 {results[page.name]['page_p50_ms']:7.1f} ms "
                   f"p95 {results[page.name]['page_p95_ms']:7.1f} ms | its APIs p50 "
                   f"{results[page.name]['apis_p50_ms']:7.1f} ms p95 "
