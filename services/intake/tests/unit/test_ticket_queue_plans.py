@@ -115,6 +115,15 @@ def test_each_list_query_searches_an_index_of_the_tenant(
     assert elapsed < 1.0, elapsed
 
 
+def test_an_agents_queue_by_deadline_reads_only_that_agents_tickets(engine: sa.Engine) -> None:
+    """My work: one assignee's tickets by next deadline come from the index of assignee and
+    deadline, not from walking every ticket of the tenant in deadline order."""
+    plan = _plan(engine, _query(TicketFilter(assignee_id="agent-3"), "sla", False))
+    reads = [line for line in plan if " tickets " in f" {line} "]
+    assert reads == ["SEARCH tickets USING INDEX ix_tickets_tenant_assignee_due "
+                     "(tenant_id=? AND assignee_id=?)"], plan
+
+
 def test_the_backlog_groups_the_tenant_s_rows_by_an_index(engine: sa.Engine) -> None:
     plan = _plan(engine, backlog_query("acme", NOW))
     reads = [line for line in plan if " tickets " in f" {line} "]

@@ -56,6 +56,8 @@ tickets = Table(
     Index("ix_tickets_tenant_team", "tenant_id", "team", "created_at", "id"),
     Index("ix_tickets_tenant_assignee", "tenant_id", "assignee_id", "created_at", "id"),
     Index("ix_tickets_tenant_due", "tenant_id", "due_order", "created_at", "id"),
+    Index("ix_tickets_tenant_assignee_due", "tenant_id", "assignee_id", "due_order", "created_at",
+          "id"),
     Index("ix_tickets_tenant_breached", "tenant_id", "sla_breached", "created_at", "id"),
 )
 
