@@ -11,9 +11,10 @@ from playwright.sync_api import Page, expect
 
 from helpline_devstack.journeys import Helpline
 from helpline_devstack.testing import TopicRecorder, unique_name, wait_until
+from helpline_shared.events import AgentPresenceChanged
 from helpline_shared.topics import ROUTING
 
-PRESENCE_CHANGED = "helpline.agent.presence_changed.v1"
+PRESENCE_CHANGED = AgentPresenceChanged.event_type
 
 
 @pytest.fixture

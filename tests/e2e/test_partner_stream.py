@@ -25,6 +25,7 @@ from helpline_devstack.testing import (
     unique_name,
     wait_until,
 )
+from helpline_shared.events import AgentPresenceChanged
 from helpline_shared.runtime.testing import stand_in_identity
 from helpline_shared.topics import PARTITIONS, PUBLIC_TOPICS, all_topics, partner_topic
 
@@ -32,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 CREATED = "helpline.ticket.created.v1"
 ASSIGNED = "helpline.ticket.assigned.v1"
-PRESENCE_CHANGED = "helpline.agent.presence_changed.v1"
+PRESENCE_CHANGED = AgentPresenceChanged.event_type
 SERVICES = ("intake", "routing", "notify")
 PARTNER_PARTITIONS = 2
 PARTNER_RETENTION_MS = 3_600_000

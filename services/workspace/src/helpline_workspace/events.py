@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from helpline_shared.envelope import TENANT_HEADER
 from helpline_shared.events import (
+    AgentPresenceChanged,
     MessageAdded,
     OfferDeclined,
     OfferExpired,
@@ -26,9 +27,7 @@ from helpline_shared.events import (
     TicketUpdated,
 )
 
-PRESENCE_CHANGED: Final = "helpline.agent.presence_changed.v1"
-"""Routing's ``AgentPresenceChanged`` (read by its type name: its model lives in routing's
-contract)."""
+PRESENCE_CHANGED: Final = AgentPresenceChanged.event_type
 
 TICKET_CHANGES: Final[dict[str, str]] = {
     MessageAdded.event_type: "A new message was added",
@@ -38,6 +37,11 @@ TICKET_CHANGES: Final[dict[str, str]] = {
     TicketMerged.event_type: "The ticket was merged into another",
 }
 """Changes of a ticket that its viewers are told about, as a sentence."""
+
+WANTED: Final = frozenset({
+    *TICKET_CHANGES, TicketAssigned.event_type, TicketOffered.event_type,
+    OfferDeclined.event_type, OfferExpired.event_type, PRESENCE_CHANGED})
+"""The only event types :func:`messages_for` reads; other records are skipped undecoded."""
 
 
 class TooManyListeners(Exception):
@@ -66,8 +70,11 @@ class StreamEvent:
 
 
 def decode(headers: Iterable[tuple[str, bytes]], value: bytes | None) -> StreamEvent | None:
-    """The event of a Kafka record, or None for a record that is not a CloudEvent with data."""
+    """The event of a Kafka record; None for a type no live page reads (skipped by its
+    ``ce_type`` header, its data not parsed) or a record that is not a CloudEvent with data."""
     attributes = {name.lower(): raw.decode("utf-8", "replace") for name, raw in headers}
+    if attributes.get("ce_type") not in WANTED:
+        return None
     try:
         data = json.loads(value or b"")
     except ValueError:

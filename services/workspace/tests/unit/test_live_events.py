@@ -118,3 +118,8 @@ def test_records_are_read_loosely_and_garbage_is_skipped() -> None:
     assert decode(headers, b"[1]") is None
     assert decode([("ce_type", b"x")], b"{}") is None  # no tenant
     assert Message("work", {"a": 1}).encode() == 'event: work\ndata: {"a": 1}\n\n'
+
+
+def test_a_type_no_live_page_reads_is_skipped_without_parsing_its_data() -> None:
+    headers = [("ce_type", b"helpline.sla.clock_started.v1"), ("ce_tenantid", b"acme")]
+    assert decode(headers, json.dumps({"ticket_id": "t-1", "tenant_id": "acme"}).encode()) is None
