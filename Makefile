@@ -48,9 +48,10 @@ test-unit: install
 images: install system-deps
 	PYTHON=$(PY) bash deploy/images/build.sh
 
-## lint: ruff and mypy --strict over every package
+## lint: ruff (rules and formatting) and mypy --strict over every package
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy shared/contracts/src shared/src services/intake/src services/routing/src \
 		services/escalation/src services/notify/src services/identity/src services/workspace/src \
 		deploy/local/src \

@@ -39,8 +39,12 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                 text=True, cwd=Path(__file__).parent).stdout.strip(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip(),
     }
 
 
@@ -67,8 +71,11 @@ def _stat(pid: int) -> tuple[int, float] | None:
 
 def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     """CPU seconds used so far by each named process with its descendants (Linux)."""
-    stats = {int(entry.name): _stat(int(entry.name))
-             for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    stats = {
+        int(entry.name): _stat(int(entry.name))
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+    }
     children: dict[int, list[int]] = {}
     for pid, stat in stats.items():
         if stat is not None:
@@ -82,8 +89,7 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
             total += stat[1] if stat else 0.0
             # A named process started by another (the services by the benchmark) counts once,
             # under its own name.
-            pending.extend(child for child in children.get(pid, ())
-                           if child not in roots.values())
+            pending.extend(child for child in children.get(pid, ()) if child not in roots.values())
         used[name] = total
     return used
 
@@ -100,8 +106,9 @@ def peak_memory_mb(pid: int) -> float | None:
     return None
 
 
-def figure(value: float | None, unit: str, target: str, passed: bool | None,
-           **details: Any) -> dict[str, Any]:
+def figure(
+    value: float | None, unit: str, target: str, passed: bool | None, **details: Any
+) -> dict[str, Any]:
     """One reported figure with its target; ``passed`` None when the run did not measure it."""
     return {"value": value, "unit": unit, "target": target, "passed": passed, **details}
 
@@ -141,6 +148,8 @@ def write_result(
     }
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    print(f"{name}: {metric} = {value:.6g} {unit} (baseline {baseline}: {baseline_value:.6g};"
-          f" ratio {ratio:.3f}; target {target}: {'passed' if passed else 'MISSED'})")
+    print(
+        f"{name}: {metric} = {value:.6g} {unit} (baseline {baseline}: {baseline_value:.6g};"
+        f" ratio {ratio:.3f}; target {target}: {'passed' if passed else 'MISSED'})"
+    )
     return path

@@ -25,17 +25,45 @@ DEFAULT = {"high": 3600}
 def lifecycle(ticket_id: str) -> list[Any]:
     now = utcnow()
     return [
-        TicketCreated(tenant_id="acme", ticket_id=ticket_id, occurred_at=now, subject="S",
-                      description="D", requester=Requester(email="a@example.com"),
-                      priority="high", type="question", channel="api"),
-        MessageAdded(tenant_id="acme", ticket_id=ticket_id, occurred_at=now,
-                     message_id=new_event_id(), author_role="system", public=True,
-                     channel="email", body="We got it", auto_reply=True),
-        MessageAdded(tenant_id="acme", ticket_id=ticket_id, occurred_at=now,
-                     message_id=new_event_id(), author_role="agent", public=True,
-                     channel="api", body="Hello"),
-        TicketStatusChanged(tenant_id="acme", ticket_id=ticket_id, occurred_at=now,
-                            previous_status="open", status="solved"),
+        TicketCreated(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            occurred_at=now,
+            subject="S",
+            description="D",
+            requester=Requester(email="a@example.com"),
+            priority="high",
+            type="question",
+            channel="api",
+        ),
+        MessageAdded(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            occurred_at=now,
+            message_id=new_event_id(),
+            author_role="system",
+            public=True,
+            channel="email",
+            body="We got it",
+            auto_reply=True,
+        ),
+        MessageAdded(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            occurred_at=now,
+            message_id=new_event_id(),
+            author_role="agent",
+            public=True,
+            channel="api",
+            body="Hello",
+        ),
+        TicketStatusChanged(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            occurred_at=now,
+            previous_status="open",
+            status="solved",
+        ),
     ]
 
 
@@ -48,11 +76,15 @@ async def count(tickets: int, path: Path) -> None:
     engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, EscalationUnitOfWork)
     statements = Statements(engine)
     events = [e for n in range(tickets) for e in lifecycle(f"t-{n}")]
-    await through_table(handlers.handler_table(DEFAULT), unit_of_work,
-                        [to_record(e, source="/bench") for e in events])
+    await through_table(
+        handlers.handler_table(DEFAULT),
+        unit_of_work,
+        [to_record(e, source="/bench") for e in events],
+    )
     await engine.dispose()
-    statements.report(f"handler table, batches of {BATCH} ({tickets} tickets)", len(events),
-                      "events")
+    statements.report(
+        f"handler table, batches of {BATCH} ({tickets} tickets)", len(events), "events"
+    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve()
 
 # -- servers (run as ``python bench/intake.py --serve KIND --port P --data DIR``) ---------------
 
+
 async def _serve_smtp_sink(port: int, data: Path) -> None:
     from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -81,9 +82,18 @@ async def _serve_smtp_intake(port: int, data: Path) -> None:
     # Mailboxes live in verified domains; the benchmark's claim is simply believed.
     domain = await domains.add_domain("bench", MAILBOX.rsplit("@", 1)[1], unit_of_work())
     await domains.verify_domain("bench", domain.id, TrustedOwnership(), unit_of_work)
-    await requesters.add_mailbox(requesters.AddMailbox(
-        tenant_id="bench", address=MAILBOX, aliases=[], priority="normal", type="question",
-        tags=[], imap=None), unit_of_work())
+    await requesters.add_mailbox(
+        requesters.AddMailbox(
+            tenant_id="bench",
+            address=MAILBOX,
+            aliases=[],
+            priority="normal",
+            type="question",
+            tags=[],
+            imap=None,
+        ),
+        unit_of_work(),
+    )
     processing = MailProcessing(unit_of_work, FileAttachmentStore(data / "attachments"))
     await smtp_loop(processing, host="127.0.0.1", port=port, max_size=25_000_000).run()
 
@@ -94,17 +104,25 @@ def _serve_http(kind: str, port: int, data: Path) -> None:
     if kind == "http-intake":
         app, _runtime = _intake(data)
     else:
+
         async def app(scope, receive, send):  # type: ignore[no-untyped-def]
             if scope["type"] != "http":
                 return
             more = True
             while more:
                 more = (await receive()).get("more_body", False)
-            await send({"type": "http.response.start", "status": 201,
-                        "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 201,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "http.response.body", "body": b'{"id":"x"}'})
-    uvicorn.run(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-                access_log=False)
+
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", access_log=False
+    )
 
 
 def serve(kind: str, port: int, data: Path) -> None:
@@ -119,13 +137,15 @@ def serve(kind: str, port: int, data: Path) -> None:
 
 # -- clients --------------------------------------------------------------------------------
 
+
 def start(kind: str, data: Path) -> tuple[subprocess.Popen[bytes], int]:
     """Start a server process and wait for its port."""
     port = free_port()
     data.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen([sys.executable, str(HERE), "--serve", kind, "--port", str(port),
-                                "--data", str(data)],
-                               env={**os.environ, **stand_in_identity().environment()})
+    process = subprocess.Popen(
+        [sys.executable, str(HERE), "--serve", kind, "--port", str(port), "--data", str(data)],
+        env={**os.environ, **stand_in_identity().environment()},
+    )
     deadline = time.monotonic() + 60
     while not port_open("127.0.0.1", port):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -160,8 +180,7 @@ async def send_mails(port: int, payloads: list[bytes], concurrency: int) -> floa
         try:
             while not queue.empty():
                 payload = queue.get_nowait()
-                errors, _ = await client.sendmail("customer@customer.example", [MAILBOX],
-                                                  payload)
+                errors, _ = await client.sendmail("customer@customer.example", [MAILBOX], payload)
                 assert not errors
         finally:
             await client.quit()
@@ -174,10 +193,17 @@ async def send_mails(port: int, payloads: list[bytes], concurrency: int) -> floa
 async def create_tickets(port: int, count: int, concurrency: int) -> float:
     """Tickets per second created with 201."""
     token = stand_in_identity().api_key("bench")
-    body = {"subject": "Export fails", "description": "since 4.2",
-            "requester": {"email": "cy@customer.example"}, "priority": "high"}
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                                 headers={"authorization": f"Bearer {token}"}) as client:
+    body = {
+        "subject": "Export fails",
+        "description": "since 4.2",
+        "requester": {"email": "cy@customer.example"},
+        "priority": "high",
+    }
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        timeout=60,
+        headers={"authorization": f"Bearer {token}"},
+    ) as client:
         semaphore = asyncio.Semaphore(concurrency)
 
         async def one() -> None:
@@ -221,28 +247,53 @@ def main() -> None:
         serve(arguments.serve, arguments.port, arguments.data)
         return
 
-    smtp = measure(("smtp-sink", "smtp-intake"), arguments.rounds, lambda port, number: send_mails(
-        port, mails(arguments.mails, number), arguments.concurrency))
+    smtp = measure(
+        ("smtp-sink", "smtp-intake"),
+        arguments.rounds,
+        lambda port, number: send_mails(
+            port, mails(arguments.mails, number), arguments.concurrency
+        ),
+    )
     value, baseline = median(smtp["smtp-intake"]), median(smtp["smtp-sink"])
-    write_result("intake_smtp", metric="mails accepted per second over SMTP", value=value,
-                 unit="mails/s", baseline_value=baseline,
-                 baseline="aiosmtpd sink that only stores the bytes",
-                 target=">= 50 mails/s", passed=value >= 50,
-                 packages=("aiosmtpd", "aiosmtplib", "SQLAlchemy", "aiosqlite"),
-                 extra={"rounds": smtp, "mails_per_round": arguments.mails,
-                        "concurrency": arguments.concurrency})
+    write_result(
+        "intake_smtp",
+        metric="mails accepted per second over SMTP",
+        value=value,
+        unit="mails/s",
+        baseline_value=baseline,
+        baseline="aiosmtpd sink that only stores the bytes",
+        target=">= 50 mails/s",
+        passed=value >= 50,
+        packages=("aiosmtpd", "aiosmtplib", "SQLAlchemy", "aiosqlite"),
+        extra={
+            "rounds": smtp,
+            "mails_per_round": arguments.mails,
+            "concurrency": arguments.concurrency,
+        },
+    )
 
-    http = measure(("http-baseline", "http-intake"), arguments.rounds,
-                   lambda port, _number: create_tickets(port, arguments.tickets,
-                                                        arguments.concurrency))
+    http = measure(
+        ("http-baseline", "http-intake"),
+        arguments.rounds,
+        lambda port, _number: create_tickets(port, arguments.tickets, arguments.concurrency),
+    )
     value, baseline = median(http["http-intake"]), median(http["http-baseline"])
-    write_result("intake_http", metric="tickets created per second over HTTP", value=value,
-                 unit="tickets/s", baseline_value=baseline,
-                 baseline="ASGI endpoint under uvicorn that only answers 201",
-                 target=">= 100 tickets/s", passed=value >= 100,
-                 packages=("fastapi", "uvicorn", "SQLAlchemy", "aiosqlite"),
-                 extra={"rounds": http, "tickets_per_round": arguments.tickets,
-                        "concurrency": arguments.concurrency})
+    write_result(
+        "intake_http",
+        metric="tickets created per second over HTTP",
+        value=value,
+        unit="tickets/s",
+        baseline_value=baseline,
+        baseline="ASGI endpoint under uvicorn that only answers 201",
+        target=">= 100 tickets/s",
+        passed=value >= 100,
+        packages=("fastapi", "uvicorn", "SQLAlchemy", "aiosqlite"),
+        extra={
+            "rounds": http,
+            "tickets_per_round": arguments.tickets,
+            "concurrency": arguments.concurrency,
+        },
+    )
 
 
 if __name__ == "__main__":

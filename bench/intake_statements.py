@@ -40,8 +40,13 @@ from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.testing import stand_in_identity
 
-TICKET = {"subject": "Export fails", "description": "since 4.2", "priority": "high",
-          "type": "corrective", "tags": ["exports"]}
+TICKET = {
+    "subject": "Export fails",
+    "description": "since 4.2",
+    "priority": "high",
+    "type": "corrective",
+    "tags": ["exports"],
+}
 
 
 def followed(ticket_id: str) -> list[Event]:
@@ -50,61 +55,118 @@ def followed(ticket_id: str) -> list[Event]:
     common: dict[str, Any] = {"tenant_id": "acme", "ticket_id": ticket_id, "occurred_at": now}
     deadline = now + timedelta(hours=1)
     return [
-        TicketAssigned(**common, agent_id="agent-1", agent_name="Ada",
-                       agent_email="ada@acme.test", channel="api", candidates_considered=3,
-                       reason="least loaded"),
-        SlaClockStarted(**common, metric="first_response", target_seconds=3600, started_at=now,
-                        deadline=deadline, clock_version=1, reason="high"),
-        SlaClockStarted(**common, metric="resolution", target_seconds=86400, started_at=now,
-                        deadline=deadline, clock_version=1, reason="high"),
-        NotificationDelivered(**common, notification_id=uuid.uuid4().hex, channel="email",
-                              trigger_event_id=uuid.uuid4().hex,
-                              trigger_event_type=TicketCreated.event_type, attempt=1,
-                              outbound_message_id=f"<{uuid.uuid4().hex}@helpline.test>"),
-        SlaClockStopped(**common, metric="first_response", deadline=deadline, stopped_at=now,
-                        elapsed_seconds=60.0,
-                        breached=False, clock_version=2, reason="agent replied"),
+        TicketAssigned(
+            **common,
+            agent_id="agent-1",
+            agent_name="Ada",
+            agent_email="ada@acme.test",
+            channel="api",
+            candidates_considered=3,
+            reason="least loaded",
+        ),
+        SlaClockStarted(
+            **common,
+            metric="first_response",
+            target_seconds=3600,
+            started_at=now,
+            deadline=deadline,
+            clock_version=1,
+            reason="high",
+        ),
+        SlaClockStarted(
+            **common,
+            metric="resolution",
+            target_seconds=86400,
+            started_at=now,
+            deadline=deadline,
+            clock_version=1,
+            reason="high",
+        ),
+        NotificationDelivered(
+            **common,
+            notification_id=uuid.uuid4().hex,
+            channel="email",
+            trigger_event_id=uuid.uuid4().hex,
+            trigger_event_type=TicketCreated.event_type,
+            attempt=1,
+            outbound_message_id=f"<{uuid.uuid4().hex}@helpline.test>",
+        ),
+        SlaClockStopped(
+            **common,
+            metric="first_response",
+            deadline=deadline,
+            stopped_at=now,
+            elapsed_seconds=60.0,
+            breached=False,
+            clock_version=2,
+            reason="agent replied",
+        ),
     ]
 
 
 async def consumed(tickets: int, directory: Path) -> None:
-    engine, unit_of_work = await migrated(directory / "consumer.db", MIGRATIONS, metadata,
-                                          IntakeUnitOfWork)
+    engine, unit_of_work = await migrated(
+        directory / "consumer.db", MIGRATIONS, metadata, IntakeUnitOfWork
+    )
     ids = []
     for _ in range(tickets):
-        opened = await handlers.open_ticket(handlers.OpenTicket(
-            tenant_id="acme", subject="S", description="D",
-            requester=Requester(email="cy@customer.example"), priority="high",
-            type="question", tags=[], channel="api"), unit_of_work())
+        opened = await handlers.open_ticket(
+            handlers.OpenTicket(
+                tenant_id="acme",
+                subject="S",
+                description="D",
+                requester=Requester(email="cy@customer.example"),
+                priority="high",
+                type="question",
+                tags=[],
+                channel="api",
+            ),
+            unit_of_work(),
+        )
         ids.append(opened.id)
     events = [event for ticket_id in ids for event in followed(ticket_id)]
     statements = Statements(engine)
-    await through_table(handlers.handler_table(), unit_of_work,
-                        [to_record(event, source="/bench") for event in events])
-    statements.report(f"consumed, handler table in batches of {BATCH} per partition",
-                      len(events), "events")
+    await through_table(
+        handlers.handler_table(),
+        unit_of_work,
+        [to_record(event, source="/bench") for event in events],
+    )
+    statements.report(
+        f"consumed, handler table in batches of {BATCH} per partition", len(events), "events"
+    )
     await engine.dispose()
 
 
 async def created_over_http(tickets: int, directory: Path) -> None:
     identity = stand_in_identity()
-    settings = IntakeSettings(data_dir=directory, **identity.settings(),
-                              smtp_server_enabled=False, domain_verification="trust")
+    settings = IntakeSettings(
+        data_dir=directory,
+        **identity.settings(),
+        smtp_server_enabled=False,
+        domain_verification="trust",
+    )
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
     app, runtime = bootstrap(settings, MemoryAttachmentStore())
     key = identity.api_key("acme", ["tickets:read", "tickets:write", "admin"])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://intake",
-                                 headers={"authorization": f"Bearer {key}"}) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://intake",
+        headers={"authorization": f"Bearer {key}"},
+    ) as client:
 
         async def post(email: str, idempotency_key: str | None = None) -> None:
             headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-            response = await client.post("/v1/tickets", headers=headers, json={
-                **TICKET, "requester": {"email": email, "name": "Cy"}})
+            response = await client.post(
+                "/v1/tickets",
+                headers=headers,
+                json={**TICKET, "requester": {"email": email, "name": "Cy"}},
+            )
             assert response.status_code == 201, response.text
 
-        organization = await client.post("/v1/organizations", json={
-            "name": "Customer Inc", "plan": "enterprise", "domains": ["customer.example"]})
+        organization = await client.post(
+            "/v1/organizations",
+            json={"name": "Customer Inc", "plan": "enterprise", "domains": ["customer.example"]},
+        )
         assert organization.status_code == 201, organization.text
         await post("warm@customer.example")  # credential cache, first statements compiled
         statements = Statements(runtime.engine)
@@ -118,8 +180,7 @@ async def created_over_http(tickets: int, directory: Path) -> None:
         statements.reset()
         for n in range(tickets):
             await post("warm@customer.example", f"key-{n}")
-        statements.report("POST /v1/tickets, known requester, Idempotency-Key", tickets,
-                          "tickets")
+        statements.report("POST /v1/tickets, known requester, Idempotency-Key", tickets, "tickets")
     await runtime.engine.dispose()
 
 

@@ -47,22 +47,52 @@ def lifecycle(ticket_id: str) -> list[Any]:
     """One ticket's events as notify consumes them."""
     now = utcnow()
     common: dict[str, Any] = {"tenant_id": TENANT, "ticket_id": ticket_id, "occurred_at": now}
-    clock: dict[str, Any] = {**common, "metric": "first_response", "clock_version": 1,
-                             "reason": "r", "deadline": now + timedelta(hours=1)}
+    clock: dict[str, Any] = {
+        **common,
+        "metric": "first_response",
+        "clock_version": 1,
+        "reason": "r",
+        "deadline": now + timedelta(hours=1),
+    }
     return [
-        TicketCreated(**common, subject="Printer", description="D", priority="high",
-                      requester=Requester(email=f"r-{ticket_id}@example.com"),
-                      type="question", channel="api"),
-        TicketClassified(**common, priority="high", team="printers", rule_id="r-1",
-                         rule_version=1),
-        TicketAssigned(**common, agent_id="agent-ann", agent_name="Ann",
-                       agent_email="ann@example.com", channel="api", required_skills=(),
-                       candidates_considered=3, reason="best"),
+        TicketCreated(
+            **common,
+            subject="Printer",
+            description="D",
+            priority="high",
+            requester=Requester(email=f"r-{ticket_id}@example.com"),
+            type="question",
+            channel="api",
+        ),
+        TicketClassified(**common, priority="high", team="printers", rule_id="r-1", rule_version=1),
+        TicketAssigned(
+            **common,
+            agent_id="agent-ann",
+            agent_name="Ann",
+            agent_email="ann@example.com",
+            channel="api",
+            required_skills=(),
+            candidates_considered=3,
+            reason="best",
+        ),
         SlaClockStarted(**clock, started_at=now, target_seconds=3600),
-        MessageAdded(**common, message_id=new_event_id(), author_role="agent", public=True,
-                     channel="api", body="Hello", actor=Actor(type="user", id="agent-ann")),
-        MessageAdded(**common, message_id=new_event_id(), author_role="requester", public=True,
-                     channel="email", body="Thanks"),
+        MessageAdded(
+            **common,
+            message_id=new_event_id(),
+            author_role="agent",
+            public=True,
+            channel="api",
+            body="Hello",
+            actor=Actor(type="user", id="agent-ann"),
+        ),
+        MessageAdded(
+            **common,
+            message_id=new_event_id(),
+            author_role="requester",
+            public=True,
+            channel="email",
+            body="Thanks",
+        ),
         TicketStatusChanged(**common, previous_status="open", status="solved"),
         SlaClockStopped(**clock, stopped_at=now, breached=False),
     ]
@@ -76,26 +106,43 @@ async def main(tickets: int) -> None:
 async def count(tickets: int, path: Path) -> None:
     engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, NotifyUnitOfWork)
     await endpoints.register_webhook_endpoint(
-        endpoints.RegisterWebhookEndpoint(tenant_id=TENANT, url="https://hooks.example.com/in",
-                                         event_types=("*",), allow_private_networks=False),
-        unit_of_work())
+        endpoints.RegisterWebhookEndpoint(
+            tenant_id=TENANT,
+            url="https://hooks.example.com/in",
+            event_types=("*",),
+            allow_private_networks=False,
+        ),
+        unit_of_work(),
+    )
     statements = Statements(engine)
     events = [e for n in range(tickets) for e in lifecycle(str(uuid.uuid4()))]
-    policy = handlers.EmailPolicy(escalation_email="escalations@example.com",
-                                  email_domain="mail.acme.example")
-    await through_table(handlers.handler_table(policy, EmailComposer(JinjaRenderer())),
-                        unit_of_work, [to_record(e, source="/bench") for e in events])
+    policy = handlers.EmailPolicy(
+        escalation_email="escalations@example.com", email_domain="mail.acme.example"
+    )
+    await through_table(
+        handlers.handler_table(policy, EmailComposer(JinjaRenderer())),
+        unit_of_work,
+        [to_record(e, source="/bench") for e in events],
+    )
     consumed = len(statements.kinds)
     mailer, webhooks = FakeMailer(), FakeWebhookSender()
-    worker = DeliveryWorker(unit_of_work, mailer, webhooks, NoOpTracer(),
-                            WorkerOptions(email_domain="mail.acme.example"),
-                            renderer=JinjaRenderer(), clock=lambda: utcnow() + timedelta(1))
+    worker = DeliveryWorker(
+        unit_of_work,
+        mailer,
+        webhooks,
+        NoOpTracer(),
+        WorkerOptions(email_domain="mail.acme.example"),
+        renderer=JinjaRenderer(),
+        clock=lambda: utcnow() + timedelta(1),
+    )
     while await worker.deliver_due():
         pass
     await engine.dispose()
     sent = len(mailer.sent) + len(webhooks.requests)
-    print(f"handler table, batches of {BATCH}: {tickets} tickets, {len(events)} events, "
-          f"{sent} deliveries sent")
+    print(
+        f"handler table, batches of {BATCH}: {tickets} tickets, {len(events)} events, "
+        f"{sent} deliveries sent"
+    )
     statements.report("  consuming", tickets, "tickets", statements.kinds[:consumed])
     statements.report("  delivering", tickets, "tickets", statements.kinds[consumed:])
     statements.report("  together", tickets, "tickets")

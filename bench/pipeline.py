@@ -89,6 +89,7 @@ PIPELINE_DEPTH = 16
 
 # --- the load generator (its own process) -------------------------------------------------
 
+
 class _Post:
     """Pipelined ``POST /v1/tickets`` on a few keep-alive connections, with raw HTTP/1.1.
 
@@ -99,17 +100,25 @@ class _Post:
     def __init__(self, url: str, token: str) -> None:
         address = httpx.URL(url)
         self.host, self.port = address.host, address.port or 80
-        self.head = (f"POST /v1/tickets HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
-                     f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n")
+        self.head = (
+            f"POST /v1/tickets HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
+            f"authorization: Bearer {token}\r\ncontent-type: application/json\r\n"
+        )
         self.numbers = itertools.count()
         self.created: dict[str, float] = {}
         self.failed: Counter[str] = Counter()
 
     def request(self) -> bytes:
         # One requester per ticket: notify caps the mail one address gets per hour.
-        body = json.dumps({"subject": "Export fails", "description": "bench", "tags": ["bench"],
-                           "requester": {"email": f"customer{next(self.numbers)}@bench.example"},
-                           "priority": "normal"}).encode()
+        body = json.dumps(
+            {
+                "subject": "Export fails",
+                "description": "bench",
+                "tags": ["bench"],
+                "requester": {"email": f"customer{next(self.numbers)}@bench.example"},
+                "priority": "normal",
+            }
+        ).encode()
         return (self.head + f"content-length: {len(body)}\r\n\r\n").encode() + body
 
     async def connection(self, queue: "asyncio.Queue[bytes | None]") -> None:
@@ -194,8 +203,10 @@ def generate(url: str, token: str) -> None:
         command = json.loads(line)
         post = _Post(url, token)
         elapsed = asyncio.run(post.run(command["rate"], command["seconds"], command["count"]))
-        print(json.dumps({"created": post.created, "failed": post.failed,
-                          "elapsed": elapsed}), flush=True)
+        print(
+            json.dumps({"created": post.created, "failed": post.failed, "elapsed": elapsed}),
+            flush=True,
+        )
 
 
 class LoadGenerator:
@@ -203,18 +214,24 @@ class LoadGenerator:
 
     def __init__(self, url: str, token: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--generate", url, token], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent)
+            [sys.executable, __file__, "--generate", url, token],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parent,
+        )
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":
             raise RuntimeError("the load generator did not start")
 
-    def post(self, rate: float | None, seconds: float = 0, count: int | None = None
-             ) -> dict[str, Any]:
+    def post(
+        self, rate: float | None, seconds: float = 0, count: int | None = None
+    ) -> dict[str, Any]:
         """Post tickets (see ``_Post.run``): created ids with their 201 time, failures."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps(
-            {"rate": rate, "seconds": seconds, "count": count}) + "\n")
+        self.process.stdin.write(
+            json.dumps({"rate": rate, "seconds": seconds, "count": count}) + "\n"
+        )
         self.process.stdin.flush()
         answer: dict[str, Any] = json.loads(self.process.stdout.readline())
         return answer
@@ -228,6 +245,7 @@ class LoadGenerator:
 
 # --- what happened to each ticket ---------------------------------------------------------
 
+
 class Progress:
     """What has happened to each ticket so far, read incrementally from the recorder and the
     receiver (re-reading everything every time made the harness the busiest process)."""
@@ -240,7 +258,7 @@ class Progress:
 
     def update(self) -> None:
         """Take in the records and webhook calls that arrived since the last update."""
-        records = self._recorder.records()[len(self.records):]
+        records = self._recorder.records()[len(self.records) :]
         self.records.extend(records)
         for record in records:
             ticket = record.key.decode() if record.key else ""
@@ -254,11 +272,12 @@ class Progress:
                 data = json.loads(record.value or b"{}")
                 if data["channel"] == "email" and data["trigger_event_type"] == CREATED:
                     self.reached["acknowledgement"].setdefault(ticket, record.received_at)
-        calls = self._receiver.received()[self._calls_seen:]
+        calls = self._receiver.received()[self._calls_seen :]
         self._calls_seen += len(calls)
         for call in calls:
-            self.reached["webhook"].setdefault(json.loads(call.body)["data"]["ticket_id"],
-                                               call.received_at)
+            self.reached["webhook"].setdefault(
+                json.loads(call.body)["data"]["ticket_id"], call.received_at
+            )
 
     def done(self, tickets: Iterable[str]) -> list[str]:
         """The tickets assigned, with a clock, a webhook and an acknowledgement."""
@@ -294,26 +313,34 @@ class Measured:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _latencies(created: dict[str, float], done: list[str], progress: Progress
-               ) -> dict[str, dict[str, float]]:
+def _latencies(
+    created: dict[str, float], done: list[str], progress: Progress
+) -> dict[str, dict[str, float]]:
     latency = {}
     for name in MILESTONES:
         samples = [(progress.reached[name][t] - created[t]) * 1000 for t in done]
-        latency[name] = {"p50": round(median(samples), 1),
-                         "p99": round(percentile(samples, 0.99), 1)}
+        latency[name] = {
+            "p50": round(median(samples), 1),
+            "p99": round(percentile(samples, 0.99), 1),
+        }
     return latency
 
 
 def _cpu(before: dict[str, float], after: dict[str, float], tickets: int) -> dict[str, float]:
     """CPU ms per ticket of each process, with the four services' sum apart."""
-    used = {name: round((after[name] - before[name]) * 1000 / max(tickets, 1), 2)
-            for name in after}
+    used = {name: round((after[name] - before[name]) * 1000 / max(tickets, 1), 2) for name in after}
     used["four services"] = round(sum(used[name] for name in TICKET_SERVICES), 2)
     return used
 
 
-def _phase(load: LoadGenerator, progress: Progress, processes: dict[str, int],
-           rate: float | None, seconds: float, count: int | None) -> Measured:
+def _phase(
+    load: LoadGenerator,
+    progress: Progress,
+    processes: dict[str, int],
+    rate: float | None,
+    seconds: float,
+    count: int | None,
+) -> Measured:
     before = cpu_seconds(processes)
     started = time.time()
     posted = load.post(rate, seconds, count)
@@ -321,26 +348,36 @@ def _phase(load: LoadGenerator, progress: Progress, processes: dict[str, int],
     done = progress.wait(created)
     after = cpu_seconds(processes)
     if not done:
-        raise RuntimeError(f"no ticket completed at {rate or 'burst'}; failures"
-                           f" {posted['failed']}")
+        raise RuntimeError(f"no ticket completed at {rate or 'burst'}; failures {posted['failed']}")
     last = {name: max(progress.reached[name][t] for t in done) for name in MILESTONES}
     end = max(last.values())
-    phase = Measured(rate, len(created), len(done), posted["failed"],
-                     round(len(done) / (end - started), 1),
-                     _latencies(created, done, progress), _cpu(before, after, len(done)))
+    phase = Measured(
+        rate,
+        len(created),
+        len(done),
+        posted["failed"],
+        round(len(done) / (end - started), 1),
+        _latencies(created, done, progress),
+        _cpu(before, after, len(done)),
+    )
     if rate is None:
         phase.extra = {
             "posting_seconds": round(posted["elapsed"], 2),
             "posted_per_second": round(len(created) / posted["elapsed"], 1),
             "seconds_until_all": {name: round(last[name] - started, 2) for name in MILESTONES}
-            | {"done": round(end - started, 2)}}
+            | {"done": round(end - started, 2)},
+        }
     label = f"{rate:g}/s" if rate else f"burst of {count}"
-    print(f"  {label}: {len(done)}/{len(created)} done, {phase.throughput} tickets/s, latency"
-          f" {phase.latency_ms}, cpu {phase.cpu_ms_per_ticket}", flush=True)
+    print(
+        f"  {label}: {len(done)}/{len(created)} done, {phase.throughput} tickets/s, latency"
+        f" {phase.latency_ms}, cpu {phase.cpu_ms_per_ticket}",
+        flush=True,
+    )
     return phase
 
 
 # --- fan-out: events produced and consumed per ticket -------------------------------------
+
 
 def _consumed(stack: Stack) -> Counter[tuple[str, str, str]]:
     """Each service's ``helpline_events_consumed_total`` by (group, topic, outcome)."""
@@ -353,8 +390,7 @@ def _consumed(stack: Stack) -> Counter[tuple[str, str, str]]:
             for sample in family.samples:
                 if sample.name.endswith("_total"):
                     labels = sample.labels
-                    counts[labels["group"], labels["topic"], labels["outcome"]] += int(
-                        sample.value)
+                    counts[labels["group"], labels["topic"], labels["outcome"]] += int(sample.value)
     return counts
 
 
@@ -373,8 +409,13 @@ def _applied(home: Path, ids: dict[str, str]) -> dict[str, Counter[str]]:
     return applied
 
 
-def fanout(records: list[Record], consumed: Counter[tuple[str, str, str]],
-           applied: dict[str, Counter[str]], prefix: str, tickets: int) -> dict[str, Any]:
+def fanout(
+    records: list[Record],
+    consumed: Counter[tuple[str, str, str]],
+    applied: dict[str, Counter[str]],
+    prefix: str,
+    tickets: int,
+) -> dict[str, Any]:
     """Events per ticket: produced by type and service, fetched and applied by each service."""
     produced: Counter[tuple[str, str, str]] = Counter()
     for record in records:
@@ -390,20 +431,38 @@ def fanout(records: list[Record], consumed: Counter[tuple[str, str, str]],
 
     return {
         "tickets": tickets,
-        "produced": [{"topic": topic, "type": kind, "producer": producer, "per_ticket": per(n),
-                      "applied_by": sorted(name for name, counts in applied.items()
-                                           if kind in counts)}
-                     for (topic, kind, producer), n in sorted(produced.items())],
+        "produced": [
+            {
+                "topic": topic,
+                "type": kind,
+                "producer": producer,
+                "per_ticket": per(n),
+                "applied_by": sorted(name for name, counts in applied.items() if kind in counts),
+            }
+            for (topic, kind, producer), n in sorted(produced.items())
+        ],
         "produced_per_ticket": per(sum(produced.values())),
-        "fetched": [{"group": group, "topic": topic.removeprefix(prefix), "outcome": outcome,
-                     "per_ticket": per(n)}
-                    for (group, topic, outcome), n in sorted(consumed.items()) if n],
+        "fetched": [
+            {
+                "group": group,
+                "topic": topic.removeprefix(prefix),
+                "outcome": outcome,
+                "per_ticket": per(n),
+            }
+            for (group, topic, outcome), n in sorted(consumed.items())
+            if n
+        ],
         "fetched_per_ticket": per(sum(consumed.values())),
-        "applied": {name: {kind: per(n) for kind, n in sorted(counts.items())}
-                    for name, counts in applied.items()},
+        "applied": {
+            name: {kind: per(n) for kind, n in sorted(counts.items())}
+            for name, counts in applied.items()
+        },
         "applied_per_ticket": per(sum(sum(c.values()) for c in applied.values())),
-        "consumed_by_nobody": sorted({kind for (_topic, kind, _producer) in produced
-                                      if kind not in wanted}) if applied else None,
+        "consumed_by_nobody": sorted(
+            {kind for (_topic, kind, _producer) in produced if kind not in wanted}
+        )
+        if applied
+        else None,
     }
 
 
@@ -412,8 +471,9 @@ def per_service(found: dict[str, Any]) -> dict[str, dict[str, float]]:
     summary: dict[str, dict[str, float]] = {}
 
     def add(service: str, what: str, count: float) -> None:
-        row = summary.setdefault(service, dict.fromkeys(
-            ("produced", "fetched", "skipped", "applied"), 0.0))
+        row = summary.setdefault(
+            service, dict.fromkeys(("produced", "fetched", "skipped", "applied"), 0.0)
+        )
         row[what] = round(row[what] + count, 2)
 
     for row in found["produced"]:
@@ -430,23 +490,34 @@ def per_service(found: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 # --- one run of Helpline ------------------------------------------------------------------
 
+
 def _start_identity(stack: Stack) -> str:
     """Start identity; make tenant ``bench`` with its admin through its API; an admin API key."""
     operator_key, password = secrets.token_urlsafe(32), secrets.token_urlsafe(18)
     url = f"http://127.0.0.1:{stack.ports['identity']}"
-    stack.start("identity", {
-        "HELPLINE_ISSUER": url,
-        "HELPLINE_OPERATOR_KEY_SHA256": hashlib.sha256(operator_key.encode()).hexdigest()})
+    stack.start(
+        "identity",
+        {
+            "HELPLINE_ISSUER": url,
+            "HELPLINE_OPERATOR_KEY_SHA256": hashlib.sha256(operator_key.encode()).hexdigest(),
+        },
+    )
     admin = {"name": "Bench admin", "email": "admin@bench.example", "password": password}
     with httpx.Client(base_url=url, timeout=30) as identity:
-        identity.post("/v1/tenants", headers={"authorization": f"Bearer {operator_key}"},
-                      json={"tenant_id": TENANT, "name": "Bench", "admin": admin}
-                      ).raise_for_status()
-        login = identity.post("/v1/login", json={"tenant": TENANT, "email": admin["email"],
-                                                 "password": password})
+        identity.post(
+            "/v1/tenants",
+            headers={"authorization": f"Bearer {operator_key}"},
+            json={"tenant_id": TENANT, "name": "Bench", "admin": admin},
+        ).raise_for_status()
+        login = identity.post(
+            "/v1/login", json={"tenant": TENANT, "email": admin["email"], "password": password}
+        )
         login.raise_for_status()
-        key = identity.post("/v1/api-keys", json={"name": "bench", "scopes": ["admin"]},
-                            headers={"authorization": f"Bearer {login.json()['access_token']}"})
+        key = identity.post(
+            "/v1/api-keys",
+            json={"name": "bench", "scopes": ["admin"]},
+            headers={"authorization": f"Bearer {login.json()['access_token']}"},
+        )
         key.raise_for_status()
     return str(key.json()["key"])
 
@@ -454,16 +525,32 @@ def _start_identity(stack: Stack) -> str:
 def _prepare_tenant(stack: Stack, token: str, webhook_url: str) -> None:
     headers = {"authorization": f"Bearer {token}"}
     for index in range(20):
-        httpx.post(stack.running["routing"].url + "/v1/agents", headers=headers,
-                   json={"name": f"agent {index}", "email": f"a{index}@b.example",
-                         "skills": {"bench": 5}, "capacity": {"api": 1000, "email": 1000},
-                         "presence": "available"}).raise_for_status()
-    httpx.post(stack.running["notify"].url + "/v1/webhook-endpoints", headers=headers,
-               json={"url": webhook_url, "event_types": [ASSIGNED]}).raise_for_status()
+        httpx.post(
+            stack.running["routing"].url + "/v1/agents",
+            headers=headers,
+            json={
+                "name": f"agent {index}",
+                "email": f"a{index}@b.example",
+                "skills": {"bench": 5},
+                "capacity": {"api": 1000, "email": 1000},
+                "presence": "available",
+            },
+        ).raise_for_status()
+    httpx.post(
+        stack.running["notify"].url + "/v1/webhook-endpoints",
+        headers=headers,
+        json={"url": webhook_url, "event_types": [ASSIGNED]},
+    ).raise_for_status()
 
 
-def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], rates: Iterable[float],
-                 seconds: float, burst: int, postgres_pid: int | None) -> dict[str, Any]:
+def run_helpline(
+    kafka: KafkaNode,
+    database_urls: dict[str, str],
+    rates: Iterable[float],
+    seconds: float,
+    burst: int,
+    postgres_pid: int | None,
+) -> dict[str, Any]:
     """Rate phases and the burst against the four services and identity as processes."""
     prefix = unique_name("bench") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
@@ -473,13 +560,20 @@ def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], rates: Iterabl
     with WebhookReceiver() as receiver:
         ports = {name: free_port() for name in SERVICES}
         identity_url = f"http://127.0.0.1:{ports['identity']}"
-        stack = Stack(home, kafka.bootstrap_servers, ports=ports, database_urls=database_urls,
-                      environment={"HELPLINE_TOPIC_PREFIX": prefix,
-                                   "HELPLINE_IDENTITY_URL": identity_url,
-                                   "HELPLINE_IDENTITY_ISSUER": identity_url,
-                                   "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-                                   "HELPLINE_SMTP_PORT": str(mail.port),
-                                   "HELPLINE_LOG_LEVEL": "WARNING"})
+        stack = Stack(
+            home,
+            kafka.bootstrap_servers,
+            ports=ports,
+            database_urls=database_urls,
+            environment={
+                "HELPLINE_TOPIC_PREFIX": prefix,
+                "HELPLINE_IDENTITY_URL": identity_url,
+                "HELPLINE_IDENTITY_ISSUER": identity_url,
+                "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+                "HELPLINE_SMTP_PORT": str(mail.port),
+                "HELPLINE_LOG_LEVEL": "WARNING",
+            },
+        )
         load = None
         try:
             token = _start_identity(stack)
@@ -488,15 +582,18 @@ def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], rates: Iterabl
             _prepare_tenant(stack, token, receiver.url + "/hook")
             load = LoadGenerator(stack.running["intake"].url, token)
             processes = {name: stack.running[name].process.pid for name in SERVICES}
-            processes |= {"kafka": process_id(kafka), "load generator": load.process.pid,
-                          "harness": os.getpid()}
+            processes |= {
+                "kafka": process_id(kafka),
+                "load generator": load.process.pid,
+                "harness": os.getpid(),
+            }
             if postgres_pid is not None:
                 processes["postgres"] = postgres_pid
-            with TopicRecorder(kafka.bootstrap_servers,
-                               [prefix + topic for topic in all_topics()]) as recorder:
+            with TopicRecorder(
+                kafka.bootstrap_servers, [prefix + topic for topic in all_topics()]
+            ) as recorder:
                 progress = Progress(recorder, receiver)
-                phases = [_phase(load, progress, processes, rate, seconds, None)
-                          for rate in rates]
+                phases = [_phase(load, progress, processes, rate, seconds, None) for rate in rates]
                 progress.update()
                 seen, consumed_before = len(progress.records), _consumed(stack)
                 burst_phase = _phase(load, progress, processes, None, 0, burst)
@@ -506,8 +603,11 @@ def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], rates: Iterabl
                 consumed.subtract(consumed_before)
                 records = progress.records[seen:]
                 applied = _applied(home, {r.event_id: r.event_type for r in records})
-                dead = Counter(r.topic.removeprefix(prefix) for r in progress.records
-                               if r.topic.endswith(DEAD_LETTER_SUFFIX))
+                dead = Counter(
+                    r.topic.removeprefix(prefix)
+                    for r in progress.records
+                    if r.topic.endswith(DEAD_LETTER_SUFFIX)
+                )
             memory = {name: peak_memory_mb(pid) for name, pid in processes.items()}
         finally:
             if load is not None:
@@ -522,6 +622,7 @@ def run_helpline(kafka: KafkaNode, database_urls: dict[str, str], rates: Iterabl
 
 # --- the report ---------------------------------------------------------------------------
 
+
 def chart(series: dict[str, list[tuple[float, float, float]]], path: Path) -> None:
     """Latency (201 to assignment, p50 and p99) against the offered rate, one line per run."""
     import matplotlib
@@ -532,15 +633,27 @@ def chart(series: dict[str, list[tuple[float, float, float]]], path: Path) -> No
     figure_, axes = plt.subplots(figsize=(8, 5))
     for label, points in series.items():
         rates = [rate for rate, _p50, _p99 in points]
-        line = axes.plot(rates, [p99 for _r, _p50, p99 in points], marker="o",
-                         label=f"{label} p99")[0]
-        axes.plot(rates, [p50 for _r, p50, _p99 in points], marker=".", linestyle="--",
-                  color=line.get_color(), label=f"{label} p50")
-    axes.axhline(LATENCY_TARGET_MS, color="grey", linewidth=0.8, linestyle=":",
-                 label="target p99 50 ms")
-    axes.set(xscale="log", yscale="log", xlabel="offered tickets/s",
-             ylabel="HTTP 201 -> assignment event (ms)",
-             title="Helpline pipeline latency against offered rate")
+        line = axes.plot(
+            rates, [p99 for _r, _p50, p99 in points], marker="o", label=f"{label} p99"
+        )[0]
+        axes.plot(
+            rates,
+            [p50 for _r, p50, _p99 in points],
+            marker=".",
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{label} p50",
+        )
+    axes.axhline(
+        LATENCY_TARGET_MS, color="grey", linewidth=0.8, linestyle=":", label="target p99 50 ms"
+    )
+    axes.set(
+        xscale="log",
+        yscale="log",
+        xlabel="offered tickets/s",
+        ylabel="HTTP 201 -> assignment event (ms)",
+        title="Helpline pipeline latency against offered rate",
+    )
     axes.legend(fontsize="small")
     axes.grid(True, which="both", alpha=0.3)
     figure_.tight_layout()
@@ -555,31 +668,42 @@ def figures(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         burst: Measured = run["burst"]
         cpu = burst.cpu_ms_per_ticket["four services"]
         found[f"{database} CPU ms/ticket, four services (burst)"] = figure(
-            cpu, "ms", f"<= {CPU_TARGET_MS:g}", cpu <= CPU_TARGET_MS,
-            each=burst.cpu_ms_per_ticket)
+            cpu, "ms", f"<= {CPU_TARGET_MS:g}", cpu <= CPU_TARGET_MS, each=burst.cpu_ms_per_ticket
+        )
         complete = burst.completed == burst.created
         found[f"{database} burst of {burst.created}, tickets/s all done"] = figure(
-            burst.throughput, "tickets/s", f">= {BURST_TARGET:g} (every ticket done)",
-            complete and burst.throughput >= BURST_TARGET, completed=burst.completed)
+            burst.throughput,
+            "tickets/s",
+            f">= {BURST_TARGET:g} (every ticket done)",
+            complete and burst.throughput >= BURST_TARGET,
+            completed=burst.completed,
+        )
         at_rate = next((p for p in run["phases"] if p.rate == LATENCY_RATE), None)
         p99 = at_rate.latency_ms["assigned"]["p99"] if at_rate else None
         found[f"{database} p99 201->assigned at {LATENCY_RATE:g}/s"] = figure(
-            p99, "ms", f"< {LATENCY_TARGET_MS:g}",
-            None if p99 is None else p99 < LATENCY_TARGET_MS)
+            p99, "ms", f"< {LATENCY_TARGET_MS:g}", None if p99 is None else p99 < LATENCY_TARGET_MS
+        )
         services = {name: mb for name, mb in run["peak_memory_mb"].items() if name in SERVICES}
         peak = max((mb for mb in services.values() if mb is not None), default=None)
         found[f"{database} peak RSS of a service"] = figure(
-            peak, "MB", f"< {MEMORY_TARGET_MB:g} each",
-            None if peak is None else peak < MEMORY_TARGET_MB, each=services)
+            peak,
+            "MB",
+            f"< {MEMORY_TARGET_MB:g} each",
+            None if peak is None else peak < MEMORY_TARGET_MB,
+            each=services,
+        )
     if {"sqlite", "postgres"} <= runs.keys():
         ratio = runs["postgres"]["burst"].throughput / runs["sqlite"]["burst"].throughput
         found["PostgreSQL / SQLite burst throughput"] = figure(
-            round(ratio, 2), "ratio", f">= {POSTGRES_RATIO_TARGET:g}",
-            ratio >= POSTGRES_RATIO_TARGET)
+            round(ratio, 2),
+            "ratio",
+            f">= {POSTGRES_RATIO_TARGET:g}",
+            ratio >= POSTGRES_RATIO_TARGET,
+        )
     else:
         found["PostgreSQL / SQLite burst throughput"] = figure(
-            None, "ratio", f">= {POSTGRES_RATIO_TARGET:g}", None,
-            note="needs --database both")
+            None, "ratio", f">= {POSTGRES_RATIO_TARGET:g}", None, note="needs --database both"
+        )
     return found
 
 
@@ -590,25 +714,33 @@ def _report(runs: dict[str, dict[str, Any]], baseline: list[Phase], arguments: A
     write_result(
         "pipeline",
         metric=f"{first} burst tickets/s, HTTP to assigned + clock + webhook + ack email",
-        value=runs[first]["burst"].throughput, unit="tickets/s",
+        value=runs[first]["burst"].throughput,
+        unit="tickets/s",
         baseline="raw aiokafka pipeline (pipelined), same hops, full speed",
         baseline_value=raw_full.throughput,
         target="issue 14: every figure of `figures` passed",
         passed=all(f["passed"] is not False for f in measured.values()),
         packages=("aiokafka", "faststream", "sqlalchemy", "fastapi"),
-        extra={"figures": measured,
-               "runs": {database: {"phases": [vars(p) for p in run["phases"]],
-                                   "burst": vars(run["burst"]),
-                                   "peak_memory_mb": run["peak_memory_mb"],
-                                   "fanout": run["fanout"]}
-                        for database, run in runs.items()},
-               "baseline_phases": [vars(p) for p in baseline],
-               "command": " ".join(sys.argv), "seconds": arguments.seconds,
-               "burst": arguments.burst})
+        extra={
+            "figures": measured,
+            "runs": {
+                database: {
+                    "phases": [vars(p) for p in run["phases"]],
+                    "burst": vars(run["burst"]),
+                    "peak_memory_mb": run["peak_memory_mb"],
+                    "fanout": run["fanout"],
+                }
+                for database, run in runs.items()
+            },
+            "baseline_phases": [vars(p) for p in baseline],
+            "command": " ".join(sys.argv),
+            "seconds": arguments.seconds,
+            "burst": arguments.burst,
+        },
+    )
     for name, value in measured.items():
         verdict = {True: "passed", False: "MISSED", None: "not measured"}[value["passed"]]
-        print(f"  {name}: {value['value']} {value['unit']} (target {value['target']}:"
-              f" {verdict})")
+        print(f"  {name}: {value['value']} {value['unit']} (target {value['target']}: {verdict})")
 
 
 def main() -> None:
@@ -617,10 +749,12 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of a rate phase")
     parser.add_argument("--burst", type=int, default=10_000, help="tickets in the burst")
-    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES),
-                        help="offered tickets/s of the rate phases, comma-separated")
-    parser.add_argument("--generate", nargs=2, metavar=("URL", "TOKEN"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rates",
+        default=",".join(f"{r:g}" for r in RATES),
+        help="offered tickets/s of the rate phases, comma-separated",
+    )
+    parser.add_argument("--generate", nargs=2, metavar=("URL", "TOKEN"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.generate:
         generate(*arguments.generate)
@@ -632,8 +766,9 @@ def main() -> None:
     try:
         baseline = run_baseline(kafka, (*rates, None), arguments.seconds)
         runs: dict[str, dict[str, Any]] = {}
-        databases = ("sqlite", "postgres") if arguments.database == "both" else (
-            arguments.database,)
+        databases = (
+            ("sqlite", "postgres") if arguments.database == "both" else (arguments.database,)
+        )
         for database in databases:
             urls: dict[str, str] = {}
             postgres_pid = None
@@ -643,15 +778,22 @@ def main() -> None:
                 stem = unique_name("bench")
                 urls = {name: postgres.create_database(f"{stem}_{name}") for name in SERVICES}
                 postgres_pid = process_id(postgres)
-            runs[database] = run_helpline(kafka, urls, rates, arguments.seconds,
-                                          arguments.burst, postgres_pid)
+            runs[database] = run_helpline(
+                kafka, urls, rates, arguments.seconds, arguments.burst, postgres_pid
+            )
         _report(runs, baseline, arguments)
-        series = {"raw aiokafka": [(p.rate, p.assignment_p50_ms, p.assignment_p99_ms)
-                                   for p in baseline if p.rate is not None]}
+        series = {
+            "raw aiokafka": [
+                (p.rate, p.assignment_p50_ms, p.assignment_p99_ms)
+                for p in baseline
+                if p.rate is not None
+            ]
+        }
         for database, run in runs.items():
             series[f"Helpline {database}"] = [
                 (p.rate, p.latency_ms["assigned"]["p50"], p.latency_ms["assigned"]["p99"])
-                for p in run["phases"]]
+                for p in run["phases"]
+            ]
         chart(series, RESULTS / "pipeline.png")
     finally:
         if postgres is not None:

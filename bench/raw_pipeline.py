@@ -56,8 +56,7 @@ def process_id(server: KafkaNode | PostgresServer) -> int:
     return pid
 
 
-def per_ticket(before: dict[str, float], after: dict[str, float], tickets: int
-               ) -> dict[str, float]:
+def per_ticket(before: dict[str, float], after: dict[str, float], tickets: int) -> dict[str, float]:
     """CPU milliseconds per ticket of each process between two ``cpu_seconds`` readings."""
     return {name: round((after[name] - before[name]) * 1000 / tickets, 2) for name in after}
 
@@ -67,8 +66,11 @@ class _Run:
 
     def __init__(self, bootstrap: str, prefix: str) -> None:
         self.bootstrap = bootstrap
-        self.tickets, self.routed, self.timed = (prefix + "tickets", prefix + "routing",
-                                                 prefix + "sla")
+        self.tickets, self.routed, self.timed = (
+            prefix + "tickets",
+            prefix + "routing",
+            prefix + "sla",
+        )
         self.prefix = prefix
         self.created: dict[str, float] = {}
         self.assigned: dict[str, float] = {}
@@ -78,13 +80,26 @@ class _Run:
         self.posting = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
 
     def done(self) -> list[str]:
-        return [k for k in self.created
-                if k in self.assigned and k in self.clocks and k in self.hooks]
+        return [
+            k for k in self.created if k in self.assigned and k in self.clocks and k in self.hooks
+        ]
 
-    async def hop(self, producer: AIOKafkaProducer, source: str, target: str | None,
-                  group: str, role: str, hook_url: str) -> None:
-        consumer = AIOKafkaConsumer(source, bootstrap_servers=self.bootstrap, group_id=group,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+    async def hop(
+        self,
+        producer: AIOKafkaProducer,
+        source: str,
+        target: str | None,
+        group: str,
+        role: str,
+        hook_url: str,
+    ) -> None:
+        consumer = AIOKafkaConsumer(
+            source,
+            bootstrap_servers=self.bootstrap,
+            group_id=group,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as client:
             try:
@@ -100,8 +115,9 @@ class _Run:
                             elif role == "clock":
                                 self.clocks.add(key)
                             if target is not None:
-                                pending.append(await producer.send(target, record.value,
-                                                                   key=record.key))
+                                pending.append(
+                                    await producer.send(target, record.value, key=record.key)
+                                )
                     # Every POST and send of the batch in flight at once, then one commit.
                     await asyncio.gather(*pending)
                     if batches:
@@ -109,8 +125,9 @@ class _Run:
             finally:
                 await consumer.stop()
 
-    async def _post(self, client: httpx.AsyncClient, url: str, key: str, body: bytes | None
-                    ) -> None:
+    async def _post(
+        self, client: httpx.AsyncClient, url: str, key: str, body: bytes | None
+    ) -> None:
         async with self.posting:
             await client.post(url, content=body)
         self.hooks.setdefault(key, time.time())
@@ -118,21 +135,25 @@ class _Run:
 
 async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
     run = _Run(kafka.bootstrap_servers, unique_name("base") + ".")
-    await asyncio.to_thread(kafka.create_topics, [run.tickets, run.routed, run.timed],
-                            PARTITIONS)
-    producer = AIOKafkaProducer(bootstrap_servers=run.bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=2)
+    await asyncio.to_thread(kafka.create_topics, [run.tickets, run.routed, run.timed], PARTITIONS)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=run.bootstrap, acks="all", enable_idempotence=True, linger_ms=2
+    )
     await producer.start()
     with WebhookReceiver() as receiver:
         url = receiver.url + "/hook"
-        tasks = [asyncio.create_task(run.hop(producer, run.tickets, run.routed,
-                                             run.prefix + "r", "", url)),
-                 asyncio.create_task(run.hop(producer, run.tickets, run.timed,
-                                             run.prefix + "e", "", url)),
-                 asyncio.create_task(run.hop(producer, run.routed, None,
-                                             run.prefix + "n", "assigned", url)),
-                 asyncio.create_task(run.hop(producer, run.timed, None,
-                                             run.prefix + "s", "clock", url))]
+        tasks = [
+            asyncio.create_task(
+                run.hop(producer, run.tickets, run.routed, run.prefix + "r", "", url)
+            ),
+            asyncio.create_task(
+                run.hop(producer, run.tickets, run.timed, run.prefix + "e", "", url)
+            ),
+            asyncio.create_task(
+                run.hop(producer, run.routed, None, run.prefix + "n", "assigned", url)
+            ),
+            asyncio.create_task(run.hop(producer, run.timed, None, run.prefix + "s", "clock", url)),
+        ]
         await asyncio.sleep(3)  # let the consumer groups join
         processes = {"raw pipeline": os.getpid(), "kafka": process_id(kafka)}
         cpu_before = cpu_seconds(processes)
@@ -146,8 +167,11 @@ async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
                 await asyncio.sleep(0)  # full speed still lets the hops run
             key = f"t{sent}"
             run.created[key] = time.time()
-            in_flight.append(await producer.send(
-                run.tickets, b'{"ticket": "' + key.encode() + b'"}', key=key.encode()))
+            in_flight.append(
+                await producer.send(
+                    run.tickets, b'{"ticket": "' + key.encode() + b'"}', key=key.encode()
+                )
+            )
             while len(in_flight) > MAX_IN_FLIGHT:
                 await in_flight.popleft()
             sent += 1
@@ -163,13 +187,19 @@ async def _phase(kafka: KafkaNode, rate: float | None, seconds: float) -> Phase:
     to_assignment = [(run.assigned[k] - run.created[k]) * 1000 for k in done]
     to_hook = [(run.hooks[k] - run.created[k]) * 1000 for k in done]
     span = max(run.hooks[k] for k in done) - min(run.created.values())
-    return Phase(rate, len(run.created), len(done), len(done) / span,
-                 median(to_assignment), percentile(to_assignment, 0.99),
-                 median(to_hook), percentile(to_hook, 0.99),
-                 cpu_ms_per_ticket=per_ticket(cpu_before, cpu_after, len(done)))
+    return Phase(
+        rate,
+        len(run.created),
+        len(done),
+        len(done) / span,
+        median(to_assignment),
+        percentile(to_assignment, 0.99),
+        median(to_hook),
+        percentile(to_hook, 0.99),
+        cpu_ms_per_ticket=per_ticket(cpu_before, cpu_after, len(done)),
+    )
 
 
-def run_baseline(kafka: KafkaNode, rates: tuple[float | None, ...], seconds: float
-                 ) -> list[Phase]:
+def run_baseline(kafka: KafkaNode, rates: tuple[float | None, ...], seconds: float) -> list[Phase]:
     """One phase per offered rate (None: as fast as the producer goes)."""
     return [asyncio.run(_phase(kafka, rate, seconds)) for rate in rates]

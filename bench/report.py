@@ -14,13 +14,17 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row['name']:<22} {row['metric'][:34]:<34} {row['value']:>12.5g} "
-              f"{row['baseline_value']:>12.5g} {row['ratio']:>7.3f}  {row['target']}"
-              f" [{VERDICTS[row['passed']]}]")
+        print(
+            f"{row['name']:<22} {row['metric'][:34]:<34} {row['value']:>12.5g} "
+            f"{row['baseline_value']:>12.5g} {row['ratio']:>7.3f}  {row['target']}"
+            f" [{VERDICTS[row['passed']]}]"
+        )
         for name, value in row.get("figures", {}).items():
             shown = "-" if value["value"] is None else f"{value['value']:.5g}"
-            print(f"  {name[:54]:<54} {shown:>12} {value['unit']:<10} {value['target']}"
-                  f" [{VERDICTS[value['passed']]}]")
+            print(
+                f"  {name[:54]:<54} {shown:>12} {value['unit']:<10} {value['target']}"
+                f" [{VERDICTS[value['passed']]}]"
+            )
 
 
 if __name__ == "__main__":

@@ -24,9 +24,18 @@ from helpline_shared.runtime.db import utcnow
 
 def new_ticket(ticket_id: str) -> TicketCreated:
     """A ticket every registered agent may take."""
-    return TicketCreated(tenant_id="acme", ticket_id=ticket_id, occurred_at=utcnow(),
-                         subject="S", description="D", requester=Requester(email="a@example.com"),
-                         priority="normal", type="question", tags=("exports",), channel="api")
+    return TicketCreated(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        subject="S",
+        description="D",
+        requester=Requester(email="a@example.com"),
+        priority="normal",
+        type="question",
+        tags=("exports",),
+        channel="api",
+    )
 
 
 async def main(tickets: int, agent_count: int) -> None:
@@ -37,19 +46,33 @@ async def main(tickets: int, agent_count: int) -> None:
 async def count(tickets: int, agent_count: int, path: Path) -> None:
     engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, RoutingUnitOfWork)
     for index in range(agent_count):
-        await agents.register_agent(agents.RegisterAgent(
-            tenant_id="acme", name=f"Agent {index}", email=f"a{index}@acme.test",
-            skills={"exports": 1 + index % 10}, capacity={"api": tickets, "email": tickets},
-            presence="available"), unit_of_work())
+        await agents.register_agent(
+            agents.RegisterAgent(
+                tenant_id="acme",
+                name=f"Agent {index}",
+                email=f"a{index}@acme.test",
+                skills={"exports": 1 + index % 10},
+                capacity={"api": tickets, "email": tickets},
+                presence="available",
+            ),
+            unit_of_work(),
+        )
     statements = Statements(engine)
-    await through_table(handlers.handler_table(), unit_of_work,
-                        [to_record(new_ticket(f"t-{n}"), source="/bench")
-                         for n in range(tickets)])
+    await through_table(
+        handlers.handler_table(),
+        unit_of_work,
+        [to_record(new_ticket(f"t-{n}"), source="/bench") for n in range(tickets)],
+    )
     await engine.dispose()
-    statements.report(f"handler table, batches of {BATCH}, {agent_count} agents", tickets,
-                      "decisions")
+    statements.report(
+        f"handler table, batches of {BATCH}, {agent_count} agents", tickets, "decisions"
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 200,
-                     int(sys.argv[2]) if len(sys.argv) > 2 else 50))
+    asyncio.run(
+        main(
+            int(sys.argv[1]) if len(sys.argv) > 1 else 200,
+            int(sys.argv[2]) if len(sys.argv) > 2 else 50,
+        )
+    )

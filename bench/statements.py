@@ -31,30 +31,34 @@ class Statements:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.kinds: list[str] = []
-        sa_event.listen(engine.sync_engine, "before_cursor_execute",
-                        lambda *args: self.kinds.append(str(args[2]).split()[0].upper()))
+        sa_event.listen(
+            engine.sync_engine,
+            "before_cursor_execute",
+            lambda *args: self.kinds.append(str(args[2]).split()[0].upper()),
+        )
         sa_event.listen(engine.sync_engine, "commit", lambda _c: self.kinds.append("COMMIT"))
-        sa_event.listen(engine.sync_engine, "rollback",
-                        lambda _c: self.kinds.append("ROLLBACK"))
+        sa_event.listen(engine.sync_engine, "rollback", lambda _c: self.kinds.append("ROLLBACK"))
 
-    def report(self, what: str, per: int, unit: str, kinds: Sequence[str] | None = None
-               ) -> None:
+    def report(self, what: str, per: int, unit: str, kinds: Sequence[str] | None = None) -> None:
         """Print the statements (``kinds``, default all so far) per ``unit``."""
         counted = list(self.kinds if kinds is None else kinds)
         by_kind: dict[str, int] = {}
         for kind in counted:
             by_kind[kind] = by_kind.get(kind, 0) + 1
-        print(f"{what}: {len(counted)} statements for {per} {unit}"
-              f" = {len(counted) / per:.2f} per {unit.rstrip('s')}; by kind: "
-              + ", ".join(f"{k} {v / per:.2f}" for k, v in sorted(by_kind.items())))
+        print(
+            f"{what}: {len(counted)} statements for {per} {unit}"
+            f" = {len(counted) / per:.2f} per {unit.rstrip('s')}; by kind: "
+            + ", ".join(f"{k} {v / per:.2f}" for k, v in sorted(by_kind.items()))
+        )
 
     def reset(self) -> None:
         """Forget the statements counted so far."""
         self.kinds.clear()
 
 
-async def migrated(path: Path, migrations: Path, metadata: MetaData, kind: type[UnitOfWorkT]
-                   ) -> tuple[AsyncEngine, Callable[[], UnitOfWorkT]]:
+async def migrated(
+    path: Path, migrations: Path, metadata: MetaData, kind: type[UnitOfWorkT]
+) -> tuple[AsyncEngine, Callable[[], UnitOfWorkT]]:
     """A fresh SQLite database at ``path`` at the head of ``migrations``, and its units of work."""
     url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(upgrade, migrations, url)
@@ -62,21 +66,32 @@ async def migrated(path: Path, migrations: Path, metadata: MetaData, kind: type[
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     def unit_of_work() -> UnitOfWorkT:
-        return kind(sessions, outbox_table=outbox_table(metadata),
-                    inbox_table=inbox_table(metadata), source="/bench")
+        return kind(
+            sessions,
+            outbox_table=outbox_table(metadata),
+            inbox_table=inbox_table(metadata),
+            source="/bench",
+        )
 
     return engine, unit_of_work
 
 
-async def through_table(table: HandlerTable[Any], unit_of_work: Callable[[], Any],
-                        records: Sequence[Any]) -> None:
+async def through_table(
+    table: HandlerTable[Any], unit_of_work: Callable[[], Any], records: Sequence[Any]
+) -> None:
     """Apply ``records`` (``envelope.to_record`` results) as the runtime's consumer does."""
     producer = RecordingProducer()
-    consumer = TableConsumer(table=table, unit_of_work=unit_of_work,
-                             dead_letters=DeadLetters(producer, "bench"), tracer=NoOpTracer(),
-                             group="bench")
-    raw = [raw_record(r.headers, r.value, offset=n, key=r.key, topic=r.topic)
-           for n, r in enumerate(records)]
+    consumer = TableConsumer(
+        table=table,
+        unit_of_work=unit_of_work,
+        dead_letters=DeadLetters(producer, "bench"),
+        tracer=NoOpTracer(),
+        group="bench",
+    )
+    raw = [
+        raw_record(r.headers, r.value, offset=n, key=r.key, topic=r.topic)
+        for n, r in enumerate(records)
+    ]
     for start in range(0, len(raw), BATCH):
-        await consumer.consume(raw[start:start + BATCH], FakeKafkaConsumer())
+        await consumer.consume(raw[start : start + BATCH], FakeKafkaConsumer())
     assert not producer.sent, "nothing may be dead-lettered"

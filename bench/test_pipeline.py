@@ -30,8 +30,10 @@ async def _server(unanswered: list[int]) -> asyncio.Server:
                 number = await waiting.get()
                 await asyncio.sleep(0.02)
                 body = json.dumps({"id": f"t{id(writer)}-{number}"}).encode()
-                writer.write(b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
-                             b"content-length: %d\r\n\r\n%s" % (len(body), body))
+                writer.write(
+                    b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n"
+                    b"content-length: %d\r\n\r\n%s" % (len(body), body)
+                )
                 await writer.drain()
                 waiting.task_done()
 
@@ -41,8 +43,13 @@ async def _server(unanswered: list[int]) -> asyncio.Server:
                 head = await reader.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError:
                 break
-            length = int(next(line for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length")).split(b":")[1])
+            length = int(
+                next(
+                    line
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                ).split(b":")[1]
+            )
             await reader.readexactly(length)
             waiting.put_nowait(number)
             unanswered.append(waiting.qsize())
@@ -77,9 +84,11 @@ async def test_a_rate_phase_posts_at_the_offered_rate() -> None:
 
 async def test_responses_with_a_length_or_in_chunks_are_read() -> None:
     reader = asyncio.StreamReader()
-    reader.feed_data(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"
-                     b"HTTP/1.1 422 Unprocessable\r\ntransfer-encoding: chunked\r\n\r\n"
-                     b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    reader.feed_data(
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"
+        b"HTTP/1.1 422 Unprocessable\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
     assert await pipeline._response(reader) == (201, b"{}")
     assert await pipeline._response(reader) == (422, b"abcde")
 
@@ -92,13 +101,18 @@ def _record(topic: str, kind: str, event_id: str, source: str = "") -> Record:
 
 
 def test_the_fanout_counts_per_ticket_and_names_what_nobody_applies() -> None:
-    records = [_record("helpline.tickets", "created", "a"),
-               _record("helpline.tickets", "created", "b"),
-               _record("helpline.routing", "classified", "c"),
-               _record("helpline.audit", "audit", "d", source="/helpline/intake")]
-    consumed = Counter({
-        ("helpline-routing", PREFIX + "helpline.tickets", "handled"): 2,
-        ("helpline-intake", PREFIX + "helpline.routing", "skipped"): 1})
+    records = [
+        _record("helpline.tickets", "created", "a"),
+        _record("helpline.tickets", "created", "b"),
+        _record("helpline.routing", "classified", "c"),
+        _record("helpline.audit", "audit", "d", source="/helpline/intake"),
+    ]
+    consumed = Counter(
+        {
+            ("helpline-routing", PREFIX + "helpline.tickets", "handled"): 2,
+            ("helpline-intake", PREFIX + "helpline.routing", "skipped"): 1,
+        }
+    )
     applied = {"routing (routing)": Counter({"created": 2})}
 
     found = pipeline.fanout(records, consumed, applied, PREFIX, tickets=2)
@@ -106,29 +120,40 @@ def test_the_fanout_counts_per_ticket_and_names_what_nobody_applies() -> None:
     assert found["produced_per_ticket"] == 2.0 and found["fetched_per_ticket"] == 1.5
     assert found["consumed_by_nobody"] == ["audit", "classified"]
     assert {row["type"]: row["producer"] for row in found["produced"]} == {
-        "created": "intake", "classified": "routing", "audit": "intake"}
+        "created": "intake",
+        "classified": "routing",
+        "audit": "intake",
+    }
     assert pipeline.per_service(found) == {
         "intake": {"produced": 1.5, "fetched": 0.5, "skipped": 0.5, "applied": 0.0},
-        "routing": {"produced": 0.5, "fetched": 1.0, "skipped": 0.0, "applied": 1.0}}
+        "routing": {"produced": 0.5, "fetched": 1.0, "skipped": 0.0, "applied": 1.0},
+    }
 
 
-def _run(cpu: float, throughput: float, completed: int, p99: float, rss: float
-         ) -> dict[str, object]:
+def _run(
+    cpu: float, throughput: float, completed: int, p99: float, rss: float
+) -> dict[str, object]:
     latency = {name: {"p50": p99 / 2, "p99": p99} for name in pipeline.MILESTONES}
     return {
         "phases": [pipeline.Measured(50.0, 10, 10, {}, 50.0, latency, {})],
-        "burst": pipeline.Measured(None, 2000, completed, {}, throughput, latency,
-                                   {"four services": cpu}),
+        "burst": pipeline.Measured(
+            None, 2000, completed, {}, throughput, latency, {"four services": cpu}
+        ),
         "peak_memory_mb": {"intake": rss, "kafka": 900.0},
     }
 
 
 def test_each_figure_is_judged_against_its_target() -> None:
-    good = pipeline.figures({"sqlite": _run(9.0, 200.0, 2000, 40.0, 250.0),
-                             "postgres": _run(9.0, 150.0, 2000, 40.0, 250.0)})
+    good = pipeline.figures(
+        {
+            "sqlite": _run(9.0, 200.0, 2000, 40.0, 250.0),
+            "postgres": _run(9.0, 150.0, 2000, 40.0, 250.0),
+        }
+    )
     assert all(figure["passed"] for figure in good.values()), good
 
     bad = pipeline.figures({"sqlite": _run(11.0, 160.0, 1999, 60.0, 301.0)})
     assert [name for name, figure in bad.items() if figure["passed"] is not False] == [
-        "PostgreSQL / SQLite burst throughput"]
+        "PostgreSQL / SQLite burst throughput"
+    ]
     assert bad["PostgreSQL / SQLite burst throughput"]["passed"] is None

@@ -52,18 +52,26 @@ class Phase:
 
 def phases(count: int, rate: float, burst: int) -> list[Phase]:
     """The steady phase and the burst phase."""
-    return [Phase("steady", [index / rate for index in range(count)]),
-            Phase("burst", [0.0] * burst)]
+    return [
+        Phase("steady", [index / rate for index in range(count)]),
+        Phase("burst", [0.0] * burst),
+    ]
 
 
-def summary(lateness: list[float], first_due: float, last_fired: float, expected: int,
-            unfired_lateness: Sequence[float] = ()) -> dict[str, float]:
+def summary(
+    lateness: list[float],
+    first_due: float,
+    last_fired: float,
+    expected: int,
+    unfired_lateness: Sequence[float] = (),
+) -> dict[str, float]:
     """Lateness percentiles (unfired timers counted at their lateness so far) and fires/s."""
     span = max(last_fired - first_due, 1e-9)
     fired = len(lateness)
     lateness = [*lateness, *unfired_lateness]
     return {
-        "fired": fired, "expected": expected,
+        "fired": fired,
+        "expected": expected,
         "lateness_p50_s": percentile(lateness, 0.50) if lateness else float("inf"),
         "lateness_p99_s": percentile(lateness, 0.99) if lateness else float("inf"),
         "lateness_max_s": max(lateness) if lateness else float("inf"),
@@ -72,55 +80,92 @@ def summary(lateness: list[float], first_due: float, last_fired: float, expected
 
 
 async def _fire_breach(uow: SqlUnitOfWork, timer: Timer) -> None:
-    uow.publish(SlaBreached(tenant_id="bench", ticket_id=timer.id, occurred_at=timer.due_at,
-                            metric="first_response", deadline=timer.due_at, clock_version=1,
-                            reason="bench"), event_id=derived_event_id(timer.id))
+    uow.publish(
+        SlaBreached(
+            tenant_id="bench",
+            ticket_id=timer.id,
+            occurred_at=timer.due_at,
+            metric="first_response",
+            deadline=timer.due_at,
+            clock_version=1,
+            reason="bench",
+        ),
+        event_id=derived_event_id(timer.id),
+    )
 
 
-async def run_helpline(phase: Phase, directory: Path, batch_size: int, timeout: float,
-                       idle: int = 0) -> dict[str, float]:
+async def run_helpline(
+    phase: Phase, directory: Path, batch_size: int, timeout: float, idle: int = 0
+) -> dict[str, float]:
     """Load the phase's timers into a fresh database, fire them with ``TimerLoop``, measure."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{directory / f'helpline-{phase.name}.db'}")
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
         far = datetime.now(UTC) + timedelta(days=1)
         for chunk in range(0, idle, 50_000):
-            await connection.execute(insert(timers), [
-                {"id": f"idle-{index}", "kind": "idle", "due_at": far, "payload": {},
-                 "trace_headers": {}, "fired_at": None}
-                for index in range(chunk, min(chunk + 50_000, idle))])
+            await connection.execute(
+                insert(timers),
+                [
+                    {
+                        "id": f"idle-{index}",
+                        "kind": "idle",
+                        "due_at": far,
+                        "payload": {},
+                        "trace_headers": {},
+                        "fired_at": None,
+                    }
+                    for index in range(chunk, min(chunk + 50_000, idle))
+                ],
+            )
     start = datetime.now(UTC) + timedelta(seconds=LEAD_SECONDS + len(phase.offsets) / 50_000)
-    rows: list[dict[str, Any]] = [{"id": f"{phase.name}-{index}", "kind": "bench",
-                                  "due_at": start + timedelta(seconds=offset), "payload": {},
-                                  "trace_headers": {}, "fired_at": None}
-                                 for index, offset in enumerate(phase.offsets)]
+    rows: list[dict[str, Any]] = [
+        {
+            "id": f"{phase.name}-{index}",
+            "kind": "bench",
+            "due_at": start + timedelta(seconds=offset),
+            "payload": {},
+            "trace_headers": {},
+            "fired_at": None,
+        }
+        for index, offset in enumerate(phase.offsets)
+    ]
     async with engine.begin() as connection:
         for chunk in range(0, len(rows), 10_000):
-            await connection.execute(insert(timers), rows[chunk:chunk + 10_000])
+            await connection.execute(insert(timers), rows[chunk : chunk + 10_000])
     if datetime.now(UTC) > start:
         raise RuntimeError("loading took longer than the lead time; raise LEAD_SECONDS")
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     loop = TimerLoop(
-        unit_of_work=lambda: SqlUnitOfWork(sessions, outbox_table=outbox, inbox_table=inbox,
-                                           source="/bench"),
-        table=timers, fire=_fire_breach, service="bench", batch_size=batch_size,
+        unit_of_work=lambda: SqlUnitOfWork(
+            sessions, outbox_table=outbox, inbox_table=inbox, source="/bench"
+        ),
+        table=timers,
+        fire=_fire_breach,
+        service="bench",
+        batch_size=batch_size,
     )
     task = asyncio.create_task(loop.run())
     deadline = time.monotonic() + LEAD_SECONDS + max(phase.offsets) + timeout
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
         async with engine.connect() as connection:
-            pending = (await connection.execute(
-                select(timers.c.id).where(timers.c.fired_at.is_(None), timers.c.kind == "bench")
-                .limit(1))).first()
+            pending = (
+                await connection.execute(
+                    select(timers.c.id)
+                    .where(timers.c.fired_at.is_(None), timers.c.kind == "bench")
+                    .limit(1)
+                )
+            ).first()
         if pending is None:
             break
     await loop.stop()
     await task
     async with engine.connect() as connection:
-        fired = (await connection.execute(
-            select(timers.c.due_at, timers.c.fired_at).where(timers.c.fired_at.is_not(None))
-        )).all()
+        fired = (
+            await connection.execute(
+                select(timers.c.due_at, timers.c.fired_at).where(timers.c.fired_at.is_not(None))
+            )
+        ).all()
         published = len((await connection.execute(select(outbox.c.event_id))).all())
     await engine.dispose()
     if published != len(fired):
@@ -143,8 +188,9 @@ def aps_job(index: int, due: float) -> None:
         _aps_last_fired[0] = max(_aps_last_fired[0], now)
 
 
-def run_apscheduler(phase: Phase, directory: Path, timeout: float, idle: int = 0
-                    ) -> dict[str, float]:
+def run_apscheduler(
+    phase: Phase, directory: Path, timeout: float, idle: int = 0
+) -> dict[str, float]:
     """Load the same timers into APScheduler's SQLAlchemy job store, run them, measure."""
     # APScheduler 3 ships no type information.
     from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
@@ -159,8 +205,9 @@ def run_apscheduler(phase: Phase, directory: Path, timeout: float, idle: int = 0
 
     url = f"sqlite:///{directory / f'apscheduler-{phase.name}.db'}"
     store = SQLAlchemyJobStore(url=url)
-    scheduler = BackgroundScheduler(jobstores={"default": store},
-                                    executors={"default": ThreadPoolExecutor(20)}, timezone=UTC)
+    scheduler = BackgroundScheduler(
+        jobstores={"default": store}, executors={"default": ThreadPoolExecutor(20)}, timezone=UTC
+    )
     _aps_lateness.clear()
     _aps_last_fired[0] = 0.0
     # One INSERT per add_job would take minutes at this size: load the store in bulk instead,
@@ -168,23 +215,42 @@ def run_apscheduler(phase: Phase, directory: Path, timeout: float, idle: int = 0
     store.start(scheduler, "default")
 
     def row(job_id: str, index: int, due: datetime) -> dict[str, Any]:
-        job = Job(scheduler, id=job_id, func=f"{__name__}:aps_job",
-                  trigger=DateTrigger(due), executor="default", args=(index, due.timestamp()),
-                  kwargs={}, name="bench", misfire_grace_time=None, coalesce=False,
-                  max_instances=1, next_run_time=due)
-        return {"id": job.id, "next_run_time": due.timestamp(),
-                "job_state": pickle.dumps(job.__getstate__(), store.pickle_protocol)}
+        job = Job(
+            scheduler,
+            id=job_id,
+            func=f"{__name__}:aps_job",
+            trigger=DateTrigger(due),
+            executor="default",
+            args=(index, due.timestamp()),
+            kwargs={},
+            name="bench",
+            misfire_grace_time=None,
+            coalesce=False,
+            max_instances=1,
+            next_run_time=due,
+        )
+        return {
+            "id": job.id,
+            "next_run_time": due.timestamp(),
+            "job_state": pickle.dumps(job.__getstate__(), store.pickle_protocol),
+        }
 
     engine = create_engine(url)
     far = datetime.now(UTC) + timedelta(days=1)
     for chunk in range(0, idle, 50_000):
         with engine.begin() as connection:
-            connection.execute(insert(store.jobs_t), [
-                row(f"idle-{index}", -1, far)
-                for index in range(chunk, min(chunk + 50_000, idle))])
+            connection.execute(
+                insert(store.jobs_t),
+                [
+                    row(f"idle-{index}", -1, far)
+                    for index in range(chunk, min(chunk + 50_000, idle))
+                ],
+            )
     start = datetime.now(UTC) + timedelta(seconds=LEAD_SECONDS + len(phase.offsets) / 5_000)
-    rows = [row(f"{phase.name}-{index}", index, start + timedelta(seconds=offset))
-            for index, offset in enumerate(phase.offsets)]
+    rows = [
+        row(f"{phase.name}-{index}", index, start + timedelta(seconds=offset))
+        for index, offset in enumerate(phase.offsets)
+    ]
     with engine.begin() as connection:
         connection.execute(insert(store.jobs_t), rows)
     engine.dispose()
@@ -200,15 +266,20 @@ def run_apscheduler(phase: Phase, directory: Path, timeout: float, idle: int = 0
     time.sleep(1.0)
     with _aps_lock:
         fired = dict(_aps_lateness)
-    unfired = [stopped - (start.timestamp() + offset)
-               for index, offset in enumerate(phase.offsets) if index not in fired]
+    unfired = [
+        stopped - (start.timestamp() + offset)
+        for index, offset in enumerate(phase.offsets)
+        if index not in fired
+    ]
     scheduler.shutdown(wait=False)
-    return summary(list(fired.values()), start.timestamp(), _aps_last_fired[0],
-                   len(phase.offsets), unfired)
+    return summary(
+        list(fired.values()), start.timestamp(), _aps_last_fired[0], len(phase.offsets), unfired
+    )
 
 
-def _run_helpline_sync(phase: Phase, directory: Path, batch_size: int, timeout: float,
-                       idle: int) -> dict[str, float]:
+def _run_helpline_sync(
+    phase: Phase, directory: Path, batch_size: int, timeout: float, idle: int
+) -> dict[str, float]:
     return asyncio.run(run_helpline(phase, directory, batch_size, timeout, idle))
 
 
@@ -227,40 +298,68 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--name", default="timers", help="result file name (bench/results/)")
-    parser.add_argument("--idle", type=int, default=0,
-                        help="extra pending timers due in a day (pending = timers + idle)")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="seconds after the last due time before giving up on an engine")
+    parser.add_argument(
+        "--idle",
+        type=int,
+        default=0,
+        help="extra pending timers due in a day (pending = timers + idle)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds after the last due time before giving up on an engine",
+    )
     arguments = parser.parse_args()
     results: dict[str, dict[str, Any]] = {"helpline": {}, "apscheduler": {}}
     with tempfile.TemporaryDirectory(prefix="bench-timers-") as name:
         directory = Path(name)
         for phase in phases(arguments.timers, arguments.rate, arguments.burst):
             print(f"phase {phase.name}: {len(phase.offsets)} timers")
-            results["helpline"][phase.name] = measure("helpline", partial(
-                _run_helpline_sync, phase, directory, arguments.batch_size, arguments.timeout,
-                arguments.idle))
-            results["apscheduler"][phase.name] = measure("apscheduler 3", partial(
-                run_apscheduler, phase, directory, arguments.timeout, arguments.idle))
+            results["helpline"][phase.name] = measure(
+                "helpline",
+                partial(
+                    _run_helpline_sync,
+                    phase,
+                    directory,
+                    arguments.batch_size,
+                    arguments.timeout,
+                    arguments.idle,
+                ),
+            )
+            results["apscheduler"][phase.name] = measure(
+                "apscheduler 3",
+                partial(run_apscheduler, phase, directory, arguments.timeout, arguments.idle),
+            )
     steady, burst = results["helpline"]["steady"], results["helpline"]["burst"]
     baseline = results["apscheduler"]["steady"]
     write_result(
-        arguments.name, metric="steady lateness p99", value=steady["lateness_p99_s"], unit="s",
+        arguments.name,
+        metric="steady lateness p99",
+        value=steady["lateness_p99_s"],
+        unit="s",
         baseline_value=baseline["lateness_p99_s"],
         baseline="APScheduler 3 + SQLAlchemyJobStore (SQLite)",
         target="p99 lateness < 1 s and >= 2,000 fires/s",
-        passed=(steady["lateness_p99_s"] < 1.0 and steady["fired"] == steady["expected"]
-                and burst["fires_per_second"] >= 2_000),
-        higher_is_better=False, packages=("sqlalchemy", "aiosqlite", "apscheduler"),
-        extra={"pending_timers": arguments.timers + arguments.idle,
-               "steady_timers": arguments.timers, "idle_timers": arguments.idle,
-               "steady_rate": arguments.rate,
-               "burst_timers": arguments.burst, "batch_size": arguments.batch_size,
-               "lateness_p50_s": steady["lateness_p50_s"],
-               "fires_per_second_burst": burst["fires_per_second"],
-               "baseline_fires_per_second_burst":
-                   results["apscheduler"]["burst"]["fires_per_second"],
-               "results": results},
+        passed=(
+            steady["lateness_p99_s"] < 1.0
+            and steady["fired"] == steady["expected"]
+            and burst["fires_per_second"] >= 2_000
+        ),
+        higher_is_better=False,
+        packages=("sqlalchemy", "aiosqlite", "apscheduler"),
+        extra={
+            "pending_timers": arguments.timers + arguments.idle,
+            "steady_timers": arguments.timers,
+            "idle_timers": arguments.idle,
+            "steady_rate": arguments.rate,
+            "burst_timers": arguments.burst,
+            "batch_size": arguments.batch_size,
+            "lateness_p50_s": steady["lateness_p50_s"],
+            "fires_per_second_burst": burst["fires_per_second"],
+            "baseline_fires_per_second_burst": results["apscheduler"]["burst"]["fires_per_second"],
+            "results": results,
+        },
     )
 
 

@@ -34,7 +34,8 @@ from helpline_notify.domain.model import new_webhook_secret
 from helpline_notify.service_layer.ports import WebhookRequest
 
 BODY = '{"type":"helpline.ticket.assigned.v1","timestamp":"2026-03-02T09:30:00Z","data":{' + (
-    '"ticket_id":"0b7c","agent_name":"Ann","reason":"' + "x" * 300 + '"}}')
+    '"ticket_id":"0b7c","agent_name":"Ann","reason":"' + "x" * 300 + '"}}'
+)
 RECEIVER = """
 async def app(scope, receive, send):
     if scope["type"] != "http":
@@ -56,8 +57,21 @@ def start_receiver(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
         # Keep idle connections open across rounds: uvicorn closes them after 5 s, and a
         # client reusing one at that moment gets a ReadError (a benchmark artefact, not a
         # property of either client).
-        [sys.executable, "-m", "uvicorn", "receiver:app", "--port", str(port), "--log-level",
-         "warning", "--no-access-log", "--timeout-keep-alive", "600"], cwd=directory)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "receiver:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-keep-alive",
+            "600",
+        ],
+        cwd=directory,
+    )
     url = f"http://127.0.0.1:{port}/hook"
     for _ in range(100):
         try:
@@ -96,8 +110,9 @@ class PlainPost(SendOne):
         self.client, self.url = client, url
 
     async def __call__(self, index: int) -> None:
-        response = await self.client.post(self.url, content=BODY.encode(),
-                                           headers={"content-type": "application/json"})
+        response = await self.client.post(
+            self.url, content=BODY.encode(), headers={"content-type": "application/json"}
+        )
         assert response.status_code == 204
 
 
@@ -108,26 +123,31 @@ class SignedDelivery(SendOne):
         self.sender, self.url, self.secret = sender, url, new_webhook_secret()
 
     async def __call__(self, index: int) -> None:
-        response = await self.sender.send(WebhookRequest(
-            url=self.url, message_id=f"msg_{index}", body=BODY, secret=self.secret))
+        response = await self.sender.send(
+            WebhookRequest(url=self.url, message_id=f"msg_{index}", body=BODY, secret=self.secret)
+        )
         assert response.status_code == 204
 
 
-async def measure(url: str, requests: int, concurrency: int, rounds: int
-                  ) -> tuple[list[float], list[float]]:
+async def measure(
+    url: str, requests: int, concurrency: int, rounds: int
+) -> tuple[list[float], list[float]]:
     """Rates of the baseline and of signed deliveries, one per round each, alternating."""
     plain_client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
-    sender = HttpxWebhookSender(webhook_client(allow_private_networks=True, timeout=15.0,
-                                               max_connections=concurrency))
+    sender = HttpxWebhookSender(
+        webhook_client(allow_private_networks=True, timeout=15.0, max_connections=concurrency)
+    )
     baseline, signed = [], []
     try:
         await run_concurrently(200, concurrency, PlainPost(plain_client, url))  # warm-up
         await run_concurrently(200, concurrency, SignedDelivery(sender, url))
         for _ in range(rounds):
-            baseline.append(await run_concurrently(requests, concurrency,
-                                                   PlainPost(plain_client, url)))
-            signed.append(await run_concurrently(requests, concurrency,
-                                                 SignedDelivery(sender, url)))
+            baseline.append(
+                await run_concurrently(requests, concurrency, PlainPost(plain_client, url))
+            )
+            signed.append(
+                await run_concurrently(requests, concurrency, SignedDelivery(sender, url))
+            )
     finally:
         await plain_client.aclose()
         await sender.aclose()
@@ -145,20 +165,30 @@ def main() -> int:
         directory = Path(temporary)
         receiver, url = start_receiver(directory)
         try:
-            baseline, signed = asyncio.run(measure(url, args.requests, args.concurrency,
-                                                   args.rounds))
+            baseline, signed = asyncio.run(
+                measure(url, args.requests, args.concurrency, args.rounds)
+            )
         finally:
             receiver.terminate()
             receiver.wait(10)
     value, base = median(signed), median(baseline)
     write_result(
-        "webhooks", metric="signed webhook deliveries per second", value=value, unit="req/s",
-        baseline_value=base, baseline="plain httpx POSTs to the same receiver",
-        target="at least 0.5 x baseline", passed=value >= 0.5 * base,
+        "webhooks",
+        metric="signed webhook deliveries per second",
+        value=value,
+        unit="req/s",
+        baseline_value=base,
+        baseline="plain httpx POSTs to the same receiver",
+        target="at least 0.5 x baseline",
+        passed=value >= 0.5 * base,
         packages=("httpx", "httpcore", "standardwebhooks", "uvicorn"),
-        extra={"rounds": {"baseline": baseline, "signed": signed},
-               "requests_per_round": args.requests, "concurrency": args.concurrency,
-               "run_id": str(uuid.uuid4()), "measured_at": datetime.now(UTC).isoformat()},
+        extra={
+            "rounds": {"baseline": baseline, "signed": signed},
+            "requests_per_round": args.requests,
+            "concurrency": args.concurrency,
+            "run_id": str(uuid.uuid4()),
+            "measured_at": datetime.now(UTC).isoformat(),
+        },
     )
     return 0
 

@@ -10,8 +10,13 @@ DEPLOY = Path(__file__).resolve().parents[1]
 
 
 def _built(script: str) -> Path:
-    result = subprocess.run(["bash", str(DEPLOY / "tools" / script)], capture_output=True,
-                            text=True, timeout=1500, check=False)
+    result = subprocess.run(
+        ["bash", str(DEPLOY / "tools" / script)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
     if result.returncode != 0:
         pytest.fail(f"{script} failed:\n{result.stderr[-3000:]}")
     return Path(result.stdout.strip().splitlines()[-1])

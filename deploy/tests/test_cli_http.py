@@ -62,7 +62,8 @@ def run(routing: FakeService, *arguments: str, token: str | None = "hl_x.y") -> 
 
 
 def test_create_posts_the_object_with_the_token_and_an_idempotency_key(
-        routing: FakeService) -> None:
+    routing: FakeService,
+) -> None:
     routing.answers.append((201, {"id": "a-1"}))
     code, output = run(routing, "agents", "create", "--data", '{"name": "Ada"}')
     assert code == 0 and json.loads(output) == {"id": "a-1"}
@@ -76,8 +77,9 @@ def test_a_refusal_is_one_line_with_the_problem_detail(routing: FakeService) -> 
     routing.answers.append((422, {"title": "Invalid", "detail": "skills.exports: too high"}))
     code, output = run(routing, "rules", "set", "--data", "{}")
     assert code == 1
-    assert output.strip() == ("error: routing refused PUT /v1/routing/rules: 422 "
-                              "skills.exports: too high")
+    assert output.strip() == (
+        "error: routing refused PUT /v1/routing/rules: 422 skills.exports: too high"
+    )
 
 
 def test_without_a_token_the_cli_says_how_to_get_one(routing: FakeService) -> None:
@@ -88,9 +90,15 @@ def test_without_a_token_the_cli_says_how_to_get_one(routing: FakeService) -> No
 
 def test_tenant_commands_send_the_operator_key_not_the_token(routing: FakeService) -> None:
     routing.answers.append((200, [{"tenant_id": "acme", "state": "active"}]))
-    result = CliRunner().invoke(app, ["tenants", "list"], env={
-        "HELPLINE_IDENTITY_URL": routing.url, "HELPLINE_TOKEN": "hlk_tenant",
-        "HELPLINE_OPERATOR_KEY": "operator-secret"})
+    result = CliRunner().invoke(
+        app,
+        ["tenants", "list"],
+        env={
+            "HELPLINE_IDENTITY_URL": routing.url,
+            "HELPLINE_TOKEN": "hlk_tenant",
+            "HELPLINE_OPERATOR_KEY": "operator-secret",
+        },
+    )
     assert result.exit_code == 0, result.output
     [(method, path, headers, _body)] = routing.requests
     assert (method, path) == ("GET", "/v1/tenants")
@@ -98,31 +106,50 @@ def test_tenant_commands_send_the_operator_key_not_the_token(routing: FakeServic
 
 
 def test_without_an_operator_key_tenant_commands_say_where_it_is(routing: FakeService) -> None:
-    result = CliRunner().invoke(app, ["tenants", "list"], env={
-        "HELPLINE_IDENTITY_URL": routing.url, "HELPLINE_TOKEN": "hlk_tenant"})
+    result = CliRunner().invoke(
+        app,
+        ["tenants", "list"],
+        env={"HELPLINE_IDENTITY_URL": routing.url, "HELPLINE_TOKEN": "hlk_tenant"},
+    )
     assert result.exit_code == 1
-    assert "set HELPLINE_OPERATOR_KEY (make run keeps it in .helpline/operator-key)" in \
-        result.output
+    assert (
+        "set HELPLINE_OPERATOR_KEY (make run keeps it in .helpline/operator-key)" in result.output
+    )
     assert routing.requests == []
 
 
 def test_an_invalid_field_is_named_with_its_message(routing: FakeService) -> None:
-    routing.answers.append((422, {"title": "Invalid request",
-                                  "detail": "invalid field(s): email",
-                                  "errors": [{"field": "email", "message": "not an address"}]}))
-    result = CliRunner().invoke(app, ["users", "create", "nope", "--name", "Ann"], env={
-        "HELPLINE_IDENTITY_URL": routing.url, "HELPLINE_TOKEN": "hlk_tenant"})
+    routing.answers.append(
+        (
+            422,
+            {
+                "title": "Invalid request",
+                "detail": "invalid field(s): email",
+                "errors": [{"field": "email", "message": "not an address"}],
+            },
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        ["users", "create", "nope", "--name", "Ann"],
+        env={"HELPLINE_IDENTITY_URL": routing.url, "HELPLINE_TOKEN": "hlk_tenant"},
+    )
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: identity refused POST /v1/users: 422 invalid "
-                                     "field(s): email (email: not an address)")
+    assert result.output.strip() == (
+        "error: identity refused POST /v1/users: 422 invalid "
+        "field(s): email (email: not an address)"
+    )
 
 
-def test_cancelling_a_delivery_posts_to_notify_and_shows_the_result(
-        routing: FakeService) -> None:
-    routing.answers.append((200, {"id": "d-1", "status": "failed",
-                                  "last_error": "cancelled by operator"}))
-    result = CliRunner().invoke(app, ["deliveries", "cancel", "d-1"], env={
-        "HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+def test_cancelling_a_delivery_posts_to_notify_and_shows_the_result(routing: FakeService) -> None:
+    routing.answers.append(
+        (200, {"id": "d-1", "status": "failed", "last_error": "cancelled by operator"})
+    )
+    result = CliRunner().invoke(
+        app,
+        ["deliveries", "cancel", "d-1"],
+        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"},
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["status"] == "failed"
     [(method, path, headers, _body)] = routing.requests
@@ -131,13 +158,19 @@ def test_cancelling_a_delivery_posts_to_notify_and_shows_the_result(
 
 
 def test_a_delivery_that_cannot_be_cancelled_is_one_line_with_the_reason(
-        routing: FakeService) -> None:
+    routing: FakeService,
+) -> None:
     routing.answers.append((409, {"detail": "delivery: cannot be cancelled: it is delivered"}))
-    result = CliRunner().invoke(app, ["deliveries", "cancel", "d-1"], env={
-        "HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+    result = CliRunner().invoke(
+        app,
+        ["deliveries", "cancel", "d-1"],
+        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"},
+    )
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: notify refused POST /v1/deliveries/d-1/cancel: 409 "
-                                     "delivery: cannot be cancelled: it is delivered")
+    assert result.output.strip() == (
+        "error: notify refused POST /v1/deliveries/d-1/cancel: 409 "
+        "delivery: cannot be cancelled: it is delivered"
+    )
 
 
 def test_a_retried_post_sends_the_same_idempotency_key(routing: FakeService) -> None:
@@ -154,8 +187,7 @@ def test_each_operation_has_its_own_key_unless_one_is_given(routing: FakeService
     run(routing, "agents", "create", "--data", "{}")
     run(routing, "agents", "create", "--data", "{}")
     run(routing, "agents", "heartbeat", "a-1", "--idempotency-key", "op-42")
-    first, second, given = (headers["Idempotency-Key"] for _m, _p, headers, _b in
-                            routing.requests)
+    first, second, given = (headers["Idempotency-Key"] for _m, _p, headers, _b in routing.requests)
     assert first != second
     assert given == "op-42"
 
@@ -167,8 +199,10 @@ def test_a_refusal_is_not_retried(routing: FakeService) -> None:
 
 
 def test_listings_print_a_table_or_the_json_answer(routing: FakeService) -> None:
-    agents = [{"id": "a-1", "name": "Ada", "skills": {"billing": 3}},
-              {"id": "a-2", "name": "Grace", "skills": {}}]
+    agents = [
+        {"id": "a-1", "name": "Ada", "skills": {"billing": 3}},
+        {"id": "a-2", "name": "Grace", "skills": {}},
+    ]
     routing.answers += [(200, agents), (200, agents)]  # type: ignore[list-item]
     code, output = run(routing, "agents", "list")
     assert code == 0, output
@@ -180,17 +214,26 @@ def test_listings_print_a_table_or_the_json_answer(routing: FakeService) -> None
 def test_a_page_of_deliveries_is_listed_with_its_next_cursor(routing: FakeService) -> None:
     page = {"items": [{"id": "d-1", "status": "failed"}], "next_cursor": "c2"}
     routing.answers.append((200, page))
-    result = CliRunner().invoke(app, ["deliveries", "list"], env={
-        "HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
-    assert result.output.splitlines() == ["ID   STATUS", "d-1  failed", "1 item(s)",
-                                          "more: next cursor c2"]
+    result = CliRunner().invoke(
+        app,
+        ["deliveries", "list"],
+        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"},
+    )
+    assert result.output.splitlines() == [
+        "ID   STATUS",
+        "d-1  failed",
+        "1 item(s)",
+        "more: next cursor c2",
+    ]
 
 
 def test_webhook_replay_posts_since(routing: FakeService) -> None:
     routing.answers.append((202, {"queued": 2}))
     result = CliRunner().invoke(
-        app, ["webhooks", "replay", "w-1", "--since", "2026-05-01T08:00:00+02:00"],
-        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+        app,
+        ["webhooks", "replay", "w-1", "--since", "2026-05-01T08:00:00+02:00"],
+        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"},
+    )
     assert result.exit_code == 0, result.output
     [(method, path, _headers, body)] = routing.requests
     assert (method, path) == ("POST", "/v1/webhook-endpoints/w-1/replay")
@@ -199,7 +242,9 @@ def test_webhook_replay_posts_since(routing: FakeService) -> None:
 
 def test_webhook_replay_refuses_a_time_without_offset(routing: FakeService) -> None:
     result = CliRunner().invoke(
-        app, ["webhooks", "replay", "w-1", "--since", "2026-05-01T08:00:00"],
-        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"})
+        app,
+        ["webhooks", "replay", "w-1", "--since", "2026-05-01T08:00:00"],
+        env={"HELPLINE_NOTIFY_URL": routing.url, "HELPLINE_TOKEN": "hl_x.y"},
+    )
     assert result.exit_code == 2 and "has no offset" in result.output
     assert routing.requests == []

@@ -18,7 +18,10 @@ COMPOSE_FILE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
 def compose_config(docker_config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["docker", "compose", "-f", str(COMPOSE_FILE), "config"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, "DOCKER_CONFIG": str(docker_config)},
     )
 
@@ -27,8 +30,16 @@ def test_docker_compose_config_accepts_the_compose_file(docker_config: Path) -> 
     result = compose_config(docker_config)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    assert {"kafka", "postgres", "intake", "routing", "escalation", "notify",
-            "identity", "workspace"} <= set(services)
+    assert {
+        "kafka",
+        "postgres",
+        "intake",
+        "routing",
+        "escalation",
+        "notify",
+        "identity",
+        "workspace",
+    } <= set(services)
 
 
 def test_compose_services_run_as_hardened_containers(docker_config: Path) -> None:
@@ -49,8 +60,10 @@ def test_compose_creates_every_shared_topic() -> None:
 def test_escalation_opens_preventive_tickets_through_intakes_api(docker_config: Path) -> None:
     services = yaml.safe_load(compose_config(docker_config).stdout)["services"]
     intake_port = services["intake"]["environment"]["HELPLINE_HTTP_PORT"]
-    assert services["escalation"]["environment"]["HELPLINE_INTAKE_URL"] == \
-        f"http://intake:{intake_port}"
+    assert (
+        services["escalation"]["environment"]["HELPLINE_INTAKE_URL"]
+        == f"http://intake:{intake_port}"
+    )
 
 
 def test_each_service_is_healthy_when_its_readyz_answers(docker_config: Path) -> None:
@@ -62,13 +75,20 @@ def test_each_service_is_healthy_when_its_readyz_answers(docker_config: Path) ->
         assert "HELPLINE_HTTP_PORT" in services[name]["environment"], name
 
 
-def test_every_service_trusts_identity_and_escalation_has_its_own_key(
-        docker_config: Path) -> None:
+def test_every_service_trusts_identity_and_escalation_has_its_own_key(docker_config: Path) -> None:
     result = subprocess.run(
         ["docker", "compose", "-f", str(COMPOSE_FILE), "config"],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "DOCKER_CONFIG": str(docker_config),
-             "HELPLINE_INTAKE_SERVICE_KEY": "hlk_escalation", "HELPLINE_OPERATOR_KEY_SHA256": "ab"})
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={
+            **os.environ,
+            "DOCKER_CONFIG": str(docker_config),
+            "HELPLINE_INTAKE_SERVICE_KEY": "hlk_escalation",
+            "HELPLINE_OPERATOR_KEY_SHA256": "ab",
+        },
+    )
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     assert "HELPLINE_TOKEN_SECRET" not in result.stdout
@@ -86,7 +106,8 @@ def test_the_workspace_is_on_localhost_8085_and_calls_every_service(docker_confi
     services = yaml.safe_load(compose_config(docker_config).stdout)["services"]
     workspace = services["workspace"]
     assert [(p["host_ip"], p["published"], p["target"]) for p in workspace["ports"]] == [
-        ("127.0.0.1", "8085", 8085)]
+        ("127.0.0.1", "8085", 8085)
+    ]
     environment = workspace["environment"]
     assert environment["HELPLINE_HTTP_PORT"] == "8085"
     for name in ("intake", "routing", "escalation", "notify"):

@@ -28,8 +28,9 @@ def test_the_configuration_page_is_the_generated_one() -> None:
 
 
 def test_the_list_of_known_variables_is_the_generated_one() -> None:
-    assert NAMES_TARGET.read_text() == render_names(), \
+    assert NAMES_TARGET.read_text() == render_names(), (
         "stale: run python -m helpline_cli.settings_doc"
+    )
 
 
 def _command(program: str) -> str:
@@ -43,30 +44,46 @@ def test_a_misspelt_variable_stops_each_service_at_start_naming_it(service: str)
     result = subprocess.run(
         [sys.executable, "-m", f"helpline_{service}", _command(service)],
         env={**os.environ, "HELPLINE_KAFKA_BOOTSTRAP_SERVER": "kafka:9092"},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        f"helpline-{service}: unknown setting HELPLINE_KAFKA_BOOTSTRAP_SERVER (did you mean "
-        "HELPLINE_KAFKA_BOOTSTRAP_SERVERS?)")
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"helpline-{service}: unknown setting HELPLINE_KAFKA_BOOTSTRAP_SERVER (did you mean "
+            "HELPLINE_KAFKA_BOOTSTRAP_SERVERS?)"
+        )
+    )
 
 
 def test_a_misspelt_variable_stops_the_cli_naming_it() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "helpline_cli", "tenants", "list"],
         env={**os.environ, "HELPLINE_OPERATOR_KEYS": "x"},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
-    assert "helpline: unknown setting HELPLINE_OPERATOR_KEYS (did you mean " \
+    assert (
+        "helpline: unknown setting HELPLINE_OPERATOR_KEYS (did you mean "
         "HELPLINE_OPERATOR_KEY?)" in result.stderr
+    )
 
 
 def test_an_invalid_setting_stops_the_service_at_start_naming_it() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "helpline_routing", "migrate"],
         env={**os.environ, "HELPLINE_TIMER_BATCH_SIZE": "0", "HELPLINE_LOG_LEVEL": "LOUD"},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "helpline-routing: invalid configuration: " in result.stderr
@@ -77,9 +94,15 @@ def test_an_invalid_setting_stops_the_service_at_start_naming_it() -> None:
 def test_an_invalid_setting_stops_the_workspace_at_start_naming_it() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "helpline_workspace", "serve"],
-        env={**os.environ, "HELPLINE_SESSION_IDLE_SECONDS": "5",
-             "HELPLINE_SESSION_COOKIE_SECURE": "maybe"},
-        capture_output=True, text=True, timeout=60, check=False,
+        env={
+            **os.environ,
+            "HELPLINE_SESSION_IDLE_SECONDS": "5",
+            "HELPLINE_SESSION_COOKIE_SECURE": "maybe",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "helpline-workspace: invalid configuration: " in result.stderr

@@ -30,7 +30,8 @@ def test_a_stopped_broker_is_reported_in_one_line() -> None:
     assert code == 1
     assert problems(lines) == [
         f"PROBLEM kafka: cannot reach the broker at {address} (ConnectionRefusedError); "
-        "is it running?"]
+        "is it running?"
+    ]
 
 
 @pytest.mark.integration
@@ -38,12 +39,17 @@ def test_a_missing_topic_is_reported_in_one_line(kafka: KafkaNode) -> None:
     prefix = unique_name("doctor") + "."
     missing = dead_letter_topic(SLA)
     kafka.create_topics([prefix + t for t in all_topics() if t != missing], PARTITIONS)
-    code, lines = doctor({"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                          "HELPLINE_TOPIC_PREFIX": prefix})
+    code, lines = doctor(
+        {
+            "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "HELPLINE_TOPIC_PREFIX": prefix,
+        }
+    )
     assert code == 1
     assert problems(lines) == [
         f"PROBLEM topic {prefix}{missing} is missing: create it (the chart's KafkaTopic "
-        "resources, or kafka-topics.sh --create)"]
+        "resources, or kafka-topics.sh --create)"
+    ]
 
 
 @pytest.mark.integration
@@ -55,32 +61,47 @@ def test_a_pending_migration_is_reported_in_one_line(kafka: KafkaNode, tmp_path:
     assert folder is not None
     upgrade(folder, migrated)
     never_migrated = f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"
-    code, lines = doctor({"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                          "HELPLINE_TOPIC_PREFIX": prefix,
-                          "HELPLINE_INTAKE_DATABASE_URL": never_migrated,
-                          "HELPLINE_ROUTING_DATABASE_URL": migrated})
+    code, lines = doctor(
+        {
+            "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            "HELPLINE_INTAKE_DATABASE_URL": never_migrated,
+            "HELPLINE_ROUTING_DATABASE_URL": migrated,
+        }
+    )
     assert code == 1
     [problem] = problems(lines)
     assert problem.startswith("PROBLEM database of intake: ")
     assert "migration(s) pending (at none, head " in problem
     assert problem.endswith("run: python -m helpline_intake migrate")
-    assert any(line.startswith("ok      database of routing: reachable, migrations at head")
-               for line in lines)
+    assert any(
+        line.startswith("ok      database of routing: reachable, migrations at head")
+        for line in lines
+    )
 
 
 @pytest.mark.integration
 def test_a_healthy_deployment_has_no_problem(kafka: KafkaNode) -> None:
     prefix = unique_name("doctor") + "."
     kafka.create_topics([prefix + t for t in all_topics()], PARTITIONS)
-    code, lines = doctor({"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                          "HELPLINE_TOPIC_PREFIX": prefix})
+    code, lines = doctor(
+        {
+            "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "HELPLINE_TOPIC_PREFIX": prefix,
+        }
+    )
     assert (code, problems(lines)) == (0, [])
 
 
 def test_a_service_that_does_not_answer_readyz_is_reported_in_one_line() -> None:
     stopped = f"http://127.0.0.1:{free_port()}"
-    code, lines = doctor({"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-                          "HELPLINE_NOTIFY_URL": stopped})
+    code, lines = doctor(
+        {
+            "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "HELPLINE_NOTIFY_URL": stopped,
+        }
+    )
     assert code == 1
-    assert (f"PROBLEM service notify: {stopped}/readyz does not answer (ConnectError); "
-            "is it running?") in lines
+    assert (
+        f"PROBLEM service notify: {stopped}/readyz does not answer (ConnectError); is it running?"
+    ) in lines

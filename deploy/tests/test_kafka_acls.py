@@ -28,7 +28,8 @@ from helpline_shared.topics import (
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_table_has_the_topics_each_bootstrap_subscribes_to(
-        service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     subscribed: list[str] = []
 
     def record(_runtime: ServiceRuntime, topics: Sequence[str], *_handlers: object) -> None:
@@ -47,9 +48,14 @@ def test_each_service_writes_the_topic_of_the_events_it_publishes() -> None:
     # Every event class names its topic; each topic has exactly one producing service, but
     # helpline.audit: every service but identity (which keeps the log) records its HTTP API's
     # writes and denials there.
-    producers = {topic: [s for s, a in SERVICE_ACCESS.items() if topic in a.produces]
-                 for topic in {cls.topic for cls in events.__dict__.values()
-                               if isinstance(cls, type) and hasattr(cls, "topic")}}
+    producers = {
+        topic: [s for s, a in SERVICE_ACCESS.items() if topic in a.produces]
+        for topic in {
+            cls.topic
+            for cls in events.__dict__.values()
+            if isinstance(cls, type) and hasattr(cls, "topic")
+        }
+    }
     assert producers.pop(AUDIT) == [s for s in SERVICE_ACCESS if s != "identity"]
     assert producers and all(len(found) == 1 for found in producers.values()), producers
 
@@ -70,7 +76,8 @@ def test_a_partner_may_read_its_tenant_stream_only() -> None:
     assert not topics & {"prod." + t for t in all_topics()}
     assert {a.operation for a in acls} == {"Read", "Describe"}
     assert {(a.resource, a.name, a.pattern) for a in acls if a.resource == "group"} == {
-        ("group", "partner.acme.crm.", "prefix")}
+        ("group", "partner.acme.crm.", "prefix")
+    }
     assert set(PUBLIC_TOPICS).isdisjoint(topics)
 
 

@@ -30,8 +30,7 @@ async def produce(servers: str, topic: str, count: int) -> None:
 
 async def commit_to_end(servers: str, group: str, partitions: list[TopicPartition]) -> None:
     """Commit ``group`` at the end of each of ``partitions``, as a caught-up consumer would."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -42,8 +41,11 @@ async def commit_to_end(servers: str, group: str, partitions: list[TopicPartitio
 
 
 def lag(servers: str, prefix: str, *arguments: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["lag", *arguments], env={
-        "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": servers, "HELPLINE_TOPIC_PREFIX": prefix})
+    result = CliRunner().invoke(
+        app,
+        ["lag", *arguments],
+        env={"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": servers, "HELPLINE_TOPIC_PREFIX": prefix},
+    )
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output
@@ -72,8 +74,9 @@ def test_a_group_that_has_not_consumed_lags_and_catches_up(
     assert "GROUP" in output and "COMMITTED" in output
 
     asyncio.run(commit_to_end(servers, ESCALATION.group, partitions))
-    code, output = lag(servers, topic_prefix, "--group", ESCALATION.group, "--max-lag", "0",
-                       "-o", "json")
+    code, output = lag(
+        servers, topic_prefix, "--group", ESCALATION.group, "--max-lag", "0", "-o", "json"
+    )
     assert code == 0, output
     [group] = json.loads(output)
     assert group["lag"] == 0
@@ -93,24 +96,33 @@ def doctor(environment: dict[str, str], *options: str) -> tuple[int, list[str]]:
     return result.exit_code, [line for line in lines if line.startswith("PROBLEM")]
 
 
-def test_dead_letters_and_consumer_lag_above_their_limits_are_problems(
-        kafka: KafkaNode) -> None:
+def test_dead_letters_and_consumer_lag_above_their_limits_are_problems(kafka: KafkaNode) -> None:
     prefix = unique_name("doctor") + "."
     kafka.create_topics([prefix + t for t in all_topics()], PARTITIONS)
     asyncio.run(produce(kafka.bootstrap_servers, prefix + dead_letter_topic(TICKETS), 2))
     asyncio.run(produce(kafka.bootstrap_servers, prefix + TICKETS, 3))
-    environment = {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                   "HELPLINE_TOPIC_PREFIX": prefix}
+    environment = {
+        "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "HELPLINE_TOPIC_PREFIX": prefix,
+    }
 
     code, lines = doctor(environment, "--max-lag", "2")
     assert code == 1
-    readers = [s.group for access in SERVICE_ACCESS.values() for s in access.subscriptions
-               if TICKETS in s.topics]
+    readers = [
+        s.group
+        for access in SERVICE_ACCESS.values()
+        for s in access.subscriptions
+        if TICKETS in s.topics
+    ]
     assert lines == [
         f"PROBLEM dead letters: {prefix}{dead_letter_topic(TICKETS)} holds 2 record(s) (more "
         f"than 0): helpline dlq list {dead_letter_topic(TICKETS)}",
-        *(f"PROBLEM consumer group {group} is 3 record(s) behind (more than 2): is the service "
-          f"running? (helpline lag --group {group})" for group in readers)]
+        *(
+            f"PROBLEM consumer group {group} is 3 record(s) behind (more than 2): is the service "
+            f"running? (helpline lag --group {group})"
+            for group in readers
+        ),
+    ]
 
     code, lines = doctor(environment, "--max-lag", "3", "--max-dead-letters", "2")
     assert (code, lines) == (0, [])

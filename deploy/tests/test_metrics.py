@@ -33,9 +33,13 @@ PROMISED = {
 }
 
 # The modules that define them (imported for their registrations).
-DEFINING_MODULES = (helpline_notify.service_layer.worker, helpline_shared.runtime.consumer,
-                    helpline_shared.runtime.http_metrics, helpline_shared.runtime.outbox,
-                    helpline_shared.runtime.timers)
+DEFINING_MODULES = (
+    helpline_notify.service_layer.worker,
+    helpline_shared.runtime.consumer,
+    helpline_shared.runtime.http_metrics,
+    helpline_shared.runtime.outbox,
+    helpline_shared.runtime.timers,
+)
 METRIC_NAME = re.compile(r"\b(?:helpline|http_server)_[a-z_]+")
 # Labels Prometheus adds to every scraped series, and the histogram bucket bound.
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "le"}
@@ -57,8 +61,11 @@ def test_the_promised_metrics_are_exported_with_their_types() -> None:
 
 def dashboard_expressions() -> list[str]:
     """Every PromQL expression of the dashboard's panels."""
-    return [target["expr"] for panel in json.loads(DASHBOARD.read_text())["panels"]
-            for target in panel["targets"]]
+    return [
+        target["expr"]
+        for panel in json.loads(DASHBOARD.read_text())["panels"]
+        for target in panel["targets"]
+    ]
 
 
 def metric_names(expression: str) -> set[str]:
@@ -87,15 +94,21 @@ def test_the_dashboard_groups_and_filters_only_by_labels_the_metrics_have() -> N
     labels = label_names()
     for expression in dashboard_expressions():
         have = set().union(*(labels[name] for name in metric_names(expression))) | TARGET_LABELS
-        grouped = {label.strip() for clause in re.findall(r"by \(([^)]*)\)", expression)
-                   for label in clause.split(",")}
+        grouped = {
+            label.strip()
+            for clause in re.findall(r"by \(([^)]*)\)", expression)
+            for label in clause.split(",")
+        }
         filtered = set(re.findall(r"([a-z_]+)\s*(?:=~|!=|!~|=)\s*\"", expression))
         assert grouped | filtered <= have, expression
 
 
 def test_http_metrics_label_the_route_template_never_an_id() -> None:
     assert label_names()["http_server_request_duration_seconds"] == {
-        "http_route", "http_request_method", "http_response_status_code"}
+        "http_route",
+        "http_request_method",
+        "http_response_status_code",
+    }
 
 
 # --- The chart's PrometheusRule ---------------------------------------------------------------
@@ -104,22 +117,63 @@ CHART = Path(__file__).resolve().parents[1] / "helm" / "helpline"
 # Not exported by Helpline: a Kafka Exporter's (Strimzi's kafkaExporter) metric, with its labels;
 # the chart README says where it comes from.
 KAFKA_EXPORTER = {"kafka_consumergroup_lag": {"consumergroup", "topic", "partition"}}
-PROMQL_WORDS = {"sum", "max", "min", "avg", "count", "rate", "increase", "irate", "by",
-                "without", "and", "or", "unless", "on", "ignoring", "bool", "offset",
-                "histogram_quantile", "group_left", "group_right", "clamp_min", "abs"}
-RULE_ALERTS = {"HelplineConsumerLagHigh", "HelplineDeadLetters", "HelplineOutboxBacklog",
-               "HelplineTimersOverdue", "HelplineDeliveryFailures", "HelplineHttpErrors"}
+PROMQL_WORDS = {
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "rate",
+    "increase",
+    "irate",
+    "by",
+    "without",
+    "and",
+    "or",
+    "unless",
+    "on",
+    "ignoring",
+    "bool",
+    "offset",
+    "histogram_quantile",
+    "group_left",
+    "group_right",
+    "clamp_min",
+    "abs",
+}
+RULE_ALERTS = {
+    "HelplineConsumerLagHigh",
+    "HelplineDeadLetters",
+    "HelplineOutboxBacklog",
+    "HelplineTimersOverdue",
+    "HelplineDeliveryFailures",
+    "HelplineHttpErrors",
+}
 
 
 def rule_expressions(helm: Path, *values: str) -> dict[str, str]:
     """Each alert of the rendered PrometheusRule and its expression."""
     rendered = subprocess.run(
-        [str(helm), "template", "helpline", str(CHART), "--kube-version", "1.33.0",
-         "--set", "telemetry.prometheusRule.enabled=true", *values],
-        capture_output=True, text=True, timeout=120, check=True).stdout
+        [
+            str(helm),
+            "template",
+            "helpline",
+            str(CHART),
+            "--kube-version",
+            "1.33.0",
+            "--set",
+            "telemetry.prometheusRule.enabled=true",
+            *values,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     [rule] = [m for m in yaml.safe_load_all(rendered) if m and m["kind"] == "PrometheusRule"]
-    return {item["alert"]: item["expr"] for group in rule["spec"]["groups"]
-            for item in group["rules"]}
+    return {
+        item["alert"]: item["expr"] for group in rule["spec"]["groups"] for item in group["rules"]
+    }
 
 
 def promql_metrics(expression: str) -> set[str]:
@@ -132,17 +186,24 @@ def promql_metrics(expression: str) -> set[str]:
 
 def promql_labels(expression: str) -> set[str]:
     """The label names ``expression`` groups or filters by."""
-    grouped = {label.strip() for clause in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)",
-                                                      expression)
-               for label in clause.split(",") if label.strip()}
-    filtered = {name for matchers in re.findall(r"\{([^}]*)\}", expression)
-                for name in re.findall(r"([a-zA-Z_]+)\s*(?:=~|!=|!~|=)", matchers)}
+    grouped = {
+        label.strip()
+        for clause in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expression)
+        for label in clause.split(",")
+        if label.strip()
+    }
+    filtered = {
+        name
+        for matchers in re.findall(r"\{([^}]*)\}", expression)
+        for name in re.findall(r"([a-zA-Z_]+)\s*(?:=~|!=|!~|=)", matchers)
+    }
     return grouped | filtered
 
 
 @pytest.mark.parametrize("lag_source", ["helpline", "kafkaExporter"])
 def test_alert_rules_read_only_exported_metrics_and_their_labels(
-        helm: Path, lag_source: str) -> None:
+    helm: Path, lag_source: str
+) -> None:
     rules = rule_expressions(helm, "--set", f"telemetry.prometheusRule.lagSource={lag_source}")
     assert set(rules) == RULE_ALERTS
     labels = {**label_names(), **KAFKA_EXPORTER}
@@ -152,8 +213,9 @@ def test_alert_rules_read_only_exported_metrics_and_their_labels(
         have = set().union(*(labels[name] for name in used)) | TARGET_LABELS
         assert promql_labels(expression) <= have, (alert, expression)
     lag = promql_metrics(rules["HelplineConsumerLagHigh"])
-    assert lag == ({"helpline_consumer_lag"} if lag_source == "helpline"
-                   else {"kafka_consumergroup_lag"})
+    assert lag == (
+        {"helpline_consumer_lag"} if lag_source == "helpline" else {"kafka_consumergroup_lag"}
+    )
 
 
 def test_the_metric_check_finds_an_unknown_name() -> None:

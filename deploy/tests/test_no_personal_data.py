@@ -29,7 +29,6 @@ from helpline_shared.topics import PARTITIONS, all_topics
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
-
 class SpanDump:
     """An OTLP/HTTP trace receiver that keeps each export as protobuf text."""
 
@@ -75,28 +74,42 @@ def spans() -> Iterator[SpanDump]:
         yield dump
 
 
-def send_mail(intake: str, headers: dict[str, str], smtp_port: int, envelope_sender: str,
-              sender: str, name: str, domain_name: str) -> None:
+def send_mail(
+    intake: str,
+    headers: dict[str, str],
+    smtp_port: int,
+    envelope_sender: str,
+    sender: str,
+    name: str,
+    domain_name: str,
+) -> None:
     """Claim a mailbox, deliver one mail to it over SMTP and wait for its ticket."""
     domain = httpx.post(intake + "/v1/domains", headers=headers, json={"name": domain_name})
     assert domain.status_code == 201, domain.text
-    httpx.post(intake + f"/v1/domains/{domain.json()['id']}/verify",
-               headers=headers).raise_for_status()
-    httpx.post(intake + "/v1/mailboxes", headers=headers,
-               json={"address": f"support@{domain_name}"}).raise_for_status()
+    httpx.post(
+        intake + f"/v1/domains/{domain.json()['id']}/verify", headers=headers
+    ).raise_for_status()
+    httpx.post(
+        intake + "/v1/mailboxes", headers=headers, json={"address": f"support@{domain_name}"}
+    ).raise_for_status()
     message = EmailMessage()
     message["From"], message["To"] = f"{name} <{sender}>", f"support@{domain_name}"
     message["Subject"] = "Printer on fire"
     message.set_content("It smokes.")
     with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as client:
-        client.send_message(message, from_addr=envelope_sender,
-                            to_addrs=[f"support+x@{domain_name}"])
-    wait_until(lambda: len(httpx.get(intake + "/v1/tickets", headers=headers).json()["items"])
-               == 2, 20, "the ticket of the mail")
+        client.send_message(
+            message, from_addr=envelope_sender, to_addrs=[f"support+x@{domain_name}"]
+        )
+    wait_until(
+        lambda: len(httpx.get(intake + "/v1/tickets", headers=headers).json()["items"]) == 2,
+        20,
+        "the ticket of the mail",
+    )
 
 
 def test_no_span_or_log_line_contains_personal_data(
-        kafka: KafkaNode, spans: SpanDump, tmp_path: Path) -> None:
+    kafka: KafkaNode, spans: SpanDump, tmp_path: Path
+) -> None:
     prefix = unique_name("privacy") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     marker = unique_name("p")
@@ -112,39 +125,69 @@ def test_no_span_or_log_line_contains_personal_data(
     mail = MailSink(tmp_path / "mail", port=free_port())
     mail.start()
     stack = Stack(
-        tmp_path, kafka.bootstrap_servers, ports={n: free_port() for n in SERVICE_PORTS},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
-                     "HELPLINE_SMTP_PORT": str(mail.port), "HELPLINE_LOG_LEVEL": "DEBUG",
-                     "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
-                     "HELPLINE_DOMAIN_VERIFICATION": "trust",
-                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-                     "OTEL_EXPORTER_OTLP_ENDPOINT": spans.url, "OTEL_BSP_SCHEDULE_DELAY": "200"},
+        tmp_path,
+        kafka.bootstrap_servers,
+        ports={n: free_port() for n in SERVICE_PORTS},
+        environment={
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            **stand_in_identity().environment(),
+            "HELPLINE_SMTP_PORT": str(mail.port),
+            "HELPLINE_LOG_LEVEL": "DEBUG",
+            "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
+            "HELPLINE_DOMAIN_VERIFICATION": "trust",
+            "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": spans.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        },
     )
     tenant = unique_name("privacy")
     headers = {"authorization": f"Bearer {stand_in_identity().api_key(tenant)}"}
     try:
         for service in SERVICE_PORTS:
             stack.start(service)
-        with TopicRecorder(kafka.bootstrap_servers, [prefix + topics.ROUTING,
-                                                     prefix + topics.SLA]) as recorder:
-            agent = httpx.post(stack.running["routing"].url + "/v1/agents", headers=headers,
-                               json={"name": "Agent Smith", "email": "smith@helpdesk.example",
-                                     "skills": {"privacy": 5}, "capacity": {"api": 5}}).json()
-            httpx.put(stack.running["routing"].url + f"/v1/agents/{agent['id']}/presence",
-                      headers=headers, json={"status": "available"})
+        with TopicRecorder(
+            kafka.bootstrap_servers, [prefix + topics.ROUTING, prefix + topics.SLA]
+        ) as recorder:
+            agent = httpx.post(
+                stack.running["routing"].url + "/v1/agents",
+                headers=headers,
+                json={
+                    "name": "Agent Smith",
+                    "email": "smith@helpdesk.example",
+                    "skills": {"privacy": 5},
+                    "capacity": {"api": 5},
+                },
+            ).json()
+            httpx.put(
+                stack.running["routing"].url + f"/v1/agents/{agent['id']}/presence",
+                headers=headers,
+                json={"status": "available"},
+            )
             intake = stack.running["intake"].url
-            created = httpx.post(intake + "/v1/tickets", headers=headers, json={
-                "subject": "Cannot log in", "description": description, "tags": ["privacy"],
-                "requester": {"email": email, "name": name}, "priority": "high"})
+            created = httpx.post(
+                intake + "/v1/tickets",
+                headers=headers,
+                json={
+                    "subject": "Cannot log in",
+                    "description": description,
+                    "tags": ["privacy"],
+                    "requester": {"email": email, "name": name},
+                    "priority": "high",
+                },
+            )
             assert created.status_code == 201, created.text
             ticket = created.json()["id"]
-            replied = httpx.post(intake + f"/v1/tickets/{ticket}/messages", headers=headers,
-                                 json={"body": reply, "public": True})
+            replied = httpx.post(
+                intake + f"/v1/tickets/{ticket}/messages",
+                headers=headers,
+                json={"body": reply, "public": True},
+            )
             assert replied.status_code == 201, replied.text
             recorder.wait_for("helpline.ticket.assigned.v1", ticket, timeout=30)
             recorder.wait_for("helpline.sla.clock_started.v1", ticket, timeout=30)
-            send_mail(intake, headers, smtp_port, envelope_sender, mail_sender, mail_name,
-                      domain_name)
+            send_mail(
+                intake, headers, smtp_port, envelope_sender, mail_sender, mail_name, domain_name
+            )
         wait_until(lambda: mail.messages(), 20, "the assignment mail")
     finally:
         stack.stop_all()  # flushes every service's spans
@@ -155,11 +198,28 @@ def test_no_span_or_log_line_contains_personal_data(
         assert f'string_value: "helpline-{service}"' in exported, f"no span from {service}"
     logs = {path.name: path.read_text() for path in (tmp_path / "logs").glob("*.log")}
     assert set(logs) == {f"{service}.log" for service in SERVICE_PORTS}
-    for secret in (email, name, description, reply, marker, mail_sender, mail_name,
-                   envelope_sender, f"support+x@{domain_name}"):
+    for secret in (
+        email,
+        name,
+        description,
+        reply,
+        marker,
+        mail_sender,
+        mail_name,
+        envelope_sender,
+        f"support+x@{domain_name}",
+    ):
         assert secret not in exported, f"a span carries {secret!r}"
-        leaking = [f"{file}: {line}" for file, text in logs.items()
-                   for line in text.splitlines() if secret in line]
+        leaking = [
+            f"{file}: {line}"
+            for file, text in logs.items()
+            for line in text.splitlines()
+            if secret in line
+        ]
         assert leaking == [], f"log lines carry {secret!r}:\n" + "\n".join(leaking[:5])
-    assert all(json.loads(line) for text in logs.values() for line in text.splitlines()
-               if line.startswith("{"))
+    assert all(
+        json.loads(line)
+        for text in logs.values()
+        for line in text.splitlines()
+        if line.startswith("{")
+    )

@@ -10,6 +10,7 @@ def test_the_permissions_page_is_the_generated_one() -> None:
 
 def test_the_page_has_a_row_per_permission_and_a_column_per_scope() -> None:
     page = render()
-    assert all(f"| `{name}` | {granted.description} |" in page
-               for name, granted in PERMISSIONS.items())
+    assert all(
+        f"| `{name}` | {granted.description} |" in page for name, granted in PERMISSIONS.items()
+    )
     assert "| permission | " + " | ".join(f"`{scope}`" for scope in SCOPES) + " |" in page

@@ -22,9 +22,16 @@ NOW = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
 
 def ticket_created() -> TicketCreated:
     return TicketCreated(
-        tenant_id="acme", ticket_id="t-1", occurred_at=NOW, subject="Export fails",
-        description="since 4.2", requester=Requester(email="cy@example.org"), priority="high",
-        type="corrective", tags=("exports",), channel="api",
+        tenant_id="acme",
+        ticket_id="t-1",
+        occurred_at=NOW,
+        subject="Export fails",
+        description="since 4.2",
+        requester=Requester(email="cy@example.org"),
+        priority="high",
+        type="corrective",
+        tags=("exports",),
+        channel="api",
     )
 
 
@@ -45,8 +52,9 @@ def test_an_event_becomes_a_binary_mode_cloudevent_keyed_by_ticket() -> None:
 
 def test_the_cloudevents_sdk_reads_what_we_write() -> None:
     record = to_record(ticket_created(), source="/helpline/intake")
-    event = from_binary_event(KafkaMessage(headers=dict(record.headers), key=record.key,
-                                           value=record.value))
+    event = from_binary_event(
+        KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+    )
     assert event.get_type() == "helpline.ticket.created.v1"
     assert event.get_data()["ticket_id"] == "t-1"
     assert event.get_extension("tenantid") == "acme"
@@ -63,10 +71,11 @@ def test_a_record_round_trips() -> None:
     ("mutate", "error"),
     [
         (lambda h, v: ([x for x in h if x[0] != "ce_id"], v), NotACloudEvent),
-        (lambda h, v: ([(n, b"2.0" if n == "ce_specversion" else x) for n, x in h], v),
-         NotACloudEvent),
-        (lambda h, v: ([(n, b"x.v9" if n == "ce_type" else x) for n, x in h], v),
-         UnknownEventType),
+        (
+            lambda h, v: ([(n, b"2.0" if n == "ce_specversion" else x) for n, x in h], v),
+            NotACloudEvent,
+        ),
+        (lambda h, v: ([(n, b"x.v9" if n == "ce_type" else x) for n, x in h], v), UnknownEventType),
         (lambda h, v: (h, b"{not json"), InvalidEventData),
         (lambda h, v: (h, b"\xff\xfe"), InvalidEventData),
         (lambda h, v: (h, json.dumps({"ticket_id": "t-1"}).encode()), InvalidEventData),

@@ -11,7 +11,8 @@ def test_a_partner_topic_is_named_for_its_tenant(tenant: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "tenant", ["", "a.b", "..", "acme/x", "acme\n", "ac me", "caf\u00e9", "x" * 65, "a*"])
+    "tenant", ["", "a.b", "..", "acme/x", "acme\n", "ac me", "caf\u00e9", "x" * 65, "a*"]
+)
 def test_a_tenant_id_unsafe_in_a_topic_name_is_refused(tenant: str) -> None:
     with pytest.raises(UnsafePartnerTenant):
         partner_topic(tenant)

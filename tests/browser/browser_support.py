@@ -13,8 +13,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 SERIOUS = ("serious", "critical")
 
 
-def signed_in(page: Page, helpline: Helpline, person: dict[str, Any],
-              password: str = PASSWORD) -> Page:
+def signed_in(
+    page: Page, helpline: Helpline, person: dict[str, Any], password: str = PASSWORD
+) -> Page:
     """Sign ``person`` in through the workspace's sign-in form; the page lands on My work."""
     page.goto(helpline.url("workspace") + "/")
     page.get_by_label("Organisation").fill(helpline.tenant)
@@ -28,11 +29,16 @@ def signed_in(page: Page, helpline: Helpline, person: dict[str, Any],
 def axe_check(page: Page) -> None:
     """Fail on any serious or critical axe-core violation of the page as it is now."""
     results = Axe().run(page)
-    serious = [violation for violation in results.response["violations"]
-               if violation.get("impact") in SERIOUS]
+    serious = [
+        violation
+        for violation in results.response["violations"]
+        if violation.get("impact") in SERIOUS
+    ]
     assert not serious, "\n".join(
         f"{v['id']} ({v['impact']}): {v['help']} at "
-        + ", ".join(str(node.get("target")) for node in v["nodes"][:5]) for v in serious)
+        + ", ".join(str(node.get("target")) for node in v["nodes"][:5])
+        for v in serious
+    )
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -23,17 +23,26 @@ from helpline_devstack.postgres import PostgresServer
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 CHROMIUM = os.environ.get("HELPLINE_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="session")
-def helpline(kafka: KafkaNode, postgres: PostgresServer,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helpline]:
+def helpline(
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Helpline]:
     """Identity, the four services and the workspace, as ``make run`` starts them."""
-    with running_helpline(kafka, postgres, tmp_path_factory.mktemp("dot-helpline"),
-                          stem="browser", workspace=True) as running:
+    with running_helpline(
+        kafka, postgres, tmp_path_factory.mktemp("dot-helpline"), stem="browser", workspace=True
+    ) as running:
         yield running
 
 
@@ -60,8 +69,9 @@ def new_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     contexts: list[BrowserContext] = []
 
     def make(timezone: str = "Europe/Berlin") -> Page:
-        context = browser.new_context(timezone_id=timezone, locale="en-GB",
-                                      viewport={"width": 1280, "height": 900})
+        context = browser.new_context(
+            timezone_id=timezone, locale="en-GB", viewport={"width": 1280, "height": 900}
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()

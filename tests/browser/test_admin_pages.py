@@ -14,8 +14,9 @@ from helpline_devstack.journeys import Helpline
 from helpline_devstack.testing import unique_name, wait_until
 
 
-def test_an_admin_creates_a_key_revokes_it_and_it_stops_working(page: Page,
-                                                                 helpline: Helpline) -> None:
+def test_an_admin_creates_a_key_revokes_it_and_it_stops_working(
+    page: Page, helpline: Helpline
+) -> None:
     admin = helpline.person("admin", "Ada Admin")
     name = unique_name("Browser key").replace("_", " ")
     signed_in(page, helpline, admin)
@@ -47,17 +48,25 @@ def test_an_admin_creates_a_key_revokes_it_and_it_stops_working(page: Page,
     expect(page.get_by_text(f"The key “{name}”")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("Revoked")
 
-    wait_until(lambda: helpline.call(secret, "GET", "intake", "/v1/tickets").status_code == 401,
-               10, "the revoked key to be refused")
+    wait_until(
+        lambda: helpline.call(secret, "GET", "intake", "/v1/tickets").status_code == 401,
+        10,
+        "the revoked key to be refused",
+    )
 
 
-def test_every_admin_page_is_accessible_and_an_agent_is_kept_out(page: Page,
-                                                                 helpline: Helpline) -> None:
+def test_every_admin_page_is_accessible_and_an_agent_is_kept_out(
+    page: Page, helpline: Helpline
+) -> None:
     admin = helpline.person("admin", "Alma Admin")
     signed_in(page, helpline, admin)
-    for link, heading in (("Users and roles", "Users and roles"), ("API keys", "API keys"),
-                          ("Webhooks", "Webhooks"), ("SLA policies", "SLA policies"),
-                          ("Routing rules", "Routing rules")):
+    for link, heading in (
+        ("Users and roles", "Users and roles"),
+        ("API keys", "API keys"),
+        ("Webhooks", "Webhooks"),
+        ("SLA policies", "SLA policies"),
+        ("Routing rules", "Routing rules"),
+    ):
         page.goto(helpline.url("workspace") + "/admin")
         axe_check(page)
         page.get_by_role("link", name=link).first.click()
@@ -67,8 +76,9 @@ def test_every_admin_page_is_accessible_and_an_agent_is_kept_out(page: Page,
 
     page.get_by_label("Rules and default (JSON)").fill('{"rules": "not a list"}')
     page.get_by_role("button", name="Save as a new version").click()
-    expect(page.get_by_role("alert")).to_contain_text(re.compile(
-        r"The rules were not saved: .*\brules\b"))  # the field the API refused is named
+    expect(page.get_by_role("alert")).to_contain_text(
+        re.compile(r"The rules were not saved: .*\brules\b")
+    )  # the field the API refused is named
 
     agent = helpline.person("agent", "Abe Agent")
     other = page.context.browser
@@ -127,17 +137,27 @@ def receiver() -> Iterator[Receiver]:
         server.server_close()
 
 
-def test_an_admin_sees_an_endpoints_deliveries_and_resends_one(page: Page,
-                                                               helpline: Helpline) -> None:
+def test_an_admin_sees_an_endpoints_deliveries_and_resends_one(
+    page: Page, helpline: Helpline
+) -> None:
     admin = helpline.person("admin", "Ava Admin")
     with receiver() as hooks:
         url = f"http://127.0.0.1:{hooks.server_address[1]}/hooks/{unique_name('admin')}"
-        endpoint = helpline.admin("POST", "notify", "/v1/webhook-endpoints",
-                                  {"url": url, "event_types": ["*"]})
+        endpoint = helpline.admin(
+            "POST", "notify", "/v1/webhook-endpoints", {"url": url, "event_types": ["*"]}
+        )
         try:
-            made = helpline.admin("POST", "intake", "/v1/tickets", {
-                "subject": "Webhook please", "description": "Tell the CRM.",
-                "requester": {"email": "hooked@customer.example"}, "priority": "low"})
+            made = helpline.admin(
+                "POST",
+                "intake",
+                "/v1/tickets",
+                {
+                    "subject": "Webhook please",
+                    "description": "Tell the CRM.",
+                    "requester": {"email": "hooked@customer.example"},
+                    "priority": "low",
+                },
+            )
 
             def about_ticket() -> list[str]:
                 return [hook_id for hook_id, body in hooks.received if made["id"] in body]
@@ -148,13 +168,18 @@ def test_an_admin_sees_an_endpoints_deliveries_and_resends_one(page: Page,
             page.goto(helpline.url("workspace") + "/admin/webhooks")
             page.get_by_role("link", name=url).click()
             expect(page.get_by_role("heading", name="Webhook endpoint", level=1)).to_be_visible()
-            row = page.get_by_role("row").filter(has_text=made["id"]).filter(
-                has_text="Delivered").first
+            row = (
+                page.get_by_role("row")
+                .filter(has_text=made["id"])
+                .filter(has_text="Delivered")
+                .first
+            )
             expect(row).to_be_visible()
             axe_check(page)
             before = len(about_ticket())
             row.get_by_role("button", name="Resend").click()
             expect(page.get_by_text("is queued to be sent again.")).to_be_visible()
+
             def resent() -> bool:
                 sent = about_ticket()
                 return len(sent) > before and any(sent.count(hook_id) >= 2 for hook_id in sent)

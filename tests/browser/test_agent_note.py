@@ -16,7 +16,8 @@ from helpline_devstack.testing import wait_until
 
 
 def test_an_internal_note_is_labelled_internal_and_mailed_to_nobody(
-        page: Page, helpline: Helpline) -> None:
+    page: Page, helpline: Helpline
+) -> None:
     agent, skill = agent_with_own_skill(helpline, "Nora Note")
     subject = f"Refund request ({skill})"
     ticket, customer = ticket_needing(helpline, skill, subject, "Please refund order 42.")
@@ -39,11 +40,20 @@ def test_an_internal_note_is_labelled_internal_and_mailed_to_nobody(
     page.get_by_label("Message", exact=True).fill("We are on it.")
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#messages")).to_contain_text("Reply sent")
-    wait_until(lambda: mail_saying(helpline, customer, "We are on it."), FLOW,
-               "the later reply at the customer")
+    wait_until(
+        lambda: mail_saying(helpline, customer, "We are on it."),
+        FLOW,
+        "the later reply at the customer",
+    )
     to_customer = helpline.mails_to(customer)
-    assert to_customer and not [mail for mail in to_customer if "Refund approved" in plain(mail)
-                                or "Refund approved" in mail.as_string()]
-    [kept] = [m for m in helpline.admin("GET", "intake", f"/v1/tickets/{ticket['id']}/messages")
-              if m["body"] == note]
+    assert to_customer and not [
+        mail
+        for mail in to_customer
+        if "Refund approved" in plain(mail) or "Refund approved" in mail.as_string()
+    ]
+    [kept] = [
+        m
+        for m in helpline.admin("GET", "intake", f"/v1/tickets/{ticket['id']}/messages")
+        if m["body"] == note
+    ]
     assert kept["public"] is False

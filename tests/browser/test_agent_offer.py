@@ -9,14 +9,16 @@ from helpline_devstack.testing import wait_until
 
 
 def test_an_agent_accepts_an_offer_on_my_work_and_the_ticket_becomes_theirs(
-        page: Page, helpline: Helpline) -> None:
+    page: Page, helpline: Helpline
+) -> None:
     agent, skill = agent_with_own_skill(helpline, "Otto Offer", auto_accept=False)
     subject = f"Printer on fire ({skill})"
     ticket, _ = ticket_needing(helpline, skill, subject, "Smoke from tray 2.")
 
     def offered() -> bool:
-        routing = helpline.call(helpline.admin_key, "GET", "routing",
-                                f"/v1/tickets/{ticket['id']}/routing")
+        routing = helpline.call(
+            helpline.admin_key, "GET", "routing", f"/v1/tickets/{ticket['id']}/routing"
+        )
         return routing.status_code == 200 and routing.json()["state"] == "offered"
 
     wait_until(offered, FLOW, "the offer to the agent")

@@ -23,11 +23,13 @@ STEPS = b"1. Stop the export service.\n2. Start it again.\n"
 
 
 def test_an_agent_replies_in_the_browser_and_the_customer_gets_it_by_mail(
-        page: Page, helpline: Helpline) -> None:
+    page: Page, helpline: Helpline
+) -> None:
     agent, skill = agent_with_own_skill(helpline, "Ada Answer")
     subject = f"Nightly export fails ({skill})"
-    ticket, customer = ticket_needing(helpline, skill, subject,
-                                      "Since 4.2 the nightly export stops halfway.")
+    ticket, customer = ticket_needing(
+        helpline, skill, subject, "Since 4.2 the nightly export stops halfway."
+    )
     assigned(helpline, ticket["id"], agent["agent_id"])
 
     signed_in(page, helpline, agent)
@@ -45,29 +47,39 @@ def test_an_agent_replies_in_the_browser_and_the_customer_gets_it_by_mail(
     expect(page.get_by_text("Since 4.2 the nightly export stops halfway.")).to_be_visible()
     axe_check(page)
     page.get_by_label("Message", exact=True).fill("Please restart the export service.")
-    page.get_by_label("Attachments", exact=True).set_input_files(files=[{
-        "name": "restart-steps.txt", "mimeType": "text/plain", "buffer": STEPS}])
+    page.get_by_label("Attachments", exact=True).set_input_files(
+        files=[{"name": "restart-steps.txt", "mimeType": "text/plain", "buffer": STEPS}]
+    )
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#messages")).to_contain_text("Reply sent")
     reply = page.locator("article.message.reply").filter(
-        has_text="Please restart the export service.")
+        has_text="Please restart the export service."
+    )
     expect(reply).to_contain_text("Public reply")
     with page.expect_download() as download:
         reply.get_by_role("link", name="restart-steps.txt").click()
     assert Path(download.value.path()).read_bytes() == STEPS
     screenshot(page, "ticket")
 
-    mail = wait_until(lambda: mail_saying(helpline, customer, "restart the export service"),
-                      FLOW, "the reply at the customer")
+    mail = wait_until(
+        lambda: mail_saying(helpline, customer, "restart the export service"),
+        FLOW,
+        "the reply at the customer",
+    )
     assert subject in str(mail["Subject"])
-    assert wait_until(lambda: first_response(helpline, ticket["id"]), FLOW,
-                      "the first-response clock stopped") == "met"
+    assert (
+        wait_until(
+            lambda: first_response(helpline, ticket["id"]), FLOW, "the first-response clock stopped"
+        )
+        == "met"
+    )
     page.reload()
     expect(page.locator("table").filter(has_text="First response")).to_contain_text("Met")
 
 
 def test_tickets_finds_a_ticket_by_its_requester_with_a_shareable_url(
-        page: Page, helpline: Helpline) -> None:
+    page: Page, helpline: Helpline
+) -> None:
     agent, skill = agent_with_own_skill(helpline, "Sam Search")
     subject = f"Invoice totals are wrong ({skill})"
     ticket, customer = ticket_needing(helpline, skill, subject, "The totals are off by one.")

@@ -17,18 +17,27 @@ PRIORITIES = ("urgent", "high", "normal", "low")
 
 def ticket(helpline: Helpline, skill: str, priority: str) -> dict[str, Any]:
     """A new ticket needing ``skill`` (the default routing rules make tags skills)."""
-    created: dict[str, Any] = helpline.admin("POST", "intake", "/v1/tickets", {
-        "subject": f"Dashboard {priority} {skill}", "description": "Figures, please.",
-        "requester": {"email": f"{skill}@customer.example", "name": "Dana Customer"},
-        "priority": priority, "tags": [skill]})
+    created: dict[str, Any] = helpline.admin(
+        "POST",
+        "intake",
+        "/v1/tickets",
+        {
+            "subject": f"Dashboard {priority} {skill}",
+            "description": "Figures, please.",
+            "requester": {"email": f"{skill}@customer.example", "name": "Dana Customer"},
+            "priority": priority,
+            "tags": [skill],
+        },
+    )
     return created
 
 
 def expected_figures(helpline: Helpline) -> dict[str, Any]:
     """Every figure the dashboard shows, by its ``data-figure`` name, read from the endpoints."""
     backlog = helpline.admin("GET", "intake", "/v1/reports/backlog")
-    figures: dict[str, Any] = {f"backlog.{name}": backlog[name]
-                               for name in ("open", "unassigned", "breached", "at_risk")}
+    figures: dict[str, Any] = {
+        f"backlog.{name}": backlog[name] for name in ("open", "unassigned", "breached", "at_risk")
+    }
     figures["backlog.open.total"] = backlog["open"]
     for priority in PRIORITIES:
         figures[f"backlog.priority.{priority}"] = backlog["by_priority"].get(priority, 0)
@@ -37,13 +46,20 @@ def expected_figures(helpline: Helpline) -> dict[str, Any]:
         figures[f"backlog.team.{team}.open"] = row["open"]
         for priority in PRIORITIES:
             figures[f"backlog.team.{team}.priority.{priority}"] = row["by_priority"].get(
-                priority, 0)
+                priority, 0
+            )
     for days in (7, 30):
         sla = helpline.admin("GET", "escalation", "/v1/reports/sla", params={"days": str(days)})
         assert sla["days"] == days
         for metric in ("first_response", "resolution"):
-            for name in ("attainment", "met", "breached", "running", "median_seconds",
-                         "p90_seconds"):
+            for name in (
+                "attainment",
+                "met",
+                "breached",
+                "running",
+                "median_seconds",
+                "p90_seconds",
+            ):
                 figures[f"sla.{days}.{metric}.{name}"] = sla["metrics"][metric][name]
     agents = helpline.admin("GET", "routing", "/v1/reports/agents")
     for presence in ("available", "away", "offline"):
@@ -57,18 +73,23 @@ def expected_figures(helpline: Helpline) -> dict[str, Any]:
 def shown_figures(page: Page) -> dict[str, tuple[Any, str]]:
     """``data-figure`` name → (raw value, text shown) of every figure on the page."""
     found = page.locator("[data-figure]").evaluate_all(
-        "nodes => nodes.map(n => [n.dataset.figure, n.dataset.value, n.textContent.trim()])")
+        "nodes => nodes.map(n => [n.dataset.figure, n.dataset.value, n.textContent.trim()])"
+    )
     return {name: (json.loads(value), text) for name, value, text in found}
 
 
-def test_a_leads_dashboard_figures_equal_the_report_endpoints(page: Page,
-                                                               helpline: Helpline) -> None:
+def test_a_leads_dashboard_figures_equal_the_report_endpoints(
+    page: Page, helpline: Helpline
+) -> None:
     skill = unique_name("dash").replace("_", "-")
     lead = helpline.person("lead", "Lena Lead")
     helpline.person("agent", "Dora Dashboard", skills={skill: 1})
     made = [ticket(helpline, skill, priority) for priority in ("urgent", "high", "normal")]
-    wait_until(lambda: helpline.admin("GET", "intake", "/v1/reports/backlog")["open"]
-               >= len(made), 15, "the new tickets in the backlog report")
+    wait_until(
+        lambda: helpline.admin("GET", "intake", "/v1/reports/backlog")["open"] >= len(made),
+        15,
+        "the new tickets in the backlog report",
+    )
 
     signed_in(page, helpline, lead)
     page.get_by_role("link", name="Dashboard").click()
@@ -111,8 +132,9 @@ def test_a_lead_reassigns_a_ticket_from_the_dashboard(page: Page, helpline: Help
     made = ticket(helpline, skill, "high")
 
     def assigned_to_first() -> bool:
-        routed = helpline.call(helpline.admin_key, "GET", "routing",
-                               f"/v1/tickets/{made['id']}/routing")
+        routed = helpline.call(
+            helpline.admin_key, "GET", "routing", f"/v1/tickets/{made['id']}/routing"
+        )
         return routed.status_code == 200 and routed.json()["agent_id"] == first["agent_id"]
 
     wait_until(assigned_to_first, 20, "the ticket assigned to the first agent")
@@ -134,14 +156,14 @@ def test_a_lead_reassigns_a_ticket_from_the_dashboard(page: Page, helpline: Help
     axe_check(page)
 
 
-def test_an_agent_opening_the_dashboard_gets_a_readable_403_page(page: Page,
-                                                                  helpline: Helpline) -> None:
+def test_an_agent_opening_the_dashboard_gets_a_readable_403_page(
+    page: Page, helpline: Helpline
+) -> None:
     agent = helpline.person("agent", "Ari Agent")
     signed_in(page, helpline, agent)
     expect(page.get_by_role("link", name="Dashboard")).to_have_count(0)
     answer = page.goto(helpline.url("workspace") + "/dashboard")
     assert answer is not None and answer.status == 403
     expect(page.get_by_role("heading", name="Not allowed", level=1)).to_be_visible()
-    expect(page.get_by_role("alert")).to_have_text(
-        "Only team leads and admins can open this page.")
+    expect(page.get_by_role("alert")).to_have_text("Only team leads and admins can open this page.")
     axe_check(page)

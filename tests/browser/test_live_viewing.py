@@ -11,14 +11,24 @@ from helpline_devstack.testing import unique_name
 
 
 def test_a_second_browser_shows_who_else_is_viewing_and_replying(
-        new_page: Callable[..., Page], helpline: Helpline) -> None:
+    new_page: Callable[..., Page], helpline: Helpline
+) -> None:
     skill = unique_name("viewing")
     ana = helpline.person("agent", "Ana Agent", skills={skill: 5})
     bob = helpline.person("agent", "Bob Builder", skills={unique_name("other"): 5})
-    ticket: dict[str, Any] = helpline.admin("POST", "intake", "/v1/tickets", {
-        "subject": "Two people, one ticket", "description": "Who answers?",
-        "requester": {"email": "cy@example.org"}, "priority": "normal", "type": "question",
-        "tags": [skill]})
+    ticket: dict[str, Any] = helpline.admin(
+        "POST",
+        "intake",
+        "/v1/tickets",
+        {
+            "subject": "Two people, one ticket",
+            "description": "Who answers?",
+            "requester": {"email": "cy@example.org"},
+            "priority": "normal",
+            "type": "question",
+            "tags": [skill],
+        },
+    )
     url = helpline.url("workspace") + f"/tickets/{ticket['id']}"
 
     first = signed_in(new_page(), helpline, ana)

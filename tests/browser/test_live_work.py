@@ -25,10 +25,19 @@ def routing_events(helpline: Helpline) -> Iterator[TopicRecorder]:
 
 
 def new_ticket(helpline: Helpline, skill: str, subject: str) -> dict[str, Any]:
-    ticket: dict[str, Any] = helpline.admin("POST", "intake", "/v1/tickets", {
-        "subject": subject, "description": "It stopped working this morning.",
-        "requester": {"email": "cy@example.org", "name": "Cy Customer"},
-        "priority": "high", "type": "corrective", "tags": [skill]})
+    ticket: dict[str, Any] = helpline.admin(
+        "POST",
+        "intake",
+        "/v1/tickets",
+        {
+            "subject": subject,
+            "description": "It stopped working this morning.",
+            "requester": {"email": "cy@example.org", "name": "Cy Customer"},
+            "priority": "high",
+            "type": "corrective",
+            "tags": [skill],
+        },
+    )
     return ticket
 
 
@@ -38,8 +47,9 @@ def live(page: Page) -> Page:
     return page
 
 
-def test_a_new_assignment_appears_on_my_work_without_a_reload(page: Page,
-                                                              helpline: Helpline) -> None:
+def test_a_new_assignment_appears_on_my_work_without_a_reload(
+    page: Page, helpline: Helpline
+) -> None:
     skill = unique_name("live")
     agent = helpline.person("agent", "Lee Live", skills={skill: 5})
     live(signed_in(page, helpline, agent))
@@ -50,7 +60,8 @@ def test_a_new_assignment_appears_on_my_work_without_a_reload(page: Page,
     notice = page.get_by_role("status").filter(has_text="New ticket assigned")
     expect(notice).to_contain_text("Printer on fire")
     expect(notice.get_by_role("link", name="Printer on fire")).to_have_attribute(
-        "href", f"/tickets/{ticket['id']}")
+        "href", f"/tickets/{ticket['id']}"
+    )
     assert page.evaluate("window.notReloaded") is True
     axe_check(page)
 
@@ -70,7 +81,8 @@ def test_a_new_offer_appears_on_my_work_without_a_reload(page: Page, helpline: H
 
 
 def test_presence_set_in_the_header_reaches_routing_as_an_event(
-        page: Page, helpline: Helpline, routing_events: TopicRecorder) -> None:
+    page: Page, helpline: Helpline, routing_events: TopicRecorder
+) -> None:
     agent = helpline.person("agent", "Pat Presence", skills={unique_name("presence"): 1})
     live(signed_in(page, helpline, agent))
     presence = page.get_by_label("Presence")
@@ -84,10 +96,14 @@ def test_presence_set_in_the_header_reaches_routing_as_an_event(
         return str(found["presence"])
 
     wait_until(lambda: routing_presence() == "away", 10, "routing has the agent away")
+
     def went_away() -> list[dict[str, Any]]:
         found = [json.loads(r.value or b"{}") for r in routing_events.events(PRESENCE_CHANGED)]
-        return [event for event in found
-                if event.get("agent_id") == agent["agent_id"] and event["presence"] == "away"]
+        return [
+            event
+            for event in found
+            if event.get("agent_id") == agent["agent_id"] and event["presence"] == "away"
+        ]
 
     [changed] = wait_until(went_away, 15, "AgentPresenceChanged (away) on helpline.routing")
     assert changed["previous"] == "available"
@@ -95,22 +111,23 @@ def test_presence_set_in_the_header_reaches_routing_as_an_event(
     assert changed["user_id"] == agent["user_id"]
 
 
-def test_presence_changed_elsewhere_shows_live_in_the_header(page: Page,
-                                                             helpline: Helpline) -> None:
+def test_presence_changed_elsewhere_shows_live_in_the_header(
+    page: Page, helpline: Helpline
+) -> None:
     agent = helpline.person("agent", "Rae Remote", skills={unique_name("remote"): 1})
     live(signed_in(page, helpline, agent))
     expect(page.get_by_label("Presence")).to_have_value("available")
 
     token = helpline.sign_in(agent["email"])
-    answer = helpline.call(token, "PUT", "routing", f"/v1/agents/{agent['agent_id']}/presence",
-                           {"status": "offline"})
+    answer = helpline.call(
+        token, "PUT", "routing", f"/v1/agents/{agent['agent_id']}/presence", {"status": "offline"}
+    )
     assert answer.status_code == 200, answer.text
 
     expect(page.get_by_label("Presence")).to_have_value("offline", timeout=15_000)
 
 
-def test_a_person_without_an_agent_sees_no_presence_control(page: Page,
-                                                             helpline: Helpline) -> None:
+def test_a_person_without_an_agent_sees_no_presence_control(page: Page, helpline: Helpline) -> None:
     lead = helpline.person("lead", "Lou Lead")
     live(signed_in(page, helpline, lead))
     expect(page.get_by_label("Presence")).to_have_count(0)
@@ -140,8 +157,9 @@ def test_an_open_page_in_use_sends_heartbeats_to_routing(page: Page, helpline: H
     expect(page.get_by_label("Presence")).to_have_value("available")
 
     def last_activity() -> Any:
-        return helpline.admin("GET", "routing",
-                              f"/v1/agents/{agent['agent_id']}")["last_activity_at"]
+        return helpline.admin("GET", "routing", f"/v1/agents/{agent['agent_id']}")[
+            "last_activity_at"
+        ]
 
     before = last_activity()
     page.mouse.move(10, 10)

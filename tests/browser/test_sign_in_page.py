@@ -6,8 +6,7 @@ from playwright.sync_api import Page, expect
 from helpline_devstack.journeys import Helpline
 
 
-def test_an_agent_signs_in_with_the_keyboard_and_signs_out(page: Page,
-                                                            helpline: Helpline) -> None:
+def test_an_agent_signs_in_with_the_keyboard_and_signs_out(page: Page, helpline: Helpline) -> None:
     agent = helpline.person("agent", "Kim Keyboard")
     page.goto(helpline.url("workspace") + "/")
     expect(page.get_by_role("heading", name="Sign in to Helpline")).to_be_visible()

@@ -26,8 +26,10 @@ def asyncapi_validator() -> jsonschema.protocols.Validator:
 
 def test_the_committed_document_is_valid_asyncapi_3() -> None:
     document = json.loads(DOCUMENT_PATH.read_text())
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-              for e in asyncapi_validator().iter_errors(document)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in asyncapi_validator().iter_errors(document)
+    ]
     assert errors == []
 
 
@@ -40,24 +42,30 @@ def test_the_validator_rejects_a_broken_document() -> None:
 
 def test_the_committed_document_is_the_generated_one() -> None:
     assert DOCUMENT_PATH.read_text() == render(build_document()), (
-        "run: python -m helpline_shared.asyncapi (or make asyncapi)")
+        "run: python -m helpline_shared.asyncapi (or make asyncapi)"
+    )
 
 
 def tagged(items: dict[str, Any], tag: str) -> dict[str, Any]:
     """The channels or operations carrying ``tag``."""
-    return {name: item for name, item in items.items()
-            if tag in {t["name"] for t in item.get("tags", ())}}
+    return {
+        name: item
+        for name, item in items.items()
+        if tag in {t["name"] for t in item.get("tags", ())}
+    }
 
 
 def test_every_event_type_is_a_message_on_its_topic_with_kafka_bindings() -> None:
     document = build_document()
-    channels = {channel["address"]: channel
-                for channel in tagged(document["channels"], "internal").values()}
+    channels = {
+        channel["address"]: channel for channel in tagged(document["channels"], "internal").values()
+    }
     assert set(channels) == set(topics.PUBLIC_TOPICS)
     messages = document["components"]["messages"]
     partner = document["channels"][PARTNER_CHANNEL]
-    public = {name: model for name, model in EVENT_TYPES.items()
-              if model.topic in topics.PUBLIC_TOPICS}
+    public = {
+        name: model for name, model in EVENT_TYPES.items() if model.topic in topics.PUBLIC_TOPICS
+    }
     for event_type, model in public.items():
         message = messages[model.__name__]
         assert message["name"] == event_type
@@ -80,9 +88,11 @@ def test_partners_may_only_receive_their_tenants_channel() -> None:
     assert channel["bindings"]["kafka"]["topicConfiguration"]["retention.ms"] == 7 * 86_400_000
     partner_operations = tagged(document["operations"], "partner")
     assert [(o["action"], o["channel"]["$ref"]) for o in partner_operations.values()] == [
-        ("receive", f"#/channels/{PARTNER_CHANNEL}")]
+        ("receive", f"#/channels/{PARTNER_CHANNEL}")
+    ]
     assert set(tagged(document["channels"], "internal")) | {PARTNER_CHANNEL} == set(
-        document["channels"]), "every other channel is marked internal"
+        document["channels"]
+    ), "every other channel is marked internal"
 
 
 def test_the_production_server_is_kafka_over_tls_with_scram_sha_512() -> None:
@@ -98,8 +108,9 @@ def test_the_production_server_is_kafka_over_tls_with_scram_sha_512() -> None:
 async def test_notify_serves_the_document() -> None:
     app = FastAPI()
     app.include_router(asyncapi_router())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://notify") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://notify"
+    ) as client:
         response = await client.get("/v1/asyncapi.json")
     assert response.status_code == 200
     assert response.json() == json.loads(DOCUMENT_PATH.read_text())
@@ -108,6 +119,7 @@ async def test_notify_serves_the_document() -> None:
 def test_internal_topics_stay_out_of_the_partner_document() -> None:
     document = build_document()
     messages = document["components"]["messages"]
-    internal = [model.__name__ for model in EVENT_TYPES.values()
-                if model.topic in topics.INTERNAL_TOPICS]
+    internal = [
+        model.__name__ for model in EVENT_TYPES.values() if model.topic in topics.INTERNAL_TOPICS
+    ]
     assert internal and not set(internal) & set(messages)

@@ -35,29 +35,59 @@ pytestmark = pytest.mark.integration
 def sample_events(ticket_id: str, tenant: str = "acme") -> list[Event]:
     now = datetime.now(UTC)
     return [
-        TicketCreated(tenant_id=tenant, ticket_id=ticket_id, occurred_at=now, subject="Help",
-                      description="It broke", requester=Requester(email="c@example.org"),
-                      priority="normal", type="question", channel="api"),
-        TicketAssigned(tenant_id=tenant, ticket_id=ticket_id, occurred_at=now, agent_id="a1",
-                       agent_name="Ann", agent_email="ann@example.com", channel="api",
-                       candidates_considered=2, reason="skill"),
-        SlaBreached(tenant_id=tenant, ticket_id=ticket_id, occurred_at=now,
-                    metric="first_response", deadline=now, clock_version=1, reason="late"),
+        TicketCreated(
+            tenant_id=tenant,
+            ticket_id=ticket_id,
+            occurred_at=now,
+            subject="Help",
+            description="It broke",
+            requester=Requester(email="c@example.org"),
+            priority="normal",
+            type="question",
+            channel="api",
+        ),
+        TicketAssigned(
+            tenant_id=tenant,
+            ticket_id=ticket_id,
+            occurred_at=now,
+            agent_id="a1",
+            agent_name="Ann",
+            agent_email="ann@example.com",
+            channel="api",
+            candidates_considered=2,
+            reason="skill",
+        ),
+        SlaBreached(
+            tenant_id=tenant,
+            ticket_id=ticket_id,
+            occurred_at=now,
+            metric="first_response",
+            deadline=now,
+            clock_version=1,
+            reason="late",
+        ),
     ]
 
 
-async def partner_read(bootstrap: str, asyncapi: dict[str, Any], prefix: str, tenant: str,
-                       expected: int) -> list[dict[str, Any]]:
+async def partner_read(
+    bootstrap: str, asyncapi: dict[str, Any], prefix: str, tenant: str, expected: int
+) -> list[dict[str, Any]]:
     """What a partner's consumer does: subscribe to its channel, read from offset 0, decode."""
-    addresses = [prefix + channel["address"].replace("{tenant}", tenant)
-                 for channel in asyncapi["channels"].values()
-                 if "partner" in {tag["name"] for tag in channel.get("tags", ())}]
+    addresses = [
+        prefix + channel["address"].replace("{tenant}", tenant)
+        for channel in asyncapi["channels"].values()
+        if "partner" in {tag["name"] for tag in channel.get("tags", ())}
+    ]
     assert len(addresses) == 1, "a partner reads one channel"
     schemas = asyncapi["components"]["schemas"]
     by_type = {message["name"]: message for message in asyncapi["components"]["messages"].values()}
-    consumer = AIOKafkaConsumer(*addresses, bootstrap_servers=bootstrap,
-                                group_id=f"partner-{uuid.uuid4()}", auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        *addresses,
+        bootstrap_servers=bootstrap,
+        group_id=f"partner-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     read: list[dict[str, Any]] = []
     try:
@@ -65,14 +95,23 @@ async def partner_read(bootstrap: str, asyncapi: dict[str, Any], prefix: str, te
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
-                    event = from_binary_event(KafkaMessage(
-                        headers=dict(record.headers), key=record.key, value=record.value))
+                    event = from_binary_event(
+                        KafkaMessage(
+                            headers=dict(record.headers), key=record.key, value=record.value
+                        )
+                    )
                     message = by_type[event.get_type()]
                     payload_schema = {**message["payload"], "components": {"schemas": schemas}}
                     jsonschema.validate(event.get_data(), payload_schema)
-                    read.append({"type": event.get_type(), "id": event.get_id(),
-                                 "key": record.key, "offset": record.offset,
-                                 "data": event.get_data()})
+                    read.append(
+                        {
+                            "type": event.get_type(),
+                            "id": event.get_id(),
+                            "key": record.key,
+                            "offset": record.offset,
+                            "data": event.get_data(),
+                        }
+                    )
             if len(read) >= expected:
                 break
     finally:
@@ -86,13 +125,20 @@ async def forward_internal_topics(bootstrap: str, prefix: str, expected: int) ->
     producer = EventProducer(bootstrap, "contract-partner-forwarder")
     await producer.start()
     forwarder = PartnerForwarder(
-        KafkaPartnerTopics(lambda: admin_client(settings, "contract-partner-forwarder"),
-                           PartnerTopicSpec(partitions=2, replication_factor=1,
-                                            retention_ms=3_600_000)),
-        producer, topic_prefix=prefix)
-    consumer = AIOKafkaConsumer(*(prefix + topic for topic in PUBLIC_TOPICS),
-                                bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+        KafkaPartnerTopics(
+            lambda: admin_client(settings, "contract-partner-forwarder"),
+            PartnerTopicSpec(partitions=2, replication_factor=1, retention_ms=3_600_000),
+        ),
+        producer,
+        topic_prefix=prefix,
+    )
+    consumer = AIOKafkaConsumer(
+        *(prefix + topic for topic in PUBLIC_TOPICS),
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     forwarded = 0
     try:
@@ -109,7 +155,8 @@ async def forward_internal_topics(bootstrap: str, prefix: str, expected: int) ->
 
 
 async def test_a_partner_consumer_reads_its_tenants_stream_from_offset_zero(
-    kafka: KafkaNode, topic_prefix: str,
+    kafka: KafkaNode,
+    topic_prefix: str,
 ) -> None:
     ticket_id, other_ticket = str(uuid.uuid4()), str(uuid.uuid4())
     events = sample_events(ticket_id)
@@ -118,14 +165,19 @@ async def test_a_partner_consumer_reads_its_tenants_stream_from_offset_zero(
     try:
         for event in [*events, *sample_events(other_ticket, tenant="globex")]:
             record = to_record(event, source="/helpline/test")
-            await producer.send_and_wait(topic_prefix + record.topic, value=record.value,
-                                         key=record.key, headers=list(record.headers))
+            await producer.send_and_wait(
+                topic_prefix + record.topic,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+            )
     finally:
         await producer.stop()
     await forward_internal_topics(kafka.bootstrap_servers, topic_prefix, 2 * len(events))
 
-    read = await partner_read(kafka.bootstrap_servers, build_document(), topic_prefix, "acme",
-                              len(events))
+    read = await partner_read(
+        kafka.bootstrap_servers, build_document(), topic_prefix, "acme", len(events)
+    )
 
     assert sorted(item["type"] for item in read) == sorted(e.event_type for e in events)
     assert [item["offset"] for item in read] == [0, 1, 2], "one ticket: one partition, in order"

@@ -19,7 +19,11 @@ CONTRACTS = ROOT / "shared" / "contracts"
 
 RUNTIME_PACKAGES = ("fastapi", "sqlalchemy", "aiokafka", "faststream", "helpline_shared")
 ALLOWED_DISTRIBUTIONS = {
-    "helpline-contracts", "pydantic", "pydantic-core", "annotated-types", "typing-extensions",
+    "helpline-contracts",
+    "pydantic",
+    "pydantic-core",
+    "annotated-types",
+    "typing-extensions",
     "typing-inspection",
 }
 """pydantic and its own dependencies: nothing else may come with the contracts."""
@@ -49,19 +53,40 @@ print(json.dumps({
 
 def test_the_contracts_install_alone_with_only_pydantic(tmp_path: Path) -> None:
     source = tmp_path / "contracts"
-    shutil.copytree(CONTRACTS, source, ignore=shutil.ignore_patterns(
-        "*.egg-info", "build", "__pycache__"))
+    shutil.copytree(
+        CONTRACTS, source, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__")
+    )
     target = tmp_path / "venv"
     venv.create(target, with_pip=False)
     python = target / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "-c", str(ROOT / "constraints.txt"), str(source)],
-        check=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "-c",
+            str(ROOT / "constraints.txt"),
+            str(source),
+        ],
+        check=True,
+        timeout=120,
+    )
 
     probe = PROBE.replace("RUNTIME_PACKAGES", repr(RUNTIME_PACKAGES))
-    found = json.loads(subprocess.run([str(python), "-c", probe], check=True, timeout=60,
-                                      capture_output=True, text=True, cwd=tmp_path).stdout)
+    found = json.loads(
+        subprocess.run(
+            [str(python), "-c", probe],
+            check=True,
+            timeout=60,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        ).stdout
+    )
 
     assert found["present"] == [], "the contracts must not bring the runtime"
     assert set(found["distributions"]) <= ALLOWED_DISTRIBUTIONS | {"pip"}

@@ -37,10 +37,14 @@ def test_removing_a_field_is_incompatible() -> None:
 
 def test_changing_a_type_or_requiring_a_field_is_incompatible() -> None:
     old = {"properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]}
-    new = {"properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-           "required": ["a", "b"]}
-    assert incompatibilities(old, new) == ["field 'a' changed its schema",
-                                           "field 'b' became required"]
+    new = {
+        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+        "required": ["a", "b"],
+    }
+    assert incompatibilities(old, new) == [
+        "field 'a' changed its schema",
+        "field 'b' became required",
+    ]
 
 
 def test_adding_an_optional_field_is_compatible() -> None:
@@ -50,32 +54,59 @@ def test_adding_an_optional_field_is_compatible() -> None:
 
 
 def test_adding_or_changing_descriptions_examples_titles_and_ids_is_compatible() -> None:
-    old = {"title": "A", "properties": {"a": {"type": "string", "title": "A"}},
-           "$defs": {"D": {"properties": {"x": {"type": "integer"}}}}}
-    new = {"$id": "urn:helpline:event:a", "$schema": "https://json-schema.org/draft/2020-12/schema",
-           "title": "A v1", "description": "Published when ...",
-           "properties": {"a": {"type": "string", "title": "Alpha", "description": "The a.",
-                                "examples": ["x"], "$comment": "why"}},
-           "$defs": {"D": {"description": "A D.",
-                           "properties": {"x": {"type": "integer", "examples": [1]}}}}}
+    old = {
+        "title": "A",
+        "properties": {"a": {"type": "string", "title": "A"}},
+        "$defs": {"D": {"properties": {"x": {"type": "integer"}}}},
+    }
+    new = {
+        "$id": "urn:helpline:event:a",
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "A v1",
+        "description": "Published when ...",
+        "properties": {
+            "a": {
+                "type": "string",
+                "title": "Alpha",
+                "description": "The a.",
+                "examples": ["x"],
+                "$comment": "why",
+            }
+        },
+        "$defs": {
+            "D": {"description": "A D.", "properties": {"x": {"type": "integer", "examples": [1]}}}
+        },
+    }
     assert incompatibilities(old, new) == []
 
 
 def test_a_validation_change_under_annotations_is_still_incompatible() -> None:
-    old = {"properties": {"a": {"type": "string", "maxLength": 10}},
-           "$defs": {"D": {"properties": {"x": {"type": "integer"}}}}}
-    new = {"properties": {"a": {"type": "string", "maxLength": 5, "description": "The a."}},
-           "$defs": {"D": {"description": "A D.",
-                           "properties": {"x": {"type": "string", "description": "An x."}}}}}
-    assert incompatibilities(old, new) == ["field 'a' changed its schema",
-                                           "a shared definition ($defs) changed"]
+    old = {
+        "properties": {"a": {"type": "string", "maxLength": 10}},
+        "$defs": {"D": {"properties": {"x": {"type": "integer"}}}},
+    }
+    new = {
+        "properties": {"a": {"type": "string", "maxLength": 5, "description": "The a."}},
+        "$defs": {
+            "D": {
+                "description": "A D.",
+                "properties": {"x": {"type": "string", "description": "An x."}},
+            }
+        },
+    }
+    assert incompatibilities(old, new) == [
+        "field 'a' changed its schema",
+        "a shared definition ($defs) changed",
+    ]
 
 
 def test_fields_named_like_annotations_are_still_compared() -> None:
     old = {"properties": {"description": {"type": "string"}, "title": {"type": "string"}}}
     new = {"properties": {"title": {"type": "integer"}}}
-    assert incompatibilities(old, new) == ["field 'description' was removed",
-                                           "field 'title' changed its schema"]
+    assert incompatibilities(old, new) == [
+        "field 'description' was removed",
+        "field 'title' changed its schema",
+    ]
 
 
 def fields(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -123,4 +154,5 @@ def test_each_model_says_who_publishes_it_and_when(event_type: str) -> None:
     model = EVENT_TYPES[event_type]
     producer = topics.PRODUCERS[model.topic]
     assert f"Published by {producer} " in " ".join((model.__doc__ or "").split()), (
-        f"{model.__name__}'s docstring must say when {producer} publishes it")
+        f"{model.__name__}'s docstring must say when {producer} publishes it"
+    )

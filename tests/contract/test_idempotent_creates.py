@@ -45,22 +45,41 @@ def _settings(kind: Any, directory: Path, **extra: Any) -> Any:
 
 
 SERVICES = [
-    Service("intake", lambda d: intake.bootstrap(_settings(IntakeSettings, d,
-                                                           smtp_server_enabled=False)),
-            intake.MIGRATIONS, "/v1/organizations", {"name": "Acme"}, {"name": "Other"}),
-    Service("routing", lambda d: routing.bootstrap(_settings(RoutingSettings, d)),
-            routing.MIGRATIONS, "/v1/agents", {"name": "Ada", "email": "ada@acme.test"},
-            {"name": "Bob", "email": "bob@acme.test"}),
-    Service("notify", lambda d: notify.bootstrap(_settings(NotifySettings, d),
-                                                 mailer=FakeMailer(),
-                                                 webhooks=FakeWebhookSender()),
-            notify.MIGRATIONS, "/v1/subscriptions",
-            {"event_types": ["helpline.ticket.created.v1"], "addresses": ["a@acme.test"]},
-            {"event_types": ["helpline.ticket.created.v1"], "addresses": ["b@acme.test"]}),
+    Service(
+        "intake",
+        lambda d: intake.bootstrap(_settings(IntakeSettings, d, smtp_server_enabled=False)),
+        intake.MIGRATIONS,
+        "/v1/organizations",
+        {"name": "Acme"},
+        {"name": "Other"},
+    ),
+    Service(
+        "routing",
+        lambda d: routing.bootstrap(_settings(RoutingSettings, d)),
+        routing.MIGRATIONS,
+        "/v1/agents",
+        {"name": "Ada", "email": "ada@acme.test"},
+        {"name": "Bob", "email": "bob@acme.test"},
+    ),
+    Service(
+        "notify",
+        lambda d: notify.bootstrap(
+            _settings(NotifySettings, d), mailer=FakeMailer(), webhooks=FakeWebhookSender()
+        ),
+        notify.MIGRATIONS,
+        "/v1/subscriptions",
+        {"event_types": ["helpline.ticket.created.v1"], "addresses": ["a@acme.test"]},
+        {"event_types": ["helpline.ticket.created.v1"], "addresses": ["b@acme.test"]},
+    ),
 ]
-ESCALATION = Service("escalation", lambda d: escalation.bootstrap(
-    _settings(EscalationSettings, d)), escalation.MIGRATIONS, "", {}, {})
-
+ESCALATION = Service(
+    "escalation",
+    lambda d: escalation.bootstrap(_settings(EscalationSettings, d)),
+    escalation.MIGRATIONS,
+    "",
+    {},
+    {},
+)
 
 
 @asynccontextmanager
@@ -68,8 +87,9 @@ async def app_of(service: Service, directory: Path) -> AsyncIterator[FastAPI]:
     """The service's app on a migrated SQLite database (nothing started)."""
     app, runtime = service.build(directory)
     settings = runtime.settings
-    await asyncio.to_thread(upgrade, service.migrations,
-                            settings.resolved_database_url(service.name))
+    await asyncio.to_thread(
+        upgrade, service.migrations, settings.resolved_database_url(service.name)
+    )
     try:
         yield app
     finally:
@@ -78,29 +98,39 @@ async def app_of(service: Service, directory: Path) -> AsyncIterator[FastAPI]:
 
 def client(app: FastAPI, tenant: str = "acme") -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://service",
-        headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, SCOPES)}"})
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://service",
+        headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, SCOPES)}"},
+    )
 
 
 @pytest.mark.parametrize("service", [*SERVICES, ESCALATION], ids=lambda s: s.name)
 async def test_every_post_create_route_declares_the_idempotency_key(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     async with app_of(service, tmp_path) as app:
         paths = app.openapi()["paths"]
-    creates = [(path, operations["post"]) for path, operations in paths.items()
-               if "post" in operations and "201" in operations["post"]["responses"]]
+    creates = [
+        (path, operations["post"])
+        for path, operations in paths.items()
+        if "post" in operations and "201" in operations["post"]["responses"]
+    ]
     if service is not ESCALATION:  # escalation creates with PUT, idempotent by nature
         assert creates
     for path, operation in creates:
-        headers = {parameter["name"] for parameter in operation.get("parameters", [])
-                   if parameter["in"] == "header"}
+        headers = {
+            parameter["name"]
+            for parameter in operation.get("parameters", [])
+            if parameter["in"] == "header"
+        }
         assert "Idempotency-Key" in headers, f"{service.name} POST {path}"
         assert {"200", "409"} <= operation["responses"].keys(), f"{service.name} POST {path}"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
 async def test_a_retry_returns_the_original_another_body_conflicts_per_tenant(
-        service: Service, tmp_path: Path) -> None:
+    service: Service, tmp_path: Path
+) -> None:
     async with app_of(service, tmp_path) as app:
         key = {"Idempotency-Key": "create-once"}
         async with client(app) as acme, client(app, "globex") as globex:

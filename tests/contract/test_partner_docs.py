@@ -44,8 +44,12 @@ def test_the_guide_pins_cloudevents_2_and_shows_go_and_java_consumers() -> None:
     document = DOCUMENT_PATH.read_text()
     assert '"cloudevents>=2"' in document
     assert "pip install aiokafka cloudevents`" not in document
-    for sdk in ("github.com/cloudevents/sdk-go/v2", "protocol/kafka_sarama",
-                "io.cloudevents:cloudevents-kafka", "CloudEventDeserializer"):
+    for sdk in (
+        "github.com/cloudevents/sdk-go/v2",
+        "protocol/kafka_sarama",
+        "io.cloudevents:cloudevents-kafka",
+        "CloudEventDeserializer",
+    ):
         assert sdk in document
 
 

@@ -54,8 +54,12 @@ class Caller:
 
     def allowed(self, permission: str) -> bool:
         """What the matrix says for this caller and ``permission``."""
-        return allows(role=self.role, permission=permission, operator=self.operator,
-                      scopes=frozenset({self.scope}) if self.scope else frozenset())
+        return allows(
+            role=self.role,
+            permission=permission,
+            operator=self.operator,
+            scopes=frozenset({self.scope}) if self.scope else frozenset(),
+        )
 
 
 @dataclass
@@ -69,9 +73,14 @@ class Service:
 
 def _settings(service: str, directory: Path, **values: Any) -> Any:
     config = importlib.import_module(f"helpline_{service}.config")
-    cls = next(value for name, value in vars(config).items()
-               if name.endswith("Settings") and name != "ServiceSettings"
-               and isinstance(value, type) and value.__module__ == config.__name__)
+    cls = next(
+        value
+        for name, value in vars(config).items()
+        if name.endswith("Settings")
+        and name != "ServiceSettings"
+        and isinstance(value, type)
+        and value.__module__ == config.__name__
+    )
     return cls(data_dir=directory, **values)
 
 
@@ -85,47 +94,69 @@ def _engine_service(service: str, directory: Path) -> tuple[FastAPI, ServiceRunt
     upgrade(bootstrap.MIGRATIONS, settings.resolved_database_url(service))
     if service == "intake":
         from helpline_intake.adapters.attachments import MemoryAttachmentStore
+
         return bootstrap.bootstrap(settings, MemoryAttachmentStore())  # type: ignore[no-any-return]
     if service == "notify":
         from helpline_notify.adapters.fakes import FakeMailer
+
         return bootstrap.bootstrap(settings, mailer=FakeMailer())  # type: ignore[no-any-return]
     return bootstrap.bootstrap(settings)  # type: ignore[no-any-return]
 
 
 def _stand_in_callers() -> list[Caller]:
     identity = stand_in_identity()
-    return [*(Caller(role, identity.person(TENANT, role, user_id=f"user-{role}"), role=role)
-              for role in ROLES),
-            *(Caller(f"key {scope}", identity.api_key(TENANT, [scope]), scope=scope)
-              for scope in SCOPES)]
+    return [
+        *(
+            Caller(role, identity.person(TENANT, role, user_id=f"user-{role}"), role=role)
+            for role in ROLES
+        ),
+        *(
+            Caller(f"key {scope}", identity.api_key(TENANT, [scope]), scope=scope)
+            for scope in SCOPES
+        ),
+    ]
 
 
 def _client(app: FastAPI, bearer: str | None = None) -> httpx.AsyncClient:
     headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc",
-                             headers=headers)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://svc", headers=headers
+    )
 
 
 async def _identity_callers(app: FastAPI) -> list[Caller]:
     """Identity's own credentials: tenant ``acme``, a person of each role, a key per scope."""
     async with _client(app, OPERATOR_KEY) as operator:
-        created = await operator.post("/v1/tenants", json={
-            "tenant_id": TENANT, "name": "Acme", "admin": {
-                "name": "Root", "email": "admin@acme.test", "password": PASSWORD}})
+        created = await operator.post(
+            "/v1/tenants",
+            json={
+                "tenant_id": TENANT,
+                "name": "Acme",
+                "admin": {"name": "Root", "email": "admin@acme.test", "password": PASSWORD},
+            },
+        )
         assert created.status_code == 201, created.text
     async with _client(app) as anyone:
+
         async def login(email: str) -> str:
-            answer = await anyone.post("/v1/login", json={
-                "tenant": TENANT, "email": email, "password": PASSWORD})
+            answer = await anyone.post(
+                "/v1/login", json={"tenant": TENANT, "email": email, "password": PASSWORD}
+            )
             assert answer.status_code == 200, answer.text
             return str(answer.json()["access_token"])
 
         tokens = {"admin": await login("admin@acme.test")}
         async with _client(app, tokens["admin"]) as admin:
             for role in ("lead", "agent"):
-                made = await admin.post("/v1/users", json={
-                    "name": role, "email": f"{role}@acme.test", "role": role,
-                    "password": PASSWORD})
+                made = await admin.post(
+                    "/v1/users",
+                    json={
+                        "name": role,
+                        "email": f"{role}@acme.test",
+                        "role": role,
+                        "password": PASSWORD,
+                    },
+                )
                 assert made.status_code == 201, made.text
                 tokens[role] = await login(f"{role}@acme.test")
             keys = {}
@@ -133,9 +164,11 @@ async def _identity_callers(app: FastAPI) -> list[Caller]:
                 made = await admin.post("/v1/api-keys", json={"name": scope, "scopes": [scope]})
                 assert made.status_code == 201, made.text
                 keys[scope] = str(made.json()["key"])
-    return [*(Caller(role, tokens[role], role=role) for role in ROLES),
-            *(Caller(f"key {scope}", keys[scope], scope=scope) for scope in SCOPES),
-            Caller("operator", OPERATOR_KEY, operator=True)]
+    return [
+        *(Caller(role, tokens[role], role=role) for role in ROLES),
+        *(Caller(f"key {scope}", keys[scope], scope=scope) for scope in SCOPES),
+        Caller("operator", OPERATOR_KEY, operator=True),
+    ]
 
 
 @pytest.fixture(params=SERVICES)
@@ -143,9 +176,14 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     name: str = request.param
     if name == "identity":
         from helpline_identity.bootstrap import MIGRATIONS, bootstrap
-        settings = _settings("identity", tmp_path, issuer="http://identity.test",
-                             signing_key_publish_lead=0, operator_key_sha256=SecretStr(
-                                 hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()))
+
+        settings = _settings(
+            "identity",
+            tmp_path,
+            issuer="http://identity.test",
+            signing_key_publish_lead=0,
+            operator_key_sha256=SecretStr(hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()),
+        )
         await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url(name))
         app, runtime = bootstrap(settings)
         made = Service(app, runtime, await _identity_callers(app))
@@ -157,20 +195,27 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 def _operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(method.upper(), path, operation)
-            for path, item in app.openapi()["paths"].items()
-            for method, operation in item.items() if method in METHODS]
+    return [
+        (method.upper(), path, operation)
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
 
 
-async def test_every_operation_requires_a_permission_or_is_listed_public(
-        service: Service) -> None:
-    undeclared = [f"{method} {path}" for method, path, operation in _operations(service.app)
-                  if PERMISSION_EXTENSION not in operation
-                  and (method, path) not in PUBLIC_OPERATIONS]
+async def test_every_operation_requires_a_permission_or_is_listed_public(service: Service) -> None:
+    undeclared = [
+        f"{method} {path}"
+        for method, path, operation in _operations(service.app)
+        if PERMISSION_EXTENSION not in operation and (method, path) not in PUBLIC_OPERATIONS
+    ]
     assert undeclared == [], "operations with no permission (use require(...)) nor listed public"
     assert unlisted_operations(service.app) == []
-    contradicting = [f"{method} {path}" for method, path, operation in _operations(service.app)
-                     if PERMISSION_EXTENSION in operation and (method, path) in PUBLIC_OPERATIONS]
+    contradicting = [
+        f"{method} {path}"
+        for method, path, operation in _operations(service.app)
+        if PERMISSION_EXTENSION in operation and (method, path) in PUBLIC_OPERATIONS
+    ]
     assert contradicting == [], "listed public, yet requiring a permission"
 
 
@@ -192,8 +237,9 @@ async def test_every_operation_answers_each_caller_as_the_matrix_says(service: S
 
 def _concrete(path: str) -> str:
     parts = path.split("/")
-    return "/".join(NOWHERE if part.startswith("{") and part.endswith("}") else part
-                    for part in parts)
+    return "/".join(
+        NOWHERE if part.startswith("{") and part.endswith("}") else part for part in parts
+    )
 
 
 def _verdict(caller: Caller, permission: str, answer: httpx.Response) -> str:

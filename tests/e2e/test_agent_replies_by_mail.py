@@ -38,26 +38,45 @@ FLOW = 30.0
 
 
 @pytest.fixture(scope="module")
-def helpline(kafka: KafkaNode, postgres: PostgresServer,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Helpline]:
-    with running_helpline(kafka, postgres, tmp_path_factory.mktemp("dot-helpline"),
-                          stem="bymail") as running:
+def helpline(
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Helpline]:
+    with running_helpline(
+        kafka, postgres, tmp_path_factory.mktemp("dot-helpline"), stem="bymail"
+    ) as running:
         yield running
 
 
 def agent_signed_in(helpline: Helpline) -> tuple[str, str]:
     """An agent user, registered in routing as that user and available: (user id, token)."""
-    user = helpline.admin("POST", "identity", "/v1/users", {
-        "name": AGENT_NAME, "email": AGENT, "role": "agent", "password": PASSWORD})
-    agent = helpline.admin("POST", "routing", "/v1/agents", {
-        "name": AGENT_NAME, "email": AGENT, "user_id": user["user_id"],
-        "skills": {"exports": 5}, "auto_accept": True})
-    signed_in = httpx.post(helpline.url("identity") + "/v1/login", json={
-        "tenant": DEMO_TENANT, "email": AGENT, "password": PASSWORD}, timeout=10)
+    user = helpline.admin(
+        "POST",
+        "identity",
+        "/v1/users",
+        {"name": AGENT_NAME, "email": AGENT, "role": "agent", "password": PASSWORD},
+    )
+    agent = helpline.admin(
+        "POST",
+        "routing",
+        "/v1/agents",
+        {
+            "name": AGENT_NAME,
+            "email": AGENT,
+            "user_id": user["user_id"],
+            "skills": {"exports": 5},
+            "auto_accept": True,
+        },
+    )
+    signed_in = httpx.post(
+        helpline.url("identity") + "/v1/login",
+        json={"tenant": DEMO_TENANT, "email": AGENT, "password": PASSWORD},
+        timeout=10,
+    )
     assert signed_in.status_code == 200, signed_in.text
     token: str = signed_in.json()["access_token"]
-    present = helpline.call(token, "PUT", "routing", f"/v1/agents/{agent['id']}/presence",
-                            {"status": "available"})
+    present = helpline.call(
+        token, "PUT", "routing", f"/v1/agents/{agent['id']}/presence", {"status": "available"}
+    )
     assert present.status_code == 200, present.text  # the agent's own token, no admin scope
     known_to_notify(helpline, token, user["user_id"])
     return user["user_id"], token
@@ -67,9 +86,13 @@ def known_to_notify(helpline: Helpline, token: str, user_id: str) -> None:
     """Wait until notify has heard of the user from identity (it signs their Reply-To then):
     only a user it knows may watch a ticket, here one that does not exist."""
     probe = f"/v1/tickets/{unique_name('probe')}/watchers"
-    wait_until(lambda: helpline.call(token, "POST", "notify", probe,
-                                     {"user_id": user_id}).status_code == 204, FLOW,
-               "notify to know the agent")
+    wait_until(
+        lambda: (
+            helpline.call(token, "POST", "notify", probe, {"user_id": user_id}).status_code == 204
+        ),
+        FLOW,
+        "notify to know the agent",
+    )
     assert helpline.call(token, "DELETE", "notify", f"{probe}/{user_id}").status_code == 204
 
 
@@ -110,13 +133,15 @@ def mail_saying(helpline: Helpline, address: str, words: str) -> EmailMessage | 
 
 
 def messages(helpline: Helpline, ticket_id: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = helpline.admin("GET", "intake",
-                                                 f"/v1/tickets/{ticket_id}/messages")
+    found: list[dict[str, Any]] = helpline.admin(
+        "GET", "intake", f"/v1/tickets/{ticket_id}/messages"
+    )
     return found
 
 
 def test_an_agents_mailed_reply_reaches_the_customer_and_a_forged_from_reaches_nobody(
-        helpline: Helpline) -> None:
+    helpline: Helpline,
+) -> None:
     agent_user, agent_token = agent_signed_in(helpline)
     helpline.mail_in(customer_mail(), DEMO_MAILBOX)
 
@@ -125,28 +150,47 @@ def test_an_agents_mailed_reply_reaches_the_customer_and_a_forged_from_reaches_n
     local, _, domain = signed.strip("<>").rpartition("@")
     assert (local.split("+")[0], domain) == ("support", DEMO_DOMAIN), signed
     assert address_token(signed.strip("<>")), f"no signed token in Reply-To: {signed}"
-    ticket = wait_until(lambda: [t for t in helpline.admin("GET", "intake", "/v1/tickets")[
-        "items"] if t["requester"]["email"] == CUSTOMER], FLOW, "the mailed ticket")[0]
+    ticket = wait_until(
+        lambda: [
+            t
+            for t in helpline.admin("GET", "intake", "/v1/tickets")["items"]
+            if t["requester"]["email"] == CUSTOMER
+        ],
+        FLOW,
+        "the mailed ticket",
+    )[0]
 
-    helpline.mail_in(reply_to(assignment, f"{AGENT_NAME} <{AGENT}>", signed,
-                              "Please restart the export service, it resumes from 4.2.1."),
-                     signed.strip("<>"))
+    helpline.mail_in(
+        reply_to(
+            assignment,
+            f"{AGENT_NAME} <{AGENT}>",
+            signed,
+            "Please restart the export service, it resumes from 4.2.1.",
+        ),
+        signed.strip("<>"),
+    )
 
-    answer = wait_until(lambda: mail_saying(helpline, CUSTOMER, "restart the export"), FLOW,
-                        "the agent's reply at the customer")
+    answer = wait_until(
+        lambda: mail_saying(helpline, CUSTOMER, "restart the export"),
+        FLOW,
+        "the agent's reply at the customer",
+    )
     assert "Auto-Submitted" not in answer, answer["Auto-Submitted"]
     assert answer["From"].addresses[0].display_name.startswith(f"{AGENT_NAME} via ")
     assert answer["From"].addresses[0].addr_spec == DEMO_MAILBOX
     text = plain(answer)
     assert "stops halfway" not in text and "wrote:" not in text, text  # the quote is cut
-    [kept] = [m for m in messages(helpline, ticket["id"]) if m["channel"] == "email"
-              and m["author_role"] == "agent"]
+    [kept] = [
+        m
+        for m in messages(helpline, ticket["id"])
+        if m["channel"] == "email" and m["author_role"] == "agent"
+    ]
     assert kept["public"] and kept["body"] == (
-        "Please restart the export service, it resumes from 4.2.1.")
+        "Please restart the export service, it resumes from 4.2.1."
+    )
 
     def first_response_state() -> str | None:
-        metrics = helpline.admin("GET", "escalation", f"/v1/tickets/{ticket['id']}/sla")[
-            "metrics"]
+        metrics = helpline.admin("GET", "escalation", f"/v1/tickets/{ticket['id']}/sla")["metrics"]
         state = metrics.get("first_response", {}).get("state")
         return state if state in ("met", "breached") else None
 
@@ -154,30 +198,51 @@ def test_an_agents_mailed_reply_reaches_the_customer_and_a_forged_from_reaches_n
 
     # The agent's own address, threaded to the ticket, but to the plain support address.
     mailed_before = len(helpline.sink.messages())
-    helpline.mail_in(reply_to(answer, f"{AGENT_NAME} <{AGENT}>", DEMO_MAILBOX,
-                              "Refund granted, 500 EUR."), DEMO_MAILBOX)
-    forged = wait_until(lambda: [m for m in messages(helpline, ticket["id"])
-                                 if "Refund granted" in m["body"]], FLOW, "the forged mail kept")
+    helpline.mail_in(
+        reply_to(answer, f"{AGENT_NAME} <{AGENT}>", DEMO_MAILBOX, "Refund granted, 500 EUR."),
+        DEMO_MAILBOX,
+    )
+    forged = wait_until(
+        lambda: [m for m in messages(helpline, ticket["id"]) if "Refund granted" in m["body"]],
+        FLOW,
+        "the forged mail kept",
+    )
     assert [(m["public"], m["author_role"], m["author_id"]) for m in forged] == [
-        (False, "requester", None)]
+        (False, "requester", None)
+    ]
     assert forged[0]["body"].startswith("[Kept internal, not sent to the customer")
 
     # A later public reply on the same ticket reaches the customer: notify has passed the
     # forged message's event by then (one ticket's events keep their order).
-    later = helpline.call(agent_token, "POST", "intake", f"/v1/tickets/{ticket['id']}/messages",
-                          {"body": "Any news after the restart?", "public": True})
+    later = helpline.call(
+        agent_token,
+        "POST",
+        "intake",
+        f"/v1/tickets/{ticket['id']}/messages",
+        {"body": "Any news after the restart?", "public": True},
+    )
     assert later.status_code == 201, later.text
-    wait_until(lambda: mail_saying(helpline, CUSTOMER, "Any news"), FLOW,
-               "the later reply at the customer")
-    sent_since = [message_from_bytes(path.read_bytes(), policy=policy.default)
-                  for path in helpline.sink.messages()[mailed_before:]]
+    wait_until(
+        lambda: mail_saying(helpline, CUSTOMER, "Any news"), FLOW, "the later reply at the customer"
+    )
+    sent_since = [
+        message_from_bytes(path.read_bytes(), policy=policy.default)
+        for path in helpline.sink.messages()[mailed_before:]
+    ]
     assert {str(m["To"]) for m in sent_since} == {CUSTOMER}  # the agent got nothing either
     assert not any("Refund granted" in m.as_string() for m in sent_since)
 
     def mail_audit() -> list[tuple[str, str]] | None:
-        entries = helpline.admin("GET", "identity", "/v1/audit", None, {
-            "action": "ticket.message.email", "target": f"ticket:{ticket['id']}"})["entries"]
+        entries = helpline.admin(
+            "GET",
+            "identity",
+            "/v1/audit",
+            None,
+            {"action": "ticket.message.email", "target": f"ticket:{ticket['id']}"},
+        )["entries"]
         return sorted((e["actor"], e["outcome"]) for e in entries) if len(entries) == 2 else None
 
     assert wait_until(mail_audit, FLOW, "both mails in the audit trail") == [
-        (f"mail:{AGENT}", "denied"), (f"user:{agent_user}", "ok")]
+        (f"mail:{AGENT}", "denied"),
+        (f"user:{agent_user}", "ok"),
+    ]

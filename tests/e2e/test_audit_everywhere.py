@@ -22,8 +22,11 @@ from helpline_shared.topics import PARTITIONS, all_topics
 
 OPERATOR_KEY = "operator-key-for-the-audit-test-0123456789"
 PASSWORD = "correct horse battery staple"
-TICKET = {"subject": "Export fails", "description": "since 4.2",
-          "requester": {"email": "cy@customer.example", "name": "Cy"}}
+TICKET = {
+    "subject": "Export fails",
+    "description": "since 4.2",
+    "requester": {"email": "cy@customer.example", "name": "Cy"},
+}
 
 
 @dataclass
@@ -35,23 +38,30 @@ class Running:
 
 
 @pytest.fixture(scope="module")
-def running(kafka: KafkaNode, postgres: PostgresServer,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def running(
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
     prefix = unique_name("audit") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     ports = {"identity": free_port(), "intake": free_port()}
     issuer = f"http://127.0.0.1:{ports['identity']}"
     stack = Stack(
-        tmp_path_factory.mktemp("audit"), kafka.bootstrap_servers, ports=ports,
-        database_urls={name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
-                       for name in ports},
+        tmp_path_factory.mktemp("audit"),
+        kafka.bootstrap_servers,
+        ports=ports,
+        database_urls={
+            name: postgres.create_database(f"{prefix.rstrip('.')}_{name}") for name in ports
+        },
         environment={
-            "HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-            "HELPLINE_ISSUER": issuer, "HELPLINE_IDENTITY_URL": issuer,
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+            "HELPLINE_ISSUER": issuer,
+            "HELPLINE_IDENTITY_URL": issuer,
             "HELPLINE_IDENTITY_ISSUER": issuer,
             "HELPLINE_OPERATOR_KEY_SHA256": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest(),
             "HELPLINE_SMTP_SERVER_ENABLED": "false",
-        })
+        },
+    )
     try:
         stack.start("identity")
         stack.start("intake")
@@ -67,21 +77,33 @@ def _bearer(token: str) -> dict[str, str]:
 def test_intakes_writes_and_denials_are_in_identitys_log(running: Running) -> None:
     tenant = unique_name("acme").replace("_", "-")
     with httpx.Client(base_url=running.identity, timeout=10) as identity:
-        created = identity.post("/v1/tenants", headers=_bearer(OPERATOR_KEY), json={
-            "tenant_id": tenant, "name": "Acme",
-            "admin": {"name": "Root", "email": "root@acme.test", "password": PASSWORD}})
+        created = identity.post(
+            "/v1/tenants",
+            headers=_bearer(OPERATOR_KEY),
+            json={
+                "tenant_id": tenant,
+                "name": "Acme",
+                "admin": {"name": "Root", "email": "root@acme.test", "password": PASSWORD},
+            },
+        )
         assert created.status_code == 201, created.text
-        admin = identity.post("/v1/login", json={
-            "tenant": tenant, "email": "root@acme.test", "password": PASSWORD}
+        admin = identity.post(
+            "/v1/login", json={"tenant": tenant, "email": "root@acme.test", "password": PASSWORD}
         ).json()["access_token"]
-        key = identity.post("/v1/api-keys", headers=_bearer(admin),
-                            json={"name": "reader", "scopes": ["tickets:read"]}).json()
+        key = identity.post(
+            "/v1/api-keys",
+            headers=_bearer(admin),
+            json={"name": "reader", "scopes": ["tickets:read"]},
+        ).json()
 
         with httpx.Client(base_url=running.intake, timeout=10) as intake:
-            assert intake.post("/v1/tickets", headers=_bearer(key["key"]),
-                               json=TICKET).status_code == 403
-            assert intake.post("/v1/tickets", headers=_bearer(admin),
-                               json=TICKET).status_code == 201
+            assert (
+                intake.post("/v1/tickets", headers=_bearer(key["key"]), json=TICKET).status_code
+                == 403
+            )
+            assert (
+                intake.post("/v1/tickets", headers=_bearer(admin), json=TICKET).status_code == 201
+            )
 
         def logged(outcome: str) -> list[dict[str, Any]] | None:
             entries: list[dict[str, Any]] = identity.get(
@@ -92,7 +114,10 @@ def test_intakes_writes_and_denials_are_in_identitys_log(running: Running) -> No
         [denied] = wait_until(lambda: logged("denied"), 20, "intake's denial in the log")
         [written] = wait_until(lambda: logged("ok"), 20, "intake's write in the log")
     assert (denied["actor"], denied["target"], denied["source"]) == (
-        f"api_key:{key['id']}", "/v1/tickets", "127.0.0.1")
+        f"api_key:{key['id']}",
+        "/v1/tickets",
+        "127.0.0.1",
+    )
     assert denied["request_id"]
     assert written["actor"].startswith("user:") and written["target"] == "/v1/tickets"
     assert written["action"] in {"tickets.create", "POST /v1/tickets"}  # before/after require()

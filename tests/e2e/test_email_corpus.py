@@ -22,15 +22,17 @@ CORPUS = ROOT.parent / "shared" / "data" / "email"
 SECONDS_PER_MESSAGE = 60
 """Generous: the machine is shared; the point is that nothing hangs."""
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(),
-                                reason=f"the email corpus is not at {CORPUS}")
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the email corpus is not at {CORPUS}")
 
 
 def corpus_files() -> list[Path]:
     if not CORPUS.is_dir():
         return []
-    return sorted(path for path in CORPUS.rglob("*")
-                  if path.is_file() and path.name not in ("LICENSE", "README.md"))
+    return sorted(
+        path
+        for path in CORPUS.rglob("*")
+        if path.is_file() and path.name not in ("LICENSE", "README.md")
+    )
 
 
 @pytest.fixture
@@ -39,8 +41,7 @@ async def intake(tmp_path: Path) -> AsyncIterator[Intake]:
         yield made
 
 
-async def test_the_whole_corpus_passes_through_intake_without_crash_or_hang(intake: Intake
-                                                                           ) -> None:
+async def test_the_whole_corpus_passes_through_intake_without_crash_or_hang(intake: Intake) -> None:
     files = corpus_files()
     assert len(files) > 100
     outcomes: dict[str, str] = {}
@@ -52,15 +53,15 @@ async def test_the_whole_corpus_passes_through_intake_without_crash_or_hang(inta
     assert set(outcomes.values()) <= {PROCESSED, QUARANTINED, "duplicate"}
     assert list(outcomes.values()).count(PROCESSED) > len(files) // 2
     async with intake.unit_of_work() as uow:
-        quarantined = await uow.mail.inbound_list(status=QUARANTINED, tenant_id="acme",
-                                                  limit=1000)
+        quarantined = await uow.mail.inbound_list(status=QUARANTINED, tenant_id="acme", limit=1000)
         processed = await uow.mail.inbound_list(status=PROCESSED, tenant_id="acme", limit=1000)
     assert all(record.reason for record in quarantined)
     tickets = await intake.tickets()
     assert all(ticket.subject and ticket.requester_email for ticket in tickets)
     assert len(tickets) <= len(processed)
-    bounces = [event for event in await intake.events()
-               if event.type == "helpline.email.bounced.v1"]
+    bounces = [
+        event for event in await intake.events() if event.type == "helpline.email.bounced.v1"
+    ]
     assert len(bounces) >= 5
     # A quarantined item can be replayed; it is quarantined again with its reason (nothing fixed).
     first = quarantined[0]
@@ -74,7 +75,8 @@ C1 = re.compile("[\x80-\x9f]")
 
 
 async def test_no_stored_subject_name_or_body_of_the_corpus_holds_a_c1_control(
-        intake: Intake) -> None:
+    intake: Intake,
+) -> None:
     for path in corpus_files():
         await asyncio.wait_for(intake.deliver(path.read_bytes()), SECONDS_PER_MESSAGE)
     tickets = await intake.tickets()

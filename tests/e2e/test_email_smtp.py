@@ -51,8 +51,11 @@ class Intake:
 
     def client(self, tenant: str) -> httpx.Client:
         """An HTTP client with ``tenant``'s admin token."""
-        return httpx.Client(base_url=self.url, timeout=10, headers={
-            "authorization": f"Bearer {stand_in_identity().api_key(tenant)}"})
+        return httpx.Client(
+            base_url=self.url,
+            timeout=10,
+            headers={"authorization": f"Bearer {stand_in_identity().api_key(tenant)}"},
+        )
 
     def send(self, message: EmailMessage, recipients: list[str] | None = None) -> None:
         """Deliver over SMTP as an MTA would."""
@@ -61,22 +64,28 @@ class Intake:
 
 
 @pytest.fixture(scope="module")
-def intake(kafka: KafkaNode, postgres: PostgresServer,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Intake]:
+def intake(
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Intake]:
     """Intake alone, on its own topics and database, with its SMTP server on a free port."""
     prefix = unique_name("mail") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     smtp_port = free_port()
     stack = Stack(
-        tmp_path_factory.mktemp("email"), kafka.bootstrap_servers,
+        tmp_path_factory.mktemp("email"),
+        kafka.bootstrap_servers,
         ports={"intake": free_port()},
         database_urls={"intake": postgres.create_database(prefix.rstrip(".") + "_intake")},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
-                     "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
-                     "HELPLINE_MAX_MESSAGE_SIZE": str(MAX_SIZE),
-                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-                     # No DNS here: a domain claim is believed (first tenant to verify wins).
-                     "HELPLINE_DOMAIN_VERIFICATION": "trust"})
+        environment={
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            **stand_in_identity().environment(),
+            "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
+            "HELPLINE_MAX_MESSAGE_SIZE": str(MAX_SIZE),
+            "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+            # No DNS here: a domain claim is believed (first tenant to verify wins).
+            "HELPLINE_DOMAIN_VERIFICATION": "trust",
+        },
+    )
     recorder = TopicRecorder(kafka.bootstrap_servers, [prefix + topics.TICKETS])
     try:
         stack.start("intake")
@@ -100,8 +109,9 @@ def tenant_with_mailboxes(intake: Intake, *addresses: str) -> str:
     return tenant
 
 
-def mail(to: str, subject: str = "Printer on fire", sender: str = "cy@customer.example",
-         **headers: str) -> EmailMessage:
+def mail(
+    to: str, subject: str = "Printer on fire", sender: str = "cy@customer.example", **headers: str
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = f"Cy <{sender}>"
     message["To"] = to
@@ -125,20 +135,33 @@ def messages(intake: Intake, tenant: str, ticket_id: str) -> list[dict[str, Any]
         return found
 
 
-def publish_notification_sent(intake: Intake, tenant: str, ticket_id: str, message_id: str
-                              ) -> None:
+def publish_notification_sent(intake: Intake, tenant: str, ticket_id: str, message_id: str) -> None:
     """What notify publishes after mailing the acknowledgement."""
-    record = to_record(NotificationDelivered(
-        tenant_id=tenant, ticket_id=ticket_id, occurred_at=utcnow(), notification_id="n-1",
-        channel="email", trigger_event_id="e-1", trigger_event_type="helpline.ticket.created.v1",
-        attempt=1, outbound_message_id=message_id), source="/tests/e2e")
+    record = to_record(
+        NotificationDelivered(
+            tenant_id=tenant,
+            ticket_id=ticket_id,
+            occurred_at=utcnow(),
+            notification_id="n-1",
+            channel="email",
+            trigger_event_id="e-1",
+            trigger_event_type="helpline.ticket.created.v1",
+            attempt=1,
+            outbound_message_id=message_id,
+        ),
+        source="/tests/e2e",
+    )
 
     async def send() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=intake.kafka.bootstrap_servers)
         await producer.start()
         try:
-            await producer.send_and_wait(intake.prefix + topics.NOTIFICATIONS, value=record.value,
-                                         key=record.key, headers=list(record.headers))
+            await producer.send_and_wait(
+                intake.prefix + topics.NOTIFICATIONS,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+            )
         finally:
             await producer.stop()
 
@@ -149,14 +172,15 @@ def notifications_handled(intake: Intake) -> float:
     """How many notification events intake has handled so far (from its metrics)."""
     total = 0.0
     for line in httpx.get(intake.url + "/metrics").text.splitlines():
-        if line.startswith("helpline_events_consumed_total{") and \
-                f'topic="{intake.prefix}{topics.NOTIFICATIONS}"' in line:
+        if (
+            line.startswith("helpline_events_consumed_total{")
+            and f'topic="{intake.prefix}{topics.NOTIFICATIONS}"' in line
+        ):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
 
-def test_a_mail_opens_a_ticket_and_replies_and_cc_replies_thread_onto_it(intake: Intake
-                                                                         ) -> None:
+def test_a_mail_opens_a_ticket_and_replies_and_cc_replies_thread_onto_it(intake: Intake) -> None:
     tenant = tenant_with_mailboxes(intake, f"support@{tenant_slug()}.test")
     address = mailbox_of(intake, tenant)
     original = mail(address)
@@ -171,15 +195,25 @@ def test_a_mail_opens_a_ticket_and_replies_and_cc_replies_thread_onto_it(intake:
     handled_before = notifications_handled(intake)
     publish_notification_sent(intake, tenant, ticket["id"], ack_id)
     # A human answers long after the acknowledgement went out: intake knows its Message-ID by then.
-    wait_until(lambda: notifications_handled(intake) > handled_before, 20,
-               "intake to learn the acknowledgement's Message-ID")
+    wait_until(
+        lambda: notifications_handled(intake) > handled_before,
+        20,
+        "intake to learn the acknowledgement's Message-ID",
+    )
     # The customer answers the acknowledgement; their client dropped the [#token] from the subject.
     answer = mail(address, subject="Re: Printer on fire", In_Reply_To=ack_id, References=ack_id)
     intake.send(answer)
-    wait_until(lambda: len(messages(intake, tenant, ticket["id"])) == 2, 20,
-               "the answer to the acknowledgement on the ticket")
-    colleague = mail(address, subject="Re: Printer on fire", sender="cc@customer.example",
-                     In_Reply_To=str(original["Message-ID"]))
+    wait_until(
+        lambda: len(messages(intake, tenant, ticket["id"])) == 2,
+        20,
+        "the answer to the acknowledgement on the ticket",
+    )
+    colleague = mail(
+        address,
+        subject="Re: Printer on fire",
+        sender="cc@customer.example",
+        In_Reply_To=str(original["Message-ID"]),
+    )
     intake.send(colleague)
     wait_until(lambda: len(messages(intake, tenant, ticket["id"])) == 3, 20, "the CC'd reply")
     assert len(tickets(intake, tenant)) == 1
@@ -199,8 +233,7 @@ def test_one_mail_twice_or_to_two_mailboxes_is_one_ticket(intake: Intake) -> Non
     wait_until(lambda: len(tickets(intake, tenant)) == 2, 20, "the second ticket")
 
 
-def test_a_reused_message_id_with_another_sender_and_body_is_a_ticket_too(intake: Intake
-                                                                           ) -> None:
+def test_a_reused_message_id_with_another_sender_and_body_is_a_ticket_too(intake: Intake) -> None:
     slug = tenant_slug()
     tenant = tenant_with_mailboxes(intake, f"support@{slug}.test")
     first = mail(f"support@{slug}.test")
@@ -210,10 +243,15 @@ def test_a_reused_message_id_with_another_sender_and_body_is_a_ticket_too(intake
     intake.send(first)
     intake.send(clash)  # answered 250 like any other mail: it must not vanish afterwards
     intake.send(clash)
-    found = wait_until(lambda: len(tickets(intake, tenant)) == 2 and tickets(intake, tenant),
-                       20, "a ticket for each of the two mails")
+    found = wait_until(
+        lambda: len(tickets(intake, tenant)) == 2 and tickets(intake, tenant),
+        20,
+        "a ticket for each of the two mails",
+    )
     assert sorted(ticket["requester"]["email"] for ticket in found) == [
-        "cy@customer.example", "eve@other.example"]
+        "cy@customer.example",
+        "eve@other.example",
+    ]
 
 
 def test_mailboxes_are_claimed_only_in_the_tenants_verified_domains(intake: Intake) -> None:
@@ -235,8 +273,10 @@ def test_unknown_recipients_get_550_and_oversized_mail_552(intake: Intake) -> No
     with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
         intake.send(mail(f"nobody@{slug}.test"))
     assert next(iter(refused.value.recipients.values()))[0] == 550
-    big = (f"From: cy@customer.example\r\nTo: support@{slug}.test\r\nSubject: big\r\n\r\n"
-           .encode() + (b"x" * 70 + b"\r\n") * (MAX_SIZE // 70 + 100))
+    big = (
+        f"From: cy@customer.example\r\nTo: support@{slug}.test\r\nSubject: big\r\n\r\n".encode()
+        + (b"x" * 70 + b"\r\n") * (MAX_SIZE // 70 + 100)
+    )
     with smtplib.SMTP("127.0.0.1", intake.smtp_port, timeout=30) as smtp:
         smtp.ehlo()
         smtp.mail("cy@customer.example")
@@ -245,19 +285,28 @@ def test_unknown_recipients_get_550_and_oversized_mail_552(intake: Intake) -> No
     assert code == 552 and b"Too much mail data" in text
 
 
-def test_an_out_of_office_never_reopens_and_a_bounce_is_linked_and_published(intake: Intake
-                                                                             ) -> None:
+def test_an_out_of_office_never_reopens_and_a_bounce_is_linked_and_published(
+    intake: Intake,
+) -> None:
     tenant = tenant_with_mailboxes(intake, f"support@{tenant_slug()}.test")
     address = mailbox_of(intake, tenant)
     original = mail(address)
     intake.send(original)
     [ticket] = wait_until(lambda: tickets(intake, tenant), 20, "the ticket")
     with intake.client(tenant) as client:
-        assert client.patch(f"/v1/tickets/{ticket['id']}",
-                            json={"status": "pending"}).status_code == 200
-    intake.send(mail(address, subject="Automatic reply: Printer on fire",
-                     In_Reply_To=str(original["Message-ID"]), Auto_Submitted="auto-replied",
-                     X_Auto_Response_Suppress="All"))
+        assert (
+            client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "pending"}).status_code
+            == 200
+        )
+    intake.send(
+        mail(
+            address,
+            subject="Automatic reply: Printer on fire",
+            In_Reply_To=str(original["Message-ID"]),
+            Auto_Submitted="auto-replied",
+            X_Auto_Response_Suppress="All",
+        )
+    )
     wait_until(lambda: len(messages(intake, tenant, ticket["id"])) == 2, 20, "the auto-reply")
     assert messages(intake, tenant, ticket["id"])[1]["auto_reply"] is True
     assert tickets(intake, tenant)[0]["status"] == "pending"
@@ -265,8 +314,10 @@ def test_an_out_of_office_never_reopens_and_a_bounce_is_linked_and_published(int
     intake.send(dsn(address, str(original["Message-ID"])))
     bounce = intake.events.wait_for("helpline.email.bounced.v1", ticket["id"], timeout=20)
     assert bounce.data()["linked"] is True and bounce.data()["address"] == "cy@customer.example"
-    added = [record.data() for record in intake.events.events(
-        "helpline.ticket.message_added.v1", ticket["id"])]
+    added = [
+        record.data()
+        for record in intake.events.events("helpline.ticket.message_added.v1", ticket["id"])
+    ]
     assert all(item["auto_reply"] for item in added)
     assert not intake.events.events("helpline.ticket.status_changed.v1", ticket["id"])[1:]
 
@@ -309,5 +360,6 @@ def dsn(to: str, original_message_id: str) -> EmailMessage:
         "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx\n\n"
         "Final-Recipient: rfc822; cy@customer.example\nAction: failed\nStatus: 5.1.1\n\n"
         f"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: {original_message_id}\n\n"
-        "--b--\n")
+        "--b--\n"
+    )
     return report

@@ -67,8 +67,9 @@ class Journey(RunningServices):
 
 
 @pytest.fixture(scope="module")
-def journey(kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Journey]:
+def journey(
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Journey]:
     """Helpline's four services on their own topics and databases, with instruments attached."""
     prefix = unique_name("e2e") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
@@ -81,8 +82,9 @@ def journey(kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest
             home,
             kafka.bootstrap_servers,
             ports={name: free_port() for name in SERVICE_PORTS},
-            database_urls={name: postgres.create_database(f"{database}_{name}")
-                           for name in SERVICE_PORTS},
+            database_urls={
+                name: postgres.create_database(f"{database}_{name}") for name in SERVICE_PORTS
+            },
             service_environment=own_keys(),
             environment={
                 "HELPLINE_TOPIC_PREFIX": prefix,
@@ -110,25 +112,38 @@ def journey(kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest
 
 def _agent(journey: Journey, tenant: str, skill: str, capacity: int = 5) -> dict[str, Any]:
     with journey.client(tenant) as client:
-        response = client.post(journey.url("routing") + "/v1/agents", json={
-            "name": "Ada Lovelace", "email": f"ada@{tenant}.example.com",
-            "skills": {skill: 7}, "capacity": {"api": capacity, "email": capacity},
-        })
+        response = client.post(
+            journey.url("routing") + "/v1/agents",
+            json={
+                "name": "Ada Lovelace",
+                "email": f"ada@{tenant}.example.com",
+                "skills": {skill: 7},
+                "capacity": {"api": capacity, "email": capacity},
+            },
+        )
         assert response.status_code == 201, response.text
         agent: dict[str, Any] = response.json()
-        response = client.put(journey.url("routing") + f"/v1/agents/{agent['id']}/presence",
-                              json={"status": "available"})
+        response = client.put(
+            journey.url("routing") + f"/v1/agents/{agent['id']}/presence",
+            json={"status": "available"},
+        )
         assert response.status_code == 200, response.text
         return agent
 
 
 def _ticket(journey: Journey, tenant: str, skill: str) -> dict[str, Any]:
     with journey.client(tenant) as client:
-        response = client.post(journey.url("intake") + "/v1/tickets", json={
-            "subject": "Nightly export fails", "description": "Since the upgrade to 4.2",
-            "requester": {"email": "customer@example.org", "name": "Cy Customer"},
-            "priority": "high", "type": "corrective", "tags": [skill],
-        })
+        response = client.post(
+            journey.url("intake") + "/v1/tickets",
+            json={
+                "subject": "Nightly export fails",
+                "description": "Since the upgrade to 4.2",
+                "requester": {"email": "customer@example.org", "name": "Cy Customer"},
+                "priority": "high",
+                "type": "corrective",
+                "tags": [skill],
+            },
+        )
         assert response.status_code == 201, response.text
         ticket: dict[str, Any] = response.json()
         return ticket
@@ -136,9 +151,13 @@ def _ticket(journey: Journey, tenant: str, skill: str) -> dict[str, Any]:
 
 def _webhook_endpoint(journey: Journey, tenant: str) -> dict[str, Any]:
     with journey.client(tenant) as client:
-        response = client.post(journey.url("notify") + "/v1/webhook-endpoints", json={
-            "url": journey.webhooks.url + f"/hooks/{tenant}", "event_types": ["*"],
-        })
+        response = client.post(
+            journey.url("notify") + "/v1/webhook-endpoints",
+            json={
+                "url": journey.webhooks.url + f"/hooks/{tenant}",
+                "event_types": ["*"],
+            },
+        )
         assert response.status_code == 201, response.text
         endpoint: dict[str, Any] = response.json()
         return endpoint
@@ -157,9 +176,11 @@ def test_ticket_is_assigned_breached_notified_and_traced_as_one_journey(journey:
     ticket = _ticket(journey, tenant, "exports")
 
     with journey.client(tenant) as client:
+
         def assigned() -> dict[str, Any] | None:
             shown: dict[str, Any] = client.get(
-                journey.url("intake") + f"/v1/tickets/{ticket['id']}").json()
+                journey.url("intake") + f"/v1/tickets/{ticket['id']}"
+            ).json()
             return shown if shown["assignee"] == agent["id"] else None
 
         shown = wait_until(assigned, 5, "the assignee to show on the ticket")
@@ -168,9 +189,17 @@ def test_ticket_is_assigned_breached_notified_and_traced_as_one_journey(journey:
 
         breach = journey.events.wait_for(BREACHED, ticket["id"], timeout=BREACH_AFTER_SECONDS + 10)
         assert breach.data()["metric"] == "first_response"
-        wait_until(lambda: client.get(journey.url("intake") + f"/v1/tickets/{ticket['id']}")
-                   .json()["sla"].get("first_response", {}).get("state") == "breached",
-                   10, "the breach to show on the ticket")
+        wait_until(
+            lambda: (
+                client.get(journey.url("intake") + f"/v1/tickets/{ticket['id']}")
+                .json()["sla"]
+                .get("first_response", {})
+                .get("state")
+                == "breached"
+            ),
+            10,
+            "the breach to show on the ticket",
+        )
 
     # Webhooks: one per event, each verified by the Standard Webhooks library.
     verifier = Webhook(endpoint["secret"])
@@ -184,11 +213,15 @@ def test_ticket_is_assigned_breached_notified_and_traced_as_one_journey(journey:
 
     # Email: the agent is told of the assignment through SMTP.
     def mail_to_agent() -> list[Path]:
-        return [path for path in journey.mail.messages()
-                if agent["email"] in str(message_from_bytes(path.read_bytes())["To"])]
+        return [
+            path
+            for path in journey.mail.messages()
+            if agent["email"] in str(message_from_bytes(path.read_bytes())["To"])
+        ]
 
-    message = message_from_bytes(wait_until(mail_to_agent, 20, "email to the agent")[0]
-                                 .read_bytes())
+    message = message_from_bytes(
+        wait_until(mail_to_agent, 20, "email to the agent")[0].read_bytes()
+    )
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["Message-ID"]
 
@@ -206,8 +239,9 @@ def test_ticket_is_assigned_breached_notified_and_traced_as_one_journey(journey:
     spans = journey.traces.traces(trace_id)
     roots = [span for span in spans if not span.parent_span_id]
     assert [root.service for root in roots] == ["helpline-intake"]
-    assert any(span.service == "helpline-notify" and span.name.startswith("POST")
-               for span in spans), "the outbound webhook call is part of the trace"
+    assert any(
+        span.service == "helpline-notify" and span.name.startswith("POST") for span in spans
+    ), "the outbound webhook call is part of the trace"
 
 
 def test_agent_reply_in_time_stops_the_clock_without_breach(journey: Journey) -> None:
@@ -215,8 +249,10 @@ def test_agent_reply_in_time_stops_the_clock_without_breach(journey: Journey) ->
     _agent(journey, tenant, "billing")
     ticket = _ticket(journey, tenant, "billing")
     with journey.client(tenant) as client:
-        response = client.post(journey.url("intake") + f"/v1/tickets/{ticket['id']}/messages",
-                               json={"body": "We are on it.", "public": True})
+        response = client.post(
+            journey.url("intake") + f"/v1/tickets/{ticket['id']}/messages",
+            json={"body": "We are on it.", "public": True},
+        )
         assert response.status_code == 201, response.text
 
     stopped = journey.events.wait_for(CLOCK_STOPPED, ticket["id"], timeout=BREACH_AFTER_SECONDS)
@@ -233,12 +269,15 @@ def test_every_event_on_every_topic_is_a_cloudevent(journey: Journey) -> None:
     journey.events.wait_for(CLOCK_STARTED, ticket["id"])
     public = {journey.topic(topic) for topic in topics.PUBLIC_TOPICS}
     records = [record for record in journey.events.records() if record.topic in public]
-    assert {record.topic for record in records} >= {journey.topic(topics.TICKETS),
-                                                    journey.topic(topics.ROUTING),
-                                                    journey.topic(topics.SLA)}
+    assert {record.topic for record in records} >= {
+        journey.topic(topics.TICKETS),
+        journey.topic(topics.ROUTING),
+        journey.topic(topics.SLA),
+    }
     for record in records:
-        event = from_binary_event(KafkaMessage(headers=record.headers, key=record.key,
-                                               value=record.value or b""))
+        event = from_binary_event(
+            KafkaMessage(headers=record.headers, key=record.key, value=record.value or b"")
+        )
         assert event.get_specversion() == "1.0"
         assert event.get_id() == record.event_id
         assert event.get_type() == record.event_type
@@ -247,8 +286,9 @@ def test_every_event_on_every_topic_is_a_cloudevent(journey: Journey) -> None:
         assert event.get_data() == record.data()
 
 
-async def _produce(journey: Journey, topic: str, records: list[tuple[bytes, bytes, list[tuple[
-        str, bytes]]]]) -> list[int]:
+async def _produce(
+    journey: Journey, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+) -> list[int]:
     producer = AIOKafkaProducer(bootstrap_servers=journey.kafka.bootstrap_servers)
     await producer.start()
     try:
@@ -274,13 +314,19 @@ async def _committed(journey: Journey, group: str, partition: TopicPartition) ->
 
 def _wait_consumed(journey: Journey, partition: TopicPartition, offset: int) -> None:
     for service in ("routing", "escalation", "notify"):
-        wait_until(lambda service=service: asyncio.run(   # type: ignore[misc]
-            _committed(journey, f"helpline-{service}", partition)) > offset,
-            20, f"{service} to commit past offset {offset}")
+        wait_until(
+            lambda service=service: (
+                asyncio.run(  # type: ignore[misc]
+                    _committed(journey, f"helpline-{service}", partition)
+                )
+                > offset
+            ),
+            20,
+            f"{service} to commit past offset {offset}",
+        )
 
 
-def test_the_same_event_delivered_twice_changes_nothing_the_second_time(journey: Journey
-                                                                        ) -> None:
+def test_the_same_event_delivered_twice_changes_nothing_the_second_time(journey: Journey) -> None:
     tenant = unique_name("umbrella")
     agent = _agent(journey, tenant, "storage")
     endpoint_calls_before = len(journey.webhooks.received())
@@ -289,8 +335,13 @@ def test_the_same_event_delivered_twice_changes_nothing_the_second_time(journey:
     journey.events.wait_for(ASSIGNED, ticket["id"])
     journey.events.wait_for(CLOCK_STARTED, ticket["id"])
 
-    [offset] = asyncio.run(_produce(journey, original.topic, [
-        (original.key or b"", original.value or b"", list(original.headers.items()))]))
+    [offset] = asyncio.run(
+        _produce(
+            journey,
+            original.topic,
+            [(original.key or b"", original.value or b"", list(original.headers.items()))],
+        )
+    )
     _wait_consumed(journey, TopicPartition(original.topic, original.partition), offset)
 
     assert len(journey.events.events(ASSIGNED, ticket["id"])) == 1
@@ -302,7 +353,8 @@ def test_the_same_event_delivered_twice_changes_nothing_the_second_time(journey:
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
-        journey: Journey) -> None:
+    journey: Journey,
+) -> None:
     tenant = unique_name("hooli")
     valid = _ticket(journey, tenant, "poison")
     original = journey.events.wait_for(CREATED, valid["id"])
@@ -310,20 +362,34 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
     without_ce = [(name, value) for name, value in headers if not name.startswith("ce_")]
     invalid_data = json.dumps({**original.data(), "priority": "whenever"}).encode()
     poison = [
-        (original.key or b"", b"\x00\xffnot json", [(n, v if n != "ce_id" else b"p1")
-                                                    for n, v in headers]),
+        (
+            original.key or b"",
+            b"\x00\xffnot json",
+            [(n, v if n != "ce_id" else b"p1") for n, v in headers],
+        ),
         (original.key or b"", original.value or b"", without_ce),
-        (original.key or b"", invalid_data, [(n, v if n != "ce_id" else b"p3")
-                                             for n, v in headers]),
+        (
+            original.key or b"",
+            invalid_data,
+            [(n, v if n != "ce_id" else b"p3") for n, v in headers],
+        ),
     ]
     # A healthy event after the poison, on the same partition (same key): the ticket is solved.
     solved = to_record(
-        TicketStatusChanged(tenant_id=tenant, ticket_id=valid["id"], occurred_at=utcnow(),
-                            previous_status="new", status="solved"),
+        TicketStatusChanged(
+            tenant_id=tenant,
+            ticket_id=valid["id"],
+            occurred_at=utcnow(),
+            previous_status="new",
+            status="solved",
+        ),
         source="/tests/e2e",
     )
-    offsets = asyncio.run(_produce(journey, original.topic, [
-        *poison, (solved.key, solved.value, list(solved.headers))]))
+    offsets = asyncio.run(
+        _produce(
+            journey, original.topic, [*poison, (solved.key, solved.value, list(solved.headers))]
+        )
+    )
 
     stopped = journey.events.wait_for(CLOCK_STOPPED, valid["id"])
     assert stopped.data()["reason"]
@@ -331,9 +397,12 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
     poisoned = {str(offset) for offset in offsets[:3]}
 
     def dead_letters() -> list[Record] | None:
-        letters = [r for r in journey.events.records(dead)
-                   if r.headers.get("helpline-dlq-offset", b"").decode() in poisoned
-                   and r.headers.get("helpline-dlq-group") == b"helpline-escalation"]
+        letters = [
+            r
+            for r in journey.events.records(dead)
+            if r.headers.get("helpline-dlq-offset", b"").decode() in poisoned
+            and r.headers.get("helpline-dlq-group") == b"helpline-escalation"
+        ]
         return letters if len(letters) == 3 else None
 
     letters = wait_until(dead_letters, 20, "the three poison records in the dead-letter topic")
@@ -343,8 +412,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
     assert all(r.headers["helpline-dlq-error"] for r in letters)
 
 
-def test_a_tenant_cannot_see_or_change_another_tenants_tickets_or_agents(journey: Journey
-                                                                         ) -> None:
+def test_a_tenant_cannot_see_or_change_another_tenants_tickets_or_agents(journey: Journey) -> None:
     owner, intruder = unique_name("owner"), unique_name("intruder")
     agent = _agent(journey, owner, "secrets")
     ticket = _ticket(journey, owner, "secrets")
@@ -353,13 +421,22 @@ def test_a_tenant_cannot_see_or_change_another_tenants_tickets_or_agents(journey
     with journey.client(intruder) as client:
         assert client.get(f"{intake}/v1/tickets/{ticket['id']}").status_code == 404
         assert client.get(f"{intake}/v1/tickets/{ticket['id']}/messages").status_code == 404
-        assert client.post(f"{intake}/v1/tickets/{ticket['id']}/messages",
-                           json={"body": "mine now"}).status_code == 404
-        assert ticket["id"] not in {t["id"] for t in
-                                    client.get(f"{intake}/v1/tickets").json()["items"]}
+        assert (
+            client.post(
+                f"{intake}/v1/tickets/{ticket['id']}/messages", json={"body": "mine now"}
+            ).status_code
+            == 404
+        )
+        assert ticket["id"] not in {
+            t["id"] for t in client.get(f"{intake}/v1/tickets").json()["items"]
+        }
         assert client.get(f"{routing}/v1/agents/{agent['id']}").status_code == 404
-        assert client.put(f"{routing}/v1/agents/{agent['id']}/presence",
-                          json={"status": "offline"}).status_code == 404
+        assert (
+            client.put(
+                f"{routing}/v1/agents/{agent['id']}/presence", json={"status": "offline"}
+            ).status_code
+            == 404
+        )
         assert agent["id"] not in {a["id"] for a in client.get(f"{routing}/v1/agents").json()}
         assert client.get(f"{escalation}/v1/tickets/{ticket['id']}/sla").status_code == 404
         problem = client.get(f"{intake}/v1/tickets/{ticket['id']}")

@@ -42,17 +42,26 @@ def sink(tmp_path: Path) -> Iterator[MailSink]:
 
 @pytest.fixture
 async def rig(engine: AsyncEngine, sink: MailSink) -> AsyncIterator[NotifyRig]:
-    rig = NotifyRig(engine, mailer=SmtpMailer(sink.host, sink.port,
-                                              "Acme Support <support@acme.example>"))
+    rig = NotifyRig(
+        engine, mailer=SmtpMailer(sink.host, sink.port, "Acme Support <support@acme.example>")
+    )
     yield rig
     await rig.aclose()
 
 
 def agent_reply(ticket_id: str, body: str) -> MessageAdded:
     """An agent's public reply made over the API."""
-    return MessageAdded(tenant_id=TENANT, ticket_id=ticket_id, occurred_at=datetime.now(UTC),
-                        message_id=new_ticket_id(), author_role="agent", author_id="agent-ann",
-                        public=True, channel="api", body=body)
+    return MessageAdded(
+        tenant_id=TENANT,
+        ticket_id=ticket_id,
+        occurred_at=datetime.now(UTC),
+        message_id=new_ticket_id(),
+        author_role="agent",
+        author_id="agent-ann",
+        public=True,
+        channel="api",
+        body=body,
+    )
 
 
 def mails_to(sink: MailSink, address: str) -> list[EmailMessage]:
@@ -67,7 +76,8 @@ def mails_to(sink: MailSink, address: str) -> list[EmailMessage]:
 
 
 async def test_acknowledgement_and_agent_reply_reach_the_requester_as_one_thread(
-    rig: NotifyRig, sink: MailSink,
+    rig: NotifyRig,
+    sink: MailSink,
 ) -> None:
     ticket_id = new_ticket_id()
     await rig.emit(ticket_created(ticket_id, requester="dana@customer.example"))
@@ -89,21 +99,32 @@ async def test_acknowledgement_and_agent_reply_reach_the_requester_as_one_thread
     html = reply.get_body(("html",))
     assert text is not None and "Unplug it <now> & call us." in text.get_content()
     assert html is not None and "Unplug it &lt;now&gt; &amp; call us." in html.get_content()
-    delivered = [e.event for e in await rig.published()
-                 if isinstance(e.event, NotificationDelivered) and e.event.ticket_id == ticket_id]
+    delivered = [
+        e.event
+        for e in await rig.published()
+        if isinstance(e.event, NotificationDelivered) and e.event.ticket_id == ticket_id
+    ]
     assert sorted(e.outbound_message_id or "" for e in delivered) == sorted(
-        [str(ack["Message-ID"]), str(reply["Message-ID"])])
+        [str(ack["Message-ID"]), str(reply["Message-ID"])]
+    )
 
 
 async def test_a_tenant_template_in_the_ticket_language_is_rendered_sandboxed(
-    rig: NotifyRig, sink: MailSink,
+    rig: NotifyRig,
+    sink: MailSink,
 ) -> None:
     await tenant_settings.put_template(
-        TENANT, "helpline.ticket.created.v1", "en",
-        TemplateSource(subject="Got it: {{ ticket.subject }}",
-                       text="Hi {{ ticket.requester_name or 'you' }} {{ ''.__class__ }}",
-                       html="<p>{{ ticket.subject }}</p>"),
-        rig.renderer, rig.unit_of_work())
+        TENANT,
+        "helpline.ticket.created.v1",
+        "en",
+        TemplateSource(
+            subject="Got it: {{ ticket.subject }}",
+            text="Hi {{ ticket.requester_name or 'you' }} {{ ''.__class__ }}",
+            html="<p>{{ ticket.subject }}</p>",
+        ),
+        rig.renderer,
+        rig.unit_of_work(),
+    )
     ticket_id = new_ticket_id()
     await rig.emit(ticket_created(ticket_id, requester="erin@customer.example"))
     await rig.worker.deliver_due()

@@ -52,8 +52,9 @@ class Services:
 
 
 @pytest.fixture(scope="module")
-def services(kafka: KafkaNode, postgres: PostgresServer,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def services(
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Services]:
     prefix = unique_name("thread") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     home: Path = tmp_path_factory.mktemp("threading")
@@ -62,11 +63,15 @@ def services(kafka: KafkaNode, postgres: PostgresServer,
     intake_smtp_port = free_port()
     names = ("intake", "notify")
     stack = Stack(
-        home, kafka.bootstrap_servers, ports={name: free_port() for name in names},
-        database_urls={name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
-                       for name in names},
+        home,
+        kafka.bootstrap_servers,
+        ports={name: free_port() for name in names},
+        database_urls={
+            name: postgres.create_database(f"{prefix.rstrip('.')}_{name}") for name in names
+        },
         environment={
-            "HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            **stand_in_identity().environment(),
             "HELPLINE_SMTP_PORT": str(sink.port),
             "HELPLINE_SMTP_SERVER_PORT": str(intake_smtp_port),
             "HELPLINE_DOMAIN_VERIFICATION": "trust",
@@ -96,8 +101,11 @@ def mail_to(sink: MailSink, address: str, subject_part: str) -> EmailMessage | N
 
 def requester_messages(services: Services, ticket_id: str) -> list[dict[str, Any]] | None:
     """The requester's messages on the ticket seen on Kafka, or None while there are none."""
-    found = [record.data() for record in services.recorder.events(MESSAGE_ADDED, ticket_id)
-             if record.data()["author_role"] == "requester"]
+    found = [
+        record.data()
+        for record in services.recorder.events(MESSAGE_ADDED, ticket_id)
+        if record.data()["author_role"] == "requester"
+    ]
     return found or None
 
 
@@ -108,31 +116,49 @@ async def test_requester_reply_to_an_emailed_agent_answer_threads_by_headers_alo
     domain_name = f"{tenant.replace('_', '-')}.example"  # a mailbox's domain is a DNS name
     mailbox, customer = f"support@{domain_name}", "frank@customer.example"
     with services.client(tenant) as client:
-        domain = client.post(services.url("intake") + "/v1/domains",
-                             json={"name": domain_name})
+        domain = client.post(services.url("intake") + "/v1/domains", json={"name": domain_name})
         domain.raise_for_status()
-        client.post(services.url("intake") + f"/v1/domains/{domain.json()['id']}/verify"
-                    ).raise_for_status()
-        client.post(services.url("intake") + "/v1/mailboxes",
-                    json={"address": mailbox}).raise_for_status()
-        ticket = client.post(services.url("intake") + "/v1/tickets", json={
-            "subject": "Scanner jams", "description": "Every page.",
-            "requester": {"email": customer, "name": "Frank"},
-        })
+        client.post(
+            services.url("intake") + f"/v1/domains/{domain.json()['id']}/verify"
+        ).raise_for_status()
+        client.post(
+            services.url("intake") + "/v1/mailboxes", json={"address": mailbox}
+        ).raise_for_status()
+        ticket = client.post(
+            services.url("intake") + "/v1/tickets",
+            json={
+                "subject": "Scanner jams",
+                "description": "Every page.",
+                "requester": {"email": customer, "name": "Frank"},
+            },
+        )
         ticket.raise_for_status()
         ticket_id = ticket.json()["id"]
-        client.post(services.url("intake") + f"/v1/tickets/{ticket_id}/messages", json={
-            "body": "Please clean the rollers.", "public": True,  # an API key writes as an agent
-        }).raise_for_status()
+        client.post(
+            services.url("intake") + f"/v1/tickets/{ticket_id}/messages",
+            json={
+                "body": "Please clean the rollers.",
+                "public": True,  # an API key writes as an agent
+            },
+        ).raise_for_status()
 
-    answer = wait_until(lambda: mail_to(services.sink, customer, "Re:"), 30,
-                        "the agent's answer by email")
+    answer = wait_until(
+        lambda: mail_to(services.sink, customer, "Re:"), 30, "the agent's answer by email"
+    )
     assert f"[#{ticket_id[:8]}]" in str(answer["Subject"])
     assert answer["Auto-Submitted"] == "auto-generated"
-    notified = wait_until(lambda: [r for r in services.recorder.events(
-        "helpline.notification.delivered.v1", ticket_id)
-        if r.data()["outbound_message_id"] == str(answer["Message-ID"])] or None, 20,
-        "the outbound Message-ID published")
+    notified = wait_until(
+        lambda: (
+            [
+                r
+                for r in services.recorder.events("helpline.notification.delivered.v1", ticket_id)
+                if r.data()["outbound_message_id"] == str(answer["Message-ID"])
+            ]
+            or None
+        ),
+        20,
+        "the outbound Message-ID published",
+    )
     assert notified
 
     reply = EmailMessage()
@@ -146,7 +172,8 @@ async def test_requester_reply_to_an_emailed_agent_answer_threads_by_headers_alo
     await asyncio.sleep(1.0)  # intake learns the outbound Message-ID from the stream too
     await smtp_send(reply, hostname="127.0.0.1", port=services.intake_smtp_port, timeout=10)
 
-    [message] = wait_until(lambda: requester_messages(services, ticket_id), 30,
-                           "the requester's reply on the ticket")
+    [message] = wait_until(
+        lambda: requester_messages(services, ticket_id), 30, "the requester's reply on the ticket"
+    )
     assert message["channel"] == "email" and "Cleaned them" in message["body"]
     assert message["email_message_id"].strip("<>") == str(reply["Message-ID"]).strip("<>")

@@ -28,13 +28,17 @@ async def rig(postgres: PostgresServer) -> AsyncIterator[NotifyRig]:
 
 
 async def _suppressed(rig: NotifyRig, ticket_id: str) -> list[NotificationSuppressed]:
-    return [e.event for e in await rig.published()
-            if isinstance(e.event, NotificationSuppressed) and e.event.ticket_id == ticket_id]
+    return [
+        e.event
+        for e in await rig.published()
+        if isinstance(e.event, NotificationSuppressed) and e.event.ticket_id == ticket_id
+    ]
 
 
 @pytest.mark.parametrize("character", ["\x00", "\x01", "\u202e"])
 async def test_a_requester_address_with_a_control_character_is_suppressed_with_the_reason(
-    rig: NotifyRig, character: str,
+    rig: NotifyRig,
+    character: str,
 ) -> None:
     ticket_id = new_ticket_id()
     await rig.emit(ticket_created(ticket_id, requester=f"ca{character}rol@customer.example"))
@@ -52,15 +56,23 @@ async def test_control_characters_in_the_text_are_replaced_not_fatal(rig: Notify
     ticket_id = new_ticket_id()
     created = ticket_created(ticket_id).model_copy(update={"subject": "Printer\x00 on fire"})
     await rig.emit(created)
-    await rig.emit(MessageAdded(tenant_id=TENANT, ticket_id=ticket_id,
-                                occurred_at=datetime.now(UTC), message_id=new_ticket_id(),
-                                author_role="agent", public=True, channel="api",
-                                body="Try\x00 this\x1b[31m", email_message_id="<a\x00b@x>"))
+    await rig.emit(
+        MessageAdded(
+            tenant_id=TENANT,
+            ticket_id=ticket_id,
+            occurred_at=datetime.now(UTC),
+            message_id=new_ticket_id(),
+            author_role="agent",
+            public=True,
+            channel="api",
+            body="Try\x00 this\x1b[31m",
+            email_message_id="<a\x00b@x>",
+        )
+    )
     await rig.worker.deliver_due()
 
     assert isinstance(rig.mailer, FakeMailer)
     sent = rig.mailer.sent
-    assert [mail.subject.endswith(f"Printer{REPLACEMENT} on fire") for mail in sent] == [
-        True, True]
+    assert [mail.subject.endswith(f"Printer{REPLACEMENT} on fire") for mail in sent] == [True, True]
     assert f"Try{REPLACEMENT} this{REPLACEMENT}[31m" in sent[1].text
     assert all(d.status == "delivered" for d in await rig.deliveries(ticket_id))

@@ -26,13 +26,22 @@ CREATED = "helpline.ticket.created.v1"
 HOSTILE = ["\x00", "\ud800"]
 BODIES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/{x}"}),
-    ("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/in",
-                                       "event_types": ["helpline.{x}"]}),
-    ("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/in",
-                                       "filters": {"team": ["{x}"]}}),
+    (
+        "POST",
+        "/v1/webhook-endpoints",
+        {"url": "https://hooks.example.com/in", "event_types": ["helpline.{x}"]},
+    ),
+    (
+        "POST",
+        "/v1/webhook-endpoints",
+        {"url": "https://hooks.example.com/in", "filters": {"team": ["{x}"]}},
+    ),
     ("POST", "/v1/subscriptions", {"event_types": ["helpline.sla.*"], "addresses": ["a{x}@b.c"]}),
-    ("POST", "/v1/subscriptions", {"event_types": ["helpline.sla.*"], "channel": "webhook",
-                                   "endpoint_ids": ["{x}"]}),
+    (
+        "POST",
+        "/v1/subscriptions",
+        {"event_types": ["helpline.sla.*"], "channel": "webhook", "endpoint_ids": ["{x}"]},
+    ),
     ("PUT", f"/v1/templates/{CREATED}/en", {"subject": "Hi {x}", "text": "t"}),
     ("PUT", f"/v1/templates/{CREATED}/en", {"subject": "Hi", "text": "t{x}", "html": "<p>"}),
     ("POST", "/v1/suppressions", {"address": "a{x}@b.c"}),
@@ -54,17 +63,20 @@ async def api(postgres: PostgresServer) -> AsyncIterator[httpx.AsyncClient]:
     async with migrated_engine(postgres) as engine:
         app = api_app(_units(engine))
         token = stand_in_identity().api_key(TENANT)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://notify",
-                                     headers={"authorization": f"Bearer {token}"}) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://notify",
+            headers={"authorization": f"Bearer {token}"},
+        ) as client:
             yield client
 
 
 def _units(engine: AsyncEngine) -> Any:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     outbox, inbox = outbox_table(metadata), inbox_table(metadata)
-    return lambda: NotifyUnitOfWork(sessions, outbox_table=outbox, inbox_table=inbox,
-                                    source="/helpline/notify")
+    return lambda: NotifyUnitOfWork(
+        sessions, outbox_table=outbox, inbox_table=inbox, source="/helpline/notify"
+    )
 
 
 def _poisoned(body: dict[str, Any], character: str) -> bytes:
@@ -80,14 +92,23 @@ def _assert_problem(response: httpx.Response) -> None:
 @pytest.mark.parametrize("character", HOSTILE, ids=["nul", "surrogate"])
 @pytest.mark.parametrize(("method", "path", "body"), BODIES)
 async def test_a_hostile_string_in_a_body_is_a_problem(
-    api: httpx.AsyncClient, method: str, path: str, body: dict[str, Any], character: str,
+    api: httpx.AsyncClient,
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    character: str,
 ) -> None:
-    response = await api.request(method, path, content=_poisoned(body, character),
-                                 headers={"content-type": "application/json"})
+    response = await api.request(
+        method,
+        path,
+        content=_poisoned(body, character),
+        headers={"content-type": "application/json"},
+    )
     _assert_problem(response)
 
 
 @pytest.mark.parametrize(("method", "path"), PATHS)
-async def test_a_nul_in_a_path_or_query_is_a_problem(api: httpx.AsyncClient, method: str,
-                                                     path: str) -> None:
+async def test_a_nul_in_a_path_or_query_is_a_problem(
+    api: httpx.AsyncClient, method: str, path: str
+) -> None:
     _assert_problem(await api.request(method, path))

@@ -31,6 +31,7 @@ HEALTHY_EVENTS = 30
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture
 async def engine(postgres: PostgresServer) -> AsyncIterator[AsyncEngine]:
     async with migrated_engine(postgres) as engine:
@@ -43,8 +44,14 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(engine: AsyncEngine) -> None:
-    options = WorkerOptions(email_domain="acme.example", send_timeout=15.0, max_in_flight=16,
-                            max_per_destination=4, batch_size=16, poll_interval=0.05)
+    options = WorkerOptions(
+        email_domain="acme.example",
+        send_timeout=15.0,
+        max_in_flight=16,
+        max_per_destination=4,
+        batch_size=16,
+        poll_interval=0.05,
+    )
     rig = NotifyRig(engine, options=options)
     with ScriptedReceiver(Answer(204, delay=30.0)) as hanging, ScriptedReceiver() as healthy:
         await rig.add_endpoint(hanging.url + "/slow", ASSIGNED)
@@ -71,7 +78,8 @@ async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(engine: AsyncEngi
             await rig.aclose()
 
     assert len(hanging.received()) <= options.max_per_destination, "4 slots, no more"
-    latencies = [call.at - sent_at[json.loads(call.body)["data"]["ticket_id"]]
-                 for call in healthy.received()]
+    latencies = [
+        call.at - sent_at[json.loads(call.body)["data"]["ticket_id"]] for call in healthy.received()
+    ]
     assert len(latencies) == HEALTHY_EVENTS
     assert percentile(latencies, 0.99) < 1.0, f"healthy p99 {percentile(latencies, 0.99):.3f} s"

@@ -38,6 +38,7 @@ REFUSED = {
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture
 async def engine(postgres: PostgresServer) -> AsyncIterator[AsyncEngine]:
     async with migrated_engine(postgres) as engine:
@@ -52,9 +53,15 @@ async def test_forbidden_destinations_are_refused_at_delivery_with_the_reason_re
     by_endpoint: dict[str, str] = {}
     async with rig.unit_of_work() as uow:
         for url in REFUSED:
-            endpoint = WebhookEndpoint(id=new_id(), tenant_id=TENANT, url=url,
-                                       secret=new_webhook_secret(), event_types=("*",),
-                                       enabled=True, created_at=utcnow())
+            endpoint = WebhookEndpoint(
+                id=new_id(),
+                tenant_id=TENANT,
+                url=url,
+                secret=new_webhook_secret(),
+                event_types=("*",),
+                enabled=True,
+                created_at=utcnow(),
+            )
             await uow.endpoints.add(endpoint)
             by_endpoint[endpoint.id] = url
         await uow.commit()
@@ -84,7 +91,13 @@ async def test_literal_forbidden_addresses_are_refused_at_registration(
         if "localhost" in url:
             continue
         with pytest.raises(InvalidWebhookUrl):
-            await endpoints.register_webhook_endpoint(endpoints.RegisterWebhookEndpoint(
-                tenant_id=TENANT, url=url, event_types=("*",), allow_private_networks=False,
-            ), rig.unit_of_work())
+            await endpoints.register_webhook_endpoint(
+                endpoints.RegisterWebhookEndpoint(
+                    tenant_id=TENANT,
+                    url=url,
+                    event_types=("*",),
+                    allow_private_networks=False,
+                ),
+                rig.unit_of_work(),
+            )
     await rig.aclose()

@@ -49,21 +49,39 @@ def now() -> datetime:
 
 
 def agent_reply(ticket_id: str) -> MessageAdded:
-    return MessageAdded(tenant_id=TENANT, ticket_id=ticket_id, occurred_at=now(),
-                        message_id=new_ticket_id(), author_role="agent", public=True,
-                        channel="api", body="Try turning it off and on again.")
+    return MessageAdded(
+        tenant_id=TENANT,
+        ticket_id=ticket_id,
+        occurred_at=now(),
+        message_id=new_ticket_id(),
+        author_role="agent",
+        public=True,
+        channel="api",
+        body="Try turning it off and on again.",
+    )
 
 
 async def suppressed(rig: NotifyRig, ticket_id: str) -> list[NotificationSuppressed]:
-    return [e.event for e in await rig.published()
-            if isinstance(e.event, NotificationSuppressed) and e.event.ticket_id == ticket_id]
+    return [
+        e.event
+        for e in await rig.published()
+        if isinstance(e.event, NotificationSuppressed) and e.event.ticket_id == ticket_id
+    ]
 
 
 async def test_a_bounced_address_is_suppressed(rig: NotifyRig) -> None:
     ticket_id = new_ticket_id()
-    await rig.emit(EmailBounced(tenant_id=TENANT, ticket_id=ticket_id, occurred_at=now(),
-                                address="Gone@Customer.example", permanent=True, status="5.1.1",
-                                linked=False))
+    await rig.emit(
+        EmailBounced(
+            tenant_id=TENANT,
+            ticket_id=ticket_id,
+            occurred_at=now(),
+            address="Gone@Customer.example",
+            permanent=True,
+            status="5.1.1",
+            linked=False,
+        )
+    )
     await rig.emit(ticket_created(ticket_id, requester="gone@customer.example"))
 
     [event] = await suppressed(rig, ticket_id)
@@ -86,14 +104,28 @@ async def test_the_per_recipient_cap_stops_a_mail_loop(rig: NotifyRig) -> None:
 
 
 async def test_an_event_type_without_a_template_is_reported(rig: NotifyRig) -> None:
-    await tenant_settings.add_subscription(Subscription(
-        id=new_subscription_id(), tenant_id=TENANT, channel="email", roles=("requester",),
-        event_types=("helpline.ticket.status_changed.v1",), created_at=now(),
-    ), rig.unit_of_work())
+    await tenant_settings.add_subscription(
+        Subscription(
+            id=new_subscription_id(),
+            tenant_id=TENANT,
+            channel="email",
+            roles=("requester",),
+            event_types=("helpline.ticket.status_changed.v1",),
+            created_at=now(),
+        ),
+        rig.unit_of_work(),
+    )
     ticket_id = new_ticket_id()
     await rig.emit(ticket_created(ticket_id))
-    await rig.emit(TicketStatusChanged(tenant_id=TENANT, ticket_id=ticket_id, occurred_at=now(),
-                                       previous_status="new", status="open"))
+    await rig.emit(
+        TicketStatusChanged(
+            tenant_id=TENANT,
+            ticket_id=ticket_id,
+            occurred_at=now(),
+            previous_status="new",
+            status="open",
+        )
+    )
 
     [event] = await suppressed(rig, ticket_id)
     assert event.reason == "no_template"
@@ -101,11 +133,18 @@ async def test_an_event_type_without_a_template_is_reported(rig: NotifyRig) -> N
 
 
 async def test_a_disabled_endpoint_is_reported(rig: NotifyRig) -> None:
-    endpoint_id = await rig.add_endpoint("https://hooks.example.com/in",
-                                         ("helpline.ticket.assigned.v1",))
-    await endpoints.change_webhook_endpoint(endpoints.ChangeWebhookEndpoint(
-        tenant_id=TENANT, endpoint_id=endpoint_id, allow_private_networks=False, enabled=False,
-    ), rig.unit_of_work())
+    endpoint_id = await rig.add_endpoint(
+        "https://hooks.example.com/in", ("helpline.ticket.assigned.v1",)
+    )
+    await endpoints.change_webhook_endpoint(
+        endpoints.ChangeWebhookEndpoint(
+            tenant_id=TENANT,
+            endpoint_id=endpoint_id,
+            allow_private_networks=False,
+            enabled=False,
+        ),
+        rig.unit_of_work(),
+    )
     ticket_id = new_ticket_id()
     await rig.emit(ticket_assigned(ticket_id))
 
@@ -113,8 +152,7 @@ async def test_a_disabled_endpoint_is_reported(rig: NotifyRig) -> None:
     assert (event.reason, event.channel) == ("disabled_endpoint", "webhook")
 
 
-async def test_a_reply_on_a_ticket_without_a_known_requester_is_reported(rig: NotifyRig
-                                                                          ) -> None:
+async def test_a_reply_on_a_ticket_without_a_known_requester_is_reported(rig: NotifyRig) -> None:
     ticket_id = new_ticket_id()
     await rig.emit(agent_reply(ticket_id))
 

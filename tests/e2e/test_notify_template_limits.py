@@ -30,23 +30,30 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 TENANT = "acme"
 RENDER_TIMEOUT = 1.0
 CREATED = "helpline.ticket.created.v1"
-ENDLESS = ("{% for i in range(100000) %}{% for j in range(100000) %}{% for k in range(100000) %}"
-           "{% endfor %}{% endfor %}{% endfor %}")
+ENDLESS = (
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% for k in range(100000) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
 
 
 @pytest.fixture(scope="module")
-def notify(kafka: KafkaNode, postgres: PostgresServer,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
+def notify(
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, str]]:
     """Notify alone, on its own topics and database, with a 1 s render limit."""
     prefix = unique_name("tpl") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     stack = Stack(
-        tmp_path_factory.mktemp("template-limits"), kafka.bootstrap_servers,
+        tmp_path_factory.mktemp("template-limits"),
+        kafka.bootstrap_servers,
         ports={"notify": free_port()},
         database_urls={"notify": postgres.create_database(prefix.rstrip(".") + "_notify")},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
-                     "HELPLINE_SMTP_PORT": str(free_port()),
-                     "HELPLINE_TEMPLATE_RENDER_TIMEOUT": str(RENDER_TIMEOUT)},
+        environment={
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            **stand_in_identity().environment(),
+            "HELPLINE_SMTP_PORT": str(free_port()),
+            "HELPLINE_TEMPLATE_RENDER_TIMEOUT": str(RENDER_TIMEOUT),
+        },
     )
     try:
         stack.start("notify")
@@ -56,8 +63,11 @@ def notify(kafka: KafkaNode, postgres: PostgresServer,
 
 
 def _client(stack: Stack) -> httpx.Client:
-    return httpx.Client(base_url=stack.running["notify"].url, timeout=10, headers={
-        "authorization": f"Bearer {stand_in_identity().api_key(TENANT)}"})
+    return httpx.Client(
+        base_url=stack.running["notify"].url,
+        timeout=10,
+        headers={"authorization": f"Bearer {stand_in_identity().api_key(TENANT)}"},
+    )
 
 
 async def _emit(kafka: KafkaNode, prefix: str, event: TicketCreated) -> None:
@@ -65,40 +75,61 @@ async def _emit(kafka: KafkaNode, prefix: str, event: TicketCreated) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers)
     await producer.start()
     try:
-        await producer.send_and_wait(prefix + record.topic, value=record.value, key=record.key,
-                                     headers=list(record.headers))
+        await producer.send_and_wait(
+            prefix + record.topic, value=record.value, key=record.key, headers=list(record.headers)
+        )
     finally:
         await producer.stop()
 
 
-def test_saving_an_endless_template_is_refused_naming_the_limit(
-        notify: tuple[Stack, str]) -> None:
+def test_saving_an_endless_template_is_refused_naming_the_limit(notify: tuple[Stack, str]) -> None:
     stack, _prefix = notify
     with _client(stack) as client:
         for _worker in range(2):  # both render workers started, so only the render is timed
-            assert client.put(f"/v1/templates/{CREATED}/de",
-                              json={"subject": "Hi", "text": "Hallo"}).status_code == 204
+            assert (
+                client.put(
+                    f"/v1/templates/{CREATED}/de", json={"subject": "Hi", "text": "Hallo"}
+                ).status_code
+                == 204
+            )
         started = time.monotonic()
-        refused = client.put(f"/v1/templates/{CREATED}/en",
-                             json={"subject": "Hi", "text": ENDLESS})
+        refused = client.put(f"/v1/templates/{CREATED}/en", json={"subject": "Hi", "text": ENDLESS})
         assert refused.status_code == 422, refused.text
         assert refused.json()["detail"] == "rendering took longer than 1 s"
         assert time.monotonic() - started < RENDER_TIMEOUT + 3
 
 
 def test_an_endless_loop_fails_its_email_while_healthz_answers_fast(
-        notify: tuple[Stack, str], kafka: KafkaNode) -> None:
+    notify: tuple[Stack, str], kafka: KafkaNode
+) -> None:
     stack, prefix = notify
     ticket_id = unique_name("ticket")
     with _client(stack) as client:
-        saved = client.put(f"/v1/templates/{CREATED}/en", json={
-            "subject": "Got it", "text": "{% if ticket.subject == 'boom' %}" + ENDLESS
-            + "{% endif %}Hello"})
+        saved = client.put(
+            f"/v1/templates/{CREATED}/en",
+            json={
+                "subject": "Got it",
+                "text": "{% if ticket.subject == 'boom' %}" + ENDLESS + "{% endif %}Hello",
+            },
+        )
         assert saved.status_code == 204, saved.text
-        asyncio.run(_emit(kafka, prefix, TicketCreated(
-            tenant_id=TENANT, ticket_id=ticket_id, occurred_at=utcnow(), subject="boom",
-            description="", requester=Requester(email="carol@customer.example"),
-            priority="normal", type="question", channel="api")))
+        asyncio.run(
+            _emit(
+                kafka,
+                prefix,
+                TicketCreated(
+                    tenant_id=TENANT,
+                    ticket_id=ticket_id,
+                    occurred_at=utcnow(),
+                    subject="boom",
+                    description="",
+                    requester=Requester(email="carol@customer.example"),
+                    priority="normal",
+                    type="question",
+                    channel="api",
+                ),
+            )
+        )
 
         health_ms: list[float] = []
         delivery: dict[str, Any] | None = None

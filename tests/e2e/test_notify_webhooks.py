@@ -35,6 +35,7 @@ ASSIGNED = ("helpline.ticket.assigned.v1",)
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture
 async def engine(postgres: PostgresServer) -> AsyncIterator[AsyncEngine]:
     async with migrated_engine(postgres) as engine:
@@ -43,8 +44,9 @@ async def engine(postgres: PostgresServer) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def rig(engine: AsyncEngine) -> AsyncIterator[NotifyRig]:
-    rig = NotifyRig(engine, options=WorkerOptions(email_domain="acme.example",
-                                                  disable_after=timedelta(hours=1)))
+    rig = NotifyRig(
+        engine, options=WorkerOptions(email_domain="acme.example", disable_after=timedelta(hours=1))
+    )
     yield rig
     await rig.aclose()
 
@@ -61,7 +63,8 @@ async def webhook_of(rig: NotifyRig, ticket_id: str) -> Delivery:
 
 
 async def test_standard_webhooks_receiver_accepts_deliveries_and_rejects_forgeries(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     endpoint_id = await rig.add_endpoint(receiver.url + "/in", ASSIGNED)
     secret = await rig.secret_of(endpoint_id)
@@ -78,8 +81,12 @@ async def test_standard_webhooks_receiver_accepts_deliveries_and_rejects_forgeri
     with pytest.raises(WebhookVerificationError):
         Webhook(await rig.secret_of(other_endpoint)).verify(call.body, call.headers)
     stale = signed_headers(
-        WebhookRequest(url=receiver.url, message_id=call.headers["webhook-id"],
-                       body=call.body.decode(), secret=secret),
+        WebhookRequest(
+            url=receiver.url,
+            message_id=call.headers["webhook-id"],
+            body=call.body.decode(),
+            secret=secret,
+        ),
         datetime.now(UTC) - timedelta(minutes=6),
     )
     with pytest.raises(WebhookVerificationError):
@@ -87,12 +94,14 @@ async def test_standard_webhooks_receiver_accepts_deliveries_and_rejects_forgeri
 
 
 async def test_during_rotation_deliveries_verify_with_the_old_and_the_new_secret(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     endpoint_id = await rig.add_endpoint(receiver.url + "/in", ASSIGNED)
     old = await rig.secret_of(endpoint_id)
-    rotated = await endpoints.rotate_secret(TENANT, endpoint_id, timedelta(hours=1),
-                                            rig.unit_of_work())
+    rotated = await endpoints.rotate_secret(
+        TENANT, endpoint_id, timedelta(hours=1), rig.unit_of_work()
+    )
     await rig.emit(ticket_assigned(new_ticket_id()))
 
     await rig.worker.deliver_due()
@@ -109,7 +118,8 @@ async def test_during_rotation_deliveries_verify_with_the_old_and_the_new_secret
 
 
 async def test_receiver_failing_three_times_gets_the_message_once_on_the_fourth_attempt(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     receiver.script = [Answer(500), Answer(502), Answer(500)]
     await rig.add_endpoint(receiver.url + "/in", ASSIGNED)
@@ -138,18 +148,27 @@ async def test_receiver_failing_three_times_gets_the_message_once_on_the_fourth_
     async with rig.unit_of_work() as uow:
         attempts = await uow.deliveries.attempts(TENANT, delivery.id)
     assert [(a.attempt, a.status_code, a.outcome) for a in attempts] == [
-        (1, 500, "failed"), (2, 502, "failed"), (3, 500, "failed"), (4, 204, "delivered")]
+        (1, 500, "failed"),
+        (2, 502, "failed"),
+        (3, 500, "failed"),
+        (4, 204, "delivered"),
+    ]
     assert all(a.latency_ms >= 0 for a in attempts) and attempts[0].detail == "HTTP 500: ok"
-    outcomes = [e.event for e in await rig.published()
-                if e.event.ticket_id == ticket_id and e.event.channel == "webhook"]
+    outcomes = [
+        e.event
+        for e in await rig.published()
+        if e.event.ticket_id == ticket_id and e.event.channel == "webhook"
+    ]
     assert [type(e).__name__ for e in outcomes] == ["NotificationFailed"] * 3 + [
-        "NotificationDelivered"]
+        "NotificationDelivered"
+    ]
     assert all(isinstance(e, NotificationFailed) and e.will_retry for e in outcomes[:3])
     assert isinstance(outcomes[3], NotificationDelivered)
 
 
 async def test_retry_after_of_a_throttling_receiver_is_honoured(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     receiver.script = [Answer(429, {"retry-after": "3600"})]
     await rig.add_endpoint(receiver.url + "/in", ASSIGNED)
@@ -163,11 +182,13 @@ async def test_retry_after_of_a_throttling_receiver_is_honoured(
 
 
 async def test_410_gone_disables_the_endpoint_and_later_events_are_suppressed(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     receiver.default = Answer(410)
-    endpoint_id = await rig.add_endpoint(receiver.url + "/in", ASSIGNED,
-                                         owner_email="ops@partner.example")
+    endpoint_id = await rig.add_endpoint(
+        receiver.url + "/in", ASSIGNED, owner_email="ops@partner.example"
+    )
     first, second = new_ticket_id(), new_ticket_id()
     await rig.emit(ticket_assigned(first))
 
@@ -178,8 +199,9 @@ async def test_410_gone_disables_the_endpoint_and_later_events_are_suppressed(
     endpoint = await endpoints.get_webhook_endpoint(TENANT, endpoint_id, rig.unit_of_work())
     assert not endpoint.enabled and endpoint.disabled_reason == "answered 410 Gone"
     assert (await webhook_of(rig, second)).status == "suppressed"
-    suppressed = [e.event for e in await rig.published()
-                  if e.type == "helpline.notification.suppressed.v1"]
+    suppressed = [
+        e.event for e in await rig.published() if e.type == "helpline.notification.suppressed.v1"
+    ]
     assert [(e.ticket_id, e.reason) for e in suppressed] == [(second, "disabled_endpoint")]
     await rig.worker.deliver_due()
     assert len(receiver.received()) == 1
@@ -189,11 +211,13 @@ async def test_410_gone_disables_the_endpoint_and_later_events_are_suppressed(
 
 
 async def test_endpoint_failing_for_the_configured_period_is_disabled_and_its_owner_told(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     receiver.default = Answer(500)
-    endpoint_id = await rig.add_endpoint(receiver.url + "/in", ASSIGNED,
-                                         owner_email="ops@partner.example")
+    endpoint_id = await rig.add_endpoint(
+        receiver.url + "/in", ASSIGNED, owner_email="ops@partner.example"
+    )
     ticket_id = new_ticket_id()
     await rig.emit(ticket_assigned(ticket_id))
     start = rig.clock.now
@@ -216,7 +240,8 @@ async def test_endpoint_failing_for_the_configured_period_is_disabled_and_its_ow
 
 
 async def test_failed_and_suppressed_messages_are_replayed_once_the_endpoint_is_back(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     receiver.script = [Answer(410)]
     endpoint_id = await rig.add_endpoint(receiver.url + "/in", ASSIGNED)
@@ -227,11 +252,20 @@ async def test_failed_and_suppressed_messages_are_replayed_once_the_endpoint_is_
     for ticket_id in tickets[1:]:
         await rig.emit(ticket_assigned(ticket_id))
     assert [(await webhook_of(rig, t)).status for t in tickets] == [
-        "failed", "suppressed", "suppressed"]
+        "failed",
+        "suppressed",
+        "suppressed",
+    ]
 
-    await endpoints.change_webhook_endpoint(endpoints.ChangeWebhookEndpoint(
-        tenant_id=TENANT, endpoint_id=endpoint_id, allow_private_networks=True, enabled=True,
-    ), rig.unit_of_work())
+    await endpoints.change_webhook_endpoint(
+        endpoints.ChangeWebhookEndpoint(
+            tenant_id=TENANT,
+            endpoint_id=endpoint_id,
+            allow_private_networks=True,
+            enabled=True,
+        ),
+        rig.unit_of_work(),
+    )
     queued = await endpoints.replay_failed(TENANT, endpoint_id, since, rig.unit_of_work())
     rig.clock.advance(timedelta(seconds=1))
     await rig.worker.deliver_due()
@@ -241,7 +275,8 @@ async def test_failed_and_suppressed_messages_are_replayed_once_the_endpoint_is_
     ids = [call.headers["webhook-id"] for call in receiver.received()]
     assert len(ids) == 4 and len(set(ids)) == 3 and ids[0] in ids[1:], "replays keep the id"
     assert {json.loads(call.body)["data"]["ticket_id"] for call in receiver.received()} == set(
-        tickets)
+        tickets
+    )
 
     first = await webhook_of(rig, tickets[0])
     await endpoints.resend_delivery(TENANT, first.id, rig.unit_of_work())
@@ -252,7 +287,8 @@ async def test_failed_and_suppressed_messages_are_replayed_once_the_endpoint_is_
 
 
 async def test_an_ordered_endpoint_gets_one_tickets_events_in_order_despite_a_retry(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     receiver.script = [Answer(500)]
     await rig.add_endpoint(receiver.url + "/ordered", ASSIGNED, ordered=True)
@@ -267,15 +303,20 @@ async def test_an_ordered_endpoint_gets_one_tickets_events_in_order_despite_a_re
     await rig.worker.deliver_due()
 
     ids = [call.headers["webhook-id"] for call in receiver.received()]
-    first_id, second_id = (d.id for d in sorted(
-        (d for d in await rig.deliveries(ticket_id) if d.channel == "webhook"),
-        key=lambda d: d.trigger_event_id != first.id))
+    first_id, second_id = (
+        d.id
+        for d in sorted(
+            (d for d in await rig.deliveries(ticket_id) if d.channel == "webhook"),
+            key=lambda d: d.trigger_event_id != first.id,
+        )
+    )
     assert ids == [first_id, first_id, second_id]
     assert second.id != first.id
 
 
 async def test_an_unordered_endpoint_does_not_hold_back_later_events(
-    rig: NotifyRig, receiver: ScriptedReceiver,
+    rig: NotifyRig,
+    receiver: ScriptedReceiver,
 ) -> None:
     receiver.script = [Answer(500)]
     await rig.add_endpoint(receiver.url + "/any-order", ASSIGNED)

@@ -54,8 +54,7 @@ class Deployment(RunningServices):
 
 
 @pytest.fixture(scope="module")
-def deployment(kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Deployment]:
+def deployment(kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """The services that make tickets, assign them and forward them to partners."""
     prefix = unique_name("partner") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
@@ -85,20 +84,32 @@ def deployment(kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
 def assigned_ticket(deployment: Deployment, tenant: str) -> str:
     """A ticket of ``tenant`` that routing assigns at once; its id."""
     with deployment.client(tenant) as client:
-        response = client.post(deployment.url("routing") + "/v1/agents", json={
-            "name": "Ada Lovelace", "email": f"ada@{tenant}.example.com",
-            "skills": {"exports": 7}, "capacity": {"api": 5, "email": 5},
-        })
+        response = client.post(
+            deployment.url("routing") + "/v1/agents",
+            json={
+                "name": "Ada Lovelace",
+                "email": f"ada@{tenant}.example.com",
+                "skills": {"exports": 7},
+                "capacity": {"api": 5, "email": 5},
+            },
+        )
         assert response.status_code == 201, response.text
         agent = response.json()["id"]
-        response = client.put(deployment.url("routing") + f"/v1/agents/{agent}/presence",
-                              json={"status": "available"})
+        response = client.put(
+            deployment.url("routing") + f"/v1/agents/{agent}/presence", json={"status": "available"}
+        )
         assert response.status_code == 200, response.text
-        response = client.post(deployment.url("intake") + "/v1/tickets", json={
-            "subject": "Nightly export fails", "description": "Since the upgrade to 4.2",
-            "requester": {"email": "customer@example.org"}, "priority": "high",
-            "type": "corrective", "tags": ["exports"],
-        })
+        response = client.post(
+            deployment.url("intake") + "/v1/tickets",
+            json={
+                "subject": "Nightly export fails",
+                "description": "Since the upgrade to 4.2",
+                "requester": {"email": "customer@example.org"},
+                "priority": "high",
+                "type": "corrective",
+                "tags": ["exports"],
+            },
+        )
         assert response.status_code == 201, response.text
         ticket: str = response.json()["id"]
     deployment.internal.wait_for(ASSIGNED, ticket, timeout=20)
@@ -107,12 +118,16 @@ def assigned_ticket(deployment: Deployment, tenant: str) -> str:
 
 def internal_events(deployment: Deployment, tenant: str) -> dict[str, Record]:
     """Every event of ``tenant`` on the internal topics, by ``ce_id``."""
-    return {record.event_id: record for record in deployment.internal.records()
-            if record.headers.get("ce_tenantid") == tenant.encode()}
+    return {
+        record.event_id: record
+        for record in deployment.internal.records()
+        if record.headers.get("ce_tenantid") == tenant.encode()
+    }
 
 
 def topic_exists(deployment: Deployment, topic: str) -> bool:
     """Whether the broker has ``topic``."""
+
     async def listed() -> list[str]:
         admin = AIOKafkaAdminClient(bootstrap_servers=deployment.kafka.bootstrap_servers)
         await admin.start()
@@ -120,31 +135,41 @@ def topic_exists(deployment: Deployment, topic: str) -> bool:
             return await admin.list_topics()
         finally:
             await admin.close()
+
     return topic in asyncio.run(listed())
 
 
 def retention_of(deployment: Deployment, topic: str) -> str:
     """The ``retention.ms`` the broker keeps for ``topic``."""
+
     async def described() -> Any:
         admin = AIOKafkaAdminClient(bootstrap_servers=deployment.kafka.bootstrap_servers)
         await admin.start()
         try:
             return await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})])
+                [ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})]
+            )
         finally:
             await admin.close()
+
     response = asyncio.run(described())[0].to_object()
     entries = response["resources"][0]["config_entries"]
     # The entry's name field is "config_names" in version 0 of the response, "config_name" later.
-    return str(next(e["config_value"] for e in entries
-                    if e.get("config_name", e.get("config_names")) == "retention.ms"))
+    return str(
+        next(
+            e["config_value"]
+            for e in entries
+            if e.get("config_name", e.get("config_names")) == "retention.ms"
+        )
+    )
 
 
 def cloud_event(record: Record) -> Any:
     """What a partner's CloudEvents SDK makes of ``record``."""
     assert record.value is not None
-    return from_binary_event(KafkaMessage(headers=record.headers, key=record.key,
-                                          value=record.value))
+    return from_binary_event(
+        KafkaMessage(headers=record.headers, key=record.key, value=record.value)
+    )
 
 
 def test_a_partner_reads_its_tenants_events_with_their_ids_and_trace_and_nothing_else(
@@ -154,19 +179,25 @@ def test_a_partner_reads_its_tenants_events_with_their_ids_and_trace_and_nothing
     ticket_a = assigned_ticket(deployment, tenant_a)
     ticket_b = assigned_ticket(deployment, tenant_b)
     stream_a, stream_b = deployment.partner_topic(tenant_a), deployment.partner_topic(tenant_b)
-    wait_until(lambda: topic_exists(deployment, stream_a) and topic_exists(deployment, stream_b),
-               20, "both partner topics")
+    wait_until(
+        lambda: topic_exists(deployment, stream_a) and topic_exists(deployment, stream_b),
+        20,
+        "both partner topics",
+    )
 
     with TopicRecorder(deployment.kafka.bootstrap_servers, [stream_a, stream_b]) as partner:
+
         def both_of_a() -> list[Record] | None:
             records = partner.records(stream_a)
             types = {r.event_type for r in records if r.key == ticket_a.encode()}
             return records if {CREATED, ASSIGNED} <= types else None
 
         read_a = wait_until(both_of_a, 20, "ticket.created and ticket.assigned of tenant A")
-        wait_until(lambda: {r.event_type for r in partner.records(stream_b)} >= {CREATED,
-                                                                                  ASSIGNED},
-                   20, "tenant B's stream")
+        wait_until(
+            lambda: {r.event_type for r in partner.records(stream_b)} >= {CREATED, ASSIGNED},
+            20,
+            "tenant B's stream",
+        )
         read_b = partner.records(stream_b)
 
     internal_a = internal_events(deployment, tenant_a)
@@ -175,8 +206,11 @@ def test_a_partner_reads_its_tenants_events_with_their_ids_and_trace_and_nothing
         assert event.get_data()["tenant_id"] == tenant_a
         assert event.get_extension("tenantid") == tenant_a
         source = internal_a[event.get_id()]  # the same ce_id as on the internal topic
-        assert (record.key, record.value, record.headers) == (source.key, source.value,
-                                                              source.headers)
+        assert (record.key, record.value, record.headers) == (
+            source.key,
+            source.value,
+            source.headers,
+        )
         assert record.headers["traceparent"] == source.headers["traceparent"]
     # The agent going available is keyed by the agent (it is about no ticket).
     tickets_a = [r for r in read_a if r.event_type != PRESENCE_CHANGED]
@@ -207,6 +241,7 @@ def test_events_published_while_notify_is_down_reach_the_partner_after_its_resta
     deployment.stack.start("notify")
 
     with TopicRecorder(deployment.kafka.bootstrap_servers, [stream]) as partner:
+
         def everything() -> set[str] | None:
             internal = set(internal_events(deployment, tenant))
             forwarded = {r.event_id for r in partner.records(stream)}
@@ -215,8 +250,10 @@ def test_events_published_while_notify_is_down_reach_the_partner_after_its_resta
         wait_until(everything, 30, "every event of the tenant on its partner stream")
         read = partner.records(stream)
 
-    assert {r.key for r in read if r.event_type != PRESENCE_CHANGED} == {first.encode(),
-                                                                          second.encode()}
+    assert {r.key for r in read if r.event_type != PRESENCE_CHANGED} == {
+        first.encode(),
+        second.encode(),
+    }
     internal = internal_events(deployment, tenant)
     for record in read:  # a redelivered record is a duplicate with the same ce_id
         assert record.value == internal[record.event_id].value

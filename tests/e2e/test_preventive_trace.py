@@ -28,9 +28,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 CREATED = "helpline.ticket.created.v1"
 FIRE = "preventive.occurrence timer fire"
 EVERY_5_SECONDS = "* * * * * */5"  # croniter: a sixth field is seconds
-SCHEDULE = {"cron": EVERY_5_SECONDS, "time_zone": "UTC",
-            "ticket": {"subject": "Rotate the backup tapes", "description": "As agreed.",
-                       "requester_email": "ops@example.org", "tags": ["backups"]}}
+SCHEDULE = {
+    "cron": EVERY_5_SECONDS,
+    "time_zone": "UTC",
+    "ticket": {
+        "subject": "Rotate the backup tapes",
+        "description": "As agreed.",
+        "requester_email": "ops@example.org",
+        "tags": ["backups"],
+    },
+}
 
 
 def ancestry(spans: list[Span], span: Span) -> list[Span]:
@@ -44,28 +51,37 @@ def ancestry(spans: list[Span], span: Span) -> list[Span]:
 
 def consumer_chains(spans: list[Span], topic: str) -> dict[str, list[tuple[str, str]]]:
     """(service, name) from each consumer's span of ``topic`` up to the trace's root."""
-    return {span.service: [(s.service, s.name) for s in ancestry(spans, span)]
-            for span in spans if span.name == f"process {topic}"}
+    return {
+        span.service: [(s.service, s.name) for s in ancestry(spans, span)]
+        for span in spans
+        if span.name == f"process {topic}"
+    }
 
 
 def test_a_preventive_tickets_journey_is_one_trace_from_the_timer_to_every_consumer(
-        kafka: KafkaNode, postgres: PostgresServer, tmp_path: Path) -> None:
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path: Path
+) -> None:
     prefix = unique_name("ptrace") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     tickets_topic = prefix + topics.TICKETS
     ports = {name: free_port() for name in SERVICE_PORTS}
     with OtlpReceiver() as receiver:
         stack = Stack(
-            tmp_path, kafka.bootstrap_servers, ports=ports,
+            tmp_path,
+            kafka.bootstrap_servers,
+            ports=ports,
             database_urls={name: postgres.create_database(unique_name(name)) for name in ports},
             service_environment=own_keys(),
-            environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
-                         "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
-                         "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-                             # The schedule fires every 5 s; production refuses that.
-                             "HELPLINE_PREVENTIVE_MIN_INTERVAL": "1",
-                         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-                         "OTEL_BSP_SCHEDULE_DELAY": "200"},
+            environment={
+                "HELPLINE_TOPIC_PREFIX": prefix,
+                **stand_in_identity().environment(),
+                "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
+                "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+                # The schedule fires every 5 s; production refuses that.
+                "HELPLINE_PREVENTIVE_MIN_INTERVAL": "1",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+                "OTEL_BSP_SCHEDULE_DELAY": "200",
+            },
         )
         tenant = unique_name("acme")
         admin = {"authorization": f"Bearer {stand_in_identity().api_key(tenant)}"}
@@ -75,11 +91,17 @@ def test_a_preventive_tickets_journey_is_one_trace_from_the_timer_to_every_consu
             with TopicRecorder(kafka.bootstrap_servers, [tickets_topic]) as recorder:
                 response = httpx.put(
                     stack.running["escalation"].url + "/v1/preventive-schedules/tapes",
-                    json=SCHEDULE, headers=admin)
+                    json=SCHEDULE,
+                    headers=admin,
+                )
                 assert response.status_code == 200, response.text
                 created = wait_until(
-                    lambda: [r for r in recorder.events(CREATED)
-                             if r.data()["tenant_id"] == tenant], 30, "a preventive ticket")[0]
+                    lambda: [
+                        r for r in recorder.events(CREATED) if r.data()["tenant_id"] == tenant
+                    ],
+                    30,
+                    "a preventive ticket",
+                )[0]
             trace_id = created.headers["traceparent"].decode().split("-")[1]
 
             def whole_trace() -> list[Span] | None:
@@ -105,5 +127,6 @@ def test_a_preventive_tickets_journey_is_one_trace_from_the_timer_to_every_consu
         assert chain[0] == (service, f"process {tickets_topic}")
         assert [step for step in chain if step in journey] == journey, chain
         assert chain[-1] == ("helpline-escalation", FIRE), "the occurrence starts its own trace"
-    assert any(s.service == "helpline-intake" and s.name.startswith("INSERT") for s in spans), \
+    assert any(s.service == "helpline-intake" and s.name.startswith("INSERT") for s in spans), (
         "intake's database statements are part of the trace"
+    )

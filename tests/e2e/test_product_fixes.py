@@ -38,27 +38,37 @@ class Deployment:
 
     def client(self, tenant: str) -> httpx.Client:
         """An HTTP client on intake with ``tenant``'s token."""
-        return httpx.Client(base_url=self.stack.running["intake"].url, timeout=10, headers={
-            "authorization": f"Bearer {stand_in_identity().api_key(tenant)}"})
+        return httpx.Client(
+            base_url=self.stack.running["intake"].url,
+            timeout=10,
+            headers={"authorization": f"Bearer {stand_in_identity().api_key(tenant)}"},
+        )
 
 
 @pytest.fixture(scope="module")
-def deployment(kafka: KafkaNode, postgres: PostgresServer,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    kafka: KafkaNode, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     prefix = unique_name("fixes") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     smtp_port = free_port()
     names = ("intake", "escalation")
     stack = Stack(
-        tmp_path_factory.mktemp("fixes"), kafka.bootstrap_servers,
+        tmp_path_factory.mktemp("fixes"),
+        kafka.bootstrap_servers,
         ports={name: free_port() for name in names},
-        database_urls={name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
-                       for name in names},
+        database_urls={
+            name: postgres.create_database(f"{prefix.rstrip('.')}_{name}") for name in names
+        },
         service_environment=own_keys(),
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
-                     "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
-                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-                     "HELPLINE_DOMAIN_VERIFICATION": "trust"})
+        environment={
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            **stand_in_identity().environment(),
+            "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
+            "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+            "HELPLINE_DOMAIN_VERIFICATION": "trust",
+        },
+    )
     try:
         for name in names:
             stack.start(name)
@@ -79,7 +89,8 @@ def web_form_mail(to: str) -> EmailMessage:
 
 
 def test_a_web_form_mail_opens_a_ticket_whose_clock_pauses_when_pending(
-        deployment: Deployment) -> None:
+    deployment: Deployment,
+) -> None:
     tenant = unique_name("shop")
     domain_name = re.sub(r"[^a-z0-9-]", "-", tenant.lower()) + ".example"
     address = f"support@{domain_name}"
@@ -106,6 +117,9 @@ def test_a_web_form_mail_opens_a_ticket_whose_clock_pauses_when_pending(
         assert running["deadline"]
         response = client.patch(f"/v1/tickets/{ticket['id']}", json={"status": "pending"})
         assert response.status_code == 200, response.text
-        paused = wait_until(lambda: resolution("paused"), PAUSE_SHOWN_WITHIN,
-                            "the paused clock in intake's ticket view")
+        paused = wait_until(
+            lambda: resolution("paused"),
+            PAUSE_SHOWN_WITHIN,
+            "the paused clock in intake's ticket view",
+        )
         assert paused["deadline"] is None and paused["paused_at"]

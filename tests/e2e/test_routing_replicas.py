@@ -32,11 +32,16 @@ AGENTS = 50
 
 
 @pytest.fixture
-def replicas(kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path
-             ) -> Iterator[RoutingReplicas]:
+def replicas(
+    kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path
+) -> Iterator[RoutingReplicas]:
     """Two routing replicas on one database (migrated by the first)."""
-    running = RoutingReplicas(tmp_path, kafka.bootstrap_servers,
-                              postgres.create_database(unique_name("routing")), topic_prefix)
+    running = RoutingReplicas(
+        tmp_path,
+        kafka.bootstrap_servers,
+        postgres.create_database(unique_name("routing")),
+        topic_prefix,
+    )
     try:
         running.start("a")
         running.start("b")
@@ -46,45 +51,59 @@ def replicas(kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_
 
 
 def test_two_replicas_never_over_assign_and_a_sigkill_loses_nothing(
-        replicas: RoutingReplicas, kafka: KafkaNode, topic_prefix: str) -> None:
+    replicas: RoutingReplicas, kafka: KafkaNode, topic_prefix: str
+) -> None:
     rng = random.Random(4)
     tenant = unique_name("replicas")
     agents = {}
     for index in range(AGENTS):
         skills = {skill: rng.randint(1, 10) for skill in rng.sample(SKILLS, 3)}
         capacity = {"api": rng.randint(1, 5), "email": rng.randint(1, 5)}
-        agent = register_agent(replicas.url("a" if index % 2 else "b"), tenant,
-                               f"Agent{index}", skills, capacity)
+        agent = register_agent(
+            replicas.url("a" if index % 2 else "b"), tenant, f"Agent{index}", skills, capacity
+        )
         agents[agent["id"]] = agent
-    tickets = [new_ticket(tenant, f"{tenant}-{index:03d}", rng.sample(SKILLS, rng.randint(1, 2)),
-                          rng.choice(["api", "email"])) for index in range(TICKETS)]
+    tickets = [
+        new_ticket(
+            tenant,
+            f"{tenant}-{index:03d}",
+            rng.sample(SKILLS, rng.randint(1, 2)),
+            rng.choice(["api", "email"]),
+        )
+        for index in range(TICKETS)
+    ]
     ticket_ids = {ticket.ticket_id for ticket in tickets}
 
     with TopicRecorder(kafka.bootstrap_servers, [topic_prefix + topics.ROUTING]) as recorder:
-        def decided() -> set[str]:
-            return {record.key.decode() for kind in ("assigned", "queued")
-                    for record in routing_events(recorder, topic_prefix, kind)
-                    if record.key is not None} & ticket_ids
 
-        publish(kafka.bootstrap_servers, topic_prefix, tickets[:TICKETS // 2])
+        def decided() -> set[str]:
+            return {
+                record.key.decode()
+                for kind in ("assigned", "queued")
+                for record in routing_events(recorder, topic_prefix, kind)
+                if record.key is not None
+            } & ticket_ids
+
+        publish(kafka.bootstrap_servers, topic_prefix, tickets[: TICKETS // 2])
         wait_until(lambda: len(decided()) >= TICKETS // 5, 60, "the first decisions")
         replicas.kill("b")
-        publish(kafka.bootstrap_servers, topic_prefix, tickets[TICKETS // 2:])
-        wait_until(lambda: decided() == ticket_ids or None, 120,
-                   "a routing outcome for every ticket")
+        publish(kafka.bootstrap_servers, topic_prefix, tickets[TICKETS // 2 :])
+        wait_until(
+            lambda: decided() == ticket_ids or None, 120, "a routing outcome for every ticket"
+        )
 
         assignments = routing_events(recorder, topic_prefix, "assigned")
         per_ticket = Counter(record.key for record in assignments)
         assert max(per_ticket.values()) == 1, "a ticket was assigned twice"
-        per_agent = Counter((record.data()["agent_id"], record.data()["channel"])
-                            for record in assignments)
+        per_agent = Counter(
+            (record.data()["agent_id"], record.data()["channel"]) for record in assignments
+        )
         for (agent_id, channel), count in per_agent.items():
             assert count <= agents[agent_id]["capacity"][channel], (agent_id, channel, count)
 
     assigned = {record.key.decode() for record in assignments if record.key}
     with client(tenant) as http:
-        shown = {agent["id"]: agent for agent in
-                 http.get(replicas.url("a") + "/v1/agents").json()}
+        shown = {agent["id"]: agent for agent in http.get(replicas.url("a") + "/v1/agents").json()}
         for (agent_id, channel), count in per_agent.items():
             assert shown[agent_id]["load"][channel] == count
         for ticket_id in sorted(ticket_ids - assigned):

@@ -60,11 +60,14 @@ def fill_inbox(dovecot: DovecotServer) -> None:
 def on_server(dovecot: DovecotServer) -> dict[str, int]:
     client = imap(dovecot)
     try:
-        counts = {"INBOX": len(client.select_folder("INBOX", readonly=True) and
-                               client.search(["ALL"]))}
-        counts[PROCESSED] = (len(client.select_folder(PROCESSED, readonly=True) and
-                                 client.search(["ALL"]))
-                             if client.folder_exists(PROCESSED) else 0)
+        counts = {
+            "INBOX": len(client.select_folder("INBOX", readonly=True) and client.search(["ALL"]))
+        }
+        counts[PROCESSED] = (
+            len(client.select_folder(PROCESSED, readonly=True) and client.search(["ALL"]))
+            if client.folder_exists(PROCESSED)
+            else 0
+        )
         return counts
     finally:
         client.logout()
@@ -83,40 +86,65 @@ def all_tickets(client: httpx.Client) -> list[dict[str, Any]]:
 
 
 def test_sigkill_mid_fetch_loses_and_doubles_nothing(
-        kafka: KafkaNode, postgres: PostgresServer, dovecot: DovecotServer,
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    kafka: KafkaNode,
+    postgres: PostgresServer,
+    dovecot: DovecotServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     fill_inbox(dovecot)
     prefix = unique_name("imap") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     stack = Stack(
-        tmp_path_factory.mktemp("imap-intake"), kafka.bootstrap_servers,
+        tmp_path_factory.mktemp("imap-intake"),
+        kafka.bootstrap_servers,
         ports={"intake": free_port()},
         database_urls={"intake": postgres.create_database(prefix.rstrip(".") + "_intake")},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
-                     "HELPLINE_SMTP_SERVER_PORT": str(free_port()),
-                     "HELPLINE_IMAP_POLL_INTERVAL": "0.3", "HELPLINE_IMAP_BATCH_SIZE": "10",
-                     "HELPLINE_PENDING_SWEEP_INTERVAL": "1",
-                     # The test's Dovecot listens on 127.0.0.1 without TLS, and its domain has
-                     # no DNS: all three are development allowances, off in production.
-                     "HELPLINE_IMAP_ALLOW_PRIVATE_NETWORKS": "true",
-                     "HELPLINE_IMAP_ALLOW_PLAINTEXT": "true",
-                     "HELPLINE_DOMAIN_VERIFICATION": "trust"})
+        environment={
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            **stand_in_identity().environment(),
+            "HELPLINE_SMTP_SERVER_PORT": str(free_port()),
+            "HELPLINE_IMAP_POLL_INTERVAL": "0.3",
+            "HELPLINE_IMAP_BATCH_SIZE": "10",
+            "HELPLINE_PENDING_SWEEP_INTERVAL": "1",
+            # The test's Dovecot listens on 127.0.0.1 without TLS, and its domain has
+            # no DNS: all three are development allowances, off in production.
+            "HELPLINE_IMAP_ALLOW_PRIVATE_NETWORKS": "true",
+            "HELPLINE_IMAP_ALLOW_PLAINTEXT": "true",
+            "HELPLINE_DOMAIN_VERIFICATION": "trust",
+        },
+    )
     tenant = unique_name("imap")
     try:
         stack.start("intake")
-        client = httpx.Client(base_url=stack.running["intake"].url, timeout=20, headers={
-            "authorization": f"Bearer {stand_in_identity().api_key(tenant)}"})
+        client = httpx.Client(
+            base_url=stack.running["intake"].url,
+            timeout=20,
+            headers={"authorization": f"Bearer {stand_in_identity().api_key(tenant)}"},
+        )
         with client:
             domain = client.post("/v1/domains", json={"name": "imap.test"})
             assert domain.status_code == 201, domain.text
             assert client.post(f"/v1/domains/{domain.json()['id']}/verify").status_code == 200
-            response = client.post("/v1/mailboxes", json={
-                "address": "support@imap.test", "imap": {
-                    "host": "127.0.0.1", "port": dovecot.port, "username": "support@imap.test",
-                    "password": PASSWORD, "ssl": False, "move_to": PROCESSED}})
+            response = client.post(
+                "/v1/mailboxes",
+                json={
+                    "address": "support@imap.test",
+                    "imap": {
+                        "host": "127.0.0.1",
+                        "port": dovecot.port,
+                        "username": "support@imap.test",
+                        "password": PASSWORD,
+                        "ssl": False,
+                        "move_to": PROCESSED,
+                    },
+                },
+            )
             assert response.status_code == 201, response.text
-            wait_until(lambda: len(all_tickets(client)) >= MAILS // 4, 120,
-                       "a quarter of the mail to become tickets")
+            wait_until(
+                lambda: len(all_tickets(client)) >= MAILS // 4,
+                120,
+                "a quarter of the mail to become tickets",
+            )
             stack.kill("intake")
             counts = on_server(dovecot)
             assert counts["INBOX"] + counts[PROCESSED] == MAILS

@@ -56,23 +56,35 @@ def link(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> 
     behind_proxy = free_port()
     with Toxiproxy(home / "toxiproxy") as toxiproxy:
         proxy = toxiproxy.proxy("kafka", upstream=f"127.0.0.1:{behind_proxy}")
-        kafka = KafkaNode(home / "kafka", port=free_port(), controller_port=free_port(),
-                          proxied=(behind_proxy, proxy.listen))
+        kafka = KafkaNode(
+            home / "kafka",
+            port=free_port(),
+            controller_port=free_port(),
+            proxied=(behind_proxy, proxy.listen),
+        )
         kafka.start()
         stem = unique_name("netfault")
-        stack = Stack(home / "stack", kafka.bootstrap_servers,
-                      ports={"intake": free_port(), "escalation": free_port()},
-                      database_urls={name: postgres.create_database(f"{stem}_{name}")
-                                     for name in ("intake", "escalation")},
-                      service_environment=own_keys(),
-                      environment={**stand_in_identity().environment(),
-                                   "HELPLINE_SMTP_SERVER_ENABLED": "false",
-                                   "HELPLINE_RELAY_POLL_INTERVAL": "0.2"})
+        stack = Stack(
+            home / "stack",
+            kafka.bootstrap_servers,
+            ports={"intake": free_port(), "escalation": free_port()},
+            database_urls={
+                name: postgres.create_database(f"{stem}_{name}")
+                for name in ("intake", "escalation")
+            },
+            service_environment=own_keys(),
+            environment={
+                **stand_in_identity().environment(),
+                "HELPLINE_SMTP_SERVER_ENABLED": "false",
+                "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+            },
+        )
         try:
             kafka.create_topics(all_topics(), PARTITIONS)
             intake = stack.start("intake")
-            escalation = stack.start("escalation",
-                                     {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": proxy.address})
+            escalation = stack.start(
+                "escalation", {"HELPLINE_KAFKA_BOOTSTRAP_SERVERS": proxy.address}
+            )
             key = stand_in_identity().api_key(unique_name("net"))
             yield Link(kafka, proxy, intake, escalation, key)
         finally:
@@ -133,7 +145,8 @@ def heal(proxy: Proxy) -> None:
 
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_a_network_fault_loses_and_doubles_nothing_and_the_group_settles(
-        link: Link, name: str) -> None:
+    link: Link, name: str
+) -> None:
     fault = FAULTS[name]
     generation_before = max(link.kafka.group_generations(GROUP), default=0)
     with TopicRecorder(link.kafka.bootstrap_servers, [topics.SLA]) as recorder:
@@ -142,21 +155,29 @@ def test_a_network_fault_loses_and_doubles_nothing_and_the_group_settles(
             try:
                 fault.inject(link.proxy)
                 injected = time.monotonic()
-                wait_until(lambda: fault.felt(link.escalation.url), 30,
-                           f"escalation to feel the {name}")
+                wait_until(
+                    lambda: fault.felt(link.escalation.url), 30, f"escalation to feel the {name}"
+                )
                 time.sleep(max(0.0, fault.hold_seconds - (time.monotonic() - injected)))
             finally:
                 heal(link.proxy)
-            wait_until(lambda: readiness(link.escalation.url) == 200, 60,
-                       "escalation to be ready again")
+            wait_until(
+                lambda: readiness(link.escalation.url) == 200, 60, "escalation to be ready again"
+            )
             wait_until(load.more_accepted(TICKETS_AROUND_FAULT), 60, "tickets after the fault")
         accepted = set(load.accepted)
 
-        wait_until(lambda: accepted <= set(recorder.ids_by_ticket(CLOCK_STARTED)), 90,
-                   "a clock for every accepted ticket")
+        wait_until(
+            lambda: accepted <= set(recorder.ids_by_ticket(CLOCK_STARTED)),
+            90,
+            "a clock for every accepted ticket",
+        )
         time.sleep(2.0)  # a second clock, if there were one, arrives by now
-        doubled = {ticket: ids for ticket, ids in recorder.ids_by_ticket(CLOCK_STARTED).items()
-                   if ticket in accepted and len(ids) != 1}
+        doubled = {
+            ticket: ids
+            for ticket, ids in recorder.ids_by_ticket(CLOCK_STARTED).items()
+            if ticket in accepted and len(ids) != 1
+        }
     assert doubled == {}, f"clocks started under more than one id: {doubled}"
     generations = link.kafka.group_generations(GROUP)
     assert generations, "the broker logged no generation of the group"

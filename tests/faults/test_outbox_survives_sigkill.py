@@ -17,9 +17,9 @@ from helpline_shared.runtime.testing import stand_in_identity
 pytestmark = pytest.mark.integration
 
 
-
 def test_a_ticket_committed_before_sigkill_is_published_once_after_restart(
-        kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path) -> None:
+    kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path
+) -> None:
     stack = Stack(
         tmp_path,
         kafka.bootstrap_servers,
@@ -34,8 +34,11 @@ def test_a_ticket_committed_before_sigkill_is_published_once_after_restart(
         response = httpx.post(
             intake.url + "/v1/tickets",
             headers={"authorization": f"Bearer {stand_in_identity().api_key('acme')}"},
-            json={"subject": "Crash me", "description": "please",
-                  "requester": {"email": "cy@example.org"}},
+            json={
+                "subject": "Crash me",
+                "description": "please",
+                "requester": {"email": "cy@example.org"},
+            },
         )
         assert response.status_code == 201, response.text
         ticket_id = response.json()["id"]
@@ -46,6 +49,7 @@ def test_a_ticket_committed_before_sigkill_is_published_once_after_restart(
         stack.start("intake")
         created = recorder.wait_for("helpline.ticket.created.v1", ticket_id, timeout=20)
         time.sleep(2.0)  # a second publication, if there were one, would arrive by now
-        assert [r.event_id for r in recorder.events("helpline.ticket.created.v1", ticket_id)] \
-            == [created.event_id]
+        assert [r.event_id for r in recorder.events("helpline.ticket.created.v1", ticket_id)] == [
+            created.event_id
+        ]
         stack.stop_all()

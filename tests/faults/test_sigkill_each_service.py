@@ -62,7 +62,8 @@ def email_ids(mail: MailSink) -> dict[tuple[str, str], set[str]]:
 
 
 def test_each_service_killed_in_turn_under_load_loses_and_doubles_nothing(
-        kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path) -> None:
+    kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path
+) -> None:
     stem = unique_name("kill_each")
     tenant = unique_name("kill")
     token = stand_in_identity().api_key(tenant)
@@ -71,65 +72,90 @@ def test_each_service_killed_in_turn_under_load_loses_and_doubles_nothing(
     mail = MailSink(tmp_path / "mail", port=free_port())
     mail.start()
     stack = Stack(
-        tmp_path / "stack", kafka.bootstrap_servers,
+        tmp_path / "stack",
+        kafka.bootstrap_servers,
         ports={name: free_port() for name in SERVICE_PORTS},
         database_urls={name: postgres.create_database(f"{stem}_{name}") for name in SERVICE_PORTS},
         service_environment=own_keys(),
-        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, **stand_in_identity().environment(),
-                     "HELPLINE_SMTP_PORT": str(mail.port),
-                     "HELPLINE_SMTP_SERVER_ENABLED": "false",
-                     "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-                     # Every ticket has the same requester: the loop guard must not step in.
-                     "HELPLINE_RECIPIENT_RATE_CAP": "1000000",
-                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2"})
+        environment={
+            "HELPLINE_TOPIC_PREFIX": topic_prefix,
+            **stand_in_identity().environment(),
+            "HELPLINE_SMTP_PORT": str(mail.port),
+            "HELPLINE_SMTP_SERVER_ENABLED": "false",
+            "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+            # Every ticket has the same requester: the loop guard must not step in.
+            "HELPLINE_RECIPIENT_RATE_CAP": "1000000",
+            "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+        },
+    )
     public = [topic_prefix + name for name in (topics.TICKETS, topics.ROUTING, topics.SLA)]
     try:
-        with WebhookReceiver() as webhooks, TopicRecorder(kafka.bootstrap_servers,
-                                                          public) as recorder:
+        with (
+            WebhookReceiver() as webhooks,
+            TopicRecorder(kafka.bootstrap_servers, public) as recorder,
+        ):
             for name in SERVICE_PORTS:
                 stack.start(name)
             for index in range(3):
-                response = httpx.post(stack.running["routing"].url + "/v1/agents",
-                                      headers=headers, json={
-                                          "name": f"Agent {index}",
-                                          "email": f"agent{index}@{tenant}.example.com",
-                                          "capacity": {"api": 1000, "email": 1000},
-                                          "presence": "available"})
+                response = httpx.post(
+                    stack.running["routing"].url + "/v1/agents",
+                    headers=headers,
+                    json={
+                        "name": f"Agent {index}",
+                        "email": f"agent{index}@{tenant}.example.com",
+                        "capacity": {"api": 1000, "email": 1000},
+                        "presence": "available",
+                    },
+                )
                 assert response.status_code == 201, response.text
-            response = httpx.post(stack.running["notify"].url + "/v1/webhook-endpoints",
-                                  headers=headers, json={"url": webhooks.url + hook_path,
-                                                         "event_types": list(HOOKED)})
+            response = httpx.post(
+                stack.running["notify"].url + "/v1/webhook-endpoints",
+                headers=headers,
+                json={"url": webhooks.url + hook_path, "event_types": list(HOOKED)},
+            )
             assert response.status_code == 201, response.text
 
             with TicketLoad(stack.running["intake"].url, token, LOAD_INTERVAL) as load:
                 # Notify first: what it was sending when killed is retried once the lease of
                 # those deliveries (60 s at least) runs out, while the others are being killed.
                 for name in ("notify", "intake", "routing", "escalation"):
-                    wait_until(load.more_accepted(TICKETS_BETWEEN_KILLS), 60,
-                               f"load before killing {name}")
+                    wait_until(
+                        load.more_accepted(TICKETS_BETWEEN_KILLS), 60, f"load before killing {name}"
+                    )
                     stack.kill(name)
                     time.sleep(1.0)
                     stack.start(name)
-                wait_until(load.more_accepted(TICKETS_BETWEEN_KILLS), 60,
-                           "load after the last restart")
+                wait_until(
+                    load.more_accepted(TICKETS_BETWEEN_KILLS), 60, "load after the last restart"
+                )
             accepted = set(load.accepted)
             load_stopped = time.monotonic()
 
             def missing() -> dict[str, int]:
-                assigned = {(r.key or b"").decode(): r.data()["agent_email"]
-                            for r in recorder.events(ASSIGNED)}
+                assigned = {
+                    (r.key or b"").decode(): r.data()["agent_email"]
+                    for r in recorder.events(ASSIGNED)
+                }
                 clocks = recorder.ids_by_ticket(CLOCK_STARTED)
                 hooks = webhook_ids(webhooks, hook_path)
                 mails = email_ids(mail)
-                gaps = {"assignment": len(accepted - set(assigned)),
-                        "clock": len(accepted - set(clocks)),
-                        "acknowledgement email": sum(
-                            ("cy@example.org", ticket_token(t)) not in mails for t in accepted),
-                        "assignment email": sum(
-                            (assigned[t], ticket_token(t)) not in mails
-                            for t in accepted & set(assigned))}
-                gaps.update({f"webhook {kind}": sum((kind, t) not in hooks for t in accepted)
-                             for kind in HOOKED})
+                gaps = {
+                    "assignment": len(accepted - set(assigned)),
+                    "clock": len(accepted - set(clocks)),
+                    "acknowledgement email": sum(
+                        ("cy@example.org", ticket_token(t)) not in mails for t in accepted
+                    ),
+                    "assignment email": sum(
+                        (assigned[t], ticket_token(t)) not in mails
+                        for t in accepted & set(assigned)
+                    ),
+                }
+                gaps.update(
+                    {
+                        f"webhook {kind}": sum((kind, t) not in hooks for t in accepted)
+                        for kind in HOOKED
+                    }
+                )
                 return {what: count for what, count in gaps.items() if count}
 
             def drained() -> bool:
@@ -139,21 +165,27 @@ def test_each_service_killed_in_turn_under_load_loses_and_doubles_nothing(
             try:
                 wait_until(drained, DRAIN_SECONDS, "the backlog to drain")
             except AssertionError as error:
-                raise AssertionError(f"{error}; of {len(accepted)} tickets, missing: "
-                                     f"{missing()}") from None
+                raise AssertionError(
+                    f"{error}; of {len(accepted)} tickets, missing: {missing()}"
+                ) from None
             drain_seconds = time.monotonic() - load_stopped
             time.sleep(3.0)  # a second publication or delivery, if there were one, arrives by now
 
             for event_type in (CREATED, ASSIGNED, CLOCK_STARTED):
-                doubled = {ticket: ids for ticket, ids in
-                           recorder.ids_by_ticket(event_type).items() if len(ids) != 1}
+                doubled = {
+                    ticket: ids
+                    for ticket, ids in recorder.ids_by_ticket(event_type).items()
+                    if len(ids) != 1
+                }
                 assert doubled == {}, f"{event_type} under more than one id: {doubled}"
             agents = httpx.get(stack.running["routing"].url + "/v1/agents", headers=headers)
             carried = sum(agent["load"]["api"] for agent in agents.json())
-            assert carried == len(recorder.ids_by_ticket(ASSIGNED)), \
+            assert carried == len(recorder.ids_by_ticket(ASSIGNED)), (
                 "the agents' load counts each assigned ticket once"
-            doubled_hooks = {key: ids for key, ids in webhook_ids(webhooks, hook_path).items()
-                             if len(ids) != 1}
+            )
+            doubled_hooks = {
+                key: ids for key, ids in webhook_ids(webhooks, hook_path).items() if len(ids) != 1
+            }
             assert doubled_hooks == {}, f"webhooks under more than one id: {doubled_hooks}"
             doubled_mails = {key: ids for key, ids in email_ids(mail).items() if len(ids) != 1}
             assert doubled_mails == {}, f"emails under more than one Message-ID: {doubled_mails}"

@@ -37,12 +37,23 @@ async def publish_tickets(servers: str, topic: str, tenant: str) -> list[str]:
     ids = [f"T-{index:04d}-{unique_name('s')}" for index in range(TICKETS)]
     try:
         for ticket_id in ids:
-            record = to_record(TicketCreated(
-                tenant_id=tenant, ticket_id=ticket_id, occurred_at=utcnow(),
-                subject="Burst", description="load", requester=Requester(email="l@example.org"),
-                priority="normal", type="corrective", channel="api"), source="/tests/faults")
-            await producer.send(topic, value=record.value, key=record.key,
-                                headers=list(record.headers))
+            record = to_record(
+                TicketCreated(
+                    tenant_id=tenant,
+                    ticket_id=ticket_id,
+                    occurred_at=utcnow(),
+                    subject="Burst",
+                    description="load",
+                    requester=Requester(email="l@example.org"),
+                    priority="normal",
+                    type="corrective",
+                    channel="api",
+                ),
+                source="/tests/faults",
+            )
+            await producer.send(
+                topic, value=record.value, key=record.key, headers=list(record.headers)
+            )
         await producer.flush()
     finally:
         await producer.stop()
@@ -50,20 +61,29 @@ async def publish_tickets(servers: str, topic: str, tenant: str) -> list[str]:
 
 
 def test_sigterm_under_load_loses_and_duplicates_nothing(
-        kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path) -> None:
+    kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path
+) -> None:
     stack = Stack(
-        tmp_path, kafka.bootstrap_servers, ports={"escalation": free_port()},
+        tmp_path,
+        kafka.bootstrap_servers,
+        ports={"escalation": free_port()},
         database_urls={"escalation": postgres.create_database(unique_name("sigterm"))},
         service_environment=own_keys(),
-        environment={"HELPLINE_TOPIC_PREFIX": topic_prefix, **stand_in_identity().environment(),
-                     "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-                     "HELPLINE_SHUTDOWN_TIMEOUT": "20"},
+        environment={
+            "HELPLINE_TOPIC_PREFIX": topic_prefix,
+            **stand_in_identity().environment(),
+            "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+            "HELPLINE_SHUTDOWN_TIMEOUT": "20",
+        },
     )
     sla_topic = topic_prefix + topics.SLA
     with TopicRecorder(kafka.bootstrap_servers, [sla_topic]) as recorder:
         service = stack.start("escalation")
-        ids = asyncio.run(publish_tickets(kafka.bootstrap_servers,
-                                          topic_prefix + topics.TICKETS, unique_name("load")))
+        ids = asyncio.run(
+            publish_tickets(
+                kafka.bootstrap_servers, topic_prefix + topics.TICKETS, unique_name("load")
+            )
+        )
         # Stop while the burst is being worked through, not before or after it.
         wait_until(lambda: len(recorder.events(CLOCK_STARTED)) >= 10, 60, "the first clocks")
         started = time.monotonic()
@@ -75,8 +95,11 @@ def test_sigterm_under_load_loses_and_duplicates_nothing(
         published_before_restart = len(recorder.events(CLOCK_STARTED))
 
         restarted = stack.start("escalation")
-        wait_until(lambda: len(recorder.events(CLOCK_STARTED)) >= TICKETS, 120,
-                   f"a clock for each of {TICKETS} tickets")
+        wait_until(
+            lambda: len(recorder.events(CLOCK_STARTED)) >= TICKETS,
+            120,
+            f"a clock for each of {TICKETS} tickets",
+        )
         time.sleep(2.0)  # a duplicate, if there were one, would arrive by now
         metrics = httpx.get(restarted.url + "/metrics").text
         stack.stop_all()

@@ -41,8 +41,9 @@ def logging_kept() -> Iterator[None]:
     """Undo the runtime's process-wide logging setup, so later tests log as before."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level
-              for name in ("aiokafka", "uvicorn.access", "aiosqlite")}
+    levels = {
+        name: logging.getLogger(name).level for name in ("aiokafka", "uvicorn.access", "aiosqlite")
+    }
     try:
         yield
     finally:
@@ -73,27 +74,46 @@ async def publish(bootstrap_servers: str, topic: str) -> tuple[set[str], set[str
     fast: set[str] = set()
     try:
         for index, partition in enumerate([*SLOW_PARTITIONS, *([None] * FAST_EVENTS)]):
-            record = to_record(TicketCreated(
-                tenant_id="slow", ticket_id=unique_name("tk"), occurred_at=utcnow(),
-                subject="slow" if partition is not None else "fast", description="-",
-                requester=Requester(email="cy@example.org"), priority="normal",
-                type="corrective", channel="api"), source="/tests/faults")
-            await producer.send_and_wait(topic, value=record.value, key=record.key,
-                                         headers=list(record.headers), partition=partition)
+            record = to_record(
+                TicketCreated(
+                    tenant_id="slow",
+                    ticket_id=unique_name("tk"),
+                    occurred_at=utcnow(),
+                    subject="slow" if partition is not None else "fast",
+                    description="-",
+                    requester=Requester(email="cy@example.org"),
+                    priority="normal",
+                    type="corrective",
+                    channel="api",
+                ),
+                source="/tests/faults",
+            )
+            await producer.send_and_wait(
+                topic,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+                partition=partition,
+            )
             (slow if index < len(SLOW_PARTITIONS) else fast).add(
-                dict(record.headers)["ce_id"].decode())
+                dict(record.headers)["ce_id"].decode()
+            )
     finally:
         await producer.stop()
     return slow, fast
 
 
 async def test_handlers_slower_than_the_session_timeout_cause_no_rebalance(
-        kafka: KafkaNode, topic_prefix: str, tmp_path: Path) -> None:
+    kafka: KafkaNode, topic_prefix: str, tmp_path: Path
+) -> None:
     name = unique_name("slow")
     group = f"helpline-{name}"
-    settings = ServiceSettings(kafka_bootstrap_servers=kafka.bootstrap_servers,
-                               data_dir=tmp_path, topic_prefix=topic_prefix,
-                               relay_enabled=False)
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=kafka.bootstrap_servers,
+        data_dir=tmp_path,
+        topic_prefix=topic_prefix,
+        relay_enabled=False,
+    )
     handled: Counter[str] = Counter()
 
     async def handle(envelope: Envelope) -> None:
@@ -102,8 +122,9 @@ async def test_handlers_slower_than_the_session_timeout_cause_no_rebalance(
         handled[envelope.id] += 1
 
     with logging_kept():
-        runtimes = [ServiceRuntime(name=name, settings=settings, metadata=MetaData())
-                    for _ in range(2)]
+        runtimes = [
+            ServiceRuntime(name=name, settings=settings, metadata=MetaData()) for _ in range(2)
+        ]
     for runtime in runtimes:
         runtime.subscribe([topics.TICKETS], handle)
     try:
@@ -121,7 +142,8 @@ async def test_handlers_slower_than_the_session_timeout_cause_no_rebalance(
         expected = slow | fast
         while set(handled) != expected:
             assert time.monotonic() - started < len(SLOW_PARTITIONS) * SLOW_SECONDS + 60, (
-                f"{len(expected - set(handled))} events never handled")
+                f"{len(expected - set(handled))} events never handled"
+            )
             await asyncio.sleep(0.5)
         await asyncio.sleep(2.0)  # a redelivery, if there were one, is handled by now
         generation_at_end = kafka.group_generations(group)[-1]
@@ -135,8 +157,8 @@ async def test_handlers_slower_than_the_session_timeout_cause_no_rebalance(
 
 
 async def test_a_batch_that_outlasts_its_time_budget_is_cut_and_the_rest_read_again(
-        kafka: KafkaNode, topic_prefix: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    kafka: KafkaNode, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The budget keeps a consumer polling well within max.poll.interval however slow a batch
     # is; here it is 1 s against 20 events of 0.2 s on one partition.
     from helpline_shared.runtime import consumer
@@ -150,9 +172,12 @@ async def test_a_batch_that_outlasts_its_time_budget_is_cut_and_the_rest_read_ag
 
     monkeypatch.setattr(consumer, "BATCH_TIME_BUDGET", 1.0)
     monkeypatch.setattr(consumer, "_rewind", counting_rewind)
-    settings = ServiceSettings(kafka_bootstrap_servers=kafka.bootstrap_servers,
-                               data_dir=tmp_path, topic_prefix=topic_prefix,
-                               relay_enabled=False)
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=kafka.bootstrap_servers,
+        data_dir=tmp_path,
+        topic_prefix=topic_prefix,
+        relay_enabled=False,
+    )
     handled: list[str] = []
 
     async def handle(envelope: Envelope) -> None:
@@ -164,20 +189,33 @@ async def test_a_batch_that_outlasts_its_time_budget_is_cut_and_the_rest_read_ag
     published = []
     try:
         for _ in range(20):
-            record = to_record(TicketCreated(
-                tenant_id="budget", ticket_id=unique_name("tk"), occurred_at=utcnow(),
-                subject="s", description="-", requester=Requester(email="cy@example.org"),
-                priority="normal", type="corrective", channel="api"), source="/tests/faults")
-            await producer.send_and_wait(topic_prefix + topics.TICKETS, value=record.value,
-                                         key=record.key, headers=list(record.headers),
-                                         partition=0)
+            record = to_record(
+                TicketCreated(
+                    tenant_id="budget",
+                    ticket_id=unique_name("tk"),
+                    occurred_at=utcnow(),
+                    subject="s",
+                    description="-",
+                    requester=Requester(email="cy@example.org"),
+                    priority="normal",
+                    type="corrective",
+                    channel="api",
+                ),
+                source="/tests/faults",
+            )
+            await producer.send_and_wait(
+                topic_prefix + topics.TICKETS,
+                value=record.value,
+                key=record.key,
+                headers=list(record.headers),
+                partition=0,
+            )
             published.append(dict(record.headers)["ce_id"].decode())
     finally:
         await producer.stop()
 
     with logging_kept():
-        runtime = ServiceRuntime(name=unique_name("budget"), settings=settings,
-                                 metadata=MetaData())
+        runtime = ServiceRuntime(name=unique_name("budget"), settings=settings, metadata=MetaData())
     runtime.subscribe([topics.TICKETS], handle)
     try:
         with logging_kept():

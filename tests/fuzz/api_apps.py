@@ -111,8 +111,9 @@ def build(service: str, directory: Path) -> ServiceApp:
     common: dict[str, Any] = {"data_dir": directory, **IDENTITY.settings()}
     built: tuple[FastAPI, ServiceRuntime]
     if service == "intake":
-        intake_settings = IntakeSettings(**common, smtp_server_enabled=False,
-                                         domain_verification="trust")
+        intake_settings = IntakeSettings(
+            **common, smtp_server_enabled=False, domain_verification="trust"
+        )
         upgrade(intake.MIGRATIONS, intake_settings.resolved_database_url(intake.NAME))
         built = intake.bootstrap(intake_settings, MemoryAttachmentStore())
     elif service == "routing":
@@ -121,8 +122,7 @@ def build(service: str, directory: Path) -> ServiceApp:
         built = routing.bootstrap(routing_settings)
     elif service == "escalation":
         escalation_settings = EscalationSettings(**common)
-        upgrade(escalation.MIGRATIONS,
-                escalation_settings.resolved_database_url(escalation.NAME))
+        upgrade(escalation.MIGRATIONS, escalation_settings.resolved_database_url(escalation.NAME))
         built = escalation.bootstrap(escalation_settings)
     elif service == "notify":
         notify_settings = NotifySettings(**common)
@@ -132,15 +132,16 @@ def build(service: str, directory: Path) -> ServiceApp:
         raise ValueError(f"unknown service {service!r}")
     revoked = IDENTITY.api_key(TENANT)
     IDENTITY.revoke(revoked)
-    return ServiceApp(*built, service=service, key=IDENTITY.api_key(TENANT),
-                      revoked_key=revoked)
+    return ServiceApp(*built, service=service, key=IDENTITY.api_key(TENANT), revoked_key=revoked)
 
 
 def _identity(directory: Path) -> ServiceApp:
     """Identity with tenant ``acme``, its admin and an admin API key, made through its API."""
     settings = IdentitySettings(
-        data_dir=directory, operator_key_sha256=SecretStr(
-            hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()), signing_key_publish_lead=0)
+        data_dir=directory,
+        operator_key_sha256=SecretStr(hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()),
+        signing_key_publish_lead=0,
+    )
     upgrade(identity.MIGRATIONS, settings.resolved_database_url(identity.NAME))
     app, runtime = identity.bootstrap(settings)
 
@@ -148,17 +149,26 @@ def _identity(directory: Path) -> ServiceApp:
         transport = httpx.ASGITransport(app=app)
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://identity") as http:
-                created = await http.post("/v1/tenants", headers=bearer(OPERATOR_KEY), json={
-                    "tenant_id": TENANT, "name": "Acme", "admin": {
-                        "name": "Root", "email": "root@acme.test", "password": PASSWORD}})
+                created = await http.post(
+                    "/v1/tenants",
+                    headers=bearer(OPERATOR_KEY),
+                    json={
+                        "tenant_id": TENANT,
+                        "name": "Acme",
+                        "admin": {"name": "Root", "email": "root@acme.test", "password": PASSWORD},
+                    },
+                )
                 assert created.status_code == 201, created.text
-                login = await http.post("/v1/login", json={
-                    "tenant": TENANT, "email": "root@acme.test", "password": PASSWORD})
+                login = await http.post(
+                    "/v1/login",
+                    json={"tenant": TENANT, "email": "root@acme.test", "password": PASSWORD},
+                )
                 admin = bearer(login.json()["access_token"])
                 keys = []
                 for name in ("fuzz", "revoked"):
-                    made = await http.post("/v1/api-keys", headers=admin,
-                                           json={"name": name, "scopes": ["admin"]})
+                    made = await http.post(
+                        "/v1/api-keys", headers=admin, json={"name": name, "scopes": ["admin"]}
+                    )
                     assert made.status_code == 201, made.text
                     keys.append(made.json())
                 revoked = await http.delete(f"/v1/api-keys/{keys[1]['id']}", headers=admin)
@@ -186,28 +196,61 @@ class Seed:
     """Path parameter name → dotted field of the JSON answer (``attachments.0.id``)."""
 
 
-_TICKET = {"subject": "Export fails", "description": "since 4.2", "priority": "high",
-           "requester": {"email": "cy@customer.example", "name": "Cy"}, "tags": ["exports"]}
-_AGENT = {"name": "ann", "email": "ann@acme.test", "skills": {"exports": 5},
-          "capacity": {"api": 2}, "presence": "available", "teams": ["tier1"],
-          "languages": ["en"]}
-_POLICY = {"name": "Premium", "position": 0, "conditions": {"plans": ["premium"]},
-           "calendar": {"name": "Berlin", "time_zone": "Europe/Berlin",
-                        "weekly_hours": {"0": [{"start": "09:00", "end": "17:00"}]}},
-           "metrics": {"first_response": {"targets": {"high": 3600}}}}
-_SCHEDULE = {"cron": "0 9 1 * *", "time_zone": "Europe/Berlin", "ticket": {
-    "subject": "Monthly check", "description": "Check backups", "requester_email": "ops@acme.test"}}
+_TICKET = {
+    "subject": "Export fails",
+    "description": "since 4.2",
+    "priority": "high",
+    "requester": {"email": "cy@customer.example", "name": "Cy"},
+    "tags": ["exports"],
+}
+_AGENT = {
+    "name": "ann",
+    "email": "ann@acme.test",
+    "skills": {"exports": 5},
+    "capacity": {"api": 2},
+    "presence": "available",
+    "teams": ["tier1"],
+    "languages": ["en"],
+}
+_POLICY = {
+    "name": "Premium",
+    "position": 0,
+    "conditions": {"plans": ["premium"]},
+    "calendar": {
+        "name": "Berlin",
+        "time_zone": "Europe/Berlin",
+        "weekly_hours": {"0": [{"start": "09:00", "end": "17:00"}]},
+    },
+    "metrics": {"first_response": {"targets": {"high": 3600}}},
+}
+_SCHEDULE = {
+    "cron": "0 9 1 * *",
+    "time_zone": "Europe/Berlin",
+    "ticket": {
+        "subject": "Monthly check",
+        "description": "Check backups",
+        "requester_email": "ops@acme.test",
+    },
+}
 
 SEEDS: dict[str, list[Seed]] = {
     "intake": [
         Seed("POST", "/v1/tickets", _TICKET, {"ticket_id": "id"}),
-        Seed("POST", "/v1/tickets/{ticket_id}/messages",
-             {"body": "log attached", "attachments": [
-                 {"filename": "a.txt", "content_base64": "YQ=="}]},
-             {"message_id": "id", "attachment_id": "attachments.0.id"}),
-        Seed("POST", "/v1/organizations", {"name": "Customer Inc", "plan": "premium",
-                                           "domains": ["customer.example"]},
-             {"organization_id": "id"}),
+        Seed(
+            "POST",
+            "/v1/tickets/{ticket_id}/messages",
+            {
+                "body": "log attached",
+                "attachments": [{"filename": "a.txt", "content_base64": "YQ=="}],
+            },
+            {"message_id": "id", "attachment_id": "attachments.0.id"},
+        ),
+        Seed(
+            "POST",
+            "/v1/organizations",
+            {"name": "Customer Inc", "plan": "premium", "domains": ["customer.example"]},
+            {"organization_id": "id"},
+        ),
         Seed("POST", "/v1/requesters", {"email": "zoe@zed.example"}, {"requester_id": "id"}),
         Seed("POST", "/v1/domains", {"name": "acme.test"}, {"domain_id": "id"}),
         Seed("POST", "/v1/domains/{domain_id}/verify", NOT_SET, {}),
@@ -215,41 +258,78 @@ SEEDS: dict[str, list[Seed]] = {
     ],
     "routing": [
         Seed("POST", "/v1/agents", _AGENT, {"agent_id": "id"}),
-        Seed("PUT", "/v1/routing/rules", {"rules": [
-            {"id": "money", "conditions": {"keywords": ["invoice"]},
-             "outcome": {"required_skills": {"billing": 3}}}]}, {"version": "version"}),
+        Seed(
+            "PUT",
+            "/v1/routing/rules",
+            {
+                "rules": [
+                    {
+                        "id": "money",
+                        "conditions": {"keywords": ["invoice"]},
+                        "outcome": {"required_skills": {"billing": 3}},
+                    }
+                ]
+            },
+            {"version": "version"},
+        ),
     ],
     "escalation": [
         Seed("PUT", "/v1/sla/policies/{policy_id}", _POLICY, {}),
         Seed("PUT", "/v1/preventive-schedules/{schedule_id}", _SCHEDULE, {}),
     ],
     "notify": [
-        Seed("POST", "/v1/webhook-endpoints", {"url": "https://hooks.example.com/in"},
-             {"endpoint_id": "id"}),
-        Seed("POST", "/v1/subscriptions", {"event_types": ["helpline.sla.*"],
-                                           "roles": ["assignee"],
-                                           "addresses": ["noc@acme.example"]},
-             {"subscription_id": "id"}),
+        Seed(
+            "POST",
+            "/v1/webhook-endpoints",
+            {"url": "https://hooks.example.com/in"},
+            {"endpoint_id": "id"},
+        ),
+        Seed(
+            "POST",
+            "/v1/subscriptions",
+            {
+                "event_types": ["helpline.sla.*"],
+                "roles": ["assignee"],
+                "addresses": ["noc@acme.example"],
+            },
+            {"subscription_id": "id"},
+        ),
         Seed("POST", "/v1/suppressions", {"address": "gone@acme.example"}, {}),
     ],
     "identity": [
-        Seed("POST", "/v1/tenants", {"tenant_id": "spare", "name": "Spare"},
-             {"tenant_id": "tenant_id"}),
-        Seed("POST", "/v1/teams", {"team_id": "tier1", "name": "Tier 1"},
-             {"team_id": "team_id"}),
-        Seed("POST", "/v1/users", {"name": "Ann", "email": "ann@acme.test", "role": "agent",
-                                   "teams": ["tier1"], "password": PASSWORD},
-             {"user_id": "user_id"}),
-        Seed("POST", "/v1/api-keys", {"name": "spare", "scopes": ["tickets:read"]},
-             {"key_id": "id"}),
+        Seed(
+            "POST",
+            "/v1/tenants",
+            {"tenant_id": "spare", "name": "Spare"},
+            {"tenant_id": "tenant_id"},
+        ),
+        Seed("POST", "/v1/teams", {"team_id": "tier1", "name": "Tier 1"}, {"team_id": "team_id"}),
+        Seed(
+            "POST",
+            "/v1/users",
+            {
+                "name": "Ann",
+                "email": "ann@acme.test",
+                "role": "agent",
+                "teams": ["tier1"],
+                "password": PASSWORD,
+            },
+            {"user_id": "user_id"},
+        ),
+        Seed(
+            "POST", "/v1/api-keys", {"name": "spare", "scopes": ["tickets:read"]}, {"key_id": "id"}
+        ),
     ],
 }
 """Records made before fuzzing, so that path parameters can name things that exist."""
 
 KNOWN: dict[str, dict[str, str]] = {
     "escalation": {"policy_id": "premium", "schedule_id": "monthly"},
-    "notify": {"address": "gone@acme.example", "event_type": "helpline.ticket.created.v1",
-               "language": "en"},
+    "notify": {
+        "address": "gone@acme.example",
+        "event_type": "helpline.ticket.created.v1",
+        "language": "en",
+    },
 }
 """Path parameter values that exist without a captured answer."""
 

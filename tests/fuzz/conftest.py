@@ -11,8 +11,12 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "fuzz",
     deadline=None,  # the machine is shared; time bounds are asserted explicitly where they matter
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
     print_blob=True,
 )
 settings.register_profile("fuzz-long", parent=settings.get_profile("fuzz"))

@@ -31,9 +31,9 @@ def migrated_template(directory: Path, migrations: Path) -> Path:
 
 
 @asynccontextmanager
-async def fresh_database(template: Path, directory: Path, metadata: MetaData,
-                         kind: type[UnitOfWorkT]
-                         ) -> AsyncIterator[tuple[Callable[[], UnitOfWorkT], AsyncEngine]]:
+async def fresh_database(
+    template: Path, directory: Path, metadata: MetaData, kind: type[UnitOfWorkT]
+) -> AsyncIterator[tuple[Callable[[], UnitOfWorkT], AsyncEngine]]:
     """Units of work of ``kind`` on a private copy of ``template`` (cheaper than migrating)."""
     path = directory / f"{uuid.uuid4().hex}.db"
     shutil.copy(template, path)
@@ -61,8 +61,9 @@ async def outbox(engine: AsyncEngine, metadata: MetaData, skip: int = 0) -> list
         found = []
         for row in rows:
             headers = {name: value for name, value in row.headers}
-            found.append(Published(headers["ce_id"], headers["ce_type"],
-                                   json.loads(row.record_value)))
+            found.append(
+                Published(headers["ce_id"], headers["ce_type"], json.loads(row.record_value))
+            )
         return found
 
 
@@ -70,8 +71,7 @@ async def outbox_size(engine: AsyncEngine, metadata: MetaData) -> int:
     """How many records the outbox holds."""
     table = outbox_table(metadata)
     async with engine.connect() as connection:
-        return int((await connection.execute(select(func.count()).select_from(table)))
-                   .scalar_one())
+        return int((await connection.execute(select(func.count()).select_from(table))).scalar_one())
 
 
 _SCHEMAS = committed_schemas()
@@ -86,6 +86,8 @@ def schema_errors(records: list[Published]) -> list[str]:
             errors.append(f"{record.type}: no committed schema")
             continue
         validator = validator_for(schema)(schema)
-        errors.extend(f"{record.type} {record.event_id}: {error.message}"
-                      for error in validator.iter_errors(record.data))
+        errors.extend(
+            f"{record.type} {record.event_id}: {error.message}"
+            for error in validator.iter_errors(record.data)
+        )
     return errors

@@ -33,9 +33,12 @@ def check_parse(raw: bytes, seconds: float = PARSE_SECONDS) -> InboundEmail | No
 
 def assert_no_controls(parsed: InboundEmail) -> None:
     """No control character reaches a subject, a name, a body or a file name."""
-    for name, value in (("subject", parsed.subject), ("from_name", parsed.from_name or ""),
-                        ("text", parsed.text),
-                        *(("filename", item.filename) for item in parsed.attachments)):
+    for name, value in (
+        ("subject", parsed.subject),
+        ("from_name", parsed.from_name or ""),
+        ("text", parsed.text),
+        *(("filename", item.filename) for item in parsed.attachments),
+    ):
         found = CONTROLS.search(value)
         assert found is None, f"{name} holds U+{ord(found.group()):04X}: {value[:200]!r}"
 

@@ -73,14 +73,46 @@ BAD_CREDENTIALS: list[tuple[str, dict[str, str]]] = [
 
 
 HOSTILE_TEXT = [
-    "\x00", "ann\x00@acme.test", "\u202eexe.pdf", "\u2066x\u2069", "a\r\nX-Injected: 1",
-    "\x1b[31mred", "\x85\x9f", "\ufeff", "\uffff", "\U0001f600" * 50, "%00", "../..",
-    "é" * 5000, "2026-01-01T00:00:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
-    "+275760-09-13T00:00:00Z", "1e400", "NaN", "-0", "\\", "\"", "{{ 7*7 }}", "{% for %}",
+    "\x00",
+    "ann\x00@acme.test",
+    "\u202eexe.pdf",
+    "\u2066x\u2069",
+    "a\r\nX-Injected: 1",
+    "\x1b[31mred",
+    "\x85\x9f",
+    "\ufeff",
+    "\uffff",
+    "\U0001f600" * 50,
+    "%00",
+    "../..",
+    "é" * 5000,
+    "2026-01-01T00:00:00",
+    "9999-12-31T23:59:59-14:00",
+    "0001-01-01T00:00:00+14:00",
+    "+275760-09-13T00:00:00Z",
+    "1e400",
+    "NaN",
+    "-0",
+    "\\",
+    '"',
+    "{{ 7*7 }}",
+    "{% for %}",
 ]
 """Control, NUL, bidi, surrogate and oversized text, dates without zone or past the end of time."""
-HOSTILE_NUMBERS = [2**63, -(2**63) - 1, 2**64, 10**12, 10**18, 10**30, -1, 0, 2**31, 1e308,
-                   -1e308, 5e-324]
+HOSTILE_NUMBERS = [
+    2**63,
+    -(2**63) - 1,
+    2**64,
+    10**12,
+    10**18,
+    10**30,
+    -1,
+    0,
+    2**31,
+    1e308,
+    -1e308,
+    5e-324,
+]
 """Numbers around every integer width, and the edges of a double."""
 
 
@@ -127,7 +159,8 @@ def problem_details(ctx: CheckContext, response: Response, case: AnyCase) -> boo
 def refused(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
     """A secured operation never answers a caller without a valid token with 2xx or 3xx."""
     assert response.status_code >= 400, (
-        f"answered {response.status_code} to a caller without a valid token")
+        f"answered {response.status_code} to a caller without a valid token"
+    )
     if response.status_code == 401:
         assert "www-authenticate" in response.headers, "401 without WWW-Authenticate"
     return True
@@ -157,11 +190,14 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Api:
     for seed in SEEDS[service]:
         case = schema[seed.path][seed.method].Case(
             path_parameters={name: known[name] for name in _parameters(seed.path)},
-            body=seed.body, headers=built.credentials(seed.path))
+            body=seed.body,
+            headers=built.credentials(seed.path),
+        )
         response = case.call()
         assert response.status_code < 300, (seed, response.status_code, response.text)
-        known.update({name: answer_field(response.json(), dotted)
-                      for name, dotted in seed.captures.items()})
+        known.update(
+            {name: answer_field(response.json(), dotted) for name, dotted in seed.captures.items()}
+        )
     # schemathesis ends the app's lifespan (closing its database) after each test.
     return Api(schema, built, known)
 
@@ -183,7 +219,8 @@ def operations(schema: BaseSchema) -> Iterator[Operation]:
 def any_case(operation: Operation, known: dict[str, str]) -> st.SearchStrategy[AnyCase]:
     """Valid and invalid requests of ``operation``; valid ones also on records that exist."""
     generated = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(
-        GenerationMode.NEGATIVE)
+        GenerationMode.NEGATIVE
+    )
     existing = {name: known[name] for name in _parameters(operation.path) if name in known}
     if not existing:
         return generated
@@ -196,8 +233,11 @@ def authorized(case: AnyCase, credentials: dict[str, str]) -> AnyCase:
     Set on the case (not per call) so that schemathesis sees the header as part of the case and
     does not drop it for a negative case that happened to mutate the security scheme.
     """
-    headers = {name: value for name, value in (case.headers or {}).items()
-               if name.lower() != "authorization"}
+    headers = {
+        name: value
+        for name, value in (case.headers or {}).items()
+        if name.lower() != "authorization"
+    }
     case.headers = CaseInsensitiveDict({**headers, **credentials})
     return case
 
@@ -214,13 +254,15 @@ def fuzz_each(schema: BaseSchema, run: Any) -> None:
 
 
 def test_every_operation_with_a_valid_token_answers_without_5xx_and_errors_as_problems(
-        api: Api) -> None:
+    api: Api,
+) -> None:
     def run(operation: Operation) -> None:
         @given(case=any_case(operation, api.known), person=st.booleans())
         @fuzz_settings(EXAMPLES_PER_OPERATION)
         def example(case: AnyCase, person: bool) -> None:
             authorized(case, api.built.credentials(operation.path, person)).call_and_validate(
-                checks=[not_a_server_error, problem_details, response_schema_conformance])
+                checks=[not_a_server_error, problem_details, response_schema_conformance]
+            )
 
         example()
 
@@ -234,7 +276,8 @@ def test_hostile_strings_and_numbers_answer_4xx_problems_never_5xx(api: Api) -> 
         def example(case: AnyCase, data: st.DataObject, person: bool) -> None:
             credentials = api.built.credentials(operation.path, person)
             authorized(hostile_case(case, data), credentials).call_and_validate(
-                checks=[not_a_server_error, problem_details])
+                checks=[not_a_server_error, problem_details]
+            )
 
         example()
 
@@ -253,7 +296,8 @@ def test_no_secured_operation_serves_a_caller_without_a_valid_credential(api: Ap
         def example(case: AnyCase, credentials: tuple[str, dict[str, str]]) -> None:
             _name, headers = credentials
             authorized(case, headers).call_and_validate(
-                checks=[not_a_server_error, problem_details, refused])
+                checks=[not_a_server_error, problem_details, refused]
+            )
 
         example()
 
@@ -279,8 +323,11 @@ def test_a_rules_version_beyond_a_database_integer_is_a_422_problem(tmp_path: Pa
     built = build("routing", tmp_path)
     schema = schemathesis.openapi.from_asgi("/openapi.json", built.asgi())
     path = "/v1/routing/rules/versions/{version}"
-    response = schema[path]["GET"].Case(path_parameters={"version": 2**63},
-                                        headers=built.credentials(path)).call()
+    response = (
+        schema[path]["GET"]
+        .Case(path_parameters={"version": 2**63}, headers=built.credentials(path))
+        .call()
+    )
     assert response.status_code == 422
     assert not problem_errors(422, response.headers["content-type"][0], response.json())
     assert response.json()["errors"][0]["field"] == "version"

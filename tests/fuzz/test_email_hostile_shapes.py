@@ -42,9 +42,21 @@ HUGE_SECONDS = 20.0
 HUGE_PART_MIB = 24 if PROFILE == "fuzz-long" else 10
 """A base64 part of this many MiB (the default message limit is 25 MiB)."""
 INJECTED = "Bcc: victim@evil.example"
-OUTGOING_HEADERS = {"from", "to", "subject", "date", "message-id", "in-reply-to", "references",
-                    "reply-to", "auto-submitted", "x-auto-response-suppress", "mime-version",
-                    "content-type", "content-transfer-encoding"}
+OUTGOING_HEADERS = {
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "reply-to",
+    "auto-submitted",
+    "x-auto-response-suppress",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+}
 HEAD = b"From: Cy <cy@customer.example>\r\nTo: support@acme.test\r\n"
 
 
@@ -57,23 +69,30 @@ INJECTIONS = {
     "bare CR in the subject": b"Subject: Printer\r" + INJECTED.encode() + b"\r\n",
     "bare LF in the subject": b"Subject: Printer\n" + INJECTED.encode() + b"\r\n",
     "CR/LF inside an encoded subject": b"Subject: "
-                                       + encoded("Printer\r\n" + INJECTED).encode() + b"\r\n",
+    + encoded("Printer\r\n" + INJECTED).encode()
+    + b"\r\n",
     "unicode line breaks in the subject": b"Subject: "
-                                          + encoded("a\x0bb\x0cc\x85d\u2028" + INJECTED).encode()
-                                          + b"\r\n",
+    + encoded("a\x0bb\x0cc\x85d\u2028" + INJECTED).encode()
+    + b"\r\n",
     "CR in a header name": b"Subject: Printer\r\nX-Evil\r" + INJECTED.encode() + b": 1\r\n",
     "CR/LF inside an encoded language": b"Subject: Printer\r\nContent-Language: "
-                                        + encoded("en\r\n" + INJECTED).encode() + b"\r\n",
+    + encoded("en\r\n" + INJECTED).encode()
+    + b"\r\n",
     "CR/LF inside an encoded sender name": b"Subject: Printer\r\nFrom: "
-                                           + encoded("Cy\r\n" + INJECTED).encode()
-                                           + b" <cy@customer.example>\r\n",
+    + encoded("Cy\r\n" + INJECTED).encode()
+    + b" <cy@customer.example>\r\n",
 }
 
 
 def hostile(shape: str) -> bytes:
     """A mail with the injection named ``shape`` in its headers."""
-    return HEAD + INJECTIONS[shape] + b"Message-ID: <" + shape.replace(" ", "-").encode() + (
-        b"@customer.example>\r\n\r\nIt smokes.\r\n")
+    return (
+        HEAD
+        + INJECTIONS[shape]
+        + b"Message-ID: <"
+        + shape.replace(" ", "-").encode()
+        + (b"@customer.example>\r\n\r\nIt smokes.\r\n")
+    )
 
 
 @pytest.mark.parametrize("shape", INJECTIONS)
@@ -85,16 +104,22 @@ def test_injected_line_breaks_never_reach_the_parsed_fields(shape: str) -> None:
 
 
 @asynccontextmanager
-async def notify_on_sqlite(directory: Path) -> AsyncIterator[
-        tuple[Callable[[], NotifyUnitOfWork], DeliveryWorker, FakeMailer]]:
+async def notify_on_sqlite(
+    directory: Path,
+) -> AsyncIterator[tuple[Callable[[], NotifyUnitOfWork], DeliveryWorker, FakeMailer]]:
     """Notify's handler and delivery worker on SQLite, mailing into a ``FakeMailer``."""
-    async with sqlite_units_of_work(directory / "notify.db", NOTIFY_MIGRATIONS, notify_metadata,
-                                    NotifyUnitOfWork) as (unit_of_work, _engine):
+    async with sqlite_units_of_work(
+        directory / "notify.db", NOTIFY_MIGRATIONS, notify_metadata, NotifyUnitOfWork
+    ) as (unit_of_work, _engine):
         mailer = FakeMailer()
-        worker = DeliveryWorker(unit_of_work, mailer, FakeWebhookSender(),
-                                trace.get_tracer("fuzz"),
-                                WorkerOptions(email_domain="mail.acme.example"),
-                                renderer=JinjaRenderer())
+        worker = DeliveryWorker(
+            unit_of_work,
+            mailer,
+            FakeWebhookSender(),
+            trace.get_tracer("fuzz"),
+            WorkerOptions(email_domain="mail.acme.example"),
+            renderer=JinjaRenderer(),
+        )
         yield unit_of_work, worker, mailer
 
 
@@ -119,7 +144,8 @@ def assert_headers_intact(email: OutboundEmail) -> None:
 
 @pytest.mark.parametrize("shape", INJECTIONS)
 async def test_an_injected_mail_reaches_no_header_of_notifys_acknowledgement(
-        shape: str, tmp_path: Path) -> None:
+    shape: str, tmp_path: Path
+) -> None:
     async with intake_on_sqlite(tmp_path) as intake:
         statuses = await intake.deliver(hostile(shape))
         events = await intake.events()
@@ -134,7 +160,8 @@ async def test_an_injected_mail_reaches_no_header_of_notifys_acknowledgement(
 
 
 async def test_a_subject_with_line_breaks_from_the_api_reaches_no_outgoing_header(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     event = ticket_created("5b0c9e0e-53bb-4a35-8a63-0c3f9a3e0d61")
     event = event.model_copy(update={"subject": f"Printer\r\n{INJECTED}\r\n\r\nbody?"})
     sent = await sent_for(envelope_of(event), tmp_path)
@@ -144,16 +171,22 @@ async def test_a_subject_with_line_breaks_from_the_api_reaches_no_outgoing_heade
 
 
 def test_fifty_thousand_headers_parse_within_the_bound() -> None:
-    raw = HEAD + b"Subject: many\r\n" + b"".join(
-        b"X-Header-%d: value\r\n" % number for number in range(50_000)) + b"\r\nbody"
+    raw = (
+        HEAD
+        + b"Subject: many\r\n"
+        + b"".join(b"X-Header-%d: value\r\n" % number for number in range(50_000))
+        + b"\r\nbody"
+    )
     parsed = check_parse(raw, HUGE_SECONDS)
     assert parsed is not None and parsed.subject == "many"
 
 
 def nested_multipart(levels: int) -> bytes:
     """A mail whose multipart/mixed parts nest ``levels`` deep around one text part."""
-    opening = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n"
-                       % (level, level) for level in range(levels))
+    opening = b"".join(
+        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (level, level)
+        for level in range(levels)
+    )
     closing = b"".join(b"\r\n--b%d--\r\n" % level for level in reversed(range(levels)))
     return HEAD + b"Subject: deep\r\n" + opening + b"Content-Type: text/plain\r\n\r\nleaf" + closing
 
@@ -166,10 +199,12 @@ def nested_messages(levels: int) -> bytes:
     return raw
 
 
-@pytest.mark.parametrize("raw", [nested_multipart(1000), nested_messages(1000)],
-                         ids=["multipart", "message-rfc822"])
+@pytest.mark.parametrize(
+    "raw", [nested_multipart(1000), nested_messages(1000)], ids=["multipart", "message-rfc822"]
+)
 async def test_mail_nested_a_thousand_levels_deep_is_quarantined_not_a_crash(
-        raw: bytes, tmp_path: Path) -> None:
+    raw: bytes, tmp_path: Path
+) -> None:
     # Regression: the standard library's recursion used to escape as a RecursionError.
     assert check_parse(raw, HUGE_SECONDS) is None
     async with intake_on_sqlite(tmp_path) as intake:
@@ -182,8 +217,10 @@ async def test_mail_nested_a_thousand_levels_deep_is_quarantined_not_a_crash(
 def zip_bomb(megabytes: int) -> bytes:
     """A zip archive of one file of ``megabytes`` MB of zeros (about 1000:1)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive, \
-            archive.open("zeros.bin", "w", force_zip64=True) as member:
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open("zeros.bin", "w", force_zip64=True) as member,
+    ):
         for _ in range(megabytes):
             member.write(bytes(1 << 20))
     return buffer.getvalue()
@@ -193,29 +230,44 @@ def deflate_bomb(megabytes: int, window_bits: int) -> bytes:
     """``megabytes`` MB of zeros deflated: a gzip stream (31) or raw deflate (-15)."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, window_bits)
     return b"".join(compressor.compress(bytes(1 << 20)) for _ in range(megabytes)) + (
-        compressor.flush())
+        compressor.flush()
+    )
 
 
 def with_attachments(*files: tuple[str, str, bytes, str]) -> bytes:
     """A mail with a text part and ``files`` (name, type, data, extra headers) in base64."""
     parts = [b"Content-Type: text/plain\r\n\r\nsee attached\r\n"]
     for name, content_type, data, extra in files:
-        parts.append(f"Content-Type: {content_type}\r\n{extra}Content-Transfer-Encoding: base64"
-                     f"\r\nContent-Disposition: attachment; filename={name}\r\n\r\n".encode()
-                     + base64.encodebytes(data))
+        parts.append(
+            f"Content-Type: {content_type}\r\n{extra}Content-Transfer-Encoding: base64"
+            f"\r\nContent-Disposition: attachment; filename={name}\r\n\r\n".encode()
+            + base64.encodebytes(data)
+        )
     body = b"".join(b"--B\r\n" + part for part in parts) + b"--B--\r\n"
-    return HEAD + b"Subject: files\r\nMIME-Version: 1.0\r\n" + (
-        b"Content-Type: multipart/mixed; boundary=B\r\n\r\n") + body
+    return (
+        HEAD
+        + b"Subject: files\r\nMIME-Version: 1.0\r\n"
+        + (b"Content-Type: multipart/mixed; boundary=B\r\n\r\n")
+        + body
+    )
 
 
-async def test_compression_bombs_stay_compressed_in_memory_and_in_the_store(
-        tmp_path: Path) -> None:
-    bombs = {"bomb.zip": zip_bomb(100), "bomb.gz": deflate_bomb(100, 31),
-             "deflate.bin": deflate_bomb(100, -15)}
-    raw = with_attachments(("bomb.zip", "application/zip", bombs["bomb.zip"], ""),
-                           ("bomb.gz", "application/gzip", bombs["bomb.gz"], ""),
-                           ("deflate.bin", "application/octet-stream", bombs["deflate.bin"],
-                            "Content-Encoding: deflate\r\n"))
+async def test_compression_bombs_stay_compressed_in_memory_and_in_the_store(tmp_path: Path) -> None:
+    bombs = {
+        "bomb.zip": zip_bomb(100),
+        "bomb.gz": deflate_bomb(100, 31),
+        "deflate.bin": deflate_bomb(100, -15),
+    }
+    raw = with_attachments(
+        ("bomb.zip", "application/zip", bombs["bomb.zip"], ""),
+        ("bomb.gz", "application/gzip", bombs["bomb.gz"], ""),
+        (
+            "deflate.bin",
+            "application/octet-stream",
+            bombs["deflate.bin"],
+            "Content-Encoding: deflate\r\n",
+        ),
+    )
     parsed, peak = parsed_with_peak_memory(raw)
     assert parsed is not None
     assert {item.filename: item.data for item in parsed.attachments} == bombs

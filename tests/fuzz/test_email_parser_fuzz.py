@@ -21,17 +21,25 @@ from helpline_intake.testing import Intake, intake_on_sqlite
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "email"
 MUTABLE_SIZE = 256 * 1024
 """Corpus mails mutated in ``make test``; the long profile mutates the 2-3 MB ones too."""
+
+
 def corpus_files(max_size: int | None) -> list[Path]:
     """The real-world corpus next to the repository (empty when it is absent)."""
     if not CORPUS.is_dir():
         return []
-    return sorted(path for path in CORPUS.rglob("*")
-                  if path.is_file() and path.name not in ("LICENSE", "README.md")
-                  and (max_size is None or path.stat().st_size <= max_size))
+    return sorted(
+        path
+        for path in CORPUS.rglob("*")
+        if path.is_file()
+        and path.name not in ("LICENSE", "README.md")
+        and (max_size is None or path.stat().st_size <= max_size)
+    )
 
 
-CORPUS_ORIGINALS = [path.read_bytes() for path in corpus_files(
-    None if fuzz_settings(1).max_examples > 1 else MUTABLE_SIZE)]
+CORPUS_ORIGINALS = [
+    path.read_bytes()
+    for path in corpus_files(None if fuzz_settings(1).max_examples > 1 else MUTABLE_SIZE)
+]
 
 
 @given(raw=mails())
@@ -64,10 +72,12 @@ async def intake(tmp_path: Path) -> AsyncIterator[Intake]:
 @given(raw=mails() | st.binary(max_size=2000))
 @fuzz_settings(30)
 async def test_every_generated_mail_ends_processed_or_quarantined_with_a_reason(
-        intake: Intake, raw: bytes) -> None:
+    intake: Intake, raw: bytes
+) -> None:
     statuses = await intake.deliver(raw)
     assert set(statuses) <= {PROCESSED, QUARANTINED}  # [] when it duplicates an earlier one
     async with intake.unit_of_work() as uow:
-        quarantined = await uow.mail.inbound_list(status=QUARANTINED, tenant_id="acme",
-                                                  limit=10_000)
+        quarantined = await uow.mail.inbound_list(
+            status=QUARANTINED, tenant_id="acme", limit=10_000
+        )
     assert all(record.reason for record in quarantined)

@@ -62,16 +62,28 @@ UnitOfWorkFactory = Callable[[], EscalationUnitOfWork]
 
 def policy_document() -> PolicyDocument:
     """Every metric, short targets, a warning and a three-level chain, around the clock."""
-    metric = {"targets": {"low": 8 * HOUR, "normal": 4 * HOUR, "high": 2 * HOUR,
-                          "urgent": HOUR},
-              "warnings": [{"fraction_left": 0.25}],
-              "escalations": [{"level": 1, "offset_seconds": -600, "notify": ["assignee"]},
-                              {"level": 2, "offset_seconds": 0, "notify": ["team_lead"]},
-                              {"level": 3, "offset_seconds": HOUR, "notify": ["manager"],
-                               "raise_priority_to": "urgent"}]}
-    return PolicyDocument.model_validate({
-        "name": "Fuzz", "position": 0, "calendar": {"name": "24/7", "always_open": True},
-        "metrics": dict.fromkeys(METRICS, metric)})
+    metric = {
+        "targets": {"low": 8 * HOUR, "normal": 4 * HOUR, "high": 2 * HOUR, "urgent": HOUR},
+        "warnings": [{"fraction_left": 0.25}],
+        "escalations": [
+            {"level": 1, "offset_seconds": -600, "notify": ["assignee"]},
+            {"level": 2, "offset_seconds": 0, "notify": ["team_lead"]},
+            {
+                "level": 3,
+                "offset_seconds": HOUR,
+                "notify": ["manager"],
+                "raise_priority_to": "urgent",
+            },
+        ],
+    }
+    return PolicyDocument.model_validate(
+        {
+            "name": "Fuzz",
+            "position": 0,
+            "calendar": {"name": "24/7", "always_open": True},
+            "metrics": dict.fromkeys(METRICS, metric),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -120,17 +132,24 @@ class Refire:
 
 Step = Status | Reply | Reprioritise | Advance | Redeliver | Refire
 # Weighted towards what moves clocks: waiting statuses, replies that count, time passing.
-steps = st.lists(st.one_of(
-    st.builds(Status, st.sampled_from(("pending", "pending", "on_hold", *STATUSES))),
-    st.builds(Reply, st.sampled_from(("agent", "agent", "requester", "requester", "system")),
-              st.sampled_from((True, True, True, False)),
-              st.sampled_from((False, False, False, True))),
-    st.builds(Reprioritise, st.sampled_from(PRIORITIES)),
-    st.builds(Advance, st.integers(1, 8 * 60)),
-    st.builds(Advance, st.integers(60, 8 * 60)),
-    st.builds(Redeliver, st.integers(0, 1000)),
-    st.builds(Refire, st.integers(0, 1000)),
-), min_size=3, max_size=40)
+steps = st.lists(
+    st.one_of(
+        st.builds(Status, st.sampled_from(("pending", "pending", "on_hold", *STATUSES))),
+        st.builds(
+            Reply,
+            st.sampled_from(("agent", "agent", "requester", "requester", "system")),
+            st.sampled_from((True, True, True, False)),
+            st.sampled_from((False, False, False, True)),
+        ),
+        st.builds(Reprioritise, st.sampled_from(PRIORITIES)),
+        st.builds(Advance, st.integers(1, 8 * 60)),
+        st.builds(Advance, st.integers(60, 8 * 60)),
+        st.builds(Redeliver, st.integers(0, 1000)),
+        st.builds(Refire, st.integers(0, 1000)),
+    ),
+    min_size=3,
+    max_size=40,
+)
 
 
 class Run:
@@ -157,20 +176,42 @@ class Run:
         if isinstance(step, Status):
             previous, self.status = self.status, step.status
             self.waiting = step.status in PAUSE_STATUSES
-            await self.deliver(TicketStatusChanged(
-                tenant_id=TENANT, ticket_id=TICKET, occurred_at=self.now,
-                previous_status=previous, status=step.status))
+            await self.deliver(
+                TicketStatusChanged(
+                    tenant_id=TENANT,
+                    ticket_id=TICKET,
+                    occurred_at=self.now,
+                    previous_status=previous,
+                    status=step.status,
+                )
+            )
         elif isinstance(step, Reply):
             if step.role == "requester" and step.public and not step.auto_reply:
                 self.waiting = False
-            await self.deliver(MessageAdded(
-                tenant_id=TENANT, ticket_id=TICKET, occurred_at=self.now,
-                message_id=new_event_id(), author_role=step.role, public=step.public,
-                channel="email", body="…", auto_reply=step.auto_reply))
+            await self.deliver(
+                MessageAdded(
+                    tenant_id=TENANT,
+                    ticket_id=TICKET,
+                    occurred_at=self.now,
+                    message_id=new_event_id(),
+                    author_role=step.role,
+                    public=step.public,
+                    channel="email",
+                    body="…",
+                    auto_reply=step.auto_reply,
+                )
+            )
         elif isinstance(step, Reprioritise):
-            await self.deliver(TicketUpdated(
-                tenant_id=TENANT, ticket_id=TICKET, occurred_at=self.now,
-                changed_fields=("priority",), priority=step.priority, type="question"))
+            await self.deliver(
+                TicketUpdated(
+                    tenant_id=TENANT,
+                    ticket_id=TICKET,
+                    occurred_at=self.now,
+                    changed_fields=("priority",),
+                    priority=step.priority,
+                    type="question",
+                )
+            )
         elif isinstance(step, Advance):
             await self.advance(timedelta(minutes=step.minutes))
         elif isinstance(step, Redeliver) and self.delivered:
@@ -185,21 +226,24 @@ class Run:
         """The outbox size, the clocks and the pending timers."""
         async with self.unit_of_work() as uow:
             clocks = await uow.clocks.for_ticket(TENANT, TICKET)
-        return (await outbox_size(self.engine, metadata), clocks,
-                [timer.id for timer in await pending_timers(self.engine)])
+        return (
+            await outbox_size(self.engine, metadata),
+            clocks,
+            [timer.id for timer in await pending_timers(self.engine)],
+        )
 
     async def advance(self, by: timedelta) -> None:
         """Move time on by ``by``, firing each timer due by then in due order."""
         self.now += by
         while True:
-            due = [timer for timer in await pending_timers(self.engine)
-                   if timer.due_at <= self.now]
+            due = [timer for timer in await pending_timers(self.engine) if timer.due_at <= self.now]
             if not due:
                 return
             await self.fire(due[0])
             async with self.unit_of_work() as uow:
-                await uow.session.execute(update(timers).where(timers.c.id == due[0].id)
-                                          .values(fired_at=self.now))
+                await uow.session.execute(
+                    update(timers).where(timers.c.id == due[0].id).values(fired_at=self.now)
+                )
                 await uow.commit()
             self.fired.append(due[0])
 
@@ -218,7 +262,8 @@ class Run:
         if self.waiting:
             assert not TIMED & set(published), (
                 f"{metric} published {published} while the ticket was {self.status}, waiting "
-                f"on its customer")
+                f"on its customer"
+            )
 
 
 def check_outbox(records: list[Published]) -> None:
@@ -247,16 +292,29 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # breached while the ticket waited on its customer.
 @example(priority="high", sequence=[Status("pending"), Reply("agent", True, False), Advance(300)])
 async def test_random_ticket_lives_keep_the_sla_invariants(
-        template: Path, tmp_path: Path, priority: Priority, sequence: list[Step]) -> None:
+    template: Path, tmp_path: Path, priority: Priority, sequence: list[Step]
+) -> None:
     async with fresh_database(template, tmp_path, metadata, EscalationUnitOfWork) as (
-            unit_of_work, engine):
-        await policies.put_policy(TENANT, "fuzz", policy_document(), recompute=False,
-                                  uow=unit_of_work())
+        unit_of_work,
+        engine,
+    ):
+        await policies.put_policy(
+            TENANT, "fuzz", policy_document(), recompute=False, uow=unit_of_work()
+        )
         run = Run(unit_of_work, engine)
-        await run.deliver(TicketCreated(
-            tenant_id=TENANT, ticket_id=TICKET, occurred_at=T0, subject="Printer",
-            description="On fire", requester=Requester(email="ann@example.com"),
-            priority=priority, type="question", channel="api"))
+        await run.deliver(
+            TicketCreated(
+                tenant_id=TENANT,
+                ticket_id=TICKET,
+                occurred_at=T0,
+                subject="Printer",
+                description="On fire",
+                requester=Requester(email="ann@example.com"),
+                priority=priority,
+                type="question",
+                channel="api",
+            )
+        )
         for step in sequence:
             await run.apply(step)
         await run.advance(timedelta(days=3))  # whatever is still due comes due

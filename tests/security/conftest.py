@@ -23,8 +23,9 @@ def secure_kafka() -> Iterator[KafkaNode]:
     configured = os.environ.get("HELPLINE_TEST_SECURE_KAFKA_PORT")
     port = int(configured) if configured else free_port()
     controller = port + 1 if configured else free_port()
-    node = KafkaNode(TEST_HOME / "secure-kafka", port=port, controller_port=controller,
-                     security="sasl_ssl")
+    node = KafkaNode(
+        TEST_HOME / "secure-kafka", port=port, controller_port=controller, security="sasl_ssl"
+    )
     node.start()
     yield node
     node.stop()

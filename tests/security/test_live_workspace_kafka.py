@@ -44,16 +44,21 @@ async def _start(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
 
 async def _read_one(kafka: KafkaNode, security: KafkaSecurity, group: str, prefix: str) -> bytes:
     assigned = asyncio.Event()
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=group,
-                                auto_offset_reset="latest", enable_auto_commit=False,
-                                **aiokafka_options(security))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        **aiokafka_options(security),
+    )
     consumer.subscribe([prefix + ROUTING, prefix + TICKETS], listener=Positioned(assigned))
     await _start(consumer)
     try:
         fetching = asyncio.ensure_future(consumer.getone())
         await asyncio.wait_for(assigned.wait(), 30)
-        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers,
-                                    **aiokafka_options(kafka.admin_security))
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap_servers, **aiokafka_options(kafka.admin_security)
+        )
         await producer.start()
         try:
             for partition in consumer.assignment():  # positioned at the end before producing
@@ -68,8 +73,9 @@ async def _read_one(kafka: KafkaNode, security: KafkaSecurity, group: str, prefi
 
 
 async def _write(kafka: KafkaNode, security: KafkaSecurity, topic: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers,
-                                **aiokafka_options(security))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap_servers, **aiokafka_options(security)
+    )
     await _start(producer)
     try:
         await producer.send_and_wait(topic, b"{}", key=b"k")
@@ -78,13 +84,16 @@ async def _write(kafka: KafkaNode, security: KafkaSecurity, topic: str) -> None:
 
 
 def test_the_workspace_reads_the_live_topics_in_its_own_group_and_writes_nothing(
-        secure_kafka: KafkaNode) -> None:
+    secure_kafka: KafkaNode,
+) -> None:
     prefix = unique_name("live") + "."
     secure_kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     security = _workspace_user(secure_kafka, prefix)
 
-    assert asyncio.run(_read_one(secure_kafka, security, consumer_group(), prefix)) == \
-        b'{"live": true}'
+    assert (
+        asyncio.run(_read_one(secure_kafka, security, consumer_group(), prefix))
+        == b'{"live": true}'
+    )
     with pytest.raises(TopicAuthorizationFailedError):
         asyncio.run(_write(secure_kafka, security, prefix + ROUTING))
     with pytest.raises(GroupAuthorizationFailedError):

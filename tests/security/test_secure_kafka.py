@@ -70,8 +70,9 @@ class Deployment(RunningServices):
 
 
 @pytest.fixture(scope="module")
-def deployment(secure_kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[Deployment]:
+def deployment(
+    secure_kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
     """Helpline on its own topics of the secure broker, every service with its own user."""
     prefix = unique_name("sec") + "."
     secure_kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
@@ -79,20 +80,32 @@ def deployment(secure_kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
     home = tmp_path_factory.mktemp("secure")
     mail = MailSink(home / "mail", port=free_port())
     mail.start()
-    stack = Stack(home, secure_kafka.bootstrap_servers,
-                  ports={name: free_port() for name in SERVICE_PORTS},
-                  service_environment=own_keys(),
-                  environment={"HELPLINE_TOPIC_PREFIX": prefix, **stand_in_identity().environment(),
-                               "HELPLINE_SMTP_PORT": str(mail.port),
-                               "HELPLINE_SMTP_SERVER_ENABLED": "false",
-                               "HELPLINE_RELAY_POLL_INTERVAL": "0.2"})
-    recorder = TopicRecorder(secure_kafka.bootstrap_servers,
-                             [prefix + topic for topic in all_topics()],
-                             secure_kafka.admin_security)
+    stack = Stack(
+        home,
+        secure_kafka.bootstrap_servers,
+        ports={name: free_port() for name in SERVICE_PORTS},
+        service_environment=own_keys(),
+        environment={
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            **stand_in_identity().environment(),
+            "HELPLINE_SMTP_PORT": str(mail.port),
+            "HELPLINE_SMTP_SERVER_ENABLED": "false",
+            "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+        },
+    )
+    recorder = TopicRecorder(
+        secure_kafka.bootstrap_servers,
+        [prefix + topic for topic in all_topics()],
+        secure_kafka.admin_security,
+    )
     try:
         with ThreadPoolExecutor(len(SERVICE_PORTS)) as starting:
-            list(starting.map(lambda name: stack.start(
-                name, environment_variables(clients[name])), SERVICE_PORTS))
+            list(
+                starting.map(
+                    lambda name: stack.start(name, environment_variables(clients[name])),
+                    SERVICE_PORTS,
+                )
+            )
         with recorder:
             yield Deployment(secure_kafka, stack, prefix, clients, recorder, mail)
     finally:
@@ -102,10 +115,17 @@ def deployment(secure_kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory
 
 def _ticket(deployment: Deployment, tenant: str, tags: list[str]) -> str:
     with deployment.client(tenant) as client:
-        response = client.post(deployment.url("intake") + "/v1/tickets", json={
-            "subject": "VPN drops", "description": "Every hour on the hour",
-            "requester": {"email": "customer@example.org"}, "priority": "high",
-            "type": "corrective", "tags": tags})
+        response = client.post(
+            deployment.url("intake") + "/v1/tickets",
+            json={
+                "subject": "VPN drops",
+                "description": "Every hour on the hour",
+                "requester": {"email": "customer@example.org"},
+                "priority": "high",
+                "type": "corrective",
+                "tags": tags,
+            },
+        )
         assert response.status_code == 201, response.text
         ticket_id: str = response.json()["id"]
         return ticket_id
@@ -113,38 +133,60 @@ def _ticket(deployment: Deployment, tenant: str, tags: list[str]) -> str:
 
 def _agent(deployment: Deployment, tenant: str, skill: str) -> dict[str, Any]:
     with deployment.client(tenant) as client:
-        response = client.post(deployment.url("routing") + "/v1/agents", json={
-            "name": "Grace Hopper", "email": f"grace@{tenant}.example.com",
-            "skills": {skill: 7}, "capacity": {"api": 5, "email": 5}})
+        response = client.post(
+            deployment.url("routing") + "/v1/agents",
+            json={
+                "name": "Grace Hopper",
+                "email": f"grace@{tenant}.example.com",
+                "skills": {skill: 7},
+                "capacity": {"api": 5, "email": 5},
+            },
+        )
         assert response.status_code == 201, response.text
         agent: dict[str, Any] = response.json()
-        response = client.put(deployment.url("routing") + f"/v1/agents/{agent['id']}/presence",
-                              json={"status": "available"})
+        response = client.put(
+            deployment.url("routing") + f"/v1/agents/{agent['id']}/presence",
+            json={"status": "available"},
+        )
         assert response.status_code == 200, response.text
         return agent
 
 
 def test_a_ticket_flows_through_the_four_services_each_as_its_own_user(
-        deployment: Deployment) -> None:
+    deployment: Deployment,
+) -> None:
     tenant = unique_name("acme")
     agent = _agent(deployment, tenant, "vpn")
     ticket = _ticket(deployment, tenant, ["vpn"])
 
-    deployment.events.wait_for(ASSIGNED, ticket, timeout=20)          # routing read, wrote
-    deployment.events.wait_for(CLOCK_STARTED, ticket, timeout=20)     # escalation
-    deployment.events.wait_for(DELIVERED, ticket, timeout=30)         # notify mailed
-    wait_until(lambda: any(agent["email"] in str(message_from_bytes(path.read_bytes())["To"])
-                           for path in deployment.mail.messages()), 30, "mail to the agent")
-    with deployment.client(tenant) as client:                         # intake read routing's
-        wait_until(lambda: client.get(deployment.url("intake") + f"/v1/tickets/{ticket}")
-                   .json()["assignee"] == agent["id"], 10, "the assignee on the ticket")
+    deployment.events.wait_for(ASSIGNED, ticket, timeout=20)  # routing read, wrote
+    deployment.events.wait_for(CLOCK_STARTED, ticket, timeout=20)  # escalation
+    deployment.events.wait_for(DELIVERED, ticket, timeout=30)  # notify mailed
+    wait_until(
+        lambda: any(
+            agent["email"] in str(message_from_bytes(path.read_bytes())["To"])
+            for path in deployment.mail.messages()
+        ),
+        30,
+        "mail to the agent",
+    )
+    with deployment.client(tenant) as client:  # intake read routing's
+        wait_until(
+            lambda: (
+                client.get(deployment.url("intake") + f"/v1/tickets/{ticket}").json()["assignee"]
+                == agent["id"]
+            ),
+            10,
+            "the assignee on the ticket",
+        )
     dead = [r for r in deployment.events.records() if r.topic.endswith(".dlq")]
     assert dead == []
 
 
 async def _list_topics(bootstrap_servers: str, security: KafkaSecurity) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000,
-                                **aiokafka_options(security))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=3000, **aiokafka_options(security)
+    )
     try:
         await admin.start()
         topics_seen: list[str] = await admin.list_topics()
@@ -153,12 +195,18 @@ async def _list_topics(bootstrap_servers: str, security: KafkaSecurity) -> list[
         await admin.close()
 
 
-@pytest.mark.parametrize("security", [
-    KafkaSecurity(), KafkaSecurity("SSL"), KafkaSecurity("SASL_PLAINTEXT", username="x",
-                                                         password="y")],
-    ids=["plaintext", "tls-without-sasl", "sasl-without-tls"])
+@pytest.mark.parametrize(
+    "security",
+    [
+        KafkaSecurity(),
+        KafkaSecurity("SSL"),
+        KafkaSecurity("SASL_PLAINTEXT", username="x", password="y"),
+    ],
+    ids=["plaintext", "tls-without-sasl", "sasl-without-tls"],
+)
 def test_a_client_without_credentials_gets_no_topic_list(
-        secure_kafka: KafkaNode, security: KafkaSecurity) -> None:
+    secure_kafka: KafkaNode, security: KafkaSecurity
+) -> None:
     if security.protocol == "SSL":
         security = KafkaSecurity("SSL", ca_file=secure_kafka.ca_file)
     with pytest.raises(KafkaConnectionError):
@@ -173,14 +221,18 @@ def test_a_wrong_password_is_refused(secure_kafka: KafkaNode) -> None:
 
 def _outside(service: str, prefix: str, operation: str) -> str:
     """The first Helpline topic ``service`` may not ``operation``, per the ACL table."""
-    allowed = {acl.name for acl in service_acls(service, prefix)
-               if acl.resource == "topic" and acl.operation == operation}
+    allowed = {
+        acl.name
+        for acl in service_acls(service, prefix)
+        if acl.resource == "topic" and acl.operation == operation
+    }
     return next(prefix + topic for topic in all_topics() if prefix + topic not in allowed)
 
 
 async def _write(bootstrap_servers: str, security: KafkaSecurity, topic: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000,
-                                **aiokafka_options(security))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=5000, **aiokafka_options(security)
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"{}", key=b"k")
@@ -189,24 +241,35 @@ async def _write(bootstrap_servers: str, security: KafkaSecurity, topic: str) ->
 
 
 @pytest.mark.parametrize("service", list(SERVICE_PORTS))
-def test_each_service_is_denied_topics_outside_its_acls(deployment: Deployment, service: str
-                                                        ) -> None:
+def test_each_service_is_denied_topics_outside_its_acls(
+    deployment: Deployment, service: str
+) -> None:
     security, servers = deployment.clients[service], deployment.kafka.bootstrap_servers
     assert security.username == service_user(service)
     with pytest.raises(TopicAuthorizationFailedError):
         asyncio.run(_write(servers, security, _outside(service, deployment.prefix, "Write")))
     # Read in its own consumer group, which it may use: the topic alone is refused.
-    messages, errors = _consume(librdkafka_config(security, servers), f"helpline-{service}",
-                                _outside(service, deployment.prefix, "Read"), wanted=1)
+    messages, errors = _consume(
+        librdkafka_config(security, servers),
+        f"helpline-{service}",
+        _outside(service, deployment.prefix, "Read"),
+        wanted=1,
+    )
     assert messages == []
     assert [error.code() for error in errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
 
 
 def _cli(deployment: Deployment, security: KafkaSecurity, *args: str) -> Result:
     """Run ``helpline ARGS`` as ``security``'s user on the deployment's topics."""
-    return CliRunner().invoke(app, list(args), env={
-        **environment_variables(security), "HELPLINE_TOPIC_PREFIX": deployment.prefix,
-        "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": deployment.kafka.bootstrap_servers})
+    return CliRunner().invoke(
+        app,
+        list(args),
+        env={
+            **environment_variables(security),
+            "HELPLINE_TOPIC_PREFIX": deployment.prefix,
+            "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": deployment.kafka.bootstrap_servers,
+        },
+    )
 
 
 def _partners(deployment: Deployment, *args: str) -> Result:
@@ -214,26 +277,41 @@ def _partners(deployment: Deployment, *args: str) -> Result:
 
 
 def _properties(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
-             if line and not line.startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     return {key: value for key, value in pairs}
 
 
 def _publish_to(deployment: Deployment, topic: str, tenant: str, count: int) -> list[str]:
     """Publish ``count`` CloudEvents to ``topic`` as the admin (the republisher's stand-in)."""
-    records = [to_record(TicketStatusChanged(tenant_id=tenant, ticket_id=unique_name("t"),
-                                             occurred_at=utcnow(), previous_status="new",
-                                             status="open"), source="/helpline/notify")
-               for _ in range(count)]
+    records = [
+        to_record(
+            TicketStatusChanged(
+                tenant_id=tenant,
+                ticket_id=unique_name("t"),
+                occurred_at=utcnow(),
+                previous_status="new",
+                status="open",
+            ),
+            source="/helpline/notify",
+        )
+        for _ in range(count)
+    ]
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=deployment.kafka.bootstrap_servers,
-                                    **aiokafka_options(deployment.kafka.admin_security))
+        producer = AIOKafkaProducer(
+            bootstrap_servers=deployment.kafka.bootstrap_servers,
+            **aiokafka_options(deployment.kafka.admin_security),
+        )
         await producer.start()
         try:
             for record in records:
-                await producer.send_and_wait(topic, record.value, key=record.key,
-                                             headers=list(record.headers))
+                await producer.send_and_wait(
+                    topic, record.value, key=record.key, headers=list(record.headers)
+                )
         finally:
             await producer.stop()
 
@@ -241,10 +319,17 @@ def _publish_to(deployment: Deployment, topic: str, tenant: str, count: int) -> 
     return [dict(record.headers)["ce_id"].decode() for record in records]
 
 
-def _consume(config: dict[str, str], group: str, topic: str, wanted: int,
-             timeout: float = 20) -> tuple[list[Any], list[KafkaError]]:
-    consumer = Consumer({**config, "group.id": group, "auto.offset.reset": "earliest",
-                         "enable.auto.commit": "false"})
+def _consume(
+    config: dict[str, str], group: str, topic: str, wanted: int, timeout: float = 20
+) -> tuple[list[Any], list[KafkaError]]:
+    consumer = Consumer(
+        {
+            **config,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": "false",
+        }
+    )
     consumer.subscribe([topic])
     messages: list[Any] = []
     errors: list[KafkaError] = []
@@ -263,8 +348,9 @@ def _consume(config: dict[str, str], group: str, topic: str, wanted: int,
     return messages, errors
 
 
-def test_a_partner_reads_its_tenant_stream_and_nothing_else(deployment: Deployment,
-                                                            tmp_path: Path) -> None:
+def test_a_partner_reads_its_tenant_stream_and_nothing_else(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     tenant, other = unique_name("tenant"), unique_name("other")
     own_topic = deployment.topic(partner_topic(tenant))
     other_topic = deployment.topic(partner_topic(other))
@@ -277,15 +363,28 @@ def test_a_partner_reads_its_tenant_stream_and_nothing_else(deployment: Deployme
     assert created.exit_code == 0, created.output
     assert output.stat().st_mode & 0o077 == 0
     config = _properties(output)
-    assert set(config) == {"bootstrap.servers", "security.protocol", "sasl.mechanism",
-                           "sasl.username", "sasl.password", "ssl.ca.location"}
+    assert set(config) == {
+        "bootstrap.servers",
+        "security.protocol",
+        "sasl.mechanism",
+        "sasl.username",
+        "sasl.password",
+        "ssl.ca.location",
+    }
     group = f"partner.{tenant}.acme.reader"
 
     messages, errors = _consume(config, group, own_topic, wanted=2)
     assert errors == []
-    events = [from_binary_event(KafkaMessage(
-        headers={name: value for name, value in message.headers() or ()},
-        key=message.key(), value=message.value())) for message in messages]
+    events = [
+        from_binary_event(
+            KafkaMessage(
+                headers={name: value for name, value in message.headers() or ()},
+                key=message.key(),
+                value=message.value(),
+            )
+        )
+        for message in messages
+    ]
     assert [event.get_id() for event in events] == ids
     assert {event.get_type() for event in events} == {"helpline.ticket.status_changed.v1"}
 
@@ -301,11 +400,13 @@ def test_a_partner_reads_its_tenant_stream_and_nothing_else(deployment: Deployme
     producer.produce(own_topic, b"{}", on_delivery=lambda error, _message: reports.append(error))
     producer.flush(20)
     assert [error.code() if error else None for error in reports] == [
-        KafkaError.TOPIC_AUTHORIZATION_FAILED]
+        KafkaError.TOPIC_AUTHORIZATION_FAILED
+    ]
 
     listed = _partners(deployment, "list")
-    assert f"partner.{tenant}.acme: groups partner.{tenant}.acme.*, topic {own_topic}" \
-        in listed.output
+    assert (
+        f"partner.{tenant}.acme: groups partner.{tenant}.acme.*, topic {own_topic}" in listed.output
+    )
     revoked = _partners(deployment, "revoke", tenant, "acme")
     assert revoked.exit_code == 0, revoked.output
     assert f"partner.{tenant}.acme" not in _partners(deployment, "list").output
@@ -335,8 +436,7 @@ def test_a_rotated_service_password_loses_and_doubles_no_event(deployment: Deplo
         queued = deployment.events.events(QUEUED, ticket)
         assert len(queued) == 1, f"ticket {ticket} queued {len(queued)} times"
     with pytest.raises(KafkaConnectionError):
-        asyncio.run(_list_topics(deployment.kafka.bootstrap_servers,
-                                 deployment.clients["routing"]))
+        asyncio.run(_list_topics(deployment.kafka.bootstrap_servers, deployment.clients["routing"]))
     deployment.clients["routing"] = rotated
 
 
@@ -351,15 +451,18 @@ def test_doctor_names_a_refused_login_in_one_line(deployment: Deployment) -> Non
     assert _doctor(deployment, wrong) == [
         f"PROBLEM kafka: authentication failed: the broker at "
         f"{deployment.kafka.bootstrap_servers} refused User:helpline-intake (SCRAM-SHA-512: "
-        "wrong password or no such user; HELPLINE_KAFKA_SASL_USERNAME/_PASSWORD)"]
+        "wrong password or no such user; HELPLINE_KAFKA_SASL_USERNAME/_PASSWORD)"
+    ]
 
 
-def test_doctor_names_the_principal_and_each_topic_it_may_not_see(deployment: Deployment
-                                                                  ) -> None:
+def test_doctor_names_the_principal_and_each_topic_it_may_not_see(deployment: Deployment) -> None:
     problems = _doctor(deployment, deployment.clients["escalation"])
-    visible = {acl.name for acl in service_acls("escalation", deployment.prefix)
-               if acl.resource == "topic"}
+    visible = {
+        acl.name for acl in service_acls("escalation", deployment.prefix) if acl.resource == "topic"
+    }
     hidden = [deployment.prefix + t for t in all_topics() if deployment.prefix + t not in visible]
-    assert problems == [f"PROBLEM topic {topic}: User:helpline-escalation is not authorized to "
-                        "describe it (no ACL allows it; see the KafkaUser of this principal)"
-                        for topic in hidden]
+    assert problems == [
+        f"PROBLEM topic {topic}: User:helpline-escalation is not authorized to "
+        "describe it (no ACL allows it; see the KafkaUser of this principal)"
+        for topic in hidden
+    ]

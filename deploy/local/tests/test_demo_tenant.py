@@ -22,13 +22,18 @@ from helpline_shared.runtime.testing import stand_in_identity
 @pytest.fixture
 def intake_url(tmp_path: Path) -> Iterator[str]:
     """Intake's HTTP API as ``make run`` configures it (no broker needed for these routes)."""
-    settings = IntakeSettings(data_dir=tmp_path, **stand_in_identity().settings(),
-                              smtp_server_enabled=False, domain_verification="trust")
+    settings = IntakeSettings(
+        data_dir=tmp_path,
+        **stand_in_identity().settings(),
+        smtp_server_enabled=False,
+        domain_verification="trust",
+    )
     upgrade(MIGRATIONS, settings.resolved_database_url("intake"))
     app, _runtime = bootstrap(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

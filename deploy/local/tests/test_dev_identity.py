@@ -39,9 +39,15 @@ def identity(kafka: KafkaNode, home: Path) -> Iterator[str]:
     prefix = unique_name("devid") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     port = free_port()
-    stack = Stack(home, kafka.bootstrap_servers, ports={"identity": port},
-                  environment={"HELPLINE_TOPIC_PREFIX": prefix,
-                               "HELPLINE_ISSUER": f"http://127.0.0.1:{port}"})
+    stack = Stack(
+        home,
+        kafka.bootstrap_servers,
+        ports={"identity": port},
+        environment={
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            "HELPLINE_ISSUER": f"http://127.0.0.1:{port}",
+        },
+    )
     try:
         yield stack.start("identity", operator_environment(home)).url
     finally:
@@ -66,8 +72,11 @@ def test_the_demo_tenant_admin_and_dev_token_are_made_once(identity: str, home: 
 
     signed_in = httpx.post(identity + "/v1/login", json=credentials)
     assert signed_in.status_code == 200, signed_in.text
-    created = httpx.post(identity + "/v1/users", headers={"Authorization": f"Bearer {key}"},
-                         json={"name": "Ann", "email": "ann@demo.test", "role": "agent"})
+    created = httpx.post(
+        identity + "/v1/users",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"name": "Ann", "email": "ann@demo.test", "role": "agent"},
+    )
     assert created.status_code == 201, created.text
 
 
@@ -78,24 +87,32 @@ def test_a_revoked_dev_token_is_replaced_at_the_next_run(identity: str, home: Pa
     key = (home / DEV_TOKEN).read_text().strip()
     headers = {"Authorization": f"Bearer {key}"}
     [listed] = httpx.get(identity + "/v1/api-keys", headers=headers).json()
-    assert httpx.delete(identity + f"/v1/api-keys/{listed['id']}",
-                        headers=headers).status_code == 204
+    assert (
+        httpx.delete(identity + f"/v1/api-keys/{listed['id']}", headers=headers).status_code == 204
+    )
     provision_demo(identity, home, tenant)
     replacement = (home / DEV_TOKEN).read_text().strip()
     assert replacement != key
-    assert httpx.get(identity + "/v1/users",
-                     headers={"Authorization": f"Bearer {replacement}"}).status_code == 200
+    assert (
+        httpx.get(
+            identity + "/v1/users", headers={"Authorization": f"Bearer {replacement}"}
+        ).status_code
+        == 200
+    )
 
 
 def test_services_trust_the_identity_they_are_given(identity: str) -> None:
-    assert identity_environment(identity) == {"HELPLINE_IDENTITY_URL": identity,
-                                              "HELPLINE_IDENTITY_ISSUER": identity}
+    assert identity_environment(identity) == {
+        "HELPLINE_IDENTITY_URL": identity,
+        "HELPLINE_IDENTITY_ISSUER": identity,
+    }
 
 
 def test_only_the_operator_keys_hash_reaches_identity(home: Path) -> None:
     key = secret_file(home / "operator-key")
     assert operator_environment(home) == {
-        "HELPLINE_OPERATOR_KEY_SHA256": hashlib.sha256(key.encode()).hexdigest()}
+        "HELPLINE_OPERATOR_KEY_SHA256": hashlib.sha256(key.encode()).hexdigest()
+    }
 
 
 def test_escalation_gets_its_own_service_key_once(identity: str, home: Path) -> None:
@@ -106,4 +123,7 @@ def test_escalation_gets_its_own_service_key_once(identity: str, home: Path) -> 
     assert provision_service_key(identity, home, "escalation") == made  # a second run
     known = httpx.post(identity + "/v1/introspect", json={"token": key}).json()
     assert (known["active"], known["service"], known["scopes"]) == (
-        True, "escalation", ["tickets:write"])
+        True,
+        "escalation",
+        ["tickets:write"],
+    )

@@ -78,10 +78,7 @@ def test_postgres_database(tmp_path: Path) -> None:
         server.start()  # idempotent
         url = server.create_database("devstack_test")
         assert server.create_database("devstack_test") == url
-        assert (
-            url
-            == f"postgresql+asyncpg://helpline@127.0.0.1:{server.port}/devstack_test"
-        )
+        assert url == f"postgresql+asyncpg://helpline@127.0.0.1:{server.port}/devstack_test"
         dsn = make_url(url).set(drivername="postgresql").render_as_string()
         assert asyncio.run(_select_one(dsn)) == 1
         server.stop()

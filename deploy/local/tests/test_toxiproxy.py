@@ -59,6 +59,7 @@ def test_group_generations_are_read_from_the_broker_log(tmp_path: Path) -> None:
         "[GroupCoordinator id=1] Stabilized group orders generation 1 with 1 members.\n"
         "[GroupCoordinator id=1] Stabilized group orders-audit generation 7 with 1 members.\n"
         "[GroupCoordinator id=1] Group orders with generation 2 is now empty.\n"
-        "[GroupCoordinator id=1] Stabilized group orders generation 3 with 2 members.\n")
+        "[GroupCoordinator id=1] Stabilized group orders generation 3 with 2 members.\n"
+    )
     assert node.group_generations("orders") == [1, 3]
     assert node.group_generations("absent") == []

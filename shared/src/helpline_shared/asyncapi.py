@@ -32,10 +32,16 @@ PARTNER_RETENTION_MS = 7 * 24 * 3600 * 1000
 """The default retention of a partner topic (notify's HELPLINE_PARTNER_STREAM_RETENTION_MS)."""
 SECURITY_SCHEME = "scramSha512OverTls"
 
-_INTERNAL_TAG = {"name": "internal", "description": (
-    "Read by Helpline's own services only: partner credentials are denied it.")}
-_PARTNER_TAG = {"name": "partner", "description": (
-    "Readable by a partner of the tenant, with the credentials of helpline partners create.")}
+_INTERNAL_TAG = {
+    "name": "internal",
+    "description": ("Read by Helpline's own services only: partner credentials are denied it."),
+}
+_PARTNER_TAG = {
+    "name": "partner",
+    "description": (
+        "Readable by a partner of the tenant, with the credentials of helpline partners create."
+    ),
+}
 
 
 def _headers(event_type: str) -> dict[str, Any]:
@@ -43,8 +49,7 @@ def _headers(event_type: str) -> dict[str, Any]:
     text = {"type": "string"}
     return {
         "type": "object",
-        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time",
-                     "content-type"],
+        "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type"],
         "properties": {
             "ce_specversion": {"type": "string", "const": SPEC_VERSION},
             "ce_id": {**text, "description": "Unique per event; the same on redelivery."},
@@ -52,8 +57,10 @@ def _headers(event_type: str) -> dict[str, Any]:
             "ce_type": {"type": "string", "const": event_type},
             "ce_time": {**text, "format": "date-time"},
             "ce_subject": {**text, "description": "The ticket id (also the record key)."},
-            TENANT_HEADER: {**text, "description": (
-                "The tenant (CloudEvents extension attribute tenantid).")},
+            TENANT_HEADER: {
+                **text,
+                "description": ("The tenant (CloudEvents extension attribute tenantid)."),
+            },
             "content-type": {"type": "string", "const": CONTENT_TYPE},
             "traceparent": {**text, "description": "W3C trace context, when traced."},
         },
@@ -80,10 +87,15 @@ def _message(model: type[Event]) -> dict[str, Any]:
         "contentType": CONTENT_TYPE,
         "headers": _headers(model.event_type),
         "payload": {"$ref": SCHEMA_REF.format(model=model.__name__)},
-        "bindings": {"kafka": {
-            "key": {"type": "string", "description": "The ticket id: one ticket, one partition."},
-            "bindingVersion": KAFKA_BINDING_VERSION,
-        }},
+        "bindings": {
+            "kafka": {
+                "key": {
+                    "type": "string",
+                    "description": "The ticket id: one ticket, one partition.",
+                },
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
     }
 
 
@@ -101,19 +113,26 @@ def _partner_channel(models: list[type[Event]]) -> dict[str, Any]:
             "so dedupe on it. A partner's credentials read this channel for its own tenant "
             "and nothing else."
         ),
-        "parameters": {"tenant": {
-            "description": "The tenant id: 1 to 64 of A-Z, a-z, 0-9, '_' and '-'.",
-            "examples": ["demo"],
-            "location": f"$message.header#/{TENANT_HEADER}",
-        }},
+        "parameters": {
+            "tenant": {
+                "description": "The tenant id: 1 to 64 of A-Z, a-z, 0-9, '_' and '-'.",
+                "examples": ["demo"],
+                "location": f"$message.header#/{TENANT_HEADER}",
+            }
+        },
         "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in names},
         "tags": [_PARTNER_TAG],
-        "bindings": {"kafka": {
-            "topic": PARTNER_ADDRESS, "partitions": topics.PARTITIONS,
-            "topicConfiguration": {"cleanup.policy": ["delete"],
-                                   "retention.ms": PARTNER_RETENTION_MS},
-            "bindingVersion": KAFKA_BINDING_VERSION,
-        }},
+        "bindings": {
+            "kafka": {
+                "topic": PARTNER_ADDRESS,
+                "partitions": topics.PARTITIONS,
+                "topicConfiguration": {
+                    "cleanup.policy": ["delete"],
+                    "retention.ms": PARTNER_RETENTION_MS,
+                },
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
     }
 
 
@@ -124,8 +143,10 @@ def build_document(version: str = "1.1.0") -> dict[str, Any]:
     """
     models = [model for model in EVENT_TYPES.values() if model.topic in topics.PUBLIC_TOPICS]
     channels: dict[str, Any] = {PARTNER_CHANNEL: _partner_channel(models)}
-    partner_messages = [{"$ref": f"#/channels/{PARTNER_CHANNEL}/messages/{m.__name__}"}
-                        for m in sorted(models, key=lambda m: m.__name__)]
+    partner_messages = [
+        {"$ref": f"#/channels/{PARTNER_CHANNEL}/messages/{m.__name__}"}
+        for m in sorted(models, key=lambda m: m.__name__)
+    ]
     operations: dict[str, Any] = {
         "receive_partner": {
             "action": "receive",
@@ -154,11 +175,17 @@ def build_document(version: str = "1.1.0") -> dict[str, Any]:
             "address": topic,
             "title": topic,
             "description": description + " Internal: partners read helpline.partner.{tenant}.",
-            "messages": {m.__name__: {"$ref": f"#/components/messages/{m.__name__}"}
-                         for m in on_topic},
+            "messages": {
+                m.__name__: {"$ref": f"#/components/messages/{m.__name__}"} for m in on_topic
+            },
             "tags": [_INTERNAL_TAG],
-            "bindings": {"kafka": {"topic": topic, "partitions": topics.PARTITIONS,
-                                   "bindingVersion": KAFKA_BINDING_VERSION}},
+            "bindings": {
+                "kafka": {
+                    "topic": topic,
+                    "partitions": topics.PARTITIONS,
+                    "bindingVersion": KAFKA_BINDING_VERSION,
+                }
+            },
         }
         operations[f"publish_{name}"] = {
             "action": "send",
@@ -194,31 +221,38 @@ def build_document(version: str = "1.1.0") -> dict[str, Any]:
                     "A production cluster: SASL_SSL only, SCRAM-SHA-512 over TLS, with the "
                     "credentials and CA certificate that helpline partners create prints."
                 ),
-                "variables": {"bootstrap": {
-                    "description": "The cluster's bootstrap host:port (bootstrap.servers).",
-                    "examples": ["kafka.helpline.example.com:9093"],
-                }},
+                "variables": {
+                    "bootstrap": {
+                        "description": "The cluster's bootstrap host:port (bootstrap.servers).",
+                        "examples": ["kafka.helpline.example.com:9093"],
+                    }
+                },
                 "security": [{"$ref": f"#/components/securitySchemes/{SECURITY_SCHEME}"}],
             },
-            "local": {"host": "localhost:9092", "protocol": "kafka",
-                      "description": (
-                          "The local development broker (make run; SASL_SSL like production "
-                          "with HELPLINE_DEV_KAFKA_SECURITY=sasl_ssl).")},
+            "local": {
+                "host": "localhost:9092",
+                "protocol": "kafka",
+                "description": (
+                    "The local development broker (make run; SASL_SSL like production "
+                    "with HELPLINE_DEV_KAFKA_SECURITY=sasl_ssl)."
+                ),
+            },
         },
         "channels": channels,
         "operations": operations,
         "components": {
-            "messages": {m.__name__: _message(m) for m in sorted(models,
-                                                                 key=lambda m: m.__name__)},
+            "messages": {m.__name__: _message(m) for m in sorted(models, key=lambda m: m.__name__)},
             "schemas": _payload_schemas(models),
-            "securitySchemes": {SECURITY_SCHEME: {
-                "type": "scramSha512",
-                "description": (
-                    "SASL/SCRAM-SHA-512 over TLS (security.protocol=SASL_SSL): one principal "
-                    "per partner, allowed to read helpline.partner.<tenant> with consumer "
-                    "groups starting with its prefix, and nothing else."
-                ),
-            }},
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "scramSha512",
+                    "description": (
+                        "SASL/SCRAM-SHA-512 over TLS (security.protocol=SASL_SSL): one principal "
+                        "per partner, allowed to read helpline.partner.<tenant> with consumer "
+                        "groups starting with its prefix, and nothing else."
+                    ),
+                }
+            },
         },
     }
 

@@ -69,20 +69,25 @@ class ServiceAccess:
 SERVICE_ACCESS: Final[dict[str, ServiceAccess]] = {
     "intake": ServiceAccess(
         (Subscription("helpline-intake", (ROUTING, SLA, NOTIFICATIONS, IDENTITY)),),
-        produces=(TICKETS, AUDIT)),
+        produces=(TICKETS, AUDIT),
+    ),
     "routing": ServiceAccess(
-        (Subscription("helpline-routing", (TICKETS, SLA, IDENTITY)),), produces=(ROUTING, AUDIT)),
+        (Subscription("helpline-routing", (TICKETS, SLA, IDENTITY)),), produces=(ROUTING, AUDIT)
+    ),
     "escalation": ServiceAccess(
-        (Subscription("helpline-escalation", (TICKETS,)),), produces=(SLA, AUDIT)),
+        (Subscription("helpline-escalation", (TICKETS,)),), produces=(SLA, AUDIT)
+    ),
     "notify": ServiceAccess(
-        (Subscription("helpline-notify", (TICKETS, ROUTING, SLA, IDENTITY)),
-         Subscription(PARTNER_REPUBLISHER_GROUP, PUBLIC_TOPICS)),
+        (
+            Subscription("helpline-notify", (TICKETS, ROUTING, SLA, IDENTITY)),
+            Subscription(PARTNER_REPUBLISHER_GROUP, PUBLIC_TOPICS),
+        ),
         produces=(NOTIFICATIONS, AUDIT),
-        creates_prefixes=(PARTNER_TOPIC_PREFIX,)),
+        creates_prefixes=(PARTNER_TOPIC_PREFIX,),
+    ),
     # Identity keeps the audit records (its own are written straight to its log); every other
     # service writes AUDIT: its HTTP API's writes, denials and refused credentials.
-    "identity": ServiceAccess(
-        (Subscription("helpline-identity", (AUDIT,)),), produces=(IDENTITY,)),
+    "identity": ServiceAccess((Subscription("helpline-identity", (AUDIT,)),), produces=(IDENTITY,)),
 }
 """Each service's Kafka access; the topics are those its ``bootstrap`` subscribes to."""
 
@@ -111,8 +116,9 @@ def reader_group(program: str) -> str:
 def reader_acls(program: str, topic_prefix: str = "") -> frozenset[Acl]:
     """Everything a reader's principal may do: read its topics in groups of its prefix."""
     access = READER_ACCESS[program]
-    acls: set[Acl] = {Acl("group", access.group_prefix, "prefix", op)
-                      for op in ("Read", "Describe")}
+    acls: set[Acl] = {
+        Acl("group", access.group_prefix, "prefix", op) for op in ("Read", "Describe")
+    }
     for topic in access.topics:
         acls |= _topic(topic_prefix + topic, "literal", "Read", "Describe")
     return frozenset(acls)
@@ -162,10 +168,12 @@ def partner_group_prefix(tenant: str, name: str) -> str:
 
 def partner_acls(tenant: str, name: str, topic_prefix: str = "") -> frozenset[Acl]:
     """What a partner may do: read its tenant's stream in groups of its own prefix; no more."""
-    return frozenset({
-        *_topic(topic_prefix + partner_topic(tenant), "literal", "Read", "Describe"),
-        Acl("group", partner_group_prefix(tenant, name), "prefix", "Read"),
-    })
+    return frozenset(
+        {
+            *_topic(topic_prefix + partner_topic(tenant), "literal", "Read", "Describe"),
+            Acl("group", partner_group_prefix(tenant, name), "prefix", "Read"),
+        }
+    )
 
 
 def _topic(name: str, pattern: PatternType, *operations: Operation) -> set[Acl]:

@@ -53,8 +53,16 @@ class KafkaSecurity:
 
     def with_password(self, password: str) -> "KafkaSecurity":
         """The same client with another password (a rotated credential)."""
-        return KafkaSecurity(self.protocol, self.sasl_mechanism, self.username, password,
-                             self.ca_file, self.cert_file, self.key_file, self.key_password)
+        return KafkaSecurity(
+            self.protocol,
+            self.sasl_mechanism,
+            self.username,
+            password,
+            self.ca_file,
+            self.cert_file,
+            self.key_file,
+            self.key_password,
+        )
 
 
 PLAINTEXT = KafkaSecurity()
@@ -79,14 +87,19 @@ def aiokafka_options(security: KafkaSecurity) -> dict[str, Any]:
     if context is not None:
         options["ssl_context"] = context
     if security.uses_sasl:
-        options.update(sasl_mechanism=security.sasl_mechanism,
-                       sasl_plain_username=security.username,
-                       sasl_plain_password=security.password)
+        options.update(
+            sasl_mechanism=security.sasl_mechanism,
+            sasl_plain_username=security.username,
+            sasl_plain_password=security.password,
+        )
     return options
 
 
 _FASTSTREAM_SASL: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] = {
-    "PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    "PLAIN": SASLPlaintext,
+    "SCRAM-SHA-256": SASLScram256,
+    "SCRAM-SHA-512": SASLScram512,
+}
 
 
 def faststream_security(security: KafkaSecurity) -> BaseSecurity | None:
@@ -98,18 +111,25 @@ def faststream_security(security: KafkaSecurity) -> BaseSecurity | None:
     if not security.uses_sasl:
         return BaseSecurity(ssl_context=options.get("ssl_context"), use_ssl=use_ssl)
     sasl = _FASTSTREAM_SASL[options["sasl_mechanism"]]
-    return sasl(options["sasl_plain_username"], options["sasl_plain_password"],
-                ssl_context=options.get("ssl_context"), use_ssl=use_ssl)
+    return sasl(
+        options["sasl_plain_username"],
+        options["sasl_plain_password"],
+        ssl_context=options.get("ssl_context"),
+        use_ssl=use_ssl,
+    )
 
 
 def librdkafka_config(security: KafkaSecurity, bootstrap_servers: str) -> dict[str, str]:
     """The same connection in librdkafka's property names (confluent-kafka, partners' files)."""
-    config = {"bootstrap.servers": bootstrap_servers,
-              "security.protocol": security.protocol}
+    config = {"bootstrap.servers": bootstrap_servers, "security.protocol": security.protocol}
     if security.uses_sasl:
-        config.update({"sasl.mechanism": security.sasl_mechanism,
-                       "sasl.username": security.username or "",
-                       "sasl.password": security.password or ""})
+        config.update(
+            {
+                "sasl.mechanism": security.sasl_mechanism,
+                "sasl.username": security.username or "",
+                "sasl.password": security.password or "",
+            }
+        )
     if security.uses_tls and security.ca_file is not None:
         config["ssl.ca.location"] = str(security.ca_file)
     if security.cert_file is not None:
@@ -126,12 +146,16 @@ def environment_variables(security: KafkaSecurity) -> dict[str, str]:
     values = {
         "SECURITY_PROTOCOL": security.protocol,
         "SASL_MECHANISM": security.sasl_mechanism if security.uses_sasl else None,
-        "SASL_USERNAME": security.username, "SASL_PASSWORD": security.password,
-        "SSL_CA_FILE": security.ca_file, "SSL_CERT_FILE": security.cert_file,
-        "SSL_KEY_FILE": security.key_file, "SSL_KEY_PASSWORD": security.key_password,
+        "SASL_USERNAME": security.username,
+        "SASL_PASSWORD": security.password,
+        "SSL_CA_FILE": security.ca_file,
+        "SSL_CERT_FILE": security.cert_file,
+        "SSL_KEY_FILE": security.key_file,
+        "SSL_KEY_PASSWORD": security.key_password,
     }
-    return {f"HELPLINE_KAFKA_{name}": str(value) for name, value in values.items()
-            if value is not None}
+    return {
+        f"HELPLINE_KAFKA_{name}": str(value) for name, value in values.items() if value is not None
+    }
 
 
 class KafkaClientSettings(BaseSettings):
@@ -141,33 +165,46 @@ class KafkaClientSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_security_protocol: SecurityProtocol = Field(
-        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
     kafka_sasl_mechanism: SaslMechanism = Field(
-        default="SCRAM-SHA-512", description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (SASL_*)")
+        default="SCRAM-SHA-512", description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (SASL_*)"
+    )
     kafka_sasl_username: str | None = Field(
-        default=None, description="The client's Kafka user (SASL_*); required with SASL")
+        default=None, description="The client's Kafka user (SASL_*); required with SASL"
+    )
     kafka_sasl_password: SecretStr | None = Field(
-        default=None, description="Its password (SASL_*); required with SASL")
+        default=None, description="Its password (SASL_*); required with SASL"
+    )
     kafka_ssl_ca_file: FilePath | None = Field(
         default=None,
         description="PEM file of the CA that signed the brokers' certificates; default: the "
-                    "system's CAs")
+        "system's CAs",
+    )
     kafka_ssl_cert_file: FilePath | None = Field(
-        default=None, description="PEM client certificate (mutual TLS); needs the key file")
+        default=None, description="PEM client certificate (mutual TLS); needs the key file"
+    )
     kafka_ssl_key_file: FilePath | None = Field(
-        default=None, description="PEM private key of the client certificate")
+        default=None, description="PEM private key of the client certificate"
+    )
     kafka_ssl_key_password: SecretStr | None = Field(
-        default=None, description="Password of the private key, if it is encrypted")
+        default=None, description="Password of the private key, if it is encrypted"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
         if self.kafka_security_protocol.startswith("SASL_") and not (
-                self.kafka_sasl_username and self.kafka_sasl_password):
-            raise ValueError(f"{self.kafka_security_protocol} needs HELPLINE_KAFKA_SASL_USERNAME "
-                             "and HELPLINE_KAFKA_SASL_PASSWORD")
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"{self.kafka_security_protocol} needs HELPLINE_KAFKA_SASL_USERNAME "
+                "and HELPLINE_KAFKA_SASL_PASSWORD"
+            )
         if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
-            raise ValueError("a client certificate needs both HELPLINE_KAFKA_SSL_CERT_FILE and "
-                             "HELPLINE_KAFKA_SSL_KEY_FILE")
+            raise ValueError(
+                "a client certificate needs both HELPLINE_KAFKA_SSL_CERT_FILE and "
+                "HELPLINE_KAFKA_SSL_KEY_FILE"
+            )
         return self
 
     def kafka_security(self) -> KafkaSecurity:

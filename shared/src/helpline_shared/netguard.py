@@ -67,7 +67,8 @@ _SPECIAL_PURPOSE: tuple[tuple[str, str], ...] = (
     ("ff00::/8", _MULTICAST),
 )
 SPECIAL_PURPOSE_NETWORKS = tuple(
-    (ipaddress.ip_network(network), reason) for network, reason in _SPECIAL_PURPOSE)
+    (ipaddress.ip_network(network), reason) for network, reason in _SPECIAL_PURPOSE
+)
 """Every refused range with the reason a refusal names."""
 
 _GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
@@ -111,8 +112,7 @@ def refusal_reason(address: IpAddress, *, allow_private_networks: bool) -> str |
     """Why ``address`` must not be connected to, or None when it is a public unicast address."""
     if isinstance(address, ipaddress.IPv6Address) and address in _IPV4_MAPPED:
         assert address.ipv4_mapped is not None
-        return refusal_reason(address.ipv4_mapped,
-                              allow_private_networks=allow_private_networks)
+        return refusal_reason(address.ipv4_mapped, allow_private_networks=allow_private_networks)
     embedded = embedded_ipv4(address)
     if address in CLOUD_METADATA_ADDRESSES or embedded in CLOUD_METADATA_ADDRESSES:
         return "a cloud metadata address"
@@ -136,16 +136,17 @@ def literal_refusal(host: str, *, allow_private_networks: bool) -> str | None:
 async def resolve_allowed(host: str, port: int, *, allow_private_networks: bool) -> list[str]:
     """The addresses ``host`` resolves to, every one allowed; else ``DestinationRefused``."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise HostNotResolved(f"cannot resolve the host: {error}") from error
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise HostNotResolved("the host has no address")
     for address in addresses:
-        reason = refusal_reason(ipaddress.ip_address(address.split("%", 1)[0]),
-                                allow_private_networks=allow_private_networks)
+        reason = refusal_reason(
+            ipaddress.ip_address(address.split("%", 1)[0]),
+            allow_private_networks=allow_private_networks,
+        )
         if reason:
             raise DestinationRefused(f"refused: the host resolves to {reason}")
     return addresses

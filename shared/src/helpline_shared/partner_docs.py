@@ -28,20 +28,26 @@ def _cell(text: str) -> str:
 
 def _row(model: type[Event]) -> str:
     what, _, when = inspect.cleandoc(model.__doc__ or model.__name__).partition("\n")
-    return (f"| `{model.event_type}` | {topics.PRODUCERS[model.topic]} | {_cell(what)} "
-            f"| {_cell(when)} |")
+    return (
+        f"| `{model.event_type}` | {topics.PRODUCERS[model.topic]} | {_cell(what)} "
+        f"| {_cell(when)} |"
+    )
 
 
 def events_table() -> str:
     """Every public event type, topic by topic: what happened, who publishes it and when."""
     order = {topic: index for index, topic in enumerate(topics.PUBLIC_TOPICS)}
-    models = sorted((m for m in EVENT_TYPES.values() if m.topic in order),
-                    key=lambda m: (order[m.topic], m.event_type))
-    return "\n".join([
-        "| Event type | Producer | What happened | When it is published |",
-        "|------------|----------|---------------|----------------------|",
-        *(_row(model) for model in models),
-    ])
+    models = sorted(
+        (m for m in EVENT_TYPES.values() if m.topic in order),
+        key=lambda m: (order[m.topic], m.event_type),
+    )
+    return "\n".join(
+        [
+            "| Event type | Producer | What happened | When it is published |",
+            "|------------|----------|---------------|----------------------|",
+            *(_row(model) for model in models),
+        ]
+    )
 
 
 def with_table(document: str) -> str:

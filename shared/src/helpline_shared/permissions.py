@@ -37,12 +37,17 @@ class Permission:
     """Only the deployment operator (identity's operator key) holds it; no role, no scope."""
 
 
-def _permission(description: str, roles: str, scopes: str, rule: str = "",
-                *, explicit: bool = False) -> Permission:
+def _permission(
+    description: str, roles: str, scopes: str, rule: str = "", *, explicit: bool = False
+) -> Permission:
     """``explicit``: only the named scopes grant it, not ``admin`` (it must be asked for)."""
     granted = frozenset(scopes.split()) | (frozenset() if explicit else {"admin"})
-    return Permission(description, frozenset(roles.split()),  # type: ignore[arg-type]
-                      granted, rule)
+    return Permission(
+        description,
+        frozenset(roles.split()),  # type: ignore[arg-type]
+        granted,
+        rule,
+    )
 
 
 def _operator_only(description: str) -> Permission:
@@ -54,49 +59,63 @@ LEADS = "admin lead"
 ADMINS = "admin"
 
 PERMISSIONS: dict[str, Permission] = {
-    "tickets.read": _permission("Read tickets, messages and attachments", EVERYONE,
-                                "tickets:read"),
+    "tickets.read": _permission("Read tickets, messages and attachments", EVERYONE, "tickets:read"),
     "tickets.create": _permission("Open a ticket", EVERYONE, "tickets:write"),
-    "tickets.update": _permission("Change status, priority, tags; merge", EVERYONE,
-                                  "tickets:write"),
-    "tickets.reply": _permission("Reply or add an internal note, as oneself", EVERYONE,
-                                 "tickets:write"),
-    "tickets.import": _permission("Set a message's author (history import); audited", "",
-                                  "tickets:import", explicit=True),
+    "tickets.update": _permission(
+        "Change status, priority, tags; merge", EVERYONE, "tickets:write"
+    ),
+    "tickets.reply": _permission(
+        "Reply or add an internal note, as oneself", EVERYONE, "tickets:write"
+    ),
+    "tickets.import": _permission(
+        "Set a message's author (history import); audited", "", "tickets:import", explicit=True
+    ),
     "tickets.assign": _permission("Override a ticket's assignment (reassign)", LEADS, ""),
-    "tickets.watch": _permission("Watch a ticket or stop watching it", EVERYONE,
-                                 "tickets:write",
-                                 "agents: only themselves; leads and admins: anyone"),
-    "directory.read": _permission("Read organizations and requesters", EVERYONE,
-                                  "tickets:read"),
-    "directory.write": _permission("Create and change organizations and requesters",
-                                   EVERYONE, "tickets:write"),
+    "tickets.watch": _permission(
+        "Watch a ticket or stop watching it",
+        EVERYONE,
+        "tickets:write",
+        "agents: only themselves; leads and admins: anyone",
+    ),
+    "directory.read": _permission("Read organizations and requesters", EVERYONE, "tickets:read"),
+    "directory.write": _permission(
+        "Create and change organizations and requesters", EVERYONE, "tickets:write"
+    ),
     "mail.manage": _permission("Manage mail domains, mailboxes and the quarantine", ADMINS, ""),
-    "routing.read": _permission("Read routing rules, settings, agents and explanations",
-                                EVERYONE, "tickets:read"),
-    "routing.manage": _permission("Change routing rules, settings and account managers",
-                                  ADMINS, ""),
+    "routing.read": _permission(
+        "Read routing rules, settings, agents and explanations", EVERYONE, "tickets:read"
+    ),
+    "routing.manage": _permission(
+        "Change routing rules, settings and account managers", ADMINS, ""
+    ),
     "agents.manage": _permission("Create agents and change their skills and teams", ADMINS, ""),
-    "agents.presence": _permission("Set an agent's presence, send heartbeats", EVERYONE,
-                                   "tickets:write",
-                                   "agents: only their own; leads: their teams'"),
-    "offers.respond": _permission("Accept or decline an offer", EVERYONE, "tickets:write",
-                                  "agents: only offers made to them"),
+    "agents.presence": _permission(
+        "Set an agent's presence, send heartbeats",
+        EVERYONE,
+        "tickets:write",
+        "agents: only their own; leads: their teams'",
+    ),
+    "offers.respond": _permission(
+        "Accept or decline an offer", EVERYONE, "tickets:write", "agents: only offers made to them"
+    ),
     "sla.read": _permission("Read a ticket's SLA clocks", EVERYONE, "tickets:read"),
     "sla.manage": _permission("Manage SLA policies and preventive schedules", ADMINS, ""),
     "reports.read": _permission("Read backlog, SLA and agent reports", LEADS, "reports:read"),
-    "deliveries.read": _permission("Read notification deliveries and their attempts",
-                                   EVERYONE, "tickets:read"),
+    "deliveries.read": _permission(
+        "Read notification deliveries and their attempts", EVERYONE, "tickets:read"
+    ),
     "deliveries.resend": _permission("Resend a delivery", LEADS, ""),
     "deliveries.cancel": _permission("Cancel a pending delivery", ADMINS, ""),
-    "webhooks.manage": _permission("Manage webhook endpoints, their secrets and replays",
-                                   ADMINS, ""),
+    "webhooks.manage": _permission(
+        "Manage webhook endpoints, their secrets and replays", ADMINS, ""
+    ),
     "subscriptions.manage": _permission("Manage subscriptions (exporting events)", ADMINS, ""),
     "templates.read": _permission("Read notification templates", LEADS, ""),
     "templates.manage": _permission("Change notification templates", ADMINS, ""),
     "suppressions.manage": _permission("Read and change the suppression list", LEADS, ""),
-    "users.read": _permission("Read users", EVERYONE, "",
-                              "agents: themselves; leads: their teams' members"),
+    "users.read": _permission(
+        "Read users", EVERYONE, "", "agents: themselves; leads: their teams' members"
+    ),
     "users.manage": _permission("Create, change and deactivate users", ADMINS, ""),
     "teams.read": _permission("Read teams", LEADS, "", "leads: their own teams"),
     "teams.manage": _permission("Create and delete teams", ADMINS, ""),
@@ -134,8 +153,9 @@ PUBLIC_OPERATIONS: dict[tuple[str, str], str] = {
 """The only operations that require no permission (method, path template → why)."""
 
 
-def allows(*, role: str | None, scopes: frozenset[str], permission: str,
-           operator: bool = False) -> bool:
+def allows(
+    *, role: str | None, scopes: frozenset[str], permission: str, operator: bool = False
+) -> bool:
     """Whether a person with ``role``, a key with ``scopes`` or the operator holds it."""
     granted = PERMISSIONS[permission]
     if operator:

@@ -33,16 +33,18 @@ def things() -> APIRouter:
     router = APIRouter()
 
     @router.post("/v1/things/{thing_id}", status_code=201)
-    async def change(thing_id: str, principal: Principal = require("tickets.update")
-                     ) -> dict[str, str]:
+    async def change(
+        thing_id: str, principal: Principal = require("tickets.update")
+    ) -> dict[str, str]:
         """Change a thing."""
         if thing_id == "missing":
             raise HTTPException(404, "no such thing")
         return {"id": thing_id, "by": principal.actor}
 
     @router.get("/v1/things/{thing_id}")
-    async def read(thing_id: str, _principal: Principal = require("tickets.read")
-                   ) -> dict[str, str]:
+    async def read(
+        thing_id: str, _principal: Principal = require("tickets.read")
+    ) -> dict[str, str]:
         """Read a thing."""
         return {"id": thing_id}
 
@@ -61,8 +63,9 @@ class Audited:
 
     def client(self, bearer: str | None = None) -> httpx.AsyncClient:
         headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                 base_url="http://svc", headers=headers)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://svc", headers=headers
+        )
 
     async def records(self) -> list[AuditRecorded]:
         found = [e.event for e in await outbox_events(self.runtime.engine, self.metadata)]
@@ -72,8 +75,11 @@ class Audited:
 
 async def build(tmp_path: Path, *, audit: bool = True) -> Audited:
     metadata = MetaData()
-    runtime = ServiceRuntime(name="audit-test", metadata=metadata,
-                             settings=ServiceSettings(data_dir=tmp_path, **IDENTITY.settings()))
+    runtime = ServiceRuntime(
+        name="audit-test",
+        metadata=metadata,
+        settings=ServiceSettings(data_dir=tmp_path, **IDENTITY.settings()),
+    )
     async with runtime.engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     return Audited(runtime, runtime.http_app("audit test", [things()], audit=audit), metadata)
@@ -87,23 +93,39 @@ async def audited(tmp_path: Path) -> AsyncIterator[Audited]:
 
 
 async def test_a_write_is_recorded_with_actor_action_target_request_id_and_source(
-        audited: Audited) -> None:
+    audited: Audited,
+) -> None:
     token = IDENTITY.person("acme", "agent", user_id="u-ann")
     async with audited.client(token) as client:
         answer = await client.post("/v1/things/T-1", headers={"x-request-id": "req-7"})
     assert answer.status_code == 201
     [record] = await audited.records()
-    assert (record.tenant_id, record.service, record.actor, record.action, record.target,
-            record.outcome, record.request_id, record.source) == (
-        "acme", "audit-test", "user:u-ann", "tickets.update", "/v1/things/T-1", "ok", "req-7",
-        "127.0.0.1")
-    assert record.detail == {"method": "POST", "status": "201",
-                             "route": "/v1/things/{thing_id}"}
+    assert (
+        record.tenant_id,
+        record.service,
+        record.actor,
+        record.action,
+        record.target,
+        record.outcome,
+        record.request_id,
+        record.source,
+    ) == (
+        "acme",
+        "audit-test",
+        "user:u-ann",
+        "tickets.update",
+        "/v1/things/T-1",
+        "ok",
+        "req-7",
+        "127.0.0.1",
+    )
+    assert record.detail == {"method": "POST", "status": "201", "route": "/v1/things/{thing_id}"}
 
 
 async def test_reads_and_failed_writes_are_not_recorded(audited: Audited) -> None:
-    async with audited.client(IDENTITY.api_key("acme", ["tickets:read", "tickets:write"])
-                              ) as client:
+    async with audited.client(
+        IDENTITY.api_key("acme", ["tickets:read", "tickets:write"])
+    ) as client:
         assert (await client.get("/v1/things/T-1")).status_code == 200
         assert (await client.post("/v1/things/missing")).status_code == 404
         assert (await client.get("/healthz")).status_code == 200
@@ -118,13 +140,21 @@ async def test_a_denial_is_recorded_with_the_callers_actor(audited: Audited) -> 
     key_denial, lead_denial = await audited.records()
     assert key_denial.actor.startswith("api_key:")
     assert (key_denial.action, key_denial.outcome, key_denial.tenant_id) == (
-        "tickets.update", "denied", "acme")
+        "tickets.update",
+        "denied",
+        "acme",
+    )
     assert (lead_denial.actor, lead_denial.action, lead_denial.target, lead_denial.outcome) == (
-        "user:u-lee", "users.manage", "/v1/users/u-ann", "denied")
+        "user:u-lee",
+        "users.manage",
+        "/v1/users/u-ann",
+        "denied",
+    )
 
 
 async def test_a_call_without_credential_is_recorded_as_anonymous_with_its_source(
-        audited: Audited) -> None:
+    audited: Audited,
+) -> None:
     async with audited.client() as client:
         assert (await client.get("/v1/things/T-1")).status_code == 401
     async with audited.client("not-a-token") as client:
@@ -132,12 +162,15 @@ async def test_a_call_without_credential_is_recorded_as_anonymous_with_its_sourc
     first, second = await audited.records()
     for record in (first, second):
         assert (record.actor, record.tenant_id, record.outcome, record.source) == (
-            "anonymous", "-", "failed", "127.0.0.1")
+            "anonymous",
+            "-",
+            "failed",
+            "127.0.0.1",
+        )
     assert (first.action, second.action) == ("tickets.read", "tickets.update")
 
 
-async def test_a_revoked_key_is_recorded_under_its_own_name_and_tenant(
-        audited: Audited) -> None:
+async def test_a_revoked_key_is_recorded_under_its_own_name_and_tenant(audited: Audited) -> None:
     key = IDENTITY.api_key("globex", ["tickets:write"])
     async with audited.client(key) as client:
         assert (await client.post("/v1/things/T-1")).status_code == 201
@@ -164,8 +197,12 @@ async def test_each_operation_states_its_permission(audited: Audited) -> None:
     assert operation[PERMISSION_EXTENSION] == "tickets.update"
     assert "Requires permission `tickets.update`" in operation["description"]
     assert "Public" in document["paths"]["/healthz"]["get"]["description"]
-    assert audited.app.openapi()["paths"]["/v1/things/{thing_id}"]["post"][
-        "description"].count("Requires permission") == 1
+    assert (
+        audited.app.openapi()["paths"]["/v1/things/{thing_id}"]["post"]["description"].count(
+            "Requires permission"
+        )
+        == 1
+    )
     assert Operation("GET", "/v1/things/{thing_id}", "tickets.read") in operations(audited.app)
     assert unlisted_operations(audited.app) == []
 
@@ -179,18 +216,25 @@ async def test_a_route_without_permission_nor_listing_is_found(audited: Audited)
 
 
 async def test_an_audit_store_failure_is_logged_and_the_answer_stands(
-        audited: Audited, caplog: pytest.LogCaptureFixture) -> None:
+    audited: Audited, caplog: pytest.LogCaptureFixture
+) -> None:
     async def broken(_event: AuditRecorded) -> None:
         raise OSError("disk full")
 
-    lost = REGISTRY.get_sample_value("helpline_audit_records_lost_total",
-                                     {"service": "audit-test"}) or 0
+    lost = (
+        REGISTRY.get_sample_value("helpline_audit_records_lost_total", {"service": "audit-test"})
+        or 0
+    )
     audited.runtime.record_audit = broken  # type: ignore[method-assign]
     app = audited.runtime.http_app("audit test", [things()])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc",
-                                 headers={"authorization": "Bearer "
-                                          + IDENTITY.person("acme", "admin")}) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://svc",
+        headers={"authorization": "Bearer " + IDENTITY.person("acme", "admin")},
+    ) as client:
         assert (await client.post("/v1/things/T-2")).status_code == 201
     assert "an audit record could not be stored" in caplog.text
-    assert REGISTRY.get_sample_value("helpline_audit_records_lost_total",
-                                     {"service": "audit-test"}) == lost + 1
+    assert (
+        REGISTRY.get_sample_value("helpline_audit_records_lost_total", {"service": "audit-test"})
+        == lost + 1
+    )

@@ -51,9 +51,13 @@ class Clock:
 
 
 def _described(principal: Principal) -> dict[str, Any]:
-    return {"kind": principal.kind, "tenant_id": principal.tenant_id,
-            "user_id": principal.user_id, "role": principal.role,
-            "scopes": sorted(principal.scopes)}
+    return {
+        "kind": principal.kind,
+        "tenant_id": principal.tenant_id,
+        "user_id": principal.user_id,
+        "role": principal.role,
+        "scopes": sorted(principal.scopes),
+    }
 
 
 def _guarded(permission: str) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -138,124 +142,154 @@ UNUSABLE: dict[str, dict[str, str]] = {
 @pytest.mark.parametrize("path", ["/may/tickets.create", "/may/tickets.read"])
 @pytest.mark.parametrize("case", list(UNUSABLE))
 async def test_a_missing_or_unusable_credential_is_a_401_problem(
-        http: httpx.AsyncClient, case: str, path: str) -> None:
+    http: httpx.AsyncClient, case: str, path: str
+) -> None:
     response = await http.get(path, headers=UNUSABLE[case])
     assert_problem(response, 401)
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-@pytest.mark.parametrize("expected", [{"issuer": "https://elsewhere.example"},
-                                      {"audience": "another-product"}], ids=["iss", "aud"])
+@pytest.mark.parametrize(
+    "expected",
+    [{"issuer": "https://elsewhere.example"}, {"audience": "another-product"}],
+    ids=["iss", "aud"],
+)
 async def test_a_token_for_another_issuer_or_audience_is_a_401_problem(
-        expected: dict[str, str]) -> None:
+    expected: dict[str, str],
+) -> None:
     # The token is signed with the key the verifier trusts; only its iss or aud differ.
     trusted = {"issuer": IDENTITY.issuer, "audience": IDENTITY.audience, **expected}
     app = app_for(CredentialVerifier(IDENTITY.url, **trusted))
     async with client(app) as http:
-        response = await http.get("/may/tickets.read",
-                                  headers=bearer(IDENTITY.person(TENANT, "admin")))
+        response = await http.get(
+            "/may/tickets.read", headers=bearer(IDENTITY.person(TENANT, "admin"))
+        )
     assert_problem(response, 401)
 
 
-async def test_a_valid_token_and_key_are_served_as_who_they_are(
-        http: httpx.AsyncClient) -> None:
-    person = await http.get("/may/tickets.read",
-                            headers=bearer(IDENTITY.person(TENANT, "lead", "u-7")))
-    key = await http.get("/may/tickets.read",
-                         headers=bearer(IDENTITY.api_key(TENANT, ["tickets:read"])))
+async def test_a_valid_token_and_key_are_served_as_who_they_are(http: httpx.AsyncClient) -> None:
+    person = await http.get(
+        "/may/tickets.read", headers=bearer(IDENTITY.person(TENANT, "lead", "u-7"))
+    )
+    key = await http.get(
+        "/may/tickets.read", headers=bearer(IDENTITY.api_key(TENANT, ["tickets:read"]))
+    )
     assert person.status_code == key.status_code == 200
-    assert person.json() | {"scopes": []} == {"kind": "person", "tenant_id": TENANT,
-                                             "user_id": "u-7", "role": "lead", "scopes": []}
-    assert key.json() == {"kind": "integration", "tenant_id": TENANT, "user_id": None,
-                          "role": None, "scopes": ["tickets:read"]}
+    assert person.json() | {"scopes": []} == {
+        "kind": "person",
+        "tenant_id": TENANT,
+        "user_id": "u-7",
+        "role": "lead",
+        "scopes": [],
+    }
+    assert key.json() == {
+        "kind": "integration",
+        "tenant_id": TENANT,
+        "user_id": None,
+        "role": None,
+        "scopes": ["tickets:read"],
+    }
 
 
 async def test_a_credential_lacking_the_permission_is_a_403_problem_naming_it(
-        http: httpx.AsyncClient) -> None:
+    http: httpx.AsyncClient,
+) -> None:
     agent = await http.get("/may/tickets.assign", headers=bearer(IDENTITY.person(TENANT)))
-    reader = await http.get("/may/tickets.create",
-                            headers=bearer(IDENTITY.api_key(TENANT, ["tickets:read"])))
+    reader = await http.get(
+        "/may/tickets.create", headers=bearer(IDENTITY.api_key(TENANT, ["tickets:read"]))
+    )
     assert "tickets.assign" in assert_problem(agent, 403)["detail"]
     assert "tickets.create" in assert_problem(reader, 403)["detail"]
 
 
-async def test_people_hold_permissions_by_role_and_keys_by_scope(
-        http: httpx.AsyncClient) -> None:
+async def test_people_hold_permissions_by_role_and_keys_by_scope(http: httpx.AsyncClient) -> None:
     wrong: list[str] = []
     for name, permission in PERMISSIONS.items():
         for role in ROLES:
-            response = await http.get(f"/may/{name}",
-                                      headers=bearer(IDENTITY.person(TENANT, role)))
+            response = await http.get(f"/may/{name}", headers=bearer(IDENTITY.person(TENANT, role)))
             if response.status_code != (200 if role in permission.roles else 403):
                 wrong.append(f"{role} on {name}: {response.status_code}")
         for scope in SCOPES:
-            response = await http.get(f"/may/{name}",
-                                      headers=bearer(IDENTITY.api_key(TENANT, [scope])))
+            response = await http.get(
+                f"/may/{name}", headers=bearer(IDENTITY.api_key(TENANT, [scope]))
+            )
             if response.status_code != (200 if scope in permission.scopes else 403):
                 wrong.append(f"key with {scope} on {name}: {response.status_code}")
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.parametrize(("credential", "permission", "status"), [
-    (("person", "agent"), "tickets.reply", 200),
-    (("person", "agent"), "agents.presence", 200),
-    (("person", "agent"), "webhooks.manage", 403),
-    (("person", "agent"), "subscriptions.manage", 403),
-    (("person", "agent"), "users.manage", 403),
-    (("person", "agent"), "api_keys.manage", 403),
-    (("person", "agent"), "reports.read", 403),
-    (("person", "lead"), "tickets.assign", 200),
-    (("person", "lead"), "reports.read", 200),
-    (("person", "lead"), "webhooks.manage", 403),
-    (("person", "admin"), "audit.read", 200),
-    (("person", "admin"), "tickets.import", 403),
-    (("person", "owner"), "tickets.read", 403),
-    (("key", "tickets:read"), "tickets.read", 200),
-    (("key", "tickets:read"), "tickets.create", 403),
-    (("key", "tickets:write"), "tickets.create", 200),
-    (("key", "tickets:write"), "subscriptions.manage", 403),
-    (("key", "reports:read"), "reports.read", 200),
-    (("key", "reports:read"), "tickets.read", 403),
-    (("key", "tickets:import"), "tickets.import", 200),
-    (("key", "admin"), "webhooks.manage", 200),
-    (("key", "admin"), "tickets.import", 403),  # the import scope must be asked for
-])
-async def test_the_cells_the_issue_names(http: httpx.AsyncClient, credential: tuple[str, str],
-                                         permission: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("credential", "permission", "status"),
+    [
+        (("person", "agent"), "tickets.reply", 200),
+        (("person", "agent"), "agents.presence", 200),
+        (("person", "agent"), "webhooks.manage", 403),
+        (("person", "agent"), "subscriptions.manage", 403),
+        (("person", "agent"), "users.manage", 403),
+        (("person", "agent"), "api_keys.manage", 403),
+        (("person", "agent"), "reports.read", 403),
+        (("person", "lead"), "tickets.assign", 200),
+        (("person", "lead"), "reports.read", 200),
+        (("person", "lead"), "webhooks.manage", 403),
+        (("person", "admin"), "audit.read", 200),
+        (("person", "admin"), "tickets.import", 403),
+        (("person", "owner"), "tickets.read", 403),
+        (("key", "tickets:read"), "tickets.read", 200),
+        (("key", "tickets:read"), "tickets.create", 403),
+        (("key", "tickets:write"), "tickets.create", 200),
+        (("key", "tickets:write"), "subscriptions.manage", 403),
+        (("key", "reports:read"), "reports.read", 200),
+        (("key", "reports:read"), "tickets.read", 403),
+        (("key", "tickets:import"), "tickets.import", 200),
+        (("key", "admin"), "webhooks.manage", 200),
+        (("key", "admin"), "tickets.import", 403),  # the import scope must be asked for
+    ],
+)
+async def test_the_cells_the_issue_names(
+    http: httpx.AsyncClient, credential: tuple[str, str], permission: str, status: int
+) -> None:
     kind, grant = credential
-    token = IDENTITY.person(TENANT, grant) if kind == "person" else IDENTITY.api_key(
-        TENANT, [grant])
+    token = (
+        IDENTITY.person(TENANT, grant) if kind == "person" else IDENTITY.api_key(TENANT, [grant])
+    )
     response = await http.get(f"/may/{permission}", headers=bearer(token))
     assert response.status_code == status, response.text
 
 
 async def test_a_service_key_acts_only_for_the_tenant_its_request_names(
-        http: httpx.AsyncClient) -> None:
+    http: httpx.AsyncClient,
+) -> None:
     key = IDENTITY.service_key("escalation", ["tickets:write"])
     unnamed = await http.get("/may/tickets.create", headers=bearer(key))
     named = await http.get("/may/tickets.create", headers=bearer(key, **{TENANT_HEADER: "acme"}))
     other = await http.get("/may/tickets.create", headers=bearer(key, **{TENANT_HEADER: "other"}))
-    overlong = await http.get("/may/tickets.create",
-                              headers=bearer(key, **{TENANT_HEADER: "a" * 65}))
-    beyond = await http.get("/may/webhooks.manage",
-                            headers=bearer(key, **{TENANT_HEADER: "acme"}))
+    overlong = await http.get(
+        "/may/tickets.create", headers=bearer(key, **{TENANT_HEADER: "a" * 65})
+    )
+    beyond = await http.get("/may/webhooks.manage", headers=bearer(key, **{TENANT_HEADER: "acme"}))
     assert TENANT_HEADER in assert_problem(unnamed, 403)["detail"]
     assert named.status_code == 200
-    assert named.json() | {"user_id": None} == {"kind": "service", "tenant_id": "acme",
-                                                "user_id": None, "role": None,
-                                                "scopes": ["tickets:write"]}
+    assert named.json() | {"user_id": None} == {
+        "kind": "service",
+        "tenant_id": "acme",
+        "user_id": None,
+        "role": None,
+        "scopes": ["tickets:write"],
+    }
     assert other.json()["tenant_id"] == "other"
     assert_problem(overlong, 403)
     assert_problem(beyond, 403)
 
 
 async def test_a_header_naming_a_tenant_changes_nothing_for_a_tenants_own_credential(
-        http: httpx.AsyncClient) -> None:
+    http: httpx.AsyncClient,
+) -> None:
     key = IDENTITY.api_key(TENANT, ["tickets:read"])
     person = IDENTITY.person(TENANT, "agent")
     for token in (key, person):
-        response = await http.get("/may/tickets.read",
-                                  headers=bearer(token, **{TENANT_HEADER: "other"}))
+        response = await http.get(
+            "/may/tickets.read", headers=bearer(token, **{TENANT_HEADER: "other"})
+        )
         assert response.json()["tenant_id"] == TENANT
 
 
@@ -264,7 +298,8 @@ def test_the_revocation_ttl_is_within_the_issues_bound(verifier: CredentialVerif
 
 
 async def test_a_revoked_key_is_refused_within_the_revocation_ttl(
-        http: httpx.AsyncClient, verifier: CredentialVerifier, clock: Clock) -> None:
+    http: httpx.AsyncClient, verifier: CredentialVerifier, clock: Clock
+) -> None:
     key, kept = IDENTITY.api_key(TENANT, ["tickets:read"]), IDENTITY.api_key(TENANT, ["admin"])
     assert (await http.get("/may/tickets.read", headers=bearer(key))).status_code == 200
     assert (await http.get("/may/tickets.read", headers=bearer(kept))).status_code == 200
@@ -276,7 +311,8 @@ async def test_a_revoked_key_is_refused_within_the_revocation_ttl(
 
 
 async def test_a_suspended_tenants_people_and_keys_are_refused_within_the_revocation_ttl(
-        http: httpx.AsyncClient, verifier: CredentialVerifier, clock: Clock) -> None:
+    http: httpx.AsyncClient, verifier: CredentialVerifier, clock: Clock
+) -> None:
     tenant = fresh_tenant()
     person, key = IDENTITY.person(tenant, "admin"), IDENTITY.api_key(tenant)
     other = IDENTITY.api_key(TENANT)
@@ -291,10 +327,13 @@ async def test_a_suspended_tenants_people_and_keys_are_refused_within_the_revoca
 
 
 async def test_a_deactivated_users_tokens_are_refused_within_the_revocation_ttl(
-        http: httpx.AsyncClient, verifier: CredentialVerifier, clock: Clock) -> None:
+    http: httpx.AsyncClient, verifier: CredentialVerifier, clock: Clock
+) -> None:
     tenant = fresh_tenant()
-    leaving, staying = IDENTITY.person(tenant, "agent", "u-1"), IDENTITY.person(tenant, "agent",
-                                                                                 "u-2")
+    leaving, staying = (
+        IDENTITY.person(tenant, "agent", "u-1"),
+        IDENTITY.person(tenant, "agent", "u-2"),
+    )
     assert (await http.get("/may/tickets.read", headers=bearer(leaving))).status_code == 200
     IDENTITY.deactivate(tenant, "u-1")
     clock.advance(verifier.revocations_ttl)
@@ -311,10 +350,8 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("kind", ["person", "key"])
-async def test_identity_out_of_reach_is_a_503_problem_never_a_500(kind: str,
-                                                                   clock: Clock) -> None:
-    dead = CredentialVerifier(f"http://127.0.0.1:{_closed_port()}", IDENTITY.issuer,
-                              clock=clock)
+async def test_identity_out_of_reach_is_a_503_problem_never_a_500(kind: str, clock: Clock) -> None:
+    dead = CredentialVerifier(f"http://127.0.0.1:{_closed_port()}", IDENTITY.issuer, clock=clock)
     token = IDENTITY.person(TENANT, "admin") if kind == "person" else IDENTITY.api_key(TENANT)
     async with client(app_for(dead)) as http:
         response = await http.get("/may/tickets.read", headers=bearer(token))
@@ -324,7 +361,8 @@ async def test_identity_out_of_reach_is_a_503_problem_never_a_500(kind: str,
 
 @pytest.mark.parametrize("kind", ["person", "key"])
 async def test_what_was_verified_is_trusted_while_identity_is_away_then_503(
-        kind: str, http: httpx.AsyncClient, verifier: CredentialVerifier, clock: Clock) -> None:
+    kind: str, http: httpx.AsyncClient, verifier: CredentialVerifier, clock: Clock
+) -> None:
     token = IDENTITY.person(TENANT, "admin") if kind == "person" else IDENTITY.api_key(TENANT)
     assert (await http.get("/may/tickets.read", headers=bearer(token))).status_code == 200
     verifier.identity_url = f"http://127.0.0.1:{_closed_port()}"
@@ -375,13 +413,15 @@ def misbehaving(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
 
 
 async def test_an_identity_answering_nonsense_is_a_503_problem_never_a_500(
-        misbehaving: tuple[str, str], clock: Clock) -> None:
+    misbehaving: tuple[str, str], clock: Clock
+) -> None:
     url, nonsense = misbehaving
     app = app_for(CredentialVerifier(url, IDENTITY.issuer, clock=clock))
     async with client(app) as http:
         key = await http.get("/may/tickets.read", headers=bearer(IDENTITY.api_key(TENANT)))
-        person = await http.get("/may/tickets.read",
-                                headers=bearer(IDENTITY.person(TENANT, "admin")))
+        person = await http.get(
+            "/may/tickets.read", headers=bearer(IDENTITY.person(TENANT, "admin"))
+        )
     assert_problem(key, 503)
     # A JWKS key the verifier cannot load is left out: the token's kid is then unknown.
     assert_problem(person, 401 if nonsense == "members missing" else 503)

@@ -54,8 +54,7 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 
     @app.post("/things/{group}", status_code=201, response_model=ThingOut)
     @idempotent
-    async def create_thing(group: str, body: ThingIn, principal: Principal = writer
-                           ) -> ThingOut:
+    async def create_thing(group: str, body: ThingIn, principal: Principal = writer) -> ThingOut:
         if body.name == "boom":
             raise HTTPException(422, "name: refused")
         made.append(body.name)
@@ -67,15 +66,19 @@ async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
 
 def client(app: FastAPI, tenant: str = "acme") -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t",
-        headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, ['tickets:write'])}"})
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://t",
+        headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, ['tickets:write'])}"},
+    )
 
 
-async def post(app: FastAPI, name: str, key: str | None = "k", group: str = "a",
-               tenant: str = "acme") -> httpx.Response:
+async def post(
+    app: FastAPI, name: str, key: str | None = "k", group: str = "a", tenant: str = "acme"
+) -> httpx.Response:
     async with client(app, tenant) as http:
-        return await http.post(f"/things/{group}", json={"name": name},
-                               headers={"Idempotency-Key": key} if key else {})
+        return await http.post(
+            f"/things/{group}", json={"name": name}, headers={"Idempotency-Key": key} if key else {}
+        )
 
 
 async def test_a_retry_replays_and_the_path_is_part_of_the_request(app: FastAPI) -> None:

@@ -21,7 +21,8 @@ CA = Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificat
 
 def test_plaintext_is_the_default_and_adds_nothing_but_the_protocol() -> None:
     assert aiokafka_options(KafkaClientSettings().kafka_security()) == {
-        "security_protocol": "PLAINTEXT"}
+        "security_protocol": "PLAINTEXT"
+    }
     assert faststream_security(KafkaSecurity()) is None
 
 
@@ -31,23 +32,29 @@ def test_sasl_ssl_with_scram_gives_the_credentials_and_a_verifying_tls_context()
     assert options["security_protocol"] == "SASL_SSL"
     assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert (options["sasl_plain_username"], options["sasl_plain_password"]) == (
-        "helpline-intake", "s3cret")
+        "helpline-intake",
+        "s3cret",
+    )
     assert options["ssl_context"].verify_mode == ssl.CERT_REQUIRED
     assert options["ssl_context"].check_hostname is True
 
 
-@pytest.mark.parametrize("security", [
-    KafkaSecurity("SSL", ca_file=CA),
-    KafkaSecurity("SASL_PLAINTEXT", "PLAIN", "u", "p"),
-    KafkaSecurity("SASL_PLAINTEXT", "SCRAM-SHA-256", "u", "p"),
-    KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", "u", "p", CA),
-], ids=["ssl", "plain", "scram-256", "scram-512-ssl"])
-def test_faststream_gets_the_same_options_as_every_other_client(security: KafkaSecurity
-                                                                ) -> None:
+@pytest.mark.parametrize(
+    "security",
+    [
+        KafkaSecurity("SSL", ca_file=CA),
+        KafkaSecurity("SASL_PLAINTEXT", "PLAIN", "u", "p"),
+        KafkaSecurity("SASL_PLAINTEXT", "SCRAM-SHA-256", "u", "p"),
+        KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", "u", "p", CA),
+    ],
+    ids=["ssl", "plain", "scram-256", "scram-512-ssl"],
+)
+def test_faststream_gets_the_same_options_as_every_other_client(security: KafkaSecurity) -> None:
     expected = aiokafka_options(security)
     parsed = parse_security(faststream_security(security))
     assert {k: v for k, v in parsed.items() if v is not None and k != "ssl_context"} == {
-        k: v for k, v in expected.items() if k != "ssl_context"}
+        k: v for k, v in expected.items() if k != "ssl_context"
+    }
     assert ("ssl_context" in expected) == (parsed.get("ssl_context") is not None)
 
 
@@ -69,7 +76,8 @@ def test_a_missing_ca_file_is_refused_at_start(tmp_path: Path) -> None:
 
 
 def test_the_environment_of_a_client_reads_back_as_the_same_client(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     security = KafkaSecurity("SASL_SSL", "SCRAM-SHA-256", "helpline-notify", "pw", CA)
     for name, value in environment_variables(security).items():
         monkeypatch.setenv(name, value)
@@ -80,6 +88,10 @@ def test_the_environment_of_a_client_reads_back_as_the_same_client(
 def test_librdkafka_names_for_partners_and_the_cli() -> None:
     security = KafkaSecurity("SASL_SSL", "SCRAM-SHA-512", "partner.demo.acme", "pw", CA)
     assert librdkafka_config(security, "127.0.0.1:9092") == {
-        "bootstrap.servers": "127.0.0.1:9092", "security.protocol": "SASL_SSL",
-        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "partner.demo.acme",
-        "sasl.password": "pw", "ssl.ca.location": str(CA)}
+        "bootstrap.servers": "127.0.0.1:9092",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "partner.demo.acme",
+        "sasl.password": "pw",
+        "ssl.ca.location": str(CA),
+    }

@@ -83,9 +83,17 @@ def test_special_purpose_and_embedding_addresses_are_refused(address: str, reaso
     assert refusal_reason(ipaddress.ip_address(address), allow_private_networks=False) == reason
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "1.1.1.1",
-                                     "2606:2800:220:1:248:1893:25c8:1946",
-                                     "2a00:1450:4001:82a::200e", "::ffff:93.184.216.34"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "8.8.8.8",
+        "1.1.1.1",
+        "2606:2800:220:1:248:1893:25c8:1946",
+        "2a00:1450:4001:82a::200e",
+        "::ffff:93.184.216.34",
+    ],
+)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert refusal_reason(ipaddress.ip_address(address), allow_private_networks=False) is None
 
@@ -93,12 +101,13 @@ def test_public_addresses_are_allowed(address: str) -> None:
 def test_development_allows_private_networks_but_never_metadata_or_multicast() -> None:
     for address in ("127.0.0.1", "10.0.0.1", "::1", "fd00::1"):
         assert refusal_reason(ipaddress.ip_address(address), allow_private_networks=True) is None
-    for address, reason in [("169.254.169.254", "a cloud metadata address"),
-                            ("64:ff9b::a9fe:a9fe", "a cloud metadata address"),
-                            ("::ffff:169.254.169.254", "a cloud metadata address"),
-                            ("224.0.0.1", "a multicast address")]:
-        assert refusal_reason(ipaddress.ip_address(address),
-                              allow_private_networks=True) == reason
+    for address, reason in [
+        ("169.254.169.254", "a cloud metadata address"),
+        ("64:ff9b::a9fe:a9fe", "a cloud metadata address"),
+        ("::ffff:169.254.169.254", "a cloud metadata address"),
+        ("224.0.0.1", "a multicast address"),
+    ]:
+        assert refusal_reason(ipaddress.ip_address(address), allow_private_networks=True) == reason
 
 
 def test_every_listed_range_is_refused_at_its_first_and_last_address() -> None:
@@ -113,8 +122,9 @@ def test_literals_are_judged_and_names_left_to_resolution() -> None:
     assert literal_refusal("imap.example.com", allow_private_networks=False) is None
 
 
-async def test_a_name_resolving_to_loopback_is_refused_unless_private_networks_are_allowed(
-) -> None:
+async def test_a_name_resolving_to_loopback_is_refused_unless_private_networks_are_allowed() -> (
+    None
+):
     with pytest.raises(netguard.DestinationRefused, match="a loopback address"):
         await resolve_allowed("localhost", 993, allow_private_networks=False)
     assert "127.0.0.1" in await resolve_allowed("localhost", 993, allow_private_networks=True)

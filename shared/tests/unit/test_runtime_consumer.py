@@ -31,8 +31,12 @@ from helpline_shared.runtime.uow import SqlUnitOfWork, TransactionOwnedByRuntime
 metadata = MetaData()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
-notes = Table("notes", metadata, Column("id", Integer, primary_key=True),
-              Column("ticket_id", String(64), nullable=False))
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", String(64), nullable=False),
+)
 
 UnitOfWorkFactory = Callable[[], SqlUnitOfWork]
 
@@ -49,21 +53,26 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def unit_of_work(engine: AsyncEngine) -> UnitOfWorkFactory:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    return lambda: SqlUnitOfWork(sessions, outbox_table=outbox, inbox_table=inbox,
-                                 source="/helpline/test")
+    return lambda: SqlUnitOfWork(
+        sessions, outbox_table=outbox, inbox_table=inbox, source="/helpline/test"
+    )
 
 
 class Rig:
     """A table consumer on SQLite with a recording dead-letter producer and no real sleeps."""
 
-    def __init__(self, unit_of_work: UnitOfWorkFactory, table: HandlerTable[SqlUnitOfWork]
-                 ) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, table: HandlerTable[SqlUnitOfWork]) -> None:
         self.producer = RecordingProducer()
         self.kafka = FakeKafkaConsumer()
         self.slept: list[float] = []
         self.consumer = TableConsumer(
-            table=table, unit_of_work=unit_of_work, dead_letters=DeadLetters(self.producer, "g"),
-            tracer=NoOpTracer(), group="g", sleep=self._sleep)
+            table=table,
+            unit_of_work=unit_of_work,
+            dead_letters=DeadLetters(self.producer, "g"),
+            tracer=NoOpTracer(),
+            group="g",
+            sleep=self._sleep,
+        )
 
     async def _sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
@@ -74,15 +83,27 @@ class Rig:
 
 
 def created(ticket_id: str) -> TicketCreated:
-    return TicketCreated(tenant_id="acme", ticket_id=ticket_id, occurred_at=utcnow(),
-                         subject="Printer", description="On fire",
-                         requester=Requester(email="ann@example.com"), priority="high",
-                         type="question", channel="api")
+    return TicketCreated(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        subject="Printer",
+        description="On fire",
+        requester=Requester(email="ann@example.com"),
+        priority="high",
+        type="question",
+        channel="api",
+    )
 
 
 def status(ticket_id: str) -> TicketStatusChanged:
-    return TicketStatusChanged(tenant_id="acme", ticket_id=ticket_id, occurred_at=utcnow(),
-                               previous_status="open", status="solved")
+    return TicketStatusChanged(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        previous_status="open",
+        status="solved",
+    )
 
 
 async def note(uow: SqlUnitOfWork, envelope: Envelope) -> None:
@@ -93,15 +114,17 @@ async def note(uow: SqlUnitOfWork, envelope: Envelope) -> None:
     uow.publish(status(event.ticket_id))
 
 
-def table_of(apply: Callable[[SqlUnitOfWork, Envelope], object] = note
-             ) -> HandlerTable[SqlUnitOfWork]:
+def table_of(
+    apply: Callable[[SqlUnitOfWork, Envelope], object] = note,
+) -> HandlerTable[SqlUnitOfWork]:
     return HandlerTable("test", {TicketCreated: apply})  # type: ignore[dict-item]
 
 
 async def noted(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as connection:
-        return list((await connection.execute(select(notes.c.ticket_id).order_by(notes.c.id)))
-                    .scalars())
+        return list(
+            (await connection.execute(select(notes.c.ticket_id).order_by(notes.c.id))).scalars()
+        )
 
 
 async def outbox_size(engine: AsyncEngine) -> int:
@@ -115,7 +138,8 @@ async def test_a_batch_is_applied_in_one_transaction_with_one_inbox_claim(
     rig = Rig(unit_of_work, table_of())
     log = StatementLog(engine)
     await rig.consumer.consume(
-        [consumer_record(created(f"t{n}"), offset=n) for n in range(5)], rig.kafka)
+        [consumer_record(created(f"t{n}"), offset=n) for n in range(5)], rig.kafka
+    )
 
     assert log.count("BEGIN") == 1
     assert log.count("COMMIT") == 1
@@ -132,11 +156,14 @@ async def test_records_already_applied_and_repeated_ids_in_a_batch_are_skipped(
     rig = Rig(unit_of_work, table_of())
     first = consumer_record(created("t1"), offset=0, event_id="ce-1")
     await rig.consumer.consume([first], rig.kafka)
-    await rig.consumer.consume([
-        consumer_record(created("t1"), offset=0, event_id="ce-1"),
-        consumer_record(created("t2"), offset=1, event_id="ce-2"),
-        consumer_record(created("t2"), offset=2, event_id="ce-2"),
-    ], rig.kafka)
+    await rig.consumer.consume(
+        [
+            consumer_record(created("t1"), offset=0, event_id="ce-1"),
+            consumer_record(created("t2"), offset=1, event_id="ce-2"),
+            consumer_record(created("t2"), offset=2, event_id="ce-2"),
+        ],
+        rig.kafka,
+    )
     assert await noted(engine) == ["t1", "t2"]
 
 
@@ -145,8 +172,9 @@ async def test_records_no_handler_wants_are_skipped_without_being_decoded(
 ) -> None:
     rig = Rig(unit_of_work, table_of())
     log = StatementLog(engine)
-    unwanted = raw_record([("ce_type", MessageAdded.event_type.encode())], b"not even JSON",
-                          offset=0)
+    unwanted = raw_record(
+        [("ce_type", MessageAdded.event_type.encode())], b"not even JSON", offset=0
+    )
     await rig.consumer.consume([unwanted], rig.kafka)
     # Decoding it would have dead-lettered it; touching the database would show statements.
     assert rig.dead_lettered == [] and log.statements == []
@@ -158,11 +186,14 @@ async def test_a_record_that_is_not_an_event_is_dead_lettered_after_the_batch(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
     rig = Rig(unit_of_work, table_of())
-    await rig.consumer.consume([
-        consumer_record(created("t1"), offset=0),
-        raw_record([], b"{}", offset=1),
-        consumer_record(created("t2"), offset=2),
-    ], rig.kafka)
+    await rig.consumer.consume(
+        [
+            consumer_record(created("t1"), offset=0),
+            raw_record([], b"{}", offset=1),
+            consumer_record(created("t2"), offset=2),
+        ],
+        rig.kafka,
+    )
     assert await noted(engine) == ["t1", "t2"]
     [dead] = rig.dead_lettered
     assert (dead["helpline-dlq-offset"], dead["helpline-dlq-attempts"]) == ("1", "0")
@@ -183,7 +214,8 @@ async def test_a_failing_record_rolls_the_batch_back_and_is_dead_lettered_after_
     rig = Rig(unit_of_work, table_of(fails_on_t2))
     log = StatementLog(engine)
     await rig.consumer.consume(
-        [consumer_record(created(f"t{n}"), offset=n) for n in range(1, 4)], rig.kafka)
+        [consumer_record(created(f"t{n}"), offset=n) for n in range(1, 4)], rig.kafka
+    )
 
     assert await noted(engine) == ["t1", "t3"]
     # The batch (t1, t2), then t1 alone, t2 three times, t3 alone.
@@ -210,7 +242,8 @@ async def test_a_record_that_fails_once_is_applied_by_the_one_by_one_replay(
 
     rig = Rig(unit_of_work, table_of(flaky))
     await rig.consumer.consume(
-        [consumer_record(created(f"t{n}"), offset=n) for n in range(3)], rig.kafka)
+        [consumer_record(created(f"t{n}"), offset=n) for n in range(3)], rig.kafka
+    )
     assert await noted(engine) == ["t0", "t1", "t2"]
     assert rig.dead_lettered == [] and rig.slept == []
 
@@ -223,8 +256,11 @@ async def test_a_transient_failure_rewinds_and_applies_nothing(
         raise OperationalError("INSERT", {}, ConnectionError("database is away"))
 
     rig = Rig(unit_of_work, table_of(database_away))
-    records = [consumer_record(created(f"t{n}"), offset=10 + n, partition=p)
-               for p in (0, 1) for n in range(2)]
+    records = [
+        consumer_record(created(f"t{n}"), offset=10 + n, partition=p)
+        for p in (0, 1)
+        for n in range(2)
+    ]
     await rig.consumer.consume(records, rig.kafka)
 
     assert await noted(engine) == [] and rig.dead_lettered == []
@@ -239,8 +275,9 @@ async def test_partitions_are_separate_transactions(
 ) -> None:
     rig = Rig(unit_of_work, table_of())
     log = StatementLog(engine)
-    await rig.consumer.consume([consumer_record(created(f"t{n}"), offset=n, partition=n % 2)
-                                for n in range(4)], rig.kafka)
+    await rig.consumer.consume(
+        [consumer_record(created(f"t{n}"), offset=n, partition=n % 2) for n in range(4)], rig.kafka
+    )
     assert sorted(await noted(engine)) == ["t0", "t1", "t2", "t3"]
     assert log.count("COMMIT") == 2
 
@@ -282,7 +319,8 @@ async def test_partitions_left_when_the_time_budget_is_spent_are_read_again(
     readings = iter([0.0, 1.0, 99.0])
     rig.consumer._clock = lambda: next(readings)  # start, partition 0, partition 1
     rig.consumer._time_budget = 10.0
-    await rig.consumer.consume([consumer_record(created(f"t{n}"), offset=n, partition=n % 2)
-                                for n in range(4)], rig.kafka)
+    await rig.consumer.consume(
+        [consumer_record(created(f"t{n}"), offset=n, partition=n % 2) for n in range(4)], rig.kafka
+    )
     assert await noted(engine) == ["t0", "t2"]
     assert rig.kafka.seeks == {("helpline.tickets", 1): 1}

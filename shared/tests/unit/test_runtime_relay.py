@@ -18,8 +18,12 @@ from helpline_shared.runtime.uow import SqlUnitOfWork
 metadata = MetaData()
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
-notes = Table("notes", metadata, Column("id", Integer, primary_key=True),
-              Column("text", String(64), nullable=False))
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("text", String(64), nullable=False),
+)
 
 
 @pytest_asyncio.fixture
@@ -41,22 +45,33 @@ def relay(engine: AsyncEngine, producer: RecordingProducer) -> OutboxRelay:
     return OutboxRelay(engine=engine, table=outbox, producer=producer, service="test")
 
 
-def units_of_work(engine: AsyncEngine, relay: OutboxRelay | None = None
-                  ) -> Callable[[], SqlUnitOfWork]:
+def units_of_work(
+    engine: AsyncEngine, relay: OutboxRelay | None = None
+) -> Callable[[], SqlUnitOfWork]:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    return lambda: SqlUnitOfWork(sessions, outbox_table=outbox, inbox_table=inbox,
-                                 source="/helpline/test", relay=relay)
+    return lambda: SqlUnitOfWork(
+        sessions, outbox_table=outbox, inbox_table=inbox, source="/helpline/test", relay=relay
+    )
 
 
 def changed(ticket_id: str) -> TicketStatusChanged:
-    return TicketStatusChanged(tenant_id="acme", ticket_id=ticket_id, occurred_at=utcnow(),
-                               previous_status="open", status="solved")
+    return TicketStatusChanged(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        previous_status="open",
+        status="solved",
+    )
 
 
 async def unsent(engine: AsyncEngine) -> int:
     async with engine.connect() as connection:
-        return int(await connection.scalar(
-            select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))) or 0)
+        return int(
+            await connection.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            )
+            or 0
+        )
 
 
 def running(relay: OutboxRelay) -> None:
@@ -76,7 +91,8 @@ async def test_a_commit_hands_its_rows_to_the_relay_which_marks_them_sent_in_one
 
     assert await relay.publish_handed() == 3
     assert [headers["ce_type"] for _, _, headers in producer.sent] == [
-        TicketStatusChanged.event_type] * 3
+        TicketStatusChanged.event_type
+    ] * 3
     # No SELECT of what was just committed: one UPDATE marks the rows sent.
     assert [s.split()[0] for s in log.statements] == ["BEGIN", "UPDATE", "COMMIT"]
     assert await unsent(engine) == 0
@@ -123,7 +139,7 @@ async def test_a_failed_hand_off_leaves_the_rows_for_the_poll(
 
 
 async def test_after_commit_hooks_run_after_a_commit_and_never_after_a_rollback(
-    engine: AsyncEngine
+    engine: AsyncEngine,
 ) -> None:
     woken: list[str] = []
     unit_of_work = units_of_work(engine)
@@ -140,7 +156,7 @@ async def test_after_commit_hooks_run_after_a_commit_and_never_after_a_rollback(
 
 
 async def test_a_reader_does_not_wait_for_the_writer_and_writers_queue_in_process(
-    engine: AsyncEngine
+    engine: AsyncEngine,
 ) -> None:
     unit_of_work = units_of_work(engine)
     order: list[str] = []
@@ -168,8 +184,9 @@ async def test_a_reader_does_not_wait_for_the_writer_and_writers_queue_in_proces
 async def test_the_running_relay_publishes_a_commit_at_once_without_polling_for_it(
     engine: AsyncEngine, producer: RecordingProducer
 ) -> None:
-    relay = OutboxRelay(engine=engine, table=outbox, producer=producer, service="test",
-                        poll_interval=3600)
+    relay = OutboxRelay(
+        engine=engine, table=outbox, producer=producer, service="test", poll_interval=3600
+    )
     unit_of_work = units_of_work(engine, relay)
     async with unit_of_work() as uow:
         uow.publish(changed("left behind"))

@@ -30,13 +30,22 @@ async def fire(uow: SqlUnitOfWork, timer: Timer) -> None:
     """Nothing to do."""
 
 
-def loop(sessions: async_sessionmaker[AsyncSession] | None = None,
-         fire: FireTimer = fire) -> TimerLoop[SqlUnitOfWork]:
+def loop(
+    sessions: async_sessionmaker[AsyncSession] | None = None, fire: FireTimer = fire
+) -> TimerLoop[SqlUnitOfWork]:
     made = sessions or async_sessionmaker()
     return TimerLoop(
-        unit_of_work=lambda: SqlUnitOfWork(made, outbox_table=outbox_table(metadata),
-                                           inbox_table=inbox_table(metadata), source="/t"),
-        table=timers, fire=fire, service="test", poll_interval=0.5)
+        unit_of_work=lambda: SqlUnitOfWork(
+            made,
+            outbox_table=outbox_table(metadata),
+            inbox_table=inbox_table(metadata),
+            source="/t",
+        ),
+        table=timers,
+        fire=fire,
+        service="test",
+        poll_interval=0.5,
+    )
 
 
 def test_a_timer_due_before_the_next_poll_wakes_the_loop() -> None:
@@ -52,7 +61,7 @@ def test_a_timer_due_after_the_next_poll_does_not_wake_the_loop() -> None:
 
 
 async def test_a_timer_handler_that_commits_is_refused_and_its_timer_stays_due(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'timers.db'}")
     async with engine.begin() as connection:
@@ -66,7 +75,8 @@ async def test_a_timer_handler_that_commits_is_refused_and_its_timer_stays_due(
         timer_loop = loop(sessions, commits)
         async with timer_loop._unit_of_work() as uow:
             await TimerScheduler(uow.session, timers).schedule(
-                "t-1", kind="test", due_at=utcnow(), payload={})
+                "t-1", kind="test", due_at=utcnow(), payload={}
+            )
             await uow.commit()
         assert await timer_loop.fire_due() == (0, None)
         async with engine.connect() as connection:
@@ -82,8 +92,12 @@ async def test_the_timer_table_fires_each_kind_with_its_handler_and_refuses_othe
         fired.append(timer.id)
 
     table = TimerTable({"sla.breach": breach})
-    uow = SqlUnitOfWork(async_sessionmaker(), outbox_table=outbox_table(metadata),
-                        inbox_table=inbox_table(metadata), source="/t")
+    uow = SqlUnitOfWork(
+        async_sessionmaker(),
+        outbox_table=outbox_table(metadata),
+        inbox_table=inbox_table(metadata),
+        source="/t",
+    )
     await table(uow, Timer("t-1", "sla.breach", utcnow(), {}, {}))
     with pytest.raises(NoTimerHandler):
         await table(uow, Timer("t-2", "sla.unknown", utcnow(), {}, {}))

@@ -35,11 +35,18 @@ from helpline_shared.runtime.outbox import OutboxRelay, outbox_row
 from helpline_shared.runtime.service import ServiceRuntime
 from helpline_shared.runtime.settings import ServiceSettings
 
-OTEL_VARIABLES = ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL",
-                  "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_ENDPOINT",
-                  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS",
-                  "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER",
-                  "OTEL_TRACES_SAMPLER_ARG")
+OTEL_VARIABLES = (
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -57,12 +64,20 @@ def memory_provider() -> tuple[TracerProvider, InMemorySpanExporter]:
 
 # --- resource -----------------------------------------------------------------------------
 
+
 def test_the_resource_names_service_version_environment_instance_and_kubernetes_pod() -> None:
-    environ = {"K8S_POD_NAME": "intake-7f9c-x2", "K8S_NAMESPACE_NAME": "helpdesk",
-               "K8S_NODE_NAME": "node-3", "K8S_POD_UID": "4b0c-uid"}
+    environ = {
+        "K8S_POD_NAME": "intake-7f9c-x2",
+        "K8S_NAMESPACE_NAME": "helpdesk",
+        "K8S_NODE_NAME": "node-3",
+        "K8S_POD_UID": "4b0c-uid",
+    }
     resource = telemetry.service_resource(
-        "helpline-intake", service_version=telemetry.service_version("helpline-intake"),
-        environment="staging", environ=environ)
+        "helpline-intake",
+        service_version=telemetry.service_version("helpline-intake"),
+        environment="staging",
+        environ=environ,
+    )
     attributes = dict(resource.attributes)
     assert attributes["service.name"] == "helpline-intake"
     assert attributes["service.version"] == version("helpline-intake")
@@ -77,12 +92,15 @@ def test_the_resource_names_service_version_environment_instance_and_kubernetes_
 
 
 def test_otel_resource_attributes_and_service_name_override_what_helpline_finds(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES",
-                       "deployment.environment.name=production,team=helpdesk")
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=production,team=helpdesk"
+    )
     monkeypatch.setenv("OTEL_SERVICE_NAME", "intake-eu")
     attributes = telemetry.service_resource(
-        "helpline-intake", service_version="0.1.0", environment="staging", environ={}).attributes
+        "helpline-intake", service_version="0.1.0", environment="staging", environ={}
+    ).attributes
     assert attributes["deployment.environment.name"] == "production"
     assert attributes["team"] == "helpdesk"
     assert attributes["service.name"] == "intake-eu"
@@ -91,24 +109,37 @@ def test_otel_resource_attributes_and_service_name_override_what_helpline_finds(
 
 # --- exporters ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("environ", "names"), [
-    ({}, []),
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, ["otlp_proto_http"]),
-    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-     ["otlp_proto_grpc"]),
-    ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-      "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, ["otlp_proto_http"]),
-    ({"OTEL_TRACES_EXPORTER": "console,otlp"}, ["console", "otlp_proto_http"]),
-    ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, []),
-    ({"OTEL_TRACES_EXPORTER": "otlp_proto_grpc"}, ["otlp_proto_grpc"]),
-])
-def test_exporters_follow_the_standard_variables(environ: dict[str, str], names: list[str]
-                                                 ) -> None:
+
+@pytest.mark.parametrize(
+    ("environ", "names"),
+    [
+        ({}, []),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, ["otlp_proto_http"]),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4317",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            },
+            ["otlp_proto_grpc"],
+        ),
+        (
+            {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            },
+            ["otlp_proto_http"],
+        ),
+        ({"OTEL_TRACES_EXPORTER": "console,otlp"}, ["console", "otlp_proto_http"]),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, []),
+        ({"OTEL_TRACES_EXPORTER": "otlp_proto_grpc"}, ["otlp_proto_grpc"]),
+    ],
+)
+def test_exporters_follow_the_standard_variables(environ: dict[str, str], names: list[str]) -> None:
     assert telemetry.trace_exporter_names(environ) == names
 
 
-def test_the_protocol_picks_the_grpc_or_the_http_exporter(monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def test_the_protocol_picks_the_grpc_or_the_http_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
         OTLPSpanExporter as GrpcExporter,
     )
@@ -127,12 +158,16 @@ def test_the_protocol_picks_the_grpc_or_the_http_exporter(monkeypatch: pytest.Mo
     http_exporter.shutdown()
 
 
-@pytest.mark.parametrize("environ", [
-    {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
-    {"OTEL_TRACES_EXPORTER": "zipkin-over-pigeons"},
-])
-def test_an_unusable_exporter_setting_fails_at_start(environ: dict[str, str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+        {"OTEL_TRACES_EXPORTER": "zipkin-over-pigeons"},
+    ],
+)
+def test_an_unusable_exporter_setting_fails_at_start(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(telemetry.TelemetryMisconfigured):
@@ -143,7 +178,8 @@ def test_the_sampler_follows_otel_traces_sampler(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
     provider = telemetry.tracer_provider(
-        telemetry.service_resource("helpline-intake", service_version="1", environ={}))
+        telemetry.service_resource("helpline-intake", service_version="1", environ={})
+    )
     with provider.get_tracer("test").start_as_current_span("sampled out") as span:
         assert not span.is_recording()
 
@@ -155,8 +191,9 @@ class GrpcTraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
         self.metadata: list[dict[str, str]] = []
 
-    def Export(self, request: trace_service_pb2.ExportTraceServiceRequest,
-               context: grpc.ServicerContext) -> trace_service_pb2.ExportTraceServiceResponse:
+    def Export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
         """Keep one export."""
         self.requests.append(request)
         self.metadata.append({item.key: item.value for item in context.invocation_metadata()})
@@ -204,16 +241,22 @@ def http_receiver() -> Iterator[tuple[list[tuple[str, dict[str, str], bytes]], i
     server.server_close()
 
 
-def exported_spans(request: trace_service_pb2.ExportTraceServiceRequest
-                   ) -> list[tuple[dict[str, str], str]]:
+def exported_spans(
+    request: trace_service_pb2.ExportTraceServiceRequest,
+) -> list[tuple[dict[str, str], str]]:
     """(resource attributes, span name) of every span in one export."""
-    return [({a.key: a.value.string_value for a in rs.resource.attributes}, span.name)
-            for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    return [
+        ({a.key: a.value.string_value for a in rs.resource.attributes}, span.name)
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ]
 
 
 def export_one_span(name: str) -> None:
-    resource = telemetry.service_resource("helpline-routing", service_version="9.9.9",
-                                          environment="test", environ={})
+    resource = telemetry.service_resource(
+        "helpline-routing", service_version="9.9.9", environment="test", environ={}
+    )
     provider = telemetry.tracer_provider(resource)
     with provider.get_tracer("test").start_as_current_span(name):
         pass
@@ -222,14 +265,14 @@ def export_one_span(name: str) -> None:
 
 
 def test_spans_reach_an_otlp_grpc_receiver_with_their_resource_and_headers(
-        grpc_receiver: tuple[GrpcTraceReceiver, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    grpc_receiver: tuple[GrpcTraceReceiver, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     receiver, port = grpc_receiver
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-scope-orgid=helpdesk")
     export_one_span("over grpc")
-    [(resource, name)] = [span for request in receiver.requests
-                          for span in exported_spans(request)]
+    [(resource, name)] = [span for request in receiver.requests for span in exported_spans(request)]
     assert name == "over grpc"
     assert resource["service.name"] == "helpline-routing"
     assert resource["service.version"] == "9.9.9"
@@ -238,8 +281,9 @@ def test_spans_reach_an_otlp_grpc_receiver_with_their_resource_and_headers(
 
 
 def test_spans_reach_an_otlp_http_receiver_on_the_traces_path(
-        http_receiver: tuple[list[tuple[str, dict[str, str], bytes]], int],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    http_receiver: tuple[list[tuple[str, dict[str, str], bytes]], int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     received, port = http_receiver
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-scope-orgid=helpdesk")
@@ -254,10 +298,21 @@ def test_spans_reach_an_otlp_http_receiver_on_the_traces_path(
 
 # --- messaging spans ----------------------------------------------------------------------
 
+
 def kafka_record(headers: list[tuple[str, bytes]]) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(topic="helpline.tickets", partition=3, offset=42, timestamp=0,
-                          timestamp_type=0, key=b"T-1", value=b"{}", checksum=None,
-                          serialized_key_size=3, serialized_value_size=2, headers=headers)
+    return ConsumerRecord(
+        topic="helpline.tickets",
+        partition=3,
+        offset=42,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"T-1",
+        value=b"{}",
+        checksum=None,
+        serialized_key_size=3,
+        serialized_value_size=2,
+        headers=headers,
+    )
 
 
 def test_a_consumer_span_is_named_and_described_per_the_messaging_conventions() -> None:
@@ -285,8 +340,13 @@ def test_a_consumer_span_is_named_and_described_per_the_messaging_conventions() 
 
 
 def status_changed() -> TicketStatusChanged:
-    return TicketStatusChanged(tenant_id="acme", ticket_id="T-1", occurred_at=utcnow(),
-                               previous_status="new", status="open")
+    return TicketStatusChanged(
+        tenant_id="acme",
+        ticket_id="T-1",
+        occurred_at=utcnow(),
+        previous_status="new",
+        status="open",
+    )
 
 
 class FakeProducer:
@@ -295,12 +355,14 @@ class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[tuple[str, bytes]]]] = []
 
-    async def send(self, topic: str, *, value: bytes, key: bytes | None,
-                   headers: list[tuple[str, bytes]]) -> "asyncio.Future[RecordMetadata]":
+    async def send(
+        self, topic: str, *, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> "asyncio.Future[RecordMetadata]":
         self.sent.append((topic, headers))
         delivery: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
-        delivery.set_result(RecordMetadata(topic, 5, TopicPartition(topic, 5), 1000 + len(
-            self.sent), -1, 0, -1))
+        delivery.set_result(
+            RecordMetadata(topic, 5, TopicPartition(topic, 5), 1000 + len(self.sent), -1, 0, -1)
+        )
         return delivery
 
 
@@ -316,7 +378,8 @@ async def outbox_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 async def test_the_relay_publishes_in_a_producer_span_child_of_the_staging_span(
-        outbox_engine: AsyncEngine) -> None:
+    outbox_engine: AsyncEngine,
+) -> None:
     provider, exporter = memory_provider()
     table = outbox_table(MetaData())
     with provider.get_tracer("test").start_as_current_span("create ticket") as staging:
@@ -324,8 +387,13 @@ async def test_the_relay_publishes_in_a_producer_span_child_of_the_staging_span(
     async with outbox_engine.begin() as connection:
         await connection.execute(insert(table), [row])
     producer = FakeProducer()
-    relay = OutboxRelay(engine=outbox_engine, table=table, producer=producer,  # type: ignore[arg-type]
-                        service="test", tracer_provider=provider)
+    relay = OutboxRelay(
+        engine=outbox_engine,
+        table=table,
+        producer=producer,  # type: ignore[arg-type]
+        service="test",
+        tracer_provider=provider,
+    )
 
     assert await relay.publish_pending() == 1
 
@@ -349,8 +417,10 @@ async def test_the_relay_publishes_in_a_producer_span_child_of_the_staging_span(
 
 # --- database spans -----------------------------------------------------------------------
 
+
 async def test_sql_is_traced_inside_a_span_without_its_parameters_and_not_outside(
-        outbox_engine: AsyncEngine) -> None:
+    outbox_engine: AsyncEngine,
+) -> None:
     provider, exporter = memory_provider()
     telemetry.instrument_database(outbox_engine.sync_engine, provider)
     secret = "dana@customer.example"
@@ -372,6 +442,7 @@ async def test_sql_is_traced_inside_a_span_without_its_parameters_and_not_outsid
 
 # --- HTTP server metrics ------------------------------------------------------------------
 
+
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[Any]:
     router = APIRouter()
@@ -384,30 +455,39 @@ async def app(tmp_path: Path) -> AsyncIterator[Any]:
             raise RuntimeError("the thing broke")
         return {"id": thing_id}
 
-    runtime = ServiceRuntime(name="metrics-test", settings=ServiceSettings(data_dir=tmp_path),
-                             metadata=MetaData())
+    runtime = ServiceRuntime(
+        name="metrics-test", settings=ServiceSettings(data_dir=tmp_path), metadata=MetaData()
+    )
     yield runtime.http_app("metrics test", [router])
     await runtime.engine.dispose()
 
 
 def metric_lines(text: str, route: str) -> list[str]:
-    return [line for line in text.splitlines()
-            if line.startswith("http_server_request_duration_seconds_count")
-            and f'http_route="{route}"' in line]
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("http_server_request_duration_seconds_count")
+        and f'http_route="{route}"' in line
+    ]
 
 
 async def test_http_requests_appear_on_metrics_by_route_template_method_and_status(
-        app: Any) -> None:
+    app: Any,
+) -> None:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
         for thing in ("a-1", "b-2", "missing", "broken"):
             await client.get(f"/v1/things/{thing}")
         await client.get("/no/route/here-123")
         exposed = (await client.get("/metrics")).text
-    counts = {line.split("{", 1)[1].rsplit("}", 1)[0]: float(line.rsplit(" ", 1)[1])
-              for line in metric_lines(exposed, "/v1/things/{thing_id}")}
-    route = 'http_request_method="GET",http_response_status_code="{}",http_route="/v1/things/' \
-            '{{thing_id}}"'
+    counts = {
+        line.split("{", 1)[1].rsplit("}", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metric_lines(exposed, "/v1/things/{thing_id}")
+    }
+    route = (
+        'http_request_method="GET",http_response_status_code="{}",http_route="/v1/things/'
+        '{{thing_id}}"'
+    )
     assert counts[route.format(200)] >= 2
     assert counts[route.format(404)] >= 1
     assert counts[route.format(500)] >= 1
@@ -421,8 +501,10 @@ async def test_http_requests_appear_on_metrics_by_route_template_method_and_stat
 
 # --- logs ---------------------------------------------------------------------------------
 
-def test_every_log_line_carries_the_trace_id_and_span_id(capsys: pytest.CaptureFixture[str]
-                                                         ) -> None:
+
+def test_every_log_line_carries_the_trace_id_and_span_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     provider, _exporter = memory_provider()
@@ -439,4 +521,3 @@ def test_every_log_line_carries_the_trace_id_and_span_id(capsys: pytest.CaptureF
     assert inside["trace_id"] == format(context.trace_id, "032x")
     assert inside["span_id"] == format(context.span_id, "016x")
     assert outside["trace_id"] is None and outside["span_id"] is None
-

@@ -43,25 +43,36 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def unit_of_work(engine: AsyncEngine) -> UnitOfWorkFactory:
     session_factory = async_sessionmaker(engine, expire_on_commit=False)
-    return lambda: SqlUnitOfWork(session_factory, outbox_table=outbox, inbox_table=inbox,
-                                 source="/helpline/test")
+    return lambda: SqlUnitOfWork(
+        session_factory, outbox_table=outbox, inbox_table=inbox, source="/helpline/test"
+    )
 
 
-async def schedule(unit_of_work: UnitOfWorkFactory, timer_id: str, in_seconds: float,
-                   traced: bool = True) -> bool:
+async def schedule(
+    unit_of_work: UnitOfWorkFactory, timer_id: str, in_seconds: float, traced: bool = True
+) -> bool:
     async with unit_of_work() as uow:
         scheduled = await TimerScheduler(uow.session, timers).schedule(
-            timer_id, kind="test", due_at=utcnow() + timedelta(seconds=in_seconds),
-            payload={"ticket_id": timer_id}, traced=traced,
+            timer_id,
+            kind="test",
+            due_at=utcnow() + timedelta(seconds=in_seconds),
+            payload={"ticket_id": timer_id},
+            traced=traced,
         )
         await uow.commit()
     return scheduled
 
 
 def breach_event(timer: Timer) -> SlaBreached:
-    return SlaBreached(tenant_id="acme", ticket_id=str(timer.payload["ticket_id"]),
-                       occurred_at=timer.due_at, metric="first_response",
-                       deadline=timer.due_at, clock_version=1, reason="test")
+    return SlaBreached(
+        tenant_id="acme",
+        ticket_id=str(timer.payload["ticket_id"]),
+        occurred_at=timer.due_at,
+        metric="first_response",
+        deadline=timer.due_at,
+        clock_version=1,
+        reason="test",
+    )
 
 
 async def run_loops(loops: list[TimerLoop[SqlUnitOfWork]], seconds: float) -> None:
@@ -77,8 +88,10 @@ async def run_loops(loops: list[TimerLoop[SqlUnitOfWork]], seconds: float) -> No
 async def lateness_by_timer(engine: AsyncEngine) -> dict[str, float | None]:
     async with engine.connect() as connection:
         rows = await connection.execute(select(timers.c.id, timers.c.due_at, timers.c.fired_at))
-        return {row.id: (row.fired_at - row.due_at).total_seconds() if row.fired_at else None
-                for row in rows}
+        return {
+            row.id: (row.fired_at - row.due_at).total_seconds() if row.fired_at else None
+            for row in rows
+        }
 
 
 async def published_ids(engine: AsyncEngine) -> list[str]:
@@ -97,8 +110,10 @@ async def test_timers_fire_on_time_and_only_once_with_two_loops(
 
     for index in range(6):
         await schedule(unit_of_work, f"timer-{index}", 0.3 + index * 0.15)
-    loops = [TimerLoop(unit_of_work=unit_of_work, table=timers, fire=fire, service="test")
-             for _ in range(2)]
+    loops = [
+        TimerLoop(unit_of_work=unit_of_work, table=timers, fire=fire, service="test")
+        for _ in range(2)
+    ]
     await run_loops(loops, 1.8)
 
     assert fires == {f"timer-{index}": 1 for index in range(6)}
@@ -151,12 +166,12 @@ async def test_fire_continues_the_trace_that_scheduled_the_timer(
     async def fire(uow: SqlUnitOfWork, timer: Timer) -> None:
         uow.publish(breach_event(timer), event_id=derived_event_id(timer.id))
 
-    loop = TimerLoop(unit_of_work=unit_of_work, table=timers, fire=fire, service="test",
-                     tracer_provider=provider)
+    loop = TimerLoop(
+        unit_of_work=unit_of_work, table=timers, fire=fire, service="test", tracer_provider=provider
+    )
     await run_loops([loop], 0.6)
 
-    [fire_span] = [span for span in exporter.get_finished_spans()
-                   if span.name == "test timer fire"]
+    [fire_span] = [span for span in exporter.get_finished_spans() if span.name == "test timer fire"]
     assert fire_span.context.trace_id == scheduling.trace_id
     assert fire_span.parent is not None and fire_span.parent.span_id == scheduling.span_id
     async with engine.connect() as connection:
@@ -167,7 +182,7 @@ async def test_fire_continues_the_trace_that_scheduled_the_timer(
 
 
 async def test_an_untraced_timer_fires_in_a_trace_of_its_own(
-    unit_of_work: UnitOfWorkFactory
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -178,12 +193,12 @@ async def test_an_untraced_timer_fires_in_a_trace_of_its_own(
     async def fire(uow: SqlUnitOfWork, timer: Timer) -> None:
         uow.publish(breach_event(timer), event_id=derived_event_id(timer.id))
 
-    loop = TimerLoop(unit_of_work=unit_of_work, table=timers, fire=fire, service="test",
-                     tracer_provider=provider)
+    loop = TimerLoop(
+        unit_of_work=unit_of_work, table=timers, fire=fire, service="test", tracer_provider=provider
+    )
     await run_loops([loop], 0.6)
 
-    [fire_span] = [span for span in exporter.get_finished_spans()
-                   if span.name == "test timer fire"]
+    [fire_span] = [span for span in exporter.get_finished_spans() if span.name == "test timer fire"]
     assert fire_span.parent is None
     assert fire_span.context.trace_id != scheduling_span.get_span_context().trace_id
 
@@ -201,8 +216,9 @@ async def test_stop_returns_promptly_when_nothing_is_due(unit_of_work: UnitOfWor
     async def fire(uow: SqlUnitOfWork, timer: Timer) -> None:
         raise AssertionError("nothing is due")
 
-    loop = TimerLoop(unit_of_work=unit_of_work, table=timers, fire=fire, service="test",
-                     poll_interval=5.0)
+    loop = TimerLoop(
+        unit_of_work=unit_of_work, table=timers, fire=fire, service="test", poll_interval=5.0
+    )
     task = asyncio.create_task(loop.run())
     await asyncio.sleep(0.1)
     started = asyncio.get_running_loop().time()

@@ -22,10 +22,11 @@ def parse_since(text: str, now: datetime) -> datetime:
     except ValueError as error:
         raise typer.BadParameter(
             f"{text!r}: give an ISO 8601 time with its offset (2026-05-01T08:00:00+00:00) or "
-            "an age (30m, 24h, 7d)", param_hint="--since") from error
+            "an age (30m, 24h, 7d)",
+            param_hint="--since",
+        ) from error
     if instant.tzinfo is None:
-        raise typer.BadParameter(f"{text!r} has no offset: add Z or +HH:MM",
-                                 param_hint="--since")
+        raise typer.BadParameter(f"{text!r} has no offset: add Z or +HH:MM", param_hint="--since")
     return instant.astimezone(UTC)
 
 
@@ -47,10 +48,13 @@ class DeadLetterFilter:
     def selects(self, letter: DeadLetter) -> bool:
         """Whether ``letter`` passes every criterion."""
         key = (letter.key or b"").decode(errors="replace")
-        return ((not self.types or letter.header("ce_type") in self.types)
-                and (not self.keys or key in self.keys)
-                and (self.error is None
-                     or self.error.lower() in letter.header("helpline-dlq-error").lower())
-                and (self.since is None or letter.time >= self.since)
-                and (not self.positions or f"{letter.partition}:{letter.offset}"
-                     in self.positions))
+        return (
+            (not self.types or letter.header("ce_type") in self.types)
+            and (not self.keys or key in self.keys)
+            and (
+                self.error is None
+                or self.error.lower() in letter.header("helpline-dlq-error").lower()
+            )
+            and (self.since is None or letter.time >= self.since)
+            and (not self.positions or f"{letter.partition}:{letter.offset}" in self.positions)
+        )

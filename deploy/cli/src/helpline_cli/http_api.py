@@ -38,12 +38,16 @@ def new_idempotency_key() -> str:
 def _credential(settings: CliSettings, operator: bool) -> str:
     if operator:
         if settings.operator_key is None:
-            raise ApiError("no operator key: set HELPLINE_OPERATOR_KEY (make run keeps it in "
-                           ".helpline/operator-key)")
+            raise ApiError(
+                "no operator key: set HELPLINE_OPERATOR_KEY (make run keeps it in "
+                ".helpline/operator-key)"
+            )
         return settings.operator_key.get_secret_value()
     if settings.token is None:
-        raise ApiError("no token: set HELPLINE_TOKEN to an API key or access token (make run "
-                       "keeps an admin API key in .helpline/dev-token)")
+        raise ApiError(
+            "no token: set HELPLINE_TOKEN to an API key or access token (make run "
+            "keeps an admin API key in .helpline/dev-token)"
+        )
     return settings.token.get_secret_value()
 
 
@@ -58,14 +62,26 @@ def _problem_detail(response: httpx.Response) -> str:
     detail = str(problem.get("detail") or problem.get("title") or "")
     errors = problem.get("errors")
     if isinstance(errors, list) and errors:
-        detail += " (" + "; ".join(f"{e.get('field')}: {e.get('message')}" for e in errors
-                                   if isinstance(e, dict)) + ")"
+        detail += (
+            " ("
+            + "; ".join(
+                f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict)
+            )
+            + ")"
+        )
     return detail
 
 
-def request(service: str, method: str, path: str, body: Any = None,
-            idempotency_key: str | None = None,
-            sleep: Callable[[float], None] = time.sleep, *, operator: bool = False) -> Any:
+def request(
+    service: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    idempotency_key: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    *,
+    operator: bool = False,
+) -> Any:
     """Call ``service``'s API with HELPLINE_TOKEN (or HELPLINE_OPERATOR_KEY with ``operator``);
     return the JSON answer."""
     # A POST carries one Idempotency-Key (given, or new) and every retry resends that key, so
@@ -77,21 +93,24 @@ def request(service: str, method: str, path: str, body: Any = None,
     url = settings.service_url(service) + path
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            response = httpx.request(method, url, json=body, headers=headers,
-                                     timeout=settings.timeout)
+            response = httpx.request(
+                method, url, json=body, headers=headers, timeout=settings.timeout
+            )
         except httpx.HTTPError as error:
             if attempt < ATTEMPTS:
                 sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
                 continue
-            raise ApiError(f"{service} at {url} does not answer ({type(error).__name__}, "
-                           f"{ATTEMPTS} attempts)") from error
+            raise ApiError(
+                f"{service} at {url} does not answer ({type(error).__name__}, {ATTEMPTS} attempts)"
+            ) from error
         if response.status_code in RETRIED_STATUSES and attempt < ATTEMPTS:
             sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
             continue
         break
     if response.status_code >= 400:
-        raise ApiError(f"{service} refused {method} {path}: {response.status_code} "
-                       f"{_problem_detail(response)}")
+        raise ApiError(
+            f"{service} refused {method} {path}: {response.status_code} {_problem_detail(response)}"
+        )
     return response.json() if response.content else None
 
 
@@ -103,8 +122,15 @@ def _body(data: str | None, file: Path | None) -> Any:
     raise typer.BadParameter("give the new object as --data JSON or --file PATH")
 
 
-def call(service: str, method: str, path: str, body: Any = None,
-         idempotency_key: str | None = None, *, operator: bool = False) -> Any:
+def call(
+    service: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    idempotency_key: str | None = None,
+    *,
+    operator: bool = False,
+) -> Any:
     """``request``, its error printed in red and exit status 1."""
     try:
         return request(service, method, path, body, idempotency_key, operator=operator)
@@ -113,24 +139,38 @@ def call(service: str, method: str, path: str, body: Any = None,
         raise typer.Exit(1) from error
 
 
-def _run(service: str, method: str, path: str, body: Any = None,
-         idempotency_key: str | None = None) -> None:
+def _run(
+    service: str, method: str, path: str, body: Any = None, idempotency_key: str | None = None
+) -> None:
     echo_json(call(service, method, path, body, idempotency_key))
 
 
 Data = Annotated[str | None, typer.Option("--data", help="The object as JSON")]
 File = Annotated[Path | None, typer.Option("--file", help="A file holding the object as JSON")]
-IdempotencyKey = Annotated[str | None, typer.Option(
-    "--idempotency-key", help="Send this Idempotency-Key (default: a new one per command, "
-                              "the same for each of its retries)")]
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option(
+        "--idempotency-key",
+        help="Send this Idempotency-Key (default: a new one per command, "
+        "the same for each of its retries)",
+    ),
+]
 
 
-def resource_group(service: str, path: str, noun: str, *, deletable: bool = True,
-                   updatable: bool = False, creatable: bool = True,
-                   actions: tuple[str, ...] = ()) -> typer.Typer:
+def resource_group(
+    service: str,
+    path: str,
+    noun: str,
+    *,
+    deletable: bool = True,
+    updatable: bool = False,
+    creatable: bool = True,
+    actions: tuple[str, ...] = (),
+) -> typer.Typer:
     """A command group (list, show, create, delete, extra POST actions) for one resource."""
-    group = typer.Typer(help=f"{noun.capitalize()} ({service} service, {path})",
-                        no_args_is_help=True)
+    group = typer.Typer(
+        help=f"{noun.capitalize()} ({service} service, {path})", no_args_is_help=True
+    )
 
     @group.command("list")
     def list_(output: Output = Format.table) -> None:
@@ -143,19 +183,23 @@ def resource_group(service: str, path: str, noun: str, *, deletable: bool = True
         _run(service, "GET", f"{path}/{identifier}")
 
     if creatable:
+
         @group.command("create")
-        def create(data: Data = None, file: File = None,
-                   idempotency_key: IdempotencyKey = None) -> None:
+        def create(
+            data: Data = None, file: File = None, idempotency_key: IdempotencyKey = None
+        ) -> None:
             """Create one from JSON."""
             _run(service, "POST", path, _body(data, file), idempotency_key)
 
     if updatable:
+
         @group.command("update")
         def update(identifier: str, data: Data = None, file: File = None) -> None:
             """Change some fields of one (PATCH with JSON)."""
             _run(service, "PATCH", f"{path}/{identifier}", _body(data, file))
 
     if deletable:
+
         @group.command("delete")
         def delete(identifier: str) -> None:
             """Delete one."""
@@ -168,8 +212,9 @@ def resource_group(service: str, path: str, noun: str, *, deletable: bool = True
 
 def document_group(service: str, path: str, noun: str) -> typer.Typer:
     """A command group for one document per tenant (``show`` it, ``set`` it with PUT)."""
-    group = typer.Typer(help=f"{noun.capitalize()} ({service} service, {path})",
-                        no_args_is_help=True)
+    group = typer.Typer(
+        help=f"{noun.capitalize()} ({service} service, {path})", no_args_is_help=True
+    )
 
     @group.command("show")
     def show() -> None:
@@ -186,8 +231,9 @@ def document_group(service: str, path: str, noun: str) -> typer.Typer:
 
 def keyed_group(service: str, path: str, noun: str) -> typer.Typer:
     """A command group for objects written by key with PUT (``list``, ``set KEY``)."""
-    group = typer.Typer(help=f"{noun.capitalize()} ({service} service, {path})",
-                        no_args_is_help=True)
+    group = typer.Typer(
+        help=f"{noun.capitalize()} ({service} service, {path})", no_args_is_help=True
+    )
 
     @group.command("list")
     def list_(output: Output = Format.table) -> None:
@@ -210,9 +256,14 @@ def _add_action(group: typer.Typer, service: str, path: str, action: str) -> Non
     group.command(action)(command)
 
 
-Since = Annotated[str, typer.Option(
-    "--since", help="Failed messages created since: an ISO 8601 time with its offset, or an "
-                    "age such as 30m, 24h, 7d")]
+Since = Annotated[
+    str,
+    typer.Option(
+        "--since",
+        help="Failed messages created since: an ISO 8601 time with its offset, or an "
+        "age such as 30m, 24h, 7d",
+    ),
+]
 
 
 def add_webhook_replay(group: typer.Typer) -> None:
@@ -222,5 +273,10 @@ def add_webhook_replay(group: typer.Typer) -> None:
     def replay(identifier: str, since: Since, idempotency_key: IdempotencyKey = None) -> None:
         """Send again every failed message of endpoint ID created since --since."""
         instant = parse_since(since, datetime.now(UTC))
-        _run("notify", "POST", f"/v1/webhook-endpoints/{identifier}/replay",
-             {"since": instant.isoformat()}, idempotency_key)
+        _run(
+            "notify",
+            "POST",
+            f"/v1/webhook-endpoints/{identifier}/replay",
+            {"since": instant.isoformat()},
+            idempotency_key,
+        )

@@ -15,14 +15,18 @@ from helpline_cli.http_api import call
 from helpline_cli.output import Format, Output, echo_json, emit_listing, table
 from helpline_shared.permissions import ROLES, SCOPES
 
-tenants = typer.Typer(help="Tenants (identity service; needs HELPLINE_OPERATOR_KEY)",
-                      no_args_is_help=True)
-users = typer.Typer(help="People of the tenant of HELPLINE_TOKEN (identity service)",
-                    no_args_is_help=True)
-api_keys = typer.Typer(help="API keys of the tenant of HELPLINE_TOKEN (identity service)",
-                       no_args_is_help=True)
-service_keys = typer.Typer(help="Services' own keys (identity service; needs "
-                                "HELPLINE_OPERATOR_KEY)", no_args_is_help=True)
+tenants = typer.Typer(
+    help="Tenants (identity service; needs HELPLINE_OPERATOR_KEY)", no_args_is_help=True
+)
+users = typer.Typer(
+    help="People of the tenant of HELPLINE_TOKEN (identity service)", no_args_is_help=True
+)
+api_keys = typer.Typer(
+    help="API keys of the tenant of HELPLINE_TOKEN (identity service)", no_args_is_help=True
+)
+service_keys = typer.Typer(
+    help="Services' own keys (identity service; needs HELPLINE_OPERATOR_KEY)", no_args_is_help=True
+)
 
 
 def _show(answer: Mapping[str, Any], output: Format) -> None:
@@ -48,14 +52,19 @@ def _confirm(what: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        typer.secho(f"refusing to {what} without --yes (not at a terminal)", err=True,
-                    fg=typer.colors.RED)
+        typer.secho(
+            f"refusing to {what} without --yes (not at a terminal)", err=True, fg=typer.colors.RED
+        )
         raise typer.Exit(1)
     typer.confirm(f"{what}?", abort=True)
 
 
-PasswordStdin = Annotated[bool, typer.Option(
-    "--password-stdin", help="Read the password from the first line of standard input")]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from the first line of standard input"
+    ),
+]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking")]
 Teams = Annotated[list[str] | None, typer.Option("--team", help="A team id (repeatable)")]
 
@@ -66,14 +75,18 @@ def create_tenant(
     name: Annotated[str | None, typer.Option(help="A readable name (default: the id)")] = None,
     admin_email: Annotated[str | None, typer.Option(help="Create its first admin")] = None,
     admin_name: Annotated[str, typer.Option(help="The first admin's name")] = "Admin",
-    password_stdin: PasswordStdin = False, output: Output = Format.table,
+    password_stdin: PasswordStdin = False,
+    output: Output = Format.table,
 ) -> None:
     """Create tenant TENANT_ID, optionally with its first admin."""
     body: dict[str, Any] = {"tenant_id": tenant_id, "name": name or tenant_id}
     password = _password(password_stdin)
     if admin_email is not None:
-        body["admin"] = {"name": admin_name, "email": admin_email,
-                         **({"password": password} if password else {})}
+        body["admin"] = {
+            "name": admin_name,
+            "email": admin_email,
+            **({"password": password} if password else {}),
+        }
     elif password is not None:
         raise typer.BadParameter("--password-stdin is the first admin's: give --admin-email")
     _show(call("identity", "POST", "/v1/tenants", body, operator=True), output)
@@ -110,7 +123,9 @@ def create_user(
     email: str,
     name: Annotated[str, typer.Option(help="The person's name")],
     role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}")] = "agent",
-    team: Teams = None, password_stdin: PasswordStdin = False, output: Output = Format.table,
+    team: Teams = None,
+    password_stdin: PasswordStdin = False,
+    output: Output = Format.table,
 ) -> None:
     """Create a person (with a password when one is piped to --password-stdin)."""
     body: dict[str, Any] = {"name": name, "email": email, "role": role, "teams": team or []}
@@ -132,20 +147,28 @@ def update_user(
     name: Annotated[str | None, typer.Option(help="A new name")] = None,
     email: Annotated[str | None, typer.Option(help="A new address")] = None,
     role: Annotated[str | None, typer.Option(help=f"One of {', '.join(ROLES)}")] = None,
-    team: Annotated[list[str] | None, typer.Option(
-        "--team", help="Replace the teams with these (repeatable)")] = None,
+    team: Annotated[
+        list[str] | None, typer.Option("--team", help="Replace the teams with these (repeatable)")
+    ] = None,
     no_teams: Annotated[bool, typer.Option("--no-teams", help="Remove every team")] = False,
     password_stdin: PasswordStdin = False,
-    active: Annotated[bool | None, typer.Option(
-        "--active/--inactive", help="Reactivate or deactivate")] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--inactive", help="Reactivate or deactivate")
+    ] = None,
     output: Output = Format.table,
 ) -> None:
     """Change some fields of a person; the others stay."""
     changes: dict[str, Any] = {
-        key: value for key, value in (("name", name), ("email", email), ("role", role),
-                                      ("password", _password(password_stdin)),
-                                      ("active", active))
-        if value is not None}
+        key: value
+        for key, value in (
+            ("name", name),
+            ("email", email),
+            ("role", role),
+            ("password", _password(password_stdin)),
+            ("active", active),
+        )
+        if value is not None
+    }
     if team or no_teams:
         changes["teams"] = [] if no_teams else team
     if not changes:
@@ -162,10 +185,12 @@ def deactivate_user(user_id: str, output: Output = Format.table) -> None:
 @api_keys.command("create")
 def create_api_key(
     name: str,
-    scope: Annotated[list[str], typer.Option(
-        "--scope", help=f"One of {', '.join(SCOPES)} (repeatable)")],
-    expires_at: Annotated[datetime | None, typer.Option(
-        help="When the key stops working (ISO 8601; default: never)")] = None,
+    scope: Annotated[
+        list[str], typer.Option("--scope", help=f"One of {', '.join(SCOPES)} (repeatable)")
+    ],
+    expires_at: Annotated[
+        datetime | None, typer.Option(help="When the key stops working (ISO 8601; default: never)")
+    ] = None,
     user_id: Annotated[str | None, typer.Option(help="The person the key acts for")] = None,
     output: Output = Format.table,
 ) -> None:
@@ -190,8 +215,11 @@ def list_api_keys(output: Output = Format.table) -> None:
         return
     rows = [{**key, "scopes": " ".join(key["scopes"])} for key in answer]
     if rows:
-        typer.echo(table(rows, ("id", "name", "prefix", "scopes", "expires_at", "last_used_at",
-                                "revoked_at")))
+        typer.echo(
+            table(
+                rows, ("id", "name", "prefix", "scopes", "expires_at", "last_used_at", "revoked_at")
+            )
+        )
     typer.echo(f"{len(rows)} key(s)")
 
 
@@ -205,13 +233,15 @@ def revoke_api_key(key_id: str) -> None:
 @service_keys.command("create")
 def create_service_key(
     service: Annotated[str, typer.Argument(help="The service that acts with it, e.g. escalation")],
-    scope: Annotated[list[str], typer.Option(
-        "--scope", help=f"One of {', '.join(SCOPES)} (repeatable)")],
+    scope: Annotated[
+        list[str], typer.Option("--scope", help=f"One of {', '.join(SCOPES)} (repeatable)")
+    ],
     output: Output = Format.table,
 ) -> None:
     """Create SERVICE's own key; it acts for the tenant each request names (printed once)."""
-    created = call("identity", "POST", "/v1/service-keys",
-                   {"service": service, "scopes": scope}, operator=True)
+    created = call(
+        "identity", "POST", "/v1/service-keys", {"service": service, "scopes": scope}, operator=True
+    )
     _show(created, output)
     if output is Format.table:
         typer.secho("keep the key now: identity shows it only this once", err=True)

@@ -15,8 +15,11 @@ from helpline_shared.kafka_security import KafkaSecurity, aiokafka_options
 
 def service_groups(topic_prefix: str) -> dict[str, tuple[str, ...]]:
     """Each consumer group of the services and the topics it reads (as the services name them)."""
-    return {subscription.group: tuple(topic_prefix + topic for topic in subscription.topics)
-            for access in SERVICE_ACCESS.values() for subscription in access.subscriptions}
+    return {
+        subscription.group: tuple(topic_prefix + topic for topic in subscription.topics)
+        for access in SERVICE_ACCESS.values()
+        for subscription in access.subscriptions
+    }
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,14 @@ class PartitionLag:
 
     def as_dict(self) -> dict[str, Any]:
         """As ``lag -o json`` shows it."""
-        return {"group": self.group, "topic": self.topic, "partition": self.partition,
-                "committed": self.committed, "end": self.end, "lag": self.lag}
+        return {
+            "group": self.group,
+            "topic": self.topic,
+            "partition": self.partition,
+            "committed": self.committed,
+            "end": self.end,
+            "lag": self.lag,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,12 @@ class GroupLag:
 
     def as_dict(self) -> dict[str, Any]:
         """As ``lag -o json`` shows it."""
-        return {"group": self.group, "lag": self.total, "authorized": self.authorized,
-                "partitions": [partition.as_dict() for partition in self.partitions]}
+        return {
+            "group": self.group,
+            "lag": self.total,
+            "authorized": self.authorized,
+            "partitions": [partition.as_dict() for partition in self.partitions],
+        }
 
 
 class _Clients:
@@ -68,14 +81,21 @@ class _Clients:
     def __init__(self, bootstrap_servers: str, security: KafkaSecurity) -> None:
         self._servers = bootstrap_servers
         self._security = security
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers,
-                                         client_id="helpline-cli", **aiokafka_options(security))
+        self.admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            client_id="helpline-cli",
+            **aiokafka_options(security),
+        )
 
     async def __aenter__(self) -> "_Clients":
         await self.admin.start()
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, group_id=None,
-                                         enable_auto_commit=False, client_id="helpline-cli",
-                                         **aiokafka_options(self._security))
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._servers,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="helpline-cli",
+            **aiokafka_options(self._security),
+        )
         try:
             await self.consumer.start()
         except BaseException:
@@ -93,9 +113,12 @@ class _Clients:
         if not topics:
             return {}
         described = await self.admin.describe_topics(list(topics))
-        partitions = [TopicPartition(item["topic"], p["partition"])
-                      for item in described if item["error_code"] == 0
-                      for p in item["partitions"]]
+        partitions = [
+            TopicPartition(item["topic"], p["partition"])
+            for item in described
+            if item["error_code"] == 0
+            for p in item["partitions"]
+        ]
         if not partitions:
             return {}
         starts = await self.consumer.beginning_offsets(partitions)
@@ -106,15 +129,21 @@ class _Clients:
         return found
 
 
-async def consumer_lag(bootstrap_servers: str, security: KafkaSecurity,
-                       groups: Mapping[str, Sequence[str]]) -> list[GroupLag]:
+async def consumer_lag(
+    bootstrap_servers: str, security: KafkaSecurity, groups: Mapping[str, Sequence[str]]
+) -> list[GroupLag]:
     """The lag of each group over its topics (none given: those it committed in)."""
     # Missing topics are left out: doctor reports them.
     async with _Clients(bootstrap_servers, security) as clients:
         committed = {group: await _committed(clients.admin, group) for group in groups}
-        wanted = {group: (list(topics) or sorted({tp.topic for tp in committed[group] or ()})
-                          if committed[group] is not None else [])
-                  for group, topics in groups.items()}
+        wanted = {
+            group: (
+                list(topics) or sorted({tp.topic for tp in committed[group] or ()})
+                if committed[group] is not None
+                else []
+            )
+            for group, topics in groups.items()
+        }
         ranges = await clients.ranges(sorted({t for topics in wanted.values() for t in topics}))
     found = []
     for group, topics in wanted.items():
@@ -132,21 +161,23 @@ async def consumer_lag(bootstrap_servers: str, security: KafkaSecurity,
     return found
 
 
-async def _committed(admin: AIOKafkaAdminClient, group: str
-                     ) -> dict[TopicPartition, OffsetAndMetadata] | None:
+async def _committed(
+    admin: AIOKafkaAdminClient, group: str
+) -> dict[TopicPartition, OffsetAndMetadata] | None:
     """The group's committed offsets; None when the broker will not show them to us."""
     try:
-        offsets: dict[TopicPartition, OffsetAndMetadata] = (
-            await admin.list_consumer_group_offsets(group))
+        offsets: dict[TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(
+            group
+        )
     except GroupAuthorizationFailedError:
         return None
     return offsets
 
 
-async def topic_depths(bootstrap_servers: str, security: KafkaSecurity, topics: Sequence[str]
-                       ) -> dict[str, int]:
+async def topic_depths(
+    bootstrap_servers: str, security: KafkaSecurity, topics: Sequence[str]
+) -> dict[str, int]:
     """How many records each existing one of ``topics`` holds (end minus start offsets)."""
     async with _Clients(bootstrap_servers, security) as clients:
         ranges = await clients.ranges(topics)
-    return {topic: sum(end - start for _p, start, end in parts)
-            for topic, parts in ranges.items()}
+    return {topic: sum(end - start for _p, start, end in parts) for topic, parts in ranges.items()}

@@ -18,8 +18,12 @@ class Format(enum.StrEnum):
     json = "json"
 
 
-Output = Annotated[Format, typer.Option(
-    "--output", "-o", help="table (for people) or json (the whole answer, for scripts)")]
+Output = Annotated[
+    Format,
+    typer.Option(
+        "--output", "-o", help="table (for people) or json (the whole answer, for scripts)"
+    ),
+]
 
 
 def echo_json(value: Any) -> None:
@@ -29,7 +33,7 @@ def echo_json(value: Any) -> None:
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
 def scalar_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -50,8 +54,10 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
     cells = [[name.upper() for name in names]]
     cells += [[_cell(row.get(name)) for name in names] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(names))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)
-                               ).rstrip() for line in cells)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
 
 
 def listing_rows(answer: Any) -> list[Mapping[str, Any]]:

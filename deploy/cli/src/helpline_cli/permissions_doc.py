@@ -43,35 +43,57 @@ def _mark(granted: bool) -> str:
 
 
 def _matrix() -> list[str]:
-    rows = ["| permission | what | " + " | ".join(ROLES) + " | operator | rule |",
-            "|---|---|" + "---|" * len(ROLES) + "---|---|"]
+    rows = [
+        "| permission | what | " + " | ".join(ROLES) + " | operator | rule |",
+        "|---|---|" + "---|" * len(ROLES) + "---|---|",
+    ]
     for name, granted in PERMISSIONS.items():
         cells = " | ".join(_mark(role in granted.roles) for role in ROLES)
-        rows.append(f"| `{name}` | {granted.description} | {cells} | "
-                    f"{_mark(granted.operator)} | {granted.rule} |")
+        rows.append(
+            f"| `{name}` | {granted.description} | {cells} | "
+            f"{_mark(granted.operator)} | {granted.rule} |"
+        )
     return rows
 
 
 def _scopes() -> list[str]:
-    rows = ["| permission | " + " | ".join(f"`{scope}`" for scope in SCOPES) + " |",
-            "|---|" + "---|" * len(SCOPES)]
+    rows = [
+        "| permission | " + " | ".join(f"`{scope}`" for scope in SCOPES) + " |",
+        "|---|" + "---|" * len(SCOPES),
+    ]
     for name, granted in PERMISSIONS.items():
-        rows.append(f"| `{name}` | "
-                    + " | ".join(_mark(scope in granted.scopes) for scope in SCOPES) + " |")
+        rows.append(
+            f"| `{name}` | " + " | ".join(_mark(scope in granted.scopes) for scope in SCOPES) + " |"
+        )
     return rows
 
 
 def render() -> str:
     """The whole document."""
-    parts = [HEADER, "## Roles", "",
-             "✔ granted, · refused (403)", "", *_matrix(), "",
-             "## Scopes of API keys", "",
-             *[f"- `{scope}`: {meaning}" for scope, meaning in SCOPES.items()], "",
-             *_scopes(), "",
-             "## Public operations", "",
-             "These, and only these, require no credential:", "",
-             *[f"- `{method} {path}`: {why}"
-               for (method, path), why in sorted(PUBLIC_OPERATIONS.items())], ""]
+    parts = [
+        HEADER,
+        "## Roles",
+        "",
+        "✔ granted, · refused (403)",
+        "",
+        *_matrix(),
+        "",
+        "## Scopes of API keys",
+        "",
+        *[f"- `{scope}`: {meaning}" for scope, meaning in SCOPES.items()],
+        "",
+        *_scopes(),
+        "",
+        "## Public operations",
+        "",
+        "These, and only these, require no credential:",
+        "",
+        *[
+            f"- `{method} {path}`: {why}"
+            for (method, path), why in sorted(PUBLIC_OPERATIONS.items())
+        ],
+        "",
+    ]
     return "\n".join(parts)
 
 

@@ -40,15 +40,19 @@ class DeadLetter:
 
     def summary(self) -> dict[str, Any]:
         """What ``dlq list -o json`` shows of it (the value as text, cut to 2000 characters)."""
-        return {"partition": self.partition, "offset": self.offset,
-                "time": self.time.isoformat(timespec="milliseconds"),
-                "key": (self.key or b"").decode(errors="replace"),
-                "type": self.header("ce_type"), "id": self.header("ce_id"),
-                "original_topic": self.original_topic,
-                "group": self.header(DLQ_HEADER_PREFIX + "group"),
-                "attempts": self.header(DLQ_HEADER_PREFIX + "attempts"),
-                "error": self.header(DLQ_HEADER_PREFIX + "error"),
-                "value": (self.value or b"").decode(errors="replace")[:2000]}
+        return {
+            "partition": self.partition,
+            "offset": self.offset,
+            "time": self.time.isoformat(timespec="milliseconds"),
+            "key": (self.key or b"").decode(errors="replace"),
+            "type": self.header("ce_type"),
+            "id": self.header("ce_id"),
+            "original_topic": self.original_topic,
+            "group": self.header(DLQ_HEADER_PREFIX + "group"),
+            "attempts": self.header(DLQ_HEADER_PREFIX + "attempts"),
+            "error": self.header(DLQ_HEADER_PREFIX + "error"),
+            "value": (self.value or b"").decode(errors="replace")[:2000],
+        }
 
     def header(self, name: str) -> str:
         """The text of header ``name`` (empty when absent)."""
@@ -68,15 +72,22 @@ class DeadLetter:
 def _consumer(bootstrap_servers: str, start: str, security: KafkaSecurity) -> AIOKafkaConsumer:
     # The reset policy must match the seek: an assignment starts a reset of its own, and if
     # that one answers last it wins over seek_to_beginning/seek_to_end.
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                            client_id="helpline-cli", group_id=None, auto_offset_reset=start,
-                            **aiokafka_options(security))
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        client_id="helpline-cli",
+        group_id=None,
+        auto_offset_reset=start,
+        **aiokafka_options(security),
+    )
 
 
-async def _partitions(bootstrap_servers: str, topic: str, security: KafkaSecurity,
-                      patience: float = 10.0) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="helpline-cli",
-                                **aiokafka_options(security))
+async def _partitions(
+    bootstrap_servers: str, topic: str, security: KafkaSecurity, patience: float = 10.0
+) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id="helpline-cli", **aiokafka_options(security)
+    )
     await admin.start()
     try:
         loop = asyncio.get_running_loop()
@@ -95,8 +106,9 @@ async def _partitions(bootstrap_servers: str, topic: str, security: KafkaSecurit
     return [TopicPartition(topic, partition) for partition in sorted(partitions)]
 
 
-async def read_all(bootstrap_servers: str, topic: str, security: KafkaSecurity = PLAINTEXT
-                   ) -> list[ConsumerRecord[bytes, bytes]]:
+async def read_all(
+    bootstrap_servers: str, topic: str, security: KafkaSecurity = PLAINTEXT
+) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record now in ``topic``, from its beginning to its current end."""
     consumer = _consumer(bootstrap_servers, "earliest", security)
     await consumer.start()
@@ -117,27 +129,40 @@ async def read_all(bootstrap_servers: str, topic: str, security: KafkaSecurity =
         await consumer.stop()
 
 
-async def dead_letters(bootstrap_servers: str, topic: str, security: KafkaSecurity = PLAINTEXT
-                       ) -> list[DeadLetter]:
+async def dead_letters(
+    bootstrap_servers: str, topic: str, security: KafkaSecurity = PLAINTEXT
+) -> list[DeadLetter]:
     """The dead letters of ``topic`` (a consumed topic, or its ``.dlq`` topic itself)."""
     dlq = topic if topic.endswith(DEAD_LETTER_SUFFIX) else topic + DEAD_LETTER_SUFFIX
-    return [DeadLetter(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()),
-                       r.timestamp)
-            for r in await read_all(bootstrap_servers, dlq, security)]
+    return [
+        DeadLetter(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp)
+        for r in await read_all(bootstrap_servers, dlq, security)
+    ]
 
 
-async def replay(bootstrap_servers: str, letters: list[DeadLetter],
-                 progress: Callable[[DeadLetter], None] = lambda _letter: None,
-                 security: KafkaSecurity = PLAINTEXT) -> int:
+async def replay(
+    bootstrap_servers: str,
+    letters: list[DeadLetter],
+    progress: Callable[[DeadLetter], None] = lambda _letter: None,
+    security: KafkaSecurity = PLAINTEXT,
+) -> int:
     """Republish each dead letter, as first published, to the topic it failed on."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
-                                enable_idempotence=True, client_id="helpline-cli",
-                                **aiokafka_options(security))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        client_id="helpline-cli",
+        **aiokafka_options(security),
+    )
     await producer.start()
     try:
         for letter in letters:
-            await producer.send_and_wait(letter.original_topic, value=letter.value,
-                                         key=letter.key, headers=letter.original_headers)
+            await producer.send_and_wait(
+                letter.original_topic,
+                value=letter.value,
+                key=letter.key,
+                headers=letter.original_headers,
+            )
             progress(letter)
     finally:
         await producer.stop()
@@ -152,19 +177,25 @@ def describe(record: ConsumerRecord[bytes, bytes], with_data: bool) -> str:
         envelope = from_record(headers, record.value)
     except PoisonMessage as error:
         return f"{where} not a Helpline event: {error}"
-    line = (f"{envelope.time.isoformat(timespec='seconds')} {envelope.type} "
-            f"subject={envelope.subject} id={envelope.id} {where}")
+    line = (
+        f"{envelope.time.isoformat(timespec='seconds')} {envelope.type} "
+        f"subject={envelope.subject} id={envelope.id} {where}"
+    )
     if with_data:
         line += " " + json.dumps(envelope.event.model_dump(mode="json"), sort_keys=True)
     return line
 
 
-async def follow(bootstrap_servers: str, topic: str, from_beginning: bool, limit: int | None,
-                 idle_seconds: float | None, security: KafkaSecurity = PLAINTEXT
-                 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+async def follow(
+    bootstrap_servers: str,
+    topic: str,
+    from_beginning: bool,
+    limit: int | None,
+    idle_seconds: float | None,
+    security: KafkaSecurity = PLAINTEXT,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Records of ``topic`` as they arrive; stops after ``limit`` records or idle seconds."""
-    consumer = _consumer(bootstrap_servers, "earliest" if from_beginning else "latest",
-                         security)
+    consumer = _consumer(bootstrap_servers, "earliest" if from_beginning else "latest", security)
     await consumer.start()
     try:
         partitions = await _partitions(bootstrap_servers, topic, security)
@@ -178,7 +209,8 @@ async def follow(bootstrap_servers: str, topic: str, from_beginning: bool, limit
         last = loop.time()
         while limit is None or seen < limit:
             batch: dict[Any, list[ConsumerRecord[bytes, bytes]]] = await consumer.getmany(
-                timeout_ms=500)
+                timeout_ms=500
+            )
             for items in batch.values():
                 for record in items:
                     if limit is not None and seen >= limit:

@@ -15,9 +15,11 @@ class CliSettings(KafkaClientSettings):
 
     topic_prefix: str = ""
     token: SecretStr | None = Field(
-        default=None, description="API key or access token the CLI calls the services with")
+        default=None, description="API key or access token the CLI calls the services with"
+    )
     operator_key: SecretStr | None = Field(
-        default=None, description="The deployment operator key (tenants commands)")
+        default=None, description="The deployment operator key (tenants commands)"
+    )
     intake_url: str = "http://127.0.0.1:8080"
     routing_url: str = "http://127.0.0.1:8081"
     escalation_url: str = "http://127.0.0.1:8082"

@@ -24,7 +24,5 @@ _HOMES = {
 def __getattr__(name: str) -> object:
     # Lazy, so `python -m helpline_devstack.mailsink` does not import itself twice.
     if name in _HOMES:
-        return getattr(
-            importlib.import_module(f"helpline_devstack.{_HOMES[name]}"), name
-        )
+        return getattr(importlib.import_module(f"helpline_devstack.{_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

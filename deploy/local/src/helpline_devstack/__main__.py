@@ -48,16 +48,12 @@ def _kafka(args: argparse.Namespace) -> int:
     if args.action == "start":
         began = time.monotonic()
         node.start(timeout=args.timeout)
-        print(
-            f"kafka ready on {node.bootstrap_servers} ({time.monotonic() - began:.1f}s)"
-        )
+        print(f"kafka ready on {node.bootstrap_servers} ({time.monotonic() - began:.1f}s)")
     elif args.action == "stop":
         node.stop()
     elif args.action == "status":
         running = node.is_running()
-        print(
-            f"kafka on {node.bootstrap_servers}: {'running' if running else 'stopped'}"
-        )
+        print(f"kafka on {node.bootstrap_servers}: {'running' if running else 'stopped'}")
         return 0 if running else 1
     else:
         node.create_topics(args.names, partitions=args.partitions)

@@ -78,19 +78,23 @@ class DovecotServer:
         config = self._write_config()
         log = self.log_file.open("ab")
         self._process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            [DOVECOT, "-F", "-c", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise DovecotError(f"dovecot exited with {self._process.returncode}:\n"
-                                   + log_tail(self.log_file))
+                raise DovecotError(
+                    f"dovecot exited with {self._process.returncode}:\n" + log_tail(self.log_file)
+                )
             if port_open(HOST, self.port):
                 return
             time.sleep(0.1)
         self.stop()
-        raise DovecotError(f"dovecot did not listen within {timeout}s:\n"
-                           + log_tail(self.log_file))
+        raise DovecotError(f"dovecot did not listen within {timeout}s:\n" + log_tail(self.log_file))
 
     def stop(self) -> None:
         """Stop Dovecot (SIGTERM, then SIGKILL)."""
@@ -124,8 +128,9 @@ class DovecotServer:
         # Dovecot's processes (other users when run as root) must reach the base dir.
         self.home.chmod(0o755)
         passwd = self.home / "passwd"
-        passwd.write_text("".join(f"{user}:{{PLAIN}}{password}::::::\n"
-                                  for user, password in self._users.items()))
+        passwd.write_text(
+            "".join(f"{user}:{{PLAIN}}{password}::::::\n" for user, password in self._users.items())
+        )
         passwd.chmod(0o644)
         config = self.home / "dovecot.conf"
         config.write_text(f"""\

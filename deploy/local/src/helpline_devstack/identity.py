@@ -56,8 +56,9 @@ def _call(url: str, body: dict[str, Any] | None, token: str | None = None) -> An
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None,
-                                     headers=headers, method="POST")
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode() if body else None, headers=headers, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
 
@@ -82,17 +83,29 @@ def provision_demo(identity_url: str, home: Path, tenant: str) -> None:
     """Create ``tenant`` with its admin once; keep a working admin API key in ``dev-token``."""
     admin_file = home / "dev-admin"
     if not admin_file.exists():
-        credentials = {"tenant": tenant, "email": DEMO_ADMIN_EMAIL,
-                       "password": secrets.token_urlsafe(18)}
+        credentials = {
+            "tenant": tenant,
+            "email": DEMO_ADMIN_EMAIL,
+            "password": secrets.token_urlsafe(18),
+        }
         write_private(admin_file, json.dumps(credentials) + "\n")
     admin_file.chmod(0o600)
     credentials = json.loads(admin_file.read_text())
     operator = secret_file(home / "operator-key")
     try:
-        _call(identity_url + "/v1/tenants", {
-            "tenant_id": tenant, "name": tenant.title(),
-            "admin": {"name": "Demo admin", "email": credentials["email"],
-                      "password": credentials["password"]}}, operator)
+        _call(
+            identity_url + "/v1/tenants",
+            {
+                "tenant_id": tenant,
+                "name": tenant.title(),
+                "admin": {
+                    "name": "Demo admin",
+                    "email": credentials["email"],
+                    "password": credentials["password"],
+                },
+            },
+            operator,
+        )
     except urllib.error.HTTPError as error:
         if error.code != 409:
             raise _refused(error, f"creating tenant {tenant!r}") from error
@@ -101,8 +114,11 @@ def provision_demo(identity_url: str, home: Path, tenant: str) -> None:
         return
     try:
         tokens = _call(identity_url + "/v1/login", credentials)
-        created = _call(identity_url + "/v1/api-keys",
-                        {"name": "make run", "scopes": ["admin"]}, tokens["access_token"])
+        created = _call(
+            identity_url + "/v1/api-keys",
+            {"name": "make run", "scopes": ["admin"]},
+            tokens["access_token"],
+        )
     except urllib.error.HTTPError as error:
         raise _refused(error, f"an admin API key for {tenant!r} (from {admin_file})") from error
     write_private(key_file, created["key"] + "\n")
@@ -116,9 +132,11 @@ def provision_service_key(identity_url: str, home: Path, service: str) -> dict[s
     key_file = home / f"service-key-{service}"
     if not _still_active(identity_url, key_file):
         try:
-            created = _call(identity_url + "/v1/service-keys",
-                            {"service": service, "scopes": list(SERVICE_KEYS[service][1])},
-                            secret_file(home / "operator-key"))
+            created = _call(
+                identity_url + "/v1/service-keys",
+                {"service": service, "scopes": list(SERVICE_KEYS[service][1])},
+                secret_file(home / "operator-key"),
+            )
         except urllib.error.HTTPError as error:
             raise _refused(error, f"a service key for {service}") from error
         write_private(key_file, created["key"] + "\n")
@@ -127,13 +145,21 @@ def provision_service_key(identity_url: str, home: Path, service: str) -> dict[s
 
 def service_urls(stack: Stack) -> dict[str, str]:
     """Where each service of ``stack`` answers, as the variables the others read."""
-    return {f"HELPLINE_{name.upper()}_URL": f"http://127.0.0.1:{stack.ports[name]}"
-            for name in (*SERVICE_PORTS, "identity") if name in stack.ports}
+    return {
+        f"HELPLINE_{name.upper()}_URL": f"http://127.0.0.1:{stack.ports[name]}"
+        for name in (*SERVICE_PORTS, "identity")
+        if name in stack.ports
+    }
 
 
-def start_with_identity(stack: Stack, home: Path, tenant: str,
-                        environments: Mapping[str, Mapping[str, str]] | None = None,
-                        *, workspace: bool = False) -> Iterator[ServiceProcess]:
+def start_with_identity(
+    stack: Stack,
+    home: Path,
+    tenant: str,
+    environments: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    workspace: bool = False,
+) -> Iterator[ServiceProcess]:
     """Start identity, provision ``tenant`` (``provision_demo``), then the four services
     trusting identity, each with its own key; yield each service once it is ready.
 
@@ -144,22 +170,45 @@ def start_with_identity(stack: Stack, home: Path, tenant: str,
     extra = environments or {}
     issuer = f"http://127.0.0.1:{stack.ports['identity']}"  # identity's own URL
     workspace_callback = (
-        {"HELPLINE_OIDC_RETURN_URLS": json.dumps(
-            [f"http://127.0.0.1:{stack.ports['workspace']}/signin/oidc/callback"])}
-        if workspace else {})  # where identity may send a browser back after an OIDC sign-in
-    identity = stack.start("identity", {**operator_environment(home), "HELPLINE_ISSUER": issuer,
-                                        **workspace_callback, **extra.get("identity", {})})
+        {
+            "HELPLINE_OIDC_RETURN_URLS": json.dumps(
+                [f"http://127.0.0.1:{stack.ports['workspace']}/signin/oidc/callback"]
+            )
+        }
+        if workspace
+        else {}
+    )  # where identity may send a browser back after an OIDC sign-in
+    identity = stack.start(
+        "identity",
+        {
+            **operator_environment(home),
+            "HELPLINE_ISSUER": issuer,
+            **workspace_callback,
+            **extra.get("identity", {}),
+        },
+    )
     yield identity
     provision_demo(identity.url, home, tenant)
     reply_secret = secret_file(home / "reply-token-secret")
     for name in SERVICE_PORTS:
-        yield stack.start(name, {**identity_environment(identity.url),
-                                 # Notify signs agents' Reply-To addresses, intake checks them.
-                                 "HELPLINE_REPLY_TOKEN_SECRET": reply_secret,
-                                 "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{stack.ports['intake']}",
-                                 **provision_service_key(identity.url, home, name),
-                                 **extra.get(name, {})})
+        yield stack.start(
+            name,
+            {
+                **identity_environment(identity.url),
+                # Notify signs agents' Reply-To addresses, intake checks them.
+                "HELPLINE_REPLY_TOKEN_SECRET": reply_secret,
+                "HELPLINE_INTAKE_URL": f"http://127.0.0.1:{stack.ports['intake']}",
+                **provision_service_key(identity.url, home, name),
+                **extra.get(name, {}),
+            },
+        )
     if workspace:
-        yield stack.start("workspace", {**identity_environment(identity.url),
-                                        **service_urls(stack), "HELPLINE_WORKSPACE_TENANT": tenant,
-                                        **extra.get("workspace", {})})
+        yield stack.start(
+            "workspace",
+            {
+                **identity_environment(identity.url),
+                **service_urls(stack),
+                "HELPLINE_WORKSPACE_TENANT": tenant,
+                **extra.get("workspace", {}),
+            },
+        )

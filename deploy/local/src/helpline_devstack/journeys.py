@@ -59,14 +59,33 @@ class Helpline:
         admin: dict[str, str] = json.loads((self.home / "dev-admin").read_text())
         return admin
 
-    def call(self, credential: str, method: str, service: str, path: str, body: Any = None,
-             params: Mapping[str, str] | None = None) -> httpx.Response:
+    def call(
+        self,
+        credential: str,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         """``method path`` at ``service`` with ``credential`` as bearer."""
-        return httpx.request(method, self.url(service) + path, json=body, params=params,
-                             timeout=10, headers={"authorization": f"Bearer {credential}"})
+        return httpx.request(
+            method,
+            self.url(service) + path,
+            json=body,
+            params=params,
+            timeout=10,
+            headers={"authorization": f"Bearer {credential}"},
+        )
 
-    def admin(self, method: str, service: str, path: str, body: Any = None,
-              params: Mapping[str, str] | None = None) -> Any:
+    def admin(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
         """A call with the admin key that must succeed; its decoded body."""
         answer = self.call(self.admin_key, method, service, path, body, params)
         assert answer.status_code < 300, f"{method} {path}: {answer.status_code} {answer.text}"
@@ -74,33 +93,67 @@ class Helpline:
 
     def sign_in(self, email: str, password: str = PASSWORD) -> str:
         """An access token of ``email`` from identity's password sign-in."""
-        answer = httpx.post(self.url("identity") + "/v1/login", timeout=10, json={
-            "tenant": self.tenant, "email": email, "password": password})
+        answer = httpx.post(
+            self.url("identity") + "/v1/login",
+            timeout=10,
+            json={"tenant": self.tenant, "email": email, "password": password},
+        )
         assert answer.status_code == 200, answer.text
         token: str = answer.json()["access_token"]
         return token
 
-    def person(self, role: str, name: str | None = None, *, teams: list[str] | None = None,
-               skills: Mapping[str, int] | None = None, auto_accept: bool = True,
-               available: bool = True) -> dict[str, Any]:
+    def person(
+        self,
+        role: str,
+        name: str | None = None,
+        *,
+        teams: list[str] | None = None,
+        skills: Mapping[str, int] | None = None,
+        auto_accept: bool = True,
+        available: bool = True,
+    ) -> dict[str, Any]:
         """A new user of ``role`` with :data:`PASSWORD`; with ``skills`` also a routing agent
         (``available`` sets its presence with the person's own token).
 
         Returns the user (``user_id``, ``email``…) plus ``agent_id`` when an agent was made.
         """
         stem = unique_name(role)
-        user: dict[str, Any] = self.admin("POST", "identity", "/v1/users", {
-            "name": name or stem.replace("_", " ").title(), "email": f"{stem}@demo.helpline.test",
-            "role": role, "teams": teams or [], "password": PASSWORD})
+        user: dict[str, Any] = self.admin(
+            "POST",
+            "identity",
+            "/v1/users",
+            {
+                "name": name or stem.replace("_", " ").title(),
+                "email": f"{stem}@demo.helpline.test",
+                "role": role,
+                "teams": teams or [],
+                "password": PASSWORD,
+            },
+        )
         if skills is not None:
-            agent = self.admin("POST", "routing", "/v1/agents", {
-                "name": user["name"], "email": user["email"], "user_id": user["user_id"],
-                "skills": dict(skills), "auto_accept": auto_accept, "teams": teams or []})
+            agent = self.admin(
+                "POST",
+                "routing",
+                "/v1/agents",
+                {
+                    "name": user["name"],
+                    "email": user["email"],
+                    "user_id": user["user_id"],
+                    "skills": dict(skills),
+                    "auto_accept": auto_accept,
+                    "teams": teams or [],
+                },
+            )
             user["agent_id"] = agent["id"]
             if available:
                 token = self.sign_in(user["email"])
-                present = self.call(token, "PUT", "routing",
-                                    f"/v1/agents/{agent['id']}/presence", {"status": "available"})
+                present = self.call(
+                    token,
+                    "PUT",
+                    "routing",
+                    f"/v1/agents/{agent['id']}/presence",
+                    {"status": "available"},
+                )
                 assert present.status_code == 200, present.text
         return user
 
@@ -121,9 +174,15 @@ class Helpline:
 
 
 @contextmanager
-def running_helpline(kafka: KafkaNode, postgres: PostgresServer, home: Path, *,
-                     stem: str = "journey", workspace: bool = False,
-                     environment: Mapping[str, str] | None = None) -> Iterator[Helpline]:
+def running_helpline(
+    kafka: KafkaNode,
+    postgres: PostgresServer,
+    home: Path,
+    *,
+    stem: str = "journey",
+    workspace: bool = False,
+    environment: Mapping[str, str] | None = None,
+) -> Iterator[Helpline]:
     """Identity, the four services and (``workspace``) the workspace, as ``make run`` starts
     them, on fresh topics and databases; the demo tenant's mail domain and mailbox set up."""
     prefix = unique_name(stem) + "."
@@ -132,19 +191,31 @@ def running_helpline(kafka: KafkaNode, postgres: PostgresServer, home: Path, *,
     sink = MailSink(home / "mail", port=free_port())
     smtp_port = free_port()
     stack = Stack(
-        home, kafka.bootstrap_servers, ports={name: free_port() for name in names},
-        database_urls={name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
-                       for name in names if name != "workspace"},
-        environment={"HELPLINE_TOPIC_PREFIX": prefix, "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-                     # As run.py sets them: notify mails the sink, intake takes SMTP itself.
-                     "HELPLINE_SMTP_PORT": str(sink.port),
-                     "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
-                     "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-                     "HELPLINE_DOMAIN_VERIFICATION": "trust", **(environment or {})})
+        home,
+        kafka.bootstrap_servers,
+        ports={name: free_port() for name in names},
+        database_urls={
+            name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
+            for name in names
+            if name != "workspace"
+        },
+        environment={
+            "HELPLINE_TOPIC_PREFIX": prefix,
+            "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+            # As run.py sets them: notify mails the sink, intake takes SMTP itself.
+            "HELPLINE_SMTP_PORT": str(sink.port),
+            "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
+            "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+            "HELPLINE_DOMAIN_VERIFICATION": "trust",
+            **(environment or {}),
+        },
+    )
     sink.start()
     try:
-        started = [service.name for service in
-                   start_with_identity(stack, home, DEMO_TENANT, workspace=workspace)]
+        started = [
+            service.name
+            for service in start_with_identity(stack, home, DEMO_TENANT, workspace=workspace)
+        ]
         assert started == list(names)
         helpline = Helpline(stack, home, sink, smtp_port)
         domain = helpline.admin("POST", "intake", "/v1/domains", {"name": DEMO_DOMAIN})

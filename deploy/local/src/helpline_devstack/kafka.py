@@ -141,8 +141,10 @@ class KafkaNode:
             return dict.fromkeys([*SERVICE_ACCESS, *READER_ACCESS], PLAINTEXT)
         access = self.access()
         found = {}
-        grants = {**{service: service_acls(service, topic_prefix) for service in SERVICE_ACCESS},
-                  **{reader: reader_acls(reader, topic_prefix) for reader in READER_ACCESS}}
+        grants = {
+            **{service: service_acls(service, topic_prefix) for service in SERVICE_ACCESS},
+            **{reader: reader_acls(reader, topic_prefix) for reader in READER_ACCESS},
+        }
         for name, acls in grants.items():
             user, password = service_user(name), secrets.token_urlsafe(24)
             access.set_password(user, password)
@@ -208,9 +210,7 @@ class KafkaNode:
             )
             if result.returncode != 0:
                 output = (result.stdout + result.stderr).splitlines()[-40:]
-                raise KafkaError(
-                    "mvn dependency:copy-dependencies failed:\n" + "\n".join(output)
-                )
+                raise KafkaError("mvn dependency:copy-dependencies failed:\n" + "\n".join(output))
             shutil.rmtree(self.libs_dir, ignore_errors=True)
             partial.rename(self.libs_dir)
             marker.write_text(stamp + "\n")
@@ -231,14 +231,11 @@ class KafkaNode:
             if pid is not None:
                 # A broker from an earlier, interrupted start: give it the chance to finish,
                 # unless it runs in the other security mode (it would never answer us).
-                if self._formatted_security() == self.security and self._wait_ready(
-                        deadline, pid):
+                if self._formatted_security() == self.security and self._wait_ready(deadline, pid):
                     return
                 self._terminate(pid, 10)
             if port_open(HOST, self.port):
-                raise KafkaError(
-                    f"port {self.port} is in use but no Kafka broker answers there"
-                )
+                raise KafkaError(f"port {self.port} is in use but no Kafka broker answers there")
             libs = self.ensure_jars()
             self._write_properties()
             self._format(libs)
@@ -246,9 +243,7 @@ class KafkaNode:
             # The timeout covers the broker's own startup, not a first jar download.
             if not self._wait_ready(time.monotonic() + timeout, pid):
                 problem = (
-                    f"not ready after {timeout:.0f}s"
-                    if pid_alive(pid)
-                    else "exited during startup"
+                    f"not ready after {timeout:.0f}s" if pid_alive(pid) else "exited during startup"
                 )
                 self._terminate(pid, 10)
                 raise KafkaError(
@@ -293,13 +288,9 @@ class KafkaNode:
 
     def _java(self) -> str:
         java_home = os.environ.get("JAVA_HOME")
-        java = (
-            str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
-        )
+        java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
         if java is None or not Path(java).exists():
-            raise KafkaError(
-                "java (17+) is not on PATH: apt-get install openjdk-17-jre-headless"
-            )
+            raise KafkaError("java (17+) is not on PATH: apt-get install openjdk-17-jre-headless")
         return java
 
     def _own_pid(self) -> int | None:
@@ -350,7 +341,8 @@ class KafkaNode:
         }
         if self.security == "sasl_ssl":
             settings["listener.security.protocol.map"] = protocols.replace(
-                "CONTROLLER:PLAINTEXT", "CONTROLLER:SASL_PLAINTEXT")
+                "CONTROLLER:PLAINTEXT", "CONTROLLER:SASL_PLAINTEXT"
+            )
             settings.update(self._secure_settings())
         text = "".join(f"{key}={value}\n" for key, value in settings.items())
         self._properties.write_text(text)
@@ -358,11 +350,15 @@ class KafkaNode:
     def _secure_settings(self) -> dict[str, str]:
         tls = ensure_broker_tls(self.home)
         password = self._admin_password()
-        scram = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
-                 f'username="{ADMIN_USER}" password="{password}";')
-        plain = (f'org.apache.kafka.common.security.plain.PlainLoginModule required '
-                 f'username="{ADMIN_USER}" password="{password}" '
-                 f'user_{ADMIN_USER}="{password}";')
+        scram = (
+            f"org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN_USER}" password="{password}";'
+        )
+        plain = (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="{ADMIN_USER}" password="{password}" '
+            f'user_{ADMIN_USER}="{password}";'
+        )
         return {
             "sasl.enabled.mechanisms": "SCRAM-SHA-512",
             "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
@@ -374,8 +370,7 @@ class KafkaNode:
             "ssl.keystore.location": str(tls.keystore_file),
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": str(tls.ca_file),
-            "authorizer.class.name":
-                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users": f"User:{ADMIN_USER}",
             "allow.everyone.if.no.acl.found": "false",
         }
@@ -393,8 +388,11 @@ class KafkaNode:
         if state_file.is_file():
             state = json.loads(state_file.read_text())
         formatted = (self._data_dir / "meta.properties").is_file()
-        if (formatted and state.get("controller_port") == self.controller_port
-                and state.get("security", "plaintext") == self.security):
+        if (
+            formatted
+            and state.get("controller_port") == self.controller_port
+            and state.get("security", "plaintext") == self.security
+        ):
             return
         if formatted:
             shutil.rmtree(self._data_dir)
@@ -420,11 +418,12 @@ class KafkaNode:
             check=False,
         )
         if result.returncode != 0:
-            raise KafkaError(
-                f"kafka StorageTool format failed:\n{result.stdout}{result.stderr}"
-            )
-        state = {"cluster_id": cluster_id, "controller_port": self.controller_port,
-                 "security": self.security}
+            raise KafkaError(f"kafka StorageTool format failed:\n{result.stdout}{result.stderr}")
+        state = {
+            "cluster_id": cluster_id,
+            "controller_port": self.controller_port,
+            "security": self.security,
+        }
         state_file.write_text(json.dumps(state) + "\n")
 
     def _format_scram(self) -> list[str]:
@@ -432,8 +431,10 @@ class KafkaNode:
         # itself logs in with it on its SASL_SSL listener.
         if self.security == "plaintext":
             return []
-        return ["--add-scram",
-                f"SCRAM-SHA-512=[name={ADMIN_USER},password={self._admin_password()}]"]
+        return [
+            "--add-scram",
+            f"SCRAM-SHA-512=[name={ADMIN_USER},password={self._admin_password()}]",
+        ]
 
     def _launch(self, libs: Path) -> int:
         with open(self.log_file, "wb") as log:
@@ -510,17 +511,12 @@ class KafkaNode:
         try:
             await admin.start()
             response = await admin.create_topics(
-                [
-                    NewTopic(name, num_partitions=partitions, replication_factor=1)
-                    for name in names
-                ]
+                [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
             )
             for result in response.to_object()["topic_errors"]:
                 error = for_code(result["error_code"])
                 if result["error_code"] and error is not TopicAlreadyExistsError:
-                    raise KafkaError(
-                        f"cannot create topic {result['topic']!r}: {error.__name__}"
-                    )
+                    raise KafkaError(f"cannot create topic {result['topic']!r}: {error.__name__}")
             await self._wait_for_leaders(admin, names)
         finally:
             await admin.close()

@@ -23,9 +23,7 @@ class _EmlWriter:
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Store the message atomically and accept it."""
         raw = envelope.original_content or b""
         with self._lock:
@@ -41,9 +39,7 @@ class _EmlWriter:
 class MailSink:
     """An SMTP server on host:port (own thread) that drops mail into ``directory``."""
 
-    def __init__(
-        self, directory: Path, port: int = 2526, host: str = "127.0.0.1"
-    ) -> None:
+    def __init__(self, directory: Path, port: int = 2526, host: str = "127.0.0.1") -> None:
         self.directory = Path(directory)
         self.port = port
         self.host = host

@@ -28,9 +28,7 @@ class PostgresError(RuntimeError):
 def find_bin_dir(root: Path = PG_ROOT) -> Path:
     """Return the bin dir of the newest installed PostgreSQL major version."""
     candidates = [
-        path.parent
-        for path in root.glob("*/bin/pg_ctl")
-        if path.parent.parent.name.isdigit()
+        path.parent for path in root.glob("*/bin/pg_ctl") if path.parent.parent.name.isdigit()
     ]
     if not candidates:
         raise PostgresError(
@@ -235,9 +233,7 @@ class PostgresServer:
         """Return the port of the postmaster running on our data dir, if any."""
         if not (self.data_dir / "postmaster.pid").exists():
             return None
-        status = self._run(
-            [str(bin_dir / "pg_ctl"), "status", "-D", str(self.data_dir)]
-        )
+        status = self._run([str(bin_dir / "pg_ctl"), "status", "-D", str(self.data_dir)])
         if status.returncode != 0:
             return None
         lines = (self.data_dir / "postmaster.pid").read_text().splitlines()

@@ -33,8 +33,13 @@ DEMO_MAILBOX = f"support@{DEMO_DOMAIN}"
 SMTP_SINK_PORT = 2526
 INTAKE_SMTP_PORT = 2525
 DEFAULT_PORTS: dict[str, int] = {
-    **SERVICE_PORTS, "identity": IDENTITY_PORT, "workspace": WORKSPACE_PORT, "kafka": 9092,
-    "kafka_controller": 9093, "smtp_sink": SMTP_SINK_PORT, "intake_smtp": INTAKE_SMTP_PORT,
+    **SERVICE_PORTS,
+    "identity": IDENTITY_PORT,
+    "workspace": WORKSPACE_PORT,
+    "kafka": 9092,
+    "kafka_controller": 9093,
+    "smtp_sink": SMTP_SINK_PORT,
+    "intake_smtp": INTAKE_SMTP_PORT,
 }
 """Every port ``make run`` listens on; ``HELPLINE_DEV_<NAME>_PORT`` moves one (e.g.
 ``HELPLINE_DEV_INTAKE_PORT``, ``HELPLINE_DEV_KAFKA_CONTROLLER_PORT``)."""
@@ -59,17 +64,21 @@ def dev_ports(environ: dict[str, str] | None = None) -> dict[str, int]:
             raise InvalidPort(f"{port_variable(name)}={value}: a port from 1 to 65535")
         ports[name] = int(value)
     if len(set(ports.values())) != len(ports):
-        raise InvalidPort("two HELPLINE_DEV_*_PORT settings name the same port: "
-                          + ", ".join(f"{port_variable(n)}={p}" for n, p in ports.items()))
+        raise InvalidPort(
+            "two HELPLINE_DEV_*_PORT settings name the same port: "
+            + ", ".join(f"{port_variable(n)}={p}" for n, p in ports.items())
+        )
     return ports
 
 
 def _call(url: str, token: str, body: dict[str, str] | None = None) -> Any:
     """GET (or POST ``body`` as JSON); the decoded answer, None for a 409 (there already)."""
     request = urllib.request.Request(
-        url, data=None if body is None else json.dumps(body).encode(),
+        url,
+        data=None if body is None else json.dumps(body).encode(),
         method="GET" if body is None else "POST",
-        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
@@ -128,8 +137,12 @@ def run(home: Path = Path(".helpline")) -> int:
     except (UnknownSecurityMode, InvalidPort) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    kafka = KafkaNode(home / "kafka", port=ports["kafka"],
-                      controller_port=ports["kafka_controller"], security=security)
+    kafka = KafkaNode(
+        home / "kafka",
+        port=ports["kafka"],
+        controller_port=ports["kafka_controller"],
+        security=security,
+    )
     sink = MailSink(home / "mail", port=ports["smtp_sink"])
     stack = Stack(
         home,
@@ -153,16 +166,23 @@ def run(home: Path = Path(".helpline")) -> int:
         clients = kafka.provision_services()
         sink.start()
         # Identity first: the other services verify every credential against it.
-        for service in start_with_identity(stack, home, DEMO_TENANT, {
-                name: environment_variables(clients[name]) for name in clients},
-                workspace=True):
+        for service in start_with_identity(
+            stack,
+            home,
+            DEMO_TENANT,
+            {name: environment_variables(clients[name]) for name in clients},
+            workspace=True,
+        ):
             print(f"  {service.name:<11} {service.url}   (log: {service.log_file})", flush=True)
         if security == "sasl_ssl":
             partner = _demo_partner(kafka, home)
-            print(f"\nKafka takes only SASL_SSL on {kafka.bootstrap_servers} (CA: "
-                  f"{kafka.ca_file}), one user per service. The {DEMO_TENANT!r} partner's "
-                  f"client properties are in {partner}; the CLI connects as user admin, "
-                  f"password in {kafka.home / 'admin-password'}.", flush=True)
+            print(
+                f"\nKafka takes only SASL_SSL on {kafka.bootstrap_servers} (CA: "
+                f"{kafka.ca_file}), one user per service. The {DEMO_TENANT!r} partner's "
+                f"client properties are in {partner}; the CLI connects as user admin, "
+                f"password in {kafka.home / 'admin-password'}.",
+                flush=True,
+            )
         token = (home / DEV_TOKEN).read_text().strip()
         _demo_mailbox(stack.running["intake"].url, token)
         admin = json.loads((home / "dev-admin").read_text())

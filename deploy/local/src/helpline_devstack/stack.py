@@ -17,8 +17,12 @@ from pathlib import Path
 
 from helpline_devstack._proc import log_tail
 
-SERVICE_PORTS: Mapping[str, int] = {"intake": 8080, "routing": 8081, "escalation": 8082,
-                                    "notify": 8083}
+SERVICE_PORTS: Mapping[str, int] = {
+    "intake": 8080,
+    "routing": 8081,
+    "escalation": 8082,
+    "notify": 8083,
+}
 
 
 class ServiceDidNotStart(RuntimeError):
@@ -53,8 +57,9 @@ class Stack:
     """Variables of one service only, by service (e.g. escalation's own key), at every start."""
     running: dict[str, ServiceProcess] = field(default_factory=dict)
 
-    def start(self, name: str, extra_environment: Mapping[str, str] | None = None,
-              timeout: float = 90) -> ServiceProcess:
+    def start(
+        self, name: str, extra_environment: Mapping[str, str] | None = None, timeout: float = 90
+    ) -> ServiceProcess:
         """Start service ``name`` and wait until its ``/readyz`` answers 200."""
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -74,7 +79,9 @@ class Stack:
         with log_file.open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", f"helpline_{name}", "serve"],
-                stdout=log, stderr=subprocess.STDOUT, env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
                 start_new_session=True,
             )
         service = ServiceProcess(name, self.ports[name], process, log_file)
@@ -97,8 +104,9 @@ class Stack:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        raise ServiceDidNotStart(f"{service.name} not ready after {timeout}s:\n"
-                                 + log_tail(service.log_file))
+        raise ServiceDidNotStart(
+            f"{service.name} not ready after {timeout}s:\n" + log_tail(service.log_file)
+        )
 
     def stop(self, name: str, timeout: float = 30) -> int | None:
         """Stop ``name`` with SIGTERM (SIGKILL after ``timeout``); return its exit code."""

@@ -32,8 +32,10 @@ def unique_name(stem: str) -> str:
 def own_keys() -> dict[str, dict[str, str]]:
     """Each service's own key at the stand-in identity as its variable (escalation calls intake
     with one), for ``Stack(service_environment=...)``."""
-    return {service: {variable: stand_in_identity().service_key(service, scopes)}
-            for service, (variable, scopes) in SERVICE_KEYS.items()}
+    return {
+        service: {variable: stand_in_identity().service_key(service, scopes)}
+        for service, (variable, scopes) in SERVICE_KEYS.items()
+    }
 
 
 class RunningServices:
@@ -105,8 +107,9 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
 class TopicRecorder:
     """Reads topics from offset 0 in a background thread and keeps every record."""
 
-    def __init__(self, bootstrap_servers: str, topics: Sequence[str],
-                 security: KafkaSecurity = PLAINTEXT) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topics: Sequence[str], security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._security = security
         self._topics = list(topics)
@@ -144,8 +147,15 @@ class TopicRecorder:
                 with self._lock:
                     for records in batches.values():
                         self._records.extend(
-                            Record(r.topic, r.partition, r.offset, r.key, r.value,
-                                   {name: value for name, value in (r.headers or ())}, now)
+                            Record(
+                                r.topic,
+                                r.partition,
+                                r.offset,
+                                r.key,
+                                r.value,
+                                {name: value for name, value in (r.headers or ())},
+                                now,
+                            )
                             for r in records
                         )
         finally:
@@ -159,9 +169,9 @@ class TopicRecorder:
     def events(self, event_type: str, ticket_id: str | None = None) -> list[Record]:
         """Records of ``event_type`` (about ``ticket_id``, if given)."""
         return [
-            r for r in self.records()
-            if r.event_type == event_type
-            and (ticket_id is None or r.key == ticket_id.encode())
+            r
+            for r in self.records()
+            if r.event_type == event_type and (ticket_id is None or r.key == ticket_id.encode())
         ]
 
     def ids_by_ticket(self, event_type: str) -> dict[str, set[str]]:
@@ -173,8 +183,11 @@ class TopicRecorder:
 
     def wait_for(self, event_type: str, ticket_id: str, timeout: float = 15) -> Record:
         """The first record of ``event_type`` about ``ticket_id``, waiting up to ``timeout``."""
-        found = wait_until(lambda: self.events(event_type, ticket_id), timeout,
-                           f"{event_type} for ticket {ticket_id}")
+        found = wait_until(
+            lambda: self.events(event_type, ticket_id),
+            timeout,
+            f"{event_type} for ticket {ticket_id}",
+        )
         return found[0]
 
 
@@ -229,12 +242,16 @@ class _OtlpHandler(_QuietHandler):
         spans: list[Span] = []
         for resource_spans in request.resource_spans:
             service = next(
-                (a.value.string_value for a in resource_spans.resource.attributes
-                 if a.key == "service.name"), "")
+                (
+                    a.value.string_value
+                    for a in resource_spans.resource.attributes
+                    if a.key == "service.name"
+                ),
+                "",
+            )
             for scope_spans in resource_spans.scope_spans:
                 spans.extend(
-                    Span(service, s.name, s.trace_id.hex(), s.span_id.hex(),
-                         s.parent_span_id.hex())
+                    Span(service, s.name, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex())
                     for s in scope_spans.spans
                 )
         receiver: OtlpReceiver = self.server.owner  # type: ignore[attr-defined]
@@ -277,8 +294,11 @@ class _WebhookHandler(_QuietHandler):
             return  # the sender died mid-request: like any HTTP server, take nothing from it
         receiver: WebhookReceiver = self.server.owner  # type: ignore[attr-defined]
         with receiver.lock:
-            receiver.calls.append(WebhookCall(
-                self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+            receiver.calls.append(
+                WebhookCall(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()
+                )
+            )
             status = receiver.statuses.pop(0) if receiver.statuses else 204
         self.send_response(status)
         self.send_header("content-length", "0")
@@ -329,9 +349,14 @@ class TicketLoad:
         with httpx.Client(headers=headers, timeout=10) as client:
             while not self._stop.is_set():
                 try:
-                    response = client.post(self.url + "/v1/tickets", json={
-                        "subject": "Under load", "description": "still here?",
-                        "requester": {"email": "cy@example.org"}})
+                    response = client.post(
+                        self.url + "/v1/tickets",
+                        json={
+                            "subject": "Under load",
+                            "description": "still here?",
+                            "requester": {"email": "cy@example.org"},
+                        },
+                    )
                 except httpx.HTTPError:
                     self.statuses.append(0)
                 else:

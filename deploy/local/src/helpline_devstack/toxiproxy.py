@@ -27,8 +27,9 @@ class ToxiproxyError(RuntimeError):
 
 def build_server(timeout: float = 600) -> Path:
     """Build (once, then cached) the Toxiproxy server and return its path."""
-    result = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=timeout, check=False
+    )
     if result.returncode != 0:
         raise ToxiproxyError(f"{BUILD_SCRIPT.name} failed:\n{result.stderr[-3000:]}")
     return Path(result.stdout.strip().splitlines()[-1])
@@ -48,13 +49,22 @@ class Proxy:
         """Where clients connect: ``127.0.0.1:<listen>``."""
         return f"{HOST}:{self.listen}"
 
-    def add_toxic(self, kind: str, stream: Stream = "downstream", toxicity: float = 1.0,
-                  **attributes: int) -> str:
+    def add_toxic(
+        self, kind: str, stream: Stream = "downstream", toxicity: float = 1.0, **attributes: int
+    ) -> str:
         """Add a toxic (``latency``, ``timeout``, ``slow_close``, ``reset_peer``...); its name."""
         name = f"{kind}_{stream}"
-        self._call("POST", f"/proxies/{self.name}/toxics", json={
-            "name": name, "type": kind, "stream": stream, "toxicity": toxicity,
-            "attributes": attributes})
+        self._call(
+            "POST",
+            f"/proxies/{self.name}/toxics",
+            json={
+                "name": name,
+                "type": kind,
+                "stream": stream,
+                "toxicity": toxicity,
+                "attributes": attributes,
+            },
+        )
         return name
 
     def remove_toxic(self, name: str) -> None:
@@ -83,8 +93,10 @@ class Proxy:
 
 def _checked(response: httpx.Response) -> httpx.Response:
     if response.is_error:
-        raise ToxiproxyError(f"{response.request.method} {response.request.url}: "
-                             f"{response.status_code} {response.text[:500]}")
+        raise ToxiproxyError(
+            f"{response.request.method} {response.request.url}: "
+            f"{response.status_code} {response.text[:500]}"
+        )
     return response
 
 
@@ -110,9 +122,13 @@ class Toxiproxy:
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
                 [str(binary), "-host", HOST, "-port", str(self.port)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 # Its default level traces every chunk of every connection.
-                env={**os.environ, "LOG_LEVEL": "info"}, start_new_session=True)
+                env={**os.environ, "LOG_LEVEL": "info"},
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while not port_open(HOST, self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -142,6 +158,15 @@ class Toxiproxy:
     def proxy(self, name: str, upstream: str, listen: int | None = None) -> Proxy:
         """Create proxy ``name`` from 127.0.0.1:``listen`` (free port if None) to ``upstream``."""
         port = listen or free_port()
-        _checked(self._api.post("/proxies", json={
-            "name": name, "listen": f"{HOST}:{port}", "upstream": upstream, "enabled": True}))
+        _checked(
+            self._api.post(
+                "/proxies",
+                json={
+                    "name": name,
+                    "listen": f"{HOST}:{port}",
+                    "upstream": upstream,
+                    "enabled": True,
+                },
+            )
+        )
         return Proxy(self._api, name, port, upstream)

@@ -32,9 +32,11 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
         return uow
 
     service_key = settings.intake_service_key
-    opener = HttpTicketOpener(settings.intake_url,
-                              service_key.get_secret_value() if service_key else None,
-                              tracer_provider=runtime.tracer_provider)
+    opener = HttpTicketOpener(
+        settings.intake_url,
+        service_key.get_secret_value() if service_key else None,
+        tracer_provider=runtime.tracer_provider,
+    )
     late_after = timedelta(seconds=settings.preventive_late_after)
 
     timer_loop = TimerLoop(
@@ -50,9 +52,12 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
     runtime.consume([topics.TICKETS], handlers.handler_table(fallback), unit_of_work)
     runtime.add_loop(BackgroundLoop("sla-timers", timer_loop.run, timer_loop.stop))
     shortest_interval = timedelta(seconds=settings.preventive_min_interval)
-    app = runtime.http_app("Helpline escalation", [
-        http.router(unit_of_work, fallback),
-        http_preventive.router(unit_of_work, shortest_interval),
-        http_reports.router(unit_of_work),
-    ])
+    app = runtime.http_app(
+        "Helpline escalation",
+        [
+            http.router(unit_of_work, fallback),
+            http_preventive.router(unit_of_work, shortest_interval),
+            http_reports.router(unit_of_work),
+        ],
+    )
     return app, runtime

@@ -16,23 +16,30 @@ class EscalationSettings(ServiceSettings):
     first_response_targets: dict[Priority, int] = Field(
         default_factory=lambda: dict(DEFAULT_FIRST_RESPONSE_TARGETS),
         description="Seconds to the first public agent reply, by priority (JSON object); "
-                    "priorities left out keep their default",
+        "priorities left out keep their default",
     )
     timer_poll_interval: float = Field(default=0.2, gt=0, le=5)
     timer_batch_size: int = Field(default=200, ge=1)
-    intake_url: str = Field(default="http://127.0.0.1:8080",
-                            description="Where preventive tickets are opened (intake's API)")
+    intake_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Where preventive tickets are opened (intake's API)",
+    )
     intake_service_key: SecretStr | None = Field(
         default=None,
         description="Escalation's service key (identity's POST /v1/service-keys, scope "
-                    "tickets:write) for opening preventive tickets at intake; without it they "
-                    "fail and are retried")
+        "tickets:write) for opening preventive tickets at intake; without it they "
+        "fail and are retried",
+    )
     preventive_late_after: float = Field(
-        default=300, gt=0,
-        description="Seconds after its scheduled time an occurrence counts as created late")
+        default=300,
+        gt=0,
+        description="Seconds after its scheduled time an occurrence counts as created late",
+    )
     preventive_min_interval: float = Field(
-        default=300, gt=0,
-        description="Shortest interval between two occurrences a schedule may have, in seconds")
+        default=300,
+        gt=0,
+        description="Shortest interval between two occurrences a schedule may have, in seconds",
+    )
 
     @field_validator("first_response_targets")
     @classmethod

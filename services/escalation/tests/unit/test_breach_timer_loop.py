@@ -19,8 +19,12 @@ async def test_breach_fires_on_time_and_once(
         envelope_of(ticket_created(priority="urgent")), unit_of_work(), {"urgent": 1}
     )
     loops = [
-        TimerLoop(unit_of_work=unit_of_work, table=timers, fire=handlers.fire_breach_timer,
-                  service="escalation-test")
+        TimerLoop(
+            unit_of_work=unit_of_work,
+            table=timers,
+            fire=handlers.fire_breach_timer,
+            service="escalation-test",
+        )
         for _ in range(2)
     ]
     tasks = [asyncio.create_task(loop.run()) for loop in loops]

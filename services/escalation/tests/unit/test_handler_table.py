@@ -39,8 +39,9 @@ from helpline_shared.runtime.testing import (
 
 def test_the_table_applies_the_ticket_events_that_move_clocks_and_nothing_else() -> None:
     assert handlers.handler_table().event_types == {
-        event.event_type for event in (TicketCreated, MessageAdded, TicketStatusChanged,
-                                       TicketUpdated)}
+        event.event_type
+        for event in (TicketCreated, MessageAdded, TicketStatusChanged, TicketUpdated)
+    }
     assert handlers.handler_table().get(SlaBreached.event_type) is None
 
 
@@ -48,26 +49,37 @@ async def test_a_batch_of_ticket_events_is_one_transaction_and_no_handler_owns_i
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
     producer = RecordingProducer()
-    consumer = TableConsumer(table=handlers.handler_table({"high": 3600}),
-                             unit_of_work=unit_of_work,
-                             dead_letters=DeadLetters(producer, "helpline-escalation"),
-                             tracer=NoOpTracer(), group="helpline-escalation")
-    records = [ticket_created("t-1"), message_added("t-1", author_role="requester"),
-               ticket_created("t-2"), status_changed("t-2", status="solved")]
+    consumer = TableConsumer(
+        table=handlers.handler_table({"high": 3600}),
+        unit_of_work=unit_of_work,
+        dead_letters=DeadLetters(producer, "helpline-escalation"),
+        tracer=NoOpTracer(),
+        group="helpline-escalation",
+    )
+    records = [
+        ticket_created("t-1"),
+        message_added("t-1", author_role="requester"),
+        ticket_created("t-2"),
+        status_changed("t-2", status="solved"),
+    ]
     log = StatementLog(engine)
-    await consumer.consume([consumer_record(event, offset=n) for n, event in enumerate(records)],
-                           FakeKafkaConsumer())
+    await consumer.consume(
+        [consumer_record(event, offset=n) for n, event in enumerate(records)], FakeKafkaConsumer()
+    )
 
     # A handler that opened, committed or claimed would have been refused and dead-lettered.
     assert producer.sent == []
     assert log.count("COMMIT") == 1
     assert log.count("INSERT INTO processed_events") == 1
     assert [e.type for e in await published(engine)] == [
-        SlaClockStarted.event_type, SlaClockStarted.event_type, SlaClockStopped.event_type]
+        SlaClockStarted.event_type,
+        SlaClockStarted.event_type,
+        SlaClockStopped.event_type,
+    ]
 
 
 async def test_the_timer_loop_is_woken_after_the_commit_with_the_earliest_due_time(
-    unit_of_work: UnitOfWorkFactory
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     woken: list[datetime] = []
 
@@ -81,18 +93,24 @@ async def test_the_timer_loop_is_woken_after_the_commit_with_the_earliest_due_ti
     assert woken == [created.occurred_at + timedelta(seconds=60)]
 
     async with waking() as uow:
-        await handlers.apply_ticket_event(uow, envelope_of(ticket_created("t-9")),
-                                          default_policy({"high": 60}))
+        await handlers.apply_ticket_event(
+            uow, envelope_of(ticket_created("t-9")), default_policy({"high": 60})
+        )
         await uow.rollback()
     assert len(woken) == 1
 
 
 def test_the_timer_table_fires_sla_and_preventive_timers() -> None:
     class NoOpener:
-        async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
-                              ) -> str:
+        async def open_ticket(
+            self, tenant_id: str, body: dict[str, Any], idempotency_key: str
+        ) -> str:
             raise AssertionError("not called")
 
     table = handlers.timer_table(default_policy({"high": 60}), NoOpener(), timedelta(minutes=5))
-    assert table.kinds == {"sla.breach", "sla.warning", "sla.escalation",
-                           preventive.OCCURRENCE_TIMER}
+    assert table.kinds == {
+        "sla.breach",
+        "sla.warning",
+        "sla.escalation",
+        preventive.OCCURRENCE_TIMER,
+    }

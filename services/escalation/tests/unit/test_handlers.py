@@ -34,10 +34,12 @@ from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.timers import Timer
 
 
-async def handle(unit_of_work: UnitOfWorkFactory, event: Event, event_id: str | None = None
-                 ) -> None:
-    await handlers.on_ticket_event(envelope_of(event, event_id), unit_of_work(),
-                                   DEFAULT_FIRST_RESPONSE_TARGETS)
+async def handle(
+    unit_of_work: UnitOfWorkFactory, event: Event, event_id: str | None = None
+) -> None:
+    await handlers.on_ticket_event(
+        envelope_of(event, event_id), unit_of_work(), DEFAULT_FIRST_RESPONSE_TARGETS
+    )
 
 
 async def fire(unit_of_work: UnitOfWorkFactory, timer: Timer) -> None:
@@ -47,8 +49,9 @@ async def fire(unit_of_work: UnitOfWorkFactory, timer: Timer) -> None:
         await uow.commit()
 
 
-BREACH_EVENT_ID = derived_event_id("escalation", TENANT, "t-1", "first_response", "cycle1",
-                                   "breach")
+BREACH_EVENT_ID = derived_event_id(
+    "escalation", TENANT, "t-1", "first_response", "cycle1", "breach"
+)
 
 
 async def event_types(engine: AsyncEngine) -> list[str]:
@@ -67,8 +70,10 @@ async def test_new_ticket_starts_its_first_response_clock_and_breach_timer(
     assert started.metric == "first_response"
     assert started.target_seconds == 4 * 3600
     assert started.deadline == created.occurred_at + timedelta(hours=4)
-    assert started.reason == ("first response target for high priority: 4h on calendar 24/7 "
-                              "(policy default v1); ticket created")
+    assert started.reason == (
+        "first response target for high priority: 4h on calendar 24/7 "
+        "(policy default v1); ticket created"
+    )
     [timer] = await pending_timers(engine)
     assert timer.id == f"{TENANT}:t-1:first_response:v1:breach"
     assert timer.kind == handlers.BREACH_TIMER
@@ -104,26 +109,40 @@ async def test_public_agent_reply_meets_the_clock(
 
 @pytest.mark.parametrize(
     ("author_role", "public", "auto_reply"),
-    [("requester", True, False), ("agent", True, True), ("agent", False, False),
-     ("system", True, False)],
+    [
+        ("requester", True, False),
+        ("agent", True, True),
+        ("agent", False, False),
+        ("system", True, False),
+    ],
     ids=["customer reply", "auto-reply", "internal note", "system message"],
 )
 async def test_other_messages_leave_the_clock_running(
-    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory, author_role: AuthorRole,
-    public: bool, auto_reply: bool,
+    engine: AsyncEngine,
+    unit_of_work: UnitOfWorkFactory,
+    author_role: AuthorRole,
+    public: bool,
+    auto_reply: bool,
 ) -> None:
     await handle(unit_of_work, ticket_created())
-    await handle(unit_of_work, message_added(author_role=author_role, public=public,
-                                             auto_reply=auto_reply))
+    await handle(
+        unit_of_work, message_added(author_role=author_role, public=public, auto_reply=auto_reply)
+    )
     assert await event_types(engine) == [SlaClockStarted.event_type]
     async with unit_of_work() as uow:
         clock = await uow.clocks.get(TENANT, "t-1", "first_response")
     assert clock is not None and clock.state == "running"
 
 
-@pytest.mark.parametrize(("status", "then"), [
-    ("solved", SlaClockStopped.event_type), ("closed", SlaClockStopped.event_type),
-    ("pending", SlaClockPaused.event_type), ("on_hold", SlaClockPaused.event_type)])
+@pytest.mark.parametrize(
+    ("status", "then"),
+    [
+        ("solved", SlaClockStopped.event_type),
+        ("closed", SlaClockStopped.event_type),
+        ("pending", SlaClockPaused.event_type),
+        ("on_hold", SlaClockPaused.event_type),
+    ],
+)
 async def test_solving_or_closing_stops_the_clock_and_waiting_pauses_it(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory, status: TicketStatus, then: str
 ) -> None:
@@ -166,8 +185,9 @@ async def test_reply_after_breach_stops_the_clock_as_missed(
     assert stopped.breached is True
 
 
-def recording_unit_of_work(engine: AsyncEngine, event_ids: list[str | None]
-                           ) -> EscalationUnitOfWork:
+def recording_unit_of_work(
+    engine: AsyncEngine, event_ids: list[str | None]
+) -> EscalationUnitOfWork:
     """A unit of work that also notes the id of every event published through it."""
 
     class Recording(EscalationUnitOfWork):

@@ -23,8 +23,11 @@ async def client(unit_of_work: UnitOfWorkFactory) -> AsyncIterator[httpx.AsyncCl
     app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
     install_problem_handlers(app)
     app.include_router(http.router(unit_of_work))
-    await handlers.on_ticket_event(envelope_of(ticket_created("t-1", priority="normal")),
-                                   unit_of_work(), DEFAULT_FIRST_RESPONSE_TARGETS)
+    await handlers.on_ticket_event(
+        envelope_of(ticket_created("t-1", priority="normal")),
+        unit_of_work(),
+        DEFAULT_FIRST_RESPONSE_TARGETS,
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://escalation") as client:
         yield client
@@ -59,18 +62,24 @@ async def test_requires_the_read_scope(client: httpx.AsyncClient) -> None:
 
 
 POLICY = {
-    "name": "Premium 24/7", "position": 0, "conditions": {"plans": ["premium"]},
-    "calendar": {"name": "Berlin office", "time_zone": "Europe/Berlin",
-                 "weekly_hours": {"0": [{"start": "09:00", "end": "17:00"}]},
-                 "holidays": [{"first": "2026-12-24", "last": "2026-12-26"}]},
+    "name": "Premium 24/7",
+    "position": 0,
+    "conditions": {"plans": ["premium"]},
+    "calendar": {
+        "name": "Berlin office",
+        "time_zone": "Europe/Berlin",
+        "weekly_hours": {"0": [{"start": "09:00", "end": "17:00"}]},
+        "holidays": [{"first": "2026-12-24", "last": "2026-12-26"}],
+    },
     "metrics": {"first_response": {"targets": {"high": 3600}}},
 }
 
 
 async def test_each_write_of_a_policy_is_a_new_version(client: httpx.AsyncClient) -> None:
     for version in (1, 2):
-        response = await client.put("/v1/sla/policies/premium", json=POLICY,
-                                    headers=bearer(TENANT, "admin"))
+        response = await client.put(
+            "/v1/sla/policies/premium", json=POLICY, headers=bearer(TENANT, "admin")
+        )
         assert response.status_code == 200, response.text
         assert response.json()["version"] == version
     listed = await client.get("/v1/sla/policies", headers=bearer(TENANT, "admin"))
@@ -79,24 +88,26 @@ async def test_each_write_of_a_policy_is_a_new_version(client: httpx.AsyncClient
     assert other.json() == []
 
 
-async def test_an_invalid_policy_is_a_problem_naming_the_field(client: httpx.AsyncClient
-                                                               ) -> None:
+async def test_an_invalid_policy_is_a_problem_naming_the_field(client: httpx.AsyncClient) -> None:
     broken = {**POLICY, "calendar": {**POLICY["calendar"], "time_zone": "Mars/Olympus"}}
-    response = await client.put("/v1/sla/policies/premium", json=broken,
-                                headers=bearer(TENANT, "admin"))
+    response = await client.put(
+        "/v1/sla/policies/premium", json=broken, headers=bearer(TENANT, "admin")
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert "calendar" in response.text and "UnknownTimeZone" in response.text
 
 
 async def test_managing_policies_needs_the_admin_scope(client: httpx.AsyncClient) -> None:
-    response = await client.put("/v1/sla/policies/premium", json=POLICY,
-                                headers=bearer(TENANT, "tickets:write"))
+    response = await client.put(
+        "/v1/sla/policies/premium", json=POLICY, headers=bearer(TENANT, "tickets:write")
+    )
     assert response.status_code == 403
 
 
 async def test_the_sla_view_shows_business_time_pauses_and_history(
-        client: httpx.AsyncClient) -> None:
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/v1/tickets/t-1/sla", headers=bearer(TENANT, "tickets:read"))
     metric = response.json()["metrics"]["first_response"]
     assert metric["elapsed_business_seconds"] >= 0

@@ -39,8 +39,9 @@ class Intake(BaseHTTPRequestHandler):
 @pytest.fixture
 def intake() -> Iterator[tuple[str, list[dict[str, str]]]]:
     seen: list[dict[str, str]] = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (Intake,),
-                                                        {"headers_seen": seen}))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), type("Handler", (Intake,), {"headers_seen": seen})
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", seen
@@ -49,7 +50,8 @@ def intake() -> Iterator[tuple[str, list[dict[str, str]]]]:
 
 
 async def test_opening_a_ticket_is_a_client_span_whose_context_intake_receives(
-        intake: tuple[str, list[dict[str, str]]]) -> None:
+    intake: tuple[str, list[dict[str, str]]],
+) -> None:
     url, seen = intake
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -66,4 +68,3 @@ async def test_opening_a_ticket_is_a_client_span_whose_context_intake_receives(
     _version, trace_id, parent_id, _flags = seen[0]["traceparent"].split("-")
     assert trace_id == format(firing.get_span_context().trace_id, "032x")
     assert parent_id == format(call.context.span_id, "016x")
-

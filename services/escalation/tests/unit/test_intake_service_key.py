@@ -37,11 +37,13 @@ async def intake() -> AsyncIterator[Intake]:
     callers: list[Principal] = []
     app = FastAPI()
     app.state.verifier = CredentialVerifier(
-        identity_url=IDENTITY.url, issuer=IDENTITY.issuer, audience=IDENTITY.audience)
+        identity_url=IDENTITY.url, issuer=IDENTITY.issuer, audience=IDENTITY.audience
+    )
 
     @app.post("/v1/tickets", status_code=201)
-    async def open_ticket(principal: Annotated[Principal, require("tickets.create")]
-                          ) -> dict[str, str]:
+    async def open_ticket(
+        principal: Annotated[Principal, require("tickets.create")],
+    ) -> dict[str, str]:
         callers.append(principal)
         return {"id": f"T-{len(callers)}"}
 
@@ -54,8 +56,7 @@ async def intake() -> AsyncIterator[Intake]:
     listening.close()
 
 
-async def test_the_opener_calls_intake_with_its_service_key_for_the_tenant(
-        intake: Intake) -> None:
+async def test_the_opener_calls_intake_with_its_service_key_for_the_tenant(intake: Intake) -> None:
     key = IDENTITY.service_key("escalation", ("tickets:write",))
     opener = HttpTicketOpener(intake.url, key)
     assert await opener.open_ticket("acme", {"subject": "Tapes"}, "occurrence-1") == "T-1"
@@ -64,10 +65,13 @@ async def test_the_opener_calls_intake_with_its_service_key_for_the_tenant(
 
 
 async def test_without_a_service_key_no_ticket_is_opened_and_the_error_says_why(
-        intake: Intake, caplog: pytest.LogCaptureFixture) -> None:
+    intake: Intake, caplog: pytest.LogCaptureFixture
+) -> None:
     opener = HttpTicketOpener(intake.url, None)
-    with caplog.at_level(logging.ERROR), pytest.raises(TicketNotOpened,
-                                                       match="HELPLINE_INTAKE_SERVICE_KEY"):
+    with (
+        caplog.at_level(logging.ERROR),
+        pytest.raises(TicketNotOpened, match="HELPLINE_INTAKE_SERVICE_KEY"),
+    ):
         await opener.open_ticket("acme", {"subject": "Tapes"}, "occurrence-1")
     assert intake.callers == []
     assert any("HELPLINE_INTAKE_SERVICE_KEY" in record.getMessage() for record in caplog.records)

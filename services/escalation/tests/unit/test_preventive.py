@@ -21,8 +21,9 @@ from helpline_shared.runtime.timers import Timer
 
 IDENTITY = stand_in_identity()
 
-TEMPLATE = TicketTemplate(subject="Monthly check", description="Check the backups",
-                          requester_email="ops@example.com")
+TEMPLATE = TicketTemplate(
+    subject="Monthly check", description="Check the backups", requester_email="ops@example.com"
+)
 
 
 class FakeOpener:
@@ -32,8 +33,7 @@ class FakeOpener:
         self.by_key: dict[str, tuple[str, dict[str, Any]]] = {}
         self.calls = 0
 
-    async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
-                          ) -> str:
+    async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str) -> str:
         self.calls += 1
         if idempotency_key not in self.by_key:
             self.by_key[idempotency_key] = (f"tk-{len(self.by_key) + 1}", body)
@@ -41,8 +41,9 @@ class FakeOpener:
 
 
 def schedule(cron: str = "0 9 * * 1", zone: str = "Europe/Berlin") -> PreventiveSchedule:
-    return PreventiveSchedule(tenant_id=TENANT, schedule_id="backups", cron=cron,
-                              time_zone=zone, ticket=TEMPLATE)
+    return PreventiveSchedule(
+        tenant_id=TENANT, schedule_id="backups", cron=cron, time_zone=zone, ticket=TEMPLATE
+    )
 
 
 def test_occurrences_follow_the_wall_clock_of_the_zone_across_dst() -> None:
@@ -61,10 +62,12 @@ def test_a_bad_cron_or_zone_is_refused(cron: str, zone: str) -> None:
 
 def test_a_late_occurrence_is_tagged_and_says_when_it_was_due() -> None:
     occurrence = datetime(2026, 3, 23, 8, tzinfo=UTC)
-    on_time = schedule().ticket_request(occurrence, now=occurrence + timedelta(seconds=5),
-                                        late_after=timedelta(minutes=5))
-    late = schedule().ticket_request(occurrence, now=occurrence + timedelta(hours=3),
-                                     late_after=timedelta(minutes=5))
+    on_time = schedule().ticket_request(
+        occurrence, now=occurrence + timedelta(seconds=5), late_after=timedelta(minutes=5)
+    )
+    late = schedule().ticket_request(
+        occurrence, now=occurrence + timedelta(hours=3), late_after=timedelta(minutes=5)
+    )
     assert LATE_TAG not in on_time["tags"] and LATE_TAG in late["tags"]
     assert "2026-03-23T09:00:00+01:00" in late["description"]
     assert late["type"] == "preventive"
@@ -77,7 +80,8 @@ async def fire(unit_of_work: UnitOfWorkFactory, timer: Timer, opener: FakeOpener
 
 
 async def test_refiring_an_occurrence_reuses_its_idempotency_key_and_arms_the_next(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     _, first = await preventive.put_schedule(schedule(), unit_of_work())
     [timer] = await pending_timers(engine)
     assert timer.due_at == first
@@ -90,7 +94,8 @@ async def test_refiring_an_occurrence_reuses_its_idempotency_key_and_arms_the_ne
 
 
 async def test_an_occurrence_armed_by_an_older_version_is_a_no_op(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     await preventive.put_schedule(schedule(), unit_of_work())
     [old_timer] = await pending_timers(engine)
     await preventive.put_schedule(schedule("0 10 * * 2"), unit_of_work())
@@ -100,7 +105,8 @@ async def test_an_occurrence_armed_by_an_older_version_is_a_no_op(
 
 
 async def test_a_paused_schedule_fires_nothing_and_resumes_from_the_next_occurrence(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     daily = schedule("0 9 * * *", "UTC")
     await preventive.put_schedule(daily, unit_of_work())
     [armed] = await pending_timers(engine)
@@ -118,14 +124,18 @@ async def test_a_paused_schedule_fires_nothing_and_resumes_from_the_next_occurre
 
 
 async def test_deleting_a_schedule_removes_it_and_its_pending_timer(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     await preventive.put_schedule(schedule(), unit_of_work())
     await preventive.delete_schedule(TENANT, "backups", unit_of_work())
     assert await pending_timers(engine) == []
     async with unit_of_work() as uow:
         assert await uow.schedules.get(TENANT, "backups") is None
-    for action in (preventive.delete_schedule, preventive.pause_schedule,
-                   preventive.resume_schedule):
+    for action in (
+        preventive.delete_schedule,
+        preventive.pause_schedule,
+        preventive.resume_schedule,
+    ):
         with pytest.raises(ScheduleNotFound):
             await action(TENANT, "backups", unit_of_work())
 
@@ -136,10 +146,18 @@ async def test_pause_resume_and_delete_over_the_api(unit_of_work: UnitOfWorkFact
     install_problem_handlers(app)
     app.include_router(http_preventive.router(unit_of_work, timedelta(minutes=1)))
     admin = {"Authorization": f"Bearer {IDENTITY.api_key(TENANT, ['admin'])}"}
-    body = {"cron": "0 9 * * 1", "time_zone": "UTC", "ticket": {
-        "subject": "Check", "description": "Backups", "requester_email": "ops@example.com"}}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://escalation") as client:
+    body = {
+        "cron": "0 9 * * 1",
+        "time_zone": "UTC",
+        "ticket": {
+            "subject": "Check",
+            "description": "Backups",
+            "requester_email": "ops@example.com",
+        },
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://escalation"
+    ) as client:
         path = "/v1/preventive-schedules/backups"
         assert (await client.put(path, json=body, headers=admin)).status_code == 200
         stranger = {"Authorization": f"Bearer {IDENTITY.api_key('other', ['admin'])}"}

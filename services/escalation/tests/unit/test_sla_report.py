@@ -36,10 +36,17 @@ OTHER = "globex"
 
 def policy(**metric_overrides: Any) -> PolicyDocument:
     """24/7: first response within 4 h, resolution within 24 h (high priority)."""
-    return PolicyDocument.model_validate({
-        "name": "Standard", "position": 0, "calendar": {"name": "24/7", "always_open": True},
-        "metrics": {"first_response": {"targets": {"high": 4 * HOUR}, **metric_overrides},
-                    "resolution": {"targets": {"high": 24 * HOUR}}}})
+    return PolicyDocument.model_validate(
+        {
+            "name": "Standard",
+            "position": 0,
+            "calendar": {"name": "24/7", "always_open": True},
+            "metrics": {
+                "first_response": {"targets": {"high": 4 * HOUR}, **metric_overrides},
+                "resolution": {"targets": {"high": 24 * HOUR}},
+            },
+        }
+    )
 
 
 class Tickets:
@@ -55,28 +62,55 @@ class Tickets:
 
     async def created(self, ticket_id: str, at: datetime, tenant_id: str = TENANT) -> None:
         self.statuses[ticket_id] = "new"
-        await self.feed(TicketCreated(
-            tenant_id=tenant_id, ticket_id=ticket_id, occurred_at=at, subject="Printer",
-            description="It is on fire", requester=Requester(email="ann@example.com"),
-            priority="high", type="question", channel="api"))
+        await self.feed(
+            TicketCreated(
+                tenant_id=tenant_id,
+                ticket_id=ticket_id,
+                occurred_at=at,
+                subject="Printer",
+                description="It is on fire",
+                requester=Requester(email="ann@example.com"),
+                priority="high",
+                type="question",
+                channel="api",
+            )
+        )
 
     async def replied(self, ticket_id: str, at: datetime, tenant_id: str = TENANT) -> None:
-        await self.feed(MessageAdded(
-            tenant_id=tenant_id, ticket_id=ticket_id, occurred_at=at, message_id=f"m-{at}",
-            author_role="agent", public=True, channel="api", body="On it"))
+        await self.feed(
+            MessageAdded(
+                tenant_id=tenant_id,
+                ticket_id=ticket_id,
+                occurred_at=at,
+                message_id=f"m-{at}",
+                author_role="agent",
+                public=True,
+                channel="api",
+                body="On it",
+            )
+        )
 
     async def status(self, ticket_id: str, status: TicketStatus, at: datetime) -> None:
-        await self.feed(TicketStatusChanged(
-            tenant_id=TENANT, ticket_id=ticket_id, occurred_at=at,
-            previous_status=self.statuses[ticket_id], status=status))
+        await self.feed(
+            TicketStatusChanged(
+                tenant_id=TENANT,
+                ticket_id=ticket_id,
+                occurred_at=at,
+                previous_status=self.statuses[ticket_id],
+                status=status,
+            )
+        )
         self.statuses[ticket_id] = status
 
     async def breach(self, ticket_id: str, metric: SlaMetric) -> None:
         """Fire the breach timer of the ticket's clock (as the timer loop would, when due)."""
         for timer in await pending_timers(self.engine):
             payload = timer.payload
-            if (payload["ticket_id"], payload["metric"], payload["purpose"]) \
-                    == (ticket_id, metric, "breach"):
+            if (payload["ticket_id"], payload["metric"], payload["purpose"]) == (
+                ticket_id,
+                metric,
+                "breach",
+            ):
                 async with self.unit_of_work() as uow:
                     await handlers.fire_timer(uow, timer)
                     await uow.commit()
@@ -87,8 +121,7 @@ class Tickets:
 @pytest.fixture
 async def tickets(engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> Tickets:
     for tenant in (TENANT, OTHER):
-        await policies.put_policy(tenant, "standard", policy(), recompute=False,
-                                  uow=unit_of_work())
+        await policies.put_policy(tenant, "standard", policy(), recompute=False, uow=unit_of_work())
     return Tickets(engine, unit_of_work)
 
 
@@ -107,8 +140,9 @@ def as_lead(tenant: str = TENANT) -> dict[str, str]:
     return {"Authorization": f"Bearer {IDENTITY.person(tenant, 'lead', user_id='lead-1')}"}
 
 
-async def report(client: httpx.AsyncClient, days: int | None = None,
-                 tenant: str = TENANT) -> dict[str, Any]:
+async def report(
+    client: httpx.AsyncClient, days: int | None = None, tenant: str = TENANT
+) -> dict[str, Any]:
     params = {} if days is None else {"days": days}
     response = await client.get("/v1/reports/sla", params=params, headers=as_lead(tenant))
     assert response.status_code == 200, response.text
@@ -146,7 +180,8 @@ async def a_week_and_a_month(tickets: Tickets) -> None:
 
 
 async def test_the_last_seven_days_count_met_breached_and_running_with_pauses_subtracted(
-        tickets: Tickets, client: httpx.AsyncClient) -> None:
+    tickets: Tickets, client: httpx.AsyncClient
+) -> None:
     await a_week_and_a_month(tickets)
     body = await report(client)
     assert (body["days"], body["generated_at"]) == (7, "2026-11-30T12:00:00Z")
@@ -163,7 +198,8 @@ async def test_the_last_seven_days_count_met_breached_and_running_with_pauses_su
 
 
 async def test_thirty_days_reach_further_back_than_seven(
-        tickets: Tickets, client: httpx.AsyncClient) -> None:
+    tickets: Tickets, client: httpx.AsyncClient
+) -> None:
     await a_week_and_a_month(tickets)
     first = (await report(client, 30))["metrics"]["first_response"]
     assert (first["met"], first["breached"], first["running"]) == (3, 1, 1)
@@ -174,7 +210,8 @@ async def test_thirty_days_reach_further_back_than_seven(
 
 
 async def test_a_clock_stopped_just_inside_the_window_counts_and_just_outside_does_not(
-        tickets: Tickets, client: httpx.AsyncClient) -> None:
+    tickets: Tickets, client: httpx.AsyncClient
+) -> None:
     edge = NOW - timedelta(days=7)
     await tickets.created("inside", edge - timedelta(hours=1))
     await tickets.replied("inside", edge + timedelta(minutes=1))
@@ -185,7 +222,8 @@ async def test_a_clock_stopped_just_inside_the_window_counts_and_just_outside_do
 
 
 async def test_a_clock_stopped_while_paused_does_not_count_its_last_pause(
-        tickets: Tickets, client: httpx.AsyncClient) -> None:
+    tickets: Tickets, client: httpx.AsyncClient
+) -> None:
     start = NOW - timedelta(days=1)
     await tickets.created("waiting", start)
     await tickets.status("waiting", "pending", start + timedelta(hours=1))
@@ -195,7 +233,8 @@ async def test_a_clock_stopped_while_paused_does_not_count_its_last_pause(
 
 
 async def test_a_reopened_ticket_keeps_its_first_resolution_in_the_report(
-        tickets: Tickets, client: httpx.AsyncClient) -> None:
+    tickets: Tickets, client: httpx.AsyncClient
+) -> None:
     start = NOW - timedelta(days=1)
     await tickets.created("reopened", start)
     await tickets.status("reopened", "solved", start + timedelta(hours=2))
@@ -206,33 +245,53 @@ async def test_a_reopened_ticket_keeps_its_first_resolution_in_the_report(
 
 
 async def test_a_restart_keeps_the_outcome_of_the_cycle_it_replaces(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
-    await policies.put_policy(TENANT, "standard", PolicyDocument.model_validate({
-        "name": "Updates", "position": 0, "calendar": {"name": "24/7", "always_open": True},
-        "metrics": {"periodic_update": {"targets": {"high": 4 * HOUR}}}}),
-        recompute=False, uow=unit_of_work())
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    await policies.put_policy(
+        TENANT,
+        "standard",
+        PolicyDocument.model_validate(
+            {
+                "name": "Updates",
+                "position": 0,
+                "calendar": {"name": "24/7", "always_open": True},
+                "metrics": {"periodic_update": {"targets": {"high": 4 * HOUR}}},
+            }
+        ),
+        recompute=False,
+        uow=unit_of_work(),
+    )
     tickets = Tickets(engine, unit_of_work)
     start = NOW - timedelta(days=1)
     await tickets.created("updates", start)
     await tickets.replied("updates", start + timedelta(hours=1))
     await tickets.replied("updates", start + timedelta(hours=3))
     async with engine.connect() as connection:
-        rows = (await connection.execute(
-            select(sla_cycles.c.cycle, sla_cycles.c.active_seconds)
-            .where(sla_cycles.c.metric == "periodic_update").order_by(sla_cycles.c.cycle))).all()
+        rows = (
+            await connection.execute(
+                select(sla_cycles.c.cycle, sla_cycles.c.active_seconds)
+                .where(sla_cycles.c.metric == "periodic_update")
+                .order_by(sla_cycles.c.cycle)
+            )
+        ).all()
     assert [(row.cycle, row.active_seconds) for row in rows] == [(1, 2 * HOUR), (2, None)]
 
 
-async def test_nothing_decided_gives_null_attainment_and_times(client: httpx.AsyncClient
-                                                               ) -> None:
+async def test_nothing_decided_gives_null_attainment_and_times(client: httpx.AsyncClient) -> None:
     body = await report(client)
     assert body["metrics"]["first_response"] == {
-        "met": 0, "breached": 0, "running": 0, "attainment": None, "median_seconds": None,
-        "p90_seconds": None}
+        "met": 0,
+        "breached": 0,
+        "running": 0,
+        "attainment": None,
+        "median_seconds": None,
+        "p90_seconds": None,
+    }
 
 
 async def test_each_tenant_sees_only_its_own_clocks(
-        tickets: Tickets, client: httpx.AsyncClient) -> None:
+    tickets: Tickets, client: httpx.AsyncClient
+) -> None:
     await a_week_and_a_month(tickets)
     start = NOW - timedelta(days=1)
     await tickets.created("theirs", start, tenant_id=OTHER)
@@ -244,8 +303,7 @@ async def test_each_tenant_sees_only_its_own_clocks(
     assert (ours["met"], ours["median_seconds"]) == (2, pytest.approx(HOUR))
 
 
-async def test_an_agent_is_refused_and_a_reports_key_is_allowed(client: httpx.AsyncClient
-                                                                ) -> None:
+async def test_an_agent_is_refused_and_a_reports_key_is_allowed(client: httpx.AsyncClient) -> None:
     agent = IDENTITY.person(TENANT, "agent", user_id="agent-1")
     refused = await client.get("/v1/reports/sla", headers={"Authorization": f"Bearer {agent}"})
     assert refused.status_code == 403
@@ -257,20 +315,21 @@ async def test_an_agent_is_refused_and_a_reports_key_is_allowed(client: httpx.As
 
 
 @pytest.mark.parametrize("days", ["0", "91", "-7", "seven", "7.5"])
-async def test_days_out_of_range_is_a_problem_naming_days(client: httpx.AsyncClient,
-                                                          days: str) -> None:
+async def test_days_out_of_range_is_a_problem_naming_days(
+    client: httpx.AsyncClient, days: str
+) -> None:
     response = await client.get("/v1/reports/sla", params={"days": days}, headers=as_lead())
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert [error["field"] for error in response.json()["errors"]] == ["days"]
 
 
-async def test_the_report_is_documented_with_an_example(unit_of_work: UnitOfWorkFactory
-                                                        ) -> None:
+async def test_the_report_is_documented_with_an_example(unit_of_work: UnitOfWorkFactory) -> None:
     app = FastAPI()
     app.include_router(http_reports.router(unit_of_work))
     document = app.openapi()
     schema = document["components"]["schemas"]["SlaReportOut"]
     assert schema["examples"][0]["metrics"]["first_response"]["attainment"] == 0.9
-    assert {"met", "breached", "running", "attainment", "median_seconds", "p90_seconds"} \
-        == set(document["components"]["schemas"]["SlaAttainmentOut"]["properties"])
+    assert {"met", "breached", "running", "attainment", "median_seconds", "p90_seconds"} == set(
+        document["components"]["schemas"]["SlaAttainmentOut"]["properties"]
+    )

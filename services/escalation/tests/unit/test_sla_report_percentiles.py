@@ -12,8 +12,7 @@ Durations = st.lists(st.floats(min_value=0, max_value=1e7), min_size=2, max_size
 
 
 @given(Durations)
-def test_median_and_p90_match_the_inclusive_quantiles_of_all_values(values: list[float]
-                                                                     ) -> None:
+def test_median_and_p90_match_the_inclusive_quantiles_of_all_values(values: list[float]) -> None:
     ordered = sorted(values)
     deciles = statistics.quantiles(ordered, n=10, method="inclusive")
     for percent, expected in ((50, statistics.median(ordered)), (90, deciles[8])):

@@ -37,16 +37,27 @@ ALL_METRICS = ("first_response", "next_response", "periodic_update", "resolution
 
 def document(**overrides: Any) -> PolicyDocument:
     """A 24/7 policy tracking every metric, with a warning and a three-level chain."""
-    metric = {"targets": {"high": 4 * HOUR, "urgent": HOUR},
-              "warnings": [{"fraction_left": 0.25}],
-              "escalations": [
-                  {"level": 1, "offset_seconds": -10 * 60, "notify": ["assignee"]},
-                  {"level": 2, "offset_seconds": 0, "notify": ["team_lead"]},
-                  {"level": 3, "offset_seconds": HOUR, "notify": ["manager"],
-                   "raise_priority_to": "urgent", "widen_to_team": "tier-2"}]}
-    body: dict[str, Any] = {"name": "Premium", "position": 0,
-                            "calendar": {"name": "24/7", "always_open": True},
-                            "metrics": {name: metric for name in ALL_METRICS}}
+    metric = {
+        "targets": {"high": 4 * HOUR, "urgent": HOUR},
+        "warnings": [{"fraction_left": 0.25}],
+        "escalations": [
+            {"level": 1, "offset_seconds": -10 * 60, "notify": ["assignee"]},
+            {"level": 2, "offset_seconds": 0, "notify": ["team_lead"]},
+            {
+                "level": 3,
+                "offset_seconds": HOUR,
+                "notify": ["manager"],
+                "raise_priority_to": "urgent",
+                "widen_to_team": "tier-2",
+            },
+        ],
+    }
+    body: dict[str, Any] = {
+        "name": "Premium",
+        "position": 0,
+        "calendar": {"name": "24/7", "always_open": True},
+        "metrics": {name: metric for name in ALL_METRICS},
+    }
     body.update(overrides)
     return PolicyDocument.model_validate(body)
 
@@ -70,9 +81,15 @@ class Scenario:
 
     async def status_to(self, status: TicketStatus, minutes: float) -> None:
         """Move the ticket to ``status``."""
-        await self.feed(TicketStatusChanged(tenant_id=TENANT, ticket_id="t-1",
-                                            occurred_at=self.at(minutes),
-                                            previous_status=self.status, status=status))
+        await self.feed(
+            TicketStatusChanged(
+                tenant_id=TENANT,
+                ticket_id="t-1",
+                occurred_at=self.at(minutes),
+                previous_status=self.status,
+                status=status,
+            )
+        )
         self.status = status
 
     async def clock(self, metric: SlaMetric) -> SlaClock:
@@ -84,8 +101,9 @@ class Scenario:
 
     async def events(self, event_type: str | None = None) -> list[Envelope]:
         """Published events, of ``event_type`` if given."""
-        return [e for e in await published(self.engine)
-                if event_type is None or e.type == event_type]
+        return [
+            e for e in await published(self.engine) if event_type is None or e.type == event_type
+        ]
 
     async def fire_all_due(self, until: datetime | None = None) -> None:
         """Fire every pending timer due by ``until`` (default: all), twice each."""
@@ -97,26 +115,32 @@ class Scenario:
                         await uow.commit()
 
 
-async def with_policy(engine: AsyncEngine, unit_of_work: UnitOfWorkFactory,
-                      body: PolicyDocument | None = None) -> Scenario:
-    await policies.put_policy(TENANT, "premium", body or document(), recompute=False,
-                              uow=unit_of_work())
+async def with_policy(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory, body: PolicyDocument | None = None
+) -> Scenario:
+    await policies.put_policy(
+        TENANT, "premium", body or document(), recompute=False, uow=unit_of_work()
+    )
     scenario = Scenario(engine, unit_of_work)
     await scenario.feed(ticket_created(priority="high", at=scenario.start))
     return scenario
 
 
 async def test_a_new_ticket_starts_first_response_and_resolution(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     started = [e.event for e in await scenario.events(SlaClockStarted.event_type)]
-    assert sorted(e.metric for e in started if isinstance(e, SlaClockStarted)) \
-        == ["first_response", "resolution"]
+    assert sorted(e.metric for e in started if isinstance(e, SlaClockStarted)) == [
+        "first_response",
+        "resolution",
+    ]
     assert (await scenario.clock("first_response")).deadline == scenario.at(240)
 
 
 async def test_the_first_agent_reply_stops_first_response_and_starts_periodic_update(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     await scenario.feed(message_added(author_role="agent", at=scenario.at(30)))
     assert (await scenario.clock("first_response")).status == "met"
@@ -128,7 +152,8 @@ async def test_the_first_agent_reply_stops_first_response_and_starts_periodic_up
 
 
 async def test_next_response_runs_from_the_oldest_unanswered_customer_message(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     await scenario.feed(message_added(author_role="requester", at=scenario.at(5)))
     async with unit_of_work() as uow:  # first response still owed: no next-response clock yet
@@ -146,7 +171,8 @@ async def test_next_response_runs_from_the_oldest_unanswered_customer_message(
 
 
 async def test_pending_pauses_and_a_customer_reply_resumes_with_the_deadline_moved(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     await scenario.status_to("pending", 60)
     paused = await scenario.clock("resolution")
@@ -159,17 +185,18 @@ async def test_pending_pauses_and_a_customer_reply_resumes_with_the_deadline_mov
 
 
 async def test_an_auto_reply_never_resumes_a_paused_clock(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     await scenario.status_to("on_hold", 10)
-    await scenario.feed(message_added(author_role="requester", auto_reply=True,
-                                      at=scenario.at(20)))
+    await scenario.feed(message_added(author_role="requester", auto_reply=True, at=scenario.at(20)))
     assert (await scenario.clock("resolution")).status == "paused"
     assert (await scenario.clock("first_response")).status == "paused"
 
 
 async def test_solving_stops_resolution_and_reopening_starts_a_fresh_cycle(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     await scenario.fire_all_due(until=scenario.at(24 * 60))  # breached while open
     await scenario.status_to("solved", 300)
@@ -183,21 +210,34 @@ async def test_solving_stops_resolution_and_reopening_starts_a_fresh_cycle(
 
 
 async def test_each_warning_and_escalation_level_fires_once_per_cycle(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     await scenario.fire_all_due()
     await scenario.fire_all_due()
-    escalations = [e.event for e in await scenario.events(SlaEscalated.event_type)
-                   if e.event.metric == "first_response"]
-    assert [(e.level, e.notify) for e in escalations if isinstance(e, SlaEscalated)] \
-        == [(1, ("assignee",)), (2, ("team_lead",)), (3, ("manager",))]
+    escalations = [
+        e.event
+        for e in await scenario.events(SlaEscalated.event_type)
+        if e.event.metric == "first_response"
+    ]
+    assert [(e.level, e.notify) for e in escalations if isinstance(e, SlaEscalated)] == [
+        (1, ("assignee",)),
+        (2, ("team_lead",)),
+        (3, ("manager",)),
+    ]
     level_three = escalations[-1]
     assert isinstance(level_three, SlaEscalated)
     assert (level_three.raise_priority_to, level_three.widen_to_team) == ("urgent", "tier-2")
-    assert (level_three.policy_id, level_three.policy_version, level_three.calendar) \
-        == ("premium", 1, "24/7")
-    warnings = [e.event for e in await scenario.events(SlaWarning.event_type)
-                if e.event.metric == "first_response"]
+    assert (level_three.policy_id, level_three.policy_version, level_three.calendar) == (
+        "premium",
+        1,
+        "24/7",
+    )
+    warnings = [
+        e.event
+        for e in await scenario.events(SlaWarning.event_type)
+        if e.event.metric == "first_response"
+    ]
     assert len(warnings) == 1
     assert isinstance(warnings[0], SlaWarning) and warnings[0].seconds_left == HOUR
     ids = [e.id for e in await scenario.events()]
@@ -205,39 +245,54 @@ async def test_each_warning_and_escalation_level_fires_once_per_cycle(
 
 
 async def test_a_new_policy_version_with_recompute_moves_open_deadlines_and_says_so(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     faster = document(metrics={"first_response": {"targets": {"high": 2 * HOUR}}})
-    policy, moved = await policies.put_policy(TENANT, "premium", faster, recompute=True,
-                                              uow=unit_of_work())
+    policy, moved = await policies.put_policy(
+        TENANT, "premium", faster, recompute=True, uow=unit_of_work()
+    )
     assert policy.version == 2
     assert [(m.metric, m.deadline) for m in moved] == [("first_response", scenario.at(120))]
     [recomputed] = [e.event for e in await scenario.events(SlaDeadlineRecomputed.event_type)]
     assert isinstance(recomputed, SlaDeadlineRecomputed)
-    assert (recomputed.previous_deadline, recomputed.deadline) \
-        == (scenario.at(240), scenario.at(120))
+    assert (recomputed.previous_deadline, recomputed.deadline) == (
+        scenario.at(240),
+        scenario.at(120),
+    )
     assert recomputed.reason == "policy premium changed to version 2"
 
 
 async def test_a_running_clock_keeps_its_policy_version_unless_recomputed(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
-    await policies.put_policy(TENANT, "premium", document(name="Changed"), recompute=False,
-                              uow=unit_of_work())
+    await policies.put_policy(
+        TENANT, "premium", document(name="Changed"), recompute=False, uow=unit_of_work()
+    )
     assert (await scenario.clock("first_response")).policy_version == 1
 
 
 async def test_raising_the_priority_recomputes_the_deadline(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
-    await scenario.feed(TicketUpdated(tenant_id=TENANT, ticket_id="t-1",
-                                      occurred_at=scenario.at(15), changed_fields=("priority",),
-                                      priority="urgent", type="question"))
+    await scenario.feed(
+        TicketUpdated(
+            tenant_id=TENANT,
+            ticket_id="t-1",
+            occurred_at=scenario.at(15),
+            changed_fields=("priority",),
+            priority="urgent",
+            type="question",
+        )
+    )
     assert (await scenario.clock("first_response")).deadline == scenario.at(60)
 
 
 async def test_an_unmatched_ticket_falls_back_to_the_default_policy(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     body = document(conditions={"plans": ["premium"]})
     await policies.put_policy(TENANT, "premium", body, recompute=False, uow=unit_of_work())
     scenario = Scenario(engine, unit_of_work)
@@ -247,7 +302,8 @@ async def test_an_unmatched_ticket_falls_back_to_the_default_policy(
 
 
 async def test_every_open_metric_pauses_when_pending_resumes_when_open_and_stops_when_solved(
-        engine: AsyncEngine, unit_of_work: UnitOfWorkFactory) -> None:
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
     scenario = await with_policy(engine, unit_of_work)
     await scenario.feed(message_added(author_role="agent", at=scenario.at(10)))
     await scenario.feed(message_added(author_role="requester", at=scenario.at(20)))
@@ -258,5 +314,6 @@ async def test_every_open_metric_pauses_when_pending_resumes_when_open_and_stops
     assert [(await scenario.clock(m)).status for m in open_metrics] == ["running"] * 3
     assert [(await scenario.clock(m)).paused_seconds for m in open_metrics] == [15 * 60] * 3
     await scenario.status_to("solved", 60)
-    assert [(await scenario.clock(m)).status for m in (*open_metrics, "first_response")] \
-        == ["met"] * 4
+    assert [(await scenario.clock(m)).status for m in (*open_metrics, "first_response")] == [
+        "met"
+    ] * 4

@@ -53,21 +53,37 @@ def bootstrap(settings: IdentitySettings | None = None) -> tuple[FastAPI, Servic
     return app, runtime
 
 
-def api(settings: IdentitySettings, unit_of_work: UnitOfWorkFactory,
-        clock: Callable[[], datetime] = utcnow) -> APIRouter:
+def api(
+    settings: IdentitySettings,
+    unit_of_work: UnitOfWorkFactory,
+    clock: Callable[[], datetime] = utcnow,
+) -> APIRouter:
     """Identity's routes on ``unit_of_work``, its time from ``clock``."""
     policy = TokenPolicy(
-        issuer=settings.issuer, audience=settings.audience,
+        issuer=settings.issuer,
+        audience=settings.audience,
         access_lifetime=timedelta(seconds=settings.access_token_seconds),
         refresh_lifetime=timedelta(seconds=settings.refresh_token_seconds),
-        throttle=LoginThrottle(settings.login_max_failures,
-                               timedelta(seconds=settings.login_window_seconds)))
+        throttle=LoginThrottle(
+            settings.login_max_failures, timedelta(seconds=settings.login_window_seconds)
+        ),
+    )
     operator = settings.operator_key_sha256
     authenticator = Authenticator(
-        unit_of_work, settings.issuer, settings.audience,
-        operator.get_secret_value().lower() if operator else None, clock)
+        unit_of_work,
+        settings.issuer,
+        settings.audience,
+        operator.get_secret_value().lower() if operator else None,
+        clock,
+    )
     oidc = {name: OidcClient(name, provider) for name, provider in settings.oidc_providers.items()}
-    return http.router(unit_of_work, authenticator, policy,
-                       timedelta(seconds=settings.signing_key_publish_lead), oidc,
-                       http.OidcReturns(frozenset(settings.oidc_return_urls),
-                                        timedelta(seconds=settings.oidc_code_seconds)))
+    return http.router(
+        unit_of_work,
+        authenticator,
+        policy,
+        timedelta(seconds=settings.signing_key_publish_lead),
+        oidc,
+        http.OidcReturns(
+            frozenset(settings.oidc_return_urls), timedelta(seconds=settings.oidc_code_seconds)
+        ),
+    )

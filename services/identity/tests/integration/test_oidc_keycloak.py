@@ -49,9 +49,18 @@ def keycloak_home() -> Path:
         archive = cache / f"keycloak-quarkus-dist-{VERSION}.tar.gz"
         if not archive.exists():
             cache.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["mvn", "-q", "-B", "dependency:copy",
-                            f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{VERSION}:tar.gz",
-                            f"-DoutputDirectory={cache}"], check=True, timeout=900)
+            subprocess.run(
+                [
+                    "mvn",
+                    "-q",
+                    "-B",
+                    "dependency:copy",
+                    f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{VERSION}:tar.gz",
+                    f"-DoutputDirectory={cache}",
+                ],
+                check=True,
+                timeout=900,
+            )
         with tarfile.open(archive) as bundle:
             bundle.extractall(cache, filter="data")
     return home
@@ -76,9 +85,18 @@ def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("keycloak") / "keycloak.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(home / "bin" / "kc.sh"), "start-dev", "--http-host=127.0.0.1",
-             f"--http-port={port}", "--import-realm", "--db=dev-mem"],
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(home / "bin" / "kc.sh"),
+                "start-dev",
+                "--http-host=127.0.0.1",
+                f"--http-port={port}",
+                "--import-realm",
+                "--db=dev-mem",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}/realms/helpline"
     try:
         deadline = time.monotonic() + 600
@@ -108,14 +126,25 @@ async def identity(keycloak: str, tmp_path: Path) -> AsyncIterator[IdentityApi]:
 
     It may return browsers to the workspace's OIDC callback at :data:`WORKSPACE`.
     """
-    provider = {"issuer": keycloak, "client_id": "helpline-identity",
-                "client_secret": CLIENT_SECRET, "redirect_uri": REDIRECT_URI, "tenant": "acme",
-                "role_map": {"helpline-leads": "lead"}, "scope": "openid email profile"}
-    async with sqlite_units_of_work(tmp_path / "identity.db", MIGRATIONS, metadata,
-                                    IdentityUnitOfWork) as (unit_of_work, engine):
+    provider = {
+        "issuer": keycloak,
+        "client_id": "helpline-identity",
+        "client_secret": CLIENT_SECRET,
+        "redirect_uri": REDIRECT_URI,
+        "tenant": "acme",
+        "role_map": {"helpline-leads": "lead"},
+        "scope": "openid email profile",
+    }
+    async with sqlite_units_of_work(
+        tmp_path / "identity.db", MIGRATIONS, metadata, IdentityUnitOfWork
+    ) as (unit_of_work, engine):
         clock = Clock()
-        app = IdentityApi.app(unit_of_work, clock, oidc_providers={"keycloak": provider},
-                              oidc_return_urls=[WORKSPACE + "/signin/oidc/callback"])
+        app = IdentityApi.app(
+            unit_of_work,
+            clock,
+            oidc_providers={"keycloak": provider},
+            oidc_return_urls=[WORKSPACE + "/signin/oidc/callback"],
+        )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://identity") as client:
             api = IdentityApi(client, engine, clock)
@@ -133,8 +162,9 @@ async def sign_in_at_keycloak(authorization_url: str, username: str, password: s
         return answer.headers["location"]
 
 
-async def submit_login(browser: httpx.AsyncClient, page: httpx.Response, username: str,
-                       password: str) -> httpx.Response:
+async def submit_login(
+    browser: httpx.AsyncClient, page: httpx.Response, username: str, password: str
+) -> httpx.Response:
     """Post Keycloak's login form with its session cookies.
 
     They are marked Secure, which a client sends over https only, so they are passed by hand.
@@ -142,12 +172,16 @@ async def submit_login(browser: httpx.AsyncClient, page: httpx.Response, usernam
     action = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text)
     assert action, "no login form"
     cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in browser.cookies.jar)
-    return await browser.post(html.unescape(action.group(1)), headers={"Cookie": cookies},
-                              data={"username": username, "password": password})
+    return await browser.post(
+        html.unescape(action.group(1)),
+        headers={"Cookie": cookies},
+        data={"username": username, "password": password},
+    )
 
 
 async def test_a_keycloak_user_signs_in_with_pkce_and_gets_our_tokens(
-        identity: IdentityApi) -> None:
+    identity: IdentityApi,
+) -> None:
     start = await identity.client.get("/v1/oidc/keycloak/login")
     assert start.status_code == 302
     query = parse_qs(urlsplit(start.headers["location"]).query)
@@ -155,20 +189,27 @@ async def test_a_keycloak_user_signs_in_with_pkce_and_gets_our_tokens(
     back = await sign_in_at_keycloak(start.headers["location"], "ann", "ann-password-123")
     assert back.startswith(REDIRECT_URI)
     returned = parse_qs(urlsplit(back).query)
-    done = await identity.client.get("/v1/oidc/keycloak/callback", params={
-        "code": returned["code"][0], "state": returned["state"][0]})
+    done = await identity.client.get(
+        "/v1/oidc/keycloak/callback",
+        params={"code": returned["code"][0], "state": returned["state"][0]},
+    )
     assert done.status_code == 200, done.text
     tokens = done.json()
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert (claims["tenant"], claims["role"]) == ("acme", "lead")
     me = (await identity.client.get("/v1/me", headers=bearer(tokens["access_token"]))).json()
     assert me["email"] == "ann@acme.test" and me["role"] == "lead"
-    replay = await identity.client.get("/v1/oidc/keycloak/callback", params={
-        "code": returned["code"][0], "state": returned["state"][0]})
+    replay = await identity.client.get(
+        "/v1/oidc/keycloak/callback",
+        params={"code": returned["code"][0], "state": returned["state"][0]},
+    )
     assert replay.status_code == 401, "a state is used once"
     admin = await identity.login("acme", "root@acme.test")
-    audit = (await identity.client.get("/v1/audit", params={"action": "login.oidc"},
-                                       headers=bearer(admin))).json()["entries"]
+    audit = (
+        await identity.client.get(
+            "/v1/audit", params={"action": "login.oidc"}, headers=bearer(admin)
+        )
+    ).json()["entries"]
     assert audit[0]["detail"]["provider"] == "keycloak"
 
 
@@ -181,11 +222,10 @@ async def test_a_wrong_password_at_keycloak_gives_no_code(identity: IdentityApi)
 
 
 async def test_a_forged_state_is_refused(identity: IdentityApi) -> None:
-    response = await identity.client.get("/v1/oidc/keycloak/callback",
-                                         params={"code": "x", "state": "made-up"})
+    response = await identity.client.get(
+        "/v1/oidc/keycloak/callback", params={"code": "x", "state": "made-up"}
+    )
     assert response.status_code == 401
-
-
 
 
 class Internet(httpx.AsyncBaseTransport):
@@ -194,8 +234,9 @@ class Internet(httpx.AsyncBaseTransport):
     Identity answers at Keycloak's registered redirect URI (``http://127.0.0.1/...``, port 80).
     """
 
-    def __init__(self, workspace: httpx.AsyncBaseTransport,
-                 identity: httpx.AsyncBaseTransport) -> None:
+    def __init__(
+        self, workspace: httpx.AsyncBaseTransport, identity: httpx.AsyncBaseTransport
+    ) -> None:
         self.workspace, self.identity = workspace, identity
         self.network = httpx.AsyncHTTPTransport()
 
@@ -208,28 +249,33 @@ class Internet(httpx.AsyncBaseTransport):
 
 
 async def test_the_workspace_signs_a_keycloak_user_in_through_identity(
-        identity: IdentityApi, keycloak: str) -> None:
+    identity: IdentityApi, keycloak: str
+) -> None:
     to_identity = identity.client._transport  # the in-process identity app
-    urls = {f"{name}_url": f"http://{name}.internal" for name in
-            ("intake", "routing", "escalation", "notify")}
-    workspace = create_app(WorkspaceSettings(identity_url="http://identity", **urls),
-                           transport=to_identity)
+    urls = {
+        f"{name}_url": f"http://{name}.internal"
+        for name in ("intake", "routing", "escalation", "notify")
+    }
+    workspace = create_app(
+        WorkspaceSettings(identity_url="http://identity", **urls), transport=to_identity
+    )
     internet = Internet(httpx.ASGITransport(app=workspace), to_identity)
-    async with httpx.AsyncClient(transport=internet, follow_redirects=True,
-                                 timeout=30) as browser:
+    async with httpx.AsyncClient(transport=internet, follow_redirects=True, timeout=30) as browser:
         page = await browser.get(WORKSPACE + "/signin")
         assert "Sign in with Keycloak" in page.text
-        login = await browser.get(WORKSPACE + "/signin/oidc/keycloak",
-                                  params={"next": "/static/app.css"})
+        login = await browser.get(
+            WORKSPACE + "/signin/oidc/keycloak", params={"next": "/static/app.css"}
+        )
         assert str(login.url).startswith(keycloak), login.text[:500]
         assert [hop.status_code for hop in login.history] == [303]
         anonymous = browser.cookies["helpline_session"]
         landed = await submit_login(browser, login, "ann", "ann-password-123")
         hops = [(hop.status_code, hop.url.host, hop.url.path) for hop in landed.history]
-        assert hops == [(302, "127.0.0.1", urlsplit(keycloak).path
-                         + "/login-actions/authenticate"),
-                        (303, "127.0.0.1", "/v1/oidc/keycloak/callback"),
-                        (303, "workspace.test", "/signin/oidc/callback")], hops
+        assert hops == [
+            (302, "127.0.0.1", urlsplit(keycloak).path + "/login-actions/authenticate"),
+            (303, "127.0.0.1", "/v1/oidc/keycloak/callback"),
+            (303, "workspace.test", "/signin/oidc/callback"),
+        ], hops
         assert landed.status_code == 200 and str(landed.url) == WORKSPACE + "/static/app.css"
         assert browser.cookies["helpline_session"] != anonymous, "the session id is rotated"
     people = [session.person for session in workspace.state.sessions.signed_in()]

@@ -17,8 +17,9 @@ from helpline_shared.runtime.testing import sqlite_units_of_work
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[tuple[UnitOfWorkFactory, AsyncEngine]]:
     """A unit-of-work factory and engine on a fresh migrated database."""
-    async with sqlite_units_of_work(tmp_path / "identity.db", MIGRATIONS, metadata,
-                                    IdentityUnitOfWork) as made:
+    async with sqlite_units_of_work(
+        tmp_path / "identity.db", MIGRATIONS, metadata, IdentityUnitOfWork
+    ) as made:
         yield made
 
 
@@ -29,8 +30,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def identity(database: tuple[UnitOfWorkFactory, AsyncEngine],
-                   clock: Clock) -> AsyncIterator[IdentityApi]:
+async def identity(
+    database: tuple[UnitOfWorkFactory, AsyncEngine], clock: Clock
+) -> AsyncIterator[IdentityApi]:
     """Identity's routes over ASGI, with tenant ``acme`` and its admin signed in."""
     unit_of_work, engine = database
     app = IdentityApi.app(unit_of_work, clock)
@@ -40,5 +42,3 @@ async def identity(database: tuple[UnitOfWorkFactory, AsyncEngine],
         await api.create_tenant("acme", admin_email="root@acme.test")
         api.admin = await api.login("acme", "root@acme.test")
         yield api
-
-

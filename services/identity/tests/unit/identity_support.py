@@ -40,7 +40,10 @@ def settings(**overrides: Any) -> IdentitySettings:
     """Identity's settings for tests: a known operator key and issuer."""
     values: dict[str, Any] = {
         "operator_key_sha256": SecretStr(hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()),
-        "issuer": ISSUER, "signing_key_publish_lead": 0, **overrides}
+        "issuer": ISSUER,
+        "signing_key_publish_lead": 0,
+        **overrides,
+    }
     return IdentitySettings(**values)
 
 
@@ -69,32 +72,51 @@ class IdentityApi:
 
     async def create_tenant(self, tenant_id: str, *, admin_email: str) -> None:
         """Create a tenant with an admin whose password is ``PASSWORD``."""
-        response = await self.client.post("/v1/tenants", headers=bearer(OPERATOR_KEY), json={
-            "tenant_id": tenant_id, "name": tenant_id.title(),
-            "admin": {"name": "Root", "email": admin_email, "password": PASSWORD}})
+        response = await self.client.post(
+            "/v1/tenants",
+            headers=bearer(OPERATOR_KEY),
+            json={
+                "tenant_id": tenant_id,
+                "name": tenant_id.title(),
+                "admin": {"name": "Root", "email": admin_email, "password": PASSWORD},
+            },
+        )
         assert response.status_code == 201, response.text
 
     async def login(self, tenant: str, email: str, password: str = PASSWORD) -> str:
         """An access token of the person."""
-        response = await self.client.post("/v1/login", json={
-            "tenant": tenant, "email": email, "password": password})
+        response = await self.client.post(
+            "/v1/login", json={"tenant": tenant, "email": email, "password": password}
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
-    async def create_user(self, email: str, role: str = "agent", teams: tuple[str, ...] = (),
-                          token: str | None = None) -> dict[str, Any]:
+    async def create_user(
+        self, email: str, role: str = "agent", teams: tuple[str, ...] = (), token: str | None = None
+    ) -> dict[str, Any]:
         """Create a person with ``PASSWORD`` as the admin (or ``token``)."""
-        response = await self.client.post("/v1/users", headers=bearer(token or self.admin), json={
-            "name": email.split("@")[0], "email": email, "role": role, "teams": list(teams),
-            "password": PASSWORD})
+        response = await self.client.post(
+            "/v1/users",
+            headers=bearer(token or self.admin),
+            json={
+                "name": email.split("@")[0],
+                "email": email,
+                "role": role,
+                "teams": list(teams),
+                "password": PASSWORD,
+            },
+        )
         assert response.status_code == 201, response.text
         body: dict[str, Any] = response.json()
         return body
 
     async def create_key(self, *scopes: str, **extra: Any) -> dict[str, Any]:
         """Create an API key as the admin."""
-        response = await self.client.post("/v1/api-keys", headers=bearer(self.admin),
-                                          json={"name": "ci", "scopes": list(scopes), **extra})
+        response = await self.client.post(
+            "/v1/api-keys",
+            headers=bearer(self.admin),
+            json={"name": "ci", "scopes": list(scopes), **extra},
+        )
         assert response.status_code == 201, response.text
         body: dict[str, Any] = response.json()
         return body

@@ -62,7 +62,8 @@ def advance(verifier: CredentialVerifier, seconds: float) -> None:
 
 
 async def test_a_person_is_verified_offline_after_the_first_jwks_fetch(
-        identity: IdentityApi, verifier: CredentialVerifier, wire: CountingTransport) -> None:
+    identity: IdentityApi, verifier: CredentialVerifier, wire: CountingTransport
+) -> None:
     principal = await verifier.verify(identity.admin)
     assert (principal.kind, principal.tenant_id, principal.role) == ("person", "acme", "admin")
     assert principal.scopes == frozenset()  # people hold permissions by role, not scope
@@ -73,13 +74,15 @@ async def test_a_person_is_verified_offline_after_the_first_jwks_fetch(
 
 
 async def test_rotation_fails_no_verification_and_unknown_kids_refetch_at_a_bounded_rate(
-        identity: IdentityApi, verifier: CredentialVerifier, wire: CountingTransport) -> None:
+    identity: IdentityApi, verifier: CredentialVerifier, wire: CountingTransport
+) -> None:
     old_token = identity.admin
     await verifier.verify(old_token)
     await identity.client.post("/v1/signing-keys/rotate", headers=bearer(OPERATOR_KEY))
     new_token = await identity.login("acme", "root@acme.test")
-    assert jwt.get_unverified_header(new_token)["kid"] != jwt.get_unverified_header(
-        old_token)["kid"]
+    assert (
+        jwt.get_unverified_header(new_token)["kid"] != jwt.get_unverified_header(old_token)["kid"]
+    )
     # In production the new key is published a lead (>= min_refresh) before it signs; this
     # API signs at once, so the lead is played on the verifier's clock.
     advance(verifier, verifier.min_refresh)
@@ -94,7 +97,8 @@ async def test_rotation_fails_no_verification_and_unknown_kids_refetch_at_a_boun
 
 
 async def test_a_revoked_key_is_refused_within_its_cache_time(
-        identity: IdentityApi, verifier: CredentialVerifier) -> None:
+    identity: IdentityApi, verifier: CredentialVerifier
+) -> None:
     created = await identity.create_key("tickets:read")
     principal = await verifier.verify(created["key"])
     assert (principal.kind, principal.scopes) == ("integration", frozenset({"tickets:read"}))
@@ -106,12 +110,14 @@ async def test_a_revoked_key_is_refused_within_its_cache_time(
 
 
 async def test_a_suspended_tenant_and_a_deactivated_user_are_refused_within_a_second(
-        identity: IdentityApi, verifier: CredentialVerifier) -> None:
+    identity: IdentityApi, verifier: CredentialVerifier
+) -> None:
     user = await identity.create_user("ann@acme.test")
     agent = await identity.login("acme", "ann@acme.test")
     await verifier.verify(agent)
-    await identity.client.patch(f"/v1/users/{user['user_id']}", json={"active": False},
-                                headers=bearer(identity.admin))
+    await identity.client.patch(
+        f"/v1/users/{user['user_id']}", json={"active": False}, headers=bearer(identity.admin)
+    )
     advance(verifier, verifier.revocations_ttl)
     with pytest.raises(InvalidCredential, match="deactivated"):
         await verifier.verify(agent)
@@ -123,7 +129,8 @@ async def test_a_suspended_tenant_and_a_deactivated_user_are_refused_within_a_se
 
 
 async def test_without_identity_the_cache_serves_until_it_is_too_stale(
-        identity: IdentityApi, verifier: CredentialVerifier, wire: CountingTransport) -> None:
+    identity: IdentityApi, verifier: CredentialVerifier, wire: CountingTransport
+) -> None:
     await verifier.verify(identity.admin)
     wire.down = True
     advance(verifier, verifier.revocations_ttl)
@@ -134,7 +141,8 @@ async def test_without_identity_the_cache_serves_until_it_is_too_stale(
 
 
 async def test_the_fastapi_dependency_answers_401_403_and_the_principal(
-        identity: IdentityApi, verifier: CredentialVerifier) -> None:
+    identity: IdentityApi, verifier: CredentialVerifier
+) -> None:
     app = FastAPI()
 
     app.state.verifier = verifier

@@ -35,14 +35,24 @@ def test_the_newest_key_whose_time_has_come_signs() -> None:
     assert not keys[0].published(retire_at)
 
 
-PROVIDER = OidcProvider(issuer="https://idp.test", client_id="c", redirect_uri="https://x/cb",
-                        tenant="acme", role_map={"helpline-leads": "lead",
-                                                 "helpline-admins": "admin"})
+PROVIDER = OidcProvider(
+    issuer="https://idp.test",
+    client_id="c",
+    redirect_uri="https://x/cb",
+    tenant="acme",
+    role_map={"helpline-leads": "lead", "helpline-admins": "admin"},
+)
 
 
 def test_claims_map_to_the_strongest_role() -> None:
-    person = map_claims(PROVIDER, {"email": "a@acme.test", "email_verified": True,
-                                   "groups": ["helpline-leads", "helpline-admins", "x"]})
+    person = map_claims(
+        PROVIDER,
+        {
+            "email": "a@acme.test",
+            "email_verified": True,
+            "groups": ["helpline-leads", "helpline-admins", "x"],
+        },
+    )
     assert (person.tenant_id, person.role) == ("acme", "admin")
 
 
@@ -59,8 +69,13 @@ def test_an_unverified_email_or_a_missing_tenant_is_refused() -> None:
     per_claim = PROVIDER.model_copy(update={"tenant": None})
     with pytest.raises(InvalidCredentials):
         map_claims(per_claim, {"email": "a@acme.test", "groups": ["helpline-leads"]})
-    assert map_claims(per_claim, {"email": "a@acme.test", "groups": ["helpline-leads"],
-                                  "helpline_tenant": "beta"}).tenant_id == "beta"
+    assert (
+        map_claims(
+            per_claim,
+            {"email": "a@acme.test", "groups": ["helpline-leads"], "helpline_tenant": "beta"},
+        ).tenant_id
+        == "beta"
+    )
 
 
 def test_the_permission_table() -> None:

@@ -5,8 +5,16 @@ from pathlib import Path
 
 import helpline_identity.domain
 
-FRAMEWORKS = ("sqlalchemy", "fastapi", "faststream", "aiokafka", "opentelemetry", "starlette",
-              "alembic", "prometheus_client")
+FRAMEWORKS = (
+    "sqlalchemy",
+    "fastapi",
+    "faststream",
+    "aiokafka",
+    "opentelemetry",
+    "starlette",
+    "alembic",
+    "prometheus_client",
+)
 
 
 def imported_modules(path: Path) -> set[str]:

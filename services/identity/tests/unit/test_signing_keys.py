@@ -9,7 +9,8 @@ async def kids(identity: IdentityApi) -> list[str]:
 
 
 async def test_rotation_publishes_first_then_signs_then_retires_the_old_key(
-        identity: IdentityApi) -> None:
+    identity: IdentityApi,
+) -> None:
     old_token = identity.admin
     old_kid = jwt.get_unverified_header(old_token)["kid"]
     # This API's publish lead is 0: the new key signs at once; the old one stays published.

@@ -25,9 +25,15 @@ from helpline_shared.events import Event
 from helpline_shared.runtime.testing import outbox_events, sqlite_units_of_work
 
 
-def mail(*, subject: str = "Printer on fire", body: str = "It smokes.",
-         sender: str = "cy@customer.example", to: str = "support@acme.test",
-         message_id: str | None = None, headers: dict[str, str] | None = None) -> EmailMessage:
+def mail(
+    *,
+    subject: str = "Printer on fire",
+    body: str = "It smokes.",
+    sender: str = "cy@customer.example",
+    to: str = "support@acme.test",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
     """A simple text mail."""
     message = EmailMessage()
     message["From"] = f"Cy Customer <{sender}>"
@@ -55,17 +61,26 @@ class Intake:
             found = await uow.domains.named(tenant, name)
         if found is None:
             found = await domains.add_domain(tenant, name, self.unit_of_work())
-        return await domains.verify_domain(tenant, found.id, TrustedOwnership(),
-                                           self.unit_of_work)
+        return await domains.verify_domain(tenant, found.id, TrustedOwnership(), self.unit_of_work)
 
-    async def add_mailbox(self, tenant: str, address: str, aliases: list[str] | None = None
-                          ) -> Mailbox:
+    async def add_mailbox(
+        self, tenant: str, address: str, aliases: list[str] | None = None
+    ) -> Mailbox:
         """Configure a mailbox, verifying its domains for the tenant first."""
         for name in {domain_of(item) for item in [address, *(aliases or [])]}:
             await self.verify_domain(tenant, name)
-        mailbox = await requesters.add_mailbox(requesters.AddMailbox(
-            tenant_id=tenant, address=address, aliases=aliases or [], priority="normal",
-            type="question", tags=["email"], imap=None), self.unit_of_work())
+        mailbox = await requesters.add_mailbox(
+            requesters.AddMailbox(
+                tenant_id=tenant,
+                address=address,
+                aliases=aliases or [],
+                priority="normal",
+                type="question",
+                tags=["email"],
+                imap=None,
+            ),
+            self.unit_of_work(),
+        )
         self.mailboxes[address] = mailbox
         return mailbox
 
@@ -73,11 +88,15 @@ class Intake:
         """Deliver like the SMTP server does; return the statuses of newly stored mail."""
         data = raw.as_bytes() if isinstance(raw, EmailMessage) else raw
         targets = list(recipients) or ["support@acme.test"]
-        boxes = [box for box in [await mailbox_for(address, self.unit_of_work)
-                                 for address in targets] if box]
+        boxes = [
+            box
+            for box in [await mailbox_for(address, self.unit_of_work) for address in targets]
+            if box
+        ]
         stored = await store_raw(data, boxes, targets, "smtp", self.unit_of_work)
-        return [await process_inbound(item.inbound_id, self.processing)
-                for item in stored if item.new]
+        return [
+            await process_inbound(item.inbound_id, self.processing) for item in stored if item.new
+        ]
 
     async def tickets(self, tenant: str = "acme") -> list[Ticket]:
         """The tenant's tickets."""
@@ -95,19 +114,31 @@ class Intake:
 
     async def learn(self, event: Event) -> None:
         """Consume one of identity's events (a user created, changed or deactivated)."""
-        await handlers.on_event(Envelope(
-            id=new_event_id(), source="/helpline/identity", type=event.event_type,
-            time=event.occurred_at, subject=event.ticket_id, event=event), self.unit_of_work())
+        await handlers.on_event(
+            Envelope(
+                id=new_event_id(),
+                source="/helpline/identity",
+                type=event.event_type,
+                time=event.occurred_at,
+                subject=event.ticket_id,
+                event=event,
+            ),
+            self.unit_of_work(),
+        )
 
 
 @asynccontextmanager
-async def intake_on_sqlite(directory: Path, reply_token_secret: str | None = None
-                           ) -> AsyncIterator[Intake]:
+async def intake_on_sqlite(
+    directory: Path, reply_token_secret: str | None = None
+) -> AsyncIterator[Intake]:
     """An ``Intake`` with the mailbox support@acme.test (alias help@acme.test)."""
-    async with sqlite_units_of_work(directory / "intake.db", MIGRATIONS, metadata,
-                                    IntakeUnitOfWork) as (unit_of_work, engine):
-        intake = Intake(unit_of_work, engine,
-                        MailProcessing(unit_of_work, MemoryAttachmentStore(), 30.0,
-                                       reply_token_secret))
+    async with sqlite_units_of_work(
+        directory / "intake.db", MIGRATIONS, metadata, IntakeUnitOfWork
+    ) as (unit_of_work, engine):
+        intake = Intake(
+            unit_of_work,
+            engine,
+            MailProcessing(unit_of_work, MemoryAttachmentStore(), 30.0, reply_token_secret),
+        )
         await intake.add_mailbox("acme", "support@acme.test", ["help@acme.test"])
         yield intake

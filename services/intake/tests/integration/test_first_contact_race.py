@@ -19,17 +19,30 @@ pytestmark = pytest.mark.integration
 
 
 async def test_simultaneous_first_tickets_share_one_requester(
-        postgres: PostgresServer, tmp_path: Path) -> None:
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
     # Found by the pipeline benchmark: the second insert of the same new address raised a
     # unique violation and the API answered 500.
     url = postgres.create_database(unique_name("intake"))
     async with units_of_work(url, MIGRATIONS, metadata, IntakeUnitOfWork) as (uow, engine):
-        opened = await asyncio.gather(*(
-            handlers.open_ticket(handlers.OpenTicket(
-                tenant_id="acme", subject=f"Export fails {index}", description="since 4.2",
-                requester=Requester(email="New.Person@example.org"), priority="normal",
-                type="corrective", tags=[], channel="api"), uow())
-            for index in range(12)))
+        opened = await asyncio.gather(
+            *(
+                handlers.open_ticket(
+                    handlers.OpenTicket(
+                        tenant_id="acme",
+                        subject=f"Export fails {index}",
+                        description="since 4.2",
+                        requester=Requester(email="New.Person@example.org"),
+                        priority="normal",
+                        type="corrective",
+                        tags=[],
+                        channel="api",
+                    ),
+                    uow(),
+                )
+                for index in range(12)
+            )
+        )
         async with engine.connect() as connection:
             count = await connection.scalar(select(func.count()).select_from(requesters))
 

@@ -34,7 +34,8 @@ async def intake(tmp_path: Path) -> AsyncIterator[Intake]:
 
 
 async def test_oversize_mail_is_quarantined_from_its_header_and_stays_on_the_server(
-        dovecot: DovecotServer, intake: Intake, monkeypatch: pytest.MonkeyPatch) -> None:
+    dovecot: DovecotServer, intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = IMAPClient("127.0.0.1", port=dovecot.port, ssl=False, timeout=30)
     client.login("support@acme.test", PASSWORD)
     client.append("INBOX", mail(subject="Small one").as_bytes())
@@ -47,11 +48,19 @@ async def test_oversize_mail_is_quarantined_from_its_header_and_stays_on_the_ser
         return real_fetch(self, uids)
 
     monkeypatch.setattr(imap.ImapFolder, "fetch", counting_fetch)
-    mailbox = dataclasses.replace(intake.mailboxes["support@acme.test"], imap={
-        "host": "127.0.0.1", "port": dovecot.port, "username": "support@acme.test",
-        "password": PASSWORD, "ssl": False})
-    policy = imap.ImapPolicy(allow_private_networks=True, allow_plaintext=True,
-                             max_message_size=LIMIT)
+    mailbox = dataclasses.replace(
+        intake.mailboxes["support@acme.test"],
+        imap={
+            "host": "127.0.0.1",
+            "port": dovecot.port,
+            "username": "support@acme.test",
+            "password": PASSWORD,
+            "ssl": False,
+        },
+    )
+    policy = imap.ImapPolicy(
+        allow_private_networks=True, allow_plaintext=True, max_message_size=LIMIT
+    )
     assert await imap.poll_mailbox(mailbox, intake.processing, 50, policy) == 2
     assert len(downloaded) == 1
     [ticket] = await intake.tickets()

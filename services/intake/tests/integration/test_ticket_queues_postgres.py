@@ -42,39 +42,64 @@ def _row(number: int, tenant: str) -> dict[str, Any]:
     created = NOW - timedelta(days=30) + timedelta(minutes=number)
     sla: dict[str, dict[str, Any]] = {}
     if number % 3 == 0:
-        sla["first_response"] = {"state": "running", "clock_version": 1,
-                                 "deadline": (NOW + timedelta(minutes=number % 500)).isoformat()}
+        sla["first_response"] = {
+            "state": "running",
+            "clock_version": 1,
+            "deadline": (NOW + timedelta(minutes=number % 500)).isoformat(),
+        }
     elif number % 17 == 0:
-        sla["first_response"] = {"state": "breached", "breached": True, "clock_version": 1,
-                                 "deadline": (NOW - timedelta(hours=1)).isoformat()}
-    row = {"id": f"{tenant}-{number:06d}", "tenant_id": tenant,
-           "subject": f"Question {number}", "description": "details",
-           "requester_email": f"customer-{number % 1000}@example.org",
-           "requester_name": f"Customer {number}", "priority": "normal", "type": "question",
-           "tags": [], "channel": "api", "status": "open" if number % 4 else "solved",
-           "assignee_id": None if number % 5 else f"agent-{number % 20}", "sla": sla,
-           "created_at": created, "updated_at": created, "organization_id": None,
-           "mailbox": None, "merged_into_id": None, "tag_index": "",
-           "team": f"team-{number % 8}" if number % 7 else None}
+        sla["first_response"] = {
+            "state": "breached",
+            "breached": True,
+            "clock_version": 1,
+            "deadline": (NOW - timedelta(hours=1)).isoformat(),
+        }
+    row = {
+        "id": f"{tenant}-{number:06d}",
+        "tenant_id": tenant,
+        "subject": f"Question {number}",
+        "description": "details",
+        "requester_email": f"customer-{number % 1000}@example.org",
+        "requester_name": f"Customer {number}",
+        "priority": "normal",
+        "type": "question",
+        "tags": [],
+        "channel": "api",
+        "status": "open" if number % 4 else "solved",
+        "assignee_id": None if number % 5 else f"agent-{number % 20}",
+        "sla": sla,
+        "created_at": created,
+        "updated_at": created,
+        "organization_id": None,
+        "mailbox": None,
+        "merged_into_id": None,
+        "tag_index": "",
+        "team": f"team-{number % 8}" if number % 7 else None,
+    }
     row.update(derived_values(row))
     return row
 
 
 def _legacy(row: dict[str, Any]) -> dict[str, Any]:
-    kept = {key: value for key, value in row.items()
-            if key not in ("team", "next_deadline", "due_order", "sla_breached", "search_text")}
+    kept = {
+        key: value
+        for key, value in row.items()
+        if key not in ("team", "next_deadline", "due_order", "sla_breached", "search_text")
+    }
     return kept
 
 
 async def test_revision_0006_fills_the_derived_columns_of_existing_tickets(
-        postgres: PostgresServer) -> None:
+    postgres: PostgresServer,
+) -> None:
     url = postgres.create_database(unique_name("intake"))
     await asyncio.to_thread(upgrade, MIGRATIONS, url, "0005")
     engine = create_async_engine(url)
     async with engine.begin() as connection:
         # Only the columns revision 0005 has: the insert names no other.
-        await connection.execute(sa.insert(tickets), [_legacy(_row(number, "acme"))
-                                                      for number in (0, 1, 17)])
+        await connection.execute(
+            sa.insert(tickets), [_legacy(_row(number, "acme")) for number in (0, 1, 17)]
+        )
     await engine.dispose()
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
     engine = create_async_engine(url)
@@ -87,33 +112,59 @@ async def test_revision_0006_fills_the_derived_columns_of_existing_tickets(
     assert rows["acme-000001"].search_text == "question 1\ncustomer-1@example.org\ncustomer 1"
 
 
-async def test_filters_sorts_and_backlog_on_ten_thousand_tickets(
-        postgres: PostgresServer) -> None:
+async def test_filters_sorts_and_backlog_on_ten_thousand_tickets(postgres: PostgresServer) -> None:
     url = postgres.create_database(unique_name("intake"))
     async with units_of_work(url, MIGRATIONS, metadata, IntakeUnitOfWork) as (uow, engine):
         rows = [_row(number, "acme") for number in range(TICKETS)]
         async with engine.begin() as connection:
             await connection.execute(sa.insert(tickets), rows)
-            await connection.execute(sa.insert(tickets),
-                                     [_row(number, "globex") for number in range(500)])
+            await connection.execute(
+                sa.insert(tickets), [_row(number, "globex") for number in range(500)]
+            )
             await connection.execute(sa.text("ANALYZE tickets"))
 
         cases: list[tuple[TicketFilter, TicketSort, list[str]]] = [
-            (TicketFilter(unassigned=True), "created",
-             [row["id"] for row in rows if row["assignee_id"] is None]),
-            (TicketFilter(team="team-3"), "created",
-             [row["id"] for row in rows if row["team"] == "team-3"]),
-            (TicketFilter(sla="breached"), "created",
-             [row["id"] for row in rows if row["sla_breached"]]),
-            (TicketFilter(sla="at_risk", now=NOW), "created",
-             [row["id"] for row in rows if row["due_order"] <= NOW + timedelta(hours=1)]),
-            (TicketFilter(text="CUSTOMER-77@"), "created",
-             [row["id"] for row in rows if "customer-77@" in row["search_text"]]),
-            (TicketFilter(text="Customer 1234"), "created",
-             [row["id"] for row in rows if "customer 1234" in row["search_text"]]),
-            (TicketFilter(team="team-5"), "sla",
-             [row["id"] for row in sorted(rows, key=lambda item: (
-                 item["due_order"], item["created_at"], item["id"])) if row["team"] == "team-5"]),
+            (
+                TicketFilter(unassigned=True),
+                "created",
+                [row["id"] for row in rows if row["assignee_id"] is None],
+            ),
+            (
+                TicketFilter(team="team-3"),
+                "created",
+                [row["id"] for row in rows if row["team"] == "team-3"],
+            ),
+            (
+                TicketFilter(sla="breached"),
+                "created",
+                [row["id"] for row in rows if row["sla_breached"]],
+            ),
+            (
+                TicketFilter(sla="at_risk", now=NOW),
+                "created",
+                [row["id"] for row in rows if row["due_order"] <= NOW + timedelta(hours=1)],
+            ),
+            (
+                TicketFilter(text="CUSTOMER-77@"),
+                "created",
+                [row["id"] for row in rows if "customer-77@" in row["search_text"]],
+            ),
+            (
+                TicketFilter(text="Customer 1234"),
+                "created",
+                [row["id"] for row in rows if "customer 1234" in row["search_text"]],
+            ),
+            (
+                TicketFilter(team="team-5"),
+                "sla",
+                [
+                    row["id"]
+                    for row in sorted(
+                        rows, key=lambda item: (item["due_order"], item["created_at"], item["id"])
+                    )
+                    if row["team"] == "team-5"
+                ],
+            ),
         ]
         timings: dict[str, float] = {}
         for where, sort, expected in cases:
@@ -123,8 +174,9 @@ async def test_filters_sorts_and_backlog_on_ten_thousand_tickets(
             while True:
                 async with uow().read_only() as unit:
                     started = time.perf_counter()
-                    page = await unit.tickets.page("acme", limit=200, after=after,
-                                                   where=where, sort=sort)
+                    page = await unit.tickets.page(
+                        "acme", limit=200, after=after, where=where, sort=sort
+                    )
                     slowest = max(slowest, time.perf_counter() - started)
                 if not page:
                     break
@@ -148,8 +200,9 @@ async def test_filters_sorts_and_backlog_on_ten_thousand_tickets(
                 await connection.execute(page_query("acme", limit=26, where=where, sort=sort))
                 sa.event.remove(connection.sync_connection, "before_cursor_execute", record)
                 [(statement, parameters)] = sent
-                explained = await connection.exec_driver_sql("EXPLAIN ANALYZE " + statement,
-                                                             parameters)
+                explained = await connection.exec_driver_sql(
+                    "EXPLAIN ANALYZE " + statement, parameters
+                )
                 plans[_label(where, sort)] = "\n".join(str(row[0]) for row in explained)
     print("\nslowest page, seconds:", {key: round(value, 4) for key, value in timings.items()})
     for key, plan in plans.items():
@@ -163,11 +216,11 @@ async def test_filters_sorts_and_backlog_on_ten_thousand_tickets(
     assert all(value < 1.0 for value in timings.values()), timings
     # Every list reads by an index; a search may read the table: at 10,000 rows the planner
     # rightly prefers that to the trigram index (which it takes from about 100,000 on).
-    assert not [key for key, plan in plans.items()
-                if "Seq Scan" in plan and "'text'" not in key], plans
+    assert not [key for key, plan in plans.items() if "Seq Scan" in plan and "'text'" not in key], (
+        plans
+    )
 
 
 def _label(where: TicketFilter, sort: TicketSort) -> str:
-    shown = {key: value for key, value in vars(where).items()
-             if value is not None and key != "now"}
+    shown = {key: value for key, value in vars(where).items() if value is not None and key != "now"}
     return f"{shown} sort={sort}"

@@ -19,27 +19,41 @@ Factory = Callable[[], IntakeUnitOfWork]
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[tuple[Factory, AsyncEngine]]:
-    async with sqlite_units_of_work(tmp_path / "intake.db", MIGRATIONS, metadata,
-                                    IntakeUnitOfWork) as made:
+    async with sqlite_units_of_work(
+        tmp_path / "intake.db", MIGRATIONS, metadata, IntakeUnitOfWork
+    ) as made:
         yield made
 
 
 async def open_for(unit_of_work: Factory, email: str) -> tuple[str | None, str | None]:
     """The organisation and plan the ticket opened for ``email`` was published with."""
-    ticket = await handlers.open_ticket(handlers.OpenTicket(
-        tenant_id="acme", subject="Export fails", description="since 4.2",
-        requester=Requester(email=email), priority="high", type="corrective", tags=[],
-        channel="api"), unit_of_work())
+    ticket = await handlers.open_ticket(
+        handlers.OpenTicket(
+            tenant_id="acme",
+            subject="Export fails",
+            description="since 4.2",
+            requester=Requester(email=email),
+            priority="high",
+            type="corrective",
+            tags=[],
+            channel="api",
+        ),
+        unit_of_work(),
+    )
     [created] = [event for event in ticket.events if isinstance(event, TicketCreated)]
     return created.organization_id, created.plan
 
 
 async def test_a_returning_requester_and_its_organisation_are_one_select(
-        database: tuple[Factory, AsyncEngine]) -> None:
+    database: tuple[Factory, AsyncEngine],
+) -> None:
     unit_of_work, engine = database
-    organization = await requesters.save_organization(requesters.SaveOrganization(
-        tenant_id="acme", name="Customer Inc", plan="premium", domains=["customer.example"]),
-        unit_of_work())
+    organization = await requesters.save_organization(
+        requesters.SaveOrganization(
+            tenant_id="acme", name="Customer Inc", plan="premium", domains=["customer.example"]
+        ),
+        unit_of_work(),
+    )
     log = StatementLog(engine)
     first = await open_for(unit_of_work, "cy@customer.example")
     new_requester = log.count("SELECT")
@@ -55,13 +69,17 @@ async def test_a_returning_requester_and_its_organisation_are_one_select(
 
 
 async def test_a_requester_without_organisation_or_of_a_removed_one_has_no_plan(
-        database: tuple[Factory, AsyncEngine]) -> None:
+    database: tuple[Factory, AsyncEngine],
+) -> None:
     unit_of_work, _ = database
     alone = await open_for(unit_of_work, "solo@nowhere.example")
     again = await open_for(unit_of_work, "solo@nowhere.example")
-    elsewhere = await requesters.save_organization(requesters.SaveOrganization(
-        tenant_id="globex", name="Globex", plan="enterprise", domains=["globex.example"]),
-        unit_of_work())
+    elsewhere = await requesters.save_organization(
+        requesters.SaveOrganization(
+            tenant_id="globex", name="Globex", plan="enterprise", domains=["globex.example"]
+        ),
+        unit_of_work(),
+    )
     async with unit_of_work() as uow:
         record = await uow.directory.requester_by_email("acme", "solo@nowhere.example")
         assert record is not None

@@ -35,8 +35,10 @@ class Tenants:
 
     def client(self, tenant: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://intake",
-            headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, ('admin',))}"})
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://intake",
+            headers={"authorization": f"Bearer {IDENTITY.api_key(tenant, ('admin',))}"},
+        )
 
     async def own(self, client: httpx.AsyncClient, name: str) -> dict[str, Any]:
         """Add ``name``, publish its record and verify it."""
@@ -50,8 +52,7 @@ class Tenants:
 
 @pytest.fixture
 async def tenants(tmp_path: Path) -> AsyncIterator[Tenants]:
-    settings = IntakeSettings(data_dir=tmp_path, **IDENTITY.settings(),
-                              smtp_server_enabled=False)
+    settings = IntakeSettings(data_dir=tmp_path, **IDENTITY.settings(), smtp_server_enabled=False)
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
     dns = PublishedRecords()
     app, runtime = bootstrap(settings, ownership=dns)
@@ -70,8 +71,13 @@ async def test_an_unverified_domain_is_refused_naming_the_field(tenants: Tenants
         assert response.status_code == 422
         assert detail(response).startswith("address: the domain acme.test is not a verified")
         await tenants.own(acme, "acme.test")
-        response = await acme.post("/v1/mailboxes", json={
-            "address": "support@acme.test", "aliases": ["help@acme.test", "x@elsewhere.test"]})
+        response = await acme.post(
+            "/v1/mailboxes",
+            json={
+                "address": "support@acme.test",
+                "aliases": ["help@acme.test", "x@elsewhere.test"],
+            },
+        )
         assert response.status_code == 422 and detail(response).startswith("aliases.1: ")
         response = await acme.post("/v1/mailboxes", json={"address": "support@acme.test"})
         assert response.status_code == 201, response.text
@@ -92,19 +98,21 @@ async def test_verification_needs_the_published_record(tenants: Tenants) -> None
 
 
 async def test_another_tenant_cannot_claim_a_verified_domain_or_its_addresses(
-        tenants: Tenants) -> None:
+    tenants: Tenants,
+) -> None:
     async with tenants.client("acme") as acme, tenants.client("mallory") as mallory:
         pending = (await mallory.post("/v1/domains", json={"name": "acme.test"})).json()
         await tenants.own(acme, "acme.test")
-        assert (await acme.post("/v1/mailboxes", json={
-            "address": "support@acme.test"})).status_code == 201
+        assert (
+            await acme.post("/v1/mailboxes", json={"address": "support@acme.test"})
+        ).status_code == 201
 
         # Mallory's pending claim can no longer be verified, even with a record in place.
-        tenants.dns.records.add((pending["verification"]["name"],
-                                 pending["verification"]["value"]))
+        tenants.dns.records.add((pending["verification"]["name"], pending["verification"]["value"]))
         response = await mallory.post(f"/v1/domains/{pending['id']}/verify")
         assert response.status_code == 409 and "acme" not in detail(response).replace(
-            "acme.test", "")
+            "acme.test", ""
+        )
         response = await mallory.post("/v1/domains", json={"name": "acme.test"})
         assert response.status_code == 409
         fresh = await mallory.post("/v1/domains", json={"name": "ACME.test."})
@@ -120,14 +128,16 @@ async def test_a_taken_address_answers_409_without_naming_it(tenants: Tenants) -
     async with tenants.client("acme") as acme:
         await tenants.own(acme, "acme.test")
         await acme.post("/v1/mailboxes", json={"address": "support@acme.test"})
-        response = await acme.post("/v1/mailboxes", json={
-            "address": "sales@acme.test", "aliases": ["support@acme.test"]})
+        response = await acme.post(
+            "/v1/mailboxes", json={"address": "sales@acme.test", "aliases": ["support@acme.test"]}
+        )
         assert response.status_code == 409
         assert "support@" not in detail(response) and "acme" not in detail(response)
 
 
 async def test_a_mailbox_outside_its_tenants_verified_domains_takes_no_mail(
-        tenants: Tenants) -> None:
+    tenants: Tenants,
+) -> None:
     async with tenants.client("acme") as acme:
         domain = await tenants.own(acme, "acme.test")
         await acme.post("/v1/mailboxes", json={"address": "support@acme.test"})

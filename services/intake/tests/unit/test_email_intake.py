@@ -57,9 +57,14 @@ async def intake(tmp_path: Path) -> AsyncIterator[Intake]:
         yield made
 
 
-def reply_to(original: EmailMessage, *, subject: str = "Re: something",
-             sender: str = "cy@customer.example", references: bool = False,
-             headers: dict[str, str] | None = None) -> EmailMessage:
+def reply_to(
+    original: EmailMessage,
+    *,
+    subject: str = "Re: something",
+    sender: str = "cy@customer.example",
+    references: bool = False,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
     answer = mail(subject=subject, body="More details.", sender=sender, headers=headers)
     if references:
         answer["References"] = f"<unrelated@x.example> {original['Message-ID']}"
@@ -72,20 +77,21 @@ async def test_a_new_mail_opens_a_ticket_on_its_mailbox(intake: Intake) -> None:
     assert await intake.deliver(mail()) == ["processed"]
     [ticket] = await intake.tickets()
     assert (ticket.channel, ticket.mailbox, ticket.subject) == (
-        "email", "support@acme.test", "Printer on fire")
+        "email",
+        "support@acme.test",
+        "Printer on fire",
+    )
     assert ticket.requester_email == "cy@customer.example" and ticket.tags == ["email"]
     [message] = await intake.messages(ticket.id)
     assert message.email_message_id and "It smokes." in message.body
     assert [event.type for event in await intake.events()] == [CREATED]
 
 
-async def test_a_reply_threads_by_in_reply_to_and_a_cc_reply_by_references(intake: Intake
-                                                                           ) -> None:
+async def test_a_reply_threads_by_in_reply_to_and_a_cc_reply_by_references(intake: Intake) -> None:
     original = mail()
     await intake.deliver(original)
     await intake.deliver(reply_to(original))
-    await intake.deliver(reply_to(original, sender="colleague@customer.example",
-                                  references=True))
+    await intake.deliver(reply_to(original, sender="colleague@customer.example", references=True))
     [ticket] = await intake.tickets()
     assert len(await intake.messages(ticket.id)) == 3
 
@@ -101,20 +107,29 @@ async def test_the_ticket_token_in_subject_or_plus_address_threads(intake: Intak
     [ticket] = await intake.tickets()
     token = ticket.id[:8]
     await intake.deliver(mail(subject=f"Re: [#{token}] Printer on fire"))
-    await intake.deliver(mail(subject="no token here", to=f"support+{token}@acme.test"),
-                         f"support+{token}@acme.test")
+    await intake.deliver(
+        mail(subject="no token here", to=f"support+{token}@acme.test"), f"support+{token}@acme.test"
+    )
     assert len(await intake.tickets()) == 1
     assert len(await intake.messages(ticket.id)) == 3
 
 
 async def test_a_reply_to_our_notification_threads_by_the_outbound_message_id(
-        intake: Intake) -> None:
+    intake: Intake,
+) -> None:
     await intake.deliver(mail())
     [ticket] = await intake.tickets()
     delivered = NotificationDelivered(
-        tenant_id="acme", ticket_id=ticket.id, occurred_at=utcnow(), notification_id="n1",
-        channel="email", trigger_event_id="e1", trigger_event_type=CREATED, attempt=1,
-        outbound_message_id="<ack-1@helpline.test>")
+        tenant_id="acme",
+        ticket_id=ticket.id,
+        occurred_at=utcnow(),
+        notification_id="n1",
+        channel="email",
+        trigger_event_id="e1",
+        trigger_event_type=CREATED,
+        attempt=1,
+        outbound_message_id="<ack-1@helpline.test>",
+    )
     record = to_record(delivered, source="/tests")
     await handlers.on_event(from_record(record.headers, record.value), intake.unit_of_work())
     answer = mail(subject="Re: your request", headers={"In-Reply-To": "<ack-1@helpline.test>"})
@@ -137,35 +152,47 @@ async def test_a_retried_delivery_or_two_mailboxes_make_one_ticket(intake: Intak
 
 
 async def test_a_reused_message_id_with_other_content_is_stored_and_processed(
-        intake: Intake) -> None:
+    intake: Intake,
+) -> None:
     first = mail(message_id="<same@customer.example>")
-    clash = mail(message_id="<same@customer.example>", sender="mallory@evil.example",
-                 subject="Other matter", body="Entirely different.")
+    clash = mail(
+        message_id="<same@customer.example>",
+        sender="mallory@evil.example",
+        subject="Other matter",
+        body="Entirely different.",
+    )
     assert await intake.deliver(first) == ["processed"]
     assert await intake.deliver(clash) == ["processed"]
     assert await intake.deliver(clash) == [], "a retry of the second mail is still a repeat"
     tickets = await intake.tickets()
     assert sorted(ticket.requester_email for ticket in tickets) == [
-        "cy@customer.example", "mallory@evil.example"]
+        "cy@customer.example",
+        "mallory@evil.example",
+    ]
 
 
 async def test_a_sender_address_with_a_control_character_is_quarantined_not_a_ticket(
-        intake: Intake) -> None:
+    intake: Intake,
+) -> None:
     for sender in (b"cy\x00@customer.example", b"cy\xe2\x80\xae@customer.example"):
-        raw = (b"From: Cy <" + sender + b">\r\nTo: support@acme.test\r\nSubject: Help\r\n"
-               b"Message-ID: <" + sender.replace(b"@", b".") + b"@x>\r\n\r\nPlease.\r\n")
+        raw = (
+            b"From: Cy <" + sender + b">\r\nTo: support@acme.test\r\nSubject: Help\r\n"
+            b"Message-ID: <" + sender.replace(b"@", b".") + b"@x>\r\n\r\nPlease.\r\n"
+        )
         assert await intake.deliver(raw) == ["quarantined"]
     assert await intake.tickets() == []
     async with intake.unit_of_work() as uow:
         quarantined = await uow.mail.inbound_list(status="quarantined", tenant_id="acme")
-    assert [record.reason and "control or bidirectional" in record.reason
-            for record in quarantined] == [True, True]
+    assert [
+        record.reason and "control or bidirectional" in record.reason for record in quarantined
+    ] == [True, True]
 
 
-async def test_control_and_bidi_characters_are_dropped_from_a_senders_name(
-        intake: Intake) -> None:
-    raw = (b"From: =?utf-8?q?Cy=E2=80=AE_Cus=00tomer?= <cy@customer.example>\r\n"
-           b"To: support@acme.test\r\nSubject: Help\r\n\r\nPlease.\r\n")
+async def test_control_and_bidi_characters_are_dropped_from_a_senders_name(intake: Intake) -> None:
+    raw = (
+        b"From: =?utf-8?q?Cy=E2=80=AE_Cus=00tomer?= <cy@customer.example>\r\n"
+        b"To: support@acme.test\r\nSubject: Help\r\n\r\nPlease.\r\n"
+    )
     assert await intake.deliver(raw) == ["processed"]
     [ticket] = await intake.tickets()
     assert ticket.requester_name == "Cy Customer"
@@ -175,10 +202,12 @@ async def test_an_out_of_office_reply_is_recorded_but_never_reopens(intake: Inta
     original = mail()
     await intake.deliver(original)
     [ticket] = await intake.tickets()
-    await handlers.update_ticket(handlers.UpdateTicket("acme", ticket.id, status="pending"),
-                                 intake.unit_of_work())
-    await intake.deliver(reply_to(original, subject="Out of office",
-                                  headers={"Auto-Submitted": "auto-replied"}))
+    await handlers.update_ticket(
+        handlers.UpdateTicket("acme", ticket.id, status="pending"), intake.unit_of_work()
+    )
+    await intake.deliver(
+        reply_to(original, subject="Out of office", headers={"Auto-Submitted": "auto-replied"})
+    )
     [ticket] = await intake.tickets()
     assert ticket.status == "pending"
     added = [event.event for event in await intake.events() if event.type == ADDED]
@@ -190,10 +219,12 @@ async def test_an_unthreaded_auto_reply_is_quarantined_not_a_ticket(intake: Inta
     assert await intake.tickets() == []
 
 
-@pytest.mark.parametrize("sender", ["noreply@shop.example", "no-reply@monitor.example",
-                                    "donotreply@forms.example"])
+@pytest.mark.parametrize(
+    "sender", ["noreply@shop.example", "no-reply@monitor.example", "donotreply@forms.example"]
+)
 async def test_a_no_reply_web_form_with_reply_to_opens_a_ticket_for_that_person(
-        intake: Intake, sender: str) -> None:
+    intake: Intake, sender: str
+) -> None:
     form = mail(sender=sender, headers={"Reply-To": "Dee Buyer <Dee@Buyer.example>"})
     assert await intake.deliver(form) == ["processed"]
     [ticket] = await intake.tickets()
@@ -202,10 +233,12 @@ async def test_a_no_reply_web_form_with_reply_to_opens_a_ticket_for_that_person(
 
 @pytest.mark.parametrize("reply_to", [None, "noreply@shop.example", "not an address"])
 async def test_a_no_reply_mail_without_a_usable_reply_to_stays_quarantined(
-        intake: Intake, reply_to: str | None) -> None:
+    intake: Intake, reply_to: str | None
+) -> None:
     headers = {"Reply-To": reply_to} if reply_to else {}
     assert await intake.deliver(mail(sender="noreply@shop.example", headers=headers)) == [
-        "quarantined"]
+        "quarantined"
+    ]
     assert await intake.tickets() == []
 
 
@@ -220,13 +253,15 @@ async def test_a_bounce_is_linked_to_its_ticket_and_published(intake: Intake) ->
     bounced = event.event
     assert isinstance(bounced, EmailBounced)
     assert (bounced.address, bounced.permanent, bounced.linked) == (
-        "cy@customer.example", True, True)
+        "cy@customer.example",
+        True,
+        True,
+    )
     [ticket] = await intake.tickets()
     assert ticket.status == "new"
 
 
-async def test_unparseable_mail_is_quarantined_with_a_reason_and_replays(intake: Intake
-                                                                         ) -> None:
+async def test_unparseable_mail_is_quarantined_with_a_reason_and_replays(intake: Intake) -> None:
     assert await intake.deliver(b"\x00\x01 not a mail at all") == ["quarantined"]
     async with intake.unit_of_work() as uow:
         [record] = await uow.mail.inbound_list(status="quarantined", tenant_id="acme")
@@ -236,13 +271,15 @@ async def test_unparseable_mail_is_quarantined_with_a_reason_and_replays(intake:
 
 
 async def test_a_mail_to_a_merged_ticket_lands_on_the_ticket_it_was_merged_into(
-        intake: Intake) -> None:
+    intake: Intake,
+) -> None:
     first, second = mail(subject="A"), mail(subject="B")
     await intake.deliver(first)
     await intake.deliver(second)
     target, source = await intake.tickets()
-    await handlers.merge_tickets(handlers.MergeTickets("acme", source.id, target.id),
-                                 intake.unit_of_work())
+    await handlers.merge_tickets(
+        handlers.MergeTickets("acme", source.id, target.id), intake.unit_of_work()
+    )
     await intake.deliver(reply_to(second))
     assert len(await intake.messages(target.id)) == 3
 

@@ -8,8 +8,10 @@ from helpline_intake.domain.email.threading import tokens_in
 
 
 def test_html_only_mail_gets_derived_text_and_sanitised_html() -> None:
-    raw = (b"From: a@b.example\r\nSubject: hi\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-           b"<p>Hello <b>there</b></p><script>alert(1)</script><p>Line two</p>")
+    raw = (
+        b"From: a@b.example\r\nSubject: hi\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<p>Hello <b>there</b></p><script>alert(1)</script><p>Line two</p>"
+    )
     parsed = parse_email(raw)
     assert "Hello there" in parsed.text and "Line two" in parsed.text
     assert "alert" not in parsed.text
@@ -18,10 +20,12 @@ def test_html_only_mail_gets_derived_text_and_sanitised_html() -> None:
 
 
 def test_rfc2047_subjects_and_legacy_charsets_are_decoded() -> None:
-    raw = (b"From: =?iso-8859-1?q?Ren=E9?= <rene@b.example>\r\n"
-           b"Subject: =?utf-8?b?w4ljaGVjIGQnaW1wcmVzc2lvbg==?=\r\n"
-           b"Content-Type: text/plain; charset=iso-8859-1\r\n"
-           b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 froid\r\n")
+    raw = (
+        b"From: =?iso-8859-1?q?Ren=E9?= <rene@b.example>\r\n"
+        b"Subject: =?utf-8?b?w4ljaGVjIGQnaW1wcmVzc2lvbg==?=\r\n"
+        b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 froid\r\n"
+    )
     parsed = parse_email(raw)
     assert parsed.subject == "Échec d'impression"
     assert parsed.from_name == "René" and parsed.text.strip() == "Café froid"
@@ -33,8 +37,9 @@ def test_alternative_prefers_both_parts_and_attachments_keep_their_bytes() -> No
     message["Subject"] = "logs"
     message.set_content("plain body")
     message.add_alternative("<p>html body</p>", subtype="html")
-    message.add_attachment(b"\x00\x01log", maintype="application", subtype="octet-stream",
-                           filename="app.log")
+    message.add_attachment(
+        b"\x00\x01log", maintype="application", subtype="octet-stream", filename="app.log"
+    )
     forwarded = EmailMessage()
     forwarded["Subject"] = "original"
     forwarded.set_content("forwarded text")
@@ -75,12 +80,14 @@ def test_auto_replies_are_recognised_by_their_headers() -> None:
 
 
 def test_remote_images_are_blocked_and_embedded_ones_kept() -> None:
-    raw = (b"From: a@b.example\r\nSubject: hi\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-           b'<p>Hi<img src="https://tracker.example/open.gif?u=1" alt="logo">'
-           b'<img src="//cdn.example/x.png" srcset="https://cdn.example/x2.png 2x">'
-           b'<img src="cid:part1@b.example"><img src="data:image/png;base64,iVBORw0KGgo=">'
-           b'<img src="data:image/svg+xml;base64,PHN2Zz4=">'
-           b'<a href="data:text/html,x">data link</a><a href="https://ok.example/">ok</a></p>')
+    raw = (
+        b"From: a@b.example\r\nSubject: hi\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<p>Hi<img src="https://tracker.example/open.gif?u=1" alt="logo">'
+        b'<img src="//cdn.example/x.png" srcset="https://cdn.example/x2.png 2x">'
+        b'<img src="cid:part1@b.example"><img src="data:image/png;base64,iVBORw0KGgo=">'
+        b'<img src="data:image/svg+xml;base64,PHN2Zz4=">'
+        b'<a href="data:text/html,x">data link</a><a href="https://ok.example/">ok</a></p>'
+    )
     html = parse_email(raw).html
     assert html is not None
     assert "tracker.example" not in html and "cdn.example" not in html

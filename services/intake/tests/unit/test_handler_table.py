@@ -43,54 +43,120 @@ Factory = Callable[[], IntakeUnitOfWork]
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[tuple[Factory, AsyncEngine]]:
-    async with sqlite_units_of_work(tmp_path / "intake.db", MIGRATIONS, metadata,
-                                    IntakeUnitOfWork) as made:
+    async with sqlite_units_of_work(
+        tmp_path / "intake.db", MIGRATIONS, metadata, IntakeUnitOfWork
+    ) as made:
         yield made
 
 
 def test_the_table_applies_what_intake_follows_and_nothing_else() -> None:
     table = handlers.handler_table()
-    assert {TicketAssigned.event_type, SlaClockStarted.event_type,
-            NotificationDelivered.event_type, UserCreated.event_type} <= table.event_types
+    assert {
+        TicketAssigned.event_type,
+        SlaClockStarted.event_type,
+        NotificationDelivered.event_type,
+        UserCreated.event_type,
+    } <= table.event_types
     assert table.get(TicketCreated.event_type) is None
     assert table.get(NotificationFailed.event_type) is None
 
 
 async def test_a_batch_is_one_transaction_and_no_handler_owns_it(
-        database: tuple[Factory, AsyncEngine]) -> None:
+    database: tuple[Factory, AsyncEngine],
+) -> None:
     unit_of_work, engine = database
-    opened = await handlers.open_ticket(handlers.OpenTicket(
-        tenant_id="acme", subject="Export fails", description="since 4.2",
-        requester=Requester(email="cy@example.org"), priority="high", type="corrective",
-        tags=[], channel="api"), unit_of_work())
+    opened = await handlers.open_ticket(
+        handlers.OpenTicket(
+            tenant_id="acme",
+            subject="Export fails",
+            description="since 4.2",
+            requester=Requester(email="cy@example.org"),
+            priority="high",
+            type="corrective",
+            tags=[],
+            channel="api",
+        ),
+        unit_of_work(),
+    )
     now = utcnow()
     events = [
-        TicketAssigned(tenant_id="acme", ticket_id=opened.id, occurred_at=now,
-                       agent_id="agent-1", agent_name="Ada", agent_email="ada@acme.test",
-                       channel="api", candidates_considered=1, reason="only one"),
-        SlaClockStarted(tenant_id="acme", ticket_id=opened.id, occurred_at=now,
-                        metric="first_response", target_seconds=60, started_at=now,
-                        deadline=now + timedelta(minutes=1), clock_version=1, reason="high"),
-        SlaBreached(tenant_id="acme", ticket_id=opened.id, occurred_at=now,
-                    metric="first_response", deadline=now + timedelta(minutes=1),
-                    clock_version=1, reason="no reply"),
-        NotificationDelivered(tenant_id="acme", ticket_id=opened.id, occurred_at=now,
-                              notification_id="n1", channel="email", trigger_event_id="e1",
-                              trigger_event_type=TicketCreated.event_type, attempt=1,
-                              outbound_message_id="<ack-1@helpline.test>"),
-        UserCreated(tenant_id="acme", occurred_at=now, user_id="u-1", name="Ada",
-                    email="ada@acme.test", role="agent"),
-        UserUpdated(tenant_id="acme", occurred_at=now, user_id="u-1", name="Ada L.",
-                    email="ada@acme.test", role="lead"),
+        TicketAssigned(
+            tenant_id="acme",
+            ticket_id=opened.id,
+            occurred_at=now,
+            agent_id="agent-1",
+            agent_name="Ada",
+            agent_email="ada@acme.test",
+            channel="api",
+            candidates_considered=1,
+            reason="only one",
+        ),
+        SlaClockStarted(
+            tenant_id="acme",
+            ticket_id=opened.id,
+            occurred_at=now,
+            metric="first_response",
+            target_seconds=60,
+            started_at=now,
+            deadline=now + timedelta(minutes=1),
+            clock_version=1,
+            reason="high",
+        ),
+        SlaBreached(
+            tenant_id="acme",
+            ticket_id=opened.id,
+            occurred_at=now,
+            metric="first_response",
+            deadline=now + timedelta(minutes=1),
+            clock_version=1,
+            reason="no reply",
+        ),
+        NotificationDelivered(
+            tenant_id="acme",
+            ticket_id=opened.id,
+            occurred_at=now,
+            notification_id="n1",
+            channel="email",
+            trigger_event_id="e1",
+            trigger_event_type=TicketCreated.event_type,
+            attempt=1,
+            outbound_message_id="<ack-1@helpline.test>",
+        ),
+        UserCreated(
+            tenant_id="acme",
+            occurred_at=now,
+            user_id="u-1",
+            name="Ada",
+            email="ada@acme.test",
+            role="agent",
+        ),
+        UserUpdated(
+            tenant_id="acme",
+            occurred_at=now,
+            user_id="u-1",
+            name="Ada L.",
+            email="ada@acme.test",
+            role="lead",
+        ),
     ]
     records = [consumer_record(event, offset=n) for n, event in enumerate(events)]
     # An event intake does not follow, whose body is not even valid: skipped, never decoded.
-    records.append(raw_record([("ce_type", TicketCreated.event_type.encode())], b"not json",
-                              offset=len(records), topic=topics.IDENTITY))
+    records.append(
+        raw_record(
+            [("ce_type", TicketCreated.event_type.encode())],
+            b"not json",
+            offset=len(records),
+            topic=topics.IDENTITY,
+        )
+    )
     producer = RecordingProducer()
-    consumer = TableConsumer(table=handlers.handler_table(), unit_of_work=unit_of_work,
-                             dead_letters=DeadLetters(producer, "helpline-intake"),
-                             tracer=NoOpTracer(), group="helpline-intake")
+    consumer = TableConsumer(
+        table=handlers.handler_table(),
+        unit_of_work=unit_of_work,
+        dead_letters=DeadLetters(producer, "helpline-intake"),
+        tracer=NoOpTracer(),
+        group="helpline-intake",
+    )
     log = StatementLog(engine)
     await consumer.consume(records, FakeKafkaConsumer())
 
@@ -109,4 +175,5 @@ async def test_a_batch_is_one_transaction_and_no_handler_owns_it(
     assert person is not None and person.role == "lead"
     assert thread == opened.id
     assert [e.type for e in await outbox_events(engine, metadata)][1:] == [
-        TicketStatusChanged.event_type]
+        TicketStatusChanged.event_type
+    ]

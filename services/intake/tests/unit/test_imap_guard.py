@@ -40,8 +40,11 @@ class FakeImapServer:
             tag, _, command = line.decode().partition(" ")
             if command.upper().startswith("CAPABILITY"):
                 writer.write(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n")
-            writer.write(f"{tag} NO not here\r\n".encode() if command.upper().startswith(
-                "LOGIN") else f"{tag} OK done\r\n".encode())
+            writer.write(
+                f"{tag} NO not here\r\n".encode()
+                if command.upper().startswith("LOGIN")
+                else f"{tag} OK done\r\n".encode()
+            )
             await writer.drain()
         writer.close()
 
@@ -53,14 +56,22 @@ async def intake(tmp_path: Path) -> AsyncIterator[Intake]:
 
 
 def imap_mailbox(intake: Intake, host: str, port: int, ssl: bool = False) -> Mailbox:
-    return replace(intake.mailboxes["support@acme.test"], imap={
-        "host": host, "port": port, "username": "support@acme.test", "password": "secret",
-        "ssl": ssl})
+    return replace(
+        intake.mailboxes["support@acme.test"],
+        imap={
+            "host": host,
+            "port": port,
+            "username": "support@acme.test",
+            "password": "secret",
+            "ssl": ssl,
+        },
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::ffff:127.0.0.1"])
 async def test_a_mailbox_on_a_private_address_is_refused_before_connecting(
-        intake: Intake, host: str) -> None:
+    intake: Intake, host: str
+) -> None:
     async with FakeImapServer() as server:
         mailbox = imap_mailbox(intake, host, server.port)
         with pytest.raises(DestinationRefused, match="loopback"):
@@ -72,8 +83,9 @@ async def test_a_server_without_tls_never_sees_the_password(intake: Intake) -> N
     async with FakeImapServer() as server:
         mailbox = imap_mailbox(intake, "127.0.0.1", server.port)
         with pytest.raises(ImapTlsRequired):
-            await poll_mailbox(mailbox, intake.processing, 10,
-                               ImapPolicy(allow_private_networks=True))
+            await poll_mailbox(
+                mailbox, intake.processing, 10, ImapPolicy(allow_private_networks=True)
+            )
     assert server.connections == 1
     assert not any(b"LOGIN" in line.upper() or b"secret" in line for line in server.lines)
 
@@ -82,6 +94,10 @@ async def test_plaintext_is_used_only_when_development_allows_it(intake: Intake)
     async with FakeImapServer() as server:
         mailbox = imap_mailbox(intake, "127.0.0.1", server.port)
         with pytest.raises(Exception, match="not here"):
-            await poll_mailbox(mailbox, intake.processing, 10,
-                               ImapPolicy(allow_private_networks=True, allow_plaintext=True))
+            await poll_mailbox(
+                mailbox,
+                intake.processing,
+                10,
+                ImapPolicy(allow_private_networks=True, allow_plaintext=True),
+            )
     assert any(b"LOGIN" in line.upper() for line in server.lines)

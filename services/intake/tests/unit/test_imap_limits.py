@@ -55,11 +55,14 @@ async def intake(tmp_path: Path) -> AsyncIterator[Intake]:
 
 
 async def test_oversize_imap_mail_is_quarantined_without_being_downloaded(
-        intake: Intake, monkeypatch: pytest.MonkeyPatch) -> None:
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(imap, "ImapFolder", FakeFolder)
     FakeFolder.downloaded = []
-    mailbox = dataclasses.replace(intake.mailboxes["support@acme.test"], imap={
-        "host": "127.0.0.1", "username": "u", "password": "p"})
+    mailbox = dataclasses.replace(
+        intake.mailboxes["support@acme.test"],
+        imap={"host": "127.0.0.1", "username": "u", "password": "p"},
+    )
     limit = len(SMALL) + 100
     policy = imap.ImapPolicy(allow_private_networks=True, max_message_size=limit)
     assert await imap.poll_mailbox(mailbox, intake.processing, 50, policy) == 2

@@ -16,32 +16,60 @@ ADA = uuid.uuid4().hex
 SECRET = "s3cret"
 
 
-def envelope(event: UserCreated | UserUpdated | UserDeactivated | TenantDeleted,
-             event_id: str | None = None) -> Envelope:
-    return Envelope(id=event_id or str(uuid.uuid4()), source="/helpline/identity",
-                    type=event.event_type, time=NOW, subject=event.ticket_id, event=event)
+def envelope(
+    event: UserCreated | UserUpdated | UserDeactivated | TenantDeleted, event_id: str | None = None
+) -> Envelope:
+    return Envelope(
+        id=event_id or str(uuid.uuid4()),
+        source="/helpline/identity",
+        type=event.event_type,
+        time=NOW,
+        subject=event.ticket_id,
+        event=event,
+    )
 
 
 async def test_people_follow_identitys_events_once_each(tmp_path: Path) -> None:
     async with intake_on_sqlite(tmp_path) as intake:
-        created = envelope(UserCreated(tenant_id="acme", occurred_at=NOW, user_id=ADA,
-                                       name="Ada", email="Ada@Acme.example", role="agent"))
+        created = envelope(
+            UserCreated(
+                tenant_id="acme",
+                occurred_at=NOW,
+                user_id=ADA,
+                name="Ada",
+                email="Ada@Acme.example",
+                role="agent",
+            )
+        )
         await handlers.on_event(created, intake.unit_of_work())
         async with intake.unit_of_work() as uow:
             first = await uow.people.by_email("acme", "ada@acme.example")
             elsewhere = await uow.people.by_email("globex", "ada@acme.example")
-        await handlers.on_event(envelope(UserUpdated(
-            tenant_id="acme", occurred_at=NOW, user_id=ADA, name="Ada L.",
-            email="ada.l@acme.example", role="lead")), intake.unit_of_work())
-        await handlers.on_event(envelope(UserDeactivated(
-            tenant_id="acme", occurred_at=NOW, user_id=ADA)), intake.unit_of_work())
+        await handlers.on_event(
+            envelope(
+                UserUpdated(
+                    tenant_id="acme",
+                    occurred_at=NOW,
+                    user_id=ADA,
+                    name="Ada L.",
+                    email="ada.l@acme.example",
+                    role="lead",
+                )
+            ),
+            intake.unit_of_work(),
+        )
+        await handlers.on_event(
+            envelope(UserDeactivated(tenant_id="acme", occurred_at=NOW, user_id=ADA)),
+            intake.unit_of_work(),
+        )
         # A redelivery of the creation must not bring the deactivated user back.
         await handlers.on_event(created, intake.unit_of_work())
         async with intake.unit_of_work() as uow:
             old = await uow.people.by_email("acme", "ada@acme.example")
             renamed = await uow.people.by_email("acme", "ada.l@acme.example")
-        await handlers.on_event(envelope(TenantDeleted(tenant_id="acme", occurred_at=NOW)),
-                                intake.unit_of_work())
+        await handlers.on_event(
+            envelope(TenantDeleted(tenant_id="acme", occurred_at=NOW)), intake.unit_of_work()
+        )
         async with intake.unit_of_work() as uow:
             deleted = await uow.people.by_email("acme", "ada.l@acme.example")
     assert first == Person("acme", ADA, "ada@acme.example", "Ada", "agent", True)
@@ -64,8 +92,9 @@ def test_who_wrote_a_mail_on_a_ticket() -> None:
     requester = "cy@customer.example"
 
     def kind(sender: Person | None, address: str, token_user: str | None) -> str:
-        return mail_author(sender=sender, sender_address=address, token_user=token_user,
-                           requester_email=requester).kind
+        return mail_author(
+            sender=sender, sender_address=address, token_user=token_user, requester_email=requester
+        ).kind
 
     assert kind(ada, "ada@acme.example", ADA) == "agent"
     assert kind(ada, "ada@acme.example", str(uuid.UUID(ADA))) == "agent"

@@ -19,31 +19,52 @@ IDENTITY = stand_in_identity()
 
 @pytest.fixture
 async def intake(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, ServiceRuntime]]:
-    settings = IntakeSettings(data_dir=tmp_path, **IDENTITY.settings(),
-                              smtp_server_enabled=False, domain_verification="trust")
+    settings = IntakeSettings(
+        data_dir=tmp_path,
+        **IDENTITY.settings(),
+        smtp_server_enabled=False,
+        domain_verification="trust",
+    )
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
     app, runtime = bootstrap(settings, MemoryAttachmentStore())
     key = IDENTITY.api_key("acme", ["tickets:read", "tickets:write", "admin"])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://intake",
-                                 headers={"authorization": f"Bearer {key}"}) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://intake",
+        headers={"authorization": f"Bearer {key}"},
+    ) as client:
         yield client, runtime
     await runtime.engine.dispose()
 
 
 async def test_reads_take_no_write_lock_and_writes_still_do(
-        intake: tuple[httpx.AsyncClient, ServiceRuntime]) -> None:
+    intake: tuple[httpx.AsyncClient, ServiceRuntime],
+) -> None:
     client, runtime = intake
-    created = await client.post("/v1/tickets", json={
-        "subject": "Export fails", "description": "since 4.2",
-        "requester": {"email": "cy@customer.example"}, "priority": "high",
-        "type": "corrective"})
+    created = await client.post(
+        "/v1/tickets",
+        json={
+            "subject": "Export fails",
+            "description": "since 4.2",
+            "requester": {"email": "cy@customer.example"},
+            "priority": "high",
+            "type": "corrective",
+        },
+    )
     assert created.status_code == 201, created.text
     ticket = created.json()["id"]
     log = StatementLog(runtime.engine)
-    for path in ("/v1/tickets", f"/v1/tickets/{ticket}", f"/v1/tickets/{ticket}/messages",
-                 "/v1/organizations", "/v1/requesters", "/v1/domains", "/v1/mailboxes",
-                 "/v1/quarantine", "/v1/tickets/missing"):
+    for path in (
+        "/v1/tickets",
+        f"/v1/tickets/{ticket}",
+        f"/v1/tickets/{ticket}/messages",
+        "/v1/organizations",
+        "/v1/requesters",
+        "/v1/domains",
+        "/v1/mailboxes",
+        "/v1/quarantine",
+        "/v1/tickets/missing",
+    ):
         answer = await client.get(path)
         assert answer.status_code in (200, 404), (path, answer.text)
     assert log.count("BEGIN") > 0

@@ -32,15 +32,22 @@ def test_every_real_mail_keeps_its_first_lines_unchanged(path: Path) -> None:
 
 
 @pytest.mark.skipif(not MAILS, reason="the shared mail corpus is not beside the repository")
-@pytest.mark.parametrize(("name", "ends_with", "cut"), [
-    ("flanker/apache-message-news-mime.eml", "Thanks.\n\nRick", "Webmaster"),
-    ("flanker/enclosed-global.eml", "дорогие мои!!!", "Co-founder"),
-    ("mikel-mail/mime_emails/raw_email4.eml", "Some text", "Orange Multi Media"),
-    ("mikel-mail/attachment_emails/attachment_with_encoded_name.eml",
-     "as attachments.", "Forwarded message"),
-])
-def test_real_signatures_and_forwards_below_the_text_are_cut(name: str, ends_with: str,
-                                                              cut: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "ends_with", "cut"),
+    [
+        ("flanker/apache-message-news-mime.eml", "Thanks.\n\nRick", "Webmaster"),
+        ("flanker/enclosed-global.eml", "дорогие мои!!!", "Co-founder"),
+        ("mikel-mail/mime_emails/raw_email4.eml", "Some text", "Orange Multi Media"),
+        (
+            "mikel-mail/attachment_emails/attachment_with_encoded_name.eml",
+            "as attachments.",
+            "Forwarded message",
+        ),
+    ],
+)
+def test_real_signatures_and_forwards_below_the_text_are_cut(
+    name: str, ends_with: str, cut: str
+) -> None:
     kept = new_text(corpus_text(name))
     assert kept.endswith(ends_with) and cut not in kept
 
@@ -53,22 +60,32 @@ def test_a_bottom_posted_real_reply_keeps_the_quotes_it_answers() -> None:
     assert "switching to an EUID of nobody" in kept
 
 
-@pytest.mark.parametrize("quote", [
-    "On Mon, 30 Nov 2026 at 09:00, Cy <cy@customer.example> wrote:\n> It smokes.\n> Help.",
-    "Am 30.11.2026 um 09:00 schrieb Cy <cy@customer.example>:\n> Es raucht.",
-    "-----Original Message-----\nFrom: Cy\nSent: Monday\nTo: Support\nSubject: Fire\n\nIt smokes",
-    "________________________________\nFrom: Cy <cy@customer.example>\nSent: Monday\n\nSmoke",
-    "Cy wrote:\n> It smokes.\n>\n> Help!",
-    "> It smokes.\n> Help!",
-])
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "On Mon, 30 Nov 2026 at 09:00, Cy <cy@customer.example> wrote:\n> It smokes.\n> Help.",
+        "Am 30.11.2026 um 09:00 schrieb Cy <cy@customer.example>:\n> Es raucht.",
+        "-----Original Message-----\nFrom: Cy\nSent: Monday\nTo: Support\n"
+        "Subject: Fire\n\nIt smokes",
+        "________________________________\nFrom: Cy <cy@customer.example>\nSent: Monday\n\nSmoke",
+        "Cy wrote:\n> It smokes.\n>\n> Help!",
+        "> It smokes.\n> Help!",
+    ],
+)
 def test_common_client_quotes_below_a_reply_are_cut(quote: str) -> None:
     reply = "We replaced the toner.\r\nIt works now."
     assert new_text(f"{reply}\r\n\r\n{quote}\r\n") == "We replaced the toner.\nIt works now."
 
 
-@pytest.mark.parametrize("signature", [
-    "-- \nAda Agent\nAcme support", "--\nAda", "Sent from my iPhone", "Get Outlook for iOS",
-])
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "-- \nAda Agent\nAcme support",
+        "--\nAda",
+        "Sent from my iPhone",
+        "Get Outlook for iOS",
+    ],
+)
 def test_signatures_are_cut(signature: str) -> None:
     assert new_text(f"Done.\n\n{signature}\n") == "Done."
 
@@ -82,11 +99,14 @@ def test_a_very_long_quoted_line_is_cut_in_time() -> None:
     assert new_text(f"Fine.\n\n> {line}\n") == "Fine."
 
 
-@pytest.mark.parametrize(("text", "note", "rest"), [
-    ("#note\nCalled them.", True, "Called them."),
-    ("  #NOTE: called them\nmore", True, "called them\nmore"),
-    ("#notes are nice", False, "#notes are nice"),
-    ("Hello\n#note", False, "Hello\n#note"),
-])
+@pytest.mark.parametrize(
+    ("text", "note", "rest"),
+    [
+        ("#note\nCalled them.", True, "Called them."),
+        ("  #NOTE: called them\nmore", True, "called them\nmore"),
+        ("#notes are nice", False, "#notes are nice"),
+        ("Hello\n#note", False, "Hello\n#note"),
+    ],
+)
 def test_a_first_line_note_marks_a_note(text: str, note: bool, rest: str) -> None:
     assert split_note(text) == (note, rest)

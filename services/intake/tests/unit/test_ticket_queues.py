@@ -58,63 +58,136 @@ class Desk:
     def unit_of_work(self) -> IntakeUnitOfWork:
         return self.runtime.unit_of_work(IntakeUnitOfWork)
 
-    def client(self, tenant: str = "acme", role: str | None = None,
-               scopes: tuple[str, ...] = ("tickets:read", "tickets:write", "admin")
-               ) -> httpx.AsyncClient:
+    def client(
+        self,
+        tenant: str = "acme",
+        role: str | None = None,
+        scopes: tuple[str, ...] = ("tickets:read", "tickets:write", "admin"),
+    ) -> httpx.AsyncClient:
         """A client with an API key of ``scopes``, or a person's token when ``role`` is given."""
-        bearer = (IDENTITY.person(tenant, role) if role
-                  else IDENTITY.api_key(tenant, scopes))
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                 base_url="http://intake",
-                                 headers={"authorization": f"Bearer {bearer}"})
+        bearer = IDENTITY.person(tenant, role) if role else IDENTITY.api_key(tenant, scopes)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://intake",
+            headers={"authorization": f"Bearer {bearer}"},
+        )
 
-    async def open(self, tenant: str = "acme", subject: str = "Export fails",
-                   email: str = "cy@customer.example", name: str | None = "Cy",
-                   priority: str = "normal") -> str:
+    async def open(
+        self,
+        tenant: str = "acme",
+        subject: str = "Export fails",
+        email: str = "cy@customer.example",
+        name: str | None = "Cy",
+        priority: str = "normal",
+    ) -> str:
         """Open a ticket through the API; its id."""
         async with self.client(tenant) as client:
-            response = await client.post("/v1/tickets", json={
-                "subject": subject, "description": "details",
-                "requester": {"email": email, "name": name}, "priority": priority})
+            response = await client.post(
+                "/v1/tickets",
+                json={
+                    "subject": subject,
+                    "description": "details",
+                    "requester": {"email": email, "name": name},
+                    "priority": priority,
+                },
+            )
         assert response.status_code == 201, response.text
         return str(response.json()["id"])
 
     async def consume(self, event: Event) -> None:
         """Apply one event as intake's consumer does."""
-        await handlers.on_event(Envelope(
-            id=new_event_id(), source="/helpline/test", type=event.event_type,
-            time=event.occurred_at, subject=event.ticket_id, event=event), self.unit_of_work())
+        await handlers.on_event(
+            Envelope(
+                id=new_event_id(),
+                source="/helpline/test",
+                type=event.event_type,
+                time=event.occurred_at,
+                subject=event.ticket_id,
+                event=event,
+            ),
+            self.unit_of_work(),
+        )
 
     async def classify(self, ticket_id: str, team: str | None, tenant: str = "acme") -> None:
-        await self.consume(TicketClassified(
-            tenant_id=tenant, ticket_id=ticket_id, occurred_at=NOW, rule_id="r",
-            rule_version=1, priority="normal", team=team))
+        await self.consume(
+            TicketClassified(
+                tenant_id=tenant,
+                ticket_id=ticket_id,
+                occurred_at=NOW,
+                rule_id="r",
+                rule_version=1,
+                priority="normal",
+                team=team,
+            )
+        )
 
     async def assign(self, ticket_id: str, agent: str = "agent-1", tenant: str = "acme") -> None:
-        await self.consume(TicketAssigned(
-            tenant_id=tenant, ticket_id=ticket_id, occurred_at=NOW, agent_id=agent,
-            agent_name="Ada", agent_email="ada@acme.test", channel="api",
-            candidates_considered=1, reason="only one"))
+        await self.consume(
+            TicketAssigned(
+                tenant_id=tenant,
+                ticket_id=ticket_id,
+                occurred_at=NOW,
+                agent_id=agent,
+                agent_name="Ada",
+                agent_email="ada@acme.test",
+                channel="api",
+                candidates_considered=1,
+                reason="only one",
+            )
+        )
 
-    async def clock_due(self, ticket_id: str, due_in: timedelta, metric: str = "first_response",
-                        tenant: str = "acme", version: int = 1) -> None:
+    async def clock_due(
+        self,
+        ticket_id: str,
+        due_in: timedelta,
+        metric: str = "first_response",
+        tenant: str = "acme",
+        version: int = 1,
+    ) -> None:
         """Start a clock of ``metric`` due ``due_in`` after the test's now."""
-        await self.consume(SlaClockStarted(
-            tenant_id=tenant, ticket_id=ticket_id, occurred_at=NOW, metric=metric,
-            target_seconds=3600, started_at=NOW, deadline=NOW + due_in,
-            clock_version=version, reason="policy"))
+        await self.consume(
+            SlaClockStarted(
+                tenant_id=tenant,
+                ticket_id=ticket_id,
+                occurred_at=NOW,
+                metric=metric,
+                target_seconds=3600,
+                started_at=NOW,
+                deadline=NOW + due_in,
+                clock_version=version,
+                reason="policy",
+            )
+        )
 
-    async def breach(self, ticket_id: str, metric: str = "first_response",
-                     tenant: str = "acme") -> None:
-        await self.consume(SlaBreached(
-            tenant_id=tenant, ticket_id=ticket_id, occurred_at=NOW, metric=metric,
-            deadline=NOW - timedelta(minutes=5), clock_version=1, reason="no reply"))
+    async def breach(
+        self, ticket_id: str, metric: str = "first_response", tenant: str = "acme"
+    ) -> None:
+        await self.consume(
+            SlaBreached(
+                tenant_id=tenant,
+                ticket_id=ticket_id,
+                occurred_at=NOW,
+                metric=metric,
+                deadline=NOW - timedelta(minutes=5),
+                clock_version=1,
+                reason="no reply",
+            )
+        )
 
-    async def pause(self, ticket_id: str, metric: str = "first_response",
-                    tenant: str = "acme") -> None:
-        await self.consume(SlaClockPaused(
-            tenant_id=tenant, ticket_id=ticket_id, occurred_at=NOW, metric=metric,
-            clock_version=1, elapsed_seconds=60, reason="pending"))
+    async def pause(
+        self, ticket_id: str, metric: str = "first_response", tenant: str = "acme"
+    ) -> None:
+        await self.consume(
+            SlaClockPaused(
+                tenant_id=tenant,
+                ticket_id=ticket_id,
+                occurred_at=NOW,
+                metric=metric,
+                clock_version=1,
+                elapsed_seconds=60,
+                reason="pending",
+            )
+        )
 
     async def listed(self, tenant: str = "acme", **params: Any) -> list[str]:
         """Every ticket id the list gives for ``params``, following the cursor to the end."""
@@ -135,8 +208,12 @@ class Desk:
 @asynccontextmanager
 async def desk_on_sqlite(directory: Path) -> AsyncIterator[Desk]:
     """A migrated intake app on a SQLite file in ``directory``, its lifespan not started."""
-    settings = IntakeSettings(data_dir=directory, **IDENTITY.settings(),
-                              smtp_server_enabled=False, domain_verification="trust")
+    settings = IntakeSettings(
+        data_dir=directory,
+        **IDENTITY.settings(),
+        smtp_server_enabled=False,
+        domain_verification="trust",
+    )
     await asyncio.to_thread(upgrade, MIGRATIONS, settings.resolved_database_url("intake"))
     clock = Clock()
     app, runtime = bootstrap(settings, MemoryAttachmentStore(), clock=clock)
@@ -205,8 +282,9 @@ async def test_unassigned_and_sla_filters(desk: Desk) -> None:
 async def test_search_matches_subject_address_and_name_in_any_case(desk: Desk) -> None:
     printer = await desk.open(subject="Printer on FIRE", email="ann@one.example", name="Ann")
     invoice = await desk.open(subject="Invoice", email="Bob.Smith@Two.example", name="Bob")
-    umlaut = await desk.open(subject="Ärger mit der Rechnung", email="c@three.example",
-                             name="Zoë Quast")
+    umlaut = await desk.open(
+        subject="Ärger mit der Rechnung", email="c@three.example", name="Zoë Quast"
+    )
     percent = await desk.open(subject="100% down", email="d@four.example", name=None)
 
     assert await desk.listed(q="printer on fire") == [printer]
@@ -220,10 +298,8 @@ async def test_search_matches_subject_address_and_name_in_any_case(desk: Desk) -
     assert await desk.listed(q="EXAMPLE", limit=1) == [printer, invoice, umlaut, percent]
 
 
-async def test_sla_sort_puts_the_nearest_deadline_first_and_pages_through_all(
-        desk: Desk) -> None:
-    none_1, late, soon, none_2, overdue, middle, none_3 = [await desk.open()
-                                                           for _ in range(7)]
+async def test_sla_sort_puts_the_nearest_deadline_first_and_pages_through_all(desk: Desk) -> None:
+    none_1, late, soon, none_2, overdue, middle, none_3 = [await desk.open() for _ in range(7)]
     await desk.clock_due(late, timedelta(hours=9))
     await desk.clock_due(soon, timedelta(minutes=20))
     await desk.clock_due(overdue, timedelta(minutes=-20))
@@ -235,7 +311,14 @@ async def test_sla_sort_puts_the_nearest_deadline_first_and_pages_through_all(
     for limit in (1, 2, 3, 7, 50):
         assert await desk.listed(sort="sla", limit=limit) == expected
     assert await desk.listed(sort="created", limit=2) == [
-        none_1, late, soon, none_2, overdue, middle, none_3]
+        none_1,
+        late,
+        soon,
+        none_2,
+        overdue,
+        middle,
+        none_3,
+    ]
     assert await desk.listed(limit=3) == await desk.listed(sort="created", limit=3)
 
 
@@ -251,10 +334,13 @@ async def test_a_cursor_keeps_the_sort_it_was_made_for(desk: Desk) -> None:
         await desk.open()
     async with desk.client() as client:
         created = (await client.get("/v1/tickets", params={"limit": 1})).json()["next_cursor"]
-        by_sla = (await client.get("/v1/tickets", params={"limit": 1, "sort": "sla"})
-                  ).json()["next_cursor"]
-        crossed = [await client.get("/v1/tickets", params={"cursor": created, "sort": "sla"}),
-                   await client.get("/v1/tickets", params={"cursor": by_sla})]
+        by_sla = (await client.get("/v1/tickets", params={"limit": 1, "sort": "sla"})).json()[
+            "next_cursor"
+        ]
+        crossed = [
+            await client.get("/v1/tickets", params={"cursor": created, "sort": "sla"}),
+            await client.get("/v1/tickets", params={"cursor": by_sla}),
+        ]
     for response in crossed:
         assert_problem(response, "cursor")
 
@@ -265,20 +351,24 @@ def assert_problem(response: httpx.Response, field_name: str) -> None:
     assert field_name in {item["field"] for item in response.json()["errors"]}, response.text
 
 
-@pytest.mark.parametrize(("params", "field_name"), [
-    ({"sla": "soon"}, "sla"),
-    ({"sort": "priority"}, "sort"),
-    ({"unassigned": "maybe"}, "unassigned"),
-    ({"q": ""}, "q"),
-    ({"q": "x" * 201}, "q"),
-    ({"q": "a\u202eb"}, "q"),
-    ({"q": "a\x1bb"}, "q"),
-    ({"team": "t" * 101}, "team"),
-    ({"team": ""}, "team"),
-    ({"cursor": "bm90IGEgY3Vyc29y", "sort": "sla"}, "cursor"),
-])
+@pytest.mark.parametrize(
+    ("params", "field_name"),
+    [
+        ({"sla": "soon"}, "sla"),
+        ({"sort": "priority"}, "sort"),
+        ({"unassigned": "maybe"}, "unassigned"),
+        ({"q": ""}, "q"),
+        ({"q": "x" * 201}, "q"),
+        ({"q": "a\u202eb"}, "q"),
+        ({"q": "a\x1bb"}, "q"),
+        ({"team": "t" * 101}, "team"),
+        ({"team": ""}, "team"),
+        ({"cursor": "bm90IGEgY3Vyc29y", "sort": "sla"}, "cursor"),
+    ],
+)
 async def test_bad_parameters_are_refused_naming_the_parameter(
-        desk: Desk, params: dict[str, str], field_name: str) -> None:
+    desk: Desk, params: dict[str, str], field_name: str
+) -> None:
     async with desk.client() as client:
         assert_problem(await client.get("/v1/tickets", params=params), field_name)
 
@@ -289,15 +379,19 @@ async def test_another_tenant_s_tickets_are_never_listed_or_counted(desk: Desk) 
     await desk.classify(theirs, "billing", tenant="globex")
     await desk.clock_due(theirs, timedelta(minutes=5), tenant="globex")
     await desk.classify(ours, "billing")
-    for params in ({"q": "shared"}, {"team": "billing"}, {"sort": "sla"},
-                   {"unassigned": "true"}):
+    for params in ({"q": "shared"}, {"team": "billing"}, {"sort": "sla"}, {"unassigned": "true"}):
         assert await desk.listed(**params) == [ours]
     assert await desk.listed(sla="at_risk") == []
     async with desk.client(role="lead") as lead:
         report = (await lead.get("/v1/reports/backlog")).json()
     assert (report["open"], report["at_risk"]) == (1, 0)
-    assert report["by_team"] == [{"team": "billing", "open": 1, "by_priority": {
-        "urgent": 0, "high": 0, "normal": 1, "low": 0}}]
+    assert report["by_team"] == [
+        {
+            "team": "billing",
+            "open": 1,
+            "by_priority": {"urgent": 0, "high": 0, "normal": 1, "low": 0},
+        }
+    ]
 
 
 async def test_the_backlog_counts_open_tickets_by_priority_status_and_team(desk: Desk) -> None:
@@ -325,18 +419,31 @@ async def test_the_backlog_counts_open_tickets_by_priority_status_and_team(desk:
         response = await lead.get("/v1/reports/backlog")
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "generated_at": "2026-03-02T09:00:00Z", "open": 4, "unassigned": 2, "breached": 1,
-        "at_risk": 1, "by_priority": {"urgent": 1, "high": 1, "normal": 1, "low": 1},
+        "generated_at": "2026-03-02T09:00:00Z",
+        "open": 4,
+        "unassigned": 2,
+        "breached": 1,
+        "at_risk": 1,
+        "by_priority": {"urgent": 1, "high": 1, "normal": 1, "low": 1},
         # Assignment made the two assigned tickets open.
-        "by_status": {"new": 1, "open": 2, "pending": 1, "on_hold": 0, "solved": 1,
-                      "closed": 0},
+        "by_status": {"new": 1, "open": 2, "pending": 1, "on_hold": 0, "solved": 1, "closed": 0},
         "by_team": [
-            {"team": "billing", "open": 2,
-             "by_priority": {"urgent": 1, "high": 1, "normal": 0, "low": 0}},
-            {"team": "tech", "open": 1,
-             "by_priority": {"urgent": 0, "high": 0, "normal": 0, "low": 1}},
-            {"team": None, "open": 1,
-             "by_priority": {"urgent": 0, "high": 0, "normal": 1, "low": 0}}],
+            {
+                "team": "billing",
+                "open": 2,
+                "by_priority": {"urgent": 1, "high": 1, "normal": 0, "low": 0},
+            },
+            {
+                "team": "tech",
+                "open": 1,
+                "by_priority": {"urgent": 0, "high": 0, "normal": 0, "low": 1},
+            },
+            {
+                "team": None,
+                "open": 1,
+                "by_priority": {"urgent": 0, "high": 0, "normal": 1, "low": 0},
+            },
+        ],
     }
 
 
@@ -349,9 +456,11 @@ async def test_an_empty_tenant_has_an_all_zero_backlog(desk: Desk) -> None:
 
 
 async def test_only_leads_admins_and_report_keys_read_the_backlog(desk: Desk) -> None:
-    async with (desk.client(role="agent") as agent,
-                desk.client(scopes=("tickets:read", "tickets:write")) as ticket_key,
-                desk.client(scopes=("reports:read",)) as report_key):
+    async with (
+        desk.client(role="agent") as agent,
+        desk.client(scopes=("tickets:read", "tickets:write")) as ticket_key,
+        desk.client(scopes=("reports:read",)) as report_key,
+    ):
         refused = await agent.get("/v1/reports/backlog")
         assert refused.status_code == 403
         assert refused.headers["content-type"].startswith("application/problem+json")

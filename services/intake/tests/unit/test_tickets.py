@@ -33,8 +33,9 @@ Factory = Callable[[], IntakeUnitOfWork]
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[tuple[Factory, AsyncEngine]]:
-    async with sqlite_units_of_work(tmp_path / "intake.db", MIGRATIONS, metadata,
-                                    IntakeUnitOfWork) as made:
+    async with sqlite_units_of_work(
+        tmp_path / "intake.db", MIGRATIONS, metadata, IntakeUnitOfWork
+    ) as made:
         yield made
 
 
@@ -44,10 +45,19 @@ def envelope(event: Event) -> Envelope:
 
 
 async def open_ticket(uow: Factory, tenant: str = "acme") -> str:
-    opened = await handlers.open_ticket(handlers.OpenTicket(
-        tenant_id=tenant, subject="Export fails", description="since 4.2",
-        requester=Requester(email="cy@example.org"), priority="high", type="corrective",
-        tags=["exports", "exports"], channel="api"), uow())
+    opened = await handlers.open_ticket(
+        handlers.OpenTicket(
+            tenant_id=tenant,
+            subject="Export fails",
+            description="since 4.2",
+            requester=Requester(email="cy@example.org"),
+            priority="high",
+            type="corrective",
+            tags=["exports", "exports"],
+            channel="api",
+        ),
+        uow(),
+    )
     return opened.id
 
 
@@ -61,10 +71,19 @@ async def set_status(uow: Factory, ticket_id: str, status: TicketStatus) -> None
 
 
 async def reply(uow: Factory, ticket_id: str, role: str, auto_reply: bool = False) -> None:
-    await handlers.add_message(handlers.AddMessage(
-        tenant_id="acme", ticket_id=ticket_id, author_role=role,  # type: ignore[arg-type]
-        author_id=None, public=True, channel="email", body="thanks", auto_reply=auto_reply),
-        uow())
+    await handlers.add_message(
+        handlers.AddMessage(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            author_role=role,  # type: ignore[arg-type]
+            author_id=None,
+            public=True,
+            channel="email",
+            body="thanks",
+            auto_reply=auto_reply,
+        ),
+        uow(),
+    )
 
 
 async def types(engine: AsyncEngine) -> list[str]:
@@ -72,7 +91,8 @@ async def types(engine: AsyncEngine) -> list[str]:
 
 
 async def test_opening_a_ticket_stores_it_and_publishes_ticket_created(
-        database: tuple[Factory, AsyncEngine]) -> None:
+    database: tuple[Factory, AsyncEngine],
+) -> None:
     uow, engine = database
     ticket_id = await open_ticket(uow)
     async with uow() as unit:
@@ -82,16 +102,24 @@ async def test_opening_a_ticket_stores_it_and_publishes_ticket_created(
     assert created.type == "helpline.ticket.created.v1" and created.subject == ticket_id
 
 
-async def test_another_tenant_cannot_find_the_ticket(database: tuple[Factory, AsyncEngine]
-                                                     ) -> None:
+async def test_another_tenant_cannot_find_the_ticket(database: tuple[Factory, AsyncEngine]) -> None:
     uow, _ = database
     ticket_id = await open_ticket(uow)
     async with uow() as unit:
         assert await unit.tickets.get("other", ticket_id) is None
     with pytest.raises(TicketNotFound):
-        await handlers.add_message(handlers.AddMessage(
-            tenant_id="other", ticket_id=ticket_id, author_role="agent", author_id=None,
-            public=True, channel="api", body="hi"), uow())
+        await handlers.add_message(
+            handlers.AddMessage(
+                tenant_id="other",
+                ticket_id=ticket_id,
+                author_role="agent",
+                author_id=None,
+                public=True,
+                channel="api",
+                body="hi",
+            ),
+            uow(),
+        )
 
 
 @pytest.mark.parametrize(
@@ -105,8 +133,12 @@ async def test_another_tenant_cannot_find_the_ticket(database: tuple[Factory, As
     ],
 )
 async def test_a_customer_answer_reopens_but_an_auto_reply_never_does(
-        database: tuple[Factory, AsyncEngine], status: TicketStatus, role: str,
-        auto_reply: bool, reopened: bool) -> None:
+    database: tuple[Factory, AsyncEngine],
+    status: TicketStatus,
+    role: str,
+    auto_reply: bool,
+    reopened: bool,
+) -> None:
     uow, engine = database
     ticket_id = await open_ticket(uow)
     await set_status(uow, ticket_id, status)
@@ -119,21 +151,48 @@ async def test_a_customer_answer_reopens_but_an_auto_reply_never_does(
 
 
 async def test_assignment_and_sla_state_show_on_the_ticket_once(
-        database: tuple[Factory, AsyncEngine]) -> None:
+    database: tuple[Factory, AsyncEngine],
+) -> None:
     uow, engine = database
     ticket_id = await open_ticket(uow)
     now = utcnow()
-    assigned = envelope(TicketAssigned(
-        tenant_id="acme", ticket_id=ticket_id, occurred_at=now, agent_id="agent-1",
-        agent_name="Ada", agent_email="ada@acme.test", channel="api", candidates_considered=1,
-        reason="only one"))
-    started = envelope(SlaClockStarted(
-        tenant_id="acme", ticket_id=ticket_id, occurred_at=now, metric="first_response",
-        target_seconds=60, started_at=now, deadline=now + timedelta(minutes=1), clock_version=1,
-        reason="high"))
-    breached = envelope(SlaBreached(
-        tenant_id="acme", ticket_id=ticket_id, occurred_at=now, metric="first_response",
-        deadline=now + timedelta(minutes=1), clock_version=1, reason="no reply"))
+    assigned = envelope(
+        TicketAssigned(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            occurred_at=now,
+            agent_id="agent-1",
+            agent_name="Ada",
+            agent_email="ada@acme.test",
+            channel="api",
+            candidates_considered=1,
+            reason="only one",
+        )
+    )
+    started = envelope(
+        SlaClockStarted(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            occurred_at=now,
+            metric="first_response",
+            target_seconds=60,
+            started_at=now,
+            deadline=now + timedelta(minutes=1),
+            clock_version=1,
+            reason="high",
+        )
+    )
+    breached = envelope(
+        SlaBreached(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            occurred_at=now,
+            metric="first_response",
+            deadline=now + timedelta(minutes=1),
+            clock_version=1,
+            reason="no reply",
+        )
+    )
     for event in (assigned, assigned, started, breached):
         await handlers.on_event(event, uow())
     async with uow() as unit:
@@ -145,7 +204,8 @@ async def test_assignment_and_sla_state_show_on_the_ticket_once(
 
 
 async def test_the_ticket_follows_pauses_resumes_recomputes_and_escalations(
-        database: tuple[Factory, AsyncEngine]) -> None:
+    database: tuple[Factory, AsyncEngine],
+) -> None:
     uow, _ = database
     ticket_id = await open_ticket(uow)
     now = utcnow()
@@ -159,36 +219,85 @@ async def test_the_ticket_follows_pauses_resumes_recomputes_and_escalations(
         assert ticket is not None
         return ticket.sla["resolution"], ticket.priority
 
-    started = SlaClockStarted(**common, occurred_at=now, target_seconds=14400, started_at=now,
-                              deadline=first, clock_version=1, reason="created")
+    started = SlaClockStarted(
+        **common,
+        occurred_at=now,
+        target_seconds=14400,
+        started_at=now,
+        deadline=first,
+        clock_version=1,
+        reason="created",
+    )
     state, _ = await shown(started)
     assert (state["state"], state["deadline"]) == ("running", first.isoformat())
-    state, _ = await shown(SlaClockPaused(**common, occurred_at=now, elapsed_seconds=60.0,
-                                          clock_version=2, reason="ticket pending"))
+    state, _ = await shown(
+        SlaClockPaused(
+            **common,
+            occurred_at=now,
+            elapsed_seconds=60.0,
+            clock_version=2,
+            reason="ticket pending",
+        )
+    )
     assert (state["state"], state["deadline"]) == ("paused", None)
     state, _ = await shown(started)  # a redelivered older version moves nothing back
     assert state["state"] == "paused"
-    state, _ = await shown(SlaClockResumed(**common, occurred_at=now, deadline=moved,
-                                           paused_seconds=7200.0, clock_version=3,
-                                           reason="the customer replied"))
+    state, _ = await shown(
+        SlaClockResumed(
+            **common,
+            occurred_at=now,
+            deadline=moved,
+            paused_seconds=7200.0,
+            clock_version=3,
+            reason="the customer replied",
+        )
+    )
     assert (state["state"], state["deadline"]) == ("running", moved.isoformat())
-    state, _ = await shown(SlaDeadlineRecomputed(
-        **common, occurred_at=now, previous_deadline=moved, deadline=last,
-        previous_target_seconds=14400, target_seconds=7200, policy_id="default",
-        policy_version=2, calendar="24/7", clock_version=4, reason="priority changed"))
+    state, _ = await shown(
+        SlaDeadlineRecomputed(
+            **common,
+            occurred_at=now,
+            previous_deadline=moved,
+            deadline=last,
+            previous_target_seconds=14400,
+            target_seconds=7200,
+            policy_id="default",
+            policy_version=2,
+            calendar="24/7",
+            clock_version=4,
+            reason="priority changed",
+        )
+    )
     assert (state["state"], state["deadline"]) == ("running", last.isoformat())
-    state, priority = await shown(SlaEscalated(
-        **common, occurred_at=now, level=1, deadline=last, raise_priority_to="urgent",
-        clock_version=4, reason="level 1"))
+    state, priority = await shown(
+        SlaEscalated(
+            **common,
+            occurred_at=now,
+            level=1,
+            deadline=last,
+            raise_priority_to="urgent",
+            clock_version=4,
+            reason="level 1",
+        )
+    )
     assert (state["escalation_level"], priority) == (1, "urgent")
-    state, priority = await shown(SlaEscalated(
-        **common, occurred_at=now, level=2, deadline=last, raise_priority_to="normal",
-        clock_version=4, reason="level 2"))
+    state, priority = await shown(
+        SlaEscalated(
+            **common,
+            occurred_at=now,
+            level=2,
+            deadline=last,
+            raise_priority_to="normal",
+            clock_version=4,
+            reason="level 2",
+        )
+    )
     assert (state["escalation_level"], priority) == (2, "urgent")  # never lowered
 
 
 async def test_pages_follow_the_cursor_without_gaps_or_repeats(
-        database: tuple[Factory, AsyncEngine]) -> None:
+    database: tuple[Factory, AsyncEngine],
+) -> None:
     from helpline_intake.adapters.repository import decode_cursor, encode_cursor
 
     uow, _ = database

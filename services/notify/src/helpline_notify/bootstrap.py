@@ -52,40 +52,49 @@ def bootstrap(
             # As many connections as sends in flight: a send never queues behind slow ones.
             max_connections=settings.delivery_max_in_flight,
         )
-        HTTPXClientInstrumentor().instrument_client(client,
-                                                    tracer_provider=runtime.tracer_provider)
+        HTTPXClientInstrumentor().instrument_client(client, tracer_provider=runtime.tracer_provider)
         webhooks = http_sender = HttpxWebhookSender(client)
     files: HttpAttachmentSource | None = None
     if settings.intake_service_key is not None:
         intake = httpx.AsyncClient(timeout=settings.delivery_timeout)
-        HTTPXClientInstrumentor().instrument_client(intake,
-                                                    tracer_provider=runtime.tracer_provider)
-        files = HttpAttachmentSource(settings.intake_url,
-                                     settings.intake_service_key.get_secret_value(), intake,
-                                     settings.attachment_max_bytes)
-    renderer = IsolatedRenderer(RenderLimits(
-        timeout=settings.template_render_timeout,
-        max_output_bytes=settings.template_max_output_bytes,
-        workers=settings.template_render_workers,
-    ))
+        HTTPXClientInstrumentor().instrument_client(intake, tracer_provider=runtime.tracer_provider)
+        files = HttpAttachmentSource(
+            settings.intake_url,
+            settings.intake_service_key.get_secret_value(),
+            intake,
+            settings.attachment_max_bytes,
+        )
+    renderer = IsolatedRenderer(
+        RenderLimits(
+            timeout=settings.template_render_timeout,
+            max_output_bytes=settings.template_max_output_bytes,
+            workers=settings.template_render_workers,
+        )
+    )
     smtp: SmtpMailer | None = None
     if mailer is None:
-        mailer = smtp = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from,
-                                   timeout=settings.delivery_timeout)
+        mailer = smtp = SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.mail_from,
+            timeout=settings.delivery_timeout,
+        )
     worker = DeliveryWorker(
         unit_of_work,
         mailer,
         webhooks,
         runtime.tracer_provider.get_tracer("helpline_notify"),
         WorkerOptions(
-            email_domain=settings.email_domain, send_timeout=settings.delivery_timeout,
+            email_domain=settings.email_domain,
+            send_timeout=settings.delivery_timeout,
             batch_size=settings.delivery_batch_size,
             max_in_flight=settings.delivery_max_in_flight,
             max_per_destination=settings.delivery_max_per_destination,
             poll_interval=settings.delivery_poll_interval,
             disable_after=timedelta(seconds=settings.endpoint_disable_after),
         ),
-        renderer=renderer, attachments=files,
+        renderer=renderer,
+        attachments=files,
     )
 
     async def stop_worker() -> None:
@@ -100,27 +109,44 @@ def bootstrap(
 
     runtime.add_loop(BackgroundLoop("delivery-worker", worker.run, stop_worker))
     retention = timedelta(days=settings.ledger_retention_days)
-    runtime.add_loop(periodic_loop("ledger-retention", settings.retention_interval,
-                                   lambda _stopping: purge_and_report(unit_of_work, retention)))
+    runtime.add_loop(
+        periodic_loop(
+            "ledger-retention",
+            settings.retention_interval,
+            lambda _stopping: purge_and_report(unit_of_work, retention),
+        )
+    )
 
     policy = handlers.EmailPolicy(
-        escalation_email=settings.escalation_email, email_domain=settings.email_domain,
+        escalation_email=settings.escalation_email,
+        email_domain=settings.email_domain,
         recipient_cap=settings.recipient_rate_cap,
         recipient_cap_window=timedelta(seconds=settings.recipient_rate_window),
-        reply_token_secret=(settings.reply_token_secret.get_secret_value()
-                            if settings.reply_token_secret else ""),
+        reply_token_secret=(
+            settings.reply_token_secret.get_secret_value() if settings.reply_token_secret else ""
+        ),
         mail_from=settings.mail_from,
     )
     # Identity's events keep notify's people, teams and tenant names (roles resolve to them).
-    runtime.consume([topics.TICKETS, topics.ROUTING, topics.SLA, topics.IDENTITY],
-                    handlers.handler_table(policy, EmailComposer(renderer)), unit_of_work)
+    runtime.consume(
+        [topics.TICKETS, topics.ROUTING, topics.SLA, topics.IDENTITY],
+        handlers.handler_table(policy, EmailComposer(renderer)),
+        unit_of_work,
+    )
     if settings.partner_stream_enabled:
         subscribe_partner_stream(runtime, settings)
-    app = runtime.http_app("Helpline notify", http.routers(http.ApiOptions(
-        unit_of_work=unit_of_work, renderer=renderer, max_page_size=settings.max_page_size,
-        allow_private_networks=settings.webhook_allow_private_networks,
-        rotation_overlap=timedelta(seconds=settings.secret_rotation_overlap),
-        wake_worker=worker.wake,
-    )))
+    app = runtime.http_app(
+        "Helpline notify",
+        http.routers(
+            http.ApiOptions(
+                unit_of_work=unit_of_work,
+                renderer=renderer,
+                max_page_size=settings.max_page_size,
+                allow_private_networks=settings.webhook_allow_private_networks,
+                rotation_overlap=timedelta(seconds=settings.secret_rotation_overlap),
+                wake_worker=worker.wake,
+            )
+        ),
+    )
     app.webhooks.include_router(http.webhooks_router())
     return app, runtime

@@ -22,16 +22,20 @@ class NotifySettings(ServiceSettings):
     reply_token_secret: SecretStr | None = Field(
         default=None,
         description="Signs the support+<token> Reply-To of mail to agents about a ticket: the "
-                    "same value as intake's. Unset: agent mail carries the plain mailbox",
+        "same value as intake's. Unset: agent mail carries the plain mailbox",
     )
-    intake_url: str = Field(default="http://127.0.0.1:8080",
-                            description="Where the files of a person's reply are read (intake)")
+    intake_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Where the files of a person's reply are read (intake)",
+    )
     intake_service_key: SecretStr | None = Field(
         default=None,
         description="Notify's service key (identity's POST /v1/service-keys, scope tickets:read) "
-                    "to read attachments at intake; without it a reply with files fails")
+        "to read attachments at intake; without it a reply with files fails",
+    )
     attachment_max_bytes: int = Field(
-        default=25 * 1024 * 1024, ge=1, description="Bytes one attached file may have")
+        default=25 * 1024 * 1024, ge=1, description="Bytes one attached file may have"
+    )
     escalation_email: str = Field(
         default="escalations@helpline.test",
         description="Who hears of an SLA breach on a ticket that has no assignee yet",
@@ -54,30 +58,42 @@ class NotifySettings(ServiceSettings):
     )
     recipient_rate_window: float = Field(default=3600.0, gt=0, description="Seconds")
     endpoint_disable_after: float = Field(
-        default=5 * 24 * 3600.0, gt=0,
+        default=5 * 24 * 3600.0,
+        gt=0,
         description="Seconds an endpoint may fail every attempt before it is disabled",
     )
     secret_rotation_overlap: float = Field(
         default=24 * 3600.0, ge=0, description="Seconds the old secret still signs after rotation"
     )
     template_render_timeout: float = Field(
-        default=2.0, gt=0, le=60,
+        default=2.0,
+        gt=0,
+        le=60,
         description="Seconds one email's templates may take to render; longer ones fail it",
     )
     template_max_output_bytes: int = Field(
-        default=1_000_000, ge=1_000, le=50_000_000,
+        default=1_000_000,
+        ge=1_000,
+        le=50_000_000,
         description="Bytes one email's rendered subject, text and HTML may add up to",
     )
     template_render_workers: int = Field(
-        default=2, ge=1, le=32, description="Processes rendering templates side by side",
+        default=2,
+        ge=1,
+        le=32,
+        description="Processes rendering templates side by side",
     )
     ledger_retention_days: float = Field(default=30.0, gt=0)
     retention_interval: float = Field(default=3600.0, gt=0, description="Seconds between purges")
     partner_stream_enabled: bool = Field(
-        default=True, description="Republish each tenant's public events to its partner topic")
-    partner_stream_partitions: int = Field(default=PARTITIONS, ge=1,
-                                           description="Of a new partner topic")
+        default=True, description="Republish each tenant's public events to its partner topic"
+    )
+    partner_stream_partitions: int = Field(
+        default=PARTITIONS, ge=1, description="Of a new partner topic"
+    )
     partner_stream_replication_factor: int = Field(
-        default=1, ge=1, description="Of a new partner topic (3 on a production cluster)")
+        default=1, ge=1, description="Of a new partner topic (3 on a production cluster)"
+    )
     partner_stream_retention_ms: int = Field(
-        default=7 * 24 * 3600 * 1000, ge=-1, description="Of a new partner topic (-1: forever)")
+        default=7 * 24 * 3600 * 1000, ge=-1, description="Of a new partner topic (-1: forever)"
+    )

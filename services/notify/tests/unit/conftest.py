@@ -37,7 +37,8 @@ def unit_of_work(engine: AsyncEngine) -> UnitOfWorkFactory:
     outbox, inbox = outbox_table(metadata), inbox_table(metadata)
 
     def make() -> NotifyUnitOfWork:
-        return NotifyUnitOfWork(sessions, outbox_table=outbox, inbox_table=inbox,
-                                source="/helpline/notify")
+        return NotifyUnitOfWork(
+            sessions, outbox_table=outbox, inbox_table=inbox, source="/helpline/notify"
+        )
 
     return make

@@ -81,8 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         receiver: ScriptedReceiver = self.server.owner  # type: ignore[attr-defined]
-        answer = receiver.record(Received(self.path, {k.lower(): v for k, v in
-                                                      self.headers.items()}, body, time.time()))
+        answer = receiver.record(
+            Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+        )
         if answer.delay:
             receiver.stopping.wait(answer.delay)
         try:
@@ -144,9 +145,14 @@ class RecordingBackend(httpcore.AsyncNetworkBackend):
     def __init__(self) -> None:
         self.connections: list[tuple[str, int]] = []
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         """Record the attempt and refuse it."""
         self.connections.append((host, port))
         raise httpcore.ConnectError("recording backend: no connections")
@@ -159,71 +165,125 @@ def new_ticket_id() -> str:
 
 def envelope_of(event: Event) -> Envelope:
     """The envelope a consumer would receive for ``event``."""
-    return Envelope(id=str(uuid.uuid4()), source="/helpline/test", type=event.event_type,
-                    time=event.occurred_at, subject=event.ticket_id, event=event)
+    return Envelope(
+        id=str(uuid.uuid4()),
+        source="/helpline/test",
+        type=event.event_type,
+        time=event.occurred_at,
+        subject=event.ticket_id,
+        event=event,
+    )
 
 
 def ticket_created(ticket_id: str, requester: str = "carol@example.com") -> TicketCreated:
     """A new ticket about a printer."""
     return TicketCreated(
-        tenant_id=TENANT, ticket_id=ticket_id, occurred_at=datetime.now(UTC),
-        subject="Printer on fire", description="Smoke", requester=Requester(email=requester),
-        priority="high", type="corrective", channel="api", mailbox="support@acme.example",
+        tenant_id=TENANT,
+        ticket_id=ticket_id,
+        occurred_at=datetime.now(UTC),
+        subject="Printer on fire",
+        description="Smoke",
+        requester=Requester(email=requester),
+        priority="high",
+        type="corrective",
+        channel="api",
+        mailbox="support@acme.example",
     )
 
 
 def ticket_assigned(ticket_id: str) -> TicketAssigned:
     """The ticket given to agent Ann."""
     return TicketAssigned(
-        tenant_id=TENANT, ticket_id=ticket_id, occurred_at=datetime.now(UTC),
-        agent_id="agent-ann", agent_name="Ann", agent_email="ann@example.com", channel="api",
-        candidates_considered=1, reason="best skill",
+        tenant_id=TENANT,
+        ticket_id=ticket_id,
+        occurred_at=datetime.now(UTC),
+        agent_id="agent-ann",
+        agent_name="Ann",
+        agent_email="ann@example.com",
+        channel="api",
+        candidates_considered=1,
+        reason="best skill",
     )
 
 
 class NotifyRig:
     """Notify's handler and worker on PostgreSQL, a hand-moved clock, real signed HTTP."""
 
-    def __init__(self, engine: AsyncEngine, *, mailer: Mailer | None = None,
-                 options: WorkerOptions | None = None,
-                 inner_backend: httpcore.AsyncNetworkBackend | None = None,
-                 allow_private_networks: bool = True) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        mailer: Mailer | None = None,
+        options: WorkerOptions | None = None,
+        inner_backend: httpcore.AsyncNetworkBackend | None = None,
+        allow_private_networks: bool = True,
+    ) -> None:
         self.engine = engine
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._outbox, inbox = outbox_table(metadata), inbox_table(metadata)
 
         def make() -> NotifyUnitOfWork:
-            return NotifyUnitOfWork(sessions, outbox_table=self._outbox, inbox_table=inbox,
-                                    source="/helpline/notify")
+            return NotifyUnitOfWork(
+                sessions, outbox_table=self._outbox, inbox_table=inbox, source="/helpline/notify"
+            )
 
         self.unit_of_work: Callable[[], NotifyUnitOfWork] = make
         self.clock = Clock()
         self.mailer = mailer or FakeMailer()
         self.options = options or WorkerOptions(email_domain="acme.example", send_timeout=15.0)
-        self.sender = HttpxWebhookSender(webhook_client(
-            allow_private_networks=allow_private_networks, timeout=self.options.send_timeout,
-            max_connections=self.options.max_in_flight, inner_backend=inner_backend))
+        self.sender = HttpxWebhookSender(
+            webhook_client(
+                allow_private_networks=allow_private_networks,
+                timeout=self.options.send_timeout,
+                max_connections=self.options.max_in_flight,
+                inner_backend=inner_backend,
+            )
+        )
         self.renderer = JinjaRenderer()
         self.worker = DeliveryWorker(
-            make, self.mailer, self.sender, TracerProvider().get_tracer("test"), self.options,
-            renderer=self.renderer, clock=self.clock, jitter=lambda: 0.0)
-        self.policy = EmailPolicy(escalation_email="escalations@acme.example",
-                                  email_domain="acme.example", recipient_cap=5)
+            make,
+            self.mailer,
+            self.sender,
+            TracerProvider().get_tracer("test"),
+            self.options,
+            renderer=self.renderer,
+            clock=self.clock,
+            jitter=lambda: 0.0,
+        )
+        self.policy = EmailPolicy(
+            escalation_email="escalations@acme.example",
+            email_domain="acme.example",
+            recipient_cap=5,
+        )
 
-    async def add_endpoint(self, url: str, event_types: tuple[str, ...] = ("*",), *,
-                           ordered: bool = False, owner_email: str | None = None,
-                           allow_private_networks: bool = True) -> str:
+    async def add_endpoint(
+        self,
+        url: str,
+        event_types: tuple[str, ...] = ("*",),
+        *,
+        ordered: bool = False,
+        owner_email: str | None = None,
+        allow_private_networks: bool = True,
+    ) -> str:
         """Register an endpoint through the use case; return its id."""
-        endpoint = await endpoints.register_webhook_endpoint(endpoints.RegisterWebhookEndpoint(
-            tenant_id=TENANT, url=url, event_types=event_types,
-            allow_private_networks=allow_private_networks, ordered=ordered,
-            owner_email=owner_email), self.unit_of_work())
+        endpoint = await endpoints.register_webhook_endpoint(
+            endpoints.RegisterWebhookEndpoint(
+                tenant_id=TENANT,
+                url=url,
+                event_types=event_types,
+                allow_private_networks=allow_private_networks,
+                ordered=ordered,
+                owner_email=owner_email,
+            ),
+            self.unit_of_work(),
+        )
         return endpoint.id
 
     async def secret_of(self, endpoint_id: str) -> str:
         """The endpoint's current signing secret."""
-        return (await endpoints.get_webhook_endpoint(TENANT, endpoint_id,
-                                                     self.unit_of_work())).secret
+        return (
+            await endpoints.get_webhook_endpoint(TENANT, endpoint_id, self.unit_of_work())
+        ).secret
 
     async def emit(self, event: Event) -> Envelope:
         """Hand an event to notify's handler, as the Kafka subscriber does."""
@@ -243,8 +303,12 @@ class NotifyRig:
         """Every event notify staged in its outbox, decoded, in order."""
         async with self.engine.connect() as connection:
             rows = await connection.execute(select(self._outbox).order_by(self._outbox.c.id))
-            return [from_record([(name, value.encode()) for name, value in row.headers],
-                                row.record_value) for row in rows]
+            return [
+                from_record(
+                    [(name, value.encode()) for name, value in row.headers], row.record_value
+                )
+                for row in rows
+            ]
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

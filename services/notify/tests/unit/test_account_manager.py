@@ -19,17 +19,30 @@ from helpline_shared.events import RoutingExplanation, TicketOffered, TicketQueu
 
 def queued(ticket_id: str, *preferred: str) -> TicketQueued:
     """Routing's first decision found nobody free, preferring ``preferred``."""
-    return TicketQueued(tenant_id=TENANT, ticket_id=ticket_id, occurred_at=NOW,
-                        reason="no eligible agent", priority="high", queued_at=NOW,
-                        explanation=RoutingExplanation(rule_id="r", rule_version=1,
-                                                       preferred_agents=preferred))
+    return TicketQueued(
+        tenant_id=TENANT,
+        ticket_id=ticket_id,
+        occurred_at=NOW,
+        reason="no eligible agent",
+        priority="high",
+        queued_at=NOW,
+        explanation=RoutingExplanation(rule_id="r", rule_version=1, preferred_agents=preferred),
+    )
 
 
 def offered(ticket_id: str, agent_id: str, email: str) -> TicketOffered:
     """Routing offered the ticket to ``agent_id`` (publishing their name and address)."""
-    return TicketOffered(tenant_id=TENANT, ticket_id=ticket_id, occurred_at=NOW, offer_id="o-1",
-                         agent_id=agent_id, agent_name="Mia Manager", agent_email=email,
-                         channel="email", expires_at=NOW)
+    return TicketOffered(
+        tenant_id=TENANT,
+        ticket_id=ticket_id,
+        occurred_at=NOW,
+        offer_id="o-1",
+        agent_id=agent_id,
+        agent_name="Mia Manager",
+        agent_email=email,
+        channel="email",
+        expires_at=NOW,
+    )
 
 
 def test_the_manager_is_the_preferred_agent_that_is_not_the_previous_assignee() -> None:
@@ -37,7 +50,8 @@ def test_the_manager_is_the_preferred_agent_that_is_not_the_previous_assignee() 
     assert account_manager_in(("agent-ann", "agent-mia"), "agent-ann") == (True, "agent-mia")
     assert account_manager_in((), "agent-ann") == (True, None), "nobody preferred: no manager"
     assert account_manager_in(("agent-ann",), "agent-ann") == (False, None), (
-        "the previous assignee alone: whether they manage the account too cannot be told")
+        "the previous assignee alone: whether they manage the account too cannot be told"
+    )
 
 
 async def test_manager_resolves_through_the_address_routing_published_for_the_agent(
@@ -47,13 +61,19 @@ async def test_manager_resolves_through_the_address_routing_published_for_the_ag
     await subscribe(unit_of_work, BREACHED, "manager")
     earlier, ticket_id = new_ticket_id(), new_ticket_id()
 
-    await handle(unit_of_work, offered(earlier, "agent-mia", "MIA@acme.example"),
-                 created(ticket_id), queued(ticket_id, "agent-mia"), sla_breached(ticket_id))
+    await handle(
+        unit_of_work,
+        offered(earlier, "agent-mia", "MIA@acme.example"),
+        created(ticket_id),
+        queued(ticket_id, "agent-mia"),
+        sla_breached(ticket_id),
+    )
 
     told = mailed(await ledger(unit_of_work, ticket_id), BREACHED)
     assert sorted(told) == ["mia@acme.example"]
     assert "support+" in (told["mia@acme.example"].headers or {})["Reply-To"], (
-        f"the manager is {mia}, one of the tenant's people: their mail carries a reply token")
+        f"the manager is {mia}, one of the tenant's people: their mail carries a reply token"
+    )
 
 
 async def test_manager_resolves_by_user_id_and_a_deactivated_one_receives_nothing(

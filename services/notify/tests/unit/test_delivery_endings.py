@@ -32,16 +32,23 @@ def harness(unit_of_work: UnitOfWorkFactory) -> Harness:
 async def _poison(unit_of_work: UnitOfWorkFactory, ticket_id: str, destination: str) -> None:
     """Give the ticket's email the address a hostile mail left there (before the API refused)."""
     async with unit_of_work() as uow:
-        await uow.session.execute(update(deliveries).where(
-            deliveries.c.ticket_id == ticket_id, deliveries.c.channel == "email",
-        ).values(destination=destination))
+        await uow.session.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.ticket_id == ticket_id,
+                deliveries.c.channel == "email",
+            )
+            .values(destination=destination)
+        )
         await uow.commit()
 
 
 async def _attempts(unit_of_work: UnitOfWorkFactory, delivery_id: str) -> list[tuple[str, str]]:
     async with unit_of_work() as uow:
-        return [(attempt.outcome, attempt.detail or "")
-                for attempt in await uow.deliveries.attempts(TENANT, delivery_id)]
+        return [
+            (attempt.outcome, attempt.detail or "")
+            for attempt in await uow.deliveries.attempts(TENANT, delivery_id)
+        ]
 
 
 async def _failures(engine: AsyncEngine) -> list[NotificationFailed]:
@@ -49,7 +56,9 @@ async def _failures(engine: AsyncEngine) -> list[NotificationFailed]:
 
 
 async def test_an_address_with_a_nul_fails_for_good_at_once_with_its_reason(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
 ) -> None:
     ticket_id = new_ticket_id()
     await harness.assign(ticket_id)
@@ -70,7 +79,9 @@ async def test_an_address_with_a_nul_fails_for_good_at_once_with_its_reason(
 
 
 async def test_an_unexpected_error_is_a_failed_attempt_and_the_delivery_still_ends(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ticket_id = new_ticket_id()
@@ -86,13 +97,15 @@ async def test_an_unexpected_error_is_a_failed_attempt_and_the_delivery_still_en
     assert (email.status, email.attempts) == ("failed", MAX_ATTEMPTS)
     assert email.last_error == "RuntimeError: the mail library tripped"
     assert [outcome for outcome, _ in await _attempts(unit_of_work, email.id)] == [
-        "failed"] * MAX_ATTEMPTS
+        "failed"
+    ] * MAX_ATTEMPTS
     assert [event.will_retry for event in await _failures(engine)] == [True] * 7 + [False]
     assert not [record for record in caplog.records if record.exc_info]
 
 
 async def test_a_data_error_while_sending_fails_the_delivery_for_good(
-    harness: Harness, unit_of_work: UnitOfWorkFactory,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     ticket_id = new_ticket_id()
     await harness.assign(ticket_id)
@@ -102,11 +115,15 @@ async def test_a_data_error_while_sending_fails_the_delivery_for_good(
 
     [email] = await ledger(unit_of_work, ticket_id)
     assert (email.status, email.last_error) == (
-        "failed", "ValueError: Header values may not contain linefeed")
+        "failed",
+        "ValueError: Header values may not contain linefeed",
+    )
 
 
 async def test_claims_whose_outcome_is_never_recorded_end_in_a_final_failure(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
 ) -> None:
     ticket_id = new_ticket_id()
     await harness.assign(ticket_id)
@@ -126,30 +143,39 @@ async def test_claims_whose_outcome_is_never_recorded_end_in_a_final_failure(
 
 
 async def test_suppressing_an_address_stops_its_pending_delivery(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
 ) -> None:
     ticket_id = new_ticket_id()
     await harness.assign(ticket_id)
-    await tenant_settings.suppress_address(TENANT, "Ann@Example.com", "asked us to stop",
-                                           unit_of_work())
+    await tenant_settings.suppress_address(
+        TENANT, "Ann@Example.com", "asked us to stop", unit_of_work()
+    )
 
     await harness.worker.deliver_due()
 
     assert harness.mailer.sent == []
     [email] = await ledger(unit_of_work, ticket_id)
     assert email.status == "suppressed"
-    [event] = [e.event for e in await published(engine)
-               if isinstance(e.event, NotificationSuppressed)]
+    [event] = [
+        e.event for e in await published(engine) if isinstance(e.event, NotificationSuppressed)
+    ]
     assert event.reason == "suppressed_address" and "asked us to stop" in (event.detail or "")
 
 
 async def test_a_webhook_url_with_a_control_character_fails_for_good(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
 ) -> None:
     endpoint_id = await harness.add_endpoint()
     async with unit_of_work() as uow:
-        await uow.session.execute(update(webhook_endpoints).where(
-            webhook_endpoints.c.id == endpoint_id).values(url="https://hooks.example.com/\x01in"))
+        await uow.session.execute(
+            update(webhook_endpoints)
+            .where(webhook_endpoints.c.id == endpoint_id)
+            .values(url="https://hooks.example.com/\x01in")
+        )
         await uow.commit()
 
     def as_httpx_does(request: WebhookRequest) -> WebhookResponse:
@@ -168,7 +194,8 @@ async def test_a_webhook_url_with_a_control_character_fails_for_good(
 
 
 async def test_a_receiver_answering_control_characters_is_recorded_without_them(
-    harness: Harness, unit_of_work: UnitOfWorkFactory,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     await harness.add_endpoint()
     harness.webhooks.respond = lambda _request: WebhookResponse(500, excerpt="oops\x00\x1b[31m")

@@ -46,15 +46,21 @@ class Harness:
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.worker = DeliveryWorker(
-            unit_of_work, self.mailer, self.webhooks, self.tracer_provider.get_tracer("test"),
+            unit_of_work,
+            self.mailer,
+            self.webhooks,
+            self.tracer_provider.get_tracer("test"),
             WorkerOptions(email_domain="mail.acme.example", send_timeout=send_timeout),
-            renderer=JinjaRenderer(), clock=self.clock, jitter=lambda: 0.0,
+            renderer=JinjaRenderer(),
+            clock=self.clock,
+            jitter=lambda: 0.0,
         )
 
     async def add_endpoint(self, url: str = "https://hooks.example.com/in") -> str:
         endpoint = await endpoints.register_webhook_endpoint(
-            endpoints.RegisterWebhookEndpoint(tenant_id=TENANT, url=url, event_types=("*",),
-                                             allow_private_networks=False),
+            endpoints.RegisterWebhookEndpoint(
+                tenant_id=TENANT, url=url, event_types=("*",), allow_private_networks=False
+            ),
             self.unit_of_work(),
         )
         return endpoint.id
@@ -69,7 +75,9 @@ def harness(unit_of_work: UnitOfWorkFactory) -> Harness:
 
 
 async def test_due_deliveries_are_sent_recorded_and_announced(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
 ) -> None:
     ticket_id = new_ticket_id()
     await harness.add_endpoint()
@@ -88,12 +96,16 @@ async def test_due_deliveries_are_sent_recorded_and_announced(
     delivered = [event for event in events if isinstance(event, NotificationDelivered)]
     assert len(delivered) == len(events) == 2
     assert {event.notification_id: event.outbound_message_id for event in delivered} == {
-        deliveries["email"].id: email.message_id, deliveries["webhook"].id: None}
+        deliveries["email"].id: email.message_id,
+        deliveries["webhook"].id: None,
+    }
     assert await harness.worker.deliver_due() == 0
 
 
 async def test_failed_attempt_is_retried_on_schedule_with_the_same_webhook_id(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
 ) -> None:
     ticket_id = new_ticket_id()
     await harness.add_endpoint()
@@ -104,8 +116,7 @@ async def test_failed_attempt_is_retried_on_schedule_with_the_same_webhook_id(
     [webhook] = [d for d in await ledger(unit_of_work, ticket_id) if d.channel == "webhook"]
     assert (webhook.status, webhook.attempts, webhook.last_error) == ("pending", 1, "HTTP 500")
     assert webhook.next_attempt_at == harness.start + timedelta(seconds=5)
-    [failed] = [e.event for e in await published(engine)
-                if isinstance(e.event, NotificationFailed)]
+    [failed] = [e.event for e in await published(engine) if isinstance(e.event, NotificationFailed)]
     assert (failed.will_retry, failed.attempt, failed.error) == (True, 1, "HTTP 500")
 
     harness.clock.advance(timedelta(seconds=4))
@@ -120,7 +131,9 @@ async def test_failed_attempt_is_retried_on_schedule_with_the_same_webhook_id(
 
 
 async def test_delivery_fails_for_good_after_eight_attempts(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
 ) -> None:
     ticket_id = new_ticket_id()
     harness.mailer.failure = DeliveryAttemptFailed("SMTP: connection refused")
@@ -132,14 +145,18 @@ async def test_delivery_fails_for_good_after_eight_attempts(
 
     [email] = await ledger(unit_of_work, ticket_id)
     assert (email.status, email.attempts, email.next_attempt_at) == ("failed", 8, None)
-    retries = [e.event.will_retry for e in await published(engine)
-               if isinstance(e.event, NotificationFailed)]
+    retries = [
+        e.event.will_retry
+        for e in await published(engine)
+        if isinstance(e.event, NotificationFailed)
+    ]
     assert retries == [True] * 7 + [False]
     assert await harness.worker.deliver_due() == 0
 
 
 async def test_retry_after_of_a_throttling_endpoint_is_honoured(
-    harness: Harness, unit_of_work: UnitOfWorkFactory,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     ticket_id = new_ticket_id()
     await harness.add_endpoint()
@@ -151,8 +168,9 @@ async def test_retry_after_of_a_throttling_endpoint_is_honoured(
     assert webhook.next_attempt_at == harness.start + timedelta(seconds=90)
 
 
-async def test_410_gone_disables_the_endpoint(harness: Harness, unit_of_work: UnitOfWorkFactory
-                                              ) -> None:
+async def test_410_gone_disables_the_endpoint(
+    harness: Harness, unit_of_work: UnitOfWorkFactory
+) -> None:
     endpoint_id = await harness.add_endpoint()
     harness.webhooks.respond = lambda _request: WebhookResponse(410)
     ticket_id = new_ticket_id()
@@ -168,11 +186,14 @@ async def test_410_gone_disables_the_endpoint(harness: Harness, unit_of_work: Un
     later_ticket = new_ticket_id()
     await harness.assign(later_ticket)
     assert sorted((d.channel, d.status) for d in await ledger(unit_of_work, later_ticket)) == [
-        ("email", "pending"), ("webhook", "suppressed")]
+        ("email", "pending"),
+        ("webhook", "suppressed"),
+    ]
 
 
 async def test_refused_destination_is_a_failed_attempt_with_its_reason(
-    harness: Harness, unit_of_work: UnitOfWorkFactory,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     await harness.add_endpoint()
 
@@ -189,8 +210,7 @@ async def test_refused_destination_is_a_failed_attempt_with_its_reason(
     assert (webhook.status, webhook.attempts) == ("pending", 1)
 
 
-async def test_slow_endpoint_does_not_hold_up_the_others(unit_of_work: UnitOfWorkFactory
-                                                        ) -> None:
+async def test_slow_endpoint_does_not_hold_up_the_others(unit_of_work: UnitOfWorkFactory) -> None:
     harness = Harness(unit_of_work, send_timeout=0.3)
     slow = await harness.add_endpoint("https://slow.example.com/in")
     await harness.add_endpoint("https://fast.example.com/in")
@@ -209,11 +229,15 @@ async def test_slow_endpoint_does_not_hold_up_the_others(unit_of_work: UnitOfWor
     assert await harness.worker.deliver_due() == 3
     assert time.monotonic() - started < 2.0
 
-    outcome = {d.destination: (d.status, d.last_error)
-               for d in await ledger(unit_of_work, ticket_id)}
+    outcome = {
+        d.destination: (d.status, d.last_error) for d in await ledger(unit_of_work, ticket_id)
+    }
     assert outcome[slow] == ("pending", "no answer within 0.3 s")
     assert sorted(status for status, _error in outcome.values()) == [
-        "delivered", "delivered", "pending"]
+        "delivered",
+        "delivered",
+        "pending",
+    ]
 
 
 async def test_a_claimed_delivery_is_leased_to_one_worker(harness: Harness) -> None:
@@ -227,7 +251,8 @@ async def test_a_claimed_delivery_is_leased_to_one_worker(harness: Harness) -> N
 
 
 async def test_result_of_a_worker_whose_lease_ran_out_is_dropped(
-    harness: Harness, unit_of_work: UnitOfWorkFactory,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     ticket_id = new_ticket_id()
     await harness.assign(ticket_id)
@@ -258,8 +283,9 @@ async def test_each_send_continues_the_trace_of_the_event_that_caused_it(
     assert (span.context.trace_id, span.parent.span_id) == (consumer.trace_id, consumer.span_id)
 
 
-async def test_run_loop_delivers_until_stopped(harness: Harness, unit_of_work: UnitOfWorkFactory
-                                               ) -> None:
+async def test_run_loop_delivers_until_stopped(
+    harness: Harness, unit_of_work: UnitOfWorkFactory
+) -> None:
     ticket_id = new_ticket_id()
     await harness.assign(ticket_id)
     runner = asyncio.create_task(harness.worker.run())
@@ -275,7 +301,9 @@ async def test_run_loop_delivers_until_stopped(harness: Harness, unit_of_work: U
 
 
 async def test_a_queued_webhook_to_an_endpoint_disabled_since_is_suppressed_not_sent(
-    harness: Harness, unit_of_work: UnitOfWorkFactory, engine: AsyncEngine,
+    harness: Harness,
+    unit_of_work: UnitOfWorkFactory,
+    engine: AsyncEngine,
 ) -> None:
     endpoint_id = await harness.add_endpoint()
     ticket_id = new_ticket_id()
@@ -289,6 +317,7 @@ async def test_a_queued_webhook_to_an_endpoint_disabled_since_is_suppressed_not_
     assert harness.webhooks.requests == []
     [webhook] = [d for d in await ledger(unit_of_work, ticket_id) if d.channel == "webhook"]
     assert webhook.status == "suppressed"
-    [event] = [e.event for e in await published(engine)
-               if isinstance(e.event, NotificationSuppressed)]
+    [event] = [
+        e.event for e in await published(engine) if isinstance(e.event, NotificationSuppressed)
+    ]
     assert (event.reason, event.detail) == ("disabled_endpoint", "disabled by API")

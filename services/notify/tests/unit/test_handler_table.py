@@ -36,8 +36,9 @@ from helpline_shared.runtime.testing import (
     raw_record,
 )
 
-POLICY = handlers.EmailPolicy(escalation_email="escalations@example.com",
-                              email_domain="mail.acme.example")
+POLICY = handlers.EmailPolicy(
+    escalation_email="escalations@example.com", email_domain="mail.acme.example"
+)
 
 
 def table() -> HandlerTable[NotifyUnitOfWork]:
@@ -46,15 +47,26 @@ def table() -> HandlerTable[NotifyUnitOfWork]:
 
 def test_the_table_applies_ticket_and_directory_events_and_skips_the_rest() -> None:
     wanted = table().event_types
-    assert {TicketCreated.event_type, SlaClockStarted.event_type, UserCreated.event_type,
-            TeamChanged.event_type} <= wanted
+    assert {
+        TicketCreated.event_type,
+        SlaClockStarted.event_type,
+        UserCreated.event_type,
+        TeamChanged.event_type,
+    } <= wanted
     assert ApiKeyCreated.event_type not in wanted
     assert NotificationDelivered.event_type not in wanted
 
 
 def user_created(user_id: str) -> UserCreated:
-    return UserCreated(tenant_id=TENANT, occurred_at=NOW, user_id=user_id, name="Lea",
-                       email="lea@example.com", role="lead", teams=("printers",))
+    return UserCreated(
+        tenant_id=TENANT,
+        occurred_at=NOW,
+        user_id=user_id,
+        name="Lea",
+        email="lea@example.com",
+        role="lead",
+        teams=("printers",),
+    )
 
 
 async def test_a_batch_of_events_is_one_transaction_and_wakes_the_worker_after_it(
@@ -68,16 +80,28 @@ async def test_a_batch_of_events_is_one_transaction_and_wakes_the_worker_after_i
         return uow
 
     producer = RecordingProducer()
-    consumer = TableConsumer(table=table(), unit_of_work=waking,
-                             dead_letters=DeadLetters(producer, "helpline-notify"),
-                             tracer=NoOpTracer(), group="helpline-notify")
+    consumer = TableConsumer(
+        table=table(),
+        unit_of_work=waking,
+        dead_letters=DeadLetters(producer, "helpline-notify"),
+        tracer=NoOpTracer(),
+        group="helpline-notify",
+    )
     first, second = new_ticket_id(), new_ticket_id()
-    events = [user_created("u-lea"), ticket_created(first), ticket_assigned(first),
-              ticket_created(second)]
+    events = [
+        user_created("u-lea"),
+        ticket_created(first),
+        ticket_assigned(first),
+        ticket_created(second),
+    ]
     log = StatementLog(engine)
-    await consumer.consume([consumer_record(event, offset=n, topic="helpline.tickets")
-                            for n, event in enumerate(events)],
-                           FakeKafkaConsumer())
+    await consumer.consume(
+        [
+            consumer_record(event, offset=n, topic="helpline.tickets")
+            for n, event in enumerate(events)
+        ],
+        FakeKafkaConsumer(),
+    )
 
     # One partition's batch, one transaction; a handler that opened, committed or claimed
     # would have been refused and dead-lettered.
@@ -85,8 +109,10 @@ async def test_a_batch_of_events_is_one_transaction_and_wakes_the_worker_after_i
     assert log.count("COMMIT") == 1
     assert log.count("INSERT INTO processed_events") == 1
     assert woken and set(woken) == {1}  # only once the batch's one commit is done
-    assert [d.destination for d in await ledger(unit_of_work, first) if d.channel == "email"] \
-        == ["carol@example.com", "ann@example.com"]
+    assert [d.destination for d in await ledger(unit_of_work, first) if d.channel == "email"] == [
+        "carol@example.com",
+        "ann@example.com",
+    ]
     async with unit_of_work() as uow:
         assert (await uow.directory.person(TENANT, "u-lea")) is not None
 
@@ -102,20 +128,30 @@ async def test_events_notifying_nobody_cost_no_transaction_of_their_own(
         return uow
 
     producer = RecordingProducer()
-    consumer = TableConsumer(table=table(), unit_of_work=waking,
-                             dead_letters=DeadLetters(producer, "helpline-notify"),
-                             tracer=NoOpTracer(), group="helpline-notify")
+    consumer = TableConsumer(
+        table=table(),
+        unit_of_work=waking,
+        dead_letters=DeadLetters(producer, "helpline-notify"),
+        tracer=NoOpTracer(),
+        group="helpline-notify",
+    )
     log = StatementLog(engine)
     # Not even decoded: a body that is no event would otherwise be dead-lettered.
     kinds = (ApiKeyCreated.event_type, NotificationDelivered.event_type)
-    unwanted = [raw_record([("ce_type", kind.encode())], b"not json", offset=n)
-                for n, kind in enumerate(kinds)]
+    unwanted = [
+        raw_record([("ce_type", kind.encode())], b"not json", offset=n)
+        for n, kind in enumerate(kinds)
+    ]
     await consumer.consume(unwanted, FakeKafkaConsumer())
     assert log.statements == [] and producer.sent == []
 
-    await consumer.consume([consumer_record(user_created("u-1"), offset=2),
-                            consumer_record(user_created("u-2"), offset=3)],
-                           FakeKafkaConsumer())
+    await consumer.consume(
+        [
+            consumer_record(user_created("u-1"), offset=2),
+            consumer_record(user_created("u-2"), offset=3),
+        ],
+        FakeKafkaConsumer(),
+    )
     assert log.count("COMMIT") == 1
     assert woken == []  # nothing queued: the worker is left asleep
     assert await published(engine) == []
@@ -136,5 +172,9 @@ async def test_a_webhook_body_is_built_only_for_a_matching_endpoint(
         raise AssertionError("a body was built though no endpoint wants the event")
 
     monkeypatch.setattr(handlers, "webhook_body", refuse)
-    assert await handlers.on_event(envelope_of(ticket_created(new_ticket_id())), unit_of_work(),
-                                   POLICY, composer()) == 1
+    assert (
+        await handlers.on_event(
+            envelope_of(ticket_created(new_ticket_id())), unit_of_work(), POLICY, composer()
+        )
+        == 1
+    )

@@ -20,9 +20,18 @@ async def test_purge_removes_old_finished_deliveries_and_keeps_pending_ones(
     async with unit_of_work() as uow:
         finished.status = "delivered"
         await uow.deliveries.requeue(finished)  # writes the status as it is
-        await uow.deliveries.record_attempt(Attempt(
-            delivery_id=finished.id, tenant_id=TENANT, attempt=1, started_at=utcnow(),
-            latency_ms=3.0, outcome="delivered", status_code=None, detail=None))
+        await uow.deliveries.record_attempt(
+            Attempt(
+                delivery_id=finished.id,
+                tenant_id=TENANT,
+                attempt=1,
+                started_at=utcnow(),
+                latency_ms=3.0,
+                outcome="delivered",
+                status_code=None,
+                detail=None,
+            )
+        )
         await uow.commit()
 
     assert await purge_ledger(unit_of_work, timedelta(days=30), utcnow()) == 0

@@ -67,8 +67,9 @@ class FakeSender:
     expected: int = 0
     all_sent: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def send(self, topic: str, *, value: bytes, key: bytes | None,
-                   headers: RecordHeaders) -> "asyncio.Future[None]":
+    async def send(
+        self, topic: str, *, value: bytes, key: bytes | None, headers: RecordHeaders
+    ) -> "asyncio.Future[None]":
         self.sent.append(Sent(topic, key, value, headers))
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self.acknowledge_at_once:
@@ -80,28 +81,56 @@ class FakeSender:
 
 
 def created(tenant: str, ticket: str = "t-1") -> TicketCreated:
-    return TicketCreated(tenant_id=tenant, ticket_id=ticket, occurred_at=NOW, subject="Help",
-                         description="It broke", requester=Requester(email="c@example.org"),
-                         priority="normal", type="question", channel="api")
+    return TicketCreated(
+        tenant_id=tenant,
+        ticket_id=ticket,
+        occurred_at=NOW,
+        subject="Help",
+        description="It broke",
+        requester=Requester(email="c@example.org"),
+        priority="normal",
+        type="question",
+        channel="api",
+    )
 
 
 def assigned(tenant: str, ticket: str = "t-1") -> TicketAssigned:
-    return TicketAssigned(tenant_id=tenant, ticket_id=ticket, occurred_at=NOW, agent_id="a1",
-                          agent_name="Ann", agent_email="ann@example.com", channel="api",
-                          candidates_considered=1, reason="skill")
+    return TicketAssigned(
+        tenant_id=tenant,
+        ticket_id=ticket,
+        occurred_at=NOW,
+        agent_id="a1",
+        agent_name="Ann",
+        agent_email="ann@example.com",
+        channel="api",
+        candidates_considered=1,
+        reason="skill",
+    )
 
 
-def record(event: TicketCreated | TicketAssigned, offset: int = 0,
-           drop: tuple[str, ...] = ()) -> Record:
-    made = to_record(event, source="/helpline/test",
-                     extra_headers=[("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-01")])
-    return Record(PREFIX + made.topic, 0, offset, made.key, made.value,
-                  [(name, value) for name, value in made.headers if name not in drop])
+def record(
+    event: TicketCreated | TicketAssigned, offset: int = 0, drop: tuple[str, ...] = ()
+) -> Record:
+    made = to_record(
+        event,
+        source="/helpline/test",
+        extra_headers=[("traceparent", "00-" + "a" * 32 + "-" + "b" * 16 + "-01")],
+    )
+    return Record(
+        PREFIX + made.topic,
+        0,
+        offset,
+        made.key,
+        made.value,
+        [(name, value) for name, value in made.headers if name not in drop],
+    )
 
 
 def skipped(reason: str) -> float:
-    return REGISTRY.get_sample_value("helpline_partner_stream_records_total",
-                                     {"outcome": reason}) or 0.0
+    return (
+        REGISTRY.get_sample_value("helpline_partner_stream_records_total", {"outcome": reason})
+        or 0.0
+    )
 
 
 def forwarder() -> tuple[PartnerForwarder, FakeTopics, FakeSender]:
@@ -111,17 +140,25 @@ def forwarder() -> tuple[PartnerForwarder, FakeTopics, FakeSender]:
 
 async def test_records_are_forwarded_byte_for_byte_to_their_tenants_topic_in_order() -> None:
     forward, topics, sender = forwarder()
-    records = [record(created("acme"), 0), record(created("globex", "t-2"), 1),
-               record(assigned("acme"), 2)]
+    records = [
+        record(created("acme"), 0),
+        record(created("globex", "t-2"), 1),
+        record(assigned("acme"), 2),
+    ]
 
     assert await forward.forward(records) == 3
 
     assert [s.topic for s in sender.sent] == [
-        "env1.helpline.partner.acme", "env1.helpline.partner.globex",
-        "env1.helpline.partner.acme"]
+        "env1.helpline.partner.acme",
+        "env1.helpline.partner.globex",
+        "env1.helpline.partner.acme",
+    ]
     for source, sent in zip(records, sender.sent, strict=True):
-        assert (sent.key, sent.value, sent.headers) == (source.key, source.value,
-                                                        list(source.headers))
+        assert (sent.key, sent.value, sent.headers) == (
+            source.key,
+            source.value,
+            list(source.headers),
+        )
     assert set(topics.ensured) == {"env1.helpline.partner.acme", "env1.helpline.partner.globex"}
 
 
@@ -149,24 +186,50 @@ async def test_a_record_without_the_tenant_header_is_routed_by_its_data() -> Non
     [
         (lambda: record(created("a.b")), "skipped_unsafe_tenant"),
         (lambda: record(created("acme/../x")), "skipped_unsafe_tenant"),
-        (lambda: record(created("x" * 64).model_copy(update={"tenant_id": "x" * 65})),
-         "skipped_unsafe_tenant"),
+        (
+            lambda: record(created("x" * 64).model_copy(update={"tenant_id": "x" * 65})),
+            "skipped_unsafe_tenant",
+        ),
         (lambda: record(created("acme\n")), "skipped_unsafe_tenant"),
-        (lambda: Record(PREFIX + "helpline.tickets", 0, 0, b"t-1",
-                        json.dumps({"ticket_id": "t-1"}).encode(),
-                        [("ce_id", b"e-1"), ("ce_type", b"helpline.ticket.created.v1")]),
-         "skipped_no_tenant"),
-        (lambda: Record(PREFIX + "helpline.tickets", 0, 0, b"t-1", b"{not json",
-                        [("ce_id", b"e-1"), ("ce_type", b"helpline.ticket.created.v1")]),
-         "skipped_no_tenant"),
+        (
+            lambda: Record(
+                PREFIX + "helpline.tickets",
+                0,
+                0,
+                b"t-1",
+                json.dumps({"ticket_id": "t-1"}).encode(),
+                [("ce_id", b"e-1"), ("ce_type", b"helpline.ticket.created.v1")],
+            ),
+            "skipped_no_tenant",
+        ),
+        (
+            lambda: Record(
+                PREFIX + "helpline.tickets",
+                0,
+                0,
+                b"t-1",
+                b"{not json",
+                [("ce_id", b"e-1"), ("ce_type", b"helpline.ticket.created.v1")],
+            ),
+            "skipped_no_tenant",
+        ),
         (lambda: record(created("acme"), drop=("ce_id",)), "skipped_not_an_event"),
-        (lambda: Record(PREFIX + "helpline.tickets", 0, 0, b"t-1", None,
-                        [("ce_id", b"e-1"), ("ce_type", b"x"), ("ce_tenantid", b"acme")]),
-         "skipped_not_an_event"),
+        (
+            lambda: Record(
+                PREFIX + "helpline.tickets",
+                0,
+                0,
+                b"t-1",
+                None,
+                [("ce_id", b"e-1"), ("ce_type", b"x"), ("ce_tenantid", b"acme")],
+            ),
+            "skipped_not_an_event",
+        ),
     ],
 )
 async def test_a_record_no_partner_can_take_is_skipped_counted_and_the_batch_goes_on(
-    make: Any, reason: str,
+    make: Any,
+    reason: str,
 ) -> None:
     forward, _, sender = forwarder()
     before = skipped(reason)
@@ -188,8 +251,9 @@ async def test_a_topic_prefix_too_long_for_kafka_is_refused() -> None:
 async def test_the_batch_is_done_only_when_every_record_is_acknowledged() -> None:
     topics, sender = FakeTopics(), FakeSender(acknowledge_at_once=False, expected=2)
     forward = PartnerForwarder(topics, sender, topic_prefix=PREFIX)
-    task = asyncio.create_task(forward.forward([record(created("acme")),
-                                                record(assigned("acme"), 1)]))
+    task = asyncio.create_task(
+        forward.forward([record(created("acme")), record(assigned("acme"), 1)])
+    )
     await sender.all_sent.wait()
 
     sender.acknowledgements[0].set_result(None)
@@ -202,8 +266,9 @@ async def test_the_batch_is_done_only_when_every_record_is_acknowledged() -> Non
 async def test_an_unacknowledged_record_fails_the_batch_so_it_is_not_committed() -> None:
     topics, sender = FakeTopics(), FakeSender(acknowledge_at_once=False, expected=2)
     forward = PartnerForwarder(topics, sender, topic_prefix=PREFIX)
-    task = asyncio.create_task(forward.forward([record(created("acme")),
-                                                record(assigned("acme"), 1)]))
+    task = asyncio.create_task(
+        forward.forward([record(created("acme")), record(assigned("acme"), 1)])
+    )
     await sender.all_sent.wait()
     sender.acknowledgements[0].set_exception(KafkaTimeoutError())
     sender.acknowledgements[1].set_result(None)
@@ -217,8 +282,12 @@ class FakeResponse:
     errors: list[tuple[str, int]]
 
     def to_object(self) -> dict[str, Any]:
-        return {"topic_errors": [{"topic": topic, "error_code": code, "error_message": None}
-                                 for topic, code in self.errors]}
+        return {
+            "topic_errors": [
+                {"topic": topic, "error_code": code, "error_message": None}
+                for topic, code in self.errors
+            ]
+        }
 
 
 @dataclass
@@ -250,10 +319,9 @@ async def test_a_partner_topic_is_created_once_with_its_partitions_and_retention
     await topics.ensure("helpline.partner.acme")
     await topics.ensure("helpline.partner.acme")
 
-    assert [(t.name, t.num_partitions, t.replication_factor, t.topic_configs)
-            for t in admin.requests] == [
-        ("helpline.partner.acme", 3, 1, {"retention.ms": "86400000",
-                                          "min.insync.replicas": "1"})]
+    assert [
+        (t.name, t.num_partitions, t.replication_factor, t.topic_configs) for t in admin.requests
+    ] == [("helpline.partner.acme", 3, 1, {"retention.ms": "86400000", "min.insync.replicas": "1"})]
     assert admin.closed == 1
 
 

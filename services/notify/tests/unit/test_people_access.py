@@ -40,14 +40,12 @@ async def test_templates_suppressions_and_deliveries_follow_the_matrix(
         assert (await agent.post("/v1/deliveries/d-1/resend")).status_code == 403
     async with client(app, IDENTITY.person(TENANT, "lead", new_user_id())) as lead:
         assert (await lead.get("/v1/templates")).status_code == 200
-        assert (await lead.put(f"/v1/templates/{ASSIGNED}/en", json=TEMPLATE)
-                ).status_code == 403
+        assert (await lead.put(f"/v1/templates/{ASSIGNED}/en", json=TEMPLATE)).status_code == 403
         assert (await lead.get("/v1/suppressions")).status_code == 200
         assert (await lead.post("/v1/deliveries/d-1/resend")).status_code == 404
         assert (await lead.post("/v1/deliveries/d-1/cancel")).status_code == 403
     async with client(app, IDENTITY.person(TENANT, "admin", new_user_id())) as admin:
-        assert (await admin.put(f"/v1/templates/{ASSIGNED}/en", json=TEMPLATE)
-                ).status_code == 204
+        assert (await admin.put(f"/v1/templates/{ASSIGNED}/en", json=TEMPLATE)).status_code == 204
         assert (await admin.post("/v1/deliveries/d-1/cancel")).status_code == 404
 
 
@@ -73,16 +71,17 @@ async def test_an_agent_watches_a_ticket_only_for_themselves(
         assert (await as_ann.delete(f"{watchers}/{ann}")).status_code == 404
         listed = (await as_ann.get(watchers)).json()
     assert [(w["user_id"], w["name"], w["email"]) for w in listed] == [
-        (bob, "Bob Agent", "bob@acme.example")]
+        (bob, "Bob Agent", "bob@acme.example")
+    ]
 
 
-async def test_only_an_active_user_of_the_tenant_can_watch(unit_of_work: UnitOfWorkFactory
-                                                          ) -> None:
+async def test_only_an_active_user_of_the_tenant_can_watch(unit_of_work: UnitOfWorkFactory) -> None:
     app = people_app(unit_of_work)
     gone = await person_joined(unit_of_work, "Gone Agent", "gone@acme.example")
     await person_left(unit_of_work, gone)
-    foreign = await person_joined(unit_of_work, "Globex Agent", "g@globex.example",
-                                  tenant_id="globex")
+    foreign = await person_joined(
+        unit_of_work, "Globex Agent", "g@globex.example", tenant_id="globex"
+    )
     watchers = f"/v1/tickets/{new_ticket_id()}/watchers"
     async with client(app, IDENTITY.person(TENANT, "admin", new_user_id())) as admin:
         for user_id in (gone, foreign, "nobody"):

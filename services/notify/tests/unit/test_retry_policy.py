@@ -17,17 +17,32 @@ from helpline_notify.domain.retry import (
 
 def pending_delivery() -> Delivery:
     return Delivery(
-        id="d1", tenant_id="acme", ticket_id="t1", channel="webhook", destination="e1",
-        trigger_event_id="ev1", trigger_event_type="helpline.ticket.assigned.v1", payload="{}",
-        subject=None, trace_headers={}, created_at=NOW,
+        id="d1",
+        tenant_id="acme",
+        ticket_id="t1",
+        channel="webhook",
+        destination="e1",
+        trigger_event_id="ev1",
+        trigger_event_type="helpline.ticket.assigned.v1",
+        payload="{}",
+        subject=None,
+        trace_headers={},
+        created_at=NOW,
     )
 
 
 def test_schedule_is_5s_5m_30m_2h_5h_10h_10h_then_give_up() -> None:
-    assert [retry_delay(attempt, retry_after=None, jitter=0.0)
-            for attempt in range(1, MAX_ATTEMPTS + 1)] == [
-        timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
-        timedelta(hours=5), timedelta(hours=10), timedelta(hours=10), None,
+    assert [
+        retry_delay(attempt, retry_after=None, jitter=0.0) for attempt in range(1, MAX_ATTEMPTS + 1)
+    ] == [
+        timedelta(seconds=5),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=5),
+        timedelta(hours=10),
+        timedelta(hours=10),
+        None,
     ]
 
 
@@ -42,8 +57,7 @@ def test_retry_after_on_429_and_503_is_honoured() -> None:
     for status in (429, 503):
         outcome = webhook_outcome(status, timedelta(seconds=120))
         assert outcome.retry_after == timedelta(seconds=120)
-        assert retry_delay(1, retry_after=outcome.retry_after, jitter=0.0) == timedelta(
-            seconds=120)
+        assert retry_delay(1, retry_after=outcome.retry_after, jitter=0.0) == timedelta(seconds=120)
 
 
 def test_retry_after_never_shortens_the_schedule_nor_exceeds_a_day() -> None:
@@ -71,7 +85,10 @@ def test_delivery_fails_for_good_after_the_last_scheduled_attempt() -> None:
         retries.append(delivery.record_attempt(AttemptOutcome.failure("HTTP 500"), NOW, 0.0))
     assert retries == [True] * len(RETRY_SCHEDULE) + [False]
     assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (
-        "failed", MAX_ATTEMPTS, None)
+        "failed",
+        MAX_ATTEMPTS,
+        None,
+    )
 
 
 def test_first_failure_is_retried_five_seconds_later() -> None:

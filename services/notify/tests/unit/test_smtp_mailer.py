@@ -12,9 +12,12 @@ from helpline_notify.adapters.smtp import SmtpMailer
 from helpline_notify.domain.errors import DeliveryAttemptFailed
 from helpline_notify.service_layer.ports import OutboundEmail
 
-EMAIL = OutboundEmail(message_id="<n-1@mail.acme.example>", to="ann@example.com",
-                      subject="[#1a2b3c4d] Assigned to you: Printer on fire",
-                      text="Hello Ann,\n\nticket [#1a2b3c4d] is yours.\n")
+EMAIL = OutboundEmail(
+    message_id="<n-1@mail.acme.example>",
+    to="ann@example.com",
+    subject="[#1a2b3c4d] Assigned to you: Printer on fire",
+    text="Hello Ann,\n\nticket [#1a2b3c4d] is yours.\n",
+)
 
 
 class Inbox:
@@ -23,8 +26,9 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         if address.endswith("@refused.example"):
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)

@@ -18,16 +18,22 @@ TICKET = TicketView(ticket_id="1a2b3c4d-0000", tenant_id=TENANT, subject="<b>Pri
 
 
 def test_defaults_exist_for_every_notification_the_product_names() -> None:
-    assert {"helpline.ticket.created.v1", "helpline.ticket.message_added.v1",
-            "helpline.ticket.assigned.v1", "helpline.sla.warning.v1", "helpline.sla.breached.v1",
-            "helpline.sla.escalated.v1"} <= set(DEFAULT_TEMPLATES)
+    assert {
+        "helpline.ticket.created.v1",
+        "helpline.ticket.message_added.v1",
+        "helpline.ticket.assigned.v1",
+        "helpline.sla.warning.v1",
+        "helpline.sla.breached.v1",
+        "helpline.sla.escalated.v1",
+    } <= set(DEFAULT_TEMPLATES)
     assert all(source.html for source in DEFAULT_TEMPLATES.values())
 
 
 async def test_html_is_autoescaped_and_text_is_not() -> None:
-    content = await JinjaRenderer().render(DEFAULT_TEMPLATES["helpline.ticket.assigned.v1"],
-                                     template_context(ticket_assigned("1a2b3c4d-0000"), TICKET,
-                                                      "ann@example.com"))
+    content = await JinjaRenderer().render(
+        DEFAULT_TEMPLATES["helpline.ticket.assigned.v1"],
+        template_context(ticket_assigned("1a2b3c4d-0000"), TICKET, "ann@example.com"),
+    )
     assert "<b>Printer</b>" in content.text
     assert content.html is not None and "&lt;b&gt;Printer&lt;/b&gt;" in content.html
 
@@ -40,8 +46,9 @@ async def test_the_sandbox_keeps_templates_away_from_python_internals() -> None:
         await renderer.render(TemplateSource(subject="x", text="{{ range(10**9) | list }}"), {})
     with pytest.raises(InvalidTemplate, match="ZeroDivisionError"):
         await renderer.render(TemplateSource(subject="x", text="{{ 1 / 0 }}"), {})
-    assert (await renderer.render(TemplateSource(subject="x", text="{{ missing }}!"), {})
-            ).text == "!"
+    assert (
+        await renderer.render(TemplateSource(subject="x", text="{{ missing }}!"), {})
+    ).text == "!"
 
 
 async def test_a_template_that_does_not_compile_names_its_part() -> None:

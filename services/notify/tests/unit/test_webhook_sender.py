@@ -32,8 +32,12 @@ BODY = '{"type":"helpline.ticket.assigned.v1","timestamp":"2026-03-02T09:30:00Z"
 
 
 def request_to(url: str, secret: str | None = None) -> WebhookRequest:
-    return WebhookRequest(url=url, message_id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
-                          body=BODY, secret=secret or new_webhook_secret())
+    return WebhookRequest(
+        url=url,
+        message_id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+        body=BODY,
+        secret=secret or new_webhook_secret(),
+    )
 
 
 class Receiver:
@@ -60,8 +64,11 @@ class Receiver:
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     """A receiver listening on a free loopback port, and its base URL."""
     app = Receiver()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
-                                           log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
+        )
+    )
     serving = asyncio.create_task(server.serve())
     for _ in range(500):
         if server.started:
@@ -102,8 +109,12 @@ def test_secrets_carry_the_prefix_and_32_random_bytes() -> None:
 
 async def test_retry_after_is_read_from_the_answer() -> None:
     later = datetime.now(UTC) + timedelta(minutes=10)
-    answers = iter([httpx.Response(429, headers={"retry-after": "120"}),
-                    httpx.Response(503, headers={"retry-after": format_datetime(later, True)})])
+    answers = iter(
+        [
+            httpx.Response(429, headers={"retry-after": "120"}),
+            httpx.Response(503, headers={"retry-after": format_datetime(later, True)}),
+        ]
+    )
     sender = HttpxWebhookSender(
         httpx.AsyncClient(transport=httpx.MockTransport(lambda _request: next(answers)))
     )
@@ -121,10 +132,16 @@ def test_unreadable_retry_after_is_ignored() -> None:
     assert parse_retry_after(None, datetime.now(UTC)) is None
 
 
-@pytest.mark.parametrize("url", [
-    "http://10.0.0.1/hook", "http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data",
-    "http://[::1]:9/hook", "http://localhost:9/hook",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/hook",
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]:9/hook",
+        "http://localhost:9/hook",
+    ],
+)
 async def test_private_destinations_are_refused_before_connecting(url: str) -> None:
     sender = HttpxWebhookSender(webhook_client(allow_private_networks=False, timeout=2.0))
     with pytest.raises(DestinationRefused, match=r"^refused: the host resolves to"):
@@ -168,7 +185,8 @@ async def test_redirects_are_not_followed(receiver: tuple[Receiver, str]) -> Non
 
 
 async def test_webhook_call_joins_the_trace_of_the_ticket(
-    receiver: tuple[Receiver, str], unit_of_work: UnitOfWorkFactory,
+    receiver: tuple[Receiver, str],
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     app, base_url = receiver
     spans = InMemorySpanExporter()
@@ -176,12 +194,18 @@ async def test_webhook_call_joins_the_trace_of_the_ticket(
     provider.add_span_processor(SimpleSpanProcessor(spans))
     client = webhook_client(allow_private_networks=True, timeout=5.0)
     HTTPXClientInstrumentor().instrument_client(client, tracer_provider=provider)
-    worker = DeliveryWorker(unit_of_work, FakeMailer(), HttpxWebhookSender(client),
-                            provider.get_tracer("test"), WorkerOptions(email_domain="x.example"),
-                            renderer=JinjaRenderer())
+    worker = DeliveryWorker(
+        unit_of_work,
+        FakeMailer(),
+        HttpxWebhookSender(client),
+        provider.get_tracer("test"),
+        WorkerOptions(email_domain="x.example"),
+        renderer=JinjaRenderer(),
+    )
     await endpoints.register_webhook_endpoint(
-        endpoints.RegisterWebhookEndpoint(tenant_id="acme", url=f"{base_url}/in",
-                                         event_types=("*",), allow_private_networks=True),
+        endpoints.RegisterWebhookEndpoint(
+            tenant_id="acme", url=f"{base_url}/in", event_types=("*",), allow_private_networks=True
+        ),
         unit_of_work(),
     )
     with TracerProvider().get_tracer("consumer").start_as_current_span("consume") as consume:

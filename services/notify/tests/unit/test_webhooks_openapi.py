@@ -27,8 +27,9 @@ async def openapi(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     settings = NotifySettings(data_dir=tmp_path, **stand_in_identity().settings())
     app, runtime = bootstrap(settings, mailer=FakeMailer(), webhooks=FakeWebhookSender())
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://notify") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://notify"
+        ) as client:
             response = await client.get("/openapi.json")
         assert response.status_code == 200
         yield response.json()
@@ -44,12 +45,16 @@ def body_schema(openapi: dict[str, Any], event_type: str) -> dict[str, Any]:
 
 def partner_event_types() -> set[str]:
     """Every event type an endpoint can receive (notify's own outcomes never notify)."""
-    return {event_type for event_type in EVENT_TYPES
-            if not event_type.startswith("helpline.notification.")}
+    return {
+        event_type
+        for event_type in EVENT_TYPES
+        if not event_type.startswith("helpline.notification.")
+    }
 
 
 async def test_every_event_type_has_a_webhook_with_its_body_and_headers(
-        openapi: dict[str, Any]) -> None:
+    openapi: dict[str, Any],
+) -> None:
     assert set(openapi["webhooks"]) == partner_event_types()
     schemas = openapi["components"]["schemas"]
     for event_type in partner_event_types():
@@ -58,8 +63,9 @@ async def test_every_event_type_has_a_webhook_with_its_body_and_headers(
         assert headers == STANDARD_WEBHOOK_HEADERS
         assert {"200", "410", "4XX", "5XX"} <= set(post["responses"])
         assert "Published by" in post["description"]
-        body = schemas[post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-                       .rsplit("/", 1)[1]]
+        body = schemas[
+            post["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        ]
         assert body["properties"]["type"]["const"] == event_type
         assert body["required"] == ["type", "timestamp", "data"]
         data = schemas[body["properties"]["data"]["$ref"].rsplit("/", 1)[1]]
@@ -68,10 +74,12 @@ async def test_every_event_type_has_a_webhook_with_its_body_and_headers(
         assert all(field.get("description") for field in data["properties"].values())
 
 
-@pytest.mark.parametrize("event", [ticket_created(new_ticket_id()),
-                                   ticket_assigned(new_ticket_id())])
+@pytest.mark.parametrize(
+    "event", [ticket_created(new_ticket_id()), ticket_assigned(new_ticket_id())]
+)
 async def test_the_body_notify_sends_matches_the_documented_schema(
-        openapi: dict[str, Any], event: Event) -> None:
+    openapi: dict[str, Any], event: Event
+) -> None:
     sent = json.loads(webhook_body(event.event_type, datetime.now(UTC), event))
 
     jsonschema.validate(sent, body_schema(openapi, event.event_type))

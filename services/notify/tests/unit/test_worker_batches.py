@@ -29,22 +29,34 @@ from helpline_shared.runtime.db import outbox_table, utcnow
 from helpline_shared.runtime.testing import StatementLog
 
 
-def worker(unit_of_work: UnitOfWorkFactory, mailer: FakeMailer,
-           webhooks: FakeWebhookSender) -> DeliveryWorker:
+def worker(
+    unit_of_work: UnitOfWorkFactory, mailer: FakeMailer, webhooks: FakeWebhookSender
+) -> DeliveryWorker:
     later = utcnow() + timedelta(seconds=1)
-    return DeliveryWorker(unit_of_work, mailer, webhooks, NoOpTracer(),
-                          WorkerOptions(email_domain="mail.acme.example", batch_size=50,
-                                        max_per_destination=50),
-                          renderer=JinjaRenderer(), clock=lambda: later, jitter=lambda: 0.0)
+    return DeliveryWorker(
+        unit_of_work,
+        mailer,
+        webhooks,
+        NoOpTracer(),
+        WorkerOptions(email_domain="mail.acme.example", batch_size=50, max_per_destination=50),
+        renderer=JinjaRenderer(),
+        clock=lambda: later,
+        jitter=lambda: 0.0,
+    )
 
 
 async def test_a_batch_costs_two_transactions_however_many_deliveries(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
     await endpoints.register_webhook_endpoint(
-        endpoints.RegisterWebhookEndpoint(tenant_id=TENANT, url="https://hooks.example.com/in",
-                                         event_types=("*",), allow_private_networks=False),
-        unit_of_work())
+        endpoints.RegisterWebhookEndpoint(
+            tenant_id=TENANT,
+            url="https://hooks.example.com/in",
+            event_types=("*",),
+            allow_private_networks=False,
+        ),
+        unit_of_work(),
+    )
     tickets = [new_ticket_id() for _ in range(5)]
     for ticket_id in tickets:
         await notify_of(envelope_of(ticket_created(ticket_id)), unit_of_work)
@@ -62,23 +74,26 @@ async def test_a_batch_costs_two_transactions_however_many_deliveries(
     assert log.count("UPDATE deliveries") == 2
     assert len(mailer.sent) == 5 and len(webhooks.requests) == 10  # carol's five suppressed
     for ticket_id in tickets:
-        assert {d.status for d in await ledger(unit_of_work, ticket_id)} == {"delivered",
-                                                                             "suppressed"}
+        assert {d.status for d in await ledger(unit_of_work, ticket_id)} == {
+            "delivered",
+            "suppressed",
+        }
     types = [e.type for e in await published(engine)]
     assert types.count(NotificationDelivered.event_type) == 15
     assert types.count(NotificationSuppressed.event_type) == 5
 
 
 async def test_an_outcome_of_a_delivery_taken_over_is_dropped(
-    unit_of_work: UnitOfWorkFactory
+    unit_of_work: UnitOfWorkFactory,
 ) -> None:
     ticket_id = new_ticket_id()
     await notify_of(envelope_of(ticket_assigned(ticket_id)), unit_of_work)
     first = worker(unit_of_work, FakeMailer(), FakeWebhookSender())
     [(claimed, endpoint)] = await first.claim_due(10)
     async with unit_of_work() as uow:  # another worker claimed it again after the lease
-        [(again)] = await uow.deliveries.claim_due(utcnow() + timedelta(days=1),
-                                                   utcnow() + timedelta(days=2), 10)
+        [(again)] = await uow.deliveries.claim_due(
+            utcnow() + timedelta(days=1), utcnow() + timedelta(days=2), 10
+        )
         await uow.commit()
     await first.deliver(claimed, endpoint)
     async with unit_of_work() as uow:
@@ -98,16 +113,26 @@ async def test_each_outcome_of_a_batch_continues_its_own_tickets_trace(
             await notify_of(envelope_of(ticket_assigned(new_ticket_id())), unit_of_work)
         traces.add(format(span.get_span_context().trace_id, "032x"))
     later = utcnow() + timedelta(seconds=1)
-    batch = DeliveryWorker(unit_of_work, FakeMailer(), FakeWebhookSender(),
-                           provider.get_tracer("worker"),
-                           WorkerOptions(email_domain="mail.acme.example"),
-                           renderer=JinjaRenderer(), clock=lambda: later, jitter=lambda: 0.0)
+    batch = DeliveryWorker(
+        unit_of_work,
+        FakeMailer(),
+        FakeWebhookSender(),
+        provider.get_tracer("worker"),
+        WorkerOptions(email_domain="mail.acme.example"),
+        renderer=JinjaRenderer(),
+        clock=lambda: later,
+        jitter=lambda: 0.0,
+    )
 
     assert await batch.deliver_due() == 2
 
     outbox = outbox_table(metadata)
     async with engine.connect() as connection:
         rows = (await connection.execute(select(outbox.c.headers))).all()
-    announced = {value.split("-")[1] for (headers,) in rows for name, value in headers
-                 if name == "traceparent"}
+    announced = {
+        value.split("-")[1]
+        for (headers,) in rows
+        for name, value in headers
+        if name == "traceparent"
+    }
     assert announced == traces

@@ -33,20 +33,35 @@ def bootstrap(settings: RoutingSettings | None = None) -> tuple[FastAPI, Service
 
     drainer = handlers.QueueDrainer(unit_of_work)
     timer_loop = TimerLoop(
-        unit_of_work=unit_of_work, table=timers, fire=offers.timer_table(), service=NAME,
-        poll_interval=settings.timer_poll_interval, batch_size=settings.timer_batch_size,
+        unit_of_work=unit_of_work,
+        table=timers,
+        fire=offers.timer_table(),
+        service=NAME,
+        poll_interval=settings.timer_poll_interval,
+        batch_size=settings.timer_batch_size,
         tracer_provider=runtime.tracer_provider,
     )
 
-    runtime.consume([topics.TICKETS, topics.SLA, topics.IDENTITY], handlers.handler_table(),
-                    unit_of_work)
+    runtime.consume(
+        [topics.TICKETS, topics.SLA, topics.IDENTITY], handlers.handler_table(), unit_of_work
+    )
     runtime.add_loop(BackgroundLoop("routing-timers", timer_loop.run, timer_loop.stop))
     runtime.add_loop(BackgroundLoop("queue-drainer", drainer.run, drainer.stop))
     # Drains every queue now and then, in case a process died between a release and its drain.
-    runtime.add_loop(periodic_loop("queue-sweeper", settings.drain_interval,
-                                   lambda _stopping: handlers.drain_all(unit_of_work())))
-    app = runtime.http_app("Helpline routing", [
-        http_agents.router(unit_of_work), http_admin.router(unit_of_work),
-        http_tickets.router(unit_of_work), http_reports.router(unit_of_work)])
+    runtime.add_loop(
+        periodic_loop(
+            "queue-sweeper",
+            settings.drain_interval,
+            lambda _stopping: handlers.drain_all(unit_of_work()),
+        )
+    )
+    app = runtime.http_app(
+        "Helpline routing",
+        [
+            http_agents.router(unit_of_work),
+            http_admin.router(unit_of_work),
+            http_tickets.router(unit_of_work),
+            http_reports.router(unit_of_work),
+        ],
+    )
     return app, runtime
-

@@ -12,6 +12,7 @@ class RoutingSettings(ServiceSettings):
     timer_poll_interval: float = Field(default=0.2, gt=0)
     timer_batch_size: int = Field(default=100, ge=1)
     drain_interval: float = Field(
-        default=5.0, gt=0,
+        default=5.0,
+        gt=0,
         description="Seconds between sweeps of every queue (a safety net: releases drain at once)",
     )

@@ -35,10 +35,17 @@ class RoutingReplicas:
     def start(self, replica: str, environment: dict[str, str] | None = None) -> ServiceProcess:
         """Start (or restart) routing process ``replica``."""
         stack = self.stacks.get(replica) or Stack(
-            self.home / replica, self.bootstrap_servers, ports={"routing": free_port()},
+            self.home / replica,
+            self.bootstrap_servers,
+            ports={"routing": free_port()},
             database_urls={"routing": self.database_url},
-            environment={"HELPLINE_TOPIC_PREFIX": self.prefix, **IDENTITY.environment(),
-                         "HELPLINE_RELAY_POLL_INTERVAL": "0.2", **(environment or {})})
+            environment={
+                "HELPLINE_TOPIC_PREFIX": self.prefix,
+                **IDENTITY.environment(),
+                "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
+                **(environment or {}),
+            },
+        )
         self.stacks[replica] = stack
         return stack.start("routing")
 
@@ -58,30 +65,45 @@ class RoutingReplicas:
 
 def client(tenant: str) -> httpx.Client:
     """An HTTP client holding an admin API key of ``tenant``."""
-    return httpx.Client(headers={"authorization": f"Bearer {IDENTITY.api_key(tenant)}"},
-                        timeout=30)
+    return httpx.Client(headers={"authorization": f"Bearer {IDENTITY.api_key(tenant)}"}, timeout=30)
 
 
-def register_agent(base_url: str, tenant: str, name: str, skills: dict[str, int],
-                   capacity: dict[str, int]) -> dict[str, Any]:
+def register_agent(
+    base_url: str, tenant: str, name: str, skills: dict[str, int], capacity: dict[str, int]
+) -> dict[str, Any]:
     """Register an available agent over the API."""
     with client(tenant) as http:
-        response = http.post(base_url + "/v1/agents", json={
-            "name": name, "email": f"{name.lower()}@{tenant}.example.com", "skills": skills,
-            "capacity": capacity, "presence": "available"})
+        response = http.post(
+            base_url + "/v1/agents",
+            json={
+                "name": name,
+                "email": f"{name.lower()}@{tenant}.example.com",
+                "skills": skills,
+                "capacity": capacity,
+                "presence": "available",
+            },
+        )
         assert response.status_code == 201, response.text
         agent: dict[str, Any] = response.json()
         return agent
 
 
-def new_ticket(tenant: str, ticket_id: str, tags: Sequence[str], channel: str = "api"
-               ) -> TicketCreated:
+def new_ticket(
+    tenant: str, ticket_id: str, tags: Sequence[str], channel: str = "api"
+) -> TicketCreated:
     """A TicketCreated as intake would publish it."""
     return TicketCreated(
-        tenant_id=tenant, ticket_id=ticket_id, occurred_at=utcnow(), subject="Export fails",
-        description="since the upgrade", requester=Requester(email="cy@example.org"),
-        priority=random.choice(["low", "normal", "high", "urgent"]), type="corrective",
-        tags=tuple(tags), channel=channel)  # type: ignore[arg-type]
+        tenant_id=tenant,
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        subject="Export fails",
+        description="since the upgrade",
+        requester=Requester(email="cy@example.org"),
+        priority=random.choice(["low", "normal", "high", "urgent"]),
+        type="corrective",
+        tags=tuple(tags),
+        channel=channel,
+    )  # type: ignore[arg-type]
 
 
 def publish(bootstrap_servers: str, prefix: str, events: Sequence[TicketCreated]) -> None:
@@ -93,8 +115,12 @@ def publish(bootstrap_servers: str, prefix: str, events: Sequence[TicketCreated]
         try:
             for event in events:
                 record = to_record(event, source="/tests/routing")
-                await producer.send(prefix + topics.TICKETS, value=record.value,
-                                    key=record.key, headers=list(record.headers))
+                await producer.send(
+                    prefix + topics.TICKETS,
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers),
+                )
             await producer.flush()
         finally:
             await producer.stop()
@@ -112,5 +138,10 @@ def distinct(records: list[Record]) -> list[Record]:
 
 def routing_events(recorder: TopicRecorder, prefix: str, kind: str) -> list[Record]:
     """Distinct routing events of ``helpline.ticket.<kind>.v1``."""
-    return distinct([record for record in recorder.records(prefix + topics.ROUTING)
-                     if record.event_type == f"helpline.ticket.{kind}.v1"])
+    return distinct(
+        [
+            record
+            for record in recorder.records(prefix + topics.ROUTING)
+            if record.event_type == f"helpline.ticket.{kind}.v1"
+        ]
+    )

@@ -53,37 +53,59 @@ class Routing:
         self.uow = uow
         self.engine = engine
 
-    async def agent(self, name: str, user_id: str | None, teams: tuple[str, ...] = ("tier1",),
-                    headers: dict[str, str] = ADMIN, **extra: Any) -> dict[str, Any]:
+    async def agent(
+        self,
+        name: str,
+        user_id: str | None,
+        teams: tuple[str, ...] = ("tier1",),
+        headers: dict[str, str] = ADMIN,
+        **extra: Any,
+    ) -> dict[str, Any]:
         """Register an agent through the API (as the tenant's admin); return it."""
-        response = await self.client.post("/v1/agents", headers=headers, json={
-            "name": name, "email": f"{name}@acme.test", "skills": {"exports": 5},
-            "capacity": {"api": 2, "email": 1}, "presence": "available", "teams": list(teams),
-            "user_id": user_id, **extra})
+        response = await self.client.post(
+            "/v1/agents",
+            headers=headers,
+            json={
+                "name": name,
+                "email": f"{name}@acme.test",
+                "skills": {"exports": 5},
+                "capacity": {"api": 2, "email": 1},
+                "presence": "available",
+                "teams": list(teams),
+                "user_id": user_id,
+                **extra,
+            },
+        )
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
 
     async def manual_acceptance(self, headers: dict[str, str] = ADMIN) -> None:
         """Make the tenant of ``headers`` offer tickets instead of assigning them."""
-        response = await self.client.put("/v1/routing/settings", headers=headers,
-                                         json={"manual_acceptance": True})
+        response = await self.client.put(
+            "/v1/routing/settings", headers=headers, json={"manual_acceptance": True}
+        )
         assert response.status_code == 200, response.text
 
     async def presence_events(self) -> list[AgentPresenceChanged]:
         """Every AgentPresenceChanged in the outbox, oldest first."""
-        return [e.event for e in await outbox_events(self.engine, metadata)
-                if isinstance(e.event, AgentPresenceChanged)]
+        return [
+            e.event
+            for e in await outbox_events(self.engine, metadata)
+            if isinstance(e.event, AgentPresenceChanged)
+        ]
 
 
 @asynccontextmanager
 async def routing_api(tmp_path: Path) -> AsyncIterator[Routing]:
     """Routing's routers on a migrated SQLite database, called through httpx."""
-    async with sqlite_units_of_work(tmp_path / "routing.db", MIGRATIONS, metadata,
-                                    RoutingUnitOfWork) as (unit_of_work, engine):
+    async with sqlite_units_of_work(
+        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
+    ) as (unit_of_work, engine):
         app = FastAPI()
         app.state.verifier = CredentialVerifier(
-            identity_url=IDENTITY.url, issuer=IDENTITY.issuer, audience=IDENTITY.audience)
+            identity_url=IDENTITY.url, issuer=IDENTITY.issuer, audience=IDENTITY.audience
+        )
         install_problem_handlers(app)
         for module in (http_agents, http_admin, http_tickets, http_reports):
             app.include_router(module.router(unit_of_work))

@@ -1,2 +1,1 @@
 """Routing's unit tests import their builders from ``routing_support`` next to this file."""
-

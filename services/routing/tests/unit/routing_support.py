@@ -26,38 +26,53 @@ T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 def agent(agent_id: str, **overrides: Any) -> Agent:
     """An available agent with skill exports at 5 and room on both channels, unless overridden."""
     values: dict[str, Any] = {
-        "id": agent_id, "tenant_id": "acme", "name": agent_id, "email": f"{agent_id}@x.test",
-        "skills": {"exports": 5}, "presence": "available", "capacity": {"api": 2, "email": 2},
-        "active": {}, "created_at": T0, "last_assigned_at": None,
+        "id": agent_id,
+        "tenant_id": "acme",
+        "name": agent_id,
+        "email": f"{agent_id}@x.test",
+        "skills": {"exports": 5},
+        "presence": "available",
+        "capacity": {"api": 2, "email": 2},
+        "active": {},
+        "created_at": T0,
+        "last_assigned_at": None,
     }
     values.update(overrides)
     return Agent(**values)
 
 
-def request(skills: dict[str, int] | None = None, channel: str = "api", **extra: Any
-            ) -> RoutingRequest:
+def request(
+    skills: dict[str, int] | None = None, channel: str = "api", **extra: Any
+) -> RoutingRequest:
     """A request for ``skills`` (exports at 1 by default) on ``channel``."""
-    return RoutingRequest(required_skills={"exports": 1} if skills is None else skills,
-                          channel=channel, **extra)
+    return RoutingRequest(
+        required_skills={"exports": 1} if skills is None else skills, channel=channel, **extra
+    )
 
 
 def ticket(optional: dict[str, tuple[int, int]] | None = None, **overrides: Any) -> RoutedTicket:
     """A waiting ticket needing exports, with optional skills as {skill: (level, priority)}."""
     values: dict[str, Any] = {
-        "ticket_id": "t1", "tenant_id": "acme", "channel": "api", "priority": "normal",
-        "status": "new", "rule_id": "r1", "rule_version": 1,
+        "ticket_id": "t1",
+        "tenant_id": "acme",
+        "channel": "api",
+        "priority": "normal",
+        "status": "new",
+        "rule_id": "r1",
+        "rule_version": 1,
         "required_skills": {"exports": 1},
-        "optional_skills": {skill: OptionalSkill(level, priority)
-                            for skill, (level, priority) in (optional or {}).items()},
-        "team": None, "queued_at": T0,
+        "optional_skills": {
+            skill: OptionalSkill(level, priority)
+            for skill, (level, priority) in (optional or {}).items()
+        },
+        "team": None,
+        "queued_at": T0,
     }
     values.update(overrides)
     return RoutedTicket(**values)
 
 
 # Handler tests: a migrated SQLite database, events in, the outbox out, timers fired on demand.
-
-
 
 
 Factory = Callable[[], RoutingUnitOfWork]
@@ -72,28 +87,52 @@ def envelope(event: Event) -> Envelope:
 def created(ticket_id: str, tags: tuple[str, ...] = ("exports",), **extra: Any) -> Envelope:
     """A new ticket of tenant acme on the api channel."""
     values: dict[str, Any] = {
-        "tenant_id": "acme", "ticket_id": ticket_id, "occurred_at": utcnow(), "subject": "s",
-        "description": "d", "requester": Requester(email="cy@example.org"),
-        "priority": "normal", "type": "question", "tags": tags, "channel": "api"}
+        "tenant_id": "acme",
+        "ticket_id": ticket_id,
+        "occurred_at": utcnow(),
+        "subject": "s",
+        "description": "d",
+        "requester": Requester(email="cy@example.org"),
+        "priority": "normal",
+        "type": "question",
+        "tags": tags,
+        "channel": "api",
+    }
     values.update(extra)
     return envelope(TicketCreated(**values))
 
 
-async def register(uow: Factory, name: str = "Ada", capacity: int = 1,
-                   presence: str = "available", skills: dict[str, int] | None = None,
-                   **extra: Any) -> str:
+async def register(
+    uow: Factory,
+    name: str = "Ada",
+    capacity: int = 1,
+    presence: str = "available",
+    skills: dict[str, int] | None = None,
+    **extra: Any,
+) -> str:
     """Register an agent of tenant acme; return its id."""
-    registered = await agent_handlers.register_agent(agent_handlers.RegisterAgent(
-        tenant_id="acme", name=name, email=f"{name.lower()}@acme.test",
-        skills=skills or {"exports": 5}, capacity={"api": capacity, "email": capacity},
-        presence=presence, **extra), uow())  # type: ignore[arg-type]
+    registered = await agent_handlers.register_agent(
+        agent_handlers.RegisterAgent(
+            tenant_id="acme",
+            name=name,
+            email=f"{name.lower()}@acme.test",
+            skills=skills or {"exports": 5},
+            capacity={"api": capacity, "email": capacity},
+            presence=presence,
+            **extra,
+        ),
+        uow(),
+    )  # type: ignore[arg-type]
     return registered.id
 
 
 async def events_of(engine: AsyncEngine, event_type: str) -> list[Any]:
     """The events of ``event_type`` in the outbox, oldest first."""
-    return [e.event for e in await outbox_events(engine, metadata)
-            if e.type == f"helpline.ticket.{event_type}.v1"]
+    return [
+        e.event
+        for e in await outbox_events(engine, metadata)
+        if e.type == f"helpline.ticket.{event_type}.v1"
+    ]
 
 
 async def assigned(engine: AsyncEngine) -> list[tuple[str, str]]:
@@ -104,13 +143,19 @@ async def assigned(engine: AsyncEngine) -> list[tuple[str, str]]:
 async def fire_timers(uow: Factory, kind: str, limit: int = 1000) -> int:
     """Fire pending timers of ``kind`` now (earliest first), whatever their due time."""
     async with uow() as unit:
-        rows = (await unit.session.execute(select(timers).where(
-            timers.c.kind == kind, timers.c.fired_at.is_(None)).order_by(timers.c.due_at)
-            .limit(limit))).all()
+        rows = (
+            await unit.session.execute(
+                select(timers)
+                .where(timers.c.kind == kind, timers.c.fired_at.is_(None))
+                .order_by(timers.c.due_at)
+                .limit(limit)
+            )
+        ).all()
     for row in rows:
         async with uow() as unit:
             await fire_timer(unit, Timer(row.id, row.kind, row.due_at, row.payload, {}))
-            await unit.session.execute(update(timers).where(timers.c.id == row.id).values(
-                fired_at=utcnow()))
+            await unit.session.execute(
+                update(timers).where(timers.c.id == row.id).values(fired_at=utcnow())
+            )
             await unit.commit()
     return len(rows)

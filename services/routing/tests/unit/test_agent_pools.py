@@ -23,13 +23,14 @@ Replicas = tuple[Factory, Factory, AsyncEngine]
 async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
     """Two routing processes on one database: each has its own cached pools."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'routing.db'}"
-    async with units_of_work(url, MIGRATIONS, metadata, RoutingUnitOfWork) as (first, engine), \
-            units_of_work(url, None, metadata, RoutingUnitOfWork) as (second, _engine):
+    async with (
+        units_of_work(url, MIGRATIONS, metadata, RoutingUnitOfWork) as (first, engine),
+        units_of_work(url, None, metadata, RoutingUnitOfWork) as (second, _engine),
+    ):
         yield first, second, engine
 
 
-async def test_decisions_reuse_the_pool_instead_of_loading_every_agent(replicas: Replicas
-                                                                       ) -> None:
+async def test_decisions_reuse_the_pool_instead_of_loading_every_agent(replicas: Replicas) -> None:
     uow, _other, engine = replicas
     for name in ("Ada", "Bo", "Cy"):
         await register(uow, name=name, capacity=5)
@@ -44,25 +45,37 @@ async def test_decisions_reuse_the_pool_instead_of_loading_every_agent(replicas:
 
 
 async def test_a_presence_change_on_another_replica_is_seen_by_the_next_decision(
-        replicas: Replicas) -> None:
+    replicas: Replicas,
+) -> None:
     first, second, engine = replicas
     agent_id = await register(first, capacity=5)
     await handlers.on_ticket_event(created("t1"), first())
     await agent_handlers.change_presence(
-        agent_handlers.ChangePresence("acme", agent_id, "offline"), second())
+        agent_handlers.ChangePresence("acme", agent_id, "offline"), second()
+    )
     await handlers.on_ticket_event(created("t2"), first())
     assert await assigned(engine) == [("t1", agent_id)]
     assert [e.ticket_id for e in await events_of(engine, "queued")] == ["t2"]
 
 
 async def test_capacity_freed_on_another_replica_is_seen_by_the_next_decision(
-        replicas: Replicas) -> None:
+    replicas: Replicas,
+) -> None:
     first, second, engine = replicas
     agent_id = await register(first, capacity=1)
     await handlers.on_ticket_event(created("t1"), second())  # second's pool: the agent is full
-    await handlers.on_ticket_event(envelope(TicketStatusChanged(
-        tenant_id="acme", ticket_id="t1", occurred_at=utcnow(), previous_status="open",
-        status="solved")), first())
+    await handlers.on_ticket_event(
+        envelope(
+            TicketStatusChanged(
+                tenant_id="acme",
+                ticket_id="t1",
+                occurred_at=utcnow(),
+                previous_status="open",
+                status="solved",
+            )
+        ),
+        first(),
+    )
     await handlers.on_ticket_event(created("t2"), second())
     assert await assigned(engine) == [("t1", agent_id), ("t2", agent_id)]
 

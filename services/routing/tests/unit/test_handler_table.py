@@ -46,33 +46,59 @@ Database = tuple[Factory, AsyncEngine]
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    async with sqlite_units_of_work(tmp_path / "routing.db", MIGRATIONS, metadata,
-                                    RoutingUnitOfWork) as made:
+    async with sqlite_units_of_work(
+        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
+    ) as made:
         yield made
 
 
 def new_ticket(ticket_id: str) -> TicketCreated:
     return TicketCreated(
-        tenant_id="acme", ticket_id=ticket_id, occurred_at=utcnow(), subject="s",
-        description="d", requester=Requester(email="cy@example.org"), priority="normal",
-        type="question", tags=("exports",), channel="api")
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        subject="s",
+        description="d",
+        requester=Requester(email="cy@example.org"),
+        priority="normal",
+        type="question",
+        tags=("exports",),
+        channel="api",
+    )
 
 
 def solved(ticket_id: str) -> TicketStatusChanged:
-    return TicketStatusChanged(tenant_id="acme", ticket_id=ticket_id, occurred_at=utcnow(),
-                               previous_status="open", status="solved")
+    return TicketStatusChanged(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        previous_status="open",
+        status="solved",
+    )
 
 
 def consumer(uow: Factory, producer: RecordingProducer) -> TableConsumer[RoutingUnitOfWork]:
-    return TableConsumer(table=handlers.handler_table(), unit_of_work=uow,
-                         dead_letters=DeadLetters(producer, "helpline-routing"),
-                         tracer=NoOpTracer(), group="helpline-routing")
+    return TableConsumer(
+        table=handlers.handler_table(),
+        unit_of_work=uow,
+        dead_letters=DeadLetters(producer, "helpline-routing"),
+        tracer=NoOpTracer(),
+        group="helpline-routing",
+    )
 
 
 def test_the_table_applies_only_the_events_routing_needs() -> None:
     assert handlers.handler_table().event_types == {
-        event.event_type for event in (TicketCreated, TicketStatusChanged, TicketUpdated,
-                                       SlaEscalated, MessageAdded, UserDeactivated)}
+        event.event_type
+        for event in (
+            TicketCreated,
+            TicketStatusChanged,
+            TicketUpdated,
+            SlaEscalated,
+            MessageAdded,
+            UserDeactivated,
+        )
+    }
     assert handlers.handler_table().get(SlaBreached.event_type) is None
 
 
@@ -81,7 +107,8 @@ def test_the_timer_table_fires_routing_s_four_timer_kinds() -> None:
 
 
 async def test_a_batch_is_one_transaction_and_the_freed_capacity_drains_after_its_commit(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, engine = database
     agent_id = await register(uow, capacity=1)
     drained: list[str] = []
@@ -95,8 +122,8 @@ async def test_a_batch_is_one_transaction_and_the_freed_capacity_drains_after_it
     records: list[Event] = [new_ticket("t1"), new_ticket("t2"), solved("t1")]
     log = StatementLog(engine)
     await consumer(unit_of_work, producer).consume(
-        [consumer_record(event, offset=n) for n, event in enumerate(records)],
-        FakeKafkaConsumer())
+        [consumer_record(event, offset=n) for n, event in enumerate(records)], FakeKafkaConsumer()
+    )
 
     # A handler that opened, committed or claimed would have been refused and dead-lettered.
     assert producer.sent == []
@@ -114,7 +141,8 @@ async def test_a_batch_is_one_transaction_and_the_freed_capacity_drains_after_it
 
 
 async def test_nothing_is_drained_and_no_timer_loop_woken_when_the_batch_rolls_back(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, _engine = database
     await admin.save_settings("acme", {"manual_acceptance": True}, uow())
     await register(uow, capacity=1)
@@ -124,7 +152,8 @@ async def test_nothing_is_drained_and_no_timer_loop_woken_when_the_batch_rolls_b
         unit.drain_soon, unit.wake_timers = drained.append, woken.append
         with unit.lent_to_handler():
             await handlers.handler_table().get(TicketCreated.event_type)(  # type: ignore[misc]
-                unit, envelope(new_ticket("t1")))
+                unit, envelope(new_ticket("t1"))
+            )
         await unit.rollback()
     assert (drained, woken) == ([], [])
 
@@ -132,10 +161,10 @@ async def test_nothing_is_drained_and_no_timer_loop_woken_when_the_batch_rolls_b
         unit.drain_soon, unit.wake_timers = drained.append, woken.append
         with unit.lent_to_handler():
             await handlers.handler_table().get(TicketCreated.event_type)(  # type: ignore[misc]
-                unit, envelope(new_ticket("t1")))
+                unit, envelope(new_ticket("t1"))
+            )
         await unit.commit()
     assert len(woken) == 1  # the offer's expiry timer
-
 
 
 async def test_the_drainer_drains_the_tenants_a_commit_woke_it_for(database: Database) -> None:
@@ -149,9 +178,12 @@ async def test_the_drainer_drains_the_tenants_a_commit_woke_it_for(database: Dat
         return made
 
     await consumer(unit_of_work, RecordingProducer()).consume(
-        [consumer_record(event, offset=n)
-         for n, event in enumerate([new_ticket("t1"), new_ticket("t2"), solved("t1")])],
-        FakeKafkaConsumer())
+        [
+            consumer_record(event, offset=n)
+            for n, event in enumerate([new_ticket("t1"), new_ticket("t2"), solved("t1")])
+        ],
+        FakeKafkaConsumer(),
+    )
     assert await assigned(engine) == [("t1", agent_id)]
     await drainer.stop()
     await drainer.run()

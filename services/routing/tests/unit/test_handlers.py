@@ -37,15 +37,22 @@ Database = tuple[Factory, AsyncEngine]
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    async with sqlite_units_of_work(tmp_path / "routing.db", MIGRATIONS, metadata,
-                                    RoutingUnitOfWork) as made:
+    async with sqlite_units_of_work(
+        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
+    ) as made:
         yield made
 
 
 def status(ticket_id: str, new: str, previous: str = "open") -> object:
-    return envelope(TicketStatusChanged(tenant_id="acme", ticket_id=ticket_id,
-                                        occurred_at=utcnow(), previous_status=previous,
-                                        status=new))  # type: ignore[arg-type]
+    return envelope(
+        TicketStatusChanged(
+            tenant_id="acme",
+            ticket_id=ticket_id,
+            occurred_at=utcnow(),
+            previous_status=previous,
+            status=new,
+        )
+    )  # type: ignore[arg-type]
 
 
 async def manual_acceptance(uow: Factory, **extra: object) -> None:
@@ -59,8 +66,9 @@ async def load(uow: Factory, agent_id: str) -> dict[str, int]:
     return agent.active
 
 
-async def test_a_new_ticket_goes_to_an_eligible_agent_with_an_explanation(database: Database
-                                                                          ) -> None:
+async def test_a_new_ticket_goes_to_an_eligible_agent_with_an_explanation(
+    database: Database,
+) -> None:
     uow, engine = database
     agent_id = await register(uow)
     await handlers.on_ticket_event(created("t1"), uow())
@@ -72,7 +80,8 @@ async def test_a_new_ticket_goes_to_an_eligible_agent_with_an_explanation(databa
 
 
 async def test_capacity_is_never_exceeded_and_the_rest_waits_with_a_reason(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, engine = database
     agent_id = await register(uow, capacity=1)
     await handlers.on_ticket_event(created("t1"), uow())
@@ -84,7 +93,8 @@ async def test_capacity_is_never_exceeded_and_the_rest_waits_with_a_reason(
 
 
 async def test_solving_frees_capacity_and_the_next_ticket_is_assigned_at_once(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, engine = database
     agent_id = await register(uow, capacity=1)
     for ticket_id in ("t1", "t2"):
@@ -109,7 +119,8 @@ async def test_an_agent_becoming_available_takes_waiting_work(database: Database
     await handlers.on_ticket_event(created("t1"), uow())
     assert await assigned(engine) == []
     await agent_handlers.change_presence(
-        agent_handlers.ChangePresence("acme", agent_id, "available"), uow())
+        agent_handlers.ChangePresence("acme", agent_id, "available"), uow()
+    )
     assert await assigned(engine) == [("t1", agent_id)]
 
 
@@ -123,8 +134,7 @@ async def test_the_same_event_twice_assigns_once(database: Database) -> None:
     assert await load(uow, agent_id) == {"api": 1, "email": 0}
 
 
-async def test_with_manual_acceptance_the_ticket_is_assigned_on_accept(database: Database
-                                                                       ) -> None:
+async def test_with_manual_acceptance_the_ticket_is_assigned_on_accept(database: Database) -> None:
     uow, engine = database
     await manual_acceptance(uow)
     agent_id = await register(uow)
@@ -137,7 +147,8 @@ async def test_with_manual_acceptance_the_ticket_is_assigned_on_accept(database:
 
 
 async def test_a_declined_offer_goes_to_the_next_candidate_keeping_its_age(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, engine = database
     await manual_acceptance(uow)
     best = await register(uow, "Best", skills={"exports": 9})
@@ -154,11 +165,18 @@ async def test_a_declined_offer_goes_to_the_next_candidate_keeping_its_age(
     ticket, history = await admin.ticket_routing("acme", "t1", uow())
     assert ticket.queued_at == (await events_of(engine, "classified"))[0].occurred_at
     assert [entry.kind for entry in history] == [
-        "classified", "offered", "declined", "offered", "declined", "queued"]
+        "classified",
+        "offered",
+        "declined",
+        "offered",
+        "declined",
+        "queued",
+    ]
 
 
 async def test_expired_offers_move_on_and_repeated_expiry_sets_the_agent_away(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, engine = database
     await manual_acceptance(uow, expiries_before_away=2)
     lazy = await register(uow, "Lazy", capacity=5, skills={"exports": 9})
@@ -185,7 +203,8 @@ async def test_going_offline_hands_back_unanswered_offers(database: Database) ->
     staying = await register(uow, "Staying", skills={"exports": 2})
     await handlers.on_ticket_event(created("t1"), uow())
     await agent_handlers.change_presence(
-        agent_handlers.ChangePresence("acme", leaving, "offline"), uow())
+        agent_handlers.ChangePresence("acme", leaving, "offline"), uow()
+    )
     assert await fire_timers(uow, HAND_BACK) == 1
     offered = await events_of(engine, "offered")
     assert [e.agent_id for e in offered] == [leaving, staying]
@@ -193,12 +212,25 @@ async def test_going_offline_hands_back_unanswered_offers(database: Database) ->
 
 
 async def test_relaxation_drops_the_optional_skill_and_the_ticket_is_assigned(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, engine = database
-    await admin.replace_rules("acme", {"rules": [{
-        "id": "vip", "conditions": {"tags": ["exports"]},
-        "outcome": {"required_skills": {"exports": 1},
-                    "optional_skills": {"german": {"level": 1, "priority": 1}}}}]}, uow())
+    await admin.replace_rules(
+        "acme",
+        {
+            "rules": [
+                {
+                    "id": "vip",
+                    "conditions": {"tags": ["exports"]},
+                    "outcome": {
+                        "required_skills": {"exports": 1},
+                        "optional_skills": {"german": {"level": 1, "priority": 1}},
+                    },
+                }
+            ]
+        },
+        uow(),
+    )
     agent_id = await register(uow)
     await handlers.on_ticket_event(created("t1"), uow())
     assert await assigned(engine) == []
@@ -211,32 +243,62 @@ async def test_relaxation_drops_the_optional_skill_and_the_ticket_is_assigned(
 async def test_the_first_matching_rule_wins_and_rules_are_versioned(database: Database) -> None:
     uow, engine = database
     for keyword in ("invoice", "refund"):
-        await admin.replace_rules("acme", {"rules": [
-            {"id": "billing", "conditions": {"keywords": [keyword]},
-             "outcome": {"required_skills": {"billing": 3}, "priority": "high"}},
-            {"id": "catch-all", "conditions": {}, "outcome": {"required_skills": {"misc": 1}}},
-        ]}, uow())
+        await admin.replace_rules(
+            "acme",
+            {
+                "rules": [
+                    {
+                        "id": "billing",
+                        "conditions": {"keywords": [keyword]},
+                        "outcome": {"required_skills": {"billing": 3}, "priority": "high"},
+                    },
+                    {
+                        "id": "catch-all",
+                        "conditions": {},
+                        "outcome": {"required_skills": {"misc": 1}},
+                    },
+                ]
+            },
+            uow(),
+        )
     await handlers.on_ticket_event(created("t1", subject="My REFUND please"), uow())
     await handlers.on_ticket_event(created("t2", subject="An invoice"), uow())
     classified = await events_of(engine, "classified")
     assert [(e.rule_id, e.rule_version, e.priority) for e in classified] == [
-        ("billing", 2, "high"), ("catch-all", 2, "normal")]
+        ("billing", 2, "high"),
+        ("catch-all", 2, "normal"),
+    ]
     old, _stored = await admin.rules("acme", uow(), version=1)
     assert old.rules[0].conditions.keywords == ("invoice",)
 
 
-async def test_an_escalation_widens_routing_to_tier2_and_raises_priority(database: Database
-                                                                         ) -> None:
+async def test_an_escalation_widens_routing_to_tier2_and_raises_priority(
+    database: Database,
+) -> None:
     uow, engine = database
-    await admin.replace_rules("acme", {"rules": [], "default": {
-        "tags_as_skills": True, "team": "tier1"}}, uow())
+    await admin.replace_rules(
+        "acme", {"rules": [], "default": {"tags_as_skills": True, "team": "tier1"}}, uow()
+    )
     tier2 = await register(uow, "Tier2", teams=frozenset({"tier2"}))
     await handlers.on_ticket_event(created("t1"), uow())
     assert await assigned(engine) == []
-    await handlers.on_ticket_event(envelope(SlaEscalated(
-        tenant_id="acme", ticket_id="t1", occurred_at=utcnow(), metric="first_response",
-        level=3, deadline=utcnow(), raise_priority_to="urgent", widen_to_team="tier2",
-        clock_version=1, reason="level 3")), uow())
+    await handlers.on_ticket_event(
+        envelope(
+            SlaEscalated(
+                tenant_id="acme",
+                ticket_id="t1",
+                occurred_at=utcnow(),
+                metric="first_response",
+                level=3,
+                deadline=utcnow(),
+                raise_priority_to="urgent",
+                widen_to_team="tier2",
+                clock_version=1,
+                reason="level 3",
+            )
+        ),
+        uow(),
+    )
     assert await assigned(engine) == [("t1", tier2)]
     ticket, _history = await admin.ticket_routing("acme", "t1", uow())
     assert ticket.priority == "urgent"
@@ -255,7 +317,8 @@ async def test_a_reopened_ticket_goes_back_to_its_previous_assignee(database: Da
 
 
 async def test_the_account_manager_is_preferred_for_the_organisations_tickets(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, engine = database
     await register(uow, "Expert", capacity=3, skills={"exports": 9})
     manager = await register(uow, "Manager", capacity=3, skills={"exports": 1})
@@ -266,7 +329,8 @@ async def test_the_account_manager_is_preferred_for_the_organisations_tickets(
 
 
 async def test_manual_override_respects_capacity_unless_told_to_exceed_it(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     uow, engine = database
     busy = await register(uow, "Busy", capacity=1, skills={"exports": 9})
     other = await register(uow, "Other", capacity=1, skills={"exports": 1})
@@ -274,8 +338,9 @@ async def test_manual_override_respects_capacity_unless_told_to_exceed_it(
     await handlers.on_ticket_event(created("t2"), uow())
     with pytest.raises(NoCapacityLeft):
         await admin.assign_directly(admin.AssignDirectly("acme", "t2", busy), uow())
-    await admin.assign_directly(admin.AssignDirectly("acme", "t2", busy, exceed_capacity=True),
-                                uow())
+    await admin.assign_directly(
+        admin.AssignDirectly("acme", "t2", busy, exceed_capacity=True), uow()
+    )
     last = (await events_of(engine, "assigned"))[-1]
     assert (last.agent_id, last.manual, last.over_capacity) == (busy, True, True)
     assert await load(uow, busy) == {"api": 2, "email": 0}

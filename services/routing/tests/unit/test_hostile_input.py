@@ -24,22 +24,30 @@ def bearer(*scopes: str) -> dict[str, str]:
 
 
 ADMIN = bearer("admin")
-AGENT = {"name": "ann", "email": "ann@acme.test", "skills": {"exports": 5},
-         "capacity": {"api": 2}, "presence": "available", "teams": ["tier1"],
-         "languages": ["en"]}
+AGENT = {
+    "name": "ann",
+    "email": "ann@acme.test",
+    "skills": {"exports": 5},
+    "capacity": {"api": 2},
+    "presence": "available",
+    "teams": ["tier1"],
+    "languages": ["en"],
+}
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with sqlite_units_of_work(tmp_path / "routing.db", MIGRATIONS, metadata,
-                                    RoutingUnitOfWork) as (unit_of_work, _engine):
+    async with sqlite_units_of_work(
+        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
+    ) as (unit_of_work, _engine):
         app = FastAPI()
         app.state.verifier = CredentialVerifier(IDENTITY.url, IDENTITY.issuer)
         install_problem_handlers(app)
         for module in (http_agents, http_admin, http_tickets):
             app.include_router(module.router(unit_of_work))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://routing") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://routing"
+        ) as http:
             yield http
 
 
@@ -59,51 +67,69 @@ def assert_refuses(response: httpx.Response, field: str) -> None:
     assert field in [error["field"] for error in response.json()["errors"]], response.json()
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"name": "ann\u202eexe.pdf"}, "name"),
-    ({"name": "ann\x00"}, "name"),
-    ({"email": "ann\u2066@acme.test"}, "email"),
-    ({"email": "ann@acme.test\x00"}, "email"),
-    ({"teams": ["tier1\u200f"]}, "teams.0"),
-    ({"languages": ["en\r\n"]}, "languages.0"),
-    ({"skills": {"exports": 2**63}}, "skills.exports"),
-    ({"capacity": {"api": 10**9}}, "capacity.api"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": "ann\u202eexe.pdf"}, "name"),
+        ({"name": "ann\x00"}, "name"),
+        ({"email": "ann\u2066@acme.test"}, "email"),
+        ({"email": "ann@acme.test\x00"}, "email"),
+        ({"teams": ["tier1\u200f"]}, "teams.0"),
+        ({"languages": ["en\r\n"]}, "languages.0"),
+        ({"skills": {"exports": 2**63}}, "skills.exports"),
+        ({"capacity": {"api": 10**9}}, "capacity.api"),
+    ],
+)
 async def test_an_unsafe_or_unbounded_agent_value_is_a_422_naming_the_field(
-        client: httpx.AsyncClient, change: dict[str, Any], field: str) -> None:
-    assert_refuses(await client.post("/v1/agents", json={**AGENT, **change}, headers=ADMIN),
-                   field)
+    client: httpx.AsyncClient, change: dict[str, Any], field: str
+) -> None:
+    assert_refuses(await client.post("/v1/agents", json={**AGENT, **change}, headers=ADMIN), field)
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"idle_timeout_seconds": 10**15}, "idle_timeout_seconds"),
-    ({"affinity_window_seconds": 10**15}, "affinity_window_seconds"),
-    ({"offer_timeout_seconds": 2**63}, "offer_timeout_seconds"),
-    ({"relaxation_waits_seconds": [10**12]}, "relaxation_waits_seconds.0"),
-    ({"fallback_team": "tier\u202e1"}, "fallback_team"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"idle_timeout_seconds": 10**15}, "idle_timeout_seconds"),
+        ({"affinity_window_seconds": 10**15}, "affinity_window_seconds"),
+        ({"offer_timeout_seconds": 2**63}, "offer_timeout_seconds"),
+        ({"relaxation_waits_seconds": [10**12]}, "relaxation_waits_seconds.0"),
+        ({"fallback_team": "tier\u202e1"}, "fallback_team"),
+    ],
+)
 async def test_an_out_of_range_or_unsafe_setting_is_a_422_naming_the_field(
-        client: httpx.AsyncClient, change: dict[str, Any], field: str) -> None:
+    client: httpx.AsyncClient, change: dict[str, Any], field: str
+) -> None:
     assert_refuses(await client.put("/v1/routing/settings", json=change, headers=ADMIN), field)
 
 
-@pytest.mark.parametrize(("rule", "field"), [
-    ({"id": "r\u202e", "outcome": {}}, "rules.0.id"),
-    ({"id": "r", "conditions": {"keywords": ["in\x00voice"]}, "outcome": {}},
-     "rules.0.conditions.keywords.0"),
-    ({"id": "r", "conditions": {"mailboxes": ["s\u2067@acme.test"]}, "outcome": {}},
-     "rules.0.conditions.mailboxes.0"),
-    ({"id": "r", "outcome": {"team": "t\x07"}}, "rules.0.outcome.team"),
-])
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({"id": "r\u202e", "outcome": {}}, "rules.0.id"),
+        (
+            {"id": "r", "conditions": {"keywords": ["in\x00voice"]}, "outcome": {}},
+            "rules.0.conditions.keywords.0",
+        ),
+        (
+            {"id": "r", "conditions": {"mailboxes": ["s\u2067@acme.test"]}, "outcome": {}},
+            "rules.0.conditions.mailboxes.0",
+        ),
+        ({"id": "r", "outcome": {"team": "t\x07"}}, "rules.0.outcome.team"),
+    ],
+)
 async def test_an_unsafe_rule_value_is_a_422_naming_the_field(
-        client: httpx.AsyncClient, rule: dict[str, Any], field: str) -> None:
-    assert_refuses(await client.put("/v1/routing/rules", json={"rules": [rule]}, headers=ADMIN),
-                   field)
+    client: httpx.AsyncClient, rule: dict[str, Any], field: str
+) -> None:
+    assert_refuses(
+        await client.put("/v1/routing/rules", json={"rules": [rule]}, headers=ADMIN), field
+    )
 
 
 async def test_an_unsafe_decline_reason_is_a_422(client: httpx.AsyncClient) -> None:
-    assert_refuses(await client.post("/v1/offers/o1/decline", json={"reason": "no\x1b[31m"},
-                                     headers=ADMIN), "reason")
+    assert_refuses(
+        await client.post("/v1/offers/o1/decline", json={"reason": "no\x1b[31m"}, headers=ADMIN),
+        "reason",
+    )
 
 
 async def test_setting_limits_are_written_in_the_openapi(client: httpx.AsyncClient) -> None:
@@ -114,7 +140,13 @@ async def test_setting_limits_are_written_in_the_openapi(client: httpx.AsyncClie
 
 async def test_an_agent_id_with_a_nul_in_a_body_is_a_422(client: httpx.AsyncClient) -> None:
     # PostgreSQL refuses NUL in text: such an id reached the query and failed with a 500.
-    assert_refuses(await client.put("/v1/tickets/t1/assignment", json={"agent_id": "a\x00"},
-                                    headers=ADMIN), "agent_id")
-    assert_refuses(await client.put("/v1/organizations/o1/account-manager",
-                                    json={"agent_id": "a\x00"}, headers=ADMIN), "agent_id")
+    assert_refuses(
+        await client.put("/v1/tickets/t1/assignment", json={"agent_id": "a\x00"}, headers=ADMIN),
+        "agent_id",
+    )
+    assert_refuses(
+        await client.put(
+            "/v1/organizations/o1/account-manager", json={"agent_id": "a\x00"}, headers=ADMIN
+        ),
+        "agent_id",
+    )

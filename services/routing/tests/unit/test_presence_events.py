@@ -27,10 +27,12 @@ async def routing(tmp_path: Path) -> AsyncIterator[Routing]:
         yield made
 
 
-async def set_presence(routing: Routing, agent_id: str, status: str,
-                       headers: dict[str, str]) -> None:
-    response = await routing.client.put(f"/v1/agents/{agent_id}/presence", headers=headers,
-                                        json={"status": status})
+async def set_presence(
+    routing: Routing, agent_id: str, status: str, headers: dict[str, str]
+) -> None:
+    response = await routing.client.put(
+        f"/v1/agents/{agent_id}/presence", headers=headers, json={"status": status}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -42,31 +44,40 @@ async def settings(routing: Routing, **values: object) -> None:
 async def idle_since(routing: Routing, agent_id: str, seconds: int) -> None:
     """Make the agent's last activity ``seconds`` old."""
     async with routing.engine.begin() as connection:
-        await connection.execute(update(agents).where(agents.c.id == agent_id).values(
-            last_activity_at=utcnow() - timedelta(seconds=seconds)))
+        await connection.execute(
+            update(agents)
+            .where(agents.c.id == agent_id)
+            .values(last_activity_at=utcnow() - timedelta(seconds=seconds))
+        )
 
 
 async def test_the_person_and_a_lead_changing_presence_publish_it_keyed_by_agent(
-        routing: Routing) -> None:
+    routing: Routing,
+) -> None:
     ann = (await routing.agent("ann", "ann"))["id"]
     await set_presence(routing, ann, "away", ANN)
     await set_presence(routing, ann, "away", ANN)
     await set_presence(routing, ann, "available", LEAD)
     await set_presence(routing, ann, "busy", ADMIN)
     changes = await routing.presence_events()
-    assert [(e.tenant_id, e.agent_id, e.user_id, e.previous, e.presence, e.reason)
-            for e in changes] == [
+    assert [
+        (e.tenant_id, e.agent_id, e.user_id, e.previous, e.presence, e.reason) for e in changes
+    ] == [
         ("acme", ann, "ann", "available", "away", "person"),
         ("acme", ann, "ann", "away", "available", "lead"),
         ("acme", ann, "ann", "available", "busy", "lead"),
     ], "setting the same presence again publishes nothing"
     assert [(e.actor.type, e.actor.id) for e in changes if e.actor] == [
-        ("user", "ann"), ("user", "lee"), ("user", "root")]
+        ("user", "ann"),
+        ("user", "lee"),
+        ("user", "root"),
+    ]
     outbox = outbox_table(metadata)
     async with routing.engine.connect() as connection:
         rows = (await connection.execute(select(outbox.c.topic, outbox.c.record_key))).all()
-    assert {(row.topic, row.record_key) for row in rows
-            if row.record_key == ann.encode()} == {(topics.ROUTING, ann.encode())}
+    assert {(row.topic, row.record_key) for row in rows if row.record_key == ann.encode()} == {
+        (topics.ROUTING, ann.encode())
+    }
     assert sum(row.record_key == ann.encode() for row in rows) == 3
     assert all(e.ticket_id == ann for e in changes)
 
@@ -83,7 +94,8 @@ async def test_the_idle_timeout_sets_the_agent_away_and_publishes_it(routing: Ro
     assert presences == {idle: "away", active: "available"}
     changes = await routing.presence_events()
     assert [(e.agent_id, e.user_id, e.previous, e.presence, e.reason) for e in changes] == [
-        (idle, "ida", "available", "away", "idle")]
+        (idle, "ida", "available", "away", "idle")
+    ]
     assert changes[0].actor is not None and changes[0].actor.type == "system"
 
 
@@ -102,15 +114,16 @@ async def test_an_agent_letting_offers_expire_goes_away_as_idle(routing: Routing
     for ticket_id in ("t1", "t2"):
         await handlers.on_ticket_event(created(ticket_id), routing.uow())
     await fire_timers(routing.uow, OFFER_EXPIRY)
-    assert [(e.agent_id, e.previous, e.presence, e.reason)
-            for e in await routing.presence_events()] == [(lazy, "available", "away", "idle")]
+    assert [
+        (e.agent_id, e.previous, e.presence, e.reason) for e in await routing.presence_events()
+    ] == [(lazy, "available", "away", "idle")]
 
 
 async def test_a_deactivated_users_agent_going_offline_is_published(routing: Routing) -> None:
     ann = (await routing.agent("ann", "ann"))["id"]
-    deactivated = envelope(UserDeactivated(tenant_id="acme", user_id="ann",
-                                           occurred_at=utcnow()))
+    deactivated = envelope(UserDeactivated(tenant_id="acme", user_id="ann", occurred_at=utcnow()))
     await agent_handlers.on_user_deactivated(deactivated, routing.uow())
     await agent_handlers.on_user_deactivated(deactivated, routing.uow())
-    assert [(e.agent_id, e.previous, e.presence, e.reason)
-            for e in await routing.presence_events()] == [(ann, "available", "offline", "lead")]
+    assert [
+        (e.agent_id, e.previous, e.presence, e.reason) for e in await routing.presence_events()
+    ] == [(ann, "available", "offline", "lead")]

@@ -13,10 +13,17 @@ from helpline_routing.domain.rules import (
     classify,
 )
 
-FACTS = TicketFacts(subject="Nightly export fails", body="Since the upgrade to 4.2",
-                    tags=("exports", "vip"), channel="email", type="corrective",
-                    priority="normal", plan="premium", language="de",
-                    mailbox="Support@Acme.test")
+FACTS = TicketFacts(
+    subject="Nightly export fails",
+    body="Since the upgrade to 4.2",
+    tags=("exports", "vip"),
+    channel="email",
+    type="corrective",
+    priority="normal",
+    plan="premium",
+    language="de",
+    mailbox="Support@Acme.test",
+)
 
 
 def only(conditions: Conditions) -> RuleSet:
@@ -39,37 +46,59 @@ CONDITIONS = [
 ]
 
 
-@pytest.mark.parametrize(("conditions", "matches", "rule"), CONDITIONS,
-                         ids=[c[2] for c in CONDITIONS])
+@pytest.mark.parametrize(
+    ("conditions", "matches", "rule"), CONDITIONS, ids=[c[2] for c in CONDITIONS]
+)
 def test_conditions(conditions: Conditions, matches: bool, rule: str) -> None:
     assert (classify(only(conditions), FACTS).rule_id == "r") is matches, rule
 
 
 def test_the_first_matching_rule_wins_and_sets_skills_priority_and_team() -> None:
-    rules = RuleSet(version=2, rules=(
-        Rule("api-only", Conditions(channels=("api",)), Outcome(required_skills={"api": 1})),
-        Rule("vip", Conditions(tags=("vip",)), Outcome(
-            required_skills={"exports": 4}, priority="urgent", team="tier2",
-            optional_skills={"german": OptionalSkill(2, 1), "exports": OptionalSkill(9, 2)})),
-        Rule("catch-all", Conditions(), Outcome(required_skills={"misc": 1})),
-    ))
+    rules = RuleSet(
+        version=2,
+        rules=(
+            Rule("api-only", Conditions(channels=("api",)), Outcome(required_skills={"api": 1})),
+            Rule(
+                "vip",
+                Conditions(tags=("vip",)),
+                Outcome(
+                    required_skills={"exports": 4},
+                    priority="urgent",
+                    team="tier2",
+                    optional_skills={"german": OptionalSkill(2, 1), "exports": OptionalSkill(9, 2)},
+                ),
+            ),
+            Rule("catch-all", Conditions(), Outcome(required_skills={"misc": 1})),
+        ),
+    )
     assert classify(rules, FACTS) == Classification(
-        rule_id="vip", rule_version=2, required_skills={"exports": 4},
-        optional_skills={"german": OptionalSkill(2, 1)}, priority="urgent", team="tier2")
+        rule_id="vip",
+        rule_version=2,
+        required_skills={"exports": 4},
+        optional_skills={"german": OptionalSkill(2, 1)},
+        priority="urgent",
+        team="tier2",
+    )
 
 
 DEFAULTS = [
     (RuleSet(), {"exports": 1, "vip": 1}, "built-in default: every tag is a skill"),
-    (RuleSet(default=Outcome(required_skills={"triage": 2})), {"triage": 2},
-     "a tenant default"),
-    (RuleSet(default=Outcome(required_skills={"exports": 3}, tags_as_skills=True)),
-     {"exports": 3, "vip": 1}, "tags as skills keep the higher stated level"),
+    (RuleSet(default=Outcome(required_skills={"triage": 2})), {"triage": 2}, "a tenant default"),
+    (
+        RuleSet(default=Outcome(required_skills={"exports": 3}, tags_as_skills=True)),
+        {"exports": 3, "vip": 1},
+        "tags as skills keep the higher stated level",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("rules", "skills", "rule"), DEFAULTS, ids=[d[2] for d in DEFAULTS])
-def test_the_default_applies_when_no_rule_matches(rules: RuleSet, skills: dict[str, int],
-                                                  rule: str) -> None:
+def test_the_default_applies_when_no_rule_matches(
+    rules: RuleSet, skills: dict[str, int], rule: str
+) -> None:
     found = classify(rules, FACTS)
     assert (found.rule_id, found.required_skills, found.priority) == (
-        "default", skills, "normal"), rule
+        "default",
+        skills,
+        "normal",
+    ), rule

@@ -33,43 +33,67 @@ ENGINES = pytest.mark.parametrize("decide", [indexed, decide_linear], ids=["inde
         (agent("a", presence="away"), request({"exports": 3}), "presence is away"),
         (agent("a", presence="busy"), request({"exports": 3}), "presence is busy"),
         (agent("a", skills={}), request({"exports": 3}), "lacks skill exports"),
-        (agent("a", skills={"exports": 2}), request({"exports": 3}),
-         "skill exports at level 2, needs 3"),
+        (
+            agent("a", skills={"exports": 2}),
+            request({"exports": 3}),
+            "skill exports at level 2, needs 3",
+        ),
         (agent("a", active={"api": 2}), request({"exports": 3}), "no capacity left on api"),
         (agent("a", capacity={"email": 2}), request({"exports": 3}), "no capacity left on api"),
         (agent("a", active={"api": 2}), request({"exports": 3}, "email"), None),
-        (agent("a", active={"email": 2}), request({"exports": 3}, "email"),
-         "no capacity left on email"),
-        (agent("a", teams=frozenset({"tier1"})), request(teams=frozenset({"tier2"})),
-         "not in team tier2"),
+        (
+            agent("a", active={"email": 2}),
+            request({"exports": 3}, "email"),
+            "no capacity left on email",
+        ),
+        (
+            agent("a", teams=frozenset({"tier1"})),
+            request(teams=frozenset({"tier2"})),
+            "not in team tier2",
+        ),
         (agent("a", teams=frozenset({"tier2"})), request(teams=frozenset({"tier2"})), None),
         (agent("a", languages=frozenset({"en"})), request(language="de"), "does not speak de"),
         (agent("a", languages=frozenset({"de", "en"})), request(language="de"), None),
         (agent("a"), request(language="de"), None),
-        (agent("a"), request(excluded=frozenset({"a"})),
-         "declined this ticket or let its offer expire"),
+        (
+            agent("a"),
+            request(excluded=frozenset({"a"})),
+            "declined this ticket or let its offer expire",
+        ),
         (agent("a"), request({"exports": 5}), None),
     ],
 )
-def test_eligibility_names_the_reason(candidate: Agent, wanted: RoutingRequest,
-                                      reason: str | None) -> None:
+def test_eligibility_names_the_reason(
+    candidate: Agent, wanted: RoutingRequest, reason: str | None
+) -> None:
     assert candidate.why_not(wanted) == reason
     assert candidate.eligible(wanted) is (reason is None)
 
 
 TIES = [
-    ([agent("a", skills={"exports": 4}), agent("b", skills={"exports": 9})], "b",
-     "higher skill level wins"),
+    (
+        [agent("a", skills={"exports": 4}), agent("b", skills={"exports": 9})],
+        "b",
+        "higher skill level wins",
+    ),
     ([agent("a", active={"api": 1}), agent("b")], "b", "equal skill: lower load wins"),
-    ([agent("a", last_assigned_at=T0), agent("b", last_assigned_at=T0 - timedelta(hours=1))],
-     "b", "equal skill and load: longest idle wins"),
+    (
+        [agent("a", last_assigned_at=T0), agent("b", last_assigned_at=T0 - timedelta(hours=1))],
+        "b",
+        "equal skill and load: longest idle wins",
+    ),
     ([agent("a", last_assigned_at=T0), agent("b")], "b", "never assigned is longest idle"),
-    ([agent("b", created_at=T0 + timedelta(1)), agent("a")], "a",
-     "all equal: earliest registered wins"),
-    ([agent("a", capacity={"api": 4}, active={"api": 1}), agent("b", active={"api": 1})],
-     "a", "load is relative to capacity"),
-    ([agent("a", skills={"exports": 9}, active={"api": 1}), agent("b")], "a",
-     "skill beats load"),
+    (
+        [agent("b", created_at=T0 + timedelta(1)), agent("a")],
+        "a",
+        "all equal: earliest registered wins",
+    ),
+    (
+        [agent("a", capacity={"api": 4}, active={"api": 1}), agent("b", active={"api": 1})],
+        "a",
+        "load is relative to capacity",
+    ),
+    ([agent("a", skills={"exports": 9}, active={"api": 1}), agent("b")], "a", "skill beats load"),
 ]
 
 
@@ -92,9 +116,14 @@ AFFINITY = [
 @ENGINES
 @pytest.mark.parametrize(("preferred", "winner", "rule"), AFFINITY, ids=[a[2] for a in AFFINITY])
 def test_affinity_prefers_the_account_manager_or_previous_assignee(
-        decide: Engine, preferred: list[str], winner: str, rule: str) -> None:
-    agents = [agent("a", skills={"exports": 9}), agent("b", skills={"exports": 7}),
-              agent("c", skills={"exports": 2}), agent("busy", presence="busy")]
+    decide: Engine, preferred: list[str], winner: str, rule: str
+) -> None:
+    agents = [
+        agent("a", skills={"exports": 9}),
+        agent("b", skills={"exports": 7}),
+        agent("c", skills={"exports": 2}),
+        agent("busy", presence="busy"),
+    ]
     decision = decide(agents, request(preferred=tuple(preferred)))
     assert decision.ranked[0].id == winner, rule
 
@@ -108,18 +137,23 @@ CAPACITY = [
 
 
 @ENGINES
-@pytest.mark.parametrize(("channel", "active", "winner", "rule"), CAPACITY,
-                         ids=[c[3] for c in CAPACITY])
-def test_capacity_is_per_channel(decide: Engine, channel: str, active: dict[str, int],
-                                 winner: str | None, rule: str) -> None:
+@pytest.mark.parametrize(
+    ("channel", "active", "winner", "rule"), CAPACITY, ids=[c[3] for c in CAPACITY]
+)
+def test_capacity_is_per_channel(
+    decide: Engine, channel: str, active: dict[str, int], winner: str | None, rule: str
+) -> None:
     decision = decide([agent("a", active=active)], request(channel=channel))
     assert (decision.winner.id if decision.winner else None) == winner, rule
 
 
 @ENGINES
 def test_a_decline_and_expiry_chain_walks_down_the_ranking(decide: Engine) -> None:
-    agents = [agent("a", skills={"exports": 9}), agent("b", skills={"exports": 7}),
-              agent("c", skills={"exports": 5})]
+    agents = [
+        agent("a", skills={"exports": 9}),
+        agent("b", skills={"exports": 7}),
+        agent("c", skills={"exports": 5}),
+    ]
     routed = ticket()
     offered = []
     for turned_down_by in ("declined", "expired", "declined"):
@@ -144,7 +178,8 @@ EXPIRIES = [
 
 @pytest.mark.parametrize(("limit", "presences", "rule"), EXPIRIES, ids=[e[2] for e in EXPIRIES])
 def test_an_agent_who_lets_offers_expire_repeatedly_is_set_away(
-        limit: int, presences: list[str], rule: str) -> None:
+    limit: int, presences: list[str], rule: str
+) -> None:
     lazy = agent("a")
     seen = []
     for _ in presences:
@@ -177,19 +212,31 @@ def test_an_agent_going_offline_hands_back_without_being_excluded(decide: Engine
 
 
 RELAXATION = [
-    ({"sso": (1, 1), "vip": (1, 5), "de": (1, 3)}, None, ["vip", "de", "sso"], [],
-     "highest priority number first"),
+    (
+        {"sso": (1, 1), "vip": (1, 5), "de": (1, 3)},
+        None,
+        ["vip", "de", "sso"],
+        [],
+        "highest priority number first",
+    ),
     ({"sso": (1, 2), "api": (1, 2)}, None, ["sso", "api"], [], "equal priority: by name"),
     ({"sso": (1, 1)}, "tier2", ["sso"], ["tier2"], "a last step widens to the fallback team"),
     ({}, "tier2", [], ["tier2"], "no optional skills: only the widening"),
 ]
 
 
-@pytest.mark.parametrize(("optional", "fallback", "dropped", "widened", "rule"), RELAXATION,
-                         ids=[r[4] for r in RELAXATION])
+@pytest.mark.parametrize(
+    ("optional", "fallback", "dropped", "widened", "rule"),
+    RELAXATION,
+    ids=[r[4] for r in RELAXATION],
+)
 def test_relaxation_drops_optional_skills_then_widens(
-        optional: dict[str, tuple[int, int]], fallback: str | None, dropped: list[str],
-        widened: list[str], rule: str) -> None:
+    optional: dict[str, tuple[int, int]],
+    fallback: str | None,
+    dropped: list[str],
+    widened: list[str],
+    rule: str,
+) -> None:
     settings = TenantSettings(fallback_team=fallback, relaxation_waits_seconds=(30, 60))
     routed = ticket(optional, team="tier1")
     steps = []
@@ -246,35 +293,51 @@ def test_escalation_raises_priority_and_widens_but_never_lowers() -> None:
 
 @ENGINES
 def test_every_candidate_is_explained(decide: Engine) -> None:
-    agents = [agent("off", presence="offline"), agent("b", skills={"exports": 3}),
-              agent("a", skills={"exports": 8})]
+    agents = [
+        agent("off", presence="offline"),
+        agent("b", skills={"exports": 3}),
+        agent("a", skills={"exports": 8}),
+    ]
     decision = decide(agents, request(), explain=10)
     outcomes = {c.agent_id: c.outcome for c in decision.candidates}
-    assert outcomes == {"a": "won", "b": "lost: lower skill score 3 < 8",
-                        "off": "ineligible: presence is offline"}
+    assert outcomes == {
+        "a": "won",
+        "b": "lost: lower skill score 3 < 8",
+        "off": "ineligible: presence is offline",
+    }
     assert decision.why_won(agents[2]) == "won: higher skill score 8 > 3"
-    assert decide([agents[0]], request(), explain=10).queue_reason().startswith(
-        "no eligible agent among 1")
+    assert (
+        decide([agents[0]], request(), explain=10)
+        .queue_reason()
+        .startswith("no eligible agent among 1")
+    )
 
 
 def test_the_index_agrees_with_the_linear_scan_on_random_pools() -> None:
     rng = random.Random(7)
     skills = [f"s{i}" for i in range(12)]
-    agents = [agent(f"a{i}", skills={s: rng.randint(1, 10) for s in rng.sample(skills, 4)},
-                    presence=rng.choice(["available", "available", "away"]),
-                    capacity={"api": rng.randint(0, 3), "email": 2},
-                    active={"api": rng.randint(0, 2)},
-                    teams=frozenset(rng.sample(["t1", "t2", "t3"], 1)),
-                    languages=frozenset(rng.sample(["en", "de", "fr"], rng.randint(0, 2))),
-                    last_assigned_at=T0 - timedelta(minutes=rng.randint(0, 3)))
-              for i in range(200)]
+    agents = [
+        agent(
+            f"a{i}",
+            skills={s: rng.randint(1, 10) for s in rng.sample(skills, 4)},
+            presence=rng.choice(["available", "available", "away"]),
+            capacity={"api": rng.randint(0, 3), "email": 2},
+            active={"api": rng.randint(0, 2)},
+            teams=frozenset(rng.sample(["t1", "t2", "t3"], 1)),
+            languages=frozenset(rng.sample(["en", "de", "fr"], rng.randint(0, 2))),
+            last_assigned_at=T0 - timedelta(minutes=rng.randint(0, 3)),
+        )
+        for i in range(200)
+    ]
     pool = AgentPool(agents)
     for _ in range(300):
-        wanted = request({s: rng.randint(1, 6) for s in rng.sample(skills, rng.randint(0, 2))},
-                         rng.choice(["api", "email"]),
-                         teams=frozenset(rng.sample(["t1", "t2", "t3"], rng.randint(0, 2))),
-                         language=rng.choice([None, "en", "de"]),
-                         excluded=frozenset({f"a{rng.randint(0, 199)}"}))
+        wanted = request(
+            {s: rng.randint(1, 6) for s in rng.sample(skills, rng.randint(0, 2))},
+            rng.choice(["api", "email"]),
+            teams=frozenset(rng.sample(["t1", "t2", "t3"], rng.randint(0, 2))),
+            language=rng.choice([None, "en", "de"]),
+            excluded=frozenset({f"a{rng.randint(0, 199)}"}),
+        )
         expected = [a.id for a in decide_linear(agents, wanted).ranked]
         assert [a.id for a in pool.decide(wanted).ranked] == expected
         assert [a.id for a in pool.decide(wanted, depth=1).ranked] == expected[:1]
@@ -290,8 +353,10 @@ ACCEPTANCE = [
 ]
 
 
-@pytest.mark.parametrize(("agent_setting", "manual", "automatic", "rule"), ACCEPTANCE,
-                         ids=[a[3] for a in ACCEPTANCE])
+@pytest.mark.parametrize(
+    ("agent_setting", "manual", "automatic", "rule"), ACCEPTANCE, ids=[a[3] for a in ACCEPTANCE]
+)
 def test_auto_accept_is_per_tenant_with_a_per_agent_override(
-        agent_setting: bool | None, manual: bool, automatic: bool, rule: str) -> None:
+    agent_setting: bool | None, manual: bool, automatic: bool, rule: str
+) -> None:
     assert agent("a", auto_accept=agent_setting).accepts_automatically(manual) is automatic, rule

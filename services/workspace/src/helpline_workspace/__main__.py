@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as error:
         problems = "; ".join(
             f"HELPLINE_{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
-            for item in error.errors())
+            for item in error.errors()
+        )
         sys.exit(f"helpline-workspace: invalid configuration: {problems}")
     serve(create_app(settings), settings, settings.http_port)
 

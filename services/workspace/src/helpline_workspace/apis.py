@@ -73,13 +73,21 @@ def error_message(service: str, response: httpx.Response) -> str:
 class Gateway:
     """One HTTP client for all services (connection reuse), shared by every session."""
 
-    def __init__(self, settings: WorkspaceSettings,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.urls = {"intake": settings.intake_url, "routing": settings.routing_url,
-                     "escalation": settings.escalation_url, "notify": settings.notify_url,
-                     "identity": settings.identity_url}
-        self.client = httpx.AsyncClient(timeout=settings.api_timeout, transport=transport,
-                                        limits=httpx.Limits(max_connections=200))
+    def __init__(
+        self, settings: WorkspaceSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.urls = {
+            "intake": settings.intake_url,
+            "routing": settings.routing_url,
+            "escalation": settings.escalation_url,
+            "notify": settings.notify_url,
+            "identity": settings.identity_url,
+        }
+        self.client = httpx.AsyncClient(
+            timeout=settings.api_timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=200),
+        )
 
     async def close(self) -> None:
         """Close the pooled connections."""
@@ -91,30 +99,43 @@ class Gateway:
 
     async def login(self, tenant: str, email: str, password: str) -> dict[str, Any]:
         """Identity's tokens for a password sign-in; ApiError (401 …) when refused."""
-        response = await self.client.post(self.url("identity", "/v1/login"), json={
-            "tenant": tenant, "email": email, "password": password})
+        response = await self.client.post(
+            self.url("identity", "/v1/login"),
+            json={"tenant": tenant, "email": email, "password": password},
+        )
         if response.status_code != 200:
-            message = ("Wrong tenant, email or password." if response.status_code in (401, 422)
-                       else error_message("identity", response))
+            message = (
+                "Wrong tenant, email or password."
+                if response.status_code in (401, 422)
+                else error_message("identity", response)
+            )
             raise ApiError("identity", response.status_code, message)
         tokens: dict[str, Any] = response.json()
         return tokens
 
     async def me(self, tenant: str, access_token: str) -> Person:
         """The person an access token belongs to."""
-        response = await self.client.get(self.url("identity", "/v1/me"),
-                                         headers={"authorization": f"Bearer {access_token}"})
+        response = await self.client.get(
+            self.url("identity", "/v1/me"), headers={"authorization": f"Bearer {access_token}"}
+        )
         if response.status_code != 200:
             raise ApiError("identity", response.status_code, error_message("identity", response))
         body = response.json()
-        return Person(user_id=body["user_id"], tenant=tenant, name=body["name"],
-                      email=body["email"], role=body["role"], teams=list(body["teams"]))
+        return Person(
+            user_id=body["user_id"],
+            tenant=tenant,
+            name=body["name"],
+            email=body["email"],
+            role=body["role"],
+            teams=list(body["teams"]),
+        )
 
     async def logout(self, refresh_token: str) -> None:
         """Revoke a refresh token (best effort: the session is dropped anyway)."""
         with contextlib.suppress(httpx.HTTPError):
-            await self.client.post(self.url("identity", "/v1/logout"),
-                                   json={"refresh_token": refresh_token})
+            await self.client.post(
+                self.url("identity", "/v1/logout"), json={"refresh_token": refresh_token}
+            )
 
 
 def start_session(session: Session, person: Person, tokens: Mapping[str, Any]) -> None:
@@ -150,23 +171,38 @@ class Apis:
                 return session.access_token
             response = await self.gateway.client.post(
                 self.gateway.url("identity", "/v1/refresh"),
-                json={"refresh_token": session.refresh_token})
+                json={"refresh_token": session.refresh_token},
+            )
             if response.status_code != 200:
                 session.person = None
                 raise SignedOut
             start_session(session, session.person, response.json())
             return session.access_token
 
-    async def request(self, method: str, service: str, path: str, *,
-                      params: Mapping[str, Any] | None = None, json: Any = None,
-                      files: Any = None, data: Mapping[str, Any] | None = None,
-                      headers: Mapping[str, str] | None = None) -> httpx.Response:
+    async def request(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        files: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
         """Call ``service`` as the person; the response when 2xx, else ApiError or SignedOut."""
         token = await self._access_token()
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         response = await self.gateway.client.request(
-            method, self.gateway.url(service, path), params=clean, json=json, files=files,
-            data=data, headers={"authorization": f"Bearer {token}", **(headers or {})})
+            method,
+            self.gateway.url(service, path),
+            params=clean,
+            json=json,
+            files=files,
+            data=data,
+            headers={"authorization": f"Bearer {token}", **(headers or {})},
+        )
         if response.status_code == 401:
             self.session.person = None
             raise SignedOut

@@ -24,9 +24,11 @@ from helpline_workspace.web import Forbidden, NeedsSignIn, render, session_of, v
 
 log = logging.getLogger("helpline.workspace")
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
-                           "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
-                           "form-action 'self'; base-uri 'none'; object-src 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'"
+)
 
 
 def _is_htmx(request: Request) -> bool:
@@ -75,25 +77,34 @@ def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(httpx.HTTPError)
     async def unreachable(request: Request, error: httpx.HTTPError) -> Response:
         log.warning("a service is unreachable: %s", error)
-        return _error(request, 503, "A Helpline service is unreachable right now; please "
-                                    "try again in a moment.")
+        return _error(
+            request,
+            503,
+            "A Helpline service is unreachable right now; please try again in a moment.",
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
-        message = (error.detail if isinstance(error.detail, str) and error.status_code != 404
-                   else "There is no such page.")
+        message = (
+            error.detail
+            if isinstance(error.detail, str) and error.status_code != 404
+            else "There is no such page."
+        )
         return _error(request, error.status_code, message)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(request, 500, "Something went wrong on our side; it has been logged. "
-                                    "Please try again.")
+        return _error(
+            request, 500, "Something went wrong on our side; it has been logged. Please try again."
+        )
 
 
-def create_app(settings: WorkspaceSettings,
-               transport: httpx.AsyncBaseTransport | None = None,
-               clock: Callable[[], datetime] | None = None) -> FastAPI:
+def create_app(
+    settings: WorkspaceSettings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
     """The workspace; ``transport`` replaces the network to the other services and ``clock``
     the time pages are rendered at (tests)."""
 
@@ -106,9 +117,15 @@ def create_app(settings: WorkspaceSettings,
             await live.stop(app)
             await app.state.gateway.close()
 
-    app = FastAPI(title="Helpline workspace", version="0.1.0", lifespan=lifespan,
-                  dependencies=[Depends(verify_csrf)], docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="Helpline workspace",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(verify_csrf)],
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.sessions = SessionStore(settings.session_idle_seconds)
@@ -131,8 +148,9 @@ def create_app(settings: WorkspaceSettings,
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.middleware("http")
-    async def security_headers(request: Request,
-                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -38,9 +38,16 @@ TICKET_CHANGES: Final[dict[str, str]] = {
 }
 """Changes of a ticket that its viewers are told about, as a sentence."""
 
-WANTED: Final = frozenset({
-    *TICKET_CHANGES, TicketAssigned.event_type, TicketOffered.event_type,
-    OfferDeclined.event_type, OfferExpired.event_type, PRESENCE_CHANGED})
+WANTED: Final = frozenset(
+    {
+        *TICKET_CHANGES,
+        TicketAssigned.event_type,
+        TicketOffered.event_type,
+        OfferDeclined.event_type,
+        OfferExpired.event_type,
+        PRESENCE_CHANGED,
+    }
+)
 """The only event types :func:`messages_for` reads; other records are skipped undecoded."""
 
 
@@ -156,19 +163,47 @@ def messages_for(listener: Listener, event: StreamEvent) -> list[Message]:
     if mine and event.type == TicketAssigned.event_type:
         found.append(Message("work", {"kind": "assigned", "ticket_id": event.ticket_id}))
     elif mine and event.type == TicketOffered.event_type:
-        found.append(Message("work", {"kind": "offered", "ticket_id": event.ticket_id,
-                                      "offer_id": event.text("offer_id")}))
+        found.append(
+            Message(
+                "work",
+                {
+                    "kind": "offered",
+                    "ticket_id": event.ticket_id,
+                    "offer_id": event.text("offer_id"),
+                },
+            )
+        )
     elif mine and event.type in (OfferDeclined.event_type, OfferExpired.event_type):
-        found.append(Message("work", {"kind": "offer_closed", "ticket_id": event.ticket_id,
-                                      "offer_id": event.text("offer_id")}))
+        found.append(
+            Message(
+                "work",
+                {
+                    "kind": "offer_closed",
+                    "ticket_id": event.ticket_id,
+                    "offer_id": event.text("offer_id"),
+                },
+            )
+        )
     if event.type == PRESENCE_CHANGED and (mine or event.text("user_id") == listener.user_id):
-        found.append(Message("presence", {"presence": event.text("presence"),
-                                          "previous": event.text("previous"),
-                                          "reason": event.text("reason")}))
-    if (listener.ticket_id and event.ticket_id == listener.ticket_id
-            and event.type in TICKET_CHANGES and event.actor_id != listener.user_id):
-        found.append(Message("ticket", {"ticket_id": event.ticket_id,
-                                        "text": TICKET_CHANGES[event.type]}))
+        found.append(
+            Message(
+                "presence",
+                {
+                    "presence": event.text("presence"),
+                    "previous": event.text("previous"),
+                    "reason": event.text("reason"),
+                },
+            )
+        )
+    if (
+        listener.ticket_id
+        and event.ticket_id == listener.ticket_id
+        and event.type in TICKET_CHANGES
+        and event.actor_id != listener.user_id
+    ):
+        found.append(
+            Message("ticket", {"ticket_id": event.ticket_id, "text": TICKET_CHANGES[event.type]})
+        )
     return found
 
 
@@ -184,8 +219,9 @@ class Hub:
     def __len__(self) -> int:
         return self._count
 
-    def listen(self, tenant: str, user_id: str, agent_id: str | None,
-               ticket_id: str | None = None) -> Listener:
+    def listen(
+        self, tenant: str, user_id: str, agent_id: str | None, ticket_id: str | None = None
+    ) -> Listener:
         """A new connection's listener; TooManyListeners when the process is full."""
         if self._count >= self._max:
             raise TooManyListeners

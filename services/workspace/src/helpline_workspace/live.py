@@ -70,8 +70,7 @@ class Live:
     def see(self, person: Person, ticket_id: str, connection: str) -> None:
         """Mark ``connection`` as showing the ticket; tell the others when that changes."""
         with contextlib.suppress(TooManyViewers):
-            if self.viewers.view(person.tenant, ticket_id, connection, person.user_id,
-                                 person.name):
+            if self.viewers.view(person.tenant, ticket_id, connection, person.user_id, person.name):
                 self.hub.tell_viewers(person.tenant, ticket_id)
 
     def unsee(self, person: Person, ticket_id: str, connection: str) -> None:
@@ -87,8 +86,11 @@ class Live:
 
 def new_live(settings: WorkspaceSettings) -> Live:
     """Live state for ``settings`` (nothing started)."""
-    return Live(settings, Hub(settings.live_queue_size, settings.live_max_connections),
-                ViewerRegistry(settings.live_viewer_seconds))
+    return Live(
+        settings,
+        Hub(settings.live_queue_size, settings.live_max_connections),
+        ViewerRegistry(settings.live_viewer_seconds),
+    )
 
 
 def live_of(request: Request) -> Live:
@@ -99,8 +101,7 @@ def live_of(request: Request) -> Live:
 
 def consumer_group() -> str:
     """A consumer group of this process alone (each process must see every event)."""
-    return f"{reader_group('workspace')}{socket.gethostname()}.{os.getpid()}." \
-           f"{secrets.token_hex(4)}"
+    return f"{reader_group('workspace')}{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}"
 
 
 class Positioned(ConsumerRebalanceListener):
@@ -123,9 +124,13 @@ async def _feed(live: Live) -> None:
     topics = [settings.topic_prefix + topic for topic in READER_ACCESS["workspace"].topics]
     while True:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers, group_id=consumer_group(),
-            auto_offset_reset="latest", enable_auto_commit=False,
-            client_id="helpline-workspace", **aiokafka_options(settings.kafka_security()))
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=consumer_group(),
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+            client_id="helpline-workspace",
+            **aiokafka_options(settings.kafka_security()),
+        )
         try:
             consumer.subscribe(topics, listener=Positioned(live.assigned))
             await consumer.start()
@@ -211,17 +216,21 @@ async def presence(request: Request, apis: SignedIn) -> Response:
 
 
 @router.post("/presence")
-async def set_presence(request: Request, apis: SignedIn,
-                       presence: Annotated[Presence, Form()],
-                       idle: Annotated[bool, Form()] = False) -> Response:
+async def set_presence(
+    request: Request,
+    apis: SignedIn,
+    presence: Annotated[Presence, Form()],
+    idle: Annotated[bool, Form()] = False,
+) -> Response:
     """Set the person's presence at routing, with their own token."""
     agent_id = await agent_id_of(apis)
     if agent_id is None:
         raise HTTPException(409, "You are not an agent, so you have no presence to set.")
     agent = await apis.put("routing", f"/v1/agents/{agent_id}/presence", {"status": presence})
     minutes = live_of(request).settings.presence_idle_minutes
-    apis.session.data[NOTE_KEY] = (f"Set to away after {minutes} minutes without activity."
-                                   if idle else "")
+    apis.session.data[NOTE_KEY] = (
+        f"Set to away after {minutes} minutes without activity." if idle else ""
+    )
     if request.headers.get("hx-request") != "true":
         apis.session.flash.append(f"Your presence is now {presence}.")
         return RedirectResponse("/work", status_code=303)
@@ -263,9 +272,12 @@ async def viewers(request: Request, apis: SignedIn, ticket_id: TicketId) -> Resp
 
 
 @router.get("/work/notice")
-async def work_notice(request: Request, apis: SignedIn,
-                      kind: Annotated[Literal["assigned", "offered"], Query()],
-                      ticket: Annotated[str, Query(pattern=TICKET_ID)]) -> Response:
+async def work_notice(
+    request: Request,
+    apis: SignedIn,
+    kind: Annotated[Literal["assigned", "offered"], Query()],
+    ticket: Annotated[str, Query(pattern=TICKET_ID)],
+) -> Response:
     """One line announcing a new assignment or offer, with a link to the ticket."""
     try:
         found = await apis.get("intake", f"/v1/tickets/{ticket}")
@@ -278,8 +290,9 @@ async def work_notice(request: Request, apis: SignedIn,
 # -- the connection -------------------------------------------------------------------------
 
 
-async def _stream(live: Live, apis: Apis, listener: Listener,
-                  ticket_id: str | None) -> AsyncIterator[str]:
+async def _stream(
+    live: Live, apis: Apis, listener: Listener, ticket_id: str | None
+) -> AsyncIterator[str]:
     person = apis.person
     connection = secrets.token_urlsafe(12)
     try:
@@ -302,8 +315,9 @@ async def _stream(live: Live, apis: Apis, listener: Listener,
 
 
 @router.get("/events")
-async def events(request: Request, apis: SignedIn,
-                 ticket: Annotated[str | None, Query(pattern=TICKET_ID)] = None) -> Response:
+async def events(
+    request: Request, apis: SignedIn, ticket: Annotated[str | None, Query(pattern=TICKET_ID)] = None
+) -> Response:
     """This page's live messages as server-sent events: work, presence, ticket, viewers."""
     live = live_of(request)
     person = apis.person
@@ -311,8 +325,11 @@ async def events(request: Request, apis: SignedIn,
     try:
         listener = live.hub.listen(person.tenant, person.user_id, agent_id, ticket)
     except TooManyListeners as error:
-        raise HTTPException(503, "Too many live connections; the page works without live "
-                                 "updates.") from error
-    return StreamingResponse(_stream(live, apis, listener, ticket),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        raise HTTPException(
+            503, "Too many live connections; the page works without live updates."
+        ) from error
+    return StreamingResponse(
+        _stream(live, apis, listener, ticket),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

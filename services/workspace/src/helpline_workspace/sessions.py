@@ -91,8 +91,12 @@ class SessionStore:
         """A fresh anonymous session."""
         while len(self._sessions) >= MAX_SESSIONS:
             del self._sessions[next(iter(self._sessions))]
-        session = Session(id=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32),
-                          timezone=timezone, last_used=self._clock())
+        session = Session(
+            id=secrets.token_urlsafe(32),
+            csrf=secrets.token_urlsafe(32),
+            timezone=timezone,
+            last_used=self._clock(),
+        )
         self._sessions[session.id] = session
         return session
 

@@ -45,8 +45,12 @@ Key = tuple[str, str]
 class ViewerRegistry:
     """Viewers by (tenant, ticket); ``clock`` is monotonic seconds (injected in tests)."""
 
-    def __init__(self, ttl: float, typing_ttl: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl: float,
+        typing_ttl: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
         self.typing_ttl = typing_ttl if typing_ttl is not None else min(ttl, 15.0)
         self._clock = clock
@@ -68,16 +72,21 @@ class ViewerRegistry:
         entries[slot] = entry
         return self._state(entries) != before
 
-    def view(self, tenant: str, ticket_id: str, connection: str, user_id: str,
-             name: str) -> bool:
+    def view(self, tenant: str, ticket_id: str, connection: str, user_id: str, name: str) -> bool:
         """A connection shows the ticket (again); whether what others see changed."""
-        return self._put((tenant, ticket_id), connection,
-                         Entry(user_id, name, "viewing", self._clock() + self.ttl))
+        return self._put(
+            (tenant, ticket_id),
+            connection,
+            Entry(user_id, name, "viewing", self._clock() + self.ttl),
+        )
 
     def typing(self, tenant: str, ticket_id: str, user_id: str, name: str) -> bool:
         """The person is writing a reply or note; whether what others see changed."""
-        return self._put((tenant, ticket_id), f"typing:{user_id}",
-                         Entry(user_id, name, "replying", self._clock() + self.typing_ttl))
+        return self._put(
+            (tenant, ticket_id),
+            f"typing:{user_id}",
+            Entry(user_id, name, "replying", self._clock() + self.typing_ttl),
+        )
 
     def leave(self, tenant: str, ticket_id: str, connection: str) -> bool:
         """A connection closed; whether what others see changed."""
@@ -89,7 +98,8 @@ class ViewerRegistry:
         self._size -= 1
         typing = f"typing:{user_id}"
         if typing in entries and not any(
-                entry.user_id == user_id for slot, entry in entries.items() if slot != typing):
+            entry.user_id == user_id for slot, entry in entries.items() if slot != typing
+        ):
             del entries[typing]  # their last page on the ticket closed: no longer replying
             self._size -= 1
         if not entries:
@@ -125,8 +135,9 @@ class ViewerRegistry:
                 changed.append(key)
         return changed
 
-    def _state(self, entries: dict[str, Entry],
-               now: float | None = None) -> frozenset[tuple[str, Activity]]:
+    def _state(
+        self, entries: dict[str, Entry], now: float | None = None
+    ) -> frozenset[tuple[str, Activity]]:
         """What others see of ``entries``: each live person and their activity."""
         at = self._clock() if now is None else now
         people: dict[str, Activity] = {}

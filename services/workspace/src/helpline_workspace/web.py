@@ -89,8 +89,14 @@ def remember_session(request: Request, response: Response) -> None:
     session: Session | None = getattr(request.state, "session", None)
     if session is None or request.cookies.get(SESSION_COOKIE) == session.id:
         return
-    response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="lax",
-                        secure=settings_of(request).session_cookie_secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.id,
+        httponly=True,
+        samesite="lax",
+        secure=settings_of(request).session_cookie_secure,
+        path="/",
+    )
 
 
 async def verify_csrf(request: Request) -> None:
@@ -99,13 +105,16 @@ async def verify_csrf(request: Request) -> None:
         return
     token = request.headers.get(CSRF_HEADER)
     if token is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         form = await request.form()
         value = form.get(CSRF_FIELD)
         token = value if isinstance(value, str) else None
     if not store_of(request).csrf_valid(session_of(request), token):
-        raise HTTPException(403, "This form has expired or did not come from this site. "
-                                 "Reload the page and try again.")
+        raise HTTPException(
+            403,
+            "This form has expired or did not come from this site. Reload the page and try again.",
+        )
 
 
 def _signed_in(request: Request) -> Apis:
@@ -159,11 +168,11 @@ def local_time(value: Any, timezone: str, fmt: str = "%Y-%m-%d %H:%M") -> Markup
         return Markup("")
     local = instant.astimezone(zone(timezone))
     return Markup('<time datetime="{}">{}</time>').format(
-        instant.isoformat(), f"{local.strftime(fmt)} {local.tzname()}")
+        instant.isoformat(), f"{local.strftime(fmt)} {local.tzname()}"
+    )
 
 
-def render(request: Request, template: str, status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """``template`` rendered for the request's session."""
     session = session_of(request)
     flash: list[str] = []
@@ -174,12 +183,22 @@ def render(request: Request, template: str, status_code: int = 200,
 
     def csrf_field() -> Markup:
         return Markup('<input type="hidden" name="{}" value="{}">').format(
-            CSRF_FIELD, escape(session.csrf))
+            CSRF_FIELD, escape(session.csrf)
+        )
 
-    response = TEMPLATES.TemplateResponse(request, template, {
-        "person": session.person, "csrf_token": session.csrf, "csrf_field": csrf_field,
-        "flash": flash, "timezone": session.timezone,
-        "when": lambda value, fmt="%Y-%m-%d %H:%M": local_time(value, session.timezone, fmt),
-        **context}, status_code=status_code)
+    response = TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "person": session.person,
+            "csrf_token": session.csrf,
+            "csrf_field": csrf_field,
+            "flash": flash,
+            "timezone": session.timezone,
+            "when": lambda value, fmt="%Y-%m-%d %H:%M": local_time(value, session.timezone, fmt),
+            **context,
+        },
+        status_code=status_code,
+    )
     remember_session(request, response)
     return response

@@ -17,12 +17,25 @@ def at(**delta: float) -> str:
 
 def ticket(ticket_id: str, subject: str = "Export fails", **fields: Any) -> dict[str, Any]:
     """A ticket as intake shows it."""
-    return {"id": ticket_id, "subject": subject, "description": "It stops halfway.",
-            "requester": {"email": "cy@customer.example", "name": "Cy Customer"},
-            "priority": "normal", "type": "question", "tags": ["exports"], "channel": "api",
-            "status": "open", "assignee": AGENT_ID, "sla": {}, "organization_id": None,
-            "mailbox": None, "merged_into_id": None, "created_at": at(hours=-2),
-            "updated_at": at(hours=-1), **fields}
+    return {
+        "id": ticket_id,
+        "subject": subject,
+        "description": "It stops halfway.",
+        "requester": {"email": "cy@customer.example", "name": "Cy Customer"},
+        "priority": "normal",
+        "type": "question",
+        "tags": ["exports"],
+        "channel": "api",
+        "status": "open",
+        "assignee": AGENT_ID,
+        "sla": {},
+        "organization_id": None,
+        "mailbox": None,
+        "merged_into_id": None,
+        "created_at": at(hours=-2),
+        "updated_at": at(hours=-1),
+        **fields,
+    }
 
 
 def running(hours: float) -> dict[str, Any]:

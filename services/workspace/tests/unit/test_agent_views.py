@@ -31,14 +31,16 @@ def test_a_badge_says_time_left_at_risk_breached_paused_and_met_in_words() -> No
 
 def test_a_ticket_badge_puts_a_breach_first_then_the_soonest_running_clock() -> None:
     assert ticket_badge({}, NOW).text == "No SLA"
-    assert ticket_badge({"first_response": clock("met", 1),
-                         "resolution": clock("running", 5)}, NOW).text == (
-        "Resolution: 5 h 00 min left")
-    assert ticket_badge({"next_response": clock("running", 1.5),
-                         "resolution": clock("breached", -1)}, NOW).text == (
-        "Breached: resolution")
-    assert ticket_badge({"first_response": clock("met", 1),
-                         "resolution": clock("paused")}, NOW).text == "Resolution: paused"
+    assert ticket_badge(
+        {"first_response": clock("met", 1), "resolution": clock("running", 5)}, NOW
+    ).text == ("Resolution: 5 h 00 min left")
+    assert ticket_badge(
+        {"next_response": clock("running", 1.5), "resolution": clock("breached", -1)}, NOW
+    ).text == ("Breached: resolution")
+    assert (
+        ticket_badge({"first_response": clock("met", 1), "resolution": clock("paused")}, NOW).text
+        == "Resolution: paused"
+    )
     assert ticket_badge({"first_response": clock("met", 1)}, NOW).css == "met"
 
 
@@ -46,17 +48,26 @@ def test_my_work_order_is_the_next_deadline_with_breaches_first_and_none_last() 
     tickets = [
         {"id": "none", "sla": {"first_response": clock("paused")}, "created_at": "1"},
         {"id": "later", "sla": {"first_response": clock("running", 4)}, "created_at": "2"},
-        {"id": "intake-says", "next_deadline": (NOW + timedelta(hours=2)).isoformat(),
-         "sla": {}, "created_at": "3"},
+        {
+            "id": "intake-says",
+            "next_deadline": (NOW + timedelta(hours=2)).isoformat(),
+            "sla": {},
+            "created_at": "3",
+        },
         {"id": "breached", "sla": {"resolution": clock("breached", -3)}, "created_at": "4"},
     ]
     assert [t["id"] for t in by_next_deadline(tickets)] == [
-        "breached", "intake-says", "later", "none"]
+        "breached",
+        "intake-says",
+        "later",
+        "none",
+    ]
 
 
 def test_filters_keep_known_values_and_build_a_shareable_url() -> None:
-    filters = TicketFilters.of({"status": "open", "priority": "nope", "unassigned": "on",
-                                "q": " a  b ", "sort": "created"})
+    filters = TicketFilters.of(
+        {"status": "open", "priority": "nope", "unassigned": "on", "q": " a  b ", "sort": "created"}
+    )
     assert filters.params() == {"q": "a b", "status": "open", "unassigned": "true"}
     assert filters.url("c 1") == "/tickets?q=a+b&status=open&unassigned=true&cursor=c+1"
     assert filters.active and not TicketFilters.of({"sort": "sla"}).active

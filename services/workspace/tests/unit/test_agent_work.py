@@ -8,10 +8,18 @@ from workspace_support import FakeServices, csrf_of, sign_in, workspace
 
 def my_tickets(fake: FakeServices, tickets: list[dict[str, object]]) -> None:
     """Intake answers My work's calls (one per open status) from ``tickets``."""
+
     def answer(request: httpx.Request) -> dict[str, object]:
         params = request.url.params
-        return {"items": [t for t in tickets if t["status"] == params.get("status")
-                          and t["assignee"] == params.get("assignee")], "next_cursor": None}
+        return {
+            "items": [
+                t
+                for t in tickets
+                if t["status"] == params.get("status") and t["assignee"] == params.get("assignee")
+            ],
+            "next_cursor": None,
+        }
+
     fake.route("GET", "intake", "/v1/tickets", answer)
 
 
@@ -20,22 +28,37 @@ def test_my_tickets_come_soonest_deadline_first_each_with_a_badge_in_words() -> 
     ada = fake.person("ada@acme.example", name="Ada")
     agent_of(fake, ada)
     fake.route("GET", "routing", "/v1/offers", lambda request: [])
-    my_tickets(fake, [
-        ticket("t-later", "Later one", sla={"first_response": running(5)}),
-        ticket("t-paused", "Waiting on customer", status="pending",
-               sla={"first_response": {"state": "paused", "deadline": None}}),
-        ticket("t-soon", "Soon one", sla={"first_response": running(0.5)}),
-        ticket("t-late", "Late one", status="on_hold", sla={"resolution": {
-            "state": "breached", "deadline": at(hours=-1), "breached": True}}),
-        ticket("t-other", "Someone else's", assignee="agt_other"),
-    ])
+    my_tickets(
+        fake,
+        [
+            ticket("t-later", "Later one", sla={"first_response": running(5)}),
+            ticket(
+                "t-paused",
+                "Waiting on customer",
+                status="pending",
+                sla={"first_response": {"state": "paused", "deadline": None}},
+            ),
+            ticket("t-soon", "Soon one", sla={"first_response": running(0.5)}),
+            ticket(
+                "t-late",
+                "Late one",
+                status="on_hold",
+                sla={
+                    "resolution": {"state": "breached", "deadline": at(hours=-1), "breached": True}
+                },
+            ),
+            ticket("t-other", "Someone else's", assignee="agt_other"),
+        ],
+    )
     with workspace(fake) as client:
         sign_in(client, "ada@acme.example")
         page = client.get("/work")
         assert page.status_code == 200
         text = page.text
-        order = [text.index(subject) for subject in
-                 ("Late one", "Soon one", "Later one", "Waiting on customer")]
+        order = [
+            text.index(subject)
+            for subject in ("Late one", "Soon one", "Later one", "Waiting on customer")
+        ]
         assert order == sorted(order)  # breached (oldest deadline) first, the paused one last
         assert "Someone else" not in text
         assert "Breached: resolution" in text
@@ -44,7 +67,11 @@ def test_my_tickets_come_soonest_deadline_first_each_with_a_badge_in_words() -> 
         assert "First response: paused" in text
         calls = [c for c in fake.calls if c.service == "intake" and c.path == "/v1/tickets"]
         assert sorted(c.request.url.params["status"] for c in calls) == [
-            "new", "on_hold", "open", "pending"]
+            "new",
+            "on_hold",
+            "open",
+            "pending",
+        ]
         assert {c.request.url.params["assignee"] for c in calls} == {AGENT_ID}
         assert {c.request.url.params["sort"] for c in calls} == {"sla"}
 
@@ -54,11 +81,28 @@ def test_pending_offers_show_the_subject_from_intake_with_accept_and_decline() -
     ada = fake.person("ada@acme.example", name="Ada")
     agent_of(fake, ada)
     my_tickets(fake, [])
-    fake.route("GET", "routing", "/v1/offers", lambda request: [{
-        "id": "off-1", "ticket_id": "t-offered", "agent_id": AGENT_ID, "state": "offered",
-        "created_at": at(minutes=-1), "expires_at": at(minutes=4), "decided_at": None}])
-    fake.route("GET", "intake", "/v1/tickets/t-offered",
-               lambda request: ticket("t-offered", "Printer on fire", assignee=None))
+    fake.route(
+        "GET",
+        "routing",
+        "/v1/offers",
+        lambda request: [
+            {
+                "id": "off-1",
+                "ticket_id": "t-offered",
+                "agent_id": AGENT_ID,
+                "state": "offered",
+                "created_at": at(minutes=-1),
+                "expires_at": at(minutes=4),
+                "decided_at": None,
+            }
+        ],
+    )
+    fake.route(
+        "GET",
+        "intake",
+        "/v1/tickets/t-offered",
+        lambda request: ticket("t-offered", "Printer on fire", assignee=None),
+    )
     with workspace(fake) as client:
         sign_in(client, "ada@acme.example")
         page = client.get("/work")
@@ -109,10 +153,22 @@ def test_an_offer_no_longer_open_is_said_plainly() -> None:
     agent_of(fake, ada)
     my_tickets(fake, [])
     fake.route("GET", "routing", "/v1/offers", lambda request: [])
-    fake.route("POST", "routing", "/v1/offers/off-1/accept", lambda request: httpx.Response(
-        409, json={"title": "Conflict", "detail": "the offer is no longer open"}))
-    fake.route("POST", "routing", "/v1/offers/off-2/accept", lambda request: httpx.Response(
-        403, json={"title": "Forbidden", "detail": "not your offer"}))
+    fake.route(
+        "POST",
+        "routing",
+        "/v1/offers/off-1/accept",
+        lambda request: httpx.Response(
+            409, json={"title": "Conflict", "detail": "the offer is no longer open"}
+        ),
+    )
+    fake.route(
+        "POST",
+        "routing",
+        "/v1/offers/off-2/accept",
+        lambda request: httpx.Response(
+            403, json={"title": "Forbidden", "detail": "not your offer"}
+        ),
+    )
     with workspace(fake) as client:
         sign_in(client, "ada@acme.example")
         token = csrf_of(client, "/work")
@@ -128,8 +184,14 @@ def test_offers_that_cannot_be_loaded_leave_my_tickets_on_the_page() -> None:
     ada = fake.person("ada@acme.example")
     agent_of(fake, ada)
     my_tickets(fake, [ticket("t-1", "Still here")])
-    fake.route("GET", "routing", "/v1/offers", lambda request: httpx.Response(
-        403, json={"title": "Forbidden", "detail": "another agent's offers"}))
+    fake.route(
+        "GET",
+        "routing",
+        "/v1/offers",
+        lambda request: httpx.Response(
+            403, json={"title": "Forbidden", "detail": "another agent's offers"}
+        ),
+    )
     with workspace(fake) as client:
         sign_in(client, "ada@acme.example")
         page = client.get("/work")

@@ -9,45 +9,93 @@ from workspace_support import FakeServices, csrf_of, sign_in, workspace
 
 from helpline_workspace.pages.lead import human_duration, percent
 
-BACKLOG = {"generated_at": "2026-11-30T12:00:00Z", "open": 7, "unassigned": 2, "breached": 1,
-           "at_risk": 3, "by_priority": {"urgent": 1, "high": 2, "normal": 3, "low": 1},
-           "by_status": {"new": 2, "open": 5},
-           "by_team": [{"team": "billing", "open": 4,
-                        "by_priority": {"urgent": 1, "high": 1, "normal": 2, "low": 0}},
-                       {"team": None, "open": 3,
-                        "by_priority": {"urgent": 0, "high": 1, "normal": 1, "low": 1}}]}
-AGENTS = {"generated_at": "2026-11-30T12:00:00Z",
-          "agents": [{"agent_id": "agt_1", "user_id": "usr_1", "name": "Ann Agent",
-                      "teams": ["billing"], "presence": "available", "load": {"email": 2},
-                      "capacity": {"email": 5}, "last_seen": "2026-11-30T11:59:00Z"},
-                     {"agent_id": "agt_2", "user_id": "usr_2", "name": "Bob Agent",
-                      "teams": [], "presence": "away", "load": {}, "capacity": {"email": 5},
-                      "last_seen": None}],
-          "by_presence": {"available": 1, "away": 1, "offline": 0}}
+BACKLOG = {
+    "generated_at": "2026-11-30T12:00:00Z",
+    "open": 7,
+    "unassigned": 2,
+    "breached": 1,
+    "at_risk": 3,
+    "by_priority": {"urgent": 1, "high": 2, "normal": 3, "low": 1},
+    "by_status": {"new": 2, "open": 5},
+    "by_team": [
+        {
+            "team": "billing",
+            "open": 4,
+            "by_priority": {"urgent": 1, "high": 1, "normal": 2, "low": 0},
+        },
+        {"team": None, "open": 3, "by_priority": {"urgent": 0, "high": 1, "normal": 1, "low": 1}},
+    ],
+}
+AGENTS = {
+    "generated_at": "2026-11-30T12:00:00Z",
+    "agents": [
+        {
+            "agent_id": "agt_1",
+            "user_id": "usr_1",
+            "name": "Ann Agent",
+            "teams": ["billing"],
+            "presence": "available",
+            "load": {"email": 2},
+            "capacity": {"email": 5},
+            "last_seen": "2026-11-30T11:59:00Z",
+        },
+        {
+            "agent_id": "agt_2",
+            "user_id": "usr_2",
+            "name": "Bob Agent",
+            "teams": [],
+            "presence": "away",
+            "load": {},
+            "capacity": {"email": 5},
+            "last_seen": None,
+        },
+    ],
+    "by_presence": {"available": 1, "away": 1, "offline": 0},
+}
 
 
 def sla(days: int) -> dict[str, Any]:
     """An SLA report with one metric that has no completed clocks."""
-    return {"generated_at": "2026-11-30T12:00:00Z", "days": days, "metrics": {
-        "first_response": {"met": 9, "breached": 1, "running": 2, "attainment": 0.9125,
-                           "median_seconds": 4800.0, "p90_seconds": 90061.0},
-        "resolution": {"met": 0, "breached": 0, "running": 4, "attainment": None,
-                       "median_seconds": None, "p90_seconds": None}}}
+    return {
+        "generated_at": "2026-11-30T12:00:00Z",
+        "days": days,
+        "metrics": {
+            "first_response": {
+                "met": 9,
+                "breached": 1,
+                "running": 2,
+                "attainment": 0.9125,
+                "median_seconds": 4800.0,
+                "p90_seconds": 90061.0,
+            },
+            "resolution": {
+                "met": 0,
+                "breached": 0,
+                "running": 4,
+                "attainment": None,
+                "median_seconds": None,
+                "p90_seconds": None,
+            },
+        },
+    }
 
 
 def reports(fake: FakeServices) -> None:
     """Answer the three report endpoints."""
     fake.route("GET", "intake", "/v1/reports/backlog", lambda request: BACKLOG)
-    fake.route("GET", "escalation", "/v1/reports/sla",
-               lambda request: sla(int(request.url.params["days"])))
+    fake.route(
+        "GET", "escalation", "/v1/reports/sla", lambda request: sla(int(request.url.params["days"]))
+    )
     fake.route("GET", "routing", "/v1/reports/agents", lambda request: AGENTS)
 
 
 def figures(html: str) -> dict[str, tuple[Any, str]]:
     """``data-figure`` name → (raw value, shown text) of every figure on the page."""
     found = re.findall(r'data-figure="([^"]+)" data-value="([^"]*)">([^<]*)<', html)
-    return {name: (json.loads(value.replace("&#34;", '"').replace("&quot;", '"')), text)
-            for name, value, text in found}
+    return {
+        name: (json.loads(value.replace("&#34;", '"').replace("&quot;", '"')), text)
+        for name, value, text in found
+    }
 
 
 def test_durations_and_percentages_read_like_a_person_wrote_them() -> None:
@@ -84,8 +132,9 @@ def test_the_dashboard_shows_every_report_figure_formatted() -> None:
         assert shown["agents.presence.away"] == (1, "1")
         assert shown["agent.agt_1.load"] == ({"email": 2}, "email 2")
         assert shown["agent.agt_1.presence"] == ("available", "Available")
-        assert [call.request.url.params["days"] for call in fake.calls
-                if call.path == "/v1/reports/sla"] == ["7", "30"]
+        assert [
+            call.request.url.params["days"] for call in fake.calls if call.path == "/v1/reports/sla"
+        ] == ["7", "30"]
         assert '<th scope="col">Attainment</th>' in page.text
         assert "<caption>Last 30 days</caption>" in page.text
 
@@ -118,8 +167,14 @@ def test_reassigning_puts_the_assignment_at_routing_and_says_so() -> None:
         form = client.get("/dashboard").text
         assert 'name="csrf_token"' in form and 'action="/dashboard/assign"' in form
         assert '<option value="agt_2">Bob Agent' in form
-        answer = client.post("/dashboard/assign", data={
-            "ticket_id": "t-1", "agent_id": "agt_2", "csrf_token": csrf_of(client, "/dashboard")})
+        answer = client.post(
+            "/dashboard/assign",
+            data={
+                "ticket_id": "t-1",
+                "agent_id": "agt_2",
+                "csrf_token": csrf_of(client, "/dashboard"),
+            },
+        )
         assert answer.status_code == 303
         assert sent == [{"agent_id": "agt_2", "exceed_capacity": False}]
         assert "Ticket t-1 is now assigned to Bob Agent." in client.get("/dashboard").text
@@ -129,18 +184,40 @@ def test_a_refused_reassignment_is_said_next_to_the_form() -> None:
     fake = FakeServices()
     fake.person("lena@acme.example", role="lead")
     reports(fake)
-    fake.route("PUT", "routing", "/v1/tickets/t-1/assignment", lambda request: httpx.Response(
-        409, json={"title": "Conflict", "detail": "the agent has no capacity left on the "
-                   "ticket's channel; set exceed_capacity to override"}))
+    fake.route(
+        "PUT",
+        "routing",
+        "/v1/tickets/t-1/assignment",
+        lambda request: httpx.Response(
+            409,
+            json={
+                "title": "Conflict",
+                "detail": "the agent has no capacity left on the "
+                "ticket's channel; set exceed_capacity to override",
+            },
+        ),
+    )
     with workspace(fake) as client:
         sign_in(client, "lena@acme.example")
-        answer = client.post("/dashboard/assign", data={
-            "ticket_id": "t-1", "agent_id": "agt_2", "csrf_token": csrf_of(client, "/dashboard")})
+        answer = client.post(
+            "/dashboard/assign",
+            data={
+                "ticket_id": "t-1",
+                "agent_id": "agt_2",
+                "csrf_token": csrf_of(client, "/dashboard"),
+            },
+        )
         assert answer.status_code == 409
         assert "The ticket was not reassigned: the agent has no capacity left" in answer.text
         assert 'value="t-1"' in answer.text  # what was typed is kept
-        bad = client.post("/dashboard/assign", data={
-            "ticket_id": "../x", "agent_id": "agt_2", "csrf_token": csrf_of(client, "/dashboard")})
+        bad = client.post(
+            "/dashboard/assign",
+            data={
+                "ticket_id": "../x",
+                "agent_id": "agt_2",
+                "csrf_token": csrf_of(client, "/dashboard"),
+            },
+        )
         assert bad.status_code == 422
         assert "Ticket id: enter the id of a ticket" in bad.text
 
@@ -160,19 +237,35 @@ def test_one_report_down_leaves_the_others_and_reassigning_still_works() -> None
     fake = FakeServices()
     fake.person("lena@acme.example", role="lead")
     reports(fake)
-    fake.route("GET", "routing", "/v1/reports/agents", lambda request: httpx.Response(
-        500, json={"title": "Internal Server Error"}))
-    fake.route("PUT", "routing", "/v1/tickets/t-1/assignment",
-               lambda request: {"ticket_id": "t-1", "agent_id": "agt_7"})
+    fake.route(
+        "GET",
+        "routing",
+        "/v1/reports/agents",
+        lambda request: httpx.Response(500, json={"title": "Internal Server Error"}),
+    )
+    fake.route(
+        "PUT",
+        "routing",
+        "/v1/tickets/t-1/assignment",
+        lambda request: {"ticket_id": "t-1", "agent_id": "agt_7"},
+    )
     with workspace(fake) as client:
         sign_in(client, "lena@acme.example")
         page = client.get("/dashboard")
         assert page.status_code == 200
-        assert ("The agents report is unavailable: The routing service had a problem; "
-                "please try again in a moment.") in page.text
+        assert (
+            "The agents report is unavailable: The routing service had a problem; "
+            "please try again in a moment."
+        ) in page.text
         assert figures(page.text)["backlog.open"] == (7, "7")
         assert "type the agent's id" in page.text
-        answer = client.post("/dashboard/assign", data={
-            "ticket_id": "t-1", "agent_id": "agt_7", "csrf_token": csrf_of(client, "/dashboard")})
+        answer = client.post(
+            "/dashboard/assign",
+            data={
+                "ticket_id": "t-1",
+                "agent_id": "agt_7",
+                "csrf_token": csrf_of(client, "/dashboard"),
+            },
+        )
         assert answer.status_code == 303
         assert "Ticket t-1 is now assigned to agt_7." in client.get("/dashboard").text

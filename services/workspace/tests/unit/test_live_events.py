@@ -20,10 +20,12 @@ OFFERED = "helpline.ticket.offered.v1"
 MESSAGE_ADDED = "helpline.ticket.message_added.v1"
 
 
-def event(event_type: str, tenant: str = "acme", ticket: str = "t-1", **data: object
-          ) -> StreamEvent:
-    return StreamEvent(event_type, tenant, ticket, {"tenant_id": tenant, "ticket_id": ticket,
-                                                    **data})
+def event(
+    event_type: str, tenant: str = "acme", ticket: str = "t-1", **data: object
+) -> StreamEvent:
+    return StreamEvent(
+        event_type, tenant, ticket, {"tenant_id": tenant, "ticket_id": ticket, **data}
+    )
 
 
 def test_an_assignment_reaches_only_its_agent_in_its_tenant() -> None:
@@ -45,7 +47,9 @@ def test_an_offer_and_its_end_reach_the_agent_it_was_made_to() -> None:
     hub.publish(event("helpline.ticket.offer_expired.v1", agent_id="agent-ana", offer_id="o-1"))
     hub.publish(event(OFFERED, agent_id="agent-bob", offer_id="o-2"))
     assert [(m.event, m.data["kind"]) for m in ana.take()] == [
-        ("work", "offered"), ("work", "offer_closed")]
+        ("work", "offered"),
+        ("work", "offer_closed"),
+    ]
 
 
 def test_presence_changes_reach_every_page_of_their_person_only() -> None:
@@ -53,10 +57,18 @@ def test_presence_changes_reach_every_page_of_their_person_only() -> None:
     work = hub.listen("acme", "usr-ana", "agent-ana")
     ticket_page = hub.listen("acme", "usr-ana", "agent-ana", "t-9")
     bob = hub.listen("acme", "usr-bob", "agent-bob")
-    hub.publish(event(PRESENCE_CHANGED, ticket="agent-ana", agent_id="agent-ana",
-                      user_id="usr-ana", presence="away", previous="available", reason="idle"))
-    expected = Message("presence", {"presence": "away", "previous": "available",
-                                    "reason": "idle"})
+    hub.publish(
+        event(
+            PRESENCE_CHANGED,
+            ticket="agent-ana",
+            agent_id="agent-ana",
+            user_id="usr-ana",
+            presence="away",
+            previous="available",
+            reason="idle",
+        )
+    )
+    expected = Message("presence", {"presence": "away", "previous": "available", "reason": "idle"})
     assert work.take() == ticket_page.take() == [expected]
     assert bob.take() == []
 
@@ -68,8 +80,9 @@ def test_viewers_of_a_ticket_hear_of_its_changes_but_not_of_their_own() -> None:
     elsewhere = hub.listen("acme", "usr-cy", None, "t-2")
     hub.publish(event(MESSAGE_ADDED, actor={"type": "user", "id": "usr-ana"}))
     assert ana.take() == [] and elsewhere.take() == []
-    assert bob.take() == [Message("ticket", {"ticket_id": "t-1",
-                                             "text": "A new message was added"})]
+    assert bob.take() == [
+        Message("ticket", {"ticket_id": "t-1", "text": "A new message was added"})
+    ]
     hub.publish(event(MESSAGE_ADDED, tenant="globex"))
     assert bob.take() == []
 
@@ -112,8 +125,9 @@ def test_waiting_returns_queued_messages_or_nothing_after_the_timeout() -> None:
 def test_records_are_read_loosely_and_garbage_is_skipped() -> None:
     headers = [("ce_type", b"helpline.agent.presence_changed.v1"), ("ce_tenantid", b"acme")]
     found = decode(headers, json.dumps({"agent_id": "a-1", "ticket_id": "a-1"}).encode())
-    assert found == StreamEvent(PRESENCE_CHANGED, "acme", "a-1",
-                                {"agent_id": "a-1", "ticket_id": "a-1"})
+    assert found == StreamEvent(
+        PRESENCE_CHANGED, "acme", "a-1", {"agent_id": "a-1", "ticket_id": "a-1"}
+    )
     assert decode(headers, b"not json") is None
     assert decode(headers, b"[1]") is None
     assert decode([("ce_type", b"x")], b"{}") is None  # no tenant

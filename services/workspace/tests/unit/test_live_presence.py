@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from workspace_support import FakeServices, csrf_of, sign_in, workspace
 
 
-def agent_routes(fake: FakeServices, user_id: str, agent_id: str = "agent-ana",
-                 presence: str = "available") -> dict[str, Any]:
+def agent_routes(
+    fake: FakeServices, user_id: str, agent_id: str = "agent-ana", presence: str = "available"
+) -> dict[str, Any]:
     agent = {"id": agent_id, "name": "Ana Agent", "presence": presence, "user_id": user_id}
 
     def find(request: httpx.Request) -> Any:
@@ -54,8 +55,11 @@ def test_a_person_without_an_agent_sees_no_presence_control() -> None:
     agent_routes(fake, "someone-else")
     with signed_in(fake, "lea@acme.example") as (client, csrf):
         assert "select" not in client.get("/live/presence").text
-        refused = client.post("/live/presence", data={"presence": "away", "csrf_token": csrf},
-                              headers={"hx-request": "true"})
+        refused = client.post(
+            "/live/presence",
+            data={"presence": "away", "csrf_token": csrf},
+            headers={"hx-request": "true"},
+        )
         assert "not an agent" in refused.text
         assert client.post("/live/heartbeat", headers={"x-csrf-token": csrf}).status_code == 204
         assert not [c for c in fake.calls if c.method in ("PUT", "POST") and c.service == "routing"]
@@ -66,8 +70,11 @@ def test_setting_presence_calls_routing_as_the_person_and_says_why_when_idle() -
     ana = fake.person("ana@acme.example", name="Ana Agent")
     agent = agent_routes(fake, ana["user_id"])
     with signed_in(fake, "ana@acme.example") as (client, csrf):
-        answer = client.post("/live/presence", data={"presence": "away", "idle": "true"},
-                             headers={"hx-request": "true", "x-csrf-token": csrf})
+        answer = client.post(
+            "/live/presence",
+            data={"presence": "away", "idle": "true"},
+            headers={"hx-request": "true", "x-csrf-token": csrf},
+        )
         assert answer.status_code == 200
         assert agent["presence"] == "away"
         [put] = [c for c in fake.calls if c.method == "PUT"]
@@ -76,8 +83,11 @@ def test_setting_presence_calls_routing_as_the_person_and_says_why_when_idle() -
         assert json.loads(put.request.read()) == {"status": "away"}
         assert "after 10 minutes without activity" in answer.text
         assert "after 10 minutes" in client.get("/live/presence").text
-        client.post("/live/presence", data={"presence": "available"},
-                    headers={"hx-request": "true", "x-csrf-token": csrf})
+        client.post(
+            "/live/presence",
+            data={"presence": "available"},
+            headers={"hx-request": "true", "x-csrf-token": csrf},
+        )
         assert "without activity" not in client.get("/live/presence").text
 
 
@@ -86,13 +96,15 @@ def test_a_bad_presence_is_refused_naming_the_field_and_nothing_is_sent() -> Non
     ana = fake.person("ana@acme.example")
     agent_routes(fake, ana["user_id"])
     with signed_in(fake, "ana@acme.example") as (client, csrf):
-        answer = client.post("/live/presence", data={"presence": "asleep"},
-                             headers={"x-csrf-token": csrf})
+        answer = client.post(
+            "/live/presence", data={"presence": "asleep"}, headers={"x-csrf-token": csrf}
+        )
         assert answer.status_code == 422
         assert "presence" in answer.text
         assert not [c for c in fake.calls if c.method == "PUT"]
-        forged = client.post("/live/presence", data={"presence": "away"},
-                             headers={"x-csrf-token": "forged"})
+        forged = client.post(
+            "/live/presence", data={"presence": "away"}, headers={"x-csrf-token": "forged"}
+        )
         assert forged.status_code == 403
 
 
@@ -112,8 +124,10 @@ def test_a_typing_ping_shows_the_person_replying_to_others_only() -> None:
     fake.person("ana@acme.example", name="Ana Agent")
     fake.person("bob@acme.example", name="Bob Agent")
     with signed_in(fake, "ana@acme.example") as (client, csrf):
-        assert client.post("/live/tickets/t-1/typing",
-                           headers={"x-csrf-token": csrf}).status_code == 204
+        assert (
+            client.post("/live/tickets/t-1/typing", headers={"x-csrf-token": csrf}).status_code
+            == 204
+        )
         assert "Ana Agent" not in client.get("/live/tickets/t-1/viewers").text
         bob = TestClient(client.app, follow_redirects=False)
         sign_in(bob, "bob@acme.example")

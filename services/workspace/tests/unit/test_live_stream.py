@@ -21,13 +21,15 @@ def test_a_ticket_pages_stream_shows_the_viewer_sends_messages_and_cleans_up_on_
 
         assert await anext(stream) == "retry: 5000\n\n"
         assert [v.name for v in live.viewers.viewers("acme", "t-1")] == ["Ana Agent"]
-        assert await anext(stream) == 'event: ready\ndata: {}\n\n'
-        live.hub.publish(StreamEvent("helpline.ticket.assigned.v1", "acme", "t-2",
-                                     {"agent_id": "agent-ana"}))
+        assert await anext(stream) == "event: ready\ndata: {}\n\n"
+        live.hub.publish(
+            StreamEvent("helpline.ticket.assigned.v1", "acme", "t-2", {"agent_id": "agent-ana"})
+        )
         # Its own page is told too (it fetches the list, which leaves Ana out).
         assert await anext(stream) == 'event: viewers\ndata: {"ticket_id": "t-1"}\n\n'
-        assert await anext(stream) == ('event: work\ndata: {"kind": "assigned", '
-                                       '"ticket_id": "t-2"}\n\n')
+        assert await anext(stream) == (
+            'event: work\ndata: {"kind": "assigned", "ticket_id": "t-2"}\n\n'
+        )
         await stream.aclose()  # the browser went away
 
         assert len(live.hub) == 0

@@ -20,7 +20,8 @@ def test_others_see_a_viewer_until_the_connection_leaves() -> None:
     assert registry.view("acme", "t-1", "c-1", "usr-ana", "Ana Agent") is True
     assert registry.view("acme", "t-1", "c-1", "usr-ana", "Ana Agent") is False  # renewed
     assert registry.viewers("acme", "t-1", excluding="usr-bob") == [
-        Viewer("usr-ana", "Ana Agent", "viewing")]
+        Viewer("usr-ana", "Ana Agent", "viewing")
+    ]
     assert registry.viewers("acme", "t-1", excluding="usr-ana") == []
     assert registry.viewers("globex", "t-1") == []  # tenants never mix
     assert registry.leave("acme", "t-1", "c-1") is True

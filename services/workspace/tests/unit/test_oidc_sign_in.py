@@ -21,8 +21,12 @@ class FakeIdentityOidc:
         self.started: list[dict[str, str]] = []
         self.codes: dict[str, str] = {}
         self.issued = 0
-        fake.route("GET", "identity", "/v1/oidc/providers",
-                   lambda request: [{"name": "keycloak", "display_name": "Keycloak"}])
+        fake.route(
+            "GET",
+            "identity",
+            "/v1/oidc/providers",
+            lambda request: [{"name": "keycloak", "display_name": "Keycloak"}],
+        )
         fake.route("GET", "identity", "/v1/oidc/keycloak/login", self.login)
         fake.route("POST", "identity", "/v1/oidc/exchange", self.exchange)
 
@@ -45,10 +49,16 @@ class FakeIdentityOidc:
         sent = json.loads(request.read())
         if self.codes.pop(sent["code"], None) != sent["state"]:
             return httpx.Response(401, json={"detail": "unknown, used or expired sign-in code"})
-        return httpx.Response(200, json={
-            "access_token": f"access-{sent['code']}-{self.email}", "token_type": "Bearer",
-            "expires_in": 600, "refresh_token": f"refresh-{sent['code']}-{self.email}",
-            "tenant": "acme"})
+        return httpx.Response(
+            200,
+            json={
+                "access_token": f"access-{sent['code']}-{self.email}",
+                "token_type": "Bearer",
+                "expires_in": 600,
+                "refresh_token": f"refresh-{sent['code']}-{self.email}",
+                "tenant": "acme",
+            },
+        )
 
 
 def start(client: TestClient, next: str = "/work/tickets") -> httpx.Response:
@@ -100,7 +110,8 @@ def test_a_person_signs_in_through_the_provider_into_a_fresh_session() -> None:
         assert app.state.sessions.get(anonymous) is None, "the old id is gone"
         people = signed_in_people(client)
         assert [(p.email, p.tenant, p.role) for p in people] == [
-            ("ann@acme.example", "acme", "lead")]
+            ("ann@acme.example", "acme", "lead")
+        ]
         me = [call for call in fake.calls if call.path == "/v1/me"]
         assert me[-1].token.startswith("access-onetime1-")
         assert app.state.sessions.signed_in()[0].timezone == "Europe/Paris"

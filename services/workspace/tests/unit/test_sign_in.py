@@ -8,8 +8,12 @@ from helpline_workspace.sessions import SESSION_COOKIE
 
 def as_agent(fake: FakeServices, person: dict[str, object]) -> None:
     """Routing knows ``person`` as agent ``agt_ada`` (My work asks it first)."""
-    fake.route("GET", "routing", "/v1/agents", lambda request: [
-        {"id": "agt_ada", "name": person["name"], "user_id": person["user_id"]}])
+    fake.route(
+        "GET",
+        "routing",
+        "/v1/agents",
+        lambda request: [{"id": "agt_ada", "name": person["name"], "user_id": person["user_id"]}],
+    )
 
 
 def test_a_person_signs_in_with_a_fresh_session_id_and_lands_on_my_work() -> None:
@@ -41,8 +45,15 @@ def test_a_form_without_its_csrf_token_is_refused_with_a_readable_page() -> None
     fake.person("ada@acme.example")
     with workspace(fake) as client:
         csrf_of(client)
-        answer = client.post("/signin", data={"tenant": "acme", "email": "ada@acme.example",
-                                              "password": "x", "csrf_token": "forged"})
+        answer = client.post(
+            "/signin",
+            data={
+                "tenant": "acme",
+                "email": "ada@acme.example",
+                "password": "x",
+                "csrf_token": "forged",
+            },
+        )
         assert answer.status_code == 403
         assert "did not come from this site" in answer.text
         assert "Traceback" not in answer.text
@@ -82,9 +93,16 @@ def test_open_redirects_are_refused_after_sign_in() -> None:
     fake = FakeServices()
     fake.person("ada@acme.example")
     with workspace(fake) as client:
-        answer = client.post("/signin", data={
-            "tenant": "acme", "email": "ada@acme.example", "password": "correct horse battery "
-            "staple", "next": "//evil.example/", "csrf_token": csrf_of(client)})
+        answer = client.post(
+            "/signin",
+            data={
+                "tenant": "acme",
+                "email": "ada@acme.example",
+                "password": "correct horse battery staple",
+                "next": "//evil.example/",
+                "csrf_token": csrf_of(client),
+            },
+        )
         assert answer.headers["location"] == "/work"
 
 
@@ -106,8 +124,14 @@ def test_an_unreachable_service_is_a_readable_message() -> None:
 def test_a_refused_call_shows_the_service_reason_not_a_stack_trace() -> None:
     fake = FakeServices()
     as_agent(fake, fake.person("ada@acme.example"))
-    fake.route("GET", "intake", "/v1/tickets", lambda request: httpx.Response(
-        403, json={"title": "Forbidden", "detail": "this credential lacks permission"}))
+    fake.route(
+        "GET",
+        "intake",
+        "/v1/tickets",
+        lambda request: httpx.Response(
+            403, json={"title": "Forbidden", "detail": "this credential lacks permission"}
+        ),
+    )
     with workspace(fake) as client:
         sign_in(client, "ada@acme.example")
         answer = client.get("/work")

@@ -44,11 +44,23 @@ class FakeServices:
     calls: list[Call] = field(default_factory=list)
     issued: int = 0
 
-    def person(self, email: str, role: str = "agent", name: str = "",
-               teams: list[str] | None = None, user_id: str | None = None) -> dict[str, Any]:
+    def person(
+        self,
+        email: str,
+        role: str = "agent",
+        name: str = "",
+        teams: list[str] | None = None,
+        user_id: str | None = None,
+    ) -> dict[str, Any]:
         """Add someone who can sign in with :data:`PASSWORD`."""
-        person = {"user_id": user_id or f"usr_{role}_{len(self.people)}", "name": name or email,
-                  "email": email, "role": role, "teams": teams or [], "active": True}
+        person = {
+            "user_id": user_id or f"usr_{role}_{len(self.people)}",
+            "name": name or email,
+            "email": email,
+            "role": role,
+            "teams": teams or [],
+            "active": True,
+        }
         self.people[email] = person
         return person
 
@@ -58,21 +70,28 @@ class FakeServices:
 
     def _tokens(self, email: str) -> dict[str, Any]:
         self.issued += 1
-        return {"access_token": f"access-{self.issued}-{email}", "token_type": "Bearer",
-                "expires_in": 600, "refresh_token": f"refresh-{self.issued}-{email}"}
+        return {
+            "access_token": f"access-{self.issued}-{email}",
+            "token_type": "Bearer",
+            "expires_in": 600,
+            "refresh_token": f"refresh-{self.issued}-{email}",
+        }
 
     def _identity(self, request: httpx.Request, path: str) -> httpx.Response | None:
         body = request.read()
         if path == "/v1/login":
             import json
+
             sent = json.loads(body)
             person = self.people.get(sent["email"])
             if person is None or sent["password"] != PASSWORD:
-                return httpx.Response(401, json={"title": "Unauthorized",
-                                                 "detail": "wrong credentials"})
+                return httpx.Response(
+                    401, json={"title": "Unauthorized", "detail": "wrong credentials"}
+                )
             return httpx.Response(200, json=self._tokens(sent["email"]))
         if path == "/v1/refresh":
             import json
+
             token = json.loads(body)["refresh_token"]
             return httpx.Response(200, json=self._tokens(token.split("-", 2)[2]))
         if path == "/v1/logout":
@@ -99,8 +118,9 @@ class FakeServices:
                 if isinstance(result, httpx.Response):
                     return result
                 return httpx.Response(200, json=result)
-        return httpx.Response(404, json={"title": "Not Found",
-                                         "detail": f"no fake for {request.method} {path}"})
+        return httpx.Response(
+            404, json={"title": "Not Found", "detail": f"no fake for {request.method} {path}"}
+        )
 
     def transport(self) -> httpx.MockTransport:
         """The transport to give ``create_app``."""
@@ -114,8 +134,9 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 def workspace(fake: FakeServices, **settings: Any) -> TestClient:
     """The workspace app on ``fake`` (use as a context manager: it runs the lifespan); no Kafka
     consumer for live pages unless a test asks for one (``live_updates=True``)."""
-    values: dict[str, Any] = {f"{name}_url": f"http://127.0.0.1:{port}"
-                              for name, port in PORTS.items()}
+    values: dict[str, Any] = {
+        f"{name}_url": f"http://127.0.0.1:{port}" for name, port in PORTS.items()
+    }
     values.update(workspace_tenant="acme", live_updates=False)
     values.update(settings)
     app = create_app(WorkspaceSettings(**values), transport=fake.transport(), clock=lambda: NOW)
@@ -133,9 +154,18 @@ def csrf_of(client: TestClient, path: str = "/signin") -> str:
     return found.group(1)
 
 
-def sign_in(client: TestClient, email: str, password: str = PASSWORD,
-            timezone: str = "Europe/Berlin") -> httpx.Response:
+def sign_in(
+    client: TestClient, email: str, password: str = PASSWORD, timezone: str = "Europe/Berlin"
+) -> httpx.Response:
     """Sign in through the form, as a browser would."""
-    return client.post("/signin", data={
-        "tenant": "acme", "email": email, "password": password, "timezone": timezone,
-        "next": "/work", "csrf_token": csrf_of(client)})
+    return client.post(
+        "/signin",
+        data={
+            "tenant": "acme",
+            "email": email,
+            "password": password,
+            "timezone": timezone,
+            "next": "/work",
+            "csrf_token": csrf_of(client),
+        },
+    )

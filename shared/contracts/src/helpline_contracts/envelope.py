@@ -15,9 +15,20 @@ from pydantic import ValidationError
 from helpline_contracts.events import EVENT_TYPES, Event
 
 __all__ = [
-    "CONTENT_TYPE", "SPEC_VERSION", "TENANT_HEADER", "Envelope", "Headers", "InvalidEventData",
-    "KafkaRecord", "NotACloudEvent", "PoisonMessage", "UnknownEventType", "derived_event_id",
-    "from_record", "new_event_id", "to_record",
+    "CONTENT_TYPE",
+    "SPEC_VERSION",
+    "TENANT_HEADER",
+    "Envelope",
+    "Headers",
+    "InvalidEventData",
+    "KafkaRecord",
+    "NotACloudEvent",
+    "PoisonMessage",
+    "UnknownEventType",
+    "derived_event_id",
+    "from_record",
+    "new_event_id",
+    "to_record",
 ]
 
 SPEC_VERSION = "1.0"

@@ -16,9 +16,18 @@ from typing import Any
 from helpline_contracts.events import EVENT_TYPES
 
 __all__ = [
-    "ANNOTATIONS", "JSON_SCHEMA_DIALECT", "SCHEMA_DIR", "SCHEMA_ID_PREFIX", "IncompatibleChange",
-    "JsonSchema", "committed_schemas", "current_schemas", "export", "incompatibilities",
-    "schema_id", "without_annotations",
+    "ANNOTATIONS",
+    "JSON_SCHEMA_DIALECT",
+    "SCHEMA_DIR",
+    "SCHEMA_ID_PREFIX",
+    "IncompatibleChange",
+    "JsonSchema",
+    "committed_schemas",
+    "current_schemas",
+    "export",
+    "incompatibilities",
+    "schema_id",
+    "without_annotations",
 ]
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -50,10 +59,7 @@ def current_schemas() -> dict[str, JsonSchema]:
 
 def committed_schemas(directory: Path = SCHEMA_DIR) -> dict[str, JsonSchema]:
     """The schemas committed in ``directory``, by event type."""
-    return {
-        path.stem: json.loads(path.read_text())
-        for path in sorted(directory.glob("*.json"))
-    }
+    return {path.stem: json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))}
 
 
 def without_annotations(schema: Any) -> Any:

@@ -44,8 +44,12 @@ INTERNAL_TOPICS: Final = (IDENTITY, AUDIT)
 """Topics between services only: never part of a partner stream."""
 
 PRODUCERS: Final[dict[str, str]] = {
-    TICKETS: "intake", ROUTING: "routing", SLA: "escalation", NOTIFICATIONS: "notify",
-    IDENTITY: "identity", AUDIT: "any service",
+    TICKETS: "intake",
+    ROUTING: "routing",
+    SLA: "escalation",
+    NOTIFICATIONS: "notify",
+    IDENTITY: "identity",
+    AUDIT: "any service",
 }
 """Who publishes on each topic: one service, except the audit records every service may send."""
 

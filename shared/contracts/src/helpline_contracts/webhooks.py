@@ -17,15 +17,17 @@ __all__ = ["HEADERS", "webhook_body_model"]
 HEADERS = {
     "webhook-id": "The message's id: the same on every retry and resend of it, so dedupe on it.",
     "webhook-timestamp": "When this attempt was signed, in Unix seconds; refuse one more than "
-                         "5 minutes away from your clock.",
-    "webhook-signature": "`v1,<base64 HMAC-SHA256 of \"id.timestamp.body\">` with the endpoint's "
-                         "secret; during a secret rotation two, separated by a space.",
+    "5 minutes away from your clock.",
+    "webhook-signature": '`v1,<base64 HMAC-SHA256 of "id.timestamp.body">` with the endpoint\'s '
+    "secret; during a secret rotation two, separated by a space.",
 }
 """The Standard Webhooks headers of every delivery, with what they mean."""
 
-DATA = ("The event, as its JSON Schema describes it. An endpoint registered with "
-        "`personal_data: false` receives names, email addresses, subjects and message text as "
-        "null.")
+DATA = (
+    "The event, as its JSON Schema describes it. An endpoint registered with "
+    "`personal_data: false` receives names, email addresses, subjects and message text as "
+    "null."
+)
 
 
 @cache
@@ -37,11 +39,19 @@ def webhook_body_model(model: type[Event]) -> type[BaseModel]:
         f"{model.__name__}Webhook",
         __config__=ConfigDict(frozen=True, extra="ignore"),
         __doc__=f"The body of a `{model.event_type}` webhook. {_summary(model)}",
-        type=(event_type,
-              Field(description="The event's CloudEvents type.", examples=[model.event_type])),
-        timestamp=(datetime, Field(
-            description="The event's CloudEvents `time`: when it was published (RFC 3339, UTC).",
-            examples=["2026-03-02T09:15:01Z"])),
+        type=(
+            event_type,
+            Field(description="The event's CloudEvents type.", examples=[model.event_type]),
+        ),
+        timestamp=(
+            datetime,
+            Field(
+                description=(
+                    "The event's CloudEvents `time`: when it was published (RFC 3339, UTC)."
+                ),
+                examples=["2026-03-02T09:15:01Z"],
+            ),
+        ),
         data=(model, Field(description=DATA)),
     )
     return body

@@ -30,10 +30,13 @@ _ACTION_LENGTH, _TARGET_LENGTH, _DETAIL_LENGTH = 64, 320, 200
 Recorder = Callable[[AuditRecorded], Awaitable[None]]
 
 AUDIT_RECORDS = Counter(
-    "helpline_audit_records_total", "Audit records of HTTP answers, by outcome",
-    ["service", "outcome"])
+    "helpline_audit_records_total",
+    "Audit records of HTTP answers, by outcome",
+    ["service", "outcome"],
+)
 AUDIT_RECORDS_LOST = Counter(
-    "helpline_audit_records_lost_total", "Audit records that could not be stored", ["service"])
+    "helpline_audit_records_lost_total", "Audit records that could not be stored", ["service"]
+)
 
 
 def audited(method: str, status: int) -> Literal["ok", "denied", "failed"] | None:
@@ -50,8 +53,14 @@ def audited(method: str, status: int) -> Literal["ok", "denied", "failed"] | Non
 class AuditTrail:
     """Records audited answers of the wrapped app through ``record`` (the service's outbox)."""
 
-    def __init__(self, app: Asgi, *, service: str, record: Recorder,
-                 excluded_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        app: Asgi,
+        *,
+        service: str,
+        record: Recorder,
+        excluded_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.service = service
         self.record = record
@@ -71,21 +80,25 @@ class AuditTrail:
 
         await self.app(scope, receive, send_recorded)
 
-    async def _record(self, scope: Scope, status: int,
-                      outcome: Literal["ok", "denied", "failed"]) -> None:
+    async def _record(
+        self, scope: Scope, status: int, outcome: Literal["ok", "denied", "failed"]
+    ) -> None:
         try:
             await self.record(audit_event(scope, self.service, status, outcome))
         except Exception:
             # The answer stands (a write is committed already); the gap is logged and counted.
             AUDIT_RECORDS_LOST.labels(self.service).inc()
-            log.exception("an audit record could not be stored",
-                          extra={"path": scope.get("path"), "status": status})
+            log.exception(
+                "an audit record could not be stored",
+                extra={"path": scope.get("path"), "status": status},
+            )
         else:
             AUDIT_RECORDS.labels(self.service, outcome).inc()
 
 
-def audit_event(scope: Scope, service: str, status: int,
-                outcome: Literal["ok", "denied", "failed"]) -> AuditRecorded:
+def audit_event(
+    scope: Scope, service: str, status: int, outcome: Literal["ok", "denied", "failed"]
+) -> AuditRecorded:
     """The record of the answer ``status`` to the request of ``scope``."""
     state: dict[str, Any] = scope.get("state", {})
     principal: Principal | None = state.get("principal") or state.get("refused")
@@ -96,6 +109,12 @@ def audit_event(scope: Scope, service: str, status: int,
     detail = {"method": method, "status": str(status)}
     if template:
         detail["route"] = template[:_DETAIL_LENGTH]
-    return audit_record(principal, action[:_ACTION_LENGTH], service=service,
-                        request=Request(scope), outcome=outcome,
-                        target=str(scope.get("path", ""))[:_TARGET_LENGTH], **detail)
+    return audit_record(
+        principal,
+        action[:_ACTION_LENGTH],
+        service=service,
+        request=Request(scope),
+        outcome=outcome,
+        target=str(scope.get("path", ""))[:_TARGET_LENGTH],
+        **detail,
+    )

@@ -28,10 +28,22 @@ from helpline_shared.runtime.credentials import (
     principal_dependency,
 )
 
-__all__ = ["PERMISSION_EXTENSION", "TENANT_HEADER", "CredentialVerifier", "Operation",
-           "Principal", "declare_permission", "event_actor", "holds", "operations", "require",
-           "route_permission", "state_permissions", "unlisted_operations",
-           "verifier_of"]
+__all__ = [
+    "PERMISSION_EXTENSION",
+    "TENANT_HEADER",
+    "CredentialVerifier",
+    "Operation",
+    "Principal",
+    "declare_permission",
+    "event_actor",
+    "holds",
+    "operations",
+    "require",
+    "route_permission",
+    "state_permissions",
+    "unlisted_operations",
+    "verifier_of",
+]
 
 PERMISSION_EXTENSION = "x-helpline-permission"
 """The OpenAPI extension by which an operation states the permission it requires."""
@@ -76,8 +88,9 @@ def require(permission: str) -> Any:
 
     async def dependency(principal: Annotated[Principal, _authenticated]) -> Principal:
         if not holds(principal, permission):
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"this credential lacks permission {permission!r}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this credential lacks permission {permission!r}"
+            )
         return principal
 
     declare_permission(dependency, permission)
@@ -132,8 +145,7 @@ def operations(app: FastAPI) -> list[Operation]:
     for route in iter_route_contexts(app.routes):
         if route.path is not None:
             permission = route_permission(route)
-            found |= {Operation(method, route.path, permission)
-                      for method in route.methods or ()}
+            found |= {Operation(method, route.path, permission) for method in route.methods or ()}
     return sorted(found)
 
 
@@ -158,8 +170,7 @@ def state_permissions(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
             continue
         description = operation.get("description", "")
         if sentence not in description:  # FastAPI hands out the same cached document
-            operation["description"] = (f"{description}\n\n{sentence}" if description
-                                        else sentence)
+            operation["description"] = f"{description}\n\n{sentence}" if description else sentence
     return document
 
 

@@ -49,5 +49,3 @@ def service_main(
     if arguments.command == "serve":
         app, _runtime = bootstrap(settings)
         serve(app, settings, settings.http_port)
-
-

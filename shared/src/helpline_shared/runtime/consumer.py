@@ -81,8 +81,9 @@ class DeadLetters:
         self._producer = producer
         self._group = group
 
-    async def send(self, record: ConsumerRecord[Any, Any], error: BaseException, attempts: int
-                   ) -> None:
+    async def send(
+        self, record: ConsumerRecord[Any, Any], error: BaseException, attempts: int
+    ) -> None:
         """Publish ``record`` unchanged to its dead-letter topic with why it failed."""
         reason = f"{type(error).__name__}: {error}"[:2000]
         headers = [
@@ -101,8 +102,13 @@ class DeadLetters:
         DEAD_LETTERS.labels(self._group, record.topic).inc()
         log.warning(
             "record sent to dead-letter topic",
-            extra={"topic": record.topic, "partition": record.partition,
-                   "offset": record.offset, "group": self._group, "error": reason[:300]},
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "group": self._group,
+                "error": reason[:300],
+            },
         )
 
 
@@ -112,8 +118,9 @@ async def _raw_batch(message: KafkaMessage) -> object:
     return message.body
 
 
-def _batch_subscriber(broker: KafkaBroker, topics: Sequence[str], group: str, batch_size: int
-                      ) -> Callable[[Callable[..., Awaitable[None]]], object]:
+def _batch_subscriber(
+    broker: KafkaBroker, topics: Sequence[str], group: str, batch_size: int
+) -> Callable[[Callable[..., Awaitable[None]]], object]:
     """FastStream's batch subscriber as every consumer of Helpline configures it."""
     return broker.subscriber(
         *topics,
@@ -165,8 +172,7 @@ def subscribe(
                 break
             started = time.perf_counter()
             with _consumer_span(tracer, record, group):
-                outcome = await _handle(record, handler, dead_letters, max_attempts,
-                                        retry_delay)
+                outcome = await _handle(record, handler, dead_letters, max_attempts, retry_delay)
             HANDLER_SECONDS.labels(group, record.topic).observe(time.perf_counter() - started)
             EVENTS_CONSUMED.labels(group, record.topic, outcome).inc()
             _observe_lag(message.consumer, record, group)
@@ -183,8 +189,9 @@ def _rewind(consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         consumer.seek(partition, offset)
 
 
-def _consumer_span(tracer: Tracer, record: ConsumerRecord[Any, Any], group: str
-                   ) -> AbstractContextManager[Span]:
+def _consumer_span(
+    tracer: Tracer, record: ConsumerRecord[Any, Any], group: str
+) -> AbstractContextManager[Span]:
     # One span per record, child of the producer's context carried in the record's headers:
     # each ticket keeps one trace across services even though records arrive in batches.
     carrier = {name: value.decode(errors="replace") for name, value in record.headers or ()}
@@ -193,8 +200,9 @@ def _consumer_span(tracer: Tracer, record: ConsumerRecord[Any, Any], group: str
         context=propagate.extract(carrier),
         kind=SpanKind.CONSUMER,
         attributes={
-            **kafka_attributes("process", record.topic, message_id=carrier.get("ce_id", ""),
-                               key=record.key),
+            **kafka_attributes(
+                "process", record.topic, message_id=carrier.get("ce_id", ""), key=record.key
+            ),
             "messaging.consumer.group.name": group,
             "messaging.destination.partition.id": str(record.partition),
             "messaging.kafka.offset": record.offset,
@@ -208,7 +216,8 @@ def _observe_lag(consumer: Any, record: ConsumerRecord[Any, Any], group: str) ->
     end = highwater(TopicPartition(record.topic, record.partition)) if highwater else None
     if isinstance(end, int):
         CONSUMER_LAG.labels(group, record.topic, str(record.partition)).set(
-            max(end - record.offset - 1, 0))
+            max(end - record.offset - 1, 0)
+        )
 
 
 async def _handle(
@@ -231,24 +240,28 @@ async def _handle(
             return "handled"
         except Exception as error:
             if is_transient(error):
-                log.warning("transient failure, the record will be redelivered",
-                            extra={"event_type": envelope.type, "error": str(error)[:300]})
+                log.warning(
+                    "transient failure, the record will be redelivered",
+                    extra={"event_type": envelope.type, "error": str(error)[:300]},
+                )
                 await asyncio.sleep(1.0)
                 raise
             if attempt >= max_attempts:
                 await dead_letters.send(record, error, attempts=attempt)
                 return "dead_lettered"
-            log.warning("handler failed, retrying",
-                        extra={"event_type": envelope.type, "attempt": attempt,
-                               "error": str(error)[:300]})
+            log.warning(
+                "handler failed, retrying",
+                extra={"event_type": envelope.type, "attempt": attempt, "error": str(error)[:300]},
+            )
             await asyncio.sleep(retry_delay * attempt)
 
 
 class HandlerTable(Generic[UnitOfWorkT]):
     """The function that applies each event type, for one consumer (the name in its inbox)."""
 
-    def __init__(self, consumer: str,
-                 handlers: Mapping[type[Event] | str, Apply[UnitOfWorkT]] | None = None) -> None:
+    def __init__(
+        self, consumer: str, handlers: Mapping[type[Event] | str, Apply[UnitOfWorkT]] | None = None
+    ) -> None:
         self.consumer = consumer
         self._handlers: dict[str, Apply[UnitOfWorkT]] = {}
         for event_type, apply in (handlers or {}).items():
@@ -330,7 +343,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
         deadline = self._clock() + self._time_budget
         partitions = _by_partition(records)
         for index, batch in enumerate(partitions):
-            rest = [record for later in partitions[index + 1:] for record in later]
+            rest = [record for later in partitions[index + 1 :] for record in later]
             if self._clock() > deadline:
                 # Poll again long before max.poll.interval runs out, or the group would evict
                 # this member mid-batch; the rest of the batch is read again from Kafka.
@@ -344,8 +357,9 @@ class TableConsumer(Generic[UnitOfWorkT]):
                     await self._sleep(self._transient_delay)
                 return
 
-    async def _consume_partition(self, records: Sequence[Record], consumer: Any,
-                                 deadline: float) -> None:
+    async def _consume_partition(
+        self, records: Sequence[Record], consumer: Any, deadline: float
+    ) -> None:
         items = list(self._wanted(records))
         if not items:
             return
@@ -356,8 +370,10 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 _log_transient(error)
                 _rewind(consumer, records)
                 raise _Rewound(wait=True) from error
-            log.warning("batch failed; applying its records one per transaction",
-                        extra={"batch_size": len(items), "error": str(error)[:300]})
+            log.warning(
+                "batch failed; applying its records one per transaction",
+                extra={"batch_size": len(items), "error": str(error)[:300]},
+            )
             for index, item in enumerate(items):
                 try:
                     if self._clock() > deadline:
@@ -394,7 +410,8 @@ class TableConsumer(Generic[UnitOfWorkT]):
             return
         async with self._unit_of_work() as uow:
             claimed = await uow.claim_events(
-                self._table.consumer, [item.envelope.id for item in items if item.envelope])
+                self._table.consumer, [item.envelope.id for item in items if item.envelope]
+            )
             outcomes = []
             for item in items:
                 outcome = "duplicate"
@@ -413,7 +430,8 @@ class TableConsumer(Generic[UnitOfWorkT]):
         with _consumer_span(self._tracer, item.record, self._group), uow.lent_to_handler():
             await item.apply(uow, item.envelope)
         HANDLER_SECONDS.labels(self._group, item.record.topic).observe(
-            time.perf_counter() - started)
+            time.perf_counter() - started
+        )
 
     async def _alone(self, item: _Item[UnitOfWorkT]) -> str:
         """Apply one record in its own transaction, with retries; dead-letter it at the end."""
@@ -438,14 +456,20 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 if attempt >= self._max_attempts:
                     await self._dead_letters.send(item.record, error, attempts=attempt)
                     return "dead_lettered"
-                log.warning("handler failed, retrying",
-                            extra={"event_type": item.envelope.type, "attempt": attempt,
-                                   "error": str(error)[:300]})
+                log.warning(
+                    "handler failed, retrying",
+                    extra={
+                        "event_type": item.envelope.type,
+                        "attempt": attempt,
+                        "error": str(error)[:300],
+                    },
+                )
                 await self._sleep(self._retry_delay * attempt)
 
 
-async def apply_alone(table: HandlerTable[UnitOfWorkT], uow: UnitOfWorkT, envelope: Envelope
-                      ) -> bool:
+async def apply_alone(
+    table: HandlerTable[UnitOfWorkT], uow: UnitOfWorkT, envelope: Envelope
+) -> bool:
     """Apply one event through ``table`` in a transaction of its own, as the consumer's
     one-by-one path does (for tests and tools); False if unwanted or already applied."""
     apply = table.get(envelope.type)
@@ -461,8 +485,9 @@ async def apply_alone(table: HandlerTable[UnitOfWorkT], uow: UnitOfWorkT, envelo
 
 
 def _log_transient(error: BaseException) -> None:
-    log.warning("transient failure, the records will be read again",
-                extra={"error": str(error)[:300]})
+    log.warning(
+        "transient failure, the records will be read again", extra={"error": str(error)[:300]}
+    )
 
 
 def _by_partition(records: Sequence[Record]) -> list[list[Record]]:
@@ -485,8 +510,13 @@ def subscribe_table(
     batch_size: int = 100,
 ) -> TableConsumer[UnitOfWorkT]:
     """Consume ``topics`` in group ``group``, applying records through ``table``."""
-    consumer = TableConsumer(table=table, unit_of_work=unit_of_work, dead_letters=dead_letters,
-                             tracer=tracer, group=group)
+    consumer = TableConsumer(
+        table=table,
+        unit_of_work=unit_of_work,
+        dead_letters=dead_letters,
+        tracer=tracer,
+        group=group,
+    )
 
     @_batch_subscriber(broker, topics, group, batch_size)
     async def consume(body: object, message: KafkaMessage) -> None:

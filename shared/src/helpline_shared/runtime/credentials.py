@@ -33,6 +33,7 @@ API_KEY_PREFIX = "hlk_"
 
 ALGORITHMS = ["EdDSA"]
 
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a person, an integration (API key), a service or the operator."""
@@ -87,7 +88,9 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     try:
         role = str(claims["role"])
         return Principal(
-            kind="person", tenant_id=str(claims["tenant"]), user_id=str(claims["sub"]),
+            kind="person",
+            tenant_id=str(claims["tenant"]),
+            user_id=str(claims["sub"]),
             role=role,
             teams=frozenset(str(team) for team in claims.get("teams", ())),
             credential_id=str(claims.get("jti", "")) or None,
@@ -102,7 +105,12 @@ def decode_access_token(
     """Check an access token's signature, ``iss``, ``aud``, ``exp`` and ``nbf``."""
     try:
         claims = jwt.decode(
-            token, key, algorithms=ALGORITHMS, audience=audience, issuer=issuer, leeway=leeway,
+            token,
+            key,
+            algorithms=ALGORITHMS,
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
             options={"require": ["exp", "iat", "iss", "aud", "sub"]},
         )
     except jwt.PyJWTError as error:
@@ -162,8 +170,7 @@ class CredentialVerifier:
             principal = await self._api_key(bearer)
         else:
             key = await self._signing_key(token_kid(bearer))
-            principal = decode_access_token(bearer, key, issuer=self.issuer,
-                                            audience=self.audience)
+            principal = decode_access_token(bearer, key, issuer=self.issuer, audience=self.audience)
         await self._refuse_revoked(principal)
         return principal
 
@@ -173,8 +180,7 @@ class CredentialVerifier:
     async def _request(self, method: str, path: str, **options: Any) -> Any:
         client = self.client or httpx.AsyncClient(timeout=3.0)
         try:
-            response = await client.request(method, self.identity_url.rstrip("/") + path,
-                                            **options)
+            response = await client.request(method, self.identity_url.rstrip("/") + path, **options)
             response.raise_for_status()
             try:
                 document = response.json()
@@ -193,7 +199,8 @@ class CredentialVerifier:
         async with self._lock:
             now = self.clock()
             recent = self._keys_fetched_at is not None and now - self._keys_fetched_at < (
-                self.min_refresh)
+                self.min_refresh
+            )
             if kid not in self._keys and not recent:
                 try:
                     document = await self._get("/.well-known/jwks.json")
@@ -231,7 +238,8 @@ class CredentialVerifier:
         if principal.user_id and (principal.tenant_id, principal.user_id) in revocations.users:
             raise InvalidCredential("the user is deactivated", principal)
         if principal.kind in ("integration", "service") and (
-                principal.credential_id in revocations.api_keys):
+            principal.credential_id in revocations.api_keys
+        ):
             raise InvalidCredential("the API key is revoked", principal)
 
     async def _current_revocations(self) -> _Revocations:
@@ -247,7 +255,8 @@ class CredentialVerifier:
                 except httpx.HTTPError as error:
                     if fetched is None or now - fetched >= self.max_staleness:
                         raise IdentityUnavailable(
-                            f"identity's revocation list is out of reach: {error}") from error
+                            f"identity's revocation list is out of reach: {error}"
+                        ) from error
         return self._revocations
 
 
@@ -267,8 +276,9 @@ def _revocations(body: dict[str, Any], now: float) -> _Revocations:
     try:
         return _Revocations(
             tenants=frozenset(str(tenant) for tenant in body.get("tenants", ())),
-            users=frozenset((str(item["tenant_id"]), str(item["user_id"]))
-                            for item in body.get("users", ())),
+            users=frozenset(
+                (str(item["tenant_id"]), str(item["user_id"])) for item in body.get("users", ())
+            ),
             api_keys=frozenset(str(key) for key in body.get("api_keys", ())),
             fetched_at=now,
         )
@@ -283,12 +293,20 @@ def _introspected(body: dict[str, Any]) -> Principal | None:
         scopes = frozenset(str(scope) for scope in body.get("scopes", ()))
         if body.get("service"):
             # A service key belongs to no tenant: each request names the tenant it acts for.
-            return Principal(kind="service", tenant_id="", user_id=None, scopes=scopes,
-                             credential_id=str(body["key_id"]))
+            return Principal(
+                kind="service",
+                tenant_id="",
+                user_id=None,
+                scopes=scopes,
+                credential_id=str(body["key_id"]),
+            )
         user_id = body.get("user_id")
         return Principal(
-            kind="integration", tenant_id=str(body["tenant_id"]),
-            user_id=None if user_id is None else str(user_id), role=None, scopes=scopes,
+            kind="integration",
+            tenant_id=str(body["tenant_id"]),
+            user_id=None if user_id is None else str(user_id),
+            role=None,
+            scopes=scopes,
             credential_id=str(body["key_id"]),
         )
     except (TypeError, KeyError) as error:
@@ -304,10 +322,16 @@ MAX_TENANT_LENGTH = 64
 
 def _acting_for(principal: Principal, tenant: str | None) -> Principal:
     """A service's principal for the tenant its request names."""
-    if not tenant or len(tenant) > MAX_TENANT_LENGTH or not tenant.isprintable() or (
-            not tenant.isascii()):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"a service credential must name its tenant in {TENANT_HEADER}")
+    if (
+        not tenant
+        or len(tenant) > MAX_TENANT_LENGTH
+        or not tenant.isprintable()
+        or (not tenant.isascii())
+    ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"a service credential must name its tenant in {TENANT_HEADER}",
+        )
     return replace(principal, tenant_id=tenant)
 
 
@@ -323,17 +347,22 @@ def principal_dependency(verifier: Callable[[Request], CredentialVerifier]) -> A
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if credentials is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer credential is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "a bearer credential is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         try:
             principal = await verifier(request).verify(credentials.credentials)
         except InvalidCredential as error:
             request.state.refused = error.principal
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error),
-                                headers={"WWW-Authenticate": "Bearer"}) from error
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, str(error), headers={"WWW-Authenticate": "Bearer"}
+            ) from error
         except IdentityUnavailable as error:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error),
-                                headers={"Retry-After": "5"}) from error
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, str(error), headers={"Retry-After": "5"}
+            ) from error
         request.state.refused = principal  # until every check below has passed
         if principal.kind == "service":
             principal = _acting_for(principal, request.headers.get(TENANT_HEADER))
@@ -350,10 +379,16 @@ UNKNOWN_TENANT = "-"
 """The tenant of an audit record whose caller named none."""
 
 
-def audit_record(principal: Principal | None, action: str, *, service: str,
-                 request: Request | None, target: str | None = None,
-                 outcome: Literal["ok", "denied", "failed"] = "ok",
-                 **detail: str) -> AuditRecorded:
+def audit_record(
+    principal: Principal | None,
+    action: str,
+    *,
+    service: str,
+    request: Request | None,
+    target: str | None = None,
+    outcome: Literal["ok", "denied", "failed"] = "ok",
+    **detail: str,
+) -> AuditRecorded:
     """An audit record for identity's log; publish it with the unit of work of the change.
 
     A denial has no change to commit with: publish it in a unit of work of its own. A call
@@ -363,9 +398,14 @@ def audit_record(principal: Principal | None, action: str, *, service: str,
     headers = request.headers if request is not None else {}
     request_id = getattr(request.state, "request_id", None) if request is not None else None
     return AuditRecorded(
-        tenant_id=(principal.tenant_id if principal else "") or UNKNOWN_TENANT, service=service,
-        actor=principal.actor if principal else ANONYMOUS, action=action, target=target,
+        tenant_id=(principal.tenant_id if principal else "") or UNKNOWN_TENANT,
+        service=service,
+        actor=principal.actor if principal else ANONYMOUS,
+        action=action,
+        target=target,
         outcome=outcome,
         request_id=request_id or headers.get("x-request-id") or uuid.uuid4().hex,
         source=request.client.host if request is not None and request.client else None,
-        detail=detail, occurred_at=datetime.now(UTC))
+        detail=detail,
+        occurred_at=datetime.now(UTC),
+    )

@@ -38,13 +38,27 @@ def _problem_body(status: int, title: str, detail: str, **extra: Any) -> bytes:
     return json.dumps(body).encode()
 
 
-async def send_problem(send: Send, status: int, title: str, detail: str,
-                       headers: Iterable[tuple[bytes, bytes]] = (), **extra: Any) -> None:
+async def send_problem(
+    send: Send,
+    status: int,
+    title: str,
+    detail: str,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    **extra: Any,
+) -> None:
     """Answer with a problem+json response straight on the ASGI ``send``."""
     body = _problem_body(status, title, detail, **extra)
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode()),
-        *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -78,20 +92,30 @@ class RequestContext:
 
         if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
             # PostgreSQL text cannot hold NUL: refused here rather than as a database error.
-            await send_problem(send_with_id, 400, "Bad request",
-                               "the URL contains a NUL character", field="url")
+            await send_problem(
+                send_with_id, 400, "Bad request", "the URL contains a NUL character", field="url"
+            )
             return
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unexpected error while answering a request",
-                          extra={"request_id": request_id, "path": scope.get("path"),
-                                 "method": scope.get("method")})
+            log.exception(
+                "unexpected error while answering a request",
+                extra={
+                    "request_id": request_id,
+                    "path": scope.get("path"),
+                    "method": scope.get("method"),
+                },
+            )
             if started:
                 return  # the client sees a cut response; nothing more can be said
-            await send_problem(send_with_id, 500, "Internal server error",
-                               "the request failed unexpectedly; quote the request id when "
-                               "reporting it", request_id=request_id)
+            await send_problem(
+                send_with_id,
+                500,
+                "Internal server error",
+                "the request failed unexpectedly; quote the request id when reporting it",
+                request_id=request_id,
+            )
 
     @staticmethod
     def _request_id(scope: Scope) -> str:
@@ -105,11 +129,12 @@ class RequestContext:
 class BodyLimits:
     """Body limits in bytes: per route (method and path template, as routes are declared)."""
 
-    def __init__(self, default: int, routes: Mapping[tuple[str, str], int] | None = None
-                 ) -> None:
+    def __init__(self, default: int, routes: Mapping[tuple[str, str], int] | None = None) -> None:
         self.default = default
-        self._routes = [(method, compile_path(path)[0], limit)
-                        for (method, path), limit in (routes or {}).items()]
+        self._routes = [
+            (method, compile_path(path)[0], limit)
+            for (method, path), limit in (routes or {}).items()
+        ]
 
     def limit_for(self, method: str, path: str) -> int:
         """The limit of a ``method`` request to ``path`` (a concrete path or its template)."""
@@ -208,8 +233,14 @@ class BodyLimit:
         limit = self.limits.limit_for(scope["method"], scope["path"])
         declared = self._content_length(scope)
         if declared == -1:
-            await send_problem(send, 400, "Bad request", "Content-Length is not a byte count",
-                               headers=[(b"connection", b"close")], field="Content-Length")
+            await send_problem(
+                send,
+                400,
+                "Bad request",
+                "Content-Length is not a byte count",
+                headers=[(b"connection", b"close")],
+                field="Content-Length",
+            )
             return
         if declared is not None and declared > limit:
             await self._too_large(send, limit)
@@ -237,11 +268,15 @@ class BodyLimit:
                         refused = True
                         if not started:
                             field = await _nul_field(seen, message, receive, limit - received)
-                            await send_problem(send, 422, "Invalid request",
-                                               f"{field} contains a NUL character (\\u0000)",
-                                               headers=[(b"connection", b"close")], field=field,
-                                               errors=[{"field": field, "message":
-                                                        "contains a NUL character"}])
+                            await send_problem(
+                                send,
+                                422,
+                                "Invalid request",
+                                f"{field} contains a NUL character (\\u0000)",
+                                headers=[(b"connection", b"close")],
+                                field=field,
+                                errors=[{"field": field, "message": "contains a NUL character"}],
+                            )
                 if refused:
                     # The app sees the client gone; whatever it answers is dropped below.
                     return {"type": "http.disconnect"}
@@ -279,6 +314,11 @@ class BodyLimit:
 
     @staticmethod
     async def _too_large(send: Send, limit: int) -> None:
-        await send_problem(send, 413, "Payload too large",
-                           f"the request body is larger than {limit} bytes",
-                           headers=[(b"connection", b"close")], max_body_bytes=limit)
+        await send_problem(
+            send,
+            413,
+            "Payload too large",
+            f"the request body is larger than {limit} bytes",
+            headers=[(b"connection", b"close")],
+            max_body_bytes=limit,
+        )

@@ -23,7 +23,8 @@ HTTP_SERVER_ACTIVE = Gauge(
     "http_server_active_requests", "HTTP server requests in progress", ["http_request_method"]
 )
 KNOWN_METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
+)
 
 
 def method_label(method: str) -> str:
@@ -68,4 +69,5 @@ class HttpServerMetrics:
             active.dec()
             # The router writes the matched route into this same scope as it dispatches.
             HTTP_SERVER_DURATION.labels(route_label(scope), method, str(status)).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )

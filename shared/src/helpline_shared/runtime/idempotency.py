@@ -37,17 +37,27 @@ WAIT_FOR_TWIN = 10.0
 POLL_SECONDS = 0.05
 PRUNE_EVERY = timedelta(minutes=5)
 
-IdempotencyKey = Annotated[str | None, Header(
-    min_length=1, max_length=255, alias=HEADER,
-    description="A key of the client's choosing: a retry with the same key and body returns "
-                "the resource the first request created (200); another body is refused (409). "
-                "Keys are kept 24 h per tenant.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=255,
+        alias=HEADER,
+        description="A key of the client's choosing: a retry with the same key and body returns "
+        "the resource the first request created (200); another body is refused (409). "
+        "Keys are kept 24 h per tenant.",
+    ),
+]
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "A retry of an earlier request with the same Idempotency-Key: what "
-                         "it created"},
-    409: {"description": "The Idempotency-Key was used with another body, or its first request "
-                         "is still running"},
+    200: {
+        "description": "A retry of an earlier request with the same Idempotency-Key: what "
+        "it created"
+    },
+    409: {
+        "description": "The Idempotency-Key was used with another body, or its first request "
+        "is still running"
+    },
 }
 """The extra answers of an idempotent create, for its route's ``responses``."""
 
@@ -79,18 +89,26 @@ def _conflict(detail: str) -> HTTPException:
 
 def request_hash(arguments: dict[str, Any]) -> str:
     """A stable digest of a create's body and path, to tell a retry from another request."""
-    kept = {name: jsonable_encoder(value) for name, value in arguments.items()
-            if isinstance(value, BaseModel | str | int | float | bool | list | dict)
-            or value is None}
+    kept = {
+        name: jsonable_encoder(value)
+        for name, value in arguments.items()
+        if isinstance(value, BaseModel | str | int | float | bool | list | dict) or value is None
+    }
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class IdempotentCreates:
     """The decorator of a service's create routes, on its database."""
 
-    def __init__(self, unit_of_work: Callable[[], SqlUnitOfWork], table: Table, *,
-                 ttl: timedelta = TTL, stale_after: timedelta = STALE_AFTER,
-                 wait_for_twin: float = WAIT_FOR_TWIN) -> None:
+    def __init__(
+        self,
+        unit_of_work: Callable[[], SqlUnitOfWork],
+        table: Table,
+        *,
+        ttl: timedelta = TTL,
+        stale_after: timedelta = STALE_AFTER,
+        wait_for_twin: float = WAIT_FOR_TWIN,
+    ) -> None:
         self._unit_of_work = unit_of_work
         self._table = table
         self._ttl = ttl
@@ -102,26 +120,39 @@ class IdempotentCreates:
         """Wrap ``endpoint``: it gains the ``Idempotency-Key`` header and replays by it."""
         signature = inspect.signature(endpoint)
         own_response = "response" in signature.parameters
-        parameters = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-                      for parameter in signature.parameters.values()]
+        parameters = [
+            parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for parameter in signature.parameters.values()
+        ]
         if not own_response:
-            parameters.append(inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY,
-                                                annotation=Response))
-        parameters.append(inspect.Parameter("idempotency_key", inspect.Parameter.KEYWORD_ONLY,
-                                            annotation=IdempotencyKey, default=None))
+            parameters.append(
+                inspect.Parameter("response", inspect.Parameter.KEYWORD_ONLY, annotation=Response)
+            )
+        parameters.append(
+            inspect.Parameter(
+                "idempotency_key",
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=IdempotencyKey,
+                default=None,
+            )
+        )
         operation = f"{endpoint.__module__}.{endpoint.__name__}"[-128:]
 
         @functools.wraps(endpoint)
         async def wrapper(**arguments: Any) -> Any:
             key: str | None = arguments.pop("idempotency_key")
-            response: Response = (arguments["response"] if own_response
-                                  else arguments.pop("response"))
+            response: Response = (
+                arguments["response"] if own_response else arguments.pop("response")
+            )
             if key is None:
                 return await endpoint(**arguments)
-            tenant = next((value.tenant_id for value in arguments.values()
-                           if isinstance(value, Principal)), "")
-            digest = request_hash({name: value for name, value in arguments.items()
-                                   if name != "response"})
+            tenant = next(
+                (value.tenant_id for value in arguments.values() if isinstance(value, Principal)),
+                "",
+            )
+            digest = request_hash(
+                {name: value for name, value in arguments.items() if name != "response"}
+            )
             claim_id, replayed = await self._claim(tenant, operation, key, digest)
             if claim_id is None:
                 response.status_code = 200
@@ -138,16 +169,19 @@ class IdempotentCreates:
             return result
 
         wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=parameters)
+            parameters=parameters
+        )
         return wrapper  # type: ignore[return-value]
 
     def _row(self, tenant: str, operation: str, key: str) -> Any:
         table = self._table
-        return (table.c.tenant_id == tenant) & (table.c.operation == operation) & (
-            table.c.key == key)
+        return (
+            (table.c.tenant_id == tenant) & (table.c.operation == operation) & (table.c.key == key)
+        )
 
-    async def _claim(self, tenant: str, operation: str, key: str, digest: str
-                     ) -> tuple[str | None, Any]:
+    async def _claim(
+        self, tenant: str, operation: str, key: str, digest: str
+    ) -> tuple[str | None, Any]:
         """(a new claim id, None) when this request runs; (None, answer) for a replay."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._wait_for_twin
@@ -156,8 +190,11 @@ class IdempotentCreates:
             now = utcnow()
             async with self._unit_of_work() as uow:
                 row = (await uow.session.execute(select(self._table).where(where))).first()
-                usable = row is not None and row.created_at > now - self._ttl and (
-                    row.status_code is not None or row.created_at > now - self._stale_after)
+                usable = (
+                    row is not None
+                    and row.created_at > now - self._ttl
+                    and (row.status_code is not None or row.created_at > now - self._stale_after)
+                )
                 if row is not None and usable:
                     if row.request_hash != digest:
                         raise _conflict("already used with a different request body")
@@ -167,9 +204,16 @@ class IdempotentCreates:
                     claim_id = str(uuid.uuid4())
                     try:
                         await uow.session.execute(delete(self._table).where(where))
-                        await uow.session.execute(self._table.insert().values(
-                            tenant_id=tenant, operation=operation, key=key,
-                            request_hash=digest, claim_id=claim_id, created_at=now))
+                        await uow.session.execute(
+                            self._table.insert().values(
+                                tenant_id=tenant,
+                                operation=operation,
+                                key=key,
+                                request_hash=digest,
+                                claim_id=claim_id,
+                                created_at=now,
+                            )
+                        )
                         await self._prune(uow, now)
                         await uow.commit()
                     except IntegrityError:
@@ -183,19 +227,29 @@ class IdempotentCreates:
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at = now
-        await uow.session.execute(delete(self._table).where(
-            self._table.c.created_at < now - self._ttl))
+        await uow.session.execute(
+            delete(self._table).where(self._table.c.created_at < now - self._ttl)
+        )
 
-    async def _complete(self, claim_id: str, tenant: str, operation: str, key: str,
-                        answer: Any) -> None:
+    async def _complete(
+        self, claim_id: str, tenant: str, operation: str, key: str, answer: Any
+    ) -> None:
         async with self._unit_of_work() as uow:
-            await uow.session.execute(update(self._table).where(
-                self._row(tenant, operation, key), self._table.c.claim_id == claim_id,
-            ).values(status_code=200, response=answer))
+            await uow.session.execute(
+                update(self._table)
+                .where(
+                    self._row(tenant, operation, key),
+                    self._table.c.claim_id == claim_id,
+                )
+                .values(status_code=200, response=answer)
+            )
             await uow.commit()
 
     async def _release(self, claim_id: str, tenant: str, operation: str, key: str) -> None:
         async with self._unit_of_work() as uow:
-            await uow.session.execute(delete(self._table).where(
-                self._row(tenant, operation, key), self._table.c.claim_id == claim_id))
+            await uow.session.execute(
+                delete(self._table).where(
+                    self._row(tenant, operation, key), self._table.c.claim_id == claim_id
+                )
+            )
             await uow.commit()

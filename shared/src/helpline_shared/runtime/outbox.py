@@ -69,8 +69,13 @@ class Staged(NamedTuple):
 
 
 def _staged(row: dict[str, object]) -> Staged:
-    return Staged(str(row["event_id"]), str(row["topic"]), row["record_key"],  # type: ignore[arg-type]
-                  row["record_value"], row["headers"])  # type: ignore[arg-type]
+    return Staged(
+        str(row["event_id"]),
+        str(row["topic"]),
+        row["record_key"],  # type: ignore[arg-type]
+        row["record_value"],  # type: ignore[arg-type]
+        row["headers"],  # type: ignore[arg-type]
+    )
 
 
 class OutboxRelay:
@@ -165,8 +170,9 @@ class OutboxRelay:
         else:
             # Row locks (SKIP LOCKED) keep relays of several replicas on disjoint rows.
             async with self._engine.begin() as connection:
-                rows = (await connection.execute(
-                    self._unsent().with_for_update(skip_locked=True))).all()
+                rows = (
+                    await connection.execute(self._unsent().with_for_update(skip_locked=True))
+                ).all()
                 if rows:
                     await self._send(rows)
                     await self._mark_sent(connection, rows)
@@ -177,8 +183,13 @@ class OutboxRelay:
     def _unsent(self) -> Select[Any]:
         table = self._table
         return (
-            select(table.c.event_id, table.c.topic, table.c.record_key, table.c.record_value,
-                   table.c.headers)
+            select(
+                table.c.event_id,
+                table.c.topic,
+                table.c.record_key,
+                table.c.record_value,
+                table.c.headers,
+            )
             .where(table.c.sent_at.is_(None))
             .order_by(table.c.id)
             .limit(self._batch_size)
@@ -212,15 +223,18 @@ class OutboxRelay:
             f"send {row.topic}",
             context=propagate.extract(headers),
             kind=SpanKind.PRODUCER,
-            attributes=kafka_attributes("send", row.topic, message_id=headers.get("ce_id", ""),
-                                        key=row.record_key),
+            attributes=kafka_attributes(
+                "send", row.topic, message_id=headers.get("ce_id", ""), key=row.record_key
+            ),
         )
 
-    async def _mark_sent(self, connection: AsyncConnection,
-                         rows: Sequence[Row[Any] | Staged]) -> None:
+    async def _mark_sent(
+        self, connection: AsyncConnection, rows: Sequence[Row[Any] | Staged]
+    ) -> None:
         table = self._table
         await connection.execute(
-            update(table).where(table.c.event_id.in_([row.event_id for row in rows]))
+            update(table)
+            .where(table.c.event_id.in_([row.event_id for row in rows]))
             .values(sent_at=utcnow())
         )
 

@@ -40,17 +40,30 @@ async def _validation_problem(request: Request, error: Exception) -> JSONRespons
 
 async def _http_problem(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    response = problem(error.status_code, _TITLES.get(error.status_code, "Error"),
-                       str(error.detail) if error.detail else None)
+    response = problem(
+        error.status_code,
+        _TITLES.get(error.status_code, "Error"),
+        str(error.detail) if error.detail else None,
+    )
     for name, value in (getattr(error, "headers", None) or {}).items():
         response.headers[name] = value
     return response
 
 
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
-           415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
-           500: "Internal server error", 503: "Service unavailable"}
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
 
 
 # SQLSTATE class 08 (connection exception) and the shutdown codes of class 57 (operator
@@ -76,14 +89,18 @@ def database_unavailable(error: BaseException) -> bool:
 
 async def _database_problem(request: Request, error: Exception) -> JSONResponse:
     if not database_unavailable(error):
-        log.error("database error during a request", exc_info=error,
-                  extra={"path": request.url.path})
+        log.error(
+            "database error during a request", exc_info=error, extra={"path": request.url.path}
+        )
         return problem(500, "Internal server error", "the request failed; it was not stored")
     # The database went away mid-request: nothing was committed, so the client may retry.
-    log.warning("database unavailable during a request",
-                extra={"path": request.url.path, "error_type": type(error).__name__})
-    response = problem(503, "Service unavailable",
-                       "the database is unreachable; nothing was stored, retry later")
+    log.warning(
+        "database unavailable during a request",
+        extra={"path": request.url.path, "error_type": type(error).__name__},
+    )
+    response = problem(
+        503, "Service unavailable", "the database is unreachable; nothing was stored, retry later"
+    )
     response.headers["Retry-After"] = "5"
     return response
 
@@ -99,8 +116,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 def invalid_field(field: str, message: str, location: str = "query") -> RequestValidationError:
     """A 422 problem naming ``field``, as a request validation failure reads."""
-    return RequestValidationError([{"loc": (location, field), "msg": message,
-                                    "type": "value_error"}])
+    return RequestValidationError(
+        [{"loc": (location, field), "msg": message, "type": "value_error"}]
+    )
 
 
 def not_found(what: str) -> HTTPException:

@@ -16,8 +16,9 @@ RecordHeaders = list[tuple[str, bytes]]
 class EventProducer:
     """An aiokafka producer made at start (aiokafka binds to the running event loop)."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str,
-                 security: KafkaSecurity = PLAINTEXT) -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str, security: KafkaSecurity = PLAINTEXT
+    ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
         self._security = security

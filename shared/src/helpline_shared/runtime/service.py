@@ -81,8 +81,7 @@ def periodic_loop(
             try:
                 await action(stopping)
             except Exception:
-                log.exception("background round failed; trying again later",
-                              extra={"loop": name})
+                log.exception("background round failed; trying again later", extra={"loop": name})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), interval)
 
@@ -95,8 +94,14 @@ def periodic_loop(
 class ServiceRuntime:
     """Everything a Helpline service runs on besides its own domain."""
 
-    def __init__(self, *, name: str, settings: ServiceSettings, metadata: MetaData,
-                 readiness_requires_kafka: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: ServiceSettings,
+        metadata: MetaData,
+        readiness_requires_kafka: bool = True,
+    ) -> None:
         """``readiness_requires_kafka=False``: ``/readyz`` stays 200 while Kafka is away.
 
         For a service whose outbox keeps accepting work during a broker outage (intake): Kafka
@@ -106,8 +111,10 @@ class ServiceRuntime:
         self.settings = settings
         self.readiness_requires_kafka = readiness_requires_kafka
         self.tracer_provider = setup_tracing(
-            f"helpline-{name}", service_version=service_version(f"helpline-{name}"),
-            environment=settings.environment)
+            f"helpline-{name}",
+            service_version=service_version(f"helpline-{name}"),
+            environment=settings.environment,
+        )
         setup_logging(name, settings.log_level)
         self.outbox_table = outbox_table(metadata)
         self.inbox_table = inbox_table(metadata)
@@ -116,8 +123,9 @@ class ServiceRuntime:
         instrument_database(self.engine.sync_engine, self.tracer_provider)
         self.session_factory = async_sessionmaker(self.engine, expire_on_commit=False)
         security = settings.kafka_security()
-        self.producer = EventProducer(settings.kafka_bootstrap_servers, f"helpline-{name}",
-                                      security)
+        self.producer = EventProducer(
+            settings.kafka_bootstrap_servers, f"helpline-{name}", security
+        )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             client_id=f"helpline-{name}",
@@ -139,8 +147,11 @@ class ServiceRuntime:
         )
         self.dead_letters = DeadLetters(self.producer, group=f"helpline-{name}")
         self.verifier = CredentialVerifier(
-            identity_url=settings.identity_url, issuer=settings.identity_issuer,
-            audience=settings.identity_audience, client=httpx.AsyncClient(timeout=3.0))
+            identity_url=settings.identity_url,
+            issuer=settings.identity_issuer,
+            audience=settings.identity_audience,
+            client=httpx.AsyncClient(timeout=3.0),
+        )
         self._loops: list[BackgroundLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -171,8 +182,12 @@ class ServiceRuntime:
             batch_size=self.settings.consumer_batch_size,
         )
 
-    def consume(self, topics: Sequence[str], table: HandlerTable[UnitOfWorkT],
-                unit_of_work: Callable[[], UnitOfWorkT]) -> TableConsumer[UnitOfWorkT]:
+    def consume(
+        self,
+        topics: Sequence[str],
+        table: HandlerTable[UnitOfWorkT],
+        unit_of_work: Callable[[], UnitOfWorkT],
+    ) -> TableConsumer[UnitOfWorkT]:
         """Consume ``topics`` in this service's consumer group through ``table``."""
         return subscribe_table(
             self.broker,
@@ -245,9 +260,13 @@ class ServiceRuntime:
             uow.publish(event)
             await uow.commit()
 
-    def http_app(self, title: str, routers: Sequence[APIRouter],
-                 body_limits: Mapping[tuple[str, str], int] | None = None,
-                 audit: bool = True) -> FastAPI:
+    def http_app(
+        self,
+        title: str,
+        routers: Sequence[APIRouter],
+        body_limits: Mapping[tuple[str, str], int] | None = None,
+        audit: bool = True,
+    ) -> FastAPI:
         """The service's FastAPI app: its routers, ops endpoints, problem+json errors, tracing.
 
         Request bodies are limited to ``http_max_body_bytes``, or per route by ``body_limits``
@@ -278,8 +297,9 @@ class ServiceRuntime:
         )
         app.add_middleware(HttpServerMetrics, excluded_paths=OPS_PATHS)
         if audit:
-            app.add_middleware(AuditTrail, service=self.name, record=self.record_audit,
-                               excluded_paths=OPS_PATHS)
+            app.add_middleware(
+                AuditTrail, service=self.name, record=self.record_audit, excluded_paths=OPS_PATHS
+            )
         # Outermost but for Starlette's own error middleware: even a 413 has a request id.
         app.add_middleware(RequestContext)
         return app
@@ -297,8 +317,9 @@ class ServiceRuntime:
             """Ready: the database and (unless the service may run without it) Kafka answer."""
             checks = await self.readiness()
             if not is_ready(checks):
-                return problem(503, "Service unavailable", "a dependency is unreachable",
-                               checks=checks)
+                return problem(
+                    503, "Service unavailable", "a dependency is unreachable", checks=checks
+                )
             if all(value == "ok" for value in checks.values()):
                 return Response('{"status":"ready"}', media_type="application/json")
             return JSONResponse({"status": "degraded", "checks": checks})

@@ -38,13 +38,18 @@ def unknown_variables(own: Iterable[str], environ: Mapping[str, str]) -> list[st
     """The ``HELPLINE_*`` names of ``environ`` that neither ``own`` nor any Helpline program or
     tool knows."""
     known = set(own) | KNOWN_VARIABLES | TOOL_VARIABLES
-    return sorted(name for name in environ
-                  if name.upper().startswith("HELPLINE_") and name.upper() not in known
-                  and not name.upper().startswith(TOOL_PREFIXES))
+    return sorted(
+        name
+        for name in environ
+        if name.upper().startswith("HELPLINE_")
+        and name.upper() not in known
+        and not name.upper().startswith(TOOL_PREFIXES)
+    )
 
 
-def refuse_unknown_variables(program: str, settings_class: type[BaseSettings],
-                             environ: Mapping[str, str] | None = None) -> None:
+def refuse_unknown_variables(
+    program: str, settings_class: type[BaseSettings], environ: Mapping[str, str] | None = None
+) -> None:
     """Raise :class:`UnknownVariable` naming each unknown ``HELPLINE_*`` variable."""
     own = variable_names(settings_class)
     unknown = unknown_variables(own, os.environ if environ is None else environ)
@@ -54,8 +59,10 @@ def refuse_unknown_variables(program: str, settings_class: type[BaseSettings],
     for name in unknown:
         close = difflib.get_close_matches(name.upper(), sorted(own), n=1)
         hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
-    raise UnknownVariable(f"{program}: unknown setting {', '.join(hints)}: no setting of "
-                          "this program has that name (see docs/configuration.md)")
+    raise UnknownVariable(
+        f"{program}: unknown setting {', '.join(hints)}: no setting of "
+        "this program has that name (see docs/configuration.md)"
+    )
 
 
 class ServiceSettings(KafkaClientSettings):
@@ -71,7 +78,8 @@ class ServiceSettings(KafkaClientSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
     http_max_body_bytes: int = Field(
-        default=1024 * 1024, ge=1024,
+        default=1024 * 1024,
+        ge=1024,
         description="Largest request body of a route that sets no limit of its own (413 above)",
     )
     migrate_on_start: bool = Field(
@@ -97,12 +105,16 @@ class ServiceSettings(KafkaClientSettings):
     )
     relay_poll_interval: float = Field(default=0.5, gt=0)
     consumer_batch_size: int = Field(
-        default=100, ge=1, le=10_000,
+        default=100,
+        ge=1,
+        le=10_000,
         description="Most records a consumer takes from Kafka at once (offsets commit per batch)",
     )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     environment: str = Field(
-        default="", max_length=64, pattern=r"^[a-zA-Z0-9._-]*$",
+        default="",
+        max_length=64,
+        pattern=r"^[a-zA-Z0-9._-]*$",
         description="deployment.environment.name of traces (production, staging...); "
         "OTEL_RESOURCE_ATTRIBUTES overrides it",
     )

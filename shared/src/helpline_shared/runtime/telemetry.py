@@ -57,8 +57,13 @@ def service_version(distribution: str) -> str:
     return "unknown"
 
 
-def service_resource(service_name: str, *, service_version: str, environment: str = "",
-                     environ: Mapping[str, str] | None = None) -> Resource:
+def service_resource(
+    service_name: str,
+    *,
+    service_version: str,
+    environment: str = "",
+    environ: Mapping[str, str] | None = None,
+) -> Resource:
     """The resource describing this process; ``OTEL_RESOURCE_ATTRIBUTES`` and
     ``OTEL_SERVICE_NAME`` override what Helpline finds itself."""
     environ = os.environ if environ is None else environ
@@ -82,8 +87,11 @@ def trace_exporter_names(environ: Mapping[str, str] | None = None) -> list[str]:
     wanted = environ.get("OTEL_TRACES_EXPORTER")
     if wanted is None:
         wanted = "otlp" if any(environ.get(name) for name in ENDPOINT_VARIABLES) else "none"
-    protocol = (environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or DEFAULT_PROTOCOL).strip()
+    protocol = (
+        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or DEFAULT_PROTOCOL
+    ).strip()
     names: list[str] = []
     for name in (part.strip() for part in wanted.split(",")):
         if name in ("", "none"):
@@ -92,7 +100,8 @@ def trace_exporter_names(environ: Mapping[str, str] | None = None) -> list[str]:
             if protocol not in EXPORTER_BY_PROTOCOL:
                 raise TelemetryMisconfigured(
                     f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; "
-                    f"use one of {sorted(EXPORTER_BY_PROTOCOL)}")
+                    f"use one of {sorted(EXPORTER_BY_PROTOCOL)}"
+                )
             name = EXPORTER_BY_PROTOCOL[protocol]
         names.append(name)
     return names
@@ -111,8 +120,7 @@ def span_exporters(environ: Mapping[str, str] | None = None) -> list[SpanExporte
     return exporters
 
 
-def tracer_provider(resource: Resource, environ: Mapping[str, str] | None = None
-                    ) -> TracerProvider:
+def tracer_provider(resource: Resource, environ: Mapping[str, str] | None = None) -> TracerProvider:
     """A tracer provider exporting as the ``OTEL_*`` variables say (not installed globally)."""
     # Sampler, span limits and OTEL_SDK_DISABLED come from the environment inside the SDK.
     provider = TracerProvider(resource=resource)
@@ -121,14 +129,16 @@ def tracer_provider(resource: Resource, environ: Mapping[str, str] | None = None
     return provider
 
 
-def setup_tracing(service_name: str, *, service_version: str = "unknown",
-                  environment: str = "") -> TracerProvider:
+def setup_tracing(
+    service_name: str, *, service_version: str = "unknown", environment: str = ""
+) -> TracerProvider:
     """Install and return the process's tracer provider for ``service_name``."""
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         return current
-    provider = tracer_provider(service_resource(
-        service_name, service_version=service_version, environment=environment))
+    provider = tracer_provider(
+        service_resource(service_name, service_version=service_version, environment=environment)
+    )
     trace.set_tracer_provider(provider)
     return provider
 
@@ -139,9 +149,13 @@ class _ChildSpansOnlyTracer:
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
 
-    def start_span(self, name: str, context: Context | None = None,
-                   kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-                   attributes: Attributes = None) -> trace.Span:
+    def start_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Attributes = None,
+    ) -> trace.Span:
         """A child span of the current span, or a non-recording span at the root."""
         if not trace.get_current_span(context).is_recording():
             return trace.INVALID_SPAN
@@ -158,15 +172,18 @@ def instrument_database(engine: Any, provider: trace.TracerProvider) -> None:
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
     from opentelemetry.metrics import NoOpUpDownCounter
 
-    tracer = _ChildSpansOnlyTracer(trace.get_tracer("opentelemetry.instrumentation.sqlalchemy",
-                                                    tracer_provider=provider))
+    tracer = _ChildSpansOnlyTracer(
+        trace.get_tracer("opentelemetry.instrumentation.sqlalchemy", tracer_provider=provider)
+    )
     # Connection-pool usage is not exported (no OTel metrics pipeline; Prometheus serves ours).
     EngineTracer(  # type: ignore[no-untyped-call]
-        tracer, engine, NoOpUpDownCounter("db.client.connections.usage"))
+        tracer, engine, NoOpUpDownCounter("db.client.connections.usage")
+    )
 
 
-def kafka_attributes(operation: str, topic: str, *, message_id: str, key: bytes | None
-                     ) -> dict[str, str]:
+def kafka_attributes(
+    operation: str, topic: str, *, message_id: str, key: bytes | None
+) -> dict[str, str]:
     """Messaging attributes shared by Kafka ``send`` and ``process`` spans (semantic
     conventions); the key is a ticket id, never personal data."""
     attributes = {

@@ -37,8 +37,7 @@ async def sqlite_units_of_work(
     database: Path, migrations: Path, metadata: MetaData, kind: type[UnitOfWorkT]
 ) -> AsyncIterator[tuple[Callable[[], UnitOfWorkT], AsyncEngine]]:
     """A unit-of-work factory on a fresh SQLite file migrated by the service's migrations."""
-    async with units_of_work(f"sqlite+aiosqlite:///{database}", migrations, metadata,
-                             kind) as made:
+    async with units_of_work(f"sqlite+aiosqlite:///{database}", migrations, metadata, kind) as made:
         yield made
 
 
@@ -54,8 +53,12 @@ async def units_of_work(
     sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     def unit_of_work() -> UnitOfWorkT:
-        return kind(sessions, outbox_table=outbox_table(metadata),
-                    inbox_table=inbox_table(metadata), source="/tests")
+        return kind(
+            sessions,
+            outbox_table=outbox_table(metadata),
+            inbox_table=inbox_table(metadata),
+            source="/tests",
+        )
 
     try:
         yield unit_of_work, engine
@@ -69,8 +72,7 @@ async def outbox_events(engine: AsyncEngine, metadata: MetaData) -> list[Envelop
     async with engine.connect() as connection:
         rows = await connection.execute(select(table).order_by(table.c.id))
         return [
-            from_record([(name, value.encode()) for name, value in row.headers],
-                        row.record_value)
+            from_record([(name, value.encode()) for name, value in row.headers], row.record_value)
             for row in rows
         ]
 
@@ -90,10 +92,17 @@ class StandInIdentity:
     def __init__(self) -> None:
         self._private = Ed25519PrivateKey.generate()
         self._kid = "stand-in-" + uuid.uuid4().hex[:8]
-        raw = self._private.public_key().public_bytes(serialization.Encoding.Raw,
-                                                       serialization.PublicFormat.Raw)
-        self._jwk = {"kty": "OKP", "crv": "Ed25519", "alg": ALGORITHMS[0], "use": "sig",
-                     "kid": self._kid, "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
+        raw = self._private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self._jwk = {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": ALGORITHMS[0],
+            "use": "sig",
+            "kid": self._kid,
+            "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+        }
         self._keys: dict[str, dict[str, Any]] = {}
         self._revoked_keys: set[str] = set()
         self._suspended: set[str] = set()
@@ -110,33 +119,58 @@ class StandInIdentity:
 
     def settings(self) -> dict[str, str]:
         """Service settings (keyword arguments) that make a service trust this stand-in."""
-        return {"identity_url": self.url, "identity_issuer": self.issuer,
-                "identity_audience": self.audience}
+        return {
+            "identity_url": self.url,
+            "identity_issuer": self.issuer,
+            "identity_audience": self.audience,
+        }
 
     def environment(self) -> dict[str, str]:
         """The same as ``HELPLINE_*`` environment variables, for service processes."""
         return {f"HELPLINE_{name.upper()}": value for name, value in self.settings().items()}
 
-    def person(self, tenant: str, role: str = "agent", user_id: str | None = None,
-               teams: Sequence[str] = (), lifetime: int = 900) -> str:
+    def person(
+        self,
+        tenant: str,
+        role: str = "agent",
+        user_id: str | None = None,
+        teams: Sequence[str] = (),
+        lifetime: int = 900,
+    ) -> str:
         """An access token of a person of ``tenant`` with ``role``."""
         now = int(time.time())
         return jwt.encode(
-            {"iss": self.issuer, "aud": self.audience, "sub": user_id or f"user-{role}",
-             "tenant": tenant, "role": role, "teams": list(teams), "iat": now, "nbf": now,
-             "exp": now + lifetime, "jti": uuid.uuid4().hex},
-            self._private, algorithm=ALGORITHMS[0], headers={"kid": self._kid})
+            {
+                "iss": self.issuer,
+                "aud": self.audience,
+                "sub": user_id or f"user-{role}",
+                "tenant": tenant,
+                "role": role,
+                "teams": list(teams),
+                "iat": now,
+                "nbf": now,
+                "exp": now + lifetime,
+                "jti": uuid.uuid4().hex,
+            },
+            self._private,
+            algorithm=ALGORITHMS[0],
+            headers={"kid": self._kid},
+        )
 
-    def api_key(self, tenant: str, scopes: Sequence[str] = ("tickets:read", "tickets:write",
-                                                          "admin"),
-                user_id: str | None = None) -> str:
+    def api_key(
+        self,
+        tenant: str,
+        scopes: Sequence[str] = ("tickets:read", "tickets:write", "admin"),
+        user_id: str | None = None,
+    ) -> str:
         """An API key of ``tenant`` holding ``scopes``."""
         return self._issue({"tenant_id": tenant, "scopes": list(scopes), "user_id": user_id})
 
     def service_key(self, service: str, scopes: Sequence[str] = ("tickets:write",)) -> str:
         """A service key: acts for the tenant a request names in ``Helpline-Tenant``."""
-        return self._issue({"tenant_id": "*", "service": service, "scopes": list(scopes),
-                            "user_id": None})
+        return self._issue(
+            {"tenant_id": "*", "service": service, "scopes": list(scopes), "user_id": None}
+        )
 
     def _issue(self, grant: dict[str, Any]) -> str:
         key = API_KEY_PREFIX + secrets.token_urlsafe(24)
@@ -167,10 +201,11 @@ class StandInIdentity:
             if method == "GET" and path == "/.well-known/jwks.json":
                 return 200, {"keys": [self._jwk]}
             if method == "GET" and path == "/v1/revocations":
-                return 200, {"tenants": sorted(self._suspended),
-                             "api_keys": sorted(self._revoked_keys),
-                             "users": [{"tenant_id": t, "user_id": u}
-                                       for t, u in sorted(self._deactivated)]}
+                return 200, {
+                    "tenants": sorted(self._suspended),
+                    "api_keys": sorted(self._revoked_keys),
+                    "users": [{"tenant_id": t, "user_id": u} for t, u in sorted(self._deactivated)],
+                }
             if method == "POST" and path == "/v1/introspect":
                 token = json.loads(body or b"{}").get("token", "")
                 grant = self._keys.get(hash_secret(str(token)))
@@ -207,22 +242,49 @@ def stand_in_identity() -> StandInIdentity:
     return _stand_in
 
 
-def consumer_record(event: Event, *, offset: int, partition: int = 0, event_id: str | None = None,
-                    topic: str | None = None) -> ConsumerRecord[bytes, bytes]:
+def consumer_record(
+    event: Event,
+    *,
+    offset: int,
+    partition: int = 0,
+    event_id: str | None = None,
+    topic: str | None = None,
+) -> ConsumerRecord[bytes, bytes]:
     """``event`` as the Kafka consumer hands it over, through the real CloudEvents encoding."""
     record = to_record(event, source="/tests", event_id=event_id)
-    return raw_record(record.headers, record.value, offset=offset, partition=partition,
-                      topic=topic or record.topic, key=record.key)
+    return raw_record(
+        record.headers,
+        record.value,
+        offset=offset,
+        partition=partition,
+        topic=topic or record.topic,
+        key=record.key,
+    )
 
 
-def raw_record(headers: Sequence[tuple[str, bytes]], value: bytes | None, *, offset: int,
-               partition: int = 0, topic: str = "helpline.tickets", key: bytes | None = b"key"
-               ) -> ConsumerRecord[bytes, bytes]:
+def raw_record(
+    headers: Sequence[tuple[str, bytes]],
+    value: bytes | None,
+    *,
+    offset: int,
+    partition: int = 0,
+    topic: str = "helpline.tickets",
+    key: bytes | None = b"key",
+) -> ConsumerRecord[bytes, bytes]:
     """A consumed record with exactly these headers and value (for records that are not events)."""
-    return ConsumerRecord(topic=topic, partition=partition, offset=offset, timestamp=0,
-                          timestamp_type=0, key=key, value=value, checksum=None,
-                          serialized_key_size=len(key or b""),
-                          serialized_value_size=len(value or b""), headers=list(headers))
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value or b""),
+        headers=list(headers),
+    )
 
 
 class FakeKafkaConsumer:
@@ -250,16 +312,18 @@ class RecordingProducer(EventProducer):
         self.arrived = asyncio.Event()
         """Set at each record kept (clear it to wait for the next)."""
 
-    async def send(self, topic: str, *, value: bytes, key: bytes | None, headers: RecordHeaders
-                   ) -> "asyncio.Future[Any]":
+    async def send(
+        self, topic: str, *, value: bytes, key: bytes | None, headers: RecordHeaders
+    ) -> "asyncio.Future[Any]":
         """Keep the record; the returned future is already acknowledged."""
         await self.send_and_wait(topic, value=value, key=key, headers=headers)
         delivery: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         delivery.set_result(_Acknowledged(partition=0, offset=len(self.sent) - 1))
         return delivery
 
-    async def send_and_wait(self, topic: str, *, value: bytes | None, key: bytes | None,
-                            headers: RecordHeaders) -> None:
+    async def send_and_wait(
+        self, topic: str, *, value: bytes | None, key: bytes | None, headers: RecordHeaders
+    ) -> None:
         """Keep the record, or fail as a broker outage would when ``failing``."""
         if self.failing:
             raise ConnectionError("the broker is away")
@@ -280,10 +344,12 @@ class StatementLog:
     def __init__(self, engine: AsyncEngine) -> None:
         self.statements: list[str] = []
         event.listen(engine.sync_engine, "before_cursor_execute", self._note)
-        event.listen(engine.sync_engine, "commit",
-                     lambda _connection: self.statements.append("COMMIT"))
-        event.listen(engine.sync_engine, "rollback",
-                     lambda _connection: self.statements.append("ROLLBACK"))
+        event.listen(
+            engine.sync_engine, "commit", lambda _connection: self.statements.append("COMMIT")
+        )
+        event.listen(
+            engine.sync_engine, "rollback", lambda _connection: self.statements.append("ROLLBACK")
+        )
 
     def _note(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.append(" ".join(statement.split()))

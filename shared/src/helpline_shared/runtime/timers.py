@@ -41,11 +41,13 @@ TIMERS_OVERDUE = Gauge(
 )
 OLDEST_OVERDUE_AGE = Gauge(
     "helpline_timers_oldest_overdue_age_seconds",
-    "How long the oldest unfired due timer has been overdue (0 when none)", ["service"]
+    "How long the oldest unfired due timer has been overdue (0 when none)",
+    ["service"],
 )
 TIMERS_FIRED = Counter("helpline_timers_fired_total", "Timers fired", ["service", "kind"])
 TIMER_FAILURES = Counter(
-    "helpline_timer_failures_total", "Timer fires that failed and will be retried",
+    "helpline_timer_failures_total",
+    "Timer fires that failed and will be retried",
     ["service", "kind"],
 )
 
@@ -119,15 +121,24 @@ class TimerTable(Generic[UnitOfWorkT]):
 class TimerScheduler:
     """Schedules timers inside the caller's transaction (they exist only if it commits)."""
 
-    def __init__(self, session: AsyncSession, table: Table,
-                 on_scheduled: Callable[[datetime], None] | None = None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        table: Table,
+        on_scheduled: Callable[[datetime], None] | None = None,
+    ) -> None:
         """``on_scheduled`` is told the due time of each timer scheduled."""
         self._session = session
         self._table = table
         self._on_scheduled = on_scheduled
 
     async def schedule(
-        self, timer_id: str, *, kind: str, due_at: datetime, payload: Mapping[str, Any],
+        self,
+        timer_id: str,
+        *,
+        kind: str,
+        due_at: datetime,
+        payload: Mapping[str, Any],
         traced: bool = True,
     ) -> bool:
         """Schedule a timer unless one with ``timer_id`` exists; True if it was scheduled.
@@ -140,8 +151,14 @@ class TimerScheduler:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         result = await self._session.execute(
             insert(self._table)
-            .values(id=timer_id, kind=kind, due_at=due_at, payload=dict(payload),
-                    trace_headers=dict(trace_headers()) if traced else {}, fired_at=None)
+            .values(
+                id=timer_id,
+                kind=kind,
+                due_at=due_at,
+                payload=dict(payload),
+                trace_headers=dict(trace_headers()) if traced else {},
+                fired_at=None,
+            )
             .on_conflict_do_nothing()
         )
         scheduled = bool(getattr(result, "rowcount", 0))
@@ -152,8 +169,11 @@ class TimerScheduler:
     async def cancel_pending(self, id_prefix: str) -> int:
         """Remove the timers not fired yet whose id starts with ``id_prefix``; how many."""
         result = await self._session.execute(
-            delete(self._table).where(self._table.c.id.startswith(id_prefix, autoescape=True),
-                                      self._table.c.fired_at.is_(None)))
+            delete(self._table).where(
+                self._table.c.id.startswith(id_prefix, autoescape=True),
+                self._table.c.fired_at.is_(None),
+            )
+        )
         return int(getattr(result, "rowcount", 0))
 
 
@@ -234,8 +254,10 @@ class TimerLoop(Generic[UnitOfWorkT]):
                 fired_at = await self._mark_fired(uow, claimed)
                 await uow.commit()
             except Exception:  # noqa: BLE001 - the batch is retried one timer at a time below
-                log.warning("timer batch failed; firing its timers one by one",
-                            extra={"batch_size": len(claimed)})
+                log.warning(
+                    "timer batch failed; firing its timers one by one",
+                    extra={"batch_size": len(claimed)},
+                )
                 await uow.rollback()
             else:
                 self._observe(claimed, fired_at)
@@ -270,8 +292,11 @@ class TimerLoop(Generic[UnitOfWorkT]):
 
     def _backing_off(self) -> set[str]:
         now = utcnow()
-        for timer_id in [key for key, (_, retry_at) in self._retries.items()
-                         if now - retry_at > FORGET_RETRIES_AFTER]:
+        for timer_id in [
+            key
+            for key, (_, retry_at) in self._retries.items()
+            if now - retry_at > FORGET_RETRIES_AFTER
+        ]:
             del self._retries[timer_id]
         return {key for key, (_, retry_at) in self._retries.items() if retry_at > now}
 
@@ -280,9 +305,15 @@ class TimerLoop(Generic[UnitOfWorkT]):
         delay = min(RETRY_BASE_DELAY * 2 ** (attempts - 1), RETRY_MAX_DELAY)
         self._retries[timer.id] = (attempts, utcnow() + delay)
         TIMER_FAILURES.labels(self._service, timer.kind).inc()
-        log.exception("timer fire failed; it will be retried",
-                      extra={"timer_kind": timer.kind, "timer_id": timer.id,
-                             "attempt": attempts, "retry_in_seconds": delay.total_seconds()})
+        log.exception(
+            "timer fire failed; it will be retried",
+            extra={
+                "timer_kind": timer.kind,
+                "timer_id": timer.id,
+                "attempt": attempts,
+                "retry_in_seconds": delay.total_seconds(),
+            },
+        )
 
     async def run(self) -> None:
         """Fire timers until ``stop``; failures are logged and retried, never fatal."""
@@ -323,12 +354,12 @@ class TimerLoop(Generic[UnitOfWorkT]):
             await asyncio.wait_for(self._wakeup.wait(), seconds)
         self._wakeup.clear()
 
-    async def _claim_due(self, session: AsyncSession, skipped: set[str], limit: int, *,
-                         timer_id: str | None = None) -> list[Timer]:
+    async def _claim_due(
+        self, session: AsyncSession, skipped: set[str], limit: int, *, timer_id: str | None = None
+    ) -> list[Timer]:
         table = self._table
         query = (
-            select(table.c.id, table.c.kind, table.c.due_at, table.c.payload,
-                   table.c.trace_headers)
+            select(table.c.id, table.c.kind, table.c.due_at, table.c.payload, table.c.trace_headers)
             .where(table.c.fired_at.is_(None), table.c.due_at <= utcnow())
             .order_by(table.c.due_at)
             .limit(limit)
@@ -338,9 +369,16 @@ class TimerLoop(Generic[UnitOfWorkT]):
             query = query.where(table.c.id == timer_id)
         if skipped:
             query = query.where(table.c.id.not_in(skipped))
-        return [Timer(id=row.id, kind=row.kind, due_at=row.due_at, payload=row.payload,
-                      trace_headers=row.trace_headers)
-                for row in await session.execute(query)]
+        return [
+            Timer(
+                id=row.id,
+                kind=row.kind,
+                due_at=row.due_at,
+                payload=row.payload,
+                trace_headers=row.trace_headers,
+            )
+            for row in await session.execute(query)
+        ]
 
     async def _read_upcoming(self, skipped: set[str]) -> datetime | None:
         """Load the due times of the next timers within the read-ahead window; return the first."""
@@ -359,13 +397,18 @@ class TimerLoop(Generic[UnitOfWorkT]):
 
     async def _fire_traced(self, uow: UnitOfWorkT, timer: Timer) -> None:
         parent = propagate.extract(dict(timer.trace_headers))
-        with self._tracer.start_as_current_span(
-            f"{timer.kind} timer fire",
-            context=parent,
-            kind=trace.SpanKind.INTERNAL,
-            attributes={"helpline.timer.kind": timer.kind,
-                        "helpline.timer.due_at": timer.due_at.isoformat()},
-        ), uow.lent_to_handler():
+        with (
+            self._tracer.start_as_current_span(
+                f"{timer.kind} timer fire",
+                context=parent,
+                kind=trace.SpanKind.INTERNAL,
+                attributes={
+                    "helpline.timer.kind": timer.kind,
+                    "helpline.timer.due_at": timer.due_at.isoformat(),
+                },
+            ),
+            uow.lent_to_handler(),
+        ):
             await self._fire(uow, timer)
 
     async def _mark_fired(self, uow: UnitOfWorkT, timers: list[Timer]) -> datetime:
@@ -388,8 +431,9 @@ class TimerLoop(Generic[UnitOfWorkT]):
         async with unit_of_work if prune else unit_of_work.read_only() as uow:
             overdue, oldest_due_at = (
                 await uow.session.execute(
-                    select(func.count(), func.min(table.c.due_at))
-                    .where(table.c.fired_at.is_(None), table.c.due_at <= now)
+                    select(func.count(), func.min(table.c.due_at)).where(
+                        table.c.fired_at.is_(None), table.c.due_at <= now
+                    )
                 )
             ).one()
             if prune:

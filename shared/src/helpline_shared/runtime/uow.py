@@ -110,15 +110,19 @@ class SqlUnitOfWork:
     def _refuse_if_lent(self, action: str) -> None:
         if self._lent:
             raise TransactionOwnedByRuntime(
-                f"a handler may not {action} the unit of work; the runtime does")
+                f"a handler may not {action} the unit of work; the runtime does"
+            )
 
     def publish(self, event: Event, *, event_id: str | None = None) -> None:
         """Publish ``event`` if and when this unit of work commits.
 
         The event is encoded now, so it carries the trace context current at this call.
         """
-        self._pending.append(outbox.outbox_row(
-            event, source=self._source, event_id=event_id, topic_prefix=self._topic_prefix))
+        self._pending.append(
+            outbox.outbox_row(
+                event, source=self._source, event_id=event_id, topic_prefix=self._topic_prefix
+            )
+        )
 
     def after_commit(self, hook: AfterCommit) -> None:
         """Call ``hook`` once this unit of work has committed (never if it rolls back)."""
@@ -140,8 +144,12 @@ class SqlUnitOfWork:
         table = self._inbox_table
         result = await self.session.execute(
             insert(table)
-            .values([{"consumer": consumer, "event_id": event_id, "processed_at": now}
-                     for event_id in dict.fromkeys(event_ids)])
+            .values(
+                [
+                    {"consumer": consumer, "event_id": event_id, "processed_at": now}
+                    for event_id in dict.fromkeys(event_ids)
+                ]
+            )
             .on_conflict_do_nothing()
             .returning(table.c.event_id)
         )

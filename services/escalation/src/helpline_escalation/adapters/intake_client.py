@@ -26,27 +26,37 @@ _ALREADY_OPENED = 409
 class HttpTicketOpener:
     """``TicketOpener`` over intake's ``POST /v1/tickets``."""
 
-    def __init__(self, intake_url: str, service_key: str | None, timeout: float = 10.0,
-                 tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self,
+        intake_url: str,
+        service_key: str | None,
+        timeout: float = 10.0,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self._url = intake_url.rstrip("/") + "/v1/tickets"
         self._service_key = service_key
         self._timeout = timeout
         self._tracer_provider = tracer_provider
 
-    async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
-                          ) -> str:
+    async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str) -> str:
         """Open the ticket (or get the one this key opened); return its id."""
         if not self._service_key:
-            log.error("cannot open a preventive ticket: no service key for intake is set "
-                      "(HELPLINE_INTAKE_SERVICE_KEY, issued by identity's POST /v1/service-keys)",
-                      extra={"tenant_id": tenant_id})
+            log.error(
+                "cannot open a preventive ticket: no service key for intake is set "
+                "(HELPLINE_INTAKE_SERVICE_KEY, issued by identity's POST /v1/service-keys)",
+                extra={"tenant_id": tenant_id},
+            )
             raise TicketNotOpened("no service key for intake (HELPLINE_INTAKE_SERVICE_KEY)")
-        headers = {"authorization": f"Bearer {self._service_key}", TENANT_HEADER: tenant_id,
-                   "idempotency-key": idempotency_key}
+        headers = {
+            "authorization": f"Bearer {self._service_key}",
+            TENANT_HEADER: tenant_id,
+            "idempotency-key": idempotency_key,
+        }
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 HTTPXClientInstrumentor.instrument_client(
-                    client, tracer_provider=self._tracer_provider)
+                    client, tracer_provider=self._tracer_provider
+                )
                 response = await client.post(self._url, json=body, headers=headers)
         except httpx.HTTPError as error:
             raise TicketNotOpened(f"intake unreachable: {type(error).__name__}") from error

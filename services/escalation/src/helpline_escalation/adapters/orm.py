@@ -45,8 +45,14 @@ sla_cycles = Table(
     Column("paused_seconds", Float, nullable=False, server_default="0"),
     Column("active_seconds", Float, nullable=True),
     # Covers the report's queries: counts by outcome and times to meet need no table lookup.
-    Index("ix_sla_cycles_stopped", "tenant_id", "metric", "stopped_at", "breached_at",
-          "active_seconds"),
+    Index(
+        "ix_sla_cycles_stopped",
+        "tenant_id",
+        "metric",
+        "stopped_at",
+        "breached_at",
+        "active_seconds",
+    ),
     Index("ix_sla_cycles_breached", "tenant_id", "metric", "breached_at"),
 )
 """Every cycle of every clock, kept when a restart replaces it in ``sla_clocks`` (reports)."""

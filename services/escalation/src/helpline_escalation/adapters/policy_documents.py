@@ -51,9 +51,9 @@ class HolidayDocument(_Document):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.last is not None and not (
-                self.first <= self.last <= self.first + timedelta(days=MAX_HOLIDAY_DAYS - 1)):
-            raise ValueError(f"last must be on or after first, at most {MAX_HOLIDAY_DAYS} "
-                             "days on")
+            self.first <= self.last <= self.first + timedelta(days=MAX_HOLIDAY_DAYS - 1)
+        ):
+            raise ValueError(f"last must be on or after first, at most {MAX_HOLIDAY_DAYS} days on")
         return self
 
 
@@ -64,7 +64,8 @@ class CalendarDocument(_Document):
     time_zone: str = Field(default="UTC", max_length=64)
     always_open: bool = False
     weekly_hours: dict[int, Annotated[list[IntervalDocument], Field(max_length=24)]] = Field(
-        default_factory=dict)
+        default_factory=dict
+    )
     holidays: list[HolidayDocument] = Field(default_factory=list, max_length=366)
 
     @model_validator(mode="after")
@@ -80,9 +81,13 @@ class CalendarDocument(_Document):
     def to_calendar(self) -> BusinessCalendar:
         """The domain calendar."""
         return BusinessCalendar(
-            name=self.name, time_zone=self.time_zone, always_open=self.always_open,
-            weekly_hours={day: tuple(WorkingInterval(i.start, i.end) for i in intervals)
-                          for day, intervals in self.weekly_hours.items()},
+            name=self.name,
+            time_zone=self.time_zone,
+            always_open=self.always_open,
+            weekly_hours={
+                day: tuple(WorkingInterval(i.start, i.end) for i in intervals)
+                for day, intervals in self.weekly_hours.items()
+            },
             holidays=tuple(Holiday(h.first, h.last or h.first, h.name) for h in self.holidays),
         )
 
@@ -149,24 +154,38 @@ class PolicyDocument(_Document):
     def to_policy(self, policy_id: str, version: int) -> SlaPolicy:
         """The domain policy, as version ``version`` of ``policy_id``."""
         return SlaPolicy(
-            policy_id=policy_id, name=self.name, version=version, position=self.position,
+            policy_id=policy_id,
+            name=self.name,
+            version=version,
+            position=self.position,
             calendar=self.calendar.to_calendar(),
             conditions=PolicyConditions(
                 plans=frozenset(self.conditions.plans),
                 priorities=frozenset(self.conditions.priorities),
                 types=frozenset(self.conditions.types),
                 channels=frozenset(self.conditions.channels),
-                organizations=frozenset(self.conditions.organizations)),
-            metrics={metric: MetricPolicy(
-                metric=metric, targets=dict(document.targets),
-                warnings=tuple(WarningLead(w.seconds_left, w.fraction_left)
-                               for w in document.warnings),
-                escalations=tuple(EscalationLevel(
-                    level=level.level, offset_seconds=level.offset_seconds,
-                    notify=tuple(level.notify), raise_priority_to=level.raise_priority_to,
-                    widen_to_team=level.widen_to_team)
-                    for level in sorted(document.escalations, key=lambda level: level.level)),
-                pause_statuses=frozenset(document.pause_statuses),
-                stop_statuses=frozenset(document.stop_statuses))
-                for metric, document in self.metrics.items()},
+                organizations=frozenset(self.conditions.organizations),
+            ),
+            metrics={
+                metric: MetricPolicy(
+                    metric=metric,
+                    targets=dict(document.targets),
+                    warnings=tuple(
+                        WarningLead(w.seconds_left, w.fraction_left) for w in document.warnings
+                    ),
+                    escalations=tuple(
+                        EscalationLevel(
+                            level=level.level,
+                            offset_seconds=level.offset_seconds,
+                            notify=tuple(level.notify),
+                            raise_priority_to=level.raise_priority_to,
+                            widen_to_team=level.widen_to_team,
+                        )
+                        for level in sorted(document.escalations, key=lambda level: level.level)
+                    ),
+                    pause_statuses=frozenset(document.pause_statuses),
+                    stop_statuses=frozenset(document.stop_statuses),
+                )
+                for metric, document in self.metrics.items()
+            },
         )

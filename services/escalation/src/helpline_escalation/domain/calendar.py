@@ -64,8 +64,9 @@ class BusinessCalendar:
     def __post_init__(self) -> None:
         ordered = sorted(self.holidays, key=lambda holiday: holiday.first)
         object.__setattr__(self, "_holiday_firsts", tuple(h.first for h in ordered))
-        object.__setattr__(self, "_holiday_lasts_so_far",
-                           tuple(accumulate((h.last for h in ordered), max)))
+        object.__setattr__(
+            self, "_holiday_lasts_so_far", tuple(accumulate((h.last for h in ordered), max))
+        )
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as error:
@@ -96,8 +97,9 @@ class BusinessCalendar:
                 periods.append((start, end))
         return sorted(periods)
 
-    def working_periods(self, since: datetime, until: datetime | None = None
-                        ) -> Iterator[tuple[datetime, datetime]]:
+    def working_periods(
+        self, since: datetime, until: datetime | None = None
+    ) -> Iterator[tuple[datetime, datetime]]:
         """Working periods (UTC) from ``since`` on, in order, never overlapping.
 
         The first one is cut at ``since``; adjacent periods may follow each other without a gap.

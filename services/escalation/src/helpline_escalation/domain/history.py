@@ -5,8 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-_EVENTS = {"started": "started", "paused": "paused", "resumed": "resumed",
-           "breached": "breached", "recomputed": "recomputed"}
+_EVENTS = {
+    "started": "started",
+    "paused": "paused",
+    "resumed": "resumed",
+    "breached": "breached",
+    "recomputed": "recomputed",
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,13 @@ def history_entries(stored: Iterable[Mapping[str, Any]]) -> list[HistoryEntry]:
         detail = str(entry.get("reason", ""))
         if event == "stopped":
             detail = f"{detail}, after the deadline" if detail else "after the deadline"
-        entries.append(HistoryEntry(at=datetime.fromisoformat(str(entry["at"])), event=event,
-                                    detail=detail, stored=entry))
+        entries.append(
+            HistoryEntry(
+                at=datetime.fromisoformat(str(entry["at"])),
+                event=event,
+                detail=detail,
+                stored=entry,
+            )
+        )
     # A late timer notes a breach at its deadline after the fact; the sort is stable.
     return sorted(entries, key=lambda entry: entry.at)

@@ -76,26 +76,54 @@ class SlaClock:
     history: tuple[dict[str, Any], ...] = ()
 
     @classmethod
-    def start(cls, *, tenant_id: str, ticket_id: str, policy: SlaPolicy, rules: MetricPolicy,
-              target_seconds: int, at: datetime, reason: str, cycle: int = 1, version: int = 1,
-              priority: str = "", history: tuple[dict[str, Any], ...] = ()
-              ) -> tuple["SlaClock", SlaClockStarted]:
+    def start(
+        cls,
+        *,
+        tenant_id: str,
+        ticket_id: str,
+        policy: SlaPolicy,
+        rules: MetricPolicy,
+        target_seconds: int,
+        at: datetime,
+        reason: str,
+        cycle: int = 1,
+        version: int = 1,
+        priority: str = "",
+        history: tuple[dict[str, Any], ...] = (),
+    ) -> tuple["SlaClock", SlaClockStarted]:
         """Start a cycle of ``rules.metric``; return the clock and ``SlaClockStarted``."""
         deadline = policy.calendar.add_business_time(at, target_seconds)
         clock = cls(
-            tenant_id=tenant_id, ticket_id=ticket_id, metric=rules.metric, state="running",
-            policy_id=policy.policy_id, policy_version=policy.version,
-            calendar=policy.calendar.name, target_seconds=target_seconds, cycle=cycle,
-            started_at=at, resumed_at=at, deadline=deadline, version=version,
+            tenant_id=tenant_id,
+            ticket_id=ticket_id,
+            metric=rules.metric,
+            state="running",
+            policy_id=policy.policy_id,
+            policy_version=policy.version,
+            calendar=policy.calendar.name,
+            target_seconds=target_seconds,
+            cycle=cycle,
+            started_at=at,
+            resumed_at=at,
+            deadline=deadline,
+            version=version,
         )
         for_priority = f" for {priority} priority" if priority else ""
-        reason = (f"{rules.metric.replace('_', ' ')} target{for_priority}: "
-                  f"{describe_duration(target_seconds)} on calendar {policy.calendar.name} "
-                  f"(policy {policy.policy_id} v{policy.version}); {reason}")
+        reason = (
+            f"{rules.metric.replace('_', ' ')} target{for_priority}: "
+            f"{describe_duration(target_seconds)} on calendar {policy.calendar.name} "
+            f"(policy {policy.policy_id} v{policy.version}); {reason}"
+        )
         started = SlaClockStarted(
-            tenant_id=tenant_id, ticket_id=ticket_id, occurred_at=at, metric=rules.metric,
-            target_seconds=target_seconds, started_at=at, deadline=deadline,
-            clock_version=version, reason=reason,
+            tenant_id=tenant_id,
+            ticket_id=ticket_id,
+            occurred_at=at,
+            metric=rules.metric,
+            target_seconds=target_seconds,
+            started_at=at,
+            deadline=deadline,
+            clock_version=version,
+            reason=reason,
         )
         return clock._noted(at, "started", reason), started
 
@@ -124,12 +152,24 @@ class SlaClock:
 
     def event_id_parts(self, purpose: str) -> tuple[str, ...]:
         """Stable parts of the id of the event ``purpose`` publishes: once per cycle."""
-        return ("escalation", self.tenant_id, self.ticket_id, self.metric, f"cycle{self.cycle}",
-                purpose)
+        return (
+            "escalation",
+            self.tenant_id,
+            self.ticket_id,
+            self.metric,
+            f"cycle{self.cycle}",
+            purpose,
+        )
 
     def _noted(self, at: datetime, what: str, reason: str) -> "SlaClock":
-        entry = {"at": at.isoformat(), "what": what, "deadline": self.deadline.isoformat(),
-                 "version": self.version, "cycle": self.cycle, "reason": reason}
+        entry = {
+            "at": at.isoformat(),
+            "what": what,
+            "deadline": self.deadline.isoformat(),
+            "version": self.version,
+            "cycle": self.cycle,
+            "reason": reason,
+        }
         return replace(self, history=(*self.history, entry))
 
     def elapsed_at(self, at: datetime, calendar: BusinessCalendar) -> float:
@@ -138,74 +178,135 @@ class SlaClock:
             return self.elapsed_seconds
         return self.elapsed_seconds + calendar.business_seconds_between(self.resumed_at, at)
 
-    def pause(self, *, at: datetime, reason: str, calendar: BusinessCalendar
-              ) -> tuple["SlaClock", list[Event]]:
+    def pause(
+        self, *, at: datetime, reason: str, calendar: BusinessCalendar
+    ) -> tuple["SlaClock", list[Event]]:
         """Stop counting from ``at``; a clock that is not running is left as it is."""
         if self.state != "running":
             return self, []
-        paused = replace(self, state="paused", paused_at=at, version=self.version + 1,
-                         elapsed_seconds=self.elapsed_at(at, calendar))
+        paused = replace(
+            self,
+            state="paused",
+            paused_at=at,
+            version=self.version + 1,
+            elapsed_seconds=self.elapsed_at(at, calendar),
+        )
         event = SlaClockPaused(
-            tenant_id=self.tenant_id, ticket_id=self.ticket_id, occurred_at=at,
-            metric=self.metric, elapsed_seconds=paused.elapsed_seconds,
-            clock_version=paused.version, reason=reason)
+            tenant_id=self.tenant_id,
+            ticket_id=self.ticket_id,
+            occurred_at=at,
+            metric=self.metric,
+            elapsed_seconds=paused.elapsed_seconds,
+            clock_version=paused.version,
+            reason=reason,
+        )
         return paused._noted(at, "paused", reason), [event]
 
-    def resume(self, *, at: datetime, reason: str, calendar: BusinessCalendar
-               ) -> tuple["SlaClock", list[Event]]:
+    def resume(
+        self, *, at: datetime, reason: str, calendar: BusinessCalendar
+    ) -> tuple["SlaClock", list[Event]]:
         """Count again from ``at``, towards a deadline moved by the pause."""
         if self.state != "paused" or self.paused_at is None:
             return self, []
         remaining = max(self.target_seconds - self.elapsed_seconds, 0.0)
-        deadline = (self.deadline if self.breached_at is not None
-                    else calendar.add_business_time(at, remaining))
+        deadline = (
+            self.deadline
+            if self.breached_at is not None
+            else calendar.add_business_time(at, remaining)
+        )
         resumed = replace(
-            self, state="running", resumed_at=at, paused_at=None, deadline=deadline,
+            self,
+            state="running",
+            resumed_at=at,
+            paused_at=None,
+            deadline=deadline,
             paused_seconds=self.paused_seconds + max((at - self.paused_at).total_seconds(), 0.0),
-            version=self.version + 1)
+            version=self.version + 1,
+        )
         event = SlaClockResumed(
-            tenant_id=self.tenant_id, ticket_id=self.ticket_id, occurred_at=at,
-            metric=self.metric, deadline=deadline, paused_seconds=resumed.paused_seconds,
-            clock_version=resumed.version, reason=reason)
+            tenant_id=self.tenant_id,
+            ticket_id=self.ticket_id,
+            occurred_at=at,
+            metric=self.metric,
+            deadline=deadline,
+            paused_seconds=resumed.paused_seconds,
+            clock_version=resumed.version,
+            reason=reason,
+        )
         return resumed._noted(at, "resumed", reason), [event]
 
-    def stop(self, *, at: datetime, reason: str, calendar: BusinessCalendar | None = None
-             ) -> tuple["SlaClock", list[Event]]:
+    def stop(
+        self, *, at: datetime, reason: str, calendar: BusinessCalendar | None = None
+    ) -> tuple["SlaClock", list[Event]]:
         """Stop the cycle: met unless breached; an already stopped clock is left as it is."""
         if self.state == "stopped":
             return self, []
         elapsed = self.elapsed_at(at, calendar) if calendar else self.elapsed_seconds
         # Stopped while paused (a waiting ticket closed): that last pause counts as paused too.
-        last_pause = (max((at - self.paused_at).total_seconds(), 0.0)
-                      if self.state == "paused" and self.paused_at is not None else 0.0)
-        stopped = replace(self, state="stopped", stopped_at=at, paused_at=None,
-                          elapsed_seconds=elapsed, paused_seconds=self.paused_seconds + last_pause,
-                          version=self.version + 1)
+        last_pause = (
+            max((at - self.paused_at).total_seconds(), 0.0)
+            if self.state == "paused" and self.paused_at is not None
+            else 0.0
+        )
+        stopped = replace(
+            self,
+            state="stopped",
+            stopped_at=at,
+            paused_at=None,
+            elapsed_seconds=elapsed,
+            paused_seconds=self.paused_seconds + last_pause,
+            version=self.version + 1,
+        )
         event = SlaClockStopped(
-            tenant_id=self.tenant_id, ticket_id=self.ticket_id, occurred_at=at,
-            metric=self.metric, deadline=self.deadline, stopped_at=at,
-            breached=self.breached_at is not None, clock_version=stopped.version, reason=reason)
+            tenant_id=self.tenant_id,
+            ticket_id=self.ticket_id,
+            occurred_at=at,
+            metric=self.metric,
+            deadline=self.deadline,
+            stopped_at=at,
+            breached=self.breached_at is not None,
+            clock_version=stopped.version,
+            reason=reason,
+        )
         return stopped._noted(at, "stopped", reason), [event]
 
-    def recompute(self, *, at: datetime, policy: SlaPolicy, target_seconds: int, reason: str
-                  ) -> tuple["SlaClock", list[Event]]:
+    def recompute(
+        self, *, at: datetime, policy: SlaPolicy, target_seconds: int, reason: str
+    ) -> tuple["SlaClock", list[Event]]:
         """Move the deadline to ``policy``'s calendar and ``target_seconds``; say what moved."""
         if self.state == "stopped":
             return self, []
         remaining = max(target_seconds - self.elapsed_seconds, 0.0)
         # Counted from the last resume on the new calendar: a deadline already past stays past.
-        deadline = (policy.calendar.add_business_time(self.resumed_at, remaining)
-                    if self.state == "running" else self.deadline)
+        deadline = (
+            policy.calendar.add_business_time(self.resumed_at, remaining)
+            if self.state == "running"
+            else self.deadline
+        )
         moved = replace(
-            self, policy_id=policy.policy_id, policy_version=policy.version,
-            calendar=policy.calendar.name, target_seconds=target_seconds, deadline=deadline,
-            version=self.version + 1)
+            self,
+            policy_id=policy.policy_id,
+            policy_version=policy.version,
+            calendar=policy.calendar.name,
+            target_seconds=target_seconds,
+            deadline=deadline,
+            version=self.version + 1,
+        )
         event = SlaDeadlineRecomputed(
-            tenant_id=self.tenant_id, ticket_id=self.ticket_id, occurred_at=at,
-            metric=self.metric, previous_deadline=self.deadline, deadline=deadline,
-            previous_target_seconds=self.target_seconds, target_seconds=target_seconds,
-            policy_id=policy.policy_id, policy_version=policy.version,
-            calendar=policy.calendar.name, clock_version=moved.version, reason=reason)
+            tenant_id=self.tenant_id,
+            ticket_id=self.ticket_id,
+            occurred_at=at,
+            metric=self.metric,
+            previous_deadline=self.deadline,
+            deadline=deadline,
+            previous_target_seconds=self.target_seconds,
+            target_seconds=target_seconds,
+            policy_id=policy.policy_id,
+            policy_version=policy.version,
+            calendar=policy.calendar.name,
+            clock_version=moved.version,
+            reason=reason,
+        )
         return moved._noted(at, "recomputed", reason), [event]
 
     def due(self, rules: MetricPolicy, calendar: BusinessCalendar) -> list[Due]:
@@ -221,17 +322,36 @@ class SlaClock:
                 lead_seconds = lead.lead_seconds(self.target_seconds)
                 if purpose in self.sent or lead_seconds >= self.target_seconds:
                     continue
-                planned.append(Due(purpose, calendar.add_business_time(
-                    self.resumed_at, max(remaining - lead_seconds, 0.0))))
+                planned.append(
+                    Due(
+                        purpose,
+                        calendar.add_business_time(
+                            self.resumed_at, max(remaining - lead_seconds, 0.0)
+                        ),
+                    )
+                )
         for level in rules.escalations:
             purpose = f"level-{level.level}"
             if purpose not in self.sent:
-                planned.append(Due(purpose, calendar.add_business_time(
-                    self.resumed_at, max(remaining + level.offset_seconds, 0.0))))
+                planned.append(
+                    Due(
+                        purpose,
+                        calendar.add_business_time(
+                            self.resumed_at, max(remaining + level.offset_seconds, 0.0)
+                        ),
+                    )
+                )
         return planned
 
-    def fire(self, *, purpose: str, timer_version: int, rules: MetricPolicy,
-             calendar: BusinessCalendar, at: datetime) -> tuple["SlaClock", Event | None]:
+    def fire(
+        self,
+        *,
+        purpose: str,
+        timer_version: int,
+        rules: MetricPolicy,
+        calendar: BusinessCalendar,
+        at: datetime,
+    ) -> tuple["SlaClock", Event | None]:
         """Do ``purpose`` (due ``at``) if this version still runs and it was not done yet."""
         if self.state != "running" or self.version != timer_version or purpose in self.sent:
             return self, None
@@ -244,49 +364,80 @@ class SlaClock:
         return self, None
 
     def _common(self) -> dict[str, Any]:
-        return {"tenant_id": self.tenant_id, "ticket_id": self.ticket_id, "metric": self.metric,
-                "deadline": self.deadline, "clock_version": self.version}
+        return {
+            "tenant_id": self.tenant_id,
+            "ticket_id": self.ticket_id,
+            "metric": self.metric,
+            "deadline": self.deadline,
+            "clock_version": self.version,
+        }
 
     def _breach(self) -> tuple["SlaClock", Event | None]:
         if self.breached_at is not None:
             return self, None
-        reason = (f"no {self.metric.replace('_', ' ')} within "
-                  f"{describe_duration(self.target_seconds)} of business time on calendar "
-                  f"{self.calendar}")
+        reason = (
+            f"no {self.metric.replace('_', ' ')} within "
+            f"{describe_duration(self.target_seconds)} of business time on calendar "
+            f"{self.calendar}"
+        )
         # The breach happened at the deadline, whenever the timer fired: a re-fire is identical.
-        event = SlaBreached(**self._common(), occurred_at=self.deadline, reason=reason,
-                            policy_id=self.policy_id, policy_version=self.policy_version,
-                            calendar=self.calendar)
+        event = SlaBreached(
+            **self._common(),
+            occurred_at=self.deadline,
+            reason=reason,
+            policy_id=self.policy_id,
+            policy_version=self.policy_version,
+            calendar=self.calendar,
+        )
         breached = replace(self, breached_at=self.deadline, sent=(*self.sent, BREACH))
         return breached._noted(self.deadline, "breached", reason), event
 
-    def _warn(self, purpose: str, rules: MetricPolicy, calendar: BusinessCalendar,
-              at: datetime) -> tuple["SlaClock", Event | None]:
+    def _warn(
+        self, purpose: str, rules: MetricPolicy, calendar: BusinessCalendar, at: datetime
+    ) -> tuple["SlaClock", Event | None]:
         index = int(purpose.removeprefix("warning-"))
         if index >= len(rules.warnings) or self.breached_at is not None:
             return self, None
         lead = rules.warnings[index]
         left = max(self.target_seconds - self.elapsed_at(at, calendar), 0.0)
         reason = f"{lead.describe()} to the {self.metric.replace('_', ' ')} deadline"
-        event = SlaWarning(**self._common(), occurred_at=at, seconds_left=round(left),
-                           policy_id=self.policy_id, policy_version=self.policy_version,
-                           calendar=self.calendar, reason=reason)
+        event = SlaWarning(
+            **self._common(),
+            occurred_at=at,
+            seconds_left=round(left),
+            policy_id=self.policy_id,
+            policy_version=self.policy_version,
+            calendar=self.calendar,
+            reason=reason,
+        )
         warned = replace(self, sent=(*self.sent, purpose))
         return warned._noted(at, purpose, reason), event
 
-    def _escalate(self, purpose: str, rules: MetricPolicy, at: datetime
-                  ) -> tuple["SlaClock", Event | None]:
+    def _escalate(
+        self, purpose: str, rules: MetricPolicy, at: datetime
+    ) -> tuple["SlaClock", Event | None]:
         level = rules.level(int(purpose.removeprefix("level-")))
         if level is None:
             return self, None
-        when = (f"{describe_duration(-level.offset_seconds)} before" if level.offset_seconds < 0
-                else f"{describe_duration(level.offset_seconds)} after")
-        reason = (f"escalation level {level.level}: {when} the "
-                  f"{self.metric.replace('_', ' ')} deadline")
-        event = SlaEscalated(**self._common(), occurred_at=at, level=level.level,
-                             notify=level.notify, raise_priority_to=level.raise_priority_to,
-                             widen_to_team=level.widen_to_team, reason=reason,
-                             policy_id=self.policy_id, policy_version=self.policy_version,
-                             calendar=self.calendar)
+        when = (
+            f"{describe_duration(-level.offset_seconds)} before"
+            if level.offset_seconds < 0
+            else f"{describe_duration(level.offset_seconds)} after"
+        )
+        reason = (
+            f"escalation level {level.level}: {when} the {self.metric.replace('_', ' ')} deadline"
+        )
+        event = SlaEscalated(
+            **self._common(),
+            occurred_at=at,
+            level=level.level,
+            notify=level.notify,
+            raise_priority_to=level.raise_priority_to,
+            widen_to_team=level.widen_to_team,
+            reason=reason,
+            policy_id=self.policy_id,
+            policy_version=self.policy_version,
+            calendar=self.calendar,
+        )
         escalated = replace(self, sent=(*self.sent, purpose))
         return escalated._noted(at, purpose, reason), event

@@ -99,8 +99,10 @@ class PolicyConditions:
     def match(self, facts: TicketFacts) -> bool:
         """True when ``facts`` meet every condition."""
         checks: list[tuple[frozenset[str], str | None]] = [
-            (self.plans, facts.plan), (self.priorities, facts.priority),
-            (self.types, facts.type), (self.channels, facts.channel),
+            (self.plans, facts.plan),
+            (self.priorities, facts.priority),
+            (self.types, facts.type),
+            (self.channels, facts.channel),
             (self.organizations, facts.organization_id),
         ]
         return all(not allowed or value in allowed for allowed, value in checks)
@@ -126,14 +128,18 @@ class SlaPolicy:
 def default_policy(first_response_targets: Mapping[Priority, int]) -> SlaPolicy:
     """The policy of a tenant that has none: first response only, around the clock."""
     return SlaPolicy(
-        policy_id=DEFAULT_POLICY_ID, name="Default", version=1, position=0,
+        policy_id=DEFAULT_POLICY_ID,
+        name="Default",
+        version=1,
+        position=0,
         calendar=BusinessCalendar.around_the_clock(),
         metrics={"first_response": MetricPolicy("first_response", dict(first_response_targets))},
     )
 
 
-def select_policy(policies: Sequence[SlaPolicy], facts: TicketFacts, fallback: SlaPolicy
-                  ) -> SlaPolicy:
+def select_policy(
+    policies: Sequence[SlaPolicy], facts: TicketFacts, fallback: SlaPolicy
+) -> SlaPolicy:
     """The first policy by position whose conditions ``facts`` meet, else ``fallback``."""
     for policy in sorted(policies, key=lambda candidate: candidate.position):
         if policy.conditions.match(facts):

@@ -63,12 +63,14 @@ class PreventiveSchedule:
     def check_frequency(self, after: datetime, minimum: timedelta) -> None:
         """Refuse (``InvalidSchedule``) occurrences closer than ``minimum``, or none at all."""
         occurrences = self._occurrences(after, FREQUENCY_SAMPLES)
-        shortest = min((later - earlier for earlier, later in pairwise(occurrences)),
-                       default=minimum)
+        shortest = min(
+            (later - earlier for earlier, later in pairwise(occurrences)), default=minimum
+        )
         if shortest < minimum:
             raise InvalidSchedule(
                 f"fires every {shortest.total_seconds():g} s; the shortest interval allowed "
-                f"is {minimum.total_seconds():g} s")
+                f"is {minimum.total_seconds():g} s"
+            )
 
     def _occurrences(self, after: datetime, count: int) -> list[datetime]:
         local = after.astimezone(ZoneInfo(self.time_zone))
@@ -82,8 +84,9 @@ class PreventiveSchedule:
         """The same key for every attempt at opening ``occurrence``'s ticket."""
         return f"preventive:{self.schedule_id}:{occurrence.astimezone(UTC).isoformat()}"
 
-    def ticket_request(self, occurrence: datetime, *, now: datetime, late_after: timedelta
-                       ) -> dict[str, Any]:
+    def ticket_request(
+        self, occurrence: datetime, *, now: datetime, late_after: timedelta
+    ) -> dict[str, Any]:
         """The body of intake's ``POST /v1/tickets`` for ``occurrence``, marked late if it is."""
         late = now - occurrence > late_after
         zone = ZoneInfo(self.time_zone)
@@ -95,15 +98,19 @@ class PreventiveSchedule:
         requester: dict[str, Any] = {"email": self.ticket.requester_email}
         if self.ticket.requester_name:
             requester["name"] = self.ticket.requester_name
-        return {"subject": self.ticket.subject, "description": self.ticket.description + note,
-                "requester": requester, "priority": self.ticket.priority, "type": "preventive",
-                "tags": list(dict.fromkeys(tags))}
+        return {
+            "subject": self.ticket.subject,
+            "description": self.ticket.description + note,
+            "requester": requester,
+            "priority": self.ticket.priority,
+            "type": "preventive",
+            "tags": list(dict.fromkeys(tags)),
+        }
 
 
 class TicketOpener(Protocol):
     """Opens a ticket in intake, idempotently."""
 
-    async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str
-                          ) -> str:
+    async def open_ticket(self, tenant_id: str, body: dict[str, Any], idempotency_key: str) -> str:
         """Open the ticket (or find the one the key opened before); return its id."""
         ...

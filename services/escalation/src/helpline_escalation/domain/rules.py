@@ -36,12 +36,16 @@ class Change:
     reason: str
 
 
-def changes_for(event: Event, policy: SlaPolicy, states: Mapping[SlaMetric, ClockState]
-                ) -> list[Change]:
+def changes_for(
+    event: Event, policy: SlaPolicy, states: Mapping[SlaMetric, ClockState]
+) -> list[Change]:
     """What ``event`` does to the ticket's clocks, given their ``states`` (metric -> state)."""
     if isinstance(event, TicketCreated):
-        return [Change(metric, "start", "ticket created")
-                for metric in ("first_response", "resolution") if policy.metric(metric)]
+        return [
+            Change(metric, "start", "ticket created")
+            for metric in ("first_response", "resolution")
+            if policy.metric(metric)
+        ]
     if isinstance(event, MessageAdded):
         return _message_changes(event, policy, states)
     if isinstance(event, TicketStatusChanged):
@@ -49,12 +53,15 @@ def changes_for(event: Event, policy: SlaPolicy, states: Mapping[SlaMetric, Cloc
     return []
 
 
-def _message_changes(event: MessageAdded, policy: SlaPolicy,
-                     states: Mapping[SlaMetric, ClockState]) -> list[Change]:
+def _message_changes(
+    event: MessageAdded, policy: SlaPolicy, states: Mapping[SlaMetric, ClockState]
+) -> list[Change]:
     changes: list[Change] = []
     if is_first_response(event):
         stopping: tuple[tuple[SlaMetric, str], ...] = (
-            ("first_response", "first public agent reply"), ("next_response", "public agent reply"))
+            ("first_response", "first public agent reply"),
+            ("next_response", "public agent reply"),
+        )
         for metric, reason in stopping:
             if states.get(metric) in ("running", "paused"):
                 changes.append(Change(metric, "stop", reason))
@@ -66,8 +73,11 @@ def _message_changes(event: MessageAdded, policy: SlaPolicy,
             if "paused" in states.values():
                 changes.append(Change("periodic_update", "pause", "ticket waiting"))
     elif is_customer_reply(event):
-        changes.extend(Change(metric, "resume", "the customer replied")
-                       for metric, state in states.items() if state == "paused")
+        changes.extend(
+            Change(metric, "resume", "the customer replied")
+            for metric, state in states.items()
+            if state == "paused"
+        )
         answered = states.get("first_response") in (None, "stopped")
         next_open = states.get("next_response") in ("running", "paused")
         if policy.metric("next_response") and answered and not next_open:
@@ -76,8 +86,9 @@ def _message_changes(event: MessageAdded, policy: SlaPolicy,
     return changes
 
 
-def _status_changes(event: TicketStatusChanged, policy: SlaPolicy,
-                    states: Mapping[SlaMetric, ClockState]) -> list[Change]:
+def _status_changes(
+    event: TicketStatusChanged, policy: SlaPolicy, states: Mapping[SlaMetric, ClockState]
+) -> list[Change]:
     changes: list[Change] = []
     for metric, rules in policy.metrics.items():
         state = states.get(metric)

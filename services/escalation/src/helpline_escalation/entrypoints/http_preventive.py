@@ -28,8 +28,9 @@ class TicketTemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: Annotated[SafeLine, Field(min_length=1, max_length=998)]
-    description: Annotated[str, Field(min_length=1, max_length=50_000),
-                           AfterValidator(refuse_unsafe_text)]
+    description: Annotated[
+        str, Field(min_length=1, max_length=50_000), AfterValidator(refuse_unsafe_text)
+    ]
     requester_email: SafeEmailAddress
     requester_name: Annotated[SafeLine, Field(max_length=200)] | None = None
     priority: Priority = "normal"
@@ -61,7 +62,9 @@ def router(unit_of_work: UnitOfWorkFactory, minimum_interval: timedelta) -> APIR
 
     @api.put("/{schedule_id}", response_model=ScheduleOut)
     async def put_schedule(
-        schedule_id: ScheduleId, body: ScheduleIn, principal: Admin,
+        schedule_id: ScheduleId,
+        body: ScheduleIn,
+        principal: Admin,
     ) -> ScheduleOut:
         """Create or replace a schedule; occurrences from now on follow the new version.
 
@@ -69,45 +72,67 @@ def router(unit_of_work: UnitOfWorkFactory, minimum_interval: timedelta) -> APIR
         """
         try:
             schedule = PreventiveSchedule(
-                tenant_id=principal.tenant_id, schedule_id=schedule_id, cron=body.cron,
-                time_zone=body.time_zone, ticket=TicketTemplate(
-                    subject=body.ticket.subject, description=body.ticket.description,
+                tenant_id=principal.tenant_id,
+                schedule_id=schedule_id,
+                cron=body.cron,
+                time_zone=body.time_zone,
+                ticket=TicketTemplate(
+                    subject=body.ticket.subject,
+                    description=body.ticket.description,
                     requester_email=body.ticket.requester_email,
-                    requester_name=body.ticket.requester_name, priority=body.ticket.priority,
-                    tags=tuple(body.ticket.tags)))
+                    requester_name=body.ticket.requester_name,
+                    priority=body.ticket.priority,
+                    tags=tuple(body.ticket.tags),
+                ),
+            )
             schedule.check_frequency(utcnow(), minimum_interval)
         except InvalidSchedule as error:
             raise HTTPException(422, f"cron or time_zone: {error}") from error
         stored, occurrence = await preventive.put_schedule(schedule, unit_of_work())
-        return ScheduleOut(schedule_id=schedule_id, version=stored.version,
-                           next_occurrence_at=occurrence, paused=stored.paused_at is not None)
+        return ScheduleOut(
+            schedule_id=schedule_id,
+            version=stored.version,
+            next_occurrence_at=occurrence,
+            paused=stored.paused_at is not None,
+        )
 
-    @api.post("/{schedule_id}/pause", response_model=ScheduleOut,
-              responses={404: {"description": "No such schedule"}})
+    @api.post(
+        "/{schedule_id}/pause",
+        response_model=ScheduleOut,
+        responses={404: {"description": "No such schedule"}},
+    )
     async def pause_schedule(schedule_id: ScheduleId, principal: Admin) -> ScheduleOut:
         """Stop the schedule: nothing fires until it is resumed (pausing twice is harmless)."""
         try:
-            stored = await preventive.pause_schedule(principal.tenant_id, schedule_id,
-                                                     unit_of_work())
+            stored = await preventive.pause_schedule(
+                principal.tenant_id, schedule_id, unit_of_work()
+            )
         except ScheduleNotFound as error:
             raise HTTPException(404, f"schedule_id: no schedule {schedule_id}") from error
-        return ScheduleOut(schedule_id=schedule_id, version=stored.version,
-                           next_occurrence_at=None, paused=True)
+        return ScheduleOut(
+            schedule_id=schedule_id, version=stored.version, next_occurrence_at=None, paused=True
+        )
 
-    @api.post("/{schedule_id}/resume", response_model=ScheduleOut,
-              responses={404: {"description": "No such schedule"}})
+    @api.post(
+        "/{schedule_id}/resume",
+        response_model=ScheduleOut,
+        responses={404: {"description": "No such schedule"}},
+    )
     async def resume_schedule(schedule_id: ScheduleId, principal: Admin) -> ScheduleOut:
         """Fire again from the next occurrence; occurrences missed while paused are skipped."""
         try:
             stored, occurrence = await preventive.resume_schedule(
-                principal.tenant_id, schedule_id, unit_of_work())
+                principal.tenant_id, schedule_id, unit_of_work()
+            )
         except ScheduleNotFound as error:
             raise HTTPException(404, f"schedule_id: no schedule {schedule_id}") from error
-        return ScheduleOut(schedule_id=schedule_id, version=stored.version,
-                           next_occurrence_at=occurrence)
+        return ScheduleOut(
+            schedule_id=schedule_id, version=stored.version, next_occurrence_at=occurrence
+        )
 
-    @api.delete("/{schedule_id}", status_code=204,
-                responses={404: {"description": "No such schedule"}})
+    @api.delete(
+        "/{schedule_id}", status_code=204, responses={404: {"description": "No such schedule"}}
+    )
     async def delete_schedule(schedule_id: ScheduleId, principal: Admin) -> Response:
         """Delete the schedule and its pending occurrence; tickets it opened stay."""
         try:

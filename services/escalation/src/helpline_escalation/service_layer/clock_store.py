@@ -28,8 +28,9 @@ def timer_kind(purpose: str) -> str:
     return WARNING_TIMER if purpose.startswith("warning-") else ESCALATION_TIMER
 
 
-async def policy_of(uow: EscalationUnitOfWork, tenant_id: str, policy_id: str, version: int,
-                    fallback: SlaPolicy) -> SlaPolicy:
+async def policy_of(
+    uow: EscalationUnitOfWork, tenant_id: str, policy_id: str, version: int, fallback: SlaPolicy
+) -> SlaPolicy:
     """The stored version of a policy; the default policy is not stored but configured."""
     if policy_id == DEFAULT_POLICY_ID and fallback.policy_id == DEFAULT_POLICY_ID:
         return fallback
@@ -45,14 +46,28 @@ async def schedule(uow: EscalationUnitOfWork, clock: SlaClock, policy: SlaPolicy
     """Schedule the timers this version of the clock needs."""
     for due in clock.due(rules_of(policy, clock), policy.calendar):
         await uow.timers.schedule(
-            clock.timer_id(due.purpose), kind=timer_kind(due.purpose), due_at=due.at,
-            payload={"tenant_id": clock.tenant_id, "ticket_id": clock.ticket_id,
-                     "metric": clock.metric, "clock_version": clock.version,
-                     "purpose": due.purpose})
+            clock.timer_id(due.purpose),
+            kind=timer_kind(due.purpose),
+            due_at=due.at,
+            payload={
+                "tenant_id": clock.tenant_id,
+                "ticket_id": clock.ticket_id,
+                "metric": clock.metric,
+                "clock_version": clock.version,
+                "purpose": due.purpose,
+            },
+        )
 
 
-async def save(uow: EscalationUnitOfWork, clock: SlaClock, policy: SlaPolicy,
-               events: Sequence[Event], cause: str, *, new: bool = False) -> None:
+async def save(
+    uow: EscalationUnitOfWork,
+    clock: SlaClock,
+    policy: SlaPolicy,
+    events: Sequence[Event],
+    cause: str,
+    *,
+    new: bool = False,
+) -> None:
     """Write the clock, schedule its timers, publish its events with ids derived from ``cause``."""
     if new:
         await uow.clocks.add(clock)
@@ -60,5 +75,9 @@ async def save(uow: EscalationUnitOfWork, clock: SlaClock, policy: SlaPolicy,
         await uow.clocks.save(clock)
     await schedule(uow, clock, policy)
     for event in events:
-        uow.publish(event, event_id=derived_event_id(
-            CONSUMER, cause, event.event_type, clock.metric, str(clock.version)))
+        uow.publish(
+            event,
+            event_id=derived_event_id(
+                CONSUMER, cause, event.event_type, clock.metric, str(clock.version)
+            ),
+        )

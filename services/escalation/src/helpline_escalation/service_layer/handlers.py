@@ -40,8 +40,18 @@ from helpline_shared.runtime.timers import Timer, TimerTable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BREACH_TIMER", "CONSUMER", "apply_ticket_event", "fire_breach_timer", "fire_timer",
-           "handler_table", "on_ticket_event", "ticket_sla", "ticket_sla_report", "timer_table"]
+__all__ = [
+    "BREACH_TIMER",
+    "CONSUMER",
+    "apply_ticket_event",
+    "fire_breach_timer",
+    "fire_timer",
+    "handler_table",
+    "on_ticket_event",
+    "ticket_sla",
+    "ticket_sla_report",
+    "timer_table",
+]
 
 TicketEvent = TicketCreated | MessageAdded | TicketStatusChanged | TicketUpdated
 TICKET_EVENTS = (TicketCreated, MessageAdded, TicketStatusChanged, TicketUpdated)
@@ -52,12 +62,18 @@ def _fallback(default: SlaPolicy | Mapping[Priority, int]) -> SlaPolicy:
 
 
 def _facts(event: TicketCreated) -> TicketFacts:
-    return TicketFacts(priority=event.priority, type=event.type, channel=event.channel,
-                       plan=event.plan, organization_id=event.organization_id)
+    return TicketFacts(
+        priority=event.priority,
+        type=event.type,
+        channel=event.channel,
+        plan=event.plan,
+        organization_id=event.organization_id,
+    )
 
 
-def handler_table(default: SlaPolicy | Mapping[Priority, int] = BUILT_IN_DEFAULT
-                  ) -> HandlerTable[EscalationUnitOfWork]:
+def handler_table(
+    default: SlaPolicy | Mapping[Priority, int] = BUILT_IN_DEFAULT,
+) -> HandlerTable[EscalationUnitOfWork]:
     """Escalation's consumer: the ticket events that move SLA clocks, and what applies them."""
     fallback = _fallback(default)
 
@@ -67,8 +83,9 @@ def handler_table(default: SlaPolicy | Mapping[Priority, int] = BUILT_IN_DEFAULT
     return HandlerTable(CONSUMER, dict.fromkeys(TICKET_EVENTS, apply))
 
 
-async def apply_ticket_event(uow: EscalationUnitOfWork, envelope: Envelope,
-                             fallback: SlaPolicy) -> None:
+async def apply_ticket_event(
+    uow: EscalationUnitOfWork, envelope: Envelope, fallback: SlaPolicy
+) -> None:
     """Start, pause, resume, restart or stop the ticket's clocks as its event says."""
     event = envelope.event
     if not isinstance(event, TicketEvent):
@@ -91,14 +108,16 @@ async def apply_ticket_event(uow: EscalationUnitOfWork, envelope: Envelope,
             await _apply_changes(event, envelope.id, uow, policy, facts)
 
 
-async def on_ticket_event(envelope: Envelope, uow: EscalationUnitOfWork,
-                          default: SlaPolicy | Mapping[Priority, int]) -> None:
+async def on_ticket_event(
+    envelope: Envelope, uow: EscalationUnitOfWork, default: SlaPolicy | Mapping[Priority, int]
+) -> None:
     """Apply one ticket event in a transaction of its own, as the consumer would (tests, tools)."""
     await apply_alone(handler_table(default), uow, envelope)
 
 
-async def _admit(event: TicketCreated, uow: EscalationUnitOfWork, fallback: SlaPolicy
-                 ) -> SlaPolicy | None:
+async def _admit(
+    event: TicketCreated, uow: EscalationUnitOfWork, fallback: SlaPolicy
+) -> SlaPolicy | None:
     if await uow.tickets.get(event.tenant_id, event.ticket_id) is not None:
         log.info("ticket already tracked", extra={"ticket_id": event.ticket_id})
         return None
@@ -107,21 +126,32 @@ async def _admit(event: TicketCreated, uow: EscalationUnitOfWork, fallback: SlaP
     return policy
 
 
-async def _apply_changes(event: TicketCreated | MessageAdded | TicketStatusChanged, cause: str,
-                         uow: EscalationUnitOfWork, policy: SlaPolicy, facts: TicketFacts
-                         ) -> None:
-    clocks = {clock.metric: clock for clock in
-              await uow.clocks.for_ticket(event.tenant_id, event.ticket_id, for_update=True)}
+async def _apply_changes(
+    event: TicketCreated | MessageAdded | TicketStatusChanged,
+    cause: str,
+    uow: EscalationUnitOfWork,
+    policy: SlaPolicy,
+    facts: TicketFacts,
+) -> None:
+    clocks = {
+        clock.metric: clock
+        for clock in await uow.clocks.for_ticket(event.tenant_id, event.ticket_id, for_update=True)
+    }
     for change in changes_for(event, policy, {m: c.state for m, c in clocks.items()}):
         clock = await _apply(change, clocks.get(change.metric), event, cause, uow, policy, facts)
         if clock is not None:
             clocks[change.metric] = clock
 
 
-async def _apply(change: Change, clock: SlaClock | None,
-                 event: TicketCreated | MessageAdded | TicketStatusChanged, cause: str,
-                 uow: EscalationUnitOfWork, policy: SlaPolicy, facts: TicketFacts
-                 ) -> SlaClock | None:
+async def _apply(
+    change: Change,
+    clock: SlaClock | None,
+    event: TicketCreated | MessageAdded | TicketStatusChanged,
+    cause: str,
+    uow: EscalationUnitOfWork,
+    policy: SlaPolicy,
+    facts: TicketFacts,
+) -> SlaClock | None:
     at, calendar = event.occurred_at, policy.calendar
     if change.action in ("start", "restart"):
         rules = policy.metric(change.metric)
@@ -134,10 +164,18 @@ async def _apply(change: Change, clock: SlaClock | None,
             if stop_events:  # the new cycle replaces this one in its row: keep its outcome
                 await uow.clocks.record_cycle(clock)
         started, started_event = SlaClock.start(
-            tenant_id=event.tenant_id, ticket_id=event.ticket_id, policy=policy, rules=rules,
-            target_seconds=target, at=at, reason=change.reason, priority=facts.priority,
-            cycle=clock.cycle + 1 if clock else 1, version=clock.version + 1 if clock else 1,
-            history=clock.history if clock else ())
+            tenant_id=event.tenant_id,
+            ticket_id=event.ticket_id,
+            policy=policy,
+            rules=rules,
+            target_seconds=target,
+            at=at,
+            reason=change.reason,
+            priority=facts.priority,
+            cycle=clock.cycle + 1 if clock else 1,
+            version=clock.version + 1 if clock else 1,
+            history=clock.history if clock else (),
+        )
         await save(uow, started, policy, [*stop_events, started_event], cause, new=clock is None)
         return started
     if clock is None:
@@ -153,42 +191,57 @@ async def _apply(change: Change, clock: SlaClock | None,
     return changed
 
 
-async def _reprioritise(event: TicketUpdated, cause: str, uow: EscalationUnitOfWork,
-                        policy: SlaPolicy, fallback: SlaPolicy) -> None:
+async def _reprioritise(
+    event: TicketUpdated,
+    cause: str,
+    uow: EscalationUnitOfWork,
+    policy: SlaPolicy,
+    fallback: SlaPolicy,
+) -> None:
     if "priority" not in event.changed_fields:
         return
     await uow.tickets.set_priority(event.tenant_id, event.ticket_id, event.priority)
     for clock in await uow.clocks.for_ticket(event.tenant_id, event.ticket_id, for_update=True):
-        clock_policy = await policy_of(uow, clock.tenant_id, clock.policy_id,
-                                       clock.policy_version, fallback)
+        clock_policy = await policy_of(
+            uow, clock.tenant_id, clock.policy_id, clock.policy_version, fallback
+        )
         target = rules_of(clock_policy, clock).target_for(event.priority)
         if not clock.open or target is None or target == clock.target_seconds:
             continue
-        moved, events = clock.recompute(at=event.occurred_at, policy=clock_policy,
-                                        target_seconds=target,
-                                        reason=f"priority changed to {event.priority}")
+        moved, events = clock.recompute(
+            at=event.occurred_at,
+            policy=clock_policy,
+            target_seconds=target,
+            reason=f"priority changed to {event.priority}",
+        )
         await save(uow, moved, clock_policy, events, cause)
 
 
-async def fire_timer(uow: EscalationUnitOfWork, timer: Timer,
-                     default: SlaPolicy = BUILT_IN_DEFAULT) -> None:
+async def fire_timer(
+    uow: EscalationUnitOfWork, timer: Timer, default: SlaPolicy = BUILT_IN_DEFAULT
+) -> None:
     """Breach, warn or escalate the clock the timer was set for, unless it changed since."""
     if not timer.kind.startswith("sla."):
         raise UnknownTimerKind(timer.kind)
     payload = timer.payload
     clock = await uow.clocks.get(
-        str(payload["tenant_id"]), str(payload["ticket_id"]), str(payload["metric"]),
+        str(payload["tenant_id"]),
+        str(payload["ticket_id"]),
+        str(payload["metric"]),
         for_update=True,
     )
     if clock is None:
         log.warning("SLA timer without its clock; ignored", extra={"timer_id": timer.id})
         return
     purpose = str(payload.get("purpose", BREACH))
-    policy = await policy_of(uow, clock.tenant_id, clock.policy_id, clock.policy_version,
-                             default)
-    fired, event = clock.fire(purpose=purpose, timer_version=int(payload["clock_version"]),
-                              rules=rules_of(policy, clock), calendar=policy.calendar,
-                              at=timer.due_at)
+    policy = await policy_of(uow, clock.tenant_id, clock.policy_id, clock.policy_version, default)
+    fired, event = clock.fire(
+        purpose=purpose,
+        timer_version=int(payload["clock_version"]),
+        rules=rules_of(policy, clock),
+        calendar=policy.calendar,
+        at=timer.due_at,
+    )
     if event is None:
         return
     await uow.clocks.save(fired)
@@ -199,19 +252,22 @@ fire_breach_timer = fire_timer
 """The name the first version of the timer callback had."""
 
 
-def timer_table(default: SlaPolicy, opener: TicketOpener, late_after: timedelta
-                ) -> TimerTable[EscalationUnitOfWork]:
+def timer_table(
+    default: SlaPolicy, opener: TicketOpener, late_after: timedelta
+) -> TimerTable[EscalationUnitOfWork]:
     """Escalation's timer loop: SLA breaches, warnings and escalations; preventive occurrences."""
     fire_sla = partial(fire_timer, default=default)
-    return TimerTable({
-        **dict.fromkeys((BREACH_TIMER, WARNING_TIMER, ESCALATION_TIMER), fire_sla),
-        preventive.OCCURRENCE_TIMER: partial(preventive.fire_occurrence, opener=opener,
-                                             late_after=late_after),
-    })
+    return TimerTable(
+        {
+            **dict.fromkeys((BREACH_TIMER, WARNING_TIMER, ESCALATION_TIMER), fire_sla),
+            preventive.OCCURRENCE_TIMER: partial(
+                preventive.fire_occurrence, opener=opener, late_after=late_after
+            ),
+        }
+    )
 
 
-async def ticket_sla(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork
-                     ) -> list[SlaClock]:
+async def ticket_sla(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork) -> list[SlaClock]:
     """Every SLA clock of the tenant's ticket; ``TicketNotTracked`` if it has none."""
     async with uow.read_only():
         clocks = await uow.clocks.for_ticket(tenant_id, ticket_id)
@@ -220,16 +276,15 @@ async def ticket_sla(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork
     return clocks
 
 
-async def ticket_sla_report(tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork,
-                            default: SlaPolicy = BUILT_IN_DEFAULT
-                            ) -> list[tuple[SlaClock, float]]:
+async def ticket_sla_report(
+    tenant_id: str, ticket_id: str, uow: EscalationUnitOfWork, default: SlaPolicy = BUILT_IN_DEFAULT
+) -> list[tuple[SlaClock, float]]:
     """Each clock of the ticket with the business time it has counted so far."""
     async with uow.read_only():
         clocks = await uow.clocks.for_ticket(tenant_id, ticket_id)
         report = []
         for clock in clocks:
-            policy = await policy_of(uow, tenant_id, clock.policy_id, clock.policy_version,
-                                     default)
+            policy = await policy_of(uow, tenant_id, clock.policy_id, clock.policy_version, default)
             at = clock.stopped_at or utcnow()
             report.append((clock, clock.elapsed_at(at, policy.calendar)))
     if not report:

@@ -20,9 +20,14 @@ class MovedDeadline:
     deadline: datetime
 
 
-async def put_policy(tenant_id: str, policy_id: str, document: PolicyDocument, *,
-                     recompute: bool, uow: EscalationUnitOfWork
-                     ) -> tuple[SlaPolicy, list[MovedDeadline]]:
+async def put_policy(
+    tenant_id: str,
+    policy_id: str,
+    document: PolicyDocument,
+    *,
+    recompute: bool,
+    uow: EscalationUnitOfWork,
+) -> tuple[SlaPolicy, list[MovedDeadline]]:
     """Store a new version of the policy; with ``recompute``, move its open clocks onto it."""
     async with uow:
         policy = await uow.policies.add_version(tenant_id, document, policy_id)
@@ -31,8 +36,9 @@ async def put_policy(tenant_id: str, policy_id: str, document: PolicyDocument, *
     return policy, moved
 
 
-async def _recompute(tenant_id: str, policy: SlaPolicy, uow: EscalationUnitOfWork
-                     ) -> list[MovedDeadline]:
+async def _recompute(
+    tenant_id: str, policy: SlaPolicy, uow: EscalationUnitOfWork
+) -> list[MovedDeadline]:
     moved: list[MovedDeadline] = []
     now = utcnow()
     reason = f"policy {policy.policy_id} changed to version {policy.version}"
@@ -42,13 +48,15 @@ async def _recompute(tenant_id: str, policy: SlaPolicy, uow: EscalationUnitOfWor
         target = rules.target_for(known[0].priority) if rules and known else None
         if target is None:
             continue  # the new version no longer tracks this metric for this ticket
-        changed, events = clock.recompute(at=now, policy=policy, target_seconds=target,
-                                          reason=reason)
+        changed, events = clock.recompute(
+            at=now, policy=policy, target_seconds=target, reason=reason
+        )
         await save(uow, changed, policy, events, f"recompute:{policy.policy_id}:{policy.version}")
         await uow.tickets.follow(tenant_id, clock.ticket_id, policy)
         if changed.deadline != clock.deadline:
-            moved.append(MovedDeadline(clock.ticket_id, clock.metric, clock.deadline,
-                                       changed.deadline))
+            moved.append(
+                MovedDeadline(clock.ticket_id, clock.metric, clock.deadline, changed.deadline)
+            )
     return moved
 
 

@@ -42,14 +42,23 @@ def new_signing_key(now: datetime, signs_from: datetime) -> SigningKey:
     """A fresh Ed25519 key pair, published from ``now``."""
     private = Ed25519PrivateKey.generate()
     kid = uuid.uuid4().hex[:16]
-    raw = private.public_key().public_bytes(serialization.Encoding.Raw,
-                                            serialization.PublicFormat.Raw)
-    jwk = {"kty": "OKP", "crv": "Ed25519", "alg": ALGORITHMS[0], "use": "sig", "kid": kid,
-           "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    return SigningKey(kid=kid, private_pem=pem, public_jwk=jwk, created_at=now,
-                      signs_from=signs_from)
+    raw = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    jwk = {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "alg": ALGORITHMS[0],
+        "use": "sig",
+        "kid": kid,
+        "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+    }
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return SigningKey(
+        kid=kid, private_pem=pem, public_jwk=jwk, created_at=now, signs_from=signs_from
+    )
 
 
 def sign(key: SigningKey, claims: dict[str, Any]) -> str:

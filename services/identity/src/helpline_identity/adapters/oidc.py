@@ -42,8 +42,9 @@ class Identity:
 class OidcClient:
     """One configured provider: discovery, the authorization URL, the code exchange."""
 
-    def __init__(self, name: str, provider: OidcProvider,
-                 http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, name: str, provider: OidcProvider, http: httpx.AsyncClient | None = None
+    ) -> None:
         self.name = name
         self.provider = provider
         self._http = http
@@ -60,7 +61,8 @@ class OidcClient:
         """The provider's discovery document (fetched once)."""
         if self._metadata is None:
             self._metadata = await self._get(
-                self.provider.issuer.rstrip("/") + "/.well-known/openid-configuration")
+                self.provider.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            )
         return self._metadata
 
     async def authorization(self) -> Authorization:
@@ -69,10 +71,16 @@ class OidcClient:
         state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         verifier = secrets.token_urlsafe(48)
         url = prepare_grant_uri(
-            metadata["authorization_endpoint"], self.provider.client_id, "code",
-            redirect_uri=self.provider.redirect_uri, scope=self.provider.scope, state=state,
-            nonce=nonce, code_challenge=create_s256_code_challenge(verifier),
-            code_challenge_method="S256")
+            metadata["authorization_endpoint"],
+            self.provider.client_id,
+            "code",
+            redirect_uri=self.provider.redirect_uri,
+            scope=self.provider.scope,
+            state=state,
+            nonce=nonce,
+            code_challenge=create_s256_code_challenge(verifier),
+            code_challenge_method="S256",
+        )
         return Authorization(url, state, verifier, nonce)
 
     async def exchange(self, code: str, code_verifier: str, nonce: str) -> Identity:
@@ -80,15 +88,22 @@ class OidcClient:
         metadata = await self.metadata()
         try:
             body = prepare_token_request(
-                "authorization_code", code=code, redirect_uri=self.provider.redirect_uri,
-                code_verifier=code_verifier, client_id=self.provider.client_id)
+                "authorization_code",
+                code=code,
+                redirect_uri=self.provider.redirect_uri,
+                code_verifier=code_verifier,
+                client_id=self.provider.client_id,
+            )
             secret = self.provider.client_secret.get_secret_value()
             async with httpx.AsyncClient(timeout=10.0) as client:
                 response = await (self._http or client).post(
-                    metadata["token_endpoint"], content=body,
+                    metadata["token_endpoint"],
+                    content=body,
                     headers={"Content-Type": "application/x-www-form-urlencoded"},
-                    auth=httpx.BasicAuth(self.provider.client_id, secret) if secret
-                    else httpx.USE_CLIENT_DEFAULT)
+                    auth=httpx.BasicAuth(self.provider.client_id, secret)
+                    if secret
+                    else httpx.USE_CLIENT_DEFAULT,
+                )
                 response.raise_for_status()
                 token = response.json()
             keys = jwt.PyJWKSet.from_dict(await self._get(metadata["jwks_uri"]))
@@ -96,8 +111,13 @@ class OidcClient:
             key = next((k for k in keys.keys if k.key_id == header.get("kid")), None)
             if key is None:
                 raise InvalidCredentials("the ID token's key is not in the provider's JWKS")
-            claims = jwt.decode(token["id_token"], key, algorithms=[header.get("alg", "RS256")],
-                                audience=self.provider.client_id, issuer=metadata["issuer"])
+            claims = jwt.decode(
+                token["id_token"],
+                key,
+                algorithms=[header.get("alg", "RS256")],
+                audience=self.provider.client_id,
+                issuer=metadata["issuer"],
+            )
         except (httpx.HTTPError, jwt.PyJWTError, KeyError, ValueError) as error:
             raise InvalidCredentials(f"the provider's answer was refused: {error}") from error
         if claims.get("nonce") != nonce:

@@ -19,7 +19,8 @@ from helpline_shared.runtime.db import UtcDateTime
 metadata = MetaData()
 
 tenants = Table(
-    "tenants", metadata,
+    "tenants",
+    metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("state", String(16), nullable=False),
@@ -28,7 +29,8 @@ tenants = Table(
 )
 
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("user_id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
@@ -42,14 +44,16 @@ users = Table(
 )
 
 teams = Table(
-    "teams", metadata,
+    "teams",
+    metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("team_id", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
 )
 
 api_keys = Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     Column("key_id", String(64), primary_key=True),
     Column("tenant_id", String(64), nullable=False),
     Column("name", String(200), nullable=False),
@@ -65,7 +69,8 @@ api_keys = Table(
 )
 
 refresh_tokens = Table(
-    "refresh_tokens", metadata,
+    "refresh_tokens",
+    metadata,
     Column("token_id", String(64), primary_key=True),
     Column("family_id", String(64), nullable=False),
     Column("tenant_id", String(64), nullable=False),
@@ -78,7 +83,8 @@ refresh_tokens = Table(
 )
 
 signing_keys = Table(
-    "signing_keys", metadata,
+    "signing_keys",
+    metadata,
     Column("kid", String(64), primary_key=True),
     Column("private_pem", LargeBinary, nullable=False),
     Column("public_jwk", JSON, nullable=False),
@@ -88,7 +94,8 @@ signing_keys = Table(
 )
 
 oidc_states = Table(
-    "oidc_states", metadata,
+    "oidc_states",
+    metadata,
     Column("state", String(128), primary_key=True),
     Column("provider", String(64), nullable=False),
     Column("code_verifier", String(128), nullable=False),
@@ -99,7 +106,8 @@ oidc_states = Table(
 )
 
 oidc_codes = Table(
-    "oidc_codes", metadata,
+    "oidc_codes",
+    metadata,
     Column("code_sha256", String(64), primary_key=True),
     Column("client_state_sha256", String(64), nullable=False),
     Column("provider", String(64), nullable=False),
@@ -111,9 +119,11 @@ oidc_codes = Table(
 )
 
 audit_log = Table(
-    "audit_log", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    "audit_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("at", UtcDateTime, nullable=False),
     Column("tenant_id", String(64), nullable=True),
     Column("actor", String(200), nullable=False),

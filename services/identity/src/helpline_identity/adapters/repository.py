@@ -50,8 +50,9 @@ class TenantRepository:
 
     async def get(self, tenant_id: str) -> Tenant | None:
         """The tenant, deleted ones included."""
-        row = (await self._session.execute(
-            select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+        row = (
+            await self._session.execute(select(tenants).where(tenants.c.tenant_id == tenant_id))
+        ).first()
         return Tenant(**row._mapping) if row else None
 
     async def add(self, tenant: Tenant) -> None:
@@ -61,19 +62,23 @@ class TenantRepository:
     async def save(self, tenant: Tenant) -> None:
         """Store a tenant's new state."""
         await self._session.execute(
-            update(tenants).where(tenants.c.tenant_id == tenant.tenant_id)
-            .values(state=tenant.state, name=tenant.name, changed_at=tenant.changed_at))
+            update(tenants)
+            .where(tenants.c.tenant_id == tenant.tenant_id)
+            .values(state=tenant.state, name=tenant.name, changed_at=tenant.changed_at)
+        )
 
     async def all_active(self) -> list[Tenant]:
         """Every tenant that is not deleted."""
         rows = await self._session.execute(
-            select(tenants).where(tenants.c.state != "deleted").order_by(tenants.c.tenant_id))
+            select(tenants).where(tenants.c.state != "deleted").order_by(tenants.c.tenant_id)
+        )
         return [Tenant(**row._mapping) for row in rows]
 
     async def unavailable(self) -> list[str]:
         """Ids of suspended and deleted tenants."""
         rows = await self._session.execute(
-            select(tenants.c.tenant_id).where(tenants.c.state != "active"))
+            select(tenants.c.tenant_id).where(tenants.c.state != "active")
+        )
         return [row.tenant_id for row in rows]
 
     async def purge_contents(self, tenant_id: str) -> None:
@@ -90,39 +95,55 @@ class UserRepository:
 
     async def get(self, tenant_id: str, user_id: str) -> User | None:
         """The user of this tenant."""
-        row = (await self._session.execute(select(users).where(
-            users.c.tenant_id == tenant_id, users.c.user_id == user_id))).first()
+        row = (
+            await self._session.execute(
+                select(users).where(users.c.tenant_id == tenant_id, users.c.user_id == user_id)
+            )
+        ).first()
         return _user(row) if row else None
 
     async def by_email(self, tenant_id: str, email: str) -> User | None:
         """The user of this tenant with this email (compared case-insensitively)."""
-        row = (await self._session.execute(select(users).where(
-            users.c.tenant_id == tenant_id, users.c.email == email.lower()))).first()
+        row = (
+            await self._session.execute(
+                select(users).where(users.c.tenant_id == tenant_id, users.c.email == email.lower())
+            )
+        ).first()
         return _user(row) if row else None
 
     async def add(self, user: User) -> None:
         """Store a new user."""
-        await self._session.execute(insert(users).values(**asdict(replace(
-            user, email=user.email.lower(), teams=list(user.teams)))))  # type: ignore[arg-type]
+        await self._session.execute(
+            insert(users).values(
+                **asdict(
+                    replace(user, email=user.email.lower(), teams=list(user.teams))  # type: ignore[arg-type]
+                )
+            )
+        )
 
     async def save(self, user: User) -> None:
         """Store a user's new values."""
         values = asdict(user)
         values["teams"] = list(user.teams)
         values["email"] = user.email.lower()
-        await self._session.execute(update(users).where(
-            users.c.tenant_id == user.tenant_id, users.c.user_id == user.user_id).values(**values))
+        await self._session.execute(
+            update(users)
+            .where(users.c.tenant_id == user.tenant_id, users.c.user_id == user.user_id)
+            .values(**values)
+        )
 
     async def of_tenant(self, tenant_id: str) -> list[User]:
         """Every user of the tenant, by name."""
         rows = await self._session.execute(
-            select(users).where(users.c.tenant_id == tenant_id).order_by(users.c.name))
+            select(users).where(users.c.tenant_id == tenant_id).order_by(users.c.name)
+        )
         return [_user(row) for row in rows]
 
     async def deactivated_since(self, since: datetime) -> list[tuple[str, str]]:
         """(tenant, user) of every user deactivated at or after ``since``."""
         rows = await self._session.execute(
-            select(users.c.tenant_id, users.c.user_id).where(users.c.deactivated_at >= since))
+            select(users.c.tenant_id, users.c.user_id).where(users.c.deactivated_at >= since)
+        )
         return [(row.tenant_id, row.user_id) for row in rows]
 
 
@@ -134,8 +155,11 @@ class TeamRepository:
 
     async def get(self, tenant_id: str, team_id: str) -> Team | None:
         """The team of this tenant."""
-        row = (await self._session.execute(select(teams).where(
-            teams.c.tenant_id == tenant_id, teams.c.team_id == team_id))).first()
+        row = (
+            await self._session.execute(
+                select(teams).where(teams.c.tenant_id == tenant_id, teams.c.team_id == team_id)
+            )
+        ).first()
         return Team(**row._mapping) if row else None
 
     async def add(self, team: Team) -> None:
@@ -144,13 +168,17 @@ class TeamRepository:
 
     async def remove(self, team: Team) -> None:
         """Delete a team."""
-        await self._session.execute(delete(teams).where(
-            teams.c.tenant_id == team.tenant_id, teams.c.team_id == team.team_id))
+        await self._session.execute(
+            delete(teams).where(
+                teams.c.tenant_id == team.tenant_id, teams.c.team_id == team.team_id
+            )
+        )
 
     async def of_tenant(self, tenant_id: str) -> list[Team]:
         """Every team of the tenant."""
         rows = await self._session.execute(
-            select(teams).where(teams.c.tenant_id == tenant_id).order_by(teams.c.name))
+            select(teams).where(teams.c.tenant_id == tenant_id).order_by(teams.c.name)
+        )
         return [Team(**row._mapping) for row in rows]
 
 
@@ -168,38 +196,55 @@ class ApiKeyRepository:
 
     async def get(self, tenant_id: str, key_id: str) -> ApiKey | None:
         """The key of this tenant."""
-        row = (await self._session.execute(select(api_keys).where(
-            api_keys.c.tenant_id == tenant_id, api_keys.c.key_id == key_id))).first()
+        row = (
+            await self._session.execute(
+                select(api_keys).where(
+                    api_keys.c.tenant_id == tenant_id, api_keys.c.key_id == key_id
+                )
+            )
+        ).first()
         return _key(row) if row else None
 
     async def by_hash(self, key_hash: str) -> ApiKey | None:
         """The key whose secret hashes to ``key_hash``."""
-        row = (await self._session.execute(
-            select(api_keys).where(api_keys.c.key_hash == key_hash))).first()
+        row = (
+            await self._session.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))
+        ).first()
         return _key(row) if row else None
 
     async def of_tenant(self, tenant_id: str) -> list[ApiKey]:
         """The tenant's keys, newest first."""
-        rows = await self._session.execute(select(api_keys).where(
-            api_keys.c.tenant_id == tenant_id).order_by(api_keys.c.created_at.desc()))
+        rows = await self._session.execute(
+            select(api_keys)
+            .where(api_keys.c.tenant_id == tenant_id)
+            .order_by(api_keys.c.created_at.desc())
+        )
         return [_key(row) for row in rows]
 
     async def mark(self, key_id: str, **values: datetime) -> None:
         """Set ``revoked_at`` or ``last_used_at``."""
         await self._session.execute(
-            update(api_keys).where(api_keys.c.key_id == key_id).values(**values))
+            update(api_keys).where(api_keys.c.key_id == key_id).values(**values)
+        )
 
     async def revoked_since(self, since: datetime) -> list[str]:
         """Ids of keys revoked at or after ``since``."""
         rows = await self._session.execute(
-            select(api_keys.c.key_id).where(api_keys.c.revoked_at >= since))
+            select(api_keys.c.key_id).where(api_keys.c.revoked_at >= since)
+        )
         return [row.key_id for row in rows]
 
     async def revoke_for_user(self, tenant_id: str, user_id: str, now: datetime) -> None:
         """Revoke every key bound to a user."""
-        await self._session.execute(update(api_keys).where(
-            api_keys.c.tenant_id == tenant_id, api_keys.c.user_id == user_id,
-            api_keys.c.revoked_at.is_(None)).values(revoked_at=now))
+        await self._session.execute(
+            update(api_keys)
+            .where(
+                api_keys.c.tenant_id == tenant_id,
+                api_keys.c.user_id == user_id,
+                api_keys.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
 
 
 class RefreshTokenRepository:
@@ -214,26 +259,40 @@ class RefreshTokenRepository:
 
     async def by_hash(self, token_hash: str) -> RefreshToken | None:
         """The token whose secret hashes to ``token_hash``."""
-        row = (await self._session.execute(select(refresh_tokens).where(
-            refresh_tokens.c.token_hash == token_hash).with_for_update())).first()
+        row = (
+            await self._session.execute(
+                select(refresh_tokens)
+                .where(refresh_tokens.c.token_hash == token_hash)
+                .with_for_update()
+            )
+        ).first()
         return RefreshToken(**row._mapping) if row else None
 
     async def mark_used(self, token_id: str, now: datetime) -> None:
         """Record that the token was exchanged."""
-        await self._session.execute(update(refresh_tokens).where(
-            refresh_tokens.c.token_id == token_id).values(used_at=now))
+        await self._session.execute(
+            update(refresh_tokens).where(refresh_tokens.c.token_id == token_id).values(used_at=now)
+        )
 
     async def revoke_family(self, family_id: str, now: datetime) -> None:
         """Revoke every token of the family."""
-        await self._session.execute(update(refresh_tokens).where(
-            refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=now))
+        await self._session.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
 
     async def revoke_for_user(self, tenant_id: str, user_id: str, now: datetime) -> None:
         """Revoke every refresh token of a user."""
-        await self._session.execute(update(refresh_tokens).where(
-            refresh_tokens.c.tenant_id == tenant_id, refresh_tokens.c.user_id == user_id,
-            refresh_tokens.c.revoked_at.is_(None)).values(revoked_at=now))
+        await self._session.execute(
+            update(refresh_tokens)
+            .where(
+                refresh_tokens.c.tenant_id == tenant_id,
+                refresh_tokens.c.user_id == user_id,
+                refresh_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
 
 
 class SigningKeyRepository:
@@ -254,12 +313,14 @@ class SigningKeyRepository:
     async def retire(self, kids: Sequence[str], at: datetime) -> None:
         """Set when these keys leave the JWKS."""
         await self._session.execute(
-            update(signing_keys).where(signing_keys.c.kid.in_(kids)).values(retire_at=at))
+            update(signing_keys).where(signing_keys.c.kid.in_(kids)).values(retire_at=at)
+        )
 
     async def remove_retired(self, now: datetime) -> int:
         """Delete keys whose retirement has passed; how many."""
         result = await self._session.execute(
-            delete(signing_keys).where(signing_keys.c.retire_at < now))
+            delete(signing_keys).where(signing_keys.c.retire_at < now)
+        )
         return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -275,8 +336,9 @@ class OidcStateRepository:
 
     async def take(self, state: str) -> dict[str, Any] | None:
         """Return and forget the sign-in of ``state``."""
-        row = (await self._session.execute(
-            select(oidc_states).where(oidc_states.c.state == state))).first()
+        row = (
+            await self._session.execute(select(oidc_states).where(oidc_states.c.state == state))
+        ).first()
         if row is None:
             return None
         await self._session.execute(delete(oidc_states).where(oidc_states.c.state == state))
@@ -295,12 +357,16 @@ class OidcCodeRepository:
 
     async def take(self, code_sha256: str) -> dict[str, Any] | None:
         """Return and forget the sign-in of a code."""
-        row = (await self._session.execute(
-            select(oidc_codes).where(oidc_codes.c.code_sha256 == code_sha256))).first()
+        row = (
+            await self._session.execute(
+                select(oidc_codes).where(oidc_codes.c.code_sha256 == code_sha256)
+            )
+        ).first()
         if row is None:
             return None
         await self._session.execute(
-            delete(oidc_codes).where(oidc_codes.c.code_sha256 == code_sha256))
+            delete(oidc_codes).where(oidc_codes.c.code_sha256 == code_sha256)
+        )
         return dict(row._mapping)
 
     async def purge(self, before: datetime) -> None:
@@ -322,24 +388,40 @@ class AuditRepository:
 
     async def failures(self, target: str, since: datetime) -> list[datetime]:
         """When logins to the account ``target`` failed since ``since``."""
-        rows = await self._session.execute(select(audit_log.c.at).where(
-            audit_log.c.action == "login", audit_log.c.outcome == "failed",
-            audit_log.c.target == target, audit_log.c.at >= since))
+        rows = await self._session.execute(
+            select(audit_log.c.at).where(
+                audit_log.c.action == "login",
+                audit_log.c.outcome == "failed",
+                audit_log.c.target == target,
+                audit_log.c.at >= since,
+            )
+        )
         return [row.at for row in rows]
 
     async def search(
-        self, tenant_id: str | None, *, limit: int, before_id: int | None = None,
-        actor: str | None = None, action: str | None = None, target: str | None = None,
-        since: datetime | None = None, until: datetime | None = None,
+        self,
+        tenant_id: str | None,
+        *,
+        limit: int,
+        before_id: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         outcome: str | None = None,
     ) -> list[AuditEntry]:
         """Entries matching every given filter, newest first, older than ``before_id``."""
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         filters = [
-            (tenant_id, audit_log.c.tenant_id.__eq__), (before_id, audit_log.c.id.__lt__),
-            (actor, audit_log.c.actor.__eq__), (action, audit_log.c.action.__eq__),
-            (target, audit_log.c.target.__eq__), (since, audit_log.c.at.__ge__),
-            (until, audit_log.c.at.__lt__), (outcome, audit_log.c.outcome.__eq__),
+            (tenant_id, audit_log.c.tenant_id.__eq__),
+            (before_id, audit_log.c.id.__lt__),
+            (actor, audit_log.c.actor.__eq__),
+            (action, audit_log.c.action.__eq__),
+            (target, audit_log.c.target.__eq__),
+            (since, audit_log.c.at.__ge__),
+            (until, audit_log.c.at.__lt__),
+            (outcome, audit_log.c.outcome.__eq__),
         ]
         for value, condition in filters:
             if value is not None:

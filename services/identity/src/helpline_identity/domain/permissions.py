@@ -12,8 +12,15 @@ from helpline_identity.domain.model import Role
 from helpline_shared.permissions import allows
 
 Action = Literal[
-    "tenants.manage", "signing_keys.manage", "service_keys.manage", "users.manage", "users.read",
-    "teams.manage", "teams.read", "api_keys.manage", "audit.read",
+    "tenants.manage",
+    "signing_keys.manage",
+    "service_keys.manage",
+    "users.manage",
+    "users.read",
+    "teams.manage",
+    "teams.read",
+    "api_keys.manage",
+    "audit.read",
 ]
 """The permissions identity's use cases check (names of ``helpline_shared.permissions``)."""
 
@@ -36,8 +43,9 @@ def allowed(caller: Caller, action: Action) -> bool:
     if caller.kind == "operator":
         return allows(role=None, scopes=frozenset(), permission=action, operator=True)
     if caller.kind == "person":
-        return caller.role is not None and allows(role=caller.role, scopes=frozenset(),
-                                                  permission=action)
+        return caller.role is not None and allows(
+            role=caller.role, scopes=frozenset(), permission=action
+        )
     return allows(role=None, scopes=caller.scopes, permission=action)
 
 

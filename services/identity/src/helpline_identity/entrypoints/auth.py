@@ -42,19 +42,27 @@ class Authenticator:
             key = await keys.authenticate_api_key(self.unit_of_work(), bearer, now)
             if key.service:
                 raise Forbidden("a service key acts at the other services, not at identity")
-            return Caller(kind="integration", tenant_id=key.tenant_id, user_id=key.user_id,
-                          scopes=frozenset(key.scopes), credential_id=key.key_id)
-        if self.operator_key_sha256 and hmac.compare_digest(hash_secret(bearer),
-                                                            self.operator_key_sha256):
+            return Caller(
+                kind="integration",
+                tenant_id=key.tenant_id,
+                user_id=key.user_id,
+                scopes=frozenset(key.scopes),
+                credential_id=key.key_id,
+            )
+        if self.operator_key_sha256 and hmac.compare_digest(
+            hash_secret(bearer), self.operator_key_sha256
+        ):
             return Caller(kind="operator", tenant_id=None, credential_id="operator")
         try:
             kid = token_kid(bearer)
-            published = {jwk["kid"]: jwk for jwk in
-                         await keys.published_keys(self.unit_of_work(), now)}
+            published = {
+                jwk["kid"]: jwk for jwk in await keys.published_keys(self.unit_of_work(), now)
+            }
             if kid not in published:
                 raise InvalidCredentials("unknown signing key")
-            principal = decode_access_token(bearer, jwt.PyJWK(published[kid]),
-                                            issuer=self.issuer, audience=self.audience)
+            principal = decode_access_token(
+                bearer, jwt.PyJWK(published[kid]), issuer=self.issuer, audience=self.audience
+            )
         except InvalidCredential as error:
             raise InvalidCredentials(str(error)) from error
         async with self.unit_of_work() as uow:
@@ -62,9 +70,14 @@ class Authenticator:
             tenant = await uow.tenants.get(principal.tenant_id)
         if user is None or not user.active or tenant is None or tenant.state != "active":
             raise InvalidCredentials("the account or its tenant is not active")
-        return Caller(kind="person", tenant_id=user.tenant_id, user_id=user.user_id,
-                      role=user.role, teams=frozenset(user.teams),
-                      credential_id=principal.credential_id)
+        return Caller(
+            kind="person",
+            tenant_id=user.tenant_id,
+            user_id=user.user_id,
+            role=user.role,
+            teams=frozenset(user.teams),
+            credential_id=principal.credential_id,
+        )
 
     async def context(self, request: Request) -> Context:
         """The request's context, its caller required; kept on ``request.state`` for auditing."""
@@ -81,9 +94,16 @@ class Authenticator:
             try:
                 context = await self.context(request)
             except InvalidCredentials as error:
-                await audit_apart(self.unit_of_work, request.state.context, "credential.refused",
-                                  tenant_id=None, target=f"{request.method} {request.url.path}",
-                                  outcome="failed", permission=action, reason=str(error)[:200])
+                await audit_apart(
+                    self.unit_of_work,
+                    request.state.context,
+                    "credential.refused",
+                    tenant_id=None,
+                    target=f"{request.method} {request.url.path}",
+                    outcome="failed",
+                    permission=action,
+                    reason=str(error)[:200],
+                )
                 raise
             if context.caller is not None:
                 require(context.caller, action)
@@ -99,9 +119,11 @@ class Authenticator:
     async def resolve(self, request: Request, *, required: bool) -> Context:
         """The request's context, its caller resolved when a bearer is present."""
         now = self.clock()
-        context = Context(now=now, request_id=request.headers.get("x-request-id")
-                          or uuid.uuid4().hex,
-                          source=request.client.host if request.client else None)
+        context = Context(
+            now=now,
+            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+            source=request.client.host if request.client else None,
+        )
         request.state.context = context
         credentials = await _bearer(request)
         if credentials is None:
@@ -109,7 +131,8 @@ class Authenticator:
                 raise InvalidCredentials("a bearer credential is required")
             return context
         caller = await self.caller(credentials.credentials, now)
-        context = Context(now=now, caller=caller, request_id=context.request_id,
-                          source=context.source)
+        context = Context(
+            now=now, caller=caller, request_id=context.request_id, source=context.source
+        )
         request.state.context = context
         return context

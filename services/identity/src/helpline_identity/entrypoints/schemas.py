@@ -19,8 +19,9 @@ def _known_scope(scope: str) -> str:
     return scope
 
 
-Scope = Annotated[str, AfterValidator(_known_scope),
-                  WithJsonSchema({"type": "string", "enum": list(SCOPES)})]
+Scope = Annotated[
+    str, AfterValidator(_known_scope), WithJsonSchema({"type": "string", "enum": list(SCOPES)})
+]
 """A scope of the permission matrix (``helpline_shared.permissions.SCOPES``)."""
 
 
@@ -57,8 +58,12 @@ class TenantOut(BaseModel):
     @classmethod
     def of(cls, tenant: Tenant) -> "TenantOut":
         """From the domain value."""
-        return cls(tenant_id=tenant.tenant_id, name=tenant.name, state=tenant.state,
-                   created_at=tenant.created_at)
+        return cls(
+            tenant_id=tenant.tenant_id,
+            name=tenant.name,
+            state=tenant.state,
+            created_at=tenant.created_at,
+        )
 
 
 class UserIn(Strict):
@@ -95,8 +100,14 @@ class UserOut(BaseModel):
     @classmethod
     def of(cls, user: User) -> "UserOut":
         """From the domain value."""
-        return cls(user_id=user.user_id, name=user.name, email=user.email, role=user.role,
-                   teams=list(user.teams), active=user.active)
+        return cls(
+            user_id=user.user_id,
+            name=user.name,
+            email=user.email,
+            role=user.role,
+            teams=list(user.teams),
+            active=user.active,
+        )
 
 
 class TeamIn(Strict):
@@ -143,9 +154,17 @@ class ApiKeyOut(BaseModel):
     @classmethod
     def of(cls, key: ApiKey) -> "ApiKeyOut":
         """From the domain value."""
-        return cls(id=key.key_id, name=key.name, prefix=key.prefix, scopes=list(key.scopes),
-                   user_id=key.user_id, created_at=key.created_at, expires_at=key.expires_at,
-                   last_used_at=key.last_used_at, revoked_at=key.revoked_at)
+        return cls(
+            id=key.key_id,
+            name=key.name,
+            prefix=key.prefix,
+            scopes=list(key.scopes),
+            user_id=key.user_id,
+            created_at=key.created_at,
+            expires_at=key.expires_at,
+            last_used_at=key.last_used_at,
+            revoked_at=key.revoked_at,
+        )
 
 
 class ApiKeyCreatedOut(BaseModel):
@@ -189,9 +208,15 @@ class ServiceKeyOut(BaseModel):
     @classmethod
     def of(cls, key: ApiKey) -> "ServiceKeyOut":
         """From the domain value."""
-        return cls(id=key.key_id, prefix=key.prefix, service=key.service or key.name,
-                   scopes=list(key.scopes), created_at=key.created_at,
-                   last_used_at=key.last_used_at, revoked_at=key.revoked_at)
+        return cls(
+            id=key.key_id,
+            prefix=key.prefix,
+            service=key.service or key.name,
+            scopes=list(key.scopes),
+            created_at=key.created_at,
+            last_used_at=key.last_used_at,
+            revoked_at=key.revoked_at,
+        )
 
 
 class LoginIn(Strict):
@@ -263,9 +288,17 @@ class AuditOut(BaseModel):
     @classmethod
     def of(cls, entry: AuditEntry) -> "AuditOut":
         """From the domain value."""
-        return cls(id=entry.entry_id or 0, at=entry.at, actor=entry.actor, action=entry.action,
-                   target=entry.target, outcome=entry.outcome, request_id=entry.request_id,
-                   source=entry.source, detail=entry.detail)
+        return cls(
+            id=entry.entry_id or 0,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            target=entry.target,
+            outcome=entry.outcome,
+            request_id=entry.request_id,
+            source=entry.source,
+            detail=entry.detail,
+        )
 
 
 class AuditPage(BaseModel):

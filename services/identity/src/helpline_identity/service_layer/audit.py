@@ -9,16 +9,34 @@ from helpline_shared.envelope import Envelope
 from helpline_shared.events import AuditRecorded
 
 
-async def search(uow: IdentityUnitOfWork, context: Context, tenant_id: str, *, limit: int,
-                 before_id: int | None, actor: str | None, action: str | None,
-                 target: str | None, since: datetime | None,
-                 until: datetime | None, outcome: str | None = None) -> list[AuditEntry]:
+async def search(
+    uow: IdentityUnitOfWork,
+    context: Context,
+    tenant_id: str,
+    *,
+    limit: int,
+    before_id: int | None,
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    outcome: str | None = None,
+) -> list[AuditEntry]:
     """The tenant's entries matching the filters, newest first (admin)."""
     permit(context, "audit.read", tenant_id)
     async with uow:
-        return await uow.audit.search(tenant_id, limit=limit, before_id=before_id, actor=actor,
-                                      action=action, target=target, since=since, until=until,
-                                      outcome=outcome)
+        return await uow.audit.search(
+            tenant_id,
+            limit=limit,
+            before_id=before_id,
+            actor=actor,
+            action=action,
+            target=target,
+            since=since,
+            until=until,
+            outcome=outcome,
+        )
 
 
 async def purge(uow: IdentityUnitOfWork, before: datetime) -> int:
@@ -40,9 +58,17 @@ async def on_audit_recorded(envelope: Envelope, uow: IdentityUnitOfWork) -> None
     async with uow:
         if not await uow.claim_event(CONSUMER, envelope.id):
             return
-        await uow.audit.add(AuditEntry(
-            actor=event.actor, action=event.action, at=event.occurred_at,
-            tenant_id=event.tenant_id, target=event.target, outcome=event.outcome,
-            request_id=event.request_id, source=event.source,
-            detail={**event.detail, "service": event.service}))
+        await uow.audit.add(
+            AuditEntry(
+                actor=event.actor,
+                action=event.action,
+                at=event.occurred_at,
+                tenant_id=event.tenant_id,
+                target=event.target,
+                outcome=event.outcome,
+                request_id=event.request_id,
+                source=event.source,
+                detail={**event.detail, "service": event.service},
+            )
+        )
         await uow.commit()

@@ -33,21 +33,45 @@ class Context:
             return f"api_key:{caller.credential_id}"
         return "operator"
 
-    def entry(self, action: str, *, tenant_id: str | None, target: str | None = None,
-              outcome: str = "ok", actor: str | None = None, **detail: str) -> AuditEntry:
+    def entry(
+        self,
+        action: str,
+        *,
+        tenant_id: str | None,
+        target: str | None = None,
+        outcome: str = "ok",
+        actor: str | None = None,
+        **detail: str,
+    ) -> AuditEntry:
         """An audit entry of this request (``actor``: who signed in, before a caller exists)."""
-        return AuditEntry(actor=actor or self.actor, action=action, at=self.now,
-                          tenant_id=tenant_id, target=target, outcome=outcome,  # type: ignore[arg-type]
-                          request_id=self.request_id, source=self.source, detail=detail)
+        return AuditEntry(
+            actor=actor or self.actor,
+            action=action,
+            at=self.now,
+            tenant_id=tenant_id,
+            target=target,
+            outcome=outcome,  # type: ignore[arg-type]
+            request_id=self.request_id,
+            source=self.source,
+            detail=detail,
+        )
 
 
-async def audit_apart(unit_of_work: UnitOfWorkFactory, context: Context, action: str, *,
-                      tenant_id: str | None, target: str | None, outcome: str,
-                      **detail: str) -> None:
+async def audit_apart(
+    unit_of_work: UnitOfWorkFactory,
+    context: Context,
+    action: str,
+    *,
+    tenant_id: str | None,
+    target: str | None,
+    outcome: str,
+    **detail: str,
+) -> None:
     """Record a failure or denial in its own transaction (the request's own is rolled back)."""
     async with unit_of_work() as uow:
-        await uow.audit.add(context.entry(action, tenant_id=tenant_id, target=target,
-                                          outcome=outcome, **detail))
+        await uow.audit.add(
+            context.entry(action, tenant_id=tenant_id, target=target, outcome=outcome, **detail)
+        )
         await uow.commit()
 
 

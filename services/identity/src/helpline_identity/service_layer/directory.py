@@ -29,8 +29,13 @@ class FirstAdmin:
     password: str | None
 
 
-async def create_tenant(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
-                        name: str, admin: FirstAdmin | None = None) -> Tenant:
+async def create_tenant(
+    uow: IdentityUnitOfWork,
+    context: Context,
+    tenant_id: str,
+    name: str,
+    admin: FirstAdmin | None = None,
+) -> Tenant:
     """Create a tenant, with its first admin if given (operator only)."""
     permit(context, "tenants.manage", tenant_id)
     async with uow:
@@ -39,12 +44,22 @@ async def create_tenant(uow: IdentityUnitOfWork, context: Context, tenant_id: st
         tenant = Tenant(tenant_id, name, "active", context.now, context.now)
         await uow.tenants.add(tenant)
         uow.publish(TenantCreated(tenant_id=tenant_id, name=name, occurred_at=context.now))
-        await uow.audit.add(context.entry("tenant.create", tenant_id=tenant_id,
-                                          target=f"tenant:{tenant_id}"))
+        await uow.audit.add(
+            context.entry("tenant.create", tenant_id=tenant_id, target=f"tenant:{tenant_id}")
+        )
         if admin is not None:
-            await add_user(uow, context, User(
-                tenant_id, uuid.uuid4().hex, admin.name, admin.email.lower(), "admin",
-                password_hash=hash_password(admin.password) if admin.password else None))
+            await add_user(
+                uow,
+                context,
+                User(
+                    tenant_id,
+                    uuid.uuid4().hex,
+                    admin.name,
+                    admin.email.lower(),
+                    "admin",
+                    password_hash=hash_password(admin.password) if admin.password else None,
+                ),
+            )
         await uow.commit()
     return tenant
 
@@ -56,8 +71,9 @@ async def list_tenants(uow: IdentityUnitOfWork, context: Context) -> list[Tenant
         return await uow.tenants.all_active()
 
 
-async def set_tenant_state(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
-                           state: str) -> Tenant:
+async def set_tenant_state(
+    uow: IdentityUnitOfWork, context: Context, tenant_id: str, state: str
+) -> Tenant:
     """Suspend, resume (``active``) or delete a tenant (operator only)."""
     permit(context, "tenants.manage", tenant_id)
     async with uow:
@@ -71,21 +87,37 @@ async def set_tenant_state(uow: IdentityUnitOfWork, context: Context, tenant_id:
         elif state == "deleted":
             await uow.tenants.purge_contents(tenant_id)
             uow.publish(TenantDeleted(tenant_id=tenant_id, occurred_at=context.now))
-        await uow.audit.add(context.entry(f"tenant.{state}", tenant_id=tenant_id,
-                                          target=f"tenant:{tenant_id}"))
+        await uow.audit.add(
+            context.entry(f"tenant.{state}", tenant_id=tenant_id, target=f"tenant:{tenant_id}")
+        )
         await uow.commit()
     return tenant
 
 
 def _user_event(user: User, context: Context) -> UserUpdated:
-    return UserUpdated(tenant_id=user.tenant_id, user_id=user.user_id, name=user.name,
-                       email=user.email, role=user.role, teams=user.teams, active=user.active,
-                       occurred_at=context.now)
+    return UserUpdated(
+        tenant_id=user.tenant_id,
+        user_id=user.user_id,
+        name=user.name,
+        email=user.email,
+        role=user.role,
+        teams=user.teams,
+        active=user.active,
+        occurred_at=context.now,
+    )
 
 
-async def create_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str, *, name: str,
-                      email: str, role: Role, teams: tuple[str, ...],
-                      password: str | None) -> User:
+async def create_user(
+    uow: IdentityUnitOfWork,
+    context: Context,
+    tenant_id: str,
+    *,
+    name: str,
+    email: str,
+    role: Role,
+    teams: tuple[str, ...],
+    password: str | None,
+) -> User:
     """Create a person in the tenant (admin)."""
     permit(context, "users.manage", tenant_id)
     async with uow:
@@ -93,8 +125,15 @@ async def create_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
         if await uow.users.by_email(tenant_id, email) is not None:
             raise Conflict(f"a user with email {email} exists")
         await _known_teams(uow, tenant_id, teams)
-        user = User(tenant_id, uuid.uuid4().hex, name, email.lower(), role, teams,
-                    password_hash=hash_password(password) if password else None)
+        user = User(
+            tenant_id,
+            uuid.uuid4().hex,
+            name,
+            email.lower(),
+            role,
+            teams,
+            password_hash=hash_password(password) if password else None,
+        )
         await add_user(uow, context, user)
         await uow.commit()
     return user
@@ -103,11 +142,22 @@ async def create_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
 async def add_user(uow: IdentityUnitOfWork, context: Context, user: User) -> None:
     """Store a new person, publish ``UserCreated`` and audit it (inside ``uow``)."""
     await uow.users.add(user)
-    uow.publish(UserCreated(tenant_id=user.tenant_id, user_id=user.user_id, name=user.name,
-                            email=user.email, role=user.role, teams=user.teams,
-                            occurred_at=context.now))
-    await uow.audit.add(context.entry("user.create", tenant_id=user.tenant_id,
-                                      target=f"user:{user.user_id}", role=user.role))
+    uow.publish(
+        UserCreated(
+            tenant_id=user.tenant_id,
+            user_id=user.user_id,
+            name=user.name,
+            email=user.email,
+            role=user.role,
+            teams=user.teams,
+            occurred_at=context.now,
+        )
+    )
+    await uow.audit.add(
+        context.entry(
+            "user.create", tenant_id=user.tenant_id, target=f"user:{user.user_id}", role=user.role
+        )
+    )
 
 
 async def _known_teams(uow: IdentityUnitOfWork, tenant_id: str, teams: tuple[str, ...]) -> None:
@@ -116,10 +166,19 @@ async def _known_teams(uow: IdentityUnitOfWork, tenant_id: str, teams: tuple[str
             raise NotFound(f"team {team_id} not found")
 
 
-async def update_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str, user_id: str,
-                      *, name: str | None = None, email: str | None = None,
-                      role: Role | None = None, teams: tuple[str, ...] | None = None,
-                      password: str | None = None, active: bool | None = None) -> User:
+async def update_user(
+    uow: IdentityUnitOfWork,
+    context: Context,
+    tenant_id: str,
+    user_id: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    role: Role | None = None,
+    teams: tuple[str, ...] | None = None,
+    password: str | None = None,
+    active: bool | None = None,
+) -> User:
     """Change a person (admin); deactivating revokes their refresh tokens and keys."""
     permit(context, "users.manage", tenant_id)
     async with uow:
@@ -127,30 +186,42 @@ async def update_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
         user = await uow.users.get(tenant_id, user_id)
         if user is None:
             raise NotFound("user not found")
-        if email is not None and email.lower() != user.email and (
-                await uow.users.by_email(tenant_id, email) is not None):
+        if (
+            email is not None
+            and email.lower() != user.email
+            and (await uow.users.by_email(tenant_id, email) is not None)
+        ):
             raise Conflict(f"a user with email {email} exists")
         if teams is not None:
             await _known_teams(uow, tenant_id, teams)
         deactivating = active is False and user.active
         user = replace(
-            user, name=name or user.name, email=(email or user.email).lower(),
-            role=role or user.role, teams=user.teams if teams is None else teams,
+            user,
+            name=name or user.name,
+            email=(email or user.email).lower(),
+            role=role or user.role,
+            teams=user.teams if teams is None else teams,
             active=user.active if active is None else active,
             password_hash=hash_password(password) if password else user.password_hash,
-            deactivated_at=context.now if deactivating else (
-                None if active else user.deactivated_at),
+            deactivated_at=context.now
+            if deactivating
+            else (None if active else user.deactivated_at),
         )
         await uow.users.save(user)
         if deactivating:
             await uow.refresh_tokens.revoke_for_user(tenant_id, user_id, context.now)
             await uow.api_keys.revoke_for_user(tenant_id, user_id, context.now)
-            uow.publish(UserDeactivated(tenant_id=tenant_id, user_id=user_id,
-                                        occurred_at=context.now))
+            uow.publish(
+                UserDeactivated(tenant_id=tenant_id, user_id=user_id, occurred_at=context.now)
+            )
         uow.publish(_user_event(user, context))
-        await uow.audit.add(context.entry(
-            "user.deactivate" if deactivating else "user.update", tenant_id=tenant_id,
-            target=f"user:{user_id}"))
+        await uow.audit.add(
+            context.entry(
+                "user.deactivate" if deactivating else "user.update",
+                tenant_id=tenant_id,
+                target=f"user:{user_id}",
+            )
+        )
         await uow.commit()
     return user
 
@@ -159,12 +230,14 @@ async def list_users(uow: IdentityUnitOfWork, context: Context, tenant_id: str) 
     """The users the caller may see: all (admin, keys), their teams' (lead), themself (agent)."""
     caller = permit(context, "users.read", tenant_id)
     async with uow:
-        return [user for user in await uow.users.of_tenant(tenant_id)
-                if may_see_user(caller, user.user_id, user.teams)]
+        return [
+            user
+            for user in await uow.users.of_tenant(tenant_id)
+            if may_see_user(caller, user.user_id, user.teams)
+        ]
 
 
-async def get_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
-                   user_id: str) -> User:
+async def get_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str, user_id: str) -> User:
     """One user, if the caller may see them."""
     caller = permit(context, "users.read", tenant_id)
     async with uow:
@@ -174,8 +247,9 @@ async def get_user(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
     return user
 
 
-async def create_team(uow: IdentityUnitOfWork, context: Context, tenant_id: str, team_id: str,
-                      name: str) -> Team:
+async def create_team(
+    uow: IdentityUnitOfWork, context: Context, tenant_id: str, team_id: str, name: str
+) -> Team:
     """Create a team (admin)."""
     permit(context, "teams.manage", tenant_id)
     async with uow:
@@ -184,16 +258,19 @@ async def create_team(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
             raise Conflict(f"team {team_id} exists")
         team = Team(tenant_id, team_id, name)
         await uow.teams.add(team)
-        uow.publish(TeamChanged(tenant_id=tenant_id, team_id=team_id, name=name,
-                                occurred_at=context.now))
-        await uow.audit.add(context.entry("team.create", tenant_id=tenant_id,
-                                          target=f"team:{team_id}"))
+        uow.publish(
+            TeamChanged(tenant_id=tenant_id, team_id=team_id, name=name, occurred_at=context.now)
+        )
+        await uow.audit.add(
+            context.entry("team.create", tenant_id=tenant_id, target=f"team:{team_id}")
+        )
         await uow.commit()
     return team
 
 
-async def delete_team(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
-                      team_id: str) -> None:
+async def delete_team(
+    uow: IdentityUnitOfWork, context: Context, tenant_id: str, team_id: str
+) -> None:
     """Delete a team and take it off its members (admin)."""
     permit(context, "teams.manage", tenant_id)
     async with uow:
@@ -206,10 +283,18 @@ async def delete_team(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
                 await uow.users.save(changed)
                 uow.publish(_user_event(changed, context))
         await uow.teams.remove(team)
-        uow.publish(TeamChanged(tenant_id=tenant_id, team_id=team_id, name=team.name,
-                                deleted=True, occurred_at=context.now))
-        await uow.audit.add(context.entry("team.delete", tenant_id=tenant_id,
-                                          target=f"team:{team_id}"))
+        uow.publish(
+            TeamChanged(
+                tenant_id=tenant_id,
+                team_id=team_id,
+                name=team.name,
+                deleted=True,
+                occurred_at=context.now,
+            )
+        )
+        await uow.audit.add(
+            context.entry("team.delete", tenant_id=tenant_id, target=f"team:{team_id}")
+        )
         await uow.commit()
 
 
@@ -217,5 +302,8 @@ async def list_teams(uow: IdentityUnitOfWork, context: Context, tenant_id: str) 
     """The teams the caller may see."""
     caller = permit(context, "teams.read", tenant_id)
     async with uow:
-        return [team for team in await uow.teams.of_tenant(tenant_id)
-                if may_see_team(caller, team.team_id)]
+        return [
+            team
+            for team in await uow.teams.of_tenant(tenant_id)
+            if may_see_team(caller, team.team_id)
+        ]

@@ -28,9 +28,16 @@ class CreatedKey:
     secret: str
 
 
-async def create_api_key(uow: IdentityUnitOfWork, context: Context, tenant_id: str, *,
-                         name: str, scopes: tuple[str, ...], expires_at: datetime | None,
-                         user_id: str | None) -> CreatedKey:
+async def create_api_key(
+    uow: IdentityUnitOfWork,
+    context: Context,
+    tenant_id: str,
+    *,
+    name: str,
+    scopes: tuple[str, ...],
+    expires_at: datetime | None,
+    user_id: str | None,
+) -> CreatedKey:
     """Create a key with ``scopes`` (admin); bound to a user, it dies with their account."""
     permit(context, "api_keys.manage", tenant_id)
     async with uow:
@@ -39,17 +46,33 @@ async def create_api_key(uow: IdentityUnitOfWork, context: Context, tenant_id: s
             user = await uow.users.get(tenant_id, user_id)
             if user is None or not user.active:
                 raise NotFound("user not found")
-        created = await _issue(uow, context, tenant_id, name=name, scopes=scopes,
-                               expires_at=expires_at, user_id=user_id)
-        uow.publish(ApiKeyCreated(tenant_id=tenant_id, key_id=created.key.key_id,
-                                  prefix=created.key.prefix, scopes=scopes, user_id=user_id,
-                                  expires_at=expires_at, occurred_at=context.now))
+        created = await _issue(
+            uow,
+            context,
+            tenant_id,
+            name=name,
+            scopes=scopes,
+            expires_at=expires_at,
+            user_id=user_id,
+        )
+        uow.publish(
+            ApiKeyCreated(
+                tenant_id=tenant_id,
+                key_id=created.key.key_id,
+                prefix=created.key.prefix,
+                scopes=scopes,
+                user_id=user_id,
+                expires_at=expires_at,
+                occurred_at=context.now,
+            )
+        )
         await uow.commit()
     return created
 
 
-async def create_service_key(uow: IdentityUnitOfWork, context: Context, *, service: str,
-                             scopes: tuple[str, ...]) -> CreatedKey:
+async def create_service_key(
+    uow: IdentityUnitOfWork, context: Context, *, service: str, scopes: tuple[str, ...]
+) -> CreatedKey:
     """Create a key a Helpline service acts with, for the tenant each request names (operator)."""
     permit(context, "service_keys.manage", SERVICE_KEYS)
     async with uow:
@@ -58,21 +81,41 @@ async def create_service_key(uow: IdentityUnitOfWork, context: Context, *, servi
     return created
 
 
-async def _issue(uow: IdentityUnitOfWork, context: Context, tenant_id: str, *, name: str,
-                 scopes: tuple[str, ...], expires_at: datetime | None = None,
-                 user_id: str | None = None) -> CreatedKey:
+async def _issue(
+    uow: IdentityUnitOfWork,
+    context: Context,
+    tenant_id: str,
+    *,
+    name: str,
+    scopes: tuple[str, ...],
+    expires_at: datetime | None = None,
+    user_id: str | None = None,
+) -> CreatedKey:
     """Store a new key (API or service key) as its hash, audited; the caller commits."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise Forbidden(f"unknown scope(s): {', '.join(unknown)}")
     secret, digest = crypto.new_secret(API_KEY_PREFIX)
-    key = ApiKey(tenant_id=tenant_id, key_id=uuid.uuid4().hex, name=name, prefix=secret[:12],
-                 key_hash=digest, scopes=scopes, created_at=context.now, user_id=user_id,
-                 expires_at=expires_at)
+    key = ApiKey(
+        tenant_id=tenant_id,
+        key_id=uuid.uuid4().hex,
+        name=name,
+        prefix=secret[:12],
+        key_hash=digest,
+        scopes=scopes,
+        created_at=context.now,
+        user_id=user_id,
+        expires_at=expires_at,
+    )
     await uow.api_keys.add(key)
-    await uow.audit.add(context.entry(f"{_kind(key)}.create", tenant_id=_audited_tenant(key),
-                                      target=f"{_kind(key)}:{key.key_id}",
-                                      scopes=" ".join(scopes)))
+    await uow.audit.add(
+        context.entry(
+            f"{_kind(key)}.create",
+            tenant_id=_audited_tenant(key),
+            target=f"{_kind(key)}:{key.key_id}",
+            scopes=" ".join(scopes),
+        )
+    )
     return CreatedKey(key, secret)
 
 
@@ -98,8 +141,9 @@ async def list_service_keys(uow: IdentityUnitOfWork, context: Context) -> list[A
         return await uow.api_keys.of_tenant(SERVICE_KEYS)
 
 
-async def revoke_api_key(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
-                         key_id: str) -> None:
+async def revoke_api_key(
+    uow: IdentityUnitOfWork, context: Context, tenant_id: str, key_id: str
+) -> None:
     """Revoke a key (admin); revoking twice is fine."""
     permit(context, "api_keys.manage", tenant_id)
     await _revoke(uow, context, tenant_id, key_id)
@@ -111,8 +155,7 @@ async def revoke_service_key(uow: IdentityUnitOfWork, context: Context, key_id: 
     await _revoke(uow, context, SERVICE_KEYS, key_id)
 
 
-async def _revoke(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
-                  key_id: str) -> None:
+async def _revoke(uow: IdentityUnitOfWork, context: Context, tenant_id: str, key_id: str) -> None:
     async with uow:
         key = await uow.api_keys.get(tenant_id, key_id)
         if key is None:
@@ -120,11 +163,16 @@ async def _revoke(uow: IdentityUnitOfWork, context: Context, tenant_id: str,
         if key.revoked_at is None:
             await uow.api_keys.mark(key_id, revoked_at=context.now)
             if not key.service:
-                uow.publish(ApiKeyRevoked(tenant_id=tenant_id, key_id=key_id,
-                                          occurred_at=context.now))
-            await uow.audit.add(context.entry(f"{_kind(key)}.revoke",
-                                              tenant_id=_audited_tenant(key),
-                                              target=f"{_kind(key)}:{key_id}"))
+                uow.publish(
+                    ApiKeyRevoked(tenant_id=tenant_id, key_id=key_id, occurred_at=context.now)
+                )
+            await uow.audit.add(
+                context.entry(
+                    f"{_kind(key)}.revoke",
+                    tenant_id=_audited_tenant(key),
+                    target=f"{_kind(key)}:{key_id}",
+                )
+            )
         await uow.commit()
 
 
@@ -164,9 +212,11 @@ class Revocations:
 async def revocations(uow: IdentityUnitOfWork, now: datetime, horizon: timedelta) -> Revocations:
     """Unavailable tenants, and users and keys revoked within ``horizon`` (a token's lifetime)."""
     async with uow:
-        return Revocations(tenants=await uow.tenants.unavailable(),
-                           users=await uow.users.deactivated_since(now - horizon),
-                           api_keys=await uow.api_keys.revoked_since(now - horizon))
+        return Revocations(
+            tenants=await uow.tenants.unavailable(),
+            users=await uow.users.deactivated_since(now - horizon),
+            api_keys=await uow.api_keys.revoked_since(now - horizon),
+        )
 
 
 async def current_signing_key(uow: IdentityUnitOfWork, now: datetime) -> SigningKey:
@@ -186,8 +236,9 @@ async def published_keys(uow: IdentityUnitOfWork, now: datetime) -> list[dict[st
         return [key.public_jwk for key in await uow.signing_keys.all() if key.published(now)]
 
 
-async def rotate_signing_key(uow: IdentityUnitOfWork, context: Context, publish_lead: timedelta,
-                             token_lifetime: timedelta) -> SigningKey:
+async def rotate_signing_key(
+    uow: IdentityUnitOfWork, context: Context, publish_lead: timedelta, token_lifetime: timedelta
+) -> SigningKey:
     """Publish a new key that signs after ``publish_lead``; retire the others after that."""
     permit(context, "signing_keys.manage", "*")
     signs_from, retire_at = rotation_times(context.now, publish_lead, token_lifetime)
@@ -196,8 +247,9 @@ async def rotate_signing_key(uow: IdentityUnitOfWork, context: Context, publish_
         key = crypto.new_signing_key(context.now, signs_from)
         await uow.signing_keys.retire(old, retire_at)
         await uow.signing_keys.add(key)
-        await uow.audit.add(context.entry("signing_key.rotate", tenant_id=None,
-                                          target=f"signing_key:{key.kid}"))
+        await uow.audit.add(
+            context.entry("signing_key.rotate", tenant_id=None, target=f"signing_key:{key.kid}")
+        )
         await uow.commit()
     return key
 

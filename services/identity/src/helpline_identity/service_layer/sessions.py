@@ -41,26 +41,55 @@ class Tokens:
     refresh_token: str
 
 
-async def _issue(uow: IdentityUnitOfWork, context: Context, policy: TokenPolicy, key: SigningKey,
-                 user: User, family_id: str) -> Tokens:
+async def _issue(
+    uow: IdentityUnitOfWork,
+    context: Context,
+    policy: TokenPolicy,
+    key: SigningKey,
+    user: User,
+    family_id: str,
+) -> Tokens:
     """Sign an access token and store the next refresh token of ``family_id`` (in ``uow``)."""
     refresh, digest = crypto.new_secret(REFRESH_PREFIX)
-    await uow.refresh_tokens.add(RefreshToken(
-        token_id=uuid.uuid4().hex, family_id=family_id, tenant_id=user.tenant_id,
-        user_id=user.user_id, token_hash=digest,
-        expires_at=context.now + policy.refresh_lifetime))
+    await uow.refresh_tokens.add(
+        RefreshToken(
+            token_id=uuid.uuid4().hex,
+            family_id=family_id,
+            tenant_id=user.tenant_id,
+            user_id=user.user_id,
+            token_hash=digest,
+            expires_at=context.now + policy.refresh_lifetime,
+        )
+    )
     issued = int(context.now.timestamp())
     lifetime = int(policy.access_lifetime.total_seconds())
-    access = crypto.sign(key, {
-        "iss": policy.issuer, "aud": policy.audience, "sub": user.user_id,
-        "tenant": user.tenant_id, "role": user.role, "teams": list(user.teams),
-        "iat": issued, "nbf": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex,
-    })
+    access = crypto.sign(
+        key,
+        {
+            "iss": policy.issuer,
+            "aud": policy.audience,
+            "sub": user.user_id,
+            "tenant": user.tenant_id,
+            "role": user.role,
+            "teams": list(user.teams),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + lifetime,
+            "jti": uuid.uuid4().hex,
+        },
+    )
     return Tokens(access, lifetime, refresh)
 
 
-async def login(unit_of_work: UnitOfWorkFactory, context: Context, policy: TokenPolicy, *,
-                tenant_id: str, email: str, password: str) -> Tokens:
+async def login(
+    unit_of_work: UnitOfWorkFactory,
+    context: Context,
+    policy: TokenPolicy,
+    *,
+    tenant_id: str,
+    email: str,
+    password: str,
+) -> Tokens:
     """Check a password; failures are audited and throttled per account."""
     account = f"{tenant_id}/{email.lower()}"
     key = await current_signing_key(unit_of_work(), context.now)
@@ -70,25 +99,43 @@ async def login(unit_of_work: UnitOfWorkFactory, context: Context, policy: Token
         user = await uow.users.by_email(tenant_id, email)
         tenant = await uow.tenants.get(tenant_id)
         valid = crypto.check_password(user.password_hash if user else None, password)
-        reason = ("locked" if wait is not None else "password" if not valid or user is None
-                  else "inactive" if not user.active
-                  else "tenant" if tenant is None or tenant.state != "active" else None)
+        reason = (
+            "locked"
+            if wait is not None
+            else "password"
+            if not valid or user is None
+            else "inactive"
+            if not user.active
+            else "tenant"
+            if tenant is None or tenant.state != "active"
+            else None
+        )
         if reason is None and user is not None:
             tokens = await _issue(uow, context, policy, key, user, uuid.uuid4().hex)
-            await uow.audit.add(context.entry("login", tenant_id=tenant_id, target=account,
-                                              actor=f"user:{user.user_id}"))
+            await uow.audit.add(
+                context.entry(
+                    "login", tenant_id=tenant_id, target=account, actor=f"user:{user.user_id}"
+                )
+            )
             await uow.commit()
             return tokens
-    await audit_apart(unit_of_work, context, "login", tenant_id=tenant_id, target=account,
-                      outcome="denied" if reason == "locked" else "failed",
-                      reason=str(reason))
+    await audit_apart(
+        unit_of_work,
+        context,
+        "login",
+        tenant_id=tenant_id,
+        target=account,
+        outcome="denied" if reason == "locked" else "failed",
+        reason=str(reason),
+    )
     if wait is not None:
         raise TooManyAttempts(wait)
     raise InvalidCredentials("wrong tenant, email or password")
 
 
-async def refresh(unit_of_work: UnitOfWorkFactory, context: Context, policy: TokenPolicy,
-                  token: str) -> Tokens:
+async def refresh(
+    unit_of_work: UnitOfWorkFactory, context: Context, policy: TokenPolicy, token: str
+) -> Tokens:
     """Exchange a refresh token for new tokens; a reused one revokes its whole family."""
     key = await current_signing_key(unit_of_work(), context.now)
     async with unit_of_work() as uow:
@@ -97,9 +144,15 @@ async def refresh(unit_of_work: UnitOfWorkFactory, context: Context, policy: Tok
             raise InvalidCredentials("unknown, expired or revoked refresh token")
         if stored.used_at is not None:
             await uow.refresh_tokens.revoke_family(stored.family_id, context.now)
-            await uow.audit.add(context.entry(
-                "refresh.reuse", tenant_id=stored.tenant_id, outcome="denied",
-                target=f"user:{stored.user_id}", family=stored.family_id))
+            await uow.audit.add(
+                context.entry(
+                    "refresh.reuse",
+                    tenant_id=stored.tenant_id,
+                    outcome="denied",
+                    target=f"user:{stored.user_id}",
+                    family=stored.family_id,
+                )
+            )
             await uow.commit()
             raise RefreshReused("the refresh token was already used; its family is revoked")
         user = await uow.users.get(stored.tenant_id, stored.user_id)
@@ -118,14 +171,24 @@ async def logout(unit_of_work: UnitOfWorkFactory, context: Context, token: str) 
         stored = await uow.refresh_tokens.by_hash(hash_secret(token))
         if stored is not None:
             await uow.refresh_tokens.revoke_family(stored.family_id, context.now)
-            await uow.audit.add(context.entry("logout", tenant_id=stored.tenant_id,
-                                              target=f"user:{stored.user_id}"))
+            await uow.audit.add(
+                context.entry("logout", tenant_id=stored.tenant_id, target=f"user:{stored.user_id}")
+            )
             await uow.commit()
 
 
-async def sign_in_external(unit_of_work: UnitOfWorkFactory, context: Context,
-                           policy: TokenPolicy, *, tenant_id: str, email: str, name: str,
-                           role: Role, provision: bool, provider: str) -> Tokens:
+async def sign_in_external(
+    unit_of_work: UnitOfWorkFactory,
+    context: Context,
+    policy: TokenPolicy,
+    *,
+    tenant_id: str,
+    email: str,
+    name: str,
+    role: Role,
+    provision: bool,
+    provider: str,
+) -> Tokens:
     """Tokens for a person an OIDC provider vouched for; created on first sign-in if allowed.
 
     The provider's role mapping is authoritative: a changed role is applied at sign-in.
@@ -147,8 +210,14 @@ async def sign_in_external(unit_of_work: UnitOfWorkFactory, context: Context,
             user.role = role
             await uow.users.save(user)
         tokens = await _issue(uow, context, policy, key, user, uuid.uuid4().hex)
-        await uow.audit.add(context.entry("login.oidc", tenant_id=tenant_id,
-                                          target=f"{tenant_id}/{user.email}",
-                                          actor=f"user:{user.user_id}", provider=provider))
+        await uow.audit.add(
+            context.entry(
+                "login.oidc",
+                tenant_id=tenant_id,
+                target=f"{tenant_id}/{user.email}",
+                actor=f"user:{user.user_id}",
+                provider=provider,
+            )
+        )
         await uow.commit()
         return tokens

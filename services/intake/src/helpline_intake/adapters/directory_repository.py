@@ -31,18 +31,24 @@ class DirectoryRepository:
     async def save_organization(self, organization: Organization) -> None:
         """Write back a changed organisation."""
         values = asdict(organization)
-        await self._session.execute(update(organizations).where(
-            organizations.c.id == values.pop("id")).values(values))
+        await self._session.execute(
+            update(organizations).where(organizations.c.id == values.pop("id")).values(values)
+        )
 
     async def organization(self, tenant_id: str, organization_id: str) -> Organization | None:
         """The tenant's organisation with that id."""
-        row = (await self._session.execute(select(organizations).where(
-            organizations.c.id == organization_id,
-            organizations.c.tenant_id == tenant_id))).first()
+        row = (
+            await self._session.execute(
+                select(organizations).where(
+                    organizations.c.id == organization_id, organizations.c.tenant_id == tenant_id
+                )
+            )
+        ).first()
         return Organization(**row._mapping) if row else None
 
-    async def organizations(self, tenant_id: str, *, limit: int, after_id: str | None
-                            ) -> list[Organization]:
+    async def organizations(
+        self, tenant_id: str, *, limit: int, after_id: str | None
+    ) -> list[Organization]:
         """The tenant's organisations in id order, after ``after_id``."""
         query = select(organizations).where(organizations.c.tenant_id == tenant_id)
         if after_id:
@@ -72,9 +78,11 @@ class DirectoryRepository:
         dialect = self._session.get_bind().dialect.name
         insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
         inserted = await self._session.execute(
-            insert_into(requesters).values(**values)
+            insert_into(requesters)
+            .values(**values)
             .on_conflict_do_nothing(index_elements=["tenant_id", "email"])
-            .returning(requesters.c.id))
+            .returning(requesters.c.id)
+        )
         if inserted.first() is not None:
             return requester
         stored = await self.requester_by_email(requester.tenant_id, requester.email)
@@ -85,39 +93,66 @@ class DirectoryRepository:
     async def save_requester(self, requester: RequesterRecord) -> None:
         """Write back a changed requester."""
         values = {name: getattr(requester, name) for name in _REQUESTER_COLUMNS if name != "id"}
-        await self._session.execute(update(requesters).where(
-            requesters.c.id == requester.id).values(values))
+        await self._session.execute(
+            update(requesters).where(requesters.c.id == requester.id).values(values)
+        )
 
     async def requester(self, tenant_id: str, requester_id: str) -> RequesterRecord | None:
         """The tenant's requester with that id."""
-        row = (await self._session.execute(select(requesters).where(
-            requesters.c.id == requester_id, requesters.c.tenant_id == tenant_id))).first()
+        row = (
+            await self._session.execute(
+                select(requesters).where(
+                    requesters.c.id == requester_id, requesters.c.tenant_id == tenant_id
+                )
+            )
+        ).first()
         return _requester(row) if row else None
 
     async def requester_by_email(self, tenant_id: str, email: str) -> RequesterRecord | None:
         """The tenant's requester with that address (compared lower-cased)."""
-        row = (await self._session.execute(select(requesters).where(
-            requesters.c.email == email.lower(), requesters.c.tenant_id == tenant_id))).first()
+        row = (
+            await self._session.execute(
+                select(requesters).where(
+                    requesters.c.email == email.lower(), requesters.c.tenant_id == tenant_id
+                )
+            )
+        ).first()
         return _requester(row) if row else None
 
-    async def requester_and_organization(self, tenant_id: str, email: str
-                                         ) -> tuple[RequesterRecord, Organization | None] | None:
+    async def requester_and_organization(
+        self, tenant_id: str, email: str
+    ) -> tuple[RequesterRecord, Organization | None] | None:
         """The tenant's requester with that address and its organisation, in one query."""
-        row = (await self._session.execute(
-            select(requesters, *_ORGANIZATION_COLUMNS)
-            .outerjoin(organizations, (organizations.c.id == requesters.c.organization_id)
-                       & (organizations.c.tenant_id == requesters.c.tenant_id))
-            .where(requesters.c.email == email.lower(),
-                   requesters.c.tenant_id == tenant_id))).first()
+        row = (
+            await self._session.execute(
+                select(requesters, *_ORGANIZATION_COLUMNS)
+                .outerjoin(
+                    organizations,
+                    (organizations.c.id == requesters.c.organization_id)
+                    & (organizations.c.tenant_id == requesters.c.tenant_id),
+                )
+                .where(requesters.c.email == email.lower(), requesters.c.tenant_id == tenant_id)
+            )
+        ).first()
         if row is None:
             return None
-        organization = (Organization(**{column.name: row._mapping[f"org_{column.name}"]
-                                        for column in organizations.c})
-                        if row.org_id is not None else None)
+        organization = (
+            Organization(
+                **{column.name: row._mapping[f"org_{column.name}"] for column in organizations.c}
+            )
+            if row.org_id is not None
+            else None
+        )
         return _requester(row), organization
 
-    async def requesters(self, tenant_id: str, *, limit: int, after_id: str | None,
-                         organization_id: str | None = None) -> list[RequesterRecord]:
+    async def requesters(
+        self,
+        tenant_id: str,
+        *,
+        limit: int,
+        after_id: str | None,
+        organization_id: str | None = None,
+    ) -> list[RequesterRecord]:
         """The tenant's requesters in id order, after ``after_id``."""
         query = select(requesters).where(requesters.c.tenant_id == tenant_id)
         if after_id:

@@ -12,8 +12,9 @@ log = logging.getLogger(__name__)
 class DnsTxtOwnership:
     """Looks the verification record up in DNS (dnspython, ISC licence)."""
 
-    def __init__(self, timeout: float = 5.0,
-                 resolver: dns.asyncresolver.Resolver | None = None) -> None:
+    def __init__(
+        self, timeout: float = 5.0, resolver: dns.asyncresolver.Resolver | None = None
+    ) -> None:
         self._timeout = timeout
         self._resolver = resolver or dns.asyncresolver.Resolver()
 
@@ -21,8 +22,12 @@ class DnsTxtOwnership:
         """True when a TXT record at ``record_name`` equals ``record_value``."""
         try:
             answer = await self._resolver.resolve(record_name, "TXT", lifetime=self._timeout)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers,
-                dns.exception.Timeout):
+        except (
+            dns.resolver.NXDOMAIN,
+            dns.resolver.NoAnswer,
+            dns.resolver.NoNameservers,
+            dns.exception.Timeout,
+        ):
             return False
         for record in answer:
             # A TXT record is one or more strings; RFC 7208 §3.3 joins them without a space.

@@ -23,9 +23,17 @@ MAX_PARTS = 500
 MAX_DEPTH = 30
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+")
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
-LOOP_HEADERS = ("auto-submitted", "precedence", "x-autoreply", "x-autorespond",
-                "x-auto-response-suppress", "return-path", "content-language", "list-id",
-                "reply-to")
+LOOP_HEADERS = (
+    "auto-submitted",
+    "precedence",
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-response-suppress",
+    "return-path",
+    "content-language",
+    "list-id",
+    "reply-to",
+)
 
 
 def raw_header(message: Message, name: str) -> str:
@@ -49,8 +57,11 @@ def header(message: Message, name: str) -> str:
 
 def _addresses(message: Message, name: str) -> tuple[str, ...]:
     raw = undeclared_8bit(raw_header(message, name))
-    found = [address.strip().lower() for _, address in getaddresses([raw])
-             if "@" in address and not has_unsafe_characters(address.strip())]
+    found = [
+        address.strip().lower()
+        for _, address in getaddresses([raw])
+        if "@" in address and not has_unsafe_characters(address.strip())
+    ]
     return tuple(dict.fromkeys(found))
 
 
@@ -96,8 +107,7 @@ def _walk(message: Message, depth: int = 0) -> list[Message]:
 # Images embedded in the mail (cid: parts, data: images) are kept; remote ones are blocked, not
 # proxied: fetching them would tell the sender when and where the agent read the mail.
 _URL_SCHEMES = nh3.ALLOWED_URL_SCHEMES | {"cid", "data"}
-_EMBEDDED_IMAGE = ("cid:", "data:image/png", "data:image/gif", "data:image/jpeg",
-                   "data:image/webp")
+_EMBEDDED_IMAGE = ("cid:", "data:image/png", "data:image/gif", "data:image/jpeg", "data:image/webp")
 
 
 def _embedded_only(element: str, attribute: str, value: str) -> str | None:
@@ -155,27 +165,34 @@ def _parse(raw: bytes) -> InboundEmail:
     )
 
 
-def _collect(part: Message, texts: list[str], htmls: list[str],
-             attachments: list[Attachment]) -> None:
+def _collect(
+    part: Message, texts: list[str], htmls: list[str], attachments: list[Attachment]
+) -> None:
     content_type = part.get_content_type()
     disposition = (part.get_content_disposition() or "").lower()
     filename = _filename(part)
     if content_type == "message/rfc822":
         # A forwarded message is kept whole, as an attachment the agent can open.
-        attachments.append(Attachment(filename or "forwarded.eml", content_type,
-                                      part_payload(part), inline=False))
+        attachments.append(
+            Attachment(filename or "forwarded.eml", content_type, part_payload(part), inline=False)
+        )
         return
-    if disposition != "attachment" and not filename and content_type in ("text/plain",
-                                                                          "text/html"):
+    if disposition != "attachment" and not filename and content_type in ("text/plain", "text/html"):
         body = _text(part)
         (texts if content_type == "text/plain" else htmls).append(body)
         return
     if content_type.startswith("multipart/"):
         return
     content_id = normalize_message_id(header(part, "content-id"))
-    attachments.append(Attachment(
-        filename or f"part-{len(attachments) + 1}", content_type, part_payload(part),
-        inline=disposition == "inline" or bool(content_id), content_id=content_id))
+    attachments.append(
+        Attachment(
+            filename or f"part-{len(attachments) + 1}",
+            content_type,
+            part_payload(part),
+            inline=disposition == "inline" or bool(content_id),
+            content_id=content_id,
+        )
+    )
 
 
 def _filename(part: Message) -> str | None:

@@ -51,8 +51,11 @@ def _fields(block: str) -> dict[str, str]:
 def _status_groups(part: Message) -> list[dict[str, str]]:
     payload = part.get_payload()
     if isinstance(payload, list):
-        return [{key.lower(): str(value) for key, value in item.items()}
-                for item in payload if isinstance(item, Message)]
+        return [
+            {key.lower(): str(value) for key, value in item.items()}
+            for item in payload
+            if isinstance(item, Message)
+        ]
     text = part_payload(part).decode("utf-8", errors="replace")
     return [_fields(block) for block in re.split(r"\r?\n\s*\r?\n", text) if block.strip()]
 
@@ -64,8 +67,9 @@ def bounce_of(message: Message) -> Bounce | None:
     if (message.get_param("report-type") or "").__str__().lower() != "delivery-status":
         return None
     payload = message.get_payload()
-    parts = [part for part in payload if isinstance(part, Message)] if isinstance(
-        payload, list) else []
+    parts = (
+        [part for part in payload if isinstance(part, Message)] if isinstance(payload, list) else []
+    )
     recipients: list[BouncedRecipient] = []
     original: str | None = None
     for part in parts:
@@ -78,10 +82,14 @@ def bounce_of(message: Message) -> Bounce | None:
                 address = address.split(";", 1)[-1].strip().strip("<>").lower()
                 if "@" not in address:
                     continue
-                recipients.append(BouncedRecipient(
-                    address=address[:320], action=group.get("action", "failed").lower(),
-                    status=(group.get("status") or "").split(" ", 1)[0] or None,
-                    diagnostic=(group.get("diagnostic-code") or None)))
+                recipients.append(
+                    BouncedRecipient(
+                        address=address[:320],
+                        action=group.get("action", "failed").lower(),
+                        status=(group.get("status") or "").split(" ", 1)[0] or None,
+                        diagnostic=(group.get("diagnostic-code") or None),
+                    )
+                )
         elif content_type in ("message/rfc822", "text/rfc822-headers"):
             original = original or _original_message_id(part)
     return Bounce(tuple(recipients), original)

@@ -38,17 +38,28 @@ class ImapAccount:
     @classmethod
     def of(cls, settings: dict[str, Any]) -> "ImapAccount":
         """Read the ``imap`` settings of a mailbox."""
-        return cls(host=str(settings["host"]), port=int(settings.get("port", 993)),
-                   username=str(settings["username"]), password=str(settings["password"]),
-                   folder=str(settings.get("folder") or "INBOX"),
-                   move_to=settings.get("move_to") or None, ssl=bool(settings.get("ssl", True)))
+        return cls(
+            host=str(settings["host"]),
+            port=int(settings.get("port", 993)),
+            username=str(settings["username"]),
+            password=str(settings["password"]),
+            folder=str(settings.get("folder") or "INBOX"),
+            move_to=settings.get("move_to") or None,
+            ssl=bool(settings.get("ssl", True)),
+        )
 
 
 class _PinnedImap(imaplib.IMAP4):
     """IMAP to a checked address; with a TLS context (IMAPS) the certificate must match host."""
 
-    def __init__(self, host: str, address: str, port: int, context: ssl.SSLContext | None,
-                 timeout: float | None) -> None:
+    def __init__(
+        self,
+        host: str,
+        address: str,
+        port: int,
+        context: ssl.SSLContext | None,
+        timeout: float | None,
+    ) -> None:
         self._address = address
         self._context = context
         super().__init__(host, port, timeout)
@@ -69,15 +80,22 @@ class _PinnedClient(IMAPClient):  # type: ignore[misc]  # imapclient ships no ty
 
     def _create_IMAP4(self) -> imaplib.IMAP4:
         timeout = getattr(self._timeout, "connect", None)
-        return _PinnedImap(self.host, self._address, self.port,
-                           self.ssl_context if self.ssl else None, timeout)
+        return _PinnedImap(
+            self.host, self._address, self.port, self.ssl_context if self.ssl else None, timeout
+        )
 
 
 class ImapFolder:
     """A connected folder; blocking calls, run them in a worker thread."""
 
-    def __init__(self, account: ImapAccount, addresses: list[str], *,
-                 allow_plaintext: bool = False, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        account: ImapAccount,
+        addresses: list[str],
+        *,
+        allow_plaintext: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
         self.account = account
         context = ssl.create_default_context()
         self._client = self._open(account, addresses, context, timeout)
@@ -87,20 +105,28 @@ class ImapFolder:
                 self._client.starttls(context)
             elif not allow_plaintext:
                 self.close()
-                raise ImapTlsRequired("the IMAP server offers no STARTTLS; use IMAPS (ssl) or "
-                                      "a server with TLS")
+                raise ImapTlsRequired(
+                    "the IMAP server offers no STARTTLS; use IMAPS (ssl) or a server with TLS"
+                )
         self._client.login(account.username, account.password)
         selected = self._client.select_folder(account.folder)
         self.uidvalidity = int(selected[b"UIDVALIDITY"])
 
     @staticmethod
-    def _open(account: ImapAccount, addresses: list[str], context: ssl.SSLContext,
-              timeout: float) -> IMAPClient:
+    def _open(
+        account: ImapAccount, addresses: list[str], context: ssl.SSLContext, timeout: float
+    ) -> IMAPClient:
         last_error: OSError | None = None
         for address in addresses:
             try:
-                return _PinnedClient(account.host, address, port=account.port, ssl=account.ssl,
-                                     ssl_context=context, timeout=timeout)
+                return _PinnedClient(
+                    account.host,
+                    address,
+                    port=account.port,
+                    ssl=account.ssl,
+                    ssl_context=context,
+                    timeout=timeout,
+                )
             except OSError as error:
                 last_error = error
         raise last_error or OSError("the IMAP host has no address")
@@ -114,32 +140,42 @@ class ImapFolder:
         """UIDs at or below ``last_uid`` still in the folder (stored, but not moved yet)."""
         if last_uid < 1:
             return []
-        return sorted(int(uid) for uid in self._client.search(["UID", f"1:{last_uid}"])
-                      if int(uid) <= last_uid)
+        return sorted(
+            int(uid)
+            for uid in self._client.search(["UID", f"1:{last_uid}"])
+            if int(uid) <= last_uid
+        )
 
     def fetch(self, uids: list[int]) -> dict[int, bytes]:
         """The raw bytes of ``uids``, without setting \\Seen (BODY.PEEK)."""
         if not uids:
             return {}
         response = self._client.fetch(uids, ["BODY.PEEK[]"])
-        return {int(uid): bytes(data[b"BODY[]"]) for uid, data in response.items()
-                if b"BODY[]" in data}
+        return {
+            int(uid): bytes(data[b"BODY[]"]) for uid, data in response.items() if b"BODY[]" in data
+        }
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
         """The size the server states (RFC822.SIZE) of each of ``uids``, without fetching them."""
         if not uids:
             return {}
         response = self._client.fetch(uids, ["RFC822.SIZE"])
-        return {int(uid): int(data[b"RFC822.SIZE"]) for uid, data in response.items()
-                if b"RFC822.SIZE" in data}
+        return {
+            int(uid): int(data[b"RFC822.SIZE"])
+            for uid, data in response.items()
+            if b"RFC822.SIZE" in data
+        }
 
     def fetch_headers(self, uids: list[int]) -> dict[int, bytes]:
         """Only the header of ``uids`` (BODY.PEEK[HEADER]): what is kept of oversize mail."""
         if not uids:
             return {}
         response = self._client.fetch(uids, ["BODY.PEEK[HEADER]"])
-        return {int(uid): bytes(data[b"BODY[HEADER]"])[:HEADER_LIMIT]
-                for uid, data in response.items() if b"BODY[HEADER]" in data}
+        return {
+            int(uid): bytes(data[b"BODY[HEADER]"])[:HEADER_LIMIT]
+            for uid, data in response.items()
+            if b"BODY[HEADER]" in data
+        }
 
     def move(self, uids: list[int]) -> None:
         """Move processed mail to the ``move_to`` folder (only ever after it is stored)."""

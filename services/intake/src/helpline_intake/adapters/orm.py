@@ -56,8 +56,14 @@ tickets = Table(
     Index("ix_tickets_tenant_team", "tenant_id", "team", "created_at", "id"),
     Index("ix_tickets_tenant_assignee", "tenant_id", "assignee_id", "created_at", "id"),
     Index("ix_tickets_tenant_due", "tenant_id", "due_order", "created_at", "id"),
-    Index("ix_tickets_tenant_assignee_due", "tenant_id", "assignee_id", "due_order", "created_at",
-          "id"),
+    Index(
+        "ix_tickets_tenant_assignee_due",
+        "tenant_id",
+        "assignee_id",
+        "due_order",
+        "created_at",
+        "id",
+    ),
     Index("ix_tickets_tenant_breached", "tenant_id", "sla_breached", "created_at", "id"),
 )
 
@@ -133,8 +139,9 @@ inbound_messages = Table(
     Column("processed_at", UtcDateTime, nullable=True),
     # SHA-256 of the mail without its transport headers: one Message-ID may carry other content.
     Column("content_sha256", String(64), nullable=False),
-    UniqueConstraint("tenant_id", "dedup_key", "content_sha256",
-                     name="uq_inbound_tenant_dedup_content"),
+    UniqueConstraint(
+        "tenant_id", "dedup_key", "content_sha256", name="uq_inbound_tenant_dedup_content"
+    ),
     Index("ix_inbound_status", "status", "received_at"),
 )
 """Every accepted mail, raw, stored before it is answered; status pending/processed/quarantined."""
@@ -151,9 +158,13 @@ domains = Table(
     Column("verified_at", UtcDateTime, nullable=True),
     UniqueConstraint("tenant_id", "name", name="uq_domains_tenant_name"),
     # One tenant at most holds a domain verified; others may only have it pending.
-    Index("uq_domains_verified_name", "name", unique=True,
-          sqlite_where=text("status = 'verified'"),
-          postgresql_where=text("status = 'verified'")),
+    Index(
+        "uq_domains_verified_name",
+        "name",
+        unique=True,
+        sqlite_where=text("status = 'verified'"),
+        postgresql_where=text("status = 'verified'"),
+    ),
 )
 """Mail domains of each tenant; mailbox addresses must be in a domain verified by their tenant."""
 

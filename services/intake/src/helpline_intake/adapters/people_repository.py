@@ -27,14 +27,20 @@ class PeopleRepository:
         """Insert or replace a person (addresses are kept lower-cased)."""
         values = {**asdict(person), "email": person.email.lower()}
         statement = self._insert(people).values(**values)
-        await self._session.execute(statement.on_conflict_do_update(
-            index_elements=[people.c.tenant_id, people.c.user_id],
-            set_={name: values[name] for name in ("email", "name", "role", "active")}))
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[people.c.tenant_id, people.c.user_id],
+                set_={name: values[name] for name in ("email", "name", "role", "active")},
+            )
+        )
 
     async def deactivate(self, tenant_id: str, user_id: str) -> None:
         """Mark a person inactive (their mail is never theirs to act with any more)."""
-        await self._session.execute(update(people).where(
-            people.c.tenant_id == tenant_id, people.c.user_id == user_id).values(active=False))
+        await self._session.execute(
+            update(people)
+            .where(people.c.tenant_id == tenant_id, people.c.user_id == user_id)
+            .values(active=False)
+        )
 
     async def forget_tenant(self, tenant_id: str) -> None:
         """Forget every person of a deleted tenant."""
@@ -42,8 +48,11 @@ class PeopleRepository:
 
     async def by_email(self, tenant_id: str, email: str) -> Person | None:
         """The tenant's person with that address; an active one first if two share it."""
-        rows = await self._session.execute(select(people).where(
-            people.c.tenant_id == tenant_id, people.c.email == email.lower()
-        ).order_by(people.c.active.desc(), people.c.user_id).limit(1))
+        rows = await self._session.execute(
+            select(people)
+            .where(people.c.tenant_id == tenant_id, people.c.email == email.lower())
+            .order_by(people.c.active.desc(), people.c.user_id)
+            .limit(1)
+        )
         row = rows.first()
         return _person(row) if row else None

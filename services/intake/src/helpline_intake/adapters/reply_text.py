@@ -16,7 +16,9 @@ _SIGNATURE_DELIMITERS = frozenset({"-- ", "--"})
 """RFC 3676 4.3's "-- " line; many clients drop its trailing space."""
 _DEVICE_SIGNATURE = re.compile(
     r"(sent from my \S.*|sent from outlook for \S.*|get outlook for \S.*|"
-    r"von meinem \S.* gesendet|envoyé de mon \S.*|enviado desde mi \S.*)", re.IGNORECASE)
+    r"von meinem \S.* gesendet|envoyé de mon \S.*|enviado desde mi \S.*)",
+    re.IGNORECASE,
+)
 _WROTE = re.compile(r".*\bwrote:\s*$", re.IGNORECASE)
 
 
@@ -27,7 +29,7 @@ def _before_quote(lines: list[str]) -> list[str]:
     if len(parts) < 2:
         return lines
     kept = parts[0][1]
-    return lines[:kept.count("\n") + 1] if kept else []
+    return lines[: kept.count("\n") + 1] if kept else []
 
 
 def _without_trailing_quote(lines: list[str]) -> list[str]:

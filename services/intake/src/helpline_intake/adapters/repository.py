@@ -47,11 +47,16 @@ def search_text(subject: str, requester_email: str, requester_name: str | None) 
 def derived_values(ticket_values: dict[str, Any]) -> dict[str, Any]:
     """The columns kept from a ticket's other fields, for indexed filters and sorts."""
     deadline = next_deadline(ticket_values["sla"])
-    return {"next_deadline": deadline, "due_order": deadline or NO_DEADLINE,
-            "sla_breached": sla_breached(ticket_values["sla"]),
-            "search_text": search_text(ticket_values["subject"],
-                                       ticket_values["requester_email"],
-                                       ticket_values["requester_name"])}
+    return {
+        "next_deadline": deadline,
+        "due_order": deadline or NO_DEADLINE,
+        "sla_breached": sla_breached(ticket_values["sla"]),
+        "search_text": search_text(
+            ticket_values["subject"],
+            ticket_values["requester_email"],
+            ticket_values["requester_name"],
+        ),
+    }
 
 
 def _ticket(row: Any) -> Ticket:
@@ -136,13 +141,16 @@ def decode_cursor(cursor: str, sort: TicketSort = "created") -> Position:
 
 
 def _after(position: Position) -> ColumnElement[bool]:
-    after_created = or_(tickets.c.created_at > position.created_at,
-                        and_(tickets.c.created_at == position.created_at,
-                             tickets.c.id > position.id))
+    after_created = or_(
+        tickets.c.created_at > position.created_at,
+        and_(tickets.c.created_at == position.created_at, tickets.c.id > position.id),
+    )
     if position.due_order is None:
         return after_created
-    return or_(tickets.c.due_order > position.due_order,
-               and_(tickets.c.due_order == position.due_order, after_created))
+    return or_(
+        tickets.c.due_order > position.due_order,
+        and_(tickets.c.due_order == position.due_order, after_created),
+    )
 
 
 def _at_risk(now: datetime) -> ColumnElement[bool]:
@@ -152,27 +160,34 @@ def _at_risk(now: datetime) -> ColumnElement[bool]:
 
 def _narrowed(where: TicketFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    for column, value in ((tickets.c.status, where.status),
-                          (tickets.c.priority, where.priority),
-                          (tickets.c.type, where.type),
-                          (tickets.c.assignee_id, where.assignee_id),
-                          (tickets.c.requester_email, where.requester_email),
-                          (tickets.c.organization_id, where.organization_id),
-                          (tickets.c.team, where.team)):
+    for column, value in (
+        (tickets.c.status, where.status),
+        (tickets.c.priority, where.priority),
+        (tickets.c.type, where.type),
+        (tickets.c.assignee_id, where.assignee_id),
+        (tickets.c.requester_email, where.requester_email),
+        (tickets.c.organization_id, where.organization_id),
+        (tickets.c.team, where.team),
+    ):
         if value is not None:
             conditions.append(column == value)
     if where.tag is not None:
         conditions.append(tickets.c.tag_index.contains(f",{where.tag},", autoescape=True))
-    ranges = ((tickets.c.created_at, where.created_after, where.created_before),
-              (tickets.c.updated_at, where.updated_after, where.updated_before))
+    ranges = (
+        (tickets.c.created_at, where.created_after, where.created_before),
+        (tickets.c.updated_at, where.updated_after, where.updated_before),
+    )
     for column, low, high in ranges:
         if low is not None:
             conditions.append(column >= low)
         if high is not None:
             conditions.append(column < high)
     if where.unassigned is not None:
-        conditions.append(tickets.c.assignee_id.is_(None) if where.unassigned
-                          else tickets.c.assignee_id.is_not(None))
+        conditions.append(
+            tickets.c.assignee_id.is_(None)
+            if where.unassigned
+            else tickets.c.assignee_id.is_not(None)
+        )
     if where.sla == "breached":
         conditions.append(tickets.c.sla_breached == true())
     elif where.sla == "at_risk":
@@ -184,12 +199,19 @@ def _narrowed(where: TicketFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def page_query(tenant_id: str, *, limit: int, after: Position | None = None,
-               where: TicketFilter | None = None, sort: TicketSort = "created") -> Select[Any]:
+def page_query(
+    tenant_id: str,
+    *,
+    limit: int,
+    after: Position | None = None,
+    where: TicketFilter | None = None,
+    sort: TicketSort = "created",
+) -> Select[Any]:
     """The query of one page: ``created`` oldest first; ``sla`` next running deadline first,
     tickets without one last (then oldest first)."""
-    query = select(tickets).where(tickets.c.tenant_id == tenant_id,
-                                  *_narrowed(where or TicketFilter()))
+    query = select(tickets).where(
+        tickets.c.tenant_id == tenant_id, *_narrowed(where or TicketFilter())
+    )
     if after:
         query = query.where(_after(after))
     order = [tickets.c.created_at, tickets.c.id]
@@ -200,15 +222,20 @@ def page_query(tenant_id: str, *, limit: int, after: Position | None = None,
 
 def backlog_query(tenant_id: str, now: datetime) -> Select[Any]:
     """Count the tenant's tickets per status, priority and team, with those needing attention."""
+
     def counted(condition: ColumnElement[bool]) -> Any:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     return (
-        select(tickets.c.status, tickets.c.priority, tickets.c.team,
-               func.count().label("count"),
-               counted(tickets.c.assignee_id.is_(None)).label("unassigned"),
-               counted(tickets.c.sla_breached == true()).label("breached"),
-               counted(_at_risk(now)).label("at_risk"))
+        select(
+            tickets.c.status,
+            tickets.c.priority,
+            tickets.c.team,
+            func.count().label("count"),
+            counted(tickets.c.assignee_id.is_(None)).label("unassigned"),
+            counted(tickets.c.sla_breached == true()).label("breached"),
+            counted(_at_risk(now)).label("at_risk"),
+        )
         .where(tickets.c.tenant_id == tenant_id)
         .group_by(tickets.c.status, tickets.c.priority, tickets.c.team)
     )
@@ -262,16 +289,25 @@ class TicketRepository:
         sort: TicketSort = "created",
     ) -> list[Ticket]:
         """The tenant's tickets after the cursor position, filtered, in ``sort`` order."""
-        rows = await self._session.execute(page_query(tenant_id, limit=limit, after=after,
-                                                      where=where, sort=sort))
+        rows = await self._session.execute(
+            page_query(tenant_id, limit=limit, after=after, where=where, sort=sort)
+        )
         return [_ticket(row) for row in rows]
 
     async def backlog(self, tenant_id: str, now: datetime) -> list[BacklogRow]:
         """The tenant's tickets counted by status, priority and team (one grouped query)."""
-        return [BacklogRow(status=row.status, priority=row.priority, team=row.team,
-                           count=int(row.count), unassigned=int(row.unassigned),
-                           breached=int(row.breached), at_risk=int(row.at_risk))
-                for row in await self._session.execute(backlog_query(tenant_id, now))]
+        return [
+            BacklogRow(
+                status=row.status,
+                priority=row.priority,
+                team=row.team,
+                count=int(row.count),
+                unassigned=int(row.unassigned),
+                breached=int(row.breached),
+                at_risk=int(row.at_risk),
+            )
+            for row in await self._session.execute(backlog_query(tenant_id, now))
+        ]
 
     async def add_message(self, message: Message) -> None:
         """Insert a message."""
@@ -288,15 +324,22 @@ class TicketRepository:
 
     async def by_prefix(self, tenant_id: str, prefix: str) -> Ticket | None:
         """The tenant's ticket whose id starts with ``prefix`` (a subject token), if exactly one."""
-        rows = (await self._session.execute(
-            select(tickets).where(tickets.c.tenant_id == tenant_id,
-                                  tickets.c.id.startswith(prefix, autoescape=True)).limit(2)
-        )).all()
+        rows = (
+            await self._session.execute(
+                select(tickets)
+                .where(
+                    tickets.c.tenant_id == tenant_id,
+                    tickets.c.id.startswith(prefix, autoescape=True),
+                )
+                .limit(2)
+            )
+        ).all()
         return _ticket(rows[0]) if len(rows) == 1 else None
 
     async def retarget_messages(self, source_id: str, target_id: str) -> None:
         """Move the thread ids of a merged ticket to its target, so replies land there."""
         await self._session.execute(
-            update(thread_ids).where(thread_ids.c.ticket_id == source_id)
+            update(thread_ids)
+            .where(thread_ids.c.ticket_id == source_id)
             .values(ticket_id=target_id)
         )

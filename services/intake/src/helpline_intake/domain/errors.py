@@ -33,8 +33,10 @@ class DomainNotVerified(IntakeError):
     """An address whose domain is not one of the tenant's verified domains."""
 
     def __init__(self, field: str, domain: str) -> None:
-        super().__init__(f"the domain {domain} is not a verified domain of this tenant: add it "
-                         "with POST /v1/domains and verify it first")
+        super().__init__(
+            f"the domain {domain} is not a verified domain of this tenant: add it "
+            "with POST /v1/domains and verify it first"
+        )
         self.field = field
 
 

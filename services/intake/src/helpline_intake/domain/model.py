@@ -39,8 +39,15 @@ PRIORITY_RANK: dict[Priority, int] = {"low": 0, "normal": 1, "high": 2, "urgent"
 SYSTEM = Actor(type="system")
 """Helpline itself: what no credential and no mail caused (an automatic assignment, a bounce)."""
 
-SlaEvent = (SlaClockStarted | SlaClockStopped | SlaBreached | SlaClockPaused | SlaClockResumed
-            | SlaDeadlineRecomputed | SlaEscalated)
+SlaEvent = (
+    SlaClockStarted
+    | SlaClockStopped
+    | SlaBreached
+    | SlaClockPaused
+    | SlaClockResumed
+    | SlaDeadlineRecomputed
+    | SlaEscalated
+)
 """The events of ``helpline.sla`` that change what a ticket shows of its clocks."""
 
 OPEN_STATUSES: tuple[TicketStatus, ...] = ("new", "open", "pending", "on_hold")
@@ -52,15 +59,19 @@ AT_RISK_WITHIN = timedelta(hours=1)
 
 def next_deadline(sla: dict[str, dict[str, Any]]) -> datetime | None:
     """The earliest deadline among the running clocks of a ticket's SLA view, if any."""
-    deadlines = [datetime.fromisoformat(state["deadline"]) for state in sla.values()
-                 if state.get("state") == "running" and state.get("deadline")]
+    deadlines = [
+        datetime.fromisoformat(state["deadline"])
+        for state in sla.values()
+        if state.get("state") == "running" and state.get("deadline")
+    ]
     return min(deadlines, default=None)
 
 
 def sla_breached(sla: dict[str, dict[str, Any]]) -> bool:
     """Whether any clock of a ticket's SLA view breached (paused after a breach included)."""
-    return any(state.get("state") == "breached" or bool(state.get("breached"))
-               for state in sla.values())
+    return any(
+        state.get("state") == "breached" or bool(state.get("breached")) for state in sla.values()
+    )
 
 
 def new_id() -> str:
@@ -143,19 +154,40 @@ class Ticket:
         """Open a new ticket and raise ``TicketCreated``."""
         origin = origin or Origin()
         ticket = cls(
-            id=ticket_id or new_id(), tenant_id=tenant_id, subject=subject,
-            description=description, requester_email=str(requester.email),
-            requester_name=requester.name, priority=priority, type=type, tags=sorted(set(tags)),
-            channel=channel, status="new", created_at=now, updated_at=now,
-            organization_id=origin.organization_id, mailbox=origin.mailbox,
+            id=ticket_id or new_id(),
+            tenant_id=tenant_id,
+            subject=subject,
+            description=description,
+            requester_email=str(requester.email),
+            requester_name=requester.name,
+            priority=priority,
+            type=type,
+            tags=sorted(set(tags)),
+            channel=channel,
+            status="new",
+            created_at=now,
+            updated_at=now,
+            organization_id=origin.organization_id,
+            mailbox=origin.mailbox,
         )
         ticket.events.append(
             TicketCreated(
-                tenant_id=tenant_id, ticket_id=ticket.id, occurred_at=now, subject=subject,
-                description=description, requester=requester, priority=priority, type=type,
-                tags=tuple(ticket.tags), channel=channel, status="new",
-                organization_id=origin.organization_id, plan=origin.plan,
-                language=origin.language, mailbox=origin.mailbox, actor=actor,
+                tenant_id=tenant_id,
+                ticket_id=ticket.id,
+                occurred_at=now,
+                subject=subject,
+                description=description,
+                requester=requester,
+                priority=priority,
+                type=type,
+                tags=tuple(ticket.tags),
+                channel=channel,
+                status="new",
+                organization_id=origin.organization_id,
+                plan=origin.plan,
+                language=origin.language,
+                mailbox=origin.mailbox,
+                actor=actor,
             )
         )
         return ticket
@@ -165,8 +197,14 @@ class Ticket:
             return
         previous, self.status, self.updated_at = self.status, status, now
         self.events.append(
-            TicketStatusChanged(tenant_id=self.tenant_id, ticket_id=self.id, occurred_at=now,
-                                previous_status=previous, status=status, actor=actor)
+            TicketStatusChanged(
+                tenant_id=self.tenant_id,
+                ticket_id=self.id,
+                occurred_at=now,
+                previous_status=previous,
+                status=status,
+                actor=actor,
+            )
         )
 
     def add_message(
@@ -192,22 +230,43 @@ class Ticket:
         if self.status == "closed" and author_role != "system":
             raise TicketClosed(self.id)
         message = Message(
-            id=new_id(), ticket_id=self.id, tenant_id=self.tenant_id, author_role=author_role,
-            author_id=author_id, public=public, channel=channel, body=body,
-            auto_reply=auto_reply, created_at=now, email_message_id=email_message_id,
-            html=html, attachments=list(attachments or []),
+            id=new_id(),
+            ticket_id=self.id,
+            tenant_id=self.tenant_id,
+            author_role=author_role,
+            author_id=author_id,
+            public=public,
+            channel=channel,
+            body=body,
+            auto_reply=auto_reply,
+            created_at=now,
+            email_message_id=email_message_id,
+            html=html,
+            attachments=list(attachments or []),
         )
         self.updated_at = now
         self.events.append(
             MessageAdded(
-                tenant_id=self.tenant_id, ticket_id=self.id, occurred_at=now,
-                message_id=message.id, author_role=author_role, author_id=author_id,
-                public=public, channel=channel, body=body, auto_reply=auto_reply,
-                email_message_id=email_message_id, actor=actor,
+                tenant_id=self.tenant_id,
+                ticket_id=self.id,
+                occurred_at=now,
+                message_id=message.id,
+                author_role=author_role,
+                author_id=author_id,
+                public=public,
+                channel=channel,
+                body=body,
+                auto_reply=auto_reply,
+                email_message_id=email_message_id,
+                actor=actor,
             )
         )
-        if (author_role == "requester" and public and not auto_reply
-                and self.status in REOPENED_BY_CUSTOMER):
+        if (
+            author_role == "requester"
+            and public
+            and not auto_reply
+            and self.status in REOPENED_BY_CUSTOMER
+        ):
             self._change_status("open", now, actor)
         return message
 
@@ -236,11 +295,18 @@ class Ticket:
             changed.append("tags")
         if changed:
             self.updated_at = now
-            self.events.append(TicketUpdated(
-                tenant_id=self.tenant_id, ticket_id=self.id, occurred_at=now,
-                changed_fields=tuple(changed), priority=self.priority, type=self.type,
-                tags=tuple(self.tags), actor=actor,
-            ))
+            self.events.append(
+                TicketUpdated(
+                    tenant_id=self.tenant_id,
+                    ticket_id=self.id,
+                    occurred_at=now,
+                    changed_fields=tuple(changed),
+                    priority=self.priority,
+                    type=self.type,
+                    tags=tuple(self.tags),
+                    actor=actor,
+                )
+            )
         if status is not None:
             self._change_status(status, now, actor)
 
@@ -252,8 +318,15 @@ class Ticket:
             raise CannotMerge(self.id, target.id)
         self.merged_into_id = target.id
         self._change_status("closed", now, actor)
-        self.events.append(TicketMerged(tenant_id=self.tenant_id, ticket_id=self.id,
-                                        occurred_at=now, into_ticket_id=target.id, actor=actor))
+        self.events.append(
+            TicketMerged(
+                tenant_id=self.tenant_id,
+                ticket_id=self.id,
+                occurred_at=now,
+                into_ticket_id=target.id,
+                actor=actor,
+            )
+        )
 
     def record_assignment(self, event: TicketAssigned) -> None:
         """Show the assignee routing chose; a new ticket becomes open (by whoever assigned it)."""
@@ -289,28 +362,44 @@ class Ticket:
             return
         state["clock_version"] = event.clock_version
         if isinstance(event, SlaClockStarted):
-            state = {"state": "running", "deadline": event.deadline.isoformat(),
-                     "started_at": event.started_at.isoformat(),
-                     "target_seconds": event.target_seconds,
-                     "clock_version": event.clock_version}
+            state = {
+                "state": "running",
+                "deadline": event.deadline.isoformat(),
+                "started_at": event.started_at.isoformat(),
+                "target_seconds": event.target_seconds,
+                "clock_version": event.clock_version,
+            }
         elif isinstance(event, SlaClockStopped):
-            state.update(state="breached" if event.breached else "met",
-                         deadline=event.deadline.isoformat(),
-                         stopped_at=event.stopped_at.isoformat(), breached=event.breached)
+            state.update(
+                state="breached" if event.breached else "met",
+                deadline=event.deadline.isoformat(),
+                stopped_at=event.stopped_at.isoformat(),
+                breached=event.breached,
+            )
             state.pop("paused_at", None)
         elif isinstance(event, SlaBreached):
-            state.update(deadline=event.deadline.isoformat(), breached=True,
-                         breached_at=event.occurred_at.isoformat())
+            state.update(
+                deadline=event.deadline.isoformat(),
+                breached=True,
+                breached_at=event.occurred_at.isoformat(),
+            )
             if state.get("state") != "paused":
                 state["state"] = "breached"
         elif isinstance(event, SlaClockPaused):
             # While paused the deadline moves with the pause: none is due until it resumes.
-            state.update(state="paused", deadline=None, paused_at=event.occurred_at.isoformat(),
-                         elapsed_seconds=event.elapsed_seconds, pause_reason=event.reason)
+            state.update(
+                state="paused",
+                deadline=None,
+                paused_at=event.occurred_at.isoformat(),
+                elapsed_seconds=event.elapsed_seconds,
+                pause_reason=event.reason,
+            )
         elif isinstance(event, SlaClockResumed):
-            state.update(state="breached" if state.get("breached") else "running",
-                         deadline=event.deadline.isoformat(),
-                         paused_seconds=event.paused_seconds)
+            state.update(
+                state="breached" if state.get("breached") else "running",
+                deadline=event.deadline.isoformat(),
+                paused_seconds=event.paused_seconds,
+            )
             state.pop("paused_at", None)
             state.pop("pause_reason", None)
         elif isinstance(event, SlaDeadlineRecomputed):

@@ -45,8 +45,13 @@ def same_user(first: str | None, second: str | None) -> bool:
         return first == second
 
 
-def mail_author(*, sender: Person | None, sender_address: str | None,
-                token_user: str | None, requester_email: str) -> MailAuthor:
+def mail_author(
+    *,
+    sender: Person | None,
+    sender_address: str | None,
+    token_user: str | None,
+    requester_email: str,
+) -> MailAuthor:
     """Who wrote a mail on a ticket, from its sender and a reply token verified for the ticket.
 
     ``sender`` is the person whose address the mail's ``From`` is, if any; ``token_user`` the
@@ -55,17 +60,21 @@ def mail_author(*, sender: Person | None, sender_address: str | None,
     if token_user is not None:
         if sender is not None and sender.active and same_user(sender.user_id, token_user):
             return MailAuthor("agent", sender)
-        return MailAuthor("unverified", sender,
-                          "the reply address was made for another person than the sender")
+        return MailAuthor(
+            "unverified", sender, "the reply address was made for another person than the sender"
+        )
     if sender is not None and (sender_address or "").lower() != requester_email.lower():
-        return MailAuthor("unverified", sender,
-                          "mail from a Helpline user's address without a valid reply address "
-                          "for this ticket")
+        return MailAuthor(
+            "unverified",
+            sender,
+            "mail from a Helpline user's address without a valid reply address for this ticket",
+        )
     return MailAuthor("customer")
 
 
-def verified_user(secret: str | None, tokens: list[str], tenant_id: str,
-                  ticket_ids: list[str]) -> str | None:
+def verified_user(
+    secret: str | None, tokens: list[str], tenant_id: str, ticket_ids: list[str]
+) -> str | None:
     """The user a reply token signed for one of ``ticket_ids`` names (merges keep it valid)."""
     if not secret:
         return None

@@ -27,9 +27,15 @@ def author_of(principal: Principal) -> tuple[AuthorRole, str | None]:
     return "system", None
 
 
-def message_author(principal: Principal, body_sets: set[str], author_role: AuthorRole | None,
-                   author_id: str | None, *, ticket_id: str, request: Request
-                   ) -> tuple[AuthorRole, str | None, AuditRecorded | None]:
+def message_author(
+    principal: Principal,
+    body_sets: set[str],
+    author_role: AuthorRole | None,
+    author_id: str | None,
+    *,
+    ticket_id: str,
+    request: Request,
+) -> tuple[AuthorRole, str | None, AuditRecorded | None]:
     """The author of a message, and the audit record of an import when the body names one.
 
     ``body_sets`` are the fields the body set (even to null). Setting an author field without
@@ -40,14 +46,23 @@ def message_author(principal: Principal, body_sets: set[str], author_role: Autho
     if not named:
         return role, own_id, None
     if not holds(principal, "tickets.import"):
-        raise invalid_field(named[0], "the author of a message is the credential's own; only "
-                                      "an import credential (scope tickets:import) may set it",
-                            "body")
+        raise invalid_field(
+            named[0],
+            "the author of a message is the credential's own; only "
+            "an import credential (scope tickets:import) may set it",
+            "body",
+        )
     if author_role is not None and author_role != role:
         role, own_id = author_role, None
     if "author_id" in body_sets:
         own_id = author_id
-    audit = audit_record(principal, "ticket.message.import", service="intake", request=request,
-                         target=f"ticket:{ticket_id}", author_role=role,
-                         author_id=own_id or "")
+    audit = audit_record(
+        principal,
+        "ticket.message.import",
+        service="intake",
+        request=request,
+        target=f"ticket:{ticket_id}",
+        author_role=role,
+        author_id=own_id or "",
+    )
     return role, own_id, audit

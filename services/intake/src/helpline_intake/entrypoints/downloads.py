@@ -14,8 +14,8 @@ def download_headers(filename: str) -> dict[str, str]:
     name = name or "download"
     fallback = _NOT_QUOTABLE.sub("_", name)
     return {
-        "content-disposition": f"attachment; filename=\"{fallback}\"; "
-                               f"filename*=UTF-8''{quote(name, safe='')}",
+        "content-disposition": f'attachment; filename="{fallback}"; '
+        f"filename*=UTF-8''{quote(name, safe='')}",
         "x-content-type-options": "nosniff",
         # Opened directly anyway, an HTML or SVG file runs no script with our origin.
         "content-security-policy": "default-src 'none'; sandbox",

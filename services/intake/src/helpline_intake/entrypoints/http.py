@@ -42,18 +42,24 @@ from helpline_shared.runtime.auth import Principal, event_actor, require
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.problems import invalid_field, not_found
 
-Search = Annotated[str, Query(min_length=1, max_length=200,
-                               description="A substring of the subject, requester address or "
-                                           "name, any case."),
-                   AfterValidator(refuse_unsafe_line)]
+Search = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=200,
+        description="A substring of the subject, requester address or name, any case.",
+    ),
+    AfterValidator(refuse_unsafe_line),
+]
 
 
 def _conflict(detail: str, field: str) -> HTTPException:
     return HTTPException(409, f"{field}: {detail}")
 
 
-async def _store_attachments(items: list[AttachmentIn], tenant_id: str, store: AttachmentStore,
-                             max_size: int) -> list[dict[str, Any]]:
+async def _store_attachments(
+    items: list[AttachmentIn], tenant_id: str, store: AttachmentStore, max_size: int
+) -> list[dict[str, Any]]:
     stored: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         field = f"attachments.{index}.content_base64"
@@ -64,15 +70,28 @@ async def _store_attachments(items: list[AttachmentIn], tenant_id: str, store: A
         if len(data) > max_size:
             raise HTTPException(413, f"{field}: larger than {max_size} bytes")
         file = await store.put(tenant_id, data)
-        stored.append({"id": new_id(), "filename": item.filename,
-                       "content_type": item.content_type, "size": file.size,
-                       "sha256": file.sha256, "key": file.key, "inline": False,
-                       "content_id": None})
+        stored.append(
+            {
+                "id": new_id(),
+                "filename": item.filename,
+                "content_type": item.content_type,
+                "size": file.size,
+                "sha256": file.sha256,
+                "key": file.key,
+                "inline": False,
+                "content_id": None,
+            }
+        )
     return stored
 
 
-def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: AttachmentStore,
-           max_attachment_size: int, clock: Callable[[], datetime] = utcnow) -> APIRouter:
+def router(
+    unit_of_work: UnitOfWorkFactory,
+    max_page_size: int,
+    store: AttachmentStore,
+    max_attachment_size: int,
+    clock: Callable[[], datetime] = utcnow,
+) -> APIRouter:
     """The ``/v1/tickets`` routes on ``unit_of_work``; ``clock`` says when `at_risk` counts from."""
     api = APIRouter(prefix="/v1/tickets", tags=["tickets"])
     idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
@@ -87,11 +106,18 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         """Open a ticket; with ``Idempotency-Key`` a retry returns the original ticket."""
         ticket = await handlers.open_ticket(
             handlers.OpenTicket(
-                tenant_id=principal.tenant_id, subject=body.subject,
-                description=body.description, requester=body.requester.requester(),
-                priority=body.priority, type=body.type, tags=body.tags, channel="api",
-                actor=event_actor(principal)),
-            unit_of_work())
+                tenant_id=principal.tenant_id,
+                subject=body.subject,
+                description=body.description,
+                requester=body.requester.requester(),
+                priority=body.priority,
+                type=body.type,
+                tags=body.tags,
+                channel="api",
+                actor=event_actor(principal),
+            ),
+            unit_of_work(),
+        )
         return TicketOut.of(ticket)
 
     @api.get("", response_model=TicketPage)
@@ -110,20 +136,35 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         created_before: Instant | None = None,
         updated_after: Instant | None = None,
         updated_before: Instant | None = None,
-        unassigned: Annotated[bool | None, Query(
-            description="`true`: only tickets without an assignee; `false`: only assigned "
-                        "ones.")] = None,
-        team: Annotated[str | None, Query(
-            min_length=1, max_length=100,
-            description="Only tickets routing's rules classified to this team.")] = None,
-        sla: Annotated[SlaFilter | None, Query(
-            description="`breached`: an SLA clock breached; `at_risk`: a running clock is due "
-                        "within the next hour.")] = None,
+        unassigned: Annotated[
+            bool | None,
+            Query(
+                description="`true`: only tickets without an assignee; `false`: only assigned ones."
+            ),
+        ] = None,
+        team: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=100,
+                description="Only tickets routing's rules classified to this team.",
+            ),
+        ] = None,
+        sla: Annotated[
+            SlaFilter | None,
+            Query(
+                description="`breached`: an SLA clock breached; `at_risk`: a running clock is due "
+                "within the next hour."
+            ),
+        ] = None,
         q: Search | None = None,
-        sort: Annotated[TicketSort, Query(
-            description="`created`: oldest first; `sla`: the next deadline of a running clock "
-                        "first, tickets without one last (a cursor keeps its sort).")
-                        ] = "created",
+        sort: Annotated[
+            TicketSort,
+            Query(
+                description="`created`: oldest first; `sla`: the next deadline of a running clock "
+                "first, tickets without one last (a cursor keeps its sort)."
+            ),
+        ] = "created",
     ) -> TicketPage:
         """The tenant's tickets, one page at a time, filtered and sorted."""
         try:
@@ -132,15 +173,27 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             raise invalid_field("cursor", str(error)) from error
         page_size = min(limit, max_page_size)
         where = TicketFilter(
-            status=status, priority=priority, type=type, assignee_id=assignee, tag=tag,
+            status=status,
+            priority=priority,
+            type=type,
+            assignee_id=assignee,
+            tag=tag,
             requester_email=requester.lower() if requester else None,
-            organization_id=organization_id, created_after=created_after,
-            created_before=created_before, updated_after=updated_after,
-            updated_before=updated_before, unassigned=unassigned, team=team, sla=sla, text=q,
-            now=clock())
+            organization_id=organization_id,
+            created_after=created_after,
+            created_before=created_before,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            unassigned=unassigned,
+            team=team,
+            sla=sla,
+            text=q,
+            now=clock(),
+        )
         async with unit_of_work().read_only() as uow:
-            tickets = await uow.tickets.page(principal.tenant_id, limit=page_size + 1,
-                                             after=after, where=where, sort=sort)
+            tickets = await uow.tickets.page(
+                principal.tenant_id, limit=page_size + 1, after=after, where=where, sort=sort
+            )
         more = len(tickets) > page_size
         tickets = tickets[:page_size]
         return TicketPage(
@@ -158,14 +211,23 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         return TicketOut.of(ticket)
 
     @api.patch("/{ticket_id}", response_model=TicketOut)
-    async def update_ticket(ticket_id: str, body: TicketPatch, principal: Principal = updater
-                            ) -> TicketOut:
+    async def update_ticket(
+        ticket_id: str, body: TicketPatch, principal: Principal = updater
+    ) -> TicketOut:
         """Change status, priority, type or tags."""
         try:
-            ticket = await handlers.update_ticket(handlers.UpdateTicket(
-                tenant_id=principal.tenant_id, ticket_id=ticket_id, status=body.status,
-                priority=body.priority, type=body.type, tags=body.tags,
-                actor=event_actor(principal)), unit_of_work())
+            ticket = await handlers.update_ticket(
+                handlers.UpdateTicket(
+                    tenant_id=principal.tenant_id,
+                    ticket_id=ticket_id,
+                    status=body.status,
+                    priority=body.priority,
+                    type=body.type,
+                    tags=body.tags,
+                    actor=event_actor(principal),
+                ),
+                unit_of_work(),
+            )
         except TicketNotFound as error:
             raise not_found("ticket") from error
         except TicketClosed as error:
@@ -173,25 +235,38 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         return TicketOut.of(ticket)
 
     @api.post("/{ticket_id}/merge", response_model=TicketOut)
-    async def merge_ticket(ticket_id: str, body: MergeIn, principal: Principal = updater
-                           ) -> TicketOut:
+    async def merge_ticket(
+        ticket_id: str, body: MergeIn, principal: Principal = updater
+    ) -> TicketOut:
         """Merge this duplicate into ``into_ticket_id``; returns the ticket merged into."""
         try:
-            target = await handlers.merge_tickets(handlers.MergeTickets(
-                tenant_id=principal.tenant_id, source_id=ticket_id,
-                target_id=body.into_ticket_id, actor=event_actor(principal)), unit_of_work())
+            target = await handlers.merge_tickets(
+                handlers.MergeTickets(
+                    tenant_id=principal.tenant_id,
+                    source_id=ticket_id,
+                    target_id=body.into_ticket_id,
+                    actor=event_actor(principal),
+                ),
+                unit_of_work(),
+            )
         except TicketNotFound as error:
             raise not_found("ticket") from error
         except CannotMerge as error:
-            raise _conflict("cannot merge a ticket into itself or a merged ticket",
-                            "into_ticket_id") from error
+            raise _conflict(
+                "cannot merge a ticket into itself or a merged ticket", "into_ticket_id"
+            ) from error
         return TicketOut.of(target)
 
-    @api.post("/{ticket_id}/messages", status_code=201, response_model=MessageOut,
-              responses=idempotency.RESPONSES)
+    @api.post(
+        "/{ticket_id}/messages",
+        status_code=201,
+        response_model=MessageOut,
+        responses=idempotency.RESPONSES,
+    )
     @idempotent
-    async def add_message(ticket_id: str, body: MessageIn, request: Request,
-                          principal: Principal = replier) -> MessageOut:
+    async def add_message(
+        ticket_id: str, body: MessageIn, request: Request, principal: Principal = replier
+    ) -> MessageOut:
         """Add a public reply or an internal note, with attachments, as the caller.
 
         A person writes as themselves (`agent`, their user id); an integration key as an
@@ -199,20 +274,32 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         or `author_id` takes permission `tickets.import` (scope `tickets:import`) and is audited.
         """
         author_role, author_id, audit = message_author(
-            principal, body.model_fields_set, body.author_role, body.author_id,
-            ticket_id=ticket_id, request=request)
+            principal,
+            body.model_fields_set,
+            body.author_role,
+            body.author_id,
+            ticket_id=ticket_id,
+            request=request,
+        )
         async with unit_of_work().read_only() as uow:
             if await uow.tickets.get(principal.tenant_id, ticket_id) is None:
                 raise not_found("ticket")
-        files = await _store_attachments(body.attachments, principal.tenant_id, store,
-                                         max_attachment_size)
+        files = await _store_attachments(
+            body.attachments, principal.tenant_id, store, max_attachment_size
+        )
         try:
             message = await handlers.add_message(
                 handlers.AddMessage(
-                    tenant_id=principal.tenant_id, ticket_id=ticket_id,
-                    author_role=author_role, author_id=author_id, public=body.public,
-                    channel="api", body=body.body, attachments=tuple(files),
-                    actor=event_actor(principal), audit=audit,
+                    tenant_id=principal.tenant_id,
+                    ticket_id=ticket_id,
+                    author_role=author_role,
+                    author_id=author_id,
+                    public=body.public,
+                    channel="api",
+                    body=body.body,
+                    attachments=tuple(files),
+                    actor=event_actor(principal),
+                    audit=audit,
                 ),
                 unit_of_work(),
             )
@@ -223,9 +310,11 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
         return MessageOut.of(message)
 
     @api.get("/{ticket_id}/messages", response_model=list[MessageOut])
-    async def list_messages(ticket_id: str, principal: Principal = reader,
-                            limit: Annotated[int, Query(ge=1, le=1000)] = 1000
-                            ) -> list[MessageOut]:
+    async def list_messages(
+        ticket_id: str,
+        principal: Principal = reader,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    ) -> list[MessageOut]:
         """The ticket's messages in order (at most ``limit``)."""
         async with unit_of_work().read_only() as uow:
             if await uow.tickets.get(principal.tenant_id, ticket_id) is None:
@@ -233,10 +322,14 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             messages = await uow.tickets.messages(principal.tenant_id, ticket_id)
         return [MessageOut.of(message) for message in messages[:limit]]
 
-    @api.get("/{ticket_id}/messages/{message_id}/attachments/{attachment_id}",
-             response_class=Response, responses={200: {"content": {"*/*": {}}}})
-    async def download_attachment(ticket_id: str, message_id: str, attachment_id: str,
-                                  principal: Principal = reader) -> Response:
+    @api.get(
+        "/{ticket_id}/messages/{message_id}/attachments/{attachment_id}",
+        response_class=Response,
+        responses={200: {"content": {"*/*": {}}}},
+    )
+    async def download_attachment(
+        ticket_id: str, message_id: str, attachment_id: str, principal: Principal = reader
+    ) -> Response:
         """The bytes of an attachment."""
         async with unit_of_work().read_only() as uow:
             messages = await uow.tickets.messages(principal.tenant_id, ticket_id)
@@ -246,8 +339,11 @@ def router(unit_of_work: UnitOfWorkFactory, max_page_size: int, store: Attachmen
             for item in message.attachments:
                 if item["id"] == attachment_id:
                     data = await store.get(principal.tenant_id, item["key"])
-                    return Response(data, media_type=item["content_type"],
-                                    headers=download_headers(item["filename"]))
+                    return Response(
+                        data,
+                        media_type=item["content_type"],
+                        headers=download_headers(item["filename"]),
+                    )
         raise not_found("attachment")
 
     return api

@@ -42,8 +42,13 @@ class OrganizationOut(OrganizationIn):
     @classmethod
     def of(cls, organization: Organization) -> "OrganizationOut":
         """Present ``organization``."""
-        return cls(id=organization.id, name=organization.name, plan=organization.plan,
-                   domains=organization.domains, created_at=organization.created_at)
+        return cls(
+            id=organization.id,
+            name=organization.name,
+            plan=organization.plan,
+            domains=organization.domains,
+            created_at=organization.created_at,
+        )
 
 
 class RequesterIn(BaseModel):
@@ -66,9 +71,14 @@ class RequesterOut(RequesterIn):
     @classmethod
     def of(cls, record: RequesterRecord) -> "RequesterOut":
         """Present ``record``."""
-        return cls(id=record.id, email=record.email, name=record.name,
-                   organization_id=record.organization_id, language=record.language,
-                   created_at=record.created_at)
+        return cls(
+            id=record.id,
+            email=record.email,
+            name=record.name,
+            organization_id=record.organization_id,
+            language=record.language,
+            created_at=record.created_at,
+        )
 
 
 def _missing(error: NotFound) -> HTTPException:
@@ -82,33 +92,48 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     reader = require("directory.read")
     writer = require("directory.write")
 
-    async def save_org(principal: Principal, body: OrganizationIn, organization_id: str | None
-                       ) -> OrganizationOut:
+    async def save_org(
+        principal: Principal, body: OrganizationIn, organization_id: str | None
+    ) -> OrganizationOut:
         try:
-            organization = await directory.save_organization(directory.SaveOrganization(
-                tenant_id=principal.tenant_id, name=body.name, plan=body.plan,
-                domains=body.domains, organization_id=organization_id), unit_of_work())
+            organization = await directory.save_organization(
+                directory.SaveOrganization(
+                    tenant_id=principal.tenant_id,
+                    name=body.name,
+                    plan=body.plan,
+                    domains=body.domains,
+                    organization_id=organization_id,
+                ),
+                unit_of_work(),
+            )
         except NotFound as error:
             raise _missing(error) from error
         return OrganizationOut.of(organization)
 
-    @api.post("/organizations", status_code=201, responses=idempotency.RESPONSES,
-              response_model=OrganizationOut)
+    @api.post(
+        "/organizations",
+        status_code=201,
+        responses=idempotency.RESPONSES,
+        response_model=OrganizationOut,
+    )
     @idempotent
-    async def create_organization(body: OrganizationIn, principal: Principal = writer
-                                  ) -> OrganizationOut:
+    async def create_organization(
+        body: OrganizationIn, principal: Principal = writer
+    ) -> OrganizationOut:
         """Create an organisation with a support plan."""
         return await save_org(principal, body, None)
 
     @api.put("/organizations/{organization_id}", response_model=OrganizationOut)
-    async def replace_organization(organization_id: str, body: OrganizationIn,
-                                   principal: Principal = writer) -> OrganizationOut:
+    async def replace_organization(
+        organization_id: str, body: OrganizationIn, principal: Principal = writer
+    ) -> OrganizationOut:
         """Change an organisation (its plan applies to tickets opened from now on)."""
         return await save_org(principal, body, organization_id)
 
     @api.get("/organizations/{organization_id}", response_model=OrganizationOut)
-    async def get_organization(organization_id: str, principal: Principal = reader
-                               ) -> OrganizationOut:
+    async def get_organization(
+        organization_id: str, principal: Principal = reader
+    ) -> OrganizationOut:
         """One organisation."""
         async with unit_of_work().read_only() as uow:
             found = await uow.directory.organization(principal.tenant_id, organization_id)
@@ -117,38 +142,49 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return OrganizationOut.of(found)
 
     @api.get("/organizations", response_model=list[OrganizationOut])
-    async def list_organizations(principal: Principal = reader, limit: Limit = 100,
-                                 after: After = None) -> list[OrganizationOut]:
+    async def list_organizations(
+        principal: Principal = reader, limit: Limit = 100, after: After = None
+    ) -> list[OrganizationOut]:
         """The tenant's organisations in id order (page with ``after`` = the last id)."""
         async with unit_of_work().read_only() as uow:
-            found = await uow.directory.organizations(principal.tenant_id, limit=limit,
-                                                      after_id=after)
+            found = await uow.directory.organizations(
+                principal.tenant_id, limit=limit, after_id=after
+            )
         return [OrganizationOut.of(item) for item in found]
 
-    async def save_requester(principal: Principal, body: RequesterIn, requester_id: str | None
-                             ) -> RequesterOut:
+    async def save_requester(
+        principal: Principal, body: RequesterIn, requester_id: str | None
+    ) -> RequesterOut:
         try:
-            record = await directory.save_requester(directory.SaveRequester(
-                tenant_id=principal.tenant_id, email=str(body.email), name=body.name,
-                organization_id=body.organization_id, language=body.language,
-                requester_id=requester_id), unit_of_work())
+            record = await directory.save_requester(
+                directory.SaveRequester(
+                    tenant_id=principal.tenant_id,
+                    email=str(body.email),
+                    name=body.name,
+                    organization_id=body.organization_id,
+                    language=body.language,
+                    requester_id=requester_id,
+                ),
+                unit_of_work(),
+            )
         except NotFound as error:
             raise _missing(error) from error
         except AlreadyExists as error:
             raise HTTPException(409, f"email: {error}") from error
         return RequesterOut.of(record)
 
-    @api.post("/requesters", status_code=201, responses=idempotency.RESPONSES,
-              response_model=RequesterOut)
+    @api.post(
+        "/requesters", status_code=201, responses=idempotency.RESPONSES, response_model=RequesterOut
+    )
     @idempotent
-    async def create_requester(body: RequesterIn, principal: Principal = writer
-                               ) -> RequesterOut:
+    async def create_requester(body: RequesterIn, principal: Principal = writer) -> RequesterOut:
         """Create a requester, optionally in an organisation."""
         return await save_requester(principal, body, None)
 
     @api.put("/requesters/{requester_id}", response_model=RequesterOut)
-    async def replace_requester(requester_id: str, body: RequesterIn,
-                                principal: Principal = writer) -> RequesterOut:
+    async def replace_requester(
+        requester_id: str, body: RequesterIn, principal: Principal = writer
+    ) -> RequesterOut:
         """Change a requester."""
         return await save_requester(principal, body, requester_id)
 
@@ -162,15 +198,17 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return RequesterOut.of(found)
 
     @api.get("/requesters", response_model=list[RequesterOut])
-    async def list_requesters(principal: Principal = reader, limit: Limit = 100,
-                              after: After = None,
-                              organization_id: Annotated[str | None, Query(max_length=64)] = None
-                              ) -> list[RequesterOut]:
+    async def list_requesters(
+        principal: Principal = reader,
+        limit: Limit = 100,
+        after: After = None,
+        organization_id: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> list[RequesterOut]:
         """The tenant's requesters in id order (page with ``after`` = the last id)."""
         async with unit_of_work().read_only() as uow:
-            found = await uow.directory.requesters(principal.tenant_id, limit=limit,
-                                                   after_id=after,
-                                                   organization_id=organization_id)
+            found = await uow.directory.requesters(
+                principal.tenant_id, limit=limit, after_id=after, organization_id=organization_id
+            )
         return [RequesterOut.of(item) for item in found]
 
     return api

@@ -51,10 +51,16 @@ class DomainOut(BaseModel):
     @classmethod
     def of(cls, domain: Domain) -> "DomainOut":
         """Present ``domain``."""
-        return cls(id=domain.id, name=domain.name, status=domain.status,
-                   verification=VerificationOut(type="TXT", name=domain.record_name,
-                                                value=domain.record_value),
-                   created_at=domain.created_at, verified_at=domain.verified_at)
+        return cls(
+            id=domain.id,
+            name=domain.name,
+            status=domain.status,
+            verification=VerificationOut(
+                type="TXT", name=domain.record_name, value=domain.record_value
+            ),
+            created_at=domain.created_at,
+            verified_at=domain.verified_at,
+        )
 
 
 def router(unit_of_work: UnitOfWorkFactory, ownership: DomainOwnership) -> APIRouter:
@@ -63,10 +69,18 @@ def router(unit_of_work: UnitOfWorkFactory, ownership: DomainOwnership) -> APIRo
     admin = require("mail.manage")
     idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
 
-    @api.post("", status_code=201, response_model=DomainOut, responses={
-        **idempotency.RESPONSES,
-        409: {"description": "Added already, or verified by another tenant; or the "
-                             "Idempotency-Key was used with another body"}})
+    @api.post(
+        "",
+        status_code=201,
+        response_model=DomainOut,
+        responses={
+            **idempotency.RESPONSES,
+            409: {
+                "description": "Added already, or verified by another tenant; or the "
+                "Idempotency-Key was used with another body"
+            },
+        },
+    )
     @idempotent
     async def add_domain(body: DomainIn, principal: Principal = admin) -> DomainOut:
         """Add a pending domain; publish its TXT record, then verify it."""
@@ -92,13 +106,17 @@ def router(unit_of_work: UnitOfWorkFactory, ownership: DomainOwnership) -> APIRo
             raise not_found("domain")
         return DomainOut.of(found)
 
-    @api.post("/{domain_id}/verify", response_model=DomainOut,
-              responses={409: {"description": "Record not found, or verified by another tenant"}})
+    @api.post(
+        "/{domain_id}/verify",
+        response_model=DomainOut,
+        responses={409: {"description": "Record not found, or verified by another tenant"}},
+    )
     async def verify_domain(domain_id: str, principal: Principal = admin) -> DomainOut:
         """Look the TXT record up; the domain is verified when it is there."""
         try:
-            domain = await domains.verify_domain(principal.tenant_id, domain_id, ownership,
-                                                 unit_of_work)
+            domain = await domains.verify_domain(
+                principal.tenant_id, domain_id, ownership, unit_of_work
+            )
         except NotFound as error:
             raise not_found("domain") from error
         except OwnershipNotProven as error:

@@ -34,9 +34,12 @@ class ImapIn(BaseModel):
     password: SafeLine = Field(min_length=1, max_length=1000)
     folder: SafeLine = Field(default="INBOX", min_length=1, max_length=200)
     move_to: SafeLine | None = Field(default=None, max_length=200)
-    ssl: bool = Field(default=True, description="IMAPS (implicit TLS); false: STARTTLS on a "
-                                                "plain port, required unless the operator "
-                                                "allows plaintext for development")
+    ssl: bool = Field(
+        default=True,
+        description="IMAPS (implicit TLS); false: STARTTLS on a "
+        "plain port, required unless the operator "
+        "allows plaintext for development",
+    )
 
 
 class MailboxIn(BaseModel):
@@ -67,9 +70,16 @@ class MailboxOut(BaseModel):
     @classmethod
     def of(cls, mailbox: Mailbox) -> "MailboxOut":
         """Present ``mailbox``."""
-        return cls(id=mailbox.id, address=mailbox.address, aliases=mailbox.aliases,
-                   priority=mailbox.priority, type=mailbox.type, tags=mailbox.tags,
-                   imap_host=(mailbox.imap or {}).get("host"), created_at=mailbox.created_at)
+        return cls(
+            id=mailbox.id,
+            address=mailbox.address,
+            aliases=mailbox.aliases,
+            priority=mailbox.priority,
+            type=mailbox.type,
+            tags=mailbox.tags,
+            imap_host=(mailbox.imap or {}).get("host"),
+            created_at=mailbox.created_at,
+        )
 
 
 class InboundOut(BaseModel):
@@ -88,10 +98,17 @@ class InboundOut(BaseModel):
     @classmethod
     def of(cls, record: InboundRecord) -> "InboundOut":
         """Present ``record``."""
-        return cls(id=record.id, mailbox=record.mailbox,
-                   email_message_id=record.email_message_id, source=record.source,
-                   size=record.size, status=record.status, reason=record.reason,
-                   ticket_id=record.ticket_id, received_at=record.received_at)
+        return cls(
+            id=record.id,
+            mailbox=record.mailbox,
+            email_message_id=record.email_message_id,
+            source=record.source,
+            size=record.size,
+            status=record.status,
+            reason=record.reason,
+            ticket_id=record.ticket_id,
+            received_at=record.received_at,
+        )
 
 
 def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
@@ -101,8 +118,9 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
     admin = require("mail.manage")
     unit_of_work = processing.unit_of_work
 
-    @api.post("/mailboxes", status_code=201, responses=idempotency.RESPONSES,
-              response_model=MailboxOut)
+    @api.post(
+        "/mailboxes", status_code=201, responses=idempotency.RESPONSES, response_model=MailboxOut
+    )
     @idempotent
     async def create_mailbox(body: MailboxIn, principal: Principal = admin) -> MailboxOut:
         """Configure a support address; mail to it (or an alias) opens tickets."""
@@ -110,14 +128,23 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
         if body.imap is not None:
             # A literal address is judged now; host names at each poll, after DNS.
             reason = netguard.literal_refusal(
-                body.imap.host, allow_private_networks=imap_policy.allow_private_networks)
+                body.imap.host, allow_private_networks=imap_policy.allow_private_networks
+            )
             if reason:
                 raise HTTPException(422, f"imap.host: the host is {reason}")
         try:
-            mailbox = await directory.add_mailbox(directory.AddMailbox(
-                tenant_id=principal.tenant_id, address=str(body.address),
-                aliases=[str(alias) for alias in body.aliases], priority=body.priority,
-                type=body.type, tags=body.tags, imap=imap), unit_of_work())
+            mailbox = await directory.add_mailbox(
+                directory.AddMailbox(
+                    tenant_id=principal.tenant_id,
+                    address=str(body.address),
+                    aliases=[str(alias) for alias in body.aliases],
+                    priority=body.priority,
+                    type=body.type,
+                    tags=body.tags,
+                    imap=imap,
+                ),
+                unit_of_work(),
+            )
         except DomainNotVerified as error:
             raise HTTPException(422, f"{error.field}: {error}") from error
         except AlreadyExists as error:
@@ -150,14 +177,16 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
         return Response(status_code=204)
 
     @api.get("/quarantine", response_model=list[InboundOut])
-    async def list_quarantine(principal: Principal = admin,
-                              limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                              after: Annotated[str | None, Query(max_length=64)] = None
-                              ) -> list[InboundOut]:
+    async def list_quarantine(
+        principal: Principal = admin,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        after: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> list[InboundOut]:
         """Quarantined mail with its reason (page with ``after`` = the last id)."""
         async with unit_of_work().read_only() as uow:
-            found = await uow.mail.inbound_list(status=QUARANTINED, tenant_id=principal.tenant_id,
-                                                limit=limit, after_id=after)
+            found = await uow.mail.inbound_list(
+                status=QUARANTINED, tenant_id=principal.tenant_id, limit=limit, after_id=after
+            )
         return [InboundOut.of(item) for item in found]
 
     @api.get("/quarantine/{inbound_id}", response_model=InboundOut)
@@ -169,8 +198,11 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
             raise not_found("message")
         return InboundOut.of(found)
 
-    @api.get("/quarantine/{inbound_id}/raw", response_class=Response,
-             responses={200: {"content": {"message/rfc822": {}}}})
+    @api.get(
+        "/quarantine/{inbound_id}/raw",
+        response_class=Response,
+        responses={200: {"content": {"message/rfc822": {}}}},
+    )
     async def download_quarantined(inbound_id: str, principal: Principal = admin) -> Response:
         """The raw mail, as received."""
         async with unit_of_work().read_only() as uow:
@@ -178,8 +210,9 @@ def router(processing: MailProcessing, imap_policy: ImapPolicy) -> APIRouter:
             if found is None:
                 raise not_found("message")
             raw = await uow.mail.raw(inbound_id)
-        return Response(raw, media_type="message/rfc822",
-                        headers=download_headers(f"{inbound_id}.eml"))
+        return Response(
+            raw, media_type="message/rfc822", headers=download_headers(f"{inbound_id}.eml")
+        )
 
     @api.post("/quarantine/{inbound_id}/replay", response_model=InboundOut)
     async def replay_quarantined(inbound_id: str, principal: Principal = admin) -> InboundOut:

@@ -29,8 +29,9 @@ class ImapPolicy:
     max_message_size: int = 25 * 1024 * 1024
 
 
-async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size: int,
-                       policy: ImapPolicy) -> int:
+async def poll_mailbox(
+    mailbox: Mailbox, processing: MailProcessing, batch_size: int, policy: ImapPolicy
+) -> int:
     """Fetch, store and process everything new in the mailbox's folder; return how many.
 
     Mail the server says is larger than ``policy.max_message_size`` is never downloaded: only its
@@ -41,9 +42,11 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
     account = ImapAccount.of(mailbox.imap)
     # The same guard as webhooks: resolved once, every address checked, the checked one used.
     addresses = await netguard.resolve_allowed(
-        account.host, account.port, allow_private_networks=policy.allow_private_networks)
-    folder = await asyncio.to_thread(ImapFolder, account, addresses,
-                                     allow_plaintext=policy.allow_plaintext)
+        account.host, account.port, allow_private_networks=policy.allow_private_networks
+    )
+    folder = await asyncio.to_thread(
+        ImapFolder, account, addresses, allow_plaintext=policy.allow_plaintext
+    )
     try:
         last_uid = mailbox.imap_last_uid
         if mailbox.imap_uidvalidity != folder.uidvalidity:
@@ -51,30 +54,36 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
             last_uid = 0
         elif account.move_to:
             # Stored before a crash but not moved yet: move them now (they are safe in our store).
-            await asyncio.to_thread(folder.move, await asyncio.to_thread(folder.uids_up_to,
-                                                                         last_uid))
+            await asyncio.to_thread(
+                folder.move, await asyncio.to_thread(folder.uids_up_to, last_uid)
+            )
         uids = await asyncio.to_thread(folder.uids_after, last_uid)
         count = 0
         for start in range(0, len(uids), batch_size):
-            batch = uids[start:start + batch_size]
+            batch = uids[start : start + batch_size]
             sizes = await asyncio.to_thread(folder.sizes, batch)
             oversize = {uid: size for uid, size in sizes.items() if size > max_size}
             fetched = await asyncio.to_thread(
-                folder.fetch, [uid for uid in batch if uid not in oversize])
+                folder.fetch, [uid for uid in batch if uid not in oversize]
+            )
             fetched.update(await asyncio.to_thread(folder.fetch_headers, list(oversize)))
             for uid in batch:
                 raw = fetched.get(uid)
                 if raw is None:
                     continue
-                stored = await store_raw(raw, [mailbox], [mailbox.address], "imap",
-                                         processing.unit_of_work)
+                stored = await store_raw(
+                    raw, [mailbox], [mailbox.address], "imap", processing.unit_of_work
+                )
                 async with processing.unit_of_work() as uow:
                     await uow.mail.save_imap_position(mailbox.id, folder.uidvalidity, uid)
                     await uow.commit()
                 for item in stored:
                     if item.new and uid in oversize:
-                        await quarantine(item.inbound_id, _oversize_reason(
-                            oversize[uid], max_size, account), processing.unit_of_work)
+                        await quarantine(
+                            item.inbound_id,
+                            _oversize_reason(oversize[uid], max_size, account),
+                            processing.unit_of_work,
+                        )
                     elif item.new:
                         await process_inbound(item.inbound_id, processing)
                 count += 1
@@ -86,12 +95,15 @@ async def poll_mailbox(mailbox: Mailbox, processing: MailProcessing, batch_size:
 
 def _oversize_reason(size: int, max_size: int, account: ImapAccount) -> str:
     where = f"moved to {account.move_to}" if account.move_to else f"left in {account.folder}"
-    return (f"mail of {size} bytes is larger than HELPLINE_MAX_MESSAGE_SIZE ({max_size}): "
-            f"not downloaded, only its header is kept; the mail is {where} on the IMAP server")
+    return (
+        f"mail of {size} bytes is larger than HELPLINE_MAX_MESSAGE_SIZE ({max_size}): "
+        f"not downloaded, only its header is kept; the mail is {where} on the IMAP server"
+    )
 
 
-def imap_poller(processing: MailProcessing, interval: float, batch_size: int,
-                policy: ImapPolicy) -> BackgroundLoop:
+def imap_poller(
+    processing: MailProcessing, interval: float, batch_size: int, policy: ImapPolicy
+) -> BackgroundLoop:
     """Poll every IMAP mailbox every ``interval`` seconds."""
 
     async def poll_all(stopping: asyncio.Event) -> None:
@@ -104,9 +116,14 @@ def imap_poller(processing: MailProcessing, interval: float, batch_size: int,
                 count = await poll_mailbox(mailbox, processing, batch_size, policy)
             except Exception as error:  # noqa: BLE001 - one bad account never stops others
                 # A server's error may quote the account (an address): never logged.
-                log.warning("imap poll failed", extra={
-                    "mailbox_id": mailbox.id, "error_type": type(error).__name__,
-                    "error": hide_addresses(str(error)[:300])})
+                log.warning(
+                    "imap poll failed",
+                    extra={
+                        "mailbox_id": mailbox.id,
+                        "error_type": type(error).__name__,
+                        "error": hide_addresses(str(error)[:300]),
+                    },
+                )
                 continue
             if count:
                 log.info("imap mail fetched", extra={"mailbox_id": mailbox.id, "count": count})

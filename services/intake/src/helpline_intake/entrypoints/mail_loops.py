@@ -20,8 +20,9 @@ async def sweep_pending(processing: MailProcessing, grace: timedelta = GRACE) ->
     after_id: str | None = None
     while True:
         async with processing.unit_of_work().read_only() as uow:
-            batch = await uow.mail.inbound_list(status=PENDING, before=utcnow() - grace,
-                                                after_id=after_id, limit=100)
+            batch = await uow.mail.inbound_list(
+                status=PENDING, before=utcnow() - grace, after_id=after_id, limit=100
+            )
         if not batch:
             return done
         for record in batch:

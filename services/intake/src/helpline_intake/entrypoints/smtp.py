@@ -49,8 +49,14 @@ class IntakeHandler:
         self._mailboxes: dict[int, list[Mailbox]] = {}
         self._tasks: set[asyncio.Task[str]] = set()
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
-                          address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         """Accept a recipient only if it is (a plus-address of) a configured mailbox."""
         try:
             mailbox = await mailbox_for(address, self._processing.unit_of_work)
@@ -76,11 +82,11 @@ class IntakeHandler:
         if not mailboxes:
             return "554 5.5.1 no valid recipients"
         try:
-            stored = await store_raw(raw, mailboxes, list(envelope.rcpt_tos), "smtp",
-                                     self._processing.unit_of_work)
+            stored = await store_raw(
+                raw, mailboxes, list(envelope.rcpt_tos), "smtp", self._processing.unit_of_work
+            )
         except Exception as error:  # noqa: BLE001 - a 451 makes the MTA retry
-            log.warning("storing inbound mail failed",
-                        extra={"error_type": type(error).__name__})
+            log.warning("storing inbound mail failed", extra={"error_type": type(error).__name__})
             return "451 4.3.0 could not store the message, try again later"
         for item in stored:
             if item.new:
@@ -95,9 +101,16 @@ class IntakeHandler:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def smtp_loop(processing: MailProcessing, *, host: str, port: int, max_size: int,
-              lmtp: bool = False, tracer: Tracer | None = None,
-              handler: IntakeHandler | None = None) -> BackgroundLoop:
+def smtp_loop(
+    processing: MailProcessing,
+    *,
+    host: str,
+    port: int,
+    max_size: int,
+    lmtp: bool = False,
+    tracer: Tracer | None = None,
+    handler: IntakeHandler | None = None,
+) -> BackgroundLoop:
     """The SMTP (or LMTP) listener as a background loop of the service.
 
     Tests pass their own ``handler`` to ``drain`` it: to wait for what accepted mail started.
@@ -113,9 +126,15 @@ def smtp_loop(processing: MailProcessing, *, host: str, port: int, max_size: int
         loop = asyncio.get_running_loop()
         try:
             server = await loop.create_server(
-                lambda: protocol(handler, data_size_limit=max_size, hostname="helpline-intake",
-                                 ident="Helpline intake"),
-                host=host, port=port)
+                lambda: protocol(
+                    handler,
+                    data_size_limit=max_size,
+                    hostname="helpline-intake",
+                    ident="Helpline intake",
+                ),
+                host=host,
+                port=port,
+            )
         except OSError as error:
             # The HTTP API stays useful without mail; the log says why mail is not taken.
             log.error("smtp server cannot listen", extra={"port": port, "error": str(error)})

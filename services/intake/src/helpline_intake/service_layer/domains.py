@@ -31,15 +31,22 @@ async def add_domain(tenant_id: str, name: str, uow: IntakeUnitOfWork) -> Domain
             raise AlreadyExists("this tenant has added the domain already")
         if await uow.domains.verified_elsewhere(tenant_id, name):
             raise DomainClaimed("the domain is verified by another tenant")
-        domain = Domain(id=new_id(), tenant_id=tenant_id, name=name, status=PENDING,
-                        token=secrets.token_urlsafe(24), created_at=utcnow())
+        domain = Domain(
+            id=new_id(),
+            tenant_id=tenant_id,
+            name=name,
+            status=PENDING,
+            token=secrets.token_urlsafe(24),
+            created_at=utcnow(),
+        )
         await uow.domains.add(domain)
         await uow.commit()
         return domain
 
 
-async def verify_domain(tenant_id: str, domain_id: str, ownership: DomainOwnership,
-                        unit_of_work: UnitOfWorkFactory) -> Domain:
+async def verify_domain(
+    tenant_id: str, domain_id: str, ownership: DomainOwnership, unit_of_work: UnitOfWorkFactory
+) -> Domain:
     """Verify a pending domain once its record is published; first verified tenant wins."""
     async with unit_of_work().read_only() as uow:
         domain = await uow.domains.get(tenant_id, domain_id)
@@ -49,11 +56,13 @@ async def verify_domain(tenant_id: str, domain_id: str, ownership: DomainOwnersh
         return domain
     # The lookup runs outside any transaction: DNS may take seconds.
     if not await ownership.proven(domain.record_name, domain.record_value):
-        raise OwnershipNotProven(f"no TXT record {domain.record_value!r} found at "
-                                 f"{domain.record_name}")
+        raise OwnershipNotProven(
+            f"no TXT record {domain.record_value!r} found at {domain.record_name}"
+        )
     async with unit_of_work() as uow:
-        if await uow.domains.verified_elsewhere(tenant_id, domain.name) or \
-                not await uow.domains.mark_verified(domain.id, utcnow()):
+        if await uow.domains.verified_elsewhere(
+            tenant_id, domain.name
+        ) or not await uow.domains.mark_verified(domain.id, utcnow()):
             raise DomainClaimed("the domain is verified by another tenant")
         await uow.commit()
         verified = await uow.domains.get(tenant_id, domain_id)
@@ -74,8 +83,9 @@ async def remove_domain(tenant_id: str, domain_id: str, uow: IntakeUnitOfWork) -
         await uow.commit()
 
 
-async def require_verified(uow: IntakeUnitOfWork, tenant_id: str,
-                           addresses: list[tuple[str, str]]) -> None:
+async def require_verified(
+    uow: IntakeUnitOfWork, tenant_id: str, addresses: list[tuple[str, str]]
+) -> None:
     """``DomainNotVerified`` naming the first field whose address is outside verified domains."""
     names = sorted({domain_of(address) for _, address in addresses})
     verified = await uow.domains.verified_names(tenant_id, names)

@@ -63,10 +63,14 @@ async def process_inbound(inbound_id: str, context: MailProcessing) -> str:
     try:
         return await _apply(inbound_id, context)
     except Exception as error:  # noqa: BLE001 - any failure quarantines, the mailbox flows on
-        reason = str(error) if isinstance(error, _Quarantine | UnparseableEmail) else (
-            f"{type(error).__name__}: {error}")
-        log.warning("mail quarantined", extra={"inbound_id": inbound_id,
-                                               "error_type": type(error).__name__})
+        reason = (
+            str(error)
+            if isinstance(error, _Quarantine | UnparseableEmail)
+            else (f"{type(error).__name__}: {error}")
+        )
+        log.warning(
+            "mail quarantined", extra={"inbound_id": inbound_id, "error_type": type(error).__name__}
+        )
         await quarantine(inbound_id, reason[:2000], context.unit_of_work)
         return QUARANTINED
 
@@ -78,11 +82,19 @@ async def quarantine(inbound_id: str, reason: str, unit_of_work: UnitOfWorkFacto
         if record is None or record.status != PENDING:
             return
         now = utcnow()
-        await uow.mail.finish_inbound(inbound_id, status=QUARANTINED, reason=reason,
-                                      ticket_id=None, now=now)
-        uow.publish(EmailQuarantined(tenant_id=record.tenant_id, ticket_id=record.id,
-                                     occurred_at=now, mailbox=record.mailbox, reason=reason,
-                                     actor=SYSTEM))
+        await uow.mail.finish_inbound(
+            inbound_id, status=QUARANTINED, reason=reason, ticket_id=None, now=now
+        )
+        uow.publish(
+            EmailQuarantined(
+                tenant_id=record.tenant_id,
+                ticket_id=record.id,
+                occurred_at=now,
+                mailbox=record.mailbox,
+                reason=reason,
+                actor=SYSTEM,
+            )
+        )
         await uow.commit()
 
 
@@ -100,26 +112,38 @@ async def _apply(inbound_id: str, context: MailProcessing) -> str:
             return record.status if record else "missing"
         raw = await uow.mail.raw(inbound_id)
     mail = await _parse(raw, context.parse_timeout)
-    stored = [await context.attachments.put(record.tenant_id, item.data)
-              for item in mail.attachments]
-    files = [{"id": new_id(), "filename": item.filename, "content_type": item.content_type,
-              "size": file.size, "sha256": file.sha256, "key": file.key, "inline": item.inline,
-              "content_id": item.content_id} for item, file in zip(mail.attachments, stored,
-                                                                   strict=True)]
+    stored = [
+        await context.attachments.put(record.tenant_id, item.data) for item in mail.attachments
+    ]
+    files = [
+        {
+            "id": new_id(),
+            "filename": item.filename,
+            "content_type": item.content_type,
+            "size": file.size,
+            "sha256": file.sha256,
+            "key": file.key,
+            "inline": item.inline,
+            "content_id": item.content_id,
+        }
+        for item, file in zip(mail.attachments, stored, strict=True)
+    ]
     async with context.unit_of_work() as uow:
         if mail.bounce is not None:
             ticket_id = await _apply_bounce(uow, record, mail)
         else:
             ticket_id = await _apply_mail(uow, record, mail, files, context)
-        if not await uow.mail.finish_inbound(inbound_id, status=PROCESSED, reason=None,
-                                             ticket_id=ticket_id, now=utcnow()):
+        if not await uow.mail.finish_inbound(
+            inbound_id, status=PROCESSED, reason=None, ticket_id=ticket_id, now=utcnow()
+        ):
             return "raced"
         await uow.commit()
     return PROCESSED
 
 
-async def _find_ticket(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail
-                       ) -> tuple[Ticket | None, list[str]]:
+async def _find_ticket(
+    uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail
+) -> tuple[Ticket | None, list[str]]:
     """The ticket the mail threads to (merges followed), and every ticket id on the way."""
     ticket: Ticket | None = None
     for prefix in tokens_in(mail, record.recipients):
@@ -140,82 +164,144 @@ async def _find_ticket(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inbou
     return ticket, lineage
 
 
-async def _apply_mail(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail,
-                      files: list[dict[str, Any]], context: MailProcessing) -> str:
+async def _apply_mail(
+    uow: IntakeUnitOfWork,
+    record: InboundRecord,
+    mail: InboundEmail,
+    files: list[dict[str, Any]],
+    context: MailProcessing,
+) -> str:
     ticket, lineage = await _find_ticket(uow, record, mail)
     auto_reply = is_auto_reply(mail)
     body = (mail.text or "(no text)")[:MAX_BODY]
     now = utcnow()
     tokens = reply_tokens_in(mail, record.recipients)
-    sender = (await uow.people.by_email(record.tenant_id, mail.from_address)
-              if mail.from_address else None)
+    sender = (
+        await uow.people.by_email(record.tenant_id, mail.from_address)
+        if mail.from_address
+        else None
+    )
     customer = Actor(type="customer", id=(mail.from_address or "")[:320] or None)
     if ticket is not None and ticket.status != "closed":
         author = mail_author(
-            sender=sender, sender_address=mail.from_address,
-            token_user=verified_user(context.reply_token_secret, tokens, record.tenant_id,
-                                     lineage),
-            requester_email=ticket.requester_email)
+            sender=sender,
+            sender_address=mail.from_address,
+            token_user=verified_user(context.reply_token_secret, tokens, record.tenant_id, lineage),
+            requester_email=ticket.requester_email,
+        )
         if author.kind == "agent":
             assert author.person is not None
-            message = await _agent_message(ticket, author.person, mail, files, body,
-                                           auto_reply, now, context.parse_timeout)
-            uow.publish(_mail_audit(record, ticket, f"user:{author.person.user_id}",
-                                    "ticket.message.email", "ok",
-                                    public=str(message.public).lower()))
+            message = await _agent_message(
+                ticket, author.person, mail, files, body, auto_reply, now, context.parse_timeout
+            )
+            uow.publish(
+                _mail_audit(
+                    record,
+                    ticket,
+                    f"user:{author.person.user_id}",
+                    "ticket.message.email",
+                    "ok",
+                    public=str(message.public).lower(),
+                )
+            )
         elif author.kind == "unverified":
-            message = _unverified_message(ticket, author, mail, files, body, auto_reply, now,
-                                          customer)
-            uow.publish(_mail_audit(
-                record, ticket, f"mail:{customer.id or '-'}", "ticket.message.email", "denied",
-                reason=author.reason or "", user_id=author.person.user_id if author.person
-                else ""))
+            message = _unverified_message(
+                ticket, author, mail, files, body, auto_reply, now, customer
+            )
+            uow.publish(
+                _mail_audit(
+                    record,
+                    ticket,
+                    f"mail:{customer.id or '-'}",
+                    "ticket.message.email",
+                    "denied",
+                    reason=author.reason or "",
+                    user_id=author.person.user_id if author.person else "",
+                )
+            )
         else:
             message = ticket.add_message(
-                author_role="requester", author_id=None, public=True, channel="email",
-                body=body, auto_reply=auto_reply, now=now, email_message_id=mail.message_id,
-                html=mail.html, attachments=files, actor=customer)
+                author_role="requester",
+                author_id=None,
+                public=True,
+                channel="email",
+                body=body,
+                auto_reply=auto_reply,
+                now=now,
+                email_message_id=mail.message_id,
+                html=mail.html,
+                attachments=files,
+                actor=customer,
+            )
         await uow.tickets.add_message(message)
         await uow.tickets.save(ticket)
     elif tokens and sender is not None:
         # Opening a ticket for a person's reply would make them the customer of their own reply.
-        raise _Quarantine("mail from a Helpline user to a reply address that answers no open "
-                          "ticket: kept, nothing opened and nothing sent")
+        raise _Quarantine(
+            "mail from a Helpline user to a reply address that answers no open "
+            "ticket: kept, nothing opened and nothing sent"
+        )
     elif auto_reply:
-        raise _Quarantine("automatic reply (auto-reply, list or robot mail) that answers no "
-                          "open ticket: recorded, no ticket opened")
+        raise _Quarantine(
+            "automatic reply (auto-reply, list or robot mail) that answers no "
+            "open ticket: recorded, no ticket opened"
+        )
     else:
         address, name = requester_of(mail)
         if not address:
             raise _Quarantine("no sender address (From) to open a ticket for")
         if has_unsafe_characters(address):
             # No acknowledgement could ever be delivered to it: keep the mail, open nothing.
-            raise _Quarantine("the sender address (From or Reply-To) contains a control or "
-                              "bidirectional character: no ticket is opened for an address no "
-                              "reply can reach")
+            raise _Quarantine(
+                "the sender address (From or Reply-To) contains a control or "
+                "bidirectional character: no ticket is opened for an address no "
+                "reply can reach"
+            )
         mailbox = await uow.mail.resolve(record.mailbox)
         if mailbox is None:
             raise _Quarantine(f"mailbox {record.mailbox} no longer exists")
         try:
             requester = Requester(email=address, name=name)
         except ValidationError as error:
-            raise _Quarantine("the sender (From or Reply-To) is not a usable email address"
-                              ) from error
-        origin = await origin_for(uow, record.tenant_id, requester, mailbox=mailbox.address,
-                                  language=mail.language)
+            raise _Quarantine(
+                "the sender (From or Reply-To) is not a usable email address"
+            ) from error
+        origin = await origin_for(
+            uow, record.tenant_id, requester, mailbox=mailbox.address, language=mail.language
+        )
         ticket = Ticket.open(
-            tenant_id=record.tenant_id, subject=strip_token(mail.subject) or "(no subject)",
-            description=body, requester=requester, priority=mailbox.priority,
-            type=mailbox.type, tags=mailbox.tags, channel="email", now=now, origin=origin,
-            actor=Actor(type="customer", id=str(requester.email)))
+            tenant_id=record.tenant_id,
+            subject=strip_token(mail.subject) or "(no subject)",
+            description=body,
+            requester=requester,
+            priority=mailbox.priority,
+            type=mailbox.type,
+            tags=mailbox.tags,
+            channel="email",
+            now=now,
+            origin=origin,
+            actor=Actor(type="customer", id=str(requester.email)),
+        )
         await uow.tickets.add(ticket)
         # The first mail is kept as the ticket's first message (attachments, HTML, Message-ID);
         # TicketCreated already announces it, so no MessageAdded is published for it.
-        await uow.tickets.add_message(Message(
-            id=new_id(), ticket_id=ticket.id, tenant_id=ticket.tenant_id,
-            author_role="requester", author_id=None, public=True, channel="email", body=body,
-            auto_reply=False, created_at=now, email_message_id=mail.message_id, html=mail.html,
-            attachments=files))
+        await uow.tickets.add_message(
+            Message(
+                id=new_id(),
+                ticket_id=ticket.id,
+                tenant_id=ticket.tenant_id,
+                author_role="requester",
+                author_id=None,
+                public=True,
+                channel="email",
+                body=body,
+                auto_reply=False,
+                created_at=now,
+                email_message_id=mail.message_id,
+                html=mail.html,
+                attachments=files,
+            )
+        )
     for event in ticket.events:
         uow.publish(event)
     if mail.message_id:
@@ -223,9 +309,16 @@ async def _apply_mail(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inboun
     return ticket.id
 
 
-async def _agent_message(ticket: Ticket, person: Person, mail: InboundEmail,
-                         files: list[dict[str, Any]], body: str, auto_reply: bool,
-                         now: datetime, timeout: float) -> Message:
+async def _agent_message(
+    ticket: Ticket,
+    person: Person,
+    mail: InboundEmail,
+    files: list[dict[str, Any]],
+    body: str,
+    auto_reply: bool,
+    now: datetime,
+    timeout: float,
+) -> Message:
     """A proven agent's mail: their public reply, or a note (``#note``, an auto-reply, no text).
 
     Only what the agent newly wrote is kept (quote and signature cut), without the HTML (which
@@ -238,40 +331,80 @@ async def _agent_message(ticket: Ticket, person: Person, mail: InboundEmail,
     note, written = split_note(written)
     public = not note and not auto_reply and bool(written.strip())
     return ticket.add_message(
-        author_role="agent", author_id=person.user_id, public=public, channel="email",
-        body=written if written.strip() else body, auto_reply=auto_reply, now=now,
-        email_message_id=mail.message_id, html=None,
+        author_role="agent",
+        author_id=person.user_id,
+        public=public,
+        channel="email",
+        body=written if written.strip() else body,
+        auto_reply=auto_reply,
+        now=now,
+        email_message_id=mail.message_id,
+        html=None,
         attachments=[item for item in files if not item["inline"]],
-        actor=Actor(type="user", id=person.user_id))
+        actor=Actor(type="user", id=person.user_id),
+    )
 
 
-def _unverified_message(ticket: Ticket, author: MailAuthor, mail: InboundEmail,
-                        files: list[dict[str, Any]], body: str, auto_reply: bool, now: datetime,
-                        customer: Actor) -> Message:
+def _unverified_message(
+    ticket: Ticket,
+    author: MailAuthor,
+    mail: InboundEmail,
+    files: list[dict[str, Any]],
+    body: str,
+    auto_reply: bool,
+    now: datetime,
+    customer: Actor,
+) -> Message:
     """Mail from a person's address without proof: kept for agents, sent to nobody."""
-    notice = (f"[Kept internal, not sent to the customer: {author.reason}. It does not act as "
-              f"{author.person.name if author.person else 'any agent'}.]")
+    notice = (
+        f"[Kept internal, not sent to the customer: {author.reason}. It does not act as "
+        f"{author.person.name if author.person else 'any agent'}.]"
+    )
     return ticket.add_message(
-        author_role="requester", author_id=None, public=False, channel="email",
-        body=f"{notice}\n\n{body}"[:MAX_BODY], auto_reply=auto_reply, now=now,
-        email_message_id=mail.message_id, html=mail.html, attachments=files, actor=customer)
+        author_role="requester",
+        author_id=None,
+        public=False,
+        channel="email",
+        body=f"{notice}\n\n{body}"[:MAX_BODY],
+        auto_reply=auto_reply,
+        now=now,
+        email_message_id=mail.message_id,
+        html=mail.html,
+        attachments=files,
+        actor=customer,
+    )
 
 
-def _mail_audit(record: InboundRecord, ticket: Ticket, actor: str, action: str,
-                outcome: Literal["ok", "denied"], **detail: str) -> AuditRecorded:
+def _mail_audit(
+    record: InboundRecord,
+    ticket: Ticket,
+    actor: str,
+    action: str,
+    outcome: Literal["ok", "denied"],
+    **detail: str,
+) -> AuditRecorded:
     return AuditRecorded(
-        tenant_id=record.tenant_id, service="intake", actor=actor, action=action,
-        target=f"ticket:{ticket.id}", outcome=outcome, request_id=record.id,
-        detail={"inbound_id": record.id, **detail}, occurred_at=utcnow())
+        tenant_id=record.tenant_id,
+        service="intake",
+        actor=actor,
+        action=action,
+        target=f"ticket:{ticket.id}",
+        outcome=outcome,
+        request_id=record.id,
+        detail={"inbound_id": record.id, **detail},
+        occurred_at=utcnow(),
+    )
 
 
-async def _apply_bounce(uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail
-                        ) -> str | None:
+async def _apply_bounce(
+    uow: IntakeUnitOfWork, record: InboundRecord, mail: InboundEmail
+) -> str | None:
     assert mail.bounce is not None
     bounce = mail.bounce
     candidates = [bounce.original_message_id] if bounce.original_message_id else []
     ticket_id = await uow.mail.thread_ticket(
-        record.tenant_id, candidates + answered_message_ids(mail))
+        record.tenant_id, candidates + answered_message_ids(mail)
+    )
     ticket = await uow.tickets.get(record.tenant_id, ticket_id) if ticket_id else None
     if ticket is None and not bounce.recipients:
         raise _Quarantine("delivery status report that names no recipient and no known mail")
@@ -279,19 +412,35 @@ async def _apply_bounce(uow: IntakeUnitOfWork, record: InboundRecord, mail: Inbo
     if ticket is not None:
         addresses = ", ".join(item.address for item in bounce.recipients) or "unknown"
         note = ticket.add_message(
-            author_role="system", author_id=None, public=False, channel="email",
+            author_role="system",
+            author_id=None,
+            public=False,
+            channel="email",
             body=f"Mail to {addresses} could not be delivered.\n\n{mail.text[:MAX_BODY]}",
-            auto_reply=True, now=now, email_message_id=mail.message_id, actor=SYSTEM)
+            auto_reply=True,
+            now=now,
+            email_message_id=mail.message_id,
+            actor=SYSTEM,
+        )
         await uow.tickets.add_message(note)
         await uow.tickets.save(ticket)
         for event in ticket.events:
             uow.publish(event)
     for recipient in bounce.recipients:
-        uow.publish(EmailBounced(
-            tenant_id=record.tenant_id, ticket_id=ticket.id if ticket else record.id,
-            occurred_at=now, address=recipient.address, permanent=recipient.permanent,
-            status=recipient.status, original_message_id=bounce.original_message_id,
-            linked=ticket is not None, diagnostic=(recipient.diagnostic or None), actor=SYSTEM))
+        uow.publish(
+            EmailBounced(
+                tenant_id=record.tenant_id,
+                ticket_id=ticket.id if ticket else record.id,
+                occurred_at=now,
+                address=recipient.address,
+                permanent=recipient.permanent,
+                status=recipient.status,
+                original_message_id=bounce.original_message_id,
+                linked=ticket is not None,
+                diagnostic=(recipient.diagnostic or None),
+                actor=SYSTEM,
+            )
+        )
     return ticket.id if ticket else None
 
 
@@ -303,7 +452,13 @@ async def replay(tenant_id: str, inbound_id: str, context: MailProcessing) -> st
             return None
         if record.status != QUARANTINED:
             return record.status
-        await uow.mail.finish_inbound(inbound_id, status=PENDING, reason=None, ticket_id=None,
-                                      now=utcnow(), only_if=QUARANTINED)
+        await uow.mail.finish_inbound(
+            inbound_id,
+            status=PENDING,
+            reason=None,
+            ticket_id=None,
+            now=utcnow(),
+            only_if=QUARANTINED,
+        )
         await uow.commit()
     return await process_inbound(inbound_id, context)

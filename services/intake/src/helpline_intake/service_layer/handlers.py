@@ -101,10 +101,17 @@ async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
     async with uow:
         origin = await origin_for(uow, command.tenant_id, command.requester)
         ticket = Ticket.open(
-            tenant_id=command.tenant_id, subject=command.subject,
-            description=command.description, requester=command.requester,
-            priority=command.priority, type=command.type, tags=command.tags,
-            channel=command.channel, now=utcnow(), origin=origin, actor=command.actor,
+            tenant_id=command.tenant_id,
+            subject=command.subject,
+            description=command.description,
+            requester=command.requester,
+            priority=command.priority,
+            type=command.type,
+            tags=command.tags,
+            channel=command.channel,
+            now=utcnow(),
+            origin=origin,
+            actor=command.actor,
         )
         await uow.tickets.add(ticket)
         for event in ticket.events:
@@ -119,8 +126,14 @@ async def update_ticket(command: UpdateTicket, uow: IntakeUnitOfWork) -> Ticket:
         ticket = await uow.tickets.get(command.tenant_id, command.ticket_id)
         if ticket is None:
             raise TicketNotFound(command.ticket_id)
-        ticket.update(now=utcnow(), status=command.status, priority=command.priority,
-                      type=command.type, tags=command.tags, actor=command.actor)
+        ticket.update(
+            now=utcnow(),
+            status=command.status,
+            priority=command.priority,
+            type=command.type,
+            tags=command.tags,
+            actor=command.actor,
+        )
         await uow.tickets.save(ticket)
         for event in ticket.events:
             uow.publish(event)
@@ -140,10 +153,16 @@ async def merge_tickets(command: MergeTickets, uow: IntakeUnitOfWork) -> Ticket:
         now = utcnow()
         source.merge_into(target, now, command.actor)
         note = target.add_message(
-            author_role="system", author_id=None, public=False, channel="api",
+            author_role="system",
+            author_id=None,
+            public=False,
+            channel="api",
             body=f"Ticket {source.id} ({source.subject}) was merged into this ticket.\n\n"
-                 f"{source.description}"[:100_000],
-            auto_reply=False, now=now, actor=command.actor)
+            f"{source.description}"[:100_000],
+            auto_reply=False,
+            now=now,
+            actor=command.actor,
+        )
         await uow.tickets.add_message(note)
         await uow.tickets.retarget_messages(source.id, target.id)
         for ticket in (source, target):
@@ -161,9 +180,15 @@ async def add_message(command: AddMessage, uow: IntakeUnitOfWork) -> Message:
         if ticket is None:
             raise TicketNotFound(command.ticket_id)
         message = ticket.add_message(
-            author_role=command.author_role, author_id=command.author_id, public=command.public,
-            channel=command.channel, body=command.body, auto_reply=command.auto_reply,
-            now=utcnow(), attachments=list(command.attachments), actor=command.actor,
+            author_role=command.author_role,
+            author_id=command.author_id,
+            public=command.public,
+            channel=command.channel,
+            body=command.body,
+            auto_reply=command.auto_reply,
+            now=utcnow(),
+            attachments=list(command.attachments),
+            actor=command.actor,
         )
         await uow.tickets.add_message(message)
         await uow.tickets.save(ticket)
@@ -177,13 +202,16 @@ async def add_message(command: AddMessage, uow: IntakeUnitOfWork) -> Message:
 
 def handler_table() -> HandlerTable[IntakeUnitOfWork]:
     """Intake's consumer: what routing, escalation, notify and identity report, and its appliers."""
-    return HandlerTable(CONSUMER, {
-        TicketAssigned: apply_routing_or_sla_event,
-        TicketClassified: apply_classification,
-        **dict.fromkeys(get_args(SlaEvent), apply_routing_or_sla_event),
-        NotificationDelivered: apply_notification,
-        **dict.fromkeys(IDENTITY_EVENTS, apply_identity_event),
-    })
+    return HandlerTable(
+        CONSUMER,
+        {
+            TicketAssigned: apply_routing_or_sla_event,
+            TicketClassified: apply_classification,
+            **dict.fromkeys(get_args(SlaEvent), apply_routing_or_sla_event),
+            NotificationDelivered: apply_notification,
+            **dict.fromkeys(IDENTITY_EVENTS, apply_identity_event),
+        },
+    )
 
 
 async def on_event(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
@@ -240,7 +268,13 @@ async def apply_identity_event(uow: IntakeUnitOfWork, envelope: Envelope) -> Non
     elif isinstance(event, TenantDeleted):
         await uow.people.forget_tenant(event.tenant_id)
     else:
-        await uow.people.save(Person(
-            tenant_id=event.tenant_id, user_id=event.user_id, email=str(event.email),
-            name=event.name, role=event.role,
-            active=event.active if isinstance(event, UserUpdated) else True))
+        await uow.people.save(
+            Person(
+                tenant_id=event.tenant_id,
+                user_id=event.user_id,
+                email=str(event.email),
+                name=event.name,
+                role=event.role,
+                active=event.active if isinstance(event, UserUpdated) else True,
+            )
+        )

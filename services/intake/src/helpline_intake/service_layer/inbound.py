@@ -17,10 +17,22 @@ from helpline_shared.runtime.db import utcnow
 UnitOfWorkFactory = Callable[[], IntakeUnitOfWork]
 
 # Headers each hop adds: left out of the content fingerprint so two deliveries of one mail match.
-_TRANSPORT_HEADERS = frozenset({"received", "delivered-to", "x-original-to", "return-path",
-                                "x-received", "dkim-signature", "arc-seal",
-                                "arc-message-signature", "arc-authentication-results",
-                                "authentication-results", "x-envelope-to", "envelope-to"})
+_TRANSPORT_HEADERS = frozenset(
+    {
+        "received",
+        "delivered-to",
+        "x-original-to",
+        "return-path",
+        "x-received",
+        "dkim-signature",
+        "arc-seal",
+        "arc-message-signature",
+        "arc-authentication-results",
+        "authentication-results",
+        "x-envelope-to",
+        "envelope-to",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -67,14 +79,20 @@ async def mailbox_for(address: str, unit_of_work: UnitOfWorkFactory) -> Mailbox 
     base = base_address(address)
     async with unit_of_work().read_only() as uow:
         mailbox = await uow.mail.resolve(base)
-        if mailbox is None or not await uow.domains.verified_names(mailbox.tenant_id,
-                                                                   [domain_of(base)]):
+        if mailbox is None or not await uow.domains.verified_names(
+            mailbox.tenant_id, [domain_of(base)]
+        ):
             return None
         return mailbox
 
 
-async def store_raw(raw: bytes, mailboxes: list[Mailbox], recipients: list[str], source: str,
-                    unit_of_work: UnitOfWorkFactory) -> list[Stored]:
+async def store_raw(
+    raw: bytes,
+    mailboxes: list[Mailbox],
+    recipients: list[str],
+    source: str,
+    unit_of_work: UnitOfWorkFactory,
+) -> list[Stored]:
     """Store the mail once per tenant among ``mailboxes``, in one transaction; then it is safe.
 
     A delivery is a repeat when its Message-ID (or content, without one) and its content both
@@ -90,11 +108,19 @@ async def store_raw(raw: bytes, mailboxes: list[Mailbox], recipients: list[str],
     async with unit_of_work() as uow:
         for tenant_id, mailbox in first_per_tenant.items():
             record = InboundRecord(
-                id=new_id(), tenant_id=tenant_id, mailbox=mailbox.address,
-                dedup_key=key, email_message_id=email_message_id,
-                recipients=[address.lower() for address in recipients][:100], source=source,
-                size=len(raw), status=PENDING, reason=None, ticket_id=None,
-                received_at=utcnow(), content_sha256=hashlib.sha256(content).hexdigest(),
+                id=new_id(),
+                tenant_id=tenant_id,
+                mailbox=mailbox.address,
+                dedup_key=key,
+                email_message_id=email_message_id,
+                recipients=[address.lower() for address in recipients][:100],
+                source=source,
+                size=len(raw),
+                status=PENDING,
+                reason=None,
+                ticket_id=None,
+                received_at=utcnow(),
+                content_sha256=hashlib.sha256(content).hexdigest(),
             )
             new = await uow.mail.store_inbound(record, raw)
             stored.append(Stored(record.id, tenant_id, new))

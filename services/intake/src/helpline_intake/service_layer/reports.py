@@ -33,7 +33,8 @@ class Backlog:
     at_risk: int = 0
     by_priority: dict[str, int] = field(default_factory=_priorities)
     by_status: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(get_args(TicketStatus), 0))
+        default_factory=lambda: dict.fromkeys(get_args(TicketStatus), 0)
+    )
     by_team: list[TeamBacklog] = field(default_factory=list)
 
 

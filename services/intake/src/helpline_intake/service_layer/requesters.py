@@ -12,8 +12,14 @@ from helpline_shared.events import Priority, Requester, TicketType
 from helpline_shared.runtime.db import utcnow
 
 
-async def origin_for(uow: IntakeUnitOfWork, tenant_id: str, requester: Requester, *,
-                     mailbox: str | None = None, language: str | None = None) -> Origin:
+async def origin_for(
+    uow: IntakeUnitOfWork,
+    tenant_id: str,
+    requester: Requester,
+    *,
+    mailbox: str | None = None,
+    language: str | None = None,
+) -> Origin:
     """The organisation and plan of a requester (created on first contact, like Zendesk)."""
     email = str(requester.email).lower()
     known = await uow.directory.requester_and_organization(tenant_id, email)
@@ -22,17 +28,30 @@ async def origin_for(uow: IntakeUnitOfWork, tenant_id: str, requester: Requester
     else:
         domain = email.rsplit("@", 1)[-1]
         organization = await uow.directory.organization_for_domain(tenant_id, domain)
-        record = await uow.directory.add_requester_unless_known(RequesterRecord(
-            id=new_id(), tenant_id=tenant_id, email=email, name=requester.name,
-            organization_id=organization.id if organization else None, language=language,
-            created_at=utcnow()))
+        record = await uow.directory.add_requester_unless_known(
+            RequesterRecord(
+                id=new_id(),
+                tenant_id=tenant_id,
+                email=email,
+                name=requester.name,
+                organization_id=organization.id if organization else None,
+                language=language,
+                created_at=utcnow(),
+            )
+        )
         if (organization.id if organization else None) != record.organization_id:
             # Another first contact stored the address first, and its record differs since.
-            organization = (await uow.directory.organization(tenant_id, record.organization_id)
-                            if record.organization_id else None)
-    return Origin(organization_id=organization.id if organization else None,
-                  plan=organization.plan if organization else None,
-                  language=record.language or language, mailbox=mailbox)
+            organization = (
+                await uow.directory.organization(tenant_id, record.organization_id)
+                if record.organization_id
+                else None
+            )
+    return Origin(
+        organization_id=organization.id if organization else None,
+        plan=organization.plan if organization else None,
+        language=record.language or language,
+        mailbox=mailbox,
+    )
 
 
 @dataclass(frozen=True)
@@ -51,8 +70,9 @@ async def save_organization(command: SaveOrganization, uow: IntakeUnitOfWork) ->
     async with uow:
         domains = sorted({domain.lower() for domain in command.domains})
         if command.organization_id is None:
-            organization = Organization(new_id(), command.tenant_id, command.name, command.plan,
-                                        domains, utcnow())
+            organization = Organization(
+                new_id(), command.tenant_id, command.name, command.plan, domains, utcnow()
+            )
             await uow.directory.add_organization(organization)
         else:
             found = await uow.directory.organization(command.tenant_id, command.organization_id)
@@ -79,16 +99,25 @@ class SaveRequester:
 async def save_requester(command: SaveRequester, uow: IntakeUnitOfWork) -> RequesterRecord:
     """Create or update the requester; its organisation must be the tenant's."""
     async with uow:
-        if command.organization_id and await uow.directory.organization(
-                command.tenant_id, command.organization_id) is None:
+        if (
+            command.organization_id
+            and await uow.directory.organization(command.tenant_id, command.organization_id) is None
+        ):
             raise NotFound("organization")
         email = command.email.lower()
         same_email = await uow.directory.requester_by_email(command.tenant_id, email)
         if command.requester_id is None:
             if same_email is not None:
                 raise AlreadyExists(f"a requester with email {email} exists")
-            record = RequesterRecord(new_id(), command.tenant_id, email, command.name,
-                                     command.organization_id, command.language, utcnow())
+            record = RequesterRecord(
+                new_id(),
+                command.tenant_id,
+                email,
+                command.name,
+                command.organization_id,
+                command.language,
+                utcnow(),
+            )
             await uow.directory.add_requester(record)
         else:
             found = await uow.directory.requester(command.tenant_id, command.requester_id)
@@ -96,8 +125,13 @@ async def save_requester(command: SaveRequester, uow: IntakeUnitOfWork) -> Reque
                 raise NotFound("requester")
             if same_email is not None and same_email.id != found.id:
                 raise AlreadyExists(f"a requester with email {email} exists")
-            record = replace(found, email=email, name=command.name,
-                             organization_id=command.organization_id, language=command.language)
+            record = replace(
+                found,
+                email=email,
+                name=command.name,
+                organization_id=command.organization_id,
+                language=command.language,
+            )
             await uow.directory.save_requester(record)
         await uow.commit()
         return record
@@ -119,13 +153,23 @@ class AddMailbox:
 async def add_mailbox(command: AddMailbox, uow: IntakeUnitOfWork) -> Mailbox:
     """Create the mailbox in the tenant's verified domains; ``AlreadyExists`` if it is taken."""
     async with uow:
-        await require_verified(uow, command.tenant_id, [("address", command.address)] + [
-            (f"aliases.{index}", alias) for index, alias in enumerate(command.aliases)])
+        await require_verified(
+            uow,
+            command.tenant_id,
+            [("address", command.address)]
+            + [(f"aliases.{index}", alias) for index, alias in enumerate(command.aliases)],
+        )
         mailbox = Mailbox(
-            id=new_id(), tenant_id=command.tenant_id, address=command.address.lower(),
-            aliases=[alias.lower() for alias in command.aliases], priority=command.priority,
-            type=command.type, tags=sorted(set(command.tags)), created_at=utcnow(),
-            imap=command.imap)
+            id=new_id(),
+            tenant_id=command.tenant_id,
+            address=command.address.lower(),
+            aliases=[alias.lower() for alias in command.aliases],
+            priority=command.priority,
+            type=command.type,
+            tags=sorted(set(command.tags)),
+            created_at=utcnow(),
+            imap=command.imap,
+        )
         await uow.mail.add_mailbox(mailbox)
         await uow.commit()
         return mailbox

@@ -12,8 +12,15 @@ from helpline_notify.domain.people import Person
 
 
 def _person(row: Any) -> Person:
-    return Person(tenant_id=row.tenant_id, user_id=row.user_id, name=row.name, email=row.email,
-                  role=row.role, teams=tuple(row.teams or ()), active=row.active)
+    return Person(
+        tenant_id=row.tenant_id,
+        user_id=row.user_id,
+        name=row.name,
+        email=row.email,
+        role=row.role,
+        teams=tuple(row.teams or ()),
+        active=row.active,
+    )
 
 
 class DirectoryRepository:
@@ -26,38 +33,59 @@ class DirectoryRepository:
     async def save_person(self, person: Person) -> None:
         """Create or replace a person."""
         self._memo.forget()
-        values = {"name": person.name[:200], "email": person.email.lower(), "role": person.role,
-                  "teams": list(person.teams), "active": person.active}
-        statement = upsert_dialect(self._session).insert(people).values(
-            tenant_id=person.tenant_id, user_id=person.user_id, **values)
-        await self._session.execute(statement.on_conflict_do_update(
-            index_elements=["tenant_id", "user_id"], set_=values))
+        values = {
+            "name": person.name[:200],
+            "email": person.email.lower(),
+            "role": person.role,
+            "teams": list(person.teams),
+            "active": person.active,
+        }
+        statement = (
+            upsert_dialect(self._session)
+            .insert(people)
+            .values(tenant_id=person.tenant_id, user_id=person.user_id, **values)
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=["tenant_id", "user_id"], set_=values)
+        )
 
     async def deactivate(self, tenant_id: str, user_id: str) -> None:
         """Mark a person deactivated (kept, so that their address is known to receive nothing)."""
         self._memo.forget()
-        await self._session.execute(update(people).where(
-            people.c.tenant_id == tenant_id, people.c.user_id == user_id).values(active=False))
+        await self._session.execute(
+            update(people)
+            .where(people.c.tenant_id == tenant_id, people.c.user_id == user_id)
+            .values(active=False)
+        )
 
     async def person(self, tenant_id: str, user_id: str) -> Person | None:
         """The tenant's person with that id, if known."""
-        return await self._memo.get(("person", tenant_id, user_id),
-                                    lambda: self._read_person(tenant_id, user_id))
+        return await self._memo.get(
+            ("person", tenant_id, user_id), lambda: self._read_person(tenant_id, user_id)
+        )
 
     async def _read_person(self, tenant_id: str, user_id: str) -> Person | None:
-        row = (await self._session.execute(select(people).where(
-            people.c.tenant_id == tenant_id, people.c.user_id == user_id))).first()
+        row = (
+            await self._session.execute(
+                select(people).where(people.c.tenant_id == tenant_id, people.c.user_id == user_id)
+            )
+        ).first()
         return _person(row) if row else None
 
     async def by_email(self, tenant_id: str, email: str) -> Person | None:
         """The tenant's person with that address, if known (an active one first)."""
-        return await self._memo.get(("by_email", tenant_id, email),
-                                    lambda: self._read_by_email(tenant_id, email))
+        return await self._memo.get(
+            ("by_email", tenant_id, email), lambda: self._read_by_email(tenant_id, email)
+        )
 
     async def _read_by_email(self, tenant_id: str, email: str) -> Person | None:
-        row = (await self._session.execute(select(people).where(
-            people.c.tenant_id == tenant_id, people.c.email == func.lower(email))
-            .order_by(people.c.active.desc(), people.c.user_id))).first()
+        row = (
+            await self._session.execute(
+                select(people)
+                .where(people.c.tenant_id == tenant_id, people.c.email == func.lower(email))
+                .order_by(people.c.active.desc(), people.c.user_id)
+            )
+        ).first()
         return _person(row) if row else None
 
     async def people(self, tenant_id: str, user_ids: list[str] | None = None) -> list[Person]:
@@ -72,60 +100,87 @@ class DirectoryRepository:
 
     async def leads(self, tenant_id: str) -> list[Person]:
         """The tenant's active leads."""
-        return list(await self._memo.get(("leads", tenant_id),
-                                         lambda: self._read_leads(tenant_id)))
+        return list(await self._memo.get(("leads", tenant_id), lambda: self._read_leads(tenant_id)))
 
     async def _read_leads(self, tenant_id: str) -> list[Person]:
-        rows = await self._session.execute(select(people).where(
-            people.c.tenant_id == tenant_id, people.c.role == "lead", people.c.active.is_(True))
-            .order_by(people.c.user_id))
+        rows = await self._session.execute(
+            select(people)
+            .where(
+                people.c.tenant_id == tenant_id, people.c.role == "lead", people.c.active.is_(True)
+            )
+            .order_by(people.c.user_id)
+        )
         return [_person(row) for row in rows]
 
     async def save_team(self, tenant_id: str, team_id: str, name: str, deleted: bool) -> None:
         """Create, rename or delete a team."""
         self._memo.forget()
         values = {"name": name[:200], "deleted": deleted}
-        statement = upsert_dialect(self._session).insert(teams).values(
-            tenant_id=tenant_id, team_id=team_id, **values)
-        await self._session.execute(statement.on_conflict_do_update(
-            index_elements=["tenant_id", "team_id"], set_=values))
+        statement = (
+            upsert_dialect(self._session)
+            .insert(teams)
+            .values(tenant_id=tenant_id, team_id=team_id, **values)
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=["tenant_id", "team_id"], set_=values)
+        )
 
     async def team_deleted(self, tenant_id: str, team_id: str) -> bool:
         """Whether identity deleted the team."""
-        return await self._memo.get(("team_deleted", tenant_id, team_id),
-                                    lambda: self._read_team_deleted(tenant_id, team_id))
+        return await self._memo.get(
+            ("team_deleted", tenant_id, team_id),
+            lambda: self._read_team_deleted(tenant_id, team_id),
+        )
 
     async def _read_team_deleted(self, tenant_id: str, team_id: str) -> bool:
-        return bool(await self._session.scalar(select(teams.c.deleted).where(
-            teams.c.tenant_id == tenant_id, teams.c.team_id == team_id)))
+        return bool(
+            await self._session.scalar(
+                select(teams.c.deleted).where(
+                    teams.c.tenant_id == tenant_id, teams.c.team_id == team_id
+                )
+            )
+        )
 
     async def save_agent(self, tenant_id: str, agent_id: str, name: str, email: str) -> None:
         """Remember routing's agent by the name and address its events give."""
         self._memo.forget()
         values = {"name": name[:200], "email": email.lower()}
-        statement = upsert_dialect(self._session).insert(routing_agents).values(
-            tenant_id=tenant_id, agent_id=agent_id, **values)
-        await self._session.execute(statement.on_conflict_do_update(
-            index_elements=["tenant_id", "agent_id"], set_=values))
+        statement = (
+            upsert_dialect(self._session)
+            .insert(routing_agents)
+            .values(tenant_id=tenant_id, agent_id=agent_id, **values)
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=["tenant_id", "agent_id"], set_=values)
+        )
 
     async def agent(self, tenant_id: str, agent_id: str) -> tuple[str, str] | None:
         """Routing's agent as (name, address), if an event named them."""
-        return await self._memo.get(("agent", tenant_id, agent_id),
-                                    lambda: self._read_agent(tenant_id, agent_id))
+        return await self._memo.get(
+            ("agent", tenant_id, agent_id), lambda: self._read_agent(tenant_id, agent_id)
+        )
 
     async def _read_agent(self, tenant_id: str, agent_id: str) -> tuple[str, str] | None:
-        row = (await self._session.execute(select(routing_agents).where(
-            routing_agents.c.tenant_id == tenant_id, routing_agents.c.agent_id == agent_id))
+        row = (
+            await self._session.execute(
+                select(routing_agents).where(
+                    routing_agents.c.tenant_id == tenant_id, routing_agents.c.agent_id == agent_id
+                )
+            )
         ).first()
         return (row.name, row.email) if row else None
 
     async def save_tenant_name(self, tenant_id: str, name: str) -> None:
         """Remember the tenant's display name."""
         self._memo.forget()
-        statement = upsert_dialect(self._session).insert(tenants).values(
-            tenant_id=tenant_id, name=name[:200])
-        await self._session.execute(statement.on_conflict_do_update(
-            index_elements=["tenant_id"], set_={"name": name[:200]}))
+        statement = (
+            upsert_dialect(self._session)
+            .insert(tenants)
+            .values(tenant_id=tenant_id, name=name[:200])
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=["tenant_id"], set_={"name": name[:200]})
+        )
 
     async def forget_tenant(self, tenant_id: str) -> None:
         """Delete what notify knows of a deleted tenant's people, teams, agents and watchers."""
@@ -135,12 +190,14 @@ class DirectoryRepository:
 
     async def tenant_name(self, tenant_id: str) -> str | None:
         """The tenant's display name, if identity announced it."""
-        return await self._memo.get(("tenant_name", tenant_id),
-                                    lambda: self._read_tenant_name(tenant_id))
+        return await self._memo.get(
+            ("tenant_name", tenant_id), lambda: self._read_tenant_name(tenant_id)
+        )
 
     async def _read_tenant_name(self, tenant_id: str) -> str | None:
         name: str | None = await self._session.scalar(
-            select(tenants.c.name).where(tenants.c.tenant_id == tenant_id))
+            select(tenants.c.name).where(tenants.c.tenant_id == tenant_id)
+        )
         return name
 
 
@@ -152,20 +209,31 @@ class WatcherRepository:
 
     async def add(self, tenant_id: str, ticket_id: str, user_id: str, now: datetime) -> None:
         """Make a user watch a ticket (watching twice is watching)."""
-        statement = upsert_dialect(self._session).insert(ticket_watchers).values(
-            tenant_id=tenant_id, ticket_id=ticket_id, user_id=user_id, added_at=now)
+        statement = (
+            upsert_dialect(self._session)
+            .insert(ticket_watchers)
+            .values(tenant_id=tenant_id, ticket_id=ticket_id, user_id=user_id, added_at=now)
+        )
         await self._session.execute(statement.on_conflict_do_nothing())
 
     async def remove(self, tenant_id: str, ticket_id: str, user_id: str) -> bool:
         """Stop a user watching a ticket; False if they did not."""
-        result = await self._session.execute(delete(ticket_watchers).where(
-            ticket_watchers.c.tenant_id == tenant_id, ticket_watchers.c.ticket_id == ticket_id,
-            ticket_watchers.c.user_id == user_id))
+        result = await self._session.execute(
+            delete(ticket_watchers).where(
+                ticket_watchers.c.tenant_id == tenant_id,
+                ticket_watchers.c.ticket_id == ticket_id,
+                ticket_watchers.c.user_id == user_id,
+            )
+        )
         return bool(getattr(result, "rowcount", 0))
 
     async def of_ticket(self, tenant_id: str, ticket_id: str) -> list[tuple[str, datetime]]:
         """The ticket's watchers as (user id, since), oldest first."""
-        rows = await self._session.execute(select(ticket_watchers).where(
-            ticket_watchers.c.tenant_id == tenant_id, ticket_watchers.c.ticket_id == ticket_id)
-            .order_by(ticket_watchers.c.added_at, ticket_watchers.c.user_id))
+        rows = await self._session.execute(
+            select(ticket_watchers)
+            .where(
+                ticket_watchers.c.tenant_id == tenant_id, ticket_watchers.c.ticket_id == ticket_id
+            )
+            .order_by(ticket_watchers.c.added_at, ticket_watchers.c.user_id)
+        )
         return [(row.user_id, row.added_at) for row in rows]

@@ -26,8 +26,7 @@ class FakeMailer:
 class FakeWebhookSender:
     """Answers every webhook by calling ``respond`` (200 by default) and keeps the requests."""
 
-    def __init__(self, respond: Callable[[WebhookRequest], WebhookResponse] | None = None
-                 ) -> None:
+    def __init__(self, respond: Callable[[WebhookRequest], WebhookResponse] | None = None) -> None:
         self.requests: list[WebhookRequest] = []
         self.respond = respond or (lambda _request: WebhookResponse(200))
 

@@ -16,8 +16,9 @@ from helpline_shared import netguard
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     """Resolves host names through the shared destination guard (``helpline_shared.netguard``)."""
 
-    def __init__(self, *, allow_private_networks: bool,
-                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self, *, allow_private_networks: bool, inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
         self._allow_private_networks = allow_private_networks
         self._inner = inner or httpcore.AnyIOBackend()
 
@@ -25,7 +26,8 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         """The addresses ``host`` resolves to, all of them allowed, or ``DestinationRefused``."""
         try:
             return await netguard.resolve_allowed(
-                host, port, allow_private_networks=self._allow_private_networks)
+                host, port, allow_private_networks=self._allow_private_networks
+            )
         except netguard.HostNotResolved as error:
             raise httpcore.ConnectError(str(error)) from error
         except netguard.DestinationRefused as error:
@@ -43,8 +45,9 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         last_error: Exception | None = None
         for address in await self.resolve(host, port):
             try:
-                return await self._inner.connect_tcp(address, port, timeout, local_address,
-                                                     socket_options)
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 last_error = error
         raise last_error or httpcore.ConnectError("the host has no address")
@@ -66,8 +69,13 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport, on a connection pool that uses ``GuardedNetworkBackend``."""
 
-    def __init__(self, *, allow_private_networks: bool, max_connections: int,
-                 inner_backend: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private_networks: bool,
+        max_connections: int,
+        inner_backend: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
         super().__init__(trust_env=False)
         # httpx has no public way to pass a network backend; we replace the pool it built with
         # one configured the same way (verified TLS, HTTP/1.1) plus our backend.
@@ -76,19 +84,26 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=max_connections,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
-            network_backend=GuardedNetworkBackend(allow_private_networks=allow_private_networks,
-                                                  inner=inner_backend),
+            network_backend=GuardedNetworkBackend(
+                allow_private_networks=allow_private_networks, inner=inner_backend
+            ),
         )
 
 
-def webhook_client(*, allow_private_networks: bool, timeout: float, max_connections: int = 200,
-                   inner_backend: httpcore.AsyncNetworkBackend | None = None
-                   ) -> httpx.AsyncClient:
+def webhook_client(
+    *,
+    allow_private_networks: bool,
+    timeout: float,
+    max_connections: int = 200,
+    inner_backend: httpcore.AsyncNetworkBackend | None = None,
+) -> httpx.AsyncClient:
     """The HTTP client for webhooks: SSRF-guarded, no redirects, no proxies from the env."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private_networks=allow_private_networks,
-                                   max_connections=max_connections,
-                                   inner_backend=inner_backend),
+        transport=GuardedTransport(
+            allow_private_networks=allow_private_networks,
+            max_connections=max_connections,
+            inner_backend=inner_backend,
+        ),
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(timeout),

@@ -61,7 +61,10 @@ class _Worker:
     async def start(cls, limits: RenderLimits) -> "_Worker":
         process = await asyncio.create_subprocess_exec(
             # The output is held a few times over (chunks, joined, JSON): room for that too.
-            sys.executable, "-m", __name__, str(limits.max_output_bytes),
+            sys.executable,
+            "-m",
+            __name__,
+            str(limits.max_output_bytes),
             str(max(limits.memory_bytes, 8 * limits.max_output_bytes)),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -126,7 +129,8 @@ class IsolatedRenderer:
                 await worker.kill()
                 worker = None
                 raise RenderTimedOut(
-                    f"rendering took longer than {self.limits.timeout:g} s") from error
+                    f"rendering took longer than {self.limits.timeout:g} s"
+                ) from error
             except (OSError, asyncio.IncompleteReadError) as error:
                 await worker.kill()
                 worker = None
@@ -180,12 +184,13 @@ def _limit_memory(extra_bytes: int) -> None:
             held = int(statm.read().split()[0]) * resource.getpagesize()
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         wanted = held + extra_bytes
-        resource.setrlimit(resource.RLIMIT_AS, (wanted if hard == resource.RLIM_INFINITY
-                                                else min(wanted, hard), hard))
+        resource.setrlimit(
+            resource.RLIMIT_AS,
+            (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard),
+        )
 
 
-def _serve(requests: BinaryIO, answers: BinaryIO, max_output_bytes: int,
-           memory_bytes: int) -> None:
+def _serve(requests: BinaryIO, answers: BinaryIO, max_output_bytes: int, memory_bytes: int) -> None:
     engine = TemplateEngine(max_output_bytes)
     _limit_memory(memory_bytes)
     answers.write(_READY)

@@ -31,14 +31,20 @@ class DeliveryRepository:
         """Insert deliveries; one that already exists (same event, channel, destination) stays."""
         if not new_deliveries:
             return
-        rows = [{name: getattr(item, name) for name in _DELIVERY_COLUMNS}
-                for item in new_deliveries]
+        rows = [
+            {name: getattr(item, name) for name in _DELIVERY_COLUMNS} for item in new_deliveries
+        ]
         statement = upsert_dialect(self._session).insert(deliveries).on_conflict_do_nothing()
         await self._session.execute(statement, rows)
 
-    async def claim_due(self, now: datetime, lease_until: datetime, limit: int,
-                        free_slots: Mapping[str, int] | None = None,
-                        default_slots: int | None = None) -> list[Delivery]:
+    async def claim_due(
+        self,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        free_slots: Mapping[str, int] | None = None,
+        default_slots: int | None = None,
+    ) -> list[Delivery]:
         """Lease up to ``limit`` due deliveries, at most the free slots of each destination.
 
         An ordered delivery waits while an older one of its ticket to the same destination is
@@ -58,8 +64,11 @@ class DeliveryRepository:
         # (the window sits in a subquery: PostgreSQL refuses FOR UPDATE next to a window).
         ranked = select(
             deliveries.c.id,
-            func.row_number().over(partition_by=deliveries.c.destination,
-                                   order_by=(deliveries.c.next_attempt_at, deliveries.c.id))
+            func.row_number()
+            .over(
+                partition_by=deliveries.c.destination,
+                order_by=(deliveries.c.next_attempt_at, deliveries.c.id),
+            )
             .label("rank"),
         ).where(*due, or_(deliveries.c.ordered.is_(False), not_(blocked)))
         if saturated:
@@ -99,10 +108,17 @@ class DeliveryRepository:
         """Write an attempt's result; False if another worker has taken the delivery since."""
         result = await self._session.execute(
             update(deliveries)
-            .where(deliveries.c.id == delivery.id, deliveries.c.status == "pending",
-                   deliveries.c.attempts == delivery.attempts)
-            .values(status=delivery.status, next_attempt_at=delivery.next_attempt_at,
-                    last_error=delivery.last_error, delivered_at=delivery.delivered_at)
+            .where(
+                deliveries.c.id == delivery.id,
+                deliveries.c.status == "pending",
+                deliveries.c.attempts == delivery.attempts,
+            )
+            .values(
+                status=delivery.status,
+                next_attempt_at=delivery.next_attempt_at,
+                last_error=delivery.last_error,
+                delivered_at=delivery.delivered_at,
+            )
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -113,8 +129,10 @@ class DeliveryRepository:
             return set()
         rows = await self._session.execute(
             select(deliveries.c.id, deliveries.c.attempts)
-            .where(deliveries.c.id.in_([delivery.id for delivery in batch]),
-                   deliveries.c.status == "pending")
+            .where(
+                deliveries.c.id.in_([delivery.id for delivery in batch]),
+                deliveries.c.status == "pending",
+            )
             .with_for_update()
         )
         current = {row.id: row.attempts for row in rows}
@@ -122,15 +140,28 @@ class DeliveryRepository:
         if ours:
             await self._session.execute(
                 update(deliveries)
-                .where(deliveries.c.id == bindparam("b_id"), deliveries.c.status == "pending",
-                       deliveries.c.attempts == bindparam("b_attempts"))
-                .values(status=bindparam("b_status"),
-                        next_attempt_at=bindparam("b_next_attempt_at"),
-                        last_error=bindparam("b_last_error"),
-                        delivered_at=bindparam("b_delivered_at")),
-                [{"b_id": d.id, "b_attempts": d.attempts, "b_status": d.status,
-                  "b_next_attempt_at": d.next_attempt_at, "b_last_error": d.last_error,
-                  "b_delivered_at": d.delivered_at} for d in ours],
+                .where(
+                    deliveries.c.id == bindparam("b_id"),
+                    deliveries.c.status == "pending",
+                    deliveries.c.attempts == bindparam("b_attempts"),
+                )
+                .values(
+                    status=bindparam("b_status"),
+                    next_attempt_at=bindparam("b_next_attempt_at"),
+                    last_error=bindparam("b_last_error"),
+                    delivered_at=bindparam("b_delivered_at"),
+                ),
+                [
+                    {
+                        "b_id": d.id,
+                        "b_attempts": d.attempts,
+                        "b_status": d.status,
+                        "b_next_attempt_at": d.next_attempt_at,
+                        "b_last_error": d.last_error,
+                        "b_delivered_at": d.delivered_at,
+                    }
+                    for d in ours
+                ],
             )
         return {delivery.id for delivery in ours}
 
@@ -141,62 +172,80 @@ class DeliveryRepository:
     async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         """Append attempts to the ledger in one statement."""
         if attempts:
-            await self._session.execute(insert(delivery_attempts),
-                                        [attempt.__dict__ for attempt in attempts])
+            await self._session.execute(
+                insert(delivery_attempts), [attempt.__dict__ for attempt in attempts]
+            )
 
     async def attempts(self, tenant_id: str, delivery_id: str) -> list[Attempt]:
         """The recorded attempts of the tenant's delivery, in order."""
         rows = await self._session.execute(
             select(delivery_attempts)
-            .where(delivery_attempts.c.delivery_id == delivery_id,
-                   delivery_attempts.c.tenant_id == tenant_id)
+            .where(
+                delivery_attempts.c.delivery_id == delivery_id,
+                delivery_attempts.c.tenant_id == tenant_id,
+            )
             .order_by(delivery_attempts.c.attempt, delivery_attempts.c.id)
         )
-        return [Attempt(**{name: getattr(row, name) for name in Attempt.__dataclass_fields__})
-                for row in rows]
+        return [
+            Attempt(**{name: getattr(row, name) for name in Attempt.__dataclass_fields__})
+            for row in rows
+        ]
 
     async def get(self, tenant_id: str, delivery_id: str) -> Delivery | None:
         """The tenant's delivery with that id, if any."""
-        row = (await self._session.execute(
-            select(deliveries).where(deliveries.c.id == delivery_id,
-                                     deliveries.c.tenant_id == tenant_id)
-        )).first()
+        row = (
+            await self._session.execute(
+                select(deliveries).where(
+                    deliveries.c.id == delivery_id, deliveries.c.tenant_id == tenant_id
+                )
+            )
+        ).first()
         return _delivery(row) if row else None
 
-    async def failed_since(self, tenant_id: str, destination: str, since: datetime
-                           ) -> list[Delivery]:
+    async def failed_since(
+        self, tenant_id: str, destination: str, since: datetime
+    ) -> list[Delivery]:
         """The failed (or suppressed) deliveries to ``destination`` created since ``since``."""
         rows = await self._session.execute(
-            select(deliveries).where(
-                deliveries.c.tenant_id == tenant_id, deliveries.c.destination == destination,
+            select(deliveries)
+            .where(
+                deliveries.c.tenant_id == tenant_id,
+                deliveries.c.destination == destination,
                 deliveries.c.status.in_(("failed", "suppressed")),
                 deliveries.c.created_at >= since,
-            ).order_by(deliveries.c.created_at, deliveries.c.id)
+            )
+            .order_by(deliveries.c.created_at, deliveries.c.id)
         )
         return [_delivery(row) for row in rows]
 
     async def requeue(self, delivery: Delivery) -> None:
         """Write a replayed delivery back as pending."""
         await self._session.execute(
-            update(deliveries).where(deliveries.c.id == delivery.id).values(
-                status=delivery.status, next_attempt_at=delivery.next_attempt_at,
-                delivered_at=None, attempts_before_replay=delivery.attempts_before_replay,
+            update(deliveries)
+            .where(deliveries.c.id == delivery.id)
+            .values(
+                status=delivery.status,
+                next_attempt_at=delivery.next_attempt_at,
+                delivered_at=None,
+                attempts_before_replay=delivery.attempts_before_replay,
             )
         )
 
-    async def recent_email_count(self, tenant_id: str, address: str, since: datetime,
-                                 up_to: int | None = None) -> int:
+    async def recent_email_count(
+        self, tenant_id: str, address: str, since: datetime, up_to: int | None = None
+    ) -> int:
         """How many emails to ``address`` were queued since ``since`` (suppressed ones aside),
         counting no further than ``up_to``: the cap's cost stays the same however busy."""
         recent = select(deliveries.c.id).where(
-            deliveries.c.tenant_id == tenant_id, deliveries.c.channel == "email",
+            deliveries.c.tenant_id == tenant_id,
+            deliveries.c.channel == "email",
             func.lower(deliveries.c.destination) == address.lower(),
-            deliveries.c.created_at >= since, deliveries.c.status != "suppressed",
+            deliveries.c.created_at >= since,
+            deliveries.c.status != "suppressed",
         )
         if up_to is not None:
             recent = recent.limit(up_to)
-        count = await self._session.scalar(
-            select(func.count()).select_from(recent.subquery()))
+        count = await self._session.scalar(select(func.count()).select_from(recent.subquery()))
         return int(count or 0)
 
     async def purge_finished_before(self, cutoff: datetime) -> int:
@@ -205,14 +254,21 @@ class DeliveryRepository:
             delete(delivery_attempts).where(delivery_attempts.c.started_at < cutoff)
         )
         result = await self._session.execute(
-            delete(deliveries).where(deliveries.c.created_at < cutoff,
-                                     deliveries.c.status != "pending")
+            delete(deliveries).where(
+                deliveries.c.created_at < cutoff, deliveries.c.status != "pending"
+            )
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def page(self, tenant_id: str, *, ticket_id: str | None, limit: int,
-                   after: tuple[datetime, str] | None = None,
-                   statuses: Collection[str] = ()) -> list[Delivery]:
+    async def page(
+        self,
+        tenant_id: str,
+        *,
+        ticket_id: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        statuses: Collection[str] = (),
+    ) -> list[Delivery]:
         """The tenant's deliveries, oldest first, optionally of one ticket, after a cursor."""
         query = select(deliveries).where(deliveries.c.tenant_id == tenant_id)
         if ticket_id is not None:
@@ -222,8 +278,10 @@ class DeliveryRepository:
         if after:
             created_at, delivery_id = after
             query = query.where(
-                or_(deliveries.c.created_at > created_at,
-                    and_(deliveries.c.created_at == created_at, deliveries.c.id > delivery_id))
+                or_(
+                    deliveries.c.created_at > created_at,
+                    and_(deliveries.c.created_at == created_at, deliveries.c.id > delivery_id),
+                )
             )
         rows = await self._session.execute(
             query.order_by(deliveries.c.created_at, deliveries.c.id).limit(limit)

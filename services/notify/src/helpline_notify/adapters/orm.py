@@ -88,16 +88,25 @@ deliveries = Table(
     Column("ordered", Boolean, nullable=False, server_default=false()),
     Column("attempts_before_replay", Integer, nullable=False, server_default="0"),
     Column("attachments", JSON, nullable=True),
-    UniqueConstraint("trigger_event_id", "channel", "destination",
-                     name="uq_deliveries_trigger_channel_destination"),
+    UniqueConstraint(
+        "trigger_event_id",
+        "channel",
+        "destination",
+        name="uq_deliveries_trigger_channel_destination",
+    ),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_tenant_ticket", "tenant_id", "ticket_id", "created_at"),
     Index("ix_deliveries_tenant_created", "tenant_id", "created_at", "id"),
     Index("ix_deliveries_destination_created", "destination", "created_at"),
 )
 # The per-address mail cap counts one address's recent mail from this index alone.
-Index("ix_deliveries_recipient_window", deliveries.c.tenant_id, deliveries.c.channel,
-      func.lower(deliveries.c.destination), deliveries.c.created_at)
+Index(
+    "ix_deliveries_recipient_window",
+    deliveries.c.tenant_id,
+    deliveries.c.channel,
+    func.lower(deliveries.c.destination),
+    deliveries.c.created_at,
+)
 
 delivery_attempts = Table(
     "delivery_attempts",

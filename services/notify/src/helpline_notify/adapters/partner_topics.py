@@ -40,7 +40,8 @@ class PartnerTopicSpec:
 def admin_client(settings: ServiceSettings, client_id: str) -> AIOKafkaAdminClient:
     """An admin client on the service's cluster: the one place the partner stream builds one."""
     return AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
         **aiokafka_options(settings.kafka_security()),
     )
 
@@ -62,18 +63,24 @@ class KafkaPartnerTopics:
         admin = self._admin()
         try:
             await admin.start()
-            response = await admin.create_topics([NewTopic(
-                topic, num_partitions=self._spec.partitions,
-                replication_factor=self._spec.replication_factor,
-                topic_configs=self._spec.configs(),
-            )])
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        topic,
+                        num_partitions=self._spec.partitions,
+                        replication_factor=self._spec.replication_factor,
+                        topic_configs=self._spec.configs(),
+                    )
+                ]
+            )
         finally:
             await admin.close()
         for result in response.to_object()["topic_errors"]:
             code = result["error_code"]
             if code and for_code(code) is not TopicAlreadyExistsError:
                 raise PartnerTopicNotCreated(
-                    f"cannot create {result['topic']}: {for_code(code).__name__}")
+                    f"cannot create {result['topic']}: {for_code(code).__name__}"
+                )
             if not code:
                 PARTNER_TOPICS_CREATED.inc()
                 log.info("partner topic created", extra={"topic": topic})

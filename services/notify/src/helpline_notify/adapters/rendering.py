@@ -46,8 +46,11 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
                 raise SecurityError(f"exponent {right} is larger than {LARGEST_EXPONENT}")
             return operator.pow(left, right)
         for sequence, times in ((left, right), (right, left)):
-            if (isinstance(sequence, str | list | tuple) and isinstance(times, int)
-                    and len(sequence) * times > self.max_output_bytes):
+            if (
+                isinstance(sequence, str | list | tuple)
+                and isinstance(times, int)
+                and len(sequence) * times > self.max_output_bytes
+            ):
                 raise SecurityError(f"repetition longer than {self.max_output_bytes} items")
         return operator.mul(left, right)
 
@@ -70,8 +73,9 @@ class TemplateEngine:
         self.max_output_bytes = max_output_bytes
         self._plain = _BoundedSandbox(max_output_bytes, autoescape=False, undefined=Undefined)
         self._html = _BoundedSandbox(max_output_bytes, autoescape=True, undefined=Undefined)
-        self._strict = _BoundedSandbox(max_output_bytes, autoescape=False,
-                                       undefined=StrictUndefined)
+        self._strict = _BoundedSandbox(
+            max_output_bytes, autoescape=False, undefined=StrictUndefined
+        )
         # Compiling is most of a render's cost (profiled: 8 of 19 ms per ticket in notify);
         # the same few templates are rendered for every ticket, so keep them compiled.
         self._compiled_plain = lru_cache(COMPILED_TEMPLATES_KEPT)(self._plain.from_string)
@@ -79,8 +83,11 @@ class TemplateEngine:
 
     def check(self, source: TemplateSource) -> None:
         """Raise ``InvalidTemplate`` naming the part that does not compile."""
-        for part, text in (("subject", source.subject), ("text", source.text),
-                           ("html", source.html)):
+        for part, text in (
+            ("subject", source.subject),
+            ("text", source.text),
+            ("html", source.html),
+        ):
             if text is None:
                 continue
             if len(text) > MAX_TEMPLATE_LENGTH:
@@ -116,8 +123,9 @@ class TemplateEngine:
                 raise InvalidTemplate(
                     f"{part}: rendering failed: {type(error).__name__}: {error}"[:1000]
                 ) from error
-        return EmailContent(subject=rendered["subject"] or "", text=rendered["text"] or "",
-                            html=rendered["html"])
+        return EmailContent(
+            subject=rendered["subject"] or "", text=rendered["text"] or "", html=rendered["html"]
+        )
 
 
 class JinjaRenderer:

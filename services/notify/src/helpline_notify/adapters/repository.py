@@ -71,7 +71,8 @@ class EndpointRepository:
         """Write every field of an existing endpoint."""
         self._memo.forget()
         await self._session.execute(
-            update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint.id)
+            update(webhook_endpoints)
+            .where(webhook_endpoints.c.id == endpoint.id)
             .values(**_endpoint_row(endpoint))
         )
 
@@ -79,8 +80,9 @@ class EndpointRepository:
         """Delete the tenant's endpoint; False if there was none."""
         self._memo.forget()
         result = await self._session.execute(
-            delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id,
-                                            webhook_endpoints.c.tenant_id == tenant_id)
+            delete(webhook_endpoints).where(
+                webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.tenant_id == tenant_id
+            )
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -88,16 +90,19 @@ class EndpointRepository:
         """The tenant's endpoint with that id, if any."""
         row = (
             await self._session.execute(
-                select(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id,
-                                                webhook_endpoints.c.tenant_id == tenant_id)
+                select(webhook_endpoints).where(
+                    webhook_endpoints.c.id == endpoint_id,
+                    webhook_endpoints.c.tenant_id == tenant_id,
+                )
             )
         ).first()
         return _endpoint(row) if row else None
 
     async def for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
         """The tenant's endpoints, oldest first."""
-        return list(await self._memo.get(("for_tenant", tenant_id),
-                                         lambda: self._for_tenant(tenant_id)))
+        return list(
+            await self._memo.get(("for_tenant", tenant_id), lambda: self._for_tenant(tenant_id))
+        )
 
     async def _for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
         rows = await self._session.execute(
@@ -121,7 +126,8 @@ class EndpointRepository:
         """Stop delivering to an endpoint."""
         self._memo.forget()
         await self._session.execute(
-            update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
+            update(webhook_endpoints)
+            .where(webhook_endpoints.c.id == endpoint_id)
             .values(enabled=False, disabled_reason=reason[:500])
         )
 
@@ -129,7 +135,8 @@ class EndpointRepository:
         """Record since when every attempt to the endpoint failed (None: it works again)."""
         self._memo.forget()
         await self._session.execute(
-            update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
+            update(webhook_endpoints)
+            .where(webhook_endpoints.c.id == endpoint_id)
             .values(failing_since=since)
         )
 
@@ -149,8 +156,10 @@ class TicketViewRepository:
         values = dict(known)
         if "thread" in values:
             values["thread"] = list(values["thread"])
-        statement = upsert_dialect(self._session).insert(tickets).values(
-            ticket_id=ticket_id, tenant_id=tenant_id, **values
+        statement = (
+            upsert_dialect(self._session)
+            .insert(tickets)
+            .values(ticket_id=ticket_id, tenant_id=tenant_id, **values)
         )
         await self._session.execute(
             statement.on_conflict_do_update(index_elements=["ticket_id"], set_=values)
@@ -158,8 +167,10 @@ class TicketViewRepository:
         key = (tenant_id, ticket_id)
         if key in self._known:  # what the row holds now, without reading it back
             view = self._known[key] or TicketView(ticket_id=ticket_id, tenant_id=tenant_id)
-            self._known[key] = replace(view, **{
-                **known, **({"thread": tuple(known["thread"])} if "thread" in known else {})})
+            self._known[key] = replace(
+                view,
+                **{**known, **({"thread": tuple(known["thread"])} if "thread" in known else {})},
+            )
 
     async def get(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         """What notify knows of the tenant's ticket, if anything."""
@@ -170,8 +181,9 @@ class TicketViewRepository:
     async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         row = (
             await self._session.execute(
-                select(tickets).where(tickets.c.ticket_id == ticket_id,
-                                      tickets.c.tenant_id == tenant_id)
+                select(tickets).where(
+                    tickets.c.ticket_id == ticket_id, tickets.c.tenant_id == tenant_id
+                )
             )
         ).first()
         if row is None:

@@ -34,8 +34,9 @@ def build_message(email: OutboundEmail, mail_from: str) -> EmailMessage:
         maintype, _, subtype = item.content_type.partition("/")
         if not (maintype and subtype):
             maintype, subtype = "application", "octet-stream"
-        message.add_attachment(item.data, maintype=maintype, subtype=subtype,
-                               filename=item.filename)
+        message.add_attachment(
+            item.data, maintype=maintype, subtype=subtype, filename=item.filename
+        )
     return message
 
 
@@ -44,8 +45,9 @@ class SmtpMailer:
     sessions: a batch of mail costs one connection and handshake per concurrent send, not one
     per email."""
 
-    def __init__(self, host: str, port: int, mail_from: str, timeout: float = 15.0,
-                 max_idle: int = 4) -> None:
+    def __init__(
+        self, host: str, port: int, mail_from: str, timeout: float = 15.0, max_idle: int = 4
+    ) -> None:
         self._host = host
         self._port = port
         self._mail_from = mail_from
@@ -60,11 +62,13 @@ class SmtpMailer:
         except aiosmtplib.SMTPRecipientsRefused as error:
             permanent = all(refusal.code >= 500 for refusal in error.recipients)
             codes = ", ".join(str(refusal.code) for refusal in error.recipients)
-            raise DeliveryAttemptFailed(f"SMTP recipient refused ({codes})",
-                                        permanent=permanent) from error
+            raise DeliveryAttemptFailed(
+                f"SMTP recipient refused ({codes})", permanent=permanent
+            ) from error
         except aiosmtplib.SMTPResponseException as error:
-            raise DeliveryAttemptFailed(f"SMTP {error.code}: {error.message}"[:500],
-                                        permanent=error.code >= 500) from error
+            raise DeliveryAttemptFailed(
+                f"SMTP {error.code}: {error.message}"[:500], permanent=error.code >= 500
+            ) from error
         except (aiosmtplib.SMTPException, OSError) as error:
             raise DeliveryAttemptFailed(f"SMTP: {type(error).__name__}: {error}"[:500]) from error
 

@@ -15,9 +15,14 @@ from helpline_notify.domain.templates import TemplateSource
 
 def _subscription(row: Any) -> Subscription:
     return Subscription(
-        id=row.id, tenant_id=row.tenant_id, event_types=tuple(row.event_types),
-        channel=row.channel, filters=Filters.of(row.filters), roles=tuple(row.roles),
-        addresses=tuple(row.addresses), endpoint_ids=tuple(row.endpoint_ids),
+        id=row.id,
+        tenant_id=row.tenant_id,
+        event_types=tuple(row.event_types),
+        channel=row.channel,
+        filters=Filters.of(row.filters),
+        roles=tuple(row.roles),
+        addresses=tuple(row.addresses),
+        endpoint_ids=tuple(row.endpoint_ids),
         created_at=row.created_at,
     )
 
@@ -32,22 +37,30 @@ class SubscriptionRepository:
     async def add(self, subscription: Subscription) -> None:
         """Insert a subscription."""
         self._memo.forget()
-        await self._session.execute(insert(subscriptions).values(
-            id=subscription.id, tenant_id=subscription.tenant_id,
-            event_types=list(subscription.event_types), filters=subscription.filters.as_dict(),
-            channel=subscription.channel, roles=list(subscription.roles),
-            addresses=list(subscription.addresses), endpoint_ids=list(subscription.endpoint_ids),
-            created_at=subscription.created_at,
-        ))
+        await self._session.execute(
+            insert(subscriptions).values(
+                id=subscription.id,
+                tenant_id=subscription.tenant_id,
+                event_types=list(subscription.event_types),
+                filters=subscription.filters.as_dict(),
+                channel=subscription.channel,
+                roles=list(subscription.roles),
+                addresses=list(subscription.addresses),
+                endpoint_ids=list(subscription.endpoint_ids),
+                created_at=subscription.created_at,
+            )
+        )
 
     async def for_tenant(self, tenant_id: str) -> list[Subscription]:
         """The tenant's subscriptions, oldest first."""
-        return list(await self._memo.get(("for_tenant", tenant_id),
-                                         lambda: self._for_tenant(tenant_id)))
+        return list(
+            await self._memo.get(("for_tenant", tenant_id), lambda: self._for_tenant(tenant_id))
+        )
 
     async def _for_tenant(self, tenant_id: str) -> list[Subscription]:
         rows = await self._session.execute(
-            select(subscriptions).where(subscriptions.c.tenant_id == tenant_id)
+            select(subscriptions)
+            .where(subscriptions.c.tenant_id == tenant_id)
             .order_by(subscriptions.c.created_at, subscriptions.c.id)
         )
         return [_subscription(row) for row in rows]
@@ -56,8 +69,9 @@ class SubscriptionRepository:
         """Delete the tenant's subscription; False if there was none."""
         self._memo.forget()
         result = await self._session.execute(
-            delete(subscriptions).where(subscriptions.c.id == subscription_id,
-                                        subscriptions.c.tenant_id == tenant_id)
+            delete(subscriptions).where(
+                subscriptions.c.id == subscription_id, subscriptions.c.tenant_id == tenant_id
+            )
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -69,46 +83,72 @@ class TemplateRepository:
         self._session = session
         self._memo = ReadMemo()
 
-    async def put(self, tenant_id: str, event_type: str, language: str,
-                  source: TemplateSource, now: datetime) -> None:
+    async def put(
+        self, tenant_id: str, event_type: str, language: str, source: TemplateSource, now: datetime
+    ) -> None:
         """Create or replace a template."""
         self._memo.forget()
-        values = {"subject": source.subject, "text": source.text, "html": source.html,
-                  "updated_at": now}
-        statement = upsert_dialect(self._session).insert(templates).values(
-            tenant_id=tenant_id, event_type=event_type, language=language, **values)
-        await self._session.execute(statement.on_conflict_do_update(
-            index_elements=["tenant_id", "event_type", "language"], set_=values))
+        values = {
+            "subject": source.subject,
+            "text": source.text,
+            "html": source.html,
+            "updated_at": now,
+        }
+        statement = (
+            upsert_dialect(self._session)
+            .insert(templates)
+            .values(tenant_id=tenant_id, event_type=event_type, language=language, **values)
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["tenant_id", "event_type", "language"], set_=values
+            )
+        )
 
-    async def get(self, tenant_id: str, event_type: str, language: str
-                  ) -> TemplateSource | None:
+    async def get(self, tenant_id: str, event_type: str, language: str) -> TemplateSource | None:
         """The tenant's own template for the event type and language, if any."""
-        return await self._memo.get((tenant_id, event_type, language),
-                                    lambda: self._get(tenant_id, event_type, language))
+        return await self._memo.get(
+            (tenant_id, event_type, language), lambda: self._get(tenant_id, event_type, language)
+        )
 
-    async def _get(self, tenant_id: str, event_type: str, language: str
-                   ) -> TemplateSource | None:
-        row = (await self._session.execute(select(templates).where(
-            templates.c.tenant_id == tenant_id, templates.c.event_type == event_type,
-            templates.c.language == language,
-        ))).first()
+    async def _get(self, tenant_id: str, event_type: str, language: str) -> TemplateSource | None:
+        row = (
+            await self._session.execute(
+                select(templates).where(
+                    templates.c.tenant_id == tenant_id,
+                    templates.c.event_type == event_type,
+                    templates.c.language == language,
+                )
+            )
+        ).first()
         return TemplateSource(subject=row.subject, text=row.text, html=row.html) if row else None
 
     async def for_tenant(self, tenant_id: str) -> list[tuple[str, str, TemplateSource]]:
         """The tenant's templates as (event type, language, source)."""
         rows = await self._session.execute(
-            select(templates).where(templates.c.tenant_id == tenant_id)
-            .order_by(templates.c.event_type, templates.c.language))
-        return [(row.event_type, row.language,
-                 TemplateSource(subject=row.subject, text=row.text, html=row.html))
-                for row in rows]
+            select(templates)
+            .where(templates.c.tenant_id == tenant_id)
+            .order_by(templates.c.event_type, templates.c.language)
+        )
+        return [
+            (
+                row.event_type,
+                row.language,
+                TemplateSource(subject=row.subject, text=row.text, html=row.html),
+            )
+            for row in rows
+        ]
 
     async def remove(self, tenant_id: str, event_type: str, language: str) -> bool:
         """Delete a template; False if there was none."""
         self._memo.forget()
-        result = await self._session.execute(delete(templates).where(
-            templates.c.tenant_id == tenant_id, templates.c.event_type == event_type,
-            templates.c.language == language))
+        result = await self._session.execute(
+            delete(templates).where(
+                templates.c.tenant_id == tenant_id,
+                templates.c.event_type == event_type,
+                templates.c.language == language,
+            )
+        )
         return bool(getattr(result, "rowcount", 0))
 
 
@@ -122,19 +162,27 @@ class SuppressionRepository:
     async def add(self, tenant_id: str, address: str, reason: str, now: datetime) -> None:
         """Suppress an address (keeping the first reason if it was already suppressed)."""
         self._memo.forget()
-        statement = upsert_dialect(self._session).insert(suppressions).values(
-            tenant_id=tenant_id, address=address.lower(), reason=reason[:500], created_at=now)
+        statement = (
+            upsert_dialect(self._session)
+            .insert(suppressions)
+            .values(
+                tenant_id=tenant_id, address=address.lower(), reason=reason[:500], created_at=now
+            )
+        )
         await self._session.execute(statement.on_conflict_do_nothing())
 
     async def reason(self, tenant_id: str, address: str) -> str | None:
         """Why the address is suppressed, or None when mail may go to it."""
-        return await self._memo.get((tenant_id, address.lower()),
-                                    lambda: self._read_reason(tenant_id, address))
+        return await self._memo.get(
+            (tenant_id, address.lower()), lambda: self._read_reason(tenant_id, address)
+        )
 
     async def _read_reason(self, tenant_id: str, address: str) -> str | None:
-        return await self._session.scalar(select(suppressions.c.reason).where(
-            suppressions.c.tenant_id == tenant_id,
-            suppressions.c.address == func.lower(address)))
+        return await self._session.scalar(
+            select(suppressions.c.reason).where(
+                suppressions.c.tenant_id == tenant_id, suppressions.c.address == func.lower(address)
+            )
+        )
 
     async def reasons(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Why each suppressed (tenant, address) of ``addresses`` is, in one query; keys are
@@ -142,22 +190,33 @@ class SuppressionRepository:
         wanted = {(tenant_id, address.lower()) for tenant_id, address in addresses}
         if not wanted:
             return {}
-        rows = await self._session.execute(select(suppressions).where(
-            suppressions.c.tenant_id.in_({tenant_id for tenant_id, _ in wanted}),
-            suppressions.c.address.in_({address for _, address in wanted})))
-        return {(row.tenant_id, row.address): row.reason for row in rows
-                if (row.tenant_id, row.address) in wanted}
+        rows = await self._session.execute(
+            select(suppressions).where(
+                suppressions.c.tenant_id.in_({tenant_id for tenant_id, _ in wanted}),
+                suppressions.c.address.in_({address for _, address in wanted}),
+            )
+        )
+        return {
+            (row.tenant_id, row.address): row.reason
+            for row in rows
+            if (row.tenant_id, row.address) in wanted
+        }
 
     async def for_tenant(self, tenant_id: str) -> list[tuple[str, str, datetime]]:
         """The tenant's suppressed addresses as (address, reason, since)."""
         rows = await self._session.execute(
-            select(suppressions).where(suppressions.c.tenant_id == tenant_id)
-            .order_by(suppressions.c.address))
+            select(suppressions)
+            .where(suppressions.c.tenant_id == tenant_id)
+            .order_by(suppressions.c.address)
+        )
         return [(row.address, row.reason, row.created_at) for row in rows]
 
     async def remove(self, tenant_id: str, address: str) -> bool:
         """Allow mail to the address again; False if it was not suppressed."""
         self._memo.forget()
-        result = await self._session.execute(delete(suppressions).where(
-            suppressions.c.tenant_id == tenant_id, suppressions.c.address == address.lower()))
+        result = await self._session.execute(
+            delete(suppressions).where(
+                suppressions.c.tenant_id == tenant_id, suppressions.c.address == address.lower()
+            )
+        )
         return bool(getattr(result, "rowcount", 0))

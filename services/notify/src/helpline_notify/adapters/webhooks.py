@@ -66,7 +66,9 @@ class HttpxWebhookSender:
         now = utcnow()
         try:
             async with self._client.stream(
-                "POST", request.url, content=request.body.encode(),
+                "POST",
+                request.url,
+                content=request.body.encode(),
                 headers=signed_headers(request, now),
             ) as response:
                 return WebhookResponse(

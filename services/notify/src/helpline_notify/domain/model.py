@@ -81,8 +81,11 @@ class WebhookEndpoint:
 
     def signing_secrets(self, now: datetime) -> tuple[str, ...]:
         """The secrets each delivery is signed with: the current one and, in rotation, the old."""
-        if (self.previous_secret and self.previous_secret_expires_at
-                and now < self.previous_secret_expires_at):
+        if (
+            self.previous_secret
+            and self.previous_secret_expires_at
+            and now < self.previous_secret_expires_at
+        ):
             return (self.secret, self.previous_secret)
         return (self.secret,)
 
@@ -164,8 +167,11 @@ class Delivery:
         self.last_error = printable(outcome.error or "unknown error")[:1000]
         delay: timedelta | None = None
         if not outcome.permanent:
-            delay = retry_delay(self.attempts - self.attempts_before_replay,
-                                retry_after=outcome.retry_after, jitter=jitter)
+            delay = retry_delay(
+                self.attempts - self.attempts_before_replay,
+                retry_after=outcome.retry_after,
+                jitter=jitter,
+            )
         if delay is None:
             self.status, self.next_attempt_at = "failed", None
             return False

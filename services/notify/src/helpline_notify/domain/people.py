@@ -30,12 +30,16 @@ def leads_of(people: tuple[Person, ...], team: str | None) -> tuple[Person, ...]
     """The active leads of ``team`` among ``people`` (none without a team)."""
     if not team:
         return ()
-    return tuple(person for person in people
-                 if person.active and person.role == "lead" and team in person.teams)
+    return tuple(
+        person
+        for person in people
+        if person.active and person.role == "lead" and team in person.teams
+    )
 
 
-def account_manager_in(preferred_agents: tuple[str, ...], previous_assignee: str | None
-                       ) -> tuple[bool, str | None]:
+def account_manager_in(
+    preferred_agents: tuple[str, ...], previous_assignee: str | None
+) -> tuple[bool, str | None]:
     """What a routing decision's ``preferred_agents`` tell of the organisation's account manager:
     (whether they tell, the manager's agent id).
 
@@ -50,8 +54,7 @@ def account_manager_in(preferred_agents: tuple[str, ...], previous_assignee: str
     return (True, others[-1]) if others else (False, None)
 
 
-def may_watch_for(*, kind: str, role: str | None, acting_user: str | None, watcher: str
-                  ) -> bool:
+def may_watch_for(*, kind: str, role: str | None, acting_user: str | None, watcher: str) -> bool:
     """Whether a caller may make ``watcher`` watch a ticket, or stop it: an agent only
     themselves, leads and admins anyone, as may a key holding ``tickets:write`` (the tenant's
     integrations act for no one person; docs/permissions.md, ``tickets.watch``)."""

@@ -48,8 +48,12 @@ def facts_of(ticket: TicketView | None) -> TicketFacts:
     """The ticket attributes that subscription filters look at."""
     if ticket is None:
         return TicketFacts()
-    return TicketFacts(priority=ticket.priority, type=ticket.type,
-                       organization_id=ticket.organization_id, team=ticket.team)
+    return TicketFacts(
+        priority=ticket.priority,
+        type=ticket.type,
+        organization_id=ticket.organization_id,
+        team=ticket.team,
+    )
 
 
 def notifies(event_type: str, event: Event) -> bool:
@@ -58,16 +62,20 @@ def notifies(event_type: str, event: Event) -> bool:
     if event_type.startswith(NOT_NOTIFIED_PREFIX):
         return False
     if isinstance(event, MessageAdded):
-        return (event.author_role in ("agent", "requester") and event.public
-                and not event.auto_reply)
+        return event.author_role in ("agent", "requester") and event.public and not event.auto_reply
     return True
 
 
 def human_reply(event: Event) -> bool:
     """Whether the event is a person's public reply: mailed as a person's mail, not a robot's
     (no ``Auto-Submitted``, no automatic footer, no loop cap)."""
-    return (isinstance(event, MessageAdded) and event.author_role == "agent" and event.public
-            and event.actor is not None and event.actor.type == "user")
+    return (
+        isinstance(event, MessageAdded)
+        and event.author_role == "agent"
+        and event.public
+        and event.actor is not None
+        and event.actor.type == "user"
+    )
 
 
 def loop_capped(event: Event, target: EmailTarget, *, human: bool) -> bool:
@@ -89,8 +97,9 @@ def _people(role: str, people: tuple[Person, ...]) -> list[EmailTarget]:
     return [EmailTarget(role, person.email, person.user_id) for person in people]
 
 
-def role_targets(role: Role, event: Event, ticket: TicketView | None, people: RolePeople,
-                 escalation_email: str) -> list[EmailTarget]:
+def role_targets(
+    role: Role, event: Event, ticket: TicketView | None, people: RolePeople, escalation_email: str
+) -> list[EmailTarget]:
     """Who a role stands for on this ticket: one target per person (no address: unknown)."""
     if isinstance(event, MessageAdded) and role in ("requester", "assignee"):
         # A message goes to the other side: the customer's reply to the assignee, an agent's
@@ -107,8 +116,11 @@ def role_targets(role: Role, event: Event, ticket: TicketView | None, people: Ro
         if ticket and ticket.assignee_email:
             return [EmailTarget(role, ticket.assignee_email)]
         # Nobody owns the ticket yet: an SLA problem goes to the escalation address instead.
-        return [EmailTarget(role, escalation_email
-                            if event.event_type.startswith(SLA_EVENT_PREFIX) else None)]
+        return [
+            EmailTarget(
+                role, escalation_email if event.event_type.startswith(SLA_EVENT_PREFIX) else None
+            )
+        ]
     if role == "watchers":
         return _people(role, people.watchers)
     found = people.team_leads if role == "team_lead" else people.managers
@@ -139,9 +151,11 @@ def email_targets(
             targets.extend(EmailTarget("address", address) for address in subscription.addresses)
     if isinstance(event, SlaEscalated):
         roles.extend(role for role in event.notify if role in ROLES)
-    targets = [target for role in dict.fromkeys(roles)
-               for target in role_targets(role, event, ticket, people, escalation_email)
-               ] + targets
+    targets = [
+        target
+        for role in dict.fromkeys(roles)
+        for target in role_targets(role, event, ticket, people, escalation_email)
+    ] + targets
     seen: set[str] = set()
     unique: list[EmailTarget] = []
     for target in targets:
@@ -163,27 +177,53 @@ def webhook_targets(
     if event_type.startswith(NOT_NOTIFIED_PREFIX):
         return []
     facts = facts_of(ticket)
-    by_subscription = {endpoint_id for s in subscriptions
-                       if s.channel == "webhook" and s.applies(event_type, facts)
-                       for endpoint_id in s.endpoint_ids}
-    return [endpoint for endpoint in endpoints
-            if endpoint.tenant_id == event.tenant_id
-            and ((endpoint.wants(event_type) and endpoint.filters.accept(facts))
-                 or endpoint.id in by_subscription)]
+    by_subscription = {
+        endpoint_id
+        for s in subscriptions
+        if s.channel == "webhook" and s.applies(event_type, facts)
+        for endpoint_id in s.endpoint_ids
+    }
+    return [
+        endpoint
+        for endpoint in endpoints
+        if endpoint.tenant_id == event.tenant_id
+        and (
+            (endpoint.wants(event_type) and endpoint.filters.accept(facts))
+            or endpoint.id in by_subscription
+        )
+    ]
 
 
 def pending_delivery(
-    envelope: Envelope, channel: DeliveryChannel, destination: str, *, payload: str,
-    now: datetime, trace: dict[str, str], subject: str | None = None, html: str | None = None,
-    headers: dict[str, str] | None = None, ordered: bool = False,
+    envelope: Envelope,
+    channel: DeliveryChannel,
+    destination: str,
+    *,
+    payload: str,
+    now: datetime,
+    trace: dict[str, str],
+    subject: str | None = None,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+    ordered: bool = False,
     attachments: list[dict[str, Any]] | None = None,
 ) -> Delivery:
     """A new delivery caused by ``envelope``, due now."""
     event = envelope.event
     return Delivery(
-        id=delivery_id(envelope.id, channel, destination), tenant_id=event.tenant_id,
-        ticket_id=event.ticket_id, channel=channel, destination=destination,
-        trigger_event_id=envelope.id, trigger_event_type=envelope.type, payload=payload,
-        subject=subject, trace_headers=dict(trace), created_at=now, html=html, headers=headers,
-        ordered=ordered, attachments=attachments,
+        id=delivery_id(envelope.id, channel, destination),
+        tenant_id=event.tenant_id,
+        ticket_id=event.ticket_id,
+        channel=channel,
+        destination=destination,
+        trigger_event_id=envelope.id,
+        trigger_event_type=envelope.type,
+        payload=payload,
+        subject=subject,
+        trace_headers=dict(trace),
+        created_at=now,
+        html=html,
+        headers=headers,
+        ordered=ordered,
+        attachments=attachments,
     )

@@ -50,8 +50,12 @@ def webhook_outcome(status_code: int, retry_after: timedelta | None) -> AttemptO
     if 200 <= status_code < 300:
         return AttemptOutcome.success()
     if status_code == GONE:
-        return AttemptOutcome(delivered=False, error="HTTP 410 Gone: endpoint disabled",
-                              permanent=True, endpoint_gone=True)
+        return AttemptOutcome(
+            delivered=False,
+            error="HTTP 410 Gone: endpoint disabled",
+            permanent=True,
+            endpoint_gone=True,
+        )
     honoured = retry_after if status_code in RETRY_AFTER_STATUSES else None
     return AttemptOutcome(delivered=False, error=f"HTTP {status_code}", retry_after=honoured)
 

@@ -42,24 +42,37 @@ class Filters:
         """Whether a ticket with ``facts`` passes every filter."""
         return all(
             not allowed or value in allowed
-            for allowed, value in ((self.priority, facts.priority), (self.type, facts.type),
-                                   (self.organization_id, facts.organization_id),
-                                   (self.team, facts.team))
+            for allowed, value in (
+                (self.priority, facts.priority),
+                (self.type, facts.type),
+                (self.organization_id, facts.organization_id),
+                (self.team, facts.team),
+            )
         )
 
     def as_dict(self) -> dict[str, list[str]]:
         """The filters as JSON-ready lists, leaving out the empty ones."""
-        return {name: list(values) for name, values in (
-            ("priority", self.priority), ("type", self.type),
-            ("organization_id", self.organization_id), ("team", self.team)) if values}
+        return {
+            name: list(values)
+            for name, values in (
+                ("priority", self.priority),
+                ("type", self.type),
+                ("organization_id", self.organization_id),
+                ("team", self.team),
+            )
+            if values
+        }
 
     @classmethod
     def of(cls, raw: dict[str, list[str]] | None) -> "Filters":
         """Filters from their JSON form."""
         raw = raw or {}
-        return cls(priority=tuple(raw.get("priority", ())), type=tuple(raw.get("type", ())),
-                   organization_id=tuple(raw.get("organization_id", ())),
-                   team=tuple(raw.get("team", ())))
+        return cls(
+            priority=tuple(raw.get("priority", ())),
+            type=tuple(raw.get("type", ())),
+            organization_id=tuple(raw.get("organization_id", ())),
+            team=tuple(raw.get("team", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -95,8 +108,13 @@ def new_subscription_id() -> str:
 
 
 def _default(event_type: str, *roles: Role) -> Subscription:
-    return Subscription(id=f"default:{event_type}", tenant_id="*", event_types=(event_type,),
-                        channel="email", roles=roles)
+    return Subscription(
+        id=f"default:{event_type}",
+        tenant_id="*",
+        event_types=(event_type,),
+        channel="email",
+        roles=roles,
+    )
 
 
 DEFAULT_SUBSCRIPTIONS: tuple[Subscription, ...] = (

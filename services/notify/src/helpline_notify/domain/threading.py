@@ -20,21 +20,28 @@ def references(thread: tuple[str, ...]) -> tuple[str, ...]:
     """The ``References`` of a reply into ``thread``: its root and its latest messages."""
     if len(thread) <= MAX_REFERENCES:
         return thread
-    return (thread[0], *thread[-(MAX_REFERENCES - 1):])
+    return (thread[0], *thread[-(MAX_REFERENCES - 1) :])
 
 
 HUMAN = "no"
 """``Auto-Submitted: no`` (RFC 3834 5): a person wrote the mail; the header is then left out."""
 
 
-def thread_headers(message_id: str, thread: tuple[str, ...], *, acknowledgement: bool,
-                   reply_to: str | None, automatic: bool = True) -> dict[str, str]:
+def thread_headers(
+    message_id: str,
+    thread: tuple[str, ...],
+    *,
+    acknowledgement: bool,
+    reply_to: str | None,
+    automatic: bool = True,
+) -> dict[str, str]:
     """Message-ID, threading and auto-submission headers of one outbound mail in ``thread``."""
     headers = {
         "Message-ID": message_id,
         # RFC 3834 5: auto-replied answers a message; auto-generated is any other system mail.
-        "Auto-Submitted": (HUMAN if not automatic else
-                           "auto-replied" if acknowledgement else "auto-generated"),
+        "Auto-Submitted": (
+            HUMAN if not automatic else "auto-replied" if acknowledgement else "auto-generated"
+        ),
     }
     if thread:
         headers["In-Reply-To"] = thread[-1]

@@ -32,5 +32,10 @@ def asyncapi_router() -> APIRouter:
 
 def routers(options: ApiOptions) -> list[APIRouter]:
     """Every route of notify's API."""
-    return [http_endpoints.router(options), http_deliveries.router(options),
-            http_settings.router(options), http_watchers.router(options), asyncapi_router()]
+    return [
+        http_endpoints.router(options),
+        http_deliveries.router(options),
+        http_settings.router(options),
+        http_watchers.router(options),
+        asyncapi_router(),
+    ]

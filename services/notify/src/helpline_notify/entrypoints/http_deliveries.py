@@ -38,12 +38,19 @@ class DeliveryOut(BaseModel):
     def of(cls, delivery: Delivery) -> "DeliveryOut":
         """Present ``delivery``."""
         return cls(
-            id=delivery.id, ticket_id=delivery.ticket_id, channel=delivery.channel,
-            destination=delivery.destination, trigger_event_id=delivery.trigger_event_id,
-            trigger_event_type=delivery.trigger_event_type, status=delivery.status,
-            attempts=delivery.attempts, next_attempt_at=delivery.next_attempt_at,
-            last_error=delivery.last_error, created_at=delivery.created_at,
-            delivered_at=delivery.delivered_at, message_id=delivery.message_id,
+            id=delivery.id,
+            ticket_id=delivery.ticket_id,
+            channel=delivery.channel,
+            destination=delivery.destination,
+            trigger_event_id=delivery.trigger_event_id,
+            trigger_event_type=delivery.trigger_event_type,
+            status=delivery.status,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at,
+            last_error=delivery.last_error,
+            created_at=delivery.created_at,
+            delivered_at=delivery.delivered_at,
+            message_id=delivery.message_id,
         )
 
 
@@ -67,9 +74,14 @@ class AttemptOut(BaseModel):
     @classmethod
     def of(cls, attempt: Attempt) -> "AttemptOut":
         """Present ``attempt``."""
-        return cls(attempt=attempt.attempt, started_at=attempt.started_at,
-                   latency_ms=attempt.latency_ms, outcome=attempt.outcome,
-                   status_code=attempt.status_code, detail=attempt.detail)
+        return cls(
+            attempt=attempt.attempt,
+            started_at=attempt.started_at,
+            latency_ms=attempt.latency_ms,
+            outcome=attempt.outcome,
+            status_code=attempt.status_code,
+            detail=attempt.detail,
+        )
 
 
 def encode_cursor(delivery: Delivery) -> str:
@@ -111,17 +123,23 @@ def router(options: ApiOptions) -> APIRouter:
         page_size = min(limit, options.max_page_size)
         async with uow() as unit:
             found = await unit.deliveries.page(
-                principal.tenant_id, ticket_id=ticket_id, limit=page_size + 1, after=after,
+                principal.tenant_id,
+                ticket_id=ticket_id,
+                limit=page_size + 1,
+                after=after,
                 statuses=(status,) if status else (),
             )
         more = len(found) > page_size
         found = found[:page_size]
-        return DeliveryPage(items=[DeliveryOut.of(delivery) for delivery in found],
-                            next_cursor=encode_cursor(found[-1]) if more else None)
+        return DeliveryPage(
+            items=[DeliveryOut.of(delivery) for delivery in found],
+            next_cursor=encode_cursor(found[-1]) if more else None,
+        )
 
     @api.get("/{delivery_id}/attempts", response_model=list[AttemptOut])
-    async def list_attempts(delivery_id: PathKey, principal: Annotated[Principal, reader]
-                            ) -> list[AttemptOut]:
+    async def list_attempts(
+        delivery_id: PathKey, principal: Annotated[Principal, reader]
+    ) -> list[AttemptOut]:
         """Every attempt of one message: time, outcome, status, latency, response excerpt."""
         async with uow() as unit:
             if await unit.deliveries.get(principal.tenant_id, delivery_id) is None:
@@ -130,8 +148,9 @@ def router(options: ApiOptions) -> APIRouter:
         return [AttemptOut.of(attempt) for attempt in attempts]
 
     @api.get("/{delivery_id}", response_model=DeliveryOut)
-    async def get_delivery(delivery_id: PathKey, principal: Annotated[Principal, reader]
-                           ) -> DeliveryOut:
+    async def get_delivery(
+        delivery_id: PathKey, principal: Annotated[Principal, reader]
+    ) -> DeliveryOut:
         """One entry of the ledger."""
         async with uow() as unit:
             delivery = await unit.deliveries.get(principal.tenant_id, delivery_id)
@@ -140,8 +159,9 @@ def router(options: ApiOptions) -> APIRouter:
         return DeliveryOut.of(delivery)
 
     @api.post("/{delivery_id}/cancel", response_model=DeliveryOut)
-    async def cancel(delivery_id: PathKey, principal: Annotated[Principal, canceller]
-                     ) -> DeliveryOut:
+    async def cancel(
+        delivery_id: PathKey, principal: Annotated[Principal, canceller]
+    ) -> DeliveryOut:
         """End a pending delivery for good ("cancelled by operator"; ``NotificationFailed``)."""
         try:
             delivery = await use_cases.cancel_delivery(principal.tenant_id, delivery_id, uow())
@@ -152,16 +172,18 @@ def router(options: ApiOptions) -> APIRouter:
         return DeliveryOut.of(delivery)
 
     @api.post("/{delivery_id}/resend", status_code=202, response_model=DeliveryOut)
-    async def resend(delivery_id: PathKey, principal: Annotated[Principal, resender]
-                     ) -> DeliveryOut:
+    async def resend(
+        delivery_id: PathKey, principal: Annotated[Principal, resender]
+    ) -> DeliveryOut:
         """Send one message again (same ``webhook-id``: receivers can dedup)."""
         try:
             await use_cases.resend_delivery(principal.tenant_id, delivery_id, uow())
         except DeliveryNotFound as error:
             raise not_found("delivery") from error
         except NotResendable as error:
-            raise HTTPException(409, "delivery: it was suppressed before it was composed; "
-                                     "nothing to resend") from error
+            raise HTTPException(
+                409, "delivery: it was suppressed before it was composed; nothing to resend"
+            ) from error
         options.wake_worker()
         async with uow() as unit:
             delivery = await unit.deliveries.get(principal.tenant_id, delivery_id)

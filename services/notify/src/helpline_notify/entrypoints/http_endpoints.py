@@ -30,8 +30,9 @@ class EndpointIn(RequestBody):
     """A new webhook endpoint."""
 
     url: SafeUrl
-    event_types: EventTypes = Field(default_factory=lambda: [ALL_EVENT_TYPES], min_length=1,
-                                    max_length=50)
+    event_types: EventTypes = Field(
+        default_factory=lambda: [ALL_EVENT_TYPES], min_length=1, max_length=50
+    )
     ordered: bool = False
     owner_email: SafeEmailAddress | None = None
     filters: FiltersIn = Field(default_factory=FiltersIn)
@@ -70,13 +71,19 @@ class EndpointOut(BaseModel):
     @classmethod
     def of(cls, endpoint: WebhookEndpoint) -> "EndpointOut":
         """Present ``endpoint``."""
-        return cls(id=endpoint.id, url=endpoint.url, event_types=list(endpoint.event_types),
-                   enabled=endpoint.enabled, ordered=endpoint.ordered,
-                   owner_email=endpoint.owner_email,
-                   filters=FiltersOut.model_validate(endpoint.filters.as_dict()),
-                   failing_since=endpoint.failing_since,
-                   disabled_reason=endpoint.disabled_reason,
-                   personal_data=endpoint.personal_data, created_at=endpoint.created_at)
+        return cls(
+            id=endpoint.id,
+            url=endpoint.url,
+            event_types=list(endpoint.event_types),
+            enabled=endpoint.enabled,
+            ordered=endpoint.ordered,
+            owner_email=endpoint.owner_email,
+            filters=FiltersOut.model_validate(endpoint.filters.as_dict()),
+            failing_since=endpoint.failing_since,
+            disabled_reason=endpoint.disabled_reason,
+            personal_data=endpoint.personal_data,
+            created_at=endpoint.created_at,
+        )
 
 
 class CreatedEndpointOut(EndpointOut):
@@ -110,22 +117,30 @@ def router(options: ApiOptions) -> APIRouter:
     idempotent = idempotency.IdempotentCreates(uow, idempotent_requests)
 
     def secret_out(endpoint: WebhookEndpoint) -> CreatedEndpointOut:
-        return CreatedEndpointOut(**EndpointOut.of(endpoint).model_dump(),
-                                  secret=endpoint.secret)
+        return CreatedEndpointOut(**EndpointOut.of(endpoint).model_dump(), secret=endpoint.secret)
 
-    @api.post("", status_code=201, response_model=CreatedEndpointOut,
-              responses=idempotency.RESPONSES)
+    @api.post(
+        "", status_code=201, response_model=CreatedEndpointOut, responses=idempotency.RESPONSES
+    )
     @idempotent
-    async def create_endpoint(body: EndpointIn, principal: Annotated[Principal, manager]
-                              ) -> CreatedEndpointOut:
+    async def create_endpoint(
+        body: EndpointIn, principal: Annotated[Principal, manager]
+    ) -> CreatedEndpointOut:
         """Register a webhook endpoint; the response carries its signing secret."""
         try:
-            endpoint = await use_cases.register_webhook_endpoint(use_cases.RegisterWebhookEndpoint(
-                tenant_id=principal.tenant_id, url=body.url, event_types=tuple(body.event_types),
-                allow_private_networks=options.allow_private_networks, ordered=body.ordered,
-                owner_email=body.owner_email, filters=Filters.of(body.filters.model_dump()),
-                personal_data=body.personal_data,
-            ), uow())
+            endpoint = await use_cases.register_webhook_endpoint(
+                use_cases.RegisterWebhookEndpoint(
+                    tenant_id=principal.tenant_id,
+                    url=body.url,
+                    event_types=tuple(body.event_types),
+                    allow_private_networks=options.allow_private_networks,
+                    ordered=body.ordered,
+                    owner_email=body.owner_email,
+                    filters=Filters.of(body.filters.model_dump()),
+                    personal_data=body.personal_data,
+                ),
+                uow(),
+            )
         except InvalidWebhookUrl as error:
             raise HTTPException(422, f"url: {error}") from error
         except UnknownEventType as error:
@@ -140,27 +155,38 @@ def router(options: ApiOptions) -> APIRouter:
         return [EndpointOut.of(endpoint) for endpoint in found]
 
     @api.get("/{endpoint_id}", response_model=EndpointOut)
-    async def get_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, manager]
-                           ) -> EndpointOut:
+    async def get_endpoint(
+        endpoint_id: PathKey, principal: Annotated[Principal, manager]
+    ) -> EndpointOut:
         """One of the tenant's webhook endpoints."""
         try:
-            return EndpointOut.of(await use_cases.get_webhook_endpoint(
-                principal.tenant_id, endpoint_id, uow()))
+            return EndpointOut.of(
+                await use_cases.get_webhook_endpoint(principal.tenant_id, endpoint_id, uow())
+            )
         except EndpointNotFound as error:
             raise not_found("webhook endpoint") from error
 
     @api.patch("/{endpoint_id}", response_model=EndpointOut)
-    async def change_endpoint(endpoint_id: PathKey, body: EndpointChangeIn,
-                              principal: Annotated[Principal, manager]) -> EndpointOut:
+    async def change_endpoint(
+        endpoint_id: PathKey, body: EndpointChangeIn, principal: Annotated[Principal, manager]
+    ) -> EndpointOut:
         """Change an endpoint: URL, event types, filters, ordering, owner, enabled."""
         try:
-            endpoint = await use_cases.change_webhook_endpoint(use_cases.ChangeWebhookEndpoint(
-                tenant_id=principal.tenant_id, endpoint_id=endpoint_id,
-                allow_private_networks=options.allow_private_networks, url=body.url,
-                event_types=tuple(body.event_types) if body.event_types else None,
-                enabled=body.enabled, ordered=body.ordered, owner_email=body.owner_email,
-                filters=_filters(body.filters), personal_data=body.personal_data,
-            ), uow())
+            endpoint = await use_cases.change_webhook_endpoint(
+                use_cases.ChangeWebhookEndpoint(
+                    tenant_id=principal.tenant_id,
+                    endpoint_id=endpoint_id,
+                    allow_private_networks=options.allow_private_networks,
+                    url=body.url,
+                    event_types=tuple(body.event_types) if body.event_types else None,
+                    enabled=body.enabled,
+                    ordered=body.ordered,
+                    owner_email=body.owner_email,
+                    filters=_filters(body.filters),
+                    personal_data=body.personal_data,
+                ),
+                uow(),
+            )
         except EndpointNotFound as error:
             raise not_found("webhook endpoint") from error
         except InvalidWebhookUrl as error:
@@ -170,24 +196,30 @@ def router(options: ApiOptions) -> APIRouter:
         return EndpointOut.of(endpoint)
 
     @api.post("/{endpoint_id}/disable", response_model=EndpointOut)
-    async def disable_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, manager]
-                               ) -> EndpointOut:
+    async def disable_endpoint(
+        endpoint_id: PathKey, principal: Annotated[Principal, manager]
+    ) -> EndpointOut:
         """Stop deliveries to the endpoint (each one not sent is reported as suppressed)."""
         return await change_endpoint(endpoint_id, EndpointChangeIn(enabled=False), principal)
 
     @api.post("/{endpoint_id}/rotate-secret", response_model=CreatedEndpointOut)
-    async def rotate_secret(endpoint_id: PathKey, principal: Annotated[Principal, manager]
-                            ) -> CreatedEndpointOut:
+    async def rotate_secret(
+        endpoint_id: PathKey, principal: Annotated[Principal, manager]
+    ) -> CreatedEndpointOut:
         """A new signing secret; the old one keeps signing during the configured overlap."""
         try:
-            return secret_out(await use_cases.rotate_secret(
-                principal.tenant_id, endpoint_id, options.rotation_overlap, uow()))
+            return secret_out(
+                await use_cases.rotate_secret(
+                    principal.tenant_id, endpoint_id, options.rotation_overlap, uow()
+                )
+            )
         except EndpointNotFound as error:
             raise not_found("webhook endpoint") from error
 
     @api.delete("/{endpoint_id}", status_code=204)
-    async def delete_endpoint(endpoint_id: PathKey, principal: Annotated[Principal, manager]
-                              ) -> Response:
+    async def delete_endpoint(
+        endpoint_id: PathKey, principal: Annotated[Principal, manager]
+    ) -> Response:
         """Remove the endpoint."""
         try:
             await use_cases.delete_webhook_endpoint(principal.tenant_id, endpoint_id, uow())
@@ -196,12 +228,14 @@ def router(options: ApiOptions) -> APIRouter:
         return Response(status_code=204)
 
     @api.post("/{endpoint_id}/replay", status_code=202, response_model=ReplayOut)
-    async def replay(endpoint_id: PathKey, body: ReplayIn, principal: Annotated[Principal, manager]
-                     ) -> ReplayOut:
+    async def replay(
+        endpoint_id: PathKey, body: ReplayIn, principal: Annotated[Principal, manager]
+    ) -> ReplayOut:
         """Send again every failed message of the endpoint created since ``since``."""
         try:
-            queued = await use_cases.replay_failed(principal.tenant_id, endpoint_id, body.since,
-                                                   uow())
+            queued = await use_cases.replay_failed(
+                principal.tenant_id, endpoint_id, body.since, uow()
+            )
         except EndpointNotFound as error:
             raise not_found("webhook endpoint") from error
         options.wake_worker()

@@ -30,8 +30,13 @@ class WatcherOut(BaseModel):
 
 def _change(principal: Principal, ticket_id: str, user_id: str) -> use_cases.WatchChange:
     return use_cases.WatchChange(
-        tenant_id=principal.tenant_id, ticket_id=ticket_id, watcher=user_id,
-        caller_kind=principal.kind, caller_role=principal.role, caller_user=principal.user_id)
+        tenant_id=principal.tenant_id,
+        ticket_id=ticket_id,
+        watcher=user_id,
+        caller_kind=principal.kind,
+        caller_role=principal.role,
+        caller_user=principal.user_id,
+    )
 
 
 def router(options: ApiOptions) -> APIRouter:
@@ -41,30 +46,34 @@ def router(options: ApiOptions) -> APIRouter:
     uow = options.unit_of_work
 
     @api.get("", response_model=list[WatcherOut])
-    async def list_watchers(ticket_id: PathKey, principal: Annotated[Principal, reader]
-                            ) -> list[WatcherOut]:
+    async def list_watchers(
+        ticket_id: PathKey, principal: Annotated[Principal, reader]
+    ) -> list[WatcherOut]:
         """The users watching the ticket, oldest first."""
-        return [WatcherOut(user_id=person.user_id, name=person.name, email=person.email,
-                           since=since)
-                for person, since in await use_cases.watchers(principal.tenant_id, ticket_id,
-                                                              uow())]
+        return [
+            WatcherOut(user_id=person.user_id, name=person.name, email=person.email, since=since)
+            for person, since in await use_cases.watchers(principal.tenant_id, ticket_id, uow())
+        ]
 
     @api.post("", status_code=204)
-    async def add_watcher(ticket_id: PathKey, body: WatcherIn,
-                          principal: Annotated[Principal, watch]) -> Response:
+    async def add_watcher(
+        ticket_id: PathKey, body: WatcherIn, principal: Annotated[Principal, watch]
+    ) -> Response:
         """Make a user watch the ticket: agents only themselves, leads and admins anyone."""
         try:
             await use_cases.add_watcher(_change(principal, ticket_id, body.user_id), uow())
         except NotYourWatch as error:
             raise HTTPException(403, "user_id: an agent may only add themselves") from error
         except UnknownPerson as error:
-            raise invalid_field("user_id", "no active user of the tenant has this id",
-                                "body") from error
+            raise invalid_field(
+                "user_id", "no active user of the tenant has this id", "body"
+            ) from error
         return Response(status_code=204)
 
     @api.delete("/{user_id}", status_code=204)
-    async def remove_watcher(ticket_id: PathKey, user_id: PathKey,
-                             principal: Annotated[Principal, watch]) -> Response:
+    async def remove_watcher(
+        ticket_id: PathKey, user_id: PathKey, principal: Annotated[Principal, watch]
+    ) -> Response:
         """Stop a user watching the ticket: agents only themselves, leads and admins anyone."""
         try:
             await use_cases.remove_watcher(_change(principal, ticket_id, user_id), uow())

@@ -16,25 +16,35 @@ from helpline_notify.service_layer.endpoints import NOTIFIABLE_EVENT_TYPES
 from helpline_shared.events import EVENT_TYPES
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Any 2xx within the delivery timeout (15 s by default): delivered. At "
-                         "most 512 bytes of the answer are read."},
+    200: {
+        "description": "Any 2xx within the delivery timeout (15 s by default): delivered. At "
+        "most 512 bytes of the answer are read."
+    },
     410: {"description": "Gone: notify disables the endpoint at once and stops sending."},
-    "4XX": {"description": "Retried later (after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, "
-                           "10 h); a 429's `Retry-After` is honoured."},
+    "4XX": {
+        "description": "Retried later (after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, "
+        "10 h); a 429's `Retry-After` is honoured."
+    },
     "5XX": {"description": "Retried later, as for 4XX; a 503's `Retry-After` is honoured."},
 }
 """What the endpoint's answer means to notify (redirects are not followed: they fail)."""
 
 WebhookId = Annotated[str, Header(alias="webhook-id", description=HEADERS["webhook-id"])]
 WebhookTimestamp = Annotated[
-    int, Header(alias="webhook-timestamp", description=HEADERS["webhook-timestamp"])]
+    int, Header(alias="webhook-timestamp", description=HEADERS["webhook-timestamp"])
+]
 WebhookSignature = Annotated[
-    str, Header(alias="webhook-signature", description=HEADERS["webhook-signature"])]
+    str, Header(alias="webhook-signature", description=HEADERS["webhook-signature"])
+]
 
 
 def _documented(body_model: type[BaseModel]) -> Callable[..., Awaitable[None]]:
-    async def webhook(body: BaseModel, webhook_id: WebhookId, webhook_timestamp: WebhookTimestamp,
-                      webhook_signature: WebhookSignature) -> None:
+    async def webhook(
+        body: BaseModel,
+        webhook_id: WebhookId,
+        webhook_timestamp: WebhookTimestamp,
+        webhook_signature: WebhookSignature,
+    ) -> None:
         """Never called: its signature documents the request."""
 
     # The body's model differs per event type; FastAPI reads it from the annotations.
@@ -51,7 +61,14 @@ def webhooks_router() -> APIRouter:
             continue  # an internal trigger of emails only, never sent to an endpoint
         doc = inspect.cleandoc(model.__doc__ or model.__name__)
         router.add_api_route(
-            event_type, _documented(webhook_body_model(model)), methods=["POST"],
-            summary=doc.splitlines()[0], description=doc, operation_id=f"webhook:{event_type}",
-            responses=RESPONSES, response_class=Response, name=event_type)
+            event_type,
+            _documented(webhook_body_model(model)),
+            methods=["POST"],
+            summary=doc.splitlines()[0],
+            description=doc,
+            operation_id=f"webhook:{event_type}",
+            responses=RESPONSES,
+            response_class=Response,
+            name=event_type,
+        )
     return router

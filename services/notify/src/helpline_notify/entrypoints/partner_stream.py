@@ -34,9 +34,11 @@ async def _undecoded(message: KafkaMessage) -> object:
 
 def subscribe_partner_stream(runtime: ServiceRuntime, settings: NotifySettings) -> None:
     """Forward every record of the public topics to its tenant's partner topic."""
-    spec = PartnerTopicSpec(partitions=settings.partner_stream_partitions,
-                            replication_factor=settings.partner_stream_replication_factor,
-                            retention_ms=settings.partner_stream_retention_ms)
+    spec = PartnerTopicSpec(
+        partitions=settings.partner_stream_partitions,
+        replication_factor=settings.partner_stream_replication_factor,
+        retention_ms=settings.partner_stream_retention_ms,
+    )
     forwarder = PartnerForwarder(
         KafkaPartnerTopics(lambda: admin_client(settings, CLIENT_ID), spec),
         runtime.producer,
@@ -61,8 +63,9 @@ def subscribe_partner_stream(runtime: ServiceRuntime, settings: NotifySettings) 
         try:
             await forwarder.forward(records)
         except Exception as error:
-            log.warning("partner stream batch not forwarded; it will be read again",
-                        extra={"records": len(records), "error": f"{type(error).__name__}: "
-                                                                 f"{error}"[:300]})
+            log.warning(
+                "partner stream batch not forwarded; it will be read again",
+                extra={"records": len(records), "error": f"{type(error).__name__}: {error}"[:300]},
+            )
             await asyncio.sleep(RETRY_PAUSE)
             raise

@@ -16,8 +16,14 @@ from helpline_shared.events import (
 )
 from helpline_shared.runtime.db import utcnow
 
-DIRECTORY_EVENTS = (UserCreated, UserUpdated, UserDeactivated, TeamChanged, TenantCreated,
-                    TenantDeleted)
+DIRECTORY_EVENTS = (
+    UserCreated,
+    UserUpdated,
+    UserDeactivated,
+    TeamChanged,
+    TenantCreated,
+    TenantDeleted,
+)
 """Identity's events that change notify's directory (the others notify does not read)."""
 
 
@@ -25,15 +31,21 @@ async def apply_identity_event(uow: NotifyUnitOfWork, envelope: Envelope) -> Non
     """Keep notify's people, teams and tenant names as identity announces them."""
     event = envelope.event
     if isinstance(event, UserCreated | UserUpdated):
-        await uow.directory.save_person(Person(
-            tenant_id=event.tenant_id, user_id=event.user_id, name=event.name,
-            email=str(event.email), role=event.role, teams=tuple(event.teams),
-            active=getattr(event, "active", True)))
+        await uow.directory.save_person(
+            Person(
+                tenant_id=event.tenant_id,
+                user_id=event.user_id,
+                name=event.name,
+                email=str(event.email),
+                role=event.role,
+                teams=tuple(event.teams),
+                active=getattr(event, "active", True),
+            )
+        )
     elif isinstance(event, UserDeactivated):
         await uow.directory.deactivate(event.tenant_id, event.user_id)
     elif isinstance(event, TeamChanged):
-        await uow.directory.save_team(event.tenant_id, event.team_id, event.name,
-                                      event.deleted)
+        await uow.directory.save_team(event.tenant_id, event.team_id, event.name, event.deleted)
     elif isinstance(event, TenantCreated):
         await uow.directory.save_tenant_name(event.tenant_id, event.name)
     elif isinstance(event, TenantDeleted):
@@ -53,8 +65,12 @@ class WatchChange:
 
 
 def _check(change: WatchChange) -> None:
-    if not may_watch_for(kind=change.caller_kind, role=change.caller_role,
-                         acting_user=change.caller_user, watcher=change.watcher):
+    if not may_watch_for(
+        kind=change.caller_kind,
+        role=change.caller_role,
+        acting_user=change.caller_user,
+        watcher=change.watcher,
+    ):
         raise NotYourWatch(change.watcher)
 
 
@@ -78,12 +94,16 @@ async def remove_watcher(change: WatchChange, uow: NotifyUnitOfWork) -> None:
         await uow.commit()
 
 
-async def watchers(tenant_id: str, ticket_id: str, uow: NotifyUnitOfWork
-                   ) -> list[tuple[Person, str]]:
+async def watchers(
+    tenant_id: str, ticket_id: str, uow: NotifyUnitOfWork
+) -> list[tuple[Person, str]]:
     """The ticket's watchers that notify knows, with since when (ISO) they watch."""
     async with uow:
         watching = await uow.watchers.of_ticket(tenant_id, ticket_id)
-        known = {person.user_id: person for person in await uow.directory.people(
-            tenant_id, [user_id for user_id, _ in watching])}
-    return [(known[user_id], since.isoformat()) for user_id, since in watching
-            if user_id in known]
+        known = {
+            person.user_id: person
+            for person in await uow.directory.people(
+                tenant_id, [user_id for user_id, _ in watching]
+            )
+        }
+    return [(known[user_id], since.isoformat()) for user_id, since in watching if user_id in known]

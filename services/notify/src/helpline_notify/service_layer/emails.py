@@ -31,7 +31,11 @@ from helpline_shared.inputs import has_unsafe_characters
 from helpline_shared.reply_tokens import reply_address, reply_token
 
 SuppressionReason = Literal[
-    "suppressed_address", "loop_cap", "no_template", "disabled_endpoint", "no_recipient",
+    "suppressed_address",
+    "loop_cap",
+    "no_template",
+    "disabled_endpoint",
+    "no_recipient",
 ]
 
 
@@ -54,8 +58,9 @@ class ComposeOptions:
     """Signs the reply addresses of mail to the tenant's people (empty: no signed Reply-To)."""
 
 
-def staff_reply_to(mailbox: str | None, person: Person | None, target: EmailTarget,
-                   ticket_id: str, secret: str) -> str | None:
+def staff_reply_to(
+    mailbox: str | None, person: Person | None, target: EmailTarget, ticket_id: str, secret: str
+) -> str | None:
     """Where a reply to this mail goes: for one of the tenant's people (not as the requester), the
     mailbox with their signed token, so that intake takes it as theirs; else the mailbox."""
     if not (mailbox and person and secret) or target.label == "requester":
@@ -73,8 +78,9 @@ class EmailComposer:
     def __init__(self, renderer: TemplateRenderer) -> None:
         self._renderer = renderer
 
-    async def template(self, uow: NotifyUnitOfWork, tenant_id: str, event_type: str,
-                       language: str | None) -> TemplateSource | None:
+    async def template(
+        self, uow: NotifyUnitOfWork, tenant_id: str, event_type: str, language: str | None
+    ) -> TemplateSource | None:
         """The tenant's template in the ticket's language, then in English, then the default."""
         for wanted in dict.fromkeys((language or DEFAULT_LANGUAGE, DEFAULT_LANGUAGE)):
             source = await uow.templates.get(tenant_id, event_type, wanted)
@@ -82,9 +88,18 @@ class EmailComposer:
                 return source
         return DEFAULT_TEMPLATES.get(event_type)
 
-    async def compose(self, uow: NotifyUnitOfWork, envelope: Envelope, ticket: TicketView | None,
-                      target: EmailTarget, options: ComposeOptions, *, now: datetime,
-                      trace: dict[str, str], sender: str | None = None) -> Delivery | NotSent:
+    async def compose(
+        self,
+        uow: NotifyUnitOfWork,
+        envelope: Envelope,
+        ticket: TicketView | None,
+        target: EmailTarget,
+        options: ComposeOptions,
+        *,
+        now: datetime,
+        trace: dict[str, str],
+        sender: str | None = None,
+    ) -> Delivery | NotSent:
         """The delivery of one email, or why it is not sent; ``sender`` is the ``From`` of a
         person's reply (mailed as theirs: not automatic, not capped)."""
         event = envelope.event
@@ -92,8 +107,11 @@ class EmailComposer:
         if not address:
             return NotSent("no_recipient", f"no {target.label} address is known for the ticket")
         if has_unsafe_characters(address) or REPLACEMENT in address:
-            return NotSent("no_recipient", f"the {target.label} address {printable(address)!r} "
-                                           "holds control characters and cannot be mailed")
+            return NotSent(
+                "no_recipient",
+                f"the {target.label} address {printable(address)!r} "
+                "holds control characters and cannot be mailed",
+            )
         person = await uow.directory.by_email(event.tenant_id, address)
         if person is not None and not person.active:
             return NotSent("no_recipient", f"{address} belongs to a deactivated user")
@@ -102,7 +120,8 @@ class EmailComposer:
             return NotSent("suppressed_address", f"{address} is suppressed: {reason}")
         if loop_capped(event, target, human=sender is not None):
             recent = await uow.deliveries.recent_email_count(
-                event.tenant_id, address, options.recipient_cap_since, up_to=options.recipient_cap)
+                event.tenant_id, address, options.recipient_cap_since, up_to=options.recipient_cap
+            )
             if recent >= options.recipient_cap:
                 return NotSent("loop_cap", f"{address} already got {recent} emails in the window")
         language = ticket.language if ticket else None
@@ -112,26 +131,35 @@ class EmailComposer:
         if sender is not None and source is DEFAULT_TEMPLATES.get(envelope.type):
             source = HUMAN_REPLY_TEMPLATE
         try:
-            content = await self._renderer.render(source,
-                                                  template_context(event, ticket, address))
+            content = await self._renderer.render(source, template_context(event, ticket, address))
         except InvalidTemplate as error:
             return NotSent("no_template", f"the template of {envelope.type} failed: {error}")
         mailbox = ticket.mailbox if ticket else None
-        message_id = outbound_message_id(delivery_id(envelope.id, "email", address),
-                                         domain_of(mailbox, options.email_domain))
+        message_id = outbound_message_id(
+            delivery_id(envelope.id, "email", address), domain_of(mailbox, options.email_domain)
+        )
         headers = thread_headers(
-            message_id, ticket.thread if ticket else (),
+            message_id,
+            ticket.thread if ticket else (),
             acknowledgement=envelope.type in ACKNOWLEDGEMENT_TYPES,
-            reply_to=staff_reply_to(mailbox, person, target, event.ticket_id,
-                                    options.reply_token_secret),
-            automatic=sender is None)
+            reply_to=staff_reply_to(
+                mailbox, person, target, event.ticket_id, options.reply_token_secret
+            ),
+            automatic=sender is None,
+        )
         if sender is not None:
             headers["From"] = sender
         # The event's own text may carry control characters: they go neither out nor to the DB.
         return pending_delivery(
-            envelope, "email", address, payload=printable(content.text), now=now, trace=trace,
+            envelope,
+            "email",
+            address,
+            payload=printable(content.text),
+            now=now,
+            trace=trace,
             subject=printable(with_token(content.subject, event.ticket_id))[:998],
-            html=printable(content.html) if content.html is not None else None, headers=headers,
+            html=printable(content.html) if content.html is not None else None,
+            headers=headers,
             attachments=attached_files(event) if sender is not None else None,
         )
 

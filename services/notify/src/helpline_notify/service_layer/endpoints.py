@@ -27,17 +27,23 @@ from helpline_shared.envelope import derived_event_id
 from helpline_shared.events import EVENT_TYPES
 from helpline_shared.runtime.db import utcnow
 
-NOTIFIABLE_EVENT_TYPES: tuple[str, ...] = tuple(sorted(
-    event_type for event_type in {*EVENT_TYPES, *DEFAULT_TEMPLATES}
-    if event_type.startswith("helpline.") and not event_type.startswith(NOT_NOTIFIED_PREFIX)
-))
+NOTIFIABLE_EVENT_TYPES: tuple[str, ...] = tuple(
+    sorted(
+        event_type
+        for event_type in {*EVENT_TYPES, *DEFAULT_TEMPLATES}
+        if event_type.startswith("helpline.") and not event_type.startswith(NOT_NOTIFIED_PREFIX)
+    )
+)
 """Event types that can notify (notify's own outcome events never do)."""
 
 
 def check_event_types(patterns: tuple[str, ...]) -> tuple[str, ...]:
     """The patterns, deduplicated, or ``UnknownEventType`` naming those matching no type."""
-    unknown = [pattern for pattern in patterns
-               if not any(matches_any((pattern,), known) for known in NOTIFIABLE_EVENT_TYPES)]
+    unknown = [
+        pattern
+        for pattern in patterns
+        if not any(matches_any((pattern,), known) for known in NOTIFIABLE_EVENT_TYPES)
+    ]
     if unknown:
         raise UnknownEventType(", ".join(sorted(unknown)))
     return tuple(dict.fromkeys(patterns))
@@ -73,16 +79,23 @@ class ChangeWebhookEndpoint:
     personal_data: bool | None = None
 
 
-async def register_webhook_endpoint(command: RegisterWebhookEndpoint, uow: NotifyUnitOfWork
-                                    ) -> WebhookEndpoint:
+async def register_webhook_endpoint(
+    command: RegisterWebhookEndpoint, uow: NotifyUnitOfWork
+) -> WebhookEndpoint:
     """Create the endpoint with a fresh signing secret."""
     endpoint = WebhookEndpoint(
-        id=new_id(), tenant_id=command.tenant_id,
-        url=validate_webhook_url(command.url,
-                                 allow_private_networks=command.allow_private_networks),
-        secret=new_webhook_secret(), event_types=check_event_types(command.event_types),
-        enabled=True, created_at=utcnow(), ordered=command.ordered,
-        owner_email=command.owner_email, filters=command.filters,
+        id=new_id(),
+        tenant_id=command.tenant_id,
+        url=validate_webhook_url(
+            command.url, allow_private_networks=command.allow_private_networks
+        ),
+        secret=new_webhook_secret(),
+        event_types=check_event_types(command.event_types),
+        enabled=True,
+        created_at=utcnow(),
+        ordered=command.ordered,
+        owner_email=command.owner_email,
+        filters=command.filters,
         personal_data=command.personal_data,
     )
     async with uow:
@@ -91,8 +104,9 @@ async def register_webhook_endpoint(command: RegisterWebhookEndpoint, uow: Notif
     return endpoint
 
 
-async def get_webhook_endpoint(tenant_id: str, endpoint_id: str, uow: NotifyUnitOfWork
-                               ) -> WebhookEndpoint:
+async def get_webhook_endpoint(
+    tenant_id: str, endpoint_id: str, uow: NotifyUnitOfWork
+) -> WebhookEndpoint:
     """The tenant's endpoint, or ``EndpointNotFound`` (also for another tenant's id)."""
     async with uow:
         endpoint = await uow.endpoints.get(tenant_id, endpoint_id)
@@ -101,21 +115,30 @@ async def get_webhook_endpoint(tenant_id: str, endpoint_id: str, uow: NotifyUnit
     return endpoint
 
 
-async def change_webhook_endpoint(command: ChangeWebhookEndpoint, uow: NotifyUnitOfWork
-                                  ) -> WebhookEndpoint:
+async def change_webhook_endpoint(
+    command: ChangeWebhookEndpoint, uow: NotifyUnitOfWork
+) -> WebhookEndpoint:
     """Apply the changes; enabling an endpoint forgets its failures."""
     async with uow:
         endpoint = await uow.endpoints.get(command.tenant_id, command.endpoint_id)
         if endpoint is None:
             raise EndpointNotFound(command.endpoint_id)
         if command.url is not None:
-            endpoint = replace(endpoint, url=validate_webhook_url(
-                command.url, allow_private_networks=command.allow_private_networks))
+            endpoint = replace(
+                endpoint,
+                url=validate_webhook_url(
+                    command.url, allow_private_networks=command.allow_private_networks
+                ),
+            )
         if command.event_types is not None:
             endpoint = replace(endpoint, event_types=check_event_types(command.event_types))
         if command.enabled is not None:
-            endpoint = replace(endpoint, enabled=command.enabled, failing_since=None,
-                               disabled_reason=None if command.enabled else "disabled by API")
+            endpoint = replace(
+                endpoint,
+                enabled=command.enabled,
+                failing_since=None,
+                disabled_reason=None if command.enabled else "disabled by API",
+            )
         if command.ordered is not None:
             endpoint = replace(endpoint, ordered=command.ordered)
         if command.owner_email is not None:
@@ -129,22 +152,26 @@ async def change_webhook_endpoint(command: ChangeWebhookEndpoint, uow: NotifyUni
     return endpoint
 
 
-async def rotate_secret(tenant_id: str, endpoint_id: str, overlap: timedelta,
-                        uow: NotifyUnitOfWork) -> WebhookEndpoint:
+async def rotate_secret(
+    tenant_id: str, endpoint_id: str, overlap: timedelta, uow: NotifyUnitOfWork
+) -> WebhookEndpoint:
     """Give the endpoint a new secret; the old one still signs for ``overlap``."""
     async with uow:
         endpoint = await uow.endpoints.get(tenant_id, endpoint_id)
         if endpoint is None:
             raise EndpointNotFound(endpoint_id)
-        endpoint = replace(endpoint, secret=new_webhook_secret(), previous_secret=endpoint.secret,
-                           previous_secret_expires_at=utcnow() + overlap)
+        endpoint = replace(
+            endpoint,
+            secret=new_webhook_secret(),
+            previous_secret=endpoint.secret,
+            previous_secret_expires_at=utcnow() + overlap,
+        )
         await uow.endpoints.save(endpoint)
         await uow.commit()
     return endpoint
 
 
-async def delete_webhook_endpoint(tenant_id: str, endpoint_id: str, uow: NotifyUnitOfWork
-                                  ) -> None:
+async def delete_webhook_endpoint(tenant_id: str, endpoint_id: str, uow: NotifyUnitOfWork) -> None:
     """Remove the endpoint (its ledger stays until retention removes it)."""
     async with uow:
         if not await uow.endpoints.remove(tenant_id, endpoint_id):
@@ -152,8 +179,9 @@ async def delete_webhook_endpoint(tenant_id: str, endpoint_id: str, uow: NotifyU
         await uow.commit()
 
 
-async def replay_failed(tenant_id: str, endpoint_id: str, since: datetime,
-                        uow: NotifyUnitOfWork) -> int:
+async def replay_failed(
+    tenant_id: str, endpoint_id: str, since: datetime, uow: NotifyUnitOfWork
+) -> int:
     """Queue again every failed or suppressed message of the endpoint since ``since``."""
     now = utcnow()
     async with uow:
@@ -193,7 +221,9 @@ async def cancel_delivery(tenant_id: str, delivery_id: str, uow: NotifyUnitOfWor
         # Guarded like a worker's result: a send under way right now wins, and the caller hears.
         if not await uow.deliveries.save_attempt(delivery):
             raise NotCancellable("it is being sent right now; try again in a moment")
-        uow.publish(cancelled_event(delivery, utcnow()),
-                    event_id=derived_event_id("notification-cancelled", delivery.id))
+        uow.publish(
+            cancelled_event(delivery, utcnow()),
+            event_id=derived_event_id("notification-cancelled", delivery.id),
+        )
         await uow.commit()
     return delivery

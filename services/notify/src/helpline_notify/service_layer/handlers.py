@@ -82,20 +82,30 @@ def _manager_learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
         return {}
     if isinstance(event, TicketAssigned) and event.manual:
         return {}  # an admin's choice: routing looked for no preferred agent
-    told, manager = account_manager_in(tuple(explanation.preferred_agents),
-                                       ticket.assignee_id if ticket else None)
+    told, manager = account_manager_in(
+        tuple(explanation.preferred_agents), ticket.assignee_id if ticket else None
+    )
     return {"account_manager_id": manager} if told else {}
 
 
 def _learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
     if isinstance(event, TicketCreated):
-        return {"subject": event.subject, "requester_email": str(event.requester.email),
-                "requester_name": event.requester.name, "priority": event.priority,
-                "type": event.type, "organization_id": event.organization_id,
-                "language": event.language, "mailbox": event.mailbox}
+        return {
+            "subject": event.subject,
+            "requester_email": str(event.requester.email),
+            "requester_name": event.requester.name,
+            "priority": event.priority,
+            "type": event.type,
+            "organization_id": event.organization_id,
+            "language": event.language,
+            "mailbox": event.mailbox,
+        }
     if isinstance(event, TicketAssigned):
-        return {"assignee_id": event.agent_id, "assignee_name": event.agent_name,
-                "assignee_email": str(event.agent_email)}
+        return {
+            "assignee_id": event.agent_id,
+            "assignee_name": event.agent_name,
+            "assignee_email": str(event.agent_email),
+        }
     if isinstance(event, TicketUpdated):
         return {"priority": event.priority, "type": event.type}
     if isinstance(event, TicketClassified):
@@ -105,40 +115,53 @@ def _learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
     if isinstance(event, SlaEscalated) and event.widen_to_team:
         return {"team": event.widen_to_team}
     thread = ticket.thread if ticket else ()
-    if isinstance(event, MessageAdded) and event.email_message_id and \
-            event.email_message_id not in thread:
+    if (
+        isinstance(event, MessageAdded)
+        and event.email_message_id
+        and event.email_message_id not in thread
+    ):
         return {"thread": (*thread, event.email_message_id)}
     return {}
 
 
-def suppressed_delivery(envelope: Envelope, channel: DeliveryChannel, destination: str,
-                        reason: NotSent, now: datetime) -> Delivery:
+def suppressed_delivery(
+    envelope: Envelope, channel: DeliveryChannel, destination: str, reason: NotSent, now: datetime
+) -> Delivery:
     """A ledger entry for a notification that is deliberately not sent."""
     event = envelope.event
     delivery = Delivery(
-        id=delivery_id(envelope.id, channel, destination), tenant_id=event.tenant_id,
-        ticket_id=event.ticket_id, channel=channel, destination=printable(destination)[:320],
-        trigger_event_id=envelope.id, trigger_event_type=envelope.type, payload="",
-        subject=None, trace_headers={}, created_at=now,
+        id=delivery_id(envelope.id, channel, destination),
+        tenant_id=event.tenant_id,
+        ticket_id=event.ticket_id,
+        channel=channel,
+        destination=printable(destination)[:320],
+        trigger_event_id=envelope.id,
+        trigger_event_type=envelope.type,
+        payload="",
+        subject=None,
+        trace_headers={},
+        created_at=now,
     )
     delivery.suppress(f"{reason.reason}: {reason.detail}")
     return delivery
 
 
-def suppression_event(delivery: Delivery, reason: NotSent, now: datetime
-                      ) -> NotificationSuppressed:
+def suppression_event(delivery: Delivery, reason: NotSent, now: datetime) -> NotificationSuppressed:
     """The event telling that ``delivery`` was not sent, and why."""
     return NotificationSuppressed(
-        tenant_id=delivery.tenant_id, ticket_id=delivery.ticket_id, occurred_at=now,
-        notification_id=delivery.id, channel=delivery.channel,
+        tenant_id=delivery.tenant_id,
+        ticket_id=delivery.ticket_id,
+        occurred_at=now,
+        notification_id=delivery.id,
+        channel=delivery.channel,
         trigger_event_id=delivery.trigger_event_id,
-        trigger_event_type=delivery.trigger_event_type, reason=reason.reason,
+        trigger_event_type=delivery.trigger_event_type,
+        reason=reason.reason,
         detail=printable(reason.detail)[:1000],
     )
 
 
-def handler_table(policy: EmailPolicy, composer: EmailComposer
-                  ) -> HandlerTable[NotifyUnitOfWork]:
+def handler_table(policy: EmailPolicy, composer: EmailComposer) -> HandlerTable[NotifyUnitOfWork]:
     """Notify's consumer: identity's events keep the directory; every other event of the ticket,
     routing and SLA topics is learnt from and may notify (subscriptions match any type)."""
 
@@ -146,12 +169,18 @@ def handler_table(policy: EmailPolicy, composer: EmailComposer
         await apply_event(uow, envelope, policy, composer)
 
     notified = [name for name in EVENT_TYPES if not name.startswith(NOT_CONSUMED_PREFIXES)]
-    return HandlerTable(CONSUMER, {**dict.fromkeys(DIRECTORY_EVENTS, apply_identity_event),
-                                   **dict.fromkeys(notified, notify)})
+    return HandlerTable(
+        CONSUMER,
+        {
+            **dict.fromkeys(DIRECTORY_EVENTS, apply_identity_event),
+            **dict.fromkeys(notified, notify),
+        },
+    )
 
 
-async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolicy,
-                   composer: EmailComposer) -> int:
+async def on_event(
+    envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolicy, composer: EmailComposer
+) -> int:
     """Apply one event in a transaction of its own, as the consumer's one-by-one path does
     (tests, tools); return how many deliveries it queued."""
     if handler_table(policy, composer).get(envelope.type) is None:
@@ -169,21 +198,29 @@ async def on_event(envelope: Envelope, uow: NotifyUnitOfWork, policy: EmailPolic
     return queued
 
 
-async def apply_event(uow: NotifyUnitOfWork, envelope: Envelope, policy: EmailPolicy,
-                      composer: EmailComposer) -> int:
+async def apply_event(
+    uow: NotifyUnitOfWork, envelope: Envelope, policy: EmailPolicy, composer: EmailComposer
+) -> int:
     """Learn from the event and queue (or suppress) what it notifies; return how many queued.
     The worker is woken when the transaction commits."""
     event = envelope.event
     now = utcnow()
     ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
     if isinstance(event, EmailBounced) and event.permanent:
-        await uow.suppressions.add(event.tenant_id, printable(str(event.address)),
-                                   f"bounced {event.status or ''}".strip(), now)
+        await uow.suppressions.add(
+            event.tenant_id,
+            printable(str(event.address)),
+            f"bounced {event.status or ''}".strip(),
+            now,
+        )
     else:
         if isinstance(event, TicketAssigned | TicketOffered):
-            await uow.directory.save_agent(event.tenant_id, event.agent_id,
-                                           printable(event.agent_name),
-                                           printable(str(event.agent_email)))
+            await uow.directory.save_agent(
+                event.tenant_id,
+                event.agent_id,
+                printable(event.agent_name),
+                printable(str(event.agent_email)),
+            )
         known = learned(event, ticket)
         if known:
             await uow.tickets.remember(event.tenant_id, event.ticket_id, known)
@@ -191,23 +228,41 @@ async def apply_event(uow: NotifyUnitOfWork, envelope: Envelope, policy: EmailPo
     subscriptions = await uow.subscriptions.for_tenant(event.tenant_id)
     trace = dict(trace_headers())
     options = ComposeOptions(
-        email_domain=policy.email_domain, recipient_cap=policy.recipient_cap,
+        email_domain=policy.email_domain,
+        recipient_cap=policy.recipient_cap,
         recipient_cap_since=now - policy.recipient_cap_window,
         reply_token_secret=policy.reply_token_secret,
     )
     queued: list[Delivery] = []
     not_sent: list[tuple[Delivery, NotSent]] = []
-    targets = await without_author(uow, event, email_targets(
-        envelope.type, event, ticket, subscriptions, escalation_email=policy.escalation_email,
-        people=await role_people(uow, ticket)))
+    targets = await without_author(
+        uow,
+        event,
+        email_targets(
+            envelope.type,
+            event,
+            ticket,
+            subscriptions,
+            escalation_email=policy.escalation_email,
+            people=await role_people(uow, ticket),
+        ),
+    )
     sender = await reply_sender(uow, event, ticket, parseaddr(policy.mail_from)[1])
     for target in targets:
         outcome = await composer.compose(
-            uow, envelope, ticket, target, options, now=now, trace=trace,
-            sender=sender if target.label == "requester" else None)
+            uow,
+            envelope,
+            ticket,
+            target,
+            options,
+            now=now,
+            trace=trace,
+            sender=sender if target.label == "requester" else None,
+        )
         if isinstance(outcome, NotSent):
-            not_sent.append((suppressed_delivery(envelope, "email", _label(target),
-                                                 outcome, now), outcome))
+            not_sent.append(
+                (suppressed_delivery(envelope, "email", _label(target), outcome, now), outcome)
+            )
         else:
             queued.append(outcome)
             ticket = composer.threaded(ticket, outcome)
@@ -217,23 +272,33 @@ async def apply_event(uow: NotifyUnitOfWork, envelope: Envelope, policy: EmailPo
     bodies: dict[bool, str] = {}
     for endpoint in webhook_targets(envelope.type, event, ticket, endpoints, subscriptions):
         if endpoint.personal_data not in bodies:
-            bodies[endpoint.personal_data] = storable(webhook_body(
-                envelope.type, envelope.time, event, endpoint.personal_data))
-        delivery = pending_delivery(envelope, "webhook", endpoint.id,
-                                    payload=bodies[endpoint.personal_data], now=now,
-                                    trace=trace, ordered=endpoint.ordered)
+            bodies[endpoint.personal_data] = storable(
+                webhook_body(envelope.type, envelope.time, event, endpoint.personal_data)
+            )
+        delivery = pending_delivery(
+            envelope,
+            "webhook",
+            endpoint.id,
+            payload=bodies[endpoint.personal_data],
+            now=now,
+            trace=trace,
+            ordered=endpoint.ordered,
+        )
         if endpoint.enabled:
             queued.append(delivery)
             continue
         # Kept with its body, so a replay after the endpoint is enabled again can send it.
-        reason = NotSent("disabled_endpoint",
-                         endpoint.disabled_reason or "the endpoint is disabled")
+        reason = NotSent(
+            "disabled_endpoint", endpoint.disabled_reason or "the endpoint is disabled"
+        )
         delivery.suppress(f"{reason.reason}: {reason.detail}")
         not_sent.append((delivery, reason))
     await uow.deliveries.add_all(queued + [delivery for delivery, _ in not_sent])
     for delivery, reason in not_sent:
-        uow.publish(suppression_event(delivery, reason, now),
-                    event_id=derived_event_id("notification-suppressed", delivery.id))
+        uow.publish(
+            suppression_event(delivery, reason, now),
+            event_id=derived_event_id("notification-suppressed", delivery.id),
+        )
     if queued:
         uow.deliveries_queued()
     return len(queued)

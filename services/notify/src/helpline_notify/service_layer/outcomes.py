@@ -21,14 +21,19 @@ ENDPOINT_DISABLED = "helpline.webhook_endpoint.disabled"
 """The (internal) trigger type of the email telling an owner their endpoint was disabled."""
 
 
-def outcome_event(delivery: Delivery, outcome: AttemptOutcome, will_retry: bool,
-                  now: datetime) -> Event:
+def outcome_event(
+    delivery: Delivery, outcome: AttemptOutcome, will_retry: bool, now: datetime
+) -> Event:
     """``NotificationDelivered`` or ``NotificationFailed`` for one attempt."""
     common = {
-        "tenant_id": delivery.tenant_id, "ticket_id": delivery.ticket_id, "occurred_at": now,
-        "notification_id": delivery.id, "channel": delivery.channel,
+        "tenant_id": delivery.tenant_id,
+        "ticket_id": delivery.ticket_id,
+        "occurred_at": now,
+        "notification_id": delivery.id,
+        "channel": delivery.channel,
         "trigger_event_id": delivery.trigger_event_id,
-        "trigger_event_type": delivery.trigger_event_type, "attempt": delivery.attempts,
+        "trigger_event_type": delivery.trigger_event_type,
+        "attempt": delivery.attempts,
     }
     if outcome.delivered:
         return NotificationDelivered.model_validate(
@@ -41,50 +46,87 @@ def outcome_event(delivery: Delivery, outcome: AttemptOutcome, will_retry: bool,
 
 def cancelled_event(delivery: Delivery, now: datetime) -> NotificationFailed:
     """The final ``NotificationFailed`` of a delivery an operator cancelled."""
-    return NotificationFailed.model_validate({
-        "tenant_id": delivery.tenant_id, "ticket_id": delivery.ticket_id, "occurred_at": now,
-        "notification_id": delivery.id, "channel": delivery.channel,
-        "trigger_event_id": delivery.trigger_event_id,
-        "trigger_event_type": delivery.trigger_event_type,
-        # The event counts attempts from 1: a delivery cancelled before any is "attempt 1".
-        "attempt": max(1, delivery.attempts), "error": OPERATOR_CANCELLED, "will_retry": False,
-    })
+    return NotificationFailed.model_validate(
+        {
+            "tenant_id": delivery.tenant_id,
+            "ticket_id": delivery.ticket_id,
+            "occurred_at": now,
+            "notification_id": delivery.id,
+            "channel": delivery.channel,
+            "trigger_event_id": delivery.trigger_event_id,
+            "trigger_event_type": delivery.trigger_event_type,
+            # The event counts attempts from 1: a delivery cancelled before any is "attempt 1".
+            "attempt": max(1, delivery.attempts),
+            "error": OPERATOR_CANCELLED,
+            "will_retry": False,
+        }
+    )
 
 
-def suppressed_event(delivery: Delivery, reason: str, detail: str, now: datetime
-                     ) -> NotificationSuppressed:
+def suppressed_event(
+    delivery: Delivery, reason: str, detail: str, now: datetime
+) -> NotificationSuppressed:
     """``NotificationSuppressed`` for a delivery the worker decided not to send."""
-    return NotificationSuppressed.model_validate({
-        "tenant_id": delivery.tenant_id, "ticket_id": delivery.ticket_id, "occurred_at": now,
-        "notification_id": delivery.id, "channel": delivery.channel,
-        "trigger_event_id": delivery.trigger_event_id,
-        "trigger_event_type": delivery.trigger_event_type, "reason": reason,
-        "detail": detail[:1000],
-    })
+    return NotificationSuppressed.model_validate(
+        {
+            "tenant_id": delivery.tenant_id,
+            "ticket_id": delivery.ticket_id,
+            "occurred_at": now,
+            "notification_id": delivery.id,
+            "channel": delivery.channel,
+            "trigger_event_id": delivery.trigger_event_id,
+            "trigger_event_type": delivery.trigger_event_type,
+            "reason": reason,
+            "detail": detail[:1000],
+        }
+    )
 
 
-async def owner_notice(endpoint: WebhookEndpoint, cause: Delivery, error: str,
-                       email_domain: str, renderer: TemplateRenderer, now: datetime
-                       ) -> Delivery:
+async def owner_notice(
+    endpoint: WebhookEndpoint,
+    cause: Delivery,
+    error: str,
+    email_domain: str,
+    renderer: TemplateRenderer,
+    now: datetime,
+) -> Delivery:
     """The email telling the endpoint's owner it was disabled (or, with no owner, a stub)."""
-    trigger_id = derived_event_id(ENDPOINT_DISABLED, endpoint.id,
-                                  (endpoint.failing_since or now).isoformat())
+    trigger_id = derived_event_id(
+        ENDPOINT_DISABLED, endpoint.id, (endpoint.failing_since or now).isoformat()
+    )
     address = endpoint.owner_email or "role:endpoint_owner"
     identity = delivery_id(trigger_id, "email", address)
-    context = {"event": {"url": endpoint.url, "endpoint_id": endpoint.id, "error": error,
-                         "failing_since": (endpoint.failing_since or now).isoformat()}}
+    context = {
+        "event": {
+            "url": endpoint.url,
+            "endpoint_id": endpoint.id,
+            "error": error,
+            "failing_since": (endpoint.failing_since or now).isoformat(),
+        }
+    }
     try:
         content = await renderer.render(DEFAULT_TEMPLATES[ENDPOINT_DISABLED], context)
     except InvalidTemplate as error:  # the URL or error is huge, or the renderer is stuck
-        content = EmailContent(subject="Webhook endpoint disabled",
-                               text=f"Webhook endpoint {endpoint.id} was disabled ({error}).")
+        content = EmailContent(
+            subject="Webhook endpoint disabled",
+            text=f"Webhook endpoint {endpoint.id} was disabled ({error}).",
+        )
     notice = Delivery(
-        id=identity, tenant_id=endpoint.tenant_id, ticket_id=cause.ticket_id, channel="email",
-        destination=address, trigger_event_id=trigger_id, trigger_event_type=ENDPOINT_DISABLED,
-        payload=content.text, subject=content.subject, trace_headers=dict(cause.trace_headers),
-        created_at=now, html=content.html,
-        headers=thread_headers(outbound_message_id(identity, email_domain), (),
-                               acknowledgement=False, reply_to=None),
+        id=identity,
+        tenant_id=endpoint.tenant_id,
+        ticket_id=cause.ticket_id,
+        channel="email",
+        destination=address,
+        trigger_event_id=trigger_id,
+        trigger_event_type=ENDPOINT_DISABLED,
+        payload=content.text,
+        subject=content.subject,
+        trace_headers=dict(cause.trace_headers),
+        created_at=now,
+        html=content.html,
+        headers=thread_headers(
+            outbound_message_id(identity, email_domain), (), acknowledgement=False, reply_to=None
+        ),
     )
     if endpoint.owner_email is None:
         notice.suppress("no_recipient: the endpoint has no owner_email")

@@ -61,8 +61,9 @@ class PartnerTopics(Protocol):
 class RecordSender(Protocol):
     """An idempotent ``acks=all`` producer: the runtime's ``EventProducer``."""
 
-    async def send(self, topic: str, *, value: bytes, key: bytes | None,
-                   headers: RecordHeaders) -> Awaitable[Any]:
+    async def send(
+        self, topic: str, *, value: bytes, key: bytes | None, headers: RecordHeaders
+    ) -> Awaitable[Any]:
         """Queue a record; the result resolves when the broker acknowledged it."""
         ...
 
@@ -150,16 +151,25 @@ class PartnerForwarder:
                 topic = destination(record, self._topic_prefix)
             except NotForPartners as error:
                 PARTNER_RECORDS.labels(error.reason).inc()
-                log.warning("record not forwarded to a partner stream",
-                            extra={"topic": record.topic, "partition": record.partition,
-                                   "offset": record.offset, "reason": error.reason,
-                                   "error": str(error)[:300]})
+                log.warning(
+                    "record not forwarded to a partner stream",
+                    extra={
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": record.offset,
+                        "reason": error.reason,
+                        "error": str(error)[:300],
+                    },
+                )
                 continue
             await self._topics.ensure(topic)
             # Sent one after the other without waiting: the idempotent producer keeps their
             # order per partition, and one key always hashes to one partition.
-            acknowledgements.append(await self._sender.send(
-                topic, value=record.value or b"", key=record.key, headers=list(record.headers)))
+            acknowledgements.append(
+                await self._sender.send(
+                    topic, value=record.value or b"", key=record.key, headers=list(record.headers)
+                )
+            )
         results = await asyncio.gather(*acknowledgements, return_exceptions=True)
         failures = [result for result in results if isinstance(result, BaseException)]
         if failures:

@@ -63,8 +63,9 @@ class Mailer(Protocol):
 class AttachmentSource(Protocol):
     """Reads a message's attached file where it is kept; raises ``DeliveryAttemptFailed``."""
 
-    async def fetch(self, tenant_id: str, ticket_id: str, message_id: str, attachment_id: str
-                    ) -> bytes:
+    async def fetch(
+        self, tenant_id: str, ticket_id: str, message_id: str, attachment_id: str
+    ) -> bytes:
         """The bytes of the attachment."""
 
 

@@ -14,13 +14,18 @@ async def role_people(uow: NotifyUnitOfWork, ticket: TicketView | None) -> RoleP
     leads: tuple[Person, ...] = ()
     if ticket.team and not await uow.directory.team_deleted(ticket.tenant_id, ticket.team):
         leads = leads_of(tuple(await uow.directory.leads(ticket.tenant_id)), ticket.team)
-    watching = [user_id for user_id, _ in await uow.watchers.of_ticket(ticket.tenant_id,
-                                                                       ticket.ticket_id)]
-    watchers = tuple(person for person in await uow.directory.people(ticket.tenant_id, watching)
-                     if person.active)
+    watching = [
+        user_id for user_id, _ in await uow.watchers.of_ticket(ticket.tenant_id, ticket.ticket_id)
+    ]
+    watchers = tuple(
+        person for person in await uow.directory.people(ticket.tenant_id, watching) if person.active
+    )
     manager = await account_manager(uow, ticket)
-    return RolePeople(team_leads=leads, watchers=watchers,
-                      managers=(manager,) if manager and manager.active else ())
+    return RolePeople(
+        team_leads=leads,
+        watchers=watchers,
+        managers=(manager,) if manager and manager.active else (),
+    )
 
 
 async def account_manager(uow: NotifyUnitOfWork, ticket: TicketView) -> Person | None:
@@ -37,24 +42,30 @@ async def account_manager(uow: NotifyUnitOfWork, ticket: TicketView) -> Person |
     if agent is None:
         return None
     name, email = agent
-    return (await uow.directory.by_email(ticket.tenant_id, email)
-            or Person(tenant_id=ticket.tenant_id, user_id=agent_id, name=name, email=email,
-                      role="agent"))
+    return await uow.directory.by_email(ticket.tenant_id, email) or Person(
+        tenant_id=ticket.tenant_id, user_id=agent_id, name=name, email=email, role="agent"
+    )
 
 
-async def without_author(uow: NotifyUnitOfWork, event: Event, targets: list[EmailTarget]
-                          ) -> list[EmailTarget]:
+async def without_author(
+    uow: NotifyUnitOfWork, event: Event, targets: list[EmailTarget]
+) -> list[EmailTarget]:
     """The targets but the person who caused the event: nobody is told of their own doing."""
     if event.actor is None or event.actor.type != "user" or not event.actor.id:
         return targets
     author = await uow.directory.person(event.tenant_id, event.actor.id)
     address = author.email.lower() if author else None
-    return [target for target in targets if target.user_id != event.actor.id
-            and not (address and target.address and target.address.lower() == address)]
+    return [
+        target
+        for target in targets
+        if target.user_id != event.actor.id
+        and not (address and target.address and target.address.lower() == address)
+    ]
 
 
-async def reply_sender(uow: NotifyUnitOfWork, event: Event, ticket: TicketView | None,
-                       fallback_address: str) -> str | None:
+async def reply_sender(
+    uow: NotifyUnitOfWork, event: Event, ticket: TicketView | None, fallback_address: str
+) -> str | None:
     """The ``From`` of a person's public reply (None for automatic mail): the ticket's mailbox,
     else ``fallback_address`` (a ticket that came in through the API)."""
     if not human_reply(event) or event.actor is None:

@@ -10,8 +10,9 @@ from helpline_shared.runtime.db import utcnow
 log = logging.getLogger(__name__)
 
 
-async def purge_ledger(unit_of_work: Callable[[], NotifyUnitOfWork], retention: timedelta,
-                       now: datetime) -> int:
+async def purge_ledger(
+    unit_of_work: Callable[[], NotifyUnitOfWork], retention: timedelta, now: datetime
+) -> int:
     """Delete what the retention period no longer keeps; return how many deliveries went."""
     async with unit_of_work() as uow:
         purged = await uow.deliveries.purge_finished_before(now - retention)
@@ -19,8 +20,9 @@ async def purge_ledger(unit_of_work: Callable[[], NotifyUnitOfWork], retention: 
     return purged
 
 
-async def purge_and_report(unit_of_work: Callable[[], NotifyUnitOfWork], retention: timedelta
-                           ) -> None:
+async def purge_and_report(
+    unit_of_work: Callable[[], NotifyUnitOfWork], retention: timedelta
+) -> None:
     """One retention round: purge, and say how much went."""
     purged = await purge_ledger(unit_of_work, retention, utcnow())
     if purged:

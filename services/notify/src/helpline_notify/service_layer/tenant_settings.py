@@ -33,8 +33,7 @@ async def list_subscriptions(tenant_id: str, uow: NotifyUnitOfWork) -> list[Subs
         return await uow.subscriptions.for_tenant(tenant_id)
 
 
-async def remove_subscription(tenant_id: str, subscription_id: str, uow: NotifyUnitOfWork
-                              ) -> None:
+async def remove_subscription(tenant_id: str, subscription_id: str, uow: NotifyUnitOfWork) -> None:
     """Delete a subscription, or ``SubscriptionNotFound``."""
     async with uow:
         if not await uow.subscriptions.remove(tenant_id, subscription_id):
@@ -42,8 +41,14 @@ async def remove_subscription(tenant_id: str, subscription_id: str, uow: NotifyU
         await uow.commit()
 
 
-async def put_template(tenant_id: str, event_type: str, language: str, source: TemplateSource,
-                       renderer: TemplateRenderer, uow: NotifyUnitOfWork) -> None:
+async def put_template(
+    tenant_id: str,
+    event_type: str,
+    language: str,
+    source: TemplateSource,
+    renderer: TemplateRenderer,
+    uow: NotifyUnitOfWork,
+) -> None:
     """Store the tenant's template once it compiles and renders sample data within the limits."""
     if event_type not in check_event_types((event_type,)) or "*" in event_type:
         raise UnknownEventType(event_type)
@@ -53,15 +58,17 @@ async def put_template(tenant_id: str, event_type: str, language: str, source: T
         await uow.commit()
 
 
-async def list_templates(tenant_id: str, uow: NotifyUnitOfWork
-                         ) -> list[tuple[str, str, TemplateSource]]:
+async def list_templates(
+    tenant_id: str, uow: NotifyUnitOfWork
+) -> list[tuple[str, str, TemplateSource]]:
     """The tenant's own templates (defaults apply to every other event type and language)."""
     async with uow:
         return await uow.templates.for_tenant(tenant_id)
 
 
-async def remove_template(tenant_id: str, event_type: str, language: str,
-                          uow: NotifyUnitOfWork) -> bool:
+async def remove_template(
+    tenant_id: str, event_type: str, language: str, uow: NotifyUnitOfWork
+) -> bool:
     """Delete the tenant's template (the default applies again)."""
     async with uow:
         removed = await uow.templates.remove(tenant_id, event_type, language)
@@ -69,16 +76,18 @@ async def remove_template(tenant_id: str, event_type: str, language: str,
     return removed
 
 
-async def suppress_address(tenant_id: str, address: str, reason: str, uow: NotifyUnitOfWork
-                           ) -> None:
+async def suppress_address(
+    tenant_id: str, address: str, reason: str, uow: NotifyUnitOfWork
+) -> None:
     """Stop all mail of the tenant to an address."""
     async with uow:
         await uow.suppressions.add(tenant_id, address, reason, utcnow())
         await uow.commit()
 
 
-async def list_suppressions(tenant_id: str, uow: NotifyUnitOfWork
-                            ) -> list[tuple[str, str, datetime]]:
+async def list_suppressions(
+    tenant_id: str, uow: NotifyUnitOfWork
+) -> list[tuple[str, str, datetime]]:
     """The tenant's suppressed addresses."""
     async with uow:
         return await uow.suppressions.for_tenant(tenant_id)

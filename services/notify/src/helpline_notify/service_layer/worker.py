@@ -39,7 +39,8 @@ from helpline_shared.runtime.db import utcnow
 log = logging.getLogger(__name__)
 
 ATTEMPTS = Counter(
-    "helpline_notify_attempts_total", "Email and webhook attempts, by outcome",
+    "helpline_notify_attempts_total",
+    "Email and webhook attempts, by outcome",
     ["channel", "outcome"],
 )
 
@@ -148,21 +149,29 @@ class DeliveryWorker:
         per_destination = self._options.max_per_destination
         free = {destination: per_destination - busy for destination, busy in self._busy.items()}
         async with self._unit_of_work() as uow:
-            claimed = await uow.deliveries.claim_due(now, now + self._options.lease, limit,
-                                                     free, per_destination)
+            claimed = await uow.deliveries.claim_due(
+                now, now + self._options.lease, limit, free, per_destination
+            )
             endpoints = await uow.endpoints.by_ids(
                 delivery.destination for delivery in claimed if delivery.channel == "webhook"
             )
             mailed = [d for d in claimed if d.channel == "email" and not d.unrecorded_claims]
             reasons = await uow.suppressions.reasons(
-                (delivery.tenant_id, delivery.destination) for delivery in mailed)
+                (delivery.tenant_id, delivery.destination) for delivery in mailed
+            )
             await uow.commit()
         for delivery in mailed:
             reason = reasons.get((delivery.tenant_id, delivery.destination.lower()))
             self._suppressed[delivery.id] = (
-                None if reason is None else f"{delivery.destination} is suppressed: {reason}")
-        return [(delivery, endpoints.get(delivery.destination) if delivery.channel == "webhook"
-                 else None) for delivery in claimed]
+                None if reason is None else f"{delivery.destination} is suppressed: {reason}"
+            )
+        return [
+            (
+                delivery,
+                endpoints.get(delivery.destination) if delivery.channel == "webhook" else None,
+            )
+            for delivery in claimed
+        ]
 
     async def deliver(self, delivery: Delivery, endpoint: WebhookEndpoint | None) -> None:
         """Make one attempt inside the ticket's trace, then record it and publish the outcome."""
@@ -179,15 +188,23 @@ class DeliveryWorker:
             },
         ) as span:
             if delivery.channel == "webhook" and (endpoint is None or not endpoint.enabled):
-                detail = ("the endpoint was deleted" if endpoint is None
-                          else endpoint.disabled_reason or "the endpoint is disabled")
+                detail = (
+                    "the endpoint was deleted"
+                    if endpoint is None
+                    else endpoint.disabled_reason or "the endpoint is disabled"
+                )
                 await self._suppress(delivery, "disabled_endpoint", detail)
                 return
             started, clock_started = time.perf_counter(), self._clock()
             if delivery.unrecorded_claims:
-                outcome, response = AttemptOutcome.failure(
-                    f"gave up: {delivery.attempts - 1} attempts were claimed, the last ones "
-                    "without a recorded outcome", permanent=True), None
+                outcome, response = (
+                    AttemptOutcome.failure(
+                        f"gave up: {delivery.attempts - 1} attempts were claimed, the last ones "
+                        "without a recorded outcome",
+                        permanent=True,
+                    ),
+                    None,
+                )
             else:
                 unsendable = _unsendable(delivery, endpoint)
                 if unsendable is None and delivery.channel == "email":
@@ -196,15 +213,20 @@ class DeliveryWorker:
                         await self._suppress(delivery, "suppressed_address", suppressed)
                         return
                 outcome, response = (
-                    (AttemptOutcome.failure(unsendable, permanent=True), None) if unsendable
-                    else await self._attempt(delivery, endpoint))
+                    (AttemptOutcome.failure(unsendable, permanent=True), None)
+                    if unsendable
+                    else await self._attempt(delivery, endpoint)
+                )
             latency_ms = (time.perf_counter() - started) * 1000
             ATTEMPTS.labels(delivery.channel, "delivered" if outcome.delivered else "failed").inc()
             if not outcome.delivered:
                 span.set_status(Status(StatusCode.ERROR, outcome.error))
             attempt = Attempt(
-                delivery_id=delivery.id, tenant_id=delivery.tenant_id, attempt=delivery.attempts,
-                started_at=clock_started, latency_ms=round(latency_ms, 3),
+                delivery_id=delivery.id,
+                tenant_id=delivery.tenant_id,
+                attempt=delivery.attempts,
+                started_at=clock_started,
+                latency_ms=round(latency_ms, 3),
                 outcome="delivered" if outcome.delivered else "failed",
                 status_code=response.status_code if response else None,
                 detail=_detail(outcome, response),
@@ -218,27 +240,40 @@ class DeliveryWorker:
         await asyncio.gather(*(self._deliver_logged(*item) for item in claimed))
         return len(claimed)
 
-    async def _attempt(self, delivery: Delivery, endpoint: WebhookEndpoint | None
-                       ) -> tuple[AttemptOutcome, WebhookResponse | None]:
+    async def _attempt(
+        self, delivery: Delivery, endpoint: WebhookEndpoint | None
+    ) -> tuple[AttemptOutcome, WebhookResponse | None]:
         timeout = self._options.send_timeout
         try:
             async with asyncio.timeout(timeout):
                 if delivery.channel == "email" or endpoint is None:
-                    await self._mailer.send(OutboundEmail(
-                        message_id=delivery.message_id or f"<{delivery.id}@"
-                                                          f"{self._options.email_domain}>",
-                        to=delivery.destination, subject=delivery.subject or "",
-                        text=delivery.payload, html=delivery.html,
-                        headers={name: value for name, value in (delivery.headers or {}).items()
-                                 if name != "Message-ID"},
-                        attachments=await self._files(delivery),
-                    ))
+                    await self._mailer.send(
+                        OutboundEmail(
+                            message_id=delivery.message_id
+                            or f"<{delivery.id}@{self._options.email_domain}>",
+                            to=delivery.destination,
+                            subject=delivery.subject or "",
+                            text=delivery.payload,
+                            html=delivery.html,
+                            headers={
+                                name: value
+                                for name, value in (delivery.headers or {}).items()
+                                if name != "Message-ID"
+                            },
+                            attachments=await self._files(delivery),
+                        )
+                    )
                     return AttemptOutcome.success(), None
                 secrets = endpoint.signing_secrets(self._clock())
-                response = await self._webhooks.send(WebhookRequest(
-                    url=endpoint.url, message_id=delivery.id, body=delivery.payload,
-                    secret=secrets[0], extra_secrets=secrets[1:],
-                ))
+                response = await self._webhooks.send(
+                    WebhookRequest(
+                        url=endpoint.url,
+                        message_id=delivery.id,
+                        body=delivery.payload,
+                        secret=secrets[0],
+                        extra_secrets=secrets[1:],
+                    )
+                )
                 return webhook_outcome(response.status_code, response.retry_after), response
         except TimeoutError:
             return AttemptOutcome.failure(f"no answer within {timeout:g} s"), None
@@ -249,8 +284,11 @@ class DeliveryWorker:
         except Exception as error:  # noqa: BLE001 - recorded as the attempt's reason
             reason = f"{type(error).__name__}: {error}"[:500]
             # The reason goes to the ledger; the log gets its type only (it may name an address).
-            log.warning("delivery attempt failed unexpectedly: %s", type(error).__name__,
-                        extra={"notification_id": delivery.id, "attempt": delivery.attempts})
+            log.warning(
+                "delivery attempt failed unexpectedly: %s",
+                type(error).__name__,
+                extra={"notification_id": delivery.id, "attempt": delivery.attempts},
+            )
             return AttemptOutcome.failure(reason, permanent=isinstance(error, _DATA_ERRORS)), None
 
     async def _files(self, delivery: Delivery) -> tuple[MailAttachment, ...]:
@@ -258,13 +296,26 @@ class DeliveryWorker:
         if not delivery.attachments:
             return ()
         if self._attachments is None:
-            raise DeliveryAttemptFailed("the email has attachments but notify cannot read them "
-                                        "(set HELPLINE_INTAKE_SERVICE_KEY)", permanent=True)
-        return tuple([MailAttachment(
-            filename=str(item["filename"]), content_type=str(item["content_type"]),
-            data=await self._attachments.fetch(delivery.tenant_id, delivery.ticket_id,
-                                               str(item["message_id"]), str(item["id"])))
-            for item in delivery.attachments])
+            raise DeliveryAttemptFailed(
+                "the email has attachments but notify cannot read them "
+                "(set HELPLINE_INTAKE_SERVICE_KEY)",
+                permanent=True,
+            )
+        return tuple(
+            [
+                MailAttachment(
+                    filename=str(item["filename"]),
+                    content_type=str(item["content_type"]),
+                    data=await self._attachments.fetch(
+                        delivery.tenant_id,
+                        delivery.ticket_id,
+                        str(item["message_id"]),
+                        str(item["id"]),
+                    ),
+                )
+                for item in delivery.attachments
+            ]
+        )
 
     async def _suppression(self, delivery: Delivery) -> str | None:
         """Why the address may not be mailed, as read when the delivery was claimed."""
@@ -274,17 +325,30 @@ class DeliveryWorker:
             reason = await uow.suppressions.reason(delivery.tenant_id, delivery.destination)
         return None if reason is None else f"{delivery.destination} is suppressed: {reason}"
 
-    async def _suppress(self, delivery: Delivery, reason: SuppressionReason, detail: str
-                        ) -> None:
+    async def _suppress(self, delivery: Delivery, reason: SuppressionReason, detail: str) -> None:
         delivery.suppress(f"{reason}: {detail}")
-        await self._settle(_Settled(delivery, None, otel_context.get_current(),
-                                    suppression=(reason, detail)))
+        await self._settle(
+            _Settled(delivery, None, otel_context.get_current(), suppression=(reason, detail))
+        )
 
-    async def _record(self, delivery: Delivery, endpoint: WebhookEndpoint | None,
-                      outcome: AttemptOutcome, attempt: Attempt) -> None:
+    async def _record(
+        self,
+        delivery: Delivery,
+        endpoint: WebhookEndpoint | None,
+        outcome: AttemptOutcome,
+        attempt: Attempt,
+    ) -> None:
         will_retry = delivery.record_attempt(outcome, self._clock(), self._jitter())
-        await self._settle(_Settled(delivery, endpoint, otel_context.get_current(),
-                                    attempt=attempt, outcome=outcome, will_retry=will_retry))
+        await self._settle(
+            _Settled(
+                delivery,
+                endpoint,
+                otel_context.get_current(),
+                attempt=attempt,
+                outcome=outcome,
+                will_retry=will_retry,
+            )
+        )
 
     async def _settle(self, settled: "_Settled") -> None:
         """Have ``settled`` written with whatever else finished meanwhile, in one transaction;
@@ -313,17 +377,22 @@ class DeliveryWorker:
         now = self._clock()
         async with self._unit_of_work() as uow:
             written = await uow.deliveries.save_attempts([item.delivery for item, _ in batch])
-            await uow.deliveries.record_attempts([
-                item.attempt for item, _ in batch
-                if item.attempt is not None and item.delivery.id in written])
+            await uow.deliveries.record_attempts(
+                [
+                    item.attempt
+                    for item, _ in batch
+                    if item.attempt is not None and item.delivery.id in written
+                ]
+            )
             disabled: set[str] = set()
             for item, _done in batch:
                 delivery = item.delivery
                 if delivery.id not in written:
                     if item.attempt is not None:
-                        log.warning("delivery was taken over after its lease ran out; result "
-                                    "dropped", extra={"notification_id": delivery.id,
-                                                      "attempt": delivery.attempts})
+                        log.warning(
+                            "delivery was taken over after its lease ran out; result dropped",
+                            extra={"notification_id": delivery.id, "attempt": delivery.attempts},
+                        )
                     continue
                 # Published in the attempt's context: the outcome continues the ticket's trace.
                 token = otel_context.attach(item.context)
@@ -333,29 +402,40 @@ class DeliveryWorker:
                     otel_context.detach(token)
             await uow.commit()
 
-    async def _announce(self, uow: NotifyUnitOfWork, item: "_Settled", now: datetime,
-                        disabled: set[str]) -> None:
+    async def _announce(
+        self, uow: NotifyUnitOfWork, item: "_Settled", now: datetime, disabled: set[str]
+    ) -> None:
         delivery = item.delivery
         if item.suppression is not None:
             reason, detail = item.suppression
-            uow.publish(suppressed_event(delivery, reason, detail, now),
-                        event_id=derived_event_id("notification-suppressed", delivery.id,
-                                                  str(delivery.attempts)))
+            uow.publish(
+                suppressed_event(delivery, reason, detail, now),
+                event_id=derived_event_id(
+                    "notification-suppressed", delivery.id, str(delivery.attempts)
+                ),
+            )
             return
         assert item.outcome is not None
         endpoint = item.endpoint
-        if endpoint is not None and endpoint.id not in disabled and \
-                await self._judge_endpoint(uow, endpoint, delivery, item.outcome, now):
+        if (
+            endpoint is not None
+            and endpoint.id not in disabled
+            and await self._judge_endpoint(uow, endpoint, delivery, item.outcome, now)
+        ):
             disabled.add(endpoint.id)
         uow.publish(
             outcome_event(delivery, item.outcome, item.will_retry, now),
-            event_id=derived_event_id("notification-attempt", delivery.id,
-                                      str(delivery.attempts)),
+            event_id=derived_event_id("notification-attempt", delivery.id, str(delivery.attempts)),
         )
 
-    async def _judge_endpoint(self, uow: NotifyUnitOfWork, endpoint: WebhookEndpoint,
-                              delivery: Delivery, outcome: AttemptOutcome, now: datetime
-                              ) -> bool:
+    async def _judge_endpoint(
+        self,
+        uow: NotifyUnitOfWork,
+        endpoint: WebhookEndpoint,
+        delivery: Delivery,
+        outcome: AttemptOutcome,
+        now: datetime,
+    ) -> bool:
         """Mark the endpoint failing or well again; True if it is disabled now."""
         if outcome.delivered:
             if endpoint.failing_since is not None:
@@ -371,27 +451,37 @@ class DeliveryWorker:
         if reason is None:
             return False
         await uow.endpoints.disable(endpoint.id, reason)
-        log.warning("webhook endpoint disabled", extra={
-            "endpoint_id": endpoint.id, "tenant_id": endpoint.tenant_id, "reason": reason})
-        notice = await owner_notice(endpoint, delivery, outcome.error or reason,
-                                    self._options.email_domain, self._renderer, now)
+        log.warning(
+            "webhook endpoint disabled",
+            extra={"endpoint_id": endpoint.id, "tenant_id": endpoint.tenant_id, "reason": reason},
+        )
+        notice = await owner_notice(
+            endpoint,
+            delivery,
+            outcome.error or reason,
+            self._options.email_domain,
+            self._renderer,
+            now,
+        )
         await uow.deliveries.add_all([notice])
         if notice.status == "suppressed":
-            uow.publish(suppressed_event(notice, "no_recipient",
-                                         "the endpoint has no owner_email", now),
-                        event_id=derived_event_id("notification-suppressed", notice.id))
+            uow.publish(
+                suppressed_event(notice, "no_recipient", "the endpoint has no owner_email", now),
+                event_id=derived_event_id("notification-suppressed", notice.id),
+            )
         return True
 
-    async def _deliver_logged(self, delivery: Delivery, endpoint: WebhookEndpoint | None
-                              ) -> None:
+    async def _deliver_logged(self, delivery: Delivery, endpoint: WebhookEndpoint | None) -> None:
         try:
             await self.deliver(delivery, endpoint)
         # The lease runs out and the delivery is tried again, a bounded number of times
         # (``Delivery.unrecorded_claims``); one line each, not a traceback on a timer.
         except Exception as error:  # noqa: BLE001 - logged; the lease brings it back
-            log.warning("delivery attempt could not be recorded; it will be retried: %s",
-                        _first_line(error),
-                        extra={"notification_id": delivery.id, "attempt": delivery.attempts})
+            log.warning(
+                "delivery attempt could not be recorded; it will be retried: %s",
+                _first_line(error),
+                extra={"notification_id": delivery.id, "attempt": delivery.attempts},
+            )
         finally:
             self._suppressed.pop(delivery.id, None)
 
@@ -411,12 +501,14 @@ class DeliveryWorker:
                 log.warning("claiming due deliveries failed; retrying: %s", _first_line(error))
                 await asyncio.sleep(1.0)
             for delivery, endpoint in claimed:
-                task = asyncio.create_task(self._deliver_logged(delivery, endpoint),
-                                           name=f"deliver-{delivery.id}")
+                task = asyncio.create_task(
+                    self._deliver_logged(delivery, endpoint), name=f"deliver-{delivery.id}"
+                )
                 self._in_flight.add(task)
                 self._busy[delivery.destination] += 1
-                task.add_done_callback(functools.partial(self._finished,
-                                                         destination=delivery.destination))
+                task.add_done_callback(
+                    functools.partial(self._finished, destination=delivery.destination)
+                )
             if claimed and len(claimed) == min(free, self._options.batch_size):
                 continue
             with contextlib.suppress(TimeoutError):

@@ -97,10 +97,13 @@ class PoolTransaction:
         versions = {}
         for tenant_id in sorted(self._changed):
             result = await self._session.execute(
-                insert(table).values(tenant_id=tenant_id, version=1)
-                .on_conflict_do_update(index_elements=[table.c.tenant_id],
-                                       set_={"version": table.c.version + 1})
-                .returning(table.c.version))
+                insert(table)
+                .values(tenant_id=tenant_id, version=1)
+                .on_conflict_do_update(
+                    index_elements=[table.c.tenant_id], set_={"version": table.c.version + 1}
+                )
+                .returning(table.c.version)
+            )
             versions[tenant_id] = int(result.scalar_one())
         return versions
 
@@ -108,9 +111,12 @@ class PoolTransaction:
         """Keep the changed pools at their new versions if nobody else wrote in between."""
         for tenant_id, version in versions.items():
             cached = self._pools.get(tenant_id)
-            if (tenant_id in self._rebuild or cached is None
-                    or cached is not self._changed.get(tenant_id)
-                    or cached.version + 1 != version):
+            if (
+                tenant_id in self._rebuild
+                or cached is None
+                or cached is not self._changed.get(tenant_id)
+                or cached.version + 1 != version
+            ):
                 self._pools.forget(tenant_id)
             else:
                 cached.version = version
@@ -127,6 +133,8 @@ class PoolTransaction:
 
     async def _version(self, tenant_id: str) -> int:
         version = await self._session.scalar(
-            select(agent_pool_versions.c.version)
-            .where(agent_pool_versions.c.tenant_id == tenant_id))
+            select(agent_pool_versions.c.version).where(
+                agent_pool_versions.c.tenant_id == tenant_id
+            )
+        )
         return int(version or 0)

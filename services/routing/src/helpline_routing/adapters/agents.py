@@ -30,71 +30,120 @@ class AgentRepository:
     async def add(self, agent: Agent) -> None:
         """Insert an agent and its capacity per channel."""
         self._changed(agent.tenant_id, None)
-        await self._session.execute(insert(agents).values(
-            id=agent.id, tenant_id=agent.tenant_id, name=agent.name, email=agent.email,
-            skills=agent.skills, presence=agent.presence, created_at=agent.created_at,
-            last_assigned_at=agent.last_assigned_at, languages=sorted(agent.languages),
-            teams=sorted(agent.teams), last_activity_at=agent.last_activity_at,
-            expired_offers_in_row=agent.expired_offers_in_row, auto_accept=agent.auto_accept,
-            user_id=agent.user_id,
-        ))
+        await self._session.execute(
+            insert(agents).values(
+                id=agent.id,
+                tenant_id=agent.tenant_id,
+                name=agent.name,
+                email=agent.email,
+                skills=agent.skills,
+                presence=agent.presence,
+                created_at=agent.created_at,
+                last_assigned_at=agent.last_assigned_at,
+                languages=sorted(agent.languages),
+                teams=sorted(agent.teams),
+                last_activity_at=agent.last_activity_at,
+                expired_offers_in_row=agent.expired_offers_in_row,
+                auto_accept=agent.auto_accept,
+                user_id=agent.user_id,
+            )
+        )
         if agent.capacity:
-            await self._session.execute(insert(agent_capacity), [
-                {"agent_id": agent.id, "channel": channel, "capacity": capacity, "active": 0}
-                for channel, capacity in agent.capacity.items()])
+            await self._session.execute(
+                insert(agent_capacity),
+                [
+                    {"agent_id": agent.id, "channel": channel, "capacity": capacity, "active": 0}
+                    for channel, capacity in agent.capacity.items()
+                ],
+            )
 
     async def update_profile(self, agent: Agent) -> None:
         """Store skills, languages, teams, capacity and the user (never the load)."""
         self._changed(agent.tenant_id, None)
-        await self._session.execute(update(agents).where(agents.c.id == agent.id).values(
-            name=agent.name, skills=agent.skills, languages=sorted(agent.languages),
-            teams=sorted(agent.teams), auto_accept=agent.auto_accept, user_id=agent.user_id))
-        existing = {row.channel for row in await self._session.execute(
-            select(agent_capacity.c.channel).where(agent_capacity.c.agent_id == agent.id))}
+        await self._session.execute(
+            update(agents)
+            .where(agents.c.id == agent.id)
+            .values(
+                name=agent.name,
+                skills=agent.skills,
+                languages=sorted(agent.languages),
+                teams=sorted(agent.teams),
+                auto_accept=agent.auto_accept,
+                user_id=agent.user_id,
+            )
+        )
+        existing = {
+            row.channel
+            for row in await self._session.execute(
+                select(agent_capacity.c.channel).where(agent_capacity.c.agent_id == agent.id)
+            )
+        }
         for channel, capacity in agent.capacity.items():
             if channel in existing:
-                await self._session.execute(update(agent_capacity).where(
-                    agent_capacity.c.agent_id == agent.id, agent_capacity.c.channel == channel
-                ).values(capacity=capacity))
+                await self._session.execute(
+                    update(agent_capacity)
+                    .where(
+                        agent_capacity.c.agent_id == agent.id, agent_capacity.c.channel == channel
+                    )
+                    .values(capacity=capacity)
+                )
             else:
-                await self._session.execute(insert(agent_capacity).values(
-                    agent_id=agent.id, channel=channel, capacity=capacity, active=0))
+                await self._session.execute(
+                    insert(agent_capacity).values(
+                        agent_id=agent.id, channel=channel, capacity=capacity, active=0
+                    )
+                )
 
     async def _load(self, rows: list[Any]) -> list[Agent]:
         if not rows:
             return []
         capacity_rows = await self._session.execute(
-            select(agent_capacity).where(agent_capacity.c.agent_id.in_([row.id for row in rows])))
+            select(agent_capacity).where(agent_capacity.c.agent_id.in_([row.id for row in rows]))
+        )
         capacity: dict[str, dict[str, int]] = {}
         active: dict[str, dict[str, int]] = {}
         for row in capacity_rows:
             capacity.setdefault(row.agent_id, {})[row.channel] = row.capacity
             active.setdefault(row.agent_id, {})[row.channel] = row.active
         return [
-            Agent(id=row.id, tenant_id=row.tenant_id, name=row.name, email=row.email,
-                  skills=dict(row.skills), presence=row.presence,
-                  capacity=capacity.get(row.id, {}), active=active.get(row.id, {}),
-                  created_at=row.created_at, last_assigned_at=row.last_assigned_at,
-                  languages=frozenset(row.languages or ()), teams=frozenset(row.teams or ()),
-                  last_activity_at=row.last_activity_at,
-                  expired_offers_in_row=row.expired_offers_in_row, auto_accept=row.auto_accept,
-                  user_id=row.user_id)
+            Agent(
+                id=row.id,
+                tenant_id=row.tenant_id,
+                name=row.name,
+                email=row.email,
+                skills=dict(row.skills),
+                presence=row.presence,
+                capacity=capacity.get(row.id, {}),
+                active=active.get(row.id, {}),
+                created_at=row.created_at,
+                last_assigned_at=row.last_assigned_at,
+                languages=frozenset(row.languages or ()),
+                teams=frozenset(row.teams or ()),
+                last_activity_at=row.last_activity_at,
+                expired_offers_in_row=row.expired_offers_in_row,
+                auto_accept=row.auto_accept,
+                user_id=row.user_id,
+            )
             for row in rows
         ]
 
     async def get(self, tenant_id: str, agent_id: str) -> Agent | None:
         """The tenant's agent with that id, or None."""
-        rows = (await self._session.execute(
-            select(agents).where(agents.c.id == agent_id, agents.c.tenant_id == tenant_id)
-        )).all()
+        rows = (
+            await self._session.execute(
+                select(agents).where(agents.c.id == agent_id, agents.c.tenant_id == tenant_id)
+            )
+        ).all()
         found = await self._load(list(rows))
         return found[0] if found else None
 
     async def by_user(self, tenant_id: str, user_id: str) -> Agent | None:
         """The tenant's agent who is identity user ``user_id``, or None."""
-        rows = (await self._session.execute(
-            select(agents).where(agents.c.tenant_id == tenant_id, agents.c.user_id == user_id)
-        )).all()
+        rows = (
+            await self._session.execute(
+                select(agents).where(agents.c.tenant_id == tenant_id, agents.c.user_id == user_id)
+            )
+        ).all()
         found = await self._load(list(rows))
         return found[0] if found else None
 
@@ -106,8 +155,9 @@ class AgentRepository:
         rows = (await self._session.execute(query.order_by(agents.c.created_at))).all()
         return await self._load(list(rows))
 
-    async def set_presence(self, tenant_id: str, agent_id: str, presence: Presence,
-                           now: datetime | None = None) -> None:
+    async def set_presence(
+        self, tenant_id: str, agent_id: str, presence: Presence, now: datetime | None = None
+    ) -> None:
         """Record the agent's presence (and activity, when ``now`` is given)."""
         self._changed(tenant_id, lambda pool: pool.set_presence(agent_id, presence))
         values: dict[str, Any] = {"presence": presence}
@@ -118,17 +168,25 @@ class AgentRepository:
     async def record_offer_outcome(self, agent: Agent) -> None:
         """Store the run of expired offers, presence and activity after an offer's outcome."""
         self._changed(agent.tenant_id, lambda pool: pool.set_presence(agent.id, agent.presence))
-        await self._session.execute(update(agents).where(agents.c.id == agent.id).values(
-            expired_offers_in_row=agent.expired_offers_in_row, presence=agent.presence,
-            last_activity_at=agent.last_activity_at))
+        await self._session.execute(
+            update(agents)
+            .where(agents.c.id == agent.id)
+            .values(
+                expired_offers_in_row=agent.expired_offers_in_row,
+                presence=agent.presence,
+                last_activity_at=agent.last_activity_at,
+            )
+        )
 
     async def touch(self, agent_id: str, now: datetime) -> None:
         """Record activity of the agent."""
         await self._session.execute(
-            update(agents).where(agents.c.id == agent_id).values(last_activity_at=now))
+            update(agents).where(agents.c.id == agent_id).values(last_activity_at=now)
+        )
 
-    async def reserve(self, tenant_id: str, agent_id: str, channel: str, now: datetime, *,
-                      force: bool = False) -> bool:
+    async def reserve(
+        self, tenant_id: str, agent_id: str, channel: str, now: datetime, *, force: bool = False
+    ) -> bool:
         """Take one unit of the agent's capacity on ``channel`` if any is left, atomically.
 
         The condition ``active < capacity`` is checked by the database in the same statement, so
@@ -136,18 +194,22 @@ class AgentRepository:
         condition (an admin's explicit override, or a ticket whose status counts again).
         """
         statement = update(agent_capacity).where(
-            agent_capacity.c.agent_id == agent_id, agent_capacity.c.channel == channel)
+            agent_capacity.c.agent_id == agent_id, agent_capacity.c.channel == channel
+        )
         if not force:
             statement = statement.where(agent_capacity.c.active < agent_capacity.c.capacity)
-        result = await self._session.execute(
-            statement.values(active=agent_capacity.c.active + 1))
+        result = await self._session.execute(statement.values(active=agent_capacity.c.active + 1))
         if getattr(result, "rowcount", 0) != 1:
             if not force:
                 return False
-            await self._session.execute(insert(agent_capacity).values(
-                agent_id=agent_id, channel=channel, capacity=0, active=1))
+            await self._session.execute(
+                insert(agent_capacity).values(
+                    agent_id=agent_id, channel=channel, capacity=0, active=1
+                )
+            )
         await self._session.execute(
-            update(agents).where(agents.c.id == agent_id).values(last_assigned_at=now))
+            update(agents).where(agents.c.id == agent_id).values(last_assigned_at=now)
+        )
         self._changed(tenant_id, lambda pool: pool.reserve(agent_id, channel, at=now))
         return True
 
@@ -156,6 +218,10 @@ class AgentRepository:
         self._changed(tenant_id, lambda pool: pool.release(agent_id, channel))
         await self._session.execute(
             update(agent_capacity)
-            .where(agent_capacity.c.agent_id == agent_id, agent_capacity.c.channel == channel,
-                   agent_capacity.c.active > 0)
-            .values(active=agent_capacity.c.active - 1))
+            .where(
+                agent_capacity.c.agent_id == agent_id,
+                agent_capacity.c.channel == channel,
+                agent_capacity.c.active > 0,
+            )
+            .values(active=agent_capacity.c.active - 1)
+        )

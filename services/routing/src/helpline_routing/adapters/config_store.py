@@ -15,9 +15,12 @@ def outcome_from(data: dict[str, Any]) -> Outcome:
     """An outcome from its stored form."""
     return Outcome(
         required_skills=dict(data.get("required_skills", {})),
-        optional_skills={skill: OptionalSkill(int(wanted["level"]), int(wanted["priority"]))
-                         for skill, wanted in data.get("optional_skills", {}).items()},
-        priority=data.get("priority"), team=data.get("team"),
+        optional_skills={
+            skill: OptionalSkill(int(wanted["level"]), int(wanted["priority"]))
+            for skill, wanted in data.get("optional_skills", {}).items()
+        },
+        priority=data.get("priority"),
+        team=data.get("team"),
         tags_as_skills=bool(data.get("tags_as_skills", False)),
     )
 
@@ -25,14 +28,21 @@ def outcome_from(data: dict[str, Any]) -> Outcome:
 def rule_set_from(version: int, data: dict[str, Any]) -> RuleSet:
     """A rule set from its stored form."""
     rules = tuple(
-        Rule(id=rule["id"],
-             conditions=Conditions(**{name: tuple(values) for name, values
-                                      in rule.get("conditions", {}).items()}),
-             outcome=outcome_from(rule.get("outcome", {})))
-        for rule in data.get("rules", ()))
+        Rule(
+            id=rule["id"],
+            conditions=Conditions(
+                **{name: tuple(values) for name, values in rule.get("conditions", {}).items()}
+            ),
+            outcome=outcome_from(rule.get("outcome", {})),
+        )
+        for rule in data.get("rules", ())
+    )
     default = data.get("default")
-    return RuleSet(version=version, rules=rules,
-                   default=outcome_from(default) if default else RuleSet().default)
+    return RuleSet(
+        version=version,
+        rules=rules,
+        default=outcome_from(default) if default else RuleSet().default,
+    )
 
 
 def settings_from(data: dict[str, Any]) -> TenantSettings:
@@ -58,8 +68,9 @@ class ConfigRepository:
         self._rules: dict[str, tuple[RuleSet, dict[str, Any] | None]] = {}
         self._settings: dict[str, TenantSettings] = {}
 
-    async def rules(self, tenant_id: str, version: int | None = None
-                    ) -> tuple[RuleSet, dict[str, Any] | None]:
+    async def rules(
+        self, tenant_id: str, version: int | None = None
+    ) -> tuple[RuleSet, dict[str, Any] | None]:
         """The current (or given) rule set and its stored form (None: the built-in default)."""
         if version is None:
             current = self._rules.get(tenant_id)
@@ -68,11 +79,15 @@ class ConfigRepository:
             return current
         return await self._read_rules(tenant_id, version)
 
-    async def _read_rules(self, tenant_id: str, version: int | None
-                          ) -> tuple[RuleSet, dict[str, Any] | None]:
+    async def _read_rules(
+        self, tenant_id: str, version: int | None
+    ) -> tuple[RuleSet, dict[str, Any] | None]:
         query = select(rule_sets).where(rule_sets.c.tenant_id == tenant_id)
-        query = (query.where(rule_sets.c.version == version) if version is not None
-                 else query.order_by(rule_sets.c.version.desc()).limit(1))
+        query = (
+            query.where(rule_sets.c.version == version)
+            if version is not None
+            else query.order_by(rule_sets.c.version.desc()).limit(1)
+        )
         row = (await self._session.execute(query)).first()
         if row is None:
             return RuleSet(), None
@@ -81,47 +96,77 @@ class ConfigRepository:
     async def add_rules(self, tenant_id: str, data: dict[str, Any], now: datetime) -> int:
         """Store a new version of the tenant's rules; return its number."""
         self._rules.pop(tenant_id, None)
-        latest = (await self._session.execute(select(func.max(rule_sets.c.version)).where(
-            rule_sets.c.tenant_id == tenant_id))).scalar()
+        latest = (
+            await self._session.execute(
+                select(func.max(rule_sets.c.version)).where(rule_sets.c.tenant_id == tenant_id)
+            )
+        ).scalar()
         version = (latest or 0) + 1
-        await self._session.execute(insert(rule_sets).values(
-            tenant_id=tenant_id, version=version, rules=data, created_at=now))
+        await self._session.execute(
+            insert(rule_sets).values(
+                tenant_id=tenant_id, version=version, rules=data, created_at=now
+            )
+        )
         return version
 
     async def settings(self, tenant_id: str) -> TenantSettings:
         """The tenant's settings (defaults when never set)."""
         settings = self._settings.get(tenant_id)
         if settings is None:
-            row = (await self._session.execute(select(tenant_settings.c.settings).where(
-                tenant_settings.c.tenant_id == tenant_id))).first()
+            row = (
+                await self._session.execute(
+                    select(tenant_settings.c.settings).where(
+                        tenant_settings.c.tenant_id == tenant_id
+                    )
+                )
+            ).first()
             settings = self._settings[tenant_id] = (
-                settings_from(row.settings) if row else TenantSettings())
+                settings_from(row.settings) if row else TenantSettings()
+            )
         return settings
 
     async def save_settings(self, tenant_id: str, data: dict[str, Any]) -> None:
         """Replace the tenant's settings."""
         self._settings.pop(tenant_id, None)
-        result = await self._session.execute(update(tenant_settings).where(
-            tenant_settings.c.tenant_id == tenant_id).values(settings=data))
+        result = await self._session.execute(
+            update(tenant_settings)
+            .where(tenant_settings.c.tenant_id == tenant_id)
+            .values(settings=data)
+        )
         if not getattr(result, "rowcount", 0):
-            await self._session.execute(insert(tenant_settings).values(
-                tenant_id=tenant_id, settings=data))
+            await self._session.execute(
+                insert(tenant_settings).values(tenant_id=tenant_id, settings=data)
+            )
 
     async def account_manager(self, tenant_id: str, organization_id: str) -> str | None:
         """The organisation's dedicated account manager, if any."""
-        row = (await self._session.execute(select(organizations.c.account_manager_id).where(
-            organizations.c.tenant_id == tenant_id,
-            organizations.c.organization_id == organization_id))).first()
+        row = (
+            await self._session.execute(
+                select(organizations.c.account_manager_id).where(
+                    organizations.c.tenant_id == tenant_id,
+                    organizations.c.organization_id == organization_id,
+                )
+            )
+        ).first()
         return row.account_manager_id if row else None
 
-    async def set_account_manager(self, tenant_id: str, organization_id: str,
-                                  agent_id: str | None) -> None:
+    async def set_account_manager(
+        self, tenant_id: str, organization_id: str, agent_id: str | None
+    ) -> None:
         """Set (or clear) the organisation's account manager."""
-        result = await self._session.execute(update(organizations).where(
-            organizations.c.tenant_id == tenant_id,
-            organizations.c.organization_id == organization_id
-        ).values(account_manager_id=agent_id))
+        result = await self._session.execute(
+            update(organizations)
+            .where(
+                organizations.c.tenant_id == tenant_id,
+                organizations.c.organization_id == organization_id,
+            )
+            .values(account_manager_id=agent_id)
+        )
         if not getattr(result, "rowcount", 0):
-            await self._session.execute(insert(organizations).values(
-                tenant_id=tenant_id, organization_id=organization_id,
-                account_manager_id=agent_id))
+            await self._session.execute(
+                insert(organizations).values(
+                    tenant_id=tenant_id,
+                    organization_id=organization_id,
+                    account_manager_id=agent_id,
+                )
+            )

@@ -78,8 +78,9 @@ offers = Table(
 routing_history = Table(
     "routing_history",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("tenant_id", String(64), nullable=False),
     Column("ticket_id", String(64), nullable=False),
     Column("at", UtcDateTime, nullable=False),

@@ -17,12 +17,14 @@ _DATETIMES = ("released_at",)
 
 
 def _data(ticket: RoutedTicket, facts: TicketFacts | None) -> dict[str, Any]:
-    data = {name: value for name, value in dataclasses.asdict(ticket).items()
-            if name not in _COLUMNS}
+    data = {
+        name: value for name, value in dataclasses.asdict(ticket).items() if name not in _COLUMNS
+    }
     for name in _DATETIMES:
         data[name] = data[name].isoformat() if data[name] else None
-    data["optional_skills"] = {skill: [wanted.level, wanted.priority]
-                               for skill, wanted in ticket.optional_skills.items()}
+    data["optional_skills"] = {
+        skill: [wanted.level, wanted.priority] for skill, wanted in ticket.optional_skills.items()
+    }
     data["facts"] = dataclasses.asdict(facts) if facts else None
     return data
 
@@ -32,12 +34,20 @@ def _ticket(row: Any) -> RoutedTicket:
     data.pop("facts", None)
     for name in _DATETIMES:
         data[name] = datetime.fromisoformat(data[name]) if data[name] else None
-    data["optional_skills"] = {skill: OptionalSkill(level, priority)
-                               for skill, (level, priority) in data["optional_skills"].items()}
+    data["optional_skills"] = {
+        skill: OptionalSkill(level, priority)
+        for skill, (level, priority) in data["optional_skills"].items()
+    }
     for name in ("extra_teams", "excluded_agents", "relaxed_skills"):
         data[name] = tuple(data[name])
-    return RoutedTicket(ticket_id=row.ticket_id, tenant_id=row.tenant_id, state=row.state,
-                        queued_at=row.queued_at, agent_id=row.agent_id, **data)
+    return RoutedTicket(
+        ticket_id=row.ticket_id,
+        tenant_id=row.tenant_id,
+        state=row.state,
+        queued_at=row.queued_at,
+        agent_id=row.agent_id,
+        **data,
+    )
 
 
 class RoutedTicketRepository:
@@ -46,8 +56,9 @@ class RoutedTicketRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def get(self, ticket_id: str, *, lock: bool = False, skip_locked: bool = False
-                  ) -> RoutedTicket | None:
+    async def get(
+        self, ticket_id: str, *, lock: bool = False, skip_locked: bool = False
+    ) -> RoutedTicket | None:
         """The ticket, locked for this transaction when ``lock`` (PostgreSQL)."""
         query = select(routed_tickets).where(routed_tickets.c.ticket_id == ticket_id)
         if lock:
@@ -57,8 +68,11 @@ class RoutedTicketRepository:
 
     async def facts(self, ticket_id: str) -> TicketFacts | None:
         """What the rules look at, as the ticket last said."""
-        row = (await self._session.execute(select(routed_tickets.c.data).where(
-            routed_tickets.c.ticket_id == ticket_id))).first()
+        row = (
+            await self._session.execute(
+                select(routed_tickets.c.data).where(routed_tickets.c.ticket_id == ticket_id)
+            )
+        ).first()
         if row is None or not row.data.get("facts"):
             return None
         facts = dict(row.data["facts"])
@@ -67,41 +81,65 @@ class RoutedTicketRepository:
 
     async def add(self, ticket: RoutedTicket, facts: TicketFacts) -> None:
         """Start routing a ticket."""
-        await self._session.execute(insert(routed_tickets).values(
-            ticket_id=ticket.ticket_id, tenant_id=ticket.tenant_id, state=ticket.state,
-            priority_rank=ticket.priority_rank, queued_at=ticket.queued_at,
-            agent_id=ticket.agent_id, data=_data(ticket, facts)))
+        await self._session.execute(
+            insert(routed_tickets).values(
+                ticket_id=ticket.ticket_id,
+                tenant_id=ticket.tenant_id,
+                state=ticket.state,
+                priority_rank=ticket.priority_rank,
+                queued_at=ticket.queued_at,
+                agent_id=ticket.agent_id,
+                data=_data(ticket, facts),
+            )
+        )
 
     async def save(self, ticket: RoutedTicket, facts: TicketFacts | None = None) -> None:
         """Store the ticket's new state (and new facts, if given)."""
         facts = facts or await self.facts(ticket.ticket_id)
-        await self._session.execute(update(routed_tickets).where(
-            routed_tickets.c.ticket_id == ticket.ticket_id).values(
-            state=ticket.state, priority_rank=ticket.priority_rank, queued_at=ticket.queued_at,
-            agent_id=ticket.agent_id, data=_data(ticket, facts)))
+        await self._session.execute(
+            update(routed_tickets)
+            .where(routed_tickets.c.ticket_id == ticket.ticket_id)
+            .values(
+                state=ticket.state,
+                priority_rank=ticket.priority_rank,
+                queued_at=ticket.queued_at,
+                agent_id=ticket.agent_id,
+                data=_data(ticket, facts),
+            )
+        )
 
     async def waiting(self, tenant_id: str, limit: int = 500) -> list[RoutedTicket]:
         """The tenant's queue: highest priority first, then oldest."""
         rows = await self._session.execute(
-            select(routed_tickets).where(routed_tickets.c.tenant_id == tenant_id,
-                                         routed_tickets.c.state == "waiting")
-            .order_by(routed_tickets.c.priority_rank, routed_tickets.c.queued_at,
-                      routed_tickets.c.ticket_id).limit(limit))
+            select(routed_tickets)
+            .where(routed_tickets.c.tenant_id == tenant_id, routed_tickets.c.state == "waiting")
+            .order_by(
+                routed_tickets.c.priority_rank,
+                routed_tickets.c.queued_at,
+                routed_tickets.c.ticket_id,
+            )
+            .limit(limit)
+        )
         return [_ticket(row) for row in rows]
 
     async def tenants_waiting(self) -> list[str]:
         """Tenants with tickets in the queue."""
-        rows = await self._session.execute(select(routed_tickets.c.tenant_id).where(
-            routed_tickets.c.state == "waiting").distinct())
+        rows = await self._session.execute(
+            select(routed_tickets.c.tenant_id).where(routed_tickets.c.state == "waiting").distinct()
+        )
         return [row.tenant_id for row in rows]
 
     async def assigned_by_agent(self, tenant_id: str) -> dict[str, int]:
         """How many open tickets each of the tenant's agents holds (assigned, not closed)."""
         rows = await self._session.execute(
             select(routed_tickets.c.agent_id, func.count().label("held"))
-            .where(routed_tickets.c.tenant_id == tenant_id, routed_tickets.c.state == "assigned",
-                   routed_tickets.c.agent_id.is_not(None))
-            .group_by(routed_tickets.c.agent_id))
+            .where(
+                routed_tickets.c.tenant_id == tenant_id,
+                routed_tickets.c.state == "assigned",
+                routed_tickets.c.agent_id.is_not(None),
+            )
+            .group_by(routed_tickets.c.agent_id)
+        )
         return {row.agent_id: int(row.held) for row in rows}
 
 
@@ -137,17 +175,20 @@ class OfferRepository:
 
     async def close(self, offer_id: str, state: str, now: datetime) -> None:
         """Record the offer's outcome."""
-        await self._session.execute(update(offers).where(offers.c.id == offer_id).values(
-            state=state, decided_at=now))
+        await self._session.execute(
+            update(offers).where(offers.c.id == offer_id).values(state=state, decided_at=now)
+        )
 
     async def open_for_agent(self, agent_id: str) -> list[Offer]:
         """The agent's unanswered offers."""
-        rows = await self._session.execute(select(offers).where(
-            offers.c.agent_id == agent_id, offers.c.state == "offered"))
+        rows = await self._session.execute(
+            select(offers).where(offers.c.agent_id == agent_id, offers.c.state == "offered")
+        )
         return [Offer(**row._mapping) for row in rows]
 
-    async def listed(self, tenant_id: str, *, agent_id: str | None, states: tuple[str, ...],
-                     limit: int) -> list[Offer]:
+    async def listed(
+        self, tenant_id: str, *, agent_id: str | None, states: tuple[str, ...], limit: int
+    ) -> list[Offer]:
         """The tenant's offers (of one agent, in ``states`` when given), newest first."""
         query = select(offers).where(offers.c.tenant_id == tenant_id)
         if agent_id is not None:
@@ -155,13 +196,15 @@ class OfferRepository:
         if states:
             query = query.where(offers.c.state.in_(states))
         rows = await self._session.execute(
-            query.order_by(offers.c.created_at.desc(), offers.c.id.desc()).limit(limit))
+            query.order_by(offers.c.created_at.desc(), offers.c.id.desc()).limit(limit)
+        )
         return [Offer(**row._mapping) for row in rows]
 
     async def of_ticket(self, ticket_id: str) -> list[Offer]:
         """Every offer of the ticket, oldest first."""
-        rows = await self._session.execute(select(offers).where(
-            offers.c.ticket_id == ticket_id).order_by(offers.c.created_at))
+        rows = await self._session.execute(
+            select(offers).where(offers.c.ticket_id == ticket_id).order_by(offers.c.created_at)
+        )
         return [Offer(**row._mapping) for row in rows]
 
 
@@ -183,13 +226,22 @@ class HistoryRepository:
 
     async def add(self, tenant_id: str, ticket_id: str, entry: HistoryEntry) -> None:
         """Append a step."""
-        await self._session.execute(insert(routing_history).values(
-            tenant_id=tenant_id, ticket_id=ticket_id, **dataclasses.asdict(entry)))
+        await self._session.execute(
+            insert(routing_history).values(
+                tenant_id=tenant_id, ticket_id=ticket_id, **dataclasses.asdict(entry)
+            )
+        )
 
     async def of_ticket(self, tenant_id: str, ticket_id: str) -> list[HistoryEntry]:
         """Every step of the ticket's routing, oldest first."""
-        rows = await self._session.execute(select(routing_history).where(
-            routing_history.c.tenant_id == tenant_id, routing_history.c.ticket_id == ticket_id
-        ).order_by(routing_history.c.id))
-        return [HistoryEntry(at=row.at, kind=row.kind, summary=row.summary, detail=row.detail)
-                for row in rows]
+        rows = await self._session.execute(
+            select(routing_history)
+            .where(
+                routing_history.c.tenant_id == tenant_id, routing_history.c.ticket_id == ticket_id
+            )
+            .order_by(routing_history.c.id)
+        )
+        return [
+            HistoryEntry(at=row.at, kind=row.kind, summary=row.summary, detail=row.detail)
+            for row in rows
+        ]

@@ -48,8 +48,9 @@ class Decision:
         """Why nobody can take the ticket, for the queue."""
         if not self.considered:
             return "no agents registered"
-        counts = ", ".join(f"{reason}: {count}" for reason, count in sorted(self.excluded.items())
-                           if count)
+        counts = ", ".join(
+            f"{reason}: {count}" for reason, count in sorted(self.excluded.items()) if count
+        )
         return f"no eligible agent among {self.considered} ({counts})"
 
 
@@ -60,20 +61,28 @@ def why_lost(agent: Agent, winner: Agent, request: RoutingRequest, *, flip: bool
         return "the winner is a preferred agent"
     mine, theirs = agent.skill_score(skills), winner.skill_score(skills)
     if mine != theirs:
-        return (f"higher skill score {theirs} > {mine}" if flip
-                else f"lower skill score {mine} < {theirs}")
+        return (
+            f"higher skill score {theirs} > {mine}"
+            if flip
+            else f"lower skill score {mine} < {theirs}"
+        )
     mine_load, their_load = agent.load(channel), winner.load(channel)
     if mine_load != their_load:
-        return (f"equal skill score, lower load {their_load:.2f} < {mine_load:.2f} on {channel}"
-                if flip else f"higher load {mine_load:.2f} > {their_load:.2f} on {channel}")
+        return (
+            f"equal skill score, lower load {their_load:.2f} < {mine_load:.2f} on {channel}"
+            if flip
+            else f"higher load {mine_load:.2f} > {their_load:.2f} on {channel}"
+        )
     if agent.last_assigned_at != winner.last_assigned_at:
-        return ("equal skill and load, idle longer" if flip
-                else "equal skill and load, idle for less time")
+        return (
+            "equal skill and load, idle longer"
+            if flip
+            else "equal skill and load, idle for less time"
+        )
     return "all equal, registered earlier" if flip else "all equal, registered later"
 
 
-def order(eligible: Iterable[Agent], request: RoutingRequest, depth: int | None
-          ) -> list[Agent]:
+def order(eligible: Iterable[Agent], request: RoutingRequest, depth: int | None) -> list[Agent]:
     """Preferred agents first (in their order), then the tie policy; the first ``depth``."""
     pool = list(eligible)
     preferred = [agent for agent_id in request.preferred for agent in pool if agent.id == agent_id]
@@ -85,15 +94,18 @@ def order(eligible: Iterable[Agent], request: RoutingRequest, depth: int | None
     return ranked if depth is None else ranked[:depth]
 
 
-def explain_candidates(ranked: list[Agent], agents: Iterable[Agent], request: RoutingRequest,
-                       limit: int) -> list[Candidate]:
+def explain_candidates(
+    ranked: list[Agent], agents: Iterable[Agent], request: RoutingRequest, limit: int
+) -> list[Candidate]:
     """The winner, the runners-up with why each lost, then ineligible agents with why (bounded)."""
     candidates: list[Candidate] = []
     if ranked:
         winner = ranked[0]
         candidates.append(Candidate(winner.id, "won"))
-        candidates.extend(Candidate(agent.id, "lost: " + why_lost(agent, winner, request))
-                          for agent in ranked[1:limit])
+        candidates.extend(
+            Candidate(agent.id, "lost: " + why_lost(agent, winner, request))
+            for agent in ranked[1:limit]
+        )
     for agent in agents:
         if len(candidates) >= limit:
             break
@@ -103,8 +115,9 @@ def explain_candidates(ranked: list[Agent], agents: Iterable[Agent], request: Ro
     return candidates
 
 
-def decide_linear(agents: list[Agent], request: RoutingRequest, *, depth: int | None = None,
-                  explain: int = 0) -> Decision:
+def decide_linear(
+    agents: list[Agent], request: RoutingRequest, *, depth: int | None = None, explain: int = 0
+) -> Decision:
     """Rank by scanning every agent (the baseline the index is measured against)."""
     eligible = [agent for agent in agents if agent.eligible(request)]
     ranked = order(eligible, request, depth)

@@ -121,11 +121,13 @@ class AgentPool:
     def _narrow(self, members: set[str], request: RoutingRequest) -> set[str]:
         """``members`` that are in an allowed team, speak the language and are not excluded."""
         if request.teams:
-            members = set().union(*(members & self._team.get(team, EMPTY)
-                                    for team in request.teams))
+            members = set().union(
+                *(members & self._team.get(team, EMPTY) for team in request.teams)
+            )
         if request.language is not None:
             members = (members & self._language.get(request.language, EMPTY)) | (
-                members & self._any_language)
+                members & self._any_language
+            )
         return members - request.excluded if request.excluded else members
 
     def _qualified(self, request: RoutingRequest) -> set[str]:
@@ -141,11 +143,13 @@ class AgentPool:
         sets.sort(key=len)
         qualified = sets[0].intersection(*sets[1:])
         if request.teams:
-            qualified = set().union(*(qualified & self._team.get(team, EMPTY)
-                                      for team in request.teams))
+            qualified = set().union(
+                *(qualified & self._team.get(team, EMPTY) for team in request.teams)
+            )
         if request.language is not None:
             qualified = (qualified & self._language.get(request.language, EMPTY)) | (
-                qualified & self._any_language)
+                qualified & self._any_language
+            )
         return qualified
 
     def eligible(self, request: RoutingRequest) -> set[str]:
@@ -153,20 +157,26 @@ class AgentPool:
         room = self._room.get(request.channel, set())
         return (room & self._qualified(request)) - request.excluded
 
-    def decide(self, request: RoutingRequest, *, depth: int | None = None, explain: int = 0
-               ) -> Decision:
+    def decide(
+        self, request: RoutingRequest, *, depth: int | None = None, explain: int = 0
+    ) -> Decision:
         """Rank the eligible agents by the tie policy, looking only at plausible agents."""
         agents = self._agents
         if depth == 1 and request.required_skills and not request.preferred:
             ranked = self._best(request)
         else:
-            ranked = order((agents[agent_id] for agent_id in self.eligible(request)), request,
-                           depth)
+            ranked = order(
+                (agents[agent_id] for agent_id in self.eligible(request)), request, depth
+            )
         if not explain:
             return Decision(request, ranked, len(agents))
-        return Decision(request, ranked, len(agents),
-                        explain_candidates(ranked, agents.values(), request, explain),
-                        self._excluded_counts(request))
+        return Decision(
+            request,
+            ranked,
+            len(agents),
+            explain_candidates(ranked, agents.values(), request, explain),
+            self._excluded_counts(request),
+        )
 
     def _best(self, request: RoutingRequest) -> list[Agent]:
         """The winner alone, walking the levels of the rarest required skill from the top.
@@ -183,8 +193,11 @@ class AgentPool:
         ready = self._ready.get(request.channel, {}).get(pivot)
         if ready is None:
             return []
-        others = [self._skill[skill][_level(minimum)] for skill, minimum in skills.items()
-                  if skill != pivot]
+        others = [
+            self._skill[skill][_level(minimum)]
+            for skill, minimum in skills.items()
+            if skill != pivot
+        ]
         slack = MAX_LEVEL * len(others)
         ties = self._tie[request.channel]
         agents = self._agents

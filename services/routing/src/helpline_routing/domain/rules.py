@@ -53,16 +53,21 @@ class Conditions:
             return False
         if self.tags and not set(self.tags) & set(facts.tags):
             return False
-        checks = ((self.channels, facts.channel), (self.types, facts.type),
-                  (self.plans, facts.plan), (self.languages, facts.language),
-                  (tuple(mailbox.lower() for mailbox in self.mailboxes),
-                   (facts.mailbox or "").lower()))
+        checks = (
+            (self.channels, facts.channel),
+            (self.types, facts.type),
+            (self.plans, facts.plan),
+            (self.languages, facts.language),
+            (tuple(mailbox.lower() for mailbox in self.mailboxes), (facts.mailbox or "").lower()),
+        )
         return all(not allowed or value in allowed for allowed, value in checks)
 
 
 def _any_keyword(keywords: tuple[str, ...], text: str) -> bool:
-    return any(re.search(rf"(?<!\w){re.escape(keyword)}(?!\w)", text, re.IGNORECASE)
-               for keyword in keywords)
+    return any(
+        re.search(rf"(?<!\w){re.escape(keyword)}(?!\w)", text, re.IGNORECASE)
+        for keyword in keywords
+    )
 
 
 @dataclass(frozen=True)
@@ -109,14 +114,22 @@ class Classification:
 
 def classify(rules: RuleSet, facts: TicketFacts) -> Classification:
     """Apply the first matching rule, or the default."""
-    rule_id, outcome = next(((rule.id, rule.outcome) for rule in rules.rules
-                             if rule.conditions.matches(facts)), (DEFAULT_RULE, rules.default))
+    rule_id, outcome = next(
+        ((rule.id, rule.outcome) for rule in rules.rules if rule.conditions.matches(facts)),
+        (DEFAULT_RULE, rules.default),
+    )
     required = dict(outcome.required_skills)
     if outcome.tags_as_skills:
         for tag in facts.tags:
             required[tag] = max(required.get(tag, 1), 1)
-    optional = {skill: wanted for skill, wanted in outcome.optional_skills.items()
-                if skill not in required}
-    return Classification(rule_id=rule_id, rule_version=rules.version, required_skills=required,
-                          optional_skills=optional, priority=outcome.priority or facts.priority,
-                          team=outcome.team)
+    optional = {
+        skill: wanted for skill, wanted in outcome.optional_skills.items() if skill not in required
+    }
+    return Classification(
+        rule_id=rule_id,
+        rule_version=rules.version,
+        required_skills=required,
+        optional_skills=optional,
+        priority=outcome.priority or facts.priority,
+        team=outcome.team,
+    )

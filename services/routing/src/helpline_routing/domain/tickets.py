@@ -92,8 +92,11 @@ class RoutedTicket:
     def request(self, preferred: tuple[str, ...] = ()) -> RoutingRequest:
         """What the ticket asks of an agent now."""
         return RoutingRequest(
-            required_skills=self.wanted_skills(), channel=self.channel, teams=self.teams(),
-            language=self.language, preferred=preferred,
+            required_skills=self.wanted_skills(),
+            channel=self.channel,
+            teams=self.teams(),
+            language=self.language,
+            preferred=preferred,
             excluded=frozenset(self.excluded_agents),
         )
 
@@ -108,8 +111,9 @@ class RoutedTicket:
     def next_relaxation(self, settings: TenantSettings) -> Relaxation | None:
         """The next step: drop the optional skill with the highest priority number, or widen."""
         if self.optional_skills:
-            skill = max(self.optional_skills,
-                        key=lambda name: (self.optional_skills[name].priority, name))
+            skill = max(
+                self.optional_skills, key=lambda name: (self.optional_skills[name].priority, name)
+            )
             return Relaxation(self.relax_step + 1, dropped_skill=skill)
         fallback = settings.fallback_team
         if self.team and fallback and fallback not in self.teams():
@@ -157,7 +161,11 @@ class RoutedTicket:
     def offer(self, agent_id: str, offer_id: str) -> None:
         """Reserve the ticket for ``agent_id`` until the offer is answered."""
         self.state, self.agent_id, self.offer_id, self.counts_load = (
-            "offered", agent_id, offer_id, True)
+            "offered",
+            agent_id,
+            offer_id,
+            True,
+        )
 
     def assign(self, agent_id: str) -> None:
         """Give the ticket to ``agent_id`` (capacity was reserved when it was chosen)."""

@@ -37,16 +37,17 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return _rules_out(rule_set.version, stored)
 
     @api.put("/v1/routing/rules", response_model=RuleSetOut)
-    async def replace_rules(body: RuleSetIn, principal: Principal = administrator
-                            ) -> RuleSetOut:
+    async def replace_rules(body: RuleSetIn, principal: Principal = administrator) -> RuleSetOut:
         """Store the ordered rules as a new version; new tickets are classified by it."""
         rule_set, stored = await admin.replace_rules(
-            principal.tenant_id, body.model_dump(mode="json"), unit_of_work())
+            principal.tenant_id, body.model_dump(mode="json"), unit_of_work()
+        )
         return _rules_out(rule_set.version, stored)
 
     @api.get("/v1/routing/rules/versions/{version}", response_model=RuleSetOut)
-    async def rules_version(version: Annotated[int, Path(ge=0, le=MAX_VERSION)],
-                            principal: Principal = reader) -> RuleSetOut:
+    async def rules_version(
+        version: Annotated[int, Path(ge=0, le=MAX_VERSION)], principal: Principal = reader
+    ) -> RuleSetOut:
         """An earlier version of the tenant's rules."""
         rule_set, stored = await admin.rules(principal.tenant_id, unit_of_work(), version)
         if stored is None and version != 0:
@@ -59,21 +60,25 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return SettingsIn.of(await admin.settings(principal.tenant_id, unit_of_work()))
 
     @api.put("/v1/routing/settings", response_model=SettingsIn)
-    async def put_settings(body: SettingsIn, principal: Principal = administrator
-                           ) -> SettingsIn:
+    async def put_settings(body: SettingsIn, principal: Principal = administrator) -> SettingsIn:
         """Replace the tenant's routing settings."""
-        return SettingsIn.of(await admin.save_settings(
-            principal.tenant_id, body.model_dump(mode="json"), unit_of_work()))
+        return SettingsIn.of(
+            await admin.save_settings(
+                principal.tenant_id, body.model_dump(mode="json"), unit_of_work()
+            )
+        )
 
     @api.put("/v1/organizations/{organization_id}/account-manager", status_code=204)
-    async def set_account_manager(organization_id: str, body: AccountManagerIn,
-                                  principal: Principal = administrator) -> None:
+    async def set_account_manager(
+        organization_id: str, body: AccountManagerIn, principal: Principal = administrator
+    ) -> None:
         """Set the organisation's dedicated account manager (preferred for its tickets)."""
         if len(organization_id) > 64:
             raise HTTPException(422, "organization_id is longer than 64 characters")
         try:
-            await admin.set_account_manager(principal.tenant_id, organization_id,
-                                            body.agent_id, unit_of_work())
+            await admin.set_account_manager(
+                principal.tenant_id, organization_id, body.agent_id, unit_of_work()
+            )
         except AgentNotFound as error:
             raise not_found("agent") from error
 

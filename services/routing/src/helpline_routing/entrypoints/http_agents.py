@@ -31,19 +31,29 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     async def create_agent(body: AgentIn, principal: Principal = manager) -> AgentOut:
         """Register an agent; ``user_id`` links it to the identity user it is."""
         try:
-            agent = await agents.register_agent(agents.RegisterAgent(
-                tenant_id=principal.tenant_id, name=body.name, email=str(body.email),
-                skills=body.skills, capacity=dict(body.capacity), presence=body.presence,
-                languages=frozenset(body.languages), teams=frozenset(body.teams),
-                auto_accept=body.auto_accept, user_id=body.user_id), unit_of_work())
+            agent = await agents.register_agent(
+                agents.RegisterAgent(
+                    tenant_id=principal.tenant_id,
+                    name=body.name,
+                    email=str(body.email),
+                    skills=body.skills,
+                    capacity=dict(body.capacity),
+                    presence=body.presence,
+                    languages=frozenset(body.languages),
+                    teams=frozenset(body.teams),
+                    auto_accept=body.auto_accept,
+                    user_id=body.user_id,
+                ),
+                unit_of_work(),
+            )
         except AgentUserTaken as error:
             raise user_taken() from error
         return AgentOut.of(agent)
 
     @api.get("", response_model=list[AgentOut])
-    async def list_agents(principal: Principal = reader,
-                          user_id: str | None = Query(default=None, max_length=64)
-                          ) -> list[AgentOut]:
+    async def list_agents(
+        principal: Principal = reader, user_id: str | None = Query(default=None, max_length=64)
+    ) -> list[AgentOut]:
         """The tenant's agents; ``user_id`` finds the agent an identity user is."""
         async with unit_of_work() as uow:
             if user_id is None:
@@ -63,18 +73,26 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return AgentOut.of(agent)
 
     @api.patch("/{agent_id}", response_model=AgentOut)
-    async def update_agent(agent_id: str, body: AgentPatch, principal: Principal = manager
-                           ) -> AgentOut:
+    async def update_agent(
+        agent_id: str, body: AgentPatch, principal: Principal = manager
+    ) -> AgentOut:
         """Change skills, capacity, languages or teams; new room takes waiting work."""
         try:
-            agent = await agents.update_agent(agents.UpdateAgent(
-                tenant_id=principal.tenant_id, agent_id=agent_id, skills=body.skills,
-                capacity=dict(body.capacity) if body.capacity is not None else None,
-                languages=frozenset(body.languages) if body.languages is not None else None,
-                teams=frozenset(body.teams) if body.teams is not None else None,
-                auto_accept=body.auto_accept,
-                clear_auto_accept="auto_accept" in body.model_fields_set
-                and body.auto_accept is None, user_id=body.user_id), unit_of_work())
+            agent = await agents.update_agent(
+                agents.UpdateAgent(
+                    tenant_id=principal.tenant_id,
+                    agent_id=agent_id,
+                    skills=body.skills,
+                    capacity=dict(body.capacity) if body.capacity is not None else None,
+                    languages=frozenset(body.languages) if body.languages is not None else None,
+                    teams=frozenset(body.teams) if body.teams is not None else None,
+                    auto_accept=body.auto_accept,
+                    clear_auto_accept="auto_accept" in body.model_fields_set
+                    and body.auto_accept is None,
+                    user_id=body.user_id,
+                ),
+                unit_of_work(),
+            )
         except AgentNotFound as error:
             raise not_found("agent") from error
         except AgentUserTaken as error:
@@ -82,13 +100,21 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return AgentOut.of(agent)
 
     @api.put("/{agent_id}/presence", response_model=AgentOut)
-    async def set_presence(agent_id: str, body: PresenceIn, principal: Principal = presence
-                           ) -> AgentOut:
+    async def set_presence(
+        agent_id: str, body: PresenceIn, principal: Principal = presence
+    ) -> AgentOut:
         """Set the presence; available takes waiting work, away/offline hands offers back."""
         try:
-            agent = await agents.change_presence(agents.ChangePresence(
-                tenant_id=principal.tenant_id, agent_id=agent_id, presence=body.status,
-                caller=caller_of(principal), actor=event_actor(principal)), unit_of_work())
+            agent = await agents.change_presence(
+                agents.ChangePresence(
+                    tenant_id=principal.tenant_id,
+                    agent_id=agent_id,
+                    presence=body.status,
+                    caller=caller_of(principal),
+                    actor=event_actor(principal),
+                ),
+                unit_of_work(),
+            )
         except AgentNotFound as error:
             raise not_found("agent") from error
         except NotYourAgent as error:
@@ -99,8 +125,9 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     async def heartbeat(agent_id: str, principal: Principal = presence) -> AgentOut:
         """The agent is active: postpone the idle timeout (as presence: their own, or a lead's)."""
         try:
-            agent = await agents.heartbeat(principal.tenant_id, agent_id, unit_of_work(),
-                                           caller_of(principal))
+            agent = await agents.heartbeat(
+                principal.tenant_id, agent_id, unit_of_work(), caller_of(principal)
+            )
         except AgentNotFound as error:
             raise not_found("agent") from error
         except NotYourAgent as error:

@@ -35,44 +35,65 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     async def ticket_routing(ticket_id: str, principal: Principal = reader) -> TicketRoutingOut:
         """Where the ticket stands, and every routing decision with its explanation."""
         try:
-            ticket, history = await admin.ticket_routing(principal.tenant_id, ticket_id,
-                                                         unit_of_work())
+            ticket, history = await admin.ticket_routing(
+                principal.tenant_id, ticket_id, unit_of_work()
+            )
         except TicketNotRouted as error:
             raise not_found("ticket") from error
         return TicketRoutingOut.of(ticket, history)
 
     @api.put("/v1/tickets/{ticket_id}/assignment", response_model=TicketRoutingOut)
-    async def assign(ticket_id: str, body: AssignmentIn, principal: Principal = assigner
-                     ) -> TicketRoutingOut:
+    async def assign(
+        ticket_id: str, body: AssignmentIn, principal: Principal = assigner
+    ) -> TicketRoutingOut:
         """Assign or reassign directly (leads, admins); exceeding capacity needs a flag."""
         try:
-            await admin.assign_directly(admin.AssignDirectly(
-                tenant_id=principal.tenant_id, ticket_id=ticket_id, agent_id=body.agent_id,
-                exceed_capacity=body.exceed_capacity, actor=event_actor(principal)),
-                unit_of_work())
-            ticket, history = await admin.ticket_routing(principal.tenant_id, ticket_id,
-                                                         unit_of_work())
+            await admin.assign_directly(
+                admin.AssignDirectly(
+                    tenant_id=principal.tenant_id,
+                    ticket_id=ticket_id,
+                    agent_id=body.agent_id,
+                    exceed_capacity=body.exceed_capacity,
+                    actor=event_actor(principal),
+                ),
+                unit_of_work(),
+            )
+            ticket, history = await admin.ticket_routing(
+                principal.tenant_id, ticket_id, unit_of_work()
+            )
         except TicketNotRouted as error:
             raise not_found("ticket") from error
         except AgentNotFound as error:
             raise not_found("agent") from error
         except NoCapacityLeft as error:
-            raise HTTPException(409, "the agent has no capacity left on the ticket's channel;"
-                                " set exceed_capacity to override") from error
+            raise HTTPException(
+                409,
+                "the agent has no capacity left on the ticket's channel;"
+                " set exceed_capacity to override",
+            ) from error
         except TicketClosed as error:
             raise HTTPException(409, "the ticket is solved or closed") from error
         return TicketRoutingOut.of(ticket, history)
 
     @api.get("/v1/offers", response_model=list[OfferOut])
-    async def list_offers(principal: Principal = reader,
-                          agent_id: str | None = Query(default=None, min_length=1, max_length=64),
-                          status: offers.OfferStatus | None = None,
-                          limit: int = Query(default=50, ge=1, le=200)) -> list[OfferOut]:
+    async def list_offers(
+        principal: Principal = reader,
+        agent_id: str | None = Query(default=None, min_length=1, max_length=64),
+        status: offers.OfferStatus | None = None,
+        limit: int = Query(default=50, ge=1, le=200),
+    ) -> list[OfferOut]:
         """Offers, newest first: an agent's own (another agent's is 403), any for leads."""
         try:
-            found = await offers.list_offers(offers.ListOffers(
-                tenant_id=principal.tenant_id, caller=caller_of(principal), agent_id=agent_id,
-                status=status, limit=limit), unit_of_work())
+            found = await offers.list_offers(
+                offers.ListOffers(
+                    tenant_id=principal.tenant_id,
+                    caller=caller_of(principal),
+                    agent_id=agent_id,
+                    status=status,
+                    limit=limit,
+                ),
+                unit_of_work(),
+            )
         except NotYourAgent as error:
             raise not_yours() from error
         return [OfferOut.of(offer) for offer in found]
@@ -86,12 +107,18 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
             raise not_found("offer")
         return OfferOut.of(offer)
 
-    async def answer(offer_id: str, principal: Principal, accept: bool, reason: str
-                     ) -> OfferOut:
+    async def answer(offer_id: str, principal: Principal, accept: bool, reason: str) -> OfferOut:
         try:
-            offer = await offers.answer_offer(offers.AnswerOffer(
-                tenant_id=principal.tenant_id, offer_id=offer_id, accept=accept,
-                reason=reason, caller=caller_of(principal)), unit_of_work())
+            offer = await offers.answer_offer(
+                offers.AnswerOffer(
+                    tenant_id=principal.tenant_id,
+                    offer_id=offer_id,
+                    accept=accept,
+                    reason=reason,
+                    caller=caller_of(principal),
+                ),
+                unit_of_work(),
+            )
         except OfferNotFound as error:
             raise not_found("offer") from error
         except NotYourAgent as error:
@@ -106,8 +133,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         return await answer(offer_id, principal, True, "accepted")
 
     @api.post("/v1/offers/{offer_id}/decline", response_model=OfferOut)
-    async def decline(offer_id: str, body: DeclineIn, principal: Principal = responder
-                      ) -> OfferOut:
+    async def decline(offer_id: str, body: DeclineIn, principal: Principal = responder) -> OfferOut:
         """Decline the offer (agents: only their own): it goes to the next candidate."""
         return await answer(offer_id, principal, False, body.reason)
 

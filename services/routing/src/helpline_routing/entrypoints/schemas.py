@@ -19,8 +19,15 @@ ChannelName = Literal["email", "api"]
 Name = Annotated[SafeName, Field(max_length=64)]
 CapacityChannel = Annotated[str, Field(pattern="^(email|api)$")]
 Capacity = dict[CapacityChannel, Annotated[int, Field(ge=0, le=1000)]]
-UserId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
-                              description="The identity user this agent is (unique per tenant)")]
+UserId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        description="The identity user this agent is (unique per tenant)",
+    ),
+]
 DEFAULT_LOAD_STATUSES: tuple[TicketStatus, ...] = ("new", "open", "on_hold")
 
 
@@ -37,7 +44,8 @@ class AgentIn(BaseModel):
     languages: list[Name] = Field(default_factory=list, max_length=20)
     teams: list[Name] = Field(default_factory=list, max_length=20)
     auto_accept: bool | None = Field(
-        default=None, description="Override the tenant's acceptance mode (null: the tenant's)")
+        default=None, description="Override the tenant's acceptance mode (null: the tenant's)"
+    )
     user_id: UserId | None = None
 
 
@@ -51,10 +59,13 @@ class AgentPatch(BaseModel):
     languages: list[Name] | None = Field(default=None, max_length=20)
     teams: list[Name] | None = Field(default=None, max_length=20)
     auto_accept: bool | None = Field(
-        default=None, description="Override the tenant's acceptance mode; null: the tenant's")
+        default=None, description="Override the tenant's acceptance mode; null: the tenant's"
+    )
     user_id: UserId | None = Field(
-        default=None, description="Link the agent to the identity user it is (an agent "
-                                  "registered before agents were users)")
+        default=None,
+        description="Link the agent to the identity user it is (an agent "
+        "registered before agents were users)",
+    )
 
 
 class PresenceIn(BaseModel):
@@ -88,13 +99,22 @@ class AgentOut(BaseModel):
     def of(cls, agent: Agent) -> "AgentOut":
         """Present ``agent``."""
         return cls(
-            id=agent.id, name=agent.name, email=agent.email, skills=agent.skills,
-            capacity=agent.capacity, load={ch: agent.active.get(ch, 0) for ch in agent.capacity},
-            presence=agent.presence, languages=sorted(agent.languages), teams=sorted(agent.teams),
-            created_at=agent.created_at, last_assigned_at=agent.last_assigned_at,
+            id=agent.id,
+            name=agent.name,
+            email=agent.email,
+            skills=agent.skills,
+            capacity=agent.capacity,
+            load={ch: agent.active.get(ch, 0) for ch in agent.capacity},
+            presence=agent.presence,
+            languages=sorted(agent.languages),
+            teams=sorted(agent.teams),
+            created_at=agent.created_at,
+            last_assigned_at=agent.last_assigned_at,
             last_activity_at=agent.last_activity_at,
-            expired_offers_in_row=agent.expired_offers_in_row, auto_accept=agent.auto_accept,
-            user_id=agent.user_id)
+            expired_offers_in_row=agent.expired_offers_in_row,
+            auto_accept=agent.auto_accept,
+            user_id=agent.user_id,
+        )
 
 
 class OptionalSkillIn(BaseModel):
@@ -112,7 +132,8 @@ class ConditionsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     keywords: list[Annotated[SafeLine, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=100)
+        default_factory=list, max_length=100
+    )
     tags: list[Name] = Field(default_factory=list, max_length=100)
     channels: list[ChannelName] = Field(default_factory=list)
     types: list[TicketType] = Field(default_factory=list)
@@ -127,8 +148,7 @@ class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     required_skills: dict[SkillName, SkillLevel] = Field(default_factory=dict, max_length=50)
-    optional_skills: dict[SkillName, OptionalSkillIn] = Field(default_factory=dict,
-                                                              max_length=50)
+    optional_skills: dict[SkillName, OptionalSkillIn] = Field(default_factory=dict, max_length=50)
     priority: Priority | None = None
     team: Name | None = None
     tags_as_skills: bool = False
@@ -168,13 +188,14 @@ class SettingsIn(BaseModel):
     offer_timeout_seconds: int = Field(default=60, ge=1, le=86_400)
     expiries_before_away: int = Field(default=3, ge=1, le=100)
     relaxation_waits_seconds: list[Annotated[int, Field(ge=0, le=604_800)]] = Field(
-        default_factory=lambda: [60], min_length=1, max_length=20)
+        default_factory=lambda: [60], min_length=1, max_length=20
+    )
     fallback_team: Name | None = None
-    load_statuses: list[TicketStatus] = Field(
-        default_factory=lambda: list(DEFAULT_LOAD_STATUSES))
+    load_statuses: list[TicketStatus] = Field(default_factory=lambda: list(DEFAULT_LOAD_STATUSES))
     affinity_window_seconds: int = Field(default=72 * 3600, ge=0, le=366 * 86_400)
-    idle_timeout_seconds: int = Field(default=1800, ge=0, le=7 * 86_400,
-                                      description="0: agents are never set away when idle")
+    idle_timeout_seconds: int = Field(
+        default=1800, ge=0, le=7 * 86_400, description="0: agents are never set away when idle"
+    )
 
     @classmethod
     def of(cls, settings: TenantSettings) -> "SettingsIn":
@@ -216,10 +237,14 @@ class OfferOut(BaseModel):
     id: str
     ticket_id: str
     agent_id: str
-    state: str = Field(description="Routing's own state: offered, accepted, declined, "
-                                   "handed_back, expired or withdrawn.")
-    status: OfferStatus = Field(description="pending (unanswered), accepted, declined (also when "
-                                            "handed back), expired or withdrawn.")
+    state: str = Field(
+        description="Routing's own state: offered, accepted, declined, "
+        "handed_back, expired or withdrawn."
+    )
+    status: OfferStatus = Field(
+        description="pending (unanswered), accepted, declined (also when "
+        "handed back), expired or withdrawn."
+    )
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None
@@ -227,9 +252,16 @@ class OfferOut(BaseModel):
     @classmethod
     def of(cls, offer: Offer) -> "OfferOut":
         """Present ``offer``."""
-        return cls(id=offer.id, ticket_id=offer.ticket_id, agent_id=offer.agent_id,
-                   state=offer.state, status=status_of(offer), created_at=offer.created_at,
-                   expires_at=offer.expires_at, decided_at=offer.decided_at)
+        return cls(
+            id=offer.id,
+            ticket_id=offer.ticket_id,
+            agent_id=offer.agent_id,
+            state=offer.state,
+            status=status_of(offer),
+            created_at=offer.created_at,
+            expires_at=offer.expires_at,
+            decided_at=offer.decided_at,
+        )
 
 
 class HistoryOut(BaseModel):
@@ -269,15 +301,24 @@ class TicketRoutingOut(BaseModel):
     def of(cls, ticket: RoutedTicket, history: list[HistoryEntry]) -> "TicketRoutingOut":
         """Present ``ticket`` and its history."""
         return cls(
-            ticket_id=ticket.ticket_id, state=ticket.state, agent_id=ticket.agent_id,
-            offer_id=ticket.offer_id, priority=ticket.priority, queued_at=ticket.queued_at,
-            queue_reason=ticket.queue_reason, rule_id=ticket.rule_id,
-            rule_version=ticket.rule_version, required_skills=ticket.required_skills,
-            optional_skills={skill: wanted.priority
-                             for skill, wanted in ticket.optional_skills.items()},
-            relaxed_skills=list(ticket.relaxed_skills), teams=sorted(ticket.teams()),
+            ticket_id=ticket.ticket_id,
+            state=ticket.state,
+            agent_id=ticket.agent_id,
+            offer_id=ticket.offer_id,
+            priority=ticket.priority,
+            queued_at=ticket.queued_at,
+            queue_reason=ticket.queue_reason,
+            rule_id=ticket.rule_id,
+            rule_version=ticket.rule_version,
+            required_skills=ticket.required_skills,
+            optional_skills={
+                skill: wanted.priority for skill, wanted in ticket.optional_skills.items()
+            },
+            relaxed_skills=list(ticket.relaxed_skills),
+            teams=sorted(ticket.teams()),
             excluded_agents=list(ticket.excluded_agents),
-            history=[HistoryOut.of(entry) for entry in history])
+            history=[HistoryOut.of(entry) for entry in history],
+        )
 
 
 class AgentFiguresOut(BaseModel):
@@ -290,16 +331,24 @@ class AgentFiguresOut(BaseModel):
     presence: Presence
     load: int = Field(description="Open tickets assigned to the agent (not solved or closed).")
     capacity: int = Field(description="The agent's capacity, summed over the channels.")
-    last_seen: datetime | None = Field(description="The agent's last activity (presence, "
-                                                   "heartbeat, answer, message).")
+    last_seen: datetime | None = Field(
+        description="The agent's last activity (presence, heartbeat, answer, message)."
+    )
 
     @classmethod
     def of(cls, figures: AgentFigures) -> "AgentFiguresOut":
         """Present ``figures``."""
         agent = figures.agent
-        return cls(agent_id=agent.id, user_id=agent.user_id, name=agent.name,
-                   teams=sorted(agent.teams), presence=agent.presence, load=figures.load,
-                   capacity=sum(agent.capacity.values()), last_seen=agent.last_activity_at)
+        return cls(
+            agent_id=agent.id,
+            user_id=agent.user_id,
+            name=agent.name,
+            teams=sorted(agent.teams),
+            presence=agent.presence,
+            load=figures.load,
+            capacity=sum(agent.capacity.values()),
+            last_seen=agent.last_activity_at,
+        )
 
 
 class AgentsReportOut(BaseModel):
@@ -308,11 +357,14 @@ class AgentsReportOut(BaseModel):
     generated_at: datetime
     agents: list[AgentFiguresOut]
     by_presence: dict[Presence, int] = Field(
-        description="How many agents are available, busy, away and offline.")
+        description="How many agents are available, busy, away and offline."
+    )
 
     @classmethod
     def of(cls, report: AgentsReport) -> "AgentsReportOut":
         """Present ``report``."""
-        return cls(generated_at=report.generated_at,
-                   agents=[AgentFiguresOut.of(figures) for figures in report.agents],
-                   by_presence=report.by_presence)
+        return cls(
+            generated_at=report.generated_at,
+            agents=[AgentFiguresOut.of(figures) for figures in report.agents],
+            by_presence=report.by_presence,
+        )

@@ -46,29 +46,41 @@ async def assign_directly(command: AssignDirectly, uow: RoutingUnitOfWork) -> Ro
         if ticket.state == "assigned" and ticket.agent_id == agent.id:
             return ticket
         over_capacity = not agent.has_room(ticket.channel)
-        if not await uow.agents.reserve(ticket.tenant_id, agent.id, ticket.channel, now,
-                                        force=command.exceed_capacity):
+        if not await uow.agents.reserve(
+            ticket.tenant_id, agent.id, ticket.channel, now, force=command.exceed_capacity
+        ):
             raise NoCapacityLeft(agent.id)
         previous, freed = ticket.agent_id, ticket.counts_load and ticket.agent_id is not None
         if freed and previous:
             await uow.agents.release(ticket.tenant_id, previous, ticket.channel)
         if ticket.state == "offered" and ticket.offer_id:
             await uow.offers.close(ticket.offer_id, "superseded", now)
-        reason = "manual assignment" + (
-            ", exceeding capacity" if over_capacity else "")
+        reason = "manual assignment" + (", exceeding capacity" if over_capacity else "")
         explanation = RoutingExplanation(
-            rule_id=ticket.rule_id, rule_version=ticket.rule_version,
-            required_skills=ticket.wanted_skills(), winner_reason=reason)
-        await decisions.assign(uow, ticket, agent, explanation, now, manual=True,
-                               over_capacity=over_capacity, actor=command.actor)
+            rule_id=ticket.rule_id,
+            rule_version=ticket.rule_version,
+            required_skills=ticket.wanted_skills(),
+            winner_reason=reason,
+        )
+        await decisions.assign(
+            uow,
+            ticket,
+            agent,
+            explanation,
+            now,
+            manual=True,
+            over_capacity=over_capacity,
+            actor=command.actor,
+        )
         await uow.commit()
     if freed:
         await drain(uow, command.tenant_id)
     return ticket
 
 
-async def ticket_routing(tenant_id: str, ticket_id: str, uow: RoutingUnitOfWork
-                         ) -> tuple[RoutedTicket, list[HistoryEntry]]:
+async def ticket_routing(
+    tenant_id: str, ticket_id: str, uow: RoutingUnitOfWork
+) -> tuple[RoutedTicket, list[HistoryEntry]]:
     """The ticket's routing state and its history of decisions with their explanations."""
     async with uow:
         ticket = await uow.tickets.get(ticket_id)
@@ -77,8 +89,9 @@ async def ticket_routing(tenant_id: str, ticket_id: str, uow: RoutingUnitOfWork
         return ticket, await uow.history.of_ticket(tenant_id, ticket_id)
 
 
-async def replace_rules(tenant_id: str, data: dict[str, Any], uow: RoutingUnitOfWork
-                        ) -> tuple[RuleSet, dict[str, Any] | None]:
+async def replace_rules(
+    tenant_id: str, data: dict[str, Any], uow: RoutingUnitOfWork
+) -> tuple[RuleSet, dict[str, Any] | None]:
     """Store a new version of the tenant's ordered rules (tickets already routed keep theirs)."""
     async with uow:
         version = await uow.config.add_rules(tenant_id, data, utcnow())
@@ -86,15 +99,17 @@ async def replace_rules(tenant_id: str, data: dict[str, Any], uow: RoutingUnitOf
         return await uow.config.rules(tenant_id, version)
 
 
-async def rules(tenant_id: str, uow: RoutingUnitOfWork, version: int | None = None
-                ) -> tuple[RuleSet, dict[str, Any] | None]:
+async def rules(
+    tenant_id: str, uow: RoutingUnitOfWork, version: int | None = None
+) -> tuple[RuleSet, dict[str, Any] | None]:
     """The tenant's current (or given) rules; version 0 is the built-in default."""
     async with uow:
         return await uow.config.rules(tenant_id, version)
 
 
-async def save_settings(tenant_id: str, data: dict[str, Any], uow: RoutingUnitOfWork
-                        ) -> TenantSettings:
+async def save_settings(
+    tenant_id: str, data: dict[str, Any], uow: RoutingUnitOfWork
+) -> TenantSettings:
     """Replace the tenant's routing settings."""
     async with uow:
         await uow.config.save_settings(tenant_id, data)
@@ -108,8 +123,9 @@ async def settings(tenant_id: str, uow: RoutingUnitOfWork) -> TenantSettings:
         return await uow.config.settings(tenant_id)
 
 
-async def set_account_manager(tenant_id: str, organization_id: str, agent_id: str | None,
-                              uow: RoutingUnitOfWork) -> None:
+async def set_account_manager(
+    tenant_id: str, organization_id: str, agent_id: str | None, uow: RoutingUnitOfWork
+) -> None:
     """Set the organisation's dedicated account manager (preferred by affinity)."""
     async with uow:
         if agent_id is not None and await uow.agents.get(tenant_id, agent_id) is None:

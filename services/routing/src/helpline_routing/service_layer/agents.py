@@ -64,15 +64,27 @@ async def register_agent(command: RegisterAgent, uow: RoutingUnitOfWork) -> Agen
     """Register the agent; an available one takes waiting work at once."""
     now = utcnow()
     async with uow:
-        if command.user_id is not None and await uow.agents.by_user(
-                command.tenant_id, command.user_id) is not None:
+        if (
+            command.user_id is not None
+            and await uow.agents.by_user(command.tenant_id, command.user_id) is not None
+        ):
             raise AgentUserTaken(command.user_id)
         agent = Agent(
-            id=str(uuid.uuid4()), tenant_id=command.tenant_id, name=command.name,
-            email=command.email, skills=dict(command.skills), presence=command.presence,
-            capacity=dict(command.capacity), active={}, created_at=now,
-            languages=command.languages, teams=command.teams, last_activity_at=now,
-            auto_accept=command.auto_accept, user_id=command.user_id)
+            id=str(uuid.uuid4()),
+            tenant_id=command.tenant_id,
+            name=command.name,
+            email=command.email,
+            skills=dict(command.skills),
+            presence=command.presence,
+            capacity=dict(command.capacity),
+            active={},
+            created_at=now,
+            languages=command.languages,
+            teams=command.teams,
+            last_activity_at=now,
+            auto_accept=command.auto_accept,
+            user_id=command.user_id,
+        )
         await uow.agents.add(agent)
         await decisions.watch_idle(uow, agent, await uow.config.settings(command.tenant_id))
         await uow.commit()
@@ -118,8 +130,13 @@ async def change_presence(command: ChangePresence, uow: RoutingUnitOfWork) -> Ag
         previous = agent.presence
         agent.presence, agent.last_activity_at = command.presence, now
         decisions.presence_changed(
-            uow, agent, previous, "person" if command.caller.is_agent(agent) else "lead", now,
-            command.actor)
+            uow,
+            agent,
+            previous,
+            "person" if command.caller.is_agent(agent) else "lead",
+            now,
+            command.actor,
+        )
         await decisions.watch_idle(uow, agent, await uow.config.settings(command.tenant_id))
         await uow.commit()
     if command.presence == "available":
@@ -127,8 +144,9 @@ async def change_presence(command: ChangePresence, uow: RoutingUnitOfWork) -> Ag
     return await _reloaded(uow, command.tenant_id, command.agent_id)
 
 
-async def heartbeat(tenant_id: str, agent_id: str, uow: RoutingUnitOfWork,
-                    caller: Caller = KEY) -> Agent:
+async def heartbeat(
+    tenant_id: str, agent_id: str, uow: RoutingUnitOfWork, caller: Caller = KEY
+) -> Agent:
     """Record that the agent is active (postpones the idle timeout)."""
     now = utcnow()
     async with uow:
@@ -145,8 +163,9 @@ async def on_user_deactivated(envelope: Envelope, uow: RoutingUnitOfWork) -> Non
     await on_ticket_event(envelope, uow)
 
 
-async def _own_agent(uow: RoutingUnitOfWork, tenant_id: str, agent_id: str, caller: Caller
-                     ) -> Agent:
+async def _own_agent(
+    uow: RoutingUnitOfWork, tenant_id: str, agent_id: str, caller: Caller
+) -> Agent:
     """The agent, if ``caller`` may set their presence; else ``NotYourAgent``."""
     agent = await uow.agents.get(tenant_id, agent_id)
     if agent is None:

@@ -34,21 +34,27 @@ EventT = TypeVar("EventT")
 
 def handler_table() -> HandlerTable[RoutingUnitOfWork]:
     """Routing's consumer: the events that route, re-route or free work, and what applies them."""
-    return HandlerTable(CONSUMER, {
-        TicketCreated: _apply(_route_new_ticket),
-        TicketStatusChanged: _apply(_status_changed),
-        TicketUpdated: _apply(_ticket_updated),
-        SlaEscalated: _apply(_escalated),
-        MessageAdded: _apply(_agent_activity),
-        UserDeactivated: _apply(_user_deactivated),
-    })
+    return HandlerTable(
+        CONSUMER,
+        {
+            TicketCreated: _apply(_route_new_ticket),
+            TicketStatusChanged: _apply(_status_changed),
+            TicketUpdated: _apply(_ticket_updated),
+            SlaEscalated: _apply(_escalated),
+            MessageAdded: _apply(_agent_activity),
+            UserDeactivated: _apply(_user_deactivated),
+        },
+    )
 
 
-def _apply(apply: Callable[[RoutingUnitOfWork, EventT], Awaitable[None]]
-           ) -> Callable[[RoutingUnitOfWork, Envelope], Awaitable[None]]:
+def _apply(
+    apply: Callable[[RoutingUnitOfWork, EventT], Awaitable[None]],
+) -> Callable[[RoutingUnitOfWork, Envelope], Awaitable[None]]:
     """``apply`` called with the envelope's event (the table guarantees its type)."""
+
     async def applying(uow: RoutingUnitOfWork, envelope: Envelope) -> None:
         await apply(uow, envelope.event)  # type: ignore[arg-type]
+
     return applying
 
 
@@ -65,28 +71,58 @@ async def _route_new_ticket(uow: RoutingUnitOfWork, event: TicketCreated) -> Non
     if await uow.tickets.get(event.ticket_id) is not None:
         return
     facts = TicketFacts(
-        subject=event.subject, body=event.description[:5000], tags=event.tags,
-        channel=event.channel, type=event.type, priority=event.priority, plan=event.plan,
-        language=event.language, mailbox=event.mailbox)
+        subject=event.subject,
+        body=event.description[:5000],
+        tags=event.tags,
+        channel=event.channel,
+        type=event.type,
+        priority=event.priority,
+        plan=event.plan,
+        language=event.language,
+        mailbox=event.mailbox,
+    )
     rules, _stored = await uow.config.rules(event.tenant_id)
     found = classify(rules, facts)
     ticket = RoutedTicket(
-        ticket_id=event.ticket_id, tenant_id=event.tenant_id, channel=event.channel,
-        priority=found.priority, status=event.status, rule_id=found.rule_id,
-        rule_version=found.rule_version, required_skills=found.required_skills,
-        optional_skills=found.optional_skills, team=found.team, queued_at=event.occurred_at,
-        language=event.language, organization_id=event.organization_id, state="closed")
-    await uow.tickets.add(ticket, facts)
-    uow.publish(TicketClassified(
-        tenant_id=event.tenant_id, ticket_id=event.ticket_id, occurred_at=event.occurred_at,
-        rule_id=found.rule_id, rule_version=found.rule_version,
+        ticket_id=event.ticket_id,
+        tenant_id=event.tenant_id,
+        channel=event.channel,
+        priority=found.priority,
+        status=event.status,
+        rule_id=found.rule_id,
+        rule_version=found.rule_version,
         required_skills=found.required_skills,
-        optional_skills={skill: wanted.priority for skill, wanted in found.optional_skills.items()},
-        priority=decisions.priority_of(ticket), team=found.team))
-    await decisions.record(uow, ticket, "classified",
-                           f"rule {found.rule_id} (version {found.rule_version})",
-                           event.occurred_at, {"required_skills": found.required_skills,
-                                               "team": found.team})
+        optional_skills=found.optional_skills,
+        team=found.team,
+        queued_at=event.occurred_at,
+        language=event.language,
+        organization_id=event.organization_id,
+        state="closed",
+    )
+    await uow.tickets.add(ticket, facts)
+    uow.publish(
+        TicketClassified(
+            tenant_id=event.tenant_id,
+            ticket_id=event.ticket_id,
+            occurred_at=event.occurred_at,
+            rule_id=found.rule_id,
+            rule_version=found.rule_version,
+            required_skills=found.required_skills,
+            optional_skills={
+                skill: wanted.priority for skill, wanted in found.optional_skills.items()
+            },
+            priority=decisions.priority_of(ticket),
+            team=found.team,
+        )
+    )
+    await decisions.record(
+        uow,
+        ticket,
+        "classified",
+        f"rule {found.rule_id} (version {found.rule_version})",
+        event.occurred_at,
+        {"required_skills": found.required_skills, "team": found.team},
+    )
     settings = await uow.config.settings(event.tenant_id)
     await decisions.route(uow, ticket, settings, event.occurred_at)
 
@@ -138,19 +174,22 @@ async def _ticket_updated(uow: RoutingUnitOfWork, event: TicketUpdated) -> None:
     facts = await uow.tickets.facts(event.ticket_id)
     if ticket is None or facts is None:
         return
-    facts = TicketFacts(**{**facts.__dict__, "tags": event.tags, "type": event.type,
-                           "priority": event.priority})
+    facts = TicketFacts(
+        **{**facts.__dict__, "tags": event.tags, "type": event.type, "priority": event.priority}
+    )
     if "priority" in event.changed_fields:
         ticket.priority = event.priority
     if ticket.state == "waiting" and {"tags", "type"} & set(event.changed_fields):
         rules, _stored = await uow.config.rules(event.tenant_id)
         ticket.reclassify(classify(rules, facts))
         ticket.priority = event.priority
-        await decisions.record(uow, ticket, "reclassified", f"rule {ticket.rule_id}",
-                               event.occurred_at)
+        await decisions.record(
+            uow, ticket, "reclassified", f"rule {ticket.rule_id}", event.occurred_at
+        )
         await uow.tickets.save(ticket, facts)
-        await decisions.route(uow, ticket, await uow.config.settings(event.tenant_id),
-                              event.occurred_at)
+        await decisions.route(
+            uow, ticket, await uow.config.settings(event.tenant_id), event.occurred_at
+        )
         return
     await uow.tickets.save(ticket, facts)
 
@@ -166,13 +205,18 @@ async def _escalated(uow: RoutingUnitOfWork, event: SlaEscalated) -> None:
         changes.append(f"widened to team {event.widen_to_team}")
     if not changes:
         return
-    await decisions.record(uow, ticket, "escalated",
-                           f"escalation level {event.level}: " + ", ".join(changes),
-                           event.occurred_at)
+    await decisions.record(
+        uow,
+        ticket,
+        "escalated",
+        f"escalation level {event.level}: " + ", ".join(changes),
+        event.occurred_at,
+    )
     await uow.tickets.save(ticket)
     if ticket.state == "waiting":
-        await decisions.route(uow, ticket, await uow.config.settings(event.tenant_id),
-                              event.occurred_at)
+        await decisions.route(
+            uow, ticket, await uow.config.settings(event.tenant_id), event.occurred_at
+        )
 
 
 async def _agent_activity(uow: RoutingUnitOfWork, event: MessageAdded) -> None:
@@ -259,8 +303,7 @@ class QueueDrainer:
                 try:
                     await drain(self._unit_of_work(), tenant_id)
                 except Exception:  # the queue sweeper drains it later
-                    log.exception("draining after a release failed",
-                                  extra={"tenant_id": tenant_id})
+                    log.exception("draining after a release failed", extra={"tenant_id": tenant_id})
             if self._stopping:
                 return
 

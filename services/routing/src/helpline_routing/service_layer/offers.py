@@ -36,8 +36,13 @@ ROUTING = Actor(type="system")
 
 OfferStatus = Literal["pending", "accepted", "declined", "expired", "withdrawn"]
 STATUS_OF_STATE: dict[str, OfferStatus] = {
-    "offered": "pending", "accepted": "accepted", "declined": "declined",
-    "handed_back": "declined", "expired": "expired", "withdrawn": "withdrawn"}
+    "offered": "pending",
+    "accepted": "accepted",
+    "declined": "declined",
+    "handed_back": "declined",
+    "expired": "expired",
+    "withdrawn": "withdrawn",
+}
 """An offer's status as the API names it (a handed-back offer was declined for its agent, and
 one whose ticket was solved while offered is withdrawn)."""
 
@@ -63,17 +68,20 @@ async def list_offers(query: ListOffers, uow: RoutingUnitOfWork) -> list[Offer]:
     async with uow:
         agent_id = query.agent_id
         if not query.caller.sees_every_offer:
-            own = (await uow.agents.by_user(query.tenant_id, query.caller.user_id)
-                   if query.caller.user_id else None)
+            own = (
+                await uow.agents.by_user(query.tenant_id, query.caller.user_id)
+                if query.caller.user_id
+                else None
+            )
             if agent_id is not None and (own is None or own.id != agent_id):
                 raise NotYourAgent(agent_id)
             if own is None:
                 return []
             agent_id = own.id
-        states = tuple(state for state, status in STATUS_OF_STATE.items()
-                       if status == query.status)
-        return await uow.offers.listed(query.tenant_id, agent_id=agent_id, states=states,
-                                       limit=query.limit)
+        states = tuple(state for state, status in STATUS_OF_STATE.items() if status == query.status)
+        return await uow.offers.listed(
+            query.tenant_id, agent_id=agent_id, states=states, limit=query.limit
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,7 @@ class AnswerOffer:
     caller: Caller = KEY
 
 
-async def _open_offer(uow: RoutingUnitOfWork, offer_id: str
-                      ) -> tuple[Offer, RoutedTicket] | None:
+async def _open_offer(uow: RoutingUnitOfWork, offer_id: str) -> tuple[Offer, RoutedTicket] | None:
     offer = await uow.offers.get(offer_id)
     if offer is None or offer.state != "offered":
         return None
@@ -121,17 +128,30 @@ async def answer_offer(command: AnswerOffer, uow: RoutingUnitOfWork) -> Offer:
         await decisions.watch_idle(uow, agent, settings)
         if command.accept:
             await uow.offers.close(offer.id, "accepted", now)
-            await decisions.assign(uow, ticket, agent,
-                                   RoutingExplanation.model_validate(offer.explanation), now,
-                                   offer_id=offer.id)
+            await decisions.assign(
+                uow,
+                ticket,
+                agent,
+                RoutingExplanation.model_validate(offer.explanation),
+                now,
+                offer_id=offer.id,
+            )
         else:
             await uow.offers.close(offer.id, "declined", now)
             await _return_offer(uow, offer, ticket, turned_down=True)
-            uow.publish(OfferDeclined(
-                tenant_id=offer.tenant_id, ticket_id=offer.ticket_id, occurred_at=now,
-                offer_id=offer.id, agent_id=offer.agent_id, reason=command.reason))
-            await decisions.record(uow, ticket, "declined",
-                                   f"{offer.agent_id} declined: {command.reason}", now)
+            uow.publish(
+                OfferDeclined(
+                    tenant_id=offer.tenant_id,
+                    ticket_id=offer.ticket_id,
+                    occurred_at=now,
+                    offer_id=offer.id,
+                    agent_id=offer.agent_id,
+                    reason=command.reason,
+                )
+            )
+            await decisions.record(
+                uow, ticket, "declined", f"{offer.agent_id} declined: {command.reason}", now
+            )
             await decisions.route(uow, ticket, settings, now)
         await uow.commit()
         closed = await uow.offers.get(offer.id)
@@ -139,8 +159,9 @@ async def answer_offer(command: AnswerOffer, uow: RoutingUnitOfWork) -> Offer:
     return closed
 
 
-async def _return_offer(uow: RoutingUnitOfWork, offer: Offer, ticket: RoutedTicket, *,
-                        turned_down: bool) -> None:
+async def _return_offer(
+    uow: RoutingUnitOfWork, offer: Offer, ticket: RoutedTicket, *, turned_down: bool
+) -> None:
     if ticket.counts_load:
         await uow.agents.release(offer.tenant_id, offer.agent_id, ticket.channel)
     if turned_down:
@@ -167,12 +188,24 @@ async def _expire_offer(uow: RoutingUnitOfWork, timer: Timer) -> None:
         if went_away:
             await decisions.hand_back_later(uow, agent.id, now)
             decisions.presence_changed(uow, agent, previous, "idle", now, ROUTING)
-    uow.publish(OfferExpired(
-        tenant_id=offer.tenant_id, ticket_id=offer.ticket_id, occurred_at=now,
-        offer_id=offer.id, agent_id=offer.agent_id, expires_at=offer.expires_at,
-        agent_set_away=went_away))
-    await decisions.record(uow, ticket, "expired", f"offer to {offer.agent_id} expired"
-                           + ("; the agent is now away" if went_away else ""), now)
+    uow.publish(
+        OfferExpired(
+            tenant_id=offer.tenant_id,
+            ticket_id=offer.ticket_id,
+            occurred_at=now,
+            offer_id=offer.id,
+            agent_id=offer.agent_id,
+            expires_at=offer.expires_at,
+            agent_set_away=went_away,
+        )
+    )
+    await decisions.record(
+        uow,
+        ticket,
+        "expired",
+        f"offer to {offer.agent_id} expired" + ("; the agent is now away" if went_away else ""),
+        now,
+    )
     await decisions.route(uow, ticket, settings, now)
 
 
@@ -187,18 +220,29 @@ async def _hand_back(uow: RoutingUnitOfWork, timer: Timer) -> None:
     await uow.offers.close(offer.id, "handed_back", now)
     await _return_offer(uow, offer, ticket, turned_down=False)
     reason = f"handed back: the agent is {presence}"
-    uow.publish(OfferDeclined(
-        tenant_id=offer.tenant_id, ticket_id=offer.ticket_id, occurred_at=now,
-        offer_id=offer.id, agent_id=offer.agent_id, handed_back=True, reason=reason))
+    uow.publish(
+        OfferDeclined(
+            tenant_id=offer.tenant_id,
+            ticket_id=offer.ticket_id,
+            occurred_at=now,
+            offer_id=offer.id,
+            agent_id=offer.agent_id,
+            handed_back=True,
+            reason=reason,
+        )
+    )
     await decisions.record(uow, ticket, "handed_back", reason, now)
     await decisions.route(uow, ticket, await uow.config.settings(offer.tenant_id), now)
 
 
 async def _relax(uow: RoutingUnitOfWork, timer: Timer) -> None:
     ticket = await uow.tickets.get(str(timer.payload["ticket_id"]), lock=True)
-    if (ticket is None or ticket.state != "waiting"
-            or ticket.queue_entries != int(timer.payload["entries"])
-            or ticket.relax_step + 1 != int(timer.payload["step"])):
+    if (
+        ticket is None
+        or ticket.state != "waiting"
+        or ticket.queue_entries != int(timer.payload["entries"])
+        or ticket.relax_step + 1 != int(timer.payload["step"])
+    ):
         return
     settings = await uow.config.settings(ticket.tenant_id)
     relaxation = ticket.next_relaxation(settings)
@@ -206,13 +250,23 @@ async def _relax(uow: RoutingUnitOfWork, timer: Timer) -> None:
         return
     now = utcnow()
     ticket.relax(relaxation)
-    reason = (f"optional skill {relaxation.dropped_skill} dropped" if relaxation.dropped_skill
-              else f"widened to team {relaxation.widened_to_team}")
+    reason = (
+        f"optional skill {relaxation.dropped_skill} dropped"
+        if relaxation.dropped_skill
+        else f"widened to team {relaxation.widened_to_team}"
+    )
     reason += f" after waiting since {ticket.queued_at.isoformat()}"
-    uow.publish(TicketRoutingRelaxed(
-        tenant_id=ticket.tenant_id, ticket_id=ticket.ticket_id, occurred_at=now,
-        step=relaxation.step, dropped_skill=relaxation.dropped_skill,
-        widened_to_team=relaxation.widened_to_team, reason=reason))
+    uow.publish(
+        TicketRoutingRelaxed(
+            tenant_id=ticket.tenant_id,
+            ticket_id=ticket.ticket_id,
+            occurred_at=now,
+            step=relaxation.step,
+            dropped_skill=relaxation.dropped_skill,
+            widened_to_team=relaxation.widened_to_team,
+            reason=reason,
+        )
+    )
     await decisions.record(uow, ticket, "relaxed", reason, now)
     await decisions.route(uow, ticket, settings, now)
     if ticket.state == "waiting":
@@ -226,7 +280,8 @@ async def _idle(uow: RoutingUnitOfWork, timer: Timer) -> None:
     settings = await uow.config.settings(agent.tenant_id)
     now = utcnow()
     if settings.idle_timeout_seconds <= 0 or (
-            now - agent.idle_since() < timedelta(seconds=settings.idle_timeout_seconds)):
+        now - agent.idle_since() < timedelta(seconds=settings.idle_timeout_seconds)
+    ):
         return
     await uow.agents.set_presence(agent.tenant_id, agent.id, "away")
     await decisions.hand_back_later(uow, agent.id, now)
@@ -237,8 +292,14 @@ async def _idle(uow: RoutingUnitOfWork, timer: Timer) -> None:
 
 def timer_table() -> TimerTable[RoutingUnitOfWork]:
     """Routing's timer loop: offer expiry and hand-back, queue relaxation, agent idle."""
-    return TimerTable({decisions.OFFER_EXPIRY: _expire_offer, decisions.HAND_BACK: _hand_back,
-                       decisions.RELAXATION: _relax, decisions.AGENT_IDLE: _idle})
+    return TimerTable(
+        {
+            decisions.OFFER_EXPIRY: _expire_offer,
+            decisions.HAND_BACK: _hand_back,
+            decisions.RELAXATION: _relax,
+            decisions.AGENT_IDLE: _idle,
+        }
+    )
 
 
 fire_timer = timer_table()

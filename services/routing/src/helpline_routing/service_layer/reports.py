@@ -36,6 +36,9 @@ async def agents_report(tenant_id: str, uow: RoutingUnitOfWork) -> AgentsReport:
         by_presence[agent.presence] += 1
     return AgentsReport(
         generated_at=utcnow(),
-        agents=[AgentFigures(agent, held.get(agent.id, 0))
-                for agent in sorted(found, key=lambda agent: (agent.name.casefold(), agent.id))],
-        by_presence=by_presence)
+        agents=[
+            AgentFigures(agent, held.get(agent.id, 0))
+            for agent in sorted(found, key=lambda agent: (agent.name.casefold(), agent.id))
+        ],
+        by_presence=by_presence,
+    )

@@ -44,8 +44,9 @@ class RoutingUnitOfWork(SqlUnitOfWork):
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self.agents = AgentRepository(self.session, lambda *change: self.pools.changed(*change))
-        self.pools = PoolTransaction(pools_of(self._session_factory), self.session,
-                                     self.agents.of_tenant)
+        self.pools = PoolTransaction(
+            pools_of(self._session_factory), self.session, self.agents.of_tenant
+        )
         self.tickets = RoutedTicketRepository(self.session)
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
@@ -53,8 +54,9 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         self._timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
         return self
 
-    async def schedule(self, timer_id: str, *, kind: str, due_at: datetime,
-                       payload: dict[str, Any]) -> None:
+    async def schedule(
+        self, timer_id: str, *, kind: str, due_at: datetime, payload: dict[str, Any]
+    ) -> None:
         """Schedule a durable timer in this transaction."""
         await self._timers.schedule(timer_id, kind=kind, due_at=due_at, payload=payload)
 

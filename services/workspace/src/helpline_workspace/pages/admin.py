@@ -23,15 +23,29 @@ NEW_KEY = "admin.new_api_key"
 LEDGER_PAGES = 20
 """Deliveries ledger pages (of up to 100) read to find an endpoint's recent deliveries."""
 RECENT_DELIVERIES = 25
-SECTIONS = (("users", "Users and roles"), ("keys", "API keys"), ("webhooks", "Webhooks"),
-            ("sla", "SLA policies"), ("routing", "Routing rules"))
-POLICY_EXAMPLE = json.dumps({
-    "name": "Standard", "position": 100,
-    "calendar": {"name": "Always open", "always_open": True},
-    "metrics": {"first_response": {"targets": {"urgent": 900, "high": 3600, "normal": 14400,
-                                               "low": 86400}},
-                "resolution": {"targets": {"urgent": 14400, "high": 86400, "normal": 259200,
-                                           "low": 604800}}}}, indent=2)
+SECTIONS = (
+    ("users", "Users and roles"),
+    ("keys", "API keys"),
+    ("webhooks", "Webhooks"),
+    ("sla", "SLA policies"),
+    ("routing", "Routing rules"),
+)
+POLICY_EXAMPLE = json.dumps(
+    {
+        "name": "Standard",
+        "position": 100,
+        "calendar": {"name": "Always open", "always_open": True},
+        "metrics": {
+            "first_response": {
+                "targets": {"urgent": 900, "high": 3600, "normal": 14400, "low": 86400}
+            },
+            "resolution": {
+                "targets": {"urgent": 14400, "high": 86400, "normal": 259200, "low": 604800}
+            },
+        },
+    },
+    indent=2,
+)
 
 
 class BadForm(Exception):
@@ -81,13 +95,23 @@ async def admin_home(request: Request, apis: Admin) -> Response:
 
 # Users and roles ------------------------------------------------------------------------------
 
-async def _users_page(request: Request, apis: Admin, status_code: int = 200,
-                      **context: Any) -> Response:
+
+async def _users_page(
+    request: Request, apis: Admin, status_code: int = 200, **context: Any
+) -> Response:
     users = await apis.get("identity", "/v1/users")
     users = sorted(users, key=lambda user: (str(user["name"]).lower(), user["user_id"]))
-    return render(request, "admin_users.html", status_code=status_code, active="admin",
-                  section="users", sections=SECTIONS, users=users, roles=ROLES,
-                  **{"error": None, "new": {}, **context})
+    return render(
+        request,
+        "admin_users.html",
+        status_code=status_code,
+        active="admin",
+        section="users",
+        sections=SECTIONS,
+        users=users,
+        roles=ROLES,
+        **{"error": None, "new": {}, **context},
+    )
 
 
 @router.get("/admin/users")
@@ -100,16 +124,25 @@ async def users(request: Request, apis: Admin) -> Response:
 async def create_user(request: Request, apis: Admin) -> Response:
     """Add a person (identity)."""
     form = await _form(request)
-    new = {"name": _one(form, "name"), "email": _one(form, "email"),
-           "role": _one(form, "role"), "teams": _one(form, "teams")}
+    new = {
+        "name": _one(form, "name"),
+        "email": _one(form, "email"),
+        "role": _one(form, "role"),
+        "teams": _one(form, "teams"),
+    }
     body: dict[str, Any] = {**new, "teams": _teams(new["teams"])}
     if password := (form.get("password") or [""])[0]:
         body["password"] = password
     try:
         user = await apis.post("identity", "/v1/users", body)
     except ApiError as error:
-        return await _users_page(request, apis, _status(error), new=new,
-                                 error=f"The person was not added: {error.message}")
+        return await _users_page(
+            request,
+            apis,
+            _status(error),
+            new=new,
+            error=f"The person was not added: {error.message}",
+        )
     return _done(request, f"{user['name']} was added as {user['role']}.", "/admin/users")
 
 
@@ -117,26 +150,40 @@ async def create_user(request: Request, apis: Admin) -> Response:
 async def change_user(request: Request, apis: Admin, user_id: str) -> Response:
     """Change a person's role, teams or whether they may sign in (identity)."""
     form = await _form(request)
-    body = {"role": _one(form, "role"), "teams": _teams(_one(form, "teams")),
-            "active": _one(form, "active") == "true"}
+    body = {
+        "role": _one(form, "role"),
+        "teams": _teams(_one(form, "teams")),
+        "active": _one(form, "active") == "true",
+    }
     try:
         user = await apis.patch("identity", f"/v1/users/{segment(user_id)}", body)
     except (ApiError, BadForm) as error:
-        return await _users_page(request, apis, _status(error),
-                                 error=f"The person was not changed: {error}")
+        return await _users_page(
+            request, apis, _status(error), error=f"The person was not changed: {error}"
+        )
     state = "active" if user["active"] else "deactivated"
     return _done(request, f"{user['name']} is now {user['role']}, {state}.", "/admin/users")
 
 
 # API keys ---------------------------------------------------------------------------------------
 
-async def _keys_page(request: Request, apis: Admin, status_code: int = 200,
-                     **context: Any) -> Response:
+
+async def _keys_page(
+    request: Request, apis: Admin, status_code: int = 200, **context: Any
+) -> Response:
     keys = await apis.get("identity", "/v1/api-keys")
     keys = sorted(keys, key=lambda key: (key.get("revoked_at") is not None, key["created_at"]))
-    return render(request, "admin_keys.html", status_code=status_code, active="admin",
-                  section="keys", sections=SECTIONS, keys=keys, scopes=SCOPES,
-                  **{"error": None, "name": "", "chosen": [], **context})
+    return render(
+        request,
+        "admin_keys.html",
+        status_code=status_code,
+        active="admin",
+        section="keys",
+        sections=SECTIONS,
+        keys=keys,
+        scopes=SCOPES,
+        **{"error": None, "name": "", "chosen": [], **context},
+    )
 
 
 @router.get("/admin/keys")
@@ -155,8 +202,14 @@ async def create_api_key(request: Request, apis: Admin) -> Response:
             raise BadForm("Scopes: choose at least one scope.")
         created = await apis.post("identity", "/v1/api-keys", {"name": name, "scopes": chosen})
     except (ApiError, BadForm) as error:
-        return await _keys_page(request, apis, _status(error), name=name, chosen=chosen,
-                                error=f"The key was not created: {error}")
+        return await _keys_page(
+            request,
+            apis,
+            _status(error),
+            name=name,
+            chosen=chosen,
+            error=f"The key was not created: {error}",
+        )
     session_of(request).data[NEW_KEY] = {**created, "name": name}
     return RedirectResponse("/admin/keys/new", status_code=303)
 
@@ -165,8 +218,14 @@ async def create_api_key(request: Request, apis: Admin) -> Response:
 async def new_api_key(request: Request, apis: Admin) -> Response:
     """The key just created, shown this once: the session forgets it as the page is made."""
     created = session_of(request).data.pop(NEW_KEY, None)
-    return render(request, "admin_key_created.html", active="admin", section="keys",
-                  sections=SECTIONS, created=created)
+    return render(
+        request,
+        "admin_key_created.html",
+        active="admin",
+        section="keys",
+        sections=SECTIONS,
+        created=created,
+    )
 
 
 async def _key(apis: Apis, key_id: str) -> dict[str, Any]:
@@ -180,8 +239,14 @@ async def _key(apis: Apis, key_id: str) -> dict[str, Any]:
 @router.get("/admin/keys/{key_id}/revoke")
 async def confirm_revoke(request: Request, apis: Admin, key_id: str) -> Response:
     """Ask before revoking: what stops working."""
-    return render(request, "admin_key_revoke.html", active="admin", section="keys",
-                  sections=SECTIONS, key=await _key(apis, key_id))
+    return render(
+        request,
+        "admin_key_revoke.html",
+        active="admin",
+        section="keys",
+        sections=SECTIONS,
+        key=await _key(apis, key_id),
+    )
 
 
 @router.post("/admin/keys/{key_id}/revoke")
@@ -189,18 +254,24 @@ async def revoke_api_key(request: Request, apis: Admin, key_id: str) -> Response
     """Revoke the key (identity); calls with it are refused from then on."""
     key = await _key(apis, key_id)
     await apis.delete("identity", f"/v1/api-keys/{segment(key_id)}")
-    return _done(request, f"The key “{key['name']}” ({key['prefix']}…) is revoked.",
-                 "/admin/keys")
+    return _done(request, f"The key “{key['name']}” ({key['prefix']}…) is revoked.", "/admin/keys")
 
 
 # Webhooks ---------------------------------------------------------------------------------------
+
 
 @router.get("/admin/webhooks")
 async def webhooks(request: Request, apis: Admin) -> Response:
     """The tenant's webhook endpoints."""
     endpoints = await apis.get("notify", "/v1/webhook-endpoints")
-    return render(request, "admin_webhooks.html", active="admin", section="webhooks",
-                  sections=SECTIONS, endpoints=endpoints)
+    return render(
+        request,
+        "admin_webhooks.html",
+        active="admin",
+        section="webhooks",
+        sections=SECTIONS,
+        endpoints=endpoints,
+    )
 
 
 async def recent_deliveries(apis: Apis, endpoint_id: str) -> tuple[list[dict[str, Any]], bool]:
@@ -213,9 +284,11 @@ async def recent_deliveries(apis: Apis, endpoint_id: str) -> tuple[list[dict[str
     cursor = None
     for _ in range(LEDGER_PAGES):
         page = await apis.get("notify", "/v1/deliveries", limit=100, cursor=cursor)
-        found.extend(delivery for delivery in page["items"]
-                     if delivery["channel"] == "webhook"
-                     and delivery["destination"] == endpoint_id)
+        found.extend(
+            delivery
+            for delivery in page["items"]
+            if delivery["channel"] == "webhook" and delivery["destination"] == endpoint_id
+        )
         found = found[-RECENT_DELIVERIES:]
         cursor = page.get("next_cursor")
         if not cursor:
@@ -228,28 +301,52 @@ async def webhook(request: Request, apis: Admin, endpoint_id: str) -> Response:
     """One endpoint and its recent deliveries, each with a resend."""
     endpoint = await apis.get("notify", f"/v1/webhook-endpoints/{segment(endpoint_id)}")
     deliveries, complete = await recent_deliveries(apis, endpoint["id"])
-    return render(request, "admin_webhook.html", active="admin", section="webhooks",
-                  sections=SECTIONS, endpoint=endpoint, deliveries=deliveries,
-                  complete=complete)
+    return render(
+        request,
+        "admin_webhook.html",
+        active="admin",
+        section="webhooks",
+        sections=SECTIONS,
+        endpoint=endpoint,
+        deliveries=deliveries,
+        complete=complete,
+    )
 
 
 @router.post("/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend")
 async def resend(request: Request, apis: Admin, endpoint_id: str, delivery_id: str) -> Response:
     """Send one delivery again (notify; same webhook-id, so receivers can deduplicate)."""
     await apis.post("notify", f"/v1/deliveries/{segment(delivery_id)}/resend")
-    return _done(request, f"Delivery {delivery_id} is queued to be sent again.",
-                 f"/admin/webhooks/{segment(endpoint_id)}")
+    return _done(
+        request,
+        f"Delivery {delivery_id} is queued to be sent again.",
+        f"/admin/webhooks/{segment(endpoint_id)}",
+    )
 
 
 # SLA policies -----------------------------------------------------------------------------------
 
-async def _sla_page(request: Request, apis: Admin, status_code: int = 200,
-                    **context: Any) -> Response:
+
+async def _sla_page(
+    request: Request, apis: Admin, status_code: int = 200, **context: Any
+) -> Response:
     policies = await apis.get("escalation", "/v1/sla/policies")
-    return render(request, "admin_sla.html", status_code=status_code, active="admin",
-                  section="sla", sections=SECTIONS, policies=policies,
-                  **{"error": None, "policy_id": "", "document": POLICY_EXAMPLE,
-                     "recompute": False, **context})
+    return render(
+        request,
+        "admin_sla.html",
+        status_code=status_code,
+        active="admin",
+        section="sla",
+        sections=SECTIONS,
+        policies=policies,
+        **{
+            "error": None,
+            "policy_id": "",
+            "document": POLICY_EXAMPLE,
+            "recompute": False,
+            **context,
+        },
+    )
 
 
 @router.get("/admin/sla")
@@ -262,8 +359,9 @@ def _json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise BadForm(f"{what}: not valid JSON ({error.msg} at line {error.lineno}, "
-                      f"column {error.colno}).") from error
+        raise BadForm(
+            f"{what}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})."
+        ) from error
 
 
 @router.post("/admin/sla")
@@ -273,33 +371,57 @@ async def put_sla_policy(request: Request, apis: Admin) -> Response:
     policy_id, document = _one(form, "policy_id"), (form.get("document") or [""])[0]
     recompute = _one(form, "recompute") == "true"
     try:
-        written = (await apis.request(
-            "PUT", "escalation", f"/v1/sla/policies/{segment(policy_id)}",
-            params={"recompute": "true" if recompute else None},
-            json=_json(document, "Policy"))).json()
+        written = (
+            await apis.request(
+                "PUT",
+                "escalation",
+                f"/v1/sla/policies/{segment(policy_id)}",
+                params={"recompute": "true" if recompute else None},
+                json=_json(document, "Policy"),
+            )
+        ).json()
     except (ApiError, BadForm) as error:
-        return await _sla_page(request, apis, _status(error), policy_id=policy_id,
-                               document=document, recompute=recompute,
-                               error=f"The policy was not saved: {error}")
+        return await _sla_page(
+            request,
+            apis,
+            _status(error),
+            policy_id=policy_id,
+            document=document,
+            recompute=recompute,
+            error=f"The policy was not saved: {error}",
+        )
     moved = len(written.get("moved", []))
-    return _done(request, f"Policy {written['policy_id']} is now version {written['version']}"
-                 + (f"; {moved} deadlines moved." if recompute else "."), "/admin/sla")
+    return _done(
+        request,
+        f"Policy {written['policy_id']} is now version {written['version']}"
+        + (f"; {moved} deadlines moved." if recompute else "."),
+        "/admin/sla",
+    )
 
 
 # Routing rules ----------------------------------------------------------------------------------
 
+
 def _rules_text(rule_set: dict[str, Any]) -> str:
-    return json.dumps({"rules": rule_set.get("rules", []), "default": rule_set.get("default")},
-                      indent=2)
+    return json.dumps(
+        {"rules": rule_set.get("rules", []), "default": rule_set.get("default")}, indent=2
+    )
 
 
 @router.get("/admin/routing")
 async def routing_rules(request: Request, apis: Admin) -> Response:
     """The tenant's routing rules (first match wins), editable as JSON."""
     rule_set = await apis.get("routing", "/v1/routing/rules")
-    return render(request, "admin_routing.html", active="admin", section="routing",
-                  sections=SECTIONS, rule_set=rule_set, document=_rules_text(rule_set),
-                  error=None)
+    return render(
+        request,
+        "admin_routing.html",
+        active="admin",
+        section="routing",
+        sections=SECTIONS,
+        rule_set=rule_set,
+        document=_rules_text(rule_set),
+        error=None,
+    )
 
 
 @router.post("/admin/routing")
@@ -310,8 +432,15 @@ async def put_routing_rules(request: Request, apis: Admin) -> Response:
         saved = await apis.put("routing", "/v1/routing/rules", _json(document, "Rules"))
     except (ApiError, BadForm) as error:
         rule_set = await apis.get("routing", "/v1/routing/rules")
-        return render(request, "admin_routing.html", status_code=_status(error),
-                      active="admin", section="routing", sections=SECTIONS, rule_set=rule_set,
-                      document=document, error=f"The rules were not saved: {error}")
-    return _done(request, f"Routing rules saved as version {saved['version']}.",
-                 "/admin/routing")
+        return render(
+            request,
+            "admin_routing.html",
+            status_code=_status(error),
+            active="admin",
+            section="routing",
+            sections=SECTIONS,
+            rule_set=rule_set,
+            document=document,
+            error=f"The rules were not saved: {error}",
+        )
+    return _done(request, f"Routing rules saved as version {saved['version']}.", "/admin/routing")

@@ -79,8 +79,11 @@ async def _agent_names(apis: Apis) -> tuple[dict[str, str], dict[str, str]]:
     """Agents' names by agent id and by user id (empty when routing cannot say)."""
     agents, _ = await _optional(apis.get("routing", "/v1/agents"))
     by_agent = {str(a["id"]): str(a["name"]) for a in agents or [] if isinstance(a, dict)}
-    by_user = {str(a["user_id"]): str(a["name"]) for a in agents or []
-               if isinstance(a, dict) and a.get("user_id")}
+    by_user = {
+        str(a["user_id"]): str(a["name"])
+        for a in agents or []
+        if isinstance(a, dict) and a.get("user_id")
+    }
     return by_agent, by_user
 
 
@@ -102,20 +105,37 @@ async def my_work(request: Request, apis: SignedIn) -> Response:
     tickets: list[dict[str, Any]] = []
     if agent is not None:
         (found, offers_error), *pages = await asyncio.gather(
-            _optional(apis.get("routing", "/v1/offers", agent_id=agent["id"],
-                               status="pending")),
-            *(apis.get("intake", "/v1/tickets", assignee=agent["id"], status=status,
-                       sort="sla", limit=MY_WORK_LIMIT) for status in OPEN_STATUSES))
+            _optional(apis.get("routing", "/v1/offers", agent_id=agent["id"], status="pending")),
+            *(
+                apis.get(
+                    "intake",
+                    "/v1/tickets",
+                    assignee=agent["id"],
+                    status=status,
+                    sort="sla",
+                    limit=MY_WORK_LIMIT,
+                )
+                for status in OPEN_STATUSES
+            ),
+        )
         offers = [offer for offer in found or [] if isinstance(offer, dict)]
         tickets = by_next_deadline([ticket for page in pages for ticket in page["items"]])
-        subjects = await asyncio.gather(*(_subject(apis, str(offer["ticket_id"]))
-                                          for offer in offers))
+        subjects = await asyncio.gather(
+            *(_subject(apis, str(offer["ticket_id"])) for offer in offers)
+        )
         for offer, subject in zip(offers, subjects, strict=True):
             offer["subject"] = subject
-    rows = [{"ticket": ticket, "badge": ticket_badge(ticket.get("sla"), now)}
-            for ticket in tickets]
-    return render(request, "work.html", active="work", agent=agent, rows=rows,
-                  tickets=tickets, offers=offers, offers_error=offers_error)
+    rows = [{"ticket": ticket, "badge": ticket_badge(ticket.get("sla"), now)} for ticket in tickets]
+    return render(
+        request,
+        "work.html",
+        active="work",
+        agent=agent,
+        rows=rows,
+        tickets=tickets,
+        offers=offers,
+        offers_error=offers_error,
+    )
 
 
 @router.post("/offers/{offer_id}/accept")
@@ -154,49 +174,104 @@ async def tickets(request: Request, apis: SignedIn) -> Response:
     cursor = request.query_params.get("cursor", "")[:500]
     page, (names, _) = await asyncio.gather(
         apis.get("intake", "/v1/tickets", **filters.params(), cursor=cursor, limit=PAGE_SIZE),
-        _agent_names(apis))
-    rows = [{"ticket": ticket, "badge": ticket_badge(ticket.get("sla"), now),
-             "assignee": names.get(str(ticket.get("assignee")), ticket.get("assignee"))}
-            for ticket in page["items"]]
+        _agent_names(apis),
+    )
+    rows = [
+        {
+            "ticket": ticket,
+            "badge": ticket_badge(ticket.get("sla"), now),
+            "assignee": names.get(str(ticket.get("assignee")), ticket.get("assignee")),
+        }
+        for ticket in page["items"]
+    ]
     next_cursor = page.get("next_cursor")
-    return render(request, "tickets.html", active="tickets", rows=rows, filters=filters,
-                  statuses=STATUSES, priorities=PRIORITIES, sla_filters=SLA_FILTERS,
-                  next_url=filters.url(next_cursor) if next_cursor else None,
-                  first_url=filters.url() if cursor else None)
+    return render(
+        request,
+        "tickets.html",
+        active="tickets",
+        rows=rows,
+        filters=filters,
+        statuses=STATUSES,
+        priorities=PRIORITIES,
+        sla_filters=SLA_FILTERS,
+        next_url=filters.url(next_cursor) if next_cursor else None,
+        first_url=filters.url() if cursor else None,
+    )
 
 
-async def _ticket_page(request: Request, apis: Apis, ticket_id: str, *,
-                       status_code: int = 200, composer_error: str | None = None,
-                       properties_error: str | None = None, draft: str = "",
-                       kind: str = "reply") -> Response:
+async def _ticket_page(
+    request: Request,
+    apis: Apis,
+    ticket_id: str,
+    *,
+    status_code: int = 200,
+    composer_error: str | None = None,
+    properties_error: str | None = None,
+    draft: str = "",
+    kind: str = "reply",
+) -> Response:
     """The ticket page, optionally with an error beside one of its forms."""
     ticket_id = _checked(ticket_id)
     now = now_of(request)
-    ticket, messages, (sla, sla_error), (routing, routing_error), (names, people) = (
-        await asyncio.gather(
-            apis.get("intake", f"/v1/tickets/{ticket_id}"),
-            apis.get("intake", f"/v1/tickets/{ticket_id}/messages"),
-            _optional(apis.get("escalation", f"/v1/tickets/{ticket_id}/sla")),
-            _optional(apis.get("routing", f"/v1/tickets/{ticket_id}/routing")),
-            _agent_names(apis)))
-    clocks = [{"metric": metric, "name": metric_name(metric), "clock": clock,
-               "badge": metric_badge(clock, now), "history": clock_history(clock)}
-              for metric, clock in ((sla or {}).get("metrics") or {}).items()]
-    steps = [{"at": step.get("at"), "kind": step.get("kind"),
-              "summary": named(str(step.get("summary", "")), names),
-              "candidates": [{"name": names.get(str(c.get("agent_id")), c.get("agent_id")),
-                              "outcome": c.get("outcome")}
-                             for c in (step.get("detail") or {}).get("candidates") or []]}
-             for step in (routing or {}).get("history") or []]
+    (
+        ticket,
+        messages,
+        (sla, sla_error),
+        (routing, routing_error),
+        (names, people),
+    ) = await asyncio.gather(
+        apis.get("intake", f"/v1/tickets/{ticket_id}"),
+        apis.get("intake", f"/v1/tickets/{ticket_id}/messages"),
+        _optional(apis.get("escalation", f"/v1/tickets/{ticket_id}/sla")),
+        _optional(apis.get("routing", f"/v1/tickets/{ticket_id}/routing")),
+        _agent_names(apis),
+    )
+    clocks = [
+        {
+            "metric": metric,
+            "name": metric_name(metric),
+            "clock": clock,
+            "badge": metric_badge(clock, now),
+            "history": clock_history(clock),
+        }
+        for metric, clock in ((sla or {}).get("metrics") or {}).items()
+    ]
+    steps = [
+        {
+            "at": step.get("at"),
+            "kind": step.get("kind"),
+            "summary": named(str(step.get("summary", "")), names),
+            "candidates": [
+                {
+                    "name": names.get(str(c.get("agent_id")), c.get("agent_id")),
+                    "outcome": c.get("outcome"),
+                }
+                for c in (step.get("detail") or {}).get("candidates") or []
+            ],
+        }
+        for step in (routing or {}).get("history") or []
+    ]
     return render(
-        request, "ticket.html", status_code=status_code, active="tickets", ticket=ticket,
+        request,
+        "ticket.html",
+        status_code=status_code,
+        active="tickets",
+        ticket=ticket,
         badge=ticket_badge(ticket.get("sla"), now),
         entries=conversation(ticket, messages, people),
         assignee=names.get(str(ticket.get("assignee")), ticket.get("assignee")),
-        clocks=clocks, sla_error=sla_error, routing=routing, steps=steps,
-        routing_error=routing_error, statuses=STATUSES, priorities=PRIORITIES,
-        composer_error=composer_error, properties_error=properties_error, draft=draft,
-        kind=kind)
+        clocks=clocks,
+        sla_error=sla_error,
+        routing=routing,
+        steps=steps,
+        routing_error=routing_error,
+        statuses=STATUSES,
+        priorities=PRIORITIES,
+        composer_error=composer_error,
+        properties_error=properties_error,
+        draft=draft,
+        kind=kind,
+    )
 
 
 @router.get("/tickets/{ticket_id}")
@@ -215,9 +290,13 @@ async def _attachments(files: list[UploadFile]) -> list[dict[str, str]]:
         data = await file.read(MAX_ATTACHMENT_BYTES + 1)
         if len(data) > MAX_ATTACHMENT_BYTES:
             raise ValueError(f"{file.filename} is larger than 10 MB.")
-        encoded.append({"filename": str(file.filename).replace("/", "_").replace("\\", "_"),
-                        "content_type": file.content_type or "application/octet-stream",
-                        "content_base64": base64.b64encode(data).decode("ascii")})
+        encoded.append(
+            {
+                "filename": str(file.filename).replace("/", "_").replace("\\", "_"),
+                "content_type": file.content_type or "application/octet-stream",
+                "content_base64": base64.b64encode(data).decode("ascii"),
+            }
+        )
     return encoded
 
 
@@ -242,15 +321,19 @@ async def send_message(request: Request, ticket_id: str, apis: SignedIn) -> Resp
             error = str(refused)
     if error is None:
         try:
-            await apis.post("intake", f"/v1/tickets/{ticket_id}/messages", {
-                "body": body, "public": kind == "reply", "attachments": attachments})
+            await apis.post(
+                "intake",
+                f"/v1/tickets/{ticket_id}/messages",
+                {"body": body, "public": kind == "reply", "attachments": attachments},
+            )
         except ApiError as refused:
             if refused.status in (403, 404):
                 raise
             error = refused.message
     if error is not None:
-        return await _ticket_page(request, apis, ticket_id, status_code=422,
-                                  composer_error=error, draft=body, kind=kind)
+        return await _ticket_page(
+            request, apis, ticket_id, status_code=422, composer_error=error, draft=body, kind=kind
+        )
     _flash(request, "Reply sent" if kind == "reply" else "Internal note added")
     return _back(f"/tickets/{ticket_id}")
 
@@ -273,20 +356,29 @@ async def update_properties(request: Request, ticket_id: str, apis: SignedIn) ->
     except ApiError as refused:
         if refused.status in (403, 404):
             raise
-        return await _ticket_page(request, apis, ticket_id, status_code=422,
-                                  properties_error=refused.message)
+        return await _ticket_page(
+            request, apis, ticket_id, status_code=422, properties_error=refused.message
+        )
     _flash(request, "Ticket updated")
     return _back(f"/tickets/{ticket_id}")
 
 
 @router.get("/tickets/{ticket_id}/messages/{message_id}/attachments/{attachment_id}")
-async def attachment(ticket_id: str, message_id: str, attachment_id: str,
-                     apis: SignedIn) -> Response:
+async def attachment(
+    ticket_id: str, message_id: str, attachment_id: str, apis: SignedIn
+) -> Response:
     """An attachment's bytes, downloaded (never shown inline: it is someone else's file)."""
-    path = (f"/v1/tickets/{_checked(ticket_id)}/messages/{_checked(message_id)}"
-            f"/attachments/{_checked(attachment_id)}")
+    path = (
+        f"/v1/tickets/{_checked(ticket_id)}/messages/{_checked(message_id)}"
+        f"/attachments/{_checked(attachment_id)}"
+    )
     answer = await apis.request("GET", "intake", path)
-    headers = {"Content-Disposition": answer.headers.get("content-disposition", "attachment"),
-               "X-Content-Type-Options": "nosniff"}
-    return Response(answer.content, media_type=answer.headers.get(
-        "content-type", "application/octet-stream"), headers=headers)
+    headers = {
+        "Content-Disposition": answer.headers.get("content-disposition", "attachment"),
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(
+        answer.content,
+        media_type=answer.headers.get("content-type", "application/octet-stream"),
+        headers=headers,
+    )

@@ -12,8 +12,12 @@ from helpline_workspace.web import parse_instant
 
 AT_RISK = timedelta(hours=1)
 """A running clock due within this long is at risk (as intake's ``sla=at_risk``)."""
-METRIC_NAMES = {"first_response": "First response", "next_response": "Next response",
-                "periodic_update": "Periodic update", "resolution": "Resolution"}
+METRIC_NAMES = {
+    "first_response": "First response",
+    "next_response": "Next response",
+    "periodic_update": "Periodic update",
+    "resolution": "Resolution",
+}
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
 OPEN_STATUSES = ("new", "open", "pending", "on_hold")
 PRIORITIES = ("urgent", "high", "normal", "low")
@@ -79,8 +83,11 @@ def ticket_badge(sla: Mapping[str, Mapping[str, Any]] | None, now: datetime) -> 
     for metric, badge in badges.items():
         if badge.css == "breached":
             return Badge("breached", f"{badge.text}: {metric_name(metric).lower()}")
-    running = [(parse_instant(clocks[metric].get("deadline")), metric)
-               for metric, badge in badges.items() if badge.css in ("running", "at-risk")]
+    running = [
+        (parse_instant(clocks[metric].get("deadline")), metric)
+        for metric, badge in badges.items()
+        if badge.css in ("running", "at-risk")
+    ]
     dated = sorted((deadline, metric) for deadline, metric in running if deadline is not None)
     if dated:
         metric = dated[0][1]
@@ -95,18 +102,25 @@ def next_deadline(ticket: Mapping[str, Any]) -> datetime | None:
     """The ticket's next deadline: intake's ``next_deadline`` or a clock still counting
     (running, or breached and not yet met: the most urgent of all)."""
     deadlines = [parse_instant(ticket.get("next_deadline"))] + [
-        parse_instant(clock.get("deadline")) for clock in (ticket.get("sla") or {}).values()
-        if clock.get("state") in ("running", "breached")]
+        parse_instant(clock.get("deadline"))
+        for clock in (ticket.get("sla") or {}).values()
+        if clock.get("state") in ("running", "breached")
+    ]
     dated = [deadline for deadline in deadlines if deadline is not None]
     return min(dated) if dated else None
 
 
 def by_next_deadline(tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Tickets with the soonest deadline first; those without one last, oldest first."""
+
     def key(ticket: dict[str, Any]) -> tuple[int, str, str]:
         deadline = next_deadline(ticket)
-        return (deadline is None, deadline.isoformat() if deadline else "",
-                str(ticket.get("created_at", "")))
+        return (
+            deadline is None,
+            deadline.isoformat() if deadline else "",
+            str(ticket.get("created_at", "")),
+        )
+
     return sorted(tickets, key=key)
 
 
@@ -125,20 +139,32 @@ class TicketFilters:
     @classmethod
     def of(cls, query: Mapping[str, str]) -> "TicketFilters":
         """The filters of a query string."""
+
         def pick(name: str, allowed: tuple[str, ...], default: str = "") -> str:
             value = query.get(name, "")
             return value if value in allowed else default
-        return cls(q=" ".join(query.get("q", "").split())[:MAX_QUERY],
-                   status=pick("status", STATUSES), priority=pick("priority", PRIORITIES),
-                   team=query.get("team", "").strip()[:MAX_TEAM],
-                   unassigned=query.get("unassigned") in ("true", "on", "1"),
-                   sla=pick("sla", SLA_FILTERS), sort=pick("sort", SORTS, "created"))
+
+        return cls(
+            q=" ".join(query.get("q", "").split())[:MAX_QUERY],
+            status=pick("status", STATUSES),
+            priority=pick("priority", PRIORITIES),
+            team=query.get("team", "").strip()[:MAX_TEAM],
+            unassigned=query.get("unassigned") in ("true", "on", "1"),
+            sla=pick("sla", SLA_FILTERS),
+            sort=pick("sort", SORTS, "created"),
+        )
 
     def params(self) -> dict[str, str]:
         """The query of intake's ``GET /v1/tickets`` (and of this page's shareable URL)."""
-        values = {"q": self.q, "status": self.status, "priority": self.priority,
-                  "team": self.team, "unassigned": "true" if self.unassigned else "",
-                  "sla": self.sla, "sort": self.sort if self.sort != "created" else ""}
+        values = {
+            "q": self.q,
+            "status": self.status,
+            "priority": self.priority,
+            "team": self.team,
+            "unassigned": "true" if self.unassigned else "",
+            "sla": self.sla,
+            "sort": self.sort if self.sort != "created" else "",
+        }
         return {name: value for name, value in values.items() if value}
 
     def url(self, cursor: str | None = None) -> str:
@@ -177,8 +203,9 @@ class Entry:
     attachments: list[dict[str, Any]]
 
 
-def conversation(ticket: Mapping[str, Any], messages: list[dict[str, Any]],
-                 people: Mapping[str, str]) -> list[Entry]:
+def conversation(
+    ticket: Mapping[str, Any], messages: list[dict[str, Any]], people: Mapping[str, str]
+) -> list[Entry]:
     """The customer's request and every message, oldest first, each labelled in words.
 
     ``people`` names user ids. An email ticket's first message is its description already;
@@ -188,10 +215,22 @@ def conversation(ticket: Mapping[str, Any], messages: list[dict[str, Any]],
     customer = str(requester.get("name") or requester.get("email") or "Customer")
     entries: list[Entry] = []
     first = messages[0] if messages else None
-    if not (first and first.get("author_role") == "requester"
-            and first.get("body") == ticket.get("description")):
-        entries.append(Entry("request", customer, "customer", "Customer's message",
-                             str(ticket.get("description", "")), ticket.get("created_at"), []))
+    if not (
+        first
+        and first.get("author_role") == "requester"
+        and first.get("body") == ticket.get("description")
+    ):
+        entries.append(
+            Entry(
+                "request",
+                customer,
+                "customer",
+                "Customer's message",
+                str(ticket.get("description", "")),
+                ticket.get("created_at"),
+                [],
+            )
+        )
     for message in messages:
         role, public = message.get("author_role"), bool(message.get("public"))
         if role == "requester":
@@ -210,9 +249,17 @@ def conversation(ticket: Mapping[str, Any], messages: list[dict[str, Any]],
             kind, label = "system", "Sent by Helpline"
         if message.get("auto_reply"):
             label += " (automatic reply)"
-        entries.append(Entry(str(message.get("id")), author, kind, label,
-                             str(message.get("body", "")), message.get("created_at"),
-                             list(message.get("attachments") or [])))
+        entries.append(
+            Entry(
+                str(message.get("id")),
+                author,
+                kind,
+                label,
+                str(message.get("body", "")),
+                message.get("created_at"),
+                list(message.get("attachments") or []),
+            )
+        )
     return entries
 
 
@@ -223,9 +270,13 @@ def clock_history(clock: Mapping[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(item, Mapping):
             continue
         detail = item.get("detail", item.get("reason", ""))
-        rows.append({"at": item.get("at"), "event": str(item.get("event") or item.get("what")
-                                                        or ""),
-                     "detail": detail if isinstance(detail, str) else _plain(detail)})
+        rows.append(
+            {
+                "at": item.get("at"),
+                "event": str(item.get("event") or item.get("what") or ""),
+                "detail": detail if isinstance(detail, str) else _plain(detail),
+            }
+        )
     return rows
 
 

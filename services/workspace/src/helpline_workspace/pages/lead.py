@@ -38,8 +38,11 @@ def human_duration(seconds: Any) -> str:
     minutes = (whole + 30) // 60
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
-    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "",
-             f"{minutes} min" if minutes and not days else ""]
+    parts = [
+        f"{days} d" if days else "",
+        f"{hours} h" if hours else "",
+        f"{minutes} min" if minutes and not days else "",
+    ]
     return " ".join(part for part in parts if part) or "0 min"
 
 
@@ -65,12 +68,12 @@ def raw(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-TEMPLATES.env.filters.update(human_duration=human_duration, percent=percent, count=count,
-                             raw=raw)
+TEMPLATES.env.filters.update(human_duration=human_duration, percent=percent, count=count, raw=raw)
 
 
-async def _report(apis: Apis, service: str, path: str, **params: Any
-                  ) -> tuple[dict[str, Any], str | None]:
+async def _report(
+    apis: Apis, service: str, path: str, **params: Any
+) -> tuple[dict[str, Any], str | None]:
     """A report, or an empty one and why it is missing: one report down leaves the others."""
     try:
         report: dict[str, Any] = await apis.get(service, path, **params)
@@ -81,23 +84,36 @@ async def _report(apis: Apis, service: str, path: str, **params: Any
     return report, None
 
 
-async def _dashboard(request: Request, apis: Apis, status_code: int = 200,
-                     **context: Any) -> Response:
+async def _dashboard(
+    request: Request, apis: Apis, status_code: int = 200, **context: Any
+) -> Response:
     (backlog, backlog_error), *sla, (agents, agents_error) = await asyncio.gather(
         _report(apis, "intake", "/v1/reports/backlog"),
         *(_report(apis, "escalation", "/v1/reports/sla", days=days) for days in WINDOWS),
-        _report(apis, "routing", "/v1/reports/agents"))
-    people = sorted(agents.get("agents", []),
-                    key=lambda agent: (str(agent.get("name") or ""), str(agent["agent_id"])))
-    return render(request, "dashboard.html", status_code=status_code, active="dashboard",
-                  backlog=backlog, backlog_error=backlog_error,
-                  sla=dict(zip(WINDOWS, (report for report, _ in sla), strict=True)),
-                  sla_errors=dict(zip(WINDOWS, (error for _, error in sla), strict=True)),
-                  agents=people, agents_error=agents_error,
-                  by_presence=agents.get("by_presence", {}),
-                  priorities=PRIORITIES, metrics=METRICS, windows=WINDOWS,
-                  presences=PRESENCES, **{"ticket_id": "", "agent_id": "",
-                                          "assign_error": None, **context})
+        _report(apis, "routing", "/v1/reports/agents"),
+    )
+    people = sorted(
+        agents.get("agents", []),
+        key=lambda agent: (str(agent.get("name") or ""), str(agent["agent_id"])),
+    )
+    return render(
+        request,
+        "dashboard.html",
+        status_code=status_code,
+        active="dashboard",
+        backlog=backlog,
+        backlog_error=backlog_error,
+        sla=dict(zip(WINDOWS, (report for report, _ in sla), strict=True)),
+        sla_errors=dict(zip(WINDOWS, (error for _, error in sla), strict=True)),
+        agents=people,
+        agents_error=agents_error,
+        by_presence=agents.get("by_presence", {}),
+        priorities=PRIORITIES,
+        metrics=METRICS,
+        windows=WINDOWS,
+        presences=PRESENCES,
+        **{"ticket_id": "", "agent_id": "", "assign_error": None, **context},
+    )
 
 
 @router.get("/dashboard")
@@ -107,8 +123,13 @@ async def dashboard(request: Request, apis: Lead) -> Response:
 
 
 @router.post("/dashboard/assign")
-async def reassign(request: Request, apis: Lead, ticket_id: str = Form(""),
-                   agent_id: str = Form(""), exceed_capacity: str = Form("")) -> Response:
+async def reassign(
+    request: Request,
+    apis: Lead,
+    ticket_id: str = Form(""),
+    agent_id: str = Form(""),
+    exceed_capacity: str = Form(""),
+) -> Response:
     """Assign a ticket to an agent (routing); the outcome is said on the dashboard."""
     ticket_id, agent_id = ticket_id.strip(), agent_id.strip()
     problem, status = None, 422
@@ -118,9 +139,11 @@ async def reassign(request: Request, apis: Lead, ticket_id: str = Form(""),
         problem = "Agent: choose the agent to assign the ticket to."
     if problem is None:
         try:
-            routed = await apis.put("routing", f"/v1/tickets/{quote(ticket_id, safe='')}"
-                                    "/assignment", {"agent_id": agent_id,
-                                                    "exceed_capacity": bool(exceed_capacity)})
+            routed = await apis.put(
+                "routing",
+                f"/v1/tickets/{quote(ticket_id, safe='')}/assignment",
+                {"agent_id": agent_id, "exceed_capacity": bool(exceed_capacity)},
+            )
         except ApiError as error:
             problem = f"The ticket was not reassigned: {error.message}"
             status = error.status if error.status in (400, 403, 404, 409, 422) else 502
@@ -128,12 +151,24 @@ async def reassign(request: Request, apis: Lead, ticket_id: str = Form(""),
             name = await _agent_name(apis, str((routed or {}).get("agent_id") or agent_id))
             session_of(request).flash.append(f"Ticket {ticket_id} is now assigned to {name}.")
             return RedirectResponse("/dashboard", status_code=303)
-    return await _dashboard(request, apis, status_code=status, ticket_id=ticket_id,
-                            agent_id=agent_id, assign_error=problem)
+    return await _dashboard(
+        request,
+        apis,
+        status_code=status,
+        ticket_id=ticket_id,
+        agent_id=agent_id,
+        assign_error=problem,
+    )
 
 
 async def _agent_name(apis: Apis, agent_id: str) -> str:
     """The agent's name from the agents report (the id when it is not there)."""
     report, _ = await _report(apis, "routing", "/v1/reports/agents")
-    return next((str(agent["name"]) for agent in report.get("agents", [])
-                 if agent.get("agent_id") == agent_id), agent_id)
+    return next(
+        (
+            str(agent["name"])
+            for agent in report.get("agents", [])
+            if agent.get("agent_id") == agent_id
+        ),
+        agent_id,
+    )

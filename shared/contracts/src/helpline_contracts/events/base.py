@@ -6,9 +6,19 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "Actor", "ActorType", "AuthorRole", "Channel", "EmailAddress", "Event", "NotificationChannel",
+    "Actor",
+    "ActorType",
+    "AuthorRole",
+    "Channel",
+    "EmailAddress",
+    "Event",
+    "NotificationChannel",
     "Priority",
-    "Requester", "SlaMetric", "TicketStatus", "TicketType", "registry",
+    "Requester",
+    "SlaMetric",
+    "TicketStatus",
+    "TicketType",
+    "registry",
 ]
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -19,9 +29,7 @@ AuthorRole = Literal["requester", "agent", "system"]
 SlaMetric = Literal["first_response", "next_response", "periodic_update", "resolution"]
 NotificationChannel = Literal["email", "webhook"]
 ActorType = Literal["user", "integration", "service", "customer", "system"]
-EmailAddress = Annotated[
-    str, Field(min_length=3, max_length=320, pattern=r"^[^@\s<>]+@[^@\s<>]+$")
-]
+EmailAddress = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s<>]+@[^@\s<>]+$")]
 """An addr-spec (RFC 5322), checked loosely: reserved domains such as ``.test`` are allowed."""
 
 EXAMPLE_TICKET_ID = "5f0c6a52-1d7e-4f8a-9c1b-2e6d4b3a7f10"
@@ -36,11 +44,14 @@ class Actor(BaseModel):
     type: ActorType = Field(
         examples=["user"],
         description="A person (`user`), an API key (`integration`), a Helpline service, a "
-                    "customer writing in, or Helpline itself (`system`).")
+        "customer writing in, or Helpline itself (`system`).",
+    )
     id: str | None = Field(
-        default=None, max_length=320, examples=["6b1f0c2e9a8d4e55b0c4c1d2e3f4a5b6"],
-        description="The user id, API key id, service name or customer address; none for "
-                    "`system`.")
+        default=None,
+        max_length=320,
+        examples=["6b1f0c2e9a8d4e55b0c4c1d2e3f4a5b6"],
+        description="The user id, API key id, service name or customer address; none for `system`.",
+    )
 
 
 class Event(BaseModel):
@@ -52,18 +63,27 @@ class Event(BaseModel):
     topic: ClassVar[str]
 
     tenant_id: str = Field(
-        min_length=1, max_length=64, examples=["acme"],
-        description="The tenant (customer organisation of Helpline) the event belongs to.")
+        min_length=1,
+        max_length=64,
+        examples=["acme"],
+        description="The tenant (customer organisation of Helpline) the event belongs to.",
+    )
     ticket_id: str = Field(
-        min_length=1, max_length=64, examples=[EXAMPLE_TICKET_ID],
-        description="The ticket the event is about; also the Kafka record key and `ce_subject`.")
+        min_length=1,
+        max_length=64,
+        examples=[EXAMPLE_TICKET_ID],
+        description="The ticket the event is about; also the Kafka record key and `ce_subject`.",
+    )
     occurred_at: datetime = Field(
         examples=["2026-03-02T09:15:00Z"],
-        description="When it happened (RFC 3339, UTC), which may precede publication.")
+        description="When it happened (RFC 3339, UTC), which may precede publication.",
+    )
     actor: Actor | None = Field(
-        default=None, examples=[{"type": "user", "id": "6b1f0c2e9a8d4e55b0c4c1d2e3f4a5b6"}],
+        default=None,
+        examples=[{"type": "user", "id": "6b1f0c2e9a8d4e55b0c4c1d2e3f4a5b6"}],
         description="Who caused it, when a person, integration or service did (absent on "
-                    "events from before attribution, and on most automatic ones).")
+        "events from before attribution, and on most automatic ones).",
+    )
 
 
 class Requester(BaseModel):
@@ -72,10 +92,13 @@ class Requester(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     email: EmailAddress = Field(
-        examples=["cy@example.org"], description="The customer's email address; replies go there.")
+        examples=["cy@example.org"], description="The customer's email address; replies go there."
+    )
     name: str | None = Field(
-        default=None, examples=["Cy Customer"],
-        description="The customer's display name, when known.")
+        default=None,
+        examples=["Cy Customer"],
+        description="The customer's display name, when known.",
+    )
 
 
 def registry() -> dict[str, type[Event]]:

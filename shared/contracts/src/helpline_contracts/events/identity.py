@@ -16,8 +16,17 @@ from helpline_contracts import topics
 from helpline_contracts.events.base import EmailAddress, Event
 
 __all__ = [
-    "ApiKeyCreated", "ApiKeyRevoked", "AuditRecorded", "IdentityEvent", "Role", "TeamChanged",
-    "TenantCreated", "TenantDeleted", "TenantSuspended", "UserCreated", "UserDeactivated",
+    "ApiKeyCreated",
+    "ApiKeyRevoked",
+    "AuditRecorded",
+    "IdentityEvent",
+    "Role",
+    "TeamChanged",
+    "TenantCreated",
+    "TenantDeleted",
+    "TenantSuspended",
+    "UserCreated",
+    "UserDeactivated",
     "UserUpdated",
 ]
 
@@ -36,8 +45,11 @@ class IdentityEvent(Event):
     topic: ClassVar[str] = topics.IDENTITY
 
     ticket_id: str = Field(
-        default="", max_length=64, examples=["acme"],
-        description="The record key: the tenant id (identity events are about no ticket).")
+        default="",
+        max_length=64,
+        examples=["acme"],
+        description="The record key: the tenant id (identity events are about no ticket).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -86,8 +98,10 @@ class UserCreated(IdentityEvent):
 
     user_id: str = Field(examples=[EXAMPLE_USER_ID], description=USER_ID)
     name: str = Field(examples=["Ada Agent"], description="The person's display name.")
-    email: EmailAddress = Field(examples=["ada@acme.example"],
-                                description="The person's email address (their sign-in name).")
+    email: EmailAddress = Field(
+        examples=["ada@acme.example"],
+        description="The person's email address (their sign-in name).",
+    )
     role: Role = Field(examples=["agent"], description=ROLE)
     teams: tuple[str, ...] = Field(default=(), examples=[["billing"]], description=TEAMS)
 
@@ -102,13 +116,15 @@ class UserUpdated(IdentityEvent):
 
     user_id: str = Field(examples=[EXAMPLE_USER_ID], description=USER_ID)
     name: str = Field(examples=["Ada Agent"], description="The person's display name.")
-    email: EmailAddress = Field(examples=["ada@acme.example"],
-                                description="The person's email address (their sign-in name).")
+    email: EmailAddress = Field(
+        examples=["ada@acme.example"],
+        description="The person's email address (their sign-in name).",
+    )
     role: Role = Field(examples=["lead"], description=ROLE)
-    teams: tuple[str, ...] = Field(default=(), examples=[["billing", "german"]],
-                                   description=TEAMS)
-    active: bool = Field(default=True, examples=[True],
-                         description="False once the account is deactivated.")
+    teams: tuple[str, ...] = Field(default=(), examples=[["billing", "german"]], description=TEAMS)
+    active: bool = Field(
+        default=True, examples=[True], description="False once the account is deactivated."
+    )
 
 
 class UserDeactivated(IdentityEvent):
@@ -132,8 +148,9 @@ class TeamChanged(IdentityEvent):
 
     team_id: str = Field(examples=["billing"], description="The team's id in the tenant.")
     name: str = Field(examples=["Billing"], description="The team's display name.")
-    deleted: bool = Field(default=False, examples=[False],
-                          description="True when the team was deleted.")
+    deleted: bool = Field(
+        default=False, examples=[False], description="True when the team was deleted."
+    )
 
 
 class ApiKeyCreated(IdentityEvent):
@@ -145,14 +162,23 @@ class ApiKeyCreated(IdentityEvent):
     event_type: ClassVar[str] = "helpline.identity.api_key.created.v1"
 
     key_id: str = Field(examples=[EXAMPLE_KEY_ID], description="The key's id.")
-    prefix: str = Field(examples=["hlk_3f2b8c1e"],
-                        description="The key's public prefix, to recognise it in lists and logs.")
-    scopes: tuple[str, ...] = Field(examples=[["tickets:read", "tickets:write"]],
-                                    description="What the key may do.")
-    user_id: str | None = Field(default=None, examples=[EXAMPLE_USER_ID],
-                                description="The user the key acts for; none for a tenant key.")
-    expires_at: datetime | None = Field(default=None, examples=["2027-01-01T00:00:00Z"],
-                                        description="When the key stops working; none: never.")
+    prefix: str = Field(
+        examples=["hlk_3f2b8c1e"],
+        description="The key's public prefix, to recognise it in lists and logs.",
+    )
+    scopes: tuple[str, ...] = Field(
+        examples=[["tickets:read", "tickets:write"]], description="What the key may do."
+    )
+    user_id: str | None = Field(
+        default=None,
+        examples=[EXAMPLE_USER_ID],
+        description="The user the key acts for; none for a tenant key.",
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        examples=["2027-01-01T00:00:00Z"],
+        description="When the key stops working; none: never.",
+    )
 
 
 class ApiKeyRevoked(IdentityEvent):
@@ -179,16 +205,27 @@ class AuditRecorded(IdentityEvent):
     service: str = Field(examples=["intake"], description="The service that recorded it.")
     # The audit log's actor string predates the optional ``Actor`` of every event; changing its
     # type would break the published schema, so this event keeps it.
-    actor: str = Field(examples=[f"user:{EXAMPLE_USER_ID}"],  # type: ignore[assignment]
-                       description="Who acted: a user, an API key or a service.")
+    actor: str = Field(
+        examples=[f"user:{EXAMPLE_USER_ID}"],  # type: ignore[assignment]
+        description="Who acted: a user, an API key or a service.",
+    )
     action: str = Field(examples=["ticket.create"], description="What was done or attempted.")
-    target: str | None = Field(default=None, examples=["ticket:T-1042"],
-                               description="What it was done to, if anything.")
+    target: str | None = Field(
+        default=None, examples=["ticket:T-1042"], description="What it was done to, if anything."
+    )
     outcome: Literal["ok", "denied", "failed"] = Field(
-        default="ok", examples=["denied"], description="`ok`, `denied` or `failed`.")
-    request_id: str | None = Field(default=None, examples=["0f8e7d6c5b4a"],
-                                   description="The request id of the HTTP call, if any.")
-    source: str | None = Field(default=None, examples=["203.0.113.7"],
-                               description="Where the request came from, if known.")
-    detail: dict[str, str] = Field(default_factory=dict, examples=[{"scope": "tickets:write"}],
-                                   description="Further facts, as short strings.")
+        default="ok", examples=["denied"], description="`ok`, `denied` or `failed`."
+    )
+    request_id: str | None = Field(
+        default=None,
+        examples=["0f8e7d6c5b4a"],
+        description="The request id of the HTTP call, if any.",
+    )
+    source: str | None = Field(
+        default=None, examples=["203.0.113.7"], description="Where the request came from, if known."
+    )
+    detail: dict[str, str] = Field(
+        default_factory=dict,
+        examples=[{"scope": "tickets:write"}],
+        description="Further facts, as short strings.",
+    )

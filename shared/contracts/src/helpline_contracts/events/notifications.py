@@ -12,8 +12,9 @@ from helpline_contracts.events.base import (
 
 __all__ = ["NotificationDelivered", "NotificationFailed", "NotificationSuppressed"]
 
-NOTIFICATION_ID = ("The notification (one message to one recipient or endpoint), stable across "
-                   "attempts.")
+NOTIFICATION_ID = (
+    "The notification (one message to one recipient or endpoint), stable across attempts."
+)
 EXAMPLE_NOTIFICATION_ID = "4c2e8a6f-3b1d-5e7a-9f0c-1d2b3a4e5f60"
 NOTIFICATION_CHANNEL = "How it is delivered: `email` or `webhook`."
 TRIGGER_EVENT_ID = "The `ce_id` of the event that caused the notification."
@@ -35,12 +36,15 @@ class NotificationDelivered(Event):
     notification_id: str = Field(examples=[EXAMPLE_NOTIFICATION_ID], description=NOTIFICATION_ID)
     channel: NotificationChannel = Field(examples=["webhook"], description=NOTIFICATION_CHANNEL)
     trigger_event_id: str = Field(examples=[EXAMPLE_TRIGGER_EVENT_ID], description=TRIGGER_EVENT_ID)
-    trigger_event_type: str = Field(examples=["helpline.ticket.assigned.v1"],
-                                    description=TRIGGER_EVENT_TYPE)
+    trigger_event_type: str = Field(
+        examples=["helpline.ticket.assigned.v1"], description=TRIGGER_EVENT_TYPE
+    )
     attempt: int = Field(ge=1, examples=[1], description=ATTEMPT)
     outbound_message_id: str | None = Field(
-        default=None, examples=["<helpline-3f2a@acme.example>"],
-        description="For email: the Message-ID we sent, so intake can thread replies to it.")
+        default=None,
+        examples=["<helpline-3f2a@acme.example>"],
+        description="For email: the Message-ID we sent, so intake can thread replies to it.",
+    )
 
 
 class NotificationFailed(Event):
@@ -55,12 +59,12 @@ class NotificationFailed(Event):
     notification_id: str = Field(examples=[EXAMPLE_NOTIFICATION_ID], description=NOTIFICATION_ID)
     channel: NotificationChannel = Field(examples=["webhook"], description=NOTIFICATION_CHANNEL)
     trigger_event_id: str = Field(examples=[EXAMPLE_TRIGGER_EVENT_ID], description=TRIGGER_EVENT_ID)
-    trigger_event_type: str = Field(examples=["helpline.ticket.assigned.v1"],
-                                    description=TRIGGER_EVENT_TYPE)
+    trigger_event_type: str = Field(
+        examples=["helpline.ticket.assigned.v1"], description=TRIGGER_EVENT_TYPE
+    )
     attempt: int = Field(ge=1, examples=[2], description=ATTEMPT)
     error: str = Field(examples=["HTTP 503"], description="What went wrong, briefly.")
-    will_retry: bool = Field(examples=[True],
-                             description="True when another attempt is scheduled.")
+    will_retry: bool = Field(examples=[True], description="True when another attempt is scheduled.")
 
 
 class NotificationSuppressed(Event):
@@ -76,10 +80,18 @@ class NotificationSuppressed(Event):
     notification_id: str = Field(examples=[EXAMPLE_NOTIFICATION_ID], description=NOTIFICATION_ID)
     channel: NotificationChannel = Field(examples=["email"], description=NOTIFICATION_CHANNEL)
     trigger_event_id: str = Field(examples=[EXAMPLE_TRIGGER_EVENT_ID], description=TRIGGER_EVENT_ID)
-    trigger_event_type: str = Field(examples=["helpline.ticket.created.v1"],
-                                    description=TRIGGER_EVENT_TYPE)
+    trigger_event_type: str = Field(
+        examples=["helpline.ticket.created.v1"], description=TRIGGER_EVENT_TYPE
+    )
     reason: Literal[
-        "suppressed_address", "loop_cap", "no_template", "disabled_endpoint", "no_recipient",
+        "suppressed_address",
+        "loop_cap",
+        "no_template",
+        "disabled_endpoint",
+        "no_recipient",
     ] = Field(examples=["suppressed_address"], description="Why it was not sent.")
-    detail: str | None = Field(default=None, examples=["cy@example.org bounced 5.1.1"],
-                               description="More about the reason, for people.")
+    detail: str | None = Field(
+        default=None,
+        examples=["cy@example.org bounced 5.1.1"],
+        description="More about the reason, for people.",
+    )

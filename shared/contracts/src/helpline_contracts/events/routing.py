@@ -18,9 +18,18 @@ from helpline_contracts.events.base import (
 )
 
 __all__ = [
-    "AgentPresence", "AgentPresenceChanged", "CandidateOutcome", "OfferDeclined", "OfferExpired",
-    "PresenceReason", "RoutingExplanation", "TicketAssigned", "TicketClassified", "TicketOffered",
-    "TicketQueued", "TicketRoutingRelaxed",
+    "AgentPresence",
+    "AgentPresenceChanged",
+    "CandidateOutcome",
+    "OfferDeclined",
+    "OfferExpired",
+    "PresenceReason",
+    "RoutingExplanation",
+    "TicketAssigned",
+    "TicketClassified",
+    "TicketOffered",
+    "TicketQueued",
+    "TicketRoutingRelaxed",
 ]
 
 AgentPresence = Literal["available", "busy", "away", "offline"]
@@ -37,9 +46,14 @@ EXAMPLE_CANDIDATES = [
     {"agent_id": "agent-9", "outcome": "ineligible: presence is away"},
 ]
 EXAMPLE_EXPLANATION = {
-    "rule_id": "billing-de", "rule_version": 3, "required_skills": {"billing": 2, "german": 1},
-    "relaxed_skills": [], "teams": ["billing"], "preferred_agents": [],
-    "candidates": EXAMPLE_CANDIDATES, "excluded": {"presence is away": 1},
+    "rule_id": "billing-de",
+    "rule_version": 3,
+    "required_skills": {"billing": 2, "german": 1},
+    "relaxed_skills": [],
+    "teams": ["billing"],
+    "preferred_agents": [],
+    "candidates": EXAMPLE_CANDIDATES,
+    "excluded": {"presence is away": 1},
     "winner_reason": "won: higher skill score 5 > 3",
 }
 
@@ -52,7 +66,8 @@ class CandidateOutcome(BaseModel):
     agent_id: str = Field(examples=["agent-7"], description=AGENT_ID)
     outcome: str = Field(
         examples=["lost: higher load 0.80 > 0.20 on email"],
-        description="`won`, `lost: <why>` or `ineligible: <why>`.")
+        description="`won`, `lost: <why>` or `ineligible: <why>`.",
+    )
 
 
 class RoutingExplanation(BaseModel):
@@ -60,32 +75,49 @@ class RoutingExplanation(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    rule_id: str = Field(examples=["billing-de"],
-                         description="The tenant's routing rule that classified the ticket.")
-    rule_version: int = Field(ge=0, examples=[3],
-                              description="The version of the tenant's rules (0: built-in).")
+    rule_id: str = Field(
+        examples=["billing-de"], description="The tenant's routing rule that classified the ticket."
+    )
+    rule_version: int = Field(
+        ge=0, examples=[3], description="The version of the tenant's rules (0: built-in)."
+    )
     required_skills: dict[str, int] = Field(
-        default_factory=dict, examples=[{"billing": 2, "german": 1}],
+        default_factory=dict,
+        examples=[{"billing": 2, "german": 1}],
         description="Every skill the decision required, with its minimum level (optional ones "
-                    "still in force).")
+        "still in force).",
+    )
     relaxed_skills: tuple[str, ...] = Field(
-        default=(), examples=[["german"]],
-        description="Optional skills dropped because the ticket waited too long.")
-    teams: tuple[str, ...] = Field(default=(), examples=[["billing"]],
-                                   description="The teams the agent had to belong to (any).")
+        default=(),
+        examples=[["german"]],
+        description="Optional skills dropped because the ticket waited too long.",
+    )
+    teams: tuple[str, ...] = Field(
+        default=(),
+        examples=[["billing"]],
+        description="The teams the agent had to belong to (any).",
+    )
     preferred_agents: tuple[str, ...] = Field(
-        default=(), examples=[["agent-7"]],
-        description="Agents preferred by affinity: the previous assignee, the account manager.")
+        default=(),
+        examples=[["agent-7"]],
+        description="Agents preferred by affinity: the previous assignee, the account manager.",
+    )
     candidates: tuple[CandidateOutcome, ...] = Field(
-        default=(), examples=[EXAMPLE_CANDIDATES],
+        default=(),
+        examples=[EXAMPLE_CANDIDATES],
         description="The winner, the runners-up with why each lost, then ineligible agents "
-                    "(bounded).")
+        "(bounded).",
+    )
     excluded: dict[str, int] = Field(
-        default_factory=dict, examples=[{"presence is away": 2}],
-        description="How many agents were ruled out, by reason.")
+        default_factory=dict,
+        examples=[{"presence is away": 2}],
+        description="How many agents were ruled out, by reason.",
+    )
     winner_reason: str | None = Field(
-        default=None, examples=["won: higher skill score 5 > 3"],
-        description="Why the winner beat the runner-up (none when nobody won).")
+        default=None,
+        examples=["won: higher skill score 5 > 3"],
+        description="Why the winner beat the runner-up (none when nobody won).",
+    )
 
 
 class TicketAssigned(Event):
@@ -101,25 +133,37 @@ class TicketAssigned(Event):
 
     agent_id: str = Field(examples=["agent-7"], description="The agent the ticket now belongs to.")
     agent_name: str = Field(examples=["Ann Agent"], description="The agent's display name.")
-    agent_email: EmailAddress = Field(examples=["ann@acme.example"],
-                                      description="The agent's email address.")
+    agent_email: EmailAddress = Field(
+        examples=["ann@acme.example"], description="The agent's email address."
+    )
     channel: Channel = Field(examples=["email"], description=CHANNEL)
     required_skills: tuple[str, ...] = Field(
-        default=(), examples=[["billing", "german"]],
-        description="The skills the decision required, sorted (levels: `explanation`).")
-    candidates_considered: int = Field(ge=0, examples=[12],
-                                       description="How many agents the decision looked at.")
-    reason: str = Field(examples=["won: higher skill score 5 > 3"],
-                        description="Why this agent, in one sentence.")
+        default=(),
+        examples=[["billing", "german"]],
+        description="The skills the decision required, sorted (levels: `explanation`).",
+    )
+    candidates_considered: int = Field(
+        ge=0, examples=[12], description="How many agents the decision looked at."
+    )
+    reason: str = Field(
+        examples=["won: higher skill score 5 > 3"], description="Why this agent, in one sentence."
+    )
     offer_id: str | None = Field(
-        default=None, examples=[EXAMPLE_OFFER_ID],
-        description="The accepted offer, when the tenant uses manual acceptance.")
-    manual: bool = Field(default=False, examples=[False],
-                         description="An admin assigned the ticket directly.")
-    over_capacity: bool = Field(default=False, examples=[False],
-                                description="The admin explicitly exceeded the agent's capacity.")
-    explanation: RoutingExplanation | None = Field(default=None, examples=[EXAMPLE_EXPLANATION],
-                                                   description=EXPLANATION)
+        default=None,
+        examples=[EXAMPLE_OFFER_ID],
+        description="The accepted offer, when the tenant uses manual acceptance.",
+    )
+    manual: bool = Field(
+        default=False, examples=[False], description="An admin assigned the ticket directly."
+    )
+    over_capacity: bool = Field(
+        default=False,
+        examples=[False],
+        description="The admin explicitly exceeded the agent's capacity.",
+    )
+    explanation: RoutingExplanation | None = Field(
+        default=None, examples=[EXAMPLE_EXPLANATION], description=EXPLANATION
+    )
 
 
 class TicketClassified(Event):
@@ -132,21 +176,31 @@ class TicketClassified(Event):
     event_type: ClassVar[str] = "helpline.ticket.classified.v1"
     topic: ClassVar[str] = topics.ROUTING
 
-    rule_id: str = Field(examples=["billing-de"],
-                         description="The first of the tenant's rules that matched (`default`).")
-    rule_version: int = Field(ge=0, examples=[3],
-                              description="The version of the tenant's rules (0: built-in).")
+    rule_id: str = Field(
+        examples=["billing-de"],
+        description="The first of the tenant's rules that matched (`default`).",
+    )
+    rule_version: int = Field(
+        ge=0, examples=[3], description="The version of the tenant's rules (0: built-in)."
+    )
     required_skills: dict[str, int] = Field(
-        default_factory=dict, examples=[{"billing": 2}],
-        description="Skills an agent must have, with their minimum level.")
+        default_factory=dict,
+        examples=[{"billing": 2}],
+        description="Skills an agent must have, with their minimum level.",
+    )
     optional_skills: dict[str, int] = Field(
-        default_factory=dict, examples=[{"german": 1}],
-        description="Optional skills by relaxation priority (the highest number is dropped "
-                    "first).")
-    priority: Priority = Field(examples=["high"],
-                               description="The priority routing works with (the rule may set it).")
-    team: str | None = Field(default=None, examples=["billing"],
-                             description="The team the rule sends the ticket to, if any.")
+        default_factory=dict,
+        examples=[{"german": 1}],
+        description="Optional skills by relaxation priority (the highest number is dropped first).",
+    )
+    priority: Priority = Field(
+        examples=["high"], description="The priority routing works with (the rule may set it)."
+    )
+    team: str | None = Field(
+        default=None,
+        examples=["billing"],
+        description="The team the rule sends the ticket to, if any.",
+    )
 
 
 class TicketQueued(Event):
@@ -160,15 +214,18 @@ class TicketQueued(Event):
     event_type: ClassVar[str] = "helpline.ticket.queued.v1"
     topic: ClassVar[str] = topics.ROUTING
 
-    reason: str = Field(examples=["no eligible agent among 4 (presence is away: 4)"],
-                        description="Why nobody can take the ticket.")
+    reason: str = Field(
+        examples=["no eligible agent among 4 (presence is away: 4)"],
+        description="Why nobody can take the ticket.",
+    )
     priority: Priority = Field(examples=["normal"], description="The ticket's priority in queue.")
     queued_at: datetime = Field(
         examples=["2026-03-02T09:15:00Z"],
-        description="When the ticket first entered the queue (its age is kept through "
-                    "declines).")
-    explanation: RoutingExplanation | None = Field(default=None, examples=[EXAMPLE_EXPLANATION],
-                                                   description=EXPLANATION)
+        description="When the ticket first entered the queue (its age is kept through declines).",
+    )
+    explanation: RoutingExplanation | None = Field(
+        default=None, examples=[EXAMPLE_EXPLANATION], description=EXPLANATION
+    )
 
 
 class TicketOffered(Event):
@@ -184,13 +241,16 @@ class TicketOffered(Event):
     offer_id: str = Field(examples=[EXAMPLE_OFFER_ID], description=OFFER_ID)
     agent_id: str = Field(examples=["agent-7"], description="The agent the ticket is offered to.")
     agent_name: str = Field(examples=["Ann Agent"], description="The agent's display name.")
-    agent_email: EmailAddress = Field(examples=["ann@acme.example"],
-                                      description="The agent's email address.")
+    agent_email: EmailAddress = Field(
+        examples=["ann@acme.example"], description="The agent's email address."
+    )
     channel: Channel = Field(examples=["email"], description=CHANNEL)
-    expires_at: datetime = Field(examples=["2026-03-02T09:17:00Z"],
-                                 description="When the offer expires unanswered.")
-    explanation: RoutingExplanation | None = Field(default=None, examples=[EXAMPLE_EXPLANATION],
-                                                   description=EXPLANATION)
+    expires_at: datetime = Field(
+        examples=["2026-03-02T09:17:00Z"], description="When the offer expires unanswered."
+    )
+    explanation: RoutingExplanation | None = Field(
+        default=None, examples=[EXAMPLE_EXPLANATION], description=EXPLANATION
+    )
 
 
 class OfferDeclined(Event):
@@ -206,10 +266,14 @@ class OfferDeclined(Event):
     offer_id: str = Field(examples=[EXAMPLE_OFFER_ID], description=OFFER_ID)
     agent_id: str = Field(examples=["agent-7"], description="The agent who had the offer.")
     handed_back: bool = Field(
-        default=False, examples=[False],
-        description="True when routing handed the offer back because the agent left.")
-    reason: str = Field(examples=["busy with an outage"],
-                        description="The agent's reason, or why it was handed back.")
+        default=False,
+        examples=[False],
+        description="True when routing handed the offer back because the agent left.",
+    )
+    reason: str = Field(
+        examples=["busy with an outage"],
+        description="The agent's reason, or why it was handed back.",
+    )
 
 
 class OfferExpired(Event):
@@ -224,11 +288,14 @@ class OfferExpired(Event):
 
     offer_id: str = Field(examples=[EXAMPLE_OFFER_ID], description=OFFER_ID)
     agent_id: str = Field(examples=["agent-7"], description="The agent who let it expire.")
-    expires_at: datetime = Field(examples=["2026-03-02T09:17:00Z"],
-                                 description="When the offer expired.")
+    expires_at: datetime = Field(
+        examples=["2026-03-02T09:17:00Z"], description="When the offer expired."
+    )
     agent_set_away: bool = Field(
-        default=False, examples=[False],
-        description="The agent let too many offers expire in a row and is now away.")
+        default=False,
+        examples=[False],
+        description="The agent let too many offers expire in a row and is now away.",
+    )
 
 
 class TicketRoutingRelaxed(Event):
@@ -242,13 +309,18 @@ class TicketRoutingRelaxed(Event):
     topic: ClassVar[str] = topics.ROUTING
 
     step: int = Field(ge=1, examples=[1], description="The relaxation step, from 1.")
-    dropped_skill: str | None = Field(default=None, examples=["german"],
-                                      description="The optional skill no longer required.")
-    widened_to_team: str | None = Field(default=None, examples=["support-l2"],
-                                        description="The team added to those that may take it.")
+    dropped_skill: str | None = Field(
+        default=None, examples=["german"], description="The optional skill no longer required."
+    )
+    widened_to_team: str | None = Field(
+        default=None,
+        examples=["support-l2"],
+        description="The team added to those that may take it.",
+    )
     reason: str = Field(
         examples=["optional skill german dropped after waiting since 2026-03-02T09:15:00+00:00"],
-        description="What was relaxed and since when the ticket waits.")
+        description="What was relaxed and since when the ticket waits.",
+    )
 
 
 class AgentPresenceChanged(Event):
@@ -265,20 +337,27 @@ class AgentPresenceChanged(Event):
     topic: ClassVar[str] = topics.ROUTING
 
     ticket_id: str = Field(
-        default="", max_length=64, examples=["agent-7"],
-        description="The record key: the agent id (presence is about no ticket).")
-    agent_id: str = Field(min_length=1, max_length=64, examples=["agent-7"],
-                          description=AGENT_ID)
+        default="",
+        max_length=64,
+        examples=["agent-7"],
+        description="The record key: the agent id (presence is about no ticket).",
+    )
+    agent_id: str = Field(min_length=1, max_length=64, examples=["agent-7"], description=AGENT_ID)
     user_id: str | None = Field(
-        default=None, max_length=64, examples=["3f2b8c1e-6a4d-4e0f-9b7a-2c5d8e1f0a3b"],
-        description="The identity user the agent is (none for an agent of no account).")
+        default=None,
+        max_length=64,
+        examples=["3f2b8c1e-6a4d-4e0f-9b7a-2c5d8e1f0a3b"],
+        description="The identity user the agent is (none for an agent of no account).",
+    )
     presence: AgentPresence = Field(examples=["away"], description="The presence now.")
-    previous: AgentPresence = Field(examples=["available"],
-                                    description="The presence before the change.")
+    previous: AgentPresence = Field(
+        examples=["available"], description="The presence before the change."
+    )
     reason: PresenceReason = Field(
         examples=["idle"],
         description="Who changed it: the agent (`person`), someone else for them (`lead`), or "
-                    "routing because the agent was idle (`idle`).")
+        "routing because the agent was idle (`idle`).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -13,16 +13,23 @@ from helpline_contracts.events.base import (
 )
 
 __all__ = [
-    "SlaBreached", "SlaClockPaused", "SlaClockResumed", "SlaClockStarted", "SlaClockStopped",
-    "SlaDeadlineRecomputed", "SlaEscalated", "SlaWarning",
+    "SlaBreached",
+    "SlaClockPaused",
+    "SlaClockResumed",
+    "SlaClockStarted",
+    "SlaClockStopped",
+    "SlaDeadlineRecomputed",
+    "SlaEscalated",
+    "SlaWarning",
 ]
 
-METRIC = ("The SLA metric: `first_response`, `next_response`, `periodic_update` or "
-          "`resolution`.")
+METRIC = "The SLA metric: `first_response`, `next_response`, `periodic_update` or `resolution`."
 DEADLINE = "When the metric is due, in business time on the policy's calendar (UTC)."
 EXAMPLE_DEADLINE = "2026-03-02T13:15:00Z"
-CLOCK_VERSION = ("The clock's version, raised by every change: a consumer keeps the highest it "
-                 "has seen per ticket and metric.")
+CLOCK_VERSION = (
+    "The clock's version, raised by every change: a consumer keeps the highest it "
+    "has seen per ticket and metric."
+)
 POLICY_ID = "The tenant's SLA policy the clock follows (`default`: the built-in one)."
 POLICY_VERSION = "The version of that policy."
 CALENDAR = "The name of the business calendar the deadline was computed on."
@@ -40,16 +47,21 @@ class SlaClockStarted(Event):
     topic: ClassVar[str] = topics.SLA
 
     metric: SlaMetric = Field(examples=["first_response"], description=METRIC)
-    target_seconds: int = Field(ge=0, examples=[14400],
-                                description="The target, in seconds of business time.")
-    started_at: datetime = Field(examples=["2026-03-02T09:15:00Z"],
-                                 description="When the clock started.")
+    target_seconds: int = Field(
+        ge=0, examples=[14400], description="The target, in seconds of business time."
+    )
+    started_at: datetime = Field(
+        examples=["2026-03-02T09:15:00Z"], description="When the clock started."
+    )
     deadline: datetime = Field(examples=[EXAMPLE_DEADLINE], description=DEADLINE)
     clock_version: int = Field(ge=1, examples=[1], description=CLOCK_VERSION)
     reason: str = Field(
-        examples=["first response target for high priority: 4 h on calendar 24/7 (policy "
-                  "default v1); ticket created"],
-        description="The target, its calendar and policy, and what started the clock.")
+        examples=[
+            "first response target for high priority: 4 h on calendar 24/7 (policy "
+            "default v1); ticket created"
+        ],
+        description="The target, its calendar and policy, and what started the clock.",
+    )
 
 
 class SlaClockStopped(Event):
@@ -64,10 +76,12 @@ class SlaClockStopped(Event):
 
     metric: SlaMetric = Field(examples=["first_response"], description=METRIC)
     deadline: datetime = Field(examples=[EXAMPLE_DEADLINE], description=DEADLINE)
-    stopped_at: datetime = Field(examples=["2026-03-02T10:02:00Z"],
-                                 description="When the clock stopped.")
-    breached: bool = Field(examples=[False],
-                           description="True when the deadline had passed before the stop.")
+    stopped_at: datetime = Field(
+        examples=["2026-03-02T10:02:00Z"], description="When the clock stopped."
+    )
+    breached: bool = Field(
+        examples=[False], description="True when the deadline had passed before the stop."
+    )
     clock_version: int = Field(ge=1, examples=[2], description=CLOCK_VERSION)
     reason: str = Field(examples=["first public agent reply"], description="What stopped it.")
 
@@ -87,7 +101,8 @@ class SlaBreached(Event):
     clock_version: int = Field(ge=1, examples=[1], description=CLOCK_VERSION)
     reason: str = Field(
         examples=["no first response within 4 h of business time on calendar 24/7"],
-        description="Which target was missed, on which calendar.")
+        description="Which target was missed, on which calendar.",
+    )
     policy_id: str | None = Field(default=None, examples=["default"], description=POLICY_ID)
     policy_version: int | None = Field(default=None, examples=[1], description=POLICY_VERSION)
     calendar: str | None = Field(default=None, examples=["24/7"], description=CALENDAR)
@@ -107,18 +122,26 @@ class SlaEscalated(Event):
     metric: SlaMetric = Field(examples=["resolution"], description=METRIC)
     level: int = Field(ge=1, examples=[1], description="The level of the chain that fired, from 1.")
     deadline: datetime = Field(examples=[EXAMPLE_DEADLINE], description=DEADLINE)
-    notify: tuple[str, ...] = Field(default=(), examples=[["assignee", "team_lead"]],
-                                    description="Roles to tell: `assignee`, `team_lead`, "
-                                                "`manager`.")
+    notify: tuple[str, ...] = Field(
+        default=(),
+        examples=[["assignee", "team_lead"]],
+        description="Roles to tell: `assignee`, `team_lead`, `manager`.",
+    )
     raise_priority_to: Priority | None = Field(
-        default=None, examples=["urgent"],
-        description="The priority routing raises the ticket to, if the level says so.")
+        default=None,
+        examples=["urgent"],
+        description="The priority routing raises the ticket to, if the level says so.",
+    )
     widen_to_team: str | None = Field(
-        default=None, examples=["support-l2"],
-        description="A team routing adds to those that may take the ticket, if any.")
+        default=None,
+        examples=["support-l2"],
+        description="A team routing adds to those that may take the ticket, if any.",
+    )
     clock_version: int = Field(ge=1, examples=[1], description=CLOCK_VERSION)
-    reason: str = Field(examples=["escalation level 1: 30 min after the resolution deadline"],
-                        description="Which level fired, and when relative to the deadline.")
+    reason: str = Field(
+        examples=["escalation level 1: 30 min after the resolution deadline"],
+        description="Which level fired, and when relative to the deadline.",
+    )
     policy_id: str | None = Field(default=None, examples=["default"], description=POLICY_ID)
     policy_version: int | None = Field(default=None, examples=[1], description=POLICY_VERSION)
     calendar: str | None = Field(default=None, examples=["24/7"], description=CALENDAR)
@@ -136,15 +159,19 @@ class SlaWarning(Event):
 
     metric: SlaMetric = Field(examples=["first_response"], description=METRIC)
     deadline: datetime = Field(examples=[EXAMPLE_DEADLINE], description=DEADLINE)
-    seconds_left: int = Field(ge=0, examples=[1800],
-                              description="Business time left to the deadline when the warning "
-                                          "fired.")
+    seconds_left: int = Field(
+        ge=0,
+        examples=[1800],
+        description="Business time left to the deadline when the warning fired.",
+    )
     clock_version: int = Field(ge=1, examples=[1], description=CLOCK_VERSION)
     policy_id: str = Field(examples=["default"], description=POLICY_ID)
     policy_version: int = Field(ge=1, examples=[1], description=POLICY_VERSION)
     calendar: str = Field(examples=["24/7"], description=CALENDAR)
-    reason: str = Field(examples=["30 min to the first response deadline"],
-                        description="Which lead time was reached.")
+    reason: str = Field(
+        examples=["30 min to the first response deadline"],
+        description="Which lead time was reached.",
+    )
 
 
 class SlaClockPaused(Event):
@@ -158,8 +185,9 @@ class SlaClockPaused(Event):
     topic: ClassVar[str] = topics.SLA
 
     metric: SlaMetric = Field(examples=["resolution"], description=METRIC)
-    elapsed_seconds: float = Field(ge=0, examples=[5400.0],
-                                   description="Business time counted so far in this cycle.")
+    elapsed_seconds: float = Field(
+        ge=0, examples=[5400.0], description="Business time counted so far in this cycle."
+    )
     clock_version: int = Field(ge=1, examples=[2], description=CLOCK_VERSION)
     reason: str = Field(examples=["ticket pending"], description="What paused it.")
 
@@ -175,11 +203,15 @@ class SlaClockResumed(Event):
     topic: ClassVar[str] = topics.SLA
 
     metric: SlaMetric = Field(examples=["resolution"], description=METRIC)
-    deadline: datetime = Field(examples=["2026-03-03T11:15:00Z"],
-                               description="The new deadline, after the pause.")
-    paused_seconds: float = Field(ge=0, examples=[7200.0],
-                                  description="Seconds (wall clock) the clock has been paused in "
-                                              "this cycle, all pauses together.")
+    deadline: datetime = Field(
+        examples=["2026-03-03T11:15:00Z"], description="The new deadline, after the pause."
+    )
+    paused_seconds: float = Field(
+        ge=0,
+        examples=[7200.0],
+        description="Seconds (wall clock) the clock has been paused in "
+        "this cycle, all pauses together.",
+    )
     clock_version: int = Field(ge=1, examples=[3], description=CLOCK_VERSION)
     reason: str = Field(examples=["the customer replied"], description="What resumed it.")
 
@@ -195,16 +227,20 @@ class SlaDeadlineRecomputed(Event):
     topic: ClassVar[str] = topics.SLA
 
     metric: SlaMetric = Field(examples=["resolution"], description=METRIC)
-    previous_deadline: datetime = Field(examples=["2026-03-03T09:15:00Z"],
-                                        description="The deadline before the change.")
+    previous_deadline: datetime = Field(
+        examples=["2026-03-03T09:15:00Z"], description="The deadline before the change."
+    )
     deadline: datetime = Field(examples=[EXAMPLE_DEADLINE], description="The new deadline.")
-    previous_target_seconds: int = Field(ge=0, examples=[86400],
-                                         description="The target before, in business seconds.")
-    target_seconds: int = Field(ge=0, examples=[14400],
-                                description="The new target, in business seconds.")
+    previous_target_seconds: int = Field(
+        ge=0, examples=[86400], description="The target before, in business seconds."
+    )
+    target_seconds: int = Field(
+        ge=0, examples=[14400], description="The new target, in business seconds."
+    )
     policy_id: str = Field(examples=["default"], description=POLICY_ID)
     policy_version: int = Field(ge=1, examples=[2], description=POLICY_VERSION)
     calendar: str = Field(examples=["24/7"], description=CALENDAR)
     clock_version: int = Field(ge=1, examples=[3], description=CLOCK_VERSION)
-    reason: str = Field(examples=["priority changed to urgent"],
-                        description="What caused the recomputation.")
+    reason: str = Field(
+        examples=["priority changed to urgent"], description="What caused the recomputation."
+    )

@@ -18,14 +18,21 @@ from helpline_contracts.events.base import (
 )
 
 __all__ = [
-    "EmailBounced", "EmailQuarantined", "MessageAdded", "MessageAttachment", "TicketCreated",
-    "TicketMerged", "TicketStatusChanged", "TicketUpdated",
+    "EmailBounced",
+    "EmailQuarantined",
+    "MessageAdded",
+    "MessageAttachment",
+    "TicketCreated",
+    "TicketMerged",
+    "TicketStatusChanged",
+    "TicketUpdated",
 ]
 
 CHANNEL = "How the ticket or message came in: `api` (the REST API) or `email`."
 PRIORITY = "The ticket's priority: `low`, `normal`, `high` or `urgent`."
-TICKET_TYPE = ("What kind of request: `corrective`, `adaptive`, `perfective`, `preventive` or "
-               "`question`.")
+TICKET_TYPE = (
+    "What kind of request: `corrective`, `adaptive`, `perfective`, `preventive` or `question`."
+)
 TAGS = "The ticket's tags, sorted and without duplicates."
 
 
@@ -41,33 +48,50 @@ class TicketCreated(Event):
     event_type: ClassVar[str] = "helpline.ticket.created.v1"
     topic: ClassVar[str] = topics.TICKETS
 
-    subject: str = Field(max_length=998, examples=["Export to CSV fails since 4.2"],
-                         description="The ticket's subject line (for mail: without the token).")
+    subject: str = Field(
+        max_length=998,
+        examples=["Export to CSV fails since 4.2"],
+        description="The ticket's subject line (for mail: without the token).",
+    )
     description: str = Field(
         examples=["Since the update to 4.2 every CSV export stops at 1000 rows."],
-        description="The request's text: the API body, or the plain text of the first mail.")
-    requester: Requester = Field(examples=[{"email": "cy@example.org", "name": "Cy Customer"}],
-                                 description="The customer who asked (replies go to them).")
+        description="The request's text: the API body, or the plain text of the first mail.",
+    )
+    requester: Requester = Field(
+        examples=[{"email": "cy@example.org", "name": "Cy Customer"}],
+        description="The customer who asked (replies go to them).",
+    )
     priority: Priority = Field(examples=["high"], description=PRIORITY)
     type: TicketType = Field(examples=["corrective"], description=TICKET_TYPE)
     tags: tuple[str, ...] = Field(default=(), examples=[["exports", "billing"]], description=TAGS)
     channel: Channel = Field(examples=["api"], description=CHANNEL)
-    status: TicketStatus = Field(default="new", examples=["new"],
-                                 description="The status a ticket is opened in: always `new`.")
+    status: TicketStatus = Field(
+        default="new",
+        examples=["new"],
+        description="The status a ticket is opened in: always `new`.",
+    )
     organization_id: str | None = Field(
-        default=None, examples=["org-42"],
-        description="The requester's organisation in the tenant's directory, when known.")
+        default=None,
+        examples=["org-42"],
+        description="The requester's organisation in the tenant's directory, when known.",
+    )
     plan: str | None = Field(
-        default=None, examples=["premium"],
+        default=None,
+        examples=["premium"],
         description="The customer's support plan (e.g. `basic`, `premium`), for SLA policies "
-                    "and routing.")
+        "and routing.",
+    )
     language: str | None = Field(
-        default=None, examples=["de"],
-        description="The customer's language tag, from the tenant's directory or the mail.")
+        default=None,
+        examples=["de"],
+        description="The customer's language tag, from the tenant's directory or the mail.",
+    )
     mailbox: str | None = Field(
-        default=None, examples=["support@acme.example"],
+        default=None,
+        examples=["support@acme.example"],
         description="The address of the tenant's mailbox the ticket came in through (email "
-                    "channel).")
+        "channel).",
+    )
 
 
 class MessageAttachment(BaseModel):
@@ -76,12 +100,17 @@ class MessageAttachment(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(max_length=64, examples=["a3c1e5f7-2b4d-4f60-8e1a-9c7b5d3f1e20"],
-                    description="The attachment's id within its message.")
-    filename: str = Field(max_length=255, examples=["export.log"],
-                          description="The file's name as it was attached.")
-    content_type: str = Field(max_length=255, examples=["text/plain"],
-                              description="The file's media type.")
+    id: str = Field(
+        max_length=64,
+        examples=["a3c1e5f7-2b4d-4f60-8e1a-9c7b5d3f1e20"],
+        description="The attachment's id within its message.",
+    )
+    filename: str = Field(
+        max_length=255, examples=["export.log"], description="The file's name as it was attached."
+    )
+    content_type: str = Field(
+        max_length=255, examples=["text/plain"], description="The file's media type."
+    )
     size: int = Field(ge=0, examples=[2048], description="The file's size in bytes.")
 
 
@@ -96,31 +125,50 @@ class MessageAdded(Event):
     event_type: ClassVar[str] = "helpline.ticket.message_added.v1"
     topic: ClassVar[str] = topics.TICKETS
 
-    message_id: str = Field(examples=["0b8f3c1e-7a4d-4e2b-9f60-5c1d2e3f4a5b"],
-                            description="The message's id, unique per ticket system.")
+    message_id: str = Field(
+        examples=["0b8f3c1e-7a4d-4e2b-9f60-5c1d2e3f4a5b"],
+        description="The message's id, unique per ticket system.",
+    )
     author_role: AuthorRole = Field(
         examples=["agent"],
-        description="Who wrote it: the `requester`, an `agent`, or Helpline itself (`system`).")
-    author_id: str | None = Field(default=None, examples=["agent-7"],
-                                  description="The agent's id when an agent wrote it.")
+        description="Who wrote it: the `requester`, an `agent`, or Helpline itself (`system`).",
+    )
+    author_id: str | None = Field(
+        default=None, examples=["agent-7"], description="The agent's id when an agent wrote it."
+    )
     public: bool = Field(
         examples=[True],
-        description="True for a reply the customer sees; false for an internal note.")
+        description="True for a reply the customer sees; false for an internal note.",
+    )
     channel: Channel = Field(examples=["email"], description=CHANNEL)
-    body: str = Field(examples=["Could you send us the export log?"],
-                      description="The message's plain text.")
+    body: str = Field(
+        examples=["Could you send us the export log?"], description="The message's plain text."
+    )
     auto_reply: bool = Field(
-        default=False, examples=[False],
+        default=False,
+        examples=[False],
         description="True for an auto-reply (out-of-office, ...): never counts as the "
-                    "customer's answer.")
+        "customer's answer.",
+    )
     email_message_id: str | None = Field(
-        default=None, examples=["<CAF=3x9@mail.example.org>"],
-        description="The RFC 5322 Message-ID of the mail that carried this message, if any.")
+        default=None,
+        examples=["<CAF=3x9@mail.example.org>"],
+        description="The RFC 5322 Message-ID of the mail that carried this message, if any.",
+    )
     attachments: tuple[MessageAttachment, ...] = Field(
-        default=(), examples=[[{"id": "a3c1e5f7-2b4d-4f60-8e1a-9c7b5d3f1e20",
-                                "filename": "export.log", "content_type": "text/plain",
-                                "size": 2048}]],
-        description="The files attached to the message (a public reply is mailed with them).")
+        default=(),
+        examples=[
+            [
+                {
+                    "id": "a3c1e5f7-2b4d-4f60-8e1a-9c7b5d3f1e20",
+                    "filename": "export.log",
+                    "content_type": "text/plain",
+                    "size": 2048,
+                }
+            ]
+        ],
+        description="The files attached to the message (a public reply is mailed with them).",
+    )
 
 
 class TicketStatusChanged(Event):
@@ -134,11 +182,13 @@ class TicketStatusChanged(Event):
     event_type: ClassVar[str] = "helpline.ticket.status_changed.v1"
     topic: ClassVar[str] = topics.TICKETS
 
-    previous_status: TicketStatus = Field(examples=["open"],
-                                          description="The status before the change.")
+    previous_status: TicketStatus = Field(
+        examples=["open"], description="The status before the change."
+    )
     status: TicketStatus = Field(
         examples=["pending"],
-        description="The new status: `new`, `open`, `pending`, `on_hold`, `solved` or `closed`.")
+        description="The new status: `new`, `open`, `pending`, `on_hold`, `solved` or `closed`.",
+    )
 
 
 class TicketUpdated(Event):
@@ -152,12 +202,13 @@ class TicketUpdated(Event):
     topic: ClassVar[str] = topics.TICKETS
 
     changed_fields: tuple[str, ...] = Field(
-        examples=[["priority"]],
-        description="Which of `priority`, `type` and `tags` changed.")
+        examples=[["priority"]], description="Which of `priority`, `type` and `tags` changed."
+    )
     priority: Priority = Field(examples=["urgent"], description="The priority after the change.")
     type: TicketType = Field(examples=["corrective"], description="The type after the change.")
-    tags: tuple[str, ...] = Field(default=(), examples=[["exports"]],
-                                  description="The tags after the change, sorted.")
+    tags: tuple[str, ...] = Field(
+        default=(), examples=[["exports"]], description="The tags after the change, sorted."
+    )
 
 
 class EmailBounced(Event):
@@ -171,23 +222,31 @@ class EmailBounced(Event):
     event_type: ClassVar[str] = "helpline.email.bounced.v1"
     topic: ClassVar[str] = topics.TICKETS
 
-    address: EmailAddress = Field(examples=["cy@example.org"],
-                                  description="The recipient the mail could not reach.")
+    address: EmailAddress = Field(
+        examples=["cy@example.org"], description="The recipient the mail could not reach."
+    )
     permanent: bool = Field(
         examples=[True],
-        description="True for a permanent failure (5.x.x): notify stops mailing the address.")
-    status: str | None = Field(default=None, examples=["5.1.1"],
-                               description="The DSN status code, e.g. `5.1.1`.")
+        description="True for a permanent failure (5.x.x): notify stops mailing the address.",
+    )
+    status: str | None = Field(
+        default=None, examples=["5.1.1"], description="The DSN status code, e.g. `5.1.1`."
+    )
     original_message_id: str | None = Field(
-        default=None, examples=["<helpline-3f2a@acme.example>"],
-        description="The Message-ID of the mail that bounced, when the report names it.")
+        default=None,
+        examples=["<helpline-3f2a@acme.example>"],
+        description="The Message-ID of the mail that bounced, when the report names it.",
+    )
     linked: bool = Field(
         examples=[True],
         description="True when the bounce was linked to a ticket (then `ticket_id` is that "
-                    "ticket).")
+        "ticket).",
+    )
     diagnostic: str | None = Field(
-        default=None, examples=["550 5.1.1 <cy@example.org>: user unknown"],
-        description="The receiving server's diagnostic text, when given.")
+        default=None,
+        examples=["550 5.1.1 <cy@example.org>: user unknown"],
+        description="The receiving server's diagnostic text, when given.",
+    )
 
 
 class TicketMerged(Event):
@@ -200,8 +259,9 @@ class TicketMerged(Event):
     event_type: ClassVar[str] = "helpline.ticket.merged.v1"
     topic: ClassVar[str] = topics.TICKETS
 
-    into_ticket_id: str = Field(examples=[EXAMPLE_TICKET_ID],
-                                description="The ticket the duplicate was merged into.")
+    into_ticket_id: str = Field(
+        examples=[EXAMPLE_TICKET_ID], description="The ticket the duplicate was merged into."
+    )
 
 
 class EmailQuarantined(Event):
@@ -215,7 +275,10 @@ class EmailQuarantined(Event):
     event_type: ClassVar[str] = "helpline.email.quarantined.v1"
     topic: ClassVar[str] = topics.TICKETS
 
-    mailbox: str = Field(examples=["support@acme.example"],
-                         description="The tenant's mailbox the mail arrived in.")
-    reason: str = Field(examples=["no sender address (From) to open a ticket for"],
-                        description="Why the mail was quarantined.")
+    mailbox: str = Field(
+        examples=["support@acme.example"], description="The tenant's mailbox the mail arrived in."
+    )
+    reason: str = Field(
+        examples=["no sender address (From) to open a ticket for"],
+        description="Why the mail was quarantined.",
+    )

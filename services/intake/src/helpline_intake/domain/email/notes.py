@@ -11,4 +11,4 @@ def split_note(text: str) -> tuple[bool, str]:
     marker = _NOTE.match(stripped)
     if marker is None:
         return False, text
-    return True, stripped[marker.end():].lstrip("\r\n")
+    return True, stripped[marker.end() :].lstrip("\r\n")

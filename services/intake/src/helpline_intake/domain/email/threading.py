@@ -44,8 +44,9 @@ def message_ids_in(header_value: str | None) -> tuple[str, ...]:
     """Every ``<id>`` in an ``In-Reply-To`` or ``References`` value, in order."""
     if not header_value:
         return ()
-    return tuple(dict.fromkeys(found for found in _MESSAGE_ID.findall(header_value)
-                               if len(found) <= 900))
+    return tuple(
+        dict.fromkeys(found for found in _MESSAGE_ID.findall(header_value) if len(found) <= 900)
+    )
 
 
 def answered_message_ids(mail: InboundEmail) -> list[str]:
