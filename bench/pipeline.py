@@ -36,6 +36,7 @@ import itertools
 import json
 import os
 import secrets
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -543,6 +544,41 @@ def _prepare_tenant(stack: Stack, token: str, webhook_url: str) -> None:
     ).raise_for_status()
 
 
+def _profile(directory: Path | None, stack: Stack) -> list[subprocess.Popen[bytes]]:
+    """With ``--profile DIR``: py-spy samples each ticket service and the harness (this
+    process) through the burst.
+
+    Each writes ``DIR/<service>.txt`` (collapsed stacks, ``--format raw``); ``python
+    profile_top.py DIR/<service>.txt`` ranks the functions by their own and total samples.
+    """
+    if directory is None:
+        return []
+    directory.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    pids = {name: stack.running[name].process.pid for name in TICKET_SERVICES}
+    pids["harness"] = os.getpid()
+    return [
+        subprocess.Popen(
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--nonblocking",
+                "--output",
+                str(directory / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]
+
+
 def run_helpline(
     kafka: KafkaNode,
     database_urls: dict[str, str],
@@ -550,6 +586,7 @@ def run_helpline(
     seconds: float,
     burst: int,
     postgres_pid: int | None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Rate phases and the burst against the four services and identity as processes."""
     prefix = unique_name("bench") + "."
@@ -596,7 +633,11 @@ def run_helpline(
                 phases = [_phase(load, progress, processes, rate, seconds, None) for rate in rates]
                 progress.update()
                 seen, consumed_before = len(progress.records), _consumed(stack)
+                spies = _profile(profile, stack)
                 burst_phase = _phase(load, progress, processes, None, 0, burst)
+                for spy in spies:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=60)
                 time.sleep(2)  # let the last consumers commit what the burst left
                 progress.update()
                 consumed = _consumed(stack)
@@ -754,13 +795,21 @@ def main() -> None:
         default=",".join(f"{r:g}" for r in RATES),
         help="offered tickets/s of the rate phases, comma-separated",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each ticket service with py-spy through the burst",
+    )
     parser.add_argument("--generate", nargs=2, metavar=("URL", "TOKEN"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.generate:
         generate(*arguments.generate)
         return
     rates = tuple(float(rate) for rate in arguments.rates.split(",") if rate)
-    kafka = KafkaNode(HOME / "kafka", port=27092, controller_port=27093)
+    # Another checkout's benchmark may run at the same time: BENCH_KAFKA_PORT moves this one's.
+    kafka_port = int(os.environ.get("BENCH_KAFKA_PORT", "27092"))
+    kafka = KafkaNode(HOME / "kafka", port=kafka_port, controller_port=kafka_port + 1)
     kafka.start()
     postgres: PostgresServer | None = None
     try:
@@ -773,13 +822,21 @@ def main() -> None:
             urls: dict[str, str] = {}
             postgres_pid = None
             if database == "postgres":
-                postgres = PostgresServer(HOME / "postgres", port=27432)
+                postgres = PostgresServer(
+                    HOME / "postgres", port=int(os.environ.get("BENCH_POSTGRES_PORT", "27432"))
+                )
                 postgres.start()
                 stem = unique_name("bench")
                 urls = {name: postgres.create_database(f"{stem}_{name}") for name in SERVICES}
                 postgres_pid = process_id(postgres)
             runs[database] = run_helpline(
-                kafka, urls, rates, arguments.seconds, arguments.burst, postgres_pid
+                kafka,
+                urls,
+                rates,
+                arguments.seconds,
+                arguments.burst,
+                postgres_pid,
+                arguments.profile,
             )
         _report(runs, baseline, arguments)
         series = {
