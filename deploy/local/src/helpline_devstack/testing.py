@@ -166,6 +166,11 @@ class TopicRecorder:
         with self._lock:
             return [r for r in self._records if topic is None or r.topic == topic]
 
+    def records_since(self, count: int) -> list[Record]:
+        """The records read after the first ``count`` (for readers that follow the stream)."""
+        with self._lock:
+            return self._records[count:]
+
     def events(self, event_type: str, ticket_id: str | None = None) -> list[Record]:
         """Records of ``event_type`` (about ``ticket_id``, if given)."""
         return [
@@ -287,6 +292,9 @@ class WebhookCall:
 
 
 class _WebhookHandler(_QuietHandler):
+    # Keep-alive, as partners' endpoints do: HTTP/1.0 made every delivery a new connection.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))
         body = self.rfile.read(length)
