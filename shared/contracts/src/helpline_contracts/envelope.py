@@ -128,6 +128,17 @@ def _header_map(headers: Headers | Mapping[str, bytes | str]) -> dict[str, str]:
     return decoded
 
 
+def _validate_lenient(model: type[Event], value: bytes) -> Event:
+    """``value`` read as ``json.loads`` reads it (a BOM, UTF-16 or UTF-32 allowed), then
+    validated: what pydantic's own parser refuses was accepted before it was used."""
+    try:
+        return model.model_validate(json.loads(value))
+    except (ValueError, UnicodeDecodeError) as error:
+        if isinstance(error, ValidationError):
+            raise InvalidEventData(f"{model.event_type}: {error}") from error
+        raise InvalidEventData(f"data is not JSON: {error}") from error
+
+
 def from_record(headers: Headers | Mapping[str, bytes | str], value: bytes | None) -> Envelope:
     """Decode a binary-mode CloudEvent; raise a ``PoisonMessage`` naming what is wrong."""
     attributes = _header_map(headers)
@@ -150,11 +161,12 @@ def from_record(headers: Headers | Mapping[str, bytes | str], value: bytes | Non
     if not value:
         raise InvalidEventData("the record has no data")
     try:
-        event = model.model_validate(json.loads(value))
-    except (ValueError, UnicodeDecodeError) as error:
-        if isinstance(error, ValidationError):
+        # Parsed and validated in one pass by pydantic (json.loads first took twice as long).
+        event = model.model_validate_json(value)
+    except ValidationError as error:
+        if not any(detail["type"] == "json_invalid" for detail in error.errors()):
             raise InvalidEventData(f"{model.event_type}: {error}") from error
-        raise InvalidEventData(f"data is not JSON: {error}") from error
+        event = _validate_lenient(model, value)
     extensions = {
         name: text
         for name, text in attributes.items()

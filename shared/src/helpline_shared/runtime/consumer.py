@@ -16,6 +16,7 @@ are read again, for as long as the outage lasts. Offsets are committed after the
 import asyncio
 import logging
 import time
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -190,19 +191,27 @@ def _rewind(consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
 
 
 def _consumer_span(
-    tracer: Tracer, record: ConsumerRecord[Any, Any], group: str
+    tracer: Tracer,
+    record: ConsumerRecord[Any, Any],
+    group: str,
+    envelope: Envelope | None = None,
 ) -> AbstractContextManager[Span]:
     # One span per record, child of the producer's context carried in the record's headers:
     # each ticket keeps one trace across services even though records arrive in batches.
-    carrier = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+    # A decoded envelope already holds the headers as text (the trace context among its
+    # extensions): they are not decoded a second time.
+    if envelope is not None:
+        carrier: Mapping[str, str] = envelope.extensions
+        message_id = envelope.id
+    else:
+        carrier = {name: value.decode(errors="replace") for name, value in record.headers or ()}
+        message_id = carrier.get("ce_id", "")
     return tracer.start_as_current_span(
         f"process {record.topic}",
         context=propagate.extract(carrier),
         kind=SpanKind.CONSUMER,
         attributes={
-            **kafka_attributes(
-                "process", record.topic, message_id=carrier.get("ce_id", ""), key=record.key
-            ),
+            **kafka_attributes("process", record.topic, message_id=message_id, key=record.key),
             "messaging.consumer.group.name": group,
             "messaging.destination.partition.id": str(record.partition),
             "messaging.kafka.offset": record.offset,
@@ -308,6 +317,30 @@ class _Rewound(Exception):
         self.wait = wait
 
 
+class _Metrics:
+    """The consumer's metric children by topic, looked up once (``labels`` takes a lock and
+    builds a key each call: per record, it showed in the profile)."""
+
+    def __init__(self, group: str) -> None:
+        self._group = group
+        self._consumed: dict[tuple[str, str], Any] = {}
+        self._seconds: dict[str, Any] = {}
+
+    def consumed(self, topic: str, outcome: str, count: int = 1) -> None:
+        child = self._consumed.get((topic, outcome))
+        if child is None:
+            child = self._consumed[topic, outcome] = EVENTS_CONSUMED.labels(
+                self._group, topic, outcome
+            )
+        child.inc(count)
+
+    def handled_in(self, topic: str, seconds: float) -> None:
+        child = self._seconds.get(topic)
+        if child is None:
+            child = self._seconds[topic] = HANDLER_SECONDS.labels(self._group, topic)
+        child.observe(seconds)
+
+
 class TableConsumer(Generic[UnitOfWorkT]):
     """Applies consumed batches through a handler table; the runtime owns each transaction."""
 
@@ -337,22 +370,22 @@ class TableConsumer(Generic[UnitOfWorkT]):
         self._sleep = sleep
         self._clock = clock
         self._time_budget = time_budget
+        self._metrics = _Metrics(group)
 
     async def consume(self, records: Sequence[Record], consumer: Any) -> None:
         """Apply ``records`` partition by partition; rewind ``consumer`` over what is left."""
         deadline = self._clock() + self._time_budget
         partitions = _by_partition(records)
         for index, batch in enumerate(partitions):
-            rest = [record for later in partitions[index + 1 :] for record in later]
             if self._clock() > deadline:
                 # Poll again long before max.poll.interval runs out, or the group would evict
                 # this member mid-batch; the rest of the batch is read again from Kafka.
-                _rewind(consumer, [*batch, *rest])
+                _rewind(consumer, [record for later in partitions[index:] for record in later])
                 return
             try:
                 await self._consume_partition(batch, consumer, deadline)
             except _Rewound as rewound:
-                _rewind(consumer, rest)
+                _rewind(consumer, [record for later in partitions[index + 1 :] for record in later])
                 if rewound.wait:
                     await self._sleep(self._transient_delay)
                 return
@@ -382,13 +415,13 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 except _Rewound:
                     _rewind(consumer, [later.record for later in items[index:]])
                     raise
-                EVENTS_CONSUMED.labels(self._group, item.record.topic, outcome).inc()
+                self._metrics.consumed(item.record.topic, outcome)
                 _observe_lag(consumer, item.record, self._group)
             return
         for item in items:
             if item.poison is not None:
                 await self._dead_letters.send(item.record, item.poison, attempts=0)
-                EVENTS_CONSUMED.labels(self._group, item.record.topic, "dead_lettered").inc()
+                self._metrics.consumed(item.record.topic, "dead_lettered")
         _observe_lag(consumer, records[-1], self._group)
 
     def _wanted(self, records: Iterable[Record]) -> Iterable[_Item[UnitOfWorkT]]:
@@ -396,7 +429,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
             kind = ce_type(record)
             apply = self._table.get(kind) if kind is not None else None
             if kind is not None and apply is None:
-                EVENTS_CONSUMED.labels(self._group, record.topic, "skipped").inc()
+                self._metrics.consumed(record.topic, "skipped")
                 continue
             try:
                 envelope = from_record(record.headers or (), record.value)
@@ -412,26 +445,27 @@ class TableConsumer(Generic[UnitOfWorkT]):
             claimed = await uow.claim_events(
                 self._table.consumer, [item.envelope.id for item in items if item.envelope]
             )
-            outcomes = []
+            outcomes: Tally[tuple[str, str]] = Tally()
             for item in items:
                 outcome = "duplicate"
                 if item.envelope is not None and item.envelope.id in claimed:
                     claimed.discard(item.envelope.id)  # the same ce_id twice: applied once
                     await self._apply_traced(uow, item)
                     outcome = "handled"
-                outcomes.append((item.record.topic, outcome))
+                outcomes[item.record.topic, outcome] += 1
             await uow.commit()
-        for topic, outcome in outcomes:
-            EVENTS_CONSUMED.labels(self._group, topic, outcome).inc()
+        for (topic, outcome), count in outcomes.items():
+            self._metrics.consumed(topic, outcome, count)
 
     async def _apply_traced(self, uow: UnitOfWorkT, item: _Item[UnitOfWorkT]) -> None:
         assert item.envelope is not None and item.apply is not None
         started = time.perf_counter()
-        with _consumer_span(self._tracer, item.record, self._group), uow.lent_to_handler():
+        with (
+            _consumer_span(self._tracer, item.record, self._group, item.envelope),
+            uow.lent_to_handler(),
+        ):
             await item.apply(uow, item.envelope)
-        HANDLER_SECONDS.labels(self._group, item.record.topic).observe(
-            time.perf_counter() - started
-        )
+        self._metrics.handled_in(item.record.topic, time.perf_counter() - started)
 
     async def _alone(self, item: _Item[UnitOfWorkT]) -> str:
         """Apply one record in its own transaction, with retries; dead-letter it at the end."""

@@ -19,9 +19,11 @@ from sqlalchemy import (
     TypeDecorator,
     event,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_only
+
+from helpline_shared.runtime import sqlite_in_loop
 
 READ_ONLY = {"helpline_read_only": True}
 """Execution options of a connection that only reads: on SQLite it takes no write lock."""
@@ -88,14 +90,24 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
-def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """Create the service's async engine; SQLite gets WAL and one in-process writer at a time."""
-    if not url.startswith("sqlite"):
+def create_engine(url: str, *, in_loop: bool = True, **options: Any) -> AsyncEngine:
+    """Create the service's async engine; SQLite gets WAL and one in-process writer at a time.
+
+    Every SQLite URL (``sqlite+aiosqlite://`` included) runs on ``sqlite_in_loop``'s driver,
+    in the event loop's thread, unless ``in_loop`` is False (aiosqlite's thread, as before).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
         # No pre-ping: it cost a round trip per checkout (9% of notify's CPU in the pipeline
         # profile). A connection found dead after a database restart invalidates the pool;
         # the request answers 503 and the consumer retries, both on fresh connections.
         return create_async_engine(url, **options)
-    engine = create_async_engine(url, **options)
+    if in_loop:
+        parsed = parsed.set(drivername=f"sqlite+{sqlite_in_loop.dialect.driver}")
+    elif parsed.get_driver_name() != "aiosqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    engine = create_async_engine(parsed, **options)
+    busy_timeout_ms = 0 if in_loop else int(sqlite_in_loop.BUSY_TIMEOUT * 1000)
     writer = WriterLock()
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -106,8 +118,9 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Only for writers of other processes (migrations, tools): this process's writers
-        # queue on the writer lock and never meet SQLite's busy handler and its sleeps.
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # queue on the writer lock and never meet SQLite's busy handler and its sleeps. In the
+        # loop the handler is off: the in-loop driver waits for the lock with asyncio.sleep.
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import uuid
+import weakref
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from typing import Any
@@ -120,13 +121,26 @@ def span_exporters(environ: Mapping[str, str] | None = None) -> list[SpanExporte
     return exporters
 
 
+_SILENT: "weakref.WeakSet[TracerProvider]" = weakref.WeakSet()
+"""Providers made here without any exporter: their spans reach no one."""
+
+
 def tracer_provider(resource: Resource, environ: Mapping[str, str] | None = None) -> TracerProvider:
     """A tracer provider exporting as the ``OTEL_*`` variables say (not installed globally)."""
     # Sampler, span limits and OTEL_SDK_DISABLED come from the environment inside the SDK.
     provider = TracerProvider(resource=resource)
-    for exporter in span_exporters(environ):
+    exporters = span_exporters(environ)
+    for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
+    if not exporters:
+        _SILENT.add(provider)
     return provider
+
+
+def exports_spans(provider: trace.TracerProvider) -> bool:
+    """False only for a provider made by ``tracer_provider`` with no exporter (a provider
+    made elsewhere, a test's in-memory one, may export: True)."""
+    return provider not in _SILENT
 
 
 def setup_tracing(

@@ -230,7 +230,15 @@ class TimerLoop(Generic[UnitOfWorkT]):
             self.wake()
 
     async def fire_due(self) -> tuple[int, datetime | None]:
-        """Fire the timers due now, a batch per transaction; return how many fired and when next."""
+        """Fire the timers due now, a batch per transaction; return how many fired and when next.
+
+        Unless the read-ahead already holds a due timer, the due times are read first, without
+        the write lock: an idle poll is one read, not a claim that takes the lock to find nothing.
+        """
+        if not (self._upcoming and self._upcoming[0] <= utcnow()):
+            next_due = await self._read_upcoming(self._backing_off())
+            if next_due is None or next_due > utcnow():
+                return 0, next_due
         fired = 0
         # Bounded so that stop() and housekeeping get their turn under a flood of due timers.
         for _ in range(10):

@@ -142,16 +142,14 @@ class SqlUnitOfWork:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         now = utcnow()
         table = self._inbox_table
+        # Parameters apart from the statement: one compiled statement whatever the batch size
+        # (SQLAlchemy sends the rows as one multi-row INSERT, "insertmanyvalues").
         result = await self.session.execute(
-            insert(table)
-            .values(
-                [
-                    {"consumer": consumer, "event_id": event_id, "processed_at": now}
-                    for event_id in dict.fromkeys(event_ids)
-                ]
-            )
-            .on_conflict_do_nothing()
-            .returning(table.c.event_id)
+            insert(table).on_conflict_do_nothing().returning(table.c.event_id),
+            [
+                {"consumer": consumer, "event_id": event_id, "processed_at": now}
+                for event_id in dict.fromkeys(event_ids)
+            ],
         )
         return set(result.scalars())
 
