@@ -12,6 +12,7 @@ from helpline_notify.domain.planning import (
     EmailTarget,
     delivery_id,
     email_targets,
+    emailed_roles,
     pending_delivery,
     webhook_targets,
 )
@@ -244,7 +245,9 @@ async def apply_event(
             ticket,
             subscriptions,
             escalation_email=policy.escalation_email,
-            people=await role_people(uow, ticket),
+            people=await role_people(
+                uow, ticket, emailed_roles(envelope.type, event, ticket, subscriptions)
+            ),
         ),
     )
     sender = await reply_sender(uow, event, ticket, parseaddr(policy.mail_from)[1])
