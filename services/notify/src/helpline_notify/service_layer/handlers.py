@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from functools import cached_property
 from typing import Any
 
 from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, printable, storable
@@ -60,6 +61,11 @@ class EmailPolicy:
     reply_token_secret: str = ""
     mail_from: str = "Helpline <notifications@helpline.test>"
     """Whose address a person's reply is sent from when the ticket came in through no mailbox."""
+
+    @cached_property
+    def mail_from_address(self) -> str:
+        """The address of ``mail_from`` (parsed once, not per event)."""
+        return parseaddr(self.mail_from)[1]
 
 
 def _storable(value: Any) -> Any:
@@ -250,7 +256,7 @@ async def apply_event(
             ),
         ),
     )
-    sender = await reply_sender(uow, event, ticket, parseaddr(policy.mail_from)[1])
+    sender = await reply_sender(uow, event, ticket, policy.mail_from_address)
     for target in targets:
         outcome = await composer.compose(
             uow,
