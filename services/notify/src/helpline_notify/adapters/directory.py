@@ -142,9 +142,13 @@ class DirectoryRepository:
         )
 
     async def save_agent(self, tenant_id: str, agent_id: str, name: str, email: str) -> None:
-        """Remember routing's agent by the name and address its events give."""
-        self._memo.forget()
+        """Remember routing's agent by the name and address its events give (no statement when
+        this transaction already knows them so)."""
         values = {"name": name[:200], "email": email.lower()}
+        key = ("agent", tenant_id, agent_id)
+        if self._memo.known(key) == (values["name"], values["email"]):
+            return
+        self._memo.forget()
         statement = (
             upsert_dialect(self._session)
             .insert(routing_agents)
@@ -153,6 +157,7 @@ class DirectoryRepository:
         await self._session.execute(
             statement.on_conflict_do_update(index_elements=["tenant_id", "agent_id"], set_=values)
         )
+        self._memo.put(key, (values["name"], values["email"]))
 
     async def agent(self, tenant_id: str, agent_id: str) -> tuple[str, str] | None:
         """Routing's agent as (name, address), if an event named them."""
@@ -206,9 +211,11 @@ class WatcherRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._memo = ReadMemo()
 
     async def add(self, tenant_id: str, ticket_id: str, user_id: str, now: datetime) -> None:
         """Make a user watch a ticket (watching twice is watching)."""
+        self._memo.forget()
         statement = (
             upsert_dialect(self._session)
             .insert(ticket_watchers)
@@ -218,6 +225,7 @@ class WatcherRepository:
 
     async def remove(self, tenant_id: str, ticket_id: str, user_id: str) -> bool:
         """Stop a user watching a ticket; False if they did not."""
+        self._memo.forget()
         result = await self._session.execute(
             delete(ticket_watchers).where(
                 ticket_watchers.c.tenant_id == tenant_id,
@@ -229,6 +237,14 @@ class WatcherRepository:
 
     async def of_ticket(self, tenant_id: str, ticket_id: str) -> list[tuple[str, datetime]]:
         """The ticket's watchers as (user id, since), oldest first."""
+        return list(
+            await self._memo.get(
+                ("of_ticket", tenant_id, ticket_id),
+                lambda: self._read_watchers(tenant_id, ticket_id),
+            )
+        )
+
+    async def _read_watchers(self, tenant_id: str, ticket_id: str) -> list[tuple[str, datetime]]:
         rows = await self._session.execute(
             select(ticket_watchers)
             .where(

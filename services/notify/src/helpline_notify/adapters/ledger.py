@@ -26,16 +26,26 @@ class DeliveryRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._staged: list[Delivery] = []
 
     async def add_all(self, new_deliveries: Sequence[Delivery]) -> None:
-        """Insert deliveries; one that already exists (same event, channel, destination) stays."""
-        if not new_deliveries:
+        """Insert deliveries; one that already exists (same event, channel, destination) stays.
+        They are written together by ``flush`` (the unit of work's commit, or the next read
+        here): a batch of events inserts its deliveries in one statement."""
+        self._staged.extend(new_deliveries)
+
+    async def flush(self) -> None:
+        """Write the deliveries ``add_all`` staged, in one statement."""
+        if not self._staged:
             return
-        rows = [
-            {name: getattr(item, name) for name in _DELIVERY_COLUMNS} for item in new_deliveries
-        ]
+        staged, self._staged = self._staged, []
+        rows = [{name: getattr(item, name) for name in _DELIVERY_COLUMNS} for item in staged]
         statement = upsert_dialect(self._session).insert(deliveries).on_conflict_do_nothing()
         await self._session.execute(statement, rows)
+
+    def discard(self) -> None:
+        """Forget what was staged (the transaction rolled back)."""
+        self._staged = []
 
     async def claim_due(
         self,
@@ -50,6 +60,7 @@ class DeliveryRepository:
         An ordered delivery waits while an older one of its ticket to the same destination is
         still pending.
         """
+        await self.flush()
         slots = dict(free_slots or {})
         saturated = [destination for destination, free in slots.items() if free <= 0]
         earlier = deliveries.alias("earlier")
@@ -106,6 +117,7 @@ class DeliveryRepository:
 
     async def save_attempt(self, delivery: Delivery) -> bool:
         """Write an attempt's result; False if another worker has taken the delivery since."""
+        await self.flush()
         result = await self._session.execute(
             update(deliveries)
             .where(
@@ -125,6 +137,7 @@ class DeliveryRepository:
     async def save_attempts(self, batch: Sequence[Delivery]) -> set[str]:
         """Write the results of a batch of attempts (one statement to check, one to write);
         return the ids written, leaving out those another worker has taken since."""
+        await self.flush()
         if not batch:
             return set()
         rows = await self._session.execute(
@@ -167,10 +180,12 @@ class DeliveryRepository:
 
     async def record_attempt(self, attempt: Attempt) -> None:
         """Append one attempt to the ledger."""
+        await self.flush()
         await self.record_attempts([attempt])
 
     async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         """Append attempts to the ledger in one statement."""
+        await self.flush()
         if attempts:
             await self._session.execute(
                 insert(delivery_attempts), [attempt.__dict__ for attempt in attempts]
@@ -178,6 +193,7 @@ class DeliveryRepository:
 
     async def attempts(self, tenant_id: str, delivery_id: str) -> list[Attempt]:
         """The recorded attempts of the tenant's delivery, in order."""
+        await self.flush()
         rows = await self._session.execute(
             select(delivery_attempts)
             .where(
@@ -193,6 +209,7 @@ class DeliveryRepository:
 
     async def get(self, tenant_id: str, delivery_id: str) -> Delivery | None:
         """The tenant's delivery with that id, if any."""
+        await self.flush()
         row = (
             await self._session.execute(
                 select(deliveries).where(
@@ -206,6 +223,7 @@ class DeliveryRepository:
         self, tenant_id: str, destination: str, since: datetime
     ) -> list[Delivery]:
         """The failed (or suppressed) deliveries to ``destination`` created since ``since``."""
+        await self.flush()
         rows = await self._session.execute(
             select(deliveries)
             .where(
@@ -220,6 +238,7 @@ class DeliveryRepository:
 
     async def requeue(self, delivery: Delivery) -> None:
         """Write a replayed delivery back as pending."""
+        await self.flush()
         await self._session.execute(
             update(deliveries)
             .where(deliveries.c.id == delivery.id)
@@ -236,6 +255,15 @@ class DeliveryRepository:
     ) -> int:
         """How many emails to ``address`` were queued since ``since`` (suppressed ones aside),
         counting no further than ``up_to``: the cap's cost stays the same however busy."""
+        if any(
+            item.tenant_id == tenant_id
+            and item.channel == "email"
+            and item.destination.lower() == address.lower()
+            and item.created_at >= since
+            and item.status != "suppressed"
+            for item in self._staged
+        ):
+            await self.flush()  # counted by the database like the others
         recent = select(deliveries.c.id).where(
             deliveries.c.tenant_id == tenant_id,
             deliveries.c.channel == "email",
@@ -250,6 +278,7 @@ class DeliveryRepository:
 
     async def purge_finished_before(self, cutoff: datetime) -> int:
         """Delete finished deliveries created before ``cutoff`` and attempts before it."""
+        await self.flush()
         await self._session.execute(
             delete(delivery_attempts).where(delivery_attempts.c.started_at < cutoff)
         )
@@ -270,6 +299,7 @@ class DeliveryRepository:
         statuses: Collection[str] = (),
     ) -> list[Delivery]:
         """The tenant's deliveries, oldest first, optionally of one ticket, after a cursor."""
+        await self.flush()
         query = select(deliveries).where(deliveries.c.tenant_id == tenant_id)
         if ticket_id is not None:
             query = query.where(deliveries.c.ticket_id == ticket_id)

@@ -31,6 +31,14 @@ class ReadMemo:
         value: T = self._values[key]
         return value
 
+    def known(self, key: tuple[Any, ...]) -> Any:
+        """The value held under ``key`` (None if nothing is), without reading."""
+        return self._values.get(key)
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        """Hold ``value`` under ``key``: what this transaction just wrote."""
+        self._values[key] = value
+
     def forget(self) -> None:
         """Drop what was read (after a write)."""
         self._values.clear()
@@ -150,27 +158,40 @@ class TicketViewRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._known: dict[tuple[str, str], TicketView | None] = {}
+        self._changed: dict[tuple[str, str], dict[str, Any]] = {}
 
     async def remember(self, tenant_id: str, ticket_id: str, known: dict[str, Any]) -> None:
-        """Set some of the ticket's known attributes (creating the row on first sight)."""
-        values = dict(known)
-        if "thread" in values:
-            values["thread"] = list(values["thread"])
-        statement = (
-            upsert_dialect(self._session)
-            .insert(tickets)
-            .values(ticket_id=ticket_id, tenant_id=tenant_id, **values)
-        )
-        await self._session.execute(
-            statement.on_conflict_do_update(index_elements=["ticket_id"], set_=values)
-        )
+        """Set some of the ticket's known attributes (creating the row on first sight). Written
+        by ``flush`` (the unit of work's commit): one statement per ticket however many of a
+        batch's events taught something; ``get`` sees it at once."""
         key = (tenant_id, ticket_id)
-        if key in self._known:  # what the row holds now, without reading it back
-            view = self._known[key] or TicketView(ticket_id=ticket_id, tenant_id=tenant_id)
-            self._known[key] = replace(
-                view,
-                **{**known, **({"thread": tuple(known["thread"])} if "thread" in known else {})},
+        view = await self.get(tenant_id, ticket_id) or TicketView(
+            ticket_id=ticket_id, tenant_id=tenant_id
+        )
+        values = {**known, **({"thread": tuple(known["thread"])} if "thread" in known else {})}
+        self._known[key] = replace(view, **values)
+        self._changed.setdefault(key, {}).update(values)
+
+    async def flush(self) -> None:
+        """Write what ``remember`` learnt, one upsert per ticket."""
+        changed, self._changed = self._changed, {}
+        for (tenant_id, ticket_id), known in changed.items():
+            values = {
+                name: list(value) if name == "thread" else value for name, value in known.items()
+            }
+            statement = (
+                upsert_dialect(self._session)
+                .insert(tickets)
+                .values(ticket_id=ticket_id, tenant_id=tenant_id, **values)
             )
+            await self._session.execute(
+                statement.on_conflict_do_update(index_elements=["ticket_id"], set_=values)
+            )
+
+    def discard(self) -> None:
+        """Forget what was learnt and read (the transaction rolled back)."""
+        self._changed = {}
+        self._known = {}
 
     async def get(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         """What notify knows of the tenant's ticket, if anything."""

@@ -1,7 +1,10 @@
 """Email out through an SMTP server (aiosmtplib)."""
 
+import base64
+import binascii
+import secrets
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formataddr, formatdate, getaddresses
 
 import aiosmtplib
 
@@ -40,6 +43,166 @@ def build_message(email: OutboundEmail, mail_from: str) -> EmailMessage:
     return message
 
 
+MAX_LINE = 78
+"""RFC 5322 2.1.1: lines SHOULD be at most 78 characters (998 is the hard limit)."""
+_ADDRESS_HEADERS = frozenset({"from", "to", "reply-to"})
+_ENCODED_WORD_BYTES = 42
+"""UTF-8 bytes per RFC 2047 encoded word: 56 base64 characters, 68 with the markers (limit 75),
+so that a header name and one word still fit in ``MAX_LINE``."""
+
+
+class NotPlain(Exception):
+    """The mail needs the full ``email`` package to be written (attachments, odd headers)."""
+
+
+def _plain_ascii(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
+def _encoded_words(text: str) -> list[str]:
+    """``text`` as RFC 2047 encoded words, each under 75 characters, split between characters."""
+    words: list[str] = []
+    chunk = bytearray()
+    for character in text:
+        data = character.encode()
+        if len(chunk) + len(data) > _ENCODED_WORD_BYTES:
+            words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode()}?=")
+            chunk.clear()
+        chunk += data
+    if chunk:
+        words.append(f"=?utf-8?b?{base64.b64encode(chunk).decode()}?=")
+    return words
+
+
+def _text_words(value: str) -> list[str]:
+    """The words of an unstructured header value, runs of non-ASCII ones as encoded words (ASCII
+    words stay readable, as the ``email`` package writes them)."""
+    words: list[str] = []
+    run: list[str] | None = None
+    for word in value.split(" "):
+        if word and (not word.isascii() or "=?" in word):
+            run = [] if run is None else run
+            run.append(word)
+            continue
+        if run is not None and not word:
+            run.append(word)  # the spaces between encoded words are part of the text
+            continue
+        if run is not None:
+            words.extend(_encoded_words(" ".join(run)))
+            run = None
+        words.append(word)
+    if run is not None:
+        words.extend(_encoded_words(" ".join(run)))
+    return words
+
+
+def _folded(name: str, words: list[str]) -> str:
+    """The header line ``name: words``, folded at spaces under ``MAX_LINE`` where it can be."""
+    lines: list[str] = []
+    line = f"{name}:"
+    for word in words:
+        if len(word) > 900:
+            raise NotPlain(name)
+        if word and len(line) + 1 + len(word) > MAX_LINE and line not in ("", f"{name}:"):
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    return "\r\n".join(lines)
+
+
+def _address_header(name: str, value: str) -> tuple[str, str]:
+    """The header line of one address (a display name encoded when not ASCII), and the address."""
+    parsed = getaddresses([value])
+    if len(parsed) != 1:
+        raise NotPlain(name)
+    display, address = parsed[0]
+    if not (_plain_ascii(address) and "@" in address and " " not in address):
+        raise NotPlain(name)
+    if not display:
+        return _folded(name, [address]), address
+    if not display.isprintable():
+        raise NotPlain(name)
+    if display.isascii():
+        return _folded(name, formataddr((display, address)).split(" ")), address
+    return _folded(name, [*_encoded_words(display), f"<{address}>"]), address
+
+
+def _body(text: str) -> tuple[str, bytes]:
+    """The transfer encoding and CRLF-ended body of ``text``: 7bit when it is short-lined ASCII,
+    else quoted-printable (the choice the ``email`` package makes, without its policy)."""
+    lines = text.encode().splitlines()
+    if text.isascii() and all(len(line) <= MAX_LINE for line in lines):
+        return "7bit", b"\r\n".join(lines) + b"\r\n"
+    encoded = binascii.b2a_qp(b"\n".join(lines) + b"\n")
+    return "quoted-printable", encoded.replace(b"\n", b"\r\n")
+
+
+def _text_part(subtype: str, text: str) -> bytes:
+    cte, body = _body(text)
+    head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}'
+    return head.encode() + b"\r\n\r\n" + body
+
+
+def wire_message(email: OutboundEmail, mail_from: str) -> tuple[str, list[str], bytes]:
+    """The envelope sender, recipients and bytes of ``email``, written directly rather than
+    through ``EmailMessage`` (whose policy parses every header: most of a send's CPU). Raises
+    ``NotPlain`` for what only ``build_message`` writes: attachments, non-ASCII addresses,
+    control characters in a header."""
+    if email.attachments:
+        raise NotPlain("attachments")
+    lines: list[str] = []
+    sender, from_line = "", ""
+    headers = {
+        "From": email.headers.get("From", mail_from),
+        "To": email.to,
+        "Subject": email.subject,
+        "Date": formatdate(localtime=False, usegmt=True),
+        "Message-ID": email.message_id,
+    }
+    for name, value in email.headers.items():
+        if name.lower() not in ("message-id", "auto-submitted", "from", "to", "subject", "date"):
+            headers[name] = value
+    submitted = email.headers.get("Auto-Submitted", "auto-generated")
+    if submitted != HUMAN:
+        # RFC 3834: auto-responders must not answer; the Microsoft header says so to Exchange.
+        headers["Auto-Submitted"] = submitted
+        headers["X-Auto-Response-Suppress"] = "All"
+    recipient = ""
+    for name, value in headers.items():
+        if not (name.isascii() and name.replace("-", "").isalnum()) or not value.isprintable():
+            raise NotPlain(name)
+        if name.lower() in _ADDRESS_HEADERS:
+            line, address = _address_header(name, value)
+            if name == "From":
+                sender, from_line = address, line
+                continue
+            recipient = address if name == "To" else recipient
+        else:
+            line = _folded(name, _text_words(value))
+        lines.append(line)
+    lines.insert(0, from_line)
+    lines.append("MIME-Version: 1.0")
+    head = "\r\n".join(lines).encode() + b"\r\n"
+    if email.html is None:
+        return sender, [recipient], head + _text_part("plain", email.text)
+    parts = [_text_part("plain", email.text), _text_part("html", email.html)]
+    boundary = f"=_{secrets.token_hex(16)}"
+    while any(boundary.encode() in part for part in parts):
+        boundary = f"=_{secrets.token_hex(16)}"  # pragma: no cover - 128 random bits
+    # RFC 2046 5.1.1: the line break before a delimiter belongs to the delimiter.
+    delimiter = f"\r\n--{boundary}".encode()
+    return (
+        sender,
+        [recipient],
+        head
+        + f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode()
+        + b"".join(delimiter + b"\r\n" + part for part in parts)
+        + delimiter
+        + b"--\r\n",
+    )
+
+
 class SmtpMailer:
     """Hands each email to one SMTP server (STARTTLS when the server offers it), reusing its
     sessions: a batch of mail costs one connection and handshake per concurrent send, not one
@@ -58,7 +221,12 @@ class SmtpMailer:
     async def send(self, email: OutboundEmail) -> None:
         """Send ``email``; a 5xx answer is a permanent failure, anything else may be retried."""
         try:
-            await self._send(build_message(email, self._mail_from))
+            try:
+                sender, recipients, data = wire_message(email, self._mail_from)
+            except NotPlain:
+                await self._send(build_message(email, self._mail_from))
+            else:
+                await self._send(data, sender, recipients)
         except aiosmtplib.SMTPRecipientsRefused as error:
             permanent = all(refusal.code >= 500 for refusal in error.recipients)
             codes = ", ".join(str(refusal.code) for refusal in error.recipients)
@@ -72,13 +240,15 @@ class SmtpMailer:
         except (aiosmtplib.SMTPException, OSError) as error:
             raise DeliveryAttemptFailed(f"SMTP: {type(error).__name__}: {error}"[:500]) from error
 
-    async def _send(self, message: EmailMessage) -> None:
+    async def _send(
+        self, message: EmailMessage | bytes, sender: str = "", recipients: list[str] | None = None
+    ) -> None:
         while self._idle:
             session = self._idle.pop()
             if not session.is_connected:
                 continue
             try:
-                await session.send_message(message)
+                await self._hand(session, message, sender, recipients)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
                 session.close()  # the server closed an idle session: a new one is opened
                 continue
@@ -90,11 +260,23 @@ class SmtpMailer:
         session = aiosmtplib.SMTP(hostname=self._host, port=self._port, timeout=self._timeout)
         await session.connect()
         try:
-            await session.send_message(message)
+            await self._hand(session, message, sender, recipients)
         except BaseException:
             session.close()
             raise
         self._keep(session)
+
+    @staticmethod
+    async def _hand(
+        session: aiosmtplib.SMTP,
+        message: EmailMessage | bytes,
+        sender: str,
+        recipients: list[str] | None,
+    ) -> None:
+        if isinstance(message, bytes):
+            await session.sendmail(sender, recipients or [], message)
+        else:
+            await session.send_message(message)
 
     def _keep(self, session: aiosmtplib.SMTP) -> None:
         if len(self._idle) < self._max_idle:

@@ -128,18 +128,15 @@ def role_targets(
     return _people(role, found) or [EmailTarget(role, escalation_email)]
 
 
-def email_targets(
+def _subscribed(
     event_type: str,
     event: Event,
     ticket: TicketView | None,
     subscriptions: Sequence[Subscription],
-    *,
-    escalation_email: str,
-    people: RolePeople = RolePeople(),
-) -> list[EmailTarget]:
-    """Everyone to email about the event, once each (by address), in subscription order."""
+) -> tuple[list[Role], list[EmailTarget]]:
+    """The roles and the fixed addresses the email subscriptions want told of the event."""
     if not notifies(event_type, event):
-        return []
+        return [], []
     email_subscriptions = [s for s in subscriptions if s.channel == "email"]
     chosen = email_subscriptions or list(DEFAULT_SUBSCRIPTIONS)
     facts = facts_of(ticket)
@@ -151,6 +148,30 @@ def email_targets(
             targets.extend(EmailTarget("address", address) for address in subscription.addresses)
     if isinstance(event, SlaEscalated):
         roles.extend(role for role in event.notify if role in ROLES)
+    return roles, targets
+
+
+def emailed_roles(
+    event_type: str,
+    event: Event,
+    ticket: TicketView | None,
+    subscriptions: Sequence[Subscription],
+) -> frozenset[Role]:
+    """The roles mailed about the event: only their people need looking up."""
+    return frozenset(_subscribed(event_type, event, ticket, subscriptions)[0])
+
+
+def email_targets(
+    event_type: str,
+    event: Event,
+    ticket: TicketView | None,
+    subscriptions: Sequence[Subscription],
+    *,
+    escalation_email: str,
+    people: RolePeople = RolePeople(),
+) -> list[EmailTarget]:
+    """Everyone to email about the event, once each (by address), in subscription order."""
+    roles, targets = _subscribed(event_type, event, ticket, subscriptions)
     targets = [
         target
         for role in dict.fromkeys(roles)

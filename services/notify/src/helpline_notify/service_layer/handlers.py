@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from functools import cached_property
 from typing import Any
 
 from helpline_notify.domain.model import Delivery, DeliveryChannel, TicketView, printable, storable
@@ -12,6 +13,7 @@ from helpline_notify.domain.planning import (
     EmailTarget,
     delivery_id,
     email_targets,
+    emailed_roles,
     pending_delivery,
     webhook_targets,
 )
@@ -59,6 +61,11 @@ class EmailPolicy:
     reply_token_secret: str = ""
     mail_from: str = "Helpline <notifications@helpline.test>"
     """Whose address a person's reply is sent from when the ticket came in through no mailbox."""
+
+    @cached_property
+    def mail_from_address(self) -> str:
+        """The address of ``mail_from`` (parsed once, not per event)."""
+        return parseaddr(self.mail_from)[1]
 
 
 def _storable(value: Any) -> Any:
@@ -244,10 +251,12 @@ async def apply_event(
             ticket,
             subscriptions,
             escalation_email=policy.escalation_email,
-            people=await role_people(uow, ticket),
+            people=await role_people(
+                uow, ticket, emailed_roles(envelope.type, event, ticket, subscriptions)
+            ),
         ),
     )
-    sender = await reply_sender(uow, event, ticket, parseaddr(policy.mail_from)[1])
+    sender = await reply_sender(uow, event, ticket, policy.mail_from_address)
     for target in targets:
         outcome = await composer.compose(
             uow,

@@ -1,26 +1,41 @@
 """Who the roles of a notification stand for on one ticket, and whose name a reply carries."""
 
+from collections.abc import Collection
+
 from helpline_notify.domain.model import TicketView
 from helpline_notify.domain.people import Person, RolePeople, leads_of, support_sender
 from helpline_notify.domain.planning import EmailTarget, human_reply
+from helpline_notify.domain.subscriptions import ROLES, Role
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_shared.events import Event
 
 
-async def role_people(uow: NotifyUnitOfWork, ticket: TicketView | None) -> RolePeople:
-    """The active people ``team_lead``, ``manager`` and ``watchers`` stand for on the ticket."""
+async def role_people(
+    uow: NotifyUnitOfWork, ticket: TicketView | None, roles: Collection[Role] = ROLES
+) -> RolePeople:
+    """The active people ``team_lead``, ``manager`` and ``watchers`` stand for on the ticket,
+    looked up only for the ``roles`` mailed (most events mail none of them: no statement)."""
     if ticket is None:
         return RolePeople()
     leads: tuple[Person, ...] = ()
-    if ticket.team and not await uow.directory.team_deleted(ticket.tenant_id, ticket.team):
+    if (
+        "team_lead" in roles
+        and ticket.team
+        and not await uow.directory.team_deleted(ticket.tenant_id, ticket.team)
+    ):
         leads = leads_of(tuple(await uow.directory.leads(ticket.tenant_id)), ticket.team)
-    watching = [
-        user_id for user_id, _ in await uow.watchers.of_ticket(ticket.tenant_id, ticket.ticket_id)
-    ]
-    watchers = tuple(
-        person for person in await uow.directory.people(ticket.tenant_id, watching) if person.active
-    )
-    manager = await account_manager(uow, ticket)
+    watchers: tuple[Person, ...] = ()
+    if "watchers" in roles:
+        watching = [
+            user_id
+            for user_id, _ in await uow.watchers.of_ticket(ticket.tenant_id, ticket.ticket_id)
+        ]
+        watchers = tuple(
+            person
+            for person in await uow.directory.people(ticket.tenant_id, watching)
+            if person.active
+        )
+    manager = await account_manager(uow, ticket) if "manager" in roles else None
     return RolePeople(
         team_leads=leads,
         watchers=watchers,
