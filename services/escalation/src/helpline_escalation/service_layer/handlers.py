@@ -118,11 +118,13 @@ async def on_ticket_event(
 async def _admit(
     event: TicketCreated, uow: EscalationUnitOfWork, fallback: SlaPolicy
 ) -> SlaPolicy | None:
-    if await uow.tickets.get(event.tenant_id, event.ticket_id) is not None:
+    facts = _facts(event)
+    policy = select_policy(await uow.policies.current(event.tenant_id), facts, fallback)
+    if not await uow.tickets.add(event.tenant_id, event.ticket_id, facts, policy):
         log.info("ticket already tracked", extra={"ticket_id": event.ticket_id})
         return None
-    policy = select_policy(await uow.policies.current(event.tenant_id), _facts(event), fallback)
-    await uow.tickets.add(event.tenant_id, event.ticket_id, _facts(event), policy)
+    # Clocks only start once their ticket is tracked: a ticket admitted just now has none.
+    uow.clocks.none_yet(event.tenant_id, event.ticket_id)
     return policy
 
 
