@@ -140,6 +140,11 @@ class SlaClockRepository:
                 ],
             )
 
+    async def _flush_ticket(self, tenant_id: str, ticket_id: str) -> None:
+        """Flush first if a clock of this ticket is kept behind (its row is about to be read)."""
+        if any(key[:2] == (tenant_id, ticket_id) for key in (*self._added, *self._saved)):
+            await self.flush()
+
     def _remember(self, clock: SlaClock) -> None:
         known = self._known.get((clock.tenant_id, clock.ticket_id))
         if known is not None:
@@ -152,7 +157,7 @@ class SlaClockRepository:
         known = self._known.get((tenant_id, ticket_id))
         if known is not None:
             return known.get(metric)
-        await self.flush()
+        await self._flush_ticket(tenant_id, ticket_id)
         query = select(sla_clocks).where(
             sla_clocks.c.tenant_id == tenant_id,
             sla_clocks.c.ticket_id == ticket_id,
@@ -170,7 +175,7 @@ class SlaClockRepository:
         known = self._known.get((tenant_id, ticket_id))
         if known is not None:
             return [known[metric] for metric in sorted(known)]
-        await self.flush()
+        await self._flush_ticket(tenant_id, ticket_id)
         query = (
             select(sla_clocks)
             .where(sla_clocks.c.tenant_id == tenant_id, sla_clocks.c.ticket_id == ticket_id)
