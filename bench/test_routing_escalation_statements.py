@@ -26,7 +26,8 @@ async def test_routing_decides_in_about_two_statements_and_applies_a_status_in_o
 async def test_escalation_admits_a_ticket_in_about_two_statements(tmp_path: Path) -> None:
     figures = await escalation_statements.count(100, tmp_path / "escalation.db")
     # Was 3.54 per event of a whole life in one batch and 8.04 per ticket.created: the ticket's
-    # INSERT and the breach timer's INSERT are all that is left per ticket.created.
+    # INSERT and the breach timer's INSERT are all that is left per ticket.created; was 2.03
+    # per later status change: its clocks locked and its row read in one SELECT now.
     assert figures["lifecycle event"] <= 0.7
     assert figures["created"] <= 2.2
-    assert figures["status change"] <= 2.1
+    assert figures["status change"] <= 1.1

@@ -11,7 +11,7 @@ batch of events applied at once).
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +56,20 @@ def _cycle_outcome(clock: SlaClock) -> dict[str, Any]:
 
 Key = tuple[str, str]
 """A ticket: (tenant, ticket)."""
+Known = tuple[TicketFacts, str, int]
+"""A ticket's facts, policy id and policy version."""
+
+
+def _known(row: Any, policy_id: str, policy_version: int) -> Known:
+    facts = TicketFacts(
+        priority=row.priority,
+        type=row.type,
+        channel=row.channel,
+        plan=row.plan,
+        organization_id=row.organization_id,
+    )
+    return facts, policy_id, policy_version
+
 
 _SAVE = (
     update(sla_clocks)
@@ -188,6 +202,37 @@ class SlaClockRepository:
             self._known[(tenant_id, ticket_id)] = {clock.metric: clock for clock in clocks}
         return clocks
 
+    async def locked_with_ticket(self, tenant_id: str, ticket_id: str) -> Known | None:
+        """Lock every clock of the ticket and read its row, in one statement; None when it has
+        no clock (the caller reads the ticket alone)."""
+        key = (tenant_id, ticket_id)
+        await self._flush_ticket(tenant_id, ticket_id)
+        t = sla_tickets.c
+        query = (
+            select(
+                sla_clocks,
+                t.priority,
+                t.type,
+                t.channel,
+                t.plan,
+                t.organization_id,
+                t.policy_id.label("ticket_policy_id"),
+                t.policy_version.label("ticket_policy_version"),
+            )
+            .join(
+                sla_tickets,
+                and_(t.tenant_id == sla_clocks.c.tenant_id, t.ticket_id == sla_clocks.c.ticket_id),
+            )
+            .where(sla_clocks.c.tenant_id == tenant_id, sla_clocks.c.ticket_id == ticket_id)
+            .order_by(sla_clocks.c.metric)
+            .with_for_update(of=sla_clocks)
+        )
+        rows = (await self._session.execute(query)).all()
+        if not rows:
+            return None
+        self._known[key] = {row.metric: _clock(row) for row in rows}
+        return _known(rows[0], rows[0].ticket_policy_id, rows[0].ticket_policy_version)
+
     async def open_on_policy(self, tenant_id: str, policy_id: str) -> list[SlaClock]:
         """Running or paused clocks of the tenant on any version of ``policy_id``, locked."""
         await self.flush()
@@ -212,10 +257,6 @@ class SlaClockRepository:
             self._saved[key] = clock
         self._remember(clock)
         await self.record_cycle(clock)
-
-
-Known = tuple[TicketFacts, str, int]
-"""A ticket's facts, policy id and policy version."""
 
 
 class TicketRepository:
@@ -268,15 +309,16 @@ class TicketRepository:
         ).first()
         if row is None:
             return None
-        facts = TicketFacts(
-            priority=row.priority,
-            type=row.type,
-            channel=row.channel,
-            plan=row.plan,
-            organization_id=row.organization_id,
-        )
-        known = self._known[key] = (facts, row.policy_id, row.policy_version)
+        known = self._known[key] = _known(row, row.policy_id, row.policy_version)
         return known
+
+    def already_read(self, tenant_id: str, ticket_id: str) -> Known | None:
+        """The ticket as this transaction read or wrote it, without a statement; else None."""
+        return self._known.get((tenant_id, ticket_id))
+
+    def remember(self, tenant_id: str, ticket_id: str, known: Known) -> None:
+        """Keep what was read of the ticket elsewhere (with its clocks) for this transaction."""
+        self._known[(tenant_id, ticket_id)] = known
 
     async def set_priority(self, tenant_id: str, ticket_id: str, priority: str) -> None:
         """Record the ticket's new priority."""
