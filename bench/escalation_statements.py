@@ -1,4 +1,6 @@
-"""SQL statements escalation executes per consumed ticket event, through its handler table.
+"""SQL statements escalation executes per consumed ticket event, through its handler table:
+each ticket's whole life in one batch, then as the pipeline sends it (``ticket.created``, then
+``new`` -> ``open`` once assigned, in a later batch).
 
 Run: .venv/bin/python bench/escalation_statements.py [tickets]  (no broker, a temp SQLite file)
 """
@@ -72,19 +74,40 @@ async def main(tickets: int) -> None:
         await count(tickets, Path(directory) / "escalation.db")
 
 
-async def count(tickets: int, path: Path) -> None:
+def opened(ticket_id: str) -> TicketStatusChanged:
+    """The status change intake publishes once the ticket is assigned."""
+    return TicketStatusChanged(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        previous_status="new",
+        status="open",
+    )
+
+
+async def count(tickets: int, path: Path) -> dict[str, float]:
+    """Statements per event of a whole life in one batch, per ``ticket.created`` and per later
+    status change (printed too)."""
     engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, EscalationUnitOfWork)
     statements = Statements(engine)
+    table = handlers.handler_table(DEFAULT)
     events = [e for n in range(tickets) for e in lifecycle(f"t-{n}")]
-    await through_table(
-        handlers.handler_table(DEFAULT),
-        unit_of_work,
-        [to_record(e, source="/bench") for e in events],
-    )
-    await engine.dispose()
+    await through_table(table, unit_of_work, [to_record(e, source="/bench") for e in events])
+    figures = {"lifecycle event": len(statements.kinds) / len(events)}
     statements.report(
         f"handler table, batches of {BATCH} ({tickets} tickets)", len(events), "events"
     )
+    for name, made in (
+        ("created", lambda n: lifecycle(f"p-{n}")[0]),
+        ("status change", lambda n: opened(f"p-{n}")),
+    ):
+        statements.reset()
+        records = [to_record(made(n), source="/bench") for n in range(tickets)]
+        await through_table(table, unit_of_work, records)
+        figures[name] = len(statements.kinds) / tickets
+        statements.report(f"as in the pipeline, {name}", tickets, "events")
+    await engine.dispose()
+    return figures
 
 
 if __name__ == "__main__":

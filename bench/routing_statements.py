@@ -1,7 +1,8 @@
-"""SQL statements routing executes per routing decision (one new ticket routed to an agent).
+"""SQL statements routing executes per routing decision (one new ticket routed to an agent),
+then per status change of a routed ticket (``new`` -> ``open``, as intake sends once assigned).
 
 Every ticket is a consumed ``TicketCreated`` routed against a tenant of registered agents,
-through routing's handler table in batches of 100.
+through routing's handler table in batches of 100; the status changes follow in later batches.
 
 Run: .venv/bin/python bench/routing_statements.py [tickets] [agents]  (no broker, temp SQLite)
 """
@@ -18,7 +19,7 @@ from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.service_layer import agents, handlers
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.envelope import to_record
-from helpline_shared.events import Requester, TicketCreated
+from helpline_shared.events import Requester, TicketCreated, TicketStatusChanged
 from helpline_shared.runtime.db import utcnow
 
 
@@ -38,12 +39,24 @@ def new_ticket(ticket_id: str) -> TicketCreated:
     )
 
 
+def opened(ticket_id: str) -> TicketStatusChanged:
+    """The status change intake publishes once the ticket is assigned."""
+    return TicketStatusChanged(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        previous_status="new",
+        status="open",
+    )
+
+
 async def main(tickets: int, agent_count: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         await count(tickets, agent_count, Path(directory) / "routing.db")
 
 
-async def count(tickets: int, agent_count: int, path: Path) -> None:
+async def count(tickets: int, agent_count: int, path: Path) -> dict[str, float]:
+    """Statements per decision and per later status change (printed too)."""
     engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, RoutingUnitOfWork)
     for index in range(agent_count):
         await agents.register_agent(
@@ -63,10 +76,20 @@ async def count(tickets: int, agent_count: int, path: Path) -> None:
         unit_of_work,
         [to_record(new_ticket(f"t-{n}"), source="/bench") for n in range(tickets)],
     )
-    await engine.dispose()
+    per_decision = len(statements.kinds) / tickets
     statements.report(
         f"handler table, batches of {BATCH}, {agent_count} agents", tickets, "decisions"
     )
+    statements.reset()
+    await through_table(
+        handlers.handler_table(),
+        unit_of_work,
+        [to_record(opened(f"t-{n}"), source="/bench") for n in range(tickets)],
+    )
+    await engine.dispose()
+    per_change = len(statements.kinds) / tickets
+    statements.report("then new -> open, in later batches", tickets, "status changes")
+    return {"decision": per_decision, "status change": per_change}
 
 
 if __name__ == "__main__":

@@ -1,9 +1,18 @@
-"""SLA clocks, tickets' facts and policies in the database, always addressed with their tenant."""
+"""SLA clocks, tickets' facts and policies in the database, always addressed with their tenant.
+
+Each repository lives for one unit of work. Clocks and their cycles are written behind: what a
+transaction writes is kept in memory (and read back from there) and ``flush`` writes it in one
+statement of each kind (the commit flushes; reading clocks from the database flushes first). A
+ticket's clocks read locked, or created here, are not selected again in the same transaction;
+nor is a ticket's row, nor the tenant's current policies (read once per transaction, like a
+batch of events applied at once).
+"""
 
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
@@ -45,45 +54,124 @@ def _cycle_outcome(clock: SlaClock) -> dict[str, Any]:
     }
 
 
+Key = tuple[str, str]
+"""A ticket: (tenant, ticket)."""
+Known = tuple[TicketFacts, str, int]
+"""A ticket's facts, policy id and policy version."""
+
+
+def _known(row: Any, policy_id: str, policy_version: int) -> Known:
+    facts = TicketFacts(
+        priority=row.priority,
+        type=row.type,
+        channel=row.channel,
+        plan=row.plan,
+        organization_id=row.organization_id,
+    )
+    return facts, policy_id, policy_version
+
+
+_SAVE = (
+    update(sla_clocks)
+    .where(
+        sla_clocks.c.tenant_id == bindparam("b_tenant_id"),
+        sla_clocks.c.ticket_id == bindparam("b_ticket_id"),
+        sla_clocks.c.metric == bindparam("b_metric"),
+    )
+    .values({name: bindparam(name) for name in _COLUMNS if name not in _KEY})
+)
+
+
+def _upsert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_(sla_cycles)
+    outcome = ("started_at", "stopped_at", "breached_at", "paused_seconds", "active_seconds")
+    return statement.on_conflict_do_update(
+        index_elements=[sla_cycles.c[name] for name in (*_KEY, "cycle")],
+        set_={name: statement.excluded[name] for name in outcome},
+    )
+
+
 class SlaClockRepository:
     """Reads and writes SLA clocks (and the record of each cycle); callers pass the tenant."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._known: dict[Key, dict[str, SlaClock]] = {}
+        """Every clock of these tickets, locked (or created) by this transaction."""
+        self._added: dict[tuple[str, str, str], SlaClock] = {}
+        self._saved: dict[tuple[str, str, str], SlaClock] = {}
+        self._cycles: dict[tuple[str, str, str, int], SlaClock] = {}
+
+    def none_yet(self, tenant_id: str, ticket_id: str) -> None:
+        """The ticket was just admitted by this transaction: it has no clock yet."""
+        self._known[(tenant_id, ticket_id)] = {}
 
     async def add(self, clock: SlaClock) -> None:
         """Insert a new clock."""
-        await self._session.execute(insert(sla_clocks).values(**_row(clock)))
+        self._added[(clock.tenant_id, clock.ticket_id, clock.metric)] = clock
+        self._remember(clock)
         await self.record_cycle(clock)
 
     async def record_cycle(self, clock: SlaClock) -> None:
         """Write the outcome of the clock's cycle (``add`` and ``save`` do; a restart too)."""
-        # Callers hold the clock's row lock, so nobody inserts the same cycle in between.
-        written = await self._session.execute(
-            update(sla_cycles)
-            .where(
-                sla_cycles.c.tenant_id == clock.tenant_id,
-                sla_cycles.c.ticket_id == clock.ticket_id,
-                sla_cycles.c.metric == clock.metric,
-                sla_cycles.c.cycle == clock.cycle,
-            )
-            .values(_cycle_outcome(clock))
-        )
-        if not getattr(written, "rowcount", 0):
+        # Callers hold the clock's row lock, so nobody writes the same cycle in between.
+        self._cycles[(clock.tenant_id, clock.ticket_id, clock.metric, clock.cycle)] = clock
+
+    async def flush(self) -> None:
+        """Write the clocks and cycles kept so far: one statement for each kind."""
+        added, self._added = list(self._added.values()), {}
+        saved, self._saved = list(self._saved.values()), {}
+        cycles, self._cycles = list(self._cycles.values()), {}
+        if added:
+            await self._session.execute(insert(sla_clocks), [_row(clock) for clock in added])
+        if saved:
             await self._session.execute(
-                insert(sla_cycles).values(
-                    tenant_id=clock.tenant_id,
-                    ticket_id=clock.ticket_id,
-                    metric=clock.metric,
-                    cycle=clock.cycle,
-                    **_cycle_outcome(clock),
-                )
+                _SAVE,
+                [
+                    {
+                        **{k: v for k, v in _row(clock).items() if k not in _KEY},
+                        "b_tenant_id": clock.tenant_id,
+                        "b_ticket_id": clock.ticket_id,
+                        "b_metric": clock.metric,
+                    }
+                    for clock in saved
+                ],
             )
+        if cycles:
+            await self._session.execute(
+                _upsert(self._session),
+                [
+                    {
+                        "tenant_id": clock.tenant_id,
+                        "ticket_id": clock.ticket_id,
+                        "metric": clock.metric,
+                        "cycle": clock.cycle,
+                        **_cycle_outcome(clock),
+                    }
+                    for clock in cycles
+                ],
+            )
+
+    async def _flush_ticket(self, tenant_id: str, ticket_id: str) -> None:
+        """Flush first if a clock of this ticket is kept behind (its row is about to be read)."""
+        if any(key[:2] == (tenant_id, ticket_id) for key in (*self._added, *self._saved)):
+            await self.flush()
+
+    def _remember(self, clock: SlaClock) -> None:
+        known = self._known.get((clock.tenant_id, clock.ticket_id))
+        if known is not None:
+            known[clock.metric] = clock
 
     async def get(
         self, tenant_id: str, ticket_id: str, metric: str, *, for_update: bool = False
     ) -> SlaClock | None:
         """The clock of that ticket and metric, or None; ``for_update`` locks it until commit."""
+        known = self._known.get((tenant_id, ticket_id))
+        if known is not None:
+            return known.get(metric)
+        await self._flush_ticket(tenant_id, ticket_id)
         query = select(sla_clocks).where(
             sla_clocks.c.tenant_id == tenant_id,
             sla_clocks.c.ticket_id == ticket_id,
@@ -98,6 +186,10 @@ class SlaClockRepository:
         self, tenant_id: str, ticket_id: str, *, for_update: bool = False
     ) -> list[SlaClock]:
         """Every clock of the tenant's ticket, by metric."""
+        known = self._known.get((tenant_id, ticket_id))
+        if known is not None:
+            return [known[metric] for metric in sorted(known)]
+        await self._flush_ticket(tenant_id, ticket_id)
         query = (
             select(sla_clocks)
             .where(sla_clocks.c.tenant_id == tenant_id, sla_clocks.c.ticket_id == ticket_id)
@@ -105,10 +197,45 @@ class SlaClockRepository:
         )
         if for_update:
             query = query.with_for_update()
-        return [_clock(row) for row in await self._session.execute(query)]
+        clocks = [_clock(row) for row in await self._session.execute(query)]
+        if for_update:
+            self._known[(tenant_id, ticket_id)] = {clock.metric: clock for clock in clocks}
+        return clocks
+
+    async def locked_with_ticket(self, tenant_id: str, ticket_id: str) -> Known | None:
+        """Lock every clock of the ticket and read its row, in one statement; None when it has
+        no clock (the caller reads the ticket alone)."""
+        key = (tenant_id, ticket_id)
+        await self._flush_ticket(tenant_id, ticket_id)
+        t = sla_tickets.c
+        query = (
+            select(
+                sla_clocks,
+                t.priority,
+                t.type,
+                t.channel,
+                t.plan,
+                t.organization_id,
+                t.policy_id.label("ticket_policy_id"),
+                t.policy_version.label("ticket_policy_version"),
+            )
+            .join(
+                sla_tickets,
+                and_(t.tenant_id == sla_clocks.c.tenant_id, t.ticket_id == sla_clocks.c.ticket_id),
+            )
+            .where(sla_clocks.c.tenant_id == tenant_id, sla_clocks.c.ticket_id == ticket_id)
+            .order_by(sla_clocks.c.metric)
+            .with_for_update(of=sla_clocks)
+        )
+        rows = (await self._session.execute(query)).all()
+        if not rows:
+            return None
+        self._known[key] = {row.metric: _clock(row) for row in rows}
+        return _known(rows[0], rows[0].ticket_policy_id, rows[0].ticket_policy_version)
 
     async def open_on_policy(self, tenant_id: str, policy_id: str) -> list[SlaClock]:
         """Running or paused clocks of the tenant on any version of ``policy_id``, locked."""
+        await self.flush()
         query = (
             select(sla_clocks)
             .where(
@@ -123,16 +250,12 @@ class SlaClockRepository:
 
     async def save(self, clock: SlaClock) -> None:
         """Write back a changed clock."""
-        values = {name: value for name, value in _row(clock).items() if name not in _KEY}
-        await self._session.execute(
-            update(sla_clocks)
-            .where(
-                sla_clocks.c.tenant_id == clock.tenant_id,
-                sla_clocks.c.ticket_id == clock.ticket_id,
-                sla_clocks.c.metric == clock.metric,
-            )
-            .values(values)
-        )
+        key = (clock.tenant_id, clock.ticket_id, clock.metric)
+        if key in self._added:
+            self._added[key] = clock
+        else:
+            self._saved[key] = clock
+        self._remember(clock)
         await self.record_cycle(clock)
 
 
@@ -141,13 +264,19 @@ class TicketRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._known: dict[Key, Known | None] = {}
 
     async def add(
         self, tenant_id: str, ticket_id: str, facts: TicketFacts, policy: SlaPolicy
-    ) -> None:
-        """Record a new ticket and the policy version it follows."""
-        await self._session.execute(
-            insert(sla_tickets).values(
+    ) -> bool:
+        """Record a new ticket and the policy version it follows; False if already recorded."""
+        if self._known.get((tenant_id, ticket_id)) is not None:
+            return False
+        dialect = self._session.get_bind().dialect.name
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        result = await self._session.execute(
+            insert_(sla_tickets)
+            .values(
                 tenant_id=tenant_id,
                 ticket_id=ticket_id,
                 priority=facts.priority,
@@ -158,10 +287,19 @@ class TicketRepository:
                 policy_id=policy.policy_id,
                 policy_version=policy.version,
             )
+            .on_conflict_do_nothing()
         )
+        if not getattr(result, "rowcount", 0):
+            self._known.pop((tenant_id, ticket_id), None)
+            return False
+        self._known[(tenant_id, ticket_id)] = (facts, policy.policy_id, policy.version)
+        return True
 
-    async def get(self, tenant_id: str, ticket_id: str) -> tuple[TicketFacts, str, int] | None:
+    async def get(self, tenant_id: str, ticket_id: str) -> Known | None:
         """The ticket's facts, policy id and policy version; None if unknown."""
+        key = (tenant_id, ticket_id)
+        if self._known.get(key) is not None:
+            return self._known[key]
         row = (
             await self._session.execute(
                 select(sla_tickets).where(
@@ -171,17 +309,20 @@ class TicketRepository:
         ).first()
         if row is None:
             return None
-        facts = TicketFacts(
-            priority=row.priority,
-            type=row.type,
-            channel=row.channel,
-            plan=row.plan,
-            organization_id=row.organization_id,
-        )
-        return facts, row.policy_id, row.policy_version
+        known = self._known[key] = _known(row, row.policy_id, row.policy_version)
+        return known
+
+    def already_read(self, tenant_id: str, ticket_id: str) -> Known | None:
+        """The ticket as this transaction read or wrote it, without a statement; else None."""
+        return self._known.get((tenant_id, ticket_id))
+
+    def remember(self, tenant_id: str, ticket_id: str, known: Known) -> None:
+        """Keep what was read of the ticket elsewhere (with its clocks) for this transaction."""
+        self._known[(tenant_id, ticket_id)] = known
 
     async def set_priority(self, tenant_id: str, ticket_id: str, priority: str) -> None:
         """Record the ticket's new priority."""
+        self._known.pop((tenant_id, ticket_id), None)
         await self._session.execute(
             update(sla_tickets)
             .where(
@@ -193,6 +334,7 @@ class TicketRepository:
 
     async def follow(self, tenant_id: str, ticket_id: str, policy: SlaPolicy) -> None:
         """Record that the ticket now follows ``policy``'s version."""
+        self._known.pop((tenant_id, ticket_id), None)
         await self._session.execute(
             update(sla_tickets)
             .where(
@@ -208,11 +350,13 @@ class PolicyRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._current: dict[str, list[SlaPolicy]] = {}
 
     async def add_version(
         self, tenant_id: str, document: PolicyDocument, policy_id: str
     ) -> SlaPolicy:
         """Store ``document`` as the next version of ``policy_id``; return it."""
+        self._current.pop(tenant_id, None)
         latest = (
             await self._session.execute(
                 select(func.max(sla_policies.c.version)).where(
@@ -234,7 +378,11 @@ class PolicyRepository:
         return document.to_policy(policy_id, version)
 
     async def current(self, tenant_id: str) -> list[SlaPolicy]:
-        """The latest version of each of the tenant's policies, by position."""
+        """The latest version of each of the tenant's policies, by position (read once per
+        transaction, unless it adds a version)."""
+        current = self._current.get(tenant_id)
+        if current is not None:
+            return list(current)
         rows = (
             await self._session.execute(
                 select(sla_policies)
@@ -249,7 +397,10 @@ class PolicyRepository:
             PolicyDocument.model_validate(row.document).to_policy(row.policy_id, row.version)
             for row in latest.values()
         ]
-        return sorted(policies, key=lambda policy: (policy.position, policy.policy_id))
+        current = self._current[tenant_id] = sorted(
+            policies, key=lambda policy: (policy.position, policy.policy_id)
+        )
+        return list(current)
 
     async def version(self, tenant_id: str, policy_id: str, version: int) -> SlaPolicy | None:
         """One stored version of a policy, or None."""

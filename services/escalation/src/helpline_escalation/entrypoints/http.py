@@ -198,7 +198,9 @@ def router(unit_of_work: UnitOfWorkFactory, default: SlaPolicy = BUILT_IN_DEFAUL
         """The tenant's policies (current versions) in the order they are tried."""
         return [
             _policy_out(policy)
-            for policy in await policies.list_policies(principal.tenant_id, unit_of_work())
+            for policy in await policies.list_policies(
+                principal.tenant_id, unit_of_work().read_only()
+            )
         ]
 
     return api

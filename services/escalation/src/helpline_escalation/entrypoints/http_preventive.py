@@ -144,7 +144,7 @@ def router(unit_of_work: UnitOfWorkFactory, minimum_interval: timedelta) -> APIR
     @api.get("", response_model=list[dict[str, Any]])
     async def list_schedules(principal: Admin) -> list[dict[str, Any]]:
         """The tenant's schedules with their last and next occurrences."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             return await uow.schedules.all_of(principal.tenant_id)
 
     return api

@@ -98,7 +98,9 @@ def router(unit_of_work: UnitOfWorkFactory, now: Clock = utcnow) -> APIRouter:
     async def get_sla_report(principal: Reader, days: Days = 7) -> SlaReportOut:
         """First-response and resolution attainment, medians and p90 over the last ``days``."""
         generated_at = now()
-        figures = await reports.sla_report(principal.tenant_id, days, generated_at, unit_of_work())
+        figures = await reports.sla_report(
+            principal.tenant_id, days, generated_at, unit_of_work().read_only()
+        )
         return SlaReportOut(
             generated_at=generated_at,
             days=days,

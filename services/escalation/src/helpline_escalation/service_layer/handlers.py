@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from functools import partial
 
+from helpline_escalation.adapters.repository import Known
 from helpline_escalation.domain.errors import TicketNotTracked, UnknownTimerKind
 from helpline_escalation.domain.model import BREACH, SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts, default_policy, select_policy
@@ -96,7 +97,7 @@ async def apply_ticket_event(
         policy: SlaPolicy | None = await _admit(event, uow, fallback)
         facts: TicketFacts | None = _facts(event)
     else:
-        known = await uow.tickets.get(event.tenant_id, event.ticket_id)
+        known = await _tracked(uow, event.tenant_id, event.ticket_id)
         facts, policy = None, None
         if known is not None:
             facts, policy_id, version = known
@@ -106,6 +107,18 @@ async def apply_ticket_event(
             await _reprioritise(event, envelope.id, uow, policy, fallback)
         else:
             await _apply_changes(event, envelope.id, uow, policy, facts)
+
+
+async def _tracked(uow: EscalationUnitOfWork, tenant_id: str, ticket_id: str) -> Known | None:
+    """The ticket's facts and policy; its clocks are locked (and kept) by the same statement."""
+    known = uow.tickets.already_read(tenant_id, ticket_id)
+    if known is not None:
+        return known
+    known = await uow.clocks.locked_with_ticket(tenant_id, ticket_id)
+    if known is None:
+        return await uow.tickets.get(tenant_id, ticket_id)
+    uow.tickets.remember(tenant_id, ticket_id, known)
+    return known
 
 
 async def on_ticket_event(
@@ -118,11 +131,13 @@ async def on_ticket_event(
 async def _admit(
     event: TicketCreated, uow: EscalationUnitOfWork, fallback: SlaPolicy
 ) -> SlaPolicy | None:
-    if await uow.tickets.get(event.tenant_id, event.ticket_id) is not None:
+    facts = _facts(event)
+    policy = select_policy(await uow.policies.current(event.tenant_id), facts, fallback)
+    if not await uow.tickets.add(event.tenant_id, event.ticket_id, facts, policy):
         log.info("ticket already tracked", extra={"ticket_id": event.ticket_id})
         return None
-    policy = select_policy(await uow.policies.current(event.tenant_id), _facts(event), fallback)
-    await uow.tickets.add(event.tenant_id, event.ticket_id, _facts(event), policy)
+    # Clocks only start once their ticket is tracked: a ticket admitted just now has none.
+    uow.clocks.none_yet(event.tenant_id, event.ticket_id)
     return policy
 
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import agent_capacity, agents
@@ -20,12 +20,34 @@ def _unheard(_tenant_id: str, _change: PoolChange | None) -> None:
     pass
 
 
+_ASSIGNED = (
+    update(agents)
+    .where(agents.c.id == bindparam("b_agent_id"))
+    .values(last_assigned_at=bindparam("last_assigned_at"))
+)
+
+
 class AgentRepository:
-    """The tenant's agents with their capacity per channel; every change is told ``changed``."""
+    """The tenant's agents with their capacity per channel; every change is told ``changed``.
+
+    When each agent was last assigned is written behind, for all agents at once by ``flush``
+    (the commit flushes; reads of agents flush first): it only ranks, while the capacity a
+    reservation takes is written at once, guarded by the database.
+    """
 
     def __init__(self, session: AsyncSession, changed: Changed = _unheard) -> None:
         self._session = session
         self._changed = changed
+        self._assigned: dict[str, datetime] = {}
+
+    async def flush(self) -> None:
+        """Write when each agent reserved here was last assigned, in one statement."""
+        assigned, self._assigned = self._assigned, {}
+        if assigned:
+            await self._session.execute(
+                _ASSIGNED,
+                [{"b_agent_id": key, "last_assigned_at": at} for key, at in assigned.items()],
+            )
 
     async def add(self, agent: Agent) -> None:
         """Insert an agent and its capacity per channel."""
@@ -129,6 +151,7 @@ class AgentRepository:
 
     async def get(self, tenant_id: str, agent_id: str) -> Agent | None:
         """The tenant's agent with that id, or None."""
+        await self.flush()
         rows = (
             await self._session.execute(
                 select(agents).where(agents.c.id == agent_id, agents.c.tenant_id == tenant_id)
@@ -139,6 +162,7 @@ class AgentRepository:
 
     async def by_user(self, tenant_id: str, user_id: str) -> Agent | None:
         """The tenant's agent who is identity user ``user_id``, or None."""
+        await self.flush()
         rows = (
             await self._session.execute(
                 select(agents).where(agents.c.tenant_id == tenant_id, agents.c.user_id == user_id)
@@ -149,6 +173,7 @@ class AgentRepository:
 
     async def of_tenant(self, tenant_id: str, presence: Presence | None = None) -> list[Agent]:
         """The tenant's agents, optionally only those with ``presence``."""
+        await self.flush()
         query = select(agents).where(agents.c.tenant_id == tenant_id)
         if presence:
             query = query.where(agents.c.presence == presence)
@@ -207,9 +232,8 @@ class AgentRepository:
                     agent_id=agent_id, channel=channel, capacity=0, active=1
                 )
             )
-        await self._session.execute(
-            update(agents).where(agents.c.id == agent_id).values(last_assigned_at=now)
-        )
+        previous = self._assigned.get(agent_id)
+        self._assigned[agent_id] = now if previous is None else max(previous, now)
         self._changed(tenant_id, lambda pool: pool.reserve(agent_id, channel, at=now))
         return True
 

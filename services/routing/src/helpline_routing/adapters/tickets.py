@@ -1,11 +1,21 @@
-"""Routed tickets (the queue is the waiting ones), offers, and each ticket's routing history."""
+"""Routed tickets (the queue is the waiting ones), offers, and each ticket's routing history.
 
+Tickets and history steps are written behind: a unit of work keeps what its handlers wrote in
+memory and ``flush`` writes it in one statement of each kind (the commit flushes), so a batch of
+events costs one INSERT of new tickets, one UPDATE of changed ones and one INSERT of history
+steps. A ticket this transaction wrote is read back from memory; queries over many rows flush
+first. Nothing another replica could see is deferred past the commit, and capacity, the one
+thing replicas race for, is still reserved at once by ``AgentRepository.reserve``.
+"""
+
+import copy
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import offers, routed_tickets, routing_history
@@ -27,6 +37,38 @@ def _data(ticket: RoutedTicket, facts: TicketFacts | None) -> dict[str, Any]:
     }
     data["facts"] = dataclasses.asdict(facts) if facts else None
     return data
+
+
+def _facts(data: dict[str, Any]) -> TicketFacts | None:
+    if not data.get("facts"):
+        return None
+    facts = dict(data["facts"])
+    facts["tags"] = tuple(facts["tags"])
+    return TicketFacts(**facts)
+
+
+def _row(ticket: RoutedTicket, facts: TicketFacts | None) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket.ticket_id,
+        "tenant_id": ticket.tenant_id,
+        "state": ticket.state,
+        "priority_rank": ticket.priority_rank,
+        "queued_at": ticket.queued_at,
+        "agent_id": ticket.agent_id,
+        "data": _data(ticket, facts),
+    }
+
+
+_UPDATE = (
+    update(routed_tickets)
+    .where(routed_tickets.c.ticket_id == bindparam("b_ticket_id"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in ("state", "priority_rank", "queued_at", "agent_id", "data")
+        }
+    )
+)
 
 
 def _ticket(row: Any) -> RoutedTicket:
@@ -51,65 +93,75 @@ def _ticket(row: Any) -> RoutedTicket:
 
 
 class RoutedTicketRepository:
-    """Routing's state of each ticket; the waiting ones form the queue."""
+    """Routing's state of each ticket; the waiting ones form the queue (written behind)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._facts: dict[str, TicketFacts | None] = {}
+        """The facts of each ticket read or written in this transaction."""
+        self._new: dict[str, dict[str, Any]] = {}
+        self._changed: dict[str, dict[str, Any]] = {}
 
     async def get(
         self, ticket_id: str, *, lock: bool = False, skip_locked: bool = False
     ) -> RoutedTicket | None:
         """The ticket, locked for this transaction when ``lock`` (PostgreSQL)."""
+        written = self._new.get(ticket_id) or self._changed.get(ticket_id)
+        if written is not None:  # this transaction wrote it (so holds it): read it back
+            return _ticket(SimpleNamespace(**{**written, "data": copy.deepcopy(written["data"])}))
         query = select(routed_tickets).where(routed_tickets.c.ticket_id == ticket_id)
         if lock:
             query = query.with_for_update(skip_locked=skip_locked)
         row = (await self._session.execute(query)).first()
-        return _ticket(row) if row else None
+        if row is None:
+            return None
+        self._facts[ticket_id] = _facts(row.data)
+        return _ticket(row)
 
     async def facts(self, ticket_id: str) -> TicketFacts | None:
         """What the rules look at, as the ticket last said."""
+        if ticket_id in self._facts:
+            return self._facts[ticket_id]
         row = (
             await self._session.execute(
                 select(routed_tickets.c.data).where(routed_tickets.c.ticket_id == ticket_id)
             )
         ).first()
-        if row is None or not row.data.get("facts"):
-            return None
-        facts = dict(row.data["facts"])
-        facts["tags"] = tuple(facts["tags"])
-        return TicketFacts(**facts)
+        return _facts(row.data) if row is not None else None
 
     async def add(self, ticket: RoutedTicket, facts: TicketFacts) -> None:
         """Start routing a ticket."""
-        await self._session.execute(
-            insert(routed_tickets).values(
-                ticket_id=ticket.ticket_id,
-                tenant_id=ticket.tenant_id,
-                state=ticket.state,
-                priority_rank=ticket.priority_rank,
-                queued_at=ticket.queued_at,
-                agent_id=ticket.agent_id,
-                data=_data(ticket, facts),
-            )
-        )
+        self._facts[ticket.ticket_id] = facts
+        self._new[ticket.ticket_id] = _row(ticket, facts)
 
     async def save(self, ticket: RoutedTicket, facts: TicketFacts | None = None) -> None:
         """Store the ticket's new state (and new facts, if given)."""
         facts = facts or await self.facts(ticket.ticket_id)
-        await self._session.execute(
-            update(routed_tickets)
-            .where(routed_tickets.c.ticket_id == ticket.ticket_id)
-            .values(
-                state=ticket.state,
-                priority_rank=ticket.priority_rank,
-                queued_at=ticket.queued_at,
-                agent_id=ticket.agent_id,
-                data=_data(ticket, facts),
+        self._facts[ticket.ticket_id] = facts
+        row = _row(ticket, facts)
+        if ticket.ticket_id in self._new:
+            self._new[ticket.ticket_id] = row
+        else:
+            self._changed[ticket.ticket_id] = row
+
+    async def flush(self) -> None:
+        """Write the tickets added and changed so far: one statement for each kind."""
+        added, self._new = list(self._new.values()), {}
+        changed, self._changed = self._changed, {}
+        if added:
+            await self._session.execute(insert(routed_tickets), added)
+        if changed:
+            await self._session.execute(
+                _UPDATE,
+                [
+                    {**{k: v for k, v in row.items() if k != "ticket_id"}, "b_ticket_id": key}
+                    for key, row in changed.items()
+                ],
             )
-        )
 
     async def waiting(self, tenant_id: str, limit: int = 500) -> list[RoutedTicket]:
         """The tenant's queue: highest priority first, then oldest."""
+        await self.flush()
         rows = await self._session.execute(
             select(routed_tickets)
             .where(routed_tickets.c.tenant_id == tenant_id, routed_tickets.c.state == "waiting")
@@ -124,6 +176,7 @@ class RoutedTicketRepository:
 
     async def tenants_waiting(self) -> list[str]:
         """Tenants with tickets in the queue."""
+        await self.flush()
         rows = await self._session.execute(
             select(routed_tickets.c.tenant_id).where(routed_tickets.c.state == "waiting").distinct()
         )
@@ -131,6 +184,7 @@ class RoutedTicketRepository:
 
     async def assigned_by_agent(self, tenant_id: str) -> dict[str, int]:
         """How many open tickets each of the tenant's agents holds (assigned, not closed)."""
+        await self.flush()
         rows = await self._session.execute(
             select(routed_tickets.c.agent_id, func.count().label("held"))
             .where(
@@ -223,17 +277,30 @@ class HistoryRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._added: list[dict[str, Any]] = []
 
     async def add(self, tenant_id: str, ticket_id: str, entry: HistoryEntry) -> None:
-        """Append a step."""
-        await self._session.execute(
-            insert(routing_history).values(
-                tenant_id=tenant_id, ticket_id=ticket_id, **dataclasses.asdict(entry)
-            )
+        """Append a step (written by ``flush``, in order; ``entry.detail`` must not change)."""
+        self._added.append(
+            {
+                "tenant_id": tenant_id,
+                "ticket_id": ticket_id,
+                "at": entry.at,
+                "kind": entry.kind,
+                "summary": entry.summary,
+                "detail": entry.detail,
+            }
         )
+
+    async def flush(self) -> None:
+        """Write the steps appended so far, in one statement."""
+        added, self._added = self._added, []
+        if added:
+            await self._session.execute(insert(routing_history), added)
 
     async def of_ticket(self, tenant_id: str, ticket_id: str) -> list[HistoryEntry]:
         """Every step of the ticket's routing, oldest first."""
+        await self.flush()
         rows = await self._session.execute(
             select(routing_history)
             .where(

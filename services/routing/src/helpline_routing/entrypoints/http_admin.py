@@ -33,7 +33,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     @api.get("/v1/routing/rules", response_model=RuleSetOut)
     async def current_rules(principal: Principal = reader) -> RuleSetOut:
         """The tenant's current rules (version 0: the built-in default, tags are skills)."""
-        rule_set, stored = await admin.rules(principal.tenant_id, unit_of_work())
+        rule_set, stored = await admin.rules(principal.tenant_id, unit_of_work().read_only())
         return _rules_out(rule_set.version, stored)
 
     @api.put("/v1/routing/rules", response_model=RuleSetOut)
@@ -49,7 +49,9 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         version: Annotated[int, Path(ge=0, le=MAX_VERSION)], principal: Principal = reader
     ) -> RuleSetOut:
         """An earlier version of the tenant's rules."""
-        rule_set, stored = await admin.rules(principal.tenant_id, unit_of_work(), version)
+        rule_set, stored = await admin.rules(
+            principal.tenant_id, unit_of_work().read_only(), version
+        )
         if stored is None and version != 0:
             raise not_found("rules version")
         return _rules_out(rule_set.version, stored)
@@ -57,7 +59,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     @api.get("/v1/routing/settings", response_model=SettingsIn)
     async def get_settings(principal: Principal = reader) -> SettingsIn:
         """The tenant's routing settings."""
-        return SettingsIn.of(await admin.settings(principal.tenant_id, unit_of_work()))
+        return SettingsIn.of(await admin.settings(principal.tenant_id, unit_of_work().read_only()))
 
     @api.put("/v1/routing/settings", response_model=SettingsIn)
     async def put_settings(body: SettingsIn, principal: Principal = administrator) -> SettingsIn:

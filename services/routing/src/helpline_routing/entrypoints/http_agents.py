@@ -55,7 +55,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         principal: Principal = reader, user_id: str | None = Query(default=None, max_length=64)
     ) -> list[AgentOut]:
         """The tenant's agents; ``user_id`` finds the agent an identity user is."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             if user_id is None:
                 found = await uow.agents.of_tenant(principal.tenant_id)
             else:
@@ -66,7 +66,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     @api.get("/{agent_id}", response_model=AgentOut)
     async def get_agent(agent_id: str, principal: Principal = reader) -> AgentOut:
         """One agent, with its load."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             agent = await uow.agents.get(principal.tenant_id, agent_id)
         if agent is None:
             raise not_found("agent")

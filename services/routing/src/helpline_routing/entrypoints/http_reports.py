@@ -16,6 +16,8 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     @api.get("/agents", response_model=AgentsReportOut)
     async def agents_report(principal: Principal = reader) -> AgentsReportOut:
         """Each agent's presence, open assignments, capacity, teams and last activity."""
-        return AgentsReportOut.of(await reports.agents_report(principal.tenant_id, unit_of_work()))
+        return AgentsReportOut.of(
+            await reports.agents_report(principal.tenant_id, unit_of_work().read_only())
+        )
 
     return api

@@ -36,7 +36,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
         """Where the ticket stands, and every routing decision with its explanation."""
         try:
             ticket, history = await admin.ticket_routing(
-                principal.tenant_id, ticket_id, unit_of_work()
+                principal.tenant_id, ticket_id, unit_of_work().read_only()
             )
         except TicketNotRouted as error:
             raise not_found("ticket") from error
@@ -92,7 +92,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
                     status=status,
                     limit=limit,
                 ),
-                unit_of_work(),
+                unit_of_work().read_only(),
             )
         except NotYourAgent as error:
             raise not_yours() from error
@@ -101,7 +101,7 @@ def router(unit_of_work: UnitOfWorkFactory) -> APIRouter:
     @api.get("/v1/offers/{offer_id}", response_model=OfferOut)
     async def get_offer(offer_id: str, principal: Principal = reader) -> OfferOut:
         """One offer and its outcome."""
-        async with unit_of_work() as uow:
+        async with unit_of_work().read_only() as uow:
             offer = await uow.offers.get(offer_id)
         if offer is None or offer.tenant_id != principal.tenant_id:
             raise not_found("offer")

@@ -121,7 +121,7 @@ async def _route_new_ticket(uow: RoutingUnitOfWork, event: TicketCreated) -> Non
         "classified",
         f"rule {found.rule_id} (version {found.rule_version})",
         event.occurred_at,
-        {"required_skills": found.required_skills, "team": found.team},
+        {"required_skills": dict(found.required_skills), "team": found.team},
     )
     settings = await uow.config.settings(event.tenant_id)
     await decisions.route(uow, ticket, settings, event.occurred_at)

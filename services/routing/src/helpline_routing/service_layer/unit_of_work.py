@@ -66,9 +66,17 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         if drain_soon is not None:
             self.after_commit(lambda: drain_soon(tenant_id))
 
+    async def flush(self) -> None:
+        """Write what the repositories keep behind (tickets, history, agents' last assignment)."""
+        await self.tickets.flush()
+        await self.history.flush()
+        await self.agents.flush()
+
     async def commit(self) -> None:
-        """Bump the version of the pools changed here, commit, then keep them up to date."""
+        """Write what was kept behind, bump the version of the pools changed here, commit,
+        then keep them up to date."""
         self._refuse_if_lent("commit")
+        await self.flush()
         versions = await self.pools.bump()
         pools = self.pools
         self.after_commit(lambda: pools.committed(versions))
