@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -61,6 +62,29 @@ def derived_values(ticket_values: dict[str, Any]) -> dict[str, Any]:
 
 def _ticket(row: Any) -> Ticket:
     return Ticket(**{name: getattr(row, name) for name in _TICKET_COLUMNS})
+
+
+def _copied(values: dict[str, Any]) -> dict[str, Any]:
+    # The mutable fields copied: remembered values stay what the row holds, whatever a caller
+    # later does to a ticket's tags or SLA view.
+    copied = dict(values)
+    if "tags" in copied:
+        copied["tags"] = list(copied["tags"])
+    if "sla" in copied:
+        copied["sla"] = {metric: dict(state) for metric, state in copied["sla"].items()}
+    return copied
+
+
+def _ticket_from(values: dict[str, Any]) -> Ticket:
+    return Ticket(**_copied({name: values[name] for name in _TICKET_COLUMNS}))
+
+
+# Built once: building and cache-keying a statement per call cost more than running it.
+_INSERT_TICKET = insert(tickets)
+_SELECT_TICKET = select(tickets).where(
+    tickets.c.id == bindparam("ticket_key"), tickets.c.tenant_id == bindparam("tenant_key")
+)
+_UPDATE_TICKET = update(tickets).where(tickets.c.id == bindparam("ticket_key"))
 
 
 def _ticket_values(ticket: Ticket) -> dict[str, Any]:
@@ -259,25 +283,43 @@ class TicketRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._rows: dict[str, dict[str, Any]] = {}
+        """The columns of each ticket this transaction read or wrote, as the row now holds them
+        (a write locks the row until the commit; the repository lives for one transaction)."""
 
     async def add(self, ticket: Ticket) -> None:
         """Insert a new ticket."""
-        await self._session.execute(insert(tickets).values(**_ticket_values(ticket)))
+        values = _ticket_values(ticket)
+        await self._session.execute(_INSERT_TICKET, values)
+        self._rows[ticket.id] = _copied(values)
 
     async def get(self, tenant_id: str, ticket_id: str) -> Ticket | None:
-        """The tenant's ticket with that id, or None."""
-        row = (
-            await self._session.execute(
-                select(tickets).where(tickets.c.id == ticket_id, tickets.c.tenant_id == tenant_id)
-            )
-        ).first()
-        return _ticket(row) if row else None
+        """The tenant's ticket with that id, or None (read once per transaction)."""
+        values = self._rows.get(ticket_id)
+        if values is None:
+            row = (
+                await self._session.execute(
+                    _SELECT_TICKET, {"ticket_key": ticket_id, "tenant_key": tenant_id}
+                )
+            ).first()
+            if row is None:
+                return None
+            values = self._rows[ticket_id] = dict(row._mapping)
+        return _ticket_from(values) if values["tenant_id"] == tenant_id else None
 
     async def save(self, ticket: Ticket) -> None:
-        """Write back a changed ticket."""
+        """Write back the columns of a changed ticket that differ from its row (none: no
+        statement); the row ends as a write of every column would leave it."""
         values = _ticket_values(ticket)
-        del values["id"]
-        await self._session.execute(update(tickets).where(tickets.c.id == ticket.id).values(values))
+        stored = self._rows.get(ticket.id)
+        if stored is not None:
+            values = {name: value for name, value in values.items() if stored.get(name) != value}
+            if not values:
+                return
+        values.pop("id", None)
+        await self._session.execute(_UPDATE_TICKET, {"ticket_key": ticket.id, **values})
+        if stored is not None:
+            stored.update(_copied(values))
 
     async def page(
         self,
