@@ -286,6 +286,8 @@ class TicketRepository:
         self._rows: dict[str, dict[str, Any]] = {}
         """The columns of each ticket this transaction read or wrote, as the row now holds them
         (a write locks the row until the commit; the repository lives for one transaction)."""
+        self._unwritten: dict[str, dict[str, Any]] = {}
+        """Changed columns ``save`` has not written yet, by ticket id."""
 
     async def add(self, ticket: Ticket) -> None:
         """Insert a new ticket."""
@@ -308,18 +310,35 @@ class TicketRepository:
         return _ticket_from(values) if values["tenant_id"] == tenant_id else None
 
     async def save(self, ticket: Ticket) -> None:
-        """Write back the columns of a changed ticket that differ from its row (none: no
-        statement); the row ends as a write of every column would leave it."""
+        """Write back the columns of a changed ticket that differ from its row (none: nothing
+        is written); the row ends as a write of every column would leave it.
+
+        A ticket read in this transaction is written by ``flush`` (at the commit, or before
+        this repository next queries the table): the changes of every ticket a batch of events
+        touched then cost one statement.
+        """
         values = _ticket_values(ticket)
         stored = self._rows.get(ticket.id)
-        if stored is not None:
-            values = {name: value for name, value in values.items() if stored.get(name) != value}
-            if not values:
-                return
-        values.pop("id", None)
-        await self._session.execute(_UPDATE_TICKET, {"ticket_key": ticket.id, **values})
-        if stored is not None:
-            stored.update(_copied(values))
+        if stored is None:
+            del values["id"]
+            await self._session.execute(_UPDATE_TICKET, {"ticket_key": ticket.id, **values})
+            return
+        changed = {name: value for name, value in values.items() if stored.get(name) != value}
+        stored.update(_copied(changed))
+        if changed:
+            self._unwritten.setdefault(ticket.id, {}).update(_copied(changed))
+
+    async def flush(self) -> None:
+        """Write what ``save`` left unwritten: one statement per set of changed columns."""
+        unwritten, self._unwritten = self._unwritten, {}
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for ticket_id in sorted(unwritten):  # one lock order for every writer
+            columns = unwritten[ticket_id]
+            by_columns.setdefault(tuple(sorted(columns)), []).append(
+                {"ticket_key": ticket_id, **columns}
+            )
+        for rows in by_columns.values():
+            await self._session.execute(_UPDATE_TICKET, rows)
 
     async def page(
         self,
@@ -331,6 +350,7 @@ class TicketRepository:
         sort: TicketSort = "created",
     ) -> list[Ticket]:
         """The tenant's tickets after the cursor position, filtered, in ``sort`` order."""
+        await self.flush()
         rows = await self._session.execute(
             page_query(tenant_id, limit=limit, after=after, where=where, sort=sort)
         )
@@ -338,6 +358,7 @@ class TicketRepository:
 
     async def backlog(self, tenant_id: str, now: datetime) -> list[BacklogRow]:
         """The tenant's tickets counted by status, priority and team (one grouped query)."""
+        await self.flush()
         return [
             BacklogRow(
                 status=row.status,
@@ -366,6 +387,7 @@ class TicketRepository:
 
     async def by_prefix(self, tenant_id: str, prefix: str) -> Ticket | None:
         """The tenant's ticket whose id starts with ``prefix`` (a subject token), if exactly one."""
+        await self.flush()
         rows = (
             await self._session.execute(
                 select(tickets)
