@@ -138,3 +138,37 @@ async def test_a_failed_transaction_fails_each_of_its_records_and_the_next_one_s
     assert [envelope.event.request_id for envelope in await outbox_events(engine, metadata)] == [
         "req-9"
     ]
+
+
+@pytest.mark.parametrize("started", [False, True])
+async def test_a_transaction_cancelled_at_shutdown_leaves_no_caller_waiting(
+    database: tuple[Factory, AsyncEngine, MetaData], started: bool
+) -> None:
+    unit_of_work, _, _ = database
+    stuck, entered = asyncio.Event(), asyncio.Event()
+
+    class Stuck(SqlUnitOfWork):
+        async def __aenter__(self) -> "Stuck":
+            entered.set()
+            await stuck.wait()  # never set: the write turn never comes
+            return self
+
+    healthy = unit_of_work()
+    batches = AuditBatches(
+        lambda: Stuck(
+            healthy._session_factory,
+            outbox_table=healthy._outbox_table,
+            inbox_table=healthy._inbox_table,
+            source="/tests",
+        )
+    )
+    callers = [asyncio.create_task(batches.record(record(number))) for number in range(2)]
+    await asyncio.sleep(0)  # the callers queue; the transaction is created, not yet started
+    if started:
+        await entered.wait()
+    draining = batches._draining
+    assert draining is not None
+    draining.cancel()
+
+    outcomes = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 5)
+    assert [type(outcome) for outcome in outcomes] == [RuntimeError, RuntimeError]

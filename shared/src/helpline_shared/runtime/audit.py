@@ -66,9 +66,18 @@ class AuditBatches:
         """Commit ``event`` to the outbox with whatever other records wait for their turn."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((event, contextvars.copy_context(), done))
-        if self._draining is None:
+        if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain(), name="audit-batches")
+            self._draining.add_done_callback(self._fail_if_cancelled)
         await done
+
+    def _fail_if_cancelled(self, task: "asyncio.Task[None]") -> None:
+        # Cancelled (at shutdown) even before it ran: no caller may wait forever.
+        if task.cancelled():
+            waiting, self._waiting = self._waiting, []
+            for _event, _context, done in waiting:
+                if not done.done():
+                    done.set_exception(RuntimeError("the audit transaction was cancelled"))
 
     async def _drain(self) -> None:
         try:
@@ -89,12 +98,18 @@ class AuditBatches:
                 for event, context, _done in batch:
                     context.run(uow.publish, event)
                 await uow.commit()
-        except Exception as error:  # noqa: BLE001 - handed to each waiting caller
+        except BaseException as error:
+            # Handed to each caller of the batch (none may wait forever); a cancellation of
+            # this task (shutdown) goes on.
             if not batch:
                 batch, self._waiting = self._waiting, []
             for _event, _context, done in batch:
                 if not done.done():
-                    done.set_exception(error)
+                    done.set_exception(
+                        error if isinstance(error, Exception) else RuntimeError("cancelled")
+                    )
+            if not isinstance(error, Exception):
+                raise
             return
         for _event, _context, done in batch:
             if not done.done():
