@@ -3,11 +3,14 @@
 Every write (POST, PUT, PATCH or DELETE answered 2xx), every permission denial (403) and every
 refused credential (401) becomes an ``AuditRecorded`` event on ``helpline.audit``, which identity
 appends to the tenant's audit log (``GET /v1/audit``). The record is committed to the service's
-outbox, in a unit of work of its own, before the response starts: what the caller is told
-happened is in the log. A call with no usable credential is recorded as actor ``anonymous``, and
-one whose tenant is unknown in tenant ``-``, with its source address.
+outbox before the response starts: what the caller is told happened is in the log. Records of
+concurrent answers share one transaction (``AuditBatches``). A call with no usable credential is
+recorded as actor ``anonymous``, and one whose tenant is unknown in tenant ``-``, with its
+source address.
 """
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal
@@ -19,6 +22,7 @@ from helpline_shared.events import AuditRecorded
 from helpline_shared.runtime.auth import route_permission
 from helpline_shared.runtime.credentials import Principal, audit_record
 from helpline_shared.runtime.edge import Asgi, Message, Receive, Scope, Send
+from helpline_shared.runtime.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,79 @@ AUDIT_RECORDS = Counter(
 AUDIT_RECORDS_LOST = Counter(
     "helpline_audit_records_lost_total", "Audit records that could not be stored", ["service"]
 )
+
+
+_Waiting = tuple[AuditRecorded, contextvars.Context, "asyncio.Future[None]"]
+
+
+class AuditBatches:
+    """Commits audit records to the outbox, those of concurrent answers in one transaction.
+
+    A record waits for the next transaction; that transaction takes every record waiting once
+    it has its write turn (on SQLite, after the writes queued before it), so a burst of answers
+    costs one transaction per turn instead of one per answer. ``record`` returns once its record
+    is committed and raises if that transaction failed. Each record is staged in the context of
+    its own caller, so it carries its own request's trace.
+    """
+
+    def __init__(self, unit_of_work: Callable[[], SqlUnitOfWork], max_batch: int = 500) -> None:
+        self._unit_of_work = unit_of_work
+        self._max_batch = max_batch
+        self._waiting: list[_Waiting] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def record(self, event: AuditRecorded) -> None:
+        """Commit ``event`` to the outbox with whatever other records wait for their turn."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, contextvars.copy_context(), done))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain(), name="audit-batches")
+            self._draining.add_done_callback(self._fail_if_cancelled)
+        await done
+
+    def _fail_if_cancelled(self, task: "asyncio.Task[None]") -> None:
+        # Cancelled (at shutdown) even before it ran: no caller may wait forever.
+        if task.cancelled():
+            waiting, self._waiting = self._waiting, []
+            for _event, _context, done in waiting:
+                if not done.done():
+                    done.set_exception(RuntimeError("the audit transaction was cancelled"))
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                await self._commit_one_batch()
+        finally:
+            self._draining = None
+
+    async def _commit_one_batch(self) -> None:
+        batch: list[_Waiting] = []
+        try:
+            async with self._unit_of_work() as uow:
+                await uow.session.connection()  # the write turn: records arriving until now join
+                batch, self._waiting = (
+                    self._waiting[: self._max_batch],
+                    self._waiting[self._max_batch :],
+                )
+                for event, context, _done in batch:
+                    context.run(uow.publish, event)
+                await uow.commit()
+        except BaseException as error:
+            # Handed to each caller of the batch (none may wait forever); a cancellation of
+            # this task (shutdown) goes on.
+            if not batch:
+                batch, self._waiting = self._waiting, []
+            for _event, _context, done in batch:
+                if not done.done():
+                    done.set_exception(
+                        error if isinstance(error, Exception) else RuntimeError("cancelled")
+                    )
+            if not isinstance(error, Exception):
+                raise
+            return
+        for _event, _context, done in batch:
+            if not done.done():
+                done.set_result(None)
 
 
 def audited(method: str, status: int) -> Literal["ok", "denied", "failed"] | None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpline_shared.events import AuditRecorded
 from helpline_shared.kafka_security import faststream_security
-from helpline_shared.runtime.audit import AuditTrail
+from helpline_shared.runtime.audit import AuditBatches, AuditTrail
 from helpline_shared.runtime.auth import state_permissions
 from helpline_shared.runtime.consumer import (
     DeadLetters,
@@ -158,6 +158,7 @@ class ServiceRuntime:
         )
         self._loops: list[BackgroundLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._audits = AuditBatches(lambda: self.unit_of_work(SqlUnitOfWork))
 
     def unit_of_work(self, kind: type[UnitOfWorkT]) -> UnitOfWorkT:
         """A fresh unit of work of ``kind`` on this service's database and outbox."""
@@ -259,10 +260,9 @@ class ServiceRuntime:
         return checks
 
     async def record_audit(self, event: AuditRecorded) -> None:
-        """Publish an audit record through the outbox, in a unit of work of its own."""
-        async with self.unit_of_work(SqlUnitOfWork) as uow:
-            uow.publish(event)
-            await uow.commit()
+        """Publish an audit record through the outbox, committed with those of concurrent
+        answers (``AuditBatches``), before this returns."""
+        await self._audits.record(event)
 
     def http_app(
         self,

@@ -42,6 +42,8 @@ class MailRepository:
         self._session = session
         dialect = session.get_bind().dialect.name
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._remembered: list[dict[str, str]] = []
+        """Thread ids ``remember_sent_id`` has not written yet."""
 
     async def add_mailbox(self, mailbox: Mailbox) -> None:
         """Insert a mailbox; ``AlreadyExists`` if one of its addresses is taken."""
@@ -188,6 +190,7 @@ class MailRepository:
         """The ticket of the first of ``email_message_ids`` received or sent on one."""
         if not email_message_ids:
             return None
+        await self.flush()
         rows = (
             await self._session.execute(
                 select(thread_ids).where(
@@ -216,3 +219,23 @@ class MailRepository:
             )
             .on_conflict_do_nothing()
         )
+
+    async def remember_sent_id(self, tenant_id: str, email_message_id: str, ticket_id: str) -> None:
+        """Record the Message-ID of a mail sent on a ticket (first one wins), written by
+        ``flush``: the ids a batch of deliveries brings cost one statement."""
+        self._remembered.append(
+            {
+                "tenant_id": tenant_id,
+                "email_message_id": email_message_id,
+                "ticket_id": ticket_id,
+                "direction": "out",
+            }
+        )
+
+    async def flush(self) -> None:
+        """Write the thread ids ``remember_sent_id`` kept (at the commit, or before a read)."""
+        remembered, self._remembered = self._remembered, []
+        if remembered:
+            await self._session.execute(
+                self._insert(thread_ids).values(remembered).on_conflict_do_nothing()
+            )

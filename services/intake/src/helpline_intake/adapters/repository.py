@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -61,6 +62,29 @@ def derived_values(ticket_values: dict[str, Any]) -> dict[str, Any]:
 
 def _ticket(row: Any) -> Ticket:
     return Ticket(**{name: getattr(row, name) for name in _TICKET_COLUMNS})
+
+
+def _copied(values: dict[str, Any]) -> dict[str, Any]:
+    # The mutable fields copied: remembered values stay what the row holds, whatever a caller
+    # later does to a ticket's tags or SLA view.
+    copied = dict(values)
+    if "tags" in copied:
+        copied["tags"] = list(copied["tags"])
+    if "sla" in copied:
+        copied["sla"] = {metric: dict(state) for metric, state in copied["sla"].items()}
+    return copied
+
+
+def _ticket_from(values: dict[str, Any]) -> Ticket:
+    return Ticket(**_copied({name: values[name] for name in _TICKET_COLUMNS}))
+
+
+# Built once: building and cache-keying a statement per call cost more than running it.
+_INSERT_TICKET = insert(tickets)
+_SELECT_TICKET = select(tickets).where(
+    tickets.c.id == bindparam("ticket_key"), tickets.c.tenant_id == bindparam("tenant_key")
+)
+_UPDATE_TICKET = update(tickets).where(tickets.c.id == bindparam("ticket_key"))
 
 
 def _ticket_values(ticket: Ticket) -> dict[str, Any]:
@@ -259,25 +283,62 @@ class TicketRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._rows: dict[str, dict[str, Any]] = {}
+        """The columns of each ticket this transaction read or wrote, as the row now holds them
+        (a write locks the row until the commit; the repository lives for one transaction)."""
+        self._unwritten: dict[str, dict[str, Any]] = {}
+        """Changed columns ``save`` has not written yet, by ticket id."""
 
     async def add(self, ticket: Ticket) -> None:
         """Insert a new ticket."""
-        await self._session.execute(insert(tickets).values(**_ticket_values(ticket)))
+        values = _ticket_values(ticket)
+        await self._session.execute(_INSERT_TICKET, values)
+        self._rows[ticket.id] = _copied(values)
 
     async def get(self, tenant_id: str, ticket_id: str) -> Ticket | None:
-        """The tenant's ticket with that id, or None."""
-        row = (
-            await self._session.execute(
-                select(tickets).where(tickets.c.id == ticket_id, tickets.c.tenant_id == tenant_id)
-            )
-        ).first()
-        return _ticket(row) if row else None
+        """The tenant's ticket with that id, or None (read once per transaction)."""
+        values = self._rows.get(ticket_id)
+        if values is None:
+            row = (
+                await self._session.execute(
+                    _SELECT_TICKET, {"ticket_key": ticket_id, "tenant_key": tenant_id}
+                )
+            ).first()
+            if row is None:
+                return None
+            values = self._rows[ticket_id] = dict(row._mapping)
+        return _ticket_from(values) if values["tenant_id"] == tenant_id else None
 
     async def save(self, ticket: Ticket) -> None:
-        """Write back a changed ticket."""
+        """Write back the columns of a changed ticket that differ from its row (none: nothing
+        is written); the row ends as a write of every column would leave it.
+
+        A ticket read in this transaction is written by ``flush`` (at the commit, or before
+        this repository next queries the table): the changes of every ticket a batch of events
+        touched then cost one statement.
+        """
         values = _ticket_values(ticket)
-        del values["id"]
-        await self._session.execute(update(tickets).where(tickets.c.id == ticket.id).values(values))
+        stored = self._rows.get(ticket.id)
+        if stored is None:
+            del values["id"]
+            await self._session.execute(_UPDATE_TICKET, {"ticket_key": ticket.id, **values})
+            return
+        changed = {name: value for name, value in values.items() if stored.get(name) != value}
+        stored.update(_copied(changed))
+        if changed:
+            self._unwritten.setdefault(ticket.id, {}).update(_copied(changed))
+
+    async def flush(self) -> None:
+        """Write what ``save`` left unwritten: one statement per set of changed columns."""
+        unwritten, self._unwritten = self._unwritten, {}
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for ticket_id in sorted(unwritten):  # one lock order for every writer
+            columns = unwritten[ticket_id]
+            by_columns.setdefault(tuple(sorted(columns)), []).append(
+                {"ticket_key": ticket_id, **columns}
+            )
+        for rows in by_columns.values():
+            await self._session.execute(_UPDATE_TICKET, rows)
 
     async def page(
         self,
@@ -289,6 +350,7 @@ class TicketRepository:
         sort: TicketSort = "created",
     ) -> list[Ticket]:
         """The tenant's tickets after the cursor position, filtered, in ``sort`` order."""
+        await self.flush()
         rows = await self._session.execute(
             page_query(tenant_id, limit=limit, after=after, where=where, sort=sort)
         )
@@ -296,6 +358,7 @@ class TicketRepository:
 
     async def backlog(self, tenant_id: str, now: datetime) -> list[BacklogRow]:
         """The tenant's tickets counted by status, priority and team (one grouped query)."""
+        await self.flush()
         return [
             BacklogRow(
                 status=row.status,
@@ -324,6 +387,7 @@ class TicketRepository:
 
     async def by_prefix(self, tenant_id: str, prefix: str) -> Ticket | None:
         """The tenant's ticket whose id starts with ``prefix`` (a subject token), if exactly one."""
+        await self.flush()
         rows = (
             await self._session.execute(
                 select(tickets)

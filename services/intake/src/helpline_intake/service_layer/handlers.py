@@ -255,7 +255,7 @@ async def apply_notification(uow: IntakeUnitOfWork, envelope: Envelope) -> None:
         return
     message_id = normalize_message_id(event.outbound_message_id)
     if message_id is not None:
-        await uow.mail.remember_thread_id(event.tenant_id, message_id, event.ticket_id, "out")
+        await uow.mail.remember_sent_id(event.tenant_id, message_id, event.ticket_id)
 
 
 async def apply_identity_event(uow: IntakeUnitOfWork, envelope: Envelope) -> None:
