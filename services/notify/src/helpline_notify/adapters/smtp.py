@@ -125,7 +125,12 @@ def _address_header(name: str, value: str) -> tuple[str, str]:
         raise NotPlain(name)
     if display.isascii():
         return _folded(name, formataddr((display, address)).split(" ")), address
-    return _folded(name, [*_encoded_words(display), f"<{address}>"]), address
+    encoded = _encoded_words(display)
+    if len(encoded) > 1:
+        # Readers put a space between adjacent encoded words of a phrase (RFC 2047 says to
+        # drop it): a long name keeps the email package's single word.
+        raise NotPlain(name)
+    return _folded(name, [*encoded, f"<{address}>"]), address
 
 
 def _body(text: str) -> tuple[str, bytes]:
