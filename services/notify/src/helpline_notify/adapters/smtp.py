@@ -1,5 +1,6 @@
 """Email out through an SMTP server (aiosmtplib)."""
 
+import asyncio
 import base64
 import binascii
 import secrets
@@ -214,14 +215,17 @@ class SmtpMailer:
     per email."""
 
     def __init__(
-        self, host: str, port: int, mail_from: str, timeout: float = 15.0, max_idle: int = 4
+        self, host: str, port: int, mail_from: str, timeout: float = 15.0, max_sessions: int = 8
     ) -> None:
         self._host = host
         self._port = port
         self._mail_from = mail_from
         self._timeout = timeout
-        self._max_idle = max_idle
+        self._max_idle = max_sessions
         self._idle: list[aiosmtplib.SMTP] = []
+        # The worker may have hundreds of mails in flight: they queue here for one of a few
+        # sessions, all kept open, instead of each opening (and closing) its own connection.
+        self._sessions = asyncio.Semaphore(max_sessions)
 
     async def send(self, email: OutboundEmail) -> None:
         """Send ``email``; a 5xx answer is a permanent failure, anything else may be retried."""
@@ -247,6 +251,12 @@ class SmtpMailer:
 
     async def _send(
         self, message: EmailMessage | bytes, sender: str = "", recipients: list[str] | None = None
+    ) -> None:
+        async with self._sessions:
+            await self._send_in_session(message, sender, recipients)
+
+    async def _send_in_session(
+        self, message: EmailMessage | bytes, sender: str, recipients: list[str] | None
     ) -> None:
         while self._idle:
             session = self._idle.pop()
