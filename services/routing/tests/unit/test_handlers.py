@@ -1,7 +1,7 @@
 """Routing's handlers on a real (SQLite) database: assign, queue, offers, timers, affinity."""
 
-import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,10 @@ from routing_support import (
     fire_timers,
     register,
 )
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_routing.adapters.orm import metadata
+from helpline_routing.adapters.orm import agent_pool_versions, agents, metadata
 from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.domain.errors import NoCapacityLeft
 from helpline_routing.service_layer import admin, handlers, offers
@@ -348,11 +349,22 @@ async def test_manual_override_respects_capacity_unless_told_to_exceed_it(
 
 
 async def test_an_idle_agent_is_set_away_and_activity_postpones_it(database: Database) -> None:
-    uow, _engine = database
+    uow, engine = database
     await admin.save_settings("acme", {"idle_timeout_seconds": 1}, uow())
     idle = await register(uow, "Idle")
     active = await register(uow, "Active")
-    await asyncio.sleep(1.1)
+    # Both registered two seconds ago: moved back in the database (as another replica would
+    # write it, with the pool's version bumped), not waited for.
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(agents).values(
+                created_at=utcnow() - timedelta(seconds=2),
+                last_activity_at=utcnow() - timedelta(seconds=2),
+            )
+        )
+        await connection.execute(
+            update(agent_pool_versions).values(version=agent_pool_versions.c.version + 1)
+        )
     await agent_handlers.heartbeat("acme", active, uow())
     await fire_timers(uow, AGENT_IDLE)
     async with uow() as unit:
