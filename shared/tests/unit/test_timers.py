@@ -75,16 +75,6 @@ def breach_event(timer: Timer) -> SlaBreached:
     )
 
 
-async def run_loops(loops: list[TimerLoop[SqlUnitOfWork]], seconds: float) -> None:
-    tasks = [asyncio.create_task(loop.run()) for loop in loops]
-    try:
-        await asyncio.sleep(seconds)
-    finally:
-        for loop in loops:
-            await loop.stop()
-        await asyncio.gather(*tasks)
-
-
 async def lateness_by_timer(engine: AsyncEngine) -> dict[str, float | None]:
     async with engine.connect() as connection:
         rows = await connection.execute(select(timers.c.id, timers.c.due_at, timers.c.fired_at))
@@ -99,7 +89,7 @@ async def published_ids(engine: AsyncEngine) -> list[str]:
         return list((await connection.execute(select(outbox.c.event_id))).scalars())
 
 
-async def test_timers_fire_on_time_and_only_once_with_two_loops(
+async def test_due_timers_fire_only_once_when_two_loops_race_for_them(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
     fires: Counter[str] = Counter()
@@ -108,17 +98,22 @@ async def test_timers_fire_on_time_and_only_once_with_two_loops(
         fires[timer.id] += 1
         uow.publish(breach_event(timer), event_id=derived_event_id(timer.id))
 
+    # Due a little while ago (time is moved, not waited for), and one not yet due.
     for index in range(6):
-        await schedule(unit_of_work, f"timer-{index}", 0.3 + index * 0.15)
+        await schedule(unit_of_work, f"timer-{index}", -1.0 + index * 0.15)
+    await schedule(unit_of_work, "later", 60)
     loops = [
         TimerLoop(unit_of_work=unit_of_work, table=timers, fire=fire, service="test")
         for _ in range(2)
     ]
-    await run_loops(loops, 1.8)
 
+    fired = await asyncio.gather(*(loop.fire_due() for loop in loops))
+
+    assert sum(count for count, _next in fired) == 6
     assert fires == {f"timer-{index}": 1 for index in range(6)}
     lateness = await lateness_by_timer(engine)
-    assert all(late is not None and 0 <= late < 0.5 for late in lateness.values()), lateness
+    assert lateness.pop("later") is None
+    assert all(late is not None and late >= 0 for late in lateness.values()), lateness
     assert sorted(await published_ids(engine)) == sorted(
         derived_event_id(f"timer-{index}") for index in range(6)
     )
@@ -140,13 +135,25 @@ async def test_failed_fire_rolls_back_retries_and_does_not_block_others(
     await schedule(unit_of_work, "broken", 0.0)
     await schedule(unit_of_work, "flaky", 0.0)
     await schedule(unit_of_work, "healthy", 0.3)
-    loop = TimerLoop(unit_of_work=unit_of_work, table=timers, fire=fire, service="test-retry")
-    await run_loops([loop], 1.5)
+    now = [utcnow()]  # the loop's clock: moved by the test, never waited for
+    loop = TimerLoop(
+        unit_of_work=unit_of_work,
+        table=timers,
+        fire=fire,
+        service="test-retry",
+        clock=lambda: now[0],
+    )
+    assert (await loop.fire_due())[0] == 0, "broken and flaky failed; healthy is not due"
+    now[0] += timedelta(seconds=0.4)
+    assert (await loop.fire_due())[0] == 1, "healthy fires while the others back off"
+    now[0] += timedelta(seconds=1.0)
+    assert (await loop.fire_due())[0] == 1, "flaky's retry succeeds; broken fails again"
+    await loop._housekeeping()
 
     lateness = await lateness_by_timer(engine)
     assert lateness["broken"] is None
-    assert attempts["flaky"] == 2
-    assert lateness["healthy"] is not None and lateness["healthy"] < 0.5
+    assert (attempts["flaky"], attempts["healthy"]) == (2, 1)
+    assert lateness["healthy"] is not None
     assert sorted(await published_ids(engine)) == sorted(
         [derived_event_id("flaky"), derived_event_id("healthy")]
     )
@@ -160,7 +167,7 @@ async def test_fire_continues_the_trace_that_scheduled_the_timer(
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     with provider.get_tracer("test").start_as_current_span("create ticket") as scheduling_span:
-        await schedule(unit_of_work, "traced", 0.1)
+        await schedule(unit_of_work, "traced", -0.1)
     scheduling = scheduling_span.get_span_context()
 
     async def fire(uow: SqlUnitOfWork, timer: Timer) -> None:
@@ -169,7 +176,7 @@ async def test_fire_continues_the_trace_that_scheduled_the_timer(
     loop = TimerLoop(
         unit_of_work=unit_of_work, table=timers, fire=fire, service="test", tracer_provider=provider
     )
-    await run_loops([loop], 0.6)
+    assert (await loop.fire_due())[0] == 1
 
     [fire_span] = [span for span in exporter.get_finished_spans() if span.name == "test timer fire"]
     assert fire_span.context.trace_id == scheduling.trace_id
@@ -188,7 +195,7 @@ async def test_an_untraced_timer_fires_in_a_trace_of_its_own(
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     with provider.get_tracer("test").start_as_current_span("put schedule") as scheduling_span:
-        await schedule(unit_of_work, "recurring", 0.1, traced=False)
+        await schedule(unit_of_work, "recurring", -0.1, traced=False)
 
     async def fire(uow: SqlUnitOfWork, timer: Timer) -> None:
         uow.publish(breach_event(timer), event_id=derived_event_id(timer.id))
@@ -196,7 +203,7 @@ async def test_an_untraced_timer_fires_in_a_trace_of_its_own(
     loop = TimerLoop(
         unit_of_work=unit_of_work, table=timers, fire=fire, service="test", tracer_provider=provider
     )
-    await run_loops([loop], 0.6)
+    assert (await loop.fire_due())[0] == 1
 
     [fire_span] = [span for span in exporter.get_finished_spans() if span.name == "test timer fire"]
     assert fire_span.parent is None

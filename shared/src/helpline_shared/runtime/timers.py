@@ -199,8 +199,10 @@ class TimerLoop(Generic[UnitOfWorkT]):
         retention: timedelta = timedelta(days=1),
         tracer_provider: trace.TracerProvider | None = None,
         read_ahead: timedelta = timedelta(seconds=2),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._unit_of_work = unit_of_work
+        self._clock = clock  # injected by tests: time is moved, not waited for
         self._table = table
         self._fire = fire
         self._service = service
@@ -226,7 +228,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
     def wake_for(self, due_at: datetime) -> None:
         """A timer due at ``due_at`` was committed: wake now only if it is due before the next
         poll would find it (a later one is read ahead by that poll)."""
-        if (due_at - utcnow()).total_seconds() < self._poll_interval:
+        if (due_at - self._clock()).total_seconds() < self._poll_interval:
             self.wake()
 
     async def fire_due(self) -> tuple[int, datetime | None]:
@@ -235,9 +237,9 @@ class TimerLoop(Generic[UnitOfWorkT]):
         Unless the read-ahead already holds a due timer, the due times are read first, without
         the write lock: an idle poll is one read, not a claim that takes the lock to find nothing.
         """
-        if not (self._upcoming and self._upcoming[0] <= utcnow()):
+        if not (self._upcoming and self._upcoming[0] <= self._clock()):
             next_due = await self._read_upcoming(self._backing_off())
-            if next_due is None or next_due > utcnow():
+            if next_due is None or next_due > self._clock():
                 return 0, next_due
         fired = 0
         # Bounded so that stop() and housekeeping get their turn under a flood of due timers.
@@ -248,8 +250,8 @@ class TimerLoop(Generic[UnitOfWorkT]):
             fired += batch_fired
             if claimed < self._batch_size:
                 return fired, await self._read_upcoming(self._backing_off())
-        self._upcoming = [utcnow()]
-        return fired, utcnow()
+        self._upcoming = [self._clock()]
+        return fired, self._clock()
 
     async def _fire_batch(self, backing_off: set[str]) -> tuple[int, int]:
         async with self._unit_of_work() as uow:
@@ -299,7 +301,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
             TIMERS_FIRED.labels(self._service, timer.kind).inc()
 
     def _backing_off(self) -> set[str]:
-        now = utcnow()
+        now = self._clock()
         for timer_id in [
             key
             for key, (_, retry_at) in self._retries.items()
@@ -309,9 +311,9 @@ class TimerLoop(Generic[UnitOfWorkT]):
         return {key for key, (_, retry_at) in self._retries.items() if retry_at > now}
 
     def _back_off(self, timer: Timer) -> None:
-        attempts = self._retries.get(timer.id, (0, utcnow()))[0] + 1
+        attempts = self._retries.get(timer.id, (0, self._clock()))[0] + 1
         delay = min(RETRY_BASE_DELAY * 2 ** (attempts - 1), RETRY_MAX_DELAY)
-        self._retries[timer.id] = (attempts, utcnow() + delay)
+        self._retries[timer.id] = (attempts, self._clock() + delay)
         TIMER_FAILURES.labels(self._service, timer.kind).inc()
         log.exception(
             "timer fire failed; it will be retried",
@@ -343,7 +345,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
     def _until_next_due(self) -> float:
         if not self._upcoming:
             return self._poll_interval
-        until_due = (self._upcoming[0] - utcnow()).total_seconds()
+        until_due = (self._upcoming[0] - self._clock()).total_seconds()
         # A due timer may be locked by another replica's fire: re-poll soon, but do not spin.
         return min(self._poll_interval, max(until_due, MIN_SLEEP_SECONDS))
 
@@ -368,7 +370,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
         table = self._table
         query = (
             select(table.c.id, table.c.kind, table.c.due_at, table.c.payload, table.c.trace_headers)
-            .where(table.c.fired_at.is_(None), table.c.due_at <= utcnow())
+            .where(table.c.fired_at.is_(None), table.c.due_at <= self._clock())
             .order_by(table.c.due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -393,7 +395,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
         table = self._table
         query = (
             select(table.c.due_at)
-            .where(table.c.fired_at.is_(None), table.c.due_at <= utcnow() + self._read_ahead)
+            .where(table.c.fired_at.is_(None), table.c.due_at <= self._clock() + self._read_ahead)
             .order_by(table.c.due_at)
             .limit(self._batch_size)
         )
@@ -420,7 +422,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
             await self._fire(uow, timer)
 
     async def _mark_fired(self, uow: UnitOfWorkT, timers: list[Timer]) -> datetime:
-        fired_at = utcnow()
+        fired_at = self._clock()
         await uow.session.execute(
             update(self._table)
             .where(self._table.c.id.in_([timer.id for timer in timers]))
@@ -429,7 +431,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
         return fired_at
 
     async def _housekeeping(self) -> None:
-        now = utcnow()
+        now = self._clock()
         if self._last_measured and now - self._last_measured < OVERDUE_MEASURE_INTERVAL:
             return
         self._last_measured = now
