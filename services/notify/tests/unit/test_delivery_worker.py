@@ -290,10 +290,7 @@ async def test_run_loop_delivers_until_stopped(
     await harness.assign(ticket_id)
     runner = asyncio.create_task(harness.worker.run())
     harness.worker.wake()
-    for _ in range(100):
-        if harness.mailer.sent:
-            break
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(harness.mailer.first_sent.wait(), 5)
     await harness.worker.stop(grace=5)
     await asyncio.wait_for(runner, 5)
 

@@ -1,5 +1,6 @@
 """In-memory stand-ins for the mail server and webhook endpoints, for tests."""
 
+import asyncio
 from collections.abc import Callable
 
 from helpline_notify.service_layer.ports import (
@@ -15,12 +16,15 @@ class FakeMailer:
     def __init__(self) -> None:
         self.sent: list[OutboundEmail] = []
         self.failure: Exception | None = None
+        self.first_sent = asyncio.Event()
+        """Set when the first email is recorded: tests await it instead of polling."""
 
     async def send(self, email: OutboundEmail) -> None:
         """Record ``email`` or raise the configured failure."""
         if self.failure is not None:
             raise self.failure
         self.sent.append(email)
+        self.first_sent.set()
 
 
 class FakeWebhookSender:
