@@ -17,6 +17,18 @@ from helpline_shared.runtime.db import READ_ONLY, utcnow
 
 log = logging.getLogger(__name__)
 
+
+class WrittenBehind(Protocol):
+    """A repository that keeps its writes until the commit (or a read of its own that needs
+    them), to write each kind of row of a batch in one statement."""
+
+    async def flush(self) -> None:
+        """Write what is kept now."""
+
+    def discard(self) -> None:
+        """Forget what is kept: the transaction rolled back."""
+
+
 AfterCommit = Callable[[], None]
 
 
@@ -58,6 +70,7 @@ class SqlUnitOfWork:
         self._relay = relay
         self._pending: list[dict[str, object]] = []
         self._after_commit: list[AfterCommit] = []
+        self._behind: tuple[WrittenBehind, ...] = ()
         self._session: AsyncSession | None = None
         self._read_only = False
         self._lent = False
@@ -80,6 +93,7 @@ class SqlUnitOfWork:
         self._session = self._session_factory()
         self._pending = []
         self._after_commit = []
+        self._behind = ()
         self._earliest_due = None
         if self._read_only:
             await self._session.connection(execution_options=READ_ONLY)
@@ -153,10 +167,21 @@ class SqlUnitOfWork:
         )
         return set(result.scalars())
 
+    def writes_behind(self, *repositories: WrittenBehind) -> None:
+        """This transaction's repositories that keep writes: flushed (in this order) before
+        its commit, discarded by its rollback."""
+        self._behind = repositories
+
+    async def flush(self) -> None:
+        """Write what the repositories keep behind, without committing."""
+        for repository in self._behind:
+            await repository.flush()
+
     async def commit(self) -> None:
-        """Commit the change and its events together, then hand the events to the relay and
-        run the after-commit hooks."""
+        """Write what was kept behind, commit the change and its events together, then hand
+        the events to the relay and run the after-commit hooks."""
         self._refuse_if_lent("commit")
+        await self.flush()
         staged, self._pending = self._pending, []
         await outbox.stage(self.session, self._outbox_table, staged)
         await self.session.commit()
@@ -173,6 +198,8 @@ class SqlUnitOfWork:
     async def rollback(self) -> None:
         """Discard the change and the events it would have published."""
         self._refuse_if_lent("roll back")
+        for repository in self._behind:
+            repository.discard()
         self._pending = []
         self._after_commit = []
         self._earliest_due = None

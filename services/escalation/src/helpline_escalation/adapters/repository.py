@@ -119,6 +119,10 @@ class SlaClockRepository:
         # Callers hold the clock's row lock, so nobody writes the same cycle in between.
         self._cycles[(clock.tenant_id, clock.ticket_id, clock.metric, clock.cycle)] = clock
 
+    def discard(self) -> None:
+        """Forget the clocks and cycles kept so far (the transaction rolled back)."""
+        self._added, self._saved, self._cycles = {}, {}, {}
+
     async def flush(self) -> None:
         """Write the clocks and cycles kept so far: one statement for each kind."""
         added, self._added = list(self._added.values()), {}

@@ -32,10 +32,5 @@ class EscalationUnitOfWork(SqlUnitOfWork):
         self.schedules = ScheduleRepository(self.session)
         self.sla_reports = SlaReportQueries(self.session)
         self.timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
+        self.writes_behind(self.clocks)
         return self
-
-    async def commit(self) -> None:
-        """Write the clocks and cycles kept behind, then commit."""
-        self._refuse_if_lent("commit")
-        await self.clocks.flush()
-        await super().commit()

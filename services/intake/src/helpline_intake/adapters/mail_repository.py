@@ -232,6 +232,10 @@ class MailRepository:
             }
         )
 
+    def discard(self) -> None:
+        """Forget the thread ids ``remember_sent_id`` kept (the transaction rolled back)."""
+        self._remembered = []
+
     async def flush(self) -> None:
         """Write the thread ids ``remember_sent_id`` kept (at the commit, or before a read)."""
         remembered, self._remembered = self._remembered, []

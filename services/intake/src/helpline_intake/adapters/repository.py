@@ -328,6 +328,10 @@ class TicketRepository:
         if changed:
             self._unwritten.setdefault(ticket.id, {}).update(_copied(changed))
 
+    def discard(self) -> None:
+        """Forget what ``save`` left unwritten (the transaction rolled back)."""
+        self._unwritten = {}
+
     async def flush(self) -> None:
         """Write what ``save`` left unwritten: one statement per set of changed columns."""
         unwritten, self._unwritten = self._unwritten, {}

@@ -26,11 +26,5 @@ class IntakeUnitOfWork(SqlUnitOfWork):
         self.directory = DirectoryRepository(self.session)
         self.domains = DomainRepository(self.session)
         self.people = PeopleRepository(self.session)
+        self.writes_behind(self.mail, self.tickets)
         return self
-
-    async def commit(self) -> None:
-        """Write what the repositories deferred, then commit as every unit of work does."""
-        self._refuse_if_lent("commit")
-        await self.mail.flush()
-        await self.tickets.flush()
-        await super().commit()

@@ -33,21 +33,6 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         if self.wake_worker is not None:
             self.after_commit(self.wake_worker)
 
-    async def commit(self) -> None:
-        """Write what the repositories staged (a batch's ticket facts and deliveries, in a few
-        statements), then commit."""
-        self._refuse_if_lent("commit")
-        await self.tickets.flush()
-        await self.deliveries.flush()
-        await super().commit()
-
-    async def rollback(self) -> None:
-        """Discard what the repositories staged with the rest."""
-        if self._session is not None and hasattr(self, "tickets"):
-            self.tickets.discard()
-            self.deliveries.discard()
-        await super().rollback()
-
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self.endpoints = EndpointRepository(self.session)
@@ -58,4 +43,5 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         self.suppressions = SuppressionRepository(self.session)
         self.directory = DirectoryRepository(self.session)
         self.watchers = WatcherRepository(self.session)
+        self.writes_behind(self.tickets, self.deliveries)
         return self

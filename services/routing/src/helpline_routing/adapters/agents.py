@@ -40,6 +40,10 @@ class AgentRepository:
         self._changed = changed
         self._assigned: dict[str, datetime] = {}
 
+    def discard(self) -> None:
+        """Forget the last assignments kept so far (the transaction rolled back)."""
+        self._assigned = {}
+
     async def flush(self) -> None:
         """Write when each agent reserved here was last assigned, in one statement."""
         assigned, self._assigned = self._assigned, {}

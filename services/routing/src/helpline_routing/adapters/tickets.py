@@ -144,6 +144,10 @@ class RoutedTicketRepository:
         else:
             self._changed[ticket.ticket_id] = row
 
+    def discard(self) -> None:
+        """Forget the tickets added and changed so far (the transaction rolled back)."""
+        self._new, self._changed = {}, {}
+
     async def flush(self) -> None:
         """Write the tickets added and changed so far: one statement for each kind."""
         added, self._new = list(self._new.values()), {}
@@ -291,6 +295,10 @@ class HistoryRepository:
                 "detail": entry.detail,
             }
         )
+
+    def discard(self) -> None:
+        """Forget the steps appended so far (the transaction rolled back)."""
+        self._added = []
 
     async def flush(self) -> None:
         """Write the steps appended so far, in one statement."""

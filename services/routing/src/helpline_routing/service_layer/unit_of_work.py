@@ -52,6 +52,7 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         self.history = HistoryRepository(self.session)
         self.config = ConfigRepository(self.session)
         self._timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
+        self.writes_behind(self.tickets, self.history, self.agents)
         return self
 
     async def schedule(
@@ -65,12 +66,6 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         drain_soon = self.drain_soon
         if drain_soon is not None:
             self.after_commit(lambda: drain_soon(tenant_id))
-
-    async def flush(self) -> None:
-        """Write what the repositories keep behind (tickets, history, agents' last assignment)."""
-        await self.tickets.flush()
-        await self.history.flush()
-        await self.agents.flush()
 
     async def commit(self) -> None:
         """Write what was kept behind, bump the version of the pools changed here, commit,
