@@ -1,4 +1,4 @@
-"""The audit trail every service keeps of its HTTP API, as pure ASGI middleware.
+"""The audit trail every service keeps of its HTTP API (told each answer by ``Edge``).
 
 Every write (POST, PUT, PATCH or DELETE answered 2xx), every permission denial (403) and every
 refused credential (401) becomes an ``AuditRecorded`` event on ``helpline.audit``, which identity
@@ -21,7 +21,7 @@ from starlette.requests import Request
 from helpline_shared.events import AuditRecorded
 from helpline_shared.runtime.auth import route_permission
 from helpline_shared.runtime.credentials import Principal, audit_record
-from helpline_shared.runtime.edge import Asgi, Message, Receive, Scope, Send
+from helpline_shared.runtime.edge import Scope
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -128,38 +128,18 @@ def audited(method: str, status: int) -> Literal["ok", "denied", "failed"] | Non
 
 
 class AuditTrail:
-    """Records audited answers of the wrapped app through ``record`` (the service's outbox)."""
+    """Records audited answers through ``record`` (the service's outbox); ``Edge`` tells it
+    each answer's status before the response starts."""
 
-    def __init__(
-        self,
-        app: Asgi,
-        *,
-        service: str,
-        record: Recorder,
-        excluded_paths: frozenset[str] = frozenset(),
-    ) -> None:
-        self.app = app
+    def __init__(self, *, service: str, record: Recorder) -> None:
         self.service = service
         self.record = record
-        self.excluded_paths = excluded_paths
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.excluded_paths:
-            await self.app(scope, receive, send)
+    async def answered(self, scope: Scope, status: int) -> None:
+        """Record the answer ``status`` to the request of ``scope`` if it is audited."""
+        outcome = audited(scope["method"], status)
+        if outcome is None:
             return
-
-        async def send_recorded(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                outcome = audited(scope["method"], int(message["status"]))
-                if outcome is not None:
-                    await self._record(scope, int(message["status"]), outcome)
-            await send(message)
-
-        await self.app(scope, receive, send_recorded)
-
-    async def _record(
-        self, scope: Scope, status: int, outcome: Literal["ok", "denied", "failed"]
-    ) -> None:
         try:
             await self.record(audit_event(scope, self.service, status, outcome))
         except Exception:
