@@ -93,8 +93,7 @@ async def test_a_key_is_introspected_once_per_key_ttl_and_its_revocation_still_r
     assert isinstance(clock, Clock)
     for _ in range(10):
         await verifier.verify(key)
-        clock.now += 1.0
-    assert 10.0 < verifier.key_ttl  # ten seconds of calls: one introspection
+        clock.now += verifier.key_ttl / 10
     assert verifier.asked["/v1/introspect"] == 1
     IDENTITY.revoke(key)
     clock.now += verifier.revocations_ttl

@@ -3,7 +3,8 @@
 Access tokens (JWTs signed by identity) are verified offline against identity's JWKS, fetched
 over HTTP, cached, and refetched on an unknown ``kid`` (at most once per ``min_refresh``
 seconds). API keys (``hlk_...``) are introspected at identity and cached for ``key_ttl``
-seconds (one introspection for concurrent callers), verified tokens until they expire. Revocation reaches every service through identity's revocation list (suspended
+seconds (one introspection for concurrent callers); verified tokens are cached until they
+expire. Revocation reaches every service through identity's revocation list (suspended
 tenants, recently deactivated users, recently revoked keys), refetched when older than
 ``revocations_ttl`` seconds: with the defaults a revoked credential is refused within ~2 s.
 When identity cannot be reached for longer than ``max_staleness`` seconds, credentials are
@@ -167,7 +168,7 @@ class CredentialVerifier:
     clock: Callable[[], float] = time.monotonic
     min_refresh: float = 5.0
     revocations_ttl: float = 1.0
-    key_ttl: float = 15.0
+    key_ttl: float = 2.0
     max_staleness: float = 30.0
     wall_clock: Callable[[], float] = time.time
     max_cached_tokens: int = 10_000
