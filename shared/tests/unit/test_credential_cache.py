@@ -85,19 +85,28 @@ async def test_concurrent_callers_with_one_key_cause_one_introspection(verifier:
     assert verifier.asked["/v1/introspect"] == 1
 
 
-async def test_a_key_is_introspected_once_per_key_ttl_and_its_revocation_still_refused_at_once(
-    verifier: Counted,
-) -> None:
+async def test_a_key_is_introspected_once_per_key_ttl(verifier: Counted) -> None:
     key = IDENTITY.api_key("acme", ["tickets:read"])
     clock = verifier.clock
     assert isinstance(clock, Clock)
     for _ in range(10):
         await verifier.verify(key)
-        clock.now += verifier.key_ttl / 10
+        clock.now += verifier.key_ttl / 11
     assert verifier.asked["/v1/introspect"] == 1
+    clock.now += verifier.key_ttl
+    await verifier.verify(key)
+    assert verifier.asked["/v1/introspect"] == 2
+
+
+async def test_a_revoked_key_is_refused_by_the_list_while_its_introspection_is_cached(
+    verifier: Counted,
+) -> None:
+    key = IDENTITY.api_key("acme", ["tickets:read"])
+    await verifier.verify(key)
     IDENTITY.revoke(key)
-    clock.now += verifier.revocations_ttl
-    # The cached introspection is not consulted about revocation: the list refuses the key.
+    assert isinstance(verifier.clock, Clock)
+    assert verifier.revocations_ttl < verifier.key_ttl
+    verifier.clock.now += verifier.revocations_ttl
     with pytest.raises(InvalidCredential, match="revoked"):
         await verifier.verify(key)
     assert verifier.asked["/v1/introspect"] == 1
