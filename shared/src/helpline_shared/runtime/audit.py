@@ -3,10 +3,11 @@
 Every write (POST, PUT, PATCH or DELETE answered 2xx), every permission denial (403) and every
 refused credential (401) becomes an ``AuditRecorded`` event on ``helpline.audit``, which identity
 appends to the tenant's audit log (``GET /v1/audit``). The record is committed to the service's
-outbox before the response starts: what the caller is told happened is in the log. Records of
-concurrent answers share one transaction (``AuditBatches``). A call with no usable credential is
-recorded as actor ``anonymous``, and one whose tenant is unknown in tenant ``-``, with its
-source address.
+outbox before the response starts: what the caller is told happened is in the log. A route may
+publish the record with its write (``audit_with_change``: one transaction, not two); records of
+concurrent answers otherwise share one transaction (``AuditBatches``). A call with no usable
+credential is recorded as actor ``anonymous``, and one whose tenant is unknown in tenant ``-``,
+with its source address.
 """
 
 import asyncio
@@ -140,6 +141,9 @@ class AuditTrail:
         outcome = audited(scope["method"], status)
         if outcome is None:
             return
+        if outcome == "ok" and scope.get("state", {}).get(_RECORDED_WITH_CHANGE):
+            AUDIT_RECORDS.labels(self.service, outcome).inc()
+            return  # committed with the change it records
         try:
             await self.record(audit_event(scope, self.service, status, outcome))
         except Exception:
@@ -151,6 +155,25 @@ class AuditTrail:
             )
         else:
             AUDIT_RECORDS.labels(self.service, outcome).inc()
+
+    def with_change(self, request: Request) -> AuditRecorded:
+        """The record of the successful write ``request`` makes, for the route to publish in
+        the unit of work that commits the write: one transaction instead of two. The trail
+        records nothing more for the request once it answers 2xx."""
+        scope = request.scope
+        status = getattr(scope.get("route"), "status_code", None) or 200
+        scope.setdefault("state", {})[_RECORDED_WITH_CHANGE] = True
+        return audit_event(scope, self.service, int(status), "ok")
+
+
+_RECORDED_WITH_CHANGE = "audit_recorded_with_change"
+
+
+def audit_with_change(request: Request) -> AuditRecorded | None:
+    """The audit record of the write ``request`` makes, to publish with it (see
+    ``AuditTrail.with_change``); None when the app keeps no audit trail."""
+    trail = getattr(request.app.state, "audit_trail", None)
+    return trail.with_change(request) if isinstance(trail, AuditTrail) else None
 
 
 def audit_event(

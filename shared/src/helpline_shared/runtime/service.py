@@ -303,6 +303,7 @@ class ServiceRuntime:
         app.add_middleware(BodyLimit, limits=limits)
         _state_in_openapi(app, limits)
         trail = AuditTrail(service=self.name, record=self.record_audit) if audit else None
+        app.state.audit_trail = trail
         # Outermost but for Starlette's own error middleware: even a 413 has a request id.
         app.add_middleware(
             Edge,

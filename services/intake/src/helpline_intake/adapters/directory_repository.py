@@ -3,11 +3,11 @@
 from dataclasses import asdict, fields
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, delete, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_intake.adapters.orm import organizations, requesters
+from helpline_intake.adapters.orm import organization_domains, organizations, requesters
 from helpline_intake.domain.directory import Organization, RequesterRecord
 
 _REQUESTER_COLUMNS = [f.name for f in fields(RequesterRecord) if f.name != "extra"]
@@ -27,6 +27,7 @@ class DirectoryRepository:
     async def add_organization(self, organization: Organization) -> None:
         """Insert an organisation."""
         await self._session.execute(insert(organizations).values(**asdict(organization)))
+        await self._claim_domains(organization)
 
     async def save_organization(self, organization: Organization) -> None:
         """Write back a changed organisation."""
@@ -34,6 +35,28 @@ class DirectoryRepository:
         await self._session.execute(
             update(organizations).where(organizations.c.id == values.pop("id")).values(values)
         )
+        await self._session.execute(
+            delete(organization_domains).where(
+                organization_domains.c.tenant_id == organization.tenant_id,
+                organization_domains.c.organization_id == organization.id,
+            )
+        )
+        await self._claim_domains(organization)
+
+    async def _claim_domains(self, organization: Organization) -> None:
+        domains = sorted({domain.lower() for domain in organization.domains})
+        if domains:
+            await self._session.execute(
+                insert(organization_domains),
+                [
+                    {
+                        "tenant_id": organization.tenant_id,
+                        "domain": domain,
+                        "organization_id": organization.id,
+                    }
+                    for domain in domains
+                ],
+            )
 
     async def organization(self, tenant_id: str, organization_id: str) -> Organization | None:
         """The tenant's organisation with that id."""
@@ -57,11 +80,18 @@ class DirectoryRepository:
         return [Organization(**row._mapping) for row in rows]
 
     async def organization_for_domain(self, tenant_id: str, domain: str) -> Organization | None:
-        """The tenant's organisation claiming an email domain, if any."""
-        for organization in await self.organizations(tenant_id, limit=1000, after_id=None):
-            if domain.lower() in (claimed.lower() for claimed in organization.domains):
-                return organization
-        return None
+        """The tenant's organisation claiming an email domain, if any (the first by id)."""
+        row = (
+            await self._session.execute(
+                select(organizations)
+                .where(
+                    organizations.c.tenant_id == tenant_id,
+                    organizations.c.id == _claimed_by(tenant_id, domain),
+                )
+                .limit(1)
+            )
+        ).first()
+        return Organization(**row._mapping) if row else None
 
     async def add_requester(self, requester: RequesterRecord) -> None:
         """Insert a requester."""
@@ -121,21 +151,31 @@ class DirectoryRepository:
 
     async def requester_and_organization(
         self, tenant_id: str, email: str
-    ) -> tuple[RequesterRecord, Organization | None] | None:
-        """The tenant's requester with that address and its organisation, in one query."""
+    ) -> tuple[RequesterRecord | None, Organization | None]:
+        """The tenant's requester with that address and its organisation; for an unknown
+        address, no requester and the organisation claiming its domain. One query."""
+        email = email.lower()
+        domain = email.rsplit("@", 1)[-1]
+        anchor = select(literal(1).label("one")).subquery("anchor")
+        organization_id = case(
+            (requesters.c.id.is_(None), _claimed_by(tenant_id, domain)),
+            else_=requesters.c.organization_id,
+        )
         row = (
             await self._session.execute(
                 select(requesters, *_ORGANIZATION_COLUMNS)
+                .select_from(anchor)
+                .outerjoin(
+                    requesters,
+                    (requesters.c.email == email) & (requesters.c.tenant_id == tenant_id),
+                )
                 .outerjoin(
                     organizations,
-                    (organizations.c.id == requesters.c.organization_id)
-                    & (organizations.c.tenant_id == requesters.c.tenant_id),
+                    (organizations.c.id == organization_id)
+                    & (organizations.c.tenant_id == tenant_id),
                 )
-                .where(requesters.c.email == email.lower(), requesters.c.tenant_id == tenant_id)
             )
-        ).first()
-        if row is None:
-            return None
+        ).one()
         organization = (
             Organization(
                 **{column.name: row._mapping[f"org_{column.name}"] for column in organizations.c}
@@ -143,7 +183,7 @@ class DirectoryRepository:
             if row.org_id is not None
             else None
         )
-        return _requester(row), organization
+        return (_requester(row) if row.id is not None else None), organization
 
     async def requesters(
         self,
@@ -161,3 +201,16 @@ class DirectoryRepository:
             query = query.where(requesters.c.organization_id == organization_id)
         rows = await self._session.execute(query.order_by(requesters.c.id).limit(limit))
         return [_requester(row) for row in rows]
+
+
+def _claimed_by(tenant_id: str, domain: str) -> Any:
+    """The id of the tenant's organisation claiming ``domain`` (the first by id), as a scalar
+    subquery: found by the claims' primary key, not by reading organisations."""
+    claims = organization_domains.c
+    return (
+        select(claims.organization_id)
+        .where(claims.tenant_id == tenant_id, claims.domain == domain.lower())
+        .order_by(claims.organization_id)
+        .limit(1)
+        .scalar_subquery()
+    )
