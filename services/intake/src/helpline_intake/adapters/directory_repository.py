@@ -3,9 +3,10 @@
 from dataclasses import asdict, fields
 from typing import Any
 
-from sqlalchemy import case, delete, insert, literal, select, update
+from sqlalchemy import bindparam, case, delete, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from helpline_intake.adapters.orm import organization_domains, organizations, requesters
 from helpline_intake.domain.directory import Organization, RequesterRecord
@@ -86,7 +87,7 @@ class DirectoryRepository:
                 select(organizations)
                 .where(
                     organizations.c.tenant_id == tenant_id,
-                    organizations.c.id == _claimed_by(tenant_id, domain),
+                    organizations.c.id == _claimed_by(tenant_id, domain.lower()),
                 )
                 .limit(1)
             )
@@ -155,25 +156,10 @@ class DirectoryRepository:
         """The tenant's requester with that address and its organisation; for an unknown
         address, no requester and the organisation claiming its domain. One query."""
         email = email.lower()
-        domain = email.rsplit("@", 1)[-1]
-        anchor = select(literal(1).label("one")).subquery("anchor")
-        organization_id = case(
-            (requesters.c.id.is_(None), _claimed_by(tenant_id, domain)),
-            else_=requesters.c.organization_id,
-        )
         row = (
             await self._session.execute(
-                select(requesters, *_ORGANIZATION_COLUMNS)
-                .select_from(anchor)
-                .outerjoin(
-                    requesters,
-                    (requesters.c.email == email) & (requesters.c.tenant_id == tenant_id),
-                )
-                .outerjoin(
-                    organizations,
-                    (organizations.c.id == organization_id)
-                    & (organizations.c.tenant_id == tenant_id),
-                )
+                _REQUESTER_AND_ORGANIZATION,
+                {"tenant_id": tenant_id, "email": email, "domain": email.rsplit("@", 1)[-1]},
             )
         ).one()
         organization = (
@@ -203,14 +189,40 @@ class DirectoryRepository:
         return [_requester(row) for row in rows]
 
 
-def _claimed_by(tenant_id: str, domain: str) -> Any:
+def _claimed_by(tenant_id: Any, domain: Any) -> Any:
     """The id of the tenant's organisation claiming ``domain`` (the first by id), as a scalar
     subquery: found by the claims' primary key, not by reading organisations."""
     claims = organization_domains.c
     return (
         select(claims.organization_id)
-        .where(claims.tenant_id == tenant_id, claims.domain == domain.lower())
+        .where(claims.tenant_id == tenant_id, claims.domain == domain)
         .order_by(claims.organization_id)
         .limit(1)
         .scalar_subquery()
     )
+
+
+def _requester_and_organization() -> Any:
+    """One row: the requester of ``email`` (or none) and its organisation, or for an unknown
+    address the organisation claiming ``domain``. Built once: only its parameters change."""
+    tenant: BindParameter[str] = bindparam("tenant_id")
+    anchor = select(literal(1).label("one")).subquery("anchor")
+    organization_id = case(
+        (requesters.c.id.is_(None), _claimed_by(tenant, bindparam("domain"))),
+        else_=requesters.c.organization_id,
+    )
+    return (
+        select(requesters, *_ORGANIZATION_COLUMNS)
+        .select_from(anchor)
+        .outerjoin(
+            requesters,
+            (requesters.c.email == bindparam("email")) & (requesters.c.tenant_id == tenant),
+        )
+        .outerjoin(
+            organizations,
+            (organizations.c.id == organization_id) & (organizations.c.tenant_id == tenant),
+        )
+    )
+
+
+_REQUESTER_AND_ORGANIZATION = _requester_and_organization()
