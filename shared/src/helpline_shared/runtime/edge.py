@@ -22,9 +22,9 @@ from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.routing import compile_path
 
 from helpline_shared.runtime.http_metrics import (
-    HTTP_SERVER_ACTIVE,
-    HTTP_SERVER_DURATION,
+    active_requests,
     method_label,
+    observe_duration,
     route_label,
 )
 from helpline_shared.runtime.problems import PROBLEM_JSON
@@ -145,7 +145,7 @@ class Edge:
             },
         )
         token = context.attach(trace.set_span_in_context(span))
-        active = HTTP_SERVER_ACTIVE.labels(method)
+        active = active_requests(method)
         active.inc()
         began = time.perf_counter()
         try:
@@ -153,9 +153,7 @@ class Edge:
         finally:
             active.dec()
             route = route_label(scope)
-            HTTP_SERVER_DURATION.labels(route, method, str(status)).observe(
-                time.perf_counter() - began
-            )
+            observe_duration(route, method, status, time.perf_counter() - began)
             if route:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
