@@ -63,9 +63,9 @@ async def test_a_returning_requester_and_its_organisation_are_one_select(
 
     assert first == (organization.id, "premium")
     assert again == (organization.id, "premium")
-    # New: look the address up, find the organisation claiming its domain; the inserted
+    # New: the address and the organisation claiming its domain in one SELECT; the inserted
     # requester and that organisation are not read back. Returning: one joined SELECT.
-    assert (new_requester, returning) == (2, 1)
+    assert (new_requester, returning) == (1, 1)
 
 
 async def test_a_requester_without_organisation_or_of_a_removed_one_has_no_plan(

@@ -1,12 +1,13 @@
-"""The audit trail every service keeps of its HTTP API, as pure ASGI middleware.
+"""The audit trail every service keeps of its HTTP API (told each answer by ``Edge``).
 
 Every write (POST, PUT, PATCH or DELETE answered 2xx), every permission denial (403) and every
 refused credential (401) becomes an ``AuditRecorded`` event on ``helpline.audit``, which identity
 appends to the tenant's audit log (``GET /v1/audit``). The record is committed to the service's
-outbox before the response starts: what the caller is told happened is in the log. Records of
-concurrent answers share one transaction (``AuditBatches``). A call with no usable credential is
-recorded as actor ``anonymous``, and one whose tenant is unknown in tenant ``-``, with its
-source address.
+outbox before the response starts: what the caller is told happened is in the log. A route may
+publish the record with its write (``audit_with_change``: one transaction, not two); records of
+concurrent answers otherwise share one transaction (``AuditBatches``). A call with no usable
+credential is recorded as actor ``anonymous``, and one whose tenant is unknown in tenant ``-``,
+with its source address.
 """
 
 import asyncio
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from helpline_shared.events import AuditRecorded
 from helpline_shared.runtime.auth import route_permission
 from helpline_shared.runtime.credentials import Principal, audit_record
-from helpline_shared.runtime.edge import Asgi, Message, Receive, Scope, Send
+from helpline_shared.runtime.edge import Scope
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -128,38 +129,21 @@ def audited(method: str, status: int) -> Literal["ok", "denied", "failed"] | Non
 
 
 class AuditTrail:
-    """Records audited answers of the wrapped app through ``record`` (the service's outbox)."""
+    """Records audited answers through ``record`` (the service's outbox); ``Edge`` tells it
+    each answer's status before the response starts."""
 
-    def __init__(
-        self,
-        app: Asgi,
-        *,
-        service: str,
-        record: Recorder,
-        excluded_paths: frozenset[str] = frozenset(),
-    ) -> None:
-        self.app = app
+    def __init__(self, *, service: str, record: Recorder) -> None:
         self.service = service
         self.record = record
-        self.excluded_paths = excluded_paths
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.excluded_paths:
-            await self.app(scope, receive, send)
+    async def answered(self, scope: Scope, status: int) -> None:
+        """Record the answer ``status`` to the request of ``scope`` if it is audited."""
+        outcome = audited(scope["method"], status)
+        if outcome is None:
             return
-
-        async def send_recorded(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                outcome = audited(scope["method"], int(message["status"]))
-                if outcome is not None:
-                    await self._record(scope, int(message["status"]), outcome)
-            await send(message)
-
-        await self.app(scope, receive, send_recorded)
-
-    async def _record(
-        self, scope: Scope, status: int, outcome: Literal["ok", "denied", "failed"]
-    ) -> None:
+        if outcome == "ok" and scope.get("state", {}).get(_RECORDED_WITH_CHANGE):
+            AUDIT_RECORDS.labels(self.service, outcome).inc()
+            return  # committed with the change it records
         try:
             await self.record(audit_event(scope, self.service, status, outcome))
         except Exception:
@@ -171,6 +155,25 @@ class AuditTrail:
             )
         else:
             AUDIT_RECORDS.labels(self.service, outcome).inc()
+
+    def with_change(self, request: Request) -> AuditRecorded:
+        """The record of the successful write ``request`` makes, for the route to publish in
+        the unit of work that commits the write: one transaction instead of two. The trail
+        records nothing more for the request once it answers 2xx."""
+        scope = request.scope
+        status = getattr(scope.get("route"), "status_code", None) or 200
+        scope.setdefault("state", {})[_RECORDED_WITH_CHANGE] = True
+        return audit_event(scope, self.service, int(status), "ok")
+
+
+_RECORDED_WITH_CHANGE = "audit_recorded_with_change"
+
+
+def audit_with_change(request: Request) -> AuditRecorded | None:
+    """The audit record of the write ``request`` makes, to publish with it (see
+    ``AuditTrail.with_change``); None when the app keeps no audit trail."""
+    trail = getattr(request.app.state, "audit_trail", None)
+    return trail.with_change(request) if isinstance(trail, AuditTrail) else None
 
 
 def audit_event(

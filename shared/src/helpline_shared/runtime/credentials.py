@@ -3,7 +3,8 @@
 Access tokens (JWTs signed by identity) are verified offline against identity's JWKS, fetched
 over HTTP, cached, and refetched on an unknown ``kid`` (at most once per ``min_refresh``
 seconds). API keys (``hlk_...``) are introspected at identity and cached for ``key_ttl``
-seconds. Revocation reaches every service through identity's revocation list (suspended
+seconds (one introspection for concurrent callers); verified tokens are cached until they
+expire. Revocation reaches every service through identity's revocation list (suspended
 tenants, recently deactivated users, recently revoked keys), refetched when older than
 ``revocations_ttl`` seconds: with the defaults a revoked credential is refused within ~2 s.
 When identity cannot be reached for longer than ``max_staleness`` seconds, credentials are
@@ -103,8 +104,17 @@ def decode_access_token(
     token: str, key: Any, *, issuer: str, audience: str, leeway: float = 5
 ) -> Principal:
     """Check an access token's signature, ``iss``, ``aud``, ``exp`` and ``nbf``."""
+    return principal_from_claims(
+        verified_claims(token, key, issuer=issuer, audience=audience, leeway=leeway)
+    )
+
+
+def verified_claims(
+    token: str, key: Any, *, issuer: str, audience: str, leeway: float = 5
+) -> dict[str, Any]:
+    """An access token's claims once its signature, ``iss``, ``aud``, ``exp`` and ``nbf`` hold."""
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key,
             algorithms=ALGORITHMS,
@@ -115,7 +125,7 @@ def decode_access_token(
         )
     except jwt.PyJWTError as error:
         raise InvalidCredential(f"invalid token: {error}") from error
-    return principal_from_claims(claims)
+    return claims
 
 
 def token_kid(token: str) -> str:
@@ -143,6 +153,8 @@ class _CachedKey:
     fetched_at: float
     former: Principal | None = None
     """Whose key it was while it was active (names the caller of a revoked key in the audit)."""
+    expires_at: float | None = None
+    """When the key expires (wall clock), if it does."""
 
 
 @dataclass
@@ -158,20 +170,43 @@ class CredentialVerifier:
     revocations_ttl: float = 1.0
     key_ttl: float = 2.0
     max_staleness: float = 30.0
+    wall_clock: Callable[[], float] = time.time
+    max_cached_tokens: int = 10_000
     _keys: dict[str, jwt.PyJWK] = field(default_factory=dict, init=False)
     _keys_fetched_at: float | None = field(default=None, init=False)
     _revocations: _Revocations = field(default_factory=_Revocations, init=False)
     _api_keys: dict[str, _CachedKey] = field(default_factory=dict, init=False)
+    _introspecting: dict[str, "asyncio.Future[None]"] = field(default_factory=dict, init=False)
+    _tokens: dict[str, tuple[Principal, float]] = field(default_factory=dict, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     async def verify(self, bearer: str) -> Principal:
-        """The principal of a bearer credential; raises ``CredentialError`` otherwise."""
+        """The principal of a bearer credential; raises ``CredentialError`` otherwise.
+
+        What was verified is cached, never what is checked against revocation: a token's
+        signature and claims until it expires (they cannot change), a key's introspection for
+        ``key_ttl`` (bounded by its expiry). Revocation, suspension and deactivation are
+        checked on every call against the revocation list, which each replica refetches every
+        ``revocations_ttl`` and which lists what was revoked for longer than any cache here
+        keeps it; so a cache never outlives a revocation, on any replica.
+        """
         if bearer.startswith(API_KEY_PREFIX):
             principal = await self._api_key(bearer)
         else:
-            key = await self._signing_key(token_kid(bearer))
-            principal = decode_access_token(bearer, key, issuer=self.issuer, audience=self.audience)
+            principal = await self._access_token(bearer)
         await self._refuse_revoked(principal)
+        return principal
+
+    async def _access_token(self, token: str) -> Principal:
+        cached = self._tokens.get(token)
+        if cached is not None and self.wall_clock() < cached[1]:
+            return cached[0]
+        key = await self._signing_key(token_kid(token))
+        claims = verified_claims(token, key, issuer=self.issuer, audience=self.audience)
+        principal = principal_from_claims(claims)
+        if len(self._tokens) >= self.max_cached_tokens:
+            self._tokens.clear()  # bounded: the tokens still in use are verified again
+        self._tokens[token] = (principal, float(claims["exp"]))
         return principal
 
     async def _get(self, path: str) -> Any:
@@ -215,21 +250,42 @@ class CredentialVerifier:
     async def _api_key(self, key: str) -> Principal:
         digest = hash_secret(key)
         cached = self._api_keys.get(digest)
-        now = self.clock()
-        if cached is None or now - cached.fetched_at >= self.key_ttl:
-            try:
-                body = await self._request("POST", "/v1/introspect", json={"token": key})
-                principal = _introspected(body)
-            except httpx.HTTPError as error:
-                if cached is None or now - cached.fetched_at >= self.max_staleness:
-                    raise IdentityUnavailable(f"identity could not be asked: {error}") from error
+        if cached is None or self.clock() - cached.fetched_at >= self.key_ttl:
+            pending = self._introspecting.get(digest)
+            if pending is not None:
+                # Concurrent callers with one key wait for one introspection, not one each.
+                await asyncio.shield(pending)
             else:
-                former = (cached.principal or cached.former) if cached else None
-                cached = _CachedKey(principal, now, former)
-                self._api_keys[digest] = cached
+                pending = asyncio.get_running_loop().create_future()
+                self._introspecting[digest] = pending
+                try:
+                    await self._introspect(key, digest, cached)
+                finally:
+                    del self._introspecting[digest]
+                    pending.set_result(None)
+            cached = self._api_keys.get(digest)
+            if cached is None or self.clock() - cached.fetched_at >= self.max_staleness:
+                raise IdentityUnavailable("identity could not be asked about the API key")
+        if cached.expires_at is not None and self.wall_clock() >= cached.expires_at:
+            raise InvalidCredential("the API key has expired", cached.principal or cached.former)
         if cached.principal is None:
             raise InvalidCredential("unknown, expired or revoked API key", cached.former)
         return cached.principal
+
+    async def _introspect(self, key: str, digest: str, cached: _CachedKey | None) -> None:
+        now = self.clock()
+        try:
+            body = await self._request("POST", "/v1/introspect", json={"token": key})
+            principal = _introspected(body)
+        except httpx.HTTPError as error:
+            if cached is None or now - cached.fetched_at >= self.max_staleness:
+                raise IdentityUnavailable(f"identity could not be asked: {error}") from error
+            return  # what was introspected is trusted a while longer
+        former = (cached.principal or cached.former) if cached else None
+        expires = body.get("exp")
+        self._api_keys[digest] = _CachedKey(
+            principal, now, former, float(expires) if isinstance(expires, int | float) else None
+        )
 
     async def _refuse_revoked(self, principal: Principal) -> None:
         revocations = await self._current_revocations()

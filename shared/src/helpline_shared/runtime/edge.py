@@ -1,8 +1,8 @@
 """The HTTP edge every service shares, as pure ASGI middleware around the FastAPI app.
 
-``RequestContext`` gives each request an id (an incoming valid ``X-Request-Id`` is kept), puts it
-on every response, refuses a URL holding NUL, and turns anything unexpected into a problem+json
-500 naming that id, with the traceback logged and never sent. ``BodyLimit`` refuses a body larger
+``Edge`` is the one layer per request for its id, its server span, its metrics, its audit
+record and the problem+json 500 (one layer instead of four: each wrapped ``send`` and a
+coroutine frame cost CPU on every request). ``BodyLimit`` refuses a body larger
 than its route allows with a 413, from the declared ``Content-Length`` before anything is read,
 or while a chunked body streams, before authentication and before any of it is buffered; and a
 JSON body holding NUL with a 422.
@@ -11,12 +11,22 @@ JSON body holding NUL with a 422.
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from opentelemetry import context, propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from starlette.routing import compile_path
 
+from helpline_shared.runtime.http_metrics import (
+    active_requests,
+    method_label,
+    observe_duration,
+    route_label,
+)
 from helpline_shared.runtime.problems import PROBLEM_JSON
 
 log = logging.getLogger(__name__)
@@ -63,41 +73,112 @@ async def send_problem(
 
 
 def request_id_of(scope: Scope) -> str | None:
-    """The id ``RequestContext`` gave the request of ``scope``."""
+    """The id ``Edge`` gave the request of ``scope``."""
     value = scope.get("state", {}).get("request_id")
     return value if isinstance(value, str) else None
 
 
-class RequestContext:
-    """A request id on every request and response; an unexpected error is a problem+json 500."""
+Answered = Callable[[Scope, int], Awaitable[None]]
+"""Told each response's status before it starts (the audit trail)."""
 
-    def __init__(self, app: Asgi) -> None:
+
+class Edge:
+    """The one middleware layer around a service's app, doing per request what four layers did.
+
+    A request id (an incoming valid ``X-Request-Id`` is kept) on the request and its response;
+    a URL holding NUL refused; one server span per request, child of an incoming
+    ``traceparent``, current while the app runs (the events it publishes join its trace) and
+    named ``METHOD /route/{template}``; the request counted in ``http_server_*`` metrics;
+    ``answered`` awaited before the response starts (the audit record is committed first);
+    and anything unexpected turned into a problem+json 500 naming the request id, its
+    traceback logged and never sent. Paths in ``unobserved`` (the probes) get only the id and
+    the 500.
+    """
+
+    def __init__(
+        self,
+        app: Asgi,
+        *,
+        tracer: Tracer,
+        answered: Answered | None = None,
+        unobserved: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
+        self.tracer = tracer
+        self.answered = answered
+        self.unobserved = unobserved
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = self._request_id(scope)
+        request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        header = (REQUEST_ID_HEADER.encode(), request_id.encode())
+        header = (_REQUEST_ID_HEADER_BYTES, request_id.encode())
+        observed = scope["path"] not in self.unobserved
+        answered = self.answered if observed else None
+        status = 500  # what is answered when the app fails before it responds
         started = False
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal started
+        async def send_answer(message: Message) -> None:
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = int(message["status"])
                 message["headers"] = [*message.get("headers", []), header]
+                if answered is not None:
+                    await answered(scope, status)
             await send(message)
 
+        if not observed:
+            await self._answer(scope, receive, send_answer, request_id, lambda: started)
+            return
+        method = method_label(str(scope.get("method", "")))
+        span = self.tracer.start_span(
+            method,
+            context=_parent(scope),
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "url.scheme": scope.get("scheme", "http"),
+            },
+        )
+        token = context.attach(trace.set_span_in_context(span))
+        active = active_requests(method)
+        active.inc()
+        began = time.perf_counter()
+        try:
+            await self._answer(scope, receive, send_answer, request_id, lambda: started)
+        finally:
+            active.dec()
+            route = route_label(scope)
+            observe_duration(route, method, status, time.perf_counter() - began)
+            if route:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(StatusCode.ERROR)
+            span.end()
+            context.detach(token)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        started: Callable[[], bool],
+    ) -> None:
         if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
             # PostgreSQL text cannot hold NUL: refused here rather than as a database error.
             await send_problem(
-                send_with_id, 400, "Bad request", "the URL contains a NUL character", field="url"
+                send, 400, "Bad request", "the URL contains a NUL character", field="url"
             )
             return
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send)
         except Exception:
             log.exception(
                 "unexpected error while answering a request",
@@ -107,23 +188,37 @@ class RequestContext:
                     "method": scope.get("method"),
                 },
             )
-            if started:
+            if started():
                 return  # the client sees a cut response; nothing more can be said
             await send_problem(
-                send_with_id,
+                send,
                 500,
                 "Internal server error",
                 "the request failed unexpectedly; quote the request id when reporting it",
                 request_id=request_id,
             )
 
-    @staticmethod
-    def _request_id(scope: Scope) -> str:
-        for name, value in scope.get("headers", []):
-            if name == REQUEST_ID_HEADER.encode():
-                text = bytes(value).decode("latin-1")
-                return text if _VALID_REQUEST_ID.match(text) else uuid.uuid4().hex
-        return uuid.uuid4().hex
+
+_REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
+_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == _REQUEST_ID_HEADER_BYTES:
+            text = bytes(value).decode("latin-1")
+            return text if _VALID_REQUEST_ID.match(text) else uuid.uuid4().hex
+    return uuid.uuid4().hex
+
+
+def _parent(scope: Scope) -> Context | None:
+    """The trace context an incoming request carries, if any."""
+    carrier = {
+        name.decode("latin-1"): bytes(value).decode("latin-1")
+        for name, value in scope.get("headers", [])
+        if name in _TRACE_HEADERS
+    }
+    return propagate.extract(carrier) if carrier else None
 
 
 class BodyLimits:

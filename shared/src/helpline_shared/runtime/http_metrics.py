@@ -8,6 +8,7 @@ so no id ever becomes a label value; a request that matched no route has an empt
 
 import time
 from collections.abc import Collection
+from typing import Any
 
 from prometheus_client import Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +26,32 @@ HTTP_SERVER_ACTIVE = Gauge(
 KNOWN_METHODS = frozenset(
     {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
 )
+
+
+_DURATIONS: dict[tuple[str, str, str], Any] = {}
+_ACTIVE: dict[str, Any] = {}
+
+
+def observe_duration(route: str, method: str, status: int, seconds: float) -> None:
+    """Observe one request in ``http_server_request_duration_seconds``.
+
+    The children of the metric are kept by label values: ``labels`` takes a lock and builds a
+    key on every call, which showed in the profile of every request. Routes are templates and
+    methods and statuses few, so the children stay few.
+    """
+    key = (route, method, str(status))
+    child = _DURATIONS.get(key)
+    if child is None:
+        child = _DURATIONS[key] = HTTP_SERVER_DURATION.labels(*key)
+    child.observe(seconds)
+
+
+def active_requests(method: str) -> Any:
+    """The ``http_server_active_requests`` gauge of ``method`` (kept, as above)."""
+    child = _ACTIVE.get(method)
+    if child is None:
+        child = _ACTIVE[method] = HTTP_SERVER_ACTIVE.labels(method)
+    return child
 
 
 def method_label(method: str) -> str:
@@ -60,7 +87,7 @@ class HttpServerMetrics:
                 status = int(message["status"])
             await send(message)
 
-        active = HTTP_SERVER_ACTIVE.labels(method)
+        active = active_requests(method)
         active.inc()
         started = time.perf_counter()
         try:
@@ -68,6 +95,4 @@ class HttpServerMetrics:
         finally:
             active.dec()
             # The router writes the matched route into this same scope as it dispatches.
-            HTTP_SERVER_DURATION.labels(route_label(scope), method, str(status)).observe(
-                time.perf_counter() - started
-            )
+            observe_duration(route_label(scope), method, status, time.perf_counter() - started)

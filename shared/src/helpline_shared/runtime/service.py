@@ -15,8 +15,8 @@ import httpx
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from faststream.kafka import KafkaBroker
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,8 +35,7 @@ from helpline_shared.runtime.consumer import (
 )
 from helpline_shared.runtime.credentials import CredentialVerifier
 from helpline_shared.runtime.db import READ_ONLY, create_engine, inbox_table, outbox_table
-from helpline_shared.runtime.edge import BodyLimit, BodyLimits, RequestContext
-from helpline_shared.runtime.http_metrics import HttpServerMetrics
+from helpline_shared.runtime.edge import BodyLimit, BodyLimits, Edge
 from helpline_shared.runtime.outbox import OutboxRelay
 from helpline_shared.runtime.problems import install_problem_handlers, problem
 from helpline_shared.runtime.producer import EventProducer
@@ -54,6 +53,12 @@ log = logging.getLogger(__name__)
 
 UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
 OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 DEGRADED = "degraded: "
 """Prefix of a readiness check that failed without making the service unready."""
 
@@ -287,7 +292,8 @@ class ServiceRuntime:
             finally:
                 await self.stop()
 
-        app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+        # FastAPI's own telemetry off: ``Edge`` makes the one server span and the metrics.
+        app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, telemetry=NO_TELEMETRY)
         app.state.verifier = self.verifier
         install_problem_handlers(app)
         app.include_router(self._ops_router())
@@ -296,16 +302,15 @@ class ServiceRuntime:
         limits = BodyLimits(self.settings.http_max_body_bytes, body_limits)
         app.add_middleware(BodyLimit, limits=limits)
         _state_in_openapi(app, limits)
-        FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.tracer_provider, excluded_urls="healthz,readyz,metrics"
-        )
-        app.add_middleware(HttpServerMetrics, excluded_paths=OPS_PATHS)
-        if audit:
-            app.add_middleware(
-                AuditTrail, service=self.name, record=self.record_audit, excluded_paths=OPS_PATHS
-            )
+        trail = AuditTrail(service=self.name, record=self.record_audit) if audit else None
+        app.state.audit_trail = trail
         # Outermost but for Starlette's own error middleware: even a 413 has a request id.
-        app.add_middleware(RequestContext)
+        app.add_middleware(
+            Edge,
+            tracer=self.tracer_provider.get_tracer("helpline.http"),
+            answered=trail.answered if trail else None,
+            unobserved=OPS_PATHS,
+        )
         return app
 
     def _ops_router(self) -> APIRouter:

@@ -179,6 +179,15 @@ organizations = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+organization_domains = Table(
+    "organization_domains",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("domain", String(253), primary_key=True),
+    Column("organization_id", String(64), primary_key=True),
+)
+"""The mail domains each organisation claims (lower-cased), to find a first contact's by index."""
+
 requesters = Table(
     "requesters",
     metadata,

@@ -38,6 +38,7 @@ from helpline_intake.service_layer.handlers import UnitOfWorkFactory
 from helpline_shared.events import Priority, TicketStatus, TicketType
 from helpline_shared.inputs import Instant, refuse_unsafe_line
 from helpline_shared.runtime import idempotency
+from helpline_shared.runtime.audit import audit_with_change
 from helpline_shared.runtime.auth import Principal, event_actor, require
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.problems import invalid_field, not_found
@@ -102,7 +103,9 @@ def router(
 
     @api.post("", status_code=201, response_model=TicketOut, responses=idempotency.RESPONSES)
     @idempotent
-    async def create_ticket(body: TicketIn, principal: Principal = creator) -> TicketOut:
+    async def create_ticket(
+        body: TicketIn, request: Request, principal: Principal = creator
+    ) -> TicketOut:
         """Open a ticket; with ``Idempotency-Key`` a retry returns the original ticket."""
         ticket = await handlers.open_ticket(
             handlers.OpenTicket(
@@ -115,6 +118,7 @@ def router(
                 tags=body.tags,
                 channel="api",
                 actor=event_actor(principal),
+                audit=audit_with_change(request),
             ),
             unit_of_work(),
         )

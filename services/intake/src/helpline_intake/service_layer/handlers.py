@@ -53,6 +53,8 @@ class OpenTicket:
     tags: list[str]
     channel: Channel
     actor: Actor | None = None
+    audit: AuditRecorded | None = None
+    """Published with the ticket (the audit record of the request that opens it)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
         await uow.tickets.add(ticket)
         for event in ticket.events:
             uow.publish(event)
+        if command.audit is not None:
+            uow.publish(command.audit)
         await uow.commit()
         return ticket
 

@@ -22,12 +22,8 @@ async def origin_for(
 ) -> Origin:
     """The organisation and plan of a requester (created on first contact, like Zendesk)."""
     email = str(requester.email).lower()
-    known = await uow.directory.requester_and_organization(tenant_id, email)
-    if known is not None:
-        record, organization = known
-    else:
-        domain = email.rsplit("@", 1)[-1]
-        organization = await uow.directory.organization_for_domain(tenant_id, domain)
+    record, organization = await uow.directory.requester_and_organization(tenant_id, email)
+    if record is None:
         record = await uow.directory.add_requester_unless_known(
             RequesterRecord(
                 id=new_id(),
