@@ -1,0 +1,86 @@
+"""What routing no longer reads per transaction, and why that stays correct across replicas."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from routing_support import Factory, assigned, created, events_of, register
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from helpline_routing.adapters.orm import metadata
+from helpline_routing.bootstrap import MIGRATIONS
+from helpline_routing.service_layer import admin, handlers
+from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
+from helpline_shared.runtime.testing import StatementLog, units_of_work
+
+Replicas = tuple[Factory, Factory, AsyncEngine]
+NEEDS_GERMAN = {
+    "rules": [
+        {
+            "id": "german",
+            "conditions": {"tags": ["exports"]},
+            "outcome": {"required_skills": {"german": 1}},
+        }
+    ]
+}
+
+
+@pytest.fixture
+async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
+    """Two routing processes on one database: each keeps its own rules and settings."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'routing.db'}"
+    async with (
+        units_of_work(url, MIGRATIONS, metadata, RoutingUnitOfWork) as (first, engine),
+        units_of_work(url, None, metadata, RoutingUnitOfWork) as (second, _engine),
+    ):
+        yield first, second, engine
+
+
+async def test_rules_and_settings_are_read_once_across_transactions(replicas: Replicas) -> None:
+    uow, _other, engine = replicas
+    await register(uow, capacity=5)
+    log = StatementLog(engine)
+    for ticket_id in ("t1", "t2", "t3"):
+        await handlers.on_ticket_event(created(ticket_id), uow())
+    assert len(await assigned(engine)) == 3
+    assert log.count("SELECT rule_sets.") == 1  # was one per transaction
+    assert log.count("SELECT tenant_settings.") <= 1
+    # The check that they did not change is the pool's version check: one statement for both.
+    assert log.count("SELECT agent_pool_versions.") == 3
+
+
+async def test_settings_changed_by_another_replica_are_used_by_the_next_decision(
+    replicas: Replicas,
+) -> None:
+    first, second, engine = replicas
+    agent_id = await register(first, capacity=5)
+    await handlers.on_ticket_event(created("t1"), first())
+    await admin.save_settings("acme", {"manual_acceptance": True}, second())
+    await handlers.on_ticket_event(created("t2"), first())
+    assert await assigned(engine) == [("t1", agent_id)]
+    assert [e.ticket_id for e in await events_of(engine, "offered")] == ["t2"]
+
+
+async def test_rules_changed_by_another_replica_are_used_by_the_next_decision(
+    replicas: Replicas,
+) -> None:
+    first, second, engine = replicas
+    agent_id = await register(first, capacity=5)
+    await handlers.on_ticket_event(created("t1"), first())
+    await admin.replace_rules("acme", NEEDS_GERMAN, second())
+    await handlers.on_ticket_event(created("t2"), first())
+    assert await assigned(engine) == [("t1", agent_id)]
+    [queued] = await events_of(engine, "queued")
+    assert queued.ticket_id == "t2"
+    assert queued.explanation.rule_id == "german"
+
+
+async def test_a_change_rolled_back_is_not_kept(replicas: Replicas) -> None:
+    uow, _other, engine = replicas
+    agent_id = await register(uow, capacity=5)
+    async with uow() as unit:
+        await unit.config.add_rules("acme", NEEDS_GERMAN, created("t0").event.occurred_at)
+        assert (await unit.config.rules("acme"))[0].version == 1
+        await unit.rollback()
+    await handlers.on_ticket_event(created("t1"), uow())
+    assert await assigned(engine) == [("t1", agent_id)]
