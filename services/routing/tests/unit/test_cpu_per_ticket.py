@@ -4,14 +4,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.trace import NoOpTracer
 from routing_support import Factory, assigned, created, events_of, register
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_routing.adapters.orm import metadata
+from helpline_routing.adapters.orm import agent_capacity, metadata
 from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.service_layer import admin, handlers
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
-from helpline_shared.runtime.testing import StatementLog, units_of_work
+from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
+from helpline_shared.runtime.testing import (
+    FakeKafkaConsumer,
+    RecordingProducer,
+    StatementLog,
+    consumer_record,
+    units_of_work,
+)
 
 Replicas = tuple[Factory, Factory, AsyncEngine]
 NEEDS_GERMAN = {
@@ -84,3 +93,45 @@ async def test_a_change_rolled_back_is_not_kept(replicas: Replicas) -> None:
         await unit.rollback()
     await handlers.on_ticket_event(created("t1"), uow())
     assert await assigned(engine) == [("t1", agent_id)]
+
+
+async def consume(uow: Factory, records: list[object]) -> RecordingProducer:
+    producer = RecordingProducer()
+
+    async def no_wait(_seconds: float) -> None:
+        pass
+
+    await TableConsumer(
+        table=handlers.handler_table(),
+        unit_of_work=uow,
+        dead_letters=DeadLetters(producer, "helpline-routing"),
+        tracer=NoOpTracer(),
+        group="helpline-routing",
+        sleep=no_wait,
+    ).consume(records, FakeKafkaConsumer())  # type: ignore[arg-type]
+    return producer
+
+
+async def test_a_new_ticket_is_not_looked_for_and_one_routed_before_is_left_alone(
+    replicas: Replicas,
+) -> None:
+    uow, _other, engine = replicas
+    agent_id = await register(uow, capacity=5)
+    log = StatementLog(engine)
+    batch = [created(t).event for t in ("t1", "t2")]
+    records = [consumer_record(e, offset=n, event_id=f"e{n}") for n, e in enumerate(batch)]
+    assert (await consume(uow, records)).sent == []
+    assert log.count("SELECT routed_tickets.") == 0  # was one per new ticket
+    assert log.count("UPDATE agent_capacity") == 2  # the one statement left per decision
+
+    # t1 again under a new event id, in a later batch: its INSERT fails the batch, which is
+    # replayed one event per transaction, where t1 is looked for first and left alone.
+    again = [created(t).event for t in ("t1", "t3")]
+    records = [consumer_record(e, offset=n + 2, event_id=f"e{n + 2}") for n, e in enumerate(again)]
+    assert (await consume(uow, records)).sent == []
+    assert await assigned(engine) == [("t1", agent_id), ("t2", agent_id), ("t3", agent_id)]
+    async with engine.connect() as connection:
+        active = await connection.scalar(
+            select(agent_capacity.c.active).where(agent_capacity.c.channel == "api")
+        )
+    assert active == 3

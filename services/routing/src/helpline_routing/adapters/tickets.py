@@ -6,6 +6,11 @@ events costs one INSERT of new tickets, one UPDATE of changed ones and one INSER
 steps. A ticket this transaction wrote is read back from memory; queries over many rows flush
 first. Nothing another replica could see is deferred past the commit, and capacity, the one
 thing replicas race for, is still reserved at once by ``AgentRepository.reserve``.
+
+A ticket routed as new is not looked for first (``is_new``): intake announces each ticket once,
+and the INSERT at commit would meet one routed before. If it does, every ticket of that INSERT is
+marked to be looked for, and the batch fails: the runtime replays it one event per transaction,
+where each marked ticket is looked for first (and left alone if routed before), as it always was.
 """
 
 import dataclasses
@@ -15,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import offers, routed_tickets, routing_history
@@ -101,6 +107,10 @@ def _ticket(row: Any) -> RoutedTicket:
     )
 
 
+_LOOK_FOR_FIRST: set[str] = set()
+"""Tickets routed as new by an INSERT that met a ticket routed before (in this process)."""
+
+
 class RoutedTicketRepository:
     """Routing's state of each ticket; the waiting ones form the queue (written behind)."""
 
@@ -125,6 +135,16 @@ class RoutedTicketRepository:
             return None
         self._facts[ticket_id] = _facts(row.data)
         return _ticket(row)
+
+    async def is_new(self, ticket_id: str) -> bool:
+        """Whether the ticket was never routed: looked for only if an INSERT met it before, or
+        this transaction wrote it; else the INSERT at commit checks it (see the module)."""
+        if ticket_id in self._new or ticket_id in self._changed:
+            return False
+        if ticket_id not in _LOOK_FOR_FIRST:
+            return True
+        _LOOK_FOR_FIRST.discard(ticket_id)
+        return await self.get(ticket_id) is None
 
     async def facts(self, ticket_id: str) -> TicketFacts | None:
         """What the rules look at, as the ticket last said."""
@@ -157,7 +177,11 @@ class RoutedTicketRepository:
         added, self._new = list(self._new.values()), {}
         changed, self._changed = self._changed, {}
         if added:
-            await self._session.execute(_INSERT, added)
+            try:
+                await self._session.execute(_INSERT, added)
+            except IntegrityError:  # one was routed before: replayed one by one, looked for
+                _LOOK_FOR_FIRST.update(row["ticket_id"] for row in added)
+                raise
         if changed:
             await self._session.execute(
                 _UPDATE,
