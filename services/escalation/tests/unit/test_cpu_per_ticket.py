@@ -13,6 +13,7 @@ from escalation_support import (
     ticket_created,
     unit_of_work_on,
 )
+from opentelemetry.trace import NoOpTracer
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,8 +23,14 @@ from helpline_escalation.domain.policy import DEFAULT_FIRST_RESPONSE_TARGETS
 from helpline_escalation.service_layer import handlers, policies
 from helpline_escalation.service_layer.unit_of_work import EscalationUnitOfWork
 from helpline_shared.events import Event, SlaClockStarted
+from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.db import create_engine
-from helpline_shared.runtime.testing import StatementLog
+from helpline_shared.runtime.testing import (
+    FakeKafkaConsumer,
+    RecordingProducer,
+    StatementLog,
+    consumer_record,
+)
 
 HOUR = 3600
 
@@ -53,20 +60,55 @@ async def targets(engine: AsyncEngine) -> dict[str, int]:
         return {row.ticket_id: row.target_seconds for row in rows}
 
 
+async def consume(unit_of_work: UnitOfWorkFactory, events: list[tuple[str, Event]]) -> None:
+    """Apply ``(event id, event)`` pairs as one consumed batch, as the runtime does."""
+    producer = RecordingProducer()
+
+    async def no_wait(_seconds: float) -> None:
+        pass
+
+    await TableConsumer(
+        table=handlers.handler_table(DEFAULT_FIRST_RESPONSE_TARGETS),
+        unit_of_work=unit_of_work,
+        dead_letters=DeadLetters(producer, "helpline-escalation"),
+        tracer=NoOpTracer(),
+        group="helpline-escalation",
+        sleep=no_wait,
+    ).consume(
+        [consumer_record(e, offset=n, event_id=i) for n, (i, e) in enumerate(events)],  # type: ignore[arg-type]
+        FakeKafkaConsumer(),
+    )
+    assert producer.sent == [], "nothing may be dead-lettered"
+
+
 async def test_a_ticket_created_again_for_clocks_older_than_its_row_changes_nothing(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
-    await handle(unit_of_work, ticket_created(), event_id="ce-1")
+    await consume(unit_of_work, [("ce-1", ticket_created())])
     # Clocks from before revision 0002 have no ticket row (as if it had never been written).
     async with engine.begin() as connection:
         await connection.execute(delete(sla_tickets))
 
-    await handle(unit_of_work, ticket_created(), event_id="ce-2")  # failed: clock inserted twice
+    # Was dead-lettered: admitted again, its clock was inserted a second time.
+    await consume(unit_of_work, [("ce-2", ticket_created()), ("ce-3", ticket_created("t-2"))])
 
-    assert [e.type for e in await published(engine)] == [SlaClockStarted.event_type]
-    assert len(await pending_timers(engine)) == 1
+    assert [e.type for e in await published(engine)] == [SlaClockStarted.event_type] * 2
+    assert len(await pending_timers(engine)) == 2
     async with engine.connect() as connection:
-        assert (await connection.execute(select(sla_tickets))).all() == []
+        rows = await connection.execute(select(sla_tickets.c.ticket_id))
+        assert [row.ticket_id for row in rows] == ["t-2"]
+
+
+async def test_a_ticket_admitted_before_is_left_alone_and_new_ones_are_not_looked_for(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    log = StatementLog(engine)
+    await consume(unit_of_work, [("ce-1", ticket_created("t-1")), ("ce-2", ticket_created("t-2"))])
+    assert log.count("INSERT INTO sla_tickets") == 1  # was one per ticket
+    assert log.count("SELECT sla_tickets") == log.count("SELECT sla_clocks") == 0
+    await consume(unit_of_work, [("ce-3", ticket_created("t-1")), ("ce-4", ticket_created("t-3"))])
+    assert [e.event.ticket_id for e in await published(engine)] == ["t-1", "t-2", "t-3"]
+    assert len(await pending_timers(engine)) == 3
 
 
 async def test_the_timers_of_a_batch_are_inserted_in_one_statement(

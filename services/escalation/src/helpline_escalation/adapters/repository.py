@@ -9,11 +9,13 @@ batch of events applied at once).
 """
 
 import functools
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
@@ -128,6 +130,7 @@ def _admit(dialect: str) -> Any:
 
 
 _INSERT_CLOCKS = insert(sla_clocks)
+_INSERT_TICKETS = insert(sla_tickets)
 _LOCKED_WITH_TICKET = (
     select(
         sla_clocks,
@@ -169,8 +172,12 @@ _POLICY_VERSION = select(sla_policies).where(
 class SlaClockRepository:
     """Reads and writes SLA clocks (and the record of each cycle); callers pass the tenant."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self, session: AsyncSession, on_conflict: Callable[[], None] = lambda: None
+    ) -> None:
+        """``on_conflict`` is told when inserting clocks met a clock written before."""
         self._session = session
+        self._on_conflict = on_conflict
         self._known: dict[Key, dict[str, SlaClock]] = {}
         """Every clock of these tickets, locked (or created) by this transaction."""
         self._added: dict[tuple[str, str, str], SlaClock] = {}
@@ -202,7 +209,11 @@ class SlaClockRepository:
         saved, self._saved = list(self._saved.values()), {}
         cycles, self._cycles = list(self._cycles.values()), {}
         if added:
-            await self._session.execute(_INSERT_CLOCKS, [_row(clock) for clock in added])
+            try:
+                await self._session.execute(_INSERT_CLOCKS, [_row(clock) for clock in added])
+            except IntegrityError:
+                self._on_conflict()
+                raise
         if saved:
             await self._session.execute(
                 _SAVE,
@@ -320,38 +331,82 @@ class SlaClockRepository:
         await self.record_cycle(clock)
 
 
+_LOOK_FOR_FIRST: set[Key] = set()
+"""Tickets admitted by a commit that met a ticket row or clock written before (this process)."""
+
+
 class TicketRepository:
-    """What escalation knows of each ticket: the facts policies look at, and its policy."""
+    """What escalation knows of each ticket: the facts policies look at, and its policy.
+
+    A new ticket is admitted without looking for it first, and written behind: intake announces
+    each ticket once, and the INSERTs at commit (its row, its clocks) would meet one admitted
+    before. If they do, every ticket the transaction admitted is marked to be looked for and the
+    batch fails: the runtime replays it one event per transaction, where a marked ticket is
+    admitted by the one statement that also checks it has no row and no clock, as before.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._known: dict[Key, Known | None] = {}
+        self._added: dict[Key, dict[str, Any]] = {}
+        self._admitted: set[Key] = set()
+        """Tickets admitted here without looking for them first."""
 
     async def add(
         self, tenant_id: str, ticket_id: str, facts: TicketFacts, policy: SlaPolicy
     ) -> bool:
         """Record a new ticket and the policy version it follows; False if already recorded."""
-        if self._known.get((tenant_id, ticket_id)) is not None:
+        key = (tenant_id, ticket_id)
+        if self._known.get(key) is not None:
             return False
-        result = await self._session.execute(
-            _admit(self._session.get_bind().dialect.name),
-            {
-                "b_tenant_id": tenant_id,
-                "b_ticket_id": ticket_id,
-                "b_priority": facts.priority,
-                "b_type": facts.type,
-                "b_channel": facts.channel,
-                "b_plan": facts.plan,
-                "b_organization_id": facts.organization_id,
-                "b_policy_id": policy.policy_id,
-                "b_policy_version": policy.version,
-            },
-        )
-        if not getattr(result, "rowcount", 0):
-            self._known.pop((tenant_id, ticket_id), None)
-            return False
-        self._known[(tenant_id, ticket_id)] = (facts, policy.policy_id, policy.version)
+        row = {
+            "tenant_id": tenant_id,
+            "ticket_id": ticket_id,
+            "priority": facts.priority,
+            "type": facts.type,
+            "channel": facts.channel,
+            "plan": facts.plan,
+            "organization_id": facts.organization_id,
+            "policy_id": policy.policy_id,
+            "policy_version": policy.version,
+        }
+        if key in _LOOK_FOR_FIRST:
+            _LOOK_FOR_FIRST.discard(key)
+            result = await self._session.execute(
+                _admit(self._session.get_bind().dialect.name),
+                {f"b_{name}": value for name, value in row.items()},
+            )
+            if not getattr(result, "rowcount", 0):
+                self._known.pop(key, None)
+                return False
+        else:
+            self._added[key] = row
+            self._admitted.add(key)
+        self._known[key] = (facts, policy.policy_id, policy.version)
         return True
+
+    def look_for_first(self) -> None:
+        """A commit met a ticket admitted before: look for this transaction's tickets first
+        when they come again (the batch is replayed one event per transaction)."""
+        _LOOK_FOR_FIRST.update(self._admitted)
+
+    def discard(self) -> None:
+        """Forget the tickets admitted so far (the transaction rolled back)."""
+        self._added, self._admitted = {}, set()
+
+    async def flush(self) -> None:
+        """Insert the tickets admitted so far, in one statement."""
+        added, self._added = list(self._added.values()), {}
+        if added:
+            try:
+                await self._session.execute(_INSERT_TICKETS, added)
+            except IntegrityError:
+                self.look_for_first()
+                raise
+
+    async def _flush_ticket(self, key: Key) -> None:
+        if key in self._added:
+            await self.flush()
 
     async def get(self, tenant_id: str, ticket_id: str) -> Known | None:
         """The ticket's facts, policy id and policy version; None if unknown."""
@@ -376,6 +431,7 @@ class TicketRepository:
 
     async def set_priority(self, tenant_id: str, ticket_id: str, priority: str) -> None:
         """Record the ticket's new priority."""
+        await self._flush_ticket((tenant_id, ticket_id))
         self._known.pop((tenant_id, ticket_id), None)
         await self._session.execute(
             update(sla_tickets)
@@ -388,6 +444,7 @@ class TicketRepository:
 
     async def follow(self, tenant_id: str, ticket_id: str, policy: SlaPolicy) -> None:
         """Record that the ticket now follows ``policy``'s version."""
+        await self._flush_ticket((tenant_id, ticket_id))
         self._known.pop((tenant_id, ticket_id), None)
         await self._session.execute(
             update(sla_tickets)

@@ -42,12 +42,12 @@ class EscalationUnitOfWork(SqlUnitOfWork):
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.clocks = SlaClockRepository(self.session)
         self.tickets = TicketRepository(self.session)
+        self.clocks = SlaClockRepository(self.session, on_conflict=self.tickets.look_for_first)
         self.policies = PolicyRepository(self.session, policies_of(self._session_factory))
         self.schedules = ScheduleRepository(self.session)
         self.sla_reports = SlaReportQueries(self.session)
         self.timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
         self.sla_timers = TimersBehind(self.session, timers, on_scheduled=self.timer_scheduled)
-        self.writes_behind(self.clocks, self.sla_timers)
+        self.writes_behind(self.tickets, self.clocks, self.sla_timers)
         return self
