@@ -1,16 +1,21 @@
 """What routing no longer reads per transaction, and why that stays correct across replicas."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.trace import NoOpTracer
-from routing_support import Factory, assigned, created, events_of, register
+from routing_support import T0, Factory, agent, assigned, created, events_of, register, request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_routing.adapters.orm import agent_capacity, metadata
 from helpline_routing.bootstrap import MIGRATIONS
+from helpline_routing.domain.decision import EXPLAINED_CANDIDATES, decide_linear
+from helpline_routing.domain.engine import AgentPool
+from helpline_routing.domain.model import Agent
 from helpline_routing.service_layer import admin, handlers
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
@@ -95,7 +100,7 @@ async def test_a_change_rolled_back_is_not_kept(replicas: Replicas) -> None:
     assert await assigned(engine) == [("t1", agent_id)]
 
 
-async def consume(uow: Factory, records: list[object]) -> RecordingProducer:
+async def consume(uow: Factory, records: Sequence[Any]) -> RecordingProducer:
     producer = RecordingProducer()
 
     async def no_wait(_seconds: float) -> None:
@@ -108,7 +113,7 @@ async def consume(uow: Factory, records: list[object]) -> RecordingProducer:
         tracer=NoOpTracer(),
         group="helpline-routing",
         sleep=no_wait,
-    ).consume(records, FakeKafkaConsumer())  # type: ignore[arg-type]
+    ).consume(records, FakeKafkaConsumer())
     return producer
 
 
@@ -135,3 +140,35 @@ async def test_a_new_ticket_is_not_looked_for_and_one_routed_before_is_left_alon
             select(agent_capacity.c.active).where(agent_capacity.c.channel == "api")
         )
     assert active == 3
+
+
+def test_a_decision_ranks_and_explains_with_the_tie_keys_the_pool_keeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def team() -> list[Agent]:
+        return [
+            agent(
+                f"a{n}",
+                skills={"exports": 1 + n % 3},
+                active={"api": n % 2},
+                last_assigned_at=T0 + timedelta(minutes=n % 4) if n % 5 else None,
+                presence="available" if n % 7 else "away",
+            )
+            for n in range(30)
+        ]
+
+    wanted = request()
+    expected = decide_linear(team(), wanted, explain=EXPLAINED_CANDIDATES)
+    pool = AgentPool(team())
+    computed: list[str] = []
+    tie_key = Agent.tie_key
+
+    def counted(self: Agent, channel: str) -> tuple[float, float, object, str]:
+        computed.append(self.id)
+        return tie_key(self, channel)
+
+    monkeypatch.setattr(Agent, "tie_key", counted)
+    decision = pool.decide(wanted, explain=EXPLAINED_CANDIDATES)
+    assert computed == []  # was twice per agent ranked, and more to explain each loss
+    assert [a.id for a in decision.ranked] == [a.id for a in expected.ranked]
+    assert decision.candidates == expected.candidates
