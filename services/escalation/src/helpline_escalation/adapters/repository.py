@@ -8,11 +8,14 @@ nor is a ticket's row, nor the tenant's current policies (read once per transact
 batch of events applied at once).
 """
 
+import functools
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
@@ -82,10 +85,14 @@ _SAVE = (
 )
 
 
-def _upsert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert_(sla_cycles)
+def _insert_for(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """Write a cycle's outcome, built once per dialect."""
+    statement = _insert_for(dialect)(sla_cycles)
     outcome = ("started_at", "stopped_at", "breached_at", "paused_seconds", "active_seconds")
     return statement.on_conflict_do_update(
         index_elements=[sla_cycles.c[name] for name in (*_KEY, "cycle")],
@@ -93,11 +100,84 @@ def _upsert(session: AsyncSession) -> Any:
     )
 
 
+_TICKET_FACTS = ("priority", "type", "channel", "plan", "organization_id")
+
+
+@functools.cache
+def _admit(dialect: str) -> Any:
+    """Record a new ticket unless it is known, built once per dialect.
+
+    A ticket whose clocks predate revision 0002 has clocks and no row: it is not admitted again
+    (its clocks would be started a second time), the same statement checks that.
+    """
+    names = ("tenant_id", "ticket_id", *_TICKET_FACTS, "policy_id", "policy_version")
+    clocks = sla_clocks.c
+    return (
+        _insert_for(dialect)(sla_tickets)
+        .from_select(
+            names,
+            select(
+                *(bindparam(f"b_{name}", type_=sla_tickets.c[name].type) for name in names)
+            ).where(
+                ~exists().where(
+                    clocks.tenant_id == bindparam("b_tenant_id"),
+                    clocks.ticket_id == bindparam("b_ticket_id"),
+                )
+            ),
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+_INSERT_CLOCKS = insert(sla_clocks)
+_INSERT_TICKETS = insert(sla_tickets)
+_LOCKED_WITH_TICKET = (
+    select(
+        sla_clocks,
+        *(sla_tickets.c[name] for name in _TICKET_FACTS),
+        sla_tickets.c.policy_id.label("ticket_policy_id"),
+        sla_tickets.c.policy_version.label("ticket_policy_version"),
+    )
+    .join(
+        sla_tickets,
+        and_(
+            sla_tickets.c.tenant_id == sla_clocks.c.tenant_id,
+            sla_tickets.c.ticket_id == sla_clocks.c.ticket_id,
+        ),
+    )
+    .where(
+        sla_clocks.c.tenant_id == bindparam("tenant_id"),
+        sla_clocks.c.ticket_id == bindparam("ticket_id"),
+    )
+    .order_by(sla_clocks.c.metric)
+    .with_for_update(of=sla_clocks)
+)
+_TICKET = select(sla_tickets).where(
+    sla_tickets.c.tenant_id == bindparam("tenant_id"),
+    sla_tickets.c.ticket_id == bindparam("ticket_id"),
+)
+_POLICY_COUNT = select(func.count()).where(sla_policies.c.tenant_id == bindparam("tenant_id"))
+_POLICIES = (
+    select(sla_policies)
+    .where(sla_policies.c.tenant_id == bindparam("tenant_id"))
+    .order_by(sla_policies.c.policy_id, sla_policies.c.version.desc())
+)
+_POLICY_VERSION = select(sla_policies).where(
+    sla_policies.c.tenant_id == bindparam("tenant_id"),
+    sla_policies.c.policy_id == bindparam("policy_id"),
+    sla_policies.c.version == bindparam("version"),
+)
+
+
 class SlaClockRepository:
     """Reads and writes SLA clocks (and the record of each cycle); callers pass the tenant."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self, session: AsyncSession, on_conflict: Callable[[], None] = lambda: None
+    ) -> None:
+        """``on_conflict`` is told when inserting clocks met a clock written before."""
         self._session = session
+        self._on_conflict = on_conflict
         self._known: dict[Key, dict[str, SlaClock]] = {}
         """Every clock of these tickets, locked (or created) by this transaction."""
         self._added: dict[tuple[str, str, str], SlaClock] = {}
@@ -129,7 +209,11 @@ class SlaClockRepository:
         saved, self._saved = list(self._saved.values()), {}
         cycles, self._cycles = list(self._cycles.values()), {}
         if added:
-            await self._session.execute(insert(sla_clocks), [_row(clock) for clock in added])
+            try:
+                await self._session.execute(_INSERT_CLOCKS, [_row(clock) for clock in added])
+            except IntegrityError:
+                self._on_conflict()
+                raise
         if saved:
             await self._session.execute(
                 _SAVE,
@@ -145,7 +229,7 @@ class SlaClockRepository:
             )
         if cycles:
             await self._session.execute(
-                _upsert(self._session),
+                _upsert(self._session.get_bind().dialect.name),
                 [
                     {
                         "tenant_id": clock.tenant_id,
@@ -211,27 +295,11 @@ class SlaClockRepository:
         no clock (the caller reads the ticket alone)."""
         key = (tenant_id, ticket_id)
         await self._flush_ticket(tenant_id, ticket_id)
-        t = sla_tickets.c
-        query = (
-            select(
-                sla_clocks,
-                t.priority,
-                t.type,
-                t.channel,
-                t.plan,
-                t.organization_id,
-                t.policy_id.label("ticket_policy_id"),
-                t.policy_version.label("ticket_policy_version"),
+        rows = (
+            await self._session.execute(
+                _LOCKED_WITH_TICKET, {"tenant_id": tenant_id, "ticket_id": ticket_id}
             )
-            .join(
-                sla_tickets,
-                and_(t.tenant_id == sla_clocks.c.tenant_id, t.ticket_id == sla_clocks.c.ticket_id),
-            )
-            .where(sla_clocks.c.tenant_id == tenant_id, sla_clocks.c.ticket_id == ticket_id)
-            .order_by(sla_clocks.c.metric)
-            .with_for_update(of=sla_clocks)
-        )
-        rows = (await self._session.execute(query)).all()
+        ).all()
         if not rows:
             return None
         self._known[key] = {row.metric: _clock(row) for row in rows}
@@ -263,41 +331,82 @@ class SlaClockRepository:
         await self.record_cycle(clock)
 
 
+_LOOK_FOR_FIRST: set[Key] = set()
+"""Tickets admitted by a commit that met a ticket row or clock written before (this process)."""
+
+
 class TicketRepository:
-    """What escalation knows of each ticket: the facts policies look at, and its policy."""
+    """What escalation knows of each ticket: the facts policies look at, and its policy.
+
+    A new ticket is admitted without looking for it first, and written behind: intake announces
+    each ticket once, and the INSERTs at commit (its row, its clocks) would meet one admitted
+    before. If they do, every ticket the transaction admitted is marked to be looked for and the
+    batch fails: the runtime replays it one event per transaction, where a marked ticket is
+    admitted by the one statement that also checks it has no row and no clock, as before.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._known: dict[Key, Known | None] = {}
+        self._added: dict[Key, dict[str, Any]] = {}
+        self._admitted: set[Key] = set()
+        """Tickets admitted here without looking for them first."""
 
     async def add(
         self, tenant_id: str, ticket_id: str, facts: TicketFacts, policy: SlaPolicy
     ) -> bool:
         """Record a new ticket and the policy version it follows; False if already recorded."""
-        if self._known.get((tenant_id, ticket_id)) is not None:
+        key = (tenant_id, ticket_id)
+        if self._known.get(key) is not None:
             return False
-        dialect = self._session.get_bind().dialect.name
-        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        result = await self._session.execute(
-            insert_(sla_tickets)
-            .values(
-                tenant_id=tenant_id,
-                ticket_id=ticket_id,
-                priority=facts.priority,
-                type=facts.type,
-                channel=facts.channel,
-                plan=facts.plan,
-                organization_id=facts.organization_id,
-                policy_id=policy.policy_id,
-                policy_version=policy.version,
+        row = {
+            "tenant_id": tenant_id,
+            "ticket_id": ticket_id,
+            "priority": facts.priority,
+            "type": facts.type,
+            "channel": facts.channel,
+            "plan": facts.plan,
+            "organization_id": facts.organization_id,
+            "policy_id": policy.policy_id,
+            "policy_version": policy.version,
+        }
+        if key in _LOOK_FOR_FIRST:
+            _LOOK_FOR_FIRST.discard(key)
+            result = await self._session.execute(
+                _admit(self._session.get_bind().dialect.name),
+                {f"b_{name}": value for name, value in row.items()},
             )
-            .on_conflict_do_nothing()
-        )
-        if not getattr(result, "rowcount", 0):
-            self._known.pop((tenant_id, ticket_id), None)
-            return False
-        self._known[(tenant_id, ticket_id)] = (facts, policy.policy_id, policy.version)
+            if not getattr(result, "rowcount", 0):
+                self._known.pop(key, None)
+                return False
+        else:
+            self._added[key] = row
+            self._admitted.add(key)
+        self._known[key] = (facts, policy.policy_id, policy.version)
         return True
+
+    def look_for_first(self) -> None:
+        """A commit met a ticket admitted before: look for this transaction's tickets first
+        when they come again (the batch is replayed one event per transaction)."""
+        _LOOK_FOR_FIRST.update(self._admitted)
+
+    def discard(self) -> None:
+        """Forget the tickets admitted so far (the transaction rolled back)."""
+        self._added, self._admitted = {}, set()
+
+    async def flush(self) -> None:
+        """Insert the tickets admitted so far, in one statement."""
+        added, self._added = list(self._added.values()), {}
+        if added:
+            try:
+                await self._session.execute(_INSERT_TICKETS, added)
+            except IntegrityError:
+                self.look_for_first()
+                raise
+
+    async def _flush_ticket(self, key: Key) -> None:
+        if key in self._added:
+            await self.flush()
 
     async def get(self, tenant_id: str, ticket_id: str) -> Known | None:
         """The ticket's facts, policy id and policy version; None if unknown."""
@@ -305,11 +414,7 @@ class TicketRepository:
         if self._known.get(key) is not None:
             return self._known[key]
         row = (
-            await self._session.execute(
-                select(sla_tickets).where(
-                    sla_tickets.c.tenant_id == tenant_id, sla_tickets.c.ticket_id == ticket_id
-                )
-            )
+            await self._session.execute(_TICKET, {"tenant_id": tenant_id, "ticket_id": ticket_id})
         ).first()
         if row is None:
             return None
@@ -326,6 +431,7 @@ class TicketRepository:
 
     async def set_priority(self, tenant_id: str, ticket_id: str, priority: str) -> None:
         """Record the ticket's new priority."""
+        await self._flush_ticket((tenant_id, ticket_id))
         self._known.pop((tenant_id, ticket_id), None)
         await self._session.execute(
             update(sla_tickets)
@@ -338,6 +444,7 @@ class TicketRepository:
 
     async def follow(self, tenant_id: str, ticket_id: str, policy: SlaPolicy) -> None:
         """Record that the ticket now follows ``policy``'s version."""
+        await self._flush_ticket((tenant_id, ticket_id))
         self._known.pop((tenant_id, ticket_id), None)
         await self._session.execute(
             update(sla_tickets)
@@ -349,18 +456,36 @@ class TicketRepository:
         )
 
 
+class PolicyCache:
+    """Policies kept across transactions (one per database, shared by its units of work).
+
+    Stored versions never change, so each is kept once read. The current versions of a tenant
+    are kept with the number of versions it had stored when they were read: versions are only
+    ever added (never changed or removed), so that number moves with every version any replica
+    adds, and one cheap count per transaction tells whether they must be read again.
+    """
+
+    def __init__(self) -> None:
+        self.current: dict[str, tuple[int, list[SlaPolicy]]] = {}
+        self.versions: dict[tuple[str, str, int], SlaPolicy] = {}
+
+
 class PolicyRepository:
     """Every version of every SLA policy of a tenant (versions are never changed)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: PolicyCache | None = None) -> None:
         self._session = session
+        self._cache = cache or PolicyCache()
         self._current: dict[str, list[SlaPolicy]] = {}
+        self._adding: set[str] = set()
+        """Tenants this transaction adds versions to: nothing of theirs is kept (not committed)."""
 
     async def add_version(
         self, tenant_id: str, document: PolicyDocument, policy_id: str
     ) -> SlaPolicy:
         """Store ``document`` as the next version of ``policy_id``; return it."""
         self._current.pop(tenant_id, None)
+        self._adding.add(tenant_id)
         latest = (
             await self._session.execute(
                 select(func.max(sla_policies.c.version)).where(
@@ -383,17 +508,16 @@ class PolicyRepository:
 
     async def current(self, tenant_id: str) -> list[SlaPolicy]:
         """The latest version of each of the tenant's policies, by position (read once per
-        transaction, unless it adds a version)."""
+        transaction, unless it adds a version; read again only when a version was added)."""
         current = self._current.get(tenant_id)
         if current is not None:
             return list(current)
-        rows = (
-            await self._session.execute(
-                select(sla_policies)
-                .where(sla_policies.c.tenant_id == tenant_id)
-                .order_by(sla_policies.c.policy_id, sla_policies.c.version.desc())
-            )
-        ).all()
+        count = (await self._session.execute(_POLICY_COUNT, {"tenant_id": tenant_id})).scalar()
+        kept = self._cache.current.get(tenant_id)
+        if kept is not None and kept[0] == count and tenant_id not in self._adding:
+            current = self._current[tenant_id] = kept[1]
+            return list(current)
+        rows = (await self._session.execute(_POLICIES, {"tenant_id": tenant_id})).all()
         latest: dict[str, Any] = {}
         for row in rows:
             latest.setdefault(row.policy_id, row)
@@ -404,19 +528,26 @@ class PolicyRepository:
         current = self._current[tenant_id] = sorted(
             policies, key=lambda policy: (policy.position, policy.policy_id)
         )
+        if tenant_id not in self._adding:
+            # Read after the count: at worst newer than it, so read again next time.
+            self._cache.current[tenant_id] = (int(count or 0), current)
         return list(current)
 
     async def version(self, tenant_id: str, policy_id: str, version: int) -> SlaPolicy | None:
         """One stored version of a policy, or None."""
+        key = (tenant_id, policy_id, version)
+        kept = self._cache.versions.get(key)
+        if kept is not None:
+            return kept
         row = (
             await self._session.execute(
-                select(sla_policies).where(
-                    sla_policies.c.tenant_id == tenant_id,
-                    sla_policies.c.policy_id == policy_id,
-                    sla_policies.c.version == version,
-                )
+                _POLICY_VERSION,
+                {"tenant_id": tenant_id, "policy_id": policy_id, "version": version},
             )
         ).first()
         if row is None:
             return None
-        return PolicyDocument.model_validate(row.document).to_policy(policy_id, version)
+        policy = PolicyDocument.model_validate(row.document).to_policy(policy_id, version)
+        if tenant_id not in self._adding:
+            self._cache.versions[key] = policy
+        return policy

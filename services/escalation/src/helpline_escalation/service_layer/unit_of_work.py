@@ -1,17 +1,31 @@
 """Escalation's unit of work: the shared one, with clocks, tickets, policies and timers."""
 
+import weakref
 from typing import Self
 
 from helpline_escalation.adapters.orm import timers
 from helpline_escalation.adapters.report_queries import SlaReportQueries
 from helpline_escalation.adapters.repository import (
+    PolicyCache,
     PolicyRepository,
     SlaClockRepository,
     TicketRepository,
 )
 from helpline_escalation.adapters.schedule_repository import ScheduleRepository
+from helpline_escalation.adapters.timers_behind import TimersBehind
 from helpline_shared.runtime.timers import TimerScheduler
 from helpline_shared.runtime.uow import SqlUnitOfWork
+
+_POLICIES: "weakref.WeakKeyDictionary[object, PolicyCache]" = weakref.WeakKeyDictionary()
+
+
+def policies_of(session_factory: object) -> PolicyCache:
+    """The policies cached for the database ``session_factory`` opens sessions on."""
+    database = getattr(session_factory, "kw", {}).get("bind") or session_factory
+    cache = _POLICIES.get(database)
+    if cache is None:
+        cache = _POLICIES[database] = PolicyCache()
+    return cache
 
 
 class EscalationUnitOfWork(SqlUnitOfWork):
@@ -22,15 +36,18 @@ class EscalationUnitOfWork(SqlUnitOfWork):
     policies: PolicyRepository
     schedules: ScheduleRepository
     timers: TimerScheduler
+    sla_timers: TimersBehind
+    """SLA timers, written behind (one INSERT at commit)."""
     sla_reports: SlaReportQueries
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.clocks = SlaClockRepository(self.session)
         self.tickets = TicketRepository(self.session)
-        self.policies = PolicyRepository(self.session)
+        self.clocks = SlaClockRepository(self.session, on_conflict=self.tickets.look_for_first)
+        self.policies = PolicyRepository(self.session, policies_of(self._session_factory))
         self.schedules = ScheduleRepository(self.session)
         self.sla_reports = SlaReportQueries(self.session)
         self.timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
-        self.writes_behind(self.clocks)
+        self.sla_timers = TimersBehind(self.session, timers, on_scheduled=self.timer_scheduled)
+        self.writes_behind(self.tickets, self.clocks, self.sla_timers)
         return self

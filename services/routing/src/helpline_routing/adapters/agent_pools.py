@@ -7,12 +7,18 @@ was built at, another replica changed the agents and the pool is rebuilt from th
 This process's own changes are applied to the cached pool as they are made, and the pool keeps
 them after the commit only if no other writer came in between (else it is rebuilt next time).
 Capacity stays guarded by the database's conditional update: a stale pool can only rank badly.
+
+The same row keeps ``config_version``, bumped by every commit that changes the tenant's rules or
+settings, which ``ConfigRepository`` checks its cached configuration against: the one statement
+that reads the pool's version reads it too.
 """
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +56,30 @@ class AgentPools:
         self._cached.pop(tenant_id, None)
 
 
+_VERSIONS = select(agent_pool_versions.c.version, agent_pool_versions.c.config_version).where(
+    agent_pool_versions.c.tenant_id == bindparam("tenant_id")
+)
+
+
+@functools.cache
+def _bump(dialect: str, pool: bool, config: bool) -> Any:
+    """The upsert that bumps a tenant's versions, built once per dialect and kind."""
+    table = agent_pool_versions
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {"version": int(pool), "config_version": int(config)}
+    bumped = {
+        column: table.c[column] + 1
+        for column, changed in (("version", pool), ("config_version", config))
+        if changed
+    }
+    return (
+        insert(table)
+        .values(tenant_id=bindparam("b_tenant_id"), **values)
+        .on_conflict_do_update(index_elements=[table.c.tenant_id], set_=bumped)
+        .returning(table.c.version)
+    )
+
+
 class PoolTransaction:
     """One transaction's use of the pools: which it checked, which it changed."""
 
@@ -60,12 +90,32 @@ class PoolTransaction:
         self._checked: dict[str, _Cached] = {}
         self._changed: dict[str, _Cached | None] = {}
         self._rebuild: set[str] = set()
+        self._versions: dict[str, tuple[int, int]] = {}
+        self._config_changed: set[str] = set()
+
+    async def versions(self, tenant_id: str) -> tuple[int, int]:
+        """The tenant's pool and configuration versions, read once per transaction."""
+        versions = self._versions.get(tenant_id)
+        if versions is None:
+            row = (await self._session.execute(_VERSIONS, {"tenant_id": tenant_id})).first()
+            versions = self._versions[tenant_id] = (
+                (int(row.version), int(row.config_version)) if row else (0, 0)
+            )
+        return versions
+
+    async def config_version(self, tenant_id: str) -> int:
+        """The tenant's configuration version (read with the pool's, once per transaction)."""
+        return (await self.versions(tenant_id))[1]
+
+    def config_changed(self, tenant_id: str) -> None:
+        """The tenant's rules or settings changed here: bump its configuration version."""
+        self._config_changed.add(tenant_id)
 
     async def pool(self, tenant_id: str) -> AgentPool:
         """The tenant's pool, checked against the database's version once per transaction."""
         cached = self._pools.get(tenant_id)
         if cached is None or self._checked.get(tenant_id) is not cached:
-            version = await self._version(tenant_id)
+            version = (await self.versions(tenant_id))[0]
             if cached is None or cached.version != version:
                 cached = _Cached(AgentPool(await self._load(tenant_id)), version)
                 self._pools.put(tenant_id, cached)
@@ -88,23 +138,19 @@ class PoolTransaction:
             self._pools.forget(tenant_id)
 
     async def bump(self) -> dict[str, int]:
-        """Bump the version of every tenant changed here; their new versions."""
-        if not self._changed:
+        """Bump the versions of every tenant changed here; their new pool versions."""
+        if not self._changed and not self._config_changed:
             return {}
         dialect = self._session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = agent_pool_versions
         versions = {}
-        for tenant_id in sorted(self._changed):
+        for tenant_id in sorted({*self._changed, *self._config_changed}):
+            pool = tenant_id in self._changed
             result = await self._session.execute(
-                insert(table)
-                .values(tenant_id=tenant_id, version=1)
-                .on_conflict_do_update(
-                    index_elements=[table.c.tenant_id], set_={"version": table.c.version + 1}
-                )
-                .returning(table.c.version)
+                _bump(dialect, pool, tenant_id in self._config_changed), {"b_tenant_id": tenant_id}
             )
-            versions[tenant_id] = int(result.scalar_one())
+            version = int(result.scalar_one())
+            if pool:
+                versions[tenant_id] = version
         return versions
 
     def committed(self, versions: dict[str, int]) -> None:
@@ -130,11 +176,4 @@ class PoolTransaction:
 
     def _reset(self) -> None:
         self._checked, self._changed, self._rebuild = {}, {}, set()
-
-    async def _version(self, tenant_id: str) -> int:
-        version = await self._session.scalar(
-            select(agent_pool_versions.c.version).where(
-                agent_pool_versions.c.tenant_id == tenant_id
-            )
-        )
-        return int(version or 0)
+        self._versions, self._config_changed = {}, set()

@@ -27,6 +27,26 @@ _ASSIGNED = (
 )
 
 
+_CAPACITY = (
+    agent_capacity.c.agent_id == bindparam("b_agent_id"),
+    agent_capacity.c.channel == bindparam("b_channel"),
+)
+# Built once: building and keying a statement per call cost more than running it.
+_RESERVE = (
+    update(agent_capacity)
+    .where(*_CAPACITY, agent_capacity.c.active < agent_capacity.c.capacity)
+    .values(active=agent_capacity.c.active + 1)
+)
+_RESERVE_ANYWAY = (
+    update(agent_capacity).where(*_CAPACITY).values(active=agent_capacity.c.active + 1)
+)
+_RELEASE = (
+    update(agent_capacity)
+    .where(*_CAPACITY, agent_capacity.c.active > 0)
+    .values(active=agent_capacity.c.active - 1)
+)
+
+
 class AgentRepository:
     """The tenant's agents with their capacity per channel; every change is told ``changed``.
 
@@ -222,12 +242,9 @@ class AgentRepository:
         concurrent routing replicas can never push an agent past capacity. ``force`` skips the
         condition (an admin's explicit override, or a ticket whose status counts again).
         """
-        statement = update(agent_capacity).where(
-            agent_capacity.c.agent_id == agent_id, agent_capacity.c.channel == channel
+        result = await self._session.execute(
+            _RESERVE_ANYWAY if force else _RESERVE, {"b_agent_id": agent_id, "b_channel": channel}
         )
-        if not force:
-            statement = statement.where(agent_capacity.c.active < agent_capacity.c.capacity)
-        result = await self._session.execute(statement.values(active=agent_capacity.c.active + 1))
         if getattr(result, "rowcount", 0) != 1:
             if not force:
                 return False
@@ -244,12 +261,4 @@ class AgentRepository:
     async def release(self, tenant_id: str, agent_id: str, channel: str) -> None:
         """Give back one unit of the agent's capacity on ``channel``."""
         self._changed(tenant_id, lambda pool: pool.release(agent_id, channel))
-        await self._session.execute(
-            update(agent_capacity)
-            .where(
-                agent_capacity.c.agent_id == agent_id,
-                agent_capacity.c.channel == channel,
-                agent_capacity.c.active > 0,
-            )
-            .values(active=agent_capacity.c.active - 1)
-        )
+        await self._session.execute(_RELEASE, {"b_agent_id": agent_id, "b_channel": channel})

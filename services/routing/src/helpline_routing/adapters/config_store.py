@@ -1,9 +1,9 @@
 """Tenant configuration: versioned rule sets, routing settings and organisations."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import organizations, rule_sets, tenant_settings
@@ -56,17 +56,92 @@ def settings_from(data: dict[str, Any]) -> TenantSettings:
     return TenantSettings(**values)
 
 
+Rules = tuple[RuleSet, dict[str, Any] | None]
+"""A rule set and its stored form (None: the built-in default)."""
+
+
+_CURRENT_RULES = (
+    select(rule_sets)
+    .where(rule_sets.c.tenant_id == bindparam("tenant_id"))
+    .order_by(rule_sets.c.version.desc())
+    .limit(1)
+)
+_SETTINGS = select(tenant_settings.c.settings).where(
+    tenant_settings.c.tenant_id == bindparam("tenant_id")
+)
+
+
+class ConfigCache:
+    """The current rules and settings of each tenant, kept across transactions with the
+    configuration version they were read at (one per database, shared by its units of work)."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, tuple[int, Rules]] = {}
+        self.settings: dict[str, tuple[int, TenantSettings]] = {}
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop what is kept of the tenant: the next transaction reads it again."""
+        self.rules.pop(tenant_id, None)
+        self.settings.pop(tenant_id, None)
+
+
+class _NotCached:
+    """The configuration version of no cache: nothing is kept across transactions."""
+
+    async def config_version(self, tenant_id: str) -> int:
+        return -1
+
+    def config_changed(self, tenant_id: str) -> None:
+        pass
+
+
+class Versions(Protocol):
+    """Where a transaction reads the tenant's configuration version, and says it changed it."""
+
+    async def config_version(self, tenant_id: str) -> int:
+        """The tenant's configuration version (read once per transaction)."""
+
+    def config_changed(self, tenant_id: str) -> None:
+        """This transaction changed the tenant's rules or settings."""
+
+
 class ConfigRepository:
     """Rule sets (append-only versions), settings and organisations of each tenant.
 
     The current rules and the settings are read once per transaction (a batch of events reads
-    them once, not per event) and forgotten when the transaction changes them.
+    them once, not per event). Across transactions they are kept in ``cache`` with the tenant's
+    configuration version, which every commit that changes them bumps (``versions``): a
+    transaction reads that version (with the agent pool's, in one statement) and reads the rules
+    or settings again only when it moved, so another replica's change is seen by the next
+    transaction here, as when they were read every time.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        cache: ConfigCache | None = None,
+        versions: Versions | None = None,
+    ) -> None:
         self._session = session
-        self._rules: dict[str, tuple[RuleSet, dict[str, Any] | None]] = {}
+        self._cache = cache or ConfigCache()
+        self._versions: Versions = versions or _NotCached()
+        self._rules: dict[str, Rules] = {}
         self._settings: dict[str, TenantSettings] = {}
+        self._changed: set[str] = set()
+
+    def _changing(self, tenant_id: str) -> None:
+        self._rules.pop(tenant_id, None)
+        self._settings.pop(tenant_id, None)
+        self._changed.add(tenant_id)
+        self._cache.forget(tenant_id)
+        self._versions.config_changed(tenant_id)
+
+    async def _version(self, tenant_id: str) -> int | None:
+        """The version to keep what is read now at; None: do not keep it (changed here)."""
+        if tenant_id in self._changed:
+            return None
+        version = await self._versions.config_version(tenant_id)
+        return None if version < 0 else version
 
     async def rules(
         self, tenant_id: str, version: int | None = None
@@ -75,27 +150,35 @@ class ConfigRepository:
         if version is None:
             current = self._rules.get(tenant_id)
             if current is None:
-                current = self._rules[tenant_id] = await self._read_rules(tenant_id, None)
+                config_version = await self._version(tenant_id)
+                kept = self._cache.rules.get(tenant_id)
+                if kept is not None and config_version is not None and kept[0] == config_version:
+                    current = kept[1]
+                else:
+                    current = await self._read_rules(tenant_id, None)
+                    if config_version is not None:
+                        self._cache.rules[tenant_id] = (config_version, current)
+                self._rules[tenant_id] = current
             return current
         return await self._read_rules(tenant_id, version)
 
     async def _read_rules(
         self, tenant_id: str, version: int | None
     ) -> tuple[RuleSet, dict[str, Any] | None]:
-        query = select(rule_sets).where(rule_sets.c.tenant_id == tenant_id)
-        query = (
-            query.where(rule_sets.c.version == version)
-            if version is not None
-            else query.order_by(rule_sets.c.version.desc()).limit(1)
-        )
-        row = (await self._session.execute(query)).first()
+        if version is None:
+            row = (await self._session.execute(_CURRENT_RULES, {"tenant_id": tenant_id})).first()
+        else:
+            query = select(rule_sets).where(
+                rule_sets.c.tenant_id == tenant_id, rule_sets.c.version == version
+            )
+            row = (await self._session.execute(query)).first()
         if row is None:
             return RuleSet(), None
         return rule_set_from(row.version, row.rules), dict(row.rules)
 
     async def add_rules(self, tenant_id: str, data: dict[str, Any], now: datetime) -> int:
         """Store a new version of the tenant's rules; return its number."""
-        self._rules.pop(tenant_id, None)
+        self._changing(tenant_id)
         latest = (
             await self._session.execute(
                 select(func.max(rule_sets.c.version)).where(rule_sets.c.tenant_id == tenant_id)
@@ -113,21 +196,21 @@ class ConfigRepository:
         """The tenant's settings (defaults when never set)."""
         settings = self._settings.get(tenant_id)
         if settings is None:
-            row = (
-                await self._session.execute(
-                    select(tenant_settings.c.settings).where(
-                        tenant_settings.c.tenant_id == tenant_id
-                    )
-                )
-            ).first()
-            settings = self._settings[tenant_id] = (
-                settings_from(row.settings) if row else TenantSettings()
-            )
+            config_version = await self._version(tenant_id)
+            kept = self._cache.settings.get(tenant_id)
+            if kept is not None and config_version is not None and kept[0] == config_version:
+                settings = kept[1]
+            else:
+                row = (await self._session.execute(_SETTINGS, {"tenant_id": tenant_id})).first()
+                settings = settings_from(row.settings) if row else TenantSettings()
+                if config_version is not None:
+                    self._cache.settings[tenant_id] = (config_version, settings)
+            self._settings[tenant_id] = settings
         return settings
 
     async def save_settings(self, tenant_id: str, data: dict[str, Any]) -> None:
         """Replace the tenant's settings."""
-        self._settings.pop(tenant_id, None)
+        self._changing(tenant_id)
         result = await self._session.execute(
             update(tenant_settings)
             .where(tenant_settings.c.tenant_id == tenant_id)

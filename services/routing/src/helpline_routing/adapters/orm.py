@@ -119,8 +119,16 @@ agent_pool_versions = Table(
     metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("version", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column(
+        "config_version",
+        BigInteger().with_variant(Integer, "sqlite"),
+        nullable=False,
+        server_default="0",
+    ),
 )
-"""Bumped by every commit that changes one of the tenant's agents: cached pools check it."""
+"""``version`` is bumped by every commit that changes one of the tenant's agents (cached pools
+check it), ``config_version`` by every commit that changes its rules or settings (cached
+configuration checks it); one statement reads both."""
 
 
 timers = timers_table(metadata)

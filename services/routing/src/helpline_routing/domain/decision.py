@@ -4,10 +4,10 @@
 reference the indexed ``AgentPool`` (``engine.py``) must agree with.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from helpline_routing.domain.model import Agent, RoutingRequest
+from helpline_routing.domain.model import Agent, RankKey, RoutingRequest
 
 EXPLAINED_CANDIDATES = 20
 
@@ -56,24 +56,26 @@ class Decision:
 
 def why_lost(agent: Agent, winner: Agent, request: RoutingRequest, *, flip: bool = False) -> str:
     """The first tie-policy criterion on which ``agent`` lost to ``winner`` (or won, ``flip``)."""
-    skills, channel = request.required_skills, request.channel
     if winner.id in request.preferred and agent.id not in request.preferred:
         return "the winner is a preferred agent"
-    mine, theirs = agent.skill_score(skills), winner.skill_score(skills)
-    if mine != theirs:
+    return _lost_on(agent.rank_key(request), winner.rank_key(request), request.channel, flip)
+
+
+def _lost_on(mine: RankKey, theirs: RankKey, channel: str, flip: bool = False) -> str:
+    """``why_lost`` from the two agents' rank keys (score, load, idle, registration, id)."""
+    if mine[0] != theirs[0]:
         return (
-            f"higher skill score {theirs} > {mine}"
+            f"higher skill score {-theirs[0]} > {-mine[0]}"
             if flip
-            else f"lower skill score {mine} < {theirs}"
+            else f"lower skill score {-mine[0]} < {-theirs[0]}"
         )
-    mine_load, their_load = agent.load(channel), winner.load(channel)
-    if mine_load != their_load:
+    if mine[1] != theirs[1]:
         return (
-            f"equal skill score, lower load {their_load:.2f} < {mine_load:.2f} on {channel}"
+            f"equal skill score, lower load {theirs[1]:.2f} < {mine[1]:.2f} on {channel}"
             if flip
-            else f"higher load {mine_load:.2f} > {their_load:.2f} on {channel}"
+            else f"higher load {mine[1]:.2f} > {theirs[1]:.2f} on {channel}"
         )
-    if agent.last_assigned_at != winner.last_assigned_at:
+    if mine[2] != theirs[2]:
         return (
             "equal skill and load, idle longer"
             if flip
@@ -82,30 +84,53 @@ def why_lost(agent: Agent, winner: Agent, request: RoutingRequest, *, flip: bool
     return "all equal, registered earlier" if flip else "all equal, registered later"
 
 
-def order(eligible: Iterable[Agent], request: RoutingRequest, depth: int | None) -> list[Agent]:
-    """Preferred agents first (in their order), then the tie policy; the first ``depth``."""
+def order(
+    eligible: Iterable[Agent],
+    request: RoutingRequest,
+    depth: int | None,
+    key: Callable[[Agent], RankKey] | None = None,
+) -> list[Agent]:
+    """Preferred agents first (in their order), then the tie policy; the first ``depth``.
+
+    ``key`` is each agent's rank key, when the caller has it already (default: computed).
+    """
+    key = key or (lambda agent: agent.rank_key(request))
     pool = list(eligible)
     preferred = [agent for agent_id in request.preferred for agent in pool if agent.id == agent_id]
     rest = [agent for agent in pool if agent.id not in request.preferred]
     if depth == 1 and not preferred and rest:
-        return [min(rest, key=lambda agent: agent.rank_key(request))]
-    rest.sort(key=lambda agent: agent.rank_key(request))
+        return [min(rest, key=key)]
+    rest.sort(key=key)
     ranked = preferred + rest
     return ranked if depth is None else ranked[:depth]
 
 
 def explain_candidates(
-    ranked: list[Agent], agents: Iterable[Agent], request: RoutingRequest, limit: int
+    ranked: list[Agent],
+    agents: Iterable[Agent],
+    request: RoutingRequest,
+    limit: int,
+    keys: Mapping[str, RankKey] | None = None,
 ) -> list[Candidate]:
-    """The winner, the runners-up with why each lost, then ineligible agents with why (bounded)."""
+    """The winner, the runners-up with why each lost, then ineligible agents with why (bounded).
+
+    ``keys``: the rank key of each ranked agent, when the caller has them already.
+    """
     candidates: list[Candidate] = []
     if ranked:
         winner = ranked[0]
         candidates.append(Candidate(winner.id, "won"))
-        candidates.extend(
-            Candidate(agent.id, "lost: " + why_lost(agent, winner, request))
-            for agent in ranked[1:limit]
-        )
+        if keys is None or winner.id in request.preferred:
+            candidates.extend(
+                Candidate(agent.id, "lost: " + why_lost(agent, winner, request))
+                for agent in ranked[1:limit]
+            )
+        else:  # the winner is not preferred, so neither is anyone else
+            theirs, channel = keys[winner.id], request.channel
+            candidates.extend(
+                Candidate(agent.id, "lost: " + _lost_on(keys[agent.id], theirs, channel))
+                for agent in ranked[1:limit]
+            )
     for agent in agents:
         if len(candidates) >= limit:
             break

@@ -162,11 +162,22 @@ class AgentPool:
     ) -> Decision:
         """Rank the eligible agents by the tie policy, looking only at plausible agents."""
         agents = self._agents
+        keys: dict[str, RankKey] | None = None
         if depth == 1 and request.required_skills and not request.preferred:
             ranked = self._best(request)
         else:
+            # Each agent's key once, from the tie keys the pool keeps: sorting and explaining
+            # both use it.
+            skills, ties = request.required_skills, self._tie.get(request.channel, {})
+            keys = {
+                agent_id: (-agents[agent_id].skill_score(skills), *ties[agent_id])
+                for agent_id in self.eligible(request)
+            }
             ranked = order(
-                (agents[agent_id] for agent_id in self.eligible(request)), request, depth
+                (agents[agent_id] for agent_id in keys),
+                request,
+                depth,
+                key=lambda agent: keys[agent.id],
             )
         if not explain:
             return Decision(request, ranked, len(agents))
@@ -174,7 +185,7 @@ class AgentPool:
             request,
             ranked,
             len(agents),
-            explain_candidates(ranked, agents.values(), request, explain),
+            explain_candidates(ranked, agents.values(), request, explain, keys),
             self._excluded_counts(request),
         )
 

@@ -68,7 +68,7 @@ async def on_ticket_event(envelope: Envelope, uow: RoutingUnitOfWork) -> None:
 
 
 async def _route_new_ticket(uow: RoutingUnitOfWork, event: TicketCreated) -> None:
-    if await uow.tickets.get(event.ticket_id) is not None:
+    if not await uow.tickets.is_new(event.ticket_id):
         return
     facts = TicketFacts(
         subject=event.subject,

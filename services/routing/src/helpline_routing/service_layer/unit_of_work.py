@@ -7,7 +7,7 @@ from typing import Any, Self
 
 from helpline_routing.adapters.agent_pools import AgentPools, PoolTransaction
 from helpline_routing.adapters.agents import AgentRepository
-from helpline_routing.adapters.config_store import ConfigRepository
+from helpline_routing.adapters.config_store import ConfigCache, ConfigRepository
 from helpline_routing.adapters.orm import timers
 from helpline_routing.adapters.tickets import (
     HistoryRepository,
@@ -18,6 +18,7 @@ from helpline_shared.runtime.timers import TimerScheduler
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 _POOLS: "weakref.WeakKeyDictionary[object, AgentPools]" = weakref.WeakKeyDictionary()
+_CONFIGS: "weakref.WeakKeyDictionary[object, ConfigCache]" = weakref.WeakKeyDictionary()
 
 
 def pools_of(session_factory: object) -> AgentPools:
@@ -26,6 +27,14 @@ def pools_of(session_factory: object) -> AgentPools:
     if pools is None:
         pools = _POOLS[session_factory] = AgentPools()
     return pools
+
+
+def configs_of(session_factory: object) -> ConfigCache:
+    """The tenants' rules and settings cached for the database of ``session_factory``."""
+    configs = _CONFIGS.get(session_factory)
+    if configs is None:
+        configs = _CONFIGS[session_factory] = ConfigCache()
+    return configs
 
 
 class RoutingUnitOfWork(SqlUnitOfWork):
@@ -50,7 +59,7 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         self.tickets = RoutedTicketRepository(self.session)
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
-        self.config = ConfigRepository(self.session)
+        self.config = ConfigRepository(self.session, configs_of(self._session_factory), self.pools)
         self._timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
         self.writes_behind(self.tickets, self.history, self.agents)
         return self
