@@ -70,31 +70,23 @@ class DeliveryRepository:
             earlier.c.status == "pending",
             earlier.c.created_at < deliveries.c.created_at,
         )
-        due = [deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now]
-        # Rank each destination's due rows so one destination's backlog cannot fill the batch
-        # (the window sits in a subquery: PostgreSQL refuses FOR UPDATE next to a window).
-        ranked = select(
-            deliveries.c.id,
-            func.row_number()
-            .over(
-                partition_by=deliveries.c.destination,
-                order_by=(deliveries.c.next_attempt_at, deliveries.c.id),
-            )
-            .label("rank"),
-        ).where(*due, or_(deliveries.c.ordered.is_(False), not_(blocked)))
-        if saturated:
-            ranked = ranked.where(deliveries.c.destination.not_in(saturated))
-        ranked_rows = ranked.subquery()
-        candidates = select(ranked_rows.c.id)
-        if default_slots is not None:
-            candidates = candidates.where(ranked_rows.c.rank <= default_slots)
-        rows = await self._session.execute(
+        # The oldest due rows, read along the due index: the cost is the batch's, not the
+        # backlog's. A destination without free slots is left out here; one whose backlog
+        # heads the queue takes its free slots and the rest of the batch waits a claim.
+        query = (
             select(deliveries)
-            .where(deliveries.c.id.in_(candidates), *due)
+            .where(
+                deliveries.c.status == "pending",
+                deliveries.c.next_attempt_at <= now,
+                or_(deliveries.c.ordered.is_(False), not_(blocked)),
+            )
             .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
             .limit(limit * _OVERFETCH)
             .with_for_update(skip_locked=True)
         )
+        if saturated:
+            query = query.where(deliveries.c.destination.not_in(saturated))
+        rows = await self._session.execute(query)
         claimed: list[Delivery] = []
         for delivery in map(_delivery, rows):
             free = slots.get(delivery.destination, default_slots)
