@@ -163,13 +163,15 @@ class TicketViewRepository:
     async def remember(self, tenant_id: str, ticket_id: str, known: dict[str, Any]) -> None:
         """Set some of the ticket's known attributes (creating the row on first sight). Written
         by ``flush`` (the unit of work's commit): one statement per ticket however many of a
-        batch's events taught something; ``get`` sees it at once."""
+        batch's events taught something; ``get`` sees it at once. The row is not read for this
+        (the upsert sets only these columns)."""
         key = (tenant_id, ticket_id)
-        view = await self.get(tenant_id, ticket_id) or TicketView(
-            ticket_id=ticket_id, tenant_id=tenant_id
-        )
         values = {**known, **({"thread": tuple(known["thread"])} if "thread" in known else {})}
-        self._known[key] = replace(view, **values)
+        view = self._known.get(key)
+        if view is not None or key in self._known:
+            self._known[key] = replace(
+                view or TicketView(ticket_id=ticket_id, tenant_id=tenant_id), **values
+            )
         self._changed.setdefault(key, {}).update(values)
 
     async def flush(self) -> None:
@@ -194,10 +196,18 @@ class TicketViewRepository:
         self._known = {}
 
     async def get(self, tenant_id: str, ticket_id: str) -> TicketView | None:
-        """What notify knows of the tenant's ticket, if anything."""
-        if (tenant_id, ticket_id) not in self._known:
-            self._known[(tenant_id, ticket_id)] = await self._read(tenant_id, ticket_id)
-        return self._known[(tenant_id, ticket_id)]
+        """What notify knows of the tenant's ticket, if anything (what this transaction learnt
+        included)."""
+        key = (tenant_id, ticket_id)
+        if key not in self._known:
+            view = await self._read(tenant_id, ticket_id)
+            learnt = self._changed.get(key)
+            if learnt:
+                view = replace(
+                    view or TicketView(ticket_id=ticket_id, tenant_id=tenant_id), **learnt
+                )
+            self._known[key] = view
+        return self._known[key]
 
     async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         row = (
