@@ -5,16 +5,29 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import tickets, webhook_endpoints
+from helpline_notify.adapters.statements import dialect_name, upsert
 from helpline_notify.domain.model import TicketView, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
 
 _ENDPOINT_COLUMNS = [f.name for f in fields(WebhookEndpoint)]
 T = TypeVar("T")
+
+_TENANT_ENDPOINTS = (
+    select(webhook_endpoints)
+    .where(webhook_endpoints.c.tenant_id == bindparam("tenant_id"))
+    .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+)
+_ENDPOINTS_BY_ID = select(webhook_endpoints).where(
+    webhook_endpoints.c.id.in_(bindparam("ids", expanding=True))
+)
+_TICKET = select(tickets).where(
+    tickets.c.ticket_id == bindparam("ticket_id"), tickets.c.tenant_id == bindparam("tenant_id")
+)
 
 
 class ReadMemo:
@@ -113,11 +126,7 @@ class EndpointRepository:
         )
 
     async def _for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
-        rows = await self._session.execute(
-            select(webhook_endpoints)
-            .where(webhook_endpoints.c.tenant_id == tenant_id)
-            .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
-        )
+        rows = await self._session.execute(_TENANT_ENDPOINTS, {"tenant_id": tenant_id})
         return [_endpoint(row) for row in rows]
 
     async def by_ids(self, endpoint_ids: Iterable[str]) -> dict[str, WebhookEndpoint]:
@@ -125,9 +134,7 @@ class EndpointRepository:
         wanted = sorted(set(endpoint_ids))
         if not wanted:
             return {}
-        rows = await self._session.execute(
-            select(webhook_endpoints).where(webhook_endpoints.c.id.in_(wanted))
-        )
+        rows = await self._session.execute(_ENDPOINTS_BY_ID, {"ids": wanted})
         return {endpoint.id: endpoint for endpoint in map(_endpoint, rows)}
 
     async def disable(self, endpoint_id: str, reason: str = "disabled") -> None:
@@ -181,13 +188,9 @@ class TicketViewRepository:
             values = {
                 name: list(value) if name == "thread" else value for name, value in known.items()
             }
-            statement = (
-                upsert_dialect(self._session)
-                .insert(tickets)
-                .values(ticket_id=ticket_id, tenant_id=tenant_id, **values)
-            )
+            statement = upsert(dialect_name(self._session), tickets, ["ticket_id"], values)
             await self._session.execute(
-                statement.on_conflict_do_update(index_elements=["ticket_id"], set_=values)
+                statement, {"ticket_id": ticket_id, "tenant_id": tenant_id, **values}
             )
 
     def discard(self) -> None:
@@ -211,11 +214,7 @@ class TicketViewRepository:
 
     async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         row = (
-            await self._session.execute(
-                select(tickets).where(
-                    tickets.c.ticket_id == ticket_id, tickets.c.tenant_id == tenant_id
-                )
-            )
+            await self._session.execute(_TICKET, {"ticket_id": ticket_id, "tenant_id": tenant_id})
         ).first()
         if row is None:
             return None

@@ -4,13 +4,32 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import subscriptions, suppressions, templates
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
 from helpline_notify.domain.subscriptions import Filters, Subscription
 from helpline_notify.domain.templates import TemplateSource
+
+_TENANT_SUBSCRIPTIONS = (
+    select(subscriptions)
+    .where(subscriptions.c.tenant_id == bindparam("tenant_id"))
+    .order_by(subscriptions.c.created_at, subscriptions.c.id)
+)
+_TEMPLATE = select(templates).where(
+    templates.c.tenant_id == bindparam("tenant_id"),
+    templates.c.event_type == bindparam("event_type"),
+    templates.c.language == bindparam("language"),
+)
+_SUPPRESSION_REASON = select(suppressions.c.reason).where(
+    suppressions.c.tenant_id == bindparam("tenant_id"),
+    suppressions.c.address == func.lower(bindparam("address")),
+)
+_SUPPRESSIONS_OF = select(suppressions).where(
+    suppressions.c.tenant_id.in_(bindparam("tenants", expanding=True)),
+    suppressions.c.address.in_(bindparam("addresses", expanding=True)),
+)
 
 
 def _subscription(row: Any) -> Subscription:
@@ -58,11 +77,7 @@ class SubscriptionRepository:
         )
 
     async def _for_tenant(self, tenant_id: str) -> list[Subscription]:
-        rows = await self._session.execute(
-            select(subscriptions)
-            .where(subscriptions.c.tenant_id == tenant_id)
-            .order_by(subscriptions.c.created_at, subscriptions.c.id)
-        )
+        rows = await self._session.execute(_TENANT_SUBSCRIPTIONS, {"tenant_id": tenant_id})
         return [_subscription(row) for row in rows]
 
     async def remove(self, tenant_id: str, subscription_id: str) -> bool:
@@ -114,11 +129,8 @@ class TemplateRepository:
     async def _get(self, tenant_id: str, event_type: str, language: str) -> TemplateSource | None:
         row = (
             await self._session.execute(
-                select(templates).where(
-                    templates.c.tenant_id == tenant_id,
-                    templates.c.event_type == event_type,
-                    templates.c.language == language,
-                )
+                _TEMPLATE,
+                {"tenant_id": tenant_id, "event_type": event_type, "language": language},
             )
         ).first()
         return TemplateSource(subject=row.subject, text=row.text, html=row.html) if row else None
@@ -179,9 +191,7 @@ class SuppressionRepository:
 
     async def _read_reason(self, tenant_id: str, address: str) -> str | None:
         return await self._session.scalar(
-            select(suppressions.c.reason).where(
-                suppressions.c.tenant_id == tenant_id, suppressions.c.address == func.lower(address)
-            )
+            _SUPPRESSION_REASON, {"tenant_id": tenant_id, "address": address}
         )
 
     async def reasons(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -191,10 +201,11 @@ class SuppressionRepository:
         if not wanted:
             return {}
         rows = await self._session.execute(
-            select(suppressions).where(
-                suppressions.c.tenant_id.in_({tenant_id for tenant_id, _ in wanted}),
-                suppressions.c.address.in_({address for _, address in wanted}),
-            )
+            _SUPPRESSIONS_OF,
+            {
+                "tenants": sorted({tenant_id for tenant_id, _ in wanted}),
+                "addresses": sorted({address for _, address in wanted}),
+            },
         )
         return {
             (row.tenant_id, row.address): row.reason
