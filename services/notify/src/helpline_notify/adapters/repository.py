@@ -10,11 +10,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import tickets, webhook_endpoints
+from helpline_notify.adapters.settings_versions import SettingsVersions
 from helpline_notify.adapters.statements import dialect_name, upsert
 from helpline_notify.domain.model import TicketView, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
 
 _ENDPOINT_COLUMNS = [f.name for f in fields(WebhookEndpoint)]
+_NO_ENDPOINTS: tuple[WebhookEndpoint, ...] = ()
 T = TypeVar("T")
 
 _TENANT_ENDPOINTS = (
@@ -79,18 +81,18 @@ def _endpoint_row(endpoint: WebhookEndpoint) -> dict[str, Any]:
 class EndpointRepository:
     """Webhook endpoints of any tenant; callers always pass the tenant."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, versions: SettingsVersions) -> None:
         self._session = session
-        self._memo = ReadMemo()
+        self._versions = versions
 
     async def add(self, endpoint: WebhookEndpoint) -> None:
         """Insert a new endpoint."""
-        self._memo.forget()
+        await self._versions.changed(endpoint.tenant_id)
         await self._session.execute(insert(webhook_endpoints).values(**_endpoint_row(endpoint)))
 
     async def save(self, endpoint: WebhookEndpoint) -> None:
         """Write every field of an existing endpoint."""
-        self._memo.forget()
+        await self._versions.changed(endpoint.tenant_id)
         await self._session.execute(
             update(webhook_endpoints)
             .where(webhook_endpoints.c.id == endpoint.id)
@@ -99,7 +101,7 @@ class EndpointRepository:
 
     async def remove(self, tenant_id: str, endpoint_id: str) -> bool:
         """Delete the tenant's endpoint; False if there was none."""
-        self._memo.forget()
+        await self._versions.changed(tenant_id)
         result = await self._session.execute(
             delete(webhook_endpoints).where(
                 webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.tenant_id == tenant_id
@@ -122,12 +124,14 @@ class EndpointRepository:
     async def for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
         """The tenant's endpoints, oldest first."""
         return list(
-            await self._memo.get(("for_tenant", tenant_id), lambda: self._for_tenant(tenant_id))
+            await self._versions.kept(
+                tenant_id, "endpoints", lambda: self._for_tenant(tenant_id), _NO_ENDPOINTS
+            )
         )
 
-    async def _for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
+    async def _for_tenant(self, tenant_id: str) -> tuple[WebhookEndpoint, ...]:
         rows = await self._session.execute(_TENANT_ENDPOINTS, {"tenant_id": tenant_id})
-        return [_endpoint(row) for row in rows]
+        return tuple(_endpoint(row) for row in rows)
 
     async def by_ids(self, endpoint_ids: Iterable[str]) -> dict[str, WebhookEndpoint]:
         """Endpoints by id (of whichever tenant; deliveries carry their own tenant)."""
@@ -139,7 +143,7 @@ class EndpointRepository:
 
     async def disable(self, endpoint_id: str, reason: str = "disabled") -> None:
         """Stop delivering to an endpoint."""
-        self._memo.forget()
+        await self._versions.endpoint_changed(endpoint_id)
         await self._session.execute(
             update(webhook_endpoints)
             .where(webhook_endpoints.c.id == endpoint_id)
@@ -148,7 +152,7 @@ class EndpointRepository:
 
     async def mark_failing(self, endpoint_id: str, since: datetime | None) -> None:
         """Record since when every attempt to the endpoint failed (None: it works again)."""
-        self._memo.forget()
+        await self._versions.endpoint_changed(endpoint_id)
         await self._session.execute(
             update(webhook_endpoints)
             .where(webhook_endpoints.c.id == endpoint_id)

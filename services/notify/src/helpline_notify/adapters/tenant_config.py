@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import subscriptions, suppressions, templates
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
+from helpline_notify.adapters.settings_versions import SettingsVersions
 from helpline_notify.domain.subscriptions import Filters, Subscription
 from helpline_notify.domain.templates import TemplateSource
 
+_NO_SUBSCRIPTIONS: tuple[Subscription, ...] = ()
 _TENANT_SUBSCRIPTIONS = (
     select(subscriptions)
     .where(subscriptions.c.tenant_id == bindparam("tenant_id"))
@@ -49,13 +51,13 @@ def _subscription(row: Any) -> Subscription:
 class SubscriptionRepository:
     """Subscriptions per tenant."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, versions: SettingsVersions) -> None:
         self._session = session
-        self._memo = ReadMemo()
+        self._versions = versions
 
     async def add(self, subscription: Subscription) -> None:
         """Insert a subscription."""
-        self._memo.forget()
+        await self._versions.changed(subscription.tenant_id)
         await self._session.execute(
             insert(subscriptions).values(
                 id=subscription.id,
@@ -73,16 +75,18 @@ class SubscriptionRepository:
     async def for_tenant(self, tenant_id: str) -> list[Subscription]:
         """The tenant's subscriptions, oldest first."""
         return list(
-            await self._memo.get(("for_tenant", tenant_id), lambda: self._for_tenant(tenant_id))
+            await self._versions.kept(
+                tenant_id, "subscriptions", lambda: self._for_tenant(tenant_id), _NO_SUBSCRIPTIONS
+            )
         )
 
-    async def _for_tenant(self, tenant_id: str) -> list[Subscription]:
+    async def _for_tenant(self, tenant_id: str) -> tuple[Subscription, ...]:
         rows = await self._session.execute(_TENANT_SUBSCRIPTIONS, {"tenant_id": tenant_id})
-        return [_subscription(row) for row in rows]
+        return tuple(_subscription(row) for row in rows)
 
     async def remove(self, tenant_id: str, subscription_id: str) -> bool:
         """Delete the tenant's subscription; False if there was none."""
-        self._memo.forget()
+        await self._versions.changed(tenant_id)
         result = await self._session.execute(
             delete(subscriptions).where(
                 subscriptions.c.id == subscription_id, subscriptions.c.tenant_id == tenant_id
@@ -94,15 +98,15 @@ class SubscriptionRepository:
 class TemplateRepository:
     """Templates per tenant, event type and language."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, versions: SettingsVersions) -> None:
         self._session = session
-        self._memo = ReadMemo()
+        self._versions = versions
 
     async def put(
         self, tenant_id: str, event_type: str, language: str, source: TemplateSource, now: datetime
     ) -> None:
         """Create or replace a template."""
-        self._memo.forget()
+        await self._versions.changed(tenant_id)
         values = {
             "subject": source.subject,
             "text": source.text,
@@ -122,8 +126,11 @@ class TemplateRepository:
 
     async def get(self, tenant_id: str, event_type: str, language: str) -> TemplateSource | None:
         """The tenant's own template for the event type and language, if any."""
-        return await self._memo.get(
-            (tenant_id, event_type, language), lambda: self._get(tenant_id, event_type, language)
+        return await self._versions.kept(
+            tenant_id,
+            ("template", event_type, language),
+            lambda: self._get(tenant_id, event_type, language),
+            None,
         )
 
     async def _get(self, tenant_id: str, event_type: str, language: str) -> TemplateSource | None:
@@ -153,7 +160,7 @@ class TemplateRepository:
 
     async def remove(self, tenant_id: str, event_type: str, language: str) -> bool:
         """Delete a template; False if there was none."""
-        self._memo.forget()
+        await self._versions.changed(tenant_id)
         result = await self._session.execute(
             delete(templates).where(
                 templates.c.tenant_id == tenant_id,
