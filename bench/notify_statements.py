@@ -5,6 +5,11 @@ Run: .venv/bin/python bench/notify_statements.py [tickets]  (no broker, a temp S
 One ticket's typical events (created, classified, assigned, clock started, an agent's public reply,
 the requester's answer, solved, clock stopped) with one webhook endpoint subscribed to everything;
 the delivery worker then sends all that is due on in-memory mail and webhook fakes.
+
+Then the pipeline benchmark's shape: the five events notify consumes per ticket there (created,
+status changed, classified, assigned, clock started), an endpoint on ``ticket.assigned`` only,
+20 agents, and each record in a transaction of its own (a burst's fetches hold about one record
+per partition).
 """
 
 import asyncio
@@ -38,7 +43,9 @@ from helpline_shared.events import (
     TicketCreated,
     TicketStatusChanged,
 )
+from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, raw_record
 
 TENANT = "acme"
 
@@ -98,9 +105,97 @@ def lifecycle(ticket_id: str) -> list[Any]:
     ]
 
 
+def pipeline_events(number: int, ticket_id: str) -> list[tuple[str, Any]]:
+    """The events notify consumes per ticket in the pipeline benchmark, with their topics."""
+    now = utcnow()
+    common: dict[str, Any] = {"tenant_id": TENANT, "ticket_id": ticket_id, "occurred_at": now}
+    agent = number % 20
+    return [
+        (
+            "helpline.tickets",
+            TicketCreated(
+                **common,
+                subject="Export fails",
+                description="bench",
+                priority="normal",
+                requester=Requester(email=f"customer{number}@bench.example"),
+                type="question",
+                channel="api",
+            ),
+        ),
+        ("helpline.tickets", TicketStatusChanged(**common, previous_status="new", status="open")),
+        (
+            "helpline.routing",
+            TicketClassified(**common, priority="normal", team="t", rule_id="r", rule_version=1),
+        ),
+        (
+            "helpline.routing",
+            TicketAssigned(
+                **common,
+                agent_id=f"agent-{agent}",
+                agent_name=f"agent {agent}",
+                agent_email=f"a{agent}@b.example",
+                channel="api",
+                required_skills=("bench",),
+                candidates_considered=20,
+                reason="best",
+            ),
+        ),
+        (
+            "helpline.sla",
+            SlaClockStarted(
+                **common,
+                metric="first_response",
+                clock_version=1,
+                reason="r",
+                deadline=now + timedelta(hours=1),
+                started_at=now,
+                target_seconds=3600,
+            ),
+        ),
+    ]
+
+
 async def main(tickets: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         await count(tickets, Path(directory) / "notify.db")
+        await count_pipeline_shape(tickets, Path(directory) / "pipeline.db")
+
+
+async def count_pipeline_shape(tickets: int, path: Path) -> None:
+    engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, NotifyUnitOfWork)
+    await endpoints.register_webhook_endpoint(
+        endpoints.RegisterWebhookEndpoint(
+            tenant_id=TENANT,
+            url="https://hooks.example.com/in",
+            event_types=("helpline.ticket.assigned.v1",),
+            allow_private_networks=False,
+        ),
+        unit_of_work(),
+    )
+    statements = Statements(engine)
+    consumer = TableConsumer(
+        table=handlers.handler_table(
+            handlers.EmailPolicy(escalation_email="escalations@example.com"),
+            EmailComposer(JinjaRenderer()),
+        ),
+        unit_of_work=unit_of_work,
+        dead_letters=DeadLetters(RecordingProducer(), "bench"),
+        tracer=NoOpTracer(),
+        group="bench",
+    )
+    offset = 0
+    for number in range(tickets):
+        for topic, event in pipeline_events(number, str(uuid.uuid4())):
+            record = to_record(event, source="/bench")
+            raw = raw_record(
+                record.headers, record.value, offset=offset, key=record.key, topic=topic
+            )
+            await consumer.consume([raw], FakeKafkaConsumer())
+            offset += 1
+    await engine.dispose()
+    print(f"pipeline shape, one record per transaction: {tickets} tickets, {offset} events")
+    statements.report("  consuming", tickets, "tickets")
 
 
 async def count(tickets: int, path: Path) -> None:

@@ -3,12 +3,50 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import people, routing_agents, teams, tenants, ticket_watchers
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
+from helpline_notify.adapters.statements import dialect_name, upsert
 from helpline_notify.domain.people import Person
+
+_PERSON = select(people).where(
+    people.c.tenant_id == bindparam("tenant_id"), people.c.user_id == bindparam("user_id")
+)
+_PERSON_BY_EMAIL = (
+    select(people)
+    .where(
+        people.c.tenant_id == bindparam("tenant_id"),
+        people.c.email == func.lower(bindparam("email")),
+    )
+    .order_by(people.c.active.desc(), people.c.user_id)
+)
+_LEADS = (
+    select(people)
+    .where(
+        people.c.tenant_id == bindparam("tenant_id"),
+        people.c.role == "lead",
+        people.c.active.is_(True),
+    )
+    .order_by(people.c.user_id)
+)
+_TEAM_DELETED = select(teams.c.deleted).where(
+    teams.c.tenant_id == bindparam("tenant_id"), teams.c.team_id == bindparam("team_id")
+)
+_AGENT = select(routing_agents).where(
+    routing_agents.c.tenant_id == bindparam("tenant_id"),
+    routing_agents.c.agent_id == bindparam("agent_id"),
+)
+_TENANT_NAME = select(tenants.c.name).where(tenants.c.tenant_id == bindparam("tenant_id"))
+_WATCHERS = (
+    select(ticket_watchers)
+    .where(
+        ticket_watchers.c.tenant_id == bindparam("tenant_id"),
+        ticket_watchers.c.ticket_id == bindparam("ticket_id"),
+    )
+    .order_by(ticket_watchers.c.added_at, ticket_watchers.c.user_id)
+)
 
 
 def _person(row: Any) -> Person:
@@ -66,9 +104,7 @@ class DirectoryRepository:
 
     async def _read_person(self, tenant_id: str, user_id: str) -> Person | None:
         row = (
-            await self._session.execute(
-                select(people).where(people.c.tenant_id == tenant_id, people.c.user_id == user_id)
-            )
+            await self._session.execute(_PERSON, {"tenant_id": tenant_id, "user_id": user_id})
         ).first()
         return _person(row) if row else None
 
@@ -80,11 +116,7 @@ class DirectoryRepository:
 
     async def _read_by_email(self, tenant_id: str, email: str) -> Person | None:
         row = (
-            await self._session.execute(
-                select(people)
-                .where(people.c.tenant_id == tenant_id, people.c.email == func.lower(email))
-                .order_by(people.c.active.desc(), people.c.user_id)
-            )
+            await self._session.execute(_PERSON_BY_EMAIL, {"tenant_id": tenant_id, "email": email})
         ).first()
         return _person(row) if row else None
 
@@ -103,13 +135,7 @@ class DirectoryRepository:
         return list(await self._memo.get(("leads", tenant_id), lambda: self._read_leads(tenant_id)))
 
     async def _read_leads(self, tenant_id: str) -> list[Person]:
-        rows = await self._session.execute(
-            select(people)
-            .where(
-                people.c.tenant_id == tenant_id, people.c.role == "lead", people.c.active.is_(True)
-            )
-            .order_by(people.c.user_id)
-        )
+        rows = await self._session.execute(_LEADS, {"tenant_id": tenant_id})
         return [_person(row) for row in rows]
 
     async def save_team(self, tenant_id: str, team_id: str, name: str, deleted: bool) -> None:
@@ -134,11 +160,7 @@ class DirectoryRepository:
 
     async def _read_team_deleted(self, tenant_id: str, team_id: str) -> bool:
         return bool(
-            await self._session.scalar(
-                select(teams.c.deleted).where(
-                    teams.c.tenant_id == tenant_id, teams.c.team_id == team_id
-                )
-            )
+            await self._session.scalar(_TEAM_DELETED, {"tenant_id": tenant_id, "team_id": team_id})
         )
 
     async def save_agent(self, tenant_id: str, agent_id: str, name: str, email: str) -> None:
@@ -149,13 +171,11 @@ class DirectoryRepository:
         if self._memo.known(key) == (values["name"], values["email"]):
             return
         self._memo.forget()
-        statement = (
-            upsert_dialect(self._session)
-            .insert(routing_agents)
-            .values(tenant_id=tenant_id, agent_id=agent_id, **values)
+        statement = upsert(
+            dialect_name(self._session), routing_agents, ["tenant_id", "agent_id"], values
         )
         await self._session.execute(
-            statement.on_conflict_do_update(index_elements=["tenant_id", "agent_id"], set_=values)
+            statement, {"tenant_id": tenant_id, "agent_id": agent_id, **values}
         )
         self._memo.put(key, (values["name"], values["email"]))
 
@@ -167,11 +187,7 @@ class DirectoryRepository:
 
     async def _read_agent(self, tenant_id: str, agent_id: str) -> tuple[str, str] | None:
         row = (
-            await self._session.execute(
-                select(routing_agents).where(
-                    routing_agents.c.tenant_id == tenant_id, routing_agents.c.agent_id == agent_id
-                )
-            )
+            await self._session.execute(_AGENT, {"tenant_id": tenant_id, "agent_id": agent_id})
         ).first()
         return (row.name, row.email) if row else None
 
@@ -200,9 +216,7 @@ class DirectoryRepository:
         )
 
     async def _read_tenant_name(self, tenant_id: str) -> str | None:
-        name: str | None = await self._session.scalar(
-            select(tenants.c.name).where(tenants.c.tenant_id == tenant_id)
-        )
+        name: str | None = await self._session.scalar(_TENANT_NAME, {"tenant_id": tenant_id})
         return name
 
 
@@ -246,10 +260,6 @@ class WatcherRepository:
 
     async def _read_watchers(self, tenant_id: str, ticket_id: str) -> list[tuple[str, datetime]]:
         rows = await self._session.execute(
-            select(ticket_watchers)
-            .where(
-                ticket_watchers.c.tenant_id == tenant_id, ticket_watchers.c.ticket_id == ticket_id
-            )
-            .order_by(ticket_watchers.c.added_at, ticket_watchers.c.user_id)
+            _WATCHERS, {"tenant_id": tenant_id, "ticket_id": ticket_id}
         )
         return [(row.user_id, row.added_at) for row in rows]

@@ -9,12 +9,80 @@ from sqlalchemy import and_, bindparam, delete, exists, func, insert, not_, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import deliveries, delivery_attempts
-from helpline_notify.adapters.repository import upsert_dialect
+from helpline_notify.adapters.statements import dialect_name, insert_ignoring_conflicts
 from helpline_notify.domain.model import Attempt, Delivery
 
 _DELIVERY_COLUMNS = [f.name for f in fields(Delivery) if f.name != "lease_until"]
 _OVERFETCH = 2
 """Claim looks at this many times the rows it may take, to skip rows of busy destinations."""
+
+
+_EARLIER = deliveries.alias("earlier")
+_DUE = (
+    select(deliveries)
+    .where(
+        deliveries.c.status == "pending",
+        deliveries.c.next_attempt_at <= bindparam("now"),
+        or_(
+            deliveries.c.ordered.is_(False),
+            not_(
+                exists().where(
+                    _EARLIER.c.destination == deliveries.c.destination,
+                    _EARLIER.c.ticket_id == deliveries.c.ticket_id,
+                    _EARLIER.c.status == "pending",
+                    _EARLIER.c.created_at < deliveries.c.created_at,
+                )
+            ),
+        ),
+    )
+    .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+    .limit(bindparam("rows"))
+    .with_for_update(skip_locked=True)
+)
+"""The oldest due deliveries, read along the due index (the cost is the batch's, not the
+backlog's); an ordered one waits while an older one of its ticket to its destination is
+pending."""
+_DUE_BUT_SATURATED = _DUE.where(
+    deliveries.c.destination.not_in(bindparam("saturated", expanding=True))
+)
+"""The same, leaving out destinations without a free slot (one whose backlog heads the queue
+takes its free slots, and the rest of the batch waits for the next claim)."""
+_LEASE = (
+    update(deliveries)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .values(attempts=deliveries.c.attempts + 1, next_attempt_at=bindparam("lease_until"))
+)
+_PENDING_ATTEMPTS = (
+    select(deliveries.c.id, deliveries.c.attempts)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)), deliveries.c.status == "pending")
+    .with_for_update()
+)
+_SAVE_ATTEMPT = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        deliveries.c.status == "pending",
+        deliveries.c.attempts == bindparam("b_attempts"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        last_error=bindparam("b_last_error"),
+        delivered_at=bindparam("b_delivered_at"),
+    )
+)
+_ADD_ATTEMPT = insert(delivery_attempts)
+_RECENT = select(deliveries.c.id).where(
+    deliveries.c.tenant_id == bindparam("tenant_id"),
+    deliveries.c.channel == "email",
+    func.lower(deliveries.c.destination) == bindparam("address"),
+    deliveries.c.created_at >= bindparam("since"),
+    deliveries.c.status != "suppressed",
+)
+_RECENT_EMAILS = select(func.count()).select_from(_RECENT.subquery())
+_RECENT_EMAILS_UP_TO = select(func.count()).select_from(
+    _RECENT.limit(bindparam("up_to")).subquery()
+)
 
 
 def _delivery(row: Any) -> Delivery:
@@ -40,7 +108,7 @@ class DeliveryRepository:
             return
         staged, self._staged = self._staged, []
         rows = [{name: getattr(item, name) for name in _DELIVERY_COLUMNS} for item in staged]
-        statement = upsert_dialect(self._session).insert(deliveries).on_conflict_do_nothing()
+        statement = insert_ignoring_conflicts(dialect_name(self._session), deliveries)
         await self._session.execute(statement, rows)
 
     def discard(self) -> None:
@@ -62,39 +130,11 @@ class DeliveryRepository:
         """
         await self.flush()
         slots = dict(free_slots or {})
-        saturated = [destination for destination, free in slots.items() if free <= 0]
-        earlier = deliveries.alias("earlier")
-        blocked = exists().where(
-            earlier.c.destination == deliveries.c.destination,
-            earlier.c.ticket_id == deliveries.c.ticket_id,
-            earlier.c.status == "pending",
-            earlier.c.created_at < deliveries.c.created_at,
-        )
-        due = [deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now]
-        # Rank each destination's due rows so one destination's backlog cannot fill the batch
-        # (the window sits in a subquery: PostgreSQL refuses FOR UPDATE next to a window).
-        ranked = select(
-            deliveries.c.id,
-            func.row_number()
-            .over(
-                partition_by=deliveries.c.destination,
-                order_by=(deliveries.c.next_attempt_at, deliveries.c.id),
-            )
-            .label("rank"),
-        ).where(*due, or_(deliveries.c.ordered.is_(False), not_(blocked)))
+        saturated = sorted(destination for destination, free in slots.items() if free <= 0)
+        parameters: dict[str, Any] = {"now": now, "rows": limit * _OVERFETCH}
         if saturated:
-            ranked = ranked.where(deliveries.c.destination.not_in(saturated))
-        ranked_rows = ranked.subquery()
-        candidates = select(ranked_rows.c.id)
-        if default_slots is not None:
-            candidates = candidates.where(ranked_rows.c.rank <= default_slots)
-        rows = await self._session.execute(
-            select(deliveries)
-            .where(deliveries.c.id.in_(candidates), *due)
-            .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-            .limit(limit * _OVERFETCH)
-            .with_for_update(skip_locked=True)
-        )
+            parameters["saturated"] = saturated
+        rows = await self._session.execute(_DUE_BUT_SATURATED if saturated else _DUE, parameters)
         claimed: list[Delivery] = []
         for delivery in map(_delivery, rows):
             free = slots.get(delivery.destination, default_slots)
@@ -109,9 +149,7 @@ class DeliveryRepository:
             delivery.begin_attempt(lease_until)
         if claimed:
             await self._session.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_([delivery.id for delivery in claimed]))
-                .values(attempts=deliveries.c.attempts + 1, next_attempt_at=lease_until)
+                _LEASE, {"ids": [delivery.id for delivery in claimed], "lease_until": lease_until}
             )
         return claimed
 
@@ -141,29 +179,13 @@ class DeliveryRepository:
         if not batch:
             return set()
         rows = await self._session.execute(
-            select(deliveries.c.id, deliveries.c.attempts)
-            .where(
-                deliveries.c.id.in_([delivery.id for delivery in batch]),
-                deliveries.c.status == "pending",
-            )
-            .with_for_update()
+            _PENDING_ATTEMPTS, {"ids": [delivery.id for delivery in batch]}
         )
         current = {row.id: row.attempts for row in rows}
         ours = [delivery for delivery in batch if current.get(delivery.id) == delivery.attempts]
         if ours:
             await self._session.execute(
-                update(deliveries)
-                .where(
-                    deliveries.c.id == bindparam("b_id"),
-                    deliveries.c.status == "pending",
-                    deliveries.c.attempts == bindparam("b_attempts"),
-                )
-                .values(
-                    status=bindparam("b_status"),
-                    next_attempt_at=bindparam("b_next_attempt_at"),
-                    last_error=bindparam("b_last_error"),
-                    delivered_at=bindparam("b_delivered_at"),
-                ),
+                _SAVE_ATTEMPT,
                 [
                     {
                         "b_id": d.id,
@@ -187,9 +209,7 @@ class DeliveryRepository:
         """Append attempts to the ledger in one statement."""
         await self.flush()
         if attempts:
-            await self._session.execute(
-                insert(delivery_attempts), [attempt.__dict__ for attempt in attempts]
-            )
+            await self._session.execute(_ADD_ATTEMPT, [attempt.__dict__ for attempt in attempts])
 
     async def attempts(self, tenant_id: str, delivery_id: str) -> list[Attempt]:
         """The recorded attempts of the tenant's delivery, in order."""
@@ -264,16 +284,11 @@ class DeliveryRepository:
             for item in self._staged
         ):
             await self.flush()  # counted by the database like the others
-        recent = select(deliveries.c.id).where(
-            deliveries.c.tenant_id == tenant_id,
-            deliveries.c.channel == "email",
-            func.lower(deliveries.c.destination) == address.lower(),
-            deliveries.c.created_at >= since,
-            deliveries.c.status != "suppressed",
-        )
-        if up_to is not None:
-            recent = recent.limit(up_to)
-        count = await self._session.scalar(select(func.count()).select_from(recent.subquery()))
+        parameters = {"tenant_id": tenant_id, "address": address.lower(), "since": since}
+        if up_to is None:
+            count = await self._session.scalar(_RECENT_EMAILS, parameters)
+        else:
+            count = await self._session.scalar(_RECENT_EMAILS_UP_TO, {**parameters, "up_to": up_to})
         return int(count or 0)
 
     async def purge_finished_before(self, cutoff: datetime) -> int:

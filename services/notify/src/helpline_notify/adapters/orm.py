@@ -159,6 +159,15 @@ templates = Table(
     Column("html", Text, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+tenant_settings = Table(
+    "tenant_settings",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("version", String(32), nullable=False),
+)
+"""The version of each tenant's subscriptions, webhook endpoints and templates: a fresh random
+token written by every change to them, in the changing transaction (no row: none ever set)."""
+
 idempotent_requests = idempotency_table(metadata)
 
 people = Table(

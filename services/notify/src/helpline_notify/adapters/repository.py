@@ -5,16 +5,31 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import tickets, webhook_endpoints
+from helpline_notify.adapters.settings_versions import SettingsVersions
+from helpline_notify.adapters.statements import dialect_name, upsert
 from helpline_notify.domain.model import TicketView, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
 
 _ENDPOINT_COLUMNS = [f.name for f in fields(WebhookEndpoint)]
+_NO_ENDPOINTS: tuple[WebhookEndpoint, ...] = ()
 T = TypeVar("T")
+
+_TENANT_ENDPOINTS = (
+    select(webhook_endpoints)
+    .where(webhook_endpoints.c.tenant_id == bindparam("tenant_id"))
+    .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+)
+_ENDPOINTS_BY_ID = select(webhook_endpoints).where(
+    webhook_endpoints.c.id.in_(bindparam("ids", expanding=True))
+)
+_TICKET = select(tickets).where(
+    tickets.c.ticket_id == bindparam("ticket_id"), tickets.c.tenant_id == bindparam("tenant_id")
+)
 
 
 class ReadMemo:
@@ -66,18 +81,18 @@ def _endpoint_row(endpoint: WebhookEndpoint) -> dict[str, Any]:
 class EndpointRepository:
     """Webhook endpoints of any tenant; callers always pass the tenant."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, versions: SettingsVersions) -> None:
         self._session = session
-        self._memo = ReadMemo()
+        self._versions = versions
 
     async def add(self, endpoint: WebhookEndpoint) -> None:
         """Insert a new endpoint."""
-        self._memo.forget()
+        await self._versions.changed(endpoint.tenant_id)
         await self._session.execute(insert(webhook_endpoints).values(**_endpoint_row(endpoint)))
 
     async def save(self, endpoint: WebhookEndpoint) -> None:
         """Write every field of an existing endpoint."""
-        self._memo.forget()
+        await self._versions.changed(endpoint.tenant_id)
         await self._session.execute(
             update(webhook_endpoints)
             .where(webhook_endpoints.c.id == endpoint.id)
@@ -86,7 +101,7 @@ class EndpointRepository:
 
     async def remove(self, tenant_id: str, endpoint_id: str) -> bool:
         """Delete the tenant's endpoint; False if there was none."""
-        self._memo.forget()
+        await self._versions.changed(tenant_id)
         result = await self._session.execute(
             delete(webhook_endpoints).where(
                 webhook_endpoints.c.id == endpoint_id, webhook_endpoints.c.tenant_id == tenant_id
@@ -109,30 +124,26 @@ class EndpointRepository:
     async def for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
         """The tenant's endpoints, oldest first."""
         return list(
-            await self._memo.get(("for_tenant", tenant_id), lambda: self._for_tenant(tenant_id))
+            await self._versions.kept(
+                tenant_id, "endpoints", lambda: self._for_tenant(tenant_id), _NO_ENDPOINTS
+            )
         )
 
-    async def _for_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
-        rows = await self._session.execute(
-            select(webhook_endpoints)
-            .where(webhook_endpoints.c.tenant_id == tenant_id)
-            .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
-        )
-        return [_endpoint(row) for row in rows]
+    async def _for_tenant(self, tenant_id: str) -> tuple[WebhookEndpoint, ...]:
+        rows = await self._session.execute(_TENANT_ENDPOINTS, {"tenant_id": tenant_id})
+        return tuple(_endpoint(row) for row in rows)
 
     async def by_ids(self, endpoint_ids: Iterable[str]) -> dict[str, WebhookEndpoint]:
         """Endpoints by id (of whichever tenant; deliveries carry their own tenant)."""
         wanted = sorted(set(endpoint_ids))
         if not wanted:
             return {}
-        rows = await self._session.execute(
-            select(webhook_endpoints).where(webhook_endpoints.c.id.in_(wanted))
-        )
+        rows = await self._session.execute(_ENDPOINTS_BY_ID, {"ids": wanted})
         return {endpoint.id: endpoint for endpoint in map(_endpoint, rows)}
 
     async def disable(self, endpoint_id: str, reason: str = "disabled") -> None:
         """Stop delivering to an endpoint."""
-        self._memo.forget()
+        await self._versions.endpoint_changed(endpoint_id)
         await self._session.execute(
             update(webhook_endpoints)
             .where(webhook_endpoints.c.id == endpoint_id)
@@ -141,7 +152,7 @@ class EndpointRepository:
 
     async def mark_failing(self, endpoint_id: str, since: datetime | None) -> None:
         """Record since when every attempt to the endpoint failed (None: it works again)."""
-        self._memo.forget()
+        await self._versions.endpoint_changed(endpoint_id)
         await self._session.execute(
             update(webhook_endpoints)
             .where(webhook_endpoints.c.id == endpoint_id)
@@ -163,13 +174,15 @@ class TicketViewRepository:
     async def remember(self, tenant_id: str, ticket_id: str, known: dict[str, Any]) -> None:
         """Set some of the ticket's known attributes (creating the row on first sight). Written
         by ``flush`` (the unit of work's commit): one statement per ticket however many of a
-        batch's events taught something; ``get`` sees it at once."""
+        batch's events taught something; ``get`` sees it at once. The row is not read for this
+        (the upsert sets only these columns)."""
         key = (tenant_id, ticket_id)
-        view = await self.get(tenant_id, ticket_id) or TicketView(
-            ticket_id=ticket_id, tenant_id=tenant_id
-        )
         values = {**known, **({"thread": tuple(known["thread"])} if "thread" in known else {})}
-        self._known[key] = replace(view, **values)
+        view = self._known.get(key)
+        if view is not None or key in self._known:
+            self._known[key] = replace(
+                view or TicketView(ticket_id=ticket_id, tenant_id=tenant_id), **values
+            )
         self._changed.setdefault(key, {}).update(values)
 
     async def flush(self) -> None:
@@ -179,13 +192,9 @@ class TicketViewRepository:
             values = {
                 name: list(value) if name == "thread" else value for name, value in known.items()
             }
-            statement = (
-                upsert_dialect(self._session)
-                .insert(tickets)
-                .values(ticket_id=ticket_id, tenant_id=tenant_id, **values)
-            )
+            statement = upsert(dialect_name(self._session), tickets, ["ticket_id"], values)
             await self._session.execute(
-                statement.on_conflict_do_update(index_elements=["ticket_id"], set_=values)
+                statement, {"ticket_id": ticket_id, "tenant_id": tenant_id, **values}
             )
 
     def discard(self) -> None:
@@ -194,18 +203,22 @@ class TicketViewRepository:
         self._known = {}
 
     async def get(self, tenant_id: str, ticket_id: str) -> TicketView | None:
-        """What notify knows of the tenant's ticket, if anything."""
-        if (tenant_id, ticket_id) not in self._known:
-            self._known[(tenant_id, ticket_id)] = await self._read(tenant_id, ticket_id)
-        return self._known[(tenant_id, ticket_id)]
+        """What notify knows of the tenant's ticket, if anything (what this transaction learnt
+        included)."""
+        key = (tenant_id, ticket_id)
+        if key not in self._known:
+            view = await self._read(tenant_id, ticket_id)
+            learnt = self._changed.get(key)
+            if learnt:
+                view = replace(
+                    view or TicketView(ticket_id=ticket_id, tenant_id=tenant_id), **learnt
+                )
+            self._known[key] = view
+        return self._known[key]
 
     async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         row = (
-            await self._session.execute(
-                select(tickets).where(
-                    tickets.c.ticket_id == ticket_id, tickets.c.tenant_id == tenant_id
-                )
-            )
+            await self._session.execute(_TICKET, {"ticket_id": ticket_id, "tenant_id": tenant_id})
         ).first()
         if row is None:
             return None

@@ -4,13 +4,34 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import subscriptions, suppressions, templates
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
+from helpline_notify.adapters.settings_versions import SettingsVersions
 from helpline_notify.domain.subscriptions import Filters, Subscription
 from helpline_notify.domain.templates import TemplateSource
+
+_NO_SUBSCRIPTIONS: tuple[Subscription, ...] = ()
+_TENANT_SUBSCRIPTIONS = (
+    select(subscriptions)
+    .where(subscriptions.c.tenant_id == bindparam("tenant_id"))
+    .order_by(subscriptions.c.created_at, subscriptions.c.id)
+)
+_TEMPLATE = select(templates).where(
+    templates.c.tenant_id == bindparam("tenant_id"),
+    templates.c.event_type == bindparam("event_type"),
+    templates.c.language == bindparam("language"),
+)
+_SUPPRESSION_REASON = select(suppressions.c.reason).where(
+    suppressions.c.tenant_id == bindparam("tenant_id"),
+    suppressions.c.address == func.lower(bindparam("address")),
+)
+_SUPPRESSIONS_OF = select(suppressions).where(
+    suppressions.c.tenant_id.in_(bindparam("tenants", expanding=True)),
+    suppressions.c.address.in_(bindparam("addresses", expanding=True)),
+)
 
 
 def _subscription(row: Any) -> Subscription:
@@ -30,13 +51,13 @@ def _subscription(row: Any) -> Subscription:
 class SubscriptionRepository:
     """Subscriptions per tenant."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, versions: SettingsVersions) -> None:
         self._session = session
-        self._memo = ReadMemo()
+        self._versions = versions
 
     async def add(self, subscription: Subscription) -> None:
         """Insert a subscription."""
-        self._memo.forget()
+        await self._versions.changed(subscription.tenant_id)
         await self._session.execute(
             insert(subscriptions).values(
                 id=subscription.id,
@@ -54,20 +75,18 @@ class SubscriptionRepository:
     async def for_tenant(self, tenant_id: str) -> list[Subscription]:
         """The tenant's subscriptions, oldest first."""
         return list(
-            await self._memo.get(("for_tenant", tenant_id), lambda: self._for_tenant(tenant_id))
+            await self._versions.kept(
+                tenant_id, "subscriptions", lambda: self._for_tenant(tenant_id), _NO_SUBSCRIPTIONS
+            )
         )
 
-    async def _for_tenant(self, tenant_id: str) -> list[Subscription]:
-        rows = await self._session.execute(
-            select(subscriptions)
-            .where(subscriptions.c.tenant_id == tenant_id)
-            .order_by(subscriptions.c.created_at, subscriptions.c.id)
-        )
-        return [_subscription(row) for row in rows]
+    async def _for_tenant(self, tenant_id: str) -> tuple[Subscription, ...]:
+        rows = await self._session.execute(_TENANT_SUBSCRIPTIONS, {"tenant_id": tenant_id})
+        return tuple(_subscription(row) for row in rows)
 
     async def remove(self, tenant_id: str, subscription_id: str) -> bool:
         """Delete the tenant's subscription; False if there was none."""
-        self._memo.forget()
+        await self._versions.changed(tenant_id)
         result = await self._session.execute(
             delete(subscriptions).where(
                 subscriptions.c.id == subscription_id, subscriptions.c.tenant_id == tenant_id
@@ -79,15 +98,15 @@ class SubscriptionRepository:
 class TemplateRepository:
     """Templates per tenant, event type and language."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, versions: SettingsVersions) -> None:
         self._session = session
-        self._memo = ReadMemo()
+        self._versions = versions
 
     async def put(
         self, tenant_id: str, event_type: str, language: str, source: TemplateSource, now: datetime
     ) -> None:
         """Create or replace a template."""
-        self._memo.forget()
+        await self._versions.changed(tenant_id)
         values = {
             "subject": source.subject,
             "text": source.text,
@@ -107,18 +126,18 @@ class TemplateRepository:
 
     async def get(self, tenant_id: str, event_type: str, language: str) -> TemplateSource | None:
         """The tenant's own template for the event type and language, if any."""
-        return await self._memo.get(
-            (tenant_id, event_type, language), lambda: self._get(tenant_id, event_type, language)
+        return await self._versions.kept(
+            tenant_id,
+            ("template", event_type, language),
+            lambda: self._get(tenant_id, event_type, language),
+            None,
         )
 
     async def _get(self, tenant_id: str, event_type: str, language: str) -> TemplateSource | None:
         row = (
             await self._session.execute(
-                select(templates).where(
-                    templates.c.tenant_id == tenant_id,
-                    templates.c.event_type == event_type,
-                    templates.c.language == language,
-                )
+                _TEMPLATE,
+                {"tenant_id": tenant_id, "event_type": event_type, "language": language},
             )
         ).first()
         return TemplateSource(subject=row.subject, text=row.text, html=row.html) if row else None
@@ -141,7 +160,7 @@ class TemplateRepository:
 
     async def remove(self, tenant_id: str, event_type: str, language: str) -> bool:
         """Delete a template; False if there was none."""
-        self._memo.forget()
+        await self._versions.changed(tenant_id)
         result = await self._session.execute(
             delete(templates).where(
                 templates.c.tenant_id == tenant_id,
@@ -179,9 +198,7 @@ class SuppressionRepository:
 
     async def _read_reason(self, tenant_id: str, address: str) -> str | None:
         return await self._session.scalar(
-            select(suppressions.c.reason).where(
-                suppressions.c.tenant_id == tenant_id, suppressions.c.address == func.lower(address)
-            )
+            _SUPPRESSION_REASON, {"tenant_id": tenant_id, "address": address}
         )
 
     async def reasons(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -191,10 +208,11 @@ class SuppressionRepository:
         if not wanted:
             return {}
         rows = await self._session.execute(
-            select(suppressions).where(
-                suppressions.c.tenant_id.in_({tenant_id for tenant_id, _ in wanted}),
-                suppressions.c.address.in_({address for _, address in wanted}),
-            )
+            _SUPPRESSIONS_OF,
+            {
+                "tenants": sorted({tenant_id for tenant_id, _ in wanted}),
+                "addresses": sorted({address for _, address in wanted}),
+            },
         )
         return {
             (row.tenant_id, row.address): row.reason

@@ -13,6 +13,7 @@ from helpline_notify.domain.subscriptions import (
     Role,
     Subscription,
     TicketFacts,
+    matches_any,
 )
 from helpline_shared.envelope import Envelope, derived_event_id
 from helpline_shared.events import (
@@ -185,6 +186,33 @@ def email_targets(
             seen.add(key)
             unique.append(target)
     return unique
+
+
+def may_notify(
+    event_type: str,
+    event: Event,
+    subscriptions: Sequence[Subscription],
+    endpoints: Sequence[WebhookEndpoint],
+) -> bool:
+    """Whether an email subscription or an endpoint may want the event, whatever the ticket's
+    facts (their filters are looked at once the ticket is read): False means nothing to do."""
+    if event_type.startswith(NOT_NOTIFIED_PREFIX):
+        return False
+    if notifies(event_type, event):
+        email_subscriptions = [s for s in subscriptions if s.channel == "email"]
+        chosen = email_subscriptions or DEFAULT_SUBSCRIPTIONS
+        if isinstance(event, SlaEscalated) or any(
+            matches_any(s.event_types, event_type) for s in chosen
+        ):
+            return True
+    return any(
+        matches_any(s.event_types, event_type)
+        for s in subscriptions
+        if s.channel == "webhook" and s.endpoint_ids
+    ) or any(
+        endpoint.tenant_id == event.tenant_id and endpoint.wants(event_type)
+        for endpoint in endpoints
+    )
 
 
 def webhook_targets(

@@ -105,6 +105,12 @@ HUMAN_REPLY_TEMPLATE = _source(
 )
 """A person's reply when the tenant has no template of its own: their words, no robot footer."""
 
+BUILT_IN_TEMPLATES: frozenset[TemplateSource] = frozenset(
+    {*DEFAULT_TEMPLATES.values(), HUMAN_REPLY_TEMPLATE}
+)
+"""Helpline's own templates: code of ours, not a tenant's (compared by value, so a tenant's copy
+of one is the same trusted text)."""
+
 ACKNOWLEDGEMENT_TYPES = frozenset({"helpline.ticket.created.v1"})
 """Mail answering the customer's own mail automatically: ``Auto-Submitted: auto-replied``."""
 

@@ -14,6 +14,7 @@ from helpline_notify.domain.planning import (
     delivery_id,
     email_targets,
     emailed_roles,
+    may_notify,
     pending_delivery,
     webhook_targets,
 )
@@ -81,6 +82,15 @@ def learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
     hostile mail would fail the database write, and with it the whole event)."""
     known = {**_learned(event, ticket), **_manager_learned(event, ticket)}
     return {name: _storable(value) for name, value in known.items()}
+
+
+def learns_from_ticket(event: Event) -> bool:
+    """Whether what ``event`` teaches depends on what notify knew of the ticket before (a
+    message joins its thread; an account manager is told apart from the assignee)."""
+    return isinstance(event, MessageAdded) or (
+        isinstance(event, TicketAssigned | TicketOffered | TicketQueued)
+        and event.explanation is not None
+    )
 
 
 def _manager_learned(event: Event, ticket: TicketView | None) -> dict[str, Any]:
@@ -212,7 +222,6 @@ async def apply_event(
     The worker is woken when the transaction commits."""
     event = envelope.event
     now = utcnow()
-    ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
     if isinstance(event, EmailBounced) and event.permanent:
         await uow.suppressions.add(
             event.tenant_id,
@@ -228,11 +237,20 @@ async def apply_event(
                 printable(event.agent_name),
                 printable(str(event.agent_email)),
             )
-        known = learned(event, ticket)
+        # Most lessons are the event's own facts: written without reading the ticket.
+        before = (
+            await uow.tickets.get(event.tenant_id, event.ticket_id)
+            if learns_from_ticket(event)
+            else None
+        )
+        known = learned(event, before)
         if known:
             await uow.tickets.remember(event.tenant_id, event.ticket_id, known)
-            ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
     subscriptions = await uow.subscriptions.for_tenant(event.tenant_id)
+    endpoints = await uow.endpoints.for_tenant(event.tenant_id)
+    if not may_notify(envelope.type, event, subscriptions, endpoints):
+        return 0
+    ticket = await uow.tickets.get(event.tenant_id, event.ticket_id)
     trace = dict(trace_headers())
     options = ComposeOptions(
         email_domain=policy.email_domain,
@@ -277,7 +295,6 @@ async def apply_event(
             ticket = composer.threaded(ticket, outcome)
     if ticket is not None and targets:
         await uow.tickets.remember(event.tenant_id, event.ticket_id, {"thread": ticket.thread})
-    endpoints = await uow.endpoints.for_tenant(event.tenant_id)
     bodies: dict[bool, str] = {}
     for endpoint in webhook_targets(envelope.type, event, ticket, endpoints, subscriptions):
         if endpoint.personal_data not in bodies:

@@ -6,6 +6,7 @@ from typing import Self
 from helpline_notify.adapters.directory import DirectoryRepository, WatcherRepository
 from helpline_notify.adapters.ledger import DeliveryRepository
 from helpline_notify.adapters.repository import EndpointRepository, TicketViewRepository
+from helpline_notify.adapters.settings_versions import SettingsVersions
 from helpline_notify.adapters.tenant_config import (
     SubscriptionRepository,
     SuppressionRepository,
@@ -35,11 +36,12 @@ class NotifyUnitOfWork(SqlUnitOfWork):
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.endpoints = EndpointRepository(self.session)
+        versions = SettingsVersions(self.session)
+        self.endpoints = EndpointRepository(self.session, versions)
         self.tickets = TicketViewRepository(self.session)
         self.deliveries = DeliveryRepository(self.session)
-        self.subscriptions = SubscriptionRepository(self.session)
-        self.templates = TemplateRepository(self.session)
+        self.subscriptions = SubscriptionRepository(self.session, versions)
+        self.templates = TemplateRepository(self.session, versions)
         self.suppressions = SuppressionRepository(self.session)
         self.directory = DirectoryRepository(self.session)
         self.watchers = WatcherRepository(self.session)

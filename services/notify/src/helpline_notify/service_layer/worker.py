@@ -5,6 +5,7 @@ import collections
 import contextlib
 import functools
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -46,6 +47,10 @@ ATTEMPTS = Counter(
 
 Claimed = tuple[Delivery, WebhookEndpoint | None]
 
+CLAIM_DEPTH = 2
+"""Deliveries a destination may have claimed per send slot: the second wave waits in memory for
+a slot, so a busy destination costs one claim per wave of sends, not one per finished send."""
+
 
 @dataclass(frozen=True)
 class _Settled:
@@ -71,13 +76,22 @@ class WorkerOptions:
     max_per_destination: int = 8
     """Sends under way to one endpoint or address: a dead one cannot take every slot."""
     poll_interval: float = 0.5
+    claim_interval: float = 0.05
+    """Least seconds between two claims (unless the last one filled its batch): the deliveries
+    a burst's many small commits queue are claimed together, not one commit at a time."""
     disable_after: timedelta = timedelta(days=5)
     """An endpoint failing every attempt for this long is disabled and its owner told."""
 
     @property
     def lease(self) -> timedelta:
-        """How long a claimed delivery is held: well past a send and the recording after it."""
-        return timedelta(seconds=max(60.0, 4 * self.send_timeout))
+        """How long a claimed delivery is held: well past its wait for a slot (one send), its
+        own send and the recording after it."""
+        return timedelta(seconds=max(60.0, (CLAIM_DEPTH + 2) * self.send_timeout))
+
+    @property
+    def claimable_per_destination(self) -> int:
+        """Deliveries one destination may have claimed and not yet recorded."""
+        return CLAIM_DEPTH * self.max_per_destination
 
 
 def _detail(outcome: AttemptOutcome, response: WebhookResponse | None) -> str | None:
@@ -136,6 +150,10 @@ class DeliveryWorker:
         self._attachments = attachments
         self._in_flight: set[asyncio.Task[None]] = set()
         self._busy: collections.Counter[str] = collections.Counter()
+        """Deliveries claimed and not yet recorded, per destination."""
+        self._sending: dict[str, asyncio.Semaphore] = {}
+        """The send slots of each destination with claimed deliveries."""
+        self._last_claim = -math.inf
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._suppressed: dict[str, str | None] = {}
@@ -146,7 +164,7 @@ class DeliveryWorker:
     async def claim_due(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, with the endpoints of the webhook ones."""
         now = self._clock()
-        per_destination = self._options.max_per_destination
+        per_destination = self._options.claimable_per_destination
         free = {destination: per_destination - busy for destination, busy in self._busy.items()}
         async with self._unit_of_work() as uow:
             claimed = await uow.deliveries.claim_due(
@@ -212,11 +230,12 @@ class DeliveryWorker:
                     if suppressed is not None:
                         await self._suppress(delivery, "suppressed_address", suppressed)
                         return
-                outcome, response = (
-                    (AttemptOutcome.failure(unsendable, permanent=True), None)
-                    if unsendable
-                    else await self._attempt(delivery, endpoint)
-                )
+                if unsendable:
+                    outcome, response = AttemptOutcome.failure(unsendable, permanent=True), None
+                else:
+                    async with self._slot(delivery.destination):
+                        started, clock_started = time.perf_counter(), self._clock()
+                        outcome, response = await self._attempt(delivery, endpoint)
             latency_ms = (time.perf_counter() - started) * 1000
             ATTEMPTS.labels(delivery.channel, "delivered" if outcome.delivered else "failed").inc()
             if not outcome.delivered:
@@ -237,8 +256,29 @@ class DeliveryWorker:
     async def deliver_due(self) -> int:
         """Claim one batch of due deliveries and send them all; return how many there were."""
         claimed = await self.claim_due(self._options.batch_size)
-        await asyncio.gather(*(self._deliver_logged(*item) for item in claimed))
+        await asyncio.gather(*self._start(claimed))
         return len(claimed)
+
+    def _slot(self, destination: str) -> contextlib.AbstractAsyncContextManager[object]:
+        """One of the destination's send slots (none to take for a delivery not claimed here)."""
+        return self._sending.get(destination) or contextlib.nullcontext()
+
+    def _start(self, claimed: list[Claimed]) -> list["asyncio.Task[None]"]:
+        """Send the claimed deliveries, each destination at most ``max_per_destination`` at once
+        (the rest of its claim waits for a slot)."""
+        tasks = []
+        for delivery, endpoint in claimed:
+            destination = delivery.destination
+            if destination not in self._sending:
+                self._sending[destination] = asyncio.Semaphore(self._options.max_per_destination)
+            self._busy[destination] += 1
+            task = asyncio.create_task(
+                self._deliver_logged(delivery, endpoint), name=f"deliver-{delivery.id}"
+            )
+            self._in_flight.add(task)
+            task.add_done_callback(functools.partial(self._finished, destination=destination))
+            tasks.append(task)
+        return tasks
 
     async def _attempt(
         self, delivery: Delivery, endpoint: WebhookEndpoint | None
@@ -490,26 +530,24 @@ class DeliveryWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Claim and send until ``stop``, keeping at most ``max_in_flight`` sends under way."""
+        """Claim and send until ``stop``, keeping at most ``max_in_flight`` deliveries claimed."""
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             claimed: list[Claimed] = []
             free = self._options.max_in_flight - len(self._in_flight)
             try:
                 if free > 0:
+                    pause = self._last_claim + self._options.claim_interval - loop.time()
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+                    self._last_claim = loop.time()
                     claimed = await self.claim_due(min(free, self._options.batch_size))
             except Exception as error:  # noqa: BLE001 - the worker outlives database outages
                 log.warning("claiming due deliveries failed; retrying: %s", _first_line(error))
                 await asyncio.sleep(1.0)
-            for delivery, endpoint in claimed:
-                task = asyncio.create_task(
-                    self._deliver_logged(delivery, endpoint), name=f"deliver-{delivery.id}"
-                )
-                self._in_flight.add(task)
-                self._busy[delivery.destination] += 1
-                task.add_done_callback(
-                    functools.partial(self._finished, destination=delivery.destination)
-                )
+            self._start(claimed)
             if claimed and len(claimed) == min(free, self._options.batch_size):
+                self._last_claim = -math.inf  # more is due: claim it at once
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._options.poll_interval)
@@ -518,9 +556,17 @@ class DeliveryWorker:
     def _finished(self, task: asyncio.Task[None], *, destination: str) -> None:
         self._in_flight.discard(task)
         self._busy[destination] -= 1
-        if self._busy[destination] <= 0:
+        left = self._busy[destination]
+        if left <= 0:
             del self._busy[destination]
-        self.wake()
+            del self._sending[destination]
+        # Claim again when a whole wave fits (a destination's slots, or a batch), not per send.
+        if (
+            left == self._options.max_per_destination
+            or len(self._in_flight) == self._options.max_in_flight - self._options.batch_size
+            or not self._in_flight
+        ):
+            self.wake()
 
     async def stop(self, grace: float = 20.0) -> None:
         """Stop claiming; let sends under way finish (leases cover the ones that do not)."""

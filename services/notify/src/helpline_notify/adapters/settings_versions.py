@@ -1,0 +1,121 @@
+"""Versions of each tenant's notification settings, and what was read at each, per process.
+
+Subscriptions, webhook endpoints and templates change rarely (through notify's API and the
+worker's endpoint health) but every consumed event needs them. Each change writes a fresh random
+token for the tenant in the changing transaction; a transaction reads the token (one statement)
+and uses what this process already read under it, instead of reading each kind of setting.
+"""
+
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline_notify.adapters.orm import tenant_settings, webhook_endpoints
+from helpline_notify.adapters.statements import dialect_name, upsert
+
+T = TypeVar("T")
+
+_SETTINGS_VERSION = select(tenant_settings.c.version).where(
+    tenant_settings.c.tenant_id == bindparam("tenant_id")
+)
+_ENDPOINT_SETTINGS_CHANGED = (
+    update(tenant_settings)
+    .where(
+        tenant_settings.c.tenant_id
+        == select(webhook_endpoints.c.tenant_id)
+        .where(webhook_endpoints.c.id == bindparam("endpoint_id"))
+        .scalar_subquery()
+    )
+    .values(version=bindparam("version"))
+)
+
+
+class SettingsCache:
+    """Each tenant's settings (subscriptions, endpoints, templates) as read at one version of
+    them, kept by this process across transactions.
+
+    A version is a random token that every change writes in its own transaction: what was read
+    under a token is what any transaction seeing that token reads, whichever replica (or
+    process) made the change, so a transaction that reads the token (one statement) may use
+    what is kept under it instead of reading each kind of setting again.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[str, dict[Hashable, Any]]] = {}
+
+    def under(self, tenant_id: str, version: str) -> dict[Hashable, Any]:
+        """What is kept for the tenant at ``version`` (a fresh store when it changed)."""
+        kept = self._kept.get(tenant_id)
+        if kept is None or kept[0] != version:
+            kept = self._kept[tenant_id] = (version, {})
+        return kept[1]
+
+
+_CACHES: "weakref.WeakKeyDictionary[Any, SettingsCache]" = weakref.WeakKeyDictionary()
+
+
+def settings_cache(session: AsyncSession) -> SettingsCache:
+    """The cache of the database behind ``session`` (one per engine: a test's fresh database
+    never sees another's)."""
+    engine = session.get_bind()
+    cache = _CACHES.get(engine)
+    if cache is None:
+        cache = _CACHES[engine] = SettingsCache()
+    return cache
+
+
+_NO_VERSION = object()
+
+
+class SettingsVersions:
+    """One transaction's view of the tenants' settings versions: read once, renewed by its own
+    changes (which go through ``changed``)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._read: dict[str, str | None] = {}
+        self._cache: SettingsCache | None = None
+
+    async def version(self, tenant_id: str) -> str | None:
+        """The tenant's settings version (None: nothing was ever set)."""
+        if tenant_id not in self._read:
+            self._read[tenant_id] = await self._session.scalar(
+                _SETTINGS_VERSION, {"tenant_id": tenant_id}
+            )
+        return self._read[tenant_id]
+
+    async def changed(self, tenant_id: str) -> None:
+        """Give the tenant's settings a new version (this transaction changed them)."""
+        version = uuid.uuid4().hex
+        await self._session.execute(
+            upsert(dialect_name(self._session), tenant_settings, ["tenant_id"], ["version"]),
+            {"tenant_id": tenant_id, "version": version},
+        )
+        self._read[tenant_id] = version
+
+    async def endpoint_changed(self, endpoint_id: str) -> None:
+        """Give a new version to the settings of the endpoint's tenant."""
+        await self._session.execute(
+            _ENDPOINT_SETTINGS_CHANGED, {"endpoint_id": endpoint_id, "version": uuid.uuid4().hex}
+        )
+        self._read.clear()
+
+    async def kept(
+        self, tenant_id: str, key: Hashable, load: Callable[[], Awaitable[T]], unset: T
+    ) -> T:
+        """The value under ``key`` at the tenant's current version, loaded once per version;
+        ``unset`` when the tenant never set anything."""
+        version = await self.version(tenant_id)
+        if version is None:
+            return unset
+        if self._cache is None:
+            self._cache = settings_cache(self._session)
+        store = self._cache.under(tenant_id, version)
+        value = store.get(key, _NO_VERSION)
+        if value is _NO_VERSION:
+            value = store[key] = await load()
+        return cast(T, value)
