@@ -4,8 +4,6 @@ The check sits in the connection layer so the address checked is the address con
 DNS rebinding between check and connect) and TLS still verifies the certificate of the host name.
 """
 
-import importlib.util
-import sys
 from collections.abc import Iterable
 
 import httpcore
@@ -13,21 +11,6 @@ import httpx
 
 from helpline_notify.domain.errors import DestinationRefused
 from helpline_shared import netguard
-
-
-def remember_absent_sniffio() -> None:
-    """Mark ``sniffio`` as absent when it is not installed (anyio 4 no longer needs it).
-
-    httpcore imports it on every lock, event and shield it sets up, several per request; a
-    module that is not installed is searched for again along ``sys.path`` at each import (a
-    ``stat`` per directory), and httpcore then assumes asyncio anyway. ``None`` in
-    ``sys.modules`` makes that import fail at once, with the same outcome.
-    """
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-remember_absent_sniffio()
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
