@@ -1,5 +1,5 @@
 """A webhook request searches no directory for a module: httpcore imports ``sniffio`` on every
-request, and a missing module would be searched for along sys.path each time (so it is installed)."""
+request; a missing module would be searched for along sys.path each time (so it is installed)."""
 
 import importlib.machinery
 from typing import Any
