@@ -10,12 +10,25 @@ from typing import Any, NamedTuple
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Row, Select, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Row,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from helpline_shared.envelope import KafkaRecord, to_record
 from helpline_shared.events import Event
-from helpline_shared.runtime.db import READ_ONLY, utcnow
+from helpline_shared.runtime.db import AUTOCOMMIT, READ_ONLY, read_only_options, utcnow
 from helpline_shared.runtime.producer import EventProducer, RecordHeaders
 from helpline_shared.runtime.telemetry import kafka_attributes
 
@@ -138,8 +151,14 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self._send(rows)
-            async with self._engine.begin() as connection:
-                await self._mark_sent(connection, rows)
+            if self._engine.dialect.name == "sqlite":
+                async with self._engine.begin() as connection:
+                    await self._mark_sent(connection, rows)
+            else:
+                # One statement is atomic by itself: no BEGIN and COMMIT round trips around it.
+                async with self._engine.connect() as connection:
+                    await connection.execution_options(**AUTOCOMMIT)
+                    await self._mark_sent(connection, rows)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
@@ -232,11 +251,14 @@ class OutboxRelay:
         self, connection: AsyncConnection, rows: Sequence[Row[Any] | Staged]
     ) -> None:
         table = self._table
-        await connection.execute(
-            update(table)
-            .where(table.c.event_id.in_([row.event_id for row in rows]))
-            .values(sent_at=utcnow())
-        )
+        event_ids = [row.event_id for row in rows]
+        if connection.dialect.name == "postgresql":
+            # One array parameter: one prepared statement whatever the number of rows (IN
+            # would be a new statement, prepared in a round trip of its own, per row count).
+            matches = table.c.event_id == any_(bindparam("event_ids", event_ids, ARRAY(String)))
+        else:
+            matches = table.c.event_id.in_(event_ids)
+        await connection.execute(update(table).where(matches).values(sent_at=utcnow()))
 
     async def _prune(self, connection: AsyncConnection) -> None:
         await connection.execute(
@@ -246,7 +268,7 @@ class OutboxRelay:
     async def _backlog(self) -> int:
         table = self._table
         async with self._engine.connect() as connection:
-            await connection.execution_options(**READ_ONLY)
+            await connection.execution_options(**read_only_options(connection.dialect.name))
             backlog = await connection.scalar(
                 select(func.count()).select_from(table).where(table.c.sent_at.is_(None))
             )

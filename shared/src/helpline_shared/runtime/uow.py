@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpline_shared.events import Event
 from helpline_shared.runtime import outbox
-from helpline_shared.runtime.db import READ_ONLY, utcnow
+from helpline_shared.runtime.db import read_only_options, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ class SqlUnitOfWork:
         self._behind = ()
         self._earliest_due = None
         if self._read_only:
-            await self._session.connection(execution_options=READ_ONLY)
+            dialect = self._session.get_bind().dialect.name
+            await self._session.connection(execution_options=read_only_options(dialect))
         return self
 
     async def __aexit__(
