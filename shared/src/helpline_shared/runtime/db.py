@@ -25,9 +25,9 @@ from sqlalchemy.util import await_only
 
 from helpline_shared.runtime import sqlite_in_loop
 
-READ_ONLY = {"helpline_read_only": True}
+READ_ONLY: dict[str, object] = {"helpline_read_only": True}
 """Execution options of a connection that only reads: on SQLite it takes no write lock."""
-AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+AUTOCOMMIT: dict[str, object] = {"isolation_level": "AUTOCOMMIT"}
 
 
 def read_only_options(dialect_name: str) -> dict[str, object]:
