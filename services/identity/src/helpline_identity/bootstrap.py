@@ -18,7 +18,6 @@ from helpline_identity.service_layer.context import UnitOfWorkFactory
 from helpline_identity.service_layer.sessions import TokenPolicy
 from helpline_identity.service_layer.unit_of_work import IdentityUnitOfWork
 from helpline_shared import topics
-from helpline_shared.envelope import Envelope
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.service import ServiceRuntime, periodic_loop
 
@@ -43,10 +42,7 @@ def bootstrap(settings: IdentitySettings | None = None) -> tuple[FastAPI, Servic
 
     runtime.add_loop(periodic_loop("identity-purge", settings.purge_interval, purge))
 
-    async def on_audit(envelope: Envelope) -> None:
-        await audit.on_audit_recorded(envelope, unit_of_work())
-
-    runtime.subscribe([topics.AUDIT], on_audit)
+    runtime.consume([topics.AUDIT], audit.handler_table(), unit_of_work)
     # Identity's use cases audit their writes, denials and refused credentials themselves.
     app = runtime.http_app("Helpline identity", [api(settings, unit_of_work)], audit=False)
     http.install_error_handler(app, unit_of_work)

@@ -25,8 +25,22 @@ from sqlalchemy.util import await_only
 
 from helpline_shared.runtime import sqlite_in_loop
 
-READ_ONLY = {"helpline_read_only": True}
+READ_ONLY: dict[str, object] = {"helpline_read_only": True}
 """Execution options of a connection that only reads: on SQLite it takes no write lock."""
+AUTOCOMMIT: dict[str, object] = {"isolation_level": "AUTOCOMMIT"}
+
+
+def read_only_options(dialect_name: str) -> dict[str, object]:
+    """``READ_ONLY`` for a connection of ``dialect_name``; on PostgreSQL also AUTOCOMMIT.
+
+    Under READ COMMITTED each statement reads its own snapshot, inside a transaction or not:
+    without one, the reads cost no BEGIN and no ROLLBACK round trip.
+    """
+    if dialect_name == "sqlite":
+        return READ_ONLY
+    return {**READ_ONLY, **AUTOCOMMIT}
+
+
 _HOLDS_WRITE_LOCK = "helpline_holds_write_lock"
 
 

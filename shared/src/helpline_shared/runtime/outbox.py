@@ -10,12 +10,27 @@ from typing import Any, NamedTuple
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Row, Select, Table, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy import (
+    ARRAY,
+    Row,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert, Update
 
 from helpline_shared.envelope import KafkaRecord, to_record
 from helpline_shared.events import Event
-from helpline_shared.runtime.db import READ_ONLY, utcnow
+from helpline_shared.runtime.db import AUTOCOMMIT, READ_ONLY, read_only_options, utcnow
 from helpline_shared.runtime.producer import EventProducer, RecordHeaders
 from helpline_shared.runtime.telemetry import kafka_attributes
 
@@ -52,10 +67,31 @@ def outbox_row(
     }
 
 
-async def stage(session: AsyncSession, table: Table, rows: list[dict[str, object]]) -> None:
-    """Insert rows made by ``outbox_row`` inside the caller's transaction."""
+@functools.cache
+def insert_rows(table: Table) -> Insert:
+    """The statement staging outbox rows (built once: a statement is immutable, and one built
+    once has its cache key computed once)."""
+    return insert(table)
+
+
+@functools.cache
+def _mark_sent(table: Table, dialect: str) -> Update:
+    """The statement marking outbox rows sent (built once, as ``insert_rows``)."""
+    if dialect == "postgresql":
+        # One array parameter: one prepared statement whatever the number of rows (IN would
+        # be a new statement, prepared in a round trip of its own, per row count).
+        matches = table.c.event_id == any_(bindparam("event_ids", type_=ARRAY(String)))
+    else:
+        matches = table.c.event_id.in_(bindparam("event_ids", expanding=True))
+    return update(table).where(matches).values(sent_at=bindparam("now"))
+
+
+def stage_and_commit(session: Session, table: Table, rows: list[dict[str, object]]) -> None:
+    """Insert rows made by ``outbox_row`` and commit, in one call from the event loop
+    (``AsyncSession.run_sync``): one greenlet hop instead of one per step."""
     if rows:
-        await session.execute(insert(table), rows)
+        session.execute(insert_rows(table), rows)
+    session.commit()
 
 
 class Staged(NamedTuple):
@@ -138,8 +174,14 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self._send(rows)
-            async with self._engine.begin() as connection:
-                await self._mark_sent(connection, rows)
+            if self._engine.dialect.name == "sqlite":
+                async with self._engine.begin() as connection:
+                    await self._mark_sent(connection, rows)
+            else:
+                # One statement is atomic by itself: no BEGIN and COMMIT round trips around it.
+                async with self._engine.connect() as connection:
+                    await connection.execution_options(**AUTOCOMMIT)
+                    await self._mark_sent(connection, rows)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 
@@ -231,11 +273,9 @@ class OutboxRelay:
     async def _mark_sent(
         self, connection: AsyncConnection, rows: Sequence[Row[Any] | Staged]
     ) -> None:
-        table = self._table
         await connection.execute(
-            update(table)
-            .where(table.c.event_id.in_([row.event_id for row in rows]))
-            .values(sent_at=utcnow())
+            _mark_sent(self._table, connection.dialect.name),
+            {"event_ids": [row.event_id for row in rows], "now": utcnow()},
         )
 
     async def _prune(self, connection: AsyncConnection) -> None:
@@ -246,7 +286,7 @@ class OutboxRelay:
     async def _backlog(self) -> int:
         table = self._table
         async with self._engine.connect() as connection:
-            await connection.execution_options(**READ_ONLY)
+            await connection.execution_options(**read_only_options(connection.dialect.name))
             backlog = await connection.scalar(
                 select(func.count()).select_from(table).where(table.c.sent_at.is_(None))
             )

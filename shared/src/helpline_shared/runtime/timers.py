@@ -184,7 +184,9 @@ class TimerLoop(Generic[UnitOfWorkT]):
     ``fired_at`` marks commit together, or not at all. If any fire of a batch fails, the batch rolls
     back and its timers are fired one per transaction, so one bad timer backs off alone. A
     read-ahead window of upcoming due times is kept in memory so the loop wakes when the next
-    timer is due rather than at the next poll.
+    timer is due rather than at the next poll. Commits wake the loop for the timers they
+    schedule (``wake_for``): an idle loop looks again only after the read-ahead window, as a
+    safety net for timers other processes scheduled (or ``poll_interval``, if longer).
     """
 
     def __init__(
@@ -206,10 +208,14 @@ class TimerLoop(Generic[UnitOfWorkT]):
         self._table = table
         self._fire = fire
         self._service = service
-        self._poll_interval = poll_interval
+        self._poll_interval = max(poll_interval, read_ahead.total_seconds())
         self._batch_size = batch_size
         self._retention = retention
-        self._read_ahead = read_ahead
+        self._read_ahead = max(read_ahead, timedelta(seconds=poll_interval))
+        # While the loop reads or fires, any timer committed meanwhile wakes it; while it
+        # sleeps, only one due before it looks again.
+        self._looking = False
+        self._next_look: datetime | None = None
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -226,9 +232,10 @@ class TimerLoop(Generic[UnitOfWorkT]):
         self._wakeup.set()
 
     def wake_for(self, due_at: datetime) -> None:
-        """A timer due at ``due_at`` was committed: wake now only if it is due before the next
-        poll would find it (a later one is read ahead by that poll)."""
-        if (due_at - self._clock()).total_seconds() < self._poll_interval:
+        """A timer due at ``due_at`` was committed: wake now only if it is due before the loop
+        looks again by itself (a later one is read ahead then)."""
+        next_look = self._next_look or self._clock() + timedelta(seconds=self._poll_interval)
+        if self._looking or due_at < next_look:
             self.wake()
 
     async def fire_due(self) -> tuple[int, datetime | None]:
@@ -331,6 +338,7 @@ class TimerLoop(Generic[UnitOfWorkT]):
         try:
             while not self._stopping:
                 delay = self._poll_interval
+                self._looking = True
                 try:
                     await self.fire_due()
                     await self._housekeeping()
@@ -338,7 +346,11 @@ class TimerLoop(Generic[UnitOfWorkT]):
                 except Exception:  # the loop must outlive database outages
                     log.exception("timer loop cycle failed; retrying")
                     delay = 1.0
+                finally:
+                    self._looking = False
+                self._next_look = self._clock() + timedelta(seconds=delay)
                 await self._sleep(delay)
+                self._next_look = None
         finally:
             self._finished.set()
 

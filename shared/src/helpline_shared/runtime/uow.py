@@ -1,6 +1,7 @@
 """The unit of work every service's handlers use: one transaction, its events, its inbox entries."""
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -10,10 +11,11 @@ from typing import Protocol, Self
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from helpline_shared.events import Event
 from helpline_shared.runtime import outbox
-from helpline_shared.runtime.db import READ_ONLY, utcnow
+from helpline_shared.runtime.db import read_only_options, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +98,8 @@ class SqlUnitOfWork:
         self._behind = ()
         self._earliest_due = None
         if self._read_only:
-            await self._session.connection(execution_options=READ_ONLY)
+            dialect = self._session.get_bind().dialect.name
+            await self._session.connection(execution_options=read_only_options(dialect))
         return self
 
     async def __aexit__(
@@ -152,14 +155,11 @@ class SqlUnitOfWork:
         self._refuse_if_lent("claim events in")
         if not event_ids:
             return set()
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         now = utcnow()
-        table = self._inbox_table
         # Parameters apart from the statement: one compiled statement whatever the batch size
         # (SQLAlchemy sends the rows as one multi-row INSERT, "insertmanyvalues").
         result = await self.session.execute(
-            insert(table).on_conflict_do_nothing().returning(table.c.event_id),
+            _claim(self._inbox_table, self.session.get_bind().dialect.name),
             [
                 {"consumer": consumer, "event_id": event_id, "processed_at": now}
                 for event_id in dict.fromkeys(event_ids)
@@ -183,8 +183,7 @@ class SqlUnitOfWork:
         self._refuse_if_lent("commit")
         await self.flush()
         staged, self._pending = self._pending, []
-        await outbox.stage(self.session, self._outbox_table, staged)
-        await self.session.commit()
+        await self.session.run_sync(outbox.stage_and_commit, self._outbox_table, staged)
         hooks, self._after_commit = self._after_commit, []
         if staged and self._relay is not None:
             self._relay.hand_off(staged)
@@ -219,3 +218,11 @@ class SqlUnitOfWork:
         due_at, self._earliest_due = self._earliest_due, None
         if due_at is not None and self.wake_timers is not None:
             self.wake_timers(due_at)
+
+
+@functools.cache
+def _claim(inbox: Table, dialect: str) -> ReturningInsert[str]:
+    """The statement claiming inbox rows, returning the ids it inserted (built once: it is
+    immutable, and one built once has its cache key computed once)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)

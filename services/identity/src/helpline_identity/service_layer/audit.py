@@ -7,6 +7,7 @@ from helpline_identity.service_layer.context import Context, permit
 from helpline_identity.service_layer.unit_of_work import IdentityUnitOfWork
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import AuditRecorded
+from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 
 
 async def search(
@@ -50,25 +51,32 @@ async def purge(uow: IdentityUnitOfWork, before: datetime) -> int:
 CONSUMER = "identity-audit"
 
 
-async def on_audit_recorded(envelope: Envelope, uow: IdentityUnitOfWork) -> None:
-    """Append another service's audit record to the log, once per event."""
+async def apply_audit_recorded(uow: IdentityUnitOfWork, envelope: Envelope) -> None:
+    """Append another service's audit record to the log."""
     event = envelope.event
     if not isinstance(event, AuditRecorded):
         return
-    async with uow:
-        if not await uow.claim_event(CONSUMER, envelope.id):
-            return
-        await uow.audit.add(
-            AuditEntry(
-                actor=event.actor,
-                action=event.action,
-                at=event.occurred_at,
-                tenant_id=event.tenant_id,
-                target=event.target,
-                outcome=event.outcome,
-                request_id=event.request_id,
-                source=event.source,
-                detail={**event.detail, "service": event.service},
-            )
+    await uow.audit.add(
+        AuditEntry(
+            actor=event.actor,
+            action=event.action,
+            at=event.occurred_at,
+            tenant_id=event.tenant_id,
+            target=event.target,
+            outcome=event.outcome,
+            request_id=event.request_id,
+            source=event.source,
+            detail={**event.detail, "service": event.service},
         )
-        await uow.commit()
+    )
+
+
+def handler_table() -> HandlerTable[IdentityUnitOfWork]:
+    """What identity's consumer applies: the audit records of every service."""
+    return HandlerTable(CONSUMER, {AuditRecorded: apply_audit_recorded})
+
+
+async def on_audit_recorded(envelope: Envelope, uow: IdentityUnitOfWork) -> None:
+    """Append another service's audit record to the log, once per event, in a transaction of
+    its own (as the consumer's one-by-one path does)."""
+    await apply_alone(handler_table(), uow, envelope)
