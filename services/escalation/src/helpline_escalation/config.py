@@ -18,7 +18,13 @@ class EscalationSettings(ServiceSettings):
         description="Seconds to the first public agent reply, by priority (JSON object); "
         "priorities left out keep their default",
     )
-    timer_poll_interval: float = Field(default=0.2, gt=0, le=5)
+    timer_poll_interval: float = Field(
+        default=2.0,
+        gt=0,
+        le=5,
+        description="Seconds between the timer loop's safety-net looks for timers it was not "
+        "told of (commits wake it at once); never shorter than its 2 s read-ahead",
+    )
     timer_batch_size: int = Field(default=200, ge=1)
     intake_url: str = Field(
         default="http://127.0.0.1:8080",

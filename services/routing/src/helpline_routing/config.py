@@ -9,7 +9,12 @@ class RoutingSettings(ServiceSettings):
     """Settings of the routing service (per-tenant routing settings live in its database)."""
 
     http_port: int = Field(default=8081, ge=1, le=65535)
-    timer_poll_interval: float = Field(default=0.2, gt=0)
+    timer_poll_interval: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between the timer loop's safety-net looks for timers it was not "
+        "told of (commits wake it at once); never shorter than its 2 s read-ahead",
+    )
     timer_batch_size: int = Field(default=100, ge=1)
     drain_interval: float = Field(
         default=5.0,
