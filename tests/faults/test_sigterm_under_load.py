@@ -25,7 +25,7 @@ from helpline_shared.runtime.testing import stand_in_identity
 
 pytestmark = pytest.mark.integration
 
-TICKETS = 300
+TICKETS = 2000
 CLOCK_STARTED = "helpline.sla.clock_started.v1"
 GRACE_SECONDS = 30
 
