@@ -19,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_only
@@ -63,6 +64,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def dialect_insert(dialect_name: str) -> Any:
+    """The ``insert`` of a dialect, PostgreSQL's or SQLite's: the one with ``ON CONFLICT``."""
+    return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
 
 
 def utcnow() -> datetime:

@@ -19,10 +19,9 @@ from typing import Any, Generic, TypeVar
 from opentelemetry import propagate, trace
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import JSON, Column, Index, MetaData, String, Table, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_shared.runtime.db import UtcDateTime, utcnow
+from helpline_shared.runtime.db import UtcDateTime, dialect_insert, utcnow
 from helpline_shared.runtime.outbox import trace_headers
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
@@ -148,7 +147,7 @@ class TimerScheduler:
         a trace of its own.
         """
         dialect = self._session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(dialect)
         result = await self._session.execute(
             insert(self._table)
             .values(

@@ -9,13 +9,12 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import ReturningInsert
 
 from helpline_shared.events import Event
 from helpline_shared.runtime import outbox
-from helpline_shared.runtime.db import read_only_options, utcnow
+from helpline_shared.runtime.db import dialect_insert, read_only_options, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -224,5 +223,7 @@ class SqlUnitOfWork:
 def _claim(inbox: Table, dialect: str) -> ReturningInsert[str]:
     """The statement claiming inbox rows, returning the ids it inserted (built once: it is
     immutable, and one built once has its cache key computed once)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    claim: ReturningInsert[str] = (
+        dialect_insert(dialect)(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    )
+    return claim

@@ -14,7 +14,6 @@ from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,7 +21,7 @@ from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policie
 from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.model import SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts
-from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.db import dialect_insert, utcnow
 
 _COLUMNS = [field.name for field in fields(SlaClock)]
 _KEY = ("tenant_id", "ticket_id", "metric")
@@ -85,14 +84,10 @@ _SAVE = (
 )
 
 
-def _insert_for(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 @functools.cache
 def _upsert(dialect: str) -> Any:
     """Write a cycle's outcome, built once per dialect."""
-    statement = _insert_for(dialect)(sla_cycles)
+    statement = dialect_insert(dialect)(sla_cycles)
     outcome = ("started_at", "stopped_at", "breached_at", "paused_seconds", "active_seconds")
     return statement.on_conflict_do_update(
         index_elements=[sla_cycles.c[name] for name in (*_KEY, "cycle")],
@@ -113,7 +108,7 @@ def _admit(dialect: str) -> Any:
     names = ("tenant_id", "ticket_id", *_TICKET_FACTS, "policy_id", "policy_version")
     clocks = sla_clocks.c
     return (
-        _insert_for(dialect)(sla_tickets)
+        dialect_insert(dialect)(sla_tickets)
         .from_select(
             names,
             select(

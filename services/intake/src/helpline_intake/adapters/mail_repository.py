@@ -5,13 +5,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_intake.adapters.orm import inbound_messages, mailbox_addresses, mailboxes, thread_ids
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.domain.errors import AlreadyExists
 from helpline_intake.domain.inbound import PENDING, InboundRecord
+from helpline_shared.runtime.db import dialect_insert
 
 _INBOUND_FIELDS = (
     "id",
@@ -40,8 +40,7 @@ class MailRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        dialect = session.get_bind().dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert = dialect_insert(session.get_bind().dialect.name)
         self._remembered: list[dict[str, str]] = []
         """Thread ids ``remember_sent_id`` has not written yet."""
 

@@ -4,11 +4,11 @@ from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_intake.adapters.orm import people
 from helpline_intake.domain.people import Person
+from helpline_shared.runtime.db import dialect_insert
 
 
 def _person(row: Any) -> Person:
@@ -20,8 +20,7 @@ class PeopleRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        dialect = session.get_bind().dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert = dialect_insert(session.get_bind().dialect.name)
 
     async def save(self, person: Person) -> None:
         """Insert or replace a person (addresses are kept lower-cased)."""

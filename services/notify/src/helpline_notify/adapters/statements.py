@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpline_shared.runtime.db import dialect_insert
 
 
 def dialect_name(session: AsyncSession) -> str:
@@ -21,20 +22,15 @@ def dialect_name(session: AsyncSession) -> str:
     return name
 
 
-def _insert(dialect: str, table: Table) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table)
-
-
 @functools.cache
 def insert_ignoring_conflicts(dialect: str, table: Table) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` into ``table`` (rows given at execution)."""
-    return _insert(dialect, table).on_conflict_do_nothing()
+    return dialect_insert(dialect)(table).on_conflict_do_nothing()
 
 
 @functools.cache
 def _upsert(dialect: str, table: Table, index: tuple[str, ...], columns: tuple[str, ...]) -> Any:
-    statement = _insert(dialect, table)
+    statement = dialect_insert(dialect)(table)
     return statement.on_conflict_do_update(
         index_elements=list(index),
         set_={column: statement.excluded[column] for column in columns},

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.agents import PoolChange
 from helpline_routing.adapters.orm import agent_pool_versions
 from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.model import Agent
+from helpline_shared.runtime.db import dialect_insert
 
 Loader = Callable[[str], Awaitable[list[Agent]]]
 """Loads every agent of a tenant from the database."""
@@ -65,7 +65,7 @@ _VERSIONS = select(agent_pool_versions.c.version, agent_pool_versions.c.config_v
 def _bump(dialect: str, pool: bool, config: bool) -> Any:
     """The upsert that bumps a tenant's versions, built once per dialect and kind."""
     table = agent_pool_versions
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     values = {"version": int(pool), "config_version": int(config)}
     bumped = {
         column: table.c[column] + 1
