@@ -178,6 +178,7 @@ async def count_pipeline_shape(tickets: int, path: Path) -> None:
         table=handlers.handler_table(
             handlers.EmailPolicy(escalation_email="escalations@example.com"),
             EmailComposer(JinjaRenderer()),
+            unit_of_work,
         ),
         unit_of_work=unit_of_work,
         dead_letters=DeadLetters(RecordingProducer(), "bench"),

@@ -130,7 +130,7 @@ def bootstrap(
     # Identity's events keep notify's people, teams and tenant names (roles resolve to them).
     runtime.consume(
         [topics.TICKETS, topics.ROUTING, topics.SLA, topics.IDENTITY],
-        handlers.handler_table(policy, EmailComposer(renderer)),
+        handlers.handler_table(policy, EmailComposer(renderer), unit_of_work),
         unit_of_work,
     )
     if settings.partner_stream_enabled:
