@@ -71,6 +71,8 @@ _SAVE_ATTEMPT = (
         delivered_at=bindparam("b_delivered_at"),
     )
 )
+_SAVE_ONE_ATTEMPT = _SAVE_ATTEMPT.returning(deliveries.c.id)
+"""One attempt's result, checked and written in one statement (the usual batch at a low rate)."""
 _ADD_ATTEMPT = insert(delivery_attempts)
 _RECENT = select(deliveries.c.id).where(
     deliveries.c.tenant_id == bindparam("tenant_id"),
@@ -83,6 +85,18 @@ _RECENT_EMAILS = select(func.count()).select_from(_RECENT.subquery())
 _RECENT_EMAILS_UP_TO = select(func.count()).select_from(
     _RECENT.limit(bindparam("up_to")).subquery()
 )
+
+
+def _saved(delivery: Delivery) -> dict[str, Any]:
+    """The parameters of ``_SAVE_ATTEMPT`` for ``delivery``'s attempt."""
+    return {
+        "b_id": delivery.id,
+        "b_attempts": delivery.attempts,
+        "b_status": delivery.status,
+        "b_next_attempt_at": delivery.next_attempt_at,
+        "b_last_error": delivery.last_error,
+        "b_delivered_at": delivery.delivered_at,
+    }
 
 
 def _delivery(row: Any) -> Delivery:
@@ -173,31 +187,23 @@ class DeliveryRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def save_attempts(self, batch: Sequence[Delivery]) -> set[str]:
-        """Write the results of a batch of attempts (one statement to check, one to write);
-        return the ids written, leaving out those another worker has taken since."""
+        """Write the results of a batch of attempts (one statement to check, one to write; one
+        for a batch of one); return the ids written, leaving out those another worker has
+        taken since."""
         await self.flush()
         if not batch:
             return set()
+        if len(batch) == 1:
+            [delivery] = batch
+            written = await self._session.scalar(_SAVE_ONE_ATTEMPT, _saved(delivery))
+            return {delivery.id} if written is not None else set()
         rows = await self._session.execute(
             _PENDING_ATTEMPTS, {"ids": [delivery.id for delivery in batch]}
         )
         current = {row.id: row.attempts for row in rows}
         ours = [delivery for delivery in batch if current.get(delivery.id) == delivery.attempts]
         if ours:
-            await self._session.execute(
-                _SAVE_ATTEMPT,
-                [
-                    {
-                        "b_id": d.id,
-                        "b_attempts": d.attempts,
-                        "b_status": d.status,
-                        "b_next_attempt_at": d.next_attempt_at,
-                        "b_last_error": d.last_error,
-                        "b_delivered_at": d.delivered_at,
-                    }
-                    for d in ours
-                ],
-            )
+            await self._session.execute(_SAVE_ATTEMPT, [_saved(d) for d in ours])
         return {delivery.id for delivery in ours}
 
     async def record_attempt(self, attempt: Attempt) -> None:
