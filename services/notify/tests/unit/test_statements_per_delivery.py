@@ -1,15 +1,18 @@
-"""What one delivery sent alone (a quiet pipeline's usual batch) costs in SQL: its outcome is
-checked and written by one statement."""
+"""What deliveries cost in SQL: the claim reads the suppressions of its emails in its own
+statement, and the outcome of one delivery sent alone (a quiet pipeline's usual batch) is checked
+and written by one statement."""
 
 from datetime import timedelta
 
 from notify_testkit import (
+    TENANT,
     UnitOfWorkFactory,
     envelope_of,
     ledger,
     new_ticket_id,
     notify_of,
     ticket_assigned,
+    ticket_created,
 )
 from opentelemetry.trace import NoOpTracer
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,8 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
 from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
+from helpline_shared.events import Requester, TicketCreated
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.testing import StatementLog
+
+
+def with_requester(event: TicketCreated, email: str) -> TicketCreated:
+    return event.model_copy(update={"requester": Requester(email=email)})
 
 
 def worker(unit_of_work: UnitOfWorkFactory, mailer: FakeMailer) -> DeliveryWorker:
@@ -53,3 +61,44 @@ async def test_the_outcome_of_a_lone_delivery_is_one_update(
         "COMMIT",
     ], settle
     assert [d.status for d in await ledger(unit_of_work, ticket_id)] == ["delivered"]
+
+
+async def test_the_claim_reads_the_suppressions_of_its_emails_itself(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    mailed, suppressed = new_ticket_id(), new_ticket_id()
+    await notify_of(envelope_of(ticket_created(mailed)), unit_of_work)
+    await notify_of(
+        envelope_of(with_requester(ticket_created(suppressed), "Dan@Example.com")), unit_of_work
+    )
+    async with unit_of_work() as uow:
+        await uow.suppressions.add(TENANT, "dan@example.com", "bounced 550", utcnow())
+        await uow.commit()
+    mailer = FakeMailer()
+    log = StatementLog(engine)
+
+    assert await worker(unit_of_work, mailer).deliver_due() == 2
+
+    claim = log.statements[: log.statements.index("COMMIT")]
+    assert not any(s.startswith("SELECT suppressions") for s in claim), claim
+    assert [m.to for m in mailer.sent] == ["carol@example.com"]
+    [dan] = await ledger(unit_of_work, suppressed)
+    assert dan.status == "suppressed" and "bounced 550" in (dan.last_error or "")
+
+
+async def test_an_address_beyond_ascii_is_checked_as_python_lowers_it(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    ticket_id = new_ticket_id()
+    await notify_of(
+        envelope_of(with_requester(ticket_created(ticket_id), "ÉLODIE@example.com")), unit_of_work
+    )
+    async with unit_of_work() as uow:
+        await uow.suppressions.add(TENANT, "élodie@example.com", "asked to", utcnow())
+        await uow.commit()
+    mailer = FakeMailer()
+
+    await worker(unit_of_work, mailer).deliver_due()
+
+    assert mailer.sent == []
+    assert [d.status for d in await ledger(unit_of_work, ticket_id)] == ["suppressed"]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_notify.adapters.orm import deliveries, delivery_attempts
+from helpline_notify.adapters.orm import deliveries, delivery_attempts, suppressions
 from helpline_notify.adapters.statements import dialect_name, insert_ignoring_conflicts
 from helpline_notify.domain.model import Attempt, Delivery
 
@@ -18,8 +18,20 @@ _OVERFETCH = 2
 
 
 _EARLIER = deliveries.alias("earlier")
+_SUPPRESSED = (
+    select(suppressions.c.reason)
+    .where(
+        suppressions.c.tenant_id == deliveries.c.tenant_id,
+        suppressions.c.address == func.lower(deliveries.c.destination),
+        deliveries.c.channel == "email",
+    )
+    .scalar_subquery()
+    .label("suppressed")
+)
+"""Why an email's address is suppressed, read with the claim (SQL ``lower`` is Python's only
+for ASCII: other addresses are looked up apart, as ``SuppressionRepository.reasons`` does)."""
 _DUE = (
-    select(deliveries)
+    select(deliveries, _SUPPRESSED)
     .where(
         deliveries.c.status == "pending",
         deliveries.c.next_attempt_at <= bindparam("now"),
@@ -136,11 +148,13 @@ class DeliveryRepository:
         limit: int,
         free_slots: Mapping[str, int] | None = None,
         default_slots: int | None = None,
+        suppressed: dict[str, str | None] | None = None,
     ) -> list[Delivery]:
         """Lease up to ``limit`` due deliveries, at most the free slots of each destination.
 
         An ordered delivery waits while an older one of its ticket to the same destination is
-        still pending.
+        still pending. ``suppressed`` gets, by delivery id, why each claimed email to an ASCII
+        address may not be sent (None: it may), read by the same statement.
         """
         await self.flush()
         slots = dict(free_slots or {})
@@ -150,13 +164,20 @@ class DeliveryRepository:
             parameters["saturated"] = saturated
         rows = await self._session.execute(_DUE_BUT_SATURATED if saturated else _DUE, parameters)
         claimed: list[Delivery] = []
-        for delivery in map(_delivery, rows):
+        for row in rows:
+            delivery = _delivery(row)
             free = slots.get(delivery.destination, default_slots)
             if free is not None and free <= 0:
                 continue
             if free is not None:
                 slots[delivery.destination] = free - 1
             claimed.append(delivery)
+            if (
+                suppressed is not None
+                and delivery.channel == "email"
+                and delivery.destination.isascii()
+            ):
+                suppressed[delivery.id] = row.suppressed
             if len(claimed) == limit:
                 break
         for delivery in claimed:
