@@ -2,6 +2,7 @@
 statement, and the outcome of one delivery sent alone (a quiet pipeline's usual batch) is checked
 and written by one statement."""
 
+import asyncio
 from datetime import timedelta
 
 from notify_testkit import (
@@ -15,9 +16,11 @@ from notify_testkit import (
     ticket_created,
 )
 from opentelemetry.trace import NoOpTracer
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
+from helpline_notify.adapters.orm import deliveries
 from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared.events import Requester, TicketCreated
@@ -102,3 +105,28 @@ async def test_an_address_beyond_ascii_is_checked_as_python_lowers_it(
 
     assert mailer.sent == []
     assert [d.status for d in await ledger(unit_of_work, ticket_id)] == ["suppressed"]
+
+
+async def test_outcomes_settled_together_skip_a_delivery_taken_over(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    kept, taken = new_ticket_id(), new_ticket_id()
+    await notify_of(envelope_of(ticket_created(kept)), unit_of_work)
+    await notify_of(
+        envelope_of(with_requester(ticket_created(taken), "dan@example.com")), unit_of_work
+    )
+    first = worker(unit_of_work, FakeMailer())
+    claimed = await first.claim_due(10)
+    [dan] = await ledger(unit_of_work, taken)
+    async with engine.begin() as connection:  # another worker claimed it after the lease
+        await connection.execute(
+            update(deliveries).where(deliveries.c.id == dan.id).values(attempts=2)
+        )
+    log = StatementLog(engine)
+
+    await asyncio.gather(*(first.deliver(delivery, endpoint) for delivery, endpoint in claimed))
+
+    assert log.count("COMMIT") == 1, "both outcomes in one transaction"
+    [mailed] = await ledger(unit_of_work, kept)
+    [left] = await ledger(unit_of_work, taken)
+    assert (mailed.status, left.status, left.attempts) == ("delivered", "pending", 2)
