@@ -9,7 +9,7 @@ the delivery worker then sends all that is due on in-memory mail and webhook fak
 Then the pipeline benchmark's shape: the five events notify consumes per ticket there (created,
 status changed, classified, assigned, clock started), an endpoint on ``ticket.assigned`` only,
 20 agents, and each record in a transaction of its own (a burst's fetches hold about one record
-per partition).
+per partition); the delivery worker sends what each record queued at once, as its wake-up does.
 """
 
 import asyncio
@@ -174,16 +174,35 @@ async def count_pipeline_shape(tickets: int, path: Path) -> None:
         unit_of_work(),
     )
     statements = Statements(engine)
+    mailer, webhooks = FakeMailer(), FakeWebhookSender()
+    worker = DeliveryWorker(
+        unit_of_work,
+        mailer,
+        webhooks,
+        NoOpTracer(),
+        WorkerOptions(email_domain="mail.acme.example"),
+        renderer=JinjaRenderer(),
+        clock=lambda: utcnow() + timedelta(1),
+    )
+    woken: list[bool] = []
+
+    def waking() -> NotifyUnitOfWork:
+        uow = unit_of_work()
+        uow.wake_worker = lambda: woken.append(True)
+        return uow
+
     consumer = TableConsumer(
         table=handlers.handler_table(
             handlers.EmailPolicy(escalation_email="escalations@example.com"),
             EmailComposer(JinjaRenderer()),
+            unit_of_work,
         ),
-        unit_of_work=unit_of_work,
+        unit_of_work=waking,
         dead_letters=DeadLetters(RecordingProducer(), "bench"),
         tracer=NoOpTracer(),
         group="bench",
     )
+    consumed: list[str] = []
     offset = 0
     for number in range(tickets):
         for topic, event in pipeline_events(number, str(uuid.uuid4())):
@@ -191,11 +210,22 @@ async def count_pipeline_shape(tickets: int, path: Path) -> None:
             raw = raw_record(
                 record.headers, record.value, offset=offset, key=record.key, topic=topic
             )
+            mark = len(statements.kinds)
             await consumer.consume([raw], FakeKafkaConsumer())
+            consumed += statements.kinds[mark:]
             offset += 1
+            # The worker is woken by each commit that queued deliveries: it sends them at once.
+            if woken:
+                woken.clear()
+                await worker.deliver_due()
     await engine.dispose()
-    print(f"pipeline shape, one record per transaction: {tickets} tickets, {offset} events")
-    statements.report("  consuming", tickets, "tickets")
+    sent = len(mailer.sent) + len(webhooks.requests)
+    print(
+        f"pipeline shape, one record per transaction: {tickets} tickets, {offset} events, "
+        f"{sent} deliveries sent as soon as queued"
+    )
+    statements.report("  consuming", tickets, "tickets", consumed)
+    statements.report("  together", tickets, "tickets")
 
 
 async def count(tickets: int, path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.trace import NoOpTracer, Tracer, TracerProvider
 
 from helpline_notify.adapters.guarded_transport import webhook_client
 from helpline_notify.adapters.intake_attachments import HttpAttachmentSource
@@ -24,9 +25,33 @@ from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared import topics
 from helpline_shared.runtime.service import BackgroundLoop, ServiceRuntime, periodic_loop
+from helpline_shared.runtime.telemetry import exports_spans
 
 NAME = "notify"
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+# Without an exporter no span reaches anyone: deliveries and HTTP calls then make none, and only
+# carry the ticket's trace context on (to outcome events and webhook requests).
+
+
+def delivery_tracer(provider: TracerProvider) -> Tracer:
+    """The delivery worker's tracer: without an exporter one that makes no span and keeps the
+    delivery's trace context current (OTel's no-op tracer continues its parent)."""
+    return provider.get_tracer("helpline_notify") if exports_spans(provider) else NoOpTracer()
+
+
+def traced_calls(client: httpx.AsyncClient, provider: TracerProvider) -> bool:
+    """Give ``client`` a span per call when spans reach an exporter; whether it did."""
+    if not exports_spans(provider):
+        return False
+    HTTPXClientInstrumentor().instrument_client(client, tracer_provider=provider)
+    return True
+
+
+def webhook_sender(client: httpx.AsyncClient, provider: TracerProvider) -> HttpxWebhookSender:
+    """The webhook sender over ``client``, its requests carrying the ticket's trace context."""
+    return HttpxWebhookSender(client, inject_trace=not traced_calls(client, provider))
 
 
 def bootstrap(
@@ -52,12 +77,11 @@ def bootstrap(
             # As many connections as sends in flight: a send never queues behind slow ones.
             max_connections=settings.delivery_max_in_flight,
         )
-        HTTPXClientInstrumentor().instrument_client(client, tracer_provider=runtime.tracer_provider)
-        webhooks = http_sender = HttpxWebhookSender(client)
+        webhooks = http_sender = webhook_sender(client, runtime.tracer_provider)
     files: HttpAttachmentSource | None = None
     if settings.intake_service_key is not None:
         intake = httpx.AsyncClient(timeout=settings.delivery_timeout)
-        HTTPXClientInstrumentor().instrument_client(intake, tracer_provider=runtime.tracer_provider)
+        traced_calls(intake, runtime.tracer_provider)
         files = HttpAttachmentSource(
             settings.intake_url,
             settings.intake_service_key.get_secret_value(),
@@ -83,7 +107,7 @@ def bootstrap(
         unit_of_work,
         mailer,
         webhooks,
-        runtime.tracer_provider.get_tracer("helpline_notify"),
+        delivery_tracer(runtime.tracer_provider),
         WorkerOptions(
             email_domain=settings.email_domain,
             send_timeout=settings.delivery_timeout,
@@ -130,7 +154,7 @@ def bootstrap(
     # Identity's events keep notify's people, teams and tenant names (roles resolve to them).
     runtime.consume(
         [topics.TICKETS, topics.ROUTING, topics.SLA, topics.IDENTITY],
-        handlers.handler_table(policy, EmailComposer(renderer)),
+        handlers.handler_table(policy, EmailComposer(renderer), unit_of_work),
         unit_of_work,
     )
     if settings.partner_stream_enabled:

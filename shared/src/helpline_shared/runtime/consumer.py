@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Envelope], Awaitable[None]]
 UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
 Apply = Callable[[UnitOfWorkT, Envelope], Awaitable[None]]
+Unneeded = Callable[[Sequence[Envelope]], Awaitable[Set[str]]]
+"""Given a partition's decoded envelopes, the ``ce_id`` of those whose handler would change
+nothing now: they are acknowledged without a transaction or an inbox row."""
 Record = ConsumerRecord[Any, Any]
 
 EVENTS_CONSUMED = Counter(
@@ -280,9 +283,15 @@ class HandlerTable(Generic[UnitOfWorkT]):
     """The function that applies each event type, for one consumer (the name in its inbox)."""
 
     def __init__(
-        self, consumer: str, handlers: Mapping[type[Event] | str, Apply[UnitOfWorkT]] | None = None
+        self,
+        consumer: str,
+        handlers: Mapping[type[Event] | str, Apply[UnitOfWorkT]] | None = None,
+        *,
+        unneeded: Unneeded | None = None,
     ) -> None:
         self.consumer = consumer
+        self.unneeded = unneeded
+        """Optional: which records to acknowledge unapplied (see ``Unneeded``)."""
         self._handlers: dict[str, Apply[UnitOfWorkT]] = {}
         for event_type, apply in (handlers or {}).items():
             self.register(event_type, apply)
@@ -405,7 +414,10 @@ class TableConsumer(Generic[UnitOfWorkT]):
         self, records: Sequence[Record], consumer: Any, deadline: float
     ) -> None:
         items = list(self._wanted(records))
+        if self._table.unneeded is not None and items:
+            items = await self._without_unneeded(items, consumer, records)
         if not items:
+            _observe_lag(consumer, records[-1], self._group)
             return
         try:
             await self._apply_batch([item for item in items if item.envelope is not None])
@@ -434,6 +446,32 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 await self._dead_letters.send(item.record, item.poison, attempts=0)
                 self._metrics.consumed(item.record.topic, "dead_lettered")
         _observe_lag(consumer, records[-1], self._group)
+
+    async def _without_unneeded(
+        self, items: list[_Item[UnitOfWorkT]], consumer: Any, records: Sequence[Record]
+    ) -> list[_Item[UnitOfWorkT]]:
+        assert self._table.unneeded is not None
+        try:
+            unneeded = await self._table.unneeded(
+                [item.envelope for item in items if item.envelope is not None]
+            )
+        except Exception as error:
+            if is_transient(error):
+                _log_transient(error)
+                _rewind(consumer, records)
+                raise _Rewound(wait=True) from error
+            # Only an optimisation: the handlers decide what each record needs.
+            log.warning("unneeded-records check failed", extra={"error": str(error)[:300]})
+            return items
+        if not unneeded:
+            return items
+        kept = []
+        for item in items:
+            if item.envelope is not None and item.envelope.id in unneeded:
+                self._metrics.consumed(item.record.topic, "unneeded")
+            else:
+                kept.append(item)
+        return kept
 
     def _wanted(self, records: Iterable[Record]) -> Iterable[_Item[UnitOfWorkT]]:
         for record in records:

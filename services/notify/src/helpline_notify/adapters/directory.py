@@ -3,12 +3,20 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_notify.adapters.orm import people, routing_agents, teams, tenants, ticket_watchers
+from helpline_notify.adapters.orm import (
+    people,
+    routing_agents,
+    suppressions,
+    teams,
+    tenants,
+    ticket_watchers,
+)
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
 from helpline_notify.adapters.statements import dialect_name, upsert
+from helpline_notify.adapters.tenant_config import SuppressionRepository
 from helpline_notify.domain.people import Person
 
 _PERSON = select(people).where(
@@ -22,6 +30,32 @@ _PERSON_BY_EMAIL = (
     )
     .order_by(people.c.active.desc(), people.c.user_id)
 )
+_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
+_RECIPIENT = (
+    select(
+        people,
+        select(suppressions.c.reason)
+        .where(
+            suppressions.c.tenant_id == bindparam("tenant_id"),
+            suppressions.c.address == func.lower(bindparam("email")),
+        )
+        .scalar_subquery()
+        .label("suppressed"),
+    )
+    .select_from(
+        _ONE_ROW.outerjoin(
+            people,
+            and_(
+                people.c.tenant_id == bindparam("tenant_id"),
+                people.c.email == func.lower(bindparam("email")),
+            ),
+        )
+    )
+    .order_by(people.c.active.desc(), people.c.user_id)
+    .limit(1)
+)
+"""``_PERSON_BY_EMAIL``'s first row and the address's suppression, in one statement (one row
+whether or not a person has the address)."""
 _LEADS = (
     select(people)
     .where(
@@ -113,6 +147,24 @@ class DirectoryRepository:
         return await self._memo.get(
             ("by_email", tenant_id, email), lambda: self._read_by_email(tenant_id, email)
         )
+
+    async def recipient(
+        self, tenant_id: str, email: str, suppressions: SuppressionRepository
+    ) -> tuple[Person | None, str | None]:
+        """The person with that address (as ``by_email``) and why mail to it is suppressed
+        (as ``suppressions.reason``): one statement when this transaction read neither."""
+        key = ("by_email", tenant_id, email)
+        if self._memo.holds(key) or suppressions.holds(tenant_id, email):
+            return await self.by_email(tenant_id, email), await suppressions.reason(
+                tenant_id, email
+            )
+        row = (
+            await self._session.execute(_RECIPIENT, {"tenant_id": tenant_id, "email": email})
+        ).one()
+        person = _person(row) if row.user_id is not None else None
+        self._memo.put(key, person)
+        suppressions.hold(tenant_id, email, row.suppressed)
+        return person, row.suppressed
 
     async def _read_by_email(self, tenant_id: str, email: str) -> Person | None:
         row = (

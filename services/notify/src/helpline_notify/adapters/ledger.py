@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_notify.adapters.orm import deliveries, delivery_attempts
+from helpline_notify.adapters.orm import deliveries, delivery_attempts, suppressions
 from helpline_notify.adapters.statements import dialect_name, insert_ignoring_conflicts
 from helpline_notify.domain.model import Attempt, Delivery
 
@@ -18,8 +18,20 @@ _OVERFETCH = 2
 
 
 _EARLIER = deliveries.alias("earlier")
+_SUPPRESSED = (
+    select(suppressions.c.reason)
+    .where(
+        suppressions.c.tenant_id == deliveries.c.tenant_id,
+        suppressions.c.address == func.lower(deliveries.c.destination),
+        deliveries.c.channel == "email",
+    )
+    .scalar_subquery()
+    .label("suppressed")
+)
+"""Why an email's address is suppressed, read with the claim (SQL ``lower`` is Python's only
+for ASCII: other addresses are looked up apart, as ``SuppressionRepository.reasons`` does)."""
 _DUE = (
-    select(deliveries)
+    select(deliveries, _SUPPRESSED)
     .where(
         deliveries.c.status == "pending",
         deliveries.c.next_attempt_at <= bindparam("now"),
@@ -71,6 +83,8 @@ _SAVE_ATTEMPT = (
         delivered_at=bindparam("b_delivered_at"),
     )
 )
+_SAVE_ONE_ATTEMPT = _SAVE_ATTEMPT.returning(deliveries.c.id)
+"""One attempt's result, checked and written in one statement (the usual batch at a low rate)."""
 _ADD_ATTEMPT = insert(delivery_attempts)
 _RECENT = select(deliveries.c.id).where(
     deliveries.c.tenant_id == bindparam("tenant_id"),
@@ -83,6 +97,18 @@ _RECENT_EMAILS = select(func.count()).select_from(_RECENT.subquery())
 _RECENT_EMAILS_UP_TO = select(func.count()).select_from(
     _RECENT.limit(bindparam("up_to")).subquery()
 )
+
+
+def _saved(delivery: Delivery) -> dict[str, Any]:
+    """The parameters of ``_SAVE_ATTEMPT`` for ``delivery``'s attempt."""
+    return {
+        "b_id": delivery.id,
+        "b_attempts": delivery.attempts,
+        "b_status": delivery.status,
+        "b_next_attempt_at": delivery.next_attempt_at,
+        "b_last_error": delivery.last_error,
+        "b_delivered_at": delivery.delivered_at,
+    }
 
 
 def _delivery(row: Any) -> Delivery:
@@ -122,11 +148,13 @@ class DeliveryRepository:
         limit: int,
         free_slots: Mapping[str, int] | None = None,
         default_slots: int | None = None,
+        suppressed: dict[str, str | None] | None = None,
     ) -> list[Delivery]:
         """Lease up to ``limit`` due deliveries, at most the free slots of each destination.
 
         An ordered delivery waits while an older one of its ticket to the same destination is
-        still pending.
+        still pending. ``suppressed`` gets, by delivery id, why each claimed email to an ASCII
+        address may not be sent (None: it may), read by the same statement.
         """
         await self.flush()
         slots = dict(free_slots or {})
@@ -136,13 +164,20 @@ class DeliveryRepository:
             parameters["saturated"] = saturated
         rows = await self._session.execute(_DUE_BUT_SATURATED if saturated else _DUE, parameters)
         claimed: list[Delivery] = []
-        for delivery in map(_delivery, rows):
+        for row in rows:
+            delivery = _delivery(row)
             free = slots.get(delivery.destination, default_slots)
             if free is not None and free <= 0:
                 continue
             if free is not None:
                 slots[delivery.destination] = free - 1
             claimed.append(delivery)
+            if (
+                suppressed is not None
+                and delivery.channel == "email"
+                and delivery.destination.isascii()
+            ):
+                suppressed[delivery.id] = row.suppressed
             if len(claimed) == limit:
                 break
         for delivery in claimed:
@@ -173,31 +208,23 @@ class DeliveryRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def save_attempts(self, batch: Sequence[Delivery]) -> set[str]:
-        """Write the results of a batch of attempts (one statement to check, one to write);
-        return the ids written, leaving out those another worker has taken since."""
+        """Write the results of a batch of attempts (one statement to check, one to write; one
+        for a batch of one); return the ids written, leaving out those another worker has
+        taken since."""
         await self.flush()
         if not batch:
             return set()
+        if len(batch) == 1:
+            [delivery] = batch
+            written = await self._session.scalar(_SAVE_ONE_ATTEMPT, _saved(delivery))
+            return {delivery.id} if written is not None else set()
         rows = await self._session.execute(
             _PENDING_ATTEMPTS, {"ids": [delivery.id for delivery in batch]}
         )
         current = {row.id: row.attempts for row in rows}
         ours = [delivery for delivery in batch if current.get(delivery.id) == delivery.attempts]
         if ours:
-            await self._session.execute(
-                _SAVE_ATTEMPT,
-                [
-                    {
-                        "b_id": d.id,
-                        "b_attempts": d.attempts,
-                        "b_status": d.status,
-                        "b_next_attempt_at": d.next_attempt_at,
-                        "b_last_error": d.last_error,
-                        "b_delivered_at": d.delivered_at,
-                    }
-                    for d in ours
-                ],
-            )
+            await self._session.execute(_SAVE_ATTEMPT, [_saved(d) for d in ours])
         return {delivery.id for delivery in ours}
 
     async def record_attempt(self, attempt: Attempt) -> None:

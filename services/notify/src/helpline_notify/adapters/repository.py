@@ -46,6 +46,10 @@ class ReadMemo:
         value: T = self._values[key]
         return value
 
+    def holds(self, key: tuple[Any, ...]) -> bool:
+        """Whether something (None too) is held under ``key``."""
+        return key in self._values
+
     def known(self, key: tuple[Any, ...]) -> Any:
         """The value held under ``key`` (None if nothing is), without reading."""
         return self._values.get(key)

@@ -196,6 +196,14 @@ class SuppressionRepository:
             (tenant_id, address.lower()), lambda: self._read_reason(tenant_id, address)
         )
 
+    def holds(self, tenant_id: str, address: str) -> bool:
+        """Whether this transaction already knows if the address is suppressed."""
+        return self._memo.holds((tenant_id, address.lower()))
+
+    def hold(self, tenant_id: str, address: str, reason: str | None) -> None:
+        """Keep what another statement of this transaction read of the address."""
+        self._memo.put((tenant_id, address.lower()), reason)
+
     async def _read_reason(self, tenant_id: str, address: str) -> str | None:
         return await self._session.scalar(
             _SUPPRESSION_REASON, {"tenant_id": tenant_id, "address": address}

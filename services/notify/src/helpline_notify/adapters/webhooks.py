@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
+from opentelemetry import propagate
 from standardwebhooks import Webhook
 
 from helpline_notify.domain.errors import DeliveryAttemptFailed
@@ -58,18 +59,24 @@ async def _excerpt(response: httpx.Response) -> str | None:
 class HttpxWebhookSender:
     """POSTs signed webhooks with a client built to refuse redirects and private addresses."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, *, inject_trace: bool = False) -> None:
         self._client = client
+        self._inject_trace = inject_trace
+        """Carry the current trace context in the request (a client instrumented by OTel
+        does that itself, with its own span)."""
 
     async def send(self, request: WebhookRequest) -> WebhookResponse:
         """Sign and POST ``request`` (reading back at most an excerpt); network failures raise."""
         now = utcnow()
+        headers = signed_headers(request, now)
+        if self._inject_trace:
+            propagate.inject(headers)
         try:
             async with self._client.stream(
                 "POST",
                 request.url,
                 content=request.body.encode(),
-                headers=signed_headers(request, now),
+                headers=headers,
             ) as response:
                 return WebhookResponse(
                     status_code=response.status_code,

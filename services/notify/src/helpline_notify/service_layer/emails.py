@@ -112,10 +112,9 @@ class EmailComposer:
                 f"the {target.label} address {printable(address)!r} "
                 "holds control characters and cannot be mailed",
             )
-        person = await uow.directory.by_email(event.tenant_id, address)
+        person, reason = await uow.directory.recipient(event.tenant_id, address, uow.suppressions)
         if person is not None and not person.active:
             return NotSent("no_recipient", f"{address} belongs to a deactivated user")
-        reason = await uow.suppressions.reason(event.tenant_id, address)
         if reason is not None:
             return NotSent("suppressed_address", f"{address} is suppressed: {reason}")
         if loop_capped(event, target, human=sender is not None):

@@ -1,6 +1,6 @@
 """Notify's event handler: learn from each event, then queue or suppress what it notifies."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -178,9 +178,15 @@ def suppression_event(delivery: Delivery, reason: NotSent, now: datetime) -> Not
     )
 
 
-def handler_table(policy: EmailPolicy, composer: EmailComposer) -> HandlerTable[NotifyUnitOfWork]:
+def handler_table(
+    policy: EmailPolicy,
+    composer: EmailComposer,
+    unit_of_work: UnitOfWorkFactory | None = None,
+) -> HandlerTable[NotifyUnitOfWork]:
     """Notify's consumer: identity's events keep the directory; every other event of the ticket,
-    routing and SLA topics is learnt from and may notify (subscriptions match any type)."""
+    routing and SLA topics is learnt from and may notify (subscriptions match any type).
+    With ``unit_of_work``, batches of events that teach nothing and that no subscription or
+    endpoint wants are acknowledged without a write transaction."""
 
     async def notify(uow: NotifyUnitOfWork, envelope: Envelope) -> None:
         await apply_event(uow, envelope, policy, composer)
@@ -192,7 +198,42 @@ def handler_table(policy: EmailPolicy, composer: EmailComposer) -> HandlerTable[
             **dict.fromkeys(DIRECTORY_EVENTS, apply_identity_event),
             **dict.fromkeys(notified, notify),
         },
+        unneeded=None if unit_of_work is None else _unneeded_check(unit_of_work),
     )
+
+
+def teaches(event: Event) -> bool:
+    """Whether applying ``event`` changes what notify knows, whatever its settings."""
+    return (
+        isinstance(event, DIRECTORY_EVENTS)
+        or (isinstance(event, EmailBounced) and event.permanent)
+        or isinstance(event, TicketAssigned | TicketOffered)  # the agent is saved
+        or learns_from_ticket(event)
+        or bool(_learned(event, None))
+    )
+
+
+def _unneeded_check(
+    unit_of_work: UnitOfWorkFactory,
+) -> Callable[[Sequence[Envelope]], Awaitable[set[str]]]:
+    async def unneeded(envelopes: Sequence[Envelope]) -> set[str]:
+        # A batch with anything to write is applied whole: its transaction reads the settings
+        # anyway, and an event that then notifies nobody costs it no statement of its own.
+        if any(teaches(envelope.event) for envelope in envelopes):
+            return set()
+        # Nothing written, nothing claimed: as if applied at this read. Read again when
+        # delivered again, so a replica's later change of settings is seen (versions).
+        async with unit_of_work().read_only() as uow:
+            unwanted = set()
+            for envelope in envelopes:
+                event = envelope.event
+                subscriptions = await uow.subscriptions.for_tenant(event.tenant_id)
+                endpoints = await uow.endpoints.for_tenant(event.tenant_id)
+                if not may_notify(envelope.type, event, subscriptions, endpoints):
+                    unwanted.add(envelope.id)
+            return unwanted
+
+    return unneeded
 
 
 async def on_event(

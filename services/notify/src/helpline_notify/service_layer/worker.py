@@ -167,19 +167,26 @@ class DeliveryWorker:
         per_destination = self._options.claimable_per_destination
         free = {destination: per_destination - busy for destination, busy in self._busy.items()}
         async with self._unit_of_work() as uow:
+            checked: dict[str, str | None] = {}
             claimed = await uow.deliveries.claim_due(
-                now, now + self._options.lease, limit, free, per_destination
+                now, now + self._options.lease, limit, free, per_destination, checked
             )
             endpoints = await uow.endpoints.by_ids(
                 delivery.destination for delivery in claimed if delivery.channel == "webhook"
             )
             mailed = [d for d in claimed if d.channel == "email" and not d.unrecorded_claims]
             reasons = await uow.suppressions.reasons(
-                (delivery.tenant_id, delivery.destination) for delivery in mailed
+                (delivery.tenant_id, delivery.destination)
+                for delivery in mailed
+                if delivery.id not in checked
             )
             await uow.commit()
         for delivery in mailed:
-            reason = reasons.get((delivery.tenant_id, delivery.destination.lower()))
+            reason = (
+                checked[delivery.id]
+                if delivery.id in checked
+                else reasons.get((delivery.tenant_id, delivery.destination.lower()))
+            )
             self._suppressed[delivery.id] = (
                 None if reason is None else f"{delivery.destination} is suppressed: {reason}"
             )

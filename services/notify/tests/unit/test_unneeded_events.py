@@ -1,0 +1,116 @@
+"""An event that teaches notify nothing and that no subscription or endpoint wants costs no
+write transaction and no inbox row; the tenant's next change of settings is seen at once."""
+
+from notify_testkit import NOW, TENANT, UnitOfWorkFactory, composer, ledger, new_ticket_id
+from opentelemetry.trace import NoOpTracer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from helpline_notify.adapters.orm import metadata
+from helpline_notify.service_layer import endpoints, handlers
+from helpline_shared.events import Event, SlaClockStarted, TicketClassified, TicketStatusChanged
+from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
+from helpline_shared.runtime.db import inbox_table
+from helpline_shared.runtime.testing import (
+    FakeKafkaConsumer,
+    RecordingProducer,
+    StatementLog,
+    consumer_record,
+)
+
+POLICY = handlers.EmailPolicy(escalation_email="escalations@example.com")
+
+
+async def consume(unit_of_work: UnitOfWorkFactory, events: list[Event]) -> None:
+    """Apply ``events`` as one partition's batch, through the table bootstrap builds."""
+    consumer = TableConsumer(
+        table=handlers.handler_table(POLICY, composer(), unit_of_work),
+        unit_of_work=unit_of_work,
+        dead_letters=DeadLetters(RecordingProducer(), "helpline-notify"),
+        tracer=NoOpTracer(),
+        group="helpline-notify",
+    )
+    records = [consumer_record(e, offset=n, topic="helpline.tickets") for n, e in enumerate(events)]
+    await consumer.consume(records, FakeKafkaConsumer())
+
+
+def opened(ticket_id: str) -> TicketStatusChanged:
+    return TicketStatusChanged(
+        tenant_id=TENANT, ticket_id=ticket_id, occurred_at=NOW, previous_status="new", status="open"
+    )
+
+
+def clock_started(ticket_id: str) -> SlaClockStarted:
+    return SlaClockStarted(
+        tenant_id=TENANT,
+        ticket_id=ticket_id,
+        occurred_at=NOW,
+        metric="first_response",
+        clock_version=1,
+        reason="r",
+        deadline=NOW,
+        started_at=NOW,
+        target_seconds=3600,
+    )
+
+
+async def claimed(engine: AsyncEngine) -> int:
+    inbox = inbox_table(metadata)
+    async with engine.connect() as connection:
+        return len((await connection.execute(select(inbox.c.event_id))).all())
+
+
+async def test_events_nobody_wants_are_acknowledged_by_one_read(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    ticket_id = new_ticket_id()
+    before = await claimed(engine)
+    log = StatementLog(engine)
+
+    await consume(unit_of_work, [opened(ticket_id), clock_started(ticket_id)])
+
+    writes = [s for s in log.statements if not s.upper().startswith(("SELECT", "BEGIN"))]
+    assert writes in ([], ["ROLLBACK"]), log.statements
+    assert log.count("SELECT tenant_settings") == 1, "one version read for the batch's tenant"
+    assert await claimed(engine) == before
+
+
+async def test_a_subscription_added_since_is_seen_by_the_next_event(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    ticket_id = new_ticket_id()
+    await consume(unit_of_work, [opened(ticket_id)])
+    await endpoints.register_webhook_endpoint(
+        endpoints.RegisterWebhookEndpoint(
+            tenant_id=TENANT,
+            url="https://hooks.example.com/in",
+            event_types=("helpline.ticket.status_changed.v1",),
+            allow_private_networks=False,
+        ),
+        unit_of_work(),
+    )
+
+    await consume(unit_of_work, [opened(ticket_id)])
+
+    assert [d.channel for d in await ledger(unit_of_work, ticket_id)] == ["webhook"]
+
+
+async def test_an_event_with_facts_to_learn_is_applied(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    ticket_id = new_ticket_id()
+    classified = TicketClassified(
+        tenant_id=TENANT,
+        ticket_id=ticket_id,
+        occurred_at=NOW,
+        priority="high",
+        team="printers",
+        rule_id="r",
+        rule_version=1,
+    )
+
+    await consume(unit_of_work, [opened(ticket_id), classified])
+
+    async with unit_of_work() as uow:
+        ticket = await uow.tickets.get(TENANT, ticket_id)
+    assert ticket is not None and ticket.team == "printers"
