@@ -24,7 +24,8 @@ from fastapi import Header, HTTPException, Response
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert
 
 from helpline_shared.runtime.auth import Principal
 from helpline_shared.runtime.db import UtcDateTime, utcnow
@@ -81,6 +82,14 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("created_at", UtcDateTime, nullable=False),
         Index("ix_idempotent_requests_created_at", "created_at"),
     )
+
+
+@functools.cache
+def _reserve(table: Table, dialect: str) -> ReturningInsert[Any]:
+    """The statement reserving a key unless a row holds it already, returning what it inserted
+    (built once per table and dialect: immutable, its cache key computed once)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing().returning(table.c.claim_id)
 
 
 def _conflict(detail: str) -> HTTPException:
@@ -182,43 +191,63 @@ class IdempotentCreates:
     async def _claim(
         self, tenant: str, operation: str, key: str, digest: str
     ) -> tuple[str | None, Any]:
-        """(a new claim id, None) when this request runs; (None, answer) for a replay."""
+        """(a new claim id, None) when this request runs; (None, answer) for a replay.
+
+        The reservation is tried first (a key's first use is the common case: one statement,
+        no read); only a key already held is read, to replay, refuse or take it over.
+        """
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._wait_for_twin
         where = self._row(tenant, operation, key)
+        table = self._table
         while True:
             now = utcnow()
+            claim_id = str(uuid.uuid4())
             async with self._unit_of_work() as uow:
-                row = (await uow.session.execute(select(self._table).where(where))).first()
-                usable = (
-                    row is not None
-                    and row.created_at > now - self._ttl
-                    and (row.status_code is not None or row.created_at > now - self._stale_after)
+                reserved = await uow.session.execute(
+                    _reserve(table, uow.session.get_bind().dialect.name),
+                    {
+                        "tenant_id": tenant,
+                        "operation": operation,
+                        "key": key,
+                        "request_hash": digest,
+                        "claim_id": claim_id,
+                        "created_at": now,
+                    },
                 )
-                if row is not None and usable:
+                if reserved.first() is not None:
+                    await self._prune(uow, now)
+                    await uow.commit()
+                    return claim_id, None
+                row = (await uow.session.execute(select(table).where(where))).first()
+                if row is None:
+                    continue  # released since the insert met it: reserve again
+                usable = row.created_at > now - self._ttl and (
+                    row.status_code is not None or row.created_at > now - self._stale_after
+                )
+                if usable:
                     if row.request_hash != digest:
                         raise _conflict("already used with a different request body")
                     if row.status_code is not None:
                         return None, row.response
                 else:
-                    claim_id = str(uuid.uuid4())
-                    try:
-                        await uow.session.execute(delete(self._table).where(where))
-                        await uow.session.execute(
-                            self._table.insert().values(
-                                tenant_id=tenant,
-                                operation=operation,
-                                key=key,
-                                request_hash=digest,
-                                claim_id=claim_id,
-                                created_at=now,
-                            )
+                    # Expired, or its request died: taken over unless another took it first.
+                    taken = await uow.session.execute(
+                        update(table)
+                        .where(where, table.c.claim_id == row.claim_id)
+                        .values(
+                            request_hash=digest,
+                            claim_id=claim_id,
+                            status_code=None,
+                            response=None,
+                            created_at=now,
                         )
+                    )
+                    if taken.rowcount == 1:  # type: ignore[attr-defined]
                         await self._prune(uow, now)
                         await uow.commit()
-                    except IntegrityError:
-                        continue  # a twin reserved it first: read its reservation
-                    return claim_id, None
+                        return claim_id, None
+                    continue
             if loop.time() > give_up:
                 raise _conflict("the first request with this key is still running; retry later")
             await asyncio.sleep(POLL_SECONDS)
