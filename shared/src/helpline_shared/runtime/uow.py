@@ -202,7 +202,10 @@ class SqlUnitOfWork:
         self._pending = []
         self._after_commit = []
         self._earliest_due = None
-        await self.session.rollback()
+        if self.session.in_transaction():
+            # After a commit there is nothing to roll back: no call into the session (each
+            # is a greenlet hop), as every unit of work ends with this rollback.
+            await self.session.rollback()
 
     def timer_scheduled(self, due_at: datetime) -> None:
         """Note a timer this transaction scheduled: after the commit, ``wake_timers`` is told
