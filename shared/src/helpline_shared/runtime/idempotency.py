@@ -24,12 +24,10 @@ from fastapi import Header, HTTPException, Response
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import ReturningInsert
 
 from helpline_shared.runtime.auth import Principal
 from helpline_shared.runtime.db import UtcDateTime, utcnow
-from helpline_shared.runtime.uow import SqlUnitOfWork
+from helpline_shared.runtime.uow import SqlUnitOfWork, insert_unless_present
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
@@ -82,14 +80,6 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("created_at", UtcDateTime, nullable=False),
         Index("ix_idempotent_requests_created_at", "created_at"),
     )
-
-
-@functools.cache
-def _reserve(table: Table, dialect: str) -> ReturningInsert[Any]:
-    """The statement reserving a key unless a row holds it already, returning what it inserted
-    (built once per table and dialect: immutable, its cache key computed once)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).on_conflict_do_nothing().returning(table.c.claim_id)
 
 
 def _conflict(detail: str) -> HTTPException:
@@ -205,7 +195,7 @@ class IdempotentCreates:
             claim_id = str(uuid.uuid4())
             async with self._unit_of_work() as uow:
                 reserved = await uow.session.execute(
-                    _reserve(table, uow.session.get_bind().dialect.name),
+                    insert_unless_present(table, uow.session.get_bind().dialect.name, "claim_id"),
                     {
                         "tenant_id": tenant,
                         "operation": operation,

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -224,8 +224,14 @@ class SqlUnitOfWork:
 
 
 @functools.cache
-def _claim(inbox: Table, dialect: str) -> ReturningInsert[str]:
-    """The statement claiming inbox rows, returning the ids it inserted (built once: it is
-    immutable, and one built once has its cache key computed once)."""
+def insert_unless_present(table: Table, dialect: str, returned: str) -> ReturningInsert[Any]:
+    """An INSERT of ``table`` rows that skips a row whose key is present, returning column
+    ``returned`` of the rows it inserted (built once per table and dialect: it is immutable,
+    and one built once has its cache key computed once)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    return insert(table).on_conflict_do_nothing().returning(table.c[returned])
+
+
+def _claim(inbox: Table, dialect: str) -> ReturningInsert[Any]:
+    """The statement claiming inbox rows, returning the ids it inserted."""
+    return insert_unless_present(inbox, dialect, "event_id")
