@@ -58,7 +58,11 @@ async def test_a_committed_unit_of_work_ends_without_a_rollback_call(
         await uow.session.execute(insert(notes), {"text": "kept"})
         await uow.commit()
     assert rollbacks == []
-    assert await stored(engine) == ["kept"]
+    async with unit_of_work(engine) as uow:  # the write turn was given back at the commit
+        await uow.session.execute(insert(notes), {"text": "next"})
+        await uow.commit()
+    assert rollbacks == []
+    assert await stored(engine) == ["kept", "next"]
 
 
 async def test_an_uncommitted_unit_of_work_rolls_back(
