@@ -135,6 +135,15 @@ class AuditTrail:
     def __init__(self, *, service: str, record: Recorder) -> None:
         self.service = service
         self.record = record
+        self._counted: dict[str, Any] = {}
+        """The ``AUDIT_RECORDS`` child of each outcome (``labels`` takes a lock and builds a
+        key on every call: per request, as for the HTTP metrics)."""
+
+    def _count(self, outcome: str) -> None:
+        child = self._counted.get(outcome)
+        if child is None:
+            child = self._counted[outcome] = AUDIT_RECORDS.labels(self.service, outcome)
+        child.inc()
 
     async def answered(self, scope: Scope, status: int) -> None:
         """Record the answer ``status`` to the request of ``scope`` if it is audited."""
@@ -142,7 +151,7 @@ class AuditTrail:
         if outcome is None:
             return
         if outcome == "ok" and scope.get("state", {}).get(_RECORDED_WITH_CHANGE):
-            AUDIT_RECORDS.labels(self.service, outcome).inc()
+            self._count(outcome)
             return  # committed with the change it records
         try:
             await self.record(audit_event(scope, self.service, status, outcome))
@@ -154,7 +163,7 @@ class AuditTrail:
                 extra={"path": scope.get("path"), "status": status},
             )
         else:
-            AUDIT_RECORDS.labels(self.service, outcome).inc()
+            self._count(outcome)
 
     def with_change(self, request: Request) -> AuditRecorded:
         """The record of the successful write ``request`` makes, for the route to publish in

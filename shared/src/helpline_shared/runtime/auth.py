@@ -18,14 +18,16 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
+from fastapi.security import HTTPAuthorizationCredentials
 
 from helpline_shared.events import Actor
 from helpline_shared.permissions import PERMISSIONS, PUBLIC_OPERATIONS, Permission, allows
 from helpline_shared.runtime.credentials import (
+    BEARER,
     TENANT_HEADER,
     CredentialVerifier,
     Principal,
-    principal_dependency,
+    verified_principal,
 )
 
 __all__ = [
@@ -76,9 +78,6 @@ def declare_permission(dependency: Callable[..., Any], permission: str) -> None:
     dependency.permission = permission  # type: ignore[attr-defined]
 
 
-_authenticated = principal_dependency(verifier_of)
-
-
 def require(permission: str) -> Any:
     """A FastAPI dependency: the verified caller, which must hold ``permission``.
 
@@ -86,7 +85,12 @@ def require(permission: str) -> Any:
     document can tell which cell each route is.
     """
 
-    async def dependency(principal: Annotated[Principal, _authenticated]) -> Principal:
+    # The caller is verified here, not in a dependency of this one: each level of dependencies
+    # costs FastAPI a resolution of every parameter kind, per request.
+    async def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, BEARER]
+    ) -> Principal:
+        principal = await verified_principal(request, credentials, verifier_of)
         if not holds(principal, permission):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"this credential lacks permission {permission!r}"

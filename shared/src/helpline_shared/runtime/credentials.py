@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import httpx
 import jwt
@@ -369,7 +369,8 @@ def _introspected(body: dict[str, Any]) -> Principal | None:
         raise UnusableAnswer(f"the introspection answer lacks {error}") from error
 
 
-_bearer = HTTPBearer(auto_error=False)
+BEARER = Depends(HTTPBearer(auto_error=False))
+"""The ``Authorization: Bearer`` credential, as a FastAPI dependency (declares the scheme)."""
 
 TENANT_HEADER = "Helpline-Tenant"
 """The header in which a service credential names the tenant it acts for."""
@@ -391,42 +392,36 @@ def _acting_for(principal: Principal, tenant: str | None) -> Principal:
     return replace(principal, tenant_id=tenant)
 
 
-def principal_dependency(verifier: Callable[[Request], CredentialVerifier]) -> Any:
-    """A FastAPI dependency: the verified caller (``auth.require`` checks its permission).
-
-    ``verifier`` finds the service's verifier from the request (e.g. on ``app.state``).
-    Typed ``Any`` because it is used as a parameter default (``principal: Principal = ...``).
-    """
-
-    async def dependency(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        if credentials is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "a bearer credential is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        try:
-            principal = await verifier(request).verify(credentials.credentials)
-        except InvalidCredential as error:
-            request.state.refused = error.principal
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, str(error), headers={"WWW-Authenticate": "Bearer"}
-            ) from error
-        except IdentityUnavailable as error:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, str(error), headers={"Retry-After": "5"}
-            ) from error
-        request.state.refused = principal  # until every check below has passed
-        if principal.kind == "service":
-            principal = _acting_for(principal, request.headers.get(TENANT_HEADER))
-        request.state.refused = None
-        request.state.principal = principal
-        return principal
-
-    return Depends(dependency)
+async def verified_principal(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    verifier: Callable[[Request], CredentialVerifier],
+) -> Principal:
+    """The caller ``credentials`` prove, noted on ``request.state`` (a refusal as HTTP 401/403,
+    an identity outage as 503)."""
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a bearer credential is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    try:
+        principal = await verifier(request).verify(credentials.credentials)
+    except InvalidCredential as error:
+        request.state.refused = error.principal
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, str(error), headers={"WWW-Authenticate": "Bearer"}
+        ) from error
+    except IdentityUnavailable as error:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, str(error), headers={"Retry-After": "5"}
+        ) from error
+    request.state.refused = principal  # until every check below has passed
+    if principal.kind == "service":
+        principal = _acting_for(principal, request.headers.get(TENANT_HEADER))
+    request.state.refused = None
+    request.state.principal = principal
+    return principal
 
 
 ANONYMOUS = "anonymous"

@@ -24,11 +24,10 @@ from fastapi import Header, HTTPException, Response
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, delete, select, update
-from sqlalchemy.exc import IntegrityError
 
 from helpline_shared.runtime.auth import Principal
 from helpline_shared.runtime.db import UtcDateTime, utcnow
-from helpline_shared.runtime.uow import SqlUnitOfWork
+from helpline_shared.runtime.uow import SqlUnitOfWork, insert_unless_present
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
@@ -182,43 +181,63 @@ class IdempotentCreates:
     async def _claim(
         self, tenant: str, operation: str, key: str, digest: str
     ) -> tuple[str | None, Any]:
-        """(a new claim id, None) when this request runs; (None, answer) for a replay."""
+        """(a new claim id, None) when this request runs; (None, answer) for a replay.
+
+        The reservation is tried first (a key's first use is the common case: one statement,
+        no read); only a key already held is read, to replay, refuse or take it over.
+        """
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._wait_for_twin
         where = self._row(tenant, operation, key)
+        table = self._table
         while True:
             now = utcnow()
+            claim_id = str(uuid.uuid4())
             async with self._unit_of_work() as uow:
-                row = (await uow.session.execute(select(self._table).where(where))).first()
-                usable = (
-                    row is not None
-                    and row.created_at > now - self._ttl
-                    and (row.status_code is not None or row.created_at > now - self._stale_after)
+                reserved = await uow.session.execute(
+                    insert_unless_present(table, uow.session.get_bind().dialect.name, "claim_id"),
+                    {
+                        "tenant_id": tenant,
+                        "operation": operation,
+                        "key": key,
+                        "request_hash": digest,
+                        "claim_id": claim_id,
+                        "created_at": now,
+                    },
                 )
-                if row is not None and usable:
+                if reserved.first() is not None:
+                    await self._prune(uow, now)
+                    await uow.commit()
+                    return claim_id, None
+                row = (await uow.session.execute(select(table).where(where))).first()
+                if row is None:
+                    continue  # released since the insert met it: reserve again
+                usable = row.created_at > now - self._ttl and (
+                    row.status_code is not None or row.created_at > now - self._stale_after
+                )
+                if usable:
                     if row.request_hash != digest:
                         raise _conflict("already used with a different request body")
                     if row.status_code is not None:
                         return None, row.response
                 else:
-                    claim_id = str(uuid.uuid4())
-                    try:
-                        await uow.session.execute(delete(self._table).where(where))
-                        await uow.session.execute(
-                            self._table.insert().values(
-                                tenant_id=tenant,
-                                operation=operation,
-                                key=key,
-                                request_hash=digest,
-                                claim_id=claim_id,
-                                created_at=now,
-                            )
+                    # Expired, or its request died: taken over unless another took it first.
+                    taken = await uow.session.execute(
+                        update(table)
+                        .where(where, table.c.claim_id == row.claim_id)
+                        .values(
+                            request_hash=digest,
+                            claim_id=claim_id,
+                            status_code=None,
+                            response=None,
+                            created_at=now,
                         )
+                    )
+                    if taken.rowcount == 1:  # type: ignore[attr-defined]
                         await self._prune(uow, now)
                         await uow.commit()
-                    except IntegrityError:
-                        continue  # a twin reserved it first: read its reservation
-                    return claim_id, None
+                        return claim_id, None
+                    continue
             if loop.time() > give_up:
                 raise _conflict("the first request with this key is still running; retry later")
             await asyncio.sleep(POLL_SECONDS)

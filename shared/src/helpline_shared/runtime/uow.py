@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -201,7 +201,10 @@ class SqlUnitOfWork:
         self._pending = []
         self._after_commit = []
         self._earliest_due = None
-        await self.session.rollback()
+        if self.session.in_transaction():
+            # After a commit there is nothing to roll back: no call into the session (each
+            # is a greenlet hop), as every unit of work ends with this rollback.
+            await self.session.rollback()
 
     def timer_scheduled(self, due_at: datetime) -> None:
         """Note a timer this transaction scheduled: after the commit, ``wake_timers`` is told
@@ -220,10 +223,13 @@ class SqlUnitOfWork:
 
 
 @functools.cache
-def _claim(inbox: Table, dialect: str) -> ReturningInsert[str]:
-    """The statement claiming inbox rows, returning the ids it inserted (built once: it is
-    immutable, and one built once has its cache key computed once)."""
-    claim: ReturningInsert[str] = (
-        dialect_insert(dialect)(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-    )
-    return claim
+def insert_unless_present(table: Table, dialect: str, returned: str) -> ReturningInsert[Any]:
+    """An INSERT of ``table`` rows that skips a row whose key is present, returning column
+    ``returned`` of the rows it inserted (built once per table and dialect: it is immutable,
+    and one built once has its cache key computed once)."""
+    return dialect_insert(dialect)(table).on_conflict_do_nothing().returning(table.c[returned])
+
+
+def _claim(inbox: Table, dialect: str) -> ReturningInsert[Any]:
+    """The statement claiming inbox rows, returning the ids it inserted."""
+    return insert_unless_present(inbox, dialect, "event_id")
