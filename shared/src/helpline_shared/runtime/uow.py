@@ -227,7 +227,10 @@ def insert_unless_present(table: Table, dialect: str, returned: str) -> Returnin
     """An INSERT of ``table`` rows that skips a row whose key is present, returning column
     ``returned`` of the rows it inserted (built once per table and dialect: it is immutable,
     and one built once has its cache key computed once)."""
-    return dialect_insert(dialect)(table).on_conflict_do_nothing().returning(table.c[returned])
+    insert: ReturningInsert[Any] = (
+        dialect_insert(dialect)(table).on_conflict_do_nothing().returning(table.c[returned])
+    )
+    return insert
 
 
 def _claim(inbox: Table, dialect: str) -> ReturningInsert[Any]:
