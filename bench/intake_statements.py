@@ -2,8 +2,10 @@
 
 Run: .venv/bin/python bench/intake_statements.py [tickets]  (no broker, temp SQLite files)
 
-Consumed: what intake follows of one ticket's life (assigned, two SLA clocks started, one
-stopped, the acknowledgement's delivery), through the handler table in batches of 100.
+Consumed: what intake follows of one ticket's life (classified, assigned, two SLA clocks
+started, one stopped, the acknowledgement's delivery by email and the assignment's by webhook),
+through the handler table in batches of 100, then one record per batch (the pipeline's shape
+at a steady rate: each record a transaction of its own, or none when it changes nothing).
 HTTP: ``POST /v1/tickets`` in process, without and with ``Idempotency-Key``, a new requester
 each time and a returning one, all of an organisation that claims their mail domain; the
 runtime's audit record of each write is part of the request and is counted. Posted one after
@@ -36,6 +38,7 @@ from helpline_shared.events import (
     SlaClockStarted,
     SlaClockStopped,
     TicketAssigned,
+    TicketClassified,
     TicketCreated,
 )
 from helpline_shared.runtime.db import utcnow
@@ -57,6 +60,7 @@ def followed(ticket_id: str) -> list[Event]:
     common: dict[str, Any] = {"tenant_id": "acme", "ticket_id": ticket_id, "occurred_at": now}
     deadline = now + timedelta(hours=1)
     return [
+        TicketClassified(**common, rule_id="r1", rule_version=1, priority="high", team="billing"),
         TicketAssigned(
             **common,
             agent_id="agent-1",
@@ -93,6 +97,14 @@ def followed(ticket_id: str) -> list[Event]:
             attempt=1,
             outbound_message_id=f"<{uuid.uuid4().hex}@helpline.test>",
         ),
+        NotificationDelivered(
+            **common,
+            notification_id=uuid.uuid4().hex,
+            channel="webhook",
+            trigger_event_id=uuid.uuid4().hex,
+            trigger_event_type=TicketAssigned.event_type,
+            attempt=1,
+        ),
         SlaClockStopped(
             **common,
             metric="first_response",
@@ -111,7 +123,7 @@ async def consumed(tickets: int, directory: Path) -> None:
         directory / "consumer.db", MIGRATIONS, metadata, IntakeUnitOfWork
     )
     ids = []
-    for _ in range(tickets):
+    for _ in range(2 * tickets):  # the first half consumed in batches, the second one by one
         opened = await handlers.open_ticket(
             handlers.OpenTicket(
                 tenant_id="acme",
@@ -126,7 +138,7 @@ async def consumed(tickets: int, directory: Path) -> None:
             unit_of_work(),
         )
         ids.append(opened.id)
-    events = [event for ticket_id in ids for event in followed(ticket_id)]
+    events = [event for ticket_id in ids[:tickets] for event in followed(ticket_id)]
     statements = Statements(engine)
     await through_table(
         handlers.handler_table(),
@@ -136,6 +148,14 @@ async def consumed(tickets: int, directory: Path) -> None:
     statements.report(
         f"consumed, handler table in batches of {BATCH} per partition", len(events), "events"
     )
+    statements.reset()
+    events = [event for ticket_id in ids[tickets:] for event in followed(ticket_id)]
+    for event in events:  # the pipeline's shape at a steady rate: one record per poll
+        await through_table(
+            handlers.handler_table(), unit_of_work, [to_record(event, source="/bench")]
+        )
+    statements.report("consumed, one record per batch", len(events), "events")
+    print(f"  = {len(statements.kinds) / tickets:.2f} statements per ticket")
     await engine.dispose()
 
 

@@ -3,7 +3,7 @@
 The consumer applies events through ``handler_table``; the runtime owns each transaction.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -215,7 +215,19 @@ def handler_table() -> HandlerTable[IntakeUnitOfWork]:
             NotificationDelivered: apply_notification,
             **dict.fromkeys(IDENTITY_EVENTS, apply_identity_event),
         },
+        unneeded=unneeded,
     )
+
+
+async def unneeded(envelopes: Sequence[Envelope]) -> set[str]:
+    """The deliveries with no Message-ID to remember (a webhook's, an SMS): acknowledged
+    without a transaction or an inbox row, since applying them changes nothing."""
+    return {
+        envelope.id
+        for envelope in envelopes
+        if isinstance(envelope.event, NotificationDelivered)
+        and normalize_message_id(envelope.event.outbound_message_id) is None
+    }
 
 
 async def on_event(envelope: Envelope, uow: IntakeUnitOfWork) -> None:
@@ -255,7 +267,7 @@ async def apply_classification(uow: IntakeUnitOfWork, envelope: Envelope) -> Non
 async def apply_notification(uow: IntakeUnitOfWork, envelope: Envelope) -> None:
     """Remember the Message-ID of an email notify sent on a ticket, so replies thread to it."""
     event = envelope.event
-    if not isinstance(event, NotificationDelivered) or not event.outbound_message_id:
+    if not isinstance(event, NotificationDelivered):
         return
     message_id = normalize_message_id(event.outbound_message_id)
     if message_id is not None:
