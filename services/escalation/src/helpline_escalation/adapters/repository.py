@@ -9,12 +9,10 @@ batch of events applied at once).
 """
 
 import functools
-from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
@@ -22,6 +20,7 @@ from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.model import SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts
 from helpline_shared.runtime.db import dialect_insert, utcnow
+from helpline_shared.runtime.uow import OptimisticInserts
 
 _COLUMNS = [field.name for field in fields(SlaClock)]
 _KEY = ("tenant_id", "ticket_id", "metric")
@@ -167,12 +166,10 @@ _POLICY_VERSION = select(sla_policies).where(
 class SlaClockRepository:
     """Reads and writes SLA clocks (and the record of each cycle); callers pass the tenant."""
 
-    def __init__(
-        self, session: AsyncSession, on_conflict: Callable[[], None] = lambda: None
-    ) -> None:
-        """``on_conflict`` is told when inserting clocks met a clock written before."""
+    def __init__(self, session: AsyncSession, optimistic: OptimisticInserts) -> None:
+        """``optimistic``: the tickets admitted without looking, whose clocks are new too."""
         self._session = session
-        self._on_conflict = on_conflict
+        self._optimistic = optimistic
         self._known: dict[Key, dict[str, SlaClock]] = {}
         """Every clock of these tickets, locked (or created) by this transaction."""
         self._added: dict[tuple[str, str, str], SlaClock] = {}
@@ -204,11 +201,9 @@ class SlaClockRepository:
         saved, self._saved = list(self._saved.values()), {}
         cycles, self._cycles = list(self._cycles.values()), {}
         if added:
-            try:
-                await self._session.execute(_INSERT_CLOCKS, [_row(clock) for clock in added])
-            except IntegrityError:
-                self._on_conflict()
-                raise
+            await self._optimistic.execute(
+                self._session, _INSERT_CLOCKS, [_row(clock) for clock in added]
+            )
         if saved:
             await self._session.execute(
                 _SAVE,
@@ -326,26 +321,21 @@ class SlaClockRepository:
         await self.record_cycle(clock)
 
 
-_LOOK_FOR_FIRST: set[Key] = set()
-"""Tickets admitted by a commit that met a ticket row or clock written before (this process)."""
-
-
 class TicketRepository:
     """What escalation knows of each ticket: the facts policies look at, and its policy.
 
     A new ticket is admitted without looking for it first, and written behind: intake announces
     each ticket once, and the INSERTs at commit (its row, its clocks) would meet one admitted
-    before. If they do, every ticket the transaction admitted is marked to be looked for and the
-    batch fails: the runtime replays it one event per transaction, where a marked ticket is
-    admitted by the one statement that also checks it has no row and no clock, as before.
+    before. If they do, the transaction fails (the unit of work's ``OptimisticInserts``) and its
+    events replayed one per transaction admit a ticket met before by the one statement that
+    also checks it has no row and no clock, as before.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, optimistic: OptimisticInserts) -> None:
         self._session = session
+        self._optimistic = optimistic
         self._known: dict[Key, Known | None] = {}
         self._added: dict[Key, dict[str, Any]] = {}
-        self._admitted: set[Key] = set()
-        """Tickets admitted here without looking for them first."""
 
     async def add(
         self, tenant_id: str, ticket_id: str, facts: TicketFacts, policy: SlaPolicy
@@ -365,8 +355,7 @@ class TicketRepository:
             "policy_id": policy.policy_id,
             "policy_version": policy.version,
         }
-        if key in _LOOK_FOR_FIRST:
-            _LOOK_FOR_FIRST.discard(key)
+        if not self._optimistic.without_looking(key):
             result = await self._session.execute(
                 _admit(self._session.get_bind().dialect.name),
                 {f"b_{name}": value for name, value in row.items()},
@@ -376,28 +365,18 @@ class TicketRepository:
                 return False
         else:
             self._added[key] = row
-            self._admitted.add(key)
         self._known[key] = (facts, policy.policy_id, policy.version)
         return True
 
-    def look_for_first(self) -> None:
-        """A commit met a ticket admitted before: look for this transaction's tickets first
-        when they come again (the batch is replayed one event per transaction)."""
-        _LOOK_FOR_FIRST.update(self._admitted)
-
     def discard(self) -> None:
         """Forget the tickets admitted so far (the transaction rolled back)."""
-        self._added, self._admitted = {}, set()
+        self._added = {}
 
     async def flush(self) -> None:
         """Insert the tickets admitted so far, in one statement."""
         added, self._added = list(self._added.values()), {}
         if added:
-            try:
-                await self._session.execute(_INSERT_TICKETS, added)
-            except IntegrityError:
-                self.look_for_first()
-                raise
+            await self._optimistic.execute(self._session, _INSERT_TICKETS, added)
 
     async def _flush_ticket(self, key: Key) -> None:
         if key in self._added:

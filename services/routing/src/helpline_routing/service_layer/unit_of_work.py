@@ -56,19 +56,19 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         self.pools = PoolTransaction(
             pools_of(self._session_factory), self.session, self.agents.of_tenant
         )
-        self.tickets = RoutedTicketRepository(self.session)
+        self.tickets = RoutedTicketRepository(self.session, self.optimistic_inserts())
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
         self.config = ConfigRepository(self.session, configs_of(self._session_factory), self.pools)
         self._timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
-        self.writes_behind(self.tickets, self.history, self.agents)
+        self.writes_behind(self.tickets, self.history, self.agents, self._timers)
         return self
 
     async def schedule(
         self, timer_id: str, *, kind: str, due_at: datetime, payload: dict[str, Any]
     ) -> None:
-        """Schedule a durable timer in this transaction."""
-        await self._timers.schedule(timer_id, kind=kind, due_at=due_at, payload=payload)
+        """Schedule a durable timer in this transaction (inserted at commit with the others)."""
+        self._timers.schedule_at_commit(timer_id, kind=kind, due_at=due_at, payload=payload)
 
     def drain_after_commit(self, tenant_id: str) -> None:
         """Drain the tenant's queue once this transaction has committed (capacity was freed)."""
