@@ -120,7 +120,8 @@ class OptimisticInserts:
             await session.execute(statement, rows)
         except IntegrityError as error:
             self._look_first.mark(self._inserting)
-            raise RowWrittenBefore(error.statement, error.params, error.orig) from error
+            orig = error.orig if error.orig is not None else error
+            raise RowWrittenBefore(error.statement, error.params, orig) from error
 
 
 class SqlUnitOfWork:

@@ -19,6 +19,7 @@ from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policie
 from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.model import SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts
+from helpline_shared.runtime.config_version import ConfigCache, ConfigReads
 from helpline_shared.runtime.db import dialect_insert, utcnow
 from helpline_shared.runtime.uow import OptimisticInserts
 
@@ -434,13 +435,14 @@ class PolicyCache:
     """Policies kept across transactions (one per database, shared by its units of work).
 
     Stored versions never change, so each is kept once read. The current versions of a tenant
-    are kept with the number of versions it had stored when they were read: versions are only
-    ever added (never changed or removed), so that number moves with every version any replica
-    adds, and one cheap count per transaction tells whether they must be read again.
+    are kept with the number of versions it had stored when they were read (its configuration
+    version): versions are only ever added (never changed or removed), so that number moves
+    with every version any replica adds, and one cheap count per transaction tells whether they
+    must be read again.
     """
 
     def __init__(self) -> None:
-        self.current: dict[str, tuple[int, list[SlaPolicy]]] = {}
+        self.current: ConfigCache[list[SlaPolicy]] = ConfigCache()
         self.versions: dict[tuple[str, str, int], SlaPolicy] = {}
 
 
@@ -450,16 +452,14 @@ class PolicyRepository:
     def __init__(self, session: AsyncSession, cache: PolicyCache | None = None) -> None:
         self._session = session
         self._cache = cache or PolicyCache()
-        self._current: dict[str, list[SlaPolicy]] = {}
-        self._adding: set[str] = set()
-        """Tenants this transaction adds versions to: nothing of theirs is kept (not committed)."""
+        self._current = ConfigReads(self._cache.current, self._count)
+        """The current versions, read once per transaction (again if it adds a version)."""
 
     async def add_version(
         self, tenant_id: str, document: PolicyDocument, policy_id: str
     ) -> SlaPolicy:
         """Store ``document`` as the next version of ``policy_id``; return it."""
-        self._current.pop(tenant_id, None)
-        self._adding.add(tenant_id)
+        self._current.changing(tenant_id)
         latest = (
             await self._session.execute(
                 select(func.max(sla_policies.c.version)).where(
@@ -483,14 +483,14 @@ class PolicyRepository:
     async def current(self, tenant_id: str) -> list[SlaPolicy]:
         """The latest version of each of the tenant's policies, by position (read once per
         transaction, unless it adds a version; read again only when a version was added)."""
-        current = self._current.get(tenant_id)
-        if current is not None:
-            return list(current)
+        return list(await self._current.get(tenant_id, self._read_current))
+
+    async def _count(self, tenant_id: str) -> int:
+        """The tenant's configuration version: how many policy versions it has stored."""
         count = (await self._session.execute(_POLICY_COUNT, {"tenant_id": tenant_id})).scalar()
-        kept = self._cache.current.get(tenant_id)
-        if kept is not None and kept[0] == count and tenant_id not in self._adding:
-            current = self._current[tenant_id] = kept[1]
-            return list(current)
+        return int(count or 0)
+
+    async def _read_current(self, tenant_id: str) -> list[SlaPolicy]:
         rows = (await self._session.execute(_POLICIES, {"tenant_id": tenant_id})).all()
         latest: dict[str, Any] = {}
         for row in rows:
@@ -499,13 +499,7 @@ class PolicyRepository:
             PolicyDocument.model_validate(row.document).to_policy(row.policy_id, row.version)
             for row in latest.values()
         ]
-        current = self._current[tenant_id] = sorted(
-            policies, key=lambda policy: (policy.position, policy.policy_id)
-        )
-        if tenant_id not in self._adding:
-            # Read after the count: at worst newer than it, so read again next time.
-            self._cache.current[tenant_id] = (int(count or 0), current)
-        return list(current)
+        return sorted(policies, key=lambda policy: (policy.position, policy.policy_id))
 
     async def version(self, tenant_id: str, policy_id: str, version: int) -> SlaPolicy | None:
         """One stored version of a policy, or None."""
@@ -522,6 +516,6 @@ class PolicyRepository:
         if row is None:
             return None
         policy = PolicyDocument.model_validate(row.document).to_policy(policy_id, version)
-        if tenant_id not in self._adding:
+        if not self._current.changed(tenant_id):
             self._cache.versions[key] = policy
         return policy
