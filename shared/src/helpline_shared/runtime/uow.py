@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
@@ -77,16 +77,29 @@ class LookFirst:
         self._keys.update(keys)
 
 
+KeptT = TypeVar("KeptT")
+
+
+def per_database(
+    kept: "weakref.WeakKeyDictionary[object, KeptT]",
+    session_factory: object,
+    new: Callable[[], KeptT],
+) -> KeptT:
+    """What ``kept`` holds for the database ``session_factory`` opens sessions on (its engine:
+    every factory on it shares one), made by ``new`` the first time."""
+    database = getattr(session_factory, "kw", {}).get("bind") or session_factory
+    value = kept.get(database)
+    if value is None:
+        value = kept[database] = new()
+    return value
+
+
 _LOOK_FIRST: "weakref.WeakKeyDictionary[object, LookFirst]" = weakref.WeakKeyDictionary()
 
 
 def look_first_of(session_factory: object) -> LookFirst:
     """The keys to look for first in the database ``session_factory`` opens sessions on."""
-    database = getattr(session_factory, "kw", {}).get("bind") or session_factory
-    look_first = _LOOK_FIRST.get(database)
-    if look_first is None:
-        look_first = _LOOK_FIRST[database] = LookFirst()
-    return look_first
+    return per_database(_LOOK_FIRST, session_factory, LookFirst)
 
 
 class OptimisticInserts:

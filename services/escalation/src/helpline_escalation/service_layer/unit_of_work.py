@@ -13,18 +13,14 @@ from helpline_escalation.adapters.repository import (
 )
 from helpline_escalation.adapters.schedule_repository import ScheduleRepository
 from helpline_shared.runtime.timers import TimerScheduler
-from helpline_shared.runtime.uow import SqlUnitOfWork
+from helpline_shared.runtime.uow import SqlUnitOfWork, per_database
 
 _POLICIES: "weakref.WeakKeyDictionary[object, PolicyCache]" = weakref.WeakKeyDictionary()
 
 
 def policies_of(session_factory: object) -> PolicyCache:
     """The policies cached for the database ``session_factory`` opens sessions on."""
-    database = getattr(session_factory, "kw", {}).get("bind") or session_factory
-    cache = _POLICIES.get(database)
-    if cache is None:
-        cache = _POLICIES[database] = PolicyCache()
-    return cache
+    return per_database(_POLICIES, session_factory, PolicyCache)
 
 
 class EscalationUnitOfWork(SqlUnitOfWork):

@@ -15,7 +15,7 @@ from helpline_routing.adapters.tickets import (
     RoutedTicketRepository,
 )
 from helpline_shared.runtime.timers import TimerScheduler
-from helpline_shared.runtime.uow import SqlUnitOfWork
+from helpline_shared.runtime.uow import SqlUnitOfWork, per_database
 
 _POOLS: "weakref.WeakKeyDictionary[object, AgentPools]" = weakref.WeakKeyDictionary()
 _CONFIGS: "weakref.WeakKeyDictionary[object, ConfigCache]" = weakref.WeakKeyDictionary()
@@ -23,18 +23,12 @@ _CONFIGS: "weakref.WeakKeyDictionary[object, ConfigCache]" = weakref.WeakKeyDict
 
 def pools_of(session_factory: object) -> AgentPools:
     """The agent pools cached for the database ``session_factory`` opens sessions on."""
-    pools = _POOLS.get(session_factory)
-    if pools is None:
-        pools = _POOLS[session_factory] = AgentPools()
-    return pools
+    return per_database(_POOLS, session_factory, AgentPools)
 
 
 def configs_of(session_factory: object) -> ConfigCache:
     """The tenants' rules and settings cached for the database of ``session_factory``."""
-    configs = _CONFIGS.get(session_factory)
-    if configs is None:
-        configs = _CONFIGS[session_factory] = ConfigCache()
-    return configs
+    return per_database(_CONFIGS, session_factory, ConfigCache)
 
 
 class RoutingUnitOfWork(SqlUnitOfWork):
