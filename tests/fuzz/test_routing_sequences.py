@@ -27,7 +27,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from routing_support import envelope, fire_timers, register
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_routing.adapters.orm import agent_capacity, metadata, offers
@@ -208,15 +207,10 @@ class Run:
         self.delivered: list[Envelope] = []
 
     async def deliver(self, event: Event) -> None:
-        """A new event, applied as the consumer applies it: a transaction that fails is rolled
-        back and the event applied again in a transaction of its own."""
+        """A new event (a ticket created again under a new event id meets the one routed before
+        at commit, and is replayed as the consumer replays it: ``apply_alone``)."""
         self.delivered.append(envelope(event))
-        try:
-            await handlers.on_ticket_event(self.delivered[-1], self.unit_of_work())
-        except IntegrityError:
-            # A ticket created again under a new event id is inserted optimistically at commit;
-            # the conflict fails that transaction and the ticket is looked for on the replay.
-            await handlers.on_ticket_event(self.delivered[-1], self.unit_of_work())
+        await handlers.on_ticket_event(self.delivered[-1], self.unit_of_work())
 
     async def apply(self, step: Step) -> None:
         """Do ``step``; then check capacity, load and that nothing was assigned twice."""

@@ -2,29 +2,20 @@
 COMMIT, and the mark-sent statement is prepared once whatever the number of rows."""
 
 import collections
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from asyncpg.connection import Connection
 from asyncpg.prepared_stmt import PreparedStatement
-from sqlalchemy import MetaData, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from runtime_support import RuntimeDatabase, created, outbox
+from sqlalchemy import func, select
 
-from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.testing import unique_name
-from helpline_shared.events import Requester, TicketCreated
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.outbox import OutboxRelay
 from helpline_shared.runtime.testing import RecordingProducer
-from helpline_shared.runtime.uow import SqlUnitOfWork
 
 pytestmark = pytest.mark.integration
-
-metadata = MetaData()
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
 
 
 class RoundTrips:
@@ -48,36 +39,11 @@ class RoundTrips:
         return counted
 
 
-@pytest_asyncio.fixture
-async def engine(postgres: PostgresServer) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(postgres.create_database(unique_name("rt")))
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
-
-
-def created(ticket_id: str) -> TicketCreated:
-    return TicketCreated(
-        tenant_id="acme",
-        ticket_id=ticket_id,
-        occurred_at=utcnow(),
-        subject="Printer",
-        description="On fire",
-        requester=Requester(email="ann@example.com"),
-        priority="high",
-        type="question",
-        channel="api",
-    )
-
-
 async def test_a_read_only_unit_of_work_sends_only_its_statement(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    postgres_runtime: RuntimeDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-
     async def count_unsent() -> int:
-        uow = SqlUnitOfWork(sessions, outbox_table=outbox, inbox_table=inbox, source="/t")
+        uow = postgres_runtime.unit_of_work()
         async with uow.read_only():
             return int(await uow.session.scalar(select(func.count()).select_from(outbox)) or 0)
 
@@ -88,17 +54,15 @@ async def test_a_read_only_unit_of_work_sends_only_its_statement(
 
 
 async def test_the_relay_marks_handed_rows_sent_in_one_round_trip_prepared_once(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    postgres_runtime: RuntimeDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    engine = postgres_runtime.engine
     producer = RecordingProducer()
     relay = OutboxRelay(engine=engine, table=outbox, producer=producer, service="t")
     relay._running, relay._behind = True, False  # as after the relay's first poll
 
     async def commit_and_publish(count: int) -> None:
-        async with SqlUnitOfWork(
-            sessions, outbox_table=outbox, inbox_table=inbox, source="/t", relay=relay
-        ) as uow:
+        async with postgres_runtime.unit_of_work(relay=relay) as uow:
             for _ in range(count):
                 uow.publish(created(unique_name("t")))
             await uow.commit()

@@ -1,57 +1,26 @@
 """The runtime's own statements (inbox claim, outbox insert, mark-sent) are built once and
 reused, and the outbox insert and the commit cost one greenlet hop together."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from opentelemetry.trace import NoOpTracer
-from sqlalchemy import MetaData, event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from runtime_support import RuntimeDatabase, created, outbox
+from sqlalchemy import event
 
 from helpline_shared.envelope import Envelope
-from helpline_shared.events import Requester, TicketCreated
+from helpline_shared.events import TicketCreated
 from helpline_shared.runtime import uow as uow_module
 from helpline_shared.runtime.consumer import DeadLetters, HandlerTable, TableConsumer
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.outbox import OutboxRelay
 from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, consumer_record
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
-metadata = MetaData()
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
-
-
-@pytest_asyncio.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'once.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
-
-
-def created(ticket_id: str) -> TicketCreated:
-    return TicketCreated(
-        tenant_id="acme",
-        ticket_id=ticket_id,
-        occurred_at=utcnow(),
-        subject="Printer",
-        description="On fire",
-        requester=Requester(email="ann@example.com"),
-        priority="high",
-        type="question",
-        channel="api",
-    )
-
 
 async def test_claim_insert_and_mark_sent_statements_are_the_same_objects_batch_after_batch(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    sqlite_runtime: RuntimeDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    engine = sqlite_runtime.engine
     relay = OutboxRelay(engine=engine, table=outbox, producer=RecordingProducer(), service="t")
     relay._running, relay._behind = True, False  # as after the relay's first poll
 
@@ -60,9 +29,7 @@ async def test_claim_insert_and_mark_sent_statements_are_the_same_objects_batch_
 
     consumer = TableConsumer(
         table=HandlerTable("test", {TicketCreated: apply}),
-        unit_of_work=lambda: SqlUnitOfWork(
-            sessions, outbox_table=outbox, inbox_table=inbox, source="/t", relay=relay
-        ),
+        unit_of_work=lambda: sqlite_runtime.unit_of_work(relay=relay),
         dead_letters=DeadLetters(RecordingProducer(), "g"),
         tracer=NoOpTracer(),
         group="g",

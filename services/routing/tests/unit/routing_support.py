@@ -76,6 +76,8 @@ def ticket(optional: dict[str, tuple[int, int]] | None = None, **overrides: Any)
 
 
 Factory = Callable[[], RoutingUnitOfWork]
+Replicas = tuple[Factory, Factory, AsyncEngine]
+"""Two routing processes on one database (the ``replicas`` fixture), and that database."""
 
 
 def envelope(event: Event) -> Envelope:

@@ -1,33 +1,12 @@
 """The tenant's agent pool stays in memory between decisions and follows every replica's change."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from routing_support import Replicas, assigned, created, envelope, events_of, register
 
-import pytest
-from routing_support import Factory, assigned, created, envelope, events_of, register
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from helpline_routing.adapters.orm import metadata
-from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.service_layer import agents as agent_handlers
 from helpline_routing.service_layer import handlers
-from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.events import TicketStatusChanged
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.testing import StatementLog, units_of_work
-
-Replicas = tuple[Factory, Factory, AsyncEngine]
-
-
-@pytest.fixture
-async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
-    """Two routing processes on one database: each has its own cached pools."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'routing.db'}"
-    async with (
-        units_of_work(url, MIGRATIONS, metadata, RoutingUnitOfWork) as (first, engine),
-        units_of_work(url, None, metadata, RoutingUnitOfWork) as (second, _engine),
-    ):
-        yield first, second, engine
+from helpline_shared.runtime.testing import StatementLog
 
 
 async def test_decisions_reuse_the_pool_instead_of_loading_every_agent(replicas: Replicas) -> None:

@@ -1,33 +1,37 @@
 """What routing no longer reads per transaction, and why that stays correct across replicas."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry.trace import NoOpTracer
-from routing_support import T0, Factory, agent, assigned, created, events_of, register, request
+from routing_support import (
+    T0,
+    Factory,
+    Replicas,
+    agent,
+    assigned,
+    created,
+    events_of,
+    register,
+    request,
+)
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_routing.adapters.orm import agent_capacity, metadata
-from helpline_routing.bootstrap import MIGRATIONS
+from helpline_routing.adapters.orm import agent_capacity
 from helpline_routing.domain.decision import EXPLAINED_CANDIDATES, decide_linear
 from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.model import Agent
 from helpline_routing.service_layer import admin, handlers
-from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.testing import (
     FakeKafkaConsumer,
     RecordingProducer,
     StatementLog,
     consumer_record,
-    units_of_work,
 )
 
-Replicas = tuple[Factory, Factory, AsyncEngine]
 NEEDS_GERMAN = {
     "rules": [
         {
@@ -37,17 +41,6 @@ NEEDS_GERMAN = {
         }
     ]
 }
-
-
-@pytest.fixture
-async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
-    """Two routing processes on one database: each keeps its own rules and settings."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'routing.db'}"
-    async with (
-        units_of_work(url, MIGRATIONS, metadata, RoutingUnitOfWork) as (first, engine),
-        units_of_work(url, None, metadata, RoutingUnitOfWork) as (second, _engine),
-    ):
-        yield first, second, engine
 
 
 async def test_rules_and_settings_are_read_once_across_transactions(replicas: Replicas) -> None:

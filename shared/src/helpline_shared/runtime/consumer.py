@@ -35,7 +35,7 @@ from helpline_shared.envelope import Envelope, PoisonMessage, from_record
 from helpline_shared.events import Event
 from helpline_shared.runtime.producer import EventProducer
 from helpline_shared.runtime.telemetry import kafka_attributes
-from helpline_shared.runtime.uow import SqlUnitOfWork
+from helpline_shared.runtime.uow import RowWrittenBefore, SqlUnitOfWork
 from helpline_shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -574,8 +574,18 @@ async def apply_alone(
     apply = table.get(envelope.type)
     if apply is None:
         return False
+    try:
+        return await _apply_in_transaction(table.consumer, apply, uow, envelope)
+    except RowWrittenBefore:
+        # As the consumer replays a failed batch: the rows met are now looked for first.
+        return await _apply_in_transaction(table.consumer, apply, uow, envelope)
+
+
+async def _apply_in_transaction(
+    consumer: str, apply: Apply[UnitOfWorkT], uow: UnitOfWorkT, envelope: Envelope
+) -> bool:
     async with uow:
-        if not await uow.claim_events(table.consumer, [envelope.id]):
+        if not await uow.claim_events(consumer, [envelope.id]):
             return False
         with uow.lent_to_handler():
             await apply(uow, envelope)

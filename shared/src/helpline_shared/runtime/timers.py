@@ -10,6 +10,7 @@ from the timer id and a re-fire publishes the same event.
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -117,8 +118,34 @@ class TimerTable(Generic[UnitOfWorkT]):
         await fire(uow, timer)
 
 
+@functools.cache
+def _insert_unless_present(dialect: str, table: Table) -> Any:
+    """An INSERT of timers that skips one whose id exists (built once per dialect and table)."""
+    return dialect_insert(dialect)(table).on_conflict_do_nothing()
+
+
+def _timer_row(
+    timer_id: str, kind: str, due_at: datetime, payload: Mapping[str, Any], traced: bool
+) -> dict[str, Any]:
+    return {
+        "id": timer_id,
+        "kind": kind,
+        "due_at": due_at,
+        "payload": dict(payload),
+        "trace_headers": dict(trace_headers()) if traced else {},
+        "fired_at": None,
+    }
+
+
 class TimerScheduler:
-    """Schedules timers inside the caller's transaction (they exist only if it commits)."""
+    """Schedules timers inside the caller's transaction (they exist only if it commits).
+
+    ``schedule`` inserts a timer at once and tells whether one with its id existed;
+    ``schedule_at_commit`` keeps it in memory and ``flush`` (the commit, when the scheduler is
+    registered with ``SqlUnitOfWork.writes_behind``) inserts every kept timer in one statement,
+    ``ON CONFLICT DO NOTHING`` as each would be: for callers that need not learn whether a timer
+    with that id existed, one INSERT per transaction instead of one per timer.
+    """
 
     def __init__(
         self,
@@ -130,6 +157,7 @@ class TimerScheduler:
         self._session = session
         self._table = table
         self._on_scheduled = on_scheduled
+        self._kept: dict[str, dict[str, Any]] = {}
 
     async def schedule(
         self,
@@ -146,27 +174,46 @@ class TimerScheduler:
         occurrence, which would otherwise chain every occurrence into one endless trace) starts
         a trace of its own.
         """
-        dialect = self._session.get_bind().dialect.name
-        insert = dialect_insert(dialect)
         result = await self._session.execute(
-            insert(self._table)
-            .values(
-                id=timer_id,
-                kind=kind,
-                due_at=due_at,
-                payload=dict(payload),
-                trace_headers=dict(trace_headers()) if traced else {},
-                fired_at=None,
-            )
-            .on_conflict_do_nothing()
+            self._insert(), _timer_row(timer_id, kind, due_at, payload, traced)
         )
         scheduled = bool(getattr(result, "rowcount", 0))
         if scheduled and self._on_scheduled is not None:
             self._on_scheduled(due_at)
         return scheduled
 
+    def schedule_at_commit(
+        self,
+        timer_id: str,
+        *,
+        kind: str,
+        due_at: datetime,
+        payload: Mapping[str, Any],
+        traced: bool = True,
+    ) -> None:
+        """Schedule a timer unless one with ``timer_id`` exists, inserted by ``flush`` with the
+        others kept (its trace is the one current now, as with ``schedule``)."""
+        self._kept.setdefault(timer_id, _timer_row(timer_id, kind, due_at, payload, traced))
+        if self._on_scheduled is not None:
+            self._on_scheduled(due_at)
+
+    async def flush(self) -> None:
+        """Insert the timers kept so far, in one statement."""
+        kept, self._kept = list(self._kept.values()), {}
+        if kept:
+            await self._session.execute(self._insert(), kept)
+
+    def discard(self) -> None:
+        """Forget the timers kept so far (the transaction rolled back)."""
+        self._kept = {}
+
+    def _insert(self) -> Any:
+        return _insert_unless_present(self._session.get_bind().dialect.name, self._table)
+
     async def cancel_pending(self, id_prefix: str) -> int:
         """Remove the timers not fired yet whose id starts with ``id_prefix``; how many."""
+        if any(timer_id.startswith(id_prefix) for timer_id in self._kept):
+            await self.flush()  # a kept timer is removed too
         result = await self._session.execute(
             delete(self._table).where(
                 self._table.c.id.startswith(id_prefix, autoescape=True),

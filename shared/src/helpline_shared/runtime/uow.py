@@ -3,13 +3,16 @@
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 from sqlalchemy import Table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import ReturningInsert
 
 from helpline_shared.events import Event
@@ -42,6 +45,96 @@ class RelayHandOff(Protocol):
 
     def hand_off(self, rows: Sequence[dict[str, object]]) -> None:
         """Publish ``rows`` (already committed) soon, and mark them sent."""
+
+
+class RowWrittenBefore(IntegrityError):
+    """An INSERT of rows not looked for first met a row written before: the transaction fails,
+    and applying its events again (one per transaction) looks for those rows first."""
+
+
+class LookFirst:
+    """The keys of rows whose INSERT without looking met a row written before, for one database.
+
+    Only a hint: the unique key in the database is what refuses a second row. A key another
+    replica (or process) met is not here, so its next INSERT fails once more and marks it here;
+    a key here is looked for once, then forgotten. Either way the row is never written twice,
+    which is why several replicas stay correct. Kept per database (``look_first_of``), not per
+    process: a key met in one database says nothing of another.
+    """
+
+    def __init__(self) -> None:
+        self._keys: set[Hashable] = set()
+
+    def take(self, key: Hashable) -> bool:
+        """Whether ``key`` is to be looked for first (once: the look is made now)."""
+        if key not in self._keys:
+            return False
+        self._keys.discard(key)
+        return True
+
+    def mark(self, keys: Iterable[Hashable]) -> None:
+        """Look for these keys first next time."""
+        self._keys.update(keys)
+
+
+KeptT = TypeVar("KeptT")
+
+
+def per_database(
+    kept: "weakref.WeakKeyDictionary[object, KeptT]",
+    session_factory: object,
+    new: Callable[[], KeptT],
+) -> KeptT:
+    """What ``kept`` holds for the database ``session_factory`` opens sessions on (its engine:
+    every factory on it shares one), made by ``new`` the first time."""
+    database = getattr(session_factory, "kw", {}).get("bind") or session_factory
+    value = kept.get(database)
+    if value is None:
+        value = kept[database] = new()
+    return value
+
+
+_LOOK_FIRST: "weakref.WeakKeyDictionary[object, LookFirst]" = weakref.WeakKeyDictionary()
+
+
+def look_first_of(session_factory: object) -> LookFirst:
+    """The keys to look for first in the database ``session_factory`` opens sessions on."""
+    return per_database(_LOOK_FIRST, session_factory, LookFirst)
+
+
+class OptimisticInserts:
+    """The rows one transaction inserts without looking for them first (rows announced once,
+    such as a new ticket, are almost never there): one INSERT at commit, no SELECT before.
+
+    If the INSERT (or one of rows that depend on them) meets a row written before, every key
+    this transaction inserted so is marked in ``LookFirst`` and ``RowWrittenBefore`` fails the
+    transaction; the consumer then applies its events one per transaction (``apply_alone``
+    does the same), where a marked key is looked for first, as if it had always been.
+    """
+
+    def __init__(self, look_first: LookFirst) -> None:
+        self._look_first = look_first
+        self._inserting: set[Hashable] = set()
+
+    def without_looking(self, key: Hashable) -> bool:
+        """Whether the row of ``key`` may be inserted without looking for it first (then noted
+        here); False when an INSERT met it before: look for it now."""
+        if self._look_first.take(key):
+            return False
+        self._inserting.add(key)
+        return True
+
+    async def execute(
+        self, session: AsyncSession, statement: Executable, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Run ``statement`` for ``rows`` (rows noted here, or rows that exist only if they
+        are new); meeting a row written before marks every key noted here."""
+        try:
+            await session.execute(statement, rows)
+        except IntegrityError as error:
+            self._look_first.mark(self._inserting)
+            orig = error.orig if error.orig is not None else error
+            raise RowWrittenBefore(error.statement, error.params, orig) from error
 
 
 class SqlUnitOfWork:
@@ -205,6 +298,12 @@ class SqlUnitOfWork:
             # After a commit there is nothing to roll back: no call into the session (each
             # is a greenlet hop), as every unit of work ends with this rollback.
             await self.session.rollback()
+
+    def optimistic_inserts(self) -> OptimisticInserts:
+        """A record of the rows this transaction inserts without looking for them first, for
+        the repositories that do (looked for next time in this database if the commit meets
+        one; see ``OptimisticInserts``)."""
+        return OptimisticInserts(look_first_of(self._session_factory))
 
     def timer_scheduled(self, due_at: datetime) -> None:
         """Note a timer this transaction scheduled: after the commit, ``wake_timers`` is told

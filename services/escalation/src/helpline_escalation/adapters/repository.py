@@ -9,19 +9,19 @@ batch of events applied at once).
 """
 
 import functools
-from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
 from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.model import SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts
+from helpline_shared.runtime.config_version import ConfigCache, ConfigReads
 from helpline_shared.runtime.db import dialect_insert, utcnow
+from helpline_shared.runtime.uow import OptimisticInserts
 
 _COLUMNS = [field.name for field in fields(SlaClock)]
 _KEY = ("tenant_id", "ticket_id", "metric")
@@ -167,12 +167,10 @@ _POLICY_VERSION = select(sla_policies).where(
 class SlaClockRepository:
     """Reads and writes SLA clocks (and the record of each cycle); callers pass the tenant."""
 
-    def __init__(
-        self, session: AsyncSession, on_conflict: Callable[[], None] = lambda: None
-    ) -> None:
-        """``on_conflict`` is told when inserting clocks met a clock written before."""
+    def __init__(self, session: AsyncSession, optimistic: OptimisticInserts) -> None:
+        """``optimistic``: the tickets admitted without looking, whose clocks are new too."""
         self._session = session
-        self._on_conflict = on_conflict
+        self._optimistic = optimistic
         self._known: dict[Key, dict[str, SlaClock]] = {}
         """Every clock of these tickets, locked (or created) by this transaction."""
         self._added: dict[tuple[str, str, str], SlaClock] = {}
@@ -204,11 +202,9 @@ class SlaClockRepository:
         saved, self._saved = list(self._saved.values()), {}
         cycles, self._cycles = list(self._cycles.values()), {}
         if added:
-            try:
-                await self._session.execute(_INSERT_CLOCKS, [_row(clock) for clock in added])
-            except IntegrityError:
-                self._on_conflict()
-                raise
+            await self._optimistic.execute(
+                self._session, _INSERT_CLOCKS, [_row(clock) for clock in added]
+            )
         if saved:
             await self._session.execute(
                 _SAVE,
@@ -326,26 +322,21 @@ class SlaClockRepository:
         await self.record_cycle(clock)
 
 
-_LOOK_FOR_FIRST: set[Key] = set()
-"""Tickets admitted by a commit that met a ticket row or clock written before (this process)."""
-
-
 class TicketRepository:
     """What escalation knows of each ticket: the facts policies look at, and its policy.
 
     A new ticket is admitted without looking for it first, and written behind: intake announces
     each ticket once, and the INSERTs at commit (its row, its clocks) would meet one admitted
-    before. If they do, every ticket the transaction admitted is marked to be looked for and the
-    batch fails: the runtime replays it one event per transaction, where a marked ticket is
-    admitted by the one statement that also checks it has no row and no clock, as before.
+    before. If they do, the transaction fails (the unit of work's ``OptimisticInserts``) and its
+    events replayed one per transaction admit a ticket met before by the one statement that
+    also checks it has no row and no clock, as before.
     """
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, optimistic: OptimisticInserts) -> None:
         self._session = session
+        self._optimistic = optimistic
         self._known: dict[Key, Known | None] = {}
         self._added: dict[Key, dict[str, Any]] = {}
-        self._admitted: set[Key] = set()
-        """Tickets admitted here without looking for them first."""
 
     async def add(
         self, tenant_id: str, ticket_id: str, facts: TicketFacts, policy: SlaPolicy
@@ -365,8 +356,7 @@ class TicketRepository:
             "policy_id": policy.policy_id,
             "policy_version": policy.version,
         }
-        if key in _LOOK_FOR_FIRST:
-            _LOOK_FOR_FIRST.discard(key)
+        if not self._optimistic.without_looking(key):
             result = await self._session.execute(
                 _admit(self._session.get_bind().dialect.name),
                 {f"b_{name}": value for name, value in row.items()},
@@ -376,28 +366,18 @@ class TicketRepository:
                 return False
         else:
             self._added[key] = row
-            self._admitted.add(key)
         self._known[key] = (facts, policy.policy_id, policy.version)
         return True
 
-    def look_for_first(self) -> None:
-        """A commit met a ticket admitted before: look for this transaction's tickets first
-        when they come again (the batch is replayed one event per transaction)."""
-        _LOOK_FOR_FIRST.update(self._admitted)
-
     def discard(self) -> None:
         """Forget the tickets admitted so far (the transaction rolled back)."""
-        self._added, self._admitted = {}, set()
+        self._added = {}
 
     async def flush(self) -> None:
         """Insert the tickets admitted so far, in one statement."""
         added, self._added = list(self._added.values()), {}
         if added:
-            try:
-                await self._session.execute(_INSERT_TICKETS, added)
-            except IntegrityError:
-                self.look_for_first()
-                raise
+            await self._optimistic.execute(self._session, _INSERT_TICKETS, added)
 
     async def _flush_ticket(self, key: Key) -> None:
         if key in self._added:
@@ -455,13 +435,14 @@ class PolicyCache:
     """Policies kept across transactions (one per database, shared by its units of work).
 
     Stored versions never change, so each is kept once read. The current versions of a tenant
-    are kept with the number of versions it had stored when they were read: versions are only
-    ever added (never changed or removed), so that number moves with every version any replica
-    adds, and one cheap count per transaction tells whether they must be read again.
+    are kept with the number of versions it had stored when they were read (its configuration
+    version): versions are only ever added (never changed or removed), so that number moves
+    with every version any replica adds, and one cheap count per transaction tells whether they
+    must be read again.
     """
 
     def __init__(self) -> None:
-        self.current: dict[str, tuple[int, list[SlaPolicy]]] = {}
+        self.current: ConfigCache[list[SlaPolicy]] = ConfigCache()
         self.versions: dict[tuple[str, str, int], SlaPolicy] = {}
 
 
@@ -471,16 +452,14 @@ class PolicyRepository:
     def __init__(self, session: AsyncSession, cache: PolicyCache | None = None) -> None:
         self._session = session
         self._cache = cache or PolicyCache()
-        self._current: dict[str, list[SlaPolicy]] = {}
-        self._adding: set[str] = set()
-        """Tenants this transaction adds versions to: nothing of theirs is kept (not committed)."""
+        self._current = ConfigReads(self._cache.current, self._count)
+        """The current versions, read once per transaction (again if it adds a version)."""
 
     async def add_version(
         self, tenant_id: str, document: PolicyDocument, policy_id: str
     ) -> SlaPolicy:
         """Store ``document`` as the next version of ``policy_id``; return it."""
-        self._current.pop(tenant_id, None)
-        self._adding.add(tenant_id)
+        self._current.changing(tenant_id)
         latest = (
             await self._session.execute(
                 select(func.max(sla_policies.c.version)).where(
@@ -504,14 +483,14 @@ class PolicyRepository:
     async def current(self, tenant_id: str) -> list[SlaPolicy]:
         """The latest version of each of the tenant's policies, by position (read once per
         transaction, unless it adds a version; read again only when a version was added)."""
-        current = self._current.get(tenant_id)
-        if current is not None:
-            return list(current)
+        return list(await self._current.get(tenant_id, self._read_current))
+
+    async def _count(self, tenant_id: str) -> int:
+        """The tenant's configuration version: how many policy versions it has stored."""
         count = (await self._session.execute(_POLICY_COUNT, {"tenant_id": tenant_id})).scalar()
-        kept = self._cache.current.get(tenant_id)
-        if kept is not None and kept[0] == count and tenant_id not in self._adding:
-            current = self._current[tenant_id] = kept[1]
-            return list(current)
+        return int(count or 0)
+
+    async def _read_current(self, tenant_id: str) -> list[SlaPolicy]:
         rows = (await self._session.execute(_POLICIES, {"tenant_id": tenant_id})).all()
         latest: dict[str, Any] = {}
         for row in rows:
@@ -520,13 +499,7 @@ class PolicyRepository:
             PolicyDocument.model_validate(row.document).to_policy(row.policy_id, row.version)
             for row in latest.values()
         ]
-        current = self._current[tenant_id] = sorted(
-            policies, key=lambda policy: (policy.position, policy.policy_id)
-        )
-        if tenant_id not in self._adding:
-            # Read after the count: at worst newer than it, so read again next time.
-            self._cache.current[tenant_id] = (int(count or 0), current)
-        return list(current)
+        return sorted(policies, key=lambda policy: (policy.position, policy.policy_id))
 
     async def version(self, tenant_id: str, policy_id: str, version: int) -> SlaPolicy | None:
         """One stored version of a policy, or None."""
@@ -543,6 +516,6 @@ class PolicyRepository:
         if row is None:
             return None
         policy = PolicyDocument.model_validate(row.document).to_policy(policy_id, version)
-        if tenant_id not in self._adding:
+        if not self._current.changed(tenant_id):
             self._cache.versions[key] = policy
         return policy

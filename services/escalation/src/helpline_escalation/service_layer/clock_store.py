@@ -45,7 +45,7 @@ def rules_of(policy: SlaPolicy, clock: SlaClock) -> MetricPolicy:
 async def schedule(uow: EscalationUnitOfWork, clock: SlaClock, policy: SlaPolicy) -> None:
     """Schedule the timers this version of the clock needs."""
     for due in clock.due(rules_of(policy, clock), policy.calendar):
-        uow.sla_timers.schedule(
+        uow.timers.schedule_at_commit(
             clock.timer_id(due.purpose),
             kind=timer_kind(due.purpose),
             due_at=due.at,

@@ -12,20 +12,15 @@ from helpline_escalation.adapters.repository import (
     TicketRepository,
 )
 from helpline_escalation.adapters.schedule_repository import ScheduleRepository
-from helpline_escalation.adapters.timers_behind import TimersBehind
 from helpline_shared.runtime.timers import TimerScheduler
-from helpline_shared.runtime.uow import SqlUnitOfWork
+from helpline_shared.runtime.uow import SqlUnitOfWork, per_database
 
 _POLICIES: "weakref.WeakKeyDictionary[object, PolicyCache]" = weakref.WeakKeyDictionary()
 
 
 def policies_of(session_factory: object) -> PolicyCache:
     """The policies cached for the database ``session_factory`` opens sessions on."""
-    database = getattr(session_factory, "kw", {}).get("bind") or session_factory
-    cache = _POLICIES.get(database)
-    if cache is None:
-        cache = _POLICIES[database] = PolicyCache()
-    return cache
+    return per_database(_POLICIES, session_factory, PolicyCache)
 
 
 class EscalationUnitOfWork(SqlUnitOfWork):
@@ -36,18 +31,17 @@ class EscalationUnitOfWork(SqlUnitOfWork):
     policies: PolicyRepository
     schedules: ScheduleRepository
     timers: TimerScheduler
-    sla_timers: TimersBehind
-    """SLA timers, written behind (one INSERT at commit)."""
+    """SLA and preventive timers (SLA ones kept until the commit: one INSERT for all)."""
     sla_reports: SlaReportQueries
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.tickets = TicketRepository(self.session)
-        self.clocks = SlaClockRepository(self.session, on_conflict=self.tickets.look_for_first)
+        optimistic = self.optimistic_inserts()
+        self.tickets = TicketRepository(self.session, optimistic)
+        self.clocks = SlaClockRepository(self.session, optimistic)
         self.policies = PolicyRepository(self.session, policies_of(self._session_factory))
         self.schedules = ScheduleRepository(self.session)
         self.sla_reports = SlaReportQueries(self.session)
         self.timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
-        self.sla_timers = TimersBehind(self.session, timers, on_scheduled=self.timer_scheduled)
-        self.writes_behind(self.tickets, self.clocks, self.sla_timers)
+        self.writes_behind(self.tickets, self.clocks, self.timers)
         return self

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline_routing.adapters.orm import organizations, rule_sets, tenant_settings
 from helpline_routing.domain.rules import Conditions, OptionalSkill, Outcome, Rule, RuleSet
 from helpline_routing.domain.tickets import TenantSettings
+from helpline_shared.runtime.config_version import ConfigCache as TenantConfigCache
+from helpline_shared.runtime.config_version import ConfigReads
 
 
 def outcome_from(data: dict[str, Any]) -> Outcome:
@@ -76,13 +78,8 @@ class ConfigCache:
     configuration version they were read at (one per database, shared by its units of work)."""
 
     def __init__(self) -> None:
-        self.rules: dict[str, tuple[int, Rules]] = {}
-        self.settings: dict[str, tuple[int, TenantSettings]] = {}
-
-    def forget(self, tenant_id: str) -> None:
-        """Drop what is kept of the tenant: the next transaction reads it again."""
-        self.rules.pop(tenant_id, None)
-        self.settings.pop(tenant_id, None)
+        self.rules: TenantConfigCache[Rules] = TenantConfigCache()
+        self.settings: TenantConfigCache[TenantSettings] = TenantConfigCache()
 
 
 class _NotCached:
@@ -123,23 +120,18 @@ class ConfigRepository:
         versions: Versions | None = None,
     ) -> None:
         self._session = session
-        self._cache = cache or ConfigCache()
+        cache = cache or ConfigCache()
         self._versions: Versions = versions or _NotCached()
-        self._rules: dict[str, Rules] = {}
-        self._settings: dict[str, TenantSettings] = {}
-        self._changed: set[str] = set()
+        self._rules = ConfigReads(cache.rules, self._version)
+        self._settings = ConfigReads(cache.settings, self._version)
 
     def _changing(self, tenant_id: str) -> None:
-        self._rules.pop(tenant_id, None)
-        self._settings.pop(tenant_id, None)
-        self._changed.add(tenant_id)
-        self._cache.forget(tenant_id)
+        self._rules.changing(tenant_id)
+        self._settings.changing(tenant_id)
         self._versions.config_changed(tenant_id)
 
     async def _version(self, tenant_id: str) -> int | None:
-        """The version to keep what is read now at; None: do not keep it (changed here)."""
-        if tenant_id in self._changed:
-            return None
+        """The version to keep what is read now at; None: keep nothing (no cache)."""
         version = await self._versions.config_version(tenant_id)
         return None if version < 0 else version
 
@@ -148,19 +140,11 @@ class ConfigRepository:
     ) -> tuple[RuleSet, dict[str, Any] | None]:
         """The current (or given) rule set and its stored form (None: the built-in default)."""
         if version is None:
-            current = self._rules.get(tenant_id)
-            if current is None:
-                config_version = await self._version(tenant_id)
-                kept = self._cache.rules.get(tenant_id)
-                if kept is not None and config_version is not None and kept[0] == config_version:
-                    current = kept[1]
-                else:
-                    current = await self._read_rules(tenant_id, None)
-                    if config_version is not None:
-                        self._cache.rules[tenant_id] = (config_version, current)
-                self._rules[tenant_id] = current
-            return current
+            return await self._rules.get(tenant_id, self._read_current_rules)
         return await self._read_rules(tenant_id, version)
+
+    async def _read_current_rules(self, tenant_id: str) -> Rules:
+        return await self._read_rules(tenant_id, None)
 
     async def _read_rules(
         self, tenant_id: str, version: int | None
@@ -194,19 +178,11 @@ class ConfigRepository:
 
     async def settings(self, tenant_id: str) -> TenantSettings:
         """The tenant's settings (defaults when never set)."""
-        settings = self._settings.get(tenant_id)
-        if settings is None:
-            config_version = await self._version(tenant_id)
-            kept = self._cache.settings.get(tenant_id)
-            if kept is not None and config_version is not None and kept[0] == config_version:
-                settings = kept[1]
-            else:
-                row = (await self._session.execute(_SETTINGS, {"tenant_id": tenant_id})).first()
-                settings = settings_from(row.settings) if row else TenantSettings()
-                if config_version is not None:
-                    self._cache.settings[tenant_id] = (config_version, settings)
-            self._settings[tenant_id] = settings
-        return settings
+        return await self._settings.get(tenant_id, self._read_settings)
+
+    async def _read_settings(self, tenant_id: str) -> TenantSettings:
+        row = (await self._session.execute(_SETTINGS, {"tenant_id": tenant_id})).first()
+        return settings_from(row.settings) if row else TenantSettings()
 
     async def save_settings(self, tenant_id: str, data: dict[str, Any]) -> None:
         """Replace the tenant's settings."""

@@ -8,9 +8,9 @@ first. Nothing another replica could see is deferred past the commit, and capaci
 thing replicas race for, is still reserved at once by ``AgentRepository.reserve``.
 
 A ticket routed as new is not looked for first (``is_new``): intake announces each ticket once,
-and the INSERT at commit would meet one routed before. If it does, every ticket of that INSERT is
-marked to be looked for, and the batch fails: the runtime replays it one event per transaction,
-where each marked ticket is looked for first (and left alone if routed before), as it always was.
+and the INSERT at commit would meet one routed before (the unit of work's ``OptimisticInserts``:
+the transaction fails, and its events replayed one per transaction look for the ticket first,
+leaving it alone if it was routed before, as it always was).
 """
 
 import dataclasses
@@ -20,12 +20,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import offers, routed_tickets, routing_history
 from helpline_routing.domain.rules import OptionalSkill, TicketFacts
 from helpline_routing.domain.tickets import RoutedTicket
+from helpline_shared.runtime.uow import OptimisticInserts
 
 _DATA_FIELDS = tuple(
     field.name
@@ -107,15 +107,12 @@ def _ticket(row: Any) -> RoutedTicket:
     )
 
 
-_LOOK_FOR_FIRST: set[str] = set()
-"""Tickets routed as new by an INSERT that met a ticket routed before (in this process)."""
-
-
 class RoutedTicketRepository:
     """Routing's state of each ticket; the waiting ones form the queue (written behind)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, optimistic: OptimisticInserts) -> None:
         self._session = session
+        self._optimistic = optimistic
         self._facts: dict[str, TicketFacts | None] = {}
         """The facts of each ticket read or written in this transaction."""
         self._new: dict[str, dict[str, Any]] = {}
@@ -141,9 +138,8 @@ class RoutedTicketRepository:
         this transaction wrote it; else the INSERT at commit checks it (see the module)."""
         if ticket_id in self._new or ticket_id in self._changed:
             return False
-        if ticket_id not in _LOOK_FOR_FIRST:
+        if self._optimistic.without_looking(ticket_id):
             return True
-        _LOOK_FOR_FIRST.discard(ticket_id)
         return await self.get(ticket_id) is None
 
     async def facts(self, ticket_id: str) -> TicketFacts | None:
@@ -177,11 +173,7 @@ class RoutedTicketRepository:
         added, self._new = list(self._new.values()), {}
         changed, self._changed = self._changed, {}
         if added:
-            try:
-                await self._session.execute(_INSERT, added)
-            except IntegrityError:  # one was routed before: replayed one by one, looked for
-                _LOOK_FOR_FIRST.update(row["ticket_id"] for row in added)
-                raise
+            await self._optimistic.execute(self._session, _INSERT, added)
         if changed:
             await self._session.execute(
                 _UPDATE,

@@ -15,7 +15,7 @@ from helpline_routing.adapters.tickets import (
     RoutedTicketRepository,
 )
 from helpline_shared.runtime.timers import TimerScheduler
-from helpline_shared.runtime.uow import SqlUnitOfWork
+from helpline_shared.runtime.uow import SqlUnitOfWork, per_database
 
 _POOLS: "weakref.WeakKeyDictionary[object, AgentPools]" = weakref.WeakKeyDictionary()
 _CONFIGS: "weakref.WeakKeyDictionary[object, ConfigCache]" = weakref.WeakKeyDictionary()
@@ -23,18 +23,12 @@ _CONFIGS: "weakref.WeakKeyDictionary[object, ConfigCache]" = weakref.WeakKeyDict
 
 def pools_of(session_factory: object) -> AgentPools:
     """The agent pools cached for the database ``session_factory`` opens sessions on."""
-    pools = _POOLS.get(session_factory)
-    if pools is None:
-        pools = _POOLS[session_factory] = AgentPools()
-    return pools
+    return per_database(_POOLS, session_factory, AgentPools)
 
 
 def configs_of(session_factory: object) -> ConfigCache:
     """The tenants' rules and settings cached for the database of ``session_factory``."""
-    configs = _CONFIGS.get(session_factory)
-    if configs is None:
-        configs = _CONFIGS[session_factory] = ConfigCache()
-    return configs
+    return per_database(_CONFIGS, session_factory, ConfigCache)
 
 
 class RoutingUnitOfWork(SqlUnitOfWork):
@@ -56,19 +50,19 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         self.pools = PoolTransaction(
             pools_of(self._session_factory), self.session, self.agents.of_tenant
         )
-        self.tickets = RoutedTicketRepository(self.session)
+        self.tickets = RoutedTicketRepository(self.session, self.optimistic_inserts())
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
         self.config = ConfigRepository(self.session, configs_of(self._session_factory), self.pools)
         self._timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
-        self.writes_behind(self.tickets, self.history, self.agents)
+        self.writes_behind(self.tickets, self.history, self.agents, self._timers)
         return self
 
     async def schedule(
         self, timer_id: str, *, kind: str, due_at: datetime, payload: dict[str, Any]
     ) -> None:
-        """Schedule a durable timer in this transaction."""
-        await self._timers.schedule(timer_id, kind=kind, due_at=due_at, payload=payload)
+        """Schedule a durable timer in this transaction (inserted at commit with the others)."""
+        self._timers.schedule_at_commit(timer_id, kind=kind, due_at=due_at, payload=payload)
 
     def drain_after_commit(self, tenant_id: str) -> None:
         """Drain the tenant's queue once this transaction has committed (capacity was freed)."""
