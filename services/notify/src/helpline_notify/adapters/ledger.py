@@ -121,6 +121,8 @@ class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._staged: list[Delivery] = []
+        self.inserted: set[str] = set()
+        """Ids of the leased deliveries this transaction inserted (read by the hand-off)."""
 
     async def add_all(self, new_deliveries: Sequence[Delivery]) -> None:
         """Insert deliveries; one that already exists (same event, channel, destination) stays.
@@ -135,11 +137,17 @@ class DeliveryRepository:
         staged, self._staged = self._staged, []
         rows = [{name: getattr(item, name) for name in _DELIVERY_COLUMNS} for item in staged]
         statement = insert_ignoring_conflicts(dialect_name(self._session), deliveries)
-        await self._session.execute(statement, rows)
+        if not any(item.lease_until is not None for item in staged):
+            await self._session.execute(statement, rows)
+            return
+        # Leased at insert: the same statement says which rows are new (only those are sent).
+        result = await self._session.execute(statement.returning(deliveries.c.id), rows)
+        self.inserted.update(result.scalars())
 
     def discard(self) -> None:
         """Forget what was staged (the transaction rolled back)."""
         self._staged = []
+        self.inserted = set()
 
     async def claim_due(
         self,

@@ -367,7 +367,7 @@ async def apply_event(
             event_id=derived_event_id("notification-suppressed", delivery.id),
         )
     if queued:
-        uow.deliveries_queued()
+        uow.deliveries_queued(queued, {endpoint.id: endpoint for endpoint in endpoints})
     return len(queued)
 
 

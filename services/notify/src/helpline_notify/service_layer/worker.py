@@ -8,7 +8,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -160,6 +160,40 @@ class DeliveryWorker:
         """Suppression of the claimed email deliveries, read in the claim's transaction."""
         self._settling: list[tuple[_Settled, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._left_behind = True
+        """Whether due deliveries may wait for a slot (a claim took some, or a hand-off was
+        refused): finished sends then wake a claim; handed-off ones alone never do."""
+
+    def lease(self, delivery: Delivery, held: "collections.Counter[str]") -> bool:
+        """Lease a just-queued delivery to this process if a send slot will be free for it
+        (``held``: what the leasing transaction took already); True if it did."""
+        destination = delivery.destination
+        if (
+            self._stopping
+            or delivery.ordered  # it may have to wait for an older one: the claim decides
+            or delivery.status != "pending"
+            or len(self._in_flight) + held.total() >= self._options.max_in_flight
+            or self._busy[destination] + held[destination]
+            >= self._options.claimable_per_destination
+        ):
+            self._left_behind = True
+            return False
+        delivery.begin_attempt(self._clock() + self._options.lease)
+        held[destination] += 1
+        return True
+
+    def take(self, leased: Sequence[Claimed]) -> None:
+        """Send deliveries leased by ``lease`` in a transaction that has committed (their email
+        addresses were checked for suppression by it)."""
+        for delivery, _endpoint in leased:
+            if delivery.channel == "email":
+                self._suppressed[delivery.id] = None
+        self._start(list(leased))
+
+    async def drain(self) -> None:
+        """Wait until the deliveries under way are sent and recorded."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def claim_due(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, with the endpoints of the webhook ones."""
@@ -181,6 +215,7 @@ class DeliveryWorker:
                 if delivery.id not in checked
             )
             await uow.commit()
+        self._left_behind = bool(claimed)
         for delivery in mailed:
             reason = (
                 checked[delivery.id]
@@ -568,7 +603,7 @@ class DeliveryWorker:
             del self._busy[destination]
             del self._sending[destination]
         # Claim again when a whole wave fits (a destination's slots, or a batch), not per send.
-        if (
+        if self._left_behind and (
             left == self._options.max_per_destination
             or len(self._in_flight) == self._options.max_in_flight - self._options.batch_size
             or not self._in_flight
