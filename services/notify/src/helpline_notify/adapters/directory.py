@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, literal, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import (
@@ -15,7 +15,7 @@ from helpline_notify.adapters.orm import (
     ticket_watchers,
 )
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
-from helpline_notify.adapters.statements import dialect_name, upsert
+from helpline_notify.adapters.statements import ONE_ROW, dialect_name, upsert
 from helpline_notify.adapters.tenant_config import SuppressionRepository
 from helpline_notify.domain.people import Person
 
@@ -30,7 +30,6 @@ _PERSON_BY_EMAIL = (
     )
     .order_by(people.c.active.desc(), people.c.user_id)
 )
-_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
 _RECIPIENT = (
     select(
         people,
@@ -43,7 +42,7 @@ _RECIPIENT = (
         .label("suppressed"),
     )
     .select_from(
-        _ONE_ROW.outerjoin(
+        ONE_ROW.outerjoin(
             people,
             and_(
                 people.c.tenant_id == bindparam("tenant_id"),

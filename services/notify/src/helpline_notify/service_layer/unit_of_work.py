@@ -29,6 +29,7 @@ class NotifyUnitOfWork(SqlUnitOfWork):
     suppressions: SuppressionRepository
     directory: DirectoryRepository
     watchers: WatcherRepository
+    settings_versions: SettingsVersions
     wake_worker: Callable[[], None] | None = None
     """Tells the delivery worker that deliveries may be due (bootstrap sets it)."""
     hand_off: DeliveryHandOff | None = None
@@ -72,7 +73,7 @@ class NotifyUnitOfWork(SqlUnitOfWork):
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        versions = SettingsVersions(self.session)
+        versions = self.settings_versions = SettingsVersions(self.session)
         self.endpoints = EndpointRepository(self.session, versions)
         self.tickets = TicketViewRepository(self.session)
         self.deliveries = DeliveryRepository(self.session)
