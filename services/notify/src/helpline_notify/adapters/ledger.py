@@ -83,6 +83,9 @@ _SAVE_ATTEMPT = (
         delivered_at=bindparam("b_delivered_at"),
     )
 )
+_SAVED_STATES = select(deliveries.c.id, deliveries.c.attempts, deliveries.c.status).where(
+    deliveries.c.id.in_(bindparam("ids", expanding=True))
+)
 _SAVE_ONE_ATTEMPT = _SAVE_ATTEMPT.returning(deliveries.c.id)
 """One attempt's result, checked and written in one statement (the usual batch at a low rate)."""
 _ADD_ATTEMPT = insert(delivery_attempts)
@@ -216,9 +219,9 @@ class DeliveryRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def save_attempts(self, batch: Sequence[Delivery]) -> set[str]:
-        """Write the results of a batch of attempts (one statement to check, one to write; one
-        for a batch of one); return the ids written, leaving out those another worker has
-        taken since."""
+        """Write the results of a batch of attempts (one statement; on a driver that cannot count
+        an executemany's rows, one more to check first); return the ids written, leaving out
+        those another worker has taken since."""
         await self.flush()
         if not batch:
             return set()
@@ -226,6 +229,8 @@ class DeliveryRepository:
             [delivery] = batch
             written = await self._session.scalar(_SAVE_ONE_ATTEMPT, _saved(delivery))
             return {delivery.id} if written is not None else set()
+        if self._session.get_bind().dialect.supports_sane_multi_rowcount:
+            return await self._save_counted(batch)
         rows = await self._session.execute(
             _PENDING_ATTEMPTS, {"ids": [delivery.id for delivery in batch]}
         )
@@ -234,6 +239,17 @@ class DeliveryRepository:
         if ours:
             await self._session.execute(_SAVE_ATTEMPT, [_saved(d) for d in ours])
         return {delivery.id for delivery in ours}
+
+    async def _save_counted(self, batch: Sequence[Delivery]) -> set[str]:
+        """``save_attempts`` where the driver counts the rows an executemany changed: written
+        unchecked, and read back only when some were taken over meanwhile (rare)."""
+        result = await self._session.execute(_SAVE_ATTEMPT, [_saved(d) for d in batch])
+        if getattr(result, "rowcount", -1) == len(batch):
+            return {delivery.id for delivery in batch}
+        # A takeover counted one more attempt; a row written here holds this attempt's state.
+        rows = await self._session.execute(_SAVED_STATES, {"ids": [d.id for d in batch]})
+        now = {row.id: (row.attempts, row.status) for row in rows}
+        return {d.id for d in batch if now.get(d.id) == (d.attempts, d.status)}
 
     async def record_attempt(self, attempt: Attempt) -> None:
         """Append one attempt to the ledger."""
