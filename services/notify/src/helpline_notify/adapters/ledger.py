@@ -100,6 +100,9 @@ _RECENT_EMAILS = select(func.count()).select_from(_RECENT.subquery())
 _RECENT_EMAILS_UP_TO = select(func.count()).select_from(
     _RECENT.limit(bindparam("up_to")).subquery()
 )
+RECENT_EMAILS = _RECENT_EMAILS_UP_TO.scalar_subquery().label("recent_emails")
+"""``recent_email_count`` with ``up_to`` as a column of another statement (``tenant_id``,
+``address`` lower-cased, ``since`` and ``up_to`` bound)."""
 
 
 def _saved(delivery: Delivery) -> dict[str, Any]:
@@ -326,6 +329,16 @@ class DeliveryRepository:
     ) -> int:
         """How many emails to ``address`` were queued since ``since`` (suppressed ones aside),
         counting no further than ``up_to``: the cap's cost stays the same however busy."""
+        await self.flush_counted(tenant_id, address, since)
+        parameters = {"tenant_id": tenant_id, "address": address.lower(), "since": since}
+        if up_to is None:
+            count = await self._session.scalar(_RECENT_EMAILS, parameters)
+        else:
+            count = await self._session.scalar(_RECENT_EMAILS_UP_TO, {**parameters, "up_to": up_to})
+        return int(count or 0)
+
+    async def flush_counted(self, tenant_id: str, address: str, since: datetime) -> None:
+        """Write what is staged if a count of ``address``'s mail since ``since`` includes it."""
         if any(
             item.tenant_id == tenant_id
             and item.channel == "email"
@@ -335,12 +348,6 @@ class DeliveryRepository:
             for item in self._staged
         ):
             await self.flush()  # counted by the database like the others
-        parameters = {"tenant_id": tenant_id, "address": address.lower(), "since": since}
-        if up_to is None:
-            count = await self._session.scalar(_RECENT_EMAILS, parameters)
-        else:
-            count = await self._session.scalar(_RECENT_EMAILS_UP_TO, {**parameters, "up_to": up_to})
-        return int(count or 0)
 
     async def purge_finished_before(self, cutoff: datetime) -> int:
         """Delete finished deliveries created before ``cutoff`` and attempts before it."""
