@@ -2,6 +2,7 @@
 the worker after the commit: no claim round; a crash leaves a lease that runs out, and then any
 replica's claim sends the delivery once."""
 
+import asyncio
 import collections
 from datetime import datetime, timedelta
 
@@ -22,7 +23,7 @@ from helpline_notify.adapters.orm import metadata
 from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.domain.model import Delivery
 from helpline_notify.service_layer import handlers
-from helpline_notify.service_layer.ports import DeliveryHandOff
+from helpline_notify.service_layer.ports import DeliveryHandOff, OutboundEmail
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared.envelope import Envelope
 from helpline_shared.runtime.db import utcnow
@@ -160,3 +161,51 @@ def test_the_worker_leases_no_more_than_a_destination_may_have_claimed() -> None
     # An ordered one may have to wait for an older one of its ticket: the claim decides.
     assert not sender.lease(email(4, ordered=True), collections.Counter())
     assert held == {"ann@example.com": 2}
+
+
+class CountingMailer(FakeMailer):
+    """Tells when it has sent ``expected`` emails."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.expected = expected
+        self.all_sent = asyncio.Event()
+
+    async def send(self, email: OutboundEmail) -> None:
+        await super().send(email)
+        if len(self.sent) >= self.expected:
+            self.all_sent.set()
+
+
+async def test_a_delivery_refused_by_a_full_destination_is_claimed_when_a_slot_frees(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    mailer = CountingMailer(expected=3)
+    now = utcnow() + timedelta(seconds=1)
+    sender = DeliveryWorker(
+        unit_of_work,
+        mailer,
+        FakeWebhookSender(),
+        NoOpTracer(),
+        WorkerOptions(
+            email_domain="mail.acme.example",
+            max_per_destination=1,
+            poll_interval=3600.0,  # only a wake-up may claim in this test
+            claim_interval=0.0,
+        ),
+        renderer=JinjaRenderer(),
+        clock=lambda: now,
+        jitter=lambda: 0.0,
+    )
+    woken = []
+    for _ in range(3):  # all to ann, who may have two claimed: the third waits in the ledger
+        woken += await queue(unit_of_work, envelope_of(ticket_assigned(new_ticket_id())), sender)
+    assert woken == [True]
+
+    running = asyncio.create_task(sender.run())
+    try:
+        await asyncio.wait_for(mailer.all_sent.wait(), timeout=10)
+    finally:
+        await sender.stop(grace=5)
+        await running
+    assert [email.to for email in mailer.sent] == ["ann@example.com"] * 3

@@ -163,6 +163,9 @@ class DeliveryWorker:
         self._left_behind = True
         """Whether due deliveries may wait for a slot (a claim took some, or a hand-off was
         refused): finished sends then wake a claim; handed-off ones alone never do."""
+        self._backlogged: set[str] = set()
+        """Destinations with due deliveries left in the ledger: nothing new is leased to them
+        until a claim has taken those (older ones are not overtaken for long)."""
 
     def lease(self, delivery: Delivery, held: "collections.Counter[str]") -> bool:
         """Lease a just-queued delivery to this process if a send slot will be free for it
@@ -172,11 +175,13 @@ class DeliveryWorker:
             self._stopping
             or delivery.ordered  # it may have to wait for an older one: the claim decides
             or delivery.status != "pending"
+            or destination in self._backlogged
             or len(self._in_flight) + held.total() >= self._options.max_in_flight
             or self._busy[destination] + held[destination]
             >= self._options.claimable_per_destination
         ):
             self._left_behind = True
+            self._backlogged.add(destination)
             return False
         delivery.begin_attempt(self._clock() + self._options.lease)
         held[destination] += 1
@@ -215,7 +220,16 @@ class DeliveryWorker:
                 if delivery.id not in checked
             )
             await uow.commit()
-        self._left_behind = bool(claimed)
+        # A claim that took something, or skipped a destination without a free slot, may
+        # have left due deliveries behind: finished sends claim again.
+        self._left_behind = bool(claimed) or any(slots <= 0 for slots in free.values())
+        if len(claimed) < limit:  # what was due is claimed, but where slots ran out
+            taken = collections.Counter(delivery.destination for delivery in claimed)
+            self._backlogged = {
+                destination
+                for destination in self._backlogged
+                if free.get(destination, per_destination) <= taken[destination]
+            }
         for delivery in mailed:
             reason = (
                 checked[delivery.id]
