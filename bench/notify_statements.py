@@ -9,7 +9,7 @@ the delivery worker then sends all that is due on in-memory mail and webhook fak
 Then the pipeline benchmark's shape: the five events notify consumes per ticket there (created,
 status changed, classified, assigned, clock started), an endpoint on ``ticket.assigned`` only,
 20 agents, and each record in a transaction of its own (a burst's fetches hold about one record
-per partition); the delivery worker sends what each record queued at once, as its wake-up does.
+per partition); the delivery worker sends what each record queued at once, as its hand-off does.
 """
 
 import asyncio
@@ -189,6 +189,7 @@ async def count_pipeline_shape(tickets: int, path: Path) -> None:
     def waking() -> NotifyUnitOfWork:
         uow = unit_of_work()
         uow.wake_worker = lambda: woken.append(True)
+        uow.hand_off = worker
         return uow
 
     consumer = TableConsumer(
@@ -214,7 +215,9 @@ async def count_pipeline_shape(tickets: int, path: Path) -> None:
             await consumer.consume([raw], FakeKafkaConsumer())
             consumed += statements.kinds[mark:]
             offset += 1
-            # The worker is woken by each commit that queued deliveries: it sends them at once.
+            # Each commit hands the deliveries it queued (and leased) to the worker, which sends
+            # them at once; it is woken to claim only what it had no room for.
+            await worker.drain()
             if woken:
                 woken.clear()
                 await worker.deliver_due()

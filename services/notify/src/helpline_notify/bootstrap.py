@@ -67,6 +67,7 @@ def bootstrap(
     def unit_of_work() -> NotifyUnitOfWork:
         uow = runtime.unit_of_work(NotifyUnitOfWork)
         uow.wake_worker = worker.wake
+        uow.hand_off = worker
         return uow
 
     http_sender: HttpxWebhookSender | None = None

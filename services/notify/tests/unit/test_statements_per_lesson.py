@@ -84,6 +84,15 @@ def classified(ticket_id: str) -> TicketClassified:
     )
 
 
+def ticket_reads_of_their_own(log: StatementLog) -> list[str]:
+    """Statements reading the ticket that are not the settings version's read anyway."""
+    return [
+        statement
+        for statement in log.statements
+        if statement.startswith("SELECT tickets") and "tenant_settings.version" not in statement
+    ]
+
+
 async def test_events_nobody_is_told_of_read_no_ticket(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
@@ -92,7 +101,7 @@ async def test_events_nobody_is_told_of_read_no_ticket(
 
     await consume(unit_of_work, [clock_started(ticket_id), solved(ticket_id)])
 
-    assert log.count("SELECT tickets") == 0, log.statements
+    assert ticket_reads_of_their_own(log) == [], log.statements
     assert log.count("INSERT INTO tickets") == 0
     assert await ledger(unit_of_work, ticket_id) == []
 
@@ -106,7 +115,7 @@ async def test_a_classification_is_written_without_reading_the_ticket(
 
     await consume(unit_of_work, [classified(ticket_id)])
 
-    assert log.count("SELECT tickets") == 0, log.statements
+    assert ticket_reads_of_their_own(log) == [], log.statements
     assert log.count("INSERT INTO tickets") == 1
     async with unit_of_work() as uow:
         ticket = await uow.tickets.get(TENANT, ticket_id)

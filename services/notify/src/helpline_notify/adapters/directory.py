@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, literal, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpline_notify.adapters.ledger import RECENT_EMAILS, DeliveryRepository
 from helpline_notify.adapters.orm import (
     people,
     routing_agents,
@@ -15,7 +16,7 @@ from helpline_notify.adapters.orm import (
     ticket_watchers,
 )
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
-from helpline_notify.adapters.statements import dialect_name, upsert
+from helpline_notify.adapters.statements import ONE_ROW, dialect_name, upsert
 from helpline_notify.adapters.tenant_config import SuppressionRepository
 from helpline_notify.domain.people import Person
 
@@ -30,7 +31,6 @@ _PERSON_BY_EMAIL = (
     )
     .order_by(people.c.active.desc(), people.c.user_id)
 )
-_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
 _RECIPIENT = (
     select(
         people,
@@ -43,7 +43,7 @@ _RECIPIENT = (
         .label("suppressed"),
     )
     .select_from(
-        _ONE_ROW.outerjoin(
+        ONE_ROW.outerjoin(
             people,
             and_(
                 people.c.tenant_id == bindparam("tenant_id"),
@@ -56,6 +56,8 @@ _RECIPIENT = (
 )
 """``_PERSON_BY_EMAIL``'s first row and the address's suppression, in one statement (one row
 whether or not a person has the address)."""
+_RECIPIENT_AND_RECENT = _RECIPIENT.add_columns(RECENT_EMAILS)
+"""The same, with how much mail the address got lately (the loop cap's count)."""
 _LEADS = (
     select(people)
     .where(
@@ -165,6 +167,40 @@ class DirectoryRepository:
         self._memo.put(key, person)
         suppressions.hold(tenant_id, email, row.suppressed)
         return person, row.suppressed
+
+    async def capped_recipient(
+        self,
+        tenant_id: str,
+        email: str,
+        suppressions: SuppressionRepository,
+        deliveries: DeliveryRepository,
+        since: datetime,
+        up_to: int,
+    ) -> tuple[Person | None, str | None, int]:
+        """``recipient`` and the address's ``deliveries.recent_email_count`` (``since``,
+        ``up_to``), in one statement when this transaction read neither."""
+        key = ("by_email", tenant_id, email)
+        if self._memo.holds(key) or suppressions.holds(tenant_id, email):
+            person, reason = await self.recipient(tenant_id, email, suppressions)
+            recent = await deliveries.recent_email_count(tenant_id, email, since, up_to)
+            return person, reason, recent
+        await deliveries.flush_counted(tenant_id, email, since)
+        row = (
+            await self._session.execute(
+                _RECIPIENT_AND_RECENT,
+                {
+                    "tenant_id": tenant_id,
+                    "email": email,
+                    "address": email.lower(),
+                    "since": since,
+                    "up_to": up_to,
+                },
+            )
+        ).one()
+        person = _person(row) if row.user_id is not None else None
+        self._memo.put(key, person)
+        suppressions.hold(tenant_id, email, row.suppressed)
+        return person, row.suppressed, int(row.recent_emails or 0)
 
     async def _read_by_email(self, tenant_id: str, email: str) -> Person | None:
         row = (

@@ -83,6 +83,9 @@ _SAVE_ATTEMPT = (
         delivered_at=bindparam("b_delivered_at"),
     )
 )
+_SAVED_STATES = select(deliveries.c.id, deliveries.c.attempts, deliveries.c.status).where(
+    deliveries.c.id.in_(bindparam("ids", expanding=True))
+)
 _SAVE_ONE_ATTEMPT = _SAVE_ATTEMPT.returning(deliveries.c.id)
 """One attempt's result, checked and written in one statement (the usual batch at a low rate)."""
 _ADD_ATTEMPT = insert(delivery_attempts)
@@ -97,6 +100,9 @@ _RECENT_EMAILS = select(func.count()).select_from(_RECENT.subquery())
 _RECENT_EMAILS_UP_TO = select(func.count()).select_from(
     _RECENT.limit(bindparam("up_to")).subquery()
 )
+RECENT_EMAILS = _RECENT_EMAILS_UP_TO.scalar_subquery().label("recent_emails")
+"""``recent_email_count`` with ``up_to`` as a column of another statement (``tenant_id``,
+``address`` lower-cased, ``since`` and ``up_to`` bound)."""
 
 
 def _saved(delivery: Delivery) -> dict[str, Any]:
@@ -121,6 +127,8 @@ class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._staged: list[Delivery] = []
+        self.inserted: set[str] = set()
+        """Ids of the leased deliveries this transaction inserted (read by the hand-off)."""
 
     async def add_all(self, new_deliveries: Sequence[Delivery]) -> None:
         """Insert deliveries; one that already exists (same event, channel, destination) stays.
@@ -135,11 +143,17 @@ class DeliveryRepository:
         staged, self._staged = self._staged, []
         rows = [{name: getattr(item, name) for name in _DELIVERY_COLUMNS} for item in staged]
         statement = insert_ignoring_conflicts(dialect_name(self._session), deliveries)
-        await self._session.execute(statement, rows)
+        if not any(item.lease_until is not None for item in staged):
+            await self._session.execute(statement, rows)
+            return
+        # Leased at insert: the same statement says which rows are new (only those are sent).
+        result = await self._session.execute(statement.returning(deliveries.c.id), rows)
+        self.inserted.update(result.scalars())
 
     def discard(self) -> None:
         """Forget what was staged (the transaction rolled back)."""
         self._staged = []
+        self.inserted = set()
 
     async def claim_due(
         self,
@@ -208,9 +222,9 @@ class DeliveryRepository:
         return bool(getattr(result, "rowcount", 0))
 
     async def save_attempts(self, batch: Sequence[Delivery]) -> set[str]:
-        """Write the results of a batch of attempts (one statement to check, one to write; one
-        for a batch of one); return the ids written, leaving out those another worker has
-        taken since."""
+        """Write the results of a batch of attempts (one statement; on a driver that cannot count
+        an executemany's rows, one more to check first); return the ids written, leaving out
+        those another worker has taken since."""
         await self.flush()
         if not batch:
             return set()
@@ -218,6 +232,8 @@ class DeliveryRepository:
             [delivery] = batch
             written = await self._session.scalar(_SAVE_ONE_ATTEMPT, _saved(delivery))
             return {delivery.id} if written is not None else set()
+        if self._session.get_bind().dialect.supports_sane_multi_rowcount:
+            return await self._save_counted(batch)
         rows = await self._session.execute(
             _PENDING_ATTEMPTS, {"ids": [delivery.id for delivery in batch]}
         )
@@ -226,6 +242,17 @@ class DeliveryRepository:
         if ours:
             await self._session.execute(_SAVE_ATTEMPT, [_saved(d) for d in ours])
         return {delivery.id for delivery in ours}
+
+    async def _save_counted(self, batch: Sequence[Delivery]) -> set[str]:
+        """``save_attempts`` where the driver counts the rows an executemany changed: written
+        unchecked, and read back only when some were taken over meanwhile (rare)."""
+        result = await self._session.execute(_SAVE_ATTEMPT, [_saved(d) for d in batch])
+        if getattr(result, "rowcount", -1) == len(batch):
+            return {delivery.id for delivery in batch}
+        # A takeover counted one more attempt; a row written here holds this attempt's state.
+        rows = await self._session.execute(_SAVED_STATES, {"ids": [d.id for d in batch]})
+        now = {row.id: (row.attempts, row.status) for row in rows}
+        return {d.id for d in batch if now.get(d.id) == (d.attempts, d.status)}
 
     async def record_attempt(self, attempt: Attempt) -> None:
         """Append one attempt to the ledger."""
@@ -302,6 +329,16 @@ class DeliveryRepository:
     ) -> int:
         """How many emails to ``address`` were queued since ``since`` (suppressed ones aside),
         counting no further than ``up_to``: the cap's cost stays the same however busy."""
+        await self.flush_counted(tenant_id, address, since)
+        parameters = {"tenant_id": tenant_id, "address": address.lower(), "since": since}
+        if up_to is None:
+            count = await self._session.scalar(_RECENT_EMAILS, parameters)
+        else:
+            count = await self._session.scalar(_RECENT_EMAILS_UP_TO, {**parameters, "up_to": up_to})
+        return int(count or 0)
+
+    async def flush_counted(self, tenant_id: str, address: str, since: datetime) -> None:
+        """Write what is staged if a count of ``address``'s mail since ``since`` includes it."""
         if any(
             item.tenant_id == tenant_id
             and item.channel == "email"
@@ -311,12 +348,6 @@ class DeliveryRepository:
             for item in self._staged
         ):
             await self.flush()  # counted by the database like the others
-        parameters = {"tenant_id": tenant_id, "address": address.lower(), "since": since}
-        if up_to is None:
-            count = await self._session.scalar(_RECENT_EMAILS, parameters)
-        else:
-            count = await self._session.scalar(_RECENT_EMAILS_UP_TO, {**parameters, "up_to": up_to})
-        return int(count or 0)
 
     async def purge_finished_before(self, cutoff: datetime) -> int:
         """Delete finished deliveries created before ``cutoff`` and attempts before it."""

@@ -5,13 +5,16 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_notify.adapters.orm import tickets, webhook_endpoints
-from helpline_notify.adapters.settings_versions import SettingsVersions
-from helpline_notify.adapters.statements import dialect_name, upsert
+from helpline_notify.adapters.settings_versions import (
+    SETTINGS_VERSION_OF_TENANT,
+    SettingsVersions,
+)
+from helpline_notify.adapters.statements import ONE_ROW, dialect_name, upsert
 from helpline_notify.domain.model import TicketView, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
 
@@ -27,9 +30,15 @@ _TENANT_ENDPOINTS = (
 _ENDPOINTS_BY_ID = select(webhook_endpoints).where(
     webhook_endpoints.c.id.in_(bindparam("ids", expanding=True))
 )
-_TICKET = select(tickets).where(
+_TICKET_FOUND = and_(
     tickets.c.ticket_id == bindparam("ticket_id"), tickets.c.tenant_id == bindparam("tenant_id")
 )
+_TICKET = select(tickets).where(_TICKET_FOUND)
+_TICKET_AND_SETTINGS_VERSION = select(tickets, SETTINGS_VERSION_OF_TENANT).select_from(
+    ONE_ROW.outerjoin(tickets, _TICKET_FOUND)
+)
+"""The ticket (if known) and its tenant's settings version: the two reads of every consumed
+event that may notify, in one statement."""
 
 
 class ReadMemo:
@@ -211,19 +220,38 @@ class TicketViewRepository:
         included)."""
         key = (tenant_id, ticket_id)
         if key not in self._known:
-            view = await self._read(tenant_id, ticket_id)
-            learnt = self._changed.get(key)
-            if learnt:
-                view = replace(
-                    view or TicketView(ticket_id=ticket_id, tenant_id=tenant_id), **learnt
-                )
-            self._known[key] = view
+            self._keep(key, await self._read(tenant_id, ticket_id))
         return self._known[key]
+
+    def _keep(self, key: tuple[str, str], view: TicketView | None) -> None:
+        learnt = self._changed.get(key)
+        if learnt:
+            view = replace(view or TicketView(ticket_id=key[1], tenant_id=key[0]), **learnt)
+        self._known[key] = view
+
+    async def read_with_settings_version(
+        self, tenant_id: str, ticket_id: str, versions: SettingsVersions
+    ) -> None:
+        """When this transaction read neither the ticket nor its tenant's settings version, read
+        both in one statement (``get`` and ``versions`` then answer without a statement)."""
+        if (tenant_id, ticket_id) in self._known or versions.holds(tenant_id):
+            return
+        row = (
+            await self._session.execute(
+                _TICKET_AND_SETTINGS_VERSION, {"ticket_id": ticket_id, "tenant_id": tenant_id}
+            )
+        ).one()
+        versions.hold(tenant_id, row.settings_version)
+        self._keep((tenant_id, ticket_id), self._view(row if row.ticket_id is not None else None))
 
     async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         row = (
             await self._session.execute(_TICKET, {"ticket_id": ticket_id, "tenant_id": tenant_id})
         ).first()
+        return self._view(row)
+
+    @staticmethod
+    def _view(row: Any) -> TicketView | None:
         if row is None:
             return None
         view = TicketView(**{name: getattr(row, name) for name in _TICKET_COLUMNS})

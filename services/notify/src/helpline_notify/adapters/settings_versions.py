@@ -22,6 +22,8 @@ T = TypeVar("T")
 _SETTINGS_VERSION = select(tenant_settings.c.version).where(
     tenant_settings.c.tenant_id == bindparam("tenant_id")
 )
+SETTINGS_VERSION_OF_TENANT = _SETTINGS_VERSION.scalar_subquery().label("settings_version")
+"""The tenant's settings version as a column of another statement (``tenant_id`` bound)."""
 _ENDPOINT_SETTINGS_CHANGED = (
     update(tenant_settings)
     .where(
@@ -87,6 +89,14 @@ class SettingsVersions:
                 _SETTINGS_VERSION, {"tenant_id": tenant_id}
             )
         return self._read[tenant_id]
+
+    def holds(self, tenant_id: str) -> bool:
+        """Whether this transaction read (or wrote) the tenant's settings version already."""
+        return tenant_id in self._read
+
+    def hold(self, tenant_id: str, version: str | None) -> None:
+        """Keep the version another statement of this transaction read."""
+        self._read[tenant_id] = version
 
     async def changed(self, tenant_id: str) -> None:
         """Give the tenant's settings a new version (this transaction changed them)."""

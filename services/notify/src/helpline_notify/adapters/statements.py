@@ -10,10 +10,13 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_shared.runtime.db import dialect_insert
+
+ONE_ROW = select(literal(1).label("one")).subquery("one_row")
+"""One row to outer-join a lookup to: the statement answers one row whether it finds or not."""
 
 
 def dialect_name(session: AsyncSession) -> str:

@@ -112,17 +112,27 @@ class EmailComposer:
                 f"the {target.label} address {printable(address)!r} "
                 "holds control characters and cannot be mailed",
             )
-        person, reason = await uow.directory.recipient(event.tenant_id, address, uow.suppressions)
+        capped = loop_capped(event, target, human=sender is not None)
+        recent = 0
+        if capped:  # the cap's count read with the address's person and suppression
+            person, reason, recent = await uow.directory.capped_recipient(
+                event.tenant_id,
+                address,
+                uow.suppressions,
+                uow.deliveries,
+                options.recipient_cap_since,
+                options.recipient_cap,
+            )
+        else:
+            person, reason = await uow.directory.recipient(
+                event.tenant_id, address, uow.suppressions
+            )
         if person is not None and not person.active:
             return NotSent("no_recipient", f"{address} belongs to a deactivated user")
         if reason is not None:
             return NotSent("suppressed_address", f"{address} is suppressed: {reason}")
-        if loop_capped(event, target, human=sender is not None):
-            recent = await uow.deliveries.recent_email_count(
-                event.tenant_id, address, options.recipient_cap_since, up_to=options.recipient_cap
-            )
-            if recent >= options.recipient_cap:
-                return NotSent("loop_cap", f"{address} already got {recent} emails in the window")
+        if capped and recent >= options.recipient_cap:
+            return NotSent("loop_cap", f"{address} already got {recent} emails in the window")
         language = ticket.language if ticket else None
         source = await self.template(uow, event.tenant_id, envelope.type, language)
         if source is None:

@@ -278,6 +278,10 @@ async def apply_event(
                 printable(event.agent_name),
                 printable(str(event.agent_email)),
             )
+        # Every event that may notify reads its tenant's settings version, most read the ticket.
+        await uow.tickets.read_with_settings_version(
+            event.tenant_id, event.ticket_id, uow.settings_versions
+        )
         # Most lessons are the event's own facts: written without reading the ticket.
         before = (
             await uow.tickets.get(event.tenant_id, event.ticket_id)
@@ -367,7 +371,7 @@ async def apply_event(
             event_id=derived_event_id("notification-suppressed", delivery.id),
         )
     if queued:
-        uow.deliveries_queued()
+        uow.deliveries_queued(queued, {endpoint.id: endpoint for endpoint in endpoints})
     return len(queued)
 
 

@@ -1,9 +1,12 @@
 """What the delivery worker needs from the outside world, named by capability."""
 
+import collections
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+from helpline_notify.domain.model import Delivery, WebhookEndpoint
 from helpline_notify.domain.templates import EmailContent, TemplateSource
 
 
@@ -84,3 +87,15 @@ class TemplateRenderer(Protocol):
 
     async def render(self, source: TemplateSource, context: dict[str, Any]) -> EmailContent:
         """The rendered email (too slow or too large: ``InvalidTemplate``)."""
+
+
+class DeliveryHandOff(Protocol):
+    """The delivery worker as the consumer's transaction sees it: it leases what it has room to
+    send at once, then takes it when the transaction has committed (no claim round)."""
+
+    def lease(self, delivery: Delivery, held: "collections.Counter[str]") -> bool:
+        """Lease the just-queued ``delivery`` to this process if it has a free slot for it
+        (``held``: what this transaction leased already, per destination); True if it did."""
+
+    def take(self, leased: Sequence[tuple[Delivery, WebhookEndpoint | None]]) -> None:
+        """Send deliveries this process leased in a transaction that has committed."""

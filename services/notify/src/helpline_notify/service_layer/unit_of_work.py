@@ -1,6 +1,7 @@
 """Notify's unit of work: the shared one, with notify's repositories."""
 
-from collections.abc import Callable
+import collections
+from collections.abc import Callable, Mapping, Sequence
 from typing import Self
 
 from helpline_notify.adapters.directory import DirectoryRepository, WatcherRepository
@@ -12,6 +13,8 @@ from helpline_notify.adapters.tenant_config import (
     SuppressionRepository,
     TemplateRepository,
 )
+from helpline_notify.domain.model import Delivery, WebhookEndpoint
+from helpline_notify.service_layer.ports import DeliveryHandOff
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 
@@ -26,17 +29,51 @@ class NotifyUnitOfWork(SqlUnitOfWork):
     suppressions: SuppressionRepository
     directory: DirectoryRepository
     watchers: WatcherRepository
+    settings_versions: SettingsVersions
     wake_worker: Callable[[], None] | None = None
     """Tells the delivery worker that deliveries may be due (bootstrap sets it)."""
+    hand_off: DeliveryHandOff | None = None
+    """The delivery worker of this process, to lease queued deliveries to (bootstrap sets it)."""
 
-    def deliveries_queued(self) -> None:
-        """Wake the delivery worker once this unit of work has committed."""
-        if self.wake_worker is not None:
+    def deliveries_queued(
+        self,
+        queued: Sequence[Delivery] = (),
+        endpoints: Mapping[str, WebhookEndpoint] | None = None,
+    ) -> None:
+        """Lease to this process's worker what it has room to send at once (the lease is written
+        by the delivery's own INSERT) and hand it over once this unit of work has committed;
+        wake the worker to claim the rest. A crash before the send leaves a lease that runs out:
+        any replica's claim takes the delivery then, as it takes any other."""
+        leased: list[tuple[Delivery, WebhookEndpoint | None]] = []
+        if self.hand_off is not None:
+            for delivery in queued:
+                if delivery.id not in self._leased_ids and self.hand_off.lease(
+                    delivery, self._held
+                ):
+                    self._leased_ids.add(delivery.id)
+                    endpoint = (endpoints or {}).get(delivery.destination)
+                    leased.append((delivery, endpoint if delivery.channel == "webhook" else None))
+        if leased:
+            self.after_commit(self._handing(leased))
+        if len(leased) < len(queued) and self.wake_worker is not None:
             self.after_commit(self.wake_worker)
+
+    def _handing(self, leased: list[tuple[Delivery, WebhookEndpoint | None]]) -> Callable[[], None]:
+        hand_off = self.hand_off
+        assert hand_off is not None
+        repository = self.deliveries
+
+        # Only the rows this transaction inserted: one already there (the same event applied
+        # again after its inbox row was purged) keeps its own state and is not sent again.
+        def hand() -> None:
+            new = repository.inserted
+            hand_off.take([(d, endpoint) for d, endpoint in leased if d.id in new])
+
+        return hand
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        versions = SettingsVersions(self.session)
+        versions = self.settings_versions = SettingsVersions(self.session)
         self.endpoints = EndpointRepository(self.session, versions)
         self.tickets = TicketViewRepository(self.session)
         self.deliveries = DeliveryRepository(self.session)
@@ -46,4 +83,6 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         self.directory = DirectoryRepository(self.session)
         self.watchers = WatcherRepository(self.session)
         self.writes_behind(self.tickets, self.deliveries)
+        self._held: collections.Counter[str] = collections.Counter()
+        self._leased_ids: set[str] = set()
         return self

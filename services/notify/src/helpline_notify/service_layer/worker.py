@@ -8,7 +8,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -160,6 +160,45 @@ class DeliveryWorker:
         """Suppression of the claimed email deliveries, read in the claim's transaction."""
         self._settling: list[tuple[_Settled, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._left_behind = True
+        """Whether due deliveries may wait for a slot (a claim took some, or a hand-off was
+        refused): finished sends then wake a claim; handed-off ones alone never do."""
+        self._backlogged: set[str] = set()
+        """Destinations with due deliveries left in the ledger: nothing new is leased to them
+        until a claim has taken those (older ones are not overtaken for long)."""
+
+    def lease(self, delivery: Delivery, held: "collections.Counter[str]") -> bool:
+        """Lease a just-queued delivery to this process if a send slot will be free for it
+        (``held``: what the leasing transaction took already); True if it did."""
+        destination = delivery.destination
+        if (
+            self._stopping
+            or delivery.ordered  # it may have to wait for an older one: the claim decides
+            or delivery.status != "pending"
+            or destination in self._backlogged
+            or len(self._in_flight) + held.total() >= self._options.max_in_flight
+            or self._busy[destination] + held[destination]
+            >= self._options.claimable_per_destination
+        ):
+            self._left_behind = True
+            self._backlogged.add(destination)
+            return False
+        delivery.begin_attempt(self._clock() + self._options.lease)
+        held[destination] += 1
+        return True
+
+    def take(self, leased: Sequence[Claimed]) -> None:
+        """Send deliveries leased by ``lease`` in a transaction that has committed (their email
+        addresses were checked for suppression by it)."""
+        for delivery, _endpoint in leased:
+            if delivery.channel == "email":
+                self._suppressed[delivery.id] = None
+        self._start(list(leased))
+
+    async def drain(self) -> None:
+        """Wait until the deliveries under way are sent and recorded."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def claim_due(self, limit: int) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, with the endpoints of the webhook ones."""
@@ -181,6 +220,16 @@ class DeliveryWorker:
                 if delivery.id not in checked
             )
             await uow.commit()
+        # A claim that took something, or skipped a destination without a free slot, may
+        # have left due deliveries behind: finished sends claim again.
+        self._left_behind = bool(claimed) or any(slots <= 0 for slots in free.values())
+        if len(claimed) < limit:  # what was due is claimed, but where slots ran out
+            taken = collections.Counter(delivery.destination for delivery in claimed)
+            self._backlogged = {
+                destination
+                for destination in self._backlogged
+                if free.get(destination, per_destination) <= taken[destination]
+            }
         for delivery in mailed:
             reason = (
                 checked[delivery.id]
@@ -568,7 +617,7 @@ class DeliveryWorker:
             del self._busy[destination]
             del self._sending[destination]
         # Claim again when a whole wave fits (a destination's slots, or a batch), not per send.
-        if (
+        if self._left_behind and (
             left == self._options.max_per_destination
             or len(self._in_flight) == self._options.max_in_flight - self._options.batch_size
             or not self._in_flight
