@@ -182,7 +182,9 @@ class SqlUnitOfWork:
         self._refuse_if_lent("commit")
         await self.flush()
         staged, self._pending = self._pending, []
-        await self.session.run_sync(outbox.stage_and_commit, self._outbox_table, staged)
+        await self.session.run_sync(
+            outbox.stage_and_commit, self._outbox_table, staged, self._relay
+        )
         hooks, self._after_commit = self._after_commit, []
         if staged and self._relay is not None:
             self._relay.hand_off(staged)
