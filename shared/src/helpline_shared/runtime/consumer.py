@@ -14,10 +14,11 @@ are read again, for as long as the outage lasts. Offsets are committed after the
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -26,6 +27,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
+from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.trace import Span, SpanKind, Tracer
 from prometheus_client import Counter, Gauge, Histogram
@@ -233,6 +235,17 @@ def _consumer_span(
     )
 
 
+@contextlib.contextmanager
+def _in_trace_of(envelope: Envelope) -> Iterator[None]:
+    # No span when no exporter would receive it: the producer's context is made current, so
+    # the records' logs and the events staged while applying it stay in the ticket's trace.
+    token = otel_context.attach(propagate.extract(envelope.extensions))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 def _observe_lag(consumer: Any, record: ConsumerRecord[Any, Any], group: str) -> None:
     # The consumer knows each assigned partition's high watermark from its last fetch.
     highwater = getattr(consumer, "highwater", None)
@@ -370,7 +383,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
         table: HandlerTable[UnitOfWorkT],
         unit_of_work: Callable[[], UnitOfWorkT],
         dead_letters: DeadLetters,
-        tracer: Tracer,
+        tracer: Tracer | None,
         group: str,
         max_attempts: int = 3,
         retry_delay: float = 0.2,
@@ -509,10 +522,12 @@ class TableConsumer(Generic[UnitOfWorkT]):
     async def _apply_traced(self, uow: UnitOfWorkT, item: _Item[UnitOfWorkT]) -> None:
         assert item.envelope is not None and item.apply is not None
         started = time.perf_counter()
-        with (
-            _consumer_span(self._tracer, item.record, self._group, item.envelope),
-            uow.lent_to_handler(),
-        ):
+        traced = (
+            _in_trace_of(item.envelope)
+            if self._tracer is None
+            else _consumer_span(self._tracer, item.record, self._group, item.envelope)
+        )
+        with traced, uow.lent_to_handler():
             await item.apply(uow, item.envelope)
         self._metrics.handled_in(item.record.topic, time.perf_counter() - started)
 
@@ -589,10 +604,12 @@ def subscribe_table(
     table: HandlerTable[UnitOfWorkT],
     unit_of_work: Callable[[], UnitOfWorkT],
     dead_letters: DeadLetters,
-    tracer: Tracer,
+    tracer: Tracer | None,
     batch_size: int = 100,
 ) -> TableConsumer[UnitOfWorkT]:
-    """Consume ``topics`` in group ``group``, applying records through ``table``."""
+    """Consume ``topics`` in group ``group``, applying records through ``table``; with no
+    ``tracer`` (no exporter would receive the spans) a record makes no span, its producer's
+    trace context is made current instead."""
     consumer = TableConsumer(
         table=table,
         unit_of_work=unit_of_work,

@@ -32,7 +32,7 @@ from helpline_shared.envelope import KafkaRecord, to_record
 from helpline_shared.events import Event
 from helpline_shared.runtime.db import AUTOCOMMIT, READ_ONLY, read_only_options, utcnow
 from helpline_shared.runtime.producer import EventProducer, RecordHeaders
-from helpline_shared.runtime.telemetry import kafka_attributes
+from helpline_shared.runtime.telemetry import exports_spans, kafka_attributes
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,13 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
-        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        # No send span when no exporter would receive it: the record keeps the trace context
+        # it was staged with, so the ticket stays one trace.
+        self._tracer = (
+            trace.get_tracer(__name__, tracer_provider=tracer_provider)
+            if tracer_provider is None or exports_spans(tracer_provider)
+            else None
+        )
         self._wakeup = asyncio.Event()
         # One batch at a time in this process: the final flush at shutdown must not select the
         # rows the running loop is publishing (SQLite has no row locks to keep them apart).
@@ -302,8 +308,20 @@ class OutboxRelay:
 
     async def _send(self, rows: Sequence[Row[Any] | Staged]) -> None:
         deliveries = []
+        if self._tracer is None:
+            for row in rows:
+                deliveries.append(
+                    await self._producer.send(
+                        row.topic,
+                        value=row.record_value,
+                        key=row.record_key,
+                        headers=[(name, value.encode()) for name, value in row.headers],
+                    )
+                )
+            await asyncio.gather(*deliveries)
+            return
         for row in rows:
-            span = self._send_span(row)
+            span = self._send_span(self._tracer, row)
             try:
                 delivery = await self._producer.send(
                     row.topic,
@@ -319,12 +337,12 @@ class OutboxRelay:
         # Every send must be acknowledged (acks=all) before the rows are marked sent.
         await asyncio.gather(*deliveries)
 
-    def _send_span(self, row: Row[Any] | Staged) -> Span:
+    def _send_span(self, tracer: trace.Tracer, row: Row[Any] | Staged) -> Span:
         # The producer span is a child of the span that staged the event (its context is in
         # the row's headers), and its own context replaces it in the record: consumers become
         # its children, so a ticket stays one trace from the request to the last consumer.
         headers = dict(row.headers)
-        return self._tracer.start_span(
+        return tracer.start_span(
             f"send {row.topic}",
             context=propagate.extract(headers),
             kind=SpanKind.PRODUCER,

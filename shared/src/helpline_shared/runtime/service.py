@@ -206,7 +206,11 @@ class ServiceRuntime:
             table=table,
             unit_of_work=unit_of_work,
             dead_letters=self.dead_letters,
-            tracer=self.tracer_provider.get_tracer("helpline.consumer"),
+            tracer=(
+                self.tracer_provider.get_tracer("helpline.consumer")
+                if exports_spans(self.tracer_provider)
+                else None
+            ),
             batch_size=self.settings.consumer_batch_size,
         )
 
