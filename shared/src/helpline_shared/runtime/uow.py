@@ -8,7 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from sqlalchemy import Table
+from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -165,6 +165,14 @@ class SqlUnitOfWork:
             ],
         )
         return set(result.scalars())
+
+    async def release_events(self, consumer: str, event_ids: Sequence[str]) -> None:
+        """Undo, in one statement, this transaction's claims of events it did not apply."""
+        self._refuse_if_lent("release events in")
+        inbox = self._inbox_table
+        await self.session.execute(
+            delete(inbox).where(inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids))
+        )
 
     def writes_behind(self, *repositories: WrittenBehind) -> None:
         """This transaction's repositories that keep writes: flushed (in this order) before
