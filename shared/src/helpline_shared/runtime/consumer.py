@@ -390,7 +390,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
         transient_delay: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        time_budget: float = BATCH_TIME_BUDGET,
+        time_budget: float | None = None,
     ) -> None:
         self._table = table
         self._unit_of_work = unit_of_work
@@ -402,7 +402,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
         self._transient_delay = transient_delay
         self._sleep = sleep
         self._clock = clock
-        self._time_budget = time_budget
+        self._time_budget = BATCH_TIME_BUDGET if time_budget is None else time_budget
         self._metrics = _Metrics(group)
 
     async def consume(self, records: Sequence[Record], consumer: Any) -> None:
@@ -433,7 +433,9 @@ class TableConsumer(Generic[UnitOfWorkT]):
             _observe_lag(consumer, records[-1], self._group)
             return
         try:
-            await self._apply_batch([item for item in items if item.envelope is not None])
+            cut = await self._apply_batch(
+                [item for item in items if item.envelope is not None], deadline
+            )
         except Exception as error:
             if is_transient(error):
                 _log_transient(error)
@@ -454,10 +456,17 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 self._metrics.consumed(item.record.topic, outcome)
                 _observe_lag(consumer, item.record, self._group)
             return
+        if cut is not None:
+            # The batch took its time budget: what was applied is committed, the rest (and any
+            # poison among it) is read again from Kafka.
+            _rewind(consumer, [record for record in records if record.offset >= cut])
+            items = [item for item in items if item.record.offset < cut]
         for item in items:
             if item.poison is not None:
                 await self._dead_letters.send(item.record, item.poison, attempts=0)
                 self._metrics.consumed(item.record.topic, "dead_lettered")
+        if cut is not None:
+            raise _Rewound(wait=False)
         _observe_lag(consumer, records[-1], self._group)
 
     async def _without_unneeded(
@@ -500,15 +509,25 @@ class TableConsumer(Generic[UnitOfWorkT]):
             else:
                 yield _Item(record, envelope, apply)
 
-    async def _apply_batch(self, items: Sequence[_Item[UnitOfWorkT]]) -> None:
+    async def _apply_batch(
+        self, items: Sequence[_Item[UnitOfWorkT]], deadline: float
+    ) -> int | None:
+        """Apply ``items`` in one transaction; if the time budget runs out first, commit those
+        applied and return the offset of the first left (its claim and the later ones undone)."""
         if not items:
-            return
+            return None
+        cut = None
         async with self._unit_of_work() as uow:
             claimed = await uow.claim_events(
                 self._table.consumer, [item.envelope.id for item in items if item.envelope]
             )
             outcomes: Tally[tuple[str, str]] = Tally()
-            for item in items:
+            for index, item in enumerate(items):
+                if index and self._clock() > deadline:
+                    cut = item.record.offset
+                    left = [later.envelope.id for later in items[index:] if later.envelope]
+                    await uow.release_events(self._table.consumer, list(claimed & set(left)))
+                    break
                 outcome = "duplicate"
                 if item.envelope is not None and item.envelope.id in claimed:
                     claimed.discard(item.envelope.id)  # the same ce_id twice: applied once
@@ -518,6 +537,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
             await uow.commit()
         for (topic, outcome), count in outcomes.items():
             self._metrics.consumed(topic, outcome, count)
+        return cut
 
     async def _apply_traced(self, uow: UnitOfWorkT, item: _Item[UnitOfWorkT]) -> None:
         assert item.envelope is not None and item.apply is not None
