@@ -9,8 +9,6 @@ per transaction: a record whose handler keeps failing, or that cannot be decoded
 topic's dead-letter topic with the error in its headers, and the partition moves on.
 Infrastructure outages (database or broker unreachable) are not the message's fault: the records
 are read again, for as long as the outage lasts. Offsets are committed after the batch.
-
-``subscribe(handler)`` is the older path: the handler opens and commits its own unit of work.
 """
 
 import asyncio
@@ -42,7 +40,6 @@ from helpline_shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Envelope], Awaitable[None]]
 UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
 Apply = Callable[[UnitOfWorkT, Envelope], Awaitable[None]]
 Unneeded = Callable[[Sequence[Envelope]], Awaitable[Set[str]]]
@@ -156,45 +153,6 @@ def _batch_subscriber(
     )
 
 
-def subscribe(
-    broker: KafkaBroker,
-    *,
-    topics: Sequence[str],
-    group: str,
-    handler: Handler,
-    dead_letters: DeadLetters,
-    tracer: Tracer,
-    batch_size: int = 100,
-    max_attempts: int = 3,
-    retry_delay: float = 0.2,
-) -> None:
-    """Register ``handler`` for ``topics`` in consumer group ``group`` on ``broker``.
-
-    Records arrive in batches of up to ``batch_size`` (what the broker has ready, no waiting
-    for a full batch) and are handled one by one, in partition order, each in its own
-    transaction. The offsets are committed once per batch: profiling showed the commit after
-    every record costing more than most handlers. A transient failure rewinds the whole batch;
-    the records already handled are then skipped by the handlers' inbox.
-    """
-
-    @_batch_subscriber(broker, topics, group, batch_size)
-    async def consume(message: object) -> None:
-        records, kafka_consumer = _records(message)
-        deadline = time.monotonic() + BATCH_TIME_BUDGET
-        for index, record in enumerate(records):
-            if time.monotonic() > deadline:
-                # Poll again long before max.poll.interval runs out, or the group would evict
-                # this member mid-batch; the rest of the batch is read again from Kafka.
-                _rewind(kafka_consumer, records[index:])
-                break
-            started = time.perf_counter()
-            with _consumer_span(tracer, record, group):
-                outcome = await _handle(record, handler, dead_letters, max_attempts, retry_delay)
-            HANDLER_SECONDS.labels(group, record.topic).observe(time.perf_counter() - started)
-            EVENTS_CONSUMED.labels(group, record.topic, outcome).inc()
-            _observe_lag(kafka_consumer, record, group)
-
-
 def _rewind(consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
     """Move each partition back to the first of ``records`` it has, so they are fetched again
     and the commit after this batch covers only what was handled."""
@@ -254,42 +212,6 @@ def _observe_lag(consumer: Any, record: ConsumerRecord[Any, Any], group: str) ->
         CONSUMER_LAG.labels(group, record.topic, str(record.partition)).set(
             max(end - record.offset - 1, 0)
         )
-
-
-async def _handle(
-    record: ConsumerRecord[Any, Any],
-    handler: Handler,
-    dead_letters: DeadLetters,
-    max_attempts: int,
-    retry_delay: float,
-) -> str:
-    try:
-        envelope = from_record(record.headers or (), record.value)
-    except PoisonMessage as error:
-        await dead_letters.send(record, error, attempts=0)
-        return "dead_lettered"
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await handler(envelope)
-            return "handled"
-        except Exception as error:
-            if is_transient(error):
-                log.warning(
-                    "transient failure, the record will be redelivered",
-                    extra={"event_type": envelope.type, "error": str(error)[:300]},
-                )
-                await asyncio.sleep(1.0)
-                raise
-            if attempt >= max_attempts:
-                await dead_letters.send(record, error, attempts=attempt)
-                return "dead_lettered"
-            log.warning(
-                "handler failed, retrying",
-                extra={"event_type": envelope.type, "attempt": attempt, "error": str(error)[:300]},
-            )
-            await asyncio.sleep(retry_delay * attempt)
 
 
 class HandlerTable(Generic[UnitOfWorkT]):

@@ -27,10 +27,8 @@ from helpline_shared.runtime.audit import AuditBatches, AuditTrail
 from helpline_shared.runtime.auth import state_permissions
 from helpline_shared.runtime.consumer import (
     DeadLetters,
-    Handler,
     HandlerTable,
     TableConsumer,
-    subscribe,
     subscribe_table,
 )
 from helpline_shared.runtime.credentials import CredentialVerifier
@@ -179,18 +177,6 @@ class ServiceRuntime:
     def session(self) -> AsyncSession:
         """A session for read-only queries."""
         return self.session_factory()
-
-    def subscribe(self, topics: Sequence[str], handler: Handler) -> None:
-        """Consume ``topics`` in this service's consumer group with ``handler``."""
-        subscribe(
-            self.broker,
-            topics=[self.settings.topic_prefix + topic for topic in topics],
-            group=f"helpline-{self.name}",
-            handler=handler,
-            dead_letters=self.dead_letters,
-            tracer=self.tracer_provider.get_tracer("helpline.consumer"),
-            batch_size=self.settings.consumer_batch_size,
-        )
 
     def consume(
         self,
