@@ -165,3 +165,20 @@ async def test_the_running_relay_marks_by_itself_when_no_commit_comes(
     finally:
         await relay.stop()
         await running_relay
+
+
+async def test_a_unit_of_work_that_only_reads_marks_nothing(
+    engine: AsyncEngine, relay: OutboxRelay
+) -> None:
+    unit_of_work = units_of_work(engine, relay)
+    await committed(unit_of_work, "t1")
+    assert await relay.publish_handed() == 1
+    log = StatementLog(engine)
+
+    async with unit_of_work().read_only() as uow:
+        await uow.session.execute(select(1))
+        await uow.commit()
+
+    assert not [s for s in log.statements if s.startswith("UPDATE")]
+    assert await relay.mark_published() == 1
+    assert await unsent(engine) == 0

@@ -97,7 +97,14 @@ def stage_and_commit(
     """
     if rows:
         session.execute(insert_rows(table), rows)
-    sent = relay.take_published() if isinstance(relay, OutboxRelay) else []
+    sent = (
+        relay.take_published()
+        # A unit of work that only reads holds no write lock: it writes nothing.
+        if isinstance(relay, OutboxRelay)
+        and relay.has_published
+        and not READ_ONLY.items() <= session.connection().get_execution_options().items()
+        else []
+    )
     try:
         if sent:
             session.execute(
@@ -212,6 +219,11 @@ class OutboxRelay:
             self._published.extend(row.event_id for row in rows)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
+
+    @property
+    def has_published(self) -> bool:
+        """Whether rows were published that no commit has marked sent yet."""
+        return bool(self._published)
 
     def take_published(self) -> list[str]:
         """The ids of rows published and not yet marked sent, for a commit to mark (it calls
