@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -24,9 +24,11 @@ from helpline_devstack.testing import unique_name
 from helpline_shared import topics
 from helpline_shared.envelope import Envelope, to_record
 from helpline_shared.events import Requester, TicketCreated
+from helpline_shared.runtime.consumer import HandlerTable
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.service import ServiceRuntime
 from helpline_shared.runtime.settings import ServiceSettings
+from helpline_shared.runtime.uow import SqlUnitOfWork
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +53,21 @@ def logging_kept() -> Iterator[None]:
         root.setLevel(level)
         for name, kept in levels.items():
             logging.getLogger(name).setLevel(kept)
+
+
+async def consuming(
+    runtime: ServiceRuntime,
+    metadata: MetaData,
+    apply: Callable[[SqlUnitOfWork, Envelope], Awaitable[None]],
+) -> None:
+    """``runtime`` applying ticket.created through a handler table, its inbox created."""
+    async with runtime.engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    runtime.consume(
+        [topics.TICKETS],
+        HandlerTable(runtime.name, {TicketCreated: apply}),
+        lambda: runtime.unit_of_work(SqlUnitOfWork),
+    )
 
 
 async def group_members(bootstrap_servers: str, group: str) -> int:
@@ -108,25 +125,27 @@ async def test_handlers_slower_than_the_session_timeout_cause_no_rebalance(
 ) -> None:
     name = unique_name("slow")
     group = f"helpline-{name}"
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=kafka.bootstrap_servers,
-        data_dir=tmp_path,
-        topic_prefix=topic_prefix,
-        relay_enabled=False,
-    )
     handled: Counter[str] = Counter()
 
-    async def handle(envelope: Envelope) -> None:
+    async def handle(uow: SqlUnitOfWork, envelope: Envelope) -> None:
         if isinstance(envelope.event, TicketCreated) and envelope.event.subject == "slow":
             await asyncio.sleep(SLOW_SECONDS)
         handled[envelope.id] += 1
 
-    with logging_kept():
-        runtimes = [
-            ServiceRuntime(name=name, settings=settings, metadata=MetaData()) for _ in range(2)
-        ]
-    for runtime in runtimes:
-        runtime.subscribe([topics.TICKETS], handle)
+    runtimes = []
+    for replica in ("a", "b"):
+        # A database each: their inboxes do not hide a record that both would apply.
+        settings = ServiceSettings(
+            kafka_bootstrap_servers=kafka.bootstrap_servers,
+            data_dir=tmp_path / replica,
+            topic_prefix=topic_prefix,
+            relay_enabled=False,
+        )
+        metadata = MetaData()
+        with logging_kept():
+            runtime = ServiceRuntime(name=name, settings=settings, metadata=metadata)
+        await consuming(runtime, metadata, handle)
+        runtimes.append(runtime)
     try:
         with logging_kept():
             for runtime in runtimes:
@@ -180,7 +199,7 @@ async def test_a_batch_that_outlasts_its_time_budget_is_cut_and_the_rest_read_ag
     )
     handled: list[str] = []
 
-    async def handle(envelope: Envelope) -> None:
+    async def handle(uow: SqlUnitOfWork, envelope: Envelope) -> None:
         await asyncio.sleep(0.2)
         handled.append(envelope.id)
 
@@ -214,9 +233,10 @@ async def test_a_batch_that_outlasts_its_time_budget_is_cut_and_the_rest_read_ag
     finally:
         await producer.stop()
 
+    metadata = MetaData()
     with logging_kept():
-        runtime = ServiceRuntime(name=unique_name("budget"), settings=settings, metadata=MetaData())
-    runtime.subscribe([topics.TICKETS], handle)
+        runtime = ServiceRuntime(name=unique_name("budget"), settings=settings, metadata=metadata)
+    await consuming(runtime, metadata, handle)
     try:
         with logging_kept():
             await runtime.start()

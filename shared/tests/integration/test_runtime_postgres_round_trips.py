@@ -69,16 +69,20 @@ async def test_the_relay_marks_handed_rows_sent_in_one_round_trip_prepared_once(
         assert await relay.publish_handed() == count
 
     await commit_and_publish(1)
+    await commit_and_publish(1)  # marks the one before: its statement is prepared now
     trips = RoundTrips(monkeypatch)
     await commit_and_publish(3)
     await commit_and_publish(5)
-
-    # Per commit: BEGIN, the outbox insert, COMMIT; per hand-off: the mark-sent alone, the
-    # same prepared statement for 3 rows as for 5 (and as for the 1 before counting).
     assert trips.sent == {"execute": 4, "executemany": 2, "statement": 2}
+    assert await relay.mark_published() == 5
+
+    # Per commit: BEGIN, the outbox insert, the mark-sent of what the relay published since the
+    # commit before (the same prepared statement for 1 row as for 3), COMMIT; the relay marks
+    # the last 5 itself, in one statement.
+    assert trips.sent == {"execute": 4, "executemany": 2, "statement": 3}
     async with engine.connect() as connection:
         unsent = await connection.scalar(
             select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
         )
     assert unsent == 0
-    assert len(producer.sent) == 9
+    assert len(producer.sent) == 10

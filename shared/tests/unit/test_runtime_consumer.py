@@ -316,8 +316,9 @@ async def test_partitions_left_when_the_time_budget_is_spent_are_read_again(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
     rig = Rig(unit_of_work, table_of())
-    readings = iter([0.0, 1.0, 99.0])
-    rig.consumer._clock = lambda: next(readings)  # start, partition 0, partition 1
+    readings = iter([0.0, 1.0, 1.0, 99.0])
+    # start, partition 0, its second record, partition 1
+    rig.consumer._clock = lambda: next(readings)
     rig.consumer._time_budget = 10.0
     await rig.consumer.consume(
         [consumer_record(created(f"t{n}"), offset=n, partition=n % 2) for n in range(4)], rig.kafka

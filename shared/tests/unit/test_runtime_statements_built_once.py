@@ -50,12 +50,16 @@ async def test_claim_insert_and_mark_sent_statements_are_the_same_objects_batch_
 
     monkeypatch.setattr(uow_module.AsyncSession, "run_sync", counted_run_sync)
 
-    for first in (0, 10):
+    for first in (0, 10, 20):
         records = [consumer_record(created(f"t{n}"), offset=n) for n in range(first, first + 3)]
         await consumer.consume(records, FakeKafkaConsumer())
         assert await relay.publish_handed() == 3
 
-    first_batch, second_batch = executed[: len(executed) // 2], executed[len(executed) // 2 :]
-    assert [kind for kind, _ in first_batch] == ["INSERT", "INSERT", "UPDATE"]
-    assert first_batch == second_batch  # the very same statement objects, built once
-    assert hops == 2  # outbox insert and commit in one hop per batch
+    # The first batch has nothing to mark; each later one marks what the relay published of
+    # the one before in its own transaction.
+    assert [kind for kind, _ in executed[:2]] == ["INSERT", "INSERT"]
+    second_batch, third_batch = executed[2:5], executed[5:]
+    assert [kind for kind, _ in second_batch] == ["INSERT", "INSERT", "UPDATE"]
+    assert executed[:2] == second_batch[:2]
+    assert second_batch == third_batch  # the very same statement objects, built once
+    assert hops == 3  # outbox insert, mark sent and commit in one hop per batch

@@ -338,6 +338,11 @@ class KafkaNode:
             "min.insync.replicas": "1",
             # Saves ~3 s per consumer group join in tests.
             "group.initial.rebalance.delay.ms": "0",
+            # A handful of local clients on a small machine: the defaults (3 network, 8 I/O,
+            # 10 background threads) are sized for a server, and each idle thread still wakes up.
+            "num.network.threads": "1",
+            "num.io.threads": "2",
+            "background.threads": "2",
         }
         if self.security == "sasl_ssl":
             settings["listener.security.protocol.map"] = protocols.replace(
@@ -443,6 +448,9 @@ class KafkaNode:
                     self._java(),
                     "-Xms256m",
                     "-Xmx512m",
+                    # The serial collector: the least CPU for a small heap on a machine of a
+                    # few cores (G1's concurrent and parallel threads compete with the services).
+                    "-XX:+UseSerialGC",
                     "-Dorg.slf4j.simpleLogger.showDateTime=true",
                     "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss.SSS",
                     "-cp",

@@ -9,15 +9,14 @@ per transaction: a record whose handler keeps failing, or that cannot be decoded
 topic's dead-letter topic with the error in its headers, and the partition moves on.
 Infrastructure outages (database or broker unreachable) are not the message's fault: the records
 are read again, for as long as the outage lasts. Offsets are committed after the batch.
-
-``subscribe(handler)`` is the older path: the handler opens and commits its own unit of work.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -26,6 +25,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
+from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.trace import Span, SpanKind, Tracer
 from prometheus_client import Counter, Gauge, Histogram
@@ -40,7 +40,6 @@ from helpline_shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Envelope], Awaitable[None]]
 UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
 Apply = Callable[[UnitOfWorkT, Envelope], Awaitable[None]]
 Unneeded = Callable[[Sequence[Envelope]], Awaitable[Set[str]]]
@@ -170,45 +169,6 @@ def _batch_subscriber(
     return subscriber
 
 
-def subscribe(
-    broker: KafkaBroker,
-    *,
-    topics: Sequence[str],
-    group: str,
-    handler: Handler,
-    dead_letters: DeadLetters,
-    tracer: Tracer,
-    batch_size: int = 100,
-    max_attempts: int = 3,
-    retry_delay: float = 0.2,
-) -> None:
-    """Register ``handler`` for ``topics`` in consumer group ``group`` on ``broker``.
-
-    Records arrive in batches of up to ``batch_size`` (what the broker has ready, no waiting
-    for a full batch) and are handled one by one, in partition order, each in its own
-    transaction. The offsets are committed once per batch: profiling showed the commit after
-    every record costing more than most handlers. A transient failure rewinds the whole batch;
-    the records already handled are then skipped by the handlers' inbox.
-    """
-
-    @_batch_subscriber(broker, topics, group, batch_size)
-    async def consume(message: object) -> None:
-        records, kafka_consumer = _records(message)
-        deadline = time.monotonic() + BATCH_TIME_BUDGET
-        for index, record in enumerate(records):
-            if time.monotonic() > deadline:
-                # Poll again long before max.poll.interval runs out, or the group would evict
-                # this member mid-batch; the rest of the batch is read again from Kafka.
-                _rewind(kafka_consumer, records[index:])
-                break
-            started = time.perf_counter()
-            with _consumer_span(tracer, record, group):
-                outcome = await _handle(record, handler, dead_letters, max_attempts, retry_delay)
-            HANDLER_SECONDS.labels(group, record.topic).observe(time.perf_counter() - started)
-            EVENTS_CONSUMED.labels(group, record.topic, outcome).inc()
-            _observe_lag(kafka_consumer, record, group)
-
-
 def _rewind(consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
     """Move each partition back to the first of ``records`` it has, so they are fetched again
     and the commit after this batch covers only what was handled."""
@@ -249,6 +209,17 @@ def _consumer_span(
     )
 
 
+@contextlib.contextmanager
+def _in_trace_of(envelope: Envelope) -> Iterator[None]:
+    # No span when no exporter would receive it: the producer's context is made current, so
+    # the records' logs and the events staged while applying it stay in the ticket's trace.
+    token = otel_context.attach(propagate.extract(envelope.extensions))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 def _observe_lag(consumer: Any, record: ConsumerRecord[Any, Any], group: str) -> None:
     # The consumer knows each assigned partition's high watermark from its last fetch.
     highwater = getattr(consumer, "highwater", None)
@@ -257,42 +228,6 @@ def _observe_lag(consumer: Any, record: ConsumerRecord[Any, Any], group: str) ->
         CONSUMER_LAG.labels(group, record.topic, str(record.partition)).set(
             max(end - record.offset - 1, 0)
         )
-
-
-async def _handle(
-    record: ConsumerRecord[Any, Any],
-    handler: Handler,
-    dead_letters: DeadLetters,
-    max_attempts: int,
-    retry_delay: float,
-) -> str:
-    try:
-        envelope = from_record(record.headers or (), record.value)
-    except PoisonMessage as error:
-        await dead_letters.send(record, error, attempts=0)
-        return "dead_lettered"
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await handler(envelope)
-            return "handled"
-        except Exception as error:
-            if is_transient(error):
-                log.warning(
-                    "transient failure, the record will be redelivered",
-                    extra={"event_type": envelope.type, "error": str(error)[:300]},
-                )
-                await asyncio.sleep(1.0)
-                raise
-            if attempt >= max_attempts:
-                await dead_letters.send(record, error, attempts=attempt)
-                return "dead_lettered"
-            log.warning(
-                "handler failed, retrying",
-                extra={"event_type": envelope.type, "attempt": attempt, "error": str(error)[:300]},
-            )
-            await asyncio.sleep(retry_delay * attempt)
 
 
 class HandlerTable(Generic[UnitOfWorkT]):
@@ -386,14 +321,14 @@ class TableConsumer(Generic[UnitOfWorkT]):
         table: HandlerTable[UnitOfWorkT],
         unit_of_work: Callable[[], UnitOfWorkT],
         dead_letters: DeadLetters,
-        tracer: Tracer,
+        tracer: Tracer | None,
         group: str,
         max_attempts: int = 3,
         retry_delay: float = 0.2,
         transient_delay: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        time_budget: float = BATCH_TIME_BUDGET,
+        time_budget: float | None = None,
     ) -> None:
         self._table = table
         self._unit_of_work = unit_of_work
@@ -405,7 +340,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
         self._transient_delay = transient_delay
         self._sleep = sleep
         self._clock = clock
-        self._time_budget = time_budget
+        self._time_budget = BATCH_TIME_BUDGET if time_budget is None else time_budget
         self._metrics = _Metrics(group)
 
     async def consume(self, records: Sequence[Record], consumer: Any) -> None:
@@ -436,7 +371,9 @@ class TableConsumer(Generic[UnitOfWorkT]):
             _observe_lag(consumer, records[-1], self._group)
             return
         try:
-            await self._apply_batch([item for item in items if item.envelope is not None])
+            cut = await self._apply_batch(
+                [item for item in items if item.envelope is not None], deadline
+            )
         except Exception as error:
             if is_transient(error):
                 _log_transient(error)
@@ -457,10 +394,17 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 self._metrics.consumed(item.record.topic, outcome)
                 _observe_lag(consumer, item.record, self._group)
             return
+        if cut is not None:
+            # The batch took its time budget: what was applied is committed, the rest (and any
+            # poison among it) is read again from Kafka.
+            _rewind(consumer, [record for record in records if record.offset >= cut])
+            items = [item for item in items if item.record.offset < cut]
         for item in items:
             if item.poison is not None:
                 await self._dead_letters.send(item.record, item.poison, attempts=0)
                 self._metrics.consumed(item.record.topic, "dead_lettered")
+        if cut is not None:
+            raise _Rewound(wait=False)
         _observe_lag(consumer, records[-1], self._group)
 
     async def _without_unneeded(
@@ -503,15 +447,25 @@ class TableConsumer(Generic[UnitOfWorkT]):
             else:
                 yield _Item(record, envelope, apply)
 
-    async def _apply_batch(self, items: Sequence[_Item[UnitOfWorkT]]) -> None:
+    async def _apply_batch(
+        self, items: Sequence[_Item[UnitOfWorkT]], deadline: float
+    ) -> int | None:
+        """Apply ``items`` in one transaction; if the time budget runs out first, commit those
+        applied and return the offset of the first left (its claim and the later ones undone)."""
         if not items:
-            return
+            return None
+        cut = None
         async with self._unit_of_work() as uow:
             claimed = await uow.claim_events(
                 self._table.consumer, [item.envelope.id for item in items if item.envelope]
             )
             outcomes: Tally[tuple[str, str]] = Tally()
-            for item in items:
+            for index, item in enumerate(items):
+                if index and self._clock() > deadline:
+                    cut = item.record.offset
+                    left = [later.envelope.id for later in items[index:] if later.envelope]
+                    await uow.release_events(self._table.consumer, list(claimed & set(left)))
+                    break
                 outcome = "duplicate"
                 if item.envelope is not None and item.envelope.id in claimed:
                     claimed.discard(item.envelope.id)  # the same ce_id twice: applied once
@@ -521,14 +475,17 @@ class TableConsumer(Generic[UnitOfWorkT]):
             await uow.commit()
         for (topic, outcome), count in outcomes.items():
             self._metrics.consumed(topic, outcome, count)
+        return cut
 
     async def _apply_traced(self, uow: UnitOfWorkT, item: _Item[UnitOfWorkT]) -> None:
         assert item.envelope is not None and item.apply is not None
         started = time.perf_counter()
-        with (
-            _consumer_span(self._tracer, item.record, self._group, item.envelope),
-            uow.lent_to_handler(),
-        ):
+        traced = (
+            _in_trace_of(item.envelope)
+            if self._tracer is None
+            else _consumer_span(self._tracer, item.record, self._group, item.envelope)
+        )
+        with traced, uow.lent_to_handler():
             await item.apply(uow, item.envelope)
         self._metrics.handled_in(item.record.topic, time.perf_counter() - started)
 
@@ -615,10 +572,12 @@ def subscribe_table(
     table: HandlerTable[UnitOfWorkT],
     unit_of_work: Callable[[], UnitOfWorkT],
     dead_letters: DeadLetters,
-    tracer: Tracer,
+    tracer: Tracer | None,
     batch_size: int = 100,
 ) -> TableConsumer[UnitOfWorkT]:
-    """Consume ``topics`` in group ``group``, applying records through ``table``."""
+    """Consume ``topics`` in group ``group``, applying records through ``table``; with no
+    ``tracer`` (no exporter would receive the spans) a record makes no span, its producer's
+    trace context is made current instead."""
     consumer = TableConsumer(
         table=table,
         unit_of_work=unit_of_work,

@@ -32,7 +32,7 @@ from helpline_shared.envelope import KafkaRecord, to_record
 from helpline_shared.events import Event
 from helpline_shared.runtime.db import AUTOCOMMIT, READ_ONLY, read_only_options, utcnow
 from helpline_shared.runtime.producer import EventProducer, RecordHeaders
-from helpline_shared.runtime.telemetry import kafka_attributes
+from helpline_shared.runtime.telemetry import exports_spans, kafka_attributes
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +86,40 @@ def _mark_sent(table: Table, dialect: str) -> Update:
     return update(table).where(matches).values(sent_at=bindparam("now"))
 
 
-def stage_and_commit(session: Session, table: Table, rows: list[dict[str, object]]) -> None:
+def stage_and_commit(
+    session: Session, table: Table, rows: list[dict[str, object]], relay: object = None
+) -> None:
     """Insert rows made by ``outbox_row`` and commit, in one call from the event loop
-    (``AsyncSession.run_sync``): one greenlet hop instead of one per step."""
+    (``AsyncSession.run_sync``): one greenlet hop instead of one per step.
+
+    The rows ``relay`` has published since the last commit are marked sent in the same
+    transaction: no transaction of the relay's own for them.
+    """
     if rows:
         session.execute(insert_rows(table), rows)
-    session.commit()
+    sent = (
+        relay.take_published()
+        # A unit of work that only reads holds no write lock: it writes nothing.
+        if isinstance(relay, OutboxRelay)
+        and relay.has_published
+        and not READ_ONLY.items() <= session.connection().get_execution_options().items()
+        else []
+    )
+    try:
+        if sent:
+            session.execute(
+                _mark_sent(table, session.get_bind().dialect.name),
+                {"event_ids": sent, "now": utcnow()},
+            )
+        session.commit()
+    except BaseException:
+        if sent:
+            assert isinstance(relay, OutboxRelay)
+            relay.give_back(sent)
+        raise
+    if sent:
+        assert isinstance(relay, OutboxRelay)
+        relay.marked(sent)
 
 
 class Staged(NamedTuple):
@@ -133,6 +161,7 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         retention: timedelta = timedelta(hours=24),
         tracer_provider: trace.TracerProvider | None = None,
+        mark_delay: float = 0.05,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -141,7 +170,13 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._retention = retention
-        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        # No send span when no exporter would receive it: the record keeps the trace context
+        # it was staged with, so the ticket stays one trace.
+        self._tracer = (
+            trace.get_tracer(__name__, tracer_provider=tracer_provider)
+            if tracer_provider is None or exports_spans(tracer_provider)
+            else None
+        )
         self._wakeup = asyncio.Event()
         # One batch at a time in this process: the final flush at shutdown must not select the
         # rows the running loop is publishing (SQLite has no row locks to keep them apart).
@@ -151,6 +186,12 @@ class OutboxRelay:
         # Until the first poll, rows a crash left behind must be published before new ones.
         self._behind = True
         self._handed: list[Staged] = []
+        # Handed rows published but not yet marked sent: the next commit of a unit of work
+        # marks them in its own transaction (``stage_and_commit``); the relay marks them itself
+        # when no commit comes within ``mark_delay`` seconds, and always before it polls.
+        self._published: list[str] = []
+        self._marking: set[str] = set()
+        self._mark_delay = mark_delay
 
     def wake(self) -> None:
         """Tell the relay that something was committed (it also polls, for other processes)."""
@@ -165,7 +206,8 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def publish_handed(self) -> int:
-        """Publish the rows handed over since the last call and mark them sent in one statement.
+        """Publish the rows handed over since the last call; they are marked sent by the next
+        commit of a unit of work, or by ``mark_published``.
 
         If publishing fails the rows stay unsent in the table, and polling publishes them.
         """
@@ -174,20 +216,56 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self._send(rows)
-            if self._engine.dialect.name == "sqlite":
-                async with self._engine.begin() as connection:
-                    await self._mark_sent(connection, rows)
-            else:
-                # One statement is atomic by itself: no BEGIN and COMMIT round trips around it.
-                async with self._engine.connect() as connection:
-                    await connection.execution_options(**AUTOCOMMIT)
-                    await self._mark_sent(connection, rows)
+            self._published.extend(row.event_id for row in rows)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
+
+    @property
+    def has_published(self) -> bool:
+        """Whether rows were published that no commit has marked sent yet."""
+        return bool(self._published)
+
+    def take_published(self) -> list[str]:
+        """The ids of rows published and not yet marked sent, for a commit to mark (it calls
+        ``marked`` once committed, ``give_back`` if it fails)."""
+        taken, self._published = self._published, []
+        self._marking.update(taken)
+        return taken
+
+    def marked(self, event_ids: Sequence[str]) -> None:
+        """A commit marked these rows sent."""
+        self._marking.difference_update(event_ids)
+
+    def give_back(self, event_ids: Sequence[str]) -> None:
+        """A commit that was to mark these rows failed: they are still to be marked."""
+        self._marking.difference_update(event_ids)
+        self._published.extend(event_ids)
+
+    async def mark_published(self) -> int:
+        """Mark sent, in one statement, the published rows no commit has marked yet."""
+        async with self._publishing:
+            return await self._mark_published()
+
+    async def _mark_published(self) -> int:
+        event_ids, self._published = self._published, []
+        if not event_ids:
+            return 0
+        if self._engine.dialect.name == "sqlite":
+            async with self._engine.begin() as connection:
+                await self._mark_sent(connection, event_ids)
+        else:
+            # One statement is atomic by itself: no BEGIN and COMMIT round trips around it.
+            async with self._engine.connect() as connection:
+                await connection.execution_options(**AUTOCOMMIT)
+                await self._mark_sent(connection, event_ids)
+        return len(event_ids)
 
     async def publish_pending(self) -> int:
         """Publish one batch of unsent rows in id order; return how many were published."""
         async with self._publishing:
+            # Rows published through a hand-off are marked first, or the poll would select
+            # them again.
+            await self._mark_published()
             published = await self._publish_batch()
             if published and self._handed:
                 # Rows handed over while this poll had already selected them.
@@ -205,19 +283,22 @@ class OutboxRelay:
                 await reader.execution_options(**READ_ONLY)
                 async with reader.begin():
                     rows = (await reader.execute(self._unsent())).all()
+            # Rows a commit is marking right now were published already.
+            rows = [row for row in rows if row.event_id not in self._marking]
             if rows:
                 await self._send(rows)
                 async with self._engine.begin() as connection:
-                    await self._mark_sent(connection, rows)
+                    await self._mark_sent(connection, [row.event_id for row in rows])
         else:
             # Row locks (SKIP LOCKED) keep relays of several replicas on disjoint rows.
             async with self._engine.begin() as connection:
                 rows = (
                     await connection.execute(self._unsent().with_for_update(skip_locked=True))
                 ).all()
+                rows = [row for row in rows if row.event_id not in self._marking]
                 if rows:
                     await self._send(rows)
-                    await self._mark_sent(connection, rows)
+                    await self._mark_sent(connection, [row.event_id for row in rows])
         if rows:
             OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return [row.event_id for row in rows]
@@ -239,8 +320,20 @@ class OutboxRelay:
 
     async def _send(self, rows: Sequence[Row[Any] | Staged]) -> None:
         deliveries = []
+        if self._tracer is None:
+            for row in rows:
+                deliveries.append(
+                    await self._producer.send(
+                        row.topic,
+                        value=row.record_value,
+                        key=row.record_key,
+                        headers=[(name, value.encode()) for name, value in row.headers],
+                    )
+                )
+            await asyncio.gather(*deliveries)
+            return
         for row in rows:
-            span = self._send_span(row)
+            span = self._send_span(self._tracer, row)
             try:
                 delivery = await self._producer.send(
                     row.topic,
@@ -256,12 +349,12 @@ class OutboxRelay:
         # Every send must be acknowledged (acks=all) before the rows are marked sent.
         await asyncio.gather(*deliveries)
 
-    def _send_span(self, row: Row[Any] | Staged) -> Span:
+    def _send_span(self, tracer: trace.Tracer, row: Row[Any] | Staged) -> Span:
         # The producer span is a child of the span that staged the event (its context is in
         # the row's headers), and its own context replaces it in the record: consumers become
         # its children, so a ticket stays one trace from the request to the last consumer.
         headers = dict(row.headers)
-        return self._tracer.start_span(
+        return tracer.start_span(
             f"send {row.topic}",
             context=propagate.extract(headers),
             kind=SpanKind.PRODUCER,
@@ -270,12 +363,10 @@ class OutboxRelay:
             ),
         )
 
-    async def _mark_sent(
-        self, connection: AsyncConnection, rows: Sequence[Row[Any] | Staged]
-    ) -> None:
+    async def _mark_sent(self, connection: AsyncConnection, event_ids: list[str]) -> None:
         await connection.execute(
             _mark_sent(self._table, connection.dialect.name),
-            {"event_ids": [row.event_id for row in rows], "now": utcnow()},
+            {"event_ids": event_ids, "now": utcnow()},
         )
 
     async def _prune(self, connection: AsyncConnection) -> None:
@@ -300,8 +391,12 @@ class OutboxRelay:
             try:
                 if self._handed and not self._behind:
                     await self.publish_handed()
-                    # Woken by a hand-off: the table is polled on the interval, not now.
-                    if not await self._wait(self._poll_interval):
+                    # Woken by a hand-off: the table is polled on the interval, not now. A
+                    # commit meanwhile marks what was published; if none comes, the relay does.
+                    if not await self._wait(self._mark_delay):
+                        continue
+                    await self.mark_published()
+                    if not await self._wait(max(self._poll_interval - self._mark_delay, 0)):
                         continue
                 # From here on hand-offs are taken again: a row committed before this point
                 # is seen by the poll, one committed after it is handed over.

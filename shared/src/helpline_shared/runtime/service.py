@@ -27,10 +27,8 @@ from helpline_shared.runtime.audit import AuditBatches, AuditTrail
 from helpline_shared.runtime.auth import state_permissions
 from helpline_shared.runtime.consumer import (
     DeadLetters,
-    Handler,
     HandlerTable,
     TableConsumer,
-    subscribe,
     subscribe_table,
 )
 from helpline_shared.runtime.credentials import CredentialVerifier
@@ -180,18 +178,6 @@ class ServiceRuntime:
         """A session for read-only queries."""
         return self.session_factory()
 
-    def subscribe(self, topics: Sequence[str], handler: Handler) -> None:
-        """Consume ``topics`` in this service's consumer group with ``handler``."""
-        subscribe(
-            self.broker,
-            topics=[self.settings.topic_prefix + topic for topic in topics],
-            group=f"helpline-{self.name}",
-            handler=handler,
-            dead_letters=self.dead_letters,
-            tracer=self.tracer_provider.get_tracer("helpline.consumer"),
-            batch_size=self.settings.consumer_batch_size,
-        )
-
     def consume(
         self,
         topics: Sequence[str],
@@ -206,7 +192,11 @@ class ServiceRuntime:
             table=table,
             unit_of_work=unit_of_work,
             dead_letters=self.dead_letters,
-            tracer=self.tracer_provider.get_tracer("helpline.consumer"),
+            tracer=(
+                self.tracer_provider.get_tracer("helpline.consumer")
+                if exports_spans(self.tracer_provider)
+                else None
+            ),
             batch_size=self.settings.consumer_batch_size,
         )
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Table, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
@@ -259,6 +259,14 @@ class SqlUnitOfWork:
         )
         return set(result.scalars())
 
+    async def release_events(self, consumer: str, event_ids: Sequence[str]) -> None:
+        """Undo, in one statement, this transaction's claims of events it did not apply."""
+        self._refuse_if_lent("release events in")
+        inbox = self._inbox_table
+        await self.session.execute(
+            delete(inbox).where(inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids))
+        )
+
     def writes_behind(self, *repositories: WrittenBehind) -> None:
         """This transaction's repositories that keep writes: flushed (in this order) before
         its commit, discarded by its rollback."""
@@ -275,7 +283,9 @@ class SqlUnitOfWork:
         self._refuse_if_lent("commit")
         await self.flush()
         staged, self._pending = self._pending, []
-        await self.session.run_sync(outbox.stage_and_commit, self._outbox_table, staged)
+        await self.session.run_sync(
+            outbox.stage_and_commit, self._outbox_table, staged, self._relay
+        )
         hooks, self._after_commit = self._after_commit, []
         if staged and self._relay is not None:
             self._relay.hand_off(staged)
