@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     TypeDecorator,
     event,
+    pool,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
@@ -110,6 +111,10 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
+SQLITE_POOL_SIZE = 16
+"""Connections an SQLite engine keeps open in the event loop's thread."""
+
+
 def create_engine(url: str, *, in_loop: bool = True, **options: Any) -> AsyncEngine:
     """Create the service's async engine; SQLite gets WAL and one in-process writer at a time.
 
@@ -124,6 +129,13 @@ def create_engine(url: str, *, in_loop: bool = True, **options: Any) -> AsyncEng
         return create_async_engine(url, **options)
     if in_loop:
         parsed = parsed.set(drivername=f"sqlite+{sqlite_in_loop.dialect.driver}")
+        if "poolclass" not in options and sqlite_in_loop.dialect.get_pool_class(parsed) is not (
+            pool.StaticPool
+        ):
+            # A connection is a file handle here, not a server process: keep as many as the
+            # concurrent requests use, instead of opening (and setting up) one per transaction
+            # beyond the queue pool's default five.
+            options.setdefault("pool_size", SQLITE_POOL_SIZE)
     elif parsed.get_driver_name() != "aiosqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     engine = create_async_engine(parsed, **options)
