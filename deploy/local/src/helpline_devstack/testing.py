@@ -136,6 +136,10 @@ class TopicRecorder:
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            # The recorder timestamps what it receives: while a fetch of some partitions waits
+            # at the broker, aiokafka fetches no other partition of that broker, so its wait
+            # would be counted as the services' latency.
+            fetch_max_wait_ms=50,
             **aiokafka_options(self._security),
         )
         await consumer.start()

@@ -133,6 +133,11 @@ def _records(message: object) -> tuple[tuple[Record, ...], Any]:
 
 
 IDLE_POLL_MS = 1_000
+FETCH_MAX_WAIT_MS = 50
+"""How long the broker holds a fetch that finds nothing new. While one fetch waits there,
+aiokafka sends no other fetch to that broker, so a partition whose records were just consumed
+is not fetched again until it returns: at the default 500 ms that stall showed as p99
+latency. Shorter costs the broker more idle fetches (about 20 a second per consumer)."""
 """How long one poll waits for a first record before the loop polls again."""
 
 
@@ -154,6 +159,7 @@ def _batch_subscriber(
         max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
 
     async def next_batch(consumer: Any) -> tuple[Record, ...]:
