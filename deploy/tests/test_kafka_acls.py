@@ -35,8 +35,7 @@ def test_the_table_has_the_topics_each_bootstrap_subscribes_to(
     def record(_runtime: ServiceRuntime, topics: Sequence[str], *_handlers: object) -> None:
         subscribed.extend(topics)
 
-    # Services consume through a handler table (consume) or a handler (subscribe).
-    monkeypatch.setattr(ServiceRuntime, "subscribe", record)
+    # Every service consumes through its handler table (consume).
     monkeypatch.setattr(ServiceRuntime, "consume", record)
     bootstrap = importlib.import_module(f"helpline_{service}.bootstrap").bootstrap
     _app, runtime = bootstrap(settings_class(service)(data_dir=tmp_path))
