@@ -39,7 +39,10 @@ class EventProducer:
                 client_id=self._client_id,
                 enable_idempotence=True,
                 acks="all",
-                linger_ms=2,
+                # No linger: the relay hands over a commit's rows together, so they share a
+                # batch anyway; lingering added about 3 ms to every hop (6.2 against 3.0 ms to
+                # the acknowledgement on the local broker) and CPU to the burst.
+                linger_ms=0,
                 **aiokafka_options(self._security),
             )
             try:
