@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest_asyncio
 from runtime_support import RuntimeDatabase, runtime_database
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.testing import unique_name
@@ -22,3 +23,9 @@ async def postgres_runtime(postgres: PostgresServer) -> AsyncIterator[RuntimeDat
     """The runtime's tables in a fresh PostgreSQL database (of the session's server)."""
     async for database in runtime_database(postgres.create_database(unique_name("rt"))):
         yield database
+
+
+@pytest_asyncio.fixture
+async def engine(sqlite_runtime: RuntimeDatabase) -> AsyncEngine:
+    """The engine of ``sqlite_runtime`` (a test file may define its own)."""
+    return sqlite_runtime.engine

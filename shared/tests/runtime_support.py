@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from helpline_shared.events import Requester, TicketCreated
+from helpline_shared.events import Requester, TicketCreated, TicketStatusChanged
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
@@ -52,4 +52,15 @@ def created(ticket_id: str) -> TicketCreated:
         priority="high",
         type="question",
         channel="api",
+    )
+
+
+def changed(ticket_id: str) -> TicketStatusChanged:
+    """A ticket.status_changed event of tenant acme (open -> solved)."""
+    return TicketStatusChanged(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        previous_status="open",
+        status="solved",
     )

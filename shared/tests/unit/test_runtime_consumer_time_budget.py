@@ -1,44 +1,18 @@
 """A partition's batch that outlasts the time budget is cut: what was applied is committed, the
 rest is read again (so slow handlers never cost the consumer its place in the group)."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
 from opentelemetry.trace import NoOpTracer
-from sqlalchemy import MetaData, func, select
+from runtime_support import changed, inbox, outbox
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import TicketStatusChanged
 from helpline_shared.runtime.consumer import DeadLetters, HandlerTable, TableConsumer
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, consumer_record
 from helpline_shared.runtime.uow import SqlUnitOfWork
-
-metadata = MetaData()
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
-
-
-@pytest_asyncio.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'budget.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
-
-
-def changed(ticket_id: str) -> TicketStatusChanged:
-    return TicketStatusChanged(
-        tenant_id="acme",
-        ticket_id=ticket_id,
-        occurred_at=utcnow(),
-        previous_status="open",
-        status="solved",
-    )
 
 
 async def claimed(engine: AsyncEngine) -> int:

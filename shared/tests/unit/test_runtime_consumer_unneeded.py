@@ -1,48 +1,19 @@
 """A handler table may name records its handlers would change nothing for: no transaction."""
 
-from collections.abc import AsyncIterator, Sequence, Set
-from pathlib import Path
+from collections.abc import Sequence, Set
 
 import pytest
-import pytest_asyncio
 from opentelemetry.trace import NoOpTracer
-from sqlalchemy import MetaData, event, select
+from runtime_support import created, inbox, outbox
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from helpline_shared.envelope import Envelope
-from helpline_shared.events import Requester, TicketCreated
+from helpline_shared.events import TicketCreated
 from helpline_shared.runtime.consumer import DeadLetters, HandlerTable, TableConsumer, Unneeded
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, consumer_record
 from helpline_shared.runtime.uow import SqlUnitOfWork
-
-metadata = MetaData()
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
-
-
-@pytest_asyncio.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'unneeded.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
-
-
-def created(ticket_id: str) -> TicketCreated:
-    return TicketCreated(
-        tenant_id="acme",
-        ticket_id=ticket_id,
-        occurred_at=utcnow(),
-        subject="Printer",
-        description="On fire",
-        requester=Requester(email="ann@example.com"),
-        priority="high",
-        type="question",
-        channel="api",
-    )
 
 
 class Rig:

@@ -1,48 +1,22 @@
 """With no exporter, the consumer and the relay make no span, and a ticket stays one trace."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest_asyncio
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import MetaData, select
+from runtime_support import changed, inbox, outbox
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from helpline_shared.envelope import Envelope, to_record
 from helpline_shared.events import TicketStatusChanged
 from helpline_shared.runtime import telemetry
 from helpline_shared.runtime.consumer import DeadLetters, HandlerTable, TableConsumer
-from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.outbox import OutboxRelay, trace_headers
 from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, raw_record
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
-metadata = MetaData()
-outbox = outbox_table(metadata)
-inbox = inbox_table(metadata)
 UPSTREAM_TRACE = "0af7651916cd43dd8448eb211c80319c"
 UPSTREAM = f"00-{UPSTREAM_TRACE}-b7ad6b7169203331-01"
-
-
-@pytest_asyncio.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'spans.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
-
-
-def changed(ticket_id: str) -> TicketStatusChanged:
-    return TicketStatusChanged(
-        tenant_id="acme",
-        ticket_id=ticket_id,
-        occurred_at=utcnow(),
-        previous_status="open",
-        status="solved",
-    )
 
 
 async def test_a_record_applied_without_a_tracer_stays_in_its_trace(
