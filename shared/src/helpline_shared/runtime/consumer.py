@@ -133,12 +133,12 @@ def _records(message: object) -> tuple[tuple[Record, ...], Any]:
 
 
 IDLE_POLL_MS = 1_000
+"""How long one poll waits for a first record before the loop polls again."""
 FETCH_MAX_WAIT_MS = 50
 """How long the broker holds a fetch that finds nothing new. While one fetch waits there,
 aiokafka sends no other fetch to that broker, so a partition whose records were just consumed
 is not fetched again until it returns: at the default 500 ms that stall showed as p99
 latency. Shorter costs the broker more idle fetches (about 20 a second per consumer)."""
-"""How long one poll waits for a first record before the loop polls again."""
 
 
 def _batch_subscriber(
