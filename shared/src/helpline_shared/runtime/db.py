@@ -1,6 +1,7 @@
 """Database engines and the tables every service keeps for delivery: outbox and inbox."""
 
 import asyncio
+import functools
 import weakref
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +71,14 @@ class UtcDateTime(TypeDecorator[datetime]):
 def dialect_insert(dialect_name: str) -> Any:
     """The ``insert`` of a dialect, PostgreSQL's or SQLite's: the one with ``ON CONFLICT``."""
     return postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+
+
+@functools.cache
+def insert_skipping_present(dialect_name: str, table: Table) -> Any:
+    """An INSERT of ``table`` rows that skips a row whose key is present (``ON CONFLICT DO
+    NOTHING``), built once per dialect and table: it is immutable, and one built once has its
+    cache key computed once."""
+    return dialect_insert(dialect_name)(table).on_conflict_do_nothing()
 
 
 def utcnow() -> datetime:

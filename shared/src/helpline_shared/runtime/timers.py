@@ -10,7 +10,6 @@ from the timer id and a re-fire publishes the same event.
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import JSON, Column, Index, MetaData, String, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_shared.runtime.db import UtcDateTime, dialect_insert, utcnow
+from helpline_shared.runtime.db import UtcDateTime, insert_skipping_present, utcnow
 from helpline_shared.runtime.outbox import trace_headers
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
@@ -118,12 +117,6 @@ class TimerTable(Generic[UnitOfWorkT]):
         await fire(uow, timer)
 
 
-@functools.cache
-def _insert_unless_present(dialect: str, table: Table) -> Any:
-    """An INSERT of timers that skips one whose id exists (built once per dialect and table)."""
-    return dialect_insert(dialect)(table).on_conflict_do_nothing()
-
-
 def _timer_row(
     timer_id: str, kind: str, due_at: datetime, payload: Mapping[str, Any], traced: bool
 ) -> dict[str, Any]:
@@ -208,7 +201,7 @@ class TimerScheduler:
         self._kept = {}
 
     def _insert(self) -> Any:
-        return _insert_unless_present(self._session.get_bind().dialect.name, self._table)
+        return insert_skipping_present(self._session.get_bind().dialect.name, self._table)
 
     async def cancel_pending(self, id_prefix: str) -> int:
         """Remove the timers not fired yet whose id starts with ``id_prefix``; how many."""

@@ -17,7 +17,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from helpline_shared.events import Event
 from helpline_shared.runtime import outbox
-from helpline_shared.runtime.db import dialect_insert, read_only_options, utcnow
+from helpline_shared.runtime.db import insert_skipping_present, read_only_options, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -333,11 +333,10 @@ class SqlUnitOfWork:
 
 @functools.cache
 def insert_unless_present(table: Table, dialect: str, returned: str) -> ReturningInsert[Any]:
-    """An INSERT of ``table`` rows that skips a row whose key is present, returning column
-    ``returned`` of the rows it inserted (built once per table and dialect: it is immutable,
-    and one built once has its cache key computed once)."""
-    insert: ReturningInsert[Any] = (
-        dialect_insert(dialect)(table).on_conflict_do_nothing().returning(table.c[returned])
+    """``insert_skipping_present`` returning column ``returned`` of the rows it inserted (built
+    once per table and dialect)."""
+    insert: ReturningInsert[Any] = insert_skipping_present(dialect, table).returning(
+        table.c[returned]
     )
     return insert
 
