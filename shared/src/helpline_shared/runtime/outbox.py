@@ -87,7 +87,7 @@ def _mark_sent(table: Table, dialect: str) -> Update:
 
 
 def stage_and_commit(
-    session: Session, table: Table, rows: list[dict[str, object]], relay: object = None
+    session: Session, table: Table, rows: list[dict[str, object]], relay: "OutboxRelay | None"
 ) -> None:
     """Insert rows made by ``outbox_row`` and commit, in one call from the event loop
     (``AsyncSession.run_sync``): one greenlet hop instead of one per step.
@@ -100,7 +100,7 @@ def stage_and_commit(
     sent = (
         relay.take_published()
         # A unit of work that only reads holds no write lock: it writes nothing.
-        if isinstance(relay, OutboxRelay)
+        if relay is not None
         and relay.has_published
         and not READ_ONLY.items() <= session.connection().get_execution_options().items()
         else []
@@ -113,12 +113,10 @@ def stage_and_commit(
             )
         session.commit()
     except BaseException:
-        if sent:
-            assert isinstance(relay, OutboxRelay)
+        if relay is not None and sent:
             relay.give_back(sent)
         raise
-    if sent:
-        assert isinstance(relay, OutboxRelay)
+    if relay is not None and sent:
         relay.marked(sent)
 
 

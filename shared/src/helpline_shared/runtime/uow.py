@@ -40,13 +40,6 @@ class TransactionOwnedByRuntime(RuntimeError):
     """A handler tried to open, commit, roll back or claim: the runtime does that for it."""
 
 
-class RelayHandOff(Protocol):
-    """Takes the outbox rows a commit wrote, to publish them at once."""
-
-    def hand_off(self, rows: Sequence[dict[str, object]]) -> None:
-        """Publish ``rows`` (already committed) soon, and mark them sent."""
-
-
 class RowWrittenBefore(IntegrityError):
     """An INSERT of rows not looked for first met a row written before: the transaction fails,
     and applying its events again (one per transaction) looks for those rows first."""
@@ -153,7 +146,7 @@ class SqlUnitOfWork:
         source: str,
         topic_prefix: str = "",
         on_commit: AfterCommit = lambda: None,
-        relay: RelayHandOff | None = None,
+        relay: outbox.OutboxRelay | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._outbox_table = outbox_table
