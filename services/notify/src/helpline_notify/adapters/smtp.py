@@ -3,6 +3,8 @@
 import asyncio
 import base64
 import binascii
+import functools
+import re
 import secrets
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses
@@ -112,8 +114,18 @@ def _folded(name: str, words: list[str]) -> str:
     return "\r\n".join(lines)
 
 
+_BARE_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
+"""An address with no display name, quotes or comments: ``getaddresses`` would return it as is."""
+
+
+@functools.lru_cache(maxsize=256)
 def _address_header(name: str, value: str) -> tuple[str, str]:
-    """The header line of one address (a display name encoded when not ASCII), and the address."""
+    """The header line of one address (a display name encoded when not ASCII), and the address
+    (kept for the few values every mail repeats, as the sender: parsing is most of the cost)."""
+    if _BARE_ADDRESS.fullmatch(value):
+        return _folded(name, [value]), value
     parsed = getaddresses([value])
     if len(parsed) != 1:
         raise NotPlain(name)
