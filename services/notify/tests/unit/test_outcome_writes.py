@@ -4,6 +4,7 @@ check in its WHERE): no read before it; one after it only when a delivery was ta
 import asyncio
 from datetime import timedelta
 
+from notify_batches import worker
 from notify_testkit import (
     TENANT,
     UnitOfWorkFactory,
@@ -13,28 +14,11 @@ from notify_testkit import (
     ticket_assigned,
     ticket_created,
 )
-from opentelemetry.trace import NoOpTracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
-from helpline_notify.adapters.rendering import JinjaRenderer
-from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
+from helpline_notify.adapters.fakes import FakeMailer
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.testing import StatementLog
-
-
-def worker(unit_of_work: UnitOfWorkFactory, mailer: FakeMailer) -> DeliveryWorker:
-    later = utcnow() + timedelta(seconds=1)
-    return DeliveryWorker(
-        unit_of_work,
-        mailer,
-        FakeWebhookSender(),
-        NoOpTracer(),
-        WorkerOptions(email_domain="mail.acme.example"),
-        renderer=JinjaRenderer(),
-        clock=lambda: later,
-        jitter=lambda: 0.0,
-    )
 
 
 async def two_queued(unit_of_work: UnitOfWorkFactory) -> None:

@@ -3,8 +3,8 @@ statement, and the outcome of one delivery sent alone (a quiet pipeline's usual 
 and written by one statement."""
 
 import asyncio
-from datetime import timedelta
 
+from notify_batches import worker
 from notify_testkit import (
     TENANT,
     UnitOfWorkFactory,
@@ -15,14 +15,11 @@ from notify_testkit import (
     ticket_assigned,
     ticket_created,
 )
-from opentelemetry.trace import NoOpTracer
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
+from helpline_notify.adapters.fakes import FakeMailer
 from helpline_notify.adapters.orm import deliveries
-from helpline_notify.adapters.rendering import JinjaRenderer
-from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared.events import Requester, TicketCreated
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.testing import StatementLog
@@ -30,20 +27,6 @@ from helpline_shared.runtime.testing import StatementLog
 
 def with_requester(event: TicketCreated, email: str) -> TicketCreated:
     return event.model_copy(update={"requester": Requester(email=email)})
-
-
-def worker(unit_of_work: UnitOfWorkFactory, mailer: FakeMailer) -> DeliveryWorker:
-    later = utcnow() + timedelta(seconds=1)
-    return DeliveryWorker(
-        unit_of_work,
-        mailer,
-        FakeWebhookSender(),
-        NoOpTracer(),
-        WorkerOptions(email_domain="mail.acme.example"),
-        renderer=JinjaRenderer(),
-        clock=lambda: later,
-        jitter=lambda: 0.0,
-    )
 
 
 async def test_the_outcome_of_a_lone_delivery_is_one_update(

@@ -2,69 +2,20 @@
 in one upsert, no lookup of people for roles nobody mails, and nothing for an event that needs
 no delivery beyond what its batch already read."""
 
+from notify_batches import clock_started, consume
 from notify_testkit import (
-    NOW,
     TENANT,
     UnitOfWorkFactory,
-    composer,
     ledger,
     new_ticket_id,
     ticket_assigned,
     ticket_created,
 )
-from opentelemetry.trace import NoOpTracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_notify.service_layer import endpoints, handlers
-from helpline_shared.events import Event, Requester, SlaClockStarted
-from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
-from helpline_shared.runtime.testing import (
-    FakeKafkaConsumer,
-    RecordingProducer,
-    StatementLog,
-    consumer_record,
-)
-
-
-async def consume(
-    unit_of_work: UnitOfWorkFactory, events: list[Event], *, cap: int = 20
-) -> RecordingProducer:
-    """Apply ``events`` as one partition's batch, as the runtime does."""
-    producer = RecordingProducer()
-    policy = handlers.EmailPolicy(
-        escalation_email="escalations@example.com",
-        email_domain="mail.acme.example",
-        recipient_cap=cap,
-    )
-    consumer = TableConsumer(
-        table=handlers.handler_table(policy, composer()),
-        unit_of_work=unit_of_work,
-        dead_letters=DeadLetters(producer, "helpline-notify"),
-        tracer=NoOpTracer(),
-        group="helpline-notify",
-    )
-    await consumer.consume(
-        [
-            consumer_record(event, offset=n, topic="helpline.tickets")
-            for n, event in enumerate(events)
-        ],
-        FakeKafkaConsumer(),
-    )
-    return producer
-
-
-def clock_started(ticket_id: str) -> SlaClockStarted:
-    return SlaClockStarted(
-        tenant_id=TENANT,
-        ticket_id=ticket_id,
-        occurred_at=NOW,
-        metric="first_response",
-        clock_version=1,
-        reason="r",
-        deadline=NOW,
-        started_at=NOW,
-        target_seconds=3600,
-    )
+from helpline_notify.service_layer import endpoints
+from helpline_shared.events import Requester
+from helpline_shared.runtime.testing import StatementLog
 
 
 async def test_a_batch_inserts_its_deliveries_once_and_each_ticket_once(

@@ -1,57 +1,15 @@
 """An event that teaches notify nothing and that no subscription or endpoint wants costs no
 write transaction and no inbox row; the tenant's next change of settings is seen at once."""
 
-from notify_testkit import NOW, TENANT, UnitOfWorkFactory, composer, ledger, new_ticket_id
-from opentelemetry.trace import NoOpTracer
+from notify_batches import classified, clock_started, consume, status_changed
+from notify_testkit import TENANT, UnitOfWorkFactory, ledger, new_ticket_id
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.orm import metadata
-from helpline_notify.service_layer import endpoints, handlers
-from helpline_shared.events import Event, SlaClockStarted, TicketClassified, TicketStatusChanged
-from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
+from helpline_notify.service_layer import endpoints
 from helpline_shared.runtime.db import inbox_table
-from helpline_shared.runtime.testing import (
-    FakeKafkaConsumer,
-    RecordingProducer,
-    StatementLog,
-    consumer_record,
-)
-
-POLICY = handlers.EmailPolicy(escalation_email="escalations@example.com")
-
-
-async def consume(unit_of_work: UnitOfWorkFactory, events: list[Event]) -> None:
-    """Apply ``events`` as one partition's batch, through the table bootstrap builds."""
-    consumer = TableConsumer(
-        table=handlers.handler_table(POLICY, composer(), unit_of_work),
-        unit_of_work=unit_of_work,
-        dead_letters=DeadLetters(RecordingProducer(), "helpline-notify"),
-        tracer=NoOpTracer(),
-        group="helpline-notify",
-    )
-    records = [consumer_record(e, offset=n, topic="helpline.tickets") for n, e in enumerate(events)]
-    await consumer.consume(records, FakeKafkaConsumer())
-
-
-def opened(ticket_id: str) -> TicketStatusChanged:
-    return TicketStatusChanged(
-        tenant_id=TENANT, ticket_id=ticket_id, occurred_at=NOW, previous_status="new", status="open"
-    )
-
-
-def clock_started(ticket_id: str) -> SlaClockStarted:
-    return SlaClockStarted(
-        tenant_id=TENANT,
-        ticket_id=ticket_id,
-        occurred_at=NOW,
-        metric="first_response",
-        clock_version=1,
-        reason="r",
-        deadline=NOW,
-        started_at=NOW,
-        target_seconds=3600,
-    )
+from helpline_shared.runtime.testing import StatementLog
 
 
 async def claimed(engine: AsyncEngine) -> int:
@@ -67,7 +25,9 @@ async def test_events_nobody_wants_are_acknowledged_by_one_read(
     before = await claimed(engine)
     log = StatementLog(engine)
 
-    await consume(unit_of_work, [opened(ticket_id), clock_started(ticket_id)])
+    await consume(
+        unit_of_work, [status_changed(ticket_id), clock_started(ticket_id)], skip_unneeded=True
+    )
 
     writes = [s for s in log.statements if not s.upper().startswith(("SELECT", "BEGIN"))]
     assert writes in ([], ["ROLLBACK"]), log.statements
@@ -79,7 +39,7 @@ async def test_a_subscription_added_since_is_seen_by_the_next_event(
     unit_of_work: UnitOfWorkFactory,
 ) -> None:
     ticket_id = new_ticket_id()
-    await consume(unit_of_work, [opened(ticket_id)])
+    await consume(unit_of_work, [status_changed(ticket_id)], skip_unneeded=True)
     await endpoints.register_webhook_endpoint(
         endpoints.RegisterWebhookEndpoint(
             tenant_id=TENANT,
@@ -90,7 +50,7 @@ async def test_a_subscription_added_since_is_seen_by_the_next_event(
         unit_of_work(),
     )
 
-    await consume(unit_of_work, [opened(ticket_id)])
+    await consume(unit_of_work, [status_changed(ticket_id)], skip_unneeded=True)
 
     assert [d.channel for d in await ledger(unit_of_work, ticket_id)] == ["webhook"]
 
@@ -99,17 +59,10 @@ async def test_an_event_with_facts_to_learn_is_applied(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
     ticket_id = new_ticket_id()
-    classified = TicketClassified(
-        tenant_id=TENANT,
-        ticket_id=ticket_id,
-        occurred_at=NOW,
-        priority="high",
-        team="printers",
-        rule_id="r",
-        rule_version=1,
-    )
 
-    await consume(unit_of_work, [opened(ticket_id), classified])
+    await consume(
+        unit_of_work, [status_changed(ticket_id), classified(ticket_id)], skip_unneeded=True
+    )
 
     async with unit_of_work() as uow:
         ticket = await uow.tickets.get(TENANT, ticket_id)
