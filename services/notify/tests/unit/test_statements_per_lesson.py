@@ -83,3 +83,16 @@ async def test_a_later_event_of_the_batch_sees_what_an_unread_lesson_taught(
     assert ticket.subject == "Printer on fire" and len(ticket.thread) == 2
     emails = [d.destination for d in await ledger(unit_of_work, ticket_id) if d.channel == "email"]
     assert sorted(emails) == ["ann@example.com", "carol@example.com"]
+
+
+async def test_a_ticket_met_after_the_batch_read_the_settings_version_is_read_only_if_needed(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    mailed, quiet = new_ticket_id(), new_ticket_id()
+    log = StatementLog(engine)
+
+    producer = await consume(unit_of_work, [ticket_created(mailed), status_changed(quiet)])
+
+    assert producer.sent == []
+    assert ticket_reads_of_their_own(log) == [], "the status change needs no ticket"
+    assert log.count("SELECT tickets") == 1, "the created ticket, with the settings version"

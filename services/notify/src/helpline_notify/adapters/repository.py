@@ -229,20 +229,25 @@ class TicketViewRepository:
             view = replace(view or TicketView(ticket_id=key[1], tenant_id=key[0]), **learnt)
         self._known[key] = view
 
-    async def read_with_settings_version(
-        self, tenant_id: str, ticket_id: str, versions: SettingsVersions
-    ) -> None:
-        """When this transaction read neither the ticket nor its tenant's settings version, read
-        both in one statement (``get`` and ``versions`` then answer without a statement)."""
-        if (tenant_id, ticket_id) in self._known or versions.holds(tenant_id):
-            return
+    async def get_with_settings_version(
+        self, tenant_id: str, ticket_id: str, versions: SettingsVersions, *, needed: bool = True
+    ) -> TicketView | None:
+        """What ``get`` returns, reading the ticket together with its tenant's settings version
+        when this transaction has read neither (``versions`` then answers without a statement).
+        Not ``needed``: None rather than a statement of its own for the ticket."""
+        key = (tenant_id, ticket_id)
+        if key in self._known:
+            return self._known[key]
+        if versions.holds(tenant_id):
+            return await self.get(tenant_id, ticket_id) if needed else None
         row = (
             await self._session.execute(
                 _TICKET_AND_SETTINGS_VERSION, {"ticket_id": ticket_id, "tenant_id": tenant_id}
             )
         ).one()
         versions.hold(tenant_id, row.settings_version)
-        self._keep((tenant_id, ticket_id), self._view(row if row.ticket_id is not None else None))
+        self._keep(key, self._view(row if row.ticket_id is not None else None))
+        return self._known[key]
 
     async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:
         row = (

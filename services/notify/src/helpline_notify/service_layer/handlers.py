@@ -278,15 +278,14 @@ async def apply_event(
                 printable(event.agent_name),
                 printable(str(event.agent_email)),
             )
-        # Every event that may notify reads its tenant's settings version, most read the ticket.
-        await uow.tickets.read_with_settings_version(
-            event.tenant_id, event.ticket_id, uow.settings_versions
-        )
-        # Most lessons are the event's own facts: written without reading the ticket.
-        before = (
-            await uow.tickets.get(event.tenant_id, event.ticket_id)
-            if learns_from_ticket(event)
-            else None
+        # Every event that may notify reads its tenant's settings version, most read the ticket:
+        # the transaction's first read takes both. Most lessons are the event's own facts,
+        # written without looking at the ticket (``learned`` looks only when it must).
+        before = await uow.tickets.get_with_settings_version(
+            event.tenant_id,
+            event.ticket_id,
+            uow.settings_versions,
+            needed=learns_from_ticket(event),
         )
         known = learned(event, before)
         if known:
