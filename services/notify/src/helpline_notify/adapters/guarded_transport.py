@@ -4,13 +4,60 @@ The check sits in the connection layer so the address checked is the address con
 DNS rebinding between check and connect) and TLS still verifies the certificate of the host name.
 """
 
+import ssl
 from collections.abc import Iterable
+from typing import Any
 
 import httpcore
 import httpx
 
 from helpline_notify.domain.errors import DestinationRefused
 from helpline_shared import netguard
+
+
+class CoalescingStream(httpcore.AsyncNetworkStream):
+    """A connection that sends what is written when the answer is first read: httpcore writes
+    a request's head and its body apart, two sends (system calls) where one does."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._pending: list[bytes] = []
+        self._timeout: float | None = None
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Keep ``buffer`` until the next read (or TLS upgrade)."""
+        if buffer:
+            self._pending.append(buffer)
+            self._timeout = timeout
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        """Send what was written, then read."""
+        await self._flush()
+        return await self._inner.read(max_bytes, timeout)
+
+    async def _flush(self) -> None:
+        if self._pending:
+            data, self._pending = b"".join(self._pending), []
+            await self._inner.write(data, self._timeout)
+
+    async def aclose(self) -> None:
+        """Close the connection (what was not sent is dropped with it)."""
+        self._pending = []
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Upgrade the connection to TLS, coalescing on it as well."""
+        await self._flush()
+        return CoalescingStream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        """What the inner stream tells."""
+        return self._inner.get_extra_info(info)
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -41,12 +88,14 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        """Connect to the first reachable checked address of ``host``."""
+        """Connect to the first reachable checked address of ``host`` (its writes coalesced)."""
         last_error: Exception | None = None
         for address in await self.resolve(host, port):
             try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
+                return CoalescingStream(
+                    await self._inner.connect_tcp(
+                        address, port, timeout, local_address, socket_options
+                    )
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 last_error = error
