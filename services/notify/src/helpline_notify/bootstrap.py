@@ -54,6 +54,17 @@ def webhook_sender(client: httpx.AsyncClient, provider: TracerProvider) -> Httpx
     return HttpxWebhookSender(client, inject_trace=not traced_calls(client, provider))
 
 
+def smtp_mailer(settings: NotifySettings) -> SmtpMailer:
+    """The mailer of the configured SMTP server."""
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.mail_from,
+        timeout=settings.delivery_timeout,
+        max_sessions=settings.smtp_max_sessions,
+    )
+
+
 def bootstrap(
     settings: NotifySettings | None = None,
     *,
@@ -98,12 +109,7 @@ def bootstrap(
     )
     smtp: SmtpMailer | None = None
     if mailer is None:
-        mailer = smtp = SmtpMailer(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.mail_from,
-            timeout=settings.delivery_timeout,
-        )
+        mailer = smtp = smtp_mailer(settings)
     worker = DeliveryWorker(
         unit_of_work,
         mailer,

@@ -13,6 +13,12 @@ class NotifySettings(ServiceSettings):
     max_page_size: int = Field(default=100, ge=1)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2526, ge=1, le=65535)
+    smtp_max_sessions: int = Field(
+        default=16,
+        ge=1,
+        description="SMTP sessions kept open to the mail server (each mail takes four round "
+        "trips on one; mail beyond them waits for a free one)",
+    )
     mail_from: str = Field(
         default="Helpline <notifications@helpline.test>", description="From header of our mail"
     )
