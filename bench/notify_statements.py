@@ -162,28 +162,47 @@ async def main(tickets: int) -> None:
         await count_pipeline_shape(tickets, Path(directory) / "pipeline.db")
 
 
+class _Rig:
+    """A fresh notify database with one webhook endpoint, its statements counted, and a
+    delivery worker on in-memory mail and webhook fakes (a day ahead: all queued is due)."""
+
+    def __init__(self) -> None:
+        self.mailer, self.webhooks = FakeMailer(), FakeWebhookSender()
+
+    async def start(self, path: Path, event_types: tuple[str, ...]) -> None:
+        self.engine, self.unit_of_work = await migrated(
+            path, MIGRATIONS, metadata, NotifyUnitOfWork
+        )
+        await endpoints.register_webhook_endpoint(
+            endpoints.RegisterWebhookEndpoint(
+                tenant_id=TENANT,
+                url="https://hooks.example.com/in",
+                event_types=event_types,
+                allow_private_networks=False,
+            ),
+            self.unit_of_work(),
+        )
+        self.statements = Statements(self.engine)
+        self.worker = DeliveryWorker(
+            self.unit_of_work,
+            self.mailer,
+            self.webhooks,
+            NoOpTracer(),
+            WorkerOptions(email_domain="mail.acme.example"),
+            renderer=JinjaRenderer(),
+            clock=lambda: utcnow() + timedelta(1),
+        )
+
+    @property
+    def sent(self) -> int:
+        """Mails and webhooks sent so far."""
+        return len(self.mailer.sent) + len(self.webhooks.requests)
+
+
 async def count_pipeline_shape(tickets: int, path: Path) -> None:
-    engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, NotifyUnitOfWork)
-    await endpoints.register_webhook_endpoint(
-        endpoints.RegisterWebhookEndpoint(
-            tenant_id=TENANT,
-            url="https://hooks.example.com/in",
-            event_types=("helpline.ticket.assigned.v1",),
-            allow_private_networks=False,
-        ),
-        unit_of_work(),
-    )
-    statements = Statements(engine)
-    mailer, webhooks = FakeMailer(), FakeWebhookSender()
-    worker = DeliveryWorker(
-        unit_of_work,
-        mailer,
-        webhooks,
-        NoOpTracer(),
-        WorkerOptions(email_domain="mail.acme.example"),
-        renderer=JinjaRenderer(),
-        clock=lambda: utcnow() + timedelta(1),
-    )
+    rig = _Rig()
+    await rig.start(path, ("helpline.ticket.assigned.v1",))
+    unit_of_work, statements, worker = rig.unit_of_work, rig.statements, rig.worker
     woken: list[bool] = []
 
     def waking() -> NotifyUnitOfWork:
@@ -221,28 +240,19 @@ async def count_pipeline_shape(tickets: int, path: Path) -> None:
             if woken:
                 woken.clear()
                 await worker.deliver_due()
-    await engine.dispose()
-    sent = len(mailer.sent) + len(webhooks.requests)
+    await rig.engine.dispose()
     print(
         f"pipeline shape, one record per transaction: {tickets} tickets, {offset} events, "
-        f"{sent} deliveries sent as soon as queued"
+        f"{rig.sent} deliveries sent as soon as queued"
     )
     statements.report("  consuming", tickets, "tickets", consumed)
     statements.report("  together", tickets, "tickets")
 
 
 async def count(tickets: int, path: Path) -> None:
-    engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, NotifyUnitOfWork)
-    await endpoints.register_webhook_endpoint(
-        endpoints.RegisterWebhookEndpoint(
-            tenant_id=TENANT,
-            url="https://hooks.example.com/in",
-            event_types=("*",),
-            allow_private_networks=False,
-        ),
-        unit_of_work(),
-    )
-    statements = Statements(engine)
+    rig = _Rig()
+    await rig.start(path, ("*",))
+    unit_of_work, statements = rig.unit_of_work, rig.statements
     events = [e for n in range(tickets) for e in lifecycle(str(uuid.uuid4()))]
     policy = handlers.EmailPolicy(
         escalation_email="escalations@example.com", email_domain="mail.acme.example"
@@ -253,23 +263,12 @@ async def count(tickets: int, path: Path) -> None:
         [to_record(e, source="/bench") for e in events],
     )
     consumed = len(statements.kinds)
-    mailer, webhooks = FakeMailer(), FakeWebhookSender()
-    worker = DeliveryWorker(
-        unit_of_work,
-        mailer,
-        webhooks,
-        NoOpTracer(),
-        WorkerOptions(email_domain="mail.acme.example"),
-        renderer=JinjaRenderer(),
-        clock=lambda: utcnow() + timedelta(1),
-    )
-    while await worker.deliver_due():
+    while await rig.worker.deliver_due():
         pass
-    await engine.dispose()
-    sent = len(mailer.sent) + len(webhooks.requests)
+    await rig.engine.dispose()
     print(
         f"handler table, batches of {BATCH}: {tickets} tickets, {len(events)} events, "
-        f"{sent} deliveries sent"
+        f"{rig.sent} deliveries sent"
     )
     statements.report("  consuming", tickets, "tickets", statements.kinds[:consumed])
     statements.report("  delivering", tickets, "tickets", statements.kinds[consumed:])
