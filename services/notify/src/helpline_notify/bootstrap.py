@@ -121,6 +121,7 @@ def bootstrap(
             batch_size=settings.delivery_batch_size,
             max_in_flight=settings.delivery_max_in_flight,
             max_per_destination=settings.delivery_max_per_destination,
+            mail_sessions=settings.smtp_max_sessions,
             poll_interval=settings.delivery_poll_interval,
             disable_after=timedelta(seconds=settings.endpoint_disable_after),
         ),

@@ -3,7 +3,6 @@ the worker after the commit: no claim round; a crash leaves a lease that runs ou
 replica's claim sends the delivery once."""
 
 import asyncio
-import collections
 from datetime import datetime, timedelta
 
 from notify_testkit import (
@@ -23,7 +22,7 @@ from helpline_notify.adapters.orm import metadata
 from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.domain.model import Delivery
 from helpline_notify.service_layer import handlers
-from helpline_notify.service_layer.ports import DeliveryHandOff, OutboundEmail
+from helpline_notify.service_layer.ports import DeliveryHandOff, Held, OutboundEmail
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared.envelope import Envelope
 from helpline_shared.runtime.db import utcnow
@@ -68,7 +67,7 @@ class Crashed:
     def __init__(self, leasing: DeliveryWorker) -> None:
         self.leasing = leasing
 
-    def lease(self, delivery: Delivery, held: "collections.Counter[str]") -> bool:
+    def lease(self, delivery: Delivery, held: Held) -> bool:
         return self.leasing.lease(delivery, held)
 
     def take(self, leased: object) -> None:
@@ -138,7 +137,7 @@ async def test_a_delivery_already_in_the_ledger_is_not_handed_off_again(
 
 def test_the_worker_leases_no_more_than_a_destination_may_have_claimed() -> None:
     sender = worker(lambda: None, FakeMailer(), utcnow(), max_per_destination=1)  # type: ignore[arg-type,return-value]
-    held: collections.Counter[str] = collections.Counter()
+    held = Held()
 
     def email(number: int, ordered: bool = False) -> Delivery:
         return Delivery(
@@ -159,7 +158,7 @@ def test_the_worker_leases_no_more_than_a_destination_may_have_claimed() -> None
     # Two per destination (its send slot and one wave waiting): the third is left to a claim.
     assert [sender.lease(email(n), held) for n in range(3)] == [True, True, False]
     # An ordered one may have to wait for an older one of its ticket: the claim decides.
-    assert not sender.lease(email(4, ordered=True), collections.Counter())
+    assert not sender.lease(email(4, ordered=True), Held())
     assert held == {"ann@example.com": 2}
 
 

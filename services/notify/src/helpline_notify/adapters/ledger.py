@@ -59,6 +59,13 @@ _DUE_BUT_SATURATED = _DUE.where(
 )
 """The same, leaving out destinations without a free slot (one whose backlog heads the queue
 takes its free slots, and the rest of the batch waits for the next claim)."""
+_FULL_CHANNELS = deliveries.c.channel.not_in(bindparam("full", expanding=True))
+_DUE_BUT_FULL = {
+    False: _DUE.where(_FULL_CHANNELS),
+    True: _DUE_BUT_SATURATED.where(_FULL_CHANNELS),
+}
+"""The same, leaving out channels without a free slot too (a backlog of slow mail does not
+fill the batch that webhooks queued after it wait for)."""
 _LEASE = (
     update(deliveries)
     .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
@@ -163,8 +170,10 @@ class DeliveryRepository:
         free_slots: Mapping[str, int] | None = None,
         default_slots: int | None = None,
         suppressed: dict[str, str | None] | None = None,
+        channel_slots: Mapping[str, int] | None = None,
     ) -> list[Delivery]:
-        """Lease up to ``limit`` due deliveries, at most the free slots of each destination.
+        """Lease up to ``limit`` due deliveries, at most the free slots of each destination (and
+        of each channel in ``channel_slots``).
 
         An ordered delivery waits while an older one of its ticket to the same destination is
         still pending. ``suppressed`` gets, by delivery id, why each claimed email to an ASCII
@@ -173,16 +182,27 @@ class DeliveryRepository:
         await self.flush()
         slots = dict(free_slots or {})
         saturated = sorted(destination for destination, free in slots.items() if free <= 0)
+        channels = dict(channel_slots or {})
+        full = sorted(channel for channel, free in channels.items() if free <= 0)
         parameters: dict[str, Any] = {"now": now, "rows": limit * _OVERFETCH}
         if saturated:
             parameters["saturated"] = saturated
-        rows = await self._session.execute(_DUE_BUT_SATURATED if saturated else _DUE, parameters)
+        statement = _DUE_BUT_SATURATED if saturated else _DUE
+        if full:
+            parameters["full"] = full
+            statement = _DUE_BUT_FULL[bool(saturated)]
+        rows = await self._session.execute(statement, parameters)
         claimed: list[Delivery] = []
         for row in rows:
             delivery = _delivery(row)
             free = slots.get(delivery.destination, default_slots)
             if free is not None and free <= 0:
                 continue
+            channel_free = channels.get(delivery.channel)
+            if channel_free is not None:
+                if channel_free <= 0:
+                    continue
+                channels[delivery.channel] = channel_free - 1
             if free is not None:
                 slots[delivery.destination] = free - 1
             claimed.append(delivery)

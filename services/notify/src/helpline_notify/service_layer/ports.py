@@ -89,11 +89,20 @@ class TemplateRenderer(Protocol):
         """The rendered email (too slow or too large: ``InvalidTemplate``)."""
 
 
+class Held(collections.Counter[str]):
+    """What one transaction leased to the worker, per destination (and in ``channels``, per
+    channel)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.channels: collections.Counter[str] = collections.Counter()
+
+
 class DeliveryHandOff(Protocol):
     """The delivery worker as the consumer's transaction sees it: it leases what it has room to
     send at once, then takes it when the transaction has committed (no claim round)."""
 
-    def lease(self, delivery: Delivery, held: "collections.Counter[str]") -> bool:
+    def lease(self, delivery: Delivery, held: Held) -> bool:
         """Lease the just-queued ``delivery`` to this process if it has a free slot for it
         (``held``: what this transaction leased already, per destination); True if it did."""
 

@@ -1,6 +1,5 @@
 """Notify's unit of work: the shared one, with notify's repositories."""
 
-import collections
 from collections.abc import Callable, Mapping, Sequence
 from typing import Self
 
@@ -14,7 +13,7 @@ from helpline_notify.adapters.tenant_config import (
     TemplateRepository,
 )
 from helpline_notify.domain.model import Delivery, WebhookEndpoint
-from helpline_notify.service_layer.ports import DeliveryHandOff
+from helpline_notify.service_layer.ports import DeliveryHandOff, Held
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
 
@@ -83,6 +82,6 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         self.directory = DirectoryRepository(self.session)
         self.watchers = WatcherRepository(self.session)
         self.writes_behind(self.tickets, self.deliveries)
-        self._held: collections.Counter[str] = collections.Counter()
+        self._held = Held()
         self._leased_ids: set[str] = set()
         return self

@@ -24,6 +24,7 @@ from helpline_notify.service_layer.emails import SuppressionReason
 from helpline_notify.service_layer.outcomes import outcome_event, owner_notice, suppressed_event
 from helpline_notify.service_layer.ports import (
     AttachmentSource,
+    Held,
     MailAttachment,
     Mailer,
     OutboundEmail,
@@ -75,6 +76,8 @@ class WorkerOptions:
     max_in_flight: int = 200
     max_per_destination: int = 8
     """Sends under way to one endpoint or address: a dead one cannot take every slot."""
+    mail_sessions: int = 16
+    """SMTP sessions the mailer sends on at once (``HELPLINE_SMTP_MAX_SESSIONS``)."""
     poll_interval: float = 0.5
     claim_interval: float = 0.05
     """Least seconds between two claims (unless the last one filled its batch): the deliveries
@@ -87,6 +90,15 @@ class WorkerOptions:
         """How long a claimed delivery is held: well past its wait for a slot (one send), its
         own send and the recording after it."""
         return timedelta(seconds=max(60.0, (CLAIM_DEPTH + 2) * self.send_timeout))
+
+    @property
+    def max_in_flight_by_channel(self) -> dict[str, int]:
+        """Deliveries each channel may have claimed and not yet recorded, together
+        ``max_in_flight`` (at least one each): mail gets a wave per SMTP session and the one
+        waiting for it, as a destination does; mail beyond that would only queue for a session,
+        holding slots that webhooks queued after it need."""
+        mail = max(1, min(CLAIM_DEPTH * self.mail_sessions, self.max_in_flight // 2))
+        return {"email": mail, "webhook": max(1, self.max_in_flight - mail)}
 
     @property
     def claimable_per_destination(self) -> int:
@@ -151,6 +163,10 @@ class DeliveryWorker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._busy: collections.Counter[str] = collections.Counter()
         """Deliveries claimed and not yet recorded, per destination."""
+        self._by_channel: collections.Counter[str] = collections.Counter()
+        """Deliveries claimed and not yet recorded, per channel."""
+        self._channel_caps = options.max_in_flight_by_channel
+        self._claim_again = False
         self._sending: dict[str, asyncio.Semaphore] = {}
         """The send slots of each destination with claimed deliveries."""
         self._last_claim = -math.inf
@@ -163,28 +179,31 @@ class DeliveryWorker:
         self._left_behind = True
         """Whether due deliveries may wait for a slot (a claim took some, or a hand-off was
         refused): finished sends then wake a claim; handed-off ones alone never do."""
-        self._backlogged: set[str] = set()
-        """Destinations with due deliveries left in the ledger: nothing new is leased to them
-        until a claim has taken those (older ones are not overtaken for long)."""
+        self._backlogged: dict[str, str] = {}
+        """Destinations (with their channel) with due deliveries left in the ledger: nothing new
+        is leased to them until a claim has taken those (older ones are not overtaken for
+        long)."""
 
-    def lease(self, delivery: Delivery, held: "collections.Counter[str]") -> bool:
+    def lease(self, delivery: Delivery, held: Held) -> bool:
         """Lease a just-queued delivery to this process if a send slot will be free for it
         (``held``: what the leasing transaction took already); True if it did."""
-        destination = delivery.destination
+        destination, channel = delivery.destination, delivery.channel
         if (
             self._stopping
             or delivery.ordered  # it may have to wait for an older one: the claim decides
             or delivery.status != "pending"
             or destination in self._backlogged
             or len(self._in_flight) + held.total() >= self._options.max_in_flight
+            or self._by_channel[channel] + held.channels[channel] >= self._channel_caps[channel]
             or self._busy[destination] + held[destination]
             >= self._options.claimable_per_destination
         ):
             self._left_behind = True
-            self._backlogged.add(destination)
+            self._backlogged[destination] = channel
             return False
         delivery.begin_attempt(self._clock() + self._options.lease)
         held[destination] += 1
+        held.channels[channel] += 1
         return True
 
     def take(self, leased: Sequence[Claimed]) -> None:
@@ -205,10 +224,13 @@ class DeliveryWorker:
         now = self._clock()
         per_destination = self._options.claimable_per_destination
         free = {destination: per_destination - busy for destination, busy in self._busy.items()}
+        channel_free = {
+            channel: cap - self._by_channel[channel] for channel, cap in self._channel_caps.items()
+        }
         async with self._unit_of_work() as uow:
             checked: dict[str, str | None] = {}
             claimed = await uow.deliveries.claim_due(
-                now, now + self._options.lease, limit, free, per_destination, checked
+                now, now + self._options.lease, limit, free, per_destination, checked, channel_free
             )
             endpoints = await uow.endpoints.by_ids(
                 delivery.destination for delivery in claimed if delivery.channel == "webhook"
@@ -222,13 +244,24 @@ class DeliveryWorker:
             await uow.commit()
         # A claim that took something, or skipped a destination without a free slot, may
         # have left due deliveries behind: finished sends claim again.
-        self._left_behind = bool(claimed) or any(slots <= 0 for slots in free.values())
+        self._left_behind = (
+            bool(claimed)
+            or any(slots <= 0 for slots in free.values())
+            or any(slots <= 0 for slots in channel_free.values())
+        )
+        by_channel = collections.Counter[str](delivery.channel for delivery in claimed)
+        filled = {
+            channel for channel, slots in channel_free.items() if slots <= by_channel[channel]
+        }
+        # A channel this claim filled may have hidden other channels' due deliveries from it:
+        # the next claim leaves that channel out.
+        self._claim_again = any(channel_free[channel] > 0 for channel in filled)
         if len(claimed) < limit:  # what was due is claimed, but where slots ran out
             taken = collections.Counter(delivery.destination for delivery in claimed)
             self._backlogged = {
-                destination
-                for destination in self._backlogged
-                if free.get(destination, per_destination) <= taken[destination]
+                destination: channel
+                for destination, channel in self._backlogged.items()
+                if channel in filled or free.get(destination, per_destination) <= taken[destination]
             }
         for delivery in mailed:
             reason = (
@@ -328,11 +361,14 @@ class DeliveryWorker:
             if destination not in self._sending:
                 self._sending[destination] = asyncio.Semaphore(self._options.max_per_destination)
             self._busy[destination] += 1
+            self._by_channel[delivery.channel] += 1
             task = asyncio.create_task(
                 self._deliver_logged(delivery, endpoint), name=f"deliver-{delivery.id}"
             )
             self._in_flight.add(task)
-            task.add_done_callback(functools.partial(self._finished, destination=destination))
+            task.add_done_callback(
+                functools.partial(self._finished, destination=destination, channel=delivery.channel)
+            )
             tasks.append(task)
         return tasks
 
@@ -602,23 +638,29 @@ class DeliveryWorker:
                 log.warning("claiming due deliveries failed; retrying: %s", _first_line(error))
                 await asyncio.sleep(1.0)
             self._start(claimed)
-            if claimed and len(claimed) == min(free, self._options.batch_size):
+            if claimed and (
+                len(claimed) == min(free, self._options.batch_size) or self._claim_again
+            ):
                 self._last_claim = -math.inf  # more is due: claim it at once
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._options.poll_interval)
             self._wakeup.clear()
 
-    def _finished(self, task: asyncio.Task[None], *, destination: str) -> None:
+    def _finished(self, task: asyncio.Task[None], *, destination: str, channel: str) -> None:
         self._in_flight.discard(task)
         self._busy[destination] -= 1
+        self._by_channel[channel] -= 1
         left = self._busy[destination]
         if left <= 0:
             del self._busy[destination]
             del self._sending[destination]
-        # Claim again when a whole wave fits (a destination's slots, or a batch), not per send.
+        # Claim again when a whole wave fits (a destination's slots, a channel's, or a batch),
+        # not per send.
+        cap = self._channel_caps[channel]
         if self._left_behind and (
             left == self._options.max_per_destination
+            or self._by_channel[channel] == cap - min(self._options.batch_size, cap // CLAIM_DEPTH)
             or len(self._in_flight) == self._options.max_in_flight - self._options.batch_size
             or not self._in_flight
         ):
