@@ -74,6 +74,8 @@ class WorkerOptions:
     send_timeout: float = 15.0
     batch_size: int = 50
     max_in_flight: int = 200
+    """Webhook sends claimed and not yet recorded (the HTTP client keeps as many connections);
+    mail has its own cap, ``mail_sessions`` waves deep."""
     max_per_destination: int = 8
     """Sends under way to one endpoint or address: a dead one cannot take every slot."""
     mail_sessions: int = 16
@@ -93,12 +95,10 @@ class WorkerOptions:
 
     @property
     def max_in_flight_by_channel(self) -> dict[str, int]:
-        """Deliveries each channel may have claimed and not yet recorded, together
-        ``max_in_flight`` (at least one each): mail gets a wave per SMTP session and the one
-        waiting for it, as a destination does; mail beyond that would only queue for a session,
-        holding slots that webhooks queued after it need."""
-        mail = max(1, min(CLAIM_DEPTH * self.mail_sessions, self.max_in_flight // 2))
-        return {"email": mail, "webhook": max(1, self.max_in_flight - mail)}
+        """Deliveries each channel may have claimed and not yet recorded, apart: one slow
+        channel cannot take the slots of the other. Mail gets a wave per SMTP session and the
+        one waiting for it, as a destination does; more would only queue for a session."""
+        return {"email": CLAIM_DEPTH * self.mail_sessions, "webhook": self.max_in_flight}
 
     @property
     def claimable_per_destination(self) -> int:
@@ -166,6 +166,7 @@ class DeliveryWorker:
         self._by_channel: collections.Counter[str] = collections.Counter()
         """Deliveries claimed and not yet recorded, per channel."""
         self._channel_caps = options.max_in_flight_by_channel
+        self._max_in_flight = sum(self._channel_caps.values())
         self._claim_again = False
         self._sending: dict[str, asyncio.Semaphore] = {}
         """The send slots of each destination with claimed deliveries."""
@@ -193,7 +194,6 @@ class DeliveryWorker:
             or delivery.ordered  # it may have to wait for an older one: the claim decides
             or delivery.status != "pending"
             or destination in self._backlogged
-            or len(self._in_flight) + held.total() >= self._options.max_in_flight
             or self._by_channel[channel] + held.channels[channel] >= self._channel_caps[channel]
             or self._busy[destination] + held[destination]
             >= self._options.claimable_per_destination
@@ -622,11 +622,11 @@ class DeliveryWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Claim and send until ``stop``, keeping at most ``max_in_flight`` deliveries claimed."""
+        """Claim and send until ``stop``, keeping at most each channel's cap claimed."""
         loop = asyncio.get_running_loop()
         while not self._stopping:
             claimed: list[Claimed] = []
-            free = self._options.max_in_flight - len(self._in_flight)
+            free = self._max_in_flight - len(self._in_flight)
             try:
                 if free > 0:
                     pause = self._last_claim + self._options.claim_interval - loop.time()
@@ -661,7 +661,7 @@ class DeliveryWorker:
         if self._left_behind and (
             left == self._options.max_per_destination
             or self._by_channel[channel] == cap - min(self._options.batch_size, cap // CLAIM_DEPTH)
-            or len(self._in_flight) == self._options.max_in_flight - self._options.batch_size
+            or len(self._in_flight) == self._max_in_flight - self._options.batch_size
             or not self._in_flight
         ):
             self.wake()
