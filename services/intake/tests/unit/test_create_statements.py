@@ -1,4 +1,4 @@
-"""Opening a ticket reads its requester and organisation without redundant statements, and still
+"""Opening a ticket stores or finds its requester and organisation in one statement, and still
 finds the organisation's plan for new and returning requesters alike."""
 
 from collections.abc import AsyncIterator, Callable
@@ -44,7 +44,7 @@ async def open_for(unit_of_work: Factory, email: str) -> tuple[str | None, str |
     return created.organization_id, created.plan
 
 
-async def test_a_returning_requester_and_its_organisation_are_one_select(
+async def test_a_new_or_returning_requester_and_its_organisation_are_one_statement(
     database: tuple[Factory, AsyncEngine],
 ) -> None:
     unit_of_work, engine = database
@@ -56,16 +56,25 @@ async def test_a_returning_requester_and_its_organisation_are_one_select(
     )
     log = StatementLog(engine)
     first = await open_for(unit_of_work, "cy@customer.example")
-    new_requester = log.count("SELECT")
+    new_requester = list(log.statements)
     log.clear()
     again = await open_for(unit_of_work, "Cy@Customer.example")
-    returning = log.count("SELECT")
+    returning = list(log.statements)
 
     assert first == (organization.id, "premium")
     assert again == (organization.id, "premium")
-    # New: the address and the organisation claiming its domain in one SELECT; the inserted
-    # requester and that organisation are not read back. Returning: one joined SELECT.
-    assert (new_requester, returning) == (1, 1)
+    # New or returning: one INSERT of the requester that returns its organisation and plan
+    # (a known address updates nothing); no SELECT before it. Then the ticket and its outbox
+    # rows: BEGIN, three INSERTs, COMMIT.
+    for statements in (new_requester, returning):
+        assert [statement.split()[0] for statement in statements] == [
+            "BEGIN",
+            "INSERT",
+            "INSERT",
+            "INSERT",
+            "COMMIT",
+        ]
+        assert statements[1].startswith("INSERT INTO requesters")
 
 
 async def test_a_requester_without_organisation_or_of_a_removed_one_has_no_plan(

@@ -11,7 +11,7 @@ from helpline_intake.adapters.orm import inbound_messages, mailbox_addresses, ma
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.domain.errors import AlreadyExists
 from helpline_intake.domain.inbound import PENDING, InboundRecord
-from helpline_shared.runtime.db import dialect_insert
+from helpline_shared.runtime.db import dialect_insert, insert_skipping_present
 
 _INBOUND_FIELDS = (
     "id",
@@ -40,7 +40,8 @@ class MailRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._insert = dialect_insert(session.get_bind().dialect.name)
+        self._dialect = session.get_bind().dialect.name
+        self._insert = dialect_insert(self._dialect)
         self._remembered: list[dict[str, str]] = []
         """Thread ids ``remember_sent_id`` has not written yet."""
 
@@ -239,6 +240,8 @@ class MailRepository:
         """Write the thread ids ``remember_sent_id`` kept (at the commit, or before a read)."""
         remembered, self._remembered = self._remembered, []
         if remembered:
+            # Rows apart from the statement: built and compiled once, whatever their number
+            # (a multi-row VALUES was a new statement, compiled again, for every batch).
             await self._session.execute(
-                self._insert(thread_ids).values(remembered).on_conflict_do_nothing()
+                insert_skipping_present(self._dialect, thread_ids), remembered
             )

@@ -21,31 +21,13 @@ async def origin_for(
     language: str | None = None,
 ) -> Origin:
     """The organisation and plan of a requester (created on first contact, like Zendesk)."""
-    email = str(requester.email).lower()
-    record, organization = await uow.directory.requester_and_organization(tenant_id, email)
-    if record is None:
-        record = await uow.directory.add_requester_unless_known(
-            RequesterRecord(
-                id=new_id(),
-                tenant_id=tenant_id,
-                email=email,
-                name=requester.name,
-                organization_id=organization.id if organization else None,
-                language=language,
-                created_at=utcnow(),
-            )
-        )
-        if (organization.id if organization else None) != record.organization_id:
-            # Another first contact stored the address first, and its record differs since.
-            organization = (
-                await uow.directory.organization(tenant_id, record.organization_id)
-                if record.organization_id
-                else None
-            )
+    organization_id, plan, stored_language = await uow.directory.requester_origin(
+        tenant_id, str(requester.email), requester.name, language
+    )
     return Origin(
-        organization_id=organization.id if organization else None,
-        plan=organization.plan if organization else None,
-        language=record.language or language,
+        organization_id=organization_id,
+        plan=plan,
+        language=stored_language or language,
         mailbox=mailbox,
     )
 
