@@ -11,9 +11,15 @@ from functools import partial
 from helpline_escalation.adapters.repository import Known
 from helpline_escalation.domain.errors import TicketNotTracked, UnknownTimerKind
 from helpline_escalation.domain.model import BREACH, SlaClock
-from helpline_escalation.domain.policy import SlaPolicy, TicketFacts, default_policy, select_policy
+from helpline_escalation.domain.policy import (
+    SlaPolicy,
+    TicketFacts,
+    default_policy,
+    moving_statuses,
+    select_policy,
+)
 from helpline_escalation.domain.preventive import TicketOpener
-from helpline_escalation.domain.rules import Change, changes_for
+from helpline_escalation.domain.rules import Change, changes_for, moves_no_clock
 from helpline_escalation.service_layer import preventive
 from helpline_escalation.service_layer.clock_store import (
     BREACH_TIMER,
@@ -93,6 +99,12 @@ async def apply_ticket_event(
         return
     if isinstance(event, MessageAdded) and (event.auto_reply or not event.public):
         return  # an auto-reply or an internal note never moves a clock
+    if isinstance(event, TicketStatusChanged) and moves_no_clock(
+        event, await uow.policies.moving_statuses(event.tenant_id) | moving_statuses(fallback)
+    ):
+        return  # not even the ticket's clocks are read (intake's new -> open, typically)
+    if isinstance(event, TicketUpdated) and "priority" not in event.changed_fields:
+        return  # only the priority moves a clock's target
     if isinstance(event, TicketCreated):
         policy: SlaPolicy | None = await _admit(event, uow, fallback)
         facts: TicketFacts | None = _facts(event)
