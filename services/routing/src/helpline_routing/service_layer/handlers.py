@@ -135,11 +135,19 @@ async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) ->
 
 async def _apply_status(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> bool:
     """Apply the status; True when capacity was freed (the queue should drain)."""
+    settings = await uow.config.settings(event.tenant_id)
+    now, status = event.occurred_at, event.status
+    counts = status in settings.load_statuses
+    if (
+        status not in FINAL_STATUSES
+        and event.previous_status not in FINAL_STATUSES
+        and counts == (event.previous_status in settings.load_statuses)
+        and uow.tickets.set_status_later(event.ticket_id, status, counts_load=counts)
+    ):
+        return False  # the flush checks that the row agrees (intake's new -> open, typically)
     ticket = await uow.tickets.get(event.ticket_id, lock=True)
     if ticket is None:
         return False
-    settings = await uow.config.settings(event.tenant_id)
-    now, status = event.occurred_at, event.status
     ticket.status = status
     holder = ticket.agent_id
     if status in FINAL_STATUSES:
@@ -158,7 +166,6 @@ async def _apply_status(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> b
         return False
     freed = False
     if ticket.state == "assigned" and holder:
-        counts = status in settings.load_statuses
         if counts and not ticket.counts_load:
             await uow.agents.reserve(ticket.tenant_id, holder, ticket.channel, now, force=True)
         elif ticket.counts_load and not counts:
