@@ -1,6 +1,8 @@
-"""A status change that can move no clock reads nothing of its ticket; one that can still does."""
+"""A status change that can move no clock reads nothing of its ticket (alone in its batch, it
+costs no transaction); one that can still moves its clocks."""
 
 from escalation_support import TENANT, UnitOfWorkFactory, envelope_of, ticket_created
+from opentelemetry.trace import NoOpTracer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -9,8 +11,14 @@ from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.policy import DEFAULT_FIRST_RESPONSE_TARGETS
 from helpline_escalation.service_layer import handlers, policies
 from helpline_shared.events import Event, TicketStatus, TicketStatusChanged, TicketUpdated
+from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.testing import StatementLog
+from helpline_shared.runtime.testing import (
+    FakeKafkaConsumer,
+    RecordingProducer,
+    StatementLog,
+    consumer_record,
+)
 
 
 def status(previous: TicketStatus, now: TicketStatus, ticket_id: str = "t-1") -> Event:
@@ -104,3 +112,44 @@ async def test_an_update_without_a_new_priority_reads_nothing(
         ),
     )
     assert not [s for s in log.statements if "sla_clocks" in s or "sla_tickets" in s]
+
+
+async def consume(unit_of_work: UnitOfWorkFactory, events: list[Event]) -> None:
+    """Apply ``events`` as one consumed batch, as the service's consumer does."""
+    producer = RecordingProducer()
+    await TableConsumer(
+        table=handlers.handler_table(DEFAULT_FIRST_RESPONSE_TARGETS, unit_of_work),
+        unit_of_work=unit_of_work,
+        dead_letters=DeadLetters(producer, "helpline-escalation"),
+        tracer=NoOpTracer(),
+        group="helpline-escalation",
+    ).consume(
+        [consumer_record(event, offset=n) for n, event in enumerate(events)],  # type: ignore[arg-type]
+        FakeKafkaConsumer(),
+    )
+    assert producer.sent == [], "nothing may be dead-lettered"
+
+
+async def test_a_batch_of_status_changes_moving_nothing_costs_no_transaction(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    await consume(unit_of_work, [ticket_created(f"t-{n}") for n in range(3)])
+    log = StatementLog(engine)
+    await consume(unit_of_work, [status("new", "open", f"t-{n}") for n in range(3)])
+    # Was a transaction claiming each event and locking each ticket's clocks: now one read.
+    assert log.count("SELECT") == 1
+    assert log.count("INSERT") == log.count("COMMIT") == 0
+
+
+async def test_a_batch_with_one_that_moves_a_clock_applies_it(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    await consume(unit_of_work, [ticket_created(f"t-{n}") for n in range(2)])
+    await consume(unit_of_work, [status("new", "open", "t-0"), status("new", "pending", "t-1")])
+    assert await states(engine) == {"t-0": "running", "t-1": "paused"}
+    await policies.put_policy(
+        TENANT, "odd", pausing_in("open"), recompute=False, uow=unit_of_work()
+    )
+    await consume(unit_of_work, [ticket_created("t-2")])
+    await consume(unit_of_work, [status("new", "open", "t-2")])
+    assert (await states(engine))["t-2"] == "paused"
