@@ -5,7 +5,7 @@ The consumer applies events through ``handler_table``; the runtime owns each tra
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -44,7 +44,23 @@ def handler_table() -> HandlerTable[RoutingUnitOfWork]:
             MessageAdded: _apply(_agent_activity),
             UserDeactivated: _apply(_user_deactivated),
         },
+        unneeded=_unneeded,
     )
+
+
+def _changes_nothing(event: object) -> bool:
+    """Whether ``event`` changes nothing routing keeps, whatever it keeps (said by the event)."""
+    if isinstance(event, MessageAdded):
+        return event.author_role != "agent" or not event.author_id
+    if isinstance(event, SlaEscalated):
+        return not event.raise_priority_to and not event.widen_to_team
+    return False
+
+
+async def _unneeded(envelopes: Sequence[Envelope]) -> set[str]:
+    """Messages not by an agent and escalations asking nothing of routing: acknowledged without
+    a transaction or an inbox row (applying them would write neither)."""
+    return {envelope.id for envelope in envelopes if _changes_nothing(envelope.event)}
 
 
 def _apply(
@@ -227,7 +243,7 @@ async def _escalated(uow: RoutingUnitOfWork, event: SlaEscalated) -> None:
 
 
 async def _agent_activity(uow: RoutingUnitOfWork, event: MessageAdded) -> None:
-    if event.author_role != "agent" or not event.author_id:
+    if _changes_nothing(event) or not event.author_id:  # (the second test narrows the type)
         return
     agent = await uow.agents.get(event.tenant_id, event.author_id)
     if agent is None:
