@@ -153,3 +153,14 @@ async def test_a_batch_with_one_that_moves_a_clock_applies_it(
     await consume(unit_of_work, [ticket_created("t-2")])
     await consume(unit_of_work, [status("new", "open", "t-2")])
     assert (await states(engine))["t-2"] == "paused"
+
+
+async def test_a_change_the_fallback_moves_a_clock_on_is_applied_without_a_read_first(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    await consume(unit_of_work, [ticket_created("t-0")])
+    log = StatementLog(engine)
+    await consume(unit_of_work, [status("open", "solved", "t-0")])
+    assert log.count("ROLLBACK") == 0  # no read-only transaction before the one applying it
+    assert log.count("COMMIT") == 1
+    assert await states(engine) == {"t-0": "stopped"}

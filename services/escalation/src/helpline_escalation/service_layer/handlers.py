@@ -115,6 +115,8 @@ async def _moves_no_clock(
 def _unneeded_check(
     unit_of_work: Callable[[], EscalationUnitOfWork], fallback: SlaPolicy
 ) -> Callable[[Sequence[Envelope]], Awaitable[set[str]]]:
+    always_moving = moving_statuses(fallback)
+
     async def unneeded(envelopes: Sequence[Envelope]) -> set[str]:
         unwanted = {envelope.id for envelope in envelopes if _moves_nothing(envelope.event)}
         changes = [envelope for envelope in envelopes if envelope.id not in unwanted]
@@ -122,8 +124,11 @@ def _unneeded_check(
         # anyway, and a status change that moves nothing costs it no statement of its own.
         # Only status changes, then: no ticket of theirs is admitted in this batch, so the
         # policy versions it may follow were all stored before this read.
-        if not changes or not all(isinstance(e.event, TicketStatusChanged) for e in changes):
-            return unwanted
+        if not changes or not all(
+            isinstance(e.event, TicketStatusChanged) and moves_no_clock(e.event, always_moving)
+            for e in changes
+        ):
+            return unwanted  # (one the fallback policy moves a clock on is needed: no read)
         async with unit_of_work().read_only() as uow:
             for envelope in changes:
                 event = envelope.event
