@@ -90,7 +90,7 @@ async def count(tickets: int, path: Path) -> dict[str, float]:
     status change (printed too)."""
     engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, EscalationUnitOfWork)
     statements = Statements(engine)
-    table = handlers.handler_table(DEFAULT)
+    table = handlers.handler_table(DEFAULT, unit_of_work)
     events = [e for n in range(tickets) for e in lifecycle(f"t-{n}")]
     await through_table(table, unit_of_work, [to_record(e, source="/bench") for e in events])
     figures = {"lifecycle event": len(statements.kinds) / len(events)}

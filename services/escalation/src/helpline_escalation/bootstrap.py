@@ -49,7 +49,7 @@ def bootstrap(settings: EscalationSettings | None = None) -> tuple[FastAPI, Serv
         tracer_provider=runtime.tracer_provider,
     )
 
-    runtime.consume([topics.TICKETS], handlers.handler_table(fallback), unit_of_work)
+    runtime.consume([topics.TICKETS], handlers.handler_table(fallback, unit_of_work), unit_of_work)
     runtime.add_loop(BackgroundLoop("sla-timers", timer_loop.run, timer_loop.stop))
     shortest_interval = timedelta(seconds=settings.preventive_min_interval)
     app = runtime.http_app(

@@ -9,7 +9,7 @@ batch of events applied at once).
 """
 
 import functools
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
 from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.model import SlaClock
-from helpline_escalation.domain.policy import SlaPolicy, TicketFacts
+from helpline_escalation.domain.policy import SlaPolicy, TicketFacts, moving_statuses
 from helpline_shared.runtime.config_version import ConfigCache, ConfigReads
 from helpline_shared.runtime.db import dialect_insert, utcnow
 from helpline_shared.runtime.uow import OptimisticInserts
@@ -442,8 +442,17 @@ class PolicyCache:
     """
 
     def __init__(self) -> None:
-        self.current: ConfigCache[list[SlaPolicy]] = ConfigCache()
+        self.current: ConfigCache[TenantPolicies] = ConfigCache()
         self.versions: dict[tuple[str, str, int], SlaPolicy] = {}
+
+
+@dataclass(frozen=True)
+class TenantPolicies:
+    """A tenant's current policies, and the statuses that move a clock under any version."""
+
+    current: tuple[SlaPolicy, ...]
+    moving_statuses: frozenset[str]
+    """Every pause or stop status of every stored version: a ticket follows one of them."""
 
 
 class PolicyRepository:
@@ -453,7 +462,8 @@ class PolicyRepository:
         self._session = session
         self._cache = cache or PolicyCache()
         self._current = ConfigReads(self._cache.current, self._count)
-        """The current versions, read once per transaction (again if it adds a version)."""
+        """The current versions and the moving statuses, read once per transaction (again if it
+        adds a version)."""
 
     async def add_version(
         self, tenant_id: str, document: PolicyDocument, policy_id: str
@@ -483,23 +493,32 @@ class PolicyRepository:
     async def current(self, tenant_id: str) -> list[SlaPolicy]:
         """The latest version of each of the tenant's policies, by position (read once per
         transaction, unless it adds a version; read again only when a version was added)."""
-        return list(await self._current.get(tenant_id, self._read_current))
+        return list((await self._current.get(tenant_id, self._read_current)).current)
+
+    async def moving_statuses(self, tenant_id: str) -> frozenset[str]:
+        """Every status a clock of the tenant may pause or stop in, under any stored version
+        (read with the current versions: the same statements, once per transaction)."""
+        return (await self._current.get(tenant_id, self._read_current)).moving_statuses
 
     async def _count(self, tenant_id: str) -> int:
         """The tenant's configuration version: how many policy versions it has stored."""
         count = (await self._session.execute(_POLICY_COUNT, {"tenant_id": tenant_id})).scalar()
         return int(count or 0)
 
-    async def _read_current(self, tenant_id: str) -> list[SlaPolicy]:
+    async def _read_current(self, tenant_id: str) -> TenantPolicies:
         rows = (await self._session.execute(_POLICIES, {"tenant_id": tenant_id})).all()
-        latest: dict[str, Any] = {}
-        for row in rows:
-            latest.setdefault(row.policy_id, row)
-        policies = [
-            PolicyDocument.model_validate(row.document).to_policy(row.policy_id, row.version)
-            for row in latest.values()
-        ]
-        return sorted(policies, key=lambda policy: (policy.position, policy.policy_id))
+        latest: dict[str, SlaPolicy] = {}
+        moving: set[str] = set()
+        for row in rows:  # newest version of each policy first
+            policy = PolicyDocument.model_validate(row.document).to_policy(
+                row.policy_id, row.version
+            )
+            latest.setdefault(row.policy_id, policy)
+            moving.update(moving_statuses(policy))
+        return TenantPolicies(
+            tuple(sorted(latest.values(), key=lambda policy: (policy.position, policy.policy_id))),
+            frozenset(moving),
+        )
 
     async def version(self, tenant_id: str, policy_id: str, version: int) -> SlaPolicy | None:
         """One stored version of a policy, or None."""

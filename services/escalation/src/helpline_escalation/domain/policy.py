@@ -137,6 +137,15 @@ def default_policy(first_response_targets: Mapping[Priority, int]) -> SlaPolicy:
     )
 
 
+def moving_statuses(policy: SlaPolicy) -> frozenset[TicketStatus]:
+    """The statuses in which one of ``policy``'s clocks pauses or stops."""
+    return frozenset(
+        status
+        for rules in policy.metrics.values()
+        for status in rules.pause_statuses | rules.stop_statuses
+    )
+
+
 def select_policy(
     policies: Sequence[SlaPolicy], facts: TicketFacts, fallback: SlaPolicy
 ) -> SlaPolicy:

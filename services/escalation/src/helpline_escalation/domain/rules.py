@@ -10,7 +10,7 @@ Every metric pauses in its policy's pause statuses and stops in its stop statuse
 customer reply resumes every paused clock. Auto-replies and internal notes change nothing.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,6 +51,19 @@ def changes_for(
     if isinstance(event, TicketStatusChanged):
         return _status_changes(event, policy, states)
     return []
+
+
+def moves_no_clock(event: TicketStatusChanged, moving_statuses: Set[str]) -> bool:
+    """True when ``event`` changes no clock of a ticket whose policy pauses and stops only in
+    ``moving_statuses`` (or fewer), whatever its clocks' states.
+
+    Only a status change resumes or starts a clock when neither status is a pause or stop
+    status, and then only a paused one: a clock pauses only when the ticket enters a pause
+    status (or, for periodic updates, while another clock is paused), and resumes at the next
+    status change out of it. Statuses of one ticket arrive in order, so a previous status that
+    pauses nothing means no clock is paused.
+    """
+    return event.status not in moving_statuses and event.previous_status not in moving_statuses
 
 
 def _message_changes(

@@ -4,16 +4,22 @@ The consumer applies ticket events through ``handler_table``; the runtime owns e
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
 
 from helpline_escalation.adapters.repository import Known
 from helpline_escalation.domain.errors import TicketNotTracked, UnknownTimerKind
 from helpline_escalation.domain.model import BREACH, SlaClock
-from helpline_escalation.domain.policy import SlaPolicy, TicketFacts, default_policy, select_policy
+from helpline_escalation.domain.policy import (
+    SlaPolicy,
+    TicketFacts,
+    default_policy,
+    moving_statuses,
+    select_policy,
+)
 from helpline_escalation.domain.preventive import TicketOpener
-from helpline_escalation.domain.rules import Change, changes_for
+from helpline_escalation.domain.rules import Change, changes_for, moves_no_clock
 from helpline_escalation.service_layer import preventive
 from helpline_escalation.service_layer.clock_store import (
     BREACH_TIMER,
@@ -74,14 +80,64 @@ def _facts(event: TicketCreated) -> TicketFacts:
 
 def handler_table(
     default: SlaPolicy | Mapping[Priority, int] = BUILT_IN_DEFAULT,
+    unit_of_work: Callable[[], EscalationUnitOfWork] | None = None,
 ) -> HandlerTable[EscalationUnitOfWork]:
-    """Escalation's consumer: the ticket events that move SLA clocks, and what applies them."""
+    """Escalation's consumer: the ticket events that move SLA clocks, and what applies them
+    (with ``unit_of_work``, events that move none are acknowledged without a transaction)."""
     fallback = _fallback(default)
 
     async def apply(uow: EscalationUnitOfWork, envelope: Envelope) -> None:
         await apply_ticket_event(uow, envelope, fallback)
 
-    return HandlerTable(CONSUMER, dict.fromkeys(TICKET_EVENTS, apply))
+    return HandlerTable(
+        CONSUMER,
+        dict.fromkeys(TICKET_EVENTS, apply),
+        unneeded=None if unit_of_work is None else _unneeded_check(unit_of_work, fallback),
+    )
+
+
+def _moves_nothing(event: Event) -> bool:
+    """Whether ``event`` moves no clock whatever the ticket's policy and clocks."""
+    if isinstance(event, MessageAdded):
+        return event.auto_reply or not event.public  # an auto-reply or an internal note
+    if isinstance(event, TicketUpdated):
+        return "priority" not in event.changed_fields  # only the priority moves a target
+    return not isinstance(event, TicketEvent)
+
+
+async def _moves_no_clock(
+    uow: EscalationUnitOfWork, event: TicketStatusChanged, fallback: SlaPolicy
+) -> bool:
+    moving = await uow.policies.moving_statuses(event.tenant_id)
+    return moves_no_clock(event, moving | moving_statuses(fallback))
+
+
+def _unneeded_check(
+    unit_of_work: Callable[[], EscalationUnitOfWork], fallback: SlaPolicy
+) -> Callable[[Sequence[Envelope]], Awaitable[set[str]]]:
+    always_moving = moving_statuses(fallback)
+
+    async def unneeded(envelopes: Sequence[Envelope]) -> set[str]:
+        unwanted = {envelope.id for envelope in envelopes if _moves_nothing(envelope.event)}
+        changes = [envelope for envelope in envelopes if envelope.id not in unwanted]
+        # A batch with anything else is applied whole: its transaction reads the policies
+        # anyway, and a status change that moves nothing costs it no statement of its own.
+        # Only status changes, then: no ticket of theirs is admitted in this batch, so the
+        # policy versions it may follow were all stored before this read.
+        if not changes or not all(
+            isinstance(e.event, TicketStatusChanged) and moves_no_clock(e.event, always_moving)
+            for e in changes
+        ):
+            return unwanted  # (one the fallback policy moves a clock on is needed: no read)
+        async with unit_of_work().read_only() as uow:
+            for envelope in changes:
+                event = envelope.event
+                assert isinstance(event, TicketStatusChanged)
+                if await _moves_no_clock(uow, event, fallback):
+                    unwanted.add(envelope.id)
+        return unwanted
+
+    return unneeded
 
 
 async def apply_ticket_event(
@@ -89,10 +145,11 @@ async def apply_ticket_event(
 ) -> None:
     """Start, pause, resume, restart or stop the ticket's clocks as its event says."""
     event = envelope.event
-    if not isinstance(event, TicketEvent):
+    if _moves_nothing(event):
         return
-    if isinstance(event, MessageAdded) and (event.auto_reply or not event.public):
-        return  # an auto-reply or an internal note never moves a clock
+    if isinstance(event, TicketStatusChanged) and await _moves_no_clock(uow, event, fallback):
+        return  # not even the ticket's clocks are read (intake's new -> open, typically)
+    assert isinstance(event, TicketEvent)
     if isinstance(event, TicketCreated):
         policy: SlaPolicy | None = await _admit(event, uow, fallback)
         facts: TicketFacts | None = _facts(event)

@@ -7,6 +7,12 @@ steps. A ticket this transaction wrote is read back from memory; queries over ma
 first. Nothing another replica could see is deferred past the commit, and capacity, the one
 thing replicas race for, is still reserved at once by ``AgentRepository.reserve``.
 
+A status change that moves no capacity is written without reading the ticket first
+(``set_status_later``): at the flush one UPDATE per status sets it on every such ticket whose
+row still says it moves nothing (not closed, and if assigned its load already counted as the
+status counts it). A ticket the UPDATE leaves alone fails the transaction
+(``StatusNeedsTheTicket``); its events replayed one per transaction read that ticket first.
+
 A ticket routed as new is not looked for first (``is_new``): intake announces each ticket once,
 and the INSERT at commit would meet one routed before (the unit of work's ``OptimisticInserts``:
 the transaction fails, and its events replayed one per transaction look for the ticket first,
@@ -19,13 +25,13 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import offers, routed_tickets, routing_history
 from helpline_routing.domain.rules import OptionalSkill, TicketFacts
 from helpline_routing.domain.tickets import RoutedTicket
-from helpline_shared.runtime.uow import OptimisticInserts
+from helpline_shared.runtime.uow import LookFirst, OptimisticInserts, RowWrittenBefore
 
 _DATA_FIELDS = tuple(
     field.name
@@ -85,6 +91,28 @@ _GET_LOCKED_SKIPPING = _GET.with_for_update(skip_locked=True)
 _FACTS = select(routed_tickets.c.data).where(routed_tickets.c.ticket_id == bindparam("ticket_id"))
 
 
+_STATUS_WHERE = (
+    " WHERE ticket_id IN :ids AND state <> 'closed'"
+    " AND (state <> 'assigned' OR agent_id IS NULL OR {counts} = :counts) RETURNING ticket_id"
+)
+_SET_STATUS = {
+    dialect: text(sql).bindparams(bindparam("ids", expanding=True))
+    for dialect, sql in {
+        "sqlite": "UPDATE routed_tickets SET data = json_set(data, '$.status', :status)"
+        + _STATUS_WHERE.format(counts="json_extract(data, '$.counts_load')"),
+        "postgresql": "UPDATE routed_tickets"
+        " SET data = jsonb_set(data::jsonb, '{status}', to_jsonb(CAST(:status AS text)))::json"
+        + _STATUS_WHERE.format(counts="(data->>'counts_load')::boolean"),
+    }.items()
+}
+"""Set one status on tickets whose row says it moves nothing else; RETURNING those set."""
+
+
+class StatusNeedsTheTicket(RowWrittenBefore):
+    """A status written without reading its ticket met a row it would change more of (or no
+    row): the transaction fails, and its events applied again read that ticket first."""
+
+
 def _ticket(row: Any) -> RoutedTicket:
     data = dict(row.data)
     data.pop("facts", None)
@@ -110,18 +138,58 @@ def _ticket(row: Any) -> RoutedTicket:
 class RoutedTicketRepository:
     """Routing's state of each ticket; the waiting ones form the queue (written behind)."""
 
-    def __init__(self, session: AsyncSession, optimistic: OptimisticInserts) -> None:
+    def __init__(
+        self, session: AsyncSession, optimistic: OptimisticInserts, look_first: LookFirst
+    ) -> None:
         self._session = session
         self._optimistic = optimistic
+        self._look_first = look_first
         self._facts: dict[str, TicketFacts | None] = {}
         """The facts of each ticket read or written in this transaction."""
         self._new: dict[str, dict[str, Any]] = {}
         self._changed: dict[str, dict[str, Any]] = {}
+        self._statuses: dict[str, tuple[str, bool]] = {}
+        """Tickets whose status is written at the flush, unread: (status, its load counts)."""
+
+    def set_status_later(self, ticket_id: str, status: str, *, counts_load: bool) -> bool:
+        """Write ``status`` at the flush without reading the ticket, if its row then says the
+        status moves nothing else (see the module); False when the ticket must be read now
+        (this transaction holds it, or writing it unread failed before)."""
+        if ticket_id in self._new or ticket_id in self._changed or ticket_id in self._statuses:
+            return False
+        if self._look_first.take(("status", ticket_id)):
+            return False
+        self._statuses[ticket_id] = (status, counts_load)
+        return True
+
+    async def _settle(self, ticket_id: str) -> None:
+        if ticket_id in self._statuses:
+            await self._flush_statuses()
+
+    async def _flush_statuses(self) -> None:
+        statuses, self._statuses = self._statuses, {}
+        if not statuses:
+            return
+        statement = _SET_STATUS[self._session.get_bind().dialect.name]
+        by_change: dict[tuple[str, bool], list[str]] = {}
+        for ticket_id, change in statuses.items():
+            by_change.setdefault(change, []).append(ticket_id)
+        left: set[str] = set()
+        for (status, counts), ids in by_change.items():
+            params = {"ids": ids, "status": status, "counts": counts}
+            rows = await self._session.execute(statement, params)
+            left.update(set(ids) - {row.ticket_id for row in rows})
+        if left:
+            self._look_first.mark({("status", ticket_id) for ticket_id in left})
+            raise StatusNeedsTheTicket(
+                "set the status of tickets unread", sorted(left), LookupError(sorted(left))
+            )
 
     async def get(
         self, ticket_id: str, *, lock: bool = False, skip_locked: bool = False
     ) -> RoutedTicket | None:
         """The ticket, locked for this transaction when ``lock`` (PostgreSQL)."""
+        await self._settle(ticket_id)
         written = self._new.get(ticket_id) or self._changed.get(ticket_id)
         if written is not None:  # this transaction wrote it (so holds it): read it back
             # _ticket copies every mutable value of ``data``: the row kept stays as written.
@@ -138,6 +206,7 @@ class RoutedTicketRepository:
         this transaction wrote it; else the INSERT at commit checks it (see the module)."""
         if ticket_id in self._new or ticket_id in self._changed:
             return False
+        await self._settle(ticket_id)
         if self._optimistic.without_looking(ticket_id):
             return True
         return await self.get(ticket_id) is None
@@ -146,6 +215,7 @@ class RoutedTicketRepository:
         """What the rules look at, as the ticket last said."""
         if ticket_id in self._facts:
             return self._facts[ticket_id]
+        await self._settle(ticket_id)
         row = (await self._session.execute(_FACTS, {"ticket_id": ticket_id})).first()
         return _facts(row.data) if row is not None else None
 
@@ -156,6 +226,7 @@ class RoutedTicketRepository:
 
     async def save(self, ticket: RoutedTicket, facts: TicketFacts | None = None) -> None:
         """Store the ticket's new state (and new facts, if given)."""
+        await self._settle(ticket.ticket_id)
         facts = facts or await self.facts(ticket.ticket_id)
         self._facts[ticket.ticket_id] = facts
         row = _row(ticket, facts)
@@ -166,10 +237,12 @@ class RoutedTicketRepository:
 
     def discard(self) -> None:
         """Forget the tickets added and changed so far (the transaction rolled back)."""
-        self._new, self._changed = {}, {}
+        self._new, self._changed, self._statuses = {}, {}, {}
 
     async def flush(self) -> None:
-        """Write the tickets added and changed so far: one statement for each kind."""
+        """Write the tickets added and changed so far: one statement for each kind (and one per
+        status written unread)."""
+        await self._flush_statuses()
         added, self._new = list(self._new.values()), {}
         changed, self._changed = self._changed, {}
         if added:

@@ -5,7 +5,7 @@ The consumer applies events through ``handler_table``; the runtime owns each tra
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -44,7 +44,23 @@ def handler_table() -> HandlerTable[RoutingUnitOfWork]:
             MessageAdded: _apply(_agent_activity),
             UserDeactivated: _apply(_user_deactivated),
         },
+        unneeded=_unneeded,
     )
+
+
+def _changes_nothing(event: object) -> bool:
+    """Whether ``event`` changes nothing routing keeps, whatever it keeps (said by the event)."""
+    if isinstance(event, MessageAdded):
+        return event.author_role != "agent" or not event.author_id
+    if isinstance(event, SlaEscalated):
+        return not event.raise_priority_to and not event.widen_to_team
+    return False
+
+
+async def _unneeded(envelopes: Sequence[Envelope]) -> set[str]:
+    """Messages not by an agent and escalations asking nothing of routing: acknowledged without
+    a transaction or an inbox row (applying them would write neither)."""
+    return {envelope.id for envelope in envelopes if _changes_nothing(envelope.event)}
 
 
 def _apply(
@@ -135,11 +151,19 @@ async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) ->
 
 async def _apply_status(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> bool:
     """Apply the status; True when capacity was freed (the queue should drain)."""
+    settings = await uow.config.settings(event.tenant_id)
+    now, status = event.occurred_at, event.status
+    counts = status in settings.load_statuses
+    if (
+        status not in FINAL_STATUSES
+        and event.previous_status not in FINAL_STATUSES
+        and counts == (event.previous_status in settings.load_statuses)
+        and uow.tickets.set_status_later(event.ticket_id, status, counts_load=counts)
+    ):
+        return False  # the flush checks that the row agrees (intake's new -> open, typically)
     ticket = await uow.tickets.get(event.ticket_id, lock=True)
     if ticket is None:
         return False
-    settings = await uow.config.settings(event.tenant_id)
-    now, status = event.occurred_at, event.status
     ticket.status = status
     holder = ticket.agent_id
     if status in FINAL_STATUSES:
@@ -158,7 +182,6 @@ async def _apply_status(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> b
         return False
     freed = False
     if ticket.state == "assigned" and holder:
-        counts = status in settings.load_statuses
         if counts and not ticket.counts_load:
             await uow.agents.reserve(ticket.tenant_id, holder, ticket.channel, now, force=True)
         elif ticket.counts_load and not counts:
@@ -220,7 +243,7 @@ async def _escalated(uow: RoutingUnitOfWork, event: SlaEscalated) -> None:
 
 
 async def _agent_activity(uow: RoutingUnitOfWork, event: MessageAdded) -> None:
-    if event.author_role != "agent" or not event.author_id:
+    if _changes_nothing(event) or not event.author_id:  # (the second test narrows the type)
         return
     agent = await uow.agents.get(event.tenant_id, event.author_id)
     if agent is None:

@@ -15,7 +15,7 @@ from helpline_routing.adapters.tickets import (
     RoutedTicketRepository,
 )
 from helpline_shared.runtime.timers import TimerScheduler
-from helpline_shared.runtime.uow import SqlUnitOfWork, per_database
+from helpline_shared.runtime.uow import SqlUnitOfWork, look_first_of, per_database
 
 _POOLS: "weakref.WeakKeyDictionary[object, AgentPools]" = weakref.WeakKeyDictionary()
 _CONFIGS: "weakref.WeakKeyDictionary[object, ConfigCache]" = weakref.WeakKeyDictionary()
@@ -50,7 +50,9 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         self.pools = PoolTransaction(
             pools_of(self._session_factory), self.session, self.agents.of_tenant
         )
-        self.tickets = RoutedTicketRepository(self.session, self.optimistic_inserts())
+        self.tickets = RoutedTicketRepository(
+            self.session, self.optimistic_inserts(), look_first_of(self._session_factory)
+        )
         self.offers = OfferRepository(self.session)
         self.history = HistoryRepository(self.session)
         self.config = ConfigRepository(self.session, configs_of(self._session_factory), self.pools)
