@@ -3,10 +3,12 @@
 A service registers ``apply(uow, envelope)`` functions by event type in one ``HandlerTable``; the
 runtime owns the unit of work. It reads each record's ``ce_type`` header and skips, undecoded,
 the records no handler wants; it applies a partition's share of a consumed batch in one
-transaction (one statement claims the batch's inbox rows, one inserts its outbox rows, one
-commit). If that fails for a fault of a message, the batch is rolled back and replayed one record
-per transaction: a record whose handler keeps failing, or that cannot be decoded, goes to the
-topic's dead-letter topic with the error in its headers, and the partition moves on.
+transaction: the handlers' statements, then at commit the claim of the batch's inbox rows and the
+insert of its outbox rows (one statement on PostgreSQL), one commit. If that fails for a fault
+of a message (or the claim meets an event applied before), the batch is rolled back and replayed
+one record per transaction, each claimed first: a record whose handler keeps failing, or that
+cannot be decoded, goes to the topic's dead-letter topic with the error in its headers, and the
+partition moves on.
 Infrastructure outages (database or broker unreachable) are not the message's fault: the records
 are read again, for as long as the outage lasts. Offsets are committed after the batch.
 """
@@ -457,27 +459,26 @@ class TableConsumer(Generic[UnitOfWorkT]):
         self, items: Sequence[_Item[UnitOfWorkT]], deadline: float
     ) -> int | None:
         """Apply ``items`` in one transaction; if the time budget runs out first, commit those
-        applied and return the offset of the first left (its claim and the later ones undone)."""
+        applied and return the offset of the first left."""
         if not items:
             return None
         cut = None
         async with self._unit_of_work() as uow:
-            claimed = await uow.claim_events(
-                self._table.consumer, [item.envelope.id for item in items if item.envelope]
-            )
+            applied: dict[str, None] = {}
             outcomes: Tally[tuple[str, str]] = Tally()
             for index, item in enumerate(items):
                 if index and self._clock() > deadline:
                     cut = item.record.offset
-                    left = [later.envelope.id for later in items[index:] if later.envelope]
-                    await uow.release_events(self._table.consumer, list(claimed & set(left)))
                     break
                 outcome = "duplicate"
-                if item.envelope is not None and item.envelope.id in claimed:
-                    claimed.discard(item.envelope.id)  # the same ce_id twice: applied once
+                if item.envelope is not None and item.envelope.id not in applied:
+                    applied[item.envelope.id] = None  # the same ce_id twice: applied once
                     await self._apply_traced(uow, item)
                     outcome = "handled"
                 outcomes[item.record.topic, outcome] += 1
+            # Claimed by the commit's own statement: an event applied before (rare: a
+            # redelivery) fails it with AppliedBefore, and the one-by-one path skips it.
+            uow.claim_at_commit(self._table.consumer, list(applied))
             await uow.commit()
         for (topic, outcome), count in outcomes.items():
             self._metrics.consumed(topic, outcome, count)

@@ -25,7 +25,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert, Update
 
 from helpline_shared.envelope import KafkaRecord, to_record
@@ -75,8 +74,9 @@ def insert_rows(table: Table) -> Insert:
 
 
 @functools.cache
-def _mark_sent(table: Table, dialect: str) -> Update:
-    """The statement marking outbox rows sent (built once, as ``insert_rows``)."""
+def mark_sent(table: Table, dialect: str) -> Update:
+    """The statement marking outbox rows ``event_ids`` sent at ``now`` (built once, as
+    ``insert_rows``)."""
     if dialect == "postgresql":
         # One array parameter: one prepared statement whatever the number of rows (IN would
         # be a new statement, prepared in a round trip of its own, per row count).
@@ -84,40 +84,6 @@ def _mark_sent(table: Table, dialect: str) -> Update:
     else:
         matches = table.c.event_id.in_(bindparam("event_ids", expanding=True))
     return update(table).where(matches).values(sent_at=bindparam("now"))
-
-
-def stage_and_commit(
-    session: Session, table: Table, rows: list[dict[str, object]], relay: "OutboxRelay | None"
-) -> None:
-    """Insert rows made by ``outbox_row`` and commit, in one call from the event loop
-    (``AsyncSession.run_sync``): one greenlet hop instead of one per step.
-
-    The rows ``relay`` has published since the last commit are marked sent in the same
-    transaction: no transaction of the relay's own for them.
-    """
-    if rows:
-        session.execute(insert_rows(table), rows)
-    sent = (
-        relay.take_published()
-        # A unit of work that only reads holds no write lock: it writes nothing.
-        if relay is not None
-        and relay.has_published
-        and not READ_ONLY.items() <= session.connection().get_execution_options().items()
-        else []
-    )
-    try:
-        if sent:
-            session.execute(
-                _mark_sent(table, session.get_bind().dialect.name),
-                {"event_ids": sent, "now": utcnow()},
-            )
-        session.commit()
-    except BaseException:
-        if relay is not None and sent:
-            relay.give_back(sent)
-        raise
-    if relay is not None and sent:
-        relay.marked(sent)
 
 
 class Staged(NamedTuple):
@@ -363,7 +329,7 @@ class OutboxRelay:
 
     async def _mark_sent(self, connection: AsyncConnection, event_ids: list[str]) -> None:
         await connection.execute(
-            _mark_sent(self._table, connection.dialect.name),
+            mark_sent(self._table, connection.dialect.name),
             {"event_ids": event_ids, "now": utcnow()},
         )
 
