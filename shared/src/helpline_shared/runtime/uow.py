@@ -293,6 +293,10 @@ class SqlUnitOfWork:
         self._refuse_if_lent("commit")
         await self.flush()
         staged, self._pending = self._pending, []
+        committing = utcnow()
+        for row in staged:
+            # The relay's poll leaves rows committed less than its grace ago to the hand-off.
+            row["created_at"] = committing
         claim, self._claim = self._claim, None
         await self.session.run_sync(
             _write_and_commit,
