@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from helpline_shared.envelope import Envelope, PoisonMessage, from_record
 from helpline_shared.events import Event
 from helpline_shared.runtime.producer import EventProducer
+from helpline_shared.runtime.settings import FETCH_MAX_WAIT_MS
 from helpline_shared.runtime.telemetry import kafka_attributes
 from helpline_shared.runtime.uow import RowWrittenBefore, SqlUnitOfWork
 from helpline_shared.topics import dead_letter_topic
@@ -136,15 +137,14 @@ def _records(message: object) -> tuple[tuple[Record, ...], Any]:
 
 IDLE_POLL_MS = 1_000
 """How long one poll waits for a first record before the loop polls again."""
-FETCH_MAX_WAIT_MS = 50
-"""How long the broker holds a fetch that finds nothing new. While one fetch waits there,
-aiokafka sends no other fetch to that broker, so a partition whose records were just consumed
-is not fetched again until it returns: at the default 500 ms that stall showed as p99
-latency. Shorter costs the broker more idle fetches (about 20 a second per consumer)."""
 
 
 def _batch_subscriber(
-    broker: KafkaBroker, topics: Sequence[str], group: str, batch_size: int
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    group: str,
+    batch_size: int,
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
 ) -> Callable[[Callable[..., Awaitable[None]]], object]:
     """FastStream's batch subscriber as every consumer of Helpline configures it."""
     subscriber = broker.subscriber(
@@ -161,7 +161,7 @@ def _batch_subscriber(
         max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        fetch_max_wait_ms=fetch_max_wait_ms,
     )
 
     async def next_batch(consumer: Any) -> tuple[Record, ...]:
@@ -581,6 +581,7 @@ def subscribe_table(
     dead_letters: DeadLetters,
     tracer: Tracer | None,
     batch_size: int = 100,
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
 ) -> TableConsumer[UnitOfWorkT]:
     """Consume ``topics`` in group ``group``, applying records through ``table``; with no
     ``tracer`` (no exporter would receive the spans) a record makes no span, its producer's
@@ -593,7 +594,7 @@ def subscribe_table(
         group=group,
     )
 
-    @_batch_subscriber(broker, topics, group, batch_size)
+    @_batch_subscriber(broker, topics, group, batch_size, fetch_max_wait_ms)
     async def consume(message: object) -> None:
         await consumer.consume(*_records(message))
 

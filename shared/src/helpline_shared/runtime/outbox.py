@@ -176,9 +176,11 @@ class OutboxRelay:
 
     def hand_off(self, rows: Sequence[dict[str, object]]) -> None:
         """Publish these just-committed outbox rows at once (only while the relay runs)."""
-        if not self._running or self._stopping or self._behind:
-            # The first poll, the next one or the final flush publishes them, in id order:
-            # the hand-off grace does not hold them back (no relay of ours publishes them).
+        if self._stopping:
+            return  # the final flush publishes them
+        if not self._running or self._behind:
+            # The first poll or the next one publishes them, in id order: the hand-off grace
+            # does not hold them back (no relay publishes them otherwise).
             self._unhanded.update(str(row["event_id"]) for row in rows)
         else:
             self._handed.extend(_staged(row) for row in rows)
