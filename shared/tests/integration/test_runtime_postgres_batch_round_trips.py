@@ -3,6 +3,7 @@ claims the batch's inbox rows, stages its outbox rows and marks what the relay p
 COMMIT, whatever the batch size (each size prepared nothing new)."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from opentelemetry.trace import NoOpTracer
@@ -98,3 +99,35 @@ async def test_a_batch_with_an_event_applied_before_applies_each_event_once(
     assert sorted(claimed) == ["ce-1", "ce-2"]
     assert staged == 2  # one event published per event applied, none for the duplicates
     assert kafka.seeks == {} and producer.sent == []  # nothing read again, nothing dead-lettered
+
+
+async def test_rows_staged_by_the_one_statement_are_polled_as_they_were_staged(
+    postgres_runtime: RuntimeDatabase,
+) -> None:
+    consumer = TableConsumer(
+        table=HandlerTable("test", {TicketCreated: republish}),
+        unit_of_work=postgres_runtime.unit_of_work,
+        dead_letters=DeadLetters(RecordingProducer(), "g"),
+        tracer=NoOpTracer(),
+        group="g",
+    )
+    records = [consumer_record(created(f"t{n}"), offset=n) for n in range(3)]
+    await consumer.consume(records, FakeKafkaConsumer())
+    async with postgres_runtime.engine.connect() as connection:
+        staged = (await connection.execute(select(outbox).order_by(outbox.c.id))).all()
+
+    producer = RecordingProducer()
+    relay = OutboxRelay(
+        engine=postgres_runtime.engine,
+        table=outbox,
+        producer=producer,
+        service="t",
+        hand_off_grace=timedelta(0),
+    )
+    assert await relay.publish_pending() == 3
+
+    # In the order staged, each with its headers (JSON), key and value (bytes) intact.
+    assert [(topic, value, headers["ce_id"]) for topic, value, headers in producer.sent] == [
+        (row.topic, row.record_value, row.event_id) for row in staged
+    ]
+    assert all(row.created_at.tzinfo is not None and row.record_key for row in staged)
