@@ -38,7 +38,7 @@ from helpline_shared.events import Event
 from helpline_shared.runtime.producer import EventProducer
 from helpline_shared.runtime.settings import FETCH_MAX_WAIT_MS
 from helpline_shared.runtime.telemetry import kafka_attributes
-from helpline_shared.runtime.uow import RowWrittenBefore, SqlUnitOfWork
+from helpline_shared.runtime.uow import AppliedBefore, RowWrittenBefore, SqlUnitOfWork
 from helpline_shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -379,9 +379,13 @@ class TableConsumer(Generic[UnitOfWorkT]):
             _observe_lag(consumer, records[-1], self._group)
             return
         try:
-            cut = await self._apply_batch(
-                [item for item in items if item.envelope is not None], deadline
-            )
+            applicable = [item for item in items if item.envelope is not None]
+            try:
+                cut = await self._apply_batch(applicable, deadline)
+            except AppliedBefore:
+                # A redelivery (after a crash, an outage, a rebalance): once more, each event
+                # claimed before it is applied, so those applied before are skipped.
+                cut = await self._apply_batch(applicable, deadline, claim_first=True)
         except Exception as error:
             if is_transient(error):
                 _log_transient(error)
@@ -456,14 +460,21 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 yield _Item(record, envelope, apply)
 
     async def _apply_batch(
-        self, items: Sequence[_Item[UnitOfWorkT]], deadline: float
+        self, items: Sequence[_Item[UnitOfWorkT]], deadline: float, *, claim_first: bool = False
     ) -> int | None:
         """Apply ``items`` in one transaction; if the time budget runs out first, commit those
-        applied and return the offset of the first left."""
+        applied and return the offset of the first left.
+
+        The events are claimed by the commit's own statement (an event applied before fails it
+        with ``AppliedBefore``), or with ``claim_first`` in a statement before they are applied.
+        """
         if not items:
             return None
         cut = None
+        consumer = self._table.consumer
         async with self._unit_of_work() as uow:
+            ids = [item.envelope.id for item in items if item.envelope is not None]
+            fresh = await uow.claim_events(consumer, ids) if claim_first else set(ids)
             applied: dict[str, None] = {}
             outcomes: Tally[tuple[str, str]] = Tally()
             for index, item in enumerate(items):
@@ -471,14 +482,16 @@ class TableConsumer(Generic[UnitOfWorkT]):
                     cut = item.record.offset
                     break
                 outcome = "duplicate"
-                if item.envelope is not None and item.envelope.id not in applied:
-                    applied[item.envelope.id] = None  # the same ce_id twice: applied once
+                if item.envelope is not None and item.envelope.id in fresh:
+                    fresh.discard(item.envelope.id)  # the same ce_id twice: applied once
+                    applied[item.envelope.id] = None
                     await self._apply_traced(uow, item)
                     outcome = "handled"
                 outcomes[item.record.topic, outcome] += 1
-            # Claimed by the commit's own statement: an event applied before (rare: a
-            # redelivery) fails it with AppliedBefore, and the one-by-one path skips it.
-            uow.claim_at_commit(self._table.consumer, list(applied))
+            if not claim_first:
+                uow.claim_at_commit(consumer, list(applied))
+            elif cut is not None and fresh:
+                await uow.release_events(consumer, list(fresh))  # claimed, left for later
             await uow.commit()
         for (topic, outcome), count in outcomes.items():
             self._metrics.consumed(topic, outcome, count)

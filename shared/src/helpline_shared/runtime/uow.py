@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self, TypeVar
 
-from sqlalchemy import Table, TextClause, text
+from sqlalchemy import Table, TextClause, delete, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -265,6 +265,14 @@ class SqlUnitOfWork:
             ],
         )
         return set(result.scalars())
+
+    async def release_events(self, consumer: str, event_ids: Sequence[str]) -> None:
+        """Undo, in one statement, this transaction's claims of events it did not apply."""
+        self._refuse_if_lent("release events in")
+        inbox = self._inbox_table
+        await self.session.execute(
+            delete(inbox).where(inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids))
+        )
 
     def claim_at_commit(self, consumer: str, event_ids: Sequence[str]) -> None:
         """Record at commit, in the statement that stages the outbox rows, that ``consumer``
