@@ -1,10 +1,14 @@
 """One runtime database for the shared runtime's tests: the outbox and inbox tables, an engine
 on them, units of work over it, and the event they consume (fixtures in ``conftest.py``)."""
 
-from collections.abc import AsyncIterator
+import collections
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from asyncpg.connection import Connection
+from asyncpg.prepared_stmt import PreparedStatement
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -64,3 +68,24 @@ def changed(ticket_id: str) -> TicketStatusChanged:
         previous_status="open",
         status="solved",
     )
+
+
+class RoundTrips:
+    """Every request asyncpg sends and waits for, by what it is."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: collections.Counter[str] = collections.Counter()
+        for owner, name, kind in (
+            (Connection, "execute", "execute"),  # BEGIN, COMMIT, ROLLBACK, plain SQL
+            (Connection, "prepare", "prepare"),
+            (Connection, "executemany", "executemany"),
+            (PreparedStatement, "fetch", "statement"),
+        ):
+            monkeypatch.setattr(owner, name, self._counted(getattr(owner, name), kind))
+
+    def _counted(self, method: Callable[..., Any], kind: str) -> Callable[..., Any]:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.sent[kind] += 1
+            return await method(*args, **kwargs)
+
+        return counted

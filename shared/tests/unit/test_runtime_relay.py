@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,7 @@ async def test_a_row_both_polled_and_handed_over_is_published_once(
     engine: AsyncEngine, relay: OutboxRelay, producer: RecordingProducer
 ) -> None:
     running(relay)
+    relay._hand_off_grace = timedelta(0)  # a hand-off slower than the grace
     async with units_of_work(engine, relay)() as uow:
         uow.publish(changed("t1"))
         await uow.commit()

@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent import futures
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
@@ -393,6 +394,7 @@ async def test_the_relay_publishes_in_a_producer_span_child_of_the_staging_span(
         producer=producer,  # type: ignore[arg-type]
         service="test",
         tracer_provider=provider,
+        hand_off_grace=timedelta(0),  # the row was written just now, not handed off
     )
 
     assert await relay.publish_pending() == 1

@@ -3,10 +3,12 @@
 A service registers ``apply(uow, envelope)`` functions by event type in one ``HandlerTable``; the
 runtime owns the unit of work. It reads each record's ``ce_type`` header and skips, undecoded,
 the records no handler wants; it applies a partition's share of a consumed batch in one
-transaction (one statement claims the batch's inbox rows, one inserts its outbox rows, one
-commit). If that fails for a fault of a message, the batch is rolled back and replayed one record
-per transaction: a record whose handler keeps failing, or that cannot be decoded, goes to the
-topic's dead-letter topic with the error in its headers, and the partition moves on.
+transaction: the handlers' statements, then at commit the claim of the batch's inbox rows and the
+insert of its outbox rows (one statement on PostgreSQL), one commit. If that fails for a fault
+of a message (or the claim meets an event applied before), the batch is rolled back and replayed
+one record per transaction, each claimed first: a record whose handler keeps failing, or that
+cannot be decoded, goes to the topic's dead-letter topic with the error in its headers, and the
+partition moves on.
 Infrastructure outages (database or broker unreachable) are not the message's fault: the records
 are read again, for as long as the outage lasts. Offsets are committed after the batch.
 """
@@ -34,8 +36,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from helpline_shared.envelope import Envelope, PoisonMessage, from_record
 from helpline_shared.events import Event
 from helpline_shared.runtime.producer import EventProducer
+from helpline_shared.runtime.settings import FETCH_MAX_WAIT_MS
 from helpline_shared.runtime.telemetry import kafka_attributes
-from helpline_shared.runtime.uow import RowWrittenBefore, SqlUnitOfWork
+from helpline_shared.runtime.uow import AppliedBefore, RowWrittenBefore, SqlUnitOfWork
 from helpline_shared.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -134,15 +137,14 @@ def _records(message: object) -> tuple[tuple[Record, ...], Any]:
 
 IDLE_POLL_MS = 1_000
 """How long one poll waits for a first record before the loop polls again."""
-FETCH_MAX_WAIT_MS = 50
-"""How long the broker holds a fetch that finds nothing new. While one fetch waits there,
-aiokafka sends no other fetch to that broker, so a partition whose records were just consumed
-is not fetched again until it returns: at the default 500 ms that stall showed as p99
-latency. Shorter costs the broker more idle fetches (about 20 a second per consumer)."""
 
 
 def _batch_subscriber(
-    broker: KafkaBroker, topics: Sequence[str], group: str, batch_size: int
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    group: str,
+    batch_size: int,
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
 ) -> Callable[[Callable[..., Awaitable[None]]], object]:
     """FastStream's batch subscriber as every consumer of Helpline configures it."""
     subscriber = broker.subscriber(
@@ -159,7 +161,7 @@ def _batch_subscriber(
         max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        fetch_max_wait_ms=fetch_max_wait_ms,
     )
 
     async def next_batch(consumer: Any) -> tuple[Record, ...]:
@@ -377,9 +379,13 @@ class TableConsumer(Generic[UnitOfWorkT]):
             _observe_lag(consumer, records[-1], self._group)
             return
         try:
-            cut = await self._apply_batch(
-                [item for item in items if item.envelope is not None], deadline
-            )
+            applicable = [item for item in items if item.envelope is not None]
+            try:
+                cut = await self._apply_batch(applicable, deadline)
+            except AppliedBefore:
+                # A redelivery (after a crash, an outage, a rebalance): once more, each event
+                # claimed before it is applied, so those applied before are skipped.
+                cut = await self._apply_batch(applicable, deadline, claim_first=True)
         except Exception as error:
             if is_transient(error):
                 _log_transient(error)
@@ -454,30 +460,38 @@ class TableConsumer(Generic[UnitOfWorkT]):
                 yield _Item(record, envelope, apply)
 
     async def _apply_batch(
-        self, items: Sequence[_Item[UnitOfWorkT]], deadline: float
+        self, items: Sequence[_Item[UnitOfWorkT]], deadline: float, *, claim_first: bool = False
     ) -> int | None:
         """Apply ``items`` in one transaction; if the time budget runs out first, commit those
-        applied and return the offset of the first left (its claim and the later ones undone)."""
+        applied and return the offset of the first left.
+
+        The events are claimed by the commit's own statement (an event applied before fails it
+        with ``AppliedBefore``), or with ``claim_first`` in a statement before they are applied.
+        """
         if not items:
             return None
         cut = None
+        consumer = self._table.consumer
         async with self._unit_of_work() as uow:
-            claimed = await uow.claim_events(
-                self._table.consumer, [item.envelope.id for item in items if item.envelope]
-            )
+            ids = [item.envelope.id for item in items if item.envelope is not None]
+            fresh = await uow.claim_events(consumer, ids) if claim_first else set(ids)
+            applied: dict[str, None] = {}
             outcomes: Tally[tuple[str, str]] = Tally()
             for index, item in enumerate(items):
                 if index and self._clock() > deadline:
                     cut = item.record.offset
-                    left = [later.envelope.id for later in items[index:] if later.envelope]
-                    await uow.release_events(self._table.consumer, list(claimed & set(left)))
                     break
                 outcome = "duplicate"
-                if item.envelope is not None and item.envelope.id in claimed:
-                    claimed.discard(item.envelope.id)  # the same ce_id twice: applied once
+                if item.envelope is not None and item.envelope.id in fresh:
+                    fresh.discard(item.envelope.id)  # the same ce_id twice: applied once
+                    applied[item.envelope.id] = None
                     await self._apply_traced(uow, item)
                     outcome = "handled"
                 outcomes[item.record.topic, outcome] += 1
+            if not claim_first:
+                uow.claim_at_commit(consumer, list(applied))
+            elif cut is not None and fresh:
+                await uow.release_events(consumer, list(fresh))  # claimed, left for later
             await uow.commit()
         for (topic, outcome), count in outcomes.items():
             self._metrics.consumed(topic, outcome, count)
@@ -580,6 +594,7 @@ def subscribe_table(
     dead_letters: DeadLetters,
     tracer: Tracer | None,
     batch_size: int = 100,
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
 ) -> TableConsumer[UnitOfWorkT]:
     """Consume ``topics`` in group ``group``, applying records through ``table``; with no
     ``tracer`` (no exporter would receive the spans) a record makes no span, its producer's
@@ -592,7 +607,7 @@ def subscribe_table(
         group=group,
     )
 
-    @_batch_subscriber(broker, topics, group, batch_size)
+    @_batch_subscriber(broker, topics, group, batch_size, fetch_max_wait_ms)
     async def consume(message: object) -> None:
         await consumer.consume(*_records(message))
 

@@ -3,8 +3,8 @@
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from opentelemetry import propagate, trace
@@ -25,7 +25,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert, Update
 
 from helpline_shared.envelope import KafkaRecord, to_record
@@ -75,8 +74,9 @@ def insert_rows(table: Table) -> Insert:
 
 
 @functools.cache
-def _mark_sent(table: Table, dialect: str) -> Update:
-    """The statement marking outbox rows sent (built once, as ``insert_rows``)."""
+def mark_sent(table: Table, dialect: str) -> Update:
+    """The statement marking outbox rows ``event_ids`` sent at ``now`` (built once, as
+    ``insert_rows``)."""
     if dialect == "postgresql":
         # One array parameter: one prepared statement whatever the number of rows (IN would
         # be a new statement, prepared in a round trip of its own, per row count).
@@ -84,40 +84,6 @@ def _mark_sent(table: Table, dialect: str) -> Update:
     else:
         matches = table.c.event_id.in_(bindparam("event_ids", expanding=True))
     return update(table).where(matches).values(sent_at=bindparam("now"))
-
-
-def stage_and_commit(
-    session: Session, table: Table, rows: list[dict[str, object]], relay: "OutboxRelay | None"
-) -> None:
-    """Insert rows made by ``outbox_row`` and commit, in one call from the event loop
-    (``AsyncSession.run_sync``): one greenlet hop instead of one per step.
-
-    The rows ``relay`` has published since the last commit are marked sent in the same
-    transaction: no transaction of the relay's own for them.
-    """
-    if rows:
-        session.execute(insert_rows(table), rows)
-    sent = (
-        relay.take_published()
-        # A unit of work that only reads holds no write lock: it writes nothing.
-        if relay is not None
-        and relay.has_published
-        and not READ_ONLY.items() <= session.connection().get_execution_options().items()
-        else []
-    )
-    try:
-        if sent:
-            session.execute(
-                _mark_sent(table, session.get_bind().dialect.name),
-                {"event_ids": sent, "now": utcnow()},
-            )
-        session.commit()
-    except BaseException:
-        if relay is not None and sent:
-            relay.give_back(sent)
-        raise
-    if relay is not None and sent:
-        relay.marked(sent)
 
 
 class Staged(NamedTuple):
@@ -140,6 +106,12 @@ def _staged(row: dict[str, object]) -> Staged:
     )
 
 
+HAND_OFF_GRACE = timedelta(seconds=1)
+"""How long the poll leaves a committed row to the hand-off of the relay of the process that
+committed it. That relay publishes it within milliseconds but marks it sent only up to
+``mark_delay`` later; a poll (of another replica's relay) in between would publish it again."""
+
+
 class OutboxRelay:
     """Publishes committed outbox rows to Kafka and marks them sent.
 
@@ -160,6 +132,8 @@ class OutboxRelay:
         retention: timedelta = timedelta(hours=24),
         tracer_provider: trace.TracerProvider | None = None,
         mark_delay: float = 0.05,
+        hand_off_grace: timedelta = HAND_OFF_GRACE,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -190,6 +164,11 @@ class OutboxRelay:
         self._published: list[str] = []
         self._marking: set[str] = set()
         self._mark_delay = mark_delay
+        # Rows committed (``created_at``) less than this long ago are left to the hand-off;
+        # the final flush at shutdown publishes them (its own hand-offs are marked first).
+        self._hand_off_grace = hand_off_grace
+        self._clock = clock
+        self._unhanded: set[str] = set()
 
     def wake(self) -> None:
         """Tell the relay that something was committed (it also polls, for other processes)."""
@@ -197,11 +176,16 @@ class OutboxRelay:
 
     def hand_off(self, rows: Sequence[dict[str, object]]) -> None:
         """Publish these just-committed outbox rows at once (only while the relay runs)."""
-        if not self._running or self._stopping:
-            return  # the first poll, or the final flush, publishes them
-        if not self._behind:
+        if self._stopping:
+            return  # the final flush publishes them
+        if not self._running or self._behind:
+            # The first poll or the next one publishes them, in id order: the hand-off grace
+            # does not hold them back (no relay publishes them otherwise).
+            self._unhanded.update(str(row["event_id"]) for row in rows)
+        else:
             self._handed.extend(_staged(row) for row in rows)
-        self._wakeup.set()
+        if self._running:
+            self._wakeup.set()
 
     async def publish_handed(self) -> int:
         """Publish the rows handed over since the last call; they are marked sent by the next
@@ -213,7 +197,12 @@ class OutboxRelay:
             rows, self._handed = self._handed, []
             if not rows:
                 return 0
-            await self._send(rows)
+            try:
+                await self._send(rows)
+            except BaseException:
+                # Left for the poll, which must not hold them back as handed off.
+                self._unhanded.update(row.event_id for row in rows)
+                raise
             self._published.extend(row.event_id for row in rows)
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
@@ -258,20 +247,25 @@ class OutboxRelay:
                 await self._mark_sent(connection, event_ids)
         return len(event_ids)
 
-    async def publish_pending(self) -> int:
-        """Publish one batch of unsent rows in id order; return how many were published."""
+    async def publish_pending(self, *, young_too: bool = False) -> int:
+        """Publish one batch of unsent rows in id order, up to the first committed within the
+        hand-off grace (unless ``young_too``); return how many were published."""
         async with self._publishing:
             # Rows published through a hand-off are marked first, or the poll would select
             # them again.
             await self._mark_published()
-            published = await self._publish_batch()
+            published = await self._publish_batch(None if young_too else self._young_since())
+            self._unhanded.difference_update(published)
             if published and self._handed:
                 # Rows handed over while this poll had already selected them.
                 sent = set(published)
                 self._handed = [row for row in self._handed if row.event_id not in sent]
             return len(published)
 
-    async def _publish_batch(self) -> list[str]:
+    def _young_since(self) -> datetime | None:
+        return self._clock() - self._hand_off_grace if self._hand_off_grace else None
+
+    async def _publish_batch(self, young_since: datetime | None) -> list[str]:
         if self._engine.dialect.name == "sqlite":
             # SQLite locks the whole database for a writer: never wait for the broker inside a
             # transaction, or a broker outage stalls every write of the service. Rows are read,
@@ -282,7 +276,7 @@ class OutboxRelay:
                 async with reader.begin():
                     rows = (await reader.execute(self._unsent())).all()
             # Rows a commit is marking right now were published already.
-            rows = [row for row in rows if row.event_id not in self._marking]
+            rows = _publishable(rows, self._marking, young_since, self._unhanded)
             if rows:
                 await self._send(rows)
                 async with self._engine.begin() as connection:
@@ -293,7 +287,7 @@ class OutboxRelay:
                 rows = (
                     await connection.execute(self._unsent().with_for_update(skip_locked=True))
                 ).all()
-                rows = [row for row in rows if row.event_id not in self._marking]
+                rows = _publishable(rows, self._marking, young_since, self._unhanded)
                 if rows:
                     await self._send(rows)
                     await self._mark_sent(connection, [row.event_id for row in rows])
@@ -310,6 +304,7 @@ class OutboxRelay:
                 table.c.record_key,
                 table.c.record_value,
                 table.c.headers,
+                table.c.created_at,
             )
             .where(table.c.sent_at.is_(None))
             .order_by(table.c.id)
@@ -363,7 +358,7 @@ class OutboxRelay:
 
     async def _mark_sent(self, connection: AsyncConnection, event_ids: list[str]) -> None:
         await connection.execute(
-            _mark_sent(self._table, connection.dialect.name),
+            mark_sent(self._table, connection.dialect.name),
             {"event_ids": event_ids, "now": utcnow()},
         )
 
@@ -411,6 +406,7 @@ class OutboxRelay:
                 # Rows not published are still unsent in the table; until a poll has
                 # published them, later rows must not overtake them through a hand-off.
                 self._behind = True
+                self._unhanded.update(row.event_id for row in self._handed)
                 self._handed = []
                 await asyncio.sleep(1.0)
             await self._wait(self._poll_interval)
@@ -431,10 +427,29 @@ class OutboxRelay:
         self._handed = []
         self._wakeup.set()
         try:
-            while await self.publish_pending():
+            while await self.publish_pending(young_too=True):
                 pass
         except Exception:
             log.exception("final outbox flush failed; the next start will publish the rest")
+
+
+def _publishable(
+    rows: Sequence[Row[Any]], marking: set[str], young_since: datetime | None, unhanded: set[str]
+) -> list[Row[Any]]:
+    """The rows a poll publishes, in id order: none a commit is marking (published already),
+    and none from the first committed after ``young_since`` that was handed off (its relay,
+    maybe another replica's, publishes it; the rows after it wait, so that the order stays)."""
+    publishable = []
+    for row in rows:
+        if (
+            young_since is not None
+            and row.created_at > young_since
+            and row.event_id not in unhanded
+        ):
+            break
+        if row.event_id not in marking:
+            publishable.append(row)
+    return publishable
 
 
 def _headers_in_context(headers: list[list[str]], span: Span) -> RecordHeaders:

@@ -171,7 +171,8 @@ class ServiceRuntime:
             inbox_table=self.inbox_table,
             source=f"/helpline/{self.name}",
             topic_prefix=self.settings.topic_prefix,
-            relay=self.relay,
+            # A relay that does not run is handed nothing (it would keep what it is handed).
+            relay=self.relay if self.settings.relay_enabled else None,
         )
 
     def session(self) -> AsyncSession:
@@ -192,6 +193,7 @@ class ServiceRuntime:
             table=table,
             unit_of_work=unit_of_work,
             dead_letters=self.dead_letters,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             tracer=(
                 self.tracer_provider.get_tracer("helpline.consumer")
                 if exports_spans(self.tracer_provider)
