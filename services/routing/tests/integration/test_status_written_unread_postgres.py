@@ -8,8 +8,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 
+from routing_support import Database
 from test_status_written_unread import (
-    Database,
     test_a_row_that_disagrees_is_read_and_its_capacity_released,
     test_a_second_status_in_the_batch_sees_the_first,
     test_a_status_of_a_ticket_never_routed_changes_nothing,

@@ -1,9 +1,10 @@
 """Builders shared by routing's unit tests: agents, requests, tickets, events, timers."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import NoOpTracer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,12 +13,14 @@ from helpline_routing.domain.model import Agent, RoutingRequest
 from helpline_routing.domain.rules import OptionalSkill
 from helpline_routing.domain.tickets import RoutedTicket
 from helpline_routing.service_layer import agents as agent_handlers
+from helpline_routing.service_layer import handlers
 from helpline_routing.service_layer.offers import fire_timer
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.envelope import Envelope, from_record, to_record
 from helpline_shared.events import Event, Requester, TicketCreated
+from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.testing import outbox_events
+from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, outbox_events
 from helpline_shared.runtime.timers import Timer
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -77,6 +80,7 @@ def ticket(optional: dict[str, tuple[int, int]] | None = None, **overrides: Any)
 
 Factory = Callable[[], RoutingUnitOfWork]
 Replicas = tuple[Factory, Factory, AsyncEngine]
+Database = tuple[Factory, AsyncEngine]
 """Two routing processes on one database (the ``replicas`` fixture), and that database."""
 
 
@@ -161,3 +165,26 @@ async def fire_timers(uow: Factory, kind: str, limit: int = 1000) -> int:
             )
             await unit.commit()
     return len(rows)
+
+
+async def _no_wait(_seconds: float) -> None:
+    pass
+
+
+def table_consumer(uow: Factory, producer: RecordingProducer) -> TableConsumer[RoutingUnitOfWork]:
+    """Routing's handler table consumed as the service does, its retries not waited for."""
+    return TableConsumer(
+        table=handlers.handler_table(),
+        unit_of_work=uow,
+        dead_letters=DeadLetters(producer, "helpline-routing"),
+        tracer=NoOpTracer(),
+        group="helpline-routing",
+        sleep=_no_wait,
+    )
+
+
+async def consume(uow: Factory, records: Sequence[Any]) -> RecordingProducer:
+    """Consume ``records`` as one batch; the producer holds what was dead-lettered."""
+    producer = RecordingProducer()
+    await table_consumer(uow, producer).consume(records, FakeKafkaConsumer())
+    return producer

@@ -1,17 +1,14 @@
 """What routing no longer reads per transaction, and why that stays correct across replicas."""
 
-from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from opentelemetry.trace import NoOpTracer
 from routing_support import (
     T0,
-    Factory,
     Replicas,
     agent,
     assigned,
+    consume,
     created,
     events_of,
     register,
@@ -24,10 +21,7 @@ from helpline_routing.domain.decision import EXPLAINED_CANDIDATES, decide_linear
 from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.model import Agent
 from helpline_routing.service_layer import admin, handlers
-from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.testing import (
-    FakeKafkaConsumer,
-    RecordingProducer,
     StatementLog,
     consumer_record,
 )
@@ -91,23 +85,6 @@ async def test_a_change_rolled_back_is_not_kept(replicas: Replicas) -> None:
         await unit.rollback()
     await handlers.on_ticket_event(created("t1"), uow())
     assert await assigned(engine) == [("t1", agent_id)]
-
-
-async def consume(uow: Factory, records: Sequence[Any]) -> RecordingProducer:
-    producer = RecordingProducer()
-
-    async def no_wait(_seconds: float) -> None:
-        pass
-
-    await TableConsumer(
-        table=handlers.handler_table(),
-        unit_of_work=uow,
-        dead_letters=DeadLetters(producer, "helpline-routing"),
-        tracer=NoOpTracer(),
-        group="helpline-routing",
-        sleep=no_wait,
-    ).consume(records, FakeKafkaConsumer())
-    return producer
 
 
 async def test_a_new_ticket_is_not_looked_for_and_one_routed_before_is_left_alone(

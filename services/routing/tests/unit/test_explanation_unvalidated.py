@@ -1,27 +1,13 @@
 """A decision's candidates reach its event and history without a validation per candidate."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from routing_support import Factory, created, events_of, register
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_routing.adapters.orm import metadata
-from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.service_layer import handlers
-from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.events import CandidateOutcome
-from helpline_shared.runtime.testing import sqlite_units_of_work
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[tuple[Factory, AsyncEngine]]:
-    async with sqlite_units_of_work(
-        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
-    ) as made:
-        yield made
 
 
 async def test_candidates_are_built_unvalidated_and_read_back_whole(

@@ -1,17 +1,10 @@
 """Routing's consumer through the runtime's table: one transaction per batch, no handler opening
 or committing, the queue drained and the timer loop woken only after the commit."""
 
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 
-import pytest
-from opentelemetry.trace import NoOpTracer
-from routing_support import Factory, assigned, envelope, events_of, register
-from sqlalchemy.ext.asyncio import AsyncEngine
+from routing_support import Database, assigned, envelope, events_of, register, table_consumer
 
-from helpline_routing.adapters.orm import metadata
-from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.service_layer import admin, handlers, offers
 from helpline_routing.service_layer.decisions import (
     AGENT_IDLE,
@@ -31,25 +24,13 @@ from helpline_shared.events import (
     TicketUpdated,
     UserDeactivated,
 )
-from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.testing import (
     FakeKafkaConsumer,
     RecordingProducer,
     StatementLog,
     consumer_record,
-    sqlite_units_of_work,
 )
-
-Database = tuple[Factory, AsyncEngine]
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    async with sqlite_units_of_work(
-        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
-    ) as made:
-        yield made
 
 
 def new_ticket(ticket_id: str) -> TicketCreated:
@@ -74,16 +55,6 @@ def solved(ticket_id: str) -> TicketStatusChanged:
         occurred_at=utcnow(),
         previous_status="open",
         status="solved",
-    )
-
-
-def consumer(uow: Factory, producer: RecordingProducer) -> TableConsumer[RoutingUnitOfWork]:
-    return TableConsumer(
-        table=handlers.handler_table(),
-        unit_of_work=uow,
-        dead_letters=DeadLetters(producer, "helpline-routing"),
-        tracer=NoOpTracer(),
-        group="helpline-routing",
     )
 
 
@@ -121,7 +92,7 @@ async def test_a_batch_is_one_transaction_and_the_freed_capacity_drains_after_it
     producer = RecordingProducer()
     records: list[Event] = [new_ticket("t1"), new_ticket("t2"), solved("t1")]
     log = StatementLog(engine)
-    await consumer(unit_of_work, producer).consume(
+    await table_consumer(unit_of_work, producer).consume(
         [consumer_record(event, offset=n) for n, event in enumerate(records)], FakeKafkaConsumer()
     )
 
@@ -178,7 +149,7 @@ async def test_the_drainer_drains_the_tenants_a_commit_woke_it_for(database: Dat
         made.drain_soon = drainer.wake
         return made
 
-    await consumer(unit_of_work, RecordingProducer()).consume(
+    await table_consumer(unit_of_work, RecordingProducer()).consume(
         [
             consumer_record(event, offset=n)
             for n, event in enumerate([new_ticket("t1"), new_ticket("t2"), solved("t1")])

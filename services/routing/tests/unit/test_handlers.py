@@ -1,11 +1,10 @@
 """Routing's handlers on a real (SQLite) database: assign, queue, offers, timers, affinity."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from routing_support import (
+    Database,
     Factory,
     assigned,
     created,
@@ -15,10 +14,8 @@ from routing_support import (
     register,
 )
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_routing.adapters.orm import agent_pool_versions, agents, metadata
-from helpline_routing.bootstrap import MIGRATIONS
+from helpline_routing.adapters.orm import agent_pool_versions, agents
 from helpline_routing.domain.errors import NoCapacityLeft
 from helpline_routing.service_layer import admin, handlers, offers
 from helpline_routing.service_layer import agents as agent_handlers
@@ -28,20 +25,8 @@ from helpline_routing.service_layer.decisions import (
     OFFER_EXPIRY,
     RELAXATION,
 )
-from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.events import SlaEscalated, TicketStatusChanged
 from helpline_shared.runtime.db import utcnow
-from helpline_shared.runtime.testing import sqlite_units_of_work
-
-Database = tuple[Factory, AsyncEngine]
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    async with sqlite_units_of_work(
-        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
-    ) as made:
-        yield made
 
 
 def status(ticket_id: str, new: str, previous: str = "open") -> object:

@@ -1,40 +1,18 @@
 """A status change that moves no capacity is written without reading its ticket; when the row
 says otherwise, the batch is applied again one event at a time, reading the ticket first."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from opentelemetry.trace import NoOpTracer
-from routing_support import Factory, created, register
+from routing_support import Database, Factory, consume, created, register
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_routing.adapters.orm import agent_capacity, metadata, routed_tickets
-from helpline_routing.bootstrap import MIGRATIONS
-from helpline_routing.service_layer import admin, handlers
-from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
+from helpline_routing.adapters.orm import agent_capacity, routed_tickets
+from helpline_routing.service_layer import admin
 from helpline_shared.events import Event, TicketStatus, TicketStatusChanged
-from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.testing import (
-    FakeKafkaConsumer,
-    RecordingProducer,
     StatementLog,
     consumer_record,
-    sqlite_units_of_work,
 )
-
-Database = tuple[Factory, AsyncEngine]
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    """SQLite (``tests/integration/test_status_written_unread_postgres.py``: PostgreSQL)."""
-    async with sqlite_units_of_work(
-        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
-    ) as made:
-        yield made
 
 
 def status(ticket_id: str, previous: TicketStatus, now: TicketStatus) -> TicketStatusChanged:
@@ -47,22 +25,9 @@ def status(ticket_id: str, previous: TicketStatus, now: TicketStatus) -> TicketS
     )
 
 
-async def consume(uow: Factory, events: list[Event]) -> None:
-    producer = RecordingProducer()
-
-    async def no_wait(_seconds: float) -> None:
-        pass
-
-    await TableConsumer(
-        table=handlers.handler_table(),
-        unit_of_work=uow,
-        dead_letters=DeadLetters(producer, "helpline-routing"),
-        tracer=NoOpTracer(),
-        group="helpline-routing",
-        sleep=no_wait,
-    ).consume(
-        [consumer_record(event, offset=n) for n, event in enumerate(events)],  # type: ignore[arg-type]
-        FakeKafkaConsumer(),
+async def consume_events(uow: Factory, events: list[Event]) -> None:
+    producer = await consume(
+        uow, [consumer_record(event, offset=n) for n, event in enumerate(events)]
     )
     assert producer.sent == [], "nothing may be dead-lettered"
 
@@ -90,9 +55,9 @@ async def active(engine: AsyncEngine) -> int:
 async def test_new_to_open_is_one_update_for_the_batch(database: Database) -> None:
     uow, engine = database
     await register(uow, capacity=10)
-    await consume(uow, [created(f"t{n}").event for n in range(3)])
+    await consume_events(uow, [created(f"t{n}").event for n in range(3)])
     log = StatementLog(engine)
-    await consume(uow, [status(f"t{n}", "new", "open") for n in range(3)])
+    await consume_events(uow, [status(f"t{n}", "new", "open") for n in range(3)])
     assert log.count("SELECT routed_tickets.") == 0
     assert log.count("UPDATE routed_tickets") == 1
     assert await rows(engine) == {f"t{n}": ("assigned", "open", True) for n in range(3)}
@@ -102,10 +67,10 @@ async def test_new_to_open_is_one_update_for_the_batch(database: Database) -> No
 async def test_a_row_that_disagrees_is_read_and_its_capacity_released(database: Database) -> None:
     uow, engine = database
     await register(uow, capacity=10)
-    await consume(uow, [created(f"t{n}").event for n in range(3)])
+    await consume_events(uow, [created(f"t{n}").event for n in range(3)])
     # Assigned while new counted; now neither new nor open counts: t1's new -> open releases.
     await admin.save_settings("acme", {"load_statuses": ["on_hold"]}, uow())
-    await consume(
+    await consume_events(
         uow, [status("t0", "new", "pending"), status("t1", "new", "open"), created("t3").event]
     )
     got = await rows(engine)
@@ -119,14 +84,14 @@ async def test_a_row_that_disagrees_is_read_and_its_capacity_released(database: 
 async def test_a_status_of_a_ticket_never_routed_changes_nothing(database: Database) -> None:
     uow, engine = database
     await register(uow, capacity=10)
-    await consume(uow, [status("nobody", "new", "open"), created("t0").event])
+    await consume_events(uow, [status("nobody", "new", "open"), created("t0").event])
     assert await rows(engine) == {"t0": ("assigned", "new", True)}
 
 
 async def test_a_second_status_in_the_batch_sees_the_first(database: Database) -> None:
     uow, engine = database
     await register(uow, capacity=10)
-    await consume(uow, [created("t0").event])
-    await consume(uow, [status("t0", "new", "open"), status("t0", "open", "solved")])
+    await consume_events(uow, [created("t0").event])
+    await consume_events(uow, [status("t0", "new", "open"), status("t0", "open", "solved")])
     assert await rows(engine) == {"t0": ("closed", "solved", False)}
     assert await active(engine) == 0

@@ -1,36 +1,15 @@
 """Events that ask nothing of routing cost no transaction and no inbox row."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from opentelemetry.trace import NoOpTracer
-from routing_support import Factory
+from routing_support import Factory, consume
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_routing.adapters.orm import metadata
-from helpline_routing.bootstrap import MIGRATIONS
-from helpline_routing.service_layer import handlers
-from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.envelope import new_event_id
 from helpline_shared.events import Event, MessageAdded, SlaEscalated
-from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.testing import (
-    FakeKafkaConsumer,
-    RecordingProducer,
     StatementLog,
     consumer_record,
-    sqlite_units_of_work,
 )
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[tuple[Factory, AsyncEngine]]:
-    async with sqlite_units_of_work(
-        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
-    ) as made:
-        yield made
 
 
 def customer_reply() -> MessageAdded:
@@ -68,16 +47,8 @@ async def test_customer_messages_and_plain_escalations_cost_no_statement(
     uow, engine = database
     events: list[Event] = [customer_reply(), warning_only()]
     log = StatementLog(engine)
-    producer = RecordingProducer()
-    await TableConsumer(
-        table=handlers.handler_table(),
-        unit_of_work=uow,
-        dead_letters=DeadLetters(producer, "helpline-routing"),
-        tracer=NoOpTracer(),
-        group="helpline-routing",
-    ).consume(
-        [consumer_record(event, offset=n) for n, event in enumerate(events)],  # type: ignore[arg-type]
-        FakeKafkaConsumer(),
+    producer = await consume(
+        uow, [consumer_record(event, offset=n) for n, event in enumerate(events)]
     )
     assert producer.sent == []
     # Was a transaction: BEGIN, the inbox claim, COMMIT.

@@ -1,39 +1,17 @@
 """Routing's statements per event: tickets, history steps and agents' last assignment are
 written behind, once per batch, and read back from memory within the transaction."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from opentelemetry.trace import NoOpTracer
-from routing_support import Factory, assigned, created, register
+from routing_support import Database, assigned, consume, created, register
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_routing.adapters.orm import agent_capacity, agents, metadata, routed_tickets
-from helpline_routing.bootstrap import MIGRATIONS
+from helpline_routing.adapters.orm import agent_capacity, agents, routed_tickets
 from helpline_routing.service_layer import handlers
-from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.events import Event, TicketStatusChanged
-from helpline_shared.runtime.consumer import DeadLetters, TableConsumer
 from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.testing import (
-    FakeKafkaConsumer,
-    RecordingProducer,
     StatementLog,
     consumer_record,
-    sqlite_units_of_work,
 )
-
-Database = tuple[Factory, AsyncEngine]
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    async with sqlite_units_of_work(
-        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
-    ) as made:
-        yield made
 
 
 def opened(ticket_id: str) -> TicketStatusChanged:
@@ -44,18 +22,6 @@ def opened(ticket_id: str) -> TicketStatusChanged:
         previous_status="new",
         status="open",
     )
-
-
-async def consume(uow: Factory, records: list[object]) -> RecordingProducer:
-    producer = RecordingProducer()
-    await TableConsumer(
-        table=handlers.handler_table(),
-        unit_of_work=uow,
-        dead_letters=DeadLetters(producer, "helpline-routing"),
-        tracer=NoOpTracer(),
-        group="helpline-routing",
-    ).consume(records, FakeKafkaConsumer())  # type: ignore[arg-type]
-    return producer
 
 
 def records_of(events: list[Event]) -> list[object]:
