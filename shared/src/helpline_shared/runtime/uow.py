@@ -254,15 +254,11 @@ class SqlUnitOfWork:
         self._refuse_if_lent("claim events in")
         if not event_ids:
             return set()
-        now = utcnow()
         # Parameters apart from the statement: one compiled statement whatever the batch size
         # (SQLAlchemy sends the rows as one multi-row INSERT, "insertmanyvalues").
         result = await self.session.execute(
             _claim(self._inbox_table, self.session.get_bind().dialect.name),
-            [
-                {"consumer": consumer, "event_id": event_id, "processed_at": now}
-                for event_id in dict.fromkeys(event_ids)
-            ],
+            _claim_rows(consumer, dict.fromkeys(event_ids)),
         )
         return set(result.scalars())
 
@@ -372,6 +368,14 @@ def _claim(inbox: Table, dialect: str) -> ReturningInsert[Any]:
     return insert_unless_present(inbox, dialect, "event_id")
 
 
+def _claim_rows(consumer: str, event_ids: Iterable[str]) -> list[dict[str, object]]:
+    """The parameters of ``_claim`` for these events, claimed now."""
+    now = utcnow()
+    return [
+        {"consumer": consumer, "event_id": event_id, "processed_at": now} for event_id in event_ids
+    ]
+
+
 class _Writes(NamedTuple):
     """What a commit writes besides the repositories' rows: outbox rows and an inbox claim."""
 
@@ -413,13 +417,8 @@ def _write_statement_by_statement(session: Session, writes: _Writes, sent: list[
     dialect = session.get_bind().dialect.name
     if writes.claim is not None:
         consumer, event_ids = writes.claim
-        now = utcnow()
         claimed = session.execute(
-            _claim(writes.inbox, dialect),
-            [
-                {"consumer": consumer, "event_id": event_id, "processed_at": now}
-                for event_id in event_ids
-            ],
+            _claim(writes.inbox, dialect), _claim_rows(consumer, event_ids)
         ).all()
         if len(claimed) != len(event_ids):
             raise AppliedBefore(f"{consumer} applied some of these events before")
