@@ -25,8 +25,13 @@ and POSTs, no database, no logic) at the same rates. Everything goes to
 ``bench/results/pipeline.json`` with the targets of issue 14; a chart of latency against offered
 rate to ``bench/results/pipeline.png``.
 
+Before the measured phases of each database, and before the raw baseline, a warm-up phase
+(``--warmup`` seconds at ``LATENCY_RATE``; the baseline's at full speed) runs and counts in no
+figure: the broker's JIT, the services' caches and connection pools are warm for both databases
+alike, so a run with ``--database both`` compares like with like whatever ``--rates`` holds.
+
 Usage: ``python bench/pipeline.py [--database sqlite|postgres|both] [--seconds 8]
-[--burst 10000] [--rates 5,10,20,50,100]``.
+[--burst 10000] [--rates 5,10,20,50,100] [--warmup 5]``.
 """
 
 import argparse
@@ -74,6 +79,8 @@ CREATED = "helpline.ticket.created.v1"
 RATES = (5.0, 10.0, 20.0, 50.0, 100.0)
 LATENCY_RATE = 50.0
 """The offered rate of the latency target (p99 201 -> assigned under 50 ms)."""
+WARMUP_SECONDS = 5.0
+"""Default length of the warm-up before each database's phases and before the raw baseline."""
 HARNESS_SWITCH_INTERVAL = 0.0005
 """Seconds a harness thread holds the GIL before another may take it (Python's default 0.005)."""
 MILESTONES = ("assigned", "clock", "webhook", "acknowledgement")
@@ -592,8 +599,10 @@ def run_helpline(
     burst: int,
     postgres_pid: int | None,
     profile: Path | None = None,
+    warmup: float = WARMUP_SECONDS,
 ) -> dict[str, Any]:
-    """Rate phases and the burst against the four services and identity as processes."""
+    """A warm-up (``warmup`` seconds at ``LATENCY_RATE``, in no figure), then the rate phases
+    and the burst against the four services and identity as processes."""
     prefix = unique_name("bench") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     home = HOME / prefix.rstrip(".")
@@ -635,6 +644,12 @@ def run_helpline(
                 kafka.bootstrap_servers, [prefix + topic for topic in all_topics()]
             ) as recorder:
                 progress = Progress(recorder, receiver)
+                print("  warm-up (in no figure):", flush=True)
+                warm = (
+                    _phase(load, progress, processes, LATENCY_RATE, warmup, None)
+                    if warmup > 0
+                    else None
+                )
                 phases = [_phase(load, progress, processes, rate, seconds, None) for rate in rates]
                 progress.update()
                 seen, consumed_before = len(progress.records), _consumed(stack)
@@ -663,7 +678,13 @@ def run_helpline(
     burst_phase.extra["dead_letters"] = dict(dead)
     found = fanout(records, consumed, applied, prefix, burst_phase.created)
     found["per_service"] = per_service(found)
-    return {"phases": phases, "burst": burst_phase, "peak_memory_mb": memory, "fanout": found}
+    return {
+        "phases": phases,
+        "burst": burst_phase,
+        "peak_memory_mb": memory,
+        "fanout": found,
+        "warmup": warm,
+    }
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -753,7 +774,12 @@ def figures(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _report(runs: dict[str, dict[str, Any]], baseline: list[Phase], arguments: Any) -> None:
+def _report(
+    runs: dict[str, dict[str, Any]],
+    baseline: list[Phase],
+    arguments: Any,
+    baseline_warmup: Phase | None = None,
+) -> None:
     first = next(iter(runs))
     measured = figures(runs)
     raw_full = next(p for p in baseline if p.rate is None)
@@ -775,10 +801,13 @@ def _report(runs: dict[str, dict[str, Any]], baseline: list[Phase], arguments: A
                     "burst": vars(run["burst"]),
                     "peak_memory_mb": run["peak_memory_mb"],
                     "fanout": run["fanout"],
+                    "warmup": vars(run["warmup"]) if run.get("warmup") else None,
                 }
                 for database, run in runs.items()
             },
             "baseline_phases": [vars(p) for p in baseline],
+            "baseline_warmup": vars(baseline_warmup) if baseline_warmup else None,
+            "warmup_seconds": arguments.warmup,
             "command": " ".join(sys.argv),
             "seconds": arguments.seconds,
             "burst": arguments.burst,
@@ -799,6 +828,12 @@ def main() -> None:
         "--rates",
         default=",".join(f"{r:g}" for r in RATES),
         help="offered tickets/s of the rate phases, comma-separated",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=WARMUP_SECONDS,
+        help="seconds of warm-up before each database's phases and the baseline (0: none)",
     )
     parser.add_argument(
         "--profile",
@@ -822,6 +857,11 @@ def main() -> None:
     kafka.start()
     postgres: PostgresServer | None = None
     try:
+        # The warm-up's figures are kept apart: the first traffic of a fresh broker runs its
+        # JIT cold, and a database measured after another would meet a warmer broker.
+        baseline_warmup = (
+            run_baseline(kafka, (None,), arguments.warmup)[0] if arguments.warmup > 0 else None
+        )
         baseline = run_baseline(kafka, (*rates, None), arguments.seconds)
         runs: dict[str, dict[str, Any]] = {}
         databases = (
@@ -846,8 +886,9 @@ def main() -> None:
                 arguments.burst,
                 postgres_pid,
                 arguments.profile,
+                arguments.warmup,
             )
-        _report(runs, baseline, arguments)
+        _report(runs, baseline, arguments, baseline_warmup)
         series = {
             "raw aiokafka": [
                 (p.rate, p.assignment_p50_ms, p.assignment_p99_ms)
