@@ -92,18 +92,23 @@ _FACTS = select(routed_tickets.c.data).where(routed_tickets.c.ticket_id == bindp
 
 
 _STATUS_WHERE = (
-    " WHERE ticket_id IN :ids AND state <> 'closed'"
+    " WHERE ticket_id {ids} AND state <> 'closed'"
     " AND (state <> 'assigned' OR agent_id IS NULL OR {counts} = :counts) RETURNING ticket_id"
 )
 _SET_STATUS = {
-    dialect: text(sql).bindparams(bindparam("ids", expanding=True))
-    for dialect, sql in {
-        "sqlite": "UPDATE routed_tickets SET data = json_set(data, '$.status', :status)"
-        + _STATUS_WHERE.format(counts="json_extract(data, '$.counts_load')"),
-        "postgresql": "UPDATE routed_tickets"
+    "sqlite": text(
+        "UPDATE routed_tickets SET data = json_set(data, '$.status', :status)"
+        + _STATUS_WHERE.format(ids="IN :ids", counts="json_extract(data, '$.counts_load')")
+    ).bindparams(bindparam("ids", expanding=True)),
+    # One array parameter, not an IN list: an expanded list is a new text (a new prepared
+    # statement, one more round trip and a plan) for every number of tickets in a batch.
+    "postgresql": text(
+        "UPDATE routed_tickets"
         " SET data = jsonb_set(data::jsonb, '{status}', to_jsonb(CAST(:status AS text)))::json"
-        + _STATUS_WHERE.format(counts="(data->>'counts_load')::boolean"),
-    }.items()
+        + _STATUS_WHERE.format(
+            ids="= ANY(CAST(:ids AS VARCHAR[]))", counts="(data->>'counts_load')::boolean"
+        )
+    ),
 }
 """Set one status on tickets whose row says it moves nothing else; RETURNING those set."""
 

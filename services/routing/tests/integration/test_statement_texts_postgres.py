@@ -1,0 +1,47 @@
+"""On PostgreSQL, routing's statements have one text whatever the batch size: each new text is
+a new prepared statement for asyncpg (one more round trip and a plan on every connection)."""
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+
+from routing_support import Database, created, register
+from test_status_written_unread import consume_events, status
+
+from helpline_devstack.postgres import PostgresServer
+from helpline_devstack.testing import unique_name
+from helpline_routing.adapters.orm import metadata
+from helpline_routing.bootstrap import MIGRATIONS
+from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
+from helpline_shared.runtime.testing import StatementLog, units_of_work
+
+
+@pytest.fixture
+async def database(postgres: PostgresServer) -> AsyncIterator[Database]:
+    url = postgres.create_database(unique_name("routing"))
+    async with units_of_work(url, MIGRATIONS, metadata, RoutingUnitOfWork) as made:
+        yield made
+
+
+async def test_a_bigger_batch_runs_no_statement_text_a_batch_of_one_did_not(
+    database: Database,
+) -> None:
+    uow, engine = database
+    await register(uow, capacity=100)
+    await consume_events(uow, [created("warm").event])  # the pool is built once, here
+    log = StatementLog(engine)
+    texts: dict[int, set[str]] = {}
+    for size in (1, 3, 7):
+        log.clear()
+        ids = [f"t{size}-{n}" for n in range(size)]
+        await consume_events(uow, [created(ticket_id).event for ticket_id in ids])
+        await consume_events(uow, [status(ticket_id, "new", "open") for ticket_id in ids])
+        texts[size] = set(log.statements)
+    # Was one UPDATE routed_tickets text per number of tickets (WHERE ticket_id IN ($3, $4, ...)).
+    assert texts[3] - texts[1] == set()
+    assert texts[7] - texts[1] == set()
+    assert sum(s.startswith("UPDATE routed_tickets") for s in texts[7]) == 1
