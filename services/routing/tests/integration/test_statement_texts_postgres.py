@@ -1,5 +1,6 @@
-"""On PostgreSQL, routing's statements have one text whatever the batch size: each new text is
-a new prepared statement for asyncpg (one more round trip and a plan on every connection)."""
+"""Routing's round trips on PostgreSQL: its statements have one text whatever the batch size
+(each new text is a new prepared statement for asyncpg: one more round trip and a plan on every
+connection), and a batch's units of capacity and last assignments are one statement."""
 
 import sys
 from collections.abc import AsyncIterator
@@ -10,6 +11,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 
 from routing_support import Database, created, register
+from test_capacity_reserved_behind import (
+    test_a_batch_takes_its_units_in_one_statement_and_no_more_than_the_capacity,
+    test_a_unit_another_replica_took_is_reserved_at_once_when_the_batch_is_replayed,
+    test_a_unit_released_in_the_batch_that_reserved_it_is_given_back,
+)
 from test_status_written_unread import consume_events, status
 
 from helpline_devstack.postgres import PostgresServer
@@ -18,6 +24,12 @@ from helpline_routing.adapters.orm import metadata
 from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
 from helpline_shared.runtime.testing import StatementLog, units_of_work
+
+__all__ = [
+    "test_a_batch_takes_its_units_in_one_statement_and_no_more_than_the_capacity",
+    "test_a_unit_another_replica_took_is_reserved_at_once_when_the_batch_is_replayed",
+    "test_a_unit_released_in_the_batch_that_reserved_it_is_given_back",
+]
 
 
 @pytest.fixture
@@ -45,3 +57,19 @@ async def test_a_bigger_batch_runs_no_statement_text_a_batch_of_one_did_not(
     assert texts[3] - texts[1] == set()
     assert texts[7] - texts[1] == set()
     assert sum(s.startswith("UPDATE routed_tickets") for s in texts[7]) == 1
+
+
+async def test_a_batch_of_decisions_takes_its_units_and_stamps_its_agents_in_one_statement(
+    database: Database,
+) -> None:
+    uow, engine = database
+    await register(uow, "Ada", capacity=100)
+    await register(uow, "Bob", capacity=100)
+    await consume_events(uow, [created("warm").event])
+    log = StatementLog(engine)
+    await consume_events(uow, [created(f"t{n}").event for n in range(6)])
+    # Was one guarded UPDATE agent_capacity per decision, then one UPDATE agents for the batch.
+    assert sum("UPDATE agent_capacity" in statement for statement in log.statements) == 1
+    assert log.count("UPDATE agents") == 0
+    # BEGIN is not seen here: pool version, tickets, history, pool bump, capacity, inbox+outbox.
+    assert len(log.statements) <= 7

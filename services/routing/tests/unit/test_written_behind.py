@@ -50,10 +50,11 @@ async def test_a_batch_writes_its_tickets_history_and_assignments_in_one_stateme
     # not looked for first either (the INSERT checks it: test_cpu_per_ticket.py).
     assert log.count("SELECT routed_tickets.data") == 0
     assert log.count("SELECT routed_tickets.") == 0
-    # Capacity is reserved at once, one guarded statement per decision.
-    assert log.count("UPDATE agent_capacity") == 10
+    # Capacity is reserved behind: every unit, each guarded, in one statement (was one per
+    # decision).
+    assert log.count("UPDATE agent_capacity") == 1
     # Everything else is per batch: begin, inbox, pool version, rules, settings, outbox, commit.
-    assert len(log.statements) <= 10 + 10 + 4 + 9
+    assert len(log.statements) <= 10 + 1 + 4 + 9
     assert sorted(await assigned(engine)) == sorted((ticket_id, agent_id) for ticket_id in ids)
     async with engine.connect() as connection:
         rows = {

@@ -1,15 +1,25 @@
-"""Agents and their capacity; capacity only changes by atomic conditional updates."""
+"""Agents and their capacity; capacity only changes by atomic conditional updates.
+
+A decision's reservation is written behind (``reserve(..., later_for=ticket_id)``): the unit of
+work's flush takes every unit reserved in the transaction at once, each still guarded by
+``active < capacity`` in the database, in one statement (PostgreSQL: one fixed text with array
+parameters, which also writes when each agent was last assigned; SQLite: one executemany). If
+the database refuses a unit (another replica took it since the pool was checked) the transaction
+fails (``CapacityTaken``) and its events applied again one per transaction reserve at once, as
+before, trying the next best agent: never more than the capacity, as before.
+"""
 
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import agent_capacity, agents
 from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.model import Agent, Presence
+from helpline_shared.runtime.uow import LookFirst, RowWrittenBefore
 
 PoolChange = Callable[[AgentPool], None]
 Changed = Callable[[str, PoolChange | None], None]
@@ -40,6 +50,38 @@ _RESERVE = (
 _RESERVE_ANYWAY = (
     update(agent_capacity).where(*_CAPACITY).values(active=agent_capacity.c.active + 1)
 )
+_RESERVE_ALL = text(
+    """
+    WITH wanted AS (
+        SELECT agent_id, channel, count(*) AS n
+        FROM unnest(CAST(:agent_ids AS VARCHAR[]), CAST(:channels AS VARCHAR[]))
+            AS unit(agent_id, channel)
+        GROUP BY agent_id, channel
+    ), reserved AS (
+        UPDATE agent_capacity SET active = agent_capacity.active + wanted.n
+        FROM wanted
+        WHERE agent_capacity.agent_id = wanted.agent_id
+            AND agent_capacity.channel = wanted.channel
+            AND agent_capacity.active + wanted.n <= agent_capacity.capacity
+        RETURNING wanted.n
+    ), assigned AS (
+        UPDATE agents SET last_assigned_at = latest.at
+        FROM unnest(CAST(:assigned_ids AS VARCHAR[]), CAST(:assigned_ats AS TIMESTAMPTZ[]))
+            AS latest(id, at)
+        WHERE agents.id = latest.id
+    )
+    SELECT coalesce(sum(n), 0) FROM reserved
+    """
+)
+"""PostgreSQL: every unit reserved behind, guarded, and the last assignments, in one statement
+whose text is the same for any batch; the units it took."""
+
+
+class CapacityTaken(RowWrittenBefore):
+    """A unit reserved behind was refused by the database (another replica took it first): the
+    transaction fails, and its events applied again one per transaction reserve at once."""
+
+
 _RELEASE = (
     update(agent_capacity)
     .where(*_CAPACITY, agent_capacity.c.active > 0)
@@ -55,23 +97,70 @@ class AgentRepository:
     reservation takes is written at once, guarded by the database.
     """
 
-    def __init__(self, session: AsyncSession, changed: Changed = _unheard) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        changed: Changed = _unheard,
+        look_first: LookFirst | None = None,
+    ) -> None:
         self._session = session
         self._changed = changed
+        self._look_first = look_first or LookFirst()
         self._assigned: dict[str, datetime] = {}
+        self._reserving: list[tuple[str, str, str]] = []
+        """Units reserved behind: (agent, channel, the ticket they are for)."""
 
     def discard(self) -> None:
-        """Forget the last assignments kept so far (the transaction rolled back)."""
-        self._assigned = {}
+        """Forget the last assignments and reservations kept so far (rolled back)."""
+        self._assigned, self._reserving = {}, []
 
     async def flush(self) -> None:
-        """Write when each agent reserved here was last assigned, in one statement."""
+        """Take the units reserved behind and write when each agent reserved here was last
+        assigned: one statement on PostgreSQL, one for each on SQLite."""
+        reserving, self._reserving = self._reserving, []
         assigned, self._assigned = self._assigned, {}
+        if self._session.get_bind().dialect.name == "postgresql":
+            if reserving or assigned:
+                taken = (
+                    await self._session.execute(
+                        _RESERVE_ALL,
+                        {
+                            "agent_ids": [agent_id for agent_id, _c, _t in reserving],
+                            "channels": [channel for _a, channel, _t in reserving],
+                            "assigned_ids": list(assigned),
+                            "assigned_ats": list(assigned.values()),
+                        },
+                    )
+                ).scalar_one()
+                self._refused(reserving, len(reserving) - int(taken))
+            return
+        if reserving:
+            result = await self._session.execute(
+                _RESERVE,
+                [
+                    {"b_agent_id": agent_id, "b_channel": channel}
+                    for agent_id, channel, _t in reserving
+                ],
+            )
+            self._refused(reserving, len(reserving) - getattr(result, "rowcount", 0))
         if assigned:
             await self._session.execute(
                 _ASSIGNED,
                 [{"b_agent_id": key, "last_assigned_at": at} for key, at in assigned.items()],
             )
+
+    def _refused(self, reserving: list[tuple[str, str, str]], refused: int) -> None:
+        if refused:
+            tickets = sorted({ticket_id for _a, _c, ticket_id in reserving})
+            self._look_first.mark(("reserve", ticket_id) for ticket_id in tickets)
+            raise CapacityTaken(
+                "reserve capacity behind", tickets, LookupError(f"{refused} units refused")
+            )
+
+    async def _reserved_first(self) -> None:
+        """Take the units reserved behind before capacity is written or read at once."""
+        if self._reserving:
+            await self.flush()
 
     async def add(self, agent: Agent) -> None:
         """Insert an agent and its capacity per channel."""
@@ -105,6 +194,7 @@ class AgentRepository:
 
     async def update_profile(self, agent: Agent) -> None:
         """Store skills, languages, teams, capacity and the user (never the load)."""
+        await self._reserved_first()
         self._changed(agent.tenant_id, None)
         await self._session.execute(
             update(agents)
@@ -234,14 +324,30 @@ class AgentRepository:
         )
 
     async def reserve(
-        self, tenant_id: str, agent_id: str, channel: str, now: datetime, *, force: bool = False
+        self,
+        tenant_id: str,
+        agent_id: str,
+        channel: str,
+        now: datetime,
+        *,
+        force: bool = False,
+        later_for: str | None = None,
     ) -> bool:
         """Take one unit of the agent's capacity on ``channel`` if any is left, atomically.
 
         The condition ``active < capacity`` is checked by the database in the same statement, so
         concurrent routing replicas can never push an agent past capacity. ``force`` skips the
         condition (an admin's explicit override, or a ticket whose status counts again).
+        ``later_for``: the ticket of a decision whose pool says the agent has room; the unit is
+        taken at the flush (see the module), at once if taking it behind failed before.
         """
+        behind = later_for is not None and not force
+        if behind and not self._look_first.take(("reserve", later_for)):
+            assert later_for is not None
+            self._reserving.append((agent_id, channel, later_for))
+            self._note_reserved(tenant_id, agent_id, channel, now)
+            return True
+        await self._reserved_first()
         result = await self._session.execute(
             _RESERVE_ANYWAY if force else _RESERVE, {"b_agent_id": agent_id, "b_channel": channel}
         )
@@ -253,12 +359,16 @@ class AgentRepository:
                     agent_id=agent_id, channel=channel, capacity=0, active=1
                 )
             )
+        self._note_reserved(tenant_id, agent_id, channel, now)
+        return True
+
+    def _note_reserved(self, tenant_id: str, agent_id: str, channel: str, now: datetime) -> None:
         previous = self._assigned.get(agent_id)
         self._assigned[agent_id] = now if previous is None else max(previous, now)
         self._changed(tenant_id, lambda pool: pool.reserve(agent_id, channel, at=now))
-        return True
 
     async def release(self, tenant_id: str, agent_id: str, channel: str) -> None:
         """Give back one unit of the agent's capacity on ``channel``."""
+        await self._reserved_first()
         self._changed(tenant_id, lambda pool: pool.release(agent_id, channel))
         await self._session.execute(_RELEASE, {"b_agent_id": agent_id, "b_channel": channel})

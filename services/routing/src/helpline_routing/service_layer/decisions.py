@@ -96,14 +96,27 @@ async def preferred_agents(
 
 
 async def route(
-    uow: RoutingUnitOfWork, ticket: RoutedTicket, settings: TenantSettings, now: datetime
+    uow: RoutingUnitOfWork,
+    ticket: RoutedTicket,
+    settings: TenantSettings,
+    now: datetime,
+    *,
+    reserve_behind: bool = False,
 ) -> None:
-    """Offer or assign the ticket to the best agent who still has room, or queue it."""
+    """Offer or assign the ticket to the best agent who still has room, or queue it.
+
+    ``reserve_behind``: the unit is taken at the flush (``AgentRepository.reserve``), for
+    callers whose failed transaction is applied again (a consumed event), not an HTTP request.
+    """
     pool = await uow.pools.pool(ticket.tenant_id)
     preferred = await preferred_agents(uow, ticket, settings, now)
     decision = pool.decide(ticket.request(preferred), explain=EXPLAINED_CANDIDATES)
+    later_for = ticket.ticket_id if reserve_behind else None
     for agent in decision.ranked:
-        if not await uow.agents.reserve(ticket.tenant_id, agent.id, ticket.channel, now):
+        reserved = await uow.agents.reserve(
+            ticket.tenant_id, agent.id, ticket.channel, now, later_for=later_for
+        )
+        if not reserved:
             continue  # another replica took the last unit first; the next best may have room
         explanation = explanation_of(ticket, decision, agent)
         if agent.accepts_automatically(settings.manual_acceptance):

@@ -140,7 +140,8 @@ async def _route_new_ticket(uow: RoutingUnitOfWork, event: TicketCreated) -> Non
         {"required_skills": dict(found.required_skills), "team": found.team},
     )
     settings = await uow.config.settings(event.tenant_id)
-    await decisions.route(uow, ticket, settings, event.occurred_at)
+    # Consumed: a reservation refused at the flush fails the batch, replayed reserving at once.
+    await decisions.route(uow, ticket, settings, event.occurred_at, reserve_behind=True)
 
 
 async def _status_changed(uow: RoutingUnitOfWork, event: TicketStatusChanged) -> None:

@@ -46,7 +46,11 @@ class RoutingUnitOfWork(SqlUnitOfWork):
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self.agents = AgentRepository(self.session, lambda *change: self.pools.changed(*change))
+        self.agents = AgentRepository(
+            self.session,
+            lambda *change: self.pools.changed(*change),
+            look_first_of(self._session_factory),
+        )
         self.pools = PoolTransaction(
             pools_of(self._session_factory), self.session, self.agents.of_tenant
         )
