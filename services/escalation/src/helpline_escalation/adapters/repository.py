@@ -9,10 +9,12 @@ batch of events applied at once).
 """
 
 import functools
+import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import JSON, Table, and_, bindparam, exists, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
@@ -53,6 +55,16 @@ def _cycle_outcome(clock: SlaClock) -> dict[str, Any]:
         "breached_at": clock.breached_at,
         "paused_seconds": clock.paused_seconds,
         "active_seconds": clock.active_seconds,
+    }
+
+
+def _cycle_row(clock: SlaClock) -> dict[str, Any]:
+    return {
+        "tenant_id": clock.tenant_id,
+        "ticket_id": clock.ticket_id,
+        "metric": clock.metric,
+        "cycle": clock.cycle,
+        **_cycle_outcome(clock),
     }
 
 
@@ -164,6 +176,49 @@ _POLICY_VERSION = select(sla_policies).where(
 )
 
 
+def _unnest_select(table: Table, prefix: str) -> str:
+    """``SELECT`` of one row per element of an array parameter per column (``:{prefix}_{name}``),
+    PostgreSQL: the same text for any number of rows."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"CAST(:{prefix}_{column.name} AS {column.type.compile(dialect=dialect)}[])"
+        for column in table.columns
+    )
+    return f"SELECT * FROM unnest({arrays})"
+
+
+def _arrays(table: Table, prefix: str, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The array parameters of ``_unnest_select`` for ``rows`` (JSON values as text)."""
+    arrays = {}
+    for column in table.columns:
+        values = [row[column.name] for row in rows]
+        if isinstance(column.type, JSON):
+            values = [None if value is None else json.dumps(value) for value in values]
+        arrays[f"{prefix}_{column.name}"] = values
+    return arrays
+
+
+def _names(table: Table) -> str:
+    return ", ".join(column.name for column in table.columns)
+
+
+_CYCLE_OUTCOME = ("started_at", "stopped_at", "breached_at", "paused_seconds", "active_seconds")
+_ADMITTED_TOGETHER = text(
+    f"""
+    WITH tickets AS (
+        INSERT INTO sla_tickets ({_names(sla_tickets)}) {_unnest_select(sla_tickets, "t")}
+    ), clocks AS (
+        INSERT INTO sla_clocks ({_names(sla_clocks)}) {_unnest_select(sla_clocks, "c")}
+    )
+    INSERT INTO sla_cycles ({_names(sla_cycles)}) {_unnest_select(sla_cycles, "y")}
+    ON CONFLICT (tenant_id, ticket_id, metric, cycle) DO UPDATE SET
+    {", ".join(f"{name} = excluded.{name}" for name in _CYCLE_OUTCOME)}
+    """
+)
+"""PostgreSQL: the tickets admitted, the clocks added and the cycles recorded by a transaction,
+in one statement whose text is the same for any batch (was one statement of each kind)."""
+
+
 class SlaClockRepository:
     """Reads and writes SLA clocks (and the record of each cycle); callers pass the tenant."""
 
@@ -196,15 +251,28 @@ class SlaClockRepository:
         """Forget the clocks and cycles kept so far (the transaction rolled back)."""
         self._added, self._saved, self._cycles = {}, {}, {}
 
+    def take_added(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The rows of the clocks added and of the cycles recorded so far, now no longer kept."""
+        added, self._added = list(self._added.values()), {}
+        cycles, self._cycles = list(self._cycles.values()), {}
+        return [_row(clock) for clock in added], [_cycle_row(clock) for clock in cycles]
+
     async def flush(self) -> None:
         """Write the clocks and cycles kept so far: one statement for each kind."""
-        added, self._added = list(self._added.values()), {}
         saved, self._saved = list(self._saved.values()), {}
-        cycles, self._cycles = list(self._cycles.values()), {}
+        added, cycles = self.take_added()
         if added:
-            await self._optimistic.execute(
-                self._session, _INSERT_CLOCKS, [_row(clock) for clock in added]
-            )
+            await self._optimistic.execute(self._session, _INSERT_CLOCKS, added)
+        await self._save(saved)
+        if cycles:
+            await self._session.execute(_upsert(self._session.get_bind().dialect.name), cycles)
+
+    async def flush_saved(self) -> None:
+        """Write back the clocks changed so far (not those added)."""
+        saved, self._saved = list(self._saved.values()), {}
+        await self._save(saved)
+
+    async def _save(self, saved: list[SlaClock]) -> None:
         if saved:
             await self._session.execute(
                 _SAVE,
@@ -216,20 +284,6 @@ class SlaClockRepository:
                         "b_metric": clock.metric,
                     }
                     for clock in saved
-                ],
-            )
-        if cycles:
-            await self._session.execute(
-                _upsert(self._session.get_bind().dialect.name),
-                [
-                    {
-                        "tenant_id": clock.tenant_id,
-                        "ticket_id": clock.ticket_id,
-                        "metric": clock.metric,
-                        "cycle": clock.cycle,
-                        **_cycle_outcome(clock),
-                    }
-                    for clock in cycles
                 ],
             )
 
@@ -373,9 +427,14 @@ class TicketRepository:
         """Forget the tickets admitted so far (the transaction rolled back)."""
         self._added = {}
 
+    def take_added(self) -> list[dict[str, Any]]:
+        """The rows of the tickets admitted so far, now no longer kept."""
+        added, self._added = list(self._added.values()), {}
+        return added
+
     async def flush(self) -> None:
         """Insert the tickets admitted so far, in one statement."""
-        added, self._added = list(self._added.values()), {}
+        added = self.take_added()
         if added:
             await self._optimistic.execute(self._session, _INSERT_TICKETS, added)
 
@@ -429,6 +488,50 @@ class TicketRepository:
             )
             .values(policy_id=policy.policy_id, policy_version=policy.version)
         )
+
+
+class WrittenTogether:
+    """The tickets and clocks a transaction keeps behind, flushed together: on PostgreSQL the
+    new tickets, clocks and cycles in one statement (``_ADMITTED_TOGETHER``), then the clocks
+    changed; elsewhere each repository's statements, as before."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        optimistic: OptimisticInserts,
+        tickets: "TicketRepository",
+        clocks: SlaClockRepository,
+    ) -> None:
+        self._session = session
+        self._optimistic = optimistic
+        self._tickets = tickets
+        self._clocks = clocks
+
+    async def flush(self) -> None:
+        """Write what both keep (the tickets first)."""
+        if self._session.get_bind().dialect.name != "postgresql":
+            await self._tickets.flush()
+            await self._clocks.flush()
+            return
+        tickets = self._tickets.take_added()
+        clocks, cycles = self._clocks.take_added()
+        if tickets or clocks or cycles:
+            # A ticket or clock met here was written before: RowWrittenBefore, as for each.
+            await self._optimistic.execute(
+                self._session,
+                _ADMITTED_TOGETHER,
+                [
+                    _arrays(sla_tickets, "t", tickets)
+                    | _arrays(sla_clocks, "c", clocks)
+                    | _arrays(sla_cycles, "y", cycles)
+                ],
+            )
+        await self._clocks.flush_saved()
+
+    def discard(self) -> None:
+        """Forget what both keep (the transaction rolled back)."""
+        self._tickets.discard()
+        self._clocks.discard()
 
 
 class PolicyCache:

@@ -10,6 +10,7 @@ from helpline_escalation.adapters.repository import (
     PolicyRepository,
     SlaClockRepository,
     TicketRepository,
+    WrittenTogether,
 )
 from helpline_escalation.adapters.schedule_repository import ScheduleRepository
 from helpline_shared.runtime.timers import TimerScheduler
@@ -43,5 +44,6 @@ class EscalationUnitOfWork(SqlUnitOfWork):
         self.schedules = ScheduleRepository(self.session)
         self.sla_reports = SlaReportQueries(self.session)
         self.timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
-        self.writes_behind(self.tickets, self.clocks, self.timers)
+        together = WrittenTogether(self.session, optimistic, self.tickets, self.clocks)
+        self.writes_behind(together, self.timers)
         return self
