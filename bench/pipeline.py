@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pg_statements
 from common import RESULTS, cpu_seconds, figure, median, peak_memory_mb, percentile, write_result
 from prometheus_client.parser import text_string_to_metric_families
 from raw_pipeline import Phase, process_id, run_baseline
@@ -803,6 +804,11 @@ def _report(
                     "fanout": run["fanout"],
                     "warmup": vars(run["warmup"]) if run.get("warmup") else None,
                 }
+                | {
+                    key: run[key]
+                    for key in ("postgres_settings", "postgres_statements")
+                    if key in run
+                }
                 for database, run in runs.items()
             },
             "baseline_phases": [vars(p) for p in baseline],
@@ -834,6 +840,12 @@ def main() -> None:
         type=float,
         default=WARMUP_SECONDS,
         help="seconds of warm-up before each database's phases and the baseline (0: none)",
+    )
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="count PostgreSQL's statements per service with pg_stat_statements (see"
+        " pg_statements.py); off: the library is unloaded",
     )
     parser.add_argument(
         "--profile",
@@ -875,6 +887,7 @@ def main() -> None:
                     HOME / "postgres", port=int(os.environ.get("BENCH_POSTGRES_PORT", "27432"))
                 )
                 postgres.start()
+                pg_statements.prepare(postgres, arguments.pg_statements)
                 stem = unique_name("bench")
                 urls = {name: postgres.create_database(f"{stem}_{name}") for name in SERVICES}
                 postgres_pid = process_id(postgres)
@@ -888,6 +901,15 @@ def main() -> None:
                 arguments.profile,
                 arguments.warmup,
             )
+            if database == "postgres":
+                assert postgres is not None
+                run = runs[database]
+                run["postgres_settings"] = pg_statements.settings(postgres)
+                if arguments.pg_statements:
+                    phases = [run["warmup"], *run["phases"], run["burst"]]
+                    tickets = sum(phase.created for phase in phases if phase is not None)
+                    run["postgres_statements"] = pg_statements.per_database(postgres, stem, tickets)
+                    pg_statements.show(run["postgres_statements"])
         _report(runs, baseline, arguments, baseline_warmup)
         series = {
             "raw aiokafka": [
