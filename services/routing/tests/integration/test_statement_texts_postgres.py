@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 
-from routing_support import Database, created, register
+from routing_support import Database, assigned, consume, created, register
 from test_capacity_reserved_behind import (
     test_a_batch_takes_its_units_in_one_statement_and_no_more_than_the_capacity,
     test_a_unit_another_replica_took_is_reserved_at_once_when_the_batch_is_replayed,
@@ -23,7 +23,7 @@ from helpline_devstack.testing import unique_name
 from helpline_routing.adapters.orm import metadata
 from helpline_routing.bootstrap import MIGRATIONS
 from helpline_routing.service_layer.unit_of_work import RoutingUnitOfWork
-from helpline_shared.runtime.testing import StatementLog, units_of_work
+from helpline_shared.runtime.testing import StatementLog, consumer_record, units_of_work
 
 __all__ = [
     "test_a_batch_takes_its_units_in_one_statement_and_no_more_than_the_capacity",
@@ -73,3 +73,30 @@ async def test_a_batch_of_decisions_takes_its_units_and_stamps_its_agents_in_one
     assert log.count("UPDATE agents") == 0
     # BEGIN is not seen here: pool version, tickets, history, pool bump, capacity, inbox+outbox.
     assert len(log.statements) <= 7
+
+
+async def test_new_tickets_and_their_history_are_one_statement_and_a_ticket_met_again_is_left(
+    database: Database,
+) -> None:
+    uow, engine = database
+    agent_id = await register(uow, capacity=100)
+    await consume_events(uow, [created("warm").event])
+    log = StatementLog(engine)
+    await consume_events(uow, [created(f"t{n}").event for n in range(3)])
+    writes = [s for s in log.statements if "routed_tickets" in s or "routing_history" in s]
+    # Was an INSERT INTO routed_tickets, then an INSERT INTO routing_history.
+    assert len(writes) == 1
+    assert "INSERT INTO routed_tickets" in writes[0] and "INSERT INTO routing_history" in writes[0]
+    # t0 again under a new event id: the statement meets its row, the batch is replayed one
+    # event per transaction, t0 looked for first and left alone.
+    records = [
+        consumer_record(created(t).event, offset=n, event_id=f"again-{n}")
+        for n, t in enumerate(("t0", "t9"))
+    ]
+    assert (await consume(uow, records)).sent == []
+    assert sorted(await assigned(engine)) == sorted(
+        (ticket, agent_id) for ticket in ("warm", "t0", "t1", "t2", "t9")
+    )
+    async with uow() as unit:
+        steps = await unit.history.of_ticket("acme", "t0")
+    assert [step.kind for step in steps] == ["classified", "assigned"]

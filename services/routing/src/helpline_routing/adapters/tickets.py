@@ -20,6 +20,7 @@ leaving it alone if it was routed before, as it always was).
 """
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -111,6 +112,44 @@ _SET_STATUS = {
     ),
 }
 """Set one status on tickets whose row says it moves nothing else; RETURNING those set."""
+
+
+_TICKET_COLUMNS = ("ticket_id", "tenant_id", "state", "priority_rank", "queued_at", "agent_id")
+_HISTORY_COLUMNS = ("tenant_id", "ticket_id", "at", "kind", "summary")
+_ADDED_WITH_HISTORY = text(
+    """
+    WITH added AS (
+        INSERT INTO routed_tickets
+            (ticket_id, tenant_id, state, priority_rank, queued_at, agent_id, data)
+        SELECT * FROM unnest(
+            CAST(:t_ticket_id AS VARCHAR[]), CAST(:t_tenant_id AS VARCHAR[]),
+            CAST(:t_state AS VARCHAR[]), CAST(:t_priority_rank AS INTEGER[]),
+            CAST(:t_queued_at AS TIMESTAMPTZ[]), CAST(:t_agent_id AS VARCHAR[]),
+            CAST(:t_data AS JSON[])
+        )
+    )
+    INSERT INTO routing_history (tenant_id, ticket_id, at, kind, summary, detail)
+    SELECT tenant_id, ticket_id, at, kind, summary, detail
+    FROM unnest(
+        CAST(:h_tenant_id AS VARCHAR[]), CAST(:h_ticket_id AS VARCHAR[]),
+        CAST(:h_at AS TIMESTAMPTZ[]), CAST(:h_kind AS VARCHAR[]), CAST(:h_summary AS TEXT[]),
+        CAST(:h_detail AS JSON[])
+    ) WITH ORDINALITY AS step (tenant_id, ticket_id, at, kind, summary, detail, n)
+    ORDER BY n
+    """
+)
+"""PostgreSQL: the tickets added and the history steps appended by a transaction, in one
+statement whose text is the same for any batch (steps keep their order)."""
+
+
+def _added_with_history(
+    added: list[dict[str, Any]], steps: list[dict[str, Any]]
+) -> dict[str, list[Any]]:
+    arrays = {f"t_{name}": [row[name] for row in added] for name in _TICKET_COLUMNS}
+    arrays["t_data"] = [json.dumps(row["data"]) for row in added]
+    arrays |= {f"h_{name}": [step[name] for step in steps] for name in _HISTORY_COLUMNS}
+    arrays["h_detail"] = [json.dumps(step["detail"]) for step in steps]
+    return arrays
 
 
 class StatusNeedsTheTicket(RowWrittenBefore):
@@ -244,13 +283,18 @@ class RoutedTicketRepository:
         """Forget the tickets added and changed so far (the transaction rolled back)."""
         self._new, self._changed, self._statuses = {}, {}, {}
 
-    async def flush(self) -> None:
+    async def flush(self, steps: list[dict[str, Any]] | None = None) -> None:
         """Write the tickets added and changed so far: one statement for each kind (and one per
-        status written unread)."""
+        status written unread); on PostgreSQL, given ``steps`` (history rows), the tickets added
+        and the steps in one statement."""
         await self._flush_statuses()
         added, self._new = list(self._new.values()), {}
         changed, self._changed = self._changed, {}
-        if added:
+        if steps is not None and (added or steps):
+            await self._optimistic.execute(
+                self._session, _ADDED_WITH_HISTORY, [_added_with_history(added, steps)]
+            )
+        elif added:
             await self._optimistic.execute(self._session, _INSERT, added)
         if changed:
             await self._session.execute(
@@ -401,9 +445,14 @@ class HistoryRepository:
         """Forget the steps appended so far (the transaction rolled back)."""
         self._added = []
 
+    def take_added(self) -> list[dict[str, Any]]:
+        """The steps appended so far, now no longer kept."""
+        added, self._added = self._added, []
+        return added
+
     async def flush(self) -> None:
         """Write the steps appended so far, in one statement."""
-        added, self._added = self._added, []
+        added = self.take_added()
         if added:
             await self._session.execute(_INSERT_HISTORY, added)
 
@@ -421,3 +470,28 @@ class HistoryRepository:
             HistoryEntry(at=row.at, kind=row.kind, summary=row.summary, detail=row.detail)
             for row in rows
         ]
+
+
+class TicketsWithHistory:
+    """Tickets and history steps kept behind, flushed together: on PostgreSQL the tickets added
+    and the steps in one statement; elsewhere one statement of each kind, as before."""
+
+    def __init__(
+        self, session: AsyncSession, tickets: RoutedTicketRepository, history: HistoryRepository
+    ) -> None:
+        self._session = session
+        self._tickets = tickets
+        self._history = history
+
+    async def flush(self) -> None:
+        """Write what both keep (tickets first)."""
+        if self._session.get_bind().dialect.name != "postgresql":
+            await self._tickets.flush()
+            await self._history.flush()
+            return
+        await self._tickets.flush(self._history.take_added())
+
+    def discard(self) -> None:
+        """Forget what both keep (the transaction rolled back)."""
+        self._tickets.discard()
+        self._history.discard()

@@ -13,6 +13,7 @@ from helpline_routing.adapters.tickets import (
     HistoryRepository,
     OfferRepository,
     RoutedTicketRepository,
+    TicketsWithHistory,
 )
 from helpline_shared.runtime.timers import TimerScheduler
 from helpline_shared.runtime.uow import SqlUnitOfWork, look_first_of, per_database
@@ -61,7 +62,8 @@ class RoutingUnitOfWork(SqlUnitOfWork):
         self.history = HistoryRepository(self.session)
         self.config = ConfigRepository(self.session, configs_of(self._session_factory), self.pools)
         self._timers = TimerScheduler(self.session, timers, on_scheduled=self.timer_scheduled)
-        self.writes_behind(self.tickets, self.history, self.agents, self._timers)
+        together = TicketsWithHistory(self.session, self.tickets, self.history)
+        self.writes_behind(together, self.agents, self._timers)
         return self
 
     async def schedule(
