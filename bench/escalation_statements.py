@@ -2,7 +2,8 @@
 each ticket's whole life in one batch, then as the pipeline sends it (``ticket.created``, then
 ``new`` -> ``open`` once assigned, in a later batch).
 
-Run: .venv/bin/python bench/escalation_statements.py [tickets]  (no broker, a temp SQLite file)
+Run: .venv/bin/python bench/escalation_statements.py [tickets] [--postgres-port PORT]
+(no broker; a temp SQLite file, or a fresh database on that PostgreSQL)
 """
 
 import asyncio
@@ -11,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from statements import BATCH, Statements, migrated, through_table
+from statements import BATCH, Statements, arguments, database_url, migrated, through_table
 
 from helpline_escalation.adapters.orm import metadata
 from helpline_escalation.bootstrap import MIGRATIONS
@@ -71,7 +72,7 @@ def lifecycle(ticket_id: str) -> list[Any]:
 
 async def main(tickets: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        await count(tickets, Path(directory) / "escalation.db")
+        await count(tickets, database_url(Path(directory) / "escalation.db", sys.argv))
 
 
 def opened(ticket_id: str) -> TicketStatusChanged:
@@ -85,7 +86,7 @@ def opened(ticket_id: str) -> TicketStatusChanged:
     )
 
 
-async def count(tickets: int, path: Path) -> dict[str, float]:
+async def count(tickets: int, path: Path | str) -> dict[str, float]:
     """Statements per event of a whole life in one batch, per ``ticket.created`` and per later
     status change (printed too)."""
     engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, EscalationUnitOfWork)
@@ -111,4 +112,5 @@ async def count(tickets: int, path: Path) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
+    numbers = arguments(sys.argv)
+    asyncio.run(main(numbers[0] if numbers else 100))

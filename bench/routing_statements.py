@@ -4,7 +4,8 @@ then per status change of a routed ticket (``new`` -> ``open``, as intake sends 
 Every ticket is a consumed ``TicketCreated`` routed against a tenant of registered agents,
 through routing's handler table in batches of 100; the status changes follow in later batches.
 
-Run: .venv/bin/python bench/routing_statements.py [tickets] [agents]  (no broker, temp SQLite)
+Run: .venv/bin/python bench/routing_statements.py [tickets] [agents] [--postgres-port PORT]
+(no broker; a temp SQLite file, or a fresh database on that PostgreSQL)
 """
 
 import asyncio
@@ -12,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from statements import BATCH, Statements, migrated, through_table
+from statements import BATCH, Statements, arguments, database_url, migrated, through_table
 
 from helpline_routing.adapters.orm import metadata
 from helpline_routing.bootstrap import MIGRATIONS
@@ -52,10 +53,10 @@ def opened(ticket_id: str) -> TicketStatusChanged:
 
 async def main(tickets: int, agent_count: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        await count(tickets, agent_count, Path(directory) / "routing.db")
+        await count(tickets, agent_count, database_url(Path(directory) / "routing.db", sys.argv))
 
 
-async def count(tickets: int, agent_count: int, path: Path) -> dict[str, float]:
+async def count(tickets: int, agent_count: int, path: Path | str) -> dict[str, float]:
     """Statements per decision and per later status change (printed too)."""
     engine, unit_of_work = await migrated(path, MIGRATIONS, metadata, RoutingUnitOfWork)
     for index in range(agent_count):
@@ -93,9 +94,10 @@ async def count(tickets: int, agent_count: int, path: Path) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    numbers = arguments(sys.argv)
     asyncio.run(
         main(
-            int(sys.argv[1]) if len(sys.argv) > 1 else 200,
-            int(sys.argv[2]) if len(sys.argv) > 2 else 50,
+            numbers[0] if len(numbers) > 0 else 200,
+            numbers[1] if len(numbers) > 1 else 50,
         )
     )

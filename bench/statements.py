@@ -1,8 +1,10 @@
 """Counting a service's SQL statements per event, shared by the ``*_statements.py`` scripts.
 
-Each script migrates a fresh SQLite file with its service's migrations, feeds one ticket's
-typical events through the service's handler table exactly as the runtime does (batches of
-100 per partition, fake Kafka consumer and producer, no broker), and prints what the engine ran.
+Each script migrates a fresh SQLite file (or, with ``--postgres-port PORT``, a fresh database on
+a running PostgreSQL, such as the test or bench cluster) with its service's migrations, feeds
+one ticket's typical events through the service's handler table exactly as the runtime does
+(batches of 100 per partition, fake Kafka consumer and producer, no broker), and prints what
+the engine ran (an executemany counts once: one round trip).
 """
 
 import asyncio
@@ -56,11 +58,33 @@ class Statements:
         self.kinds.clear()
 
 
+def database_url(path: Path, argv: Sequence[str]) -> str:
+    """SQLite at ``path``, or with ``--postgres-port PORT`` in ``argv`` a fresh database there."""
+    if "--postgres-port" not in argv:
+        return f"sqlite+aiosqlite:///{path}"
+    from helpline_devstack.postgres import PostgresServer
+    from helpline_devstack.testing import unique_name
+
+    port = int(argv[list(argv).index("--postgres-port") + 1])
+    return PostgresServer(path.parent, port=port).create_database(unique_name("statements"))
+
+
+def arguments(argv: Sequence[str]) -> list[int]:
+    """The numeric arguments of a script (those before any ``--`` option)."""
+    numbers = []
+    for argument in argv[1:]:
+        if argument.startswith("--"):
+            break
+        numbers.append(int(argument))
+    return numbers
+
+
 async def migrated(
-    path: Path, migrations: Path, metadata: MetaData, kind: type[UnitOfWorkT]
+    path: Path | str, migrations: Path, metadata: MetaData, kind: type[UnitOfWorkT]
 ) -> tuple[AsyncEngine, Callable[[], UnitOfWorkT]]:
-    """A fresh SQLite database at ``path`` at the head of ``migrations``, and its units of work."""
-    url = f"sqlite+aiosqlite:///{path}"
+    """A fresh database at the head of ``migrations`` (a SQLite file at ``path``, or the URL
+    ``path``), and its units of work."""
+    url = path if isinstance(path, str) else f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(upgrade, migrations, url)
     engine = create_engine(url)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
