@@ -341,9 +341,11 @@ class AgentRepository:
         ``later_for``: the ticket of a decision whose pool says the agent has room; the unit is
         taken at the flush (see the module), at once if taking it behind failed before.
         """
-        behind = later_for is not None and not force
-        if behind and not self._look_first.take(("reserve", later_for)):
-            assert later_for is not None
+        if (
+            later_for is not None
+            and not force
+            and not self._look_first.take(("reserve", later_for))
+        ):
             self._reserving.append((agent_id, channel, later_for))
             self._note_reserved(tenant_id, agent_id, channel, now)
             return True
