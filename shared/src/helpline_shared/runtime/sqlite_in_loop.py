@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self, TypeVar, cast
 
+from greenlet import getcurrent  # type: ignore[import-untyped]  # SQLAlchemy asyncio's own
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
@@ -83,16 +84,26 @@ def _busy_retried(call: Callable[[], T]) -> T:
 
 
 def _run(call: Callable[[], T]) -> T:
-    """``call()``, retried while SQLite is busy, then one switch to the loop's greenlet.
+    """``call()``, retried while SQLite is busy, then (once per greenlet) one switch to the
+    loop's greenlet.
 
     The switch is there because SQLAlchemy's ``AsyncConnection.execute`` checks that the driver
     awaited something (``AwaitRequired``); the awaitable is already done, so it costs a greenlet
-    switch, not a turn of the event loop.
+    switch, not a turn of the event loop. The check is per greenlet (one per call from the
+    loop), so the statements after the first of a ``run_sync`` (a commit's claim, outbox rows,
+    mark-sent) need none.
     """
     result = _busy_retried(call)
-    if in_greenlet():
+    current = getcurrent()
+    if getattr(current, "__sqlalchemy_greenlet_provider__", False) and not getattr(
+        current, _SWITCHED, False
+    ):
         await_(_nothing())
+        setattr(current, _SWITCHED, True)
     return result
+
+
+_SWITCHED = "helpline_switched"
 
 
 def _retry_busy(call: Callable[[], T], error: sqlite3.OperationalError) -> T:
@@ -274,8 +285,9 @@ class InLoopConnection:
         return self.cursor().execute(operation, parameters)
 
     def commit(self) -> None:
-        """Commit; while another process holds the lock, give way and retry."""
-        _run(self._connection.commit)
+        """Commit; while another process holds the lock, give way and retry (no switch to
+        the loop: no caller of a commit checks that the driver awaited)."""
+        _busy_retried(self._connection.commit)
 
     def rollback(self) -> None:
         """Roll back."""
