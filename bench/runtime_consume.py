@@ -9,6 +9,7 @@ publishing one event per record) and per record. No broker: the records are buil
 
 import argparse
 import cProfile
+import pstats
 import sys
 import tempfile
 import time
@@ -76,6 +77,16 @@ async def cpu_per_call(calls: int, call: Callable[[int], Awaitable[None]]) -> fl
     return min(rounds)
 
 
+async def calls_per_call(calls: int, call: Callable[[int], Awaitable[None]], first: int) -> float:
+    """Python function calls per ``call`` (deterministic, unlike CPU time on a shared machine)."""
+    profile = cProfile.Profile()
+    profile.enable()
+    for n in range(first, first + calls):
+        await call(n)
+    profile.disable()
+    return pstats.Stats(profile).total_calls / calls  # type: ignore[attr-defined, no-any-return]
+
+
 async def main(arguments: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as directory:
         engine = create_engine(f"sqlite:///{Path(directory) / 'bench.db'}")
@@ -101,7 +112,7 @@ async def main(arguments: argparse.Namespace) -> None:
         size = arguments.size
         batches = [
             [consumer_record(created(f"b{b}-{n}"), offset=b * size + n + 1000) for n in range(size)]
-            for b in range(-20, arguments.batches)
+            for b in range(-20, arguments.batches + 20)
         ]
         fake = FakeKafkaConsumer()
 
@@ -116,9 +127,12 @@ async def main(arguments: argparse.Namespace) -> None:
         if profile:
             profile.disable()
             profile.dump_stats(arguments.profile)
+        transaction_calls = await calls_per_call(100, one_transaction, 10**6)
+        batch_calls = await calls_per_call(20, one_batch, arguments.batches)
         await engine.dispose()
     print(f"transaction (1 INSERT + commit): {transaction:8.1f} us CPU")
     print(f"batch of {size} records:          {batch:8.1f} us CPU ({batch / size:.1f} per record)")
+    print(f"Python calls: {transaction_calls:.0f} per transaction, {batch_calls:.0f} per batch")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
