@@ -1,8 +1,7 @@
 """Database engines and the tables every service keeps for delivery: outbox and inbox."""
 
-import asyncio
 import functools
-import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_only
 
 from helpline_shared.runtime import sqlite_in_loop
+from helpline_shared.runtime.sqlite_in_loop import READ_ONLY_OPTION, WriterLock
 
-READ_ONLY: dict[str, object] = {"helpline_read_only": True}
+READ_ONLY: dict[str, object] = {READ_ONLY_OPTION: True}
 """Execution options of a connection that only reads: on SQLite it takes no write lock."""
 AUTOCOMMIT: dict[str, object] = {"isolation_level": "AUTOCOMMIT"}
 
@@ -149,11 +149,10 @@ def create_engine(url: str, *, in_loop: bool = True, **options: Any) -> AsyncEng
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     engine = create_async_engine(parsed, **options)
     busy_timeout_ms = 0 if in_loop else int(sqlite_in_loop.BUSY_TIMEOUT * 1000)
-    writer = WriterLock()
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy emit BEGIN itself (below) instead of the driver's deferred BEGIN.
+        # Let SQLAlchemy (or the in-loop dialect) emit BEGIN instead of the driver's deferred one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -165,48 +164,48 @@ def create_engine(url: str, *, in_loop: bool = True, **options: Any) -> AsyncEng
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    writer = WriterLock()
+    if in_loop:
+        # The dialect begins each transaction itself (``InLoopConnection.begin``).
+        engine.dialect.writer = writer  # type: ignore[attr-defined]
+        _end_turns(engine, _end_turn)
+    else:
+        _begin_on_event(engine, writer)
+    return engine
+
+
+def _begin_on_event(engine: AsyncEngine, writer: WriterLock) -> None:
+    """aiosqlite: what ``InLoopConnection.begin`` does, from the engine's ``begin`` event."""
+
     @event.listens_for(engine.sync_engine, "begin")
     def _sqlite_begin(connection: Any) -> None:
-        if connection.get_execution_options().get("helpline_read_only"):
-            # WAL readers see a snapshot and never wait for the writer.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
             connection.exec_driver_sql("BEGIN")
             return
-        # A transaction that may write queues on the in-process writer lock first, then takes
-        # SQLite's write lock up front (IMMEDIATE): a deferred transaction that reads and then
-        # writes could otherwise fail with SQLITE_BUSY after another writer committed.
         if _HOLDS_WRITE_LOCK not in connection.info:
             connection.info[_HOLDS_WRITE_LOCK] = await_only(writer.acquire())
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    def _release(_dbapi_connection: Any, record: Any, *_args: Any) -> None:
-        # Released when the connection goes back to the pool, after its COMMIT or ROLLBACK
-        # completed (the engine's commit event fires before it).
+    def _release(_dbapi_connection: Any, record: Any) -> None:
         held = record.info.pop(_HOLDS_WRITE_LOCK, None) if record is not None else None
         if held is not None and held.locked():
             held.release()
 
+    _end_turns(engine, _release)
+
+
+def _end_turns(engine: AsyncEngine, release: Callable[[Any, Any], None]) -> None:
+    """Call ``release`` when a connection goes back to the pool, after its COMMIT or ROLLBACK
+    completed (the engine's commit event fires before it), or is dropped."""
+
+    def _release(dbapi_connection: Any, record: Any, *_args: Any) -> None:
+        release(dbapi_connection, record)
+
     for ending in ("checkin", "invalidate", "detach"):
         event.listen(engine.sync_engine, ending, _release)
-    return engine
 
 
-class WriterLock:
-    """One SQLite writer at a time in this process, queued in order, per event loop."""
-
-    def __init__(self) -> None:
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
-
-    async def acquire(self) -> asyncio.Lock:
-        """Wait for this process's write turn; release the returned lock to end it."""
-        lock = self._lock()
-        await lock.acquire()
-        return lock
+def _end_turn(dbapi_connection: Any, _record: Any) -> None:
+    # None at the check-in of a connection invalidated before (its turn ended then).
+    if dbapi_connection is not None:
+        dbapi_connection.end_turn()

@@ -143,6 +143,10 @@ class ServiceRuntime:
             allow_auto_create_topics=False,
             # Our logger: its records go through the JSON handler with trace ids.
             logger=logging.getLogger("helpline.kafka"),
+            # FastStream's own messages ("Received" and "Processed" for every consumed batch)
+            # at DEBUG: at the INFO level services run at, two JSON lines a batch were formatted
+            # and written. A handler's error is still logged at ERROR.
+            log_level=logging.DEBUG,
         )
         self.relay = OutboxRelay(
             engine=self.engine,

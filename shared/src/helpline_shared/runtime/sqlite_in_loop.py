@@ -7,10 +7,16 @@ WAL file with ``synchronous=NORMAL`` takes microseconds). This driver is the sta
 module, as SQLAlchemy's synchronous ``pysqlite`` dialect uses it, made usable by the asyncio
 engine. What a thread gave that matters is kept:
 
+- A transaction that may write first waits for this process's write turn (``WriterLock``),
+  then takes SQLite's write lock up front (``BEGIN IMMEDIATE``); one that only reads (execution
+  option ``helpline_read_only``) begins a plain ``BEGIN``. The dialect's ``do_begin`` does it on
+  the ``sqlite3`` connection directly: no engine event, no statement through SQLAlchemy's
+  execution path (and, the engine having no connection events, none of their dispatch on every
+  statement).
 - SQLite's own busy handler would sleep in the loop while another process (a migration, a tool)
   holds the write lock, so it is off (``timeout=0``) and a busy statement is retried with
   ``asyncio.sleep`` for up to ``BUSY_TIMEOUT`` seconds: other tasks run meanwhile. Writers of
-  this process queue on ``db.WriterLock`` and never meet it.
+  this process queue on ``WriterLock`` and never meet it.
 - A statement does block the loop while SQLite runs it: fine for the short statements of a
   service; a long report query would stall other tasks as long as it runs.
 
@@ -20,17 +26,21 @@ URLs: ``sqlite+inloop:///path``; ``db.create_engine`` uses this driver for every
 import asyncio
 import sqlite3
 import time
+import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self, TypeVar, cast
 
+from greenlet import getcurrent  # type: ignore[import-untyped]  # SQLAlchemy asyncio's own
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
+READ_ONLY_OPTION = "helpline_read_only"
+"""Execution option of a connection that only reads: it takes no write lock."""
 BUSY_TIMEOUT = 10.0
 """Seconds a statement waits for another process's lock before failing with SQLITE_BUSY."""
 BUSY_FIRST_DELAY = 0.001
@@ -63,22 +73,37 @@ def _wait(seconds: float) -> None:
         time.sleep(seconds)
 
 
-def _run(call: Callable[[], T]) -> T:
-    """``call()``, retried while SQLite is busy, then one switch to the loop's greenlet.
-
-    The switch is there because SQLAlchemy's ``AsyncConnection.execute`` checks that the driver
-    awaited something (``AwaitRequired``); the awaitable is already done, so it costs a greenlet
-    switch, not a turn of the event loop.
-    """
+def _busy_retried(call: Callable[[], T]) -> T:
+    """``call()``, retried while SQLite is busy."""
     try:
-        result = call()
+        return call()
     except sqlite3.OperationalError as error:
         if not is_busy(error):
             raise
-        result = _retry_busy(call, error)
-    if in_greenlet():
+        return _retry_busy(call, error)
+
+
+def _run(call: Callable[[], T]) -> T:
+    """``call()``, retried while SQLite is busy, then (once per greenlet) one switch to the
+    loop's greenlet.
+
+    The switch is there because SQLAlchemy's ``AsyncConnection.execute`` checks that the driver
+    awaited something (``AwaitRequired``); the awaitable is already done, so it costs a greenlet
+    switch, not a turn of the event loop. The check is per greenlet (one per call from the
+    loop), so the statements after the first of a ``run_sync`` (a commit's claim, outbox rows,
+    mark-sent) need none.
+    """
+    result = _busy_retried(call)
+    current = getcurrent()
+    if getattr(current, "__sqlalchemy_greenlet_provider__", False) and not getattr(
+        current, _SWITCHED, False
+    ):
         await_(_nothing())
+        setattr(current, _SWITCHED, True)
     return result
+
+
+_SWITCHED = "helpline_switched"
 
 
 def _retry_busy(call: Callable[[], T], error: sqlite3.OperationalError) -> T:
@@ -168,13 +193,65 @@ class InLoopCursor:
         """DBAPI no-op."""
 
 
+def begin_statement(read_only: bool) -> str:
+    """How ``InLoopConnection.begin`` begins a transaction that only reads, or may write."""
+    return "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
+
+class WriterLock:
+    """One SQLite writer at a time in this process, queued in order, per event loop."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def acquire(self) -> asyncio.Lock:
+        """Wait for this process's write turn; release the returned lock to end it."""
+        lock = self._lock()
+        await lock.acquire()
+        return lock
+
+
 class InLoopConnection:
     """A DBAPI connection over a ``sqlite3`` connection, used in the event loop's thread."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_connection", "read_only", "write_turn")
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
+        self.read_only = False
+        """Set by the execution option ``helpline_read_only``; cleared at check-in."""
+        self.write_turn: asyncio.Lock | None = None
+        """The process's write turn while this connection holds it (released at check-in)."""
+
+    def begin(self, writer: WriterLock | None) -> None:
+        """Begin a transaction: a reader's snapshot, or a writer's lock taken up front (after
+        waiting for this process's write turn from ``writer``).
+
+        A deferred transaction that reads and then writes could fail with SQLITE_BUSY after
+        another writer committed; WAL readers see a snapshot and never wait for the writer.
+        """
+        if self.read_only:
+            self._connection.execute(begin_statement(read_only=True))
+            return
+        if writer is not None and self.write_turn is None:
+            self.write_turn = await_(writer.acquire())
+        _busy_retried(lambda: self._connection.execute(begin_statement(read_only=False)))
+
+    def end_turn(self) -> None:
+        """Back in the pool: release the write turn, forget the execution options."""
+        self.read_only = False
+        turn, self.write_turn = self.write_turn, None
+        if turn is not None and turn.locked():
+            turn.release()
 
     @property
     def driver_connection(self) -> sqlite3.Connection:
@@ -208,8 +285,9 @@ class InLoopConnection:
         return self.cursor().execute(operation, parameters)
 
     def commit(self) -> None:
-        """Commit; while another process holds the lock, give way and retry."""
-        _run(self._connection.commit)
+        """Commit; while another process holds the lock, give way and retry (no switch to
+        the loop: no caller of a commit checks that the driver awaited)."""
+        _busy_retried(self._connection.commit)
 
     def rollback(self) -> None:
         """Roll back."""
@@ -231,6 +309,8 @@ class SQLiteDialect_inloop(SQLiteDialect_pysqlite):
     is_async = True
     has_terminate = True
     supports_statement_cache = True
+    writer: WriterLock | None = None
+    """This engine's writers' queue (``db.create_engine`` sets one per engine)."""
 
     @classmethod
     def get_pool_class(cls, url: URL) -> type[pool.Pool]:
@@ -242,6 +322,19 @@ class SQLiteDialect_inloop(SQLiteDialect_pysqlite):
         retries instead), wrapped for the asyncio engine."""
         kwargs["timeout"] = 0
         return cast(DBAPIConnection, InLoopConnection(sqlite3.connect(*args, **kwargs)))
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        """``InLoopConnection.begin``, for the pool's proxy of one."""
+        cast(InLoopConnection, dbapi_connection.dbapi_connection).begin(self.writer)
+
+    def set_connection_execution_options(
+        self, connection: Connection, opts: Mapping[str, Any]
+    ) -> None:
+        """Also note ``helpline_read_only`` on the connection, for its next ``BEGIN``."""
+        super().set_connection_execution_options(connection, opts)
+        if READ_ONLY_OPTION in opts:
+            proxied = connection.connection.dbapi_connection
+            cast(InLoopConnection, proxied).read_only = bool(opts[READ_ONLY_OPTION])
 
     def get_driver_connection(self, connection: DBAPIConnection) -> Any:
         """The ``sqlite3`` connection inside ours."""

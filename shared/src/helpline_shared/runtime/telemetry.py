@@ -17,9 +17,10 @@ Logs are JSON lines carrying the current ``trace_id`` and ``span_id``; nothing p
 import logging
 import os
 import sys
+import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from typing import Any
 
@@ -220,6 +221,48 @@ class _TraceContext(logging.Filter):
         return True
 
 
+REPEAT_WINDOW = 30.0
+"""Seconds during which a Kafka client's repeated warning is logged once."""
+
+
+class RepeatsOnce(logging.Filter):
+    """Lets one record of each repeated Kafka client warning through per ``window`` seconds.
+
+    While the broker is away, aiokafka retries every ``retry_backoff_ms`` (100 ms) and logs a
+    warning or an error at each attempt, several loggers at once (aiokafka issue #496): about
+    70 JSON lines a second per service, each formatted and written. The first record of a kind
+    (logger and message template, whatever its arguments) passes; the next ones within the
+    window are counted, and the first after it carries ``repeated``: how many were dropped.
+    """
+
+    def __init__(
+        self,
+        window: float = REPEAT_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        prefixes: tuple[str, ...] = ("aiokafka",),
+    ) -> None:
+        super().__init__()
+        self._window = window
+        self._clock = clock
+        self._prefixes = prefixes
+        self._seen: dict[tuple[str, object], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is logged: not a repeat of one logged within the window."""
+        if record.levelno < logging.WARNING or not record.name.startswith(self._prefixes):
+            return True
+        key = (record.name, record.msg)
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self._window:
+            self._seen[key] = (seen[0], seen[1] + 1)
+            return False
+        if seen is not None and seen[1]:
+            record.repeated = seen[1]
+        self._seen[key] = (now, 0)
+        return True
+
+
 def setup_logging(service_name: str, level: str) -> None:
     """Send JSON log lines with ``service``, ``trace_id`` and ``span_id`` to stderr."""
     handler = logging.StreamHandler(sys.stderr)
@@ -231,6 +274,7 @@ def setup_logging(service_name: str, level: str) -> None:
             static_fields={"service": service_name},
         )
     )
+    handler.addFilter(RepeatsOnce())
     handler.addFilter(_TraceContext())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from helpline_shared.envelope import Envelope, from_record, to_record
 from helpline_shared.events import Event
+from helpline_shared.runtime import sqlite_in_loop
 from helpline_shared.runtime.credentials import ALGORITHMS, API_KEY_PREFIX, hash_secret
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table
 from helpline_shared.runtime.migrations import upgrade
@@ -344,12 +345,19 @@ class StatementLog:
     def __init__(self, engine: AsyncEngine) -> None:
         self.statements: list[str] = []
         event.listen(engine.sync_engine, "before_cursor_execute", self._note)
+        if engine.dialect.driver == sqlite_in_loop.dialect.driver:
+            # That driver begins in the dialect, not through a statement SQLAlchemy executes.
+            event.listen(engine.sync_engine, "begin", self._note_begin)
         event.listen(
             engine.sync_engine, "commit", lambda _connection: self.statements.append("COMMIT")
         )
         event.listen(
             engine.sync_engine, "rollback", lambda _connection: self.statements.append("ROLLBACK")
         )
+
+    def _note_begin(self, connection: Any) -> None:
+        read_only = bool(connection.get_execution_options().get(sqlite_in_loop.READ_ONLY_OPTION))
+        self.statements.append(sqlite_in_loop.begin_statement(read_only))
 
     def _note(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.append(" ".join(statement.split()))

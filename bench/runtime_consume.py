@@ -1,0 +1,147 @@
+"""CPU the shared runtime adds per transaction and per consumed batch, on a real SQLite file.
+
+    ../.venv/bin/python runtime_consume.py [--batches 300] [--size 10] [--profile out.prof]
+
+Prints CPU (``time.process_time``) per empty unit of work (one INSERT, one commit), per
+batch of ``--size`` records through ``TableConsumer`` (a handler inserting one row and
+publishing one event per record) and per record. No broker: the records are built in memory.
+"""
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import uvloop
+from opentelemetry.trace import NoOpTracer
+from sqlalchemy import Column, MetaData, String, Table, insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from helpline_shared.envelope import Envelope
+from helpline_shared.events import Requester, TicketCreated
+from helpline_shared.runtime.consumer import DeadLetters, HandlerTable, TableConsumer
+from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
+from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, consumer_record
+from helpline_shared.runtime.uow import SqlUnitOfWork
+
+metadata = MetaData()
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+seen = Table("seen", metadata, Column("ticket_id", String(64), primary_key=True))
+
+
+def created(ticket_id: str) -> TicketCreated:
+    return TicketCreated(
+        tenant_id="acme",
+        ticket_id=ticket_id,
+        occurred_at=utcnow(),
+        subject="Printer",
+        description="On fire",
+        requester=Requester(email="ann@example.com"),
+        priority="high",
+        type="question",
+        channel="api",
+    )
+
+
+ADD_SEEN = insert(seen)
+
+
+async def remember(uow: SqlUnitOfWork, envelope: Envelope) -> None:
+    """A handler's typical work: one row written, one event published."""
+    event = envelope.event
+    assert isinstance(event, TicketCreated)
+    await uow.session.execute(ADD_SEEN, {"ticket_id": event.ticket_id})
+    uow.publish(event)
+
+
+ROUNDS = 5
+
+
+async def cpu_per_call(calls: int, call: Callable[[int], Awaitable[None]]) -> float:
+    """Microseconds of CPU per ``call`` after a warm-up: the least of ``ROUNDS`` rounds (the
+    others paid for the machine's other work too)."""
+    for n in range(20):
+        await call(-n - 1)
+    per_round = calls // ROUNDS
+    rounds = []
+    for first in range(0, per_round * ROUNDS, per_round):
+        started = time.process_time()
+        for n in range(first, first + per_round):
+            await call(n)
+        rounds.append((time.process_time() - started) / per_round * 1e6)
+    return min(rounds)
+
+
+async def calls_per_call(calls: int, call: Callable[[int], Awaitable[None]], first: int) -> float:
+    """Python function calls per ``call`` (deterministic, unlike CPU time on a shared machine)."""
+    profile = cProfile.Profile()
+    profile.enable()
+    for n in range(first, first + calls):
+        await call(n)
+    profile.disable()
+    return pstats.Stats(profile).total_calls / calls  # type: ignore[attr-defined, no-any-return]
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        engine = create_engine(f"sqlite:///{Path(directory) / 'bench.db'}")
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+        def unit_of_work() -> SqlUnitOfWork:
+            return SqlUnitOfWork(sessions, outbox_table=outbox, inbox_table=inbox, source="/b")
+
+        async def one_transaction(n: int) -> None:
+            async with unit_of_work() as uow:
+                await uow.session.execute(ADD_SEEN, {"ticket_id": f"u{n}"})
+                await uow.commit()
+
+        consumer = TableConsumer(
+            table=HandlerTable("bench", {TicketCreated: remember}),
+            unit_of_work=unit_of_work,
+            dead_letters=DeadLetters(RecordingProducer(), "g"),
+            tracer=NoOpTracer(),
+            group="g",
+        )
+        size = arguments.size
+        batches = [
+            [consumer_record(created(f"b{b}-{n}"), offset=b * size + n + 1000) for n in range(size)]
+            for b in range(-20, arguments.batches + 20)
+        ]
+        fake = FakeKafkaConsumer()
+
+        async def one_batch(n: int) -> None:
+            await consumer.consume(batches[n + 20], fake)
+
+        profile = cProfile.Profile() if arguments.profile else None
+        if profile:
+            profile.enable()
+        transaction = await cpu_per_call(arguments.batches * 3, one_transaction)
+        batch = await cpu_per_call(arguments.batches, one_batch)
+        if profile:
+            profile.disable()
+            profile.dump_stats(arguments.profile)
+        transaction_calls = await calls_per_call(100, one_transaction, 10**6)
+        batch_calls = await calls_per_call(20, one_batch, arguments.batches)
+        await engine.dispose()
+    print(f"transaction (1 INSERT + commit): {transaction:8.1f} us CPU")
+    print(f"batch of {size} records:          {batch:8.1f} us CPU ({batch / size:.1f} per record)")
+    print(f"Python calls: {transaction_calls:.0f} per transaction, {batch_calls:.0f} per batch")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--size", type=int, default=10)
+    parser.add_argument("--profile", default="")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    uvloop.run(main(parse(sys.argv[1:])))
