@@ -1,6 +1,7 @@
 """The real webhook sender: Standard Webhooks signatures, Retry-After, no redirects, SSRF guard."""
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,13 @@ class Receiver:
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     """A receiver listening on a free loopback port, and its base URL."""
     app = Receiver()
+    async with serving(app) as base_url:
+        yield app, base_url
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Receiver) -> AsyncIterator[str]:
+    """``app`` under uvicorn on a free loopback port, and its base URL."""
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
@@ -75,7 +83,7 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
             break
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield app, f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await serving
 
