@@ -41,8 +41,11 @@ class _Wire(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        """Keep the bytes for the reader."""
+        """Keep the bytes for the reader (no more than ``READ_BYTES`` unread: a peer sending
+        unasked, or faster than it is read, waits in the kernel's buffers, not in memory)."""
         self.received += data
+        if len(self.received) >= READ_BYTES and self.transport is not None:
+            self.transport.pause_reading()
         self._wake()
 
     def eof_received(self) -> bool:
@@ -66,6 +69,8 @@ class _Wire(asyncio.Protocol):
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         data, self.received = bytes(self.received), bytearray()
+        if self.transport is not None and not self.transport.is_reading():
+            self.transport.resume_reading()
         return data
 
 
