@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import uvloop
 from standardwebhooks import Webhook
 from test_webhook_sender import Receiver, receiver, request_to, serving
 
@@ -155,3 +156,26 @@ async def test_a_closed_port_is_a_retryable_failure() -> None:
     with pytest.raises(DeliveryAttemptFailed) as failure:
         await sender().send(request_to("http://127.0.0.1:9/in"))
     assert not failure.value.permanent
+
+
+def test_the_services_event_loop_uvloop_carries_a_send() -> None:
+    async def main() -> tuple[int, bytes]:
+        received: list[bytes] = []
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            received.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        webhooks = sender()
+        response = await webhooks.send(request_to(f"http://127.0.0.1:{port}/in"))
+        await webhooks.aclose()
+        server.close()
+        return response.status_code, received[0]
+
+    status, head = uvloop.run(main())
+
+    assert status == 204
+    assert head.startswith(b"POST /in HTTP/1.1\r\n")

@@ -14,6 +14,7 @@ import string
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import quote, urlsplit
 
 import h11
@@ -36,9 +37,8 @@ class _Wire(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Keep the transport to write on."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        """Keep the transport to write on (uvloop's is no ``asyncio.Transport`` subclass)."""
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         """Keep the bytes for the reader (no more than ``READ_BYTES`` unread: a peer sending
