@@ -77,10 +77,19 @@ async def test_a_signed_post_reaches_the_receiver_with_its_headers(
         "http://localhost:9/hook",
     ],
 )
-async def test_private_destinations_are_refused_before_connecting(url: str) -> None:
+async def test_private_destinations_are_refused_before_connecting(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connections: list[object] = []
+
+    async def connect(*args: object, **kwargs: object) -> None:
+        connections.append(args)
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "create_connection", connect)
     webhooks = sender(allow_private_networks=False)
     with pytest.raises(DestinationRefused, match=r"^refused: the host resolves to"):
         await webhooks.send(request_to(url))
+    assert connections == []
 
 
 async def test_metadata_is_refused_even_when_private_networks_are_allowed() -> None:
