@@ -56,6 +56,22 @@ def webhook_sender(http: WebhookHttp, provider: TracerProvider) -> GuardedWebhoo
     return GuardedWebhookSender(http, tracer=tracer)
 
 
+def guarded_webhooks(
+    *,
+    allow_private_networks: bool,
+    timeout: float,
+    max_connections: int,
+    provider: TracerProvider,
+) -> GuardedWebhookSender:
+    """Notify's webhook sender: signed POSTs on the guarded client (``webhook_sender``)."""
+    http_client = WebhookHttp(
+        allow_private_networks=allow_private_networks,
+        timeout=timeout,
+        max_connections=max_connections,
+    )
+    return webhook_sender(http_client, provider)
+
+
 def smtp_mailer(settings: NotifySettings) -> SmtpMailer:
     """The mailer of the configured SMTP server."""
     return SmtpMailer(
@@ -85,13 +101,13 @@ def bootstrap(
 
     http_sender: GuardedWebhookSender | None = None
     if webhooks is None:
-        http_client = WebhookHttp(
+        webhooks = http_sender = guarded_webhooks(
             allow_private_networks=settings.webhook_allow_private_networks,
             timeout=settings.delivery_timeout,
             # As many connections as sends in flight: a send never queues behind slow ones.
             max_connections=settings.delivery_max_in_flight,
+            provider=runtime.tracer_provider,
         )
-        webhooks = http_sender = webhook_sender(http_client, runtime.tracer_provider)
     files: HttpAttachmentSource | None = None
     if settings.intake_service_key is not None:
         intake = httpx.AsyncClient(timeout=settings.delivery_timeout)
