@@ -1,9 +1,9 @@
 """Webhook POSTs over HTTP/1.1 (h11) straight on asyncio connections.
 
-The same rules as the httpx client of ``guarded_transport``: every address is checked by the
-destination guard after DNS and is the address connected to (no DNS rebinding between check and
-connect), TLS verifies the certificate of the host name, redirects are answers (never followed),
-no proxy from the environment, and only an excerpt of the answer's body is read. What it drops
+Every address is checked by the destination guard after DNS and is the address connected to (no
+DNS rebinding between check and connect), TLS verifies the certificate of the host name,
+redirects are answers (never followed), no proxy from the environment, and only an excerpt of the
+answer's body is read. What it drops
 is the machinery a webhook never needs (a generic client's settings, an AnyIO stream under a
 connection pool under a transport): most of a webhook's CPU.
 """
