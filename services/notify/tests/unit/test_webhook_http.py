@@ -2,13 +2,15 @@
 kept-alive connections."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import uvloop
 from standardwebhooks import Webhook
-from test_webhook_sender import Receiver, receiver, request_to, serving
+from standardwebhooks.webhooks import WebhookVerificationError
+from test_webhook_sender import BODY, Receiver, receiver, request_to, serving
 
 from helpline_notify.adapters.webhook_http import WebhookHttp
 from helpline_notify.adapters.webhooks import GuardedWebhookSender
@@ -64,7 +66,10 @@ async def test_a_signed_post_reaches_the_receiver_with_its_headers(
     assert headers["host"] == base_url.removeprefix("http://")
     assert headers["user-agent"] == "Helpline-Webhooks/0.1"
     assert headers["content-type"] == "application/json"
-    Webhook(secret).verify(body, headers)
+    assert headers["webhook-id"] == "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    assert Webhook(secret).verify(body, headers) == json.loads(BODY)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_webhook_secret()).verify(body, headers)
 
 
 @pytest.mark.parametrize(

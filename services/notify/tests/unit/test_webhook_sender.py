@@ -1,8 +1,7 @@
-"""The real webhook sender: Standard Webhooks signatures, Retry-After, no cookies, its trace."""
+"""The real webhook sender: its secrets, Retry-After dates, no cookies, its trace."""
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,7 +14,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
 from helpline_notify.adapters.fakes import FakeMailer
 from helpline_notify.adapters.rendering import JinjaRenderer
@@ -92,25 +90,6 @@ async def serving(app: Receiver) -> AsyncIterator[str]:
     await serving
 
 
-async def test_signature_verifies_with_the_standard_webhooks_library(
-    receiver: tuple[Receiver, str],
-) -> None:
-    app, base_url = receiver
-    secret = new_webhook_secret()
-    sender = guarded_sender()
-
-    response = await sender.send(request_to(f"{base_url}/in", secret))
-    await sender.aclose()
-
-    assert response.status_code == 200
-    [(_path, headers, body)] = app.requests
-    assert Webhook(secret).verify(body, headers) == json.loads(BODY)
-    assert headers["webhook-id"] == "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
-    assert headers["content-type"] == "application/json"
-    with pytest.raises(WebhookVerificationError):
-        Webhook(new_webhook_secret()).verify(body, headers)
-
-
 def test_secrets_carry_the_prefix_and_32_random_bytes() -> None:
     secret = new_webhook_secret()
     assert secret.startswith("whsec_")
@@ -118,18 +97,15 @@ def test_secrets_carry_the_prefix_and_32_random_bytes() -> None:
     assert secret != new_webhook_secret()
 
 
-async def test_retry_after_is_read_from_the_answer(receiver: tuple[Receiver, str]) -> None:
+async def test_a_retry_after_date_is_read_as_the_wait(receiver: tuple[Receiver, str]) -> None:
     app, base_url = receiver
     later = datetime.now(UTC) + timedelta(minutes=10)
-    app.answers["/throttled"] = (429, [(b"retry-after", b"120")])
     app.answers["/unavailable"] = (503, [(b"retry-after", format_datetime(later, True).encode())])
     sender = guarded_sender()
 
-    throttled = await sender.send(request_to(f"{base_url}/throttled"))
     unavailable = await sender.send(request_to(f"{base_url}/unavailable"))
     await sender.aclose()
 
-    assert throttled.retry_after == timedelta(seconds=120)
     assert unavailable.retry_after is not None
     assert timedelta(minutes=9) < unavailable.retry_after <= timedelta(minutes=10)
 
