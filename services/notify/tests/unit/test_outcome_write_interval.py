@@ -3,8 +3,8 @@ for the wave), instead of a write each; the first after a quiet spell is written
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
 
+from notify_batches import worker as delivery_worker
 from notify_testkit import (
     UnitOfWorkFactory,
     envelope_of,
@@ -13,14 +13,11 @@ from notify_testkit import (
     ticket_assigned,
     ticket_created,
 )
-from opentelemetry.trace import NoOpTracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from helpline_notify.adapters.fakes import FakeMailer, FakeWebhookSender
-from helpline_notify.adapters.rendering import JinjaRenderer
+from helpline_notify.adapters.fakes import FakeMailer
 from helpline_notify.service_layer.ports import OutboundEmail
-from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
-from helpline_shared.runtime.db import utcnow
+from helpline_notify.service_layer.worker import WorkerOptions
 from helpline_shared.runtime.testing import StatementLog
 
 
@@ -55,16 +52,8 @@ async def test_sends_settling_after_a_write_share_the_next_one(
         await notify_of(envelope_of(ticket_created(ticket_id)), unit_of_work)
         await notify_of(envelope_of(ticket_assigned(ticket_id)), unit_of_work)
     mailer = GatedMailer()
-    later = utcnow() + timedelta(seconds=1)
-    worker = DeliveryWorker(
-        unit_of_work,
-        mailer,
-        FakeWebhookSender(),
-        NoOpTracer(),
-        WorkerOptions(email_domain="mail.acme.example", record_interval=0.3),
-        renderer=JinjaRenderer(),
-        clock=lambda: later,
-        jitter=lambda: 0.0,
+    worker = delivery_worker(
+        unit_of_work, mailer, WorkerOptions(email_domain="mail.acme.example", record_interval=0.3)
     )
     claimed = await worker.claim_due(10)
     log = StatementLog(engine)
