@@ -10,12 +10,17 @@ Then the pipeline benchmark's shape: the five events notify consumes per ticket 
 status changed, classified, assigned, clock started), an endpoint on ``ticket.assigned`` only,
 20 agents, and each record in a transaction of its own (a burst's fetches hold about one record
 per partition); the delivery worker sends what each record queued at once, as its hand-off does.
+
+Last, a burst's shape: the same events fetched three records at a time while the delivery worker
+runs, its sends taking time (mail 4 ms, a webhook 2 ms, on in-memory fakes), so the outcomes of
+sends settling close together share a write as they do under load.
 """
 
 import asyncio
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -160,14 +165,28 @@ async def main(tickets: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         await count(tickets, Path(directory) / "notify.db")
         await count_pipeline_shape(tickets, Path(directory) / "pipeline.db")
+        await count_burst_shape(tickets, Path(directory) / "burst.db")
+
+
+class _SlowMailer(FakeMailer):
+    async def send(self, email: Any) -> None:
+        await asyncio.sleep(0.004)
+        await super().send(email)
+
+
+class _SlowWebhooks(FakeWebhookSender):
+    async def send(self, request: Any) -> Any:
+        await asyncio.sleep(0.002)
+        return await super().send(request)
 
 
 class _Rig:
     """A fresh notify database with one webhook endpoint, its statements counted, and a
     delivery worker on in-memory mail and webhook fakes (a day ahead: all queued is due)."""
 
-    def __init__(self) -> None:
-        self.mailer, self.webhooks = FakeMailer(), FakeWebhookSender()
+    def __init__(self, mailer: FakeMailer | None = None) -> None:
+        self.mailer = mailer or FakeMailer()
+        self.webhooks = FakeWebhookSender() if mailer is None else _SlowWebhooks()
 
     async def start(self, path: Path, event_types: tuple[str, ...]) -> None:
         self.engine, self.unit_of_work = await migrated(
@@ -211,25 +230,11 @@ async def count_pipeline_shape(tickets: int, path: Path) -> None:
         uow.hand_off = worker
         return uow
 
-    consumer = TableConsumer(
-        table=handlers.handler_table(
-            handlers.EmailPolicy(escalation_email="escalations@example.com"),
-            EmailComposer(JinjaRenderer()),
-            unit_of_work,
-        ),
-        unit_of_work=waking,
-        dead_letters=DeadLetters(RecordingProducer(), "bench"),
-        tracer=NoOpTracer(),
-        group="bench",
-    )
+    consumer = _consumer(unit_of_work, waking)
     consumed: list[str] = []
     offset = 0
     for number in range(tickets):
-        for topic, event in pipeline_events(number, str(uuid.uuid4())):
-            record = to_record(event, source="/bench")
-            raw = raw_record(
-                record.headers, record.value, offset=offset, key=record.key, topic=topic
-            )
+        for raw in _pipeline_records(number, offset):
             mark = len(statements.kinds)
             await consumer.consume([raw], FakeKafkaConsumer())
             consumed += statements.kinds[mark:]
@@ -247,6 +252,64 @@ async def count_pipeline_shape(tickets: int, path: Path) -> None:
     )
     statements.report("  consuming", tickets, "tickets", consumed)
     statements.report("  together", tickets, "tickets")
+
+
+def _consumer(
+    unit_of_work: Callable[[], NotifyUnitOfWork], waking: Callable[[], NotifyUnitOfWork]
+) -> TableConsumer[NotifyUnitOfWork]:
+    """Notify's handler table under the runtime's consumer, its commits handing off to the
+    worker (``waking``)."""
+    return TableConsumer(
+        table=handlers.handler_table(
+            handlers.EmailPolicy(escalation_email="escalations@example.com"),
+            EmailComposer(JinjaRenderer()),
+            unit_of_work,
+        ),
+        unit_of_work=waking,
+        dead_letters=DeadLetters(RecordingProducer(), "bench"),
+        tracer=NoOpTracer(),
+        group="bench",
+    )
+
+
+def _pipeline_records(number: int, offset: int) -> list[Any]:
+    """Ticket ``number``'s pipeline events as Kafka records, from ``offset`` on."""
+    records = []
+    for topic, event in pipeline_events(number, str(uuid.uuid4())):
+        record = to_record(event, source="/bench")
+        records.append(
+            raw_record(record.headers, record.value, offset=offset, key=record.key, topic=topic)
+        )
+        offset += 1
+    return records
+
+
+async def count_burst_shape(tickets: int, path: Path) -> None:
+    rig = _Rig(_SlowMailer())
+    await rig.start(path, ("helpline.ticket.assigned.v1",))
+    worker = rig.worker
+
+    def waking() -> NotifyUnitOfWork:
+        uow = rig.unit_of_work()
+        uow.wake_worker = worker.wake
+        uow.hand_off = worker
+        return uow
+
+    consumer = _consumer(rig.unit_of_work, waking)
+    records = [r for n in range(tickets) for r in _pipeline_records(n, n * 5)]
+    running = asyncio.create_task(worker.run())
+    rig.statements.reset()
+    for start in range(0, len(records), 3):
+        await consumer.consume(records[start : start + 3], FakeKafkaConsumer())
+        await asyncio.sleep(0.001)  # the next fetch
+    while rig.sent < 3 * tickets:  # the sends under way, and those claimed after them
+        await worker.drain()
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    await running
+    await rig.engine.dispose()
+    print(f"burst shape, three records per fetch, sends taking time: {tickets} tickets")
+    rig.statements.report("  together", tickets, "tickets")
 
 
 async def count(tickets: int, path: Path) -> None:

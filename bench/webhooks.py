@@ -5,9 +5,9 @@ both sides and not counted against the sender). Each round sends the same number
 same concurrency, alternating:
 
 - baseline: a plain ``httpx.AsyncClient`` POSTing the body;
-- helpline: notify's ``HttpxWebhookSender`` on its SSRF-guarded client (DNS check on every
-  connection, no redirects) signing every request the Standard Webhooks way and reading back the
-  response excerpt for the ledger.
+- helpline: notify's webhook sender as the service builds it (``bootstrap.guarded_webhooks``: the
+  SSRF-guarded h11 client, DNS check on every connection, no redirects) signing every request the
+  Standard Webhooks way and reading back the response excerpt for the ledger.
 
 The figure is the sending path only; the ledger writes around each attempt are not in it.
 
@@ -26,10 +26,11 @@ from pathlib import Path
 
 import httpx
 from common import median, write_result
+from opentelemetry.sdk.trace import TracerProvider
 
 from helpline_devstack._proc import free_port
-from helpline_notify.adapters.guarded_transport import webhook_client
-from helpline_notify.adapters.webhooks import HttpxWebhookSender
+from helpline_notify.adapters.webhooks import GuardedWebhookSender
+from helpline_notify.bootstrap import guarded_webhooks
 from helpline_notify.domain.model import new_webhook_secret
 from helpline_notify.service_layer.ports import WebhookRequest
 
@@ -119,7 +120,7 @@ class PlainPost(SendOne):
 class SignedDelivery(SendOne):
     """Notify's signed, SSRF-guarded send."""
 
-    def __init__(self, sender: HttpxWebhookSender, url: str) -> None:
+    def __init__(self, sender: GuardedWebhookSender, url: str) -> None:
         self.sender, self.url, self.secret = sender, url, new_webhook_secret()
 
     async def __call__(self, index: int) -> None:
@@ -134,8 +135,11 @@ async def measure(
 ) -> tuple[list[float], list[float]]:
     """Rates of the baseline and of signed deliveries, one per round each, alternating."""
     plain_client = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency))
-    sender = HttpxWebhookSender(
-        webhook_client(allow_private_networks=True, timeout=15.0, max_connections=concurrency)
+    sender = guarded_webhooks(
+        allow_private_networks=True,
+        timeout=15.0,
+        max_connections=concurrency,
+        provider=TracerProvider(),
     )
     baseline, signed = [], []
     try:
@@ -181,7 +185,7 @@ def main() -> int:
         baseline="plain httpx POSTs to the same receiver",
         target="at least 0.5 x baseline",
         passed=value >= 0.5 * base,
-        packages=("httpx", "httpcore", "standardwebhooks", "uvicorn"),
+        packages=("httpx", "httpcore", "h11", "standardwebhooks", "uvicorn"),
         extra={
             "rounds": {"baseline": baseline, "signed": signed},
             "requests_per_round": args.requests,

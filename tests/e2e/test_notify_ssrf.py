@@ -1,8 +1,8 @@
 """SSRF guard at delivery time: forbidden destinations are refused before any connection.
 
 The endpoints are stored directly (as if their host had resolved elsewhere when registered), so the
-check under test is the one made on every attempt, after DNS resolution. The network backend
-under the guard records connection attempts: it must see none.
+check under test is the one made on every attempt, after DNS resolution. The event loop records
+connection attempts: it must see none.
 """
 
 from collections.abc import AsyncIterator
@@ -11,9 +11,9 @@ import pytest
 from notify_rig import (
     TENANT,
     NotifyRig,
-    RecordingBackend,
     migrated_engine,
     new_ticket_id,
+    recorded_connections,
     ticket_assigned,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -48,8 +48,7 @@ async def engine(postgres: PostgresServer) -> AsyncIterator[AsyncEngine]:
 async def test_forbidden_destinations_are_refused_at_delivery_with_the_reason_recorded(
     engine: AsyncEngine,
 ) -> None:
-    backend = RecordingBackend()
-    rig = NotifyRig(engine, inner_backend=backend, allow_private_networks=False)
+    rig = NotifyRig(engine, allow_private_networks=False)
     by_endpoint: dict[str, str] = {}
     async with rig.unit_of_work() as uow:
         for url in REFUSED:
@@ -68,7 +67,8 @@ async def test_forbidden_destinations_are_refused_at_delivery_with_the_reason_re
     ticket_id = new_ticket_id()
     await rig.emit(ticket_assigned(ticket_id))
 
-    await rig.worker.deliver_due()
+    with recorded_connections() as connections:
+        await rig.worker.deliver_due()
     await rig.aclose()
 
     webhooks = [d for d in await rig.deliveries(ticket_id) if d.channel == "webhook"]
@@ -80,7 +80,7 @@ async def test_forbidden_destinations_are_refused_at_delivery_with_the_reason_re
             [attempt] = await uow.deliveries.attempts(TENANT, delivery.id)
         assert attempt.outcome == "failed" and attempt.status_code is None
         assert attempt.detail == delivery.last_error
-    assert backend.connections == [], "no connection to a forbidden address was even tried"
+    assert connections == [], "no connection to a forbidden address was even tried"
 
 
 async def test_literal_forbidden_addresses_are_refused_at_registration(

@@ -8,12 +8,12 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.trace import NoOpTracer, Tracer, TracerProvider
 
-from helpline_notify.adapters.guarded_transport import webhook_client
 from helpline_notify.adapters.intake_attachments import HttpAttachmentSource
 from helpline_notify.adapters.isolated_rendering import IsolatedRenderer, RenderLimits
 from helpline_notify.adapters.orm import metadata
 from helpline_notify.adapters.smtp import SmtpMailer
-from helpline_notify.adapters.webhooks import HttpxWebhookSender
+from helpline_notify.adapters.webhook_http import WebhookHttp
+from helpline_notify.adapters.webhooks import GuardedWebhookSender
 from helpline_notify.config import NotifySettings
 from helpline_notify.entrypoints import http
 from helpline_notify.entrypoints.partner_stream import subscribe_partner_stream
@@ -49,9 +49,27 @@ def traced_calls(client: httpx.AsyncClient, provider: TracerProvider) -> bool:
     return True
 
 
-def webhook_sender(client: httpx.AsyncClient, provider: TracerProvider) -> HttpxWebhookSender:
-    """The webhook sender over ``client``, its requests carrying the ticket's trace context."""
-    return HttpxWebhookSender(client, inject_trace=not traced_calls(client, provider))
+def webhook_sender(http: WebhookHttp, provider: TracerProvider) -> GuardedWebhookSender:
+    """The webhook sender on ``http``, its requests carrying the ticket's trace context (with
+    a span per call when spans reach an exporter)."""
+    tracer = provider.get_tracer("helpline_notify") if exports_spans(provider) else None
+    return GuardedWebhookSender(http, tracer=tracer)
+
+
+def guarded_webhooks(
+    *,
+    allow_private_networks: bool,
+    timeout: float,
+    max_connections: int,
+    provider: TracerProvider,
+) -> GuardedWebhookSender:
+    """Notify's webhook sender: signed POSTs on the guarded client (``webhook_sender``)."""
+    http_client = WebhookHttp(
+        allow_private_networks=allow_private_networks,
+        timeout=timeout,
+        max_connections=max_connections,
+    )
+    return webhook_sender(http_client, provider)
 
 
 def smtp_mailer(settings: NotifySettings) -> SmtpMailer:
@@ -81,15 +99,15 @@ def bootstrap(
         uow.hand_off = worker
         return uow
 
-    http_sender: HttpxWebhookSender | None = None
+    http_sender: GuardedWebhookSender | None = None
     if webhooks is None:
-        client = webhook_client(
+        webhooks = http_sender = guarded_webhooks(
             allow_private_networks=settings.webhook_allow_private_networks,
             timeout=settings.delivery_timeout,
             # As many connections as sends in flight: a send never queues behind slow ones.
             max_connections=settings.delivery_max_in_flight,
+            provider=runtime.tracer_provider,
         )
-        webhooks = http_sender = webhook_sender(client, runtime.tracer_provider)
     files: HttpAttachmentSource | None = None
     if settings.intake_service_key is not None:
         intake = httpx.AsyncClient(timeout=settings.delivery_timeout)

@@ -96,7 +96,9 @@ def classified(ticket_id: str) -> TicketClassified:
     )
 
 
-def worker(unit_of_work: UnitOfWorkFactory, mailer: FakeMailer) -> DeliveryWorker:
+def worker(
+    unit_of_work: UnitOfWorkFactory, mailer: FakeMailer, options: WorkerOptions | None = None
+) -> DeliveryWorker:
     """A delivery worker a second ahead of now (what was just queued is due), without jitter."""
     later = utcnow() + timedelta(seconds=1)
     return DeliveryWorker(
@@ -104,7 +106,7 @@ def worker(unit_of_work: UnitOfWorkFactory, mailer: FakeMailer) -> DeliveryWorke
         mailer,
         FakeWebhookSender(),
         NoOpTracer(),
-        WorkerOptions(email_domain="mail.acme.example"),
+        options or WorkerOptions(email_domain="mail.acme.example"),
         renderer=JinjaRenderer(),
         clock=lambda: later,
         jitter=lambda: 0.0,

@@ -6,13 +6,13 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NoReturn
+from unittest import mock
 
-import httpcore
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -20,11 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.testing import unique_name
 from helpline_notify.adapters.fakes import FakeMailer
-from helpline_notify.adapters.guarded_transport import webhook_client
 from helpline_notify.adapters.orm import metadata
 from helpline_notify.adapters.rendering import JinjaRenderer
-from helpline_notify.adapters.webhooks import HttpxWebhookSender
-from helpline_notify.bootstrap import MIGRATIONS
+from helpline_notify.bootstrap import MIGRATIONS, guarded_webhooks
 from helpline_notify.domain.model import Delivery
 from helpline_notify.service_layer import endpoints
 from helpline_notify.service_layer.emails import EmailComposer
@@ -139,23 +137,18 @@ class ScriptedReceiver:
         self.httpd.server_close()
 
 
-class RecordingBackend(httpcore.AsyncNetworkBackend):
-    """A network backend that records every connection it is asked to open, and opens none."""
+@contextlib.contextmanager
+def recorded_connections() -> Iterator[list[tuple[object, ...]]]:
+    """Every connection the running event loop is asked to open, recorded and refused: the
+    webhook client connects through ``loop.create_connection``, so none opens."""
+    attempts: list[tuple[object, ...]] = []
 
-    def __init__(self) -> None:
-        self.connections: list[tuple[str, int]] = []
+    async def refuse(_protocol: object, *where: object, **_options: object) -> NoReturn:
+        attempts.append(where)
+        raise ConnectionRefusedError("recorded: no connections")
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        """Record the attempt and refuse it."""
-        self.connections.append((host, port))
-        raise httpcore.ConnectError("recording backend: no connections")
+    with mock.patch.object(asyncio.get_running_loop(), "create_connection", refuse):
+        yield attempts
 
 
 def new_ticket_id() -> str:
@@ -215,7 +208,6 @@ class NotifyRig:
         *,
         mailer: Mailer | None = None,
         options: WorkerOptions | None = None,
-        inner_backend: httpcore.AsyncNetworkBackend | None = None,
         allow_private_networks: bool = True,
     ) -> None:
         self.engine = engine
@@ -231,13 +223,11 @@ class NotifyRig:
         self.clock = Clock()
         self.mailer = mailer or FakeMailer()
         self.options = options or WorkerOptions(email_domain="acme.example", send_timeout=15.0)
-        self.sender = HttpxWebhookSender(
-            webhook_client(
-                allow_private_networks=allow_private_networks,
-                timeout=self.options.send_timeout,
-                max_connections=self.options.max_in_flight,
-                inner_backend=inner_backend,
-            )
+        self.sender = guarded_webhooks(
+            allow_private_networks=allow_private_networks,
+            timeout=self.options.send_timeout,
+            max_connections=self.options.max_in_flight,
+            provider=TracerProvider(),
         )
         self.renderer = JinjaRenderer()
         self.worker = DeliveryWorker(

@@ -1,7 +1,8 @@
 """Without a span exporter a delivery makes no span (neither its own nor its HTTP call's), and
 its webhook request and outcome event still carry the ticket's trace."""
 
-import httpx
+from collections.abc import Sequence
+
 from notify_testkit import (
     UnitOfWorkFactory,
     envelope_of,
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.fakes import FakeMailer
 from helpline_notify.adapters.rendering import JinjaRenderer
+from helpline_notify.adapters.webhook_http import Answer, WebhookHttp
 from helpline_notify.bootstrap import delivery_tracer, webhook_sender
 from helpline_notify.service_layer import endpoints
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
@@ -26,20 +28,30 @@ from helpline_shared.runtime import telemetry
 RESOURCE = telemetry.service_resource("helpline-test", service_version="1", environ={})
 
 
+class RecordingHttp(WebhookHttp):
+    """Answers every POST with 204, keeping each request's headers."""
+
+    def __init__(self) -> None:
+        super().__init__(allow_private_networks=False, timeout=5.0)
+        self.received: list[dict[str, str]] = []
+
+    async def post(
+        self, url: str, headers: Sequence[tuple[str, str]], body: bytes, excerpt_bytes: int
+    ) -> Answer:
+        self.received.append(dict(headers))
+        return Answer(status_code=204, headers={}, excerpt=b"")
+
+
 async def deliver_one_webhook(
     provider: TracerProvider, unit_of_work: UnitOfWorkFactory
-) -> tuple[str, list[httpx.Request]]:
-    """Queue one ticket's webhook inside a trace and deliver it; the trace id and the requests."""
-    received: list[httpx.Request] = []
-    client = httpx.AsyncClient(
-        transport=httpx.MockTransport(
-            lambda request: received.append(request) or httpx.Response(204)
-        )
-    )
+) -> tuple[str, list[dict[str, str]]]:
+    """Queue one ticket's webhook inside a trace and deliver it; the trace id and the requests'
+    headers."""
+    http = RecordingHttp()
     worker = DeliveryWorker(
         unit_of_work,
         FakeMailer(),
-        webhook_sender(client, provider),
+        webhook_sender(http, provider),
         delivery_tracer(provider),
         WorkerOptions(email_domain="x.example"),
         renderer=JinjaRenderer(),
@@ -57,8 +69,7 @@ async def deliver_one_webhook(
         await notify_of(envelope_of(ticket_assigned(new_ticket_id())), unit_of_work)
     while await worker.deliver_due():
         pass
-    await client.aclose()
-    return format(consume.get_span_context().trace_id, "032x"), received
+    return format(consume.get_span_context().trace_id, "032x"), http.received
 
 
 async def test_no_exporter_no_delivery_span_and_the_trace_goes_on(
@@ -71,7 +82,7 @@ async def test_no_exporter_no_delivery_span_and_the_trace_goes_on(
     trace_id, [request] = await deliver_one_webhook(silent, unit_of_work)
 
     assert spans.get_finished_spans() == ()
-    assert request.headers["traceparent"].split("-")[1] == trace_id
+    assert request["traceparent"].split("-")[1] == trace_id
     delivered = [e for e in await published(engine) if e.type == NotificationDelivered.event_type]
     assert len(delivered) == 2  # the webhook and the assignee's mail
     assert {e.extensions["traceparent"].split("-")[1] for e in delivered} == {trace_id}
@@ -88,4 +99,4 @@ async def test_with_an_exporter_the_delivery_and_its_call_are_spans(
 
     names = sorted(span.name for span in spans.get_finished_spans())
     assert names == ["POST", "notify send email", "notify send webhook"]
-    assert request.headers["traceparent"].split("-")[1] == trace_id
+    assert request["traceparent"].split("-")[1] == trace_id

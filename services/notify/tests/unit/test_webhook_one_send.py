@@ -1,47 +1,56 @@
 """A webhook request leaves in one send: head and body together, not one system call each."""
 
-from collections.abc import Iterable
+import asyncio
+from typing import Any
 
-import httpcore
+import pytest
 
-from helpline_notify.adapters.guarded_transport import webhook_client
-from helpline_notify.adapters.webhooks import HttpxWebhookSender
+from helpline_notify.adapters.webhook_http import WebhookHttp
+from helpline_notify.adapters.webhooks import GuardedWebhookSender
 from helpline_notify.domain.model import new_webhook_secret
 from helpline_notify.service_layer.ports import WebhookRequest
 
-
-class RecordingStream(httpcore.AsyncMockStream):
-    """A connection answering 204 that keeps every buffer written to it."""
-
-    def __init__(self, writes: list[bytes]) -> None:
-        super().__init__([b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"])
-        self.writes = writes
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.writes.append(buffer)
+NO_CONTENT = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
 
 
-class RecordingBackend(httpcore.AsyncMockBackend):
-    def __init__(self) -> None:
-        super().__init__([])
+class RecordingTransport(asyncio.Transport):
+    """A connection that keeps every buffer written to it and answers the first with 204."""
+
+    def __init__(self, protocol: asyncio.Protocol) -> None:
+        super().__init__()
+        self.protocol = protocol
         self.writes: list[bytes] = []
+        self.closing = False
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        return RecordingStream(self.writes)
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+        if len(self.writes) == 1:
+            asyncio.get_running_loop().call_soon(self.protocol.data_received, NO_CONTENT)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def is_reading(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closing = True
 
 
-async def test_head_and_body_are_sent_together() -> None:
-    backend = RecordingBackend()
-    sender = HttpxWebhookSender(
-        webhook_client(allow_private_networks=True, timeout=5.0, inner_backend=backend)
-    )
+async def test_head_and_body_are_sent_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    transports: list[RecordingTransport] = []
+
+    async def connect(
+        factory: Any, *_where: object, **_options: object
+    ) -> tuple[RecordingTransport, asyncio.Protocol]:
+        protocol = factory()
+        transport = RecordingTransport(protocol)
+        protocol.connection_made(transport)
+        transports.append(transport)
+        return transport, protocol
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "create_connection", connect)
+    sender = GuardedWebhookSender(WebhookHttp(allow_private_networks=True, timeout=5.0))
     body = '{"type":"helpline.ticket.assigned.v1","data":{}}'
 
     response = await sender.send(
@@ -55,6 +64,7 @@ async def test_head_and_body_are_sent_together() -> None:
     await sender.aclose()
 
     assert response.status_code == 204
-    [sent] = backend.writes
+    [transport] = transports
+    [sent] = transport.writes
     assert sent.startswith(b"POST /in HTTP/1.1\r\n")
     assert sent.endswith(b"\r\n\r\n" + body.encode())

@@ -1,28 +1,24 @@
-"""The real webhook sender: Standard Webhooks signatures, Retry-After, no redirects, SSRF guard."""
+"""The real webhook sender: its secrets, Retry-After dates, no cookies, its trace."""
 
 import asyncio
-import json
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from notify_testkit import UnitOfWorkFactory, envelope_of, new_ticket_id, notify_of, ticket_assigned
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
 from helpline_notify.adapters.fakes import FakeMailer
-from helpline_notify.adapters.guarded_transport import webhook_client
 from helpline_notify.adapters.rendering import JinjaRenderer
-from helpline_notify.adapters.webhooks import HttpxWebhookSender, parse_retry_after
-from helpline_notify.domain.errors import DestinationRefused
+from helpline_notify.adapters.webhooks import GuardedWebhookSender, parse_retry_after
+from helpline_notify.bootstrap import guarded_webhooks
 from helpline_notify.domain.model import new_webhook_secret
 from helpline_notify.service_layer import endpoints
 from helpline_notify.service_layer.ports import WebhookRequest
@@ -37,6 +33,13 @@ def request_to(url: str, secret: str | None = None) -> WebhookRequest:
         message_id="msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
         body=BODY,
         secret=secret or new_webhook_secret(),
+    )
+
+
+def guarded_sender() -> GuardedWebhookSender:
+    """Notify's sender on its guarded client, loopback receivers allowed."""
+    return guarded_webhooks(
+        allow_private_networks=True, timeout=5.0, max_connections=4, provider=TracerProvider()
     )
 
 
@@ -64,6 +67,13 @@ class Receiver:
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     """A receiver listening on a free loopback port, and its base URL."""
     app = Receiver()
+    async with serving(app) as base_url:
+        yield app, base_url
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Receiver) -> AsyncIterator[str]:
+    """``app`` under uvicorn on a free loopback port, and its base URL."""
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
@@ -75,29 +85,9 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
             break
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield app, f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await serving
-
-
-async def test_signature_verifies_with_the_standard_webhooks_library() -> None:
-    secret = new_webhook_secret()
-    received: list[httpx.Request] = []
-
-    def endpoint(request: httpx.Request) -> httpx.Response:
-        received.append(request)
-        return httpx.Response(204)
-
-    sender = HttpxWebhookSender(httpx.AsyncClient(transport=httpx.MockTransport(endpoint)))
-    response = await sender.send(request_to("https://hooks.example.com/in", secret))
-
-    assert response.status_code == 204
-    [request] = received
-    assert Webhook(secret).verify(request.content, dict(request.headers)) == json.loads(BODY)
-    assert request.headers["webhook-id"] == "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
-    assert request.headers["content-type"] == "application/json"
-    with pytest.raises(WebhookVerificationError):
-        Webhook(new_webhook_secret()).verify(request.content, dict(request.headers))
 
 
 def test_secrets_carry_the_prefix_and_32_random_bytes() -> None:
@@ -107,22 +97,15 @@ def test_secrets_carry_the_prefix_and_32_random_bytes() -> None:
     assert secret != new_webhook_secret()
 
 
-async def test_retry_after_is_read_from_the_answer() -> None:
+async def test_a_retry_after_date_is_read_as_the_wait(receiver: tuple[Receiver, str]) -> None:
+    app, base_url = receiver
     later = datetime.now(UTC) + timedelta(minutes=10)
-    answers = iter(
-        [
-            httpx.Response(429, headers={"retry-after": "120"}),
-            httpx.Response(503, headers={"retry-after": format_datetime(later, True)}),
-        ]
-    )
-    sender = HttpxWebhookSender(
-        httpx.AsyncClient(transport=httpx.MockTransport(lambda _request: next(answers)))
-    )
+    app.answers["/unavailable"] = (503, [(b"retry-after", format_datetime(later, True).encode())])
+    sender = guarded_sender()
 
-    throttled = await sender.send(request_to("https://hooks.example.com/in"))
-    unavailable = await sender.send(request_to("https://hooks.example.com/in"))
+    unavailable = await sender.send(request_to(f"{base_url}/unavailable"))
+    await sender.aclose()
 
-    assert throttled.retry_after == timedelta(seconds=120)
     assert unavailable.retry_after is not None
     assert timedelta(minutes=9) < unavailable.retry_after <= timedelta(minutes=10)
 
@@ -132,56 +115,18 @@ def test_unreadable_retry_after_is_ignored() -> None:
     assert parse_retry_after(None, datetime.now(UTC)) is None
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://10.0.0.1/hook",
-        "http://127.0.0.1:9/hook",
-        "http://169.254.169.254/latest/meta-data",
-        "http://[::1]:9/hook",
-        "http://localhost:9/hook",
-    ],
-)
-async def test_private_destinations_are_refused_before_connecting(url: str) -> None:
-    sender = HttpxWebhookSender(webhook_client(allow_private_networks=False, timeout=2.0))
-    with pytest.raises(DestinationRefused, match=r"^refused: the host resolves to"):
-        await sender.send(request_to(url))
-    await sender.aclose()
-
-
-async def test_metadata_is_refused_even_when_private_networks_are_allowed() -> None:
-    sender = HttpxWebhookSender(webhook_client(allow_private_networks=True, timeout=2.0))
-    with pytest.raises(DestinationRefused, match="cloud metadata"):
-        await sender.send(request_to("http://169.254.169.254/latest/meta-data"))
-    await sender.aclose()
-
-
-async def test_local_receiver_is_reached_when_private_networks_are_allowed(
+async def test_a_cookie_set_by_an_endpoint_is_never_sent_back(
     receiver: tuple[Receiver, str],
 ) -> None:
     app, base_url = receiver
-    secret = new_webhook_secret()
-    sender = HttpxWebhookSender(webhook_client(allow_private_networks=True, timeout=5.0))
+    app.answers["/in"] = (200, [(b"set-cookie", b"session=partner; Path=/")])
+    sender = guarded_sender()
 
-    response = await sender.send(request_to(f"{base_url}/in", secret))
+    await sender.send(request_to(f"{base_url}/in"))
+    await sender.send(request_to(f"{base_url}/in"))
     await sender.aclose()
 
-    assert response.status_code == 200
-    [(path, headers, body)] = app.requests
-    assert path == "/in"
-    Webhook(secret).verify(body, headers)
-
-
-async def test_redirects_are_not_followed(receiver: tuple[Receiver, str]) -> None:
-    app, base_url = receiver
-    app.answers["/moved"] = (307, [(b"location", f"{base_url}/elsewhere".encode())])
-    sender = HttpxWebhookSender(webhook_client(allow_private_networks=True, timeout=5.0))
-
-    response = await sender.send(request_to(f"{base_url}/moved"))
-    await sender.aclose()
-
-    assert response.status_code == 307
-    assert [path for path, _headers, _body in app.requests] == ["/moved"]
+    assert [headers.get("cookie") for _path, headers, _body in app.requests] == [None, None]
 
 
 async def test_webhook_call_joins_the_trace_of_the_ticket(
@@ -192,12 +137,13 @@ async def test_webhook_call_joins_the_trace_of_the_ticket(
     spans = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    client = webhook_client(allow_private_networks=True, timeout=5.0)
-    HTTPXClientInstrumentor().instrument_client(client, tracer_provider=provider)
+    sender = guarded_webhooks(
+        allow_private_networks=True, timeout=5.0, max_connections=4, provider=provider
+    )
     worker = DeliveryWorker(
         unit_of_work,
         FakeMailer(),
-        HttpxWebhookSender(client),
+        sender,
         provider.get_tracer("test"),
         WorkerOptions(email_domain="x.example"),
         renderer=JinjaRenderer(),
@@ -213,7 +159,7 @@ async def test_webhook_call_joins_the_trace_of_the_ticket(
     trace_id = consume.get_span_context().trace_id
 
     await worker.deliver_due()
-    await client.aclose()
+    await sender.aclose()
 
     by_name = {span.name: span for span in spans.get_finished_spans()}
     send = by_name["notify send webhook"]

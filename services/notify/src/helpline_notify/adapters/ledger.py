@@ -3,6 +3,7 @@
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, not_, or_, select, update
@@ -124,8 +125,14 @@ def _saved(delivery: Delivery) -> dict[str, Any]:
     }
 
 
+_DELIVERY_VALUES = attrgetter(*_DELIVERY_COLUMNS)
+"""A row's values in ``Delivery``'s field order (``lease_until``, left out, is its last)."""
+if [f.name for f in fields(Delivery)][: len(_DELIVERY_COLUMNS)] != _DELIVERY_COLUMNS:
+    raise TypeError("Delivery.lease_until must stay its last field (rows fill it by position)")
+
+
 def _delivery(row: Any) -> Delivery:
-    return Delivery(**{name: getattr(row, name) for name in _DELIVERY_COLUMNS})
+    return Delivery(*_DELIVERY_VALUES(row))
 
 
 class DeliveryRepository:

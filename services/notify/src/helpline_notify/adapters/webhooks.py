@@ -1,12 +1,14 @@
-"""Webhooks out: Standard Webhooks signatures over httpx."""
+"""Webhooks out: Standard Webhooks signatures, sent on notify's own HTTP client."""
 
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-import httpx
+import h11
 from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from standardwebhooks import Webhook
 
+from helpline_notify.adapters.webhook_http import WebhookHttp
 from helpline_notify.domain.errors import DeliveryAttemptFailed
 from helpline_notify.service_layer.ports import WebhookRequest, WebhookResponse
 from helpline_shared.runtime.db import utcnow
@@ -46,63 +48,52 @@ def signed_headers(request: WebhookRequest, timestamp: datetime) -> dict[str, st
 EXCERPT_BYTES = 512
 
 
-async def _excerpt(response: httpx.Response) -> str | None:
-    # Only the start of the body is read: a receiver cannot make us download a large answer.
-    collected = b""
-    async for chunk in response.aiter_bytes():
-        collected += chunk
-        if len(collected) >= EXCERPT_BYTES:
-            break
-    return collected[:EXCERPT_BYTES].decode(errors="replace") or None
+class GuardedWebhookSender:
+    """POSTs signed webhooks on ``WebhookHttp`` (guarded, no redirects, an excerpt read back).
 
-
-class HttpxWebhookSender:
-    """POSTs signed webhooks with a client built to refuse redirects and private addresses.
-
-    Each request goes straight to the client's transport: a webhook needs none of what the
-    client adds around it (merged settings, cookies, auth, redirects, event hooks), which
-    cost more CPU than the request itself. The client's headers and timeout still apply, and
-    an OTel-instrumented client still makes its span (the instrumentation wraps the transport).
+    With ``tracer`` (spans are exported) each call has a client span in the ticket's trace, as
+    an instrumented client's; without, the request carries the current trace context.
     """
 
-    def __init__(self, client: httpx.AsyncClient, *, inject_trace: bool = False) -> None:
-        self._client = client
-        self._transport = client._transport  # private: see the class docstring
-        self._headers = list(client.headers.multi_items())
-        self._extensions = {"timeout": client.timeout.as_dict()}
-        self._inject_trace = inject_trace
-        """Carry the current trace context in the request (a client instrumented by OTel
-        does that itself, with its own span)."""
+    def __init__(self, http: WebhookHttp, *, tracer: Tracer | None = None) -> None:
+        self._http = http
+        self._tracer = tracer
 
     async def send(self, request: WebhookRequest) -> WebhookResponse:
         """Sign and POST ``request`` (reading back at most an excerpt); network failures raise."""
+        if self._tracer is None:
+            return await self._send(request)
+        with self._tracer.start_as_current_span(
+            "POST",
+            kind=SpanKind.CLIENT,
+            attributes={"http.request.method": "POST", "url.full": request.url},
+        ) as span:
+            response = await self._send(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 400:
+                span.set_status(Status(StatusCode.ERROR))
+            return response
+
+    async def _send(self, request: WebhookRequest) -> WebhookResponse:
         now = utcnow()
         headers = signed_headers(request, now)
-        if self._inject_trace:
-            propagate.inject(headers)
+        propagate.inject(headers)
         try:
-            response = await self._transport.handle_async_request(
-                httpx.Request(
-                    "POST",
-                    request.url,
-                    content=request.body.encode(),
-                    headers=[*self._headers, *headers.items()],
-                    extensions=self._extensions,
-                )
+            answer = await self._http.post(
+                request.url, list(headers.items()), request.body.encode(), EXCERPT_BYTES
             )
-            try:
-                return WebhookResponse(
-                    status_code=response.status_code,
-                    retry_after=parse_retry_after(response.headers.get("retry-after"), now),
-                    excerpt=await _excerpt(response),
-                )
-            finally:
-                await response.aclose()
-        except httpx.TimeoutException as error:
-            raise DeliveryAttemptFailed(f"timed out: {type(error).__name__}") from error
-        except httpx.HTTPError as error:
+        except TimeoutError as error:
+            raise DeliveryAttemptFailed("timed out: no answer in time") from error
+        except DeliveryAttemptFailed:
+            raise
+        except (OSError, ValueError, h11.ProtocolError) as error:
             raise DeliveryAttemptFailed(f"{type(error).__name__}: {error}"[:500]) from error
+        return WebhookResponse(
+            status_code=answer.status_code,
+            retry_after=parse_retry_after(answer.headers.get("retry-after"), now),
+            excerpt=answer.excerpt.decode(errors="replace") or None,
+        )
 
     async def aclose(self) -> None:
-        """Close the client's connections."""
-        await self._client.aclose()
+        """Close the idle connections."""
+        await self._http.aclose()

@@ -84,6 +84,10 @@ class WorkerOptions:
     claim_interval: float = 0.05
     """Least seconds between two claims (unless the last one filled its batch): the deliveries
     a burst's many small commits queue are claimed together, not one commit at a time."""
+    record_interval: float = 0.02
+    """Least seconds between two writes of settled attempts: under load a write takes what
+    settled in that time (one transaction for a wave of sends, not one per send or two);
+    the first after a quiet spell is written at once."""
     disable_after: timedelta = timedelta(days=5)
     """An endpoint failing every attempt for this long is disabled and its owner told."""
 
@@ -177,6 +181,7 @@ class DeliveryWorker:
         """Suppression of the claimed email deliveries, read in the claim's transaction."""
         self._settling: list[tuple[_Settled, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._last_write = -math.inf
         self._left_behind = True
         """Whether due deliveries may wait for a slot (a claim took some, or a hand-off was
         refused): finished sends then wake a claim; handed-off ones alone never do."""
@@ -492,7 +497,12 @@ class DeliveryWorker:
         await done
 
     async def _write_settled(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._settling:
+            pause = self._last_write + self._options.record_interval - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            self._last_write = loop.time()
             batch, self._settling = self._settling, []
             try:
                 await self._write(batch)
