@@ -33,6 +33,7 @@ from helpline_shared.events import (
 )
 from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.group_commit import GroupCommit
 
 CONSUMER = "intake"
 IDENTITY_EVENTS = (UserCreated, UserUpdated, UserDeactivated, TenantDeleted)
@@ -101,27 +102,45 @@ class AddMessage:
 async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
     """Open the ticket and publish ``TicketCreated``."""
     async with uow:
-        origin = await origin_for(uow, command.tenant_id, command.requester)
-        ticket = Ticket.open(
-            tenant_id=command.tenant_id,
-            subject=command.subject,
-            description=command.description,
-            requester=command.requester,
-            priority=command.priority,
-            type=command.type,
-            tags=command.tags,
-            channel=command.channel,
-            now=utcnow(),
-            origin=origin,
-            actor=command.actor,
-        )
-        await uow.tickets.add(ticket)
-        for event in ticket.events:
-            uow.publish(event)
-        if command.audit is not None:
-            uow.publish(command.audit)
+        ticket = await open_in(uow, command)
         await uow.commit()
         return ticket
+
+
+async def open_in(uow: IntakeUnitOfWork, command: OpenTicket) -> Ticket:
+    """Open the ticket in the open ``uow`` and stage ``TicketCreated``; the caller commits."""
+    origin = await origin_for(uow, command.tenant_id, command.requester)
+    ticket = Ticket.open(
+        tenant_id=command.tenant_id,
+        subject=command.subject,
+        description=command.description,
+        requester=command.requester,
+        priority=command.priority,
+        type=command.type,
+        tags=command.tags,
+        channel=command.channel,
+        now=utcnow(),
+        origin=origin,
+        actor=command.actor,
+    )
+    await uow.tickets.add(ticket)
+    for event in ticket.events:
+        uow.publish(event)
+    if command.audit is not None:
+        uow.publish(command.audit)
+    return ticket
+
+
+def ticket_openings(
+    unit_of_work: UnitOfWorkFactory,
+) -> GroupCommit[IntakeUnitOfWork, OpenTicket, Ticket]:
+    """Tickets opened by concurrent requests, in one transaction per write turn (one BEGIN and
+    one COMMIT for a burst of them); any failure, and each is opened alone."""
+
+    async def alone(command: OpenTicket) -> Ticket:
+        return await open_ticket(command, unit_of_work())
+
+    return GroupCommit(unit_of_work, open_in, alone)
 
 
 async def update_ticket(command: UpdateTicket, uow: IntakeUnitOfWork) -> Ticket:

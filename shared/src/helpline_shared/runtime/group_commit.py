@@ -1,0 +1,99 @@
+"""Concurrent callers' writes in one transaction: one BEGIN and one COMMIT for a burst of them.
+
+``GroupCommit.run(command)`` queues the command; one task at a time opens a unit of work, waits
+for its write turn (on SQLite, after the writes queued before it), then applies every command
+waiting by then, each in its own caller's context (its request's trace, its logs), and commits
+them together. A caller gets its own result once that commit is done. If the shared transaction
+fails, it is rolled back and each caller applies its command alone, in a transaction of its own
+(``alone``), so one command's fault is its caller's only. A caller cancelled before its command
+was taken leaves nothing behind; once taken, the command commits with the others (as a request
+cancelled during its commit does).
+"""
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from helpline_shared.runtime.uow import SqlUnitOfWork
+
+UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
+CommandT = TypeVar("CommandT")
+ResultT = TypeVar("ResultT")
+
+
+class _Alone(Exception):
+    """The shared transaction failed: apply the command in a transaction of its own."""
+
+
+class GroupCommit(Generic[UnitOfWorkT, CommandT, ResultT]):
+    """Applies the commands of concurrent callers with ``apply`` in one transaction."""
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], UnitOfWorkT],
+        apply: Callable[[UnitOfWorkT, CommandT], Awaitable[ResultT]],
+        alone: Callable[[CommandT], Awaitable[ResultT]],
+        max_batch: int = 100,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._apply = apply
+        self._alone = alone
+        self._max_batch = max_batch
+        self._waiting: list[tuple[CommandT, contextvars.Context, asyncio.Future[ResultT]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def run(self, command: CommandT) -> ResultT:
+        """Apply ``command`` with whatever others wait for the same write turn; its result."""
+        done: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        self._waiting.append((command, contextvars.copy_context(), done))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain(), name="group-commit")
+        try:
+            return await done
+        except _Alone:
+            return await self._alone(command)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                await self._commit_one_batch()
+        except BaseException as error:
+            # Cancelled (at shutdown): no caller may wait forever.
+            waiting, self._waiting = self._waiting, []
+            for _command, _context, done in waiting:
+                if not done.done():
+                    done.set_exception(RuntimeError("the shared transaction was cancelled"))
+            if not isinstance(error, Exception):
+                raise
+
+    async def _commit_one_batch(self) -> None:
+        taken: list[tuple[CommandT, contextvars.Context, asyncio.Future[ResultT]]] = []
+        results: list[ResultT] = []
+        try:
+            async with self._unit_of_work() as uow:
+                await uow.session.connection()  # the write turn: commands arriving until now join
+                taken = [entry for entry in self._waiting[: self._max_batch] if not entry[2].done()]
+                del self._waiting[: self._max_batch]
+                for command, context, _done in taken:
+                    # In the caller's context: what it publishes carries its request's trace.
+                    results.append(
+                        await asyncio.create_task(self._apply(uow, command), context=context)
+                    )
+                if taken:
+                    await uow.commit()
+        except Exception as error:  # noqa: BLE001 - handed to the callers, each tries alone
+            if not taken:  # the unit of work could not even begin: each caller tries alone
+                taken, self._waiting = self._waiting, []
+            for _command, _context, done in taken:
+                if not done.done():
+                    done.set_exception(error if len(taken) == 1 else _Alone())
+            return
+        except BaseException:
+            for _command, _context, done in taken:
+                if not done.done():
+                    done.set_exception(RuntimeError("the shared transaction was cancelled"))
+            raise
+        for (_command, _context, done), result in zip(taken, results, strict=True):
+            if not done.done():
+                done.set_result(result)
