@@ -3,7 +3,8 @@ COMMIT for the burst), each event still in its own request's trace; a failure in
 transaction leaves each ticket to be opened alone, so only its own caller sees its fault."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextvars
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from helpline_intake.domain.model import Ticket
 from helpline_intake.service_layer import handlers
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared.events import Requester, TicketCreated
-from helpline_shared.runtime.group_commit import GroupCommit
+from helpline_shared.runtime.group_commit import Call, GroupCommit
 from helpline_shared.runtime.migrations import upgrade
 from helpline_shared.runtime.service import ServiceRuntime
 from helpline_shared.runtime.testing import StatementLog, outbox_events, stand_in_identity
@@ -65,13 +66,13 @@ async def test_concurrent_posts_share_one_transaction_each_in_its_own_trace(
             )
         )
     assert [answer.status_code for answer in answers] == [201] * CONCURRENT
-    # Each ticket's requester and row; the outbox rows and the commit once per write turn,
-    # which the burst shares (one turn, or two if the first took its turn before the others
-    # arrived): one transaction per request would be eight.
+    # One transaction per write turn, which the burst shares (one turn, or two if the first
+    # took its turn before the others arrived), each of one INSERT per table: the requesters,
+    # the tickets, the outbox rows. One transaction per request would be eight, of three each.
     commits = log.count("COMMIT")
     assert commits <= 2
     assert log.count("BEGIN") == commits
-    assert log.count("INSERT") == 2 * CONCURRENT + commits
+    assert log.count("INSERT") == 3 * commits
     created = {
         envelope.event.ticket_id: envelope.extensions["traceparent"].split("-")[1]
         for envelope in await outbox_events(runtime.engine, metadata)
@@ -105,14 +106,17 @@ async def test_a_fault_in_the_shared_transaction_is_its_own_callers_only(
     def unit_of_work() -> IntakeUnitOfWork:
         return runtime.unit_of_work(IntakeUnitOfWork)
 
-    async def open_unless_refused(uow: IntakeUnitOfWork, command: handlers.OpenTicket) -> Ticket:
-        if command.requester.email.startswith("refused"):
-            raise Refused(command.requester.email)
-        return await handlers.open_in(uow, command)
+    async def open_unless_refused(
+        uow: IntakeUnitOfWork, commands: Sequence[Call[handlers.OpenTicket]]
+    ) -> list[Ticket]:
+        for command, _context in commands:
+            if command.requester.email.startswith("refused"):
+                raise Refused(command.requester.email)
+        return await handlers.open_tickets(uow, commands)
 
     async def alone(command: handlers.OpenTicket) -> Ticket:
         async with unit_of_work() as uow:
-            ticket = await open_unless_refused(uow, command)
+            (ticket,) = await open_unless_refused(uow, [(command, contextvars.copy_context())])
             await uow.commit()
             return ticket
 
@@ -137,9 +141,11 @@ async def test_a_fault_in_the_shared_transaction_is_its_own_callers_only(
     # Alone in its turn, the fault goes straight to its caller: no second attempt.
     attempts: list[str] = []
 
-    async def refuse(uow: IntakeUnitOfWork, command: handlers.OpenTicket) -> Ticket:
-        attempts.append(command.requester.email)
-        raise Refused(command.requester.email)
+    async def refuse(
+        uow: IntakeUnitOfWork, commands: Sequence[Call[handlers.OpenTicket]]
+    ) -> list[Ticket]:
+        attempts.extend(command.requester.email for command, _context in commands)
+        raise Refused("every one")
 
     with pytest.raises(Refused):
         await GroupCommit(unit_of_work, refuse, alone).run(_command("x@c.example"))

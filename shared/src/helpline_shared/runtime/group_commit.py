@@ -2,17 +2,18 @@
 
 ``GroupCommit.run(command)`` queues the command; one task at a time opens a unit of work, waits
 for its write turn (on SQLite, after the writes queued before it), then applies every command
-waiting by then, each in its own caller's context (its request's trace, its logs), and commits
-them together. A caller gets its own result once that commit is done. If the shared transaction
-fails, it is rolled back and each caller applies its command alone, in a transaction of its own
-(``alone``), so one command's fault is its caller's only. A caller cancelled before its command
-was taken leaves nothing behind; once taken, the command commits with the others (as a request
-cancelled during its commit does).
+waiting by then in one call of ``apply`` (so it can write their rows in one statement each),
+which is given each caller's context for what must carry that caller's trace (the events it
+publishes), and commits them together. A caller gets its own result once that commit is done.
+If the shared transaction fails, it is rolled back and each caller applies its command alone, in
+a transaction of its own (``alone``), so one command's fault is its caller's only. A caller
+cancelled before its command was taken leaves nothing behind; once taken, the command commits
+with the others (as a request cancelled during its commit does).
 """
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from helpline_shared.runtime.uow import SqlUnitOfWork
@@ -20,6 +21,10 @@ from helpline_shared.runtime.uow import SqlUnitOfWork
 UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlUnitOfWork)
 CommandT = TypeVar("CommandT")
 ResultT = TypeVar("ResultT")
+
+
+Call = tuple[CommandT, contextvars.Context]
+"""A command and the context of its caller."""
 
 
 class _Alone(Exception):
@@ -32,7 +37,7 @@ class GroupCommit(Generic[UnitOfWorkT, CommandT, ResultT]):
     def __init__(
         self,
         unit_of_work: Callable[[], UnitOfWorkT],
-        apply: Callable[[UnitOfWorkT, CommandT], Awaitable[ResultT]],
+        apply: Callable[[UnitOfWorkT, Sequence[Call[CommandT]]], Awaitable[Sequence[ResultT]]],
         alone: Callable[[CommandT], Awaitable[ResultT]],
         max_batch: int = 100,
     ) -> None:
@@ -75,12 +80,12 @@ class GroupCommit(Generic[UnitOfWorkT, CommandT, ResultT]):
                 await uow.session.connection()  # the write turn: commands arriving until now join
                 taken = [entry for entry in self._waiting[: self._max_batch] if not entry[2].done()]
                 del self._waiting[: self._max_batch]
-                for command, context, _done in taken:
-                    # In the caller's context: what it publishes carries its request's trace.
-                    results.append(
-                        await asyncio.create_task(self._apply(uow, command), context=context)
-                    )
                 if taken:
+                    results = list(
+                        await self._apply(
+                            uow, [(command, context) for command, context, _ in taken]
+                        )
+                    )
                     await uow.commit()
         except Exception as error:  # noqa: BLE001 - handed to the callers, each tries alone
             if not taken:  # the unit of work could not even begin: each caller tries alone
