@@ -172,3 +172,29 @@ async def test_a_caller_cancelled_before_its_turn_opens_nothing(
     assert gone.cancelled()
     events = [envelope.event for envelope in await outbox_events(runtime.engine, metadata)]
     assert [event.ticket_id for event in events if isinstance(event, TicketCreated)] == [kept.id]
+
+
+async def test_openings_arriving_during_a_commit_share_the_next_one(
+    served: tuple[Any, ServiceRuntime],
+) -> None:
+    _app, runtime = served
+
+    def unit_of_work() -> IntakeUnitOfWork:
+        return runtime.unit_of_work(IntakeUnitOfWork)
+
+    openings = handlers.ticket_openings(unit_of_work)
+    log = StatementLog(runtime.engine)
+    async with unit_of_work() as holder:
+        await holder.session.connection()  # holds the write turn
+        first = asyncio.create_task(openings.run(_command("first@c.example")))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the first took its batch and waits for the turn
+        later = [
+            asyncio.create_task(openings.run(_command(f"later{number}@c.example")))
+            for number in range(3)
+        ]
+        await asyncio.sleep(0)
+    opened = [await first, *[await task for task in later]]
+    assert len({ticket.id for ticket in opened}) == 4
+    assert log.count("COMMIT") == 2  # the first alone, the three arriving meanwhile together
+    assert log.count("INSERT") == 3 * 2

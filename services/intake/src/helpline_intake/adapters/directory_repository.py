@@ -145,8 +145,11 @@ class DirectoryRepository:
             )
         bind = self._session.bind
         dialect = bind.dialect.name if bind is not None else "sqlite"
+        parameters = [distinct[key] for key in sorted(distinct)]
         rows = await self._session.execute(
-            _STORE_UNLESS_KNOWN[dialect], [distinct[key] for key in sorted(distinct)]
+            # One row alone is no executemany (SQLAlchemy's batching of RETURNING rows costs more)
+            _STORE_UNLESS_KNOWN[dialect],
+            parameters[0] if len(parameters) == 1 else parameters,
         )
         found = {
             (row.tenant_id, row.email): (row.org_id, row.org_plan, row.language) for row in rows
