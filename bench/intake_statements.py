@@ -10,7 +10,7 @@ HTTP: ``POST /v1/tickets`` in process, without and with ``Idempotency-Key``, a n
 each time and a returning one, all of an organisation that claims their mail domain; the
 runtime's audit record of each write is part of the request and is counted. Posted one after
 the other, then 8 at a time (as the pipeline's load generator keeps 8 connections busy): the
-audit records of concurrent answers share a transaction.
+tickets of concurrent requests share a transaction (``GroupCommit``), with one INSERT per table.
 """
 
 import asyncio

@@ -13,17 +13,16 @@ other.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security import HTTPBearer
 
 from helpline_shared.events import Actor
 from helpline_shared.permissions import PERMISSIONS, PUBLIC_OPERATIONS, Permission, allows
 from helpline_shared.runtime.credentials import (
-    BEARER,
     TENANT_HEADER,
     CredentialVerifier,
     Principal,
@@ -78,27 +77,33 @@ def declare_permission(dependency: Callable[..., Any], permission: str) -> None:
     dependency.permission = permission  # type: ignore[attr-defined]
 
 
+class _Required(HTTPBearer):
+    """What ``require`` depends on: the bearer scheme itself (so OpenAPI states it), which also
+    verifies the caller and checks the permission."""
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(auto_error=False, scheme_name=HTTPBearer.__name__)
+        declare_permission(self, permission)
+        self.permission = permission
+
+    # The caller is verified here, in the scheme's own call, not in a dependency of it: each
+    # level of dependencies costs FastAPI a resolution of every parameter kind, per request.
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        principal = await verified_principal(request, await super().__call__(request), verifier_of)
+        if not holds(principal, self.permission):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this credential lacks permission {self.permission!r}"
+            )
+        return principal
+
+
 def require(permission: str) -> Any:
     """A FastAPI dependency: the verified caller, which must hold ``permission``.
 
     The dependency carries its permission (``.permission``) so the matrix test and the OpenAPI
     document can tell which cell each route is.
     """
-
-    # The caller is verified here, not in a dependency of this one: each level of dependencies
-    # costs FastAPI a resolution of every parameter kind, per request.
-    async def dependency(
-        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, BEARER]
-    ) -> Principal:
-        principal = await verified_principal(request, credentials, verifier_of)
-        if not holds(principal, permission):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"this credential lacks permission {permission!r}"
-            )
-        return principal
-
-    declare_permission(dependency, permission)
-    return Depends(dependency)
+    return Depends(_Required(permission))
 
 
 def event_actor(principal: Principal) -> Actor:

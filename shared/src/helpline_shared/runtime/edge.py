@@ -18,7 +18,15 @@ from typing import Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, StatusCode, Tracer
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+)
 from starlette.routing import compile_path
 
 from helpline_shared.runtime.http_metrics import (
@@ -88,7 +96,9 @@ class Edge:
     A request id (an incoming valid ``X-Request-Id`` is kept) on the request and its response;
     a URL holding NUL refused; one server span per request, child of an incoming
     ``traceparent``, current while the app runs (the events it publishes join its trace) and
-    named ``METHOD /route/{template}``; the request counted in ``http_server_*`` metrics;
+    named ``METHOD /route/{template}`` (with no ``tracer``, when nothing exports spans, no span
+    but the trace all the same: the caller's, or a new one); the request counted in
+    ``http_server_*`` metrics;
     ``answered`` awaited before the response starts (the audit record is committed first);
     and anything unexpected turned into a problem+json 500 naming the request id, its
     traceback logged and never sent. Paths in ``unobserved`` (the probes) get only the id and
@@ -99,7 +109,7 @@ class Edge:
         self,
         app: Asgi,
         *,
-        tracer: Tracer,
+        tracer: Tracer | None,
         answered: Answered | None = None,
         unobserved: frozenset[str] = frozenset(),
     ) -> None:
@@ -134,17 +144,27 @@ class Edge:
             await self._answer(scope, receive, send_answer, request_id, lambda: started)
             return
         method = method_label(str(scope.get("method", "")))
-        span = self.tracer.start_span(
-            method,
-            context=_parent(scope),
-            kind=SpanKind.SERVER,
-            attributes={
-                "http.request.method": method,
-                "url.path": scope["path"],
-                "url.scheme": scope.get("scheme", "http"),
-            },
-        )
-        token = context.attach(trace.set_span_in_context(span))
+        parent = _parent(scope)
+        if self.tracer is None:
+            # No exporter would receive a span: none is made (its attributes, ids and end cost
+            # more than the rest of this layer). The request still has a trace, the caller's or
+            # a new one, current while the app runs: its events and logs carry it on.
+            span = None
+            token = context.attach(
+                parent if parent is not None else trace.set_span_in_context(_new_trace())
+            )
+        else:
+            span = self.tracer.start_span(
+                method,
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes={
+                    "http.request.method": method,
+                    "url.path": scope["path"],
+                    "url.scheme": scope.get("scheme", "http"),
+                },
+            )
+            token = context.attach(trace.set_span_in_context(span))
         active = active_requests(method)
         active.inc()
         began = time.perf_counter()
@@ -154,13 +174,14 @@ class Edge:
             active.dec()
             route = route_label(scope)
             observe_duration(route, method, status, time.perf_counter() - began)
-            if route:
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
-                span.set_status(StatusCode.ERROR)
-            span.end()
+            if span is not None:
+                if route:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR)
+                span.end()
             context.detach(token)
 
     async def _answer(
@@ -209,6 +230,21 @@ def _request_id(scope: Scope) -> str:
             text = bytes(value).decode("latin-1")
             return text if _VALID_REQUEST_ID.match(text) else uuid.uuid4().hex
     return uuid.uuid4().hex
+
+
+_IDS = RandomIdGenerator()
+
+
+def _new_trace() -> NonRecordingSpan:
+    """A span that records nothing, starting a new trace (what its events and logs carry)."""
+    return NonRecordingSpan(
+        SpanContext(
+            trace_id=_IDS.generate_trace_id(),
+            span_id=_IDS.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+    )
 
 
 def _parent(scope: Scope) -> Context | None:

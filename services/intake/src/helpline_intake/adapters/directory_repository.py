@@ -1,5 +1,6 @@
 """Requesters and organisations, always scoped to one tenant."""
 
+from collections.abc import Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -110,31 +111,50 @@ class DirectoryRepository:
         self, tenant_id: str, email: str, name: str | None, language: str | None
     ) -> tuple[str | None, str | None, str | None]:
         """The organisation id, plan and stored language of the requester of ``email``; an
-        unknown address is stored first (with the organisation claiming its domain). One
-        statement, new or known: an insert whose conflict updates nothing and returns the row.
+        unknown address is stored first (with the organisation claiming its domain)."""
+        (origin,) = await self.requester_origins([(tenant_id, email, name, language)])
+        return origin
+
+    async def requester_origins(
+        self, wanted: Sequence[tuple[str, str, str | None, str | None]]
+    ) -> list[tuple[str | None, str | None, str | None]]:
+        """``requester_origin`` of each (tenant, email, name, language), in that order, in one
+        statement, new or known: an insert whose conflict updates nothing and returns the rows.
 
         Two first contacts from one address at the same moment both end with the same record
-        (the second waits for the first, then meets its row).
+        (the second waits for the first, then meets its row); an address given twice is stored
+        once (PostgreSQL refuses a statement that meets its own row), in one order for every
+        writer.
         """
-        email = email.lower()
-        bind = self._session.bind
-        dialect = bind.dialect.name if bind is not None else "sqlite"
-        row = (
-            await self._session.execute(
-                _STORE_UNLESS_KNOWN[dialect],
+        now = utcnow()
+        distinct: dict[tuple[str, str], dict[str, Any]] = {}
+        for tenant_id, email, name, language in wanted:
+            address = email.lower()
+            distinct.setdefault(
+                (tenant_id, address),
                 {
                     "id": new_id(),
                     "tenant_id": tenant_id,
-                    "email": email,
+                    "email": address,
                     "name": name,
                     "language": language,
-                    "created_at": utcnow(),
+                    "created_at": now,
                     "claim_tenant": tenant_id,
-                    "claim_domain": email.rsplit("@", 1)[-1],
+                    "claim_domain": address.rsplit("@", 1)[-1],
                 },
             )
-        ).one()
-        return row.org_id, row.org_plan, row.language
+        bind = self._session.bind
+        dialect = bind.dialect.name if bind is not None else "sqlite"
+        parameters = [distinct[key] for key in sorted(distinct)]
+        rows = await self._session.execute(
+            # One row alone is no executemany (SQLAlchemy's batching of RETURNING rows costs more)
+            _STORE_UNLESS_KNOWN[dialect],
+            parameters[0] if len(parameters) == 1 else parameters,
+        )
+        found = {
+            (row.tenant_id, row.email): (row.org_id, row.org_plan, row.language) for row in rows
+        }
+        return [found[tenant_id, email.lower()] for tenant_id, email, _name, _lang in wanted]
 
     async def save_requester(self, requester: RequesterRecord) -> None:
         """Write back a changed requester."""
@@ -198,7 +218,8 @@ def _claimed_by(tenant_id: Any, domain: Any) -> Any:
 
 def _store_unless_known(insert_into: Any) -> Any:
     """The requester's row, inserted unless its address is known, with its organisation's id
-    and plan. Built once per dialect: only its parameters change."""
+    and plan (and its tenant and address: which row is whose when several are stored at
+    once). Built once per dialect: only its parameters change."""
     statement = insert_into(requesters).values(
         organization_id=_claimed_by(bindparam("claim_tenant"), bindparam("claim_domain"))
     )
@@ -213,6 +234,8 @@ def _store_unless_known(insert_into: Any) -> Any:
         select(organizations.c.id).where(member_of).scalar_subquery().label("org_id"),
         select(organizations.c.plan).where(member_of).scalar_subquery().label("org_plan"),
         requesters.c.language,
+        requesters.c.tenant_id,
+        requesters.c.email,
     )
 
 

@@ -2,6 +2,7 @@
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -291,9 +292,14 @@ class TicketRepository:
 
     async def add(self, ticket: Ticket) -> None:
         """Insert a new ticket."""
-        values = _ticket_values(ticket)
-        await self._session.execute(_INSERT_TICKET, values)
-        self._rows[ticket.id] = _copied(values)
+        await self.add_all([ticket])
+
+    async def add_all(self, new: Sequence[Ticket]) -> None:
+        """Insert new tickets, in one statement."""
+        rows = [_ticket_values(ticket) for ticket in new]
+        await self._session.execute(_INSERT_TICKET, rows[0] if len(rows) == 1 else rows)
+        for values in rows:
+            self._rows[values["id"]] = _copied(values)
 
     async def get(self, tenant_id: str, ticket_id: str) -> Ticket | None:
         """The tenant's ticket with that id, or None (read once per transaction)."""

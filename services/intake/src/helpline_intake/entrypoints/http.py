@@ -96,6 +96,7 @@ def router(
     """The ``/v1/tickets`` routes on ``unit_of_work``; ``clock`` says when `at_risk` counts from."""
     api = APIRouter(prefix="/v1/tickets", tags=["tickets"])
     idempotent = idempotency.IdempotentCreates(unit_of_work, idempotent_requests)
+    openings = handlers.ticket_openings(unit_of_work)
     reader = require("tickets.read")
     creator = require("tickets.create")
     updater = require("tickets.update")
@@ -107,7 +108,7 @@ def router(
         body: TicketIn, request: Request, principal: Principal = creator
     ) -> TicketOut:
         """Open a ticket; with ``Idempotency-Key`` a retry returns the original ticket."""
-        ticket = await handlers.open_ticket(
+        ticket = await openings.run(
             handlers.OpenTicket(
                 tenant_id=principal.tenant_id,
                 subject=body.subject,
@@ -119,8 +120,7 @@ def router(
                 channel="api",
                 actor=event_actor(principal),
                 audit=audit_with_change(request),
-            ),
-            unit_of_work(),
+            )
         )
         return TicketOut.of(ticket)
 

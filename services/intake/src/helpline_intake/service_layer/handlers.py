@@ -3,15 +3,15 @@
 The consumer applies events through ``handler_table``; the runtime owns each transaction.
 """
 
+import contextvars
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
 from helpline_intake.domain.email.threading import normalize_message_id
 from helpline_intake.domain.errors import TicketNotFound
-from helpline_intake.domain.model import Message, SlaEvent, Ticket
+from helpline_intake.domain.model import Message, Origin, SlaEvent, Ticket
 from helpline_intake.domain.people import Person
-from helpline_intake.service_layer.requesters import origin_for
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import (
@@ -33,6 +33,7 @@ from helpline_shared.events import (
 )
 from helpline_shared.runtime.consumer import HandlerTable, apply_alone
 from helpline_shared.runtime.db import utcnow
+from helpline_shared.runtime.group_commit import Call, GroupCommit
 
 CONSUMER = "intake"
 IDENTITY_EVENTS = (UserCreated, UserUpdated, UserDeactivated, TenantDeleted)
@@ -101,8 +102,23 @@ class AddMessage:
 async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
     """Open the ticket and publish ``TicketCreated``."""
     async with uow:
-        origin = await origin_for(uow, command.tenant_id, command.requester)
-        ticket = Ticket.open(
+        (ticket,) = await open_tickets(uow, [(command, contextvars.copy_context())])
+        await uow.commit()
+        return ticket
+
+
+async def open_tickets(uow: IntakeUnitOfWork, commands: Sequence[Call[OpenTicket]]) -> list[Ticket]:
+    """Open each command's ticket in the open ``uow``, its requesters stored in one statement
+    and its tickets inserted in one, and stage each ``TicketCreated`` (and audit record) in its
+    caller's context, so it carries that request's trace; the caller commits."""
+    origins = await uow.directory.requester_origins(
+        [
+            (command.tenant_id, str(command.requester.email), command.requester.name, None)
+            for command, _context in commands
+        ]
+    )
+    tickets = [
+        Ticket.open(
             tenant_id=command.tenant_id,
             subject=command.subject,
             description=command.description,
@@ -112,16 +128,37 @@ async def open_ticket(command: OpenTicket, uow: IntakeUnitOfWork) -> Ticket:
             tags=command.tags,
             channel=command.channel,
             now=utcnow(),
-            origin=origin,
+            origin=Origin(organization_id=organization_id, plan=plan, language=language),
             actor=command.actor,
         )
-        await uow.tickets.add(ticket)
-        for event in ticket.events:
-            uow.publish(event)
-        if command.audit is not None:
-            uow.publish(command.audit)
-        await uow.commit()
-        return ticket
+        for (command, _context), (organization_id, plan, language) in zip(
+            commands, origins, strict=True
+        )
+    ]
+    await uow.tickets.add_all(tickets)
+    for (command, context), ticket in zip(commands, tickets, strict=True):
+        context.run(_stage, uow, ticket, command.audit)
+    return tickets
+
+
+def _stage(uow: IntakeUnitOfWork, ticket: Ticket, audit: AuditRecorded | None) -> None:
+    for event in ticket.events:
+        uow.publish(event)
+    if audit is not None:
+        uow.publish(audit)
+
+
+def ticket_openings(
+    unit_of_work: UnitOfWorkFactory,
+) -> GroupCommit[IntakeUnitOfWork, OpenTicket, Ticket]:
+    """Tickets opened by concurrent requests, in one transaction per write turn (one BEGIN, one
+    statement per table and one COMMIT for a burst of them); any failure, and each is opened
+    alone."""
+
+    async def alone(command: OpenTicket) -> Ticket:
+        return await open_ticket(command, unit_of_work())
+
+    return GroupCommit(unit_of_work, open_tickets, alone)
 
 
 async def update_ticket(command: UpdateTicket, uow: IntakeUnitOfWork) -> Ticket:
