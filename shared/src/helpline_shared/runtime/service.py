@@ -303,7 +303,11 @@ class ServiceRuntime:
         # Outermost but for Starlette's own error middleware: even a 413 has a request id.
         app.add_middleware(
             Edge,
-            tracer=self.tracer_provider.get_tracer("helpline.http"),
+            tracer=(
+                self.tracer_provider.get_tracer("helpline.http")
+                if exports_spans(self.tracer_provider)
+                else None
+            ),
             answered=trail.answered if trail else None,
             unobserved=OPS_PATHS,
         )
