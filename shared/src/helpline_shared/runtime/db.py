@@ -1,7 +1,8 @@
 """Database engines and the tables every service keeps for delivery: outbox and inbox."""
 
 import functools
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,6 +80,40 @@ def insert_skipping_present(dialect_name: str, table: Table) -> Any:
     NOTHING``), built once per dialect and table: it is immutable, and one built once has its
     cache key computed once."""
     return dialect_insert(dialect_name)(table).on_conflict_do_nothing()
+
+
+def unnest_insert(table: Table, prefix: str, columns: Sequence[str] | None = None) -> str:
+    """PostgreSQL: ``INSERT INTO table (columns) SELECT`` the rows given as one array parameter
+    per column (``:{prefix}_{name}``), in their order: the same text for any number of rows (an
+    executemany or an expanded list is a new prepared statement per batch size)."""
+    names = [column.name for column in table.columns] if columns is None else list(columns)
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"CAST(:{prefix}_{name} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for name in names
+    )
+    listed = ", ".join(names)
+    return (
+        f"INSERT INTO {table.name} ({listed}) SELECT {listed}"
+        f" FROM unnest({arrays}) WITH ORDINALITY AS given ({listed}, ordinal) ORDER BY ordinal"
+    )
+
+
+def unnest_parameters(
+    table: Table,
+    prefix: str,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str] | None = None,
+) -> dict[str, list[Any]]:
+    """The array parameters of ``unnest_insert`` for ``rows`` (JSON values as text)."""
+    names = [column.name for column in table.columns] if columns is None else list(columns)
+    arrays = {}
+    for name in names:
+        values = [row[name] for row in rows]
+        if isinstance(table.c[name].type, JSON):
+            values = [None if value is None else json.dumps(value) for value in values]
+        arrays[f"{prefix}_{name}"] = values
+    return arrays
 
 
 def utcnow() -> datetime:

@@ -9,12 +9,10 @@ batch of events applied at once).
 """
 
 import functools
-import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import JSON, Table, and_, bindparam, exists, func, insert, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import and_, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_escalation.adapters.orm import sla_clocks, sla_cycles, sla_policies, sla_tickets
@@ -22,7 +20,12 @@ from helpline_escalation.adapters.policy_documents import PolicyDocument
 from helpline_escalation.domain.model import SlaClock
 from helpline_escalation.domain.policy import SlaPolicy, TicketFacts, moving_statuses
 from helpline_shared.runtime.config_version import ConfigCache, ConfigReads
-from helpline_shared.runtime.db import dialect_insert, utcnow
+from helpline_shared.runtime.db import (
+    dialect_insert,
+    unnest_insert,
+    unnest_parameters,
+    utcnow,
+)
 from helpline_shared.runtime.uow import OptimisticInserts
 
 _COLUMNS = [field.name for field in fields(SlaClock)]
@@ -176,41 +179,15 @@ _POLICY_VERSION = select(sla_policies).where(
 )
 
 
-def _unnest_select(table: Table, prefix: str) -> str:
-    """``SELECT`` of one row per element of an array parameter per column (``:{prefix}_{name}``),
-    PostgreSQL: the same text for any number of rows."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    arrays = ", ".join(
-        f"CAST(:{prefix}_{column.name} AS {column.type.compile(dialect=dialect)}[])"
-        for column in table.columns
-    )
-    return f"SELECT * FROM unnest({arrays})"
-
-
-def _arrays(table: Table, prefix: str, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The array parameters of ``_unnest_select`` for ``rows`` (JSON values as text)."""
-    arrays = {}
-    for column in table.columns:
-        values = [row[column.name] for row in rows]
-        if isinstance(column.type, JSON):
-            values = [None if value is None else json.dumps(value) for value in values]
-        arrays[f"{prefix}_{column.name}"] = values
-    return arrays
-
-
-def _names(table: Table) -> str:
-    return ", ".join(column.name for column in table.columns)
-
-
 _CYCLE_OUTCOME = ("started_at", "stopped_at", "breached_at", "paused_seconds", "active_seconds")
 _ADMITTED_TOGETHER = text(
     f"""
     WITH tickets AS (
-        INSERT INTO sla_tickets ({_names(sla_tickets)}) {_unnest_select(sla_tickets, "t")}
+        {unnest_insert(sla_tickets, "t")}
     ), clocks AS (
-        INSERT INTO sla_clocks ({_names(sla_clocks)}) {_unnest_select(sla_clocks, "c")}
+        {unnest_insert(sla_clocks, "c")}
     )
-    INSERT INTO sla_cycles ({_names(sla_cycles)}) {_unnest_select(sla_cycles, "y")}
+    {unnest_insert(sla_cycles, "y")}
     ON CONFLICT (tenant_id, ticket_id, metric, cycle) DO UPDATE SET
     {", ".join(f"{name} = excluded.{name}" for name in _CYCLE_OUTCOME)}
     """
@@ -521,9 +498,9 @@ class WrittenTogether:
                 self._session,
                 _ADMITTED_TOGETHER,
                 [
-                    _arrays(sla_tickets, "t", tickets)
-                    | _arrays(sla_clocks, "c", clocks)
-                    | _arrays(sla_cycles, "y", cycles)
+                    unnest_parameters(sla_tickets, "t", tickets)
+                    | unnest_parameters(sla_clocks, "c", clocks)
+                    | unnest_parameters(sla_cycles, "y", cycles)
                 ],
             )
         await self._clocks.flush_saved()

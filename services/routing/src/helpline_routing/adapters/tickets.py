@@ -20,7 +20,6 @@ leaving it alone if it was routed before, as it always was).
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -32,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline_routing.adapters.orm import offers, routed_tickets, routing_history
 from helpline_routing.domain.rules import OptionalSkill, TicketFacts
 from helpline_routing.domain.tickets import RoutedTicket
+from helpline_shared.runtime.db import unnest_insert, unnest_parameters
 from helpline_shared.runtime.uow import LookFirst, OptimisticInserts, RowWrittenBefore
 
 _DATA_FIELDS = tuple(
@@ -114,28 +114,11 @@ _SET_STATUS = {
 """Set one status on tickets whose row says it moves nothing else; RETURNING those set."""
 
 
-_TICKET_COLUMNS = ("ticket_id", "tenant_id", "state", "priority_rank", "queued_at", "agent_id")
-_HISTORY_COLUMNS = ("tenant_id", "ticket_id", "at", "kind", "summary")
+_HISTORY_COLUMNS = ("tenant_id", "ticket_id", "at", "kind", "summary", "detail")
 _ADDED_WITH_HISTORY = text(
-    """
-    WITH added AS (
-        INSERT INTO routed_tickets
-            (ticket_id, tenant_id, state, priority_rank, queued_at, agent_id, data)
-        SELECT * FROM unnest(
-            CAST(:t_ticket_id AS VARCHAR[]), CAST(:t_tenant_id AS VARCHAR[]),
-            CAST(:t_state AS VARCHAR[]), CAST(:t_priority_rank AS INTEGER[]),
-            CAST(:t_queued_at AS TIMESTAMPTZ[]), CAST(:t_agent_id AS VARCHAR[]),
-            CAST(:t_data AS JSON[])
-        )
-    )
-    INSERT INTO routing_history (tenant_id, ticket_id, at, kind, summary, detail)
-    SELECT tenant_id, ticket_id, at, kind, summary, detail
-    FROM unnest(
-        CAST(:h_tenant_id AS VARCHAR[]), CAST(:h_ticket_id AS VARCHAR[]),
-        CAST(:h_at AS TIMESTAMPTZ[]), CAST(:h_kind AS VARCHAR[]), CAST(:h_summary AS TEXT[]),
-        CAST(:h_detail AS JSON[])
-    ) WITH ORDINALITY AS step (tenant_id, ticket_id, at, kind, summary, detail, n)
-    ORDER BY n
+    f"""
+    WITH added AS ({unnest_insert(routed_tickets, "t")})
+    {unnest_insert(routing_history, "h", _HISTORY_COLUMNS)}
     """
 )
 """PostgreSQL: the tickets added and the history steps appended by a transaction, in one
@@ -145,11 +128,9 @@ statement whose text is the same for any batch (steps keep their order)."""
 def _added_with_history(
     added: list[dict[str, Any]], steps: list[dict[str, Any]]
 ) -> dict[str, list[Any]]:
-    arrays = {f"t_{name}": [row[name] for row in added] for name in _TICKET_COLUMNS}
-    arrays["t_data"] = [json.dumps(row["data"]) for row in added]
-    arrays |= {f"h_{name}": [step[name] for step in steps] for name in _HISTORY_COLUMNS}
-    arrays["h_detail"] = [json.dumps(step["detail"]) for step in steps]
-    return arrays
+    return unnest_parameters(routed_tickets, "t", added) | unnest_parameters(
+        routing_history, "h", steps, _HISTORY_COLUMNS
+    )
 
 
 class StatusNeedsTheTicket(RowWrittenBefore):
