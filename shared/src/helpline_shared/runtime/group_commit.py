@@ -1,8 +1,8 @@
 """Concurrent callers' writes in one transaction: one BEGIN and one COMMIT for a burst of them.
 
-``GroupCommit.run(command)``: a caller finding nobody committing applies its command, and those
-of the callers ready to run with it, in its own task. Commands arriving meanwhile wait; then one
-task opens a unit of work, waits for its write turn (on SQLite, after the writes queued before
+``GroupCommit.run(command)``: a caller finding nobody committing starts a task that applies its
+command, and those of the callers ready to run with it. Commands arriving meanwhile wait; then
+one task opens a unit of work, waits for its write turn (on SQLite, after the writes queued before
 it) and applies every command waiting by then; and so on while commands wait. A batch is one
 call of ``apply`` (so it can write their rows in one statement each), given each caller's
 context for what must carry that caller's trace (the events it publishes), and one commit. A
@@ -10,7 +10,8 @@ caller gets its own result once that commit is done. If the shared transaction f
 rolled back and each caller applies its command alone, in a transaction of its own (``alone``),
 so one command's fault is its caller's only. A caller cancelled before its command was taken
 leaves nothing behind; once taken, the command commits with the others (as a request cancelled
-during its commit does).
+during its commit does), and no caller's cancellation fails the others (the batch commits in a
+task of its own).
 """
 
 import asyncio
@@ -49,7 +50,7 @@ class GroupCommit(Generic[UnitOfWorkT, CommandT, ResultT]):
         self._max_batch = max_batch
         self._waiting: list[tuple[CommandT, contextvars.Context, asyncio.Future[ResultT]]] = []
         self._busy = False
-        """Whether a caller or the drain task is committing a batch (one at a time)."""
+        """Whether a drain task is committing a batch (one at a time)."""
         self._draining: asyncio.Task[None] | None = None
 
     async def run(self, command: CommandT) -> ResultT:
@@ -57,32 +58,31 @@ class GroupCommit(Generic[UnitOfWorkT, CommandT, ResultT]):
         done: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
         self._waiting.append((command, contextvars.copy_context(), done))
         if not self._busy:
-            # Nobody commits: this caller does, in its own task (no task to hand it to and wait
-            # for), once the tasks ready to run have had their turn: the requests that came in
-            # with it then wait here too (on SQLite in the loop's thread, a transaction may run
-            # through without ever letting them in). Its statements wait for the write turn.
+            # Nobody commits: a task does, once the tasks ready to run have had their turn (the
+            # requests that came in with it then wait here too: on SQLite in the loop's thread,
+            # a transaction may run through without ever letting them in). A task, not this
+            # caller: a caller cancelled during the commit must not fail the others' batch.
             self._busy = True
-            try:
-                await asyncio.sleep(0)
-                await self._commit_one_batch(first_the_turn=False)
-            finally:
-                self._hand_on()
+            self._draining = asyncio.create_task(self._drain(first=True), name="group-commit")
         try:
             return await done
         except _Alone:
             return await self._alone(command)
 
     def _hand_on(self) -> None:
-        """Leave the commands that arrived after the last batch to the drain task."""
+        """Leave the commands that arrived after the last batch to a new drain task."""
         self._waiting = [entry for entry in self._waiting if not entry[2].done()]
         if self._waiting:
-            self._draining = asyncio.create_task(self._drain(), name="group-commit")
+            self._draining = asyncio.create_task(self._drain(first=False), name="group-commit")
         else:
             self._busy = False
 
-    async def _drain(self) -> None:
+    async def _drain(self, *, first: bool) -> None:
         try:
-            await self._commit_one_batch(first_the_turn=True)
+            if first:
+                await asyncio.sleep(0)
+            # After the first batch, commands arriving until the write turn comes join.
+            await self._commit_one_batch(first_the_turn=not first)
         except BaseException:
             # Cancelled (at shutdown): no caller may wait forever.
             waiting, self._waiting = self._waiting, []
