@@ -1,14 +1,19 @@
 """CPU the shared runtime adds per transaction and per consumed batch, on a real SQLite file.
 
     ../.venv/bin/python runtime_consume.py [--batches 300] [--size 10] [--profile out.prof]
+        [--tail-batches 3000]
 
 Prints CPU (``time.process_time``) per empty unit of work (one INSERT, one commit), per
 batch of ``--size`` records through ``TableConsumer`` (a handler inserting one row and
-publishing one event per record) and per record. No broker: the records are built in memory.
+publishing one event per record) and per record; then the wall time per batch over
+``--tail-batches`` batches (its tail: WAL checkpoints, collector pauses), the cyclic garbage
+collector's pauses meanwhile, and the CPU of one full collection before and after
+``settle_heap`` (what ``serve`` does after start-up). No broker: the records are built in memory.
 """
 
 import argparse
 import cProfile
+import gc
 import pstats
 import sys
 import tempfile
@@ -25,6 +30,7 @@ from helpline_shared.envelope import Envelope
 from helpline_shared.events import Requester, TicketCreated
 from helpline_shared.runtime.consumer import DeadLetters, HandlerTable, TableConsumer
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
+from helpline_shared.runtime.service import settle_heap
 from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, consumer_record
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
@@ -87,6 +93,37 @@ async def calls_per_call(calls: int, call: Callable[[int], Awaitable[None]], fir
     return pstats.Stats(profile).total_calls / calls  # type: ignore[attr-defined, no-any-return]
 
 
+class GcPauses:
+    """Pauses of Python's cyclic garbage collector, by generation (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._started)
+
+    def report(self) -> str:
+        return ", ".join(
+            f"gen {generation}: {len(pauses)} pauses, max {max(pauses, default=0) * 1e3:.2f} ms"
+            for generation, pauses in self.pauses.items()
+        )
+
+
+def quantiles(seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+    if not ordered:
+        return "none"
+
+    def at(share: float) -> float:
+        return ordered[min(int(share * len(ordered)), len(ordered) - 1)] * 1e3
+
+    return f"p50 {at(0.5):.2f} ms, p99 {at(0.99):.2f} ms, max {ordered[-1] * 1e3:.2f} ms"
+
+
 async def main(arguments: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as directory:
         engine = create_engine(f"sqlite:///{Path(directory) / 'bench.db'}")
@@ -127,12 +164,40 @@ async def main(arguments: argparse.Namespace) -> None:
         if profile:
             profile.disable()
             profile.dump_stats(arguments.profile)
+        # Wall time per batch (the tail: WAL checkpoints, collector pauses) over a longer run.
+        gc_pauses = GcPauses()
+        gc.callbacks.append(gc_pauses)
+        walls = []
+        for n in range(arguments.tail_batches):
+            batch_records = [
+                consumer_record(created(f"t{n}-{i}"), offset=10**7 + n * size + i)
+                for i in range(size)
+            ]
+            started = time.perf_counter()
+            await consumer.consume(batch_records, fake)
+            walls.append(time.perf_counter() - started)
+        gc.callbacks.remove(gc_pauses)
         transaction_calls = await calls_per_call(100, one_transaction, 10**6)
         batch_calls = await calls_per_call(20, one_batch, arguments.batches)
         await engine.dispose()
     print(f"transaction (1 INSERT + commit): {transaction:8.1f} us CPU")
     print(f"batch of {size} records:          {batch:8.1f} us CPU ({batch / size:.1f} per record)")
     print(f"Python calls: {transaction_calls:.0f} per transaction, {batch_calls:.0f} per batch")
+    print(f"wall per batch over {arguments.tail_batches} batches: {quantiles(walls)}")
+    print(f"collector: {gc_pauses.report()}")
+    print(f"full collection: {full_collection():.1f} ms CPU", end="")
+    settle_heap()
+    print(f", {full_collection():.1f} ms CPU once the heap is settled (service.settle_heap)")
+
+
+def full_collection() -> float:
+    """Milliseconds of CPU one full collection of this process's heap takes (the least of 3)."""
+    spent = []
+    for _ in range(3):
+        started = time.process_time()
+        gc.collect()
+        spent.append(time.process_time() - started)
+    return min(spent) * 1e3
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -140,6 +205,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--size", type=int, default=10)
     parser.add_argument("--profile", default="")
+    parser.add_argument("--tail-batches", type=int, default=3000)
     return parser.parse_args(argv)
 
 

@@ -1,11 +1,16 @@
 """Services are served on uvloop with httptools, not asyncio's selector loop and h11."""
 
+import asyncio
+import gc
 from pathlib import Path
 
+import pytest
+import uvicorn
 import uvloop
 from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from helpline_shared.runtime import service
 from helpline_shared.runtime.service import server_config
 from helpline_shared.runtime.settings import ServiceSettings
 
@@ -24,3 +29,27 @@ def test_served_on_uvloop_with_httptools(tmp_path: Path) -> None:
     assert config.http_protocol_class is HttpToolsProtocol
     assert config.host == "127.0.0.1"
     assert config.access_log is False
+
+
+def test_the_heap_is_settled_once_the_server_has_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    settled: list[bool] = []
+    monkeypatch.setattr(service, "settle_heap", lambda: settled.append(True))
+
+    async def started(_self: uvicorn.Server, sockets: object = None) -> None:
+        assert settled == []  # not before the application's start-up
+
+    monkeypatch.setattr(uvicorn.Server, "startup", started)
+    server = service._Server(uvicorn.Config(FastAPI()))
+    asyncio.run(server.startup())
+    assert settled == [True]
+
+
+def test_settling_the_heap_freezes_what_lives_and_collects_young_objects_less_often() -> None:
+    thresholds = gc.get_threshold()
+    try:
+        service.settle_heap()
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold() == service.GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)

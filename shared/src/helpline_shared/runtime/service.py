@@ -5,6 +5,7 @@ Built once by the service's ``bootstrap``; nothing here is created at import tim
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -377,6 +378,37 @@ def server_config(app: FastAPI, settings: ServiceSettings, port: int) -> uvicorn
     )
 
 
+GC_THRESHOLDS = (10_000, 20, 20)
+"""The cyclic collector's thresholds while a service runs (Python's are 700, 10, 10).
+
+A young collection every 700 allocations promoted the objects a batch or a request was still
+holding (a session's identity map, a parsed record) to the older generations, whose collections
+traverse far more; most of them are freed by reference counting a moment later anyway."""
+
+
+def settle_heap() -> None:
+    """After start-up: collect once, then move every object alive to the collector's permanent
+    generation (``gc.freeze``), and collect young objects less often (``GC_THRESHOLDS``).
+
+    A full collection traversed every object of the service (about 150,000 after start-up:
+    modules, FastAPI, SQLAlchemy, pydantic): about 90 ms of CPU on this machine with the event
+    loop stopped, a pause every handler and request of the service waited for. Frozen objects
+    are never traversed again, so the rare full collections of a running service take
+    milliseconds.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, settling the heap once the application has started."""
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets)
+        settle_heap()
+
+
 def serve(app: FastAPI, settings: ServiceSettings, port: int) -> None:
     """Run ``app`` until SIGTERM or SIGINT, then shut down gracefully."""
-    uvicorn.Server(server_config(app, settings, port)).run()
+    _Server(server_config(app, settings, port)).run()
