@@ -10,7 +10,8 @@ one record per transaction, each claimed first: a record whose handler keeps fai
 cannot be decoded, goes to the topic's dead-letter topic with the error in its headers, and the
 partition moves on.
 Infrastructure outages (database or broker unreachable) are not the message's fault: the records
-are read again, for as long as the outage lasts. Offsets are committed after the batch.
+are read again, for as long as the outage lasts. Offsets are committed after the batch, in the
+background and at most one commit request per ``OFFSET_COMMIT_INTERVAL`` (``OffsetCommits``).
 """
 
 import asyncio
@@ -26,7 +27,8 @@ from typing import Any, Generic, TypeVar
 from aiokafka import ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.message import KafkaMessage
+from faststream.kafka.message import FakeConsumer, KafkaMessage
+from faststream.message import AckStatus
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry.trace import Span, SpanKind, Tracer
@@ -138,6 +140,113 @@ def _records(message: object) -> tuple[tuple[Record, ...], Any]:
 IDLE_POLL_MS = 1_000
 """How long one poll waits for a first record before the loop polls again."""
 
+OFFSET_COMMIT_INTERVAL = 0.25
+"""Seconds between two offset commits of a consumer (the first after a quiet spell goes at once).
+
+A commit after each batch was one OffsetCommit request per batch, awaited before the next poll:
+at 50 tickets/s a batch is a record or two, so nearly a round trip to the broker per record and
+service. Offsets committed later only mean that a crash redelivers up to this much more, which
+the inbox makes duplicates."""
+
+
+class OffsetCommits:
+    """Commits the positions of handled batches in the background, one request at a time and at
+    most one per ``interval``; ``flush`` commits what is left (at stop).
+
+    A position is the offset of the next record to read of a partition after a batch: the one
+    after its last record, or where the batch rewound it (``_NotingSeeks``). Commits carry these
+    explicit offsets, never the consumer's current positions (which may already be past records
+    of a batch being applied). A failed commit (a rebalance, the broker away) is dropped: the
+    next carries newer offsets, and what was not committed is redelivered and skipped by the
+    inbox.
+    """
+
+    def __init__(
+        self, interval: float = OFFSET_COMMIT_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._pending: dict[TopicPartition, int] = {}
+        self._consumer: Any = None
+        self._last = -interval
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    def handled(self, consumer: Any, positions: Mapping[TopicPartition, int]) -> None:
+        """Commit ``positions`` soon."""
+        self._consumer = consumer
+        self._pending.update(positions)
+        if self._timer is None and (self._task is None or self._task.done()):
+            delay = self._last + self._interval - self._clock()
+            if delay <= 0:
+                self._start()
+            else:
+                self._timer = asyncio.get_running_loop().call_later(delay, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.create_task(self._commit_then_again(), name="offset-commit")
+
+    async def _commit_then_again(self) -> None:
+        await self.flush()
+        if self._pending and self._timer is None:  # batches handled during the commit
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._start)
+
+    async def flush(self) -> None:
+        """Commit the positions not committed yet, now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._lock:
+            offsets, self._pending = self._pending, {}
+            if not offsets:
+                return
+            self._last = self._clock()
+            assignment = getattr(self._consumer, "assignment", None)
+            if assignment is not None:  # a partition revoked meanwhile is another's to commit
+                assigned = assignment()
+                offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+            try:
+                if offsets:
+                    await self._consumer.commit(offsets)
+            except Exception as error:  # noqa: BLE001 - the next commit carries newer offsets
+                log.warning(
+                    "offset commit failed; the records after the last commit may be redelivered",
+                    extra={"error": str(error)[:300]},
+                )
+
+
+class _NotingSeeks:
+    """The consumer a batch came from, noting where ``_rewind`` moved each partition back."""
+
+    __slots__ = ("consumer", "seeks")
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+        self.seeks: dict[TopicPartition, int] = {}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks[partition] = offset
+        self.consumer.seek(partition, offset)
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        highwater = getattr(self.consumer, "highwater", None)
+        return highwater(partition) if highwater else None
+
+
+def positions_after(
+    records: Sequence[Record], seeks: Mapping[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """Each partition's offset to commit after ``records`` were handled: the one after its last
+    record, or where it was rewound to."""
+    positions: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        positions[partition] = max(positions.get(partition, 0), record.offset + 1)
+    positions.update(seeks)
+    return positions
+
 
 def _batch_subscriber(
     broker: KafkaBroker,
@@ -145,8 +254,9 @@ def _batch_subscriber(
     group: str,
     batch_size: int,
     fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
-) -> Callable[[Callable[..., Awaitable[None]]], object]:
-    """FastStream's batch subscriber as every consumer of Helpline configures it."""
+) -> Any:
+    """FastStream's batch subscriber as every consumer of Helpline configures it (call it with
+    the handler)."""
     subscriber = broker.subscriber(
         *topics,
         group_id=group,
@@ -607,8 +717,30 @@ def subscribe_table(
         group=group,
     )
 
-    @_batch_subscriber(broker, topics, group, batch_size, fetch_max_wait_ms)
-    async def consume(message: object) -> None:
-        await consumer.consume(*_records(message))
+    commits = OffsetCommits()
+    subscriber: Any = None
 
+    async def consume(message: object) -> None:
+        records, kafka = _records(message)
+        noting = _NotingSeeks(kafka)
+        await consumer.consume(records, noting)
+        # FastStream's acknowledgement would commit now, awaited: ``commits`` does it instead.
+        assert isinstance(message, KafkaMessage)
+        message.committed = AckStatus.ACKED
+        if isinstance(kafka, FakeConsumer):
+            return  # FastStream's test broker: no offsets to commit
+        commits.handled(kafka, positions_after(records, noting.seeks))
+        if not subscriber.running:  # stopping: commit before the consumer is closed
+            await commits.flush()
+
+    subscriber = _batch_subscriber(broker, topics, group, batch_size, fetch_max_wait_ms)
+    subscriber(consume)
+    stop = subscriber.stop
+
+    async def stop_after_committing() -> None:
+        subscriber.running = False  # a batch ending from here on commits before it returns
+        await commits.flush()
+        await stop()
+
+    subscriber.stop = stop_after_committing
     return consumer
