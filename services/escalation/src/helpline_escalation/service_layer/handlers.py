@@ -85,9 +85,10 @@ def handler_table(
     """Escalation's consumer: the ticket events that move SLA clocks, and what applies them
     (with ``unit_of_work``, events that move none are acknowledged without a transaction)."""
     fallback = _fallback(default)
+    fallback_moving = moving_statuses(fallback)  # once, not per event
 
     async def apply(uow: EscalationUnitOfWork, envelope: Envelope) -> None:
-        await apply_ticket_event(uow, envelope, fallback)
+        await apply_ticket_event(uow, envelope, fallback, fallback_moving)
 
     return HandlerTable(
         CONSUMER,
@@ -106,10 +107,11 @@ def _moves_nothing(event: Event) -> bool:
 
 
 async def _moves_no_clock(
-    uow: EscalationUnitOfWork, event: TicketStatusChanged, fallback: SlaPolicy
+    uow: EscalationUnitOfWork, event: TicketStatusChanged, fallback_moving: frozenset[str]
 ) -> bool:
+    """``fallback_moving``: ``moving_statuses`` of the fallback policy."""
     moving = await uow.policies.moving_statuses(event.tenant_id)
-    return moves_no_clock(event, moving | moving_statuses(fallback))
+    return moves_no_clock(event, moving | fallback_moving)
 
 
 def _unneeded_check(
@@ -133,7 +135,7 @@ def _unneeded_check(
             for envelope in changes:
                 event = envelope.event
                 assert isinstance(event, TicketStatusChanged)
-                if await _moves_no_clock(uow, event, fallback):
+                if await _moves_no_clock(uow, event, always_moving):
                     unwanted.add(envelope.id)
         return unwanted
 
@@ -141,13 +143,19 @@ def _unneeded_check(
 
 
 async def apply_ticket_event(
-    uow: EscalationUnitOfWork, envelope: Envelope, fallback: SlaPolicy
+    uow: EscalationUnitOfWork,
+    envelope: Envelope,
+    fallback: SlaPolicy,
+    fallback_moving: frozenset[str] | None = None,
 ) -> None:
-    """Start, pause, resume, restart or stop the ticket's clocks as its event says."""
+    """Start, pause, resume, restart or stop the ticket's clocks as its event says
+    (``fallback_moving``: ``moving_statuses(fallback)``, if the caller computed it once)."""
     event = envelope.event
     if _moves_nothing(event):
         return
-    if isinstance(event, TicketStatusChanged) and await _moves_no_clock(uow, event, fallback):
+    if isinstance(event, TicketStatusChanged) and await _moves_no_clock(
+        uow, event, moving_statuses(fallback) if fallback_moving is None else fallback_moving
+    ):
         return  # not even the ticket's clocks are read (intake's new -> open, typically)
     assert isinstance(event, TicketEvent)
     if isinstance(event, TicketCreated):
