@@ -7,28 +7,38 @@ Prints CPU (``time.process_time``) per empty unit of work (one INSERT, one commi
 batch of ``--size`` records through ``TableConsumer`` (a handler inserting one row and
 publishing one event per record) and per record; then the wall time per batch over
 ``--tail-batches`` batches (its tail: WAL checkpoints, collector pauses), the cyclic garbage
-collector's pauses meanwhile, and the CPU of one full collection before and after
-``settle_heap`` (what ``serve`` does after start-up). No broker: the records are built in memory.
+collector's pauses meanwhile, the CPU of handing a polled batch to the runtime (through
+FastStream's processing, and directly as the subscriber's loop does), and the CPU of one full
+collection before and after ``settle_heap`` (what ``serve`` does after start-up). No broker:
+the records are built in memory.
 """
 
 import argparse
 import cProfile
 import gc
+import logging
 import pstats
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import uvloop
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from opentelemetry.trace import NoOpTracer
 from sqlalchemy import Column, MetaData, String, Table, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import Requester, TicketCreated
-from helpline_shared.runtime.consumer import DeadLetters, HandlerTable, TableConsumer
+from helpline_shared.runtime.consumer import (
+    DeadLetters,
+    HandlerTable,
+    TableConsumer,
+    subscribe_table,
+)
 from helpline_shared.runtime.db import create_engine, inbox_table, outbox_table, utcnow
 from helpline_shared.runtime.service import settle_heap
 from helpline_shared.runtime.testing import FakeKafkaConsumer, RecordingProducer, consumer_record
@@ -177,17 +187,71 @@ async def main(arguments: argparse.Namespace) -> None:
             await consumer.consume(batch_records, fake)
             walls.append(time.perf_counter() - started)
         gc.callbacks.remove(gc_pauses)
+        faststream, direct = await hand_over(2000)
         transaction_calls = await calls_per_call(100, one_transaction, 10**6)
         batch_calls = await calls_per_call(20, one_batch, arguments.batches)
         await engine.dispose()
     print(f"transaction (1 INSERT + commit): {transaction:8.1f} us CPU")
     print(f"batch of {size} records:          {batch:8.1f} us CPU ({batch / size:.1f} per record)")
     print(f"Python calls: {transaction_calls:.0f} per transaction, {batch_calls:.0f} per batch")
+    print(
+        f"hand-over of a polled batch: {faststream:.1f} us CPU via FastStream, {direct:.1f} direct"
+    )
     print(f"wall per batch over {arguments.tail_batches} batches: {quantiles(walls)}")
     print(f"collector: {gc_pauses.report()}")
     print(f"full collection: {full_collection():.1f} ms CPU", end="")
     settle_heap()
     print(f", {full_collection():.1f} ms CPU once the heap is settled (service.settle_heap)")
+
+
+class PolledConsumer:
+    """An aiokafka consumer stand-in for the subscriber's loop: the same batch at every poll."""
+
+    def __init__(self, records: list[Any]) -> None:
+        self._records = records
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[Any]]:
+        return {"p": self._records}
+
+    def assignment(self) -> set[Any]:
+        return set()
+
+    async def commit(self, offsets: Any) -> None:
+        return None
+
+    def seek(self, partition: Any, offset: int) -> None:
+        return None
+
+
+async def hand_over(calls: int) -> tuple[float, float]:
+    """CPU per batch, in microseconds, of handing a polled batch (one record no handler wants)
+    to the runtime: through FastStream's processing (``subscriber.consume``: middlewares,
+    parser, dependency injection, acknowledgement), and the way the subscriber's loop does now
+    (``consume_one`` to the runtime directly)."""
+    broker = KafkaBroker("127.0.0.1:9", logger=logging.getLogger("bench"), log_level=logging.DEBUG)
+    subscribe_table(
+        broker,
+        topics=["t"],
+        group="g",
+        table=HandlerTable[SqlUnitOfWork]("bench"),
+        unit_of_work=lambda: None,  # type: ignore[arg-type, return-value]
+        dead_letters=DeadLetters(RecordingProducer(), "g"),
+        tracer=None,
+    )
+    (subscriber,) = broker.subscribers
+    records = [consumer_record(created("h"), offset=1, topic="t")]
+    polled = PolledConsumer(records)
+
+    async def through_faststream(_n: int) -> None:
+        await subscriber.consume(tuple(records))
+
+    async def directly(_n: int) -> None:
+        await subscriber.consume_one(await subscriber.get_msg(polled))  # type: ignore[attr-defined]
+
+    async with TestKafkaBroker(broker):
+        faststream = await cpu_per_call(calls, through_faststream)
+    subscriber.running = True
+    return faststream, await cpu_per_call(calls, directly)
 
 
 def full_collection() -> float:

@@ -3,9 +3,12 @@
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from faststream.kafka import KafkaBroker
+from runtime_support import created
 
 from helpline_shared.runtime import consumer as consumer_module
+from helpline_shared.runtime.testing import consumer_record
 
 
 class QuietConsumer:
@@ -48,3 +51,50 @@ async def test_records_of_every_partition_come_back_in_one_batch() -> None:
     ready = QuietConsumer({"p0": [first], "p1": [second]})
 
     assert await subscriber().get_msg(ready) == (first, second)
+
+
+class SeekingConsumer(QuietConsumer):
+    """Also notes where it was rewound."""
+
+    def __init__(self, ready: dict[Any, list[Any]]) -> None:
+        super().__init__(ready)
+        self.seeks: dict[TopicPartition, int] = {}
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks[partition] = offset
+
+
+async def test_a_polled_batch_goes_to_the_direct_handler_not_through_faststream() -> None:
+    handed: list[tuple[Any, Any]] = []
+
+    async def direct(records: Any, consumer: Any) -> None:
+        handed.append((records, consumer))
+
+    broker = KafkaBroker("127.0.0.1:9", logger=None)
+    polled = consumer_module._batch_subscriber(broker, ["t"], "g", 100, direct=direct)
+
+    async def through_faststream(message: object) -> None:
+        raise AssertionError("FastStream's processing was used")
+
+    polled(through_faststream)
+    record = consumer_record(created("a"), offset=4, topic="t")
+    kafka = SeekingConsumer({"p0": [record]})
+    polled.running = True
+    await polled.consume_one(await polled.get_msg(kafka))
+    assert handed == [((record,), kafka)]
+
+
+async def test_a_failing_direct_handler_rewinds_its_batch() -> None:
+    async def direct(records: Any, consumer: Any) -> None:
+        raise RuntimeError("boom")
+
+    polled = consumer_module._batch_subscriber(
+        KafkaBroker("127.0.0.1:9", logger=None), ["t"], "g", 100, direct=direct
+    )
+    records = [
+        consumer_record(created(n), offset=offset, topic="t") for n, offset in (("a", 7), ("b", 8))
+    ]
+    kafka = SeekingConsumer({"p0": records})
+    polled.running = True
+    await polled.consume_one(await polled.get_msg(kafka))
+    assert kafka.seeks == {TopicPartition("t", 0): 7}

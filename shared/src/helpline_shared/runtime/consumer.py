@@ -254,9 +254,17 @@ def _batch_subscriber(
     group: str,
     batch_size: int,
     fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS,
+    direct: Callable[[tuple[Record, ...], Any], Awaitable[None]] | None = None,
 ) -> Any:
     """FastStream's batch subscriber as every consumer of Helpline configures it (call it with
-    the handler)."""
+    the handler).
+
+    With ``direct``, each batch its loop polls is handed to ``direct(records, consumer)``
+    instead of going through FastStream's processing (its middlewares, parser, dependency
+    injection and acknowledgement: about 170 µs of CPU a batch, measured through
+    ``subscriber.consume``); the handler then serves only FastStream's test broker. ``direct``
+    acknowledges nothing: it commits its own offsets.
+    """
     subscriber = broker.subscriber(
         *topics,
         group_id=group,
@@ -280,10 +288,28 @@ def _batch_subscriber(
         # used, and 25 wake-ups a second per idle subscriber). ``getmany`` already returns as
         # soon as a record is fetched: wait in it alone. ``stop`` ends the wait
         # (ConsumerStoppedError).
+        polled[0] = consumer
         batches = await consumer.getmany(timeout_ms=IDLE_POLL_MS, max_records=batch_size)
         return tuple(record for records in batches.values() for record in records)
 
+    polled: list[Any] = [None]  # the consumer the loop polls (FastStream makes it at start)
     subscriber.get_msg = next_batch  # type: ignore[method-assign]
+    if direct is not None:
+
+        async def consume_one(records: tuple[Record, ...]) -> None:
+            # What FastStream's ``consume`` keeps of its own: nothing once stopping (the
+            # records are not committed: read again after the restart), the lock its ``stop``
+            # waits on, and a failure rewinding the batch (its NACK) instead of ending the loop.
+            if not subscriber.running:
+                return
+            with subscriber.lock:
+                try:
+                    await direct(records, polled[0])
+                except Exception:
+                    log.exception("consumed batch failed; its records are read again")
+                    _rewind(polled[0], records)
+
+        subscriber.consume_one = consume_one  # type: ignore[method-assign, assignment]
     return subscriber
 
 
@@ -720,20 +746,25 @@ def subscribe_table(
     commits = OffsetCommits()
     subscriber: Any = None
 
-    async def consume(message: object) -> None:
-        records, kafka = _records(message)
+    async def handle(records: tuple[Record, ...], kafka: Any) -> None:
         noting = _NotingSeeks(kafka)
         await consumer.consume(records, noting)
-        # FastStream's acknowledgement would commit now, awaited: ``commits`` does it instead.
-        assert isinstance(message, KafkaMessage)
-        message.committed = AckStatus.ACKED
         if isinstance(kafka, FakeConsumer):
             return  # FastStream's test broker: no offsets to commit
         commits.handled(kafka, positions_after(records, noting.seeks))
         if not subscriber.running:  # stopping: commit before the consumer is closed
             await commits.flush()
 
-    subscriber = _batch_subscriber(broker, topics, group, batch_size, fetch_max_wait_ms)
+    async def consume(message: object) -> None:
+        # Only FastStream's test broker comes this way (the loop hands batches to ``handle``).
+        await handle(*_records(message))
+        # FastStream's acknowledgement would commit now, awaited: ``commits`` does it instead.
+        assert isinstance(message, KafkaMessage)
+        message.committed = AckStatus.ACKED
+
+    subscriber = _batch_subscriber(
+        broker, topics, group, batch_size, fetch_max_wait_ms, direct=handle
+    )
     subscriber(consume)
     stop = subscriber.stop
 
