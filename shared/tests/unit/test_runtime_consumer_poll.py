@@ -1,5 +1,6 @@
 """How the batch consumer waits for records: in the fetch, never in a sleep after it."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -98,3 +99,38 @@ async def test_a_failing_direct_handler_rewinds_its_batch() -> None:
     polled.running = True
     await polled.consume_one(await polled.get_msg(kafka))
     assert kafka.seeks == {TopicPartition("t", 0): 7}
+
+
+async def test_what_a_batch_hands_over_is_sent_before_the_next_batch_is_applied() -> None:
+    # As the relay does: woken by a commit, it queues the rows in the producer, whose sender
+    # task is woken in turn and creates a task that writes the request. Polled records ready
+    # at once, and a batch on SQLite, never give the loop a turn by themselves.
+    woken, queued = asyncio.Event(), asyncio.Event()
+    events: list[str] = []
+
+    async def relay() -> None:
+        await woken.wait()
+        queued.set()
+
+    async def write() -> None:
+        events.append("sent")
+
+    async def sender() -> None:
+        await queued.wait()
+        await asyncio.create_task(write())
+
+    async def direct(records: Any, consumer: Any) -> None:
+        events.append("batch")
+        woken.set()
+
+    tasks = [asyncio.create_task(relay()), asyncio.create_task(sender())]
+    await asyncio.sleep(0)  # both wait
+    polled = consumer_module._batch_subscriber(
+        KafkaBroker("127.0.0.1:9", logger=None), ["t"], "g", 100, direct=direct
+    )
+    kafka = SeekingConsumer({"p0": [consumer_record(created("a"), offset=1, topic="t")]})
+    polled.running = True
+    for _ in range(2):
+        await polled.consume_one(await polled.get_msg(kafka))
+    assert events[:3] == ["batch", "sent", "batch"]
+    await asyncio.gather(*tasks)

@@ -140,6 +140,15 @@ def _records(message: object) -> tuple[tuple[Record, ...], Any]:
 IDLE_POLL_MS = 1_000
 """How long one poll waits for a first record before the loop polls again."""
 
+HAND_OFF_TURNS = 4
+"""Turns of the event loop the subscriber's loop gives other tasks after each batch.
+
+Neither the next poll (while fetched records wait, aiokafka returns them without yielding) nor
+a batch (SQLite runs in the loop's thread) gives the loop a turn: under a backlog, the outbox
+rows a batch handed to the relay waited for the batches after it. Publishing them takes a turn
+for the relay (into the producer's accumulator), one for the producer's sender and one for the
+task it creates to write the request; the HTTP requests and timers waiting get theirs too."""
+
 OFFSET_COMMIT_INTERVAL = 0.25
 """Seconds between two offset commits of a consumer (the first after a quiet spell goes at once).
 
@@ -308,6 +317,8 @@ def _batch_subscriber(
                 except Exception:
                     log.exception("consumed batch failed; its records are read again")
                     _rewind(polled[0], records)
+            for _ in range(HAND_OFF_TURNS):
+                await asyncio.sleep(0)
 
         subscriber.consume_one = consume_one  # type: ignore[method-assign, assignment]
     return subscriber
