@@ -6,10 +6,9 @@ import asyncio
 from typing import Any
 
 from aiokafka import TopicPartition
+from runtime_support import created
 
-from helpline_shared.events import Requester, TicketCreated
 from helpline_shared.runtime.consumer import OffsetCommits, positions_after
-from helpline_shared.runtime.db import utcnow
 from helpline_shared.runtime.testing import consumer_record
 
 A = TopicPartition("t", 0)
@@ -36,25 +35,11 @@ class Clock:
         return self.now
 
 
-def _created(ticket_id: str) -> TicketCreated:
-    return TicketCreated(
-        tenant_id="acme",
-        ticket_id=ticket_id,
-        occurred_at=utcnow(),
-        subject="S",
-        description="D",
-        requester=Requester(email="ann@example.com"),
-        priority="high",
-        type="question",
-        channel="api",
-    )
-
-
 def test_the_position_after_a_batch_is_past_its_last_record_unless_rewound() -> None:
     records = [
-        consumer_record(_created("a"), offset=7, partition=0, topic="t"),
-        consumer_record(_created("b"), offset=8, partition=0, topic="t"),
-        consumer_record(_created("c"), offset=3, partition=1, topic="t"),
+        consumer_record(created("a"), offset=7, partition=0, topic="t"),
+        consumer_record(created("b"), offset=8, partition=0, topic="t"),
+        consumer_record(created("c"), offset=3, partition=1, topic="t"),
     ]
     assert positions_after(records, {}) == {A: 9, B: 4}
     assert positions_after(records, {A: 8}) == {A: 8, B: 4}
