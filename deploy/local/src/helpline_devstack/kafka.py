@@ -278,11 +278,14 @@ class KafkaNode:
             return []
         return [int(found) for found in pattern.findall(text)]
 
-    def create_topics(self, names: Iterable[str], partitions: int) -> None:
-        """Create topics with replication factor 1; existing topics are left as they are."""
+    def create_topics(
+        self, names: Iterable[str], partitions: int, configs: dict[str, str] | None = None
+    ) -> None:
+        """Create topics with replication factor 1 (and topic ``configs``, e.g.
+        ``{"message.timestamp.type": "LogAppendTime"}``); existing topics are left as they are."""
         wanted = sorted(set(names))
         if wanted:
-            run_sync(lambda: self._create_topics(wanted, partitions))
+            run_sync(lambda: self._create_topics(wanted, partitions, configs or {}))
 
     # -- internals ------------------------------------------------------------
 
@@ -514,12 +517,19 @@ class KafkaNode:
         finally:
             await admin.close()
 
-    async def _create_topics(self, names: list[str], partitions: int) -> None:
+    async def _create_topics(
+        self, names: list[str], partitions: int, configs: dict[str, str]
+    ) -> None:
         admin = self._admin()
         try:
             await admin.start()
             response = await admin.create_topics(
-                [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+                [
+                    NewTopic(
+                        name, num_partitions=partitions, replication_factor=1, topic_configs=configs
+                    )
+                    for name in names
+                ]
             )
             for result in response.to_object()["topic_errors"]:
                 error = for_code(result["error_code"])
