@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 import uuid
@@ -406,12 +407,22 @@ class WebhookReceiver:
         """Signing secret by request path: calls to it are verified."""
         self.lock = threading.Lock()
         self._connections: set[_WebhookConnection] = set()
+        # Bound now (the URL is known before the receiver starts); served by a loop of its own
+        # thread, so that it can be made where another loop runs (the raw baseline's).
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port: int = self._socket.getsockname()[1]
         self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
         self._server = self._loop.run_until_complete(
-            self._loop.create_server(self._connection, "127.0.0.1", 0, backlog=128)
+            self._loop.create_server(self._connection, sock=self._socket)
         )
-        self.port: int = self._server.sockets[0].getsockname()[1]
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._started.set()
+        self._loop.run_forever()
 
     @property
     def url(self) -> str:
@@ -420,10 +431,13 @@ class WebhookReceiver:
 
     def __enter__(self) -> "WebhookReceiver":
         self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("the webhook receiver did not start")
         return self
 
     def __exit__(self, *_exc: object) -> None:
         async def close() -> None:
+            assert self._server is not None
             self._server.close()
             for connection in list(self._connections):
                 if connection.transport is not None:
@@ -434,9 +448,9 @@ class WebhookReceiver:
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
-        else:
-            self._loop.run_until_complete(close())
-        self._loop.close()
+        self._socket.close()
+        if not self._loop.is_running():
+            self._loop.close()
 
     def _connection(self) -> "_WebhookConnection":
         connection = _WebhookConnection(self)
