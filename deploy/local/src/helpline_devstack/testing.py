@@ -112,11 +112,23 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
 
 
 class TopicRecorder:
-    """Reads topics from offset 0 in a background thread and keeps every record."""
+    """Reads topics from offset 0 in a background thread and keeps every record.
+
+    ``fetch_max_wait_ms`` and ``fetch_min_bytes`` are its consumer's: a reader that times records
+    by their Kafka timestamp rather than by when it read them may fetch in fewer, larger batches
+    (each fetch names every partition of every topic, and costs the broker and the reader alike).
+    """
 
     def __init__(
-        self, bootstrap_servers: str, topics: Sequence[str], security: KafkaSecurity = PLAINTEXT
+        self,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        security: KafkaSecurity = PLAINTEXT,
+        fetch_max_wait_ms: int = 50,
+        fetch_min_bytes: int = 1,
     ) -> None:
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._fetch_min_bytes = fetch_min_bytes
         self._bootstrap_servers = bootstrap_servers
         self._security = security
         self._topics = list(topics)
@@ -146,7 +158,8 @@ class TopicRecorder:
             # The recorder timestamps what it receives: while a fetch of some partitions waits
             # at the broker, aiokafka fetches no other partition of that broker, so its wait
             # would be counted as the services' latency.
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            fetch_min_bytes=self._fetch_min_bytes,
             **aiokafka_options(self._security),
         )
         await consumer.start()
