@@ -786,7 +786,9 @@ def run_helpline(
                 progress.update()
                 seen, consumed_before = len(progress.records), _consumed(stack)
                 spies = _profile(profile, stack)
-                burst_phase = _phase(load, progress, processes, None, 0, burst)
+                # py-spy runs as the harness's child: its CPU is its own, not the harness's.
+                measured = processes | {f"py-spy {n}": spy.pid for n, spy in enumerate(spies)}
+                burst_phase = _phase(load, progress, measured, None, 0, burst)
                 for spy in spies:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
