@@ -4,7 +4,11 @@ Helpline: tickets are created over HTTP at fixed offered rates, then in a burst;
 done when its assignment and its SLA clock start are on Kafka, the signed webhook for its
 assignment reached a local receiver and its acknowledgement email was accepted by a local SMTP
 server (notify's ``notification.delivered`` for the ``ticket.created`` email). Latency runs from
-the HTTP 201 to each of the four.
+the HTTP 201 to each of the four: to the broker's log-append time of the three records (the
+benchmark's topics are made with ``message.timestamp.type=LogAppendTime``; when the harness read
+them is no hop of the pipeline) and to the webhook's arrival. With ``hops`` each phase also says
+where the time from the 201 to ``ticket.assigned`` goes: intake's commit and relay, routing's
+fetch and batch, routing's relay (and, in no figure, the harness's own reading).
 
 The burst posts ``--burst`` tickets (10,000 by default) as fast as the load generator goes:
 pipelined HTTP/1.1 on several connections. It reports the time until every ticket is assigned,
@@ -49,6 +53,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +65,7 @@ from raw_pipeline import Phase, process_id, run_baseline
 
 from helpline_devstack._proc import free_port
 from helpline_devstack.kafka import KafkaNode
-from helpline_devstack.mailsink import MailSink
+from helpline_devstack.mailsink import MailCounter
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import SERVICE_PORTS, Stack
 from helpline_devstack.testing import Record, TopicRecorder, WebhookReceiver, unique_name
@@ -85,6 +90,13 @@ WARMUP_SECONDS = 5.0
 HARNESS_SWITCH_INTERVAL = 0.0005
 """Seconds a harness thread holds the GIL before another may take it (Python's default 0.005)."""
 MILESTONES = ("assigned", "clock", "webhook", "acknowledgement")
+"""What makes a ticket done: the first three by their record's log-append time on Kafka
+(``ticket.assigned``, ``sla.clock_started``, ``notification.delivered`` of the acknowledgement
+email), the webhook by when the receiver took it."""
+RECORDER_FETCH_WAIT_MS = 250
+RECORDER_FETCH_MIN_BYTES = 256 * 1024
+"""The recorder's fetches: at most four a second while little arrives, one per 256 KiB in a
+burst (it times nothing: ``_on_kafka``)."""
 
 CPU_TARGET_MS = 10.0
 BURST_TARGET = 150.0
@@ -257,6 +269,13 @@ class LoadGenerator:
 # --- what happened to each ticket ---------------------------------------------------------
 
 
+def _on_kafka(record: Record) -> float:
+    """When ``record`` was on Kafka: the broker's log-append time (the benchmark's topics are
+    made with ``message.timestamp.type=LogAppendTime``), not when the harness read it (its
+    recorder's fetch and the harness's own turn under the GIL are no hop of the pipeline)."""
+    return record.timestamp / 1000 if record.timestamp >= 0 else record.received_at
+
+
 class Progress:
     """What has happened to each ticket so far, read incrementally from the recorder and the
     receiver (re-reading everything every time made the harness the busiest process)."""
@@ -266,26 +285,40 @@ class Progress:
         self.records: list[Record] = []
         self._calls_seen = 0
         self.reached: dict[str, dict[str, float]] = {name: {} for name in MILESTONES}
+        self.on_kafka: dict[str, dict[str, Record]] = {CREATED: {}, ASSIGNED: {}}
+        """The first ``ticket.created`` and ``ticket.assigned`` record of each ticket (their
+        log-append times and ``ce_time`` headers give the hops of ``hops``)."""
+        self.unverified = 0
+        """Webhook calls whose signature was wrong (they reach no ticket)."""
 
     def update(self) -> None:
         """Take in the records and webhook calls that arrived since the last update."""
         records = self._recorder.records_since(len(self.records))
         self.records.extend(records)
         for record in records:
-            ticket = record.key.decode() if record.key else ""
             if record.topic.endswith(DEAD_LETTER_SUFFIX):
                 continue
-            if record.event_type == ASSIGNED:
-                self.reached["assigned"].setdefault(ticket, record.received_at)
-            elif record.event_type == CLOCK_STARTED:
-                self.reached["clock"].setdefault(ticket, record.received_at)
-            elif record.event_type == DELIVERED:
+            kind = record.event_type
+            if kind == ASSIGNED:
+                ticket = record.key.decode() if record.key else ""
+                self.reached["assigned"].setdefault(ticket, _on_kafka(record))
+                self.on_kafka[ASSIGNED].setdefault(ticket, record)
+            elif kind == CREATED:
+                self.on_kafka[CREATED].setdefault(record.key.decode() if record.key else "", record)
+            elif kind == CLOCK_STARTED:
+                ticket = record.key.decode() if record.key else ""
+                self.reached["clock"].setdefault(ticket, _on_kafka(record))
+            elif kind == DELIVERED:
                 data = json.loads(record.value or b"{}")
                 if data["channel"] == "email" and data["trigger_event_type"] == CREATED:
-                    self.reached["acknowledgement"].setdefault(ticket, record.received_at)
-        calls = self._receiver.received()[self._calls_seen :]
+                    ticket = record.key.decode() if record.key else ""
+                    self.reached["acknowledgement"].setdefault(ticket, _on_kafka(record))
+        calls = self._receiver.received_since(self._calls_seen)
         self._calls_seen += len(calls)
         for call in calls:
+            if call.verified is False:
+                self.unverified += 1
+                continue
             self.reached["webhook"].setdefault(
                 json.loads(call.body)["data"]["ticket_id"], call.received_at
             )
@@ -340,6 +373,75 @@ def _latencies(
     return latency
 
 
+HOPS = (
+    "201 -> created on Kafka",
+    "created on Kafka -> routing decided",
+    "routing decided -> assigned on Kafka",
+    "assigned on Kafka -> harness read it",
+)
+"""The hops from the HTTP 201 to ``ticket.assigned``; the first three add up to the latency of
+the ``assigned`` milestone. "On Kafka" is the broker's log-append time of the record (the
+benchmark's topics are made with ``message.timestamp.type=LogAppendTime``); "routing decided"
+is the ``ce_time`` of ``ticket.assigned`` (when routing's handler made it). So the first hop is
+intake's commit and relay, less the 201's own way back (intake's relay may publish before the
+load generator reads the 201: it can be negative); the second is the fetch by routing and the
+wait in its batch until the handler ran; the third routing's commit and relay. The last is the
+harness's recorder (its fetch, its turn under the GIL): in no milestone, shown to prove it."""
+
+
+def _seconds(timestamp_ms: int) -> float | None:
+    return timestamp_ms / 1000 if timestamp_ms >= 0 else None
+
+
+def _ce_time(record: Record) -> float | None:
+    try:
+        return datetime.fromisoformat(record.headers["ce_time"].decode()).timestamp()
+    except (KeyError, ValueError):
+        return None
+
+
+def hops(created: dict[str, float], done: list[str], progress: Progress) -> dict[str, Any]:
+    """Where the time from the 201 to ``assigned`` goes (``HOPS``), ms: p50 and p99 of each
+    hop, and each hop's mean over the slowest 1% of tickets from the 201 to ``ticket.assigned``
+    on Kafka (the p99's tail: ``tail_hop`` holds most of it)."""
+    rows: list[tuple[float, list[float]]] = []
+    for ticket in done:
+        made = progress.on_kafka[CREATED].get(ticket)
+        assigned = progress.on_kafka[ASSIGNED].get(ticket)
+        if made is None or assigned is None:
+            continue
+        moments = [
+            created[ticket],
+            _seconds(made.timestamp),
+            _ce_time(assigned),
+            _seconds(assigned.timestamp),
+            assigned.received_at,
+        ]
+        if any(moment is None for moment in moments):
+            continue
+        points = [moment for moment in moments if moment is not None]
+        rows.append(
+            (
+                (points[3] - points[0]) * 1000,
+                [(later - earlier) * 1000 for earlier, later in itertools.pairwise(points)],
+            )
+        )
+    if not rows:
+        return {}
+    rows.sort(key=lambda row: row[0])
+    tail = rows[min(len(rows) - 1, round(0.99 * len(rows) + 0.5) - 1) :]
+    found: dict[str, Any] = {"tickets": len(rows), "tail_tickets": len(tail)}
+    for index, name in enumerate(HOPS):
+        samples = [row[1][index] for row in rows]
+        found[name] = {
+            "p50": round(median(samples), 1),
+            "p99": round(percentile(samples, 0.99), 1),
+            "tail_mean": round(sum(row[1][index] for row in tail) / len(tail), 1),
+        }
+    found["tail_hop"] = max(HOPS[:3], key=lambda name: found[name]["tail_mean"])
+    return found
+
+
 def _cpu(before: dict[str, float], after: dict[str, float], tickets: int) -> dict[str, float]:
     """CPU ms per ticket of each process, with the four services' sum apart."""
     used = {name: round((after[name] - before[name]) * 1000 / max(tickets, 1), 2) for name in after}
@@ -374,8 +476,9 @@ def _phase(
         _latencies(created, done, progress),
         _cpu(before, after, len(done)),
     )
+    phase.extra["hops_ms"] = hops(created, done, progress)
     if rate is None:
-        phase.extra = {
+        phase.extra |= {
             "posting_seconds": round(posted["elapsed"], 2),
             "posted_per_second": round(len(created) / posted["elapsed"], 1),
             "seconds_until_all": {name: round(last[name] - started, 2) for name in MILESTONES}
@@ -387,6 +490,17 @@ def _phase(
         f" {phase.latency_ms}, cpu {phase.cpu_ms_per_ticket}",
         flush=True,
     )
+    found = phase.extra["hops_ms"]
+    if found:
+        print(
+            "    201 -> assigned by hop (p50/p99/mean of the slowest 1%, ms):"
+            + "".join(
+                f"\n      {name}: {found[name]['p50']}/{found[name]['p99']}/"
+                f"{found[name]['tail_mean']}"
+                for name in HOPS
+            ),
+            flush=True,
+        )
     return phase
 
 
@@ -536,7 +650,8 @@ def _start_identity(stack: Stack) -> str:
     return str(key.json()["key"])
 
 
-def _prepare_tenant(stack: Stack, token: str, webhook_url: str) -> None:
+def _prepare_tenant(stack: Stack, token: str, webhook_url: str) -> str:
+    """Twenty agents and one webhook endpoint for ``ticket.assigned``; its signing secret."""
     headers = {"authorization": f"Bearer {token}"}
     for index in range(20):
         httpx.post(
@@ -550,11 +665,13 @@ def _prepare_tenant(stack: Stack, token: str, webhook_url: str) -> None:
                 "presence": "available",
             },
         ).raise_for_status()
-    httpx.post(
+    endpoint = httpx.post(
         stack.running["notify"].url + "/v1/webhook-endpoints",
         headers=headers,
         json={"url": webhook_url, "event_types": [ASSIGNED]},
-    ).raise_for_status()
+    )
+    endpoint.raise_for_status()
+    return str(endpoint.json()["secret"])
 
 
 def _profile(directory: Path | None, stack: Stack) -> list[subprocess.Popen[bytes]]:
@@ -605,9 +722,16 @@ def run_helpline(
     """A warm-up (``warmup`` seconds at ``LATENCY_RATE``, in no figure), then the rate phases
     and the burst against the four services and identity as processes."""
     prefix = unique_name("bench") + "."
-    kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
+    # The broker stamps each record with the time it appended it: the hops of ``hops``.
+    kafka.create_topics(
+        [prefix + topic for topic in all_topics()],
+        PARTITIONS,
+        {"message.timestamp.type": "LogAppendTime"},
+    )
     home = HOME / prefix.rstrip(".")
-    mail = MailSink(home / "mail", port=free_port())
+    # Nothing reads the mails back (notify's notification.delivered says each was accepted):
+    # a sink that only counts costs the harness a fraction of one that parses and stores them.
+    mail = MailCounter(port=free_port())
     mail.start()
     with WebhookReceiver() as receiver:
         ports = {name: free_port() for name in SERVICES}
@@ -631,7 +755,8 @@ def run_helpline(
             token = _start_identity(stack)
             for name in TICKET_SERVICES:
                 stack.start(name)
-            _prepare_tenant(stack, token, receiver.url + "/hook")
+            # A partner's receiver checks each signature: so does this one (one HMAC a call).
+            receiver.secrets["/hook"] = _prepare_tenant(stack, token, receiver.url + "/hook")
             load = LoadGenerator(stack.running["intake"].url, token)
             processes = {name: stack.running[name].process.pid for name in SERVICES}
             processes |= {
@@ -641,8 +766,14 @@ def run_helpline(
             }
             if postgres_pid is not None:
                 processes["postgres"] = postgres_pid
+            # The milestones are the records' log-append times, not when the recorder read them:
+            # it fetches in fewer, larger batches (each fetch names every partition, and a
+            # fetch as soon as anything arrived cost the broker and the harness per ticket).
             with TopicRecorder(
-                kafka.bootstrap_servers, [prefix + topic for topic in all_topics()]
+                kafka.bootstrap_servers,
+                [prefix + topic for topic in all_topics()],
+                fetch_max_wait_ms=RECORDER_FETCH_WAIT_MS,
+                fetch_min_bytes=RECORDER_FETCH_MIN_BYTES,
             ) as recorder:
                 progress = Progress(recorder, receiver)
                 print("  warm-up (in no figure):", flush=True)
@@ -655,7 +786,9 @@ def run_helpline(
                 progress.update()
                 seen, consumed_before = len(progress.records), _consumed(stack)
                 spies = _profile(profile, stack)
-                burst_phase = _phase(load, progress, processes, None, 0, burst)
+                # py-spy runs as the harness's child: its CPU is its own, not the harness's.
+                measured = processes | {f"py-spy {n}": spy.pid for n, spy in enumerate(spies)}
+                burst_phase = _phase(load, progress, measured, None, 0, burst)
                 for spy in spies:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(timeout=60)
@@ -677,6 +810,9 @@ def run_helpline(
             stack.stop_all()
             mail.stop()
     burst_phase.extra["dead_letters"] = dict(dead)
+    # Over the whole run (warm-up, rates, burst): every ticket's acknowledgement and webhook.
+    burst_phase.extra["mails_accepted_in_run"] = mail.accepted
+    burst_phase.extra["webhooks_with_a_wrong_signature"] = progress.unverified
     found = fanout(records, consumed, applied, prefix, burst_phase.created)
     found["per_service"] = per_service(found)
     return {

@@ -25,9 +25,9 @@ from helpline_shared.topics import PARTITIONS
 
 MAX_IN_FLIGHT = 1000
 """Ticket records sent and not yet acknowledged, at most (the producer's own pipelining)."""
-WEBHOOK_CONCURRENCY = 4
-"""Webhook POSTs in flight at once: the receiver (a threaded http.server) has a listen backlog
-of 5, and more concurrent connections were reset or timed out in the pool."""
+WEBHOOK_CONCURRENCY = 16
+"""Webhook POSTs in flight at once, each on a keep-alive connection of its own (4 while the
+receiver was a threaded http.server with a listen backlog of 5: more connections were reset)."""
 
 
 @dataclass

@@ -8,6 +8,7 @@ import itertools
 import json
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -157,3 +158,57 @@ def test_each_figure_is_judged_against_its_target() -> None:
         "PostgreSQL / SQLite burst throughput"
     ]
     assert bad["PostgreSQL / SQLite burst throughput"]["passed"] is None
+
+
+class _Recorded:
+    def __init__(self, records: list[Record]) -> None:
+        self.records = records
+
+    def records_since(self, count: int) -> list[Record]:
+        return self.records[count:]
+
+
+class _Hooks:
+    def received_since(self, count: int) -> list[object]:
+        return []
+
+
+def _on_kafka(kind: str, ticket: str, appended: float, made: float, read: float) -> Record:
+    headers = {"ce_type": kind, "ce_time": datetime.fromtimestamp(made, UTC).isoformat()}
+    return Record(
+        PREFIX + "helpline.tickets",
+        0,
+        0,
+        ticket.encode(),
+        b"{}",
+        {name: value.encode() for name, value in headers.items()},
+        read,
+        round(appended * 1000),
+    )
+
+
+def test_the_hops_add_up_to_the_latency_and_name_the_one_holding_the_tail() -> None:
+    records, created = [], {}
+    for number in range(100):
+        ticket, start = f"t{number}", 1000.0 + number
+        slow = 0.5 if number == 7 else 0.0  # one ticket waited in routing's relay
+        created[ticket] = start
+        records.append(_on_kafka(pipeline.CREATED, ticket, start + 0.01, start - 0.002, 0))
+        records.append(
+            _on_kafka(
+                pipeline.ASSIGNED, ticket, start + 0.04 + slow, start + 0.03, start + 0.3 + slow
+            )
+        )
+    progress = pipeline.Progress(_Recorded(records), _Hooks())  # type: ignore[arg-type]
+    progress.update()
+
+    found = pipeline.hops(created, list(created), progress)
+
+    # The milestone is the log-append time, not when the harness read the record.
+    assert round((progress.reached["assigned"]["t1"] - created["t1"]) * 1000) == 40
+    assert found["tickets"] == 100 and found["tail_tickets"] == 1
+    assert found["201 -> created on Kafka"]["p50"] == 10.0
+    assert found["created on Kafka -> routing decided"]["p50"] == 20.0
+    assert found["routing decided -> assigned on Kafka"]["tail_mean"] == 510.0
+    assert found["assigned on Kafka -> harness read it"]["p50"] == 260.0
+    assert found["tail_hop"] == "routing decided -> assigned on Kafka"

@@ -52,6 +52,31 @@ ADMIN_USER = "admin"
 
 BrokerSecurity = Literal["plaintext", "sasl_ssl"]
 
+TUNING = {
+    # Saves ~3 s per consumer group join in tests.
+    "group.initial.rebalance.delay.ms": "0",
+    # A handful of local clients on a small machine: the defaults (3 network, 8 I/O,
+    # 10 background threads) are sized for a server, and each idle thread still wakes up.
+    "num.network.threads": "1",
+    "num.io.threads": "2",
+    "background.threads": "2",
+}
+"""The broker's settings for speed on this machine (none changes what a client is promised).
+
+Tried in issue 14's seventh round (the raw baseline at 200/s, broker CPU per ticket, several
+runs on a loaded machine) and left out, no better than the noise: one I/O thread, C1-only JIT
+(``-XX:TieredStopAtLevel=1``), one group coordinator thread with one ``__consumer_offsets``
+partition."""
+
+JVM_OPTIONS = (
+    "-Xms256m",
+    "-Xmx512m",
+    # The serial collector: the least CPU for a small heap on a machine of a few cores (G1's
+    # concurrent and parallel threads compete with the services).
+    "-XX:+UseSerialGC",
+)
+"""How the broker's JVM runs."""
+
 
 class KafkaError(RuntimeError):
     """The local Kafka broker could not be fetched, started or used."""
@@ -278,11 +303,14 @@ class KafkaNode:
             return []
         return [int(found) for found in pattern.findall(text)]
 
-    def create_topics(self, names: Iterable[str], partitions: int) -> None:
-        """Create topics with replication factor 1; existing topics are left as they are."""
+    def create_topics(
+        self, names: Iterable[str], partitions: int, configs: dict[str, str] | None = None
+    ) -> None:
+        """Create topics with replication factor 1 (and topic ``configs``, e.g.
+        ``{"message.timestamp.type": "LogAppendTime"}``); existing topics are left as they are."""
         wanted = sorted(set(names))
         if wanted:
-            run_sync(lambda: self._create_topics(wanted, partitions))
+            run_sync(lambda: self._create_topics(wanted, partitions, configs or {}))
 
     # -- internals ------------------------------------------------------------
 
@@ -336,13 +364,7 @@ class KafkaNode:
             "share.coordinator.state.topic.min.isr": "1",
             "default.replication.factor": "1",
             "min.insync.replicas": "1",
-            # Saves ~3 s per consumer group join in tests.
-            "group.initial.rebalance.delay.ms": "0",
-            # A handful of local clients on a small machine: the defaults (3 network, 8 I/O,
-            # 10 background threads) are sized for a server, and each idle thread still wakes up.
-            "num.network.threads": "1",
-            "num.io.threads": "2",
-            "background.threads": "2",
+            **TUNING,
         }
         if self.security == "sasl_ssl":
             settings["listener.security.protocol.map"] = protocols.replace(
@@ -446,11 +468,7 @@ class KafkaNode:
             self._proc = subprocess.Popen(
                 [
                     self._java(),
-                    "-Xms256m",
-                    "-Xmx512m",
-                    # The serial collector: the least CPU for a small heap on a machine of a
-                    # few cores (G1's concurrent and parallel threads compete with the services).
-                    "-XX:+UseSerialGC",
+                    *JVM_OPTIONS,
                     "-Dorg.slf4j.simpleLogger.showDateTime=true",
                     "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss.SSS",
                     "-cp",
@@ -514,12 +532,19 @@ class KafkaNode:
         finally:
             await admin.close()
 
-    async def _create_topics(self, names: list[str], partitions: int) -> None:
+    async def _create_topics(
+        self, names: list[str], partitions: int, configs: dict[str, str]
+    ) -> None:
         admin = self._admin()
         try:
             await admin.start()
             response = await admin.create_topics(
-                [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+                [
+                    NewTopic(
+                        name, num_partitions=partitions, replication_factor=1, topic_configs=configs
+                    )
+                    for name in names
+                ]
             )
             for result in response.to_object()["topic_errors"]:
                 error = for_code(result["error_code"])

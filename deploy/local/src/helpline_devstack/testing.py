@@ -4,7 +4,11 @@ They run in background threads so that synchronous and asynchronous tests can bo
 """
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
+import socket
 import threading
 import time
 import uuid
@@ -74,6 +78,9 @@ class Record:
     headers: dict[str, bytes]
     received_at: float = 0.0
     """``time.time()`` when the recorder read the record."""
+    timestamp: int = -1
+    """The record's Kafka timestamp in ms since the epoch: when its producer made it, or when the
+    broker appended it to the log on a topic with ``message.timestamp.type=LogAppendTime``."""
 
     @property
     def event_type(self) -> str:
@@ -105,11 +112,23 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str) -> T:
 
 
 class TopicRecorder:
-    """Reads topics from offset 0 in a background thread and keeps every record."""
+    """Reads topics from offset 0 in a background thread and keeps every record.
+
+    ``fetch_max_wait_ms`` and ``fetch_min_bytes`` are its consumer's: a reader that times records
+    by their Kafka timestamp rather than by when it read them may fetch in fewer, larger batches
+    (each fetch names every partition of every topic, and costs the broker and the reader alike).
+    """
 
     def __init__(
-        self, bootstrap_servers: str, topics: Sequence[str], security: KafkaSecurity = PLAINTEXT
+        self,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        security: KafkaSecurity = PLAINTEXT,
+        fetch_max_wait_ms: int = 50,
+        fetch_min_bytes: int = 1,
     ) -> None:
+        self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._fetch_min_bytes = fetch_min_bytes
         self._bootstrap_servers = bootstrap_servers
         self._security = security
         self._topics = list(topics)
@@ -139,7 +158,8 @@ class TopicRecorder:
             # The recorder timestamps what it receives: while a fetch of some partitions waits
             # at the broker, aiokafka fetches no other partition of that broker, so its wait
             # would be counted as the services' latency.
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
+            fetch_min_bytes=self._fetch_min_bytes,
             **aiokafka_options(self._security),
         )
         await consumer.start()
@@ -159,6 +179,7 @@ class TopicRecorder:
                                 r.value,
                                 {name: value for name, value in (r.headers or ())},
                                 now,
+                                r.timestamp,
                             )
                             for r in records
                         )
@@ -293,43 +314,179 @@ class WebhookCall:
     headers: dict[str, str]
     body: bytes
     received_at: float = 0.0
+    verified: bool | None = None
+    """Whether one of its Standard Webhooks signatures is right (None: no secret for its path)."""
 
 
-class _WebhookHandler(_QuietHandler):
-    # Keep-alive, as partners' endpoints do: HTTP/1.0 made every delivery a new connection.
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length", 0))
-        body = self.rfile.read(length)
-        if len(body) < length:
-            return  # the sender died mid-request: like any HTTP server, take nothing from it
-        receiver: WebhookReceiver = self.server.owner  # type: ignore[attr-defined]
-        with receiver.lock:
-            receiver.calls.append(
-                WebhookCall(
-                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()
-                )
-            )
-            status = receiver.statuses.pop(0) if receiver.statuses else 204
-        self.send_response(status)
-        self.send_header("content-length", "0")
-        self.end_headers()
+_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 410: "Gone"}
+_MAX_HEAD = 65536
 
 
-class WebhookReceiver(_Server):
-    """Accepts webhook POSTs (204, or the statuses queued in ``statuses``) and keeps them."""
+def signature_valid(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Whether ``headers`` carry a Standard Webhooks signature of ``body`` by ``secret``
+    (``whsec_`` and base64, as notify shows it): one HMAC-SHA256, as a partner's receiver does."""
+    key = base64.b64decode(secret.removeprefix("whsec_") + "==")
+    signed = f"{headers.get('webhook-id', '')}.{headers.get('webhook-timestamp', '')}.".encode()
+    expected = base64.b64encode(hmac.new(key, signed + body, hashlib.sha256).digest())
+    return any(
+        hmac.compare_digest(expected, candidate.encode().removeprefix(b"v1,"))
+        for candidate in headers.get("webhook-signature", "").split()
+        if candidate.startswith("v1,")
+    )
+
+
+class _WebhookConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection of the webhook receiver: each request is read whole
+    (its head, then ``content-length`` bytes of body) from what arrived, kept, and answered."""
+
+    def __init__(self, receiver: "WebhookReceiver") -> None:
+        self.receiver = receiver
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while self.transport is not None and self._request():
+            pass
+
+    def _request(self) -> bool:
+        """Take in one whole request from the buffer and answer it; False if none is whole."""
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > _MAX_HEAD:
+                self._answer(431, close=True)
+            return False
+        lines = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                self._answer(400, close=True)
+                return False
+            headers[name.strip().lower()] = value.strip()
+        try:
+            method, path, version = lines[0].split(" ")
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            self._answer(400, close=True)
+            return False
+        if "chunked" in headers.get("transfer-encoding", "") or length < 0:
+            self._answer(411 if length >= 0 else 400, close=True)
+            return False
+        if len(self.buffer) < end + 4 + length:
+            return False  # the rest of the body is still on its way
+        body = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+        if method != "POST":
+            self._answer(405, close)
+            return True
+        self._answer(self.receiver.take(path, headers, body), close)
+        return True
+
+    def _answer(self, status: int, close: bool) -> None:
+        assert self.transport is not None
+        reason = _REASONS.get(status, "Status")
+        self.transport.write(
+            f"HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\n"
+            f"{'connection: close' if close else 'connection: keep-alive'}\r\n\r\n".encode()
+        )
+        if close:
+            self.transport.close()
+            self.transport = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # A request cut off mid-body is dropped: like any HTTP server, take nothing from it.
+        self.transport = None
+        self.receiver._connections.discard(self)
+
+
+class WebhookReceiver:
+    """Accepts webhook POSTs (204, or the statuses queued in ``statuses``) and keeps them.
+
+    One asyncio loop in one thread serves every connection (keep-alive HTTP/1.1, each request
+    read whole before it is answered): a thread per connection reading its head line by line
+    (``http.server``) was the busiest part of the pipeline benchmark's harness. With a secret
+    for a path (``secrets``), each call's signature is checked (``WebhookCall.verified``).
+    """
 
     def __init__(self) -> None:
         self.calls: list[WebhookCall] = []
         self.statuses: list[int] = []
+        self.secrets: dict[str, str] = {}
+        """Signing secret by request path: calls to it are verified."""
         self.lock = threading.Lock()
-        super().__init__(_WebhookHandler)
+        self._connections: set[_WebhookConnection] = set()
+        # Bound now (the URL is known before the receiver starts); served by a loop of its own
+        # thread, so that it can be made where another loop runs (the raw baseline's).
+        self._socket = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.port: int = self._socket.getsockname()[1]
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.Server | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            self._loop.create_server(self._connection, sock=self._socket)
+        )
+        self._started.set()
+        self._loop.run_forever()
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "WebhookReceiver":
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("the webhook receiver did not start")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        async def close() -> None:
+            assert self._server is not None
+            self._server.close()
+            for connection in list(self._connections):
+                if connection.transport is not None:
+                    connection.transport.close()
+            await self._server.wait_closed()
+
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._socket.close()
+        if not self._loop.is_running():
+            self._loop.close()
+
+    def _connection(self) -> "_WebhookConnection":
+        connection = _WebhookConnection(self)
+        self._connections.add(connection)
+        return connection
+
+    def take(self, path: str, headers: dict[str, str], body: bytes) -> int:
+        """Keep one call; the status to answer it with."""
+        secret = self.secrets.get(path)
+        verified = None if secret is None else signature_valid(secret, headers, body)
+        with self.lock:
+            self.calls.append(WebhookCall(path, headers, body, time.time(), verified))
+            return self.statuses.pop(0) if self.statuses else 204
 
     def received(self) -> list[WebhookCall]:
         """The calls received so far."""
         with self.lock:
             return list(self.calls)
+
+    def received_since(self, count: int) -> list[WebhookCall]:
+        """The calls received after the first ``count`` (for readers that follow them)."""
+        with self.lock:
+            return self.calls[count:]
 
 
 def readiness(url: str) -> int:
