@@ -119,7 +119,10 @@ class ServiceSettings(KafkaClientSettings):
         default=100,
         ge=1,
         le=10_000,
-        description="Most records a consumer takes from Kafka at once (offsets commit per batch)",
+        description=(
+            "Most records a consumer takes from Kafka at once (a batch is applied in one "
+            "transaction; offsets are committed in the background, at most every 0.25 s)"
+        ),
     )
     consumer_fetch_max_wait_ms: int = Field(
         default=FETCH_MAX_WAIT_MS,
