@@ -30,6 +30,7 @@ import cProfile
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -349,8 +350,11 @@ def served(tickets: int, relay: bool) -> None:
 
     controller = threading.Thread(target=control)
     controller.start()
-    server.run()
-    controller.join()
+    try:
+        server.run()
+        controller.join()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     print("\n".join(report) or "the measurement failed (see above)")
 
 
