@@ -37,7 +37,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -157,54 +156,24 @@ async def run(tickets: int, concurrency: int, profile: Path | None) -> None:
 
 
 def answers(tenant_id: str, ticket_id: str) -> list[Any]:
-    """What routing, escalation and notify publish of one ticket that intake consumes."""
-    from helpline_shared.events import (
-        NotificationDelivered,
-        SlaClockStarted,
-        TicketAssigned,
-        TicketClassified,
-        TicketCreated,
+    """What routing, escalation and notify publish of one ticket that intake consumes, as in
+    the pipeline: of ``intake_statements.followed``, the first clock only, and the assignment's
+    mail besides the acknowledgement and the webhook."""
+    from intake_statements import followed
+
+    from helpline_shared.events import TicketAssigned
+
+    classified, assigned, started, _resolution, acknowledged, webhook, _stopped = followed(
+        ticket_id, tenant_id
     )
-    from helpline_shared.runtime.db import utcnow
-
-    now = utcnow()
-    common: dict[str, Any] = {"tenant_id": tenant_id, "ticket_id": ticket_id, "occurred_at": now}
-
-    def delivered(channel: str, trigger: str, message_id: str | None) -> NotificationDelivered:
-        return NotificationDelivered(
-            **common,
-            notification_id=uuid.uuid4().hex,
-            channel=channel,
-            trigger_event_id=uuid.uuid4().hex,
-            trigger_event_type=trigger,
-            attempt=1,
-            outbound_message_id=message_id,
-        )
-
-    return [
-        TicketClassified(**common, rule_id="r1", rule_version=1, priority="normal", team="t"),
-        TicketAssigned(
-            **common,
-            agent_id="agent-1",
-            agent_name="Ada",
-            agent_email="ada@bench.example",
-            channel="api",
-            candidates_considered=3,
-            reason="least loaded",
-        ),
-        SlaClockStarted(
-            **common,
-            metric="first_response",
-            target_seconds=3600,
-            started_at=now,
-            deadline=now + timedelta(hours=1),
-            clock_version=1,
-            reason="normal",
-        ),
-        delivered("email", TicketCreated.event_type, f"<{uuid.uuid4().hex}@bench.example>"),
-        delivered("email", TicketAssigned.event_type, f"<{uuid.uuid4().hex}@bench.example>"),
-        delivered("webhook", TicketAssigned.event_type, None),
-    ]
+    assignment_mail = acknowledged.model_copy(
+        update={
+            "notification_id": uuid.uuid4().hex,
+            "trigger_event_type": TicketAssigned.event_type,
+            "outbound_message_id": f"<{uuid.uuid4().hex}@bench.example>",
+        }
+    )
+    return [classified, assigned, started, acknowledged, assignment_mail, webhook]
 
 
 async def stand_in(servers: str, prefix: str, stop: threading.Event) -> None:
