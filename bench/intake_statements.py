@@ -54,10 +54,10 @@ TICKET = {
 }
 
 
-def followed(ticket_id: str) -> list[Event]:
+def followed(ticket_id: str, tenant_id: str = "acme") -> list[Event]:
     """What intake consumes of one ticket's life."""
     now = utcnow()
-    common: dict[str, Any] = {"tenant_id": "acme", "ticket_id": ticket_id, "occurred_at": now}
+    common: dict[str, Any] = {"tenant_id": tenant_id, "ticket_id": ticket_id, "occurred_at": now}
     deadline = now + timedelta(hours=1)
     return [
         TicketClassified(**common, rule_id="r1", rule_version=1, priority="high", team="billing"),

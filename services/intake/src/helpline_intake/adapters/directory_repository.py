@@ -107,19 +107,13 @@ class DirectoryRepository:
         values = {name: getattr(requester, name) for name in _REQUESTER_COLUMNS}
         await self._session.execute(insert(requesters).values(**values))
 
-    async def requester_origin(
-        self, tenant_id: str, email: str, name: str | None, language: str | None
-    ) -> tuple[str | None, str | None, str | None]:
-        """The organisation id, plan and stored language of the requester of ``email``; an
-        unknown address is stored first (with the organisation claiming its domain)."""
-        (origin,) = await self.requester_origins([(tenant_id, email, name, language)])
-        return origin
-
     async def requester_origins(
         self, wanted: Sequence[tuple[str, str, str | None, str | None]]
     ) -> list[tuple[str | None, str | None, str | None]]:
-        """``requester_origin`` of each (tenant, email, name, language), in that order, in one
-        statement, new or known: an insert whose conflict updates nothing and returns the rows.
+        """The organisation id, plan and stored language of the requester of each (tenant, email,
+        name, language), in that order; an unknown address is stored first (with the
+        organisation claiming its domain). One statement, new or known: an insert whose conflict
+        updates nothing and returns the rows.
 
         Two first contacts from one address at the same moment both end with the same record
         (the second waits for the first, then meets its row); an address given twice is stored

@@ -10,8 +10,9 @@ from typing import Any, get_args
 
 from helpline_intake.domain.email.threading import normalize_message_id
 from helpline_intake.domain.errors import TicketNotFound
-from helpline_intake.domain.model import Message, Origin, SlaEvent, Ticket
+from helpline_intake.domain.model import Message, SlaEvent, Ticket
 from helpline_intake.domain.people import Person
+from helpline_intake.service_layer.requesters import origins_for
 from helpline_intake.service_layer.unit_of_work import IntakeUnitOfWork
 from helpline_shared.envelope import Envelope
 from helpline_shared.events import (
@@ -111,11 +112,8 @@ async def open_tickets(uow: IntakeUnitOfWork, commands: Sequence[Call[OpenTicket
     """Open each command's ticket in the open ``uow``, its requesters stored in one statement
     and its tickets inserted in one, and stage each ``TicketCreated`` (and audit record) in its
     caller's context, so it carries that request's trace; the caller commits."""
-    origins = await uow.directory.requester_origins(
-        [
-            (command.tenant_id, str(command.requester.email), command.requester.name, None)
-            for command, _context in commands
-        ]
+    origins = await origins_for(
+        uow, [(command.tenant_id, command.requester) for command, _context in commands]
     )
     tickets = [
         Ticket.open(
@@ -128,12 +126,10 @@ async def open_tickets(uow: IntakeUnitOfWork, commands: Sequence[Call[OpenTicket
             tags=command.tags,
             channel=command.channel,
             now=utcnow(),
-            origin=Origin(organization_id=organization_id, plan=plan, language=language),
+            origin=origin,
             actor=command.actor,
         )
-        for (command, _context), (organization_id, plan, language) in zip(
-            commands, origins, strict=True
-        )
+        for (command, _context), origin in zip(commands, origins, strict=True)
     ]
     await uow.tickets.add_all(tickets)
     for (command, context), ticket in zip(commands, tickets, strict=True):

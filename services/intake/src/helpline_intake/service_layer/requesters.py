@@ -1,5 +1,6 @@
 """Requesters, organisations and mailboxes: the directory tickets are opened against."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,15 +22,33 @@ async def origin_for(
     language: str | None = None,
 ) -> Origin:
     """The organisation and plan of a requester (created on first contact, like Zendesk)."""
-    organization_id, plan, stored_language = await uow.directory.requester_origin(
-        tenant_id, str(requester.email), requester.name, language
+    (origin,) = await origins_for(uow, [(tenant_id, requester)], mailbox=mailbox, language=language)
+    return origin
+
+
+async def origins_for(
+    uow: IntakeUnitOfWork,
+    wanted: Sequence[tuple[str, Requester]],
+    *,
+    mailbox: str | None = None,
+    language: str | None = None,
+) -> list[Origin]:
+    """``origin_for`` each (tenant, requester), in that order, in one statement."""
+    found = await uow.directory.requester_origins(
+        [
+            (tenant_id, str(requester.email), requester.name, language)
+            for tenant_id, requester in wanted
+        ]
     )
-    return Origin(
-        organization_id=organization_id,
-        plan=plan,
-        language=stored_language or language,
-        mailbox=mailbox,
-    )
+    return [
+        Origin(
+            organization_id=organization_id,
+            plan=plan,
+            language=stored_language or language,
+            mailbox=mailbox,
+        )
+        for organization_id, plan, stored_language in found
+    ]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from helpline_shared.reply_tokens import address_token
 from helpline_shared.ticket_token import PLUS_ADDRESS_TOKEN, SUBJECT_TOKEN
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_WHITESPACE = re.compile(r"\s")
+r"""Any character ``str.isspace`` calls whitespace (``\s`` of a str pattern is the same set)."""
 
 
 def tokens_in(mail: InboundEmail, recipients: Iterable[str] = ()) -> list[str]:
@@ -35,7 +37,9 @@ def normalize_message_id(value: str | None) -> str | None:
         return None
     match = _MESSAGE_ID.search(value)
     raw = match.group(1) if match else value.strip().strip("<>").strip()
-    if not raw or any(character.isspace() for character in raw) or len(raw) > 900:
+    # One regex search, not a generator step per character: intake checks the Message-ID of
+    # every delivery notify reports (two or three per ticket), twice each.
+    if not raw or len(raw) > 900 or _WHITESPACE.search(raw):
         return None
     return raw
 
