@@ -153,11 +153,11 @@ async def test_a_batch_reads_each_ticket_once_and_writes_its_changes_in_one_stat
     await consumer.consume(records, FakeKafkaConsumer())
 
     assert producer.sent == []
-    # Routing's and escalation's batches read each ticket once (not once per event) ...
-    assert log.count("SELECT") == 2 * TICKETS
-    # ... and write the changes of all their tickets in one statement each (an executemany);
-    # the notifications' batch remembers every Message-ID in one statement.
-    assert log.count("UPDATE tickets") == 2
+    # The poll's one transaction reads each ticket once (not once per event or topic) ...
+    assert log.count("SELECT") == TICKETS
+    # ... and writes the changes of all its tickets in one statement (an executemany); the
+    # notifications' Message-IDs are remembered in one statement.
+    assert log.count("UPDATE tickets") == 1
     assert log.count("INSERT INTO thread_ids") == 1
     async with unit_of_work() as uow:
         for ticket_id in ids:
