@@ -233,6 +233,18 @@ class _Rig:
             clock=lambda: utcnow() + timedelta(1),
         )
 
+    def handing_consumer(self) -> TableConsumer[NotifyUnitOfWork]:
+        """Notify's consumer, its commits handing their deliveries to the running worker and
+        waking it for the rest, as bootstrap wires them."""
+
+        def waking() -> NotifyUnitOfWork:
+            uow = self.unit_of_work()
+            uow.wake_worker = self.worker.wake
+            uow.hand_off = self.worker
+            return uow
+
+        return _consumer(self.unit_of_work, waking)
+
     @property
     def sent(self) -> int:
         """Mails and webhooks sent so far."""
@@ -322,14 +334,7 @@ async def count_burst_shape(tickets: int, path: Path) -> None:
     rig = _Rig(_SlowMailer())
     await rig.start(path, ("helpline.ticket.assigned.v1",))
     worker = rig.worker
-
-    def waking() -> NotifyUnitOfWork:
-        uow = rig.unit_of_work()
-        uow.wake_worker = worker.wake
-        uow.hand_off = worker
-        return uow
-
-    consumer = _consumer(rig.unit_of_work, waking)
+    consumer = rig.handing_consumer()
     records = [r for n in range(tickets) for r in _pipeline_records(n, n * 5)]
     running = asyncio.create_task(worker.run())
     rig.statements.reset()
@@ -422,14 +427,7 @@ async def cpu_burst(tickets: int, profile: str | None) -> None:
             url=f"http://127.0.0.1:{hook_port}/in",
         )
         worker = rig.worker
-
-        def waking() -> NotifyUnitOfWork:
-            uow = rig.unit_of_work()
-            uow.wake_worker = worker.wake
-            uow.hand_off = worker
-            return uow
-
-        consumer = _consumer(rig.unit_of_work, waking)
+        consumer = rig.handing_consumer()
         # A warm-up (connections, statements compiled), then the measured burst.
         warm = 50
         records = [r for n in range(warm) for r in _pipeline_records(n, n * 5)]

@@ -20,6 +20,19 @@ async def claimed(engine: AsyncEngine) -> int:
         return len((await connection.execute(select(inbox.c.event_id))).all())
 
 
+async def status_changes_hook(uow: NotifyUnitOfWork) -> None:
+    """Register an endpoint for the tenant's status changes through ``uow``."""
+    await endpoints.register_webhook_endpoint(
+        endpoints.RegisterWebhookEndpoint(
+            tenant_id=TENANT,
+            url="https://hooks.example.com/in",
+            event_types=("helpline.ticket.status_changed.v1",),
+            allow_private_networks=False,
+        ),
+        uow,
+    )
+
+
 async def test_events_nobody_wants_are_acknowledged_by_one_read(
     engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
 ) -> None:
@@ -42,15 +55,7 @@ async def test_a_subscription_added_since_is_seen_by_the_next_event(
 ) -> None:
     ticket_id = new_ticket_id()
     await consume(unit_of_work, [status_changed(ticket_id)], skip_unneeded=True)
-    await endpoints.register_webhook_endpoint(
-        endpoints.RegisterWebhookEndpoint(
-            tenant_id=TENANT,
-            url="https://hooks.example.com/in",
-            event_types=("helpline.ticket.status_changed.v1",),
-            allow_private_networks=False,
-        ),
-        unit_of_work(),
-    )
+    await status_changes_hook(unit_of_work())
 
     await consume(unit_of_work, [status_changed(ticket_id)], skip_unneeded=True)
 
@@ -106,19 +111,13 @@ async def test_another_replicas_change_of_settings_is_seen_by_the_next_event(
     other = create_engine(database_url)  # another process: its own settings cache
     try:
         sessions = async_sessionmaker(other, expire_on_commit=False)
-        await endpoints.register_webhook_endpoint(
-            endpoints.RegisterWebhookEndpoint(
-                tenant_id=TENANT,
-                url="https://hooks.example.com/in",
-                event_types=("helpline.ticket.status_changed.v1",),
-                allow_private_networks=False,
-            ),
+        await status_changes_hook(
             NotifyUnitOfWork(
                 sessions,
                 outbox_table=outbox_table(metadata),
                 inbox_table=inbox_table(metadata),
                 source="/helpline/notify",
-            ),
+            )
         )
     finally:
         await other.dispose()
