@@ -110,18 +110,20 @@ async def test_another_replicas_change_of_settings_is_seen_by_the_next_event(
     await consume(unit_of_work, [status_changed(ticket_id)], skip_unneeded=True)  # kept now
     other = create_engine(database_url)  # another process: its own settings cache
     try:
-        sessions = async_sessionmaker(other, expire_on_commit=False)
-        await status_changes_hook(
-            NotifyUnitOfWork(
-                sessions,
-                outbox_table=outbox_table(metadata),
-                inbox_table=inbox_table(metadata),
-                source="/helpline/notify",
-            )
-        )
+        await status_changes_hook(_units_of_work(other)())
     finally:
         await other.dispose()
 
     await consume(unit_of_work, [status_changed(ticket_id)], skip_unneeded=True)
 
     assert [d.channel for d in await ledger(unit_of_work, ticket_id)] == ["webhook"]
+
+
+def _units_of_work(engine: AsyncEngine) -> UnitOfWorkFactory:
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    return lambda: NotifyUnitOfWork(
+        sessions,
+        outbox_table=outbox_table(metadata),
+        inbox_table=inbox_table(metadata),
+        source="/helpline/notify",
+    )
