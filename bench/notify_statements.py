@@ -11,14 +11,24 @@ status changed, classified, assigned, clock started), an endpoint on ``ticket.as
 20 agents, and each record in a transaction of its own (a burst's fetches hold about one record
 per partition); the delivery worker sends what each record queued at once, as its hand-off does.
 
-Last, a burst's shape: the same events fetched three records at a time while the delivery worker
+Then a burst's shape: the same events fetched three records at a time while the delivery worker
 runs, its sends taking time (mail 4 ms, a webhook 2 ms, on in-memory fakes), so the outcomes of
 sends settling close together share a write as they do under load.
+
+With ``--cpu``, instead: the burst's shape on the real wire, a local SMTP server (aiosmtpd,
+advertising PIPELINING as it does) and a local webhook receiver, each on a thread of its own;
+it reports the event loop thread's CPU (``thread_time``: notify alone, not the servers) per
+ticket from the first record consumed to the last delivery recorded, and the statements.
+``--profile FILE`` writes a cProfile of that run.
 """
 
 import asyncio
+import cProfile
+import socket
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -34,6 +44,7 @@ from helpline_notify.adapters.rendering import JinjaRenderer
 from helpline_notify.bootstrap import MIGRATIONS
 from helpline_notify.service_layer import endpoints, handlers
 from helpline_notify.service_layer.emails import EmailComposer
+from helpline_notify.service_layer.ports import Mailer, WebhookSender
 from helpline_notify.service_layer.unit_of_work import NotifyUnitOfWork
 from helpline_notify.service_layer.worker import DeliveryWorker, WorkerOptions
 from helpline_shared.envelope import new_event_id, to_record
@@ -184,38 +195,73 @@ class _Rig:
     """A fresh notify database with one webhook endpoint, its statements counted, and a
     delivery worker on in-memory mail and webhook fakes (a day ahead: all queued is due)."""
 
-    def __init__(self, mailer: FakeMailer | None = None) -> None:
+    def __init__(
+        self,
+        mailer: FakeMailer | None = None,
+        wire: tuple[Mailer, WebhookSender] | None = None,
+    ) -> None:
         self.mailer = mailer or FakeMailer()
         self.webhooks = FakeWebhookSender() if mailer is None else _SlowWebhooks()
+        self.wire = wire
+        self.counted = 0
+        """Mails and webhooks sent on the real wire (``wire``)."""
 
-    async def start(self, path: Path, event_types: tuple[str, ...]) -> None:
+    async def start(
+        self, path: Path, event_types: tuple[str, ...], url: str = "https://hooks.example.com/in"
+    ) -> None:
         self.engine, self.unit_of_work = await migrated(
             path, MIGRATIONS, metadata, NotifyUnitOfWork
         )
         await endpoints.register_webhook_endpoint(
             endpoints.RegisterWebhookEndpoint(
                 tenant_id=TENANT,
-                url="https://hooks.example.com/in",
+                url=url,
                 event_types=event_types,
-                allow_private_networks=False,
+                allow_private_networks=self.wire is not None,
             ),
             self.unit_of_work(),
         )
         self.statements = Statements(self.engine)
+        mailer, webhooks = self.wire or (self.mailer, self.webhooks)
         self.worker = DeliveryWorker(
             self.unit_of_work,
-            self.mailer,
-            self.webhooks,
+            _Counted(mailer, self),
+            _Counted(webhooks, self),
             NoOpTracer(),
             WorkerOptions(email_domain="mail.acme.example"),
             renderer=JinjaRenderer(),
             clock=lambda: utcnow() + timedelta(1),
         )
 
+    def handing_consumer(self) -> TableConsumer[NotifyUnitOfWork]:
+        """Notify's consumer, its commits handing their deliveries to the running worker and
+        waking it for the rest, as bootstrap wires them."""
+
+        def waking() -> NotifyUnitOfWork:
+            uow = self.unit_of_work()
+            uow.wake_worker = self.worker.wake
+            uow.hand_off = self.worker
+            return uow
+
+        return _consumer(self.unit_of_work, waking)
+
     @property
     def sent(self) -> int:
         """Mails and webhooks sent so far."""
-        return len(self.mailer.sent) + len(self.webhooks.requests)
+        return self.counted
+
+
+class _Counted:
+    """A mailer or webhook sender counting what it sent."""
+
+    def __init__(self, sender: Any, rig: _Rig) -> None:
+        self._sender = sender
+        self._rig = rig
+
+    async def send(self, item: Any) -> Any:
+        answer = await self._sender.send(item)
+        self._rig.counted += 1
+        return answer
 
 
 async def count_pipeline_shape(tickets: int, path: Path) -> None:
@@ -288,14 +334,7 @@ async def count_burst_shape(tickets: int, path: Path) -> None:
     rig = _Rig(_SlowMailer())
     await rig.start(path, ("helpline.ticket.assigned.v1",))
     worker = rig.worker
-
-    def waking() -> NotifyUnitOfWork:
-        uow = rig.unit_of_work()
-        uow.wake_worker = worker.wake
-        uow.hand_off = worker
-        return uow
-
-    consumer = _consumer(rig.unit_of_work, waking)
+    consumer = rig.handing_consumer()
     records = [r for n in range(tickets) for r in _pipeline_records(n, n * 5)]
     running = asyncio.create_task(worker.run())
     rig.statements.reset()
@@ -310,6 +349,147 @@ async def count_burst_shape(tickets: int, path: Path) -> None:
     await rig.engine.dispose()
     print(f"burst shape, three records per fetch, sends taking time: {tickets} tickets")
     rig.statements.report("  together", tickets, "tickets")
+
+
+class _WebhookReceiver(asyncio.Protocol):
+    """Answers each POST 204 on a keep-alive connection (the harness's receiver, minimal)."""
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            head, found, rest = self.buffer.partition(b"\r\n\r\n")
+            if not found:
+                return
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(rest) < length:
+                return
+            self.buffer = rest[length:]
+            self.transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+
+def _serving_thread(start: Callable[[asyncio.AbstractEventLoop], Any]) -> tuple[Any, Any]:
+    """Run ``start`` on an event loop of a thread of its own; what it returned, and the loop."""
+    loop = asyncio.new_event_loop()
+    ready: list[Any] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        ready.append(loop.run_until_complete(start(loop)))
+        done.set()
+        loop.run_forever()
+
+    threading.Thread(target=serve, daemon=True).start()
+    done.wait()
+    return ready[0], loop
+
+
+ALONE = 200
+"""Tickets of ``cpu_burst``'s phase of one record per transaction."""
+
+
+async def cpu_burst(tickets: int, profile: str | None) -> None:
+    """The burst's shape on the real wire; the loop thread's CPU per ticket."""
+    from aiosmtpd.controller import Controller
+
+    from helpline_notify.adapters.smtp import SmtpMailer
+    from helpline_notify.adapters.webhook_http import WebhookHttp
+    from helpline_notify.adapters.webhooks import GuardedWebhookSender
+
+    class Sink:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    with socket.socket() as probe:  # a free port (aiosmtpd's controller takes no port 0)
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    server, _loop = _serving_thread(
+        lambda loop: loop.create_server(_WebhookReceiver, "127.0.0.1", 0)
+    )
+    hook_port = server.sockets[0].getsockname()[1]
+    mailer = SmtpMailer("127.0.0.1", smtp_port, "Helpline <n@helpline.test>", max_sessions=16)
+    http = WebhookHttp(allow_private_networks=True, timeout=15.0)
+    rig = _Rig(wire=(mailer, GuardedWebhookSender(http)))
+    with tempfile.TemporaryDirectory() as directory:
+        await rig.start(
+            Path(directory) / "cpu.db",
+            ("helpline.ticket.assigned.v1",),
+            url=f"http://127.0.0.1:{hook_port}/in",
+        )
+        worker = rig.worker
+        consumer = rig.handing_consumer()
+        # A warm-up (connections, statements compiled), then the measured burst.
+        warm = 50
+        records = [r for n in range(warm) for r in _pipeline_records(n, n * 5)]
+        running = asyncio.create_task(worker.run())
+        await _burst(rig, consumer, records, warm)
+        # One record per transaction, each one's deliveries sent and recorded before the next:
+        # the same transactions and statements every run (a loaded machine changes the burst's
+        # batching, and with it the figure).
+        rig.statements.reset()
+        started = time.thread_time()
+        for number in range(warm, warm + ALONE):
+            for raw in _pipeline_records(number, number * 5):
+                await consumer.consume([raw], FakeKafkaConsumer())
+                await worker.drain()
+            while rig.sent < 3 * (number + 1):  # any the worker claimed instead
+                await worker.drain()
+                await asyncio.sleep(0.001)
+        alone = (time.thread_time() - started) * 1000 / ALONE
+        rig.statements.report(
+            f"one record per transaction on the wire: CPU {alone:.3f} ms per ticket;",
+            ALONE,
+            "tickets",
+        )
+        records = [
+            r
+            for n in range(warm + ALONE, warm + ALONE + tickets)
+            for r in _pipeline_records(n, n * 5)
+        ]
+        rig.statements.reset()
+        profiler = cProfile.Profile(time.thread_time) if profile else None
+        started = time.thread_time()
+        if profiler:
+            profiler.enable()
+        await _burst(rig, consumer, records, warm + ALONE + tickets)
+        if profiler and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        spent = time.thread_time() - started
+        await worker.stop()
+        await running
+        await mailer.aclose()
+        await http.aclose()
+        await rig.engine.dispose()
+    smtp.stop()
+    print(
+        f"burst shape on the wire (SMTP, HTTP), three records per fetch: {tickets} tickets, "
+        f"{rig.sent - 3 * (warm + ALONE)} deliveries; CPU of the loop thread "
+        f"{spent * 1000 / tickets:.3f} ms per ticket"
+    )
+    rig.statements.report("  together", tickets, "tickets")
+
+
+async def _burst(rig: _Rig, consumer: Any, records: list[Any], tickets: int) -> None:
+    """Consume ``records`` three per fetch while the worker runs, until all of the first
+    ``tickets`` tickets' deliveries are sent."""
+    for start in range(0, len(records), 3):
+        await consumer.consume(records[start : start + 3], FakeKafkaConsumer())
+        await asyncio.sleep(0.001)  # the next fetch
+    while rig.sent < 3 * tickets:
+        await rig.worker.drain()
+        await asyncio.sleep(0.005)
+    await rig.worker.drain()
 
 
 async def count(tickets: int, path: Path) -> None:
@@ -339,4 +519,9 @@ async def count(tickets: int, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 50))
+    numbers = [int(argument) for argument in sys.argv[1:2] if not argument.startswith("--")]
+    if "--cpu" in sys.argv:
+        target = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
+        asyncio.run(cpu_burst(numbers[0] if numbers else 1000, target))
+    else:
+        asyncio.run(main(numbers[0] if numbers else 50))

@@ -1,6 +1,7 @@
 """Who wants which events: event-type patterns, filters and recipients of a subscription."""
 
 import fnmatch
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +17,15 @@ SubscriptionChannel = Literal["email", "webhook"]
 
 def matches_any(patterns: Iterable[str], event_type: str) -> bool:
     """Whether ``event_type`` matches one of the patterns (``*`` wildcards, as in fnmatch)."""
+    if isinstance(patterns, tuple):
+        # A subscription's or an endpoint's own tuple: every event asks it again (tens of
+        # times per ticket), so the answer is kept; patterns and event types are few.
+        return _tuple_matches(patterns, event_type)
+    return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in patterns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tuple_matches(patterns: tuple[str, ...], event_type: str) -> bool:
     return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in patterns)
 
 

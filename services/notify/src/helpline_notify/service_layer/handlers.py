@@ -223,6 +223,14 @@ def _unneeded_check(
             return set()
         # Nothing written, nothing claimed: as if applied at this read. Read again when
         # delivered again, so a replica's later change of settings is seen (versions).
+        # Most often this process keeps the settings at the version read: no unit of work.
+        kept = await unit_of_work().settings_if_kept(e.event.tenant_id for e in envelopes)
+        if kept is not None:
+            return {
+                envelope.id
+                for envelope in envelopes
+                if not may_notify(envelope.type, envelope.event, *kept[envelope.event.tenant_id])
+            }
         async with unit_of_work().read_only() as uow:
             unwanted = set()
             for envelope in envelopes:

@@ -1,18 +1,21 @@
 """Notify's unit of work: the shared one, with notify's repositories."""
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.directory import DirectoryRepository, WatcherRepository
 from helpline_notify.adapters.ledger import DeliveryRepository
 from helpline_notify.adapters.repository import EndpointRepository, TicketViewRepository
-from helpline_notify.adapters.settings_versions import SettingsVersions
+from helpline_notify.adapters.settings_versions import SettingsVersions, cache_of, versions_now
 from helpline_notify.adapters.tenant_config import (
     SubscriptionRepository,
     SuppressionRepository,
     TemplateRepository,
 )
 from helpline_notify.domain.model import Delivery, WebhookEndpoint
+from helpline_notify.domain.subscriptions import Subscription
 from helpline_notify.service_layer.ports import DeliveryHandOff, Held
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
@@ -33,6 +36,29 @@ class NotifyUnitOfWork(SqlUnitOfWork):
     """Tells the delivery worker that deliveries may be due (bootstrap sets it)."""
     hand_off: DeliveryHandOff | None = None
     """The delivery worker of this process, to lease queued deliveries to (bootstrap sets it)."""
+
+    async def settings_if_kept(
+        self, tenant_ids: Iterable[str]
+    ) -> dict[str, tuple[Sequence[Subscription], Sequence[WebhookEndpoint]]] | None:
+        """Each tenant's subscriptions and endpoints as this process keeps them at the settings
+        version committed now, read without opening this unit of work (one statement per tenant
+        on a read-only connection); None when one tenant's are not kept at that version (open
+        the unit of work and read them)."""
+        engine = getattr(self._session_factory, "kw", {}).get("bind")
+        if not isinstance(engine, AsyncEngine):
+            return None
+        cache = cache_of(engine.sync_engine)
+        settings: dict[str, tuple[Sequence[Subscription], Sequence[WebhookEndpoint]]] = {}
+        for tenant_id, version in (await versions_now(engine, tenant_ids)).items():
+            if version is None:  # nothing was ever set: no subscription, no endpoint
+                settings[tenant_id] = ((), ())
+                continue
+            has_subscriptions, kept_subscriptions = cache.known(tenant_id, version, "subscriptions")
+            has_endpoints, kept_endpoints = cache.known(tenant_id, version, "endpoints")
+            if not (has_subscriptions and has_endpoints):
+                return None
+            settings[tenant_id] = (kept_subscriptions, kept_endpoints)
+        return settings
 
     def deliveries_queued(
         self,
