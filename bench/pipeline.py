@@ -1027,6 +1027,11 @@ def main() -> None:
                 stem = unique_name("bench")
                 urls = {name: postgres.create_database(f"{stem}_{name}") for name in SERVICES}
                 postgres_pid = process_id(postgres)
+            # What the run before wrote (the other database's files, the broker's logs) is
+            # written back now, not by the kernel in the middle of this database's phases:
+            # PostgreSQL's commits wait for fsync, which waited behind that writeback (one
+            # run with both databases: PostgreSQL 45.9 tickets/s after SQLite, 87.2 alone).
+            os.sync()
             runs[database] = run_helpline(
                 kafka,
                 urls,
