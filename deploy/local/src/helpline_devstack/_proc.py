@@ -91,7 +91,20 @@ def log_tail(path: Path, lines: int = 40) -> str:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Return ``count`` different TCP ports that were free a moment ago.
+
+    All are held at once before any is released: ports taken one ``free_port`` after another
+    may repeat (a port released is free again before its server binds it), and two servers of
+    one stack then met on the same port (a service's readiness probe reached the SMTP sink)."""
+    with contextlib.ExitStack() as held:
+        sockets = [
+            held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            for _ in range(count)
+        ]
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.identity import DEV_TOKEN, start_with_identity
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
@@ -188,12 +188,12 @@ def running_helpline(
     prefix = unique_name(stem) + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     names = ("identity", *SERVICE_PORTS, *(("workspace",) if workspace else ()))
-    sink = MailSink(home / "mail", port=free_port())
-    smtp_port = free_port()
+    sink_port, smtp_port, *service_ports = free_ports(2 + len(names))
+    sink = MailSink(home / "mail", port=sink_port)
     stack = Stack(
         home,
         kafka.bootstrap_servers,
-        ports={name: free_port() for name in names},
+        ports=dict(zip(names, service_ports, strict=True)),
         database_urls={
             name: postgres.create_database(f"{prefix.rstrip('.')}_{name}")
             for name in names
