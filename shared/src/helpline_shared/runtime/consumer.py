@@ -511,10 +511,10 @@ class TableConsumer(Generic[UnitOfWorkT]):
         """Apply ``records`` (what one poll returned, from any partitions) in one transaction,
         each partition's records in offset order; rewind ``consumer`` over what is left.
 
-        One transaction per poll, not per partition: at a few records per partition (the
-        burst's 72 partitions) a transaction per partition cost every service a commit, an
-        inbox claim and an outbox insert per record or two. A failure is still confined to
-        records: the batch is applied again one record per transaction."""
+        One transaction per poll, not per partition: at a few records per partition (a service
+        reads 6 partitions of each of its topics) a transaction per partition cost every
+        service a commit, an inbox claim and an outbox insert per record or two. A failure is
+        still confined to records: the batch is applied again one record per transaction."""
         deadline = self._clock() + self._time_budget
         ordered = [record for partition in _by_partition(records) for record in partition]
         try:
@@ -567,8 +567,7 @@ class TableConsumer(Generic[UnitOfWorkT]):
             left = next(index for index, record in enumerate(records) if record is cut.record)
             _rewind(consumer, records[left:])
             records = records[:left]
-            kept = {id(record) for record in records}
-            items = [item for item in items if id(item.record) in kept]
+            items = items[: items.index(cut)]  # in the same order as ``records``
         for item in items:
             if item.poison is not None:
                 await self._dead_letters.send(item.record, item.poison, attempts=0)

@@ -17,15 +17,13 @@ SubscriptionChannel = Literal["email", "webhook"]
 
 def matches_any(patterns: Iterable[str], event_type: str) -> bool:
     """Whether ``event_type`` matches one of the patterns (``*`` wildcards, as in fnmatch)."""
-    if isinstance(patterns, tuple):
-        # A subscription's or an endpoint's own tuple: every event asks it again (tens of
-        # times per ticket), so the answer is kept; patterns and event types are few.
-        return _tuple_matches(patterns, event_type)
-    return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in patterns)
+    # Every event asks each subscription's and endpoint's patterns again (tens of times per
+    # ticket): the answer is kept; patterns and event types are few.
+    return _matches(tuple(patterns), event_type)
 
 
 @functools.lru_cache(maxsize=4096)
-def _tuple_matches(patterns: tuple[str, ...], event_type: str) -> bool:
+def _matches(patterns: tuple[str, ...], event_type: str) -> bool:
     return any(fnmatch.fnmatchcase(event_type, pattern) for pattern in patterns)
 
 
