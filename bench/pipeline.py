@@ -10,11 +10,14 @@ them is no hop of the pipeline) and to the webhook's arrival. With ``hops`` each
 where the time from the 201 to ``ticket.assigned`` goes: intake's commit and relay, routing's
 fetch and batch, routing's relay (and, in no figure, the harness's own reading).
 
-The burst posts ``--burst`` tickets (10,000 by default) as fast as the load generator goes:
-pipelined HTTP/1.1 on several connections. It reports the time until every ticket is assigned,
-clocked, hooked and acknowledged, the throughput, the dead letters, each process's CPU per
-ticket and each service's peak resident memory, and the events produced and consumed per ticket
-(the fan-out: recorded topics, each service's consumer metrics and inbox).
+Two bursts post tickets as fast as the load generator goes (pipelined HTTP/1.1 on several
+connections). The first, ``--target-burst`` tickets (2,000 by default), is issue 14's burst
+target: the throughput until every ticket is assigned and its webhook received (at least 150
+tickets/s); the time until all four milestones is reported beside it. The second, ``--burst``
+tickets (10,000 by default), reports the time until every ticket is assigned, clocked, hooked and
+acknowledged, the throughput, the dead letters, each process's CPU per ticket (the CPU target)
+and each service's peak resident memory (the memory target), and the events produced and
+consumed per ticket (the fan-out: recorded topics, each service's consumer metrics and inbox).
 
 The load generator is its own process (``pipeline.py --generate``) so that its CPU is measured
 apart from the services and from this harness (which records the topics and receives webhooks
@@ -35,7 +38,7 @@ figure: the broker's JIT, the services' caches and connection pools are warm for
 alike, so a run with ``--database both`` compares like with like whatever ``--rates`` holds.
 
 Usage: ``python bench/pipeline.py [--database sqlite|postgres|both] [--seconds 8]
-[--burst 10000] [--rates 5,10,20,50,100] [--warmup 5]``.
+[--target-burst 2000] [--burst 10000] [--rates 5,10,20,50,100] [--warmup 5]``.
 """
 
 import argparse
@@ -100,6 +103,10 @@ burst (it times nothing: ``_on_kafka``)."""
 
 CPU_TARGET_MS = 10.0
 BURST_TARGET = 150.0
+"""Tickets/s of issue 14's burst target: ``TARGET_BURST`` tickets each assigned and its webhook
+received."""
+TARGET_BURST = 2_000
+TARGET_MILESTONES = ("assigned", "webhook")
 LATENCY_TARGET_MS = 50.0
 POSTGRES_RATIO_TARGET = 0.7
 MEMORY_TARGET_MB = 300.0
@@ -479,6 +486,9 @@ def _phase(
     phase.extra["hops_ms"] = hops(created, done, progress)
     if rate is None:
         phase.extra |= {
+            "tickets_per_second_assigned_and_webhook": round(
+                len(done) / (max(last[name] for name in TARGET_MILESTONES) - started), 1
+            ),
             "posting_seconds": round(posted["elapsed"], 2),
             "posted_per_second": round(len(created) / posted["elapsed"], 1),
             "seconds_until_all": {name: round(last[name] - started, 2) for name in MILESTONES}
@@ -718,9 +728,11 @@ def run_helpline(
     postgres_pid: int | None,
     profile: Path | None = None,
     warmup: float = WARMUP_SECONDS,
+    target_burst: int = TARGET_BURST,
 ) -> dict[str, Any]:
-    """A warm-up (``warmup`` seconds at ``LATENCY_RATE``, in no figure), then the rate phases
-    and the burst against the four services and identity as processes."""
+    """A warm-up (``warmup`` seconds at ``LATENCY_RATE``, in no figure), then the rate phases,
+    the target burst (``target_burst`` tickets; 0: none) and the burst against the four
+    services and identity as processes."""
     prefix = unique_name("bench") + "."
     # The broker stamps each record with the time it appended it: the hops of ``hops``.
     kafka.create_topics(
@@ -783,6 +795,12 @@ def run_helpline(
                     else None
                 )
                 phases = [_phase(load, progress, processes, rate, seconds, None) for rate in rates]
+                # Each burst starts once the one before is done (``_phase`` waits for it).
+                target_phase = (
+                    _phase(load, progress, processes, None, 0, target_burst)
+                    if target_burst > 0
+                    else None
+                )
                 progress.update()
                 seen, consumed_before = len(progress.records), _consumed(stack)
                 spies = _profile(profile, stack)
@@ -817,6 +835,7 @@ def run_helpline(
     found["per_service"] = per_service(found)
     return {
         "phases": phases,
+        "target_burst": target_phase,
         "burst": burst_phase,
         "peak_memory_mb": memory,
         "fanout": found,
@@ -874,13 +893,31 @@ def figures(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         found[f"{database} CPU ms/ticket, four services (burst)"] = figure(
             cpu, "ms", f"<= {CPU_TARGET_MS:g}", cpu <= CPU_TARGET_MS, each=burst.cpu_ms_per_ticket
         )
-        complete = burst.completed == burst.created
-        found[f"{database} burst of {burst.created}, tickets/s all done"] = figure(
+        target: Measured | None = run.get("target_burst")
+        if target is not None:
+            value = target.extra["tickets_per_second_assigned_and_webhook"]
+            found[f"{database} burst of {target.created}, tickets/s assigned + webhook"] = figure(
+                value,
+                "tickets/s",
+                f">= {BURST_TARGET:g} (every ticket assigned, its webhook received)",
+                target.completed == target.created and value >= BURST_TARGET,
+                completed=target.completed,
+                all_four_milestones=target.throughput,
+            )
+        else:
+            found[f"{database} burst, tickets/s assigned + webhook"] = figure(
+                None, "tickets/s", f">= {BURST_TARGET:g}", None, note="needs --target-burst"
+            )
+        # The large burst's throughput is reported with every milestone; the issue's burst
+        # target is stated for the target burst above.
+        found[f"{database} burst of {burst.created}, tickets/s all four done"] = figure(
             burst.throughput,
             "tickets/s",
-            f">= {BURST_TARGET:g} (every ticket done)",
-            complete and burst.throughput >= BURST_TARGET,
+            "reported (the target is the burst above)",
+            None,
             completed=burst.completed,
+            assigned_and_webhook=burst.extra.get("tickets_per_second_assigned_and_webhook"),
+            note="no target of its own",
         )
         at_rate = next((p for p in run["phases"] if p.rate == LATENCY_RATE), None)
         p99 = at_rate.latency_ms["assigned"]["p99"] if at_rate else None
@@ -936,6 +973,7 @@ def _report(
                 database: {
                     "phases": [vars(p) for p in run["phases"]],
                     "burst": vars(run["burst"]),
+                    "target_burst": vars(run["target_burst"]) if run.get("target_burst") else None,
                     "peak_memory_mb": run["peak_memory_mb"],
                     "fanout": run["fanout"],
                     "warmup": vars(run["warmup"]) if run.get("warmup") else None,
@@ -953,10 +991,13 @@ def _report(
             "command": " ".join(sys.argv),
             "seconds": arguments.seconds,
             "burst": arguments.burst,
+            "target_burst": arguments.target_burst,
         },
     )
     for name, value in measured.items():
-        verdict = {True: "passed", False: "MISSED", None: "not measured"}[value["passed"]]
+        verdict = {True: "passed", False: "MISSED", None: value.get("note", "not measured")}[
+            value["passed"]
+        ]
         print(f"  {name}: {value['value']} {value['unit']} (target {value['target']}: {verdict})")
 
 
@@ -965,7 +1006,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of a rate phase")
-    parser.add_argument("--burst", type=int, default=10_000, help="tickets in the burst")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=10_000,
+        help="tickets in the burst of the CPU, memory and fan-out figures",
+    )
+    parser.add_argument(
+        "--target-burst",
+        type=int,
+        default=TARGET_BURST,
+        help="tickets in the burst of the throughput target (0: none)",
+    )
     parser.add_argument(
         "--rates",
         default=",".join(f"{r:g}" for r in RATES),
@@ -1041,13 +1093,14 @@ def main() -> None:
                 postgres_pid,
                 arguments.profile,
                 arguments.warmup,
+                arguments.target_burst,
             )
             if database == "postgres":
                 assert postgres is not None
                 run = runs[database]
                 run["postgres_settings"] = pg_statements.settings(postgres)
                 if arguments.pg_statements:
-                    phases = [run["warmup"], *run["phases"], run["burst"]]
+                    phases = [run["warmup"], *run["phases"], run["target_burst"], run["burst"]]
                     tickets = sum(phase.created for phase in phases if phase is not None)
                     run["postgres_statements"] = pg_statements.per_database(postgres, stem, tickets)
                     pg_statements.show(run["postgres_statements"])
