@@ -66,7 +66,7 @@ from common import RESULTS, cpu_seconds, figure, median, peak_memory_mb, percent
 from prometheus_client.parser import text_string_to_metric_families
 from raw_pipeline import Phase, process_id, run_baseline
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailCounter
 from helpline_devstack.postgres import PostgresServer
@@ -743,10 +743,13 @@ def run_helpline(
     home = HOME / prefix.rstrip(".")
     # Nothing reads the mails back (notify's notification.delivered says each was accepted):
     # a sink that only counts costs the harness a fraction of one that parses and stores them.
-    mail = MailCounter(port=free_port())
+    # Every port at once, all held until all are chosen: taken one after another, a released
+    # port may be given again (``free_ports``).
+    mail_port, *service_ports = free_ports(1 + len(SERVICES))
+    mail = MailCounter(port=mail_port)
     mail.start()
     with WebhookReceiver() as receiver:
-        ports = {name: free_port() for name in SERVICES}
+        ports = dict(zip(SERVICES, service_ports, strict=True))
         identity_url = f"http://127.0.0.1:{ports['identity']}"
         stack = Stack(
             home,

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from common import cpu_seconds, figure, median, percentile, write_result
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.identity import start_with_identity
 from helpline_devstack.journeys import PASSWORD, Helpline
 from helpline_devstack.kafka import KafkaNode
@@ -203,13 +203,15 @@ def main() -> None:
     prefix = unique_name("wsbench") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     home = HOME / prefix.rstrip(".")
-    sink = MailSink(home / "mail", port=free_port())
-    sink.start()
     names = ("identity", "intake", "routing", "escalation", "notify", "workspace")
+    # All ports at once (``free_ports``): one after another, a released port may repeat.
+    sink_port, *service_ports = free_ports(1 + len(names))
+    sink = MailSink(home / "mail", port=sink_port)
+    sink.start()
     stack = Stack(
         home,
         kafka.bootstrap_servers,
-        ports={name: free_port() for name in names},
+        ports=dict(zip(names, service_ports, strict=True)),
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,
             "HELPLINE_LOG_LEVEL": "WARNING",
