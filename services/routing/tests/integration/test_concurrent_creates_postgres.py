@@ -1,4 +1,4 @@
-"""Concurrent creates of one agent user on PostgreSQL, where the transactions really overlap."""
+"""Concurrent creates and replacements in routing's API on PostgreSQL: transactions overlap."""
 
 import sys
 from collections.abc import AsyncIterator
@@ -11,8 +11,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 from routing_support import Database
 from test_concurrent_creates import (
     routing,
+    test_concurrent_first_settings_and_account_managers_are_each_stored,
     test_concurrent_links_of_agents_to_one_user_link_one,
     test_concurrent_registrations_of_one_user_create_one_agent,
+    test_concurrent_rule_sets_are_each_a_version,
 )
 
 from helpline_devstack.postgres import PostgresServer
@@ -24,8 +26,10 @@ from helpline_shared.runtime.testing import units_of_work
 
 __all__ = [
     "routing",
+    "test_concurrent_first_settings_and_account_managers_are_each_stored",
     "test_concurrent_links_of_agents_to_one_user_link_one",
     "test_concurrent_registrations_of_one_user_create_one_agent",
+    "test_concurrent_rule_sets_are_each_a_version",
 ]
 
 

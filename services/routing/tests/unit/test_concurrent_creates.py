@@ -1,5 +1,6 @@
 """Concurrent requests that would give one identity user two agents: one wins, the others get
-the 409 a later duplicate gets (the database's unique key decides), never a 500.
+the 409 a later duplicate gets (the database's unique key decides), never a 500. Concurrent
+replacements of rules, settings and account managers are each stored, never a 500.
 
 Run on SQLite here and on PostgreSQL by ``integration/test_concurrent_creates_postgres.py``.
 """
@@ -68,3 +69,50 @@ async def test_concurrent_links_of_agents_to_one_user_link_one(routing: Routing)
     [linked] = [answer.json() for answer in answers if answer.status_code == 200]
     found = await routing.client.get("/v1/agents", params={"user_id": "bob"}, headers=ADMIN)
     assert [agent["id"] for agent in found.json()] == [linked["id"]]
+
+
+async def test_concurrent_rule_sets_are_each_a_version(routing: Routing) -> None:
+    answers = await asyncio.gather(
+        *(
+            routing.client.put(
+                "/v1/routing/rules",
+                headers=ADMIN,
+                json={"rules": [{"id": f"r{n}", "outcome": {"required_skills": {"exports": 1}}}]},
+            )
+            for n in range(CONCURRENT)
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200] * CONCURRENT, [
+        answer.text for answer in answers
+    ]
+    versions = sorted(answer.json()["version"] for answer in answers)
+    assert versions == list(range(1, CONCURRENT + 1))
+    current = await routing.client.get("/v1/routing/rules", headers=ADMIN)
+    assert current.json()["version"] == CONCURRENT
+
+
+async def test_concurrent_first_settings_and_account_managers_are_each_stored(
+    routing: Routing,
+) -> None:
+    agent = await routing.agent("cy", None)
+    answers = await asyncio.gather(
+        *(
+            routing.client.put(
+                "/v1/routing/settings", headers=ADMIN, json={"offer_timeout_seconds": 10 + n}
+            )
+            for n in range(CONCURRENT)
+        ),
+        *(
+            routing.client.put(
+                "/v1/organizations/org-1/account-manager",
+                headers=ADMIN,
+                json={"agent_id": agent["id"]},
+            )
+            for _ in range(CONCURRENT)
+        ),
+    )
+    assert [answer.status_code for answer in answers] == [200] * CONCURRENT + [204] * CONCURRENT, [
+        answer.text for answer in answers
+    ]
+    stored = await routing.client.get("/v1/routing/settings", headers=ADMIN)
+    assert stored.json()["offer_timeout_seconds"] in range(10, 10 + CONCURRENT)
