@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from helpline_cli.app import app
-from helpline_devstack._proc import free_port
 
 
 class FakeService:
@@ -37,7 +36,7 @@ class FakeService:
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet."""
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # bound at once
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from helpline_cli import records
 from helpline_cli.app import app
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_port, free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
@@ -33,15 +33,16 @@ def services(
     prefix = unique_name("cli") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     database = postgres.create_database(unique_name("cli_intake"))
+    intake_port, notify_port, smtp_port = free_ports(3)
     stack = Stack(
         tmp_path_factory.mktemp("cli-stack"),
         kafka.bootstrap_servers,
-        ports={"intake": free_port(), "notify": free_port()},
+        ports={"intake": intake_port, "notify": notify_port},
         database_urls={"intake": database},
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,
             **stand_in_identity().environment(),
-            "HELPLINE_SMTP_PORT": str(free_port()),
+            "HELPLINE_SMTP_PORT": str(smtp_port),
             "HELPLINE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
         },
     )

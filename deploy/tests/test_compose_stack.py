@@ -8,7 +8,6 @@ reused; the first build takes minutes (README, Operations).
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from helpline_devstack._proc import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -49,12 +50,6 @@ def _run(command: list[str], env: dict[str, str], timeout: float) -> str:
     )
     assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"[-6000:]
     return result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +92,7 @@ def local_images(docker_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def stack(local_images: dict[str, str]) -> Iterator[dict[str, int]]:
     """The compose stack from local images on free ports; torn down with its volumes."""
-    ports = {name: _free_port() for name in PUBLISHED}
+    ports = dict(zip(PUBLISHED, free_ports(len(PUBLISHED)), strict=True))
     env = {
         **local_images,
         **LOCAL_IMAGES,

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from helpline_cli.app import app
 from helpline_cli.doctor import migrations_folder
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_port, free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.testing import unique_name
 from helpline_shared.runtime.migrations import upgrade
@@ -94,10 +94,11 @@ def test_a_healthy_deployment_has_no_problem(kafka: KafkaNode) -> None:
 
 
 def test_a_service_that_does_not_answer_readyz_is_reported_in_one_line() -> None:
-    stopped = f"http://127.0.0.1:{free_port()}"
+    stopped_http, stopped_kafka = free_ports(2)
+    stopped = f"http://127.0.0.1:{stopped_http}"
     code, lines = doctor(
         {
-            "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "HELPLINE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{stopped_kafka}",
             "HELPLINE_NOTIFY_URL": stopped,
         }
     )

@@ -2,9 +2,11 @@
 
 import asyncio
 import json
+import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from typer.testing import CliRunner
 
 from helpline_cli.app import app
@@ -28,8 +30,31 @@ async def produce(servers: str, topic: str, count: int) -> None:
         await producer.stop()
 
 
+async def wait_until_empty(servers: str, group: str, timeout: float = 60) -> None:
+    """Until ``group`` has no member left.
+
+    The broker is shared by the session's tests: a service another test SIGKILLed stays a member
+    of its group until its session times out (10 s), and while it does the broker refuses a
+    commit from outside the group (``UnknownMemberIdError``).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            [description] = await admin.describe_consumer_groups([group])
+            [found] = description.to_object()["groups"]
+            if found["state"] in ("Empty", "Dead"):
+                return
+            assert time.monotonic() < deadline, f"{group} still has members: {found['members']}"
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
 async def commit_to_end(servers: str, group: str, partitions: list[TopicPartition]) -> None:
     """Commit ``group`` at the end of each of ``partitions``, as a caught-up consumer would."""
+    await wait_until_empty(servers, group)
     consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:

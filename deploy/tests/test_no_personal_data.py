@@ -17,7 +17,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.stack import SERVICE_PORTS, Stack
@@ -52,7 +52,7 @@ class SpanDump:
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet."""
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # bound at once
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -120,14 +120,14 @@ def test_no_span_or_log_line_contains_personal_data(
     # A second customer writes by mail: envelope and header addresses must not be logged either.
     mail_sender, mail_name = f"erin.{marker}@customer.example", f"Erin {marker}"
     envelope_sender = f"bounces.{marker}@customer.example"
-    smtp_port = free_port()
+    smtp_port, sink_port, *service_ports = free_ports(2 + len(SERVICE_PORTS))
     domain_name = marker.replace("_", "-") + ".test"
-    mail = MailSink(tmp_path / "mail", port=free_port())
+    mail = MailSink(tmp_path / "mail", port=sink_port)
     mail.start()
     stack = Stack(
         tmp_path,
         kafka.bootstrap_servers,
-        ports={n: free_port() for n in SERVICE_PORTS},
+        ports=dict(zip(SERVICE_PORTS, service_ports, strict=True)),
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,
             **stand_in_identity().environment(),

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
@@ -43,7 +43,7 @@ def running(
 ) -> Iterator[Running]:
     prefix = unique_name("audit") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
-    ports = {"identity": free_port(), "intake": free_port()}
+    ports = dict(zip(("identity", "intake"), free_ports(2), strict=True))
     issuer = f"http://127.0.0.1:{ports['identity']}"
     stack = Stack(
         tmp_path_factory.mktemp("audit"),

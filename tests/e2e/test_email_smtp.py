@@ -17,7 +17,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
@@ -70,11 +70,11 @@ def intake(
     """Intake alone, on its own topics and database, with its SMTP server on a free port."""
     prefix = unique_name("mail") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
-    smtp_port = free_port()
+    smtp_port, intake_port = free_ports(2)
     stack = Stack(
         tmp_path_factory.mktemp("email"),
         kafka.bootstrap_servers,
-        ports={"intake": free_port()},
+        ports={"intake": intake_port},
         database_urls={"intake": postgres.create_database(prefix.rstrip(".") + "_intake")},
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,

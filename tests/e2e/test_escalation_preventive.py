@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
@@ -41,7 +41,7 @@ def occurrence_of(description: str) -> str:
 def test_an_occurrence_missed_during_downtime_is_created_once_and_marked_late(
     kafka: KafkaNode, postgres: PostgresServer, topic_prefix: str, tmp_path: Path
 ) -> None:
-    ports = {"intake": free_port(), "escalation": free_port()}
+    ports = dict(zip(("intake", "escalation"), free_ports(2), strict=True))
     stack = Stack(
         tmp_path,
         kafka.bootstrap_servers,

@@ -21,7 +21,7 @@ from aiokafka.structs import TopicPartition
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 from standardwebhooks import Webhook
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.postgres import PostgresServer
@@ -76,12 +76,13 @@ def journey(
     home = tmp_path_factory.mktemp("journey")
     database = prefix.rstrip(".")
     with OtlpReceiver() as traces, WebhookReceiver() as webhooks:
-        mail = MailSink(home / "mail", port=free_port())
+        sink_port, *service_ports = free_ports(1 + len(SERVICE_PORTS))
+        mail = MailSink(home / "mail", port=sink_port)
         mail.start()
         stack = Stack(
             home,
             kafka.bootstrap_servers,
-            ports={name: free_port() for name in SERVICE_PORTS},
+            ports=dict(zip(SERVICE_PORTS, service_ports, strict=True)),
             database_urls={
                 name: postgres.create_database(f"{database}_{name}") for name in SERVICE_PORTS
             },

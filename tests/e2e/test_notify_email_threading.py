@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiosmtplib import send as smtp_send
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.postgres import PostgresServer
@@ -58,14 +58,14 @@ def services(
     prefix = unique_name("thread") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     home: Path = tmp_path_factory.mktemp("threading")
-    sink = MailSink(home / "mail", port=free_port())
-    sink.start()
-    intake_smtp_port = free_port()
     names = ("intake", "notify")
+    sink_port, intake_smtp_port, *service_ports = free_ports(2 + len(names))
+    sink = MailSink(home / "mail", port=sink_port)
+    sink.start()
     stack = Stack(
         home,
         kafka.bootstrap_servers,
-        ports={name: free_port() for name in names},
+        ports=dict(zip(names, service_ports, strict=True)),
         database_urls={
             name: postgres.create_database(f"{prefix.rstrip('.')}_{name}") for name in names
         },

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
@@ -43,15 +43,16 @@ def notify(
     """Notify alone, on its own topics and database, with a 1 s render limit."""
     prefix = unique_name("tpl") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
+    notify_port, smtp_port = free_ports(2)
     stack = Stack(
         tmp_path_factory.mktemp("template-limits"),
         kafka.bootstrap_servers,
-        ports={"notify": free_port()},
+        ports={"notify": notify_port},
         database_urls={"notify": postgres.create_database(prefix.rstrip(".") + "_notify")},
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,
             **stand_in_identity().environment(),
-            "HELPLINE_SMTP_PORT": str(free_port()),
+            "HELPLINE_SMTP_PORT": str(smtp_port),
             "HELPLINE_TEMPLATE_RENDER_TIMEOUT": str(RENDER_TIMEOUT),
         },
     )

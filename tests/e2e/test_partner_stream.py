@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.stack import Stack
 from helpline_devstack.testing import (
@@ -58,15 +58,16 @@ def deployment(kafka: KafkaNode, tmp_path_factory: pytest.TempPathFactory) -> It
     """The services that make tickets, assign them and forward them to partners."""
     prefix = unique_name("partner") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
+    smtp_port, *service_ports = free_ports(1 + len(SERVICES))
     stack = Stack(
         tmp_path_factory.mktemp("partner-stream"),
         kafka.bootstrap_servers,
-        ports={name: free_port() for name in SERVICES},
+        ports=dict(zip(SERVICES, service_ports, strict=True)),
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,
             **stand_in_identity().environment(),
             "HELPLINE_RELAY_POLL_INTERVAL": "0.2",
-            "HELPLINE_SMTP_PORT": str(free_port()),  # nobody listens: mail is not this test's
+            "HELPLINE_SMTP_PORT": str(smtp_port),  # nobody listens: mail is not this test's
             "HELPLINE_PARTNER_STREAM_PARTITIONS": str(PARTNER_PARTITIONS),
             "HELPLINE_PARTNER_STREAM_RETENTION_MS": str(PARTNER_RETENTION_MS),
         },

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import SERVICE_PORTS, Stack
@@ -64,7 +64,7 @@ def test_a_preventive_tickets_journey_is_one_trace_from_the_timer_to_every_consu
     prefix = unique_name("ptrace") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     tickets_topic = prefix + topics.TICKETS
-    ports = {name: free_port() for name in SERVICE_PORTS}
+    ports = dict(zip(SERVICE_PORTS, free_ports(len(SERVICE_PORTS)), strict=True))
     with OtlpReceiver() as receiver:
         stack = Stack(
             tmp_path,

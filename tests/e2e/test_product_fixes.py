@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
@@ -51,12 +51,12 @@ def deployment(
 ) -> Iterator[Deployment]:
     prefix = unique_name("fixes") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
-    smtp_port = free_port()
     names = ("intake", "escalation")
+    smtp_port, *service_ports = free_ports(1 + len(names))
     stack = Stack(
         tmp_path_factory.mktemp("fixes"),
         kafka.bootstrap_servers,
-        ports={name: free_port() for name in names},
+        ports=dict(zip(names, service_ports, strict=True)),
         database_urls={
             name: postgres.create_database(f"{prefix.rstrip('.')}_{name}") for name in names
         },

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.stack import Stack
 from helpline_devstack.testing import TicketLoad, TopicRecorder, own_keys, readiness, wait_until
@@ -30,15 +30,15 @@ def readiness_status(url: str) -> str:
 
 
 def test_a_broker_outage_under_load_loses_nothing_and_services_reconnect(tmp_path: Path) -> None:
-    port = free_port()
-    kafka = KafkaNode(tmp_path / "kafka", port=port, controller_port=free_port())
+    port, controller_port, intake_port, escalation_port = free_ports(4)
+    kafka = KafkaNode(tmp_path / "kafka", port=port, controller_port=controller_port)
     kafka.start()
     try:
         kafka.create_topics(all_topics(), PARTITIONS)
         stack = Stack(
             tmp_path / "stack",
             kafka.bootstrap_servers,
-            ports={"intake": free_port(), "escalation": free_port()},
+            ports={"intake": intake_port, "escalation": escalation_port},
             service_environment=own_keys(),
             environment={
                 **stand_in_identity().environment(),

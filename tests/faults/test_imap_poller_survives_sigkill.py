@@ -11,7 +11,7 @@ import httpx
 import pytest
 from imapclient import IMAPClient
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.dovecot import DovecotServer
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
@@ -94,15 +94,16 @@ def test_sigkill_mid_fetch_loses_and_doubles_nothing(
     fill_inbox(dovecot)
     prefix = unique_name("imap") + "."
     kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
+    intake_port, smtp_port = free_ports(2)
     stack = Stack(
         tmp_path_factory.mktemp("imap-intake"),
         kafka.bootstrap_servers,
-        ports={"intake": free_port()},
+        ports={"intake": intake_port},
         database_urls={"intake": postgres.create_database(prefix.rstrip(".") + "_intake")},
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,
             **stand_in_identity().environment(),
-            "HELPLINE_SMTP_SERVER_PORT": str(free_port()),
+            "HELPLINE_SMTP_SERVER_PORT": str(smtp_port),
             "HELPLINE_IMAP_POLL_INTERVAL": "0.3",
             "HELPLINE_IMAP_BATCH_SIZE": "10",
             "HELPLINE_PENDING_SWEEP_INTERVAL": "1",

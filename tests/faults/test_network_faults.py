@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import ServiceProcess, Stack
@@ -53,13 +53,13 @@ class Link:
 def link(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link]:
     """A dedicated broker whose second listener is only reachable through Toxiproxy."""
     home = tmp_path_factory.mktemp("network-faults")
-    behind_proxy = free_port()
-    with Toxiproxy(home / "toxiproxy") as toxiproxy:
-        proxy = toxiproxy.proxy("kafka", upstream=f"127.0.0.1:{behind_proxy}")
+    behind_proxy, api, listen, port, controller_port, intake_port, escalation_port = free_ports(7)
+    with Toxiproxy(home / "toxiproxy", port=api) as toxiproxy:
+        proxy = toxiproxy.proxy("kafka", upstream=f"127.0.0.1:{behind_proxy}", listen=listen)
         kafka = KafkaNode(
             home / "kafka",
-            port=free_port(),
-            controller_port=free_port(),
+            port=port,
+            controller_port=controller_port,
             proxied=(behind_proxy, proxy.listen),
         )
         kafka.start()
@@ -67,7 +67,7 @@ def link(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> 
         stack = Stack(
             home / "stack",
             kafka.bootstrap_servers,
-            ports={"intake": free_port(), "escalation": free_port()},
+            ports={"intake": intake_port, "escalation": escalation_port},
             database_urls={
                 name: postgres.create_database(f"{stem}_{name}")
                 for name in ("intake", "escalation")

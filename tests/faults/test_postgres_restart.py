@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.postgres import PostgresServer
 from helpline_devstack.stack import Stack
@@ -28,14 +28,15 @@ DOWN_SECONDS = 10
 def test_a_database_restart_under_load_loses_nothing_and_services_recover(
     kafka: KafkaNode, topic_prefix: str, tmp_path: Path
 ) -> None:
-    database = PostgresServer(tmp_path / "postgres", port=free_port())
+    database_port, intake_port, escalation_port = free_ports(3)
+    database = PostgresServer(tmp_path / "postgres", port=database_port)
     database.start()
     try:
         stem = unique_name("restart")
         stack = Stack(
             tmp_path / "stack",
             kafka.bootstrap_servers,
-            ports={"intake": free_port(), "escalation": free_port()},
+            ports={"intake": intake_port, "escalation": escalation_port},
             database_urls={
                 name: database.create_database(f"{stem}_{name}")
                 for name in ("intake", "escalation")

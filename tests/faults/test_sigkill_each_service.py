@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.postgres import PostgresServer
@@ -69,12 +69,13 @@ def test_each_service_killed_in_turn_under_load_loses_and_doubles_nothing(
     token = stand_in_identity().api_key(tenant)
     headers = {"authorization": f"Bearer {token}"}
     hook_path = f"/hooks/{tenant}"
-    mail = MailSink(tmp_path / "mail", port=free_port())
+    sink_port, *service_ports = free_ports(1 + len(SERVICE_PORTS))
+    mail = MailSink(tmp_path / "mail", port=sink_port)
     mail.start()
     stack = Stack(
         tmp_path / "stack",
         kafka.bootstrap_servers,
-        ports={name: free_port() for name in SERVICE_PORTS},
+        ports=dict(zip(SERVICE_PORTS, service_ports, strict=True)),
         database_urls={name: postgres.create_database(f"{stem}_{name}") for name in SERVICE_PORTS},
         service_environment=own_keys(),
         environment={

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 
 ROOT = Path(__file__).parents[2]
@@ -21,8 +21,7 @@ TEST_HOME = Path(os.environ.get("HELPLINE_TEST_HOME", ROOT / ".helpline" / "test
 def secure_kafka() -> Iterator[KafkaNode]:
     """The session's SASL_SSL broker with the StandardAuthorizer; ``admin`` is its super user."""
     configured = os.environ.get("HELPLINE_TEST_SECURE_KAFKA_PORT")
-    port = int(configured) if configured else free_port()
-    controller = port + 1 if configured else free_port()
+    port, controller = (int(configured), int(configured) + 1) if configured else free_ports(2)
     node = KafkaNode(
         TEST_HOME / "secure-kafka", port=port, controller_port=controller, security="sasl_ssl"
     )

@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from typer.testing import CliRunner
 
 from helpline_cli.app import app
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_ports
 from helpline_devstack.kafka import KafkaNode
 from helpline_devstack.mailsink import MailSink
 from helpline_devstack.stack import SERVICE_PORTS, Stack
@@ -78,12 +78,13 @@ def deployment(
     secure_kafka.create_topics([prefix + topic for topic in all_topics()], PARTITIONS)
     clients = secure_kafka.provision_services(topic_prefix=prefix)
     home = tmp_path_factory.mktemp("secure")
-    mail = MailSink(home / "mail", port=free_port())
+    sink_port, *service_ports = free_ports(1 + len(SERVICE_PORTS))
+    mail = MailSink(home / "mail", port=sink_port)
     mail.start()
     stack = Stack(
         home,
         secure_kafka.bootstrap_servers,
-        ports={name: free_port() for name in SERVICE_PORTS},
+        ports=dict(zip(SERVICE_PORTS, service_ports, strict=True)),
         service_environment=own_keys(),
         environment={
             "HELPLINE_TOPIC_PREFIX": prefix,

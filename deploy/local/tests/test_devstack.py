@@ -16,16 +16,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.engine import make_url
 
 from helpline_devstack import KafkaNode, MailSink, PostgresServer
-from helpline_devstack._proc import free_port
+from helpline_devstack._proc import free_port, free_ports
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNode]:
-    node = KafkaNode(
-        tmp_path_factory.mktemp("kafka"), port=free_port(), controller_port=free_port()
-    )
+    port, controller_port = free_ports(2)
+    node = KafkaNode(tmp_path_factory.mktemp("kafka"), port=port, controller_port=controller_port)
     node.start()
     yield node
     node.stop()

@@ -185,6 +185,12 @@ class MailCounter:
 
     It speaks the same SMTP as ``MailSink`` (no STARTTLS, no AUTH); readers that need the
     messages themselves use ``MailSink``.
+
+    Kept hand-written because aiosmtpd costs several times its CPU even when its handler only
+    counts (no parsing, no file): each server alone in a child process, 5,000 and 10,000 mails
+    of 1.9 kB over four reused aiosmtplib sessions, the child's utime+stime from /proc, two runs
+    each (December 2026): this class 72-154 us per mail, an aiosmtpd ``Controller`` whose
+    ``handle_DATA`` only counts 350-378 us per mail (2.4-5x).
     """
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from routing_support import Factory
+from routing_support import Database, Factory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_routing.adapters.orm import metadata
@@ -99,16 +99,26 @@ class Routing:
 @asynccontextmanager
 async def routing_api(tmp_path: Path) -> AsyncIterator[Routing]:
     """Routing's routers on a migrated SQLite database, called through httpx."""
-    async with sqlite_units_of_work(
-        tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
-    ) as (unit_of_work, engine):
-        app = FastAPI()
-        app.state.verifier = CredentialVerifier(
-            identity_url=IDENTITY.url, issuer=IDENTITY.issuer, audience=IDENTITY.audience
-        )
-        install_problem_handlers(app)
-        for module in (http_agents, http_admin, http_tickets, http_reports):
-            app.include_router(module.router(unit_of_work))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
-            yield Routing(client, unit_of_work, engine)
+    async with (
+        sqlite_units_of_work(
+            tmp_path / "routing.db", MIGRATIONS, metadata, RoutingUnitOfWork
+        ) as database,
+        routing_api_on(database) as routing,
+    ):
+        yield routing
+
+
+@asynccontextmanager
+async def routing_api_on(database: Database) -> AsyncIterator[Routing]:
+    """Routing's routers on ``database`` (SQLite or PostgreSQL), called through httpx."""
+    unit_of_work, engine = database
+    app = FastAPI()
+    app.state.verifier = CredentialVerifier(
+        identity_url=IDENTITY.url, issuer=IDENTITY.issuer, audience=IDENTITY.audience
+    )
+    install_problem_handlers(app)
+    for module in (http_agents, http_admin, http_tickets, http_reports):
+        app.include_router(module.router(unit_of_work))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://routing") as client:
+        yield Routing(client, unit_of_work, engine)

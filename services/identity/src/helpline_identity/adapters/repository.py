@@ -1,11 +1,13 @@
 """Identity's repositories: one class per table family, all on the unit of work's session."""
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_identity.adapters.orm import (
@@ -19,6 +21,7 @@ from helpline_identity.adapters.orm import (
     tenants,
     users,
 )
+from helpline_identity.domain.errors import Conflict, EmailTaken, TeamExists, TenantExists
 from helpline_identity.domain.model import (
     ApiKey,
     AuditEntry,
@@ -28,6 +31,19 @@ from helpline_identity.domain.model import (
     Tenant,
     User,
 )
+
+
+@contextlib.contextmanager
+def _refused_as(conflict: Conflict) -> Iterator[None]:
+    """Writing a row a unique key guards: its refusal is ``conflict``.
+
+    The service looks for the row first, but a concurrent transaction (PostgreSQL) may write it
+    after that look: its caller gets the answer the look would have given, not a 500.
+    """
+    try:
+        yield
+    except IntegrityError as error:
+        raise conflict from error
 
 
 def _user(row: Row[Any]) -> User:
@@ -57,7 +73,8 @@ class TenantRepository:
 
     async def add(self, tenant: Tenant) -> None:
         """Store a new tenant."""
-        await self._session.execute(insert(tenants).values(**asdict(tenant)))
+        with _refused_as(TenantExists(tenant.tenant_id)):
+            await self._session.execute(insert(tenants).values(**asdict(tenant)))
 
     async def save(self, tenant: Tenant) -> None:
         """Store a tenant's new state."""
@@ -113,24 +130,26 @@ class UserRepository:
 
     async def add(self, user: User) -> None:
         """Store a new user."""
-        await self._session.execute(
-            insert(users).values(
-                **asdict(
-                    replace(user, email=user.email.lower(), teams=list(user.teams))  # type: ignore[arg-type]
+        with _refused_as(EmailTaken(user.email)):
+            await self._session.execute(
+                insert(users).values(
+                    **asdict(
+                        replace(user, email=user.email.lower(), teams=list(user.teams))  # type: ignore[arg-type]
+                    )
                 )
             )
-        )
 
     async def save(self, user: User) -> None:
         """Store a user's new values."""
         values = asdict(user)
         values["teams"] = list(user.teams)
         values["email"] = user.email.lower()
-        await self._session.execute(
-            update(users)
-            .where(users.c.tenant_id == user.tenant_id, users.c.user_id == user.user_id)
-            .values(**values)
-        )
+        with _refused_as(EmailTaken(user.email)):
+            await self._session.execute(
+                update(users)
+                .where(users.c.tenant_id == user.tenant_id, users.c.user_id == user.user_id)
+                .values(**values)
+            )
 
     async def of_tenant(self, tenant_id: str) -> list[User]:
         """Every user of the tenant, by name."""
@@ -164,7 +183,8 @@ class TeamRepository:
 
     async def add(self, team: Team) -> None:
         """Store a new team."""
-        await self._session.execute(insert(teams).values(**asdict(team)))
+        with _refused_as(TeamExists(team.team_id)):
+            await self._session.execute(insert(teams).values(**asdict(team)))
 
     async def remove(self, team: Team) -> None:
         """Delete a team."""

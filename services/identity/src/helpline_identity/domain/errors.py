@@ -13,6 +13,27 @@ class Conflict(IdentityError):
     """The thing exists already (an email, a team name, a tenant id)."""
 
 
+class TenantExists(Conflict):
+    """A tenant with that id exists."""
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"tenant {tenant_id} exists")
+
+
+class EmailTaken(Conflict):
+    """Another user of the tenant has that email."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"a user with email {email} exists")
+
+
+class TeamExists(Conflict):
+    """The tenant has a team with that id."""
+
+    def __init__(self, team_id: str) -> None:
+        super().__init__(f"team {team_id} exists")
+
+
 class InvalidCredentials(IdentityError):
     """Wrong email or password, unknown or expired key or token; deliberately unspecific."""
 

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from helpline_identity.adapters.crypto import hash_password
-from helpline_identity.domain.errors import Conflict, NotFound
+from helpline_identity.domain.errors import EmailTaken, NotFound, TeamExists, TenantExists
 from helpline_identity.domain.model import Role, Team, Tenant, User
 from helpline_identity.domain.permissions import may_see_team, may_see_user
 from helpline_identity.service_layer.context import Context, active_tenant, permit
@@ -40,7 +40,7 @@ async def create_tenant(
     permit(context, "tenants.manage", tenant_id)
     async with uow:
         if await uow.tenants.get(tenant_id) is not None:
-            raise Conflict(f"tenant {tenant_id} exists")
+            raise TenantExists(tenant_id)
         tenant = Tenant(tenant_id, name, "active", context.now, context.now)
         await uow.tenants.add(tenant)
         uow.publish(TenantCreated(tenant_id=tenant_id, name=name, occurred_at=context.now))
@@ -123,7 +123,7 @@ async def create_user(
     async with uow:
         await active_tenant(uow, tenant_id)
         if await uow.users.by_email(tenant_id, email) is not None:
-            raise Conflict(f"a user with email {email} exists")
+            raise EmailTaken(email)
         await _known_teams(uow, tenant_id, teams)
         user = User(
             tenant_id,
@@ -191,7 +191,7 @@ async def update_user(
             and email.lower() != user.email
             and (await uow.users.by_email(tenant_id, email) is not None)
         ):
-            raise Conflict(f"a user with email {email} exists")
+            raise EmailTaken(email)
         if teams is not None:
             await _known_teams(uow, tenant_id, teams)
         deactivating = active is False and user.active
@@ -255,7 +255,7 @@ async def create_team(
     async with uow:
         await active_tenant(uow, tenant_id)
         if await uow.teams.get(tenant_id, team_id) is not None:
-            raise Conflict(f"team {team_id} exists")
+            raise TeamExists(team_id)
         team = Team(tenant_id, team_id, name)
         await uow.teams.add(team)
         uow.publish(

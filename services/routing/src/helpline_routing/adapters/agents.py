@@ -9,15 +9,18 @@ fails (``CapacityTaken``) and its events applied again one per transaction reser
 before, trying the next best agent: never more than the capacity, as before.
 """
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import agent_capacity, agents
 from helpline_routing.domain.engine import AgentPool
+from helpline_routing.domain.errors import AgentUserTaken
 from helpline_routing.domain.model import Agent, Presence
 from helpline_shared.runtime.uow import LookFirst, RowWrittenBefore
 
@@ -87,6 +90,21 @@ _RELEASE = (
     .where(*_CAPACITY, agent_capacity.c.active > 0)
     .values(active=agent_capacity.c.active - 1)
 )
+
+
+@contextlib.contextmanager
+def _user_unique(agent: Agent) -> Iterator[None]:
+    """Writing ``agent``'s row: a refusal by the unique key (tenant, user) is ``AgentUserTaken``.
+
+    The service looks for the user's agent first, but a concurrent transaction (PostgreSQL) may
+    write it after that look: its caller gets the answer the look would have given, not a 500.
+    """
+    try:
+        yield
+    except IntegrityError as error:
+        if agent.user_id is None:
+            raise
+        raise AgentUserTaken(agent.user_id) from error
 
 
 class AgentRepository:
@@ -165,24 +183,25 @@ class AgentRepository:
     async def add(self, agent: Agent) -> None:
         """Insert an agent and its capacity per channel."""
         self._changed(agent.tenant_id, None)
-        await self._session.execute(
-            insert(agents).values(
-                id=agent.id,
-                tenant_id=agent.tenant_id,
-                name=agent.name,
-                email=agent.email,
-                skills=agent.skills,
-                presence=agent.presence,
-                created_at=agent.created_at,
-                last_assigned_at=agent.last_assigned_at,
-                languages=sorted(agent.languages),
-                teams=sorted(agent.teams),
-                last_activity_at=agent.last_activity_at,
-                expired_offers_in_row=agent.expired_offers_in_row,
-                auto_accept=agent.auto_accept,
-                user_id=agent.user_id,
+        with _user_unique(agent):
+            await self._session.execute(
+                insert(agents).values(
+                    id=agent.id,
+                    tenant_id=agent.tenant_id,
+                    name=agent.name,
+                    email=agent.email,
+                    skills=agent.skills,
+                    presence=agent.presence,
+                    created_at=agent.created_at,
+                    last_assigned_at=agent.last_assigned_at,
+                    languages=sorted(agent.languages),
+                    teams=sorted(agent.teams),
+                    last_activity_at=agent.last_activity_at,
+                    expired_offers_in_row=agent.expired_offers_in_row,
+                    auto_accept=agent.auto_accept,
+                    user_id=agent.user_id,
+                )
             )
-        )
         if agent.capacity:
             await self._session.execute(
                 insert(agent_capacity),
@@ -196,18 +215,19 @@ class AgentRepository:
         """Store skills, languages, teams, capacity and the user (never the load)."""
         await self._reserved_first()
         self._changed(agent.tenant_id, None)
-        await self._session.execute(
-            update(agents)
-            .where(agents.c.id == agent.id)
-            .values(
-                name=agent.name,
-                skills=agent.skills,
-                languages=sorted(agent.languages),
-                teams=sorted(agent.teams),
-                auto_accept=agent.auto_accept,
-                user_id=agent.user_id,
+        with _user_unique(agent):
+            await self._session.execute(
+                update(agents)
+                .where(agents.c.id == agent.id)
+                .values(
+                    name=agent.name,
+                    skills=agent.skills,
+                    languages=sorted(agent.languages),
+                    teams=sorted(agent.teams),
+                    auto_accept=agent.auto_accept,
+                    user_id=agent.user_id,
+                )
             )
-        )
         existing = {
             row.channel
             for row in await self._session.execute(

@@ -3,7 +3,8 @@
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import organizations, rule_sets, tenant_settings
@@ -11,6 +12,7 @@ from helpline_routing.domain.rules import Conditions, OptionalSkill, Outcome, Ru
 from helpline_routing.domain.tickets import TenantSettings
 from helpline_shared.runtime.config_version import ConfigCache as TenantConfigCache
 from helpline_shared.runtime.config_version import ConfigReads
+from helpline_shared.runtime.db import dialect_insert
 
 
 def outcome_from(data: dict[str, Any]) -> Outcome:
@@ -161,20 +163,30 @@ class ConfigRepository:
         return rule_set_from(row.version, row.rules), dict(row.rules)
 
     async def add_rules(self, tenant_id: str, data: dict[str, Any], now: datetime) -> int:
-        """Store a new version of the tenant's rules; return its number."""
+        """Store a new version of the tenant's rules; return its number.
+
+        The number follows the latest stored. Two concurrent writers (PostgreSQL) may both
+        read the same latest: the key refuses the second's row, which then takes the number
+        after the one just committed (each refusal means another version was stored).
+        """
         self._changing(tenant_id)
-        latest = (
-            await self._session.execute(
-                select(func.max(rule_sets.c.version)).where(rule_sets.c.tenant_id == tenant_id)
-            )
-        ).scalar()
-        version = (latest or 0) + 1
-        await self._session.execute(
-            insert(rule_sets).values(
-                tenant_id=tenant_id, version=version, rules=data, created_at=now
-            )
-        )
-        return version
+        while True:
+            latest = (
+                await self._session.execute(
+                    select(func.max(rule_sets.c.version)).where(rule_sets.c.tenant_id == tenant_id)
+                )
+            ).scalar()
+            version = (latest or 0) + 1
+            try:
+                async with self._session.begin_nested():
+                    await self._session.execute(
+                        insert(rule_sets).values(
+                            tenant_id=tenant_id, version=version, rules=data, created_at=now
+                        )
+                    )
+            except IntegrityError:
+                continue
+            return version
 
     async def settings(self, tenant_id: str) -> TenantSettings:
         """The tenant's settings (defaults when never set)."""
@@ -187,15 +199,7 @@ class ConfigRepository:
     async def save_settings(self, tenant_id: str, data: dict[str, Any]) -> None:
         """Replace the tenant's settings."""
         self._changing(tenant_id)
-        result = await self._session.execute(
-            update(tenant_settings)
-            .where(tenant_settings.c.tenant_id == tenant_id)
-            .values(settings=data)
-        )
-        if not getattr(result, "rowcount", 0):
-            await self._session.execute(
-                insert(tenant_settings).values(tenant_id=tenant_id, settings=data)
-            )
+        await self._upsert(tenant_settings, {"tenant_id": tenant_id}, {"settings": data})
 
     async def account_manager(self, tenant_id: str, organization_id: str) -> str | None:
         """The organisation's dedicated account manager, if any."""
@@ -213,19 +217,19 @@ class ConfigRepository:
         self, tenant_id: str, organization_id: str, agent_id: str | None
     ) -> None:
         """Set (or clear) the organisation's account manager."""
-        result = await self._session.execute(
-            update(organizations)
-            .where(
-                organizations.c.tenant_id == tenant_id,
-                organizations.c.organization_id == organization_id,
-            )
-            .values(account_manager_id=agent_id)
+        await self._upsert(
+            organizations,
+            {"tenant_id": tenant_id, "organization_id": organization_id},
+            {"account_manager_id": agent_id},
         )
-        if not getattr(result, "rowcount", 0):
-            await self._session.execute(
-                insert(organizations).values(
-                    tenant_id=tenant_id,
-                    organization_id=organization_id,
-                    account_manager_id=agent_id,
-                )
-            )
+
+    async def _upsert(self, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """Insert the row of ``key`` or replace its ``values``, in one statement: an UPDATE
+        then an INSERT let two first writers of one row (PostgreSQL) both insert it, the second
+        refused by the key (a 500)."""
+        statement = dialect_insert(self._session.get_bind().dialect.name)(table).values(
+            **key, **values
+        )
+        await self._session.execute(
+            statement.on_conflict_do_update(index_elements=list(key), set_=values)
+        )
