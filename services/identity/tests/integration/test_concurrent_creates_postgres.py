@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 
 from identity_support import UnitOfWorkFactory
 from sqlalchemy.ext.asyncio import AsyncEngine
-from test_concurrent_creates import (
+from test_identity_concurrent_creates import (
     acme,
     test_concurrent_changes_to_one_email_change_one,
     test_concurrent_creates_of_one_team_create_it_once,

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
 
 from routing_support import Database
-from test_concurrent_creates import (
+from test_routing_concurrent_creates import (
     routing,
     test_concurrent_first_settings_and_account_managers_are_each_stored,
     test_concurrent_links_of_agents_to_one_user_link_one,

@@ -1,11 +1,12 @@
 """Database engines and the tables every service keeps for delivery: outbox and inbox."""
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_only
 
@@ -117,6 +119,22 @@ def unnest_parameters(
             values = [None if value is None else json.dumps(value) for value in values]
         arrays[f"{prefix}_{name}"] = values
     return arrays
+
+
+@contextlib.contextmanager
+def refused_as(conflict: Exception | None) -> Iterator[None]:
+    """Writing a row a unique key guards: the key's refusal is raised as ``conflict``.
+
+    A service looks for the row first, but a concurrent transaction (PostgreSQL) may write it
+    after that look: the caller gets the answer the look would have given, not a 500. With
+    ``conflict`` None (no key of the caller's can refuse the row) the refusal is raised as is.
+    """
+    try:
+        yield
+    except IntegrityError as error:
+        if conflict is None:
+            raise
+        raise conflict from error
 
 
 def utcnow() -> datetime:

@@ -1,13 +1,11 @@
 """Identity's repositories: one class per table family, all on the unit of work's session."""
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_identity.adapters.orm import (
@@ -21,7 +19,7 @@ from helpline_identity.adapters.orm import (
     tenants,
     users,
 )
-from helpline_identity.domain.errors import Conflict, EmailTaken, TeamExists, TenantExists
+from helpline_identity.domain.errors import EmailTaken, TeamExists, TenantExists
 from helpline_identity.domain.model import (
     ApiKey,
     AuditEntry,
@@ -31,19 +29,7 @@ from helpline_identity.domain.model import (
     Tenant,
     User,
 )
-
-
-@contextlib.contextmanager
-def _refused_as(conflict: Conflict) -> Iterator[None]:
-    """Writing a row a unique key guards: its refusal is ``conflict``.
-
-    The service looks for the row first, but a concurrent transaction (PostgreSQL) may write it
-    after that look: its caller gets the answer the look would have given, not a 500.
-    """
-    try:
-        yield
-    except IntegrityError as error:
-        raise conflict from error
+from helpline_shared.runtime.db import refused_as
 
 
 def _user(row: Row[Any]) -> User:
@@ -73,7 +59,7 @@ class TenantRepository:
 
     async def add(self, tenant: Tenant) -> None:
         """Store a new tenant."""
-        with _refused_as(TenantExists(tenant.tenant_id)):
+        with refused_as(TenantExists(tenant.tenant_id)):
             await self._session.execute(insert(tenants).values(**asdict(tenant)))
 
     async def save(self, tenant: Tenant) -> None:
@@ -130,7 +116,7 @@ class UserRepository:
 
     async def add(self, user: User) -> None:
         """Store a new user."""
-        with _refused_as(EmailTaken(user.email)):
+        with refused_as(EmailTaken(user.email)):
             await self._session.execute(
                 insert(users).values(
                     **asdict(
@@ -144,7 +130,7 @@ class UserRepository:
         values = asdict(user)
         values["teams"] = list(user.teams)
         values["email"] = user.email.lower()
-        with _refused_as(EmailTaken(user.email)):
+        with refused_as(EmailTaken(user.email)):
             await self._session.execute(
                 update(users)
                 .where(users.c.tenant_id == user.tenant_id, users.c.user_id == user.user_id)
@@ -183,7 +169,7 @@ class TeamRepository:
 
     async def add(self, team: Team) -> None:
         """Store a new team."""
-        with _refused_as(TeamExists(team.team_id)):
+        with refused_as(TeamExists(team.team_id)):
             await self._session.execute(insert(teams).values(**asdict(team)))
 
     async def remove(self, team: Team) -> None:

@@ -10,18 +10,18 @@ before, trying the next best agent: never more than the capacity, as before.
 """
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpline_routing.adapters.orm import agent_capacity, agents
 from helpline_routing.domain.engine import AgentPool
 from helpline_routing.domain.errors import AgentUserTaken
 from helpline_routing.domain.model import Agent, Presence
+from helpline_shared.runtime.db import refused_as
 from helpline_shared.runtime.uow import LookFirst, RowWrittenBefore
 
 PoolChange = Callable[[AgentPool], None]
@@ -92,19 +92,11 @@ _RELEASE = (
 )
 
 
-@contextlib.contextmanager
-def _user_unique(agent: Agent) -> Iterator[None]:
-    """Writing ``agent``'s row: a refusal by the unique key (tenant, user) is ``AgentUserTaken``.
-
-    The service looks for the user's agent first, but a concurrent transaction (PostgreSQL) may
-    write it after that look: its caller gets the answer the look would have given, not a 500.
-    """
-    try:
-        yield
-    except IntegrityError as error:
-        if agent.user_id is None:
-            raise
-        raise AgentUserTaken(agent.user_id) from error
+def _user_unique(agent: Agent) -> contextlib.AbstractContextManager[None]:
+    """Writing ``agent``'s row: a refusal by the unique key (tenant, user) is ``AgentUserTaken``
+    (``refused_as``: a concurrent transaction may write the user's agent after the service
+    looked for it)."""
+    return refused_as(None if agent.user_id is None else AgentUserTaken(agent.user_id))
 
 
 class AgentRepository:
