@@ -120,6 +120,10 @@ class TemplateEngine:
     def render(self, source: TemplateSource, context: dict[str, Any]) -> EmailContent:
         """Render the three parts with ``context``; ``InvalidTemplate`` if one fails."""
         budget = self.max_output_bytes
+        # The variables of the three parts' contexts, made once (each template's ``new_context``
+        # would merge its globals, a ChainMap, with ``context`` again): templates read them only,
+        # what they ``set`` goes to their own context.
+        variables = {**self._plain.globals, **context}
         rendered: dict[str, str | None] = {"html": None}
         parts: list[tuple[str, str | None, Any]] = [
             ("subject", source.subject, self._compiled_plain),
@@ -133,7 +137,7 @@ class TemplateEngine:
                 template: Template = compiled(text)
                 # The render function itself, not ``generate``: that wraps each chunk in a
                 # generator of its own only to rewrite a failure's traceback (reported below).
-                chunks = template.root_render_func(template.new_context(context))
+                chunks = template.root_render_func(template.new_context(variables, shared=True))
                 rendered[part], budget = _bounded(chunks, part, budget)
             except InvalidTemplate:
                 raise
