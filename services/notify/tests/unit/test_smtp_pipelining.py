@@ -3,7 +3,7 @@ write and their replies are read together; refusals are classified as one comman
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -101,13 +101,11 @@ async def test_mails_are_pipelined_where_the_server_advertises_it(
 ) -> None:
     inbox, port = pipelining
     mailer = SmtpMailer("127.0.0.1", port, "help@acme.example", max_sessions=2)
-    await mailer.send(_mail(0))  # the session's first mail greets it (sendmail does)
     dotted = _mail(99, text="a line\n.starting with a dot\n")
-    await asyncio.gather(*(mailer.send(_mail(n)) for n in range(1, 6)), mailer.send(dotted))
+    await asyncio.gather(*(mailer.send(_mail(n)) for n in range(6)), mailer.send(dotted))
     await mailer.aclose()
 
-    assert paths.count("_send_pipelined") >= 5
-    assert "_send_plain" not in paths
+    assert paths == ["_send_pipelined"] * 7
     assert len(inbox.messages) == 7
     assert inbox.sessions <= 2
     [stuffed] = [raw for raw in inbox.messages if b"n-99" in raw]
@@ -185,15 +183,9 @@ async def test_refusals_are_classified_alike_and_the_session_serves_the_next_mai
 class _Scripted(asyncio.Protocol):
     """An SMTP server answering with fixed replies, a byte per write, multi-line ones too."""
 
-    def __init__(self, received: list[bytes]) -> None:
+    def __init__(self, received: list[bytes], replies: list[bytes]) -> None:
         self.received = received
-        self.replies = [
-            b"220 scripted\r\n",
-            b"250-scripted\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n",  # EHLO
-            b"250 sender ok\r\n250-recipient\r\n250 ok\r\n354 go ahead\r\n",  # pipelined
-            b"250-queued\r\n250 as 1\r\n",  # the message
-            b"221 bye\r\n",
-        ]
+        self.replies = list(replies)
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -208,31 +200,66 @@ class _Scripted(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.received.append(data)
         self.buffer += data
-        ends = (b"\r\n.\r\n", b"DATA\r\n", b"QUIT\r\n") if b"MAIL" in self.buffer else (b"\r\n",)
+        pipelined = b"MAIL" in self.buffer or self.buffer == b".\r\n"
+        ends = (b"\r\n.\r\n", b"DATA\r\n", b".\r\n") if pipelined else (b"\r\n",)
         if self.buffer.endswith(ends):
             self.buffer = b""
             self.answer()
 
 
-@pytest.fixture
-async def scripted() -> AsyncIterator[tuple[list[bytes], int]]:
+GREETED = [
+    b"220 scripted\r\n",
+    b"250-scripted\r\n250-PIPELINING\r\n250 SIZE 1000000\r\n",  # EHLO
+    b"250 sender ok\r\n250 recipient ok\r\n354 go ahead\r\n",  # the first mail
+    b"250 queued\r\n",
+]
+
+
+async def _scripted(replies: list[bytes]) -> tuple[list[bytes], asyncio.Server]:
     received: list[bytes] = []
     server = await asyncio.get_running_loop().create_server(
-        lambda: _Scripted(received), "127.0.0.1", 0
+        lambda: _Scripted(received, GREETED + replies), "127.0.0.1", 0
     )
-    yield received, server.sockets[0].getsockname()[1]
-    server.close()
+    return received, server
 
 
-async def test_replies_split_across_reads_and_lines_are_each_read_whole(
-    scripted: tuple[list[bytes], int],
-) -> None:
-    received, port = scripted
-    mailer = SmtpMailer("127.0.0.1", port, "help@acme.example")
+async def test_replies_split_across_reads_and_lines_are_each_read_whole() -> None:
+    received, server = await _scripted(
+        [
+            b"250 sender ok\r\n250-recipient\r\n250 ok\r\n354 go ahead\r\n",  # pipelined
+            b"250-queued\r\n250 as 1\r\n",  # the message
+            b"221 bye\r\n",
+        ]
+    )
+    mailer = SmtpMailer("127.0.0.1", server.sockets[0].getsockname()[1], "help@acme.example")
 
     await mailer.send(EMAIL)
+    await mailer.send(EMAIL)
     await mailer.aclose()
+    server.close()
 
-    envelope = next(data for data in received if data.startswith(b"MAIL"))
+    envelope = [data for data in received if data.startswith(b"MAIL")][-1]
     assert envelope.endswith(b"RCPT TO:<ann@example.com>\r\nDATA\r\n"), "one write"
     assert received[-1] == b"QUIT\r\n"
+
+
+async def test_data_accepted_after_a_refused_recipient_gets_an_empty_message() -> None:
+    received, server = await _scripted(
+        [
+            b"250 sender ok\r\n550 no such user\r\n354 go ahead\r\n",  # RFC 2920 3.1
+            b"554 no valid recipients\r\n",  # the empty message
+            b"250 reset\r\n",
+            b"221 bye\r\n",
+        ]
+    )
+    mailer = SmtpMailer("127.0.0.1", server.sockets[0].getsockname()[1], "help@acme.example")
+    await mailer.send(EMAIL)
+
+    with pytest.raises(DeliveryAttemptFailed) as failure:
+        await mailer.send(EMAIL)
+    await mailer.aclose()
+    server.close()
+
+    assert (failure.value.reason, failure.value.permanent) == ("SMTP recipient refused (550)", True)
+    after = received[[n for n, data in enumerate(received) if data.startswith(b"MAIL")][-1] + 1 :]
+    assert after[:2] == [b".\r\n", b"RSET\r\n"]

@@ -156,6 +156,13 @@ def _address_header(name: str, value: str) -> tuple[str, str]:
     return _folded(name, [*encoded, f"<{address}>"]), address
 
 
+@functools.lru_cache(maxsize=1024)
+def _text_header(name: str, value: str) -> str:
+    """The folded line of an unstructured header, kept for the values many mails repeat (the
+    date of this second, Auto-Submitted, a ticket's Reply-To and thread)."""
+    return _folded(name, _text_words(value))
+
+
 def _body(text: str) -> tuple[str, bytes]:
     """The transfer encoding and CRLF-ended body of ``text``: 7bit when it is short-lined ASCII,
     else quoted-printable (the choice the ``email`` package makes, without its policy)."""
@@ -207,7 +214,7 @@ def wire_message(email: OutboundEmail, mail_from: str) -> tuple[str, list[str], 
                 continue
             recipient = address if name == "To" else recipient
         else:
-            line = _folded(name, _text_words(value))
+            line = _text_header(name, value)
         lines.append(line)
     lines.insert(0, from_line)
     lines.append("MIME-Version: 1.0")
