@@ -8,29 +8,28 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from test_smtp_mailer import EMAIL, Inbox, free_port
+from test_smtp_mailer import EMAIL, free_port
+from test_smtp_sessions import CountingInbox
 
 from helpline_notify.adapters import smtp
 from helpline_notify.adapters.smtp import SmtpMailer
 from helpline_notify.domain.errors import DeliveryAttemptFailed
 
 
-class Refusing(Inbox):
+class Refusing(CountingInbox):
     """Refuses senders at refused.example, recipients at refused/later.example (550/450) and
-    the data of mails whose text says so (554); counts RSETs and sessions; advertises
+    the data of mails whose text says so (554); counts RSETs and connections; advertises
     PIPELINING if told to."""
 
     def __init__(self, *, pipelining: bool = True) -> None:
         super().__init__()
         self.pipelining = pipelining
         self.resets = 0
-        self.sessions = 0
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
-        self.sessions += 1
-        session.host_name = hostname
+        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
         # aiosmtpd reads commands in order as they come, but does not advertise it.
         return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
@@ -107,7 +106,7 @@ async def test_mails_are_pipelined_where_the_server_advertises_it(
 
     assert paths == ["_send_pipelined"] * 7
     assert len(inbox.messages) == 7
-    assert inbox.sessions <= 2
+    assert inbox.connections <= 2
     [stuffed] = [raw for raw in inbox.messages if b"n-99" in raw]
     assert b"\r\n.starting with a dot\r\n" in stuffed  # dot-stuffed on the wire, unstuffed here
 
