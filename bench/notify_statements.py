@@ -16,9 +16,10 @@ runs, its sends taking time (mail 4 ms, a webhook 2 ms, on in-memory fakes), so 
 sends settling close together share a write as they do under load.
 
 With ``--cpu``, instead: the burst's shape on the real wire, a local SMTP server (aiosmtpd,
-made to advertise PIPELINING, as real servers do) and a local webhook receiver, each on a thread of its own;
-it reports the event loop thread's CPU (``thread_time``: notify alone, not the servers) per
-ticket from the first record consumed to the last delivery recorded, and the statements.
+made to advertise PIPELINING, as real servers do) and a local webhook receiver, each on a
+thread of its own; it reports the event loop thread's CPU (``thread_time``: notify alone, not
+the servers) per ticket from the first record consumed to the last delivery recorded, and the
+statements.
 ``--profile FILE`` writes a cProfile of that run.
 """
 
