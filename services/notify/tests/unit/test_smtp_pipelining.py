@@ -192,6 +192,9 @@ class _Scripted(asyncio.Protocol):
         self.answer()
 
     def answer(self) -> None:
+        if not self.replies:  # the script is over: the server hangs up
+            self.transport.close()
+            return
         reply = self.replies.pop(0)
         for index in range(len(reply)):
             self.transport.write(reply[index : index + 1])
@@ -262,3 +265,21 @@ async def test_data_accepted_after_a_refused_recipient_gets_an_empty_message() -
     assert (failure.value.reason, failure.value.permanent) == ("SMTP recipient refused (550)", True)
     after = received[[n for n, data in enumerate(received) if data.startswith(b"MAIL")][-1] + 1 :]
     assert after[:2] == [b".\r\n", b"RSET\r\n"]
+
+
+async def test_a_refusal_is_raised_even_when_the_server_hangs_up_on_the_reset() -> None:
+    received, server = await _scripted([b"250 sender ok\r\n450 mailbox busy\r\n503 no rcpt\r\n"])
+    mailer = SmtpMailer("127.0.0.1", server.sockets[0].getsockname()[1], "help@acme.example")
+    await mailer.send(EMAIL)
+
+    with pytest.raises(DeliveryAttemptFailed) as failure:
+        await mailer.send(EMAIL)  # not sent again on a new session: the refusal stands
+    await mailer.aclose()
+    server.close()
+
+    assert (failure.value.reason, failure.value.permanent) == (
+        "SMTP recipient refused (450)",
+        False,
+    )
+    assert received[-1] == b"RSET\r\n"
+    assert sum(data.startswith(b"MAIL") for data in received) == 2

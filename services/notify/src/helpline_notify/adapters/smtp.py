@@ -376,8 +376,10 @@ async def _send_pipelined(
             if refused is None and sent.code != SMTPStatus.completed:
                 refused = aiosmtplib.SMTPDataError(sent.code, sent.message)
         if refused is not None:
-            transport.write(b"RSET\r\n")  # the envelope reset for the session's next mail
-            await replies.reply(session.timeout)
+            # The envelope is reset for the session's next mail; the refusal is what is raised.
+            with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+                transport.write(b"RSET\r\n")
+                await replies.reply(session.timeout)
             raise refused
     finally:
         if not transport.is_closing():
