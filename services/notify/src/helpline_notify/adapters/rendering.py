@@ -55,15 +55,32 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         return operator.mul(left, right)
 
 
+_MAX_UTF8_BYTES = 4
+"""UTF-8 bytes a character may take at most (a lone surrogate, passed through, takes 3)."""
+
+
 def _bounded(chunks: Iterable[str], part: str, budget: int) -> tuple[str, int]:
     # Checked chunk by chunk, so a loop printing for ever stops at the limit, not at the end.
+    # Characters are counted while even four bytes each would fit; only near the limit is each
+    # chunk encoded to count its bytes (encoding every chunk was most of a render's bounding).
     collected: list[str] = []
+    characters = 0
+    exact = False
     for chunk in chunks:
+        collected.append(chunk)
+        if not exact:
+            characters += len(chunk)
+            if characters * _MAX_UTF8_BYTES <= budget:
+                continue
+            exact = True
+            chunk = "".join(collected)
         budget -= len(chunk.encode("utf-8", "surrogatepass"))
         if budget < 0:
             raise OutputTooLarge(f"{part}: the rendered output is larger than the limit")
-        collected.append(chunk)
-    return "".join(collected), budget
+    text = "".join(collected)
+    if not exact:
+        budget -= len(text.encode("utf-8", "surrogatepass"))
+    return text, budget
 
 
 class TemplateEngine:
@@ -103,6 +120,10 @@ class TemplateEngine:
     def render(self, source: TemplateSource, context: dict[str, Any]) -> EmailContent:
         """Render the three parts with ``context``; ``InvalidTemplate`` if one fails."""
         budget = self.max_output_bytes
+        # The variables of the three parts' contexts, made once (each template's ``new_context``
+        # would merge its globals, a ChainMap, with ``context`` again): templates read them only,
+        # what they ``set`` goes to their own context.
+        variables = {**self._plain.globals, **context}
         rendered: dict[str, str | None] = {"html": None}
         parts: list[tuple[str, str | None, Any]] = [
             ("subject", source.subject, self._compiled_plain),
@@ -114,7 +135,10 @@ class TemplateEngine:
                 continue
             try:
                 template: Template = compiled(text)
-                rendered[part], budget = _bounded(template.generate(context), part, budget)
+                # The render function itself, not ``generate``: that wraps each chunk in a
+                # generator of its own only to rewrite a failure's traceback (reported below).
+                chunks = template.root_render_func(template.new_context(variables, shared=True))
+                rendered[part], budget = _bounded(chunks, part, budget)
             except InvalidTemplate:
                 raise
             # A tenant's template may raise anything (1/0, a sandbox refusal, a too-big range):

@@ -46,6 +46,13 @@ ATTEMPTS = Counter(
     ["channel", "outcome"],
 )
 
+
+@functools.cache
+def _attempts(channel: str, outcome: str) -> Counter:
+    """The attempts counter of a channel and outcome (``labels`` looks the child up anew)."""
+    return ATTEMPTS.labels(channel, outcome)
+
+
 Claimed = tuple[Delivery, WebhookEndpoint | None]
 
 CLAIM_DEPTH = 2
@@ -331,7 +338,7 @@ class DeliveryWorker:
                         started, clock_started = time.perf_counter(), self._clock()
                         outcome, response = await self._attempt(delivery, endpoint)
             latency_ms = (time.perf_counter() - started) * 1000
-            ATTEMPTS.labels(delivery.channel, "delivered" if outcome.delivered else "failed").inc()
+            _attempts(delivery.channel, "delivered" if outcome.delivered else "failed").inc()
             if not outcome.delivered:
                 span.set_status(Status(StatusCode.ERROR, outcome.error))
             attempt = Attempt(
