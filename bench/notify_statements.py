@@ -401,6 +401,7 @@ async def cpu_burst(tickets: int, profile: str | None) -> None:
     """The burst's shape on the real wire; the loop thread's CPU per ticket."""
     from aiosmtpd.controller import Controller
 
+    from helpline_devstack.mailsink import advertise_pipelining
     from helpline_notify.adapters.smtp import SmtpMailer
     from helpline_notify.adapters.webhook_http import WebhookHttp
     from helpline_notify.adapters.webhooks import GuardedWebhookSender
@@ -409,10 +410,8 @@ async def cpu_burst(tickets: int, profile: str | None) -> None:
         async def handle_EHLO(
             self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
         ) -> list[str]:
-            # aiosmtpd takes pipelined commands (it reads them in order) but does not say so;
-            # the servers notify mails through (Postfix, Exim, the providers') do.
             session.host_name = hostname
-            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+            return advertise_pipelining(responses)
 
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             return "250 OK"

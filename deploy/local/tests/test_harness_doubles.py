@@ -7,12 +7,14 @@ import base64
 import smtplib
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from helpline_devstack.mailsink import MailCounter
+from helpline_devstack._proc import free_port
+from helpline_devstack.mailsink import MailCounter, MailSink
 from helpline_devstack.testing import WebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"a secret of the bench endpoint").decode()
@@ -134,3 +136,33 @@ def test_the_end_of_a_message_is_found_across_reads(split: int) -> None:
     finally:
         counter.stop()
     assert counter.accepted == 1
+
+
+@pytest.mark.parametrize("sink", ["counter", "store"])
+def test_both_sinks_advertise_and_answer_pipelined_commands(sink: str, tmp_path: Path) -> None:
+    # RFC 2920: MAIL, RCPT and DATA in one write, their replies read after it, in order.
+    server = MailCounter() if sink == "counter" else MailSink(tmp_path, port=free_port())
+    server.start()
+    try:
+        with socket.create_connection((server.host, server.port)) as connection:
+            reader = connection.makefile("rb")
+            assert reader.readline().startswith(b"220")
+            connection.sendall(b"EHLO x.example\r\n")
+            extensions = []
+            while (line := reader.readline())[:4] != b"250 ":
+                extensions.append(line[4:].strip())
+            assert b"PIPELINING" in extensions
+            for _ in range(2):
+                connection.sendall(
+                    b"MAIL FROM:<a@x.example>\r\nRCPT TO:<b@y.example>\r\n"
+                    b"RCPT TO:<c@y.example>\r\nDATA\r\n"
+                )
+                assert [reader.readline()[:3] for _ in range(4)] == [b"250", b"250", b"250", b"354"]
+                connection.sendall(b"Subject: piped\r\n\r\nbody\r\n.\r\n")
+                assert reader.readline().startswith(b"250")
+    finally:
+        server.stop()
+    if isinstance(server, MailCounter):
+        assert server.accepted == 2
+    else:
+        assert len(server.messages()) == 2

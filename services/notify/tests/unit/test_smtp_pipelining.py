@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 from test_smtp_mailer import EMAIL, free_port
 from test_smtp_sessions import CountingInbox
 
+from helpline_devstack.mailsink import advertise_pipelining
 from helpline_notify.adapters import smtp
 from helpline_notify.adapters.smtp import SmtpMailer
 from helpline_notify.domain.errors import DeliveryAttemptFailed
@@ -30,8 +31,7 @@ class Refusing(CountingInbox):
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
-        # aiosmtpd reads commands in order as they come, but does not advertise it.
-        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
+        return advertise_pipelining(responses) if self.pipelining else responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
