@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import uvloop
 from aiosmtpd.controller import Controller
 from test_smtp_mailer import EMAIL, free_port
 from test_smtp_sessions import CountingInbox
@@ -109,6 +110,24 @@ async def test_mails_are_pipelined_where_the_server_advertises_it(
     assert inbox.connections <= 2
     [stuffed] = [raw for raw in inbox.messages if b"n-99" in raw]
     assert b"\r\n.starting with a dot\r\n" in stuffed  # dot-stuffed on the wire, unstuffed here
+
+
+def test_mails_are_pipelined_on_the_services_event_loop_too(
+    pipelining: tuple[Refusing, int], paths: list[str]
+) -> None:
+    # The services run on uvloop, whose transports are no asyncio.Transport: the pipelined
+    # path once took that for a lost connection and every mail failed.
+    inbox, port = pipelining
+
+    async def send() -> None:
+        mailer = SmtpMailer("127.0.0.1", port, "help@acme.example", max_sessions=1)
+        await asyncio.gather(*(mailer.send(_mail(n)) for n in range(3)))
+        await mailer.aclose()
+
+    uvloop.run(send())
+
+    assert paths == ["_send_pipelined"] * 3
+    assert len(inbox.messages) == 3
 
 
 async def test_without_pipelining_commands_go_one_at_a_time(

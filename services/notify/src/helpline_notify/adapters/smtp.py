@@ -10,6 +10,7 @@ import re
 import secrets
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses
+from typing import cast
 
 import aiosmtplib
 from aiosmtplib.protocol import (
@@ -346,8 +347,10 @@ async def _send_pipelined(
     write and their replies read together, then the message: two round trips, not four. A
     refusal raises what ``_send_plain`` raises for it, after the envelope is reset."""
     protocol = session.protocol
-    transport = protocol.transport if protocol is not None else None
-    if not isinstance(transport, asyncio.Transport) or transport.is_closing():
+    # Not ``isinstance(transport, asyncio.Transport)``: uvloop's transports (the services' loop)
+    # are not its subclasses, and every mail failed as a lost connection.
+    transport = cast("asyncio.Transport | None", protocol.transport if protocol else None)
+    if transport is None or transport.is_closing():
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
     size = b" SIZE=%d" % len(data) if session.supports_extension("size") else b""
     previous = transport.get_protocol()
