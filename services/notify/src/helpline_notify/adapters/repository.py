@@ -39,6 +39,17 @@ _TICKET_AND_SETTINGS_VERSION = select(tickets, SETTINGS_VERSION_OF_TENANT).selec
 )
 """The ticket (if known) and its tenant's settings version: the two reads of every consumed
 event that may notify, in one statement."""
+_TICKETS_AND_SETTINGS_VERSION = select(tickets, SETTINGS_VERSION_OF_TENANT).select_from(
+    ONE_ROW.outerjoin(
+        tickets,
+        and_(
+            tickets.c.ticket_id.in_(bindparam("ticket_ids", expanding=True)),
+            tickets.c.tenant_id == bindparam("tenant_id"),
+        ),
+    )
+)
+"""The same for several tickets of the tenant: a row per ticket found (one, its ticket columns
+NULL, when none is), each with the version."""
 
 
 class ReadMemo:
@@ -230,23 +241,48 @@ class TicketViewRepository:
         self._known[key] = view
 
     async def get_with_settings_version(
-        self, tenant_id: str, ticket_id: str, versions: SettingsVersions, *, needed: bool = True
+        self,
+        tenant_id: str,
+        ticket_id: str,
+        versions: SettingsVersions,
+        *,
+        needed: bool = True,
+        along: Iterable[str] = (),
     ) -> TicketView | None:
         """What ``get`` returns, reading the ticket together with its tenant's settings version
         when this transaction has read neither (``versions`` then answers without a statement).
-        Not ``needed``: None rather than a statement of its own for the ticket."""
+        Not ``needed``: None rather than a statement of its own for the ticket. That statement
+        also reads the tenant's tickets ``along`` (the other tickets of the batch), so that
+        their events find them read."""
         key = (tenant_id, ticket_id)
         if key in self._known:
             return self._known[key]
         if versions.holds(tenant_id):
             return await self.get(tenant_id, ticket_id) if needed else None
-        row = (
+        others = [
+            other
+            for other in dict.fromkeys(along)
+            if other != ticket_id and (tenant_id, other) not in self._known
+        ]
+        if not others:
+            row = (
+                await self._session.execute(
+                    _TICKET_AND_SETTINGS_VERSION, {"ticket_id": ticket_id, "tenant_id": tenant_id}
+                )
+            ).one()
+            versions.hold(tenant_id, row.settings_version)
+            self._keep(key, self._view(row if row.ticket_id is not None else None))
+            return self._known[key]
+        rows = (
             await self._session.execute(
-                _TICKET_AND_SETTINGS_VERSION, {"ticket_id": ticket_id, "tenant_id": tenant_id}
+                _TICKETS_AND_SETTINGS_VERSION,
+                {"ticket_ids": [ticket_id, *others], "tenant_id": tenant_id},
             )
-        ).one()
-        versions.hold(tenant_id, row.settings_version)
-        self._keep(key, self._view(row if row.ticket_id is not None else None))
+        ).all()
+        versions.hold(tenant_id, rows[0].settings_version)
+        found = {row.ticket_id: row for row in rows if row.ticket_id is not None}
+        for read in (ticket_id, *others):
+            self._keep((tenant_id, read), self._view(found.get(read)))
         return self._known[key]
 
     async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:

@@ -1,0 +1,86 @@
+"""A batch of a burst's events costs notify one read of its tickets, not one per ticket."""
+
+from notify_batches import classified, consume
+from notify_testkit import (
+    OTHER_TENANT,
+    TENANT,
+    UnitOfWorkFactory,
+    ledger,
+    new_ticket_id,
+    ticket_assigned,
+    ticket_created,
+)
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from helpline_notify.adapters.orm import routing_agents
+from helpline_shared.events import TicketAssigned
+from helpline_shared.runtime.testing import StatementLog
+
+
+def assigned_to(ticket_id: str, name: str, email: str, tenant_id: str = TENANT) -> TicketAssigned:
+    """The ticket given to agent-ann under ``name`` and ``email``."""
+    assigned = ticket_assigned(ticket_id, tenant_id)
+    return TicketAssigned(**{**assigned.model_dump(), "agent_name": name, "agent_email": email})
+
+
+async def agent_row(
+    unit_of_work: UnitOfWorkFactory, tenant_id: str = TENANT
+) -> list[tuple[str, str]]:
+    async with unit_of_work() as uow:
+        rows = await uow.session.execute(
+            select(routing_agents.c.name, routing_agents.c.email).where(
+                routing_agents.c.tenant_id == tenant_id
+            )
+        )
+        return [(row.name, row.email) for row in rows]
+
+
+async def test_the_tickets_of_a_batch_are_read_with_the_settings_version(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    first, second, third = new_ticket_id(), new_ticket_id(), new_ticket_id()
+    assert (await consume(unit_of_work, [ticket_created(first)])).sent == []
+    log = StatementLog(engine)
+
+    producer = await consume(
+        unit_of_work,
+        [
+            ticket_assigned(first),
+            ticket_created(second),
+            classified(third),
+            ticket_created(third),
+        ],
+        skip_unneeded=True,
+    )
+
+    assert producer.sent == []
+    assert log.count("SELECT tickets") == 1, log.statements
+    assert log.count("INSERT INTO tickets") == 3, "each ticket's lessons in one upsert"
+    for ticket_id in (second, third):
+        mailed = [d.destination for d in await ledger(unit_of_work, ticket_id)]
+        assert mailed == ["carol@example.com"], "the acknowledgement, as read alone"
+    async with unit_of_work() as uow:
+        ticket = await uow.tickets.get(TENANT, third)
+        assigned = await uow.tickets.get(TENANT, first)
+    assert ticket is not None and (ticket.subject, ticket.team) == ("Printer on fire", "printers")
+    assert assigned is not None and assigned.assignee_email == "ann@example.com"
+    assert assigned.subject == "Printer on fire", "what the earlier batch taught was read"
+
+
+async def test_another_tenants_ticket_of_the_batch_is_read_with_its_own_settings_version(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    ours, theirs = new_ticket_id(), new_ticket_id()
+    log = StatementLog(engine)
+
+    await consume(
+        unit_of_work,
+        [ticket_created(ours), ticket_created(theirs, OTHER_TENANT)],
+        skip_unneeded=True,
+    )
+
+    assert log.count("SELECT tickets") == 2, log.statements
+    assert [d.destination for d in await ledger(unit_of_work, theirs, OTHER_TENANT)] == [
+        "carol@example.com"
+    ]
