@@ -1,7 +1,10 @@
-"""A batch of a burst's events costs notify one read of its tickets, not one per ticket."""
+"""A batch of a burst's events costs notify one read of its tickets, not one per ticket; an
+agent's name and address, given again by each assignment, are written once per process."""
 
 from notify_batches import classified, consume
+from notify_people_kit import handle
 from notify_testkit import (
+    NOW,
     OTHER_TENANT,
     TENANT,
     UnitOfWorkFactory,
@@ -14,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.orm import routing_agents
-from helpline_shared.events import TicketAssigned
+from helpline_shared.events import TenantDeleted, TicketAssigned
 from helpline_shared.runtime.testing import StatementLog
 
 
@@ -84,3 +87,44 @@ async def test_another_tenants_ticket_of_the_batch_is_read_with_its_own_settings
     assert [d.destination for d in await ledger(unit_of_work, theirs, OTHER_TENANT)] == [
         "carol@example.com"
     ]
+
+
+async def test_an_agent_given_again_with_the_same_name_and_address_is_not_written_again(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+    log = StatementLog(engine)
+
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+    assert log.count("INSERT INTO routing_agents") == 0, log.statements
+
+    await consume(unit_of_work, [assigned_to(new_ticket_id(), "Ann B", "ann.b@example.com")])
+    assert log.count("INSERT INTO routing_agents") == 1, "renamed: written"
+    assert await agent_row(unit_of_work) == [("Ann B", "ann.b@example.com")]
+
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+    assert await agent_row(unit_of_work) == [("Ann", "ann@example.com")], "and back"
+
+
+async def test_an_agent_is_written_again_after_the_tenant_was_deleted(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+    await handle(unit_of_work, TenantDeleted(tenant_id=TENANT, occurred_at=NOW))
+    assert await agent_row(unit_of_work) == []
+
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+
+    assert await agent_row(unit_of_work) == [("Ann", "ann@example.com")]
+
+
+async def test_an_agent_saved_by_a_transaction_that_rolled_back_is_written_again(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    async with unit_of_work() as uow:
+        await uow.directory.save_agent(TENANT, "agent-ann", "Ann", "ann@example.com")
+        await uow.rollback()
+
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+
+    assert await agent_row(unit_of_work) == [("Ann", "ann@example.com")]

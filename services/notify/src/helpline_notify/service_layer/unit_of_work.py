@@ -105,7 +105,7 @@ class NotifyUnitOfWork(SqlUnitOfWork):
         self.subscriptions = SubscriptionRepository(self.session, versions)
         self.templates = TemplateRepository(self.session, versions)
         self.suppressions = SuppressionRepository(self.session)
-        self.directory = DirectoryRepository(self.session)
+        self.directory = DirectoryRepository(self.session, self.after_commit)
         self.watchers = WatcherRepository(self.session)
         self.writes_behind(self.tickets, self.deliveries)
         self._held = Held()
