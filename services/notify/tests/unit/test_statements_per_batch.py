@@ -1,8 +1,9 @@
 """A batch of a burst's events costs notify one read of its tickets, not one per ticket; an
-agent's name and address, given again by each assignment, are written once per process."""
+agent's name and address, given again by each assignment, are written once per process, and
+their address is checked (person, suppression) once per settings version."""
 
 from notify_batches import classified, consume
-from notify_people_kit import handle
+from notify_people_kit import handle, person_joined, person_left
 from notify_testkit import (
     NOW,
     OTHER_TENANT,
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.orm import routing_agents
+from helpline_notify.domain.model import Delivery
 from helpline_shared.events import TenantDeleted, TicketAssigned
 from helpline_shared.runtime.testing import StatementLog
 
@@ -128,3 +130,68 @@ async def test_an_agent_saved_by_a_transaction_that_rolled_back_is_written_again
     await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
 
     assert await agent_row(unit_of_work) == [("Ann", "ann@example.com")]
+
+
+async def settings_versioned(unit_of_work: UnitOfWorkFactory) -> None:
+    """The tenant's settings get a version (as any change of them gives it)."""
+    async with unit_of_work() as uow:
+        await uow.settings_versions.changed(TENANT)
+        await uow.commit()
+
+
+def assignment_mails(deliveries: list[Delivery]) -> list[tuple[str, str]]:
+    """The assignment's mails as (address, status)."""
+    return [
+        (d.destination, d.status)
+        for d in deliveries
+        if d.channel == "email" and d.trigger_event_type == "helpline.ticket.assigned.v1"
+    ]
+
+
+async def test_an_agents_address_is_checked_once_per_settings_version(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    await settings_versioned(unit_of_work)
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+    log = StatementLog(engine)
+
+    ticket_id = new_ticket_id()
+    await consume(unit_of_work, [ticket_assigned(ticket_id)])
+
+    assert log.count("SELECT people") == 0, log.statements
+    assert assignment_mails(await ledger(unit_of_work, ticket_id)) == [
+        ("ann@example.com", "pending")
+    ]
+
+
+async def test_an_agents_address_suppressed_since_is_not_mailed(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    await settings_versioned(unit_of_work)
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+    async with unit_of_work() as uow:
+        await uow.suppressions.add(TENANT, "Ann@example.com", "bounced 5.1.1", NOW)
+        await uow.commit()
+
+    ticket_id = new_ticket_id()
+    await consume(unit_of_work, [ticket_assigned(ticket_id)])
+
+    assert assignment_mails(await ledger(unit_of_work, ticket_id)) == [
+        ("ann@example.com", "suppressed")
+    ]
+
+
+async def test_an_agent_deactivated_since_is_not_mailed(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    await settings_versioned(unit_of_work)
+    ann = await person_joined(unit_of_work, "Ann", "ann@example.com")
+    await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
+    await person_left(unit_of_work, ann)
+
+    ticket_id = new_ticket_id()
+    await consume(unit_of_work, [ticket_assigned(ticket_id)])
+
+    assert assignment_mails(await ledger(unit_of_work, ticket_id)) == [
+        ("ann@example.com", "suppressed")
+    ]

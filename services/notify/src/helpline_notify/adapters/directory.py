@@ -18,6 +18,7 @@ from helpline_notify.adapters.orm import (
     ticket_watchers,
 )
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
+from helpline_notify.adapters.settings_versions import SettingsVersions
 from helpline_notify.adapters.statements import ONE_ROW, dialect_name, upsert
 from helpline_notify.adapters.tenant_config import SuppressionRepository
 from helpline_notify.domain.people import Person
@@ -123,14 +124,23 @@ class DirectoryRepository:
         self,
         session: AsyncSession,
         after_commit: Callable[[Callable[[], None]], None] | None = None,
+        versions: SettingsVersions | None = None,
     ) -> None:
         self._session = session
         self._memo = ReadMemo()
         self._after_commit = after_commit
+        self._versions = versions
+        """The tenants' settings versions: a change of people gives a new one (``recipient``
+        keeps what it read per version)."""
+
+    async def _people_changed(self, tenant_id: str) -> None:
+        self._memo.forget()
+        if self._versions is not None:
+            await self._versions.changed(tenant_id)
 
     async def save_person(self, person: Person) -> None:
         """Create or replace a person."""
-        self._memo.forget()
+        await self._people_changed(person.tenant_id)
         values = {
             "name": person.name[:200],
             "email": person.email.lower(),
@@ -149,7 +159,7 @@ class DirectoryRepository:
 
     async def deactivate(self, tenant_id: str, user_id: str) -> None:
         """Mark a person deactivated (kept, so that their address is known to receive nothing)."""
-        self._memo.forget()
+        await self._people_changed(tenant_id)
         await self._session.execute(
             update(people)
             .where(people.c.tenant_id == tenant_id, people.c.user_id == user_id)
@@ -178,18 +188,34 @@ class DirectoryRepository:
         self, tenant_id: str, email: str, suppressions: SuppressionRepository
     ) -> tuple[Person | None, str | None]:
         """The person with that address (as ``by_email``) and why mail to it is suppressed
-        (as ``suppressions.reason``): one statement when this transaction read neither."""
+        (as ``suppressions.reason``): one statement when this transaction read neither, none
+        when this process read both at the tenant's settings version this transaction holds
+        (every change of people and suppressions gives the tenant a new version: a burst mails
+        thousands of assignments to a few agents)."""
         key = ("by_email", tenant_id, email)
         if self._memo.holds(key) or suppressions.holds(tenant_id, email):
             return await self.by_email(tenant_id, email), await suppressions.reason(
                 tenant_id, email
             )
+        version = self._versions.held(tenant_id) if self._versions is not None else None
+        kept_key = ("recipient", email)
+        if version is not None:
+            assert self._versions is not None
+            found, kept = self._versions.known_at(tenant_id, version, kept_key)
+            if found:
+                person, suppressed = kept
+                self._memo.put(key, person)
+                suppressions.hold(tenant_id, email, suppressed)
+                return person, suppressed
         row = (
             await self._session.execute(_RECIPIENT, {"tenant_id": tenant_id, "email": email})
         ).one()
         person = _person(row) if row.user_id is not None else None
         self._memo.put(key, person)
         suppressions.hold(tenant_id, email, row.suppressed)
+        if version is not None:
+            assert self._versions is not None
+            self._versions.keep_at(tenant_id, version, kept_key, (person, row.suppressed))
         return person, row.suppressed
 
     async def capped_recipient(
@@ -324,7 +350,7 @@ class DirectoryRepository:
 
     async def forget_tenant(self, tenant_id: str) -> None:
         """Delete what notify knows of a deleted tenant's people, teams, agents and watchers."""
-        self._memo.forget()
+        await self._people_changed(tenant_id)
         saved = saved_agents(self._session)
         _forget_saved(saved, tenant_id)
         if self._after_commit is not None:  # after any save of this transaction's is kept

@@ -1,7 +1,9 @@
 """Versions of each tenant's notification settings, and what was read at each, per process.
 
 Subscriptions, webhook endpoints and templates change rarely (through notify's API and the
-worker's endpoint health) but every consumed event needs them. Each change writes a fresh random
+worker's endpoint health) but every consumed event needs them; so do the people and suppressed
+addresses a staff mail's recipient is checked against (changed by identity's events, bounces and
+the API), which are versioned with them. Each change writes a fresh random
 token for the tenant in the changing transaction; a transaction reads the token (one statement)
 and uses what this process already read under it, instead of reading each kind of setting.
 """
@@ -20,6 +22,8 @@ from helpline_shared.runtime.db import read_only_options
 
 T = TypeVar("T")
 
+KEPT_PER_VERSION = 10_000
+"""How many values (settings, recipients) a process keeps per tenant at one version."""
 _SETTINGS_VERSION = select(tenant_settings.c.version).where(
     tenant_settings.c.tenant_id == bindparam("tenant_id")
 )
@@ -140,6 +144,27 @@ class SettingsVersions:
         )
         self._read.clear()
 
+    def held(self, tenant_id: str) -> str | None:
+        """The tenant's settings version this transaction read (or wrote), without a statement;
+        None when it holds none (or nothing was ever set)."""
+        return self._read.get(tenant_id)
+
+    def known_at(self, tenant_id: str, version: str, key: Hashable) -> tuple[bool, Any]:
+        """Whether this process keeps a value under ``key`` at the tenant's ``version``, and it."""
+        return self._settings_cache().known(tenant_id, version, key)
+
+    def keep_at(self, tenant_id: str, version: str, key: Hashable, value: Any) -> None:
+        """Keep ``value`` under ``key`` at ``version``: what was read while this transaction held
+        that version (never more than ``KEPT_PER_VERSION`` values per tenant and version)."""
+        store = self._settings_cache().under(tenant_id, version)
+        if key in store or len(store) < KEPT_PER_VERSION:
+            store[key] = value
+
+    def _settings_cache(self) -> SettingsCache:
+        if self._cache is None:
+            self._cache = settings_cache(self._session)
+        return self._cache
+
     async def kept(
         self, tenant_id: str, key: Hashable, load: Callable[[], Awaitable[T]], unset: T
     ) -> T:
@@ -148,9 +173,7 @@ class SettingsVersions:
         version = await self.version(tenant_id)
         if version is None:
             return unset
-        if self._cache is None:
-            self._cache = settings_cache(self._session)
-        store = self._cache.under(tenant_id, version)
+        store = self._settings_cache().under(tenant_id, version)
         value = store.get(key, _NO_VERSION)
         if value is _NO_VERSION:
             value = store[key] = await load()
