@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.orm import routing_agents
-from helpline_notify.domain.model import Delivery
 from helpline_shared.events import TenantDeleted, TicketAssigned
 from helpline_shared.runtime.testing import StatementLog
 
@@ -139,11 +138,14 @@ async def settings_versioned(unit_of_work: UnitOfWorkFactory) -> None:
         await uow.commit()
 
 
-def assignment_mails(deliveries: list[Delivery]) -> list[tuple[str, str]]:
-    """The assignment's mails as (address, status)."""
+async def next_assignment_mails(unit_of_work: UnitOfWorkFactory) -> list[tuple[str, str]]:
+    """A new ticket assigned to Ann in a batch of its own: its assignment's mails as
+    (address, status)."""
+    ticket_id = new_ticket_id()
+    await consume(unit_of_work, [ticket_assigned(ticket_id)])
     return [
         (d.destination, d.status)
-        for d in deliveries
+        for d in await ledger(unit_of_work, ticket_id)
         if d.channel == "email" and d.trigger_event_type == "helpline.ticket.assigned.v1"
     ]
 
@@ -155,13 +157,10 @@ async def test_an_agents_address_is_checked_once_per_settings_version(
     await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
     log = StatementLog(engine)
 
-    ticket_id = new_ticket_id()
-    await consume(unit_of_work, [ticket_assigned(ticket_id)])
+    mails = await next_assignment_mails(unit_of_work)
 
     assert log.count("SELECT people") == 0, log.statements
-    assert assignment_mails(await ledger(unit_of_work, ticket_id)) == [
-        ("ann@example.com", "pending")
-    ]
+    assert mails == [("ann@example.com", "pending")]
 
 
 async def test_an_agents_address_suppressed_since_is_not_mailed(
@@ -173,12 +172,7 @@ async def test_an_agents_address_suppressed_since_is_not_mailed(
         await uow.suppressions.add(TENANT, "Ann@example.com", "bounced 5.1.1", NOW)
         await uow.commit()
 
-    ticket_id = new_ticket_id()
-    await consume(unit_of_work, [ticket_assigned(ticket_id)])
-
-    assert assignment_mails(await ledger(unit_of_work, ticket_id)) == [
-        ("ann@example.com", "suppressed")
-    ]
+    assert await next_assignment_mails(unit_of_work) == [("ann@example.com", "suppressed")]
 
 
 async def test_an_agent_deactivated_since_is_not_mailed(
@@ -189,9 +183,4 @@ async def test_an_agent_deactivated_since_is_not_mailed(
     await consume(unit_of_work, [ticket_assigned(new_ticket_id())])
     await person_left(unit_of_work, ann)
 
-    ticket_id = new_ticket_id()
-    await consume(unit_of_work, [ticket_assigned(ticket_id)])
-
-    assert assignment_mails(await ledger(unit_of_work, ticket_id)) == [
-        ("ann@example.com", "suppressed")
-    ]
+    assert await next_assignment_mails(unit_of_work) == [("ann@example.com", "suppressed")]
