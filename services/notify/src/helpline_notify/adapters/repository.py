@@ -1,5 +1,6 @@
 """Webhook endpoints and the ticket read model in the database."""
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import fields, replace
 from datetime import datetime
@@ -19,6 +20,8 @@ from helpline_notify.domain.model import TicketView, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
 
 _ENDPOINT_COLUMNS = [f.name for f in fields(WebhookEndpoint)]
+BATCH_TICKETS_READ = 100
+"""At most this many tickets in one read (a statement per count is built and kept)."""
 _NO_ENDPOINTS: tuple[WebhookEndpoint, ...] = ()
 T = TypeVar("T")
 
@@ -39,17 +42,21 @@ _TICKET_AND_SETTINGS_VERSION = select(tickets, SETTINGS_VERSION_OF_TENANT).selec
 )
 """The ticket (if known) and its tenant's settings version: the two reads of every consumed
 event that may notify, in one statement."""
-_TICKETS_AND_SETTINGS_VERSION = select(tickets, SETTINGS_VERSION_OF_TENANT).select_from(
-    ONE_ROW.outerjoin(
-        tickets,
-        and_(
-            tickets.c.ticket_id.in_(bindparam("ticket_ids", expanding=True)),
-            tickets.c.tenant_id == bindparam("tenant_id"),
-        ),
+
+
+@functools.cache
+def _tickets_and_settings_version(count: int) -> Any:
+    """``_TICKET_AND_SETTINGS_VERSION`` for ``count`` tickets of the tenant (``ticket_0``...):
+    a row per ticket found (one, its ticket columns NULL, when none is), each with the version.
+    Built once per count, its parameters plain (an expanding one renders the SQL again at
+    every execution: as costly as a statement of its own)."""
+    ids = [bindparam(f"ticket_{index}") for index in range(count)]
+    return select(tickets, SETTINGS_VERSION_OF_TENANT).select_from(
+        ONE_ROW.outerjoin(
+            tickets,
+            and_(tickets.c.ticket_id.in_(ids), tickets.c.tenant_id == bindparam("tenant_id")),
+        )
     )
-)
-"""The same for several tickets of the tenant: a row per ticket found (one, its ticket columns
-NULL, when none is), each with the version."""
 
 
 class ReadMemo:
@@ -273,15 +280,16 @@ class TicketViewRepository:
             versions.hold(tenant_id, row.settings_version)
             self._keep(key, self._view(row if row.ticket_id is not None else None))
             return self._known[key]
+        wanted = (ticket_id, *others[: BATCH_TICKETS_READ - 1])
+        parameters = {f"ticket_{index}": read for index, read in enumerate(wanted)}
         rows = (
             await self._session.execute(
-                _TICKETS_AND_SETTINGS_VERSION,
-                {"ticket_ids": [ticket_id, *others], "tenant_id": tenant_id},
+                _tickets_and_settings_version(len(wanted)), {**parameters, "tenant_id": tenant_id}
             )
         ).all()
         versions.hold(tenant_id, rows[0].settings_version)
         found = {row.ticket_id: row for row in rows if row.ticket_id is not None}
-        for read in (ticket_id, *others):
+        for read in wanted:
             self._keep((tenant_id, read), self._view(found.get(read)))
         return self._known[key]
 
