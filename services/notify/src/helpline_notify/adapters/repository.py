@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from helpline_notify.adapters.orm import tickets, webhook_endpoints
 from helpline_notify.adapters.settings_versions import (
@@ -50,7 +51,7 @@ def _tickets_and_settings_version(count: int) -> Any:
     a row per ticket found (one, its ticket columns NULL, when none is), each with the version.
     Built once per count, its parameters plain (an expanding one renders the SQL again at
     every execution: as costly as a statement of its own)."""
-    ids = [bindparam(f"ticket_{index}") for index in range(count)]
+    ids: list[BindParameter[str]] = [bindparam(f"ticket_{index}") for index in range(count)]
     return select(tickets, SETTINGS_VERSION_OF_TENANT).select_from(
         ONE_ROW.outerjoin(
             tickets,
