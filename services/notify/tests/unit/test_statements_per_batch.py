@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from helpline_notify.adapters.orm import routing_agents
-from helpline_shared.events import TenantDeleted, TicketAssigned
+from helpline_shared.events import TenantDeleted, TicketAssigned, UserCreated
 from helpline_shared.runtime.testing import StatementLog
 
 
@@ -131,6 +131,18 @@ async def test_an_agent_saved_by_a_transaction_that_rolled_back_is_written_again
     assert await agent_row(unit_of_work) == [("Ann", "ann@example.com")]
 
 
+def user_created(name: str, email: str) -> UserCreated:
+    """Identity announces an agent."""
+    return UserCreated(
+        tenant_id=TENANT,
+        occurred_at=NOW,
+        user_id=f"user-{name.lower()}",
+        name=name,
+        email=email,
+        role="agent",
+    )
+
+
 async def settings_versioned(unit_of_work: UnitOfWorkFactory) -> None:
     """The tenant's settings get a version (as any change of them gives it)."""
     async with unit_of_work() as uow:
@@ -184,3 +196,35 @@ async def test_an_agent_deactivated_since_is_not_mailed(
     await person_left(unit_of_work, ann)
 
     assert await next_assignment_mails(unit_of_work) == [("ann@example.com", "suppressed")]
+
+
+async def test_a_batch_changing_people_again_and_again_writes_one_new_version(
+    engine: AsyncEngine, unit_of_work: UnitOfWorkFactory
+) -> None:
+    await settings_versioned(unit_of_work)
+    log = StatementLog(engine)
+
+    await consume(
+        unit_of_work, [user_created("Bob", "bob@example.com"), user_created("Eve", "e@x")]
+    )
+
+    assert log.count("INSERT INTO tenant_settings") == 1, log.statements
+    async with unit_of_work() as uow:
+        assert await uow.directory.by_email(TENANT, "e@x") is not None
+
+
+async def test_what_is_kept_under_the_version_a_transaction_wrote_goes_with_its_next_change(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    async with unit_of_work() as uow:
+        versions = uow.settings_versions
+        await versions.changed(TENANT)
+        version = versions.held(TENANT)
+        assert version is not None
+        versions.keep_at(TENANT, version, "recipient", "as read after the first change")
+
+        await versions.changed(TENANT)
+
+        assert versions.held(TENANT) == version, "not written again before the commit"
+        assert versions.known_at(TENANT, version, "recipient") == (False, None)
+        await uow.commit()

@@ -61,6 +61,12 @@ class SettingsCache:
             return False, None
         return True, kept[1][key]
 
+    def drop(self, tenant_id: str, version: str) -> None:
+        """Forget what is kept for the tenant if it is kept at ``version``."""
+        kept = self._kept.get(tenant_id)
+        if kept is not None and kept[0] == version:
+            del self._kept[tenant_id]
+
     def under(self, tenant_id: str, version: str) -> dict[Hashable, Any]:
         """What is kept for the tenant at ``version`` (a fresh store when it changed)."""
         kept = self._kept.get(tenant_id)
@@ -110,6 +116,8 @@ class SettingsVersions:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
         self._read: dict[str, str | None] = {}
+        self._written: set[str] = set()
+        """The tenants whose version in ``_read`` this transaction wrote."""
         self._cache: SettingsCache | None = None
 
     async def version(self, tenant_id: str) -> str | None:
@@ -127,15 +135,24 @@ class SettingsVersions:
     def hold(self, tenant_id: str, version: str | None) -> None:
         """Keep the version another statement of this transaction read."""
         self._read[tenant_id] = version
+        self._written.discard(tenant_id)
 
     async def changed(self, tenant_id: str) -> None:
-        """Give the tenant's settings a new version (this transaction changed them)."""
+        """Give the tenant's settings a new version (this transaction changed them). Once per
+        transaction: the version it wrote is seen by no one else before it commits, so a later
+        change of the same transaction only drops what this process kept under it (a batch of
+        identity's events changes people again and again)."""
+        version = self._read.get(tenant_id)
+        if version is not None and tenant_id in self._written:
+            self._settings_cache().drop(tenant_id, version)
+            return
         version = uuid.uuid4().hex
         await self._session.execute(
             upsert(dialect_name(self._session), tenant_settings, ["tenant_id"], ["version"]),
             {"tenant_id": tenant_id, "version": version},
         )
         self._read[tenant_id] = version
+        self._written.add(tenant_id)
 
     async def endpoint_changed(self, endpoint_id: str) -> None:
         """Give a new version to the settings of the endpoint's tenant."""
@@ -143,6 +160,7 @@ class SettingsVersions:
             _ENDPOINT_SETTINGS_CHANGED, {"endpoint_id": endpoint_id, "version": uuid.uuid4().hex}
         )
         self._read.clear()
+        self._written.clear()
 
     def held(self, tenant_id: str) -> str | None:
         """The tenant's settings version this transaction read (or wrote), without a statement;
