@@ -1,5 +1,7 @@
 """The people, teams and tenant names notify learnt from identity, and who watches which ticket."""
 
+import weakref
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from helpline_notify.adapters.orm import (
     ticket_watchers,
 )
 from helpline_notify.adapters.repository import ReadMemo, upsert_dialect
+from helpline_notify.adapters.settings_versions import SettingsVersions
 from helpline_notify.adapters.statements import ONE_ROW, dialect_name, upsert
 from helpline_notify.adapters.tenant_config import SuppressionRepository
 from helpline_notify.domain.people import Person
@@ -85,6 +88,23 @@ _WATCHERS = (
 )
 
 
+AGENTS_KEPT = 10_000
+"""How many agents' saved names and addresses a process keeps (then it starts over)."""
+_SAVED_AGENTS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[str, str]]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def saved_agents(session: AsyncSession) -> dict[tuple[str, str], tuple[str, str]]:
+    """The agents (tenant, agent id) whose name and address this process committed to the
+    database of ``session``, with those values (one store per engine)."""
+    engine = session.get_bind()
+    saved = _SAVED_AGENTS.get(engine)
+    if saved is None:
+        saved = _SAVED_AGENTS[engine] = {}
+    return saved
+
+
 def _person(row: Any) -> Person:
     return Person(
         tenant_id=row.tenant_id,
@@ -100,13 +120,27 @@ def _person(row: Any) -> Person:
 class DirectoryRepository:
     """People, teams and tenant names per tenant (identity is the source of truth)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        after_commit: Callable[[Callable[[], None]], None] | None = None,
+        versions: SettingsVersions | None = None,
+    ) -> None:
         self._session = session
         self._memo = ReadMemo()
+        self._after_commit = after_commit
+        self._versions = versions
+        """The tenants' settings versions: a change of people gives a new one (``recipient``
+        keeps what it read per version)."""
+
+    async def _people_changed(self, tenant_id: str) -> None:
+        self._memo.forget()
+        if self._versions is not None:
+            await self._versions.changed(tenant_id)
 
     async def save_person(self, person: Person) -> None:
         """Create or replace a person."""
-        self._memo.forget()
+        await self._people_changed(person.tenant_id)
         values = {
             "name": person.name[:200],
             "email": person.email.lower(),
@@ -125,7 +159,7 @@ class DirectoryRepository:
 
     async def deactivate(self, tenant_id: str, user_id: str) -> None:
         """Mark a person deactivated (kept, so that their address is known to receive nothing)."""
-        self._memo.forget()
+        await self._people_changed(tenant_id)
         await self._session.execute(
             update(people)
             .where(people.c.tenant_id == tenant_id, people.c.user_id == user_id)
@@ -154,18 +188,34 @@ class DirectoryRepository:
         self, tenant_id: str, email: str, suppressions: SuppressionRepository
     ) -> tuple[Person | None, str | None]:
         """The person with that address (as ``by_email``) and why mail to it is suppressed
-        (as ``suppressions.reason``): one statement when this transaction read neither."""
+        (as ``suppressions.reason``): one statement when this transaction read neither, none
+        when this process read both at the tenant's settings version this transaction holds
+        (every change of people and suppressions gives the tenant a new version: a burst mails
+        thousands of assignments to a few agents)."""
         key = ("by_email", tenant_id, email)
         if self._memo.holds(key) or suppressions.holds(tenant_id, email):
             return await self.by_email(tenant_id, email), await suppressions.reason(
                 tenant_id, email
             )
+        version = self._versions.held(tenant_id) if self._versions is not None else None
+        kept_key = ("recipient", email)
+        if version is not None:
+            assert self._versions is not None
+            found, kept = self._versions.known_at(tenant_id, version, kept_key)
+            if found:
+                person, suppressed = kept
+                self._memo.put(key, person)
+                suppressions.hold(tenant_id, email, suppressed)
+                return person, suppressed
         row = (
             await self._session.execute(_RECIPIENT, {"tenant_id": tenant_id, "email": email})
         ).one()
         person = _person(row) if row.user_id is not None else None
         self._memo.put(key, person)
         suppressions.hold(tenant_id, email, row.suppressed)
+        if version is not None:
+            assert self._versions is not None
+            self._versions.keep_at(tenant_id, version, kept_key, (person, row.suppressed))
         return person, row.suppressed
 
     async def capped_recipient(
@@ -252,11 +302,16 @@ class DirectoryRepository:
         )
 
     async def save_agent(self, tenant_id: str, agent_id: str, name: str, email: str) -> None:
-        """Remember routing's agent by the name and address its events give (no statement when
-        this transaction already knows them so)."""
+        """Remember routing's agent by the name and address its events give: no statement when
+        this transaction already knows them so, nor when this process committed them so (a
+        burst assigns thousands of tickets to a few agents). The row only stands in for an
+        account manager identity has not announced; another replica's later write of other
+        values for the agent stays until an event of this process gives other values again."""
         values = {"name": name[:200], "email": email.lower()}
         key = ("agent", tenant_id, agent_id)
-        if self._memo.known(key) == (values["name"], values["email"]):
+        known = (values["name"], values["email"])
+        saved = saved_agents(self._session)
+        if self._memo.known(key) == known or saved.get((tenant_id, agent_id)) == known:
             return
         self._memo.forget()
         statement = upsert(
@@ -265,7 +320,9 @@ class DirectoryRepository:
         await self._session.execute(
             statement, {"tenant_id": tenant_id, "agent_id": agent_id, **values}
         )
-        self._memo.put(key, (values["name"], values["email"]))
+        self._memo.put(key, known)
+        if self._after_commit is not None:
+            self._after_commit(lambda: _keep_saved(saved, (tenant_id, agent_id), known))
 
     async def agent(self, tenant_id: str, agent_id: str) -> tuple[str, str] | None:
         """Routing's agent as (name, address), if an event named them."""
@@ -293,7 +350,11 @@ class DirectoryRepository:
 
     async def forget_tenant(self, tenant_id: str) -> None:
         """Delete what notify knows of a deleted tenant's people, teams, agents and watchers."""
-        self._memo.forget()
+        await self._people_changed(tenant_id)
+        saved = saved_agents(self._session)
+        _forget_saved(saved, tenant_id)
+        if self._after_commit is not None:  # after any save of this transaction's is kept
+            self._after_commit(lambda: _forget_saved(saved, tenant_id))
         for table in (people, teams, tenants, routing_agents, ticket_watchers):
             await self._session.execute(delete(table).where(table.c.tenant_id == tenant_id))
 
@@ -351,3 +412,16 @@ class WatcherRepository:
             _WATCHERS, {"tenant_id": tenant_id, "ticket_id": ticket_id}
         )
         return [(row.user_id, row.added_at) for row in rows]
+
+
+def _keep_saved(
+    saved: dict[tuple[str, str], tuple[str, str]], key: tuple[str, str], values: tuple[str, str]
+) -> None:
+    if len(saved) >= AGENTS_KEPT:
+        saved.clear()
+    saved[key] = values
+
+
+def _forget_saved(saved: dict[tuple[str, str], tuple[str, str]], tenant_id: str) -> None:
+    for key in [key for key in saved if key[0] == tenant_id]:
+        del saved[key]

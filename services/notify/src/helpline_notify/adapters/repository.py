@@ -1,5 +1,6 @@
 """Webhook endpoints and the ticket read model in the database."""
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import fields, replace
 from datetime import datetime
@@ -8,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from helpline_notify.adapters.orm import tickets, webhook_endpoints
 from helpline_notify.adapters.settings_versions import (
@@ -19,6 +21,8 @@ from helpline_notify.domain.model import TicketView, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
 
 _ENDPOINT_COLUMNS = [f.name for f in fields(WebhookEndpoint)]
+BATCH_TICKETS_READ = 100
+"""At most this many tickets in one read (a statement per count is built and kept)."""
 _NO_ENDPOINTS: tuple[WebhookEndpoint, ...] = ()
 T = TypeVar("T")
 
@@ -39,6 +43,21 @@ _TICKET_AND_SETTINGS_VERSION = select(tickets, SETTINGS_VERSION_OF_TENANT).selec
 )
 """The ticket (if known) and its tenant's settings version: the two reads of every consumed
 event that may notify, in one statement."""
+
+
+@functools.cache
+def _tickets_and_settings_version(count: int) -> Any:
+    """``_TICKET_AND_SETTINGS_VERSION`` for ``count`` tickets of the tenant (``ticket_0``...):
+    a row per ticket found (one, its ticket columns NULL, when none is), each with the version.
+    Built once per count, its parameters plain (an expanding one renders the SQL again at
+    every execution: as costly as a statement of its own)."""
+    ids: list[BindParameter[str]] = [bindparam(f"ticket_{index}") for index in range(count)]
+    return select(tickets, SETTINGS_VERSION_OF_TENANT).select_from(
+        ONE_ROW.outerjoin(
+            tickets,
+            and_(tickets.c.ticket_id.in_(ids), tickets.c.tenant_id == bindparam("tenant_id")),
+        )
+    )
 
 
 class ReadMemo:
@@ -230,23 +249,49 @@ class TicketViewRepository:
         self._known[key] = view
 
     async def get_with_settings_version(
-        self, tenant_id: str, ticket_id: str, versions: SettingsVersions, *, needed: bool = True
+        self,
+        tenant_id: str,
+        ticket_id: str,
+        versions: SettingsVersions,
+        *,
+        needed: bool = True,
+        along: Iterable[str] = (),
     ) -> TicketView | None:
         """What ``get`` returns, reading the ticket together with its tenant's settings version
         when this transaction has read neither (``versions`` then answers without a statement).
-        Not ``needed``: None rather than a statement of its own for the ticket."""
+        Not ``needed``: None rather than a statement of its own for the ticket. That statement
+        also reads the tenant's tickets ``along`` (the other tickets of the batch), so that
+        their events find them read."""
         key = (tenant_id, ticket_id)
         if key in self._known:
             return self._known[key]
         if versions.holds(tenant_id):
             return await self.get(tenant_id, ticket_id) if needed else None
-        row = (
+        others = [
+            other
+            for other in dict.fromkeys(along)
+            if other != ticket_id and (tenant_id, other) not in self._known
+        ]
+        if not others:
+            row = (
+                await self._session.execute(
+                    _TICKET_AND_SETTINGS_VERSION, {"ticket_id": ticket_id, "tenant_id": tenant_id}
+                )
+            ).one()
+            versions.hold(tenant_id, row.settings_version)
+            self._keep(key, self._view(row if row.ticket_id is not None else None))
+            return self._known[key]
+        wanted = (ticket_id, *others[: BATCH_TICKETS_READ - 1])
+        parameters = {f"ticket_{index}": read for index, read in enumerate(wanted)}
+        rows = (
             await self._session.execute(
-                _TICKET_AND_SETTINGS_VERSION, {"ticket_id": ticket_id, "tenant_id": tenant_id}
+                _tickets_and_settings_version(len(wanted)), {**parameters, "tenant_id": tenant_id}
             )
-        ).one()
-        versions.hold(tenant_id, row.settings_version)
-        self._keep(key, self._view(row if row.ticket_id is not None else None))
+        ).all()
+        versions.hold(tenant_id, rows[0].settings_version)
+        found = {row.ticket_id: row for row in rows if row.ticket_id is not None}
+        for read in wanted:
+            self._keep((tenant_id, read), self._view(found.get(read)))
         return self._known[key]
 
     async def _read(self, tenant_id: str, ticket_id: str) -> TicketView | None:

@@ -174,13 +174,15 @@ class TemplateRepository:
 class SuppressionRepository:
     """Addresses a tenant's mail must not go to (fed by bounces)."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, versions: SettingsVersions) -> None:
         self._session = session
         self._memo = ReadMemo()
+        self._versions = versions
 
     async def add(self, tenant_id: str, address: str, reason: str, now: datetime) -> None:
         """Suppress an address (keeping the first reason if it was already suppressed)."""
         self._memo.forget()
+        await self._versions.changed(tenant_id)  # recipients are kept per settings version
         statement = (
             upsert_dialect(self._session)
             .insert(suppressions)
@@ -240,6 +242,7 @@ class SuppressionRepository:
     async def remove(self, tenant_id: str, address: str) -> bool:
         """Allow mail to the address again; False if it was not suppressed."""
         self._memo.forget()
+        await self._versions.changed(tenant_id)
         result = await self._session.execute(
             delete(suppressions).where(
                 suppressions.c.tenant_id == tenant_id, suppressions.c.address == address.lower()

@@ -188,8 +188,10 @@ def handler_table(
     With ``unit_of_work``, batches of events that teach nothing and that no subscription or
     endpoint wants are acknowledged without a write transaction."""
 
+    batch = BatchTickets()
+
     async def notify(uow: NotifyUnitOfWork, envelope: Envelope) -> None:
-        await apply_event(uow, envelope, policy, composer)
+        await apply_event(uow, envelope, policy, composer, along=batch.of(envelope.event.tenant_id))
 
     notified = [name for name in EVENT_TYPES if not name.startswith(NOT_CONSUMED_PREFIXES)]
     return HandlerTable(
@@ -198,8 +200,31 @@ def handler_table(
             **dict.fromkeys(DIRECTORY_EVENTS, apply_identity_event),
             **dict.fromkeys(notified, notify),
         },
-        unneeded=None if unit_of_work is None else _unneeded_check(unit_of_work),
+        unneeded=None if unit_of_work is None else _unneeded_check(unit_of_work, batch),
     )
+
+
+class BatchTickets:
+    """The tickets of the batch the consumer is about to apply, per tenant, as its
+    unneeded-records check saw them: the transaction's first read of a tenant's ticket reads
+    the batch's other tickets of that tenant in the same statement. Only a hint: a ticket read
+    in vain costs a row, never a wrong answer (what a transaction reads is its own)."""
+
+    def __init__(self) -> None:
+        self._tickets: dict[str, tuple[str, ...]] = {}
+
+    def seen(self, envelopes: Sequence[Envelope]) -> None:
+        """The batch about to be applied."""
+        tickets: dict[str, dict[str, None]] = {}
+        for envelope in envelopes:
+            event = envelope.event
+            if not isinstance(event, DIRECTORY_EVENTS):  # keyed by tenant, about no ticket
+                tickets.setdefault(event.tenant_id, {})[event.ticket_id] = None
+        self._tickets = {tenant_id: tuple(ids) for tenant_id, ids in tickets.items()}
+
+    def of(self, tenant_id: str) -> tuple[str, ...]:
+        """The batch's tickets of the tenant."""
+        return self._tickets.get(tenant_id, ())
 
 
 def teaches(event: Event) -> bool:
@@ -214,9 +239,10 @@ def teaches(event: Event) -> bool:
 
 
 def _unneeded_check(
-    unit_of_work: UnitOfWorkFactory,
+    unit_of_work: UnitOfWorkFactory, batch: BatchTickets
 ) -> Callable[[Sequence[Envelope]], Awaitable[set[str]]]:
     async def unneeded(envelopes: Sequence[Envelope]) -> set[str]:
+        batch.seen(envelopes)
         # A batch with anything to write is applied whole: its transaction reads the settings
         # anyway, and an event that then notifies nobody costs it no statement of its own.
         if any(teaches(envelope.event) for envelope in envelopes):
@@ -265,10 +291,16 @@ async def on_event(
 
 
 async def apply_event(
-    uow: NotifyUnitOfWork, envelope: Envelope, policy: EmailPolicy, composer: EmailComposer
+    uow: NotifyUnitOfWork,
+    envelope: Envelope,
+    policy: EmailPolicy,
+    composer: EmailComposer,
+    *,
+    along: Sequence[str] = (),
 ) -> int:
     """Learn from the event and queue (or suppress) what it notifies; return how many queued.
-    The worker is woken when the transaction commits."""
+    The worker is woken when the transaction commits. ``along``: the other tickets of the
+    tenant in the batch, read with the first of them."""
     event = envelope.event
     now = utcnow()
     if isinstance(event, EmailBounced) and event.permanent:
@@ -294,6 +326,7 @@ async def apply_event(
             event.ticket_id,
             uow.settings_versions,
             needed=learns_from_ticket(event),
+            along=along,
         )
         known = learned(event, before)
         if known:
