@@ -50,6 +50,11 @@ Apply = Callable[[UnitOfWorkT, Envelope], Awaitable[None]]
 Unneeded = Callable[[Sequence[Envelope]], Awaitable[Set[str]]]
 """Given a partition's decoded envelopes, the ``ce_id`` of those whose handler would change
 nothing now: they are acknowledged without a transaction or an inbox row."""
+Prepare = Callable[[UnitOfWorkT, Sequence[Envelope]], Awaitable[None]]
+"""Given the open unit of work and the envelopes a transaction is about to apply (in order),
+load what their handlers will read, in as few statements as it can (one SELECT for a batch's
+rows instead of one per record). Only an optimisation: each handler still reads what it needs,
+and finds it already loaded."""
 Record = ConsumerRecord[Any, Any]
 
 EVENTS_CONSUMED = Counter(
@@ -403,10 +408,13 @@ class HandlerTable(Generic[UnitOfWorkT]):
         handlers: Mapping[type[Event] | str, Apply[UnitOfWorkT]] | None = None,
         *,
         unneeded: Unneeded | None = None,
+        prepare: Prepare[UnitOfWorkT] | None = None,
     ) -> None:
         self.consumer = consumer
         self.unneeded = unneeded
         """Optional: which records to acknowledge unapplied (see ``Unneeded``)."""
+        self.prepare = prepare
+        """Optional: what to load for a batch before its handlers run (see ``Prepare``)."""
         self._handlers: dict[str, Apply[UnitOfWorkT]] = {}
         for event_type, apply in (handlers or {}).items():
             self.register(event_type, apply)
@@ -634,6 +642,16 @@ class TableConsumer(Generic[UnitOfWorkT]):
             fresh = await uow.claim_events(consumer, ids) if claim_first else set(ids)
             applied: dict[str, None] = {}
             outcomes: Tally[tuple[str, str]] = Tally()
+            if self._table.prepare is not None:
+                with uow.lent_to_handler():
+                    await self._table.prepare(
+                        uow,
+                        [
+                            item.envelope
+                            for item in items
+                            if item.envelope is not None and item.envelope.id in fresh
+                        ],
+                    )
             for index, item in enumerate(items):
                 if index and self._clock() > deadline:
                     cut = item
