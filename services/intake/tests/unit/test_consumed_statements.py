@@ -1,6 +1,6 @@
-"""What intake writes per consumed batch: its tickets read in one statement, the changes of every ticket of
-the batch written in one statement, the Message-IDs of its sent mail in one; and a deferred change
-is never missed by a read of the same transaction, nor lost at the commit."""
+"""What intake writes per consumed batch: its tickets read in one statement, the changes of every
+ticket of the batch written in one statement, the Message-IDs of its sent mail in one; and a
+deferred change is never missed by a read of the same transaction, nor lost at the commit."""
 
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
