@@ -415,6 +415,8 @@ def _write_and_commit(session: Session, writes: _Writes, relay: outbox.OutboxRel
 
 def _write_statement_by_statement(session: Session, writes: _Writes, sent: list[str]) -> None:
     """SQLite: claim, stage and mark sent, each one statement of the driver's own SQL."""
+    if writes.claim is None and not writes.rows and not sent:
+        return
     connection = session.connection()
     statements = _driver_statements(writes.outbox, writes.inbox, connection.dialect)
     if writes.claim is not None:
