@@ -36,10 +36,12 @@ async def test_claim_insert_and_mark_sent_statements_are_the_same_objects_batch_
     )
     executed: list[tuple[str, int]] = []
 
-    def seen(_connection: Any, statement: Any, *_args: Any) -> None:
-        executed.append((str(statement).split()[0], id(statement)))
+    def seen(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        executed.append((statement.split()[0], id(statement)))
 
-    event.listen(engine.sync_engine, "before_execute", seen)
+    # What the driver is given: on SQLite the runtime's own SQL text, built once, no statement
+    # compiled or looked up in SQLAlchemy's cache.
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
     hops = 0
     real_run_sync = uow_module.AsyncSession.run_sync
 
@@ -61,5 +63,5 @@ async def test_claim_insert_and_mark_sent_statements_are_the_same_objects_batch_
     second_batch, third_batch = executed[2:5], executed[5:]
     assert [kind for kind, _ in second_batch] == ["INSERT", "INSERT", "UPDATE"]
     assert executed[:2] == second_batch[:2]
-    assert second_batch == third_batch  # the very same statement objects, built once
+    assert second_batch == third_batch  # the very same statement texts, built once
     assert hops == 3  # outbox insert, mark sent and commit in one hop per batch

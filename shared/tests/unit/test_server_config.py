@@ -53,3 +53,28 @@ def test_settling_the_heap_freezes_what_lives_and_collects_young_objects_less_of
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def test_forwarded_headers_are_not_read_unless_proxies_are_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    config = server_config(FastAPI(), ServiceSettings(data_dir=tmp_path), port=0)
+
+    assert config.proxy_headers is False
+
+
+@pytest.mark.parametrize("by_uvicorns_variable", [False, True])
+def test_configured_proxies_are_trusted_with_their_forwarded_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_uvicorns_variable: bool
+) -> None:
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    if by_uvicorns_variable:  # as the Helm chart sets it
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+        settings = ServiceSettings(data_dir=tmp_path)
+    else:
+        settings = ServiceSettings(data_dir=tmp_path, forwarded_allow_ips="10.0.0.0/8")
+    config = server_config(FastAPI(), settings, port=0)
+
+    assert config.proxy_headers is True
+    assert config.forwarded_allow_ips == "10.0.0.0/8"

@@ -1,6 +1,6 @@
-"""What intake writes per consumed batch: each ticket read once, the changes of every ticket of
-the batch written in one statement, the Message-IDs of its sent mail in one; and a deferred change
-is never missed by a read of the same transaction, nor lost at the commit."""
+"""What intake writes per consumed batch: its tickets read in one statement, the changes of every
+ticket of the batch written in one statement, the Message-IDs of its sent mail in one; and a
+deferred change is never missed by a read of the same transaction, nor lost at the commit."""
 
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -153,8 +153,9 @@ async def test_a_batch_reads_each_ticket_once_and_writes_its_changes_in_one_stat
     await consumer.consume(records, FakeKafkaConsumer())
 
     assert producer.sent == []
-    # The poll's one transaction reads each ticket once (not once per event or topic) ...
-    assert log.count("SELECT") == TICKETS
+    # The poll's one transaction reads its tickets in one statement (not one per ticket, event
+    # or topic) ...
+    assert log.count("SELECT") == 1
     # ... and writes the changes of all its tickets in one statement (an executemany); the
     # notifications' Message-IDs are remembered in one statement.
     assert log.count("UPDATE tickets") == 1
@@ -224,3 +225,19 @@ async def test_an_unchanged_ticket_costs_no_write_and_a_rollback_writes_nothing(
     async with unit_of_work() as uow:
         stored = await uow.tickets.get("acme", ticket.id)
     assert stored is not None and stored.priority == "high"
+
+
+async def test_a_ticket_read_for_a_batch_is_found_only_for_its_own_tenant(
+    database: tuple[Factory, AsyncEngine],
+) -> None:
+    unit_of_work, engine = database
+    ticket = await opened(unit_of_work)
+    async with unit_of_work() as uow:
+        await uow.tickets.load([ticket.id, "no-such-ticket"])
+        log = StatementLog(engine)
+        other = await uow.tickets.get("globex", ticket.id)
+        own = await uow.tickets.get("acme", ticket.id)
+
+    assert other is None
+    assert own is not None and own.id == ticket.id
+    assert log.count("SELECT") == 0  # read by ``load``

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -386,9 +387,14 @@ def _state_in_openapi(app: FastAPI, limits: BodyLimits) -> None:
 def server_config(app: FastAPI, settings: ServiceSettings, port: int) -> uvicorn.Config:
     """How :func:`serve` runs ``app``: on uvloop, parsing HTTP with httptools."""
     # Both are C implementations of what asyncio's selector loop and h11 do in Python; every
-    # consumed record, produced record and request passes through them.
+    # consumed record, produced record and request passes through them. Forwarded headers are
+    # read only from the proxies configured: otherwise uvicorn's middleware would look at every
+    # request's headers (and trust those of 127.0.0.1) for nothing.
+    forwarded = settings.forwarded_allow_ips or os.environ.get("FORWARDED_ALLOW_IPS") or None
     return uvicorn.Config(
         app,
+        proxy_headers=forwarded is not None,
+        forwarded_allow_ips=forwarded,
         host=settings.http_host,
         port=port,
         loop="uvloop",

@@ -88,6 +88,12 @@ class ServiceSettings(KafkaClientSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxies whose X-Forwarded-For/-Proto the server trusts (comma-separated"
+        " addresses or networks, * for any; uvicorn's FORWARDED_ALLOW_IPS also sets it); none:"
+        " the headers are not read",
+    )
     http_max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

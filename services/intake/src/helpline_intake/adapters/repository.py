@@ -2,7 +2,7 @@
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -85,6 +85,7 @@ _INSERT_TICKET = insert(tickets)
 _SELECT_TICKET = select(tickets).where(
     tickets.c.id == bindparam("ticket_key"), tickets.c.tenant_id == bindparam("tenant_key")
 )
+_SELECT_TICKETS = select(tickets).where(tickets.c.id.in_(bindparam("ticket_keys", expanding=True)))
 _UPDATE_TICKET = update(tickets).where(tickets.c.id == bindparam("ticket_key"))
 
 
@@ -314,6 +315,19 @@ class TicketRepository:
                 return None
             values = self._rows[ticket_id] = dict(row._mapping)
         return _ticket_from(values) if values["tenant_id"] == tenant_id else None
+
+    async def load(self, ticket_ids: Iterable[str]) -> None:
+        """Read these tickets in one statement (those not read yet), for ``get`` to find: the
+        tickets a batch of events touches cost one SELECT, not one each. ``get`` still answers
+        only for the ticket's own tenant."""
+        wanted = [
+            ticket_id for ticket_id in dict.fromkeys(ticket_ids) if ticket_id not in self._rows
+        ]
+        if not wanted:
+            return
+        for row in await self._session.execute(_SELECT_TICKETS, {"ticket_keys": wanted}):
+            values = dict(row._mapping)
+            self._rows[values["id"]] = values
 
     async def save(self, ticket: Ticket) -> None:
         """Write back the columns of a changed ticket that differ from its row (none: nothing

@@ -249,6 +249,17 @@ def handler_table() -> HandlerTable[IntakeUnitOfWork]:
             **dict.fromkeys(IDENTITY_EVENTS, apply_identity_event),
         },
         unneeded=unneeded,
+        prepare=prepare,
+    )
+
+
+async def prepare(uow: IntakeUnitOfWork, envelopes: Sequence[Envelope]) -> None:
+    """Read the tickets a batch's assignments, classifications and SLA events update, in one
+    statement (their handlers then find them read)."""
+    await uow.tickets.load(
+        envelope.event.ticket_id
+        for envelope in envelopes
+        if isinstance(envelope.event, TicketAssigned | TicketClassified | SlaEvent)
     )
 
 
