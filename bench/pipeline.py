@@ -101,6 +101,9 @@ RECORDER_FETCH_MIN_BYTES = 256 * 1024
 """The recorder's fetches: at most four a second while little arrives, one per 256 KiB in a
 burst (it times nothing: ``_on_kafka``)."""
 
+TARGET_DATABASE = "sqlite"
+"""Issue 14 states its targets for ``make run`` on SQLite; PostgreSQL's is the ratio of its
+throughput to SQLite's. The other database's figures are reported beside them."""
 CPU_TARGET_MS = 10.0
 BURST_TARGET = 150.0
 """Tickets/s of issue 14's burst target: ``TARGET_BURST`` tickets each assigned and its webhook
@@ -936,6 +939,14 @@ def figures(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             None if peak is None else peak < MEMORY_TARGET_MB,
             each=services,
         )
+        if database != TARGET_DATABASE:
+            for name, value in found.items():
+                if name.startswith(f"{database} ") and value["passed"] is not None:
+                    value |= {
+                        "meets_the_sqlite_target": value["passed"],
+                        "passed": None,
+                        "note": "reported: the targets are stated for SQLite",
+                    }
     if {"sqlite", "postgres"} <= runs.keys():
         ratio = runs["postgres"]["burst"].throughput / runs["sqlite"]["burst"].throughput
         found["PostgreSQL / SQLite burst throughput"] = figure(

@@ -159,10 +159,15 @@ def test_each_figure_is_judged_against_its_target() -> None:
     judged = {name: figure for name, figure in good.items() if figure["passed"] is not None}
     assert all(figure["passed"] for figure in judged.values()), good
     assert good["sqlite burst of 2000, tickets/s assigned + webhook"]["passed"] is True
-    assert [name for name, figure in good.items() if figure["passed"] is None] == [
-        "sqlite burst of 10000, tickets/s all four done",
-        "postgres burst of 10000, tickets/s all four done",
+    # The targets are SQLite's; PostgreSQL's figures are reported, its target is the ratio.
+    assert sorted(judged) == [
+        "PostgreSQL / SQLite burst throughput",
+        "sqlite CPU ms/ticket, four services (burst)",
+        "sqlite burst of 2000, tickets/s assigned + webhook",
+        "sqlite p99 201->assigned at 50/s",
+        "sqlite peak RSS of a service",
     ]
+    assert good["postgres burst of 2000, tickets/s assigned + webhook"]["meets_the_sqlite_target"]
 
     # 1,999 of 2,000 done misses the burst target whatever the throughput.
     bad = pipeline.figures({"sqlite": _run(11.0, 160.0, 1999, 60.0, 301.0)})
