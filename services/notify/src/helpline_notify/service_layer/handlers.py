@@ -200,21 +200,23 @@ def handler_table(
             **dict.fromkeys(DIRECTORY_EVENTS, apply_identity_event),
             **dict.fromkeys(notified, notify),
         },
-        unneeded=None if unit_of_work is None else _unneeded_check(unit_of_work, batch),
+        unneeded=None if unit_of_work is None else _unneeded_check(unit_of_work),
+        prepare=batch.prepare,
     )
 
 
 class BatchTickets:
-    """The tickets of the batch the consumer is about to apply, per tenant, as its
-    unneeded-records check saw them: the transaction's first read of a tenant's ticket reads
-    the batch's other tickets of that tenant in the same statement. Only a hint: a ticket read
-    in vain costs a row, never a wrong answer (what a transaction reads is its own)."""
+    """The tickets of the batch a transaction is about to apply, per tenant, as the runtime's
+    ``prepare`` hands them over: the transaction's first read of a tenant's ticket reads the
+    batch's other tickets of that tenant in the same statement. Only a hint: a ticket read in
+    vain costs a row, never a wrong answer (what a transaction reads is its own)."""
 
     def __init__(self) -> None:
         self._tickets: dict[str, tuple[str, ...]] = {}
 
-    def seen(self, envelopes: Sequence[Envelope]) -> None:
-        """The batch about to be applied."""
+    async def prepare(self, _uow: NotifyUnitOfWork, envelopes: Sequence[Envelope]) -> None:
+        """The runtime's ``Prepare``: the batch about to be applied (what is not applied
+        again)."""
         tickets: dict[str, dict[str, None]] = {}
         for envelope in envelopes:
             event = envelope.event
@@ -239,10 +241,9 @@ def teaches(event: Event) -> bool:
 
 
 def _unneeded_check(
-    unit_of_work: UnitOfWorkFactory, batch: BatchTickets
+    unit_of_work: UnitOfWorkFactory,
 ) -> Callable[[Sequence[Envelope]], Awaitable[set[str]]]:
     async def unneeded(envelopes: Sequence[Envelope]) -> set[str]:
-        batch.seen(envelopes)
         # A batch with anything to write is applied whole: its transaction reads the settings
         # anyway, and an event that then notifies nobody costs it no statement of its own.
         if any(teaches(envelope.event) for envelope in envelopes):
