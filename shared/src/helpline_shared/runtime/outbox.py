@@ -20,12 +20,11 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.dml import Update
 
 from helpline_shared.envelope import KafkaRecord, to_record
 from helpline_shared.events import Event
@@ -67,16 +66,10 @@ def outbox_row(
 
 
 @functools.cache
-def insert_rows(table: Table) -> Insert:
-    """The statement staging outbox rows (built once: a statement is immutable, and one built
-    once has its cache key computed once)."""
-    return insert(table)
-
-
-@functools.cache
 def mark_sent(table: Table, dialect: str) -> Update:
-    """The statement marking outbox rows ``event_ids`` sent at ``now`` (built once, as
-    ``insert_rows``)."""
+    """The relay's statement marking outbox rows ``event_ids`` sent at ``now`` (built once: a
+    statement is immutable, and one built once has its cache key computed once). A commit
+    marks in its own statement (``uow``)."""
     if dialect == "postgresql":
         # One array parameter: one prepared statement whatever the number of rows (IN would
         # be a new statement, prepared in a round trip of its own, per row count).

@@ -170,6 +170,8 @@ class ConfigRepository:
         after the one just committed (each refusal means another version was stored).
         """
         self._changing(tenant_id)
+        refusal: IntegrityError | None = None
+        refused = 0
         while True:
             latest = (
                 await self._session.execute(
@@ -177,6 +179,10 @@ class ConfigRepository:
                 )
             ).scalar()
             version = (latest or 0) + 1
+            if refusal is not None and version <= refused:
+                # No other version was stored since: the row was refused for another reason,
+                # which trying again would only repeat.
+                raise refusal
             try:
                 async with self._session.begin_nested():
                     await self._session.execute(
@@ -184,7 +190,8 @@ class ConfigRepository:
                             tenant_id=tenant_id, version=version, rules=data, created_at=now
                         )
                     )
-            except IntegrityError:
+            except IntegrityError as error:
+                refusal, refused = error, version
                 continue
             return version
 
