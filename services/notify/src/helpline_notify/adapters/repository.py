@@ -38,17 +38,14 @@ _TICKET_FOUND = and_(
     tickets.c.ticket_id == bindparam("ticket_id"), tickets.c.tenant_id == bindparam("tenant_id")
 )
 _TICKET = select(tickets).where(_TICKET_FOUND)
-_TICKET_AND_SETTINGS_VERSION = select(tickets, SETTINGS_VERSION_OF_TENANT).select_from(
-    ONE_ROW.outerjoin(tickets, _TICKET_FOUND)
-)
-"""The ticket (if known) and its tenant's settings version: the two reads of every consumed
-event that may notify, in one statement."""
 
 
 @functools.cache
 def _tickets_and_settings_version(count: int) -> Any:
-    """``_TICKET_AND_SETTINGS_VERSION`` for ``count`` tickets of the tenant (``ticket_0``...):
-    a row per ticket found (one, its ticket columns NULL, when none is), each with the version.
+    """The tenant's ``count`` tickets (``ticket_0``...) if known and its settings version: the
+    two reads of every consumed event that may notify, in one statement (with the batch's other
+    tickets of the tenant). A row per ticket found (one, its ticket columns NULL, when none
+    is), each with the version.
     Built once per count, its parameters plain (an expanding one renders the SQL again at
     every execution: as costly as a statement of its own)."""
     ids: list[BindParameter[str]] = [bindparam(f"ticket_{index}") for index in range(count)]
@@ -272,15 +269,6 @@ class TicketViewRepository:
             for other in dict.fromkeys(along)
             if other != ticket_id and (tenant_id, other) not in self._known
         ]
-        if not others:
-            row = (
-                await self._session.execute(
-                    _TICKET_AND_SETTINGS_VERSION, {"ticket_id": ticket_id, "tenant_id": tenant_id}
-                )
-            ).one()
-            versions.hold(tenant_id, row.settings_version)
-            self._keep(key, self._view(row if row.ticket_id is not None else None))
-            return self._known[key]
         wanted = (ticket_id, *others[: BATCH_TICKETS_READ - 1])
         parameters = {f"ticket_{index}": read for index, read in enumerate(wanted)}
         rows = (
