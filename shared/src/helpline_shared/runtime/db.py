@@ -246,18 +246,6 @@ def create_engine(url: str, *, in_loop: bool = True, **options: Any) -> AsyncEng
         # No pre-ping: it cost a round trip per checkout (9% of notify's CPU in the pipeline
         # profile). A connection found dead after a database restart invalidates the pool;
         # the request answers 503 and the consumer retries, both on fresh connections.
-        if parsed.get_driver_name() == "asyncpg":
-            # asyncpg prepares every statement once per connection; after five executions
-            # PostgreSQL may keep a generic plan, costed on the statistics of that moment. A
-            # service that starts on empty tables kept plans made for empty tables: the
-            # commit's mark-sent scanned the whole outbox (pipeline benchmark, PostgreSQL, a
-            # burst of 3,000: intake's commit statement 10.1 s of execution, 0.7 s with plans
-            # made for each execution; PostgreSQL's CPU 6.33 -> 3.57 ms per ticket). The
-            # caller's own ``server_settings`` win.
-            connect_args = options.setdefault("connect_args", {})
-            connect_args.setdefault("server_settings", {}).setdefault(
-                "plan_cache_mode", "force_custom_plan"
-            )
         return create_async_engine(url, **options)
     if in_loop:
         parsed = parsed.set(drivername=f"sqlite+{sqlite_in_loop.dialect.driver}")
