@@ -1,11 +1,13 @@
-"""The outbox's mark-sent keeps reading an index under a plan made while the outbox was empty.
+"""Statements keep reading an index under a plan made while their table was empty.
 
 asyncpg prepares each statement once per connection, and after five executions PostgreSQL may
 keep a generic plan, costed on the tables of that moment: a service that starts on an empty
-outbox keeps the plan made for it. ``event_id = ANY(...)`` alone got a sequential scan there,
-kept while the outbox grew (a burst of 3,000 on PostgreSQL: 17 ms a commit in intake). Each
-statement is prepared here while the outbox is empty, its generic plan forced, then explained
-once the outbox holds 20,000 rows.
+outbox keeps the plan made for it. ``event_id = ANY(...)`` got a sequential scan there, kept
+while the outbox grew (a burst of 3,000 on PostgreSQL: 17 ms a commit in intake). Each
+statement is prepared here on a service's connection while the outbox is empty, its generic
+plan forced, then explained once the outbox holds 20,000 rows: the outbox's mark-sent (which
+names the unsent index), and a plain lookup by key (which the connection's random_page_cost
+keeps on its index).
 """
 
 import json
@@ -14,10 +16,13 @@ from typing import Any
 
 import pytest
 from runtime_support import RuntimeDatabase, inbox, outbox
-from sqlalchemy import text
+from sqlalchemy import ARRAY, String, any_, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
+from helpline_devstack.postgres import PostgresServer
+from helpline_devstack.testing import unique_name
+from helpline_shared.runtime.db import create_engine
 from helpline_shared.runtime.outbox import mark_sent
 from helpline_shared.runtime.uow import _claim_stage_and_mark
 
@@ -40,6 +45,12 @@ COMMIT = {
     "sent": MARKED,
 }
 RELAY = {"event_ids": MARKED, "now": "now()"}
+BY_KEY = (
+    update(outbox)
+    .where(outbox.c.event_id == any_(bindparam("event_ids", type_=ARRAY(String))))
+    .values(sent_at=bindparam("now"))
+)
+"""A lookup by key and nothing else: the mark-sent as it was."""
 
 
 def _scans(plan: Any) -> Iterator[tuple[str, str]]:
@@ -65,8 +76,12 @@ async def _prepare(
 
 @pytest.mark.parametrize(
     ("statement", "values"),
-    [(_claim_stage_and_mark(outbox, inbox), COMMIT), (mark_sent(outbox, "postgresql"), RELAY)],
-    ids=["commit", "relay"],
+    [
+        (_claim_stage_and_mark(outbox, inbox), COMMIT),
+        (mark_sent(outbox, "postgresql"), RELAY),
+        (BY_KEY, RELAY),
+    ],
+    ids=["commit", "relay", "by key"],
 )
 async def test_a_plan_made_on_an_empty_outbox_reads_an_index_once_it_grew(
     postgres_runtime: RuntimeDatabase, statement: ClauseElement, values: dict[str, str]
@@ -94,3 +109,15 @@ async def test_a_plan_made_on_an_empty_outbox_reads_an_index_once_it_grew(
     scans = list(_scans(json.loads(plan) if isinstance(plan, str) else plan))
     assert [scan for scan in scans if scan[1] == "outbox"], scans
     assert ("Seq Scan", "outbox") not in scans, scans
+
+
+async def test_the_callers_server_settings_win(postgres: PostgresServer) -> None:
+    engine = create_engine(
+        postgres.create_database(unique_name("plans")),
+        connect_args={"server_settings": {"random_page_cost": "4"}},
+    )
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SHOW random_page_cost")) == "4"
+    finally:
+        await engine.dispose()

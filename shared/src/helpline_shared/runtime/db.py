@@ -176,6 +176,10 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
+RANDOM_PAGE_COST = "1.1"
+"""PostgreSQL's cost of reading a page out of order on a service's connections (see
+``create_engine``)."""
+
 SQLITE_POOL_SIZE = 16
 """Connections an SQLite engine keeps open in the event loop's thread."""
 
@@ -246,6 +250,19 @@ def create_engine(url: str, *, in_loop: bool = True, **options: Any) -> AsyncEng
         # No pre-ping: it cost a round trip per checkout (9% of notify's CPU in the pipeline
         # profile). A connection found dead after a database restart invalidates the pool;
         # the request answers 503 and the consumer retries, both on fresh connections.
+        if parsed.get_driver_name() == "asyncpg":
+            # asyncpg prepares each statement once per connection, and after five executions
+            # PostgreSQL may keep a generic plan costed on the tables of that moment: on the
+            # empty tables of a fresh start, a lookup by key (``id = ANY(...)``) costed a
+            # sequential scan cheaper than its index at the default random_page_cost of 4
+            # (a disk's seek), and kept scanning while the table grew (routing's queue update:
+            # 2.7 ms a call in a burst of 8,000, pipeline.py --pg-statements). A service's
+            # pages are in memory or on SSD: 1.1, the usual setting there, makes the index the
+            # cheaper plan from the first row. The caller's own ``server_settings`` win.
+            connect_args = options.setdefault("connect_args", {})
+            connect_args.setdefault("server_settings", {}).setdefault(
+                "random_page_cost", RANDOM_PAGE_COST
+            )
         return create_async_engine(url, **options)
     if in_loop:
         parsed = parsed.set(drivername=f"sqlite+{sqlite_in_loop.dialect.driver}")
