@@ -11,8 +11,6 @@ keeps on its index).
 """
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from runtime_support import RuntimeDatabase, inbox, outbox
@@ -20,7 +18,7 @@ from sqlalchemy import ARRAY, String, any_, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
-from helpline_devstack.postgres import PostgresServer
+from helpline_devstack.postgres import PostgresServer, plan_nodes
 from helpline_devstack.testing import unique_name
 from helpline_shared.runtime.db import create_engine
 from helpline_shared.runtime.outbox import mark_sent
@@ -51,18 +49,6 @@ BY_KEY = (
     .values(sent_at=bindparam("now"))
 )
 """A lookup by key and nothing else: the mark-sent as it was."""
-
-
-def _scans(plan: Any) -> Iterator[tuple[str, str]]:
-    """(node type, relation) of every plan node reading a relation."""
-    if isinstance(plan, dict):
-        if "Relation Name" in plan:
-            yield plan["Node Type"], plan["Relation Name"]
-        for value in plan.values():
-            yield from _scans(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            yield from _scans(value)
 
 
 async def _prepare(
@@ -106,7 +92,10 @@ async def test_a_plan_made_on_an_empty_outbox_reads_an_index_once_it_grew(
         plan = result.scalar_one()
         await connection.rollback()
 
-    scans = list(_scans(json.loads(plan) if isinstance(plan, str) else plan))
+    nodes = plan_nodes(json.loads(plan) if isinstance(plan, str) else plan)
+    scans = [
+        (node["Node Type"], node["Relation Name"]) for node in nodes if "Relation Name" in node
+    ]
     assert [scan for scan in scans if scan[1] == "outbox"], scans
     assert ("Seq Scan", "outbox") not in scans, scans
 

@@ -8,8 +8,9 @@ import pwd
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from helpline_devstack._proc import log_tail
@@ -259,3 +260,15 @@ class PostgresServer:
         )
         if result.returncode != 0:
             raise PostgresError(f"initdb failed:\n{result.stdout}{result.stderr}")
+
+
+def plan_nodes(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every node of an ``EXPLAIN (FORMAT JSON)`` plan (parsed), outermost first."""
+    if isinstance(plan, dict):
+        if "Node Type" in plan:
+            yield plan
+        for value in plan.values():
+            yield from plan_nodes(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from plan_nodes(value)

@@ -8,7 +8,6 @@ of PostgreSQL's time per ticket in the burst of ``bench/pipeline.py --pg-stateme
 """
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from notify_rig import migrated_engine
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from helpline_devstack.postgres import PostgresServer
+from helpline_devstack.postgres import PostgresServer, plan_nodes
 from helpline_notify.adapters.ledger import DeliveryRepository
 from helpline_notify.domain.model import Delivery
 
@@ -61,18 +60,6 @@ def _pending(number: int) -> Delivery:
         attempts=1,
         ordered=True,
     )
-
-
-def _indexes(plan: Any) -> Iterator[str]:
-    """Every index a JSON plan reads, outermost first."""
-    if isinstance(plan, dict):
-        if "Index Name" in plan:
-            yield plan["Index Name"]
-        for value in plan.values():
-            yield from _indexes(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            yield from _indexes(value)
 
 
 async def test_a_backlog_the_statistics_never_saw_is_not_walked_per_row(
@@ -145,4 +132,5 @@ async def _plan(engine: AsyncEngine, statement: str, parameters: Any) -> list[st
             "EXPLAIN (FORMAT JSON) " + statement, tuple(parameters)
         )
         plan = result.scalar_one()
-    return list(_indexes(json.loads(plan) if isinstance(plan, str) else plan))
+    nodes = plan_nodes(json.loads(plan) if isinstance(plan, str) else plan)
+    return [node["Index Name"] for node in nodes if "Index Name" in node]
