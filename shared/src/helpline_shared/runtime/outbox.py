@@ -67,17 +67,16 @@ def outbox_row(
 
 @functools.cache
 def mark_sent(table: Table, dialect: str) -> Update:
-    """The relay's statement marking outbox rows ``event_ids`` sent at ``now`` if they are not
-    yet (built once: a statement is immutable, and one built once has its cache key computed
-    once). A commit marks in its own statement (``uow``). ``sent_at IS NULL`` gives every plan
-    an index to read, a generic one made on an empty outbox too (``uow._claim_stage_and_mark``)."""
+    """The relay's statement marking outbox rows ``event_ids`` sent at ``now`` (built once: a
+    statement is immutable, and one built once has its cache key computed once). A commit
+    marks in its own statement (``uow._claim_stage_and_mark``)."""
     if dialect == "postgresql":
         # One array parameter: one prepared statement whatever the number of rows (IN would
         # be a new statement, prepared in a round trip of its own, per row count).
         matches = table.c.event_id == any_(bindparam("event_ids", type_=ARRAY(String)))
     else:
         matches = table.c.event_id.in_(bindparam("event_ids", expanding=True))
-    return update(table).where(matches, table.c.sent_at.is_(None)).values(sent_at=bindparam("now"))
+    return update(table).where(matches).values(sent_at=bindparam("now"))
 
 
 class Staged(NamedTuple):
