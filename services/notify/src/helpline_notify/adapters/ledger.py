@@ -258,22 +258,7 @@ class DeliveryRepository:
 
     async def save_attempt(self, delivery: Delivery) -> bool:
         """Write an attempt's result; False if another worker has taken the delivery since."""
-        await self.flush()
-        result = await self._session.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.id == delivery.id,
-                _still_pending(deliveries),
-                deliveries.c.attempts == delivery.attempts,
-            )
-            .values(
-                status=delivery.status,
-                next_attempt_at=delivery.next_attempt_at,
-                last_error=delivery.last_error,
-                delivered_at=delivery.delivered_at,
-            )
-        )
-        return bool(getattr(result, "rowcount", 0))
+        return bool(await self.save_attempts([delivery]))
 
     async def save_attempts(self, batch: Sequence[Delivery]) -> set[str]:
         """Write the results of a batch of attempts (one statement; on a driver that cannot count
