@@ -1090,6 +1090,7 @@ def main() -> None:
                 )
                 postgres.start()
                 pg_statements.prepare(postgres, arguments.pg_statements)
+                pg_statements.drop_earlier_runs(postgres, "bench")
                 stem = unique_name("bench")
                 urls = {name: postgres.create_database(f"{stem}_{name}") for name in SERVICES}
                 postgres_pid = process_id(postgres)
