@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from helpline_devstack import KafkaNode, MailSink, PostgresServer
 from helpline_devstack._proc import free_port, free_ports
@@ -80,6 +80,10 @@ def test_postgres_database(tmp_path: Path) -> None:
         assert url == f"postgresql+asyncpg://helpline@127.0.0.1:{server.port}/devstack_test"
         dsn = make_url(url).set(drivername="postgresql").render_as_string()
         assert asyncio.run(_select_one(dsn)) == 1
+        # The same database over the Unix socket: the server sees no client address.
+        local = make_url(server.socket_url("devstack_test"))
+        assert (local.host, local.database) == (None, "devstack_test")
+        assert asyncio.run(_over_socket(local)) == (None, 1)
         server.stop()
         server.stop()  # idempotent
     finally:
@@ -92,6 +96,22 @@ async def _select_one(dsn: str) -> int:
     try:
         value: int = await connection.fetchval("select 1")
         return value
+    finally:
+        await connection.close()
+
+
+async def _over_socket(url: URL) -> tuple[str | None, int]:
+    """The client address the server sees, and ``select 1``, through ``url``'s socket."""
+    connection = await asyncpg.connect(
+        host=url.query["host"],
+        port=int(url.query["port"]),
+        user=url.username,
+        database=url.database,
+    )
+    try:
+        row = await connection.fetchrow("select inet_client_addr()::text, 1")
+        assert row is not None
+        return row[0], row[1]
     finally:
         await connection.close()
 

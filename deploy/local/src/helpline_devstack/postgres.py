@@ -64,9 +64,23 @@ class PostgresServer:
         """Return the server log written by pg_ctl."""
         return self.base / "postgres.log"
 
+    @property
+    def socket_dir(self) -> Path:
+        """The directory of the cluster's Unix socket."""
+        return self.base / "run"
+
     def url(self, name: str) -> str:
         """Return the SQLAlchemy asyncpg URL of database ``name``."""
         return f"postgresql+asyncpg://{USER}@{HOST}:{self.port}/{quote(name, safe='')}"
+
+    def socket_url(self, name: str) -> str:
+        """The SQLAlchemy asyncpg URL of database ``name`` over the cluster's Unix socket.
+
+        For a client on this machine: a round trip skips the loopback TCP stack, which both
+        ends pay in CPU (about 25 us a round trip together, client and server, on the 2-core
+        machine; a ticket costs the services some 20 round trips)."""
+        where = quote(str(self.socket_dir), safe="")
+        return f"postgresql+asyncpg://{USER}@/{quote(name, safe='')}?host={where}&port={self.port}"
 
     def start(self, timeout: float = 60) -> None:
         """Initialise the cluster once and start it; no-op if it already runs."""
@@ -80,9 +94,8 @@ class PostgresServer:
             return
         if not (self.data_dir / "PG_VERSION").is_file():
             self._initdb(bin_dir)
-        socket_dir = self.base / "run"
-        self._make_dir(socket_dir)
-        options = f"-h {HOST} -p {self.port} -k {shlex.quote(str(socket_dir))}"
+        self._make_dir(self.socket_dir)
+        options = f"-h {HOST} -p {self.port} -k {shlex.quote(str(self.socket_dir))}"
         result = self._run(
             [
                 str(bin_dir / "pg_ctl"),
