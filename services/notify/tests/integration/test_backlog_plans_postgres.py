@@ -80,12 +80,15 @@ async def test_a_backlog_the_statistics_never_saw_is_not_walked_per_row(
             claim = statements[-1]
             await deliveries.save_attempts([_delivered(_pending(7))])
             save_one = statements[-1]
-            await deliveries.save_attempts([_delivered(_pending(n)) for n in (10, 11)])
-            save_batch = statements[-2:]
+            written = await deliveries.save_attempts([_delivered(_pending(n)) for n in (10, 11)])
+            save_batch = statements[-1]
             await session.rollback()
         event.remove(engine.sync_engine, "before_cursor_execute", note)
 
-        for statement, parameters in (save_one, *save_batch):
+        assert written == {"backlog-10", "backlog-11"}
+        # One statement of arrays, one text, for one attempt or a batch.
+        assert save_one[0] == save_batch[0]
+        for statement, parameters in (save_one, save_batch):
             read = await _plan(engine, statement, parameters)
             assert read == ["deliveries_pkey"], (statement, read)
         claim_reads = await _plan(engine, *claim)

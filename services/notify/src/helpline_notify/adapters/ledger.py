@@ -18,6 +18,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline_notify.adapters.orm import deliveries, delivery_attempts, suppressions
 from helpline_notify.adapters.statements import dialect_name, insert_ignoring_conflicts
 from helpline_notify.domain.model import Attempt, Delivery
+from helpline_shared.runtime.db import unnest_insert, unnest_parameters
 
 _DELIVERY_COLUMNS = [f.name for f in fields(Delivery) if f.name != "lease_until"]
 _OVERFETCH = 2
@@ -124,6 +126,35 @@ _SAVED_STATES = select(deliveries.c.id, deliveries.c.attempts, deliveries.c.stat
 _SAVE_ONE_ATTEMPT = _SAVE_ATTEMPT.returning(deliveries.c.id)
 """One attempt's result, checked and written in one statement (the usual batch at a low rate)."""
 _ADD_ATTEMPT = insert(delivery_attempts)
+_ATTEMPT_COLUMNS = [column.name for column in delivery_attempts.columns if column.name != "id"]
+_ADD_ATTEMPTS_PG = text(unnest_insert(delivery_attempts, "a", _ATTEMPT_COLUMNS))
+"""PostgreSQL: a batch's attempts in one statement of array parameters, one text for any
+number (an executemany runs the INSERT once per row on the server)."""
+_SAVE_ATTEMPTS_PG = text(
+    f"""
+    UPDATE {deliveries.name} SET
+        status = given.status,
+        next_attempt_at = given.next_attempt_at,
+        last_error = given.last_error,
+        delivered_at = given.delivered_at
+    FROM unnest(
+        CAST(:ids AS VARCHAR[]),
+        CAST(:attempts AS INTEGER[]),
+        CAST(:statuses AS VARCHAR[]),
+        CAST(:next_attempts AS TIMESTAMPTZ[]),
+        CAST(:errors AS TEXT[]),
+        CAST(:delivered AS TIMESTAMPTZ[])
+    ) AS given (id, attempts, status, next_attempt_at, last_error, delivered_at)
+    WHERE {deliveries.name}.id = given.id
+        AND {deliveries.name}.status IS NOT DISTINCT FROM 'pending'
+        AND {deliveries.name}.attempts = given.attempts
+    RETURNING {deliveries.name}.id
+    """
+)
+"""PostgreSQL: ``_SAVE_ATTEMPT`` for a whole batch in one statement of array parameters,
+returning the ids it wrote (the others were taken by another worker meanwhile). The pending
+check is written so that no index on ``status`` serves it (see ``_still_pending``): each row
+is found by its key."""
 _RECENT = select(deliveries.c.id).where(
     deliveries.c.tenant_id == bindparam("tenant_id"),
     deliveries.c.channel == "email",
@@ -267,6 +298,19 @@ class DeliveryRepository:
         await self.flush()
         if not batch:
             return set()
+        if dialect_name(self._session) == "postgresql":
+            written = await self._session.scalars(
+                _SAVE_ATTEMPTS_PG,
+                {
+                    "ids": [d.id for d in batch],
+                    "attempts": [d.attempts for d in batch],
+                    "statuses": [d.status for d in batch],
+                    "next_attempts": [d.next_attempt_at for d in batch],
+                    "errors": [d.last_error for d in batch],
+                    "delivered": [d.delivered_at for d in batch],
+                },
+            )
+            return set(written)
         if len(batch) == 1:
             [delivery] = batch
             written = await self._session.scalar(_SAVE_ONE_ATTEMPT, _saved(delivery))
@@ -301,8 +345,16 @@ class DeliveryRepository:
     async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         """Append attempts to the ledger in one statement."""
         await self.flush()
-        if attempts:
-            await self._session.execute(_ADD_ATTEMPT, [attempt.__dict__ for attempt in attempts])
+        if not attempts:
+            return
+        rows = [attempt.__dict__ for attempt in attempts]
+        if dialect_name(self._session) == "postgresql":
+            await self._session.execute(
+                _ADD_ATTEMPTS_PG,
+                unnest_parameters(delivery_attempts, "a", rows, _ATTEMPT_COLUMNS),
+            )
+            return
+        await self._session.execute(_ADD_ATTEMPT, rows)
 
     async def attempts(self, tenant_id: str, delivery_id: str) -> list[Attempt]:
         """The recorded attempts of the tenant's delivery, in order."""
