@@ -21,14 +21,16 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    TextClause,
     TypeDecorator,
     event,
     pool,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.util import await_only
 
 from helpline_shared.runtime import sqlite_in_loop
@@ -87,6 +89,45 @@ def insert_skipping_present(dialect_name: str, table: Table) -> Any:
     return dialect_insert(dialect_name)(table).on_conflict_do_nothing()
 
 
+@functools.cache
+def _unnest_insert_all(
+    table: Table, columns: tuple[str, ...], skipping_present: bool
+) -> TextClause:
+    conflict = " ON CONFLICT DO NOTHING" if skipping_present else ""
+    return text(unnest_insert(table, "r", columns) + conflict)
+
+
+@functools.cache
+def _insert_all(dialect: str, table: Table, skipping_present: bool) -> Any:
+    return insert_skipping_present(dialect, table) if skipping_present else table.insert()
+
+
+async def insert_all(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    skipping_present: bool = False,
+) -> None:
+    """Insert ``rows`` (each with the same columns, in their order) in one statement;
+    ``skipping_present``: a row whose key is present is left out (``ON CONFLICT DO NOTHING``).
+
+    On PostgreSQL one statement of arrays (``unnest_insert``): one text for any number of rows
+    and one execution on the server, where an executemany runs the INSERT once per row. On
+    SQLite an executemany of one statement built once (its rows apart from it)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        columns = tuple(rows[0])
+        await session.execute(
+            _unnest_insert_all(table, columns, skipping_present),
+            unnest_parameters(table, "r", rows, columns),
+        )
+        return
+    await session.execute(_insert_all(dialect, table, skipping_present), list(rows))
+
+
 def unnest_insert(table: Table, prefix: str, columns: Sequence[str] | None = None) -> str:
     """PostgreSQL: ``INSERT INTO table (columns) SELECT`` the rows given as one array parameter
     per column (``:{prefix}_{name}``), in their order: the same text for any number of rows (an
@@ -101,6 +142,39 @@ def unnest_insert(table: Table, prefix: str, columns: Sequence[str] | None = Non
     return (
         f"INSERT INTO {table.name} ({listed}) SELECT {listed}"
         f" FROM unnest({arrays}) WITH ORDINALITY AS given ({listed}, ordinal) ORDER BY ordinal"
+    )
+
+
+def unnest_upsert(
+    table: Table, prefix: str, columns: Sequence[str], key: Sequence[str], updated: Sequence[str]
+) -> str:
+    """PostgreSQL: ``unnest_insert`` of ``columns``; a row whose ``key`` is present gets the
+    ``updated`` columns set to the given values instead (``ON CONFLICT (key) DO UPDATE``). A
+    key given twice in one execution is refused by PostgreSQL: give each key once."""
+    assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in updated)
+    return (
+        f"{unnest_insert(table, prefix, columns)}"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {assignments}"
+    )
+
+
+def unnest_update(table: Table, prefix: str, key: str, columns: Sequence[str]) -> str:
+    """PostgreSQL: ``UPDATE table SET`` ``columns`` of the rows whose ``key`` is given, the
+    rows given as one array parameter per column, key included (``:{prefix}_{name}``,
+    ``unnest_parameters``): the same text for any number of rows, one execution on the server
+    (an executemany runs the UPDATE once per row there). A key given twice updates its row
+    once, with either row's values: give each key once."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    names = [key, *columns]
+    arrays = ", ".join(
+        f"CAST(:{prefix}_{name} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for name in names
+    )
+    assignments = ", ".join(f"{name} = given.{name}" for name in columns)
+    return (
+        f"UPDATE {table.name} SET {assignments}"
+        f" FROM unnest({arrays}) AS given ({', '.join(names)})"
+        f" WHERE {table.name}.{key} = given.{key}"
     )
 
 

@@ -21,7 +21,12 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import JSON, Column, Index, MetaData, String, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpline_shared.runtime.db import UtcDateTime, insert_skipping_present, utcnow
+from helpline_shared.runtime.db import (
+    UtcDateTime,
+    insert_all,
+    insert_skipping_present,
+    utcnow,
+)
 from helpline_shared.runtime.outbox import trace_headers
 from helpline_shared.runtime.uow import SqlUnitOfWork
 
@@ -193,8 +198,7 @@ class TimerScheduler:
     async def flush(self) -> None:
         """Insert the timers kept so far, in one statement."""
         kept, self._kept = list(self._kept.values()), {}
-        if kept:
-            await self._session.execute(self._insert(), kept)
+        await insert_all(self._session, self._table, kept, skipping_present=True)
 
     def discard(self) -> None:
         """Forget the timers kept so far (the transaction rolled back)."""
