@@ -11,7 +11,7 @@ from helpline_intake.adapters.orm import inbound_messages, mailbox_addresses, ma
 from helpline_intake.domain.directory import Mailbox
 from helpline_intake.domain.errors import AlreadyExists
 from helpline_intake.domain.inbound import PENDING, InboundRecord
-from helpline_shared.runtime.db import dialect_insert, insert_skipping_present
+from helpline_shared.runtime.db import dialect_insert, insert_all
 
 _INBOUND_FIELDS = (
     "id",
@@ -239,9 +239,4 @@ class MailRepository:
     async def flush(self) -> None:
         """Write the thread ids ``remember_sent_id`` kept (at the commit, or before a read)."""
         remembered, self._remembered = self._remembered, []
-        if remembered:
-            # Rows apart from the statement: built and compiled once, whatever their number
-            # (a multi-row VALUES was a new statement, compiled again, for every batch).
-            await self._session.execute(
-                insert_skipping_present(self._dialect, thread_ids), remembered
-            )
+        await insert_all(self._session, thread_ids, remembered, skipping_present=True)
