@@ -29,7 +29,7 @@ from helpline_identity.domain.model import (
     Tenant,
     User,
 )
-from helpline_shared.runtime.db import refused_as
+from helpline_shared.runtime.db import insert_all, refused_as
 
 
 def _user(row: Row[Any]) -> User:
@@ -381,19 +381,34 @@ class OidcCodeRepository:
 
 
 class AuditRepository:
-    """The append-only audit log."""
+    """The append-only audit log.
+
+    Entries are written behind (``SqlUnitOfWork.writes_behind``): those of a transaction, such
+    as a consumed batch of audit events, go in one statement at its commit, or before a read
+    of the log in it."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._kept: list[dict[str, Any]] = []
 
     async def add(self, entry: AuditEntry) -> None:
-        """Append an entry."""
+        """Append an entry (written by ``flush``)."""
         values = asdict(entry)
         del values["entry_id"]
-        await self._session.execute(insert(audit_log).values(**values))
+        self._kept.append(values)
+
+    async def flush(self) -> None:
+        """Write the entries kept so far, in one statement, in their order."""
+        kept, self._kept = self._kept, []
+        await insert_all(self._session, audit_log, kept)
+
+    def discard(self) -> None:
+        """Forget the entries kept (the transaction rolled back)."""
+        self._kept = []
 
     async def failures(self, target: str, since: datetime) -> list[datetime]:
         """When logins to the account ``target`` failed since ``since``."""
+        await self.flush()
         rows = await self._session.execute(
             select(audit_log.c.at).where(
                 audit_log.c.action == "login",
@@ -418,6 +433,7 @@ class AuditRepository:
         outcome: str | None = None,
     ) -> list[AuditEntry]:
         """Entries matching every given filter, newest first, older than ``before_id``."""
+        await self.flush()
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         filters = [
             (tenant_id, audit_log.c.tenant_id.__eq__),

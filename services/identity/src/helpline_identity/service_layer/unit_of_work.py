@@ -40,4 +40,5 @@ class IdentityUnitOfWork(SqlUnitOfWork):
         self.oidc_states = OidcStateRepository(self.session)
         self.oidc_codes = OidcCodeRepository(self.session)
         self.audit = AuditRepository(self.session)
+        self.writes_behind(self.audit)
         return self
