@@ -6,7 +6,7 @@ from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import TextClause, and_, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
@@ -19,6 +19,7 @@ from helpline_notify.adapters.settings_versions import (
 from helpline_notify.adapters.statements import ONE_ROW, dialect_name, upsert
 from helpline_notify.domain.model import TicketView, WebhookEndpoint
 from helpline_notify.domain.subscriptions import Filters
+from helpline_shared.runtime.db import unnest_parameters, unnest_upsert
 
 _ENDPOINT_COLUMNS = [f.name for f in fields(WebhookEndpoint)]
 BATCH_TICKETS_READ = 100
@@ -192,6 +193,14 @@ class EndpointRepository:
 _TICKET_COLUMNS = [f.name for f in fields(TicketView)]
 
 
+@functools.cache
+def _upsert_tickets_pg(columns: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: what a batch learnt of these columns of its tickets, in one statement."""
+    return text(
+        unnest_upsert(tickets, "v", ("ticket_id", "tenant_id", *columns), ("ticket_id",), columns)
+    )
+
+
 class TicketViewRepository:
     """Notify's read model of tickets, fed by events that may arrive in any order."""
 
@@ -215,16 +224,30 @@ class TicketViewRepository:
         self._changed.setdefault(key, {}).update(values)
 
     async def flush(self) -> None:
-        """Write what ``remember`` learnt, one upsert per ticket."""
+        """Write what ``remember`` learnt: on PostgreSQL one upsert of arrays per set of
+        columns learnt (the batch's tickets together), elsewhere one upsert per ticket."""
         changed, self._changed = self._changed, {}
+        dialect = dialect_name(self._session)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for (tenant_id, ticket_id), known in changed.items():
             values = {
                 name: list(value) if name == "thread" else value for name, value in known.items()
             }
-            statement = upsert(dialect_name(self._session), tickets, ["ticket_id"], values)
-            await self._session.execute(
-                statement, {"ticket_id": ticket_id, "tenant_id": tenant_id, **values}
+            by_columns.setdefault(tuple(sorted(values)), []).append(
+                {"ticket_id": ticket_id, "tenant_id": tenant_id, **values}
             )
+        for columns, rows in by_columns.items():
+            # The key is the ticket id alone: the same id under two tenants (never made by
+            # intake) would be one row twice in one upsert, which PostgreSQL refuses.
+            if dialect == "postgresql" and len({row["ticket_id"] for row in rows}) == len(rows):
+                await self._session.execute(
+                    _upsert_tickets_pg(columns),
+                    unnest_parameters(tickets, "v", rows, ("ticket_id", "tenant_id", *columns)),
+                )
+                continue
+            statement = upsert(dialect, tickets, ["ticket_id"], columns)
+            for row in rows:
+                await self._session.execute(statement, row)
 
     def discard(self) -> None:
         """Forget what was learnt and read (the transaction rolled back)."""
