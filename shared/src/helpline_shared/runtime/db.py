@@ -125,7 +125,10 @@ async def insert_all(
             unnest_parameters(table, "r", rows, columns),
         )
         return
-    await session.execute(_insert_all(dialect, table, skipping_present), list(rows))
+    # One row alone is no executemany.
+    await session.execute(
+        _insert_all(dialect, table, skipping_present), rows[0] if len(rows) == 1 else list(rows)
+    )
 
 
 def unnest_insert(table: Table, prefix: str, columns: Sequence[str] | None = None) -> str:

@@ -34,7 +34,7 @@ from helpline_intake.domain.model import (
     sla_breached,
 )
 from helpline_shared.inputs import refuse_unrepresentable_instant
-from helpline_shared.runtime.db import unnest_insert, unnest_parameters, unnest_update
+from helpline_shared.runtime.db import insert_all, unnest_parameters, unnest_update
 
 _TICKET_COLUMNS = [f.name for f in fields(Ticket) if f.name != "events"]
 
@@ -85,19 +85,11 @@ def _ticket_from(values: dict[str, Any]) -> Ticket:
 
 
 # Built once: building and cache-keying a statement per call cost more than running it.
-_INSERT_TICKET = insert(tickets)
 _SELECT_TICKET = select(tickets).where(
     tickets.c.id == bindparam("ticket_key"), tickets.c.tenant_id == bindparam("tenant_key")
 )
 _SELECT_TICKETS = select(tickets).where(tickets.c.id.in_(bindparam("ticket_keys", expanding=True)))
 _UPDATE_TICKET = update(tickets).where(tickets.c.id == bindparam("ticket_key"))
-
-
-@functools.cache
-def _insert_tickets_pg(columns: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: new tickets in one statement of arrays, one text for any number (an
-    executemany runs the INSERT once per row on the server)."""
-    return text(unnest_insert(tickets, "t", columns))
 
 
 @functools.cache
@@ -315,13 +307,7 @@ class TicketRepository:
     async def add_all(self, new: Sequence[Ticket]) -> None:
         """Insert new tickets, in one statement."""
         rows = [_ticket_values(ticket) for ticket in new]
-        if rows and self._session.get_bind().dialect.name == "postgresql":
-            columns = tuple(rows[0])
-            await self._session.execute(
-                _insert_tickets_pg(columns), unnest_parameters(tickets, "t", rows, columns)
-            )
-        else:
-            await self._session.execute(_INSERT_TICKET, rows[0] if len(rows) == 1 else rows)
+        await insert_all(self._session, tickets, rows)
         for values in rows:
             self._rows[values["id"]] = _copied(values)
 

@@ -14,7 +14,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    insert,
     not_,
     or_,
     select,
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpline_notify.adapters.orm import deliveries, delivery_attempts, suppressions
 from helpline_notify.adapters.statements import dialect_name, insert_ignoring_conflicts
 from helpline_notify.domain.model import Attempt, Delivery
-from helpline_shared.runtime.db import unnest_insert, unnest_parameters
+from helpline_shared.runtime.db import insert_all
 
 _DELIVERY_COLUMNS = [f.name for f in fields(Delivery) if f.name != "lease_until"]
 _OVERFETCH = 2
@@ -125,11 +124,6 @@ _SAVED_STATES = select(deliveries.c.id, deliveries.c.attempts, deliveries.c.stat
 )
 _SAVE_ONE_ATTEMPT = _SAVE_ATTEMPT.returning(deliveries.c.id)
 """One attempt's result, checked and written in one statement (the usual batch at a low rate)."""
-_ADD_ATTEMPT = insert(delivery_attempts)
-_ATTEMPT_COLUMNS = [column.name for column in delivery_attempts.columns if column.name != "id"]
-_ADD_ATTEMPTS_PG = text(unnest_insert(delivery_attempts, "a", _ATTEMPT_COLUMNS))
-"""PostgreSQL: a batch's attempts in one statement of array parameters, one text for any
-number (an executemany runs the INSERT once per row on the server)."""
 _SAVE_ATTEMPTS_PG = text(
     f"""
     UPDATE {deliveries.name} SET
@@ -345,16 +339,9 @@ class DeliveryRepository:
     async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
         """Append attempts to the ledger in one statement."""
         await self.flush()
-        if not attempts:
-            return
-        rows = [attempt.__dict__ for attempt in attempts]
-        if dialect_name(self._session) == "postgresql":
-            await self._session.execute(
-                _ADD_ATTEMPTS_PG,
-                unnest_parameters(delivery_attempts, "a", rows, _ATTEMPT_COLUMNS),
-            )
-            return
-        await self._session.execute(_ADD_ATTEMPT, rows)
+        await insert_all(
+            self._session, delivery_attempts, [dict(attempt.__dict__) for attempt in attempts]
+        )
 
     async def attempts(self, tenant_id: str, delivery_id: str) -> list[Attempt]:
         """The recorded attempts of the tenant's delivery, in order."""
